@@ -1,0 +1,56 @@
+# meshcert front door. `make demo` and `make test` install missing Debian
+# packages first (scripts/deps.sh), so a fresh bookworm machine needs nothing else.
+.PHONY: all deps build demo test asan fuzz fuzz-build bench bench-pki format lint clean
+
+BUILD       ?= build
+BUILD_ASAN  ?= build-asan
+BUILD_FUZZ  ?= build-fuzz
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 30
+CMAKE_FLAGS ?=
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/Makefile:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+build: $(BUILD)/Makefile
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: deps build
+	scripts/demo.sh $(BUILD)/src/cli/meshcert
+
+test: deps build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+asan: deps
+	CC=clang cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DMC_SANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS)
+
+fuzz-build: deps
+	CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Debug -DMC_FUZZ=ON $(CMAKE_FLAGS)
+	cmake --build $(BUILD_FUZZ) -j $(JOBS)
+
+# Runs every fuzz target for FUZZ_SECONDS (or the target's own time from
+# tests/fuzz/seconds.txt) on a copy of its seed corpus.
+fuzz: fuzz-build
+	scripts/fuzz.sh $(BUILD_FUZZ)/tests/fuzz $(FUZZ_SECONDS)
+
+bench: bench-pki
+
+bench-pki: deps build
+	bench/pki.sh $(BUILD)
+
+format:
+	find src tests bench -name '*.[ch]' | xargs clang-format -i
+
+lint: build
+	find src -name '*.c' | xargs clang-tidy -p $(BUILD) --quiet
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

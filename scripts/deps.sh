@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs the Debian packages meshcert needs to build, test, fuzz and benchmark.
+# A no-op when everything is present; otherwise one apt-get update, one install.
+set -eu
+PKGS="build-essential cmake pkg-config git ca-certificates
+libssl-dev openssl libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev
+libmicrohttpd-dev libcmocka-dev clang libclang-rt-14-dev gnutls-bin
+clang-format clang-tidy valgrind hyperfine"
+
+missing=""
+for p in $PKGS; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "meshcert: installing missing packages:$missing"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "meshcert: need root or sudo to install:$missing" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,46 @@
+/* cli.h - what the meshcert subcommands share: exit codes, error printing,
+ * option lists, reading input files.
+ *
+ * Exit codes: 0 success, 1 failure (bad input, failed check), 2 usage error.
+ * Every error is one line on stderr: "meshcert <command>: <what>: <problem>".
+ */
+#ifndef MC_CLI_CLI_H
+#define MC_CLI_CLI_H
+
+#include <stddef.h>
+
+#include "pki/key.h"
+#include "util/err.h"
+
+enum { MC_EXIT_OK = 0, MC_EXIT_FAIL = 1, MC_EXIT_USAGE = 2 };
+
+/* A repeated option's values (e.g. every --host); items borrowed from argv. */
+typedef struct mc_cli_list {
+    const char **items; /* owned array */
+    size_t count;
+} mc_cli_list;
+
+/* Appends value; returns 0, or -1 when out of memory. */
+int mc_cli_list_add(mc_cli_list *list, const char *value);
+void mc_cli_list_free(mc_cli_list *list);
+
+/* Prints "meshcert <cmd>: <message>" and a pointer to --help; returns 2. */
+int mc_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints "meshcert <cmd>: <err message>"; returns 1 (2 for MC_EUSAGE). */
+int mc_cli_fail(const char *cmd, const mc_err *err);
+
+/* Reports an option getopt_long refused (unknown, or missing its value);
+ * returns 2. */
+int mc_cli_bad_option(const char *cmd, char **argv, int optopt_value);
+
+/* Parses --key-format: "pkcs8", "traditional" (also "pkcs1", "sec1"); 0 or -1. */
+int mc_cli_parse_key_format(const char *text, mc_key_pem_format *out);
+
+/* Parses the options of one subcommand with getopt_long; defined per command. */
+int mc_cmd_ca(int argc, char **argv);
+int mc_cmd_csr(int argc, char **argv);
+int mc_cmd_sign(int argc, char **argv);
+int mc_cmd_verify(int argc, char **argv);
+
+#endif

@@ -1,0 +1,250 @@
+/* cmd_sign.c - `meshcert sign`: offline issuance. What the issuer does for a
+ * CertificateRequest, done by hand: check the CSR, sign it with the root, and
+ * write the Istio plug-in CA files. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "pki/bundle.h"
+#include "pki/issue.h"
+#include "pki/verify.h"
+#include "util/duration.h"
+#include "util/file.h"
+#include "util/str.h"
+
+static const char help[] =
+    "Usage: meshcert sign --ca DIR --csr FILE --host HOST... --out-dir OUT [options]\n"
+    "\n"
+    "Signs an intermediate CA certificate for the CSR's public key with the root in\n"
+    "DIR (root-cert.pem, and root-key.pem or key.pem) and writes Istio's plug-in CA\n"
+    "files to OUT: ca-cert.pem, cert-chain.pem (ca-cert then root), root-cert.pem,\n"
+    "and ca-key.pem when --key gives the CSR's private key.\n"
+    "\n"
+    "The certificate's subjectAltNames are the --host values and its O= is --org;\n"
+    "a CSR that asks for anything else (another O=, an extra name) is refused.\n"
+    "The validity ends at the root's notAfter at the latest; notBefore is 5 minutes\n"
+    "in the past to tolerate clock skew.\n"
+    "\n"
+    "Options:\n"
+    "  --ca DIR           root CA directory                                 [required]\n"
+    "  --csr FILE         the PKCS#10 CSR (PEM or DER)                      [required]\n"
+    "  --host HOST        a subjectAltName; repeat for several              [required]\n"
+    "  --org ORG          subject O=                          [the CSR's O=, if any]\n"
+    "  --ttl DURATION     validity, e.g. 365d, 8760h, 1y                    [365d]\n"
+    "  --path-len N       pathLenConstraint; -1 for none                    [0]\n"
+    "  --key FILE         the CSR's private key, copied to ca-key.pem\n"
+    "  --format FMT       istio (ca-cert.pem, ...) or tls (tls.crt, ...)   [istio]\n"
+    "  --out-dir OUT      output directory (created if missing)             [required]\n"
+    "  -h, --help         show this help\n";
+
+enum { OPT_CA = 256, OPT_CSR, OPT_HOST, OPT_ORG, OPT_TTL, OPT_PATH_LEN, OPT_KEY, OPT_FORMAT,
+       OPT_OUT_DIR };
+
+static const struct option options[] = {
+    {"ca", required_argument, NULL, OPT_CA},
+    {"csr", required_argument, NULL, OPT_CSR},
+    {"host", required_argument, NULL, OPT_HOST},
+    {"org", required_argument, NULL, OPT_ORG},
+    {"ttl", required_argument, NULL, OPT_TTL},
+    {"path-len", required_argument, NULL, OPT_PATH_LEN},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"out-dir", required_argument, NULL, OPT_OUT_DIR},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+typedef struct sign_args {
+    const char *ca_dir;
+    const char *csr_path;
+    mc_cli_list hosts;
+    const char *org;     /* NULL: take the CSR's */
+    int64_t ttl;
+    int path_len;
+    const char *key_path;
+    mc_bundle_format format;
+    const char *out_dir;
+} sign_args;
+
+/* Everything sign loads, released together. */
+typedef struct sign_inputs {
+    char *root_pem, *root_key_pem, *csr_data, *key_pem;
+    size_t root_len, root_key_len, csr_len, key_len;
+    mc_pki_cert *root;
+    mc_pki_key *root_key;
+    mc_pki_signer *signer;
+    mc_pki_csr *csr;
+    mc_pki_key *key;
+    char root_key_path[4096];
+} sign_inputs;
+
+static void inputs_free(sign_inputs *in)
+{
+    mc_pki_signer_free(in->signer);
+    mc_pki_csr_free(in->csr);
+    mc_pki_key_free(in->key);
+    mc_pki_key_free(in->root_key);
+    mc_pki_cert_free(in->root);
+    free(in->root_pem);
+    mc_secure_free_str(in->root_key_pem);
+    free(in->csr_data);
+    mc_secure_free_str(in->key_pem);
+}
+
+/* Reads the root's files: root-cert.pem and root-key.pem (or key.pem, the
+ * name Istio and Service Mesh Hub use). */
+static int load_root(const char *dir, sign_inputs *in, mc_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/root-cert.pem", dir);
+    int rc = mc_file_read(path, MC_PKI_PEM_MAX, &in->root_pem, &in->root_len, err);
+    if (rc == MC_OK)
+        rc = mc_pki_cert_from_pem(in->root_pem, in->root_len, path, &in->root, err);
+    if (rc)
+        return rc;
+    snprintf(in->root_key_path, sizeof(in->root_key_path), "%s/root-key.pem", dir);
+    rc = mc_file_read(in->root_key_path, MC_PKI_KEY_PEM_MAX, &in->root_key_pem, &in->root_key_len,
+                      err);
+    if (rc == MC_ENOTFOUND) {
+        snprintf(in->root_key_path, sizeof(in->root_key_path), "%s/key.pem", dir);
+        rc = mc_file_read(in->root_key_path, MC_PKI_KEY_PEM_MAX, &in->root_key_pem,
+                          &in->root_key_len, err);
+        if (rc == MC_ENOTFOUND)
+            rc = mc_err_set(err, MC_ENOTFOUND, "%s: neither root-key.pem nor key.pem exists", dir);
+    }
+    if (rc == MC_OK)
+        rc = mc_pki_key_from_pem(in->root_key_pem, in->root_key_len, in->root_key_path,
+                                 &in->root_key, err);
+    if (rc == MC_OK && (rc = mc_pki_signer_new(in->root, in->root_key, &in->signer, err)))
+        mc_err_prefix(err, "%s", in->root_key_path);
+    if (rc == MC_OK && (rc = mc_pki_cert_check_validity(in->root, 0, err)))
+        mc_err_prefix(err, "%s/root-cert.pem", dir);
+    return rc;
+}
+
+static int load_csr(const sign_args *args, sign_inputs *in, mc_err *err)
+{
+    int rc = mc_file_read(args->csr_path, MC_PKI_CSR_MAX, &in->csr_data, &in->csr_len, err);
+    if (rc == MC_ELIMIT)
+        rc = mc_err_set(err, MC_ELIMIT, "%s: CSR exceeds the %d-byte limit", args->csr_path,
+                        MC_PKI_CSR_MAX);
+    if (rc == MC_OK)
+        rc = mc_pki_csr_parse(in->csr_data, in->csr_len, args->csr_path, &in->csr, err);
+    if (rc == MC_OK && args->key_path) {
+        rc = mc_file_read(args->key_path, MC_PKI_KEY_PEM_MAX, &in->key_pem, &in->key_len, err);
+        if (rc == MC_OK)
+            rc = mc_pki_key_from_pem(in->key_pem, in->key_len, args->key_path, &in->key, err);
+        if (rc == MC_OK && (rc = mc_pki_csr_matches_key(in->csr, in->key, err)))
+            mc_err_prefix(err, "%s", args->key_path);
+    }
+    return rc;
+}
+
+static int sign_and_write(const sign_args *args, sign_inputs *in, mc_err *err)
+{
+    char csr_org[256];
+    const char *org = args->org;
+    if (!org) {
+        int rc = mc_pki_csr_org(in->csr, csr_org, sizeof(csr_org), err);
+        if (rc)
+            return mc_err_prefix(err, "%s", args->csr_path);
+        org = csr_org;
+    }
+    int rc = mc_pki_csr_check_request(in->csr, org, args->hosts.items, args->hosts.count, err);
+    if (rc)
+        return mc_err_prefix(err, "%s: refused", args->csr_path);
+    mc_pki_issue_params params;
+    mc_pki_issue_params_init(&params);
+    params.org = org;
+    params.hosts = args->hosts.items;
+    params.host_count = args->hosts.count;
+    params.ttl_seconds = args->ttl;
+    params.path_len = args->path_len;
+    mc_pki_cert *issued = NULL;
+    mc_pki_bundle bundle = {0};
+    rc = mc_pki_signer_issue(in->signer, in->csr, &params, &issued, err);
+    if (rc == MC_OK)
+        rc = mc_pki_bundle_build(issued, in->key, in->root, &bundle, err);
+    if (rc == MC_OK) {
+        mc_pki_bundle_entry entries[4];
+        mc_file_entry files[4];
+        size_t n = mc_pki_bundle_entries(&bundle, args->format, entries);
+        for (size_t i = 0; i < n; i++)
+            files[i] = (mc_file_entry){entries[i].name, entries[i].data, entries[i].len,
+                                       entries[i].secret ? 0600 : 0644};
+        rc = mc_file_write_all(args->out_dir, files, n, err);
+        for (size_t i = 0; rc == MC_OK && i < n; i++)
+            printf("wrote %s/%s\n", args->out_dir, entries[i].name);
+    }
+    mc_pki_bundle_clear(&bundle);
+    mc_pki_cert_free(issued);
+    return rc;
+}
+
+static int parse(int argc, char **argv, sign_args *args, const char *cmd)
+{
+    mc_err err = {0};
+    optind = 1;
+    opterr = 0;
+    int opt;
+    char *end = NULL;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_CA: args->ca_dir = optarg; break;
+        case OPT_CSR: args->csr_path = optarg; break;
+        case OPT_HOST:
+            if (mc_cli_list_add(&args->hosts, optarg))
+                return mc_cli_usage_error(cmd, "out of memory");
+            break;
+        case OPT_ORG: args->org = optarg; break;
+        case OPT_TTL:
+            if (mc_duration_parse(optarg, &args->ttl, &err))
+                return mc_cli_usage_error(cmd, "--ttl: %s", err.msg);
+            break;
+        case OPT_PATH_LEN:
+            args->path_len = (int)strtol(optarg, &end, 10);
+            if (!*optarg || *end || args->path_len < -1 || args->path_len > 16)
+                return mc_cli_usage_error(cmd, "--path-len: expected -1 to 16, got \"%s\"",
+                                          optarg);
+            break;
+        case OPT_KEY: args->key_path = optarg; break;
+        case OPT_FORMAT:
+            if (mc_pki_bundle_format_parse(optarg, &args->format, &err))
+                return mc_cli_usage_error(cmd, "--format: %s", err.msg);
+            break;
+        case OPT_OUT_DIR: args->out_dir = optarg; break;
+        case 'h': fputs(help, stdout); return -1;
+        default: return mc_cli_bad_option(cmd, argv, optopt);
+        }
+    }
+    if (optind < argc)
+        return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
+    if (!args->ca_dir || !args->csr_path || !args->out_dir)
+        return mc_cli_usage_error(cmd, "--ca, --csr and --out-dir are required");
+    if (args->hosts.count == 0)
+        return mc_cli_usage_error(cmd, "at least one --host is required");
+    return MC_EXIT_OK;
+}
+
+int mc_cmd_sign(int argc, char **argv)
+{
+    static const char cmd[] = "sign";
+    sign_args args = {NULL, NULL, {NULL, 0}, NULL, MC_PKI_DEFAULT_TTL, 0, NULL, MC_BUNDLE_ISTIO,
+                      NULL};
+    int rc = parse(argc, argv, &args, cmd);
+    if (rc) {
+        mc_cli_list_free(&args.hosts);
+        return rc < 0 ? MC_EXIT_OK : rc;
+    }
+    mc_err err = {0};
+    sign_inputs in;
+    memset(&in, 0, sizeof(in));
+    if (load_root(args.ca_dir, &in, &err) || load_csr(&args, &in, &err) ||
+        sign_and_write(&args, &in, &err))
+        rc = mc_cli_fail(cmd, &err);
+    inputs_free(&in);
+    mc_cli_list_free(&args.hosts);
+    return rc;
+}

@@ -1,0 +1,54 @@
+/* main.c - the meshcert binary: dispatches to subcommands (busybox style).
+ *
+ * Offline CA commands (ca create, csr create, sign, verify) live here today;
+ * issuer, agent and server join them as they are built.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char usage[] =
+    "meshcert - multi-cluster certificate issuance for service meshes\n"
+    "\n"
+    "Usage: meshcert <command> [options]\n"
+    "\n"
+    "Offline CA commands:\n"
+    "  ca create    create a self-signed root CA (root-cert.pem, root-key.pem)\n"
+    "  csr create   generate a private key and a PKCS#10 CSR for an intermediate CA\n"
+    "  sign         sign a CSR with the root into Istio's plug-in CA files\n"
+    "  verify       check an Istio plug-in CA directory against a root\n"
+    "\n"
+    "Other:\n"
+    "  version      print the version\n"
+    "  help         print this help\n"
+    "\n"
+    "Run 'meshcert <command> --help' for a command's options.\n"
+    "Exit codes: 0 success, 1 failure, 2 usage error.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return MC_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        fputs(usage, stdout);
+        return MC_EXIT_OK;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("meshcert %s\n", MC_VERSION);
+        return MC_EXIT_OK;
+    }
+    if (strcmp(cmd, "ca") == 0)
+        return mc_cmd_ca(argc - 1, argv + 1);
+    if (strcmp(cmd, "csr") == 0)
+        return mc_cmd_csr(argc - 1, argv + 1);
+    if (strcmp(cmd, "sign") == 0)
+        return mc_cmd_sign(argc - 1, argv + 1);
+    if (strcmp(cmd, "verify") == 0)
+        return mc_cmd_verify(argc - 1, argv + 1);
+    fprintf(stderr, "meshcert: unknown command \"%s\"\nRun 'meshcert help' for the list.\n", cmd);
+    return MC_EXIT_USAGE;
+}

@@ -1,0 +1,193 @@
+/* bundle.c - Istio plug-in CA bundles: building, listing, verifying (see bundle.h). */
+#include "pki/bundle.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pki/verify.h"
+#include "util/str.h"
+
+int mc_pki_bundle_format_parse(const char *name, mc_bundle_format *out, mc_err *err)
+{
+    if (strcmp(name, "istio") == 0)
+        *out = MC_BUNDLE_ISTIO;
+    else if (strcmp(name, "tls") == 0)
+        *out = MC_BUNDLE_TLS;
+    else
+        return mc_err_set(err, MC_EINVAL, "unknown output format \"%.64s\" (expected istio or tls)",
+                          name);
+    return MC_OK;
+}
+
+int mc_pki_bundle_build(const mc_pki_cert *issued, const mc_pki_key *key,
+                        const mc_pki_cert *root, mc_pki_bundle *out, mc_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = mc_pki_cert_to_pem(issued, &out->ca_cert, NULL, err);
+    if (rc == MC_OK)
+        rc = mc_pki_cert_to_pem(root, &out->root_cert, NULL, err);
+    if (rc == MC_OK && key)
+        rc = mc_pki_key_to_pem(key, MC_KEY_PEM_PKCS8, &out->ca_key, NULL, err);
+    if (rc == MC_OK) {
+        mc_buf chain;
+        mc_buf_init(&chain, 2 * MC_PKI_PEM_MAX);
+        /* Istio's tools write ca-cert.pem followed by root-cert.pem. */
+        if (mc_buf_append_str(&chain, out->ca_cert) || mc_buf_append_str(&chain, out->root_cert)) {
+            mc_buf_free(&chain);
+            rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+        } else {
+            out->cert_chain = mc_buf_steal(&chain, NULL);
+        }
+    }
+    if (rc)
+        mc_pki_bundle_clear(out);
+    return rc;
+}
+
+size_t mc_pki_bundle_entries(const mc_pki_bundle *bundle, mc_bundle_format format,
+                             mc_pki_bundle_entry entries[4])
+{
+    size_t n = 0;
+#define ADD(NAME, FIELD, SECRET)                                                                   \
+    do {                                                                                           \
+        if (bundle->FIELD)                                                                         \
+            entries[n++] = (mc_pki_bundle_entry){NAME, bundle->FIELD, strlen(bundle->FIELD),       \
+                                                 SECRET};                                          \
+    } while (0)
+    if (format == MC_BUNDLE_TLS) {
+        ADD("tls.crt", ca_cert, 0);
+        ADD("tls.key", ca_key, 1);
+        ADD("ca.crt", root_cert, 0);
+    } else {
+        ADD("ca-cert.pem", ca_cert, 0);
+        ADD("ca-key.pem", ca_key, 1);
+        ADD("cert-chain.pem", cert_chain, 0);
+        ADD("root-cert.pem", root_cert, 0);
+    }
+#undef ADD
+    return n;
+}
+
+void mc_pki_bundle_clear(mc_pki_bundle *bundle)
+{
+    mc_secure_free_str(bundle->ca_key);
+    free(bundle->ca_cert);
+    free(bundle->cert_chain);
+    free(bundle->root_cert);
+    memset(bundle, 0, sizeof(*bundle));
+}
+
+/* Parsed form of a bundle for verification. */
+typedef struct parsed_bundle {
+    mc_pki_cert *ca_cert;
+    mc_pki_cert **chain;
+    size_t chain_count;
+    mc_pki_cert **roots;
+    size_t root_count;
+    mc_pki_cert **trusted;
+    size_t trusted_count;
+    mc_pki_key *key;
+} parsed_bundle;
+
+static void parsed_free(parsed_bundle *p)
+{
+    mc_pki_cert_free(p->ca_cert);
+    mc_pki_cert_list_free(p->chain, p->chain_count);
+    mc_pki_cert_list_free(p->roots, p->root_count);
+    mc_pki_cert_list_free(p->trusted, p->trusted_count);
+    mc_pki_key_free(p->key);
+}
+
+static int parse_bundle(const mc_pki_bundle *bundle, const char *trusted_root_pem,
+                        parsed_bundle *p, mc_err *err)
+{
+    if (!bundle->ca_cert || !bundle->root_cert)
+        return mc_err_set(err, MC_EINVAL, "bundle lacks %s",
+                          !bundle->ca_cert ? "ca-cert.pem" : "root-cert.pem");
+    int rc = mc_pki_cert_from_pem(bundle->ca_cert, strlen(bundle->ca_cert), "ca-cert.pem",
+                                  &p->ca_cert, err);
+    if (rc == MC_OK && bundle->cert_chain)
+        rc = mc_pki_cert_list_from_pem(bundle->cert_chain, strlen(bundle->cert_chain),
+                                       "cert-chain.pem", &p->chain, &p->chain_count, err);
+    if (rc == MC_OK)
+        rc = mc_pki_cert_list_from_pem(bundle->root_cert, strlen(bundle->root_cert),
+                                       "root-cert.pem", &p->roots, &p->root_count, err);
+    if (rc == MC_OK && trusted_root_pem)
+        rc = mc_pki_cert_list_from_pem(trusted_root_pem, strlen(trusted_root_pem),
+                                       "trusted root", &p->trusted, &p->trusted_count, err);
+    if (rc == MC_OK && bundle->ca_key)
+        rc = mc_pki_key_from_pem(bundle->ca_key, strlen(bundle->ca_key), "ca-key.pem", &p->key,
+                                 err);
+    return rc;
+}
+
+static int contains_cert(mc_pki_cert *const *list, size_t n, const mc_pki_cert *cert)
+{
+    for (size_t i = 0; i < n; i++)
+        if (mc_pki_cert_equal(list[i], cert))
+            return 1;
+    return 0;
+}
+
+static int check_bundle(const parsed_bundle *p, time_t at, mc_buf *report, mc_err *err)
+{
+    char subject[256];
+    mc_pki_cert_subject(p->ca_cert, subject, sizeof(subject));
+    if (!mc_pki_cert_is_ca(p->ca_cert))
+        return mc_err_set(err, MC_EVERIFY, "ca-cert.pem: %s is not a CA certificate", subject);
+    int rc = mc_pki_cert_check_validity(p->ca_cert, at, err);
+    if (rc)
+        return mc_err_prefix(err, "ca-cert.pem");
+    if (p->chain && !mc_pki_cert_equal(p->chain[0], p->ca_cert))
+        return mc_err_set(err, MC_EVERIFY, "cert-chain.pem does not start with ca-cert.pem");
+    mc_pki_cert *const *trusted = p->trusted ? p->trusted : p->roots;
+    size_t trusted_count = p->trusted ? p->trusted_count : p->root_count;
+    if (p->trusted) {
+        int found = 0;
+        for (size_t i = 0; i < p->trusted_count && !found; i++)
+            found = contains_cert(p->roots, p->root_count, p->trusted[i]);
+        if (!found)
+            return mc_err_set(err, MC_EVERIFY,
+                              "root-cert.pem does not contain the trusted root certificate");
+    }
+    mc_pki_cert *const *untrusted = p->chain ? p->chain + 1 : NULL;
+    size_t untrusted_count = p->chain ? p->chain_count - 1 : 0;
+    rc = mc_pki_verify_chain(p->ca_cert, untrusted, untrusted_count, trusted, trusted_count, at,
+                             err);
+    if (rc)
+        return mc_err_prefix(err, "ca-cert.pem");
+    if (p->key && (rc = mc_pki_cert_matches_key(p->ca_cert, p->key, err)))
+        return mc_err_prefix(err, "ca-key.pem");
+    if (report) {
+        mc_buf_append_str(report, "ca-cert.pem:\n");
+        mc_pki_cert_describe(p->ca_cert, report);
+        for (size_t i = 0; i < p->root_count; i++) {
+            mc_buf_appendf(report, "root-cert.pem (%zu of %zu):\n", i + 1, p->root_count);
+            mc_pki_cert_describe(p->roots[i], report);
+        }
+        if (p->chain)
+            mc_buf_appendf(report, "cert-chain.pem: %zu certificates, starts with ca-cert.pem\n",
+                           p->chain_count);
+        if (p->key) {
+            char desc[64];
+            mc_pki_key_describe(p->key, desc, sizeof(desc));
+            mc_buf_appendf(report, "ca-key.pem: %s, matches ca-cert.pem\n", desc);
+        } else {
+            mc_buf_append_str(report, "ca-key.pem: absent (not checked)\n");
+        }
+        mc_buf_append_str(report, "chain: OK (ca-cert.pem verifies against the root)\n");
+    }
+    return MC_OK;
+}
+
+int mc_pki_bundle_verify(const mc_pki_bundle *bundle, const char *trusted_root_pem, time_t at,
+                         mc_buf *report, mc_err *err)
+{
+    parsed_bundle p;
+    memset(&p, 0, sizeof(p));
+    int rc = parse_bundle(bundle, trusted_root_pem, &p, err);
+    if (rc == MC_OK)
+        rc = check_bundle(&p, at, report, err);
+    parsed_free(&p);
+    return rc;
+}

@@ -1,0 +1,392 @@
+/* cert.c - X.509 certificate handles: PEM I/O, inspection, self-signed roots
+ * (see cert.h). Extensions are built as ASN.1 objects directly rather than
+ * through the X509V3 config-string parser: it is faster and there is no
+ * string syntax to get wrong.
+ */
+#include "pki/cert.h"
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pki/internal.h"
+#include "util/str.h"
+
+#define MAX_CHAIN_CERTS 64
+#define MC_PKI_ROOT_BACKDATE 300 /* seconds of clock skew tolerated */
+
+mc_pki_cert *mc_pki_cert_wrap(X509 *x509)
+{
+    mc_pki_cert *cert = malloc(sizeof(*cert));
+    if (!cert)
+        return NULL;
+    cert->x509 = x509;
+    return cert;
+}
+
+mc_pki_cert *mc_pki_cert_ref(mc_pki_cert *cert)
+{
+    if (!X509_up_ref(cert->x509))
+        return NULL;
+    mc_pki_cert *copy = mc_pki_cert_wrap(cert->x509);
+    if (!copy)
+        X509_free(cert->x509);
+    return copy;
+}
+
+void mc_pki_cert_free(mc_pki_cert *cert)
+{
+    if (!cert)
+        return;
+    X509_free(cert->x509);
+    free(cert);
+}
+
+void mc_pki_cert_list_free(mc_pki_cert **certs, size_t count)
+{
+    if (!certs)
+        return;
+    for (size_t i = 0; i < count; i++)
+        mc_pki_cert_free(certs[i]);
+    free(certs);
+}
+
+int mc_pki_cert_list_from_pem(const char *pem, size_t len, const char *what,
+                              mc_pki_cert ***certs_out, size_t *count_out, mc_err *err)
+{
+    if (len > MC_PKI_PEM_MAX)
+        return mc_err_set(err, MC_ELIMIT, "%s: larger than %d bytes", what, MC_PKI_PEM_MAX);
+    if (!mc_mem_find(pem, len, "-----BEGIN CERTIFICATE-----"))
+        return mc_err_set(err, MC_EINVAL, "%s: no PEM certificate found", what);
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    mc_pki_cert **certs = calloc(MAX_CHAIN_CERTS, sizeof(*certs));
+    size_t count = 0;
+    int rc = MC_OK;
+    if (!bio || !certs) {
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        X509 *x509 = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        if (!x509) {
+            unsigned long e = ERR_peek_last_error();
+            if (count > 0 && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+                ERR_clear_error();
+                break;
+            }
+            rc = mc_pki_ssl_err(err, MC_EINVAL, "%s: certificate %zu is not valid PEM/DER",
+                                what, count + 1);
+            goto out;
+        }
+        if (count == MAX_CHAIN_CERTS) {
+            X509_free(x509);
+            rc = mc_err_set(err, MC_ELIMIT, "%s: more than %d certificates", what,
+                            MAX_CHAIN_CERTS);
+            goto out;
+        }
+        certs[count] = mc_pki_cert_wrap(x509);
+        if (!certs[count]) {
+            X509_free(x509);
+            rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+            goto out;
+        }
+        count++;
+    }
+out:
+    BIO_free(bio);
+    if (rc) {
+        mc_pki_cert_list_free(certs, count);
+        return rc;
+    }
+    *certs_out = certs;
+    *count_out = count;
+    return MC_OK;
+}
+
+int mc_pki_cert_from_pem(const char *pem, size_t len, const char *what, mc_pki_cert **out,
+                         mc_err *err)
+{
+    mc_pki_cert **certs = NULL;
+    size_t count = 0;
+    int rc = mc_pki_cert_list_from_pem(pem, len, what, &certs, &count, err);
+    if (rc)
+        return rc;
+    *out = certs[0];
+    certs[0] = NULL;
+    mc_pki_cert_list_free(certs, count);
+    return MC_OK;
+}
+
+int mc_pki_cert_to_pem(const mc_pki_cert *cert, char **pem, size_t *len, mc_err *err)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (!bio || !PEM_write_bio_X509(bio, cert->x509)) {
+        BIO_free(bio);
+        return mc_pki_ssl_err(err, MC_ECRYPTO, "encoding a certificate as PEM");
+    }
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+    char *s = mc_strndup(data, (size_t)n);
+    BIO_free(bio);
+    if (!s)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    *pem = s;
+    if (len)
+        *len = (size_t)n;
+    return MC_OK;
+}
+
+static void name_oneline(const X509_NAME *name, char *out, size_t out_size)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    out[0] = '\0';
+    if (!bio)
+        return;
+    X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+    if (n > 0)
+        snprintf(out, out_size, "%.*s", (int)n, data);
+    if (!out[0])
+        snprintf(out, out_size, "(empty subject)");
+    BIO_free(bio);
+}
+
+void mc_pki_cert_subject(const mc_pki_cert *cert, char *out, size_t out_size)
+{
+    name_oneline(X509_get_subject_name(cert->x509), out, out_size);
+}
+
+/* Converts an ASN1_TIME to Unix time. */
+static int asn1_to_time(const ASN1_TIME *t, time_t *out)
+{
+    struct tm tm;
+    if (!ASN1_TIME_to_tm(t, &tm))
+        return MC_EINVAL;
+    *out = timegm(&tm);
+    return MC_OK;
+}
+
+int mc_pki_cert_validity(const mc_pki_cert *cert, time_t *not_before, time_t *not_after)
+{
+    if (asn1_to_time(X509_get0_notBefore(cert->x509), not_before) ||
+        asn1_to_time(X509_get0_notAfter(cert->x509), not_after))
+        return MC_EINVAL;
+    return MC_OK;
+}
+
+int mc_pki_cert_is_ca(const mc_pki_cert *cert)
+{
+    return X509_check_ca(cert->x509) >= 1 &&
+           (X509_get_extension_flags(cert->x509) & EXFLAG_CA) != 0;
+}
+
+void mc_pki_format_time(time_t t, char *out, size_t out_size)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, out_size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int mc_pki_append_general_name(mc_buf *out, const GENERAL_NAME *gn)
+{
+    int type = 0;
+    const void *value = GENERAL_NAME_get0_value(gn, &type);
+    if (type != GEN_DNS && type != GEN_URI && type != GEN_EMAIL && type != GEN_IPADD)
+        return mc_buf_appendf(out, "other(type %d)", type);
+    /* For these four types the value is an ASN1_STRING. */
+    const unsigned char *d = ASN1_STRING_get0_data(value);
+    int n = ASN1_STRING_length(value);
+    switch (type) {
+    case GEN_DNS: return mc_buf_appendf(out, "DNS:%.*s", n > 256 ? 256 : n, (const char *)d);
+    case GEN_URI: return mc_buf_appendf(out, "URI:%.*s", n > 256 ? 256 : n, (const char *)d);
+    case GEN_EMAIL: return mc_buf_appendf(out, "email:%.*s", n > 256 ? 256 : n, (const char *)d);
+    case GEN_IPADD: {
+        char text[64] = "?";
+        if (n == 4)
+            snprintf(text, sizeof(text), "%u.%u.%u.%u", d[0], d[1], d[2], d[3]);
+        else if (n == 16) {
+            char *s = text;
+            for (int i = 0; i < 16; i += 2)
+                s += snprintf(s, (size_t)(text + sizeof(text) - s), "%s%x", i ? ":" : "",
+                              (unsigned)(d[i] << 8 | d[i + 1]));
+        }
+        return mc_buf_appendf(out, "IP:%s", text);
+    }
+    default: return mc_buf_appendf(out, "other(%d)", type);
+    }
+}
+
+int mc_pki_cert_sans(const mc_pki_cert *cert, mc_buf *out)
+{
+    GENERAL_NAMES *names = X509_get_ext_d2i(cert->x509, NID_subject_alt_name, NULL, NULL);
+    int count = names ? sk_GENERAL_NAME_num(names) : 0;
+    int rc = MC_OK;
+    if (count == 0)
+        rc = mc_buf_append_str(out, "(none)");
+    for (int i = 0; i < count && rc == MC_OK; i++) {
+        if (i)
+            rc = mc_buf_append_str(out, ", ");
+        if (rc == MC_OK)
+            rc = mc_pki_append_general_name(out, sk_GENERAL_NAME_value(names, i));
+    }
+    GENERAL_NAMES_free(names);
+    return rc;
+}
+
+int mc_pki_cert_describe(const mc_pki_cert *cert, mc_buf *out)
+{
+    char subject[512], issuer[512], key[64], nb[32], na[32];
+    mc_pki_cert_subject(cert, subject, sizeof(subject));
+    name_oneline(X509_get_issuer_name(cert->x509), issuer, sizeof(issuer));
+    mc_pki_describe_pkey(X509_get0_pubkey(cert->x509), key, sizeof(key));
+    time_t not_before = 0, not_after = 0;
+    mc_pki_cert_validity(cert, &not_before, &not_after);
+    mc_pki_format_time(not_before, nb, sizeof(nb));
+    mc_pki_format_time(not_after, na, sizeof(na));
+    char *serial_hex = NULL;
+    BIGNUM *serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert->x509), NULL);
+    if (serial)
+        serial_hex = BN_bn2hex(serial);
+    BN_free(serial);
+    long pathlen = X509_get_pathlen(cert->x509);
+    int rc = mc_buf_appendf(out,
+                            "  subject:    %s\n  issuer:     %s\n  serial:     %s\n"
+                            "  not before: %s\n  not after:  %s\n  key:        %s\n"
+                            "  CA:         %s",
+                            subject, issuer, serial_hex ? serial_hex : "?", nb, na, key,
+                            mc_pki_cert_is_ca(cert) ? "true" : "false");
+    OPENSSL_free(serial_hex);
+    if (rc == MC_OK && mc_pki_cert_is_ca(cert) && pathlen >= 0)
+        rc = mc_buf_appendf(out, ", pathlen %ld", pathlen);
+    if (rc == MC_OK)
+        rc = mc_buf_append_str(out, "\n  SANs:       ");
+    if (rc == MC_OK)
+        rc = mc_pki_cert_sans(cert, out);
+    if (rc == MC_OK)
+        rc = mc_buf_append_str(out, "\n");
+    return rc;
+}
+
+int mc_pki_set_random_serial(X509 *x509, mc_err *err)
+{
+    unsigned char bytes[16];
+    if (RAND_bytes(bytes, sizeof(bytes)) != 1)
+        return mc_pki_ssl_err(err, MC_ECRYPTO, "generating a serial number");
+    bytes[0] |= 0x01; /* never zero; BN_bin2bn keeps it positive */
+    BIGNUM *bn = BN_bin2bn(bytes, sizeof(bytes), NULL);
+    ASN1_INTEGER *serial = bn ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
+    int ok = serial && X509_set_serialNumber(x509, serial);
+    ASN1_INTEGER_free(serial);
+    BN_free(bn);
+    return ok ? MC_OK : mc_pki_ssl_err(err, MC_ECRYPTO, "setting the serial number");
+}
+
+int mc_pki_add_ski(X509 *x509, mc_err *err)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    /* RFC 5280 4.2.1.2 method (1): SHA-1 of the subjectPublicKey bit string. */
+    if (!X509_pubkey_digest(x509, EVP_sha1(), md, &md_len))
+        return mc_pki_ssl_err(err, MC_ECRYPTO, "hashing the public key");
+    ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
+    int ok = ski && ASN1_OCTET_STRING_set(ski, md, (int)md_len) &&
+             X509_add1_ext_i2d(x509, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT);
+    ASN1_OCTET_STRING_free(ski);
+    return ok ? MC_OK : mc_pki_ssl_err(err, MC_ECRYPTO, "adding the subject key identifier");
+}
+
+const EVP_MD *mc_pki_digest_for(const EVP_PKEY *pkey)
+{
+    if (EVP_PKEY_is_a(pkey, "EC") && EVP_PKEY_get_bits(pkey) > 256)
+        return EVP_sha384();
+    return EVP_sha256();
+}
+
+int mc_pki_set_validity(X509 *x509, time_t not_before, time_t not_after, mc_err *err)
+{
+    if (!ASN1_TIME_set(X509_getm_notBefore(x509), not_before) ||
+        !ASN1_TIME_set(X509_getm_notAfter(x509), not_after))
+        return mc_pki_ssl_err(err, MC_ECRYPTO, "setting the validity window");
+    return MC_OK;
+}
+
+static int add_name_entry(X509_NAME *name, int nid, const char *value, mc_err *err)
+{
+    if (!X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8, (const unsigned char *)value, -1,
+                                    -1, 0))
+        return mc_pki_ssl_err(err, MC_EINVAL, "subject attribute \"%.64s\"", value);
+    return MC_OK;
+}
+
+int mc_pki_add_ca_extensions(X509 *x509, long path_len, int digital_signature, mc_err *err)
+{
+    BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+    ASN1_BIT_STRING *usage = ASN1_BIT_STRING_new();
+    int ok = bc && usage;
+    if (ok) {
+        bc->ca = 1;
+        if (path_len >= 0) {
+            bc->pathlen = ASN1_INTEGER_new();
+            ok = bc->pathlen && ASN1_INTEGER_set(bc->pathlen, path_len);
+        }
+    }
+    /* keyUsage bits: 0 digitalSignature, 5 keyCertSign, 6 cRLSign. */
+    ok = ok && (!digital_signature || ASN1_BIT_STRING_set_bit(usage, 0, 1)) &&
+         ASN1_BIT_STRING_set_bit(usage, 5, 1) &&
+         ASN1_BIT_STRING_set_bit(usage, 6, 1);
+    ok = ok && X509_add1_ext_i2d(x509, NID_basic_constraints, bc, 1, X509V3_ADD_DEFAULT) &&
+         X509_add1_ext_i2d(x509, NID_key_usage, usage, 1, X509V3_ADD_DEFAULT);
+    BASIC_CONSTRAINTS_free(bc);
+    ASN1_BIT_STRING_free(usage);
+    return ok ? MC_OK : mc_pki_ssl_err(err, MC_ECRYPTO, "adding CA extensions");
+}
+
+int mc_pki_root_create(const mc_pki_key *key, const mc_pki_root_params *params,
+                       mc_pki_cert **out, mc_err *err)
+{
+    if (!params->org || !params->common_name || params->ttl_seconds <= 0)
+        return mc_err_set(err, MC_EINVAL, "root CA needs an org, a name and a positive TTL");
+    time_t now = params->now ? params->now : time(NULL);
+    X509 *x509 = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    int rc = MC_OK;
+    if (!x509 || !name) {
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!X509_set_version(x509, X509_VERSION_3)) {
+        rc = mc_pki_ssl_err(err, MC_ECRYPTO, "setting the version");
+        goto out;
+    }
+    if ((rc = mc_pki_set_random_serial(x509, err)) ||
+        (params->org[0] && (rc = add_name_entry(name, NID_organizationName, params->org, err))) ||
+        (rc = add_name_entry(name, NID_commonName, params->common_name, err)) ||
+        (rc = mc_pki_set_validity(x509, now - MC_PKI_ROOT_BACKDATE, now + params->ttl_seconds, err)))
+        goto out;
+    if (!X509_set_subject_name(x509, name) || !X509_set_issuer_name(x509, name) ||
+        !X509_set_pubkey(x509, key->pkey)) {
+        rc = mc_pki_ssl_err(err, MC_ECRYPTO, "setting subject and key");
+        goto out;
+    }
+    if ((rc = mc_pki_add_ca_extensions(x509, -1, 0, err)) || (rc = mc_pki_add_ski(x509, err)))
+        goto out;
+    if (!X509_sign(x509, key->pkey, mc_pki_digest_for(key->pkey))) {
+        rc = mc_pki_ssl_err(err, MC_ECRYPTO, "self-signing the root certificate");
+        goto out;
+    }
+    *out = mc_pki_cert_wrap(x509);
+    if (!*out)
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+    else
+        x509 = NULL;
+out:
+    X509_NAME_free(name);
+    X509_free(x509);
+    return rc;
+}

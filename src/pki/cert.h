@@ -1,0 +1,77 @@
+/* cert.h - X.509 certificates: PEM I/O, inspection, self-signed roots.
+ *
+ * Certificates are opaque handles so that no layer above pki/ sees OpenSSL.
+ * A root CA is self-signed with subject O=<org>, CN=<name>, basicConstraints
+ * CA:TRUE (critical), keyUsage keyCertSign+cRLSign (critical), a subject key
+ * identifier, and a 128-bit random serial number.
+ */
+#ifndef MC_PKI_CERT_H
+#define MC_PKI_CERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "pki/key.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+typedef struct mc_pki_cert mc_pki_cert;
+
+/* Largest PEM input (a certificate, a chain, a root bundle) pki/ accepts. */
+#define MC_PKI_PEM_MAX (256 * 1024)
+
+/* Parses the first certificate of a PEM text. what names the source for
+ * errors. *out is owned by the caller (mc_pki_cert_free). */
+int mc_pki_cert_from_pem(const char *pem, size_t len, const char *what, mc_pki_cert **out,
+                         mc_err *err);
+
+/* Parses every certificate of a PEM text (at least one, at most 64) into a new
+ * array *certs of *count handles; free with mc_pki_cert_list_free. */
+int mc_pki_cert_list_from_pem(const char *pem, size_t len, const char *what,
+                              mc_pki_cert ***certs, size_t *count, mc_err *err);
+
+/* Frees an array from mc_pki_cert_list_from_pem. Accepts NULL. */
+void mc_pki_cert_list_free(mc_pki_cert **certs, size_t count);
+
+/* Encodes as PEM into a new NUL-terminated string (caller frees). */
+int mc_pki_cert_to_pem(const mc_pki_cert *cert, char **pem, size_t *len, mc_err *err);
+
+/* One-line subject in RFC 2253 order, e.g. "CN=root,O=Istio", into out. */
+void mc_pki_cert_subject(const mc_pki_cert *cert, char *out, size_t out_size);
+
+/* Validity window as Unix times. */
+int mc_pki_cert_validity(const mc_pki_cert *cert, time_t *not_before, time_t *not_after);
+
+/* True (1) when basicConstraints says CA:TRUE. */
+int mc_pki_cert_is_ca(const mc_pki_cert *cert);
+
+/* Appends a human description (subject, issuer, serial, validity, key, CA
+ * constraints, SANs), one "  field: value" line each, to out. */
+int mc_pki_cert_describe(const mc_pki_cert *cert, mc_buf *out);
+
+/* Appends the subjectAltNames as "DNS:a, IP:1.2.3.4, URI:spiffe://..." to out
+ * ("(none)" when there are none). */
+int mc_pki_cert_sans(const mc_pki_cert *cert, mc_buf *out);
+
+/* Adds a reference; the certificate is freed when the last holder frees it. */
+mc_pki_cert *mc_pki_cert_ref(mc_pki_cert *cert);
+
+/* Frees the certificate. Accepts NULL. */
+void mc_pki_cert_free(mc_pki_cert *cert);
+
+typedef struct mc_pki_root_params {
+    const char *org;         /* subject O=; required */
+    const char *common_name; /* subject CN=; required */
+    int64_t ttl_seconds;     /* validity from now; > 0 */
+    time_t now;              /* 0 = the current time (tests pass a fixed time) */
+} mc_pki_root_params;
+
+/* Creates a self-signed root CA certificate for key. *out owned by the caller. */
+int mc_pki_root_create(const mc_pki_key *key, const mc_pki_root_params *params,
+                       mc_pki_cert **out, mc_err *err);
+
+/* Formats a Unix time as "2026-11-23T10:00:00Z" into out (>= 21 bytes). */
+void mc_pki_format_time(time_t t, char *out, size_t out_size);
+
+#endif

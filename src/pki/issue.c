@@ -1,0 +1,197 @@
+/* issue.c - intermediate CA issuance with a reusable root signer (see issue.h).
+ *
+ * Everything that depends only on the root (issuer name, authority key id,
+ * digest, validity window, the key match check) is computed once in
+ * mc_pki_signer_new; an issuance then builds one TBSCertificate and signs it.
+ */
+#include "pki/issue.h"
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pki/internal.h"
+#include "pki/verify.h"
+
+struct mc_pki_signer {
+    mc_pki_cert *root;          /* a reference to the root certificate */
+    EVP_PKEY *key;              /* a reference to the root private key */
+    const EVP_MD *md;           /* digest matching the root key */
+    AUTHORITY_KEYID *akid;      /* keyIdentifier = the root's subject key id */
+    time_t root_not_before;
+    time_t root_not_after;
+    char root_subject[256];     /* for error messages */
+};
+
+void mc_pki_issue_params_init(mc_pki_issue_params *params)
+{
+    memset(params, 0, sizeof(*params));
+    params->org = "";
+    params->ttl_seconds = MC_PKI_DEFAULT_TTL;
+    params->path_len = 0;
+}
+
+static AUTHORITY_KEYID *authority_key_id(X509 *root, mc_err *err)
+{
+    AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
+    if (!akid) {
+        mc_err_set(err, MC_ENOMEM, "out of memory");
+        return NULL;
+    }
+    const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(root);
+    if (ski) {
+        akid->keyid = ASN1_OCTET_STRING_dup(ski);
+    } else {
+        /* A root made elsewhere without an SKI: use the RFC 5280 method (1) hash. */
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+        akid->keyid = ASN1_OCTET_STRING_new();
+        if (akid->keyid && !(X509_pubkey_digest(root, EVP_sha1(), md, &md_len) &&
+                             ASN1_OCTET_STRING_set(akid->keyid, md, (int)md_len))) {
+            ASN1_OCTET_STRING_free(akid->keyid);
+            akid->keyid = NULL;
+        }
+    }
+    if (!akid->keyid) {
+        AUTHORITY_KEYID_free(akid);
+        mc_pki_ssl_err(err, MC_ECRYPTO, "computing the authority key identifier");
+        return NULL;
+    }
+    return akid;
+}
+
+int mc_pki_signer_new(mc_pki_cert *root, const mc_pki_key *key, mc_pki_signer **out,
+                      mc_err *err)
+{
+    char subject[256];
+    mc_pki_cert_subject(root, subject, sizeof(subject));
+    if (!mc_pki_cert_is_ca(root))
+        return mc_err_set(err, MC_EVERIFY, "root certificate %s is not a CA (basicConstraints)",
+                          subject);
+    int rc = mc_pki_cert_matches_key(root, key, err);
+    if (rc)
+        return mc_err_prefix(err, "root CA key does not match the root certificate");
+    mc_pki_signer *signer = calloc(1, sizeof(*signer));
+    if (!signer)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    memcpy(signer->root_subject, subject, sizeof(subject));
+    signer->root = mc_pki_cert_ref(root);
+    if (signer->root && EVP_PKEY_up_ref(key->pkey))
+        signer->key = key->pkey;
+    if (!signer->root || !signer->key) {
+        mc_pki_signer_free(signer);
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    }
+    signer->md = mc_pki_digest_for(key->pkey);
+    signer->akid = authority_key_id(root->x509, err);
+    if (!signer->akid ||
+        mc_pki_cert_validity(root, &signer->root_not_before, &signer->root_not_after)) {
+        mc_pki_signer_free(signer);
+        return err && err->code ? err->code
+                                : mc_err_set(err, MC_EINVAL, "root %s: bad validity", subject);
+    }
+    *out = signer;
+    return MC_OK;
+}
+
+const mc_pki_cert *mc_pki_signer_root(const mc_pki_signer *signer)
+{
+    return signer->root;
+}
+
+void mc_pki_signer_free(mc_pki_signer *signer)
+{
+    if (!signer)
+        return;
+    AUTHORITY_KEYID_free(signer->akid);
+    EVP_PKEY_free(signer->key);
+    mc_pki_cert_free(signer->root);
+    free(signer);
+}
+
+static int check_root_window(const mc_pki_signer *signer, time_t now, mc_err *err)
+{
+    char when[32];
+    if (now > signer->root_not_after) {
+        mc_pki_format_time(signer->root_not_after, when, sizeof(when));
+        return mc_err_set(err, MC_EEXPIRED, "signing root %s expired at %s", signer->root_subject,
+                          when);
+    }
+    if (now + MC_PKI_BACKDATE_SECONDS < signer->root_not_before) {
+        mc_pki_format_time(signer->root_not_before, when, sizeof(when));
+        return mc_err_set(err, MC_EEXPIRED, "signing root %s is not valid before %s",
+                          signer->root_subject, when);
+    }
+    return MC_OK;
+}
+
+/* Subject O=org (empty subject when org is empty), issuer = the root. */
+static int set_names(X509 *x509, const mc_pki_signer *signer, const char *org, mc_err *err)
+{
+    X509_NAME *name = X509_NAME_new();
+    int ok = name != NULL;
+    if (ok && org && org[0])
+        ok = X509_NAME_add_entry_by_NID(name, NID_organizationName, MBSTRING_UTF8,
+                                        (const unsigned char *)org, -1, -1, 0);
+    ok = ok && X509_set_subject_name(x509, name) &&
+         X509_set_issuer_name(x509, X509_get_subject_name(signer->root->x509));
+    X509_NAME_free(name);
+    return ok ? MC_OK : mc_pki_ssl_err(err, MC_EINVAL, "setting subject O=%.64s", org);
+}
+
+int mc_pki_signer_issue(const mc_pki_signer *signer, const mc_pki_csr *csr,
+                        const mc_pki_issue_params *params, mc_pki_cert **out, mc_err *err)
+{
+    time_t now = params->now ? params->now : time(NULL);
+    int64_t ttl = params->ttl_seconds > 0 ? params->ttl_seconds : MC_PKI_DEFAULT_TTL;
+    int rc = check_root_window(signer, now, err);
+    if (rc)
+        return rc;
+    GENERAL_NAMES *sans = NULL;
+    if ((rc = mc_pki_sans_from_hosts(params->hosts, params->host_count, &sans, err)))
+        return rc;
+    time_t not_before = now - MC_PKI_BACKDATE_SECONDS;
+    if (not_before < signer->root_not_before)
+        not_before = signer->root_not_before;
+    time_t not_after = ttl > signer->root_not_after - now ? signer->root_not_after
+                                                          : now + (time_t)ttl;
+    int has_subject = params->org && params->org[0];
+    X509 *x509 = X509_new();
+    if (!x509) {
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!X509_set_version(x509, X509_VERSION_3) ||
+        !X509_set_pubkey(x509, X509_REQ_get0_pubkey(csr->req))) {
+        rc = mc_pki_ssl_err(err, MC_ECRYPTO, "setting version and public key");
+        goto out;
+    }
+    if ((rc = mc_pki_set_random_serial(x509, err)) ||
+        (rc = set_names(x509, signer, params->org, err)) ||
+        (rc = mc_pki_set_validity(x509, not_before, not_after, err)) ||
+        (rc = mc_pki_add_ca_extensions(x509, params->path_len, 1, err)) ||
+        (rc = mc_pki_add_ski(x509, err)))
+        goto out;
+    /* RFC 5280 4.2.1.6: the SAN extension is critical when the subject is empty. */
+    if (!X509_add1_ext_i2d(x509, NID_authority_key_identifier, signer->akid, 0,
+                           X509V3_ADD_DEFAULT) ||
+        !X509_add1_ext_i2d(x509, NID_subject_alt_name, sans, !has_subject, X509V3_ADD_DEFAULT)) {
+        rc = mc_pki_ssl_err(err, MC_ECRYPTO, "adding key identifier and subjectAltNames");
+        goto out;
+    }
+    if (!X509_sign(x509, signer->key, signer->md)) {
+        rc = mc_pki_ssl_err(err, MC_ECRYPTO, "signing the certificate with root %s",
+                            signer->root_subject);
+        goto out;
+    }
+    *out = mc_pki_cert_wrap(x509);
+    if (!*out)
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+    else
+        x509 = NULL;
+out:
+    X509_free(x509);
+    GENERAL_NAMES_free(sans);
+    return rc;
+}

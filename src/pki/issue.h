@@ -1,0 +1,59 @@
+/* issue.h - signing intermediate CA certificates from CSRs with a root.
+ *
+ * A signer holds a parsed root certificate and key, checked once (the key
+ * matches the certificate, the certificate is a CA) and reused for every
+ * issuance, so the per-issuance cost is the signature itself. Issuance follows
+ * the original Service Mesh Hub issuer: subject O= and SANs come from the
+ * IssuedCertificate (not the CSR), the public key from the CSR, CA:TRUE with
+ * pathlen 0 by default; the TTL is clamped to the root's notAfter and notBefore
+ * is back-dated 5 minutes for clock skew.
+ */
+#ifndef MC_PKI_ISSUE_H
+#define MC_PKI_ISSUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "pki/cert.h"
+#include "pki/csr.h"
+#include "pki/key.h"
+#include "util/err.h"
+
+#define MC_PKI_DEFAULT_TTL ((int64_t)365 * 86400)
+#define MC_PKI_BACKDATE_SECONDS 300
+
+typedef struct mc_pki_signer mc_pki_signer;
+
+/* Builds a signer from a root certificate and its private key. MC_EVERIFY when
+ * the key does not match the certificate or the certificate is not a CA.
+ * Takes its own references; the caller still frees root and key. */
+int mc_pki_signer_new(mc_pki_cert *root, const mc_pki_key *key, mc_pki_signer **out,
+                      mc_err *err);
+
+/* The root certificate of a signer (borrowed). */
+const mc_pki_cert *mc_pki_signer_root(const mc_pki_signer *signer);
+
+/* Frees the signer. Accepts NULL. */
+void mc_pki_signer_free(mc_pki_signer *signer);
+
+typedef struct mc_pki_issue_params {
+    const char *org;           /* subject O= of the issued certificate (may be "") */
+    const char *const *hosts;  /* subjectAltNames; at least one */
+    size_t host_count;
+    int64_t ttl_seconds;       /* 0 = MC_PKI_DEFAULT_TTL */
+    int path_len;              /* pathLenConstraint; -1 = none */
+    time_t now;                /* 0 = the current time */
+} mc_pki_issue_params;
+
+/* Sets params to the defaults: no org, no hosts, 365 days, pathlen 0, now. */
+void mc_pki_issue_params_init(mc_pki_issue_params *params);
+
+/* Issues an intermediate CA certificate for the CSR's public key. MC_EEXPIRED
+ * when the root is expired (or not yet valid) at `now`; MC_EINVAL for bad
+ * hosts. *out owned by the caller. The CSR must come from mc_pki_csr_parse or
+ * mc_pki_csr_create (its signature already verified). */
+int mc_pki_signer_issue(const mc_pki_signer *signer, const mc_pki_csr *csr,
+                        const mc_pki_issue_params *params, mc_pki_cert **out, mc_err *err);
+
+#endif

@@ -1,0 +1,775 @@
+/* pki_test.c - unit tests for pki/: keys, roots, CSRs, issuance, verification
+ * and bundles, including every rejection the issuer relies on. Peers (openssl,
+ * certtool) judge the same outputs in tests/peer/. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pki/bundle.h"
+#include "pki/cert.h"
+#include "pki/csr.h"
+#include "pki/issue.h"
+#include "pki/key.h"
+#include "pki/verify.h"
+#include "util/base64.h"
+#include "util/buf.h"
+#include "util/file.h"
+#include "util/str.h"
+
+#define SPIFFE "spiffe://cluster.local/ns/istio-system/sa/citadel"
+#define DAY 86400
+
+static const char *const mesh_hosts[] = {SPIFFE, "istiod.istio-system.svc", "10.0.0.1", "::1"};
+
+/* A root and a CSR shared by most tests (EC keys keep the suite fast). */
+typedef struct fixture {
+    mc_pki_key *root_key;
+    mc_pki_cert *root;
+    mc_pki_signer *signer;
+    mc_pki_key *csr_key;
+    mc_pki_csr *csr;
+} fixture;
+
+static mc_pki_cert *make_root(mc_pki_key *key, const char *name, int64_t ttl, time_t now)
+{
+    mc_pki_root_params params = {"Acme", name, ttl, now};
+    mc_pki_cert *root = NULL;
+    mc_err err = {0};
+    if (mc_pki_root_create(key, &params, &root, &err))
+        fail_msg("root: %s", err.msg);
+    return root;
+}
+
+static mc_pki_key *make_key(mc_key_type type)
+{
+    mc_pki_key *key = NULL;
+    mc_err err = {0};
+    if (mc_pki_key_generate(type, &key, &err))
+        fail_msg("keygen: %s", err.msg);
+    return key;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    mc_err err = {0};
+    f->root_key = make_key(MC_KEY_EC_P256);
+    f->root = make_root(f->root_key, "root", (int64_t)10 * 365 * DAY, 0);
+    if (mc_pki_signer_new(f->root, f->root_key, &f->signer, &err))
+        fail_msg("signer: %s", err.msg);
+    f->csr_key = make_key(MC_KEY_EC_P256);
+    if (mc_pki_csr_create(f->csr_key, "Istio", mesh_hosts, 4, &f->csr, &err))
+        fail_msg("csr: %s", err.msg);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    mc_pki_csr_free(f->csr);
+    mc_pki_key_free(f->csr_key);
+    mc_pki_signer_free(f->signer);
+    mc_pki_cert_free(f->root);
+    mc_pki_key_free(f->root_key);
+    free(f);
+    return 0;
+}
+
+static char *read_fixture(const char *name, size_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/pki/%s", MC_TEST_DATA, name);
+    char *data = NULL;
+    mc_err err = {0};
+    if (mc_file_read(path, 1 << 20, &data, len, &err))
+        fail_msg("fixture: %s", err.msg);
+    return data;
+}
+
+/* The DER inside a PEM text (header and footer lines dropped). */
+static unsigned char *pem_to_der(const char *pem, size_t *der_len)
+{
+    mc_buf b64;
+    mc_buf_init(&b64, 1 << 20);
+    const char *p = strchr(pem, '\n') + 1;
+    const char *end = strstr(p, "-----END");
+    for (; p < end; p++)
+        if (*p != '\n' && *p != '\r')
+            mc_buf_append(&b64, p, 1);
+    unsigned char *der = NULL;
+    assert_int_equal(mc_base64_decode(b64.data, b64.len, &der, der_len, NULL), MC_OK);
+    mc_buf_free(&b64);
+    return der;
+}
+
+static mc_pki_cert *issue(fixture *f, const char *org, const char *const *hosts, size_t n,
+                          int64_t ttl, time_t now)
+{
+    mc_pki_issue_params params;
+    mc_pki_issue_params_init(&params);
+    params.org = org;
+    params.hosts = hosts;
+    params.host_count = n;
+    params.ttl_seconds = ttl;
+    params.now = now;
+    mc_pki_cert *cert = NULL;
+    mc_err err = {0};
+    if (mc_pki_signer_issue(f->signer, f->csr, &params, &cert, &err))
+        fail_msg("issue: %s", err.msg);
+    return cert;
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+    if (!strstr(hay, needle))
+        fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
+}
+
+/* ---- keys ---- */
+
+static void check_key_roundtrip(mc_key_type type, const char *trad_header, const char *desc)
+{
+    mc_pki_key *key = make_key(type);
+    mc_err err = {0};
+    char *pkcs8 = NULL, *trad = NULL, got[64];
+    size_t len8 = 0, lent = 0;
+    assert_int_equal(mc_pki_key_to_pem(key, MC_KEY_PEM_PKCS8, &pkcs8, &len8, &err), MC_OK);
+    assert_int_equal(mc_pki_key_to_pem(key, MC_KEY_PEM_TRADITIONAL, &trad, &lent, &err), MC_OK);
+    assert_true(mc_str_has_prefix(pkcs8, "-----BEGIN PRIVATE KEY-----\n"));
+    assert_true(mc_str_has_prefix(trad, trad_header));
+    assert_int_equal(strlen(pkcs8), len8);
+    mc_pki_key *a = NULL, *b = NULL;
+    assert_int_equal(mc_pki_key_from_pem(pkcs8, len8, "pkcs8", &a, &err), MC_OK);
+    assert_int_equal(mc_pki_key_from_pem(trad, lent, "trad", &b, &err), MC_OK);
+    mc_pki_key_describe(a, got, sizeof(got));
+    assert_string_equal(got, desc);
+    mc_pki_key_describe(b, got, sizeof(got));
+    assert_string_equal(got, desc);
+    /* Same key both ways: a CSR made with one matches the other. */
+    mc_pki_csr *csr = NULL;
+    const char *host = "a.example";
+    assert_int_equal(mc_pki_csr_create(a, "", &host, 1, &csr, &err), MC_OK);
+    assert_int_equal(mc_pki_csr_matches_key(csr, b, &err), MC_OK);
+    assert_int_equal(mc_pki_csr_matches_key(csr, key, &err), MC_OK);
+    mc_pki_csr_free(csr);
+    mc_pki_key_free(a);
+    mc_pki_key_free(b);
+    mc_secure_free_str(pkcs8);
+    mc_secure_free_str(trad);
+    mc_pki_key_free(key);
+}
+
+static void test_key_types_and_pem_formats(void **state)
+{
+    (void)state;
+    check_key_roundtrip(MC_KEY_EC_P256, "-----BEGIN EC PRIVATE KEY-----\n", "EC P-256");
+    check_key_roundtrip(MC_KEY_EC_P384, "-----BEGIN EC PRIVATE KEY-----\n", "EC P-384");
+    check_key_roundtrip(MC_KEY_RSA2048, "-----BEGIN RSA PRIVATE KEY-----\n", "RSA 2048");
+    check_key_roundtrip(MC_KEY_RSA3072, "-----BEGIN RSA PRIVATE KEY-----\n", "RSA 3072");
+    check_key_roundtrip(MC_KEY_RSA4096, "-----BEGIN RSA PRIVATE KEY-----\n", "RSA 4096");
+}
+
+static void test_key_type_names(void **state)
+{
+    (void)state;
+    mc_key_type t;
+    mc_err err = {0};
+    static const char *const names[] = {"rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384"};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(mc_pki_key_type_parse(names[i], &t, &err), MC_OK);
+        assert_string_equal(mc_pki_key_type_name(t), names[i]);
+    }
+    assert_int_equal(mc_pki_key_type_parse("rsa1024", &t, &err), MC_EINVAL);
+    assert_contains(err.msg, "rsa1024");
+    assert_contains(err.msg, "ec-p384");
+}
+
+static void test_key_rejections(void **state)
+{
+    (void)state;
+    mc_pki_key *key = NULL;
+    mc_err err = {0};
+    size_t len = 0;
+    char *garbage = read_fixture("garbage.pem", &len);
+    assert_int_equal(mc_pki_key_from_pem(garbage, len, "garbage.pem", &key, &err), MC_EINVAL);
+    assert_contains(err.msg, "garbage.pem");
+    free(garbage);
+
+    char *enc = read_fixture("rsa2048-encrypted.key", &len);
+    assert_int_equal(mc_pki_key_from_pem(enc, len, "enc.key", &key, &err), MC_EINVAL);
+    assert_contains(err.msg, "enc.key");
+    assert_null(strstr(err.msg, "MII")); /* no key material in the message */
+    free(enc);
+
+    /* A truncated key: the message names the source and holds no base64 body. */
+    char *good = read_fixture("rsa2048.key", &len);
+    assert_int_equal(mc_pki_key_from_pem(good, len, "rsa2048.key", &key, &err), MC_OK);
+    mc_pki_key_free(key);
+    key = NULL;
+    char *cut = mc_strndup(good, len / 2);
+    assert_int_equal(mc_pki_key_from_pem(cut, len / 2, "cut.key", &key, &err), MC_EINVAL);
+    assert_contains(err.msg, "cut.key");
+    assert_null(strstr(err.msg, "MII"));
+    assert_null(key);
+    mc_secure_free_str(cut);
+    mc_secure_free_str(good);
+
+    char big[MC_PKI_KEY_PEM_MAX + 1];
+    memset(big, 'A', sizeof(big));
+    assert_int_equal(mc_pki_key_from_pem(big, sizeof(big), "big.key", &key, &err), MC_ELIMIT);
+}
+
+/* ---- roots ---- */
+
+static void test_root_certificate(void **state)
+{
+    fixture *f = *state;
+    mc_buf d;
+    mc_buf_init(&d, 1 << 16);
+    assert_int_equal(mc_pki_cert_describe(f->root, &d), MC_OK);
+    assert_contains(d.data, "subject:    CN=root,O=Acme");
+    assert_contains(d.data, "issuer:     CN=root,O=Acme");
+    assert_contains(d.data, "CA:         true\n");
+    assert_contains(d.data, "key:        EC P-256");
+    assert_true(mc_pki_cert_is_ca(f->root));
+    /* 128-bit serial: 32 hex digits. */
+    const char *serial = strstr(d.data, "serial:     ") + 12;
+    assert_int_equal(strcspn(serial, "\n"), 32);
+    mc_buf_free(&d);
+
+    time_t nb, na, now = time(NULL);
+    assert_int_equal(mc_pki_cert_validity(f->root, &nb, &na), MC_OK);
+    assert_true(na - now > (time_t)10 * 365 * DAY - 60 && na - now <= (time_t)10 * 365 * DAY);
+    assert_true(now - nb >= 299 && now - nb <= 360);
+
+    /* Two roots from one key still get different serials. */
+    mc_pki_cert *other = make_root(f->root_key, "root", DAY, 0);
+    assert_false(mc_pki_cert_equal(other, f->root));
+    mc_pki_cert_free(other);
+
+    mc_pki_root_params bad = {"Acme", "root", 0, 0};
+    mc_pki_cert *none = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_pki_root_create(f->root_key, &bad, &none, &err), MC_EINVAL);
+}
+
+static void test_cert_pem_roundtrip_and_lists(void **state)
+{
+    fixture *f = *state;
+    char *pem = NULL;
+    size_t len = 0;
+    mc_err err = {0};
+    assert_int_equal(mc_pki_cert_to_pem(f->root, &pem, &len, &err), MC_OK);
+    mc_pki_cert *back = NULL;
+    assert_int_equal(mc_pki_cert_from_pem(pem, len, "root", &back, &err), MC_OK);
+    assert_true(mc_pki_cert_equal(back, f->root));
+    mc_pki_cert_free(back);
+
+    mc_buf two;
+    mc_buf_init(&two, 1 << 16);
+    mc_buf_append_str(&two, pem);
+    mc_buf_append_str(&two, pem);
+    mc_pki_cert **list = NULL;
+    size_t count = 0;
+    assert_int_equal(mc_pki_cert_list_from_pem(two.data, two.len, "two", &list, &count, &err),
+                     MC_OK);
+    assert_int_equal(count, 2);
+    mc_pki_cert_list_free(list, count);
+
+    /* Second certificate truncated: an error naming which one. */
+    mc_buf_append(&two, pem, len / 2);
+    assert_int_equal(mc_pki_cert_list_from_pem(two.data, two.len, "chain.pem", &list, &count,
+                                               &err),
+                     MC_EINVAL);
+    assert_contains(err.msg, "chain.pem: certificate 3");
+    mc_buf_free(&two);
+
+    assert_int_equal(mc_pki_cert_from_pem("junk", 4, "junk.pem", &back, &err), MC_EINVAL);
+    assert_contains(err.msg, "junk.pem: no PEM certificate");
+    free(pem);
+}
+
+/* ---- CSRs ---- */
+
+static void test_csr_create_parse_roundtrip(void **state)
+{
+    fixture *f = *state;
+    char *pem = NULL;
+    size_t len = 0;
+    mc_err err = {0};
+    assert_int_equal(mc_pki_csr_to_pem(f->csr, &pem, &len, &err), MC_OK);
+    assert_true(mc_str_has_prefix(pem, "-----BEGIN CERTIFICATE REQUEST-----"));
+    mc_pki_csr *parsed = NULL;
+    assert_int_equal(mc_pki_csr_parse(pem, len, "csr", &parsed, &err), MC_OK);
+    char org[64];
+    assert_int_equal(mc_pki_csr_org(parsed, org, sizeof(org), &err), MC_OK);
+    assert_string_equal(org, "Istio");
+    assert_int_equal(mc_pki_csr_check_request(parsed, "Istio", mesh_hosts, 4, &err), MC_OK);
+    assert_int_equal(mc_pki_csr_matches_key(parsed, f->csr_key, &err), MC_OK);
+    assert_int_equal(mc_pki_csr_matches_key(parsed, f->root_key, &err), MC_EVERIFY);
+    mc_pki_csr_free(parsed);
+
+    /* DER works too. */
+    size_t der_len = 0;
+    unsigned char *der = pem_to_der(pem, &der_len);
+    assert_int_equal(mc_pki_csr_parse(der, der_len, "csr.der", &parsed, &err), MC_OK);
+    mc_pki_csr_free(parsed);
+    free(der);
+    free(pem);
+}
+
+static void test_csr_create_rejects_bad_hosts(void **state)
+{
+    fixture *f = *state;
+    mc_pki_csr *csr = NULL;
+    mc_err err = {0};
+    const char *bad[] = {"ok.example", "a..b"};
+    assert_int_equal(mc_pki_csr_create(f->csr_key, "Istio", bad, 2, &csr, &err), MC_EINVAL);
+    assert_contains(err.msg, "a..b");
+    assert_int_equal(mc_pki_csr_create(f->csr_key, "Istio", NULL, 0, &csr, &err), MC_EINVAL);
+    assert_contains(err.msg, "at least one host");
+    assert_null(csr);
+}
+
+static void expect_csr_rejected(const void *data, size_t len, int code, const char *fragment)
+{
+    mc_pki_csr *csr = NULL;
+    mc_err err = {0};
+    int rc = mc_pki_csr_parse(data, len, "req.csr", &csr, &err);
+    if (rc != code)
+        fail_msg("expected code %d, got %d (%s)", code, rc, err.msg);
+    assert_null(csr);
+    assert_contains(err.msg, "req.csr");
+    assert_contains(err.msg, fragment);
+}
+
+static void test_csr_parse_rejections(void **state)
+{
+    fixture *f = *state;
+    size_t len = 0;
+    char *garbage = read_fixture("garbage.pem", &len);
+    expect_csr_rejected(garbage, len, MC_EINVAL, "not a PKCS#10");
+    free(garbage);
+    expect_csr_rejected("", 0, MC_EINVAL, "empty");
+    expect_csr_rejected("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n", 41, MC_EINVAL,
+                        "not a valid PEM");
+
+    char *big = calloc(1, MC_PKI_CSR_MAX + 1);
+    expect_csr_rejected(big, MC_PKI_CSR_MAX + 1, MC_ELIMIT, "65536-byte limit");
+    free(big);
+
+    char *pem = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_pki_csr_to_pem(f->csr, &pem, &len, &err), MC_OK);
+    size_t der_len = 0;
+    unsigned char *der = pem_to_der(pem, &der_len);
+    /* Truncated DER at several points. */
+    for (size_t cut = 1; cut < der_len; cut += der_len / 7)
+        expect_csr_rejected(der, cut, MC_EINVAL, "not a PKCS#10");
+    /* Trailing bytes after a valid CSR. */
+    unsigned char *longer = malloc(der_len + 3);
+    memcpy(longer, der, der_len);
+    memcpy(longer + der_len, "xyz", 3);
+    expect_csr_rejected(longer, der_len + 3, MC_EINVAL, "3 unexpected bytes");
+    free(longer);
+    /* A flipped bit in the signature (the last bytes of the DER). */
+    der[der_len - 2] ^= 0x01;
+    expect_csr_rejected(der, der_len, MC_EVERIFY, "signature does not verify");
+    der[der_len - 2] ^= 0x01;
+    /* A flipped bit in the subject (the signed part). */
+    unsigned char *istio = (unsigned char *)mc_mem_find(der, der_len, "Istio");
+    assert_non_null(istio);
+    istio[0] ^= 0x20;
+    expect_csr_rejected(der, der_len, MC_EVERIFY, "signature does not verify");
+    free(der);
+    free(pem);
+
+    char *rsa1024 = read_fixture("rsa1024.csr", &len);
+    expect_csr_rejected(rsa1024, len, MC_EUNSUPPORTED, "1024 bits is too small");
+    free(rsa1024);
+    char *ed = read_fixture("ed25519.csr", &len);
+    expect_csr_rejected(ed, len, MC_EUNSUPPORTED, "unsupported key type ED25519");
+    free(ed);
+    char *p521 = read_fixture("p521.csr", &len);
+    expect_csr_rejected(p521, len, MC_EUNSUPPORTED, "unsupported key type EC secp521r1");
+    free(p521);
+}
+
+static void test_csr_check_request(void **state)
+{
+    fixture *f = *state;
+    mc_err err = {0};
+    /* Exactly what was asked for, in another order: accepted. */
+    const char *reordered[] = {"::1", "10.0.0.1", "ISTIOD.istio-system.svc", SPIFFE};
+    assert_int_equal(mc_pki_csr_check_request(f->csr, "Istio", reordered, 4, &err), MC_OK);
+    /* More allowed than asked: accepted. */
+    const char *more[] = {SPIFFE, "istiod.istio-system.svc", "10.0.0.1", "::1", "x.example"};
+    assert_int_equal(mc_pki_csr_check_request(f->csr, "Istio", more, 5, &err), MC_OK);
+    /* The CSR asks for a name the IssuedCertificate does not have. */
+    assert_int_equal(mc_pki_csr_check_request(f->csr, "Istio", mesh_hosts, 3, &err), MC_EVERIFY);
+    assert_contains(err.msg, "IP:0:0:0:0:0:0:0:1");
+    assert_int_equal(mc_pki_csr_check_request(f->csr, "Istio", mesh_hosts + 1, 3, &err),
+                     MC_EVERIFY);
+    assert_contains(err.msg, "URI:" SPIFFE);
+    /* Another organisation. */
+    assert_int_equal(mc_pki_csr_check_request(f->csr, "Evil", mesh_hosts, 4, &err), MC_EVERIFY);
+    assert_contains(err.msg, "O=Istio");
+    assert_contains(err.msg, "O=Evil");
+
+    /* A CSR made by openssl with a CN that is not a host: refused. */
+    size_t len = 0;
+    char *pem = read_fixture("openssl-rsa2048.csr", &len);
+    mc_pki_csr *csr = NULL;
+    assert_int_equal(mc_pki_csr_parse(pem, len, "openssl.csr", &csr, &err), MC_OK);
+    const char *two[] = {SPIFFE, "istiod.istio-system.svc"};
+    assert_int_equal(mc_pki_csr_check_request(csr, "Istio", two, 2, &err), MC_OK);
+    assert_int_equal(mc_pki_csr_check_request(csr, "Istio", two, 1, &err), MC_EVERIFY);
+    assert_contains(err.msg, "DNS:istiod.istio-system.svc");
+    mc_pki_csr_free(csr);
+    free(pem);
+}
+
+/* ---- issuance ---- */
+
+static void test_issue_intermediate(void **state)
+{
+    fixture *f = *state;
+    time_t now = time(NULL);
+    mc_pki_cert *cert = issue(f, "Istio", mesh_hosts, 4, 0, now);
+    mc_buf d;
+    mc_buf_init(&d, 1 << 16);
+    assert_int_equal(mc_pki_cert_describe(cert, &d), MC_OK);
+    assert_contains(d.data, "subject:    O=Istio\n");
+    assert_contains(d.data, "issuer:     CN=root,O=Acme\n");
+    assert_contains(d.data, "CA:         true, pathlen 0\n");
+    assert_contains(d.data, "SANs:       URI:" SPIFFE
+                            ", DNS:istiod.istio-system.svc, IP:10.0.0.1, IP:0:0:0:0:0:0:0:1\n");
+    assert_contains(d.data, "key:        EC P-256");
+    mc_buf_free(&d);
+    time_t nb, na;
+    assert_int_equal(mc_pki_cert_validity(cert, &nb, &na), MC_OK);
+    assert_int_equal(na - now, 365 * DAY);
+    assert_int_equal(now - nb, MC_PKI_BACKDATE_SECONDS);
+    mc_err err = {0};
+    assert_int_equal(mc_pki_cert_matches_key(cert, f->csr_key, &err), MC_OK);
+    assert_int_equal(mc_pki_cert_matches_key(cert, f->root_key, &err), MC_EVERIFY);
+    assert_contains(err.msg, "O=Istio");
+    assert_int_equal(mc_pki_verify_chain(cert, NULL, 0, &f->root, 1, 0, &err), MC_OK);
+    mc_pki_cert_free(cert);
+}
+
+static void test_issue_sans_and_org_come_from_params(void **state)
+{
+    fixture *f = *state;
+    const char *hosts[] = {"only.example"};
+    mc_pki_cert *cert = issue(f, "", hosts, 1, 30 * DAY, 0);
+    mc_buf d;
+    mc_buf_init(&d, 1 << 16);
+    mc_pki_cert_describe(cert, &d);
+    assert_contains(d.data, "subject:    (empty subject)");
+    assert_contains(d.data, "SANs:       DNS:only.example\n");
+    mc_buf_free(&d);
+    mc_pki_cert_free(cert);
+
+    mc_pki_issue_params params;
+    mc_pki_issue_params_init(&params);
+    params.path_len = -1;
+    params.hosts = hosts;
+    params.host_count = 1;
+    mc_err err = {0};
+    assert_int_equal(mc_pki_signer_issue(f->signer, f->csr, &params, &cert, &err), MC_OK);
+    mc_buf_init(&d, 1 << 16);
+    mc_pki_cert_describe(cert, &d);
+    assert_contains(d.data, "CA:         true\n");
+    mc_buf_free(&d);
+    mc_pki_cert_free(cert);
+
+    params.host_count = 0;
+    assert_int_equal(mc_pki_signer_issue(f->signer, f->csr, &params, &cert, &err), MC_EINVAL);
+    const char *bad[] = {"-bad-.example"};
+    params.hosts = bad;
+    params.host_count = 1;
+    assert_int_equal(mc_pki_signer_issue(f->signer, f->csr, &params, &cert, &err), MC_EINVAL);
+    assert_contains(err.msg, "-bad-.example");
+}
+
+static void test_issue_clamps_ttl_to_root(void **state)
+{
+    fixture *f = *state;
+    time_t now = time(NULL);
+    mc_pki_key *key = make_key(MC_KEY_EC_P256);
+    mc_pki_cert *short_root = make_root(key, "short", 10 * DAY, now);
+    mc_pki_signer *signer = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_pki_signer_new(short_root, key, &signer, &err), MC_OK);
+    mc_pki_issue_params params;
+    mc_pki_issue_params_init(&params);
+    params.hosts = mesh_hosts;
+    params.host_count = 1;
+    params.now = now;
+    mc_pki_cert *cert = NULL;
+    assert_int_equal(mc_pki_signer_issue(signer, f->csr, &params, &cert, &err), MC_OK);
+    time_t nb, na, rnb, rna;
+    mc_pki_cert_validity(cert, &nb, &na);
+    mc_pki_cert_validity(short_root, &rnb, &rna);
+    assert_int_equal(na, rna);
+    assert_int_equal(na - now, 10 * DAY);
+    mc_pki_cert_free(cert);
+
+    /* After the root's notAfter: refused, naming the root and the date. */
+    params.now = now + 11 * DAY;
+    assert_int_equal(mc_pki_signer_issue(signer, f->csr, &params, &cert, &err), MC_EEXPIRED);
+    assert_contains(err.msg, "signing root CN=short,O=Acme expired at");
+    params.now = now - DAY;
+    assert_int_equal(mc_pki_signer_issue(signer, f->csr, &params, &cert, &err), MC_EEXPIRED);
+    assert_contains(err.msg, "not valid before");
+    mc_pki_signer_free(signer);
+    mc_pki_cert_free(short_root);
+    mc_pki_key_free(key);
+}
+
+static void test_signer_rejects_wrong_key_and_non_ca(void **state)
+{
+    fixture *f = *state;
+    mc_pki_signer *signer = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_pki_signer_new(f->root, f->csr_key, &signer, &err), MC_EVERIFY);
+    assert_contains(err.msg, "root CA key does not match the root certificate");
+    assert_null(signer);
+
+    size_t len = 0;
+    char *pem = read_fixture("leaf-not-ca.crt", &len);
+    char *key_pem = read_fixture("rsa2048.key", &len);
+    mc_pki_cert *leaf = NULL;
+    mc_pki_key *key = NULL;
+    assert_int_equal(mc_pki_cert_from_pem(pem, strlen(pem), "leaf", &leaf, &err), MC_OK);
+    assert_int_equal(mc_pki_key_from_pem(key_pem, len, "key", &key, &err), MC_OK);
+    assert_false(mc_pki_cert_is_ca(leaf));
+    assert_int_equal(mc_pki_signer_new(leaf, key, &signer, &err), MC_EVERIFY);
+    assert_contains(err.msg, "CN=leaf-not-ca is not a CA");
+    mc_pki_cert_free(leaf);
+    mc_pki_key_free(key);
+    mc_secure_free_str(key_pem);
+    free(pem);
+}
+
+static void test_issue_rsa4096_root_signs_openssl_csr(void **state)
+{
+    (void)state;
+    mc_pki_key *key = make_key(MC_KEY_RSA4096);
+    mc_pki_cert *root = make_root(key, "rsa-root", 365 * DAY, 0);
+    mc_pki_signer *signer = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_pki_signer_new(root, key, &signer, &err), MC_OK);
+    size_t len = 0;
+    char *pem = read_fixture("openssl-rsa2048.csr", &len);
+    mc_pki_csr *csr = NULL;
+    assert_int_equal(mc_pki_csr_parse(pem, len, "openssl.csr", &csr, &err), MC_OK);
+    mc_pki_issue_params params;
+    mc_pki_issue_params_init(&params);
+    params.org = "Istio";
+    params.hosts = mesh_hosts;
+    params.host_count = 2;
+    mc_pki_cert *cert = NULL;
+    assert_int_equal(mc_pki_signer_issue(signer, csr, &params, &cert, &err), MC_OK);
+    assert_int_equal(mc_pki_verify_chain(cert, NULL, 0, &root, 1, 0, &err), MC_OK);
+    mc_pki_cert_free(cert);
+    mc_pki_csr_free(csr);
+    free(pem);
+    mc_pki_signer_free(signer);
+    mc_pki_cert_free(root);
+    mc_pki_key_free(key);
+}
+
+/* ---- verification ---- */
+
+static void test_verify_chain_failures(void **state)
+{
+    fixture *f = *state;
+    mc_pki_cert *cert = issue(f, "Istio", mesh_hosts, 4, 30 * DAY, 0);
+    mc_pki_key *other_key = make_key(MC_KEY_EC_P256);
+    mc_pki_cert *other_root = make_root(other_key, "other", 365 * DAY, 0);
+    mc_err err = {0};
+    assert_int_equal(mc_pki_verify_chain(cert, NULL, 0, &other_root, 1, 0, &err), MC_EVERIFY);
+    assert_contains(err.msg, "certificate O=Istio does not chain to the root");
+    assert_contains(err.msg, "unable to get local issuer certificate");
+    assert_int_equal(mc_pki_verify_chain(cert, NULL, 0, NULL, 0, 0, &err), MC_EINVAL);
+    /* Two roots, one of them right: verifies (root rotation). */
+    mc_pki_cert *both[] = {other_root, f->root};
+    assert_int_equal(mc_pki_verify_chain(cert, NULL, 0, both, 2, 0, &err), MC_OK);
+    /* At a time past its notAfter: expired. */
+    time_t later = time(NULL) + 40 * DAY;
+    assert_int_equal(mc_pki_verify_chain(cert, NULL, 0, &f->root, 1, later, &err), MC_EEXPIRED);
+    assert_contains(err.msg, "certificate has expired");
+    assert_int_equal(mc_pki_cert_check_validity(cert, later, &err), MC_EEXPIRED);
+    assert_contains(err.msg, "certificate O=Istio expired at");
+    assert_int_equal(mc_pki_cert_check_validity(cert, time(NULL) - DAY, &err), MC_EEXPIRED);
+    assert_contains(err.msg, "not valid before");
+    assert_int_equal(mc_pki_cert_check_validity(cert, 0, &err), MC_OK);
+    mc_pki_cert_free(other_root);
+    mc_pki_key_free(other_key);
+    mc_pki_cert_free(cert);
+}
+
+static void test_verify_through_intermediate(void **state)
+{
+    fixture *f = *state;
+    /* root -> intermediate (pathlen 1) -> our CA: verifies only with the
+     * intermediate supplied as untrusted. */
+    mc_pki_issue_params params;
+    mc_pki_issue_params_init(&params);
+    params.org = "Istio";
+    params.hosts = mesh_hosts;
+    params.host_count = 4;
+    params.path_len = 1;
+    mc_pki_cert *mid = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_pki_signer_issue(f->signer, f->csr, &params, &mid, &err), MC_OK);
+    mc_pki_signer *mid_signer = NULL;
+    assert_int_equal(mc_pki_signer_new(mid, f->csr_key, &mid_signer, &err), MC_OK);
+    mc_pki_key *leaf_key = make_key(MC_KEY_EC_P256);
+    mc_pki_csr *csr = NULL;
+    const char *host = "leaf.example";
+    assert_int_equal(mc_pki_csr_create(leaf_key, "", &host, 1, &csr, &err), MC_OK);
+    params.hosts = &host;
+    params.host_count = 1;
+    params.path_len = 0;
+    mc_pki_cert *leaf = NULL;
+    assert_int_equal(mc_pki_signer_issue(mid_signer, csr, &params, &leaf, &err), MC_OK);
+    assert_int_equal(mc_pki_verify_chain(leaf, &mid, 1, &f->root, 1, 0, &err), MC_OK);
+    assert_int_equal(mc_pki_verify_chain(leaf, NULL, 0, &f->root, 1, 0, &err), MC_EVERIFY);
+    assert_contains(err.msg, "depth 0");
+    mc_pki_cert_free(leaf);
+    mc_pki_csr_free(csr);
+    mc_pki_key_free(leaf_key);
+    mc_pki_signer_free(mid_signer);
+    mc_pki_cert_free(mid);
+}
+
+/* ---- bundles ---- */
+
+static void test_bundle_build_entries_verify(void **state)
+{
+    fixture *f = *state;
+    mc_pki_cert *cert = issue(f, "Istio", mesh_hosts, 4, 0, 0);
+    mc_pki_bundle bundle;
+    mc_err err = {0};
+    assert_int_equal(mc_pki_bundle_build(cert, f->csr_key, f->root, &bundle, &err), MC_OK);
+    mc_pki_bundle_entry entries[4];
+    assert_int_equal(mc_pki_bundle_entries(&bundle, MC_BUNDLE_ISTIO, entries), 4);
+    assert_string_equal(entries[0].name, "ca-cert.pem");
+    assert_string_equal(entries[1].name, "ca-key.pem");
+    assert_true(entries[1].secret);
+    assert_false(entries[0].secret);
+    assert_string_equal(entries[2].name, "cert-chain.pem");
+    assert_string_equal(entries[3].name, "root-cert.pem");
+    /* cert-chain.pem = ca-cert.pem followed by root-cert.pem, byte for byte. */
+    size_t ca_len = strlen(bundle.ca_cert);
+    assert_memory_equal(bundle.cert_chain, bundle.ca_cert, ca_len);
+    assert_string_equal(bundle.cert_chain + ca_len, bundle.root_cert);
+    assert_int_equal(mc_pki_bundle_entries(&bundle, MC_BUNDLE_TLS, entries), 3);
+    assert_string_equal(entries[0].name, "tls.crt");
+    assert_string_equal(entries[1].name, "tls.key");
+    assert_string_equal(entries[2].name, "ca.crt");
+
+    mc_buf report;
+    mc_buf_init(&report, 1 << 16);
+    assert_int_equal(mc_pki_bundle_verify(&bundle, bundle.root_cert, 0, &report, &err), MC_OK);
+    assert_contains(report.data, "chain: OK");
+    assert_contains(report.data, "ca-key.pem: EC P-256, matches ca-cert.pem");
+    assert_null(strstr(report.data, "PRIVATE KEY"));
+    mc_buf_free(&report);
+    mc_pki_bundle_clear(&bundle);
+
+    assert_int_equal(mc_pki_bundle_build(cert, NULL, f->root, &bundle, &err), MC_OK);
+    assert_null(bundle.ca_key);
+    assert_int_equal(mc_pki_bundle_entries(&bundle, MC_BUNDLE_ISTIO, entries), 3);
+    assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, 0, NULL, &err), MC_OK);
+    mc_pki_bundle_clear(&bundle);
+    mc_pki_cert_free(cert);
+
+    mc_bundle_format format;
+    assert_int_equal(mc_pki_bundle_format_parse("tls", &format, &err), MC_OK);
+    assert_int_equal(format, MC_BUNDLE_TLS);
+    assert_int_equal(mc_pki_bundle_format_parse("pkcs12", &format, &err), MC_EINVAL);
+}
+
+static void test_bundle_verify_detects_tampering(void **state)
+{
+    fixture *f = *state;
+    mc_pki_cert *cert = issue(f, "Istio", mesh_hosts, 4, 0, 0);
+    mc_pki_key *other_key = make_key(MC_KEY_EC_P256);
+    mc_pki_cert *other_root = make_root(other_key, "other", 365 * DAY, 0);
+    char *other_pem = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_pki_cert_to_pem(other_root, &other_pem, NULL, &err), MC_OK);
+
+    mc_pki_bundle bundle;
+    assert_int_equal(mc_pki_bundle_build(cert, f->csr_key, f->root, &bundle, &err), MC_OK);
+    /* A different trusted root. */
+    assert_int_equal(mc_pki_bundle_verify(&bundle, other_pem, 0, NULL, &err), MC_EVERIFY);
+    assert_contains(err.msg, "root-cert.pem does not contain the trusted root");
+    /* ca-key.pem from another cluster. */
+    char *saved_key = bundle.ca_key;
+    assert_int_equal(mc_pki_key_to_pem(other_key, MC_KEY_PEM_PKCS8, &bundle.ca_key, NULL, &err),
+                     MC_OK);
+    assert_int_equal(mc_pki_bundle_verify(&bundle, bundle.root_cert, 0, NULL, &err), MC_EVERIFY);
+    assert_contains(err.msg, "ca-key.pem: private key does not match certificate O=Istio");
+    mc_secure_free_str(bundle.ca_key);
+    bundle.ca_key = saved_key;
+    /* cert-chain.pem that does not start with ca-cert.pem. */
+    char *saved_chain = bundle.cert_chain;
+    bundle.cert_chain = bundle.root_cert;
+    assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, 0, NULL, &err), MC_EVERIFY);
+    assert_contains(err.msg, "cert-chain.pem does not start with ca-cert.pem");
+    bundle.cert_chain = saved_chain;
+    /* root-cert.pem of the other root, trusted as given: the chain fails. */
+    char *saved_root = bundle.root_cert;
+    bundle.root_cert = other_pem;
+    assert_int_equal(mc_pki_bundle_verify(&bundle, other_pem, 0, NULL, &err), MC_EVERIFY);
+    assert_contains(err.msg, "ca-cert.pem: certificate O=Istio does not chain to the root");
+    bundle.root_cert = saved_root;
+    /* Expired by the time of checking. */
+    assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, time(NULL) + 400 * DAY, NULL, &err),
+                     MC_EEXPIRED);
+    assert_contains(err.msg, "ca-cert.pem: certificate O=Istio expired");
+    assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, 0, NULL, &err), MC_OK);
+    mc_pki_bundle_clear(&bundle);
+    free(other_pem);
+    mc_pki_cert_free(other_root);
+    mc_pki_key_free(other_key);
+    mc_pki_cert_free(cert);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_key_types_and_pem_formats),
+        cmocka_unit_test(test_key_type_names),
+        cmocka_unit_test(test_key_rejections),
+        cmocka_unit_test(test_root_certificate),
+        cmocka_unit_test(test_cert_pem_roundtrip_and_lists),
+        cmocka_unit_test(test_csr_create_parse_roundtrip),
+        cmocka_unit_test(test_csr_create_rejects_bad_hosts),
+        cmocka_unit_test(test_csr_parse_rejections),
+        cmocka_unit_test(test_csr_check_request),
+        cmocka_unit_test(test_issue_intermediate),
+        cmocka_unit_test(test_issue_sans_and_org_come_from_params),
+        cmocka_unit_test(test_issue_clamps_ttl_to_root),
+        cmocka_unit_test(test_signer_rejects_wrong_key_and_non_ca),
+        cmocka_unit_test(test_issue_rsa4096_root_signs_openssl_csr),
+        cmocka_unit_test(test_verify_chain_failures),
+        cmocka_unit_test(test_verify_through_intermediate),
+        cmocka_unit_test(test_bundle_build_entries_verify),
+        cmocka_unit_test(test_bundle_verify_detects_tampering),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -131,6 +131,10 @@ out:
 
 void mc_pki_describe_pkey(const EVP_PKEY *pkey, char *out, size_t out_size)
 {
+    if (!pkey) { /* a certificate whose public key does not decode */
+        snprintf(out, out_size, "undecodable public key");
+        return;
+    }
     if (EVP_PKEY_is_a(pkey, "RSA")) {
         snprintf(out, out_size, "RSA %d", EVP_PKEY_get_bits(pkey));
         return;

@@ -1,1 +1,118 @@
-int main(void){return 0;}
+/* pki_bench.c - issuance throughput of pki/ on one core.
+ *
+ * For a root key type (rsa4096, ec-p256, ...) it measures, single-threaded:
+ *   issue    - mc_pki_signer_issue from an already parsed CSR, plus PEM
+ *              encoding of the result (what the issuer does per request once
+ *              the CSR is checked);
+ *   pipeline - the whole request path: parse the CSR PEM, verify its signature,
+ *              check it against the hosts/org, issue, encode.
+ * Prints "<root type> <mode> <issuances/s> <count> <seconds>" per line; the
+ * comparison against openssl is bench/pki.sh's job.
+ * Usage: bench_pki <root key type> [seconds per mode] [csr key type]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pki/cert.h"
+#include "pki/csr.h"
+#include "pki/issue.h"
+#include "pki/key.h"
+
+static const char *const hosts[] = {"spiffe://cluster.local/ns/istio-system/sa/citadel"};
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, const mc_err *err)
+{
+    fprintf(stderr, "bench_pki: %s: %s\n", what, err->msg);
+    exit(1);
+}
+
+/* One issuance; when csr_pem is given, the CSR is parsed and checked first. */
+static void issue_once(const mc_pki_signer *signer, const mc_pki_csr *csr, const char *csr_pem,
+                       size_t csr_len)
+{
+    mc_err err = {0};
+    mc_pki_csr *parsed = NULL;
+    if (csr_pem) {
+        if (mc_pki_csr_parse(csr_pem, csr_len, "csr", &parsed, &err) ||
+            mc_pki_csr_check_request(parsed, "Istio", hosts, 1, &err))
+            die("csr", &err);
+        csr = parsed;
+    }
+    mc_pki_issue_params params;
+    mc_pki_issue_params_init(&params);
+    params.org = "Istio";
+    params.hosts = hosts;
+    params.host_count = 1;
+    mc_pki_cert *cert = NULL;
+    char *pem = NULL;
+    if (mc_pki_signer_issue(signer, csr, &params, &cert, &err) ||
+        mc_pki_cert_to_pem(cert, &pem, NULL, &err))
+        die("issue", &err);
+    free(pem);
+    mc_pki_cert_free(cert);
+    mc_pki_csr_free(parsed);
+}
+
+static void run(const char *root_type, const char *mode, double seconds,
+                const mc_pki_signer *signer, const mc_pki_csr *csr, const char *csr_pem,
+                size_t csr_len)
+{
+    for (int i = 0; i < 3; i++) /* warm-up */
+        issue_once(signer, csr, csr_pem, csr_len);
+    long count = 0;
+    double start = now_seconds(), elapsed = 0;
+    do {
+        for (int i = 0; i < 8; i++)
+            issue_once(signer, csr, csr_pem, csr_len);
+        count += 8;
+        elapsed = now_seconds() - start;
+    } while (elapsed < seconds);
+    printf("%s %s %.1f %ld %.3f\n", root_type, mode, (double)count / elapsed, count, elapsed);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_pki <root key type> [seconds] [csr key type]\n");
+        return 2;
+    }
+    double seconds = argc > 2 ? atof(argv[2]) : 3.0;
+    mc_key_type root_type, csr_type = MC_KEY_EC_P256;
+    mc_err err = {0};
+    if (mc_pki_key_type_parse(argv[1], &root_type, &err) ||
+        (argc > 3 && mc_pki_key_type_parse(argv[3], &csr_type, &err)))
+        die("key type", &err);
+    mc_pki_key *root_key = NULL, *csr_key = NULL;
+    mc_pki_cert *root = NULL;
+    mc_pki_signer *signer = NULL;
+    mc_pki_csr *csr = NULL;
+    mc_pki_root_params root_params = {"Acme", "bench root", (int64_t)10 * 365 * 86400, 0};
+    char *csr_pem = NULL;
+    size_t csr_len = 0;
+    if (mc_pki_key_generate(root_type, &root_key, &err) ||
+        mc_pki_root_create(root_key, &root_params, &root, &err) ||
+        mc_pki_signer_new(root, root_key, &signer, &err) ||
+        mc_pki_key_generate(csr_type, &csr_key, &err) ||
+        mc_pki_csr_create(csr_key, "Istio", hosts, 1, &csr, &err) ||
+        mc_pki_csr_to_pem(csr, &csr_pem, &csr_len, &err))
+        die("setup", &err);
+    run(argv[1], "issue", seconds, signer, csr, NULL, 0);
+    run(argv[1], "pipeline", seconds, signer, NULL, csr_pem, csr_len);
+    free(csr_pem);
+    mc_pki_csr_free(csr);
+    mc_pki_signer_free(signer);
+    mc_pki_cert_free(root);
+    mc_pki_key_free(csr_key);
+    mc_pki_key_free(root_key);
+    return 0;
+}

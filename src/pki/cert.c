@@ -26,7 +26,26 @@ mc_pki_cert *mc_pki_cert_wrap(X509 *x509)
     if (!cert)
         return NULL;
     cert->x509 = x509;
+    cert->pubkey_pending = 0;
     return cert;
+}
+
+X509 *mc_pki_cert_x509(const mc_pki_cert *cert)
+{
+    mc_pki_cert *mutable_cert = (mc_pki_cert *)cert;
+    if (!cert->pubkey_pending)
+        return cert->x509;
+    unsigned char *der = NULL;
+    int len = i2d_X509(cert->x509, &der);
+    const unsigned char *p = der;
+    X509 *decoded = len > 0 ? d2i_X509(NULL, &p, len) : NULL;
+    OPENSSL_free(der);
+    if (!decoded)
+        return NULL;
+    X509_free(mutable_cert->x509);
+    mutable_cert->x509 = decoded;
+    mutable_cert->pubkey_pending = 0;
+    return decoded;
 }
 
 mc_pki_cert *mc_pki_cert_ref(mc_pki_cert *cert)
@@ -36,6 +55,8 @@ mc_pki_cert *mc_pki_cert_ref(mc_pki_cert *cert)
     mc_pki_cert *copy = mc_pki_cert_wrap(cert->x509);
     if (!copy)
         X509_free(cert->x509);
+    else
+        copy->pubkey_pending = cert->pubkey_pending;
     return copy;
 }
 
@@ -244,7 +265,8 @@ int mc_pki_cert_describe(const mc_pki_cert *cert, mc_buf *out)
     char subject[512], issuer[512], key[64], nb[32], na[32];
     mc_pki_cert_subject(cert, subject, sizeof(subject));
     name_oneline(X509_get_issuer_name(cert->x509), issuer, sizeof(issuer));
-    mc_pki_describe_pkey(X509_get0_pubkey(cert->x509), key, sizeof(key));
+    X509 *usable = mc_pki_cert_x509(cert);
+    mc_pki_describe_pkey(usable ? X509_get0_pubkey(usable) : NULL, key, sizeof(key));
     time_t not_before = 0, not_after = 0;
     mc_pki_cert_validity(cert, &not_before, &not_after);
     mc_pki_format_time(not_before, nb, sizeof(nb));
@@ -287,12 +309,12 @@ int mc_pki_set_random_serial(X509 *x509, mc_err *err)
     return ok ? MC_OK : mc_pki_ssl_err(err, MC_ECRYPTO, "setting the serial number");
 }
 
-int mc_pki_add_ski(X509 *x509, mc_err *err)
+int mc_pki_add_ski(X509 *x509, const EVP_MD *sha1, mc_err *err)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     /* RFC 5280 4.2.1.2 method (1): SHA-1 of the subjectPublicKey bit string. */
-    if (!X509_pubkey_digest(x509, EVP_sha1(), md, &md_len))
+    if (!X509_pubkey_digest(x509, sha1 ? sha1 : EVP_sha1(), md, &md_len))
         return mc_pki_ssl_err(err, MC_ECRYPTO, "hashing the public key");
     ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
     int ok = ski && ASN1_OCTET_STRING_set(ski, md, (int)md_len) &&
@@ -374,7 +396,7 @@ int mc_pki_root_create(const mc_pki_key *key, const mc_pki_root_params *params,
         rc = mc_pki_ssl_err(err, MC_ECRYPTO, "setting subject and key");
         goto out;
     }
-    if ((rc = mc_pki_add_ca_extensions(x509, -1, 0, err)) || (rc = mc_pki_add_ski(x509, err)))
+    if ((rc = mc_pki_add_ca_extensions(x509, -1, 0, err)) || (rc = mc_pki_add_ski(x509, NULL, err)))
         goto out;
     if (!X509_sign(x509, key->pkey, mc_pki_digest_for(key->pkey))) {
         rc = mc_pki_ssl_err(err, MC_ECRYPTO, "self-signing the root certificate");

@@ -21,12 +21,21 @@ struct mc_pki_key {
 };
 
 struct mc_pki_cert {
-    X509 *x509; /* owned; reference-counted through X509_up_ref */
+    X509 *x509;         /* owned; reference-counted through X509_up_ref */
+    int pubkey_pending; /* issued here with the public key as raw bytes: x509's
+                           decoded key is absent until mc_pki_cert_x509 reloads it */
 };
 
 struct mc_pki_csr {
     X509_REQ *req; /* owned */
 };
+
+/* The certificate with a usable decoded public key. A freshly issued
+ * certificate carries its key only as bytes (decoding costs more than the
+ * signature); the first call here re-reads it from its DER, so it mutates the
+ * handle: not for concurrent first use from several threads. NULL only when
+ * that re-read fails. */
+X509 *mc_pki_cert_x509(const mc_pki_cert *cert);
 
 /* Wraps an X509 (taking ownership) into a new handle; NULL on failure. */
 mc_pki_cert *mc_pki_cert_wrap(X509 *x509);
@@ -39,8 +48,9 @@ int mc_pki_ssl_err(mc_err *err, int code, const char *fmt, ...)
 /* Sets the 128-bit random serial of a new certificate. */
 int mc_pki_set_random_serial(X509 *x509, mc_err *err);
 
-/* Adds a subject key identifier computed from the certificate's public key. */
-int mc_pki_add_ski(X509 *x509, mc_err *err);
+/* Adds a subject key identifier computed from the certificate's public key
+ * with sha1 (NULL: the default SHA-1). */
+int mc_pki_add_ski(X509 *x509, const EVP_MD *sha1, mc_err *err);
 
 /* Adds basicConstraints CA:TRUE (critical; pathlen when >= 0) and keyUsage
  * keyCertSign+cRLSign (critical), plus digitalSignature when asked. */

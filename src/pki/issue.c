@@ -17,7 +17,8 @@
 struct mc_pki_signer {
     mc_pki_cert *root;          /* a reference to the root certificate */
     EVP_PKEY *key;              /* a reference to the root private key */
-    const EVP_MD *md;           /* digest matching the root key */
+    EVP_MD *sha1;               /* fetched once: subject key identifiers */
+    EVP_MD_CTX *sign_template;  /* DigestSign context set up once, copied per issuance */
     AUTHORITY_KEYID *akid;      /* keyIdentifier = the root's subject key id */
     time_t root_not_before;
     time_t root_not_after;
@@ -83,7 +84,17 @@ int mc_pki_signer_new(mc_pki_cert *root, const mc_pki_key *key, mc_pki_signer **
         mc_pki_signer_free(signer);
         return mc_err_set(err, MC_ENOMEM, "out of memory");
     }
-    signer->md = mc_pki_digest_for(key->pkey);
+    /* OpenSSL 3 fetches algorithms from providers under locks on every
+     * implicit use; doing it once here is most of the per-issuance cost. */
+    signer->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+    signer->sign_template = EVP_MD_CTX_new();
+    if (!signer->sha1 || !signer->sign_template ||
+        !EVP_DigestSignInit_ex(signer->sign_template, NULL,
+                               EVP_MD_get0_name(mc_pki_digest_for(key->pkey)), NULL, NULL,
+                               signer->key, NULL)) {
+        mc_pki_signer_free(signer);
+        return mc_pki_ssl_err(err, MC_ECRYPTO, "preparing to sign with root %s", subject);
+    }
     signer->akid = authority_key_id(root->x509, err);
     if (!signer->akid ||
         mc_pki_cert_validity(root, &signer->root_not_before, &signer->root_not_after)) {
@@ -104,6 +115,8 @@ void mc_pki_signer_free(mc_pki_signer *signer)
 {
     if (!signer)
         return;
+    EVP_MD_CTX_free(signer->sign_template);
+    EVP_MD_free(signer->sha1);
     AUTHORITY_KEYID_free(signer->akid);
     EVP_PKEY_free(signer->key);
     mc_pki_cert_free(signer->root);
@@ -140,6 +153,50 @@ static int set_names(X509 *x509, const mc_pki_signer *signer, const char *org, m
     return ok ? MC_OK : mc_pki_ssl_err(err, MC_EINVAL, "setting subject O=%.64s", org);
 }
 
+/* Copies the CSR's SubjectPublicKeyInfo into the certificate as encoded bytes.
+ * X509_set_pubkey would re-encode the key through the provider encoders,
+ * which costs more than the signature for EC roots. */
+static int copy_public_key(X509 *x509, X509_REQ *req, mc_err *err)
+{
+    ASN1_OBJECT *alg_obj = NULL;
+    const unsigned char *bits = NULL;
+    int bits_len = 0;
+    X509_ALGOR *alg = NULL;
+    if (!X509_PUBKEY_get0_param(&alg_obj, &bits, &bits_len, &alg, X509_REQ_get_X509_PUBKEY(req)))
+        return mc_pki_ssl_err(err, MC_EINVAL, "reading the CSR's public key");
+    const ASN1_OBJECT *obj = NULL;
+    int param_type = V_ASN1_UNDEF;
+    const void *param = NULL;
+    X509_ALGOR_get0(&obj, &param_type, &param, alg);
+    void *param_copy = NULL;
+    if (param_type == V_ASN1_OBJECT)
+        param_copy = OBJ_dup(param);
+    else if (param_type != V_ASN1_NULL && param_type != V_ASN1_UNDEF)
+        return mc_err_set(err, MC_EUNSUPPORTED, "CSR public key has unsupported parameters");
+    ASN1_OBJECT *obj_copy = OBJ_dup(obj);
+    unsigned char *bits_copy = OPENSSL_memdup(bits, (size_t)bits_len);
+    if (!obj_copy || !bits_copy || (param_type == V_ASN1_OBJECT && !param_copy) ||
+        !X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x509), obj_copy, param_type, param_copy,
+                                bits_copy, bits_len)) {
+        ASN1_OBJECT_free(obj_copy);
+        ASN1_OBJECT_free(param_copy);
+        OPENSSL_free(bits_copy);
+        return mc_pki_ssl_err(err, MC_ECRYPTO, "setting the public key");
+    }
+    return MC_OK;
+}
+
+/* Signs with a copy of the signer's prepared context. */
+static int sign_certificate(const mc_pki_signer *signer, X509 *x509, mc_err *err)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_MD_CTX_copy_ex(ctx, signer->sign_template) && X509_sign_ctx(x509, ctx);
+    EVP_MD_CTX_free(ctx);
+    return ok ? MC_OK
+              : mc_pki_ssl_err(err, MC_ECRYPTO, "signing the certificate with root %s",
+                               signer->root_subject);
+}
+
 int mc_pki_signer_issue(const mc_pki_signer *signer, const mc_pki_csr *csr,
                         const mc_pki_issue_params *params, mc_pki_cert **out, mc_err *err)
 {
@@ -162,16 +219,15 @@ int mc_pki_signer_issue(const mc_pki_signer *signer, const mc_pki_csr *csr,
         rc = mc_err_set(err, MC_ENOMEM, "out of memory");
         goto out;
     }
-    if (!X509_set_version(x509, X509_VERSION_3) ||
-        !X509_set_pubkey(x509, X509_REQ_get0_pubkey(csr->req))) {
-        rc = mc_pki_ssl_err(err, MC_ECRYPTO, "setting version and public key");
+    if (!X509_set_version(x509, X509_VERSION_3)) {
+        rc = mc_pki_ssl_err(err, MC_ECRYPTO, "setting the version");
         goto out;
     }
-    if ((rc = mc_pki_set_random_serial(x509, err)) ||
+    if ((rc = copy_public_key(x509, csr->req, err)) || (rc = mc_pki_set_random_serial(x509, err)) ||
         (rc = set_names(x509, signer, params->org, err)) ||
         (rc = mc_pki_set_validity(x509, not_before, not_after, err)) ||
         (rc = mc_pki_add_ca_extensions(x509, params->path_len, 1, err)) ||
-        (rc = mc_pki_add_ski(x509, err)))
+        (rc = mc_pki_add_ski(x509, signer->sha1, err)))
         goto out;
     /* RFC 5280 4.2.1.6: the SAN extension is critical when the subject is empty. */
     if (!X509_add1_ext_i2d(x509, NID_authority_key_identifier, signer->akid, 0,
@@ -180,16 +236,15 @@ int mc_pki_signer_issue(const mc_pki_signer *signer, const mc_pki_csr *csr,
         rc = mc_pki_ssl_err(err, MC_ECRYPTO, "adding key identifier and subjectAltNames");
         goto out;
     }
-    if (!X509_sign(x509, signer->key, signer->md)) {
-        rc = mc_pki_ssl_err(err, MC_ECRYPTO, "signing the certificate with root %s",
-                            signer->root_subject);
+    if ((rc = sign_certificate(signer, x509, err)))
         goto out;
-    }
     *out = mc_pki_cert_wrap(x509);
-    if (!*out)
+    if (!*out) {
         rc = mc_err_set(err, MC_ENOMEM, "out of memory");
-    else
+    } else {
+        (*out)->pubkey_pending = 1; /* decoded on first use, see mc_pki_cert_x509 */
         x509 = NULL;
+    }
 out:
     X509_free(x509);
     GENERAL_NAMES_free(sans);

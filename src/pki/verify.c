@@ -24,16 +24,16 @@ int mc_pki_verify_chain(const mc_pki_cert *cert, mc_pki_cert *const *untrusted,
         goto out;
     }
     for (size_t i = 0; i < root_count; i++)
-        if (!X509_STORE_add_cert(store, roots[i]->x509)) {
+        if (!mc_pki_cert_x509(roots[i]) || !X509_STORE_add_cert(store, roots[i]->x509)) {
             rc = mc_pki_ssl_err(err, MC_ECRYPTO, "adding a trusted root");
             goto out;
         }
     for (size_t i = 0; i < untrusted_count; i++)
-        if (!sk_X509_push(chain, untrusted[i]->x509)) {
+        if (!mc_pki_cert_x509(untrusted[i]) || !sk_X509_push(chain, untrusted[i]->x509)) {
             rc = mc_err_set(err, MC_ENOMEM, "out of memory");
             goto out;
         }
-    if (!X509_STORE_CTX_init(ctx, store, cert->x509, chain)) {
+    if (!mc_pki_cert_x509(cert) || !X509_STORE_CTX_init(ctx, store, cert->x509, chain)) {
         rc = mc_pki_ssl_err(err, MC_ECRYPTO, "setting up chain verification");
         goto out;
     }
@@ -45,7 +45,7 @@ int mc_pki_verify_chain(const mc_pki_cert *cert, mc_pki_cert *const *untrusted,
         char failing[256] = "?";
         X509 *bad = X509_STORE_CTX_get_current_cert(ctx);
         if (bad) {
-            mc_pki_cert wrapped = {bad};
+            mc_pki_cert wrapped = {bad, 0};
             mc_pki_cert_subject(&wrapped, failing, sizeof(failing));
         }
         int is_time = code == X509_V_ERR_CERT_HAS_EXPIRED || code == X509_V_ERR_CERT_NOT_YET_VALID;
@@ -63,7 +63,8 @@ out:
 
 int mc_pki_cert_matches_key(const mc_pki_cert *cert, const mc_pki_key *key, mc_err *err)
 {
-    EVP_PKEY *pub = X509_get0_pubkey(cert->x509);
+    X509 *usable = mc_pki_cert_x509(cert);
+    EVP_PKEY *pub = usable ? X509_get0_pubkey(usable) : NULL;
     if (pub && EVP_PKEY_eq(pub, key->pkey) == 1)
         return MC_OK;
     ERR_clear_error();

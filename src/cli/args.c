@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "cli/cli.h"
+#include "util/host.h"
 
 int mc_cli_list_add(mc_cli_list *list, const char *value)
 {
@@ -13,6 +14,15 @@ int mc_cli_list_add(mc_cli_list *list, const char *value)
     items[list->count++] = value;
     list->items = items;
     return 0;
+}
+
+int mc_cli_add_host(mc_cli_list *hosts, const char *host, mc_err *err)
+{
+    mc_host kind;
+    int rc = mc_host_classify(host, &kind, err);
+    if (rc)
+        return rc;
+    return mc_cli_list_add(hosts, host) ? mc_err_set(err, MC_ENOMEM, "out of memory") : MC_OK;
 }
 
 void mc_cli_list_free(mc_cli_list *list)

@@ -24,6 +24,10 @@ typedef struct mc_cli_list {
 int mc_cli_list_add(mc_cli_list *list, const char *value);
 void mc_cli_list_free(mc_cli_list *list);
 
+/* Validates a --host value (IP, URI with a scheme, or DNS name) and appends it;
+ * MC_EINVAL with the reason otherwise. */
+int mc_cli_add_host(mc_cli_list *hosts, const char *host, mc_err *err);
+
 /* Prints "meshcert <cmd>: <message>" and a pointer to --help; returns 2. */
 int mc_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -89,8 +89,8 @@ static int parse(int argc, char **argv, csr_args *args, const char *cmd)
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
         case OPT_HOST:
-            if (mc_cli_list_add(&args->hosts, optarg))
-                return mc_cli_usage_error(cmd, "out of memory");
+            if (mc_cli_add_host(&args->hosts, optarg, &err))
+                return mc_cli_usage_error(cmd, "--host: %s", err.msg);
             break;
         case OPT_ORG: args->org = optarg; break;
         case OPT_KEY_TYPE:

@@ -76,7 +76,7 @@ typedef struct sign_inputs {
     mc_pki_key *root_key;
     mc_pki_signer *signer;
     mc_pki_csr *csr;
-    mc_pki_key *key;
+    mc_pki_key *key;                  /* parsed --key, to check it matches the CSR */
     char root_key_path[4096];
 } sign_inputs;
 
@@ -142,6 +142,33 @@ static int load_csr(const sign_args *args, sign_inputs *in, mc_err *err)
     return rc;
 }
 
+/* Without --key, a private key already in OUT from an earlier run would end up
+ * next to a certificate for another key: refuse unless it is the CSR's key. */
+static int check_stale_key(const sign_args *args, const sign_inputs *in, mc_err *err)
+{
+    if (args->key_path)
+        return MC_OK;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", args->out_dir,
+             args->format == MC_BUNDLE_TLS ? "tls.key" : "ca-key.pem");
+    char *pem = NULL;
+    size_t len = 0;
+    int rc = mc_file_read(path, MC_PKI_KEY_PEM_MAX, &pem, &len, err);
+    if (rc == MC_ENOTFOUND)
+        return MC_OK;
+    mc_pki_key *key = NULL;
+    if (rc == MC_OK)
+        rc = mc_pki_key_from_pem(pem, len, path, &key, err);
+    if (rc == MC_OK && mc_pki_csr_matches_key(in->csr, key, NULL) != MC_OK)
+        rc = mc_err_set(err, MC_EINVAL,
+                        "%s holds a private key that does not match %s; pass the CSR's key "
+                        "with --key, or remove the file",
+                        path, args->csr_path);
+    mc_pki_key_free(key);
+    mc_secure_free_str(pem);
+    return rc;
+}
+
 static int sign_and_write(const sign_args *args, sign_inputs *in, mc_err *err)
 {
     char csr_org[256];
@@ -154,7 +181,10 @@ static int sign_and_write(const sign_args *args, sign_inputs *in, mc_err *err)
     }
     int rc = mc_pki_csr_check_request(in->csr, org, args->hosts.items, args->hosts.count, err);
     if (rc)
-        return mc_err_prefix(err, "%s: refused", args->csr_path);
+        return mc_err_prefix(err, "%s: refused (allowed: the --host values and --org)",
+                             args->csr_path);
+    if ((rc = check_stale_key(args, in, err)))
+        return rc;
     mc_pki_issue_params params;
     mc_pki_issue_params_init(&params);
     params.org = org;
@@ -166,7 +196,7 @@ static int sign_and_write(const sign_args *args, sign_inputs *in, mc_err *err)
     mc_pki_bundle bundle = {0};
     rc = mc_pki_signer_issue(in->signer, in->csr, &params, &issued, err);
     if (rc == MC_OK)
-        rc = mc_pki_bundle_build(issued, in->key, in->root, &bundle, err);
+        rc = mc_pki_bundle_build(issued, in->key_pem, in->root, &bundle, err);
     if (rc == MC_OK) {
         mc_pki_bundle_entry entries[4];
         mc_file_entry files[4];
@@ -195,8 +225,8 @@ static int parse(int argc, char **argv, sign_args *args, const char *cmd)
         case OPT_CA: args->ca_dir = optarg; break;
         case OPT_CSR: args->csr_path = optarg; break;
         case OPT_HOST:
-            if (mc_cli_list_add(&args->hosts, optarg))
-                return mc_cli_usage_error(cmd, "out of memory");
+            if (mc_cli_add_host(&args->hosts, optarg, &err))
+                return mc_cli_usage_error(cmd, "--host: %s", err.msg);
             break;
         case OPT_ORG: args->org = optarg; break;
         case OPT_TTL:

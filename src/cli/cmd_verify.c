@@ -58,8 +58,10 @@ static int load_bundle(const char *dir, mc_pki_bundle *bundle, const char **layo
 {
     struct stat st;
     char probe[4096];
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return mc_err_set(err, MC_ENOTFOUND, "%s: not a directory", dir);
+    if (stat(dir, &st) != 0)
+        return mc_err_set(err, MC_ENOTFOUND, "%s: does not exist", dir);
+    if (!S_ISDIR(st.st_mode))
+        return mc_err_set(err, MC_EINVAL, "%s: not a directory", dir);
     snprintf(probe, sizeof(probe), "%s/ca-cert.pem", dir);
     int istio = stat(probe, &st) == 0;
     snprintf(probe, sizeof(probe), "%s/tls.crt", dir);
@@ -109,7 +111,7 @@ int mc_cmd_verify(int argc, char **argv)
     int rc = mc_file_read(root_path, MC_PKI_PEM_MAX, &root_pem, &root_len, &err);
     if (rc == MC_OK)
         rc = load_bundle(dir, &bundle, &layout, &err);
-    if (rc == MC_OK && (rc = mc_pki_bundle_verify(&bundle, root_pem, 0, &report, &err)))
+    if (rc == MC_OK && (rc = mc_pki_bundle_verify(&bundle, root_pem, root_path, 0, &report, &err)))
         mc_err_prefix(&err, "%s", dir);
     int exit_code = MC_EXIT_OK;
     if (rc) {

@@ -19,15 +19,15 @@ int mc_pki_bundle_format_parse(const char *name, mc_bundle_format *out, mc_err *
     return MC_OK;
 }
 
-int mc_pki_bundle_build(const mc_pki_cert *issued, const mc_pki_key *key,
-                        const mc_pki_cert *root, mc_pki_bundle *out, mc_err *err)
+int mc_pki_bundle_build(const mc_pki_cert *issued, const char *key_pem, const mc_pki_cert *root,
+                        mc_pki_bundle *out, mc_err *err)
 {
     memset(out, 0, sizeof(*out));
     int rc = mc_pki_cert_to_pem(issued, &out->ca_cert, NULL, err);
     if (rc == MC_OK)
         rc = mc_pki_cert_to_pem(root, &out->root_cert, NULL, err);
-    if (rc == MC_OK && key)
-        rc = mc_pki_key_to_pem(key, MC_KEY_PEM_PKCS8, &out->ca_key, NULL, err);
+    if (rc == MC_OK && key_pem && !(out->ca_key = mc_strdup(key_pem)))
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
     if (rc == MC_OK) {
         mc_buf chain;
         mc_buf_init(&chain, 2 * MC_PKI_PEM_MAX);
@@ -99,7 +99,7 @@ static void parsed_free(parsed_bundle *p)
 }
 
 static int parse_bundle(const mc_pki_bundle *bundle, const char *trusted_root_pem,
-                        parsed_bundle *p, mc_err *err)
+                        const char *trusted_what, parsed_bundle *p, mc_err *err)
 {
     if (!bundle->ca_cert || !bundle->root_cert)
         return mc_err_set(err, MC_EINVAL, "bundle lacks %s",
@@ -114,7 +114,8 @@ static int parse_bundle(const mc_pki_bundle *bundle, const char *trusted_root_pe
                                        "root-cert.pem", &p->roots, &p->root_count, err);
     if (rc == MC_OK && trusted_root_pem)
         rc = mc_pki_cert_list_from_pem(trusted_root_pem, strlen(trusted_root_pem),
-                                       "trusted root", &p->trusted, &p->trusted_count, err);
+                                       trusted_what ? trusted_what : "trusted root",
+                                       &p->trusted, &p->trusted_count, err);
     if (rc == MC_OK && bundle->ca_key)
         rc = mc_pki_key_from_pem(bundle->ca_key, strlen(bundle->ca_key), "ca-key.pem", &p->key,
                                  err);
@@ -129,7 +130,8 @@ static int contains_cert(mc_pki_cert *const *list, size_t n, const mc_pki_cert *
     return 0;
 }
 
-static int check_bundle(const parsed_bundle *p, time_t at, mc_buf *report, mc_err *err)
+static int check_bundle(const parsed_bundle *p, const char *trusted_what, time_t at,
+                        mc_buf *report, mc_err *err)
 {
     char subject[256];
     mc_pki_cert_subject(p->ca_cert, subject, sizeof(subject));
@@ -148,7 +150,8 @@ static int check_bundle(const parsed_bundle *p, time_t at, mc_buf *report, mc_er
             found = contains_cert(p->roots, p->root_count, p->trusted[i]);
         if (!found)
             return mc_err_set(err, MC_EVERIFY,
-                              "root-cert.pem does not contain the trusted root certificate");
+                              "root-cert.pem does not contain the trusted root certificate (%s)",
+                              trusted_what ? trusted_what : "given");
     }
     mc_pki_cert *const *untrusted = p->chain ? p->chain + 1 : NULL;
     size_t untrusted_count = p->chain ? p->chain_count - 1 : 0;
@@ -180,14 +183,14 @@ static int check_bundle(const parsed_bundle *p, time_t at, mc_buf *report, mc_er
     return MC_OK;
 }
 
-int mc_pki_bundle_verify(const mc_pki_bundle *bundle, const char *trusted_root_pem, time_t at,
-                         mc_buf *report, mc_err *err)
+int mc_pki_bundle_verify(const mc_pki_bundle *bundle, const char *trusted_root_pem,
+                         const char *trusted_what, time_t at, mc_buf *report, mc_err *err)
 {
     parsed_bundle p;
     memset(&p, 0, sizeof(p));
-    int rc = parse_bundle(bundle, trusted_root_pem, &p, err);
+    int rc = parse_bundle(bundle, trusted_root_pem, trusted_what, &p, err);
     if (rc == MC_OK)
-        rc = check_bundle(&p, at, report, err);
+        rc = check_bundle(&p, trusted_what, at, report, err);
     parsed_free(&p);
     return rc;
 }

@@ -38,10 +38,11 @@ typedef struct mc_pki_bundle_entry {
 /* Parses "istio" or "tls". */
 int mc_pki_bundle_format_parse(const char *name, mc_bundle_format *out, mc_err *err);
 
-/* Builds a bundle from the issued certificate, its key (NULL: no ca-key.pem)
+/* Builds a bundle from the issued certificate, its private key PEM exactly as
+ * the caller holds it (PKCS#8, PKCS#1 or SEC1; copied; NULL: no ca-key.pem)
  * and the root. Fills *out; release with mc_pki_bundle_clear. */
-int mc_pki_bundle_build(const mc_pki_cert *issued, const mc_pki_key *key,
-                        const mc_pki_cert *root, mc_pki_bundle *out, mc_err *err);
+int mc_pki_bundle_build(const mc_pki_cert *issued, const char *key_pem, const mc_pki_cert *root,
+                        mc_pki_bundle *out, mc_err *err);
 
 /* Lists the entries of the bundle in the given layout into entries (room for
  * 4); returns their count. An absent key is left out. */
@@ -49,13 +50,13 @@ size_t mc_pki_bundle_entries(const mc_pki_bundle *bundle, mc_bundle_format forma
                              mc_pki_bundle_entry entries[4]);
 
 /* Checks a bundle against a trusted root PEM (NULL: trust the bundle's own
- * root-cert.pem): ca-cert is a CA, valid at `at` (0 = now); cert-chain starts
+ * root-cert.pem; trusted_what names its source in errors): ca-cert is a CA, valid at `at` (0 = now); cert-chain starts
  * with ca-cert; ca-cert chains to the trusted root through cert-chain;
  * root-cert.pem contains the trusted root; ca-key (if present) matches ca-cert.
  * Appends a human report to report (optional). MC_EVERIFY/MC_EEXPIRED/MC_EINVAL
  * naming the file and the failed check. */
-int mc_pki_bundle_verify(const mc_pki_bundle *bundle, const char *trusted_root_pem, time_t at,
-                         mc_buf *report, mc_err *err);
+int mc_pki_bundle_verify(const mc_pki_bundle *bundle, const char *trusted_root_pem,
+                         const char *trusted_what, time_t at, mc_buf *report, mc_err *err);
 
 /* Frees the strings, wiping the key. Accepts a zeroed bundle. */
 void mc_pki_bundle_clear(mc_pki_bundle *bundle);

@@ -134,13 +134,34 @@ static X509_REQ *parse_der(const unsigned char *data, size_t len, const char *wh
     return req;
 }
 
+/* True when the n bytes at p are only whitespace. */
+static int only_space(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+            return 0;
+    return 1;
+}
+
 static X509_REQ *parse_pem(const char *data, size_t len, const char *what, mc_err *err)
 {
     BIO *bio = BIO_new_mem_buf(data, (int)len);
     X509_REQ *req = bio ? PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL) : NULL;
-    BIO_free(bio);
-    if (!req)
+    if (!req) {
+        BIO_free(bio);
         mc_pki_ssl_err(err, MC_EINVAL, "%s: not a valid PEM certificate signing request", what);
+        return NULL;
+    }
+    /* One request per input: a second block (or anything but whitespace)
+     * after the first is refused, as trailing bytes after DER are. */
+    char *rest = NULL;
+    long rest_len = BIO_get_mem_data(bio, &rest);
+    if (rest_len > 0 && !only_space(rest, (size_t)rest_len)) {
+        X509_REQ_free(req);
+        req = NULL;
+        mc_err_set(err, MC_EINVAL, "%s: unexpected data after the CSR (one CSR per input)", what);
+    }
+    BIO_free(bio);
     return req;
 }
 
@@ -238,7 +259,7 @@ static int check_subject(const X509_REQ *req, const char *org, const char *const
         if (nid == NID_organizationName) {
             if (!org || strlen(org) != (size_t)len || memcmp(org, text, (size_t)len) != 0)
                 return mc_err_set(err, MC_EVERIFY,
-                                  "CSR asks for O=%.*s but the IssuedCertificate allows O=%s",
+                                  "CSR asks for O=%.*s but only O=%s is allowed",
                                   len > 128 ? 128 : len, text, org && org[0] ? org : "(none)");
             continue;
         }
@@ -250,8 +271,8 @@ static int check_subject(const X509_REQ *req, const char *org, const char *const
             continue;
         const char *sn = nid == NID_undef ? "unknown attribute" : OBJ_nid2sn(nid);
         return mc_err_set(err, MC_EVERIFY,
-                          "CSR subject asks for %s=%.*s, which is not among the "
-                          "IssuedCertificate's org and hosts",
+                          "CSR subject asks for %s=%.*s, which is not among the allowed org "
+                          "and hosts",
                           sn, len > 128 ? 128 : len, text);
     }
     return MC_OK;
@@ -283,8 +304,8 @@ static int check_sans(const X509_REQ *req, const char *const *hosts, size_t host
             mc_buf_init(&shown, 512);
             mc_pki_append_general_name(&shown, gn);
             rc = mc_err_set(err, MC_EVERIFY,
-                            "CSR asks for subjectAltName %s, which is not among the "
-                            "IssuedCertificate's hosts",
+                            "CSR asks for subjectAltName %s, which is not among the allowed "
+                            "hosts",
                             shown.data ? shown.data : "?");
             mc_buf_free(&shown);
         }

@@ -45,7 +45,12 @@ static int has_uri_scheme(const char *host)
     const char *p = host + 1;
     while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
         p++;
-    return *p == ':' && p[1] != '\0';
+    if (*p != ':' || p[1] == '\0')
+        return 0;
+    /* "scheme://" must name an authority (spiffe://<trust domain>/...). */
+    if (p[1] == '/' && p[2] == '/')
+        return p[3] != '\0' && p[3] != '/';
+    return 1;
 }
 
 int mc_host_classify(const char *host, mc_host *out, mc_err *err)

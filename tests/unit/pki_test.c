@@ -421,8 +421,7 @@ static void test_csr_check_request(void **state)
     assert_contains(err.msg, "URI:" SPIFFE);
     /* Another organisation. */
     assert_int_equal(mc_pki_csr_check_request(f->csr, "Evil", mesh_hosts, 4, &err), MC_EVERIFY);
-    assert_contains(err.msg, "O=Istio");
-    assert_contains(err.msg, "O=Evil");
+    assert_contains(err.msg, "CSR asks for O=Istio but only O=Evil is allowed");
 
     /* A CSR made by openssl with a CN that is not a host: refused. */
     size_t len = 0;
@@ -662,7 +661,12 @@ static void test_bundle_build_entries_verify(void **state)
     mc_pki_cert *cert = issue(f, "Istio", mesh_hosts, 4, 0, 0);
     mc_pki_bundle bundle;
     mc_err err = {0};
-    assert_int_equal(mc_pki_bundle_build(cert, f->csr_key, f->root, &bundle, &err), MC_OK);
+    char *key_pem = NULL;
+    assert_int_equal(mc_pki_key_to_pem(f->csr_key, MC_KEY_PEM_TRADITIONAL, &key_pem, NULL, &err),
+                     MC_OK);
+    assert_int_equal(mc_pki_bundle_build(cert, key_pem, f->root, &bundle, &err), MC_OK);
+    assert_string_equal(bundle.ca_key, key_pem); /* copied as given, not re-encoded */
+    mc_secure_free_str(key_pem);
     mc_pki_bundle_entry entries[4];
     assert_int_equal(mc_pki_bundle_entries(&bundle, MC_BUNDLE_ISTIO, entries), 4);
     assert_string_equal(entries[0].name, "ca-cert.pem");
@@ -682,7 +686,7 @@ static void test_bundle_build_entries_verify(void **state)
 
     mc_buf report;
     mc_buf_init(&report, 1 << 16);
-    assert_int_equal(mc_pki_bundle_verify(&bundle, bundle.root_cert, 0, &report, &err), MC_OK);
+    assert_int_equal(mc_pki_bundle_verify(&bundle, bundle.root_cert, "root.pem", 0, &report, &err), MC_OK);
     assert_contains(report.data, "chain: OK");
     assert_contains(report.data, "ca-key.pem: EC P-256, matches ca-cert.pem");
     assert_null(strstr(report.data, "PRIVATE KEY"));
@@ -692,7 +696,7 @@ static void test_bundle_build_entries_verify(void **state)
     assert_int_equal(mc_pki_bundle_build(cert, NULL, f->root, &bundle, &err), MC_OK);
     assert_null(bundle.ca_key);
     assert_int_equal(mc_pki_bundle_entries(&bundle, MC_BUNDLE_ISTIO, entries), 3);
-    assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, 0, NULL, &err), MC_OK);
+    assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, "root.pem", 0, NULL, &err), MC_OK);
     mc_pki_bundle_clear(&bundle);
     mc_pki_cert_free(cert);
 
@@ -713,35 +717,38 @@ static void test_bundle_verify_detects_tampering(void **state)
     assert_int_equal(mc_pki_cert_to_pem(other_root, &other_pem, NULL, &err), MC_OK);
 
     mc_pki_bundle bundle;
-    assert_int_equal(mc_pki_bundle_build(cert, f->csr_key, f->root, &bundle, &err), MC_OK);
+    char *key_pem = NULL;
+    assert_int_equal(mc_pki_key_to_pem(f->csr_key, MC_KEY_PEM_PKCS8, &key_pem, NULL, &err), MC_OK);
+    assert_int_equal(mc_pki_bundle_build(cert, key_pem, f->root, &bundle, &err), MC_OK);
+    mc_secure_free_str(key_pem);
     /* A different trusted root. */
-    assert_int_equal(mc_pki_bundle_verify(&bundle, other_pem, 0, NULL, &err), MC_EVERIFY);
-    assert_contains(err.msg, "root-cert.pem does not contain the trusted root");
+    assert_int_equal(mc_pki_bundle_verify(&bundle, other_pem, "root.pem", 0, NULL, &err), MC_EVERIFY);
+    assert_contains(err.msg, "root-cert.pem does not contain the trusted root certificate (root.pem)");
     /* ca-key.pem from another cluster. */
     char *saved_key = bundle.ca_key;
     assert_int_equal(mc_pki_key_to_pem(other_key, MC_KEY_PEM_PKCS8, &bundle.ca_key, NULL, &err),
                      MC_OK);
-    assert_int_equal(mc_pki_bundle_verify(&bundle, bundle.root_cert, 0, NULL, &err), MC_EVERIFY);
+    assert_int_equal(mc_pki_bundle_verify(&bundle, bundle.root_cert, "root.pem", 0, NULL, &err), MC_EVERIFY);
     assert_contains(err.msg, "ca-key.pem: private key does not match certificate O=Istio");
     mc_secure_free_str(bundle.ca_key);
     bundle.ca_key = saved_key;
     /* cert-chain.pem that does not start with ca-cert.pem. */
     char *saved_chain = bundle.cert_chain;
     bundle.cert_chain = bundle.root_cert;
-    assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, 0, NULL, &err), MC_EVERIFY);
+    assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, "root.pem", 0, NULL, &err), MC_EVERIFY);
     assert_contains(err.msg, "cert-chain.pem does not start with ca-cert.pem");
     bundle.cert_chain = saved_chain;
     /* root-cert.pem of the other root, trusted as given: the chain fails. */
     char *saved_root = bundle.root_cert;
     bundle.root_cert = other_pem;
-    assert_int_equal(mc_pki_bundle_verify(&bundle, other_pem, 0, NULL, &err), MC_EVERIFY);
+    assert_int_equal(mc_pki_bundle_verify(&bundle, other_pem, "root.pem", 0, NULL, &err), MC_EVERIFY);
     assert_contains(err.msg, "ca-cert.pem: certificate O=Istio does not chain to the root");
     bundle.root_cert = saved_root;
     /* Expired by the time of checking. */
-    assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, time(NULL) + 400 * DAY, NULL, &err),
+    assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, "root.pem", time(NULL) + 400 * DAY, NULL, &err),
                      MC_EEXPIRED);
     assert_contains(err.msg, "ca-cert.pem: certificate O=Istio expired");
-    assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, 0, NULL, &err), MC_OK);
+    assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, "root.pem", 0, NULL, &err), MC_OK);
     mc_pki_bundle_clear(&bundle);
     free(other_pem);
     mc_pki_cert_free(other_root);

@@ -1,6 +1,6 @@
 # meshcert front door. `make demo` and `make test` install missing Debian
 # packages first (scripts/deps.sh), so a fresh bookworm machine needs nothing else.
-.PHONY: all deps build demo test asan fuzz fuzz-build bench bench-pki format lint clean
+.PHONY: all deps build demo test asan valgrind fuzz fuzz-build bench bench-pki format lint clean
 
 BUILD       ?= build
 BUILD_ASAN  ?= build-asan
@@ -31,6 +31,10 @@ asan: deps
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS)
+
+# Every unit test under valgrind's memcheck: any leak or memory error fails.
+valgrind: deps build
+	scripts/valgrind.sh $(BUILD)/tests/unit
 
 fuzz-build: deps
 	CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Debug -DMC_FUZZ=ON $(CMAKE_FLAGS)

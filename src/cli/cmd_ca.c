@@ -127,8 +127,8 @@ int mc_cmd_ca(int argc, char **argv)
             break;
         case OPT_KEY_FORMAT:
             if (mc_cli_parse_key_format(optarg, &key_format))
-                return mc_cli_usage_error(cmd, "--key-format: expected pkcs8 or traditional, got \"%s\"",
-                                          optarg);
+                return mc_cli_usage_error(
+                    cmd, "--key-format: expected pkcs8 or traditional, got \"%s\"", optarg);
             break;
         case OPT_FORCE: force = 1; break;
         case 'h': fputs(help, stdout); return MC_EXIT_OK;

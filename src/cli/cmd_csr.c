@@ -138,7 +138,8 @@ int mc_cmd_csr(int argc, char **argv)
     mc_err err = {0};
     struct stat st;
     if (!args.force && stat(args.out_key, &st) == 0) {
-        mc_err_set(&err, MC_EINVAL, "%s already exists; refusing to replace a private key without --force",
+        mc_err_set(&err, MC_EINVAL,
+                   "%s already exists; refusing to replace a private key without --force",
                    args.out_key);
         rc = mc_cli_fail(cmd, &err);
     } else if (create(&args, &err)) {

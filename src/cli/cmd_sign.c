@@ -39,8 +39,17 @@ static const char help[] =
     "  --out-dir OUT      output directory (created if missing)             [required]\n"
     "  -h, --help         show this help\n";
 
-enum { OPT_CA = 256, OPT_CSR, OPT_HOST, OPT_ORG, OPT_TTL, OPT_PATH_LEN, OPT_KEY, OPT_FORMAT,
-       OPT_OUT_DIR };
+enum {
+    OPT_CA = 256,
+    OPT_CSR,
+    OPT_HOST,
+    OPT_ORG,
+    OPT_TTL,
+    OPT_PATH_LEN,
+    OPT_KEY,
+    OPT_FORMAT,
+    OPT_OUT_DIR
+};
 
 static const struct option options[] = {
     {"ca", required_argument, NULL, OPT_CA},
@@ -60,7 +69,7 @@ typedef struct sign_args {
     const char *ca_dir;
     const char *csr_path;
     mc_cli_list hosts;
-    const char *org;     /* NULL: take the CSR's */
+    const char *org; /* NULL: take the CSR's */
     int64_t ttl;
     int path_len;
     const char *key_path;
@@ -76,7 +85,7 @@ typedef struct sign_inputs {
     mc_pki_key *root_key;
     mc_pki_signer *signer;
     mc_pki_csr *csr;
-    mc_pki_key *key;                  /* parsed --key, to check it matches the CSR */
+    mc_pki_key *key; /* parsed --key, to check it matches the CSR */
     char root_key_path[4096];
 } sign_inputs;
 
@@ -236,8 +245,7 @@ static int parse(int argc, char **argv, sign_args *args, const char *cmd)
         case OPT_PATH_LEN:
             args->path_len = (int)strtol(optarg, &end, 10);
             if (!*optarg || *end || args->path_len < -1 || args->path_len > 16)
-                return mc_cli_usage_error(cmd, "--path-len: expected -1 to 16, got \"%s\"",
-                                          optarg);
+                return mc_cli_usage_error(cmd, "--path-len: expected -1 to 16, got \"%s\"", optarg);
             break;
         case OPT_KEY: args->key_path = optarg; break;
         case OPT_FORMAT:
@@ -261,8 +269,8 @@ static int parse(int argc, char **argv, sign_args *args, const char *cmd)
 int mc_cmd_sign(int argc, char **argv)
 {
     static const char cmd[] = "sign";
-    sign_args args = {NULL, NULL, {NULL, 0}, NULL, MC_PKI_DEFAULT_TTL, 0, NULL, MC_BUNDLE_ISTIO,
-                      NULL};
+    sign_args args = {NULL, NULL, {NULL, 0},       NULL, MC_PKI_DEFAULT_TTL,
+                      0,    NULL, MC_BUNDLE_ISTIO, NULL};
     int rc = parse(argc, argv, &args, cmd);
     if (rc) {
         mc_cli_list_free(&args.hosts);

@@ -51,8 +51,8 @@ size_t mc_pki_bundle_entries(const mc_pki_bundle *bundle, mc_bundle_format forma
 #define ADD(NAME, FIELD, SECRET)                                                                   \
     do {                                                                                           \
         if (bundle->FIELD)                                                                         \
-            entries[n++] = (mc_pki_bundle_entry){NAME, bundle->FIELD, strlen(bundle->FIELD),       \
-                                                 SECRET};                                          \
+            entries[n++] =                                                                         \
+                (mc_pki_bundle_entry){NAME, bundle->FIELD, strlen(bundle->FIELD), SECRET};         \
     } while (0)
     if (format == MC_BUNDLE_TLS) {
         ADD("tls.crt", ca_cert, 0);
@@ -114,11 +114,11 @@ static int parse_bundle(const mc_pki_bundle *bundle, const char *trusted_root_pe
                                        "root-cert.pem", &p->roots, &p->root_count, err);
     if (rc == MC_OK && trusted_root_pem)
         rc = mc_pki_cert_list_from_pem(trusted_root_pem, strlen(trusted_root_pem),
-                                       trusted_what ? trusted_what : "trusted root",
-                                       &p->trusted, &p->trusted_count, err);
+                                       trusted_what ? trusted_what : "trusted root", &p->trusted,
+                                       &p->trusted_count, err);
     if (rc == MC_OK && bundle->ca_key)
-        rc = mc_pki_key_from_pem(bundle->ca_key, strlen(bundle->ca_key), "ca-key.pem", &p->key,
-                                 err);
+        rc =
+            mc_pki_key_from_pem(bundle->ca_key, strlen(bundle->ca_key), "ca-key.pem", &p->key, err);
     return rc;
 }
 
@@ -130,8 +130,8 @@ static int contains_cert(mc_pki_cert *const *list, size_t n, const mc_pki_cert *
     return 0;
 }
 
-static int check_bundle(const parsed_bundle *p, const char *trusted_what, time_t at,
-                        mc_buf *report, mc_err *err)
+static int check_bundle(const parsed_bundle *p, const char *trusted_what, time_t at, mc_buf *report,
+                        mc_err *err)
 {
     char subject[256];
     mc_pki_cert_subject(p->ca_cert, subject, sizeof(subject));

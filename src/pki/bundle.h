@@ -32,7 +32,7 @@ typedef struct mc_pki_bundle_entry {
     const char *name; /* file or Secret key name */
     const char *data; /* borrowed from the bundle */
     size_t len;
-    int secret;       /* 1 for the private key (mode 0600) */
+    int secret; /* 1 for the private key (mode 0600) */
 } mc_pki_bundle_entry;
 
 /* Parses "istio" or "tls". */
@@ -50,8 +50,8 @@ size_t mc_pki_bundle_entries(const mc_pki_bundle *bundle, mc_bundle_format forma
                              mc_pki_bundle_entry entries[4]);
 
 /* Checks a bundle against a trusted root PEM (NULL: trust the bundle's own
- * root-cert.pem; trusted_what names its source in errors): ca-cert is a CA, valid at `at` (0 = now); cert-chain starts
- * with ca-cert; ca-cert chains to the trusted root through cert-chain;
+ * root-cert.pem; trusted_what names its source in errors): ca-cert is a CA, valid at `at` (0 =
+ * now); cert-chain starts with ca-cert; ca-cert chains to the trusted root through cert-chain;
  * root-cert.pem contains the trusted root; ca-key (if present) matches ca-cert.
  * Appends a human report to report (optional). MC_EVERIFY/MC_EEXPIRED/MC_EINVAL
  * naming the file and the failed check. */

@@ -17,7 +17,7 @@
 #include "pki/internal.h"
 #include "util/str.h"
 
-#define MAX_CHAIN_CERTS 64
+#define MAX_CHAIN_CERTS      64
 #define MC_PKI_ROOT_BACKDATE 300 /* seconds of clock skew tolerated */
 
 mc_pki_cert *mc_pki_cert_wrap(X509 *x509)
@@ -100,14 +100,13 @@ int mc_pki_cert_list_from_pem(const char *pem, size_t len, const char *what,
                 ERR_clear_error();
                 break;
             }
-            rc = mc_pki_ssl_err(err, MC_EINVAL, "%s: certificate %zu is not valid PEM/DER",
-                                what, count + 1);
+            rc = mc_pki_ssl_err(err, MC_EINVAL, "%s: certificate %zu is not valid PEM/DER", what,
+                                count + 1);
             goto out;
         }
         if (count == MAX_CHAIN_CERTS) {
             X509_free(x509);
-            rc = mc_err_set(err, MC_ELIMIT, "%s: more than %d certificates", what,
-                            MAX_CHAIN_CERTS);
+            rc = mc_err_set(err, MC_ELIMIT, "%s: more than %d certificates", what, MAX_CHAIN_CERTS);
             goto out;
         }
         certs[count] = mc_pki_cert_wrap(x509);
@@ -340,8 +339,8 @@ int mc_pki_set_validity(X509 *x509, time_t not_before, time_t not_after, mc_err 
 
 static int add_name_entry(X509_NAME *name, int nid, const char *value, mc_err *err)
 {
-    if (!X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8, (const unsigned char *)value, -1,
-                                    -1, 0))
+    if (!X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8, (const unsigned char *)value, -1, -1,
+                                    0))
         return mc_pki_ssl_err(err, MC_EINVAL, "subject attribute \"%.64s\"", value);
     return MC_OK;
 }
@@ -360,8 +359,7 @@ int mc_pki_add_ca_extensions(X509 *x509, long path_len, int digital_signature, m
     }
     /* keyUsage bits: 0 digitalSignature, 5 keyCertSign, 6 cRLSign. */
     ok = ok && (!digital_signature || ASN1_BIT_STRING_set_bit(usage, 0, 1)) &&
-         ASN1_BIT_STRING_set_bit(usage, 5, 1) &&
-         ASN1_BIT_STRING_set_bit(usage, 6, 1);
+         ASN1_BIT_STRING_set_bit(usage, 5, 1) && ASN1_BIT_STRING_set_bit(usage, 6, 1);
     ok = ok && X509_add1_ext_i2d(x509, NID_basic_constraints, bc, 1, X509V3_ADD_DEFAULT) &&
          X509_add1_ext_i2d(x509, NID_key_usage, usage, 1, X509V3_ADD_DEFAULT);
     BASIC_CONSTRAINTS_free(bc);
@@ -369,8 +367,8 @@ int mc_pki_add_ca_extensions(X509 *x509, long path_len, int digital_signature, m
     return ok ? MC_OK : mc_pki_ssl_err(err, MC_ECRYPTO, "adding CA extensions");
 }
 
-int mc_pki_root_create(const mc_pki_key *key, const mc_pki_root_params *params,
-                       mc_pki_cert **out, mc_err *err)
+int mc_pki_root_create(const mc_pki_key *key, const mc_pki_root_params *params, mc_pki_cert **out,
+                       mc_err *err)
 {
     if (!params->org || !params->common_name || params->ttl_seconds <= 0)
         return mc_err_set(err, MC_EINVAL, "root CA needs an org, a name and a positive TTL");
@@ -389,7 +387,8 @@ int mc_pki_root_create(const mc_pki_key *key, const mc_pki_root_params *params,
     if ((rc = mc_pki_set_random_serial(x509, err)) ||
         (params->org[0] && (rc = add_name_entry(name, NID_organizationName, params->org, err))) ||
         (rc = add_name_entry(name, NID_commonName, params->common_name, err)) ||
-        (rc = mc_pki_set_validity(x509, now - MC_PKI_ROOT_BACKDATE, now + params->ttl_seconds, err)))
+        (rc =
+             mc_pki_set_validity(x509, now - MC_PKI_ROOT_BACKDATE, now + params->ttl_seconds, err)))
         goto out;
     if (!X509_set_subject_name(x509, name) || !X509_set_issuer_name(x509, name) ||
         !X509_set_pubkey(x509, key->pkey)) {

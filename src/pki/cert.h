@@ -28,8 +28,8 @@ int mc_pki_cert_from_pem(const char *pem, size_t len, const char *what, mc_pki_c
 
 /* Parses every certificate of a PEM text (at least one, at most 64) into a new
  * array *certs of *count handles; free with mc_pki_cert_list_free. */
-int mc_pki_cert_list_from_pem(const char *pem, size_t len, const char *what,
-                              mc_pki_cert ***certs, size_t *count, mc_err *err);
+int mc_pki_cert_list_from_pem(const char *pem, size_t len, const char *what, mc_pki_cert ***certs,
+                              size_t *count, mc_err *err);
 
 /* Frees an array from mc_pki_cert_list_from_pem. Accepts NULL. */
 void mc_pki_cert_list_free(mc_pki_cert **certs, size_t count);
@@ -68,8 +68,8 @@ typedef struct mc_pki_root_params {
 } mc_pki_root_params;
 
 /* Creates a self-signed root CA certificate for key. *out owned by the caller. */
-int mc_pki_root_create(const mc_pki_key *key, const mc_pki_root_params *params,
-                       mc_pki_cert **out, mc_err *err);
+int mc_pki_root_create(const mc_pki_key *key, const mc_pki_root_params *params, mc_pki_cert **out,
+                       mc_err *err);
 
 /* Formats a Unix time as "2026-11-23T10:00:00Z" into out (>= 21 bytes). */
 void mc_pki_format_time(time_t t, char *out, size_t out_size);

@@ -19,8 +19,7 @@
 #include "util/host.h"
 #include "util/str.h"
 
-static int add_general_name(GENERAL_NAMES *names, int type, const unsigned char *data,
-                            size_t len)
+static int add_general_name(GENERAL_NAMES *names, int type, const unsigned char *data, size_t len)
 {
     GENERAL_NAME *gn = GENERAL_NAME_new();
     ASN1_STRING *value = type == GEN_IPADD ? ASN1_OCTET_STRING_new() : ASN1_IA5STRING_new();
@@ -165,8 +164,7 @@ static X509_REQ *parse_pem(const char *data, size_t len, const char *what, mc_er
     return req;
 }
 
-int mc_pki_csr_parse(const void *data, size_t len, const char *what, mc_pki_csr **out,
-                     mc_err *err)
+int mc_pki_csr_parse(const void *data, size_t len, const char *what, mc_pki_csr **out, mc_err *err)
 {
     if (len > MC_PKI_CSR_MAX)
         return mc_err_set(err, MC_ELIMIT, "%s: CSR of %zu bytes exceeds the %d-byte limit", what,
@@ -258,8 +256,7 @@ static int check_subject(const X509_REQ *req, const char *org, const char *const
         int len = ASN1_STRING_length(value);
         if (nid == NID_organizationName) {
             if (!org || strlen(org) != (size_t)len || memcmp(org, text, (size_t)len) != 0)
-                return mc_err_set(err, MC_EVERIFY,
-                                  "CSR asks for O=%.*s but only O=%s is allowed",
+                return mc_err_set(err, MC_EVERIFY, "CSR asks for O=%.*s but only O=%s is allowed",
                                   len > 128 ? 128 : len, text, org && org[0] ? org : "(none)");
             continue;
         }
@@ -278,8 +275,7 @@ static int check_subject(const X509_REQ *req, const char *org, const char *const
     return MC_OK;
 }
 
-static int check_sans(const X509_REQ *req, const char *const *hosts, size_t host_count,
-                      mc_err *err)
+static int check_sans(const X509_REQ *req, const char *const *hosts, size_t host_count, mc_err *err)
 {
     STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions((X509_REQ *)req);
     int rc = MC_OK;

@@ -26,10 +26,9 @@ int mc_pki_csr_create(const mc_pki_key *key, const char *org, const char *const 
 
 /* Parses a CSR given as PEM or DER. Errors (all MC_EINVAL/MC_ELIMIT/
  * MC_EUNSUPPORTED/MC_EVERIFY, naming `what`): over MC_PKI_CSR_MAX bytes, not a
- * CSR, trailing data (a second PEM block included), a key other than RSA 2048-8192 or EC P-256/P-384, a
- * signature that does not verify. *out owned by the caller. */
-int mc_pki_csr_parse(const void *data, size_t len, const char *what, mc_pki_csr **out,
-                     mc_err *err);
+ * CSR, trailing data (a second PEM block included), a key other than RSA 2048-8192 or EC
+ * P-256/P-384, a signature that does not verify. *out owned by the caller. */
+int mc_pki_csr_parse(const void *data, size_t len, const char *what, mc_pki_csr **out, mc_err *err);
 
 /* Encodes the CSR as PEM into a new NUL-terminated string (caller frees). */
 int mc_pki_csr_to_pem(const mc_pki_csr *csr, char **pem, size_t *len, mc_err *err);

@@ -15,14 +15,14 @@
 #include "pki/verify.h"
 
 struct mc_pki_signer {
-    mc_pki_cert *root;          /* a reference to the root certificate */
-    EVP_PKEY *key;              /* a reference to the root private key */
-    EVP_MD *sha1;               /* fetched once: subject key identifiers */
-    EVP_MD_CTX *sign_template;  /* DigestSign context set up once, copied per issuance */
-    AUTHORITY_KEYID *akid;      /* keyIdentifier = the root's subject key id */
+    mc_pki_cert *root;         /* a reference to the root certificate */
+    EVP_PKEY *key;             /* a reference to the root private key */
+    EVP_MD *sha1;              /* fetched once: subject key identifiers */
+    EVP_MD_CTX *sign_template; /* DigestSign context set up once, copied per issuance */
+    AUTHORITY_KEYID *akid;     /* keyIdentifier = the root's subject key id */
     time_t root_not_before;
     time_t root_not_after;
-    char root_subject[256];     /* for error messages */
+    char root_subject[256]; /* for error messages */
 };
 
 void mc_pki_issue_params_init(mc_pki_issue_params *params)
@@ -62,8 +62,7 @@ static AUTHORITY_KEYID *authority_key_id(X509 *root, mc_err *err)
     return akid;
 }
 
-int mc_pki_signer_new(mc_pki_cert *root, const mc_pki_key *key, mc_pki_signer **out,
-                      mc_err *err)
+int mc_pki_signer_new(mc_pki_cert *root, const mc_pki_key *key, mc_pki_signer **out, mc_err *err)
 {
     char subject[256];
     mc_pki_cert_subject(root, subject, sizeof(subject));
@@ -211,8 +210,8 @@ int mc_pki_signer_issue(const mc_pki_signer *signer, const mc_pki_csr *csr,
     time_t not_before = now - MC_PKI_BACKDATE_SECONDS;
     if (not_before < signer->root_not_before)
         not_before = signer->root_not_before;
-    time_t not_after = ttl > signer->root_not_after - now ? signer->root_not_after
-                                                          : now + (time_t)ttl;
+    time_t not_after =
+        ttl > signer->root_not_after - now ? signer->root_not_after : now + (time_t)ttl;
     int has_subject = params->org && params->org[0];
     X509 *x509 = X509_new();
     if (!x509) {

@@ -20,7 +20,7 @@
 #include "pki/key.h"
 #include "util/err.h"
 
-#define MC_PKI_DEFAULT_TTL ((int64_t)365 * 86400)
+#define MC_PKI_DEFAULT_TTL      ((int64_t)365 * 86400)
 #define MC_PKI_BACKDATE_SECONDS 300
 
 typedef struct mc_pki_signer mc_pki_signer;
@@ -28,8 +28,7 @@ typedef struct mc_pki_signer mc_pki_signer;
 /* Builds a signer from a root certificate and its private key. MC_EVERIFY when
  * the key does not match the certificate or the certificate is not a CA.
  * Takes its own references; the caller still frees root and key. */
-int mc_pki_signer_new(mc_pki_cert *root, const mc_pki_key *key, mc_pki_signer **out,
-                      mc_err *err);
+int mc_pki_signer_new(mc_pki_cert *root, const mc_pki_key *key, mc_pki_signer **out, mc_err *err);
 
 /* The root certificate of a signer (borrowed). */
 const mc_pki_cert *mc_pki_signer_root(const mc_pki_signer *signer);
@@ -38,12 +37,12 @@ const mc_pki_cert *mc_pki_signer_root(const mc_pki_signer *signer);
 void mc_pki_signer_free(mc_pki_signer *signer);
 
 typedef struct mc_pki_issue_params {
-    const char *org;           /* subject O= of the issued certificate (may be "") */
-    const char *const *hosts;  /* subjectAltNames; at least one */
+    const char *org;          /* subject O= of the issued certificate (may be "") */
+    const char *const *hosts; /* subjectAltNames; at least one */
     size_t host_count;
-    int64_t ttl_seconds;       /* 0 = MC_PKI_DEFAULT_TTL */
-    int path_len;              /* pathLenConstraint; -1 = none */
-    time_t now;                /* 0 = the current time */
+    int64_t ttl_seconds; /* 0 = MC_PKI_DEFAULT_TTL */
+    int path_len;        /* pathLenConstraint; -1 = none */
+    time_t now;          /* 0 = the current time */
 } mc_pki_issue_params;
 
 /* Sets params to the defaults: no org, no hosts, 365 days, pathlen 0, now. */

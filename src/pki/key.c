@@ -142,11 +142,10 @@ void mc_pki_describe_pkey(const EVP_PKEY *pkey, char *out, size_t out_size)
     if (EVP_PKEY_is_a(pkey, "EC")) {
         char curve[64] = "";
         size_t n = 0;
-        EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, curve, sizeof(curve),
-                                       &n);
-        const char *pretty = strcmp(curve, "prime256v1") == 0 ? "P-256"
+        EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, curve, sizeof(curve), &n);
+        const char *pretty = strcmp(curve, "prime256v1") == 0  ? "P-256"
                              : strcmp(curve, "secp384r1") == 0 ? "P-384"
-                                                                : curve;
+                                                               : curve;
         snprintf(out, out_size, "EC %s", pretty[0] ? pretty : "(unknown curve)");
         return;
     }

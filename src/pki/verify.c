@@ -88,8 +88,7 @@ int mc_pki_cert_check_validity(const mc_pki_cert *cert, time_t at, mc_err *err)
     }
     if (at < not_before) {
         mc_pki_format_time(not_before, when, sizeof(when));
-        return mc_err_set(err, MC_EEXPIRED, "certificate %s is not valid before %s", subject,
-                          when);
+        return mc_err_set(err, MC_EEXPIRED, "certificate %s is not valid before %s", subject, when);
     }
     return MC_OK;
 }

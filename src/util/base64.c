@@ -4,8 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-static const char alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int mc_base64_encode(const void *data, size_t n, char **out, size_t *out_len)
 {
@@ -56,8 +55,7 @@ static int value_of(unsigned char c)
     return -1;
 }
 
-int mc_base64_decode(const char *text, size_t n, unsigned char **out, size_t *out_len,
-                     mc_err *err)
+int mc_base64_decode(const char *text, size_t n, unsigned char **out, size_t *out_len, mc_err *err)
 {
     if (n % 4)
         return mc_err_set(err, MC_EINVAL, "base64 length %zu is not a multiple of 4", n);
@@ -84,8 +82,8 @@ int mc_base64_decode(const char *text, size_t n, unsigned char **out, size_t *ou
                                   i + (size_t)k);
             }
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                     (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         buf[o++] = (unsigned char)(w >> 16);
         if (!last || pad < 2)
             buf[o++] = (unsigned char)(w >> 8);

@@ -18,7 +18,6 @@ int mc_base64_encode(const void *data, size_t n, char **out, size_t *out_len);
 /* Decodes n characters into a newly allocated buffer (caller frees; NUL-
  * terminated for convenience, the terminator not counted in *out_len).
  * MC_EINVAL, with the offset of the first bad character, on malformed input. */
-int mc_base64_decode(const char *text, size_t n, unsigned char **out, size_t *out_len,
-                     mc_err *err);
+int mc_base64_decode(const char *text, size_t n, unsigned char **out, size_t *out_len, mc_err *err);
 
 #endif

@@ -13,10 +13,10 @@
 #include "util/err.h"
 
 typedef struct mc_buf {
-    char *data;  /* owned; NULL until the first append; NUL-terminated */
-    size_t len;  /* bytes used, not counting the terminator */
-    size_t cap;  /* bytes allocated */
-    size_t max;  /* hard cap on len */
+    char *data; /* owned; NULL until the first append; NUL-terminated */
+    size_t len; /* bytes used, not counting the terminator */
+    size_t cap; /* bytes allocated */
+    size_t max; /* hard cap on len */
 } mc_buf;
 
 /* Initialises an empty buffer that may hold up to max bytes. */

@@ -28,15 +28,14 @@ enum {
 #define MC_ERR_MSG_MAX 512
 
 typedef struct mc_err {
-    int code;                  /* one of the MC_E* codes, MC_OK when unset */
-    char msg[MC_ERR_MSG_MAX];  /* NUL-terminated, one line, truncated if long */
+    int code;                 /* one of the MC_E* codes, MC_OK when unset */
+    char msg[MC_ERR_MSG_MAX]; /* NUL-terminated, one line, truncated if long */
 } mc_err;
 
 /* Sets err (when not NULL) to code and the printf-style message; returns code
  * so that callers can write `return mc_err_set(err, MC_EINVAL, "...")`.
  * Newlines in the message are replaced by spaces. */
-int mc_err_set(mc_err *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int mc_err_set(mc_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prepends "<context>: " to err's message (when err is not NULL and set);
  * returns err's code, or MC_EINTERNAL when err was never set. */

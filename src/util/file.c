@@ -70,8 +70,7 @@ int mc_file_mkdir_p(const char *dir, mode_t mode, mc_err *err)
         char saved = *p;
         *p = '\0';
         if (mkdir(path, mode) != 0 && errno != EEXIST) {
-            rc = mc_err_set(err, MC_EIO, "cannot create directory %s: %s", path,
-                            strerror(errno));
+            rc = mc_err_set(err, MC_EIO, "cannot create directory %s: %s", path, strerror(errno));
             break;
         }
         *p = saved;
@@ -162,8 +161,8 @@ int mc_file_write_all(const char *dir, const mc_file_entry *entries, size_t n, m
             break;
         }
         finals[i] = mc_buf_steal(&path, NULL);
-        rc = write_temp(finals[i], entries[i].data, entries[i].len, entries[i].mode, &temps[i],
-                        err);
+        rc =
+            write_temp(finals[i], entries[i].data, entries[i].len, entries[i].mode, &temps[i], err);
     }
     /* Every temporary file is complete: now replace the outputs. */
     for (size_t i = 0; i < n && rc == MC_OK; i++) {
@@ -192,8 +191,7 @@ out:
     return rc;
 }
 
-int mc_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                         mc_err *err)
+int mc_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, mc_err *err)
 {
     char *copy = mc_strdup(path);
     if (!copy)

@@ -32,8 +32,7 @@ typedef struct mc_file_entry {
 int mc_file_write_all(const char *dir, const mc_file_entry *entries, size_t n, mc_err *err);
 
 /* Writes one file atomically (the directory part of path must exist). */
-int mc_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                         mc_err *err);
+int mc_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, mc_err *err);
 
 /* Creates dir and its missing parents with the given mode. */
 int mc_file_mkdir_p(const char *dir, mode_t mode, mc_err *err);

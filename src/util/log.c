@@ -55,8 +55,7 @@ static int redact_pem_keys(char *s)
         if (!label_end)
             return 0;
         size_t label_len = (size_t)(label_end - (begin + 11));
-        bool is_key = label_len >= 11 &&
-                      memcmp(label_end - 11, "PRIVATE KEY", 11) == 0;
+        bool is_key = label_len >= 11 && memcmp(label_end - 11, "PRIVATE KEY", 11) == 0;
         if (!is_key) {
             begin = strstr(label_end + 5, "-----BEGIN ");
             continue;

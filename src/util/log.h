@@ -39,8 +39,8 @@ void mc_log(mc_log_level level, const char *component, const char *fmt, ...)
 char *mc_log_redact(char *s);
 
 #define mc_log_debug(comp, ...) mc_log(MC_LOG_DEBUG, comp, __VA_ARGS__)
-#define mc_log_info(comp, ...) mc_log(MC_LOG_INFO, comp, __VA_ARGS__)
-#define mc_log_warn(comp, ...) mc_log(MC_LOG_WARN, comp, __VA_ARGS__)
+#define mc_log_info(comp, ...)  mc_log(MC_LOG_INFO, comp, __VA_ARGS__)
+#define mc_log_warn(comp, ...)  mc_log(MC_LOG_WARN, comp, __VA_ARGS__)
 #define mc_log_error(comp, ...) mc_log(MC_LOG_ERROR, comp, __VA_ARGS__)
 
 #endif

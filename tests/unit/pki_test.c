@@ -24,7 +24,7 @@
 #include "util/str.h"
 
 #define SPIFFE "spiffe://cluster.local/ns/istio-system/sa/citadel"
-#define DAY 86400
+#define DAY    86400
 
 static const char *const mesh_hosts[] = {SPIFFE, "istiod.istio-system.svc", "10.0.0.1", "::1"};
 
@@ -286,8 +286,7 @@ static void test_cert_pem_roundtrip_and_lists(void **state)
 
     /* Second certificate truncated: an error naming which one. */
     mc_buf_append(&two, pem, len / 2);
-    assert_int_equal(mc_pki_cert_list_from_pem(two.data, two.len, "chain.pem", &list, &count,
-                                               &err),
+    assert_int_equal(mc_pki_cert_list_from_pem(two.data, two.len, "chain.pem", &list, &count, &err),
                      MC_EINVAL);
     assert_contains(err.msg, "chain.pem: certificate 3");
     mc_buf_free(&two);
@@ -686,7 +685,8 @@ static void test_bundle_build_entries_verify(void **state)
 
     mc_buf report;
     mc_buf_init(&report, 1 << 16);
-    assert_int_equal(mc_pki_bundle_verify(&bundle, bundle.root_cert, "root.pem", 0, &report, &err), MC_OK);
+    assert_int_equal(mc_pki_bundle_verify(&bundle, bundle.root_cert, "root.pem", 0, &report, &err),
+                     MC_OK);
     assert_contains(report.data, "chain: OK");
     assert_contains(report.data, "ca-key.pem: EC P-256, matches ca-cert.pem");
     assert_null(strstr(report.data, "PRIVATE KEY"));
@@ -722,13 +722,16 @@ static void test_bundle_verify_detects_tampering(void **state)
     assert_int_equal(mc_pki_bundle_build(cert, key_pem, f->root, &bundle, &err), MC_OK);
     mc_secure_free_str(key_pem);
     /* A different trusted root. */
-    assert_int_equal(mc_pki_bundle_verify(&bundle, other_pem, "root.pem", 0, NULL, &err), MC_EVERIFY);
-    assert_contains(err.msg, "root-cert.pem does not contain the trusted root certificate (root.pem)");
+    assert_int_equal(mc_pki_bundle_verify(&bundle, other_pem, "root.pem", 0, NULL, &err),
+                     MC_EVERIFY);
+    assert_contains(err.msg,
+                    "root-cert.pem does not contain the trusted root certificate (root.pem)");
     /* ca-key.pem from another cluster. */
     char *saved_key = bundle.ca_key;
     assert_int_equal(mc_pki_key_to_pem(other_key, MC_KEY_PEM_PKCS8, &bundle.ca_key, NULL, &err),
                      MC_OK);
-    assert_int_equal(mc_pki_bundle_verify(&bundle, bundle.root_cert, "root.pem", 0, NULL, &err), MC_EVERIFY);
+    assert_int_equal(mc_pki_bundle_verify(&bundle, bundle.root_cert, "root.pem", 0, NULL, &err),
+                     MC_EVERIFY);
     assert_contains(err.msg, "ca-key.pem: private key does not match certificate O=Istio");
     mc_secure_free_str(bundle.ca_key);
     bundle.ca_key = saved_key;
@@ -741,12 +744,14 @@ static void test_bundle_verify_detects_tampering(void **state)
     /* root-cert.pem of the other root, trusted as given: the chain fails. */
     char *saved_root = bundle.root_cert;
     bundle.root_cert = other_pem;
-    assert_int_equal(mc_pki_bundle_verify(&bundle, other_pem, "root.pem", 0, NULL, &err), MC_EVERIFY);
+    assert_int_equal(mc_pki_bundle_verify(&bundle, other_pem, "root.pem", 0, NULL, &err),
+                     MC_EVERIFY);
     assert_contains(err.msg, "ca-cert.pem: certificate O=Istio does not chain to the root");
     bundle.root_cert = saved_root;
     /* Expired by the time of checking. */
-    assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, "root.pem", time(NULL) + 400 * DAY, NULL, &err),
-                     MC_EEXPIRED);
+    assert_int_equal(
+        mc_pki_bundle_verify(&bundle, NULL, "root.pem", time(NULL) + 400 * DAY, NULL, &err),
+        MC_EEXPIRED);
     assert_contains(err.msg, "ca-cert.pem: certificate O=Istio expired");
     assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, "root.pem", 0, NULL, &err), MC_OK);
     mc_pki_bundle_clear(&bundle);

@@ -100,8 +100,8 @@ static void test_base64_rfc4648_vectors(void **state)
 {
     (void)state;
     static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-    static const char *const coded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-                                        "Zm9vYmFy"};
+    static const char *const coded[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                        "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (size_t i = 0; i < 7; i++) {
         char *enc = NULL;
         size_t enc_len = 0;
@@ -312,8 +312,8 @@ static void test_duration_parse(void **state)
     assert_int_equal(mc_duration_parse("90", &s, NULL), MC_OK);
     assert_int_equal(s, 90);
     mc_err err = {0};
-    static const char *const bad[] = {"", "d", "10x", "-5d", "1.5y", "0", "0d", "1001y",
-                                      "99999999999999999999d", "5 d"};
+    static const char *const bad[] = {
+        "", "d", "10x", "-5d", "1.5y", "0", "0d", "1001y", "99999999999999999999d", "5 d"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (mc_duration_parse(bad[i], &s, &err) != MC_EINVAL)
             fail_msg("duration \"%s\" was accepted", bad[i]);
@@ -352,9 +352,10 @@ static void test_host_classify(void **state)
     expect_host("*.mesh.example.com", MC_HOST_DNS, 0);
     expect_host("localhost", MC_HOST_DNS, 0);
     mc_host h;
-    static const char *const bad[] = {"", "a..b", "-x.com", "x-.com", "a b", "http//x",
-                                      "300.1.1.1", "1.2.3.4.5", "exa_mple.com", "x.*.com",
-                                      ":80", "a\nb", "1:2:3", "spiffe://", "spiffe:///x"};
+    static const char *const bad[] = {
+        "",        "a..b",      "-x.com",    "x-.com",       "a b",
+        "http//x", "300.1.1.1", "1.2.3.4.5", "exa_mple.com", "x.*.com",
+        ":80",     "a\nb",      "1:2:3",     "spiffe://",    "spiffe:///x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         mc_err err = {0};
         if (mc_host_classify(bad[i], &h, &err) != MC_EINVAL)
@@ -394,9 +395,10 @@ static char *capture_log(mc_log_level level, mc_log_format format, const char *m
 static void test_log_redacts_keys_and_tokens(void **state)
 {
     (void)state;
-    const char *msg = "got -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAsecretsecret\n"
-                      "-----END RSA PRIVATE KEY----- and cert -----BEGIN CERTIFICATE-----\nMIIB\n"
-                      "-----END CERTIFICATE----- Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.abc.def";
+    const char *msg =
+        "got -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAsecretsecret\n"
+        "-----END RSA PRIVATE KEY----- and cert -----BEGIN CERTIFICATE-----\nMIIB\n"
+        "-----END CERTIFICATE----- Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.abc.def";
     char *line = capture_log(MC_LOG_INFO, MC_LOG_TEXT, msg);
     assert_null(strstr(line, "secretsecret"));
     assert_null(strstr(line, "PRIVATE KEY"));

@@ -1,56 +1,109 @@
-/* host.c - IP / URI / DNS classification of certificate hosts (see host.h). */
+/* host.c - IP / URI / DNS validation and classification of certificate hosts
+ * (see host.h). Hand-written scanners: no locale or regex dialect involved,
+ * and each can say what is wrong. */
 #include "util/host.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <string.h>
 
-static int all_digits(const char *s, size_t n)
+/* Hosts are quoted in messages, cut at 80 characters. */
+#define Q "\"%.80s%s\""
+#define QARG(v) (v), (strlen(v) > 80 ? "..." : "")
+
+static int is_alnum(char c)
 {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static int label_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 63 || !is_alnum(s[0]) || !is_alnum(s[n - 1]))
+        return 0;
     for (size_t i = 0; i < n; i++)
-        if (!isdigit((unsigned char)s[i]))
+        if (!is_alnum(s[i]) && s[i] != '-')
             return 0;
     return 1;
 }
 
-int mc_host_is_dns_name(const char *s, int wildcard)
+int mc_host_check_dns(const char *name, mc_err *err)
 {
-    size_t len = strlen(s);
-    if (len == 0 || len > 253)
-        return 0;
-    if (wildcard && s[0] == '*' && s[1] == '.')
-        s += 2;
-    const char *label = s;
-    for (const char *p = s;; p++) {
-        if (*p == '.' || *p == '\0') {
-            size_t n = (size_t)(p - label);
-            if (n == 0 || n > 63 || label[0] == '-' || p[-1] == '-')
-                return 0;
-            if (*p == '\0')
-                return !all_digits(label, n); /* "300.1.1.1" is a bad IP, not a name */
-            label = p + 1;
-            continue;
+    size_t n = strlen(name);
+    if (n == 0)
+        return mc_err_set(err, MC_EINVAL, "empty DNS name");
+    if (n > 253)
+        return mc_err_set(err, MC_EINVAL, Q " is longer than 253 characters", QARG(name));
+    const char *start = strncmp(name, "*.", 2) == 0 ? name + 2 : name;
+    for (;;) {
+        const char *dot = strchr(start, '.');
+        size_t len = dot ? (size_t)(dot - start) : strlen(start);
+        if (!label_ok(start, len))
+            return mc_err_set(err, MC_EINVAL, Q " is not a valid DNS name", QARG(name));
+        if (!dot) {
+            /* RFC 3696 section 2: top-level domains are never all-numeric. */
+            if (start != name && strspn(start, "0123456789") == len)
+                return mc_err_set(err, MC_EINVAL, Q " is not a valid DNS name", QARG(name));
+            return MC_OK;
         }
-        if (!isalnum((unsigned char)*p) && *p != '-')
-            return 0;
+        start = dot + 1;
     }
 }
 
-/* RFC 3986 scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":" followed by
- * something. Returns 1 when host starts with such a scheme. */
-static int has_uri_scheme(const char *host)
+static int parse_ip(const char *text, mc_host *out)
 {
-    if (!isalpha((unsigned char)host[0]))
+    if (inet_pton(AF_INET, text, out->ip) == 1) {
+        out->ip_len = 4;
+        return 1;
+    }
+    if (inet_pton(AF_INET6, text, out->ip) == 1) {
+        out->ip_len = 16;
+        return 1;
+    }
+    return 0;
+}
+
+int mc_host_check_ip(const char *text, mc_err *err)
+{
+    mc_host host;
+    if (parse_ip(text, &host))
+        return MC_OK;
+    return mc_err_set(err, MC_EINVAL, Q " is not a valid IP address", QARG(text));
+}
+
+/* Length of an RFC 3986 scheme at the start of s followed by ':', or 0. */
+static size_t scheme_len(const char *s)
+{
+    char c0 = s[0];
+    if (!((c0 >= 'a' && c0 <= 'z') || (c0 >= 'A' && c0 <= 'Z')))
         return 0;
-    const char *p = host + 1;
-    while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
-        p++;
-    if (*p != ':' || p[1] == '\0')
-        return 0;
-    /* "scheme://" must name an authority (spiffe://<trust domain>/...). */
-    if (p[1] == '/' && p[2] == '/')
-        return p[3] != '\0' && p[3] != '/';
-    return 1;
+    size_t i = 1;
+    while (is_alnum(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')
+        i++;
+    return s[i] == ':' ? i : 0;
+}
+
+int mc_host_check_uri(const char *uri, mc_err *err)
+{
+    size_t slen = scheme_len(uri);
+    if (slen == 0)
+        return mc_err_set(err, MC_EINVAL, Q " is not a valid URI (no scheme)", QARG(uri));
+    const char *rest = uri + slen + 1;
+    if (*rest == '\0')
+        return mc_err_set(err, MC_EINVAL, Q " is not a valid URI (nothing after the scheme)",
+                          QARG(uri));
+    for (const char *p = rest; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return mc_err_set(err, MC_EINVAL,
+                              Q " is not a valid URI (space or control character at offset %zu)",
+                              QARG(uri), (size_t)(p - uri));
+    int has_authority = strncmp(rest, "//", 2) == 0 && rest[2] != '\0' && rest[2] != '/';
+    if (slen == 6 && strncmp(uri, "spiffe", 6) == 0 && !has_authority)
+        return mc_err_set(err, MC_EINVAL,
+                          Q " is not a valid SPIFFE ID (spiffe://<trust domain>/<path>)",
+                          QARG(uri));
+    if (strncmp(rest, "//", 2) == 0 && !has_authority)
+        return mc_err_set(err, MC_EINVAL, Q " is not a valid URI (empty authority after //)",
+                          QARG(uri));
+    return MC_OK;
 }
 
 int mc_host_classify(const char *host, mc_host *out, mc_err *err)
@@ -64,28 +117,21 @@ int mc_host_classify(const char *host, mc_host *out, mc_err *err)
                           MC_HOST_MAX_LEN);
     for (const char *p = host; *p; p++)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f)
-            return mc_err_set(err, MC_EINVAL,
-                              "host \"%.64s\" contains a space or control character", host);
-    if (inet_pton(AF_INET, host, out->ip) == 1) {
+            return mc_err_set(err, MC_EINVAL, Q " contains a space or control character",
+                              QARG(host));
+    if (parse_ip(host, out)) {
         out->kind = MC_HOST_IP;
-        out->ip_len = 4;
         return MC_OK;
     }
-    if (inet_pton(AF_INET6, host, out->ip) == 1) {
-        out->kind = MC_HOST_IP;
-        out->ip_len = 16;
-        return MC_OK;
-    }
-    if (has_uri_scheme(host)) {
+    int rc;
+    if (scheme_len(host) > 0) {
         out->kind = MC_HOST_URI;
-        return MC_OK;
-    }
-    if (mc_host_is_dns_name(host, 1)) {
+        rc = mc_host_check_uri(host, err);
+    } else {
         out->kind = MC_HOST_DNS;
-        return MC_OK;
+        rc = mc_host_check_dns(host, err);
     }
-    return mc_err_set(err, MC_EINVAL,
-                      "host \"%.128s\" is not an IP address, a URI with a scheme, or a valid "
-                      "DNS name",
-                      host);
+    if (rc)
+        memset(out, 0, sizeof(*out));
+    return rc;
 }

@@ -1,9 +1,9 @@
-/* host.h - classifying the hosts of an IssuedCertificate.
+/* host.h - validating and classifying the hosts of an IssuedCertificate.
  *
  * A host becomes one subjectAltName entry: an IP address (IPv4 or IPv6), a URI
  * (anything with a scheme, such as spiffe://cluster.local/ns/x/sa/y), or a DNS
- * name, which must then be valid (RFC 1123 labels, optional leading "*.").
- * Pure string work, shared by pki/ (building SANs) and api/ (validation).
+ * name, which must then be valid. The single source of truth for what api/
+ * accepts in spec.hosts and what pki/ puts into certificates.
  */
 #ifndef MC_UTIL_HOST_H
 #define MC_UTIL_HOST_H
@@ -26,14 +26,25 @@ typedef struct mc_host {
 
 #define MC_HOST_MAX_LEN 2048
 
-/* Classifies host into *out. MC_EINVAL naming the host when it is empty, longer
- * than MC_HOST_MAX_LEN, holds control characters or spaces, or is none of the
- * three kinds (e.g. "a..b", "-x.com", "http//x", "300.1.1.1"). */
+/* Classifies host into *out: an IP address, else a URI when it starts with a
+ * scheme (mc_host_check_uri), else a DNS name (mc_host_check_dns). MC_EINVAL
+ * with a message quoting the host (cut at 80 characters) when it is empty,
+ * longer than MC_HOST_MAX_LEN, holds spaces or control characters, or is not
+ * valid as the kind it looks like (e.g. "a..b", "-x.com", "spiffe://"). */
 int mc_host_classify(const char *host, mc_host *out, mc_err *err);
 
-/* True when s is a valid DNS name: 1-253 characters, labels of 1-63 letters,
- * digits and hyphens not starting or ending with a hyphen; a leading "*." label
- * is allowed when wildcard is non-zero. */
-int mc_host_is_dns_name(const char *s, int wildcard);
+/* A certificate DNS name: labels of letters, digits and inner hyphens, 1-63
+ * characters each, at most 253 in total; a leading "*." wildcard label is
+ * allowed. A name of several labels whose last label is all digits
+ * ("300.1.1.1") is refused as a mistyped IP address. MC_EINVAL otherwise. */
+int mc_host_check_dns(const char *name, mc_err *err);
+
+/* An IPv4 dotted quad or an IPv6 address in any RFC 4291 text form. */
+int mc_host_check_ip(const char *text, mc_err *err);
+
+/* An absolute URI: an RFC 3986 scheme, ':', then a non-empty rest without
+ * spaces or control characters; "scheme://" needs an authority, so a SPIFFE ID
+ * needs its trust domain (spiffe://<trust domain>/<path>). */
+int mc_host_check_uri(const char *uri, mc_err *err);
 
 #endif

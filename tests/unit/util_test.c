@@ -354,7 +354,7 @@ static void test_host_classify(void **state)
     mc_host h;
     static const char *const bad[] = {
         "",        "a..b",      "-x.com",    "x-.com",       "a b",
-        "http//x", "300.1.1.1", "1.2.3.4.5", "exa_mple.com", "x.*.com",
+        "http//x", "300.1.1.1", "1.2.3.4.5", "exa_mple.com", "x.*.com", "spiffe:x.local",
         ":80",     "a\nb",      "1:2:3",     "spiffe://",    "spiffe:///x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         mc_err err = {0};

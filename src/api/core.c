@@ -1,0 +1,534 @@
+/* core.c - codecs for Secret, Pod, Namespace, Lease and Event (see core.h).
+ *
+ * Lease and Event are mostly flat strings, so they are described by field
+ * tables (JSON parent, key, struct offset) walked by one decoder and one
+ * encoder instead of a hand-written line per field.
+ */
+#include "api/core.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/time.h"
+#include "api/validate.h"
+#include "util/str.h"
+
+enum field_kind { FIELD_STRING, FIELD_TIME, FIELD_INT64 };
+
+typedef struct field_desc {
+    const char *parent; /* NULL for the top level, else a member object */
+    const char *key;
+    const char *path;   /* for messages */
+    size_t offset;      /* of the char * or int64_t in the struct */
+    enum field_kind kind;
+} field_desc;
+
+static int decode_fields(const json_t *json, void *base, const field_desc *fields, size_t n,
+                         const mc_codec_ctx *ctx, mc_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        const field_desc *f = &fields[i];
+        const json_t *parent = json;
+        int rc;
+        if (f->parent && (rc = mc_codec_get_object(json, f->parent, &parent, ctx, f->parent,
+                                                   err)) != 0)
+            return rc;
+        char **s = (char **)((char *)base + f->offset);
+        int64_t *v = (int64_t *)((char *)base + f->offset);
+        if (f->kind == FIELD_STRING)
+            rc = mc_codec_get_string(parent, f->key, s, ctx, f->path, err);
+        else if (f->kind == FIELD_TIME)
+            rc = mc_codec_get_time(parent, f->key, s, ctx, f->path, err);
+        else
+            rc = mc_codec_get_int64(parent, f->key, v, ctx, f->path, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int encode_fields(json_t *obj, const void *base, const field_desc *fields, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const field_desc *f = &fields[i];
+        json_t *target = obj, *saved = NULL;
+        if (f->parent && !(target = mc_codec_child(obj, f->parent, &saved)))
+            return MC_ENOMEM;
+        const char *const *s = (const char *const *)((const char *)base + f->offset);
+        const int64_t *v = (const int64_t *)((const char *)base + f->offset);
+        int rc = f->kind == FIELD_INT64 ? mc_codec_put_int64(target, f->key, *v)
+                                        : mc_codec_put_string(target, f->key, *s);
+        if (rc != 0) {
+            json_decref(saved);
+            return rc;
+        }
+        if (f->parent && mc_codec_child_done(obj, f->parent, saved) != 0)
+            return MC_ENOMEM;
+    }
+    return 0;
+}
+
+static void free_fields(void *base, const field_desc *fields, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (fields[i].kind == FIELD_INT64)
+            continue;
+        char **s = (char **)((char *)base + fields[i].offset);
+        free(*s);
+        *s = NULL;
+    }
+}
+
+/* Shared decode prologue: type check, context. */
+static int begin_decode(json_t *json, const char *api_version, const char *kind,
+                        const char *lower, mc_codec_ctx *ctx, mc_err *err)
+{
+    mc_codec_ctx_init(ctx, lower, json);
+    return mc_codec_check_type_meta(json, api_version, kind, ctx, err);
+}
+
+static int encode_fail(json_t *obj, const char *lower, mc_err *err)
+{
+    json_decref(obj);
+    return mc_err_set(err, MC_ENOMEM, "encoding %s: out of memory", lower);
+}
+
+/* ---- Secret ---- */
+
+mc_api_secret *mc_api_secret_new(const char *namespace, const char *name, const char *type)
+{
+    mc_api_secret *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    if (mc_api_meta_set_name(&s->metadata, namespace, name) != 0 ||
+        (type && !(s->type = mc_strdup(type)))) {
+        mc_api_secret_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void mc_api_secret_free(mc_api_secret *secret)
+{
+    if (!secret)
+        return;
+    json_decref(secret->raw);
+    mc_api_meta_clear(&secret->metadata);
+    free(secret->type);
+    mc_api_bytes_map_clear(&secret->data);
+    for (size_t i = 0; i < secret->string_data.len; i++) {
+        char *v = secret->string_data.items[i].value;
+        mc_secure_zero(v, strlen(v));
+    }
+    mc_api_str_map_clear(&secret->string_data);
+    free(secret);
+}
+
+int mc_api_secret_decode(json_t *json, mc_api_secret **out, mc_err *err)
+{
+    mc_codec_ctx ctx;
+    int rc = begin_decode(json, "v1", "Secret", "secret", &ctx, err);
+    if (rc != 0)
+        return rc;
+    mc_api_secret *s = calloc(1, sizeof(*s));
+    if (!s)
+        return mc_err_set(err, MC_ENOMEM, "%s: out of memory", ctx.what);
+    s->raw = json_incref(json);
+    if ((rc = mc_api_meta_decode(json, &s->metadata, &ctx, err)) != 0 ||
+        (rc = mc_codec_get_string(json, "type", &s->type, &ctx, "type", err)) != 0 ||
+        (rc = mc_codec_get_bytes_map(json, "data", &s->data, &ctx, "data", err)) != 0 ||
+        (rc = mc_codec_get_str_map(json, "stringData", &s->string_data, &ctx, "stringData",
+                                   err)) != 0 ||
+        (rc = mc_codec_get_bool(json, "immutable", &s->immutable, &ctx, "immutable", err)) != 0) {
+        mc_api_secret_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int mc_api_secret_encode(const mc_api_secret *secret, json_t **out, mc_err *err)
+{
+    json_t *obj = mc_codec_begin(secret->raw);
+    if (!obj || mc_codec_put_type_meta(obj, secret->raw, "v1", "Secret") != 0 ||
+        mc_api_meta_encode(&secret->metadata, obj) != 0 ||
+        mc_codec_put_string(obj, "type", secret->type) != 0 ||
+        mc_codec_put_bytes_map(obj, "data", &secret->data) != 0 ||
+        mc_codec_put_str_map(obj, "stringData", &secret->string_data) != 0 ||
+        mc_codec_put_bool(obj, "immutable", secret->immutable) != 0)
+        return encode_fail(obj, "secret", err);
+    *out = obj;
+    return 0;
+}
+
+int mc_api_secret_merge_string_data(mc_api_secret *secret)
+{
+    for (size_t i = 0; i < secret->string_data.len; i++) {
+        const mc_api_str_pair *p = &secret->string_data.items[i];
+        if (mc_api_bytes_map_set(&secret->data, p->key, p->value, strlen(p->value)) != 0)
+            return MC_ENOMEM;
+    }
+    for (size_t i = 0; i < secret->string_data.len; i++) {
+        char *v = secret->string_data.items[i].value;
+        mc_secure_zero(v, strlen(v));
+    }
+    mc_api_str_map_clear(&secret->string_data);
+    return 0;
+}
+
+int mc_api_secret_validate(const mc_api_secret *secret, mc_err *err)
+{
+    char what[320];
+    mc_api_meta_describe(&secret->metadata, "secret", what, sizeof(what));
+    int rc = mc_api_meta_validate(&secret->metadata, true, false, what, err);
+    if (rc != 0)
+        return rc;
+    if (secret->type && *secret->type && strcmp(secret->type, MC_API_SECRET_TYPE_OPAQUE) != 0 &&
+        mc_validate_qualified_name(secret->type, NULL) != 0)
+        return mc_err_set(err, MC_EINVAL, "%s: type: \"%.100s\" is not a valid Secret type",
+                          what, secret->type);
+    size_t total = 0;
+    for (size_t i = 0; i < secret->data.len; i++) {
+        if (mc_validate_secret_key(secret->data.items[i].key, err) != 0)
+            return mc_err_prefix(err, "%s: data", what);
+        total += secret->data.items[i].len;
+    }
+    for (size_t i = 0; i < secret->string_data.len; i++) {
+        if (mc_validate_secret_key(secret->string_data.items[i].key, err) != 0)
+            return mc_err_prefix(err, "%s: stringData", what);
+        total += strlen(secret->string_data.items[i].value);
+    }
+    if (total > MC_VALIDATE_SECRET_DATA_MAX)
+        return mc_err_set(err, MC_ELIMIT, "%s: data: %zu bytes, more than the %u allowed", what,
+                          total, MC_VALIDATE_SECRET_DATA_MAX);
+    return 0;
+}
+
+/* ---- Pod ---- */
+
+void mc_api_pod_free(mc_api_pod *pod)
+{
+    if (!pod)
+        return;
+    json_decref(pod->raw);
+    mc_api_meta_clear(&pod->metadata);
+    free(pod->phase);
+    free(pod);
+}
+
+static int decode_ready(const json_t *status, mc_api_pod *pod, const mc_codec_ctx *ctx,
+                        mc_err *err)
+{
+    const json_t *conditions;
+    int rc = mc_codec_get_array(status, "conditions", &conditions, ctx, "status.conditions", err);
+    if (rc != 0 || !conditions)
+        return rc;
+    for (size_t i = 0; i < json_array_size(conditions); i++) {
+        const json_t *c = json_array_get(conditions, i);
+        const char *type = json_string_value(json_object_get(c, "type"));
+        if (!json_is_object(c))
+            return mc_err_set(err, MC_EINVAL, "%s: status.conditions[%zu]: expected an object",
+                              ctx->what, i);
+        if (type && strcmp(type, "Ready") == 0) {
+            const char *st = json_string_value(json_object_get(c, "status"));
+            pod->ready_known = true;
+            pod->ready = st && strcmp(st, "True") == 0;
+        }
+    }
+    return 0;
+}
+
+int mc_api_pod_decode(json_t *json, mc_api_pod **out, mc_err *err)
+{
+    mc_codec_ctx ctx;
+    int rc = begin_decode(json, "v1", "Pod", "pod", &ctx, err);
+    if (rc != 0)
+        return rc;
+    mc_api_pod *pod = calloc(1, sizeof(*pod));
+    if (!pod)
+        return mc_err_set(err, MC_ENOMEM, "%s: out of memory", ctx.what);
+    pod->raw = json_incref(json);
+    const json_t *status;
+    if ((rc = mc_api_meta_decode(json, &pod->metadata, &ctx, err)) != 0 ||
+        (rc = mc_codec_get_object(json, "status", &status, &ctx, "status", err)) != 0 ||
+        (rc = mc_codec_get_string(status, "phase", &pod->phase, &ctx, "status.phase", err)) != 0 ||
+        (rc = decode_ready(status, pod, &ctx, err)) != 0) {
+        mc_api_pod_free(pod);
+        return rc;
+    }
+    *out = pod;
+    return 0;
+}
+
+int mc_api_pod_encode(const mc_api_pod *pod, json_t **out, mc_err *err)
+{
+    json_t *obj = mc_codec_begin(pod->raw), *saved = NULL, *status = NULL;
+    if (!obj || mc_codec_put_type_meta(obj, pod->raw, "v1", "Pod") != 0 ||
+        mc_api_meta_encode(&pod->metadata, obj) != 0 ||
+        !(status = mc_codec_child(obj, "status", &saved)))
+        return encode_fail(obj, "pod", err);
+    if (mc_codec_put_string(status, "phase", pod->phase) != 0) {
+        json_decref(saved);
+        return encode_fail(obj, "pod", err);
+    }
+    if (mc_codec_child_done(obj, "status", saved) != 0)
+        return encode_fail(obj, "pod", err);
+    *out = obj;
+    return 0;
+}
+
+/* ---- Namespace ---- */
+
+mc_api_namespace *mc_api_namespace_new(const char *name)
+{
+    mc_api_namespace *ns = calloc(1, sizeof(*ns));
+    if (!ns)
+        return NULL;
+    if (mc_api_meta_set_name(&ns->metadata, NULL, name) != 0) {
+        free(ns);
+        return NULL;
+    }
+    return ns;
+}
+
+void mc_api_namespace_free(mc_api_namespace *ns)
+{
+    if (!ns)
+        return;
+    json_decref(ns->raw);
+    mc_api_meta_clear(&ns->metadata);
+    free(ns->phase);
+    free(ns);
+}
+
+static const field_desc namespace_fields[] = {
+    {"status", "phase", "status.phase", offsetof(mc_api_namespace, phase), FIELD_STRING},
+};
+
+int mc_api_namespace_decode(json_t *json, mc_api_namespace **out, mc_err *err)
+{
+    mc_codec_ctx ctx;
+    int rc = begin_decode(json, "v1", "Namespace", "namespace", &ctx, err);
+    if (rc != 0)
+        return rc;
+    mc_api_namespace *ns = calloc(1, sizeof(*ns));
+    if (!ns)
+        return mc_err_set(err, MC_ENOMEM, "%s: out of memory", ctx.what);
+    ns->raw = json_incref(json);
+    if ((rc = mc_api_meta_decode(json, &ns->metadata, &ctx, err)) != 0 ||
+        (rc = decode_fields(json, ns, namespace_fields, 1, &ctx, err)) != 0) {
+        mc_api_namespace_free(ns);
+        return rc;
+    }
+    *out = ns;
+    return 0;
+}
+
+int mc_api_namespace_encode(const mc_api_namespace *ns, json_t **out, mc_err *err)
+{
+    json_t *obj = mc_codec_begin(ns->raw);
+    if (!obj || mc_codec_put_type_meta(obj, ns->raw, "v1", "Namespace") != 0 ||
+        mc_api_meta_encode(&ns->metadata, obj) != 0 ||
+        encode_fields(obj, ns, namespace_fields, 1) != 0)
+        return encode_fail(obj, "namespace", err);
+    *out = obj;
+    return 0;
+}
+
+int mc_api_namespace_validate(const mc_api_namespace *ns, mc_err *err)
+{
+    char what[320];
+    mc_api_meta_describe(&ns->metadata, "namespace", what, sizeof(what));
+    return mc_api_meta_validate(&ns->metadata, false, true, what, err);
+}
+
+/* ---- Lease ---- */
+
+#define LEASE_FIELD(key, member, kind) \
+    {"spec", key, "spec." key, offsetof(mc_api_lease, member), kind}
+static const field_desc lease_fields[] = {
+    LEASE_FIELD("holderIdentity", holder_identity, FIELD_STRING),
+    LEASE_FIELD("leaseDurationSeconds", lease_duration_seconds, FIELD_INT64),
+    LEASE_FIELD("acquireTime", acquire_time, FIELD_TIME),
+    LEASE_FIELD("renewTime", renew_time, FIELD_TIME),
+    LEASE_FIELD("leaseTransitions", lease_transitions, FIELD_INT64),
+};
+#define LEASE_FIELDS (sizeof(lease_fields) / sizeof(lease_fields[0]))
+
+mc_api_lease *mc_api_lease_new(const char *namespace, const char *name)
+{
+    mc_api_lease *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    if (mc_api_meta_set_name(&l->metadata, namespace, name) != 0) {
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void mc_api_lease_free(mc_api_lease *lease)
+{
+    if (!lease)
+        return;
+    json_decref(lease->raw);
+    mc_api_meta_clear(&lease->metadata);
+    free_fields(lease, lease_fields, LEASE_FIELDS);
+    free(lease);
+}
+
+int mc_api_lease_decode(json_t *json, mc_api_lease **out, mc_err *err)
+{
+    mc_codec_ctx ctx;
+    int rc = begin_decode(json, "coordination.k8s.io/v1", "Lease", "lease", &ctx, err);
+    if (rc != 0)
+        return rc;
+    mc_api_lease *l = calloc(1, sizeof(*l));
+    if (!l)
+        return mc_err_set(err, MC_ENOMEM, "%s: out of memory", ctx.what);
+    l->raw = json_incref(json);
+    if ((rc = mc_api_meta_decode(json, &l->metadata, &ctx, err)) != 0 ||
+        (rc = decode_fields(json, l, lease_fields, LEASE_FIELDS, &ctx, err)) != 0) {
+        mc_api_lease_free(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+int mc_api_lease_encode(const mc_api_lease *lease, json_t **out, mc_err *err)
+{
+    json_t *obj = mc_codec_begin(lease->raw);
+    if (!obj || mc_codec_put_type_meta(obj, lease->raw, "coordination.k8s.io/v1", "Lease") != 0 ||
+        mc_api_meta_encode(&lease->metadata, obj) != 0 ||
+        encode_fields(obj, lease, lease_fields, LEASE_FIELDS) != 0)
+        return encode_fail(obj, "lease", err);
+    *out = obj;
+    return 0;
+}
+
+int mc_api_lease_validate(const mc_api_lease *lease, mc_err *err)
+{
+    char what[320];
+    int64_t t;
+    mc_api_meta_describe(&lease->metadata, "lease", what, sizeof(what));
+    int rc = mc_api_meta_validate(&lease->metadata, true, false, what, err);
+    if (rc != 0)
+        return rc;
+    if (!lease->holder_identity || !*lease->holder_identity)
+        return mc_err_set(err, MC_EINVAL, "%s: spec.holderIdentity: required", what);
+    if (lease->lease_duration_seconds <= 0)
+        return mc_err_set(err, MC_EINVAL, "%s: spec.leaseDurationSeconds: must be positive",
+                          what);
+    if (lease->lease_transitions < 0)
+        return mc_err_set(err, MC_EINVAL, "%s: spec.leaseTransitions: negative", what);
+    if (lease->acquire_time && mc_time_parse(lease->acquire_time, &t, NULL, err) != 0)
+        return mc_err_prefix(err, "%s: spec.acquireTime", what);
+    if (lease->renew_time && mc_time_parse(lease->renew_time, &t, NULL, err) != 0)
+        return mc_err_prefix(err, "%s: spec.renewTime", what);
+    return 0;
+}
+
+/* ---- Event ---- */
+
+#define EVENT_FIELD(parent, key, path, member, kind) \
+    {parent, key, path, offsetof(mc_api_event, member), kind}
+#define INVOLVED(key, member) \
+    EVENT_FIELD("involvedObject", key, "involvedObject." key, involved_object.member, FIELD_STRING)
+static const field_desc event_fields[] = {
+    INVOLVED("apiVersion", api_version),
+    INVOLVED("kind", kind),
+    INVOLVED("namespace", namespace),
+    INVOLVED("name", name),
+    INVOLVED("uid", uid),
+    INVOLVED("resourceVersion", resource_version),
+    INVOLVED("fieldPath", field_path),
+    EVENT_FIELD(NULL, "reason", "reason", reason, FIELD_STRING),
+    EVENT_FIELD(NULL, "message", "message", message, FIELD_STRING),
+    EVENT_FIELD(NULL, "type", "type", type, FIELD_STRING),
+    EVENT_FIELD(NULL, "count", "count", count, FIELD_INT64),
+    EVENT_FIELD(NULL, "firstTimestamp", "firstTimestamp", first_timestamp, FIELD_TIME),
+    EVENT_FIELD(NULL, "lastTimestamp", "lastTimestamp", last_timestamp, FIELD_TIME),
+    EVENT_FIELD(NULL, "eventTime", "eventTime", event_time, FIELD_TIME),
+    EVENT_FIELD("source", "component", "source.component", source_component, FIELD_STRING),
+    EVENT_FIELD("source", "host", "source.host", source_host, FIELD_STRING),
+    EVENT_FIELD(NULL, "reportingComponent", "reportingComponent", reporting_component,
+                FIELD_STRING),
+    EVENT_FIELD(NULL, "reportingInstance", "reportingInstance", reporting_instance,
+                FIELD_STRING),
+    EVENT_FIELD(NULL, "action", "action", action, FIELD_STRING),
+};
+#define EVENT_FIELDS (sizeof(event_fields) / sizeof(event_fields[0]))
+
+mc_api_event *mc_api_event_new(const char *namespace, const char *name)
+{
+    mc_api_event *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    if (mc_api_meta_set_name(&e->metadata, namespace, name) != 0) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+void mc_api_event_free(mc_api_event *event)
+{
+    if (!event)
+        return;
+    json_decref(event->raw);
+    mc_api_meta_clear(&event->metadata);
+    free_fields(event, event_fields, EVENT_FIELDS);
+    free(event);
+}
+
+int mc_api_event_decode(json_t *json, mc_api_event **out, mc_err *err)
+{
+    mc_codec_ctx ctx;
+    int rc = begin_decode(json, "v1", "Event", "event", &ctx, err);
+    if (rc != 0)
+        return rc;
+    mc_api_event *e = calloc(1, sizeof(*e));
+    if (!e)
+        return mc_err_set(err, MC_ENOMEM, "%s: out of memory", ctx.what);
+    e->raw = json_incref(json);
+    if ((rc = mc_api_meta_decode(json, &e->metadata, &ctx, err)) != 0 ||
+        (rc = decode_fields(json, e, event_fields, EVENT_FIELDS, &ctx, err)) != 0) {
+        mc_api_event_free(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+int mc_api_event_encode(const mc_api_event *event, json_t **out, mc_err *err)
+{
+    json_t *obj = mc_codec_begin(event->raw);
+    if (!obj || mc_codec_put_type_meta(obj, event->raw, "v1", "Event") != 0 ||
+        mc_api_meta_encode(&event->metadata, obj) != 0 ||
+        encode_fields(obj, event, event_fields, EVENT_FIELDS) != 0)
+        return encode_fail(obj, "event", err);
+    *out = obj;
+    return 0;
+}
+
+int mc_api_event_validate(const mc_api_event *event, mc_err *err)
+{
+    char what[320];
+    mc_api_meta_describe(&event->metadata, "event", what, sizeof(what));
+    int rc = mc_api_meta_validate(&event->metadata, true, false, what, err);
+    if (rc != 0)
+        return rc;
+    if (!event->involved_object.kind || !*event->involved_object.kind)
+        return mc_err_set(err, MC_EINVAL, "%s: involvedObject.kind: required", what);
+    if (!event->involved_object.name || !*event->involved_object.name)
+        return mc_err_set(err, MC_EINVAL, "%s: involvedObject.name: required", what);
+    if (!event->reason || !*event->reason)
+        return mc_err_set(err, MC_EINVAL, "%s: reason: required", what);
+    if (event->type && strcmp(event->type, "Normal") != 0 && strcmp(event->type, "Warning") != 0)
+        return mc_err_set(err, MC_EINVAL, "%s: type: \"%.40s\" is neither Normal nor Warning",
+                          what, event->type);
+    return 0;
+}

@@ -1,0 +1,213 @@
+/* issued_certificate.c - IssuedCertificate codec and validation (see
+ * issued_certificate.h).
+ *
+ * The state is written back as the string it was read as: an unknown state
+ * (from a newer writer) is left untouched, and PENDING is only written when the
+ * original carried a state or the state changed, so proto3's "absent means
+ * PENDING" objects round-trip exactly.
+ */
+#include "api/issued_certificate.h"
+
+#include "util/host.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/validate.h"
+
+static const char *const state_names[] = {"PENDING", "REQUESTED", "ISSUED", "FINISHED",
+                                          "FAILED"};
+
+const char *mc_api_ic_state_name(mc_ic_state state)
+{
+    if (state < MC_IC_STATE_PENDING || state > MC_IC_STATE_FAILED)
+        return "UNKNOWN";
+    return state_names[state];
+}
+
+mc_ic_state mc_api_ic_state_parse(const char *name)
+{
+    for (int i = 0; i <= MC_IC_STATE_FAILED; i++)
+        if (strcmp(name, state_names[i]) == 0)
+            return (mc_ic_state)i;
+    return MC_IC_STATE_UNKNOWN;
+}
+
+mc_api_issued_certificate *mc_api_issued_certificate_new(const char *namespace, const char *name)
+{
+    mc_api_issued_certificate *ic = calloc(1, sizeof(*ic));
+    if (!ic)
+        return NULL;
+    if (mc_api_meta_set_name(&ic->metadata, namespace, name) != 0) {
+        free(ic);
+        return NULL;
+    }
+    return ic;
+}
+
+void mc_api_issued_certificate_free(mc_api_issued_certificate *ic)
+{
+    if (!ic)
+        return;
+    json_decref(ic->raw);
+    mc_api_meta_clear(&ic->metadata);
+    mc_codec_str_array_free(ic->spec.hosts, ic->spec.hosts_len);
+    free(ic->spec.org);
+    mc_api_object_ref_clear(&ic->spec.signing_certificate_secret);
+    mc_api_object_ref_clear(&ic->spec.issued_certificate_secret);
+    mc_api_object_ref_clear(&ic->spec.pod_bounce_directive);
+    free(ic->status.error);
+    free(ic);
+}
+
+static int decode_spec(const json_t *json, mc_api_issued_certificate_spec *spec,
+                       const mc_codec_ctx *ctx, mc_err *err)
+{
+    const json_t *s;
+    int rc = mc_codec_get_object(json, "spec", &s, ctx, "spec", err);
+    if (rc != 0 || !s)
+        return rc;
+    if ((rc = mc_codec_get_str_array(s, "hosts", &spec->hosts, &spec->hosts_len, ctx,
+                                     "spec.hosts", err)) != 0 ||
+        (rc = mc_codec_get_string(s, "org", &spec->org, ctx, "spec.org", err)) != 0 ||
+        (rc = mc_api_object_ref_decode(s, "signingCertificateSecret",
+                                       &spec->signing_certificate_secret, ctx,
+                                       "spec.signingCertificateSecret", err)) != 0 ||
+        (rc = mc_api_object_ref_decode(s, "issuedCertificateSecret",
+                                       &spec->issued_certificate_secret, ctx,
+                                       "spec.issuedCertificateSecret", err)) != 0 ||
+        (rc = mc_api_object_ref_decode(s, "podBounceDirective", &spec->pod_bounce_directive, ctx,
+                                       "spec.podBounceDirective", err)) != 0)
+        return rc;
+    return 0;
+}
+
+static int decode_status(const json_t *json, mc_api_issued_certificate_status *status,
+                         const mc_codec_ctx *ctx, mc_err *err)
+{
+    const json_t *s;
+    char *state = NULL;
+    int rc = mc_codec_get_object(json, "status", &s, ctx, "status", err);
+    if (rc != 0 || !s)
+        return rc;
+    if ((rc = mc_codec_get_int64(s, "observedGeneration", &status->observed_generation, ctx,
+                                 "status.observedGeneration", err)) != 0 ||
+        (rc = mc_codec_get_string(s, "error", &status->error, ctx, "status.error", err)) != 0 ||
+        (rc = mc_codec_get_string(s, "state", &state, ctx, "status.state", err)) != 0)
+        return rc;
+    if (state)
+        status->state = mc_api_ic_state_parse(state);
+    free(state);
+    return 0;
+}
+
+int mc_api_issued_certificate_decode(json_t *json, mc_api_issued_certificate **out,
+                                     mc_err *err)
+{
+    mc_codec_ctx ctx;
+    mc_codec_ctx_init(&ctx, "issuedcertificate", json);
+    int rc = mc_codec_check_type_meta(json, MC_API_GROUP_VERSION, "IssuedCertificate", &ctx, err);
+    if (rc != 0)
+        return rc;
+    mc_api_issued_certificate *ic = calloc(1, sizeof(*ic));
+    if (!ic)
+        return mc_err_set(err, MC_ENOMEM, "%s: out of memory", ctx.what);
+    ic->raw = json_incref(json);
+    if ((rc = mc_api_meta_decode(json, &ic->metadata, &ctx, err)) != 0 ||
+        (rc = decode_spec(json, &ic->spec, &ctx, err)) != 0 ||
+        (rc = decode_status(json, &ic->status, &ctx, err)) != 0) {
+        mc_api_issued_certificate_free(ic);
+        return rc;
+    }
+    *out = ic;
+    return 0;
+}
+
+static int encode_spec(const mc_api_issued_certificate_spec *spec, json_t *obj)
+{
+    json_t *saved;
+    json_t *s = mc_codec_child(obj, "spec", &saved);
+    if (!s)
+        return MC_ENOMEM;
+    int rc;
+    if ((rc = mc_codec_put_str_array(s, "hosts", spec->hosts, spec->hosts_len)) != 0 ||
+        (rc = mc_codec_put_string(s, "org", spec->org)) != 0 ||
+        (rc = mc_api_object_ref_encode(&spec->signing_certificate_secret, s,
+                                       "signingCertificateSecret")) != 0 ||
+        (rc = mc_api_object_ref_encode(&spec->issued_certificate_secret, s,
+                                       "issuedCertificateSecret")) != 0 ||
+        (rc = mc_api_object_ref_encode(&spec->pod_bounce_directive, s, "podBounceDirective")) !=
+            0) {
+        json_decref(saved);
+        return rc;
+    }
+    return mc_codec_child_done(obj, "spec", saved);
+}
+
+static int encode_state(json_t *status, mc_ic_state state)
+{
+    if (state == MC_IC_STATE_UNKNOWN)
+        return 0;
+    if (state == MC_IC_STATE_PENDING && !json_object_get(status, "state"))
+        return 0;
+    return mc_codec_put_string(status, "state", mc_api_ic_state_name(state));
+}
+
+static int encode_status(const mc_api_issued_certificate_status *st, json_t *obj)
+{
+    json_t *saved;
+    json_t *s = mc_codec_child(obj, "status", &saved);
+    if (!s)
+        return MC_ENOMEM;
+    int rc;
+    if ((rc = mc_codec_put_int64(s, "observedGeneration", st->observed_generation)) != 0 ||
+        (rc = mc_codec_put_string(s, "error", st->error)) != 0 ||
+        (rc = encode_state(s, st->state)) != 0) {
+        json_decref(saved);
+        return rc;
+    }
+    return mc_codec_child_done(obj, "status", saved);
+}
+
+int mc_api_issued_certificate_encode(const mc_api_issued_certificate *ic, json_t **out,
+                                     mc_err *err)
+{
+    json_t *obj = mc_codec_begin(ic->raw);
+    if (!obj || mc_codec_put_type_meta(obj, ic->raw, MC_API_GROUP_VERSION, "IssuedCertificate") ||
+        mc_api_meta_encode(&ic->metadata, obj) != 0 || encode_spec(&ic->spec, obj) != 0 ||
+        encode_status(&ic->status, obj) != 0) {
+        json_decref(obj);
+        return mc_err_set(err, MC_ENOMEM, "encoding issuedcertificate: out of memory");
+    }
+    *out = obj;
+    return 0;
+}
+
+int mc_api_issued_certificate_validate(const mc_api_issued_certificate *ic, mc_err *err)
+{
+    char what[320];
+    mc_api_meta_describe(&ic->metadata, "issuedcertificate", what, sizeof(what));
+    int rc = mc_api_meta_validate(&ic->metadata, true, false, what, err);
+    if (rc != 0)
+        return rc;
+    if (ic->spec.hosts_len == 0)
+        return mc_err_set(err, MC_EINVAL, "%s: spec.hosts: at least one host is required", what);
+    for (size_t i = 0; i < ic->spec.hosts_len; i++) {
+        mc_host host;
+        if (mc_host_classify(ic->spec.hosts[i], &host, err) != 0)
+            return mc_err_prefix(err, "%s: spec.hosts[%zu]", what, i);
+    }
+    if (ic->spec.org && strlen(ic->spec.org) > MC_VALIDATE_ORG_MAX)
+        return mc_err_set(err, MC_EINVAL, "%s: spec.org: longer than %d characters", what,
+                          MC_VALIDATE_ORG_MAX);
+    if ((rc = mc_api_object_ref_validate(&ic->spec.signing_certificate_secret, true, what,
+                                         "spec.signingCertificateSecret", err)) != 0 ||
+        (rc = mc_api_object_ref_validate(&ic->spec.issued_certificate_secret, true, what,
+                                         "spec.issuedCertificateSecret", err)) != 0 ||
+        (rc = mc_api_object_ref_validate(&ic->spec.pod_bounce_directive, false, what,
+                                         "spec.podBounceDirective", err)) != 0)
+        return rc;
+    if (ic->status.observed_generation < 0)
+        return mc_err_set(err, MC_EINVAL, "%s: status.observedGeneration: negative", what);
+    return 0;
+}

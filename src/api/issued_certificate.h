@@ -1,0 +1,86 @@
+/* issued_certificate.h - IssuedCertificate (certificates.smh.solo.io/v1alpha2).
+ *
+ * Created by the issuer on a managed cluster; its spec says which certificate
+ * to issue (hosts, org) and where the inputs and outputs live; its status is
+ * the agent's progress through PENDING -> REQUESTED -> ISSUED -> FINISHED (or
+ * FAILED). Field names and state strings are exactly those of the seed API
+ * document so that objects written by Service Mesh Hub decode unchanged.
+ */
+#ifndef MC_API_ISSUED_CERTIFICATE_H
+#define MC_API_ISSUED_CERTIFICATE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/meta.h"
+#include "util/err.h"
+
+#define MC_API_GROUP "certificates.smh.solo.io"
+#define MC_API_VERSION "v1alpha2"
+#define MC_API_GROUP_VERSION MC_API_GROUP "/" MC_API_VERSION
+
+typedef enum mc_ic_state {
+    MC_IC_STATE_UNKNOWN = -1, /* a state string this version does not know (kept as is) */
+    MC_IC_STATE_PENDING = 0,  /* also what an absent state means (proto3 default) */
+    MC_IC_STATE_REQUESTED = 1,
+    MC_IC_STATE_ISSUED = 2,
+    MC_IC_STATE_FINISHED = 3,
+    MC_IC_STATE_FAILED = 4,
+} mc_ic_state;
+
+typedef struct mc_api_issued_certificate_spec {
+    char **hosts; /* owned array of owned strings: DNS names, IPs or URIs */
+    size_t hosts_len;
+    char *org;                                     /* owned */
+    mc_api_object_ref signing_certificate_secret;  /* in the issuer's cluster */
+    mc_api_object_ref issued_certificate_secret;   /* in the agent's cluster */
+    mc_api_object_ref pod_bounce_directive;        /* optional */
+} mc_api_issued_certificate_spec;
+
+typedef struct mc_api_issued_certificate_status {
+    int64_t observed_generation;
+    char *error; /* owned; NULL or "" when none */
+    mc_ic_state state;
+} mc_api_issued_certificate_status;
+
+typedef struct mc_api_issued_certificate {
+    json_t *raw; /* the decoded document (a reference) or NULL; see codec.h */
+    mc_api_object_meta metadata;
+    mc_api_issued_certificate_spec spec;
+    mc_api_issued_certificate_status status;
+} mc_api_issued_certificate;
+
+/* Allocates an empty IssuedCertificate named namespace/name (copied). NULL on
+ * allocation failure. Free with mc_api_issued_certificate_free. */
+mc_api_issued_certificate *mc_api_issued_certificate_new(const char *namespace, const char *name);
+
+/* Decodes json (takes a new reference to it, kept as raw: do not modify json
+ * afterwards) into *out (caller frees). MC_EINVAL naming the object and the
+ * field when a modelled field has the wrong type, a bytes field is not base64,
+ * or apiVersion/kind are not IssuedCertificate's. Unknown fields are kept. */
+int mc_api_issued_certificate_decode(json_t *json, mc_api_issued_certificate **out,
+                                     mc_err *err);
+
+/* Encodes into a new JSON object (*out, caller decrefs): raw's fields with the
+ * modelled ones overwritten. MC_ENOMEM. */
+int mc_api_issued_certificate_encode(const mc_api_issued_certificate *ic, json_t **out,
+                                     mc_err *err);
+
+/* Frees ic and everything it owns. Accepts NULL. */
+void mc_api_issued_certificate_free(mc_api_issued_certificate *ic);
+
+/* Validates what the agent relies on: metadata (namespaced), at least one
+ * host and every host valid (mc_host_classify), org at most 64 characters,
+ * both secret references present and well formed, the optional
+ * podBounceDirective reference well formed, a non-negative observedGeneration.
+ * MC_EINVAL "issuedcertificate <ns>/<name>: spec.hosts[2]: ...". */
+int mc_api_issued_certificate_validate(const mc_api_issued_certificate *ic, mc_err *err);
+
+/* "PENDING", "REQUESTED", ... ("UNKNOWN" for MC_IC_STATE_UNKNOWN). */
+const char *mc_api_ic_state_name(mc_ic_state state);
+
+/* Parses a state string; MC_IC_STATE_UNKNOWN when not one of the five. */
+mc_ic_state mc_api_ic_state_parse(const char *name);
+
+#endif

@@ -145,20 +145,11 @@ int mc_pki_cert_from_pem(const char *pem, size_t len, const char *what, mc_pki_c
 int mc_pki_cert_to_pem(const mc_pki_cert *cert, char **pem, size_t *len, mc_err *err)
 {
     BIO *bio = BIO_new(BIO_s_mem());
-    if (!bio || !PEM_write_bio_X509(bio, cert->x509)) {
-        BIO_free(bio);
-        return mc_pki_ssl_err(err, MC_ECRYPTO, "encoding a certificate as PEM");
-    }
-    char *data = NULL;
-    long n = BIO_get_mem_data(bio, &data);
-    char *s = mc_strndup(data, (size_t)n);
+    int rc = bio && PEM_write_bio_X509(bio, cert->x509)
+                 ? mc_pki_bio_to_string(bio, pem, len, err)
+                 : mc_pki_ssl_err(err, MC_ECRYPTO, "encoding a certificate as PEM");
     BIO_free(bio);
-    if (!s)
-        return mc_err_set(err, MC_ENOMEM, "out of memory");
-    *pem = s;
-    if (len)
-        *len = (size_t)n;
-    return MC_OK;
+    return rc;
 }
 
 static void name_oneline(const X509_NAME *name, char *out, size_t out_size)

@@ -19,6 +19,17 @@
 #include "util/host.h"
 #include "util/str.h"
 
+/* Wraps req into a new handle; on failure req stays the caller's. */
+static int wrap_req(X509_REQ *req, mc_pki_csr **out, mc_err *err)
+{
+    mc_pki_csr *csr = malloc(sizeof(*csr));
+    if (!csr)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    csr->req = req;
+    *out = csr;
+    return MC_OK;
+}
+
 static int add_general_name(GENERAL_NAMES *names, int type, const unsigned char *data, size_t len)
 {
     GENERAL_NAME *gn = GENERAL_NAME_new();
@@ -101,13 +112,8 @@ int mc_pki_csr_create(const mc_pki_key *key, const char *org, const char *const 
         rc = mc_pki_ssl_err(err, MC_ECRYPTO, "signing the CSR");
         goto out;
     }
-    *out = malloc(sizeof(**out));
-    if (!*out) {
-        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
-        goto out;
-    }
-    (*out)->req = req;
-    req = NULL;
+    if ((rc = wrap_req(req, out, err)) == MC_OK)
+        req = NULL;
 out:
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     GENERAL_NAMES_free(sans);
@@ -190,13 +196,8 @@ int mc_pki_csr_parse(const void *data, size_t len, const char *what, mc_pki_csr 
         rc = mc_pki_ssl_err(err, MC_EVERIFY, "%s: CSR signature does not verify", what);
         goto out;
     }
-    *out = malloc(sizeof(**out));
-    if (!*out) {
-        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
-        goto out;
-    }
-    (*out)->req = req;
-    req = NULL;
+    if ((rc = wrap_req(req, out, err)) == MC_OK)
+        req = NULL;
 out:
     ERR_clear_error();
     X509_REQ_free(req);
@@ -206,20 +207,11 @@ out:
 int mc_pki_csr_to_pem(const mc_pki_csr *csr, char **pem, size_t *len, mc_err *err)
 {
     BIO *bio = BIO_new(BIO_s_mem());
-    if (!bio || !PEM_write_bio_X509_REQ(bio, csr->req)) {
-        BIO_free(bio);
-        return mc_pki_ssl_err(err, MC_ECRYPTO, "encoding the CSR as PEM");
-    }
-    char *data = NULL;
-    long n = BIO_get_mem_data(bio, &data);
-    char *s = mc_strndup(data, (size_t)n);
+    int rc = bio && PEM_write_bio_X509_REQ(bio, csr->req)
+                 ? mc_pki_bio_to_string(bio, pem, len, err)
+                 : mc_pki_ssl_err(err, MC_ECRYPTO, "encoding the CSR as PEM");
     BIO_free(bio);
-    if (!s)
-        return mc_err_set(err, MC_ENOMEM, "out of memory");
-    *pem = s;
-    if (len)
-        *len = (size_t)n;
-    return MC_OK;
+    return rc;
 }
 
 /* True when the requested name equals one of hosts (DNS compared without case). */

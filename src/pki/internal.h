@@ -5,6 +5,7 @@
 #ifndef MC_PKI_INTERNAL_H
 #define MC_PKI_INTERNAL_H
 
+#include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -36,6 +37,10 @@ struct mc_pki_csr {
  * handle: not for concurrent first use from several threads. NULL only when
  * that re-read fails. */
 X509 *mc_pki_cert_x509(const mc_pki_cert *cert);
+
+/* Copies a memory BIO's contents into a new NUL-terminated string (caller
+ * frees), then wipes the BIO's copy (it may have held a key). */
+int mc_pki_bio_to_string(BIO *bio, char **out, size_t *len, mc_err *err);
 
 /* Wraps an X509 (taking ownership) into a new handle; NULL on failure. */
 mc_pki_cert *mc_pki_cert_wrap(X509 *x509);

@@ -68,6 +68,19 @@ const char *mc_pki_key_type_name(mc_key_type type)
     return (size_t)type < KEY_TYPE_COUNT ? key_types[type].name : "unknown";
 }
 
+/* Wraps pkey (taking ownership, freeing it on failure) into a new handle. */
+static int wrap_pkey(EVP_PKEY *pkey, mc_pki_key **out, mc_err *err)
+{
+    mc_pki_key *key = malloc(sizeof(*key));
+    if (!key) {
+        EVP_PKEY_free(pkey);
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    }
+    key->pkey = pkey;
+    *out = key;
+    return MC_OK;
+}
+
 int mc_pki_key_generate(mc_key_type type, mc_pki_key **out, mc_err *err)
 {
     if ((size_t)type >= KEY_TYPE_COUNT)
@@ -79,18 +92,10 @@ int mc_pki_key_generate(mc_key_type type, mc_pki_key **out, mc_err *err)
         pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)key_types[type].bits);
     if (!pkey)
         return mc_pki_ssl_err(err, MC_ECRYPTO, "generating a %s key", key_types[type].name);
-    mc_pki_key *key = malloc(sizeof(*key));
-    if (!key) {
-        EVP_PKEY_free(pkey);
-        return mc_err_set(err, MC_ENOMEM, "out of memory");
-    }
-    key->pkey = pkey;
-    *out = key;
-    return MC_OK;
+    return wrap_pkey(pkey, out, err);
 }
 
-/* Copies a memory BIO's contents into a new string, then wipes the BIO's copy. */
-static int bio_to_string(BIO *bio, char **out, size_t *len, mc_err *err)
+int mc_pki_bio_to_string(BIO *bio, char **out, size_t *len, mc_err *err)
 {
     char *data = NULL;
     long n = BIO_get_mem_data(bio, &data);
@@ -122,7 +127,7 @@ int mc_pki_key_to_pem(const mc_pki_key *key, mc_key_pem_format format, char **pe
         rc = mc_pki_ssl_err(err, MC_ECRYPTO, "encoding the private key");
         goto out;
     }
-    rc = bio_to_string(bio, pem, len, err);
+    rc = mc_pki_bio_to_string(bio, pem, len, err);
 out:
     BIO_free(bio);
     OSSL_ENCODER_CTX_free(ctx);
@@ -198,14 +203,7 @@ int mc_pki_key_from_pem(const char *pem, size_t len, const char *what, mc_pki_ke
         EVP_PKEY_free(pkey);
         return rc;
     }
-    mc_pki_key *key = malloc(sizeof(*key));
-    if (!key) {
-        EVP_PKEY_free(pkey);
-        return mc_err_set(err, MC_ENOMEM, "out of memory");
-    }
-    key->pkey = pkey;
-    *out = key;
-    return MC_OK;
+    return wrap_pkey(pkey, out, err);
 }
 
 void mc_pki_key_describe(const mc_pki_key *key, char *out, size_t out_size)

@@ -1,0 +1,28 @@
+/* schema.h - validating custom resources against their CRD's structural
+ * openAPIV3Schema, and pruning unknown fields, as kube-apiserver does.
+ *
+ * Supported: type (object, array, string, integer, number, boolean),
+ * properties, additionalProperties (maps), items, required, enum, format
+ * (byte: valid base64; int32/int64), nullable, minimum/maximum, minLength/
+ * maxLength, minItems/maxItems, x-kubernetes-preserve-unknown-fields,
+ * x-kubernetes-int-or-string. apiVersion, kind and metadata are never pruned.
+ */
+#ifndef MC_SERVER_SCHEMA_H
+#define MC_SERVER_SCHEMA_H
+
+#include <jansson.h>
+
+#include "util/err.h"
+
+/* Validates obj against schema, removing fields the schema does not declare
+ * (unless preserved) when prune is non-zero. MC_EINVAL with a message naming
+ * the field path and the rule, in kube's words, e.g.
+ * `spec.hosts[0]: Invalid value: "integer": spec.hosts[0] in body must be of
+ * type string: "integer"`. On failure obj may be partly pruned. */
+int mc_server_schema_validate(const json_t *schema, json_t *obj, int prune, mc_err *err);
+
+/* Checks that a schema is structural enough to serve (a type at every level,
+ * properties/items well-formed). MC_EINVAL naming the path. */
+int mc_server_schema_check(const json_t *schema, mc_err *err);
+
+#endif

@@ -185,6 +185,28 @@ static int copy_public_key(X509 *x509, X509_REQ *req, mc_err *err)
     return MC_OK;
 }
 
+/* A TLS leaf: CA:FALSE, keyUsage digitalSignature+keyEncipherment (both
+ * critical), extendedKeyUsage serverAuth+clientAuth. */
+static int add_leaf_extensions(X509 *x509, mc_err *err)
+{
+    BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+    ASN1_BIT_STRING *usage = ASN1_BIT_STRING_new();
+    EXTENDED_KEY_USAGE *eku = sk_ASN1_OBJECT_new_null();
+    int ok = bc && usage && eku && ASN1_BIT_STRING_set_bit(usage, 0, 1) &&
+             ASN1_BIT_STRING_set_bit(usage, 2, 1) &&
+             sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_server_auth)) &&
+             sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_client_auth));
+    if (bc)
+        bc->ca = 0;
+    ok = ok && X509_add1_ext_i2d(x509, NID_basic_constraints, bc, 1, X509V3_ADD_DEFAULT) &&
+         X509_add1_ext_i2d(x509, NID_key_usage, usage, 1, X509V3_ADD_DEFAULT) &&
+         X509_add1_ext_i2d(x509, NID_ext_key_usage, eku, 0, X509V3_ADD_DEFAULT);
+    BASIC_CONSTRAINTS_free(bc);
+    ASN1_BIT_STRING_free(usage);
+    sk_ASN1_OBJECT_free(eku); /* OBJ_nid2obj objects are static */
+    return ok ? MC_OK : mc_pki_ssl_err(err, MC_ECRYPTO, "adding TLS leaf extensions");
+}
+
 /* Signs with a copy of the signer's prepared context. */
 static int sign_certificate(const mc_pki_signer *signer, X509 *x509, mc_err *err)
 {
@@ -225,7 +247,8 @@ int mc_pki_signer_issue(const mc_pki_signer *signer, const mc_pki_csr *csr,
     if ((rc = copy_public_key(x509, csr->req, err)) || (rc = mc_pki_set_random_serial(x509, err)) ||
         (rc = set_names(x509, signer, params->org, err)) ||
         (rc = mc_pki_set_validity(x509, not_before, not_after, err)) ||
-        (rc = mc_pki_add_ca_extensions(x509, params->path_len, 1, err)) ||
+        (rc = params->tls_server ? add_leaf_extensions(x509, err)
+                                 : mc_pki_add_ca_extensions(x509, params->path_len, 1, err)) ||
         (rc = mc_pki_add_ski(x509, signer->sha1, err)))
         goto out;
     /* RFC 5280 4.2.1.6: the SAN extension is critical when the subject is empty. */

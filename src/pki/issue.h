@@ -41,7 +41,9 @@ typedef struct mc_pki_issue_params {
     const char *const *hosts; /* subjectAltNames; at least one */
     size_t host_count;
     int64_t ttl_seconds; /* 0 = MC_PKI_DEFAULT_TTL */
-    int path_len;        /* pathLenConstraint; -1 = none */
+    int path_len;        /* pathLenConstraint; -1 = none (CA certificates) */
+    int tls_server;      /* 1: a TLS server/client leaf (CA:FALSE, digitalSignature,
+                            keyEncipherment, serverAuth+clientAuth) instead of a CA */
     time_t now;          /* 0 = the current time */
 } mc_pki_issue_params;
 

@@ -587,6 +587,29 @@ static void test_issue_rsa4096_root_signs_openssl_csr(void **state)
     mc_pki_key_free(key);
 }
 
+static void test_issue_tls_server_leaf(void **state)
+{
+    fixture *f = *state;
+    mc_pki_issue_params params;
+    mc_pki_issue_params_init(&params);
+    const char *hosts[] = {"127.0.0.1", "localhost"};
+    params.hosts = hosts;
+    params.host_count = 2;
+    params.tls_server = 1;
+    mc_pki_cert *cert = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_pki_signer_issue(f->signer, f->csr, &params, &cert, &err), MC_OK);
+    assert_false(mc_pki_cert_is_ca(cert));
+    mc_buf d;
+    mc_buf_init(&d, 1 << 16);
+    mc_pki_cert_describe(cert, &d);
+    assert_contains(d.data, "CA:         false");
+    assert_contains(d.data, "SANs:       IP:127.0.0.1, DNS:localhost");
+    mc_buf_free(&d);
+    assert_int_equal(mc_pki_verify_chain(cert, NULL, 0, &f->root, 1, 0, &err), MC_OK);
+    mc_pki_cert_free(cert);
+}
+
 /* ---- verification ---- */
 
 static void test_verify_chain_failures(void **state)
@@ -778,6 +801,7 @@ int main(void)
         cmocka_unit_test(test_issue_clamps_ttl_to_root),
         cmocka_unit_test(test_signer_rejects_wrong_key_and_non_ca),
         cmocka_unit_test(test_issue_rsa4096_root_signs_openssl_csr),
+        cmocka_unit_test(test_issue_tls_server_leaf),
         cmocka_unit_test(test_verify_chain_failures),
         cmocka_unit_test(test_verify_through_intermediate),
         cmocka_unit_test(test_bundle_build_entries_verify),

@@ -342,7 +342,7 @@ int mc_pki_add_ca_extensions(X509 *x509, long path_len, int digital_signature, m
     ASN1_BIT_STRING *usage = ASN1_BIT_STRING_new();
     int ok = bc && usage;
     if (ok) {
-        bc->ca = 1;
+        bc->ca = 0xFF; /* DER TRUE; OpenSSL writes the int as the content byte */
         if (path_len >= 0) {
             bc->pathlen = ASN1_INTEGER_new();
             ok = bc->pathlen && ASN1_INTEGER_set(bc->pathlen, path_len);

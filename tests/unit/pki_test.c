@@ -464,6 +464,37 @@ static void test_issue_intermediate(void **state)
     mc_pki_cert_free(cert);
 }
 
+/* DER requires BOOLEAN TRUE to be 0xFF; strict parsers (Go's crypto/x509, so
+ * kubectl and istiod) reject anything else. */
+static void test_basic_constraints_are_der(void **state)
+{
+    fixture *f = *state;
+    mc_pki_cert *cert = issue(f, "Istio", mesh_hosts, 4, 0, 0);
+    char *pem = NULL;
+    size_t der_len = 0;
+    assert_int_equal(mc_pki_cert_to_pem(cert, &pem, NULL, NULL), MC_OK);
+    unsigned char *der = pem_to_der(pem, &der_len);
+    /* OCTET STRING { SEQUENCE { BOOLEAN TRUE, INTEGER 0 } } */
+    static const unsigned char with_pathlen[] = {0x04, 0x08, 0x30, 0x06, 0x01,
+                                                 0x01, 0xff, 0x02, 0x01, 0x00};
+    int found = 0;
+    for (size_t i = 0; i + sizeof(with_pathlen) <= der_len; i++)
+        found |= memcmp(der + i, with_pathlen, sizeof(with_pathlen)) == 0;
+    assert_true(found);
+    free(der);
+    free(pem);
+    assert_int_equal(mc_pki_cert_to_pem(f->root, &pem, NULL, NULL), MC_OK);
+    der = pem_to_der(pem, &der_len);
+    static const unsigned char no_pathlen[] = {0x04, 0x05, 0x30, 0x03, 0x01, 0x01, 0xff};
+    found = 0;
+    for (size_t i = 0; i + sizeof(no_pathlen) <= der_len; i++)
+        found |= memcmp(der + i, no_pathlen, sizeof(no_pathlen)) == 0;
+    assert_true(found);
+    free(der);
+    free(pem);
+    mc_pki_cert_free(cert);
+}
+
 static void test_issue_sans_and_org_come_from_params(void **state)
 {
     fixture *f = *state;
@@ -797,6 +828,7 @@ int main(void)
         cmocka_unit_test(test_csr_parse_rejections),
         cmocka_unit_test(test_csr_check_request),
         cmocka_unit_test(test_issue_intermediate),
+        cmocka_unit_test(test_basic_constraints_are_der),
         cmocka_unit_test(test_issue_sans_and_org_come_from_params),
         cmocka_unit_test(test_issue_clamps_ttl_to_root),
         cmocka_unit_test(test_signer_rejects_wrong_key_and_non_ca),

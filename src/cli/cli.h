@@ -46,5 +46,6 @@ int mc_cmd_ca(int argc, char **argv);
 int mc_cmd_csr(int argc, char **argv);
 int mc_cmd_sign(int argc, char **argv);
 int mc_cmd_verify(int argc, char **argv);
+int mc_cmd_server(int argc, char **argv);
 
 #endif

@@ -19,6 +19,9 @@ static const char usage[] =
     "  sign         sign a CSR with the root into Istio's plug-in CA files\n"
     "  verify       check an Istio plug-in CA directory against a root\n"
     "\n"
+    "Servers:\n"
+    "  server       the embedded Kubernetes API server (many logical clusters, SQLite)\n"
+    "\n"
     "Other:\n"
     "  version      print the version\n"
     "  help         print this help\n"
@@ -49,6 +52,8 @@ int main(int argc, char **argv)
         return mc_cmd_sign(argc - 1, argv + 1);
     if (strcmp(cmd, "verify") == 0)
         return mc_cmd_verify(argc - 1, argv + 1);
+    if (strcmp(cmd, "server") == 0)
+        return mc_cmd_server(argc - 1, argv + 1);
     fprintf(stderr, "meshcert: unknown command \"%s\"\nRun 'meshcert help' for the list.\n", cmd);
     return MC_EXIT_USAGE;
 }

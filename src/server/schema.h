@@ -14,11 +14,20 @@
 
 #include "util/err.h"
 
-/* Validates obj against schema, removing fields the schema does not declare
- * (unless preserved) when prune is non-zero. MC_EINVAL with a message naming
- * the field path and the rule, in kube's words, e.g.
+/* What mc_server_schema_validate does with fields the schema does not
+ * declare (and with nulls of non-nullable fields). */
+#define MC_SERVER_SCHEMA_KEEP 0   /* keep them; a null where not nullable is an error */
+#define MC_SERVER_SCHEMA_PRUNE 1  /* drop them, as kube does by default */
+#define MC_SERVER_SCHEMA_STRICT 2 /* report them (fieldValidation=Strict); nulls dropped */
+
+/* Validates obj against schema; prune is one of MC_SERVER_SCHEMA_*. Every
+ * problem is reported, joined kube's way ("[a, b]" for several), naming the
+ * field path and the rule in kube's words, e.g.
  * `spec.hosts[0]: Invalid value: "integer": spec.hosts[0] in body must be of
- * type string: "integer"`. On failure obj may be partly pruned. */
+ * type string: "integer"`. MC_EINVAL for invalid values (kube: 422 Invalid);
+ * in strict mode MC_EUNSUPPORTED when undeclared fields are present,
+ * `strict decoding error: unknown field "spec.foo"` (kube: 400 BadRequest),
+ * checked before the values. On failure obj may be partly pruned. */
 int mc_server_schema_validate(const json_t *schema, json_t *obj, int prune, mc_err *err);
 
 /* Checks that a schema is structural enough to serve (a type at every level,

@@ -42,6 +42,9 @@ typedef struct mc_store_event {
     const char *namespace;
     const char *name;
     const json_t *obj; /* borrowed; json_incref to keep */
+    const json_t *prev; /* borrowed: the object before the change; NULL for ADDED
+                           (lets a watch turn a MODIFIED that leaves or enters its
+                           label selector into DELETED or ADDED, as kube does) */
 } mc_store_event;
 
 /* Called after every committed write, on the writing thread. */
@@ -68,6 +71,13 @@ int mc_store_cluster_add(mc_store *store, const char *cluster, mc_err *err);
 int mc_store_cluster_remove(mc_store *store, const char *cluster, mc_err *err);
 int mc_store_cluster_exists(const mc_store *store, const char *cluster);
 
+/* Re-reads the clusters table when another process (`meshcert server
+ * cluster add|remove`) changed the database since the last call (SQLite's
+ * PRAGMA data_version, so the common case costs one cheap query): clusters
+ * added there are loaded, clusters removed there are dropped from memory.
+ * *changed is set to 1 when the cluster list changed. */
+int mc_store_refresh_clusters(mc_store *store, int *changed, mc_err *err);
+
 /* Names of all clusters, sorted (a new array of borrowed strings; free the
  * array only). */
 const char **mc_store_cluster_names(const mc_store *store, size_t *count);
@@ -76,7 +86,9 @@ const char **mc_store_cluster_names(const mc_store *store, size_t *count);
 int64_t mc_store_revision(const mc_store *store, const char *cluster);
 
 /* The oldest revision a watch may resume from: resuming from rev R needs
- * every change after R, so R must be >= this value. */
+ * every change after R, so R must be >= this value. Exactly
+ * max(0, revision - history): the history holds the changes with revisions
+ * (revision - history, revision], every one of them (-1: unknown cluster). */
 int64_t mc_store_oldest_resumable(const mc_store *store, const char *cluster);
 
 /* The current object, or NULL when absent (borrowed: valid until the next
@@ -96,7 +108,11 @@ int mc_store_list(const mc_store *store, const char *cluster, const char *resour
 /* Writes an object (ADDED when the key is absent, else MODIFIED): assigns
  * the next revision, sets metadata.resourceVersion in obj, appends to the log
  * (durable on return), updates the state, calls the listener. Takes a
- * reference on obj. *rev (optional) receives the revision. */
+ * reference on obj: the caller must not change obj afterwards (it is shared
+ * with the history); putting the stored object itself is MC_EINVAL.
+ * MC_ENOTFOUND: unknown cluster; MC_EINVAL: bad key ('/' in a namespace or
+ * name); MC_EIO: SQLite failed (the state is unchanged). *rev (optional)
+ * receives the revision. */
 int mc_store_put(mc_store *store, const char *cluster, const char *resource,
                  const char *namespace, const char *name, json_t *obj, int64_t *rev,
                  mc_err *err);

@@ -1,0 +1,195 @@
+/* cmd_server.c - `meshcert server`: runs the embedded Kubernetes API server
+ * until SIGINT/SIGTERM; `meshcert server cluster add|remove` changes its
+ * logical clusters from another process. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "server/server.h"
+#include "util/duration.h"
+#include "util/log.h"
+
+static const char help[] =
+    "Usage: meshcert server --data-dir DIR [options]\n"
+    "       meshcert server cluster add|remove NAME --data-dir DIR\n"
+    "\n"
+    "Runs the embedded Kubernetes API server: one HTTPS port hosting many logical\n"
+    "clusters under /clusters/<name>, stored in SQLite in DIR. At start it prints the\n"
+    "kubeconfig written for each cluster (DIR/kubeconfigs/<name>.yaml: the server's CA\n"
+    "embedded, the cluster's admin token). Stops on SIGINT or SIGTERM.\n"
+    "\n"
+    "Options:\n"
+    "  --data-dir DIR         data directory (created if missing)             [required]\n"
+    "  --listen HOST:PORT     address to serve on; port 0 picks a free port   [127.0.0.1:6443]\n"
+    "  --cluster NAME         a logical cluster to create if missing; repeat\n"
+    "  --history N            revisions kept per cluster for watch resumption [10000]\n"
+    "  --bookmark-interval D  interval of watch BOOKMARK events, e.g. 60s     [60s]\n"
+    "  --log-level LEVEL      debug, info, warn, error                        [info]\n"
+    "  --log-format FMT       text or json                                    [text]\n"
+    "  -h, --help             show this help\n"
+    "\n"
+    "`cluster add` creates a cluster (and its token and kubeconfig) in DIR; `cluster\n"
+    "remove` deletes it with all its objects. A running server picks either up on its\n"
+    "next request.\n";
+
+enum { OPT_DATA_DIR = 256, OPT_LISTEN, OPT_CLUSTER, OPT_HISTORY, OPT_BOOKMARK, OPT_LOG_LEVEL,
+       OPT_LOG_FORMAT };
+
+static const struct option options[] = {
+    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"cluster", required_argument, NULL, OPT_CLUSTER},
+    {"history", required_argument, NULL, OPT_HISTORY},
+    {"bookmark-interval", required_argument, NULL, OPT_BOOKMARK},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Splits "host:port" or "[v6]:port". */
+static int parse_listen(const char *text, char *host, size_t host_size, int *port)
+{
+    const char *colon = strrchr(text, ':');
+    if (!colon || colon == text)
+        return -1;
+    const char *h = text;
+    size_t len = (size_t)(colon - text);
+    if (h[0] == '[' && len >= 2 && h[len - 1] == ']') {
+        h++;
+        len -= 2;
+    }
+    if (len == 0 || len >= host_size)
+        return -1;
+    memcpy(host, h, len);
+    host[len] = '\0';
+    char *end = NULL;
+    long p = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || p < 0 || p > 65535)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+static int cluster_admin(int argc, char **argv)
+{
+    static const char cmd[] = "server cluster";
+    if (argc < 3 || (strcmp(argv[1], "add") != 0 && strcmp(argv[1], "remove") != 0))
+        return mc_cli_usage_error(cmd, "expected: cluster add|remove NAME --data-dir DIR");
+    const char *verb = argv[1], *name = argv[2], *data_dir = NULL;
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc)
+            data_dir = argv[++i];
+        else if (strncmp(argv[i], "--data-dir=", 11) == 0)
+            data_dir = argv[i] + 11;
+        else
+            return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[i]);
+    }
+    if (!data_dir)
+        return mc_cli_usage_error(cmd, "--data-dir is required");
+    mc_err err = {0};
+    int rc = strcmp(verb, "add") == 0 ? mc_server_admin_cluster_add(data_dir, name, &err)
+                                      : mc_server_admin_cluster_remove(data_dir, name, &err);
+    if (rc)
+        return mc_cli_fail(cmd, &err);
+    if (strcmp(verb, "add") == 0)
+        printf("cluster %s added; kubeconfig: %s/kubeconfigs/%s.yaml\n", name, data_dir, name);
+    else
+        printf("cluster %s removed\n", name);
+    return MC_EXIT_OK;
+}
+
+int mc_cmd_server(int argc, char **argv)
+{
+    static const char cmd[] = "server";
+    if (argc >= 2 && strcmp(argv[1], "cluster") == 0)
+        return cluster_admin(argc - 1, argv + 1);
+    mc_server_config config;
+    memset(&config, 0, sizeof(config));
+    char host[256] = "127.0.0.1";
+    config.port = 6443;
+    const char *clusters[256];
+    size_t cluster_count = 0;
+    int log_level = MC_LOG_INFO;
+    mc_log_format log_format = MC_LOG_TEXT;
+    mc_err err = {0};
+    optind = 1;
+    opterr = 0;
+    int opt;
+    char *end = NULL;
+    int64_t seconds = 0;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_DATA_DIR: config.data_dir = optarg; break;
+        case OPT_LISTEN:
+            if (parse_listen(optarg, host, sizeof(host), &config.port))
+                return mc_cli_usage_error(cmd, "--listen: expected HOST:PORT, got \"%s\"", optarg);
+            break;
+        case OPT_CLUSTER:
+            if (cluster_count == sizeof(clusters) / sizeof(clusters[0]))
+                return mc_cli_usage_error(cmd, "too many --cluster options (at most 256)");
+            clusters[cluster_count++] = optarg;
+            break;
+        case OPT_HISTORY:
+            config.history = strtoll(optarg, &end, 10);
+            if (!*optarg || *end || config.history < 1)
+                return mc_cli_usage_error(cmd, "--history: expected a positive number, got \"%s\"",
+                                          optarg);
+            break;
+        case OPT_BOOKMARK:
+            if (mc_duration_parse(optarg, &seconds, &err) || seconds > 86400)
+                return mc_cli_usage_error(cmd, "--bookmark-interval: %s",
+                                          err.msg[0] ? err.msg : "at most 1 day");
+            config.bookmark_seconds = (int)seconds;
+            break;
+        case OPT_LOG_LEVEL:
+            log_level = mc_log_level_parse(optarg);
+            if (log_level < 0)
+                return mc_cli_usage_error(cmd, "--log-level: expected debug, info, warn or error");
+            break;
+        case OPT_LOG_FORMAT:
+            if (strcmp(optarg, "json") == 0)
+                log_format = MC_LOG_JSON;
+            else if (strcmp(optarg, "text") != 0)
+                return mc_cli_usage_error(cmd, "--log-format: expected text or json");
+            break;
+        case 'h': fputs(help, stdout); return MC_EXIT_OK;
+        default: return mc_cli_bad_option(cmd, argv, optopt);
+        }
+    }
+    if (optind < argc)
+        return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
+    if (!config.data_dir)
+        return mc_cli_usage_error(cmd, "--data-dir is required");
+    mc_log_configure((mc_log_level)log_level, log_format, NULL);
+    config.listen_host = host;
+    config.clusters = clusters;
+    config.cluster_count = cluster_count;
+
+    /* Block the stop signals before any thread starts, then wait for one. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    mc_server *server = NULL;
+    if (mc_server_start(&config, &server, &err))
+        return mc_cli_fail(cmd, &err);
+    int v6 = strchr(host, ':') != NULL;
+    printf("meshcert server listening on https://%s%s%s:%d (data in %s)\n", v6 ? "[" : "", host,
+           v6 ? "]" : "", mc_server_port(server), config.data_dir);
+    for (size_t i = 0; i < cluster_count; i++)
+        printf("cluster %s: KUBECONFIG=%s/kubeconfigs/%s.yaml\n", clusters[i], config.data_dir,
+               clusters[i]);
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&stop, &sig);
+    mc_log_info("server", "signal %d: stopping", sig);
+    mc_server_stop(server);
+    return MC_EXIT_OK;
+}

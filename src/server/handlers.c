@@ -1,0 +1,1299 @@
+/* handlers.c - the API verbs of the embedded server: create, get, list,
+ * watch, update, patch, delete and deletecollection, with the status
+ * subresource, generation, finalizer and owner-reference semantics of
+ * kube-apiserver (../shared/reference/kube-api.md). One request at a time on
+ * the HTTP thread; every write goes through the store, which makes it durable
+ * before the reply is sent.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/codec.h"
+#include "api/patch.h"
+#include "api/selector.h"
+#include "api/time.h"
+#include "api/validate.h"
+#include "server/internal.h"
+#include "server/protobuf.h"
+#include "server/schema.h"
+#include "server/table.h"
+#include "util/base64.h"
+#include "util/buf.h"
+#include "util/str.h"
+
+/* ---- small helpers ---- */
+
+static const char *query(const mc_server_request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static const char *header(const mc_server_request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, key);
+}
+
+/* "issuedcertificates.certificates.smh.solo.io" or "secrets": how kube names a
+ * resource in messages. */
+static void qualified_resource(const mc_server_resource *r, char *out, size_t size)
+{
+    if (r->group[0])
+        snprintf(out, size, "%s.%s", r->plural, r->group);
+    else
+        snprintf(out, size, "%s", r->plural);
+}
+
+static int reply_not_found(mc_server_reply *reply, const mc_server_request *req,
+                           const char *name)
+{
+    char qr[256], msg[512];
+    qualified_resource(req->resource, qr, sizeof(qr));
+    snprintf(msg, sizeof(msg), "%s \"%s\" not found", qr, name);
+    return mc_server_reply_status(reply, 404, "NotFound", msg, req);
+}
+
+static int reply_conflict(mc_server_reply *reply, const mc_server_request *req, const char *name)
+{
+    char qr[256], msg[768];
+    qualified_resource(req->resource, qr, sizeof(qr));
+    snprintf(msg, sizeof(msg),
+             "Operation cannot be fulfilled on %s \"%s\": the object has been modified; please "
+             "apply your changes to the latest version and try again",
+             qr, name);
+    return mc_server_reply_status(reply, 409, "Conflict", msg, req);
+}
+
+static int reply_invalid(mc_server_reply *reply, const mc_server_request *req, const char *name,
+                         const char *detail)
+{
+    mc_buf msg;
+    mc_buf_init(&msg, 16384);
+    mc_buf_appendf(&msg, "%s \"%.253s\" is invalid: %.8000s", req->resource->kind,
+                   name ? name : "", detail);
+    mc_server_reply_status(reply, 422, "Invalid", msg.data ? msg.data : "invalid", req);
+    mc_buf_free(&msg);
+    return 0;
+}
+
+static const char *meta_string(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
+}
+
+static json_t *metadata_of(json_t *obj)
+{
+    json_t *meta = json_object_get(obj, "metadata");
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        json_object_set_new(obj, "metadata", meta);
+    }
+    return meta;
+}
+
+static void now_rfc3339(char *out, size_t size)
+{
+    mc_time_format((int64_t)time(NULL), out, size);
+}
+
+/* A random version-4 UUID. */
+static void new_uid(char out[37])
+{
+    unsigned char b[16];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(b, 1, sizeof(b), f) != sizeof(b)) {
+        for (size_t i = 0; i < sizeof(b); i++)
+            b[i] = (unsigned char)rand();
+    }
+    if (f)
+        fclose(f);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+             b[13], b[14], b[15]);
+}
+
+/* generateName suffix: 5 characters from kube's alphabet. */
+static void random_suffix(char out[6])
+{
+    static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+    unsigned char b[5];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(b, 1, sizeof(b), f) != sizeof(b))
+        for (size_t i = 0; i < sizeof(b); i++)
+            b[i] = (unsigned char)rand();
+    if (f)
+        fclose(f);
+    for (int i = 0; i < 5; i++)
+        out[i] = alphabet[b[i] % (sizeof(alphabet) - 1)];
+    out[5] = '\0';
+}
+
+static void api_version_of(const mc_server_resource *r, char *out, size_t size)
+{
+    if (r->group[0])
+        snprintf(out, size, "%s/%s", r->group, r->version);
+    else
+        snprintf(out, size, "%s", r->version);
+}
+
+/* Parses the body as a JSON object. On failure fills a 400 (415 for a body
+ * that is not JSON, e.g. protobuf) reply and returns NULL. */
+static json_t *parse_body(const mc_server_request *req, mc_server_reply *reply)
+{
+    const char *type = header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (type && mc_str_has_prefix(type, MC_PROTOBUF_CONTENT_TYPE)) {
+        json_t *decoded = NULL;
+        mc_err err = {0};
+        int rc = mc_server_protobuf_to_json(req->body, req->body_len, &decoded, &err);
+        if (rc == MC_OK)
+            return decoded;
+        mc_server_reply_status(reply, rc == MC_EUNSUPPORTED ? 415 : 400,
+                               rc == MC_EUNSUPPORTED ? "UnsupportedMediaType" : "BadRequest",
+                               err.msg, req);
+        return NULL;
+    }
+    if (type && !mc_str_has_prefix(type, "application/json") && !mc_str_has_prefix(type, "*/*")) {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "the body of the request was in an unknown format - accepted media types "
+                 "include: application/json (got \"%.80s\")",
+                 type);
+        mc_server_reply_status(reply, 415, "UnsupportedMediaType", msg, req);
+        return NULL;
+    }
+    if (req->body_len == 0) {
+        mc_server_reply_status(reply, 400, "BadRequest", "the request body is empty", req);
+        return NULL;
+    }
+    json_t *obj = NULL;
+    mc_err err = {0};
+    if (mc_api_json_parse(req->body, req->body_len, &obj, &err) != MC_OK) {
+        char msg[700];
+        snprintf(msg, sizeof(msg), "the request body is not valid JSON: %s", err.msg);
+        mc_server_reply_status(reply, 400, "BadRequest", msg, req);
+        return NULL;
+    }
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        mc_server_reply_status(reply, 400, "BadRequest", "the request body is not a JSON object",
+                               req);
+        return NULL;
+    }
+    return obj;
+}
+
+/* Checks apiVersion and kind of a body against the resource (both may be
+ * absent in patches, not in create/update). Returns 0 or fills a 400. */
+static int check_type_meta(const mc_server_request *req, const json_t *obj,
+                           mc_server_reply *reply)
+{
+    char want[256], msg[768];
+    api_version_of(req->resource, want, sizeof(want));
+    const char *api_version = json_string_value(json_object_get(obj, "apiVersion"));
+    const char *kind = json_string_value(json_object_get(obj, "kind"));
+    if (!api_version || !kind) {
+        mc_server_reply_status(reply, 400, "BadRequest",
+                               "Object 'Kind' or 'apiVersion' is missing in the request body",
+                               req);
+        return -1;
+    }
+    if (strcmp(api_version, want) != 0) {
+        snprintf(msg, sizeof(msg),
+                 "the API version in the data (%.100s) does not match the expected API version "
+                 "(%s)",
+                 api_version, want);
+        mc_server_reply_status(reply, 400, "BadRequest", msg, req);
+        return -1;
+    }
+    if (strcmp(kind, req->resource->kind) != 0) {
+        snprintf(msg, sizeof(msg), "the kind in the data (%.100s) does not match the expected kind (%s)",
+                 kind, req->resource->kind);
+        mc_server_reply_status(reply, 400, "BadRequest", msg, req);
+        return -1;
+    }
+    return 0;
+}
+
+/* Removes strategic-merge-patch directives ("$patch", "$setElementOrder/...",
+ * "$retainKeys", ...): strategic merge is served as a JSON merge patch. */
+static void strip_directives(json_t *value)
+{
+    if (json_is_object(value)) {
+        const char *key;
+        json_t *child;
+        void *tmp;
+        json_object_foreach_safe(value, tmp, key, child)
+        {
+            if (key[0] == '$')
+                json_object_del(value, key);
+            else
+                strip_directives(child);
+        }
+    } else if (json_is_array(value)) {
+        size_t i;
+        json_t *child;
+        json_array_foreach(value, i, child) strip_directives(child);
+    }
+}
+
+/* True when a and b differ outside metadata (and outside status when the
+ * resource has a status subresource): such a change bumps generation. */
+static int spec_changed(const mc_server_resource *r, const json_t *a, const json_t *b)
+{
+    json_t *ca = json_copy((json_t *)a), *cb = json_copy((json_t *)b);
+    json_object_del(ca, "metadata");
+    json_object_del(cb, "metadata");
+    if (r->has_status) {
+        json_object_del(ca, "status");
+        json_object_del(cb, "status");
+    }
+    int changed = !json_equal(ca, cb);
+    json_decref(ca);
+    json_decref(cb);
+    return changed;
+}
+
+/* Validates names and, for custom resources, the schema (pruning unknown
+ * fields). Returns 0 or fills a 422. */
+static int validate_object(const mc_server_request *req, json_t *obj, mc_server_reply *reply)
+{
+    const char *name = meta_string(obj, "name");
+    mc_err err = {0};
+    int rc = strcmp(req->resource->plural, "namespaces") == 0
+                 ? mc_validate_dns1123_label(name, &err)
+                 : mc_validate_dns1123_subdomain(name, &err);
+    if (rc) {
+        char detail[1024];
+        snprintf(detail, sizeof(detail), "metadata.name: Invalid value: \"%.253s\": %s", name,
+                 err.msg);
+        reply_invalid(reply, req, name, detail);
+        return -1;
+    }
+    if (mc_validate_object_size(obj, &err)) {
+        mc_server_reply_status(reply, 413, "RequestEntityTooLarge", err.msg, req);
+        return -1;
+    }
+    if (!req->resource->schema)
+        return 0;
+    /* ?fieldValidation=Strict (kubectl's default): unknown fields are an
+     * error; Ignore and Warn (the default): they are pruned. */
+    const char *validation = query(req, "fieldValidation");
+    int strict = validation && strcmp(validation, "Strict") == 0;
+    rc = mc_server_schema_validate(req->resource->schema, obj,
+                                   strict ? MC_SERVER_SCHEMA_STRICT : MC_SERVER_SCHEMA_PRUNE, &err);
+    if (rc == MC_EUNSUPPORTED) {
+        mc_server_reply_status(reply, 400, "BadRequest", err.msg, req);
+        return -1;
+    }
+    if (rc != MC_OK) {
+        reply_invalid(reply, req, name, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Secret: stringData is write-only, merged into data as base64; data values
+ * must be base64. Returns 0 or fills a 400/422. */
+static int normalize_secret(const mc_server_request *req, json_t *obj, mc_server_reply *reply)
+{
+    if (strcmp(req->resource->store_name, "core/secrets") != 0)
+        return 0;
+    json_t *data = json_object_get(obj, "data");
+    json_t *string_data = json_object_get(obj, "stringData");
+    if (data && !json_is_object(data) && !json_is_null(data)) {
+        reply_invalid(reply, req, meta_string(obj, "name"), "data: must be an object");
+        return -1;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(data, key, value)
+    {
+        unsigned char *raw = NULL;
+        size_t raw_len = 0;
+        const char *text = json_string_value(value);
+        if (!text || mc_base64_decode(text, strlen(text), &raw, &raw_len, NULL) != MC_OK) {
+            char detail[400];
+            snprintf(detail, sizeof(detail), "data[%.253s]: Invalid value: not valid base64", key);
+            reply_invalid(reply, req, meta_string(obj, "name"), detail);
+            return -1;
+        }
+        mc_secure_free(raw, raw_len);
+    }
+    if (json_is_object(string_data)) {
+        if (!json_is_object(data)) {
+            data = json_object();
+            json_object_set_new(obj, "data", data);
+        }
+        json_object_foreach(string_data, key, value)
+        {
+            const char *text = json_string_value(value);
+            char *encoded = NULL;
+            if (!text || mc_base64_encode(text, strlen(text), &encoded, NULL) != MC_OK) {
+                reply_invalid(reply, req, meta_string(obj, "name"),
+                              "stringData: values must be strings");
+                return -1;
+            }
+            json_object_set_new(data, key, json_string(encoded));
+            free(encoded);
+        }
+    }
+    json_object_del(obj, "stringData");
+    const char *type = json_string_value(json_object_get(obj, "type"));
+    if (!type || !*type) /* kube-apiserver's defaulting */
+        json_object_set_new(obj, "type", json_string("Opaque"));
+    return 0;
+}
+
+/* CRDs: validate against the registry before storing; mark Established. */
+static int is_crd(const mc_server_request *req)
+{
+    return strcmp(req->resource->store_name, "apiextensions.k8s.io/customresourcedefinitions") ==
+           0;
+}
+
+static int prepare_crd(const mc_server_request *req, json_t *obj, mc_server_reply *reply)
+{
+    /* Apply to a scratch registry first: an invalid CRD changes nothing. */
+    mc_server_registry *scratch = mc_server_registry_new();
+    mc_err err = {0};
+    int rc = scratch ? mc_server_registry_apply_crd(scratch, obj, &err) : MC_ENOMEM;
+    mc_server_registry_free(scratch);
+    if (rc) {
+        reply_invalid(reply, req, meta_string(obj, "name"), err.msg);
+        return -1;
+    }
+    char now[40];
+    now_rfc3339(now, sizeof(now));
+    json_t *spec_names = json_object_get(json_object_get(obj, "spec"), "names");
+    json_t *status = json_pack("{s:O?,s:[{s:s,s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:s,s:s}],s:[]}",
+                               "acceptedNames", spec_names, "conditions", "type",
+                               "NamesAccepted", "status", "True", "reason", "NoConflicts",
+                               "message", "no conflicts found", "lastTransitionTime", now,
+                               "type", "Established", "status", "True", "reason",
+                               "InitialNamesAccepted", "message",
+                               "the initial names have been accepted", "lastTransitionTime", now,
+                               "storedVersions");
+    json_t *spec_versions = json_object_get(json_object_get(obj, "spec"), "versions");
+    size_t i;
+    json_t *v;
+    json_array_foreach(spec_versions, i, v) if (json_is_true(json_object_get(v, "storage")))
+        json_array_append(json_object_get(status, "storedVersions"), json_object_get(v, "name"));
+    json_object_set_new(obj, "status", status);
+    return 0;
+}
+
+/* After a CRD write or delete: the cluster's registry follows. */
+static void crd_written(const mc_server_request *req, const json_t *obj, int deleted)
+{
+    if (!is_crd(req))
+        return;
+    if (deleted)
+        mc_server_registry_remove_crd(req->cluster->registry, meta_string(obj, "name"));
+    else
+        mc_server_cluster_apply_crd(req->cluster, obj, NULL);
+}
+
+static int store_error(mc_server_reply *reply, const mc_server_request *req, const mc_err *err)
+{
+    return mc_server_reply_status(reply, 500, "InternalError", err->msg, req);
+}
+
+static int namespace_exists(const mc_server_request *req, const char *ns)
+{
+    return mc_store_get(req->server->store, req->cluster->name, "core/namespaces", "", ns) != NULL;
+}
+
+/* ---- get, list ---- */
+
+static const char *accept_header(const mc_server_request *req)
+{
+    return header(req, MHD_HTTP_HEADER_ACCEPT);
+}
+
+static void reply_table(mc_server_reply *reply, const mc_server_request *req,
+                        const json_t *const *objs, size_t n, const char *rv, const char *cont)
+{
+    const char *include = query(req, "includeObject");
+    json_t *table = mc_server_table_build(req->resource, objs, n, rv, cont,
+                                          include ? include : "Metadata", time(NULL));
+    if (!table) {
+        mc_server_reply_status(reply, 500, "InternalError", "building a table failed", req);
+        return;
+    }
+    mc_server_reply_json(reply, 200, table);
+    json_decref(table);
+}
+
+static void handle_get(mc_server_request *req, mc_server_reply *reply)
+{
+    const char *ns = req->namespace ? req->namespace : "";
+    const json_t *obj =
+        mc_store_get(req->server->store, req->cluster->name, req->resource->store_name, ns, req->name);
+    if (!obj) {
+        reply_not_found(reply, req, req->name);
+        return;
+    }
+    if (mc_server_table_wanted(accept_header(req))) {
+        reply_table(reply, req, &obj, 1, meta_string(obj, "resourceVersion"), NULL);
+        return;
+    }
+    mc_server_reply_json(reply, 200, obj);
+}
+
+/* A field selector: comma-separated key=value / key==value / key!=value over
+ * dotted paths (metadata.name, involvedObject.uid, ...). */
+typedef struct field_req {
+    char *path;
+    char *value;
+    int negate;
+} field_req;
+
+typedef struct field_selector {
+    field_req *reqs;
+    size_t len;
+} field_selector;
+
+static void field_selector_free(field_selector *fs)
+{
+    for (size_t i = 0; i < fs->len; i++) {
+        free(fs->reqs[i].path);
+        free(fs->reqs[i].value);
+    }
+    free(fs->reqs);
+    fs->reqs = NULL;
+    fs->len = 0;
+}
+
+static int field_selector_parse(const char *text, field_selector *fs, mc_err *err)
+{
+    memset(fs, 0, sizeof(*fs));
+    if (!text || !*text)
+        return MC_OK;
+    char *copy = mc_strdup(text);
+    if (!copy)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    int rc = MC_OK;
+    for (char *term = copy; term && rc == MC_OK;) {
+        char *comma = strchr(term, ',');
+        if (comma)
+            *comma = '\0';
+        char *op = strstr(term, "!=");
+        int negate = op != NULL;
+        size_t op_len = 2;
+        if (!op) {
+            op = strstr(term, "==");
+            if (!op) {
+                op = strchr(term, '=');
+                op_len = 1;
+            }
+        }
+        if (!op || op == term) {
+            rc = mc_err_set(err, MC_EINVAL, "invalid field selector \"%.200s\": expected key=value",
+                            text);
+            break;
+        }
+        field_req *grown = realloc(fs->reqs, (fs->len + 1) * sizeof(*grown));
+        if (!grown) {
+            rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+            break;
+        }
+        fs->reqs = grown;
+        fs->reqs[fs->len].path = mc_strndup(term, (size_t)(op - term));
+        fs->reqs[fs->len].value = mc_strdup(op + op_len);
+        fs->reqs[fs->len].negate = negate;
+        fs->len++;
+        term = comma ? comma + 1 : NULL;
+    }
+    free(copy);
+    if (rc)
+        field_selector_free(fs);
+    return rc;
+}
+
+/* The string form of the value at a dotted path ("" when absent). */
+static const char *path_string(const json_t *obj, const char *path, char *scratch, size_t size)
+{
+    char buf[512];
+    mc_strlcpy(buf, path, sizeof(buf));
+    const json_t *cur = obj;
+    for (char *seg = buf; seg && cur;) {
+        char *dot = strchr(seg, '.');
+        if (dot)
+            *dot = '\0';
+        cur = json_object_get(cur, seg);
+        seg = dot ? dot + 1 : NULL;
+    }
+    if (json_is_string(cur))
+        return json_string_value(cur);
+    if (json_is_integer(cur)) {
+        snprintf(scratch, size, "%lld", (long long)json_integer_value(cur));
+        return scratch;
+    }
+    if (json_is_boolean(cur))
+        return json_is_true(cur) ? "true" : "false";
+    return "";
+}
+
+static int field_selector_matches(const field_selector *fs, const json_t *obj)
+{
+    for (size_t i = 0; i < fs->len; i++) {
+        char scratch[32];
+        int equal = strcmp(path_string(obj, fs->reqs[i].path, scratch, sizeof(scratch)),
+                           fs->reqs[i].value) == 0;
+        if (equal == fs->reqs[i].negate)
+            return 0;
+    }
+    return 1;
+}
+
+/* The continue token: base64 of "<namespace>/<name>" of the last item sent. */
+static int decode_continue(const char *token, char **ns, char **name)
+{
+    unsigned char *raw = NULL;
+    size_t len = 0;
+    if (mc_base64_decode(token, strlen(token), &raw, &len, NULL) != MC_OK)
+        return -1;
+    char *slash = memchr(raw, '/', len);
+    if (!slash) {
+        free(raw);
+        return -1;
+    }
+    *ns = mc_strndup((char *)raw, (size_t)(slash - (char *)raw));
+    *name = mc_strdup(slash + 1);
+    free(raw);
+    return 0;
+}
+
+static char *encode_continue(const json_t *obj)
+{
+    mc_buf b;
+    mc_buf_init(&b, 1024);
+    const char *ns = meta_string(obj, "namespace");
+    mc_buf_appendf(&b, "%s/%s", ns ? ns : "", meta_string(obj, "name"));
+    char *token = NULL;
+    if (b.data)
+        mc_base64_encode(b.data, b.len, &token, NULL);
+    mc_buf_free(&b);
+    return token;
+}
+
+/* Collects the matching objects after the continue point, at most limit. */
+typedef struct list_result {
+    const json_t **items;
+    size_t count;
+    size_t cap;
+    char *continue_token;
+} list_result;
+
+static int grow_result(list_result *out, mc_err *err)
+{
+    if (out->count < out->cap)
+        return MC_OK;
+    size_t cap = out->cap ? out->cap * 2 : 64;
+    const json_t **grown = realloc(out->items, cap * sizeof(*grown));
+    if (!grown)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    out->items = grown;
+    out->cap = cap;
+    return MC_OK;
+}
+
+/* Takes ownership of after_ns and after_name (the continue point). */
+static int collect(const mc_server_request *req, const mc_selector *labels,
+                   const field_selector *fields, size_t limit, char *after_ns, char *after_name,
+                   list_result *out, mc_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    const size_t chunk = 512;
+    int rc = MC_OK;
+    for (int done = 0; !done && rc == MC_OK;) {
+        const json_t **page = NULL;
+        size_t n = 0;
+        int more = 0;
+        rc = mc_store_list(req->server->store, req->cluster->name, req->resource->store_name,
+                           req->namespace, after_ns, after_name, chunk, &page, &n, &more, err);
+        for (size_t i = 0; rc == MC_OK && !done && i < n; i++) {
+            const json_t *obj = page[i];
+            const json_t *labels_json = json_object_get(json_object_get(obj, "metadata"), "labels");
+            if ((labels && !mc_selector_matches_json(labels, labels_json)) ||
+                !field_selector_matches(fields, obj))
+                continue;
+            if (limit && out->count == limit) {
+                /* One more match exists: the client continues after the last sent. */
+                out->continue_token = encode_continue(out->items[out->count - 1]);
+                done = 1;
+                break;
+            }
+            if ((rc = grow_result(out, err)) == MC_OK)
+                out->items[out->count++] = obj;
+        }
+        if (rc == MC_OK && !done && more && n > 0) {
+            const char *lns = meta_string(page[n - 1], "namespace");
+            free(after_ns);
+            free(after_name);
+            after_ns = mc_strdup(lns ? lns : "");
+            after_name = mc_strdup(meta_string(page[n - 1], "name"));
+            if (!after_ns || !after_name)
+                rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+        } else {
+            done = 1;
+        }
+        free(page);
+    }
+    free(after_ns);
+    free(after_name);
+    return rc;
+}
+
+/* Parses labelSelector and fieldSelector; fills a 400 on error. */
+static int parse_selectors(const mc_server_request *req, mc_selector **labels,
+                           field_selector *fields, mc_server_reply *reply)
+{
+    mc_err err = {0};
+    const char *label_text = query(req, "labelSelector");
+    *labels = NULL;
+    if (label_text && mc_selector_parse(label_text, labels, &err) != MC_OK) {
+        mc_server_reply_status(reply, 400, "BadRequest", err.msg, req);
+        return -1;
+    }
+    if (field_selector_parse(query(req, "fieldSelector"), fields, &err) != MC_OK) {
+        mc_selector_free(*labels);
+        *labels = NULL;
+        mc_server_reply_status(reply, 400, "BadRequest", err.msg, req);
+        return -1;
+    }
+    return 0;
+}
+
+static void handle_watch(mc_server_request *req, mc_server_reply *reply, mc_selector *labels,
+                         const field_selector *fields)
+{
+    mc_watch_params params;
+    memset(&params, 0, sizeof(params));
+    params.resource = req->resource;
+    params.namespace = req->namespace;
+    params.labels = labels;
+    params.since = -1;
+    for (size_t i = 0; i < fields->len; i++) {
+        if (strcmp(fields->reqs[i].path, "metadata.name") == 0 && !fields->reqs[i].negate)
+            params.field_name = fields->reqs[i].value;
+        else if (strcmp(fields->reqs[i].path, "metadata.namespace") == 0 &&
+                 !fields->reqs[i].negate)
+            params.field_namespace = fields->reqs[i].value;
+        else {
+            char msg[300];
+            snprintf(msg, sizeof(msg),
+                     "field selector \"%.200s\" is not supported for watch (metadata.name and "
+                     "metadata.namespace are)",
+                     fields->reqs[i].path);
+            mc_server_reply_status(reply, 400, "BadRequest", msg, req);
+            return;
+        }
+    }
+    const char *rv = query(req, "resourceVersion");
+    if (rv && *rv && strcmp(rv, "0") != 0) {
+        char *end = NULL;
+        long long since = strtoll(rv, &end, 10);
+        if (*end || since < 0) {
+            mc_server_reply_status(reply, 400, "BadRequest", "invalid resourceVersion", req);
+            return;
+        }
+        params.since = since;
+    }
+    const char *bookmarks = query(req, "allowWatchBookmarks");
+    params.bookmarks = bookmarks && strcmp(bookmarks, "true") == 0;
+    const char *timeout = query(req, "timeoutSeconds");
+    params.timeout_seconds = timeout ? atoi(timeout) : 0;
+    mc_err err = {0};
+    reply->stream = mc_watch_start(req->server->hub, req->connection, req->cluster->name, &params,
+                                   &err);
+    if (!reply->stream) {
+        store_error(reply, req, &err);
+        return;
+    }
+    reply->status = 200;
+}
+
+static void handle_list(mc_server_request *req, mc_server_reply *reply)
+{
+    mc_selector *labels = NULL;
+    field_selector fields;
+    if (parse_selectors(req, &labels, &fields, reply))
+        return;
+    const char *watch = query(req, "watch");
+    if (watch && (strcmp(watch, "true") == 0 || strcmp(watch, "1") == 0)) {
+        handle_watch(req, reply, labels, &fields);
+        mc_selector_free(labels);
+        field_selector_free(&fields);
+        return;
+    }
+    const char *limit_text = query(req, "limit");
+    size_t limit = limit_text ? (size_t)strtoull(limit_text, NULL, 10) : 0;
+    const char *cont = query(req, "continue");
+    char *after_ns = NULL, *after_name = NULL;
+    if (cont && *cont && decode_continue(cont, &after_ns, &after_name) != 0) {
+        mc_server_reply_status(reply, 400, "BadRequest", "invalid continue token", req);
+        goto out;
+    }
+    list_result result;
+    mc_err err = {0};
+    /* collect takes ownership of after_ns/after_name. */
+    int rc = collect(req, labels, &fields, limit, after_ns, after_name, &result, &err);
+    after_ns = after_name = NULL;
+    char rv[32];
+    snprintf(rv, sizeof(rv), "%lld",
+             (long long)mc_store_revision(req->server->store, req->cluster->name));
+    if (rc) {
+        store_error(reply, req, &err);
+    } else if (mc_server_table_wanted(accept_header(req))) {
+        reply_table(reply, req, result.items, result.count, rv, result.continue_token);
+    } else {
+        char api_version[256], list_kind[256];
+        api_version_of(req->resource, api_version, sizeof(api_version));
+        snprintf(list_kind, sizeof(list_kind), "%s", req->resource->list_kind);
+        json_t *items = json_array();
+        for (size_t i = 0; i < result.count; i++)
+            json_array_append(items, (json_t *)result.items[i]);
+        json_t *list = json_pack("{s:s,s:s,s:{s:s},s:o}", "apiVersion", api_version, "kind",
+                                 list_kind, "metadata", "resourceVersion", rv, "items", items);
+        if (result.continue_token)
+            json_object_set_new(json_object_get(list, "metadata"), "continue",
+                                json_string(result.continue_token));
+        mc_server_reply_json(reply, 200, list);
+        json_decref(list);
+    }
+    free(result.items);
+    free(result.continue_token);
+out:
+    free(after_ns);
+    free(after_name);
+    mc_selector_free(labels);
+    field_selector_free(&fields);
+}
+
+/* ---- create ---- */
+
+static void handle_create(mc_server_request *req, mc_server_reply *reply)
+{
+    json_t *obj = parse_body(req, reply);
+    if (!obj)
+        return;
+    if (check_type_meta(req, obj, reply))
+        goto out;
+    json_t *meta = metadata_of(obj);
+    const char *body_ns = json_string_value(json_object_get(meta, "namespace"));
+    if (req->resource->namespaced) {
+        if (body_ns && *body_ns && strcmp(body_ns, req->namespace) != 0) {
+            mc_server_reply_status(reply, 400, "BadRequest",
+                                   "the namespace of the provided object does not match the "
+                                   "namespace sent on the request",
+                                   req);
+            goto out;
+        }
+        json_object_set_new(meta, "namespace", json_string(req->namespace));
+    } else {
+        json_object_del(meta, "namespace");
+    }
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    const char *generate = json_string_value(json_object_get(meta, "generateName"));
+    if ((!name || !*name) && generate && *generate) {
+        char suffix[6], full[300];
+        random_suffix(suffix);
+        snprintf(full, sizeof(full), "%.247s%s", generate, suffix);
+        json_object_set_new(meta, "name", json_string(full));
+        name = json_string_value(json_object_get(meta, "name"));
+    }
+    if (!name || !*name) {
+        reply_invalid(reply, req, "", "metadata.name: Required value: name or generateName is required");
+        goto out;
+    }
+    if (req->resource->namespaced && !namespace_exists(req, req->namespace)) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "namespaces \"%s\" not found", req->namespace);
+        mc_server_reply_status(reply, 404, "NotFound", msg, req);
+        goto out;
+    }
+    const char *ns = req->namespace ? req->namespace : "";
+    if (mc_store_get(req->server->store, req->cluster->name, req->resource->store_name, ns, name)) {
+        char qr[256], msg[600];
+        qualified_resource(req->resource, qr, sizeof(qr));
+        snprintf(msg, sizeof(msg), "%s \"%s\" already exists", qr, name);
+        mc_server_reply_status(reply, 409, "AlreadyExists", msg, req);
+        goto out;
+    }
+    if (req->resource->has_status && !is_crd(req))
+        json_object_del(obj, "status"); /* status is written through /status only */
+    char uid[37], now[40];
+    new_uid(uid);
+    now_rfc3339(now, sizeof(now));
+    json_object_set_new(meta, "uid", json_string(uid));
+    json_object_set_new(meta, "creationTimestamp", json_string(now));
+    json_object_set_new(meta, "generation", json_integer(1));
+    json_object_del(meta, "resourceVersion");
+    json_object_del(meta, "deletionTimestamp");
+    json_object_del(meta, "deletionGracePeriodSeconds");
+    json_object_del(meta, "managedFields");
+    if (normalize_secret(req, obj, reply) || validate_object(req, obj, reply))
+        goto out;
+    if (is_crd(req) && prepare_crd(req, obj, reply))
+        goto out;
+    mc_err err = {0};
+    if (mc_store_put(req->server->store, req->cluster->name, req->resource->store_name, ns, name,
+                     obj, NULL, &err) != MC_OK) {
+        store_error(reply, req, &err);
+        goto out;
+    }
+    crd_written(req, obj, 0);
+    mc_server_reply_json(reply, 201, obj);
+out:
+    json_decref(obj);
+}
+
+/* ---- update, patch (shared write path) ---- */
+
+/* Writes next over current (both full objects) for PUT/PATCH on the main
+ * resource or the status subresource: keeps what the client may not change,
+ * applies generation and finalizer semantics, stores, replies. */
+static void write_update(mc_server_request *req, const json_t *current, json_t *next,
+                         const char *precondition_rv, mc_server_reply *reply)
+{
+    const char *ns = req->namespace ? req->namespace : "";
+    const char *current_rv = meta_string(current, "resourceVersion");
+    if (precondition_rv && *precondition_rv && strcmp(precondition_rv, current_rv) != 0) {
+        reply_conflict(reply, req, req->name);
+        return;
+    }
+    json_t *meta = metadata_of(next);
+    const json_t *cur_meta = json_object_get(current, "metadata");
+    const char *next_name = json_string_value(json_object_get(meta, "name"));
+    if (next_name && strcmp(next_name, req->name) != 0) {
+        mc_server_reply_status(reply, 400, "BadRequest",
+                               "the name of the object does not match the name on the URL", req);
+        return;
+    }
+    if (req->subresource) {
+        /* /status: only .status changes. */
+        json_t *status = json_incref(json_object_get(next, "status"));
+        json_t *merged = json_deep_copy(current);
+        if (status)
+            json_object_set_new(merged, "status", status);
+        else
+            json_object_del(merged, "status");
+        json_object_clear(next);
+        json_object_update(next, merged);
+        json_decref(merged);
+        meta = metadata_of(next);
+    } else {
+        if (req->resource->has_status) {
+            json_t *old_status = json_object_get(current, "status");
+            if (old_status)
+                json_object_set(next, "status", old_status);
+            else
+                json_object_del(next, "status");
+        }
+        /* Fields the server owns. */
+        static const char *const kept[] = {"uid", "creationTimestamp", "deletionTimestamp",
+                                           "deletionGracePeriodSeconds", "namespace"};
+        for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+            json_t *v = json_object_get(cur_meta, kept[i]);
+            if (v)
+                json_object_set(meta, kept[i], v);
+            else
+                json_object_del(meta, kept[i]);
+        }
+        json_object_set_new(meta, "name", json_string(req->name));
+        json_int_t generation = json_integer_value(json_object_get(cur_meta, "generation"));
+        if (spec_changed(req->resource, current, next))
+            generation++;
+        json_object_set_new(meta, "generation", json_integer(generation ? generation : 1));
+        json_object_del(meta, "managedFields");
+        if (normalize_secret(req, next, reply))
+            return;
+    }
+    json_object_del(meta, "resourceVersion");
+    if (validate_object(req, next, reply))
+        return;
+    if (is_crd(req) && !req->subresource && prepare_crd(req, next, reply))
+        return;
+    mc_err err = {0};
+    /* A deleting object whose last finalizer is removed goes away now. */
+    json_t *finalizers = json_object_get(meta, "finalizers");
+    int deleting = json_object_get(meta, "deletionTimestamp") != NULL;
+    if (deleting && json_array_size(finalizers) == 0) {
+        if (mc_store_delete(req->server->store, req->cluster->name, req->resource->store_name,
+                            ns, req->name, NULL, &err) != MC_OK) {
+            store_error(reply, req, &err);
+            return;
+        }
+        crd_written(req, next, 1);
+        mc_server_reply_json(reply, 200, next);
+        return;
+    }
+    if (mc_store_put(req->server->store, req->cluster->name, req->resource->store_name, ns,
+                     req->name, next, NULL, &err) != MC_OK) {
+        store_error(reply, req, &err);
+        return;
+    }
+    crd_written(req, next, 0);
+    mc_server_reply_json(reply, 200, next);
+}
+
+static void handle_update(mc_server_request *req, mc_server_reply *reply)
+{
+    json_t *obj = parse_body(req, reply);
+    if (!obj)
+        return;
+    const char *ns = req->namespace ? req->namespace : "";
+    const json_t *current = NULL;
+    if (check_type_meta(req, obj, reply))
+        goto out;
+    current = mc_store_get(req->server->store, req->cluster->name, req->resource->store_name, ns,
+                           req->name);
+    if (!current) {
+        reply_not_found(reply, req, req->name);
+        goto out;
+    }
+    const char *rv = meta_string(obj, "resourceVersion");
+    char *rv_copy = rv ? mc_strdup(rv) : NULL;
+    json_t *current_copy = json_deep_copy(current);
+    write_update(req, current_copy, obj, rv_copy, reply);
+    json_decref(current_copy);
+    free(rv_copy);
+out:
+    json_decref(obj);
+}
+
+static void handle_patch(mc_server_request *req, mc_server_reply *reply)
+{
+    const char *type = header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+    type = type ? type : "";
+    int merge = mc_str_has_prefix(type, "application/merge-patch+json") ||
+                mc_str_has_prefix(type, "application/strategic-merge-patch+json");
+    int json_patch = mc_str_has_prefix(type, "application/json-patch+json");
+    if (!merge && !json_patch) {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "the body of the request was in an unknown format - accepted media types "
+                 "include: application/json-patch+json, application/merge-patch+json, "
+                 "application/strategic-merge-patch+json (got \"%.80s\")",
+                 type);
+        mc_server_reply_status(reply, 415, "UnsupportedMediaType", msg, req);
+        return;
+    }
+    if (req->body_len == 0) {
+        mc_server_reply_status(reply, 400, "BadRequest", "the request body is empty", req);
+        return;
+    }
+    json_t *patch = NULL;
+    mc_err err = {0};
+    if (mc_api_json_parse(req->body, req->body_len, &patch, &err) != MC_OK) {
+        char msg[700];
+        snprintf(msg, sizeof(msg), "the patch is not valid JSON: %s", err.msg);
+        mc_server_reply_status(reply, 400, "BadRequest", msg, req);
+        return;
+    }
+    const char *ns = req->namespace ? req->namespace : "";
+    const json_t *current = mc_store_get(req->server->store, req->cluster->name,
+                                         req->resource->store_name, ns, req->name);
+    json_t *doc = NULL;
+    char *precondition = NULL;
+    if (!current) {
+        reply_not_found(reply, req, req->name);
+        goto out;
+    }
+    doc = json_deep_copy(current);
+    int rc;
+    if (merge) {
+        strip_directives(patch);
+        const char *rv = meta_string(patch, "resourceVersion");
+        precondition = rv ? mc_strdup(rv) : NULL;
+        rc = json_is_object(patch) ? mc_json_merge_patch(&doc, patch, &err)
+                                   : mc_err_set(&err, MC_EINVAL, "a merge patch must be an object");
+    } else {
+        rc = json_is_array(patch) ? mc_json_patch_apply(&doc, patch, &err)
+                                  : mc_err_set(&err, MC_EINVAL, "a JSON patch must be an array");
+    }
+    if (rc != MC_OK) {
+        char msg[700];
+        snprintf(msg, sizeof(msg), "the patch could not be applied: %s", err.msg);
+        mc_server_reply_status(reply, rc == MC_EVERIFY ? 422 : 400,
+                               rc == MC_EVERIFY ? "Invalid" : "BadRequest", msg, req);
+        goto out;
+    }
+    if (!json_is_object(doc)) {
+        mc_server_reply_status(reply, 422, "Invalid", "the patched object is not an object", req);
+        goto out;
+    }
+    json_t *current_copy = json_deep_copy(current);
+    write_update(req, current_copy, doc, precondition, reply);
+    json_decref(current_copy);
+out:
+    free(precondition);
+    json_decref(doc);
+    json_decref(patch);
+}
+
+/* ---- delete ---- */
+
+static void delete_owned(mc_server_request *req, const char *owner_uid);
+
+/* Deletes one object (finalizers respected, dependents cascaded). Returns the
+ * HTTP status; *result (new reference) receives the object as returned. */
+static int delete_one(mc_server_request *req, const mc_server_resource *resource, const char *ns,
+                      const char *name, const char *precondition_rv, int orphan,
+                      json_t **result, mc_err *err)
+{
+    const json_t *current =
+        mc_store_get(req->server->store, req->cluster->name, resource->store_name, ns, name);
+    if (!current)
+        return 404;
+    if (precondition_rv && *precondition_rv &&
+        strcmp(precondition_rv, meta_string(current, "resourceVersion")) != 0)
+        return 409;
+    json_t *obj = json_deep_copy(current);
+    json_t *meta = metadata_of(obj);
+    if (json_array_size(json_object_get(meta, "finalizers")) > 0) {
+        if (!json_object_get(meta, "deletionTimestamp")) {
+            char now[40];
+            now_rfc3339(now, sizeof(now));
+            json_object_set_new(meta, "deletionTimestamp", json_string(now));
+            json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(0));
+            json_object_del(meta, "resourceVersion");
+            if (mc_store_put(req->server->store, req->cluster->name, resource->store_name, ns,
+                             name, obj, NULL, err) != MC_OK) {
+                json_decref(obj);
+                return 500;
+            }
+        }
+        *result = obj;
+        return 200;
+    }
+    char *uid = mc_strdup(meta_string(obj, "uid"));
+    if (mc_store_delete(req->server->store, req->cluster->name, resource->store_name, ns, name,
+                        NULL, err) != MC_OK) {
+        free(uid);
+        json_decref(obj);
+        return 500;
+    }
+    if (strcmp(resource->store_name, "apiextensions.k8s.io/customresourcedefinitions") == 0)
+        mc_server_registry_remove_crd(req->cluster->registry, name);
+    if (strcmp(resource->store_name, "core/namespaces") == 0) {
+        /* The namespace's contents go with it. */
+        mc_server_registry *reg = req->cluster->registry;
+        for (size_t i = 0; i < mc_server_registry_count(reg); i++) {
+            const mc_server_resource *r = mc_server_registry_at(reg, i);
+            if (!r->namespaced)
+                continue;
+            const json_t **items = NULL;
+            size_t n = 0;
+            int more = 0;
+            if (mc_store_list(req->server->store, req->cluster->name, r->store_name, name, NULL,
+                              NULL, 0, &items, &n, &more, NULL) != MC_OK)
+                continue;
+            char **names = calloc(n ? n : 1, sizeof(char *));
+            for (size_t k = 0; names && k < n; k++)
+                names[k] = mc_strdup(meta_string(items[k], "name"));
+            free(items);
+            for (size_t k = 0; names && k < n; k++) {
+                mc_store_delete(req->server->store, req->cluster->name, r->store_name, name,
+                                names[k], NULL, NULL);
+                free(names[k]);
+            }
+            free(names);
+        }
+    }
+    if (!orphan && uid)
+        delete_owned(req, uid);
+    free(uid);
+    *result = obj;
+    return 200;
+}
+
+/* Garbage collection, done at once: every object whose ownerReferences name
+ * owner_uid is deleted (recursively). */
+static void delete_owned(mc_server_request *req, const char *owner_uid)
+{
+    mc_server_registry *reg = req->cluster->registry;
+    for (size_t i = 0; i < mc_server_registry_count(reg); i++) {
+        const mc_server_resource *r = mc_server_registry_at(reg, i);
+        const json_t **items = NULL;
+        size_t n = 0;
+        int more = 0;
+        if (mc_store_list(req->server->store, req->cluster->name, r->store_name, NULL, NULL, NULL,
+                          0, &items, &n, &more, NULL) != MC_OK)
+            continue;
+        /* Copy the keys first: deleting invalidates the borrowed objects. */
+        char **keys = calloc(n ? 2 * n : 1, sizeof(char *));
+        size_t found = 0;
+        for (size_t k = 0; keys && k < n; k++) {
+            const json_t *refs =
+                json_object_get(json_object_get(items[k], "metadata"), "ownerReferences");
+            size_t j;
+            const json_t *ref;
+            json_array_foreach(refs, j, ref)
+            {
+                const char *uid = json_string_value(json_object_get(ref, "uid"));
+                if (uid && strcmp(uid, owner_uid) == 0) {
+                    const char *ns = meta_string(items[k], "namespace");
+                    keys[2 * found] = mc_strdup(ns ? ns : "");
+                    keys[2 * found + 1] = mc_strdup(meta_string(items[k], "name"));
+                    found++;
+                    break;
+                }
+            }
+        }
+        free(items);
+        for (size_t k = 0; keys && k < found; k++) {
+            json_t *gone = NULL;
+            if (keys[2 * k] && keys[2 * k + 1] &&
+                delete_one(req, r, keys[2 * k], keys[2 * k + 1], NULL, 0, &gone, NULL) == 200)
+                json_decref(gone);
+            free(keys[2 * k]);
+            free(keys[2 * k + 1]);
+        }
+        free(keys);
+    }
+}
+
+/* DeleteOptions from the body (optional): preconditions and propagationPolicy. */
+static void delete_options(const mc_server_request *req, char **precondition, int *orphan)
+{
+    *precondition = NULL;
+    *orphan = 0;
+    const char *policy = query(req, "propagationPolicy");
+    if (policy && strcmp(policy, "Orphan") == 0)
+        *orphan = 1;
+    if (req->body_len == 0)
+        return;
+    json_t *opts = NULL;
+    if (mc_api_json_parse(req->body, req->body_len, &opts, NULL) != MC_OK)
+        return;
+    const char *rv = json_string_value(
+        json_object_get(json_object_get(opts, "preconditions"), "resourceVersion"));
+    if (rv)
+        *precondition = mc_strdup(rv);
+    const char *body_policy = json_string_value(json_object_get(opts, "propagationPolicy"));
+    if (body_policy && strcmp(body_policy, "Orphan") == 0)
+        *orphan = 1;
+    json_decref(opts);
+}
+
+static void handle_delete(mc_server_request *req, mc_server_reply *reply)
+{
+    char *precondition = NULL;
+    int orphan = 0;
+    delete_options(req, &precondition, &orphan);
+    json_t *result = NULL;
+    mc_err err = {0};
+    const char *ns = req->namespace ? req->namespace : "";
+    int status = delete_one(req, req->resource, ns, req->name, precondition, orphan, &result,
+                            &err);
+    free(precondition);
+    if (status == 404)
+        reply_not_found(reply, req, req->name);
+    else if (status == 409)
+        reply_conflict(reply, req, req->name);
+    else if (status == 500)
+        store_error(reply, req, &err);
+    else
+        mc_server_reply_json(reply, 200, result);
+    json_decref(result);
+}
+
+static void handle_delete_collection(mc_server_request *req, mc_server_reply *reply)
+{
+    mc_selector *labels = NULL;
+    field_selector fields;
+    if (parse_selectors(req, &labels, &fields, reply))
+        return;
+    list_result result;
+    mc_err err = {0};
+    int rc = collect(req, labels, &fields, 0, NULL, NULL, &result, &err);
+    json_t *items = json_array();
+    if (rc == MC_OK) {
+        size_t n = result.count;
+        char **keys = calloc(n ? 2 * n : 1, sizeof(char *));
+        for (size_t i = 0; keys && i < n; i++) {
+            const char *ns = meta_string(result.items[i], "namespace");
+            keys[2 * i] = mc_strdup(ns ? ns : "");
+            keys[2 * i + 1] = mc_strdup(meta_string(result.items[i], "name"));
+        }
+        for (size_t i = 0; keys && i < n; i++) {
+            json_t *gone = NULL;
+            if (delete_one(req, req->resource, keys[2 * i], keys[2 * i + 1], NULL, 0, &gone,
+                           NULL) == 200)
+                json_array_append_new(items, gone);
+            free(keys[2 * i]);
+            free(keys[2 * i + 1]);
+        }
+        free(keys);
+        char api_version[256];
+        api_version_of(req->resource, api_version, sizeof(api_version));
+        json_t *list = json_pack("{s:s,s:s,s:{},s:O}", "apiVersion", api_version, "kind",
+                                 req->resource->list_kind, "metadata", "items", items);
+        mc_server_reply_json(reply, 200, list);
+        json_decref(list);
+    } else {
+        store_error(reply, req, &err);
+    }
+    json_decref(items);
+    free(result.items);
+    free(result.continue_token);
+    mc_selector_free(labels);
+    field_selector_free(&fields);
+}
+
+/* ---- dispatch ---- */
+
+void mc_server_handle(mc_server_request *req, mc_server_reply *reply)
+{
+    const char *m = req->method;
+    if (req->subresource) {
+        if (strcmp(req->subresource, "status") != 0 || !req->resource->has_status || !req->name) {
+            mc_server_reply_status(reply, 404, "NotFound",
+                                   "the server could not find the requested resource", req);
+            return;
+        }
+        if (strcmp(m, "GET") == 0)
+            handle_get(req, reply);
+        else if (strcmp(m, "PUT") == 0)
+            handle_update(req, reply);
+        else if (strcmp(m, "PATCH") == 0)
+            handle_patch(req, reply);
+        else
+            mc_server_reply_status(reply, 405, "MethodNotAllowed",
+                                   "the server does not allow this method on the requested "
+                                   "resource",
+                                   req);
+        return;
+    }
+    if (req->name) {
+        if (strcmp(m, "GET") == 0)
+            handle_get(req, reply);
+        else if (strcmp(m, "PUT") == 0)
+            handle_update(req, reply);
+        else if (strcmp(m, "PATCH") == 0)
+            handle_patch(req, reply);
+        else if (strcmp(m, "DELETE") == 0)
+            handle_delete(req, reply);
+        else
+            mc_server_reply_status(reply, 405, "MethodNotAllowed",
+                                   "the server does not allow this method on the requested "
+                                   "resource",
+                                   req);
+        return;
+    }
+    if (strcmp(m, "GET") == 0)
+        handle_list(req, reply);
+    else if (strcmp(m, "POST") == 0 && (req->namespace || !req->resource->namespaced))
+        handle_create(req, reply);
+    else if (strcmp(m, "DELETE") == 0)
+        handle_delete_collection(req, reply);
+    else
+        mc_server_reply_status(reply, 405, "MethodNotAllowed",
+                               "the server does not allow this method on the requested resource",
+                               req);
+}

@@ -1,0 +1,84 @@
+/* internal.h - what http.c, handlers.c and server.c share: the server state
+ * and one parsed request. Never included outside src/server/.
+ */
+#ifndef MC_SERVER_INTERNAL_H
+#define MC_SERVER_INTERNAL_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stddef.h>
+
+#include "server/registry.h"
+#include "server/store.h"
+#include "server/watch.h"
+
+/* Largest request body accepted (kube-apiserver's limit is 3 MiB). */
+#define MC_SERVER_BODY_MAX (3 * 1024 * 1024)
+
+/* One logical cluster as the HTTP layer sees it. */
+typedef struct mc_server_cluster {
+    char *name;                   /* owned */
+    char token[65];               /* admin bearer token (hex) */
+    mc_server_registry *registry; /* owned: built-ins + this cluster's CRDs */
+} mc_server_cluster;
+
+/* Everything is touched only from the libmicrohttpd thread after start,
+ * except the hub, which guards itself. */
+struct mc_server {
+    char *data_dir;               /* owned */
+    char *listen_host;            /* owned, e.g. "127.0.0.1" */
+    int port;                     /* bound port */
+    mc_store *store;              /* owned */
+    mc_watch_hub *hub;            /* owned */
+    struct MHD_Daemon *daemon;    /* owned */
+    mc_server_cluster *clusters;  /* owned array */
+    size_t cluster_count;
+    int64_t data_version;         /* SQLite data_version seen last (cluster changes) */
+    char *tls_cert;               /* PEM of the serving certificate (owned) */
+    char *tls_key;                /* PEM of its key (owned, wiped) */
+};
+
+/* One API request, parsed from the URL. */
+typedef struct mc_server_request {
+    struct mc_server *server;
+    struct MHD_Connection *connection;
+    const char *method;                 /* "GET", ... */
+    mc_server_cluster *cluster;
+    const mc_server_resource *resource;
+    char *namespace;                    /* owned; NULL when cluster-scoped or all namespaces */
+    char *name;                         /* owned; NULL for the collection */
+    char *subresource;                  /* owned; "status" or NULL */
+    const char *body;                   /* request body (not NUL-terminated) */
+    size_t body_len;
+} mc_server_request;
+
+/* A reply: either a whole body or a stream (watch). */
+typedef struct mc_server_reply {
+    int status;                   /* HTTP status */
+    char *body;                   /* owned, or NULL */
+    const char *content_type;     /* static string */
+    struct MHD_Response *stream;  /* a watch stream, or NULL */
+} mc_server_reply;
+
+/* Fills reply with a Failure Status body. Returns 0. */
+int mc_server_reply_status(mc_server_reply *reply, int code, const char *reason,
+                           const char *message, const mc_server_request *req);
+
+/* Fills reply with obj (serialized; obj not consumed). */
+int mc_server_reply_json(mc_server_reply *reply, int code, const json_t *obj);
+
+/* Handles a resource request (verbs, status subresource, watch). */
+void mc_server_handle(mc_server_request *req, mc_server_reply *reply);
+
+/* The cluster named name, or NULL. */
+mc_server_cluster *mc_server_find_cluster(struct mc_server *server, const char *name);
+
+/* Re-reads the cluster list when another process changed it (meshcert server
+ * cluster add/remove), adding and removing clusters in memory. */
+void mc_server_sync_clusters(struct mc_server *server);
+
+/* Applies a stored or newly written CRD to the cluster's registry;
+ * removes it when crd is NULL (name given). */
+int mc_server_cluster_apply_crd(mc_server_cluster *cluster, const json_t *crd, mc_err *err);
+
+#endif

@@ -1,0 +1,312 @@
+/* protobuf.c - Kubernetes protobuf bodies of core/v1 Secret, ConfigMap,
+ * Namespace and ServiceAccount to JSON (see protobuf.h). A bounded reader of
+ * the protobuf wire format; field numbers are those of k8s.io/api
+ * generated.proto. Unknown fields are skipped, as protobuf readers do.
+ */
+#include "server/protobuf.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/time.h"
+#include "util/base64.h"
+
+typedef struct reader {
+    const unsigned char *p;
+    const unsigned char *end;
+} reader;
+
+typedef struct field {
+    unsigned number;
+    unsigned wire;            /* 0 varint, 1 fixed64, 2 bytes, 5 fixed32 */
+    uint64_t varint;          /* wire 0 */
+    const unsigned char *data; /* wire 2 */
+    size_t len;               /* wire 2 */
+} field;
+
+static int read_varint(reader *r, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->p >= r->end)
+            return -1;
+        unsigned char b = *r->p++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Reads the next field; 1 when one was read, 0 at the end, -1 on bad input. */
+static int next_field(reader *r, field *f)
+{
+    if (r->p >= r->end)
+        return 0;
+    uint64_t key;
+    if (read_varint(r, &key) || key >> 3 == 0 || key >> 3 > 536870911u)
+        return -1;
+    f->number = (unsigned)(key >> 3);
+    f->wire = (unsigned)(key & 7);
+    switch (f->wire) {
+    case 0: return read_varint(r, &f->varint) ? -1 : 1;
+    case 1:
+        if (r->end - r->p < 8)
+            return -1;
+        r->p += 8;
+        return 1;
+    case 5:
+        if (r->end - r->p < 4)
+            return -1;
+        r->p += 4;
+        return 1;
+    case 2: {
+        uint64_t len;
+        if (read_varint(r, &len) || len > (uint64_t)(r->end - r->p))
+            return -1;
+        f->data = r->p;
+        f->len = (size_t)len;
+        r->p += len;
+        return 1;
+    }
+    default: return -1;
+    }
+}
+
+static json_t *string_of(const field *f)
+{
+    return json_stringn((const char *)f->data, f->len);
+}
+
+/* map<string, string|bytes> entry {1: key, 2: value} into obj. */
+static int map_entry(const field *f, json_t *obj, int bytes_value)
+{
+    reader r = {f->data, f->data + f->len};
+    field e;
+    json_t *key = NULL, *value = NULL;
+    int rc, ok = 0;
+    while ((rc = next_field(&r, &e)) == 1) {
+        if (e.wire != 2)
+            continue;
+        if (e.number == 1) {
+            json_decref(key);
+            key = string_of(&e);
+        } else if (e.number == 2) {
+            json_decref(value);
+            if (bytes_value) {
+                char *b64 = NULL;
+                if (mc_base64_encode(e.data, e.len, &b64, NULL) == MC_OK)
+                    value = json_string(b64);
+                free(b64);
+            } else {
+                value = string_of(&e);
+            }
+        }
+    }
+    if (rc == 0 && key && json_string_value(key)) {
+        if (!value)
+            value = json_string("");
+        ok = json_object_set(obj, json_string_value(key), value) == 0;
+    }
+    json_decref(key);
+    json_decref(value);
+    return ok ? 0 : -1;
+}
+
+/* metav1.Time {1: seconds, 2: nanos} as RFC 3339. */
+static json_t *time_of(const field *f)
+{
+    reader r = {f->data, f->data + f->len};
+    field e;
+    int64_t seconds = 0;
+    while (next_field(&r, &e) == 1)
+        if (e.number == 1 && e.wire == 0)
+            seconds = (int64_t)e.varint;
+    char text[40];
+    mc_time_format(seconds, text, sizeof(text));
+    return json_string(text);
+}
+
+static json_t *object_or_new(json_t *parent, const char *key)
+{
+    json_t *child = json_object_get(parent, key);
+    if (!child) {
+        child = json_object();
+        json_object_set_new(parent, key, child);
+    }
+    return child;
+}
+
+static json_t *array_or_new(json_t *parent, const char *key)
+{
+    json_t *child = json_object_get(parent, key);
+    if (!child) {
+        child = json_array();
+        json_object_set_new(parent, key, child);
+    }
+    return child;
+}
+
+/* OwnerReference {1 kind, 3 name, 4 uid, 5 apiVersion, 6 controller, 7 blockOwnerDeletion}. */
+static json_t *owner_ref_of(const field *f)
+{
+    reader r = {f->data, f->data + f->len};
+    field e;
+    json_t *ref = json_object();
+    static const char *const names[] = {NULL, "kind", NULL, "name", "uid", "apiVersion"};
+    while (next_field(&r, &e) == 1) {
+        if (e.wire == 2 && e.number <= 5 && names[e.number])
+            json_object_set_new(ref, names[e.number], string_of(&e));
+        else if (e.wire == 0 && e.number == 6)
+            json_object_set_new(ref, "controller", json_boolean(e.varint));
+        else if (e.wire == 0 && e.number == 7)
+            json_object_set_new(ref, "blockOwnerDeletion", json_boolean(e.varint));
+    }
+    return ref;
+}
+
+/* ObjectMeta: the fields a client sets on create. */
+static int object_meta(const field *f, json_t *meta)
+{
+    reader r = {f->data, f->data + f->len};
+    field e;
+    int rc;
+    static const char *const strings[] = {NULL, "name", "generateName", "namespace", "selfLink",
+                                          "uid", "resourceVersion"};
+    while ((rc = next_field(&r, &e)) == 1) {
+        if (e.wire == 2 && e.number <= 6) {
+            if (e.len) /* gogo protobuf writes empty strings; JSON omits them */
+                json_object_set_new(meta, strings[e.number], string_of(&e));
+        } else if (e.wire == 0 && e.number == 7) {
+            if (e.varint)
+                json_object_set_new(meta, "generation", json_integer((json_int_t)e.varint));
+        }
+        else if (e.wire == 2 && e.number == 8)
+            json_object_set_new(meta, "creationTimestamp", time_of(&e));
+        else if (e.wire == 2 && e.number == 11 && map_entry(&e, object_or_new(meta, "labels"), 0))
+            return -1;
+        else if (e.wire == 2 && e.number == 12 &&
+                 map_entry(&e, object_or_new(meta, "annotations"), 0))
+            return -1;
+        else if (e.wire == 2 && e.number == 13)
+            json_array_append_new(array_or_new(meta, "ownerReferences"), owner_ref_of(&e));
+        else if (e.wire == 2 && e.number == 14)
+            json_array_append_new(array_or_new(meta, "finalizers"), string_of(&e));
+    }
+    return rc;
+}
+
+/* One kind's top-level fields: number -> (name, how). */
+enum { AS_STRING, AS_STRING_MAP, AS_BYTES_MAP, AS_BOOL, AS_STRINGS_OBJECT };
+
+typedef struct kind_field {
+    unsigned number;
+    const char *name;
+    int how;
+} kind_field;
+
+typedef struct kind_desc {
+    const char *kind;
+    kind_field fields[6];
+} kind_desc;
+
+static const kind_desc kinds[] = {
+    {"Secret", {{2, "data", AS_BYTES_MAP}, {3, "type", AS_STRING}, {4, "stringData", AS_STRING_MAP},
+                {5, "immutable", AS_BOOL}}},
+    {"ConfigMap", {{2, "data", AS_STRING_MAP}, {3, "binaryData", AS_BYTES_MAP},
+                   {4, "immutable", AS_BOOL}}},
+    {"Namespace", {{2, "spec", AS_STRINGS_OBJECT}}},
+    {"ServiceAccount", {{4, "automountServiceAccountToken", AS_BOOL}}},
+};
+
+static int decode_object(const kind_desc *desc, const unsigned char *data, size_t len,
+                         json_t *obj)
+{
+    reader r = {data, data + len};
+    field f;
+    int rc;
+    while ((rc = next_field(&r, &f)) == 1) {
+        if (f.number == 1 && f.wire == 2) {
+            if (object_meta(&f, object_or_new(obj, "metadata")))
+                return -1;
+            continue;
+        }
+        for (size_t i = 0; i < 6 && desc->fields[i].name; i++) {
+            const kind_field *k = &desc->fields[i];
+            if (k->number != f.number)
+                continue;
+            if (k->how == AS_BOOL && f.wire == 0)
+                json_object_set_new(obj, k->name, json_boolean(f.varint));
+            else if (k->how == AS_STRING && f.wire == 2) {
+                if (f.len)
+                    json_object_set_new(obj, k->name, string_of(&f));
+            }
+            else if ((k->how == AS_STRING_MAP || k->how == AS_BYTES_MAP) && f.wire == 2) {
+                if (map_entry(&f, object_or_new(obj, k->name), k->how == AS_BYTES_MAP))
+                    return -1;
+            } else if (k->how == AS_STRINGS_OBJECT && f.wire == 2) {
+                /* NamespaceSpec {1: repeated finalizers}. */
+                reader s = {f.data, f.data + f.len};
+                field e;
+                json_t *spec = object_or_new(obj, k->name);
+                while (next_field(&s, &e) == 1)
+                    if (e.number == 1 && e.wire == 2)
+                        json_array_append_new(array_or_new(spec, "finalizers"), string_of(&e));
+            }
+        }
+    }
+    return rc;
+}
+
+int mc_server_protobuf_to_json(const void *data, size_t len, json_t **out, mc_err *err)
+{
+    const unsigned char *bytes = data;
+    if (len < 4 || memcmp(bytes, "k8s\0", 4) != 0)
+        return mc_err_set(err, MC_EINVAL, "protobuf body lacks the k8s envelope");
+    reader r = {bytes + 4, bytes + len};
+    field f;
+    int rc;
+    char api_version[64] = "", kind[64] = "";
+    const unsigned char *raw = NULL;
+    size_t raw_len = 0;
+    while ((rc = next_field(&r, &f)) == 1) {
+        if (f.number == 1 && f.wire == 2) { /* TypeMeta {1 apiVersion, 2 kind} */
+            reader t = {f.data, f.data + f.len};
+            field e;
+            while (next_field(&t, &e) == 1) {
+                if (e.wire != 2)
+                    continue;
+                char *target = e.number == 1 ? api_version : e.number == 2 ? kind : NULL;
+                if (target)
+                    snprintf(target, 64, "%.*s", (int)(e.len > 63 ? 63 : e.len), (const char *)e.data);
+            }
+        } else if (f.number == 2 && f.wire == 2) {
+            raw = f.data;
+            raw_len = f.len;
+        }
+    }
+    if (rc < 0)
+        return mc_err_set(err, MC_EINVAL, "malformed protobuf envelope");
+    const kind_desc *desc = NULL;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(kinds[i].kind, kind) == 0)
+            desc = &kinds[i];
+    if (!desc || strcmp(api_version, "v1") != 0)
+        return mc_err_set(err, MC_EUNSUPPORTED,
+                          "protobuf bodies are served for v1 Secret, ConfigMap, Namespace and "
+                          "ServiceAccount only (got %s %s); send JSON",
+                          api_version, kind);
+    json_t *obj = json_pack("{s:s,s:s}", "apiVersion", "v1", "kind", kind);
+    if (!obj)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    if (decode_object(desc, raw ? raw : bytes, raw ? raw_len : 0, obj) < 0) {
+        json_decref(obj);
+        return mc_err_set(err, MC_EINVAL, "malformed protobuf %s", kind);
+    }
+    *out = obj;
+    return MC_OK;
+}

@@ -1,0 +1,514 @@
+/* schema.c - structural schema validation and pruning of custom resources
+ * (see schema.h), following kube-apiserver's apiextensions rules.
+ *
+ * One recursive walk does everything kube does in three passes: drop nulls
+ * of non-nullable fields, prune (or, in strict mode, report) fields the schema
+ * does not declare, and validate what remains. Every error is collected with
+ * its field path, and the message joins them the way kube's aggregate errors
+ * do ("[a, b]" for several).
+ */
+#include "server/schema.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/base64.h"
+#include "util/buf.h"
+
+#define PATH_MAX_LEN 512
+#define ERRORS_MAX 16
+
+typedef struct walk {
+    int mode;          /* MC_SERVER_SCHEMA_* */
+    mc_buf invalid;    /* "a, b" of validation errors */
+    size_t n_invalid;
+    mc_buf unknown;    /* strict mode: unknown field "x", ... */
+    size_t n_unknown;
+    int nomem;
+} walk;
+
+/* A field path being built: "spec.hosts[0]". */
+typedef struct path {
+    char text[PATH_MAX_LEN];
+    size_t len;
+} path;
+
+static size_t path_push_key(path *p, const char *key)
+{
+    size_t old = p->len;
+    int n = snprintf(p->text + p->len, sizeof(p->text) - p->len, "%s%s", p->len ? "." : "", key);
+    if (n > 0)
+        p->len = p->len + (size_t)n < sizeof(p->text) ? p->len + (size_t)n : sizeof(p->text) - 1;
+    return old;
+}
+
+static size_t path_push_index(path *p, size_t i)
+{
+    size_t old = p->len;
+    int n = snprintf(p->text + p->len, sizeof(p->text) - p->len, "[%zu]", i);
+    if (n > 0)
+        p->len = p->len + (size_t)n < sizeof(p->text) ? p->len + (size_t)n : sizeof(p->text) - 1;
+    return old;
+}
+
+static void path_pop(path *p, size_t old)
+{
+    p->len = old;
+    p->text[old] = '\0';
+}
+
+static const char *path_name(const path *p)
+{
+    return p->len ? p->text : "body";
+}
+
+static void add_error(walk *w, mc_buf *list, size_t *count, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void add_error(walk *w, mc_buf *list, size_t *count, const char *fmt, ...)
+{
+    char msg[MC_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    (*count)++;
+    if (*count > ERRORS_MAX)
+        return;
+    if ((list->len && mc_buf_append_str(list, ", ") != 0) || mc_buf_append_str(list, msg) != 0)
+        w->nomem = 1;
+}
+
+#define INVALID(w, ...) add_error((w), &(w)->invalid, &(w)->n_invalid, __VA_ARGS__)
+
+/* kube's names of JSON types in messages. */
+static const char *type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER: return "integer";
+    case JSON_REAL: return "number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "boolean";
+    default: return "null";
+    }
+}
+
+/* The value as kube quotes it in "Invalid value: <v>": strings quoted,
+ * numbers bare, objects and arrays by type. */
+static void value_text(const json_t *v, char *out, size_t size)
+{
+    if (json_is_string(v))
+        snprintf(out, size, "\"%.*s\"", 200, json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(out, size, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(out, size, "%g", json_real_value(v));
+    else if (json_is_boolean(v))
+        snprintf(out, size, "%s", json_is_true(v) ? "true" : "false");
+    else
+        snprintf(out, size, "\"%s\"", type_name(v));
+}
+
+static int flag(const json_t *schema, const char *key)
+{
+    return json_is_true(json_object_get(schema, key));
+}
+
+static const char *schema_type(const json_t *schema)
+{
+    return json_string_value(json_object_get(schema, "type"));
+}
+
+static int type_matches(const json_t *schema, const json_t *v)
+{
+    const char *type = schema_type(schema);
+    if (flag(schema, "x-kubernetes-int-or-string"))
+        return json_is_integer(v) || json_is_string(v);
+    if (!type || !*type)
+        return 1;
+    if (!strcmp(type, "object"))
+        return json_is_object(v);
+    if (!strcmp(type, "array"))
+        return json_is_array(v);
+    if (!strcmp(type, "string"))
+        return json_is_string(v);
+    if (!strcmp(type, "integer"))
+        return json_is_integer(v);
+    if (!strcmp(type, "number"))
+        return json_is_number(v);
+    if (!strcmp(type, "boolean"))
+        return json_is_boolean(v);
+    return 0;
+}
+
+static size_t utf8_length(const char *s, size_t n)
+{
+    size_t runes = 0;
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80)
+            runes++;
+    return runes;
+}
+
+static void check_enum(walk *w, const json_t *schema, const json_t *v, const path *p)
+{
+    const json_t *values = json_object_get(schema, "enum");
+    if (!json_is_array(values) || json_array_size(values) == 0)
+        return;
+    size_t i;
+    const json_t *e;
+    json_array_foreach(values, i, e) {
+        if (json_equal((json_t *)e, (json_t *)v))
+            return;
+    }
+    char list[256] = "";
+    size_t used = 0;
+    json_array_foreach(values, i, e) {
+        char one[96];
+        value_text(e, one, sizeof(one));
+        int n = snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", one);
+        if (n < 0 || used + (size_t)n >= sizeof(list))
+            break;
+        used += (size_t)n;
+    }
+    char vt[256];
+    value_text(v, vt, sizeof(vt));
+    INVALID(w, "%s: Unsupported value: %s: supported values: %s", path_name(p), vt, list);
+}
+
+static void check_string(walk *w, const json_t *schema, const json_t *v, const path *p)
+{
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    char vt[256];
+    value_text(v, vt, sizeof(vt));
+    const json_t *min = json_object_get(schema, "minLength");
+    const json_t *max = json_object_get(schema, "maxLength");
+    size_t runes = utf8_length(s, len);
+    if (json_is_integer(min) && (json_int_t)runes < json_integer_value(min))
+        INVALID(w, "%s: Invalid value: %s: %s in body should be at least %lld chars long",
+                path_name(p), vt, path_name(p), (long long)json_integer_value(min));
+    if (json_is_integer(max) && (json_int_t)runes > json_integer_value(max))
+        INVALID(w, "%s: Too long: may not be more than %lld bytes", path_name(p),
+                (long long)json_integer_value(max));
+    const char *format = json_string_value(json_object_get(schema, "format"));
+    if (format && !strcmp(format, "byte")) {
+        unsigned char *decoded = NULL;
+        size_t decoded_len = 0;
+        if (mc_base64_decode(s, len, &decoded, &decoded_len, NULL) != 0)
+            INVALID(w, "%s: Invalid value: %s: %s in body must be of type byte: %s", path_name(p),
+                    vt, path_name(p), vt);
+        free(decoded);
+    }
+}
+
+static void check_number(walk *w, const json_t *schema, const json_t *v, const path *p)
+{
+    double x = json_number_value(v);
+    char vt[64];
+    value_text(v, vt, sizeof(vt));
+    const json_t *min = json_object_get(schema, "minimum");
+    const json_t *max = json_object_get(schema, "maximum");
+    int exclusive_min = flag(schema, "exclusiveMinimum");
+    int exclusive_max = flag(schema, "exclusiveMaximum");
+    if (json_is_number(min)) {
+        double m = json_number_value(min);
+        if (exclusive_min ? x <= m : x < m)
+            INVALID(w, "%s: Invalid value: %s: %s in body should be greater than %s%g", path_name(p),
+                    vt, path_name(p), exclusive_min ? "" : "or equal to ", m);
+    }
+    if (json_is_number(max)) {
+        double m = json_number_value(max);
+        if (exclusive_max ? x >= m : x > m)
+            INVALID(w, "%s: Invalid value: %s: %s in body should be less than %s%g", path_name(p), vt,
+                    path_name(p), exclusive_max ? "" : "or equal to ", m);
+    }
+    const char *format = json_string_value(json_object_get(schema, "format"));
+    if (format && !strcmp(format, "int32") && json_is_integer(v) &&
+        (json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX))
+        INVALID(w, "%s: Invalid value: %s: %s in body must be of type int32: %s", path_name(p), vt,
+                path_name(p), vt);
+}
+
+static void validate_node(walk *w, const json_t *schema, json_t *v, path *p, int root);
+
+/* Whether a key of an object is kept without a schema: apiVersion, kind and
+ * metadata of the root and of embedded resources. */
+static int is_type_meta(const char *key)
+{
+    return !strcmp(key, "apiVersion") || !strcmp(key, "kind") || !strcmp(key, "metadata");
+}
+
+static void unknown_field(walk *w, json_t *obj, const char *key, path *p)
+{
+    if (w->mode == MC_SERVER_SCHEMA_PRUNE) {
+        json_object_del(obj, key);
+    } else if (w->mode == MC_SERVER_SCHEMA_STRICT) {
+        size_t old = path_push_key(p, key);
+        add_error(w, &w->unknown, &w->n_unknown, "unknown field \"%s\"", p->text);
+        path_pop(p, old);
+    }
+}
+
+static void validate_object(walk *w, const json_t *schema, json_t *obj, path *p, int root)
+{
+    const json_t *props = json_object_get(schema, "properties");
+    const json_t *additional = json_object_get(schema, "additionalProperties");
+    int preserve = flag(schema, "x-kubernetes-preserve-unknown-fields");
+    int embedded = root || flag(schema, "x-kubernetes-embedded-resource");
+    const char *key;
+    json_t *child, *tmp;
+    json_object_foreach_safe(obj, tmp, key, child) {
+        if (embedded && is_type_meta(key))
+            continue;
+        const json_t *sub = json_is_object(props) ? json_object_get(props, key) : NULL;
+        if (!sub && json_is_object(additional))
+            sub = additional;
+        if (!sub) {
+            if (!preserve && !json_is_true(additional))
+                unknown_field(w, obj, key, p);
+            continue;
+        }
+        size_t old = path_push_key(p, key);
+        if (json_is_null(child) && !flag(sub, "nullable")) {
+            /* kube drops nulls of non-nullable fields before validating */
+            if (w->mode != MC_SERVER_SCHEMA_KEEP)
+                json_object_del(obj, key);
+            else
+                INVALID(w, "%s: Invalid value: \"null\": %s in body must be of type %s: \"null\"",
+                        p->text, p->text, schema_type(sub) ? schema_type(sub) : "object");
+        } else {
+            validate_node(w, sub, child, p, 0);
+        }
+        path_pop(p, old);
+    }
+    const json_t *required = json_object_get(schema, "required");
+    size_t i;
+    const json_t *name;
+    json_array_foreach(required, i, name) {
+        if (!json_is_string(name) || json_object_get(obj, json_string_value(name)))
+            continue;
+        size_t old = path_push_key(p, json_string_value(name));
+        INVALID(w, "%s: Required value", p->text);
+        path_pop(p, old);
+    }
+}
+
+static void validate_array(walk *w, const json_t *schema, json_t *arr, path *p)
+{
+    const json_t *items = json_object_get(schema, "items");
+    const json_t *min = json_object_get(schema, "minItems");
+    const json_t *max = json_object_get(schema, "maxItems");
+    size_t n = json_array_size(arr);
+    if (json_is_integer(min) && (json_int_t)n < json_integer_value(min))
+        INVALID(w, "%s: Invalid value: %zu: %s in body should have at least %lld items",
+                path_name(p), n, path_name(p), (long long)json_integer_value(min));
+    if (json_is_integer(max) && (json_int_t)n > json_integer_value(max))
+        INVALID(w, "%s: Too many: %zu: must have at most %lld items", path_name(p), n,
+                (long long)json_integer_value(max));
+    if (!json_is_object(items))
+        return;
+    size_t i;
+    json_t *item;
+    json_array_foreach(arr, i, item) {
+        size_t old = path_push_index(p, i);
+        if (json_is_null(item) && flag(items, "nullable")) {
+            path_pop(p, old);
+            continue;
+        }
+        validate_node(w, items, item, p, 0);
+        path_pop(p, old);
+    }
+}
+
+static void validate_node(walk *w, const json_t *schema, json_t *v, path *p, int root)
+{
+    if (json_is_null(v) && flag(schema, "nullable"))
+        return;
+    if (!type_matches(schema, v)) {
+        const char *type = schema_type(schema);
+        if (flag(schema, "x-kubernetes-int-or-string"))
+            type = "integer,string";
+        INVALID(w, "%s: Invalid value: \"%s\": %s in body must be of type %s: \"%s\"",
+                path_name(p), type_name(v), path_name(p), type ? type : "object", type_name(v));
+        return;
+    }
+    check_enum(w, schema, v, p);
+    if (json_is_string(v))
+        check_string(w, schema, v, p);
+    else if (json_is_number(v))
+        check_number(w, schema, v, p);
+    else if (json_is_array(v))
+        validate_array(w, schema, v, p);
+    else if (json_is_object(v))
+        validate_object(w, schema, v, p, root);
+}
+
+/* Writes "msg" or "[msg, msg]" (kube's aggregate form) into err. */
+static int finish(const mc_buf *list, size_t count, int code, const char *prefix, mc_err *err)
+{
+    const char *text = list->data ? list->data : "";
+    const char *more = count > ERRORS_MAX ? ", ..." : "";
+    if (count == 1)
+        return mc_err_set(err, code, "%s%s", prefix, text);
+    return mc_err_set(err, code, "%s[%s%s]", prefix, text, more);
+}
+
+int mc_server_schema_validate(const json_t *schema, json_t *obj, int prune, mc_err *err)
+{
+    walk w = {.mode = prune};
+    path p = {.text = "", .len = 0};
+    int rc = 0;
+    if (!json_is_object(schema) || !obj)
+        return mc_err_set(err, MC_EINVAL, "no schema to validate against");
+    mc_buf_init(&w.invalid, 64 * 1024);
+    mc_buf_init(&w.unknown, 64 * 1024);
+    validate_node(&w, schema, obj, &p, 1);
+    if (w.nomem)
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+    else if (w.n_unknown)
+        rc = finish(&w.unknown, w.n_unknown, MC_EUNSUPPORTED, "strict decoding error: ", err);
+    else if (w.n_invalid)
+        rc = finish(&w.invalid, w.n_invalid, MC_EINVAL, "", err);
+    mc_buf_free(&w.invalid);
+    mc_buf_free(&w.unknown);
+    return rc;
+}
+
+/* ---- structural checks of a CRD schema ---- */
+
+static int is_known_type(const char *t)
+{
+    return !strcmp(t, "object") || !strcmp(t, "array") || !strcmp(t, "string") ||
+           !strcmp(t, "integer") || !strcmp(t, "number") || !strcmp(t, "boolean");
+}
+
+static int check_node(const json_t *schema, path *p, int root, mc_err *err);
+
+static const char *at(const path *p, const char *field, char *out, size_t size)
+{
+    snprintf(out, size, "%s%s%s", p->text, p->len ? "." : "", field);
+    return out;
+}
+
+static int check_properties(const json_t *props, path *p, mc_err *err)
+{
+    char buf[PATH_MAX_LEN + 32];
+    if (!json_is_object(props))
+        return mc_err_set(err, MC_EINVAL, "%s: Invalid value: must be an object of schemas",
+                          at(p, "properties", buf, sizeof(buf)));
+    const char *key;
+    const json_t *sub;
+    json_object_foreach((json_t *)props, key, sub) {
+        size_t old = p->len;
+        int n = snprintf(p->text + p->len, sizeof(p->text) - p->len, "%sproperties[%s]",
+                         p->len ? "." : "", key);
+        if (n < 0 || p->len + (size_t)n >= sizeof(p->text))
+            return mc_err_set(err, MC_EINVAL, "schema nested too deeply");
+        p->len += (size_t)n;
+        int rc = check_node(sub, p, 0, err);
+        path_pop(p, old);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int check_child(const json_t *sub, const char *name, path *p, mc_err *err)
+{
+    size_t old = p->len;
+    int n = snprintf(p->text + p->len, sizeof(p->text) - p->len, "%s%s", p->len ? "." : "", name);
+    if (n < 0 || p->len + (size_t)n >= sizeof(p->text))
+        return mc_err_set(err, MC_EINVAL, "schema nested too deeply");
+    p->len += (size_t)n;
+    int rc = check_node(sub, p, 0, err);
+    path_pop(p, old);
+    return rc;
+}
+
+static int check_node(const json_t *schema, path *p, int root, mc_err *err)
+{
+    char buf[PATH_MAX_LEN + 32];
+    if (!json_is_object(schema))
+        return mc_err_set(err, MC_EINVAL, "%s: Invalid value: must be a schema object",
+                          p->len ? p->text : "openAPIV3Schema");
+    const json_t *type = json_object_get(schema, "type");
+    int preserve = flag(schema, "x-kubernetes-preserve-unknown-fields");
+    int int_or_string = flag(schema, "x-kubernetes-int-or-string");
+    if (type && !json_is_string(type))
+        return mc_err_set(err, MC_EINVAL, "%s: Invalid value: must be a string",
+                          at(p, "type", buf, sizeof(buf)));
+    const char *t = type ? json_string_value(type) : "";
+    if (!*t && !preserve && !int_or_string)
+        return mc_err_set(err, MC_EINVAL, "%s: Required value: must not be empty %s",
+                          at(p, "type", buf, sizeof(buf)),
+                          root ? "at the root" : "for specified object fields");
+    if (*t && !is_known_type(t))
+        return mc_err_set(err, MC_EINVAL,
+                          "%s: Unsupported value: \"%s\": supported values: \"array\", \"boolean\", "
+                          "\"integer\", \"number\", \"object\", \"string\"",
+                          at(p, "type", buf, sizeof(buf)), t);
+    if (root && strcmp(t, "object") != 0)
+        return mc_err_set(err, MC_EINVAL, "type: Invalid value: \"%s\": must be object at the root", t);
+    if (int_or_string && *t)
+        return mc_err_set(err, MC_EINVAL, "%s: Invalid value: \"%s\": must be empty if x-kubernetes-int-or-string is true",
+                          at(p, "type", buf, sizeof(buf)), t);
+    const json_t *props = json_object_get(schema, "properties");
+    const json_t *additional = json_object_get(schema, "additionalProperties");
+    const json_t *items = json_object_get(schema, "items");
+    if (props && strcmp(t, "object") != 0)
+        return mc_err_set(err, MC_EINVAL, "%s: Forbidden: only allowed for type object",
+                          at(p, "properties", buf, sizeof(buf)));
+    if (props && additional)
+        return mc_err_set(err, MC_EINVAL,
+                          "%s: Forbidden: additionalProperties and properties are mutual exclusive",
+                          at(p, "additionalProperties", buf, sizeof(buf)));
+    if (additional && !json_is_object(additional) && !json_is_boolean(additional))
+        return mc_err_set(err, MC_EINVAL, "%s: Invalid value: must be a schema or a boolean",
+                          at(p, "additionalProperties", buf, sizeof(buf)));
+    if (json_is_false(additional))
+        return mc_err_set(err, MC_EINVAL, "%s: Forbidden: additionalProperties: false is not allowed",
+                          at(p, "additionalProperties", buf, sizeof(buf)));
+    if (!strcmp(t, "array") && !items)
+        return mc_err_set(err, MC_EINVAL, "%s: Required value: must be specified",
+                          at(p, "items", buf, sizeof(buf)));
+    if (items && strcmp(t, "array") != 0)
+        return mc_err_set(err, MC_EINVAL, "%s: Forbidden: only allowed for type array",
+                          at(p, "items", buf, sizeof(buf)));
+    const json_t *required = json_object_get(schema, "required");
+    if (required) {
+        size_t i;
+        const json_t *r;
+        if (!json_is_array(required))
+            return mc_err_set(err, MC_EINVAL, "%s: Invalid value: must be an array of strings",
+                              at(p, "required", buf, sizeof(buf)));
+        json_array_foreach(required, i, r) {
+            if (!json_is_string(r))
+                return mc_err_set(err, MC_EINVAL, "%s[%zu]: Invalid value: must be a string",
+                                  at(p, "required", buf, sizeof(buf)), i);
+        }
+    }
+    const json_t *values = json_object_get(schema, "enum");
+    if (values && !json_is_array(values))
+        return mc_err_set(err, MC_EINVAL, "%s: Invalid value: must be an array",
+                          at(p, "enum", buf, sizeof(buf)));
+    if (props && check_properties(props, p, err) != 0)
+        return MC_EINVAL;
+    if (json_is_object(additional) && check_child(additional, "additionalProperties", p, err) != 0)
+        return MC_EINVAL;
+    if (items && check_child(items, "items", p, err) != 0)
+        return MC_EINVAL;
+    return 0;
+}
+
+int mc_server_schema_check(const json_t *schema, mc_err *err)
+{
+    path p = {.text = "", .len = 0};
+    return check_node(schema, &p, 1, err);
+}

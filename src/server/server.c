@@ -1,0 +1,513 @@
+/* server.c - starting and stopping the embedded API server: the data
+ * directory (serving certificate, tokens, kubeconfigs), the store, the
+ * clusters and their registries, the watch hub and the HTTP daemon.
+ */
+#include "server/server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "api/time.h"
+#include "pki/cert.h"
+#include "pki/csr.h"
+#include "pki/issue.h"
+#include "pki/key.h"
+#include "server/http.h"
+#include "server/internal.h"
+#include "util/base64.h"
+#include "util/buf.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "util/str.h"
+
+#define CRD_RESOURCE "apiextensions.k8s.io/customresourcedefinitions"
+
+static int path_join(char *out, size_t size, const char *dir, const char *name)
+{
+    return snprintf(out, size, "%s/%s", dir, name) >= (int)size ? MC_ELIMIT : MC_OK;
+}
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* ---- serving certificate ---- */
+
+/* Loads DIR/ca-cert.pem and ca-key.pem, creating them on first start. */
+static int load_or_create_ca(const char *dir, mc_pki_cert **ca, mc_pki_key **ca_key, mc_err *err)
+{
+    char cert_path[4096], key_path[4096];
+    path_join(cert_path, sizeof(cert_path), dir, "ca-cert.pem");
+    path_join(key_path, sizeof(key_path), dir, "ca-key.pem");
+    char *cert_pem = NULL, *key_pem = NULL;
+    size_t cert_len = 0, key_len = 0;
+    int rc;
+    if (file_exists(cert_path)) {
+        rc = mc_file_read(cert_path, MC_PKI_PEM_MAX, &cert_pem, &cert_len, err);
+        if (rc == MC_OK)
+            rc = mc_file_read(key_path, MC_PKI_KEY_PEM_MAX, &key_pem, &key_len, err);
+        if (rc == MC_OK)
+            rc = mc_pki_cert_from_pem(cert_pem, cert_len, cert_path, ca, err);
+        if (rc == MC_OK)
+            rc = mc_pki_key_from_pem(key_pem, key_len, key_path, ca_key, err);
+        goto out;
+    }
+    mc_pki_root_params params = {"meshcert", "meshcert server CA", (int64_t)10 * 365 * 86400, 0};
+    rc = mc_pki_key_generate(MC_KEY_EC_P256, ca_key, err);
+    if (rc == MC_OK)
+        rc = mc_pki_root_create(*ca_key, &params, ca, err);
+    if (rc == MC_OK)
+        rc = mc_pki_key_to_pem(*ca_key, MC_KEY_PEM_PKCS8, &key_pem, &key_len, err);
+    if (rc == MC_OK)
+        rc = mc_pki_cert_to_pem(*ca, &cert_pem, &cert_len, err);
+    if (rc == MC_OK) {
+        mc_file_entry files[] = {{"ca-key.pem", key_pem, key_len, 0600},
+                                 {"ca-cert.pem", cert_pem, cert_len, 0644}};
+        rc = mc_file_write_all(dir, files, 2, err);
+    }
+out:
+    free(cert_pem);
+    mc_secure_free_str(key_pem);
+    return rc;
+}
+
+/* A fresh serving certificate at every start (the listen address may have
+ * changed): EC P-256, SANs 127.0.0.1, ::1, localhost and the listen host. */
+static int make_serving_cert(struct mc_server *server, const char *dir, mc_err *err)
+{
+    mc_pki_cert *ca = NULL, *cert = NULL;
+    mc_pki_key *ca_key = NULL, *key = NULL;
+    mc_pki_signer *signer = NULL;
+    mc_pki_csr *csr = NULL;
+    const char *hosts[4] = {"127.0.0.1", "::1", "localhost", server->listen_host};
+    size_t host_count = 3;
+    if (strcmp(server->listen_host, "127.0.0.1") != 0 && strcmp(server->listen_host, "::1") != 0 &&
+        strcmp(server->listen_host, "0.0.0.0") != 0 && strcmp(server->listen_host, "::") != 0)
+        host_count = 4;
+    int rc = load_or_create_ca(dir, &ca, &ca_key, err);
+    if (rc == MC_OK)
+        rc = mc_pki_signer_new(ca, ca_key, &signer, err);
+    if (rc == MC_OK)
+        rc = mc_pki_key_generate(MC_KEY_EC_P256, &key, err);
+    if (rc == MC_OK)
+        rc = mc_pki_csr_create(key, "meshcert", hosts, host_count, &csr, err);
+    if (rc == MC_OK) {
+        mc_pki_issue_params params;
+        mc_pki_issue_params_init(&params);
+        params.org = "meshcert";
+        params.hosts = hosts;
+        params.host_count = host_count;
+        params.tls_server = 1;
+        rc = mc_pki_signer_issue(signer, csr, &params, &cert, err);
+    }
+    if (rc == MC_OK)
+        rc = mc_pki_cert_to_pem(cert, &server->tls_cert, NULL, err);
+    if (rc == MC_OK)
+        rc = mc_pki_key_to_pem(key, MC_KEY_PEM_PKCS8, &server->tls_key, NULL, err);
+    if (rc == MC_OK) {
+        mc_file_entry files[] = {
+            {"serving-key.pem", server->tls_key, strlen(server->tls_key), 0600},
+            {"serving-cert.pem", server->tls_cert, strlen(server->tls_cert), 0644}};
+        rc = mc_file_write_all(dir, files, 2, err);
+    }
+    mc_pki_csr_free(csr);
+    mc_pki_signer_free(signer);
+    mc_pki_key_free(key);
+    mc_pki_key_free(ca_key);
+    mc_pki_cert_free(cert);
+    mc_pki_cert_free(ca);
+    return rc;
+}
+
+/* ---- tokens and kubeconfigs ---- */
+
+/* Reads DIR/tokens/<cluster>, creating a random one when missing. */
+static int load_or_create_token(const char *dir, const char *cluster, char token[65], mc_err *err)
+{
+    char tokens_dir[4096], path[4200];
+    path_join(tokens_dir, sizeof(tokens_dir), dir, "tokens");
+    snprintf(path, sizeof(path), "%s/%s", tokens_dir, cluster);
+    char *text = NULL;
+    size_t len = 0;
+    int rc = mc_file_read(path, 1024, &text, &len, err);
+    if (rc == MC_OK) {
+        while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+            text[--len] = '\0';
+        if (len != 64) {
+            mc_secure_free_str(text);
+            return mc_err_set(err, MC_EINVAL, "%s: not a meshcert token (64 hex digits)", path);
+        }
+        memcpy(token, text, 65);
+        mc_secure_free_str(text);
+        return MC_OK;
+    }
+    if (rc != MC_ENOTFOUND)
+        return rc;
+    unsigned char raw[32];
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(raw, 1, sizeof(raw), f) : 0;
+    if (f)
+        fclose(f);
+    if (got != sizeof(raw))
+        return mc_err_set(err, MC_EIO, "cannot read /dev/urandom for a token");
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(token + 2 * i, 3, "%02x", raw[i]);
+    mc_secure_zero(raw, sizeof(raw));
+    rc = mc_file_mkdir_p(tokens_dir, 0700, err);
+    if (rc == MC_OK)
+        rc = mc_file_write_atomic(path, token, 64, 0600, err);
+    return rc;
+}
+
+int mc_server_write_kubeconfig(const char *data_dir, const char *cluster, const char *host,
+                               int port, mc_err *err)
+{
+    char token[65], ca_path[4096], dir[4096], path[4200];
+    char *ca_pem = NULL, *ca_b64 = NULL;
+    size_t ca_len = 0;
+    int rc = load_or_create_token(data_dir, cluster, token, err);
+    path_join(ca_path, sizeof(ca_path), data_dir, "ca-cert.pem");
+    if (rc == MC_OK)
+        rc = mc_file_read(ca_path, MC_PKI_PEM_MAX, &ca_pem, &ca_len, err);
+    if (rc == MC_OK && mc_base64_encode(ca_pem, ca_len, &ca_b64, NULL) != MC_OK)
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+    mc_buf yaml;
+    mc_buf_init(&yaml, 1 << 20);
+    int v6 = strchr(host, ':') != NULL;
+    if (rc == MC_OK &&
+        mc_buf_appendf(&yaml,
+                       "apiVersion: v1\nkind: Config\nclusters:\n- name: %s\n  cluster:\n"
+                       "    server: https://%s%s%s:%d/clusters/%s\n"
+                       "    certificate-authority-data: %s\nusers:\n- name: %s-admin\n  user:\n"
+                       "    token: %s\ncontexts:\n- name: %s\n  context:\n    cluster: %s\n"
+                       "    user: %s-admin\ncurrent-context: %s\n",
+                       cluster, v6 ? "[" : "", host, v6 ? "]" : "", port, cluster, ca_b64,
+                       cluster, token, cluster, cluster, cluster, cluster) != MC_OK)
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+    path_join(dir, sizeof(dir), data_dir, "kubeconfigs");
+    snprintf(path, sizeof(path), "%s/%s.yaml", dir, cluster);
+    if (rc == MC_OK)
+        rc = mc_file_mkdir_p(dir, 0700, err);
+    if (rc == MC_OK)
+        rc = mc_file_write_atomic(path, yaml.data, yaml.len, 0600, err);
+    mc_buf_free_secure(&yaml);
+    mc_secure_zero(token, sizeof(token));
+    free(ca_b64);
+    free(ca_pem);
+    return rc;
+}
+
+/* ---- clusters ---- */
+
+mc_server_cluster *mc_server_find_cluster(struct mc_server *server, const char *name)
+{
+    for (size_t i = 0; i < server->cluster_count; i++)
+        if (strcmp(server->clusters[i].name, name) == 0)
+            return &server->clusters[i];
+    return NULL;
+}
+
+int mc_server_cluster_apply_crd(mc_server_cluster *cluster, const json_t *crd, mc_err *err)
+{
+    return mc_server_registry_apply_crd(cluster->registry, crd, err);
+}
+
+static void cluster_clear(mc_server_cluster *cluster)
+{
+    free(cluster->name);
+    mc_server_registry_free(cluster->registry);
+    mc_secure_zero(cluster->token, sizeof(cluster->token));
+    memset(cluster, 0, sizeof(*cluster));
+}
+
+/* The namespaces every cluster starts with, as kube-apiserver creates them. */
+static int ensure_namespaces(struct mc_server *server, const char *cluster, mc_err *err)
+{
+    static const char *const names[] = {"default", "kube-system", "kube-public",
+                                        "kube-node-lease"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (mc_store_get(server->store, cluster, "core/namespaces", "", names[i]))
+            continue;
+        char uid[40], now[40];
+        unsigned char r[8];
+        FILE *f = fopen("/dev/urandom", "rb");
+        if (!f || fread(r, 1, sizeof(r), f) != sizeof(r))
+            memset(r, (int)i, sizeof(r));
+        if (f)
+            fclose(f);
+        snprintf(uid, sizeof(uid), "%02x%02x%02x%02x-0000-4000-8000-%02x%02x%02x%02x0000", r[0],
+                 r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+        mc_time_format((int64_t)time(NULL), now, sizeof(now));
+        json_t *ns = json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:{s:s}},s:{s:[s]},s:{s:s}}",
+                               "apiVersion", "v1", "kind", "Namespace", "metadata", "name",
+                               names[i], "uid", uid, "creationTimestamp", now, "labels",
+                               "kubernetes.io/metadata.name", names[i], "spec", "finalizers",
+                               "kubernetes", "status", "phase", "Active");
+        int rc = mc_store_put(server->store, cluster, "core/namespaces", "", names[i], ns, NULL,
+                              err);
+        json_decref(ns);
+        if (rc)
+            return rc;
+    }
+    return MC_OK;
+}
+
+/* Loads a cluster into memory: token, registry (with its stored CRDs),
+ * default namespaces, kubeconfig. */
+static int cluster_load(struct mc_server *server, const char *name, mc_err *err)
+{
+    mc_server_cluster *grown =
+        realloc(server->clusters, (server->cluster_count + 1) * sizeof(*grown));
+    if (!grown)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    server->clusters = grown;
+    mc_server_cluster *cluster = &server->clusters[server->cluster_count];
+    memset(cluster, 0, sizeof(*cluster));
+    cluster->name = mc_strdup(name);
+    cluster->registry = mc_server_registry_new();
+    int rc = cluster->name && cluster->registry ? MC_OK
+                                                : mc_err_set(err, MC_ENOMEM, "out of memory");
+    if (rc == MC_OK)
+        rc = load_or_create_token(server->data_dir, name, cluster->token, err);
+    if (rc == MC_OK)
+        rc = ensure_namespaces(server, name, err);
+    if (rc == MC_OK) {
+        const json_t **crds = NULL;
+        size_t n = 0;
+        int more = 0;
+        rc = mc_store_list(server->store, name, CRD_RESOURCE, NULL, NULL, NULL, 0, &crds, &n,
+                           &more, err);
+        for (size_t i = 0; rc == MC_OK && i < n; i++) {
+            mc_err crd_err = {0};
+            if (mc_server_registry_apply_crd(cluster->registry, crds[i], &crd_err))
+                mc_log_warn("server", "cluster %s: stored CRD not served: %s", name, crd_err.msg);
+        }
+        free(crds);
+    }
+    if (rc) {
+        cluster_clear(cluster);
+        return rc;
+    }
+    server->cluster_count++;
+    return MC_OK;
+}
+
+static void cluster_unload(struct mc_server *server, const char *name)
+{
+    for (size_t i = 0; i < server->cluster_count; i++) {
+        if (strcmp(server->clusters[i].name, name) != 0)
+            continue;
+        mc_watch_hub_end_cluster(server->hub, name);
+        cluster_clear(&server->clusters[i]);
+        server->clusters[i] = server->clusters[server->cluster_count - 1];
+        server->cluster_count--;
+        return;
+    }
+}
+
+void mc_server_sync_clusters(struct mc_server *server)
+{
+    int changed = 0;
+    if (mc_store_refresh_clusters(server->store, &changed, NULL) != MC_OK || !changed)
+        return;
+    size_t count = 0;
+    const char **names = mc_store_cluster_names(server->store, &count);
+    /* Unload clusters that are gone, load new ones. */
+    for (size_t i = 0; i < server->cluster_count;) {
+        int present = 0;
+        for (size_t k = 0; names && k < count; k++)
+            present |= strcmp(names[k], server->clusters[i].name) == 0;
+        if (present) {
+            i++;
+            continue;
+        }
+        mc_log_info("server", "cluster %s removed", server->clusters[i].name);
+        char *gone = mc_strdup(server->clusters[i].name);
+        if (gone)
+            cluster_unload(server, gone);
+        free(gone);
+    }
+    for (size_t k = 0; names && k < count; k++) {
+        if (mc_server_find_cluster(server, names[k]))
+            continue;
+        mc_err err = {0};
+        if (cluster_load(server, names[k], &err))
+            mc_log_error("server", "cluster %s: %s", names[k], err.msg);
+        else
+            mc_log_info("server", "cluster %s added", names[k]);
+    }
+    free(names);
+}
+
+/* ---- start, stop ---- */
+
+static void on_store_event(void *ctx, const char *cluster, const mc_store_event *event)
+{
+    struct mc_server *server = ctx;
+    mc_watch_hub_publish(server->hub, cluster, event);
+}
+
+/* Watches cost a file descriptor each: raise the soft limit to the hard one. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int write_server_json(const struct mc_server *server, mc_err *err)
+{
+    char path[4096], text[512];
+    path_join(path, sizeof(path), server->data_dir, "server.json");
+    int n = snprintf(text, sizeof(text), "{\"host\":\"%s\",\"port\":%d}\n", server->listen_host,
+                     server->port);
+    return mc_file_write_atomic(path, text, (size_t)n, 0644, err);
+}
+
+int mc_server_start(const mc_server_config *config, mc_server **out, mc_err *err)
+{
+    struct mc_server *server = calloc(1, sizeof(*server));
+    if (!server)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    server->data_dir = mc_strdup(config->data_dir);
+    server->listen_host = mc_strdup(config->listen_host ? config->listen_host : "127.0.0.1");
+    int rc = server->data_dir && server->listen_host ? MC_OK
+                                                     : mc_err_set(err, MC_ENOMEM, "out of memory");
+    char db_path[4096];
+    path_join(db_path, sizeof(db_path), config->data_dir, "store.db");
+    raise_fd_limit();
+    if (rc == MC_OK)
+        rc = mc_file_mkdir_p(config->data_dir, 0700, err);
+    if (rc == MC_OK)
+        rc = make_serving_cert(server, config->data_dir, err);
+    if (rc == MC_OK)
+        rc = mc_store_open(db_path, config->history, &server->store, err);
+    for (size_t i = 0; rc == MC_OK && i < config->cluster_count; i++)
+        if (!mc_store_cluster_exists(server->store, config->clusters[i]))
+            rc = mc_store_cluster_add(server->store, config->clusters[i], err);
+    if (rc == MC_OK) {
+        server->hub = mc_watch_hub_new(server->store, config->bookmark_seconds);
+        if (!server->hub)
+            rc = mc_err_set(err, MC_ENOMEM, "cannot start the watch hub");
+        else
+            mc_store_set_listener(server->store, on_store_event, server);
+    }
+    if (rc == MC_OK) {
+        int changed = 0;
+        mc_store_refresh_clusters(server->store, &changed, NULL);
+        size_t count = 0;
+        const char **names = mc_store_cluster_names(server->store, &count);
+        for (size_t i = 0; rc == MC_OK && names && i < count; i++)
+            rc = cluster_load(server, names[i], err);
+        free(names);
+    }
+    if (rc == MC_OK)
+        rc = mc_server_http_start(server, server->listen_host, config->port, err);
+    for (size_t i = 0; rc == MC_OK && i < server->cluster_count; i++)
+        rc = mc_server_write_kubeconfig(server->data_dir, server->clusters[i].name,
+                                        server->listen_host, server->port, err);
+    if (rc == MC_OK)
+        rc = write_server_json(server, err);
+    if (rc) {
+        mc_server_stop(server);
+        return rc;
+    }
+    *out = server;
+    return MC_OK;
+}
+
+int mc_server_port(const mc_server *server)
+{
+    return server->port;
+}
+
+void mc_server_stop(mc_server *server)
+{
+    if (!server)
+        return;
+    /* Watches end first: their connections must not wait on a dead hub. */
+    mc_watch_hub_free(server->hub);
+    server->hub = NULL;
+    mc_server_http_stop(server);
+    if (server->store)
+        mc_store_set_listener(server->store, NULL, NULL);
+    mc_store_close(server->store);
+    for (size_t i = 0; i < server->cluster_count; i++)
+        cluster_clear(&server->clusters[i]);
+    free(server->clusters);
+    free(server->tls_cert);
+    mc_secure_free_str(server->tls_key);
+    free(server->data_dir);
+    free(server->listen_host);
+    free(server);
+}
+
+/* ---- administration from another process ---- */
+
+static int read_server_address(const char *data_dir, char *host, size_t host_size, int *port)
+{
+    char path[4096];
+    path_join(path, sizeof(path), data_dir, "server.json");
+    char *text = NULL;
+    size_t len = 0;
+    if (mc_file_read(path, 4096, &text, &len, NULL) != MC_OK)
+        return -1;
+    json_error_t jerr;
+    json_t *doc = json_loadb(text, len, 0, &jerr);
+    free(text);
+    const char *h = json_string_value(json_object_get(doc, "host"));
+    int ok = h && json_is_integer(json_object_get(doc, "port"));
+    if (ok) {
+        mc_strlcpy(host, h, host_size);
+        *port = (int)json_integer_value(json_object_get(doc, "port"));
+    }
+    json_decref(doc);
+    return ok ? 0 : -1;
+}
+
+int mc_server_admin_cluster_add(const char *data_dir, const char *cluster, mc_err *err)
+{
+    char db_path[4096];
+    path_join(db_path, sizeof(db_path), data_dir, "store.db");
+    if (!file_exists(db_path))
+        return mc_err_set(err, MC_ENOTFOUND,
+                          "%s: no meshcert server data here (start `meshcert server --data-dir "
+                          "%s` once first)",
+                          data_dir, data_dir);
+    mc_store *store = NULL;
+    int rc = mc_store_open(db_path, 0, &store, err);
+    if (rc == MC_OK)
+        rc = mc_store_cluster_add(store, cluster, err);
+    mc_store_close(store);
+    char host[256];
+    int port = 0;
+    if (rc == MC_OK && read_server_address(data_dir, host, sizeof(host), &port) == 0)
+        rc = mc_server_write_kubeconfig(data_dir, cluster, host, port, err);
+    return rc;
+}
+
+int mc_server_admin_cluster_remove(const char *data_dir, const char *cluster, mc_err *err)
+{
+    char db_path[4096], path[4200];
+    path_join(db_path, sizeof(db_path), data_dir, "store.db");
+    mc_store *store = NULL;
+    int rc = mc_store_open(db_path, 0, &store, err);
+    if (rc == MC_OK)
+        rc = mc_store_cluster_remove(store, cluster, err);
+    mc_store_close(store);
+    if (rc == MC_OK) {
+        snprintf(path, sizeof(path), "%s/kubeconfigs/%s.yaml", data_dir, cluster);
+        remove(path);
+        snprintf(path, sizeof(path), "%s/tokens/%s", data_dir, cluster);
+        remove(path);
+    }
+    return rc;
+}

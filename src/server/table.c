@@ -1,0 +1,539 @@
+/* table.c - meta.k8s.io/v1 Table responses (see table.h).
+ *
+ * Custom resources get a Name column and the CRD's additionalPrinterColumns
+ * (or Age when the CRD declares none), evaluated as kube's CRD table
+ * convertor does: string columns print any value, typed columns keep values
+ * of their type only, date columns become a relative age ("5m", "3d4h") from
+ * the server's clock. Built-in kinds get the columns kube-apiserver prints.
+ */
+#include "server/table.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/time.h"
+#include "util/str.h"
+
+static const char name_description[] =
+    "Name must be unique within a namespace. Is required when creating resources, although some "
+    "resources may allow a client to request the generation of an appropriate name "
+    "automatically. Name is primarily intended for creation idempotence and configuration "
+    "definition. Cannot be updated. More info: "
+    "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+static const char age_description[] =
+    "CreationTimestamp is a timestamp representing the server time when this object was created. "
+    "It is not guaranteed to be set in happens-before order across separate operations. Clients "
+    "may not set this value. It is represented in RFC3339 form and is in UTC.";
+
+/* ---- Accept ---- */
+
+/* Does one media range (no commas) ask for a meta.k8s.io/v1 Table? */
+static int media_is_table(const char *s, size_t n)
+{
+    int as_table = 0, group = 0, version = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t end = i;
+        while (end < n && s[end] != ';')
+            end++;
+        size_t a = i, b = end;
+        while (a < b && (s[a] == ' ' || s[a] == '\t'))
+            a++;
+        while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t'))
+            b--;
+        const char *p = s + a;
+        size_t len = b - a;
+        if (len == 8 && !strncmp(p, "as=Table", 8))
+            as_table = 1;
+        else if (len == 13 && !strncmp(p, "g=meta.k8s.io", 13))
+            group = 1;
+        else if (len == 4 && !strncmp(p, "v=v1", 4))
+            version = 1;
+        i = end + 1;
+    }
+    return as_table && group && version;
+}
+
+int mc_server_table_wanted(const char *accept)
+{
+    if (!accept)
+        return 0;
+    const char *p = accept;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        if (media_is_table(p, n))
+            return 1;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+/* ---- values ---- */
+
+/* kube's duration.HumanDuration: short, rounded down, coarser as it grows. */
+static void human_duration(int64_t seconds, char *out, size_t size)
+{
+    if (seconds < -1) {
+        snprintf(out, size, "<invalid>");
+        return;
+    }
+    if (seconds < 0)
+        seconds = 0;
+    int64_t minutes = seconds / 60, hours = seconds / 3600, days = hours / 24;
+    if (seconds < 120)
+        snprintf(out, size, "%llds", (long long)seconds);
+    else if (minutes < 10 && seconds % 60)
+        snprintf(out, size, "%lldm%llds", (long long)minutes, (long long)(seconds % 60));
+    else if (minutes < 180)
+        snprintf(out, size, "%lldm", (long long)minutes);
+    else if (hours < 8 && minutes % 60)
+        snprintf(out, size, "%lldh%lldm", (long long)hours, (long long)(minutes % 60));
+    else if (hours < 48)
+        snprintf(out, size, "%lldh", (long long)hours);
+    else if (hours < 24 * 8 && hours % 24)
+        snprintf(out, size, "%lldd%lldh", (long long)days, (long long)(hours % 24));
+    else if (hours < 24 * 365 * 2)
+        snprintf(out, size, "%lldd", (long long)days);
+    else if (hours < 24 * 365 * 8 && days % 365)
+        snprintf(out, size, "%lldy%lldd", (long long)(days / 365), (long long)(days % 365));
+    else
+        snprintf(out, size, "%lldy", (long long)(days / 365));
+}
+
+/* The age of an RFC 3339 timestamp as a new JSON string: "<unknown>" when
+ * absent, "<invalid>" when malformed. */
+static json_t *age_cell(const json_t *timestamp, time_t now)
+{
+    char text[64];
+    int64_t t;
+    if (!json_is_string(timestamp) || json_string_length(timestamp) == 0)
+        return json_string("<unknown>");
+    if (mc_time_parse(json_string_value(timestamp), &t, NULL, NULL) != 0)
+        return json_string("<invalid>");
+    human_duration((int64_t)now - t, text, sizeof(text));
+    return json_string(text);
+}
+
+/* Follows a simple JSONPath (".a.b[0].c", optionally in braces). NULL when
+ * any step is missing. */
+static const json_t *eval_path(const json_t *obj, const char *path)
+{
+    char buf[512];
+    size_t n = strlen(path);
+    if (n >= 2 && path[0] == '{' && path[n - 1] == '}') {
+        path++;
+        n -= 2;
+    }
+    if (n >= sizeof(buf))
+        return NULL;
+    memcpy(buf, path, n);
+    buf[n] = '\0';
+    const json_t *cur = obj;
+    char *p = buf;
+    while (*p && cur) {
+        if (*p == '.') {
+            p++;
+            size_t len = strcspn(p, ".[");
+            if (len == 0)
+                return NULL;
+            char saved = p[len];
+            p[len] = '\0';
+            cur = json_is_object(cur) ? json_object_get(cur, p) : NULL;
+            p[len] = saved;
+            p += len;
+        } else if (*p == '[') {
+            char *end;
+            long index = strtol(p + 1, &end, 10);
+            if (*end != ']' || !json_is_array(cur))
+                return NULL;
+            if (index < 0)
+                index += (long)json_array_size(cur);
+            cur = index >= 0 ? json_array_get(cur, (size_t)index) : NULL;
+            p = end + 1;
+        } else {
+            return NULL;
+        }
+    }
+    return cur;
+}
+
+/* A cell of a CRD printer column, as kube's CRD table convertor makes it. */
+static json_t *crd_cell(const char *type, const json_t *v, time_t now)
+{
+    if (!v || json_is_null(v))
+        return json_null();
+    if (!strcmp(type, "string")) {
+        if (json_is_string(v))
+            return json_copy((json_t *)v);
+        if (json_is_boolean(v))
+            return json_string(json_is_true(v) ? "true" : "false");
+        char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        json_t *cell = text ? json_string(text) : json_null();
+        free(text);
+        return cell;
+    }
+    if (!strcmp(type, "integer")) {
+        if (json_is_integer(v))
+            return json_integer(json_integer_value(v));
+        if (json_is_real(v))
+            return json_integer((json_int_t)json_real_value(v));
+    } else if (!strcmp(type, "number")) {
+        if (json_is_number(v))
+            return json_real(json_number_value(v));
+    } else if (!strcmp(type, "boolean")) {
+        if (json_is_boolean(v))
+            return json_boolean(json_is_true(v));
+    } else if (!strcmp(type, "date")) {
+        if (json_is_string(v))
+            return age_cell(v, now);
+    }
+    return json_null();
+}
+
+/* ---- columns ---- */
+
+static json_t *column(const char *name, const char *type, const char *format,
+                      const char *description, json_int_t priority)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:I}", "name", name, "type", type, "format", format,
+                     "description", description, "priority", priority);
+}
+
+static json_t *name_column(void)
+{
+    return column("Name", "string", "name", name_description, 0);
+}
+
+static json_t *age_column(void)
+{
+    return column("Age", "string", "", age_description, 0);
+}
+
+/* The kinds kube prints with columns of their own. */
+typedef enum {
+    KIND_OTHER,
+    KIND_CUSTOM,
+    KIND_NAMESPACE,
+    KIND_SECRET,
+    KIND_POD,
+    KIND_CONFIGMAP,
+    KIND_SERVICEACCOUNT,
+    KIND_LEASE,
+    KIND_EVENT,
+    KIND_CRD,
+} print_kind;
+
+static print_kind kind_of(const mc_server_resource *r)
+{
+    if (r->crd_name)
+        return KIND_CUSTOM;
+    if (!*r->group) {
+        if (!strcmp(r->plural, "namespaces"))
+            return KIND_NAMESPACE;
+        if (!strcmp(r->plural, "secrets"))
+            return KIND_SECRET;
+        if (!strcmp(r->plural, "pods"))
+            return KIND_POD;
+        if (!strcmp(r->plural, "configmaps"))
+            return KIND_CONFIGMAP;
+        if (!strcmp(r->plural, "serviceaccounts"))
+            return KIND_SERVICEACCOUNT;
+        if (!strcmp(r->plural, "events"))
+            return KIND_EVENT;
+    }
+    if (!strcmp(r->group, "coordination.k8s.io") && !strcmp(r->plural, "leases"))
+        return KIND_LEASE;
+    if (!strcmp(r->group, "apiextensions.k8s.io") && !strcmp(r->plural, "customresourcedefinitions"))
+        return KIND_CRD;
+    return KIND_OTHER;
+}
+
+/* The printer columns of a CRD version: its own, or Age when it has none. */
+static int crd_has_columns(const mc_server_resource *r)
+{
+    return json_is_array(r->columns) && json_array_size(r->columns) > 0;
+}
+
+static json_t *crd_columns(const mc_server_resource *r)
+{
+    json_t *cols = json_array();
+    json_array_append_new(cols, name_column());
+    if (!crd_has_columns(r)) {
+        json_array_append_new(cols, age_column());
+        return cols;
+    }
+    size_t i;
+    const json_t *c;
+    json_array_foreach(r->columns, i, c) {
+        const char *jp = json_string_value(json_object_get(c, "jsonPath"));
+        const char *desc = json_string_value(json_object_get(c, "description"));
+        const char *format = json_string_value(json_object_get(c, "format"));
+        json_int_t priority = json_integer_value(json_object_get(c, "priority"));
+        char fallback[600];
+        snprintf(fallback, sizeof(fallback),
+                 "Custom resource definition column (in JSONPath format): %s", jp ? jp : "");
+        json_array_append_new(cols, column(json_string_value(json_object_get(c, "name")),
+                                           json_string_value(json_object_get(c, "type")),
+                                           format ? format : "", desc && *desc ? desc : fallback,
+                                           priority));
+    }
+    return cols;
+}
+
+static json_t *builtin_columns(print_kind kind)
+{
+    json_t *cols = json_array();
+    switch (kind) {
+    case KIND_EVENT:
+        json_array_append_new(cols, column("Last Seen", "string", "",
+                                           "The time since the event was last seen", 0));
+        json_array_append_new(cols, column("Type", "string", "", "The type of the event", 0));
+        json_array_append_new(cols, column("Reason", "string", "", "The reason of the event", 0));
+        json_array_append_new(cols, column("Object", "string", "", "The object the event is about", 0));
+        json_array_append_new(cols, column("Message", "string", "", "A description of the event", 0));
+        json_array_append_new(cols, column("Name", "string", "name", name_description, 1));
+        return cols;
+    case KIND_CRD:
+        json_array_append_new(cols, name_column());
+        json_array_append_new(cols, column("Created At", "date", "", age_description, 0));
+        return cols;
+    default: break;
+    }
+    json_array_append_new(cols, name_column());
+    switch (kind) {
+    case KIND_NAMESPACE:
+        json_array_append_new(cols, column("Status", "string", "",
+                                           "The status of the namespace", 0));
+        break;
+    case KIND_SECRET:
+        json_array_append_new(cols, column("Type", "string", "", "The type of the secret", 0));
+        json_array_append_new(cols, column("Data", "string", "", "The number of entries in the data", 0));
+        break;
+    case KIND_POD:
+        json_array_append_new(cols, column("Ready", "string", "",
+                                           "The aggregate readiness state of this pod for accepting traffic.", 0));
+        json_array_append_new(cols, column("Status", "string", "",
+                                           "The aggregate status of the containers in this pod.", 0));
+        json_array_append_new(cols, column("Restarts", "string", "",
+                                           "The number of times the containers in this pod have been restarted.", 0));
+        break;
+    case KIND_CONFIGMAP:
+        json_array_append_new(cols, column("Data", "string", "", "The number of entries in the data", 0));
+        break;
+    case KIND_SERVICEACCOUNT:
+        json_array_append_new(cols, column("Secrets", "string", "", "The number of secrets of the account", 0));
+        break;
+    case KIND_LEASE:
+        json_array_append_new(cols, column("Holder", "string", "", "The holder of the lease", 0));
+        break;
+    default: break;
+    }
+    json_array_append_new(cols, age_column());
+    if (kind == KIND_POD) {
+        json_array_append_new(cols, column("IP", "string", "", "The IP address of the pod", 1));
+        json_array_append_new(cols, column("Node", "string", "", "The node the pod runs on", 1));
+    }
+    return cols;
+}
+
+/* ---- cells ---- */
+
+static const json_t *field(const json_t *obj, const char *a, const char *b)
+{
+    const json_t *v = json_object_get(obj, a);
+    return b ? json_object_get(v, b) : v;
+}
+
+static json_t *string_or(const json_t *v, const char *fallback)
+{
+    return json_string(json_is_string(v) && json_string_length(v) ? json_string_value(v) : fallback);
+}
+
+static json_int_t count_members(const json_t *v)
+{
+    if (json_is_object(v))
+        return (json_int_t)json_object_size(v);
+    if (json_is_array(v))
+        return (json_int_t)json_array_size(v);
+    return 0;
+}
+
+/* READY and STATUS of a pod, simplified from kube's printer: a container's
+ * waiting or terminated reason wins over the phase; Terminating while being
+ * deleted. */
+static void pod_cells(json_t *cells, const json_t *pod)
+{
+    const json_t *statuses = field(pod, "status", "containerStatuses");
+    size_t total = json_array_size(field(pod, "spec", "containers"));
+    size_t ready = 0, i;
+    json_int_t restarts = 0;
+    const char *reason = NULL;
+    const json_t *cs;
+    json_array_foreach(statuses, i, cs) {
+        if (json_is_true(json_object_get(cs, "ready")))
+            ready++;
+        restarts += json_integer_value(json_object_get(cs, "restartCount"));
+        const json_t *state = json_object_get(cs, "state");
+        const char *r = json_string_value(field(state, "waiting", "reason"));
+        if (!r)
+            r = json_string_value(field(state, "terminated", "reason"));
+        if (r && *r)
+            reason = r;
+    }
+    char text[64];
+    snprintf(text, sizeof(text), "%zu/%zu", ready, total);
+    json_array_append_new(cells, json_string(text));
+    if (field(pod, "metadata", "deletionTimestamp") &&
+        !json_is_null(field(pod, "metadata", "deletionTimestamp")))
+        reason = "Terminating";
+    if (!reason)
+        reason = json_string_value(field(pod, "status", "reason"));
+    if (!reason)
+        reason = json_string_value(field(pod, "status", "phase"));
+    json_array_append_new(cells, json_string(reason ? reason : "Unknown"));
+    snprintf(text, sizeof(text), "%lld", (long long)restarts);
+    json_array_append_new(cells, json_string(text));
+}
+
+/* "<kind>/<name>" of an event's involvedObject, kube style (lower-case kind). */
+static json_t *event_object(const json_t *ev)
+{
+    const json_t *io = json_object_get(ev, "involvedObject");
+    if (!json_is_object(io))
+        io = json_object_get(ev, "regarding");
+    const char *kind = json_string_value(json_object_get(io, "kind"));
+    const char *name = json_string_value(json_object_get(io, "name"));
+    char text[600];
+    size_t i = 0;
+    for (const char *k = kind ? kind : ""; *k && i + 1 < 128; k++)
+        text[i++] = (char)((*k >= 'A' && *k <= 'Z') ? *k - 'A' + 'a' : *k);
+    snprintf(text + i, sizeof(text) - i, "/%s", name ? name : "");
+    return json_string(text);
+}
+
+static void event_cells(json_t *cells, const json_t *ev, time_t now)
+{
+    const json_t *last = json_object_get(ev, "lastTimestamp");
+    if (!json_is_string(last))
+        last = json_object_get(ev, "eventTime");
+    if (!json_is_string(last))
+        last = field(ev, "metadata", "creationTimestamp");
+    json_array_append_new(cells, age_cell(last, now));
+    json_array_append_new(cells, string_or(json_object_get(ev, "type"), ""));
+    json_array_append_new(cells, string_or(json_object_get(ev, "reason"), ""));
+    json_array_append_new(cells, event_object(ev));
+    json_array_append_new(cells, string_or(json_object_get(ev, "message"), ""));
+    json_array_append_new(cells, string_or(field(ev, "metadata", "name"), ""));
+}
+
+static json_t *row_cells(const mc_server_resource *r, print_kind kind, const json_t *obj,
+                         time_t now)
+{
+    json_t *cells = json_array();
+    if (!cells)
+        return NULL;
+    const json_t *created = field(obj, "metadata", "creationTimestamp");
+    if (kind == KIND_EVENT) {
+        event_cells(cells, obj, now);
+        return cells;
+    }
+    json_array_append_new(cells, string_or(field(obj, "metadata", "name"), ""));
+    switch (kind) {
+    case KIND_CUSTOM:
+        if (crd_has_columns(r)) {
+            size_t i;
+            const json_t *c;
+            json_array_foreach(r->columns, i, c) {
+                const char *jp = json_string_value(json_object_get(c, "jsonPath"));
+                const char *type = json_string_value(json_object_get(c, "type"));
+                json_array_append_new(cells, crd_cell(type ? type : "string",
+                                                      jp ? eval_path(obj, jp) : NULL, now));
+            }
+            return cells;
+        }
+        break;
+    case KIND_CRD:
+        json_array_append_new(cells, json_is_string(created) ? json_copy((json_t *)created)
+                                                             : json_null());
+        return cells;
+    case KIND_NAMESPACE:
+        json_array_append_new(cells, string_or(field(obj, "status", "phase"), ""));
+        break;
+    case KIND_SECRET:
+        json_array_append_new(cells, string_or(json_object_get(obj, "type"), ""));
+        json_array_append_new(cells, json_integer(count_members(json_object_get(obj, "data"))));
+        break;
+    case KIND_POD: pod_cells(cells, obj); break;
+    case KIND_CONFIGMAP:
+        json_array_append_new(cells, json_integer(count_members(json_object_get(obj, "data")) +
+                                                  count_members(json_object_get(obj, "binaryData"))));
+        break;
+    case KIND_SERVICEACCOUNT:
+        json_array_append_new(cells, json_integer(count_members(json_object_get(obj, "secrets"))));
+        break;
+    case KIND_LEASE:
+        json_array_append_new(cells, string_or(field(obj, "spec", "holderIdentity"), ""));
+        break;
+    default: break;
+    }
+    json_array_append_new(cells, age_cell(created, now));
+    if (kind == KIND_POD) {
+        json_array_append_new(cells, string_or(field(obj, "status", "podIP"), "<none>"));
+        json_array_append_new(cells, string_or(field(obj, "spec", "nodeName"), "<none>"));
+    }
+    return cells;
+}
+
+static json_t *row_object(const json_t *obj, const char *include_object)
+{
+    if (include_object && !strcmp(include_object, "None"))
+        return NULL;
+    if (include_object && !strcmp(include_object, "Object"))
+        return json_deep_copy(obj);
+    const json_t *md = json_object_get(obj, "metadata");
+    json_t *copy = json_is_object(md) ? json_deep_copy(md) : json_object();
+    return json_pack("{s:s, s:s, s:o}", "kind", "PartialObjectMetadata", "apiVersion",
+                     "meta.k8s.io/v1", "metadata", copy);
+}
+
+json_t *mc_server_table_build(const mc_server_resource *r, const json_t *const *objs, size_t n,
+                              const char *resource_version, const char *continue_token,
+                              const char *include_object, time_t now)
+{
+    print_kind kind = kind_of(r);
+    json_t *table = NULL;
+    json_t *columns = kind == KIND_CUSTOM ? crd_columns(r) : builtin_columns(kind);
+    json_t *rows = json_array();
+    json_t *metadata = json_object();
+    if (!columns || !rows || !metadata)
+        goto fail;
+    if (resource_version && json_object_set_new(metadata, "resourceVersion",
+                                                json_string(resource_version)) != 0)
+        goto fail;
+    if (continue_token && *continue_token &&
+        json_object_set_new(metadata, "continue", json_string(continue_token)) != 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        json_t *cells = row_cells(r, kind, objs[i], now);
+        json_t *row = cells ? json_pack("{s:o}", "cells", cells) : NULL;
+        if (!row)
+            goto fail;
+        json_t *object = row_object(objs[i], include_object);
+        if (object)
+            json_object_set_new(row, "object", object);
+        if (json_array_append_new(rows, row) != 0)
+            goto fail;
+    }
+    table = json_pack("{s:s, s:s, s:o, s:o, s:o}", "kind", "Table", "apiVersion", "meta.k8s.io/v1",
+                      "metadata", metadata, "columnDefinitions", columns, "rows", rows);
+    return table;
+fail:
+    json_decref(columns);
+    json_decref(rows);
+    json_decref(metadata);
+    return NULL;
+}

@@ -1,0 +1,795 @@
+/* watch.c - watch streams on suspended libmicrohttpd connections, fed by a
+ * hub that the store's listener calls after every committed write.
+ *
+ * Each watch is a chunked response whose content reader copies bytes from
+ * the watcher's queue of encoded lines; an event is encoded once per publish
+ * and its bytes shared (refcounted) by every watcher that queues it. With an
+ * empty queue the reader suspends its connection, and publish (or the timer
+ * thread: bookmarks, timeouts) resumes it: no thread per watch.
+ * See watch.h and docs/server.md.
+ */
+#include "server/watch.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+#include "util/str.h"
+
+/* Bytes the content reader may be asked for at once. */
+#define WATCH_BLOCK_SIZE (32u * 1024)
+/* Live bytes a watcher may have queued before its watch is ended (the
+ * client re-watches from its last resourceVersion, as with kube). */
+#define WATCH_QUEUE_MAX (16u * 1024 * 1024)
+/* How often the timer thread looks at deadlines and bookmarks. */
+#define WATCH_TICK_MS 100
+
+/* One encoded event line, shared by the watchers that queued it. */
+typedef struct watch_line {
+    size_t refs; /* references; guarded by hub->lock once shared */
+    size_t len;  /* bytes in data */
+    char data[]; /* `{"type":...,"object":...}\n`, not NUL-terminated */
+} watch_line;
+
+typedef struct watch_cluster watch_cluster;
+
+/* One watch. The filter fields are set before the watcher is published to
+ * the hub and never change; the rest is guarded by hub->lock. */
+typedef struct watcher {
+    mc_watch_hub *hub;                /* owning hub (kept alive by this watcher) */
+    struct MHD_Connection *connection; /* the suspended/resumed connection */
+    char *resource;                   /* filter: store name "<group>/<plural>" */
+    char *kind;                       /* BOOKMARK kind */
+    char *api_version;                /* BOOKMARK apiVersion */
+    char *namespace;                  /* filter: namespace, or NULL */
+    char *field_name;                 /* filter: metadata.name, or NULL */
+    char *field_namespace;            /* filter: metadata.namespace, or NULL */
+    mc_selector *labels;              /* filter: owned copy, or NULL */
+    int64_t since;                    /* live events with rev <= since are not sent */
+    int bookmarks;                    /* 1: send BOOKMARK events */
+    int64_t deadline_ms;              /* monotonic time at which the watch ends */
+    int64_t next_bookmark_ms;         /* monotonic time of the next BOOKMARK */
+    watch_cluster *cluster;           /* lock: the cluster list it is on, or NULL */
+    struct watcher *prev;             /* lock: in cluster->watchers */
+    struct watcher *next;             /* lock: in cluster->watchers */
+    watch_line **queue;               /* lock: circular array of queued lines */
+    size_t queue_head;                /* lock: index of the first line */
+    size_t queue_len;                 /* lock: lines queued */
+    size_t queue_cap;                 /* lock: entries allocated */
+    size_t offset;                    /* lock: bytes of the first line already sent */
+    size_t queued_bytes;              /* lock: bytes queued, not yet sent */
+    size_t queue_max;                 /* cap on queued_bytes for live events */
+    int suspended;                    /* lock: 1 while its connection is suspended */
+    int ending;                       /* lock: end the stream once the queue is sent */
+} watcher;
+
+/* The watchers of one logical cluster; guarded by hub->lock. */
+struct watch_cluster {
+    char *name;        /* owned cluster name */
+    int64_t rev;       /* last revision published (BOOKMARK resourceVersion) */
+    watcher *watchers; /* first of a doubly-linked list */
+    size_t count;      /* watchers on the list */
+    int detached;      /* 1: removed from hub->clusters (cluster ended) */
+};
+
+struct mc_watch_hub {
+    mc_store *store;            /* read only on the HTTP thread (mc_watch_start) */
+    int64_t bookmark_ms;        /* interval between BOOKMARK events */
+    pthread_mutex_t lock;       /* guards everything below and the watchers' queues */
+    pthread_cond_t tick;        /* wakes the timer thread early (stop) */
+    pthread_t timer;            /* the timer thread */
+    int timer_running;          /* 1 while the timer thread must be joined */
+    int stopping;               /* lock: the timer thread must exit */
+    int freed;                  /* lock: mc_watch_hub_free ran; the last watcher frees */
+    watch_cluster **clusters;   /* lock: attached clusters, sorted by name */
+    size_t clusters_len;        /* lock: entries used */
+    size_t clusters_cap;        /* lock: entries allocated */
+    size_t watchers;            /* lock: open watches */
+    uint64_t rng;               /* lock: xorshift state for default timeouts */
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- lines ------------------------------------------------------------- */
+
+/* A new line `{"type":"<type>","object":<body>}\n` with one reference. */
+static watch_line *line_new(const char *type, const char *body)
+{
+    static const char head[] = "{\"type\":\"";
+    static const char mid[] = "\",\"object\":";
+    static const char tail[] = "}\n";
+    size_t tlen = strlen(type), blen = strlen(body);
+    size_t len = sizeof(head) - 1 + tlen + sizeof(mid) - 1 + blen + sizeof(tail) - 1;
+    watch_line *line = malloc(sizeof(*line) + len);
+    if (!line)
+        return NULL;
+    line->refs = 1;
+    line->len = len;
+    char *p = line->data;
+    memcpy(p, head, sizeof(head) - 1);
+    p += sizeof(head) - 1;
+    memcpy(p, type, tlen);
+    p += tlen;
+    memcpy(p, mid, sizeof(mid) - 1);
+    p += sizeof(mid) - 1;
+    memcpy(p, body, blen);
+    p += blen;
+    memcpy(p, tail, sizeof(tail) - 1);
+    return line;
+}
+
+static watch_line *line_from_json(const char *type, const json_t *obj)
+{
+    char *body = json_dumps(obj, JSON_COMPACT);
+    if (!body)
+        return NULL;
+    watch_line *line = line_new(type, body);
+    free(body);
+    return line;
+}
+
+static void line_unref(watch_line *line)
+{
+    if (line && --line->refs == 0)
+        free(line);
+}
+
+/* ---- watcher queues (hub->lock held, or the watcher not yet shared) ----- */
+
+/* Queues line (taking a new reference). A live event beyond the cap ends
+ * the watch instead: its stream stops after what is queued. */
+static void queue_push(watcher *w, watch_line *line, int live)
+{
+    if (w->ending)
+        return;
+    if (live && w->queued_bytes + line->len > w->queue_max) {
+        mc_log_warn("watch", "watch of %s ended: consumer too slow (%zu bytes queued)",
+                    w->resource, w->queued_bytes);
+        w->ending = 1;
+        return;
+    }
+    if (w->queue_len == w->queue_cap) {
+        size_t cap = w->queue_cap ? w->queue_cap * 2 : 8;
+        watch_line **grown = malloc(cap * sizeof(*grown));
+        if (!grown) {
+            w->ending = 1; /* the client re-watches; nothing is lost silently */
+            return;
+        }
+        for (size_t i = 0; i < w->queue_len; i++)
+            grown[i] = w->queue[(w->queue_head + i) % w->queue_cap];
+        free(w->queue);
+        w->queue = grown;
+        w->queue_cap = cap;
+        w->queue_head = 0;
+    }
+    line->refs++;
+    w->queue[(w->queue_head + w->queue_len) % w->queue_cap] = line;
+    w->queue_len++;
+    w->queued_bytes += line->len;
+}
+
+/* Resumes the connection if the reader suspended it. Only called with the
+ * lock held: the reader suspends under the same lock, so a resume can never
+ * precede its suspend (libmicrohttpd would then cancel the suspend). */
+static void wake(watcher *w)
+{
+    if (w->suspended) {
+        w->suspended = 0;
+        MHD_resume_connection(w->connection);
+    }
+}
+
+static void queue_clear(watcher *w)
+{
+    for (size_t i = 0; i < w->queue_len; i++)
+        line_unref(w->queue[(w->queue_head + i) % w->queue_cap]);
+    free(w->queue);
+    w->queue = NULL;
+    w->queue_len = w->queue_cap = w->queue_head = 0;
+    w->queued_bytes = 0;
+}
+
+/* ---- filters ------------------------------------------------------------ */
+
+static int labels_match(const watcher *w, const json_t *obj)
+{
+    if (!w->labels)
+        return 1;
+    return mc_selector_matches_json(w->labels,
+                                    json_object_get(json_object_get(obj, "metadata"), "labels"));
+}
+
+/* The event type this watcher sees for e, or NULL when it sees nothing. A
+ * label selector turns MODIFIED into ADDED or DELETED when the object
+ * enters or leaves it, as kube-apiserver does. */
+static const char *event_type_for(const watcher *w, const mc_store_event *e)
+{
+    if (strcmp(e->resource, w->resource) != 0)
+        return NULL;
+    if (w->namespace && strcmp(e->namespace, w->namespace) != 0)
+        return NULL;
+    if (w->field_namespace && strcmp(e->namespace, w->field_namespace) != 0)
+        return NULL;
+    if (w->field_name && strcmp(e->name, w->field_name) != 0)
+        return NULL;
+    int now = labels_match(w, e->obj);
+    switch (e->type) {
+    case MC_STORE_ADDED:
+        return now ? "ADDED" : NULL;
+    case MC_STORE_DELETED:
+        return now ? "DELETED" : NULL;
+    case MC_STORE_MODIFIED: {
+        int before = e->prev ? labels_match(w, e->prev) : 0;
+        if (now)
+            return before ? "MODIFIED" : "ADDED";
+        return before ? "DELETED" : NULL;
+    }
+    }
+    return NULL;
+}
+
+static int type_index(const char *type)
+{
+    return type[0] == 'A' ? 0 : type[0] == 'M' ? 1 : 2;
+}
+
+/* ---- hub clusters (lock held) -------------------------------------------- */
+
+static size_t cluster_index(const mc_watch_hub *hub, const char *name, int *found)
+{
+    size_t lo = 0, hi = hub->clusters_len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(hub->clusters[mid]->name, name);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = 0;
+    return lo;
+}
+
+static watch_cluster *cluster_find(const mc_watch_hub *hub, const char *name)
+{
+    int found;
+    size_t i = cluster_index(hub, name, &found);
+    return found ? hub->clusters[i] : NULL;
+}
+
+static watch_cluster *cluster_get_or_add(mc_watch_hub *hub, const char *name)
+{
+    int found;
+    size_t at = cluster_index(hub, name, &found);
+    if (found)
+        return hub->clusters[at];
+    if (hub->clusters_len == hub->clusters_cap) {
+        size_t cap = hub->clusters_cap ? hub->clusters_cap * 2 : 8;
+        watch_cluster **grown = realloc(hub->clusters, cap * sizeof(*grown));
+        if (!grown)
+            return NULL;
+        hub->clusters = grown;
+        hub->clusters_cap = cap;
+    }
+    watch_cluster *wc = calloc(1, sizeof(*wc));
+    if (!wc || !(wc->name = mc_strdup(name))) {
+        free(wc);
+        return NULL;
+    }
+    memmove(&hub->clusters[at + 1], &hub->clusters[at],
+            (hub->clusters_len - at) * sizeof(*hub->clusters));
+    hub->clusters[at] = wc;
+    hub->clusters_len++;
+    return wc;
+}
+
+static void cluster_detach(mc_watch_hub *hub, watch_cluster *wc)
+{
+    int found;
+    size_t i = cluster_index(hub, wc->name, &found);
+    if (found && hub->clusters[i] == wc) {
+        memmove(&hub->clusters[i], &hub->clusters[i + 1],
+                (hub->clusters_len - i - 1) * sizeof(*hub->clusters));
+        hub->clusters_len--;
+    }
+    wc->detached = 1;
+}
+
+static void cluster_unlink(mc_watch_hub *hub, watcher *w)
+{
+    watch_cluster *wc = w->cluster;
+    if (!wc)
+        return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        wc->watchers = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->cluster = NULL;
+    w->prev = w->next = NULL;
+    if (--wc->count == 0) {
+        if (!wc->detached)
+            cluster_detach(hub, wc);
+        free(wc->name);
+        free(wc);
+    }
+}
+
+/* ---- hub lifetime -------------------------------------------------------- */
+
+static void hub_destroy(mc_watch_hub *hub)
+{
+    for (size_t i = 0; i < hub->clusters_len; i++) {
+        free(hub->clusters[i]->name);
+        free(hub->clusters[i]);
+    }
+    free(hub->clusters);
+    pthread_cond_destroy(&hub->tick);
+    pthread_mutex_destroy(&hub->lock);
+    free(hub);
+}
+
+static void watcher_free(watcher *w)
+{
+    if (!w)
+        return;
+    queue_clear(w);
+    free(w->resource);
+    free(w->kind);
+    free(w->api_version);
+    free(w->namespace);
+    free(w->field_name);
+    free(w->field_namespace);
+    mc_selector_free(w->labels);
+    free(w);
+}
+
+/* Queues a BOOKMARK (lock held). */
+static void send_bookmark(watcher *w)
+{
+    char rv[32];
+    snprintf(rv, sizeof(rv), "%" PRId64, w->cluster ? w->cluster->rev : 0);
+    json_t *obj = json_pack("{s:s, s:s, s:{s:s}}", "kind", w->kind, "apiVersion", w->api_version,
+                            "metadata", "resourceVersion", rv);
+    watch_line *line = obj ? line_from_json("BOOKMARK", obj) : NULL;
+    json_decref(obj);
+    if (!line)
+        return; /* out of memory: the next interval tries again */
+    queue_push(w, line, 1);
+    line_unref(line);
+}
+
+static void *timer_main(void *arg)
+{
+    mc_watch_hub *hub = arg;
+    pthread_mutex_lock(&hub->lock);
+    while (!hub->stopping) {
+        int64_t now = now_ms();
+        for (size_t i = 0; i < hub->clusters_len; i++) {
+            for (watcher *w = hub->clusters[i]->watchers; w; w = w->next) {
+                if (w->ending)
+                    continue;
+                if (now >= w->deadline_ms) {
+                    w->ending = 1;
+                    wake(w);
+                } else if (w->bookmarks && now >= w->next_bookmark_ms) {
+                    w->next_bookmark_ms = now + hub->bookmark_ms;
+                    send_bookmark(w);
+                    wake(w);
+                }
+            }
+        }
+        int64_t until = now_ms() + WATCH_TICK_MS;
+        struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (long)(until % 1000) * 1000000};
+        pthread_cond_timedwait(&hub->tick, &hub->lock, &ts);
+    }
+    pthread_mutex_unlock(&hub->lock);
+    return NULL;
+}
+
+mc_watch_hub *mc_watch_hub_new(mc_store *store, int bookmark_seconds)
+{
+    mc_watch_hub *hub = calloc(1, sizeof(*hub));
+    if (!hub)
+        return NULL;
+    hub->store = store;
+    hub->bookmark_ms = (int64_t)(bookmark_seconds > 0 ? bookmark_seconds : 60) * 1000;
+    hub->rng = (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull | 1u;
+    pthread_condattr_t attr;
+    if (pthread_mutex_init(&hub->lock, NULL) != 0) {
+        free(hub);
+        return NULL;
+    }
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&hub->tick, &attr);
+    pthread_condattr_destroy(&attr);
+    if (rc != 0) {
+        pthread_mutex_destroy(&hub->lock);
+        free(hub);
+        return NULL;
+    }
+    if (pthread_create(&hub->timer, NULL, timer_main, hub) != 0) {
+        hub_destroy(hub);
+        return NULL;
+    }
+    hub->timer_running = 1;
+    return hub;
+}
+
+void mc_watch_hub_free(mc_watch_hub *hub)
+{
+    if (!hub)
+        return;
+    pthread_mutex_lock(&hub->lock);
+    hub->stopping = 1;
+    pthread_cond_signal(&hub->tick);
+    pthread_mutex_unlock(&hub->lock);
+    if (hub->timer_running)
+        pthread_join(hub->timer, NULL);
+    hub->timer_running = 0;
+
+    /* End every watch and resume every suspended connection, so that none
+     * is left suspended when the daemon stops (libmicrohttpd aborts then). */
+    pthread_mutex_lock(&hub->lock);
+    for (size_t i = 0; i < hub->clusters_len; i++) {
+        for (watcher *w = hub->clusters[i]->watchers; w; w = w->next) {
+            w->ending = 1;
+            wake(w);
+        }
+    }
+    hub->freed = 1;
+    size_t open = hub->watchers;
+    pthread_mutex_unlock(&hub->lock);
+    if (open == 0)
+        hub_destroy(hub);
+}
+
+/* ---- publish --------------------------------------------------------------- */
+
+void mc_watch_hub_publish(mc_watch_hub *hub, const char *cluster, const mc_store_event *event)
+{
+    watch_line *lines[3] = {NULL, NULL, NULL};
+    int needed[3] = {0, 0, 0};
+    pthread_mutex_lock(&hub->lock);
+    watch_cluster *wc = cluster_find(hub, cluster);
+    if (wc) {
+        wc->rev = event->rev;
+        for (watcher *w = wc->watchers; w; w = w->next) {
+            const char *type = w->ending || event->rev <= w->since ? NULL
+                                                                   : event_type_for(w, event);
+            if (type)
+                needed[type_index(type)] = 1;
+        }
+    }
+    pthread_mutex_unlock(&hub->lock);
+    if (!needed[0] && !needed[1] && !needed[2])
+        return;
+
+    /* Encode outside the lock, once per type, for all watchers. */
+    char *body = json_dumps(event->obj, JSON_COMPACT);
+    static const char *const names[3] = {"ADDED", "MODIFIED", "DELETED"};
+    for (int t = 0; t < 3 && body; t++)
+        if (needed[t])
+            lines[t] = line_new(names[t], body);
+    free(body);
+
+    /* Watchers are added and removed only on the HTTP thread, which is this
+     * one, so the list is the one seen above; the timer thread may only have
+     * ended some. */
+    pthread_mutex_lock(&hub->lock);
+    wc = cluster_find(hub, cluster);
+    for (watcher *w = wc ? wc->watchers : NULL; w; w = w->next) {
+        const char *type = w->ending || event->rev <= w->since ? NULL : event_type_for(w, event);
+        if (!type)
+            continue;
+        watch_line *line = lines[type_index(type)];
+        if (line)
+            queue_push(w, line, 1);
+        else
+            w->ending = 1; /* encoding failed (memory): end rather than skip */
+        wake(w);
+    }
+    for (int t = 0; t < 3; t++)
+        line_unref(lines[t]);
+    pthread_mutex_unlock(&hub->lock);
+}
+
+void mc_watch_hub_end_cluster(mc_watch_hub *hub, const char *cluster)
+{
+    pthread_mutex_lock(&hub->lock);
+    watch_cluster *wc = cluster_find(hub, cluster);
+    if (wc) {
+        cluster_detach(hub, wc);
+        for (watcher *w = wc->watchers; w; w = w->next) {
+            w->ending = 1;
+            wake(w);
+        }
+    }
+    pthread_mutex_unlock(&hub->lock);
+}
+
+size_t mc_watch_hub_count(const mc_watch_hub *hub)
+{
+    mc_watch_hub *h = (mc_watch_hub *)hub;
+    pthread_mutex_lock(&h->lock);
+    size_t n = h->watchers;
+    pthread_mutex_unlock(&h->lock);
+    return n;
+}
+
+/* ---- the response ---------------------------------------------------------- */
+
+static ssize_t watch_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    watcher *w = cls;
+    size_t copied = 0;
+    (void)pos;
+    pthread_mutex_lock(&w->hub->lock);
+    while (copied < max && w->queue_len > 0) {
+        watch_line *line = w->queue[w->queue_head];
+        size_t n = line->len - w->offset;
+        if (n > max - copied)
+            n = max - copied;
+        memcpy(buf + copied, line->data + w->offset, n);
+        copied += n;
+        w->offset += n;
+        if (w->offset == line->len) {
+            w->queued_bytes -= line->len;
+            w->queue_head = (w->queue_head + 1) % w->queue_cap;
+            w->queue_len--;
+            w->offset = 0;
+            line_unref(line);
+        }
+    }
+    ssize_t result;
+    if (copied > 0) {
+        result = (ssize_t)copied;
+    } else if (w->ending) {
+        result = MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        /* Nothing to send: park the connection until wake(). Suspending
+         * under the lock makes the check and the suspend one step for
+         * publishers, which resume only connections marked suspended. */
+        w->suspended = 1;
+        MHD_suspend_connection(w->connection);
+        result = 0;
+    }
+    pthread_mutex_unlock(&w->hub->lock);
+    return result;
+}
+
+static void watch_free(void *cls)
+{
+    watcher *w = cls;
+    mc_watch_hub *hub = w->hub;
+    pthread_mutex_lock(&hub->lock);
+    if (w->cluster) {
+        cluster_unlink(hub, w);
+        hub->watchers--;
+    }
+    queue_clear(w);
+    int destroy = hub->freed && hub->watchers == 0;
+    pthread_mutex_unlock(&hub->lock);
+    watcher_free(w);
+    if (destroy)
+        hub_destroy(hub);
+}
+
+/* Context of the initial events (HTTP thread; the watcher is not shared). */
+typedef struct initial_ctx {
+    watcher *w; /* the new watcher */
+    int failed; /* 1: out of memory */
+} initial_ctx;
+
+static void queue_json(initial_ctx *ctx, const char *type, const json_t *obj)
+{
+    watch_line *line = line_from_json(type, obj);
+    if (!line) {
+        ctx->failed = 1;
+        return;
+    }
+    queue_push(ctx->w, line, 0);
+    line_unref(line);
+}
+
+static void on_history(void *arg, const mc_store_event *event)
+{
+    initial_ctx *ctx = arg;
+    const char *type = event_type_for(ctx->w, event);
+    if (type && !ctx->failed)
+        queue_json(ctx, type, event->obj);
+}
+
+static int queue_current(mc_store *store, const char *cluster, initial_ctx *ctx, mc_err *err)
+{
+    watcher *w = ctx->w;
+    const json_t **items = NULL;
+    size_t count = 0;
+    int more = 0;
+    const char *ns = w->namespace ? w->namespace : w->field_namespace;
+    int rc = mc_store_list(store, cluster, w->resource, ns, NULL, NULL, 0, &items, &count, &more,
+                           err);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < count && !ctx->failed; i++) {
+        const json_t *meta = json_object_get(items[i], "metadata");
+        const char *name = json_string_value(json_object_get(meta, "name"));
+        if (w->field_name && (!name || strcmp(name, w->field_name) != 0))
+            continue;
+        if (w->field_namespace) {
+            const char *obj_ns = json_string_value(json_object_get(meta, "namespace"));
+            if (strcmp(obj_ns ? obj_ns : "", w->field_namespace) != 0)
+                continue;
+        }
+        if (labels_match(w, items[i]))
+            queue_json(ctx, "ADDED", items[i]);
+    }
+    free(items);
+    return 0;
+}
+
+static int queue_expired(initial_ctx *ctx, const char *message)
+{
+    json_t *status = json_pack("{s:s, s:s, s:{}, s:s, s:s, s:s, s:i}", "kind", "Status",
+                               "apiVersion", "v1", "metadata", "status", "Failure", "message",
+                               message, "reason", "Expired", "code", 410);
+    if (!status)
+        return MC_ENOMEM;
+    queue_json(ctx, "ERROR", status);
+    json_decref(status);
+    ctx->w->ending = 1;
+    return 0;
+}
+
+static int copy_opt(char **dst, const char *src)
+{
+    if (!src)
+        return 0;
+    *dst = mc_strdup(src);
+    return *dst ? 0 : MC_ENOMEM;
+}
+
+static watcher *watcher_new(mc_watch_hub *hub, struct MHD_Connection *connection,
+                            const mc_watch_params *params)
+{
+    const mc_server_resource *res = params->resource;
+    watcher *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->hub = hub;
+    w->connection = connection;
+    w->since = params->since;
+    w->bookmarks = params->bookmarks;
+    w->queue_max = WATCH_QUEUE_MAX;
+    size_t av_len = strlen(res->group) + strlen(res->version) + 2;
+    w->api_version = malloc(av_len);
+    if (w->api_version)
+        snprintf(w->api_version, av_len, "%s%s%s", res->group, *res->group ? "/" : "",
+                 res->version);
+    int rc = w->api_version ? 0 : MC_ENOMEM;
+    if (rc == 0)
+        rc = copy_opt(&w->resource, res->store_name);
+    if (rc == 0)
+        rc = copy_opt(&w->kind, res->kind);
+    if (rc == 0)
+        rc = copy_opt(&w->namespace, params->namespace);
+    if (rc == 0)
+        rc = copy_opt(&w->field_name, params->field_name);
+    if (rc == 0)
+        rc = copy_opt(&w->field_namespace, params->field_namespace);
+    if (rc == 0 && params->labels && params->labels->len > 0) {
+        /* A copy through the canonical text, which parses to an equal selector. */
+        char *text = mc_selector_format(params->labels);
+        rc = text ? mc_selector_parse(text, &w->labels, NULL) : MC_ENOMEM;
+        free(text);
+    }
+    if (rc != 0) {
+        watcher_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+struct MHD_Response *mc_watch_start(mc_watch_hub *hub, struct MHD_Connection *connection,
+                                    const char *cluster, const mc_watch_params *params,
+                                    mc_err *err)
+{
+    struct MHD_Response *response = NULL;
+    initial_ctx ctx = {0};
+    int rc = 0;
+    int64_t rev = mc_store_revision(hub->store, cluster);
+    if (rev < 0) {
+        mc_err_set(err, MC_ENOTFOUND, "cluster %s not found", cluster);
+        return NULL;
+    }
+    watcher *w = watcher_new(hub, connection, params);
+    if (!w) {
+        mc_err_set(err, MC_ENOMEM, "out of memory starting a watch of %s in cluster %s",
+                   params->resource->store_name, cluster);
+        return NULL;
+    }
+    ctx.w = w;
+
+    /* kube treats resourceVersion "0" as "any": the current state, like none. */
+    if (params->since <= 0) {
+        rc = queue_current(hub->store, cluster, &ctx, err);
+    } else {
+        mc_err herr = {0};
+        rc = mc_store_history(hub->store, cluster, params->since, on_history, &ctx, &herr);
+        if (rc == MC_EEXPIRED)
+            rc = queue_expired(&ctx, herr.msg);
+        else if (rc != 0)
+            mc_err_set(err, rc, "%s", herr.msg);
+    }
+    if (rc == 0 && ctx.failed)
+        rc = MC_ENOMEM;
+    if (rc != 0) {
+        if (rc == MC_ENOMEM)
+            mc_err_set(err, MC_ENOMEM, "out of memory starting a watch of %s in cluster %s",
+                       w->resource, cluster);
+        watcher_free(w);
+        return NULL;
+    }
+    /* Live events must come after what was queued: those up to rev are in. */
+    if (w->since < rev)
+        w->since = rev;
+    /* The initial events may exceed the cap; live ones get the cap on top. */
+    w->queue_max = w->queued_bytes + WATCH_QUEUE_MAX;
+
+    response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, WATCH_BLOCK_SIZE, watch_reader,
+                                                 w, watch_free);
+    if (!response) {
+        watcher_free(w);
+        mc_err_set(err, MC_ENOMEM, "cannot create the watch response (cluster %s)", cluster);
+        return NULL;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache, private");
+
+    int64_t now = now_ms();
+    pthread_mutex_lock(&hub->lock);
+    int64_t timeout_ms = (int64_t)params->timeout_seconds * 1000;
+    if (params->timeout_seconds <= 0) {
+        /* kube-apiserver: 30 minutes x [1, 2), spreading reconnects. */
+        hub->rng ^= hub->rng << 13;
+        hub->rng ^= hub->rng >> 7;
+        hub->rng ^= hub->rng << 17;
+        timeout_ms = (1800 + (int64_t)(hub->rng % 1800)) * 1000;
+    }
+    w->deadline_ms = now + timeout_ms;
+    w->next_bookmark_ms = now + hub->bookmark_ms;
+    watch_cluster *wc = hub->freed ? NULL : cluster_get_or_add(hub, cluster);
+    if (wc) {
+        if (wc->rev < rev)
+            wc->rev = rev;
+        w->cluster = wc;
+        w->next = wc->watchers;
+        if (wc->watchers)
+            wc->watchers->prev = w;
+        wc->watchers = w;
+        wc->count++;
+        hub->watchers++;
+    }
+    pthread_mutex_unlock(&hub->lock);
+    if (!wc) {
+        MHD_destroy_response(response); /* frees w through watch_free */
+        mc_err_set(err, MC_ENOMEM, "cannot register a watch (cluster %s)", cluster);
+        return NULL;
+    }
+    return response;
+}

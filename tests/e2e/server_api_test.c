@@ -1,0 +1,531 @@
+/* server_api_test.c - meshcert server over real HTTPS, as a client sees it:
+ * authentication, the verbs and their errors, paging, selectors, the status
+ * subresource and generation, finalizers, owner cascade, watch (resume, 410,
+ * bookmarks, timeout), bad input that must write nothing, and durability
+ * across kill -9. The server runs as a separate process (server_process.c).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server_process.h"
+
+static server_process g_server;
+
+#define C1 "/clusters/c1"
+
+static const char crd_json[] =
+    "{\"apiVersion\":\"apiextensions.k8s.io/v1\",\"kind\":\"CustomResourceDefinition\","
+    "\"metadata\":{\"name\":\"widgets.example.com\"},\"spec\":{\"group\":\"example.com\","
+    "\"scope\":\"Namespaced\",\"names\":{\"plural\":\"widgets\",\"singular\":\"widget\","
+    "\"kind\":\"Widget\",\"listKind\":\"WidgetList\",\"shortNames\":[\"wd\"]},"
+    "\"versions\":[{\"name\":\"v1\",\"served\":true,\"storage\":true,"
+    "\"subresources\":{\"status\":{}},"
+    "\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\",\"properties\":{"
+    "\"spec\":{\"type\":\"object\",\"properties\":{\"size\":{\"type\":\"integer\"},"
+    "\"color\":{\"type\":\"string\"}}},"
+    "\"status\":{\"type\":\"object\",\"properties\":{\"state\":{\"type\":\"string\"}}}}}}}]}}";
+
+static int setup(void **state)
+{
+    (void)state;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const char *args[] = {"--cluster", "c1", "--cluster", "c2", "--history", "40",
+                          "--bookmark-interval", "1s", NULL};
+    memset(&g_server, 0, sizeof(g_server));
+    if (server_process_start(&g_server, args) != 0) {
+        server_process_stop(&g_server);
+        return -1;
+    }
+    http_reply r;
+    http_do(&g_server, server_token(&g_server, "c1"), "POST",
+            C1 "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd_json, NULL, &r);
+    int ok = r.status == 201;
+    http_reply_free(&r);
+    return ok ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    server_process_stop(&g_server);
+    curl_global_cleanup();
+    return 0;
+}
+
+/* Request on cluster c1 with its token; returns the status. */
+static long call(const char *method, const char *path, const char *body, const char *type,
+                 http_reply *r)
+{
+    char full[2048];
+    snprintf(full, sizeof(full), C1 "%s", path);
+    if (http_do(&g_server, server_token(&g_server, "c1"), method, full, body, type, r) != 0)
+        fail_msg("%s %s: no answer", method, full);
+    return r->status;
+}
+
+static void expect(const char *method, const char *path, const char *body, long want,
+                   const char *reason)
+{
+    http_reply r;
+    long got = call(method, path, body, NULL, &r);
+    if (got != want)
+        fail_msg("%s %s: HTTP %ld, want %ld: %s", method, path, got, want, r.body);
+    if (reason) {
+        const char *have = json_string_value(json_object_get(r.json, "reason"));
+        if (!have || strcmp(have, reason) != 0)
+            fail_msg("%s %s: reason %s, want %s", method, path, have ? have : "(none)", reason);
+        assert_string_equal(json_string_value(json_object_get(r.json, "kind")), "Status");
+    }
+    http_reply_free(&r);
+}
+
+static const char *rv_of(const json_t *obj)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+}
+
+static void create_configmap(const char *ns, const char *name, const char *labels)
+{
+    char body[1024], path[256];
+    snprintf(body, sizeof(body),
+             "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\","
+             "\"labels\":{%s}},\"data\":{\"k\":\"v\"}}",
+             name, labels ? labels : "");
+    snprintf(path, sizeof(path), "/api/v1/namespaces/%s/configmaps", ns);
+    expect("POST", path, body, 201, NULL);
+}
+
+static void create_namespace(const char *name)
+{
+    char body[256];
+    snprintf(body, sizeof(body),
+             "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\"}}",
+             name);
+    expect("POST", "/api/v1/namespaces", body, 201, NULL);
+}
+
+/* ---- tests ---- */
+
+static void test_authentication(void **state)
+{
+    (void)state;
+    http_reply r;
+    assert_int_equal(http_do(&g_server, NULL, "GET", C1 "/api/v1/namespaces", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 401);
+    assert_string_equal(json_string_value(json_object_get(r.json, "reason")), "Unauthorized");
+    http_reply_free(&r);
+    assert_int_equal(http_do(&g_server, "wrong", "GET", C1 "/api/v1/namespaces", NULL, NULL, &r),
+                     0);
+    assert_int_equal(r.status, 401);
+    http_reply_free(&r);
+    /* c2's token does not open c1. */
+    assert_int_equal(http_do(&g_server, server_token(&g_server, "c2"), "GET",
+                             C1 "/api/v1/namespaces", NULL, NULL, &r),
+                     0);
+    assert_int_equal(r.status, 401);
+    http_reply_free(&r);
+    assert_int_equal(http_do(&g_server, server_token(&g_server, "c2"), "GET",
+                             "/clusters/c2/api/v1/namespaces/default", NULL, NULL, &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    http_reply_free(&r);
+}
+
+static void test_create_get_conflict_delete(void **state)
+{
+    (void)state;
+    create_namespace("crud");
+    const char *secret = "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":"
+                         "\"s1\"},\"type\":\"Opaque\",\"stringData\":{\"a\":\"hello\"}}";
+    http_reply r;
+    assert_int_equal(call("POST", "/api/v1/namespaces/crud/secrets", secret, NULL, &r), 201);
+    /* stringData is write-only, merged into data as base64. */
+    assert_null(json_object_get(r.json, "stringData"));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r.json, "data"), "a")),
+                        "aGVsbG8=");
+    assert_non_null(json_object_get(json_object_get(r.json, "metadata"), "uid"));
+    char *rv1 = strdup(rv_of(r.json));
+    http_reply_free(&r);
+    expect("POST", "/api/v1/namespaces/crud/secrets", secret, 409, "AlreadyExists");
+    expect("POST", "/api/v1/namespaces/missing/secrets", secret, 404, "NotFound");
+    assert_int_equal(call("GET", "/api/v1/namespaces/crud/secrets/s1", NULL, NULL, &r), 200);
+    assert_string_equal(rv_of(r.json), rv1);
+    http_reply_free(&r);
+    /* Update with a stale resourceVersion: Conflict; with the current one: OK. */
+    const char *stale = "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":"
+                        "\"s1\",\"resourceVersion\":\"1\"},\"data\":{\"a\":\"eA==\"}}";
+    expect("PUT", "/api/v1/namespaces/crud/secrets/s1", stale, 409, "Conflict");
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s1\","
+             "\"resourceVersion\":\"%s\"},\"data\":{\"a\":\"eA==\"}}",
+             rv1);
+    assert_int_equal(call("PUT", "/api/v1/namespaces/crud/secrets/s1", body, NULL, &r), 200);
+    assert_true(atoll(rv_of(r.json)) > atoll(rv1));
+    http_reply_free(&r);
+    free(rv1);
+    expect("DELETE", "/api/v1/namespaces/crud/secrets/s1", NULL, 200, NULL);
+    expect("GET", "/api/v1/namespaces/crud/secrets/s1", NULL, 404, "NotFound");
+    expect("DELETE", "/api/v1/namespaces/crud/secrets/s1", NULL, 404, "NotFound");
+    /* generateName */
+    const char *gen = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
+                      "{\"generateName\":\"gen-\"}}";
+    assert_int_equal(call("POST", "/api/v1/namespaces/crud/configmaps", gen, NULL, &r), 201);
+    const char *name = json_string_value(json_object_get(json_object_get(r.json, "metadata"), "name"));
+    assert_int_equal(strlen(name), 9);
+    assert_true(strncmp(name, "gen-", 4) == 0);
+    http_reply_free(&r);
+}
+
+static void test_paging_and_selectors(void **state)
+{
+    (void)state;
+    create_namespace("paging");
+    char name[32];
+    for (int i = 0; i < 25; i++) {
+        snprintf(name, sizeof(name), "cm-%02d", i);
+        create_configmap("paging", name, i % 2 ? "\"parity\":\"odd\"" : "\"parity\":\"even\"");
+    }
+    /* Follow continue tokens: 25 objects, no duplicates, in order. */
+    int seen = 0;
+    char path[1024] = "/api/v1/namespaces/paging/configmaps?limit=10";
+    char last[64] = "";
+    for (int page = 0; page < 5; page++) {
+        http_reply r;
+        assert_int_equal(call("GET", path, NULL, NULL, &r), 200);
+        assert_string_equal(json_string_value(json_object_get(r.json, "kind")), "ConfigMapList");
+        json_t *items = json_object_get(r.json, "items");
+        size_t i;
+        json_t *item;
+        json_array_foreach(items, i, item)
+        {
+            const char *n = json_string_value(
+                json_object_get(json_object_get(item, "metadata"), "name"));
+            assert_true(strcmp(n, last) > 0);
+            snprintf(last, sizeof(last), "%s", n);
+            seen++;
+        }
+        const char *cont = json_string_value(
+            json_object_get(json_object_get(r.json, "metadata"), "continue"));
+        if (!cont) {
+            http_reply_free(&r);
+            break;
+        }
+        assert_int_equal(json_array_size(items), 10);
+        char *escaped = curl_easy_escape(NULL, cont, 0);
+        snprintf(path, sizeof(path), "/api/v1/namespaces/paging/configmaps?limit=10&continue=%s",
+                 escaped);
+        curl_free(escaped);
+        http_reply_free(&r);
+    }
+    assert_int_equal(seen, 25);
+    http_reply r;
+    assert_int_equal(call("GET", "/api/v1/namespaces/paging/configmaps?labelSelector=parity%3Dodd",
+                          NULL, NULL, &r),
+                     200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 12);
+    http_reply_free(&r);
+    assert_int_equal(call("GET",
+                          "/api/v1/namespaces/paging/configmaps?fieldSelector=metadata.name%3Dcm-07",
+                          NULL, NULL, &r),
+                     200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
+    http_reply_free(&r);
+    expect("GET", "/api/v1/namespaces/paging/configmaps?labelSelector=a%20in%20(", NULL, 400,
+           "BadRequest");
+}
+
+static void test_status_subresource_and_generation(void **state)
+{
+    (void)state;
+    create_namespace("gen");
+    const char *w = "{\"apiVersion\":\"example.com/v1\",\"kind\":\"Widget\",\"metadata\":{\"name\":"
+                    "\"w1\"},\"spec\":{\"size\":1},\"status\":{\"state\":\"IGNORED\"}}";
+    http_reply r;
+    assert_int_equal(call("POST", "/apis/example.com/v1/namespaces/gen/widgets", w, NULL, &r),
+                     201);
+    assert_null(json_object_get(r.json, "status")); /* status only through /status */
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "metadata"),
+                                                        "generation")),
+                     1);
+    http_reply_free(&r);
+    /* A status write does not bump generation and keeps spec. */
+    assert_int_equal(call("PATCH", "/apis/example.com/v1/namespaces/gen/widgets/w1/status",
+                          "{\"status\":{\"state\":\"READY\"},\"spec\":{\"size\":99}}",
+                          "application/merge-patch+json", &r),
+                     200);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r.json, "status"), "state")),
+                        "READY");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "spec"), "size")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "metadata"),
+                                                        "generation")),
+                     1);
+    http_reply_free(&r);
+    /* A spec change bumps generation and keeps status; labels alone do not. */
+    assert_int_equal(call("PATCH", "/apis/example.com/v1/namespaces/gen/widgets/w1",
+                          "{\"spec\":{\"size\":2},\"status\":{\"state\":\"NO\"}}",
+                          "application/merge-patch+json", &r),
+                     200);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "metadata"),
+                                                        "generation")),
+                     2);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r.json, "status"), "state")),
+                        "READY");
+    http_reply_free(&r);
+    assert_int_equal(call("PATCH", "/apis/example.com/v1/namespaces/gen/widgets/w1",
+                          "[{\"op\":\"add\",\"path\":\"/metadata/labels\",\"value\":{\"a\":\"b\"}}]",
+                          "application/json-patch+json", &r),
+                     200);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "metadata"),
+                                                        "generation")),
+                     2);
+    http_reply_free(&r);
+    /* Schema: a string where an integer belongs is Invalid; unknown fields pruned. */
+    assert_int_equal(call("PATCH", "/apis/example.com/v1/namespaces/gen/widgets/w1",
+                          "{\"spec\":{\"size\":\"big\"}}", "application/merge-patch+json", &r),
+                     422);
+    http_reply_free(&r);
+    assert_int_equal(call("PATCH", "/apis/example.com/v1/namespaces/gen/widgets/w1",
+                          "{\"spec\":{\"extra\":1}}", "application/merge-patch+json", &r),
+                     200);
+    assert_null(json_object_get(json_object_get(r.json, "spec"), "extra"));
+    http_reply_free(&r);
+    assert_int_equal(call("PATCH", "/apis/example.com/v1/namespaces/gen/widgets/w1?fieldValidation=Strict",
+                          "{\"spec\":{\"extra\":1}}", "application/merge-patch+json", &r),
+                     400);
+    http_reply_free(&r);
+}
+
+static void test_finalizers_and_cascade(void **state)
+{
+    (void)state;
+    create_namespace("fin");
+    const char *cm = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"f1\","
+                     "\"finalizers\":[\"example.com/hold\"]}}";
+    expect("POST", "/api/v1/namespaces/fin/configmaps", cm, 201, NULL);
+    http_reply r;
+    assert_int_equal(call("DELETE", "/api/v1/namespaces/fin/configmaps/f1", NULL, NULL, &r), 200);
+    assert_non_null(json_object_get(json_object_get(r.json, "metadata"), "deletionTimestamp"));
+    http_reply_free(&r);
+    expect("GET", "/api/v1/namespaces/fin/configmaps/f1", NULL, 200, NULL);
+    assert_int_equal(call("PATCH", "/api/v1/namespaces/fin/configmaps/f1",
+                          "{\"metadata\":{\"finalizers\":null}}", "application/merge-patch+json",
+                          &r),
+                     200);
+    http_reply_free(&r);
+    expect("GET", "/api/v1/namespaces/fin/configmaps/f1", NULL, 404, "NotFound");
+
+    /* Owner references: deleting the owner deletes the dependent. */
+    assert_int_equal(call("POST", "/api/v1/namespaces/fin/configmaps",
+                          "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
+                          "\"owner\"}}",
+                          NULL, &r),
+                     201);
+    const char *uid = json_string_value(json_object_get(json_object_get(r.json, "metadata"), "uid"));
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"owned\","
+             "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"name\":"
+             "\"owner\",\"uid\":\"%s\"}]}}",
+             uid);
+    http_reply_free(&r);
+    expect("POST", "/api/v1/namespaces/fin/secrets", body, 201, NULL);
+    expect("DELETE", "/api/v1/namespaces/fin/configmaps/owner", NULL, 200, NULL);
+    expect("GET", "/api/v1/namespaces/fin/secrets/owned", NULL, 404, "NotFound");
+}
+
+static void test_bad_input_writes_nothing(void **state)
+{
+    (void)state;
+    create_namespace("bad");
+    http_reply r;
+    assert_int_equal(call("GET", "/api/v1/namespaces/bad/configmaps", NULL, NULL, &r), 200);
+    const char *rv_before = rv_of(r.json);
+    char *before = strdup(rv_before ? rv_before : "");
+    http_reply_free(&r);
+    expect("POST", "/api/v1/namespaces/bad/configmaps", "{not json", 400, "BadRequest");
+    expect("POST", "/api/v1/namespaces/bad/configmaps",
+           "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"x\"}}", 400,
+           "BadRequest");
+    expect("POST", "/api/v1/namespaces/bad/configmaps",
+           "{\"apiVersion\":\"v2\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"x\"}}", 400,
+           "BadRequest");
+    expect("POST", "/api/v1/namespaces/bad/configmaps",
+           "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"Bad_Name\"}}",
+           422, "Invalid");
+    expect("GET", "/api/v1/namespaces/bad/nosuchthings", NULL, 404, "NotFound");
+    expect("GET", "/apis/nosuch.group/v1/things", NULL, 404, "NotFound");
+    size_t big_len = 3 * 1024 * 1024 + 100;
+    char *big = malloc(big_len + 1);
+    memset(big, ' ', big_len);
+    big[big_len] = '\0';
+    memcpy(big, "{\"a\":", 5);
+    expect("POST", "/api/v1/namespaces/bad/configmaps", big, 413, "RequestEntityTooLarge");
+    free(big);
+    assert_int_equal(call("PATCH", "/api/v1/namespaces/bad/configmaps/none", "{}",
+                          "application/apply-patch+yaml", &r),
+                     415);
+    http_reply_free(&r);
+    assert_int_equal(call("GET", "/api/v1/namespaces/bad/configmaps", NULL, NULL, &r), 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
+    assert_string_equal(rv_of(r.json), before); /* nothing was written */
+    http_reply_free(&r);
+    free(before);
+}
+
+/* ---- watch ---- */
+
+typedef struct watch {
+    CURLM *multi;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *data;
+    size_t len;
+    int done;
+} watch;
+
+static size_t watch_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    watch *w = userdata;
+    size_t n = size * nmemb;
+    w->data = realloc(w->data, w->len + n + 1);
+    memcpy(w->data + w->len, ptr, n);
+    w->len += n;
+    w->data[w->len] = '\0';
+    return n;
+}
+
+static void watch_start(watch *w, const char *path)
+{
+    memset(w, 0, sizeof(*w));
+    char url[2048], auth[256];
+    snprintf(url, sizeof(url), "%s" C1 "%s", g_server.base, path);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", server_token(&g_server, "c1"));
+    w->headers = curl_slist_append(NULL, auth);
+    w->easy = curl_easy_init();
+    curl_easy_setopt(w->easy, CURLOPT_URL, url);
+    curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, w->headers);
+    curl_easy_setopt(w->easy, CURLOPT_CAINFO, g_server.ca_path);
+    curl_easy_setopt(w->easy, CURLOPT_WRITEFUNCTION, watch_data);
+    curl_easy_setopt(w->easy, CURLOPT_WRITEDATA, w);
+    w->multi = curl_multi_init();
+    curl_multi_add_handle(w->multi, w->easy);
+}
+
+/* Pumps until the stream holds needle (or ends, or ms pass); 1 when found. */
+static int watch_until(watch *w, const char *needle, long ms)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        int running = 0;
+        curl_multi_perform(w->multi, &running);
+        if (w->data && strstr(w->data, needle))
+            return 1;
+        if (!running) {
+            w->done = 1;
+            return 0;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (elapsed > ms)
+            return 0;
+        curl_multi_poll(w->multi, NULL, 0, 50, NULL);
+    }
+}
+
+static void watch_stop(watch *w)
+{
+    curl_multi_remove_handle(w->multi, w->easy);
+    curl_easy_cleanup(w->easy);
+    curl_multi_cleanup(w->multi);
+    curl_slist_free_all(w->headers);
+    free(w->data);
+}
+
+static void test_watch_events_resume_bookmarks(void **state)
+{
+    (void)state;
+    create_namespace("watch");
+    create_configmap("watch", "before", NULL);
+    http_reply r;
+    assert_int_equal(call("GET", "/api/v1/namespaces/watch/configmaps", NULL, NULL, &r), 200);
+    char *list_rv = strdup(rv_of(r.json));
+    http_reply_free(&r);
+    /* Without resourceVersion: a synthetic ADDED for what exists. */
+    watch w;
+    watch_start(&w, "/api/v1/namespaces/watch/configmaps?watch=true");
+    assert_true(watch_until(&w, "\"name\":\"before\"", 5000));
+    assert_non_null(strstr(w.data, "\"type\":\"ADDED\""));
+    /* A change made by another client arrives. */
+    create_configmap("watch", "live", NULL);
+    assert_true(watch_until(&w, "\"name\":\"live\"", 5000));
+    watch_stop(&w);
+    /* From the list's resourceVersion: only what came after, then live events. */
+    char path[512];
+    snprintf(path, sizeof(path),
+             "/api/v1/namespaces/watch/configmaps?watch=true&resourceVersion=%s&"
+             "allowWatchBookmarks=true",
+             list_rv);
+    watch_start(&w, path);
+    assert_true(watch_until(&w, "\"name\":\"live\"", 5000));
+    assert_null(strstr(w.data, "\"name\":\"before\""));
+    assert_true(watch_until(&w, "\"type\":\"BOOKMARK\"", 5000));
+    watch_stop(&w);
+    /* timeoutSeconds ends the stream. */
+    watch_start(&w, "/api/v1/namespaces/watch/configmaps?watch=true&timeoutSeconds=1");
+    watch_until(&w, "never-there", 5000);
+    assert_true(w.done);
+    watch_stop(&w);
+    /* Older than the history window (40 revisions): one ERROR with 410 Expired. */
+    char name[32];
+    for (int i = 0; i < 60; i++) {
+        snprintf(name, sizeof(name), "churn-%02d", i);
+        create_configmap("watch", name, NULL);
+    }
+    snprintf(path, sizeof(path),
+             "/api/v1/namespaces/watch/configmaps?watch=true&resourceVersion=%s", list_rv);
+    watch_start(&w, path);
+    assert_true(watch_until(&w, "\"code\":410", 5000));
+    assert_non_null(strstr(w.data, "\"type\":\"ERROR\""));
+    assert_non_null(strstr(w.data, "\"reason\":\"Expired\""));
+    watch_stop(&w);
+    free(list_rv);
+}
+
+static void test_survives_kill_9(void **state)
+{
+    (void)state;
+    create_namespace("durable");
+    create_configmap("durable", "kept", NULL);
+    server_process_kill(&g_server, 1);
+    const char *args[] = {"--history", "40", "--bookmark-interval", "1s", NULL};
+    assert_int_equal(server_process_start(&g_server, args), 0);
+    expect("GET", "/api/v1/namespaces/durable/configmaps/kept", NULL, 200, NULL);
+    /* The CRD and its resources are served again after the restart. */
+    expect("GET", "/apis/example.com/v1/namespaces/gen/widgets/w1", NULL, 200, NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_authentication),
+        cmocka_unit_test(test_create_get_conflict_delete),
+        cmocka_unit_test(test_paging_and_selectors),
+        cmocka_unit_test(test_status_subresource_and_generation),
+        cmocka_unit_test(test_finalizers_and_cascade),
+        cmocka_unit_test(test_bad_input_writes_nothing),
+        cmocka_unit_test(test_watch_events_resume_bookmarks),
+        cmocka_unit_test(test_survives_kill_9),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

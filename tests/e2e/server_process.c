@@ -97,14 +97,22 @@ int server_process_start(server_process *sp, const char *const *extra_args)
     return -1;
 }
 
-void server_process_kill(server_process *sp, int hard)
+int server_process_kill(server_process *sp, int hard)
 {
     if (sp->pid <= 0)
-        return;
+        return 0;
     kill(sp->pid, hard ? SIGKILL : SIGTERM);
-    int status;
+    int status = 0;
     waitpid(sp->pid, &status, 0);
     sp->pid = 0;
+    if (hard)
+        return 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    fprintf(stderr, "meshcert server did not stop cleanly: %s %d\n",
+            WIFEXITED(status) ? "exit status" : "signal",
+            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    return -1;
 }
 
 static void remove_tree(const char *dir)
@@ -128,12 +136,13 @@ static void remove_tree(const char *dir)
     rmdir(dir);
 }
 
-void server_process_stop(server_process *sp)
+int server_process_stop(server_process *sp)
 {
-    server_process_kill(sp, 0);
+    int rc = server_process_kill(sp, 0);
     if (sp->dir[0])
         remove_tree(sp->dir);
     sp->dir[0] = '\0';
+    return rc;
 }
 
 const char *server_token(const server_process *sp, const char *cluster)

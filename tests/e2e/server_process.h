@@ -24,11 +24,14 @@ typedef struct server_process {
  * directory when not empty (a restart), else a new temporary one. */
 int server_process_start(server_process *sp, const char *const *extra_args);
 
-/* SIGKILLs (hard != 0) or SIGTERMs the server and waits for it. */
-void server_process_kill(server_process *sp, int hard);
+/* SIGKILLs (hard != 0) or SIGTERMs the server and waits for it. Returns 0
+ * when it stopped cleanly (SIGKILL, or exit status 0 after SIGTERM: under
+ * ASan a leak makes the exit status non-zero), -1 otherwise. */
+int server_process_kill(server_process *sp, int hard);
 
-/* Kills the server if running and removes the data directory. */
-void server_process_stop(server_process *sp);
+/* Stops the server (SIGTERM) if running and removes the data directory;
+ * returns server_process_kill's result. */
+int server_process_stop(server_process *sp);
 
 /* The admin token of a cluster (static buffer). */
 const char *server_token(const server_process *sp, const char *cluster);

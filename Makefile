@@ -1,6 +1,6 @@
 # meshcert front door. `make demo` and `make test` install missing Debian
 # packages first (scripts/deps.sh), so a fresh bookworm machine needs nothing else.
-.PHONY: all deps build demo test asan valgrind fuzz fuzz-build bench bench-pki format lint clean
+.PHONY: all deps build demo test asan valgrind fuzz fuzz-build bench bench-pki bench-server format lint clean
 
 BUILD       ?= build
 BUILD_ASAN  ?= build-asan
@@ -45,10 +45,13 @@ fuzz-build: deps
 fuzz: fuzz-build
 	scripts/fuzz.sh $(BUILD_FUZZ)/tests/fuzz $(FUZZ_SECONDS)
 
-bench: bench-pki
+bench: bench-pki bench-server
 
 bench-pki: deps build
 	bench/pki.sh $(BUILD)
+
+bench-server: deps build
+	bench/server.sh $(BUILD)
 
 format:
 	find src tests bench -name '*.[ch]' | xargs clang-format -i

@@ -123,7 +123,8 @@ static json_t *group_versions(const mc_server_registry *reg, const char *group)
         size_t at = 0, n = json_array_size(versions);
         int dup = 0;
         for (; at < n; at++) {
-            int c = kube_version_compare(r->version, json_string_value(json_array_get(versions, at)));
+            int c =
+                kube_version_compare(r->version, json_string_value(json_array_get(versions, at)));
             if (c == 0)
                 dup = 1;
             if (c <= 0)
@@ -146,7 +147,8 @@ static json_t *group_names(const mc_server_registry *reg)
         int seen = 0;
         size_t j;
         json_t *g;
-        json_array_foreach(groups, j, g) {
+        json_array_foreach(groups, j, g)
+        {
             if (!strcmp(json_string_value(g), r->group))
                 seen = 1;
         }
@@ -174,12 +176,13 @@ static json_t *api_group(const mc_server_registry *reg, const char *group, int t
     json_t *entries = json_array();
     size_t i;
     json_t *v;
-    json_array_foreach(versions, i, v) {
+    json_array_foreach(versions, i, v)
+    {
         json_array_append_new(entries, group_version_entry(group, json_string_value(v)));
     }
-    json_t *out = json_pack("{s:s, s:o, s:o}", "name", group, "versions", entries,
-                            "preferredVersion",
-                            group_version_entry(group, json_string_value(json_array_get(versions, 0))));
+    json_t *out =
+        json_pack("{s:s, s:o, s:o}", "name", group, "versions", entries, "preferredVersion",
+                  group_version_entry(group, json_string_value(json_array_get(versions, 0))));
     json_decref(versions);
     if (out && top) {
         json_object_set_new(out, "kind", json_string("APIGroup"));
@@ -192,13 +195,14 @@ static json_t *resource_entry(const mc_server_resource *r)
 {
     json_t *verbs;
     if (r->namespaced || r->crd_name)
-        verbs = json_pack("[s,s,s,s,s,s,s,s]", "create", "delete", "deletecollection", "get", "list",
-                          "patch", "update", "watch");
+        verbs = json_pack("[s,s,s,s,s,s,s,s]", "create", "delete", "deletecollection", "get",
+                          "list", "patch", "update", "watch");
     else /* kube serves no deletecollection for namespaces and CRDs */
         verbs = json_pack("[s,s,s,s,s,s,s]", "create", "delete", "get", "list", "patch", "update",
                           "watch");
-    json_t *e = json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", r->plural, "singularName",
-                          r->singular, "namespaced", r->namespaced, "kind", r->kind, "verbs", verbs);
+    json_t *e =
+        json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", r->plural, "singularName", r->singular,
+                  "namespaced", r->namespaced, "kind", r->kind, "verbs", verbs);
     if (!e)
         return NULL;
     if (r->short_names_len)
@@ -252,10 +256,11 @@ static json_t *version_doc(void)
         const char *dot2 = strchr(dot + 1, '.');
         snprintf(minor, sizeof(minor), "%.*s", dot2 ? (int)(dot2 - dot - 1) : 7, dot + 1);
     }
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "major", major, "minor", minor,
-                     "gitVersion", MC_SERVER_KUBE_VERSION, "gitCommit", "meshcert-" MC_VERSION,
-                     "gitTreeState", "clean", "buildDate", "1970-01-01T00:00:00Z", "goVersion",
-                     "go1.23.0", "compiler", "gc", "platform", "linux/amd64");
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "major", major, "minor",
+                     minor, "gitVersion", MC_SERVER_KUBE_VERSION, "gitCommit",
+                     "meshcert-" MC_VERSION, "gitTreeState", "clean", "buildDate",
+                     "1970-01-01T00:00:00Z", "goVersion", "go1.23.0", "compiler", "gc", "platform",
+                     "linux/amd64");
 }
 
 /* ---- OpenAPI v3 ---- */
@@ -304,21 +309,19 @@ static json_t *gvk_object(const mc_server_resource *r)
 static json_t *object_meta_schema(void)
 {
     return json_pack(
-        "{s:s, s:s, s:b, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s, s:s}, s:{s:s, s:s},"
+        "{s:s, s:s, s:b, s:{s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s}, s:{s:s, s:s}, s:{s:s, "
+        "s:s},"
         " s:{s:s, s:s}, s:{s:s, s:{s:s}}, s:{s:s, s:{s:s}}, s:{s:s, s:{s:s}},"
         " s:{s:s, s:{s:s, s:b}}}}",
         "description", "ObjectMeta is metadata that all persisted resources must have.", "type",
-        "object", "x-kubernetes-preserve-unknown-fields", 1, "properties",
-        "name", "type", "string", "generateName", "type", "string", "namespace", "type", "string",
-        "uid", "type", "string", "resourceVersion", "type", "string",
-        "generation", "type", "integer", "format", "int64",
-        "creationTimestamp", "type", "string", "format", "date-time",
-        "deletionTimestamp", "type", "string", "format", "date-time",
-        "labels", "type", "object", "additionalProperties", "type", "string",
-        "annotations", "type", "object", "additionalProperties", "type", "string",
-        "finalizers", "type", "array", "items", "type", "string",
-        "ownerReferences", "type", "array", "items", "type", "object",
-        "x-kubernetes-preserve-unknown-fields", 1);
+        "object", "x-kubernetes-preserve-unknown-fields", 1, "properties", "name", "type", "string",
+        "generateName", "type", "string", "namespace", "type", "string", "uid", "type", "string",
+        "resourceVersion", "type", "string", "generation", "type", "integer", "format", "int64",
+        "creationTimestamp", "type", "string", "format", "date-time", "deletionTimestamp", "type",
+        "string", "format", "date-time", "labels", "type", "object", "additionalProperties", "type",
+        "string", "annotations", "type", "object", "additionalProperties", "type", "string",
+        "finalizers", "type", "array", "items", "type", "string", "ownerReferences", "type",
+        "array", "items", "type", "object", "x-kubernetes-preserve-unknown-fields", 1);
 }
 
 /* The published schema of one kind: the CRD's openAPIV3Schema (or a
@@ -383,14 +386,14 @@ static json_t *object_path_item(const mc_server_resource *r, const char *ref)
     json_array_append_new(patch_params, string_param("fieldManager", "query", 0));
     json_array_append_new(patch_params, string_param("fieldValidation", "query", 0));
     json_t *body_schema = json_pack("{s:s}", "type", "object");
-    json_t *patch = json_pack(
-        "{s:s, s:o, s:{s:{s:{s:O}, s:{s:O}, s:{s:O}}, s:b}, s:o, s:s, s:o}", "description",
-        "partially update the specified object", "parameters", patch_params, "requestBody",
-        "content", "application/json-patch+json", "schema", body_schema,
-        "application/merge-patch+json", "schema", body_schema,
-        "application/strategic-merge-patch+json", "schema", body_schema, "required", 1,
-        "responses", ok_response(ref), "x-kubernetes-action", "patch",
-        "x-kubernetes-group-version-kind", gvk_object(r));
+    json_t *patch =
+        json_pack("{s:s, s:o, s:{s:{s:{s:O}, s:{s:O}, s:{s:O}}, s:b}, s:o, s:s, s:o}",
+                  "description", "partially update the specified object", "parameters",
+                  patch_params, "requestBody", "content", "application/json-patch+json", "schema",
+                  body_schema, "application/merge-patch+json", "schema", body_schema,
+                  "application/strategic-merge-patch+json", "schema", body_schema, "required", 1,
+                  "responses", ok_response(ref), "x-kubernetes-action", "patch",
+                  "x-kubernetes-group-version-kind", gvk_object(r));
     json_decref(body_schema);
     return json_pack("{s:o, s:o, s:o}", "get", get, "patch", patch, "parameters", params);
 }
@@ -476,11 +479,13 @@ static json_t *openapi_index(const mc_server_registry *reg)
         goto fail;
     size_t i;
     json_t *g;
-    json_array_foreach(groups, i, g) {
+    json_array_foreach(groups, i, g)
+    {
         json_t *versions = group_versions(reg, json_string_value(g));
         size_t j;
         json_t *v;
-        json_array_foreach(versions, j, v) {
+        json_array_foreach(versions, j, v)
+        {
             if (add_index_entry(paths, reg, json_string_value(g), json_string_value(v)) != 0) {
                 json_decref(versions);
                 goto fail;
@@ -508,7 +513,8 @@ static json_t *api_group_list(const mc_server_registry *reg)
     json_t *list = json_array();
     size_t i;
     json_t *g;
-    json_array_foreach(groups, i, g) {
+    json_array_foreach(groups, i, g)
+    {
         json_array_append_new(list, api_group(reg, json_string_value(g), 0));
     }
     json_decref(groups);
@@ -572,8 +578,7 @@ int mc_server_discovery_serve(const mc_server_registry *registry, const char *pa
             goto nomem;
     } else if (n == 4 && !strcmp(s[0], "openapi") && !strcmp(s[1], "v3") && !strcmp(s[2], "api")) {
         doc = openapi_doc(registry, "", s[3]);
-    } else if (n == 5 && !strcmp(s[0], "openapi") && !strcmp(s[1], "v3") &&
-               !strcmp(s[2], "apis")) {
+    } else if (n == 5 && !strcmp(s[0], "openapi") && !strcmp(s[1], "v3") && !strcmp(s[2], "apis")) {
         doc = openapi_doc(registry, s[3], s[4]);
     } else if (n >= 1 && !strcmp(s[0], "openapi")) {
         doc = NULL; /* any other OpenAPI path: 404 */

@@ -17,6 +17,7 @@
 #include "api/validate.h"
 #include "server/internal.h"
 #include "server/protobuf.h"
+#include "server/yaml.h"
 #include "server/schema.h"
 #include "server/table.h"
 #include "util/base64.h"
@@ -155,11 +156,22 @@ static json_t *parse_body(const mc_server_request *req, mc_server_reply *reply)
                                err.msg, req);
         return NULL;
     }
+    if (type && mc_str_has_prefix(type, "application/yaml")) {
+        json_t *decoded = NULL;
+        mc_err err = {0};
+        if (mc_server_yaml_to_json(req->body, req->body_len, &decoded, &err) == MC_OK &&
+            json_is_object(decoded))
+            return decoded;
+        json_decref(decoded);
+        mc_server_reply_status(reply, 400, "BadRequest",
+                               err.msg[0] ? err.msg : "the YAML body is not a mapping", req);
+        return NULL;
+    }
     if (type && !mc_str_has_prefix(type, "application/json") && !mc_str_has_prefix(type, "*/*")) {
         char msg[300];
         snprintf(msg, sizeof(msg),
                  "the body of the request was in an unknown format - accepted media types "
-                 "include: application/json (got \"%.80s\")",
+                 "include: application/json, application/yaml (got \"%.80s\")",
                  type);
         mc_server_reply_status(reply, 415, "UnsupportedMediaType", msg, req);
         return NULL;

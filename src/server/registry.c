@@ -261,7 +261,8 @@ static int get_name_list(const json_t *obj, const char *key, const char *path, c
         return mc_err_set(err, MC_EINVAL, "%s: Invalid value: must be an array of strings", path);
     size_t i;
     const json_t *item;
-    json_array_foreach(arr, i, item) {
+    json_array_foreach(arr, i, item)
+    {
         if (!json_is_string(item))
             return mc_err_set(err, MC_EINVAL, "%s[%zu]: Invalid value: must be a string", path, i);
         mc_err sub = {0};
@@ -280,7 +281,8 @@ static int check_printer_columns(const json_t *columns, const char *path, mc_err
         return mc_err_set(err, MC_EINVAL, "%s: Invalid value: must be an array", path);
     size_t i;
     const json_t *col;
-    json_array_foreach(columns, i, col) {
+    json_array_foreach(columns, i, col)
+    {
         char sub[256];
         const char *s;
         snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
@@ -303,8 +305,9 @@ static int check_printer_columns(const json_t *columns, const char *path, mc_err
         if (get_required_string(col, "jsonPath", field, &s, err) != 0)
             return MC_EINVAL;
         if (s[0] != '.')
-            return mc_err_set(err, MC_EINVAL, "%s: Invalid value: \"%s\": must be a simple json path starting with .",
-                              field, s);
+            return mc_err_set(
+                err, MC_EINVAL,
+                "%s: Invalid value: \"%s\": must be a simple json path starting with .", field, s);
     }
     return 0;
 }
@@ -329,8 +332,8 @@ static int check_crd_names(const json_t *crd, crd_names *out, mc_err *err)
 {
     const json_t *metadata = json_object_get(crd, "metadata");
     const json_t *spec = json_object_get(crd, "spec");
-    if (!json_is_object(metadata) || get_required_string(metadata, "name", "metadata.name",
-                                                         &out->name, err) != 0)
+    if (!json_is_object(metadata) ||
+        get_required_string(metadata, "name", "metadata.name", &out->name, err) != 0)
         return mc_err_set(err, MC_EINVAL, "metadata.name: Required value");
     if (!json_is_object(spec))
         return mc_err_set(err, MC_EINVAL, "spec: Required value");
@@ -338,9 +341,10 @@ static int check_crd_names(const json_t *crd, crd_names *out, mc_err *err)
         return MC_EINVAL;
     mc_err sub = {0};
     if (mc_validate_dns1123_subdomain(out->group, &sub) != 0 || !strchr(out->group, '.'))
-        return mc_err_set(err, MC_EINVAL,
-                          "spec.group: Invalid value: \"%s\": should be a domain with at least one dot",
-                          out->group);
+        return mc_err_set(
+            err, MC_EINVAL,
+            "spec.group: Invalid value: \"%s\": should be a domain with at least one dot",
+            out->group);
     const json_t *names = json_object_get(spec, "names");
     if (!json_is_object(names))
         return mc_err_set(err, MC_EINVAL, "spec.names: Required value");
@@ -363,9 +367,10 @@ static int check_crd_names(const json_t *crd, crd_names *out, mc_err *err)
     size_t plen = strlen(out->plural), glen = strlen(out->group);
     if (strlen(out->name) != plen + 1 + glen || strncmp(out->name, out->plural, plen) != 0 ||
         out->name[plen] != '.' || strcmp(out->name + plen + 1, out->group) != 0)
-        return mc_err_set(err, MC_EINVAL,
-                          "metadata.name: Invalid value: \"%s\": must be spec.names.plural+\".\"+spec.group",
-                          out->name);
+        return mc_err_set(
+            err, MC_EINVAL,
+            "metadata.name: Invalid value: \"%s\": must be spec.names.plural+\".\"+spec.group",
+            out->name);
     const char *scope;
     if (get_required_string(spec, "scope", "spec.scope", &scope, err) != 0)
         return MC_EINVAL;
@@ -374,16 +379,16 @@ static int check_crd_names(const json_t *crd, crd_names *out, mc_err *err)
     else if (!strcmp(scope, "Cluster"))
         out->namespaced = 0;
     else
-        return mc_err_set(err, MC_EINVAL,
-                          "spec.scope: Unsupported value: \"%s\": supported values: \"Cluster\", \"Namespaced\"",
-                          scope);
+        return mc_err_set(
+            err, MC_EINVAL,
+            "spec.scope: Unsupported value: \"%s\": supported values: \"Cluster\", \"Namespaced\"",
+            scope);
     return 0;
 }
 
 /* Builds the resource of one served version (*out NULL when not served). */
 static int build_version(const crd_names *names, const json_t *version, size_t index,
-                         const char *crd_name, mc_server_resource **out, int *storage,
-                         mc_err *err)
+                         const char *crd_name, mc_server_resource **out, int *storage, mc_err *err)
 {
     char path[128];
     const char *vname;
@@ -407,9 +412,10 @@ static int build_version(const crd_names *names, const json_t *version, size_t i
     const json_t *schema = json_object_get(version, "schema");
     const json_t *oapi = json_is_object(schema) ? json_object_get(schema, "openAPIV3Schema") : NULL;
     if (!json_is_object(oapi))
-        return mc_err_set(err, MC_EINVAL,
-                          "spec.versions[%zu].schema.openAPIV3Schema: Required value: schemas are required",
-                          index);
+        return mc_err_set(
+            err, MC_EINVAL,
+            "spec.versions[%zu].schema.openAPIV3Schema: Required value: schemas are required",
+            index);
     if (mc_server_schema_check(oapi, &sub) != 0)
         return mc_err_set(err, MC_EINVAL, "spec.versions[%zu].schema.openAPIV3Schema.%s", index,
                           sub.msg);
@@ -435,9 +441,9 @@ static int build_version(const crd_names *names, const json_t *version, size_t i
         /* kube defaults the singular to the lower-cased kind */
         size_t i = 0;
         for (; names->kind[i] && i + 1 < sizeof(singular); i++)
-            singular[i] = (char)((names->kind[i] >= 'A' && names->kind[i] <= 'Z')
-                                     ? names->kind[i] - 'A' + 'a'
-                                     : names->kind[i]);
+            singular[i] =
+                (char)((names->kind[i] >= 'A' && names->kind[i] <= 'Z') ? names->kind[i] - 'A' + 'a'
+                                                                        : names->kind[i]);
         singular[i] = '\0';
     }
     r->namespaced = names->namespaced;
@@ -469,15 +475,18 @@ static int build_crd(const mc_server_registry *reg, const json_t *crd, crd_build
         goto out;
     for (size_t i = 0; i < reg->builtin_len; i++) {
         if (!strcmp(reg->items[i]->group, names.group)) {
-            rc = mc_err_set(err, MC_EINVAL,
-                            "spec.group: Invalid value: \"%s\": group is served by the server itself",
-                            names.group);
+            rc = mc_err_set(
+                err, MC_EINVAL,
+                "spec.group: Invalid value: \"%s\": group is served by the server itself",
+                names.group);
             goto out;
         }
     }
     const json_t *versions = json_object_get(json_object_get(crd, "spec"), "versions");
     if (!json_is_array(versions) || json_array_size(versions) == 0) {
-        rc = mc_err_set(err, MC_EINVAL, "spec.versions: Invalid value: must have exactly one version marked as storage version");
+        rc = mc_err_set(err, MC_EINVAL,
+                        "spec.versions: Invalid value: must have exactly one version marked as "
+                        "storage version");
         goto out;
     }
     out->items = calloc(json_array_size(versions), sizeof(*out->items));
@@ -487,7 +496,8 @@ static int build_crd(const mc_server_registry *reg, const json_t *crd, crd_build
     }
     size_t storage_count = 0, i;
     const json_t *version;
-    json_array_foreach(versions, i, version) {
+    json_array_foreach(versions, i, version)
+    {
         int storage = 0;
         mc_server_resource *r = NULL;
         rc = build_version(&names, version, i, names.name, &r, &storage, err);
@@ -506,7 +516,8 @@ static int build_crd(const mc_server_registry *reg, const json_t *crd, crd_build
     }
     if (storage_count != 1) {
         rc = mc_err_set(err, MC_EINVAL,
-                        "spec.versions: Invalid value: must have exactly one version marked as storage version");
+                        "spec.versions: Invalid value: must have exactly one version marked as "
+                        "storage version");
         goto out;
     }
 out:
@@ -528,7 +539,8 @@ static int check_conflicts(const mc_server_registry *reg, const crd_build *b, mc
             if (!strcmp(o->group, n->group) && !strcmp(o->version, n->version) &&
                 !strcmp(o->kind, n->kind))
                 return mc_err_set(err, MC_EINVAL,
-                                  "spec.names.kind: Invalid value: \"%s\": is already in use", n->kind);
+                                  "spec.names.kind: Invalid value: \"%s\": is already in use",
+                                  n->kind);
         }
     }
     return 0;

@@ -19,14 +19,15 @@
 #include "util/buf.h"
 
 #define PATH_MAX_LEN 512
-#define ERRORS_MAX 16
+#define ERRORS_MAX   16
 
 typedef struct walk {
-    int mode;          /* MC_SERVER_SCHEMA_* */
-    mc_buf invalid;    /* "a, b" of validation errors */
+    int mode;       /* MC_SERVER_SCHEMA_* */
+    mc_buf invalid; /* "a, b" of validation errors */
     size_t n_invalid;
-    mc_buf unknown;    /* strict mode: unknown field "x", ... */
+    mc_buf unknown; /* strict mode: unknown field "x", ... */
     size_t n_unknown;
+    json_t *causes; /* Status causes of the invalid values, or NULL */
     int nomem;
 } walk;
 
@@ -65,6 +66,33 @@ static const char *path_name(const path *p)
     return p->len ? p->text : "body";
 }
 
+/* "field: Kind of problem: detail" as a Status cause {reason, message, field},
+ * with kube's reason for each kind of field error. */
+static void add_cause(walk *w, const char *msg)
+{
+    static const struct {
+        const char *prefix, *reason;
+    } reasons[] = {
+        {"Invalid value", "FieldValueInvalid"},
+        {"Required value", "FieldValueRequired"},
+        {"Unsupported value", "FieldValueNotSupported"},
+        {"Too long", "FieldValueTooLong"},
+        {"Too many", "FieldValueTooMany"},
+    };
+    const char *sep = strstr(msg, ": ");
+    if (!sep)
+        return;
+    const char *rest = sep + 2;
+    const char *reason = "FieldValueInvalid";
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        if (!strncmp(rest, reasons[i].prefix, strlen(reasons[i].prefix)))
+            reason = reasons[i].reason;
+    json_t *cause = json_pack("{s:s, s:s, s:s%}", "reason", reason, "message", rest, "field", msg,
+                              (size_t)(sep - msg));
+    if (!cause || json_array_append_new(w->causes, cause) != 0)
+        w->nomem = 1;
+}
+
 static void add_error(walk *w, mc_buf *list, size_t *count, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -76,6 +104,8 @@ static void add_error(walk *w, mc_buf *list, size_t *count, const char *fmt, ...
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     (*count)++;
+    if (list == &w->invalid && w->causes)
+        add_cause(w, msg);
     if (*count > ERRORS_MAX)
         return;
     if ((list->len && mc_buf_append_str(list, ", ") != 0) || mc_buf_append_str(list, msg) != 0)
@@ -163,13 +193,15 @@ static void check_enum(walk *w, const json_t *schema, const json_t *v, const pat
         return;
     size_t i;
     const json_t *e;
-    json_array_foreach(values, i, e) {
+    json_array_foreach(values, i, e)
+    {
         if (json_equal((json_t *)e, (json_t *)v))
             return;
     }
     char list[256] = "";
     size_t used = 0;
-    json_array_foreach(values, i, e) {
+    json_array_foreach(values, i, e)
+    {
         char one[96];
         value_text(e, one, sizeof(one));
         int n = snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", one);
@@ -220,14 +252,14 @@ static void check_number(walk *w, const json_t *schema, const json_t *v, const p
     if (json_is_number(min)) {
         double m = json_number_value(min);
         if (exclusive_min ? x <= m : x < m)
-            INVALID(w, "%s: Invalid value: %s: %s in body should be greater than %s%g", path_name(p),
-                    vt, path_name(p), exclusive_min ? "" : "or equal to ", m);
+            INVALID(w, "%s: Invalid value: %s: %s in body should be greater than %s%g",
+                    path_name(p), vt, path_name(p), exclusive_min ? "" : "or equal to ", m);
     }
     if (json_is_number(max)) {
         double m = json_number_value(max);
         if (exclusive_max ? x >= m : x > m)
-            INVALID(w, "%s: Invalid value: %s: %s in body should be less than %s%g", path_name(p), vt,
-                    path_name(p), exclusive_max ? "" : "or equal to ", m);
+            INVALID(w, "%s: Invalid value: %s: %s in body should be less than %s%g", path_name(p),
+                    vt, path_name(p), exclusive_max ? "" : "or equal to ", m);
     }
     const char *format = json_string_value(json_object_get(schema, "format"));
     if (format && !strcmp(format, "int32") && json_is_integer(v) &&
@@ -264,7 +296,8 @@ static void validate_object(walk *w, const json_t *schema, json_t *obj, path *p,
     int embedded = root || flag(schema, "x-kubernetes-embedded-resource");
     const char *key;
     json_t *child, *tmp;
-    json_object_foreach_safe(obj, tmp, key, child) {
+    json_object_foreach_safe(obj, tmp, key, child)
+    {
         if (embedded && is_type_meta(key))
             continue;
         const json_t *sub = json_is_object(props) ? json_object_get(props, key) : NULL;
@@ -291,7 +324,8 @@ static void validate_object(walk *w, const json_t *schema, json_t *obj, path *p,
     const json_t *required = json_object_get(schema, "required");
     size_t i;
     const json_t *name;
-    json_array_foreach(required, i, name) {
+    json_array_foreach(required, i, name)
+    {
         if (!json_is_string(name) || json_object_get(obj, json_string_value(name)))
             continue;
         size_t old = path_push_key(p, json_string_value(name));
@@ -316,7 +350,8 @@ static void validate_array(walk *w, const json_t *schema, json_t *arr, path *p)
         return;
     size_t i;
     json_t *item;
-    json_array_foreach(arr, i, item) {
+    json_array_foreach(arr, i, item)
+    {
         size_t old = path_push_index(p, i);
         if (json_is_null(item) && flag(items, "nullable")) {
             path_pop(p, old);
@@ -335,8 +370,8 @@ static void validate_node(walk *w, const json_t *schema, json_t *v, path *p, int
         const char *type = schema_type(schema);
         if (flag(schema, "x-kubernetes-int-or-string"))
             type = "integer,string";
-        INVALID(w, "%s: Invalid value: \"%s\": %s in body must be of type %s: \"%s\"",
-                path_name(p), type_name(v), path_name(p), type ? type : "object", type_name(v));
+        INVALID(w, "%s: Invalid value: \"%s\": %s in body must be of type %s: \"%s\"", path_name(p),
+                type_name(v), path_name(p), type ? type : "object", type_name(v));
         return;
     }
     check_enum(w, schema, v, p);
@@ -362,11 +397,21 @@ static int finish(const mc_buf *list, size_t count, int code, const char *prefix
 
 int mc_server_schema_validate(const json_t *schema, json_t *obj, int prune, mc_err *err)
 {
+    return mc_server_schema_validate_causes(schema, obj, prune, NULL, err);
+}
+
+int mc_server_schema_validate_causes(const json_t *schema, json_t *obj, int prune, json_t **causes,
+                                     mc_err *err)
+{
     walk w = {.mode = prune};
     path p = {.text = "", .len = 0};
     int rc = 0;
+    if (causes)
+        *causes = NULL;
     if (!json_is_object(schema) || !obj)
         return mc_err_set(err, MC_EINVAL, "no schema to validate against");
+    if (causes && !(w.causes = json_array()))
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
     mc_buf_init(&w.invalid, 64 * 1024);
     mc_buf_init(&w.unknown, 64 * 1024);
     validate_node(&w, schema, obj, &p, 1);
@@ -378,6 +423,10 @@ int mc_server_schema_validate(const json_t *schema, json_t *obj, int prune, mc_e
         rc = finish(&w.invalid, w.n_invalid, MC_EINVAL, "", err);
     mc_buf_free(&w.invalid);
     mc_buf_free(&w.unknown);
+    if (causes && rc == MC_EINVAL)
+        *causes = w.causes;
+    else
+        json_decref(w.causes);
     return rc;
 }
 
@@ -405,7 +454,8 @@ static int check_properties(const json_t *props, path *p, mc_err *err)
                           at(p, "properties", buf, sizeof(buf)));
     const char *key;
     const json_t *sub;
-    json_object_foreach((json_t *)props, key, sub) {
+    json_object_foreach((json_t *)props, key, sub)
+    {
         size_t old = p->len;
         int n = snprintf(p->text + p->len, sizeof(p->text) - p->len, "%sproperties[%s]",
                          p->len ? "." : "", key);
@@ -450,15 +500,19 @@ static int check_node(const json_t *schema, path *p, int root, mc_err *err)
                           at(p, "type", buf, sizeof(buf)),
                           root ? "at the root" : "for specified object fields");
     if (*t && !is_known_type(t))
-        return mc_err_set(err, MC_EINVAL,
-                          "%s: Unsupported value: \"%s\": supported values: \"array\", \"boolean\", "
-                          "\"integer\", \"number\", \"object\", \"string\"",
-                          at(p, "type", buf, sizeof(buf)), t);
+        return mc_err_set(
+            err, MC_EINVAL,
+            "%s: Unsupported value: \"%s\": supported values: \"array\", \"boolean\", "
+            "\"integer\", \"number\", \"object\", \"string\"",
+            at(p, "type", buf, sizeof(buf)), t);
     if (root && strcmp(t, "object") != 0)
-        return mc_err_set(err, MC_EINVAL, "type: Invalid value: \"%s\": must be object at the root", t);
+        return mc_err_set(err, MC_EINVAL, "type: Invalid value: \"%s\": must be object at the root",
+                          t);
     if (int_or_string && *t)
-        return mc_err_set(err, MC_EINVAL, "%s: Invalid value: \"%s\": must be empty if x-kubernetes-int-or-string is true",
-                          at(p, "type", buf, sizeof(buf)), t);
+        return mc_err_set(
+            err, MC_EINVAL,
+            "%s: Invalid value: \"%s\": must be empty if x-kubernetes-int-or-string is true",
+            at(p, "type", buf, sizeof(buf)), t);
     const json_t *props = json_object_get(schema, "properties");
     const json_t *additional = json_object_get(schema, "additionalProperties");
     const json_t *items = json_object_get(schema, "items");
@@ -473,7 +527,8 @@ static int check_node(const json_t *schema, path *p, int root, mc_err *err)
         return mc_err_set(err, MC_EINVAL, "%s: Invalid value: must be a schema or a boolean",
                           at(p, "additionalProperties", buf, sizeof(buf)));
     if (json_is_false(additional))
-        return mc_err_set(err, MC_EINVAL, "%s: Forbidden: additionalProperties: false is not allowed",
+        return mc_err_set(err, MC_EINVAL,
+                          "%s: Forbidden: additionalProperties: false is not allowed",
                           at(p, "additionalProperties", buf, sizeof(buf)));
     if (!strcmp(t, "array") && !items)
         return mc_err_set(err, MC_EINVAL, "%s: Required value: must be specified",
@@ -488,7 +543,8 @@ static int check_node(const json_t *schema, path *p, int root, mc_err *err)
         if (!json_is_array(required))
             return mc_err_set(err, MC_EINVAL, "%s: Invalid value: must be an array of strings",
                               at(p, "required", buf, sizeof(buf)));
-        json_array_foreach(required, i, r) {
+        json_array_foreach(required, i, r)
+        {
             if (!json_is_string(r))
                 return mc_err_set(err, MC_EINVAL, "%s[%zu]: Invalid value: must be a string",
                                   at(p, "required", buf, sizeof(buf)), i);

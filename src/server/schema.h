@@ -16,8 +16,8 @@
 
 /* What mc_server_schema_validate does with fields the schema does not
  * declare (and with nulls of non-nullable fields). */
-#define MC_SERVER_SCHEMA_KEEP 0   /* keep them; a null where not nullable is an error */
-#define MC_SERVER_SCHEMA_PRUNE 1  /* drop them, as kube does by default */
+#define MC_SERVER_SCHEMA_KEEP   0 /* keep them; a null where not nullable is an error */
+#define MC_SERVER_SCHEMA_PRUNE  1 /* drop them, as kube does by default */
 #define MC_SERVER_SCHEMA_STRICT 2 /* report them (fieldValidation=Strict); nulls dropped */
 
 /* Validates obj against schema; prune is one of MC_SERVER_SCHEMA_*. Every
@@ -29,6 +29,14 @@
  * `strict decoding error: unknown field "spec.foo"` (kube: 400 BadRequest),
  * checked before the values. On failure obj may be partly pruned. */
 int mc_server_schema_validate(const json_t *schema, json_t *obj, int prune, mc_err *err);
+
+/* Like mc_server_schema_validate; on MC_EINVAL *causes (when causes is not
+ * NULL) receives a new array of Status details.causes, one per invalid value,
+ * e.g. {"reason":"FieldValueInvalid","field":"spec.org","message":"Invalid
+ * value: \"integer\": spec.org in body must be of type string: \"integer\""}
+ * (kubectl prints these for a 422); otherwise *causes is NULL. */
+int mc_server_schema_validate_causes(const json_t *schema, json_t *obj, int prune, json_t **causes,
+                                     mc_err *err);
 
 /* Checks that a schema is structural enough to serve (a type at every level,
  * properties/items well-formed). MC_EINVAL naming the path. */

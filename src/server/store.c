@@ -39,13 +39,13 @@ static const char STORE_SCHEMA[] =
 
 /* One event of the history ring. */
 typedef struct store_entry {
-    int64_t rev;               /* the cluster revision of the change */
-    mc_store_event_type type;  /* ADDED, MODIFIED or DELETED */
-    char *strings;             /* owned: "resource\0namespace\0name\0" */
-    const char *namespace;     /* into strings */
-    const char *name;          /* into strings */
-    json_t *obj;               /* owned reference: the object after the change */
-    json_t *prev;              /* owned reference: the object before (NULL for ADDED) */
+    int64_t rev;              /* the cluster revision of the change */
+    mc_store_event_type type; /* ADDED, MODIFIED or DELETED */
+    char *strings;            /* owned: "resource\0namespace\0name\0" */
+    const char *namespace;    /* into strings */
+    const char *name;         /* into strings */
+    json_t *obj;              /* owned reference: the object after the change */
+    json_t *prev;             /* owned reference: the object before (NULL for ADDED) */
 } store_entry;
 
 /* A row that a later write made unnecessary once it leaves the window. */
@@ -56,31 +56,31 @@ typedef struct store_superseded {
 
 /* The current objects of one resource of one cluster. */
 typedef struct store_resource {
-    char *name;           /* owned: "<group>/<plural>" */
-    json_t *objects;      /* owned: "namespace/name" -> current object */
-    const char **sorted;  /* owned array of keys of objects (borrowed strings)
-                             in (namespace, name) order; NULL when stale */
-    size_t sorted_len;    /* entries in sorted */
+    char *name;          /* owned: "<group>/<plural>" */
+    json_t *objects;     /* owned: "namespace/name" -> current object */
+    const char **sorted; /* owned array of keys of objects (borrowed strings)
+                            in (namespace, name) order; NULL when stale */
+    size_t sorted_len;   /* entries in sorted */
 } store_resource;
 
 /* One logical cluster. */
 typedef struct store_cluster {
-    char *name;                  /* owned DNS-1123 label */
-    int64_t id;                  /* clusters.id */
-    int64_t rev;                 /* current revision */
-    int64_t saved_rev;           /* clusters.rev when loaded (open only) */
-    store_resource **resources;  /* owned array of owned resources */
-    size_t resources_len;        /* entries used */
-    size_t resources_cap;        /* entries allocated */
-    store_entry *ring;           /* owned circular array: the last events */
-    size_t ring_cap;             /* entries allocated (grows up to history) */
-    size_t ring_head;            /* index of the oldest entry */
-    size_t ring_len;             /* entries used */
-    store_superseded *fifo;      /* owned: rows waiting for compaction */
-    size_t fifo_head;            /* index of the first pending entry */
-    size_t fifo_len;             /* end of pending entries (fifo_len - fifo_head pending) */
-    size_t fifo_cap;             /* entries allocated */
-    size_t compacting;           /* entries the running compaction deletes */
+    char *name;                 /* owned DNS-1123 label */
+    int64_t id;                 /* clusters.id */
+    int64_t rev;                /* current revision */
+    int64_t saved_rev;          /* clusters.rev when loaded (open only) */
+    store_resource **resources; /* owned array of owned resources */
+    size_t resources_len;       /* entries used */
+    size_t resources_cap;       /* entries allocated */
+    store_entry *ring;          /* owned circular array: the last events */
+    size_t ring_cap;            /* entries allocated (grows up to history) */
+    size_t ring_head;           /* index of the oldest entry */
+    size_t ring_len;            /* entries used */
+    store_superseded *fifo;     /* owned: rows waiting for compaction */
+    size_t fifo_head;           /* index of the first pending entry */
+    size_t fifo_len;            /* end of pending entries (fifo_len - fifo_head pending) */
+    size_t fifo_cap;            /* entries allocated */
+    size_t compacting;          /* entries the running compaction deletes */
 } store_cluster;
 
 struct mc_store {
@@ -146,8 +146,8 @@ static int key_cmp(const void *a, const void *b)
 /* The revision in an object's metadata.resourceVersion, or 0. */
 static int64_t object_rev(const json_t *obj)
 {
-    const char *rv = json_string_value(json_object_get(json_object_get(obj, "metadata"),
-                                                       "resourceVersion"));
+    const char *rv =
+        json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
     return rv ? strtoll(rv, NULL, 10) : 0;
 }
 
@@ -297,7 +297,8 @@ static int resource_sort(store_resource *res)
     size_t i = 0;
     const char *key;
     json_t *value;
-    json_object_foreach(res->objects, key, value) {
+    json_object_foreach(res->objects, key, value)
+    {
         (void)value;
         keys[i++] = key;
     }
@@ -405,9 +406,8 @@ static int ring_push(store_cluster *c, int64_t history, int64_t rev, mc_store_ev
 
 /* Applies a committed change to the state and the history. obj: the object
  * after the change (for DELETED the tombstone), borrowed. */
-static int cluster_apply(mc_store *store, store_cluster *c, int64_t rev,
-                         mc_store_event_type type, const char *resource, const char *ns,
-                         const char *name, json_t *obj)
+static int cluster_apply(mc_store *store, store_cluster *c, int64_t rev, mc_store_event_type type,
+                         const char *resource, const char *ns, const char *name, json_t *obj)
 {
     char key[STORE_KEY_MAX];
     store_resource *res = resource_get_or_add(c, resource);
@@ -461,8 +461,7 @@ static int db_exec(mc_store *store, const char *sql, const char *what, mc_err *e
 }
 
 /* Runs a one-value query and copies its first column as text (or "" ). */
-static int db_query_text(mc_store *store, const char *sql, char *out, size_t out_size,
-                         mc_err *err)
+static int db_query_text(mc_store *store, const char *sql, char *out, size_t out_size, mc_err *err)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = 0;
@@ -512,7 +511,8 @@ static int db_init_schema(mc_store *store, mc_err *err)
     if (app_id != 0 || tables != 0)
         return mc_err_set(err, MC_EIO, "store: not a meshcert database");
     char sql[1024];
-    int n = snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%sPRAGMA application_id=%d;"
+    int n = snprintf(sql, sizeof(sql),
+                     "BEGIN IMMEDIATE;%sPRAGMA application_id=%d;"
                      "PRAGMA user_version=%d;COMMIT;",
                      STORE_SCHEMA, STORE_APPLICATION_ID, STORE_SCHEMA_VERSION);
     if (n < 0 || (size_t)n >= sizeof(sql))
@@ -545,8 +545,8 @@ static int db_prepare(mc_store *store, mc_err *err)
         sqlite3_stmt **slot = (sqlite3_stmt **)((char *)store + stmts[i].offset);
         if (sqlite3_prepare_v3(store->db, stmts[i].sql, -1, SQLITE_PREPARE_PERSISTENT, slot,
                                NULL) != SQLITE_OK)
-            return mc_err_set(err, MC_EIO, "store: not a meshcert database (%s): %s",
-                              stmts[i].sql, sqlite3_errmsg(store->db));
+            return mc_err_set(err, MC_EIO, "store: not a meshcert database (%s): %s", stmts[i].sql,
+                              sqlite3_errmsg(store->db));
     }
     return 0;
 }
@@ -627,9 +627,11 @@ static int replay(mc_store *store, mc_err *err)
         if (!c || c->id != id)
             c = cluster_by_id(store, id);
         if (!c) {
-            rc = mc_err_set(err, MC_EINVAL, "store: log row %" PRId64 " of unknown cluster %" PRId64,
-                            rev, id);
-            goto out;
+            /* A row of a removed cluster (another process removed it while a
+             * server wrote): not part of any state. */
+            mc_log_warn("store", "ignoring log row %" PRId64 " of unknown cluster %" PRId64, rev,
+                        id);
+            continue;
         }
         if (type < MC_STORE_ADDED || type > MC_STORE_DELETED || !resource || !ns || !name ||
             !body || rev <= c->rev) {
@@ -641,15 +643,16 @@ static int replay(mc_store *store, mc_err *err)
         json_t *obj = json_loads(body, 0, &jerr);
         if (!json_is_object(obj)) {
             json_decref(obj);
-            rc = mc_err_set(err, MC_EINVAL, "store: cluster %s: log row %" PRId64
-                            " (%s %s/%s) is not a JSON object", c->name, rev, resource, ns, name);
+            rc =
+                mc_err_set(err, MC_EINVAL,
+                           "store: cluster %s: log row %" PRId64 " (%s %s/%s) is not a JSON object",
+                           c->name, rev, resource, ns, name);
             goto out;
         }
         rc = cluster_apply(store, c, rev, (mc_store_event_type)type, resource, ns, name, obj);
         json_decref(obj);
         if (rc != 0) {
-            rc = mc_err_set(err, rc, "store: cluster %s: out of memory replaying the log",
-                            c->name);
+            rc = mc_err_set(err, rc, "store: cluster %s: out of memory replaying the log", c->name);
             goto out;
         }
     }
@@ -881,9 +884,9 @@ const json_t *mc_store_get(const mc_store *store, const char *cluster, const cha
     return json_object_get(res->objects, key);
 }
 
-int mc_store_list(const mc_store *store, const char *cluster, const char *resource,
-                  const char *ns, const char *after_ns, const char *after_name, size_t limit,
-                  const json_t ***out, size_t *count, int *more, mc_err *err)
+int mc_store_list(const mc_store *store, const char *cluster, const char *resource, const char *ns,
+                  const char *after_ns, const char *after_name, size_t limit, const json_t ***out,
+                  size_t *count, int *more, mc_err *err)
 {
     *out = NULL;
     *count = 0;
@@ -897,8 +900,8 @@ int mc_store_list(const mc_store *store, const char *cluster, const char *resour
     const json_t **items = malloc((cap ? cap : 1) * sizeof(*items));
     if (!items || (res && resource_sort(res) != 0)) {
         free(items);
-        return mc_err_set(err, MC_ENOMEM, "store: out of memory listing %s in cluster %s",
-                          resource, cluster);
+        return mc_err_set(err, MC_ENOMEM, "store: out of memory listing %s in cluster %s", resource,
+                          cluster);
     }
     size_t n = 0;
     if (res) {
@@ -945,8 +948,8 @@ static int log_append(mc_store *store, const store_cluster *c, int64_t rev,
     return stmt_run(s);
 }
 
-static int check_key(const char *cluster, const char *resource, const char *ns,
-                     const char *name, mc_err *err)
+static int check_key(const char *cluster, const char *resource, const char *ns, const char *name,
+                     mc_err *err)
 {
     char key[STORE_KEY_MAX];
     if (!resource || !*resource || !name || !*name || strchr(ns, '/') || strchr(name, '/') ||
@@ -962,8 +965,13 @@ static void notify(mc_store *store, const char *cluster, int64_t rev, mc_store_e
 {
     if (!store->listener)
         return;
-    mc_store_event event = {.rev = rev, .type = type, .resource = resource, .namespace = ns,
-                            .name = name, .obj = obj, .prev = prev};
+    mc_store_event event = {.rev = rev,
+                            .type = type,
+                            .resource = resource,
+                            .namespace = ns,
+                            .name = name,
+                            .obj = obj,
+                            .prev = prev};
     store->listener(store->listener_ctx, cluster, &event);
 }
 
@@ -980,9 +988,8 @@ static json_t *rev_string(int64_t rev)
     return json_string(text);
 }
 
-int mc_store_put(mc_store *store, const char *cluster, const char *resource,
-                 const char *namespace, const char *name, json_t *obj, int64_t *rev,
-                 mc_err *err)
+int mc_store_put(mc_store *store, const char *cluster, const char *resource, const char *namespace,
+                 const char *name, json_t *obj, int64_t *rev, mc_err *err)
 {
     const char *ns = namespace ? namespace : "";
     char *body = NULL;
@@ -1001,8 +1008,10 @@ int mc_store_put(mc_store *store, const char *cluster, const char *resource,
     const json_t *prev = mc_store_get(store, cluster, resource, ns, name);
     if (prev == obj)
         /* The stored object is shared with the history; it must not change. */
-        return mc_err_set(err, MC_EINVAL, "store: %s %s/%s in cluster %s: put of the stored"
-                          " object itself (pass a copy)", resource, ns, name, cluster);
+        return mc_err_set(err, MC_EINVAL,
+                          "store: %s %s/%s in cluster %s: put of the stored"
+                          " object itself (pass a copy)",
+                          resource, ns, name, cluster);
     int64_t next = c->rev + 1;
     mc_store_event_type type = prev ? MC_STORE_MODIFIED : MC_STORE_ADDED;
     metadata = json_object_get(obj, "metadata");
@@ -1021,8 +1030,8 @@ int mc_store_put(mc_store *store, const char *cluster, const char *resource,
         goto restore;
     }
     if (log_append(store, c, next, type, resource, ns, name, body) != 0) {
-        rc = mc_err_set(err, MC_EIO, "store: cannot write %s %s/%s in cluster %s: %s", resource,
-                        ns, name, cluster, sqlite3_errmsg(store->db));
+        rc = mc_err_set(err, MC_EIO, "store: cannot write %s %s/%s in cluster %s: %s", resource, ns,
+                        name, cluster, sqlite3_errmsg(store->db));
         goto restore;
     }
     json_t *kept_prev = json_incref((json_t *)prev);
@@ -1030,8 +1039,8 @@ int mc_store_put(mc_store *store, const char *cluster, const char *resource,
     if (rc != 0) {
         /* The row is durable; memory is what failed. A restart replays it. */
         json_decref(kept_prev);
-        rc = mc_err_set(err, rc, "store: out of memory applying %s %s/%s in cluster %s",
-                        resource, ns, name, cluster);
+        rc = mc_err_set(err, rc, "store: out of memory applying %s %s/%s in cluster %s", resource,
+                        ns, name, cluster);
         goto out;
     }
     if (rev)
@@ -1066,8 +1075,8 @@ int mc_store_delete(mc_store *store, const char *cluster, const char *resource,
         return rc;
     prev = json_incref((json_t *)mc_store_get(store, cluster, resource, ns, name));
     if (!prev)
-        return mc_err_set(err, MC_ENOTFOUND, "%s %s/%s not found in cluster %s", resource, ns,
-                          name, cluster);
+        return mc_err_set(err, MC_ENOTFOUND, "%s %s/%s not found in cluster %s", resource, ns, name,
+                          cluster);
     int64_t next = c->rev + 1;
     /* The tombstone is the last state with the deletion's revision; copies
      * are shallow: only the top level and metadata differ. */
@@ -1083,14 +1092,16 @@ int mc_store_delete(mc_store *store, const char *cluster, const char *resource,
         goto out;
     }
     if (log_append(store, c, next, MC_STORE_DELETED, resource, ns, name, body) != 0) {
-        rc = mc_err_set(err, MC_EIO, "store: cannot delete %s %s/%s in cluster %s: %s",
-                        resource, ns, name, cluster, sqlite3_errmsg(store->db));
+        rc = mc_err_set(err, MC_EIO, "store: cannot delete %s %s/%s in cluster %s: %s", resource,
+                        ns, name, cluster, sqlite3_errmsg(store->db));
         goto out;
     }
     rc = cluster_apply(store, c, next, MC_STORE_DELETED, resource, ns, name, tombstone);
     if (rc != 0) {
-        rc = mc_err_set(err, rc, "store: out of memory applying the deletion of %s %s/%s in"
-                        " cluster %s", resource, ns, name, cluster);
+        rc = mc_err_set(err, rc,
+                        "store: out of memory applying the deletion of %s %s/%s in"
+                        " cluster %s",
+                        resource, ns, name, cluster);
         goto out;
     }
     if (rev)
@@ -1116,7 +1127,8 @@ int mc_store_history(const mc_store *store, const char *cluster, int64_t since,
                           since, oldest);
     /* The ring holds revisions (rev - ring_len, rev], contiguous, and
      * ring_len = rev - oldest: every change after `since` is there. */
-    assert(c->ring_len == 0 || c->ring[(c->ring_head + c->ring_len - 1) % c->ring_cap].rev == c->rev);
+    assert(c->ring_len == 0 ||
+           c->ring[(c->ring_head + c->ring_len - 1) % c->ring_cap].rev == c->rev);
     assert((int64_t)c->ring_len >= c->rev - oldest);
     size_t skip = 0;
     if (c->ring_len > 0) {
@@ -1126,8 +1138,12 @@ int mc_store_history(const mc_store *store, const char *cluster, int64_t since,
     }
     for (size_t i = skip; i < c->ring_len; i++) {
         const store_entry *e = &c->ring[(c->ring_head + i) % c->ring_cap];
-        mc_store_event event = {.rev = e->rev, .type = e->type, .resource = e->strings,
-                                .namespace = e->namespace, .name = e->name, .obj = e->obj,
+        mc_store_event event = {.rev = e->rev,
+                                .type = e->type,
+                                .resource = e->strings,
+                                .namespace = e->namespace,
+                                .name = e->name,
+                                .obj = e->obj,
                                 .prev = e->prev};
         fn(ctx, &event);
     }
@@ -1157,6 +1173,19 @@ int mc_store_refresh_clusters(mc_store *store, int *changed, mc_err *err)
         size_t i = name ? cluster_index(store, name, &found) : 0;
         if (!name)
             continue;
+        if (found && store->clusters[i]->id != sqlite3_column_int64(stmt, 0)) {
+            /* Removed and added again by the other process: a new, empty
+             * cluster (its rows carry the new id). */
+            store_cluster *fresh =
+                cluster_new(name, sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 2));
+            if (!fresh) {
+                rc = mc_err_set(err, MC_ENOMEM, "store: out of memory loading cluster %s", name);
+                break;
+            }
+            cluster_free(store->clusters[i]);
+            store->clusters[i] = fresh;
+            *changed = 1;
+        }
         if (found) {
             /* cluster_index's position is in the array as it was when seen was sized. */
             if (i < store->clusters_len)

@@ -247,7 +247,8 @@ static print_kind kind_of(const mc_server_resource *r)
     }
     if (!strcmp(r->group, "coordination.k8s.io") && !strcmp(r->plural, "leases"))
         return KIND_LEASE;
-    if (!strcmp(r->group, "apiextensions.k8s.io") && !strcmp(r->plural, "customresourcedefinitions"))
+    if (!strcmp(r->group, "apiextensions.k8s.io") &&
+        !strcmp(r->plural, "customresourcedefinitions"))
         return KIND_CRD;
     return KIND_OTHER;
 }
@@ -268,7 +269,8 @@ static json_t *crd_columns(const mc_server_resource *r)
     }
     size_t i;
     const json_t *c;
-    json_array_foreach(r->columns, i, c) {
+    json_array_foreach(r->columns, i, c)
+    {
         const char *jp = json_string_value(json_object_get(c, "jsonPath"));
         const char *desc = json_string_value(json_object_get(c, "description"));
         const char *format = json_string_value(json_object_get(c, "format"));
@@ -289,12 +291,14 @@ static json_t *builtin_columns(print_kind kind)
     json_t *cols = json_array();
     switch (kind) {
     case KIND_EVENT:
-        json_array_append_new(cols, column("Last Seen", "string", "",
-                                           "The time since the event was last seen", 0));
+        json_array_append_new(
+            cols, column("Last Seen", "string", "", "The time since the event was last seen", 0));
         json_array_append_new(cols, column("Type", "string", "", "The type of the event", 0));
         json_array_append_new(cols, column("Reason", "string", "", "The reason of the event", 0));
-        json_array_append_new(cols, column("Object", "string", "", "The object the event is about", 0));
-        json_array_append_new(cols, column("Message", "string", "", "A description of the event", 0));
+        json_array_append_new(cols,
+                              column("Object", "string", "", "The object the event is about", 0));
+        json_array_append_new(cols,
+                              column("Message", "string", "", "A description of the event", 0));
         json_array_append_new(cols, column("Name", "string", "name", name_description, 1));
         return cols;
     case KIND_CRD:
@@ -306,26 +310,32 @@ static json_t *builtin_columns(print_kind kind)
     json_array_append_new(cols, name_column());
     switch (kind) {
     case KIND_NAMESPACE:
-        json_array_append_new(cols, column("Status", "string", "",
-                                           "The status of the namespace", 0));
+        json_array_append_new(cols,
+                              column("Status", "string", "", "The status of the namespace", 0));
         break;
     case KIND_SECRET:
         json_array_append_new(cols, column("Type", "string", "", "The type of the secret", 0));
-        json_array_append_new(cols, column("Data", "string", "", "The number of entries in the data", 0));
+        json_array_append_new(cols,
+                              column("Data", "string", "", "The number of entries in the data", 0));
         break;
     case KIND_POD:
-        json_array_append_new(cols, column("Ready", "string", "",
-                                           "The aggregate readiness state of this pod for accepting traffic.", 0));
-        json_array_append_new(cols, column("Status", "string", "",
-                                           "The aggregate status of the containers in this pod.", 0));
-        json_array_append_new(cols, column("Restarts", "string", "",
-                                           "The number of times the containers in this pod have been restarted.", 0));
+        json_array_append_new(
+            cols, column("Ready", "string", "",
+                         "The aggregate readiness state of this pod for accepting traffic.", 0));
+        json_array_append_new(cols,
+                              column("Status", "string", "",
+                                     "The aggregate status of the containers in this pod.", 0));
+        json_array_append_new(
+            cols, column("Restarts", "string", "",
+                         "The number of times the containers in this pod have been restarted.", 0));
         break;
     case KIND_CONFIGMAP:
-        json_array_append_new(cols, column("Data", "string", "", "The number of entries in the data", 0));
+        json_array_append_new(cols,
+                              column("Data", "string", "", "The number of entries in the data", 0));
         break;
     case KIND_SERVICEACCOUNT:
-        json_array_append_new(cols, column("Secrets", "string", "", "The number of secrets of the account", 0));
+        json_array_append_new(
+            cols, column("Secrets", "string", "", "The number of secrets of the account", 0));
         break;
     case KIND_LEASE:
         json_array_append_new(cols, column("Holder", "string", "", "The holder of the lease", 0));
@@ -350,7 +360,8 @@ static const json_t *field(const json_t *obj, const char *a, const char *b)
 
 static json_t *string_or(const json_t *v, const char *fallback)
 {
-    return json_string(json_is_string(v) && json_string_length(v) ? json_string_value(v) : fallback);
+    return json_string(json_is_string(v) && json_string_length(v) ? json_string_value(v)
+                                                                  : fallback);
 }
 
 static json_int_t count_members(const json_t *v)
@@ -373,7 +384,8 @@ static void pod_cells(json_t *cells, const json_t *pod)
     json_int_t restarts = 0;
     const char *reason = NULL;
     const json_t *cs;
-    json_array_foreach(statuses, i, cs) {
+    json_array_foreach(statuses, i, cs)
+    {
         if (json_is_true(json_object_get(cs, "ready")))
             ready++;
         restarts += json_integer_value(json_object_get(cs, "restartCount"));
@@ -447,18 +459,19 @@ static json_t *row_cells(const mc_server_resource *r, print_kind kind, const jso
         if (crd_has_columns(r)) {
             size_t i;
             const json_t *c;
-            json_array_foreach(r->columns, i, c) {
+            json_array_foreach(r->columns, i, c)
+            {
                 const char *jp = json_string_value(json_object_get(c, "jsonPath"));
                 const char *type = json_string_value(json_object_get(c, "type"));
-                json_array_append_new(cells, crd_cell(type ? type : "string",
-                                                      jp ? eval_path(obj, jp) : NULL, now));
+                json_array_append_new(
+                    cells, crd_cell(type ? type : "string", jp ? eval_path(obj, jp) : NULL, now));
             }
             return cells;
         }
         break;
     case KIND_CRD:
-        json_array_append_new(cells, json_is_string(created) ? json_copy((json_t *)created)
-                                                             : json_null());
+        json_array_append_new(cells,
+                              json_is_string(created) ? json_copy((json_t *)created) : json_null());
         return cells;
     case KIND_NAMESPACE:
         json_array_append_new(cells, string_or(field(obj, "status", "phase"), ""));
@@ -469,8 +482,9 @@ static json_t *row_cells(const mc_server_resource *r, print_kind kind, const jso
         break;
     case KIND_POD: pod_cells(cells, obj); break;
     case KIND_CONFIGMAP:
-        json_array_append_new(cells, json_integer(count_members(json_object_get(obj, "data")) +
-                                                  count_members(json_object_get(obj, "binaryData"))));
+        json_array_append_new(cells,
+                              json_integer(count_members(json_object_get(obj, "data")) +
+                                           count_members(json_object_get(obj, "binaryData"))));
         break;
     case KIND_SERVICEACCOUNT:
         json_array_append_new(cells, json_integer(count_members(json_object_get(obj, "secrets"))));
@@ -511,8 +525,8 @@ json_t *mc_server_table_build(const mc_server_resource *r, const json_t *const *
     json_t *metadata = json_object();
     if (!columns || !rows || !metadata)
         goto fail;
-    if (resource_version && json_object_set_new(metadata, "resourceVersion",
-                                                json_string(resource_version)) != 0)
+    if (resource_version &&
+        json_object_set_new(metadata, "resourceVersion", json_string(resource_version)) != 0)
         goto fail;
     if (continue_token && *continue_token &&
         json_object_set_new(metadata, "continue", json_string(continue_token)) != 0)

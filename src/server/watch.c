@@ -40,31 +40,31 @@ typedef struct watch_cluster watch_cluster;
 /* One watch. The filter fields are set before the watcher is published to
  * the hub and never change; the rest is guarded by hub->lock. */
 typedef struct watcher {
-    mc_watch_hub *hub;                /* owning hub (kept alive by this watcher) */
+    mc_watch_hub *hub;                 /* owning hub (kept alive by this watcher) */
     struct MHD_Connection *connection; /* the suspended/resumed connection */
-    char *resource;                   /* filter: store name "<group>/<plural>" */
-    char *kind;                       /* BOOKMARK kind */
-    char *api_version;                /* BOOKMARK apiVersion */
-    char *namespace;                  /* filter: namespace, or NULL */
-    char *field_name;                 /* filter: metadata.name, or NULL */
-    char *field_namespace;            /* filter: metadata.namespace, or NULL */
-    mc_selector *labels;              /* filter: owned copy, or NULL */
-    int64_t since;                    /* live events with rev <= since are not sent */
-    int bookmarks;                    /* 1: send BOOKMARK events */
-    int64_t deadline_ms;              /* monotonic time at which the watch ends */
-    int64_t next_bookmark_ms;         /* monotonic time of the next BOOKMARK */
-    watch_cluster *cluster;           /* lock: the cluster list it is on, or NULL */
-    struct watcher *prev;             /* lock: in cluster->watchers */
-    struct watcher *next;             /* lock: in cluster->watchers */
-    watch_line **queue;               /* lock: circular array of queued lines */
-    size_t queue_head;                /* lock: index of the first line */
-    size_t queue_len;                 /* lock: lines queued */
-    size_t queue_cap;                 /* lock: entries allocated */
-    size_t offset;                    /* lock: bytes of the first line already sent */
-    size_t queued_bytes;              /* lock: bytes queued, not yet sent */
-    size_t queue_max;                 /* cap on queued_bytes for live events */
-    int suspended;                    /* lock: 1 while its connection is suspended */
-    int ending;                       /* lock: end the stream once the queue is sent */
+    char *resource;                    /* filter: store name "<group>/<plural>" */
+    char *kind;                        /* BOOKMARK kind */
+    char *api_version;                 /* BOOKMARK apiVersion */
+    char *namespace;                   /* filter: namespace, or NULL */
+    char *field_name;                  /* filter: metadata.name, or NULL */
+    char *field_namespace;             /* filter: metadata.namespace, or NULL */
+    mc_selector *labels;               /* filter: owned copy, or NULL */
+    int64_t since;                     /* live events with rev <= since are not sent */
+    int bookmarks;                     /* 1: send BOOKMARK events */
+    int64_t deadline_ms;               /* monotonic time at which the watch ends */
+    int64_t next_bookmark_ms;          /* monotonic time of the next BOOKMARK */
+    watch_cluster *cluster;            /* lock: the cluster list it is on, or NULL */
+    struct watcher *prev;              /* lock: in cluster->watchers */
+    struct watcher *next;              /* lock: in cluster->watchers */
+    watch_line **queue;                /* lock: circular array of queued lines */
+    size_t queue_head;                 /* lock: index of the first line */
+    size_t queue_len;                  /* lock: lines queued */
+    size_t queue_cap;                  /* lock: entries allocated */
+    size_t offset;                     /* lock: bytes of the first line already sent */
+    size_t queued_bytes;               /* lock: bytes queued, not yet sent */
+    size_t queue_max;                  /* cap on queued_bytes for live events */
+    int suspended;                     /* lock: 1 while its connection is suspended */
+    int ending;                        /* lock: end the stream once the queue is sent */
 } watcher;
 
 /* The watchers of one logical cluster; guarded by hub->lock. */
@@ -77,19 +77,19 @@ struct watch_cluster {
 };
 
 struct mc_watch_hub {
-    mc_store *store;            /* read only on the HTTP thread (mc_watch_start) */
-    int64_t bookmark_ms;        /* interval between BOOKMARK events */
-    pthread_mutex_t lock;       /* guards everything below and the watchers' queues */
-    pthread_cond_t tick;        /* wakes the timer thread early (stop) */
-    pthread_t timer;            /* the timer thread */
-    int timer_running;          /* 1 while the timer thread must be joined */
-    int stopping;               /* lock: the timer thread must exit */
-    int freed;                  /* lock: mc_watch_hub_free ran; the last watcher frees */
-    watch_cluster **clusters;   /* lock: attached clusters, sorted by name */
-    size_t clusters_len;        /* lock: entries used */
-    size_t clusters_cap;        /* lock: entries allocated */
-    size_t watchers;            /* lock: open watches */
-    uint64_t rng;               /* lock: xorshift state for default timeouts */
+    mc_store *store;          /* read only on the HTTP thread (mc_watch_start) */
+    int64_t bookmark_ms;      /* interval between BOOKMARK events */
+    pthread_mutex_t lock;     /* guards everything below and the watchers' queues */
+    pthread_cond_t tick;      /* wakes the timer thread early (stop) */
+    pthread_t timer;          /* the timer thread */
+    int timer_running;        /* 1 while the timer thread must be joined */
+    int stopping;             /* lock: the timer thread must exit */
+    int freed;                /* lock: mc_watch_hub_free ran; the last watcher frees */
+    watch_cluster **clusters; /* lock: attached clusters, sorted by name */
+    size_t clusters_len;      /* lock: entries used */
+    size_t clusters_cap;      /* lock: entries allocated */
+    size_t watchers;          /* lock: open watches */
+    uint64_t rng;             /* lock: xorshift state for default timeouts */
 };
 
 static int64_t now_ms(void)
@@ -152,8 +152,8 @@ static void queue_push(watcher *w, watch_line *line, int live)
     if (w->ending)
         return;
     if (live && w->queued_bytes + line->len > w->queue_max) {
-        mc_log_warn("watch", "watch of %s ended: consumer too slow (%zu bytes queued)",
-                    w->resource, w->queued_bytes);
+        mc_log_warn("watch", "watch of %s ended: consumer too slow (%zu bytes queued)", w->resource,
+                    w->queued_bytes);
         w->ending = 1;
         return;
     }
@@ -223,10 +223,8 @@ static const char *event_type_for(const watcher *w, const mc_store_event *e)
         return NULL;
     int now = labels_match(w, e->obj);
     switch (e->type) {
-    case MC_STORE_ADDED:
-        return now ? "ADDED" : NULL;
-    case MC_STORE_DELETED:
-        return now ? "DELETED" : NULL;
+    case MC_STORE_ADDED: return now ? "ADDED" : NULL;
+    case MC_STORE_DELETED: return now ? "DELETED" : NULL;
     case MC_STORE_MODIFIED: {
         int before = e->prev ? labels_match(w, e->prev) : 0;
         if (now)
@@ -470,8 +468,8 @@ void mc_watch_hub_publish(mc_watch_hub *hub, const char *cluster, const mc_store
     if (wc) {
         wc->rev = event->rev;
         for (watcher *w = wc->watchers; w; w = w->next) {
-            const char *type = w->ending || event->rev <= w->since ? NULL
-                                                                   : event_type_for(w, event);
+            const char *type =
+                w->ending || event->rev <= w->since ? NULL : event_type_for(w, event);
             if (type)
                 needed[type_index(type)] = 1;
         }
@@ -622,8 +620,8 @@ static int queue_current(mc_store *store, const char *cluster, initial_ctx *ctx,
     size_t count = 0;
     int more = 0;
     const char *ns = w->namespace ? w->namespace : w->field_namespace;
-    int rc = mc_store_list(store, cluster, w->resource, ns, NULL, NULL, 0, &items, &count, &more,
-                           err);
+    int rc =
+        mc_store_list(store, cluster, w->resource, ns, NULL, NULL, 0, &items, &count, &more, err);
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < count && !ctx->failed; i++) {
@@ -706,8 +704,7 @@ static watcher *watcher_new(mc_watch_hub *hub, struct MHD_Connection *connection
 }
 
 struct MHD_Response *mc_watch_start(mc_watch_hub *hub, struct MHD_Connection *connection,
-                                    const char *cluster, const mc_watch_params *params,
-                                    mc_err *err)
+                                    const char *cluster, const mc_watch_params *params, mc_err *err)
 {
     struct MHD_Response *response = NULL;
     initial_ctx ctx = {0};

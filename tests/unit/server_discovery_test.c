@@ -16,7 +16,7 @@
 
 #define GROUP "certificates.smh.solo.io"
 #define AGGREGATED_ACCEPT                                                                          \
-    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;"   \
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;"       \
     "g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
 
 /* Serves path and parses the reply; asserts the status code. */
@@ -25,9 +25,8 @@ static json_t *serve(const mc_server_registry *reg, const char *path, int want_s
     int status = 0;
     char *body = NULL;
     const char *content_type = NULL;
-    assert_int_equal(mc_server_discovery_serve(reg, path, AGGREGATED_ACCEPT, &status, &body,
-                                               &content_type),
-                     1);
+    assert_int_equal(
+        mc_server_discovery_serve(reg, path, AGGREGATED_ACCEPT, &status, &body, &content_type), 1);
     assert_int_equal(status, want_status);
     assert_string_equal(content_type, "application/json"); /* plain: kubectl falls back */
     json_t *doc = server_test_json(body);
@@ -53,7 +52,8 @@ static const json_t *find_named(const json_t *array, const char *key, const char
 {
     size_t i;
     const json_t *e;
-    json_array_foreach(array, i, e) {
+    json_array_foreach(array, i, e)
+    {
         if (json_is_string(json_object_get(e, key)) &&
             !strcmp(json_string_value(json_object_get(e, key)), value))
             return e;
@@ -85,8 +85,12 @@ static void test_not_discovery(void **state)
 {
     (void)state;
     mc_server_registry *reg = mc_server_registry_new();
-    const char *paths[] = {"/api/v1/namespaces", "/api/v1/namespaces/default/secrets",
-                           "/apis/coordination.k8s.io/v1/leases", "/healthz", "/", "/versions"};
+    const char *paths[] = {"/api/v1/namespaces",
+                           "/api/v1/namespaces/default/secrets",
+                           "/apis/coordination.k8s.io/v1/leases",
+                           "/healthz",
+                           "/",
+                           "/versions"};
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         int status = 0;
         char *body = NULL;
@@ -104,7 +108,8 @@ static void test_core(void **state)
     json_t *api = serve(reg, "/api", 200);
     assert_string_equal(str(api, "kind"), "APIVersions");
     assert_int_equal(json_array_size(json_object_get(api, "versions")), 1);
-    assert_string_equal(json_string_value(json_array_get(json_object_get(api, "versions"), 0)), "v1");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(api, "versions"), 0)),
+                        "v1");
     json_decref(api);
 
     json_t *list = serve(reg, "/api/v1", 200);
@@ -117,10 +122,12 @@ static void test_core(void **state)
     assert_string_equal(str(ns, "kind"), "Namespace");
     assert_string_equal(str(ns, "singularName"), "namespace");
     assert_true(json_is_false(json_object_get(ns, "namespaced")));
-    assert_string_equal(json_string_value(json_array_get(json_object_get(ns, "shortNames"), 0)), "ns");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(ns, "shortNames"), 0)),
+                        "ns");
     size_t vi;
     const json_t *verb;
-    json_array_foreach(json_object_get(ns, "verbs"), vi, verb) {
+    json_array_foreach(json_object_get(ns, "verbs"), vi, verb)
+    {
         assert_string_not_equal(json_string_value(verb), "deletecollection");
     }
     assert_int_equal(json_array_size(json_object_get(ns, "verbs")), 7);
@@ -135,7 +142,8 @@ static void test_core(void **state)
     assert_string_equal(str(pod_status, "kind"), "Pod");
     assert_int_equal(json_array_size(json_object_get(pod_status, "verbs")), 3);
     const json_t *pods = find_named(resources, "name", "pods");
-    assert_string_equal(json_string_value(json_array_get(json_object_get(pods, "categories"), 0)), "all");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(pods, "categories"), 0)),
+                        "all");
     assert_non_null(find_named(resources, "name", "namespaces/status"));
     assert_non_null(find_named(resources, "name", "configmaps"));
     assert_non_null(find_named(resources, "name", "events"));
@@ -176,7 +184,8 @@ static void test_groups(void **state)
     assert_null(json_object_get(g, "kind")); /* inner APIGroups carry no type meta */
     assert_string_equal(str(json_object_get(g, "preferredVersion"), "groupVersion"),
                         GROUP "/v1alpha2");
-    assert_string_equal(str(json_array_get(json_object_get(g, "versions"), 0), "version"), "v1alpha2");
+    assert_string_equal(str(json_array_get(json_object_get(g, "versions"), 0), "version"),
+                        "v1alpha2");
     json_decref(apis);
 
     json_t *group = serve(reg, "/apis/" GROUP, 200);
@@ -193,7 +202,8 @@ static void test_groups(void **state)
     assert_string_equal(str(ic, "kind"), "IssuedCertificate");
     assert_string_equal(str(ic, "singularName"), "issuedcertificate");
     assert_true(json_is_true(json_object_get(ic, "namespaced")));
-    assert_string_equal(json_string_value(json_array_get(json_object_get(ic, "shortNames"), 0)), "ic");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(ic, "shortNames"), 0)),
+                        "ic");
     assert_string_equal(json_string_value(json_array_get(json_object_get(ic, "categories"), 0)),
                         "meshcert");
     assert_non_null(find_named(resources, "name", "issuedcertificates/status"));
@@ -203,7 +213,8 @@ static void test_groups(void **state)
     json_decref(missing);
 
     list = serve(reg, "/apis/apiextensions.k8s.io/v1", 200);
-    const json_t *crd = find_named(json_object_get(list, "resources"), "name", "customresourcedefinitions");
+    const json_t *crd =
+        find_named(json_object_get(list, "resources"), "name", "customresourcedefinitions");
     assert_non_null(crd);
     assert_true(json_is_false(json_object_get(crd, "namespaced")));
     assert_int_equal(json_array_size(json_object_get(crd, "shortNames")), 2);
@@ -275,7 +286,8 @@ static void test_openapi_index(void **state)
     assert_true(strncmp(core, "/openapi/v3/api/v1?hash=", 24) == 0);
     assert_int_equal(strlen(core), 24 + 16);
     const char *ic = relative_url(index, "apis/" GROUP "/v1alpha2");
-    assert_true(strncmp(ic, "/openapi/v3/apis/" GROUP "/v1alpha2?hash=", 17 + strlen(GROUP) + 15) == 0);
+    assert_true(strncmp(ic, "/openapi/v3/apis/" GROUP "/v1alpha2?hash=", 17 + strlen(GROUP) + 15) ==
+                0);
     relative_url(index, "apis/coordination.k8s.io/v1");
     relative_url(index, "apis/apiextensions.k8s.io/v1");
     char *before = mc_strdup(ic);
@@ -285,8 +297,8 @@ static void test_openapi_index(void **state)
     /* a changed schema changes the hash of its group-version only */
     json_t *crd = server_test_load_crd("issuedcertificates.yaml");
     json_t *schema = json_object_get(
-        json_object_get(json_array_get(json_object_get(json_object_get(crd, "spec"), "versions"), 0),
-                        "schema"),
+        json_object_get(
+            json_array_get(json_object_get(json_object_get(crd, "spec"), "versions"), 0), "schema"),
         "openAPIV3Schema");
     json_object_set_new(schema, "description", json_string("changed"));
     assert_int_equal(mc_server_registry_apply_crd(reg, crd, NULL), 0);
@@ -307,8 +319,9 @@ static const json_t *patch_op_for(const json_t *doc, const char *path)
     const json_t *patch = json_object_get(item, "patch");
     assert_non_null(patch);
     assert_non_null(find_named(json_object_get(patch, "parameters"), "name", "fieldValidation"));
-    assert_string_equal(str(find_named(json_object_get(patch, "parameters"), "name", "fieldValidation"), "in"),
-                        "query");
+    assert_string_equal(
+        str(find_named(json_object_get(patch, "parameters"), "name", "fieldValidation"), "in"),
+        "query");
     return patch;
 }
 
@@ -319,7 +332,8 @@ static void test_openapi_documents(void **state)
     json_t *doc = serve(reg, "/openapi/v3/apis/" GROUP "/v1alpha2", 200);
     assert_string_equal(str(doc, "openapi"), "3.0.0");
     const json_t *schemas = json_object_get(json_object_get(doc, "components"), "schemas");
-    const json_t *ic = json_object_get(schemas, "io.solo.smh.certificates.v1alpha2.IssuedCertificate");
+    const json_t *ic =
+        json_object_get(schemas, "io.solo.smh.certificates.v1alpha2.IssuedCertificate");
     assert_non_null(ic);
     assert_string_equal(str(ic, "type"), "object");
     const json_t *gvk = json_array_get(json_object_get(ic, "x-kubernetes-group-version-kind"), 0);
@@ -327,17 +341,22 @@ static void test_openapi_documents(void **state)
     assert_string_equal(str(gvk, "version"), "v1alpha2");
     assert_string_equal(str(gvk, "kind"), "IssuedCertificate");
     const json_t *props = json_object_get(ic, "properties");
-    assert_string_equal(str(json_object_get(json_object_get(props, "spec"), "properties") ?
-                            json_object_get(json_object_get(json_object_get(props, "spec"), "properties"), "org") : NULL,
-                            "type"),
-                        "string");
+    assert_string_equal(
+        str(json_object_get(json_object_get(props, "spec"), "properties")
+                ? json_object_get(json_object_get(json_object_get(props, "spec"), "properties"),
+                                  "org")
+                : NULL,
+            "type"),
+        "string");
     assert_string_equal(str(json_object_get(props, "apiVersion"), "type"), "string");
     assert_string_equal(str(json_object_get(props, "kind"), "type"), "string");
-    const json_t *meta_ref = json_array_get(json_object_get(json_object_get(props, "metadata"), "allOf"), 0);
+    const json_t *meta_ref =
+        json_array_get(json_object_get(json_object_get(props, "metadata"), "allOf"), 0);
     assert_string_equal(str(meta_ref, "$ref"),
                         "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta");
     assert_non_null(json_object_get(schemas, "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"));
-    assert_non_null(json_object_get(schemas, "io.solo.smh.certificates.v1alpha2.CertificateRequest"));
+    assert_non_null(
+        json_object_get(schemas, "io.solo.smh.certificates.v1alpha2.CertificateRequest"));
     const json_t *patch = patch_op_for(
         doc, "/apis/" GROUP "/v1alpha2/namespaces/{namespace}/issuedcertificates/{name}");
     const json_t *op_gvk = json_object_get(patch, "x-kubernetes-group-version-kind");

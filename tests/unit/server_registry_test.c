@@ -30,10 +30,12 @@ static void test_builtins(void **state)
         const char *group, *plural, *singular, *kind, *list_kind, *store, *short_name;
         int namespaced, has_status;
     } want[] = {
-        {"", "namespaces", "namespace", "Namespace", "NamespaceList", "core/namespaces", "ns", 0, 1},
+        {"", "namespaces", "namespace", "Namespace", "NamespaceList", "core/namespaces", "ns", 0,
+         1},
         {"", "secrets", "secret", "Secret", "SecretList", "core/secrets", NULL, 1, 0},
         {"", "pods", "pod", "Pod", "PodList", "core/pods", "po", 1, 1},
-        {"", "configmaps", "configmap", "ConfigMap", "ConfigMapList", "core/configmaps", "cm", 1, 0},
+        {"", "configmaps", "configmap", "ConfigMap", "ConfigMapList", "core/configmaps", "cm", 1,
+         0},
         {"", "events", "event", "Event", "EventList", "core/events", "ev", 1, 0},
         {"", "serviceaccounts", "serviceaccount", "ServiceAccount", "ServiceAccountList",
          "core/serviceaccounts", "sa", 1, 0},
@@ -45,7 +47,8 @@ static void test_builtins(void **state)
     };
     assert_int_equal(mc_server_registry_count(reg), sizeof(want) / sizeof(want[0]));
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-        const mc_server_resource *r = mc_server_registry_find(reg, want[i].group, "v1", want[i].plural);
+        const mc_server_resource *r =
+            mc_server_registry_find(reg, want[i].group, "v1", want[i].plural);
         assert_non_null(r);
         assert_ptr_equal(r, mc_server_registry_at(reg, i));
         assert_string_equal(r->version, "v1");
@@ -124,8 +127,8 @@ static void test_meshcert_crds(void **state)
     assert_int_equal(mc_server_registry_count(reg), builtins + 3);
 
     mc_server_registry_remove_crd(reg, "issuedcertificates.certificates.smh.solo.io");
-    assert_null(mc_server_registry_find(reg, "certificates.smh.solo.io", "v1alpha2",
-                                        "issuedcertificates"));
+    assert_null(
+        mc_server_registry_find(reg, "certificates.smh.solo.io", "v1alpha2", "issuedcertificates"));
     assert_int_equal(mc_server_registry_count(reg), builtins + 2);
     mc_server_registry_remove_crd(reg, "nothing.example.com");
     mc_server_registry_remove_crd(reg, NULL);
@@ -140,7 +143,8 @@ static const char widget_crd[] =
     "\"names\":{\"plural\":\"widgets\",\"kind\":\"Widget\"},"
     "\"versions\":["
     "{\"name\":\"v1\",\"served\":true,\"storage\":true,"
-    " \"schema\":{\"openAPIV3Schema\":{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":\"object\"}}}}},"
+    " \"schema\":{\"openAPIV3Schema\":{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":"
+    "\"object\"}}}}},"
     "{\"name\":\"v2\",\"served\":false,\"storage\":false,"
     " \"schema\":{\"openAPIV3Schema\":{\"type\":\"object\"}}},"
     "{\"name\":\"v1beta1\",\"served\":true,\"storage\":false,"
@@ -158,12 +162,13 @@ static void test_versions_and_defaults(void **state)
     assert_non_null(v1);
     assert_int_equal(v1->namespaced, 0);
     assert_int_equal(v1->has_status, 0);
-    assert_string_equal(v1->singular, "widget");   /* defaulted from kind */
+    assert_string_equal(v1->singular, "widget"); /* defaulted from kind */
     assert_string_equal(v1->list_kind, "WidgetList");
     assert_null(v1->columns);
     assert_int_equal(v1->short_names_len, 0);
     assert_null(mc_server_registry_find(reg, "example.com", "v2", "widgets")); /* not served */
-    const mc_server_resource *beta = mc_server_registry_find(reg, "example.com", "v1beta1", "widgets");
+    const mc_server_resource *beta =
+        mc_server_registry_find(reg, "example.com", "v1beta1", "widgets");
     assert_non_null(beta);
     assert_int_equal(beta->has_status, 1);
     json_decref(crd);
@@ -185,7 +190,8 @@ static void expect_rejected(const char *patch, const char *field)
     json_t *spec = json_object_get(crd, "spec");
     const char *key;
     json_t *value;
-    json_object_foreach(json_object_get(p, "spec"), key, value) {
+    json_object_foreach(json_object_get(p, "spec"), key, value)
+    {
         json_object_set(spec, key, value);
     }
     if (json_object_get(p, "metadata"))
@@ -208,41 +214,55 @@ static void test_invalid_crds(void **state)
 {
     (void)state;
     expect_rejected("{\"metadata\":{\"name\":\"widget.example.com\"}}",
-                    "metadata.name: Invalid value: \"widget.example.com\": must be spec.names.plural+\".\"+spec.group");
+                    "metadata.name: Invalid value: \"widget.example.com\": must be "
+                    "spec.names.plural+\".\"+spec.group");
     expect_rejected("{\"metadata\":{}}", "metadata.name: Required value");
-    expect_rejected("{\"spec\":{\"scope\":\"Global\"}}", "spec.scope: Unsupported value: \"Global\"");
+    expect_rejected("{\"spec\":{\"scope\":\"Global\"}}",
+                    "spec.scope: Unsupported value: \"Global\"");
     expect_rejected("{\"spec\":{\"group\":\"example\"}}", "spec.group");
-    expect_rejected("{\"spec\":{\"names\":{\"plural\":\"widgets\"}}}", "spec.names.kind: Required value");
-    expect_rejected("{\"spec\":{\"names\":{\"plural\":\"widgets\",\"kind\":\"Widget\",\"shortNames\":[\"W!\"]}}}",
+    expect_rejected("{\"spec\":{\"names\":{\"plural\":\"widgets\"}}}",
+                    "spec.names.kind: Required value");
+    expect_rejected("{\"spec\":{\"names\":{\"plural\":\"widgets\",\"kind\":\"Widget\","
+                    "\"shortNames\":[\"W!\"]}}}",
                     "spec.names.shortNames[0]");
     expect_rejected("{\"spec\":{\"versions\":[]}}", "spec.versions");
     expect_rejected("{\"spec\":{\"versions\":["
-                    "{\"name\":\"v1\",\"served\":true,\"storage\":true,\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\"}}},"
-                    "{\"name\":\"v2\",\"served\":true,\"storage\":true,\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\"}}}]}}",
+                    "{\"name\":\"v1\",\"served\":true,\"storage\":true,\"schema\":{"
+                    "\"openAPIV3Schema\":{\"type\":\"object\"}}},"
+                    "{\"name\":\"v2\",\"served\":true,\"storage\":true,\"schema\":{"
+                    "\"openAPIV3Schema\":{\"type\":\"object\"}}}]}}",
                     "must have exactly one version marked as storage version");
     expect_rejected("{\"spec\":{\"versions\":["
-                    "{\"name\":\"v1\",\"served\":true,\"storage\":false,\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\"}}}]}}",
+                    "{\"name\":\"v1\",\"served\":true,\"storage\":false,\"schema\":{"
+                    "\"openAPIV3Schema\":{\"type\":\"object\"}}}]}}",
                     "must have exactly one version marked as storage version");
     expect_rejected("{\"spec\":{\"versions\":["
                     "{\"name\":\"v1\",\"served\":true,\"storage\":true}]}}",
                     "spec.versions[0].schema.openAPIV3Schema: Required value");
+    expect_rejected(
+        "{\"spec\":{\"versions\":["
+        "{\"name\":\"v1\",\"served\":true,\"storage\":true,\"schema\":{\"openAPIV3Schema\":"
+        "{\"type\":\"object\",\"properties\":{\"spec\":{\"properties\":{}}}}}}]}}",
+        "spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value");
+    expect_rejected(
+        "{\"spec\":{\"versions\":["
+        "{\"name\":\"v1\",\"served\":true,\"storage\":true,\"schema\":{\"openAPIV3Schema\":{"
+        "\"type\":\"object\"}},"
+        "\"additionalPrinterColumns\":[{\"name\":\"X\",\"type\":\"color\",\"jsonPath\":\".spec.x\"}"
+        "]}]}}",
+        "spec.versions[0].additionalPrinterColumns[0].type: Unsupported value: \"color\"");
     expect_rejected("{\"spec\":{\"versions\":["
-                    "{\"name\":\"v1\",\"served\":true,\"storage\":true,\"schema\":{\"openAPIV3Schema\":"
-                    "{\"type\":\"object\",\"properties\":{\"spec\":{\"properties\":{}}}}}}]}}",
-                    "spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value");
-    expect_rejected("{\"spec\":{\"versions\":["
-                    "{\"name\":\"v1\",\"served\":true,\"storage\":true,\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\"}},"
-                    "\"additionalPrinterColumns\":[{\"name\":\"X\",\"type\":\"color\",\"jsonPath\":\".spec.x\"}]}]}}",
-                    "spec.versions[0].additionalPrinterColumns[0].type: Unsupported value: \"color\"");
-    expect_rejected("{\"spec\":{\"versions\":["
-                    "{\"name\":\"v1\",\"served\":true,\"storage\":true,\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\"}},"
+                    "{\"name\":\"v1\",\"served\":true,\"storage\":true,\"schema\":{"
+                    "\"openAPIV3Schema\":{\"type\":\"object\"}},"
                     "\"additionalPrinterColumns\":[{\"name\":\"X\",\"type\":\"string\"}]}]}}",
                     "spec.versions[0].additionalPrinterColumns[0].jsonPath: Required value");
     expect_rejected("{\"spec\":{\"versions\":["
-                    "{\"name\":\"V1\",\"served\":true,\"storage\":true,\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\"}}}]}}",
+                    "{\"name\":\"V1\",\"served\":true,\"storage\":true,\"schema\":{"
+                    "\"openAPIV3Schema\":{\"type\":\"object\"}}}]}}",
                     "spec.versions[0].name");
     /* the group of a built-in */
-    expect_rejected("{\"metadata\":{\"name\":\"widgets.coordination.k8s.io\"},\"spec\":{\"group\":\"coordination.k8s.io\"}}",
+    expect_rejected("{\"metadata\":{\"name\":\"widgets.coordination.k8s.io\"},\"spec\":{\"group\":"
+                    "\"coordination.k8s.io\"}}",
                     "spec.group");
 }
 

@@ -67,28 +67,31 @@ static void expect_invalid(const char *text, const char *msg)
 static void test_valid_and_pruned(void **state)
 {
     (void)state;
-    json_t *obj = run("{\"apiVersion\":\"example.com/v1\",\"kind\":\"W\","
-                      "\"metadata\":{\"name\":\"w\",\"whatever\":{\"x\":1}},"
-                      "\"spec\":{\"name\":\"abc\",\"replicas\":3,\"ratio\":0.5,\"port\":\"http\","
-                      "\"data\":\"aGk=\",\"tags\":[\"a\"],\"labels\":{\"k\":\"v\"},"
-                      "\"free\":{\"any\":{\"thing\":[1]}},\"maybe\":null,\"mode\":\"B\",\"on\":false,"
-                      "\"unknown\":1,\"template\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\","
-                      "\"metadata\":{\"name\":\"p\"},\"spec\":{},\"extra\":1}},"
-                      "\"status\":{\"x\":1},\"other\":\"y\"}",
-                      MC_SERVER_SCHEMA_PRUNE, 0, NULL);
+    json_t *obj =
+        run("{\"apiVersion\":\"example.com/v1\",\"kind\":\"W\","
+            "\"metadata\":{\"name\":\"w\",\"whatever\":{\"x\":1}},"
+            "\"spec\":{\"name\":\"abc\",\"replicas\":3,\"ratio\":0.5,\"port\":\"http\","
+            "\"data\":\"aGk=\",\"tags\":[\"a\"],\"labels\":{\"k\":\"v\"},"
+            "\"free\":{\"any\":{\"thing\":[1]}},\"maybe\":null,\"mode\":\"B\",\"on\":false,"
+            "\"unknown\":1,\"template\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\","
+            "\"metadata\":{\"name\":\"p\"},\"spec\":{},\"extra\":1}},"
+            "\"status\":{\"x\":1},\"other\":\"y\"}",
+            MC_SERVER_SCHEMA_PRUNE, 0, NULL);
     json_t *want = server_test_json(
         "{\"apiVersion\":\"example.com/v1\",\"kind\":\"W\","
         "\"metadata\":{\"name\":\"w\",\"whatever\":{\"x\":1}},"
         "\"spec\":{\"name\":\"abc\",\"replicas\":3,\"ratio\":0.5,\"port\":\"http\","
         "\"data\":\"aGk=\",\"tags\":[\"a\"],\"labels\":{\"k\":\"v\"},"
         "\"free\":{\"any\":{\"thing\":[1]}},\"maybe\":null,\"mode\":\"B\",\"on\":false,"
-        "\"template\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"},\"spec\":{}}}}");
+        "\"template\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"},"
+        "\"spec\":{}}}}");
     assert_true(json_equal(obj, want));
     json_decref(want);
     json_decref(obj);
 
     /* KEEP leaves undeclared fields alone */
-    obj = run("{\"spec\":{\"name\":\"abc\",\"unknown\":1},\"other\":2}", MC_SERVER_SCHEMA_KEEP, 0, NULL);
+    obj = run("{\"spec\":{\"name\":\"abc\",\"unknown\":1},\"other\":2}", MC_SERVER_SCHEMA_KEEP, 0,
+              NULL);
     assert_non_null(json_object_get(obj, "other"));
     assert_non_null(json_object_get(json_object_get(obj, "spec"), "unknown"));
     json_decref(obj);
@@ -104,8 +107,10 @@ static void test_nulls(void **state)
     assert_null(json_object_get(json_object_get(obj, "spec"), "tags"));
     json_decref(obj);
     expect_invalid("{\"spec\":{\"name\":null}}", "spec.name: Required value");
-    json_decref(run("{\"spec\":{\"name\":\"abc\",\"replicas\":null}}", MC_SERVER_SCHEMA_KEEP, MC_EINVAL,
-                    "spec.replicas: Invalid value: \"null\": spec.replicas in body must be of type integer: \"null\""));
+    json_decref(run("{\"spec\":{\"name\":\"abc\",\"replicas\":null}}", MC_SERVER_SCHEMA_KEEP,
+                    MC_EINVAL,
+                    "spec.replicas: Invalid value: \"null\": spec.replicas in body must be of type "
+                    "integer: \"null\""));
 }
 
 static void test_messages(void **state)
@@ -114,65 +119,86 @@ static void test_messages(void **state)
     json_t *schema = crd_schema("issuedcertificates.yaml");
     json_t *obj = server_test_json("{\"spec\":{\"hosts\":[\"a.example.com\",7]}}");
     mc_err err = {0};
-    assert_int_equal(mc_server_schema_validate(schema, obj, MC_SERVER_SCHEMA_PRUNE, &err), MC_EINVAL);
+    assert_int_equal(mc_server_schema_validate(schema, obj, MC_SERVER_SCHEMA_PRUNE, &err),
+                     MC_EINVAL);
     assert_string_equal(err.msg, "spec.hosts[1]: Invalid value: \"integer\": spec.hosts[1] in body "
                                  "must be of type string: \"integer\"");
     json_decref(obj);
     obj = server_test_json("{\"status\":{\"state\":\"DONE\"}}");
-    assert_int_equal(mc_server_schema_validate(schema, obj, MC_SERVER_SCHEMA_PRUNE, &err), MC_EINVAL);
-    assert_string_equal(err.msg, "status.state: Unsupported value: \"DONE\": supported values: "
-                                 "\"PENDING\", \"REQUESTED\", \"ISSUED\", \"FINISHED\", \"FAILED\"");
+    assert_int_equal(mc_server_schema_validate(schema, obj, MC_SERVER_SCHEMA_PRUNE, &err),
+                     MC_EINVAL);
+    assert_string_equal(err.msg,
+                        "status.state: Unsupported value: \"DONE\": supported values: "
+                        "\"PENDING\", \"REQUESTED\", \"ISSUED\", \"FINISHED\", \"FAILED\"");
     json_decref(obj);
     obj = server_test_json("{\"status\":{\"observedGeneration\":1.5}}");
-    assert_int_equal(mc_server_schema_validate(schema, obj, MC_SERVER_SCHEMA_PRUNE, &err), MC_EINVAL);
+    assert_int_equal(mc_server_schema_validate(schema, obj, MC_SERVER_SCHEMA_PRUNE, &err),
+                     MC_EINVAL);
     assert_non_null(strstr(err.msg, "must be of type integer: \"number\""));
     json_decref(obj);
     json_decref(schema);
 
     expect_invalid("{\"spec\":{}}", "spec.name: Required value");
-    expect_invalid("{\"spec\":[]}", "spec: Invalid value: \"array\": spec in body must be of type object: \"array\"");
-    expect_invalid("[]", "body: Invalid value: \"array\": body in body must be of type object: \"array\"");
-    expect_invalid("{\"spec\":{\"name\":\"a\"}}",
-                   "spec.name: Invalid value: \"a\": spec.name in body should be at least 2 chars long");
-    expect_invalid("{\"spec\":{\"name\":\"abcdef\"}}", "spec.name: Too long: may not be more than 5 bytes");
+    expect_invalid(
+        "{\"spec\":[]}",
+        "spec: Invalid value: \"array\": spec in body must be of type object: \"array\"");
+    expect_invalid(
+        "[]", "body: Invalid value: \"array\": body in body must be of type object: \"array\"");
+    expect_invalid(
+        "{\"spec\":{\"name\":\"a\"}}",
+        "spec.name: Invalid value: \"a\": spec.name in body should be at least 2 chars long");
+    expect_invalid("{\"spec\":{\"name\":\"abcdef\"}}",
+                   "spec.name: Too long: may not be more than 5 bytes");
     /* runes, not bytes */
-    json_decref(run("{\"spec\":{\"name\":\"\xc3\xa9\xc3\xa9\xc3\xa9\"}}", MC_SERVER_SCHEMA_PRUNE, 0, NULL));
+    json_decref(
+        run("{\"spec\":{\"name\":\"\xc3\xa9\xc3\xa9\xc3\xa9\"}}", MC_SERVER_SCHEMA_PRUNE, 0, NULL));
     expect_invalid("{\"spec\":{\"name\":\"ab\",\"replicas\":0}}",
-                   "spec.replicas: Invalid value: 0: spec.replicas in body should be greater than or equal to 1");
+                   "spec.replicas: Invalid value: 0: spec.replicas in body should be greater than "
+                   "or equal to 1");
     expect_invalid("{\"spec\":{\"name\":\"ab\",\"replicas\":11}}",
-                   "spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10");
+                   "spec.replicas: Invalid value: 11: spec.replicas in body should be less than or "
+                   "equal to 10");
     expect_invalid("{\"spec\":{\"name\":\"ab\",\"ratio\":0}}",
                    "spec.ratio: Invalid value: 0: spec.ratio in body should be greater than 0");
     expect_invalid("{\"spec\":{\"name\":\"ab\",\"port\":true}}",
-                   "spec.port: Invalid value: \"boolean\": spec.port in body must be of type integer,string: \"boolean\"");
+                   "spec.port: Invalid value: \"boolean\": spec.port in body must be of type "
+                   "integer,string: \"boolean\"");
     json_decref(run("{\"spec\":{\"name\":\"ab\",\"port\":8080}}", MC_SERVER_SCHEMA_PRUNE, 0, NULL));
-    expect_invalid("{\"spec\":{\"name\":\"ab\",\"data\":\"a b\"}}",
-                   "spec.data: Invalid value: \"a b\": spec.data in body must be of type byte: \"a b\"");
+    expect_invalid(
+        "{\"spec\":{\"name\":\"ab\",\"data\":\"a b\"}}",
+        "spec.data: Invalid value: \"a b\": spec.data in body must be of type byte: \"a b\"");
     expect_invalid("{\"spec\":{\"name\":\"ab\",\"tags\":[\"a\",\"b\",\"c\"]}}",
                    "spec.tags: Too many: 3: must have at most 2 items");
     expect_invalid("{\"spec\":{\"name\":\"ab\",\"tags\":[]}}",
                    "spec.tags: Invalid value: 0: spec.tags in body should have at least 1 items");
     expect_invalid("{\"spec\":{\"name\":\"ab\",\"labels\":{\"k\":1}}}",
-                   "spec.labels.k: Invalid value: \"integer\": spec.labels.k in body must be of type string: \"integer\"");
+                   "spec.labels.k: Invalid value: \"integer\": spec.labels.k in body must be of "
+                   "type string: \"integer\"");
     expect_invalid("{\"spec\":{\"name\":\"ab\",\"replicas\":3000000000}}",
-                   "[spec.replicas: Invalid value: 3000000000: spec.replicas in body should be less than or equal to 10, "
-                   "spec.replicas: Invalid value: 3000000000: spec.replicas in body must be of type int32: 3000000000]");
-    expect_invalid("{\"spec\":{\"name\":\"ab\",\"on\":\"true\"}}",
-                   "spec.on: Invalid value: \"string\": spec.on in body must be of type boolean: \"string\"");
+                   "[spec.replicas: Invalid value: 3000000000: spec.replicas in body should be "
+                   "less than or equal to 10, "
+                   "spec.replicas: Invalid value: 3000000000: spec.replicas in body must be of "
+                   "type int32: 3000000000]");
+    expect_invalid(
+        "{\"spec\":{\"name\":\"ab\",\"on\":\"true\"}}",
+        "spec.on: Invalid value: \"string\": spec.on in body must be of type boolean: \"string\"");
     /* several errors: kube's aggregate form */
     expect_invalid("{\"spec\":{\"mode\":\"C\",\"on\":1}}",
                    "[spec.mode: Unsupported value: \"C\": supported values: \"A\", \"B\", "
-                   "spec.on: Invalid value: \"integer\": spec.on in body must be of type boolean: \"integer\", "
+                   "spec.on: Invalid value: \"integer\": spec.on in body must be of type boolean: "
+                   "\"integer\", "
                    "spec.name: Required value]");
 }
 
 static void test_strict(void **state)
 {
     (void)state;
-    json_t *obj = run("{\"metadata\":{\"x\":1},\"spec\":{\"name\":\"ab\",\"bogus\":1,\"free\":{\"y\":2}}}",
-                      MC_SERVER_SCHEMA_STRICT, MC_EUNSUPPORTED,
-                      "strict decoding error: unknown field \"spec.bogus\"");
-    assert_non_null(json_object_get(json_object_get(obj, "spec"), "bogus")); /* reported, not pruned */
+    json_t *obj =
+        run("{\"metadata\":{\"x\":1},\"spec\":{\"name\":\"ab\",\"bogus\":1,\"free\":{\"y\":2}}}",
+            MC_SERVER_SCHEMA_STRICT, MC_EUNSUPPORTED,
+            "strict decoding error: unknown field \"spec.bogus\"");
+    assert_non_null(
+        json_object_get(json_object_get(obj, "spec"), "bogus")); /* reported, not pruned */
     json_decref(obj);
     json_decref(run("{\"spec\":{\"name\":\"ab\",\"a\":1},\"b\":2}", MC_SERVER_SCHEMA_STRICT,
                     MC_EUNSUPPORTED,
@@ -180,6 +206,43 @@ static void test_strict(void **state)
     json_decref(run("{\"spec\":{\"name\":\"ab\"}}", MC_SERVER_SCHEMA_STRICT, 0, NULL));
     /* invalid values are still reported when every field is known */
     json_decref(run("{\"spec\":{\"name\":\"a\"}}", MC_SERVER_SCHEMA_STRICT, MC_EINVAL, NULL));
+}
+
+static void test_causes(void **state)
+{
+    (void)state;
+    json_t *schema = server_test_json(test_schema);
+    json_t *obj = server_test_json("{\"spec\":{\"mode\":\"C\",\"on\":1}}");
+    json_t *causes = NULL;
+    mc_err err = {0};
+    assert_int_equal(
+        mc_server_schema_validate_causes(schema, obj, MC_SERVER_SCHEMA_PRUNE, &causes, &err),
+        MC_EINVAL);
+    json_t *want = server_test_json(
+        "[{\"reason\":\"FieldValueNotSupported\",\"field\":\"spec.mode\","
+        "\"message\":\"Unsupported value: \\\"C\\\": supported values: \\\"A\\\", \\\"B\\\"\"},"
+        "{\"reason\":\"FieldValueInvalid\",\"field\":\"spec.on\","
+        "\"message\":\"Invalid value: \\\"integer\\\": spec.on in body must be of type boolean: "
+        "\\\"integer\\\"\"},"
+        "{\"reason\":\"FieldValueRequired\",\"field\":\"spec.name\",\"message\":\"Required "
+        "value\"}]");
+    assert_true(json_equal(causes, want));
+    json_decref(want);
+    json_decref(causes);
+    json_decref(obj);
+    /* valid, or failing strict decoding: no causes */
+    obj = server_test_json("{\"spec\":{\"name\":\"ab\"}}");
+    causes = (json_t *)&err; /* must be reset */
+    assert_int_equal(
+        mc_server_schema_validate_causes(schema, obj, MC_SERVER_SCHEMA_PRUNE, &causes, &err), 0);
+    assert_null(causes);
+    json_object_set_new(json_object_get(obj, "spec"), "x", json_integer(1));
+    assert_int_equal(
+        mc_server_schema_validate_causes(schema, obj, MC_SERVER_SCHEMA_STRICT, &causes, &err),
+        MC_EUNSUPPORTED);
+    assert_null(causes);
+    json_decref(obj);
+    json_decref(schema);
 }
 
 static void expect_schema_check(const char *schema_text, const char *msg)
@@ -212,45 +275,51 @@ static void test_check(void **state)
         json_decref(schema);
     }
     expect_schema_check(test_schema, NULL);
-    expect_schema_check("{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true}", NULL);
+    expect_schema_check("{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true}",
+                        NULL);
     expect_schema_check("{}", "type: Required value: must not be empty at the root");
-    expect_schema_check("{\"type\":\"string\"}", "type: Invalid value: \"string\": must be object at the root");
-    expect_schema_check("{\"type\":\"object\",\"properties\":{\"spec\":{\"properties\":{}}}}",
-                 "properties[spec].type: Required value: must not be empty for specified object fields");
+    expect_schema_check("{\"type\":\"string\"}",
+                        "type: Invalid value: \"string\": must be object at the root");
+    expect_schema_check(
+        "{\"type\":\"object\",\"properties\":{\"spec\":{\"properties\":{}}}}",
+        "properties[spec].type: Required value: must not be empty for specified object fields");
     expect_schema_check("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\"}}}",
-                 "properties[a].items: Required value: must be specified");
-    expect_schema_check("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"items\":{}}}}",
-                 "properties[a].items.type: Required value: must not be empty for specified object fields");
-    expect_schema_check("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"date\"}}}",
-                 "properties[a].type: Unsupported value: \"date\": supported values: \"array\", "
-                 "\"boolean\", \"integer\", \"number\", \"object\", \"string\"");
-    expect_schema_check("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"object\",\"properties\":{},"
-                 "\"additionalProperties\":{\"type\":\"string\"}}}}",
-                 "properties[a].additionalProperties: Forbidden: additionalProperties and properties "
-                 "are mutual exclusive");
-    expect_schema_check("{\"type\":\"object\",\"properties\":{\"m\":{\"type\":\"object\","
-                 "\"additionalProperties\":{\"type\":\"object\",\"properties\":{\"x\":{}}}}}}",
-                 "properties[m].additionalProperties.properties[x].type: Required value: must not be "
-                 "empty for specified object fields");
-    expect_schema_check("{\"type\":\"object\",\"properties\":{\"s\":{\"type\":\"string\",\"properties\":{}}}}",
-                 "properties[s].properties: Forbidden: only allowed for type object");
+                        "properties[a].items: Required value: must be specified");
+    expect_schema_check(
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"items\":{}}}}",
+        "properties[a].items.type: Required value: must not be empty for specified object fields");
+    expect_schema_check(
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"date\"}}}",
+        "properties[a].type: Unsupported value: \"date\": supported values: \"array\", "
+        "\"boolean\", \"integer\", \"number\", \"object\", \"string\"");
+    expect_schema_check(
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"object\",\"properties\":{},"
+        "\"additionalProperties\":{\"type\":\"string\"}}}}",
+        "properties[a].additionalProperties: Forbidden: additionalProperties and properties "
+        "are mutual exclusive");
+    expect_schema_check(
+        "{\"type\":\"object\",\"properties\":{\"m\":{\"type\":\"object\","
+        "\"additionalProperties\":{\"type\":\"object\",\"properties\":{\"x\":{}}}}}}",
+        "properties[m].additionalProperties.properties[x].type: Required value: must not be "
+        "empty for specified object fields");
+    expect_schema_check(
+        "{\"type\":\"object\",\"properties\":{\"s\":{\"type\":\"string\",\"properties\":{}}}}",
+        "properties[s].properties: Forbidden: only allowed for type object");
     expect_schema_check("{\"type\":\"object\",\"required\":\"spec\"}",
-                 "required: Invalid value: must be an array of strings");
+                        "required: Invalid value: must be an array of strings");
     expect_schema_check("{\"type\":\"object\",\"properties\":{\"p\":{\"type\":\"string\","
-                 "\"x-kubernetes-int-or-string\":true}}}",
-                 "properties[p].type: Invalid value: \"string\": must be empty if "
-                 "x-kubernetes-int-or-string is true");
+                        "\"x-kubernetes-int-or-string\":true}}}",
+                        "properties[p].type: Invalid value: \"string\": must be empty if "
+                        "x-kubernetes-int-or-string is true");
     expect_schema_check("[]", "openAPIV3Schema: Invalid value: must be a schema object");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_and_pruned),
-        cmocka_unit_test(test_nulls),
-        cmocka_unit_test(test_messages),
-        cmocka_unit_test(test_strict),
-        cmocka_unit_test(test_check),
+        cmocka_unit_test(test_valid_and_pruned), cmocka_unit_test(test_nulls),
+        cmocka_unit_test(test_messages),         cmocka_unit_test(test_strict),
+        cmocka_unit_test(test_causes),           cmocka_unit_test(test_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

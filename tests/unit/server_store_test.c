@@ -115,7 +115,8 @@ static void test_put_get_delete(void **state)
     assert_null(mc_store_get(store, "c2", "core/configmaps", "default", "a"));
 
     int64_t rev = 0;
-    assert_int_equal(mc_store_delete(store, "c1", "core/configmaps", "default", "a", &rev, &err), 0);
+    assert_int_equal(mc_store_delete(store, "c1", "core/configmaps", "default", "a", &rev, &err),
+                     0);
     assert_int_equal(rev, 4);
     assert_null(mc_store_get(store, "c1", "core/configmaps", "default", "a"));
     assert_int_equal(mc_store_delete(store, "c1", "core/configmaps", "default", "a", &rev, &err),
@@ -134,16 +135,18 @@ static void test_put_get_delete(void **state)
     assert_int_equal(mc_store_put(store, "c1", "core/configmaps", "default", "", obj, NULL, &err),
                      MC_EINVAL);
     json_t *array = json_array();
-    assert_int_equal(mc_store_put(store, "c1", "core/configmaps", "default", "x", array, NULL, &err),
-                     MC_EINVAL);
+    assert_int_equal(
+        mc_store_put(store, "c1", "core/configmaps", "default", "x", array, NULL, &err), MC_EINVAL);
     json_decref(array);
     assert_int_equal(mc_store_revision(store, "c1"), 4);
     /* The stored object is shared with the history: putting it is refused. */
-    assert_int_equal(mc_store_put(store, "c1", "core/configmaps", "default", "x", obj, NULL, &err), 0);
+    assert_int_equal(mc_store_put(store, "c1", "core/configmaps", "default", "x", obj, NULL, &err),
+                     0);
     json_t *stored = (json_t *)mc_store_get(store, "c1", "core/configmaps", "default", "x");
     assert_ptr_equal(stored, obj);
-    assert_int_equal(mc_store_put(store, "c1", "core/configmaps", "default", "x", stored, NULL, &err),
-                     MC_EINVAL);
+    assert_int_equal(
+        mc_store_put(store, "c1", "core/configmaps", "default", "x", stored, NULL, &err),
+        MC_EINVAL);
     json_decref(obj);
     mc_store_close(store);
 }
@@ -200,14 +203,14 @@ static void test_list_paging(void **state)
     const json_t **items = NULL;
     size_t count = 7;
     int more = 7;
-    assert_int_equal(mc_store_list(store, "c1", "core/secrets", NULL, NULL, NULL, 0, &items,
-                                   &count, &more, &err),
+    assert_int_equal(mc_store_list(store, "c1", "core/secrets", NULL, NULL, NULL, 0, &items, &count,
+                                   &more, &err),
                      0);
     assert_int_equal(count, 0);
     assert_int_equal(more, 0);
     free(items);
-    assert_int_equal(mc_store_list(store, "zz", "core/secrets", NULL, NULL, NULL, 0, &items,
-                                   &count, &more, &err),
+    assert_int_equal(mc_store_list(store, "zz", "core/secrets", NULL, NULL, NULL, 0, &items, &count,
+                                   &more, &err),
                      MC_ENOTFOUND);
     mc_store_close(store);
 }
@@ -355,8 +358,8 @@ static void test_compaction(void **state)
     int64_t rows = count_rows(f, "WHERE cluster_id = (SELECT id FROM clusters WHERE name = 'c1')");
     assert_true(rows >= 6 + 100);
     assert_true(rows <= 6 + 100 + 1000 + 100);
-    assert_int_equal(count_rows(f, "WHERE cluster_id = (SELECT id FROM clusters WHERE name = 'c2')"),
-                     1);
+    assert_int_equal(
+        count_rows(f, "WHERE cluster_id = (SELECT id FROM clusters WHERE name = 'c2')"), 1);
 
     store = open_store(f, 100);
     /* Open compacts too: now exactly the live rows outside the window remain,
@@ -556,7 +559,8 @@ static void test_listener_events(void **state)
     assert_int_equal(mc_store_delete(store, "c1", "core/configmaps", "ns", "a", NULL, &err),
                      MC_ENOTFOUND);
     assert_int_equal(json_array_size(seen), 3);
-    json_t *e0 = json_array_get(seen, 0), *e1 = json_array_get(seen, 1), *e2 = json_array_get(seen, 2);
+    json_t *e0 = json_array_get(seen, 0), *e1 = json_array_get(seen, 1),
+           *e2 = json_array_get(seen, 2);
     assert_int_equal(json_integer_value(json_object_get(e0, "type")), MC_STORE_ADDED);
     assert_true(json_is_null(json_object_get(e0, "prev")));
     assert_int_equal(json_integer_value(json_object_get(e1, "type")), MC_STORE_MODIFIED);

@@ -23,7 +23,8 @@ static void test_wanted(void **state)
         "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;"
         "g=meta.k8s.io,application/json"));
     assert_true(mc_server_table_wanted("application/json; as=Table; g=meta.k8s.io; v=v1"));
-    assert_true(mc_server_table_wanted("application/yaml, application/json;as=Table;g=meta.k8s.io;v=v1"));
+    assert_true(
+        mc_server_table_wanted("application/yaml, application/json;as=Table;g=meta.k8s.io;v=v1"));
     assert_false(mc_server_table_wanted("application/json"));
     assert_false(mc_server_table_wanted("application/json;as=Table;v=v1beta1;g=meta.k8s.io"));
     assert_false(mc_server_table_wanted("application/json;as=Tables;v=v1;g=meta.k8s.io"));
@@ -57,7 +58,8 @@ static json_t *object_aged(const char *name, int64_t age, const char *extra)
 
 static const char *column_name(const json_t *table, size_t i)
 {
-    return json_string_value(json_object_get(json_array_get(json_object_get(table, "columnDefinitions"), i), "name"));
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(table, "columnDefinitions"), i), "name"));
 }
 
 static const json_t *cell(const json_t *table, size_t row, size_t col)
@@ -73,7 +75,8 @@ static void test_custom_resource(void **state)
     const mc_server_resource *r =
         mc_server_registry_find(reg, "certificates.smh.solo.io", "v1alpha2", "issuedcertificates");
     json_t *a = object_aged("mesh-1", 300, "{\"status\":{\"state\":\"ISSUED\"}}");
-    json_t *b = object_aged("mesh-2", 5, "{\"status\":{\"state\":\"FAILED\",\"error\":\"bad CSR\"}}");
+    json_t *b =
+        object_aged("mesh-2", 5, "{\"status\":{\"state\":\"FAILED\",\"error\":\"bad CSR\"}}");
     const json_t *objs[] = {a, b};
     json_t *t = mc_server_table_build(r, objs, 2, "42", "next", NULL, NOW);
     assert_non_null(t);
@@ -103,10 +106,15 @@ static void test_custom_resource(void **state)
     assert_string_equal(json_string_value(cell(t, 1, 2)), "bad CSR");
     assert_string_equal(json_string_value(cell(t, 1, 3)), "5s");
 
-    const json_t *row_obj = json_object_get(json_array_get(json_object_get(t, "rows"), 0), "object");
-    assert_string_equal(json_string_value(json_object_get(row_obj, "kind")), "PartialObjectMetadata");
-    assert_string_equal(json_string_value(json_object_get(row_obj, "apiVersion")), "meta.k8s.io/v1");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(row_obj, "metadata"), "namespace")), "ns1");
+    const json_t *row_obj =
+        json_object_get(json_array_get(json_object_get(t, "rows"), 0), "object");
+    assert_string_equal(json_string_value(json_object_get(row_obj, "kind")),
+                        "PartialObjectMetadata");
+    assert_string_equal(json_string_value(json_object_get(row_obj, "apiVersion")),
+                        "meta.k8s.io/v1");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(row_obj, "metadata"), "namespace")),
+        "ns1");
     assert_null(json_object_get(row_obj, "status"));
     json_decref(t);
 
@@ -141,11 +149,25 @@ static void test_ages(void **state)
         int64_t age;
         const char *text;
     } cases[] = {
-        {0, "0s"},        {-1, "0s"},           {-5, "<invalid>"},       {119, "119s"},
-        {120, "2m"},      {150, "2m30s"},       {599, "9m59s"},          {600, "10m"},
-        {10799, "179m"},  {10800, "3h"},        {3 * 3600 + 60, "3h1m"}, {8 * 3600 + 60, "8h"},
-        {47 * 3600, "47h"}, {50 * 3600, "2d2h"}, {7 * 86400, "7d"},       {10 * 86400, "10d"},
-        {729 * 86400, "729d"}, {(3 * 365 + 5) * 86400LL, "3y5d"}, {9 * 365 * 86400LL, "9y"},
+        {0, "0s"},
+        {-1, "0s"},
+        {-5, "<invalid>"},
+        {119, "119s"},
+        {120, "2m"},
+        {150, "2m30s"},
+        {599, "9m59s"},
+        {600, "10m"},
+        {10799, "179m"},
+        {10800, "3h"},
+        {3 * 3600 + 60, "3h1m"},
+        {8 * 3600 + 60, "8h"},
+        {47 * 3600, "47h"},
+        {50 * 3600, "2d2h"},
+        {7 * 86400, "7d"},
+        {10 * 86400, "10d"},
+        {729 * 86400, "729d"},
+        {(3 * 365 + 5) * 86400LL, "3y5d"},
+        {9 * 365 * 86400LL, "9y"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *o = object_aged("x", cases[i].age, NULL);
@@ -158,7 +180,8 @@ static void test_ages(void **state)
         json_decref(t);
         json_decref(o);
     }
-    json_t *o = server_test_json("{\"metadata\":{\"name\":\"y\",\"creationTimestamp\":\"yesterday\"}}");
+    json_t *o =
+        server_test_json("{\"metadata\":{\"name\":\"y\",\"creationTimestamp\":\"yesterday\"}}");
     const json_t *objs[] = {o};
     json_t *t = mc_server_table_build(r, objs, 1, NULL, NULL, NULL, NOW);
     assert_string_equal(json_string_value(cell(t, 0, 3)), "<invalid>");
@@ -171,10 +194,12 @@ static const char typed_crd[] =
     "{\"metadata\":{\"name\":\"widgets.example.com\"},\"spec\":{\"group\":\"example.com\","
     "\"scope\":\"Cluster\",\"names\":{\"plural\":\"widgets\",\"kind\":\"Widget\"},"
     "\"versions\":[{\"name\":\"v1\",\"served\":true,\"storage\":true,"
-    "\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true}},"
+    "\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":"
+    "true}},"
     "\"additionalPrinterColumns\":["
     "{\"name\":\"Count\",\"type\":\"integer\",\"jsonPath\":\".spec.count\"},"
-    "{\"name\":\"Ratio\",\"type\":\"number\",\"jsonPath\":\".spec.ratio\",\"priority\":1,\"description\":\"how much\"},"
+    "{\"name\":\"Ratio\",\"type\":\"number\",\"jsonPath\":\".spec.ratio\",\"priority\":1,"
+    "\"description\":\"how much\"},"
     "{\"name\":\"On\",\"type\":\"boolean\",\"jsonPath\":\".spec.on\"},"
     "{\"name\":\"Text\",\"type\":\"string\",\"jsonPath\":\".spec.text\"},"
     "{\"name\":\"First\",\"type\":\"string\",\"jsonPath\":\".spec.items[0].name\"},"
@@ -191,10 +216,12 @@ static void test_typed_cells(void **state)
     assert_int_equal(mc_server_registry_apply_crd(reg, crd, NULL), 0);
     json_decref(crd);
     const mc_server_resource *r = mc_server_registry_find(reg, "example.com", "v1", "widgets");
-    json_t *good = object_aged("good", 1, "{\"spec\":{\"count\":3,\"ratio\":2,\"on\":true,"
-                                          "\"text\":\"hi\",\"items\":[{\"name\":\"a\"},{\"name\":\"b\"}]}}");
-    json_t *odd = object_aged("odd", 1, "{\"spec\":{\"count\":2.9,\"ratio\":\"x\",\"on\":\"yes\","
-                                        "\"text\":{\"b\":1,\"a\":[true]},\"items\":[]}}");
+    json_t *good = object_aged("good", 1,
+                               "{\"spec\":{\"count\":3,\"ratio\":2,\"on\":true,"
+                               "\"text\":\"hi\",\"items\":[{\"name\":\"a\"},{\"name\":\"b\"}]}}");
+    json_t *odd = object_aged("odd", 1,
+                              "{\"spec\":{\"count\":2.9,\"ratio\":\"x\",\"on\":\"yes\","
+                              "\"text\":{\"b\":1,\"a\":[true]},\"items\":[]}}");
     json_t *num = object_aged("num", 1, "{\"spec\":{\"count\":\"3\",\"text\":5,\"on\":null}}");
     const json_t *objs[] = {good, odd, num};
     json_t *t = mc_server_table_build(r, objs, 3, NULL, NULL, NULL, NOW);
@@ -275,23 +302,27 @@ static void test_builtins(void **state)
     json_t *ns = object_aged("istio-system", 60, "{\"status\":{\"phase\":\"Active\"}}");
     const char *ns_cols[] = {"Name", "Status", "Age"};
     check_builtin(reg, "", "namespaces", ns, ns_cols, 3, "[\"istio-system\",\"Active\",\"60s\"]");
-    json_t *secret = object_aged("cacerts", 3 * 86400, "{\"type\":\"Opaque\",\"data\":{\"a\":\"eA==\",\"b\":\"\"}}");
+    json_t *secret = object_aged("cacerts", 3 * 86400,
+                                 "{\"type\":\"Opaque\",\"data\":{\"a\":\"eA==\",\"b\":\"\"}}");
     const char *secret_cols[] = {"Name", "Type", "Data", "Age"};
     check_builtin(reg, "", "secrets", secret, secret_cols, 4, "[\"cacerts\",\"Opaque\",2,\"3d\"]");
-    json_t *pod = object_aged("web-0", 30,
-                              "{\"spec\":{\"containers\":[{\"name\":\"a\"},{\"name\":\"b\"}],\"nodeName\":\"n1\"},"
-                              "\"status\":{\"phase\":\"Running\",\"podIP\":\"10.0.0.5\",\"containerStatuses\":["
-                              "{\"ready\":true,\"restartCount\":2},{\"ready\":false,\"restartCount\":1}]}}");
+    json_t *pod = object_aged(
+        "web-0", 30,
+        "{\"spec\":{\"containers\":[{\"name\":\"a\"},{\"name\":\"b\"}],\"nodeName\":\"n1\"},"
+        "\"status\":{\"phase\":\"Running\",\"podIP\":\"10.0.0.5\",\"containerStatuses\":["
+        "{\"ready\":true,\"restartCount\":2},{\"ready\":false,\"restartCount\":1}]}}");
     const char *pod_cols[] = {"Name", "Ready", "Status", "Restarts", "Age"};
     check_builtin(reg, "", "pods", pod, pod_cols, 5,
                   "[\"web-0\",\"1/2\",\"Running\",\"3\",\"30s\",\"10.0.0.5\",\"n1\"]");
-    json_t *pending = object_aged("web-1", 30,
-                                  "{\"spec\":{\"containers\":[{\"name\":\"a\"}]},\"status\":{\"phase\":\"Pending\","
-                                  "\"containerStatuses\":[{\"ready\":false,\"restartCount\":0,"
-                                  "\"state\":{\"waiting\":{\"reason\":\"ImagePullBackOff\"}}}]}}");
+    json_t *pending = object_aged(
+        "web-1", 30,
+        "{\"spec\":{\"containers\":[{\"name\":\"a\"}]},\"status\":{\"phase\":\"Pending\","
+        "\"containerStatuses\":[{\"ready\":false,\"restartCount\":0,"
+        "\"state\":{\"waiting\":{\"reason\":\"ImagePullBackOff\"}}}]}}");
     check_builtin(reg, "", "pods", pending, pod_cols, 5,
                   "[\"web-1\",\"0/1\",\"ImagePullBackOff\",\"0\",\"30s\",\"<none>\",\"<none>\"]");
-    json_t *cm = object_aged("conf", 30, "{\"data\":{\"a\":\"1\"},\"binaryData\":{\"b\":\"AA==\"}}");
+    json_t *cm =
+        object_aged("conf", 30, "{\"data\":{\"a\":\"1\"},\"binaryData\":{\"b\":\"AA==\"}}");
     const char *cm_cols[] = {"Name", "Data", "Age"};
     check_builtin(reg, "", "configmaps", cm, cm_cols, 3, "[\"conf\",2,\"30s\"]");
     json_t *sa = object_aged("default", 30, NULL);
@@ -306,12 +337,14 @@ static void test_builtins(void **state)
     const char *crd_cols[] = {"Name", "Created At"};
     check_builtin(reg, "apiextensions.k8s.io", "customresourcedefinitions", crd, crd_cols, 2,
                   "[\"widgets.example.com\",\"2025-01-02T03:04:05Z\"]");
-    json_t *ev = server_test_json("{\"metadata\":{\"name\":\"e1\"},\"type\":\"Normal\",\"reason\":\"Issued\","
-                                  "\"message\":\"done\",\"involvedObject\":{\"kind\":\"IssuedCertificate\","
-                                  "\"name\":\"mesh-1\"}}");
+    json_t *ev = server_test_json(
+        "{\"metadata\":{\"name\":\"e1\"},\"type\":\"Normal\",\"reason\":\"Issued\","
+        "\"message\":\"done\",\"involvedObject\":{\"kind\":\"IssuedCertificate\","
+        "\"name\":\"mesh-1\"}}");
     const char *ev_cols[] = {"Last Seen", "Type", "Reason", "Object", "Message"};
-    check_builtin(reg, "", "events", ev, ev_cols, 5,
-                  "[\"<unknown>\",\"Normal\",\"Issued\",\"issuedcertificate/mesh-1\",\"done\",\"e1\"]");
+    check_builtin(
+        reg, "", "events", ev, ev_cols, 5,
+        "[\"<unknown>\",\"Normal\",\"Issued\",\"issuedcertificate/mesh-1\",\"done\",\"e1\"]");
     json_decref(ns);
     json_decref(secret);
     json_decref(pod);
@@ -327,10 +360,8 @@ static void test_builtins(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_wanted),
-        cmocka_unit_test(test_custom_resource),
-        cmocka_unit_test(test_ages),
-        cmocka_unit_test(test_typed_cells),
+        cmocka_unit_test(test_wanted),   cmocka_unit_test(test_custom_resource),
+        cmocka_unit_test(test_ages),     cmocka_unit_test(test_typed_cells),
         cmocka_unit_test(test_builtins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

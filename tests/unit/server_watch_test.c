@@ -24,12 +24,12 @@
 
 /* The daemon, its store and hub, for one test. */
 typedef struct harness {
-    char dir[64];                 /* temporary directory */
-    char path[96];                /* dir/store.db */
-    mc_store *store;              /* touched only on the daemon thread once it runs */
-    mc_watch_hub *hub;            /* the hub under test */
-    struct MHD_Daemon *daemon;    /* plain HTTP, epoll, internal thread */
-    int port;                     /* bound loopback port */
+    char dir[64];                  /* temporary directory */
+    char path[96];                 /* dir/store.db */
+    mc_store *store;               /* touched only on the daemon thread once it runs */
+    mc_watch_hub *hub;             /* the hub under test */
+    struct MHD_Daemon *daemon;     /* plain HTTP, epoll, internal thread */
+    int port;                      /* bound loopback port */
     mc_server_resource configmaps; /* the watched resource */
 } harness;
 
@@ -116,14 +116,14 @@ static enum MHD_Result handle_write(harness *h, struct MHD_Connection *c, int de
         rc = mc_store_delete(h->store, cluster ? cluster : "c1", "core/configmaps", ns, name, &rev,
                              &err);
     } else {
-        json_t *obj = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "v1", "kind",
-                                "ConfigMap", "metadata", "name", name, "namespace", ns, "data",
-                                "v", v ? v : "");
+        json_t *obj =
+            json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
+                      "metadata", "name", name, "namespace", ns, "data", "v", v ? v : "");
         if (app)
             json_object_set_new(json_object_get(obj, "metadata"), "labels",
                                 json_pack("{s:s}", "app", app));
-        rc = mc_store_put(h->store, cluster ? cluster : "c1", "core/configmaps", ns, name, obj, &rev,
-                          &err);
+        rc = mc_store_put(h->store, cluster ? cluster : "c1", "core/configmaps", ns, name, obj,
+                          &rev, &err);
         json_decref(obj);
     }
     if (rc != 0)
@@ -171,10 +171,14 @@ static harness *harness_start(int64_t history, int bookmark_seconds)
     h->hub = mc_watch_hub_new(h->store, bookmark_seconds);
     assert_non_null(h->hub);
     mc_store_set_listener(h->store, on_store_event, h->hub);
-    h->configmaps = (mc_server_resource){.group = "", .version = "v1", .plural = "configmaps",
-                                         .singular = "configmap", .kind = "ConfigMap",
+    h->configmaps = (mc_server_resource){.group = "",
+                                         .version = "v1",
+                                         .plural = "configmaps",
+                                         .singular = "configmap",
+                                         .kind = "ConfigMap",
                                          .list_kind = "ConfigMapList",
-                                         .store_name = "core/configmaps", .namespaced = 1};
+                                         .store_name = "core/configmaps",
+                                         .namespaced = 1};
     h->daemon = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
                                      MHD_USE_ERROR_LOG,
                                  0, NULL, NULL, on_request, h, MHD_OPTION_CONNECTION_LIMIT,
@@ -312,8 +316,7 @@ static void expect_lines(const client *cl, const char *const *expected, size_t n
 typedef int (*until_fn)(client **clients, size_t n, void *ctx);
 
 /* Drives the transfers until done(clients) or timeout_ms; returns 1 if done. */
-static int pump(CURLM *multi, client **clients, size_t n, until_fn done, void *ctx,
-                int timeout_ms)
+static int pump(CURLM *multi, client **clients, size_t n, until_fn done, void *ctx, int timeout_ms)
 {
     int64_t deadline = now_ms() + timeout_ms;
     for (;;) {
@@ -391,9 +394,9 @@ static void test_synthetic_added_then_live(void **state)
     (void)state;
     harness *h = harness_start(0, 0);
     CURLM *multi = curl_multi_init();
-    write_obj(h, "put", "ns=a&name=x");         /* 1 */
-    write_obj(h, "put", "ns=b&name=y");         /* 2 */
-    write_obj(h, "put", "ns=a&name=w");         /* 3 */
+    write_obj(h, "put", "ns=a&name=x"); /* 1 */
+    write_obj(h, "put", "ns=b&name=y"); /* 2 */
+    write_obj(h, "put", "ns=a&name=w"); /* 3 */
     write_obj(h, "put", "cluster=c2&ns=a&name=other");
     client *all = watch_open(multi, h, "");
     client *ns_a = watch_open(multi, h, "ns=a");
@@ -410,7 +413,7 @@ static void test_synthetic_added_then_live(void **state)
     assert_true(pump(multi, &all, 1, until_lines, &want, 5000));
     const char *expect_a[] = {"ADDED:w:3", "ADDED:x:1", "MODIFIED:x:4", "DELETED:w:6"};
     expect_lines(ns_a, expect_a, 4);
-    const char *expect_all[] = {"ADDED:w:3", "ADDED:x:1", "ADDED:y:2",
+    const char *expect_all[] = {"ADDED:w:3",    "ADDED:x:1", "ADDED:y:2",
                                 "MODIFIED:x:4", "ADDED:z:5", "DELETED:w:6"};
     expect_lines(all, expect_all, 6);
     /* The DELETED object is the last state: its data survives. */
@@ -573,19 +576,19 @@ static void test_selectors(void **state)
     (void)state;
     harness *h = harness_start(0, 0);
     CURLM *multi = curl_multi_init();
-    write_obj(h, "put", "ns=a&name=x&app=web");  /* 1 */
-    write_obj(h, "put", "ns=a&name=y&app=db");   /* 2 */
+    write_obj(h, "put", "ns=a&name=x&app=web"); /* 1 */
+    write_obj(h, "put", "ns=a&name=y&app=db");  /* 2 */
     client *web = watch_open(multi, h, "labels=app%3Dweb");
     client *named = watch_open(multi, h, "fname=y");
     client *fns = watch_open(multi, h, "fns=b");
     client *cls[] = {web, named, fns};
     wait_count(h, 3, multi, cls, 3);
-    write_obj(h, "put", "ns=a&name=x&app=db");   /* 3: x leaves app=web */
-    write_obj(h, "put", "ns=a&name=x&app=web");  /* 4: x enters again */
-    write_obj(h, "put", "ns=a&name=z");          /* 5: no labels */
-    write_obj(h, "put", "ns=b&name=y&app=web");  /* 6 */
+    write_obj(h, "put", "ns=a&name=x&app=db");     /* 3: x leaves app=web */
+    write_obj(h, "put", "ns=a&name=x&app=web");    /* 4: x enters again */
+    write_obj(h, "put", "ns=a&name=z");            /* 5: no labels */
+    write_obj(h, "put", "ns=b&name=y&app=web");    /* 6 */
     write_obj(h, "put", "ns=a&name=y&app=db&v=2"); /* 7 */
-    write_obj(h, "delete", "ns=a&name=x");       /* 8 */
+    write_obj(h, "delete", "ns=a&name=x");         /* 8 */
     size_t want = 5;
     assert_true(pump(multi, &web, 1, until_lines, &want, 5000));
     const char *expect_web[] = {"ADDED:x:1", "DELETED:x:3", "ADDED:x:4", "ADDED:y:6",

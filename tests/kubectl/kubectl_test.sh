@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# kubectl_test.sh - the real kubectl judges `meshcert server`.
+#
+# Usage: kubectl_test.sh MESHCERT_BINARY REPO_DIR [KUBECTL_VERSION]
+# Starts a server on a free loopback port in a temporary directory (stopped
+# and removed on exit, even on failure), points KUBECONFIG at its cluster c1
+# and runs what users run: apply the CRDs, api-resources, apply with
+# validation, get (State column), -o yaml round trip, merge/JSON/status
+# patches, label, describe, watch, delete with and without finalizers, Secrets.
+# KUBECTL_VERSION (e.g. 1.27) runs kubectl.<version> from the Google Cloud SDK
+# beside /usr/bin/kubectl instead of the dispatcher. Each check prints one
+# "ok"/"FAIL" line; the script exits 1 when any failed. kubectl missing: exit
+# 77 (skipped) unless CI is set, when that is a failure.
+set -uo pipefail
+
+if [[ $# -lt 2 ]]; then
+    echo "usage: $0 /path/to/meshcert /path/to/repo [kubectl-version]" >&2
+    exit 2
+fi
+MESHCERT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+REPO=$(cd "$2" && pwd)
+VERSION=${3:-}
+
+missing() {
+    if [[ -n "${CI:-}" ]]; then
+        echo "FAIL: $1; CI is set, so a missing kubectl is a failure" >&2
+        exit 1
+    fi
+    echo "################################################################"
+    echo "SKIPPED: $1"
+    echo "################################################################"
+    exit 77
+}
+
+KUBECTL=$(command -v kubectl || true)
+[[ -n "$KUBECTL" ]] || missing "kubectl not installed"
+if [[ -n "$VERSION" ]]; then
+    KUBECTL=$(dirname "$(readlink -f "$KUBECTL")")/kubectl.$VERSION
+    [[ -x "$KUBECTL" ]] || missing "$KUBECTL not installed"
+fi
+[[ -x "$MESHCERT" ]] || { echo "FAIL: $MESHCERT is not executable" >&2; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/meshcert-kubectl.XXXXXX")
+SERVER_PID=
+cleanup() {
+    if [[ -n "$SERVER_PID" ]]; then
+        kill "$SERVER_PID" 2>/dev/null
+        wait "$SERVER_PID" 2>/dev/null
+    fi
+    jobs -p | xargs -r kill 2>/dev/null
+    [[ -n "${KUBECTL_KEEP:-}" ]] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+CHECKS=0
+FAILED=()
+pass() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $1"; }
+fail() {
+    CHECKS=$((CHECKS + 1))
+    FAILED+=("$1")
+    echo "FAIL $CHECKS - $1"
+    shift
+    [[ $# -gt 0 ]] && printf '    %s\n' "$@" | head -40
+}
+
+# k ARGS...: kubectl with no stdin (a wrong kubeconfig must not prompt) and a
+# time limit; stdout+stderr in $OUT, the exit code returned.
+OUT=
+k() {
+    OUT=$(timeout 60 "$KUBECTL" "$@" </dev/null 2>&1)
+}
+
+# expect NAME PATTERN ARGS...: kubectl ARGS succeeds and its output matches
+# the extended regular expression PATTERN.
+expect() {
+    local name=$1 pattern=$2
+    shift 2
+    if k "$@" && grep -qE -- "$pattern" <<<"$OUT"; then
+        pass "$name"
+    else
+        fail "$name" "kubectl $*" "wanted /$pattern/, got:" "$OUT"
+    fi
+}
+
+# expect_fail NAME PATTERN ARGS...: kubectl ARGS fails with PATTERN in its output.
+expect_fail() {
+    local name=$1 pattern=$2
+    shift 2
+    if ! k "$@" && grep -qE -- "$pattern" <<<"$OUT"; then
+        pass "$name"
+    else
+        fail "$name" "kubectl $* (should fail)" "wanted /$pattern/, got:" "$OUT"
+    fi
+}
+
+# ---- the server ----
+mkdir -p "$WORK/home"
+export HOME=$WORK/home # kubectl's discovery and OpenAPI caches stay in $WORK
+"$MESHCERT" server --data-dir "$WORK/data" --listen 127.0.0.1:0 --cluster c1 \
+    >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+export KUBECONFIG=$WORK/data/kubeconfigs/c1.yaml
+for _ in $(seq 1 100); do
+    grep -q "listening on" "$WORK/server.log" 2>/dev/null && [[ -s "$KUBECONFIG" ]] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+done
+if ! grep -q "listening on" "$WORK/server.log" || [[ ! -s "$KUBECONFIG" ]]; then
+    echo "FAIL: meshcert server did not start:" >&2
+    cat "$WORK/server.log" >&2
+    exit 1
+fi
+echo "# $(basename "$0"): kubectl=$KUBECTL server: $(head -1 "$WORK/server.log")"
+G=certificates.smh.solo.io
+N=(-n istio-system)
+SAMPLE=$REPO/tests/kubectl/issuedcertificate.yaml
+
+# ---- discovery ----
+expect "version reports the server's v1.32.4" "Server Version: v1\.32\.4" version
+expect "apply -f deploy/crds/ creates the three CRDs" \
+    "issuedcertificates\.$G created" apply -f "$REPO/deploy/crds/"
+expect "api-resources lists issuedcertificates with short name ic" \
+    "^issuedcertificates +ic +$G/v1alpha2 +true +IssuedCertificate" api-resources --api-group=$G
+expect "api-resources lists certificaterequests (cr) and podbouncedirectives (pbd)" \
+    "^podbouncedirectives +pbd +$G/v1alpha2" api-resources --api-group=$G
+expect "api-resources lists the built-ins with their short names" \
+    "^namespaces +ns +v1 +false +Namespace" api-resources
+expect "get crd shows the CRDs" "issuedcertificates\.$G" get crd
+
+# ---- namespaces ----
+expect "create namespace (typed client)" "namespace/kubectl-ns created" create namespace kubectl-ns
+printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: istio-system\n' >"$WORK/ns.yaml"
+expect "apply a Namespace with validation" "namespace/istio-system created" apply -f "$WORK/ns.yaml"
+expect "get ns shows STATUS Active" "^istio-system +Active " get ns
+
+# ---- apply with validation ----
+expect "apply -f a sample IssuedCertificate (validation on)" \
+    "issuedcertificate\.$G/mesh-1 created" apply -f "$SAMPLE"
+sed 's/^  org: .*/  org: X\n  bogus: 1/; s/name: mesh-1/name: mesh-bogus/' "$SAMPLE" >"$WORK/unknown.yaml"
+expect_fail "apply rejects an unknown field (fieldValidation=Strict)" \
+    'unknown field "spec\.bogus"' apply -f "$WORK/unknown.yaml"
+sed 's/^  org: .*/  org: 7/; s/name: mesh-1/name: mesh-int/' "$SAMPLE" >"$WORK/badtype.yaml"
+expect_fail "apply rejects a wrong type, naming the field" \
+    'spec\.org: Invalid value: "integer"' apply -f "$WORK/badtype.yaml"
+expect "apply again is unchanged" "mesh-1 unchanged" apply -f "$SAMPLE"
+
+# ---- get ----
+expect "get ic has the State column" "^NAME +STATE +ERROR +AGE" "${N[@]}" get ic
+expect "get issuedcertificates by plural lists mesh-1" "^mesh-1 " "${N[@]}" get issuedcertificates
+expect "get -A shows the namespace column" "^istio-system +mesh-1 " get ic -A
+expect "get --show-labels" "app=meshcert" "${N[@]}" get ic --show-labels
+expect "get category meshcert" "issuedcertificate\.$G/mesh-1" "${N[@]}" get meshcert -o name
+expect_fail "get of a missing object is NotFound" '"nothing" not found' "${N[@]}" get ic nothing
+
+# ---- -o yaml round trip ----
+if k "${N[@]}" get ic mesh-1 -o yaml; then
+    printf '%s\n' "$OUT" >"$WORK/mesh-1.yaml"
+    before=$(grep -A20 '^spec:' "$WORK/mesh-1.yaml")
+    if k replace -f "$WORK/mesh-1.yaml" && k "${N[@]}" get ic mesh-1 -o yaml &&
+        [[ "$(grep -A20 '^spec:' <<<"$OUT")" == "$before" ]] && grep -q "^kind: IssuedCertificate" <<<"$OUT"; then
+        pass "get -o yaml then replace -f round-trips"
+    else
+        fail "get -o yaml then replace -f round-trips" "$OUT"
+    fi
+    expect_fail "replace with a stale resourceVersion is a Conflict" \
+        "the object has been modified|Conflict" replace -f "$WORK/mesh-1.yaml"
+else
+    fail "get -o yaml" "$OUT"
+fi
+
+# ---- patches ----
+expect "patch --type merge" "mesh-1 patched" "${N[@]}" patch ic mesh-1 --type merge \
+    -p '{"spec":{"org":"Merged Org"}}'
+expect "merge patch applied and generation bumped" "^Merged Org [0-9]+$" "${N[@]}" get ic mesh-1 \
+    -o 'jsonpath={.spec.org} {.metadata.generation}'
+expect "patch --type json" "mesh-1 patched" "${N[@]}" patch ic mesh-1 --type json \
+    -p '[{"op":"add","path":"/spec/hosts/-","value":"extra.example.com"}]'
+expect "JSON patch appended a host" "extra\.example\.com" "${N[@]}" get ic mesh-1 \
+    -o 'jsonpath={.spec.hosts[2]}'
+expect_fail "JSON patch with a failing test op is rejected" "." "${N[@]}" patch ic mesh-1 \
+    --type json -p '[{"op":"test","path":"/spec/org","value":"nope"}]'
+expect "patch --subresource=status" "mesh-1 patched" "${N[@]}" patch ic mesh-1 \
+    --subresource=status --type merge -p '{"status":{"state":"ISSUED","observedGeneration":1}}'
+expect "get shows the State set through status" "^mesh-1 +ISSUED " "${N[@]}" get ic
+k "${N[@]}" patch ic mesh-1 --type merge -p '{"status":{"state":"FAILED"}}'
+expect "a patch of the main resource ignores status" "^ISSUED$" "${N[@]}" get ic mesh-1 \
+    -o 'jsonpath={.status.state}'
+expect_fail "status patch is validated against the schema" "status\.state" "${N[@]}" patch ic \
+    mesh-1 --subresource=status --type merge -p '{"status":{"state":"BOGUS"}}'
+
+# ---- label, describe ----
+expect "label" "mesh-1 labeled" "${N[@]}" label ic mesh-1 tier=gold
+expect "get -l selects by the new label" "^mesh-1 " "${N[@]}" get ic -l tier=gold
+expect "get -l with a non-matching selector" "No resources found" "${N[@]}" get ic -l tier=silver
+expect "label --overwrite and removal" "mesh-1 unlabeled|mesh-1 labeled" "${N[@]}" label ic mesh-1 tier-
+expect "describe" "^Name: +mesh-1" "${N[@]}" describe ic mesh-1
+expect "describe shows spec and status" "State: +ISSUED" "${N[@]}" describe ic mesh-1
+
+# ---- watch: another client's change reaches `get -w` ----
+timeout 15 "$KUBECTL" "${N[@]}" get ic -w </dev/null >"$WORK/watch-table.out" 2>&1 &
+WATCH_TABLE=$!
+timeout 15 "$KUBECTL" "${N[@]}" get ic -w -o 'jsonpath={.metadata.name} {.status.state}{"\n"}' \
+    </dev/null >"$WORK/watch-path.out" 2>&1 &
+WATCH_PATH=$!
+sleep 3
+k "${N[@]}" patch ic mesh-1 --subresource=status --type merge -p '{"status":{"state":"FINISHED"}}'
+for _ in $(seq 1 50); do
+    grep -q FINISHED "$WORK/watch-path.out" && grep -q FINISHED "$WORK/watch-table.out" && break
+    sleep 0.2
+done
+kill "$WATCH_TABLE" "$WATCH_PATH" 2>/dev/null
+wait "$WATCH_TABLE" "$WATCH_PATH" 2>/dev/null
+if grep -q "^mesh-1 FINISHED" "$WORK/watch-path.out"; then
+    pass "get -w sees a change made by another client"
+else
+    fail "get -w sees a change made by another client" "$(cat "$WORK/watch-path.out")"
+fi
+if grep -qE "^mesh-1 +FINISHED" "$WORK/watch-table.out"; then
+    pass "get -w prints the change with the State column (Table watch events)"
+else
+    fail "get -w prints the change with the State column (Table watch events)" \
+        "$(cat "$WORK/watch-table.out")"
+fi
+
+# ---- delete ----
+expect "delete without finalizers" "mesh-1\" deleted" "${N[@]}" delete ic mesh-1
+expect_fail "deleted object is gone" "not found" "${N[@]}" get ic mesh-1
+expect "re-create for the finalizer test" "mesh-1 created" apply -f "$SAMPLE"
+expect "add a finalizer" "mesh-1 patched" "${N[@]}" patch ic mesh-1 --type merge \
+    -p '{"metadata":{"finalizers":["example.com/hold"]}}'
+expect "delete with a finalizer (no wait)" "mesh-1\" deleted" "${N[@]}" delete ic mesh-1 --wait=false
+expect "the object stays, with a deletionTimestamp" "^[0-9]{4}-[0-9]{2}-[0-9]{2}T" "${N[@]}" get ic \
+    mesh-1 -o 'jsonpath={.metadata.deletionTimestamp}'
+expect "removing the finalizer" "mesh-1 patched" "${N[@]}" patch ic mesh-1 --type json \
+    -p '[{"op":"remove","path":"/metadata/finalizers"}]'
+expect_fail "then deletes the object" "not found" "${N[@]}" get ic mesh-1
+
+# ---- Secrets ----
+expect "create secret generic" "secret/s1 created" "${N[@]}" create secret generic s1 \
+    --from-literal=user=admin --from-literal=password=s3cret
+expect "get secret -o jsonpath returns the base64 data" "^YWRtaW4=$" "${N[@]}" get secret s1 \
+    -o 'jsonpath={.data.user}'
+printf 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: s2\n  namespace: istio-system\nstringData:\n  a: b\n' \
+    >"$WORK/secret.yaml"
+expect "apply a Secret with stringData" "secret/s2 created" apply -f "$WORK/secret.yaml"
+expect "stringData is merged into data" "^Yg==$" "${N[@]}" get secret s2 -o 'jsonpath={.data.a}'
+expect "get secret shows TYPE Opaque and DATA" "^s2 +Opaque +1 " "${N[@]}" get secret
+expect "delete secret" "secret \"s2\" deleted" "${N[@]}" delete secret s2
+
+echo "# $CHECKS checks, ${#FAILED[@]} failed"
+if [[ ${#FAILED[@]} -gt 0 ]]; then
+    printf '# failed: %s\n' "${FAILED[@]}"
+    echo "# server log:"
+    tail -20 "$WORK/server.log" | sed 's/^/#   /'
+    exit 1
+fi
+exit 0

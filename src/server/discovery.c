@@ -570,8 +570,20 @@ int mc_server_discovery_serve(const mc_server_registry *registry, const char *pa
         doc = api_group(registry, s[1], 1);
     } else if (n == 3 && !strcmp(s[0], "apis")) {
         doc = resource_list(registry, s[1], s[2]);
-    } else if (n == 2 && !strcmp(s[0], "openapi") && !strcmp(s[1], "v2")) {
-        doc = NULL;
+    } else if ((n == 2 && !strcmp(s[0], "openapi") && !strcmp(s[1], "v2")) ||
+               (n == 1 && !strcmp(s[0], "swagger-2.0.0.pb-v1"))) {
+        /* Clients before kubectl 1.28 validate with OpenAPI v2 only and refuse
+         * to apply when it is missing. An empty v2 document (protobuf
+         * Document{swagger: "2.0"}) has no schemas: they skip validation and
+         * the server's own validation (schema.c) still applies. */
+        static const char empty_v2[] = "\x0a\x03" "2.0";
+        *status = 200;
+        *body = malloc(sizeof(empty_v2));
+        if (!*body)
+            goto nomem;
+        memcpy(*body, empty_v2, sizeof(empty_v2));
+        *content_type = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+        return 1;
     } else if (n == 2 && !strcmp(s[0], "openapi") && !strcmp(s[1], "v3")) {
         doc = openapi_index(registry);
         if (!doc)

@@ -66,16 +66,35 @@ static int reply_conflict(mc_server_reply *reply, const mc_server_request *req, 
     return mc_server_reply_status(reply, 409, "Conflict", msg, req);
 }
 
+/* 422 Invalid the way kube-apiserver words it: kubectl prints the message
+ * from details (kind, name, causes), so they must be right. causes (may be
+ * NULL) is a JSON array of {reason, field, message}, consumed. */
+static int reply_invalid_causes(mc_server_reply *reply, const mc_server_request *req,
+                                const char *name, const char *detail, json_t *causes)
+{
+    const mc_server_resource *r = req->resource;
+    mc_buf msg;
+    mc_buf_init(&msg, 16384);
+    mc_buf_appendf(&msg, "%s%s%s \"%.253s\" is invalid: %.8000s", r->kind, r->group[0] ? "." : "",
+                   r->group, name ? name : "", detail);
+    json_t *details = json_pack("{s:s,s:s,s:s}", "name", name ? name : "", "group", r->group,
+                                "kind", r->kind);
+    if (causes)
+        json_object_set_new(details, "causes", causes);
+    json_t *status = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:o,s:i}", "kind", "Status",
+                               "apiVersion", "v1", "metadata", "status", "Failure", "message",
+                               msg.data ? msg.data : "invalid", "reason", "Invalid", "details",
+                               details, "code", 422);
+    mc_server_reply_json(reply, 422, status);
+    json_decref(status);
+    mc_buf_free(&msg);
+    return 0;
+}
+
 static int reply_invalid(mc_server_reply *reply, const mc_server_request *req, const char *name,
                          const char *detail)
 {
-    mc_buf msg;
-    mc_buf_init(&msg, 16384);
-    mc_buf_appendf(&msg, "%s \"%.253s\" is invalid: %.8000s", req->resource->kind,
-                   name ? name : "", detail);
-    mc_server_reply_status(reply, 422, "Invalid", msg.data ? msg.data : "invalid", req);
-    mc_buf_free(&msg);
-    return 0;
+    return reply_invalid_causes(reply, req, name, detail, NULL);
 }
 
 static const char *meta_string(const json_t *obj, const char *key)
@@ -294,16 +313,20 @@ static int validate_object(const mc_server_request *req, json_t *obj, mc_server_
      * error; Ignore and Warn (the default): they are pruned. */
     const char *validation = query(req, "fieldValidation");
     int strict = validation && strcmp(validation, "Strict") == 0;
-    rc = mc_server_schema_validate(req->resource->schema, obj,
-                                   strict ? MC_SERVER_SCHEMA_STRICT : MC_SERVER_SCHEMA_PRUNE, &err);
+    json_t *causes = NULL;
+    rc = mc_server_schema_validate_causes(
+        req->resource->schema, obj, strict ? MC_SERVER_SCHEMA_STRICT : MC_SERVER_SCHEMA_PRUNE,
+        &causes, &err);
     if (rc == MC_EUNSUPPORTED) {
+        json_decref(causes);
         mc_server_reply_status(reply, 400, "BadRequest", err.msg, req);
         return -1;
     }
     if (rc != MC_OK) {
-        reply_invalid(reply, req, name, err.msg);
+        reply_invalid_causes(reply, req, name, err.msg, causes);
         return -1;
     }
+    json_decref(causes);
     return 0;
 }
 
@@ -719,6 +742,7 @@ static void handle_watch(mc_server_request *req, mc_server_reply *reply, mc_sele
     params.bookmarks = bookmarks && strcmp(bookmarks, "true") == 0;
     const char *timeout = query(req, "timeoutSeconds");
     params.timeout_seconds = timeout ? atoi(timeout) : 0;
+    params.table = mc_server_table_wanted(accept_header(req));
     mc_err err = {0};
     reply->stream = mc_watch_start(req->server->hub, req->connection, req->cluster->name, &params,
                                    &err);
@@ -848,6 +872,19 @@ static void handle_create(mc_server_request *req, mc_server_reply *reply)
     json_object_del(meta, "deletionTimestamp");
     json_object_del(meta, "deletionGracePeriodSeconds");
     json_object_del(meta, "managedFields");
+    if (strcmp(req->resource->store_name, "core/namespaces") == 0) {
+        /* kube-apiserver's defaults for a new namespace. */
+        json_t *spec = json_object_get(obj, "spec");
+        if (!json_is_object(spec))
+            json_object_set_new(obj, "spec", spec = json_object());
+        if (!json_object_get(spec, "finalizers"))
+            json_object_set_new(spec, "finalizers", json_pack("[s]", "kubernetes"));
+        json_object_set_new(obj, "status", json_pack("{s:s}", "phase", "Active"));
+        json_t *labels = json_object_get(meta, "labels");
+        if (!json_is_object(labels))
+            json_object_set_new(meta, "labels", labels = json_object());
+        json_object_set_new(labels, "kubernetes.io/metadata.name", json_string(name));
+    }
     if (normalize_secret(req, obj, reply) || validate_object(req, obj, reply))
         goto out;
     if (is_crd(req) && prepare_crd(req, obj, reply))

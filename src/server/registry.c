@@ -43,7 +43,7 @@ static const builtin builtins[] = {
      "CustomResourceDefinition", 0, 1, "crd,crds", "api-extensions"},
 };
 
-static void resource_free(mc_server_resource *r)
+void mc_server_resource_free(mc_server_resource *r)
 {
     if (!r)
         return;
@@ -151,7 +151,7 @@ static int add_builtin(mc_server_registry *reg, const builtin *b)
         str_list_split(b->short_names, &r->short_names, &r->short_names_len) != 0 ||
         str_list_split(b->categories, &r->categories, &r->categories_len) != 0 ||
         registry_push(reg, r) != 0) {
-        resource_free(r);
+        mc_server_resource_free(r);
         return MC_ENOMEM;
     }
     return 0;
@@ -177,7 +177,7 @@ void mc_server_registry_free(mc_server_registry *registry)
     if (!registry)
         return;
     for (size_t i = 0; i < registry->len; i++)
-        resource_free(registry->items[i]);
+        mc_server_resource_free(registry->items[i]);
     free(registry->items);
     free(registry);
 }
@@ -217,7 +217,7 @@ typedef struct crd_build {
 static void crd_build_free(crd_build *b)
 {
     for (size_t i = 0; i < b->len; i++)
-        resource_free(b->items[i]);
+        mc_server_resource_free(b->items[i]);
     free(b->items);
     b->items = NULL;
     b->len = 0;
@@ -458,7 +458,7 @@ static int build_version(const crd_names *names, const json_t *version, size_t i
         !r->schema || (columns && !r->columns) || !r->crd_name ||
         mc_codec_str_array_copy(names->short_names, names->short_names_len, &r->short_names) != 0 ||
         mc_codec_str_array_copy(names->categories, names->categories_len, &r->categories) != 0) {
-        resource_free(r);
+        mc_server_resource_free(r);
         return mc_err_set(err, MC_ENOMEM, "out of memory");
     }
     r->short_names_len = names->short_names_len;
@@ -506,7 +506,7 @@ static int build_crd(const mc_server_registry *reg, const json_t *crd, crd_build
         storage_count += storage ? 1 : 0;
         for (size_t j = 0; j < out->len && r; j++) {
             if (!strcmp(out->items[j]->version, r->version)) {
-                resource_free(r);
+                mc_server_resource_free(r);
                 rc = mc_err_set(err, MC_EINVAL, "spec.versions[%zu].name: Duplicate value", i);
                 goto out;
             }
@@ -596,9 +596,45 @@ void mc_server_registry_remove_crd(mc_server_registry *registry, const char *crd
     size_t kept = registry->builtin_len;
     for (size_t i = registry->builtin_len; i < registry->len; i++) {
         if (!strcmp(registry->items[i]->crd_name, crd_name))
-            resource_free(registry->items[i]);
+            mc_server_resource_free(registry->items[i]);
         else
             registry->items[kept++] = registry->items[i];
     }
     registry->len = kept;
+}
+
+static char **strings_dup(char *const *items, size_t n)
+{
+    char **copy = calloc(n ? n : 1, sizeof(char *));
+    for (size_t i = 0; copy && i < n; i++)
+        copy[i] = mc_strdup(items[i]);
+    return copy;
+}
+
+mc_server_resource *mc_server_resource_dup(const mc_server_resource *r)
+{
+    mc_server_resource *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->group = mc_strdup(r->group);
+    c->version = mc_strdup(r->version);
+    c->plural = mc_strdup(r->plural);
+    c->singular = mc_strdup(r->singular);
+    c->kind = mc_strdup(r->kind);
+    c->list_kind = mc_strdup(r->list_kind);
+    c->store_name = mc_strdup(r->store_name);
+    c->namespaced = r->namespaced;
+    c->has_status = r->has_status;
+    c->short_names = strings_dup(r->short_names, r->short_names_len);
+    c->short_names_len = c->short_names ? r->short_names_len : 0;
+    c->categories = strings_dup(r->categories, r->categories_len);
+    c->categories_len = c->categories ? r->categories_len : 0;
+    c->schema = r->schema ? json_deep_copy(r->schema) : NULL;
+    c->columns = r->columns ? json_deep_copy(r->columns) : NULL;
+    c->crd_name = r->crd_name ? mc_strdup(r->crd_name) : NULL;
+    if (!c->group || !c->version || !c->plural || !c->kind || !c->store_name) {
+        mc_server_resource_free(c);
+        return NULL;
+    }
+    return c;
 }

@@ -59,6 +59,13 @@ int mc_server_registry_apply_crd(mc_server_registry *registry, const json_t *crd
 /* Removes the resources of the CRD named crd_name (no-op when absent). */
 void mc_server_registry_remove_crd(mc_server_registry *registry, const char *crd_name);
 
+/* A deep copy of a resource that outlives registry changes (a watch keeps
+ * one to print table rows); NULL on allocation failure. */
+mc_server_resource *mc_server_resource_dup(const mc_server_resource *r);
+
+/* Frees a copy from mc_server_resource_dup. Accepts NULL. */
+void mc_server_resource_free(mc_server_resource *r);
+
 /* Iteration, in a stable order (built-ins first, then CRDs by name). */
 size_t mc_server_registry_count(const mc_server_registry *registry);
 const mc_server_resource *mc_server_registry_at(const mc_server_registry *registry, size_t i);

@@ -10,6 +10,8 @@
  */
 #include "server/watch.h"
 
+#include "server/table.h"
+
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -65,6 +67,8 @@ typedef struct watcher {
     size_t queue_max;                  /* cap on queued_bytes for live events */
     int suspended;                     /* lock: 1 while its connection is suspended */
     int ending;                        /* lock: end the stream once the queue is sent */
+    mc_server_resource *table;         /* owned copy: print objects as Table rows, or NULL */
+    int table_columns_sent;            /* lock: the first Table (with columns) was queued */
 } watcher;
 
 /* The watchers of one logical cluster; guarded by hub->lock. */
@@ -125,6 +129,21 @@ static watch_line *line_new(const char *type, const char *body)
     p += blen;
     memcpy(p, tail, sizeof(tail) - 1);
     return line;
+}
+
+/* For a watch asked as=Table: obj as a one-row Table, its column
+ * definitions only in the stream's first Table, as kube-apiserver sends them
+ * (lock held or the watcher not yet shared). Otherwise obj itself. */
+static json_t *as_watch_object(watcher *w, const json_t *obj)
+{
+    if (!w->table)
+        return json_incref((json_t *)obj);
+    json_t *table = mc_server_table_build(w->table, &obj, 1, NULL, NULL, "Metadata", time(NULL));
+    if (table && w->table_columns_sent)
+        json_object_del(table, "columnDefinitions");
+    if (table)
+        w->table_columns_sent = 1;
+    return table;
 }
 
 static watch_line *line_from_json(const char *type, const json_t *obj)
@@ -353,6 +372,7 @@ static void watcher_free(watcher *w)
     free(w->field_name);
     free(w->field_namespace);
     mc_selector_free(w->labels);
+    mc_server_resource_free(w->table);
     free(w);
 }
 
@@ -463,6 +483,7 @@ void mc_watch_hub_publish(mc_watch_hub *hub, const char *cluster, const mc_store
 {
     watch_line *lines[3] = {NULL, NULL, NULL};
     int needed[3] = {0, 0, 0};
+    int needed_table = 0; /* a watcher that prints Tables wants this event */
     pthread_mutex_lock(&hub->lock);
     watch_cluster *wc = cluster_find(hub, cluster);
     if (wc) {
@@ -470,12 +491,14 @@ void mc_watch_hub_publish(mc_watch_hub *hub, const char *cluster, const mc_store
         for (watcher *w = wc->watchers; w; w = w->next) {
             const char *type =
                 w->ending || event->rev <= w->since ? NULL : event_type_for(w, event);
-            if (type)
+            if (type && !w->table)
                 needed[type_index(type)] = 1;
+            else if (type)
+                needed_table = 1;
         }
     }
     pthread_mutex_unlock(&hub->lock);
-    if (!needed[0] && !needed[1] && !needed[2])
+    if (!needed[0] && !needed[1] && !needed[2] && !needed_table)
         return;
 
     /* Encode outside the lock, once per type, for all watchers. */
@@ -496,10 +519,17 @@ void mc_watch_hub_publish(mc_watch_hub *hub, const char *cluster, const mc_store
         if (!type)
             continue;
         watch_line *line = lines[type_index(type)];
+        watch_line *own = NULL;
+        if (w->table) { /* rare (kubectl get -w): encoded for this watcher */
+            json_t *shown = as_watch_object(w, event->obj);
+            own = line = shown ? line_from_json(type, shown) : NULL;
+            json_decref(shown);
+        }
         if (line)
             queue_push(w, line, 1);
         else
             w->ending = 1; /* encoding failed (memory): end rather than skip */
+        line_unref(own);
         wake(w);
     }
     for (int t = 0; t < 3; t++)
@@ -596,7 +626,10 @@ typedef struct initial_ctx {
 
 static void queue_json(initial_ctx *ctx, const char *type, const json_t *obj)
 {
-    watch_line *line = line_from_json(type, obj);
+    json_t *shown = strcmp(type, "ERROR") == 0 ? json_incref((json_t *)obj)
+                                                : as_watch_object(ctx->w, obj);
+    watch_line *line = shown ? line_from_json(type, shown) : NULL;
+    json_decref(shown);
     if (!line) {
         ctx->failed = 1;
         return;
@@ -690,6 +723,8 @@ static watcher *watcher_new(mc_watch_hub *hub, struct MHD_Connection *connection
         rc = copy_opt(&w->field_name, params->field_name);
     if (rc == 0)
         rc = copy_opt(&w->field_namespace, params->field_namespace);
+    if (rc == 0 && params->table && !(w->table = mc_server_resource_dup(res)))
+        rc = MC_ENOMEM;
     if (rc == 0 && params->labels && params->labels->len > 0) {
         /* A copy through the canonical text, which parses to an equal selector. */
         char *text = mc_selector_format(params->labels);

@@ -36,6 +36,8 @@ typedef struct mc_watch_params {
     int64_t since;                      /* resourceVersion to resume from; -1: none given */
     int bookmarks;                      /* allowWatchBookmarks=true */
     int timeout_seconds;                /* 0: the default */
+    int table;                          /* 1: objects as one-row Tables (as=Table);
+                                           column definitions in the first only */
 } mc_watch_params;
 
 /* A hub for a store. bookmark_seconds: interval between BOOKMARK events

@@ -116,7 +116,7 @@ N=(-n istio-system)
 SAMPLE=$REPO/tests/kubectl/issuedcertificate.yaml
 
 # ---- discovery ----
-expect "version reports the server's v1.32.4" "Server Version: v1\.32\.4" version
+expect "version reports the server's v1.32.4" '"gitVersion": "v1\.32\.4"' version -o json
 expect "apply -f deploy/crds/ creates the three CRDs" \
     "issuedcertificates\.$G created" apply -f "$REPO/deploy/crds/"
 expect "api-resources lists issuedcertificates with short name ic" \

@@ -381,7 +381,18 @@ static void test_openapi_documents(void **state)
                                     "io.k8s.api.coordination.v1.Lease"));
     json_decref(doc);
 
-    const char *missing[] = {"/openapi/v2", "/openapi/v3/apis/" GROUP "/v1", "/openapi/v3/api/v2",
+    /* OpenAPI v2: an empty protobuf Document{swagger: "2.0"} (kubectl < 1.28). */
+    int status = 0;
+    char *body = NULL;
+    const char *content_type = NULL;
+    assert_int_equal(mc_server_discovery_serve(reg, "/openapi/v2", NULL, &status, &body,
+                                               &content_type),
+                     1);
+    assert_int_equal(status, 200);
+    assert_string_equal(content_type, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf");
+    assert_memory_equal(body, "\x0a\x03" "2.0", 5);
+    free(body);
+    const char *missing[] = {"/openapi/v3/apis/" GROUP "/v1", "/openapi/v3/api/v2",
                              "/openapi/v3/apis/nothing.example.com/v1", "/openapi/v3/apis"};
     for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
         json_t *st = serve(reg, missing[i], 404);

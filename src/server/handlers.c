@@ -1297,42 +1297,41 @@ static void handle_delete_collection(mc_server_request *req, mc_server_reply *re
 
 /* ---- dispatch ---- */
 
+static void reply_method_not_allowed(mc_server_reply *reply, const mc_server_request *req)
+{
+    mc_server_reply_status(reply, 405, "MethodNotAllowed",
+                           "the server does not allow this method on the requested resource", req);
+}
+
+/* A named object or its /status: GET, PUT, PATCH, and DELETE on the object. */
+static void handle_object(mc_server_request *req, mc_server_reply *reply, int allow_delete)
+{
+    const char *m = req->method;
+    if (strcmp(m, "GET") == 0)
+        handle_get(req, reply);
+    else if (strcmp(m, "PUT") == 0)
+        handle_update(req, reply);
+    else if (strcmp(m, "PATCH") == 0)
+        handle_patch(req, reply);
+    else if (allow_delete && strcmp(m, "DELETE") == 0)
+        handle_delete(req, reply);
+    else
+        reply_method_not_allowed(reply, req);
+}
+
 void mc_server_handle(mc_server_request *req, mc_server_reply *reply)
 {
     const char *m = req->method;
     if (req->subresource) {
-        if (strcmp(req->subresource, "status") != 0 || !req->resource->has_status || !req->name) {
+        if (strcmp(req->subresource, "status") != 0 || !req->resource->has_status || !req->name)
             mc_server_reply_status(reply, 404, "NotFound",
                                    "the server could not find the requested resource", req);
-            return;
-        }
-        if (strcmp(m, "GET") == 0)
-            handle_get(req, reply);
-        else if (strcmp(m, "PUT") == 0)
-            handle_update(req, reply);
-        else if (strcmp(m, "PATCH") == 0)
-            handle_patch(req, reply);
         else
-            mc_server_reply_status(reply, 405, "MethodNotAllowed",
-                                   "the server does not allow this method on the requested "
-                                   "resource",
-                                   req);
+            handle_object(req, reply, 0);
         return;
     }
     if (req->name) {
-        if (strcmp(m, "GET") == 0)
-            handle_get(req, reply);
-        else if (strcmp(m, "PUT") == 0)
-            handle_update(req, reply);
-        else if (strcmp(m, "PATCH") == 0)
-            handle_patch(req, reply);
-        else if (strcmp(m, "DELETE") == 0)
-            handle_delete(req, reply);
-        else
-            mc_server_reply_status(reply, 405, "MethodNotAllowed",
-                                   "the server does not allow this method on the requested "
-                                   "resource",
-                                   req);
+        handle_object(req, reply, 1);
         return;
     }
     if (strcmp(m, "GET") == 0)
@@ -1342,7 +1341,5 @@ void mc_server_handle(mc_server_request *req, mc_server_reply *reply)
     else if (strcmp(m, "DELETE") == 0)
         handle_delete_collection(req, reply);
     else
-        mc_server_reply_status(reply, 405, "MethodNotAllowed",
-                               "the server does not allow this method on the requested resource",
-                               req);
+        reply_method_not_allowed(reply, req);
 }

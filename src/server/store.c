@@ -19,6 +19,7 @@
 
 #include "api/validate.h"
 #include "util/log.h"
+#include "util/sorted.h"
 #include "util/str.h"
 
 /* Marks a database as ours (PRAGMA application_id), "mcsv". */
@@ -201,24 +202,16 @@ static store_cluster *cluster_new(const char *name, int64_t id, int64_t rev)
     return c;
 }
 
+static const char *store_cluster_name(const void *item)
+{
+    return ((const store_cluster *)item)->name;
+}
+
 /* Index of cluster name in store->clusters, or where it would go (*found 0). */
 static size_t cluster_index(const mc_store *store, const char *name, int *found)
 {
-    size_t lo = 0, hi = store->clusters_len;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(store->clusters[mid]->name, name);
-        if (c == 0) {
-            *found = 1;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = 0;
-    return lo;
+    return mc_sorted_index((void *const *)store->clusters, store->clusters_len,
+                           store_cluster_name, name, found);
 }
 
 static store_cluster *cluster_find(const mc_store *store, const char *name)

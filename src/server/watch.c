@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "util/log.h"
+#include "util/sorted.h"
 #include "util/str.h"
 
 /* Bytes the content reader may be asked for at once. */
@@ -261,23 +262,15 @@ static int type_index(const char *type)
 
 /* ---- hub clusters (lock held) -------------------------------------------- */
 
+static const char *watch_cluster_name(const void *item)
+{
+    return ((const watch_cluster *)item)->name;
+}
+
 static size_t cluster_index(const mc_watch_hub *hub, const char *name, int *found)
 {
-    size_t lo = 0, hi = hub->clusters_len;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(hub->clusters[mid]->name, name);
-        if (c == 0) {
-            *found = 1;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = 0;
-    return lo;
+    return mc_sorted_index((void *const *)hub->clusters, hub->clusters_len, watch_cluster_name,
+                           name, found);
 }
 
 static watch_cluster *cluster_find(const mc_watch_hub *hub, const char *name)

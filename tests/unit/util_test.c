@@ -20,6 +20,7 @@
 #include "util/file.h"
 #include "util/host.h"
 #include "util/log.h"
+#include "util/sorted.h"
 #include "util/str.h"
 
 /* ---- err ---- */
@@ -377,6 +378,28 @@ static void test_host_classify(void **state)
     free(huge);
 }
 
+/* ---- sorted ---- */
+
+static const char *string_name(const void *item)
+{
+    return item;
+}
+
+static void test_sorted_index(void **state)
+{
+    (void)state;
+    const char *names[] = {"alpha", "east", "mgmt", "west"};
+    int found = -1;
+    assert_int_equal(mc_sorted_index((void *const *)names, 4, string_name, "mgmt", &found), 2);
+    assert_int_equal(found, 1);
+    assert_int_equal(mc_sorted_index((void *const *)names, 4, string_name, "c1", &found), 1);
+    assert_int_equal(found, 0);
+    assert_int_equal(mc_sorted_index((void *const *)names, 4, string_name, "zz", &found), 4);
+    assert_int_equal(found, 0);
+    assert_int_equal(mc_sorted_index(NULL, 0, string_name, "a", &found), 0);
+    assert_int_equal(found, 0);
+}
+
 /* ---- log ---- */
 
 static char *capture_log(mc_log_level level, mc_log_format format, const char *msg)
@@ -450,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_file_write_all_is_all_or_nothing),
         cmocka_unit_test(test_duration_parse),
         cmocka_unit_test(test_host_classify),
+        cmocka_unit_test(test_sorted_index),
         cmocka_unit_test(test_log_redacts_keys_and_tokens),
         cmocka_unit_test(test_log_json_and_levels),
     };

@@ -1068,8 +1068,9 @@ static void handle_patch(mc_server_request *req, mc_server_reply *reply)
     if (rc != MC_OK) {
         char msg[700];
         snprintf(msg, sizeof(msg), "the patch could not be applied: %s", err.msg);
-        mc_server_reply_status(reply, rc == MC_EVERIFY ? 422 : 400,
-                               rc == MC_EVERIFY ? "Invalid" : "BadRequest", msg, req);
+        /* kube-apiserver: a patch that does not apply (a failed test, a
+         * missing path) is 422; the patch document itself was valid JSON. */
+        mc_server_reply_status(reply, 422, "Invalid", msg, req);
         goto out;
     }
     if (!json_is_object(doc)) {

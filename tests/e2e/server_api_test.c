@@ -382,6 +382,59 @@ static void test_bad_input_writes_nothing(void **state)
     free(before);
 }
 
+static void test_yaml_bodies_patch_errors_deletecollection(void **state)
+{
+    (void)state;
+    create_namespace("misc");
+    http_reply r;
+    /* A YAML body, as kube-apiserver accepts it. */
+    assert_int_equal(call("POST", "/api/v1/namespaces/misc/configmaps",
+                          "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\n"
+                          "  labels: {batch: one}\ndata:\n  port: \"8080\"\n",
+                          "application/yaml", &r),
+                     201);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r.json, "data"), "port")),
+                        "8080");
+    http_reply_free(&r);
+    assert_int_equal(call("POST", "/api/v1/namespaces/misc/configmaps",
+                          "apiVersion: v1\nkind: [unclosed\n", "application/yaml", &r),
+                     400);
+    assert_non_null(strstr(json_string_value(json_object_get(r.json, "message")), "YAML"));
+    http_reply_free(&r);
+    /* A JSON patch whose test fails, or that points nowhere: refused, nothing written. */
+    assert_int_equal(call("GET", "/api/v1/namespaces/misc/configmaps/from-yaml", NULL, NULL, &r),
+                     200);
+    char *rv = strdup(rv_of(r.json));
+    http_reply_free(&r);
+    assert_int_equal(call("PATCH", "/api/v1/namespaces/misc/configmaps/from-yaml",
+                          "[{\"op\":\"test\",\"path\":\"/data/port\",\"value\":\"1\"}]",
+                          "application/json-patch+json", &r),
+                     422);
+    http_reply_free(&r);
+    assert_int_equal(call("PATCH", "/api/v1/namespaces/misc/configmaps/from-yaml",
+                          "[{\"op\":\"remove\",\"path\":\"/nothing/here\"}]",
+                          "application/json-patch+json", &r),
+                     422);
+    http_reply_free(&r);
+    expect("PATCH", "/api/v1/namespaces/misc/configmaps/from-yaml", NULL, 415, "UnsupportedMediaType");
+    assert_int_equal(call("GET", "/api/v1/namespaces/misc/configmaps/from-yaml", NULL, NULL, &r),
+                     200);
+    assert_string_equal(rv_of(r.json), rv);
+    http_reply_free(&r);
+    free(rv);
+    /* deletecollection with a selector deletes only what matches. */
+    create_configmap("misc", "one-a", "\"batch\":\"one\"");
+    create_configmap("misc", "two-a", "\"batch\":\"two\"");
+    assert_int_equal(call("DELETE", "/api/v1/namespaces/misc/configmaps?labelSelector=batch%3Done",
+                          NULL, NULL, &r),
+                     200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
+    http_reply_free(&r);
+    assert_int_equal(call("GET", "/api/v1/namespaces/misc/configmaps", NULL, NULL, &r), 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
+    http_reply_free(&r);
+}
+
 /* ---- watch ---- */
 
 typedef struct watch {
@@ -532,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_status_subresource_and_generation),
         cmocka_unit_test(test_finalizers_and_cascade),
         cmocka_unit_test(test_bad_input_writes_nothing),
+        cmocka_unit_test(test_yaml_bodies_patch_errors_deletecollection),
         cmocka_unit_test(test_watch_events_resume_bookmarks),
         cmocka_unit_test(test_survives_kill_9),
         cmocka_unit_test(test_server_stops_cleanly),

@@ -68,6 +68,10 @@ const char *mc_err_code_str(int code)
     case MC_EEXPIRED: return "expired or not yet valid";
     case MC_EUSAGE: return "usage error";
     case MC_EINTERNAL: return "internal error";
+    case MC_ECONFLICT: return "conflict";
+    case MC_EEXISTS: return "already exists";
+    case MC_EAUTH: return "unauthorized";
+    case MC_EUNAVAILABLE: return "unavailable";
     default: return "unknown error";
     }
 }

@@ -23,6 +23,10 @@ enum {
     MC_EEXPIRED = -9,     /* outside a validity window */
     MC_EUSAGE = -10,      /* wrong command-line usage */
     MC_EINTERNAL = -11,   /* a bug: an invariant did not hold */
+    MC_ECONFLICT = -12,   /* a write lost a race (Kubernetes 409 Conflict) */
+    MC_EEXISTS = -13,     /* the object already exists (409 AlreadyExists) */
+    MC_EAUTH = -14,       /* not authenticated or not allowed (401, 403) */
+    MC_EUNAVAILABLE = -15, /* the peer is overloaded or down (429, 5xx, connection) */
 };
 
 #define MC_ERR_MSG_MAX 512

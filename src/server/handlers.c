@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "api/codec.h"
@@ -117,17 +118,22 @@ static void now_rfc3339(char *out, size_t size)
     mc_time_format((int64_t)time(NULL), out, size);
 }
 
+/* Fills b with n bytes from the kernel's random source (the same source as
+ * /dev/urandom, without opening it: a stdio read of /dev/urandom pulled a
+ * whole 4 KiB buffer of random bytes for each UID); rand() if that fails. */
+static void random_bytes(unsigned char *b, size_t n)
+{
+    if (getrandom(b, n, 0) == (ssize_t)n)
+        return;
+    for (size_t i = 0; i < n; i++)
+        b[i] = (unsigned char)rand();
+}
+
 /* A random version-4 UUID. */
 static void new_uid(char out[37])
 {
     unsigned char b[16];
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (!f || fread(b, 1, sizeof(b), f) != sizeof(b)) {
-        for (size_t i = 0; i < sizeof(b); i++)
-            b[i] = (unsigned char)rand();
-    }
-    if (f)
-        fclose(f);
+    random_bytes(b, sizeof(b));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
@@ -140,12 +146,7 @@ static void random_suffix(char out[6])
 {
     static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
     unsigned char b[5];
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (!f || fread(b, 1, sizeof(b), f) != sizeof(b))
-        for (size_t i = 0; i < sizeof(b); i++)
-            b[i] = (unsigned char)rand();
-    if (f)
-        fclose(f);
+    random_bytes(b, sizeof(b));
     for (int i = 0; i < 5; i++)
         out[i] = alphabet[b[i] % (sizeof(alphabet) - 1)];
     out[5] = '\0';

@@ -53,6 +53,9 @@ int mc_kube_config_load_text(const char *text, size_t len, const char *context, 
  * token (as token_file, re-read when it changes), ca.crt, namespace. */
 int mc_kube_config_in_cluster(const char *mount_dir, mc_kube_config **out, mc_err *err);
 
+/* A deep copy of config (*out, free with mc_kube_config_free). MC_ENOMEM. */
+int mc_kube_config_copy(const mc_kube_config *config, mc_kube_config **out, mc_err *err);
+
 /* Frees a configuration, wiping secrets. Accepts NULL. */
 void mc_kube_config_free(mc_kube_config *config);
 

@@ -44,7 +44,8 @@ typedef struct mc_kube_watch_options {
 /* Starts the I/O thread. */
 int mc_kube_watcher_new(mc_kube_watcher **out, mc_err *err);
 
-/* Stops every watch and the thread. Accepts NULL. */
+/* Stops every watch and the thread, and frees the watches not yet stopped
+ * (do not call mc_kube_watch_stop on them afterwards). Accepts NULL. */
 void mc_kube_watcher_free(mc_kube_watcher *watcher);
 
 /* Starts a watch (connects asynchronously). client must outlive it. */
@@ -53,8 +54,10 @@ int mc_kube_watch_start(mc_kube_watcher *watcher, mc_kube_client *client,
                         const mc_kube_watch_options *options, mc_kube_event_fn fn, void *ctx,
                         mc_kube_watch **out, mc_err *err);
 
-/* Stops a watch; after it returns fn is never called again for it. Must
- * not be called from fn. Accepts NULL. */
+/* Stops and frees a watch (also one that ended with EXPIRED or FAILED);
+ * after it returns fn is never called again for it. Must not be called
+ * from its own fn; from another watch's fn (the I/O thread) it takes effect
+ * at once and the stream is freed by the loop. Accepts NULL. */
 void mc_kube_watch_stop(mc_kube_watch *watch);
 
 /* Number of reconnects so far (tests). */

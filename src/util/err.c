@@ -24,6 +24,7 @@ int mc_err_set(mc_err *err, int code, const char *fmt, ...)
     va_end(ap);
     flatten_newlines(err->msg);
     err->code = code;
+    err->http = 0;
     return code;
 }
 
@@ -51,6 +52,7 @@ void mc_err_clear(mc_err *err)
         return;
     err->code = MC_OK;
     err->msg[0] = '\0';
+    err->http = 0;
 }
 
 const char *mc_err_code_str(int code)

@@ -34,10 +34,11 @@ enum {
 typedef struct mc_err {
     int code;                 /* one of the MC_E* codes, MC_OK when unset */
     char msg[MC_ERR_MSG_MAX]; /* NUL-terminated, one line, truncated if long */
+    int http;                 /* HTTP status behind the failure (kube/ sets it), else 0 */
 } mc_err;
 
-/* Sets err (when not NULL) to code and the printf-style message; returns code
- * so that callers can write `return mc_err_set(err, MC_EINVAL, "...")`.
+/* Sets err (when not NULL) to code and the printf-style message, http to 0;
+ * returns code so that callers can write `return mc_err_set(err, MC_EINVAL, "...")`.
  * Newlines in the message are replaced by spaces. */
 int mc_err_set(mc_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -1,0 +1,970 @@
+/* client.c - REST verbs over libcurl easy handles (see client.h).
+ *
+ * Each call gets its own easy handle; a share handle (guarded by one mutex
+ * per curl lock type) gives them one pool of connections, DNS entries and
+ * TLS sessions, so worker threads call concurrently without a handshake per
+ * request. Credentials come from the config (static token, token file
+ * re-read when it changes, client certificate) or an exec plugin whose
+ * result is cached until its expirationTimestamp and refreshed once on 401.
+ * A token bucket limits the request rate; 429, 5xx and connection errors are
+ * retried with jittered exponential backoff, honouring Retry-After.
+ */
+#define _GNU_SOURCE    /* pipe2: the pipe is close-on-exec from birth, so a plugin run             \
+                          by another thread cannot inherit it */
+#include "kube/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/status.h"
+#include "api/time.h"
+#include "kube/internal.h"
+#include "util/buf.h"
+#include "util/file.h"
+#include "util/str.h"
+
+#define REPLY_MAX         (64u << 20) /* a reply body (a big list page) */
+#define EXEC_OUTPUT_MAX   (1u << 20)  /* an exec plugin's stdout */
+#define EXEC_TIMEOUT_MS   60000       /* an exec plugin's run */
+#define TOKEN_FILE_MAX    (1u << 20)
+#define BACKOFF_BASE_MS   100
+#define BACKOFF_MAX_MS    5000
+#define RETRY_AFTER_MAX_S 30
+
+extern char **environ;
+
+/* The credential of the moment; every field guarded by client->cred_lock. */
+typedef struct credential_cache {
+    char *token;           /* bearer token (from file or exec), or NULL; wiped */
+    char *cert_pem;        /* client certificate from exec, or NULL */
+    char *key_pem;         /* its key, or NULL; wiped */
+    int valid;             /* 1 when the fields hold a usable credential */
+    int64_t expiry;        /* exec: unix seconds when it expires, 0 = never */
+    struct timespec mtime; /* token file: mtime of what token holds */
+    off_t size;            /* token file: size of what token holds */
+} credential_cache;
+
+struct mc_kube_client {
+    mc_kube_config *config;                              /* immutable after new */
+    double qps;                                          /* immutable */
+    int burst;                                           /* immutable */
+    long timeout_ms;                                     /* immutable */
+    int max_retries;                                     /* immutable; 0 means none */
+    char *user_agent;                                    /* immutable */
+    CURLSH *share;                                       /* verbs: connections, DNS, TLS sessions */
+    CURLSH *watch_share;                                 /* watches: DNS, TLS sessions */
+    pthread_mutex_t share_locks[2][CURL_LOCK_DATA_LAST]; /* curl's own locking */
+    pthread_mutex_t bucket_lock;                         /* guards tokens, bucket_time */
+    double tokens;               /* bucket_lock: may go negative (reservations) */
+    struct timespec bucket_time; /* bucket_lock: last refill */
+    pthread_mutex_t cred_lock;   /* guards cred (held while an exec plugin runs) */
+    credential_cache cred;       /* cred_lock */
+};
+
+/* ---- small helpers ---- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+long mc_kube_backoff_ms(unsigned attempt, long base_ms, long max_ms)
+{
+    static _Thread_local unsigned seed;
+    if (!seed)
+        seed = (unsigned)now_ms() ^ (unsigned)(uintptr_t)&seed;
+    long d = base_ms;
+    for (unsigned i = 0; i < attempt && d < max_ms; i++)
+        d *= 2;
+    if (d > max_ms)
+        d = max_ms;
+    return d / 2 + (long)(rand_r(&seed) % (unsigned)(d / 2 + 1));
+}
+
+/* ---- share handle locking ---- */
+
+static void share_lock(CURL *handle, curl_lock_data data, curl_lock_access access, void *userptr)
+{
+    (void)handle;
+    (void)access;
+    pthread_mutex_t *locks = userptr;
+    pthread_mutex_lock(&locks[data]);
+}
+
+static void share_unlock(CURL *handle, curl_lock_data data, void *userptr)
+{
+    (void)handle;
+    pthread_mutex_t *locks = userptr;
+    pthread_mutex_unlock(&locks[data]);
+}
+
+static CURLSH *share_new(pthread_mutex_t *locks, int connections)
+{
+    CURLSH *share = curl_share_init();
+    if (!share)
+        return NULL;
+    curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(share, CURLSHOPT_USERDATA, locks);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    if (connections)
+        curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    return share;
+}
+
+/* Turns the failure in err into an authentication failure (the credential
+ * could not be obtained), keeping its message. */
+static int as_auth_failure(mc_err *err)
+{
+    if (err)
+        err->code = MC_EAUTH;
+    return MC_EAUTH;
+}
+
+/* ---- client lifecycle ---- */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int mc_kube_client_new(const mc_kube_config *config, const mc_kube_client_options *options,
+                       mc_kube_client **out, mc_err *err)
+{
+    pthread_once(&curl_once, curl_init_once);
+    mc_kube_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    int rc = mc_kube_config_copy(config, &c->config, err);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    mc_kube_client_options defaults = {0};
+    if (!options)
+        options = &defaults;
+    c->qps = options->qps > 0 ? options->qps : 50;
+    c->burst = options->burst > 0 ? options->burst : 100;
+    c->timeout_ms = options->timeout_ms > 0 ? options->timeout_ms : 30000;
+    c->max_retries = options->max_retries == 0  ? 5
+                     : options->max_retries < 0 ? 0
+                                                : options->max_retries;
+    c->user_agent = mc_strdup(options->user_agent ? options->user_agent : "meshcert/" MC_VERSION);
+    c->tokens = c->burst;
+    clock_gettime(CLOCK_MONOTONIC, &c->bucket_time);
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+            pthread_mutex_init(&c->share_locks[s][i], NULL);
+    pthread_mutex_init(&c->bucket_lock, NULL);
+    pthread_mutex_init(&c->cred_lock, NULL);
+    c->share = share_new(c->share_locks[0], 1);
+    c->watch_share = share_new(c->share_locks[1], 0);
+    if (!c->user_agent || !c->share || !c->watch_share) {
+        mc_kube_client_free(c);
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    }
+    *out = c;
+    return MC_OK;
+}
+
+static void cred_clear(credential_cache *cred)
+{
+    mc_secure_free_str(cred->token);
+    free(cred->cert_pem);
+    mc_secure_free_str(cred->key_pem);
+    memset(cred, 0, sizeof(*cred));
+}
+
+void mc_kube_client_free(mc_kube_client *client)
+{
+    if (!client)
+        return;
+    if (client->share)
+        curl_share_cleanup(client->share);
+    if (client->watch_share)
+        curl_share_cleanup(client->watch_share);
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+            pthread_mutex_destroy(&client->share_locks[s][i]);
+    pthread_mutex_destroy(&client->bucket_lock);
+    pthread_mutex_destroy(&client->cred_lock);
+    cred_clear(&client->cred);
+    free(client->user_agent);
+    mc_kube_config_free(client->config);
+    free(client);
+}
+
+const char *mc_kube_client_namespace(const mc_kube_client *client)
+{
+    return client->config->namespace ? client->config->namespace : "default";
+}
+
+int mc_kube_error_http(const mc_err *err)
+{
+    return err ? err->http : 0;
+}
+
+int mc_kube_can_refresh(const mc_kube_client *client)
+{
+    return client->config->exec != NULL ||
+           (client->config->token_file != NULL && client->config->token == NULL);
+}
+
+/* ---- rate limit ---- */
+
+/* Takes one token from the bucket, sleeping until it is there. A caller
+ * that finds the bucket empty reserves its token (the count goes negative)
+ * so that waiting callers are served in order without a condition variable. */
+static void rate_limit(mc_kube_client *client)
+{
+    struct timespec now;
+    pthread_mutex_lock(&client->bucket_lock);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double elapsed = (double)(now.tv_sec - client->bucket_time.tv_sec) +
+                     (double)(now.tv_nsec - client->bucket_time.tv_nsec) / 1e9;
+    client->bucket_time = now;
+    client->tokens += elapsed * client->qps;
+    if (client->tokens > client->burst)
+        client->tokens = client->burst;
+    client->tokens -= 1;
+    double wait_s = client->tokens < 0 ? -client->tokens / client->qps : 0;
+    pthread_mutex_unlock(&client->bucket_lock);
+    sleep_ms((long)(wait_s * 1000));
+}
+
+/* ---- URLs ---- */
+
+static int append_escaped(mc_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        int plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~';
+        char enc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+        int rc = plain ? mc_buf_append(b, s, 1) : mc_buf_append(b, enc, 3);
+        if (rc)
+            return rc;
+    }
+    return MC_OK;
+}
+
+int mc_kube_url(const mc_kube_client *client, const mc_kube_resource *res, const char *ns,
+                const char *name, const char *sub, const mc_kube_query *query, size_t n, char **out,
+                mc_err *err)
+{
+    if (!res || !res->version || !res->plural || !res->plural[0])
+        return mc_err_set(err, MC_EINVAL, "resource without version or plural");
+    if (name && !name[0])
+        return mc_err_set(err, MC_EINVAL, "%s: empty object name", res->plural);
+    mc_buf b;
+    mc_buf_init(&b, 1 << 20);
+    int rc = mc_buf_append_str(&b, client->config->server);
+    if (rc == MC_OK && res->group && res->group[0])
+        rc = mc_buf_append_str(&b, "/apis/") || append_escaped(&b, res->group) ||
+             mc_buf_append_str(&b, "/");
+    else if (rc == MC_OK)
+        rc = mc_buf_append_str(&b, "/api/");
+    if (rc == MC_OK)
+        rc = append_escaped(&b, res->version);
+    if (rc == MC_OK && res->namespaced && ns && ns[0])
+        rc = mc_buf_append_str(&b, "/namespaces/") || append_escaped(&b, ns);
+    if (rc == MC_OK)
+        rc = mc_buf_append_str(&b, "/") || append_escaped(&b, res->plural);
+    if (rc == MC_OK && name)
+        rc = mc_buf_append_str(&b, "/") || append_escaped(&b, name);
+    if (rc == MC_OK && sub)
+        rc = mc_buf_append_str(&b, "/") || append_escaped(&b, sub);
+    char sep = '?';
+    for (size_t i = 0; rc == MC_OK && i < n; i++) {
+        if (!query[i].value)
+            continue;
+        rc = mc_buf_append(&b, &sep, 1) || append_escaped(&b, query[i].key) ||
+             mc_buf_append_str(&b, "=") || append_escaped(&b, query[i].value);
+        sep = '&';
+    }
+    if (rc) {
+        mc_buf_free(&b);
+        return mc_err_set(err, MC_ELIMIT, "%s: URL too long", res->plural);
+    }
+    *out = mc_buf_steal(&b, NULL);
+    return *out ? MC_OK : mc_err_set(err, MC_ENOMEM, "out of memory");
+}
+
+/* ---- credentials ---- */
+
+/* Re-reads the token file when its mtime or size changed (bound service
+ * account tokens are rotated by the kubelet). cred_lock held. */
+static int refresh_token_file(mc_kube_client *client, int force, mc_err *err)
+{
+    const char *path = client->config->token_file;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return mc_err_set(err, MC_EAUTH, "token file %s: %s", path, strerror(errno));
+    credential_cache *cred = &client->cred;
+    if (!force && cred->valid && cred->mtime.tv_sec == st.st_mtim.tv_sec &&
+        cred->mtime.tv_nsec == st.st_mtim.tv_nsec && cred->size == st.st_size)
+        return MC_OK;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = mc_file_read(path, TOKEN_FILE_MAX, &text, &len, err);
+    if (rc) {
+        mc_err_prefix(err, "token file");
+        return as_auth_failure(err);
+    }
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+        text[--len] = '\0';
+    if (len == 0) {
+        mc_secure_free_str(text);
+        return mc_err_set(err, MC_EAUTH, "token file %s is empty", path);
+    }
+    cred_clear(cred);
+    cred->token = text;
+    cred->valid = 1;
+    cred->mtime = st.st_mtim;
+    cred->size = st.st_size;
+    return MC_OK;
+}
+
+/* Builds the child's environment: ours, minus the names the plugin config
+ * or KUBERNETES_EXEC_INFO override, plus those. Built before fork because
+ * the child of a threaded process may not allocate. */
+static char **exec_environment(const mc_kube_exec *exec, char *exec_info)
+{
+    size_t n = 0;
+    while (environ && environ[n])
+        n++;
+    char **envp = calloc(n + exec->env_len + 2, sizeof(char *));
+    if (!envp)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(environ[i], '=');
+        size_t name_len = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+        int overridden = name_len == strlen("KUBERNETES_EXEC_INFO") &&
+                         strncmp(environ[i], "KUBERNETES_EXEC_INFO", name_len) == 0;
+        for (size_t j = 0; !overridden && j < exec->env_len; j++)
+            overridden = strncmp(environ[i], exec->env[j], name_len + 1) == 0;
+        if (!overridden)
+            envp[k++] = environ[i];
+    }
+    for (size_t j = 0; j < exec->env_len; j++)
+        envp[k++] = exec->env[j];
+    envp[k++] = exec_info;
+    envp[k] = NULL;
+    return envp;
+}
+
+/* Reads the child's stdout into out (capped) until EOF or the deadline. */
+static int read_child_output(int fd, mc_buf *out, const char *command, mc_err *err)
+{
+    int64_t deadline = now_ms() + EXEC_TIMEOUT_MS;
+    char chunk[8192];
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return mc_err_set(err, MC_EAUTH, "exec plugin %s: no answer within %d s", command,
+                              EXEC_TIMEOUT_MS / 1000);
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int r = poll(&pfd, 1, (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return mc_err_set(err, MC_EAUTH, "exec plugin %s: poll: %s", command, strerror(errno));
+        if (r == 0)
+            continue;
+        ssize_t got = read(fd, chunk, sizeof(chunk));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return mc_err_set(err, MC_EAUTH, "exec plugin %s: read: %s", command, strerror(errno));
+        if (got == 0)
+            return MC_OK;
+        if (mc_buf_append(out, chunk, (size_t)got) != MC_OK)
+            return mc_err_set(err, MC_EAUTH, "exec plugin %s: output larger than %u bytes", command,
+                              EXEC_OUTPUT_MAX);
+    }
+}
+
+/* Runs the plugin (fork + execve, no shell) and returns its stdout. */
+static int run_plugin(const mc_kube_exec *exec, mc_buf *output, mc_err *err)
+{
+    char **argv = NULL, **envp = NULL;
+    char *exec_info = NULL;
+    int fds[2] = {-1, -1};
+    pid_t pid = -1;
+    int rc = MC_ENOMEM;
+    json_t *info = json_pack("{s:s, s:s, s:{s:b}}", "apiVersion", exec->api_version, "kind",
+                             "ExecCredential", "spec", "interactive", 0);
+    char *info_text = info ? json_dumps(info, JSON_COMPACT) : NULL;
+    json_decref(info);
+    mc_buf b;
+    mc_buf_init(&b, 1 << 20);
+    if (!info_text || mc_buf_appendf(&b, "KUBERNETES_EXEC_INFO=%s", info_text) ||
+        !(exec_info = mc_buf_steal(&b, NULL)))
+        goto nomem;
+    argv = calloc(exec->args_len + 2, sizeof(char *));
+    if (!argv || !(envp = exec_environment(exec, exec_info)))
+        goto nomem;
+    argv[0] = exec->command;
+    for (size_t i = 0; i < exec->args_len; i++)
+        argv[i + 1] = exec->args[i];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        rc = mc_err_set(err, MC_EAUTH, "exec plugin %s: pipe: %s", exec->command, strerror(errno));
+        goto out;
+    }
+    pid = fork();
+    if (pid < 0) {
+        rc = mc_err_set(err, MC_EAUTH, "exec plugin %s: fork: %s", exec->command, strerror(errno));
+        goto out;
+    }
+    if (pid == 0) {
+        /* Child: async-signal-safe calls only. stdin is /dev/null (never
+         * interactive), stdout the pipe, stderr inherited. */
+        int null_fd = open("/dev/null", O_RDONLY);
+        if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(fds[1], 1) < 0)
+            _exit(126);
+        execve(exec->command, argv, envp);
+        _exit(127);
+    }
+    close(fds[1]);
+    fds[1] = -1;
+    rc = read_child_output(fds[0], output, exec->command, err);
+    close(fds[0]);
+    fds[0] = -1;
+    if (rc)
+        kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (rc == MC_OK && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        rc = mc_err_set(err, MC_EAUTH, "exec plugin %s %s %d", exec->command,
+                        WIFEXITED(status) ? "exited with status" : "killed by signal",
+                        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    goto out;
+nomem:
+    rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+out:
+    if (fds[0] >= 0)
+        close(fds[0]);
+    if (fds[1] >= 0)
+        close(fds[1]);
+    free(argv);
+    free(envp);
+    free(exec_info);
+    free(info_text);
+    return rc;
+}
+
+static int take_string(json_t *obj, const char *key, char **out)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    if (!s || !s[0])
+        return MC_OK;
+    *out = mc_strdup(s);
+    return *out ? MC_OK : MC_ENOMEM;
+}
+
+/* Runs the exec plugin and caches its ExecCredential. cred_lock held. */
+static int refresh_exec(mc_kube_client *client, int force, mc_err *err)
+{
+    credential_cache *cred = &client->cred;
+    const mc_kube_exec *exec = client->config->exec;
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    if (!force && cred->valid && (cred->expiry == 0 || wall.tv_sec < cred->expiry))
+        return MC_OK;
+    cred_clear(cred);
+    mc_buf output;
+    mc_buf_init(&output, EXEC_OUTPUT_MAX);
+    json_t *root = NULL;
+    int rc = run_plugin(exec, &output, err);
+    if (rc)
+        goto out;
+    json_error_t jerr;
+    root = json_loadb(output.data ? output.data : "", output.len, 0, &jerr);
+    json_t *status = json_object_get(root, "status");
+    const char *kind = json_string_value(json_object_get(root, "kind"));
+    if (!json_is_object(status) || !kind || strcmp(kind, "ExecCredential") != 0) {
+        rc = mc_err_set(err, MC_EAUTH, "exec plugin %s: output is not an ExecCredential",
+                        exec->command);
+        goto out;
+    }
+    if (take_string(status, "token", &cred->token) ||
+        take_string(status, "clientCertificateData", &cred->cert_pem) ||
+        take_string(status, "clientKeyData", &cred->key_pem)) {
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!cred->token && !(cred->cert_pem && cred->key_pem)) {
+        rc = mc_err_set(err, MC_EAUTH,
+                        "exec plugin %s: ExecCredential has neither status.token nor "
+                        "clientCertificateData and clientKeyData",
+                        exec->command);
+        goto out;
+    }
+    const char *expiry = json_string_value(json_object_get(status, "expirationTimestamp"));
+    if (expiry && mc_time_parse(expiry, &cred->expiry, NULL, err) != MC_OK) {
+        mc_err_prefix(err, "exec plugin %s: status.expirationTimestamp", exec->command);
+        rc = as_auth_failure(err);
+        goto out;
+    }
+    cred->valid = 1;
+out:
+    if (rc)
+        cred_clear(cred);
+    json_decref(root);
+    mc_buf_free_secure(&output);
+    return rc;
+}
+
+/* Copies of the current credential (caller wipes and frees). */
+static int credential_get(mc_kube_client *client, int refresh, char **token, char **cert,
+                          char **key, mc_err *err)
+{
+    const mc_kube_config *cfg = client->config;
+    int rc = MC_OK;
+    *token = *cert = *key = NULL;
+    if (cfg->token) {
+        *token = mc_strdup(cfg->token);
+        return *token ? MC_OK : mc_err_set(err, MC_ENOMEM, "out of memory");
+    }
+    if (!cfg->exec && !cfg->token_file)
+        return MC_OK;
+    pthread_mutex_lock(&client->cred_lock);
+    rc = cfg->exec ? refresh_exec(client, refresh, err) : refresh_token_file(client, refresh, err);
+    if (rc == MC_OK && ((client->cred.token && !(*token = mc_strdup(client->cred.token))) ||
+                        (client->cred.cert_pem && !(*cert = mc_strdup(client->cred.cert_pem))) ||
+                        (client->cred.key_pem && !(*key = mc_strdup(client->cred.key_pem)))))
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+    pthread_mutex_unlock(&client->cred_lock);
+    return rc;
+}
+
+static void set_blob(CURL *easy, CURLoption option, const char *pem)
+{
+    struct curl_blob blob = {.data = (void *)pem, .len = strlen(pem), .flags = CURL_BLOB_COPY};
+    curl_easy_setopt(easy, option, &blob);
+}
+
+int mc_kube_prepare(mc_kube_client *client, CURL *easy, int watch, int refresh,
+                    struct curl_slist **headers, mc_err *err)
+{
+    const mc_kube_config *cfg = client->config;
+    char *token = NULL, *cert = NULL, *key = NULL;
+    int rc = credential_get(client, refresh, &token, &cert, &key, err);
+    if (rc)
+        return rc;
+    curl_easy_setopt(easy, CURLOPT_SHARE, watch ? client->watch_share : client->share);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, client->user_agent);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "https,http");
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (cfg->ca_pem)
+        set_blob(easy, CURLOPT_CAINFO_BLOB, cfg->ca_pem);
+    if (cfg->insecure_skip_tls_verify) {
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    const char *cert_pem = cert ? cert : cfg->client_cert_pem;
+    const char *key_pem = cert ? key : cfg->client_key_pem;
+    if (cert_pem && key_pem) {
+        set_blob(easy, CURLOPT_SSLCERT_BLOB, cert_pem);
+        curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM");
+        set_blob(easy, CURLOPT_SSLKEY_BLOB, key_pem);
+        curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    struct curl_slist *h = *headers;
+    mc_buf auth;
+    mc_buf_init(&auth, TOKEN_FILE_MAX + 64);
+    if (token && (mc_buf_appendf(&auth, "Authorization: Bearer %s", token) != MC_OK ||
+                  !(h = curl_slist_append(h, auth.data))))
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+    mc_buf_free_secure(&auth);
+    if (rc == MC_OK) {
+        struct curl_slist *next = curl_slist_append(h, "Accept: application/json");
+        if (next)
+            h = next;
+        else
+            rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+    }
+    *headers = h;
+    mc_secure_free_str(token);
+    free(cert);
+    mc_secure_free_str(key);
+    return rc;
+}
+
+/* ---- errors ---- */
+
+static int code_for(long http, const char *reason)
+{
+    switch (http) {
+    case 400:
+    case 422: return MC_EINVAL;
+    case 401:
+    case 403: return MC_EAUTH;
+    case 404: return MC_ENOTFOUND;
+    case 405:
+    case 415: return MC_EUNSUPPORTED;
+    case 409: return reason && strcmp(reason, "AlreadyExists") == 0 ? MC_EEXISTS : MC_ECONFLICT;
+    case 410: return MC_EEXPIRED;
+    case 413: return MC_ELIMIT;
+    case 429: return MC_EUNAVAILABLE;
+    default: return http >= 500 ? MC_EUNAVAILABLE : MC_EIO;
+    }
+}
+
+int mc_kube_http_error(const mc_kube_client *client, long http, const char *body, size_t len,
+                       const char *what, mc_err *err)
+{
+    json_error_t jerr;
+    json_t *json = body && len ? json_loadb(body, len, 0, &jerr) : NULL;
+    mc_api_status *status = NULL;
+    mc_err ignored = {0};
+    if (json && mc_api_status_decode(json, &status, &ignored) != MC_OK)
+        status = NULL;
+    const char *reason = status && status->reason ? status->reason : NULL;
+    const char *message = status && status->message ? status->message : NULL;
+    int code = code_for(http, reason);
+    mc_err_set(err, code, "%s (context %s): %s (HTTP %ld%s%s)", what,
+               client->config->context ? client->config->context : "-",
+               message ? message : "no Status in the reply", http, reason ? " " : "",
+               reason ? reason : "");
+    if (err)
+        err->http = (int)http;
+    mc_api_status_free(status);
+    json_decref(json);
+    return code;
+}
+
+/* ---- one request with retries ---- */
+
+typedef struct request {
+    const char *method;       /* GET, POST, ... */
+    char *url;                /* owned */
+    const char *content_type; /* of body, or NULL */
+    char *body;               /* owned, or NULL */
+    char what[512];           /* "get secrets default/x" for messages */
+} request;
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    mc_buf *b = userdata;
+    return mc_buf_append(b, ptr, size * nmemb) == MC_OK ? size * nmemb : 0;
+}
+
+/* Retry-After in seconds (delta form only), or -1. */
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    long *retry_after = userdata;
+    size_t n = size * nmemb;
+    static const char name[] = "retry-after:";
+    if (n > sizeof(name) && strncasecmp(ptr, name, sizeof(name) - 1) == 0) {
+        char value[32];
+        size_t len = n - (sizeof(name) - 1);
+        if (len >= sizeof(value))
+            len = sizeof(value) - 1;
+        memcpy(value, ptr + sizeof(name) - 1, len);
+        value[len] = '\0';
+        char *end = NULL;
+        long v = strtol(value, &end, 10);
+        if (end != value && v >= 0)
+            *retry_after = v;
+    }
+    return n;
+}
+
+/* Transport errors after which the request may not have reached the
+ * server: safe to retry for every verb. */
+static int not_sent(CURLcode code)
+{
+    return code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
+           code == CURLE_COULDNT_RESOLVE_PROXY;
+}
+
+/* One attempt. Returns 0 with *http and the body filled, or a transport
+ * error (*curl_code set). */
+static int attempt_once(mc_kube_client *client, const request *req, int refresh, long *http,
+                        long *retry_after, mc_buf *reply, CURLcode *curl_code, mc_err *err)
+{
+    CURL *easy = curl_easy_init();
+    struct curl_slist *headers = NULL;
+    int rc = MC_OK;
+    char ctype[128];
+    if (!easy)
+        return mc_err_set(err, MC_ENOMEM, "%s: cannot create a curl handle", req->what);
+    if (req->content_type) {
+        snprintf(ctype, sizeof(ctype), "Content-Type: %s", req->content_type);
+        headers = curl_slist_append(headers, ctype);
+        headers = curl_slist_append(headers, "Expect:");
+    }
+    if ((rc = mc_kube_prepare(client, easy, 0, refresh, &headers, err))) {
+        mc_err_prefix(err, "%s", req->what);
+        goto out;
+    }
+    curl_easy_setopt(easy, CURLOPT_URL, req->url);
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, req->method);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, client->timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     client->timeout_ms < 10000 ? client->timeout_ms : 10000L);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, reply);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, retry_after);
+    if (req->body) {
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(req->body));
+    } else if (strcmp(req->method, "GET") != 0) {
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
+    }
+    *curl_code = curl_easy_perform(easy);
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, http);
+    if (*curl_code == CURLE_WRITE_ERROR)
+        rc = mc_err_set(err, MC_ELIMIT, "%s: reply larger than %u bytes", req->what, REPLY_MAX);
+    else if (*curl_code != CURLE_OK)
+        rc = mc_err_set(err,
+                        *curl_code == CURLE_PEER_FAILED_VERIFICATION ? MC_EVERIFY : MC_EUNAVAILABLE,
+                        "%s (context %s): %s", req->what,
+                        client->config->context ? client->config->context : "-",
+                        curl_easy_strerror(*curl_code));
+out:
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(easy);
+    return rc;
+}
+
+/* Performs req with rate limiting, retries and one credential refresh on
+ * 401; on success *out (may be NULL) receives the parsed reply. */
+static int perform(mc_kube_client *client, request *req, json_t **out, mc_err *err)
+{
+    int refreshed = 0;
+    int rc = MC_OK;
+    mc_buf reply;
+    for (int attempt = 0;; attempt++) {
+        long http = 0, retry_after = -1;
+        CURLcode curl_code = CURLE_OK;
+        mc_buf_init(&reply, REPLY_MAX);
+        rate_limit(client);
+        rc =
+            attempt_once(client, req, refreshed == 1, &http, &retry_after, &reply, &curl_code, err);
+        if (refreshed == 1)
+            refreshed = 2;
+        int retry = 0;
+        if (rc == MC_EUNAVAILABLE) {
+            retry = not_sent(curl_code) || strcmp(req->method, "GET") == 0;
+        } else if (rc == MC_OK && http == 401 && refreshed == 0 && mc_kube_can_refresh(client)) {
+            refreshed = 1;
+            mc_buf_free(&reply);
+            attempt--;
+            continue;
+        } else if (rc == MC_OK && (http < 200 || http >= 300)) {
+            rc = mc_kube_http_error(client, http, reply.data, reply.len, req->what, err);
+            retry = http == 429 || http >= 500;
+        }
+        if (!retry || attempt >= client->max_retries)
+            break;
+        mc_buf_free(&reply);
+        long delay = mc_kube_backoff_ms((unsigned)attempt, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
+        if (retry_after > 0)
+            delay = (retry_after > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : retry_after) * 1000L;
+        sleep_ms(delay);
+    }
+    if (rc == MC_OK && out) {
+        json_error_t jerr;
+        *out = json_loadb(reply.data ? reply.data : "", reply.len, 0, &jerr);
+        if (!*out)
+            rc = mc_err_set(err, MC_EINVAL, "%s: reply is not JSON: %s", req->what, jerr.text);
+    }
+    mc_buf_free(&reply);
+    return rc;
+}
+
+static void request_free(request *req)
+{
+    free(req->url);
+    free(req->body);
+}
+
+/* The namespace a verb uses: the argument, else the object's, else the
+ * client's default (namespaced resources only). */
+static const char *pick_namespace(const mc_kube_client *client, const mc_kube_resource *res,
+                                  const char *ns, const json_t *obj)
+{
+    if (!res->namespaced)
+        return NULL;
+    if (ns && ns[0])
+        return ns;
+    const char *from_obj =
+        json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace"));
+    return from_obj && from_obj[0] ? from_obj : mc_kube_client_namespace(client);
+}
+
+static void describe(request *req, const char *verb, const mc_kube_resource *res, const char *ns,
+                     const char *name)
+{
+    snprintf(req->what, sizeof(req->what), "%s %s%s%s%s%.260s", verb, res->plural,
+             (ns || name) ? " " : "", ns ? ns : "", ns && name ? "/" : "", name ? name : "");
+}
+
+static int body_of(const json_t *obj, request *req, mc_err *err)
+{
+    if (!json_is_object(obj) && !json_is_array(obj))
+        return mc_err_set(err, MC_EINVAL, "%s: the body must be a JSON object", req->what);
+    req->body = json_dumps(obj, JSON_COMPACT);
+    return req->body ? MC_OK : mc_err_set(err, MC_ENOMEM, "out of memory");
+}
+
+/* ---- verbs ---- */
+
+int mc_kube_get(mc_kube_client *client, const mc_kube_resource *res, const char *ns,
+                const char *name, json_t **out, mc_err *err)
+{
+    request req = {.method = "GET"};
+    ns = pick_namespace(client, res, ns, NULL);
+    describe(&req, "get", res, ns, name);
+    int rc = name ? mc_kube_url(client, res, ns, name, NULL, NULL, 0, &req.url, err)
+                  : mc_err_set(err, MC_EINVAL, "%s: no name", req.what);
+    if (rc == MC_OK)
+        rc = perform(client, &req, out, err);
+    request_free(&req);
+    return rc;
+}
+
+int mc_kube_list(mc_kube_client *client, const mc_kube_resource *res, const char *ns,
+                 const mc_kube_list_options *options, json_t **out, mc_err *err)
+{
+    request req = {.method = "GET"};
+    char limit[32] = "";
+    mc_kube_list_options none = {0};
+    if (!options)
+        options = &none;
+    if (options->limit > 0)
+        snprintf(limit, sizeof(limit), "%ld", options->limit);
+    mc_kube_query query[] = {
+        {"labelSelector", options->label_selector},
+        {"fieldSelector", options->field_selector},
+        {"limit", limit[0] ? limit : NULL},
+        {"continue",
+         options->continue_token && options->continue_token[0] ? options->continue_token : NULL},
+    };
+    if (!res->namespaced || (ns && !ns[0]))
+        ns = NULL;
+    describe(&req, "list", res, ns, NULL);
+    int rc = mc_kube_url(client, res, ns, NULL, NULL, query, 4, &req.url, err);
+    if (rc == MC_OK)
+        rc = perform(client, &req, out, err);
+    request_free(&req);
+    return rc;
+}
+
+int mc_kube_create(mc_kube_client *client, const mc_kube_resource *res, const char *ns,
+                   const json_t *obj, json_t **out, mc_err *err)
+{
+    request req = {.method = "POST", .content_type = "application/json"};
+    ns = pick_namespace(client, res, ns, obj);
+    const json_t *meta = json_object_get(obj, "metadata");
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    if (!name)
+        name = json_string_value(json_object_get(meta, "generateName"));
+    describe(&req, "create", res, ns, name);
+    int rc = body_of(obj, &req, err);
+    if (rc == MC_OK)
+        rc = mc_kube_url(client, res, ns, NULL, NULL, NULL, 0, &req.url, err);
+    if (rc == MC_OK)
+        rc = perform(client, &req, out, err);
+    request_free(&req);
+    return rc;
+}
+
+static int put(mc_kube_client *client, const mc_kube_resource *res, const char *ns,
+               const json_t *obj, const char *sub, json_t **out, mc_err *err)
+{
+    request req = {.method = "PUT", .content_type = "application/json"};
+    ns = pick_namespace(client, res, ns, obj);
+    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+    describe(&req, sub ? "update status of" : "update", res, ns, name);
+    int rc = name && name[0] ? body_of(obj, &req, err)
+                             : mc_err_set(err, MC_EINVAL, "%s: metadata.name missing", req.what);
+    if (rc == MC_OK)
+        rc = mc_kube_url(client, res, ns, name, sub, NULL, 0, &req.url, err);
+    if (rc == MC_OK)
+        rc = perform(client, &req, out, err);
+    request_free(&req);
+    return rc;
+}
+
+int mc_kube_update(mc_kube_client *client, const mc_kube_resource *res, const char *ns,
+                   const json_t *obj, json_t **out, mc_err *err)
+{
+    return put(client, res, ns, obj, NULL, out, err);
+}
+
+int mc_kube_update_status(mc_kube_client *client, const mc_kube_resource *res, const char *ns,
+                          const json_t *obj, json_t **out, mc_err *err)
+{
+    return put(client, res, ns, obj, "status", out, err);
+}
+
+int mc_kube_patch(mc_kube_client *client, const mc_kube_resource *res, const char *ns,
+                  const char *name, mc_kube_patch_type type, const json_t *patch,
+                  int status_subresource, json_t **out, mc_err *err)
+{
+    request req = {.method = "PATCH",
+                   .content_type = type == MC_KUBE_PATCH_JSON ? "application/json-patch+json"
+                                                              : "application/merge-patch+json"};
+    ns = pick_namespace(client, res, ns, NULL);
+    describe(&req, status_subresource ? "patch status of" : "patch", res, ns, name);
+    int rc = name && name[0] ? body_of(patch, &req, err)
+                             : mc_err_set(err, MC_EINVAL, "%s: no name", req.what);
+    if (rc == MC_OK)
+        rc = mc_kube_url(client, res, ns, name, status_subresource ? "status" : NULL, NULL, 0,
+                         &req.url, err);
+    if (rc == MC_OK)
+        rc = perform(client, &req, out, err);
+    request_free(&req);
+    return rc;
+}
+
+int mc_kube_delete(mc_kube_client *client, const mc_kube_resource *res, const char *ns,
+                   const char *name, const json_t *options, mc_err *err)
+{
+    request req = {.method = "DELETE", .content_type = options ? "application/json" : NULL};
+    ns = pick_namespace(client, res, ns, NULL);
+    describe(&req, "delete", res, ns, name);
+    int rc = name && name[0] ? MC_OK : mc_err_set(err, MC_EINVAL, "%s: no name", req.what);
+    if (rc == MC_OK && options)
+        rc = body_of(options, &req, err);
+    if (rc == MC_OK)
+        rc = mc_kube_url(client, res, ns, name, NULL, NULL, 0, &req.url, err);
+    if (rc == MC_OK)
+        rc = perform(client, &req, NULL, err);
+    request_free(&req);
+    return rc;
+}

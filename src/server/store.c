@@ -99,8 +99,9 @@ struct mc_store {
     sqlite3_stmt *begin;           /* BEGIN IMMEDIATE */
     sqlite3_stmt *commit;          /* COMMIT */
     sqlite3_stmt *rollback;        /* ROLLBACK */
+    sqlite3_stmt *data_version;    /* PRAGMA data_version (checked on every request) */
     unsigned writes;               /* writes since the last compaction */
-    int64_t data_version;          /* PRAGMA data_version at the last cluster refresh */
+    int64_t data_version_seen;     /* PRAGMA data_version at the last cluster refresh */
     mc_store_listener listener;    /* called after each committed write */
     void *listener_ctx;            /* its argument */
 };
@@ -533,6 +534,7 @@ static int db_prepare(mc_store *store, mc_err *err)
         {offsetof(mc_store, begin), "BEGIN IMMEDIATE"},
         {offsetof(mc_store, commit), "COMMIT"},
         {offsetof(mc_store, rollback), "ROLLBACK"},
+        {offsetof(mc_store, data_version), "PRAGMA data_version"},
     };
     for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
         sqlite3_stmt **slot = (sqlite3_stmt **)((char *)store + stmts[i].offset);
@@ -765,7 +767,8 @@ void mc_store_close(mc_store *store)
         return;
     sqlite3_stmt *stmts[] = {store->insert_row,     store->delete_row, store->insert_cluster,
                              store->delete_cluster, store->delete_log, store->set_cluster_rev,
-                             store->begin,          store->commit,     store->rollback};
+                             store->begin,          store->commit,     store->rollback,
+                             store->data_version};
     for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
         sqlite3_finalize(stmts[i]);
     sqlite3_close(store->db);
@@ -1149,10 +1152,16 @@ int mc_store_refresh_clusters(mc_store *store, int *changed, mc_err *err)
 {
     *changed = 0;
     int64_t version = 0;
-    int rc = db_query_int(store, "PRAGMA data_version", &version, err);
-    if (rc != 0 || version == store->data_version)
+    /* Prepared once: this runs for every HTTP request. */
+    int rc = 0;
+    if (sqlite3_step(store->data_version) == SQLITE_ROW)
+        version = sqlite3_column_int64(store->data_version, 0);
+    else
+        rc = db_error(store, err, MC_EIO, "PRAGMA data_version");
+    sqlite3_reset(store->data_version);
+    if (rc != 0 || version == store->data_version_seen)
         return rc;
-    store->data_version = version;
+    store->data_version_seen = version;
     sqlite3_stmt *stmt = NULL;
     if (sqlite3_prepare_v2(store->db, "SELECT id, name, rev FROM clusters", -1, &stmt, NULL) !=
         SQLITE_OK)

@@ -231,11 +231,21 @@ static void release(mc_leader *leader)
     json_decref(lease);
 }
 
-/* retry_ms stretched by up to 20 %, as client-go's JitterUntil(1.2). */
-static int64_t jittered(mc_leader *leader)
+/* How long a candidate waits before its next attempt: the retry period less
+ * up to 20 % (jitter spreads candidates without ever stretching the period, so
+ * a renewal is seen at most one retry period late), and no later than just
+ * after the moment the observed holder's lease runs out. Together: a dead
+ * leader is replaced within lease duration + retry period. */
+static int64_t next_attempt_ms(mc_leader *leader)
 {
-    return leader->retry_ms +
-           (int64_t)(rand_r(&leader->seed) % (unsigned)(leader->retry_ms / 5 + 1));
+    int64_t wait = leader->retry_ms -
+                   (int64_t)(rand_r(&leader->seed) % (unsigned)(leader->retry_ms / 5 + 1));
+    if (leader->observed_holder && leader->observed_holder[0]) {
+        int64_t expiry = leader->observed_at_ms + leader->lease_ms + 20 - monotonic_ms();
+        if (expiry > 0 && expiry < wait)
+            wait = expiry;
+    }
+    return wait;
 }
 
 /* Campaigns until leading (1) or stopping (0). */
@@ -246,7 +256,7 @@ static int acquire(mc_leader *leader)
             return 0;
         if (try_acquire_or_renew(leader) == TRY_LEADING)
             return 1;
-        if (sleep_unless_stopping(leader, jittered(leader)))
+        if (sleep_unless_stopping(leader, next_attempt_ms(leader)))
             return 0;
     }
 }

@@ -1,7 +1,7 @@
 /* runtime_leader_test.c - leader election between two real processes
  * (leader_candidate) on one Lease of a real `meshcert server`: one leads
  * while both live; after the leader is SIGKILLed the other takes over within
- * lease + retry periods (plus its own retry jitter and process slack); the
+ * lease duration + retry period (plus 300 ms of scheduling slack); the
  * record never shows two leaders at once; a candidate stopped with SIGTERM
  * releases the Lease.
  */
@@ -177,9 +177,10 @@ static void test_takeover_after_kill(void **state)
     assert_int_equal(count_acquired(f, &second), 2);
     assert_string_equal(second.identity, identities[other]);
     long long takeover = second.ms - killed_at;
-    /* The survivor saw the last renewal up to one retry period late, waits
-     * the lease from then, and notices at its next (jittered, 1.2x) retry. */
-    long long bound = LEASE_MS + RETRY_MS + RETRY_MS * 6 / 5 + 500;
+    /* The issue's bound: lease duration + retry period (the survivor polls at
+     * most one retry period apart and wakes when the observed lease runs out),
+     * plus 300 ms for process scheduling and requests on a loaded machine. */
+    long long bound = LEASE_MS + RETRY_MS + 300;
     fprintf(stderr, "takeover after %lld ms (bound %lld ms)\n", takeover, bound);
     assert_true(takeover > 0);
     assert_true(takeover <= bound);

@@ -47,6 +47,7 @@ struct mc_kube_watch {
     char *field_selector;           /* immutable, owned, or NULL */
     int bookmarks;                  /* immutable */
     int timeout_seconds;            /* immutable */
+    int low_speed_seconds;          /* immutable: the dead-stream limit */
     command start_cmd;              /* queued by start */
     command stop_cmd;               /* queued by stop */
     int stop_done;                  /* watcher->lock: the I/O thread let go of it */
@@ -254,7 +255,6 @@ static void connect_stream(mc_kube_watch *w)
         schedule_reconnect(w);
         return;
     }
-    long low_speed_time = w->bookmarks ? 130 : w->timeout_seconds + 30;
     CURL *e = w->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->headers);
@@ -267,7 +267,7 @@ static void connect_stream(mc_kube_watch *w)
     curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, low_speed_time);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)w->low_speed_seconds);
     free(url);
     w->http = 0;
     w->broken = 0;
@@ -523,6 +523,11 @@ int mc_kube_watch_start(mc_kube_watcher *watcher, mc_kube_client *client,
     w->ctx = ctx;
     w->bookmarks = options->bookmarks;
     w->timeout_seconds = options->timeout_seconds > 0 ? options->timeout_seconds : 300;
+    /* Bookmarks arrive every minute or so; without them a quiet stream is
+     * silent until the server's timeout ends it. */
+    w->low_speed_seconds = options->low_speed_seconds > 0 ? options->low_speed_seconds
+                           : w->bookmarks                 ? 130
+                                                          : w->timeout_seconds + 30;
     mc_buf_init(&w->line, LINE_MAX_BYTES);
     mc_buf_init(&w->error_body, ERROR_BODY_MAX);
     atomic_init(&w->reconnects, 0);

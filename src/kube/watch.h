@@ -39,6 +39,9 @@ typedef struct mc_kube_watch_options {
     const char *field_selector;   /* or NULL */
     int bookmarks;                /* allowWatchBookmarks */
     int timeout_seconds;          /* server-side timeout per connection (0: 300) */
+    int low_speed_seconds;        /* a stream under 1 byte/s this long is dead: reconnect
+                                     (0: 130 with bookmarks, else timeout_seconds + 30;
+                                     tests set a few seconds) */
 } mc_kube_watch_options;
 
 /* Starts the I/O thread. */

@@ -388,8 +388,9 @@ static int list_and_replace(mc_informer *informer, mc_err *err)
 
 static int start_watch(mc_informer *informer, mc_err *err)
 {
-    mc_kube_watch_options options = {informer->resource_version, informer->label_selector, NULL, 1,
-                                     0};
+    mc_kube_watch_options options = {.resource_version = informer->resource_version,
+                                     .label_selector = informer->label_selector,
+                                     .bookmarks = 1};
     pthread_mutex_lock(&informer->lock);
     informer->expired = 0;
     informer->failed = 0;

@@ -1,9 +1,9 @@
 /* kube_client_test.c - kube/client.c against a real `meshcert server`
  * process over HTTPS: every verb and the error code of every failure a
  * controller branches on, status subresource, paging, concurrent callers,
- * token files that rotate, exec credential plugins (cached until expiry,
- * refreshed on 401), and retries across a server that dies and comes back
- * on the same port.
+ * client-side QPS/burst limits, token files that rotate, exec credential
+ * plugins (cached until expiry, refreshed on 401), and retries across a
+ * server that dies and comes back on the same port.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -26,6 +26,7 @@
 
 static server_process sp;
 static mc_kube_client *client;
+static mc_kube_client *limited; /* test_qps_and_burst; teardown frees it */
 static const mc_kube_resource configmaps = {"", "v1", "configmaps", 1};
 static const mc_kube_resource crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions", 0};
 static const mc_kube_resource ics = {"certificates.smh.solo.io", "v1alpha2", "issuedcertificates",
@@ -65,6 +66,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    mc_kube_client_free(limited);
+    limited = NULL;
     mc_kube_client_free(client);
     client = NULL;
     return server_process_stop(&sp) == 0 ? 0 : -1;
@@ -300,6 +303,81 @@ static void test_concurrent_callers(void **state)
     }
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef struct limited_getter {
+    int count; /* GETs to make */
+    int ok;    /* GETs that succeeded */
+} limited_getter;
+
+static void *limited_get_run(void *arg)
+{
+    limited_getter *g = arg;
+    for (int i = 0; i < g->count; i++) {
+        json_t *got = NULL;
+        if (mc_kube_get(limited, &configmaps, "default", "qps", &got, NULL) == MC_OK)
+            g->ok++;
+        json_decref(got);
+    }
+    return NULL;
+}
+
+/* 45 GETs; returns the milliseconds they took (all must succeed). */
+static int64_t timed_gets(int threads)
+{
+    pthread_t tid[3];
+    limited_getter getters[3] = {{0}};
+    assert_true(threads >= 1 && threads <= 3 && 45 % threads == 0);
+    int64_t start = now_ms();
+    for (int i = 0; i < threads; i++) {
+        getters[i].count = 45 / threads;
+        assert_int_equal(pthread_create(&tid[i], NULL, limited_get_run, &getters[i]), 0);
+    }
+    int ok = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(tid[i], NULL);
+        ok += getters[i].ok;
+    }
+    int64_t elapsed = now_ms() - start;
+    assert_int_equal(ok, 45);
+    return elapsed;
+}
+
+/* qps 20, burst 5: 45 GETs spend the 5 of the burst at once and wait for
+ * the other 40 at 20 per second, 2 s at least (asserted with margin, lower
+ * bound only), whether one caller makes them or three share the bucket. */
+static void test_qps_and_burst(void **state)
+{
+    (void)state;
+    char path[512];
+    mc_err err = {0};
+    json_t *cm = configmap("qps", "qps");
+    assert_int_equal(mc_kube_create(client, &configmaps, "default", cm, NULL, &err), MC_OK);
+    json_decref(cm);
+    snprintf(path, sizeof(path), "%s/kubeconfigs/c1.yaml", sp.dir);
+    mc_kube_client_options options = {.qps = 20, .burst = 5};
+    for (int threads = 1; threads <= 3; threads += 2) {
+        limited = client_for(path, &options);
+        int64_t elapsed = timed_gets(threads);
+        fprintf(stderr, "45 GETs at qps 20 burst 5, %d caller(s): %lld ms\n", threads,
+                (long long)elapsed);
+        assert_true(elapsed >= 1800);
+        mc_kube_client_free(limited);
+        limited = NULL;
+    }
+    /* For scale: the same GETs under the default limits (qps 50, burst 100). */
+    limited = client_for(path, NULL);
+    fprintf(stderr, "45 GETs under the default limits: %lld ms\n", (long long)timed_gets(1));
+    mc_kube_client_free(limited);
+    limited = NULL;
+    assert_int_equal(mc_kube_delete(client, &configmaps, "default", "qps", NULL, &err), MC_OK);
+}
+
 /* Writes a kubeconfig into the server's data directory that uses user_yaml
  * for credentials; returns its path in out. */
 static void write_kubeconfig(const char *file, const char *user_yaml, char *out, size_t out_size)
@@ -467,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_status_subresource),
         cmocka_unit_test(test_wrong_token),
         cmocka_unit_test(test_concurrent_callers),
+        cmocka_unit_test(test_qps_and_burst),
         cmocka_unit_test(test_token_file_rotation),
         cmocka_unit_test(test_exec_plugin_cached_until_expiry),
         cmocka_unit_test(test_exec_plugin_refreshed_on_401),

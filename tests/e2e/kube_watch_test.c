@@ -1,8 +1,9 @@
 /* kube_watch_test.c - kube/watch.c against a real `meshcert server`: events
  * in order, BOOKMARKs, stop (no callback afterwards), a watch that survives
  * the server being killed and restarted, 410 Expired from a version older
- * than the history window, 401 as a permanent failure, and 2 000 streams on
- * one I/O thread that all receive one event.
+ * than the history window, 401 as a permanent failure, 2 000 streams on
+ * one I/O thread that all receive one event, and a stream stalled by a proxy
+ * (no reset) noticed by the low-speed limit and reconnected.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -21,6 +22,7 @@
 #include "kube/config.h"
 #include "kube/watch.h"
 #include "server_process.h"
+#include "tcp_proxy.h"
 
 #define HISTORY "20"
 #define MANY    2000
@@ -28,6 +30,8 @@
 static server_process sp;
 static mc_kube_client *client;
 static mc_kube_watcher *watcher;
+static tcp_proxy *proxy;        /* test_stalled_stream_reconnects; teardown stops it */
+static mc_kube_client *proxied; /* through proxy; teardown frees it */
 static const mc_kube_resource configmaps = {"", "v1", "configmaps", 1};
 
 /* What one watch saw; guarded by lock (the I/O thread writes, the test reads). */
@@ -145,6 +149,10 @@ static int teardown(void **state)
     (void)state;
     mc_kube_watcher_free(watcher);
     watcher = NULL;
+    mc_kube_client_free(proxied);
+    proxied = NULL;
+    tcp_proxy_stop(proxy);
+    proxy = NULL;
     mc_kube_client_free(client);
     client = NULL;
     return server_process_stop(&sp) == 0 ? 0 : -1;
@@ -350,6 +358,105 @@ static void test_two_thousand_watches_one_thread(void **state)
     assert_int_equal(atomic_load(&many_other), 0);
 }
 
+/* The recorders of test_stalled_stream_reconnects: static, because the
+ * watches (freed by the group teardown when the test fails early) may still
+ * call back into them. */
+static recorder stalled_recorder, direct_recorder;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int count_entry(recorder *r, const char *entry)
+{
+    pthread_mutex_lock(&r->lock);
+    int n = 0;
+    for (int i = 0; i < r->n_names; i++)
+        n += strcmp(r->names[i], entry) == 0;
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}
+
+/* A stream that goes silent without being reset (a proxy that stops moving
+ * bytes, like a dead route) is noticed by the low-speed limit, here 2 s
+ * (curl averages the speed over its last 5 s, so it takes a few seconds
+ * more): the watch reconnects while the stall lasts, and after healing it
+ * resumes and delivers what happened meanwhile. A second watch with the
+ * same limit, straight to the server, stays up all along: bookmarks (every
+ * second from this server) keep a healthy quiet stream above the limit. */
+static void test_stalled_stream_reconnects(void **state)
+{
+    (void)state;
+    recorder *r = &stalled_recorder, *healthy = &direct_recorder;
+    recorder_init(r);
+    recorder_init(healthy);
+    mc_err err = {0};
+    assert_int_equal(tcp_proxy_start(sp.port, &proxy), 0);
+    char path[512], server[256];
+    mc_kube_config *config = NULL;
+    snprintf(path, sizeof(path), "%s/kubeconfigs/c1.yaml", sp.dir);
+    if (mc_kube_config_load_file(path, NULL, &config, &err) != MC_OK)
+        fail_msg("%s", err.msg);
+    const char *prefix = strchr(config->server + strlen("https://"), '/');
+    snprintf(server, sizeof(server), "https://127.0.0.1:%d%s", tcp_proxy_port(proxy),
+             prefix ? prefix : "");
+    free(config->server);
+    config->server = strdup(server);
+    mc_kube_client_options options = {.qps = 1000, .burst = 1000};
+    int rc = mc_kube_client_new(config, &options, &proxied, &err);
+    mc_kube_config_free(config);
+    if (rc != MC_OK)
+        fail_msg("%s", err.msg);
+
+    mc_kube_watch *w = NULL, *direct = NULL;
+    char *rv = current_rv();
+    mc_kube_watch_options opts = {.resource_version = rv, .bookmarks = 1, .low_speed_seconds = 2};
+    rc =
+        mc_kube_watch_start(watcher, proxied, &configmaps, "default", &opts, on_event, r, &w, &err);
+    if (rc == MC_OK)
+        rc = mc_kube_watch_start(watcher, client, &configmaps, "default", &opts, on_event, healthy,
+                                 &direct, &err);
+    free(rv);
+    assert_int_equal(rc, MC_OK);
+    create_cm("s1");
+    assert_true(wait_for(r, "A:s1", 0, 0, 10000));
+    assert_true(wait_for(r, NULL, MC_KUBE_BOOKMARK, 1, 5000));
+
+    tcp_proxy_stall(proxy, 1);
+    int64_t stalled_at = now_ms();
+    create_cm("s2"); /* straight to the server, while the watch hears nothing */
+    while (mc_kube_watch_reconnects(w) == 0 && now_ms() - stalled_at < 12000)
+        sleep_ms(50);
+    int64_t noticed_ms = now_ms() - stalled_at;
+    assert_true(mc_kube_watch_reconnects(w) >= 1);
+    assert_true(noticed_ms >= 1500);             /* the limit, not something else, ended it */
+    assert_int_equal(count_entry(r, "A:s2"), 0); /* nothing crossed the stalled proxy */
+
+    tcp_proxy_stall(proxy, 0);
+    assert_true(wait_for(r, "A:s2", 0, 0, 15000));
+    create_cm("s3");
+    assert_true(wait_for(r, "A:s3", 0, 0, 10000));
+    assert_int_equal(count_entry(r, "A:s1"), 1); /* resumed from its version: no replay */
+    assert_true(wait_for(healthy, "A:s3", 0, 0, 10000));
+    assert_int_equal(mc_kube_watch_reconnects(direct), 0);
+    pthread_mutex_lock(&r->lock);
+    assert_int_equal(r->counts[MC_KUBE_EXPIRED] + r->counts[MC_KUBE_FAILED], 0);
+    pthread_mutex_unlock(&r->lock);
+    fprintf(stderr, "stall noticed after %lld ms, %u reconnects\n", (long long)noticed_ms,
+            mc_kube_watch_reconnects(w));
+    mc_kube_watch_stop(w);
+    mc_kube_watch_stop(direct);
+    recorder_destroy(r);
+    recorder_destroy(healthy);
+    mc_kube_client_free(proxied);
+    proxied = NULL;
+    tcp_proxy_stop(proxy);
+    proxy = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +464,8 @@ int main(void)
         cmocka_unit_test(test_expired_after_history_window),
         cmocka_unit_test(test_failed_on_wrong_token),
         cmocka_unit_test(test_two_thousand_watches_one_thread),
+        /* before the restart: it relies on the server's 1 s bookmarks */
+        cmocka_unit_test(test_stalled_stream_reconnects),
         cmocka_unit_test(test_survives_server_restart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

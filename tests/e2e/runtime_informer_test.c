@@ -2,7 +2,10 @@
  * process: its cache must end equal to the server's state, object by object
  * (json_equal against GET), after bursts of creates/updates/deletes, after a
  * partition long enough for the watch to expire (410 -> relist), and over
- * rounds of a proxy cutting and stalling its connections mid-stream.
+ * rounds of a proxy cutting and stalling its connections mid-stream; a
+ * label selector limits the cache to the matching objects (compared with
+ * the server's list under the same selector) as labels change; resync calls
+ * on_update(obj, obj) for every cached object periodically.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,7 +37,11 @@ typedef struct fixture {
     mc_kube_client *proxied; /* through the proxy: the informer's */
     mc_kube_watcher *watcher;
     mc_informer *informer;
+    const char *selector;              /* the informer's label selector (and compare's), or NULL */
+    int64_t resync_ms;                 /* the informer's resync period */
     atomic_int adds, updates, deletes; /* handler calls */
+    atomic_int resyncs;                /* on_update calls with old equal to new (no watch event) */
+    atomic_int resyncs_of[3];          /* the same per object "rs-<i>" */
 } fixture;
 
 static void sleep_ms(long ms)
@@ -58,9 +65,17 @@ static void on_add(void *ctx, const json_t *obj)
 
 static void on_update(void *ctx, const json_t *old_obj, const json_t *new_obj)
 {
-    (void)old_obj;
-    (void)new_obj;
-    atomic_fetch_add(&((fixture *)ctx)->updates, 1);
+    fixture *f = ctx;
+    atomic_fetch_add(&f->updates, 1);
+    /* A watch MODIFIED always brings a new resourceVersion: an update with
+     * nothing changed is a resync. */
+    if (!json_equal(old_obj, new_obj))
+        return;
+    atomic_fetch_add(&f->resyncs, 1);
+    const char *name =
+        json_string_value(json_object_get(json_object_get(new_obj, "metadata"), "name"));
+    if (name && strncmp(name, "rs-", 3) == 0 && name[3] >= '0' && name[3] <= '2' && !name[4])
+        atomic_fetch_add(&f->resyncs_of[name[3] - '0'], 1);
 }
 
 static void on_delete(void *ctx, const json_t *obj)
@@ -141,7 +156,7 @@ static int teardown(void **state)
 static void start_informer(fixture *f)
 {
     mc_informer_handlers handlers = {on_add, on_update, on_delete, f};
-    mc_informer_options options = {"default", NULL, "group", 0};
+    mc_informer_options options = {"default", f->selector, "group", f->resync_ms};
     mc_err err;
     assert_int_equal(mc_informer_new(f->proxied, f->watcher, &configmaps, &options, &handlers,
                                      &f->informer, &err),
@@ -208,7 +223,8 @@ static int compare(fixture *f, int report)
 {
     json_t *list = NULL;
     mc_err err;
-    if (mc_kube_list(f->direct, &configmaps, "default", NULL, &list, &err) != MC_OK) {
+    mc_kube_list_options selected = {.label_selector = f->selector};
+    if (mc_kube_list(f->direct, &configmaps, "default", &selected, &list, &err) != MC_OK) {
         fprintf(stderr, "list: %s\n", err.msg);
         return -1;
     }
@@ -367,6 +383,90 @@ static void test_stop_is_prompt_and_final(void **state)
                      calls);
 }
 
+/* Objects whose label group is odd: the cache holds them and only them,
+ * object by object equal to the server's list under the same selector,
+ * also as updates move objects in and out of the selection (the watch then
+ * reports them as added and deleted). */
+static void test_label_selector_limits_cache(void **state)
+{
+    fixture *f = *state;
+    unsigned seed = 5;
+    f->selector = "group=odd";
+    burst(f, &seed, 30, 20);
+    start_informer(f);
+    assert_int_equal(compare(f, 1), 0);
+    burst(f, &seed, 200, 20);
+    /* Moves in both directions, whatever the burst did. */
+    put_configmap(f, "mover-a", 1);
+    put_configmap(f, "mover-b", 2);
+    put_configmap(f, "mover-a", 2); /* odd -> even: leaves the cache */
+    put_configmap(f, "mover-b", 3); /* even -> odd: enters it */
+    assert_converges(f, 20000);
+    json_t *a = mc_informer_get(f->informer, "default", "mover-a");
+    json_t *b = mc_informer_get(f->informer, "default", "mover-b");
+    assert_null(a);
+    assert_non_null(b);
+    json_decref(b);
+    /* The selection is a strict, non-empty part of what the server holds,
+     * and every cached object carries the label. */
+    json_t *all = NULL;
+    mc_err err;
+    assert_int_equal(mc_kube_list(f->direct, &configmaps, "default", NULL, &all, &err), MC_OK);
+    json_t **cached = NULL;
+    size_t count = mc_informer_list(f->informer, NULL, &cached);
+    assert_true(count > 0);
+    assert_true(count < json_array_size(json_object_get(all, "items")));
+    for (size_t i = 0; i < count; i++) {
+        const char *group = json_string_value(json_object_get(
+            json_object_get(json_object_get(cached[i], "metadata"), "labels"), "group"));
+        assert_non_null(group);
+        assert_string_equal(group, "odd");
+        json_decref(cached[i]);
+    }
+    free(cached);
+    json_decref(all);
+    assert_true(atomic_load(&f->deletes) > 0); /* mover-a at least */
+}
+
+/* resync_ms 300 and no writes: every cached object is handed to on_update
+ * (old equal to new) about every 300 ms; none after stop. */
+static void test_resync_calls_on_update(void **state)
+{
+    fixture *f = *state;
+    f->resync_ms = 300;
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "rs-%d", i);
+        put_configmap(f, name, i);
+    }
+    start_informer(f);
+    /* nothing was modified since the list: every update is a resync */
+    assert_int_equal(atomic_load(&f->updates), atomic_load(&f->resyncs));
+    int64_t start = now_ms();
+    sleep_ms(1400);
+    int64_t elapsed = now_ms() - start;
+    /* Four periods (give or take one at each end) passed. */
+    for (int i = 0; i < 3; i++) {
+        int n = atomic_load(&f->resyncs_of[i]);
+        if (n < 3 || n > (int)(elapsed / 300) + 2)
+            fail_msg("rs-%d resynced %d times in %lld ms", i, n, (long long)elapsed);
+    }
+    assert_int_equal(atomic_load(&f->updates), atomic_load(&f->resyncs));
+    assert_int_equal(atomic_load(&f->resyncs), atomic_load(&f->resyncs_of[0]) +
+                                                   atomic_load(&f->resyncs_of[1]) +
+                                                   atomic_load(&f->resyncs_of[2]));
+    /* A real change is an update with a difference, not a resync. */
+    put_configmap(f, "rs-0", 10);
+    int64_t until = now_ms() + 10000;
+    while (atomic_load(&f->updates) == atomic_load(&f->resyncs) && now_ms() < until)
+        sleep_ms(20);
+    assert_true(atomic_load(&f->updates) > atomic_load(&f->resyncs));
+    mc_informer_stop(f->informer);
+    int after_stop = atomic_load(&f->resyncs);
+    sleep_ms(700);
+    assert_int_equal(atomic_load(&f->resyncs), after_stop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +474,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relist_after_expiry, setup_short_history, teardown),
         cmocka_unit_test_setup_teardown(test_proxy_cuts_and_stalls, setup_short_history, teardown),
         cmocka_unit_test_setup_teardown(test_stop_is_prompt_and_final, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_label_selector_limits_cache, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_resync_calls_on_update, setup_default, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

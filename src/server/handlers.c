@@ -1,9 +1,9 @@
-/* handlers.c - the API verbs of the embedded server: create, get, list,
- * watch, update, patch, delete and deletecollection, with the status
- * subresource, generation, finalizer and owner-reference semantics of
- * kube-apiserver (../shared/reference/kube-api.md). One request at a time on
- * the HTTP thread; every write goes through the store, which makes it durable
- * before the reply is sent.
+/* handlers.c - the write verbs of the embedded server (create, update,
+ * patch, delete, deletecollection) and the dispatch of every verb, with the
+ * status subresource, generation, finalizer and owner-reference semantics of
+ * kube-apiserver (../shared/reference/kube-api.md); reads are in read.c. One
+ * request at a time on the HTTP thread; every write goes through the store,
+ * which makes it durable before the reply is sent.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,39 +27,10 @@
 
 /* ---- small helpers ---- */
 
-static const char *query(const mc_server_request *req, const char *key)
-{
-    return MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, key);
-}
-
-static const char *header(const mc_server_request *req, const char *key)
-{
-    return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, key);
-}
-
-/* "issuedcertificates.certificates.smh.solo.io" or "secrets": how kube names a
- * resource in messages. */
-static void qualified_resource(const mc_server_resource *r, char *out, size_t size)
-{
-    if (r->group[0])
-        snprintf(out, size, "%s.%s", r->plural, r->group);
-    else
-        snprintf(out, size, "%s", r->plural);
-}
-
-static int reply_not_found(mc_server_reply *reply, const mc_server_request *req,
-                           const char *name)
-{
-    char qr[256], msg[512];
-    qualified_resource(req->resource, qr, sizeof(qr));
-    snprintf(msg, sizeof(msg), "%s \"%s\" not found", qr, name);
-    return mc_server_reply_status(reply, 404, "NotFound", msg, req);
-}
-
 static int reply_conflict(mc_server_reply *reply, const mc_server_request *req, const char *name)
 {
     char qr[256], msg[768];
-    qualified_resource(req->resource, qr, sizeof(qr));
+    mc_server_qualified_resource(req->resource, qr, sizeof(qr));
     snprintf(msg, sizeof(msg),
              "Operation cannot be fulfilled on %s \"%s\": the object has been modified; please "
              "apply your changes to the latest version and try again",
@@ -78,14 +49,14 @@ static int reply_invalid_causes(mc_server_reply *reply, const mc_server_request 
     mc_buf_init(&msg, 16384);
     mc_buf_appendf(&msg, "%s%s%s \"%.253s\" is invalid: %.8000s", r->kind, r->group[0] ? "." : "",
                    r->group, name ? name : "", detail);
-    json_t *details = json_pack("{s:s,s:s,s:s}", "name", name ? name : "", "group", r->group,
-                                "kind", r->kind);
+    json_t *details =
+        json_pack("{s:s,s:s,s:s}", "name", name ? name : "", "group", r->group, "kind", r->kind);
     if (causes)
         json_object_set_new(details, "causes", causes);
-    json_t *status = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:o,s:i}", "kind", "Status",
-                               "apiVersion", "v1", "metadata", "status", "Failure", "message",
-                               msg.data ? msg.data : "invalid", "reason", "Invalid", "details",
-                               details, "code", 422);
+    json_t *status =
+        json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:o,s:i}", "kind", "Status", "apiVersion", "v1",
+                  "metadata", "status", "Failure", "message", msg.data ? msg.data : "invalid",
+                  "reason", "Invalid", "details", details, "code", 422);
     mc_server_reply_json(reply, 422, status);
     json_decref(status);
     mc_buf_free(&msg);
@@ -96,11 +67,6 @@ static int reply_invalid(mc_server_reply *reply, const mc_server_request *req, c
                          const char *detail)
 {
     return reply_invalid_causes(reply, req, name, detail, NULL);
-}
-
-static const char *meta_string(const json_t *obj, const char *key)
-{
-    return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
 }
 
 static json_t *metadata_of(json_t *obj)
@@ -136,9 +102,9 @@ static void new_uid(char out[37])
     random_bytes(b, sizeof(b));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 /* generateName suffix: 5 characters from kube's alphabet. */
@@ -152,19 +118,11 @@ static void random_suffix(char out[6])
     out[5] = '\0';
 }
 
-static void api_version_of(const mc_server_resource *r, char *out, size_t size)
-{
-    if (r->group[0])
-        snprintf(out, size, "%s/%s", r->group, r->version);
-    else
-        snprintf(out, size, "%s", r->version);
-}
-
 /* Parses the body as a JSON object. On failure fills a 400 (415 for a body
  * that is not JSON, e.g. protobuf) reply and returns NULL. */
 static json_t *parse_body(const mc_server_request *req, mc_server_reply *reply)
 {
-    const char *type = header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *type = mc_server_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (type && mc_str_has_prefix(type, MC_PROTOBUF_CONTENT_TYPE)) {
         json_t *decoded = NULL;
         mc_err err = {0};
@@ -219,17 +177,15 @@ static json_t *parse_body(const mc_server_request *req, mc_server_reply *reply)
 
 /* Checks apiVersion and kind of a body against the resource (both may be
  * absent in patches, not in create/update). Returns 0 or fills a 400. */
-static int check_type_meta(const mc_server_request *req, const json_t *obj,
-                           mc_server_reply *reply)
+static int check_type_meta(const mc_server_request *req, const json_t *obj, mc_server_reply *reply)
 {
     char want[256], msg[768];
-    api_version_of(req->resource, want, sizeof(want));
+    mc_server_api_version(req->resource, want, sizeof(want));
     const char *api_version = json_string_value(json_object_get(obj, "apiVersion"));
     const char *kind = json_string_value(json_object_get(obj, "kind"));
     if (!api_version || !kind) {
         mc_server_reply_status(reply, 400, "BadRequest",
-                               "Object 'Kind' or 'apiVersion' is missing in the request body",
-                               req);
+                               "Object 'Kind' or 'apiVersion' is missing in the request body", req);
         return -1;
     }
     if (strcmp(api_version, want) != 0) {
@@ -241,8 +197,9 @@ static int check_type_meta(const mc_server_request *req, const json_t *obj,
         return -1;
     }
     if (strcmp(kind, req->resource->kind) != 0) {
-        snprintf(msg, sizeof(msg), "the kind in the data (%.100s) does not match the expected kind (%s)",
-                 kind, req->resource->kind);
+        snprintf(msg, sizeof(msg),
+                 "the kind in the data (%.100s) does not match the expected kind (%s)", kind,
+                 req->resource->kind);
         mc_server_reply_status(reply, 400, "BadRequest", msg, req);
         return -1;
     }
@@ -292,7 +249,7 @@ static int spec_changed(const mc_server_resource *r, const json_t *a, const json
  * fields). Returns 0 or fills a 422. */
 static int validate_object(const mc_server_request *req, json_t *obj, mc_server_reply *reply)
 {
-    const char *name = meta_string(obj, "name");
+    const char *name = mc_server_meta_string(obj, "name");
     mc_err err = {0};
     int rc = strcmp(req->resource->plural, "namespaces") == 0
                  ? mc_validate_dns1123_label(name, &err)
@@ -316,12 +273,12 @@ static int validate_object(const mc_server_request *req, json_t *obj, mc_server_
         return 0;
     /* ?fieldValidation=Strict (kubectl's default): unknown fields are an
      * error; Ignore and Warn (the default): they are pruned. */
-    const char *validation = query(req, "fieldValidation");
+    const char *validation = mc_server_query(req, "fieldValidation");
     int strict = validation && strcmp(validation, "Strict") == 0;
     json_t *causes = NULL;
-    rc = mc_server_schema_validate_causes(
-        req->resource->schema, obj, strict ? MC_SERVER_SCHEMA_STRICT : MC_SERVER_SCHEMA_PRUNE,
-        &causes, &err);
+    rc = mc_server_schema_validate_causes(req->resource->schema, obj,
+                                          strict ? MC_SERVER_SCHEMA_STRICT : MC_SERVER_SCHEMA_PRUNE,
+                                          &causes, &err);
     if (rc == MC_EUNSUPPORTED) {
         json_decref(causes);
         mc_server_reply_status(reply, 400, "BadRequest", err.msg, req);
@@ -344,7 +301,7 @@ static int normalize_secret(const mc_server_request *req, json_t *obj, mc_server
     json_t *data = json_object_get(obj, "data");
     json_t *string_data = json_object_get(obj, "stringData");
     if (data && !json_is_object(data) && !json_is_null(data)) {
-        reply_invalid(reply, req, meta_string(obj, "name"), "data: must be an object");
+        reply_invalid(reply, req, mc_server_meta_string(obj, "name"), "data: must be an object");
         return -1;
     }
     const char *key;
@@ -357,7 +314,7 @@ static int normalize_secret(const mc_server_request *req, json_t *obj, mc_server
         if (!text || mc_base64_decode(text, strlen(text), &raw, &raw_len, NULL) != MC_OK) {
             char detail[400];
             snprintf(detail, sizeof(detail), "data[%.253s]: Invalid value: not valid base64", key);
-            reply_invalid(reply, req, meta_string(obj, "name"), detail);
+            reply_invalid(reply, req, mc_server_meta_string(obj, "name"), detail);
             return -1;
         }
         mc_secure_free(raw, raw_len);
@@ -372,7 +329,7 @@ static int normalize_secret(const mc_server_request *req, json_t *obj, mc_server
             const char *text = json_string_value(value);
             char *encoded = NULL;
             if (!text || mc_base64_encode(text, strlen(text), &encoded, NULL) != MC_OK) {
-                reply_invalid(reply, req, meta_string(obj, "name"),
+                reply_invalid(reply, req, mc_server_meta_string(obj, "name"),
                               "stringData: values must be strings");
                 return -1;
             }
@@ -390,8 +347,7 @@ static int normalize_secret(const mc_server_request *req, json_t *obj, mc_server
 /* CRDs: validate against the registry before storing; mark Established. */
 static int is_crd(const mc_server_request *req)
 {
-    return strcmp(req->resource->store_name, "apiextensions.k8s.io/customresourcedefinitions") ==
-           0;
+    return strcmp(req->resource->store_name, "apiextensions.k8s.io/customresourcedefinitions") == 0;
 }
 
 static int prepare_crd(const mc_server_request *req, json_t *obj, mc_server_reply *reply)
@@ -402,20 +358,18 @@ static int prepare_crd(const mc_server_request *req, json_t *obj, mc_server_repl
     int rc = scratch ? mc_server_registry_apply_crd(scratch, obj, &err) : MC_ENOMEM;
     mc_server_registry_free(scratch);
     if (rc) {
-        reply_invalid(reply, req, meta_string(obj, "name"), err.msg);
+        reply_invalid(reply, req, mc_server_meta_string(obj, "name"), err.msg);
         return -1;
     }
     char now[40];
     now_rfc3339(now, sizeof(now));
     json_t *spec_names = json_object_get(json_object_get(obj, "spec"), "names");
-    json_t *status = json_pack("{s:O?,s:[{s:s,s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:s,s:s}],s:[]}",
-                               "acceptedNames", spec_names, "conditions", "type",
-                               "NamesAccepted", "status", "True", "reason", "NoConflicts",
-                               "message", "no conflicts found", "lastTransitionTime", now,
-                               "type", "Established", "status", "True", "reason",
-                               "InitialNamesAccepted", "message",
-                               "the initial names have been accepted", "lastTransitionTime", now,
-                               "storedVersions");
+    json_t *status = json_pack(
+        "{s:O?,s:[{s:s,s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:s,s:s}],s:[]}", "acceptedNames", spec_names,
+        "conditions", "type", "NamesAccepted", "status", "True", "reason", "NoConflicts", "message",
+        "no conflicts found", "lastTransitionTime", now, "type", "Established", "status", "True",
+        "reason", "InitialNamesAccepted", "message", "the initial names have been accepted",
+        "lastTransitionTime", now, "storedVersions");
     json_t *spec_versions = json_object_get(json_object_get(obj, "spec"), "versions");
     size_t i;
     json_t *v;
@@ -431,388 +385,14 @@ static void crd_written(const mc_server_request *req, const json_t *obj, int del
     if (!is_crd(req))
         return;
     if (deleted)
-        mc_server_registry_remove_crd(req->cluster->registry, meta_string(obj, "name"));
+        mc_server_registry_remove_crd(req->cluster->registry, mc_server_meta_string(obj, "name"));
     else
         mc_server_cluster_apply_crd(req->cluster, obj, NULL);
-}
-
-static int store_error(mc_server_reply *reply, const mc_server_request *req, const mc_err *err)
-{
-    return mc_server_reply_status(reply, 500, "InternalError", err->msg, req);
 }
 
 static int namespace_exists(const mc_server_request *req, const char *ns)
 {
     return mc_store_get(req->server->store, req->cluster->name, "core/namespaces", "", ns) != NULL;
-}
-
-/* ---- get, list ---- */
-
-static const char *accept_header(const mc_server_request *req)
-{
-    return header(req, MHD_HTTP_HEADER_ACCEPT);
-}
-
-static void reply_table(mc_server_reply *reply, const mc_server_request *req,
-                        const json_t *const *objs, size_t n, const char *rv, const char *cont)
-{
-    const char *include = query(req, "includeObject");
-    json_t *table = mc_server_table_build(req->resource, objs, n, rv, cont,
-                                          include ? include : "Metadata", time(NULL));
-    if (!table) {
-        mc_server_reply_status(reply, 500, "InternalError", "building a table failed", req);
-        return;
-    }
-    mc_server_reply_json(reply, 200, table);
-    json_decref(table);
-}
-
-static void handle_get(mc_server_request *req, mc_server_reply *reply)
-{
-    const char *ns = req->namespace ? req->namespace : "";
-    const json_t *obj =
-        mc_store_get(req->server->store, req->cluster->name, req->resource->store_name, ns, req->name);
-    if (!obj) {
-        reply_not_found(reply, req, req->name);
-        return;
-    }
-    if (mc_server_table_wanted(accept_header(req))) {
-        reply_table(reply, req, &obj, 1, meta_string(obj, "resourceVersion"), NULL);
-        return;
-    }
-    mc_server_reply_json(reply, 200, obj);
-}
-
-/* A field selector: comma-separated key=value / key==value / key!=value over
- * dotted paths (metadata.name, involvedObject.uid, ...). */
-typedef struct field_req {
-    char *path;
-    char *value;
-    int negate;
-} field_req;
-
-typedef struct field_selector {
-    field_req *reqs;
-    size_t len;
-} field_selector;
-
-static void field_selector_free(field_selector *fs)
-{
-    for (size_t i = 0; i < fs->len; i++) {
-        free(fs->reqs[i].path);
-        free(fs->reqs[i].value);
-    }
-    free(fs->reqs);
-    fs->reqs = NULL;
-    fs->len = 0;
-}
-
-static int field_selector_parse(const char *text, field_selector *fs, mc_err *err)
-{
-    memset(fs, 0, sizeof(*fs));
-    if (!text || !*text)
-        return MC_OK;
-    char *copy = mc_strdup(text);
-    if (!copy)
-        return mc_err_set(err, MC_ENOMEM, "out of memory");
-    int rc = MC_OK;
-    for (char *term = copy; term && rc == MC_OK;) {
-        char *comma = strchr(term, ',');
-        if (comma)
-            *comma = '\0';
-        char *op = strstr(term, "!=");
-        int negate = op != NULL;
-        size_t op_len = 2;
-        if (!op) {
-            op = strstr(term, "==");
-            if (!op) {
-                op = strchr(term, '=');
-                op_len = 1;
-            }
-        }
-        if (!op || op == term) {
-            rc = mc_err_set(err, MC_EINVAL, "invalid field selector \"%.200s\": expected key=value",
-                            text);
-            break;
-        }
-        field_req *grown = realloc(fs->reqs, (fs->len + 1) * sizeof(*grown));
-        if (!grown) {
-            rc = mc_err_set(err, MC_ENOMEM, "out of memory");
-            break;
-        }
-        fs->reqs = grown;
-        fs->reqs[fs->len].path = mc_strndup(term, (size_t)(op - term));
-        fs->reqs[fs->len].value = mc_strdup(op + op_len);
-        fs->reqs[fs->len].negate = negate;
-        fs->len++;
-        term = comma ? comma + 1 : NULL;
-    }
-    free(copy);
-    if (rc)
-        field_selector_free(fs);
-    return rc;
-}
-
-/* The string form of the value at a dotted path ("" when absent). */
-static const char *path_string(const json_t *obj, const char *path, char *scratch, size_t size)
-{
-    char buf[512];
-    mc_strlcpy(buf, path, sizeof(buf));
-    const json_t *cur = obj;
-    for (char *seg = buf; seg && cur;) {
-        char *dot = strchr(seg, '.');
-        if (dot)
-            *dot = '\0';
-        cur = json_object_get(cur, seg);
-        seg = dot ? dot + 1 : NULL;
-    }
-    if (json_is_string(cur))
-        return json_string_value(cur);
-    if (json_is_integer(cur)) {
-        snprintf(scratch, size, "%lld", (long long)json_integer_value(cur));
-        return scratch;
-    }
-    if (json_is_boolean(cur))
-        return json_is_true(cur) ? "true" : "false";
-    return "";
-}
-
-static int field_selector_matches(const field_selector *fs, const json_t *obj)
-{
-    for (size_t i = 0; i < fs->len; i++) {
-        char scratch[32];
-        int equal = strcmp(path_string(obj, fs->reqs[i].path, scratch, sizeof(scratch)),
-                           fs->reqs[i].value) == 0;
-        if (equal == fs->reqs[i].negate)
-            return 0;
-    }
-    return 1;
-}
-
-/* The continue token: base64 of "<namespace>/<name>" of the last item sent. */
-static int decode_continue(const char *token, char **ns, char **name)
-{
-    unsigned char *raw = NULL;
-    size_t len = 0;
-    if (mc_base64_decode(token, strlen(token), &raw, &len, NULL) != MC_OK)
-        return -1;
-    char *slash = memchr(raw, '/', len);
-    if (!slash) {
-        free(raw);
-        return -1;
-    }
-    *ns = mc_strndup((char *)raw, (size_t)(slash - (char *)raw));
-    *name = mc_strdup(slash + 1);
-    free(raw);
-    return 0;
-}
-
-static char *encode_continue(const json_t *obj)
-{
-    mc_buf b;
-    mc_buf_init(&b, 1024);
-    const char *ns = meta_string(obj, "namespace");
-    mc_buf_appendf(&b, "%s/%s", ns ? ns : "", meta_string(obj, "name"));
-    char *token = NULL;
-    if (b.data)
-        mc_base64_encode(b.data, b.len, &token, NULL);
-    mc_buf_free(&b);
-    return token;
-}
-
-/* Collects the matching objects after the continue point, at most limit. */
-typedef struct list_result {
-    const json_t **items;
-    size_t count;
-    size_t cap;
-    char *continue_token;
-} list_result;
-
-static int grow_result(list_result *out, mc_err *err)
-{
-    if (out->count < out->cap)
-        return MC_OK;
-    size_t cap = out->cap ? out->cap * 2 : 64;
-    const json_t **grown = realloc(out->items, cap * sizeof(*grown));
-    if (!grown)
-        return mc_err_set(err, MC_ENOMEM, "out of memory");
-    out->items = grown;
-    out->cap = cap;
-    return MC_OK;
-}
-
-/* Takes ownership of after_ns and after_name (the continue point). */
-static int collect(const mc_server_request *req, const mc_selector *labels,
-                   const field_selector *fields, size_t limit, char *after_ns, char *after_name,
-                   list_result *out, mc_err *err)
-{
-    memset(out, 0, sizeof(*out));
-    const size_t chunk = 512;
-    int rc = MC_OK;
-    for (int done = 0; !done && rc == MC_OK;) {
-        const json_t **page = NULL;
-        size_t n = 0;
-        int more = 0;
-        rc = mc_store_list(req->server->store, req->cluster->name, req->resource->store_name,
-                           req->namespace, after_ns, after_name, chunk, &page, &n, &more, err);
-        for (size_t i = 0; rc == MC_OK && !done && i < n; i++) {
-            const json_t *obj = page[i];
-            const json_t *labels_json = json_object_get(json_object_get(obj, "metadata"), "labels");
-            if ((labels && !mc_selector_matches_json(labels, labels_json)) ||
-                !field_selector_matches(fields, obj))
-                continue;
-            if (limit && out->count == limit) {
-                /* One more match exists: the client continues after the last sent. */
-                out->continue_token = encode_continue(out->items[out->count - 1]);
-                done = 1;
-                break;
-            }
-            if ((rc = grow_result(out, err)) == MC_OK)
-                out->items[out->count++] = obj;
-        }
-        if (rc == MC_OK && !done && more && n > 0) {
-            const char *lns = meta_string(page[n - 1], "namespace");
-            free(after_ns);
-            free(after_name);
-            after_ns = mc_strdup(lns ? lns : "");
-            after_name = mc_strdup(meta_string(page[n - 1], "name"));
-            if (!after_ns || !after_name)
-                rc = mc_err_set(err, MC_ENOMEM, "out of memory");
-        } else {
-            done = 1;
-        }
-        free(page);
-    }
-    free(after_ns);
-    free(after_name);
-    return rc;
-}
-
-/* Parses labelSelector and fieldSelector; fills a 400 on error. */
-static int parse_selectors(const mc_server_request *req, mc_selector **labels,
-                           field_selector *fields, mc_server_reply *reply)
-{
-    mc_err err = {0};
-    const char *label_text = query(req, "labelSelector");
-    *labels = NULL;
-    if (label_text && mc_selector_parse(label_text, labels, &err) != MC_OK) {
-        mc_server_reply_status(reply, 400, "BadRequest", err.msg, req);
-        return -1;
-    }
-    if (field_selector_parse(query(req, "fieldSelector"), fields, &err) != MC_OK) {
-        mc_selector_free(*labels);
-        *labels = NULL;
-        mc_server_reply_status(reply, 400, "BadRequest", err.msg, req);
-        return -1;
-    }
-    return 0;
-}
-
-static void handle_watch(mc_server_request *req, mc_server_reply *reply, mc_selector *labels,
-                         const field_selector *fields)
-{
-    mc_watch_params params;
-    memset(&params, 0, sizeof(params));
-    params.resource = req->resource;
-    params.namespace = req->namespace;
-    params.labels = labels;
-    params.since = -1;
-    for (size_t i = 0; i < fields->len; i++) {
-        if (strcmp(fields->reqs[i].path, "metadata.name") == 0 && !fields->reqs[i].negate)
-            params.field_name = fields->reqs[i].value;
-        else if (strcmp(fields->reqs[i].path, "metadata.namespace") == 0 &&
-                 !fields->reqs[i].negate)
-            params.field_namespace = fields->reqs[i].value;
-        else {
-            char msg[300];
-            snprintf(msg, sizeof(msg),
-                     "field selector \"%.200s\" is not supported for watch (metadata.name and "
-                     "metadata.namespace are)",
-                     fields->reqs[i].path);
-            mc_server_reply_status(reply, 400, "BadRequest", msg, req);
-            return;
-        }
-    }
-    const char *rv = query(req, "resourceVersion");
-    if (rv && *rv && strcmp(rv, "0") != 0) {
-        char *end = NULL;
-        long long since = strtoll(rv, &end, 10);
-        if (*end || since < 0) {
-            mc_server_reply_status(reply, 400, "BadRequest", "invalid resourceVersion", req);
-            return;
-        }
-        params.since = since;
-    }
-    const char *bookmarks = query(req, "allowWatchBookmarks");
-    params.bookmarks = bookmarks && strcmp(bookmarks, "true") == 0;
-    const char *timeout = query(req, "timeoutSeconds");
-    params.timeout_seconds = timeout ? atoi(timeout) : 0;
-    params.table = mc_server_table_wanted(accept_header(req));
-    mc_err err = {0};
-    reply->stream = mc_watch_start(req->server->hub, req->connection, req->cluster->name, &params,
-                                   &err);
-    if (!reply->stream) {
-        store_error(reply, req, &err);
-        return;
-    }
-    reply->status = 200;
-}
-
-static void handle_list(mc_server_request *req, mc_server_reply *reply)
-{
-    mc_selector *labels = NULL;
-    field_selector fields;
-    if (parse_selectors(req, &labels, &fields, reply))
-        return;
-    const char *watch = query(req, "watch");
-    if (watch && (strcmp(watch, "true") == 0 || strcmp(watch, "1") == 0)) {
-        handle_watch(req, reply, labels, &fields);
-        mc_selector_free(labels);
-        field_selector_free(&fields);
-        return;
-    }
-    const char *limit_text = query(req, "limit");
-    size_t limit = limit_text ? (size_t)strtoull(limit_text, NULL, 10) : 0;
-    const char *cont = query(req, "continue");
-    char *after_ns = NULL, *after_name = NULL;
-    if (cont && *cont && decode_continue(cont, &after_ns, &after_name) != 0) {
-        mc_server_reply_status(reply, 400, "BadRequest", "invalid continue token", req);
-        goto out;
-    }
-    list_result result;
-    mc_err err = {0};
-    /* collect takes ownership of after_ns/after_name. */
-    int rc = collect(req, labels, &fields, limit, after_ns, after_name, &result, &err);
-    after_ns = after_name = NULL;
-    char rv[32];
-    snprintf(rv, sizeof(rv), "%lld",
-             (long long)mc_store_revision(req->server->store, req->cluster->name));
-    if (rc) {
-        store_error(reply, req, &err);
-    } else if (mc_server_table_wanted(accept_header(req))) {
-        reply_table(reply, req, result.items, result.count, rv, result.continue_token);
-    } else {
-        char api_version[256], list_kind[256];
-        api_version_of(req->resource, api_version, sizeof(api_version));
-        snprintf(list_kind, sizeof(list_kind), "%s", req->resource->list_kind);
-        json_t *items = json_array();
-        for (size_t i = 0; i < result.count; i++)
-            json_array_append(items, (json_t *)result.items[i]);
-        json_t *list = json_pack("{s:s,s:s,s:{s:s},s:o}", "apiVersion", api_version, "kind",
-                                 list_kind, "metadata", "resourceVersion", rv, "items", items);
-        if (result.continue_token)
-            json_object_set_new(json_object_get(list, "metadata"), "continue",
-                                json_string(result.continue_token));
-        mc_server_reply_json(reply, 200, list);
-        json_decref(list);
-    }
-    free(result.items);
-    free(result.continue_token);
-out:
-    free(after_ns);
-    free(after_name);
-    mc_selector_free(labels);
-    field_selector_free(&fields);
 }
 
 /* ---- create ---- */
@@ -848,7 +428,8 @@ static void handle_create(mc_server_request *req, mc_server_reply *reply)
         name = json_string_value(json_object_get(meta, "name"));
     }
     if (!name || !*name) {
-        reply_invalid(reply, req, "", "metadata.name: Required value: name or generateName is required");
+        reply_invalid(reply, req, "",
+                      "metadata.name: Required value: name or generateName is required");
         goto out;
     }
     if (req->resource->namespaced && !namespace_exists(req, req->namespace)) {
@@ -860,7 +441,7 @@ static void handle_create(mc_server_request *req, mc_server_reply *reply)
     const char *ns = req->namespace ? req->namespace : "";
     if (mc_store_get(req->server->store, req->cluster->name, req->resource->store_name, ns, name)) {
         char qr[256], msg[600];
-        qualified_resource(req->resource, qr, sizeof(qr));
+        mc_server_qualified_resource(req->resource, qr, sizeof(qr));
         snprintf(msg, sizeof(msg), "%s \"%s\" already exists", qr, name);
         mc_server_reply_status(reply, 409, "AlreadyExists", msg, req);
         goto out;
@@ -897,7 +478,7 @@ static void handle_create(mc_server_request *req, mc_server_reply *reply)
     mc_err err = {0};
     if (mc_store_put(req->server->store, req->cluster->name, req->resource->store_name, ns, name,
                      obj, NULL, &err) != MC_OK) {
-        store_error(reply, req, &err);
+        mc_server_reply_store_error(reply, req, &err);
         goto out;
     }
     crd_written(req, obj, 0);
@@ -915,7 +496,7 @@ static void write_update(mc_server_request *req, const json_t *current, json_t *
                          const char *precondition_rv, mc_server_reply *reply)
 {
     const char *ns = req->namespace ? req->namespace : "";
-    const char *current_rv = meta_string(current, "resourceVersion");
+    const char *current_rv = mc_server_meta_string(current, "resourceVersion");
     if (precondition_rv && *precondition_rv && strcmp(precondition_rv, current_rv) != 0) {
         reply_conflict(reply, req, req->name);
         return;
@@ -977,9 +558,9 @@ static void write_update(mc_server_request *req, const json_t *current, json_t *
     json_t *finalizers = json_object_get(meta, "finalizers");
     int deleting = json_object_get(meta, "deletionTimestamp") != NULL;
     if (deleting && json_array_size(finalizers) == 0) {
-        if (mc_store_delete(req->server->store, req->cluster->name, req->resource->store_name,
-                            ns, req->name, NULL, &err) != MC_OK) {
-            store_error(reply, req, &err);
+        if (mc_store_delete(req->server->store, req->cluster->name, req->resource->store_name, ns,
+                            req->name, NULL, &err) != MC_OK) {
+            mc_server_reply_store_error(reply, req, &err);
             return;
         }
         crd_written(req, next, 1);
@@ -988,7 +569,7 @@ static void write_update(mc_server_request *req, const json_t *current, json_t *
     }
     if (mc_store_put(req->server->store, req->cluster->name, req->resource->store_name, ns,
                      req->name, next, NULL, &err) != MC_OK) {
-        store_error(reply, req, &err);
+        mc_server_reply_store_error(reply, req, &err);
         return;
     }
     crd_written(req, next, 0);
@@ -1007,10 +588,10 @@ static void handle_update(mc_server_request *req, mc_server_reply *reply)
     current = mc_store_get(req->server->store, req->cluster->name, req->resource->store_name, ns,
                            req->name);
     if (!current) {
-        reply_not_found(reply, req, req->name);
+        mc_server_reply_not_found(reply, req, req->name);
         goto out;
     }
-    const char *rv = meta_string(obj, "resourceVersion");
+    const char *rv = mc_server_meta_string(obj, "resourceVersion");
     char *rv_copy = rv ? mc_strdup(rv) : NULL;
     json_t *current_copy = json_deep_copy(current);
     write_update(req, current_copy, obj, rv_copy, reply);
@@ -1022,7 +603,7 @@ out:
 
 static void handle_patch(mc_server_request *req, mc_server_reply *reply)
 {
-    const char *type = header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *type = mc_server_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
     type = type ? type : "";
     int merge = mc_str_has_prefix(type, "application/merge-patch+json") ||
                 mc_str_has_prefix(type, "application/strategic-merge-patch+json");
@@ -1055,14 +636,14 @@ static void handle_patch(mc_server_request *req, mc_server_reply *reply)
     json_t *doc = NULL;
     char *precondition = NULL;
     if (!current) {
-        reply_not_found(reply, req, req->name);
+        mc_server_reply_not_found(reply, req, req->name);
         goto out;
     }
     doc = json_deep_copy(current);
     int rc;
     if (merge) {
         strip_directives(patch);
-        const char *rv = meta_string(patch, "resourceVersion");
+        const char *rv = mc_server_meta_string(patch, "resourceVersion");
         precondition = rv ? mc_strdup(rv) : NULL;
         rc = json_is_object(patch) ? mc_json_merge_patch(&doc, patch, &err)
                                    : mc_err_set(&err, MC_EINVAL, "a merge patch must be an object");
@@ -1098,15 +679,15 @@ static void delete_owned(mc_server_request *req, const char *owner_uid);
 /* Deletes one object (finalizers respected, dependents cascaded). Returns the
  * HTTP status; *result (new reference) receives the object as returned. */
 static int delete_one(mc_server_request *req, const mc_server_resource *resource, const char *ns,
-                      const char *name, const char *precondition_rv, int orphan,
-                      json_t **result, mc_err *err)
+                      const char *name, const char *precondition_rv, int orphan, json_t **result,
+                      mc_err *err)
 {
     const json_t *current =
         mc_store_get(req->server->store, req->cluster->name, resource->store_name, ns, name);
     if (!current)
         return 404;
     if (precondition_rv && *precondition_rv &&
-        strcmp(precondition_rv, meta_string(current, "resourceVersion")) != 0)
+        strcmp(precondition_rv, mc_server_meta_string(current, "resourceVersion")) != 0)
         return 409;
     json_t *obj = json_deep_copy(current);
     json_t *meta = metadata_of(obj);
@@ -1117,8 +698,8 @@ static int delete_one(mc_server_request *req, const mc_server_resource *resource
             json_object_set_new(meta, "deletionTimestamp", json_string(now));
             json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(0));
             json_object_del(meta, "resourceVersion");
-            if (mc_store_put(req->server->store, req->cluster->name, resource->store_name, ns,
-                             name, obj, NULL, err) != MC_OK) {
+            if (mc_store_put(req->server->store, req->cluster->name, resource->store_name, ns, name,
+                             obj, NULL, err) != MC_OK) {
                 json_decref(obj);
                 return 500;
             }
@@ -1126,7 +707,7 @@ static int delete_one(mc_server_request *req, const mc_server_resource *resource
         *result = obj;
         return 200;
     }
-    char *uid = mc_strdup(meta_string(obj, "uid"));
+    char *uid = mc_strdup(mc_server_meta_string(obj, "uid"));
     if (mc_store_delete(req->server->store, req->cluster->name, resource->store_name, ns, name,
                         NULL, err) != MC_OK) {
         free(uid);
@@ -1150,7 +731,7 @@ static int delete_one(mc_server_request *req, const mc_server_resource *resource
                 continue;
             char **names = calloc(n ? n : 1, sizeof(char *));
             for (size_t k = 0; names && k < n; k++)
-                names[k] = mc_strdup(meta_string(items[k], "name"));
+                names[k] = mc_strdup(mc_server_meta_string(items[k], "name"));
             free(items);
             for (size_t k = 0; names && k < n; k++) {
                 mc_store_delete(req->server->store, req->cluster->name, r->store_name, name,
@@ -1192,9 +773,9 @@ static void delete_owned(mc_server_request *req, const char *owner_uid)
             {
                 const char *uid = json_string_value(json_object_get(ref, "uid"));
                 if (uid && strcmp(uid, owner_uid) == 0) {
-                    const char *ns = meta_string(items[k], "namespace");
+                    const char *ns = mc_server_meta_string(items[k], "namespace");
                     keys[2 * found] = mc_strdup(ns ? ns : "");
-                    keys[2 * found + 1] = mc_strdup(meta_string(items[k], "name"));
+                    keys[2 * found + 1] = mc_strdup(mc_server_meta_string(items[k], "name"));
                     found++;
                     break;
                 }
@@ -1218,7 +799,7 @@ static void delete_options(const mc_server_request *req, char **precondition, in
 {
     *precondition = NULL;
     *orphan = 0;
-    const char *policy = query(req, "propagationPolicy");
+    const char *policy = mc_server_query(req, "propagationPolicy");
     if (policy && strcmp(policy, "Orphan") == 0)
         *orphan = 1;
     if (req->body_len == 0)
@@ -1244,15 +825,14 @@ static void handle_delete(mc_server_request *req, mc_server_reply *reply)
     json_t *result = NULL;
     mc_err err = {0};
     const char *ns = req->namespace ? req->namespace : "";
-    int status = delete_one(req, req->resource, ns, req->name, precondition, orphan, &result,
-                            &err);
+    int status = delete_one(req, req->resource, ns, req->name, precondition, orphan, &result, &err);
     free(precondition);
     if (status == 404)
-        reply_not_found(reply, req, req->name);
+        mc_server_reply_not_found(reply, req, req->name);
     else if (status == 409)
         reply_conflict(reply, req, req->name);
     else if (status == 500)
-        store_error(reply, req, &err);
+        mc_server_reply_store_error(reply, req, &err);
     else
         mc_server_reply_json(reply, 200, result);
     json_decref(result);
@@ -1260,45 +840,35 @@ static void handle_delete(mc_server_request *req, mc_server_reply *reply)
 
 static void handle_delete_collection(mc_server_request *req, mc_server_reply *reply)
 {
-    mc_selector *labels = NULL;
-    field_selector fields;
-    if (parse_selectors(req, &labels, &fields, reply))
+    const json_t **matched = NULL;
+    size_t n = 0;
+    if (mc_server_select_all(req, reply, &matched, &n))
         return;
-    list_result result;
-    mc_err err = {0};
-    int rc = collect(req, labels, &fields, 0, NULL, NULL, &result, &err);
-    json_t *items = json_array();
-    if (rc == MC_OK) {
-        size_t n = result.count;
-        char **keys = calloc(n ? 2 * n : 1, sizeof(char *));
-        for (size_t i = 0; keys && i < n; i++) {
-            const char *ns = meta_string(result.items[i], "namespace");
-            keys[2 * i] = mc_strdup(ns ? ns : "");
-            keys[2 * i + 1] = mc_strdup(meta_string(result.items[i], "name"));
-        }
-        for (size_t i = 0; keys && i < n; i++) {
-            json_t *gone = NULL;
-            if (delete_one(req, req->resource, keys[2 * i], keys[2 * i + 1], NULL, 0, &gone,
-                           NULL) == 200)
-                json_array_append_new(items, gone);
-            free(keys[2 * i]);
-            free(keys[2 * i + 1]);
-        }
-        free(keys);
-        char api_version[256];
-        api_version_of(req->resource, api_version, sizeof(api_version));
-        json_t *list = json_pack("{s:s,s:s,s:{},s:O}", "apiVersion", api_version, "kind",
-                                 req->resource->list_kind, "metadata", "items", items);
-        mc_server_reply_json(reply, 200, list);
-        json_decref(list);
-    } else {
-        store_error(reply, req, &err);
+    /* Copy the keys first: deleting invalidates the borrowed objects. */
+    char **keys = calloc(n ? 2 * n : 1, sizeof(char *));
+    for (size_t i = 0; keys && i < n; i++) {
+        const char *ns = mc_server_meta_string(matched[i], "namespace");
+        keys[2 * i] = mc_strdup(ns ? ns : "");
+        keys[2 * i + 1] = mc_strdup(mc_server_meta_string(matched[i], "name"));
     }
-    json_decref(items);
-    free(result.items);
-    free(result.continue_token);
-    mc_selector_free(labels);
-    field_selector_free(&fields);
+    free(matched);
+    json_t *items = json_array();
+    for (size_t i = 0; keys && i < n; i++) {
+        json_t *gone = NULL;
+        if (keys[2 * i] && keys[2 * i + 1] &&
+            delete_one(req, req->resource, keys[2 * i], keys[2 * i + 1], NULL, 0, &gone, NULL) ==
+                200)
+            json_array_append_new(items, gone);
+        free(keys[2 * i]);
+        free(keys[2 * i + 1]);
+    }
+    free(keys);
+    char api_version[256];
+    mc_server_api_version(req->resource, api_version, sizeof(api_version));
+    json_t *list = json_pack("{s:s,s:s,s:{},s:o}", "apiVersion", api_version, "kind",
+                             req->resource->list_kind, "metadata", "items", items);
+    mc_server_reply_json(reply, 200, list);
+    json_decref(list);
 }
 
 /* ---- dispatch ---- */
@@ -1314,7 +884,7 @@ static void handle_object(mc_server_request *req, mc_server_reply *reply, int al
 {
     const char *m = req->method;
     if (strcmp(m, "GET") == 0)
-        handle_get(req, reply);
+        mc_server_handle_get(req, reply);
     else if (strcmp(m, "PUT") == 0)
         handle_update(req, reply);
     else if (strcmp(m, "PATCH") == 0)
@@ -1341,7 +911,7 @@ void mc_server_handle(mc_server_request *req, mc_server_reply *reply)
         return;
     }
     if (strcmp(m, "GET") == 0)
-        handle_list(req, reply);
+        mc_server_handle_list(req, reply);
     else if (strcmp(m, "POST") == 0 && (req->namespace || !req->resource->namespaced))
         handle_create(req, reply);
     else if (strcmp(m, "DELETE") == 0)

@@ -50,12 +50,62 @@ int mc_server_reply_status(mc_server_reply *reply, int code, const char *reason,
         json_object_set_new(details, "group", json_string(req->resource->group));
         json_object_set_new(details, "kind", json_string(req->resource->plural));
     }
-    json_t *status = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:o,s:i}", "kind", "Status",
-                               "apiVersion", "v1", "metadata", "status", "Failure", "message",
-                               message, "reason", reason, "details", details, "code", code);
+    json_t *status = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:o,s:i}", "kind", "Status", "apiVersion",
+                               "v1", "metadata", "status", "Failure", "message", message, "reason",
+                               reason, "details", details, "code", code);
     mc_server_reply_json(reply, code, status);
     json_decref(status);
     return 0;
+}
+
+/* ---- helpers shared by the verbs ---- */
+
+const char *mc_server_query(const mc_server_request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *mc_server_header(const mc_server_request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, key);
+}
+
+/* "issuedcertificates.certificates.smh.solo.io" or "secrets": how kube names a
+ * resource in messages. */
+void mc_server_qualified_resource(const mc_server_resource *r, char *out, size_t size)
+{
+    if (r->group[0])
+        snprintf(out, size, "%s.%s", r->plural, r->group);
+    else
+        snprintf(out, size, "%s", r->plural);
+}
+
+int mc_server_reply_not_found(mc_server_reply *reply, const mc_server_request *req,
+                              const char *name)
+{
+    char qr[256], msg[512];
+    mc_server_qualified_resource(req->resource, qr, sizeof(qr));
+    snprintf(msg, sizeof(msg), "%s \"%s\" not found", qr, name);
+    return mc_server_reply_status(reply, 404, "NotFound", msg, req);
+}
+
+const char *mc_server_meta_string(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
+}
+
+void mc_server_api_version(const mc_server_resource *r, char *out, size_t size)
+{
+    if (r->group[0])
+        snprintf(out, size, "%s/%s", r->group, r->version);
+    else
+        snprintf(out, size, "%s", r->version);
+}
+
+int mc_server_reply_store_error(mc_server_reply *reply, const mc_server_request *req,
+                                const mc_err *err)
+{
+    return mc_server_reply_status(reply, 500, "InternalError", err->msg, req);
 }
 
 /* Splits path into segments (in place in a copy); returns their count. */
@@ -99,8 +149,8 @@ static int route_resource(mc_server_request *req, const char *path, mc_server_re
     size_t rest = n - i;
     const char *resource = NULL, *name = NULL, *sub = NULL, *ns = NULL;
     if (group && rest >= 3 && strcmp(segs[i], "namespaces") == 0 &&
-        !(rest == 3 && (strcmp(segs[i + 2], "status") == 0 ||
-                        strcmp(segs[i + 2], "finalize") == 0))) {
+        !(rest == 3 &&
+          (strcmp(segs[i + 2], "status") == 0 || strcmp(segs[i + 2], "finalize") == 0))) {
         ns = segs[i + 1];
         resource = segs[i + 2];
         name = rest >= 4 ? segs[i + 3] : NULL;
@@ -113,8 +163,7 @@ static int route_resource(mc_server_request *req, const char *path, mc_server_re
         sub = rest >= 3 ? segs[i + 2] : NULL;
     }
     const mc_server_resource *r =
-        resource ? mc_server_registry_find(req->cluster->registry, group, version, resource)
-                 : NULL;
+        resource ? mc_server_registry_find(req->cluster->registry, group, version, resource) : NULL;
     if (!r || (ns && !r->namespaced) || (!ns && name && r->namespaced)) {
         mc_server_reply_status(reply, 404, "NotFound",
                                "the server could not find the requested resource", NULL);
@@ -148,8 +197,7 @@ static int token_ok(const char *authorization, const char *token)
 static void dispatch(struct mc_server *server, struct MHD_Connection *connection, const char *url,
                      const char *method, request_state *state, mc_server_reply *reply)
 {
-    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0 ||
-        strcmp(url, "/readyz") == 0) {
+    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0 || strcmp(url, "/readyz") == 0) {
         reply->status = 200;
         reply->body = mc_strdup("ok");
         reply->content_type = "text/plain";
@@ -191,8 +239,8 @@ static void dispatch(struct mc_server *server, struct MHD_Connection *connection
         const char *accept =
             MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
         const char *type = NULL;
-        if (mc_server_discovery_serve(cluster->registry, path, accept, &reply->status,
-                                      &reply->body, &type)) {
+        if (mc_server_discovery_serve(cluster->registry, path, accept, &reply->status, &reply->body,
+                                      &type)) {
             reply->content_type = type ? type : "application/json";
             return;
         }
@@ -235,9 +283,8 @@ static enum MHD_Result queue_reply(struct MHD_Connection *connection, mc_server_
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct mc_server *server = cls;
@@ -279,8 +326,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
 }
 
 /* libmicrohttpd's messages go to our logger at debug level. */
-__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
-                                                             va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char msg[1024];
@@ -298,8 +344,8 @@ int mc_server_http_start(struct mc_server *server, const char *host, int port, m
     socklen_t addr_len;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TLS |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TLS | MHD_USE_ERROR_LOG;
     if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons((uint16_t)port);
@@ -323,7 +369,8 @@ int mc_server_http_start(struct mc_server *server, const char *host, int port, m
     if (!server->daemon)
         return mc_err_set(err, MC_EIO, "cannot listen on %s:%d (address in use, or not local?)",
                           host, port);
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
     server->port = info ? info->port : port;
     return MC_OK;
 }

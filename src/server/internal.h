@@ -25,39 +25,39 @@ typedef struct mc_server_cluster {
 /* Everything is touched only from the libmicrohttpd thread after start,
  * except the hub, which guards itself. */
 struct mc_server {
-    char *data_dir;               /* owned */
-    char *listen_host;            /* owned, e.g. "127.0.0.1" */
-    int port;                     /* bound port */
-    mc_store *store;              /* owned */
-    mc_watch_hub *hub;            /* owned */
-    struct MHD_Daemon *daemon;    /* owned */
-    mc_server_cluster *clusters;  /* owned array */
+    char *data_dir;              /* owned */
+    char *listen_host;           /* owned, e.g. "127.0.0.1" */
+    int port;                    /* bound port */
+    mc_store *store;             /* owned */
+    mc_watch_hub *hub;           /* owned */
+    struct MHD_Daemon *daemon;   /* owned */
+    mc_server_cluster *clusters; /* owned array */
     size_t cluster_count;
-    int64_t data_version;         /* SQLite data_version seen last (cluster changes) */
-    char *tls_cert;               /* PEM of the serving certificate (owned) */
-    char *tls_key;                /* PEM of its key (owned, wiped) */
+    int64_t data_version; /* SQLite data_version seen last (cluster changes) */
+    char *tls_cert;       /* PEM of the serving certificate (owned) */
+    char *tls_key;        /* PEM of its key (owned, wiped) */
 };
 
 /* One API request, parsed from the URL. */
 typedef struct mc_server_request {
     struct mc_server *server;
     struct MHD_Connection *connection;
-    const char *method;                 /* "GET", ... */
+    const char *method; /* "GET", ... */
     mc_server_cluster *cluster;
     const mc_server_resource *resource;
-    char *namespace;                    /* owned; NULL when cluster-scoped or all namespaces */
-    char *name;                         /* owned; NULL for the collection */
-    char *subresource;                  /* owned; "status" or NULL */
-    const char *body;                   /* request body (not NUL-terminated) */
+    char *namespace;   /* owned; NULL when cluster-scoped or all namespaces */
+    char *name;        /* owned; NULL for the collection */
+    char *subresource; /* owned; "status" or NULL */
+    const char *body;  /* request body (not NUL-terminated) */
     size_t body_len;
 } mc_server_request;
 
 /* A reply: either a whole body or a stream (watch). */
 typedef struct mc_server_reply {
-    int status;                   /* HTTP status */
-    char *body;                   /* owned, or NULL */
-    const char *content_type;     /* static string */
-    struct MHD_Response *stream;  /* a watch stream, or NULL */
+    int status;                  /* HTTP status */
+    char *body;                  /* owned, or NULL */
+    const char *content_type;    /* static string */
+    struct MHD_Response *stream; /* a watch stream, or NULL */
 } mc_server_reply;
 
 /* Fills reply with a Failure Status body. Returns 0. */
@@ -66,6 +66,37 @@ int mc_server_reply_status(mc_server_reply *reply, int code, const char *reason,
 
 /* Fills reply with obj (serialized; obj not consumed). */
 int mc_server_reply_json(mc_server_reply *reply, int code, const json_t *obj);
+
+/* A query parameter or a header of the request (NULL when absent). */
+const char *mc_server_query(const mc_server_request *req, const char *key);
+const char *mc_server_header(const mc_server_request *req, const char *key);
+
+/* metadata.<key> of obj as a string, or NULL. */
+const char *mc_server_meta_string(const json_t *obj, const char *key);
+
+/* "plural.group" (or "plural" for core): how kube names a resource. */
+void mc_server_qualified_resource(const mc_server_resource *r, char *out, size_t size);
+
+/* "group/version" (or "version" for core). */
+void mc_server_api_version(const mc_server_resource *r, char *out, size_t size);
+
+/* 404 NotFound for name of the request's resource, in kube's words. */
+int mc_server_reply_not_found(mc_server_reply *reply, const mc_server_request *req,
+                              const char *name);
+
+/* 500 InternalError carrying a store failure's message. */
+int mc_server_reply_store_error(mc_server_reply *reply, const mc_server_request *req,
+                                const mc_err *err);
+
+/* The read verbs (read.c). */
+void mc_server_handle_get(mc_server_request *req, mc_server_reply *reply);
+void mc_server_handle_list(mc_server_request *req, mc_server_reply *reply);
+
+/* Every object of the request's collection matching its labelSelector and
+ * fieldSelector: *items is a new array of borrowed objects (free the array
+ * only; valid until the next write). -1 with a 400/500 reply filled. */
+int mc_server_select_all(const mc_server_request *req, mc_server_reply *reply,
+                         const json_t ***items, size_t *count);
 
 /* Handles a resource request (verbs, status subresource, watch). */
 void mc_server_handle(mc_server_request *req, mc_server_reply *reply);

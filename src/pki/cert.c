@@ -13,8 +13,10 @@
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "pki/internal.h"
+#include "util/host.h"
 #include "util/str.h"
 
 #define MAX_CHAIN_CERTS      64
@@ -400,5 +402,62 @@ int mc_pki_root_create(const mc_pki_key *key, const mc_pki_root_params *params, 
 out:
     X509_NAME_free(name);
     X509_free(x509);
+    return rc;
+}
+
+int mc_pki_cert_sha256(const mc_pki_cert *cert, unsigned char out[32], mc_err *err)
+{
+    unsigned int n = 0;
+    if (!X509_digest(cert->x509, EVP_sha256(), out, &n) || n != 32)
+        return mc_pki_ssl_err(err, MC_ECRYPTO, "hashing a certificate");
+    return MC_OK;
+}
+
+int mc_pki_names_have_host(const GENERAL_NAMES *names, const char *host)
+{
+    mc_host kind;
+    if (!names || mc_host_classify(host, &kind, NULL))
+        return 0;
+    size_t host_len = strlen(host);
+    for (int i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+        int type = 0;
+        const void *value = GENERAL_NAME_get0_value(sk_GENERAL_NAME_value(names, i), &type);
+        if (type != GEN_DNS && type != GEN_URI && type != GEN_IPADD)
+            continue;
+        const unsigned char *d = ASN1_STRING_get0_data(value);
+        size_t n = (size_t)ASN1_STRING_length(value);
+        if (type == GEN_IPADD && kind.kind == MC_HOST_IP && n == kind.ip_len &&
+            memcmp(d, kind.ip, n) == 0)
+            return 1;
+        if (n != host_len)
+            continue;
+        if (type == GEN_URI && kind.kind == MC_HOST_URI && memcmp(d, host, n) == 0)
+            return 1;
+        if (type == GEN_DNS && kind.kind == MC_HOST_DNS && strncasecmp((const char *)d, host, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int mc_pki_cert_check_identity(const mc_pki_cert *cert, const char *org, const char *const *hosts,
+                               size_t host_count, mc_err *err)
+{
+    if (org && org[0]) {
+        const X509_NAME *name = X509_get_subject_name(cert->x509);
+        int idx = X509_NAME_get_index_by_NID(name, NID_organizationName, -1);
+        const ASN1_STRING *value =
+            idx < 0 ? NULL : X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+        if (!value || (size_t)ASN1_STRING_length(value) != strlen(org) ||
+            memcmp(ASN1_STRING_get0_data(value), org, strlen(org)) != 0)
+            return mc_err_set(err, MC_EVERIFY, "certificate subject has O=%.*s, expected O=%.100s",
+                              value ? (ASN1_STRING_length(value) > 100 ? 100 : ASN1_STRING_length(value)) : 0,
+                              value ? (const char *)ASN1_STRING_get0_data(value) : "", org);
+    }
+    GENERAL_NAMES *names = X509_get_ext_d2i(cert->x509, NID_subject_alt_name, NULL, NULL);
+    int rc = MC_OK;
+    for (size_t i = 0; i < host_count && rc == MC_OK; i++)
+        if (!mc_pki_names_have_host(names, hosts[i]))
+            rc = mc_err_set(err, MC_EVERIFY, "certificate lacks host %.200s", hosts[i]);
+    GENERAL_NAMES_free(names);
     return rc;
 }

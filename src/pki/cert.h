@@ -54,6 +54,16 @@ int mc_pki_cert_describe(const mc_pki_cert *cert, mc_buf *out);
  * ("(none)" when there are none). */
 int mc_pki_cert_sans(const mc_pki_cert *cert, mc_buf *out);
 
+/* Writes the SHA-256 of the certificate's DER encoding into out. MC_ECRYPTO. */
+int mc_pki_cert_sha256(const mc_pki_cert *cert, unsigned char out[32], mc_err *err);
+
+/* Checks that the certificate was issued for org and hosts: its subject O=
+ * equals org (when org is not empty) and every host is one of its
+ * subjectAltNames (DNS names compared without case). MC_EVERIFY naming the
+ * first missing host or the O= found. Extra SANs are not an error. */
+int mc_pki_cert_check_identity(const mc_pki_cert *cert, const char *org, const char *const *hosts,
+                               size_t host_count, mc_err *err);
+
 /* Adds a reference; the certificate is freed when the last holder frees it. */
 mc_pki_cert *mc_pki_cert_ref(mc_pki_cert *cert);
 

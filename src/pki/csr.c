@@ -312,6 +312,27 @@ int mc_pki_csr_check_request(const mc_pki_csr *csr, const char *org, const char 
     return rc;
 }
 
+int mc_pki_csr_check_exact(const mc_pki_csr *csr, const char *org, const char *const *hosts,
+                           size_t host_count, mc_err *err)
+{
+    int rc = mc_pki_csr_check_request(csr, org, hosts, host_count, err);
+    if (rc != MC_OK)
+        return rc;
+    if (org && org[0] &&
+        X509_NAME_get_index_by_NID(X509_REQ_get_subject_name(csr->req), NID_organizationName,
+                                   -1) < 0)
+        return mc_err_set(err, MC_EVERIFY, "CSR does not ask for O=%.100s", org);
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr->req);
+    GENERAL_NAMES *names = exts ? X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL) : NULL;
+    for (size_t i = 0; i < host_count && rc == MC_OK; i++)
+        if (!mc_pki_names_have_host(names, hosts[i]))
+            rc = mc_err_set(err, MC_EVERIFY, "CSR does not ask for host %.200s", hosts[i]);
+    GENERAL_NAMES_free(names);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    ERR_clear_error();
+    return rc;
+}
+
 void mc_pki_csr_describe_key(const mc_pki_csr *csr, char *out, size_t out_size)
 {
     mc_pki_describe_pkey(X509_REQ_get0_pubkey(csr->req), out, out_size);

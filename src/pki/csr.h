@@ -40,6 +40,12 @@ int mc_pki_csr_to_pem(const mc_pki_csr *csr, char **pem, size_t *len, mc_err *er
 int mc_pki_csr_check_request(const mc_pki_csr *csr, const char *org, const char *const *hosts,
                              size_t host_count, mc_err *err);
 
+/* mc_pki_csr_check_request, and also that the CSR asks for every host and,
+ * when org is not empty, for O=org: the CSR requests exactly org and hosts.
+ * MC_EVERIFY naming the first host (or the O=) it lacks. */
+int mc_pki_csr_check_exact(const mc_pki_csr *csr, const char *org, const char *const *hosts,
+                           size_t host_count, mc_err *err);
+
 /* Writes "RSA 4096" / "EC P-256" for the CSR's public key into out. */
 void mc_pki_csr_describe_key(const mc_pki_csr *csr, char *out, size_t out_size);
 

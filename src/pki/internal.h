@@ -73,6 +73,10 @@ int mc_pki_sans_from_hosts(const char *const *hosts, size_t host_count, GENERAL_
  * cut at 256 characters). */
 int mc_pki_append_general_name(mc_buf *out, const GENERAL_NAME *gn);
 
+/* True (1) when host (mc_host_classify) is among names: IPs by bytes, URIs
+ * exactly, DNS names without case. names may be NULL. */
+int mc_pki_names_have_host(const GENERAL_NAMES *names, const char *host);
+
 /* The message digest to sign with for a key: SHA-384 for P-384, else SHA-256. */
 const EVP_MD *mc_pki_digest_for(const EVP_PKEY *pkey);
 

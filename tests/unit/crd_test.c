@@ -16,81 +16,31 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <yaml.h>
 
 #include "api/certificate_request.h"
 #include "api/issued_certificate.h"
 #include "api/pod_bounce.h"
 #include "api/resource.h"
+#include "api/yaml.h"
 #include "api_test_util.h"
 #include "util/base64.h"
+#include "util/file.h"
 
-/* ---- YAML to JSON (enough for CRDs: plain scalars typed like YAML 1.2 core) ---- */
-
-static json_t *scalar_to_json(const yaml_node_t *node)
-{
-    const char *v = (const char *)node->data.scalar.value;
-    size_t n = node->data.scalar.length;
-    if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return json_stringn(v, n);
-    if (!strcmp(v, "true"))
-        return json_true();
-    if (!strcmp(v, "false"))
-        return json_false();
-    if (!strcmp(v, "null") || !strcmp(v, "~") || n == 0)
-        return json_null();
-    char *end;
-    long long i = strtoll(v, &end, 10);
-    if (*end == '\0' && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9')))
-        return json_integer(i);
-    return json_stringn(v, n);
-}
-
-static json_t *node_to_json(yaml_document_t *doc, yaml_node_t *node)
-{
-    switch (node->type) {
-    case YAML_SCALAR_NODE: return scalar_to_json(node);
-    case YAML_SEQUENCE_NODE: {
-        json_t *a = json_array();
-        for (yaml_node_item_t *it = node->data.sequence.items.start;
-             it < node->data.sequence.items.top; it++)
-            json_array_append_new(a, node_to_json(doc, yaml_document_get_node(doc, *it)));
-        return a;
-    }
-    case YAML_MAPPING_NODE: {
-        json_t *o = json_object();
-        for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
-             p++) {
-            yaml_node_t *k = yaml_document_get_node(doc, p->key);
-            assert_int_equal(k->type, YAML_SCALAR_NODE);
-            json_object_set_new(o, (const char *)k->data.scalar.value,
-                                node_to_json(doc, yaml_document_get_node(doc, p->value)));
-        }
-        return o;
-    }
-    default: return json_null();
-    }
-}
-
+/* deploy/crds/<file> as JSON, through the converter the server and the
+ * client use for YAML (api/yaml.h). */
 static json_t *load_crd(const char *file)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/%s", MC_CRD_DIR, file);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fprintf(stderr, "cannot open %s\n", path);
-    assert_non_null(f);
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    assert_true(yaml_parser_initialize(&parser));
-    yaml_parser_set_input_file(&parser, f);
-    assert_true(yaml_parser_load(&parser, &doc));
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    assert_non_null(root);
-    json_t *json = node_to_json(&doc, root);
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
-    fclose(f);
+    char *text = NULL;
+    size_t len = 0;
+    mc_err err = {0};
+    if (mc_file_read(path, 1 << 20, &text, &len, &err) != MC_OK)
+        fail_msg("%s", err.msg);
+    json_t *json = NULL;
+    if (mc_api_yaml_to_json(text, len, &json, &err) != MC_OK)
+        fail_msg("%s: %s", path, err.msg);
+    free(text);
     return json;
 }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "server_process.h"
@@ -435,6 +436,47 @@ static void test_yaml_bodies_patch_errors_deletecollection(void **state)
     http_reply_free(&r);
 }
 
+/* Runs `meshcert server cluster <verb> <name> --data-dir <dir>`; its exit status. */
+static int cluster_admin(const char *verb, const char *name)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "'%s' server cluster %s %s --data-dir '%s' >/dev/null 2>&1",
+             MESHCERT_BIN, verb, name, g_server.dir);
+    int status = system(cmd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_clusters_added_and_removed_while_running(void **state)
+{
+    (void)state;
+    http_reply r;
+    assert_int_equal(cluster_admin("add", "east"), 0);
+    char token[128];
+    snprintf(token, sizeof(token), "%s", server_token(&g_server, "east"));
+    assert_int_equal(strlen(token), 64);
+    assert_int_equal(http_do(&g_server, token, "GET", "/clusters/east/api/v1/namespaces/default",
+                             NULL, NULL, &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    http_reply_free(&r);
+    char kubeconfig[512];
+    snprintf(kubeconfig, sizeof(kubeconfig), "%s/kubeconfigs/east.yaml", g_server.dir);
+    FILE *f = fopen(kubeconfig, "r");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_not_equal(cluster_admin("add", "east"), 0); /* already exists */
+    assert_int_not_equal(cluster_admin("add", "Bad_Name"), 0);
+    assert_int_equal(cluster_admin("remove", "east"), 0);
+    assert_int_equal(http_do(&g_server, token, "GET", "/clusters/east/api/v1/namespaces/default",
+                             NULL, NULL, &r),
+                     0);
+    assert_int_equal(r.status, 401);
+    http_reply_free(&r);
+    assert_int_not_equal(cluster_admin("remove", "east"), 0);
+    /* The other clusters are untouched. */
+    expect("GET", "/api/v1/namespaces/default", NULL, 200, NULL);
+}
+
 /* ---- watch ---- */
 
 typedef struct watch {
@@ -586,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_finalizers_and_cascade),
         cmocka_unit_test(test_bad_input_writes_nothing),
         cmocka_unit_test(test_yaml_bodies_patch_errors_deletecollection),
+        cmocka_unit_test(test_clusters_added_and_removed_while_running),
         cmocka_unit_test(test_watch_events_resume_bookmarks),
         cmocka_unit_test(test_survives_kill_9),
         cmocka_unit_test(test_server_stops_cleanly),

@@ -1,0 +1,680 @@
+/* decide.c - the agent's pure reconcile decision (see decide.h for the state
+ * machine) and the builders for the objects its actions write.
+ *
+ * Decisions the header leaves open (also in docs/workflow.md, "Decisions"):
+ *  - FAILED for the current generation takes the PENDING path again, reusing
+ *    a valid key Secret; a request the issuer FAILED (or FINISHED with an
+ *    unusable certificate) is deleted and made again, and a FAILED status
+ *    that would be written unchanged is NOTHING, so a persistent problem
+ *    (foreign output, missing directive) costs no writes; the I/O wrapper's
+ *    per-key backoff paces the retries. An unknown state restarts at PENDING.
+ *  - The output Secret matches when it carries the agent label, both
+ *    annotations, the files of the configured layout, a ca-key byte-equal to
+ *    the key Secret's private-key, and a CA certificate that chains to its
+ *    root-cert, is valid at now and carries the spec's org and hosts.
+ *  - The issuance time for the bounce rule is the output Secret's
+ *    MC_AGENT_ISSUED_AT_ANNOTATION (RFC 3339, written from observation->now
+ *    by mc_agent_build_output); a pod created in that very second is bounced.
+ *  - A key Secret named like the IssuedCertificate but not owned by it is
+ *    deleted when it is one of ours (key type and agent label: left from an
+ *    earlier IssuedCertificate of that name), otherwise FAILED, never touched.
+ *  - A missing PodBounceDirective is FAILED before any key is made (and in
+ *    ISSUED), so nothing is issued that cannot be rolled out.
+ */
+#include "agent/decide.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/time.h"
+#include "pki/cert.h"
+#include "pki/csr.h"
+#include "pki/verify.h"
+#include "util/str.h"
+
+/* What the reconcile needs, computed once per decision. */
+typedef struct decide_ctx {
+    const mc_agent_observation *obs;
+    const mc_api_issued_certificate *ic;
+    mc_agent_action *action;
+    const char *const *hosts;
+    size_t host_count;
+    const char *org;
+    int64_t generation;
+    char what[320]; /* "issuedcertificate ns/name" */
+} decide_ctx;
+
+/* What mc_agent_decide found in the output Secret. */
+typedef enum {
+    OUTPUT_ABSENT,
+    OUTPUT_FOREIGN, /* not written by meshcert, adoption not allowed */
+    OUTPUT_STALE,   /* ours (or adoptable) but not matching: rewrite */
+    OUTPUT_MATCHES,
+} output_status;
+
+typedef enum { REQUEST_WAITING, REQUEST_FAILED, REQUEST_FINISHED } request_phase;
+
+static void set_status(decide_ctx *c, mc_ic_state state, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* SET_STATUS, or NOTHING when the status already says exactly that (a
+ * persistent failure is written once). */
+static void set_status(decide_ctx *c, mc_ic_state state, const char *fmt, ...)
+{
+    mc_agent_action *a = c->action;
+    a->type = MC_AGENT_SET_STATUS;
+    a->state = state;
+    a->observed_generation = c->generation;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->error, sizeof(a->error), fmt, ap);
+    va_end(ap);
+    const mc_api_issued_certificate_status *st = &c->ic->status;
+    if (st->state == state && st->observed_generation == c->generation &&
+        strcmp(st->error ? st->error : "", a->error) == 0)
+        a->type = MC_AGENT_NOTHING;
+}
+
+static void set_type(decide_ctx *c, mc_agent_action_type type)
+{
+    c->action->type = type;
+}
+
+static int owned_by(const mc_api_object_meta *meta, const mc_api_issued_certificate *ic)
+{
+    if (!ic->metadata.uid)
+        return 0;
+    for (size_t i = 0; i < meta->owner_references_len; i++) {
+        const char *uid = meta->owner_references[i].uid;
+        if (uid && strcmp(uid, ic->metadata.uid) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int has_agent_label(const mc_api_object_meta *meta)
+{
+    return mc_api_str_map_get(&meta->labels, MC_AGENT_LABEL) != NULL;
+}
+
+static const mc_api_bytes_entry *key_entry(const mc_api_secret *secret)
+{
+    const mc_api_bytes_entry *e = mc_api_bytes_map_get(&secret->data, MC_AGENT_KEY_DATA);
+    return e && e->len > 0 ? e : NULL;
+}
+
+/* Parses the key Secret's private key into *key (caller frees). */
+static int load_key(const mc_api_secret *secret, mc_pki_key **key, mc_err *err)
+{
+    char what[320];
+    mc_api_meta_describe(&secret->metadata, "secret", what, sizeof(what));
+    if (!secret->type || strcmp(secret->type, MC_AGENT_KEY_SECRET_TYPE) != 0)
+        return mc_err_set(err, MC_EINVAL, "%s: type is not %s", what, MC_AGENT_KEY_SECRET_TYPE);
+    const mc_api_bytes_entry *e = key_entry(secret);
+    if (!e)
+        return mc_err_set(err, MC_EINVAL, "%s: no %s", what, MC_AGENT_KEY_DATA);
+    return mc_pki_key_from_pem((const char *)e->data, e->len, what, key, err);
+}
+
+/* The usable key of the observation: present, owned, parseable. */
+static int usable_key(decide_ctx *c, mc_pki_key **key)
+{
+    const mc_api_secret *s = c->obs->key_secret;
+    if (!s || !owned_by(&s->metadata, c->ic) || s->metadata.deletion_timestamp)
+        return MC_ENOTFOUND;
+    return load_key(s, key, NULL);
+}
+
+/* MC_OK when the request's CSR comes from key and asks for exactly the spec. */
+static int check_request_csr(decide_ctx *c, const mc_api_certificate_request *req,
+                             const mc_pki_key *key, mc_err *err)
+{
+    mc_pki_csr *csr = NULL;
+    if (!req->spec.certificate_signing_request)
+        return mc_err_set(err, MC_EINVAL, "request has no CSR");
+    int rc = mc_pki_csr_parse(req->spec.certificate_signing_request,
+                              req->spec.certificate_signing_request_len, "request CSR", &csr, err);
+    if (rc == MC_OK)
+        rc = mc_pki_csr_matches_key(csr, key, err);
+    if (rc == MC_OK)
+        rc = mc_pki_csr_check_exact(csr, c->org, c->hosts, c->host_count, err);
+    mc_pki_csr_free(csr);
+    return rc;
+}
+
+/* A request is answered only when the issuer saw its current generation. */
+static request_phase phase_of(const mc_api_certificate_request *req)
+{
+    if (req->status.observed_generation < req->metadata.generation)
+        return REQUEST_WAITING;
+    if (req->status.state == MC_CR_STATE_FAILED)
+        return REQUEST_FAILED;
+    if (req->status.state == MC_CR_STATE_FINISHED)
+        return REQUEST_FINISHED;
+    return REQUEST_WAITING;
+}
+
+/* Checks a FINISHED request's certificate against key, its signingRootCa, the
+ * spec and now; *cert_out (optional) receives the certificate. */
+static int check_signed(decide_ctx *c, const mc_api_certificate_request *req,
+                        const mc_pki_key *key, mc_pki_cert **cert_out, mc_err *err)
+{
+    mc_pki_cert *cert = NULL, **roots = NULL;
+    size_t root_count = 0;
+    int rc;
+    if (!req->status.signed_certificate || !req->status.signing_root_ca) {
+        rc = mc_err_set(err, MC_EINVAL, "FINISHED without %s",
+                        req->status.signed_certificate ? "signingRootCa" : "signedCertificate");
+        goto out;
+    }
+    if ((rc = mc_pki_cert_from_pem((const char *)req->status.signed_certificate,
+                                   req->status.signed_certificate_len, "signedCertificate", &cert,
+                                   err)) ||
+        (rc = mc_pki_cert_list_from_pem((const char *)req->status.signing_root_ca,
+                                        req->status.signing_root_ca_len, "signingRootCa", &roots,
+                                        &root_count, err)))
+        goto out;
+    if ((rc = mc_pki_cert_matches_key(cert, key, err))) {
+        mc_err_prefix(err, "signed certificate");
+        goto out;
+    }
+    if ((rc = mc_pki_cert_check_validity(cert, c->obs->now, err)) ||
+        (rc = mc_pki_verify_chain(cert, NULL, 0, roots, root_count, c->obs->now, err)) ||
+        (rc = mc_pki_cert_check_identity(cert, c->org, c->hosts, c->host_count, err))) {
+        mc_err_prefix(err, "signed certificate");
+        goto out;
+    }
+    if (cert_out) {
+        *cert_out = cert;
+        cert = NULL;
+    }
+out:
+    mc_pki_cert_free(cert);
+    mc_pki_cert_list_free(roots, root_count);
+    return rc;
+}
+
+static int adoption_allowed(const mc_agent_observation *obs)
+{
+    const char *v = mc_api_str_map_get(&obs->output->metadata.labels, MC_AGENT_ADOPT_LABEL);
+    return obs->adopt_existing || (v && strcmp(v, "true") == 0);
+}
+
+static const char *data_str(const mc_api_secret *s, const char *key)
+{
+    const mc_api_bytes_entry *e = mc_api_bytes_map_get(&s->data, key);
+    return e && e->len > 0 ? (const char *)e->data : NULL;
+}
+
+/* Checks the output Secret's contents against the key PEM and the spec (see
+ * the file comment); *issuance and *issued_at (optional) receive its
+ * annotations. */
+static int output_contents_match(decide_ctx *c, const mc_api_secret *out_secret,
+                                 const mc_api_bytes_entry *key_pem, const char **issuance,
+                                 int64_t *issued_at)
+{
+    const mc_api_str_map *ann = &out_secret->metadata.annotations;
+    const char *id = mc_api_str_map_get(ann, MC_AGENT_ISSUANCE_ANNOTATION);
+    const char *at = mc_api_str_map_get(ann, MC_AGENT_ISSUED_AT_ANNOTATION);
+    int64_t at_seconds = 0;
+    if (!id || !*id || !at || mc_time_parse(at, &at_seconds, NULL, NULL) != 0)
+        return 0;
+    int tls = c->obs->output_format == MC_BUNDLE_TLS;
+    mc_pki_bundle bundle = {
+        .ca_cert = (char *)data_str(out_secret, tls ? "tls.crt" : "ca-cert.pem"),
+        .ca_key = (char *)data_str(out_secret, tls ? "tls.key" : "ca-key.pem"),
+        .cert_chain = tls ? NULL : (char *)data_str(out_secret, "cert-chain.pem"),
+        .root_cert = (char *)data_str(out_secret, tls ? "ca.crt" : "root-cert.pem"),
+    };
+    if (!bundle.ca_cert || !bundle.ca_key || !bundle.root_cert || (!tls && !bundle.cert_chain))
+        return 0;
+    if (strlen(bundle.ca_key) != key_pem->len ||
+        memcmp(bundle.ca_key, key_pem->data, key_pem->len) != 0)
+        return 0;
+    if (mc_pki_bundle_verify(&bundle, NULL, NULL, c->obs->now, NULL, NULL) != MC_OK)
+        return 0;
+    mc_pki_cert *cert = NULL;
+    int ok = mc_pki_cert_from_pem(bundle.ca_cert, strlen(bundle.ca_cert), "output", &cert,
+                                  NULL) == MC_OK &&
+             mc_pki_cert_check_identity(cert, c->org, c->hosts, c->host_count, NULL) == MC_OK;
+    mc_pki_cert_free(cert);
+    if (ok && issuance)
+        *issuance = id;
+    if (ok && issued_at)
+        *issued_at = at_seconds;
+    return ok;
+}
+
+/* Classifies the output Secret. want_issuance (optional): it must carry that
+ * issuance id to match. */
+static output_status check_output(decide_ctx *c, const char *want_issuance, const char **issuance,
+                                  int64_t *issued_at)
+{
+    const mc_api_secret *s = c->obs->output;
+    if (!s)
+        return OUTPUT_ABSENT;
+    if (!has_agent_label(&s->metadata))
+        return adoption_allowed(c->obs) ? OUTPUT_STALE : OUTPUT_FOREIGN;
+    const mc_api_bytes_entry *key_pem = c->obs->key_secret ? key_entry(c->obs->key_secret) : NULL;
+    const char *id = NULL;
+    if (!key_pem || !output_contents_match(c, s, key_pem, &id, issued_at))
+        return OUTPUT_STALE;
+    if (want_issuance && strcmp(id, want_issuance) != 0)
+        return OUTPUT_STALE;
+    if (issuance)
+        *issuance = id;
+    return OUTPUT_MATCHES;
+}
+
+static void fail_foreign_output(decide_ctx *c)
+{
+    const mc_api_object_ref *ref = &c->ic->spec.issued_certificate_secret;
+    set_status(c, MC_IC_STATE_FAILED,
+               "%s: output secret %s/%s exists and was not written by meshcert; not "
+               "overwriting it (allow with --adopt-existing-secret or the label %s=true)",
+               c->what, ref->namespace ? ref->namespace : "", ref->name ? ref->name : "",
+               MC_AGENT_ADOPT_LABEL);
+}
+
+static void fail_missing_directive(decide_ctx *c)
+{
+    const mc_api_object_ref *ref = &c->ic->spec.pod_bounce_directive;
+    set_status(c, MC_IC_STATE_FAILED, "%s: podbouncedirective %s/%s not found", c->what,
+               ref->namespace ? ref->namespace : "", ref->name ? ref->name : "");
+}
+
+/* PENDING (and FAILED): key Secret, then a request for it, then REQUESTED. */
+static void decide_pending(decide_ctx *c)
+{
+    const mc_agent_observation *obs = c->obs;
+    mc_err err = {0};
+    mc_pki_key *key = NULL;
+    if (mc_api_issued_certificate_validate(c->ic, &err) != MC_OK) {
+        set_status(c, MC_IC_STATE_FAILED, "%s", err.msg);
+        return;
+    }
+    if (obs->directive_referenced && !obs->directive) {
+        fail_missing_directive(c);
+        return;
+    }
+    if (check_output(c, NULL, NULL, NULL) == OUTPUT_FOREIGN) {
+        fail_foreign_output(c);
+        return;
+    }
+    const mc_api_secret *ks = obs->key_secret;
+    if (!ks) {
+        set_type(c, MC_AGENT_CREATE_KEY);
+        return;
+    }
+    if (ks->metadata.deletion_timestamp) {
+        set_type(c, MC_AGENT_WAIT);
+        return;
+    }
+    if (!owned_by(&ks->metadata, c->ic)) {
+        if (ks->type && strcmp(ks->type, MC_AGENT_KEY_SECRET_TYPE) == 0 &&
+            has_agent_label(&ks->metadata))
+            set_type(c, MC_AGENT_DELETE_KEY);
+        else
+            set_status(c, MC_IC_STATE_FAILED,
+                       "%s: secret %s/%s exists and is not this issuedcertificate's key secret; "
+                       "not touching it",
+                       c->what, c->ic->metadata.namespace, c->ic->metadata.name);
+        return;
+    }
+    if (load_key(ks, &key, NULL) != MC_OK) {
+        set_type(c, MC_AGENT_DELETE_KEY);
+        goto out;
+    }
+    const mc_api_certificate_request *req = obs->request;
+    if (!req) {
+        set_type(c, MC_AGENT_CREATE_REQUEST);
+        goto out;
+    }
+    if (req->metadata.deletion_timestamp) {
+        set_type(c, MC_AGENT_WAIT);
+        goto out;
+    }
+    /* A request of another IssuedCertificate incarnation, for another key or
+     * spec, or answered with an error or an unusable certificate is made
+     * again (the retry of a FAILED issuance). */
+    request_phase phase = phase_of(req);
+    if (!owned_by(&req->metadata, c->ic) || check_request_csr(c, req, key, NULL) != MC_OK ||
+        phase == REQUEST_FAILED ||
+        (phase == REQUEST_FINISHED && check_signed(c, req, key, NULL, NULL) != MC_OK)) {
+        set_type(c, MC_AGENT_DELETE_REQUEST);
+        goto out;
+    }
+    set_status(c, MC_IC_STATE_REQUESTED, "%s", "");
+out:
+    mc_pki_key_free(key);
+}
+
+/* REQUESTED: wait for the issuer, check its answer, write the output. */
+static void decide_requested(decide_ctx *c)
+{
+    const mc_api_certificate_request *req = c->obs->request;
+    mc_pki_key *key = NULL;
+    mc_pki_cert *cert = NULL;
+    mc_err err = {0};
+    char req_what[320];
+    if (usable_key(c, &key) != MC_OK || !req || req->metadata.deletion_timestamp ||
+        !owned_by(&req->metadata, c->ic) || check_request_csr(c, req, key, NULL) != MC_OK) {
+        set_status(c, MC_IC_STATE_PENDING, "%s", "");
+        goto out;
+    }
+    mc_api_meta_describe(&req->metadata, "certificaterequest", req_what, sizeof(req_what));
+    switch (phase_of(req)) {
+    case REQUEST_WAITING: set_type(c, MC_AGENT_WAIT); goto out;
+    case REQUEST_FAILED:
+        set_status(c, MC_IC_STATE_FAILED, "%s: %s failed: %s", c->what, req_what,
+                   req->status.error && *req->status.error ? req->status.error : "(no reason given)");
+        goto out;
+    case REQUEST_FINISHED: break;
+    }
+    if (check_signed(c, req, key, &cert, &err) != MC_OK) {
+        set_status(c, MC_IC_STATE_FAILED, "%s: %s: %s", c->what, req_what, err.msg);
+        goto out;
+    }
+    char issuance[128];
+    if (mc_agent_issuance_id((const char *)req->status.signed_certificate, c->generation,
+                             issuance, sizeof(issuance), &err) != MC_OK) {
+        set_status(c, MC_IC_STATE_FAILED, "%s: %s: %s", c->what, req_what, err.msg);
+        goto out;
+    }
+    switch (check_output(c, issuance, NULL, NULL)) {
+    case OUTPUT_FOREIGN: fail_foreign_output(c); break;
+    case OUTPUT_MATCHES: set_status(c, MC_IC_STATE_ISSUED, "%s", ""); break;
+    case OUTPUT_ABSENT:
+    case OUTPUT_STALE:
+        set_type(c, MC_AGENT_WRITE_OUTPUT);
+        mc_strlcpy(c->action->issuance, issuance, sizeof(c->action->issuance));
+        break;
+    }
+out:
+    mc_pki_cert_free(cert);
+    mc_pki_key_free(key);
+}
+
+/* The next pod to bounce: a recorded pod still running first (the bounce was
+ * interrupted, or this is the delete that follows its record), then an
+ * unrecorded one created up to the issuance. NULL when none remain. */
+static const mc_agent_pod *next_pod(decide_ctx *c, const char *issuance, int64_t issued_at,
+                                    int *recorded)
+{
+    const mc_agent_observation *obs = c->obs;
+    for (size_t i = 0; i < obs->pod_count; i++) {
+        const mc_agent_pod *p = &obs->pods[i];
+        if (!p->deleting && p->uid &&
+            mc_api_pod_bounce_directive_was_bounced(obs->directive, issuance, p->uid)) {
+            *recorded = 1;
+            return p;
+        }
+    }
+    for (size_t i = 0; i < obs->pod_count; i++) {
+        const mc_agent_pod *p = &obs->pods[i];
+        if (!p->deleting && p->uid && p->created <= issued_at) {
+            *recorded = 0;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* ISSUED: bounce the pods that still hold the old certificate, one per action. */
+static void decide_issued(decide_ctx *c)
+{
+    mc_pki_key *key = NULL;
+    const char *issuance = NULL;
+    int64_t issued_at = 0;
+    if (usable_key(c, &key) != MC_OK ||
+        check_output(c, NULL, &issuance, &issued_at) != OUTPUT_MATCHES) {
+        set_status(c, MC_IC_STATE_PENDING, "%s", "");
+        goto out;
+    }
+    if (!c->obs->directive_referenced) {
+        set_status(c, MC_IC_STATE_FINISHED, "%s", "");
+        goto out;
+    }
+    if (!c->obs->directive) {
+        fail_missing_directive(c);
+        goto out;
+    }
+    int recorded = 0;
+    const mc_agent_pod *pod = next_pod(c, issuance, issued_at, &recorded);
+    if (!pod) {
+        set_status(c, MC_IC_STATE_FINISHED, "%s", "");
+        goto out;
+    }
+    set_type(c, recorded ? MC_AGENT_DELETE_POD : MC_AGENT_RECORD_BOUNCE);
+    c->action->pod = pod;
+    mc_strlcpy(c->action->issuance, issuance, sizeof(c->action->issuance));
+out:
+    mc_pki_key_free(key);
+}
+
+/* FINISHED: steady while the output still matches the key and the spec. */
+static void decide_finished(decide_ctx *c)
+{
+    mc_pki_key *key = NULL;
+    if (usable_key(c, &key) != MC_OK || check_output(c, NULL, NULL, NULL) != OUTPUT_MATCHES)
+        set_status(c, MC_IC_STATE_PENDING, "%s", "");
+    mc_pki_key_free(key);
+}
+
+/* An IssuedCertificate being deleted: remove what the agent made for it. */
+static void decide_cleanup(decide_ctx *c)
+{
+    const mc_api_secret *ks = c->obs->key_secret;
+    const mc_api_certificate_request *req = c->obs->request;
+    if (ks && !ks->metadata.deletion_timestamp && owned_by(&ks->metadata, c->ic))
+        set_type(c, MC_AGENT_DELETE_KEY);
+    else if (req && !req->metadata.deletion_timestamp &&
+             (owned_by(&req->metadata, c->ic) || has_agent_label(&req->metadata)))
+        set_type(c, MC_AGENT_DELETE_REQUEST);
+}
+
+void mc_agent_decide(const mc_agent_observation *observation, mc_agent_action *action)
+{
+    assert(observation && observation->ic && action);
+    memset(action, 0, sizeof(*action));
+    decide_ctx c = {
+        .obs = observation,
+        .ic = observation->ic,
+        .action = action,
+        .hosts = (const char *const *)observation->ic->spec.hosts,
+        .host_count = observation->ic->spec.hosts_len,
+        .org = observation->ic->spec.org ? observation->ic->spec.org : "",
+        .generation = observation->ic->metadata.generation,
+    };
+    mc_api_meta_describe(&c.ic->metadata, "issuedcertificate", c.what, sizeof(c.what));
+    if (c.ic->metadata.deletion_timestamp) {
+        decide_cleanup(&c);
+        return;
+    }
+    if (c.ic->status.observed_generation != c.generation) {
+        set_status(&c, MC_IC_STATE_PENDING, "%s", "");
+        return;
+    }
+    switch (c.ic->status.state) {
+    case MC_IC_STATE_PENDING:
+    case MC_IC_STATE_FAILED: decide_pending(&c); break;
+    case MC_IC_STATE_REQUESTED: decide_requested(&c); break;
+    case MC_IC_STATE_ISSUED: decide_issued(&c); break;
+    case MC_IC_STATE_FINISHED: decide_finished(&c); break;
+    case MC_IC_STATE_UNKNOWN:
+    default: set_status(&c, MC_IC_STATE_PENDING, "%s", ""); break;
+    }
+}
+
+int mc_agent_issuance_id(const char *cert_pem, int64_t generation, char *out, size_t out_size,
+                         mc_err *err)
+{
+    mc_pki_cert *cert = NULL;
+    unsigned char digest[32];
+    if (!cert_pem)
+        return mc_err_set(err, MC_EINVAL, "no certificate");
+    int rc = mc_pki_cert_from_pem(cert_pem, strlen(cert_pem), "signed certificate", &cert, err);
+    if (rc != MC_OK) {
+        rc = MC_EINVAL;
+        goto out;
+    }
+    if ((rc = mc_pki_cert_sha256(cert, digest, err)))
+        goto out;
+    int n = snprintf(out, out_size, "%" PRId64 "-%02x%02x%02x%02x%02x%02x%02x%02x", generation,
+                     digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6],
+                     digest[7]);
+    if (n < 0 || (size_t)n >= out_size)
+        rc = mc_err_set(err, MC_EINVAL, "issuance id buffer too small");
+out:
+    mc_pki_cert_free(cert);
+    return rc;
+}
+
+/* Adds the agent label and, when ic is set, a controller ownerReference to ic. */
+static int stamp_meta(mc_api_object_meta *meta, const mc_agent_observation *obs,
+                      const mc_api_issued_certificate *ic)
+{
+    if (mc_api_str_map_set(&meta->labels, MC_AGENT_LABEL,
+                           obs->agent_namespace ? obs->agent_namespace : "") != 0)
+        return MC_ENOMEM;
+    if (!ic)
+        return MC_OK;
+    mc_api_owner_ref *ref = calloc(1, sizeof(*ref));
+    if (!ref)
+        return MC_ENOMEM;
+    meta->owner_references = ref;
+    meta->owner_references_len = 1;
+    ref->api_version = mc_strdup(MC_API_GROUP_VERSION);
+    ref->kind = mc_strdup("IssuedCertificate");
+    ref->name = mc_strdup(ic->metadata.name ? ic->metadata.name : "");
+    ref->uid = mc_strdup(ic->metadata.uid ? ic->metadata.uid : "");
+    ref->controller = true;
+    ref->block_owner_deletion = true;
+    return ref->api_version && ref->kind && ref->name && ref->uid ? MC_OK : MC_ENOMEM;
+}
+
+int mc_agent_build_key_secret(const mc_agent_observation *obs, mc_key_type key_type,
+                              json_t **secret_out, mc_err *err)
+{
+    const mc_api_issued_certificate *ic = obs->ic;
+    mc_pki_key *key = NULL;
+    char *pem = NULL;
+    size_t pem_len = 0;
+    mc_api_secret *secret = NULL;
+    int rc;
+    if ((rc = mc_pki_key_generate(key_type, &key, err)) ||
+        (rc = mc_pki_key_to_pem(key, MC_KEY_PEM_PKCS8, &pem, &pem_len, err)))
+        goto out;
+    secret = mc_api_secret_new(ic->metadata.namespace, ic->metadata.name, MC_AGENT_KEY_SECRET_TYPE);
+    if (!secret || mc_api_bytes_map_set(&secret->data, MC_AGENT_KEY_DATA, pem, pem_len) != 0 ||
+        stamp_meta(&secret->metadata, obs, ic) != MC_OK) {
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = mc_api_secret_encode(secret, secret_out, err);
+out:
+    mc_api_secret_free(secret);
+    mc_secure_free_str(pem);
+    mc_pki_key_free(key);
+    return rc;
+}
+
+int mc_agent_build_request(const mc_agent_observation *obs, json_t **request_out, mc_err *err)
+{
+    const mc_api_issued_certificate *ic = obs->ic;
+    mc_pki_key *key = NULL;
+    mc_pki_csr *csr = NULL;
+    char *pem = NULL;
+    size_t pem_len = 0;
+    mc_api_certificate_request *cr = NULL;
+    int rc;
+    if (!obs->key_secret) {
+        rc = mc_err_set(err, MC_EINVAL, "no key secret for issuedcertificate %s/%s",
+                        ic->metadata.namespace, ic->metadata.name);
+        goto out;
+    }
+    if ((rc = load_key(obs->key_secret, &key, err)) ||
+        (rc = mc_pki_csr_create(key, ic->spec.org ? ic->spec.org : "",
+                                (const char *const *)ic->spec.hosts, ic->spec.hosts_len, &csr,
+                                err)) ||
+        (rc = mc_pki_csr_to_pem(csr, &pem, &pem_len, err)))
+        goto out;
+    cr = mc_api_certificate_request_new(ic->metadata.namespace, ic->metadata.name);
+    if (!cr || mc_api_certificate_request_set_csr(cr, pem, pem_len) != 0 ||
+        stamp_meta(&cr->metadata, obs, ic) != MC_OK) {
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = mc_api_certificate_request_encode(cr, request_out, err);
+out:
+    mc_api_certificate_request_free(cr);
+    free(pem);
+    mc_pki_csr_free(csr);
+    mc_pki_key_free(key);
+    return rc;
+}
+
+int mc_agent_build_output(const mc_agent_observation *obs, const char *issuance,
+                          json_t **secret_out, mc_err *err)
+{
+    const mc_api_issued_certificate *ic = obs->ic;
+    const mc_api_certificate_request *req = obs->request;
+    const mc_api_object_ref *ref = &ic->spec.issued_certificate_secret;
+    mc_pki_cert *cert = NULL, *root = NULL;
+    mc_pki_bundle bundle = {0};
+    mc_api_secret *secret = NULL;
+    char issued_at[MC_TIME_RFC3339_MAX];
+    const mc_api_bytes_entry *key_pem = obs->key_secret ? key_entry(obs->key_secret) : NULL;
+    int rc;
+    if (!key_pem || !req || !req->status.signed_certificate || !req->status.signing_root_ca ||
+        !ref->name || !issuance) {
+        rc = mc_err_set(err, MC_EINVAL,
+                        "issuedcertificate %s/%s: cannot build the output secret without %s",
+                        ic->metadata.namespace, ic->metadata.name,
+                        !key_pem ? "a key" : !ref->name ? "spec.issuedCertificateSecret"
+                                         : !issuance ? "an issuance id"
+                                                     : "a signed certificate");
+        goto out;
+    }
+    if ((rc = mc_pki_cert_from_pem((const char *)req->status.signed_certificate,
+                                   req->status.signed_certificate_len, "signedCertificate", &cert,
+                                   err)) ||
+        (rc = mc_pki_cert_from_pem((const char *)req->status.signing_root_ca,
+                                   req->status.signing_root_ca_len, "signingRootCa", &root, err)) ||
+        (rc = mc_pki_bundle_build(cert, (const char *)key_pem->data, root, &bundle, err)))
+        goto out;
+    if ((rc = mc_time_format((int64_t)obs->now, issued_at, sizeof(issued_at)))) {
+        mc_err_set(err, rc, "cannot format the issuance time");
+        goto out;
+    }
+    int tls = obs->output_format == MC_BUNDLE_TLS;
+    secret = mc_api_secret_new(ref->namespace ? ref->namespace : ic->metadata.namespace, ref->name,
+                               tls ? MC_API_SECRET_TYPE_TLS : MC_AGENT_OUTPUT_SECRET_TYPE);
+    if (!secret || stamp_meta(&secret->metadata, obs, NULL) != MC_OK ||
+        mc_api_str_map_set(&secret->metadata.annotations, MC_AGENT_ISSUANCE_ANNOTATION,
+                           issuance) != 0 ||
+        mc_api_str_map_set(&secret->metadata.annotations, MC_AGENT_ISSUED_AT_ANNOTATION,
+                           issued_at) != 0) {
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+        goto out;
+    }
+    mc_pki_bundle_entry entries[4];
+    size_t n = mc_pki_bundle_entries(&bundle, obs->output_format, entries);
+    for (size_t i = 0; i < n; i++)
+        if (mc_api_bytes_map_set(&secret->data, entries[i].name, entries[i].data,
+                                 entries[i].len) != 0) {
+            rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+            goto out;
+        }
+    rc = mc_api_secret_encode(secret, secret_out, err);
+out:
+    mc_api_secret_free(secret);
+    mc_pki_bundle_clear(&bundle);
+    mc_pki_cert_free(root);
+    mc_pki_cert_free(cert);
+    return rc;
+}

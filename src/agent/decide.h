@@ -1,0 +1,147 @@
+/* decide.h - the agent's reconcile decision as a pure function: given what
+ * the agent observes about one IssuedCertificate, the next single action.
+ *
+ * Level-triggered: the I/O wrapper (agent.c, issue 7) reads the objects,
+ * calls mc_agent_decide, executes the one action it returns, and reconciles
+ * again; killing the agent at any moment and restarting it converges to the
+ * same result. No I/O, no clock (now is an input); pki/ checks are allowed
+ * (they are pure). The state machine follows the seeds and
+ * ../shared/reference/smh-workflow.md with the reported weaknesses fixed:
+ *
+ *  - observedGeneration != generation (a spec change) restarts at PENDING;
+ *  - PENDING: a key Secret "<name>" (type generated_private_key, owned by the
+ *    IssuedCertificate) is made first, then a CertificateRequest "<name>"
+ *    whose CSR comes from that key and matches the spec's hosts and org; a
+ *    request that does not match the key or the spec is deleted and made
+ *    again; then REQUESTED;
+ *  - REQUESTED: wait while the request is PENDING (or its observedGeneration
+ *    is behind); FAILED → IssuedCertificate FAILED with the request's error;
+ *    FINISHED → the signed certificate must match the key, chain to
+ *    signingRootCa and carry the spec's hosts before anything is written;
+ *    then the output Secret is written (Istio or TLS layout, labelled
+ *    agent.certificates.smh.solo.io=<agent namespace>, annotated with the
+ *    issuance id and time) and the state becomes ISSUED;
+ *  - ISSUED: pods selected by the PodBounceDirective that were created
+ *    before the issuance time and are not yet recorded for this issuance are
+ *    first recorded in the directive's status, then deleted, one per action;
+ *    a recorded pod whose uid still exists is deleted again (an interrupted
+ *    bounce), never a pod created after the issuance (it already has the new
+ *    certificate); when none remain, FINISHED;
+ *  - FINISHED: nothing while the output Secret still matches the key and the
+ *    spec; if it disappeared or no longer matches, back to PENDING (re-issue);
+ *  - an output Secret meshcert did not write (no agent label) is never
+ *    overwritten unless adoption is allowed (--adopt-existing-secret or the
+ *    label certificates.smh.solo.io/adopt=true on that Secret): FAILED saying
+ *    so;
+ *  - an IssuedCertificate being deleted: delete its key Secret and request.
+ */
+#ifndef MC_AGENT_DECIDE_H
+#define MC_AGENT_DECIDE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "api/certificate_request.h"
+#include "api/core.h"
+#include "api/issued_certificate.h"
+#include "api/pod_bounce.h"
+#include "pki/bundle.h"
+#include "pki/key.h"
+
+/* Labels and annotations the agent writes and reads. */
+#define MC_AGENT_LABEL "agent.certificates.smh.solo.io"
+#define MC_AGENT_ADOPT_LABEL "certificates.smh.solo.io/adopt"
+#define MC_AGENT_ISSUANCE_ANNOTATION "certificates.smh.solo.io/issuance"
+#define MC_AGENT_ISSUED_AT_ANNOTATION "certificates.smh.solo.io/issued-at"
+#define MC_AGENT_KEY_SECRET_TYPE "certificates.smh.solo.io/generated_private_key"
+#define MC_AGENT_OUTPUT_SECRET_TYPE "certificates.smh.solo.io/issued_certificate"
+/* The key Secret's data key holding the private key PEM (as the original). */
+#define MC_AGENT_KEY_DATA "private-key"
+
+/* One pod as the agent sees it (from a list by the directive's selectors). */
+typedef struct mc_agent_pod {
+    const char *namespace;
+    const char *name;
+    const char *uid;
+    int64_t created;  /* metadata.creationTimestamp, Unix seconds */
+    int deleting;     /* metadata.deletionTimestamp set */
+} mc_agent_pod;
+
+typedef struct mc_agent_observation {
+    const mc_api_issued_certificate *ic; /* required */
+    const mc_api_secret *key_secret;     /* Secret <ic name> in ic's namespace, or NULL */
+    const mc_api_certificate_request *request; /* CertificateRequest <ic name>, or NULL */
+    const mc_api_secret *output;         /* spec.issuedCertificateSecret, or NULL */
+    const mc_api_pod_bounce_directive *directive; /* spec.podBounceDirective, or NULL */
+    int directive_referenced;            /* spec.podBounceDirective is set */
+    const mc_agent_pod *pods;            /* pods matching the directive's selectors */
+    size_t pod_count;
+    const char *agent_namespace;         /* value of MC_AGENT_LABEL */
+    mc_bundle_format output_format;      /* istio or tls */
+    int adopt_existing;                  /* --adopt-existing-secret */
+    time_t now;                          /* for validity checks */
+} mc_agent_observation;
+
+typedef enum {
+    MC_AGENT_NOTHING = 0,        /* steady: nothing to do */
+    MC_AGENT_SET_STATUS,         /* write status: state, error, observedGeneration */
+    MC_AGENT_CREATE_KEY,         /* generate a key and create the key Secret */
+    MC_AGENT_DELETE_KEY,         /* delete the key Secret (unusable, or cleanup) */
+    MC_AGENT_CREATE_REQUEST,     /* create the CertificateRequest with a CSR from the key */
+    MC_AGENT_DELETE_REQUEST,     /* delete the CertificateRequest (stale, or cleanup) */
+    MC_AGENT_WAIT,               /* the issuer has not answered: wait for an event */
+    MC_AGENT_WRITE_OUTPUT,       /* create or replace the output Secret from key + request */
+    MC_AGENT_RECORD_BOUNCE,      /* add pod (issuance) to the directive's status */
+    MC_AGENT_DELETE_POD,         /* delete pod (recorded already) */
+} mc_agent_action_type;
+
+typedef struct mc_agent_action {
+    mc_agent_action_type type;
+    int state;                   /* SET_STATUS: an mc_ic_state value */
+    int64_t observed_generation; /* SET_STATUS: the value to write */
+    char error[512];             /* SET_STATUS to FAILED: the reason ("" otherwise) */
+    char issuance[128];          /* WRITE_OUTPUT/RECORD_BOUNCE: the issuance id */
+    const mc_agent_pod *pod;     /* RECORD_BOUNCE/DELETE_POD: into observation->pods */
+} mc_agent_action;
+
+/* Decides the next action for the observation. Never fails: a problem is a
+ * SET_STATUS to FAILED with the reason (no key material in it). */
+void mc_agent_decide(const mc_agent_observation *observation, mc_agent_action *action);
+
+/* The issuance id of a signed certificate: "<generation>-<first 16 hex
+ * digits of the SHA-256 of its DER>", written into the output Secret's
+ * annotation and the directive's records. MC_EINVAL for a bad PEM. */
+int mc_agent_issuance_id(const char *cert_pem, int64_t generation, char *out, size_t out_size,
+                         mc_err *err);
+
+/* Builds the key Secret for observation->ic: a new key of key_type (PKCS#8
+ * PEM under MC_AGENT_KEY_DATA), type MC_AGENT_KEY_SECRET_TYPE, the agent
+ * label, and an ownerReference to the IssuedCertificate. *secret_out is a new
+ * JSON object owned by the caller (json_decref); it holds key material.
+ * MC_ENOMEM, or pki/'s code when key generation fails. */
+int mc_agent_build_key_secret(const mc_agent_observation *observation, mc_key_type key_type,
+                              json_t **secret_out, mc_err *err);
+
+/* Builds the CertificateRequest for observation->ic: a CSR from the key in
+ * observation->key_secret (required) for the spec's org and hosts, the agent
+ * label, and an ownerReference (controller) to the IssuedCertificate's uid.
+ * *request_out is a new JSON object owned by the caller (json_decref).
+ * MC_EINVAL when the key Secret is absent or unusable. */
+int mc_agent_build_request(const mc_agent_observation *observation, json_t **request_out,
+                           mc_err *err);
+
+/* Builds the output Secret spec.issuedCertificateSecret from the key Secret
+ * and the FINISHED request of observation: data in observation->output_format
+ * (pki/bundle.h), type MC_AGENT_OUTPUT_SECRET_TYPE (kubernetes.io/tls for the
+ * TLS layout), the agent label, MC_AGENT_ISSUANCE_ANNOTATION = issuance and
+ * MC_AGENT_ISSUED_AT_ANNOTATION = observation->now (RFC 3339). The Secret is
+ * built whole, so a foreign Secret's labels and data are replaced (the caller
+ * replaces it only when mc_agent_decide said WRITE_OUTPUT). *secret_out is a
+ * new JSON object owned by the caller (json_decref); it holds key material.
+ * MC_EINVAL when the key Secret or the signed certificate is missing or bad. */
+int mc_agent_build_output(const mc_agent_observation *observation, const char *issuance,
+                          json_t **secret_out, mc_err *err);
+
+#endif

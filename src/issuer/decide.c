@@ -1,0 +1,120 @@
+/* decide.c - the issuer's pure decision for one CertificateRequest (see
+ * decide.h): nothing when already answered for the request's generation,
+ * wait for the IssuedCertificate, otherwise check the CSR strictly and sign.
+ *
+ * A request answered (FINISHED or FAILED) for its current generation is never
+ * answered again: the agent retries by deleting and recreating the request.
+ * Every FAIL message names the request, the cluster and the problem; none
+ * carries key material (the issuer never holds the managed cluster's key).
+ */
+#include "issuer/decide.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pki/cert.h"
+#include "pki/csr.h"
+#include "util/buf.h"
+#include "util/str.h"
+
+static void fail(mc_issuer_action *action, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(mc_issuer_action *action, const char *what, const char *fmt, ...)
+{
+    char reason[sizeof(action->error)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    action->type = MC_ISSUER_FAIL;
+    /* A message cut at sizeof(error) still names the request first. */
+    mc_buf msg;
+    mc_buf_init(&msg, 4096);
+    mc_buf_appendf(&msg, "%s: %s", what, reason);
+    mc_strlcpy(action->error, msg.data ? msg.data : what, sizeof(action->error));
+    mc_buf_free(&msg);
+}
+
+/* Parses and checks the CSR, then signs it; FINISH or FAIL into action. */
+static void sign(const mc_issuer_observation *obs, const char *what, mc_issuer_action *action)
+{
+    const mc_api_certificate_request *req = obs->request;
+    const mc_api_issued_certificate *ic = obs->ic;
+    const char *org = ic->spec.org ? ic->spec.org : "";
+    const char *const *hosts = (const char *const *)ic->spec.hosts;
+    mc_pki_csr *csr = NULL;
+    mc_pki_cert *cert = NULL;
+    mc_err err = {0};
+    if (mc_api_issued_certificate_validate(ic, &err) != MC_OK) {
+        fail(action, what, "%s", err.msg);
+        goto out;
+    }
+    if (!req->spec.certificate_signing_request || req->spec.certificate_signing_request_len == 0) {
+        fail(action, what, "spec.certificateSigningRequest is empty");
+        goto out;
+    }
+    if (mc_pki_csr_parse(req->spec.certificate_signing_request,
+                         req->spec.certificate_signing_request_len, "certificateSigningRequest",
+                         &csr, &err) != MC_OK ||
+        mc_pki_csr_check_request(csr, org, hosts, ic->spec.hosts_len, &err) != MC_OK) {
+        fail(action, what, "%s", err.msg);
+        goto out;
+    }
+    mc_pki_issue_params params;
+    mc_pki_issue_params_init(&params);
+    params.org = org;
+    params.hosts = hosts;
+    params.host_count = ic->spec.hosts_len;
+    params.ttl_seconds = obs->ttl_seconds;
+    params.now = obs->now;
+    size_t len = 0;
+    if (mc_pki_signer_issue(obs->signer, csr, &params, &cert, &err) != MC_OK ||
+        mc_pki_cert_to_pem(cert, &action->certificate_pem, &len, &err) != MC_OK) {
+        fail(action, what, "signing: %s", err.msg);
+        goto out;
+    }
+    action->type = MC_ISSUER_FINISH;
+out:
+    mc_pki_cert_free(cert);
+    mc_pki_csr_free(csr);
+}
+
+void mc_issuer_decide(const mc_issuer_observation *obs, mc_issuer_action *action)
+{
+    assert(obs && obs->request && action);
+    memset(action, 0, sizeof(*action));
+    const mc_api_certificate_request *req = obs->request;
+    action->observed_generation = req->metadata.generation;
+    char what[400], name[320];
+    mc_api_meta_describe(&req->metadata, "certificaterequest", name, sizeof(name));
+    snprintf(what, sizeof(what), "%s on cluster %s", name, obs->cluster ? obs->cluster : "?");
+    int answered = req->status.state == MC_CR_STATE_FINISHED ||
+                   req->status.state == MC_CR_STATE_FAILED;
+    if (req->metadata.deletion_timestamp ||
+        (answered && req->status.observed_generation == req->metadata.generation)) {
+        action->type = MC_ISSUER_NOTHING;
+        return;
+    }
+    if (!obs->ic) {
+        action->type = MC_ISSUER_WAIT;
+        return;
+    }
+    if (!obs->signer) {
+        fail(action, what, "signing root unavailable: %s",
+             obs->signer_error ? obs->signer_error : "no signer");
+        return;
+    }
+    sign(obs, what, action);
+}
+
+void mc_issuer_action_clear(mc_issuer_action *action)
+{
+    if (!action)
+        return;
+    free(action->certificate_pem);
+    action->certificate_pem = NULL;
+}

@@ -1,0 +1,54 @@
+/* decide.h - the issuer's decision for one CertificateRequest, as a pure
+ * function: given the request, the IssuedCertificate of the same
+ * namespace/name on that cluster and the signing root, sign, wait or fail.
+ *
+ * As the original Service Mesh Hub issuer, with its weaknesses fixed: the
+ * CSR's signature is verified, its key type and size checked against the
+ * allowed set, and a CSR that asks for more than the IssuedCertificate's
+ * hosts and org is refused naming the difference. The certificate's SANs and
+ * O= come from the IssuedCertificate; the public key from the CSR. The root
+ * key never leaves the management cluster; the request carries no private
+ * key and none is ever read from a managed cluster. No I/O; pki/ is used.
+ */
+#ifndef MC_ISSUER_DECIDE_H
+#define MC_ISSUER_DECIDE_H
+
+#include <time.h>
+
+#include "api/certificate_request.h"
+#include "api/issued_certificate.h"
+#include "pki/issue.h"
+
+typedef struct mc_issuer_observation {
+    const char *cluster;                          /* registered cluster name (messages) */
+    const mc_api_certificate_request *request;    /* required */
+    const mc_api_issued_certificate *ic;          /* same namespace/name, or NULL */
+    const mc_pki_signer *signer;                  /* the root from signingCertificateSecret, or NULL */
+    const char *signer_error;                     /* why signer is NULL (missing Secret ns/name,
+                                                     bad key...), or NULL */
+    const char *root_pem;                         /* the root certificate PEM (signingRootCa) */
+    int64_t ttl_seconds;                          /* 0: 365 days */
+    time_t now;
+} mc_issuer_observation;
+
+typedef enum {
+    MC_ISSUER_NOTHING = 0, /* FINISHED (or FAILED) for the current generation already */
+    MC_ISSUER_WAIT,        /* no IssuedCertificate yet: wait for it */
+    MC_ISSUER_FINISH,      /* write status FINISHED with certificate_pem and signingRootCa */
+    MC_ISSUER_FAIL,        /* write status FAILED with error */
+} mc_issuer_action_type;
+
+typedef struct mc_issuer_action {
+    mc_issuer_action_type type;
+    int64_t observed_generation; /* for the status write */
+    char *certificate_pem;       /* FINISH: owned (free with free()) */
+    char error[512];             /* FAIL: names the request, the cluster and the problem */
+} mc_issuer_action;
+
+/* Decides (and for FINISH, signs). Never fails; problems are FAIL. */
+void mc_issuer_decide(const mc_issuer_observation *observation, mc_issuer_action *action);
+
+/* Frees what an action owns. */
+void mc_issuer_action_clear(mc_issuer_action *action);
+
+#endif

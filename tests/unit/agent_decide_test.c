@@ -1,0 +1,1115 @@
+/* agent_decide_test.c - mc_agent_decide for every state x observation, and
+ * the builders of the objects the agent writes.
+ *
+ * Fixtures are real: an EC P-256 root and signer made once, key Secrets,
+ * CertificateRequests and output Secrets made by the agent's own builders
+ * and decoded back through api/, certificates signed by pki/. The clock is
+ * fixed (NOW); nothing here touches a server.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent/decide.h"
+#include "pki/cert.h"
+#include "pki/csr.h"
+#include "pki/issue.h"
+#include "pki/key.h"
+#include "pki/verify.h"
+#include "util/str.h"
+
+#define NOW ((time_t)1767225600) /* 2026-01-01T00:00:00Z */
+#define NS "istio-system"
+#define NAME "mesh-1"
+#define IC_UID "ic-uid-1"
+
+typedef struct root_ca {
+    mc_pki_key *key;
+    mc_pki_cert *cert;
+    mc_pki_signer *signer;
+    char *pem;
+} root_ca;
+
+static root_ca g_root, g_other_root;
+
+static void root_make(root_ca *r, const char *cn)
+{
+    mc_err err = {0};
+    mc_pki_root_params params = {.org = "meshcert", .common_name = cn,
+                                 .ttl_seconds = 10LL * 365 * 86400, .now = NOW - 86400};
+    assert_int_equal(mc_pki_key_generate(MC_KEY_EC_P256, &r->key, &err), 0);
+    assert_int_equal(mc_pki_root_create(r->key, &params, &r->cert, &err), 0);
+    assert_int_equal(mc_pki_signer_new(r->cert, r->key, &r->signer, &err), 0);
+    assert_int_equal(mc_pki_cert_to_pem(r->cert, &r->pem, NULL, &err), 0);
+}
+
+static void root_free(root_ca *r)
+{
+    mc_pki_signer_free(r->signer);
+    mc_pki_cert_free(r->cert);
+    mc_pki_key_free(r->key);
+    free(r->pem);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    root_make(&g_root, "root");
+    root_make(&g_other_root, "other root");
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    root_free(&g_root);
+    root_free(&g_other_root);
+    return 0;
+}
+
+/* Everything one decision sees; owned here, borrowed by obs. */
+typedef struct world {
+    mc_api_issued_certificate *ic;
+    mc_api_secret *key_secret;
+    mc_api_certificate_request *request;
+    mc_api_secret *output;
+    mc_api_pod_bounce_directive *directive;
+    mc_agent_pod pods[4];
+    size_t pod_count;
+    mc_agent_observation obs;
+    mc_agent_action action;
+} world;
+
+static void set_hosts(mc_api_issued_certificate *ic, const char *const *hosts, size_t n)
+{
+    for (size_t i = 0; i < ic->spec.hosts_len; i++)
+        free(ic->spec.hosts[i]);
+    free(ic->spec.hosts);
+    ic->spec.hosts = calloc(n, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        ic->spec.hosts[i] = mc_strdup(hosts[i]);
+    ic->spec.hosts_len = n;
+}
+
+static const char *const k_hosts[] = {"spiffe://cluster.local/ns/istio-system/sa/istiod",
+                                      "istiod.istio-system.svc"};
+
+static void world_init(world *w, mc_ic_state state)
+{
+    memset(w, 0, sizeof(*w));
+    w->ic = mc_api_issued_certificate_new(NS, NAME);
+    assert_non_null(w->ic);
+    w->ic->metadata.uid = mc_strdup(IC_UID);
+    w->ic->metadata.generation = 1;
+    w->ic->status.observed_generation = 1;
+    w->ic->status.state = state;
+    w->ic->spec.org = mc_strdup("Istio");
+    set_hosts(w->ic, k_hosts, 2);
+    mc_api_object_ref_set(&w->ic->spec.signing_certificate_secret, "meshcert", "root-ca");
+    mc_api_object_ref_set(&w->ic->spec.issued_certificate_secret, NS, "cacerts");
+    w->obs.agent_namespace = "meshcert";
+    w->obs.output_format = MC_BUNDLE_ISTIO;
+    w->obs.now = NOW;
+}
+
+static void world_free(world *w)
+{
+    mc_api_issued_certificate_free(w->ic);
+    mc_api_secret_free(w->key_secret);
+    mc_api_certificate_request_free(w->request);
+    mc_api_secret_free(w->output);
+    mc_api_pod_bounce_directive_free(w->directive);
+}
+
+static void world_sync(world *w)
+{
+    w->obs.ic = w->ic;
+    w->obs.key_secret = w->key_secret;
+    w->obs.request = w->request;
+    w->obs.output = w->output;
+    w->obs.directive = w->directive;
+    w->obs.pods = w->pods;
+    w->obs.pod_count = w->pod_count;
+}
+
+static const mc_agent_action *decide(world *w)
+{
+    world_sync(w);
+    mc_agent_decide(&w->obs, &w->action);
+    assert_null(strstr(w->action.error, "PRIVATE KEY"));
+    return &w->action;
+}
+
+static void add_key(world *w)
+{
+    mc_err err = {0};
+    json_t *json = NULL;
+    world_sync(w);
+    mc_api_secret_free(w->key_secret);
+    w->key_secret = NULL;
+    assert_int_equal(mc_agent_build_key_secret(&w->obs, MC_KEY_EC_P256, &json, &err), 0);
+    assert_int_equal(mc_api_secret_decode(json, &w->key_secret, &err), 0);
+    json_decref(json);
+}
+
+static void add_request(world *w)
+{
+    mc_err err = {0};
+    json_t *json = NULL;
+    world_sync(w);
+    mc_api_certificate_request_free(w->request);
+    w->request = NULL;
+    assert_int_equal(mc_agent_build_request(&w->obs, &json, &err), 0);
+    assert_int_equal(mc_api_certificate_request_decode(json, &w->request, &err), 0);
+    json_decref(json);
+    w->request->metadata.generation = 1;
+}
+
+/* Signs the request's CSR with root for hosts (the IC's when NULL). */
+static void finish_request_with(world *w, const root_ca *root, const char *const *hosts,
+                                size_t host_count, int64_t ttl, time_t at)
+{
+    mc_err err = {0};
+    mc_pki_csr *csr = NULL;
+    mc_pki_cert *cert = NULL;
+    char *pem = NULL;
+    size_t len = 0;
+    assert_int_equal(mc_pki_csr_parse(w->request->spec.certificate_signing_request,
+                                      w->request->spec.certificate_signing_request_len, "csr",
+                                      &csr, &err),
+                     0);
+    mc_pki_issue_params params;
+    mc_pki_issue_params_init(&params);
+    params.org = w->ic->spec.org;
+    params.hosts = hosts ? hosts : (const char *const *)w->ic->spec.hosts;
+    params.host_count = hosts ? host_count : w->ic->spec.hosts_len;
+    params.ttl_seconds = ttl;
+    params.now = at;
+    assert_int_equal(mc_pki_signer_issue(root->signer, csr, &params, &cert, &err), 0);
+    assert_int_equal(mc_pki_cert_to_pem(cert, &pem, &len, &err), 0);
+    assert_int_equal(mc_api_certificate_request_set_signed(w->request, pem, len, root->pem,
+                                                           strlen(root->pem)),
+                     0);
+    w->request->status.state = MC_CR_STATE_FINISHED;
+    w->request->status.observed_generation = w->request->metadata.generation;
+    free(pem);
+    mc_pki_cert_free(cert);
+    mc_pki_csr_free(csr);
+}
+
+static void finish_request(world *w)
+{
+    finish_request_with(w, &g_root, NULL, 0, 0, NOW);
+}
+
+static void fail_request(world *w, const char *error)
+{
+    w->request->status.state = MC_CR_STATE_FAILED;
+    w->request->status.observed_generation = w->request->metadata.generation;
+    w->request->status.error = mc_strdup(error);
+}
+
+static void issuance_of(world *w, char *out, size_t n)
+{
+    mc_err err = {0};
+    assert_int_equal(mc_agent_issuance_id((const char *)w->request->status.signed_certificate,
+                                          w->ic->metadata.generation, out, n, &err),
+                     0);
+}
+
+static void add_output_at(world *w, time_t at)
+{
+    mc_err err = {0};
+    json_t *json = NULL;
+    char issuance[128];
+    issuance_of(w, issuance, sizeof(issuance));
+    world_sync(w);
+    w->obs.now = at;
+    mc_api_secret_free(w->output);
+    w->output = NULL;
+    assert_int_equal(mc_agent_build_output(&w->obs, issuance, &json, &err), 0);
+    w->obs.now = NOW;
+    assert_int_equal(mc_api_secret_decode(json, &w->output, &err), 0);
+    json_decref(json);
+}
+
+static void add_output(world *w)
+{
+    add_output_at(w, NOW);
+}
+
+/* A complete issuance: key, FINISHED request, output written. */
+static void world_issued(world *w, mc_ic_state state)
+{
+    world_init(w, state);
+    add_key(w);
+    add_request(w);
+    finish_request(w);
+    add_output(w);
+}
+
+static void add_directive(world *w)
+{
+    w->directive = mc_api_pod_bounce_directive_new(NS, NAME);
+    mc_api_object_ref_set(&w->ic->spec.pod_bounce_directive, NS, NAME);
+    w->obs.directive_referenced = 1;
+}
+
+static void add_pod(world *w, const char *name, const char *uid, int64_t created, int deleting)
+{
+    w->pods[w->pod_count++] =
+        (mc_agent_pod){.namespace = NS, .name = name, .uid = uid, .created = created,
+                       .deleting = deleting};
+}
+
+static void assert_status(const mc_agent_action *a, mc_ic_state state, int64_t gen,
+                          const char *error_part)
+{
+    assert_int_equal(a->type, MC_AGENT_SET_STATUS);
+    assert_int_equal(a->state, state);
+    assert_int_equal(a->observed_generation, gen);
+    if (error_part) {
+        if (!strstr(a->error, error_part))
+            fail_msg("error \"%s\" lacks \"%s\"", a->error, error_part);
+    } else {
+        assert_string_equal(a->error, "");
+    }
+}
+
+/* ---- generation and unknown state ---------------------------------------- */
+
+static void test_generation_changed_restarts_every_state(void **state)
+{
+    (void)state;
+    const mc_ic_state states[] = {MC_IC_STATE_PENDING, MC_IC_STATE_REQUESTED,
+                                  MC_IC_STATE_ISSUED, MC_IC_STATE_FINISHED,
+                                  MC_IC_STATE_FAILED, MC_IC_STATE_UNKNOWN};
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+        world w;
+        world_issued(&w, states[i]);
+        w.ic->metadata.generation = 2;
+        w.ic->status.error = mc_strdup("old error");
+        assert_status(decide(&w), MC_IC_STATE_PENDING, 2, NULL);
+        world_free(&w);
+    }
+}
+
+static void test_unknown_state_restarts_at_pending(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_UNKNOWN);
+    assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
+    world_free(&w);
+}
+
+/* ---- PENDING -------------------------------------------------------------- */
+
+static void test_pending_no_key_creates_key(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_KEY);
+    world_free(&w);
+}
+
+static void test_pending_key_creates_request(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    add_key(&w);
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_REQUEST);
+    world_free(&w);
+}
+
+static void test_pending_unparseable_key_is_deleted(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    add_key(&w);
+    mc_api_bytes_map_set(&w.key_secret->data, MC_AGENT_KEY_DATA, "not a key", 9);
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_KEY);
+    mc_api_bytes_map_remove(&w.key_secret->data, MC_AGENT_KEY_DATA);
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_KEY);
+    world_free(&w);
+}
+
+static void test_pending_key_not_owned(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    add_key(&w);
+    /* Ours, from an earlier IssuedCertificate of the same name: deleted. */
+    free(w.key_secret->metadata.owner_references[0].uid);
+    w.key_secret->metadata.owner_references[0].uid = mc_strdup("old-uid");
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_KEY);
+    /* Someone else's Secret: never touched, FAILED saying so. */
+    mc_api_str_map_remove(&w.key_secret->metadata.labels, MC_AGENT_LABEL);
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "not this issuedcertificate's key secret");
+    world_free(&w);
+}
+
+static void test_pending_matching_request_goes_requested(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    add_key(&w);
+    add_request(&w);
+    assert_status(decide(&w), MC_IC_STATE_REQUESTED, 1, NULL);
+    finish_request(&w);
+    assert_status(decide(&w), MC_IC_STATE_REQUESTED, 1, NULL);
+    world_free(&w);
+}
+
+static void test_pending_request_from_other_key_is_deleted(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    add_key(&w);
+    add_request(&w);
+    add_key(&w); /* a new key: the request's CSR is for the old one */
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
+    world_free(&w);
+}
+
+static void test_pending_request_for_old_hosts_is_deleted(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    add_key(&w);
+    add_request(&w);
+    set_hosts(w.ic, k_hosts, 1); /* the CSR asks for more than the spec */
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
+    const char *more[] = {k_hosts[0], k_hosts[1], "extra.example.com"};
+    set_hosts(w.ic, more, 3); /* the CSR lacks a host */
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
+    set_hosts(w.ic, k_hosts, 2);
+    free(w.ic->spec.org);
+    w.ic->spec.org = mc_strdup("Other"); /* the CSR is for another org */
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
+    world_free(&w);
+}
+
+static void test_pending_request_of_other_owner_is_deleted(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    add_key(&w);
+    add_request(&w);
+    free(w.request->metadata.owner_references[0].uid);
+    w.request->metadata.owner_references[0].uid = mc_strdup("old-uid");
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
+    world_free(&w);
+}
+
+static void test_pending_failed_or_bad_request_is_retried(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    add_key(&w);
+    add_request(&w);
+    fail_request(&w, "root unavailable");
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
+    /* FINISHED with a certificate expired by now: also made again. */
+    add_request(&w);
+    finish_request_with(&w, &g_root, NULL, 0, 3600, NOW - 7200);
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
+    /* FINISHED with a certificate lacking a host: also made again. */
+    add_request(&w);
+    finish_request_with(&w, &g_root, k_hosts, 1, 0, NOW);
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
+    /* FAILED, but for an older generation of the request: still waiting. */
+    add_request(&w);
+    fail_request(&w, "old");
+    w.request->metadata.generation = 2;
+    assert_status(decide(&w), MC_IC_STATE_REQUESTED, 1, NULL);
+    world_free(&w);
+}
+
+static void test_pending_missing_directive_fails_once(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    add_directive(&w);
+    mc_api_pod_bounce_directive_free(w.directive);
+    w.directive = NULL;
+    const mc_agent_action *a = decide(&w);
+    assert_status(a, MC_IC_STATE_FAILED, 1, "podbouncedirective istio-system/mesh-1 not found");
+    /* Already FAILED with that reason: no rewrite. */
+    w.ic->status.state = MC_IC_STATE_FAILED;
+    w.ic->status.error = mc_strdup(a->error);
+    assert_int_equal(decide(&w)->type, MC_AGENT_NOTHING);
+    world_free(&w);
+}
+
+static void test_pending_invalid_spec_fails(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    set_hosts(w.ic, NULL, 0);
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "hosts");
+    world_free(&w);
+}
+
+static void test_pending_foreign_output(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    w.output = mc_api_secret_new(NS, "cacerts", "Opaque");
+    mc_api_bytes_map_set(&w.output->data, "ca-cert.pem", "x", 1);
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "not written by meshcert");
+    w.obs.adopt_existing = 1;
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_KEY);
+    w.obs.adopt_existing = 0;
+    mc_api_str_map_set(&w.output->metadata.labels, MC_AGENT_ADOPT_LABEL, "true");
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_KEY);
+    mc_api_str_map_set(&w.output->metadata.labels, MC_AGENT_ADOPT_LABEL, "false");
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "--adopt-existing-secret");
+    world_free(&w);
+}
+
+/* ---- FAILED: the PENDING path, keeping the key ---------------------------- */
+
+static void test_failed_retries_without_new_key(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_FAILED);
+    w.ic->status.error = mc_strdup("certificaterequest failed");
+    add_key(&w);
+    add_request(&w);
+    fail_request(&w, "issuer down");
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
+    mc_api_certificate_request_free(w.request);
+    w.request = NULL;
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_REQUEST);
+    add_request(&w);
+    assert_status(decide(&w), MC_IC_STATE_REQUESTED, 1, NULL);
+    world_free(&w);
+}
+
+static void test_failed_without_key_creates_one(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_FAILED);
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_KEY);
+    world_free(&w);
+}
+
+/* ---- REQUESTED ------------------------------------------------------------ */
+
+static void test_requested_without_key_or_request_restarts(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_REQUESTED);
+    assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
+    add_key(&w);
+    assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
+    add_request(&w);
+    mc_api_secret_free(w.key_secret);
+    w.key_secret = NULL;
+    assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
+    world_free(&w);
+}
+
+static void test_requested_stale_request_restarts(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_REQUESTED);
+    add_key(&w);
+    add_request(&w);
+    finish_request(&w);
+    add_key(&w); /* the request's CSR is from another key */
+    assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
+    world_free(&w);
+}
+
+static void test_requested_waits_for_issuer(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_REQUESTED);
+    add_key(&w);
+    add_request(&w);
+    assert_int_equal(decide(&w)->type, MC_AGENT_WAIT);
+    finish_request(&w);
+    w.request->metadata.generation = 2; /* the answer is for an older spec */
+    assert_int_equal(decide(&w)->type, MC_AGENT_WAIT);
+    world_free(&w);
+}
+
+static void test_requested_request_failed(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_REQUESTED);
+    add_key(&w);
+    add_request(&w);
+    fail_request(&w, "CSR asks for subjectAltName DNS:evil");
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "CSR asks for subjectAltName DNS:evil");
+    assert_non_null(strstr(w.action.error, "certificaterequest istio-system/mesh-1"));
+    world_free(&w);
+}
+
+static void test_requested_finished_writes_output(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_REQUESTED);
+    add_key(&w);
+    add_request(&w);
+    finish_request(&w);
+    char issuance[128];
+    issuance_of(&w, issuance, sizeof(issuance));
+    const mc_agent_action *a = decide(&w);
+    assert_int_equal(a->type, MC_AGENT_WRITE_OUTPUT);
+    assert_string_equal(a->issuance, issuance);
+    assert_true(mc_str_has_prefix(issuance, "1-"));
+    assert_int_equal(strlen(issuance), 2 + 16);
+    /* Once written, ISSUED. */
+    add_output(&w);
+    assert_status(decide(&w), MC_IC_STATE_ISSUED, 1, NULL);
+    world_free(&w);
+}
+
+static void test_requested_stale_output_is_rewritten(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_REQUESTED);
+    /* A new certificate for the same key: the output holds the old issuance. */
+    finish_request(&w);
+    assert_int_equal(decide(&w)->type, MC_AGENT_WRITE_OUTPUT);
+    /* Ours but from another key. */
+    add_output(&w);
+    mc_api_bytes_map_set(&w.output->data, "ca-key.pem", "x", 1);
+    assert_int_equal(decide(&w)->type, MC_AGENT_WRITE_OUTPUT);
+    /* In the other layout. */
+    add_output(&w);
+    w.obs.output_format = MC_BUNDLE_TLS;
+    assert_int_equal(decide(&w)->type, MC_AGENT_WRITE_OUTPUT);
+    world_free(&w);
+}
+
+static void test_requested_foreign_output(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_REQUESTED);
+    mc_api_str_map_remove(&w.output->metadata.labels, MC_AGENT_LABEL);
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "output secret istio-system/cacerts");
+    w.obs.adopt_existing = 1;
+    assert_int_equal(decide(&w)->type, MC_AGENT_WRITE_OUTPUT);
+    w.obs.adopt_existing = 0;
+    mc_api_str_map_set(&w.output->metadata.labels, MC_AGENT_ADOPT_LABEL, "true");
+    assert_int_equal(decide(&w)->type, MC_AGENT_WRITE_OUTPUT);
+    world_free(&w);
+}
+
+static void test_requested_bad_certificates_fail(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_REQUESTED);
+    add_key(&w);
+    add_request(&w);
+    /* Not chaining to signingRootCa: signed by another root, root PEM of ours. */
+    finish_request_with(&w, &g_other_root, NULL, 0, 0, NOW);
+    mc_api_certificate_request_set_signed(w.request, w.request->status.signed_certificate,
+                                          w.request->status.signed_certificate_len, g_root.pem,
+                                          strlen(g_root.pem));
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "signed certificate");
+    assert_non_null(strstr(w.action.error, "chain"));
+    /* Lacking a host. */
+    finish_request_with(&w, &g_root, k_hosts, 1, 0, NOW);
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "lacks host istiod.istio-system.svc");
+    /* Expired at now. */
+    finish_request_with(&w, &g_root, NULL, 0, 3600, NOW - 7200);
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "signed certificate");
+    assert_int_equal(decide(&w)->type, MC_AGENT_SET_STATUS);
+    /* Not matching the key: the certificate is for another CSR. */
+    world w2;
+    world_init(&w2, MC_IC_STATE_REQUESTED);
+    add_key(&w2);
+    add_request(&w2);
+    finish_request(&w2);
+    mc_api_certificate_request_set_signed(w.request, w2.request->status.signed_certificate,
+                                          w2.request->status.signed_certificate_len, g_root.pem,
+                                          strlen(g_root.pem));
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "does not match");
+    /* FINISHED without the certificate. */
+    mc_api_certificate_request_set_signed(w.request, NULL, 0, NULL, 0);
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "FINISHED without signedCertificate");
+    world_free(&w2);
+    world_free(&w);
+}
+
+/* ---- ISSUED --------------------------------------------------------------- */
+
+static void test_issued_without_directive_finishes(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_ISSUED);
+    assert_status(decide(&w), MC_IC_STATE_FINISHED, 1, NULL);
+    world_free(&w);
+}
+
+static void test_issued_directive_missing_fails(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_ISSUED);
+    add_directive(&w);
+    mc_api_pod_bounce_directive_free(w.directive);
+    w.directive = NULL;
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "podbouncedirective");
+    world_free(&w);
+}
+
+static void test_issued_no_pods_finishes(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_ISSUED);
+    add_directive(&w);
+    assert_status(decide(&w), MC_IC_STATE_FINISHED, 1, NULL);
+    world_free(&w);
+}
+
+static void test_issued_records_then_deletes(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_ISSUED);
+    add_directive(&w);
+    char issuance[128];
+    issuance_of(&w, issuance, sizeof(issuance));
+    add_pod(&w, "istiod-a", "uid-a", NOW - 1000, 0);
+    add_pod(&w, "istiod-b", "uid-b", NOW, 0); /* same second as the issuance: bounced */
+    const mc_agent_action *a = decide(&w);
+    assert_int_equal(a->type, MC_AGENT_RECORD_BOUNCE);
+    assert_ptr_equal(a->pod, &w.pods[0]);
+    assert_string_equal(a->issuance, issuance);
+    mc_api_pod_bounce_directive_record(w.directive, issuance, NS, "istiod-a", "uid-a");
+    /* Recorded and still present (the delete, or an interrupted bounce). */
+    a = decide(&w);
+    assert_int_equal(a->type, MC_AGENT_DELETE_POD);
+    assert_ptr_equal(a->pod, &w.pods[0]);
+    assert_string_equal(a->issuance, issuance);
+    /* Deleting now: the next pod is recorded. */
+    w.pods[0].deleting = 1;
+    a = decide(&w);
+    assert_int_equal(a->type, MC_AGENT_RECORD_BOUNCE);
+    assert_ptr_equal(a->pod, &w.pods[1]);
+    mc_api_pod_bounce_directive_record(w.directive, issuance, NS, "istiod-b", "uid-b");
+    assert_ptr_equal(decide(&w)->pod, &w.pods[1]);
+    assert_int_equal(w.action.type, MC_AGENT_DELETE_POD);
+    /* Both gone; their replacements were created after the issuance. */
+    w.pod_count = 0;
+    add_pod(&w, "istiod-c", "uid-c", NOW + 5, 0);
+    add_pod(&w, "istiod-d", "uid-d", NOW + 6, 0);
+    assert_status(decide(&w), MC_IC_STATE_FINISHED, 1, NULL);
+    world_free(&w);
+}
+
+static void test_issued_recorded_for_other_issuance_is_bounced_again(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_ISSUED);
+    add_directive(&w);
+    mc_api_pod_bounce_directive_record(w.directive, "0-0000000000000000", NS, "p", "uid-p");
+    add_pod(&w, "p", "uid-p", NOW - 10, 0);
+    assert_int_equal(decide(&w)->type, MC_AGENT_RECORD_BOUNCE);
+    world_free(&w);
+}
+
+static void test_issued_deleting_pod_is_skipped(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_ISSUED);
+    add_directive(&w);
+    add_pod(&w, "p", "uid-p", NOW - 10, 1);
+    assert_status(decide(&w), MC_IC_STATE_FINISHED, 1, NULL);
+    world_free(&w);
+}
+
+static void test_issued_output_gone_or_stale_restarts(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_ISSUED);
+    mc_api_str_map_remove(&w.output->metadata.annotations, MC_AGENT_ISSUED_AT_ANNOTATION);
+    assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
+    mc_api_secret_free(w.output);
+    w.output = NULL;
+    assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
+    world_free(&w);
+}
+
+/* ---- FINISHED ------------------------------------------------------------- */
+
+static void test_finished_steady(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_FINISHED);
+    assert_int_equal(decide(&w)->type, MC_AGENT_NOTHING);
+    w.obs.output_format = MC_BUNDLE_TLS;
+    add_output(&w);
+    assert_int_equal(decide(&w)->type, MC_AGENT_NOTHING);
+    world_free(&w);
+}
+
+static void test_finished_output_problems_reissue(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_FINISHED);
+    /* Gone. */
+    mc_api_secret *saved = w.output;
+    w.output = NULL;
+    assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
+    w.output = saved;
+    /* Expired (the clock moved past notAfter). */
+    w.obs.now = NOW + 2 * 365 * 86400;
+    world_sync(&w);
+    mc_agent_decide(&w.obs, &w.action);
+    assert_int_equal(w.action.type, MC_AGENT_SET_STATUS);
+    assert_int_equal(w.action.state, MC_IC_STATE_PENDING);
+    w.obs.now = NOW;
+    /* Foreign (label removed by someone). */
+    mc_api_str_map_remove(&w.output->metadata.labels, MC_AGENT_LABEL);
+    assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
+    /* Ours, but the key Secret was replaced. */
+    add_output(&w);
+    add_key(&w);
+    assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
+    /* The key Secret disappeared. */
+    mc_api_secret_free(w.key_secret);
+    w.key_secret = NULL;
+    assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
+    world_free(&w);
+}
+
+static void test_finished_output_for_other_spec_reissues(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_FINISHED);
+    const char *more[] = {k_hosts[0], k_hosts[1], "new.example.com"};
+    set_hosts(w.ic, more, 3);
+    assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
+    world_free(&w);
+}
+
+/* ---- deletion ------------------------------------------------------------- */
+
+static void test_deleting_ic_cleans_up(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_FINISHED);
+    w.ic->metadata.deletion_timestamp = mc_strdup("2026-01-01T00:00:00Z");
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_KEY);
+    mc_api_secret_free(w.key_secret);
+    w.key_secret = NULL;
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
+    mc_api_certificate_request_free(w.request);
+    w.request = NULL;
+    assert_int_equal(decide(&w)->type, MC_AGENT_NOTHING);
+    world_free(&w);
+}
+
+/* ---- builders ------------------------------------------------------------- */
+
+static void test_build_key_secret(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    add_key(&w);
+    assert_string_equal(w.key_secret->type, MC_AGENT_KEY_SECRET_TYPE);
+    assert_string_equal(mc_api_str_map_get(&w.key_secret->metadata.labels, MC_AGENT_LABEL),
+                        "meshcert");
+    assert_int_equal(w.key_secret->metadata.owner_references_len, 1);
+    assert_string_equal(w.key_secret->metadata.owner_references[0].uid, IC_UID);
+    assert_string_equal(w.key_secret->metadata.owner_references[0].kind, "IssuedCertificate");
+    assert_non_null(mc_api_bytes_map_get(&w.key_secret->data, MC_AGENT_KEY_DATA));
+    world_free(&w);
+}
+
+static void test_build_request(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    mc_err err = {0};
+    json_t *json = NULL;
+    world_sync(&w);
+    assert_int_equal(mc_agent_build_request(&w.obs, &json, &err), MC_EINVAL);
+    assert_null(json);
+    add_key(&w);
+    add_request(&w);
+    assert_string_equal(w.request->metadata.name, NAME);
+    assert_string_equal(w.request->metadata.namespace, NS);
+    assert_string_equal(mc_api_str_map_get(&w.request->metadata.labels, MC_AGENT_LABEL),
+                        "meshcert");
+    assert_int_equal(w.request->metadata.owner_references_len, 1);
+    assert_string_equal(w.request->metadata.owner_references[0].uid, IC_UID);
+    assert_true(w.request->metadata.owner_references[0].controller);
+    mc_pki_csr *csr = NULL;
+    mc_pki_key *key = NULL;
+    const mc_api_bytes_entry *e = mc_api_bytes_map_get(&w.key_secret->data, MC_AGENT_KEY_DATA);
+    assert_int_equal(mc_pki_key_from_pem((const char *)e->data, e->len, "k", &key, &err), 0);
+    assert_int_equal(mc_pki_csr_parse(w.request->spec.certificate_signing_request,
+                                      w.request->spec.certificate_signing_request_len, "csr", &csr,
+                                      &err),
+                     0);
+    assert_int_equal(mc_pki_csr_matches_key(csr, key, &err), 0);
+    assert_int_equal(mc_pki_csr_check_exact(csr, "Istio", k_hosts, 2, &err), 0);
+    mc_pki_csr_free(csr);
+    mc_pki_key_free(key);
+    /* An unusable key: an error without key material. */
+    mc_api_bytes_map_set(&w.key_secret->data, MC_AGENT_KEY_DATA,
+                         "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", 58);
+    world_sync(&w);
+    assert_int_not_equal(mc_agent_build_request(&w.obs, &json, &err), 0);
+    assert_null(strstr(err.msg, "PRIVATE KEY"));
+    assert_null(strstr(err.msg, "AAAA"));
+    world_free(&w);
+}
+
+static void test_build_output_istio(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_REQUESTED);
+    mc_api_secret *o = w.output;
+    char issuance[128];
+    issuance_of(&w, issuance, sizeof(issuance));
+    assert_string_equal(o->metadata.name, "cacerts");
+    assert_string_equal(o->metadata.namespace, NS);
+    assert_string_equal(o->type, MC_AGENT_OUTPUT_SECRET_TYPE);
+    assert_string_equal(mc_api_str_map_get(&o->metadata.labels, MC_AGENT_LABEL), "meshcert");
+    assert_string_equal(mc_api_str_map_get(&o->metadata.annotations, MC_AGENT_ISSUANCE_ANNOTATION),
+                        issuance);
+    assert_string_equal(
+        mc_api_str_map_get(&o->metadata.annotations, MC_AGENT_ISSUED_AT_ANNOTATION),
+        "2026-01-01T00:00:00Z");
+    assert_int_equal(o->data.len, 4);
+    const mc_api_bytes_entry *key = mc_api_bytes_map_get(&o->data, "ca-key.pem");
+    const mc_api_bytes_entry *want = mc_api_bytes_map_get(&w.key_secret->data, MC_AGENT_KEY_DATA);
+    assert_int_equal(key->len, want->len);
+    assert_memory_equal(key->data, want->data, want->len);
+    assert_string_equal((const char *)mc_api_bytes_map_get(&o->data, "root-cert.pem")->data,
+                        g_root.pem);
+    assert_string_equal((const char *)mc_api_bytes_map_get(&o->data, "ca-cert.pem")->data,
+                        (const char *)w.request->status.signed_certificate);
+    /* The bundle verifies against the root the way Istio's docs check it. */
+    mc_pki_bundle b = {
+        .ca_cert = (char *)mc_api_bytes_map_get(&o->data, "ca-cert.pem")->data,
+        .ca_key = (char *)key->data,
+        .cert_chain = (char *)mc_api_bytes_map_get(&o->data, "cert-chain.pem")->data,
+        .root_cert = (char *)mc_api_bytes_map_get(&o->data, "root-cert.pem")->data,
+    };
+    mc_err err = {0};
+    assert_int_equal(mc_pki_bundle_verify(&b, g_root.pem, "root", NOW, NULL, &err), 0);
+    world_free(&w);
+}
+
+static void test_build_output_tls_and_errors(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_REQUESTED);
+    w.obs.output_format = MC_BUNDLE_TLS;
+    add_output(&w);
+    assert_string_equal(w.output->type, "kubernetes.io/tls");
+    assert_int_equal(w.output->data.len, 3);
+    assert_non_null(mc_api_bytes_map_get(&w.output->data, "tls.crt"));
+    assert_non_null(mc_api_bytes_map_get(&w.output->data, "tls.key"));
+    assert_non_null(mc_api_bytes_map_get(&w.output->data, "ca.crt"));
+    mc_err err = {0};
+    json_t *json = NULL;
+    mc_api_certificate_request_set_signed(w.request, "garbage", 7, g_root.pem, strlen(g_root.pem));
+    world_sync(&w);
+    assert_int_not_equal(mc_agent_build_output(&w.obs, "1-x", &json, &err), 0);
+    assert_null(json);
+    assert_null(strstr(err.msg, "PRIVATE KEY"));
+    w.obs.key_secret = NULL;
+    assert_int_equal(mc_agent_build_output(&w.obs, "1-x", &json, &err), MC_EINVAL);
+    assert_non_null(strstr(err.msg, "without a key"));
+    world_free(&w);
+}
+
+static void test_issuance_id(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_REQUESTED);
+    char a[128], b[128];
+    mc_err err = {0};
+    const char *pem = (const char *)w.request->status.signed_certificate;
+    assert_int_equal(mc_agent_issuance_id(pem, 7, a, sizeof(a), &err), 0);
+    assert_int_equal(mc_agent_issuance_id(pem, 7, b, sizeof(b), &err), 0);
+    assert_string_equal(a, b);
+    assert_true(mc_str_has_prefix(a, "7-"));
+    assert_int_equal(strlen(a), 18);
+    assert_int_equal(mc_agent_issuance_id("nope", 7, a, sizeof(a), &err), MC_EINVAL);
+    assert_int_not_equal(mc_agent_issuance_id(pem, 7, a, 8, &err), 0);
+    world_free(&w);
+}
+
+/* ---- convergence: a tiny executor runs the actions, with a restart -------- */
+
+/* Executes one action against the world as the I/O wrapper would. */
+static void execute(world *w, const mc_agent_action *a, int *deleted)
+{
+    mc_err err = {0};
+    json_t *json = NULL;
+    switch (a->type) {
+    case MC_AGENT_SET_STATUS:
+        w->ic->status.state = a->state;
+        w->ic->status.observed_generation = a->observed_generation;
+        free(w->ic->status.error);
+        w->ic->status.error = mc_strdup(a->error);
+        break;
+    case MC_AGENT_CREATE_KEY: add_key(w); break;
+    case MC_AGENT_DELETE_KEY:
+        mc_api_secret_free(w->key_secret);
+        w->key_secret = NULL;
+        break;
+    case MC_AGENT_CREATE_REQUEST: add_request(w); break;
+    case MC_AGENT_DELETE_REQUEST:
+        mc_api_certificate_request_free(w->request);
+        w->request = NULL;
+        break;
+    case MC_AGENT_WAIT: finish_request(w); break; /* the issuer answers */
+    case MC_AGENT_WRITE_OUTPUT:
+        assert_int_equal(mc_agent_build_output(&w->obs, a->issuance, &json, &err), 0);
+        mc_api_secret_free(w->output);
+        w->output = NULL;
+        assert_int_equal(mc_api_secret_decode(json, &w->output, &err), 0);
+        json_decref(json);
+        break;
+    case MC_AGENT_RECORD_BOUNCE:
+        mc_api_pod_bounce_directive_record(w->directive, a->issuance, a->pod->namespace,
+                                           a->pod->name, a->pod->uid);
+        break;
+    case MC_AGENT_DELETE_POD: {
+        size_t i = (size_t)(a->pod - w->pods);
+        deleted[i]++;
+        w->pods[i].deleting = 1;
+        break;
+    }
+    case MC_AGENT_NOTHING: break;
+    }
+}
+
+static void test_converges_and_bounces_each_pod_once(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    w.ic->status.observed_generation = 0;
+    add_directive(&w);
+    add_pod(&w, "a", "uid-a", NOW - 100, 0);
+    add_pod(&w, "b", "uid-b", NOW - 50, 0);
+    add_pod(&w, "late", "uid-late", NOW + 100, 0);
+    int deleted[4] = {0};
+    int steps = 0, interrupted = 0;
+    for (; steps < 40; steps++) {
+        const mc_agent_action *a = decide(&w);
+        if (a->type == MC_AGENT_NOTHING)
+            break;
+        /* An interrupted bounce: the first delete is lost after its record
+         * was written; the next decision (a restarted agent) deletes the pod
+         * again, and it is still deleted once. */
+        if (a->type == MC_AGENT_DELETE_POD && !interrupted) {
+            interrupted = 1;
+            continue;
+        }
+        execute(&w, a, deleted);
+    }
+    assert_true(steps < 40);
+    assert_int_equal(w.ic->status.state, MC_IC_STATE_FINISHED);
+    assert_int_equal(w.ic->status.observed_generation, 1);
+    assert_int_equal(deleted[0], 1);
+    assert_int_equal(deleted[1], 1);
+    assert_int_equal(deleted[2], 0);
+    assert_int_equal(w.directive->status.bounced_pods_len, 2);
+    assert_true(interrupted);
+    world_free(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_generation_changed_restarts_every_state),
+        cmocka_unit_test(test_unknown_state_restarts_at_pending),
+        cmocka_unit_test(test_pending_no_key_creates_key),
+        cmocka_unit_test(test_pending_key_creates_request),
+        cmocka_unit_test(test_pending_unparseable_key_is_deleted),
+        cmocka_unit_test(test_pending_key_not_owned),
+        cmocka_unit_test(test_pending_matching_request_goes_requested),
+        cmocka_unit_test(test_pending_request_from_other_key_is_deleted),
+        cmocka_unit_test(test_pending_request_for_old_hosts_is_deleted),
+        cmocka_unit_test(test_pending_request_of_other_owner_is_deleted),
+        cmocka_unit_test(test_pending_failed_or_bad_request_is_retried),
+        cmocka_unit_test(test_pending_missing_directive_fails_once),
+        cmocka_unit_test(test_pending_invalid_spec_fails),
+        cmocka_unit_test(test_pending_foreign_output),
+        cmocka_unit_test(test_failed_retries_without_new_key),
+        cmocka_unit_test(test_failed_without_key_creates_one),
+        cmocka_unit_test(test_requested_without_key_or_request_restarts),
+        cmocka_unit_test(test_requested_stale_request_restarts),
+        cmocka_unit_test(test_requested_waits_for_issuer),
+        cmocka_unit_test(test_requested_request_failed),
+        cmocka_unit_test(test_requested_finished_writes_output),
+        cmocka_unit_test(test_requested_stale_output_is_rewritten),
+        cmocka_unit_test(test_requested_foreign_output),
+        cmocka_unit_test(test_requested_bad_certificates_fail),
+        cmocka_unit_test(test_issued_without_directive_finishes),
+        cmocka_unit_test(test_issued_directive_missing_fails),
+        cmocka_unit_test(test_issued_no_pods_finishes),
+        cmocka_unit_test(test_issued_records_then_deletes),
+        cmocka_unit_test(test_issued_recorded_for_other_issuance_is_bounced_again),
+        cmocka_unit_test(test_issued_deleting_pod_is_skipped),
+        cmocka_unit_test(test_issued_output_gone_or_stale_restarts),
+        cmocka_unit_test(test_finished_steady),
+        cmocka_unit_test(test_finished_output_problems_reissue),
+        cmocka_unit_test(test_finished_output_for_other_spec_reissues),
+        cmocka_unit_test(test_deleting_ic_cleans_up),
+        cmocka_unit_test(test_build_key_secret),
+        cmocka_unit_test(test_build_request),
+        cmocka_unit_test(test_build_output_istio),
+        cmocka_unit_test(test_build_output_tls_and_errors),
+        cmocka_unit_test(test_issuance_id),
+        cmocka_unit_test(test_converges_and_bounces_each_pod_once),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,385 @@
+/* issuer_decide_test.c - mc_issuer_decide: nothing, wait, fail or sign, for
+ * each state of a CertificateRequest and each problem a CSR can have.
+ *
+ * Fixtures are real: an EC P-256 root and signer, CSRs made by pki/ from
+ * fresh keys, the RSA-1024 CSR of tests/data/pki (made by the openssl CLI).
+ * Issued certificates are checked with pki/verify.h and mc_pki_cert_sans.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "issuer/decide.h"
+#include "pki/cert.h"
+#include "pki/csr.h"
+#include "pki/key.h"
+#include "pki/verify.h"
+#include "util/base64.h"
+#include "util/buf.h"
+#include "util/file.h"
+#include "util/str.h"
+
+#define NOW ((time_t)1767225600) /* 2026-01-01T00:00:00Z */
+
+static const char *const k_hosts[] = {"spiffe://cluster.local/ns/istio-system/sa/istiod",
+                                      "istiod.istio-system.svc"};
+
+static mc_pki_key *g_root_key;
+static mc_pki_cert *g_root;
+static mc_pki_signer *g_signer;
+static char *g_root_pem;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    mc_err err = {0};
+    mc_pki_root_params params = {.org = "meshcert", .common_name = "root",
+                                 .ttl_seconds = 10LL * 365 * 86400, .now = NOW - 86400};
+    assert_int_equal(mc_pki_key_generate(MC_KEY_EC_P256, &g_root_key, &err), 0);
+    assert_int_equal(mc_pki_root_create(g_root_key, &params, &g_root, &err), 0);
+    assert_int_equal(mc_pki_signer_new(g_root, g_root_key, &g_signer, &err), 0);
+    assert_int_equal(mc_pki_cert_to_pem(g_root, &g_root_pem, NULL, &err), 0);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    mc_pki_signer_free(g_signer);
+    mc_pki_cert_free(g_root);
+    mc_pki_key_free(g_root_key);
+    free(g_root_pem);
+    return 0;
+}
+
+typedef struct world {
+    mc_api_certificate_request *request;
+    mc_api_issued_certificate *ic;
+    mc_pki_key *key;
+    mc_issuer_observation obs;
+    mc_issuer_action action;
+} world;
+
+/* A CSR PEM for a fresh key (kept in w->key) with org and hosts. */
+static char *make_csr(world *w, const char *org, const char *const *hosts, size_t n)
+{
+    mc_err err = {0};
+    mc_pki_csr *csr = NULL;
+    char *pem = NULL;
+    mc_pki_key_free(w->key);
+    assert_int_equal(mc_pki_key_generate(MC_KEY_EC_P256, &w->key, &err), 0);
+    assert_int_equal(mc_pki_csr_create(w->key, org, hosts, n, &csr, &err), 0);
+    assert_int_equal(mc_pki_csr_to_pem(csr, &pem, NULL, &err), 0);
+    mc_pki_csr_free(csr);
+    return pem;
+}
+
+static void set_csr(world *w, const void *data, size_t len)
+{
+    assert_int_equal(mc_api_certificate_request_set_csr(w->request, data, len), 0);
+}
+
+static void world_init(world *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->request = mc_api_certificate_request_new("istio-system", "mesh-1");
+    w->request->metadata.generation = 1;
+    char *pem = make_csr(w, "Istio", k_hosts, 2);
+    set_csr(w, pem, strlen(pem));
+    free(pem);
+    w->ic = mc_api_issued_certificate_new("istio-system", "mesh-1");
+    w->ic->metadata.generation = 1;
+    w->ic->spec.org = mc_strdup("Istio");
+    w->ic->spec.hosts = calloc(2, sizeof(char *));
+    w->ic->spec.hosts[0] = mc_strdup(k_hosts[0]);
+    w->ic->spec.hosts[1] = mc_strdup(k_hosts[1]);
+    w->ic->spec.hosts_len = 2;
+    mc_api_object_ref_set(&w->ic->spec.signing_certificate_secret, "meshcert", "root-ca");
+    mc_api_object_ref_set(&w->ic->spec.issued_certificate_secret, "istio-system", "cacerts");
+    w->obs.cluster = "c1";
+    w->obs.signer = g_signer;
+    w->obs.root_pem = g_root_pem;
+    w->obs.now = NOW;
+}
+
+static void world_free(world *w)
+{
+    mc_issuer_action_clear(&w->action);
+    mc_api_certificate_request_free(w->request);
+    mc_api_issued_certificate_free(w->ic);
+    mc_pki_key_free(w->key);
+}
+
+static const mc_issuer_action *decide(world *w)
+{
+    mc_issuer_action_clear(&w->action);
+    w->obs.request = w->request;
+    w->obs.ic = w->ic;
+    mc_issuer_decide(&w->obs, &w->action);
+    assert_null(strstr(w->action.error, "PRIVATE KEY"));
+    if (w->action.type != MC_ISSUER_FINISH)
+        assert_null(w->action.certificate_pem);
+    return &w->action;
+}
+
+static void assert_fail(const mc_issuer_action *a, const char *part)
+{
+    assert_int_equal(a->type, MC_ISSUER_FAIL);
+    assert_int_equal(a->observed_generation, 1);
+    assert_non_null(strstr(a->error, "certificaterequest istio-system/mesh-1 on cluster c1"));
+    if (!strstr(a->error, part))
+        fail_msg("error \"%s\" lacks \"%s\"", a->error, part);
+}
+
+/* ---- already answered, waiting, no signer --------------------------------- */
+
+static void test_answered_for_generation_is_nothing(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    const mc_cr_state states[] = {MC_CR_STATE_FINISHED, MC_CR_STATE_FAILED};
+    for (size_t i = 0; i < 2; i++) {
+        w.request->status.state = states[i];
+        w.request->status.observed_generation = 1;
+        assert_int_equal(decide(&w)->type, MC_ISSUER_NOTHING);
+        /* Answered for an older generation: answered again. */
+        w.request->metadata.generation = 2;
+        assert_int_equal(decide(&w)->type, MC_ISSUER_FINISH);
+        assert_int_equal(w.action.observed_generation, 2);
+        w.request->metadata.generation = 1;
+    }
+    world_free(&w);
+}
+
+static void test_pending_or_unknown_state_is_signed(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    assert_int_equal(decide(&w)->type, MC_ISSUER_FINISH);
+    w.request->status.state = MC_CR_STATE_UNKNOWN;
+    assert_int_equal(decide(&w)->type, MC_ISSUER_FINISH);
+    world_free(&w);
+}
+
+static void test_deleting_request_is_nothing(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    w.request->metadata.deletion_timestamp = mc_strdup("2026-01-01T00:00:00Z");
+    assert_int_equal(decide(&w)->type, MC_ISSUER_NOTHING);
+    world_free(&w);
+}
+
+static void test_ic_missing_waits(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    mc_api_issued_certificate_free(w.ic);
+    w.ic = NULL;
+    assert_int_equal(decide(&w)->type, MC_ISSUER_WAIT);
+    world_free(&w);
+}
+
+static void test_no_signer_fails_with_reason(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    w.obs.signer = NULL;
+    w.obs.signer_error = "secret meshcert/root-ca not found";
+    assert_fail(decide(&w), "secret meshcert/root-ca not found");
+    w.obs.signer_error = NULL;
+    assert_fail(decide(&w), "signing root unavailable");
+    world_free(&w);
+}
+
+/* ---- CSR problems --------------------------------------------------------- */
+
+static void test_csr_garbage_fails(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    set_csr(&w, "not a csr", 9);
+    assert_fail(decide(&w), "certificateSigningRequest");
+    set_csr(&w, NULL, 0);
+    assert_fail(decide(&w), "empty");
+    world_free(&w);
+}
+
+static void test_csr_bad_signature_fails(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    /* PEM body to DER, flip a byte of the signature (the end), pass the DER. */
+    const char *pem = (const char *)w.request->spec.certificate_signing_request;
+    const char *begin = strchr(pem, '\n') + 1;
+    const char *end = strstr(pem, "-----END");
+    mc_buf b64;
+    mc_buf_init(&b64, 1 << 16);
+    for (const char *p = begin; p < end; p++)
+        if (*p != '\n')
+            mc_buf_append(&b64, p, 1);
+    unsigned char *der = NULL;
+    size_t der_len = 0;
+    mc_err err = {0};
+    assert_int_equal(mc_base64_decode(b64.data, b64.len, &der, &der_len, &err), 0);
+    der[der_len - 2] ^= 0x01;
+    set_csr(&w, der, der_len);
+    assert_fail(decide(&w), "signature");
+    free(der);
+    mc_buf_free(&b64);
+    world_free(&w);
+}
+
+static void test_csr_rsa1024_fails(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    char *text = NULL;
+    size_t len = 0;
+    mc_err err = {0};
+    assert_int_equal(mc_file_read(MC_TEST_DATA "/pki/rsa1024.csr", 1 << 16, &text, &len, &err), 0);
+    set_csr(&w, text, len);
+    assert_fail(decide(&w), "1024");
+    free(text);
+    world_free(&w);
+}
+
+static void test_csr_extra_san_fails(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    const char *hosts[] = {k_hosts[0], "evil.example.com"};
+    char *pem = make_csr(&w, "Istio", hosts, 2);
+    set_csr(&w, pem, strlen(pem));
+    assert_fail(decide(&w), "DNS:evil.example.com");
+    free(pem);
+    world_free(&w);
+}
+
+static void test_csr_other_org_fails(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    char *pem = make_csr(&w, "Evil Corp", k_hosts, 2);
+    set_csr(&w, pem, strlen(pem));
+    assert_fail(decide(&w), "O=Evil Corp");
+    free(pem);
+    world_free(&w);
+}
+
+static void test_invalid_ic_fails(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    free(w.ic->spec.hosts[1]);
+    w.ic->spec.hosts[1] = mc_strdup("a..b");
+    assert_fail(decide(&w), "spec.hosts[1]");
+    world_free(&w);
+}
+
+/* ---- signing -------------------------------------------------------------- */
+
+static void test_good_csr_is_signed(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    /* A subset of the hosts is fine: the certificate carries the IC's hosts. */
+    char *pem = make_csr(&w, "Istio", k_hosts, 1);
+    set_csr(&w, pem, strlen(pem));
+    free(pem);
+    w.obs.ttl_seconds = 30 * 86400;
+    const mc_issuer_action *a = decide(&w);
+    assert_int_equal(a->type, MC_ISSUER_FINISH);
+    assert_int_equal(a->observed_generation, 1);
+    assert_string_equal(a->error, "");
+    assert_non_null(a->certificate_pem);
+    mc_err err = {0};
+    mc_pki_cert *cert = NULL;
+    assert_int_equal(mc_pki_cert_from_pem(a->certificate_pem, strlen(a->certificate_pem), "c",
+                                          &cert, &err),
+                     0);
+    mc_pki_cert *roots[] = {g_root};
+    assert_int_equal(mc_pki_verify_chain(cert, NULL, 0, roots, 1, NOW, &err), 0);
+    assert_int_equal(mc_pki_cert_matches_key(cert, w.key, &err), 0);
+    assert_true(mc_pki_cert_is_ca(cert));
+    mc_buf sans;
+    mc_buf_init(&sans, 4096);
+    assert_int_equal(mc_pki_cert_sans(cert, &sans), 0);
+    assert_non_null(strstr(sans.data, "URI:spiffe://cluster.local/ns/istio-system/sa/istiod"));
+    assert_non_null(strstr(sans.data, "DNS:istiod.istio-system.svc"));
+    mc_buf_free(&sans);
+    assert_int_equal(mc_pki_cert_check_identity(cert, "Istio", k_hosts, 2, &err), 0);
+    time_t nb = 0, na = 0;
+    assert_int_equal(mc_pki_cert_validity(cert, &nb, &na), 0);
+    assert_int_equal(na, NOW + 30 * 86400);
+    mc_pki_cert_free(cert);
+    world_free(&w);
+}
+
+static void test_default_ttl_is_a_year(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    const mc_issuer_action *a = decide(&w);
+    assert_int_equal(a->type, MC_ISSUER_FINISH);
+    mc_err err = {0};
+    mc_pki_cert *cert = NULL;
+    assert_int_equal(mc_pki_cert_from_pem(a->certificate_pem, strlen(a->certificate_pem), "c",
+                                          &cert, &err),
+                     0);
+    time_t nb = 0, na = 0;
+    mc_pki_cert_validity(cert, &nb, &na);
+    assert_int_equal(na, NOW + 365 * 86400);
+    mc_pki_cert_free(cert);
+    world_free(&w);
+}
+
+static void test_expired_root_fails(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    w.obs.now = NOW + 20LL * 365 * 86400;
+    assert_fail(decide(&w), "signing");
+    world_free(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_answered_for_generation_is_nothing),
+        cmocka_unit_test(test_pending_or_unknown_state_is_signed),
+        cmocka_unit_test(test_deleting_request_is_nothing),
+        cmocka_unit_test(test_ic_missing_waits),
+        cmocka_unit_test(test_no_signer_fails_with_reason),
+        cmocka_unit_test(test_csr_garbage_fails),
+        cmocka_unit_test(test_csr_bad_signature_fails),
+        cmocka_unit_test(test_csr_rsa1024_fails),
+        cmocka_unit_test(test_csr_extra_san_fails),
+        cmocka_unit_test(test_csr_other_org_fails),
+        cmocka_unit_test(test_invalid_ic_fails),
+        cmocka_unit_test(test_good_csr_is_signed),
+        cmocka_unit_test(test_default_ttl_is_a_year),
+        cmocka_unit_test(test_expired_root_fails),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -47,5 +47,7 @@ int mc_cmd_csr(int argc, char **argv);
 int mc_cmd_sign(int argc, char **argv);
 int mc_cmd_verify(int argc, char **argv);
 int mc_cmd_server(int argc, char **argv);
+int mc_cmd_agent(int argc, char **argv);
+int mc_cmd_issuer(int argc, char **argv);
 
 #endif

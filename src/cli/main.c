@@ -19,6 +19,10 @@ static const char usage[] =
     "  sign         sign a CSR with the root into Istio's plug-in CA files\n"
     "  verify       check an Istio plug-in CA directory against a root\n"
     "\n"
+    "Workflow:\n"
+    "  issuer       management cluster: signs the CertificateRequests of every cluster\n"
+    "  agent        per managed cluster: keys, CSRs, the output Secret, pod bounces\n"
+    "\n"
     "Servers:\n"
     "  server       the embedded Kubernetes API server (many logical clusters, SQLite)\n"
     "\n"
@@ -54,6 +58,10 @@ int main(int argc, char **argv)
         return mc_cmd_verify(argc - 1, argv + 1);
     if (strcmp(cmd, "server") == 0)
         return mc_cmd_server(argc - 1, argv + 1);
+    if (strcmp(cmd, "agent") == 0)
+        return mc_cmd_agent(argc - 1, argv + 1);
+    if (strcmp(cmd, "issuer") == 0)
+        return mc_cmd_issuer(argc - 1, argv + 1);
     fprintf(stderr, "meshcert: unknown command \"%s\"\nRun 'meshcert help' for the list.\n", cmd);
     return MC_EXIT_USAGE;
 }

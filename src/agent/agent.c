@@ -1,0 +1,693 @@
+/* agent.c - the agent's I/O wrapper around mc_agent_decide (decide.h).
+ *
+ * Informers keep caches of the cluster's IssuedCertificates, their requests,
+ * key and output Secrets, PodBounceDirectives and Pods; every event maps to
+ * the keys ("ns/name") of the IssuedCertificates it concerns. A worker builds
+ * the observation from the caches, executes the one action decided, waits
+ * until its own write is visible in the cache (so the next decision does not
+ * repeat it) and reconciles again at once; FAILED issuances back off.
+ */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/decide.h"
+#include "api/certificate_request.h"
+#include "api/core.h"
+#include "api/issued_certificate.h"
+#include "api/pod_bounce.h"
+#include "api/time.h"
+#include "kube/client.h"
+#include "kube/watch.h"
+#include "runtime/controller.h"
+#include "runtime/informer.h"
+#include "util/log.h"
+#include "util/str.h"
+
+#define LOG_COMPONENT "agent"
+/* How long a worker waits for the watch to bring back its own write. */
+#define CACHE_WAIT_MS 5000
+/* The immediate requeue after an executed action. */
+#define REQUEUE_NOW_MS 1
+/* Retry after a lost write race (the cache catches up meanwhile). */
+#define REQUEUE_CONFLICT_MS 100
+#define KEY_MAX 512
+
+static const mc_kube_resource res_issued = {MC_API_GROUP, MC_API_VERSION, "issuedcertificates",
+                                            1};
+static const mc_kube_resource res_requests = {MC_API_GROUP, MC_API_VERSION,
+                                              "certificaterequests", 1};
+static const mc_kube_resource res_directives = {MC_API_GROUP, MC_API_VERSION,
+                                                "podbouncedirectives", 1};
+static const mc_kube_resource res_secrets = {"", "v1", "secrets", 1};
+static const mc_kube_resource res_pods = {"", "v1", "pods", 1};
+
+struct mc_agent {
+    char *namespace;                /* agent namespace and label value (immutable) */
+    mc_key_type key_type;           /* immutable */
+    mc_bundle_format output_format; /* immutable */
+    int adopt_existing;             /* immutable */
+    int workers_started;            /* main thread only */
+    mc_kube_client *client;         /* thread-safe */
+    mc_kube_watcher *watcher;       /* the watch I/O thread */
+    mc_controller *controller;      /* queue + workers */
+    mc_informer *issued;            /* IssuedCertificates in namespace */
+    mc_informer *requests;          /* CertificateRequests in namespace */
+    mc_informer *directives;        /* PodBounceDirectives, all namespaces */
+    mc_informer *secrets;           /* Secrets, all namespaces (outputs live elsewhere) */
+    mc_informer *pods;              /* Pods, all namespaces */
+};
+
+/* ---- event mapping (watch I/O thread: must not block) ---- */
+
+typedef enum { MATCH_SECRET, MATCH_DIRECTIVE, MATCH_POD } match_kind;
+
+static const char *json_str(const json_t *obj, const char *a, const char *b)
+{
+    const json_t *v = json_object_get(obj, a);
+    if (b)
+        v = json_object_get(v, b);
+    return json_string_value(v);
+}
+
+/* True when the reference spec[field] names ns/name (its namespace defaults
+ * to the IssuedCertificate's). */
+static int ref_names(const json_t *ic, const char *field, const char *ns, const char *name)
+{
+    const json_t *ref = json_object_get(json_object_get(ic, "spec"), field);
+    const char *ref_name = json_string_value(json_object_get(ref, "name"));
+    const char *ref_ns = json_string_value(json_object_get(ref, "namespace"));
+    if (!ref_ns || !*ref_ns)
+        ref_ns = json_str(ic, "metadata", "namespace");
+    return ref_name && ref_ns && name && ns && strcmp(ref_name, name) == 0 &&
+           strcmp(ref_ns, ns) == 0;
+}
+
+/* Queues every cached IssuedCertificate the object concerns. */
+static void queue_concerned(mc_agent *agent, match_kind kind, const json_t *obj)
+{
+    const char *ns = json_str(obj, "metadata", "namespace");
+    const char *name = json_str(obj, "metadata", "name");
+    json_t **items = NULL;
+    size_t n = mc_informer_list(agent->issued, NULL, &items);
+    mc_workqueue *queue = mc_controller_queue(agent->controller);
+    for (size_t i = 0; i < n; i++) {
+        const char *ic_ns = json_str(items[i], "metadata", "namespace");
+        const char *ic_name = json_str(items[i], "metadata", "name");
+        const char *state = json_str(items[i], "status", "state");
+        int hit = 0;
+        switch (kind) {
+        case MATCH_SECRET:
+            hit = (ns && name && ic_ns && ic_name && strcmp(ns, ic_ns) == 0 &&
+                   strcmp(name, ic_name) == 0) ||
+                  ref_names(items[i], "issuedCertificateSecret", ns, name);
+            break;
+        case MATCH_DIRECTIVE: hit = ref_names(items[i], "podBounceDirective", ns, name); break;
+        case MATCH_POD:
+            /* pods matter only while bouncing; entering ISSUED is an event of its own */
+            hit = state && strcmp(state, "ISSUED") == 0;
+            break;
+        }
+        char key[KEY_MAX];
+        if (hit && ic_ns && ic_name &&
+            (size_t)snprintf(key, sizeof(key), "%s/%s", ic_ns, ic_name) < sizeof(key))
+            mc_workqueue_add(queue, key);
+        json_decref(items[i]);
+    }
+    free(items);
+}
+
+static void secret_added(void *ctx, const json_t *obj) { queue_concerned(ctx, MATCH_SECRET, obj); }
+static void secret_updated(void *ctx, const json_t *old_obj, const json_t *new_obj)
+{
+    (void)old_obj;
+    queue_concerned(ctx, MATCH_SECRET, new_obj);
+}
+static void directive_added(void *ctx, const json_t *obj)
+{
+    queue_concerned(ctx, MATCH_DIRECTIVE, obj);
+}
+static void directive_updated(void *ctx, const json_t *old_obj, const json_t *new_obj)
+{
+    (void)old_obj;
+    queue_concerned(ctx, MATCH_DIRECTIVE, new_obj);
+}
+static void pod_added(void *ctx, const json_t *obj) { queue_concerned(ctx, MATCH_POD, obj); }
+static void pod_updated(void *ctx, const json_t *old_obj, const json_t *new_obj)
+{
+    (void)old_obj;
+    queue_concerned(ctx, MATCH_POD, new_obj);
+}
+
+/* A CertificateRequest maps to its owning IssuedCertificate, else to the
+ * IssuedCertificate of the same name. */
+static int request_key(const json_t *obj, char *key, size_t key_size)
+{
+    const char *ns = json_str(obj, "metadata", "namespace");
+    const char *name = json_str(obj, "metadata", "name");
+    const json_t *owners = json_object_get(json_object_get(obj, "metadata"), "ownerReferences");
+    size_t i;
+    const json_t *owner;
+    json_array_foreach(owners, i, owner) {
+        const char *kind = json_string_value(json_object_get(owner, "kind"));
+        const char *owner_name = json_string_value(json_object_get(owner, "name"));
+        if (kind && owner_name && strcmp(kind, "IssuedCertificate") == 0) {
+            name = owner_name;
+            break;
+        }
+    }
+    if (!ns || !name || (size_t)snprintf(key, key_size, "%s/%s", ns, name) >= key_size)
+        return -1;
+    return 0;
+}
+
+/* ---- the observation ---- */
+
+typedef struct observed {
+    mc_api_issued_certificate *ic;
+    mc_api_secret *key_secret;
+    mc_api_certificate_request *request;
+    mc_api_secret *output;
+    mc_api_pod_bounce_directive *directive;
+    mc_api_pod **pod_objects; /* decoded pods, owning the strings pods[] borrow */
+    mc_agent_pod *pods;
+    size_t pod_count;
+} observed;
+
+static void observed_clear(observed *o)
+{
+    mc_api_issued_certificate_free(o->ic);
+    mc_api_secret_free(o->key_secret);
+    mc_api_certificate_request_free(o->request);
+    mc_api_secret_free(o->output);
+    mc_api_pod_bounce_directive_free(o->directive);
+    for (size_t i = 0; i < o->pod_count; i++)
+        mc_api_pod_free(o->pod_objects[i]);
+    free(o->pod_objects);
+    free(o->pods);
+    memset(o, 0, sizeof(*o));
+}
+
+/* Reads and decodes one cached object (absent: *out stays NULL, MC_OK). */
+#define READ_CACHED(informer, ns, name, decode, dst, err)                                       \
+    do {                                                                                        \
+        json_t *json_ = mc_informer_get((informer), (ns), (name));                             \
+        if (json_) {                                                                            \
+            rc = decode(json_, (dst), (err));                                                   \
+            json_decref(json_);                                                                 \
+            if (rc)                                                                             \
+                goto out;                                                                       \
+        }                                                                                       \
+    } while (0)
+
+static int pod_known(const observed *o, const char *uid)
+{
+    for (size_t i = 0; i < o->pod_count; i++)
+        if (strcmp(o->pods[i].uid, uid) == 0)
+            return 1;
+    return 0;
+}
+
+/* Adds the cached pods of one selector (deduplicated by uid). */
+static int add_pods(mc_agent *agent, observed *o, const mc_api_pod_selector *selector,
+                    mc_err *err)
+{
+    json_t **items = NULL;
+    size_t n = mc_informer_list(agent->pods, selector->namespace, &items);
+    int rc = MC_OK;
+    for (size_t i = 0; i < n; i++) {
+        mc_api_pod *pod = NULL;
+        if (rc == MC_OK && mc_api_pod_decode(items[i], &pod, err) == MC_OK) {
+            const mc_api_object_meta *m = &pod->metadata;
+            int64_t created = 0;
+            if (!m->uid || !m->name || pod_known(o, m->uid) ||
+                !mc_api_pod_selector_matches(selector, m->namespace, &m->labels) ||
+                !m->creation_timestamp ||
+                mc_time_parse(m->creation_timestamp, &created, NULL, NULL) != MC_OK) {
+                mc_api_pod_free(pod);
+            } else {
+                mc_api_pod **objects =
+                    realloc(o->pod_objects, (o->pod_count + 1) * sizeof(*objects));
+                if (objects)
+                    o->pod_objects = objects;
+                mc_agent_pod *pods = realloc(o->pods, (o->pod_count + 1) * sizeof(*pods));
+                if (pods)
+                    o->pods = pods;
+                if (!objects || !pods) {
+                    mc_api_pod_free(pod);
+                    rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+                } else {
+                    o->pod_objects[o->pod_count] = pod;
+                    o->pods[o->pod_count] = (mc_agent_pod){
+                        .namespace = m->namespace,
+                        .name = m->name,
+                        .uid = m->uid,
+                        .created = created,
+                        .deleting = m->deletion_timestamp != NULL,
+                    };
+                    o->pod_count++;
+                }
+            }
+        }
+        /* a pod that does not decode is left out: the agent does not bounce what it cannot read */
+        json_decref(items[i]);
+    }
+    free(items);
+    return rc;
+}
+
+/* Fills o and obs for the IssuedCertificate ns/name. MC_ENOTFOUND when it
+ * is not cached (deleted: its owned objects are garbage-collected). */
+static int observe(mc_agent *agent, const char *ns, const char *name, observed *o,
+                   mc_agent_observation *obs, mc_err *err)
+{
+    int rc = MC_OK;
+    json_t *ic_json = mc_informer_get(agent->issued, ns, name);
+    if (!ic_json)
+        return MC_ENOTFOUND;
+    rc = mc_api_issued_certificate_decode(ic_json, &o->ic, err);
+    json_decref(ic_json);
+    if (rc)
+        goto out;
+    const mc_api_issued_certificate_spec *spec = &o->ic->spec;
+    READ_CACHED(agent->secrets, ns, name, mc_api_secret_decode, &o->key_secret, err);
+    READ_CACHED(agent->requests, ns, name, mc_api_certificate_request_decode, &o->request, err);
+    if (spec->issued_certificate_secret.name) {
+        const char *out_ns = spec->issued_certificate_secret.namespace
+                                 ? spec->issued_certificate_secret.namespace
+                                 : ns;
+        READ_CACHED(agent->secrets, out_ns, spec->issued_certificate_secret.name,
+                    mc_api_secret_decode, &o->output, err);
+    }
+    if (spec->pod_bounce_directive.name) {
+        const char *pbd_ns =
+            spec->pod_bounce_directive.namespace ? spec->pod_bounce_directive.namespace : ns;
+        READ_CACHED(agent->directives, pbd_ns, spec->pod_bounce_directive.name,
+                    mc_api_pod_bounce_directive_decode, &o->directive, err);
+    }
+    if (o->directive && o->ic->status.state == MC_IC_STATE_ISSUED)
+        for (size_t i = 0; i < o->directive->spec.pods_to_bounce_len; i++)
+            if ((rc = add_pods(agent, o, &o->directive->spec.pods_to_bounce[i], err)))
+                goto out;
+    *obs = (mc_agent_observation){
+        .ic = o->ic,
+        .key_secret = o->key_secret,
+        .request = o->request,
+        .output = o->output,
+        .directive = o->directive,
+        .directive_referenced = spec->pod_bounce_directive.name != NULL,
+        .pods = o->pods,
+        .pod_count = o->pod_count,
+        .agent_namespace = agent->namespace,
+        .output_format = agent->output_format,
+        .adopt_existing = agent->adopt_existing,
+        .now = time(NULL),
+    };
+out:
+    return rc;
+}
+
+/* ---- executing the action (worker threads) ---- */
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Waits until the cache has moved past the state the decision read: the
+ * object present with another resourceVersion than old_rv (old_rv NULL: was
+ * absent), or, after a delete, gone. Gives up after CACHE_WAIT_MS: the next
+ * reconcile is then merely a repeat that the server refuses harmlessly. */
+static void wait_cache(mc_informer *informer, const char *ns, const char *name,
+                       const char *old_rv, int deleted)
+{
+    for (int waited = 0; waited < CACHE_WAIT_MS; waited += 5) {
+        json_t *obj = mc_informer_get(informer, ns, name);
+        const char *rv = obj ? json_str(obj, "metadata", "resourceVersion") : NULL;
+        int done = deleted ? (!obj || !old_rv || !rv || strcmp(rv, old_rv) != 0)
+                           : (obj && (!old_rv || !rv || strcmp(rv, old_rv) != 0));
+        json_decref(obj);
+        if (done)
+            return;
+        sleep_ms(5);
+    }
+    mc_log_debug(LOG_COMPONENT, "cache did not show the write to %s/%s within %d ms", ns, name,
+                 CACHE_WAIT_MS);
+}
+
+static const char *rv_of(const mc_api_object_meta *meta)
+{
+    return meta ? meta->resource_version : NULL;
+}
+
+/* Creates obj (stolen) in ns; an object that already exists counts as done. */
+static int create_object(mc_agent *agent, const mc_kube_resource *res, mc_informer *informer,
+                         const char *ns, const char *name, json_t *obj, mc_err *err)
+{
+    int rc = mc_kube_create(agent->client, res, ns, obj, NULL, err);
+    json_decref(obj);
+    if (rc == MC_EEXISTS)
+        rc = MC_OK;
+    if (rc == MC_OK)
+        wait_cache(informer, ns, name, NULL, 0);
+    return rc;
+}
+
+/* Deletes ns/name; one already gone counts as done. */
+static int delete_object(mc_agent *agent, const mc_kube_resource *res, mc_informer *informer,
+                         const char *ns, const char *name, const char *old_rv, mc_err *err)
+{
+    int rc = mc_kube_delete(agent->client, res, ns, name, NULL, err);
+    if (rc == MC_ENOTFOUND)
+        rc = MC_OK;
+    if (rc == MC_OK)
+        wait_cache(informer, ns, name, old_rv, 1);
+    return rc;
+}
+
+static int write_status(mc_agent *agent, observed *o, const mc_agent_action *action, mc_err *err)
+{
+    mc_api_issued_certificate *ic = o->ic;
+    json_t *obj = NULL;
+    char *error = action->error[0] ? mc_strdup(action->error) : NULL;
+    if (action->error[0] && !error)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    free(ic->status.error);
+    ic->status.error = error;
+    ic->status.state = (mc_ic_state)action->state;
+    ic->status.observed_generation = action->observed_generation;
+    int rc = mc_api_issued_certificate_encode(ic, &obj, err);
+    if (rc == MC_OK)
+        rc = mc_kube_update_status(agent->client, &res_issued, ic->metadata.namespace, obj, NULL,
+                                   err);
+    json_decref(obj);
+    if (rc == MC_OK)
+        wait_cache(agent->issued, ic->metadata.namespace, ic->metadata.name,
+                   rv_of(&ic->metadata), 0);
+    return rc;
+}
+
+static int write_output(mc_agent *agent, observed *o, const mc_agent_observation *obs,
+                        const mc_agent_action *action, mc_err *err)
+{
+    json_t *secret = NULL;
+    int rc = mc_agent_build_output(obs, action->issuance, &secret, err);
+    if (rc)
+        return rc;
+    const char *ns = json_str(secret, "metadata", "namespace");
+    const char *name = json_str(secret, "metadata", "name");
+    char *ns_copy = mc_strdup(ns ? ns : ""), *name_copy = mc_strdup(name ? name : "");
+    if (!ns_copy || !name_copy) {
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+    } else if (o->output) {
+        /* replace what the decision read (a concurrent change is a conflict) */
+        json_object_set_new(json_object_get(secret, "metadata"), "resourceVersion",
+                            json_string(rv_of(&o->output->metadata) ? rv_of(&o->output->metadata)
+                                                                    : ""));
+        rc = mc_kube_update(agent->client, &res_secrets, ns_copy, secret, NULL, err);
+        if (rc == MC_OK)
+            wait_cache(agent->secrets, ns_copy, name_copy, rv_of(&o->output->metadata), 0);
+    } else {
+        rc = mc_kube_create(agent->client, &res_secrets, ns_copy, secret, NULL, err);
+        if (rc == MC_OK)
+            wait_cache(agent->secrets, ns_copy, name_copy, NULL, 0);
+    }
+    json_decref(secret); /* held key material: jansson frees it; the cache copy is the server's */
+    free(ns_copy);
+    free(name_copy);
+    return rc;
+}
+
+static int record_bounce(mc_agent *agent, observed *o, const mc_agent_action *action, mc_err *err)
+{
+    mc_api_pod_bounce_directive *pbd = o->directive;
+    const mc_agent_pod *pod = action->pod;
+    json_t *obj = NULL;
+    mc_api_pod_bounce_directive_forget_others(pbd, action->issuance);
+    if (mc_api_pod_bounce_directive_record(pbd, action->issuance, pod->namespace, pod->name,
+                                           pod->uid) != MC_OK)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    pbd->status.observed_generation = pbd->metadata.generation;
+    int rc = mc_api_pod_bounce_directive_encode(pbd, &obj, err);
+    if (rc == MC_OK)
+        rc = mc_kube_update_status(agent->client, &res_directives, pbd->metadata.namespace, obj,
+                                   NULL, err);
+    json_decref(obj);
+    if (rc == MC_OK)
+        wait_cache(agent->directives, pbd->metadata.namespace, pbd->metadata.name,
+                   rv_of(&pbd->metadata), 0);
+    return rc;
+}
+
+static const char *action_name(mc_agent_action_type type)
+{
+    switch (type) {
+    case MC_AGENT_NOTHING: return "nothing";
+    case MC_AGENT_SET_STATUS: return "set status";
+    case MC_AGENT_CREATE_KEY: return "create key secret";
+    case MC_AGENT_DELETE_KEY: return "delete key secret";
+    case MC_AGENT_CREATE_REQUEST: return "create certificaterequest";
+    case MC_AGENT_DELETE_REQUEST: return "delete certificaterequest";
+    case MC_AGENT_WAIT: return "wait";
+    case MC_AGENT_WRITE_OUTPUT: return "write output secret";
+    case MC_AGENT_RECORD_BOUNCE: return "record pod bounce";
+    case MC_AGENT_DELETE_POD: return "delete pod";
+    }
+    return "unknown";
+}
+
+static void log_action(const observed *o, const mc_agent_action *action)
+{
+    const char *ns = o->ic->metadata.namespace, *name = o->ic->metadata.name;
+    if (action->type == MC_AGENT_SET_STATUS)
+        mc_log(action->state == MC_IC_STATE_FAILED ? MC_LOG_WARN : MC_LOG_INFO, LOG_COMPONENT,
+               "issuedcertificate %s/%s: state %s%s%s", ns, name,
+               mc_api_ic_state_name((mc_ic_state)action->state), action->error[0] ? ": " : "",
+               action->error);
+    else if (action->type == MC_AGENT_RECORD_BOUNCE || action->type == MC_AGENT_DELETE_POD)
+        mc_log_info(LOG_COMPONENT, "issuedcertificate %s/%s: %s %s/%s (issuance %s)", ns, name,
+                    action_name(action->type), action->pod->namespace, action->pod->name,
+                    action->issuance);
+    else if (action->type != MC_AGENT_NOTHING && action->type != MC_AGENT_WAIT)
+        mc_log_info(LOG_COMPONENT, "issuedcertificate %s/%s: %s", ns, name,
+                    action_name(action->type));
+}
+
+/* Executes the one action; MC_OK when done (or found done already). */
+static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs,
+                   const mc_agent_action *action, mc_err *err)
+{
+    const char *ns = o->ic->metadata.namespace, *name = o->ic->metadata.name;
+    json_t *obj = NULL;
+    int rc = MC_OK;
+    switch (action->type) {
+    case MC_AGENT_NOTHING:
+    case MC_AGENT_WAIT: break;
+    case MC_AGENT_SET_STATUS: rc = write_status(agent, o, action, err); break;
+    case MC_AGENT_CREATE_KEY:
+        /* the slow part (RSA 4096): on this worker thread */
+        if ((rc = mc_agent_build_key_secret(obs, agent->key_type, &obj, err)) == MC_OK)
+            rc = create_object(agent, &res_secrets, agent->secrets, ns, name, obj, err);
+        break;
+    case MC_AGENT_DELETE_KEY:
+        rc = delete_object(agent, &res_secrets, agent->secrets, ns, name,
+                           o->key_secret ? rv_of(&o->key_secret->metadata) : NULL, err);
+        break;
+    case MC_AGENT_CREATE_REQUEST:
+        if ((rc = mc_agent_build_request(obs, &obj, err)) == MC_OK)
+            rc = create_object(agent, &res_requests, agent->requests, ns, name, obj, err);
+        break;
+    case MC_AGENT_DELETE_REQUEST:
+        rc = delete_object(agent, &res_requests, agent->requests, ns, name,
+                           o->request ? rv_of(&o->request->metadata) : NULL, err);
+        break;
+    case MC_AGENT_WRITE_OUTPUT: rc = write_output(agent, o, obs, action, err); break;
+    case MC_AGENT_RECORD_BOUNCE: rc = record_bounce(agent, o, action, err); break;
+    case MC_AGENT_DELETE_POD: {
+        const char *pod_rv = NULL;
+        for (size_t i = 0; i < o->pod_count; i++)
+            if (&o->pods[i] == action->pod)
+                pod_rv = rv_of(&o->pod_objects[i]->metadata);
+        rc = delete_object(agent, &res_pods, agent->pods, action->pod->namespace,
+                           action->pod->name, pod_rv, err);
+        break;
+    }
+    }
+    return rc;
+}
+
+static int split_key(const char *key, char *ns, size_t ns_size, const char **name)
+{
+    const char *slash = strchr(key, '/');
+    if (!slash || (size_t)(slash - key) >= ns_size)
+        return -1;
+    memcpy(ns, key, (size_t)(slash - key));
+    ns[slash - key] = '\0';
+    *name = slash + 1;
+    return 0;
+}
+
+static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc_err *err)
+{
+    mc_agent *agent = ctx;
+    char ns[256];
+    const char *name = NULL;
+    observed o;
+    memset(&o, 0, sizeof(o));
+    mc_agent_observation obs;
+    mc_agent_action action;
+    if (split_key(key, ns, sizeof(ns), &name) != 0)
+        return MC_OK; /* not an IssuedCertificate key: nothing to do */
+    int rc = observe(agent, ns, name, &o, &obs, err);
+    if (rc == MC_ENOTFOUND) {
+        rc = MC_OK;
+        goto out;
+    }
+    if (rc) {
+        mc_err_prefix(err, "issuedcertificate %s", key);
+        goto out;
+    }
+    mc_agent_decide(&obs, &action);
+    log_action(&o, &action);
+    int failed = o.ic->status.state == MC_IC_STATE_FAILED ||
+                 (action.type == MC_AGENT_SET_STATUS && action.state == MC_IC_STATE_FAILED);
+    rc = execute(agent, &o, &obs, &action, err);
+    if (rc == MC_ECONFLICT) {
+        /* the cache was behind: the decision is recomputed from the fresher cache */
+        mc_log_debug(LOG_COMPONENT, "issuedcertificate %s: %s", key, err->msg);
+        mc_err_clear(err);
+        result->requeue_after_ms = REQUEUE_CONFLICT_MS;
+        rc = MC_OK;
+        goto out;
+    }
+    if (rc) {
+        mc_err_prefix(err, "issuedcertificate %s: %s", key, action_name(action.type));
+        goto out;
+    }
+    if (failed)
+        result->requeue = 1; /* FAILED: retried with the per-key backoff */
+    else if (action.type != MC_AGENT_NOTHING && action.type != MC_AGENT_WAIT)
+        result->requeue_after_ms = REQUEUE_NOW_MS;
+out:
+    observed_clear(&o);
+    return rc;
+}
+
+/* ---- life cycle ---- */
+
+static int new_informer(mc_agent *agent, const mc_kube_resource *res, const char *ns,
+                        const mc_informer_handlers *handlers, mc_informer **out, mc_err *err)
+{
+    mc_informer_options options = {.namespace = ns};
+    return mc_informer_new(agent->client, agent->watcher, res, &options, handlers, out, err);
+}
+
+int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
+{
+    *out = NULL;
+    mc_agent *agent = calloc(1, sizeof(*agent));
+    if (!agent)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    int rc;
+    agent->key_type = options->key_type;
+    agent->output_format = options->output_format;
+    agent->adopt_existing = options->adopt_existing;
+    if ((rc = mc_kube_client_new(options->config, NULL, &agent->client, err)))
+        goto fail;
+    agent->namespace = mc_strdup(options->namespace && *options->namespace
+                                     ? options->namespace
+                                     : mc_kube_client_namespace(agent->client));
+    if (!agent->namespace) {
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = mc_kube_watcher_new(&agent->watcher, err)) ||
+        (rc = mc_controller_new("agent", options->workers > 0 ? options->workers : 4, reconcile,
+                                agent, &agent->controller, err)))
+        goto fail;
+    mc_informer_handlers h;
+    mc_controller_watch(agent->controller, &h, NULL);
+    if ((rc = new_informer(agent, &res_issued, agent->namespace, &h, &agent->issued, err)))
+        goto fail;
+    mc_controller_watch(agent->controller, &h, request_key);
+    if ((rc = new_informer(agent, &res_requests, agent->namespace, &h, &agent->requests, err)))
+        goto fail;
+    h = (mc_informer_handlers){directive_added, directive_updated, directive_added, agent};
+    if ((rc = new_informer(agent, &res_directives, NULL, &h, &agent->directives, err)))
+        goto fail;
+    h = (mc_informer_handlers){secret_added, secret_updated, secret_added, agent};
+    if ((rc = new_informer(agent, &res_secrets, NULL, &h, &agent->secrets, err)))
+        goto fail;
+    h = (mc_informer_handlers){pod_added, pod_updated, pod_added, agent};
+    if ((rc = new_informer(agent, &res_pods, NULL, &h, &agent->pods, err)))
+        goto fail;
+    *out = agent;
+    return MC_OK;
+fail:
+    mc_agent_free(agent);
+    return rc;
+}
+
+/* The five informers, in start order. */
+static void informers(mc_agent *agent, mc_informer **list[5])
+{
+    list[0] = &agent->issued;
+    list[1] = &agent->requests;
+    list[2] = &agent->directives;
+    list[3] = &agent->secrets;
+    list[4] = &agent->pods;
+}
+
+int mc_agent_start(mc_agent *agent, mc_err *err)
+{
+    mc_informer **list[5];
+    informers(agent, list);
+    for (size_t i = 0; i < 5; i++) {
+        int rc = mc_informer_start(*list[i], err);
+        if (rc)
+            return rc;
+    }
+    mc_log_info(LOG_COMPONENT, "watching issuedcertificates in namespace %s (key type %s)",
+                agent->namespace, mc_pki_key_type_name(agent->key_type));
+    return MC_OK;
+}
+
+int mc_agent_wait_synced(mc_agent *agent, int64_t timeout_ms, mc_err *err)
+{
+    if (agent->workers_started)
+        return MC_OK;
+    mc_informer **list[5];
+    informers(agent, list);
+    for (size_t i = 0; i < 5; i++)
+        if (mc_informer_wait_synced(*list[i], timeout_ms) != MC_OK)
+            return mc_err_set(err, MC_EUNAVAILABLE, "caches not synced yet");
+    int rc = mc_controller_start(agent->controller, err);
+    if (rc == MC_OK) {
+        agent->workers_started = 1;
+        mc_log_info(LOG_COMPONENT, "caches synced; reconciling");
+    }
+    return rc;
+}
+
+void mc_agent_free(mc_agent *agent)
+{
+    if (!agent)
+        return;
+    /* workers first (they read the caches), then the informers that feed the queue */
+    if (agent->controller)
+        mc_controller_stop(agent->controller);
+    mc_informer **list[5];
+    informers(agent, list);
+    for (size_t i = 0; i < 5; i++)
+        mc_informer_free(*list[i]);
+    mc_controller_free(agent->controller);
+    mc_kube_watcher_free(agent->watcher);
+    mc_kube_client_free(agent->client);
+    free(agent->namespace);
+    free(agent);
+}

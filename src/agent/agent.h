@@ -1,0 +1,48 @@
+/* agent.h - the `meshcert agent` process: informers on IssuedCertificates,
+ * CertificateRequests, PodBounceDirectives, Secrets and Pods of one managed
+ * cluster, and a controller whose workers turn each IssuedCertificate's
+ * cached objects into an mc_agent_observation, ask mc_agent_decide for the
+ * next action and execute it with kube/ verbs (decide.h says which).
+ * Key generation runs on the worker threads, never on the watch I/O thread.
+ * Progress lives only in the cluster: a restarted agent converges the same.
+ */
+#ifndef MC_AGENT_AGENT_H
+#define MC_AGENT_AGENT_H
+
+#include <stdint.h>
+
+#include "kube/config.h"
+#include "pki/bundle.h"
+#include "pki/key.h"
+#include "util/err.h"
+
+typedef struct mc_agent mc_agent;
+
+typedef struct mc_agent_options {
+    const mc_kube_config *config;   /* where the cluster is (copied by the client) */
+    const char *namespace;          /* IssuedCertificates' namespace and the agent label's
+                                       value (NULL: the configuration's namespace) */
+    mc_key_type key_type;           /* keys generated for the intermediates */
+    mc_bundle_format output_format; /* Istio or TLS layout of the output Secret */
+    int adopt_existing;             /* --adopt-existing-secret */
+    int workers;                    /* reconcile threads (0: 4) */
+} mc_agent_options;
+
+/* Builds the client, the watch I/O thread, the informers and the controller
+ * (nothing runs yet). *out freed with mc_agent_free. MC_ENOMEM, kube/ codes. */
+int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err);
+
+/* Starts the informers (returns at once). */
+int mc_agent_start(mc_agent *agent, mc_err *err);
+
+/* Waits up to timeout_ms for every informer's first list; once all are
+ * synced the workers start (so that no decision is taken from a partial
+ * cache). MC_OK when running, MC_EUNAVAILABLE when not synced yet (call
+ * again). */
+int mc_agent_wait_synced(mc_agent *agent, int64_t timeout_ms, mc_err *err);
+
+/* Stops the workers (letting a running reconcile finish), the informers and
+ * the watch thread, and frees everything. Accepts NULL. */
+void mc_agent_free(mc_agent *agent);
+
+#endif

@@ -1,0 +1,168 @@
+/* cmd_agent.c - `meshcert agent`: runs the agent (agent/agent.h) against one
+ * managed cluster, from a kubeconfig or the in-cluster service account,
+ * until SIGINT/SIGTERM; then stops its workers, informers and watches and
+ * exits 0.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/agent.h"
+#include "cli/cli.h"
+#include "kube/config.h"
+#include "util/log.h"
+
+static const char help[] =
+    "Usage: meshcert agent (--kubeconfig FILE | --in-cluster) [options]\n"
+    "\n"
+    "Runs the agent of one managed cluster: for every IssuedCertificate in NAMESPACE it\n"
+    "generates the private key (which never leaves the cluster), requests the certificate\n"
+    "with a CertificateRequest, writes the output Secret once the issuer has signed it,\n"
+    "and restarts the pods its PodBounceDirective selects. Stops on SIGINT or SIGTERM.\n"
+    "\n"
+    "Options:\n"
+    "  --kubeconfig FILE        kubeconfig of the managed cluster\n"
+    "  --context NAME           kubeconfig context                [current-context]\n"
+    "  --in-cluster             use the pod's service account\n"
+    "  --namespace NS           namespace of the IssuedCertificates, and the value of\n"
+    "                           the agent.certificates.smh.solo.io label [the context's]\n"
+    "  --key-type TYPE          rsa4096, rsa3072, rsa2048, ec-p256, ec-p384 [rsa4096]\n"
+    "  --output-format FMT      istio (ca-cert.pem, ...) or tls (tls.crt, ...) [istio]\n"
+    "  --adopt-existing-secret  overwrite an output Secret meshcert did not write\n"
+    "  --workers N              reconcile threads (1..64)          [4]\n"
+    "  --log-level LEVEL        debug, info, warn, error           [info]\n"
+    "  --log-format FMT         text or json                       [text]\n"
+    "  -h, --help               show this help\n";
+
+enum { OPT_KUBECONFIG = 256, OPT_CONTEXT, OPT_IN_CLUSTER, OPT_NAMESPACE, OPT_KEY_TYPE,
+       OPT_OUTPUT_FORMAT, OPT_ADOPT, OPT_WORKERS, OPT_LOG_LEVEL, OPT_LOG_FORMAT };
+
+static const struct option options[] = {
+    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+    {"context", required_argument, NULL, OPT_CONTEXT},
+    {"in-cluster", no_argument, NULL, OPT_IN_CLUSTER},
+    {"namespace", required_argument, NULL, OPT_NAMESPACE},
+    {"key-type", required_argument, NULL, OPT_KEY_TYPE},
+    {"output-format", required_argument, NULL, OPT_OUTPUT_FORMAT},
+    {"adopt-existing-secret", no_argument, NULL, OPT_ADOPT},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Waits for the caches while watching for a stop signal; then for the
+ * signal. Returns the signal number. */
+static int run_until_signal(mc_agent *agent, const sigset_t *stop)
+{
+    struct timespec tick = {0, 200 * 1000000L};
+    mc_err err = {0};
+    int synced = 0, warned = 0;
+    for (int waited_ms = 0;; waited_ms += 200) {
+        if (!synced) {
+            synced = mc_agent_wait_synced(agent, 0, &err) == MC_OK;
+            if (!synced && !warned && waited_ms >= 10000) {
+                mc_log_warn("agent", "caches not synced after 10 s; still trying (%s)", err.msg);
+                warned = 1;
+            }
+        }
+        int sig = sigtimedwait(stop, NULL, &tick);
+        if (sig > 0)
+            return sig;
+    }
+}
+
+int mc_cmd_agent(int argc, char **argv)
+{
+    static const char cmd[] = "agent";
+    const char *kubeconfig = NULL, *context = NULL;
+    int in_cluster = 0;
+    mc_agent_options agent_options;
+    memset(&agent_options, 0, sizeof(agent_options));
+    agent_options.key_type = MC_KEY_RSA4096;
+    agent_options.output_format = MC_BUNDLE_ISTIO;
+    int log_level = MC_LOG_INFO;
+    mc_log_format log_format = MC_LOG_TEXT;
+    mc_err err = {0};
+    char *end = NULL;
+    long workers = 0;
+    optind = 1;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_KUBECONFIG: kubeconfig = optarg; break;
+        case OPT_CONTEXT: context = optarg; break;
+        case OPT_IN_CLUSTER: in_cluster = 1; break;
+        case OPT_NAMESPACE: agent_options.namespace = optarg; break;
+        case OPT_KEY_TYPE:
+            if (mc_pki_key_type_parse(optarg, &agent_options.key_type, &err))
+                return mc_cli_usage_error(cmd, "--key-type: %s", err.msg);
+            break;
+        case OPT_OUTPUT_FORMAT:
+            if (mc_pki_bundle_format_parse(optarg, &agent_options.output_format, &err))
+                return mc_cli_usage_error(cmd, "--output-format: %s", err.msg);
+            break;
+        case OPT_ADOPT: agent_options.adopt_existing = 1; break;
+        case OPT_WORKERS:
+            workers = strtol(optarg, &end, 10);
+            if (!*optarg || *end || workers < 1 || workers > 64)
+                return mc_cli_usage_error(cmd, "--workers: expected 1..64, got \"%s\"", optarg);
+            agent_options.workers = (int)workers;
+            break;
+        case OPT_LOG_LEVEL:
+            log_level = mc_log_level_parse(optarg);
+            if (log_level < 0)
+                return mc_cli_usage_error(cmd, "--log-level: expected debug, info, warn or error");
+            break;
+        case OPT_LOG_FORMAT:
+            if (strcmp(optarg, "json") == 0)
+                log_format = MC_LOG_JSON;
+            else if (strcmp(optarg, "text") != 0)
+                return mc_cli_usage_error(cmd, "--log-format: expected text or json");
+            break;
+        case 'h': fputs(help, stdout); return MC_EXIT_OK;
+        default: return mc_cli_bad_option(cmd, argv, optopt);
+        }
+    }
+    if (optind < argc)
+        return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
+    if (!kubeconfig == !in_cluster)
+        return mc_cli_usage_error(cmd, "exactly one of --kubeconfig and --in-cluster is required");
+    if (in_cluster && context)
+        return mc_cli_usage_error(cmd, "--context needs --kubeconfig");
+    mc_log_configure((mc_log_level)log_level, log_format, NULL);
+
+    mc_kube_config *config = NULL;
+    int rc = in_cluster ? mc_kube_config_in_cluster(NULL, &config, &err)
+                        : mc_kube_config_load_file(kubeconfig, context, &config, &err);
+    if (rc)
+        return mc_cli_fail(cmd, &err);
+    agent_options.config = config;
+
+    /* Block the stop signals before any thread starts: every thread inherits
+     * the mask, and only this one takes them (sigtimedwait). */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    mc_agent *agent = NULL;
+    if ((rc = mc_agent_new(&agent_options, &agent, &err)) ||
+        (rc = mc_agent_start(agent, &err))) {
+        mc_agent_free(agent);
+        mc_kube_config_free(config);
+        return mc_cli_fail(cmd, &err);
+    }
+    int sig = run_until_signal(agent, &stop);
+    mc_log_info("agent", "signal %d: stopping", sig);
+    mc_agent_free(agent);
+    mc_kube_config_free(config);
+    return MC_EXIT_OK;
+}

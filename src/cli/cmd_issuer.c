@@ -1,0 +1,156 @@
+/* cmd_issuer.c - `meshcert issuer`: runs the central issuer (issuer/issuer.h)
+ * against the management cluster until SIGINT or SIGTERM, then stops every
+ * informer, worker and the leader election (releasing the Lease) and exits 0.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "issuer/issuer.h"
+#include "kube/config.h"
+#include "util/log.h"
+
+static const char help[] =
+    "Usage: meshcert issuer (--kubeconfig FILE | --in-cluster) [options]\n"
+    "\n"
+    "Runs the central issuer against the management cluster. Registered clusters are\n"
+    "Secrets of type solo.io/kubeconfig in NAMESPACE (one data key, named after the\n"
+    "cluster, holding its kubeconfig); they are picked up and dropped while running.\n"
+    "Every CertificateRequest on a registered cluster is checked against the\n"
+    "IssuedCertificate of the same name and signed with the root in its\n"
+    "signingCertificateSecret (root-cert.pem, key.pem), read from the management\n"
+    "cluster: the root key never leaves it. One replica acts at a time (Lease\n"
+    "meshcert-issuer in NAMESPACE). Stops on SIGINT or SIGTERM.\n"
+    "\n"
+    "Options:\n"
+    "  --kubeconfig FILE      kubeconfig of the management cluster\n"
+    "  --context NAME         context in the kubeconfig                [current-context]\n"
+    "  --in-cluster           use the pod's service account instead\n"
+    "  --namespace NS         registered clusters, Lease, generated roots\n"
+    "                                                            [the context's namespace]\n"
+    "  --generate-root        create a missing signingCertificateSecret (self-signed,\n"
+    "                         O=meshcert, 365 days, type\n"
+    "                         certificates.smh.solo.io/generated_signing_cert)\n"
+    "  --root-key-type TYPE   key of generated roots: rsa2048, rsa3072, rsa4096,\n"
+    "                         ec-p256, ec-p384                          [rsa4096]\n"
+    "  --workers N            reconcile threads                         [4]\n"
+    "  --log-level LEVEL      debug, info, warn, error                  [info]\n"
+    "  --log-format FMT       text or json                              [text]\n"
+    "  -h, --help             show this help\n";
+
+enum {
+    OPT_KUBECONFIG = 256,
+    OPT_CONTEXT,
+    OPT_IN_CLUSTER,
+    OPT_NAMESPACE,
+    OPT_GENERATE_ROOT,
+    OPT_ROOT_KEY_TYPE,
+    OPT_WORKERS,
+    OPT_LOG_LEVEL,
+    OPT_LOG_FORMAT
+};
+
+static const struct option options[] = {
+    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+    {"context", required_argument, NULL, OPT_CONTEXT},
+    {"in-cluster", no_argument, NULL, OPT_IN_CLUSTER},
+    {"namespace", required_argument, NULL, OPT_NAMESPACE},
+    {"generate-root", no_argument, NULL, OPT_GENERATE_ROOT},
+    {"root-key-type", required_argument, NULL, OPT_ROOT_KEY_TYPE},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+int mc_cmd_issuer(int argc, char **argv)
+{
+    static const char cmd[] = "issuer";
+    const char *kubeconfig = NULL, *context = NULL;
+    int in_cluster = 0;
+    mc_issuer_options issuer_options;
+    memset(&issuer_options, 0, sizeof(issuer_options));
+    issuer_options.root_key_type = MC_KEY_RSA4096;
+    int log_level = MC_LOG_INFO;
+    mc_log_format log_format = MC_LOG_TEXT;
+    mc_err err = {0};
+    char *end = NULL;
+    long workers = 0;
+    optind = 1;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_KUBECONFIG: kubeconfig = optarg; break;
+        case OPT_CONTEXT: context = optarg; break;
+        case OPT_IN_CLUSTER: in_cluster = 1; break;
+        case OPT_NAMESPACE: issuer_options.namespace = optarg; break;
+        case OPT_GENERATE_ROOT: issuer_options.generate_root = 1; break;
+        case OPT_ROOT_KEY_TYPE:
+            if (mc_pki_key_type_parse(optarg, &issuer_options.root_key_type, &err) != MC_OK)
+                return mc_cli_usage_error(cmd, "--root-key-type: %s", err.msg);
+            break;
+        case OPT_WORKERS:
+            workers = strtol(optarg, &end, 10);
+            if (!*optarg || *end || workers < 1 || workers > 256)
+                return mc_cli_usage_error(cmd, "--workers: expected 1 to 256, got \"%s\"", optarg);
+            issuer_options.workers = (int)workers;
+            break;
+        case OPT_LOG_LEVEL:
+            log_level = mc_log_level_parse(optarg);
+            if (log_level < 0)
+                return mc_cli_usage_error(cmd, "--log-level: expected debug, info, warn or error");
+            break;
+        case OPT_LOG_FORMAT:
+            if (strcmp(optarg, "json") == 0)
+                log_format = MC_LOG_JSON;
+            else if (strcmp(optarg, "text") != 0)
+                return mc_cli_usage_error(cmd, "--log-format: expected text or json");
+            break;
+        case 'h': fputs(help, stdout); return MC_EXIT_OK;
+        default: return mc_cli_bad_option(cmd, argv, optopt);
+        }
+    }
+    if (optind < argc)
+        return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
+    if (!kubeconfig == !in_cluster)
+        return mc_cli_usage_error(cmd, "exactly one of --kubeconfig and --in-cluster is required");
+    if (context && in_cluster)
+        return mc_cli_usage_error(cmd, "--context needs --kubeconfig");
+    mc_log_configure((mc_log_level)log_level, log_format, NULL);
+
+    mc_kube_config *config = NULL;
+    int rc = in_cluster ? mc_kube_config_in_cluster(NULL, &config, &err)
+                        : mc_kube_config_load_file(kubeconfig, context, &config, &err);
+    if (rc != MC_OK)
+        return mc_cli_fail(cmd, &err);
+    issuer_options.management = config;
+
+    /* Block the stop signals before any thread starts (threads inherit the
+     * mask), then wait for one on this thread. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    mc_issuer *issuer = NULL;
+    rc = mc_issuer_new(&issuer_options, &issuer, &err);
+    mc_kube_config_free(config);
+    if (rc == MC_OK)
+        rc = mc_issuer_start(issuer, &err);
+    if (rc != MC_OK) {
+        mc_issuer_free(issuer);
+        return mc_cli_fail(cmd, &err);
+    }
+    int sig = 0;
+    sigwait(&stop, &sig);
+    mc_log_info("issuer", "signal %d: stopping", sig);
+    mc_issuer_free(issuer);
+    return MC_EXIT_OK;
+}

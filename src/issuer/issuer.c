@@ -1,0 +1,884 @@
+/* issuer.c - the `meshcert issuer` process (see issuer.h): registered
+ * clusters from kubeconfig Secrets, one CertificateRequest and one
+ * IssuedCertificate informer per cluster, a controller that answers requests
+ * with mc_issuer_decide, signers cached per root Secret resourceVersion, and
+ * leader election gating the writes.
+ *
+ * Threads: the watch I/O thread runs informer handlers (they only queue
+ * keys); one worker (re)starts and stops clusters; N workers reconcile
+ * requests. A cluster is reference counted so that a worker reading its caches
+ * keeps it alive while its registration Secret is being deleted.
+ */
+#include "issuer/issuer.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/certificate_request.h"
+#include "api/core.h"
+#include "api/issued_certificate.h"
+#include "issuer/decide.h"
+#include "kube/client.h"
+#include "kube/watch.h"
+#include "pki/cert.h"
+#include "pki/issue.h"
+#include "pki/key.h"
+#include "runtime/controller.h"
+#include "runtime/informer.h"
+#include "runtime/leader.h"
+#include "util/base64.h"
+#include "util/log.h"
+#include "util/str.h"
+
+#define LOG              "issuer"
+#define LEASE_NAME       "meshcert-issuer"
+#define KEY_MAX          800
+#define ROOT_ORG         "meshcert"
+#define ROOT_COMMON_NAME "meshcert root CA"
+#define ROOT_TTL_SECONDS ((int64_t)365 * 86400)
+#define ROOT_CERT_KEY    "root-cert.pem"
+#define ROOT_KEY_KEY     "key.pem"
+
+static const mc_kube_resource secrets_resource = {"", "v1", "secrets", 1};
+static const mc_kube_resource requests_resource = {MC_API_GROUP, MC_API_VERSION,
+                                                   "certificaterequests", 1};
+static const mc_kube_resource issued_resource = {MC_API_GROUP, MC_API_VERSION, "issuedcertificates",
+                                                 1};
+
+/* One registered cluster. */
+typedef struct issuer_cluster {
+    struct mc_issuer *issuer;    /* immutable */
+    char *name;                  /* immutable: the Secret's data key */
+    char *owner;                 /* immutable: "ns/name" of the registration Secret */
+    char *kubeconfig;            /* immutable, wiped on free: notices a changed Secret */
+    size_t kubeconfig_len;       /* immutable */
+    mc_kube_client *client;      /* immutable; outlives the informers */
+    mc_informer *requests;       /* immutable */
+    mc_informer *issued;         /* immutable */
+    int refs;                    /* issuer->clusters_lock */
+    struct issuer_cluster *next; /* issuer->clusters_lock */
+} issuer_cluster;
+
+/* A signing root as read from one version of its Secret. */
+typedef struct signer_entry {
+    char *secret;               /* immutable: "ns/name" */
+    char *resource_version;     /* immutable */
+    mc_pki_signer *signer;      /* immutable, NULL when the Secret is unusable */
+    char *root_pem;             /* immutable */
+    char error[MC_ERR_MSG_MAX]; /* immutable: why signer is NULL */
+    int refs;                   /* issuer->signers_lock */
+    int cached;                 /* in issuer->signers (signers_lock) */
+    struct signer_entry *next;  /* issuer->signers_lock */
+} signer_entry;
+
+struct mc_issuer {
+    char *namespace;                   /* immutable */
+    char *identity;                    /* immutable */
+    int generate_root;                 /* immutable */
+    mc_key_type root_key_type;         /* immutable */
+    int64_t ttl_seconds;               /* immutable */
+    mc_kube_config *config;            /* immutable */
+    mc_kube_client *client;            /* the management cluster; thread-safe */
+    mc_kube_watcher *watcher;          /* every watch of the process */
+    mc_informer *registrations;        /* Secrets in namespace */
+    mc_controller *cluster_controller; /* one worker: registrations */
+    mc_controller *request_controller; /* N workers: "<cluster>/<ns>/<name>" */
+    mc_leader *leader;
+    atomic_int leading;            /* set by the election callbacks */
+    pthread_mutex_t clusters_lock; /* guards clusters and every refs/next of them */
+    issuer_cluster *clusters;
+    pthread_mutex_t signers_lock; /* guards signers and signer_entry refs/next/cached */
+    signer_entry *signers;
+    int started; /* caller's thread only */
+    int stopped; /* caller's thread only */
+};
+
+/* snprintf for messages that may be cut (names are bounded by the API
+ * server, the buffers by status.error's usefulness). */
+static void format_message(char *out, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void format_message(char *out, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, size, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- clusters ---------------------------------------------------------- */
+
+static void cluster_free(issuer_cluster *cluster)
+{
+    if (!cluster)
+        return;
+    /* informers first: they use the client */
+    mc_informer_free(cluster->requests);
+    mc_informer_free(cluster->issued);
+    mc_kube_client_free(cluster->client);
+    if (cluster->kubeconfig)
+        mc_secure_free(cluster->kubeconfig, cluster->kubeconfig_len);
+    free(cluster->name);
+    free(cluster->owner);
+    free(cluster);
+}
+
+/* The cluster named name with a reference taken, or NULL. */
+static issuer_cluster *cluster_get(mc_issuer *issuer, const char *name)
+{
+    pthread_mutex_lock(&issuer->clusters_lock);
+    issuer_cluster *found = issuer->clusters;
+    while (found && strcmp(found->name, name) != 0)
+        found = found->next;
+    if (found)
+        found->refs++;
+    pthread_mutex_unlock(&issuer->clusters_lock);
+    return found;
+}
+
+/* Drops a reference; the last one frees (stopping the informers). */
+static void cluster_put(issuer_cluster *cluster)
+{
+    mc_issuer *issuer = cluster->issuer;
+    pthread_mutex_lock(&issuer->clusters_lock);
+    int last = --cluster->refs == 0;
+    pthread_mutex_unlock(&issuer->clusters_lock);
+    if (last)
+        cluster_free(cluster);
+}
+
+/* Queues "<cluster>/<ns>/<name>" for an object of a cluster's informers. */
+static void queue_object(void *ctx, const json_t *obj)
+{
+    issuer_cluster *cluster = ctx;
+    mc_issuer *issuer = cluster->issuer;
+    if (!atomic_load(&issuer->leading))
+        return; /* becoming leader queues every cached request */
+    const json_t *meta = json_object_get(obj, "metadata");
+    const char *ns = json_string_value(json_object_get(meta, "namespace"));
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    char key[KEY_MAX];
+    if (!ns || !name)
+        return;
+    int n = snprintf(key, sizeof(key), "%s/%s/%s", cluster->name, ns, name);
+    if (n > 0 && (size_t)n < sizeof(key))
+        mc_workqueue_add(mc_controller_queue(issuer->request_controller), key);
+}
+
+static void on_cluster_add(void *ctx, const json_t *obj)
+{
+    queue_object(ctx, obj);
+}
+
+static void on_cluster_update(void *ctx, const json_t *old_obj, const json_t *new_obj)
+{
+    (void)old_obj;
+    queue_object(ctx, new_obj);
+}
+
+static void on_cluster_delete(void *ctx, const json_t *obj)
+{
+    queue_object(ctx, obj);
+}
+
+/* Connects to a registered cluster and starts its two informers. */
+static int cluster_start(mc_issuer *issuer, const char *owner, const char *name,
+                         const unsigned char *kubeconfig, size_t len, issuer_cluster **out,
+                         mc_err *err)
+{
+    *out = NULL;
+    issuer_cluster *cluster = calloc(1, sizeof(*cluster));
+    mc_kube_config *config = NULL;
+    char what[600];
+    snprintf(what, sizeof(what), "secret %s key %s", owner, name);
+    if (!cluster)
+        return mc_err_set(err, MC_ENOMEM, "cluster %s: out of memory", name);
+    cluster->issuer = issuer;
+    cluster->refs = 1;
+    cluster->name = mc_strdup(name);
+    cluster->owner = mc_strdup(owner);
+    cluster->kubeconfig = mc_strndup((const char *)kubeconfig, len);
+    cluster->kubeconfig_len = len;
+    int rc;
+    if (!cluster->name || !cluster->owner || !cluster->kubeconfig) {
+        rc = mc_err_set(err, MC_ENOMEM, "cluster %s: out of memory", name);
+        goto out;
+    }
+    rc = mc_kube_config_load_text((const char *)kubeconfig, len, NULL, what, &config, err);
+    if (rc == MC_OK)
+        rc = mc_kube_client_new(config, NULL, &cluster->client, err);
+    mc_informer_handlers handlers = {on_cluster_add, on_cluster_update, on_cluster_delete, cluster};
+    mc_informer_options options = {NULL, NULL, NULL, 0};
+    if (rc == MC_OK)
+        rc = mc_informer_new(cluster->client, issuer->watcher, &requests_resource, &options,
+                             &handlers, &cluster->requests, err);
+    if (rc == MC_OK)
+        rc = mc_informer_new(cluster->client, issuer->watcher, &issued_resource, &options,
+                             &handlers, &cluster->issued, err);
+    if (rc == MC_OK)
+        rc = mc_informer_start(cluster->issued, err);
+    if (rc == MC_OK)
+        rc = mc_informer_start(cluster->requests, err);
+out:
+    mc_kube_config_free(config);
+    if (rc != MC_OK) {
+        cluster_free(cluster);
+        return mc_err_prefix(err, "cluster %s", name);
+    }
+    *out = cluster;
+    return MC_OK;
+}
+
+/* Removes every cluster owned by owner whose data key is not in secret (or
+ * whose kubeconfig changed) from the list; returns them chained by next. */
+static issuer_cluster *clusters_detach_stale(mc_issuer *issuer, const char *owner,
+                                             const mc_api_secret *secret)
+{
+    issuer_cluster *stale = NULL;
+    pthread_mutex_lock(&issuer->clusters_lock);
+    issuer_cluster **link = &issuer->clusters;
+    while (*link) {
+        issuer_cluster *cluster = *link;
+        const mc_api_bytes_entry *entry =
+            secret ? mc_api_bytes_map_get(&secret->data, cluster->name) : NULL;
+        int keep = strcmp(cluster->owner, owner) != 0 ||
+                   (entry && entry->len == cluster->kubeconfig_len &&
+                    memcmp(entry->data, cluster->kubeconfig, entry->len) == 0);
+        if (keep) {
+            link = &cluster->next;
+            continue;
+        }
+        *link = cluster->next;
+        cluster->next = stale;
+        stale = cluster;
+    }
+    pthread_mutex_unlock(&issuer->clusters_lock);
+    return stale;
+}
+
+/* Adds cluster unless the name is taken; returns the owner holding the name
+ * (borrowed while the caller is the only registration worker) or NULL. */
+static const char *clusters_insert(mc_issuer *issuer, issuer_cluster *cluster)
+{
+    pthread_mutex_lock(&issuer->clusters_lock);
+    issuer_cluster *other = issuer->clusters;
+    while (other && strcmp(other->name, cluster->name) != 0)
+        other = other->next;
+    if (!other) {
+        cluster->next = issuer->clusters;
+        issuer->clusters = cluster;
+    }
+    pthread_mutex_unlock(&issuer->clusters_lock);
+    return other ? other->owner : NULL;
+}
+
+/* Splits "a/b" into two NUL-terminated parts in buf; -1 without a '/'. */
+static int split_key(const char *key, char *buf, size_t size, char **first, char **rest)
+{
+    if (mc_strlcpy(buf, key, size) >= size)
+        return -1;
+    char *slash = strchr(buf, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    *first = buf;
+    *rest = slash + 1;
+    return 0;
+}
+
+/* Registration Secret "ns/name": start clusters for new data keys, stop
+ * those gone or changed. Level-triggered on the informer's cache. */
+static int reconcile_registration(void *ctx, const char *key, mc_reconcile_result *result,
+                                  mc_err *err)
+{
+    (void)result;
+    (void)err;
+    mc_issuer *issuer = ctx;
+    char buf[KEY_MAX];
+    char *ns = NULL, *name = NULL;
+    if (split_key(key, buf, sizeof(buf), &ns, &name) != 0)
+        return 0;
+    json_t *obj = mc_informer_get(issuer->registrations, ns, name);
+    mc_api_secret *secret = NULL;
+    mc_err local = {0};
+    if (obj && mc_api_secret_decode(obj, &secret, &local) != MC_OK)
+        mc_log_warn(LOG, "registration %s ignored: %s", key, local.msg);
+    json_decref(obj);
+    if (secret && (!secret->type || strcmp(secret->type, MC_API_SECRET_TYPE_KUBECONFIG) != 0 ||
+                   secret->metadata.deletion_timestamp)) {
+        mc_api_secret_free(secret);
+        secret = NULL;
+    }
+    issuer_cluster *stale = clusters_detach_stale(issuer, key, secret);
+    while (stale) {
+        issuer_cluster *next = stale->next;
+        mc_log_info(LOG, "cluster %s deregistered (secret %s)", stale->name, key);
+        cluster_put(stale);
+        stale = next;
+    }
+    for (size_t i = 0; secret && i < secret->data.len; i++) {
+        const mc_api_bytes_entry *entry = &secret->data.items[i];
+        issuer_cluster *existing = cluster_get(issuer, entry->key);
+        if (existing) {
+            if (strcmp(existing->owner, key) != 0)
+                mc_log_warn(LOG, "secret %s: cluster %s is already registered by secret %s", key,
+                            entry->key, existing->owner);
+            cluster_put(existing);
+            continue;
+        }
+        issuer_cluster *cluster = NULL;
+        if (cluster_start(issuer, key, entry->key, entry->data, entry->len, &cluster, &local) !=
+            MC_OK) {
+            /* local input only (the kubeconfig text): retried when the Secret changes */
+            mc_log_error(LOG, "secret %s: %s", key, local.msg);
+            continue;
+        }
+        const char *holder = clusters_insert(issuer, cluster);
+        if (holder) {
+            mc_log_warn(LOG, "secret %s: cluster %s is already registered by secret %s", key,
+                        entry->key, holder);
+            cluster_free(cluster);
+            continue;
+        }
+        mc_log_info(LOG, "cluster %s registered (secret %s)", entry->key, key);
+    }
+    mc_api_secret_free(secret);
+    return 0;
+}
+
+/* ---- signers ----------------------------------------------------------- */
+
+static void signer_entry_free(signer_entry *entry)
+{
+    if (!entry)
+        return;
+    mc_pki_signer_free(entry->signer);
+    free(entry->root_pem);
+    free(entry->secret);
+    free(entry->resource_version);
+    free(entry);
+}
+
+static void signer_put(mc_issuer *issuer, signer_entry *entry)
+{
+    if (!entry)
+        return;
+    pthread_mutex_lock(&issuer->signers_lock);
+    int last = --entry->refs == 0;
+    pthread_mutex_unlock(&issuer->signers_lock);
+    if (last)
+        signer_entry_free(entry);
+}
+
+/* Builds an entry from a root Secret: a signer, or the reason there is none. */
+static signer_entry *signer_entry_build(const char *secret_key, const mc_api_secret *secret)
+{
+    signer_entry *entry = calloc(1, sizeof(*entry));
+    if (!entry)
+        return NULL;
+    entry->refs = 1;
+    entry->secret = mc_strdup(secret_key);
+    entry->resource_version =
+        mc_strdup(secret->metadata.resource_version ? secret->metadata.resource_version : "");
+    if (!entry->secret || !entry->resource_version) {
+        signer_entry_free(entry);
+        return NULL;
+    }
+    const mc_api_bytes_entry *cert_data = mc_api_bytes_map_get(&secret->data, ROOT_CERT_KEY);
+    const mc_api_bytes_entry *key_data = mc_api_bytes_map_get(&secret->data, ROOT_KEY_KEY);
+    mc_pki_cert *root = NULL;
+    mc_pki_key *key = NULL;
+    mc_err err = {0};
+    char what[600];
+    if (!cert_data || !key_data) {
+        format_message(entry->error, sizeof(entry->error),
+                       "secret %s (management cluster) lacks %s", secret_key,
+                       !cert_data ? ROOT_CERT_KEY : ROOT_KEY_KEY);
+        return entry;
+    }
+    format_message(what, sizeof(what), "secret %s %s", secret_key, ROOT_CERT_KEY);
+    int rc = mc_pki_cert_from_pem((const char *)cert_data->data, cert_data->len, what, &root, &err);
+    format_message(what, sizeof(what), "secret %s %s", secret_key, ROOT_KEY_KEY);
+    if (rc == MC_OK)
+        rc = mc_pki_key_from_pem((const char *)key_data->data, key_data->len, what, &key, &err);
+    if (rc == MC_OK)
+        rc = mc_pki_signer_new(root, key, &entry->signer, &err);
+    if (rc == MC_OK) {
+        entry->root_pem = mc_strndup((const char *)cert_data->data, cert_data->len);
+        if (!entry->root_pem)
+            rc = mc_err_set(&err, MC_ENOMEM, "out of memory");
+    }
+    if (rc != MC_OK) {
+        mc_pki_signer_free(entry->signer);
+        entry->signer = NULL;
+        mc_strlcpy(entry->error, err.msg, sizeof(entry->error));
+    }
+    mc_pki_cert_free(root);
+    mc_pki_key_free(key);
+    return entry;
+}
+
+/* Creates a self-signed root in Secret ns/name of the management cluster;
+ * *out is the Secret as stored (also when another writer won the race). */
+static int generate_root(mc_issuer *issuer, const char *ns, const char *name, json_t **out,
+                         mc_err *err)
+{
+    mc_pki_key *key = NULL;
+    mc_pki_cert *root = NULL;
+    char *cert_pem = NULL, *key_pem = NULL, *cert_b64 = NULL, *key_b64 = NULL;
+    size_t cert_len = 0, key_len = 0, key_b64_len = 0;
+    json_t *secret = NULL;
+    mc_pki_root_params params = {ROOT_ORG, ROOT_COMMON_NAME, ROOT_TTL_SECONDS, 0};
+    int rc = mc_pki_key_generate(issuer->root_key_type, &key, err);
+    if (rc == MC_OK)
+        rc = mc_pki_root_create(key, &params, &root, err);
+    if (rc == MC_OK)
+        rc = mc_pki_cert_to_pem(root, &cert_pem, &cert_len, err);
+    if (rc == MC_OK)
+        rc = mc_pki_key_to_pem(key, MC_KEY_PEM_TRADITIONAL, &key_pem, &key_len, err);
+    if (rc == MC_OK && (mc_base64_encode(cert_pem, cert_len, &cert_b64, NULL) != MC_OK ||
+                        mc_base64_encode(key_pem, key_len, &key_b64, &key_b64_len) != MC_OK))
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+    if (rc != MC_OK) {
+        mc_err_prefix(err, "generating root for secret %s/%s", ns, name);
+        goto out;
+    }
+    secret =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s, s:{s:s, s:s}}", "apiVersion", "v1",
+                  "kind", "Secret", "metadata", "name", name, "namespace", ns, "labels",
+                  "app.kubernetes.io/managed-by", "meshcert", "type", MC_API_SECRET_TYPE_SIGNING,
+                  "data", ROOT_CERT_KEY, cert_b64, ROOT_KEY_KEY, key_b64);
+    if (!secret) {
+        rc =
+            mc_err_set(err, MC_ENOMEM, "generating root for secret %s/%s: out of memory", ns, name);
+        goto out;
+    }
+    rc = mc_kube_create(issuer->client, &secrets_resource, ns, secret, out, err);
+    if (rc == MC_EEXISTS)
+        rc = mc_kube_get(issuer->client, &secrets_resource, ns, name, out, err);
+    else if (rc == MC_OK) {
+        char description[64];
+        mc_pki_key_describe(key, description, sizeof(description));
+        mc_log_info(LOG, "generated root CA in secret %s/%s (%s, O=%s)", ns, name, description,
+                    ROOT_ORG);
+    }
+out:
+    json_decref(secret);
+    if (key_b64)
+        mc_secure_free(key_b64, key_b64_len);
+    mc_secure_free_str(key_pem);
+    free(cert_b64);
+    free(cert_pem);
+    mc_pki_cert_free(root);
+    mc_pki_key_free(key);
+    return rc;
+}
+
+/* The signer of an IssuedCertificate's signingCertificateSecret, read from
+ * the management cluster (generated when missing and asked to). *out is an
+ * entry with a signer or an error; non-zero only for transient failures
+ * (the caller retries). */
+static int signer_acquire(mc_issuer *issuer, const mc_api_object_ref *ref, signer_entry **out,
+                          mc_err *err)
+{
+    *out = NULL;
+    const char *ns = ref->namespace && *ref->namespace ? ref->namespace : issuer->namespace;
+    char secret_key[KEY_MAX];
+    snprintf(secret_key, sizeof(secret_key), "%s/%s", ns, ref->name ? ref->name : "");
+    json_t *obj = NULL;
+    mc_err local = {0};
+    int rc = ref->name ? mc_kube_get(issuer->client, &secrets_resource, ns, ref->name, &obj, &local)
+                       : MC_ENOTFOUND;
+    if (rc == MC_ENOTFOUND && ref->name && issuer->generate_root)
+        rc = generate_root(issuer, ns, ref->name, &obj, &local);
+    if (rc == MC_ENOTFOUND) {
+        signer_entry *entry = calloc(1, sizeof(*entry));
+        if (!entry)
+            return mc_err_set(err, MC_ENOMEM, "out of memory");
+        entry->refs = 1;
+        format_message(entry->error, sizeof(entry->error),
+                       "secret %s not found in the management cluster", secret_key);
+        *out = entry;
+        return MC_OK;
+    }
+    if (rc != MC_OK) {
+        *err = local;
+        return rc;
+    }
+    const char *version =
+        json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+    pthread_mutex_lock(&issuer->signers_lock);
+    for (signer_entry *entry = issuer->signers; entry; entry = entry->next)
+        if (strcmp(entry->secret, secret_key) == 0 && version &&
+            strcmp(entry->resource_version, version) == 0) {
+            entry->refs++;
+            *out = entry;
+            break;
+        }
+    pthread_mutex_unlock(&issuer->signers_lock);
+    if (*out) {
+        json_decref(obj);
+        return MC_OK;
+    }
+    mc_api_secret *secret = NULL;
+    rc = mc_api_secret_decode(obj, &secret, &local);
+    json_decref(obj);
+    signer_entry *entry = NULL;
+    if (rc != MC_OK) {
+        entry = calloc(1, sizeof(*entry));
+        if (entry) {
+            entry->refs = 1;
+            mc_strlcpy(entry->error, local.msg, sizeof(entry->error));
+        }
+    } else {
+        entry = signer_entry_build(secret_key, secret);
+    }
+    mc_api_secret_free(secret);
+    if (!entry)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    if (!entry->secret) { /* an undecodable Secret: not cached */
+        *out = entry;
+        return MC_OK;
+    }
+    /* Cache it, replacing the entry of an older version of the Secret. */
+    signer_entry *replaced = NULL;
+    pthread_mutex_lock(&issuer->signers_lock);
+    for (signer_entry **link = &issuer->signers; *link; link = &(*link)->next)
+        if (strcmp((*link)->secret, secret_key) == 0) {
+            replaced = *link;
+            *link = replaced->next;
+            replaced->cached = 0;
+            break;
+        }
+    entry->refs++;
+    entry->cached = 1;
+    entry->next = issuer->signers;
+    issuer->signers = entry;
+    pthread_mutex_unlock(&issuer->signers_lock);
+    signer_put(issuer, replaced);
+    *out = entry;
+    return MC_OK;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+/* Writes the request's status for a FINISH or FAIL action (conditional on
+ * the resourceVersion the decision was made from). */
+static int write_status(issuer_cluster *cluster, mc_api_certificate_request *request,
+                        const mc_issuer_action *action, const char *root_pem, mc_err *err)
+{
+    request->status.observed_generation = action->observed_generation;
+    free(request->status.error);
+    request->status.error = NULL;
+    int rc = MC_OK;
+    if (action->type == MC_ISSUER_FINISH) {
+        request->status.state = MC_CR_STATE_FINISHED;
+        rc = mc_api_certificate_request_set_signed(request, action->certificate_pem,
+                                                   strlen(action->certificate_pem), root_pem,
+                                                   strlen(root_pem));
+    } else {
+        request->status.state = MC_CR_STATE_FAILED;
+        request->status.error = mc_strdup(action->error);
+        rc = mc_api_certificate_request_set_signed(request, NULL, 0, NULL, 0);
+        if (rc == MC_OK && !request->status.error)
+            rc = MC_ENOMEM;
+    }
+    if (rc != MC_OK)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    json_t *body = NULL;
+    rc = mc_api_certificate_request_encode(request, &body, err);
+    if (rc == MC_OK)
+        rc = mc_kube_update_status(cluster->client, &requests_resource, request->metadata.namespace,
+                                   body, NULL, err);
+    json_decref(body);
+    return rc;
+}
+
+/* Decides and writes for one request of one cluster. */
+static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster, const char *ns,
+                                     const char *name, mc_err *err)
+{
+    mc_api_certificate_request *request = NULL;
+    mc_api_issued_certificate *issued = NULL;
+    signer_entry *signer = NULL;
+    mc_issuer_action action;
+    memset(&action, 0, sizeof(action));
+    mc_err local = {0};
+    int rc = MC_OK;
+    json_t *obj = mc_informer_get(cluster->requests, ns, name);
+    if (!obj)
+        return MC_OK; /* deleted */
+    rc = mc_api_certificate_request_decode(obj, &request, &local);
+    json_decref(obj);
+    if (rc != MC_OK) {
+        mc_log_warn(LOG, "cluster %s: %s", cluster->name, local.msg);
+        return MC_OK; /* answered when it changes */
+    }
+    int answered = request->status.state == MC_CR_STATE_FINISHED ||
+                   request->status.state == MC_CR_STATE_FAILED;
+    /* what decide would call NOTHING or WAIT, without reading the root */
+    obj = mc_informer_get(cluster->issued, ns, name);
+    if (request->metadata.deletion_timestamp ||
+        (answered && request->status.observed_generation == request->metadata.generation) || !obj)
+        goto out;
+    rc = mc_api_issued_certificate_decode(obj, &issued, &local);
+    if (rc != MC_OK) {
+        action.type = MC_ISSUER_FAIL;
+        action.observed_generation = request->metadata.generation;
+        format_message(action.error, sizeof(action.error),
+                       "certificaterequest %s/%s on cluster %s: %s", ns, name, cluster->name,
+                       local.msg);
+        rc = MC_OK;
+    } else {
+        rc = signer_acquire(issuer, &issued->spec.signing_certificate_secret, &signer, err);
+        if (rc != MC_OK)
+            goto out;
+        mc_issuer_observation observation = {cluster->name,
+                                             request,
+                                             issued,
+                                             signer->signer,
+                                             signer->signer ? NULL : signer->error,
+                                             signer->root_pem,
+                                             issuer->ttl_seconds,
+                                             time(NULL)};
+        mc_issuer_decide(&observation, &action);
+    }
+    if (action.type != MC_ISSUER_FINISH && action.type != MC_ISSUER_FAIL)
+        goto out;
+    rc = write_status(cluster, request, &action, signer ? signer->root_pem : "", err);
+    if (rc != MC_OK) {
+        mc_err_prefix(err, "certificaterequest %s/%s on cluster %s", ns, name, cluster->name);
+        goto out;
+    }
+    if (action.type == MC_ISSUER_FINISH)
+        mc_log_info(LOG, "certificaterequest %s/%s on cluster %s: FINISHED (generation %lld)", ns,
+                    name, cluster->name, (long long)action.observed_generation);
+    else
+        mc_log_warn(LOG, "%s: FAILED", action.error);
+out:
+    json_decref(obj);
+    mc_issuer_action_clear(&action);
+    signer_put(issuer, signer);
+    mc_api_issued_certificate_free(issued);
+    mc_api_certificate_request_free(request);
+    return rc;
+}
+
+/* Key "<cluster>/<ns>/<name>". */
+static int reconcile_request(void *ctx, const char *key, mc_reconcile_result *result, mc_err *err)
+{
+    (void)result;
+    mc_issuer *issuer = ctx;
+    if (!atomic_load(&issuer->leading))
+        return 0; /* the next leader reconciles everything */
+    char buf[KEY_MAX], inner[KEY_MAX];
+    char *cluster_name = NULL, *rest = NULL, *ns = NULL, *name = NULL;
+    if (split_key(key, buf, sizeof(buf), &cluster_name, &rest) != 0 ||
+        split_key(rest, inner, sizeof(inner), &ns, &name) != 0)
+        return 0;
+    issuer_cluster *cluster = cluster_get(issuer, cluster_name);
+    if (!cluster)
+        return 0; /* deregistered */
+    int rc = reconcile_cluster_request(issuer, cluster, ns, name, err);
+    cluster_put(cluster);
+    return rc;
+}
+
+/* ---- leader election --------------------------------------------------- */
+
+static void on_started_leading(void *ctx)
+{
+    mc_issuer *issuer = ctx;
+    atomic_store(&issuer->leading, 1);
+    mc_log_info(LOG, "leading (lease %s/%s, identity %s)", issuer->namespace, LEASE_NAME,
+                issuer->identity);
+    /* Everything cached may have changed while another replica led. */
+    pthread_mutex_lock(&issuer->clusters_lock);
+    for (issuer_cluster *cluster = issuer->clusters; cluster; cluster = cluster->next) {
+        json_t **items = NULL;
+        size_t count = mc_informer_list(cluster->requests, NULL, &items);
+        for (size_t i = 0; i < count; i++) {
+            queue_object(cluster, items[i]);
+            json_decref(items[i]);
+        }
+        free(items);
+    }
+    pthread_mutex_unlock(&issuer->clusters_lock);
+}
+
+static void on_stopped_leading(void *ctx)
+{
+    mc_issuer *issuer = ctx;
+    atomic_store(&issuer->leading, 0);
+    mc_log_info(LOG, "not leading (lease %s/%s)", issuer->namespace, LEASE_NAME);
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err)
+{
+    *out = NULL;
+    if (!options || !options->management || options->workers < 0)
+        return mc_err_set(err, MC_EINVAL,
+                          "issuer: a management cluster configuration is "
+                          "required and workers must not be negative");
+    mc_issuer *issuer = calloc(1, sizeof(*issuer));
+    if (!issuer)
+        return mc_err_set(err, MC_ENOMEM, "issuer: out of memory");
+    pthread_mutex_init(&issuer->clusters_lock, NULL);
+    pthread_mutex_init(&issuer->signers_lock, NULL);
+    atomic_init(&issuer->leading, 0);
+    issuer->generate_root = options->generate_root;
+    issuer->root_key_type = options->root_key_type;
+    issuer->ttl_seconds = options->ttl_seconds;
+    const char *ns = options->namespace && *options->namespace ? options->namespace
+                                                               : options->management->namespace;
+    issuer->namespace = mc_strdup(ns ? ns : "default");
+    char identity[300];
+    if (options->identity) {
+        mc_strlcpy(identity, options->identity, sizeof(identity));
+    } else {
+        char host[256] = "";
+        if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+            mc_strlcpy(host, "meshcert", sizeof(host));
+        snprintf(identity, sizeof(identity), "%s-%ld", host, (long)getpid());
+    }
+    issuer->identity = mc_strdup(identity);
+    int rc = MC_OK;
+    if (!issuer->namespace || !issuer->identity) {
+        rc = mc_err_set(err, MC_ENOMEM, "issuer: out of memory");
+        goto out;
+    }
+    rc = mc_kube_config_copy(options->management, &issuer->config, err);
+    if (rc == MC_OK)
+        rc = mc_kube_client_new(issuer->config, NULL, &issuer->client, err);
+    if (rc == MC_OK)
+        rc = mc_kube_watcher_new(&issuer->watcher, err);
+    if (rc == MC_OK)
+        rc = mc_controller_new("issuer-clusters", 1, reconcile_registration, issuer,
+                               &issuer->cluster_controller, err);
+    if (rc == MC_OK)
+        rc = mc_controller_new("issuer", options->workers ? options->workers : 4, reconcile_request,
+                               issuer, &issuer->request_controller, err);
+    if (rc == MC_OK) {
+        mc_informer_handlers handlers;
+        mc_controller_watch(issuer->cluster_controller, &handlers, NULL);
+        mc_informer_options informer_options = {issuer->namespace, NULL, NULL, 0};
+        rc = mc_informer_new(issuer->client, issuer->watcher, &secrets_resource, &informer_options,
+                             &handlers, &issuer->registrations, err);
+    }
+    if (rc == MC_OK) {
+        mc_leader_options leader_options = {issuer->namespace,
+                                            LEASE_NAME,
+                                            issuer->identity,
+                                            options->lease_ms,
+                                            options->renew_deadline_ms,
+                                            options->retry_ms,
+                                            on_started_leading,
+                                            on_stopped_leading,
+                                            issuer};
+        rc = mc_leader_new(issuer->client, &leader_options, &issuer->leader, err);
+    }
+out:
+    if (rc != MC_OK) {
+        mc_issuer_free(issuer);
+        return rc;
+    }
+    *out = issuer;
+    return MC_OK;
+}
+
+int mc_issuer_start(mc_issuer *issuer, mc_err *err)
+{
+    if (issuer->started)
+        return mc_err_set(err, MC_EINVAL, "issuer: already started");
+    issuer->started = 1;
+    int rc = mc_controller_start(issuer->cluster_controller, err);
+    if (rc == MC_OK)
+        rc = mc_controller_start(issuer->request_controller, err);
+    if (rc == MC_OK)
+        rc = mc_informer_start(issuer->registrations, err);
+    if (rc == MC_OK)
+        rc = mc_leader_start(issuer->leader, err);
+    if (rc == MC_OK)
+        mc_log_info(LOG, "started: registered clusters from secrets of type %s in namespace %s%s",
+                    MC_API_SECRET_TYPE_KUBECONFIG, issuer->namespace,
+                    issuer->generate_root ? ", generating missing roots" : "");
+    return rc;
+}
+
+void mc_issuer_stop(mc_issuer *issuer)
+{
+    if (!issuer || issuer->stopped)
+        return;
+    issuer->stopped = 1;
+    /* Leadership first (the Lease is released for a standby), then the
+     * sources of keys, then the workers (draining: non-leaders return at once). */
+    mc_leader_stop(issuer->leader);
+    atomic_store(&issuer->leading, 0);
+    if (issuer->registrations)
+        mc_informer_stop(issuer->registrations);
+    mc_controller_stop(issuer->cluster_controller);
+    pthread_mutex_lock(&issuer->clusters_lock);
+    issuer_cluster *clusters = issuer->clusters;
+    issuer->clusters = NULL;
+    pthread_mutex_unlock(&issuer->clusters_lock);
+    for (issuer_cluster *cluster = clusters; cluster; cluster = cluster->next) {
+        mc_informer_stop(cluster->requests);
+        mc_informer_stop(cluster->issued);
+    }
+    mc_controller_stop(issuer->request_controller);
+    while (clusters) {
+        issuer_cluster *next = clusters->next;
+        cluster_put(clusters);
+        clusters = next;
+    }
+    mc_log_info(LOG, "stopped");
+}
+
+void mc_issuer_free(mc_issuer *issuer)
+{
+    if (!issuer)
+        return;
+    if (issuer->started)
+        mc_issuer_stop(issuer);
+    mc_leader_free(issuer->leader);
+    mc_informer_free(issuer->registrations);
+    mc_controller_free(issuer->request_controller);
+    mc_controller_free(issuer->cluster_controller);
+    /* clusters still listed were never started */
+    while (issuer->clusters) {
+        issuer_cluster *next = issuer->clusters->next;
+        cluster_free(issuer->clusters);
+        issuer->clusters = next;
+    }
+    while (issuer->signers) {
+        signer_entry *next = issuer->signers->next;
+        signer_entry_free(issuer->signers);
+        issuer->signers = next;
+    }
+    mc_kube_watcher_free(issuer->watcher);
+    mc_kube_client_free(issuer->client);
+    mc_kube_config_free(issuer->config);
+    pthread_mutex_destroy(&issuer->clusters_lock);
+    pthread_mutex_destroy(&issuer->signers_lock);
+    free(issuer->namespace);
+    free(issuer->identity);
+    free(issuer);
+}
+
+int mc_issuer_cluster_count(mc_issuer *issuer)
+{
+    int count = 0;
+    pthread_mutex_lock(&issuer->clusters_lock);
+    for (issuer_cluster *cluster = issuer->clusters; cluster; cluster = cluster->next)
+        count++;
+    pthread_mutex_unlock(&issuer->clusters_lock);
+    return count;
+}

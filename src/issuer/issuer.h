@@ -1,0 +1,54 @@
+/* issuer.h - the `meshcert issuer` process: answers CertificateRequests on
+ * every registered cluster with certificates signed by roots that stay in
+ * the management cluster.
+ *
+ * Registered clusters are Secrets of type solo.io/kubeconfig in the issuer's
+ * namespace (one data key per cluster, named after it); an informer on them
+ * starts and stops per-cluster CertificateRequest and IssuedCertificate
+ * informers while running. A controller reconciles "<cluster>/<ns>/<name>"
+ * with mc_issuer_decide (decide.h) and writes the request's status; leader
+ * election on the Lease "meshcert-issuer" gates reconciling.
+ */
+#ifndef MC_ISSUER_ISSUER_H
+#define MC_ISSUER_ISSUER_H
+
+#include <stdint.h>
+
+#include "kube/config.h"
+#include "pki/key.h"
+#include "util/err.h"
+
+typedef struct mc_issuer mc_issuer;
+
+typedef struct mc_issuer_options {
+    const mc_kube_config *management; /* the management cluster (copied); required */
+    const char *namespace;            /* registered clusters, the Lease, generated roots (NULL: the
+                                         config's namespace) */
+    int generate_root;                /* create a missing signingCertificateSecret */
+    mc_key_type root_key_type;        /* of generated roots (MC_KEY_RSA4096 as the original) */
+    int workers;                      /* reconcile threads (0: 4) */
+    int64_t ttl_seconds;              /* of issued certificates (0: 365 days) */
+    const char *identity;             /* leader identity (NULL: "<hostname>-<pid>") */
+    int64_t lease_ms;                 /* leader election timings (0: client-go's defaults) */
+    int64_t renew_deadline_ms;
+    int64_t retry_ms;
+} mc_issuer_options;
+
+/* Builds an issuer (nothing runs yet). *out freed with mc_issuer_free.
+ * MC_EINVAL for bad options; kube/ and runtime/ errors otherwise. */
+int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err);
+
+/* Starts the informers, the controllers and the leader election; returns at
+ * once. */
+int mc_issuer_start(mc_issuer *issuer, mc_err *err);
+
+/* Stops everything (releasing the Lease when leading); idempotent. */
+void mc_issuer_stop(mc_issuer *issuer);
+
+/* Frees (stopping first). Accepts NULL. */
+void mc_issuer_free(mc_issuer *issuer);
+
+/* Number of registered clusters currently watched (tests, logs). */
+int mc_issuer_cluster_count(mc_issuer *issuer);
+
+#endif

@@ -1,0 +1,391 @@
+/* issuer_test.c - `meshcert issuer` as a real process against `meshcert
+ * server` with two logical clusters: mgmt (registration Secret, generated
+ * root, Lease) and east (CRDs, IssuedCertificates, CertificateRequests).
+ * A request whose CSR asks for the IssuedCertificate's hosts and org ends
+ * FINISHED with a certificate that chains to signingRootCa, carries the hosts
+ * and holds the CSR's key; one asking for an extra SAN ends FAILED naming it;
+ * the cluster is registered after the issuer started and, deregistered, is
+ * no longer answered; SIGTERM stops the issuer with exit status 0 (under
+ * ASan: nothing leaked).
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "api/core.h"
+#include "api/issued_certificate.h"
+#include "api/yaml.h"
+#include "kube/client.h"
+#include "kube/config.h"
+#include "pki/cert.h"
+#include "pki/csr.h"
+#include "pki/key.h"
+#include "pki/verify.h"
+#include "server_process.h"
+#include "util/base64.h"
+#include "util/file.h"
+#include "util/log.h"
+#include "util/str.h"
+
+extern char **environ;
+
+static const mc_kube_resource crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions", 0};
+static const mc_kube_resource namespaces = {"", "v1", "namespaces", 0};
+static const mc_kube_resource secrets = {"", "v1", "secrets", 1};
+static const mc_kube_resource leases = {"coordination.k8s.io", "v1", "leases", 1};
+static const mc_kube_resource issued = {MC_API_GROUP, MC_API_VERSION, "issuedcertificates", 1};
+static const mc_kube_resource requests = {MC_API_GROUP, MC_API_VERSION, "certificaterequests", 1};
+
+#define NS_MGMT "meshcert"
+#define NS_EAST "istio-system"
+#define ORG     "Istio"
+
+static const char *const hosts[] = {"spiffe://cluster.local/ns/istio-system/sa/istio-citadel",
+                                    "istiod.istio-system.svc"};
+
+typedef struct fixture {
+    server_process server;
+    mc_kube_client *mgmt;
+    mc_kube_client *east;
+    pid_t issuer;
+} fixture;
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int client_for(const fixture *f, const char *cluster, mc_kube_client **out)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/kubeconfigs/%s.yaml", f->server.dir, cluster);
+    mc_kube_config *config = NULL;
+    mc_err err = {0};
+    int rc = mc_kube_config_load_file(path, NULL, &config, &err);
+    if (rc == MC_OK)
+        rc = mc_kube_client_new(config, NULL, out, &err);
+    mc_kube_config_free(config);
+    if (rc != MC_OK)
+        fprintf(stderr, "client %s: %s\n", cluster, err.msg);
+    return rc;
+}
+
+static int create_namespace(mc_kube_client *client, const char *name)
+{
+    json_t *obj = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
+                            "metadata", "name", name);
+    mc_err err = {0};
+    int rc = mc_kube_create(client, &namespaces, NULL, obj, NULL, &err);
+    json_decref(obj);
+    if (rc != MC_OK && rc != MC_EEXISTS)
+        fprintf(stderr, "namespace %s: %s\n", name, err.msg);
+    return rc == MC_EEXISTS ? MC_OK : rc;
+}
+
+static int apply_crd(mc_kube_client *client, const char *file)
+{
+    char path[512], *text = NULL;
+    size_t len = 0;
+    json_t *crd = NULL;
+    mc_err err = {0};
+    snprintf(path, sizeof(path), "%s/%s", MC_CRD_DIR, file);
+    int rc = mc_file_read(path, 1 << 20, &text, &len, &err);
+    if (rc == MC_OK)
+        rc = mc_api_yaml_to_json(text, len, &crd, &err);
+    if (rc == MC_OK)
+        rc = mc_kube_create(client, &crds, NULL, crd, NULL, &err);
+    if (rc != MC_OK)
+        fprintf(stderr, "crd %s: %s\n", file, err.msg);
+    free(text);
+    json_decref(crd);
+    return rc;
+}
+
+/* The registration: Secret mgmt meshcert/east, key "east" = east's kubeconfig. */
+static int register_east(const fixture *f)
+{
+    char path[512], *text = NULL, *b64 = NULL;
+    size_t len = 0;
+    mc_err err = {0};
+    snprintf(path, sizeof(path), "%s/kubeconfigs/east.yaml", f->server.dir);
+    int rc = mc_file_read(path, 1 << 20, &text, &len, &err);
+    if (rc == MC_OK)
+        rc = mc_base64_encode(text, len, &b64, NULL);
+    json_t *secret = NULL;
+    if (rc == MC_OK) {
+        secret = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
+                           "Secret", "metadata", "name", "east", "namespace", NS_MGMT, "type",
+                           MC_API_SECRET_TYPE_KUBECONFIG, "data", "east", b64);
+        rc = mc_kube_create(f->mgmt, &secrets, NS_MGMT, secret, NULL, &err);
+    }
+    if (rc != MC_OK)
+        fprintf(stderr, "register east: %s\n", err.msg);
+    json_decref(secret);
+    free(b64);
+    free(text);
+    return rc;
+}
+
+static int start_issuer(fixture *f)
+{
+    char kubeconfig[512];
+    snprintf(kubeconfig, sizeof(kubeconfig), "%s/kubeconfigs/mgmt.yaml", f->server.dir);
+    char *const argv[] = {MESHCERT_BIN,      "issuer",      "--kubeconfig",
+                          kubeconfig,        "--namespace", NS_MGMT,
+                          "--generate-root", "--workers",   "2",
+                          "--log-level",     "info",        NULL};
+    return posix_spawn(&f->issuer, MESHCERT_BIN, NULL, NULL, argv, environ) == 0 ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    *state = f;
+    if (!f)
+        return -1;
+    mc_log_configure(MC_LOG_WARN, MC_LOG_TEXT, NULL);
+    const char *args[] = {"--cluster", "mgmt", "--cluster", "east", NULL};
+    if (server_process_start(&f->server, args) != 0 || client_for(f, "mgmt", &f->mgmt) != 0 ||
+        client_for(f, "east", &f->east) != 0)
+        return -1;
+    if (create_namespace(f->mgmt, NS_MGMT) != 0 || create_namespace(f->east, NS_EAST) != 0)
+        return -1;
+    const char *files[] = {"issuedcertificates.yaml", "certificaterequests.yaml",
+                           "podbouncedirectives.yaml"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        if (apply_crd(f->east, files[i]) != 0)
+            return -1;
+    /* registered after the issuer started: picked up without a restart */
+    if (start_issuer(f) != 0)
+        return -1;
+    sleep_ms(300);
+    return register_east(f);
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    if (!f)
+        return 0;
+    if (f->issuer > 0) {
+        kill(f->issuer, SIGKILL);
+        waitpid(f->issuer, NULL, 0);
+    }
+    mc_kube_client_free(f->mgmt);
+    mc_kube_client_free(f->east);
+    server_process_stop(&f->server);
+    free(f);
+    return 0;
+}
+
+/* Creates obj on east, waiting for its CRD to be served. */
+static void create_on_east(fixture *f, const mc_kube_resource *res, json_t *obj)
+{
+    mc_err err = {0};
+    int rc = MC_ENOTFOUND;
+    for (int i = 0; i < 100 && rc == MC_ENOTFOUND; i++) {
+        rc = mc_kube_create(f->east, res, NS_EAST, obj, NULL, &err);
+        if (rc == MC_ENOTFOUND)
+            sleep_ms(100);
+    }
+    if (rc != MC_OK)
+        fprintf(stderr, "create: %s\n", err.msg);
+    assert_int_equal(rc, MC_OK);
+}
+
+static void create_issued_certificate(fixture *f, const char *name)
+{
+    json_t *ic = json_pack("{s:s, s:s, s:{s:s}, s:{s:[s,s], s:s, s:{s:s, s:s}, s:{s:s, s:s}}}",
+                           "apiVersion", MC_API_GROUP_VERSION, "kind", "IssuedCertificate",
+                           "metadata", "name", name, "spec", "hosts", hosts[0], hosts[1], "org",
+                           ORG, "signingCertificateSecret", "name", "root-ca", "namespace", NS_MGMT,
+                           "issuedCertificateSecret", "name", "cacerts", "namespace", NS_EAST);
+    assert_non_null(ic);
+    create_on_east(f, &issued, ic);
+    json_decref(ic);
+}
+
+/* Creates CertificateRequest name with a CSR of key for the given hosts. */
+static void create_request(fixture *f, const char *name, const mc_pki_key *key,
+                           const char *const *csr_hosts, size_t host_count)
+{
+    mc_err err = {0};
+    mc_pki_csr *csr = NULL;
+    char *pem = NULL, *b64 = NULL;
+    size_t len = 0;
+    assert_int_equal(mc_pki_csr_create(key, ORG, csr_hosts, host_count, &csr, &err), MC_OK);
+    assert_int_equal(mc_pki_csr_to_pem(csr, &pem, &len, &err), MC_OK);
+    assert_int_equal(mc_base64_encode(pem, len, &b64, NULL), MC_OK);
+    json_t *request = json_pack("{s:s, s:s, s:{s:s}, s:{s:s}}", "apiVersion", MC_API_GROUP_VERSION,
+                                "kind", "CertificateRequest", "metadata", "name", name, "spec",
+                                "certificateSigningRequest", b64);
+    assert_non_null(request);
+    create_on_east(f, &requests, request);
+    json_decref(request);
+    free(b64);
+    free(pem);
+    mc_pki_csr_free(csr);
+}
+
+/* Waits (at most 20 s) for the request's status to be FINISHED or FAILED;
+ * returns its status (new reference). */
+static json_t *wait_answered(fixture *f, const char *name)
+{
+    int64_t deadline = now_ms() + 20000;
+    while (now_ms() < deadline) {
+        json_t *obj = NULL;
+        mc_err err = {0};
+        if (mc_kube_get(f->east, &requests, NS_EAST, name, &obj, &err) == MC_OK) {
+            json_t *status = json_object_get(obj, "status");
+            const char *state = json_string_value(json_object_get(status, "state"));
+            if (state && (strcmp(state, "FINISHED") == 0 || strcmp(state, "FAILED") == 0)) {
+                json_incref(status);
+                json_decref(obj);
+                return status;
+            }
+            json_decref(obj);
+        }
+        sleep_ms(100);
+    }
+    fail_msg("certificaterequest %s/%s not answered within 20 s", NS_EAST, name);
+    return NULL;
+}
+
+/* Decodes a base64 bytes field into a certificate. */
+static mc_pki_cert *status_cert(const json_t *status, const char *field)
+{
+    const char *text = json_string_value(json_object_get(status, field));
+    assert_non_null(text);
+    unsigned char *pem = NULL;
+    size_t len = 0;
+    mc_err err = {0};
+    assert_int_equal(mc_base64_decode(text, strlen(text), &pem, &len, &err), MC_OK);
+    mc_pki_cert *cert = NULL;
+    assert_int_equal(mc_pki_cert_from_pem((const char *)pem, len, field, &cert, &err), MC_OK);
+    free(pem);
+    return cert;
+}
+
+static void test_issue_refuse_and_stop(void **state)
+{
+    fixture *f = *state;
+    mc_err err = {0};
+    mc_pki_key *key = NULL;
+    assert_int_equal(mc_pki_key_generate(MC_KEY_EC_P256, &key, &err), MC_OK);
+
+    /* 1. A request for exactly the IssuedCertificate's hosts and org. */
+    create_issued_certificate(f, "mesh-1");
+    create_request(f, "mesh-1", key, hosts, 2);
+    json_t *status = wait_answered(f, "mesh-1");
+    const char *error = json_string_value(json_object_get(status, "error"));
+    if (error)
+        fprintf(stderr, "mesh-1 error: %s\n", error);
+    assert_string_equal(json_string_value(json_object_get(status, "state")), "FINISHED");
+    assert_true(json_integer_value(json_object_get(status, "observedGeneration")) >= 1);
+    mc_pki_cert *cert = status_cert(status, "signedCertificate");
+    mc_pki_cert *root = status_cert(status, "signingRootCa");
+    assert_int_equal(mc_pki_verify_chain(cert, NULL, 0, &root, 1, 0, &err), MC_OK);
+    assert_int_equal(mc_pki_cert_check_identity(cert, ORG, hosts, 2, &err), MC_OK);
+    assert_int_equal(mc_pki_cert_matches_key(cert, key, &err), MC_OK);
+    assert_true(mc_pki_cert_is_ca(cert));
+    json_decref(status);
+
+    /* The root was generated in the management cluster, as a signing Secret
+     * holding the root handed out. */
+    json_t *root_secret = NULL;
+    assert_int_equal(mc_kube_get(f->mgmt, &secrets, NS_MGMT, "root-ca", &root_secret, &err), MC_OK);
+    assert_string_equal(json_string_value(json_object_get(root_secret, "type")),
+                        MC_API_SECRET_TYPE_SIGNING);
+    mc_api_secret *decoded = NULL;
+    assert_int_equal(mc_api_secret_decode(root_secret, &decoded, &err), MC_OK);
+    const mc_api_bytes_entry *root_pem = mc_api_bytes_map_get(&decoded->data, "root-cert.pem");
+    assert_non_null(root_pem);
+    assert_non_null(mc_api_bytes_map_get(&decoded->data, "key.pem"));
+    mc_pki_cert *stored = NULL;
+    assert_int_equal(
+        mc_pki_cert_from_pem((const char *)root_pem->data, root_pem->len, "root", &stored, &err),
+        MC_OK);
+    assert_true(mc_pki_cert_equal(stored, root));
+    mc_pki_cert_free(stored);
+    mc_api_secret_free(decoded);
+    json_decref(root_secret);
+    mc_pki_cert_free(cert);
+    mc_pki_cert_free(root);
+
+    /* 2. A request asking for one SAN more than the IssuedCertificate. */
+    const char *greedy[] = {hosts[0], hosts[1], "evil.example.com"};
+    create_issued_certificate(f, "mesh-2");
+    create_request(f, "mesh-2", key, greedy, 3);
+    status = wait_answered(f, "mesh-2");
+    assert_string_equal(json_string_value(json_object_get(status, "state")), "FAILED");
+    error = json_string_value(json_object_get(status, "error"));
+    assert_non_null(error);
+    if (!strstr(error, "evil.example.com"))
+        fail_msg("error does not name the extra SAN: %s", error);
+    assert_null(json_object_get(status, "signedCertificate"));
+    json_decref(status);
+    mc_pki_key_free(key);
+
+    /* 3. Deregistered: east's requests are no longer answered. */
+    assert_int_equal(mc_kube_delete(f->mgmt, &secrets, NS_MGMT, "east", NULL, &err), MC_OK);
+    sleep_ms(1000);
+    create_issued_certificate(f, "mesh-3");
+    key = NULL;
+    assert_int_equal(mc_pki_key_generate(MC_KEY_EC_P256, &key, &err), MC_OK);
+    create_request(f, "mesh-3", key, hosts, 2);
+    mc_pki_key_free(key);
+    sleep_ms(2000);
+    json_t *unanswered = NULL;
+    assert_int_equal(mc_kube_get(f->east, &requests, NS_EAST, "mesh-3", &unanswered, &err), MC_OK);
+    assert_null(json_object_get(json_object_get(unanswered, "status"), "signedCertificate"));
+    assert_null(json_object_get(json_object_get(unanswered, "status"), "error"));
+    json_decref(unanswered);
+
+    /* 4. SIGTERM: exit status 0 within 15 s, the Lease released. */
+    assert_int_equal(kill(f->issuer, SIGTERM), 0);
+    int wstatus = 0;
+    pid_t done = 0;
+    for (int i = 0; i < 150 && done == 0; i++) {
+        done = waitpid(f->issuer, &wstatus, WNOHANG);
+        if (done == 0)
+            sleep_ms(100);
+    }
+    assert_int_equal(done, f->issuer);
+    f->issuer = 0;
+    assert_true(WIFEXITED(wstatus));
+    assert_int_equal(WEXITSTATUS(wstatus), 0);
+    json_t *lease = NULL;
+    assert_int_equal(mc_kube_get(f->mgmt, &leases, NS_MGMT, "meshcert-issuer", &lease, &err),
+                     MC_OK);
+    const char *holder =
+        json_string_value(json_object_get(json_object_get(lease, "spec"), "holderIdentity"));
+    assert_true(!holder || !*holder);
+    json_decref(lease);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_issue_refuse_and_stop, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -49,5 +49,8 @@ int mc_cmd_verify(int argc, char **argv);
 int mc_cmd_server(int argc, char **argv);
 int mc_cmd_agent(int argc, char **argv);
 int mc_cmd_issuer(int argc, char **argv);
+int mc_cmd_cluster(int argc, char **argv);
+int mc_cmd_issue(int argc, char **argv);
+int mc_cmd_status(int argc, char **argv);
 
 #endif

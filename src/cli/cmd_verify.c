@@ -1,6 +1,7 @@
 /* cmd_verify.c - `meshcert verify --root R --dir D`: checks a plug-in CA
  * directory (Istio or TLS layout) the way istiod will use it, and prints what
- * it found. */
+ * it found. With --cluster, checks the output Secret on a registered cluster
+ * instead, against the Secret's own root-cert.pem (ca.crt). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,12 +9,14 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "cli/ops.h"
 #include "pki/bundle.h"
 #include "util/file.h"
 #include "util/str.h"
 
 static const char help[] =
     "Usage: meshcert verify --root FILE --dir DIR\n"
+    "       meshcert verify --kubeconfig FILE --cluster C [--secret NS/NAME]\n"
     "\n"
     "Checks the plug-in CA files in DIR against the trusted root in FILE and prints\n"
     "what it found (subjects, SANs, validity). DIR holds either Istio's layout\n"
@@ -21,18 +24,32 @@ static const char help[] =
     "layout (tls.crt, tls.key, ca.crt). Checks: ca-cert is a CA and valid now;\n"
     "cert-chain starts with ca-cert; ca-cert chains to the trusted root through\n"
     "cert-chain; root-cert contains the trusted root; ca-key matches ca-cert.\n"
+    "With --cluster, the same checks on the output Secret of the registered cluster C\n"
+    "(read through the management cluster's registration), trusting the root the Secret\n"
+    "itself carries: the chain and the key match are checked, not the trust anchor.\n"
     "Exit code 0 when every check passes, 1 otherwise.\n"
     "\n"
     "Options:\n"
     "  --root FILE        the trusted root certificate(s), PEM              [required]\n"
     "  --dir DIR          the plug-in CA directory                          [required]\n"
+    "  --kubeconfig FILE  kubeconfig of the management cluster (--cluster)\n"
+    "  --context NAME     its context                              [current-context]\n"
+    "  --namespace NS     namespace of the registrations                [meshcert]\n"
+    "  --cluster C        registered cluster holding the output Secret\n"
+    "  --secret NS/NAME   the output Secret on C             [istio-system/cacerts]\n"
     "  -h, --help         show this help\n";
 
-enum { OPT_ROOT = 256, OPT_DIR };
+enum { OPT_ROOT = 256, OPT_DIR, OPT_KUBECONFIG, OPT_CONTEXT, OPT_NAMESPACE, OPT_CLUSTER,
+       OPT_SECRET };
 
 static const struct option options[] = {
     {"root", required_argument, NULL, OPT_ROOT},
     {"dir", required_argument, NULL, OPT_DIR},
+    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+    {"context", required_argument, NULL, OPT_CONTEXT},
+    {"namespace", required_argument, NULL, OPT_NAMESPACE},
+    {"cluster", required_argument, NULL, OPT_CLUSTER},
+    {"secret", required_argument, NULL, OPT_SECRET},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -81,10 +98,76 @@ static int load_bundle(const char *dir, mc_pki_bundle *bundle, const char **layo
     return rc;
 }
 
+/* Reads the bundle from a Secret's data (Istio keys, else TLS keys). */
+static int bundle_from_secret(const json_t *secret, mc_pki_bundle *bundle, const char **layout,
+                              mc_err *err)
+{
+    int istio = json_object_get(json_object_get(secret, "data"), "ca-cert.pem") != NULL;
+    *layout = istio ? "istio" : "tls";
+    int rc = mc_cli_secret_value(secret, istio ? "ca-cert.pem" : "tls.crt", &bundle->ca_cert,
+                                 NULL, err);
+    if (rc == MC_OK)
+        rc = mc_cli_secret_value(secret, istio ? "root-cert.pem" : "ca.crt", &bundle->root_cert,
+                                 NULL, err);
+    if (rc == MC_OK && istio)
+        rc = mc_cli_secret_value(secret, "cert-chain.pem", &bundle->cert_chain, NULL, err);
+    if (rc == MC_OK) {
+        rc = mc_cli_secret_value(secret, istio ? "ca-key.pem" : "tls.key", &bundle->ca_key, NULL,
+                                 err);
+        if (rc == MC_ENOTFOUND) {
+            mc_err_clear(err);
+            rc = MC_OK;
+        }
+    }
+    return rc;
+}
+
+static int verify_cluster(const char *kubeconfig, const char *context, const char *ns,
+                          const char *cluster, const char *secret_ref)
+{
+    static const char cmd[] = "verify";
+    char secret_ns[254], secret_name[254], what[600];
+    if (mc_cli_parse_ref(secret_ref, "istio-system", secret_ns, secret_name))
+        return mc_cli_usage_error(cmd, "--secret: expected NS/NAME, got \"%s\"", secret_ref);
+    mc_err err = {0};
+    mc_kube_client *mgmt = NULL, *target = NULL;
+    json_t *secret = NULL;
+    mc_pki_bundle bundle = {0};
+    const char *layout = "istio";
+    mc_buf report;
+    mc_buf_init(&report, 1 << 20);
+    snprintf(what, sizeof(what), "secret %s/%s on cluster %s", secret_ns, secret_name, cluster);
+    int rc = mc_cli_mgmt_client(kubeconfig, context, &mgmt, &err);
+    if (rc == MC_OK)
+        rc = mc_cli_cluster_client(mgmt, ns, cluster, &target, NULL, 0, &err);
+    if (rc == MC_OK)
+        rc = mc_kube_get(target, &mc_cli_secrets, secret_ns, secret_name, &secret, &err);
+    if (rc == MC_ENOTFOUND)
+        mc_err_set(&err, rc, "%s: not found (not issued yet?)", what);
+    if (rc == MC_OK && (rc = bundle_from_secret(secret, &bundle, &layout, &err)))
+        mc_err_prefix(&err, "%s", what);
+    if (rc == MC_OK &&
+        (rc = mc_pki_bundle_verify(&bundle, NULL, "its own root-cert.pem", 0, &report, &err)))
+        mc_err_prefix(&err, "%s", what);
+    int exit_code = MC_EXIT_OK;
+    if (rc)
+        exit_code = mc_cli_fail(cmd, &err);
+    else
+        printf("%s (%s layout), trusted root: the Secret's own\n%sOK\n", what, layout,
+               report.data ? report.data : "");
+    mc_buf_free(&report);
+    mc_pki_bundle_clear(&bundle);
+    json_decref(secret);
+    mc_kube_client_free(target);
+    mc_kube_client_free(mgmt);
+    return exit_code;
+}
+
 int mc_cmd_verify(int argc, char **argv)
 {
     static const char cmd[] = "verify";
-    const char *root_path = NULL, *dir = NULL;
+    const char *root_path = NULL, *dir = NULL, *kubeconfig = NULL, *context = NULL,
+               *ns = MC_CLI_OPS_NAMESPACE, *cluster = NULL, *secret_ref = NULL;
     optind = 1;
     opterr = 0;
     int opt;
@@ -92,12 +175,25 @@ int mc_cmd_verify(int argc, char **argv)
         switch (opt) {
         case OPT_ROOT: root_path = optarg; break;
         case OPT_DIR: dir = optarg; break;
+        case OPT_KUBECONFIG: kubeconfig = optarg; break;
+        case OPT_CONTEXT: context = optarg; break;
+        case OPT_NAMESPACE: ns = optarg; break;
+        case OPT_CLUSTER: cluster = optarg; break;
+        case OPT_SECRET: secret_ref = optarg; break;
         case 'h': fputs(help, stdout); return MC_EXIT_OK;
         default: return mc_cli_bad_option(cmd, argv, optopt);
         }
     }
     if (optind < argc)
         return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
+    if (cluster || kubeconfig || secret_ref) {
+        if (root_path || dir)
+            return mc_cli_usage_error(cmd, "--cluster and --root/--dir exclude each other");
+        if (!cluster || !kubeconfig)
+            return mc_cli_usage_error(cmd, "--cluster and --kubeconfig go together");
+        return verify_cluster(kubeconfig, context, ns, cluster,
+                              secret_ref ? secret_ref : "istio-system/cacerts");
+    }
     if (!root_path || !dir)
         return mc_cli_usage_error(cmd, "--root and --dir are required");
 

@@ -62,6 +62,12 @@ int main(int argc, char **argv)
         return mc_cmd_agent(argc - 1, argv + 1);
     if (strcmp(cmd, "issuer") == 0)
         return mc_cmd_issuer(argc - 1, argv + 1);
+    if (strcmp(cmd, "cluster") == 0)
+        return mc_cmd_cluster(argc - 1, argv + 1);
+    if (strcmp(cmd, "issue") == 0)
+        return mc_cmd_issue(argc - 1, argv + 1);
+    if (strcmp(cmd, "status") == 0)
+        return mc_cmd_status(argc - 1, argv + 1);
     fprintf(stderr, "meshcert: unknown command \"%s\"\nRun 'meshcert help' for the list.\n", cmd);
     return MC_EXIT_USAGE;
 }

@@ -1,0 +1,306 @@
+/* cmd_cluster.c - `meshcert cluster register|list|deregister`: manages the
+ * registrations of managed clusters on the management cluster (Secrets of
+ * type solo.io/kubeconfig, the issuer's input), and the helpers of ops.h
+ * that the other operator commands use to reach those clusters.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/core.h"
+#include "api/validate.h"
+#include "cli/cli.h"
+#include "cli/ops.h"
+#include "kube/config.h"
+#include "util/base64.h"
+#include "util/file.h"
+#include "util/str.h"
+
+const mc_kube_resource mc_cli_secrets = {"", "v1", "secrets", 1};
+
+/* Largest kubeconfig accepted (the Secret limit). */
+#define KUBECONFIG_MAX (1024u * 1024)
+
+static const char help[] =
+    "Usage: meshcert cluster register NAME --kubeconfig-file FILE [--force] [options]\n"
+    "       meshcert cluster list [options]\n"
+    "       meshcert cluster deregister NAME [options]\n"
+    "\n"
+    "Manages the managed clusters registered on the management cluster: each is a Secret\n"
+    "NAME of type solo.io/kubeconfig in NAMESPACE whose data key NAME holds the managed\n"
+    "cluster's kubeconfig (what the issuer and the other operator commands use).\n"
+    "register refuses to replace an existing registration unless --force is given.\n"
+    "\n"
+    "Options:\n"
+    "  --kubeconfig FILE        kubeconfig of the management cluster       [required]\n"
+    "  --context NAME           its context                       [current-context]\n"
+    "  --namespace NS           namespace of the registrations         [meshcert]\n"
+    "  --kubeconfig-file FILE   register: the managed cluster's kubeconfig\n"
+    "  --force                  register: replace an existing registration\n"
+    "  -h, --help               show this help\n";
+
+enum { OPT_KUBECONFIG = 256, OPT_CONTEXT, OPT_NAMESPACE, OPT_KUBECONFIG_FILE, OPT_FORCE };
+
+static const struct option options[] = {
+    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+    {"context", required_argument, NULL, OPT_CONTEXT},
+    {"namespace", required_argument, NULL, OPT_NAMESPACE},
+    {"kubeconfig-file", required_argument, NULL, OPT_KUBECONFIG_FILE},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+int mc_cli_mgmt_client(const char *kubeconfig, const char *context, mc_kube_client **out,
+                       mc_err *err)
+{
+    mc_kube_config *config = NULL;
+    int rc = mc_kube_config_load_file(kubeconfig, context, &config, err);
+    if (rc == MC_OK)
+        rc = mc_kube_client_new(config, NULL, out, err);
+    mc_kube_config_free(config);
+    return rc;
+}
+
+int mc_cli_secret_value(const json_t *secret, const char *key, char **out, size_t *len,
+                        mc_err *err)
+{
+    const char *b64 = json_string_value(json_object_get(json_object_get(secret, "data"), key));
+    if (!b64)
+        return mc_err_set(err, MC_ENOTFOUND, "data key \"%s\" is missing", key);
+    unsigned char *bytes = NULL;
+    size_t n = 0;
+    int rc = mc_base64_decode(b64, strlen(b64), &bytes, &n, err);
+    if (rc)
+        return mc_err_prefix(err, "data key \"%s\"", key);
+    char *text = mc_strndup((const char *)bytes, n);
+    mc_secure_free(bytes, n);
+    if (!text)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    *out = text;
+    if (len)
+        *len = n;
+    return MC_OK;
+}
+
+int mc_cli_cluster_client(mc_kube_client *mgmt, const char *ns, const char *cluster,
+                          mc_kube_client **out, char *server, size_t server_size, mc_err *err)
+{
+    json_t *secret = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    mc_kube_config *config = NULL;
+    int rc = mc_kube_get(mgmt, &mc_cli_secrets, ns, cluster, &secret, err);
+    if (rc == MC_ENOTFOUND) {
+        rc = mc_err_set(err, MC_ENOTFOUND, "cluster \"%s\" is not registered (no Secret %s/%s)",
+                        cluster, ns, cluster);
+        goto out;
+    }
+    if (rc)
+        goto out;
+    const char *type = json_string_value(json_object_get(secret, "type"));
+    if (!type || strcmp(type, MC_API_SECRET_TYPE_KUBECONFIG) != 0) {
+        rc = mc_err_set(err, MC_EINVAL, "secret %s/%s is not of type %s", ns, cluster,
+                        MC_API_SECRET_TYPE_KUBECONFIG);
+        goto out;
+    }
+    if ((rc = mc_cli_secret_value(secret, cluster, &text, &len, err))) {
+        mc_err_prefix(err, "secret %s/%s", ns, cluster);
+        goto out;
+    }
+    char what[600];
+    snprintf(what, sizeof(what), "secret %s/%s", ns, cluster);
+    if ((rc = mc_kube_config_load_text(text, len, NULL, what, &config, err)))
+        goto out;
+    if (server && server_size)
+        mc_strlcpy(server, config->server ? config->server : "", server_size);
+    if (out)
+        rc = mc_kube_client_new(config, NULL, out, err);
+out:
+    mc_kube_config_free(config);
+    if (text)
+        mc_secure_free(text, len);
+    json_decref(secret);
+    return rc;
+}
+
+int mc_cli_parse_ref(const char *text, const char *default_ns, char ns[254], char name[254])
+{
+    const char *slash = strchr(text, '/');
+    if (!slash) {
+        if (!*text || strlen(text) > 253)
+            return -1;
+        mc_strlcpy(ns, default_ns, 254);
+        mc_strlcpy(name, text, 254);
+    } else {
+        size_t ns_len = (size_t)(slash - text);
+        if (ns_len == 0 || ns_len > 253 || !slash[1] || strlen(slash + 1) > 253 ||
+            strchr(slash + 1, '/'))
+            return -1;
+        memcpy(ns, text, ns_len);
+        ns[ns_len] = '\0';
+        mc_strlcpy(name, slash + 1, 254);
+    }
+    mc_err err = {0};
+    return mc_validate_dns1123_label(ns, &err) || mc_validate_dns1123_subdomain(name, &err) ? -1
+                                                                                            : 0;
+}
+
+static int do_register(mc_kube_client *mgmt, const char *ns, const char *name, const char *file,
+                       int force, mc_err *err)
+{
+    char *text = NULL, *b64 = NULL;
+    size_t len = 0;
+    mc_kube_config *config = NULL;
+    json_t *secret = NULL;
+    int rc = mc_file_read(file, KUBECONFIG_MAX, &text, &len, err);
+    /* the stored text must stand alone: relative paths would not resolve */
+    if (rc == MC_OK && (rc = mc_kube_config_load_text(text, len, NULL, file, &config, err)) == MC_OK)
+        rc = mc_base64_encode(text, len, &b64, NULL) ? mc_err_set(err, MC_ENOMEM, "out of memory")
+                                                     : MC_OK;
+    if (rc == MC_OK) {
+        secret = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
+                           "Secret", "metadata", "name", name, "namespace", ns, "type",
+                           MC_API_SECRET_TYPE_KUBECONFIG, "data", name, b64);
+        if (!secret)
+            rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+    }
+    if (rc == MC_OK) {
+        rc = mc_kube_create(mgmt, &mc_cli_secrets, ns, secret, NULL, err);
+        if (rc == MC_EEXISTS && force) {
+            mc_err_clear(err);
+            json_t *existing = NULL;
+            rc = mc_kube_get(mgmt, &mc_cli_secrets, ns, name, &existing, err);
+            if (rc == MC_OK) {
+                json_object_set(json_object_get(secret, "metadata"), "resourceVersion",
+                                json_object_get(json_object_get(existing, "metadata"),
+                                                "resourceVersion"));
+                rc = mc_kube_update(mgmt, &mc_cli_secrets, ns, secret, NULL, err);
+            }
+            json_decref(existing);
+        } else if (rc == MC_EEXISTS) {
+            rc = mc_err_set(err, MC_EEXISTS,
+                            "cluster \"%s\" is already registered (secret %s/%s); use --force "
+                            "to replace it",
+                            name, ns, name);
+        }
+    }
+    json_decref(secret);
+    mc_kube_config_free(config);
+    if (b64)
+        mc_secure_free_str(b64);
+    if (text)
+        mc_secure_free(text, len);
+    return rc;
+}
+
+static int do_list(mc_kube_client *mgmt, const char *ns, mc_err *err)
+{
+    json_t *list = NULL;
+    int rc = mc_kube_list(mgmt, &mc_cli_secrets, ns, NULL, &list, err);
+    if (rc)
+        return rc;
+    printf("%-24s %s\n", "NAME", "SERVER");
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(list, "items"), i, item) {
+        const char *type = json_string_value(json_object_get(item, "type"));
+        const char *name =
+            json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
+        if (!name || !type || strcmp(type, MC_API_SECRET_TYPE_KUBECONFIG) != 0)
+            continue;
+        char server[512];
+        mc_err cluster_err = {0};
+        if (mc_cli_cluster_client(mgmt, ns, name, NULL, server, sizeof(server), &cluster_err))
+            snprintf(server, sizeof(server), "<unusable: %.400s>", cluster_err.msg);
+        printf("%-24s %s\n", name, server);
+    }
+    json_decref(list);
+    return MC_OK;
+}
+
+int mc_cmd_cluster(int argc, char **argv)
+{
+    static const char cmd[] = "cluster";
+    const char *kubeconfig = NULL, *context = NULL, *ns = MC_CLI_OPS_NAMESPACE, *file = NULL;
+    int force = 0;
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(help, stdout);
+        return MC_EXIT_OK;
+    }
+    if (argc < 2)
+        return mc_cli_usage_error(cmd, "expected register, list or deregister");
+    const char *action = argv[1];
+    int is_register = strcmp(action, "register") == 0, is_list = strcmp(action, "list") == 0,
+        is_deregister = strcmp(action, "deregister") == 0;
+    if (!is_register && !is_list && !is_deregister)
+        return mc_cli_usage_error(cmd, "unknown action \"%s\" (register, list, deregister)",
+                                  action);
+    argc--;
+    argv++;
+    optind = 1;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_KUBECONFIG: kubeconfig = optarg; break;
+        case OPT_CONTEXT: context = optarg; break;
+        case OPT_NAMESPACE: ns = optarg; break;
+        case OPT_KUBECONFIG_FILE: file = optarg; break;
+        case OPT_FORCE: force = 1; break;
+        case 'h': fputs(help, stdout); return MC_EXIT_OK;
+        default: return mc_cli_bad_option(cmd, argv, optopt);
+        }
+    }
+    const char *name = NULL;
+    if (!is_list) {
+        if (optind >= argc)
+            return mc_cli_usage_error(cmd, "%s: the cluster NAME is required", action);
+        name = argv[optind++];
+    }
+    if (optind < argc)
+        return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
+    if (!kubeconfig)
+        return mc_cli_usage_error(cmd, "--kubeconfig (of the management cluster) is required");
+    if (is_register && !file)
+        return mc_cli_usage_error(cmd, "register: --kubeconfig-file is required");
+    if (!is_register && (file || force))
+        return mc_cli_usage_error(cmd, "--kubeconfig-file and --force are for register");
+    mc_err err = {0};
+    if (mc_validate_dns1123_label(ns, &err))
+        return mc_cli_usage_error(cmd, "--namespace: %s", err.msg);
+    /* the name is both a Secret name and its data key */
+    if (name && (mc_validate_dns1123_subdomain(name, &err) || mc_validate_secret_key(name, &err)))
+        return mc_cli_usage_error(cmd, "cluster name: %s", err.msg);
+
+    mc_kube_client *mgmt = NULL;
+    int rc = mc_cli_mgmt_client(kubeconfig, context, &mgmt, &err);
+    if (rc == MC_OK) {
+        if (is_register) {
+            rc = do_register(mgmt, ns, name, file, force, &err);
+            if (rc == MC_OK)
+                printf("cluster %s registered (secret %s/%s)\n", name, ns, name);
+        } else if (is_list) {
+            rc = do_list(mgmt, ns, &err);
+        } else {
+            /* only a registration: never delete an unrelated Secret */
+            json_t *secret = NULL;
+            rc = mc_kube_get(mgmt, &mc_cli_secrets, ns, name, &secret, &err);
+            if (rc == MC_ENOTFOUND)
+                mc_err_set(&err, rc, "cluster \"%s\" is not registered (no Secret %s/%s)", name,
+                           ns, name);
+            const char *type = json_string_value(json_object_get(secret, "type"));
+            if (rc == MC_OK && (!type || strcmp(type, MC_API_SECRET_TYPE_KUBECONFIG) != 0))
+                rc = mc_err_set(&err, MC_EINVAL, "secret %s/%s is not a registration (type %s); "
+                                "not deleting", ns, name, type ? type : "Opaque");
+            json_decref(secret);
+            if (rc == MC_OK)
+                rc = mc_kube_delete(mgmt, &mc_cli_secrets, ns, name, NULL, &err);
+            if (rc == MC_OK)
+                printf("cluster %s deregistered\n", name);
+        }
+    }
+    mc_kube_client_free(mgmt);
+    return rc ? mc_cli_fail(cmd, &err) : MC_EXIT_OK;
+}

@@ -1,0 +1,388 @@
+/* cmd_ops.c - `meshcert issue` and `meshcert status`: the operator's view of
+ * issuance across the registered clusters. issue writes an
+ * IssuedCertificate (and optionally its PodBounceDirective) on one managed
+ * cluster; status reads every registered cluster's IssuedCertificates and
+ * their output Secrets. Both reach the clusters through the management
+ * cluster's registrations (ops.h).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/core.h"
+#include "api/issued_certificate.h"
+#include "api/validate.h"
+#include "cli/cli.h"
+#include "cli/ops.h"
+#include "pki/cert.h"
+#include "util/str.h"
+
+static const mc_kube_resource issued_certificates = {MC_API_GROUP, MC_API_VERSION,
+                                                     "issuedcertificates", 1};
+static const mc_kube_resource pod_bounce_directives = {MC_API_GROUP, MC_API_VERSION,
+                                                       "podbouncedirectives", 1};
+
+static const char issue_help[] =
+    "Usage: meshcert issue --kubeconfig FILE --cluster C --name N --host H... [options]\n"
+    "\n"
+    "Creates IssuedCertificate N on the registered cluster C: its agent makes a key and a\n"
+    "CertificateRequest, the issuer signs it with the root in --root-secret, and the agent\n"
+    "writes --output-secret. With --bounce, also a PodBounceDirective N whose selectors\n"
+    "restart the matching pods once the certificate is written. Every --host is checked\n"
+    "(DNS name, IP address or URI) before anything is written.\n"
+    "\n"
+    "Options:\n"
+    "  --kubeconfig FILE             kubeconfig of the management cluster     [required]\n"
+    "  --context NAME                its context                     [current-context]\n"
+    "  --namespace NS                namespace of the registrations       [meshcert]\n"
+    "  --cluster C                   registered cluster                       [required]\n"
+    "  --name N                      name of the IssuedCertificate            [required]\n"
+    "  --namespace-in-cluster NS     its namespace on cluster C           [meshcert]\n"
+    "  --host H                      subjectAltName (repeatable)           [required]\n"
+    "  --org O                       organization of the certificate\n"
+    "  --root-secret NS/NAME         signing root on the management cluster\n"
+    "                                                                [meshcert/root-ca]\n"
+    "  --output-secret NS/NAME       output Secret on cluster C   [istio-system/cacerts]\n"
+    "  --bounce NS:label=value[,...] pods to restart after issuance (repeatable;\n"
+    "                                NS: alone selects every pod of NS)\n"
+    "  -h, --help                    show this help\n";
+
+static const char status_help[] =
+    "Usage: meshcert status --kubeconfig FILE [options]\n"
+    "\n"
+    "Prints one row per IssuedCertificate on every registered cluster: its state,\n"
+    "generation and observed generation, the notAfter of the certificate in its output\n"
+    "Secret (when present) and its error. A cluster that cannot be reached is one row\n"
+    "saying so. Exit code 0 when every cluster answered, 1 otherwise.\n"
+    "\n"
+    "Options:\n"
+    "  --kubeconfig FILE        kubeconfig of the management cluster       [required]\n"
+    "  --context NAME           its context                       [current-context]\n"
+    "  --namespace NS           namespace of the registrations         [meshcert]\n"
+    "  -h, --help               show this help\n";
+
+enum { OPT_KUBECONFIG = 256, OPT_CONTEXT, OPT_NAMESPACE, OPT_CLUSTER, OPT_NAME, OPT_NS_IN_CLUSTER,
+       OPT_HOST, OPT_ORG, OPT_ROOT_SECRET, OPT_OUTPUT_SECRET, OPT_BOUNCE };
+
+static const struct option issue_options[] = {
+    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+    {"context", required_argument, NULL, OPT_CONTEXT},
+    {"namespace", required_argument, NULL, OPT_NAMESPACE},
+    {"cluster", required_argument, NULL, OPT_CLUSTER},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"namespace-in-cluster", required_argument, NULL, OPT_NS_IN_CLUSTER},
+    {"host", required_argument, NULL, OPT_HOST},
+    {"org", required_argument, NULL, OPT_ORG},
+    {"root-secret", required_argument, NULL, OPT_ROOT_SECRET},
+    {"output-secret", required_argument, NULL, OPT_OUTPUT_SECRET},
+    {"bounce", required_argument, NULL, OPT_BOUNCE},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static const struct option status_options[] = {
+    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+    {"context", required_argument, NULL, OPT_CONTEXT},
+    {"namespace", required_argument, NULL, OPT_NAMESPACE},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Parses "NS:key=value,key=value" (or "NS:") into a podsToBounce entry (new
+ * reference in *out). MC_EINVAL with the reason. */
+static int parse_bounce(const char *text, json_t **out, mc_err *err)
+{
+    const char *colon = strchr(text, ':');
+    if (!colon || colon == text || (size_t)(colon - text) > 63)
+        return mc_err_set(err, MC_EINVAL, "\"%s\": expected NS:label=value[,label=value...]",
+                          text);
+    char ns[64];
+    memcpy(ns, text, (size_t)(colon - text));
+    ns[colon - text] = '\0';
+    if (mc_validate_dns1123_label(ns, err))
+        return mc_err_prefix(err, "\"%s\": namespace", text);
+    json_t *labels = json_object();
+    char *rest = mc_strdup(colon + 1);
+    if (!labels || !rest) {
+        json_decref(labels);
+        free(rest);
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    }
+    int rc = MC_OK;
+    char *cursor = rest;
+    while (rc == MC_OK && *cursor) {
+        char *comma = strchr(cursor, ',');
+        if (comma)
+            *comma = '\0';
+        char *eq = strchr(cursor, '=');
+        if (!eq) {
+            rc = mc_err_set(err, MC_EINVAL, "\"%s\": \"%s\" is not label=value", text, cursor);
+            break;
+        }
+        *eq = '\0';
+        if (mc_validate_qualified_name(cursor, err) || mc_validate_label_value(eq + 1, err)) {
+            rc = mc_err_prefix(err, "\"%s\"", text);
+            break;
+        }
+        json_object_set_new(labels, cursor, json_string(eq + 1));
+        cursor = comma ? comma + 1 : cursor + strlen(cursor);
+    }
+    free(rest);
+    if (rc) {
+        json_decref(labels);
+        return rc;
+    }
+    *out = json_pack("{s:s, s:o}", "namespace", ns, "labels", labels);
+    return *out ? MC_OK : mc_err_set(err, MC_ENOMEM, "out of memory");
+}
+
+/* Creates obj on the cluster; an existing object of that name is an error
+ * (issue never silently changes a running issuance). */
+static int create_object(mc_kube_client *client, const mc_kube_resource *res, const char *ns,
+                         const char *kind, const char *name, json_t *obj, mc_err *err)
+{
+    int rc = mc_kube_create(client, res, ns, obj, NULL, err);
+    if (rc == MC_EEXISTS)
+        return mc_err_set(err, MC_EEXISTS, "%s %s/%s already exists", kind, ns, name);
+    return rc;
+}
+
+int mc_cmd_issue(int argc, char **argv)
+{
+    static const char cmd[] = "issue";
+    const char *kubeconfig = NULL, *context = NULL, *ns = MC_CLI_OPS_NAMESPACE, *cluster = NULL,
+               *name = NULL, *ns_in_cluster = "meshcert", *org = NULL,
+               *root_secret = "meshcert/root-ca", *output_secret = "istio-system/cacerts";
+    mc_cli_list hosts = {0};
+    json_t *bounces = json_array();
+    json_t *ic = NULL, *pbd = NULL;
+    mc_kube_client *mgmt = NULL, *target = NULL;
+    mc_err err = {0};
+    int exit_code = MC_EXIT_OK;
+    if (!bounces)
+        return MC_EXIT_FAIL;
+    optind = 1;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", issue_options, NULL)) != -1) {
+        json_t *entry = NULL;
+        switch (opt) {
+        case OPT_KUBECONFIG: kubeconfig = optarg; break;
+        case OPT_CONTEXT: context = optarg; break;
+        case OPT_NAMESPACE: ns = optarg; break;
+        case OPT_CLUSTER: cluster = optarg; break;
+        case OPT_NAME: name = optarg; break;
+        case OPT_NS_IN_CLUSTER: ns_in_cluster = optarg; break;
+        case OPT_HOST:
+            if (mc_cli_add_host(&hosts, optarg, &err)) {
+                exit_code = mc_cli_usage_error(cmd, "--host: %s", err.msg);
+                goto out;
+            }
+            break;
+        case OPT_ORG: org = optarg; break;
+        case OPT_ROOT_SECRET: root_secret = optarg; break;
+        case OPT_OUTPUT_SECRET: output_secret = optarg; break;
+        case OPT_BOUNCE:
+            if (parse_bounce(optarg, &entry, &err)) {
+                exit_code = mc_cli_usage_error(cmd, "--bounce: %s", err.msg);
+                goto out;
+            }
+            json_array_append_new(bounces, entry);
+            break;
+        case 'h': fputs(issue_help, stdout); goto out;
+        default: exit_code = mc_cli_bad_option(cmd, argv, optopt); goto out;
+        }
+    }
+    char root_ns[254], root_name[254], out_ns[254], out_name[254];
+    if (optind < argc)
+        exit_code = mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
+    else if (!kubeconfig || !cluster || !name || hosts.count == 0)
+        exit_code = mc_cli_usage_error(cmd, "--kubeconfig, --cluster, --name and --host are "
+                                            "required");
+    else if (mc_validate_dns1123_subdomain(name, &err))
+        exit_code = mc_cli_usage_error(cmd, "--name: %s", err.msg);
+    else if (mc_validate_dns1123_label(ns_in_cluster, &err))
+        exit_code = mc_cli_usage_error(cmd, "--namespace-in-cluster: %s", err.msg);
+    else if (mc_validate_dns1123_label(ns, &err))
+        exit_code = mc_cli_usage_error(cmd, "--namespace: %s", err.msg);
+    else if (org && strlen(org) > MC_VALIDATE_ORG_MAX)
+        exit_code = mc_cli_usage_error(cmd, "--org: longer than %d characters",
+                                       MC_VALIDATE_ORG_MAX);
+    else if (mc_cli_parse_ref(root_secret, MC_CLI_OPS_NAMESPACE, root_ns, root_name))
+        exit_code = mc_cli_usage_error(cmd, "--root-secret: expected NS/NAME, got \"%s\"",
+                                       root_secret);
+    else if (mc_cli_parse_ref(output_secret, "istio-system", out_ns, out_name))
+        exit_code = mc_cli_usage_error(cmd, "--output-secret: expected NS/NAME, got \"%s\"",
+                                       output_secret);
+    if (exit_code != MC_EXIT_OK)
+        goto out;
+
+    json_t *host_array = json_array();
+    for (size_t i = 0; host_array && i < hosts.count; i++)
+        json_array_append_new(host_array, json_string(hosts.items[i]));
+    ic = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:o, s:{s:s, s:s}, s:{s:s, s:s}}}", "apiVersion",
+                   MC_API_GROUP_VERSION, "kind", "IssuedCertificate", "metadata", "name", name,
+                   "namespace", ns_in_cluster, "spec", "hosts", host_array,
+                   "signingCertificateSecret", "name", root_name, "namespace", root_ns,
+                   "issuedCertificateSecret", "name", out_name, "namespace", out_ns);
+    if (ic && org && *org)
+        json_object_set_new(json_object_get(ic, "spec"), "org", json_string(org));
+    if (ic && json_array_size(bounces) > 0) {
+        json_object_set_new(json_object_get(ic, "spec"), "podBounceDirective",
+                            json_pack("{s:s, s:s}", "name", name, "namespace", ns_in_cluster));
+        pbd = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:O}}", "apiVersion", MC_API_GROUP_VERSION,
+                        "kind", "PodBounceDirective", "metadata", "name", name, "namespace",
+                        ns_in_cluster, "spec", "podsToBounce", bounces);
+    }
+    if (!ic || (json_array_size(bounces) > 0 && !pbd)) {
+        mc_err_set(&err, MC_ENOMEM, "out of memory");
+        exit_code = mc_cli_fail(cmd, &err);
+        goto out;
+    }
+    int rc = mc_cli_mgmt_client(kubeconfig, context, &mgmt, &err);
+    if (rc == MC_OK)
+        rc = mc_cli_cluster_client(mgmt, ns, cluster, &target, NULL, 0, &err);
+    /* the directive first: the agent may act on the certificate at once */
+    if (rc == MC_OK && pbd)
+        rc = create_object(target, &pod_bounce_directives, ns_in_cluster, "podbouncedirective",
+                           name, pbd, &err);
+    if (rc == MC_OK)
+        rc = create_object(target, &issued_certificates, ns_in_cluster, "issuedcertificate",
+                           name, ic, &err);
+    if (rc) {
+        mc_err_prefix(&err, "cluster %s", cluster);
+        exit_code = mc_cli_fail(cmd, &err);
+        goto out;
+    }
+    printf("issuedcertificate %s/%s created on cluster %s%s\n", ns_in_cluster, name, cluster,
+           pbd ? " (with its podbouncedirective)" : "");
+out:
+    mc_kube_client_free(target);
+    mc_kube_client_free(mgmt);
+    json_decref(ic);
+    json_decref(pbd);
+    json_decref(bounces);
+    mc_cli_list_free(&hosts);
+    return exit_code;
+}
+
+/* The notAfter of the first certificate in the output Secret, or "-". */
+static void output_not_after(mc_kube_client *client, const json_t *spec, char *out,
+                             size_t out_size)
+{
+    mc_strlcpy(out, "-", out_size);
+    const json_t *ref = json_object_get(spec, "issuedCertificateSecret");
+    const char *ns = json_string_value(json_object_get(ref, "namespace"));
+    const char *name = json_string_value(json_object_get(ref, "name"));
+    if (!ns || !name)
+        return;
+    json_t *secret = NULL;
+    mc_err err = {0};
+    if (mc_kube_get(client, &mc_cli_secrets, ns, name, &secret, &err))
+        return;
+    char *pem = NULL;
+    size_t len = 0;
+    if (mc_cli_secret_value(secret, "ca-cert.pem", &pem, &len, &err) &&
+        mc_cli_secret_value(secret, "tls.crt", &pem, &len, &err)) {
+        json_decref(secret);
+        return;
+    }
+    mc_pki_cert *cert = NULL;
+    time_t not_before = 0, not_after = 0;
+    if (mc_pki_cert_from_pem(pem, len, name, &cert, &err) == MC_OK &&
+        mc_pki_cert_validity(cert, &not_before, &not_after) == 0)
+        mc_pki_format_time(not_after, out, out_size);
+    mc_pki_cert_free(cert);
+    free(pem);
+    json_decref(secret);
+}
+
+/* Prints the rows of one cluster; MC_OK, or the error of an unreachable one. */
+static int status_cluster(mc_kube_client *mgmt, const char *ns, const char *cluster, mc_err *err)
+{
+    mc_kube_client *client = NULL;
+    json_t *list = NULL;
+    int rc = mc_cli_cluster_client(mgmt, ns, cluster, &client, NULL, 0, err);
+    if (rc == MC_OK)
+        rc = mc_kube_list(client, &issued_certificates, "", NULL, &list, err); /* all */
+    if (rc == MC_OK) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(json_object_get(list, "items"), i, item) {
+            const json_t *meta = json_object_get(item, "metadata");
+            const json_t *status = json_object_get(item, "status");
+            const char *state = json_string_value(json_object_get(status, "state"));
+            const char *error = json_string_value(json_object_get(status, "error"));
+            char object[512], generation[64], not_after[64];
+            const char *object_ns = json_string_value(json_object_get(meta, "namespace"));
+            const char *object_name = json_string_value(json_object_get(meta, "name"));
+            snprintf(object, sizeof(object), "%s/%s", object_ns ? object_ns : "?",
+                     object_name ? object_name : "?");
+            snprintf(generation, sizeof(generation), "%lld/%lld",
+                     (long long)json_integer_value(json_object_get(meta, "generation")),
+                     (long long)json_integer_value(json_object_get(status, "observedGeneration")));
+            output_not_after(client, json_object_get(item, "spec"), not_after, sizeof(not_after));
+            printf("%-16s %-40s %-10s %-10s %-22s %s\n", cluster, object,
+                   state && *state ? state : "PENDING", generation, not_after,
+                   error && *error ? error : "-");
+        }
+    }
+    json_decref(list);
+    mc_kube_client_free(client);
+    return rc;
+}
+
+int mc_cmd_status(int argc, char **argv)
+{
+    static const char cmd[] = "status";
+    const char *kubeconfig = NULL, *context = NULL, *ns = MC_CLI_OPS_NAMESPACE;
+    optind = 1;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", status_options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_KUBECONFIG: kubeconfig = optarg; break;
+        case OPT_CONTEXT: context = optarg; break;
+        case OPT_NAMESPACE: ns = optarg; break;
+        case 'h': fputs(status_help, stdout); return MC_EXIT_OK;
+        default: return mc_cli_bad_option(cmd, argv, optopt);
+        }
+    }
+    if (optind < argc)
+        return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
+    if (!kubeconfig)
+        return mc_cli_usage_error(cmd, "--kubeconfig (of the management cluster) is required");
+    mc_err err = {0};
+    mc_kube_client *mgmt = NULL;
+    json_t *list = NULL;
+    int rc = mc_cli_mgmt_client(kubeconfig, context, &mgmt, &err);
+    if (rc == MC_OK)
+        rc = mc_kube_list(mgmt, &mc_cli_secrets, ns, NULL, &list, &err);
+    if (rc) {
+        mc_kube_client_free(mgmt);
+        return mc_cli_fail(cmd, &err);
+    }
+    int unreachable = 0;
+    printf("%-16s %-40s %-10s %-10s %-22s %s\n", "CLUSTER", "NAMESPACE/NAME", "STATE",
+           "GEN/OBS", "NOT-AFTER", "ERROR");
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(list, "items"), i, item) {
+        const char *type = json_string_value(json_object_get(item, "type"));
+        const char *name =
+            json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
+        if (!name || !type || strcmp(type, MC_API_SECRET_TYPE_KUBECONFIG) != 0)
+            continue;
+        mc_err cluster_err = {0};
+        if (status_cluster(mgmt, ns, name, &cluster_err)) {
+            unreachable = 1;
+            printf("%-16s %-40s %-10s %-10s %-22s unreachable: %s\n", name, "-", "-", "-", "-",
+                   cluster_err.msg);
+        }
+    }
+    fflush(stdout);
+    json_decref(list);
+    mc_kube_client_free(mgmt);
+    return unreachable ? MC_EXIT_FAIL : MC_EXIT_OK;
+}

@@ -601,6 +601,27 @@ static int write_status(issuer_cluster *cluster, mc_api_certificate_request *req
 }
 
 /* Decides and writes for one request of one cluster. */
+/* Waits (at most 2 s) until the request cache shows a version other than
+ * old_rv: a reconcile queued while this one ran would otherwise decide from
+ * the state before our status write and sign the request a second time (the
+ * server refuses that write with 409, but the signature is wasted). */
+static void wait_cache(issuer_cluster *cluster, const char *ns, const char *name,
+                       const char *old_rv)
+{
+    for (int waited = 0; old_rv && waited < 2000; waited += 5) {
+        json_t *obj = mc_informer_get(cluster->requests, ns, name);
+        const char *rv = obj ? json_string_value(json_object_get(
+                                   json_object_get(obj, "metadata"), "resourceVersion"))
+                             : NULL;
+        int moved = !obj || !rv || strcmp(rv, old_rv) != 0;
+        json_decref(obj);
+        if (moved)
+            return;
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster, const char *ns,
                                      const char *name, mc_err *err)
 {
@@ -656,6 +677,7 @@ static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster,
         mc_err_prefix(err, "certificaterequest %s/%s on cluster %s", ns, name, cluster->name);
         goto out;
     }
+    wait_cache(cluster, ns, name, request->metadata.resource_version);
     if (action.type == MC_ISSUER_FINISH)
         mc_log_info(LOG, "certificaterequest %s/%s on cluster %s: FINISHED (generation %lld)", ns,
                     name, cluster->name, (long long)action.observed_generation);

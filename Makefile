@@ -1,6 +1,6 @@
 # meshcert front door. `make demo` and `make test` install missing Debian
 # packages first (scripts/deps.sh), so a fresh bookworm machine needs nothing else.
-.PHONY: all deps build demo test asan valgrind fuzz fuzz-build bench bench-pki bench-server format lint clean
+.PHONY: all deps build demo demo-offline test asan valgrind fuzz fuzz-build bench bench-pki bench-server format lint clean
 
 BUILD       ?= build
 BUILD_ASAN  ?= build-asan
@@ -20,8 +20,13 @@ $(BUILD)/Makefile:
 build: $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The networked workflow: server, issuer, two agents, shared trust proven (~5 s).
 demo: deps build
 	scripts/demo.sh $(BUILD)/src/cli/meshcert
+
+# The same PKI steps by hand, offline (no server): ca create, csr create, sign, verify.
+demo-offline: deps build
+	scripts/demo-offline.sh $(BUILD)/src/cli/meshcert
 
 test: deps build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

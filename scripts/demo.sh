@@ -1,40 +1,110 @@
 #!/usr/bin/env bash
-# demo.sh - the offline meshcert walk-through, as a user would do it by hand:
-# one root CA, two clusters (c1, c2) each with its own intermediate CA key and
-# CSR, the root signs both, meshcert verifies both bundles, and a workload
-# certificate from c1 is trusted by c2 - the shared trust the multi-cluster
-# workflow exists for. Until the networked issuer/agent exist, this is the demo.
-# Usage: scripts/demo.sh /path/to/meshcert   (output: ./demo-out or $MESHCERT_DEMO_DIR;
-# MESHCERT_DEMO_KEY_TYPE=rsa4096 for Service Mesh Hub's key type, ~1-3 s per key)
-set -Eeuo pipefail
+# demo.sh - the networked meshcert workflow, end to end on one machine:
+# `meshcert server` hosts three logical Kubernetes clusters (mgmt, east, west);
+# the issuer runs against mgmt with one root CA, one agent runs per managed
+# cluster; each agent makes its cluster's intermediate CA key and CSR, the
+# issuer signs, and a workload certificate from east is then trusted by west.
+# Every process it starts is stopped on exit, failure or Ctrl-C.
+# Usage: scripts/demo.sh /path/to/meshcert   (output: ./demo-out or $MESHCERT_DEMO_DIR)
+# The offline walk-through (no server) is scripts/demo-offline.sh.
+set -euo pipefail
 
 if [[ $# -ne 1 || ! -x "$1" ]]; then
     echo "usage: $0 /path/to/meshcert" >&2
     exit 2
 fi
 MESHCERT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-command -v openssl >/dev/null || {
-    echo "demo: openssl is needed for the workload certificate step (apt-get install openssl)" >&2
-    exit 1
-}
+CRDS=$(cd "$(dirname "$0")/../deploy/crds" && pwd)
+for tool in curl openssl; do
+    command -v "$tool" >/dev/null || {
+        echo "demo: $tool is needed (apt-get install $tool, or run 'make deps')" >&2
+        exit 1
+    }
+done
 OUT=${MESHCERT_DEMO_DIR:-./demo-out}
-KEY_TYPE=${MESHCERT_DEMO_KEY_TYPE:-ec-p256}
 SPIFFE=spiffe://cluster.local/ns/istio-system/sa/citadel
+MANAGED=(east west)
+START=$SECONDS
 
+exec 3>&2 # the terminal's stderr: the cleanup may run inside a redirection to a log
+PIDS=()  # the server, issuer and agents
+CHILD=   # the short command running now (see fg)
 STEP="start"
+cleanup() {
+    local rc=$?
+    # stop everything even if Ctrl-C is pressed again meanwhile (bounded: 5 s a process)
+    trap '' INT TERM
+    trap - EXIT
+    local pid
+    [[ -n "$CHILD" ]] && kill -TERM "$CHILD" 2>/dev/null
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        # give each process 5 s to stop cleanly, then kill it
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ -n "$INTERRUPTED" ]]; then
+        echo >&3
+        echo "demo interrupted ($INTERRUPTED) in step: $STEP; stopped every process it started" >&3
+        [[ $INTERRUPTED == SIGINT ]] && rc=130 || rc=143
+    elif [[ $rc -ne 0 ]]; then
+        echo >&3
+        echo "demo FAILED (exit $rc) in step: $STEP" >&3
+        [[ -d "${LOGS:-}" ]] && echo "logs: $LOGS/" >&3
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+INTERRUPTED=
+trap 'INTERRUPTED=SIGINT; exit 130' INT
+trap 'INTERRUPTED=SIGTERM; exit 143' TERM
+
 step() {
     STEP=$*
     printf '\n== %s\n' "$*"
 }
-# show CMD...: prints the command as a user would type it, then runs it.
-show() {
-    local shown
-    shown=$(printf ' %q' "$@")
-    echo "\$${shown/"$MESHCERT"/meshcert}"
-    "$@"
+# say TEXT: one line of progress under the current step.
+say() { printf '   %s\n' "$*"; }
+die() {
+    echo "demo: $*" >&2
+    exit 1
 }
-# shellcheck disable=SC2154 # rc is assigned inside the trap
-trap 'rc=$?; echo; echo "demo FAILED (exit $rc) in step: $STEP" >&2' ERR
+# fg CMD...: runs a command and waits for it. It runs in the background so that
+# a Ctrl-C interrupts the wait at once (bash defers traps while a foreground
+# command runs) and the cleanup can stop it by PID.
+fg() {
+    "$@" &
+    CHILD=$!
+    local rc=0
+    wait "$CHILD" || rc=$?
+    CHILD=
+    return "$rc"
+}
+# run NAME CMD...: runs a command quietly, its output in $LOGS/NAME.log;
+# on failure shows that log.
+run() {
+    local name=$1
+    shift
+    if ! fg "$@" >>"$LOGS/$name.log" 2>&1; then
+        echo "demo: failed: $*" >&2
+        tail -n 20 "$LOGS/$name.log" | sed 's/^/    /' >&2
+        return 1
+    fi
+}
+# api CLUSTER METHOD PATH [CURL ARGS...]: one request to the embedded API server.
+api() {
+    local cluster=$1 method=$2 path=$3
+    shift 3
+    curl -sS --fail-with-body --cacert "$SRV/ca-cert.pem" \
+        -H "Authorization: Bearer $(cat "$SRV/tokens/$cluster")" \
+        -X "$method" "$BASE/clusters/$cluster$path" "$@"
+}
 
 # Recreated on each run; a marker file keeps us from wiping a directory the
 # demo did not make (say MESHCERT_DEMO_DIR=$HOME by mistake).
@@ -46,55 +116,127 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 touch "$OUT/.meshcert-demo"
 OUT=$(cd "$OUT" && pwd)
-step "0. A fresh demo directory: $OUT"
+SRV=$OUT/server
+LOGS=$OUT/logs
+mkdir -p "$LOGS"
 cd "$OUT"
+echo "meshcert demo: one root CA, three clusters on one embedded API server, shared trust."
+echo "Everything goes to $OUT (logs in $LOGS)."
 
-step "1. The mesh's root CA (kept by the platform team; its key never goes to a cluster)"
-show "$MESHCERT" ca create --dir root --key-type "$KEY_TYPE" --org "Acme Mesh" --name "Acme mesh root CA"
+step "1. Start the API server with clusters mgmt, east and west"
+"$MESHCERT" server --data-dir "$SRV" --listen 127.0.0.1:0 \
+    --cluster mgmt --cluster east --cluster west >"$LOGS/server.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do
+    [[ -s "$SRV/server.json" ]] && break
+    kill -0 "${PIDS[0]}" 2>/dev/null || { cat "$LOGS/server.log" >&2; die "the server exited"; }
+    sleep 0.1
+done
+[[ -s "$SRV/server.json" ]] || die "the server did not write $SRV/server.json in 10 s"
+PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$SRV/server.json")
+[[ -n "$PORT" ]] || die "no port in $SRV/server.json"
+BASE=https://127.0.0.1:$PORT
+for _ in $(seq 50); do
+    api mgmt GET /api/v1/namespaces -o /dev/null 2>/dev/null && break
+    sleep 0.1
+done
+say "server pid ${PIDS[0]} on $BASE; kubeconfigs in $SRV/kubeconfigs/"
 
-for cluster in c1 c2; do
-    step "2. Cluster $cluster: a private key and CSR for its intermediate CA (made in the cluster)"
-    mkdir -p "$cluster"
-    show "$MESHCERT" csr create --org Istio --host "$SPIFFE" --key-type "$KEY_TYPE" \
-        --out-key "$cluster/ca-key.pem" --out-csr "$cluster/ca.csr"
-
-    step "3. Cluster $cluster: the root signs the CSR (what the issuer does)"
-    show "$MESHCERT" sign --ca root --csr "$cluster/ca.csr" --host "$SPIFFE" --org Istio \
-        --key "$cluster/ca-key.pem" --out-dir "$cluster/cacerts"
-
-    step "4. Cluster $cluster: check the Istio plug-in CA files against the root"
-    show "$MESHCERT" verify --root root/root-cert.pem --dir "$cluster/cacerts"
+step "2. Prepare the clusters: namespaces, and the CRDs on east and west"
+namespace() {
+    run curl api "$1" POST /api/v1/namespaces -H 'Content-Type: application/json' \
+        -d "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"$2\"}}"
+}
+namespace mgmt meshcert
+say "mgmt: namespace meshcert"
+for c in "${MANAGED[@]}"; do
+    namespace "$c" meshcert
+    namespace "$c" istio-system
+    for f in "$CRDS"/*.yaml; do
+        run curl api "$c" POST /apis/apiextensions.k8s.io/v1/customresourcedefinitions \
+            -H 'Content-Type: application/yaml' --data-binary "@$f"
+    done
+    say "$c: namespaces meshcert and istio-system, CRDs $(cd "$CRDS" && echo *.yaml)"
 done
 
-step "5. Shared trust: a workload certificate from c1, trusted by c2"
+step "3. Register east and west on the management cluster"
+MGMT=$SRV/kubeconfigs/mgmt.yaml
+for c in "${MANAGED[@]}"; do
+    run cluster "$MESHCERT" cluster register "$c" --kubeconfig "$MGMT" \
+        --kubeconfig-file "$SRV/kubeconfigs/$c.yaml"
+    say "meshcert cluster register $c --kubeconfig mgmt.yaml --kubeconfig-file $c.yaml"
+done
+
+step "4. Start the issuer (mgmt) and one agent per managed cluster"
+"$MESHCERT" issuer --kubeconfig "$MGMT" --namespace meshcert \
+    --generate-root --root-key-type ec-p256 >"$LOGS/issuer.log" 2>&1 &
+PIDS+=($!)
+say "issuer pid $!: generates the root CA meshcert/root-ca on mgmt (its key stays there)"
+for c in "${MANAGED[@]}"; do
+    "$MESHCERT" agent --kubeconfig "$SRV/kubeconfigs/$c.yaml" --namespace meshcert \
+        --key-type ec-p256 >"$LOGS/agent-$c.log" 2>&1 &
+    PIDS+=($!)
+    say "agent $c pid $!"
+done
+say "(keys are EC P-256 here for speed; the production default is rsa4096)"
+
+step "5. Issue an intermediate CA to each mesh, from the one root"
+for c in "${MANAGED[@]}"; do
+    run issue "$MESHCERT" issue --kubeconfig "$MGMT" --cluster "$c" --name istio-ca \
+        --host "$SPIFFE" --org Istio
+    say "meshcert issue --cluster $c --name istio-ca --host $SPIFFE --org Istio"
+done
+
+step "6. Wait for both to be FINISHED"
+deadline=$((SECONDS + 45))
+while :; do
+    fg "$MESHCERT" status --kubeconfig "$MGMT" >"$LOGS/status.txt" 2>&1 || true
+    table=$(<"$LOGS/status.txt")
+    finished=$(grep -c FINISHED <<<"$table" || true)
+    [[ $finished -ge ${#MANAGED[@]} ]] && break
+    if [[ $SECONDS -ge $deadline ]]; then
+        echo "$table" >&2
+        for log in "$LOGS"/issuer.log "$LOGS"/agent-*.log; do
+            echo "--- $log (last 20 lines)" >&2
+            tail -n 20 "$log" >&2
+        done
+        die "not FINISHED after 45 s"
+    fi
+    sleep 0.5
+done
+say "FINISHED on east and west"
+echo
+echo "$table" | sed 's/^/   /'
+
+step "7. Fetch and verify each cluster's istio-system/cacerts Secret"
+for c in "${MANAGED[@]}"; do
+    run verify "$MESHCERT" verify --kubeconfig "$MGMT" --cluster "$c" --write-dir "$OUT/$c"
+    say "$c: chain and key check out; files in $OUT/$c/"
+done
+cmp -s east/root-cert.pem west/root-cert.pem || die "east and west have different roots"
+say "east and west carry the same root-cert.pem"
+
+step "8. Shared trust: a workload certificate signed by east, verified with west's root"
 cat >workload.ext <<EOF
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = serverAuth, clientAuth
 subjectAltName = URI:spiffe://cluster.local/ns/default/sa/sleep
 EOF
-echo "# istiod in c1 would do this; here the openssl CLI plays istiod"
-show openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -keyout workload-key.pem -subj "/O=cluster.local" -out workload.csr 2>/dev/null
-show openssl x509 -req -in workload.csr -CA c1/cacerts/ca-cert.pem -CAkey c1/cacerts/ca-key.pem \
-    -set_serial "0x$(openssl rand -hex 16)" -days 1 -extfile workload.ext -out workload-cert.pem 2>/dev/null
-echo "# a peer in c2 knows only c2's root-cert.pem; the workload presents c1's cert-chain.pem"
-show openssl verify -CAfile c2/cacerts/root-cert.pem -untrusted c1/cacerts/cert-chain.pem workload-cert.pem
+run openssl openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout workload-key.pem -subj "/O=cluster.local" -out workload.csr
+run openssl openssl x509 -req -in workload.csr -CA east/ca-cert.pem -CAkey east/ca-key.pem \
+    -set_serial "0x$(openssl rand -hex 16)" -days 1 -extfile workload.ext -out workload-cert.pem
+say "east's intermediate signed workload-cert.pem (spiffe://cluster.local/ns/default/sa/sleep)"
+say "\$ openssl verify -CAfile west/root-cert.pem -untrusted east/cert-chain.pem workload-cert.pem"
+fg openssl verify -CAfile west/root-cert.pem -untrusted east/cert-chain.pem workload-cert.pem \
+    >"$LOGS/openssl-verify.log" 2>&1 || { cat "$LOGS/openssl-verify.log" >&2; die "west does not trust east's workload"; }
+sed 's/^/   /' "$LOGS/openssl-verify.log"
 
-step "6. Where the files are, and how each cluster gets them"
-for cluster in c1 c2; do
-    echo "$cluster: $OUT/$cluster/cacerts/"
-    (cd "$cluster/cacerts" && ls -l | tail -n +2 | sed 's/^/    /')
-done
-echo "root CA (keep it out of the clusters): $OUT/root/"
-echo
-echo "To install in each cluster (not run here):"
-for cluster in c1 c2; do
-    d=$OUT/$cluster/cacerts
-    echo "  kubectl --context $cluster create namespace istio-system"
-    echo "  kubectl --context $cluster create secret generic cacerts -n istio-system \\"
-    echo "      --from-file=$d/ca-cert.pem --from-file=$d/ca-key.pem \\"
-    echo "      --from-file=$d/root-cert.pem --from-file=$d/cert-chain.pem"
-done
+step "Done in $((SECONDS - START)) s"
+say "clusters' files: $OUT/east/ $OUT/west/ (workload: $OUT/workload-cert.pem)"
+say "logs:            $LOGS/"
+say "kubeconfigs:     $SRV/kubeconfigs/ (the server stops now; files stay)"
+say "the offline walk-through without a server: make demo-offline"
 echo
 echo "demo OK"

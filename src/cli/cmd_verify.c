@@ -16,7 +16,7 @@
 
 static const char help[] =
     "Usage: meshcert verify --root FILE --dir DIR\n"
-    "       meshcert verify --kubeconfig FILE --cluster C [--secret NS/NAME]\n"
+    "       meshcert verify --kubeconfig FILE --cluster C [--secret NS/NAME] [--write-dir DIR]\n"
     "\n"
     "Checks the plug-in CA files in DIR against the trusted root in FILE and prints\n"
     "what it found (subjects, SANs, validity). DIR holds either Istio's layout\n"
@@ -27,6 +27,8 @@ static const char help[] =
     "With --cluster, the same checks on the output Secret of the registered cluster C\n"
     "(read through the management cluster's registration), trusting the root the Secret\n"
     "itself carries: the chain and the key match are checked, not the trust anchor.\n"
+    "With --write-dir, the verified Secret's files are also written into DIR (the key\n"
+    "with mode 0600), the way the cluster would mount them.\n"
     "Exit code 0 when every check passes, 1 otherwise.\n"
     "\n"
     "Options:\n"
@@ -37,10 +39,11 @@ static const char help[] =
     "  --namespace NS     namespace of the registrations                [meshcert]\n"
     "  --cluster C        registered cluster holding the output Secret\n"
     "  --secret NS/NAME   the output Secret on C             [istio-system/cacerts]\n"
+    "  --write-dir DIR    --cluster: write the verified files into DIR\n"
     "  -h, --help         show this help\n";
 
 enum { OPT_ROOT = 256, OPT_DIR, OPT_KUBECONFIG, OPT_CONTEXT, OPT_NAMESPACE, OPT_CLUSTER,
-       OPT_SECRET };
+       OPT_SECRET, OPT_WRITE_DIR };
 
 static const struct option options[] = {
     {"root", required_argument, NULL, OPT_ROOT},
@@ -50,6 +53,7 @@ static const struct option options[] = {
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
     {"cluster", required_argument, NULL, OPT_CLUSTER},
     {"secret", required_argument, NULL, OPT_SECRET},
+    {"write-dir", required_argument, NULL, OPT_WRITE_DIR},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -122,8 +126,26 @@ static int bundle_from_secret(const json_t *secret, mc_pki_bundle *bundle, const
     return rc;
 }
 
+/* Writes the verified bundle into dir in its layout (the key 0600), all or
+ * nothing, and notes each file written in report. */
+static int write_bundle(const mc_pki_bundle *bundle, const char *layout, const char *dir,
+                        mc_buf *report, mc_err *err)
+{
+    mc_pki_bundle_entry entries[4];
+    mc_file_entry files[4];
+    size_t n = mc_pki_bundle_entries(
+        bundle, strcmp(layout, "tls") == 0 ? MC_BUNDLE_TLS : MC_BUNDLE_ISTIO, entries);
+    for (size_t i = 0; i < n; i++)
+        files[i] = (mc_file_entry){entries[i].name, entries[i].data, entries[i].len,
+                                   entries[i].secret ? 0600 : 0644};
+    int rc = mc_file_write_all(dir, files, n, err);
+    for (size_t i = 0; rc == MC_OK && i < n; i++)
+        mc_buf_appendf(report, "wrote %s/%s\n", dir, entries[i].name);
+    return rc;
+}
+
 static int verify_cluster(const char *kubeconfig, const char *context, const char *ns,
-                          const char *cluster, const char *secret_ref)
+                          const char *cluster, const char *secret_ref, const char *write_dir)
 {
     static const char cmd[] = "verify";
     char secret_ns[254], secret_name[254], what[600];
@@ -149,6 +171,8 @@ static int verify_cluster(const char *kubeconfig, const char *context, const cha
     if (rc == MC_OK &&
         (rc = mc_pki_bundle_verify(&bundle, NULL, "its own root-cert.pem", 0, &report, &err)))
         mc_err_prefix(&err, "%s", what);
+    if (rc == MC_OK && write_dir)
+        rc = write_bundle(&bundle, layout, write_dir, &report, &err);
     int exit_code = MC_EXIT_OK;
     if (rc)
         exit_code = mc_cli_fail(cmd, &err);
@@ -167,7 +191,7 @@ int mc_cmd_verify(int argc, char **argv)
 {
     static const char cmd[] = "verify";
     const char *root_path = NULL, *dir = NULL, *kubeconfig = NULL, *context = NULL,
-               *ns = MC_CLI_OPS_NAMESPACE, *cluster = NULL, *secret_ref = NULL;
+               *ns = MC_CLI_OPS_NAMESPACE, *cluster = NULL, *secret_ref = NULL, *write_dir = NULL;
     optind = 1;
     opterr = 0;
     int opt;
@@ -180,19 +204,20 @@ int mc_cmd_verify(int argc, char **argv)
         case OPT_NAMESPACE: ns = optarg; break;
         case OPT_CLUSTER: cluster = optarg; break;
         case OPT_SECRET: secret_ref = optarg; break;
+        case OPT_WRITE_DIR: write_dir = optarg; break;
         case 'h': fputs(help, stdout); return MC_EXIT_OK;
         default: return mc_cli_bad_option(cmd, argv, optopt);
         }
     }
     if (optind < argc)
         return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
-    if (cluster || kubeconfig || secret_ref) {
+    if (cluster || kubeconfig || secret_ref || write_dir) {
         if (root_path || dir)
             return mc_cli_usage_error(cmd, "--cluster and --root/--dir exclude each other");
         if (!cluster || !kubeconfig)
             return mc_cli_usage_error(cmd, "--cluster and --kubeconfig go together");
         return verify_cluster(kubeconfig, context, ns, cluster,
-                              secret_ref ? secret_ref : "istio-system/cacerts");
+                              secret_ref ? secret_ref : "istio-system/cacerts", write_dir);
     }
     if (!root_path || !dir)
         return mc_cli_usage_error(cmd, "--root and --dir are required");

@@ -423,15 +423,20 @@ static int write_output(mc_agent *agent, observed *o, const mc_agent_observation
     return rc;
 }
 
+/* Records the bounce plan: every pod of the observation in the plan, in one
+ * status write (records of earlier issuances are dropped). */
 static int record_bounce(mc_agent *agent, observed *o, const mc_agent_action *action, mc_err *err)
 {
     mc_api_pod_bounce_directive *pbd = o->directive;
-    const mc_agent_pod *pod = action->pod;
     json_t *obj = NULL;
     mc_api_pod_bounce_directive_forget_others(pbd, action->issuance);
-    if (mc_api_pod_bounce_directive_record(pbd, action->issuance, pod->namespace, pod->name,
-                                           pod->uid) != MC_OK)
-        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    for (size_t i = 0; i < o->pod_count; i++) {
+        const mc_agent_pod *pod = &o->pods[i];
+        if (mc_agent_pod_in_plan(action, pod) &&
+            mc_api_pod_bounce_directive_record(pbd, action->issuance, pod->namespace, pod->name,
+                                               pod->uid) != MC_OK)
+            return mc_err_set(err, MC_ENOMEM, "out of memory");
+    }
     pbd->status.observed_generation = pbd->metadata.generation;
     int rc = mc_api_pod_bounce_directive_encode(pbd, &obj, err);
     if (rc == MC_OK)
@@ -455,7 +460,7 @@ static const char *action_name(mc_agent_action_type type)
     case MC_AGENT_DELETE_REQUEST: return "delete certificaterequest";
     case MC_AGENT_WAIT: return "wait";
     case MC_AGENT_WRITE_OUTPUT: return "write output secret";
-    case MC_AGENT_RECORD_BOUNCE: return "record pod bounce";
+    case MC_AGENT_RECORD_BOUNCE: return "record bounce plan";
     case MC_AGENT_DELETE_POD: return "delete pod";
     }
     return "unknown";
@@ -469,7 +474,10 @@ static void log_action(const observed *o, const mc_agent_action *action)
                "issuedcertificate %s/%s: state %s%s%s", ns, name,
                mc_api_ic_state_name((mc_ic_state)action->state), action->error[0] ? ": " : "",
                action->error);
-    else if (action->type == MC_AGENT_RECORD_BOUNCE || action->type == MC_AGENT_DELETE_POD)
+    else if (action->type == MC_AGENT_RECORD_BOUNCE)
+        mc_log_info(LOG_COMPONENT, "issuedcertificate %s/%s: %s: %zu pod(s) (issuance %s)", ns,
+                    name, action_name(action->type), action->planned, action->issuance);
+    else if (action->type == MC_AGENT_DELETE_POD)
         mc_log_info(LOG_COMPONENT, "issuedcertificate %s/%s: %s %s/%s (issuance %s)", ns, name,
                     action_name(action->type), action->pod->namespace, action->pod->name,
                     action->issuance);

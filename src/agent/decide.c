@@ -12,9 +12,11 @@
  *    annotations, the files of the configured layout, a ca-key byte-equal to
  *    the key Secret's private-key, and a CA certificate that chains to its
  *    root-cert, is valid at now and carries the spec's org and hosts.
- *  - The issuance time for the bounce rule is the output Secret's
+ *  - The issuance time for the bounce plan is the output Secret's
  *    MC_AGENT_ISSUED_AT_ANNOTATION (RFC 3339, written from observation->now
- *    by mc_agent_build_output); a pod created in that very second is bounced.
+ *    by mc_agent_build_output); a pod created in that very second is in the
+ *    plan (it may have read the old Secret). A plan is only recorded when it
+ *    holds at least one pod.
  *  - A key Secret named like the IssuedCertificate but not owned by it is
  *    deleted when it is one of ours (key type and agent label: left from an
  *    earlier IssuedCertificate of that name), otherwise FAILED, never touched.
@@ -399,32 +401,26 @@ out:
     mc_pki_key_free(key);
 }
 
-/* The next pod to bounce: a recorded pod still running first (the bounce was
- * interrupted, or this is the delete that follows its record), then an
- * unrecorded one created up to the issuance. NULL when none remain. */
-static const mc_agent_pod *next_pod(decide_ctx *c, const char *issuance, int64_t issued_at,
-                                    int *recorded)
+int mc_agent_pod_in_plan(const mc_agent_action *action, const mc_agent_pod *pod)
 {
-    const mc_agent_observation *obs = c->obs;
+    return !pod->deleting && pod->uid && pod->created <= action->issued_at;
+}
+
+/* A recorded pod of the plan that still runs (the delete that follows the
+ * record, or an interrupted bounce), or NULL. */
+static const mc_agent_pod *next_recorded_pod(const mc_agent_observation *obs,
+                                             const char *issuance)
+{
     for (size_t i = 0; i < obs->pod_count; i++) {
         const mc_agent_pod *p = &obs->pods[i];
         if (!p->deleting && p->uid &&
-            mc_api_pod_bounce_directive_was_bounced(obs->directive, issuance, p->uid)) {
-            *recorded = 1;
+            mc_api_pod_bounce_directive_was_bounced(obs->directive, issuance, p->uid))
             return p;
-        }
-    }
-    for (size_t i = 0; i < obs->pod_count; i++) {
-        const mc_agent_pod *p = &obs->pods[i];
-        if (!p->deleting && p->uid && p->created <= issued_at) {
-            *recorded = 0;
-            return p;
-        }
     }
     return NULL;
 }
 
-/* ISSUED: bounce the pods that still hold the old certificate, one per action. */
+/* ISSUED: record the bounce plan once, then delete its pods one per action. */
 static void decide_issued(decide_ctx *c)
 {
     mc_pki_key *key = NULL;
@@ -443,14 +439,27 @@ static void decide_issued(decide_ctx *c)
         fail_missing_directive(c);
         goto out;
     }
-    int recorded = 0;
-    const mc_agent_pod *pod = next_pod(c, issuance, issued_at, &recorded);
-    if (!pod) {
+    if (mc_api_pod_bounce_directive_has_issuance(c->obs->directive, issuance)) {
+        const mc_agent_pod *pod = next_recorded_pod(c->obs, issuance);
+        if (!pod) {
+            set_status(c, MC_IC_STATE_FINISHED, "%s", "");
+            goto out;
+        }
+        set_type(c, MC_AGENT_DELETE_POD);
+        c->action->pod = pod;
+        mc_strlcpy(c->action->issuance, issuance, sizeof(c->action->issuance));
+        goto out;
+    }
+    c->action->issued_at = issued_at;
+    size_t planned = 0;
+    for (size_t i = 0; i < c->obs->pod_count; i++)
+        planned += mc_agent_pod_in_plan(c->action, &c->obs->pods[i]) ? 1 : 0;
+    if (planned == 0) {
         set_status(c, MC_IC_STATE_FINISHED, "%s", "");
         goto out;
     }
-    set_type(c, recorded ? MC_AGENT_DELETE_POD : MC_AGENT_RECORD_BOUNCE);
-    c->action->pod = pod;
+    set_type(c, MC_AGENT_RECORD_BOUNCE);
+    c->action->planned = planned;
     mc_strlcpy(c->action->issuance, issuance, sizeof(c->action->issuance));
 out:
     mc_pki_key_free(key);

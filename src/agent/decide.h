@@ -21,12 +21,15 @@
  *    then the output Secret is written (Istio or TLS layout, labelled
  *    agent.certificates.smh.solo.io=<agent namespace>, annotated with the
  *    issuance id and time) and the state becomes ISSUED;
- *  - ISSUED: pods selected by the PodBounceDirective that were created
- *    before the issuance time and are not yet recorded for this issuance are
- *    first recorded in the directive's status, then deleted, one per action;
- *    a recorded pod whose uid still exists is deleted again (an interrupted
- *    bounce), never a pod created after the issuance (it already has the new
- *    certificate); when none remain, FINISHED;
+ *  - ISSUED: the bounce plan of the issuance - every pod selected by the
+ *    PodBounceDirective that was created up to the issuance time - is
+ *    recorded in the directive's status in one write, then the recorded pods
+ *    are deleted, one per action; a recorded pod whose uid still exists is
+ *    deleted again (an interrupted bounce). Once a plan is recorded no other
+ *    pod is bounced for that issuance, so a replacement pod (a Deployment
+ *    recreating a bounced pod, even within the same second) is never
+ *    restarted again; with no pod to bounce, or every recorded pod gone,
+ *    FINISHED;
  *  - FINISHED: nothing while the output Secret still matches the key and the
  *    spec; if it disappeared or no longer matches, back to PENDING (re-issue);
  *  - an output Secret meshcert did not write (no agent label) is never
@@ -93,7 +96,7 @@ typedef enum {
     MC_AGENT_DELETE_REQUEST,     /* delete the CertificateRequest (stale, or cleanup) */
     MC_AGENT_WAIT,               /* the issuer has not answered: wait for an event */
     MC_AGENT_WRITE_OUTPUT,       /* create or replace the output Secret from key + request */
-    MC_AGENT_RECORD_BOUNCE,      /* add pod (issuance) to the directive's status */
+    MC_AGENT_RECORD_BOUNCE,      /* record the bounce plan in the directive's status */
     MC_AGENT_DELETE_POD,         /* delete pod (recorded already) */
 } mc_agent_action_type;
 
@@ -102,9 +105,16 @@ typedef struct mc_agent_action {
     int state;                   /* SET_STATUS: an mc_ic_state value */
     int64_t observed_generation; /* SET_STATUS: the value to write */
     char error[512];             /* SET_STATUS to FAILED: the reason ("" otherwise) */
-    char issuance[128];          /* WRITE_OUTPUT/RECORD_BOUNCE: the issuance id */
-    const mc_agent_pod *pod;     /* RECORD_BOUNCE/DELETE_POD: into observation->pods */
+    char issuance[128];          /* WRITE_OUTPUT/RECORD_BOUNCE/DELETE_POD: the issuance id */
+    int64_t issued_at;           /* RECORD_BOUNCE: the issuance time (Unix seconds) */
+    size_t planned;              /* RECORD_BOUNCE: how many pods the plan holds */
+    const mc_agent_pod *pod;     /* DELETE_POD: into observation->pods */
 } mc_agent_action;
+
+/* True when pod belongs in the bounce plan of a RECORD_BOUNCE action: it is
+ * not being deleted and was created up to action->issued_at. The executor
+ * records every such pod of the observation in one status write. */
+int mc_agent_pod_in_plan(const mc_agent_action *action, const mc_agent_pod *pod);
 
 /* Decides the next action for the observation. Never fails: a problem is a
  * SET_STATUS to FAILED with the reason (no key material in it). */

@@ -273,6 +273,15 @@ bool mc_api_pod_bounce_directive_was_bounced(const mc_api_pod_bounce_directive *
     return false;
 }
 
+bool mc_api_pod_bounce_directive_has_issuance(const mc_api_pod_bounce_directive *pbd,
+                                              const char *issuance)
+{
+    for (size_t i = 0; i < pbd->status.bounced_pods_len; i++)
+        if (same(pbd->status.bounced_pods[i].issuance, issuance))
+            return true;
+    return false;
+}
+
 int mc_api_pod_bounce_directive_record(mc_api_pod_bounce_directive *pbd, const char *issuance,
                                        const char *namespace, const char *name,
                                        const char *pod_uid)

@@ -77,6 +77,10 @@ int mc_api_pod_bounce_directive_add_selector(mc_api_pod_bounce_directive *pbd,
 bool mc_api_pod_bounce_directive_was_bounced(const mc_api_pod_bounce_directive *pbd,
                                              const char *issuance, const char *pod_uid);
 
+/* True when any pod is recorded for issuance (its bounce plan exists). */
+bool mc_api_pod_bounce_directive_has_issuance(const mc_api_pod_bounce_directive *pbd,
+                                              const char *issuance);
+
 /* Records that pod namespace/name (uid) was bounced for issuance; a no-op
  * when already recorded. MC_ENOMEM. */
 int mc_api_pod_bounce_directive_record(mc_api_pod_bounce_directive *pbd, const char *issuance,

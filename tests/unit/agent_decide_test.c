@@ -80,7 +80,7 @@ typedef struct world {
     mc_api_certificate_request *request;
     mc_api_secret *output;
     mc_api_pod_bounce_directive *directive;
-    mc_agent_pod pods[4];
+    mc_agent_pod pods[8];
     size_t pod_count;
     mc_agent_observation obs;
     mc_agent_action action;
@@ -263,6 +263,7 @@ static void add_directive(world *w)
 
 static void add_pod(world *w, const char *name, const char *uid, int64_t created, int deleting)
 {
+    assert_true(w->pod_count < sizeof(w->pods) / sizeof(w->pods[0]));
     w->pods[w->pod_count++] =
         (mc_agent_pod){.namespace = NS, .name = name, .uid = uid, .created = created,
                        .deleting = deleting};
@@ -698,7 +699,16 @@ static void test_issued_no_pods_finishes(void **state)
     world_free(&w);
 }
 
-static void test_issued_records_then_deletes(void **state)
+/* Records every pod of the plan (what the agent's executor does). */
+static void record_plan(world *w, const mc_agent_action *a)
+{
+    for (size_t i = 0; i < w->pod_count; i++)
+        if (mc_agent_pod_in_plan(a, &w->pods[i]))
+            mc_api_pod_bounce_directive_record(w->directive, a->issuance, w->pods[i].namespace,
+                                               w->pods[i].name, w->pods[i].uid);
+}
+
+static void test_issued_records_plan_then_deletes(void **state)
 {
     (void)state;
     world w;
@@ -707,29 +717,60 @@ static void test_issued_records_then_deletes(void **state)
     char issuance[128];
     issuance_of(&w, issuance, sizeof(issuance));
     add_pod(&w, "istiod-a", "uid-a", NOW - 1000, 0);
-    add_pod(&w, "istiod-b", "uid-b", NOW, 0); /* same second as the issuance: bounced */
+    add_pod(&w, "istiod-b", "uid-b", NOW, 0); /* same second as the issuance: in the plan */
+    add_pod(&w, "istiod-late", "uid-late", NOW + 1, 0); /* has the new Secret already */
+    add_pod(&w, "istiod-going", "uid-going", NOW - 5, 1); /* being deleted anyway */
     const mc_agent_action *a = decide(&w);
     assert_int_equal(a->type, MC_AGENT_RECORD_BOUNCE);
-    assert_ptr_equal(a->pod, &w.pods[0]);
     assert_string_equal(a->issuance, issuance);
-    mc_api_pod_bounce_directive_record(w.directive, issuance, NS, "istiod-a", "uid-a");
-    /* Recorded and still present (the delete, or an interrupted bounce). */
+    assert_int_equal(a->issued_at, NOW);
+    assert_int_equal(a->planned, 2);
+    assert_true(mc_agent_pod_in_plan(a, &w.pods[0]));
+    assert_true(mc_agent_pod_in_plan(a, &w.pods[1]));
+    assert_false(mc_agent_pod_in_plan(a, &w.pods[2]));
+    assert_false(mc_agent_pod_in_plan(a, &w.pods[3]));
+    record_plan(&w, a);
+    assert_int_equal(w.directive->status.bounced_pods_len, 2);
+    /* Recorded and still present: deleted one per action. */
     a = decide(&w);
     assert_int_equal(a->type, MC_AGENT_DELETE_POD);
     assert_ptr_equal(a->pod, &w.pods[0]);
     assert_string_equal(a->issuance, issuance);
-    /* Deleting now: the next pod is recorded. */
     w.pods[0].deleting = 1;
     a = decide(&w);
-    assert_int_equal(a->type, MC_AGENT_RECORD_BOUNCE);
+    assert_int_equal(a->type, MC_AGENT_DELETE_POD);
     assert_ptr_equal(a->pod, &w.pods[1]);
-    mc_api_pod_bounce_directive_record(w.directive, issuance, NS, "istiod-b", "uid-b");
-    assert_ptr_equal(decide(&w)->pod, &w.pods[1]);
-    assert_int_equal(w.action.type, MC_AGENT_DELETE_POD);
-    /* Both gone; their replacements were created after the issuance. */
+    /* A replacement created in the issuance's second (a Deployment reacting
+     * to the first delete) is not in the plan: never bounced. */
+    w.pods[1].deleting = 1;
+    add_pod(&w, "istiod-c", "uid-c", NOW, 0);
+    assert_status(decide(&w), MC_IC_STATE_FINISHED, 1, NULL);
+    /* Both gone and replaced: still FINISHED, nothing more recorded. */
     w.pod_count = 0;
-    add_pod(&w, "istiod-c", "uid-c", NOW + 5, 0);
-    add_pod(&w, "istiod-d", "uid-d", NOW + 6, 0);
+    add_pod(&w, "istiod-c", "uid-c", NOW, 0);
+    add_pod(&w, "istiod-d", "uid-d", NOW, 0);
+    assert_status(decide(&w), MC_IC_STATE_FINISHED, 1, NULL);
+    assert_int_equal(w.directive->status.bounced_pods_len, 2);
+    world_free(&w);
+}
+
+static void test_issued_interrupted_bounce_deletes_again(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_ISSUED);
+    add_directive(&w);
+    char issuance[128];
+    issuance_of(&w, issuance, sizeof(issuance));
+    add_pod(&w, "p", "uid-p", NOW - 10, 0);
+    mc_api_pod_bounce_directive_record(w.directive, issuance, NS, "p", "uid-p");
+    /* the record landed, the delete did not (a crash): the pod is deleted */
+    const mc_agent_action *a = decide(&w);
+    assert_int_equal(a->type, MC_AGENT_DELETE_POD);
+    assert_ptr_equal(a->pod, &w.pods[0]);
+    /* a pod recorded for this issuance under another uid (recreated with the
+     * same name) is not the recorded pod */
+    w.pods[0].uid = "uid-p2";
     assert_status(decide(&w), MC_IC_STATE_FINISHED, 1, NULL);
     world_free(&w);
 }
@@ -1016,14 +1057,13 @@ static void execute(world *w, const mc_agent_action *a, int *deleted)
         assert_int_equal(mc_api_secret_decode(json, &w->output, &err), 0);
         json_decref(json);
         break;
-    case MC_AGENT_RECORD_BOUNCE:
-        mc_api_pod_bounce_directive_record(w->directive, a->issuance, a->pod->namespace,
-                                           a->pod->name, a->pod->uid);
-        break;
+    case MC_AGENT_RECORD_BOUNCE: record_plan(w, a); break;
     case MC_AGENT_DELETE_POD: {
         size_t i = (size_t)(a->pod - w->pods);
         deleted[i]++;
         w->pods[i].deleting = 1;
+        /* a Deployment replaces it at once, within the issuance's second */
+        add_pod(w, i == 0 ? "a-2" : "b-2", i == 0 ? "uid-a-2" : "uid-b-2", NOW, 0);
         break;
     }
     case MC_AGENT_NOTHING: break;
@@ -1040,7 +1080,7 @@ static void test_converges_and_bounces_each_pod_once(void **state)
     add_pod(&w, "a", "uid-a", NOW - 100, 0);
     add_pod(&w, "b", "uid-b", NOW - 50, 0);
     add_pod(&w, "late", "uid-late", NOW + 100, 0);
-    int deleted[4] = {0};
+    int deleted[8] = {0};
     int steps = 0, interrupted = 0;
     for (; steps < 40; steps++) {
         const mc_agent_action *a = decide(&w);
@@ -1060,7 +1100,9 @@ static void test_converges_and_bounces_each_pod_once(void **state)
     assert_int_equal(w.ic->status.observed_generation, 1);
     assert_int_equal(deleted[0], 1);
     assert_int_equal(deleted[1], 1);
-    assert_int_equal(deleted[2], 0);
+    for (size_t i = 2; i < w.pod_count; i++)
+        assert_int_equal(deleted[i], 0); /* neither the late pod nor a replacement */
+    assert_int_equal(w.pod_count, 5);
     assert_int_equal(w.directive->status.bounced_pods_len, 2);
     assert_true(interrupted);
     world_free(&w);
@@ -1096,7 +1138,8 @@ int main(void)
         cmocka_unit_test(test_issued_without_directive_finishes),
         cmocka_unit_test(test_issued_directive_missing_fails),
         cmocka_unit_test(test_issued_no_pods_finishes),
-        cmocka_unit_test(test_issued_records_then_deletes),
+        cmocka_unit_test(test_issued_records_plan_then_deletes),
+        cmocka_unit_test(test_issued_interrupted_bounce_deletes_again),
         cmocka_unit_test(test_issued_recorded_for_other_issuance_is_bounced_again),
         cmocka_unit_test(test_issued_deleting_pod_is_skipped),
         cmocka_unit_test(test_issued_output_gone_or_stale_restarts),

@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "issuer/issuer.h"
 #include "kube/config.h"
+#include "util/duration.h"
 #include "util/log.h"
 
 static const char help[] =
@@ -38,6 +39,11 @@ static const char help[] =
     "  --root-key-type TYPE   key of generated roots: rsa2048, rsa3072, rsa4096,\n"
     "                         ec-p256, ec-p384                          [rsa4096]\n"
     "  --workers N            reconcile threads                         [4]\n"
+    "  --leader-elect-lease-duration D  how long a Lease holds without renewal [15s]\n"
+    "  --leader-elect-renew-deadline D  the leader gives up when it could not renew\n"
+    "                                   within D                      [10s]\n"
+    "  --leader-elect-retry-period D    between two tries to acquire or renew [2s]\n"
+    "                         (D: 500ms, 15s, 1m; retry < renew deadline < lease)\n"
     "  --log-level LEVEL      debug, info, warn, error                  [info]\n"
     "  --log-format FMT       text or json                              [text]\n"
     "  -h, --help             show this help\n";
@@ -50,6 +56,9 @@ enum {
     OPT_GENERATE_ROOT,
     OPT_ROOT_KEY_TYPE,
     OPT_WORKERS,
+    OPT_LEASE,
+    OPT_RENEW,
+    OPT_RETRY,
     OPT_LOG_LEVEL,
     OPT_LOG_FORMAT
 };
@@ -62,11 +71,39 @@ static const struct option options[] = {
     {"generate-root", no_argument, NULL, OPT_GENERATE_ROOT},
     {"root-key-type", required_argument, NULL, OPT_ROOT_KEY_TYPE},
     {"workers", required_argument, NULL, OPT_WORKERS},
+    {"leader-elect-lease-duration", required_argument, NULL, OPT_LEASE},
+    {"leader-elect-renew-deadline", required_argument, NULL, OPT_RENEW},
+    {"leader-elect-retry-period", required_argument, NULL, OPT_RETRY},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* A leader-election timing: "<n>ms" or a duration (util/duration.h), at
+ * most one hour. MC_EINVAL otherwise. */
+static int parse_timing(const char *text, int64_t *ms, mc_err *err)
+{
+    size_t n = strlen(text);
+    int64_t value = 0;
+    if (n > 2 && strcmp(text + n - 2, "ms") == 0) {
+        char *end = NULL;
+        long long v = strtoll(text, &end, 10);
+        if (end != text + n - 2 || v <= 0)
+            return mc_err_set(err, MC_EINVAL, "expected a duration such as 500ms or 15s, got \"%s\"",
+                              text);
+        value = v;
+    } else {
+        int64_t seconds = 0;
+        if (mc_duration_parse(text, &seconds, err) != MC_OK)
+            return MC_EINVAL;
+        value = seconds * 1000;
+    }
+    if (value > 3600 * 1000)
+        return mc_err_set(err, MC_EINVAL, "\"%s\" is over an hour", text);
+    *ms = value;
+    return MC_OK;
+}
 
 int mc_cmd_issuer(int argc, char **argv)
 {
@@ -101,6 +138,19 @@ int mc_cmd_issuer(int argc, char **argv)
                 return mc_cli_usage_error(cmd, "--workers: expected 1 to 256, got \"%s\"", optarg);
             issuer_options.workers = (int)workers;
             break;
+        case OPT_LEASE:
+        case OPT_RENEW:
+        case OPT_RETRY: {
+            int64_t *slot = opt == OPT_LEASE   ? &issuer_options.lease_ms
+                            : opt == OPT_RENEW ? &issuer_options.renew_deadline_ms
+                                               : &issuer_options.retry_ms;
+            const char *flag = opt == OPT_LEASE   ? "lease-duration"
+                               : opt == OPT_RENEW ? "renew-deadline"
+                                                  : "retry-period";
+            if (parse_timing(optarg, slot, &err) != MC_OK)
+                return mc_cli_usage_error(cmd, "--leader-elect-%s: %s", flag, err.msg);
+            break;
+        }
         case OPT_LOG_LEVEL:
             log_level = mc_log_level_parse(optarg);
             if (log_level < 0)
@@ -122,6 +172,14 @@ int mc_cmd_issuer(int argc, char **argv)
         return mc_cli_usage_error(cmd, "exactly one of --kubeconfig and --in-cluster is required");
     if (context && in_cluster)
         return mc_cli_usage_error(cmd, "--context needs --kubeconfig");
+    int64_t lease = issuer_options.lease_ms ? issuer_options.lease_ms : 15000;
+    int64_t renew = issuer_options.renew_deadline_ms ? issuer_options.renew_deadline_ms : 10000;
+    int64_t retry = issuer_options.retry_ms ? issuer_options.retry_ms : 2000;
+    if (!(retry < renew && renew < lease))
+        return mc_cli_usage_error(cmd,
+                                  "leader election needs retry period < renew deadline < lease "
+                                  "duration (got %lldms, %lldms, %lldms)",
+                                  (long long)retry, (long long)renew, (long long)lease);
     mc_log_configure((mc_log_level)log_level, log_format, NULL);
 
     mc_kube_config *config = NULL;

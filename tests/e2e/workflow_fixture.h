@@ -1,0 +1,126 @@
+/* workflow_fixture.h - test helper for the end-to-end workflow tests: a
+ * `meshcert server` with clusters mgmt, east and west (namespaces, CRDs and
+ * the registrations of east and west made), the `meshcert issuer` and one
+ * `meshcert agent` per managed cluster as real processes with their logs in
+ * a work directory, and the checks the tests share (states, cacerts saved
+ * and verified by the openssl and certtool CLIs, no private key outside its
+ * cluster). Every process started is stopped by wf_teardown, also when a
+ * test fails.
+ *
+ * The wf_assert and wf_wait functions fail the running cmocka test (after
+ * printing the processes' logs) instead of returning an error.
+ */
+#ifndef MC_TEST_WORKFLOW_FIXTURE_H
+#define MC_TEST_WORKFLOW_FIXTURE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kube/client.h"
+#include "server_process.h"
+
+#define WF_NS_MESHCERT "meshcert"
+#define WF_NS_ISTIO    "istio-system"
+#define WF_ORG         "Istio"
+#define WF_HOST_SPIFFE "spiffe://cluster.local/ns/istio-system/sa/citadel"
+#define WF_ROOT_SECRET "root-ca"
+#define WF_WAIT_MS     30000
+
+enum { WF_EAST = 0, WF_WEST = 1, WF_MANAGED = 2 };
+extern const char *const wf_managed_names[WF_MANAGED];
+
+extern const mc_kube_resource wf_namespaces, wf_secrets, wf_pods, wf_issued, wf_requests,
+    wf_directives;
+
+typedef struct wf_fixture {
+    server_process server;
+    mc_kube_client *mgmt;
+    mc_kube_client *managed[WF_MANAGED];
+    pid_t issuer;
+    pid_t agents[WF_MANAGED];
+    char work[64];                      /* temporary directory: logs, PEM files */
+    char issuer_log[128];               /* the issuer's stdout and stderr */
+    char agent_logs[WF_MANAGED][128];   /* each agent's stdout and stderr */
+    const char *key_type;               /* the agents' --key-type [ec-p256] */
+    int generate_root;                  /* the issuer runs with --generate-root [1] */
+    const char *issuer_extra[8];        /* more issuer arguments, NULL-terminated */
+} wf_fixture;
+
+/* Starts the server, makes the namespaces, CRDs and registrations; starts no
+ * meshcert issuer or agent (wf_start_issuer, wf_start_agent). 0 or -1. */
+int wf_setup(wf_fixture **out);
+
+/* Kills every process started, stops the server, removes the work directory. */
+void wf_teardown(wf_fixture *f);
+
+/* Spawns the issuer (f->generate_root, f->issuer_extra) or the agent of a
+ * managed cluster; output appended to its log. 0 or -1. */
+int wf_start_issuer(wf_fixture *f);
+int wf_start_agent(wf_fixture *f, int which);
+
+/* SIGKILL and reap (no-op when *pid is 0); *pid becomes 0. */
+void wf_kill(pid_t *pid);
+
+/* SIGTERM, then exit status 0 within 15 s, else the test fails. */
+void wf_stop_cleanly(const wf_fixture *f, pid_t *pid, const char *what);
+
+/* Fails the test with the message after printing the processes' logs. */
+void wf_fail(const wf_fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void wf_sleep_ms(long ms);
+int64_t wf_now_ms(void);
+int wf_tool_on_path(const char *name);
+/* Runs a command to completion, output to work/tools.log: its exit status,
+ * -1 when it did not exit normally. */
+int wf_run_tool(const wf_fixture *f, char *const *argv);
+
+const char *wf_str_at(const json_t *obj, const char *a, const char *b);
+/* The decoded data[key] of a Secret (owned, NUL-terminated), or NULL. */
+char *wf_secret_value(const json_t *secret, const char *key, size_t *len);
+char *wf_read_text(const char *path);
+void wf_write_text(const char *path, const char *text);
+
+/* Creates obj (stolen) on a cluster, waiting for its CRD to be served. */
+void wf_create(mc_kube_client *client, const mc_kube_resource *res, const char *ns, json_t *obj);
+
+/* Creates IssuedCertificate meshcert/<name> (host WF_HOST_SPIFFE, org
+ * WF_ORG, root WF_ROOT_SECRET or root_secret when not NULL) writing
+ * istio-system/<output_secret>, bouncing per directive when not NULL. */
+void wf_create_issued_certificate(mc_kube_client *client, const char *name,
+                                  const char *output_secret, const char *root_secret,
+                                  const char *directive);
+
+typedef struct wf_ic_view {
+    char state[32];
+    char error[512];
+    int64_t generation;
+    int64_t observed;
+} wf_ic_view;
+
+int wf_ic_read(mc_kube_client *client, const char *name, wf_ic_view *view);
+
+/* Waits (30 s) for IssuedCertificate meshcert/<name> to be in state for its
+ * current generation (>= min_generation); the test fails otherwise. */
+void wf_wait_ic_state(const wf_fixture *f, mc_kube_client *client, const char *cluster,
+                      const char *name, const char *state, int64_t min_generation,
+                      wf_ic_view *view);
+
+/* Saves Secret istio-system/<secret> (Istio layout) to work/<subdir>/ with a
+ * chain.pem for certtool; returns the Secret's uid (static buffer). */
+const char *wf_save_cacerts(const wf_fixture *f, mc_kube_client *client, const char *secret,
+                            const char *subdir);
+
+/* openssl verify and certtool --verify-chain / --verify on work/<subdir>/. */
+void wf_verify_with_tools(const wf_fixture *f, const char *subdir);
+
+/* No private key generated by an agent (every Secret of type
+ * generated_private_key on east and west) appears anywhere but in its own
+ * cluster's key Secret and output Secrets: not in any object of any other
+ * cluster, not in any other object of its own cluster (statuses, requests,
+ * events), not in the issuer's or the agents' logs (which hold no "PRIVATE
+ * KEY" at all). Returns how many keys were searched for. */
+size_t wf_assert_no_key_leak(const wf_fixture *f);
+
+#endif

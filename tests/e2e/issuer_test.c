@@ -32,16 +32,14 @@
 #include "pki/csr.h"
 #include "pki/key.h"
 #include "pki/verify.h"
-#include "server_process.h"
 #include "util/base64.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/str.h"
+#include "workflow_fixture.h"
 
 extern char **environ;
 
-static const mc_kube_resource crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions", 0};
-static const mc_kube_resource namespaces = {"", "v1", "namespaces", 0};
 static const mc_kube_resource secrets = {"", "v1", "secrets", 1};
 static const mc_kube_resource leases = {"coordination.k8s.io", "v1", "leases", 1};
 static const mc_kube_resource issued = {MC_API_GROUP, MC_API_VERSION, "issuedcertificates", 1};
@@ -60,90 +58,6 @@ typedef struct fixture {
     mc_kube_client *east;
     pid_t issuer;
 } fixture;
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int client_for(const fixture *f, const char *cluster, mc_kube_client **out)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/kubeconfigs/%s.yaml", f->server.dir, cluster);
-    mc_kube_config *config = NULL;
-    mc_err err = {0};
-    int rc = mc_kube_config_load_file(path, NULL, &config, &err);
-    if (rc == MC_OK)
-        rc = mc_kube_client_new(config, NULL, out, &err);
-    mc_kube_config_free(config);
-    if (rc != MC_OK)
-        fprintf(stderr, "client %s: %s\n", cluster, err.msg);
-    return rc;
-}
-
-static int create_namespace(mc_kube_client *client, const char *name)
-{
-    json_t *obj = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
-                            "metadata", "name", name);
-    mc_err err = {0};
-    int rc = mc_kube_create(client, &namespaces, NULL, obj, NULL, &err);
-    json_decref(obj);
-    if (rc != MC_OK && rc != MC_EEXISTS)
-        fprintf(stderr, "namespace %s: %s\n", name, err.msg);
-    return rc == MC_EEXISTS ? MC_OK : rc;
-}
-
-static int apply_crd(mc_kube_client *client, const char *file)
-{
-    char path[512], *text = NULL;
-    size_t len = 0;
-    json_t *crd = NULL;
-    mc_err err = {0};
-    snprintf(path, sizeof(path), "%s/%s", MC_CRD_DIR, file);
-    int rc = mc_file_read(path, 1 << 20, &text, &len, &err);
-    if (rc == MC_OK)
-        rc = mc_api_yaml_to_json(text, len, &crd, &err);
-    if (rc == MC_OK)
-        rc = mc_kube_create(client, &crds, NULL, crd, NULL, &err);
-    if (rc != MC_OK)
-        fprintf(stderr, "crd %s: %s\n", file, err.msg);
-    free(text);
-    json_decref(crd);
-    return rc;
-}
-
-/* The registration: Secret mgmt meshcert/east, key "east" = east's kubeconfig. */
-static int register_east(const fixture *f)
-{
-    char path[512], *text = NULL, *b64 = NULL;
-    size_t len = 0;
-    mc_err err = {0};
-    snprintf(path, sizeof(path), "%s/kubeconfigs/east.yaml", f->server.dir);
-    int rc = mc_file_read(path, 1 << 20, &text, &len, &err);
-    if (rc == MC_OK)
-        rc = mc_base64_encode(text, len, &b64, NULL);
-    json_t *secret = NULL;
-    if (rc == MC_OK) {
-        secret = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
-                           "Secret", "metadata", "name", "east", "namespace", NS_MGMT, "type",
-                           MC_API_SECRET_TYPE_KUBECONFIG, "data", "east", b64);
-        rc = mc_kube_create(f->mgmt, &secrets, NS_MGMT, secret, NULL, &err);
-    }
-    if (rc != MC_OK)
-        fprintf(stderr, "register east: %s\n", err.msg);
-    json_decref(secret);
-    free(b64);
-    free(text);
-    return rc;
-}
 
 static int start_issuer(fixture *f)
 {
@@ -164,21 +78,18 @@ static int setup(void **state)
         return -1;
     mc_log_configure(MC_LOG_WARN, MC_LOG_TEXT, NULL);
     const char *args[] = {"--cluster", "mgmt", "--cluster", "east", NULL};
-    if (server_process_start(&f->server, args) != 0 || client_for(f, "mgmt", &f->mgmt) != 0 ||
-        client_for(f, "east", &f->east) != 0)
+    if (server_process_start(&f->server, args) != 0 ||
+        wf_client_for(&f->server, "mgmt", &f->mgmt) != 0 ||
+        wf_client_for(&f->server, "east", &f->east) != 0)
         return -1;
-    if (create_namespace(f->mgmt, NS_MGMT) != 0 || create_namespace(f->east, NS_EAST) != 0)
+    if (wf_create_namespace(f->mgmt, NS_MGMT) != 0 || wf_create_namespace(f->east, NS_EAST) != 0 ||
+        wf_apply_crds(f->east) != 0)
         return -1;
-    const char *files[] = {"issuedcertificates.yaml", "certificaterequests.yaml",
-                           "podbouncedirectives.yaml"};
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-        if (apply_crd(f->east, files[i]) != 0)
-            return -1;
     /* registered after the issuer started: picked up without a restart */
     if (start_issuer(f) != 0)
         return -1;
-    sleep_ms(300);
-    return register_east(f);
+    wf_sleep_ms(300);
+    return wf_register_cluster(&f->server, f->mgmt, "east");
 }
 
 static int teardown(void **state)
@@ -205,7 +116,7 @@ static void create_on_east(fixture *f, const mc_kube_resource *res, json_t *obj)
     for (int i = 0; i < 100 && rc == MC_ENOTFOUND; i++) {
         rc = mc_kube_create(f->east, res, NS_EAST, obj, NULL, &err);
         if (rc == MC_ENOTFOUND)
-            sleep_ms(100);
+            wf_sleep_ms(100);
     }
     if (rc != MC_OK)
         fprintf(stderr, "create: %s\n", err.msg);
@@ -250,8 +161,8 @@ static void create_request(fixture *f, const char *name, const mc_pki_key *key,
  * returns its status (new reference). */
 static json_t *wait_answered(fixture *f, const char *name)
 {
-    int64_t deadline = now_ms() + 20000;
-    while (now_ms() < deadline) {
+    int64_t deadline = wf_now_ms() + 20000;
+    while (wf_now_ms() < deadline) {
         json_t *obj = NULL;
         mc_err err = {0};
         if (mc_kube_get(f->east, &requests, NS_EAST, name, &obj, &err) == MC_OK) {
@@ -264,7 +175,7 @@ static json_t *wait_answered(fixture *f, const char *name)
             }
             json_decref(obj);
         }
-        sleep_ms(100);
+        wf_sleep_ms(100);
     }
     fail_msg("certificaterequest %s/%s not answered within 20 s", NS_EAST, name);
     return NULL;
@@ -347,13 +258,13 @@ static void test_issue_refuse_and_stop(void **state)
 
     /* 3. Deregistered: east's requests are no longer answered. */
     assert_int_equal(mc_kube_delete(f->mgmt, &secrets, NS_MGMT, "east", NULL, &err), MC_OK);
-    sleep_ms(1000);
+    wf_sleep_ms(1000);
     create_issued_certificate(f, "mesh-3");
     key = NULL;
     assert_int_equal(mc_pki_key_generate(MC_KEY_EC_P256, &key, &err), MC_OK);
     create_request(f, "mesh-3", key, hosts, 2);
     mc_pki_key_free(key);
-    sleep_ms(2000);
+    wf_sleep_ms(2000);
     json_t *unanswered = NULL;
     assert_int_equal(mc_kube_get(f->east, &requests, NS_EAST, "mesh-3", &unanswered, &err), MC_OK);
     assert_null(json_object_get(json_object_get(unanswered, "status"), "signedCertificate"));
@@ -367,7 +278,7 @@ static void test_issue_refuse_and_stop(void **state)
     for (int i = 0; i < 150 && done == 0; i++) {
         done = waitpid(f->issuer, &wstatus, WNOHANG);
         if (done == 0)
-            sleep_ms(100);
+            wf_sleep_ms(100);
     }
     assert_int_equal(done, f->issuer);
     f->issuer = 0;

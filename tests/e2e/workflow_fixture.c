@@ -144,10 +144,10 @@ void wf_fail(const wf_fixture *f, const char *fmt, ...)
     fail_msg("%s", what);
 }
 
-static int client_for(const wf_fixture *f, const char *cluster, mc_kube_client **out)
+int wf_client_for(const server_process *server, const char *cluster, mc_kube_client **out)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/kubeconfigs/%s.yaml", f->server.dir, cluster);
+    snprintf(path, sizeof(path), "%s/kubeconfigs/%s.yaml", server->dir, cluster);
     mc_kube_config *config = NULL;
     mc_err err = {0};
     int rc = mc_kube_config_load_file(path, NULL, &config, &err);
@@ -159,7 +159,7 @@ static int client_for(const wf_fixture *f, const char *cluster, mc_kube_client *
     return rc;
 }
 
-static int create_namespace(mc_kube_client *client, const char *name)
+int wf_create_namespace(mc_kube_client *client, const char *name)
 {
     json_t *obj = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
                             "metadata", "name", name);
@@ -190,13 +190,22 @@ static int apply_crd(mc_kube_client *client, const char *file)
     return rc;
 }
 
-/* The registration: Secret mgmt meshcert/<cluster>, key <cluster> = its kubeconfig. */
-static int register_cluster(const wf_fixture *f, const char *cluster)
+int wf_apply_crds(mc_kube_client *client)
+{
+    static const char *const files[] = {"issuedcertificates.yaml", "certificaterequests.yaml",
+                                        "podbouncedirectives.yaml"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        if (apply_crd(client, files[i]) != MC_OK)
+            return -1;
+    return 0;
+}
+
+int wf_register_cluster(const server_process *server, mc_kube_client *mgmt, const char *cluster)
 {
     char path[512], *text = NULL, *b64 = NULL;
     size_t len = 0;
     mc_err err = {0};
-    snprintf(path, sizeof(path), "%s/kubeconfigs/%s.yaml", f->server.dir, cluster);
+    snprintf(path, sizeof(path), "%s/kubeconfigs/%s.yaml", server->dir, cluster);
     int rc = mc_file_read(path, 1 << 20, &text, &len, &err);
     if (rc == MC_OK)
         rc = mc_base64_encode(text, len, &b64, NULL);
@@ -205,7 +214,7 @@ static int register_cluster(const wf_fixture *f, const char *cluster)
         secret = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
                            "Secret", "metadata", "name", cluster, "namespace", WF_NS_MESHCERT,
                            "type", MC_API_SECRET_TYPE_KUBECONFIG, "data", cluster, b64);
-        rc = mc_kube_create(f->mgmt, &wf_secrets, WF_NS_MESHCERT, secret, NULL, &err);
+        rc = mc_kube_create(mgmt, &wf_secrets, WF_NS_MESHCERT, secret, NULL, &err);
     }
     if (rc != MC_OK)
         fprintf(stderr, "register %s: %s\n", cluster, err.msg);
@@ -275,21 +284,17 @@ int wf_setup(wf_fixture **out)
         snprintf(f->agent_logs[c], sizeof(f->agent_logs[c]), "%s/agent-%s.log", f->work,
                  wf_managed_names[c]);
     const char *args[] = {"--cluster", "mgmt", "--cluster", "east", "--cluster", "west", NULL};
-    if (server_process_start(&f->server, args) != 0 || client_for(f, "mgmt", &f->mgmt) != 0)
+    if (server_process_start(&f->server, args) != 0 ||
+        wf_client_for(&f->server, "mgmt", &f->mgmt) != 0)
         return -1;
-    if (create_namespace(f->mgmt, WF_NS_MESHCERT) != 0)
+    if (wf_create_namespace(f->mgmt, WF_NS_MESHCERT) != 0)
         return -1;
-    const char *files[] = {"issuedcertificates.yaml", "certificaterequests.yaml",
-                           "podbouncedirectives.yaml"};
     for (int c = 0; c < WF_MANAGED; c++) {
-        if (client_for(f, wf_managed_names[c], &f->managed[c]) != 0 ||
-            create_namespace(f->managed[c], WF_NS_MESHCERT) != 0 ||
-            create_namespace(f->managed[c], WF_NS_ISTIO) != 0)
-            return -1;
-        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-            if (apply_crd(f->managed[c], files[i]) != 0)
-                return -1;
-        if (register_cluster(f, wf_managed_names[c]) != 0)
+        if (wf_client_for(&f->server, wf_managed_names[c], &f->managed[c]) != 0 ||
+            wf_create_namespace(f->managed[c], WF_NS_MESHCERT) != 0 ||
+            wf_create_namespace(f->managed[c], WF_NS_ISTIO) != 0 ||
+            wf_apply_crds(f->managed[c]) != 0 ||
+            wf_register_cluster(&f->server, f->mgmt, wf_managed_names[c]) != 0)
             return -1;
     }
     return 0;

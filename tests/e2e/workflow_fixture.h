@@ -55,6 +55,16 @@ int wf_setup(wf_fixture **out);
 /* Kills every process started, stops the server, removes the work directory. */
 void wf_teardown(wf_fixture *f);
 
+/* Building blocks (also for tests with their own fixture): a client for a
+ * cluster of the server (its kubeconfig); a namespace (existing is fine);
+ * the three CRDs of deploy/crds; the registration of cluster on mgmt
+ * (Secret meshcert/<cluster> of type solo.io/kubeconfig). MC_OK or an
+ * error code, printed to stderr. */
+int wf_client_for(const server_process *server, const char *cluster, mc_kube_client **out);
+int wf_create_namespace(mc_kube_client *client, const char *name);
+int wf_apply_crds(mc_kube_client *client);
+int wf_register_cluster(const server_process *server, mc_kube_client *mgmt, const char *cluster);
+
 /* Spawns the issuer (f->generate_root, f->issuer_extra) or the agent of a
  * managed cluster; output appended to its log. 0 or -1. */
 int wf_start_issuer(wf_fixture *f);

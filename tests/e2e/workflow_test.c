@@ -8,8 +8,8 @@
  * (FAILED, adoption); a tampered CSR (broken signature, extra SAN) is
  * refused with the reason and replaced by the agent; no private key appears
  * outside its own cluster, in a log or in a Status body; without
- * --generate-root a missing root Secret ends FAILED naming it; SIGTERM
- * exits 0 everywhere.
+ * --generate-root a missing root Secret ends FAILED naming it; deleting an
+ * IssuedCertificate removes its key and request; SIGTERM exits 0 everywhere.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -264,6 +264,36 @@ static const char *wait_request_failed(const wf_fixture *f, const char *name, co
     return NULL;
 }
 
+/* Deleting an IssuedCertificate removes its key Secret and its request (they
+ * are owned by it); its output Secret stays, the mesh is using it. */
+static void check_delete_cleans_up(const wf_fixture *f, const char *name, const char *output)
+{
+    mc_err err = {0};
+    if (mc_kube_delete(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, name, NULL, &err) != MC_OK)
+        wf_fail(f, "delete issuedcertificate %s: %s", name, err.msg);
+    int64_t deadline = wf_now_ms() + WF_WAIT_MS;
+    int key_gone = 0, request_gone = 0;
+    while ((!key_gone || !request_gone) && wf_now_ms() < deadline) {
+        json_t *obj = NULL;
+        key_gone = mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_MESHCERT, name, &obj,
+                               &err) == MC_ENOTFOUND;
+        json_decref(obj);
+        obj = NULL;
+        request_gone = mc_kube_get(f->managed[WF_EAST], &wf_requests, WF_NS_MESHCERT, name, &obj,
+                                   &err) == MC_ENOTFOUND;
+        json_decref(obj);
+        if (!key_gone || !request_gone)
+            wf_sleep_ms(50);
+    }
+    if (!key_gone || !request_gone)
+        wf_fail(f, "after deleting issuedcertificate %s its %s still exists", name,
+                key_gone ? "certificaterequest" : "key Secret");
+    json_t *out = NULL;
+    if (mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, output, &out, &err) != MC_OK)
+        wf_fail(f, "deleting issuedcertificate %s removed its output Secret %s", name, output);
+    json_decref(out);
+}
+
 /* The issuer refuses a CSR whose signature is broken and one that asks for
  * an extra SAN (the agents are paused so that the tampered requests stay),
  * writing the reason into the request; nothing is written from them; the
@@ -515,13 +545,16 @@ static void test_workflow(void **state)
     size_t keys = wf_assert_no_key_leak(f);
     assert_true(keys >= 2 * WF_MANAGED); /* mesh-ca on both, badsig and extrasan on east */
 
-    /* 7. SIGTERM stops the issuer with exit status 0; restarted without
+    /* 7. Deleting an IssuedCertificate cleans up after it. */
+    check_delete_cleans_up(f, "mesh-badsig", "badsig-certs");
+
+    /* 8. SIGTERM stops the issuer with exit status 0; restarted without
      * --generate-root, a request naming a missing root Secret ends FAILED
      * naming it, and nothing creates that Secret. */
     wf_stop_cleanly(f, &f->issuer, "meshcert issuer");
     check_missing_root(f);
 
-    /* 8. SIGTERM stops every process with exit status 0. */
+    /* 9. SIGTERM stops every process with exit status 0. */
     wf_stop_cleanly(f, &f->issuer, "meshcert issuer (without --generate-root)");
     for (int c = 0; c < WF_MANAGED; c++) {
         char what[64];

@@ -254,17 +254,21 @@ int wf_start_agent(wf_fixture *f, int which)
     char kubeconfig[512];
     snprintf(kubeconfig, sizeof(kubeconfig), "%s/kubeconfigs/%s.yaml", f->server.dir,
              wf_managed_names[which]);
-    char *const argv[] = {MESHCERT_BIN,
-                          "agent",
-                          "--kubeconfig",
-                          kubeconfig,
-                          "--namespace",
-                          WF_NS_MESHCERT,
-                          "--key-type",
-                          (char *)(f->key_type ? f->key_type : "ec-p256"),
-                          "--log-level",
-                          "info",
-                          NULL};
+    char *argv[24];
+    size_t n = 0;
+    argv[n++] = MESHCERT_BIN;
+    argv[n++] = "agent";
+    argv[n++] = "--kubeconfig";
+    argv[n++] = kubeconfig;
+    argv[n++] = "--namespace";
+    argv[n++] = WF_NS_MESHCERT;
+    argv[n++] = "--key-type";
+    argv[n++] = (char *)(f->key_type ? f->key_type : "ec-p256");
+    argv[n++] = "--log-level";
+    argv[n++] = "info";
+    for (size_t i = 0; i < 3 && f->agent_extra[which][i]; i++)
+        argv[n++] = (char *)f->agent_extra[which][i];
+    argv[n] = NULL;
     return spawn_logged(&f->agents[which], argv, f->agent_logs[which]);
 }
 

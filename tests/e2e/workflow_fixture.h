@@ -46,6 +46,7 @@ typedef struct wf_fixture {
     const char *key_type;               /* the agents' --key-type [ec-p256] */
     int generate_root;                  /* the issuer runs with --generate-root [1] */
     const char *issuer_extra[8];        /* more issuer arguments, NULL-terminated */
+    const char *agent_extra[WF_MANAGED][4]; /* more agent arguments, NULL-terminated */
 } wf_fixture;
 
 /* Starts the server, makes the namespaces, CRDs and registrations; starts no

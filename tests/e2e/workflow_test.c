@@ -5,7 +5,9 @@
  * FINISHED, verify with the openssl and certtool CLIs and share one root (a
  * leaf signed by east verifies against west's root); a spec change and a
  * deleted output Secret re-issue; a foreign output Secret is left alone
- * (FAILED, adoption); a tampered CSR (broken signature, extra SAN) is
+ * (FAILED) until the user labels it for adoption; an agent with
+ * --output-format tls --adopt-existing-secret rewrites its cacerts in the
+ * TLS layout and adopts a foreign Secret; a tampered CSR (broken signature, extra SAN) is
  * refused with the reason and replaced by the agent; no private key appears
  * outside its own cluster, in a log or in a Status body; without
  * --generate-root a missing root Secret ends FAILED naming it; deleting an
@@ -27,6 +29,8 @@
 #include "api/core.h"
 #include "kube/client.h"
 #include "pki/cert.h"
+#include "pki/key.h"
+#include "pki/verify.h"
 #include "util/base64.h"
 #include "util/buf.h"
 #include "util/str.h"
@@ -262,6 +266,120 @@ static const char *wait_request_failed(const wf_fixture *f, const char *name, co
     wf_fail(f, "certificaterequest %s/%s on east not FAILED within 30 s: state \"%s\", error \"%s\"",
             WF_NS_MESHCERT, name, state, error);
     return NULL;
+}
+
+/* The user labels the foreign Secret certificates.smh.solo.io/adopt=true:
+ * the agent overwrites it and the IssuedCertificate ends FINISHED. */
+static void check_adopt_by_label(const wf_fixture *f)
+{
+    json_t *secret = NULL;
+    mc_err err = {0};
+    assert_int_equal(
+        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "othercerts", &secret, &err),
+        MC_OK);
+    json_t *meta = json_object_get(secret, "metadata");
+    json_object_set_new(meta, "labels", json_pack("{s:s}", "certificates.smh.solo.io/adopt", "true"));
+    if (mc_kube_update(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, secret, NULL, &err) != MC_OK)
+        wf_fail(f, "label othercerts: %s", err.msg);
+    json_decref(secret);
+    wf_ic_view view;
+    wf_wait_ic_state(f, f->managed[WF_EAST], "east", "mesh-foreign", "FINISHED", 1, &view);
+    wf_save_cacerts(f, f->managed[WF_EAST], "othercerts", "adopted");
+    wf_verify_with_tools(f, "adopted");
+    assert_int_equal(
+        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "othercerts", &secret, &err),
+        MC_OK);
+    if (!json_object_get(json_object_get(json_object_get(secret, "metadata"), "labels"),
+                         "agent.certificates.smh.solo.io"))
+        wf_fail(f, "the adopted Secret does not carry the agent label");
+    json_decref(secret);
+}
+
+/* A Secret of west in the TLS layout: type kubernetes.io/tls, exactly
+ * tls.crt (the intermediate first, then its chain), tls.key (its key) and
+ * ca.crt (the root); `openssl verify` accepts tls.crt against ca.crt. */
+static void check_tls_secret(const wf_fixture *f, const char *name)
+{
+    json_t *secret = NULL;
+    mc_err err = {0};
+    if (mc_kube_get(f->managed[WF_WEST], &wf_secrets, WF_NS_ISTIO, name, &secret, &err) != MC_OK)
+        wf_fail(f, "get %s/%s on west: %s", WF_NS_ISTIO, name, err.msg);
+    const char *type = json_string_value(json_object_get(secret, "type"));
+    if (!type || strcmp(type, "kubernetes.io/tls") != 0)
+        wf_fail(f, "%s on west has type %s, expected kubernetes.io/tls", name, type ? type : "-");
+    json_t *data = json_object_get(secret, "data");
+    if (json_object_size(data) != 3)
+        wf_fail(f, "%s on west has %zu data keys, expected tls.crt, tls.key, ca.crt", name,
+                json_object_size(data));
+    static const char *const keys[] = {"tls.crt", "tls.key", "ca.crt"};
+    char dir[160], paths[3][256];
+    snprintf(dir, sizeof(dir), "%s/tls-%s", f->work, name);
+    mkdir(dir, 0700);
+    char *values[3];
+    for (int i = 0; i < 3; i++) {
+        values[i] = wf_secret_value(secret, keys[i], NULL);
+        if (!values[i])
+            wf_fail(f, "%s on west has no %s", name, keys[i]);
+        snprintf(paths[i], sizeof(paths[i]), "%s/%s", dir, keys[i]);
+        wf_write_text(paths[i], values[i]);
+    }
+    char *const verify[] = {"openssl", "verify",  "-CAfile", paths[2], "-untrusted",
+                            paths[0],  paths[0], NULL};
+    if (wf_run_tool(f, verify) != 0)
+        wf_fail(f, "openssl verify rejects %s's tls.crt against its ca.crt", name);
+    mc_pki_cert *cert = NULL;
+    mc_pki_key *key = NULL;
+    assert_int_equal(mc_pki_cert_from_pem(values[0], strlen(values[0]), "tls.crt", &cert, &err),
+                     MC_OK);
+    assert_int_equal(mc_pki_key_from_pem(values[1], strlen(values[1]), "tls.key", &key, &err),
+                     MC_OK);
+    if (mc_pki_cert_matches_key(cert, key, &err) != MC_OK)
+        wf_fail(f, "%s: tls.key does not match tls.crt: %s", name, err.msg);
+    const char *only_spiffe[] = {WF_HOST_SPIFFE};
+    if (mc_pki_cert_check_identity(cert, WF_ORG, only_spiffe, 1, &err) != MC_OK)
+        wf_fail(f, "%s tls.crt: %s", name, err.msg);
+    mc_pki_cert_free(cert);
+    mc_pki_key_free(key);
+    for (int i = 0; i < 3; i++)
+        free(values[i]);
+    json_decref(secret);
+}
+
+/* West's agent restarted with --output-format tls --adopt-existing-secret:
+ * its cacerts is rewritten in the TLS layout (another layout no longer
+ * matches), and a foreign Secret is adopted without a label. */
+static void check_tls_and_adopt_flag(wf_fixture *f)
+{
+    wf_stop_cleanly(f, &f->agents[WF_WEST], "meshcert agent (west)");
+    f->agent_extra[WF_WEST][0] = "--output-format";
+    f->agent_extra[WF_WEST][1] = "tls";
+    f->agent_extra[WF_WEST][2] = "--adopt-existing-secret";
+    assert_int_equal(wf_start_agent(f, WF_WEST), 0);
+    json_t *foreign = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s}}", "apiVersion", "v1",
+                                "kind", "Secret", "metadata", "name", "west-foreign", "namespace",
+                                WF_NS_ISTIO, "type", "Opaque", "data", "tls.crt", "Zm9yZWlnbg==");
+    wf_create(f->managed[WF_WEST], &wf_secrets, WF_NS_ISTIO, foreign);
+    wf_create_issued_certificate(f->managed[WF_WEST], "mesh-west-tls", "west-foreign", NULL, NULL);
+    wf_ic_view view;
+    wf_wait_ic_state(f, f->managed[WF_WEST], "west", "mesh-west-tls", "FINISHED", 1, &view);
+    check_tls_secret(f, "west-foreign");
+    int64_t deadline = wf_now_ms() + WF_WAIT_MS;
+    for (;;) {
+        json_t *secret = NULL;
+        mc_err err = {0};
+        int tls = mc_kube_get(f->managed[WF_WEST], &wf_secrets, WF_NS_ISTIO, "cacerts", &secret,
+                              &err) == MC_OK &&
+                  wf_str_at(secret, "data", "tls.crt") != NULL;
+        json_decref(secret);
+        if (tls && wf_ic_read(f->managed[WF_WEST], IC_NAME, &view) == 0 &&
+            strcmp(view.state, "FINISHED") == 0)
+            break;
+        if (wf_now_ms() > deadline)
+            wf_fail(f, "west's cacerts was not rewritten in the TLS layout within 30 s (state %s)",
+                    view.state);
+        wf_sleep_ms(50);
+    }
+    check_tls_secret(f, "cacerts");
 }
 
 /* Deleting an IssuedCertificate removes its key Secret and its request (they
@@ -548,13 +666,18 @@ static void test_workflow(void **state)
     /* 7. Deleting an IssuedCertificate cleans up after it. */
     check_delete_cleans_up(f, "mesh-badsig", "badsig-certs");
 
-    /* 8. SIGTERM stops the issuer with exit status 0; restarted without
+    /* 8. Adoption: by the label on east, by the flag on west (whose agent now
+     * writes the TLS layout). */
+    check_adopt_by_label(f);
+    check_tls_and_adopt_flag(f);
+
+    /* 9. SIGTERM stops the issuer with exit status 0; restarted without
      * --generate-root, a request naming a missing root Secret ends FAILED
      * naming it, and nothing creates that Secret. */
     wf_stop_cleanly(f, &f->issuer, "meshcert issuer");
     check_missing_root(f);
 
-    /* 9. SIGTERM stops every process with exit status 0. */
+    /* 10. SIGTERM stops every process with exit status 0. */
     wf_stop_cleanly(f, &f->issuer, "meshcert issuer (without --generate-root)");
     for (int c = 0; c < WF_MANAGED; c++) {
         char what[64];

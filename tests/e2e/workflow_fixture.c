@@ -117,6 +117,22 @@ int wf_run_tool(const wf_fixture *f, char *const *argv)
     return WEXITSTATUS(status);
 }
 
+int wf_run_output(const wf_fixture *f, char *const *argv, char **output)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/output.txt", f->work);
+    unlink(path);
+    pid_t pid = 0;
+    *output = NULL;
+    if (spawn_logged(&pid, argv, path) != 0)
+        return -1;
+    int status = 0;
+    int rc = waitpid(pid, &status, 0) == pid && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    *output = wf_read_text(path);
+    unlink(path);
+    return rc;
+}
+
 static void dump_file(const char *path)
 {
     char *text = NULL;

@@ -87,6 +87,10 @@ int wf_tool_on_path(const char *name);
  * -1 when it did not exit normally. */
 int wf_run_tool(const wf_fixture *f, char *const *argv);
 
+/* Like wf_run_tool, with the command's stdout and stderr also returned in
+ * *output (owned, NUL-terminated). */
+int wf_run_output(const wf_fixture *f, char *const *argv, char **output);
+
 const char *wf_str_at(const json_t *obj, const char *a, const char *b);
 /* The decoded data[key] of a Secret (owned, NUL-terminated), or NULL. */
 char *wf_secret_value(const json_t *secret, const char *key, size_t *len);

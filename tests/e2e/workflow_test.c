@@ -11,8 +11,10 @@
  * refused with the reason and replaced by the agent; no private key appears
  * outside its own cluster, in a log or in a Status body; without
  * --generate-root a missing root Secret ends FAILED naming it; deleting an
- * IssuedCertificate removes its key and request; SIGTERM exits 0 everywhere.
+ * IssuedCertificate removes its key and request; `meshcert status` and
+ * `meshcert verify --cluster` report on it all; SIGTERM exits 0 everywhere.
  */
+#define _XOPEN_SOURCE 700 /* strptime */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -382,6 +385,97 @@ static void check_tls_and_adopt_flag(wf_fixture *f)
     check_tls_secret(f, "cacerts");
 }
 
+/* The line of text holding needle (owned), or NULL. */
+static char *line_with(const char *text, const char *needle)
+{
+    const char *hit = strstr(text, needle);
+    if (!hit)
+        return NULL;
+    const char *start = hit;
+    while (start > text && start[-1] != '\n')
+        start--;
+    size_t len = strcspn(start, "\n");
+    return mc_strndup(start, len);
+}
+
+/* The operator commands against this workflow: `meshcert status` shows
+ * east's mesh-ca FINISHED with its certificate's notAfter (as the openssl
+ * CLI reads it), and west's mesh-noroot FAILED with "-" (no output Secret)
+ * and the reason; `meshcert verify --cluster` accepts east's cacerts and
+ * rejects a copy whose ca-key.pem is another key, naming the problem. */
+static void check_operator_commands(const wf_fixture *f)
+{
+    char kubeconfig[512], cert[256];
+    snprintf(kubeconfig, sizeof(kubeconfig), "%s/kubeconfigs/mgmt.yaml", f->server.dir);
+    snprintf(cert, sizeof(cert), "%s/east-3/ca-cert.pem", f->work);
+    char *out = NULL;
+    char *const enddate[] = {"openssl", "x509", "-in", cert, "-noout", "-enddate", NULL};
+    if (wf_run_output(f, enddate, &out) != 0)
+        wf_fail(f, "openssl x509 -enddate failed: %s", out ? out : "");
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *eq = strchr(out, '=');
+    if (!eq || !strptime(eq + 1, "%b %d %H:%M:%S %Y GMT", &tm))
+        wf_fail(f, "cannot read openssl's notAfter: %s", out);
+    free(out);
+    char expected[64];
+    strftime(expected, sizeof(expected), "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+    char *const status[] = {MESHCERT_BIN, "status", "--kubeconfig", kubeconfig, NULL};
+    if (wf_run_output(f, status, &out) != 0)
+        wf_fail(f, "meshcert status failed: %s", out ? out : "");
+    if (!strstr(out, "NOT-AFTER"))
+        wf_fail(f, "meshcert status has no NOT-AFTER column:\n%s", out);
+    char *row = line_with(out, WF_NS_MESHCERT "/" IC_NAME " ");
+    char *noroot = line_with(out, WF_NS_MESHCERT "/mesh-noroot ");
+    if (!row || strncmp(row, "east", 4) != 0 || !strstr(row, "FINISHED") ||
+        !strstr(row, expected))
+        wf_fail(f, "meshcert status: no east row for %s FINISHED with not-after %s:\n%s",
+                IC_NAME, expected, out);
+    if (!noroot || strncmp(noroot, "west", 4) != 0 || !strstr(noroot, "FAILED") ||
+        !strstr(noroot, " - ") || !strstr(noroot, "no-such-root"))
+        wf_fail(f, "meshcert status: no west row for mesh-noroot FAILED, \"-\", naming the root:"
+                   "\n%s",
+                out);
+    free(row);
+    free(noroot);
+    free(out);
+
+    char *const verify[] = {MESHCERT_BIN, "verify", "--kubeconfig", kubeconfig, "--cluster",
+                            "east", NULL};
+    if (wf_run_output(f, verify, &out) != 0)
+        wf_fail(f, "meshcert verify --cluster east failed: %s", out ? out : "");
+    free(out);
+
+    /* a copy of east's cacerts whose ca-key.pem is another key */
+    json_t *secret = NULL, *other = NULL;
+    mc_err err = {0};
+    assert_int_equal(
+        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "cacerts", &secret, &err), MC_OK);
+    assert_int_equal(
+        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "extrasan-certs", &other, &err),
+        MC_OK);
+    json_t *data = json_deep_copy(json_object_get(secret, "data"));
+    json_object_set(data, "ca-key.pem", json_object_get(json_object_get(other, "data"), "ca-key.pem"));
+    json_t *copy = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:o}", "apiVersion", "v1", "kind",
+                             "Secret", "metadata", "name", "mixed-certs", "namespace", WF_NS_ISTIO,
+                             "type", "Opaque", "data", data);
+    wf_create(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, copy);
+    json_decref(secret);
+    json_decref(other);
+    char *const verify_mixed[] = {MESHCERT_BIN, "verify",    "--kubeconfig",
+                                  kubeconfig,   "--cluster", "east",
+                                  "--secret",   WF_NS_ISTIO "/mixed-certs", NULL};
+    int rc = wf_run_output(f, verify_mixed, &out);
+    if (rc != 1 || !strstr(out, "mixed-certs") || !strstr(out, "does not match"))
+        wf_fail(f, "meshcert verify of a cacerts with another key: exit %d, expected 1 naming the "
+                   "Secret and the key mismatch: %s",
+                rc, out);
+    if (strstr(out, "PRIVATE KEY"))
+        wf_fail(f, "meshcert verify printed key material");
+    free(out);
+}
+
 /* Deleting an IssuedCertificate removes its key Secret and its request (they
  * are owned by it); its output Secret stays, the mesh is using it. */
 static void check_delete_cleans_up(const wf_fixture *f, const char *name, const char *output)
@@ -677,7 +771,10 @@ static void test_workflow(void **state)
     wf_stop_cleanly(f, &f->issuer, "meshcert issuer");
     check_missing_root(f);
 
-    /* 10. SIGTERM stops every process with exit status 0. */
+    /* 10. The operator's view: status table, verify --cluster. */
+    check_operator_commands(f);
+
+    /* 11. SIGTERM stops every process with exit status 0. */
     wf_stop_cleanly(f, &f->issuer, "meshcert issuer (without --generate-root)");
     for (int c = 0; c < WF_MANAGED; c++) {
         char what[64];

@@ -4,8 +4,9 @@
  * Decisions the header leaves open (also in docs/workflow.md, "Decisions"):
  *  - FAILED for the current generation takes the PENDING path again, reusing
  *    a valid key Secret; a request the issuer FAILED (or FINISHED with an
- *    unusable certificate) is deleted and made again, and a FAILED status
- *    that would be written unchanged is NOTHING, so a persistent problem
+ *    unusable certificate) is deleted and made again; the state stays FAILED
+ *    with its error until a retry is signed (then on as from REQUESTED); a
+ *    FAILED status that would be written unchanged is NOTHING, so a persistent problem
  *    (foreign output, missing directive) costs no writes; the I/O wrapper's
  *    per-key backoff paces the retries. An unknown state restarts at PENDING.
  *  - The output Secret matches when it carries the agent label, both
@@ -289,7 +290,26 @@ static void fail_missing_directive(decide_ctx *c)
                ref->namespace ? ref->namespace : "", ref->name ? ref->name : "");
 }
 
-/* PENDING (and FAILED): key Secret, then a request for it, then REQUESTED. */
+static void decide_requested(decide_ctx *c);
+
+/* The FAILED error for a request the issuer refused. */
+static void request_failure(const decide_ctx *c, const mc_api_certificate_request *req,
+                            char *out, size_t out_size)
+{
+    char req_what[320];
+    mc_api_meta_describe(&req->metadata, "certificaterequest", req_what, sizeof(req_what));
+    int n = snprintf(out, out_size, "%s: %s failed: %s", c->what, req_what,
+                     req->status.error && *req->status.error ? req->status.error
+                                                             : "(no reason given)");
+    if (n < 0)
+        out[0] = '\0'; /* a long reason is cut, as set_status cuts it */
+}
+
+/* PENDING (and FAILED): key Secret, then a request for it, then REQUESTED.
+ * In FAILED (a retry) the state stays FAILED, with its error, while the new
+ * request is answered: a signed one goes on as in REQUESTED (to ISSUED), a
+ * refused one is made again (paced by the wrapper's backoff), and a refusal
+ * for another reason replaces the error first. */
 static void decide_pending(decide_ctx *c)
 {
     const mc_agent_observation *obs = c->obs;
@@ -344,13 +364,33 @@ static void decide_pending(decide_ctx *c)
      * spec, or answered with an error or an unusable certificate is made
      * again (the retry of a FAILED issuance). */
     request_phase phase = phase_of(req);
+    int retrying = c->ic->status.state == MC_IC_STATE_FAILED;
     if (!owned_by(&req->metadata, c->ic) || check_request_csr(c, req, key, NULL) != MC_OK ||
-        phase == REQUEST_FAILED ||
         (phase == REQUEST_FINISHED && check_signed(c, req, key, NULL, NULL) != MC_OK)) {
         set_type(c, MC_AGENT_DELETE_REQUEST);
         goto out;
     }
-    set_status(c, MC_IC_STATE_REQUESTED, "%s", "");
+    if (phase == REQUEST_FAILED) {
+        /* a retry that failed otherwise than the last time says so first */
+        char failure[512];
+        request_failure(c, req, failure, sizeof(failure));
+        if (retrying && strcmp(failure, c->ic->status.error ? c->ic->status.error : "") != 0)
+            set_status(c, MC_IC_STATE_FAILED, "%s", failure);
+        else
+            set_type(c, MC_AGENT_DELETE_REQUEST);
+        goto out;
+    }
+    if (!retrying) {
+        set_status(c, MC_IC_STATE_REQUESTED, "%s", "");
+        goto out;
+    }
+    /* A retry stays FAILED, its error shown, until the issuer signs. */
+    mc_pki_key_free(key);
+    key = NULL;
+    if (phase == REQUEST_WAITING)
+        set_type(c, MC_AGENT_WAIT);
+    else
+        decide_requested(c);
 out:
     mc_pki_key_free(key);
 }
@@ -371,10 +411,12 @@ static void decide_requested(decide_ctx *c)
     mc_api_meta_describe(&req->metadata, "certificaterequest", req_what, sizeof(req_what));
     switch (phase_of(req)) {
     case REQUEST_WAITING: set_type(c, MC_AGENT_WAIT); goto out;
-    case REQUEST_FAILED:
-        set_status(c, MC_IC_STATE_FAILED, "%s: %s failed: %s", c->what, req_what,
-                   req->status.error && *req->status.error ? req->status.error : "(no reason given)");
+    case REQUEST_FAILED: {
+        char failure[512];
+        request_failure(c, req, failure, sizeof(failure));
+        set_status(c, MC_IC_STATE_FAILED, "%s", failure);
         goto out;
+    }
     case REQUEST_FINISHED: break;
     }
     if (check_signed(c, req, key, &cert, &err) != MC_OK) {

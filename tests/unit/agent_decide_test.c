@@ -498,12 +498,27 @@ static void test_failed_retries_without_new_key(void **state)
     add_key(&w);
     add_request(&w);
     fail_request(&w, "issuer down");
+    /* refused for another reason than the error shown: the error first */
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "issuer down");
+    free(w.ic->status.error);
+    w.ic->status.error = mc_strdup(w.action.error);
+    /* then the request is made again, the key kept */
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
     mc_api_certificate_request_free(w.request);
     w.request = NULL;
     assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_REQUEST);
     add_request(&w);
-    assert_status(decide(&w), MC_IC_STATE_REQUESTED, 1, NULL);
+    /* while the retry is unanswered the state stays FAILED with its error */
+    assert_int_equal(decide(&w)->type, MC_AGENT_WAIT);
+    /* refused again for the same reason: made again, no status write */
+    fail_request(&w, "issuer down");
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
+    mc_api_certificate_request_free(w.request);
+    w.request = NULL;
+    add_request(&w);
+    /* signed this time: on to the output and ISSUED, as from REQUESTED */
+    finish_request(&w);
+    assert_int_equal(decide(&w)->type, MC_AGENT_WRITE_OUTPUT);
     world_free(&w);
 }
 

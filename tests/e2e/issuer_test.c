@@ -6,7 +6,8 @@
  * and holds the CSR's key; one asking for an extra SAN ends FAILED naming it;
  * the cluster is registered after the issuer started and, deregistered, is
  * no longer answered; SIGTERM stops the issuer with exit status 0 (under
- * ASan: nothing leaked).
+ * ASan: nothing leaked). With two replicas, the Lease names one, a request
+ * is answered once, and the other takes over when the leader is SIGKILLed.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -57,17 +58,41 @@ typedef struct fixture {
     mc_kube_client *mgmt;
     mc_kube_client *east;
     pid_t issuer;
+    pid_t standby; /* a second replica (test_two_replicas) */
 } fixture;
 
-static int start_issuer(fixture *f)
+/* Starts an issuer replica; its Lease lasts 2 s (renew deadline 1.5 s, retry
+ * 250 ms) so that a killed leader is replaced quickly. */
+static int start_issuer_as(fixture *f, pid_t *pid)
 {
     char kubeconfig[512];
     snprintf(kubeconfig, sizeof(kubeconfig), "%s/kubeconfigs/mgmt.yaml", f->server.dir);
-    char *const argv[] = {MESHCERT_BIN,      "issuer",      "--kubeconfig",
-                          kubeconfig,        "--namespace", NS_MGMT,
-                          "--generate-root", "--workers",   "2",
-                          "--log-level",     "info",        NULL};
-    return posix_spawn(&f->issuer, MESHCERT_BIN, NULL, NULL, argv, environ) == 0 ? 0 : -1;
+    char *const argv[] = {MESHCERT_BIN,
+                          "issuer",
+                          "--kubeconfig",
+                          kubeconfig,
+                          "--namespace",
+                          NS_MGMT,
+                          "--generate-root",
+                          "--root-key-type",
+                          "ec-p256",
+                          "--workers",
+                          "2",
+                          "--leader-elect-lease-duration",
+                          "2s",
+                          "--leader-elect-renew-deadline",
+                          "1500ms",
+                          "--leader-elect-retry-period",
+                          "250ms",
+                          "--log-level",
+                          "info",
+                          NULL};
+    return posix_spawn(pid, MESHCERT_BIN, NULL, NULL, argv, environ) == 0 ? 0 : -1;
+}
+
+static int start_issuer(fixture *f)
+{
+    return start_issuer_as(f, &f->issuer);
 }
 
 static int setup(void **state)
@@ -97,10 +122,8 @@ static int teardown(void **state)
     fixture *f = *state;
     if (!f)
         return 0;
-    if (f->issuer > 0) {
-        kill(f->issuer, SIGKILL);
-        waitpid(f->issuer, NULL, 0);
-    }
+    wf_kill(&f->issuer);
+    wf_kill(&f->standby);
     mc_kube_client_free(f->mgmt);
     mc_kube_client_free(f->east);
     server_process_stop(&f->server);
@@ -293,10 +316,82 @@ static void test_issue_refuse_and_stop(void **state)
     json_decref(lease);
 }
 
+
+/* The Lease's holderIdentity ends in "-<pid>" (issuer.c: <host>-<pid>). */
+static int lease_held_by(fixture *f, pid_t pid)
+{
+    json_t *lease = NULL;
+    mc_err err = {0};
+    if (mc_kube_get(f->mgmt, &leases, NS_MGMT, "meshcert-issuer", &lease, &err) != MC_OK)
+        return 0;
+    const char *holder =
+        json_string_value(json_object_get(json_object_get(lease, "spec"), "holderIdentity"));
+    char suffix[32];
+    snprintf(suffix, sizeof(suffix), "-%ld", (long)pid);
+    size_t n = holder ? strlen(holder) : 0, m = strlen(suffix);
+    int held = n > m && strcmp(holder + n - m, suffix) == 0;
+    json_decref(lease);
+    return held;
+}
+
+/* Signs a fresh request on east and returns its signed certificate's PEM
+ * (base64, owned) once answered FINISHED. */
+static char *signed_request(fixture *f, const char *name)
+{
+    mc_err err = {0};
+    mc_pki_key *key = NULL;
+    assert_int_equal(mc_pki_key_generate(MC_KEY_EC_P256, &key, &err), MC_OK);
+    create_issued_certificate(f, name);
+    create_request(f, name, key, hosts, 2);
+    mc_pki_key_free(key);
+    json_t *status = wait_answered(f, name);
+    assert_string_equal(json_string_value(json_object_get(status, "state")), "FINISHED");
+    char *cert = mc_strdup(json_string_value(json_object_get(status, "signedCertificate")));
+    json_decref(status);
+    return cert;
+}
+
+/* Two replicas: one leads (the Lease names it) and signs, the other stands
+ * by; a request is answered once, not overwritten by the standby; after a
+ * SIGKILL of the leader the standby takes the Lease within a few seconds
+ * and answers the next request. */
+static void test_two_replicas(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(start_issuer_as(f, &f->standby), 0);
+    int64_t deadline = wf_now_ms() + 10000;
+    while (!lease_held_by(f, f->issuer) && wf_now_ms() < deadline)
+        wf_sleep_ms(50);
+    assert_true(lease_held_by(f, f->issuer));
+    assert_false(lease_held_by(f, f->standby));
+
+    char *first = signed_request(f, "mesh-a");
+    wf_sleep_ms(1000); /* a second signer would overwrite the status now */
+    json_t *again = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_kube_get(f->east, &requests, NS_EAST, "mesh-a", &again, &err), MC_OK);
+    assert_string_equal(wf_str_at(again, "status", "signedCertificate"), first);
+    json_decref(again);
+    free(first);
+
+    int64_t killed = wf_now_ms();
+    wf_kill(&f->issuer);
+    deadline = killed + 15000;
+    while (!lease_held_by(f, f->standby) && wf_now_ms() < deadline)
+        wf_sleep_ms(50);
+    if (!lease_held_by(f, f->standby))
+        fail_msg("the standby issuer did not take the Lease within 15 s of the leader's SIGKILL");
+    fprintf(stderr, "standby took the Lease %.1f s after the leader's SIGKILL (lease 2 s)\n",
+            (double)(wf_now_ms() - killed) / 1000.0);
+    char *second = signed_request(f, "mesh-b");
+    free(second);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_issue_refuse_and_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_replicas, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

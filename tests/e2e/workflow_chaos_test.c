@@ -2,7 +2,8 @@
  * PodBounceDirective selecting two pods) while the issuer and the agents are
  * SIGKILLed at random moments and restarted (workflow_fixture.h). The test
  * plays a Deployment: a bounced pod is replaced at once, within the same
- * second. It must converge to: every IssuedCertificate FINISHED with a
+ * second; it also relabels IssuedCertificates all along, so that the
+ * agents' status writes meet Conflicts. It must converge to: every IssuedCertificate FINISHED with a
  * chain the openssl and certtool CLIs accept and one root for all; one live
  * key Secret and one CertificateRequest per IssuedCertificate, the key the
  * one in its output Secret; each original pod bounced exactly once, no
@@ -53,6 +54,7 @@ typedef struct chaos {
     pod_record pods[MAX_PODS];
     size_t pod_count;
     unsigned replacements;
+    unsigned churns;  /* label updates of IssuedCertificates that landed */
     int issuer_kills, agent_kills;
     unsigned seed0;  /* the schedule's seed, as printed */
     unsigned seed;   /* rand_r state */
@@ -177,6 +179,31 @@ static int finished_count(chaos *c)
     return finished;
 }
 
+/* Another writer: relabels issuance i's IssuedCertificate (a metadata change:
+ * new resourceVersion, same generation), so that the agent's status writes
+ * meet Conflicts and must be redone from a fresh read. */
+static void churn_labels(chaos *c, int i)
+{
+    char name[32], value[16];
+    ic_name(i, name, sizeof(name));
+    snprintf(value, sizeof(value), "%u", c->churns);
+    mc_kube_client *client = c->f->managed[cluster_of(i)];
+    json_t *ic = NULL;
+    mc_err err = {0};
+    if (mc_kube_get(client, &wf_issued, WF_NS_MESHCERT, name, &ic, &err) != MC_OK)
+        return; /* not created yet */
+    json_t *meta = json_object_get(ic, "metadata");
+    if (!json_is_object(json_object_get(meta, "labels")))
+        json_object_set_new(meta, "labels", json_object());
+    json_object_set_new(json_object_get(meta, "labels"), "churn", json_string(value));
+    int rc = mc_kube_update(client, &wf_issued, WF_NS_MESHCERT, ic, NULL, &err);
+    if (rc == MC_OK)
+        c->churns++;
+    else if (rc != MC_ECONFLICT)
+        wf_fail(c->f, "relabel %s: %s", name, err.msg);
+    json_decref(ic);
+}
+
 static void restart(chaos *c, int victim)
 {
     int rc = victim < 0 ? wf_start_issuer(c->f) : wf_start_agent(c->f, victim);
@@ -228,15 +255,17 @@ static void run_chaos(chaos *c)
             next_kill = now + rand_between(c, 200, 900);
         }
         replace_bounced_pods(c);
+        if (created > 0)
+            churn_labels(c, (int)rand_between(c, 0, created - 1));
         if (created == ISSUANCES && enough && !down && finished_count(c) == ISSUANCES)
             break;
         wf_sleep_ms(20);
     }
     fprintf(stderr,
-            "chaos: %d issuances FINISHED in %.1f s with %d issuer and %d agent SIGKILLs "
-            "(seed %u)\n",
+            "chaos: %d issuances FINISHED in %.1f s with %d issuer and %d agent SIGKILLs and "
+            "%u label updates racing the agents' status writes (seed %u)\n",
             ISSUANCES, (double)(wf_now_ms() - start) / 1000.0, c->issuer_kills, c->agent_kills,
-            c->seed0);
+            c->churns, c->seed0);
 }
 
 /* Exactly one key Secret and one CertificateRequest per IssuedCertificate on

@@ -278,8 +278,11 @@ int wf_start_agent(wf_fixture *f, int which)
     argv[n++] = kubeconfig;
     argv[n++] = "--namespace";
     argv[n++] = WF_NS_MESHCERT;
-    argv[n++] = "--key-type";
-    argv[n++] = (char *)(f->key_type ? f->key_type : "ec-p256");
+    const char *key_type = f->key_types[which] ? f->key_types[which] : "ec-p256";
+    if (*key_type) {
+        argv[n++] = "--key-type";
+        argv[n++] = (char *)key_type;
+    }
     argv[n++] = "--log-level";
     argv[n++] = "info";
     for (size_t i = 0; i < 3 && f->agent_extra[which][i]; i++)

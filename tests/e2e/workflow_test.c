@@ -107,6 +107,19 @@ static void assert_hosts(const wf_fixture *f, const char *subdir, const char *co
     free(pem);
 }
 
+/* openssl reads work/<subdir>/ca-key.pem as a key of the given size. */
+static void assert_key_type(const wf_fixture *f, const char *subdir, const char *bits)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s/ca-key.pem", f->work, subdir);
+    char *const pkey[] = {"openssl", "pkey", "-in", path, "-noout", "-text", NULL};
+    char *out = NULL;
+    if (wf_run_output(f, pkey, &out) != 0 || !strstr(out, bits))
+        wf_fail(f, "%s's ca-key.pem is not a %s key", subdir, bits);
+    /* the text dump holds the key: keep it out of the test's output */
+    mc_secure_free_str(out);
+}
+
 /* Adds HOST_ISTIOD to east's IssuedCertificate; returns the new generation. */
 static int64_t add_host_on_east(wf_fixture *f)
 {
@@ -670,6 +683,8 @@ static void test_workflow(void **state)
     }
     assert_root_shared(f);
     check_cross_cluster_leaf(f);
+    assert_key_type(f, "east", "4096 bit"); /* the agent's default, as the original's */
+    assert_key_type(f, "west", "256 bit");  /* --key-type ec-p256 */
 
     /* 2. A spec change re-issues: REQUESTED, then FINISHED for the new
      * generation. The issuer is paused so that REQUESTED is observable. */
@@ -788,6 +803,8 @@ static int setup(void **state)
     wf_fixture *f = NULL;
     int rc = wf_setup(&f);
     *state = f;
+    if (f)
+        f->key_types[WF_EAST] = ""; /* east's agent runs with the default key type, rsa4096 */
     if (rc == 0)
         rc = wf_start_issuer(f);
     for (int c = 0; c < WF_MANAGED && rc == 0; c++)

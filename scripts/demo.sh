@@ -37,17 +37,24 @@ cleanup() {
     trap - EXIT
     local pid
     [[ -n "$CHILD" ]] && kill -TERM "$CHILD" 2>/dev/null
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        # give each process 5 s to stop cleanly, then kill it
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
+    # the issuer and agents first (the issuer hands its Lease back through
+    # the server), then the server (PIDS[0])
+    local group
+    for group in clients server; do
+        local members=("${PIDS[@]:1}")
+        [[ $group == server ]] && members=("${PIDS[@]:0:1}")
+        for pid in "${members[@]}"; do
+            kill -TERM "$pid" 2>/dev/null || true
         done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
+        for pid in "${members[@]}"; do
+            # give each process 5 s to stop cleanly, then kill it
+            for _ in $(seq 50); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+            done
+            kill -KILL "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        done
     done
     if [[ -n "$INTERRUPTED" ]]; then
         echo >&3

@@ -4,17 +4,13 @@
  * exits 0.
  */
 #include <getopt.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent/agent.h"
 #include "cli/cli.h"
-#include "kube/config.h"
-#include "util/log.h"
+#include "cli/daemon.h"
 
 static const char help[] =
     "Usage: meshcert agent (--kubeconfig FILE | --in-cluster) [options]\n"
@@ -39,7 +35,7 @@ static const char help[] =
     "  -h, --help               show this help\n";
 
 enum { OPT_KUBECONFIG = 256, OPT_CONTEXT, OPT_IN_CLUSTER, OPT_NAMESPACE, OPT_KEY_TYPE,
-       OPT_OUTPUT_FORMAT, OPT_ADOPT, OPT_WORKERS, OPT_LOG_LEVEL, OPT_LOG_FORMAT };
+       OPT_OUTPUT_FORMAT, OPT_ADOPT, OPT_WORKERS };
 
 static const struct option options[] = {
     {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
@@ -50,17 +46,16 @@ static const struct option options[] = {
     {"output-format", required_argument, NULL, OPT_OUTPUT_FORMAT},
     {"adopt-existing-secret", no_argument, NULL, OPT_ADOPT},
     {"workers", required_argument, NULL, OPT_WORKERS},
-    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"log-level", required_argument, NULL, MC_CLI_OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, MC_CLI_OPT_LOG_FORMAT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 /* Waits for the caches while watching for a stop signal; then for the
- * signal. Returns the signal number. */
-static int run_until_signal(mc_agent *agent, const sigset_t *stop)
+ * signal. */
+static void run_until_signal(mc_agent *agent, const sigset_t *stop)
 {
-    struct timespec tick = {0, 200 * 1000000L};
     mc_err err = {0};
     int synced = 0, warned = 0;
     for (int waited_ms = 0;; waited_ms += 200) {
@@ -71,23 +66,20 @@ static int run_until_signal(mc_agent *agent, const sigset_t *stop)
                 warned = 1;
             }
         }
-        int sig = sigtimedwait(stop, NULL, &tick);
-        if (sig > 0)
-            return sig;
+        if (mc_cli_stop_signals_wait("agent", stop, 200))
+            return;
     }
 }
 
 int mc_cmd_agent(int argc, char **argv)
 {
     static const char cmd[] = "agent";
-    const char *kubeconfig = NULL, *context = NULL;
-    int in_cluster = 0;
+    mc_cli_kube_source source = {0};
     mc_agent_options agent_options;
     memset(&agent_options, 0, sizeof(agent_options));
     agent_options.key_type = MC_KEY_RSA4096;
     agent_options.output_format = MC_BUNDLE_ISTIO;
-    int log_level = MC_LOG_INFO;
-    mc_log_format log_format = MC_LOG_TEXT;
+    mc_cli_log_options log_options = MC_CLI_LOG_OPTIONS_DEFAULT;
     mc_err err = {0};
     char *end = NULL;
     long workers = 0;
@@ -96,9 +88,9 @@ int mc_cmd_agent(int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
-        case OPT_KUBECONFIG: kubeconfig = optarg; break;
-        case OPT_CONTEXT: context = optarg; break;
-        case OPT_IN_CLUSTER: in_cluster = 1; break;
+        case OPT_KUBECONFIG: source.kubeconfig = optarg; break;
+        case OPT_CONTEXT: source.context = optarg; break;
+        case OPT_IN_CLUSTER: source.in_cluster = 1; break;
         case OPT_NAMESPACE: agent_options.namespace = optarg; break;
         case OPT_KEY_TYPE:
             if (mc_pki_key_type_parse(optarg, &agent_options.key_type, &err))
@@ -115,16 +107,10 @@ int mc_cmd_agent(int argc, char **argv)
                 return mc_cli_usage_error(cmd, "--workers: expected 1..64, got \"%s\"", optarg);
             agent_options.workers = (int)workers;
             break;
-        case OPT_LOG_LEVEL:
-            log_level = mc_log_level_parse(optarg);
-            if (log_level < 0)
-                return mc_cli_usage_error(cmd, "--log-level: expected debug, info, warn or error");
-            break;
-        case OPT_LOG_FORMAT:
-            if (strcmp(optarg, "json") == 0)
-                log_format = MC_LOG_JSON;
-            else if (strcmp(optarg, "text") != 0)
-                return mc_cli_usage_error(cmd, "--log-format: expected text or json");
+        case MC_CLI_OPT_LOG_LEVEL:
+        case MC_CLI_OPT_LOG_FORMAT:
+            if (mc_cli_log_option_parse(cmd, opt, optarg, &log_options))
+                return MC_EXIT_USAGE;
             break;
         case 'h': fputs(help, stdout); return MC_EXIT_OK;
         default: return mc_cli_bad_option(cmd, argv, optopt);
@@ -132,27 +118,18 @@ int mc_cmd_agent(int argc, char **argv)
     }
     if (optind < argc)
         return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
-    if (!kubeconfig == !in_cluster)
-        return mc_cli_usage_error(cmd, "exactly one of --kubeconfig and --in-cluster is required");
-    if (in_cluster && context)
-        return mc_cli_usage_error(cmd, "--context needs --kubeconfig");
-    mc_log_configure((mc_log_level)log_level, log_format, NULL);
+    if (mc_cli_kube_source_check(cmd, &source))
+        return MC_EXIT_USAGE;
+    mc_log_configure(log_options.level, log_options.format, NULL);
 
     mc_kube_config *config = NULL;
-    int rc = in_cluster ? mc_kube_config_in_cluster(NULL, &config, &err)
-                        : mc_kube_config_load_file(kubeconfig, context, &config, &err);
+    int rc = mc_cli_kube_source_load(&source, &config, &err);
     if (rc)
         return mc_cli_fail(cmd, &err);
     agent_options.config = config;
 
-    /* Block the stop signals before any thread starts: every thread inherits
-     * the mask, and only this one takes them (sigtimedwait). */
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    mc_cli_stop_signals_block(&stop);
     mc_agent *agent = NULL;
     if ((rc = mc_agent_new(&agent_options, &agent, &err)) ||
         (rc = mc_agent_start(agent, &err))) {
@@ -160,8 +137,7 @@ int mc_cmd_agent(int argc, char **argv)
         mc_kube_config_free(config);
         return mc_cli_fail(cmd, &err);
     }
-    int sig = run_until_signal(agent, &stop);
-    mc_log_info("agent", "signal %d: stopping", sig);
+    run_until_signal(agent, &stop);
     mc_agent_free(agent);
     mc_kube_config_free(config);
     return MC_EXIT_OK;

@@ -3,17 +3,14 @@
  * informer, worker and the leader election (releasing the Lease) and exits 0.
  */
 #include <getopt.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/daemon.h"
 #include "issuer/issuer.h"
-#include "kube/config.h"
 #include "util/duration.h"
-#include "util/log.h"
 
 static const char help[] =
     "Usage: meshcert issuer (--kubeconfig FILE | --in-cluster) [options]\n"
@@ -58,9 +55,7 @@ enum {
     OPT_WORKERS,
     OPT_LEASE,
     OPT_RENEW,
-    OPT_RETRY,
-    OPT_LOG_LEVEL,
-    OPT_LOG_FORMAT
+    OPT_RETRY
 };
 
 static const struct option options[] = {
@@ -74,8 +69,8 @@ static const struct option options[] = {
     {"leader-elect-lease-duration", required_argument, NULL, OPT_LEASE},
     {"leader-elect-renew-deadline", required_argument, NULL, OPT_RENEW},
     {"leader-elect-retry-period", required_argument, NULL, OPT_RETRY},
-    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"log-level", required_argument, NULL, MC_CLI_OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, MC_CLI_OPT_LOG_FORMAT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -108,13 +103,11 @@ static int parse_timing(const char *text, int64_t *ms, mc_err *err)
 int mc_cmd_issuer(int argc, char **argv)
 {
     static const char cmd[] = "issuer";
-    const char *kubeconfig = NULL, *context = NULL;
-    int in_cluster = 0;
+    mc_cli_kube_source source = {0};
     mc_issuer_options issuer_options;
     memset(&issuer_options, 0, sizeof(issuer_options));
     issuer_options.root_key_type = MC_KEY_RSA4096;
-    int log_level = MC_LOG_INFO;
-    mc_log_format log_format = MC_LOG_TEXT;
+    mc_cli_log_options log_options = MC_CLI_LOG_OPTIONS_DEFAULT;
     mc_err err = {0};
     char *end = NULL;
     long workers = 0;
@@ -123,9 +116,9 @@ int mc_cmd_issuer(int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
-        case OPT_KUBECONFIG: kubeconfig = optarg; break;
-        case OPT_CONTEXT: context = optarg; break;
-        case OPT_IN_CLUSTER: in_cluster = 1; break;
+        case OPT_KUBECONFIG: source.kubeconfig = optarg; break;
+        case OPT_CONTEXT: source.context = optarg; break;
+        case OPT_IN_CLUSTER: source.in_cluster = 1; break;
         case OPT_NAMESPACE: issuer_options.namespace = optarg; break;
         case OPT_GENERATE_ROOT: issuer_options.generate_root = 1; break;
         case OPT_ROOT_KEY_TYPE:
@@ -151,16 +144,10 @@ int mc_cmd_issuer(int argc, char **argv)
                 return mc_cli_usage_error(cmd, "--leader-elect-%s: %s", flag, err.msg);
             break;
         }
-        case OPT_LOG_LEVEL:
-            log_level = mc_log_level_parse(optarg);
-            if (log_level < 0)
-                return mc_cli_usage_error(cmd, "--log-level: expected debug, info, warn or error");
-            break;
-        case OPT_LOG_FORMAT:
-            if (strcmp(optarg, "json") == 0)
-                log_format = MC_LOG_JSON;
-            else if (strcmp(optarg, "text") != 0)
-                return mc_cli_usage_error(cmd, "--log-format: expected text or json");
+        case MC_CLI_OPT_LOG_LEVEL:
+        case MC_CLI_OPT_LOG_FORMAT:
+            if (mc_cli_log_option_parse(cmd, opt, optarg, &log_options))
+                return MC_EXIT_USAGE;
             break;
         case 'h': fputs(help, stdout); return MC_EXIT_OK;
         default: return mc_cli_bad_option(cmd, argv, optopt);
@@ -168,10 +155,8 @@ int mc_cmd_issuer(int argc, char **argv)
     }
     if (optind < argc)
         return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
-    if (!kubeconfig == !in_cluster)
-        return mc_cli_usage_error(cmd, "exactly one of --kubeconfig and --in-cluster is required");
-    if (context && in_cluster)
-        return mc_cli_usage_error(cmd, "--context needs --kubeconfig");
+    if (mc_cli_kube_source_check(cmd, &source))
+        return MC_EXIT_USAGE;
     int64_t lease = issuer_options.lease_ms ? issuer_options.lease_ms : 15000;
     int64_t renew = issuer_options.renew_deadline_ms ? issuer_options.renew_deadline_ms : 10000;
     int64_t retry = issuer_options.retry_ms ? issuer_options.retry_ms : 2000;
@@ -180,23 +165,16 @@ int mc_cmd_issuer(int argc, char **argv)
                                   "leader election needs retry period < renew deadline < lease "
                                   "duration (got %lldms, %lldms, %lldms)",
                                   (long long)retry, (long long)renew, (long long)lease);
-    mc_log_configure((mc_log_level)log_level, log_format, NULL);
+    mc_log_configure(log_options.level, log_options.format, NULL);
 
     mc_kube_config *config = NULL;
-    int rc = in_cluster ? mc_kube_config_in_cluster(NULL, &config, &err)
-                        : mc_kube_config_load_file(kubeconfig, context, &config, &err);
+    int rc = mc_cli_kube_source_load(&source, &config, &err);
     if (rc != MC_OK)
         return mc_cli_fail(cmd, &err);
     issuer_options.management = config;
 
-    /* Block the stop signals before any thread starts (threads inherit the
-     * mask), then wait for one on this thread. */
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    mc_cli_stop_signals_block(&stop);
     mc_issuer *issuer = NULL;
     rc = mc_issuer_new(&issuer_options, &issuer, &err);
     mc_kube_config_free(config);
@@ -206,9 +184,7 @@ int mc_cmd_issuer(int argc, char **argv)
         mc_issuer_free(issuer);
         return mc_cli_fail(cmd, &err);
     }
-    int sig = 0;
-    sigwait(&stop, &sig);
-    mc_log_info("issuer", "signal %d: stopping", sig);
+    mc_cli_stop_signals_wait(cmd, &stop, -1);
     mc_issuer_free(issuer);
     return MC_EXIT_OK;
 }

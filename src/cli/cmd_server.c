@@ -2,16 +2,14 @@
  * until SIGINT/SIGTERM; `meshcert server cluster add|remove` changes its
  * logical clusters from another process. */
 #include <getopt.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/daemon.h"
 #include "server/server.h"
 #include "util/duration.h"
-#include "util/log.h"
 
 static const char help[] =
     "Usage: meshcert server --data-dir DIR [options]\n"
@@ -36,8 +34,7 @@ static const char help[] =
     "remove` deletes it with all its objects. A running server picks either up on its\n"
     "next request.\n";
 
-enum { OPT_DATA_DIR = 256, OPT_LISTEN, OPT_CLUSTER, OPT_HISTORY, OPT_BOOKMARK, OPT_LOG_LEVEL,
-       OPT_LOG_FORMAT };
+enum { OPT_DATA_DIR = 256, OPT_LISTEN, OPT_CLUSTER, OPT_HISTORY, OPT_BOOKMARK };
 
 static const struct option options[] = {
     {"data-dir", required_argument, NULL, OPT_DATA_DIR},
@@ -45,8 +42,8 @@ static const struct option options[] = {
     {"cluster", required_argument, NULL, OPT_CLUSTER},
     {"history", required_argument, NULL, OPT_HISTORY},
     {"bookmark-interval", required_argument, NULL, OPT_BOOKMARK},
-    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"log-level", required_argument, NULL, MC_CLI_OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, MC_CLI_OPT_LOG_FORMAT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -114,8 +111,7 @@ int mc_cmd_server(int argc, char **argv)
     config.port = 6443;
     const char *clusters[256];
     size_t cluster_count = 0;
-    int log_level = MC_LOG_INFO;
-    mc_log_format log_format = MC_LOG_TEXT;
+    mc_cli_log_options log_options = MC_CLI_LOG_OPTIONS_DEFAULT;
     mc_err err = {0};
     optind = 1;
     opterr = 0;
@@ -146,16 +142,10 @@ int mc_cmd_server(int argc, char **argv)
                                           err.msg[0] ? err.msg : "at most 1 day");
             config.bookmark_seconds = (int)seconds;
             break;
-        case OPT_LOG_LEVEL:
-            log_level = mc_log_level_parse(optarg);
-            if (log_level < 0)
-                return mc_cli_usage_error(cmd, "--log-level: expected debug, info, warn or error");
-            break;
-        case OPT_LOG_FORMAT:
-            if (strcmp(optarg, "json") == 0)
-                log_format = MC_LOG_JSON;
-            else if (strcmp(optarg, "text") != 0)
-                return mc_cli_usage_error(cmd, "--log-format: expected text or json");
+        case MC_CLI_OPT_LOG_LEVEL:
+        case MC_CLI_OPT_LOG_FORMAT:
+            if (mc_cli_log_option_parse(cmd, opt, optarg, &log_options))
+                return MC_EXIT_USAGE;
             break;
         case 'h': fputs(help, stdout); return MC_EXIT_OK;
         default: return mc_cli_bad_option(cmd, argv, optopt);
@@ -165,18 +155,13 @@ int mc_cmd_server(int argc, char **argv)
         return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
     if (!config.data_dir)
         return mc_cli_usage_error(cmd, "--data-dir is required");
-    mc_log_configure((mc_log_level)log_level, log_format, NULL);
+    mc_log_configure(log_options.level, log_options.format, NULL);
     config.listen_host = host;
     config.clusters = clusters;
     config.cluster_count = cluster_count;
 
-    /* Block the stop signals before any thread starts, then wait for one. */
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    mc_cli_stop_signals_block(&stop);
     mc_server *server = NULL;
     if (mc_server_start(&config, &server, &err))
         return mc_cli_fail(cmd, &err);
@@ -187,9 +172,7 @@ int mc_cmd_server(int argc, char **argv)
         printf("cluster %s: KUBECONFIG=%s/kubeconfigs/%s.yaml\n", clusters[i], config.data_dir,
                clusters[i]);
     fflush(stdout);
-    int sig = 0;
-    sigwait(&stop, &sig);
-    mc_log_info("server", "signal %d: stopping", sig);
+    mc_cli_stop_signals_wait(cmd, &stop, -1);
     mc_server_stop(server);
     return MC_EXIT_OK;
 }

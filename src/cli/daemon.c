@@ -1,0 +1,75 @@
+/* daemon.c - what the long-running commands (server, agent, issuer) share:
+ * the --log-level and --log-format options, the cluster they connect to
+ * (--kubeconfig/--context or --in-cluster), and stopping on SIGINT/SIGTERM.
+ * The stop signals are blocked rather than caught so that no handler runs on
+ * a worker thread: the main thread takes them synchronously and shuts down.
+ */
+#include "cli/daemon.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+
+int mc_cli_log_option_parse(const char *cmd, int opt, const char *value, mc_cli_log_options *log)
+{
+    if (opt == MC_CLI_OPT_LOG_LEVEL) {
+        int level = mc_log_level_parse(value);
+        if (level < 0)
+            return mc_cli_usage_error(cmd, "--log-level: expected debug, info, warn or error");
+        log->level = (mc_log_level)level;
+        return MC_EXIT_OK;
+    }
+    if (strcmp(value, "json") == 0)
+        log->format = MC_LOG_JSON;
+    else if (strcmp(value, "text") == 0)
+        log->format = MC_LOG_TEXT;
+    else
+        return mc_cli_usage_error(cmd, "--log-format: expected text or json");
+    return MC_EXIT_OK;
+}
+
+int mc_cli_kube_source_check(const char *cmd, const mc_cli_kube_source *source)
+{
+    if (!source->kubeconfig == !source->in_cluster)
+        return mc_cli_usage_error(cmd, "exactly one of --kubeconfig and --in-cluster is required");
+    if (source->in_cluster && source->context)
+        return mc_cli_usage_error(cmd, "--context needs --kubeconfig");
+    return MC_EXIT_OK;
+}
+
+int mc_cli_kube_source_load(const mc_cli_kube_source *source, mc_kube_config **out, mc_err *err)
+{
+    if (source->in_cluster)
+        return mc_kube_config_in_cluster(NULL, out, err);
+    return mc_kube_config_load_file(source->kubeconfig, source->context, out, err);
+}
+
+void mc_cli_stop_signals_block(sigset_t *stop)
+{
+    sigemptyset(stop);
+    sigaddset(stop, SIGINT);
+    sigaddset(stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, stop, NULL);
+    /* A peer closing its connection mid-write must fail the write, not end
+     * the process. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int mc_cli_stop_signals_wait(const char *cmd, const sigset_t *stop, int timeout_ms)
+{
+    int sig = 0;
+    if (timeout_ms < 0) {
+        if (sigwait(stop, &sig) != 0)
+            return 0;
+    } else {
+        struct timespec timeout = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+        sig = sigtimedwait(stop, NULL, &timeout);
+        if (sig <= 0)
+            return 0;
+    }
+    mc_log_info(cmd, "signal %d: stopping", sig);
+    return sig;
+}

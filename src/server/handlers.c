@@ -344,6 +344,23 @@ static int normalize_secret(const mc_server_request *req, json_t *obj, mc_server
     return 0;
 }
 
+/* A Secret's type cannot change once created (kube-apiserver's
+ * ValidateSecretUpdate): 422 naming the field. */
+static int secret_type_changed(const mc_server_request *req, const json_t *current,
+                               const json_t *next, mc_server_reply *reply)
+{
+    if (strcmp(req->resource->store_name, "core/secrets") != 0)
+        return 0;
+    const char *was = json_string_value(json_object_get(current, "type"));
+    const char *now = json_string_value(json_object_get(next, "type"));
+    if (!was || !now || strcmp(was, now) == 0)
+        return 0;
+    char detail[400];
+    snprintf(detail, sizeof(detail), "type: Invalid value: \"%.120s\": field is immutable", now);
+    reply_invalid(reply, req, mc_server_meta_string(next, "name"), detail);
+    return -1;
+}
+
 /* CRDs: validate against the registry before storing; mark Established. */
 static int is_crd(const mc_server_request *req)
 {
@@ -549,6 +566,8 @@ static void write_update(mc_server_request *req, const json_t *current, json_t *
             return;
     }
     json_object_del(meta, "resourceVersion");
+    if (secret_type_changed(req, current, next, reply))
+        return;
     if (validate_object(req, next, reply))
         return;
     if (is_crd(req) && !req->subresource && prepare_crd(req, next, reply))

@@ -381,6 +381,31 @@ static void test_bad_input_writes_nothing(void **state)
     assert_string_equal(rv_of(r.json), before); /* nothing was written */
     http_reply_free(&r);
     free(before);
+
+    /* A Secret's type is immutable (as kube-apiserver): by update and by patch. */
+    expect("POST", "/api/v1/namespaces/bad/secrets",
+           "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\"},"
+           "\"data\":{\"k\":\"dg==\"}}",
+           201, NULL);
+    assert_int_equal(call("PUT", "/api/v1/namespaces/bad/secrets/s",
+                          "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":"
+                          "\"s\"},\"type\":\"kubernetes.io/tls\",\"data\":{\"k\":\"dg==\"}}",
+                          NULL, &r),
+                     422);
+    assert_non_null(strstr(r.body, "type: Invalid value: \\\"kubernetes.io/tls\\\": field is immutable"));
+    http_reply_free(&r);
+    assert_int_equal(call("PATCH", "/api/v1/namespaces/bad/secrets/s", "{\"type\":\"other\"}",
+                          "application/merge-patch+json", &r),
+                     422);
+    http_reply_free(&r);
+    assert_int_equal(call("GET", "/api/v1/namespaces/bad/secrets/s", NULL, NULL, &r), 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "type")), "Opaque");
+    http_reply_free(&r);
+    /* the same type, other data: fine */
+    expect("PUT", "/api/v1/namespaces/bad/secrets/s",
+           "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\"},"
+           "\"type\":\"Opaque\",\"data\":{\"k\":\"dw==\"}}",
+           200, NULL);
 }
 
 static void test_yaml_bodies_patch_errors_deletecollection(void **state)

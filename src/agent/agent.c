@@ -73,6 +73,11 @@ static const char *json_str(const json_t *obj, const char *a, const char *b)
     return json_string_value(v);
 }
 
+static int same_str(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
 /* True when the reference spec[field] names ns/name (its namespace defaults
  * to the IssuedCertificate's). */
 static int ref_names(const json_t *ic, const char *field, const char *ns, const char *name)
@@ -404,6 +409,25 @@ static int write_output(mc_agent *agent, observed *o, const mc_agent_observation
     char *ns_copy = mc_strdup(ns ? ns : ""), *name_copy = mc_strdup(name ? name : "");
     if (!ns_copy || !name_copy) {
         rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+    } else if (o->output && !same_str(o->output->type, json_str(secret, "type", NULL))) {
+        /* A Secret's type is immutable (an adopted Opaque Secret, or another
+         * output layout): delete exactly what the decision read, then the
+         * next reconcile finds it absent and creates it. */
+        json_t *options = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
+                                    "DeleteOptions", "preconditions", "resourceVersion",
+                                    rv_of(&o->output->metadata) ? rv_of(&o->output->metadata) : "");
+        rc = options ? mc_kube_delete(agent->client, &res_secrets, ns_copy, name_copy, options, err)
+                     : mc_err_set(err, MC_ENOMEM, "out of memory");
+        json_decref(options);
+        if (rc == MC_ENOTFOUND)
+            rc = MC_OK;
+        if (rc == MC_OK) {
+            mc_log_info(LOG_COMPONENT, "secret %s/%s: type %s cannot change to %s: deleted, to be "
+                        "created again", ns_copy, name_copy,
+                        o->output->type ? o->output->type : "(none)",
+                        json_str(secret, "type", NULL));
+            wait_cache(agent->secrets, ns_copy, name_copy, rv_of(&o->output->metadata), 1);
+        }
     } else if (o->output) {
         /* replace what the decision read (a concurrent change is a conflict) */
         json_object_set_new(json_object_get(secret, "metadata"), "resourceVersion",
@@ -529,6 +553,45 @@ static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs
     return rc;
 }
 
+/* Whether the API server refused a write for good (a 4xx other than 409 and
+ * 429: invalid, forbidden, the namespace of a new object missing, ...):
+ * retrying will not help until someone changes something, so the user must
+ * see it in the status. A 404 of a delete or of a replace only means the
+ * object went away meanwhile. */
+static int refused(const observed *o, const mc_agent_action *action, const mc_err *err)
+{
+    if (err->http < 400 || err->http >= 500 || err->http == 409 || err->http == 429)
+        return 0;
+    if (err->http != 404)
+        return 1;
+    switch (action->type) {
+    case MC_AGENT_CREATE_KEY:
+    case MC_AGENT_CREATE_REQUEST: return 1;
+    case MC_AGENT_WRITE_OUTPUT: return o->output == NULL;
+    default: return 0;
+    }
+}
+
+/* FAILED with the refusal as the error (unless already shown); the action
+ * is retried with the per-key backoff like any failure. */
+static void report_refusal(mc_agent *agent, observed *o, const mc_err *refusal)
+{
+    mc_agent_action fail;
+    memset(&fail, 0, sizeof(fail));
+    fail.type = MC_AGENT_SET_STATUS;
+    fail.state = MC_IC_STATE_FAILED;
+    fail.observed_generation = o->ic->metadata.generation;
+    snprintf(fail.error, sizeof(fail.error), "%.*s", (int)sizeof(fail.error) - 1, refusal->msg);
+    const mc_api_issued_certificate_status *st = &o->ic->status;
+    if (st->state == MC_IC_STATE_FAILED && st->observed_generation == fail.observed_generation &&
+        strcmp(st->error ? st->error : "", fail.error) == 0)
+        return;
+    log_action(o, &fail);
+    mc_err ignored = {0};
+    if (write_status(agent, o, &fail, &ignored) != MC_OK)
+        mc_log_debug(LOG_COMPONENT, "%s", ignored.msg);
+}
+
 static int split_key(const char *key, char *ns, size_t ns_size, const char **name)
 {
     const char *slash = strchr(key, '/');
@@ -575,6 +638,8 @@ static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc
     }
     if (rc) {
         mc_err_prefix(err, "issuedcertificate %s: %s", key, action_name(action.type));
+        if (action.type != MC_AGENT_SET_STATUS && refused(&o, &action, err))
+            report_refusal(agent, &o, err);
         goto out;
     }
     if (failed)

@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "api/core.h"
+#include "api/issued_certificate.h"
 #include "kube/client.h"
 #include "pki/cert.h"
 #include "pki/key.h"
@@ -489,6 +490,27 @@ static void check_operator_commands(const wf_fixture *f)
     free(out);
 }
 
+/* An output Secret in a namespace that does not exist: the server refuses
+ * the write, and the IssuedCertificate says so (FAILED naming the namespace)
+ * instead of hiding it in the agent's log; once the namespace exists the
+ * retry goes through. */
+static void check_refused_write_reported(const wf_fixture *f)
+{
+    json_t *ic = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[s], s:s, s:{s:s, s:s}, s:{s:s, s:s}}}",
+                           "apiVersion", MC_API_GROUP_VERSION, "kind", "IssuedCertificate",
+                           "metadata", "name", "mesh-nons", "namespace", WF_NS_MESHCERT, "spec",
+                           "hosts", WF_HOST_SPIFFE, "org", WF_ORG, "signingCertificateSecret",
+                           "name", WF_ROOT_SECRET, "namespace", WF_NS_MESHCERT,
+                           "issuedCertificateSecret", "name", "cacerts", "namespace", "mesh-later");
+    wf_create(f->managed[WF_WEST], &wf_issued, WF_NS_MESHCERT, ic);
+    wf_ic_view view;
+    wf_wait_ic_state(f, f->managed[WF_WEST], "west", "mesh-nons", "FAILED", 1, &view);
+    if (!strstr(view.error, "mesh-later") || !strstr(view.error, "write output secret"))
+        wf_fail(f, "the refused write is not reported with its reason: %s", view.error);
+    assert_int_equal(wf_create_namespace(f->managed[WF_WEST], "mesh-later"), MC_OK);
+    wf_wait_ic_state(f, f->managed[WF_WEST], "west", "mesh-nons", "FINISHED", 1, &view);
+}
+
 /* Deleting an IssuedCertificate removes its key Secret and its request (they
  * are owned by it); its output Secret stays, the mesh is using it. */
 static void check_delete_cleans_up(const wf_fixture *f, const char *name, const char *output)
@@ -772,7 +794,9 @@ static void test_workflow(void **state)
     size_t keys = wf_assert_no_key_leak(f);
     assert_true(keys >= 2 * WF_MANAGED); /* mesh-ca on both, badsig and extrasan on east */
 
-    /* 7. Deleting an IssuedCertificate cleans up after it. */
+    /* 7. Deleting an IssuedCertificate cleans up after it; a write the
+     * server refuses is reported in the status. */
+    check_refused_write_reported(f);
     check_delete_cleans_up(f, "mesh-badsig", "badsig-certs");
 
     /* 8. Adoption: by the label on east, by the flag on west (whose agent now

@@ -1,10 +1,16 @@
 /* agent_test.c - `meshcert agent` as a real process against `meshcert server`
- * (cluster east), with the test playing the issuer: the agent makes a key
- * and a CertificateRequest, the test signs it with a root made by pki/, the
- * agent writes istio-system/cacerts (checked with mc_pki_bundle_verify),
- * bounces the two selected pods once each (recorded in the directive), and a
- * SIGKILLed and restarted agent bounces nothing again; SIGTERM exits 0.
+ * (cluster east, a fresh server per test), with the test playing the issuer:
+ * the agent makes a key and a CertificateRequest, the test signs it with a
+ * root made by pki/, the agent writes istio-system/cacerts (checked with
+ * mc_pki_bundle_verify), bounces the two selected pods once each (recorded in
+ * the directive), and a SIGKILLed and restarted agent bounces nothing again.
+ * With --output-format tls the Secret is kubernetes.io/tls with exactly
+ * tls.crt, tls.key and ca.crt (checked in-process and with the openssl CLI).
+ * A foreign output Secret is left untouched (FAILED saying how to adopt it)
+ * until labelled certificates.smh.solo.io/adopt=true, or is overwritten at
+ * once under --adopt-existing-secret. SIGTERM exits 0.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -14,12 +20,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "agent/decide.h"
 #include "api/core.h"
 #include "api/yaml.h"
 #include "kube/client.h"
@@ -29,6 +37,7 @@
 #include "pki/csr.h"
 #include "pki/issue.h"
 #include "pki/key.h"
+#include "pki/verify.h"
 #include "server_process.h"
 #include "util/base64.h"
 #include "util/file.h"
@@ -47,7 +56,8 @@ static const mc_kube_resource requests = {"certificates.smh.solo.io", "v1alpha2"
 static const mc_kube_resource directives = {"certificates.smh.solo.io", "v1alpha2",
                                             "podbouncedirectives", 1};
 
-#define HOST "spiffe://cluster.local/ns/istio-system/sa/citadel"
+#define HOST    "spiffe://cluster.local/ns/istio-system/sa/citadel"
+#define WAIT_MS 20000
 
 static server_process sp;
 static mc_kube_client *client;
@@ -67,11 +77,26 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Starts the agent with the common options plus extra ones (NULL-terminated).
+ * One agent at a time: teardown stops it whatever the test did. */
+static void start_agent_with(const char *extra, ...)
+{
+    char *argv[24] = {MESHCERT_BIN, "agent",      "--kubeconfig", kubeconfig,    "--namespace",
+                      "meshcert",   "--key-type", "ec-p256",      "--log-level", "info"};
+    size_t argc = 10;
+    va_list ap;
+    va_start(ap, extra);
+    for (const char *arg = extra; arg && argc < 23; arg = va_arg(ap, const char *))
+        argv[argc++] = (char *)arg;
+    va_end(ap);
+    argv[argc] = NULL;
+    assert_int_equal(agent_pid, 0);
+    assert_int_equal(posix_spawn(&agent_pid, MESHCERT_BIN, NULL, NULL, argv, environ), 0);
+}
+
 static void start_agent(void)
 {
-    char *const argv[] = {MESHCERT_BIN, "agent", "--kubeconfig", kubeconfig, "--namespace",
-                          "meshcert", "--key-type", "ec-p256", "--log-level", "info", NULL};
-    assert_int_equal(posix_spawn(&agent_pid, MESHCERT_BIN, NULL, NULL, argv, environ), 0);
+    start_agent_with(NULL);
 }
 
 /* Signals the agent and returns its wait status. */
@@ -84,6 +109,14 @@ static int stop_agent(int sig)
         agent_pid = 0;
     }
     return status;
+}
+
+/* SIGTERM: the agent must exit 0 (under ASan a leak makes that fail). */
+static void stop_agent_cleanly(void)
+{
+    int status = stop_agent(SIGTERM);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 static void apply_crd(const char *file)
@@ -116,13 +149,47 @@ static void create(const mc_kube_resource *res, const char *ns, json_t *obj)
     json_decref(obj);
 }
 
+static void create_namespace(const char *name)
+{
+    create(&namespaces, NULL,
+           json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata",
+                     "name", name));
+}
+
+/* The CRDs and the namespaces meshcert and istio-system. */
+static void prepare_cluster(void)
+{
+    apply_crd("issuedcertificates.yaml");
+    apply_crd("certificaterequests.yaml");
+    apply_crd("podbouncedirectives.yaml");
+    create_namespace("meshcert");
+    create_namespace("istio-system");
+}
+
 static void create_pod(const char *name)
 {
     create(&pods, "istio-system",
            json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:[{s:s, s:s}]}}", "apiVersion", "v1",
-                     "kind", "Pod", "metadata", "name", name, "namespace", "istio-system",
-                     "labels", "app", "istiod", "spec", "containers", "name", "discovery",
-                     "image", "istio/pilot"));
+                     "kind", "Pod", "metadata", "name", name, "namespace", "istio-system", "labels",
+                     "app", "istiod", "spec", "containers", "name", "discovery", "image",
+                     "istio/pilot"));
+}
+
+/* IssuedCertificate meshcert/name writing istio-system/output; directive
+ * (optional) names its PodBounceDirective in meshcert. */
+static void create_ic(const char *name, const char *output, const char *directive)
+{
+    json_t *ic =
+        json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[s], s:s, s:{s:s, s:s}, s:{s:s, s:s}}}",
+                  "apiVersion", "certificates.smh.solo.io/v1alpha2", "kind", "IssuedCertificate",
+                  "metadata", "name", name, "namespace", "meshcert", "spec", "hosts", HOST, "org",
+                  "Istio", "signingCertificateSecret", "name", "root", "namespace", "meshcert",
+                  "issuedCertificateSecret", "name", output, "namespace", "istio-system");
+    assert_non_null(ic);
+    if (directive)
+        json_object_set_new(json_object_get(ic, "spec"), "podBounceDirective",
+                            json_pack("{s:s, s:s}", "name", directive, "namespace", "meshcert"));
+    create(&ics, "meshcert", ic);
 }
 
 static int setup(void **state)
@@ -130,6 +197,7 @@ static int setup(void **state)
     (void)state;
     static const char *const args[] = {"--cluster", "east", NULL};
     memset(&sp, 0, sizeof(sp));
+    agent_pid = 0;
     if (server_process_start(&sp, args) != 0)
         return -1;
     snprintf(kubeconfig, sizeof(kubeconfig), "%s/kubeconfigs/east.yaml", sp.dir);
@@ -137,13 +205,17 @@ static int setup(void **state)
     mc_err err = {0};
     if (mc_kube_config_load_file(kubeconfig, NULL, &config, &err) != MC_OK ||
         mc_kube_client_new(config, NULL, &client, &err) != MC_OK) {
+        /* cmocka runs no teardown after a failed setup */
         mc_kube_config_free(config);
+        server_process_stop(&sp);
         return -1;
     }
     mc_kube_config_free(config);
     return 0;
 }
 
+/* Runs after every test, also a failed one: the agent is killed and reaped
+ * before the server goes. */
 static int teardown(void **state)
 {
     (void)state;
@@ -185,14 +257,15 @@ static const char *str_at(const json_t *obj, const char *a, const char *b)
     return json_string_value(json_object_get(json_object_get(obj, a), b));
 }
 
-/* Waits for the agent's CertificateRequest, signs its CSR and answers FINISHED. */
-static void play_issuer(const test_root *root)
+/* Waits for the agent's CertificateRequest meshcert/name, signs its CSR and
+ * answers FINISHED; *signed_pem (optional) receives the certificate issued. */
+static void play_issuer_for(const test_root *root, const char *name, char **signed_pem)
 {
     mc_err err = {0};
     json_t *request = NULL;
-    int64_t deadline = now_ms() + 20000;
+    int64_t deadline = now_ms() + WAIT_MS;
     while (now_ms() < deadline) {
-        if (mc_kube_get(client, &requests, "meshcert", "mesh-east", &request, &err) == MC_OK &&
+        if (mc_kube_get(client, &requests, "meshcert", name, &request, &err) == MC_OK &&
             str_at(request, "spec", "certificateSigningRequest"))
             break;
         json_decref(request);
@@ -200,7 +273,7 @@ static void play_issuer(const test_root *root)
         sleep_ms(100);
     }
     if (!request)
-        fail_msg("no certificaterequest within 20 s");
+        fail_msg("no certificaterequest meshcert/%s within %d ms", name, WAIT_MS);
     const char *csr_b64 = str_at(request, "spec", "certificateSigningRequest");
     unsigned char *csr_pem = NULL;
     size_t csr_len = 0;
@@ -222,32 +295,79 @@ static void play_issuer(const test_root *root)
     assert_int_equal(mc_base64_encode(root->pem, strlen(root->pem), &root_b64, &len), 0);
     json_t *generation = json_object_get(json_object_get(request, "metadata"), "generation");
     json_object_set_new(request, "status",
-                        json_pack("{s:s, s:s, s:s, s:O}", "state", "FINISHED",
-                                  "signedCertificate", cert_b64, "signingRootCa", root_b64,
-                                  "observedGeneration", generation ? generation : json_integer(1)));
+                        json_pack("{s:s, s:s, s:s, s:O}", "state", "FINISHED", "signedCertificate",
+                                  cert_b64, "signingRootCa", root_b64, "observedGeneration",
+                                  generation ? generation : json_integer(1)));
     if (mc_kube_update_status(client, &requests, "meshcert", request, NULL, &err) != MC_OK)
         fail_msg("answer the request: %s", err.msg);
     free(root_b64);
     free(cert_b64);
-    free(cert_pem);
+    if (signed_pem)
+        *signed_pem = cert_pem;
+    else
+        free(cert_pem);
     mc_pki_cert_free(cert);
     mc_pki_csr_free(csr);
     free(csr_pem);
     json_decref(request);
 }
 
-static const char *ic_state(void)
+static void play_issuer(const test_root *root)
 {
-    static char state[32];
+    play_issuer_for(root, "mesh-east", NULL);
+}
+
+/* status.state and status.error of IssuedCertificate meshcert/name ("" when
+ * unset or absent). */
+static void ic_status(const char *name, char *state, size_t state_size, char *error,
+                      size_t error_size)
+{
     json_t *ic = NULL;
     mc_err err = {0};
     state[0] = '\0';
-    if (mc_kube_get(client, &ics, "meshcert", "mesh-east", &ic, &err) == MC_OK) {
+    if (error)
+        error[0] = '\0';
+    if (mc_kube_get(client, &ics, "meshcert", name, &ic, &err) == MC_OK) {
         const char *s = str_at(ic, "status", "state");
-        mc_strlcpy(state, s ? s : "", sizeof(state));
+        const char *e = str_at(ic, "status", "error");
+        mc_strlcpy(state, s ? s : "", state_size);
+        if (error)
+            mc_strlcpy(error, e ? e : "", error_size);
     }
     json_decref(ic);
+}
+
+static const char *ic_state_of(const char *name)
+{
+    static char state[32];
+    ic_status(name, state, sizeof(state), NULL, 0);
     return state;
+}
+
+static const char *ic_state(void)
+{
+    return ic_state_of("mesh-east");
+}
+
+/* Polls until IssuedCertificate meshcert/name is in want; fails with the last
+ * state and error otherwise. *saw_failed (optional) is set when FAILED was
+ * seen on the way. */
+static void wait_ic_state(const char *name, const char *want, int *saw_failed)
+{
+    char state[32] = "", error[1024] = "";
+    int64_t deadline = now_ms() + WAIT_MS;
+    for (;;) {
+        ic_status(name, state, sizeof(state), error, sizeof(error));
+        if (saw_failed && strcmp(state, "FAILED") == 0)
+            *saw_failed = 1;
+        if (strcmp(state, want) == 0)
+            return;
+        if (now_ms() >= deadline)
+            fail_msg("issuedcertificate meshcert/%s: state \"%s\" (error \"%s\"), want %s within "
+                     "%d ms",
+                     name, state, error, want, WAIT_MS);
+        sleep_ms(20);
+    }
 }
 
 static int pod_exists(const char *name)
@@ -272,21 +392,75 @@ static json_t *bounced_pods(void)
     return copy;
 }
 
-static void check_output(const test_root *root)
+/* Secret ns/name as JSON (new reference); fails when absent. */
+static json_t *secret_get(const char *ns, const char *name)
+{
+    json_t *secret = NULL;
+    mc_err err = {0};
+    if (mc_kube_get(client, &secrets, ns, name, &secret, &err) != MC_OK)
+        fail_msg("get secret %s/%s: %s", ns, name, err.msg);
+    return secret;
+}
+
+/* data[key] of a Secret (JSON), decoded into a new NUL-terminated string;
+ * fails when absent. */
+static char *secret_value(const json_t *secret, const char *key)
+{
+    const char *b64 = json_string_value(json_object_get(json_object_get(secret, "data"), key));
+    if (!b64)
+        fail_msg("secret %s has no data key %s", str_at(secret, "metadata", "name"), key);
+    unsigned char *raw = NULL;
+    size_t len = 0;
+    mc_err err = {0};
+    assert_int_equal(mc_base64_decode(b64, strlen(b64), &raw, &len, &err), MC_OK);
+    char *text = mc_strndup((const char *)raw, len);
+    free(raw);
+    assert_non_null(text);
+    return text;
+}
+
+static const char *label_of(const json_t *obj, const char *label)
+{
+    return json_string_value(
+        json_object_get(json_object_get(json_object_get(obj, "metadata"), "labels"), label));
+}
+
+/* Asserts that the Secret's data holds exactly the n keys given. */
+static void assert_data_keys(const json_t *secret, const char *const *keys, size_t n)
+{
+    const json_t *data = json_object_get(secret, "data");
+    for (size_t i = 0; i < n; i++)
+        if (!json_object_get(data, keys[i]))
+            fail_msg("secret %s: data key %s missing", str_at(secret, "metadata", "name"), keys[i]);
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *)data, key, value)
+    {
+        int expected = 0;
+        for (size_t i = 0; i < n; i++)
+            expected |= strcmp(key, keys[i]) == 0;
+        if (!expected)
+            fail_msg("secret %s: unexpected data key %s", str_at(secret, "metadata", "name"), key);
+    }
+}
+
+/* Checks an Istio-layout output Secret istio-system/name written by the agent
+ * for root: the agent label, exactly the four files, and the bundle verifies. */
+static void check_output_named(const test_root *root, const char *name)
 {
     json_t *secret_json = NULL;
     mc_api_secret *secret = NULL;
     mc_err err = {0};
-    assert_int_equal(mc_kube_get(client, &secrets, "istio-system", "cacerts", &secret_json, &err),
+    assert_int_equal(mc_kube_get(client, &secrets, "istio-system", name, &secret_json, &err),
                      MC_OK);
-    assert_string_equal(
-        json_string_value(json_object_get(
-            json_object_get(json_object_get(secret_json, "metadata"), "labels"),
-            "agent.certificates.smh.solo.io")),
-        "meshcert");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(secret_json, "metadata"), "labels"),
+                            "agent.certificates.smh.solo.io")),
+                        "meshcert");
+    const char *names[4] = {"ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"};
+    assert_data_keys(secret_json, names, 4);
     assert_int_equal(mc_api_secret_decode(secret_json, &secret, &err), MC_OK);
     json_decref(secret_json);
-    const char *names[4] = {"ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"};
     char *values[4] = {0};
     for (int i = 0; i < 4; i++) {
         const mc_api_bytes_entry *e = mc_api_bytes_map_get(&secret->data, names[i]);
@@ -296,38 +470,71 @@ static void check_output(const test_root *root)
     }
     mc_pki_bundle bundle = {values[0], values[1], values[2], values[3]};
     if (mc_pki_bundle_verify(&bundle, root->pem, "test root", 0, NULL, &err) != MC_OK)
-        fail_msg("cacerts does not verify: %s", err.msg);
+        fail_msg("%s does not verify: %s", name, err.msg);
     mc_pki_bundle_clear(&bundle);
     mc_api_secret_free(secret);
+}
+
+static void check_output(const test_root *root)
+{
+    check_output_named(root, "cacerts");
+}
+
+/* Runs `openssl args...` (NULL-terminated) with stdout and stderr into a
+ * file of the server's data directory; returns the exit status (-1 when it
+ * did not exit) and the output in *out (caller frees). */
+static int run_openssl(char **out, ...)
+{
+    char *argv[24] = {"openssl"};
+    size_t argc = 1;
+    va_list ap;
+    va_start(ap, out);
+    for (char *arg; argc < 23 && (arg = va_arg(ap, char *)) != NULL;)
+        argv[argc++] = arg;
+    va_end(ap);
+    argv[argc] = NULL;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/openssl.out", sp.dir);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    pid_t pid = 0;
+    int rc = posix_spawnp(&pid, "openssl", &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    assert_int_equal(rc, 0);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    size_t len = 0;
+    mc_err err = {0};
+    assert_int_equal(mc_file_read(path, 1 << 20, out, &len, &err), MC_OK);
+    fprintf(stderr, "$ openssl %s -> %d\n%s", argv[1], WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+            *out);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void write_file(const char *dir, const char *name, const char *text, char *path,
+                       size_t path_size)
+{
+    mc_err err = {0};
+    snprintf(path, path_size, "%s/%s", dir, name);
+    if (mc_file_write_atomic(path, text, strlen(text), 0600, &err) != MC_OK)
+        fail_msg("write %s: %s", path, err.msg);
 }
 
 static void test_agent_issues_and_bounces_once(void **state)
 {
     (void)state;
-    apply_crd("issuedcertificates.yaml");
-    apply_crd("certificaterequests.yaml");
-    apply_crd("podbouncedirectives.yaml");
-    create(&namespaces, NULL, json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
-                                        "Namespace", "metadata", "name", "meshcert"));
-    create(&namespaces, NULL, json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
-                                        "Namespace", "metadata", "name", "istio-system"));
+    prepare_cluster();
     create_pod("istiod-1");
     create_pod("istiod-2");
     start_agent();
     create(&directives, "meshcert",
            json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s, s:{s:s}}]}}", "apiVersion",
-                     "certificates.smh.solo.io/v1alpha2", "kind", "PodBounceDirective",
-                     "metadata", "name", "mesh-east", "namespace", "meshcert", "spec",
-                     "podsToBounce", "namespace", "istio-system", "labels", "app", "istiod"));
-    create(&ics, "meshcert",
-           json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[s], s:s, s:{s:s, s:s}, s:{s:s, s:s}, "
-                     "s:{s:s, s:s}}}",
-                     "apiVersion", "certificates.smh.solo.io/v1alpha2", "kind",
-                     "IssuedCertificate", "metadata", "name", "mesh-east", "namespace",
-                     "meshcert", "spec", "hosts", HOST, "org", "Istio",
-                     "signingCertificateSecret", "name", "root", "namespace", "meshcert",
-                     "issuedCertificateSecret", "name", "cacerts", "namespace", "istio-system",
-                     "podBounceDirective", "name", "mesh-east", "namespace", "meshcert"));
+                     "certificates.smh.solo.io/v1alpha2", "kind", "PodBounceDirective", "metadata",
+                     "name", "mesh-east", "namespace", "meshcert", "spec", "podsToBounce",
+                     "namespace", "istio-system", "labels", "app", "istiod"));
+    create_ic("mesh-east", "cacerts", "mesh-east");
 
     test_root root = {0};
     root_make(&root);
@@ -363,16 +570,275 @@ static void test_agent_issues_and_bounces_once(void **state)
     json_decref(bounced);
     check_output(&root);
 
-    int status = stop_agent(SIGTERM);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    stop_agent_cleanly();
     root_free(&root);
+}
+
+/* --output-format tls: a kubernetes.io/tls Secret with exactly tls.crt (the
+ * intermediate the issuer signed, chaining to the root), tls.key (its key,
+ * the agent's key Secret's key) and ca.crt (the root), checked in-process and
+ * with the openssl CLI. */
+static void test_agent_tls_layout(void **state)
+{
+    (void)state;
+    mc_err err = {0};
+    prepare_cluster();
+    start_agent_with("--output-format", "tls", NULL);
+    create_ic("mesh-tls", "cacerts-tls", NULL);
+    test_root root = {0};
+    root_make(&root);
+    char *signed_pem = NULL;
+    play_issuer_for(&root, "mesh-tls", &signed_pem);
+    wait_ic_state("mesh-tls", "FINISHED", NULL);
+    char state_now[32], error[1024];
+    ic_status("mesh-tls", state_now, sizeof(state_now), error, sizeof(error));
+    assert_string_equal(error, "");
+
+    json_t *secret = secret_get("istio-system", "cacerts-tls");
+    assert_string_equal(json_string_value(json_object_get(secret, "type")), "kubernetes.io/tls");
+    assert_string_equal(label_of(secret, MC_AGENT_LABEL), "meshcert");
+    static const char *const tls_keys[] = {"tls.crt", "tls.key", "ca.crt"};
+    assert_data_keys(secret, tls_keys, 3);
+    char *tls_crt = secret_value(secret, "tls.crt");
+    char *tls_key = secret_value(secret, "tls.key");
+    char *ca_crt = secret_value(secret, "ca.crt");
+    json_decref(secret);
+
+    /* in-process: tls.crt starts with the intermediate signed above and
+     * chains to ca.crt, which is the root; tls.key is its key, the one the
+     * agent generated and keeps in its key Secret */
+    mc_pki_cert **chain = NULL, **roots = NULL, *issued = NULL;
+    size_t chain_count = 0, root_count = 0;
+    mc_pki_key *key = NULL;
+    assert_int_equal(
+        mc_pki_cert_list_from_pem(tls_crt, strlen(tls_crt), "tls.crt", &chain, &chain_count, &err),
+        MC_OK);
+    assert_int_equal(mc_pki_cert_from_pem(signed_pem, strlen(signed_pem), "signed", &issued, &err),
+                     MC_OK);
+    assert_true(mc_pki_cert_equal(chain[0], issued));
+    assert_true(mc_pki_cert_is_ca(chain[0]));
+    assert_int_equal(
+        mc_pki_cert_list_from_pem(ca_crt, strlen(ca_crt), "ca.crt", &roots, &root_count, &err),
+        MC_OK);
+    assert_int_equal(root_count, 1);
+    assert_true(mc_pki_cert_equal(roots[0], root.cert));
+    if (mc_pki_verify_chain(chain[0], chain + 1, chain_count - 1, roots, root_count, 0, &err))
+        fail_msg("tls.crt does not chain to ca.crt: %s", err.msg);
+    assert_int_equal(mc_pki_key_from_pem(tls_key, strlen(tls_key), "tls.key", &key, &err), MC_OK);
+    if (mc_pki_cert_matches_key(chain[0], key, &err))
+        fail_msg("tls.key: %s", err.msg);
+    json_t *key_secret = secret_get("meshcert", "mesh-tls");
+    char *agent_key = secret_value(key_secret, MC_AGENT_KEY_DATA);
+    assert_string_equal(tls_key, agent_key);
+    mc_secure_free_str(agent_key);
+    json_decref(key_secret);
+    mc_pki_bundle bundle = {tls_crt, tls_key, NULL, ca_crt};
+    if (mc_pki_bundle_verify(&bundle, root.pem, "test root", 0, NULL, &err) != MC_OK)
+        fail_msg("tls bundle does not verify: %s", err.msg);
+
+    /* the openssl CLI: the chain as Istio's docs check it, and the key match */
+    char dir[400], crt_path[512], key_path[512], ca_path[512], root_path[512];
+    char *out = NULL, *cert_pub = NULL, *key_pub = NULL, *ca_fp = NULL, *root_fp = NULL;
+    snprintf(dir, sizeof(dir), "%s/tls-out", sp.dir);
+    assert_int_equal(mc_file_mkdir_p(dir, 0700, &err), MC_OK);
+    write_file(dir, "tls.crt", tls_crt, crt_path, sizeof(crt_path));
+    write_file(dir, "tls.key", tls_key, key_path, sizeof(key_path));
+    write_file(dir, "ca.crt", ca_crt, ca_path, sizeof(ca_path));
+    write_file(dir, "test-root.pem", root.pem, root_path, sizeof(root_path));
+    assert_int_equal(
+        run_openssl(&out, "verify", "-CAfile", ca_path, "-untrusted", crt_path, crt_path, NULL), 0);
+    assert_non_null(strstr(out, "tls.crt: OK"));
+    free(out);
+    assert_int_equal(run_openssl(&cert_pub, "x509", "-in", crt_path, "-noout", "-pubkey", NULL), 0);
+    assert_int_equal(run_openssl(&key_pub, "pkey", "-in", key_path, "-pubout", NULL), 0);
+    assert_non_null(strstr(cert_pub, "-----BEGIN PUBLIC KEY-----"));
+    assert_string_equal(cert_pub, key_pub);
+    assert_int_equal(
+        run_openssl(&out, "x509", "-in", crt_path, "-noout", "-ext", "basicConstraints", NULL), 0);
+    assert_non_null(strstr(out, "CA:TRUE"));
+    free(out);
+    assert_int_equal(
+        run_openssl(&ca_fp, "x509", "-in", ca_path, "-noout", "-fingerprint", "-sha256", NULL), 0);
+    assert_int_equal(
+        run_openssl(&root_fp, "x509", "-in", root_path, "-noout", "-fingerprint", "-sha256", NULL),
+        0);
+    assert_non_null(strstr(ca_fp, "Fingerprint="));
+    assert_string_equal(ca_fp, root_fp);
+
+    stop_agent_cleanly();
+    free(ca_fp);
+    free(root_fp);
+    free(cert_pub);
+    free(key_pub);
+    mc_pki_key_free(key);
+    mc_pki_cert_free(issued);
+    mc_pki_cert_list_free(chain, chain_count);
+    mc_pki_cert_list_free(roots, root_count);
+    free(tls_crt);
+    mc_secure_free_str(tls_key);
+    free(ca_crt);
+    free(signed_pem);
+    root_free(&root);
+}
+
+#define FOREIGN_TEXT "someone else's certificate"
+/* How long the adoption test leaves the issuance FAILED before labelling the
+ * Secret, and how soon after the label the agent must have made its request
+ * (a backoff retry alone would come about 4 s after the label). */
+#define FAILED_HOLD_MS 6000
+#define REACT_MS       2000
+
+/* An Opaque Secret istio-system/name that meshcert did not write (no agent
+ * label), as `kubectl create secret generic` makes one. */
+static void create_foreign_secret(const char *name)
+{
+    char *b64 = NULL;
+    assert_int_equal(mc_base64_encode(FOREIGN_TEXT, strlen(FOREIGN_TEXT), &b64, NULL), 0);
+    create(&secrets, "istio-system",
+           json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s, s:{s:s, s:s}}", "apiVersion", "v1",
+                     "kind", "Secret", "metadata", "name", name, "namespace", "istio-system",
+                     "labels", "app", "someone-else", "type", "Opaque", "data", "ca-cert.pem", b64,
+                     "foreign.txt", b64));
+    free(b64);
+}
+
+static char *resource_version(const json_t *obj)
+{
+    const char *rv = str_at(obj, "metadata", "resourceVersion");
+    assert_non_null(rv);
+    char *copy = mc_strdup(rv);
+    assert_non_null(copy);
+    return copy;
+}
+
+/* The foreign Secret as created: same resourceVersion, same data. */
+static void assert_foreign_untouched(const char *name, const char *rv)
+{
+    json_t *secret = secret_get("istio-system", name);
+    assert_string_equal(str_at(secret, "metadata", "resourceVersion"), rv);
+    assert_null(label_of(secret, MC_AGENT_LABEL));
+    static const char *const keys[] = {"ca-cert.pem", "foreign.txt"};
+    assert_data_keys(secret, keys, 2);
+    char *value = secret_value(secret, "ca-cert.pem");
+    assert_string_equal(value, FOREIGN_TEXT);
+    free(value);
+    json_decref(secret);
+}
+
+static int object_exists(const mc_kube_resource *res, const char *ns, const char *name)
+{
+    json_t *obj = NULL;
+    mc_err err = {0};
+    int rc = mc_kube_get(client, res, ns, name, &obj, &err);
+    json_decref(obj);
+    return rc == MC_OK;
+}
+
+/* A foreign output Secret: FAILED with how to adopt it, nothing made, the
+ * Secret untouched; once the user labels it adopt=true the agent (woken by
+ * the Secret's watch event) issues and overwrites it, and reaches FINISHED. */
+static void test_agent_adopts_labelled_secret(void **state)
+{
+    (void)state;
+    mc_err err = {0};
+    prepare_cluster();
+    create_foreign_secret("cacerts");
+    json_t *foreign = secret_get("istio-system", "cacerts");
+    char *rv = resource_version(foreign);
+    json_decref(foreign);
+    start_agent();
+    create_ic("mesh-east", "cacerts", NULL);
+
+    wait_ic_state("mesh-east", "FAILED", NULL);
+    char state_now[32], error[1024];
+    ic_status("mesh-east", state_now, sizeof(state_now), error, sizeof(error));
+    assert_non_null(strstr(error, "istio-system/cacerts"));
+    assert_non_null(strstr(error, "not written by meshcert"));
+    assert_non_null(strstr(error, MC_AGENT_ADOPT_LABEL "=true"));
+    assert_non_null(strstr(error, "--adopt-existing-secret"));
+    /* FAILED_HOLD_MS later: still FAILED, still untouched, no key and no
+     * request made. By then the FAILED retries' backoff (5 ms doubling) has
+     * grown to seconds, so a prompt recovery below comes from the Secret's
+     * watch event, not from a retry that happens to come by. */
+    sleep_ms(FAILED_HOLD_MS);
+    assert_string_equal(ic_state_of("mesh-east"), "FAILED");
+    assert_foreign_untouched("cacerts", rv);
+    assert_false(object_exists(&secrets, "meshcert", "mesh-east"));
+    assert_false(object_exists(&requests, "meshcert", "mesh-east"));
+
+    /* the user consents; the agent goes to work at once */
+    json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "labels", MC_AGENT_ADOPT_LABEL, "true");
+    int64_t labelled = now_ms();
+    if (mc_kube_patch(client, &secrets, "istio-system", "cacerts", MC_KUBE_PATCH_MERGE, patch, 0,
+                      NULL, &err) != MC_OK)
+        fail_msg("label the secret: %s", err.msg);
+    json_decref(patch);
+    while (!object_exists(&requests, "meshcert", "mesh-east") && now_ms() - labelled < WAIT_MS)
+        sleep_ms(10);
+    int64_t reacted = now_ms() - labelled;
+    if (!object_exists(&requests, "meshcert", "mesh-east"))
+        fail_msg("no certificaterequest within %d ms of the adopt label (issuedcertificate state "
+                 "%s)",
+                 WAIT_MS, ic_state_of("mesh-east"));
+    if (reacted > REACT_MS)
+        fail_msg("the agent made its request %lld ms after the adopt label (want <= %d ms: is "
+                 "the output Secret's watch event reconciling the issuedcertificate?)",
+                 (long long)reacted, REACT_MS);
+
+    test_root root = {0};
+    root_make(&root);
+    play_issuer_for(&root, "mesh-east", NULL);
+    wait_ic_state("mesh-east", "FINISHED", NULL);
+    ic_status("mesh-east", state_now, sizeof(state_now), error, sizeof(error));
+    assert_string_equal(error, "");
+    check_output_named(&root, "cacerts");
+    json_t *adopted = secret_get("istio-system", "cacerts");
+    assert_string_not_equal(str_at(adopted, "metadata", "resourceVersion"), rv);
+    json_decref(adopted);
+
+    stop_agent_cleanly();
+    root_free(&root);
+    free(rv);
+}
+
+/* --adopt-existing-secret: a foreign Secret is overwritten without FAILED. */
+static void test_agent_adopt_existing_flag(void **state)
+{
+    (void)state;
+    prepare_cluster();
+    create_foreign_secret("cacerts");
+    json_t *foreign = secret_get("istio-system", "cacerts");
+    char *rv = resource_version(foreign);
+    json_decref(foreign);
+    start_agent_with("--adopt-existing-secret", NULL);
+    create_ic("mesh-east", "cacerts", NULL);
+
+    test_root root = {0};
+    root_make(&root);
+    play_issuer_for(&root, "mesh-east", NULL);
+    int saw_failed = 0;
+    wait_ic_state("mesh-east", "FINISHED", &saw_failed);
+    assert_false(saw_failed);
+    char state_now[32], error[1024];
+    ic_status("mesh-east", state_now, sizeof(state_now), error, sizeof(error));
+    assert_string_equal(error, "");
+    check_output_named(&root, "cacerts");
+    json_t *adopted = secret_get("istio-system", "cacerts");
+    assert_string_not_equal(str_at(adopted, "metadata", "resourceVersion"), rv);
+    json_decref(adopted);
+
+    stop_agent_cleanly();
+    root_free(&root);
+    free(rv);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_agent_issues_and_bounces_once),
+        cmocka_unit_test_setup_teardown(test_agent_issues_and_bounces_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_tls_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_adopts_labelled_secret, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_adopt_existing_flag, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,6 +35,8 @@
 /* Retry after a lost write race (the cache catches up meanwhile). */
 #define REQUEUE_CONFLICT_MS 100
 #define KEY_MAX 512
+/* The longest pause between two retries of a failing IssuedCertificate. */
+#define RETRY_MAX_MS (5 * 60 * 1000)
 
 static const mc_kube_resource res_issued = {MC_API_GROUP, MC_API_VERSION, "issuedcertificates",
                                             1};
@@ -679,9 +681,13 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
         rc = mc_err_set(err, MC_ENOMEM, "out of memory");
         goto fail;
     }
+    /* A FAILED IssuedCertificate is retried 5 ms, 10 ms, ... apart up to
+     * RETRY_MAX_MS: once the cause is fixed elsewhere (a root created in the
+     * management cluster) it recovers within that, not client-go's 1000 s. */
+    mc_workqueue_options queue_options = {0, RETRY_MAX_MS, NULL, NULL};
     if ((rc = mc_kube_watcher_new(&agent->watcher, err)) ||
-        (rc = mc_controller_new("agent", options->workers > 0 ? options->workers : 4, reconcile,
-                                agent, &agent->controller, err)))
+        (rc = mc_controller_new_with("agent", options->workers > 0 ? options->workers : 4,
+                                     reconcile, agent, &queue_options, &agent->controller, err)))
         goto fail;
     mc_informer_handlers h;
     mc_controller_watch(agent->controller, &h, NULL);

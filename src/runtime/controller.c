@@ -41,6 +41,13 @@ struct mc_controller {
 int mc_controller_new(const char *name, int workers, mc_reconcile_fn reconcile, void *ctx,
                       mc_controller **out, mc_err *err)
 {
+    return mc_controller_new_with(name, workers, reconcile, ctx, NULL, out, err);
+}
+
+int mc_controller_new_with(const char *name, int workers, mc_reconcile_fn reconcile, void *ctx,
+                           const mc_workqueue_options *queue_options, mc_controller **out,
+                           mc_err *err)
+{
     *out = NULL;
     if (!name || workers < 1 || !reconcile)
         return mc_err_set(err, MC_EINVAL,
@@ -53,7 +60,7 @@ int mc_controller_new(const char *name, int workers, mc_reconcile_fn reconcile, 
     controller->worker_count = workers;
     controller->reconcile = reconcile;
     controller->ctx = ctx;
-    controller->queue = mc_workqueue_new(NULL);
+    controller->queue = mc_workqueue_new(queue_options);
     controller->threads = calloc((size_t)workers, sizeof(*controller->threads));
     if (!controller->name || !controller->queue || !controller->threads ||
         pthread_mutex_init(&controller->lock, NULL) != 0) {

@@ -30,6 +30,12 @@ typedef int (*mc_reconcile_fn)(void *ctx, const char *key, mc_reconcile_result *
 int mc_controller_new(const char *name, int workers, mc_reconcile_fn reconcile, void *ctx,
                       mc_controller **out, mc_err *err);
 
+/* The same with the work queue's backoff configured (queue_options may be
+ * NULL: client-go's 5 ms doubling up to 1000 s). */
+int mc_controller_new_with(const char *name, int workers, mc_reconcile_fn reconcile, void *ctx,
+                           const mc_workqueue_options *queue_options, mc_controller **out,
+                           mc_err *err);
+
 /* Queues "ns/name" for every add/update/delete the informer sees (the
  * controller installs handlers; call before mc_informer_start). key_fn, when
  * not NULL, maps an object to the key to queue (e.g. its owner's) and returns

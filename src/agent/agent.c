@@ -34,16 +34,15 @@
 #define REQUEUE_NOW_MS 1
 /* Retry after a lost write race (the cache catches up meanwhile). */
 #define REQUEUE_CONFLICT_MS 100
-#define KEY_MAX 512
+#define KEY_MAX             512
 /* The longest pause between two retries of a failing IssuedCertificate. */
 #define RETRY_MAX_MS (5 * 60 * 1000)
 
-static const mc_kube_resource res_issued = {MC_API_GROUP, MC_API_VERSION, "issuedcertificates",
-                                            1};
-static const mc_kube_resource res_requests = {MC_API_GROUP, MC_API_VERSION,
-                                              "certificaterequests", 1};
-static const mc_kube_resource res_directives = {MC_API_GROUP, MC_API_VERSION,
-                                                "podbouncedirectives", 1};
+static const mc_kube_resource res_issued = {MC_API_GROUP, MC_API_VERSION, "issuedcertificates", 1};
+static const mc_kube_resource res_requests = {MC_API_GROUP, MC_API_VERSION, "certificaterequests",
+                                              1};
+static const mc_kube_resource res_directives = {MC_API_GROUP, MC_API_VERSION, "podbouncedirectives",
+                                                1};
 static const mc_kube_resource res_secrets = {"", "v1", "secrets", 1};
 static const mc_kube_resource res_pods = {"", "v1", "pods", 1};
 
@@ -127,7 +126,10 @@ static void queue_concerned(mc_agent *agent, match_kind kind, const json_t *obj)
     free(items);
 }
 
-static void secret_added(void *ctx, const json_t *obj) { queue_concerned(ctx, MATCH_SECRET, obj); }
+static void secret_added(void *ctx, const json_t *obj)
+{
+    queue_concerned(ctx, MATCH_SECRET, obj);
+}
 static void secret_updated(void *ctx, const json_t *old_obj, const json_t *new_obj)
 {
     (void)old_obj;
@@ -142,7 +144,10 @@ static void directive_updated(void *ctx, const json_t *old_obj, const json_t *ne
     (void)old_obj;
     queue_concerned(ctx, MATCH_DIRECTIVE, new_obj);
 }
-static void pod_added(void *ctx, const json_t *obj) { queue_concerned(ctx, MATCH_POD, obj); }
+static void pod_added(void *ctx, const json_t *obj)
+{
+    queue_concerned(ctx, MATCH_POD, obj);
+}
 static void pod_updated(void *ctx, const json_t *old_obj, const json_t *new_obj)
 {
     (void)old_obj;
@@ -158,7 +163,8 @@ static int request_key(const json_t *obj, char *key, size_t key_size)
     const json_t *owners = json_object_get(json_object_get(obj, "metadata"), "ownerReferences");
     size_t i;
     const json_t *owner;
-    json_array_foreach(owners, i, owner) {
+    json_array_foreach(owners, i, owner)
+    {
         const char *kind = json_string_value(json_object_get(owner, "kind"));
         const char *owner_name = json_string_value(json_object_get(owner, "name"));
         if (kind && owner_name && strcmp(kind, "IssuedCertificate") == 0) {
@@ -199,15 +205,15 @@ static void observed_clear(observed *o)
 }
 
 /* Reads and decodes one cached object (absent: *out stays NULL, MC_OK). */
-#define READ_CACHED(informer, ns, name, decode, dst, err)                                       \
-    do {                                                                                        \
-        json_t *json_ = mc_informer_get((informer), (ns), (name));                             \
-        if (json_) {                                                                            \
-            rc = decode(json_, (dst), (err));                                                   \
-            json_decref(json_);                                                                 \
-            if (rc)                                                                             \
-                goto out;                                                                       \
-        }                                                                                       \
+#define READ_CACHED(informer, ns, name, decode, dst, err)                                          \
+    do {                                                                                           \
+        json_t *json_ = mc_informer_get((informer), (ns), (name));                                 \
+        if (json_) {                                                                               \
+            rc = decode(json_, (dst), (err));                                                      \
+            json_decref(json_);                                                                    \
+            if (rc)                                                                                \
+                goto out;                                                                          \
+        }                                                                                          \
     } while (0)
 
 static int pod_known(const observed *o, const char *uid)
@@ -219,8 +225,7 @@ static int pod_known(const observed *o, const char *uid)
 }
 
 /* Adds the cached pods of one selector (deduplicated by uid). */
-static int add_pods(mc_agent *agent, observed *o, const mc_api_pod_selector *selector,
-                    mc_err *err)
+static int add_pods(mc_agent *agent, observed *o, const mc_api_pod_selector *selector, mc_err *err)
 {
     json_t **items = NULL;
     size_t n = mc_informer_list(agent->pods, selector->namespace, &items);
@@ -330,8 +335,8 @@ static void sleep_ms(long ms)
  * object present with another resourceVersion than old_rv (old_rv NULL: was
  * absent), or, after a delete, gone. Gives up after CACHE_WAIT_MS: the next
  * reconcile is then merely a repeat that the server refuses harmlessly. */
-static void wait_cache(mc_informer *informer, const char *ns, const char *name,
-                       const char *old_rv, int deleted)
+static void wait_cache(mc_informer *informer, const char *ns, const char *name, const char *old_rv,
+                       int deleted)
 {
     for (int waited = 0; waited < CACHE_WAIT_MS; waited += 5) {
         json_t *obj = mc_informer_get(informer, ns, name);
@@ -394,8 +399,8 @@ static int write_status(mc_agent *agent, observed *o, const mc_agent_action *act
                                    err);
     json_decref(obj);
     if (rc == MC_OK)
-        wait_cache(agent->issued, ic->metadata.namespace, ic->metadata.name,
-                   rv_of(&ic->metadata), 0);
+        wait_cache(agent->issued, ic->metadata.namespace, ic->metadata.name, rv_of(&ic->metadata),
+                   0);
     return rc;
 }
 
@@ -424,17 +429,18 @@ static int write_output(mc_agent *agent, observed *o, const mc_agent_observation
         if (rc == MC_ENOTFOUND)
             rc = MC_OK;
         if (rc == MC_OK) {
-            mc_log_info(LOG_COMPONENT, "secret %s/%s: type %s cannot change to %s: deleted, to be "
-                        "created again", ns_copy, name_copy,
-                        o->output->type ? o->output->type : "(none)",
+            mc_log_info(LOG_COMPONENT,
+                        "secret %s/%s: type %s cannot change to %s: deleted, to be "
+                        "created again",
+                        ns_copy, name_copy, o->output->type ? o->output->type : "(none)",
                         json_str(secret, "type", NULL));
             wait_cache(agent->secrets, ns_copy, name_copy, rv_of(&o->output->metadata), 1);
         }
     } else if (o->output) {
         /* replace what the decision read (a concurrent change is a conflict) */
-        json_object_set_new(json_object_get(secret, "metadata"), "resourceVersion",
-                            json_string(rv_of(&o->output->metadata) ? rv_of(&o->output->metadata)
-                                                                    : ""));
+        json_object_set_new(
+            json_object_get(secret, "metadata"), "resourceVersion",
+            json_string(rv_of(&o->output->metadata) ? rv_of(&o->output->metadata) : ""));
         rc = mc_kube_update(agent->client, &res_secrets, ns_copy, secret, NULL, err);
         if (rc == MC_OK)
             wait_cache(agent->secrets, ns_copy, name_copy, rv_of(&o->output->metadata), 0);
@@ -547,8 +553,8 @@ static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs
         for (size_t i = 0; i < o->pod_count; i++)
             if (&o->pods[i] == action->pod)
                 pod_rv = rv_of(&o->pod_objects[i]->metadata);
-        rc = delete_object(agent, &res_pods, agent->pods, action->pod->namespace,
-                           action->pod->name, pod_rv, err);
+        rc = delete_object(agent, &res_pods, agent->pods, action->pod->namespace, action->pod->name,
+                           pod_rv, err);
         break;
     }
     }

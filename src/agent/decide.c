@@ -163,8 +163,8 @@ static request_phase phase_of(const mc_api_certificate_request *req)
 
 /* Checks a FINISHED request's certificate against key, its signingRootCa, the
  * spec and now; *cert_out (optional) receives the certificate. */
-static int check_signed(decide_ctx *c, const mc_api_certificate_request *req,
-                        const mc_pki_key *key, mc_pki_cert **cert_out, mc_err *err)
+static int check_signed(decide_ctx *c, const mc_api_certificate_request *req, const mc_pki_key *key,
+                        mc_pki_cert **cert_out, mc_err *err)
 {
     mc_pki_cert *cert = NULL, **roots = NULL;
     size_t root_count = 0;
@@ -241,8 +241,8 @@ static int output_contents_match(decide_ctx *c, const mc_api_secret *out_secret,
     if (mc_pki_bundle_verify(&bundle, NULL, NULL, c->obs->now, NULL, NULL) != MC_OK)
         return 0;
     mc_pki_cert *cert = NULL;
-    int ok = mc_pki_cert_from_pem(bundle.ca_cert, strlen(bundle.ca_cert), "output", &cert,
-                                  NULL) == MC_OK &&
+    int ok = mc_pki_cert_from_pem(bundle.ca_cert, strlen(bundle.ca_cert), "output", &cert, NULL) ==
+                 MC_OK &&
              mc_pki_cert_check_identity(cert, c->org, c->hosts, c->host_count, NULL) == MC_OK;
     mc_pki_cert_free(cert);
     if (ok && issuance)
@@ -293,14 +293,14 @@ static void fail_missing_directive(decide_ctx *c)
 static void decide_requested(decide_ctx *c);
 
 /* The FAILED error for a request the issuer refused. */
-static void request_failure(const decide_ctx *c, const mc_api_certificate_request *req,
-                            char *out, size_t out_size)
+static void request_failure(const decide_ctx *c, const mc_api_certificate_request *req, char *out,
+                            size_t out_size)
 {
     char req_what[320];
     mc_api_meta_describe(&req->metadata, "certificaterequest", req_what, sizeof(req_what));
-    int n = snprintf(out, out_size, "%s: %s failed: %s", c->what, req_what,
-                     req->status.error && *req->status.error ? req->status.error
-                                                             : "(no reason given)");
+    int n =
+        snprintf(out, out_size, "%s: %s failed: %s", c->what, req_what,
+                 req->status.error && *req->status.error ? req->status.error : "(no reason given)");
     if (n < 0)
         out[0] = '\0'; /* a long reason is cut, as set_status cuts it */
 }
@@ -424,8 +424,8 @@ static void decide_requested(decide_ctx *c)
         goto out;
     }
     char issuance[128];
-    if (mc_agent_issuance_id((const char *)req->status.signed_certificate, c->generation,
-                             issuance, sizeof(issuance), &err) != MC_OK) {
+    if (mc_agent_issuance_id((const char *)req->status.signed_certificate, c->generation, issuance,
+                             sizeof(issuance), &err) != MC_OK) {
         set_status(c, MC_IC_STATE_FAILED, "%s: %s: %s", c->what, req_what, err.msg);
         goto out;
     }
@@ -450,8 +450,7 @@ int mc_agent_pod_in_plan(const mc_agent_action *action, const mc_agent_pod *pod)
 
 /* A recorded pod of the plan that still runs (the delete that follows the
  * record, or an interrupted bounce), or NULL. */
-static const mc_agent_pod *next_recorded_pod(const mc_agent_observation *obs,
-                                             const char *issuance)
+static const mc_agent_pod *next_recorded_pod(const mc_agent_observation *obs, const char *issuance)
 {
     for (size_t i = 0; i < obs->pod_count; i++) {
         const mc_agent_pod *p = &obs->pods[i];
@@ -686,9 +685,10 @@ int mc_agent_build_output(const mc_agent_observation *obs, const char *issuance,
         rc = mc_err_set(err, MC_EINVAL,
                         "issuedcertificate %s/%s: cannot build the output secret without %s",
                         ic->metadata.namespace, ic->metadata.name,
-                        !key_pem ? "a key" : !ref->name ? "spec.issuedCertificateSecret"
-                                         : !issuance ? "an issuance id"
-                                                     : "a signed certificate");
+                        !key_pem     ? "a key"
+                        : !ref->name ? "spec.issuedCertificateSecret"
+                        : !issuance  ? "an issuance id"
+                                     : "a signed certificate");
         goto out;
     }
     if ((rc = mc_pki_cert_from_pem((const char *)req->status.signed_certificate,
@@ -706,8 +706,8 @@ int mc_agent_build_output(const mc_agent_observation *obs, const char *issuance,
     secret = mc_api_secret_new(ref->namespace ? ref->namespace : ic->metadata.namespace, ref->name,
                                tls ? MC_API_SECRET_TYPE_TLS : MC_AGENT_OUTPUT_SECRET_TYPE);
     if (!secret || stamp_meta(&secret->metadata, obs, NULL) != MC_OK ||
-        mc_api_str_map_set(&secret->metadata.annotations, MC_AGENT_ISSUANCE_ANNOTATION,
-                           issuance) != 0 ||
+        mc_api_str_map_set(&secret->metadata.annotations, MC_AGENT_ISSUANCE_ANNOTATION, issuance) !=
+            0 ||
         mc_api_str_map_set(&secret->metadata.annotations, MC_AGENT_ISSUED_AT_ANNOTATION,
                            issued_at) != 0) {
         rc = mc_err_set(err, MC_ENOMEM, "out of memory");
@@ -716,8 +716,8 @@ int mc_agent_build_output(const mc_agent_observation *obs, const char *issuance,
     mc_pki_bundle_entry entries[4];
     size_t n = mc_pki_bundle_entries(&bundle, obs->output_format, entries);
     for (size_t i = 0; i < n; i++)
-        if (mc_api_bytes_map_set(&secret->data, entries[i].name, entries[i].data,
-                                 entries[i].len) != 0) {
+        if (mc_api_bytes_map_set(&secret->data, entries[i].name, entries[i].data, entries[i].len) !=
+            0) {
             rc = mc_err_set(err, MC_ENOMEM, "out of memory");
             goto out;
         }

@@ -54,12 +54,12 @@
 #include "pki/key.h"
 
 /* Labels and annotations the agent writes and reads. */
-#define MC_AGENT_LABEL "agent.certificates.smh.solo.io"
-#define MC_AGENT_ADOPT_LABEL "certificates.smh.solo.io/adopt"
-#define MC_AGENT_ISSUANCE_ANNOTATION "certificates.smh.solo.io/issuance"
+#define MC_AGENT_LABEL                "agent.certificates.smh.solo.io"
+#define MC_AGENT_ADOPT_LABEL          "certificates.smh.solo.io/adopt"
+#define MC_AGENT_ISSUANCE_ANNOTATION  "certificates.smh.solo.io/issuance"
 #define MC_AGENT_ISSUED_AT_ANNOTATION "certificates.smh.solo.io/issued-at"
-#define MC_AGENT_KEY_SECRET_TYPE "certificates.smh.solo.io/generated_private_key"
-#define MC_AGENT_OUTPUT_SECRET_TYPE "certificates.smh.solo.io/issued_certificate"
+#define MC_AGENT_KEY_SECRET_TYPE      "certificates.smh.solo.io/generated_private_key"
+#define MC_AGENT_OUTPUT_SECRET_TYPE   "certificates.smh.solo.io/issued_certificate"
 /* The key Secret's data key holding the private key PEM (as the original). */
 #define MC_AGENT_KEY_DATA "private-key"
 
@@ -68,36 +68,36 @@ typedef struct mc_agent_pod {
     const char *namespace;
     const char *name;
     const char *uid;
-    int64_t created;  /* metadata.creationTimestamp, Unix seconds */
-    int deleting;     /* metadata.deletionTimestamp set */
+    int64_t created; /* metadata.creationTimestamp, Unix seconds */
+    int deleting;    /* metadata.deletionTimestamp set */
 } mc_agent_pod;
 
 typedef struct mc_agent_observation {
-    const mc_api_issued_certificate *ic; /* required */
-    const mc_api_secret *key_secret;     /* Secret <ic name> in ic's namespace, or NULL */
-    const mc_api_certificate_request *request; /* CertificateRequest <ic name>, or NULL */
-    const mc_api_secret *output;         /* spec.issuedCertificateSecret, or NULL */
+    const mc_api_issued_certificate *ic;          /* required */
+    const mc_api_secret *key_secret;              /* Secret <ic name> in ic's namespace, or NULL */
+    const mc_api_certificate_request *request;    /* CertificateRequest <ic name>, or NULL */
+    const mc_api_secret *output;                  /* spec.issuedCertificateSecret, or NULL */
     const mc_api_pod_bounce_directive *directive; /* spec.podBounceDirective, or NULL */
-    int directive_referenced;            /* spec.podBounceDirective is set */
-    const mc_agent_pod *pods;            /* pods matching the directive's selectors */
+    int directive_referenced;                     /* spec.podBounceDirective is set */
+    const mc_agent_pod *pods;                     /* pods matching the directive's selectors */
     size_t pod_count;
-    const char *agent_namespace;         /* value of MC_AGENT_LABEL */
-    mc_bundle_format output_format;      /* istio or tls */
-    int adopt_existing;                  /* --adopt-existing-secret */
-    time_t now;                          /* for validity checks */
+    const char *agent_namespace;    /* value of MC_AGENT_LABEL */
+    mc_bundle_format output_format; /* istio or tls */
+    int adopt_existing;             /* --adopt-existing-secret */
+    time_t now;                     /* for validity checks */
 } mc_agent_observation;
 
 typedef enum {
-    MC_AGENT_NOTHING = 0,        /* steady: nothing to do */
-    MC_AGENT_SET_STATUS,         /* write status: state, error, observedGeneration */
-    MC_AGENT_CREATE_KEY,         /* generate a key and create the key Secret */
-    MC_AGENT_DELETE_KEY,         /* delete the key Secret (unusable, or cleanup) */
-    MC_AGENT_CREATE_REQUEST,     /* create the CertificateRequest with a CSR from the key */
-    MC_AGENT_DELETE_REQUEST,     /* delete the CertificateRequest (stale, or cleanup) */
-    MC_AGENT_WAIT,               /* the issuer has not answered: wait for an event */
-    MC_AGENT_WRITE_OUTPUT,       /* create or replace the output Secret from key + request */
-    MC_AGENT_RECORD_BOUNCE,      /* record the bounce plan in the directive's status */
-    MC_AGENT_DELETE_POD,         /* delete pod (recorded already) */
+    MC_AGENT_NOTHING = 0,    /* steady: nothing to do */
+    MC_AGENT_SET_STATUS,     /* write status: state, error, observedGeneration */
+    MC_AGENT_CREATE_KEY,     /* generate a key and create the key Secret */
+    MC_AGENT_DELETE_KEY,     /* delete the key Secret (unusable, or cleanup) */
+    MC_AGENT_CREATE_REQUEST, /* create the CertificateRequest with a CSR from the key */
+    MC_AGENT_DELETE_REQUEST, /* delete the CertificateRequest (stale, or cleanup) */
+    MC_AGENT_WAIT,           /* the issuer has not answered: wait for an event */
+    MC_AGENT_WRITE_OUTPUT,   /* create or replace the output Secret from key + request */
+    MC_AGENT_RECORD_BOUNCE,  /* record the bounce plan in the directive's status */
+    MC_AGENT_DELETE_POD,     /* delete pod (recorded already) */
 } mc_agent_action_type;
 
 typedef struct mc_agent_action {

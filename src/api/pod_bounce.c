@@ -120,13 +120,11 @@ static int decode_records(const json_t *status, mc_api_pod_bounce_directive *pbd
     return 0;
 }
 
-int mc_api_pod_bounce_directive_decode(json_t *json, mc_api_pod_bounce_directive **out,
-                                       mc_err *err)
+int mc_api_pod_bounce_directive_decode(json_t *json, mc_api_pod_bounce_directive **out, mc_err *err)
 {
     mc_codec_ctx ctx;
     mc_codec_ctx_init(&ctx, "podbouncedirective", json);
-    int rc =
-        mc_codec_check_type_meta(json, MC_API_GROUP_VERSION, "PodBounceDirective", &ctx, err);
+    int rc = mc_codec_check_type_meta(json, MC_API_GROUP_VERSION, "PodBounceDirective", &ctx, err);
     if (rc != 0)
         return rc;
     mc_api_pod_bounce_directive *pbd = calloc(1, sizeof(*pbd));
@@ -233,8 +231,7 @@ int mc_api_pod_bounce_directive_encode(const mc_api_pod_bounce_directive *pbd, j
 }
 
 int mc_api_pod_bounce_directive_add_selector(mc_api_pod_bounce_directive *pbd,
-                                             const char *namespace,
-                                             const mc_api_str_map *labels)
+                                             const char *namespace, const mc_api_str_map *labels)
 {
     mc_api_pod_selector s = {0};
     s.namespace = mc_strdup(namespace);
@@ -283,8 +280,7 @@ bool mc_api_pod_bounce_directive_has_issuance(const mc_api_pod_bounce_directive 
 }
 
 int mc_api_pod_bounce_directive_record(mc_api_pod_bounce_directive *pbd, const char *issuance,
-                                       const char *namespace, const char *name,
-                                       const char *pod_uid)
+                                       const char *namespace, const char *name, const char *pod_uid)
 {
     if (mc_api_pod_bounce_directive_was_bounced(pbd, issuance, pod_uid))
         return 0;
@@ -296,8 +292,8 @@ int mc_api_pod_bounce_directive_record(mc_api_pod_bounce_directive *pbd, const c
     mc_api_bounced_pod *grown = NULL;
     if ((issuance && !b.issuance) || (namespace && !b.namespace) || (name && !b.name) ||
         (pod_uid && !b.uid) ||
-        !(grown = realloc(pbd->status.bounced_pods,
-                          (pbd->status.bounced_pods_len + 1) * sizeof(b)))) {
+        !(grown =
+              realloc(pbd->status.bounced_pods, (pbd->status.bounced_pods_len + 1) * sizeof(b)))) {
         record_clear(&b);
         return MC_ENOMEM;
     }
@@ -306,8 +302,7 @@ int mc_api_pod_bounce_directive_record(mc_api_pod_bounce_directive *pbd, const c
     return 0;
 }
 
-size_t mc_api_pod_bounce_directive_forget_others(mc_api_pod_bounce_directive *pbd,
-                                                 const char *keep)
+size_t mc_api_pod_bounce_directive_forget_others(mc_api_pod_bounce_directive *pbd, const char *keep)
 {
     size_t kept = 0, dropped = 0;
     for (size_t i = 0; i < pbd->status.bounced_pods_len; i++) {
@@ -359,8 +354,7 @@ int mc_api_pod_bounce_directive_validate(const mc_api_pod_bounce_directive *pbd,
             return mc_err_set(err, MC_EINVAL, "%s: status.bouncedPods[%zu].issuance: required",
                               what, i);
         if (!b->uid || !*b->uid)
-            return mc_err_set(err, MC_EINVAL, "%s: status.bouncedPods[%zu].uid: required", what,
-                              i);
+            return mc_err_set(err, MC_EINVAL, "%s: status.bouncedPods[%zu].uid: required", what, i);
         if (mc_validate_dns1123_label(b->namespace ? b->namespace : "", err) != 0)
             return mc_err_prefix(err, "%s: status.bouncedPods[%zu].namespace", what, i);
         if (mc_validate_dns1123_subdomain(b->name ? b->name : "", err) != 0)

@@ -22,9 +22,9 @@
 /* One spec.podsToBounce entry: the pods of namespace whose labels contain all
  * of labels (an empty map selects every pod of the namespace). */
 typedef struct mc_api_pod_selector {
-    char *namespace;        /* owned */
-    mc_api_str_map labels;  /* owned */
-    json_t *raw;            /* the decoded entry (reference) or NULL */
+    char *namespace;       /* owned */
+    mc_api_str_map labels; /* owned */
+    json_t *raw;           /* the decoded entry (reference) or NULL */
 } mc_api_pod_selector;
 
 /* One status.bouncedPods entry. issuance is opaque to api/: the agent builds
@@ -70,8 +70,7 @@ void mc_api_pod_bounce_directive_free(mc_api_pod_bounce_directive *pbd);
 
 /* Appends a selector (copies namespace and labels). MC_ENOMEM. */
 int mc_api_pod_bounce_directive_add_selector(mc_api_pod_bounce_directive *pbd,
-                                             const char *namespace,
-                                             const mc_api_str_map *labels);
+                                             const char *namespace, const mc_api_str_map *labels);
 
 /* True when the pod with this uid was already bounced for issuance. */
 bool mc_api_pod_bounce_directive_was_bounced(const mc_api_pod_bounce_directive *pbd,

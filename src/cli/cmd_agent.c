@@ -34,8 +34,16 @@ static const char help[] =
     "  --log-format FMT         text or json                       [text]\n"
     "  -h, --help               show this help\n";
 
-enum { OPT_KUBECONFIG = 256, OPT_CONTEXT, OPT_IN_CLUSTER, OPT_NAMESPACE, OPT_KEY_TYPE,
-       OPT_OUTPUT_FORMAT, OPT_ADOPT, OPT_WORKERS };
+enum {
+    OPT_KUBECONFIG = 256,
+    OPT_CONTEXT,
+    OPT_IN_CLUSTER,
+    OPT_NAMESPACE,
+    OPT_KEY_TYPE,
+    OPT_OUTPUT_FORMAT,
+    OPT_ADOPT,
+    OPT_WORKERS
+};
 
 static const struct option options[] = {
     {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
@@ -131,8 +139,7 @@ int mc_cmd_agent(int argc, char **argv)
     sigset_t stop;
     mc_cli_stop_signals_block(&stop);
     mc_agent *agent = NULL;
-    if ((rc = mc_agent_new(&agent_options, &agent, &err)) ||
-        (rc = mc_agent_start(agent, &err))) {
+    if ((rc = mc_agent_new(&agent_options, &agent, &err)) || (rc = mc_agent_start(agent, &err))) {
         mc_agent_free(agent);
         mc_kube_config_free(config);
         return mc_cli_fail(cmd, &err);

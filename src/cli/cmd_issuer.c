@@ -85,8 +85,8 @@ static int parse_timing(const char *text, int64_t *ms, mc_err *err)
         char *end = NULL;
         long long v = strtoll(text, &end, 10);
         if (end != text + n - 2 || v <= 0)
-            return mc_err_set(err, MC_EINVAL, "expected a duration such as 500ms or 15s, got \"%s\"",
-                              text);
+            return mc_err_set(err, MC_EINVAL,
+                              "expected a duration such as 500ms or 15s, got \"%s\"", text);
         value = v;
     } else {
         int64_t seconds = 0;

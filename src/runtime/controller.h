@@ -16,7 +16,7 @@ typedef struct mc_controller mc_controller;
 
 /* What a reconcile returns. */
 typedef struct mc_reconcile_result {
-    int requeue;             /* 1: retry with backoff (also implied by a non-zero return) */
+    int requeue;              /* 1: retry with backoff (also implied by a non-zero return) */
     int64_t requeue_after_ms; /* > 0: run again after this delay (backoff reset) */
 } mc_reconcile_result;
 

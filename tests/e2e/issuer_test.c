@@ -316,7 +316,6 @@ static void test_issue_refuse_and_stop(void **state)
     json_decref(lease);
 }
 
-
 /* The Lease's holderIdentity ends in "-<pid>" (issuer.c: <host>-<pid>). */
 static int lease_held_by(fixture *f, pid_t pid)
 {

@@ -39,7 +39,7 @@ static int setup(void **state)
 {
     (void)state;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    const char *args[] = {"--cluster", "c1", "--cluster", "c2", "--history", "40",
+    const char *args[] = {"--cluster",           "c1", "--cluster", "c2", "--history", "40",
                           "--bookmark-interval", "1s", NULL};
     memset(&g_server, 0, sizeof(g_server));
     if (server_process_start(&g_server, args) != 0) {
@@ -109,8 +109,7 @@ static void create_namespace(const char *name)
 {
     char body[256];
     snprintf(body, sizeof(body),
-             "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\"}}",
-             name);
+             "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"%s\"}}", name);
     expect("POST", "/api/v1/namespaces", body, 201, NULL);
 }
 
@@ -181,7 +180,8 @@ static void test_create_get_conflict_delete(void **state)
     const char *gen = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":"
                       "{\"generateName\":\"gen-\"}}";
     assert_int_equal(call("POST", "/api/v1/namespaces/crud/configmaps", gen, NULL, &r), 201);
-    const char *name = json_string_value(json_object_get(json_object_get(r.json, "metadata"), "name"));
+    const char *name =
+        json_string_value(json_object_get(json_object_get(r.json, "metadata"), "name"));
     assert_int_equal(strlen(name), 9);
     assert_true(strncmp(name, "gen-", 4) == 0);
     http_reply_free(&r);
@@ -209,14 +209,14 @@ static void test_paging_and_selectors(void **state)
         json_t *item;
         json_array_foreach(items, i, item)
         {
-            const char *n = json_string_value(
-                json_object_get(json_object_get(item, "metadata"), "name"));
+            const char *n =
+                json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
             assert_true(strcmp(n, last) > 0);
             snprintf(last, sizeof(last), "%s", n);
             seen++;
         }
-        const char *cont = json_string_value(
-            json_object_get(json_object_get(r.json, "metadata"), "continue"));
+        const char *cont =
+            json_string_value(json_object_get(json_object_get(r.json, "metadata"), "continue"));
         if (!cont) {
             http_reply_free(&r);
             break;
@@ -235,10 +235,10 @@ static void test_paging_and_selectors(void **state)
                      200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 12);
     http_reply_free(&r);
-    assert_int_equal(call("GET",
-                          "/api/v1/namespaces/paging/configmaps?fieldSelector=metadata.name%3Dcm-07",
-                          NULL, NULL, &r),
-                     200);
+    assert_int_equal(
+        call("GET", "/api/v1/namespaces/paging/configmaps?fieldSelector=metadata.name%3Dcm-07",
+             NULL, NULL, &r),
+        200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
     http_reply_free(&r);
     expect("GET", "/api/v1/namespaces/paging/configmaps?labelSelector=a%20in%20(", NULL, 400,
@@ -252,43 +252,40 @@ static void test_status_subresource_and_generation(void **state)
     const char *w = "{\"apiVersion\":\"example.com/v1\",\"kind\":\"Widget\",\"metadata\":{\"name\":"
                     "\"w1\"},\"spec\":{\"size\":1},\"status\":{\"state\":\"IGNORED\"}}";
     http_reply r;
-    assert_int_equal(call("POST", "/apis/example.com/v1/namespaces/gen/widgets", w, NULL, &r),
-                     201);
+    assert_int_equal(call("POST", "/apis/example.com/v1/namespaces/gen/widgets", w, NULL, &r), 201);
     assert_null(json_object_get(r.json, "status")); /* status only through /status */
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "metadata"),
-                                                        "generation")),
-                     1);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(r.json, "metadata"), "generation")), 1);
     http_reply_free(&r);
     /* A status write does not bump generation and keeps spec. */
     assert_int_equal(call("PATCH", "/apis/example.com/v1/namespaces/gen/widgets/w1/status",
                           "{\"status\":{\"state\":\"READY\"},\"spec\":{\"size\":99}}",
                           "application/merge-patch+json", &r),
                      200);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(r.json, "status"), "state")),
-                        "READY");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "spec"), "size")), 1);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "metadata"),
-                                                        "generation")),
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(r.json, "status"), "state")), "READY");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "spec"), "size")),
                      1);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(r.json, "metadata"), "generation")), 1);
     http_reply_free(&r);
     /* A spec change bumps generation and keeps status; labels alone do not. */
     assert_int_equal(call("PATCH", "/apis/example.com/v1/namespaces/gen/widgets/w1",
                           "{\"spec\":{\"size\":2},\"status\":{\"state\":\"NO\"}}",
                           "application/merge-patch+json", &r),
                      200);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "metadata"),
-                                                        "generation")),
-                     2);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(r.json, "status"), "state")),
-                        "READY");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(r.json, "metadata"), "generation")), 2);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(r.json, "status"), "state")), "READY");
     http_reply_free(&r);
-    assert_int_equal(call("PATCH", "/apis/example.com/v1/namespaces/gen/widgets/w1",
-                          "[{\"op\":\"add\",\"path\":\"/metadata/labels\",\"value\":{\"a\":\"b\"}}]",
-                          "application/json-patch+json", &r),
-                     200);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "metadata"),
-                                                        "generation")),
-                     2);
+    assert_int_equal(
+        call("PATCH", "/apis/example.com/v1/namespaces/gen/widgets/w1",
+             "[{\"op\":\"add\",\"path\":\"/metadata/labels\",\"value\":{\"a\":\"b\"}}]",
+             "application/json-patch+json", &r),
+        200);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(r.json, "metadata"), "generation")), 2);
     http_reply_free(&r);
     /* Schema: a string where an integer belongs is Invalid; unknown fields pruned. */
     assert_int_equal(call("PATCH", "/apis/example.com/v1/namespaces/gen/widgets/w1",
@@ -300,7 +297,8 @@ static void test_status_subresource_and_generation(void **state)
                      200);
     assert_null(json_object_get(json_object_get(r.json, "spec"), "extra"));
     http_reply_free(&r);
-    assert_int_equal(call("PATCH", "/apis/example.com/v1/namespaces/gen/widgets/w1?fieldValidation=Strict",
+    assert_int_equal(call("PATCH",
+                          "/apis/example.com/v1/namespaces/gen/widgets/w1?fieldValidation=Strict",
                           "{\"spec\":{\"extra\":1}}", "application/merge-patch+json", &r),
                      400);
     http_reply_free(&r);
@@ -331,7 +329,8 @@ static void test_finalizers_and_cascade(void **state)
                           "\"owner\"}}",
                           NULL, &r),
                      201);
-    const char *uid = json_string_value(json_object_get(json_object_get(r.json, "metadata"), "uid"));
+    const char *uid =
+        json_string_value(json_object_get(json_object_get(r.json, "metadata"), "uid"));
     char body[512];
     snprintf(body, sizeof(body),
              "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"owned\","
@@ -392,7 +391,8 @@ static void test_bad_input_writes_nothing(void **state)
                           "\"s\"},\"type\":\"kubernetes.io/tls\",\"data\":{\"k\":\"dg==\"}}",
                           NULL, &r),
                      422);
-    assert_non_null(strstr(r.body, "type: Invalid value: \\\"kubernetes.io/tls\\\": field is immutable"));
+    assert_non_null(
+        strstr(r.body, "type: Invalid value: \\\"kubernetes.io/tls\\\": field is immutable"));
     http_reply_free(&r);
     assert_int_equal(call("PATCH", "/api/v1/namespaces/bad/secrets/s", "{\"type\":\"other\"}",
                           "application/merge-patch+json", &r),
@@ -442,7 +442,8 @@ static void test_yaml_bodies_patch_errors_deletecollection(void **state)
                           "application/json-patch+json", &r),
                      422);
     http_reply_free(&r);
-    expect("PATCH", "/api/v1/namespaces/misc/configmaps/from-yaml", NULL, 415, "UnsupportedMediaType");
+    expect("PATCH", "/api/v1/namespaces/misc/configmaps/from-yaml", NULL, 415,
+           "UnsupportedMediaType");
     assert_int_equal(call("GET", "/api/v1/namespaces/misc/configmaps/from-yaml", NULL, NULL, &r),
                      200);
     assert_string_equal(rv_of(r.json), rv);

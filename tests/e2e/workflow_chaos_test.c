@@ -3,11 +3,10 @@
  * SIGKILLed at random moments and restarted (workflow_fixture.h). The test
  * plays a Deployment: a bounced pod is replaced at once, within the same
  * second; it also relabels IssuedCertificates all along, so that the
- * agents' status writes meet Conflicts. It must converge to: every IssuedCertificate FINISHED with a
- * chain the openssl and certtool CLIs accept and one root for all; one live
- * key Secret and one CertificateRequest per IssuedCertificate, the key the
- * one in its output Secret; each original pod bounced exactly once, no
- * replacement bounced, and the directive recording exactly the originals
+ * agents' status writes meet Conflicts. It must converge to: every IssuedCertificate FINISHED with
+ * a chain the openssl and certtool CLIs accept and one root for all; one live key Secret and one
+ * CertificateRequest per IssuedCertificate, the key the one in its output Secret; each original pod
+ * bounced exactly once, no replacement bounced, and the directive recording exactly the originals
  * for the final issuance; no private key outside its cluster or in a log.
  *
  * The random schedule comes from MC_CHAOS_SEED when set (printed always).
@@ -32,21 +31,21 @@
 #include "util/str.h"
 #include "workflow_fixture.h"
 
-#define ISSUANCES     20
-#define PODS_PER_APP  2
-#define NS_APPS       "apps"
-#define MAX_PODS      256
-#define CHAOS_MS      60000 /* converge within this, kills included */
-#define MIN_KILLS     3     /* of the issuer, and of the agents, each */
-#define ISSUANCE_GAP_MS 250 /* between two IssuedCertificates created */
+#define ISSUANCES       20
+#define PODS_PER_APP    2
+#define NS_APPS         "apps"
+#define MAX_PODS        256
+#define CHAOS_MS        60000 /* converge within this, kills included */
+#define MIN_KILLS       3     /* of the issuer, and of the agents, each */
+#define ISSUANCE_GAP_MS 250   /* between two IssuedCertificates created */
 
 typedef struct pod_record {
     char uid[64];
     char name[64];
     int cluster;
     int app;
-    int original;  /* created before its IssuedCertificate */
-    int gone;      /* deleted (by the agent: nobody else deletes pods) */
+    int original; /* created before its IssuedCertificate */
+    int gone;     /* deleted (by the agent: nobody else deletes pods) */
 } pod_record;
 
 typedef struct chaos {
@@ -54,24 +53,30 @@ typedef struct chaos {
     pod_record pods[MAX_PODS];
     size_t pod_count;
     unsigned replacements;
-    unsigned churns;  /* label updates of IssuedCertificates that landed */
+    unsigned churns; /* label updates of IssuedCertificates that landed */
     int issuer_kills, agent_kills;
-    unsigned seed0;  /* the schedule's seed, as printed */
-    unsigned seed;   /* rand_r state */
+    unsigned seed0; /* the schedule's seed, as printed */
+    unsigned seed;  /* rand_r state */
 } chaos;
 
-static int cluster_of(int i) { return i % WF_MANAGED; }
+static int cluster_of(int i)
+{
+    return i % WF_MANAGED;
+}
 
-static void ic_name(int i, char *out, size_t size) { snprintf(out, size, "mesh-%02d", i); }
+static void ic_name(int i, char *out, size_t size)
+{
+    snprintf(out, size, "mesh-%02d", i);
+}
 
 static void create_pod(chaos *c, int app, const char *name, int original)
 {
     char label[16];
     snprintf(label, sizeof(label), "w%02d", app);
-    json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:[{s:s, s:s}]}}", "apiVersion",
-                            "v1", "kind", "Pod", "metadata", "name", name, "namespace", NS_APPS,
-                            "labels", "app", label, "spec", "containers", "name", "app", "image",
-                            "workload");
+    json_t *pod =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:[{s:s, s:s}]}}", "apiVersion", "v1",
+                  "kind", "Pod", "metadata", "name", name, "namespace", NS_APPS, "labels", "app",
+                  label, "spec", "containers", "name", "app", "image", "workload");
     json_t *created = NULL;
     mc_err err = {0};
     if (mc_kube_create(c->f->managed[cluster_of(app)], &wf_pods, NS_APPS, pod, &created, &err) !=
@@ -101,8 +106,8 @@ static void create_issuance(chaos *c, int i)
     wf_create(client, &wf_directives, WF_NS_MESHCERT,
               json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s, s:{s:s}}]}}", "apiVersion",
                         MC_API_GROUP_VERSION, "kind", "PodBounceDirective", "metadata", "name",
-                        directive, "namespace", WF_NS_MESHCERT, "spec", "podsToBounce",
-                        "namespace", NS_APPS, "labels", "app", label));
+                        directive, "namespace", WF_NS_MESHCERT, "spec", "podsToBounce", "namespace",
+                        NS_APPS, "labels", "app", label));
     for (int p = 0; p < PODS_PER_APP; p++) {
         snprintf(pod, sizeof(pod), "w%02d-%c", i, 'a' + p);
         create_pod(c, i, pod, 1);
@@ -159,16 +164,15 @@ static int finished_count(chaos *c)
     for (int cl = 0; cl < WF_MANAGED; cl++) {
         json_t *list = NULL;
         mc_err err = {0};
-        if (mc_kube_list(c->f->managed[cl], &wf_issued, WF_NS_MESHCERT, NULL, &list, &err) !=
-            MC_OK)
+        if (mc_kube_list(c->f->managed[cl], &wf_issued, WF_NS_MESHCERT, NULL, &list, &err) != MC_OK)
             wf_fail(c->f, "list issuedcertificates on %s: %s", wf_managed_names[cl], err.msg);
         size_t index;
         json_t *item;
         json_array_foreach(json_object_get(list, "items"), index, item)
         {
             const char *state = wf_str_at(item, "status", "state");
-            json_int_t gen =
-                json_integer_value(json_object_get(json_object_get(item, "metadata"), "generation"));
+            json_int_t gen = json_integer_value(
+                json_object_get(json_object_get(item, "metadata"), "generation"));
             json_int_t seen = json_integer_value(
                 json_object_get(json_object_get(item, "status"), "observedGeneration"));
             if (state && strcmp(state, "FINISHED") == 0 && gen == seen)
@@ -230,10 +234,11 @@ static void run_chaos(chaos *c)
     for (;;) {
         int64_t now = wf_now_ms();
         if (now - start > CHAOS_MS)
-            wf_fail(f, "not converged within %d s: %d of %d FINISHED, %d issuer and %d agent "
-                       "kills (seed %u)",
-                    CHAOS_MS / 1000, finished_count(c), ISSUANCES, c->issuer_kills,
-                    c->agent_kills, c->seed0);
+            wf_fail(f,
+                    "not converged within %d s: %d of %d FINISHED, %d issuer and %d agent "
+                    "kills (seed %u)",
+                    CHAOS_MS / 1000, finished_count(c), ISSUANCES, c->issuer_kills, c->agent_kills,
+                    c->seed0);
         if (created < ISSUANCES && now >= next_issuance) {
             create_issuance(c, created++);
             next_issuance = now + ISSUANCE_GAP_MS;
@@ -281,8 +286,8 @@ static void check_one_key_each(chaos *c)
         assert_int_equal(
             mc_kube_list(f->managed[cl], &wf_requests, WF_NS_MESHCERT, NULL, &requests, &err),
             MC_OK);
-        assert_int_equal(
-            mc_kube_list(f->managed[cl], &wf_issued, WF_NS_MESHCERT, NULL, &ics, &err), MC_OK);
+        assert_int_equal(mc_kube_list(f->managed[cl], &wf_issued, WF_NS_MESHCERT, NULL, &ics, &err),
+                         MC_OK);
         size_t key_count = 0, index;
         json_t *item;
         json_array_foreach(json_object_get(keys, "items"), index, item)
@@ -304,8 +309,8 @@ static void check_one_key_each(chaos *c)
         {
             const char *name = wf_str_at(item, "metadata", "name");
             const char *uid = wf_str_at(item, "metadata", "uid");
-            const char *output = wf_str_at(json_object_get(item, "spec"),
-                                           "issuedCertificateSecret", "name");
+            const char *output =
+                wf_str_at(json_object_get(item, "spec"), "issuedCertificateSecret", "name");
             json_t *key = NULL, *out = NULL;
             if (mc_kube_get(f->managed[cl], &wf_secrets, WF_NS_MESHCERT, name, &key, &err) !=
                     MC_OK ||
@@ -346,8 +351,9 @@ static void check_bounces(chaos *c)
             wf_fail(f, "pod %s/%s on %s was never bounced", NS_APPS, r->name,
                     wf_managed_names[r->cluster]);
         if (!r->original && r->gone)
-            wf_fail(f, "replacement pod %s/%s on %s was bounced: a second restart for one "
-                       "issuance",
+            wf_fail(f,
+                    "replacement pod %s/%s on %s was bounced: a second restart for one "
+                    "issuance",
                     NS_APPS, r->name, wf_managed_names[r->cluster]);
     }
     assert_int_equal(c->replacements, ISSUANCES * PODS_PER_APP);
@@ -441,9 +447,12 @@ static int setup(void **state)
     if (wf_setup(&c->f) != 0)
         return -1;
     /* a SIGKILLed leader's Lease expires after 2 s, not client-go's 15 s */
-    const char *lease[] = {"--leader-elect-lease-duration", "2s",
-                           "--leader-elect-renew-deadline", "1500ms",
-                           "--leader-elect-retry-period",   "250ms",
+    const char *lease[] = {"--leader-elect-lease-duration",
+                           "2s",
+                           "--leader-elect-renew-deadline",
+                           "1500ms",
+                           "--leader-elect-retry-period",
+                           "250ms",
                            NULL};
     memcpy(c->f->issuer_extra, lease, sizeof(lease));
     for (int cl = 0; cl < WF_MANAGED; cl++) {

@@ -35,8 +35,7 @@ extern char **environ;
 
 const char *const wf_managed_names[WF_MANAGED] = {"east", "west"};
 
-static const mc_kube_resource crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                                      0};
+static const mc_kube_resource crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions", 0};
 const mc_kube_resource wf_namespaces = {"", "v1", "namespaces", 0};
 const mc_kube_resource wf_secrets = {"", "v1", "secrets", 1};
 const mc_kube_resource wf_pods = {"", "v1", "pods", 1};
@@ -428,18 +427,17 @@ void wf_create_issued_certificate(mc_kube_client *client, const char *name,
                                   const char *output_secret, const char *root_secret,
                                   const char *directive)
 {
-    json_t *ic =
-        json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[s], s:s, s:{s:s, s:s}, s:{s:s, s:s}}}",
-                  "apiVersion", MC_API_GROUP_VERSION, "kind", "IssuedCertificate", "metadata",
-                  "name", name, "namespace", WF_NS_MESHCERT, "spec", "hosts", WF_HOST_SPIFFE,
-                  "org", WF_ORG, "signingCertificateSecret", "name",
-                  root_secret ? root_secret : WF_ROOT_SECRET, "namespace", WF_NS_MESHCERT,
-                  "issuedCertificateSecret", "name", output_secret, "namespace", WF_NS_ISTIO);
+    json_t *ic = json_pack(
+        "{s:s, s:s, s:{s:s, s:s}, s:{s:[s], s:s, s:{s:s, s:s}, s:{s:s, s:s}}}", "apiVersion",
+        MC_API_GROUP_VERSION, "kind", "IssuedCertificate", "metadata", "name", name, "namespace",
+        WF_NS_MESHCERT, "spec", "hosts", WF_HOST_SPIFFE, "org", WF_ORG, "signingCertificateSecret",
+        "name", root_secret ? root_secret : WF_ROOT_SECRET, "namespace", WF_NS_MESHCERT,
+        "issuedCertificateSecret", "name", output_secret, "namespace", WF_NS_ISTIO);
     assert_non_null(ic);
     if (directive)
-        json_object_set_new(json_object_get(ic, "spec"), "podBounceDirective",
-                            json_pack("{s:s, s:s}", "name", directive, "namespace",
-                                      WF_NS_MESHCERT));
+        json_object_set_new(
+            json_object_get(ic, "spec"), "podBounceDirective",
+            json_pack("{s:s, s:s}", "name", directive, "namespace", WF_NS_MESHCERT));
     wf_create(client, &wf_issued, WF_NS_MESHCERT, ic);
 }
 
@@ -463,8 +461,7 @@ int wf_ic_read(mc_kube_client *client, const char *name, wf_ic_view *view)
 }
 
 void wf_wait_ic_state(const wf_fixture *f, mc_kube_client *client, const char *cluster,
-                      const char *name, const char *state, int64_t min_generation,
-                      wf_ic_view *view)
+                      const char *name, const char *state, int64_t min_generation, wf_ic_view *view)
 {
     int64_t deadline = wf_now_ms() + WF_WAIT_MS;
     while (wf_now_ms() < deadline) {
@@ -572,8 +569,8 @@ void wf_verify_with_tools(const wf_fixture *f, const char *subdir)
  * when the key is re-wrapped into another PEM document. */
 typedef struct key_probe {
     int cluster;
-    char secret[256];  /* namespace/name of its key Secret */
-    char *pem;         /* owned */
+    char secret[256]; /* namespace/name of its key Secret */
+    char *pem;        /* owned */
     char probe[40];
 } key_probe;
 
@@ -599,8 +596,9 @@ static int may_hold(const key_probe *k, int cluster, const json_t *item)
     if (cluster != k->cluster)
         return 0;
     const char *type = json_string_value(json_object_get(item, "type"));
-    const char *label = json_string_value(json_object_get(
-        json_object_get(json_object_get(item, "metadata"), "labels"), "agent.certificates.smh.solo.io"));
+    const char *label = json_string_value(
+        json_object_get(json_object_get(json_object_get(item, "metadata"), "labels"),
+                        "agent.certificates.smh.solo.io"));
     return type && label &&
            (strcmp(type, MC_API_SECRET_TYPE_PRIVATE_KEY) == 0 ||
             strcmp(type, MC_API_SECRET_TYPE_ISSUED) == 0 ||
@@ -630,8 +628,8 @@ static void scan_object(const wf_fixture *f, const key_probe *keys, size_t count
         if (found) {
             free(dump);
             wf_fail(f, "%s %s/%s on %s holds the private key of %s's Secret %s", resource,
-                    ns ? ns : "", name ? name : "", cluster_name,
-                    wf_managed_names[keys[i].cluster], keys[i].secret);
+                    ns ? ns : "", name ? name : "", cluster_name, wf_managed_names[keys[i].cluster],
+                    keys[i].secret);
         }
     }
     free(dump);
@@ -671,8 +669,8 @@ size_t wf_assert_no_key_leak(const wf_fixture *f)
                 continue;
             key_probe *k = &keys[count];
             k->cluster = c;
-            snprintf(k->secret, sizeof(k->secret), "%s/%s", wf_str_at(item, "metadata", "namespace"),
-                     wf_str_at(item, "metadata", "name"));
+            snprintf(k->secret, sizeof(k->secret), "%s/%s",
+                     wf_str_at(item, "metadata", "namespace"), wf_str_at(item, "metadata", "name"));
             k->pem = wf_secret_value(item, "private-key", NULL);
             if (!k->pem || !strstr(k->pem, "PRIVATE KEY"))
                 wf_fail(f, "key Secret %s on %s has no private-key PEM", k->secret,

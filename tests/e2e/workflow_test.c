@@ -60,9 +60,9 @@ static void check_cross_cluster_leaf(const wf_fixture *f)
     snprintf(chain, sizeof(chain), "%s/east/cert-chain.pem", f->work);
     snprintf(root, sizeof(root), "%s/west/root-cert.pem", f->work);
     wf_write_text(ext, "basicConstraints=critical,CA:FALSE\n"
-                    "keyUsage=critical,digitalSignature,keyEncipherment\n"
-                    "extendedKeyUsage=serverAuth,clientAuth\n"
-                    "subjectAltName=URI:spiffe://cluster.local/ns/default/sa/workload\n");
+                       "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                       "extendedKeyUsage=serverAuth,clientAuth\n"
+                       "subjectAltName=URI:spiffe://cluster.local/ns/default/sa/workload\n");
     char *const genkey[] = {
         "openssl", "req",     "-new", "-newkey", "ec",       "-pkeyopt", "ec_paramgen_curve:P-256",
         "-nodes",  "-keyout", key,    "-subj",   "/O=Istio", "-out",     csr,
@@ -126,13 +126,14 @@ static int64_t add_host_on_east(wf_fixture *f)
 {
     mc_err err = {0};
     json_t *ic = NULL;
-    assert_int_equal(mc_kube_get(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, IC_NAME, &ic, &err),
-                     MC_OK);
+    assert_int_equal(
+        mc_kube_get(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, IC_NAME, &ic, &err), MC_OK);
     json_t *hosts = json_object_get(json_object_get(ic, "spec"), "hosts");
     assert_non_null(hosts);
     json_array_append_new(hosts, json_string(HOST_ISTIOD));
     json_t *updated = NULL;
-    if (mc_kube_update(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, ic, &updated, &err) != MC_OK)
+    if (mc_kube_update(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, ic, &updated, &err) !=
+        MC_OK)
         fail_msg("update issuedcertificate: %s", err.msg);
     int64_t generation =
         json_integer_value(json_object_get(json_object_get(updated, "metadata"), "generation"));
@@ -217,18 +218,11 @@ static char *csr_with_extra_san(const wf_fixture *f, const char *name)
     wf_write_text(key_path, key);
     free(key);
     json_decref(secret);
-    char *const req[] = {"openssl",
-                         "req",
-                         "-new",
-                         "-key",
-                         key_path,
-                         "-subj",
-                         "/O=" WF_ORG,
-                         "-addext",
-                         "subjectAltName=URI:" WF_HOST_SPIFFE ",DNS:evil.example.com",
-                         "-out",
-                         csr_path,
-                         NULL};
+    char *const req[] = {
+        "openssl",    "req",     "-new",
+        "-key",       key_path,  "-subj",
+        "/O=" WF_ORG, "-addext", "subjectAltName=URI:" WF_HOST_SPIFFE ",DNS:evil.example.com",
+        "-out",       csr_path,  NULL};
     if (wf_run_tool(f, req) != 0)
         wf_fail(f, "openssl req could not make the extra-SAN CSR");
     unlink(key_path);
@@ -248,8 +242,7 @@ static void replace_csr(const wf_fixture *f, const char *name, const char *pem)
     json_object_set_new(json_object_get(req, "spec"), "certificateSigningRequest",
                         json_string(b64));
     free(b64);
-    if (mc_kube_update(f->managed[WF_EAST], &wf_requests, WF_NS_MESHCERT, req, NULL, &err) !=
-        MC_OK)
+    if (mc_kube_update(f->managed[WF_EAST], &wf_requests, WF_NS_MESHCERT, req, NULL, &err) != MC_OK)
         wf_fail(f, "update certificaterequest %s: %s", name, err.msg);
     json_decref(req);
 }
@@ -265,7 +258,8 @@ static const char *wait_request_failed(const wf_fixture *f, const char *name, co
         json_t *req = get_request(f, name);
         const char *s = wf_str_at(req, "status", "state");
         const char *e = wf_str_at(req, "status", "error");
-        int64_t gen = json_integer_value(json_object_get(json_object_get(req, "metadata"), "generation"));
+        int64_t gen =
+            json_integer_value(json_object_get(json_object_get(req, "metadata"), "generation"));
         int64_t seen = json_integer_value(
             json_object_get(json_object_get(req, "status"), "observedGeneration"));
         mc_strlcpy(state, s ? s : "", sizeof(state));
@@ -280,7 +274,8 @@ static const char *wait_request_failed(const wf_fixture *f, const char *name, co
         }
         wf_sleep_ms(50);
     }
-    wf_fail(f, "certificaterequest %s/%s on east not FAILED within 30 s: state \"%s\", error \"%s\"",
+    wf_fail(f,
+            "certificaterequest %s/%s on east not FAILED within 30 s: state \"%s\", error \"%s\"",
             WF_NS_MESHCERT, name, state, error);
     return NULL;
 }
@@ -295,7 +290,8 @@ static void check_adopt_by_label(const wf_fixture *f)
         mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "othercerts", &secret, &err),
         MC_OK);
     json_t *meta = json_object_get(secret, "metadata");
-    json_object_set_new(meta, "labels", json_pack("{s:s}", "certificates.smh.solo.io/adopt", "true"));
+    json_object_set_new(meta, "labels",
+                        json_pack("{s:s}", "certificates.smh.solo.io/adopt", "true"));
     if (mc_kube_update(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, secret, NULL, &err) != MC_OK)
         wf_fail(f, "label othercerts: %s", err.msg);
     json_decref(secret);
@@ -340,8 +336,8 @@ static void check_tls_secret(const wf_fixture *f, const char *name)
         snprintf(paths[i], sizeof(paths[i]), "%s/%s", dir, keys[i]);
         wf_write_text(paths[i], values[i]);
     }
-    char *const verify[] = {"openssl", "verify",  "-CAfile", paths[2], "-untrusted",
-                            paths[0],  paths[0], NULL};
+    char *const verify[] = {"openssl",    "verify", "-CAfile", paths[2],
+                            "-untrusted", paths[0], paths[0],  NULL};
     if (wf_run_tool(f, verify) != 0)
         wf_fail(f, "openssl verify rejects %s's tls.crt against its ca.crt", name);
     mc_pki_cert *cert = NULL;
@@ -442,21 +438,21 @@ static void check_operator_commands(const wf_fixture *f)
         wf_fail(f, "meshcert status has no NOT-AFTER column:\n%s", out);
     char *row = line_with(out, WF_NS_MESHCERT "/" IC_NAME " ");
     char *noroot = line_with(out, WF_NS_MESHCERT "/mesh-noroot ");
-    if (!row || strncmp(row, "east", 4) != 0 || !strstr(row, "FINISHED") ||
-        !strstr(row, expected))
-        wf_fail(f, "meshcert status: no east row for %s FINISHED with not-after %s:\n%s",
-                IC_NAME, expected, out);
+    if (!row || strncmp(row, "east", 4) != 0 || !strstr(row, "FINISHED") || !strstr(row, expected))
+        wf_fail(f, "meshcert status: no east row for %s FINISHED with not-after %s:\n%s", IC_NAME,
+                expected, out);
     if (!noroot || strncmp(noroot, "west", 4) != 0 || !strstr(noroot, "FAILED") ||
         !strstr(noroot, " - ") || !strstr(noroot, "no-such-root"))
-        wf_fail(f, "meshcert status: no west row for mesh-noroot FAILED, \"-\", naming the root:"
-                   "\n%s",
+        wf_fail(f,
+                "meshcert status: no west row for mesh-noroot FAILED, \"-\", naming the root:"
+                "\n%s",
                 out);
     free(row);
     free(noroot);
     free(out);
 
     char *const verify[] = {MESHCERT_BIN, "verify", "--kubeconfig", kubeconfig, "--cluster",
-                            "east", NULL};
+                            "east",       NULL};
     if (wf_run_output(f, verify, &out) != 0)
         wf_fail(f, "meshcert verify --cluster east failed: %s", out ? out : "");
     free(out);
@@ -465,25 +461,29 @@ static void check_operator_commands(const wf_fixture *f)
     json_t *secret = NULL, *other = NULL;
     mc_err err = {0};
     assert_int_equal(
-        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "cacerts", &secret, &err), MC_OK);
+        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "cacerts", &secret, &err),
+        MC_OK);
     assert_int_equal(
         mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "extrasan-certs", &other, &err),
         MC_OK);
     json_t *data = json_deep_copy(json_object_get(secret, "data"));
-    json_object_set(data, "ca-key.pem", json_object_get(json_object_get(other, "data"), "ca-key.pem"));
+    json_object_set(data, "ca-key.pem",
+                    json_object_get(json_object_get(other, "data"), "ca-key.pem"));
     json_t *copy = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:o}", "apiVersion", "v1", "kind",
                              "Secret", "metadata", "name", "mixed-certs", "namespace", WF_NS_ISTIO,
                              "type", "Opaque", "data", data);
     wf_create(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, copy);
     json_decref(secret);
     json_decref(other);
-    char *const verify_mixed[] = {MESHCERT_BIN, "verify",    "--kubeconfig",
-                                  kubeconfig,   "--cluster", "east",
-                                  "--secret",   WF_NS_ISTIO "/mixed-certs", NULL};
+    char *const verify_mixed[] = {
+        MESHCERT_BIN, "verify", "--kubeconfig", kubeconfig,
+        "--cluster",  "east",   "--secret",     WF_NS_ISTIO "/mixed-certs",
+        NULL};
     int rc = wf_run_output(f, verify_mixed, &out);
     if (rc != 1 || !strstr(out, "mixed-certs") || !strstr(out, "does not match"))
-        wf_fail(f, "meshcert verify of a cacerts with another key: exit %d, expected 1 naming the "
-                   "Secret and the key mismatch: %s",
+        wf_fail(f,
+                "meshcert verify of a cacerts with another key: exit %d, expected 1 naming the "
+                "Secret and the key mismatch: %s",
                 rc, out);
     if (strstr(out, "PRIVATE KEY"))
         wf_fail(f, "meshcert verify printed key material");
@@ -588,8 +588,8 @@ static void check_tampered_requests(wf_fixture *f)
         wf_wait_ic_state(f, f->managed[WF_EAST], "east", names[i], "FINISHED", 1, &view);
         json_t *replaced = get_request(f, names[i]);
         if (strcmp(wf_str_at(replaced, "metadata", "uid"), uids[i]) == 0 &&
-            json_integer_value(json_object_get(json_object_get(replaced, "metadata"),
-                                               "generation")) < 3)
+            json_integer_value(
+                json_object_get(json_object_get(replaced, "metadata"), "generation")) < 3)
             wf_fail(f, "the tampered request %s was neither replaced nor corrected", names[i]);
         json_decref(replaced);
         wf_save_cacerts(f, f->managed[WF_EAST], outputs[i], outputs[i]);
@@ -725,7 +725,7 @@ static void test_workflow(void **state)
     assert_int_equal(kill(f->issuer, SIGCONT), 0);
     if (!seen_requested)
         wf_fail(f, "east's issuedcertificate did not reach REQUESTED for the new "
-                          "generation within 30 s");
+                   "generation within 30 s");
     wf_wait_ic_state(f, f->managed[WF_EAST], "east", IC_NAME, "FINISHED", generation, &view);
     wf_save_cacerts(f, f->managed[WF_EAST], "cacerts", "east-2");
     wf_verify_with_tools(f, "east-2");
@@ -736,18 +736,20 @@ static void test_workflow(void **state)
     const char *old_uid = wf_save_cacerts(f, f->managed[WF_EAST], "cacerts", "east-3");
     char uid_before[128];
     mc_strlcpy(uid_before, old_uid, sizeof(uid_before));
-    assert_int_equal(mc_kube_delete(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "cacerts", NULL, &err),
-                     MC_OK);
+    assert_int_equal(
+        mc_kube_delete(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "cacerts", NULL, &err),
+        MC_OK);
     deadline = wf_now_ms() + WF_WAIT_MS;
     int back = 0;
     while (!back && wf_now_ms() < deadline) {
         json_t *secret = NULL;
         mc_err get_err = {0};
-        if (mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "cacerts", &secret, &get_err) ==
-                MC_OK &&
+        if (mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "cacerts", &secret,
+                        &get_err) == MC_OK &&
             wf_str_at(secret, "metadata", "uid") &&
             strcmp(wf_str_at(secret, "metadata", "uid"), uid_before) != 0 &&
-            wf_ic_read(f->managed[WF_EAST], IC_NAME, &view) == 0 && strcmp(view.state, "FINISHED") == 0)
+            wf_ic_read(f->managed[WF_EAST], IC_NAME, &view) == 0 &&
+            strcmp(view.state, "FINISHED") == 0)
             back = 1;
         json_decref(secret);
         if (!back)
@@ -761,12 +763,14 @@ static void test_workflow(void **state)
     assert_hosts(f, "east-3", both, 2);
 
     /* 4. A foreign output Secret is never overwritten. */
-    json_t *foreign = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s}}", "apiVersion", "v1",
-                                "kind", "Secret", "metadata", "name", "othercerts", "namespace",
-                                WF_NS_ISTIO, "type", "Opaque", "data", "ca-cert.pem", "Zm9yZWlnbg==");
+    json_t *foreign =
+        json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Secret",
+                  "metadata", "name", "othercerts", "namespace", WF_NS_ISTIO, "type", "Opaque",
+                  "data", "ca-cert.pem", "Zm9yZWlnbg==");
     json_t *created = NULL;
-    assert_int_equal(mc_kube_create(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, foreign, &created, &err),
-                     MC_OK);
+    assert_int_equal(
+        mc_kube_create(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, foreign, &created, &err),
+        MC_OK);
     char foreign_version[64];
     mc_strlcpy(foreign_version, wf_str_at(created, "metadata", "resourceVersion"),
                sizeof(foreign_version));
@@ -778,8 +782,9 @@ static void test_workflow(void **state)
         fail_msg("the FAILED error does not mention adoption: %s", view.error);
     wf_sleep_ms(1000); /* a late write would show now */
     json_t *after = NULL;
-    assert_int_equal(mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "othercerts", &after, &err),
-                     MC_OK);
+    assert_int_equal(
+        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "othercerts", &after, &err),
+        MC_OK);
     assert_string_equal(wf_str_at(after, "metadata", "resourceVersion"), foreign_version);
     assert_string_equal(wf_str_at(after, "data", "ca-cert.pem"), "Zm9yZWlnbg==");
     assert_null(json_object_get(json_object_get(json_object_get(after, "metadata"), "labels"),

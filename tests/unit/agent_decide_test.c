@@ -24,9 +24,9 @@
 #include "pki/verify.h"
 #include "util/str.h"
 
-#define NOW ((time_t)1767225600) /* 2026-01-01T00:00:00Z */
-#define NS "istio-system"
-#define NAME "mesh-1"
+#define NOW    ((time_t)1767225600) /* 2026-01-01T00:00:00Z */
+#define NS     "istio-system"
+#define NAME   "mesh-1"
 #define IC_UID "ic-uid-1"
 
 typedef struct root_ca {
@@ -41,8 +41,10 @@ static root_ca g_root, g_other_root;
 static void root_make(root_ca *r, const char *cn)
 {
     mc_err err = {0};
-    mc_pki_root_params params = {.org = "meshcert", .common_name = cn,
-                                 .ttl_seconds = 10LL * 365 * 86400, .now = NOW - 86400};
+    mc_pki_root_params params = {.org = "meshcert",
+                                 .common_name = cn,
+                                 .ttl_seconds = 10LL * 365 * 86400,
+                                 .now = NOW - 86400};
     assert_int_equal(mc_pki_key_generate(MC_KEY_EC_P256, &r->key, &err), 0);
     assert_int_equal(mc_pki_root_create(r->key, &params, &r->cert, &err), 0);
     assert_int_equal(mc_pki_signer_new(r->cert, r->key, &r->signer, &err), 0);
@@ -181,8 +183,8 @@ static void finish_request_with(world *w, const root_ca *root, const char *const
     char *pem = NULL;
     size_t len = 0;
     assert_int_equal(mc_pki_csr_parse(w->request->spec.certificate_signing_request,
-                                      w->request->spec.certificate_signing_request_len, "csr",
-                                      &csr, &err),
+                                      w->request->spec.certificate_signing_request_len, "csr", &csr,
+                                      &err),
                      0);
     mc_pki_issue_params params;
     mc_pki_issue_params_init(&params);
@@ -193,9 +195,9 @@ static void finish_request_with(world *w, const root_ca *root, const char *const
     params.now = at;
     assert_int_equal(mc_pki_signer_issue(root->signer, csr, &params, &cert, &err), 0);
     assert_int_equal(mc_pki_cert_to_pem(cert, &pem, &len, &err), 0);
-    assert_int_equal(mc_api_certificate_request_set_signed(w->request, pem, len, root->pem,
-                                                           strlen(root->pem)),
-                     0);
+    assert_int_equal(
+        mc_api_certificate_request_set_signed(w->request, pem, len, root->pem, strlen(root->pem)),
+        0);
     w->request->status.state = MC_CR_STATE_FINISHED;
     w->request->status.observed_generation = w->request->metadata.generation;
     free(pem);
@@ -264,9 +266,8 @@ static void add_directive(world *w)
 static void add_pod(world *w, const char *name, const char *uid, int64_t created, int deleting)
 {
     assert_true(w->pod_count < sizeof(w->pods) / sizeof(w->pods[0]));
-    w->pods[w->pod_count++] =
-        (mc_agent_pod){.namespace = NS, .name = name, .uid = uid, .created = created,
-                       .deleting = deleting};
+    w->pods[w->pod_count++] = (mc_agent_pod){
+        .namespace = NS, .name = name, .uid = uid, .created = created, .deleting = deleting};
 }
 
 static void assert_status(const mc_agent_action *a, mc_ic_state state, int64_t gen,
@@ -288,9 +289,8 @@ static void assert_status(const mc_agent_action *a, mc_ic_state state, int64_t g
 static void test_generation_changed_restarts_every_state(void **state)
 {
     (void)state;
-    const mc_ic_state states[] = {MC_IC_STATE_PENDING, MC_IC_STATE_REQUESTED,
-                                  MC_IC_STATE_ISSUED, MC_IC_STATE_FINISHED,
-                                  MC_IC_STATE_FAILED, MC_IC_STATE_UNKNOWN};
+    const mc_ic_state states[] = {MC_IC_STATE_PENDING,  MC_IC_STATE_REQUESTED, MC_IC_STATE_ISSUED,
+                                  MC_IC_STATE_FINISHED, MC_IC_STATE_FAILED,    MC_IC_STATE_UNKNOWN};
     for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
         world w;
         world_issued(&w, states[i]);
@@ -733,7 +733,7 @@ static void test_issued_records_plan_then_deletes(void **state)
     issuance_of(&w, issuance, sizeof(issuance));
     add_pod(&w, "istiod-a", "uid-a", NOW - 1000, 0);
     add_pod(&w, "istiod-b", "uid-b", NOW, 0); /* same second as the issuance: in the plan */
-    add_pod(&w, "istiod-late", "uid-late", NOW + 1, 0); /* has the new Secret already */
+    add_pod(&w, "istiod-late", "uid-late", NOW + 1, 0);   /* has the new Secret already */
     add_pod(&w, "istiod-going", "uid-going", NOW - 5, 1); /* being deleted anyway */
     const mc_agent_action *a = decide(&w);
     assert_int_equal(a->type, MC_AGENT_RECORD_BOUNCE);
@@ -973,9 +973,8 @@ static void test_build_output_istio(void **state)
     assert_string_equal(mc_api_str_map_get(&o->metadata.labels, MC_AGENT_LABEL), "meshcert");
     assert_string_equal(mc_api_str_map_get(&o->metadata.annotations, MC_AGENT_ISSUANCE_ANNOTATION),
                         issuance);
-    assert_string_equal(
-        mc_api_str_map_get(&o->metadata.annotations, MC_AGENT_ISSUED_AT_ANNOTATION),
-        "2026-01-01T00:00:00Z");
+    assert_string_equal(mc_api_str_map_get(&o->metadata.annotations, MC_AGENT_ISSUED_AT_ANNOTATION),
+                        "2026-01-01T00:00:00Z");
     assert_int_equal(o->data.len, 4);
     const mc_api_bytes_entry *key = mc_api_bytes_map_get(&o->data, "ca-key.pem");
     const mc_api_bytes_entry *want = mc_api_bytes_map_get(&w.key_secret->data, MC_AGENT_KEY_DATA);

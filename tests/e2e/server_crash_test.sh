@@ -14,8 +14,16 @@ total=${2:-1000}
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 
 dir=$(mktemp -d /tmp/mc-crash-XXXXXX)
-port=$((20000 + RANDOM % 20000))
-listen=127.0.0.1:$port
+# A fixed port (the restarts reuse it), below the kernel's ephemeral range so
+# that no client connection of a test running alongside can hold it.
+pick_port() {
+    local low
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "$low" -gt 11000 ] 2>/dev/null || low=32768
+    port=$((10000 + RANDOM % (low - 10000)))
+    listen=127.0.0.1:$port
+}
+pick_port
 acked=$dir/acked.txt
 : >"$acked"
 server_pid=
@@ -51,7 +59,14 @@ start_server() {
     return 1
 }
 
-start_server || exit 1
+# The first start may meet a port another program holds: try another one.
+for attempt in 1 2 3 4 5; do
+    start_server && break
+    [ "$attempt" -eq 5 ] && exit 1
+    grep -q "cannot listen" "$dir/server.log" || exit 1
+    pick_port
+    echo "server_crash_test: retrying on $listen" >&2
+done
 token=$(cat "$dir/data/tokens/c1")
 ca=$dir/data/ca-cert.pem
 

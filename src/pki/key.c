@@ -44,6 +44,10 @@ int mc_pki_ssl_err(mc_err *err, int code, const char *fmt, ...)
     unsigned long e = ERR_peek_last_error();
     const char *reason = e ? ERR_reason_error_string(e) : NULL;
     ERR_clear_error();
+    /* "EVP lib", "ASN1 lib": a library passing an error up says nothing */
+    size_t n = reason ? strlen(reason) : 0;
+    if (n >= 4 && strcmp(reason + n - 4, " lib") == 0)
+        reason = NULL;
     if (reason)
         return mc_err_set(err, code, "%s: %s", msg, reason);
     return mc_err_set(err, code, "%s", msg);

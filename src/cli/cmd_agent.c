@@ -89,8 +89,6 @@ int mc_cmd_agent(int argc, char **argv)
     agent_options.output_format = MC_BUNDLE_ISTIO;
     mc_cli_log_options log_options = MC_CLI_LOG_OPTIONS_DEFAULT;
     mc_err err = {0};
-    char *end = NULL;
-    long workers = 0;
     optind = 1;
     opterr = 0;
     int opt;
@@ -110,10 +108,8 @@ int mc_cmd_agent(int argc, char **argv)
             break;
         case OPT_ADOPT: agent_options.adopt_existing = 1; break;
         case OPT_WORKERS:
-            workers = strtol(optarg, &end, 10);
-            if (!*optarg || *end || workers < 1 || workers > 64)
-                return mc_cli_usage_error(cmd, "--workers: expected 1..64, got \"%s\"", optarg);
-            agent_options.workers = (int)workers;
+            if (mc_cli_workers_parse(cmd, optarg, 64, &agent_options.workers))
+                return MC_EXIT_USAGE;
             break;
         case MC_CLI_OPT_LOG_LEVEL:
         case MC_CLI_OPT_LOG_FORMAT:

@@ -63,8 +63,7 @@ int mc_cli_mgmt_client(const char *kubeconfig, const char *context, mc_kube_clie
     return rc;
 }
 
-int mc_cli_secret_value(const json_t *secret, const char *key, char **out, size_t *len,
-                        mc_err *err)
+int mc_cli_secret_value(const json_t *secret, const char *key, char **out, size_t *len, mc_err *err)
 {
     const char *b64 = json_string_value(json_object_get(json_object_get(secret, "data"), key));
     if (!b64)
@@ -82,6 +81,16 @@ int mc_cli_secret_value(const json_t *secret, const char *key, char **out, size_
     if (len)
         *len = n;
     return MC_OK;
+}
+
+const char *mc_cli_registration_name(const json_t *secret)
+{
+    const char *type = json_string_value(json_object_get(secret, "type"));
+    const char *name =
+        json_string_value(json_object_get(json_object_get(secret, "metadata"), "name"));
+    if (!name || !type || strcmp(type, MC_API_SECRET_TYPE_KUBECONFIG) != 0)
+        return NULL;
+    return name;
 }
 
 int mc_cli_cluster_client(mc_kube_client *mgmt, const char *ns, const char *cluster,
@@ -156,7 +165,8 @@ static int do_register(mc_kube_client *mgmt, const char *ns, const char *name, c
     json_t *secret = NULL;
     int rc = mc_file_read(file, KUBECONFIG_MAX, &text, &len, err);
     /* the stored text must stand alone: relative paths would not resolve */
-    if (rc == MC_OK && (rc = mc_kube_config_load_text(text, len, NULL, file, &config, err)) == MC_OK)
+    if (rc == MC_OK &&
+        (rc = mc_kube_config_load_text(text, len, NULL, file, &config, err)) == MC_OK)
         rc = mc_base64_encode(text, len, &b64, NULL) ? mc_err_set(err, MC_ENOMEM, "out of memory")
                                                      : MC_OK;
     if (rc == MC_OK) {
@@ -173,9 +183,9 @@ static int do_register(mc_kube_client *mgmt, const char *ns, const char *name, c
             json_t *existing = NULL;
             rc = mc_kube_get(mgmt, &mc_cli_secrets, ns, name, &existing, err);
             if (rc == MC_OK) {
-                json_object_set(json_object_get(secret, "metadata"), "resourceVersion",
-                                json_object_get(json_object_get(existing, "metadata"),
-                                                "resourceVersion"));
+                json_object_set(
+                    json_object_get(secret, "metadata"), "resourceVersion",
+                    json_object_get(json_object_get(existing, "metadata"), "resourceVersion"));
                 rc = mc_kube_update(mgmt, &mc_cli_secrets, ns, secret, NULL, err);
             }
             json_decref(existing);
@@ -204,11 +214,10 @@ static int do_list(mc_kube_client *mgmt, const char *ns, mc_err *err)
     printf("%-24s %s\n", "NAME", "SERVER");
     size_t i;
     json_t *item;
-    json_array_foreach(json_object_get(list, "items"), i, item) {
-        const char *type = json_string_value(json_object_get(item, "type"));
-        const char *name =
-            json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
-        if (!name || !type || strcmp(type, MC_API_SECRET_TYPE_KUBECONFIG) != 0)
+    json_array_foreach(json_object_get(list, "items"), i, item)
+    {
+        const char *name = mc_cli_registration_name(item);
+        if (!name)
             continue;
         char server[512];
         mc_err cluster_err = {0};
@@ -288,12 +297,14 @@ int mc_cmd_cluster(int argc, char **argv)
             json_t *secret = NULL;
             rc = mc_kube_get(mgmt, &mc_cli_secrets, ns, name, &secret, &err);
             if (rc == MC_ENOTFOUND)
-                mc_err_set(&err, rc, "cluster \"%s\" is not registered (no Secret %s/%s)", name,
-                           ns, name);
+                mc_err_set(&err, rc, "cluster \"%s\" is not registered (no Secret %s/%s)", name, ns,
+                           name);
             const char *type = json_string_value(json_object_get(secret, "type"));
             if (rc == MC_OK && (!type || strcmp(type, MC_API_SECRET_TYPE_KUBECONFIG) != 0))
-                rc = mc_err_set(&err, MC_EINVAL, "secret %s/%s is not a registration (type %s); "
-                                "not deleting", ns, name, type ? type : "Opaque");
+                rc = mc_err_set(&err, MC_EINVAL,
+                                "secret %s/%s is not a registration (type %s); "
+                                "not deleting",
+                                ns, name, type ? type : "Opaque");
             json_decref(secret);
             if (rc == MC_OK)
                 rc = mc_kube_delete(mgmt, &mc_cli_secrets, ns, name, NULL, &err);

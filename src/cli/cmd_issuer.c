@@ -109,8 +109,6 @@ int mc_cmd_issuer(int argc, char **argv)
     issuer_options.root_key_type = MC_KEY_RSA4096;
     mc_cli_log_options log_options = MC_CLI_LOG_OPTIONS_DEFAULT;
     mc_err err = {0};
-    char *end = NULL;
-    long workers = 0;
     optind = 1;
     opterr = 0;
     int opt;
@@ -126,10 +124,8 @@ int mc_cmd_issuer(int argc, char **argv)
                 return mc_cli_usage_error(cmd, "--root-key-type: %s", err.msg);
             break;
         case OPT_WORKERS:
-            workers = strtol(optarg, &end, 10);
-            if (!*optarg || *end || workers < 1 || workers > 256)
-                return mc_cli_usage_error(cmd, "--workers: expected 1 to 256, got \"%s\"", optarg);
-            issuer_options.workers = (int)workers;
+            if (mc_cli_workers_parse(cmd, optarg, 256, &issuer_options.workers))
+                return MC_EXIT_USAGE;
             break;
         case OPT_LEASE:
         case OPT_RENEW:

@@ -62,8 +62,19 @@ static const char status_help[] =
     "  --namespace NS           namespace of the registrations         [meshcert]\n"
     "  -h, --help               show this help\n";
 
-enum { OPT_KUBECONFIG = 256, OPT_CONTEXT, OPT_NAMESPACE, OPT_CLUSTER, OPT_NAME, OPT_NS_IN_CLUSTER,
-       OPT_HOST, OPT_ORG, OPT_ROOT_SECRET, OPT_OUTPUT_SECRET, OPT_BOUNCE };
+enum {
+    OPT_KUBECONFIG = 256,
+    OPT_CONTEXT,
+    OPT_NAMESPACE,
+    OPT_CLUSTER,
+    OPT_NAME,
+    OPT_NS_IN_CLUSTER,
+    OPT_HOST,
+    OPT_ORG,
+    OPT_ROOT_SECRET,
+    OPT_OUTPUT_SECRET,
+    OPT_BOUNCE
+};
 
 static const struct option issue_options[] = {
     {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
@@ -95,8 +106,7 @@ static int parse_bounce(const char *text, json_t **out, mc_err *err)
 {
     const char *colon = strchr(text, ':');
     if (!colon || colon == text || (size_t)(colon - text) > 63)
-        return mc_err_set(err, MC_EINVAL, "\"%s\": expected NS:label=value[,label=value...]",
-                          text);
+        return mc_err_set(err, MC_EINVAL, "\"%s\": expected NS:label=value[,label=value...]", text);
     char ns[64];
     memcpy(ns, text, (size_t)(colon - text));
     ns[colon - text] = '\0';
@@ -207,14 +217,14 @@ int mc_cmd_issue(int argc, char **argv)
     else if (mc_validate_dns1123_label(ns, &err))
         exit_code = mc_cli_usage_error(cmd, "--namespace: %s", err.msg);
     else if (org && strlen(org) > MC_VALIDATE_ORG_MAX)
-        exit_code = mc_cli_usage_error(cmd, "--org: longer than %d characters",
-                                       MC_VALIDATE_ORG_MAX);
+        exit_code =
+            mc_cli_usage_error(cmd, "--org: longer than %d characters", MC_VALIDATE_ORG_MAX);
     else if (mc_cli_parse_ref(root_secret, MC_CLI_OPS_NAMESPACE, root_ns, root_name))
-        exit_code = mc_cli_usage_error(cmd, "--root-secret: expected NS/NAME, got \"%s\"",
-                                       root_secret);
+        exit_code =
+            mc_cli_usage_error(cmd, "--root-secret: expected NS/NAME, got \"%s\"", root_secret);
     else if (mc_cli_parse_ref(output_secret, "istio-system", out_ns, out_name))
-        exit_code = mc_cli_usage_error(cmd, "--output-secret: expected NS/NAME, got \"%s\"",
-                                       output_secret);
+        exit_code =
+            mc_cli_usage_error(cmd, "--output-secret: expected NS/NAME, got \"%s\"", output_secret);
     if (exit_code != MC_EXIT_OK)
         goto out;
 
@@ -248,8 +258,8 @@ int mc_cmd_issue(int argc, char **argv)
         rc = create_object(target, &pod_bounce_directives, ns_in_cluster, "podbouncedirective",
                            name, pbd, &err);
     if (rc == MC_OK)
-        rc = create_object(target, &issued_certificates, ns_in_cluster, "issuedcertificate",
-                           name, ic, &err);
+        rc = create_object(target, &issued_certificates, ns_in_cluster, "issuedcertificate", name,
+                           ic, &err);
     if (rc) {
         mc_err_prefix(&err, "cluster %s", cluster);
         exit_code = mc_cli_fail(cmd, &err);
@@ -268,8 +278,7 @@ out:
 }
 
 /* The notAfter of the first certificate in the output Secret, or "-". */
-static void output_not_after(mc_kube_client *client, const json_t *spec, char *out,
-                             size_t out_size)
+static void output_not_after(mc_kube_client *client, const json_t *spec, char *out, size_t out_size)
 {
     mc_strlcpy(out, "-", out_size);
     const json_t *ref = json_object_get(spec, "issuedCertificateSecret");
@@ -309,7 +318,8 @@ static int status_cluster(mc_kube_client *mgmt, const char *ns, const char *clus
     if (rc == MC_OK) {
         size_t i;
         json_t *item;
-        json_array_foreach(json_object_get(list, "items"), i, item) {
+        json_array_foreach(json_object_get(list, "items"), i, item)
+        {
             const json_t *meta = json_object_get(item, "metadata");
             const json_t *status = json_object_get(item, "status");
             const char *state = json_string_value(json_object_get(status, "state"));
@@ -364,15 +374,14 @@ int mc_cmd_status(int argc, char **argv)
         return mc_cli_fail(cmd, &err);
     }
     int unreachable = 0;
-    printf("%-16s %-40s %-10s %-10s %-22s %s\n", "CLUSTER", "NAMESPACE/NAME", "STATE",
-           "GEN/OBS", "NOT-AFTER", "ERROR");
+    printf("%-16s %-40s %-10s %-10s %-22s %s\n", "CLUSTER", "NAMESPACE/NAME", "STATE", "GEN/OBS",
+           "NOT-AFTER", "ERROR");
     size_t i;
     json_t *item;
-    json_array_foreach(json_object_get(list, "items"), i, item) {
-        const char *type = json_string_value(json_object_get(item, "type"));
-        const char *name =
-            json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
-        if (!name || !type || strcmp(type, MC_API_SECRET_TYPE_KUBECONFIG) != 0)
+    json_array_foreach(json_object_get(list, "items"), i, item)
+    {
+        const char *name = mc_cli_registration_name(item);
+        if (!name)
             continue;
         mc_err cluster_err = {0};
         if (status_cluster(mgmt, ns, name, &cluster_err)) {

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -28,6 +29,16 @@ int mc_cli_log_option_parse(const char *cmd, int opt, const char *value, mc_cli_
         log->format = MC_LOG_TEXT;
     else
         return mc_cli_usage_error(cmd, "--log-format: expected text or json");
+    return MC_EXIT_OK;
+}
+
+int mc_cli_workers_parse(const char *cmd, const char *text, int max, int *out)
+{
+    char *end = NULL;
+    long value = strtol(text, &end, 10);
+    if (!*text || *end || value < 1 || value > max)
+        return mc_cli_usage_error(cmd, "--workers: expected 1 to %d, got \"%s\"", max, text);
+    *out = (int)value;
     return MC_EXIT_OK;
 }
 

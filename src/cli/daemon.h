@@ -55,4 +55,8 @@ void mc_cli_stop_signals_block(sigset_t *stop);
  * when the time ran out. */
 int mc_cli_stop_signals_wait(const char *cmd, const sigset_t *stop, int timeout_ms);
 
+/* Parses --workers: an integer from 1 to max into *out. Returns 0, or
+ * prints the usage error and returns 2. */
+int mc_cli_workers_parse(const char *cmd, const char *text, int max, int *out);
+
 #endif

@@ -22,6 +22,10 @@ extern const mc_kube_resource mc_cli_secrets;
 int mc_cli_mgmt_client(const char *kubeconfig, const char *context, mc_kube_client **out,
                        mc_err *err);
 
+/* The cluster name of a registration Secret (type solo.io/kubeconfig), or
+ * NULL for any other Secret. */
+const char *mc_cli_registration_name(const json_t *secret);
+
 /* A client for cluster registered in namespace ns of mgmt; server (optional,
  * out_size bytes) receives its API server URL. MC_ENOTFOUND when not
  * registered; MC_EINVAL when the registration is unusable. */

@@ -177,6 +177,85 @@ static int request_key(const json_t *obj, char *key, size_t key_size)
     return 0;
 }
 
+/* The namespace and name that spec[field] of ic names (the namespace
+ * defaults to ic's); 0 when unset. */
+static int ref_of(const json_t *ic, const char *field, const char **ns, const char **name)
+{
+    const json_t *ref = json_object_get(json_object_get(ic, "spec"), field);
+    *name = json_string_value(json_object_get(ref, "name"));
+    *ns = json_string_value(json_object_get(ref, "namespace"));
+    if (!*ns || !**ns)
+        *ns = json_str(ic, "metadata", "namespace");
+    return *name && *ns;
+}
+
+/* Whether IssuedCertificates a and b may claim one object (decide.h's "one
+ * owner per object" decides whether they do): one output Secret, one's
+ * output being the other's key Secret, or one PodBounceDirective. */
+static int may_share(const json_t *a, const json_t *b)
+{
+    const char *a_ns = json_str(a, "metadata", "namespace"),
+               *a_name = json_str(a, "metadata", "name");
+    const char *b_ns = json_str(b, "metadata", "namespace"),
+               *b_name = json_str(b, "metadata", "name");
+    const char *ns, *name;
+    if (ref_of(a, "issuedCertificateSecret", &ns, &name) &&
+        (ref_names(b, "issuedCertificateSecret", ns, name) ||
+         (same_str(ns, b_ns) && same_str(name, b_name))))
+        return 1;
+    if (ref_names(b, "issuedCertificateSecret", a_ns, a_name))
+        return 1;
+    return ref_of(a, "podBounceDirective", &ns, &name) &&
+           ref_names(b, "podBounceDirective", ns, name);
+}
+
+/* Queues ic and every cached IssuedCertificate that may share an object with
+ * it: a claim that appears, changes or goes away can change who is first. */
+static void queue_with_peers(mc_agent *agent, const json_t *ic)
+{
+    json_t **items = NULL;
+    size_t n = mc_informer_list(agent->issued, NULL, &items);
+    mc_workqueue *queue = mc_controller_queue(agent->controller);
+    for (size_t i = 0; i <= n; i++) {
+        const json_t *other = i < n ? items[i] : ic;
+        const char *ns = json_str(other, "metadata", "namespace");
+        const char *name = json_str(other, "metadata", "name");
+        char key[KEY_MAX];
+        if ((i == n || may_share(ic, other)) && ns && name &&
+            (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name) < sizeof(key))
+            mc_workqueue_add(queue, key);
+        if (i < n)
+            json_decref(items[i]);
+    }
+    free(items);
+}
+
+static void issued_added(void *ctx, const json_t *obj)
+{
+    queue_with_peers(ctx, obj);
+}
+
+/* A status write changes no claim: only the object itself is queued then. */
+static void issued_updated(void *ctx, const json_t *old_obj, const json_t *new_obj)
+{
+    const json_t *old_gen = json_object_get(json_object_get(old_obj, "metadata"), "generation");
+    const json_t *new_gen = json_object_get(json_object_get(new_obj, "metadata"), "generation");
+    int claims_changed =
+        !json_equal(old_gen, new_gen) || !json_str(old_obj, "metadata", "deletionTimestamp") !=
+                                             !json_str(new_obj, "metadata", "deletionTimestamp");
+    if (claims_changed) {
+        queue_with_peers(ctx, old_obj);
+        queue_with_peers(ctx, new_obj);
+        return;
+    }
+    mc_agent *agent = ctx;
+    const char *ns = json_str(new_obj, "metadata", "namespace");
+    const char *name = json_str(new_obj, "metadata", "name");
+    char key[KEY_MAX];
+    if (ns && name && (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name) < sizeof(key))
+        mc_workqueue_add(mc_controller_queue(agent->controller), key);
+}
+
 /* ---- the observation ---- */
 
 typedef struct observed {
@@ -188,6 +267,8 @@ typedef struct observed {
     mc_api_pod **pod_objects; /* decoded pods, owning the strings pods[] borrow */
     mc_agent_pod *pods;
     size_t pod_count;
+    mc_api_issued_certificate **peers; /* others that may share an object (may_share) */
+    size_t peer_count;
 } observed;
 
 static void observed_clear(observed *o)
@@ -201,6 +282,9 @@ static void observed_clear(observed *o)
         mc_api_pod_free(o->pod_objects[i]);
     free(o->pod_objects);
     free(o->pods);
+    for (size_t i = 0; i < o->peer_count; i++)
+        mc_api_issued_certificate_free(o->peers[i]);
+    free(o->peers);
     memset(o, 0, sizeof(*o));
 }
 
@@ -271,6 +355,33 @@ static int add_pods(mc_agent *agent, observed *o, const mc_api_pod_selector *sel
     return rc;
 }
 
+/* Decodes the cached IssuedCertificates that may share an object with
+ * ic_json; one that does not decode is left out (it cannot be issued either). */
+static int add_peers(mc_agent *agent, const json_t *ic_json, observed *o, mc_err *err)
+{
+    json_t **items = NULL;
+    size_t n = mc_informer_list(agent->issued, NULL, &items);
+    int rc = MC_OK;
+    for (size_t i = 0; i < n; i++) {
+        mc_api_issued_certificate *peer = NULL;
+        if (rc == MC_OK && may_share(ic_json, items[i]) &&
+            mc_api_issued_certificate_decode(items[i], &peer, NULL) == MC_OK) {
+            mc_api_issued_certificate **peers =
+                realloc(o->peers, (o->peer_count + 1) * sizeof(*peers));
+            if (!peers) {
+                mc_api_issued_certificate_free(peer);
+                rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+            } else {
+                o->peers = peers;
+                o->peers[o->peer_count++] = peer;
+            }
+        }
+        json_decref(items[i]);
+    }
+    free(items);
+    return rc;
+}
+
 /* Fills o and obs for the IssuedCertificate ns/name. MC_ENOTFOUND when it
  * is not cached (deleted: its owned objects are garbage-collected). */
 static int observe(mc_agent *agent, const char *ns, const char *name, observed *o,
@@ -281,6 +392,8 @@ static int observe(mc_agent *agent, const char *ns, const char *name, observed *
     if (!ic_json)
         return MC_ENOTFOUND;
     rc = mc_api_issued_certificate_decode(ic_json, &o->ic, err);
+    if (rc == MC_OK)
+        rc = add_peers(agent, ic_json, o, err);
     json_decref(ic_json);
     if (rc)
         goto out;
@@ -313,6 +426,8 @@ static int observe(mc_agent *agent, const char *ns, const char *name, observed *
         .directive_referenced = spec->pod_bounce_directive.name != NULL,
         .pods = o->pods,
         .pod_count = o->pod_count,
+        .peers = (const mc_api_issued_certificate *const *)o->peers,
+        .peer_count = o->peer_count,
         .agent_namespace = agent->namespace,
         .output_format = agent->output_format,
         .adopt_existing = agent->adopt_existing,
@@ -695,8 +810,7 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
         (rc = mc_controller_new_with("agent", options->workers > 0 ? options->workers : 4,
                                      reconcile, agent, &queue_options, &agent->controller, err)))
         goto fail;
-    mc_informer_handlers h;
-    mc_controller_watch(agent->controller, &h, NULL);
+    mc_informer_handlers h = {issued_added, issued_updated, issued_added, agent};
     if ((rc = new_informer(agent, &res_issued, agent->namespace, &h, &agent->issued, err)))
         goto fail;
     mc_controller_watch(agent->controller, &h, request_key);

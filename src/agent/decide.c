@@ -515,6 +515,136 @@ static void decide_finished(decide_ctx *c)
     mc_pki_key_free(key);
 }
 
+/* ---- one owner per object ---- */
+
+/* The namespace a reference means (defaults to the IssuedCertificate's). */
+static const char *ref_namespace(const mc_api_object_ref *ref, const mc_api_issued_certificate *ic)
+{
+    return ref->namespace && *ref->namespace ? ref->namespace : ic->metadata.namespace;
+}
+
+static int same_object(const char *ns_a, const char *name_a, const char *ns_b, const char *name_b)
+{
+    return ns_a && name_a && ns_b && name_b && strcmp(ns_a, ns_b) == 0 &&
+           strcmp(name_a, name_b) == 0;
+}
+
+/* Whether the output Secret ref of a names the object ns/name. */
+static int output_is(const mc_api_issued_certificate *a, const char *ns, const char *name)
+{
+    const mc_api_object_ref *ref = &a->spec.issued_certificate_secret;
+    return same_object(ref_namespace(ref, a), ref->name, ns, name);
+}
+
+static int same_ic(const mc_api_issued_certificate *a, const mc_api_issued_certificate *b)
+{
+    if (a->metadata.uid && b->metadata.uid)
+        return strcmp(a->metadata.uid, b->metadata.uid) == 0;
+    return same_object(a->metadata.namespace, a->metadata.name, b->metadata.namespace,
+                       b->metadata.name);
+}
+
+/* Whether object says it belongs to ic: an owner annotation naming it, or an
+ * ownerReference to its uid. */
+static int object_names(const mc_api_object_meta *object, const mc_api_issued_certificate *ic)
+{
+    if (!object)
+        return 0;
+    const char *owner = mc_api_str_map_get(&object->annotations, MC_AGENT_OWNER_ANNOTATION);
+    if (owner) {
+        char want[320];
+        snprintf(want, sizeof(want), "%s/%s", ic->metadata.namespace ? ic->metadata.namespace : "",
+                 ic->metadata.name ? ic->metadata.name : "");
+        return strcmp(owner, want) == 0;
+    }
+    return owned_by(object, ic);
+}
+
+static int64_t created_at(const mc_api_issued_certificate *ic)
+{
+    int64_t t = 0;
+    if (!ic->metadata.creation_timestamp ||
+        mc_time_parse(ic->metadata.creation_timestamp, &t, NULL, NULL) != 0)
+        return INT64_MAX;
+    return t;
+}
+
+static int compare_str(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "");
+}
+
+int mc_agent_claims_first(const mc_api_issued_certificate *a, const mc_api_issued_certificate *b,
+                          const mc_api_object_meta *object)
+{
+    int a_named = object_names(object, a), b_named = object_names(object, b);
+    if (a_named != b_named)
+        return a_named;
+    int64_t ta = created_at(a), tb = created_at(b);
+    if (ta != tb)
+        return ta < tb;
+    int cmp = compare_str(a->metadata.namespace, b->metadata.namespace);
+    if (cmp == 0)
+        cmp = compare_str(a->metadata.name, b->metadata.name);
+    if (cmp == 0)
+        cmp = compare_str(a->metadata.uid, b->metadata.uid);
+    return cmp < 0;
+}
+
+/* FAILED when another IssuedCertificate has one of ic's objects first (or
+ * ic's output is its own key Secret); returns 1 when the action is set. */
+static int decide_conflict(decide_ctx *c)
+{
+    const mc_api_issued_certificate *ic = c->ic;
+    const mc_api_object_ref *out_ref = &ic->spec.issued_certificate_secret;
+    const mc_api_object_ref *pbd_ref = &ic->spec.pod_bounce_directive;
+    const char *out_ns = ref_namespace(out_ref, ic);
+    const char *ns = ic->metadata.namespace, *name = ic->metadata.name;
+    if (output_is(ic, ns, name)) {
+        set_status(c, MC_IC_STATE_FAILED,
+                   "%s: spec.issuedCertificateSecret %s/%s is this issuedcertificate's own key "
+                   "secret; name another secret",
+                   c->what, ns, name);
+        return 1;
+    }
+    for (size_t i = 0; i < c->obs->peer_count; i++) {
+        const mc_api_issued_certificate *peer = c->obs->peers[i];
+        if (!peer || same_ic(peer, ic) || peer->metadata.deletion_timestamp)
+            continue;
+        const mc_api_object_ref *peer_pbd = &peer->spec.pod_bounce_directive;
+        const mc_api_object_meta *object = NULL;
+        char shared[400];
+        if (out_ref->name && output_is(peer, out_ns, out_ref->name)) {
+            object = c->obs->output ? &c->obs->output->metadata : NULL;
+            snprintf(shared, sizeof(shared), "output secret %s/%s", out_ns, out_ref->name);
+        } else if (out_ref->name && same_object(peer->metadata.namespace, peer->metadata.name,
+                                                out_ns, out_ref->name)) {
+            object = c->obs->output ? &c->obs->output->metadata : NULL;
+            snprintf(shared, sizeof(shared), "output secret %s/%s (its key secret)", out_ns,
+                     out_ref->name);
+        } else if (output_is(peer, ns, name)) {
+            object = c->obs->key_secret ? &c->obs->key_secret->metadata : NULL;
+            snprintf(shared, sizeof(shared), "key secret %s/%s (its output secret)", ns, name);
+        } else if (pbd_ref->name && peer_pbd->name &&
+                   same_object(ref_namespace(pbd_ref, ic), pbd_ref->name,
+                               ref_namespace(peer_pbd, peer), peer_pbd->name)) {
+            snprintf(shared, sizeof(shared), "podbouncedirective %s/%s", ref_namespace(pbd_ref, ic),
+                     pbd_ref->name);
+        } else {
+            continue;
+        }
+        if (mc_agent_claims_first(peer, ic, object)) {
+            set_status(c, MC_IC_STATE_FAILED,
+                       "%s: %s is also used by issuedcertificate %s/%s, which has it first; "
+                       "not touching it (change or delete one of the two)",
+                       c->what, shared, peer->metadata.namespace ? peer->metadata.namespace : "",
+                       peer->metadata.name ? peer->metadata.name : "");
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* An IssuedCertificate being deleted: remove what the agent made for it. */
 static void decide_cleanup(decide_ctx *c)
 {
@@ -545,6 +675,8 @@ void mc_agent_decide(const mc_agent_observation *observation, mc_agent_action *a
         decide_cleanup(&c);
         return;
     }
+    if (decide_conflict(&c))
+        return;
     if (c.ic->status.observed_generation != c.generation) {
         set_status(&c, MC_IC_STATE_PENDING, "%s", "");
         return;
@@ -698,6 +830,9 @@ int mc_agent_build_output(const mc_agent_observation *obs, const char *issuance,
                                    req->status.signing_root_ca_len, "signingRootCa", &root, err)) ||
         (rc = mc_pki_bundle_build(cert, (const char *)key_pem->data, root, &bundle, err)))
         goto out;
+    char owner[320];
+    snprintf(owner, sizeof(owner), "%s/%s", ic->metadata.namespace ? ic->metadata.namespace : "",
+             ic->metadata.name ? ic->metadata.name : "");
     if ((rc = mc_time_format((int64_t)obs->now, issued_at, sizeof(issued_at)))) {
         mc_err_set(err, rc, "cannot format the issuance time");
         goto out;
@@ -709,7 +844,8 @@ int mc_agent_build_output(const mc_agent_observation *obs, const char *issuance,
         mc_api_str_map_set(&secret->metadata.annotations, MC_AGENT_ISSUANCE_ANNOTATION, issuance) !=
             0 ||
         mc_api_str_map_set(&secret->metadata.annotations, MC_AGENT_ISSUED_AT_ANNOTATION,
-                           issued_at) != 0) {
+                           issued_at) != 0 ||
+        mc_api_str_map_set(&secret->metadata.annotations, MC_AGENT_OWNER_ANNOTATION, owner) != 0) {
         rc = mc_err_set(err, MC_ENOMEM, "out of memory");
         goto out;
     }

@@ -36,6 +36,14 @@
  *    overwritten unless adoption is allowed (--adopt-existing-secret or the
  *    label certificates.smh.solo.io/adopt=true on that Secret): FAILED saying
  *    so;
+ *  - one owner per object: when another IssuedCertificate (a peer) claims
+ *    the same output Secret, the same Secret as key and as output, or the
+ *    same PodBounceDirective, only the first of them works on it; the others
+ *    are FAILED naming it, in every state, before anything else is done.
+ *    First is the one the object already says it belongs to (the output
+ *    Secret's MC_AGENT_OWNER_ANNOTATION, a key Secret's ownerReference),
+ *    otherwise the oldest creationTimestamp, then namespace/name. A peer
+ *    being deleted claims nothing, so the next one takes over;
  *  - an IssuedCertificate being deleted: delete its key Secret and request.
  */
 #ifndef MC_AGENT_DECIDE_H
@@ -58,8 +66,11 @@
 #define MC_AGENT_ADOPT_LABEL          "certificates.smh.solo.io/adopt"
 #define MC_AGENT_ISSUANCE_ANNOTATION  "certificates.smh.solo.io/issuance"
 #define MC_AGENT_ISSUED_AT_ANNOTATION "certificates.smh.solo.io/issued-at"
-#define MC_AGENT_KEY_SECRET_TYPE      "certificates.smh.solo.io/generated_private_key"
-#define MC_AGENT_OUTPUT_SECRET_TYPE   "certificates.smh.solo.io/issued_certificate"
+/* On the output Secret: "<namespace>/<name>" of the IssuedCertificate that
+ * wrote it, the claim that decides between two naming the same Secret. */
+#define MC_AGENT_OWNER_ANNOTATION   "certificates.smh.solo.io/issued-certificate"
+#define MC_AGENT_KEY_SECRET_TYPE    "certificates.smh.solo.io/generated_private_key"
+#define MC_AGENT_OUTPUT_SECRET_TYPE "certificates.smh.solo.io/issued_certificate"
 /* The key Secret's data key holding the private key PEM (as the original). */
 #define MC_AGENT_KEY_DATA "private-key"
 
@@ -81,6 +92,11 @@ typedef struct mc_agent_observation {
     int directive_referenced;                     /* spec.podBounceDirective is set */
     const mc_agent_pod *pods;                     /* pods matching the directive's selectors */
     size_t pod_count;
+    /* Other IssuedCertificates of the cache that may claim one of ic's
+     * objects (its output Secret, its key Secret ns/<name>, its directive);
+     * decide checks each relation itself, so a superset is fine. */
+    const mc_api_issued_certificate *const *peers;
+    size_t peer_count;
     const char *agent_namespace;    /* value of MC_AGENT_LABEL */
     mc_bundle_format output_format; /* istio or tls */
     int adopt_existing;             /* --adopt-existing-secret */
@@ -116,6 +132,15 @@ typedef struct mc_agent_action {
  * records every such pod of the observation in one status write. */
 int mc_agent_pod_in_plan(const mc_agent_action *action, const mc_agent_pod *pod);
 
+/* Whether IssuedCertificate a comes before b in claiming an object: the
+ * object (optional) names its owner (MC_AGENT_OWNER_ANNOTATION, or an
+ * ownerReference uid for a key Secret); otherwise the older
+ * creationTimestamp (an unparseable or absent one counts as newest), then
+ * the smaller "<namespace>/<name>". Total and stable: exactly one of
+ * (a, b) and (b, a) is true for two distinct objects. */
+int mc_agent_claims_first(const mc_api_issued_certificate *a, const mc_api_issued_certificate *b,
+                          const mc_api_object_meta *object);
+
 /* Decides the next action for the observation. Never fails: a problem is a
  * SET_STATUS to FAILED with the reason (no key material in it). */
 void mc_agent_decide(const mc_agent_observation *observation, mc_agent_action *action);
@@ -145,8 +170,9 @@ int mc_agent_build_request(const mc_agent_observation *observation, json_t **req
 /* Builds the output Secret spec.issuedCertificateSecret from the key Secret
  * and the FINISHED request of observation: data in observation->output_format
  * (pki/bundle.h), type MC_AGENT_OUTPUT_SECRET_TYPE (kubernetes.io/tls for the
- * TLS layout), the agent label, MC_AGENT_ISSUANCE_ANNOTATION = issuance and
- * MC_AGENT_ISSUED_AT_ANNOTATION = observation->now (RFC 3339). The Secret is
+ * TLS layout), the agent label, MC_AGENT_ISSUANCE_ANNOTATION = issuance,
+ * MC_AGENT_ISSUED_AT_ANNOTATION = observation->now (RFC 3339) and
+ * MC_AGENT_OWNER_ANNOTATION = "<ic namespace>/<ic name>". The Secret is
  * built whole, so a foreign Secret's labels and data are replaced (the caller
  * replaces it only when mc_agent_decide said WRITE_OUTPUT). *secret_out is a
  * new JSON object owned by the caller (json_decref); it holds key material.

@@ -832,6 +832,122 @@ static void test_agent_adopt_existing_flag(void **state)
     free(rv);
 }
 
+/* PodBounceDirective meshcert/name selecting the istiod pods. */
+static void create_directive(const char *name)
+{
+    create(&directives, "meshcert",
+           json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s, s:{s:s}}]}}", "apiVersion",
+                     "certificates.smh.solo.io/v1alpha2", "kind", "PodBounceDirective", "metadata",
+                     "name", name, "namespace", "meshcert", "spec", "podsToBounce", "namespace",
+                     "istio-system", "labels", "app", "istiod"));
+}
+
+/* How often Secret ns/name changes (resourceVersion) within ms. */
+static int count_secret_writes(const char *ns, const char *name, int64_t ms)
+{
+    char last[64] = "";
+    int changes = 0;
+    int64_t end = now_ms() + ms;
+    while (now_ms() < end) {
+        json_t *secret = NULL;
+        mc_err err = {0};
+        const char *rv = NULL;
+        if (mc_kube_get(client, &secrets, ns, name, &secret, &err) == MC_OK)
+            rv = str_at(secret, "metadata", "resourceVersion");
+        if (rv && last[0] && strcmp(rv, last) != 0)
+            changes++;
+        if (rv)
+            mc_strlcpy(last, rv, sizeof(last));
+        json_decref(secret);
+        sleep_ms(10);
+    }
+    return changes;
+}
+
+#define OWNER_HOLD_MS 3000
+
+/* Two IssuedCertificates naming one output Secret (issue 11: they used to
+ * overwrite each other for ever, bouncing the pods on every flip): the first
+ * (mesh-a: same second, smaller name, or older) issues and bounces once; the
+ * second is FAILED naming it, makes no key and no request, bounces nothing,
+ * and the Secret is not written again. Once mesh-a is deleted, mesh-b takes
+ * the Secret over. */
+static void test_agent_one_owner_per_output_secret(void **state)
+{
+    (void)state;
+    mc_err err = {0};
+    prepare_cluster();
+    create_pod("istiod-1");
+    start_agent();
+    create_directive("mesh-a");
+    create_directive("mesh-b");
+    create_ic("mesh-a", "cacerts", "mesh-a");
+    create_ic("mesh-b", "cacerts", "mesh-b");
+
+    test_root root = {0};
+    root_make(&root);
+    play_issuer_for(&root, "mesh-a", NULL);
+    wait_ic_state("mesh-a", "FINISHED", NULL);
+    /* the second one: FAILED naming the first; answered if it asks anyway
+     * (as before issue 11), which the test then sees as writes below */
+    char state_b[32] = "", error_b[1024] = "";
+    int64_t deadline = now_ms() + WAIT_MS;
+    for (;;) {
+        ic_status("mesh-b", state_b, sizeof(state_b), error_b, sizeof(error_b));
+        if (strcmp(state_b, "FAILED") == 0 && strstr(error_b, "meshcert/mesh-a"))
+            break;
+        if (now_ms() >= deadline)
+            fail_msg("issuedcertificate meshcert/mesh-b: state \"%s\" (error \"%s\"), want FAILED "
+                     "naming meshcert/mesh-a (secret written %d times in %d ms)",
+                     state_b, error_b,
+                     count_secret_writes("istio-system", "cacerts", OWNER_HOLD_MS), OWNER_HOLD_MS);
+        json_t *request = NULL;
+        if (mc_kube_get(client, &requests, "meshcert", "mesh-b", &request, &err) == MC_OK &&
+            !str_at(request, "status", "state"))
+            play_issuer_for(&root, "mesh-b", NULL);
+        json_decref(request);
+        sleep_ms(50);
+    }
+    assert_non_null(strstr(error_b, "output secret istio-system/cacerts"));
+    assert_false(object_exists(&secrets, "meshcert", "mesh-b"));
+    assert_false(object_exists(&requests, "meshcert", "mesh-b"));
+
+    int writes = count_secret_writes("istio-system", "cacerts", OWNER_HOLD_MS);
+    if (writes != 0)
+        fail_msg("secret istio-system/cacerts written %d times in %d ms after the conflict was "
+                 "decided",
+                 writes, OWNER_HOLD_MS);
+    json_t *secret = secret_get("istio-system", "cacerts");
+    json_t *annotations = json_object_get(json_object_get(secret, "metadata"), "annotations");
+    assert_string_equal(json_string_value(json_object_get(annotations, MC_AGENT_OWNER_ANNOTATION)),
+                        "meshcert/mesh-a");
+    json_decref(secret);
+    check_output_named(&root, "cacerts");
+    assert_string_equal(ic_state_of("mesh-a"), "FINISHED");
+    assert_string_equal(ic_state_of("mesh-b"), "FAILED");
+    /* bounced once, by mesh-a; mesh-b recorded nothing */
+    assert_false(pod_exists("istiod-1"));
+    json_t *pbd_b = NULL;
+    assert_int_equal(mc_kube_get(client, &directives, "meshcert", "mesh-b", &pbd_b, &err), MC_OK);
+    assert_null(json_object_get(json_object_get(pbd_b, "status"), "bouncedPods"));
+    json_decref(pbd_b);
+
+    /* the first goes away: the second takes over */
+    if (mc_kube_delete(client, &ics, "meshcert", "mesh-a", NULL, &err) != MC_OK)
+        fail_msg("delete mesh-a: %s", err.msg);
+    play_issuer_for(&root, "mesh-b", NULL);
+    wait_ic_state("mesh-b", "FINISHED", NULL);
+    secret = secret_get("istio-system", "cacerts");
+    annotations = json_object_get(json_object_get(secret, "metadata"), "annotations");
+    assert_string_equal(json_string_value(json_object_get(annotations, MC_AGENT_OWNER_ANNOTATION)),
+                        "meshcert/mesh-b");
+    json_decref(secret);
+    check_output_named(&root, "cacerts");
+
+    stop_agent_cleanly();
+    root_free(&root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -839,6 +955,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agent_tls_layout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_adopts_labelled_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_adopt_existing_flag, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_one_owner_per_output_secret, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -882,6 +882,206 @@ static void test_finished_output_for_other_spec_reissues(void **state)
     world_free(&w);
 }
 
+/* ---- one owner per object ------------------------------------------------ */
+
+/* An IssuedCertificate NS/name created at created, writing NS/output. */
+static mc_api_issued_certificate *make_peer(const char *name, const char *uid, const char *created,
+                                            const char *output)
+{
+    mc_api_issued_certificate *p = mc_api_issued_certificate_new(NS, name);
+    assert_non_null(p);
+    p->metadata.uid = mc_strdup(uid);
+    p->metadata.creation_timestamp = created ? mc_strdup(created) : NULL;
+    p->metadata.generation = 1;
+    p->spec.org = mc_strdup("Istio");
+    set_hosts(p, k_hosts, 2);
+    mc_api_object_ref_set(&p->spec.signing_certificate_secret, "meshcert", "root-ca");
+    mc_api_object_ref_set(&p->spec.issued_certificate_secret, NS, output);
+    return p;
+}
+
+static void set_peers(world *w, const mc_api_issued_certificate *const *peers, size_t n)
+{
+    w->obs.peers = peers;
+    w->obs.peer_count = n;
+}
+
+static void set_created(mc_api_issued_certificate *ic, const char *created)
+{
+    free(ic->metadata.creation_timestamp);
+    ic->metadata.creation_timestamp = mc_strdup(created);
+}
+
+/* Two naming one output Secret that nobody wrote yet: the older works, the
+ * newer is FAILED naming it, before any key is made; the same name tie is
+ * broken by name. A FAILED loser is not written again. */
+static void test_conflict_oldest_claims_output(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    set_created(w.ic, "2026-01-01T00:00:10Z");
+    mc_api_issued_certificate *older =
+        make_peer("mesh-0", "uid-0", "2026-01-01T00:00:05Z", "cacerts");
+    const mc_api_issued_certificate *peers[] = {older};
+    set_peers(&w, peers, 1);
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1,
+                  "output secret istio-system/cacerts is also used by issuedcertificate "
+                  "istio-system/mesh-0");
+    /* written once: the same FAILED again is NOTHING */
+    w.ic->status.state = MC_IC_STATE_FAILED;
+    w.ic->status.error = mc_strdup(w.action.error);
+    assert_int_equal(decide(&w)->type, MC_AGENT_NOTHING);
+    /* a spec change (new generation) does not flip it either */
+    w.ic->metadata.generation = 2;
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 2, "istio-system/mesh-0");
+    w.ic->metadata.generation = 1;
+    /* the other way round: the older one goes ahead */
+    set_created(older, "2026-01-01T00:00:20Z");
+    free(w.ic->status.error);
+    w.ic->status.error = NULL;
+    w.ic->status.state = MC_IC_STATE_PENDING;
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_KEY);
+    /* same second: by name ("mesh-0" < "mesh-1") */
+    set_created(older, "2026-01-01T00:00:10Z");
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "istio-system/mesh-0");
+    /* no timestamp counts as newest */
+    free(older->metadata.creation_timestamp);
+    older->metadata.creation_timestamp = NULL;
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_KEY);
+    /* a peer writing elsewhere is no conflict */
+    set_created(older, "2026-01-01T00:00:05Z");
+    mc_api_object_ref_set(&older->spec.issued_certificate_secret, NS, "other");
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_KEY);
+    /* nor is one being deleted: the next one takes over */
+    mc_api_object_ref_set(&older->spec.issued_certificate_secret, NS, "cacerts");
+    older->metadata.deletion_timestamp = mc_strdup("2026-01-01T00:01:00Z");
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_KEY);
+    /* nor is the object itself in the peer list */
+    mc_api_issued_certificate *self = make_peer(NAME, IC_UID, "2026-01-01T00:00:01Z", "cacerts");
+    const mc_api_issued_certificate *self_only[] = {self};
+    set_peers(&w, self_only, 1);
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_KEY);
+    mc_api_issued_certificate_free(self);
+    mc_api_issued_certificate_free(older);
+    world_free(&w);
+}
+
+/* The output Secret says who wrote it: that one keeps it even when younger,
+ * in every state, and the older one is FAILED (also when it was FINISHED). */
+static void test_conflict_writer_keeps_output(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_FINISHED); /* output annotated with NS/mesh-1 */
+    assert_string_equal(
+        mc_api_str_map_get(&w.output->metadata.annotations, MC_AGENT_OWNER_ANNOTATION),
+        NS "/" NAME);
+    set_created(w.ic, "2026-01-01T00:00:10Z");
+    mc_api_issued_certificate *older =
+        make_peer("mesh-0", "uid-0", "2026-01-01T00:00:05Z", "cacerts");
+    const mc_api_issued_certificate *peers[] = {older};
+    set_peers(&w, peers, 1);
+    assert_int_equal(decide(&w)->type, MC_AGENT_NOTHING);
+    assert_true(mc_agent_claims_first(w.ic, older, &w.output->metadata));
+    assert_false(mc_agent_claims_first(older, w.ic, &w.output->metadata));
+    /* without the annotation (an output of an older meshcert) age decides */
+    mc_api_str_map_remove(&w.output->metadata.annotations, MC_AGENT_OWNER_ANNOTATION);
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "istio-system/mesh-0");
+    assert_false(mc_agent_claims_first(w.ic, older, &w.output->metadata));
+    assert_true(mc_agent_claims_first(older, w.ic, &w.output->metadata));
+    /* annotated for the other one: FAILED whatever the age */
+    mc_api_str_map_set(&w.output->metadata.annotations, MC_AGENT_OWNER_ANNOTATION, NS "/mesh-0");
+    set_created(older, "2026-01-01T00:00:50Z");
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "which has it first");
+    /* in the middle of an issuance too: REQUESTED, ISSUED */
+    w.ic->status.state = MC_IC_STATE_REQUESTED;
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "istio-system/mesh-0");
+    w.ic->status.state = MC_IC_STATE_ISSUED;
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "istio-system/mesh-0");
+    mc_api_issued_certificate_free(older);
+    world_free(&w);
+}
+
+/* An output Secret that is another IssuedCertificate's key Secret (or its
+ * own) is refused; the key's owner keeps it. */
+static void test_conflict_output_is_a_key_secret(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    set_created(w.ic, "2026-01-01T00:00:10Z");
+    /* its own key Secret */
+    mc_api_object_ref_set(&w.ic->spec.issued_certificate_secret, NS, NAME);
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "own key secret");
+    /* the key Secret of mesh-2 (younger, but the Secret names its owner) */
+    mc_api_object_ref_set(&w.ic->spec.issued_certificate_secret, NS, "mesh-2");
+    mc_api_issued_certificate *keyholder =
+        make_peer("mesh-2", "uid-2", "2026-01-01T00:00:20Z", "elsewhere");
+    const mc_api_issued_certificate *peers[] = {keyholder};
+    set_peers(&w, peers, 1);
+    w.output = mc_api_secret_new(NS, "mesh-2", MC_AGENT_KEY_SECRET_TYPE);
+    mc_api_str_map_set(&w.output->metadata.labels, MC_AGENT_LABEL, "meshcert");
+    w.output->metadata.owner_references = calloc(1, sizeof(mc_api_owner_ref));
+    w.output->metadata.owner_references_len = 1;
+    w.output->metadata.owner_references[0].uid = mc_strdup("uid-2");
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1,
+                  "output secret istio-system/mesh-2 (its key secret) is also used by "
+                  "issuedcertificate istio-system/mesh-2");
+    /* seen from mesh-2: its key Secret is mesh-1's output; it owns it */
+    world k;
+    world_init(&k, MC_IC_STATE_PENDING);
+    free(k.ic->metadata.name);
+    k.ic->metadata.name = mc_strdup("mesh-2");
+    free(k.ic->metadata.uid);
+    k.ic->metadata.uid = mc_strdup("uid-2");
+    set_created(k.ic, "2026-01-01T00:00:20Z");
+    mc_api_object_ref_set(&k.ic->spec.issued_certificate_secret, NS, "elsewhere");
+    const mc_api_issued_certificate *k_peers[] = {w.ic};
+    set_peers(&k, k_peers, 1);
+    set_created(w.ic, "2026-01-01T00:00:30Z");
+    assert_int_equal(decide(&k)->type, MC_AGENT_CREATE_KEY);
+    add_key(&k);
+    assert_int_equal(decide(&k)->type, MC_AGENT_CREATE_REQUEST);
+    /* its key Secret names it: kept even against an older claim */
+    set_created(w.ic, "2026-01-01T00:00:01Z");
+    assert_int_equal(decide(&k)->type, MC_AGENT_CREATE_REQUEST);
+    /* no key Secret yet and mesh-1 older: mesh-1 has the name first */
+    mc_api_secret_free(k.key_secret);
+    k.key_secret = NULL;
+    assert_status(decide(&k), MC_IC_STATE_FAILED, 1,
+                  "key secret istio-system/mesh-2 (its output secret) is also used by "
+                  "issuedcertificate istio-system/mesh-1");
+    world_free(&k);
+    mc_api_issued_certificate_free(keyholder);
+    world_free(&w);
+}
+
+/* Two naming one PodBounceDirective: its bounce records belong to one
+ * issuance at a time, so the younger one is FAILED. */
+static void test_conflict_shared_directive(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    add_directive(&w);
+    set_created(w.ic, "2026-01-01T00:00:10Z");
+    mc_api_issued_certificate *older =
+        make_peer("mesh-0", "uid-0", "2026-01-01T00:00:05Z", "other");
+    const mc_api_issued_certificate *peers[] = {older};
+    set_peers(&w, peers, 1);
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_KEY);
+    mc_api_object_ref_set(&older->spec.pod_bounce_directive, NS, NAME);
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1,
+                  "podbouncedirective istio-system/mesh-1 is also used by issuedcertificate "
+                  "istio-system/mesh-0");
+    /* the namespace of a reference defaults to the IssuedCertificate's */
+    mc_api_object_ref_set(&older->spec.pod_bounce_directive, NULL, NAME);
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1, "podbouncedirective istio-system/mesh-1");
+    mc_api_issued_certificate_free(older);
+    world_free(&w);
+}
+
 /* ---- deletion ------------------------------------------------------------- */
 
 static void test_deleting_ic_cleans_up(void **state)
@@ -975,6 +1175,8 @@ static void test_build_output_istio(void **state)
                         issuance);
     assert_string_equal(mc_api_str_map_get(&o->metadata.annotations, MC_AGENT_ISSUED_AT_ANNOTATION),
                         "2026-01-01T00:00:00Z");
+    assert_string_equal(mc_api_str_map_get(&o->metadata.annotations, MC_AGENT_OWNER_ANNOTATION),
+                        NS "/" NAME);
     assert_int_equal(o->data.len, 4);
     const mc_api_bytes_entry *key = mc_api_bytes_map_get(&o->data, "ca-key.pem");
     const mc_api_bytes_entry *want = mc_api_bytes_map_get(&w.key_secret->data, MC_AGENT_KEY_DATA);
@@ -1160,6 +1362,10 @@ int main(void)
         cmocka_unit_test(test_finished_steady),
         cmocka_unit_test(test_finished_output_problems_reissue),
         cmocka_unit_test(test_finished_output_for_other_spec_reissues),
+        cmocka_unit_test(test_conflict_oldest_claims_output),
+        cmocka_unit_test(test_conflict_writer_keeps_output),
+        cmocka_unit_test(test_conflict_output_is_a_key_secret),
+        cmocka_unit_test(test_conflict_shared_directive),
         cmocka_unit_test(test_deleting_ic_cleans_up),
         cmocka_unit_test(test_build_key_secret),
         cmocka_unit_test(test_build_request),

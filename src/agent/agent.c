@@ -508,6 +508,17 @@ static int write_status(mc_agent *agent, observed *o, const mc_agent_action *act
     ic->status.error = error;
     ic->status.state = (mc_ic_state)action->state;
     ic->status.observed_generation = action->observed_generation;
+    if (action->not_after) {
+        char when[MC_TIME_RFC3339_MAX];
+        char *copy =
+            mc_time_format(action->not_after, when, sizeof(when)) == 0 ? mc_strdup(when) : NULL;
+        if (!copy)
+            return mc_err_set(err, MC_ENOMEM, "out of memory");
+        free(ic->status.not_after);
+        ic->status.not_after = copy;
+    }
+    if (mc_api_issued_certificate_set_ready(ic, (int64_t)time(NULL)) != MC_OK)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
     int rc = mc_api_issued_certificate_encode(ic, &obj, err);
     if (rc == MC_OK)
         rc = mc_kube_update_status(agent->client, &res_issued, ic->metadata.namespace, obj, NULL,

@@ -64,8 +64,38 @@ typedef enum { REQUEST_WAITING, REQUEST_FAILED, REQUEST_FINISHED } request_phase
 static void set_status(decide_ctx *c, mc_ic_state state, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* SET_STATUS, or NOTHING when the status already says exactly that (a
- * persistent failure is written once). */
+/* The expiry of the certificate in the output Secret (0 when absent or
+ * unreadable): status.notAfter at ISSUED and FINISHED, where the output
+ * matches. */
+static int64_t output_not_after(const decide_ctx *c)
+{
+    const mc_api_secret *s = c->obs->output;
+    if (!s)
+        return 0;
+    const char *name = c->obs->output_format == MC_BUNDLE_TLS ? "tls.crt" : "ca-cert.pem";
+    const mc_api_bytes_entry *e = mc_api_bytes_map_get(&s->data, name);
+    mc_pki_cert *cert = NULL;
+    time_t not_before = 0, not_after = 0;
+    if (!e || e->len == 0 ||
+        mc_pki_cert_from_pem((const char *)e->data, e->len, "output", &cert, NULL) != MC_OK ||
+        mc_pki_cert_validity(cert, &not_before, &not_after) != MC_OK)
+        not_after = 0;
+    mc_pki_cert_free(cert);
+    return (int64_t)not_after;
+}
+
+/* Whether writing not_after would change status.notAfter. */
+static int not_after_changes(const mc_api_issued_certificate_status *st, int64_t not_after)
+{
+    int64_t current = 0;
+    if (not_after == 0)
+        return 0;
+    return !st->not_after || mc_time_parse(st->not_after, &current, NULL, NULL) != 0 ||
+           current != not_after;
+}
+
+/* SET_STATUS, or NOTHING when the status (and so its Ready condition)
+ * already says exactly that (a persistent failure is written once). */
 static void set_status(decide_ctx *c, mc_ic_state state, const char *fmt, ...)
 {
     mc_agent_action *a = c->action;
@@ -76,9 +106,11 @@ static void set_status(decide_ctx *c, mc_ic_state state, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(a->error, sizeof(a->error), fmt, ap);
     va_end(ap);
+    if (state == MC_IC_STATE_ISSUED || state == MC_IC_STATE_FINISHED)
+        a->not_after = output_not_after(c);
     const mc_api_issued_certificate_status *st = &c->ic->status;
     if (st->state == state && st->observed_generation == c->generation &&
-        strcmp(st->error ? st->error : "", a->error) == 0)
+        strcmp(st->error ? st->error : "", a->error) == 0 && !not_after_changes(st, a->not_after))
         a->type = MC_AGENT_NOTHING;
 }
 
@@ -675,20 +707,31 @@ void mc_agent_decide(const mc_agent_observation *observation, mc_agent_action *a
         decide_cleanup(&c);
         return;
     }
-    if (decide_conflict(&c))
-        return;
-    if (c.ic->status.observed_generation != c.generation) {
+    if (decide_conflict(&c)) {
+        /* nothing */
+    } else if (c.ic->status.observed_generation != c.generation) {
         set_status(&c, MC_IC_STATE_PENDING, "%s", "");
-        return;
+    } else {
+        switch (c.ic->status.state) {
+        case MC_IC_STATE_PENDING:
+        case MC_IC_STATE_FAILED: decide_pending(&c); break;
+        case MC_IC_STATE_REQUESTED: decide_requested(&c); break;
+        case MC_IC_STATE_ISSUED: decide_issued(&c); break;
+        case MC_IC_STATE_FINISHED: decide_finished(&c); break;
+        case MC_IC_STATE_UNKNOWN:
+        default: set_status(&c, MC_IC_STATE_PENDING, "%s", ""); break;
+        }
     }
-    switch (c.ic->status.state) {
-    case MC_IC_STATE_PENDING:
-    case MC_IC_STATE_FAILED: decide_pending(&c); break;
-    case MC_IC_STATE_REQUESTED: decide_requested(&c); break;
-    case MC_IC_STATE_ISSUED: decide_issued(&c); break;
-    case MC_IC_STATE_FINISHED: decide_finished(&c); break;
-    case MC_IC_STATE_UNKNOWN:
-    default: set_status(&c, MC_IC_STATE_PENDING, "%s", ""); break;
+    /* A status without its Ready condition (written by an older meshcert or
+     * another tool) gets one while the workflow rests. */
+    if ((action->type == MC_AGENT_NOTHING || action->type == MC_AGENT_WAIT) &&
+        !mc_api_issued_certificate_ready_current(c.ic)) {
+        const mc_api_issued_certificate_status *st = &c.ic->status;
+        memset(action, 0, sizeof(*action));
+        action->type = MC_AGENT_SET_STATUS;
+        action->state = st->state;
+        action->observed_generation = st->observed_generation;
+        mc_strlcpy(action->error, st->error ? st->error : "", sizeof(action->error));
     }
 }
 

@@ -44,7 +44,10 @@
  *    Secret's MC_AGENT_OWNER_ANNOTATION, a key Secret's ownerReference),
  *    otherwise the oldest creationTimestamp, then namespace/name. A peer
  *    being deleted claims nothing, so the next one takes over;
- *  - an IssuedCertificate being deleted: delete its key Secret and request.
+ *  - an IssuedCertificate being deleted: delete its key Secret and request;
+ *  - status.conditions' Ready follows the state (issued_certificate.h); a
+ *    status whose Ready is missing or stale is rewritten (SET_STATUS with
+ *    the same state) instead of NOTHING or WAIT.
  */
 #ifndef MC_AGENT_DECIDE_H
 #define MC_AGENT_DECIDE_H
@@ -105,7 +108,8 @@ typedef struct mc_agent_observation {
 
 typedef enum {
     MC_AGENT_NOTHING = 0,    /* steady: nothing to do */
-    MC_AGENT_SET_STATUS,     /* write status: state, error, observedGeneration */
+    MC_AGENT_SET_STATUS,     /* write status: state, error, observedGeneration, and the
+                                Ready condition they mean (mc_api_issued_certificate_set_ready) */
     MC_AGENT_CREATE_KEY,     /* generate a key and create the key Secret */
     MC_AGENT_DELETE_KEY,     /* delete the key Secret (unusable, or cleanup) */
     MC_AGENT_CREATE_REQUEST, /* create the CertificateRequest with a CSR from the key */
@@ -121,6 +125,8 @@ typedef struct mc_agent_action {
     int state;                   /* SET_STATUS: an mc_ic_state value */
     int64_t observed_generation; /* SET_STATUS: the value to write */
     char error[512];             /* SET_STATUS to FAILED: the reason ("" otherwise) */
+    int64_t not_after;           /* SET_STATUS: status.notAfter (Unix seconds) to write:
+                                    the output's expiry at ISSUED and FINISHED; 0 keeps it */
     char issuance[128];          /* WRITE_OUTPUT/RECORD_BOUNCE/DELETE_POD: the issuance id */
     int64_t issued_at;           /* RECORD_BOUNCE: the issuance time (Unix seconds) */
     size_t planned;              /* RECORD_BOUNCE: how many pods the plan holds */

@@ -29,8 +29,7 @@ mc_cr_state mc_api_cr_state_parse(const char *name)
     return MC_CR_STATE_UNKNOWN;
 }
 
-mc_api_certificate_request *mc_api_certificate_request_new(const char *namespace,
-                                                           const char *name)
+mc_api_certificate_request *mc_api_certificate_request_new(const char *namespace, const char *name)
 {
     mc_api_certificate_request *cr = calloc(1, sizeof(*cr));
     if (!cr)
@@ -50,6 +49,7 @@ void mc_api_certificate_request_free(mc_api_certificate_request *cr)
     mc_api_meta_clear(&cr->metadata);
     mc_secure_free(cr->spec.certificate_signing_request, cr->spec.certificate_signing_request_len);
     free(cr->status.error);
+    mc_api_conditions_clear(&cr->status.conditions);
     mc_secure_free(cr->status.signed_certificate, cr->status.signed_certificate_len);
     mc_secure_free(cr->status.signing_root_ca, cr->status.signing_root_ca_len);
     free(cr);
@@ -72,8 +72,7 @@ static int replace_bytes(unsigned char **field, size_t *field_len, const void *d
     return 0;
 }
 
-int mc_api_certificate_request_set_csr(mc_api_certificate_request *cr, const void *data,
-                                       size_t len)
+int mc_api_certificate_request_set_csr(mc_api_certificate_request *cr, const void *data, size_t len)
 {
     return replace_bytes(&cr->spec.certificate_signing_request,
                          &cr->spec.certificate_signing_request_len, data, len);
@@ -90,8 +89,8 @@ int mc_api_certificate_request_set_signed(mc_api_certificate_request *cr, const 
     return 0;
 }
 
-static int decode_body(const json_t *json, mc_api_certificate_request *cr,
-                       const mc_codec_ctx *ctx, mc_err *err)
+static int decode_body(const json_t *json, mc_api_certificate_request *cr, const mc_codec_ctx *ctx,
+                       mc_err *err)
 {
     const json_t *spec, *status;
     char *state = NULL;
@@ -102,17 +101,19 @@ static int decode_body(const json_t *json, mc_api_certificate_request *cr,
                                  &cr->spec.certificate_signing_request_len, ctx,
                                  "spec.certificateSigningRequest", err)) != 0 ||
         (rc = mc_codec_get_object(json, "status", &status, ctx, "status", err)) != 0 ||
-        (rc = mc_codec_get_int64(status, "observedGeneration", &cr->status.observed_generation,
-                                 ctx, "status.observedGeneration", err)) != 0 ||
-        (rc = mc_codec_get_string(status, "error", &cr->status.error, ctx, "status.error",
-                                  err)) != 0 ||
+        (rc = mc_codec_get_int64(status, "observedGeneration", &cr->status.observed_generation, ctx,
+                                 "status.observedGeneration", err)) != 0 ||
+        (rc = mc_codec_get_string(status, "error", &cr->status.error, ctx, "status.error", err)) !=
+            0 ||
         (rc = mc_codec_get_string(status, "state", &state, ctx, "status.state", err)) != 0 ||
         (rc = mc_codec_get_bytes(status, "signedCertificate", &cr->status.signed_certificate,
                                  &cr->status.signed_certificate_len, ctx,
                                  "status.signedCertificate", err)) != 0 ||
         (rc = mc_codec_get_bytes(status, "signingRootCa", &cr->status.signing_root_ca,
                                  &cr->status.signing_root_ca_len, ctx, "status.signingRootCa",
-                                 err)) != 0) {
+                                 err)) != 0 ||
+        (rc = mc_api_conditions_decode(status, &cr->status.conditions, ctx, "status.conditions",
+                                       err)) != 0) {
         free(state);
         return rc;
     }
@@ -122,13 +123,11 @@ static int decode_body(const json_t *json, mc_api_certificate_request *cr,
     return 0;
 }
 
-int mc_api_certificate_request_decode(json_t *json, mc_api_certificate_request **out,
-                                      mc_err *err)
+int mc_api_certificate_request_decode(json_t *json, mc_api_certificate_request **out, mc_err *err)
 {
     mc_codec_ctx ctx;
     mc_codec_ctx_init(&ctx, "certificaterequest", json);
-    int rc =
-        mc_codec_check_type_meta(json, MC_API_GROUP_VERSION, "CertificateRequest", &ctx, err);
+    int rc = mc_codec_check_type_meta(json, MC_API_GROUP_VERSION, "CertificateRequest", &ctx, err);
     if (rc != 0)
         return rc;
     mc_api_certificate_request *cr = calloc(1, sizeof(*cr));
@@ -166,7 +165,8 @@ static int encode_body(const mc_api_certificate_request *cr, json_t *obj)
         mc_codec_put_bytes(status, "signedCertificate", cr->status.signed_certificate,
                            cr->status.signed_certificate_len) != 0 ||
         mc_codec_put_bytes(status, "signingRootCa", cr->status.signing_root_ca,
-                           cr->status.signing_root_ca_len) != 0)
+                           cr->status.signing_root_ca_len) != 0 ||
+        mc_api_conditions_encode(&cr->status.conditions, status) != 0)
         rc = MC_ENOMEM;
     if (rc == 0 && cr->status.state != MC_CR_STATE_UNKNOWN &&
         (cr->status.state != MC_CR_STATE_PENDING || json_object_get(status, "state")))
@@ -217,7 +217,50 @@ int mc_api_certificate_request_validate(const mc_api_certificate_request *cr, mc
                               "%s: status.signingRootCa: required when state is FINISHED", what);
     }
     if (cr->status.state == MC_CR_STATE_FAILED && (!cr->status.error || !*cr->status.error))
-        return mc_err_set(err, MC_EINVAL, "%s: status.error: required when state is FAILED",
-                          what);
+        return mc_err_set(err, MC_EINVAL, "%s: status.error: required when state is FAILED", what);
     return 0;
+}
+
+static void ready_of(const mc_api_certificate_request *cr, const char **ready, const char **reason,
+                     const char **message)
+{
+    *ready = "False";
+    switch (cr->status.state) {
+    case MC_CR_STATE_PENDING:
+        *reason = "Pending";
+        *message = "waiting for the issuer to sign the certificate signing request";
+        break;
+    case MC_CR_STATE_FINISHED:
+        *ready = "True";
+        *reason = "Finished";
+        *message = "signed: status.signedCertificate and status.signingRootCa are set";
+        break;
+    case MC_CR_STATE_FAILED:
+        *reason = "Failed";
+        *message =
+            cr->status.error && *cr->status.error ? cr->status.error : "failed (no reason given)";
+        break;
+    case MC_CR_STATE_UNKNOWN:
+    default:
+        *ready = "Unknown";
+        *reason = "UnknownState";
+        *message = "status.state is not one this version of meshcert knows";
+        break;
+    }
+}
+
+int mc_api_certificate_request_set_ready(mc_api_certificate_request *cr, int64_t now)
+{
+    const char *ready, *reason, *message;
+    ready_of(cr, &ready, &reason, &message);
+    return mc_api_conditions_set(&cr->status.conditions, MC_API_CONDITION_READY, ready, reason,
+                                 message, cr->status.observed_generation, now);
+}
+
+int mc_api_certificate_request_ready_current(const mc_api_certificate_request *cr)
+{
+    const char *ready, *reason, *message;
+    ready_of(cr, &ready, &reason, &message);
+    return mc_api_conditions_says(&cr->status.conditions, MC_API_CONDITION_READY, ready, reason,
+                                  message, cr->status.observed_generation);
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/condition.h"
 #include "api/issued_certificate.h"
 #include "api/meta.h"
 #include "util/err.h"
@@ -42,19 +43,18 @@ typedef struct mc_api_certificate_request {
         size_t signed_certificate_len;
         unsigned char *signing_root_ca; /* owned (NUL-terminated), NULL if unset */
         size_t signing_root_ca_len;
+        mc_api_conditions conditions; /* Ready (mc_api_certificate_request_set_ready) */
     } status;
 } mc_api_certificate_request;
 
 /* Allocates an empty CertificateRequest named namespace/name. NULL on
  * allocation failure. */
-mc_api_certificate_request *mc_api_certificate_request_new(const char *namespace,
-                                                           const char *name);
+mc_api_certificate_request *mc_api_certificate_request_new(const char *namespace, const char *name);
 
 /* Decodes json (a new reference is kept as raw; do not modify json
  * afterwards) into *out (caller frees). MC_EINVAL naming the object and field
  * on a wrongly typed field, bad base64, or the wrong apiVersion/kind. */
-int mc_api_certificate_request_decode(json_t *json, mc_api_certificate_request **out,
-                                      mc_err *err);
+int mc_api_certificate_request_decode(json_t *json, mc_api_certificate_request **out, mc_err *err);
 
 /* Encodes into a new JSON object (*out, caller decrefs). MC_ENOMEM. */
 int mc_api_certificate_request_encode(const mc_api_certificate_request *cr, json_t **out,
@@ -80,5 +80,16 @@ const char *mc_api_cr_state_name(mc_cr_state state);
 
 /* Parses a state string; MC_CR_STATE_UNKNOWN when not one of the three. */
 mc_cr_state mc_api_cr_state_parse(const char *name);
+
+/* Sets the Ready condition of cr->status.conditions from its state: True
+ * "Finished" (signed); False "Failed" with status.error as message; False
+ * "Pending" while the issuer has not answered; Unknown "UnknownState" for a
+ * state this version does not know. observedGeneration is the status's;
+ * lastTransitionTime becomes now (Unix seconds) only when Ready's status
+ * changes. MC_ENOMEM. */
+int mc_api_certificate_request_set_ready(mc_api_certificate_request *cr, int64_t now);
+
+/* Whether cr's Ready condition already says what its status means. */
+int mc_api_certificate_request_ready_current(const mc_api_certificate_request *cr);
 
 #endif

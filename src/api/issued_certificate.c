@@ -15,8 +15,7 @@
 
 #include "api/validate.h"
 
-static const char *const state_names[] = {"PENDING", "REQUESTED", "ISSUED", "FINISHED",
-                                          "FAILED"};
+static const char *const state_names[] = {"PENDING", "REQUESTED", "ISSUED", "FINISHED", "FAILED"};
 
 const char *mc_api_ic_state_name(mc_ic_state state)
 {
@@ -57,6 +56,8 @@ void mc_api_issued_certificate_free(mc_api_issued_certificate *ic)
     mc_api_object_ref_clear(&ic->spec.issued_certificate_secret);
     mc_api_object_ref_clear(&ic->spec.pod_bounce_directive);
     free(ic->status.error);
+    free(ic->status.not_after);
+    mc_api_conditions_clear(&ic->status.conditions);
     free(ic);
 }
 
@@ -67,8 +68,8 @@ static int decode_spec(const json_t *json, mc_api_issued_certificate_spec *spec,
     int rc = mc_codec_get_object(json, "spec", &s, ctx, "spec", err);
     if (rc != 0 || !s)
         return rc;
-    if ((rc = mc_codec_get_str_array(s, "hosts", &spec->hosts, &spec->hosts_len, ctx,
-                                     "spec.hosts", err)) != 0 ||
+    if ((rc = mc_codec_get_str_array(s, "hosts", &spec->hosts, &spec->hosts_len, ctx, "spec.hosts",
+                                     err)) != 0 ||
         (rc = mc_codec_get_string(s, "org", &spec->org, ctx, "spec.org", err)) != 0 ||
         (rc = mc_api_object_ref_decode(s, "signingCertificateSecret",
                                        &spec->signing_certificate_secret, ctx,
@@ -93,16 +94,21 @@ static int decode_status(const json_t *json, mc_api_issued_certificate_status *s
     if ((rc = mc_codec_get_int64(s, "observedGeneration", &status->observed_generation, ctx,
                                  "status.observedGeneration", err)) != 0 ||
         (rc = mc_codec_get_string(s, "error", &status->error, ctx, "status.error", err)) != 0 ||
-        (rc = mc_codec_get_string(s, "state", &state, ctx, "status.state", err)) != 0)
+        (rc = mc_codec_get_string(s, "state", &state, ctx, "status.state", err)) != 0 ||
+        (rc = mc_codec_get_time(s, "notAfter", &status->not_after, ctx, "status.notAfter", err)) !=
+            0 ||
+        (rc = mc_api_conditions_decode(s, &status->conditions, ctx, "status.conditions", err)) !=
+            0) {
+        free(state);
         return rc;
+    }
     if (state)
         status->state = mc_api_ic_state_parse(state);
     free(state);
     return 0;
 }
 
-int mc_api_issued_certificate_decode(json_t *json, mc_api_issued_certificate **out,
-                                     mc_err *err)
+int mc_api_issued_certificate_decode(json_t *json, mc_api_issued_certificate **out, mc_err *err)
 {
     mc_codec_ctx ctx;
     mc_codec_ctx_init(&ctx, "issuedcertificate", json);
@@ -162,15 +168,16 @@ static int encode_status(const mc_api_issued_certificate_status *st, json_t *obj
     int rc;
     if ((rc = mc_codec_put_int64(s, "observedGeneration", st->observed_generation)) != 0 ||
         (rc = mc_codec_put_string(s, "error", st->error)) != 0 ||
-        (rc = encode_state(s, st->state)) != 0) {
+        (rc = encode_state(s, st->state)) != 0 ||
+        (rc = mc_codec_put_string(s, "notAfter", st->not_after)) != 0 ||
+        (rc = mc_api_conditions_encode(&st->conditions, s)) != 0) {
         json_decref(saved);
         return rc;
     }
     return mc_codec_child_done(obj, "status", saved);
 }
 
-int mc_api_issued_certificate_encode(const mc_api_issued_certificate *ic, json_t **out,
-                                     mc_err *err)
+int mc_api_issued_certificate_encode(const mc_api_issued_certificate *ic, json_t **out, mc_err *err)
 {
     json_t *obj = mc_codec_begin(ic->raw);
     if (!obj || mc_codec_put_type_meta(obj, ic->raw, MC_API_GROUP_VERSION, "IssuedCertificate") ||
@@ -210,4 +217,55 @@ int mc_api_issued_certificate_validate(const mc_api_issued_certificate *ic, mc_e
     if (ic->status.observed_generation < 0)
         return mc_err_set(err, MC_EINVAL, "%s: status.observedGeneration: negative", what);
     return 0;
+}
+
+void mc_api_issued_certificate_ready(const mc_api_issued_certificate_status *status,
+                                     const char **ready, const char **reason, const char **message)
+{
+    *ready = "False";
+    switch (status->state) {
+    case MC_IC_STATE_PENDING:
+        *reason = "Pending";
+        *message = "waiting for the agent to make a key and a certificate request";
+        break;
+    case MC_IC_STATE_REQUESTED:
+        *reason = "Requested";
+        *message = "waiting for the issuer to sign the certificate request";
+        break;
+    case MC_IC_STATE_ISSUED:
+        *reason = "Issued";
+        *message = "certificate written; restarting the pods of the podBounceDirective";
+        break;
+    case MC_IC_STATE_FINISHED:
+        *ready = "True";
+        *reason = "Finished";
+        *message = "certificate issued and written to spec.issuedCertificateSecret";
+        break;
+    case MC_IC_STATE_FAILED:
+        *reason = "Failed";
+        *message = status->error && *status->error ? status->error : "failed (no reason given)";
+        break;
+    case MC_IC_STATE_UNKNOWN:
+    default:
+        *ready = "Unknown";
+        *reason = "UnknownState";
+        *message = "status.state is not one this version of meshcert knows";
+        break;
+    }
+}
+
+int mc_api_issued_certificate_set_ready(mc_api_issued_certificate *ic, int64_t now)
+{
+    const char *ready, *reason, *message;
+    mc_api_issued_certificate_ready(&ic->status, &ready, &reason, &message);
+    return mc_api_conditions_set(&ic->status.conditions, MC_API_CONDITION_READY, ready, reason,
+                                 message, ic->status.observed_generation, now);
+}
+
+int mc_api_issued_certificate_ready_current(const mc_api_issued_certificate *ic)
+{
+    const char *ready, *reason, *message;
+    mc_api_issued_certificate_ready(&ic->status, &ready, &reason, &message);
+    return mc_api_conditions_says(&ic->status.conditions, MC_API_CONDITION_READY, ready, reason,
+                                  message, ic->status.observed_generation);
 }

@@ -13,11 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/condition.h"
 #include "api/meta.h"
 #include "util/err.h"
 
-#define MC_API_GROUP "certificates.smh.solo.io"
-#define MC_API_VERSION "v1alpha2"
+#define MC_API_GROUP         "certificates.smh.solo.io"
+#define MC_API_VERSION       "v1alpha2"
 #define MC_API_GROUP_VERSION MC_API_GROUP "/" MC_API_VERSION
 
 typedef enum mc_ic_state {
@@ -32,16 +33,18 @@ typedef enum mc_ic_state {
 typedef struct mc_api_issued_certificate_spec {
     char **hosts; /* owned array of owned strings: DNS names, IPs or URIs */
     size_t hosts_len;
-    char *org;                                     /* owned */
-    mc_api_object_ref signing_certificate_secret;  /* in the issuer's cluster */
-    mc_api_object_ref issued_certificate_secret;   /* in the agent's cluster */
-    mc_api_object_ref pod_bounce_directive;        /* optional */
+    char *org;                                    /* owned */
+    mc_api_object_ref signing_certificate_secret; /* in the issuer's cluster */
+    mc_api_object_ref issued_certificate_secret;  /* in the agent's cluster */
+    mc_api_object_ref pod_bounce_directive;       /* optional */
 } mc_api_issued_certificate_spec;
 
 typedef struct mc_api_issued_certificate_status {
     int64_t observed_generation;
     char *error; /* owned; NULL or "" when none */
     mc_ic_state state;
+    char *not_after; /* owned, RFC 3339: expiry of the certificate written (not a seed field) */
+    mc_api_conditions conditions; /* Ready (mc_api_issued_certificate_set_ready) */
 } mc_api_issued_certificate_status;
 
 typedef struct mc_api_issued_certificate {
@@ -59,8 +62,7 @@ mc_api_issued_certificate *mc_api_issued_certificate_new(const char *namespace, 
  * afterwards) into *out (caller frees). MC_EINVAL naming the object and the
  * field when a modelled field has the wrong type, a bytes field is not base64,
  * or apiVersion/kind are not IssuedCertificate's. Unknown fields are kept. */
-int mc_api_issued_certificate_decode(json_t *json, mc_api_issued_certificate **out,
-                                     mc_err *err);
+int mc_api_issued_certificate_decode(json_t *json, mc_api_issued_certificate **out, mc_err *err);
 
 /* Encodes into a new JSON object (*out, caller decrefs): raw's fields with the
  * modelled ones overwritten. MC_ENOMEM. */
@@ -82,5 +84,21 @@ const char *mc_api_ic_state_name(mc_ic_state state);
 
 /* Parses a state string; MC_IC_STATE_UNKNOWN when not one of the five. */
 mc_ic_state mc_api_ic_state_parse(const char *name);
+
+/* The Ready condition that status (state, error) means: True "Finished" at
+ * FINISHED; False "Failed" with the error as message at FAILED; False
+ * "Pending", "Requested" or "Issued" (the state, CamelCase) in progress;
+ * Unknown "UnknownState" for a state this version does not know. The
+ * strings are static or borrowed from status. */
+void mc_api_issued_certificate_ready(const mc_api_issued_certificate_status *status,
+                                     const char **ready, const char **reason, const char **message);
+
+/* Sets the Ready condition of ic->status.conditions from ic->status (with
+ * status.observedGeneration); lastTransitionTime becomes now (Unix seconds)
+ * only when Ready's status changes. MC_ENOMEM. */
+int mc_api_issued_certificate_set_ready(mc_api_issued_certificate *ic, int64_t now);
+
+/* Whether ic->status.conditions' Ready already says what ic->status means. */
+int mc_api_issued_certificate_ready_current(const mc_api_issued_certificate *ic);
 
 #endif

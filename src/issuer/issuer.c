@@ -568,8 +568,10 @@ static int signer_acquire(mc_issuer *issuer, const mc_api_object_ref *ref, signe
 
 /* ---- requests ---------------------------------------------------------- */
 
-/* Writes the request's status for a FINISH or FAIL action (conditional on
- * the resourceVersion the decision was made from). */
+static int put_status(issuer_cluster *cluster, mc_api_certificate_request *request, mc_err *err);
+
+/* Writes the request's status for a FINISH or FAIL action, with its Ready
+ * condition (conditional on the resourceVersion the decision was made from). */
 static int write_status(issuer_cluster *cluster, mc_api_certificate_request *request,
                         const mc_issuer_action *action, const char *root_pem, mc_err *err)
 {
@@ -589,10 +591,26 @@ static int write_status(issuer_cluster *cluster, mc_api_certificate_request *req
         if (rc == MC_OK && !request->status.error)
             rc = MC_ENOMEM;
     }
+    if (rc == MC_OK)
+        rc = mc_api_certificate_request_set_ready(request, (int64_t)time(NULL));
     if (rc != MC_OK)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
+    return put_status(cluster, request, err);
+}
+
+/* An answer written without the Ready condition (by an older issuer): the
+ * condition is added, nothing else changes. */
+static int write_ready(issuer_cluster *cluster, mc_api_certificate_request *request, mc_err *err)
+{
+    if (mc_api_certificate_request_set_ready(request, (int64_t)time(NULL)) != MC_OK)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    return put_status(cluster, request, err);
+}
+
+static int put_status(issuer_cluster *cluster, mc_api_certificate_request *request, mc_err *err)
+{
     json_t *body = NULL;
-    rc = mc_api_certificate_request_encode(request, &body, err);
+    int rc = mc_api_certificate_request_encode(request, &body, err);
     if (rc == MC_OK)
         rc = mc_kube_update_status(cluster->client, &requests_resource, request->metadata.namespace,
                                    body, NULL, err);
@@ -645,6 +663,18 @@ static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster,
                    request->status.state == MC_CR_STATE_FAILED;
     /* what decide would call NOTHING or WAIT, without reading the root */
     obj = mc_informer_get(cluster->issued, ns, name);
+    if (!request->metadata.deletion_timestamp && answered &&
+        request->status.observed_generation == request->metadata.generation &&
+        !mc_api_certificate_request_ready_current(request)) {
+        rc = write_ready(cluster, request, err);
+        if (rc == MC_ECONFLICT) {
+            mc_err_clear(err);
+            rc = MC_OK; /* a newer version is on its way to the cache */
+        } else if (rc == MC_OK) {
+            wait_cache(cluster, ns, name, request->metadata.resource_version);
+        }
+        goto out;
+    }
     if (request->metadata.deletion_timestamp ||
         (answered && request->status.observed_generation == request->metadata.generation) || !obj)
         goto out;

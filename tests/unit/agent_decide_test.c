@@ -140,9 +140,12 @@ static void world_sync(world *w)
     w->obs.pod_count = w->pod_count;
 }
 
+/* Decides as the agent would on a status it wrote itself (so with its Ready
+ * condition; test_ready_condition_follows_state covers one without). */
 static const mc_agent_action *decide(world *w)
 {
     world_sync(w);
+    assert_int_equal(mc_api_issued_certificate_set_ready(w->ic, NOW - 60), MC_OK);
     mc_agent_decide(&w->obs, &w->action);
     assert_null(strstr(w->action.error, "PRIVATE KEY"));
     return &w->action;
@@ -603,9 +606,24 @@ static void test_requested_finished_writes_output(void **state)
     assert_string_equal(a->issuance, issuance);
     assert_true(mc_str_has_prefix(issuance, "1-"));
     assert_int_equal(strlen(issuance), 2 + 16);
-    /* Once written, ISSUED. */
+    /* Once written, ISSUED, with status.notAfter the certificate's expiry. */
     add_output(&w);
     assert_status(decide(&w), MC_IC_STATE_ISSUED, 1, NULL);
+    mc_pki_cert *cert = NULL;
+    time_t not_before = 0, not_after = 0;
+    const mc_api_bytes_entry *pem = mc_api_bytes_map_get(&w.output->data, "ca-cert.pem");
+    assert_int_equal(mc_pki_cert_from_pem((const char *)pem->data, pem->len, "c", &cert, NULL), 0);
+    assert_int_equal(mc_pki_cert_validity(cert, &not_before, &not_after), 0);
+    mc_pki_cert_free(cert);
+    assert_true(not_after > NOW);
+    assert_int_equal(w.action.not_after, (int64_t)not_after);
+    /* before any certificate is written there is none to report */
+    world w2;
+    world_init(&w2, MC_IC_STATE_PENDING);
+    w2.ic->status.observed_generation = 0;
+    assert_status(decide(&w2), MC_IC_STATE_PENDING, 1, NULL);
+    assert_int_equal(w2.action.not_after, 0);
+    world_free(&w2);
     world_free(&w);
 }
 
@@ -1082,6 +1100,82 @@ static void test_conflict_shared_directive(void **state)
     world_free(&w);
 }
 
+/* ---- status.conditions: Ready ------------------------------------------- */
+
+static const mc_api_condition *ready_of(const mc_api_issued_certificate *ic)
+{
+    return mc_api_conditions_get(&ic->status.conditions, MC_API_CONDITION_READY);
+}
+
+/* What the agent writes with each SET_STATUS: Ready True only at FINISHED,
+ * False with the state's reason in progress, False "Failed" with the error;
+ * lastTransitionTime moves only when Ready's status changes. */
+static void test_ready_condition_follows_state(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    /* a status without conditions (an older agent): written, not NOTHING */
+    world_sync(&w);
+    w.ic->status.state = MC_IC_STATE_FINISHED;
+    add_key(&w);
+    add_request(&w);
+    finish_request(&w);
+    add_output(&w);
+    world_sync(&w);
+    mc_agent_decide(&w.obs, &w.action);
+    assert_status(&w.action, MC_IC_STATE_FINISHED, 1, NULL);
+    /* the agent writes it so: then steady */
+    assert_int_equal(mc_api_issued_certificate_set_ready(w.ic, NOW), MC_OK);
+    const mc_api_condition *c = ready_of(w.ic);
+    assert_non_null(c);
+    assert_string_equal(c->status, "True");
+    assert_string_equal(c->reason, "Finished");
+    assert_int_equal(c->observed_generation, 1);
+    assert_string_equal(c->last_transition_time, "2026-01-01T00:00:00Z");
+    mc_agent_decide(&w.obs, &w.action);
+    assert_int_equal(w.action.type, MC_AGENT_NOTHING);
+    assert_true(mc_api_issued_certificate_ready_current(w.ic));
+
+    /* FAILED: False, reason Failed, the error as message, a new transition */
+    w.ic->status.state = MC_IC_STATE_FAILED;
+    w.ic->status.error = mc_strdup("certificaterequest istio-system/mesh-1 failed: no root");
+    assert_false(mc_api_issued_certificate_ready_current(w.ic));
+    assert_int_equal(mc_api_issued_certificate_set_ready(w.ic, NOW + 10), MC_OK);
+    c = ready_of(w.ic);
+    assert_string_equal(c->status, "False");
+    assert_string_equal(c->reason, "Failed");
+    assert_string_equal(c->message, "certificaterequest istio-system/mesh-1 failed: no root");
+    assert_string_equal(c->last_transition_time, "2026-01-01T00:00:10Z");
+    /* in progress: still False, so the time stays; reason names the state */
+    static const struct {
+        mc_ic_state state;
+        const char *reason;
+    } progress[] = {{MC_IC_STATE_PENDING, "Pending"},
+                    {MC_IC_STATE_REQUESTED, "Requested"},
+                    {MC_IC_STATE_ISSUED, "Issued"}};
+    for (size_t i = 0; i < 3; i++) {
+        w.ic->status.state = progress[i].state;
+        assert_int_equal(mc_api_issued_certificate_set_ready(w.ic, NOW + 20 + (int64_t)i), MC_OK);
+        c = ready_of(w.ic);
+        assert_string_equal(c->status, "False");
+        assert_string_equal(c->reason, progress[i].reason);
+        assert_string_equal(c->last_transition_time, "2026-01-01T00:00:10Z");
+    }
+    /* a new generation is reported in the condition */
+    w.ic->status.observed_generation = 2;
+    assert_false(mc_api_issued_certificate_ready_current(w.ic));
+    assert_int_equal(mc_api_issued_certificate_set_ready(w.ic, NOW + 30), MC_OK);
+    assert_int_equal(ready_of(w.ic)->observed_generation, 2);
+    assert_int_equal(w.ic->status.conditions.len, 1);
+    /* an unknown state: Unknown */
+    w.ic->status.state = MC_IC_STATE_UNKNOWN;
+    assert_int_equal(mc_api_issued_certificate_set_ready(w.ic, NOW + 40), MC_OK);
+    assert_string_equal(ready_of(w.ic)->status, "Unknown");
+    assert_string_equal(ready_of(w.ic)->last_transition_time, "2026-01-01T00:00:40Z");
+    world_free(&w);
+}
+
 /* ---- deletion ------------------------------------------------------------- */
 
 static void test_deleting_ic_cleans_up(void **state)
@@ -1366,6 +1460,7 @@ int main(void)
         cmocka_unit_test(test_conflict_writer_keeps_output),
         cmocka_unit_test(test_conflict_output_is_a_key_secret),
         cmocka_unit_test(test_conflict_shared_directive),
+        cmocka_unit_test(test_ready_condition_follows_state),
         cmocka_unit_test(test_deleting_ic_cleans_up),
         cmocka_unit_test(test_build_key_secret),
         cmocka_unit_test(test_build_request),

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -736,10 +737,84 @@ static void test_json_parse_limits(void **state)
     json_decref(j);
 }
 
+/* status.conditions: decoded with unknown members kept, Ready set from the
+ * state (lastTransitionTime moving only with its status), a bad time refused
+ * naming the field; the seed fields keep their meaning. */
+static void test_conditions(void **state)
+{
+    (void)state;
+    mc_err err = {0};
+    json_t *json = api_test_json(
+        "{\"apiVersion\":\"certificates.smh.solo.io/v1alpha2\",\"kind\":\"IssuedCertificate\","
+        "\"metadata\":{\"name\":\"x\",\"namespace\":\"ns\",\"generation\":2},"
+        "\"status\":{\"state\":\"REQUESTED\",\"observedGeneration\":2,\"conditions\":["
+        "{\"type\":\"Synced\",\"status\":\"True\",\"lastTransitionTime\":\"2024-01-01T00:00:00Z\","
+        "\"reason\":\"Ok\",\"extra\":1},"
+        "{\"type\":\"Ready\",\"status\":\"False\",\"lastTransitionTime\":\"2024-01-01T00:00:00Z\","
+        "\"reason\":\"Requested\",\"message\":\"waiting for the issuer to sign the certificate "
+        "request\",\"observedGeneration\":2}]}}");
+    mc_api_issued_certificate *ic = NULL;
+    assert_int_equal(mc_api_issued_certificate_decode(json, &ic, &err), 0);
+    assert_int_equal(ic->status.conditions.len, 2);
+    assert_true(mc_api_issued_certificate_ready_current(ic));
+    /* FINISHED: True, a transition */
+    ic->status.state = MC_IC_STATE_FINISHED;
+    assert_false(mc_api_issued_certificate_ready_current(ic));
+    assert_int_equal(mc_api_issued_certificate_set_ready(ic, 1767225600), 0);
+    json_t *out = NULL;
+    assert_int_equal(mc_api_issued_certificate_encode(ic, &out, &err), 0);
+    const json_t *conds = json_object_get(json_object_get(out, "status"), "conditions");
+    assert_int_equal(json_array_size(conds), 2);
+    const json_t *synced = json_array_get(conds, 0), *ready = json_array_get(conds, 1);
+    assert_int_equal(json_integer_value(json_object_get(synced, "extra")), 1);
+    assert_string_equal(json_string_value(json_object_get(ready, "status")), "True");
+    assert_string_equal(json_string_value(json_object_get(ready, "reason")), "Finished");
+    assert_string_equal(json_string_value(json_object_get(ready, "lastTransitionTime")),
+                        "2026-01-01T00:00:00Z");
+    assert_int_equal(json_integer_value(json_object_get(ready, "observedGeneration")), 2);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(out, "status"), "state")),
+                        "FINISHED");
+    json_decref(out);
+    /* same status later: the transition time stays */
+    assert_int_equal(mc_api_issued_certificate_set_ready(ic, 1767229200), 0);
+    assert_string_equal(
+        mc_api_conditions_get(&ic->status.conditions, "Ready")->last_transition_time,
+        "2026-01-01T00:00:00Z");
+    mc_api_issued_certificate_free(ic);
+    json_decref(json);
+
+    json = api_test_json(
+        "{\"metadata\":{\"name\":\"x\",\"namespace\":\"ns\"},\"status\":{\"conditions\":["
+        "{\"type\":\"Ready\",\"status\":\"True\",\"lastTransitionTime\":\"yesterday\"}]}}");
+    assert_int_equal(mc_api_issued_certificate_decode(json, &ic, &err), MC_EINVAL);
+    assert_non_null(strstr(err.msg, "status.conditions[0].lastTransitionTime"));
+    json_decref(json);
+
+    /* CertificateRequest: Pending, then Failed with the error */
+    mc_api_certificate_request *cr = mc_api_certificate_request_new("ns", "x");
+    cr->metadata.generation = 1;
+    cr->status.observed_generation = 1;
+    assert_int_equal(mc_api_certificate_request_set_ready(cr, 1767225600), 0);
+    const mc_api_condition *c = mc_api_conditions_get(&cr->status.conditions, "Ready");
+    assert_string_equal(c->status, "False");
+    assert_string_equal(c->reason, "Pending");
+    cr->status.state = MC_CR_STATE_FAILED;
+    cr->status.error = strdup("CSR signature does not verify");
+    assert_false(mc_api_certificate_request_ready_current(cr));
+    assert_int_equal(mc_api_certificate_request_set_ready(cr, 1767225601), 0);
+    c = mc_api_conditions_get(&cr->status.conditions, "Ready");
+    assert_string_equal(c->reason, "Failed");
+    assert_string_equal(c->message, "CSR signature does not verify");
+    assert_string_equal(c->last_transition_time, "2026-01-01T00:00:00Z");
+    assert_true(mc_api_certificate_request_ready_current(cr));
+    mc_api_certificate_request_free(cr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_objects),
+        cmocka_unit_test(test_conditions),
         cmocka_unit_test(test_roundtrip_lists),
         cmocka_unit_test(test_list_fields),
         cmocka_unit_test(test_watch_events),

@@ -86,6 +86,62 @@ static void assert_structural(const json_t *schema, const char *path)
     }
 }
 
+/* Every property, array item of objects and the root carries a
+ * description, so that `kubectl explain` documents every field. Returns the
+ * number of nodes without one (printing their paths). */
+static int count_undescribed(const json_t *schema, const char *path)
+{
+    int missing = 0;
+    const char *d = json_string_value(json_object_get(schema, "description"));
+    if (!d || !*d) {
+        fprintf(stderr, "%s: no description\n", *path ? path : "(root)");
+        missing++;
+    }
+    char sub[256];
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)json_object_get(schema, "properties"), k, v) {
+        snprintf(sub, sizeof(sub), "%s.%s", path, k);
+        missing += count_undescribed(v, sub);
+    }
+    const json_t *items = json_object_get(schema, "items");
+    const char *item_type = json_string_value(json_object_get(items, "type"));
+    if (items && item_type && !strcmp(item_type, "object")) {
+        snprintf(sub, sizeof(sub), "%s[]", path);
+        missing += count_undescribed(items, sub);
+    }
+    return missing;
+}
+
+/* The schema node a printer column's JSONPath (".a.b[0].c") points to, or NULL. */
+static const json_t *schema_at(const json_t *schema, const char *json_path)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", json_path);
+    const json_t *cur = schema;
+    char *p = buf;
+    while (*p && cur) {
+        if (*p == '.') {
+            p++;
+            size_t len = strcspn(p, ".[");
+            char saved = p[len];
+            p[len] = '\0';
+            cur = json_object_get(json_object_get(cur, "properties"), p);
+            p[len] = saved;
+            p += len;
+        } else if (*p == '[') {
+            char *end = strchr(p, ']');
+            if (!end)
+                return NULL;
+            cur = json_object_get(cur, "items");
+            p = end + 1;
+        } else {
+            return NULL;
+        }
+    }
+    return cur;
+}
+
 /* A value for every property of schema. Plain strings are not valid base64
  * ("s!") so that a codec treating one as bytes fails to decode it. */
 static json_t *sample(const json_t *schema)
@@ -96,6 +152,8 @@ static json_t *sample(const json_t *schema)
         if (e) /* the last state: PENDING, the first, is omitted on fresh objects */
             return json_deep_copy(json_array_get(e, json_array_size(e) - 1));
         const char *format = json_string_value(json_object_get(schema, "format"));
+        if (format && !strcmp(format, "date-time"))
+            return json_string("2026-01-02T03:04:05Z");
         return json_string(format && !strcmp(format, "byte") ? "AAEC/w==" : "s!");
     }
     if (!strcmp(type, "integer"))
@@ -215,6 +273,10 @@ static json_t *reencode_without_raw(const char *kind, json_t *in)
         if (rc == 0) {
             json_decref(o->raw);
             o->raw = NULL;
+            for (size_t i = 0; i < o->status.conditions.len; i++) {
+                json_decref(o->status.conditions.items[i].raw);
+                o->status.conditions.items[i].raw = NULL;
+            }
             assert_int_equal(mc_api_issued_certificate_encode(o, &out, NULL), 0);
         }
         mc_api_issued_certificate_free(o);
@@ -224,6 +286,10 @@ static json_t *reencode_without_raw(const char *kind, json_t *in)
         if (rc == 0) {
             json_decref(o->raw);
             o->raw = NULL;
+            for (size_t i = 0; i < o->status.conditions.len; i++) {
+                json_decref(o->status.conditions.items[i].raw);
+                o->status.conditions.items[i].raw = NULL;
+            }
             assert_int_equal(mc_api_certificate_request_encode(o, &out, NULL), 0);
         }
         mc_api_certificate_request_free(o);
@@ -268,6 +334,12 @@ static json_t *full_object(const char *kind)
         ic->status.observed_generation = 3;
         ic->status.error = strdup("error!");
         ic->status.state = MC_IC_STATE_FAILED;
+        ic->status.not_after = strdup("2027-01-01T00:00:00Z");
+        assert_int_equal(mc_api_issued_certificate_set_ready(ic, 1767225600), 0);
+        /* free text that is not base64 ("Finished" happens to be) */
+        free(ic->status.conditions.items[0].reason);
+        ic->status.conditions.items[0].reason = strdup("Reason!");
+        ic->status.conditions.items[0].observed_generation = 3;
         assert_int_equal(mc_api_issued_certificate_encode(ic, &out, NULL), 0);
         mc_api_issued_certificate_free(ic);
     } else if (!strcmp(kind, "CertificateRequest")) {
@@ -277,6 +349,11 @@ static json_t *full_object(const char *kind)
         cr->status.observed_generation = 3;
         cr->status.error = strdup("error!");
         cr->status.state = MC_CR_STATE_FINISHED;
+        assert_int_equal(mc_api_certificate_request_set_ready(cr, 1767225600), 0);
+        /* free text that is not base64 ("Finished" happens to be) */
+        free(cr->status.conditions.items[0].reason);
+        cr->status.conditions.items[0].reason = strdup("Reason!");
+        cr->status.conditions.items[0].observed_generation = 3;
         assert_int_equal(mc_api_certificate_request_encode(cr, &out, NULL), 0);
         mc_api_certificate_request_free(cr);
     } else {
@@ -333,13 +410,21 @@ static void check_crd(const char *file, const char *plural, const char *fixture,
     assert_true(json_is_object(status_sub) && json_object_size(status_sub) == 0);
     assert_true(r->has_status);
     const json_t *cols = json_object_get(v, "additionalPrinterColumns");
-    const json_t *last = json_array_get(cols, json_array_size(cols) - 1);
+    /* Age ends the default view; -o wide columns (priority 1) follow it, as
+     * kubectl's own wide columns (a pod's IP, Node) do */
+    const json_t *last = NULL;
+    size_t ci;
+    json_t *cv;
+    json_array_foreach(cols, ci, cv)
+        if (json_integer_value(json_object_get(cv, "priority")) == 0)
+            last = cv;
+        else
+            assert_non_null(last); /* after the default columns */
     assert_string_equal(json_string_value(json_object_get(last, "name")), "Age");
     assert_string_equal(json_string_value(json_object_get(last, "type")), "date");
     assert_string_equal(json_string_value(json_object_get(last, "jsonPath")),
                         ".metadata.creationTimestamp");
     if (has_state) {
-        assert_int_equal(json_array_size(cols), 3);
         assert_string_equal(json_string_value(json_object_get(json_array_get(cols, 0), "name")), "State");
         assert_string_equal(json_string_value(json_object_get(json_array_get(cols, 0), "jsonPath")),
                             ".status.state");
@@ -347,24 +432,40 @@ static void check_crd(const char *file, const char *plural, const char *fixture,
         assert_string_equal(json_string_value(json_object_get(json_array_get(cols, 1), "jsonPath")),
                             ".status.error");
     }
-    /* every printer column points into the schema */
+    /* every printer column points into the schema with its type (dates at
+     * date-time strings); the default view stays narrow, -o wide shows more */
     const json_t *schema = schema_of(crd);
     size_t i;
     json_t *col;
+    int wide = 0;
     json_array_foreach(cols, i, col) {
         const char *jp = json_string_value(json_object_get(col, "jsonPath"));
-        if (!strcmp(jp, ".metadata.creationTimestamp"))
+        const char *type = json_string_value(json_object_get(col, "type"));
+        json_int_t priority = json_integer_value(json_object_get(col, "priority"));
+        assert_true(priority == 0 || priority == 1);
+        wide += priority == 1;
+        if (!strcmp(jp, ".metadata.creationTimestamp") || !strcmp(jp, ".metadata.generation"))
             continue;
-        char buf[128];
-        snprintf(buf, sizeof(buf), "%s", jp + 1);
-        char *dot = strchr(buf, '.');
-        *dot = '\0';
-        const json_t *s = json_object_get(json_object_get(json_object_get(json_object_get(
-                              schema, "properties"), buf), "properties"), dot + 1);
-        assert_non_null(s);
-        assert_string_equal(json_string_value(json_object_get(s, "type")),
-                            json_string_value(json_object_get(col, "type")));
+        const json_t *s = schema_at(schema, jp);
+        if (!s)
+            fail_msg("%s: printer column %s: %s is not in the schema", file,
+                     json_string_value(json_object_get(col, "name")), jp);
+        const char *schema_type = json_string_value(json_object_get(s, "type"));
+        if (!strcmp(type, "date")) {
+            assert_string_equal(schema_type, "string");
+            assert_string_equal(json_string_value(json_object_get(s, "format")), "date-time");
+        } else {
+            assert_string_equal(schema_type, type);
+        }
+        if (priority == 1)
+            assert_non_null(json_string_value(json_object_get(col, "description")));
     }
+    assert_true(wide >= 1);
+    assert_true(json_array_size(cols) - (size_t)wide <= 4);
+
+    /* every property documented */
+    if (count_undescribed(schema, "") != 0)
+        fail_msg("%s: properties without a description (listed above)", file);
 
     /* structural schema */
     assert_structural(schema, "");

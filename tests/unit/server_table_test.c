@@ -86,7 +86,8 @@ static void test_custom_resource(void **state)
     assert_string_equal(json_string_value(json_object_get(md, "resourceVersion")), "42");
     assert_string_equal(json_string_value(json_object_get(md, "continue")), "next");
 
-    assert_int_equal(json_array_size(json_object_get(t, "columnDefinitions")), 4);
+    /* Name, State, Error, Age, then the -o wide (priority 1) columns */
+    assert_int_equal(json_array_size(json_object_get(t, "columnDefinitions")), 10);
     assert_string_equal(column_name(t, 0), "Name");
     assert_string_equal(column_name(t, 1), "State");
     assert_string_equal(column_name(t, 2), "Error");
@@ -131,7 +132,7 @@ static void test_custom_resource(void **state)
 
     t = mc_server_table_build(r, NULL, 0, "1", NULL, NULL, NOW);
     assert_int_equal(json_array_size(json_object_get(t, "rows")), 0);
-    assert_int_equal(json_array_size(json_object_get(t, "columnDefinitions")), 4);
+    assert_int_equal(json_array_size(json_object_get(t, "columnDefinitions")), 10);
     json_decref(t);
     json_decref(a);
     json_decref(b);

@@ -5,8 +5,9 @@
 # Starts a server on a free loopback port in a temporary directory (stopped
 # and removed on exit, even on failure), points KUBECONFIG at its cluster c1
 # and runs what users run: apply the CRDs, api-resources, apply with
-# validation, get (State column), -o yaml round trip, merge/JSON/status
-# patches, label, describe, watch, delete with and without finalizers, Secrets.
+# validation, get (State column, -o wide), explain (field descriptions), -o
+# yaml round trip, merge/JSON/status patches, status.conditions with kubectl
+# wait, label, describe, watch, delete with and without finalizers, Secrets.
 # KUBECTL_VERSION (e.g. 1.27) runs kubectl.<version> from the Google Cloud SDK
 # beside /usr/bin/kubectl instead of the dispatcher. Each check prints one
 # "ok"/"FAIL" line; the script exits 1 when any failed. kubectl missing: exit
@@ -152,6 +153,29 @@ expect "get --show-labels" "app=meshcert" "${N[@]}" get ic --show-labels
 expect "get category meshcert" "issuedcertificate\.$G/mesh-1" "${N[@]}" get meshcert -o name
 expect_fail "get of a missing object is NotFound" '"nothing" not found' "${N[@]}" get ic nothing
 
+# ---- -o wide and explain (issue 11) ----
+expect "get -o wide adds the priority-1 columns" \
+    "^NAME +STATE +ERROR +AGE +NOT-AFTER +OUTPUT-NAMESPACE +OUTPUT +ROOT +BOUNCE +OBSERVED" \
+    "${N[@]}" get ic -o wide
+expect "get -o wide shows the output Secret and the root" \
+    "^mesh-1 .* istio-system +cacerts +root-ca " "${N[@]}" get ic -o wide
+expect "explain issuedcertificates.spec.hosts shows its description" \
+    "hostnames, IP addresses and URIs" explain issuedcertificates.spec.hosts
+if k explain issuedcertificate.spec; then
+    # every field of spec is listed with a description line under it
+    undocumented=$(awk '/^FIELDS:/{f=1; next} f && /^  [a-zA-Z]+\t/{name=$1; getline; if ($0 !~ /[a-zA-Z]/) print name}' <<<"$OUT")
+    if grep -qE "^  (hosts|org|signingCertificateSecret|issuedCertificateSecret|podBounceDirective)\b" <<<"$OUT" &&
+        [[ -z "$undocumented" ]]; then
+        pass "explain issuedcertificate.spec describes every field"
+    else
+        fail "explain issuedcertificate.spec describes every field" "undocumented: $undocumented" "$OUT"
+    fi
+else
+    fail "explain issuedcertificate.spec" "$OUT"
+fi
+expect "explain the Ready condition's status" "True, False or Unknown" \
+    explain issuedcertificates.status.conditions.status
+
 # ---- -o yaml round trip ----
 if k "${N[@]}" get ic mesh-1 -o yaml; then
     printf '%s\n' "$OUT" >"$WORK/mesh-1.yaml"
@@ -187,6 +211,29 @@ expect "a patch of the main resource ignores status" "^ISSUED$" "${N[@]}" get ic
     -o 'jsonpath={.status.state}'
 expect_fail "status patch is validated against the schema" "status\.state" "${N[@]}" patch ic \
     mesh-1 --subresource=status --type merge -p '{"status":{"state":"BOGUS"}}'
+
+# ---- status.conditions: kubectl wait (issue 11) ----
+# kubectl wait ignores a condition whose observedGeneration is behind the
+# object's generation (the patches above moved it on), as it should
+k "${N[@]}" get ic mesh-1 -o 'jsonpath={.metadata.generation}'
+GEN=${OUT:-1}
+READY_FALSE='{"status":{"state":"REQUESTED","conditions":[{"type":"Ready","status":"False","reason":"Requested","message":"waiting for the issuer","lastTransitionTime":"2026-01-01T00:00:00Z","observedGeneration":'$GEN'}]}}'
+READY_TRUE='{"status":{"state":"FINISHED","notAfter":"2027-01-01T00:00:00Z","conditions":[{"type":"Ready","status":"True","reason":"Finished","message":"issued","lastTransitionTime":"2026-01-01T00:00:01Z","observedGeneration":'$GEN'}]}}'
+expect "status patch with a Ready=False condition" "mesh-1 patched" "${N[@]}" patch ic mesh-1 \
+    --subresource=status --type merge -p "$READY_FALSE"
+expect_fail "wait --for=condition=Ready times out while Ready is False" "timed out" "${N[@]}" \
+    wait --for=condition=Ready issuedcertificate/mesh-1 --timeout=2s
+expect "wait --for=condition=Ready=False is met" "condition met" "${N[@]}" \
+    wait --for=condition=Ready=False issuedcertificate/mesh-1 --timeout=10s
+expect "status patch with Ready=True" "mesh-1 patched" "${N[@]}" patch ic mesh-1 \
+    --subresource=status --type merge -p "$READY_TRUE"
+expect "wait --for=condition=Ready is met" "condition met" "${N[@]}" \
+    wait --for=condition=Ready issuedcertificate/mesh-1 --timeout=10s
+expect "get -o wide shows NOT-AFTER" "^mesh-1 +FINISHED .*2027-01-01T00:00:00Z" "${N[@]}" get ic -o wide
+expect_fail "a condition status outside True/False/Unknown is refused" 'Unsupported value: "Maybe"' \
+    "${N[@]}" patch ic mesh-1 --subresource=status --type merge \
+    -p '{"status":{"conditions":[{"type":"Ready","status":"Maybe"}]}}'
+k "${N[@]}" patch ic mesh-1 --subresource=status --type merge -p '{"status":{"state":"ISSUED","conditions":null}}'
 
 # ---- label, describe ----
 expect "label" "mesh-1 labeled" "${N[@]}" label ic mesh-1 tier=gold

@@ -513,6 +513,77 @@ static int run_openssl(char **out, ...)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Runs the real kubectl against the test cluster (KUBECONFIG, HOME for its
+ * caches in the server's directory, no stdin); *out receives stdout and
+ * stderr. -1 when kubectl cannot be started. */
+static int run_kubectl(char **out, ...)
+{
+    char *argv[24] = {"kubectl"};
+    size_t argc = 1;
+    va_list ap;
+    va_start(ap, out);
+    for (char *arg; argc < 23 && (arg = va_arg(ap, char *)) != NULL;)
+        argv[argc++] = arg;
+    va_end(ap);
+    argv[argc] = NULL;
+    setenv("KUBECONFIG", kubeconfig, 1);
+    setenv("HOME", sp.dir, 1);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/kubectl.out", sp.dir);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    pid_t pid = 0;
+    int rc = posix_spawnp(&pid, "kubectl", &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    *out = NULL;
+    if (rc != 0)
+        return -1;
+    int status = 0;
+    waitpid(pid, &status, 0);
+    size_t len = 0;
+    mc_err err = {0};
+    assert_int_equal(mc_file_read(path, 1 << 20, out, &len, &err), MC_OK);
+    fprintf(stderr, "$ kubectl %s %s -> %d\n%s", argv[1], argc > 2 ? argv[2] : "",
+            WIFEXITED(status) ? WEXITSTATUS(status) : -1, *out);
+    return WIFEXITED(status) && WEXITSTATUS(status) != 127 ? WEXITSTATUS(status) : -1;
+}
+
+/* Whether kubectl can run; with CI set its absence fails the test. */
+static int kubectl_present(void)
+{
+    char *out = NULL;
+    int rc = run_kubectl(&out, "version", "--client", NULL);
+    free(out);
+    if (rc == 0)
+        return 1;
+    if (getenv("CI"))
+        fail_msg("kubectl is not installed; CI is set, so that is a failure");
+    fprintf(stderr, "SKIPPED: kubectl not installed: the kubectl wait checks are left out\n");
+    return 0;
+}
+
+/* The Ready condition of IssuedCertificate meshcert/name (new reference) or NULL. */
+static json_t *ready_condition(const char *name)
+{
+    json_t *ic = NULL, *found = NULL;
+    mc_err err = {0};
+    if (mc_kube_get(client, &ics, "meshcert", name, &ic, &err) != MC_OK)
+        return NULL;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(json_object_get(ic, "status"), "conditions"), i, c)
+    {
+        if (!found && json_is_string(json_object_get(c, "type")) &&
+            strcmp(json_string_value(json_object_get(c, "type")), "Ready") == 0)
+            found = json_incref(c);
+    }
+    json_decref(ic);
+    return found;
+}
+
 static void write_file(const char *dir, const char *name, const char *text, char *path,
                        size_t path_size)
 {
@@ -925,6 +996,47 @@ static void test_agent_one_owner_per_output_secret(void **state)
     check_output_named(&root, "cacerts");
     assert_string_equal(ic_state_of("mesh-a"), "FINISHED");
     assert_string_equal(ic_state_of("mesh-b"), "FAILED");
+    /* status.conditions as the agent wrote them: Ready True at FINISHED, False
+     * Failed with the error at FAILED; what kubectl wait reads */
+    json_t *ready = ready_condition("mesh-a");
+    assert_non_null(ready);
+    assert_string_equal(json_string_value(json_object_get(ready, "status")), "True");
+    assert_string_equal(json_string_value(json_object_get(ready, "reason")), "Finished");
+    assert_int_equal(json_integer_value(json_object_get(ready, "observedGeneration")), 1);
+    assert_non_null(json_string_value(json_object_get(ready, "lastTransitionTime")));
+    json_decref(ready);
+    json_t *ic_a = NULL;
+    assert_int_equal(mc_kube_get(client, &ics, "meshcert", "mesh-a", &ic_a, &err), MC_OK);
+    assert_non_null(str_at(ic_a, "status", "notAfter")); /* status.notAfter */
+    json_decref(ic_a);
+    ready = ready_condition("mesh-b");
+    assert_non_null(ready);
+    assert_string_equal(json_string_value(json_object_get(ready, "status")), "False");
+    assert_string_equal(json_string_value(json_object_get(ready, "reason")), "Failed");
+    assert_string_equal(json_string_value(json_object_get(ready, "message")), error_b);
+    json_decref(ready);
+    if (kubectl_present()) {
+        char *out = NULL;
+        assert_int_equal(run_kubectl(&out, "-n", "meshcert", "wait", "--for=condition=Ready",
+                                     "issuedcertificate/mesh-a", "--timeout=20s", NULL),
+                         0);
+        assert_non_null(strstr(out, "condition met"));
+        free(out);
+        assert_int_equal(run_kubectl(&out, "-n", "meshcert", "wait", "--for=condition=Ready=False",
+                                     "issuedcertificate/mesh-b", "--timeout=20s", NULL),
+                         0);
+        free(out);
+        assert_int_not_equal(run_kubectl(&out, "-n", "meshcert", "wait", "--for=condition=Ready",
+                                         "issuedcertificate/mesh-b", "--timeout=1s", NULL),
+                             0);
+        free(out);
+        /* -o wide shows the expiry the agent recorded */
+        assert_int_equal(
+            run_kubectl(&out, "-n", "meshcert", "get", "ic", "mesh-a", "-o", "wide", NULL), 0);
+        assert_non_null(strstr(out, "NOT-AFTER"));
+        assert_non_null(strstr(out, "cacerts"));
+        free(out);
+    }
     /* bounced once, by mesh-a; mesh-b recorded nothing */
     assert_false(pod_exists("istiod-1"));
     json_t *pbd_b = NULL;

@@ -247,6 +247,38 @@ static void replace_csr(const wf_fixture *f, const char *name, const char *pem)
     json_decref(req);
 }
 
+/* The issuer's Ready condition on request meshcert/<name> on east (issue
+ * 11): status, reason and, when given, the exact message; observedGeneration
+ * is the request's generation. */
+static void assert_request_ready(const wf_fixture *f, const char *name, const char *status,
+                                 const char *reason, const char *message)
+{
+    json_t *req = get_request(f, name);
+    const json_t *ready = NULL;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(json_object_get(req, "status"), "conditions"), i, c)
+    {
+        const char *type = json_string_value(json_object_get(c, "type"));
+        if (type && strcmp(type, "Ready") == 0)
+            ready = c;
+    }
+    const char *got_status = json_string_value(json_object_get(ready, "status"));
+    const char *got_reason = json_string_value(json_object_get(ready, "reason"));
+    const char *got_message = json_string_value(json_object_get(ready, "message"));
+    int64_t gen =
+        json_integer_value(json_object_get(json_object_get(req, "metadata"), "generation"));
+    if (!ready || !got_status || strcmp(got_status, status) != 0 || !got_reason ||
+        strcmp(got_reason, reason) != 0 ||
+        (message && (!got_message || strcmp(got_message, message) != 0)) ||
+        json_integer_value(json_object_get(ready, "observedGeneration")) != gen ||
+        !json_string_value(json_object_get(ready, "lastTransitionTime")))
+        wf_fail(f, "certificaterequest %s/%s on east: Ready condition %s/%s (\"%s\"), want %s/%s",
+                WF_NS_MESHCERT, name, got_status ? got_status : "(none)",
+                got_reason ? got_reason : "(none)", got_message ? got_message : "", status, reason);
+    json_decref(req);
+}
+
 /* Waits for request meshcert/<name> on east to be FAILED for its generation
  * with an error containing reason; returns its uid (static buffer). */
 static const char *wait_request_failed(const wf_fixture *f, const char *name, const char *reason)
@@ -270,6 +302,7 @@ static const char *wait_request_failed(const wf_fixture *f, const char *name, co
             if (!strstr(error, reason))
                 wf_fail(f, "certificaterequest %s FAILED without \"%s\" in its error: %s", name,
                         reason, error);
+            assert_request_ready(f, name, "False", "Failed", error);
             return uid;
         }
         wf_sleep_ms(50);
@@ -705,6 +738,7 @@ static void test_workflow(void **state)
     }
     assert_root_shared(f);
     check_cross_cluster_leaf(f);
+    assert_request_ready(f, IC_NAME, "True", "Finished", NULL);
     assert_key_type(f, "east", "4096 bit"); /* the agent's default, as the original's */
     assert_key_type(f, "west", "256 bit");  /* --key-type ec-p256 */
 

@@ -2,8 +2,11 @@
  *
  * Informers keep caches of the cluster's IssuedCertificates, their requests,
  * key and output Secrets, PodBounceDirectives and Pods; every event maps to
- * the keys ("ns/name") of the IssuedCertificates it concerns. A worker builds
- * the observation from the caches, executes the one action decided, waits
+ * the keys ("ns/name") of the IssuedCertificates it concerns; an
+ * IssuedCertificate added, deleted or given a new spec also queues its peers
+ * (those naming one of its objects: one owner per object, decide.h). A
+ * worker builds the observation from the caches, executes the one action
+ * decided, waits
  * until its own write is visible in the cache (so the next decision does not
  * repeat it) and reconciles again at once; FAILED issuances back off.
  */

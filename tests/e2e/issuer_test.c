@@ -219,6 +219,32 @@ static mc_pki_cert *status_cert(const json_t *status, const char *field)
     return cert;
 }
 
+/* The Ready condition in a request status (borrowed) or NULL. */
+static const json_t *ready_in(const json_t *status)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(status, "conditions"), i, c)
+    {
+        const char *type = json_string_value(json_object_get(c, "type"));
+        if (type && strcmp(type, "Ready") == 0)
+            return c;
+    }
+    return NULL;
+}
+
+static void assert_ready(const json_t *status, const char *want, const char *reason)
+{
+    const json_t *ready = ready_in(status);
+    if (!ready)
+        fail_msg("no Ready condition in the request's status");
+    assert_string_equal(json_string_value(json_object_get(ready, "status")), want);
+    assert_string_equal(json_string_value(json_object_get(ready, "reason")), reason);
+    assert_int_equal(json_integer_value(json_object_get(ready, "observedGeneration")),
+                     json_integer_value(json_object_get(status, "observedGeneration")));
+    assert_non_null(json_string_value(json_object_get(ready, "lastTransitionTime")));
+}
+
 static void test_issue_refuse_and_stop(void **state)
 {
     fixture *f = *state;
@@ -241,7 +267,40 @@ static void test_issue_refuse_and_stop(void **state)
     assert_int_equal(mc_pki_cert_check_identity(cert, ORG, hosts, 2, &err), MC_OK);
     assert_int_equal(mc_pki_cert_matches_key(cert, key, &err), MC_OK);
     assert_true(mc_pki_cert_is_ca(cert));
+    assert_ready(status, "True", "Finished"); /* issue 11 */
     json_decref(status);
+
+    /* An answer without its Ready condition (an older issuer's) gets one,
+     * and nothing else changes. */
+    json_t *answered = NULL;
+    assert_int_equal(mc_kube_get(f->east, &requests, NS_EAST, "mesh-1", &answered, &err), MC_OK);
+    const char *signed_b64 = json_string_value(
+        json_object_get(json_object_get(answered, "status"), "signedCertificate"));
+    char *signed_before = signed_b64 ? strdup(signed_b64) : NULL;
+    json_object_del(json_object_get(answered, "status"), "conditions");
+    if (mc_kube_update_status(f->east, &requests, NS_EAST, answered, NULL, &err) != MC_OK)
+        fail_msg("drop the conditions: %s", err.msg);
+    json_decref(answered);
+    int64_t deadline = wf_now_ms() + 20000;
+    const json_t *ready = NULL;
+    for (;;) {
+        answered = NULL;
+        assert_int_equal(mc_kube_get(f->east, &requests, NS_EAST, "mesh-1", &answered, &err),
+                         MC_OK);
+        ready = ready_in(json_object_get(answered, "status"));
+        if (ready || wf_now_ms() > deadline)
+            break;
+        json_decref(answered);
+        wf_sleep_ms(100);
+    }
+    if (!ready)
+        fail_msg("the issuer did not add the Ready condition to an answer without it");
+    assert_ready(json_object_get(answered, "status"), "True", "Finished");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(answered, "status"),
+                                                          "signedCertificate")),
+                        signed_before);
+    free(signed_before);
+    json_decref(answered);
 
     /* The root was generated in the management cluster, as a signing Secret
      * holding the root handed out. */
@@ -275,6 +334,8 @@ static void test_issue_refuse_and_stop(void **state)
     assert_non_null(error);
     if (!strstr(error, "evil.example.com"))
         fail_msg("error does not name the extra SAN: %s", error);
+    assert_ready(status, "False", "Failed");
+    assert_string_equal(json_string_value(json_object_get(ready_in(status), "message")), error);
     assert_null(json_object_get(status, "signedCertificate"));
     json_decref(status);
     mc_pki_key_free(key);

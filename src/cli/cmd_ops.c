@@ -24,7 +24,7 @@ static const mc_kube_resource pod_bounce_directives = {MC_API_GROUP, MC_API_VERS
                                                        "podbouncedirectives", 1};
 
 static const char issue_help[] =
-    "Usage: meshcert issue --kubeconfig FILE --cluster C --name N --host H... [options]\n"
+    "Usage: meshcert issue --cluster C --name N --host H... [options]\n"
     "\n"
     "Creates IssuedCertificate N on the registered cluster C: its agent makes a key and a\n"
     "CertificateRequest, the issuer signs it with the root in --root-secret, and the agent\n"
@@ -32,9 +32,7 @@ static const char issue_help[] =
     "restart the matching pods once the certificate is written. Every --host is checked\n"
     "(DNS name, IP address or URI) before anything is written.\n"
     "\n"
-    "Options:\n"
-    "  --kubeconfig FILE             kubeconfig of the management cluster     [required]\n"
-    "  --context NAME                its context                     [current-context]\n"
+    "Options:\n" MC_CLI_MGMT_FLAGS_HELP
     "  --namespace NS                namespace of the registrations       [meshcert]\n"
     "  --cluster C                   registered cluster                       [required]\n"
     "  --name N                      name of the IssuedCertificate            [required]\n"
@@ -49,16 +47,14 @@ static const char issue_help[] =
     "  -h, --help                    show this help\n";
 
 static const char status_help[] =
-    "Usage: meshcert status --kubeconfig FILE [options]\n"
+    "Usage: meshcert status [options]\n"
     "\n"
     "Prints one row per IssuedCertificate on every registered cluster: its state,\n"
     "generation and observed generation, the notAfter of the certificate in its output\n"
     "Secret (when present) and its error. A cluster that cannot be reached is one row\n"
     "saying so. Exit code 0 when every cluster answered, 1 otherwise.\n"
     "\n"
-    "Options:\n"
-    "  --kubeconfig FILE        kubeconfig of the management cluster       [required]\n"
-    "  --context NAME           its context                       [current-context]\n"
+    "Options:\n" MC_CLI_MGMT_FLAGS_HELP
     "  --namespace NS           namespace of the registrations         [meshcert]\n"
     "  -h, --help               show this help\n";
 
@@ -73,7 +69,8 @@ enum {
     OPT_ORG,
     OPT_ROOT_SECRET,
     OPT_OUTPUT_SECRET,
-    OPT_BOUNCE
+    OPT_BOUNCE,
+    OPT_REQUEST_TIMEOUT
 };
 
 static const struct option issue_options[] = {
@@ -88,6 +85,7 @@ static const struct option issue_options[] = {
     {"root-secret", required_argument, NULL, OPT_ROOT_SECRET},
     {"output-secret", required_argument, NULL, OPT_OUTPUT_SECRET},
     {"bounce", required_argument, NULL, OPT_BOUNCE},
+    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -96,6 +94,7 @@ static const struct option status_options[] = {
     {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
     {"context", required_argument, NULL, OPT_CONTEXT},
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
+    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -161,9 +160,10 @@ static int create_object(mc_kube_client *client, const mc_kube_resource *res, co
 int mc_cmd_issue(int argc, char **argv)
 {
     static const char cmd[] = "issue";
-    const char *kubeconfig = NULL, *context = NULL, *ns = MC_CLI_OPS_NAMESPACE, *cluster = NULL,
-               *name = NULL, *ns_in_cluster = "meshcert", *org = NULL,
-               *root_secret = "meshcert/root-ca", *output_secret = "istio-system/cacerts";
+    const char *ns = MC_CLI_OPS_NAMESPACE, *cluster = NULL, *name = NULL,
+               *ns_in_cluster = "meshcert", *org = NULL, *root_secret = "meshcert/root-ca",
+               *output_secret = "istio-system/cacerts";
+    mc_cli_mgmt_flags flags = MC_CLI_MGMT_FLAGS_DEFAULT;
     mc_cli_list hosts = {0};
     json_t *bounces = json_array();
     json_t *ic = NULL, *pbd = NULL;
@@ -178,8 +178,14 @@ int mc_cmd_issue(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "h", issue_options, NULL)) != -1) {
         json_t *entry = NULL;
         switch (opt) {
-        case OPT_KUBECONFIG: kubeconfig = optarg; break;
-        case OPT_CONTEXT: context = optarg; break;
+        case OPT_KUBECONFIG: flags.kubeconfig = optarg; break;
+        case OPT_CONTEXT: flags.context = optarg; break;
+        case OPT_REQUEST_TIMEOUT:
+            if (mc_cli_request_timeout_parse(cmd, optarg, &flags.request_timeout_ms)) {
+                exit_code = MC_EXIT_USAGE;
+                goto out;
+            }
+            break;
         case OPT_NAMESPACE: ns = optarg; break;
         case OPT_CLUSTER: cluster = optarg; break;
         case OPT_NAME: name = optarg; break;
@@ -207,9 +213,8 @@ int mc_cmd_issue(int argc, char **argv)
     char root_ns[254], root_name[254], out_ns[254], out_name[254];
     if (optind < argc)
         exit_code = mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
-    else if (!kubeconfig || !cluster || !name || hosts.count == 0)
-        exit_code = mc_cli_usage_error(cmd, "--kubeconfig, --cluster, --name and --host are "
-                                            "required");
+    else if (!cluster || !name || hosts.count == 0)
+        exit_code = mc_cli_usage_error(cmd, "--cluster, --name and --host are required");
     else if (mc_validate_dns1123_subdomain(name, &err))
         exit_code = mc_cli_usage_error(cmd, "--name: %s", err.msg);
     else if (mc_validate_dns1123_label(ns_in_cluster, &err))
@@ -250,7 +255,7 @@ int mc_cmd_issue(int argc, char **argv)
         exit_code = mc_cli_fail(cmd, &err);
         goto out;
     }
-    int rc = mc_cli_mgmt_client(kubeconfig, context, &mgmt, &err);
+    int rc = mc_cli_mgmt_client(&flags, &mgmt, &err);
     if (rc == MC_OK)
         rc = mc_cli_cluster_client(mgmt, ns, cluster, &target, NULL, 0, &err);
     /* the directive first: the agent may act on the certificate at once */
@@ -346,14 +351,19 @@ static int status_cluster(mc_kube_client *mgmt, const char *ns, const char *clus
 int mc_cmd_status(int argc, char **argv)
 {
     static const char cmd[] = "status";
-    const char *kubeconfig = NULL, *context = NULL, *ns = MC_CLI_OPS_NAMESPACE;
+    const char *ns = MC_CLI_OPS_NAMESPACE;
+    mc_cli_mgmt_flags flags = MC_CLI_MGMT_FLAGS_DEFAULT;
     optind = 1;
     opterr = 0;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", status_options, NULL)) != -1) {
         switch (opt) {
-        case OPT_KUBECONFIG: kubeconfig = optarg; break;
-        case OPT_CONTEXT: context = optarg; break;
+        case OPT_KUBECONFIG: flags.kubeconfig = optarg; break;
+        case OPT_CONTEXT: flags.context = optarg; break;
+        case OPT_REQUEST_TIMEOUT:
+            if (mc_cli_request_timeout_parse(cmd, optarg, &flags.request_timeout_ms))
+                return MC_EXIT_USAGE;
+            break;
         case OPT_NAMESPACE: ns = optarg; break;
         case 'h': fputs(status_help, stdout); return MC_EXIT_OK;
         default: return mc_cli_bad_option(cmd, argv, optopt);
@@ -361,12 +371,10 @@ int mc_cmd_status(int argc, char **argv)
     }
     if (optind < argc)
         return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
-    if (!kubeconfig)
-        return mc_cli_usage_error(cmd, "--kubeconfig (of the management cluster) is required");
     mc_err err = {0};
     mc_kube_client *mgmt = NULL;
     json_t *list = NULL;
-    int rc = mc_cli_mgmt_client(kubeconfig, context, &mgmt, &err);
+    int rc = mc_cli_mgmt_client(&flags, &mgmt, &err);
     if (rc == MC_OK)
         rc = mc_kube_list(mgmt, &mc_cli_secrets, ns, NULL, &list, &err);
     if (rc) {

@@ -10,7 +10,9 @@
  * a key that does not match; `status` shows the notAfter of the certificate
  * in the output Secret (as `openssl x509 -enddate` reads it) or "-".
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -184,6 +187,10 @@ static int setup(void **state)
     snprintf(f->east_kubeconfig, sizeof(f->east_kubeconfig), "%s/kubeconfigs/east.yaml",
              f->server.dir);
     snprintf(f->out_path, sizeof(f->out_path), "%s/command.out", f->server.dir);
+    /* commands without --kubeconfig look at $KUBECONFIG and ~/.kube/config:
+     * neither exists unless a test makes it */
+    setenv("HOME", f->server.dir, 1);
+    unsetenv("KUBECONFIG");
     if (create_namespace(f, "mgmt", "meshcert") || create_namespace(f, "east", "meshcert") ||
         apply_crds(f)) {
         /* cmocka runs no teardown after a failed setup */
@@ -220,8 +227,15 @@ static void test_usage_errors(void **state)
                          "--host", "a.b", "--bounce", "no-colon", NULL),
                      2);
     assert_int_equal(run(f, "status", "--bogus", NULL), 2);
-    assert_int_equal(run(f, "status", NULL), 2);
-    assert_int_equal(run(f, "verify", "--cluster", "east", NULL), 2);
+    assert_int_equal(run(f, "status", "--request-timeout", "soon", NULL), 2);
+    assert_int_equal(run(f, "status", "--request-timeout", "-1s", NULL), 2);
+    /* no --kubeconfig, no KUBECONFIG, no ~/.kube/config: a failure saying so */
+    assert_int_equal(run(f, "status", NULL), 1);
+    assert_non_null(strstr(f->out, "no kubeconfig"));
+    assert_non_null(strstr(f->out, "/.kube/config does not exist"));
+    assert_int_equal(run(f, "verify", "--cluster", "east", NULL), 1);
+    assert_non_null(strstr(f->out, "no kubeconfig"));
+    assert_int_equal(run(f, "verify", "--kubeconfig", k, NULL), 2);
     assert_int_equal(run(f, "verify", "--cluster", "east", "--kubeconfig", k, "--root", "r", NULL),
                      2);
     assert_int_equal(run(f, "cluster", "--help", NULL), 0);
@@ -332,6 +346,7 @@ static void test_operator_flow(void **state)
     assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 1);
     assert_non_null(strstr(f->out, "meshcert/ic1"));
     assert_non_null(strstr(f->out, "unreachable"));
+    assert_non_null(strstr(f->out, "cannot connect to https://127.0.0.1:1/clusters/east"));
     assert_int_equal(run(f, "cluster", "deregister", "west", "--kubeconfig", k, NULL), 0);
 
     /* deregister; again is a failure; list no longer shows it */
@@ -648,6 +663,147 @@ static void test_status_not_after(void **state)
     assert_string_equal(columns[4], "-");
 }
 
+/* Writes a copy of the kubeconfig src to dst with the first line holding
+ * find replaced by replacement (a whole line), or, when replace_line is 0,
+ * the first occurrence of find replaced. */
+static void write_variant(const char *src, const char *dst, const char *find,
+                          const char *replacement, int replace_line)
+{
+    char *text = read_text(src);
+    char *at = strstr(text, find);
+    assert_non_null(at);
+    char *end = at + strlen(find);
+    if (replace_line) {
+        while (at > text && at[-1] != '\n')
+            at--;
+        end = strchr(end, '\n');
+        assert_non_null(end);
+    }
+    FILE *file = fopen(dst, "w");
+    assert_non_null(file);
+    fwrite(text, 1, (size_t)(at - text), file);
+    fputs(replacement, file);
+    fputs(end, file);
+    fclose(file);
+    free(text);
+}
+
+/* Without --kubeconfig the commands use $KUBECONFIG (a list: missing files
+ * skipped) and then ~/.kube/config, as kubectl; --context picks a context. */
+static void test_kubeconfig_defaults(void **state)
+{
+    fixture *f = *state;
+    char *k = f->mgmt_kubeconfig;
+    register_east(f);
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "ic1",
+                         "--host", HOST, NULL),
+                     0);
+    char list[1200];
+    snprintf(list, sizeof(list), "%s/absent.yaml:%s", f->server.dir, k);
+    setenv("KUBECONFIG", list, 1);
+    assert_int_equal(run(f, "status", NULL), 0);
+    assert_non_null(strstr(f->out, "meshcert/ic1"));
+    assert_int_equal(run(f, "cluster", "list", NULL), 0);
+    assert_non_null(strstr(f->out, "east "));
+    assert_int_equal(run(f, "status", "--context", "mgmt", NULL), 0);
+    assert_int_equal(run(f, "status", "--context", "nope", NULL), 1);
+    assert_non_null(strstr(f->out, "context \"nope\" not found"));
+    /* the first file to define context mgmt wins: a copy whose server is
+     * down, listed first, is the one used */
+    char down[600];
+    snprintf(down, sizeof(down), "%s/down.yaml", f->server.dir);
+    char port[32];
+    snprintf(port, sizeof(port), ":%d/", f->server.port);
+    write_variant(k, down, port, ":1/", 0);
+    snprintf(list, sizeof(list), "%s:%s", down, k);
+    setenv("KUBECONFIG", list, 1);
+    assert_int_equal(run(f, "status", NULL), 1);
+    assert_non_null(strstr(f->out, "https://127.0.0.1:1/clusters/mgmt"));
+    /* --kubeconfig beats KUBECONFIG */
+    assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 0);
+    unsetenv("KUBECONFIG");
+
+    /* ~/.kube/config (HOME is the server's directory in these tests) */
+    char kube_dir[600], home_config[700];
+    snprintf(kube_dir, sizeof(kube_dir), "%s/.kube", f->server.dir);
+    snprintf(home_config, sizeof(home_config), "%s/config", kube_dir);
+    assert_int_equal(mkdir(kube_dir, 0700), 0);
+    write_variant(k, home_config, "kind: Config", "kind: Config", 0);
+    assert_int_equal(run(f, "status", NULL), 0);
+    assert_non_null(strstr(f->out, "meshcert/ic1"));
+    assert_int_equal(run(f, "verify", "--cluster", "east", NULL), 1); /* reached: no cacerts */
+    assert_non_null(strstr(f->out, "cacerts"));
+    remove(home_config);
+    rmdir(kube_dir);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Network failures name the server URL and what to check: connection
+ * refused, a server that accepts the connection and never answers (ends
+ * within --request-timeout), a server certificate the kubeconfig's CA does
+ * not verify (naming that CA). */
+static void test_network_errors(void **state)
+{
+    fixture *f = *state;
+    char *k = f->mgmt_kubeconfig;
+    char port[32], path[600];
+    snprintf(port, sizeof(port), ":%d/", f->server.port);
+
+    snprintf(path, sizeof(path), "%s/refused.yaml", f->server.dir);
+    write_variant(k, path, port, ":1/", 0);
+    assert_int_equal(run(f, "status", "--kubeconfig", path, NULL), 1);
+    assert_non_null(strstr(f->out, "cannot connect to https://127.0.0.1:1/clusters/mgmt "
+                                   "(connection refused): is the API server running, is the "
+                                   "kubeconfig's server address right?"));
+    assert_null(strstr(f->out, "Couldn't connect"));
+
+    /* a listening socket that never accepts: the TCP handshake completes
+     * (the backlog) and nothing is ever said */
+    int silent = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(silent >= 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    assert_int_equal(bind(silent, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(listen(silent, 16), 0);
+    assert_int_equal(getsockname(silent, (struct sockaddr *)&addr, &len), 0);
+    char silent_port[32];
+    snprintf(silent_port, sizeof(silent_port), ":%d/", ntohs(addr.sin_port));
+    snprintf(path, sizeof(path), "%s/silent.yaml", f->server.dir);
+    write_variant(k, path, port, silent_port, 0);
+    double start = now_seconds();
+    int rc = run(f, "status", "--kubeconfig", path, "--request-timeout", "2s", NULL);
+    double elapsed = now_seconds() - start;
+    close(silent);
+    assert_int_equal(rc, 1);
+    assert_true(elapsed >= 1.5 && elapsed < 6);
+    char want[900];
+    snprintf(want, sizeof(want), "no reply from https://127.0.0.1%sclusters/mgmt within 2 s",
+             silent_port);
+    assert_non_null(strstr(f->out, want));
+
+    /* a CA that did not sign the server's certificate */
+    char root_dir[600], ca_line[800];
+    snprintf(root_dir, sizeof(root_dir), "%s/other-root", f->server.dir);
+    assert_int_equal(run(f, "ca", "create", "--dir", root_dir, "--key-type", "ec-p256", NULL), 0);
+    snprintf(ca_line, sizeof(ca_line), "    certificate-authority: %s/root-cert.pem", root_dir);
+    snprintf(path, sizeof(path), "%s/wrong-ca.yaml", f->server.dir);
+    write_variant(k, path, "certificate-authority-data:", ca_line, 1);
+    assert_int_equal(run(f, "status", "--kubeconfig", path, NULL), 1);
+    assert_non_null(strstr(f->out, "the server certificate of https://127.0.0.1"));
+    assert_non_null(strstr(f->out, "does not verify"));
+    snprintf(want, sizeof(want), "check certificate-authority %s/root-cert.pem of cluster \"mgmt\"",
+             root_dir);
+    assert_non_null(strstr(f->out, want));
+    assert_null(strstr(f->out, server_token(&f->server, "mgmt")));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -655,6 +811,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_operator_flow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_cluster, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_not_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kubeconfig_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_network_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -804,6 +805,158 @@ static void test_network_errors(void **state)
     assert_null(strstr(f->out, server_token(&f->server, "mgmt")));
 }
 
+/* Starts meshcert with args (NULL-terminated) without waiting, stdout and
+ * stderr into path; returns its pid. */
+static pid_t spawn_meshcert(const char *path, ...)
+{
+    char *argv[40];
+    int argc = 0;
+    argv[argc++] = MESHCERT_BIN;
+    va_list ap;
+    va_start(ap, path);
+    for (char *arg; argc < 39 && (arg = va_arg(ap, char *)) != NULL;)
+        argv[argc++] = arg;
+    va_end(ap);
+    argv[argc] = NULL;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, argv[0], &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    assert_int_equal(rc, 0);
+    return pid;
+}
+
+/* Waits at most seconds for pid; its exit status, or -1 (then it is
+ * killed: a test never leaves a process behind). */
+static int wait_exit(pid_t pid, int seconds)
+{
+    int status = 0;
+    for (int i = 0; i < seconds * 10; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        sleep_ms(100);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+/* Waits until IssuedCertificate meshcert/name exists on east. */
+static void wait_created(fixture *f, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), IC_PATH "/%s", name);
+    for (int i = 0; i < 100; i++) {
+        if (http_status(f, "east", "GET", path, NULL) == 200)
+            return;
+        sleep_ms(100);
+    }
+    fail_msg("issuedcertificate %s was not created", name);
+}
+
+/* Merge-patches the status of IssuedCertificate meshcert/name on east, as
+ * the agent would write it. */
+static void set_status(fixture *f, const char *name, const char *status_json)
+{
+    char path[256], body[1024];
+    snprintf(path, sizeof(path), "/clusters/east" IC_PATH "/%s/status", name);
+    snprintf(body, sizeof(body), "{\"status\":%s}", status_json);
+    http_reply reply = {0};
+    assert_int_equal(http_do(&f->server, server_token(&f->server, "east"), "PATCH", path, body,
+                             "application/merge-patch+json", &reply),
+                     0);
+    if (reply.status != 200)
+        fail_msg("patch status of %s: HTTP %ld %s", name, reply.status, reply.body);
+    http_reply_free(&reply);
+}
+
+/* issue refuses an IssuedCertificate that would share an output Secret,
+ * use another's key Secret or PodBounceDirective (exit 1 naming the other,
+ * nothing created); status exits 1 when a row is FAILED. */
+static void test_issue_conflicts_and_failed_status(void **state)
+{
+    fixture *f = *state;
+    char *k = f->mgmt_kubeconfig;
+    register_east(f);
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "first",
+                         "--host", HOST, NULL),
+                     0);
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "second",
+                         "--host", HOST, NULL),
+                     1);
+    assert_non_null(strstr(f->out, "issuedcertificate meshcert/first already writes its "
+                                   "certificate to Secret istio-system/cacerts"));
+    assert_int_equal(http_status(f, "east", "GET", IC_PATH "/second", NULL), 404);
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "second",
+                         "--host", HOST, "--output-secret", "meshcert/first", NULL),
+                     1);
+    assert_non_null(strstr(f->out, "private key Secret of issuedcertificate meshcert/first"));
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "second",
+                         "--host", HOST, "--output-secret", "meshcert/second", NULL),
+                     2); /* its own key Secret */
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "second",
+                         "--host", HOST, "--output-secret", "istio-system/second", NULL),
+                     0);
+
+    assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 0);
+    set_status(f, "first", "{\"state\":\"FAILED\",\"observedGeneration\":1,\"error\":\"boom\"}");
+    assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 1);
+    char columns[5][128];
+    status_row(f, "meshcert/first", columns);
+    assert_string_equal(columns[2], "FAILED");
+    assert_non_null(strstr(f->out, "boom"));
+}
+
+/* issue --wait: exit 0 once FINISHED, 1 printing status.error once FAILED,
+ * 1 when --timeout passes first. */
+static void test_issue_wait(void **state)
+{
+    fixture *f = *state;
+    char *k = f->mgmt_kubeconfig;
+    register_east(f);
+    char out[600];
+    snprintf(out, sizeof(out), "%s/wait.out", f->server.dir);
+
+    pid_t pid = spawn_meshcert(out, "issue", "--kubeconfig", k, "--cluster", "east", "--name",
+                               "done", "--host", HOST, "--output-secret", "istio-system/done",
+                               "--wait", "--timeout", "30s", NULL);
+    wait_created(f, "done");
+    set_status(f, "done", "{\"state\":\"REQUESTED\",\"observedGeneration\":1}");
+    sleep_ms(700);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* still waiting */
+    set_status(f, "done", "{\"state\":\"FINISHED\",\"observedGeneration\":1}");
+    assert_int_equal(wait_exit(pid, 10), 0);
+    char *text = read_text(out);
+    assert_non_null(strstr(text, "issuedcertificate meshcert/done on cluster east: FINISHED"));
+    free(text);
+
+    pid = spawn_meshcert(out, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "broken",
+                         "--host", HOST, "--output-secret", "istio-system/broken", "--wait", NULL);
+    wait_created(f, "broken");
+    set_status(f, "broken",
+               "{\"state\":\"FAILED\",\"observedGeneration\":1,\"error\":\"no root in "
+               "meshcert/root-ca\"}");
+    assert_int_equal(wait_exit(pid, 10), 1);
+    text = read_text(out);
+    assert_non_null(strstr(text, "meshcert issue: cluster east: issuedcertificate meshcert/broken "
+                                 "FAILED: no root in meshcert/root-ca"));
+    free(text);
+
+    double start = now_seconds();
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "slow",
+                         "--host", HOST, "--output-secret", "istio-system/slow", "--wait",
+                         "--timeout", "1s", NULL),
+                     1);
+    assert_true(now_seconds() - start < 5);
+    assert_non_null(strstr(f->out, "issuedcertificate meshcert/slow not issued within 1s"));
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "x",
+                         "--host", HOST, "--timeout", "1s", NULL),
+                     2); /* --timeout without --wait */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -813,6 +966,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_not_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kubeconfig_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_network_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_issue_conflicts_and_failed_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_issue_wait, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

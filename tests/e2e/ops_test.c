@@ -42,6 +42,7 @@ typedef struct fixture {
     char east_kubeconfig[512];
     char out_path[512];
     char *out; /* stdout + stderr of the last command */
+    pid_t child; /* a command started by spawn_meshcert not yet waited for, or 0 */
 } fixture;
 
 static void sleep_ms(long ms)
@@ -208,6 +209,10 @@ static int teardown(void **state)
     fixture *f = *state;
     if (!f)
         return 0;
+    if (f->child > 0) { /* a failed test left its command running */
+        kill(f->child, SIGKILL);
+        waitpid(f->child, NULL, 0);
+    }
     server_process_stop(&f->server);
     free(f->out);
     free(f);
@@ -806,8 +811,9 @@ static void test_network_errors(void **state)
 }
 
 /* Starts meshcert with args (NULL-terminated) without waiting, stdout and
- * stderr into path; returns its pid. */
-static pid_t spawn_meshcert(const char *path, ...)
+ * stderr into path; returns its pid, also kept in f->child so that teardown
+ * stops it when the test fails first. */
+static pid_t spawn_meshcert(fixture *f, const char *path, ...)
 {
     char *argv[40];
     int argc = 0;
@@ -826,14 +832,17 @@ static pid_t spawn_meshcert(const char *path, ...)
     int rc = posix_spawn(&pid, argv[0], &actions, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&actions);
     assert_int_equal(rc, 0);
+    f->child = pid;
     return pid;
 }
 
-/* Waits at most seconds for pid; its exit status, or -1 (then it is
+/* Waits at most seconds for f->child; its exit status, or -1 (then it is
  * killed: a test never leaves a process behind). */
-static int wait_exit(pid_t pid, int seconds)
+static int wait_exit(fixture *f, int seconds)
 {
     int status = 0;
+    pid_t pid = f->child;
+    f->child = 0;
     for (int i = 0; i < seconds * 10; i++) {
         if (waitpid(pid, &status, WNOHANG) == pid)
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -920,7 +929,7 @@ static void test_issue_wait(void **state)
     char out[600];
     snprintf(out, sizeof(out), "%s/wait.out", f->server.dir);
 
-    pid_t pid = spawn_meshcert(out, "issue", "--kubeconfig", k, "--cluster", "east", "--name",
+    pid_t pid = spawn_meshcert(f, out, "issue", "--kubeconfig", k, "--cluster", "east", "--name",
                                "done", "--host", HOST, "--output-secret", "istio-system/done",
                                "--wait", "--timeout", "30s", NULL);
     wait_created(f, "done");
@@ -928,18 +937,18 @@ static void test_issue_wait(void **state)
     sleep_ms(700);
     assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* still waiting */
     set_status(f, "done", "{\"state\":\"FINISHED\",\"observedGeneration\":1}");
-    assert_int_equal(wait_exit(pid, 10), 0);
+    assert_int_equal(wait_exit(f, 10), 0);
     char *text = read_text(out);
     assert_non_null(strstr(text, "issuedcertificate meshcert/done on cluster east: FINISHED"));
     free(text);
 
-    pid = spawn_meshcert(out, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "broken",
+    spawn_meshcert(f, out, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "broken",
                          "--host", HOST, "--output-secret", "istio-system/broken", "--wait", NULL);
     wait_created(f, "broken");
     set_status(f, "broken",
                "{\"state\":\"FAILED\",\"observedGeneration\":1,\"error\":\"no root in "
                "meshcert/root-ca\"}");
-    assert_int_equal(wait_exit(pid, 10), 1);
+    assert_int_equal(wait_exit(f, 10), 1);
     text = read_text(out);
     assert_non_null(strstr(text, "meshcert issue: cluster east: issuedcertificate meshcert/broken "
                                  "FAILED: no root in meshcert/root-ca"));

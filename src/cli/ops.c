@@ -16,8 +16,9 @@ int mc_cli_request_timeout_parse(const char *cmd, const char *text, long *out_ms
 {
     mc_err err = {0};
     int64_t ms = 0;
-    /* kubectl's syntax: 0 disables the timeout, a bare number is seconds */
-    if (strspn(text, "0") == strlen(text) && text[0]) {
+    /* kubectl's syntax: 0 (or 0s, 0ms) disables the timeout, a bare number
+     * is seconds */
+    if (text[0] == '0' && strspn(text, "0smh") == strlen(text)) {
         *out_ms = 0;
         return MC_EXIT_OK;
     }

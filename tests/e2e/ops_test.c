@@ -9,6 +9,13 @@
  * layouts, made with `ca create`, `csr create` and `sign`) and fails naming
  * a key that does not match; `status` shows the notAfter of the certificate
  * in the output Secret (as `openssl x509 -enddate` reads it) or "-".
+ * Without --kubeconfig the commands use $KUBECONFIG (a merged list) or
+ * ~/.kube/config (HOME is the test's directory); network failures name the
+ * server URL and what to check (refused, silent within --request-timeout,
+ * a CA that does not verify the server); `issue` refuses an
+ * IssuedCertificate that would share a Secret or directive with another,
+ * `issue --wait` ends on FINISHED, FAILED or --timeout; `status` exits 1 on
+ * a FAILED row.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -712,6 +719,9 @@ static void test_kubeconfig_defaults(void **state)
     assert_int_equal(run(f, "cluster", "list", NULL), 0);
     assert_non_null(strstr(f->out, "east "));
     assert_int_equal(run(f, "status", "--context", "mgmt", NULL), 0);
+    assert_int_equal(run(f, "status", "--request-timeout", "0", NULL), 0); /* none */
+    assert_int_equal(run(f, "status", "--request-timeout", "0s", NULL), 0);
+    assert_int_equal(run(f, "status", "--request-timeout", "45", NULL), 0); /* seconds */
     assert_int_equal(run(f, "status", "--context", "nope", NULL), 1);
     assert_non_null(strstr(f->out, "context \"nope\" not found"));
     /* the first file to define context mgmt wins: a copy whose server is

@@ -45,8 +45,7 @@ static const char issue_help[] =
     "(or, when the status has conditions, Ready True); exits 1 printing the error when\n"
     "it is FAILED, or when --timeout passes first.\n"
     "\n"
-    "Options:\n" MC_CLI_MGMT_FLAGS_HELP
-    "  --namespace NS                namespace of the registrations       [meshcert]\n"
+    "Options:\n"
     "  --cluster C                   registered cluster                       [required]\n"
     "  --name N                      name of the IssuedCertificate            [required]\n"
     "  --namespace-in-cluster NS     its namespace on cluster C           [meshcert]\n"
@@ -59,7 +58,10 @@ static const char issue_help[] =
     "                                NS: alone selects every pod of NS)\n"
     "  --wait                        wait until issued (FINISHED or Ready), or FAILED\n"
     "  --timeout D                   --wait: give up after D (e.g. 90s, 5m)      [5m]\n"
-    "  -h, --help                    show this help\n";
+    "  -h, --help                    show this help\n"
+    "\n"
+    "The management cluster:\n" MC_CLI_MGMT_FLAGS_HELP
+    "  --namespace NS           namespace of the registrations         [meshcert]\n";
 
 static const char status_help[] =
     "Usage: meshcert status [options]\n"

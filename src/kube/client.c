@@ -743,7 +743,11 @@ static int transport_error(const mc_kube_client *client, const request *req, CUR
     const char *server = client->config->server;
     const char *context = client->config->context ? client->config->context : "-";
     char reason[160], limit[32];
-    if (os_errno > 0)
+    /* the socket's errno says it best for socket failures ("connection
+     * refused"); curl's buffer for the rest (TLS, DNS) */
+    int socket_failure =
+        code == CURLE_COULDNT_CONNECT || code == CURLE_RECV_ERROR || code == CURLE_SEND_ERROR;
+    if (socket_failure && os_errno > 0)
         snprintf(reason, sizeof(reason), "%s", strerror((int)os_errno));
     else
         snprintf(reason, sizeof(reason), "%.150s", detail[0] ? detail : curl_easy_strerror(code));

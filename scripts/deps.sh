@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential cmake pkg-config git ca-certificates
 libssl-dev openssl libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev
 libmicrohttpd-dev libcmocka-dev clang libclang-rt-14-dev gnutls-bin
-clang-format clang-tidy valgrind hyperfine sqlite3 curl"
+clang-format clang-tidy valgrind hyperfine sqlite3 curl zsh"
 
 missing=""
 for p in $PKGS; do

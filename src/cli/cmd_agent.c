@@ -13,7 +13,7 @@
 #include "cli/daemon.h"
 
 static const char help[] =
-    "Usage: meshcert agent (--kubeconfig FILE | --in-cluster) [options]\n"
+    "Usage: meshcert agent [--kubeconfig FILE | --in-cluster] [options]\n"
     "\n"
     "Runs the agent of one managed cluster: for every IssuedCertificate in NAMESPACE it\n"
     "generates the private key (which never leaves the cluster), requests the certificate\n"
@@ -22,6 +22,8 @@ static const char help[] =
     "\n"
     "Options:\n"
     "  --kubeconfig FILE        kubeconfig of the managed cluster\n"
+    "                           [$KUBECONFIG (a ':' list, merged as kubectl), else\n"
+    "                           ~/.kube/config]\n"
     "  --context NAME           kubeconfig context                [current-context]\n"
     "  --in-cluster             use the pod's service account\n"
     "  --namespace NS           namespace of the IssuedCertificates, and the value of\n"

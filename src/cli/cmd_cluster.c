@@ -32,15 +32,20 @@ static const char help[] =
     "cluster's kubeconfig (what the issuer and the other operator commands use).\n"
     "register refuses to replace an existing registration unless --force is given.\n"
     "\n"
-    "Options:\n"
-    "  --kubeconfig FILE        kubeconfig of the management cluster       [required]\n"
-    "  --context NAME           its context                       [current-context]\n"
+    "Options:\n" MC_CLI_MGMT_FLAGS_HELP
     "  --namespace NS           namespace of the registrations         [meshcert]\n"
-    "  --kubeconfig-file FILE   register: the managed cluster's kubeconfig\n"
+    "  --kubeconfig-file FILE   register: the managed cluster's kubeconfig   [required]\n"
     "  --force                  register: replace an existing registration\n"
     "  -h, --help               show this help\n";
 
-enum { OPT_KUBECONFIG = 256, OPT_CONTEXT, OPT_NAMESPACE, OPT_KUBECONFIG_FILE, OPT_FORCE };
+enum {
+    OPT_KUBECONFIG = 256,
+    OPT_CONTEXT,
+    OPT_NAMESPACE,
+    OPT_KUBECONFIG_FILE,
+    OPT_FORCE,
+    OPT_REQUEST_TIMEOUT
+};
 
 static const struct option options[] = {
     {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
@@ -48,20 +53,10 @@ static const struct option options[] = {
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
     {"kubeconfig-file", required_argument, NULL, OPT_KUBECONFIG_FILE},
     {"force", no_argument, NULL, OPT_FORCE},
+    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
-
-int mc_cli_mgmt_client(const char *kubeconfig, const char *context, mc_kube_client **out,
-                       mc_err *err)
-{
-    mc_kube_config *config = NULL;
-    int rc = mc_kube_config_load_file(kubeconfig, context, &config, err);
-    if (rc == MC_OK)
-        rc = mc_kube_client_new(config, NULL, out, err);
-    mc_kube_config_free(config);
-    return rc;
-}
 
 int mc_cli_secret_value(const json_t *secret, const char *key, char **out, size_t *len, mc_err *err)
 {
@@ -125,7 +120,7 @@ int mc_cli_cluster_client(mc_kube_client *mgmt, const char *ns, const char *clus
     if (server && server_size)
         mc_strlcpy(server, config->server ? config->server : "", server_size);
     if (out)
-        rc = mc_kube_client_new(config, NULL, out, err);
+        rc = mc_kube_client_new(config, mc_kube_client_options_of(mgmt), out, err);
 out:
     mc_kube_config_free(config);
     if (text)
@@ -232,7 +227,8 @@ static int do_list(mc_kube_client *mgmt, const char *ns, mc_err *err)
 int mc_cmd_cluster(int argc, char **argv)
 {
     static const char cmd[] = "cluster";
-    const char *kubeconfig = NULL, *context = NULL, *ns = MC_CLI_OPS_NAMESPACE, *file = NULL;
+    const char *ns = MC_CLI_OPS_NAMESPACE, *file = NULL;
+    mc_cli_mgmt_flags flags = MC_CLI_MGMT_FLAGS_DEFAULT;
     int force = 0;
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(help, stdout);
@@ -253,8 +249,12 @@ int mc_cmd_cluster(int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
-        case OPT_KUBECONFIG: kubeconfig = optarg; break;
-        case OPT_CONTEXT: context = optarg; break;
+        case OPT_KUBECONFIG: flags.kubeconfig = optarg; break;
+        case OPT_CONTEXT: flags.context = optarg; break;
+        case OPT_REQUEST_TIMEOUT:
+            if (mc_cli_request_timeout_parse(cmd, optarg, &flags.request_timeout_ms))
+                return MC_EXIT_USAGE;
+            break;
         case OPT_NAMESPACE: ns = optarg; break;
         case OPT_KUBECONFIG_FILE: file = optarg; break;
         case OPT_FORCE: force = 1; break;
@@ -270,8 +270,6 @@ int mc_cmd_cluster(int argc, char **argv)
     }
     if (optind < argc)
         return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
-    if (!kubeconfig)
-        return mc_cli_usage_error(cmd, "--kubeconfig (of the management cluster) is required");
     if (is_register && !file)
         return mc_cli_usage_error(cmd, "register: --kubeconfig-file is required");
     if (!is_register && (file || force))
@@ -284,7 +282,7 @@ int mc_cmd_cluster(int argc, char **argv)
         return mc_cli_usage_error(cmd, "cluster name: %s", err.msg);
 
     mc_kube_client *mgmt = NULL;
-    int rc = mc_cli_mgmt_client(kubeconfig, context, &mgmt, &err);
+    int rc = mc_cli_mgmt_client(&flags, &mgmt, &err);
     if (rc == MC_OK) {
         if (is_register) {
             rc = do_register(mgmt, ns, name, file, force, &err);

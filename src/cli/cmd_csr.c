@@ -13,11 +13,12 @@
 #include "util/str.h"
 
 static const char help[] =
-    "Usage: meshcert csr create --org ORG --host HOST... --out-key FILE --out-csr FILE [options]\n"
+    "Usage: meshcert csr create --host HOST... --out-key FILE --out-csr FILE [options]\n"
     "\n"
     "Generates a private key and a PKCS#10 CSR for an intermediate CA. Each --host\n"
     "becomes a subjectAltName: an IP address, a URI (anything with a scheme, e.g.\n"
-    "spiffe://cluster.local/ns/istio-system/sa/citadel) or a DNS name.\n"
+    "spiffe://cluster.local/ns/istio-system/sa/citadel) or a DNS name. Missing\n"
+    "directories of --out-key (mode 0700) and --out-csr (0755) are created.\n"
     "\n"
     "Options:\n"
     "  --host HOST        a subjectAltName; repeat for several              [required]\n"
@@ -53,13 +54,32 @@ typedef struct csr_args {
     int force;
 } csr_args;
 
+/* Creates the missing directories of path's directory with mode, as sign
+ * creates its --out-dir. */
+static int make_parent(const char *path, mode_t mode, mc_err *err)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return MC_OK;
+    char *dir = mc_strndup(path, (size_t)(slash - path));
+    if (!dir)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    int rc = mc_file_mkdir_p(dir, mode, err);
+    free(dir);
+    return rc;
+}
+
 static int create(const csr_args *args, mc_err *err)
 {
     mc_pki_key *key = NULL;
     mc_pki_csr *csr = NULL;
     char *key_pem = NULL, *csr_pem = NULL;
     size_t key_len = 0, csr_len = 0;
-    int rc = mc_pki_key_generate(args->key_type, &key, err);
+    int rc = make_parent(args->out_key, 0700, err);
+    if (rc == MC_OK)
+        rc = make_parent(args->out_csr, 0755, err);
+    if (rc == MC_OK)
+        rc = mc_pki_key_generate(args->key_type, &key, err);
     if (rc == MC_OK)
         rc = mc_pki_csr_create(key, args->org, args->hosts.items, args->hosts.count, &csr, err);
     if (rc == MC_OK)

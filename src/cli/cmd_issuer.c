@@ -13,7 +13,7 @@
 #include "util/duration.h"
 
 static const char help[] =
-    "Usage: meshcert issuer (--kubeconfig FILE | --in-cluster) [options]\n"
+    "Usage: meshcert issuer [--kubeconfig FILE | --in-cluster] [options]\n"
     "\n"
     "Runs the central issuer against the management cluster. Registered clusters are\n"
     "Secrets of type solo.io/kubeconfig in NAMESPACE (one data key, named after the\n"
@@ -26,6 +26,8 @@ static const char help[] =
     "\n"
     "Options:\n"
     "  --kubeconfig FILE      kubeconfig of the management cluster\n"
+    "                         [$KUBECONFIG (a ':' list, merged as kubectl), else\n"
+    "                         ~/.kube/config]\n"
     "  --context NAME         context in the kubeconfig                [current-context]\n"
     "  --in-cluster           use the pod's service account instead\n"
     "  --namespace NS         registered clusters, Lease, generated roots\n"
@@ -79,25 +81,10 @@ static const struct option options[] = {
  * most one hour. MC_EINVAL otherwise. */
 static int parse_timing(const char *text, int64_t *ms, mc_err *err)
 {
-    size_t n = strlen(text);
-    int64_t value = 0;
-    if (n > 2 && strcmp(text + n - 2, "ms") == 0) {
-        char *end = NULL;
-        long long v = strtoll(text, &end, 10);
-        if (end != text + n - 2 || v <= 0)
-            return mc_err_set(err, MC_EINVAL,
-                              "expected a duration such as 500ms or 15s, got \"%s\"", text);
-        value = v;
-    } else {
-        int64_t seconds = 0;
-        if (mc_duration_parse(text, &seconds, err) != MC_OK)
-            return MC_EINVAL;
-        value = seconds * 1000;
-    }
-    if (value > 3600 * 1000)
+    int rc = mc_duration_parse_ms(text, ms, err);
+    if (rc == MC_OK && *ms > 3600 * 1000)
         return mc_err_set(err, MC_EINVAL, "\"%s\" is over an hour", text);
-    *ms = value;
-    return MC_OK;
+    return rc;
 }
 
 int mc_cmd_issuer(int argc, char **argv)

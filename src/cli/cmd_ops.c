@@ -5,18 +5,26 @@
  * their output Secrets. Both reach the clusters through the management
  * cluster's registrations (ops.h).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/core.h"
 #include "api/issued_certificate.h"
 #include "api/validate.h"
 #include "cli/cli.h"
+#include "cli/issuance.h"
 #include "cli/ops.h"
 #include "pki/cert.h"
+#include "util/duration.h"
 #include "util/str.h"
+
+/* --wait: the default --timeout, and how often the object is read. */
+#define WAIT_TIMEOUT_DEFAULT_MS (5 * 60 * 1000L)
+#define WAIT_POLL_MS            500L
 
 static const mc_kube_resource issued_certificates = {MC_API_GROUP, MC_API_VERSION,
                                                      "issuedcertificates", 1};
@@ -24,18 +32,20 @@ static const mc_kube_resource pod_bounce_directives = {MC_API_GROUP, MC_API_VERS
                                                        "podbouncedirectives", 1};
 
 static const char issue_help[] =
-    "Usage: meshcert issue --kubeconfig FILE --cluster C --name N --host H... [options]\n"
+    "Usage: meshcert issue --cluster C --name N --host H... [options]\n"
     "\n"
     "Creates IssuedCertificate N on the registered cluster C: its agent makes a key and a\n"
     "CertificateRequest, the issuer signs it with the root in --root-secret, and the agent\n"
     "writes --output-secret. With --bounce, also a PodBounceDirective N whose selectors\n"
     "restart the matching pods once the certificate is written. Every --host is checked\n"
-    "(DNS name, IP address or URI) before anything is written.\n"
+    "(DNS name, IP address or URI) before anything is written, and issue refuses when\n"
+    "another IssuedCertificate on C already uses the output Secret (as its output or\n"
+    "its private key Secret, which is named after it), the key Secret N or the\n"
+    "PodBounceDirective. With --wait, waits until the certificate is done: FINISHED\n"
+    "(or, when the status has conditions, Ready True); exits 1 printing the error when\n"
+    "it is FAILED, or when --timeout passes first.\n"
     "\n"
     "Options:\n"
-    "  --kubeconfig FILE             kubeconfig of the management cluster     [required]\n"
-    "  --context NAME                its context                     [current-context]\n"
-    "  --namespace NS                namespace of the registrations       [meshcert]\n"
     "  --cluster C                   registered cluster                       [required]\n"
     "  --name N                      name of the IssuedCertificate            [required]\n"
     "  --namespace-in-cluster NS     its namespace on cluster C           [meshcert]\n"
@@ -46,19 +56,23 @@ static const char issue_help[] =
     "  --output-secret NS/NAME       output Secret on cluster C   [istio-system/cacerts]\n"
     "  --bounce NS:label=value[,...] pods to restart after issuance (repeatable;\n"
     "                                NS: alone selects every pod of NS)\n"
-    "  -h, --help                    show this help\n";
+    "  --wait                        wait until issued (FINISHED or Ready), or FAILED\n"
+    "  --timeout D                   --wait: give up after D (e.g. 90s, 5m)      [5m]\n"
+    "  -h, --help                    show this help\n"
+    "\n"
+    "The management cluster:\n" MC_CLI_MGMT_FLAGS_HELP
+    "  --namespace NS           namespace of the registrations         [meshcert]\n";
 
 static const char status_help[] =
-    "Usage: meshcert status --kubeconfig FILE [options]\n"
+    "Usage: meshcert status [options]\n"
     "\n"
     "Prints one row per IssuedCertificate on every registered cluster: its state,\n"
     "generation and observed generation, the notAfter of the certificate in its output\n"
     "Secret (when present) and its error. A cluster that cannot be reached is one row\n"
-    "saying so. Exit code 0 when every cluster answered, 1 otherwise.\n"
+    "saying so. Exit code 0 when every cluster answered and no IssuedCertificate is\n"
+    "FAILED; 1 otherwise (an unreachable cluster, or a FAILED row).\n"
     "\n"
-    "Options:\n"
-    "  --kubeconfig FILE        kubeconfig of the management cluster       [required]\n"
-    "  --context NAME           its context                       [current-context]\n"
+    "Options:\n" MC_CLI_MGMT_FLAGS_HELP
     "  --namespace NS           namespace of the registrations         [meshcert]\n"
     "  -h, --help               show this help\n";
 
@@ -73,7 +87,10 @@ enum {
     OPT_ORG,
     OPT_ROOT_SECRET,
     OPT_OUTPUT_SECRET,
-    OPT_BOUNCE
+    OPT_BOUNCE,
+    OPT_REQUEST_TIMEOUT,
+    OPT_WAIT,
+    OPT_TIMEOUT
 };
 
 static const struct option issue_options[] = {
@@ -88,6 +105,9 @@ static const struct option issue_options[] = {
     {"root-secret", required_argument, NULL, OPT_ROOT_SECRET},
     {"output-secret", required_argument, NULL, OPT_OUTPUT_SECRET},
     {"bounce", required_argument, NULL, OPT_BOUNCE},
+    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
+    {"wait", no_argument, NULL, OPT_WAIT},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -96,6 +116,7 @@ static const struct option status_options[] = {
     {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
     {"context", required_argument, NULL, OPT_CONTEXT},
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
+    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -158,12 +179,89 @@ static int create_object(mc_kube_client *client, const mc_kube_resource *res, co
     return rc;
 }
 
+/* Refuses (MC_EEXISTS, naming the other) when an IssuedCertificate
+ * already on the cluster would fight the new one (issuance.h). */
+static int check_conflicts(mc_kube_client *client, const mc_cli_issue_names *names, mc_err *err)
+{
+    json_t *list = NULL;
+    int rc = mc_kube_list(client, &issued_certificates, "", NULL, &list, err);
+    if (rc == MC_OK)
+        rc = mc_cli_issue_conflicts(json_object_get(list, "items"), names, err);
+    json_decref(list);
+    return rc;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* --wait: reads IssuedCertificate ns/name until it is done (MC_OK), FAILED
+ * (MC_EINVAL with its status.error) or timeout_ms passed (MC_EUNAVAILABLE
+ * with the last state). Prints each new state. A server that does not
+ * answer a read is retried until the timeout. */
+static int wait_for_issuance(mc_kube_client *client, const char *ns, const char *name,
+                             const char *cluster, int64_t timeout_ms, mc_err *err)
+{
+    int64_t deadline = monotonic_ms() + timeout_ms;
+    char last[32] = "", limit[32];
+    mc_duration_format(timeout_ms / 1000 > 0 ? timeout_ms / 1000 : 1, limit, sizeof(limit));
+    for (;;) {
+        json_t *ic = NULL;
+        mc_err read_err = {0};
+        int rc = mc_kube_get(client, &issued_certificates, ns, name, &ic, &read_err);
+        if (rc && rc != MC_EUNAVAILABLE) {
+            *err = read_err;
+            return rc;
+        }
+        if (rc == MC_OK) {
+            const char *state = NULL;
+            mc_cli_issuance progress = mc_cli_issuance_progress(ic, &state);
+            if (strcmp(state, last) != 0) {
+                mc_strlcpy(last, state, sizeof(last));
+                printf("issuedcertificate %s/%s on cluster %s: %s\n", ns, name, cluster, state);
+                fflush(stdout);
+            }
+            if (progress != MC_CLI_ISSUANCE_WAITING) {
+                const char *error =
+                    json_string_value(json_object_get(json_object_get(ic, "status"), "error"));
+                if (progress == MC_CLI_ISSUANCE_FAILED)
+                    rc = mc_err_set(err, MC_EINVAL, "issuedcertificate %s/%s FAILED: %s", ns, name,
+                                    error && *error ? error : "(no status.error)");
+                json_decref(ic);
+                return rc;
+            }
+            json_decref(ic);
+        }
+        if (monotonic_ms() + WAIT_POLL_MS > deadline)
+            return mc_err_set(err, MC_EUNAVAILABLE,
+                              "issuedcertificate %s/%s not issued within %s (state %s%s%s); "
+                              "is the agent running on the cluster and the issuer on the "
+                              "management cluster?",
+                              ns, name, limit, last[0] ? last : "unknown",
+                              rc ? "; last read: " : "", rc ? read_err.msg : "");
+        pause_ms(WAIT_POLL_MS);
+    }
+}
+
 int mc_cmd_issue(int argc, char **argv)
 {
     static const char cmd[] = "issue";
-    const char *kubeconfig = NULL, *context = NULL, *ns = MC_CLI_OPS_NAMESPACE, *cluster = NULL,
-               *name = NULL, *ns_in_cluster = "meshcert", *org = NULL,
-               *root_secret = "meshcert/root-ca", *output_secret = "istio-system/cacerts";
+    const char *ns = MC_CLI_OPS_NAMESPACE, *cluster = NULL, *name = NULL,
+               *ns_in_cluster = "meshcert", *org = NULL, *root_secret = "meshcert/root-ca",
+               *output_secret = "istio-system/cacerts";
+    mc_cli_mgmt_flags flags = MC_CLI_MGMT_FLAGS_DEFAULT;
+    int wait = 0, timeout_given = 0;
+    int64_t wait_timeout_ms = WAIT_TIMEOUT_DEFAULT_MS;
     mc_cli_list hosts = {0};
     json_t *bounces = json_array();
     json_t *ic = NULL, *pbd = NULL;
@@ -178,8 +276,22 @@ int mc_cmd_issue(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "h", issue_options, NULL)) != -1) {
         json_t *entry = NULL;
         switch (opt) {
-        case OPT_KUBECONFIG: kubeconfig = optarg; break;
-        case OPT_CONTEXT: context = optarg; break;
+        case OPT_KUBECONFIG: flags.kubeconfig = optarg; break;
+        case OPT_CONTEXT: flags.context = optarg; break;
+        case OPT_REQUEST_TIMEOUT:
+            if (mc_cli_request_timeout_parse(cmd, optarg, &flags.request_timeout_ms)) {
+                exit_code = MC_EXIT_USAGE;
+                goto out;
+            }
+            break;
+        case OPT_WAIT: wait = 1; break;
+        case OPT_TIMEOUT:
+            if (mc_duration_parse_ms(optarg, &wait_timeout_ms, &err)) {
+                exit_code = mc_cli_usage_error(cmd, "--timeout: %s", err.msg);
+                goto out;
+            }
+            timeout_given = 1;
+            break;
         case OPT_NAMESPACE: ns = optarg; break;
         case OPT_CLUSTER: cluster = optarg; break;
         case OPT_NAME: name = optarg; break;
@@ -207,9 +319,10 @@ int mc_cmd_issue(int argc, char **argv)
     char root_ns[254], root_name[254], out_ns[254], out_name[254];
     if (optind < argc)
         exit_code = mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
-    else if (!kubeconfig || !cluster || !name || hosts.count == 0)
-        exit_code = mc_cli_usage_error(cmd, "--kubeconfig, --cluster, --name and --host are "
-                                            "required");
+    else if (!cluster || !name || hosts.count == 0)
+        exit_code = mc_cli_usage_error(cmd, "--cluster, --name and --host are required");
+    else if (timeout_given && !wait)
+        exit_code = mc_cli_usage_error(cmd, "--timeout is for --wait");
     else if (mc_validate_dns1123_subdomain(name, &err))
         exit_code = mc_cli_usage_error(cmd, "--name: %s", err.msg);
     else if (mc_validate_dns1123_label(ns_in_cluster, &err))
@@ -225,6 +338,11 @@ int mc_cmd_issue(int argc, char **argv)
     else if (mc_cli_parse_ref(output_secret, "istio-system", out_ns, out_name))
         exit_code =
             mc_cli_usage_error(cmd, "--output-secret: expected NS/NAME, got \"%s\"", output_secret);
+    else if (strcmp(out_ns, ns_in_cluster) == 0 && strcmp(out_name, name) == 0)
+        exit_code = mc_cli_usage_error(cmd,
+                                       "--output-secret %s/%s is the IssuedCertificate's own "
+                                       "private key Secret (named after it); choose another",
+                                       out_ns, out_name);
     if (exit_code != MC_EXIT_OK)
         goto out;
 
@@ -250,9 +368,12 @@ int mc_cmd_issue(int argc, char **argv)
         exit_code = mc_cli_fail(cmd, &err);
         goto out;
     }
-    int rc = mc_cli_mgmt_client(kubeconfig, context, &mgmt, &err);
+    int rc = mc_cli_mgmt_client(&flags, &mgmt, &err);
     if (rc == MC_OK)
         rc = mc_cli_cluster_client(mgmt, ns, cluster, &target, NULL, 0, &err);
+    const mc_cli_issue_names names = {ns_in_cluster, name, out_ns, out_name, pbd != NULL};
+    if (rc == MC_OK)
+        rc = check_conflicts(target, &names, &err);
     /* the directive first: the agent may act on the certificate at once */
     if (rc == MC_OK && pbd)
         rc = create_object(target, &pod_bounce_directives, ns_in_cluster, "podbouncedirective",
@@ -267,6 +388,11 @@ int mc_cmd_issue(int argc, char **argv)
     }
     printf("issuedcertificate %s/%s created on cluster %s%s\n", ns_in_cluster, name, cluster,
            pbd ? " (with its podbouncedirective)" : "");
+    fflush(stdout);
+    if (wait && wait_for_issuance(target, ns_in_cluster, name, cluster, wait_timeout_ms, &err)) {
+        mc_err_prefix(&err, "cluster %s", cluster);
+        exit_code = mc_cli_fail(cmd, &err);
+    }
 out:
     mc_kube_client_free(target);
     mc_kube_client_free(mgmt);
@@ -307,8 +433,10 @@ static void output_not_after(mc_kube_client *client, const json_t *spec, char *o
     json_decref(secret);
 }
 
-/* Prints the rows of one cluster; MC_OK, or the error of an unreachable one. */
-static int status_cluster(mc_kube_client *mgmt, const char *ns, const char *cluster, mc_err *err)
+/* Prints the rows of one cluster, counting the FAILED ones in *failed;
+ * MC_OK, or the error of an unreachable one. */
+static int status_cluster(mc_kube_client *mgmt, const char *ns, const char *cluster, int *failed,
+                          mc_err *err)
 {
     mc_kube_client *client = NULL;
     json_t *list = NULL;
@@ -333,6 +461,8 @@ static int status_cluster(mc_kube_client *mgmt, const char *ns, const char *clus
                      (long long)json_integer_value(json_object_get(meta, "generation")),
                      (long long)json_integer_value(json_object_get(status, "observedGeneration")));
             output_not_after(client, json_object_get(item, "spec"), not_after, sizeof(not_after));
+            if (state && strcmp(state, "FAILED") == 0)
+                (*failed)++;
             printf("%-16s %-40s %-10s %-10s %-22s %s\n", cluster, object,
                    state && *state ? state : "PENDING", generation, not_after,
                    error && *error ? error : "-");
@@ -346,14 +476,19 @@ static int status_cluster(mc_kube_client *mgmt, const char *ns, const char *clus
 int mc_cmd_status(int argc, char **argv)
 {
     static const char cmd[] = "status";
-    const char *kubeconfig = NULL, *context = NULL, *ns = MC_CLI_OPS_NAMESPACE;
+    const char *ns = MC_CLI_OPS_NAMESPACE;
+    mc_cli_mgmt_flags flags = MC_CLI_MGMT_FLAGS_DEFAULT;
     optind = 1;
     opterr = 0;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", status_options, NULL)) != -1) {
         switch (opt) {
-        case OPT_KUBECONFIG: kubeconfig = optarg; break;
-        case OPT_CONTEXT: context = optarg; break;
+        case OPT_KUBECONFIG: flags.kubeconfig = optarg; break;
+        case OPT_CONTEXT: flags.context = optarg; break;
+        case OPT_REQUEST_TIMEOUT:
+            if (mc_cli_request_timeout_parse(cmd, optarg, &flags.request_timeout_ms))
+                return MC_EXIT_USAGE;
+            break;
         case OPT_NAMESPACE: ns = optarg; break;
         case 'h': fputs(status_help, stdout); return MC_EXIT_OK;
         default: return mc_cli_bad_option(cmd, argv, optopt);
@@ -361,19 +496,17 @@ int mc_cmd_status(int argc, char **argv)
     }
     if (optind < argc)
         return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
-    if (!kubeconfig)
-        return mc_cli_usage_error(cmd, "--kubeconfig (of the management cluster) is required");
     mc_err err = {0};
     mc_kube_client *mgmt = NULL;
     json_t *list = NULL;
-    int rc = mc_cli_mgmt_client(kubeconfig, context, &mgmt, &err);
+    int rc = mc_cli_mgmt_client(&flags, &mgmt, &err);
     if (rc == MC_OK)
         rc = mc_kube_list(mgmt, &mc_cli_secrets, ns, NULL, &list, &err);
     if (rc) {
         mc_kube_client_free(mgmt);
         return mc_cli_fail(cmd, &err);
     }
-    int unreachable = 0;
+    int unreachable = 0, failed = 0;
     printf("%-16s %-40s %-10s %-10s %-22s %s\n", "CLUSTER", "NAMESPACE/NAME", "STATE", "GEN/OBS",
            "NOT-AFTER", "ERROR");
     size_t i;
@@ -384,7 +517,7 @@ int mc_cmd_status(int argc, char **argv)
         if (!name)
             continue;
         mc_err cluster_err = {0};
-        if (status_cluster(mgmt, ns, name, &cluster_err)) {
+        if (status_cluster(mgmt, ns, name, &failed, &cluster_err)) {
             unreachable = 1;
             printf("%-16s %-40s %-10s %-10s %-22s unreachable: %s\n", name, "-", "-", "-", "-",
                    cluster_err.msg);
@@ -393,5 +526,5 @@ int mc_cmd_status(int argc, char **argv)
     fflush(stdout);
     json_decref(list);
     mc_kube_client_free(mgmt);
-    return unreachable ? MC_EXIT_FAIL : MC_EXIT_OK;
+    return unreachable || failed ? MC_EXIT_FAIL : MC_EXIT_OK;
 }

@@ -72,9 +72,26 @@ static int parse_listen(const char *text, char *host, size_t host_size, int *por
     return 0;
 }
 
+static const char cluster_help[] =
+    "Usage: meshcert server cluster add NAME --data-dir DIR\n"
+    "       meshcert server cluster remove NAME --data-dir DIR\n"
+    "\n"
+    "`add` creates logical cluster NAME (its admin token and DIR/kubeconfigs/NAME.yaml)\n"
+    "in the data directory of a server; `remove` deletes it with all its objects. A\n"
+    "running server picks either up on its next request.\n"
+    "\n"
+    "Options:\n"
+    "  --data-dir DIR         the server's data directory                    [required]\n"
+    "  -h, --help             show this help\n";
+
 static int cluster_admin(int argc, char **argv)
 {
     static const char cmd[] = "server cluster";
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(cluster_help, stdout);
+            return MC_EXIT_OK;
+        }
     if (argc < 3 || (strcmp(argv[1], "add") != 0 && strcmp(argv[1], "remove") != 0))
         return mc_cli_usage_error(cmd, "expected: cluster add|remove NAME --data-dir DIR");
     const char *verb = argv[1], *name = argv[2], *data_dir = NULL;

@@ -20,7 +20,8 @@ static const char help[] =
     "Signs an intermediate CA certificate for the CSR's public key with the root in\n"
     "DIR (root-cert.pem, and root-key.pem or key.pem) and writes Istio's plug-in CA\n"
     "files to OUT: ca-cert.pem, cert-chain.pem (ca-cert then root), root-cert.pem,\n"
-    "and ca-key.pem when --key gives the CSR's private key.\n"
+    "and ca-key.pem when --key gives the CSR's private key (with --format tls:\n"
+    "tls.crt, ca.crt and tls.key).\n"
     "\n"
     "The certificate's subjectAltNames are the --host values and its O= is --org;\n"
     "a CSR that asks for anything else (another O=, an extra name) is refused.\n"
@@ -34,9 +35,9 @@ static const char help[] =
     "  --org ORG          subject O=                          [the CSR's O=, if any]\n"
     "  --ttl DURATION     validity, e.g. 365d, 8760h, 1y                    [365d]\n"
     "  --path-len N       pathLenConstraint; -1 for none                    [0]\n"
-    "  --key FILE         the CSR's private key, copied to ca-key.pem\n"
+    "  --key FILE         the CSR's private key, copied to ca-key.pem (tls.key)\n"
     "  --format FMT       istio (ca-cert.pem, ...) or tls (tls.crt, ...)   [istio]\n"
-    "  --out-dir OUT      output directory (created if missing)             [required]\n"
+    "  --out-dir OUT      output directory (created if missing, mode 0755)  [required]\n"
     "  -h, --help         show this help\n";
 
 enum {

@@ -16,7 +16,7 @@
 
 static const char help[] =
     "Usage: meshcert verify --root FILE --dir DIR\n"
-    "       meshcert verify --kubeconfig FILE --cluster C [--secret NS/NAME] [--write-dir DIR]\n"
+    "       meshcert verify --cluster C [--secret NS/NAME] [--write-dir DIR] [--kubeconfig FILE]\n"
     "\n"
     "Checks the plug-in CA files in DIR against the trusted root in FILE and prints\n"
     "what it found (subjects, SANs, validity). DIR holds either Istio's layout\n"
@@ -32,18 +32,32 @@ static const char help[] =
     "Exit code 0 when every check passes, 1 otherwise.\n"
     "\n"
     "Options:\n"
-    "  --root FILE        the trusted root certificate(s), PEM              [required]\n"
-    "  --dir DIR          the plug-in CA directory                          [required]\n"
-    "  --kubeconfig FILE  kubeconfig of the management cluster (--cluster)\n"
+    "  --root FILE        the trusted root certificate(s), PEM   [required without --cluster]\n"
+    "  --dir DIR          the plug-in CA directory               [required without --cluster]\n"
+    "  --cluster C        registered cluster holding the output Secret, instead of\n"
+    "                     a root file and a directory\n"
+    "With --cluster:\n"
+    "  --kubeconfig FILE  kubeconfig of the management cluster\n"
+    "                     [$KUBECONFIG (a ':' list, merged as kubectl), else ~/.kube/config]\n"
     "  --context NAME     its context                              [current-context]\n"
+    "  --request-timeout D  give up on a server that does not answer within D\n"
+    "                     (e.g. 500ms, 30s, 1m; 0: never)                   [30s]\n"
     "  --namespace NS     namespace of the registrations                [meshcert]\n"
-    "  --cluster C        registered cluster holding the output Secret\n"
     "  --secret NS/NAME   the output Secret on C             [istio-system/cacerts]\n"
     "  --write-dir DIR    --cluster: write the verified files into DIR\n"
     "  -h, --help         show this help\n";
 
-enum { OPT_ROOT = 256, OPT_DIR, OPT_KUBECONFIG, OPT_CONTEXT, OPT_NAMESPACE, OPT_CLUSTER,
-       OPT_SECRET, OPT_WRITE_DIR };
+enum {
+    OPT_ROOT = 256,
+    OPT_DIR,
+    OPT_KUBECONFIG,
+    OPT_CONTEXT,
+    OPT_NAMESPACE,
+    OPT_CLUSTER,
+    OPT_SECRET,
+    OPT_WRITE_DIR,
+    OPT_REQUEST_TIMEOUT
+};
 
 static const struct option options[] = {
     {"root", required_argument, NULL, OPT_ROOT},
@@ -54,6 +68,7 @@ static const struct option options[] = {
     {"cluster", required_argument, NULL, OPT_CLUSTER},
     {"secret", required_argument, NULL, OPT_SECRET},
     {"write-dir", required_argument, NULL, OPT_WRITE_DIR},
+    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -144,8 +159,8 @@ static int write_bundle(const mc_pki_bundle *bundle, const char *layout, const c
     return rc;
 }
 
-static int verify_cluster(const char *kubeconfig, const char *context, const char *ns,
-                          const char *cluster, const char *secret_ref, const char *write_dir)
+static int verify_cluster(const mc_cli_mgmt_flags *flags, const char *ns, const char *cluster,
+                          const char *secret_ref, const char *write_dir)
 {
     static const char cmd[] = "verify";
     char secret_ns[254], secret_name[254], what[600];
@@ -159,12 +174,11 @@ static int verify_cluster(const char *kubeconfig, const char *context, const cha
     mc_buf report;
     mc_buf_init(&report, 1 << 20);
     snprintf(what, sizeof(what), "secret %s/%s on cluster %s", secret_ns, secret_name, cluster);
-    int rc = mc_cli_mgmt_client(kubeconfig, context, &mgmt, &err);
+    int rc = mc_cli_mgmt_client(flags, &mgmt, &err);
     if (rc == MC_OK)
         rc = mc_cli_cluster_client(mgmt, ns, cluster, &target, NULL, 0, &err);
-    if (rc == MC_OK)
-        rc = mc_kube_get(target, &mc_cli_secrets, secret_ns, secret_name, &secret, &err);
-    if (rc == MC_ENOTFOUND)
+    if (rc == MC_OK && (rc = mc_kube_get(target, &mc_cli_secrets, secret_ns, secret_name, &secret,
+                                         &err)) == MC_ENOTFOUND)
         mc_err_set(&err, rc, "%s: not found (not issued yet?)", what);
     if (rc == MC_OK && (rc = bundle_from_secret(secret, &bundle, &layout, &err)))
         mc_err_prefix(&err, "%s", what);
@@ -190,8 +204,10 @@ static int verify_cluster(const char *kubeconfig, const char *context, const cha
 int mc_cmd_verify(int argc, char **argv)
 {
     static const char cmd[] = "verify";
-    const char *root_path = NULL, *dir = NULL, *kubeconfig = NULL, *context = NULL,
-               *ns = MC_CLI_OPS_NAMESPACE, *cluster = NULL, *secret_ref = NULL, *write_dir = NULL;
+    const char *root_path = NULL, *dir = NULL, *ns = MC_CLI_OPS_NAMESPACE, *cluster = NULL,
+               *secret_ref = NULL, *write_dir = NULL;
+    mc_cli_mgmt_flags flags = MC_CLI_MGMT_FLAGS_DEFAULT;
+    int mgmt_flag_given = 0;
     optind = 1;
     opterr = 0;
     int opt;
@@ -199,8 +215,19 @@ int mc_cmd_verify(int argc, char **argv)
         switch (opt) {
         case OPT_ROOT: root_path = optarg; break;
         case OPT_DIR: dir = optarg; break;
-        case OPT_KUBECONFIG: kubeconfig = optarg; break;
-        case OPT_CONTEXT: context = optarg; break;
+        case OPT_KUBECONFIG:
+            flags.kubeconfig = optarg;
+            mgmt_flag_given = 1;
+            break;
+        case OPT_CONTEXT:
+            flags.context = optarg;
+            mgmt_flag_given = 1;
+            break;
+        case OPT_REQUEST_TIMEOUT:
+            if (mc_cli_request_timeout_parse(cmd, optarg, &flags.request_timeout_ms))
+                return MC_EXIT_USAGE;
+            mgmt_flag_given = 1;
+            break;
         case OPT_NAMESPACE: ns = optarg; break;
         case OPT_CLUSTER: cluster = optarg; break;
         case OPT_SECRET: secret_ref = optarg; break;
@@ -211,13 +238,14 @@ int mc_cmd_verify(int argc, char **argv)
     }
     if (optind < argc)
         return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
-    if (cluster || kubeconfig || secret_ref || write_dir) {
+    if (cluster || mgmt_flag_given || secret_ref || write_dir) {
         if (root_path || dir)
             return mc_cli_usage_error(cmd, "--cluster and --root/--dir exclude each other");
-        if (!cluster || !kubeconfig)
-            return mc_cli_usage_error(cmd, "--cluster and --kubeconfig go together");
-        return verify_cluster(kubeconfig, context, ns, cluster,
-                              secret_ref ? secret_ref : "istio-system/cacerts", write_dir);
+        if (!cluster)
+            return mc_cli_usage_error(cmd, "--kubeconfig, --context, --request-timeout, --secret "
+                                           "and --write-dir need --cluster");
+        return verify_cluster(&flags, ns, cluster, secret_ref ? secret_ref : "istio-system/cacerts",
+                              write_dir);
     }
     if (!root_path || !dir)
         return mc_cli_usage_error(cmd, "--root and --dir are required");

@@ -1,6 +1,7 @@
 /* daemon.c - what the long-running commands (server, agent, issuer) share:
  * the --log-level and --log-format options, the cluster they connect to
- * (--kubeconfig/--context or --in-cluster), and stopping on SIGINT/SIGTERM.
+ * (--kubeconfig/--context, $KUBECONFIG or ~/.kube/config as kubectl, or
+ * --in-cluster), and stopping on SIGINT/SIGTERM.
  * The stop signals are blocked rather than caught so that no handler runs on
  * a worker thread: the main thread takes them synchronously and shuts down.
  */
@@ -44,8 +45,8 @@ int mc_cli_workers_parse(const char *cmd, const char *text, int max, int *out)
 
 int mc_cli_kube_source_check(const char *cmd, const mc_cli_kube_source *source)
 {
-    if (!source->kubeconfig == !source->in_cluster)
-        return mc_cli_usage_error(cmd, "exactly one of --kubeconfig and --in-cluster is required");
+    if (source->kubeconfig && source->in_cluster)
+        return mc_cli_usage_error(cmd, "--kubeconfig and --in-cluster exclude each other");
     if (source->in_cluster && source->context)
         return mc_cli_usage_error(cmd, "--context needs --kubeconfig");
     return MC_EXIT_OK;
@@ -55,7 +56,7 @@ int mc_cli_kube_source_load(const mc_cli_kube_source *source, mc_kube_config **o
 {
     if (source->in_cluster)
         return mc_kube_config_in_cluster(NULL, out, err);
-    return mc_kube_config_load_file(source->kubeconfig, source->context, out, err);
+    return mc_kube_config_load_default(source->kubeconfig, source->context, out, err);
 }
 
 void mc_cli_stop_signals_block(sigset_t *stop)

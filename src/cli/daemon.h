@@ -28,20 +28,22 @@ typedef struct mc_cli_log_options {
  * Returns 0, or prints the usage error and returns 2. */
 int mc_cli_log_option_parse(const char *cmd, int opt, const char *value, mc_cli_log_options *log);
 
-/* The cluster a command connects to: --kubeconfig FILE [--context NAME] or
+/* The cluster a command connects to: --kubeconfig FILE [--context NAME]
+ * (without --kubeconfig: $KUBECONFIG, then ~/.kube/config, as kubectl) or
  * --in-cluster. Strings borrowed from argv. */
 typedef struct mc_cli_kube_source {
-    const char *kubeconfig; /* or NULL */
+    const char *kubeconfig; /* or NULL: $KUBECONFIG, then ~/.kube/config */
     const char *context;    /* or NULL for the current context */
     int in_cluster;         /* the pod's service account */
 } mc_cli_kube_source;
 
-/* Checks that exactly one of --kubeconfig and --in-cluster was given, and
- * --context only with --kubeconfig. Returns 0, or prints the usage error and
+/* Checks that --kubeconfig and --in-cluster were not both given, and
+ * --context not with --in-cluster. Returns 0, or prints the usage error and
  * returns 2. */
 int mc_cli_kube_source_check(const char *cmd, const mc_cli_kube_source *source);
 
-/* Loads the kubeconfig the source names into *out (free with
+/* Loads the configuration the source names (mc_kube_config_load_default
+ * or in-cluster) into *out (free with
  * mc_kube_config_free). The loader's error codes, with err filled. */
 int mc_cli_kube_source_load(const mc_cli_kube_source *source, mc_kube_config **out, mc_err *err);
 

@@ -1,7 +1,7 @@
 /* main.c - the meshcert binary: dispatches to subcommands (busybox style).
  *
- * Offline CA commands (ca create, csr create, sign, verify) live here today;
- * issuer, agent and server join them as they are built.
+ * Every command listed in the usage below has its cmd_<name>.c; the
+ * completion script (completion.c) knows the same list.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,16 +17,24 @@ static const char usage[] =
     "  ca create    create a self-signed root CA (root-cert.pem, root-key.pem)\n"
     "  csr create   generate a private key and a PKCS#10 CSR for an intermediate CA\n"
     "  sign         sign a CSR with the root into Istio's plug-in CA files\n"
-    "  verify       check an Istio plug-in CA directory against a root\n"
+    "  verify       check an Istio plug-in CA directory (or a cluster's output Secret)\n"
+    "\n"
+    "Operator commands (through the management cluster: --kubeconfig, else\n"
+    "$KUBECONFIG, else ~/.kube/config):\n"
+    "  cluster      register, list or deregister managed clusters\n"
+    "  issue        request an intermediate CA for a registered cluster (--wait)\n"
+    "  status       the IssuedCertificates of every registered cluster\n"
     "\n"
     "Workflow:\n"
     "  issuer       management cluster: signs the CertificateRequests of every cluster\n"
     "  agent        per managed cluster: keys, CSRs, the output Secret, pod bounces\n"
     "\n"
     "Servers:\n"
-    "  server       the embedded Kubernetes API server (many logical clusters, SQLite)\n"
+    "  server       the embedded Kubernetes API server (many logical clusters, SQLite);\n"
+    "               server cluster add|remove changes its clusters\n"
     "\n"
     "Other:\n"
+    "  completion   print a shell completion script (bash or zsh)\n"
     "  version      print the version\n"
     "  help         print this help\n"
     "\n"
@@ -68,6 +76,8 @@ int main(int argc, char **argv)
         return mc_cmd_issue(argc - 1, argv + 1);
     if (strcmp(cmd, "status") == 0)
         return mc_cmd_status(argc - 1, argv + 1);
+    if (strcmp(cmd, "completion") == 0)
+        return mc_cmd_completion(argc - 1, argv + 1);
     fprintf(stderr, "meshcert: unknown command \"%s\"\nRun 'meshcert help' for the list.\n", cmd);
     return MC_EXIT_USAGE;
 }

@@ -17,16 +17,46 @@
 
 extern const mc_kube_resource mc_cli_secrets;
 
-/* A client for the management cluster from a kubeconfig file and context
- * (NULL: current-context). *out freed with mc_kube_client_free. */
-int mc_cli_mgmt_client(const char *kubeconfig, const char *context, mc_kube_client **out,
-                       mc_err *err);
+/* --request-timeout: the default, and the largest accepted. */
+#define MC_CLI_REQUEST_TIMEOUT_MS     30000L
+#define MC_CLI_REQUEST_TIMEOUT_MAX_MS 86400000L
+
+/* The flags every operator command takes to reach the management cluster.
+ * Strings borrowed from argv. */
+typedef struct mc_cli_mgmt_flags {
+    const char *kubeconfig;  /* --kubeconfig, or NULL: $KUBECONFIG, then ~/.kube/config */
+    const char *context;     /* --context, or NULL: current-context */
+    long request_timeout_ms; /* --request-timeout: bounds each call, retries included; 0: none */
+} mc_cli_mgmt_flags;
+
+#define MC_CLI_MGMT_FLAGS_DEFAULT ((mc_cli_mgmt_flags){NULL, NULL, MC_CLI_REQUEST_TIMEOUT_MS})
+
+/* The usage line of those flags, for the commands' --help. */
+#define MC_CLI_MGMT_FLAGS_HELP                                                                     \
+    "  --kubeconfig FILE        kubeconfig of the management cluster\n"                            \
+    "                           [$KUBECONFIG (a ':' list, merged as kubectl), else\n"              \
+    "                           ~/.kube/config]\n"                                                 \
+    "  --context NAME           its context                       [current-context]\n"             \
+    "  --request-timeout D      give up on a server that does not answer within D\n"               \
+    "                           (e.g. 500ms, 30s, 1m; 0: never)            [30s]\n"
+
+/* Parses --request-timeout as kubectl does: 0 for none, "<n>ms" or a
+ * duration (a bare number is seconds), at most a day. Returns 0, or prints
+ * the usage error and returns 2. */
+int mc_cli_request_timeout_parse(const char *cmd, const char *text, long *out_ms);
+
+/* A client for the management cluster (*out freed with
+ * mc_kube_client_free), with the flags' timeout. MC_ENOTFOUND when no
+ * kubeconfig exists (the message says where it looked), else the kubeconfig
+ * loader's errors. */
+int mc_cli_mgmt_client(const mc_cli_mgmt_flags *flags, mc_kube_client **out, mc_err *err);
 
 /* The cluster name of a registration Secret (type solo.io/kubeconfig), or
  * NULL for any other Secret. */
 const char *mc_cli_registration_name(const json_t *secret);
 
-/* A client for cluster registered in namespace ns of mgmt; server (optional,
+/* A client for cluster registered in namespace ns of mgmt, with mgmt's
+ * options (timeouts); server (optional,
  * out_size bytes) receives its API server URL. MC_ENOTFOUND when not
  * registered; MC_EINVAL when the registration is unusable. */
 int mc_cli_cluster_client(mc_kube_client *mgmt, const char *ns, const char *cluster,

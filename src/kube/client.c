@@ -59,7 +59,9 @@ struct mc_kube_client {
     mc_kube_config *config;                              /* immutable after new */
     double qps;                                          /* immutable */
     int burst;                                           /* immutable */
-    long timeout_ms;                                     /* immutable */
+    long timeout_ms;                                     /* immutable; 0: none */
+    long deadline_ms;                                    /* immutable; 0: none */
+    mc_kube_client_options options;                      /* immutable; as made, defaults filled */
     int max_retries;                                     /* immutable; 0 means none */
     char *user_agent;                                    /* immutable */
     CURLSH *share;                                       /* verbs: connections, DNS, TLS sessions */
@@ -169,7 +171,10 @@ int mc_kube_client_new(const mc_kube_config *config, const mc_kube_client_option
         options = &defaults;
     c->qps = options->qps > 0 ? options->qps : 50;
     c->burst = options->burst > 0 ? options->burst : 100;
-    c->timeout_ms = options->timeout_ms > 0 ? options->timeout_ms : 30000;
+    c->timeout_ms = options->timeout_ms > 0   ? options->timeout_ms
+                    : options->timeout_ms < 0 ? 0
+                                              : 30000;
+    c->deadline_ms = options->deadline_ms > 0 ? options->deadline_ms : 0;
     c->max_retries = options->max_retries == 0  ? 5
                      : options->max_retries < 0 ? 0
                                                 : options->max_retries;
@@ -183,6 +188,14 @@ int mc_kube_client_new(const mc_kube_config *config, const mc_kube_client_option
     pthread_mutex_init(&c->cred_lock, NULL);
     c->share = share_new(c->share_locks[0], 1);
     c->watch_share = share_new(c->share_locks[1], 0);
+    c->options = (mc_kube_client_options){
+        .qps = c->qps,
+        .burst = c->burst,
+        .timeout_ms = c->timeout_ms > 0 ? (int)c->timeout_ms : -1,
+        .deadline_ms = (int)c->deadline_ms,
+        .max_retries = c->max_retries > 0 ? c->max_retries : -1,
+        .user_agent = c->user_agent,
+    };
     if (!c->user_agent || !c->share || !c->watch_share) {
         mc_kube_client_free(c);
         return mc_err_set(err, MC_ENOMEM, "out of memory");
@@ -216,6 +229,11 @@ void mc_kube_client_free(mc_kube_client *client)
     free(client->user_agent);
     mc_kube_config_free(client->config);
     free(client);
+}
+
+const mc_kube_client_options *mc_kube_client_options_of(const mc_kube_client *client)
+{
+    return &client->options;
 }
 
 const char *mc_kube_client_namespace(const mc_kube_client *client)
@@ -707,15 +725,93 @@ static int not_sent(CURLcode code)
            code == CURLE_COULDNT_RESOLVE_PROXY;
 }
 
-/* One attempt. Returns 0 with *http and the body filled, or a transport
- * error (*curl_code set). */
-static int attempt_once(mc_kube_client *client, const request *req, int refresh, long *http,
-                        long *retry_after, mc_buf *reply, CURLcode *curl_code, mc_err *err)
+/* "2 s", "1500 ms": a timeout for messages. */
+static void format_ms(long ms, char *out, size_t size)
+{
+    if (ms % 1000 == 0)
+        snprintf(out, size, "%ld s", ms / 1000);
+    else
+        snprintf(out, size, "%ld ms", ms);
+}
+
+/* Fills err for a transport failure: the verb and context, the server URL,
+ * what happened and what to check. detail is curl's error buffer (never
+ * holds headers, so never a token); os_errno the socket's errno. */
+static int transport_error(const mc_kube_client *client, const request *req, CURLcode code,
+                           const char *detail, long os_errno, long timeout_ms, mc_err *err)
+{
+    const char *server = client->config->server;
+    const char *context = client->config->context ? client->config->context : "-";
+    char reason[160], limit[32];
+    /* the socket's errno says it best for socket failures ("connection
+     * refused"); curl's buffer for the rest (TLS, DNS) */
+    int socket_failure =
+        code == CURLE_COULDNT_CONNECT || code == CURLE_RECV_ERROR || code == CURLE_SEND_ERROR;
+    if (socket_failure && os_errno > 0)
+        snprintf(reason, sizeof(reason), "%s", strerror((int)os_errno));
+    else
+        snprintf(reason, sizeof(reason), "%.150s", detail[0] ? detail : curl_easy_strerror(code));
+    if (reason[0] >= 'A' && reason[0] <= 'Z' && reason[1] >= 'a' && reason[1] <= 'z')
+        reason[0] = (char)(reason[0] - 'A' + 'a');
+    format_ms(timeout_ms, limit, sizeof(limit));
+    switch (code) {
+    case CURLE_COULDNT_CONNECT:
+        return mc_err_set(err, MC_EUNAVAILABLE,
+                          "%s (context %s): cannot connect to %s (%s): is the API server running, "
+                          "is the kubeconfig's server address right?",
+                          req->what, context, server, reason);
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return mc_err_set(err, MC_EUNAVAILABLE,
+                          "%s (context %s): cannot resolve the host of %s (%s): is the "
+                          "kubeconfig's server address right?",
+                          req->what, context, server, reason);
+    case CURLE_OPERATION_TIMEDOUT:
+        return mc_err_set(err, MC_EUNAVAILABLE,
+                          "%s (context %s): no reply from %s within %s (the request timeout): is "
+                          "the API server up and reachable from here, is the address right?",
+                          req->what, context, server, limit);
+    case CURLE_PEER_FAILED_VERIFICATION:
+        return mc_err_set(err, MC_EVERIFY,
+                          "%s (context %s): the server certificate of %s does not verify (%s): "
+                          "check %s: is it the CA of this API server, and does the certificate "
+                          "name the server address?",
+                          req->what, context, server, reason,
+                          client->config->ca_origin ? client->config->ca_origin
+                          : client->config->ca_pem  ? "the kubeconfig's certificate-authority"
+                                                    : "the system CA bundle");
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+        return mc_err_set(err, MC_EUNAVAILABLE,
+                          "%s (context %s): TLS handshake with %s failed (%s): is it an HTTPS API "
+                          "server, are the kubeconfig's client certificate and key right?",
+                          req->what, context, server, reason);
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        return mc_err_set(err, MC_EUNAVAILABLE,
+                          "%s (context %s): the connection to %s broke before a reply (%s): is the "
+                          "API server restarting, or a proxy in between cutting it?",
+                          req->what, context, server, reason);
+    default:
+        return mc_err_set(err, MC_EUNAVAILABLE, "%s (context %s): request to %s failed (%s)",
+                          req->what, context, server, reason);
+    }
+}
+
+/* One attempt, at most timeout_ms (0: none). Returns 0 with *http and the
+ * body filled, or a transport error (*curl_code set). */
+static int attempt_once(mc_kube_client *client, const request *req, int refresh, long timeout_ms,
+                        long *http, long *retry_after, mc_buf *reply, CURLcode *curl_code,
+                        mc_err *err)
 {
     CURL *easy = curl_easy_init();
     struct curl_slist *headers = NULL;
     int rc = MC_OK;
-    char ctype[128];
+    char ctype[128], detail[CURL_ERROR_SIZE] = "";
     if (!easy)
         return mc_err_set(err, MC_ENOMEM, "%s: cannot create a curl handle", req->what);
     if (req->content_type) {
@@ -730,9 +826,10 @@ static int attempt_once(mc_kube_client *client, const request *req, int refresh,
     curl_easy_setopt(easy, CURLOPT_URL, req->url);
     curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, req->method);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, client->timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, detail);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     client->timeout_ms < 10000 ? client->timeout_ms : 10000L);
+                     timeout_ms > 0 && timeout_ms < 10000 ? timeout_ms : 10000L);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, reply);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
@@ -748,12 +845,11 @@ static int attempt_once(mc_kube_client *client, const request *req, int refresh,
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, http);
     if (*curl_code == CURLE_WRITE_ERROR)
         rc = mc_err_set(err, MC_ELIMIT, "%s: reply larger than %u bytes", req->what, REPLY_MAX);
-    else if (*curl_code != CURLE_OK)
-        rc = mc_err_set(err,
-                        *curl_code == CURLE_PEER_FAILED_VERIFICATION ? MC_EVERIFY : MC_EUNAVAILABLE,
-                        "%s (context %s): %s", req->what,
-                        client->config->context ? client->config->context : "-",
-                        curl_easy_strerror(*curl_code));
+    else if (*curl_code != CURLE_OK) {
+        long os_errno = 0;
+        curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+        rc = transport_error(client, req, *curl_code, detail, os_errno, timeout_ms, err);
+    }
 out:
     curl_slist_free_all(headers);
     curl_easy_cleanup(easy);
@@ -767,13 +863,25 @@ static int perform(mc_kube_client *client, request *req, json_t **out, mc_err *e
     int refreshed = 0;
     int rc = MC_OK;
     mc_buf reply;
+    int64_t deadline = client->deadline_ms > 0 ? now_ms() + client->deadline_ms : 0;
     for (int attempt = 0;; attempt++) {
         long http = 0, retry_after = -1;
         CURLcode curl_code = CURLE_OK;
         mc_buf_init(&reply, REPLY_MAX);
         rate_limit(client);
-        rc =
-            attempt_once(client, req, refreshed == 1, &http, &retry_after, &reply, &curl_code, err);
+        /* the attempt gets what is left of the call's deadline */
+        long timeout_ms = client->timeout_ms;
+        if (deadline) {
+            long left = (long)(deadline - now_ms());
+            if (left < 1)
+                left = 1;
+            if (timeout_ms == 0 || left < timeout_ms)
+                timeout_ms = left;
+        }
+        rc = attempt_once(client, req, refreshed == 1, timeout_ms, &http, &retry_after, &reply,
+                          &curl_code, err);
+        if (rc == MC_EUNAVAILABLE && curl_code == CURLE_OPERATION_TIMEDOUT && deadline)
+            transport_error(client, req, curl_code, "", 0, client->deadline_ms, err);
         if (refreshed == 1)
             refreshed = 2;
         int retry = 0;
@@ -794,6 +902,8 @@ static int perform(mc_kube_client *client, request *req, json_t **out, mc_err *e
         long delay = mc_kube_backoff_ms((unsigned)attempt, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
         if (retry_after > 0)
             delay = (retry_after > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : retry_after) * 1000L;
+        if (deadline && now_ms() + delay >= deadline)
+            break; /* no time left for another attempt: the last failure stands */
         sleep_ms(delay);
     }
     if (rc == MC_OK && out) {

@@ -10,7 +10,10 @@
  * MC_ECONFLICT, 409 AlreadyExists MC_EEXISTS, 410 MC_EEXPIRED, 401/403
  * MC_EAUTH, 400/422 MC_EINVAL, 429/5xx/transport after retries
  * MC_EUNAVAILABLE) and a message with the verb, the object and the Status
- * message; mc_kube_error_http reads the HTTP code. The client never prints;
+ * message; mc_kube_error_http reads the HTTP code. A transport failure names
+ * the server URL and what to check (connection refused, no reply within
+ * the timeout, a server certificate that does not verify against the CA the
+ * kubeconfig names). The client never prints;
  * tokens never appear in messages.
  */
 #ifndef MC_KUBE_CLIENT_H
@@ -35,7 +38,9 @@ typedef struct mc_kube_resource {
 typedef struct mc_kube_client_options {
     double qps;        /* sustained requests per second (0: 50) */
     int burst;         /* bucket size (0: 100) */
-    int timeout_ms;    /* per request (0: 30 000) */
+    int timeout_ms;    /* per attempt (0: 30 000; negative: none) */
+    int deadline_ms;   /* per call, every retry included (0: none): a call
+                          fails with MC_EUNAVAILABLE once it is spent */
     int max_retries;   /* on 429/5xx/connection errors (0: 5; -1: none) */
     const char *user_agent; /* (NULL: "meshcert/<version>") */
 } mc_kube_client_options;
@@ -43,6 +48,10 @@ typedef struct mc_kube_client_options {
 /* A client for config (copied). options may be NULL (defaults). */
 int mc_kube_client_new(const mc_kube_config *config, const mc_kube_client_options *options,
                        mc_kube_client **out, mc_err *err);
+
+/* The options the client was made with, defaults filled in (valid while
+ * the client lives), e.g. to make a client for another cluster alike. */
+const mc_kube_client_options *mc_kube_client_options_of(const mc_kube_client *client);
 
 /* Frees the client. Accepts NULL. Not while calls are in flight. */
 void mc_kube_client_free(mc_kube_client *client);

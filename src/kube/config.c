@@ -288,6 +288,36 @@ static int parse_cluster(const source *src, json_t *cluster, mc_kube_config *con
     return MC_OK;
 }
 
+/* Notes in config->ca_origin where the cluster's CA comes from, for
+ * messages about a server certificate that does not verify. */
+static int describe_ca(const source *src, json_t *cluster, const char *cluster_name,
+                       mc_kube_config *config, mc_err *err)
+{
+    const char *data = NULL, *path = NULL;
+    int rc = get_string(src, cluster, "certificate-authority-data", &data, err);
+    if (rc == MC_OK)
+        rc = get_string(src, cluster, "certificate-authority", &path, err);
+    if (rc)
+        return rc;
+    mc_buf b;
+    mc_buf_init(&b, 4096);
+    if (data && data[0])
+        rc = mc_buf_appendf(&b, "certificate-authority-data of cluster \"%.100s\" in kubeconfig %s",
+                            cluster_name, src->what);
+    else if (path && path[0])
+        rc = mc_buf_appendf(&b, "certificate-authority %s of cluster \"%.100s\" in kubeconfig %s",
+                            path, cluster_name, src->what);
+    else
+        rc = mc_buf_appendf(&b,
+                            "the system CA bundle (cluster \"%.100s\" in kubeconfig %s sets "
+                            "no certificate-authority)",
+                            cluster_name, src->what);
+    free(config->ca_origin);
+    config->ca_origin = rc == MC_OK ? mc_buf_steal(&b, NULL) : NULL;
+    mc_buf_free(&b);
+    return config->ca_origin ? MC_OK : mc_err_set(err, MC_ENOMEM, "out of memory");
+}
+
 static int parse_user(const source *src, json_t *user, mc_kube_config *config, mc_err *err)
 {
     const char *token = NULL, *token_file = NULL;
@@ -313,103 +343,252 @@ static int parse_user(const source *src, json_t *user, mc_kube_config *config, m
     return MC_OK;
 }
 
-/* Parses kubeconfig text of the given source with the named context. */
-static int load_text(const char *text, size_t len, const char *context, const source *src,
-                     mc_kube_config **out, mc_err *err)
+/* One parsed kubeconfig document and where it came from. */
+typedef struct document {
+    json_t *root; /* an object (an empty file is an empty one) */
+    source src;
+} document;
+
+/* 1 when text holds no YAML node: only blank lines and comments. */
+static int is_blank(const char *text, size_t len)
 {
-    json_t *root = NULL;
+    int in_comment = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        if (ch == '\n')
+            in_comment = 0;
+        else if (ch == '#')
+            in_comment = 1;
+        else if (!in_comment && ch != ' ' && ch != '\t' && ch != '\r')
+            return 0;
+    }
+    return 1;
+}
+
+/* Parses kubeconfig text into doc->root. An empty file is an empty config,
+ * as client-go reads it (a KUBECONFIG list may name one). */
+static int parse_document(const char *text, size_t len, document *doc, mc_err *err)
+{
+    if (is_blank(text, len)) {
+        doc->root = json_object();
+        return doc->root ? MC_OK : mc_err_set(err, MC_ENOMEM, "out of memory");
+    }
+    int rc = mc_api_yaml_to_json(text, len, &doc->root, err);
+    if (rc)
+        return mc_err_prefix(err, "kubeconfig %s", doc->src.what);
+    if (!json_is_object(doc->root))
+        return mc_err_set(err, MC_EINVAL, "kubeconfig %s: not a mapping", doc->src.what);
+    return MC_OK;
+}
+
+/* The first document (in precedence order) holding the named entry of list:
+ * client-go's merge rule, under which the first file to define a name wins
+ * (the whole entry, not field by field). *member NULL when none does. */
+static const document *find_first(const document *docs, size_t n, const char *list,
+                                  const char *name, const char *member, json_t **out)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((*out = find_named(docs[i].root, list, name, member)))
+            return &docs[i];
+    *out = NULL;
+    return NULL;
+}
+
+/* Resolves the named context (NULL: the first current-context set) across
+ * the documents, merged as client-go merges a KUBECONFIG list; what names
+ * them all in messages. Relative paths resolve against the file that
+ * defined the entry holding them. */
+static int resolve(const document *docs, size_t n, const char *context, const char *what,
+                   mc_kube_config **out, mc_err *err)
+{
     mc_kube_config *config = calloc(1, sizeof(*config));
     int rc = MC_OK;
     if (!config)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
-    if ((rc = mc_api_yaml_to_json(text, len, &root, err))) {
-        mc_err_prefix(err, "kubeconfig %s", src->what);
-        goto out;
-    }
-    if (!json_is_object(root)) {
-        rc = mc_err_set(err, MC_EINVAL, "kubeconfig %s: not a mapping", src->what);
-        goto out;
-    }
+    for (size_t i = 0; i < n && (!context || !context[0]); i++)
+        if ((rc = get_string(&docs[i].src, docs[i].root, "current-context", &context, err)))
+            goto out;
     if (!context || !context[0]) {
-        if ((rc = get_string(src, root, "current-context", &context, err)))
-            goto out;
-        if (!context || !context[0]) {
-            rc = mc_err_set(err, MC_ENOTFOUND,
-                            "kubeconfig %s: no context named and no current-context", src->what);
-            goto out;
-        }
+        rc = mc_err_set(err, MC_ENOTFOUND, "kubeconfig %s: no context named and no current-context",
+                        what);
+        goto out;
     }
-    json_t *ctx = find_named(root, "contexts", context, "context");
-    if (!ctx) {
-        rc = mc_err_set(err, MC_ENOTFOUND, "kubeconfig %s: context \"%.200s\" not found", src->what,
+    json_t *ctx = NULL;
+    const document *ctx_doc = find_first(docs, n, "contexts", context, "context", &ctx);
+    if (!ctx_doc) {
+        rc = mc_err_set(err, MC_ENOTFOUND, "kubeconfig %s: context \"%.200s\" not found", what,
                         context);
         goto out;
     }
     const char *cluster_name = NULL, *user_name = NULL, *ns = NULL;
-    if ((rc = get_string(src, ctx, "cluster", &cluster_name, err)) ||
-        (rc = get_string(src, ctx, "user", &user_name, err)) ||
-        (rc = get_string(src, ctx, "namespace", &ns, err)))
+    if ((rc = get_string(&ctx_doc->src, ctx, "cluster", &cluster_name, err)) ||
+        (rc = get_string(&ctx_doc->src, ctx, "user", &user_name, err)) ||
+        (rc = get_string(&ctx_doc->src, ctx, "namespace", &ns, err)))
         goto out;
     if ((rc = dup_into(&config->context, context, err)) ||
         (rc = dup_into(&config->namespace, ns && ns[0] ? ns : "default", err)))
         goto out;
-    json_t *cluster = cluster_name ? find_named(root, "clusters", cluster_name, "cluster") : NULL;
-    if (!cluster) {
+    json_t *cluster = NULL;
+    const document *cluster_doc =
+        cluster_name ? find_first(docs, n, "clusters", cluster_name, "cluster", &cluster) : NULL;
+    if (!cluster_doc) {
         rc = mc_err_set(err, MC_ENOTFOUND,
-                        "kubeconfig %s: cluster \"%.200s\" of context \"%.200s\" not found",
-                        src->what, cluster_name ? cluster_name : "", context);
+                        "kubeconfig %s: cluster \"%.200s\" of context \"%.200s\" not found", what,
+                        cluster_name ? cluster_name : "", context);
         goto out;
     }
-    if ((rc = parse_cluster(src, cluster, config, err)))
+    if ((rc = parse_cluster(&cluster_doc->src, cluster, config, err)))
+        goto out;
+    if ((rc = describe_ca(&cluster_doc->src, cluster, cluster_name, config, err)))
         goto out;
     if (user_name && user_name[0]) {
-        json_t *user = find_named(root, "users", user_name, "user");
-        if (!user) {
+        json_t *user = NULL;
+        const document *user_doc = find_first(docs, n, "users", user_name, "user", &user);
+        if (!user_doc) {
             rc = mc_err_set(err, MC_ENOTFOUND,
-                            "kubeconfig %s: user \"%.200s\" of context \"%.200s\" not found",
-                            src->what, user_name, context);
+                            "kubeconfig %s: user \"%.200s\" of context \"%.200s\" not found", what,
+                            user_name, context);
             goto out;
         }
-        if ((rc = parse_user(src, user, config, err)))
+        if ((rc = parse_user(&user_doc->src, user, config, err)))
             goto out;
     }
     *out = config;
     config = NULL;
 out:
-    json_decref(root);
     mc_kube_config_free(config);
     return rc;
 }
 
-int mc_kube_config_load_file(const char *path, const char *context, mc_kube_config **out,
-                             mc_err *err)
+/* The directory of path (caller frees), "." for a bare name. */
+static char *directory_of(const char *path)
 {
-    char *text = NULL, *dir = NULL;
+    const char *slash = strrchr(path, '/');
+    return slash ? mc_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : mc_strdup(".");
+}
+
+/* Reads and parses the file at path into doc (doc->src.what is path; the
+ * caller frees doc->root and doc->src.base_dir). */
+static int read_document(const char *path, document *doc, mc_err *err)
+{
+    char *text = NULL;
     size_t len = 0;
+    doc->src.what = path;
     int rc = mc_file_read(path, KUBECONFIG_MAX, &text, &len, err);
     if (rc) {
         mc_err_prefix(err, "kubeconfig");
         return rc;
     }
-    const char *slash = strrchr(path, '/');
-    dir = slash ? mc_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : mc_strdup(".");
-    if (!dir) {
-        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
-        goto out;
-    }
-    source src = {.what = path, .base_dir = dir};
-    rc = load_text(text, len, context, &src, out, err);
-out:
-    free(dir);
+    char *dir = directory_of(path);
+    doc->src.base_dir = dir;
+    rc = dir ? parse_document(text, len, doc, err) : mc_err_set(err, MC_ENOMEM, "out of memory");
     mc_secure_free(text, len);
+    return rc;
+}
+
+static void documents_free(document *docs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_decref(docs[i].root);
+        free((char *)docs[i].src.base_dir);
+    }
+    free(docs);
+}
+
+int mc_kube_config_load_file(const char *path, const char *context, mc_kube_config **out,
+                             mc_err *err)
+{
+    document doc = {0};
+    int rc = read_document(path, &doc, err);
+    if (rc == MC_OK)
+        rc = resolve(&doc, 1, context, path, out, err);
+    json_decref(doc.root);
+    free((char *)doc.src.base_dir);
     return rc;
 }
 
 int mc_kube_config_load_text(const char *text, size_t len, const char *context, const char *what,
                              mc_kube_config **out, mc_err *err)
 {
-    source src = {.what = what ? what : "(text)", .base_dir = NULL};
-    return load_text(text, len, context, &src, out, err);
+    document doc = {.src = {.what = what ? what : "(text)", .base_dir = NULL}};
+    int rc = parse_document(text, len, &doc, err);
+    if (rc == MC_OK)
+        rc = resolve(&doc, 1, context, doc.src.what, out, err);
+    json_decref(doc.root);
+    return rc;
+}
+
+/* Loads every existing file of a KUBECONFIG list (list is modified: split
+ * in place) and resolves the context across them. */
+static int load_list(char *list, const char *env_value, const char *context, mc_kube_config **out,
+                     mc_err *err)
+{
+    size_t capacity = 1;
+    for (const char *p = list; *p; p++)
+        capacity += *p == ':';
+    document *docs = calloc(capacity, sizeof(*docs));
+    size_t n = 0;
+    int rc = MC_OK;
+    if (!docs)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    for (char *entry = list, *next; entry; entry = next) {
+        next = strchr(entry, ':');
+        if (next)
+            *next++ = '\0';
+        int seen = !entry[0]; /* empty entries are skipped, as are repeated files */
+        for (size_t i = 0; i < n && !seen; i++)
+            seen = strcmp(docs[i].src.what, entry) == 0;
+        struct stat st;
+        if (seen || stat(entry, &st) != 0) /* client-go skips missing files */
+            continue;
+        if ((rc = read_document(entry, &docs[n], err))) {
+            n++;
+            goto out;
+        }
+        n++;
+    }
+    if (n == 0) {
+        rc = mc_err_set(err, MC_ENOTFOUND,
+                        "no kubeconfig: none of the files in KUBECONFIG=%.300s exists", env_value);
+        goto out;
+    }
+    char what[MC_ERR_MSG_MAX];
+    snprintf(what, sizeof(what), n == 1 ? "%s" : "KUBECONFIG=%s",
+             n == 1 ? docs[0].src.what : env_value);
+    rc = resolve(docs, n, context, what, out, err);
+out:
+    documents_free(docs, n);
+    return rc;
+}
+
+int mc_kube_config_load_default(const char *path, const char *context, mc_kube_config **out,
+                                mc_err *err)
+{
+    if (path && path[0])
+        return mc_kube_config_load_file(path, context, out, err);
+    const char *env = getenv("KUBECONFIG");
+    if (env && env[0]) {
+        char *list = mc_strdup(env);
+        if (!list)
+            return mc_err_set(err, MC_ENOMEM, "out of memory");
+        int rc = load_list(list, env, context, out, err);
+        free(list);
+        return rc;
+    }
+    const char *home = getenv("HOME");
+    mc_buf b;
+    mc_buf_init(&b, 1 << 16);
+    struct stat st;
+    int rc = home && home[0] ? mc_buf_appendf(&b, "%s/.kube/config", home) : MC_ENOTFOUND;
+    if (rc == MC_OK && stat(b.data, &st) == 0)
+        rc = mc_kube_config_load_file(b.data, context, out, err);
+    else
+        rc = mc_err_set(err, MC_ENOTFOUND,
+                        "no kubeconfig: no --kubeconfig, KUBECONFIG is not set and %s does not "
+                        "exist",
+                        rc == MC_OK ? b.data : "~/.kube/config");
+    mc_buf_free(&b);
+    return rc;
 }
 
 /* Reads mount_dir/name into *out (caller frees); MC_ENOTFOUND names it. */
@@ -474,7 +653,11 @@ int mc_kube_config_in_cluster(const char *mount_dir, mc_kube_config **out, mc_er
     size_t ns_len = ns_text ? strcspn(ns_text, " \t\r\n") : 0;
     config->namespace = ns_len ? mc_strndup(ns_text, ns_len) : mc_strdup("default");
     config->context = mc_strdup("in-cluster");
-    if (!config->namespace || !config->context) {
+    mc_buf_init(&b, 1 << 16);
+    if (mc_buf_appendf(&b, "the service account's CA %s/ca.crt", mount_dir) == MC_OK)
+        config->ca_origin = mc_buf_steal(&b, NULL);
+    mc_buf_free(&b);
+    if (!config->namespace || !config->context || !config->ca_origin) {
         rc = mc_err_set(err, MC_ENOMEM, "out of memory");
         goto out;
     }
@@ -500,6 +683,7 @@ void mc_kube_config_free(mc_kube_config *config)
     exec_free(config->exec);
     free(config->namespace);
     free(config->context);
+    free(config->ca_origin);
     free(config);
 }
 
@@ -528,7 +712,8 @@ int mc_kube_config_copy(const mc_kube_config *config, mc_kube_config **out, mc_e
         dup_into(&copy->token, config->token, NULL) ||
         dup_into(&copy->token_file, config->token_file, NULL) ||
         dup_into(&copy->namespace, config->namespace ? config->namespace : "default", NULL) ||
-        dup_into(&copy->context, config->context, NULL))
+        dup_into(&copy->context, config->context, NULL) ||
+        dup_into(&copy->ca_origin, config->ca_origin, NULL))
         goto out;
     if (config->exec) {
         if (!(copy->exec = calloc(1, sizeof(*copy->exec))))

@@ -36,12 +36,25 @@ typedef struct mc_kube_config {
     mc_kube_exec *exec;      /* credential plugin, or NULL */
     char *namespace;         /* context namespace (in-cluster: the pod's); "default" */
     char *context;           /* name of the context used ("in-cluster" for in-cluster) */
+    char *ca_origin;         /* where ca_pem comes from, for messages ("certificate-authority-data
+                                of cluster \"c1\" in kubeconfig F"), or NULL */
 } mc_kube_config;
 
 /* Loads a kubeconfig file with the named context (NULL: current-context).
  * MC_ENOTFOUND naming the file or context; MC_EINVAL naming the field. */
 int mc_kube_config_load_file(const char *path, const char *context, mc_kube_config **out,
                              mc_err *err);
+
+/* Loads the kubeconfig kubectl would use. path (--kubeconfig) when given:
+ * that file alone. Else the files listed in $KUBECONFIG (':'-separated;
+ * missing ones skipped, repeats ignored), merged by client-go's rules: the
+ * first file to define a cluster, user or context name wins (the whole
+ * entry), current-context comes from the first file that sets it, and
+ * relative paths resolve against the file that defined the entry. Else
+ * $HOME/.kube/config. context NULL: current-context. MC_ENOTFOUND when no
+ * file exists (the message says where it looked), else as load_file. */
+int mc_kube_config_load_default(const char *path, const char *context, mc_kube_config **out,
+                                mc_err *err);
 
 /* The same from kubeconfig text (e.g. a Secret's value); relative paths are
  * refused. what names the source in errors. */

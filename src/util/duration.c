@@ -3,6 +3,8 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define MAX_SECONDS ((int64_t)1000 * 365 * 86400)
 
@@ -56,6 +58,25 @@ bad:
                       text);
 range:
     return mc_err_set(err, MC_EINVAL, "duration \"%s\" is longer than 1000 years", text);
+}
+
+int mc_duration_parse_ms(const char *text, int64_t *ms, mc_err *err)
+{
+    size_t n = strlen(text);
+    if (n > 2 && strcmp(text + n - 2, "ms") == 0) {
+        char *end = NULL;
+        long long v = isdigit((unsigned char)text[0]) ? strtoll(text, &end, 10) : 0;
+        if (end != text + n - 2 || v <= 0 || v > MAX_SECONDS)
+            return mc_err_set(err, MC_EINVAL,
+                              "invalid duration \"%s\" (expected e.g. 500ms, 30s, 1m)", text);
+        *ms = v;
+        return MC_OK;
+    }
+    int64_t seconds = 0;
+    int rc = mc_duration_parse(text, &seconds, err);
+    if (rc == MC_OK)
+        *ms = seconds * 1000;
+    return rc;
 }
 
 void mc_duration_format(int64_t seconds, char *out, unsigned long out_size)

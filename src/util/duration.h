@@ -14,6 +14,10 @@
  * zero, or over 1000 years. */
 int mc_duration_parse(const char *text, int64_t *seconds, mc_err *err);
 
+/* Parses "<n>ms" or any duration mc_duration_parse accepts (e.g. 500ms,
+ * 30s, 1m30s) into *ms (> 0). MC_EINVAL naming the text. */
+int mc_duration_parse_ms(const char *text, int64_t *ms, mc_err *err);
+
 /* Formats seconds as the largest exact unit, e.g. "365d", "10y", "90m".
  * out must hold at least 32 bytes. */
 void mc_duration_format(int64_t seconds, char *out, unsigned long out_size);

@@ -9,8 +9,18 @@
  * layouts, made with `ca create`, `csr create` and `sign`) and fails naming
  * a key that does not match; `status` shows the notAfter of the certificate
  * in the output Secret (as `openssl x509 -enddate` reads it) or "-".
+ * Without --kubeconfig the commands use $KUBECONFIG (a merged list) or
+ * ~/.kube/config (HOME is the test's directory); network failures name the
+ * server URL and what to check (refused, silent within --request-timeout,
+ * a CA that does not verify the server); `issue` refuses an
+ * IssuedCertificate that would share a Secret or directive with another,
+ * `issue --wait` ends on FINISHED, FAILED or --timeout; `status` exits 1 on
+ * a FAILED row.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -18,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -38,6 +49,7 @@ typedef struct fixture {
     char east_kubeconfig[512];
     char out_path[512];
     char *out; /* stdout + stderr of the last command */
+    pid_t child; /* a command started by spawn_meshcert not yet waited for, or 0 */
 } fixture;
 
 static void sleep_ms(long ms)
@@ -184,6 +196,10 @@ static int setup(void **state)
     snprintf(f->east_kubeconfig, sizeof(f->east_kubeconfig), "%s/kubeconfigs/east.yaml",
              f->server.dir);
     snprintf(f->out_path, sizeof(f->out_path), "%s/command.out", f->server.dir);
+    /* commands without --kubeconfig look at $KUBECONFIG and ~/.kube/config:
+     * neither exists unless a test makes it */
+    setenv("HOME", f->server.dir, 1);
+    unsetenv("KUBECONFIG");
     if (create_namespace(f, "mgmt", "meshcert") || create_namespace(f, "east", "meshcert") ||
         apply_crds(f)) {
         /* cmocka runs no teardown after a failed setup */
@@ -200,6 +216,10 @@ static int teardown(void **state)
     fixture *f = *state;
     if (!f)
         return 0;
+    if (f->child > 0) { /* a failed test left its command running */
+        kill(f->child, SIGKILL);
+        waitpid(f->child, NULL, 0);
+    }
     server_process_stop(&f->server);
     free(f->out);
     free(f);
@@ -220,8 +240,15 @@ static void test_usage_errors(void **state)
                          "--host", "a.b", "--bounce", "no-colon", NULL),
                      2);
     assert_int_equal(run(f, "status", "--bogus", NULL), 2);
-    assert_int_equal(run(f, "status", NULL), 2);
-    assert_int_equal(run(f, "verify", "--cluster", "east", NULL), 2);
+    assert_int_equal(run(f, "status", "--request-timeout", "soon", NULL), 2);
+    assert_int_equal(run(f, "status", "--request-timeout", "-1s", NULL), 2);
+    /* no --kubeconfig, no KUBECONFIG, no ~/.kube/config: a failure saying so */
+    assert_int_equal(run(f, "status", NULL), 1);
+    assert_non_null(strstr(f->out, "no kubeconfig"));
+    assert_non_null(strstr(f->out, "/.kube/config does not exist"));
+    assert_int_equal(run(f, "verify", "--cluster", "east", NULL), 1);
+    assert_non_null(strstr(f->out, "no kubeconfig"));
+    assert_int_equal(run(f, "verify", "--kubeconfig", k, NULL), 2);
     assert_int_equal(run(f, "verify", "--cluster", "east", "--kubeconfig", k, "--root", "r", NULL),
                      2);
     assert_int_equal(run(f, "cluster", "--help", NULL), 0);
@@ -332,6 +359,7 @@ static void test_operator_flow(void **state)
     assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 1);
     assert_non_null(strstr(f->out, "meshcert/ic1"));
     assert_non_null(strstr(f->out, "unreachable"));
+    assert_non_null(strstr(f->out, "cannot connect to https://127.0.0.1:1/clusters/east"));
     assert_int_equal(run(f, "cluster", "deregister", "west", "--kubeconfig", k, NULL), 0);
 
     /* deregister; again is a failure; list no longer shows it */
@@ -648,6 +676,306 @@ static void test_status_not_after(void **state)
     assert_string_equal(columns[4], "-");
 }
 
+/* Writes a copy of the kubeconfig src to dst with the first line holding
+ * find replaced by replacement (a whole line), or, when replace_line is 0,
+ * the first occurrence of find replaced. */
+static void write_variant(const char *src, const char *dst, const char *find,
+                          const char *replacement, int replace_line)
+{
+    char *text = read_text(src);
+    char *at = strstr(text, find);
+    assert_non_null(at);
+    char *end = at + strlen(find);
+    if (replace_line) {
+        while (at > text && at[-1] != '\n')
+            at--;
+        end = strchr(end, '\n');
+        assert_non_null(end);
+    }
+    FILE *file = fopen(dst, "w");
+    assert_non_null(file);
+    fwrite(text, 1, (size_t)(at - text), file);
+    fputs(replacement, file);
+    fputs(end, file);
+    fclose(file);
+    free(text);
+}
+
+/* Without --kubeconfig the commands use $KUBECONFIG (a list: missing files
+ * skipped) and then ~/.kube/config, as kubectl; --context picks a context. */
+static void test_kubeconfig_defaults(void **state)
+{
+    fixture *f = *state;
+    char *k = f->mgmt_kubeconfig;
+    register_east(f);
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "ic1",
+                         "--host", HOST, NULL),
+                     0);
+    char list[1200];
+    snprintf(list, sizeof(list), "%s/absent.yaml:%s", f->server.dir, k);
+    setenv("KUBECONFIG", list, 1);
+    assert_int_equal(run(f, "status", NULL), 0);
+    assert_non_null(strstr(f->out, "meshcert/ic1"));
+    assert_int_equal(run(f, "cluster", "list", NULL), 0);
+    assert_non_null(strstr(f->out, "east "));
+    assert_int_equal(run(f, "status", "--context", "mgmt", NULL), 0);
+    assert_int_equal(run(f, "status", "--request-timeout", "0", NULL), 0); /* none */
+    assert_int_equal(run(f, "status", "--request-timeout", "0s", NULL), 0);
+    assert_int_equal(run(f, "status", "--request-timeout", "45", NULL), 0); /* seconds */
+    assert_int_equal(run(f, "status", "--context", "nope", NULL), 1);
+    assert_non_null(strstr(f->out, "context \"nope\" not found"));
+    /* the first file to define context mgmt wins: a copy whose server is
+     * down, listed first, is the one used */
+    char down[600];
+    snprintf(down, sizeof(down), "%s/down.yaml", f->server.dir);
+    char port[32];
+    snprintf(port, sizeof(port), ":%d/", f->server.port);
+    write_variant(k, down, port, ":1/", 0);
+    snprintf(list, sizeof(list), "%s:%s", down, k);
+    setenv("KUBECONFIG", list, 1);
+    assert_int_equal(run(f, "status", NULL), 1);
+    assert_non_null(strstr(f->out, "https://127.0.0.1:1/clusters/mgmt"));
+    /* --kubeconfig beats KUBECONFIG */
+    assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 0);
+    unsetenv("KUBECONFIG");
+
+    /* ~/.kube/config (HOME is the server's directory in these tests) */
+    char kube_dir[600], home_config[700];
+    snprintf(kube_dir, sizeof(kube_dir), "%s/.kube", f->server.dir);
+    snprintf(home_config, sizeof(home_config), "%s/config", kube_dir);
+    assert_int_equal(mkdir(kube_dir, 0700), 0);
+    write_variant(k, home_config, "kind: Config", "kind: Config", 0);
+    assert_int_equal(run(f, "status", NULL), 0);
+    assert_non_null(strstr(f->out, "meshcert/ic1"));
+    assert_int_equal(run(f, "verify", "--cluster", "east", NULL), 1); /* reached: no cacerts */
+    assert_non_null(strstr(f->out, "cacerts"));
+    remove(home_config);
+    rmdir(kube_dir);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Network failures name the server URL and what to check: connection
+ * refused, a server that accepts the connection and never answers (ends
+ * within --request-timeout), a server certificate the kubeconfig's CA does
+ * not verify (naming that CA). */
+static void test_network_errors(void **state)
+{
+    fixture *f = *state;
+    char *k = f->mgmt_kubeconfig;
+    char port[32], path[600];
+    snprintf(port, sizeof(port), ":%d/", f->server.port);
+
+    snprintf(path, sizeof(path), "%s/refused.yaml", f->server.dir);
+    write_variant(k, path, port, ":1/", 0);
+    assert_int_equal(run(f, "status", "--kubeconfig", path, NULL), 1);
+    assert_non_null(strstr(f->out, "cannot connect to https://127.0.0.1:1/clusters/mgmt "
+                                   "(connection refused): is the API server running, is the "
+                                   "kubeconfig's server address right?"));
+    assert_null(strstr(f->out, "Couldn't connect"));
+
+    /* a listening socket that never accepts: the TCP handshake completes
+     * (the backlog) and nothing is ever said */
+    int silent = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(silent >= 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    assert_int_equal(bind(silent, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(listen(silent, 16), 0);
+    assert_int_equal(getsockname(silent, (struct sockaddr *)&addr, &len), 0);
+    char silent_port[32];
+    snprintf(silent_port, sizeof(silent_port), ":%d/", ntohs(addr.sin_port));
+    snprintf(path, sizeof(path), "%s/silent.yaml", f->server.dir);
+    write_variant(k, path, port, silent_port, 0);
+    double start = now_seconds();
+    int rc = run(f, "status", "--kubeconfig", path, "--request-timeout", "2s", NULL);
+    double elapsed = now_seconds() - start;
+    close(silent);
+    assert_int_equal(rc, 1);
+    assert_true(elapsed >= 1.5 && elapsed < 6);
+    char want[900];
+    snprintf(want, sizeof(want), "no reply from https://127.0.0.1%sclusters/mgmt within 2 s",
+             silent_port);
+    assert_non_null(strstr(f->out, want));
+
+    /* a CA that did not sign the server's certificate */
+    char root_dir[600], ca_line[800];
+    snprintf(root_dir, sizeof(root_dir), "%s/other-root", f->server.dir);
+    assert_int_equal(run(f, "ca", "create", "--dir", root_dir, "--key-type", "ec-p256", NULL), 0);
+    snprintf(ca_line, sizeof(ca_line), "    certificate-authority: %s/root-cert.pem", root_dir);
+    snprintf(path, sizeof(path), "%s/wrong-ca.yaml", f->server.dir);
+    write_variant(k, path, "certificate-authority-data:", ca_line, 1);
+    assert_int_equal(run(f, "status", "--kubeconfig", path, NULL), 1);
+    assert_non_null(strstr(f->out, "the server certificate of https://127.0.0.1"));
+    assert_non_null(strstr(f->out, "does not verify"));
+    snprintf(want, sizeof(want), "check certificate-authority %s/root-cert.pem of cluster \"mgmt\"",
+             root_dir);
+    assert_non_null(strstr(f->out, want));
+    assert_null(strstr(f->out, server_token(&f->server, "mgmt")));
+}
+
+/* Starts meshcert with args (NULL-terminated) without waiting, stdout and
+ * stderr into path; returns its pid, also kept in f->child so that teardown
+ * stops it when the test fails first. */
+static pid_t spawn_meshcert(fixture *f, const char *path, ...)
+{
+    char *argv[40];
+    int argc = 0;
+    argv[argc++] = MESHCERT_BIN;
+    va_list ap;
+    va_start(ap, path);
+    for (char *arg; argc < 39 && (arg = va_arg(ap, char *)) != NULL;)
+        argv[argc++] = arg;
+    va_end(ap);
+    argv[argc] = NULL;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, argv[0], &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    assert_int_equal(rc, 0);
+    f->child = pid;
+    return pid;
+}
+
+/* Waits at most seconds for f->child; its exit status, or -1 (then it is
+ * killed: a test never leaves a process behind). */
+static int wait_exit(fixture *f, int seconds)
+{
+    int status = 0;
+    pid_t pid = f->child;
+    f->child = 0;
+    for (int i = 0; i < seconds * 10; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        sleep_ms(100);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+/* Waits until IssuedCertificate meshcert/name exists on east. */
+static void wait_created(fixture *f, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), IC_PATH "/%s", name);
+    for (int i = 0; i < 100; i++) {
+        if (http_status(f, "east", "GET", path, NULL) == 200)
+            return;
+        sleep_ms(100);
+    }
+    fail_msg("issuedcertificate %s was not created", name);
+}
+
+/* Merge-patches the status of IssuedCertificate meshcert/name on east, as
+ * the agent would write it. */
+static void set_status(fixture *f, const char *name, const char *status_json)
+{
+    char path[256], body[1024];
+    snprintf(path, sizeof(path), "/clusters/east" IC_PATH "/%s/status", name);
+    snprintf(body, sizeof(body), "{\"status\":%s}", status_json);
+    http_reply reply = {0};
+    assert_int_equal(http_do(&f->server, server_token(&f->server, "east"), "PATCH", path, body,
+                             "application/merge-patch+json", &reply),
+                     0);
+    if (reply.status != 200)
+        fail_msg("patch status of %s: HTTP %ld %s", name, reply.status, reply.body);
+    http_reply_free(&reply);
+}
+
+/* issue refuses an IssuedCertificate that would share an output Secret,
+ * use another's key Secret or PodBounceDirective (exit 1 naming the other,
+ * nothing created); status exits 1 when a row is FAILED. */
+static void test_issue_conflicts_and_failed_status(void **state)
+{
+    fixture *f = *state;
+    char *k = f->mgmt_kubeconfig;
+    register_east(f);
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "first",
+                         "--host", HOST, NULL),
+                     0);
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "second",
+                         "--host", HOST, NULL),
+                     1);
+    assert_non_null(strstr(f->out, "issuedcertificate meshcert/first already writes its "
+                                   "certificate to Secret istio-system/cacerts"));
+    assert_int_equal(http_status(f, "east", "GET", IC_PATH "/second", NULL), 404);
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "second",
+                         "--host", HOST, "--output-secret", "meshcert/first", NULL),
+                     1);
+    assert_non_null(strstr(f->out, "private key Secret of issuedcertificate meshcert/first"));
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "second",
+                         "--host", HOST, "--output-secret", "meshcert/second", NULL),
+                     2); /* its own key Secret */
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "second",
+                         "--host", HOST, "--output-secret", "istio-system/second", NULL),
+                     0);
+
+    assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 0);
+    set_status(f, "first", "{\"state\":\"FAILED\",\"observedGeneration\":1,\"error\":\"boom\"}");
+    assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 1);
+    char columns[5][128];
+    status_row(f, "meshcert/first", columns);
+    assert_string_equal(columns[2], "FAILED");
+    assert_non_null(strstr(f->out, "boom"));
+}
+
+/* issue --wait: exit 0 once FINISHED, 1 printing status.error once FAILED,
+ * 1 when --timeout passes first. */
+static void test_issue_wait(void **state)
+{
+    fixture *f = *state;
+    char *k = f->mgmt_kubeconfig;
+    register_east(f);
+    char out[600];
+    snprintf(out, sizeof(out), "%s/wait.out", f->server.dir);
+
+    pid_t pid = spawn_meshcert(f, out, "issue", "--kubeconfig", k, "--cluster", "east", "--name",
+                               "done", "--host", HOST, "--output-secret", "istio-system/done",
+                               "--wait", "--timeout", "30s", NULL);
+    wait_created(f, "done");
+    set_status(f, "done", "{\"state\":\"REQUESTED\",\"observedGeneration\":1}");
+    sleep_ms(700);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* still waiting */
+    set_status(f, "done", "{\"state\":\"FINISHED\",\"observedGeneration\":1}");
+    assert_int_equal(wait_exit(f, 10), 0);
+    char *text = read_text(out);
+    assert_non_null(strstr(text, "issuedcertificate meshcert/done on cluster east: FINISHED"));
+    free(text);
+
+    spawn_meshcert(f, out, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "broken",
+                         "--host", HOST, "--output-secret", "istio-system/broken", "--wait", NULL);
+    wait_created(f, "broken");
+    set_status(f, "broken",
+               "{\"state\":\"FAILED\",\"observedGeneration\":1,\"error\":\"no root in "
+               "meshcert/root-ca\"}");
+    assert_int_equal(wait_exit(f, 10), 1);
+    text = read_text(out);
+    assert_non_null(strstr(text, "meshcert issue: cluster east: issuedcertificate meshcert/broken "
+                                 "FAILED: no root in meshcert/root-ca"));
+    free(text);
+
+    double start = now_seconds();
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "slow",
+                         "--host", HOST, "--output-secret", "istio-system/slow", "--wait",
+                         "--timeout", "1s", NULL),
+                     1);
+    assert_true(now_seconds() - start < 5);
+    assert_non_null(strstr(f->out, "issuedcertificate meshcert/slow not issued within 1s"));
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "x",
+                         "--host", HOST, "--timeout", "1s", NULL),
+                     2); /* --timeout without --wait */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -655,6 +983,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_operator_flow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_cluster, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_not_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kubeconfig_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_network_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_issue_conflicts_and_failed_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_issue_wait, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

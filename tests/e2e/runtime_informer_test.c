@@ -100,7 +100,7 @@ static int start(fixture *f, const char *history)
         fprintf(stderr, "%s\n", err.msg);
         return -1;
     }
-    mc_kube_client_options options = {0, 0, 5000, 0, NULL};
+    mc_kube_client_options options = {.timeout_ms = 5000};
     options.qps = 1000;
     options.burst = 1000;
     int rc = mc_kube_client_new(config, &options, &f->direct, &err);

@@ -249,11 +249,16 @@ assert_false "the key was replaced" cmp -s c1.key keys/c1.key
 assert_mode "the new key is mode 0600" keys/c1.key 600
 assert_eq "the new CSR belongs to the new key" "$(openssl req -in keys/c1.csr -noout -pubkey)" \
     "$(openssl pkey -in keys/c1.key -pubout)"
-expect_fail 1 "no-such-dir/x.csr" "csr create with --out-csr in a missing directory" mc csr create \
-    --org Istio --host "$SPIFFE" --key-type ec-p256 --out-key orphan.key --out-csr no-such-dir/x.csr
+run mc csr create --org Istio --host "$SPIFFE" --key-type ec-p256 --out-key new-keys/c2/c2.key \
+    --out-csr new-csrs/c2.csr
+assert_eq "csr create creates missing output directories (as sign does)" "$RC" 0
+assert_mode "the key's new directory is mode 0700" new-keys/c2 700
+printf 'a file, not a directory\n' > not-a-dir
+expect_fail 1 "not-a-dir" "csr create with --out-csr under a file" mc csr create \
+    --org Istio --host "$SPIFFE" --key-type ec-p256 --out-key orphan.key --out-csr not-a-dir/x.csr
 assert_true "no orphan key is left behind" test ! -e orphan.key
-expect_fail 1 "no-such-dir/x.key" "csr create with --out-key in a missing directory" mc csr create \
-    --org Istio --host "$SPIFFE" --key-type ec-p256 --out-key no-such-dir/x.key --out-csr orphan.csr
+expect_fail 1 "not-a-dir" "csr create with --out-key under a file" mc csr create \
+    --org Istio --host "$SPIFFE" --key-type ec-p256 --out-key not-a-dir/x.key --out-csr orphan.csr
 assert_true "no orphan CSR is left behind" test ! -e orphan.csr
 
 section "verify names the check that failed"

@@ -232,6 +232,112 @@ static void test_backoff_jitter(void **state)
     }
 }
 
+#define MERGE MC_TEST_DATA "/kube/merge"
+
+/* mc_kube_config_load_default with KUBECONFIG=value (NULL: unset) and HOME. */
+static int load_default(const char *kubeconfig_env, const char *home, const char *path,
+                        const char *context, mc_kube_config **out, mc_err *err)
+{
+    if (kubeconfig_env)
+        setenv("KUBECONFIG", kubeconfig_env, 1);
+    else
+        unsetenv("KUBECONFIG");
+    setenv("HOME", home, 1);
+    *out = NULL;
+    int rc = mc_kube_config_load_default(path, context, out, err);
+    unsetenv("KUBECONFIG");
+    return rc;
+}
+
+/* A KUBECONFIG list merged by client-go's rules: missing files skipped,
+ * current-context from the first file that sets it (b), each cluster, user
+ * and context from the first file that defines its name (a's "shared"
+ * entries beat b's), relative paths against the defining file. */
+static void test_kubeconfig_list_merged(void **state)
+{
+    (void)state;
+    mc_kube_config *c = NULL;
+    mc_err err = {0};
+    const char *list = MC_TEST_DATA "/kube/absent.yaml:" MERGE "/a/config.yaml:" MERGE
+                                    "/empty.yaml:" MERGE "/b/config.yaml:" MERGE "/c.yaml";
+    assert_int_equal(load_default(list, "/nonexistent", NULL, NULL, &c, &err), MC_OK);
+    assert_string_equal(c->context, "shared-ctx"); /* b's current-context, c's loses */
+    assert_string_equal(c->namespace, "ns-a");     /* a's context entry, not b's */
+    assert_string_equal(c->server, "https://a.example:6443");
+    assert_string_equal(c->token, "token-a");
+    assert_non_null(strstr(c->ca_pem, "MIIBmergeCAofA")); /* relative to a/ */
+    assert_non_null(strstr(c->ca_origin, "cluster \"shared\""));
+    assert_non_null(strstr(c->ca_origin, MERGE "/a/config.yaml"));
+    mc_kube_config_free(c);
+
+    /* --context: an entry only b defines, its CA relative to b/ */
+    assert_int_equal(load_default(list, "/nonexistent", NULL, "b-ctx", &c, &err), MC_OK);
+    assert_string_equal(c->server, "https://b-only.example:6443");
+    assert_string_equal(c->token, "token-b");
+    assert_string_equal(c->namespace, "default");
+    assert_non_null(strstr(c->ca_pem, "MIIBmergeCAofB"));
+    mc_kube_config_free(c);
+
+    /* a context of b naming a cluster both define: a's wins */
+    assert_int_equal(load_default(list, "/nonexistent", NULL, "mixed-ctx", &c, &err), MC_OK);
+    assert_string_equal(c->server, "https://a.example:6443");
+    assert_string_equal(c->token, "token-b");
+    mc_kube_config_free(c);
+
+    /* the order decides: b first, its entries win */
+    assert_int_equal(load_default(MERGE "/b/config.yaml:" MERGE "/a/config.yaml", "/nonexistent",
+                                  NULL, NULL, &c, &err),
+                     MC_OK);
+    assert_string_equal(c->namespace, "ns-b");
+    assert_string_equal(c->server, "https://b-only.example:6443");
+    mc_kube_config_free(c);
+
+    /* an unknown context names the list */
+    assert_int_equal(load_default(list, "/nonexistent", NULL, "nope", &c, &err), MC_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "\"nope\""));
+    assert_non_null(strstr(err.msg, "KUBECONFIG="));
+    assert_null(c);
+}
+
+/* --kubeconfig beats KUBECONFIG; without either, ~/.kube/config; with
+ * nothing at all, an error saying where it looked. */
+static void test_kubeconfig_precedence(void **state)
+{
+    (void)state;
+    mc_kube_config *c = NULL;
+    mc_err err = {0};
+    const char *home = MC_TEST_DATA "/kube/home";
+    assert_int_equal(
+        load_default(MERGE "/a/config.yaml", home, MERGE "/b/config.yaml", NULL, &c, &err), MC_OK);
+    assert_string_equal(c->namespace, "ns-b"); /* the explicit file alone */
+    mc_kube_config_free(c);
+
+    assert_int_equal(load_default(NULL, home, NULL, NULL, &c, &err), MC_OK);
+    assert_string_equal(c->context, "home-ctx");
+    assert_string_equal(c->token, "token-home");
+    assert_non_null(strstr(c->ca_origin, "system CA bundle"));
+    mc_kube_config_free(c);
+    assert_int_equal(load_default("", home, NULL, "home-ctx", &c, &err), MC_OK); /* empty: unset */
+    mc_kube_config_free(c);
+
+    assert_int_equal(load_default(NULL, "/nonexistent", NULL, NULL, &c, &err), MC_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "/nonexistent/.kube/config"));
+    assert_non_null(strstr(err.msg, "KUBECONFIG"));
+    assert_null(c);
+
+    /* a list whose files are all missing is not replaced by ~/.kube/config */
+    assert_int_equal(load_default("/nonexistent/a:/nonexistent/b", home, NULL, NULL, &c, &err),
+                     MC_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "/nonexistent/a:/nonexistent/b"));
+
+    /* a broken file in the list is an error naming it, not skipped */
+    assert_int_equal(load_default(MERGE "/broken.yaml:" MERGE "/a/config.yaml", home, NULL,
+                                  "shared-ctx", &c, &err),
+                     MC_EINVAL);
+    assert_non_null(strstr(err.msg, "broken.yaml"));
+    assert_null(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +351,8 @@ int main(void)
         cmocka_unit_test(test_in_cluster),
         cmocka_unit_test(test_url_encoding),
         cmocka_unit_test(test_backoff_jitter),
+        cmocka_unit_test(test_kubeconfig_list_merged),
+        cmocka_unit_test(test_kubeconfig_precedence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -328,6 +328,27 @@ static void test_duration_parse(void **state)
     assert_string_equal(out, "61s");
 }
 
+/* Milliseconds: "<n>ms" or any duration (timeouts such as 500ms, 30s, 1m30s). */
+static void test_duration_parse_ms(void **state)
+{
+    (void)state;
+    int64_t ms = 0;
+    assert_int_equal(mc_duration_parse_ms("500ms", &ms, NULL), MC_OK);
+    assert_int_equal(ms, 500);
+    assert_int_equal(mc_duration_parse_ms("30s", &ms, NULL), MC_OK);
+    assert_int_equal(ms, 30000);
+    assert_int_equal(mc_duration_parse_ms("1m30s", &ms, NULL), MC_OK);
+    assert_int_equal(ms, 90000);
+    assert_int_equal(mc_duration_parse_ms("45", &ms, NULL), MC_OK); /* seconds */
+    assert_int_equal(ms, 45000);
+    mc_err err = {0};
+    static const char *const bad[] = {"", "ms", "0ms", "-5ms", "5xms", "1.5ms", "0", "soon"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (mc_duration_parse_ms(bad[i], &ms, &err) != MC_EINVAL)
+            fail_msg("duration \"%s\" was accepted", bad[i]);
+    }
+}
+
 /* ---- host ---- */
 
 static void expect_host(const char *host, mc_host_kind kind, size_t ip_len)
@@ -472,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_file_write_all_and_read),
         cmocka_unit_test(test_file_write_all_is_all_or_nothing),
         cmocka_unit_test(test_duration_parse),
+        cmocka_unit_test(test_duration_parse_ms),
         cmocka_unit_test(test_host_classify),
         cmocka_unit_test(test_sorted_index),
         cmocka_unit_test(test_log_redacts_keys_and_tokens),

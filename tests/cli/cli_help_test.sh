@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# cli_help_test.sh MESHCERT - the help a user reads: `meshcert --help` lists
+# every command; every command and subcommand answers --help with exit 0;
+# [required] marks only what the mode requires (verify, csr create);
+# `csr create` creates missing output directories (the key's 0700).
+set -u
+M="$1"
+fails=0
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+
+usage="$("$M" --help)" || fail "meshcert --help exited $?"
+for c in "ca create" "csr create" sign verify cluster issue status issuer agent server \
+         completion version help; do
+  grep -qE "^  $c( |$)" <<<"$usage" || fail "meshcert --help does not list '$c'"
+done
+
+for c in "ca create" "csr create" sign verify cluster issue status issuer agent server \
+         "server cluster" completion; do
+  # shellcheck disable=SC2086
+  out="$("$M" $c --help 2>&1)"; rc=$?
+  [ "$rc" -eq 0 ] || fail "meshcert $c --help exited $rc"
+  grep -q "^Usage: meshcert $c" <<<"$out" || fail "meshcert $c --help: no usage line: $out"
+done
+
+verify="$("$M" verify --help)"
+grep -E -- '^  --(root|dir) .*\[required\]$' <<<"$verify" &&
+  fail "verify --help marks --root/--dir required although --cluster mode does not need them"
+grep -q -- 'required without --cluster' <<<"$verify" || fail "verify --help: modes not explained"
+"$M" csr create --help | grep -q '^Usage: meshcert csr create --org' &&
+  fail "csr create --help shows --org as required"
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+"$M" csr create --host a.example --key-type ec-p256 --out-key "$tmp/keys/new/ca-key.pem" \
+  --out-csr "$tmp/csrs/ca.csr" >/dev/null || fail "csr create into missing directories exited $?"
+[ "$(stat -c %a "$tmp/keys/new" 2>/dev/null)" = 700 ] || fail "key directory is not 0700"
+[ "$(stat -c %a "$tmp/keys/new/ca-key.pem" 2>/dev/null)" = 600 ] || fail "key is not 0600"
+[ -s "$tmp/csrs/ca.csr" ] || fail "no CSR written"
+
+[ "$fails" -eq 0 ] || { echo "$fails failure(s)" >&2; exit 1; }
+echo "cli_help: OK"

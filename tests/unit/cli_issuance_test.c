@@ -1,0 +1,155 @@
+/* cli_issuance_test.c - the decisions of `meshcert issue` (cli/issuance.c):
+ * which IssuedCertificate already on a cluster a new one would fight (the
+ * same output Secret, an output Secret that is a key Secret either way, the
+ * same PodBounceDirective, the same name), and when --wait is over
+ * (FINISHED, Ready, FAILED, a status of an older generation).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cli/issuance.h"
+
+/* An IssuedCertificate ns/name writing out_ns/out_name, with an optional
+ * PodBounceDirective reference. */
+static json_t *ic(const char *ns, const char *name, const char *out_ns, const char *out_name,
+                  const char *pbd_name)
+{
+    json_t *obj = json_pack("{s:{s:s, s:s, s:i}, s:{s:{s:s, s:s}}}", "metadata", "namespace", ns,
+                            "name", name, "generation", 1, "spec", "issuedCertificateSecret",
+                            "namespace", out_ns, "name", out_name);
+    assert_non_null(obj);
+    if (pbd_name)
+        json_object_set_new(json_object_get(obj, "spec"), "podBounceDirective",
+                            json_pack("{s:s, s:s}", "namespace", ns, "name", pbd_name));
+    return obj;
+}
+
+static json_t *existing(void)
+{
+    json_t *items = json_array();
+    json_array_append_new(items, ic("meshcert", "east-ca", "istio-system", "cacerts", "east-ca"));
+    json_array_append_new(items, ic("meshcert", "writes-key", "meshcert", "newcomer", NULL));
+    json_array_append_new(
+        items, ic("meshcert", "bounces-other", "istio-system", "other", "shared-bounce"));
+    return items;
+}
+
+static int check(const json_t *items, const char *ns, const char *name, const char *out_ns,
+                 const char *out_name, int bounce, mc_err *err)
+{
+    mc_cli_issue_names names = {ns, name, out_ns, out_name, bounce};
+    mc_err_clear(err);
+    return mc_cli_issue_conflicts(items, &names, err);
+}
+
+static void test_conflicts(void **state)
+{
+    (void)state;
+    json_t *items = existing();
+    mc_err err = {0};
+    /* a free name and Secret */
+    assert_int_equal(check(items, "meshcert", "west-ca", "istio-system", "west", 1, &err), MC_OK);
+    /* the same output Secret */
+    assert_int_equal(check(items, "meshcert", "west-ca", "istio-system", "cacerts", 0, &err),
+                     MC_EEXISTS);
+    assert_non_null(strstr(err.msg, "issuedcertificate meshcert/east-ca"));
+    assert_non_null(strstr(err.msg, "istio-system/cacerts"));
+    /* an output Secret that is another's private key Secret */
+    assert_int_equal(check(items, "istio-system", "west-ca", "meshcert", "east-ca", 0, &err),
+                     MC_EEXISTS);
+    assert_non_null(strstr(err.msg, "private key Secret of issuedcertificate meshcert/east-ca"));
+    /* a key Secret that another writes its certificate to */
+    assert_int_equal(check(items, "meshcert", "newcomer", "istio-system", "west", 0, &err),
+                     MC_EEXISTS);
+    assert_non_null(strstr(err.msg, "issuedcertificate meshcert/writes-key"));
+    /* the same PodBounceDirective, only when bouncing */
+    assert_int_equal(check(items, "meshcert", "shared-bounce", "istio-system", "x", 1, &err),
+                     MC_EEXISTS);
+    assert_non_null(strstr(err.msg, "podbouncedirective meshcert/shared-bounce"));
+    assert_non_null(strstr(err.msg, "meshcert/bounces-other"));
+    assert_int_equal(check(items, "meshcert", "shared-bounce", "istio-system", "x", 0, &err),
+                     MC_OK);
+    /* the same name */
+    assert_int_equal(check(items, "meshcert", "east-ca", "istio-system", "x", 0, &err), MC_EEXISTS);
+    assert_non_null(strstr(err.msg, "already exists"));
+    /* another namespace's same name is another object */
+    assert_int_equal(check(items, "team-a", "east-ca", "team-a", "cacerts", 0, &err), MC_OK);
+    json_decref(items);
+    assert_int_equal(check(NULL, "meshcert", "a", "istio-system", "cacerts", 1, &err), MC_OK);
+}
+
+/* The IssuedCertificate of generation 2 with status (JSON text, or NULL). */
+static mc_cli_issuance progress(const char *status_json, const char **state)
+{
+    json_t *obj = ic("meshcert", "x", "istio-system", "cacerts", NULL);
+    json_object_set_new(json_object_get(obj, "metadata"), "generation", json_integer(2));
+    if (status_json) {
+        json_error_t jerr;
+        json_t *status = json_loads(status_json, 0, &jerr);
+        assert_non_null(status);
+        json_object_set_new(obj, "status", status);
+    }
+    mc_cli_issuance p = mc_cli_issuance_progress(obj, state);
+    static char copy[32];
+    strncpy(copy, *state, sizeof(copy) - 1);
+    *state = copy;
+    json_decref(obj);
+    return p;
+}
+
+static void test_progress(void **state)
+{
+    (void)state;
+    const char *s = NULL;
+    assert_int_equal(progress(NULL, &s), MC_CLI_ISSUANCE_WAITING);
+    assert_string_equal(s, "PENDING");
+    assert_int_equal(progress("{\"state\":\"REQUESTED\",\"observedGeneration\":2}", &s),
+                     MC_CLI_ISSUANCE_WAITING);
+    assert_string_equal(s, "REQUESTED");
+    assert_int_equal(progress("{\"state\":\"ISSUED\",\"observedGeneration\":2}", &s),
+                     MC_CLI_ISSUANCE_WAITING);
+    assert_int_equal(progress("{\"state\":\"FINISHED\",\"observedGeneration\":2}", &s),
+                     MC_CLI_ISSUANCE_DONE);
+    assert_int_equal(progress("{\"state\":\"FINISHED\"}", &s), MC_CLI_ISSUANCE_DONE);
+    /* a status of the previous spec does not count, FINISHED or FAILED */
+    assert_int_equal(progress("{\"state\":\"FINISHED\",\"observedGeneration\":1}", &s),
+                     MC_CLI_ISSUANCE_WAITING);
+    assert_int_equal(progress("{\"state\":\"FAILED\",\"observedGeneration\":1}", &s),
+                     MC_CLI_ISSUANCE_WAITING);
+    assert_int_equal(
+        progress("{\"state\":\"FAILED\",\"observedGeneration\":2,\"error\":\"no root\"}", &s),
+        MC_CLI_ISSUANCE_FAILED);
+    assert_string_equal(s, "FAILED");
+    /* a Ready condition, when present, decides */
+    assert_int_equal(progress("{\"state\":\"FINISHED\",\"observedGeneration\":2,\"conditions\":"
+                              "[{\"type\":\"Ready\",\"status\":\"False\"}]}",
+                              &s),
+                     MC_CLI_ISSUANCE_WAITING);
+    assert_int_equal(progress("{\"state\":\"FINISHED\",\"observedGeneration\":2,\"conditions\":"
+                              "[{\"type\":\"Other\",\"status\":\"False\"},"
+                              "{\"type\":\"Ready\",\"status\":\"True\"}]}",
+                              &s),
+                     MC_CLI_ISSUANCE_DONE);
+    assert_int_equal(progress("{\"state\":\"FINISHED\",\"observedGeneration\":2,\"conditions\":"
+                              "[{\"type\":\"Other\",\"status\":\"False\"}]}",
+                              &s),
+                     MC_CLI_ISSUANCE_DONE);
+    assert_int_equal(progress("{\"state\":\"FAILED\",\"observedGeneration\":2,\"conditions\":"
+                              "[{\"type\":\"Ready\",\"status\":\"False\"}]}",
+                              &s),
+                     MC_CLI_ISSUANCE_FAILED);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conflicts),
+        cmocka_unit_test(test_progress),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

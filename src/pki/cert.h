@@ -71,7 +71,7 @@ mc_pki_cert *mc_pki_cert_ref(mc_pki_cert *cert);
 void mc_pki_cert_free(mc_pki_cert *cert);
 
 typedef struct mc_pki_root_params {
-    const char *org;         /* subject O=; required */
+    const char *org;         /* subject O=; required, may be "" when common_name is not */
     const char *common_name; /* subject CN=; required */
     int64_t ttl_seconds;     /* validity from now; > 0 */
     time_t now;              /* 0 = the current time (tests pass a fixed time) */

@@ -73,6 +73,48 @@ refuse_sign "a certificate given as CSR" 1 "ca-cert.pem" --ca root --csr existin
 refuse_sign "a private key given as CSR" 1 "c1.key" --ca root --csr c1.key "${HOSTS[@]}"
 refuse_sign "missing CSR file" 1 "no-such.csr" --ca root --csr no-such.csr "${HOSTS[@]}"
 
+section "CSRs self-signed with MD5 or SHA-1 (made by openssl req -md5 / -sha1)"
+for digest in md5 sha1; do
+    expect_ok "openssl req -$digest makes a CSR" openssl req -new -key c2.key -subj /O=Istio \
+        -addext "subjectAltName=URI:$SPIFFE" "-$digest" -out "c2-$digest.csr"
+    expect_ok "openssl itself verifies the -$digest CSR's signature (control)" \
+        openssl req -in "c2-$digest.csr" -noout -verify
+done
+refuse_sign "CSR self-signed with MD5" 1 "c2-md5.csr|MD5|md5WithRSAEncryption" \
+    --ca root --csr c2-md5.csr --host "$SPIFFE" --org Istio
+refuse_sign "CSR self-signed with SHA-1" 1 "c2-sha1.csr|SHA-1|sha1WithRSAEncryption" \
+    --ca root --csr c2-sha1.csr --host "$SPIFFE" --org Istio
+expect_ok "openssl req -sha1 with an EC key" openssl req -new -key c1.key -subj /O=Istio -sha1 \
+    -out c1-sha1.csr
+refuse_sign "CSR self-signed with ECDSA over SHA-1" 1 "c1-sha1.csr|SHA-1|ecdsa-with-SHA1" \
+    --ca root --csr c1-sha1.csr --host "$SPIFFE" --org Istio
+expect_ok "openssl req RSASSA-PSS over SHA-1" openssl req -new -key c2.key -subj /O=Istio \
+    -sigopt rsa_padding_mode:pss -sha1 -out c2-pss-sha1.csr
+refuse_sign "CSR self-signed with RSASSA-PSS over SHA-1" 1 "c2-pss-sha1.csr|SHA-1|rsassaPss" \
+    --ca root --csr c2-pss-sha1.csr --host "$SPIFFE" --org Istio
+expect_ok "openssl req RSASSA-PSS over SHA-256 (control)" openssl req -new -key c2.key -subj /O=Istio \
+    -sigopt rsa_padding_mode:pss -sha256 -out c2-pss-sha256.csr
+expect_ok "a CSR self-signed with RSASSA-PSS over SHA-256 is signed" mc sign --ca root \
+    --csr c2-pss-sha256.csr --host "$SPIFFE" --org Istio --out-dir pss-out
+
+section "no CA with an empty subject (RFC 5280 4.1.2.6)"
+expect_fail 2 "--org|RFC 5280" "csr create without --org" mc csr create --host "$SPIFFE" \
+    --key-type ec-p256 --out-key no-org.key --out-csr no-org.csr
+assert_true "csr create without --org writes nothing" test ! -e no-org.key -a ! -e no-org.csr
+expect_fail 2 "--org|RFC 5280" "csr create --org ''" mc csr create --org "" --host "$SPIFFE" \
+    --key-type ec-p256 --out-key no-org.key --out-csr no-org.csr
+expect_ok "openssl makes a CSR with an empty subject" openssl req -new -key c1.key -subj / \
+    -addext "subjectAltName=URI:$SPIFFE" -out empty-subject.csr
+assert_eq "openssl shows its subject empty" "$(openssl req -in empty-subject.csr -noout -subject)" "subject="
+refuse_sign "sign without --org, the CSR without O=" 1 "empty-subject.csr|empty subject|--org" \
+    --ca root --csr empty-subject.csr --host "$SPIFFE"
+expect_fail 2 "--org" "sign --org ''" mc sign --ca root --csr empty-subject.csr --host "$SPIFFE" \
+    --org "" --out-dir empty-org-out
+expect_ok "sign --org gives the CA a subject" mc sign --ca root --csr empty-subject.csr \
+    --host "$SPIFFE" --org Istio --out-dir subject-out
+assert_eq "openssl sees subject O=Istio" \
+    "$(openssl x509 -in subject-out/ca-cert.pem -noout -subject -nameopt RFC2253)" "subject=O=Istio"
+
 section "CSRs whose signature does not verify (last bytes of the signature flipped)"
 for name in c1 c2; do
     expect_ok "openssl converts $name.csr to DER" openssl req -in "$name.csr" -outform DER -out "$name-sig.der"

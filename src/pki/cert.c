@@ -200,6 +200,26 @@ int mc_pki_cert_is_ca(const mc_pki_cert *cert)
            (X509_get_extension_flags(cert->x509) & EXFLAG_CA) != 0;
 }
 
+int mc_pki_cert_is_self_signed(const mc_pki_cert *cert)
+{
+    return (X509_get_extension_flags(cert->x509) & EXFLAG_SS) != 0;
+}
+
+int mc_pki_cert_check_signature(const mc_pki_cert *cert, const char *what, mc_err *err)
+{
+    const X509_ALGOR *alg = NULL;
+    X509_get0_signature(NULL, &alg, cert->x509);
+    return mc_pki_check_signature_policy(alg, what, err);
+}
+
+int mc_pki_cert_allows_server_auth(const mc_pki_cert *cert)
+{
+    uint32_t flags = X509_get_extension_flags(cert->x509);
+    if (!(flags & EXFLAG_XKUSAGE))
+        return 1;
+    return (X509_get_extended_key_usage(cert->x509) & (XKU_SSL_SERVER | XKU_ANYEKU)) != 0;
+}
+
 void mc_pki_format_time(time_t t, char *out, size_t out_size)
 {
     struct tm tm;

@@ -98,11 +98,11 @@ static int load_bundle(const char *dir, mc_pki_bundle *bundle, const char **layo
     if (!istio && stat(probe, &st) != 0)
         return mc_err_set(err, MC_ENOTFOUND, "%s: holds neither ca-cert.pem nor tls.crt", dir);
     *layout = istio ? "istio" : "tls";
-    int rc = read_member(dir, istio ? "ca-cert.pem" : "tls.crt", MC_PKI_PEM_MAX, &bundle->ca_cert,
-                         err);
+    int rc =
+        read_member(dir, istio ? "ca-cert.pem" : "tls.crt", MC_PKI_PEM_MAX, &bundle->ca_cert, err);
     if (rc == MC_OK)
-        rc = read_member(dir, istio ? "ca-key.pem" : "tls.key", MC_PKI_KEY_PEM_MAX,
-                         &bundle->ca_key, err);
+        rc = read_member(dir, istio ? "ca-key.pem" : "tls.key", MC_PKI_KEY_PEM_MAX, &bundle->ca_key,
+                         err);
     if (rc == MC_OK)
         rc = read_member(dir, istio ? "root-cert.pem" : "ca.crt", MC_PKI_PEM_MAX,
                          &bundle->root_cert, err);

@@ -145,7 +145,8 @@ static int check_for_istiod(const parsed_bundle *p, mc_err *err)
         mc_pki_cert_subject(cert, subject, sizeof(subject));
         snprintf(what, sizeof(what), "%s: %s", file, subject);
         int rc = MC_OK;
-        if (!mc_pki_cert_is_self_signed(cert) && (rc = mc_pki_cert_check_signature(cert, what, err)))
+        if (!mc_pki_cert_is_self_signed(cert) &&
+            (rc = mc_pki_cert_check_signature(cert, what, err)))
             return rc;
         if (!mc_pki_cert_allows_server_auth(cert))
             return mc_err_set(err, MC_EVERIFY,

@@ -53,8 +53,9 @@ void mc_pki_issue_params_init(mc_pki_issue_params *params);
 
 /* Issues an intermediate CA certificate for the CSR's public key. MC_EEXPIRED
  * when the root is expired (or not yet valid) at `now`; MC_EINVAL for bad
- * hosts, and for a CA without an org (its subject would be empty). *out owned by the caller. The CSR must come from mc_pki_csr_parse or
- * mc_pki_csr_create (its signature already verified). */
+ * hosts, and for a CA without an org (its subject would be empty). *out owned
+ * by the caller. The CSR must come from mc_pki_csr_parse or mc_pki_csr_create
+ * (its signature already verified). */
 int mc_pki_signer_issue(const mc_pki_signer *signer, const mc_pki_csr *csr,
                         const mc_pki_issue_params *params, mc_pki_cert **out, mc_err *err);
 

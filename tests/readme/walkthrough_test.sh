@@ -10,7 +10,9 @@
 # line fails the block) and TMPDIR inside this test's scratch directory.
 # Processes a block starts in the background (`&`: the server, the issuer, the
 # agents) are its shell's jobs; they are stopped by PID when the block ends,
-# newest first, however it ends. Checks beyond "every line succeeded": a
+# newest first, however it ends. Checks beyond "every line succeeded": the
+# block ends in the directory it started in (the next block can be pasted
+# into the same shell), a
 # `meshcert status` table shows FINISHED on every row, `meshcert verify`
 # reports "chain: OK", `openssl verify` prints ": OK".
 # kubectl (1.25+) or openssl missing: exit 77 (skipped) unless CI is set.
@@ -97,8 +99,19 @@ stop_jobs() {
 }
 trap stop_jobs EXIT
 trap 'exit 143' TERM INT
+WALKTHROUGH_START=$PWD
 set -e
 set -v
+EOF
+# After a block: it ends where it started (the repository), so that a reader
+# can paste the next block into the same shell.
+cat >"$WORK/epilogue.sh" <<'EOF'
+
+set +v
+if [ "$PWD" != "$WALKTHROUGH_START" ]; then
+    echo "# walkthrough: the block ends in $PWD, not in the repository it started in"
+    exit 1
+fi
 EOF
 
 FAILED=()
@@ -145,7 +158,7 @@ for n in $(seq "$count"); do
     block=$WORK/block-$n.sh
     log=$WORK/block-$n.log
     mkdir -p "$WORK/tmp-$n"
-    cat "$WORK/prelude.sh" "$block" >"$WORK/run-$n.sh"
+    cat "$WORK/prelude.sh" "$block" "$WORK/epilogue.sh" >"$WORK/run-$n.sh"
     echo "# --- README walkthrough block $n ($(wc -l <"$block") lines, first: $(head -n 1 "$block"))"
     start=$SECONDS
     (cd "$WORK/repo" && exec env TMPDIR="$WORK/tmp-$n" timeout -s TERM 240 bash "$WORK/run-$n.sh" \

@@ -21,10 +21,12 @@ build: $(BUILD)/Makefile
 	cmake --build $(BUILD) -j $(JOBS)
 
 # The networked workflow: server, issuer, two agents, shared trust proven (~5 s).
+# Writes ./demo-out/workflow (or $MESHCERT_DEMO_DIR).
 demo: deps build
 	scripts/demo.sh $(BUILD)/src/cli/meshcert
 
 # The same PKI steps by hand, offline (no server): ca create, csr create, sign, verify.
+# Writes ./demo-out/offline (or $MESHCERT_DEMO_DIR), so the two demos keep each other's files.
 demo-offline: deps build
 	scripts/demo-offline.sh $(BUILD)/src/cli/meshcert
 

@@ -4,7 +4,8 @@
 # CSR, the root signs both, meshcert verifies both bundles, and a workload
 # certificate from c1 is trusted by c2 - the shared trust the multi-cluster
 # workflow exists for. The networked demo (server, issuer, agents) is scripts/demo.sh.
-# Usage: scripts/demo-offline.sh /path/to/meshcert   (output: ./demo-out or $MESHCERT_DEMO_DIR;
+# Usage: scripts/demo-offline.sh /path/to/meshcert   (output: ./demo-out/offline or
+# $MESHCERT_DEMO_DIR; the networked demo writes ./demo-out/workflow;
 # MESHCERT_DEMO_KEY_TYPE=rsa4096 for Service Mesh Hub's key type, ~1-3 s per key)
 set -Eeuo pipefail
 
@@ -17,7 +18,7 @@ command -v openssl >/dev/null || {
     echo "demo: openssl is needed for the workload certificate step (apt-get install openssl)" >&2
     exit 1
 }
-OUT=${MESHCERT_DEMO_DIR:-./demo-out}
+OUT=${MESHCERT_DEMO_DIR:-./demo-out/offline}
 KEY_TYPE=${MESHCERT_DEMO_KEY_TYPE:-ec-p256}
 SPIFFE=spiffe://cluster.local/ns/istio-system/sa/citadel
 

@@ -5,7 +5,8 @@
 # cluster; each agent makes its cluster's intermediate CA key and CSR, the
 # issuer signs, and a workload certificate from east is then trusted by west.
 # Every process it starts is stopped on exit, failure or Ctrl-C.
-# Usage: scripts/demo.sh /path/to/meshcert   (output: ./demo-out or $MESHCERT_DEMO_DIR)
+# Usage: scripts/demo.sh /path/to/meshcert   (output: ./demo-out/workflow or $MESHCERT_DEMO_DIR;
+# the offline demo writes ./demo-out/offline, so neither run wipes the other's files)
 # The offline walk-through (no server) is scripts/demo-offline.sh.
 set -euo pipefail
 
@@ -21,7 +22,7 @@ for tool in curl openssl; do
         exit 1
     }
 done
-OUT=${MESHCERT_DEMO_DIR:-./demo-out}
+OUT=${MESHCERT_DEMO_DIR:-./demo-out/workflow}
 SPIFFE=spiffe://cluster.local/ns/istio-system/sa/citadel
 MANAGED=(east west)
 START=$SECONDS

@@ -13,7 +13,7 @@
 #include "util/str.h"
 
 static const char help[] =
-    "Usage: meshcert csr create --host HOST... --out-key FILE --out-csr FILE [options]\n"
+    "Usage: meshcert csr create --org ORG --host HOST... --out-key FILE --out-csr FILE [options]\n"
     "\n"
     "Generates a private key and a PKCS#10 CSR for an intermediate CA. Each --host\n"
     "becomes a subjectAltName: an IP address, a URI (anything with a scheme, e.g.\n"
@@ -22,7 +22,8 @@ static const char help[] =
     "\n"
     "Options:\n"
     "  --host HOST        a subjectAltName; repeat for several              [required]\n"
-    "  --org ORG          subject O= (Istio meshes use \"Istio\")\n"
+    "  --org ORG          subject O= (Istio meshes use \"Istio\"); an intermediate CA\n"
+    "                     needs a non-empty subject (RFC 5280 4.1.2.6)      [required]\n"
     "  --key-type TYPE    rsa4096, rsa3072, rsa2048, ec-p256, ec-p384       [rsa4096]\n"
     "  --key-format FMT   pkcs8 or traditional (PKCS#1 / SEC1)              [pkcs8]\n"
     "  --out-key FILE     where to write the private key (mode 0600)        [required]\n"
@@ -133,6 +134,11 @@ static int parse(int argc, char **argv, csr_args *args, const char *cmd)
         return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
     if (args->hosts.count == 0)
         return mc_cli_usage_error(cmd, "at least one --host is required");
+    /* The CSR is for a CA, and a CA's subject may not be empty (RFC 5280
+     * 4.1.2.6); O= is the only subject attribute the issuer lets it ask for. */
+    if (!args->org[0])
+        return mc_cli_usage_error(cmd, "--org is required (a non-empty O=: an intermediate CA "
+                                       "may not have an empty subject, RFC 5280 4.1.2.6)");
     if (!args->out_key || !args->out_csr)
         return mc_cli_usage_error(cmd, "--out-key and --out-csr are required");
     if (strcmp(args->out_key, args->out_csr) == 0)

@@ -24,7 +24,9 @@ static const char help[] =
     "tls.crt, ca.crt and tls.key).\n"
     "\n"
     "The certificate's subjectAltNames are the --host values and its O= is --org;\n"
-    "a CSR that asks for anything else (another O=, an extra name) is refused.\n"
+    "a CSR that asks for anything else (another O=, an extra name) is refused. A CA\n"
+    "is never issued with an empty subject (RFC 5280 4.1.2.6): without --org, the\n"
+    "CSR must ask for an O=.\n"
     "The validity ends at the root's notAfter at the latest; notBefore is 5 minutes\n"
     "in the past to tolerate clock skew.\n"
     "\n"
@@ -32,7 +34,7 @@ static const char help[] =
     "  --ca DIR           root CA directory                                 [required]\n"
     "  --csr FILE         the PKCS#10 CSR (PEM or DER)                      [required]\n"
     "  --host HOST        a subjectAltName; repeat for several              [required]\n"
-    "  --org ORG          subject O=                          [the CSR's O=, if any]\n"
+    "  --org ORG          subject O=; required when the CSR has no O=   [the CSR's O=]\n"
     "  --ttl DURATION     validity, e.g. 365d, 8760h, 1y                    [365d]\n"
     "  --path-len N       pathLenConstraint; -1 for none                    [0]\n"
     "  --key FILE         the CSR's private key, copied to ca-key.pem (tls.key)\n"
@@ -189,6 +191,11 @@ static int sign_and_write(const sign_args *args, sign_inputs *in, mc_err *err)
             return mc_err_prefix(err, "%s", args->csr_path);
         org = csr_org;
     }
+    if (!org[0])
+        return mc_err_set(err, MC_EINVAL,
+                          "%s: the CSR asks for no O= and --org is not given: refusing to issue "
+                          "a CA certificate with an empty subject (RFC 5280 4.1.2.6); pass --org",
+                          args->csr_path);
     int rc = mc_pki_csr_check_request(in->csr, org, args->hosts.items, args->hosts.count, err);
     if (rc)
         return mc_err_prefix(err, "%s: refused (allowed: the --host values and --org)",
@@ -238,7 +245,12 @@ static int parse(int argc, char **argv, sign_args *args, const char *cmd)
             if (mc_cli_add_host(&args->hosts, optarg, &err))
                 return mc_cli_usage_error(cmd, "--host: %s", err.msg);
             break;
-        case OPT_ORG: args->org = optarg; break;
+        case OPT_ORG:
+            if (!*optarg)
+                return mc_cli_usage_error(cmd, "--org must not be empty (a CA's subject may not "
+                                               "be empty, RFC 5280 4.1.2.6)");
+            args->org = optarg;
+            break;
         case OPT_TTL:
             if (mc_duration_parse(optarg, &args->ttl, &err))
                 return mc_cli_usage_error(cmd, "--ttl: %s", err.msg);

@@ -21,9 +21,13 @@ static const char help[] =
     "Checks the plug-in CA files in DIR against the trusted root in FILE and prints\n"
     "what it found (subjects, SANs, validity). DIR holds either Istio's layout\n"
     "(ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem) or the kubernetes.io/tls\n"
-    "layout (tls.crt, tls.key, ca.crt). Checks: ca-cert is a CA and valid now;\n"
-    "cert-chain starts with ca-cert; ca-cert chains to the trusted root through\n"
-    "cert-chain; root-cert contains the trusted root; ca-key matches ca-cert.\n"
+    "layout (tls.crt, tls.key, ca.crt). Checks what istiod needs: every file is\n"
+    "there (without ca-key.pem istiod falls back to a self-signed root of its own);\n"
+    "ca-cert is a CA and valid now; cert-chain starts with ca-cert; ca-cert chains\n"
+    "to the trusted root through cert-chain; root-cert contains the trusted root;\n"
+    "ca-key matches ca-cert; no certificate below the root is signed with MD5 or\n"
+    "SHA-1, and none has an extendedKeyUsage without serverAuth (both of which Go's\n"
+    "x509, which istiod verifies with, refuses).\n"
     "With --cluster, the same checks on the output Secret of the registered cluster C\n"
     "(read through the management cluster's registration), trusting the root the Secret\n"
     "itself carries: the chain and the key match are checked, not the trust anchor.\n"
@@ -73,18 +77,23 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Reads DIR/name into *out; a missing optional file leaves *out NULL. */
-static int read_member(const char *dir, const char *name, int required, size_t max, char **out,
-                       mc_err *err)
+/* Why a missing key fails the check: istiod takes the plug-in CA only when
+ * its key file is there, and otherwise silently makes a self-signed root of
+ * its own, which no other cluster trusts. */
+static const char missing_key_reason[] =
+    "istiod uses the plug-in CA files only when the CA key is present; without it it "
+    "generates a self-signed root of its own, and the mesh shares no trust";
+
+/* Reads DIR/name into *out; every member of a plug-in CA directory is
+ * required (istiod reads all of them). */
+static int read_member(const char *dir, const char *name, size_t max, char **out, mc_err *err)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     size_t len = 0;
     int rc = mc_file_read(path, max, out, &len, err);
-    if (rc == MC_ENOTFOUND && !required) {
-        *out = NULL;
-        return MC_OK;
-    }
+    if (rc == MC_ENOTFOUND && (strcmp(name, "ca-key.pem") == 0 || strcmp(name, "tls.key") == 0))
+        return mc_err_set(err, rc, "%s: missing (%s)", path, missing_key_reason);
     if (rc == MC_ENOTFOUND)
         return mc_err_set(err, rc, "%s: missing", path);
     return rc;
@@ -104,16 +113,16 @@ static int load_bundle(const char *dir, mc_pki_bundle *bundle, const char **layo
     if (!istio && stat(probe, &st) != 0)
         return mc_err_set(err, MC_ENOTFOUND, "%s: holds neither ca-cert.pem nor tls.crt", dir);
     *layout = istio ? "istio" : "tls";
-    int rc = read_member(dir, istio ? "ca-cert.pem" : "tls.crt", 1, MC_PKI_PEM_MAX,
-                         &bundle->ca_cert, err);
+    int rc =
+        read_member(dir, istio ? "ca-cert.pem" : "tls.crt", MC_PKI_PEM_MAX, &bundle->ca_cert, err);
     if (rc == MC_OK)
-        rc = read_member(dir, istio ? "root-cert.pem" : "ca.crt", 1, MC_PKI_PEM_MAX,
+        rc = read_member(dir, istio ? "ca-key.pem" : "tls.key", MC_PKI_KEY_PEM_MAX, &bundle->ca_key,
+                         err);
+    if (rc == MC_OK)
+        rc = read_member(dir, istio ? "root-cert.pem" : "ca.crt", MC_PKI_PEM_MAX,
                          &bundle->root_cert, err);
     if (rc == MC_OK && istio)
-        rc = read_member(dir, "cert-chain.pem", 1, 2 * MC_PKI_PEM_MAX, &bundle->cert_chain, err);
-    if (rc == MC_OK)
-        rc = read_member(dir, istio ? "ca-key.pem" : "tls.key", 0, MC_PKI_KEY_PEM_MAX,
-                         &bundle->ca_key, err);
+        rc = read_member(dir, "cert-chain.pem", 2 * MC_PKI_PEM_MAX, &bundle->cert_chain, err);
     return rc;
 }
 
@@ -131,12 +140,10 @@ static int bundle_from_secret(const json_t *secret, mc_pki_bundle *bundle, const
     if (rc == MC_OK && istio)
         rc = mc_cli_secret_value(secret, "cert-chain.pem", &bundle->cert_chain, NULL, err);
     if (rc == MC_OK) {
-        rc = mc_cli_secret_value(secret, istio ? "ca-key.pem" : "tls.key", &bundle->ca_key, NULL,
-                                 err);
-        if (rc == MC_ENOTFOUND) {
-            mc_err_clear(err);
-            rc = MC_OK;
-        }
+        const char *key = istio ? "ca-key.pem" : "tls.key";
+        rc = mc_cli_secret_value(secret, key, &bundle->ca_key, NULL, err);
+        if (rc == MC_ENOTFOUND)
+            mc_err_set(err, rc, "%s: missing (%s)", key, missing_key_reason);
     }
     return rc;
 }

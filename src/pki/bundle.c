@@ -1,6 +1,7 @@
 /* bundle.c - Istio plug-in CA bundles: building, listing, verifying (see bundle.h). */
 #include "pki/bundle.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,6 +131,32 @@ static int contains_cert(mc_pki_cert *const *list, size_t n, const mc_pki_cert *
     return 0;
 }
 
+/* What istiod's Go crypto/x509 verification refuses and OpenSSL's accepts:
+ * a signature over MD5 or SHA-1 on ca-cert or a non-root chain certificate,
+ * and an extendedKeyUsage without serverAuth anywhere in the chain. */
+static int check_for_istiod(const parsed_bundle *p, mc_err *err)
+{
+    for (size_t i = 0; i <= p->chain_count; i++) {
+        const mc_pki_cert *cert = i == 0 ? p->ca_cert : p->chain[i - 1];
+        if (i == 1)
+            continue; /* cert-chain.pem's first certificate is ca-cert.pem */
+        const char *file = i == 0 ? "ca-cert.pem" : "cert-chain.pem";
+        char subject[256], what[400];
+        mc_pki_cert_subject(cert, subject, sizeof(subject));
+        snprintf(what, sizeof(what), "%s: %s", file, subject);
+        int rc = MC_OK;
+        if (!mc_pki_cert_is_self_signed(cert) &&
+            (rc = mc_pki_cert_check_signature(cert, what, err)))
+            return rc;
+        if (!mc_pki_cert_allows_server_auth(cert))
+            return mc_err_set(err, MC_EVERIFY,
+                              "%s has an extendedKeyUsage without serverAuth; istiod verifies "
+                              "its CA chain for serverAuth (Go's x509 default) and would refuse it",
+                              what);
+    }
+    return MC_OK;
+}
+
 static int check_bundle(const parsed_bundle *p, const char *trusted_what, time_t at, mc_buf *report,
                         mc_err *err)
 {
@@ -142,6 +169,8 @@ static int check_bundle(const parsed_bundle *p, const char *trusted_what, time_t
         return mc_err_prefix(err, "ca-cert.pem");
     if (p->chain && !mc_pki_cert_equal(p->chain[0], p->ca_cert))
         return mc_err_set(err, MC_EVERIFY, "cert-chain.pem does not start with ca-cert.pem");
+    if ((rc = check_for_istiod(p, err)))
+        return rc;
     mc_pki_cert *const *trusted = p->trusted ? p->trusted : p->roots;
     size_t trusted_count = p->trusted ? p->trusted_count : p->root_count;
     if (p->trusted) {

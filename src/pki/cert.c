@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,26 @@ int mc_pki_cert_is_ca(const mc_pki_cert *cert)
            (X509_get_extension_flags(cert->x509) & EXFLAG_CA) != 0;
 }
 
+int mc_pki_cert_is_self_signed(const mc_pki_cert *cert)
+{
+    return (X509_get_extension_flags(cert->x509) & EXFLAG_SS) != 0;
+}
+
+int mc_pki_cert_check_signature(const mc_pki_cert *cert, const char *what, mc_err *err)
+{
+    const X509_ALGOR *alg = NULL;
+    X509_get0_signature(NULL, &alg, cert->x509);
+    return mc_pki_check_signature_policy(alg, what, err);
+}
+
+int mc_pki_cert_allows_server_auth(const mc_pki_cert *cert)
+{
+    uint32_t flags = X509_get_extension_flags(cert->x509);
+    if (!(flags & EXFLAG_XKUSAGE))
+        return 1;
+    return (X509_get_extended_key_usage(cert->x509) & (XKU_SSL_SERVER | XKU_ANYEKU)) != 0;
+}
+
 void mc_pki_format_time(time_t t, char *out, size_t out_size)
 {
     struct tm tm;
@@ -322,6 +343,59 @@ const EVP_MD *mc_pki_digest_for(const EVP_PKEY *pkey)
     return EVP_sha256();
 }
 
+/* The digest NID a signature algorithm hashes with; RSASSA-PSS carries it in
+ * its parameters, SHA-1 when they leave it out (RFC 4055 section 3.1).
+ * NID_undef when it cannot be told. */
+static int signature_digest_nid(const X509_ALGOR *alg, int sig_nid)
+{
+    if (sig_nid != NID_rsassaPss) {
+        int md_nid = NID_undef, pkey_nid = NID_undef;
+        return OBJ_find_sigid_algs(sig_nid, &md_nid, &pkey_nid) ? md_nid : NID_undef;
+    }
+    const ASN1_OBJECT *obj = NULL;
+    int param_type = V_ASN1_UNDEF;
+    const void *param = NULL;
+    X509_ALGOR_get0(&obj, &param_type, &param, alg);
+    if (param_type != V_ASN1_SEQUENCE)
+        return NID_sha1;
+    const unsigned char *der = ASN1_STRING_get0_data(param);
+    RSA_PSS_PARAMS *pss = d2i_RSA_PSS_PARAMS(NULL, &der, ASN1_STRING_length(param));
+    if (!pss)
+        return NID_undef;
+    int md_nid = pss->hashAlgorithm ? OBJ_obj2nid(pss->hashAlgorithm->algorithm) : NID_sha1;
+    RSA_PSS_PARAMS_free(pss);
+    return md_nid;
+}
+
+int mc_pki_check_signature_policy(const X509_ALGOR *alg, const char *what, mc_err *err)
+{
+    static const int accepted[] = {NID_sha224,     NID_sha256,     NID_sha384,   NID_sha512,
+                                   NID_sha512_224, NID_sha512_256, NID_sha3_224, NID_sha3_256,
+                                   NID_sha3_384,   NID_sha3_512};
+    const ASN1_OBJECT *obj = NULL;
+    X509_ALGOR_get0(&obj, NULL, NULL, alg);
+    int sig_nid = OBJ_obj2nid(obj);
+    int md_nid = signature_digest_nid(alg, sig_nid);
+    ERR_clear_error();
+    for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++)
+        if (md_nid == accepted[i])
+            return MC_OK;
+    char sig_name[80];
+    if (sig_nid != NID_undef)
+        snprintf(sig_name, sizeof(sig_name), "%s", OBJ_nid2ln(sig_nid));
+    else
+        OBJ_obj2txt(sig_name, sizeof(sig_name), obj, 1);
+    if (md_nid == NID_md5 || md_nid == NID_sha1 || md_nid == NID_md4 || md_nid == NID_md2)
+        return mc_err_set(err, MC_EUNSUPPORTED,
+                          "%s is signed with %s (%s), a broken digest; refused (sign it with "
+                          "SHA-256 or stronger)",
+                          what, md_nid == NID_sha1 ? "SHA-1" : OBJ_nid2sn(md_nid), sig_name);
+    return mc_err_set(err, MC_EUNSUPPORTED,
+                      "%s is signed with %s, which is not accepted (SHA-2 or SHA-3 digests "
+                      "only)",
+                      what, sig_name);
+}
+
 int mc_pki_set_validity(X509 *x509, time_t not_before, time_t not_after, mc_err *err)
 {
     if (!ASN1_TIME_set(X509_getm_notBefore(x509), not_before) ||
@@ -365,6 +439,10 @@ int mc_pki_root_create(const mc_pki_key *key, const mc_pki_root_params *params, 
 {
     if (!params->org || !params->common_name || params->ttl_seconds <= 0)
         return mc_err_set(err, MC_EINVAL, "root CA needs an org, a name and a positive TTL");
+    if (!params->org[0] && !params->common_name[0])
+        return mc_err_set(err, MC_EINVAL,
+                          "refusing to create a root CA with an empty subject (RFC 5280 "
+                          "4.1.2.6): give an org or a name");
     time_t now = params->now ? params->now : time(NULL);
     X509 *x509 = X509_new();
     X509_NAME *name = X509_NAME_new();

@@ -46,6 +46,19 @@ int mc_pki_cert_validity(const mc_pki_cert *cert, time_t *not_before, time_t *no
 /* True (1) when basicConstraints says CA:TRUE. */
 int mc_pki_cert_is_ca(const mc_pki_cert *cert);
 
+/* True (1) when the certificate is self-issued and self-signed (a root). */
+int mc_pki_cert_is_self_signed(const mc_pki_cert *cert);
+
+/* MC_EUNSUPPORTED, naming `what` and the algorithm, when the certificate is
+ * signed with MD5 or SHA-1 (or anything but SHA-2/SHA-3): Go's crypto/x509,
+ * which istiod verifies its plug-in CA with, rejects such signatures. */
+int mc_pki_cert_check_signature(const mc_pki_cert *cert, const char *what, mc_err *err);
+
+/* True (1) unless the certificate has an extendedKeyUsage without serverAuth
+ * or anyExtendedKeyUsage: Go's x509 Verify, which istiod uses on its plug-in
+ * CA, asks for serverAuth through the whole chain by default. */
+int mc_pki_cert_allows_server_auth(const mc_pki_cert *cert);
+
 /* Appends a human description (subject, issuer, serial, validity, key, CA
  * constraints, SANs), one "  field: value" line each, to out. */
 int mc_pki_cert_describe(const mc_pki_cert *cert, mc_buf *out);
@@ -71,7 +84,7 @@ mc_pki_cert *mc_pki_cert_ref(mc_pki_cert *cert);
 void mc_pki_cert_free(mc_pki_cert *cert);
 
 typedef struct mc_pki_root_params {
-    const char *org;         /* subject O=; required */
+    const char *org;         /* subject O=; required, may be "" when common_name is not */
     const char *common_name; /* subject CN=; required */
     int64_t ttl_seconds;     /* validity from now; > 0 */
     time_t now;              /* 0 = the current time (tests pass a fixed time) */

@@ -192,6 +192,14 @@ int mc_pki_csr_parse(const void *data, size_t len, const char *what, mc_pki_csr 
     }
     if ((rc = mc_pki_check_key_policy(pkey, what, err)))
         goto out;
+    /* Before the signature is verified, so that the refusal names the
+     * algorithm: a CSR self-signed with MD5 or SHA-1 proves little. */
+    const X509_ALGOR *sig_alg = NULL;
+    X509_REQ_get0_signature(req, NULL, &sig_alg);
+    char label[300];
+    snprintf(label, sizeof(label), "%.280s: the CSR", what);
+    if ((rc = mc_pki_check_signature_policy(sig_alg, label, err)))
+        goto out;
     if (X509_REQ_verify(req, pkey) != 1) {
         rc = mc_pki_ssl_err(err, MC_EVERIFY, "%s: CSR signature does not verify", what);
         goto out;

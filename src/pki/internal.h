@@ -86,4 +86,11 @@ void mc_pki_describe_pkey(const EVP_PKEY *pkey, char *out, size_t out_size);
 /* MC_EUNSUPPORTED unless pkey is RSA 2048-8192 bits or EC P-256/P-384. */
 int mc_pki_check_key_policy(const EVP_PKEY *pkey, const char *what, mc_err *err);
 
+/* MC_EUNSUPPORTED unless the signature algorithm alg (of a CSR or a
+ * certificate: `what`, e.g. "c1.csr: the CSR", starts the message) hashes
+ * with SHA-2 (224 to 512 bits) or SHA-3. MD5 and SHA-1, whose collisions are
+ * practical, are refused by name, and so is RSASSA-PSS whose parameters name
+ * SHA-1 or leave the hash out (RFC 4055: then it is SHA-1). */
+int mc_pki_check_signature_policy(const X509_ALGOR *alg, const char *what, mc_err *err);
+
 #endif

@@ -138,7 +138,7 @@ static int check_root_window(const mc_pki_signer *signer, time_t now, mc_err *er
     return MC_OK;
 }
 
-/* Subject O=org (empty subject when org is empty), issuer = the root. */
+/* Subject O=org (empty only for a TLS leaf), issuer = the root. */
 static int set_names(X509 *x509, const mc_pki_signer *signer, const char *org, mc_err *err)
 {
     X509_NAME *name = X509_NAME_new();
@@ -223,6 +223,14 @@ int mc_pki_signer_issue(const mc_pki_signer *signer, const mc_pki_csr *csr,
 {
     time_t now = params->now ? params->now : time(NULL);
     int64_t ttl = params->ttl_seconds > 0 ? params->ttl_seconds : MC_PKI_DEFAULT_TTL;
+    int has_subject = params->org && params->org[0];
+    /* RFC 5280 4.1.2.6: a CA's subject MUST be a non-empty distinguished name
+     * (path building matches it against its certificates' issuer field). Only a
+     * leaf may be identified by its subjectAltNames alone. */
+    if (!has_subject && !params->tls_server)
+        return mc_err_set(err, MC_EINVAL,
+                          "refusing to issue a CA certificate with an empty subject (no org; "
+                          "RFC 5280 4.1.2.6 requires a CA's subject): give an org");
     int rc = check_root_window(signer, now, err);
     if (rc)
         return rc;
@@ -234,7 +242,6 @@ int mc_pki_signer_issue(const mc_pki_signer *signer, const mc_pki_csr *csr,
         not_before = signer->root_not_before;
     time_t not_after =
         ttl > signer->root_not_after - now ? signer->root_not_after : now + (time_t)ttl;
-    int has_subject = params->org && params->org[0];
     X509 *x509 = X509_new();
     if (!x509) {
         rc = mc_err_set(err, MC_ENOMEM, "out of memory");

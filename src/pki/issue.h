@@ -37,7 +37,8 @@ const mc_pki_cert *mc_pki_signer_root(const mc_pki_signer *signer);
 void mc_pki_signer_free(mc_pki_signer *signer);
 
 typedef struct mc_pki_issue_params {
-    const char *org;          /* subject O= of the issued certificate (may be "") */
+    const char *org;          /* subject O= of the issued certificate; required for a CA
+                                 (RFC 5280 4.1.2.6), may be "" for a TLS leaf */
     const char *const *hosts; /* subjectAltNames; at least one */
     size_t host_count;
     int64_t ttl_seconds; /* 0 = MC_PKI_DEFAULT_TTL */
@@ -52,8 +53,9 @@ void mc_pki_issue_params_init(mc_pki_issue_params *params);
 
 /* Issues an intermediate CA certificate for the CSR's public key. MC_EEXPIRED
  * when the root is expired (or not yet valid) at `now`; MC_EINVAL for bad
- * hosts. *out owned by the caller. The CSR must come from mc_pki_csr_parse or
- * mc_pki_csr_create (its signature already verified). */
+ * hosts, and for a CA without an org (its subject would be empty). *out owned
+ * by the caller. The CSR must come from mc_pki_csr_parse or mc_pki_csr_create
+ * (its signature already verified). */
 int mc_pki_signer_issue(const mc_pki_signer *signer, const mc_pki_csr *csr,
                         const mc_pki_issue_params *params, mc_pki_cert **out, mc_err *err);
 

@@ -612,6 +612,20 @@ static void test_verify_cluster(void **state)
     assert_non_null(strstr(f->out, "private key does not match certificate"));
     assert_null(strstr(f->out, "\nOK\n"));
     assert_int_not_equal(stat(not_written, &st), 0);
+
+    /* no ca-key.pem: istiod would not use the Secret (it would make a
+     * self-signed root of its own), so verify fails naming the key */
+    const secret_file keyless[] = {
+        {"ca-cert.pem", ca_cert}, {"cert-chain.pem", chain}, {"root-cert.pem", root}};
+    create_secret(f, "cacerts-nokey", "certificates.smh.solo.io/issued_certificate", keyless, 3);
+    assert_int_equal(run(f, "verify", "--kubeconfig", k, "--cluster", "east", "--secret",
+                         "istio-system/cacerts-nokey", "--write-dir", not_written, NULL),
+                     1);
+    assert_non_null(strstr(f->out, "secret istio-system/cacerts-nokey on cluster east"));
+    assert_non_null(strstr(f->out, "ca-key.pem: missing"));
+    assert_non_null(strstr(f->out, "self-signed root"));
+    assert_null(strstr(f->out, "\nOK\n"));
+    assert_int_not_equal(stat(not_written, &st), 0);
 }
 
 /* status NOT-AFTER: the notAfter of ca-cert.pem (Istio) or tls.crt (TLS) of

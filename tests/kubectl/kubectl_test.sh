@@ -33,11 +33,14 @@ missing() {
     exit 77
 }
 
-KUBECTL=$(command -v kubectl || true)
-[[ -n "$KUBECTL" ]] || missing "kubectl not installed"
+# kubectl 1.25 or newer, or one line saying how to get it (not in Debian).
+if ! note=$(bash "$REPO/scripts/kubectl-check.sh"); then
+    missing "$note"
+fi
+KUBECTL=$(command -v kubectl)
 if [[ -n "$VERSION" ]]; then
     KUBECTL=$(dirname "$(readlink -f "$KUBECTL")")/kubectl.$VERSION
-    [[ -x "$KUBECTL" ]] || missing "$KUBECTL not installed"
+    [[ -x "$KUBECTL" ]] || missing "$KUBECTL not installed (the Google Cloud CLI's kubectl package provides kubectl.$VERSION beside kubectl)"
 fi
 [[ -x "$MESHCERT" ]] || { echo "FAIL: $MESHCERT is not executable" >&2; exit 1; }
 

@@ -73,6 +73,48 @@ refuse_sign "a certificate given as CSR" 1 "ca-cert.pem" --ca root --csr existin
 refuse_sign "a private key given as CSR" 1 "c1.key" --ca root --csr c1.key "${HOSTS[@]}"
 refuse_sign "missing CSR file" 1 "no-such.csr" --ca root --csr no-such.csr "${HOSTS[@]}"
 
+section "CSRs self-signed with MD5 or SHA-1 (made by openssl req -md5 / -sha1)"
+for digest in md5 sha1; do
+    expect_ok "openssl req -$digest makes a CSR" openssl req -new -key c2.key -subj /O=Istio \
+        -addext "subjectAltName=URI:$SPIFFE" "-$digest" -out "c2-$digest.csr"
+    expect_ok "openssl itself verifies the -$digest CSR's signature (control)" \
+        openssl req -in "c2-$digest.csr" -noout -verify
+done
+refuse_sign "CSR self-signed with MD5" 1 "c2-md5.csr|MD5|md5WithRSAEncryption" \
+    --ca root --csr c2-md5.csr --host "$SPIFFE" --org Istio
+refuse_sign "CSR self-signed with SHA-1" 1 "c2-sha1.csr|SHA-1|sha1WithRSAEncryption" \
+    --ca root --csr c2-sha1.csr --host "$SPIFFE" --org Istio
+expect_ok "openssl req -sha1 with an EC key" openssl req -new -key c1.key -subj /O=Istio -sha1 \
+    -out c1-sha1.csr
+refuse_sign "CSR self-signed with ECDSA over SHA-1" 1 "c1-sha1.csr|SHA-1|ecdsa-with-SHA1" \
+    --ca root --csr c1-sha1.csr --host "$SPIFFE" --org Istio
+expect_ok "openssl req RSASSA-PSS over SHA-1" openssl req -new -key c2.key -subj /O=Istio \
+    -sigopt rsa_padding_mode:pss -sha1 -out c2-pss-sha1.csr
+refuse_sign "CSR self-signed with RSASSA-PSS over SHA-1" 1 "c2-pss-sha1.csr|SHA-1|rsassaPss" \
+    --ca root --csr c2-pss-sha1.csr --host "$SPIFFE" --org Istio
+expect_ok "openssl req RSASSA-PSS over SHA-256 (control)" openssl req -new -key c2.key -subj /O=Istio \
+    -sigopt rsa_padding_mode:pss -sha256 -out c2-pss-sha256.csr
+expect_ok "a CSR self-signed with RSASSA-PSS over SHA-256 is signed" mc sign --ca root \
+    --csr c2-pss-sha256.csr --host "$SPIFFE" --org Istio --out-dir pss-out
+
+section "no CA with an empty subject (RFC 5280 4.1.2.6)"
+expect_fail 2 "--org|RFC 5280" "csr create without --org" mc csr create --host "$SPIFFE" \
+    --key-type ec-p256 --out-key no-org.key --out-csr no-org.csr
+assert_true "csr create without --org writes nothing" test ! -e no-org.key -a ! -e no-org.csr
+expect_fail 2 "--org|RFC 5280" "csr create --org ''" mc csr create --org "" --host "$SPIFFE" \
+    --key-type ec-p256 --out-key no-org.key --out-csr no-org.csr
+expect_ok "openssl makes a CSR with an empty subject" openssl req -new -key c1.key -subj / \
+    -addext "subjectAltName=URI:$SPIFFE" -out empty-subject.csr
+assert_eq "openssl shows its subject empty" "$(openssl req -in empty-subject.csr -noout -subject)" "subject="
+refuse_sign "sign without --org, the CSR without O=" 1 "empty-subject.csr|empty subject|--org" \
+    --ca root --csr empty-subject.csr --host "$SPIFFE"
+expect_fail 2 "--org" "sign --org ''" mc sign --ca root --csr empty-subject.csr --host "$SPIFFE" \
+    --org "" --out-dir empty-org-out
+expect_ok "sign --org gives the CA a subject" mc sign --ca root --csr empty-subject.csr \
+    --host "$SPIFFE" --org Istio --out-dir subject-out
+assert_eq "openssl sees subject O=Istio" \
+    "$(openssl x509 -in subject-out/ca-cert.pem -noout -subject -nameopt RFC2253)" "subject=O=Istio"
+
 section "CSRs whose signature does not verify (last bytes of the signature flipped)"
 for name in c1 c2; do
     expect_ok "openssl converts $name.csr to DER" openssl req -in "$name.csr" -outform DER -out "$name-sig.der"
@@ -299,6 +341,54 @@ expect_fail 1 "ca-key.pem" "verify: garbage ca-key.pem" mc verify --root root/ro
 cp -r existing-out t-no-root
 rm t-no-root/root-cert.pem
 expect_fail 1 "root-cert.pem" "verify: root-cert.pem missing" mc verify --root root/root-cert.pem --dir t-no-root
+
+# What istiod needs (../shared/reference/istio-cacerts.md, and Istio's own
+# check: every file read, Go's x509 Verify for serverAuth, key parse and match).
+cp -r existing-out t-no-key
+rm t-no-key/ca-key.pem
+expect_fail 1 "t-no-key/ca-key.pem|missing|self-signed" \
+    "verify: ca-key.pem missing (istiod would fall back to its own self-signed root)" \
+    mc verify --root root/root-cert.pem --dir t-no-key
+cp -r existing-out t-no-chain
+rm t-no-chain/cert-chain.pem
+expect_fail 1 "t-no-chain/cert-chain.pem|missing" "verify: cert-chain.pem missing" \
+    mc verify --root root/root-cert.pem --dir t-no-chain
+expect_ok "sign --format tls for the tls.key check" mc sign --ca root --csr c1.csr "${HOSTS[@]}" \
+    --org Istio --key c1.key --format tls --out-dir t-tls
+expect_ok "verify: the complete tls layout (control)" mc verify --root root/root-cert.pem --dir t-tls
+rm t-tls/tls.key
+expect_fail 1 "t-tls/tls.key|missing" "verify: tls.key missing" \
+    mc verify --root root/root-cert.pem --dir t-tls
+# ca-cert.pem made by openssl from c1's CSR, with the root's key: signed with
+# SHA-1, or with an extendedKeyUsage without serverAuth; the same with SHA-256
+# and serverAuth is the control.
+printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n' >ca.ext
+printf 'extendedKeyUsage=clientAuth\n' >client-only.ext
+printf 'extendedKeyUsage=serverAuth,clientAuth\n' >server-too.ext
+# openssl_bundle DIR DIGEST EXTRA_EXT: an Istio layout in DIR around an
+# openssl-signed ca-cert.pem for c1.key.
+openssl_bundle() {
+    mkdir -p "$1"
+    cat ca.ext ${3:+"$3"} >"$1.ext"
+    expect_ok "openssl x509 -req -$2 ${3:-} into $1" openssl x509 -req -in c1.csr \
+        -CA root/root-cert.pem -CAkey root/root-key.pem -set_serial 0x$(openssl rand -hex 8) \
+        -days 30 "-$2" -extfile "$1.ext" -out "$1/ca-cert.pem"
+    cp c1.key "$1/ca-key.pem"
+    cp root/root-cert.pem "$1/root-cert.pem"
+    cat "$1/ca-cert.pem" root/root-cert.pem >"$1/cert-chain.pem"
+}
+openssl_bundle t-sha256 sha256 server-too.ext
+expect_ok "verify: an openssl-made SHA-256 ca-cert with serverAuth (control)" \
+    mc verify --root root/root-cert.pem --dir t-sha256
+openssl_bundle t-sha1 sha1
+assert_true "openssl verify accepts the SHA-1 ca-cert (OpenSSL does not judge it; Go does)" \
+    openssl verify -CAfile root/root-cert.pem t-sha1/ca-cert.pem
+expect_fail 1 "t-sha1|ca-cert.pem|SHA-1" "verify: ca-cert.pem signed with SHA-1 (Go's x509 refuses it)" \
+    mc verify --root root/root-cert.pem --dir t-sha1
+openssl_bundle t-client-eku sha256 client-only.ext
+expect_fail 1 "t-client-eku|ca-cert.pem|serverAuth" \
+    "verify: ca-cert.pem whose extendedKeyUsage lacks serverAuth (istiod verifies for serverAuth)" \
+    mc verify --root root/root-cert.pem --dir t-client-eku
 expect_fail 1 "no-such-dir" "verify: --dir does not exist" mc verify --root root/root-cert.pem --dir no-such-dir
 expect_fail 1 "no-such-root.pem" "verify: --root does not exist" mc verify --root no-such-root.pem --dir existing-out
 expect_fail 1 "c1.key" "verify: --root is not a certificate (error names the --root file)" \

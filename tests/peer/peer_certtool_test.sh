@@ -167,6 +167,23 @@ for name in g-ec g-rsa; do
     check_with_certtool "$name" "out-$name" r-ec256 "$name.key" "$SPIFFE" istiod.istio-system.svc
 done
 
+section "certtool CSRs: no subject (RFC 5280 4.1.2.6), SHA-1 self-signature"
+printf 'uri = "%s"\n' "$SPIFFE" >nosubject.cfg
+expect_ok "certtool --generate-request without an organization (empty subject)" certtool \
+    --generate-request --load-privkey g-ec.key --template nosubject.cfg --outfile g-nosubject.csr
+expect_fail 1 "g-nosubject.csr|empty subject|--org" "sign refuses to issue a CA with an empty subject" \
+    mc sign --ca r-ec256 --csr g-nosubject.csr --host "$SPIFFE" --out-dir out-g-nosubject
+assert_true "... and writes nothing" test ! -e out-g-nosubject
+expect_ok "sign --org gives it a subject" mc sign --ca r-ec256 --csr g-nosubject.csr \
+    --host "$SPIFFE" --org Istio --out-dir out-g-nosubject
+assert_eq "certtool sees the subject O=Istio" \
+    "$(certtool -i --infile out-g-nosubject/ca-cert.pem | sed -n 's/^[[:space:]]*Subject: //p')" "O=Istio"
+expect_ok "certtool --generate-request --hash SHA1" certtool --generate-request \
+    --load-privkey g-ec.key --template tmpl.cfg --hash SHA1 --outfile g-sha1.csr
+expect_fail 1 "g-sha1.csr|SHA-1|ecdsa-with-SHA1" "sign refuses a CSR self-signed with SHA-1" \
+    mc sign --ca r-ec256 --csr g-sha1.csr --host "$SPIFFE" --org Istio --out-dir out-g-sha1
+assert_true "... and writes nothing" test ! -e out-g-sha1
+
 section "--format tls verified by certtool"
 expect_ok "csr create for the tls layout" mc csr create --org Istio --host "$SPIFFE" \
     --key-type ec-p256 --out-key t.key --out-csr t.csr

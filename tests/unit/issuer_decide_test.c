@@ -258,6 +258,39 @@ static void test_csr_rsa1024_fails(void **state)
     world_free(&w);
 }
 
+/* A CSR self-signed with SHA-1 (openssl req -sha1, tests/data/pki) verifies,
+ * and is refused naming the digest. */
+static void test_csr_sha1_fails(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    char *text = NULL;
+    size_t len = 0;
+    mc_err err = {0};
+    assert_int_equal(mc_file_read(MC_TEST_DATA "/pki/sha1.csr", 1 << 16, &text, &len, &err), 0);
+    set_csr(&w, text, len);
+    assert_fail(decide(&w), "signed with SHA-1 (sha1WithRSAEncryption)");
+    free(text);
+    world_free(&w);
+}
+
+/* An IssuedCertificate without spec.org would give the intermediate CA an
+ * empty subject (RFC 5280 4.1.2.6): FAILED with that reason. */
+static void test_ic_without_org_fails(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    free(w.ic->spec.org);
+    w.ic->spec.org = NULL;
+    char *pem = make_csr(&w, "", k_hosts, 2);
+    set_csr(&w, pem, strlen(pem));
+    assert_fail(decide(&w), "empty subject");
+    free(pem);
+    world_free(&w);
+}
+
 static void test_csr_extra_san_fails(void **state)
 {
     (void)state;
@@ -374,6 +407,8 @@ int main(void)
         cmocka_unit_test(test_csr_garbage_fails),
         cmocka_unit_test(test_csr_bad_signature_fails),
         cmocka_unit_test(test_csr_rsa1024_fails),
+        cmocka_unit_test(test_csr_sha1_fails),
+        cmocka_unit_test(test_ic_without_org_fails),
         cmocka_unit_test(test_csr_extra_san_fails),
         cmocka_unit_test(test_csr_other_org_fails),
         cmocka_unit_test(test_invalid_ic_fails),

@@ -409,6 +409,34 @@ static void test_csr_parse_rejections(void **state)
     free(p521);
 }
 
+/* CSRs made by `openssl req -sha1` / `-md5` (tests/data/pki/README.md) verify
+ * under their key, and are refused all the same, naming the digest. */
+static void test_csr_parse_rejects_weak_digests(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *file, *message;
+    } weak[] = {
+        {"sha1.csr", "the CSR is signed with SHA-1 (sha1WithRSAEncryption), a broken digest"},
+        {"md5.csr", "the CSR is signed with MD5 (md5WithRSAEncryption), a broken digest"},
+        {"ecdsa-sha1.csr", "the CSR is signed with SHA-1 (ecdsa-with-SHA1)"},
+        {"pss-sha1.csr", "the CSR is signed with SHA-1 (rsassaPss)"},
+    };
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof(weak) / sizeof(weak[0]); i++) {
+        char *pem = read_fixture(weak[i].file, &len);
+        expect_csr_rejected(pem, len, MC_EUNSUPPORTED, weak[i].message);
+        free(pem);
+    }
+    /* RSASSA-PSS with SHA-256 is fine. */
+    char *pem = read_fixture("pss-sha256.csr", &len);
+    mc_pki_csr *csr = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_pki_csr_parse(pem, len, "pss-sha256.csr", &csr, &err), MC_OK);
+    mc_pki_csr_free(csr);
+    free(pem);
+}
+
 static void test_csr_check_request(void **state)
 {
     fixture *f = *state;
@@ -506,17 +534,18 @@ static void test_issue_sans_and_org_come_from_params(void **state)
 {
     fixture *f = *state;
     const char *hosts[] = {"only.example"};
-    mc_pki_cert *cert = issue(f, "", hosts, 1, 30 * DAY, 0);
+    mc_pki_cert *cert = issue(f, "Other Org", hosts, 1, 30 * DAY, 0);
     mc_buf d;
     mc_buf_init(&d, 1 << 16);
     mc_pki_cert_describe(cert, &d);
-    assert_contains(d.data, "subject:    (empty subject)");
+    assert_contains(d.data, "subject:    O=Other Org");
     assert_contains(d.data, "SANs:       DNS:only.example\n");
     mc_buf_free(&d);
     mc_pki_cert_free(cert);
 
     mc_pki_issue_params params;
     mc_pki_issue_params_init(&params);
+    params.org = "Istio";
     params.path_len = -1;
     params.hosts = hosts;
     params.host_count = 1;
@@ -537,6 +566,39 @@ static void test_issue_sans_and_org_come_from_params(void **state)
     assert_contains(err.msg, "-bad-.example");
 }
 
+/* RFC 5280 4.1.2.6: a CA's subject is a non-empty name. Without an org the
+ * intermediate's subject would be empty: refused (a TLS leaf may have one). */
+static void test_issue_refuses_ca_with_empty_subject(void **state)
+{
+    fixture *f = *state;
+    const char *hosts[] = {"only.example"};
+    mc_pki_issue_params params;
+    mc_pki_issue_params_init(&params);
+    params.hosts = hosts;
+    params.host_count = 1;
+    mc_pki_cert *cert = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_pki_signer_issue(f->signer, f->csr, &params, &cert, &err), MC_EINVAL);
+    assert_null(cert);
+    assert_contains(err.msg, "empty subject");
+    assert_contains(err.msg, "RFC 5280");
+    params.org = NULL;
+    assert_int_equal(mc_pki_signer_issue(f->signer, f->csr, &params, &cert, &err), MC_EINVAL);
+    params.tls_server = 1;
+    assert_int_equal(mc_pki_signer_issue(f->signer, f->csr, &params, &cert, &err), MC_OK);
+    mc_buf d;
+    mc_buf_init(&d, 1 << 16);
+    mc_pki_cert_describe(cert, &d);
+    assert_contains(d.data, "subject:    (empty subject)");
+    mc_buf_free(&d);
+    mc_pki_cert_free(cert);
+
+    /* A root needs an org or a name. */
+    mc_pki_root_params root_params = {"", "", DAY, 0};
+    assert_int_equal(mc_pki_root_create(f->root_key, &root_params, &cert, &err), MC_EINVAL);
+    assert_contains(err.msg, "empty subject");
+}
+
 static void test_issue_clamps_ttl_to_root(void **state)
 {
     fixture *f = *state;
@@ -548,6 +610,7 @@ static void test_issue_clamps_ttl_to_root(void **state)
     assert_int_equal(mc_pki_signer_new(short_root, key, &signer, &err), MC_OK);
     mc_pki_issue_params params;
     mc_pki_issue_params_init(&params);
+    params.org = "Istio";
     params.hosts = mesh_hosts;
     params.host_count = 1;
     params.now = now;
@@ -833,10 +896,12 @@ int main(void)
         cmocka_unit_test(test_csr_create_parse_roundtrip),
         cmocka_unit_test(test_csr_create_rejects_bad_hosts),
         cmocka_unit_test(test_csr_parse_rejections),
+        cmocka_unit_test(test_csr_parse_rejects_weak_digests),
         cmocka_unit_test(test_csr_check_request),
         cmocka_unit_test(test_issue_intermediate),
         cmocka_unit_test(test_basic_constraints_are_der),
         cmocka_unit_test(test_issue_sans_and_org_come_from_params),
+        cmocka_unit_test(test_issue_refuses_ca_with_empty_subject),
         cmocka_unit_test(test_issue_clamps_ttl_to_root),
         cmocka_unit_test(test_signer_rejects_wrong_key_and_non_ca),
         cmocka_unit_test(test_issue_rsa4096_root_signs_openssl_csr),

@@ -235,19 +235,20 @@ static void test_operator_flow(void **state)
     char *k = f->mgmt_kubeconfig;
 
     /* register; a second register is refused, --force replaces */
-    assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", k, "--kubeconfig-file",
-                         f->east_kubeconfig, NULL),
+    assert_int_equal(run(f, "cluster", "register", "east", "--trust-domain", "cluster.local",
+                         "--kubeconfig", k, "--kubeconfig-file", f->east_kubeconfig, NULL),
                      0);
-    assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", k, "--kubeconfig-file",
-                         f->east_kubeconfig, NULL),
+    assert_int_equal(run(f, "cluster", "register", "east", "--trust-domain", "cluster.local",
+                         "--kubeconfig", k, "--kubeconfig-file", f->east_kubeconfig, NULL),
                      1);
     assert_non_null(strstr(f->out, "--force"));
-    assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", k, "--kubeconfig-file",
-                         f->east_kubeconfig, "--force", NULL),
+    assert_int_equal(run(f, "cluster", "register", "east", "--trust-domain", "cluster.local",
+                         "--kubeconfig", k, "--kubeconfig-file", f->east_kubeconfig, "--force",
+                         NULL),
                      0);
     /* a file that is no kubeconfig is refused before anything is written */
-    assert_int_equal(run(f, "cluster", "register", "bad", "--kubeconfig", k, "--kubeconfig-file",
-                         f->out_path, NULL),
+    assert_int_equal(run(f, "cluster", "register", "bad", "--trust-domain", "cluster.local",
+                         "--kubeconfig", k, "--kubeconfig-file", f->out_path, NULL),
                      1);
     assert_int_equal(http_status(f, "mgmt", "GET", "/api/v1/namespaces/meshcert/secrets/bad", NULL),
                      404);
@@ -326,9 +327,9 @@ static void test_operator_flow(void **state)
     fputs(at + strlen(port), file);
     fclose(file);
     free(text);
-    assert_int_equal(
-        run(f, "cluster", "register", "west", "--kubeconfig", k, "--kubeconfig-file", down, NULL),
-        0);
+    assert_int_equal(run(f, "cluster", "register", "west", "--trust-domain", "cluster.local",
+                         "--kubeconfig", k, "--kubeconfig-file", down, NULL),
+                     0);
     assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 1);
     assert_non_null(strstr(f->out, "meshcert/ic1"));
     assert_non_null(strstr(f->out, "unreachable"));
@@ -421,8 +422,9 @@ static void create_secret(fixture *f, const char *name, const char *type, const 
 static void register_east(fixture *f)
 {
     assert_int_equal(create_namespace(f, "east", "istio-system"), 0);
-    assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", f->mgmt_kubeconfig,
-                         "--kubeconfig-file", f->east_kubeconfig, "--force", NULL),
+    assert_int_equal(run(f, "cluster", "register", "east", "--trust-domain", "cluster.local",
+                         "--kubeconfig", f->mgmt_kubeconfig, "--kubeconfig-file",
+                         f->east_kubeconfig, "--force", NULL),
                      0);
 }
 

@@ -102,9 +102,11 @@ int mc_issuer_policy_check_names(const mc_api_registration_policy *policy, const
         mc_buf_appendf(&why, ")");
         rc = MC_EVERIFY;
     }
-    for (size_t i = 0; rc == MC_OK && i < host_count; i++) {
+    for (size_t i = 0; i < host_count; i++) {
         if (mc_issuer_policy_allows_host(policy, hosts[i]))
             continue;
+        if (rc != MC_OK)
+            mc_buf_appendf(&why, "; ");
         mc_buf_appendf(&why,
                        "host \"%.120s\" is outside cluster %s's issuance policy (trust domains: ",
                        hosts[i], cluster ? cluster : "?");
@@ -113,6 +115,7 @@ int mc_issuer_policy_check_names(const mc_api_registration_policy *policy, const
         describe_field(policy, MC_POLICY_DNS_SUFFIX, &why);
         mc_buf_appendf(&why, "; no IP addresses or other URIs)");
         rc = MC_EVERIFY;
+        break; /* the first host is enough: the policy is in the message */
     }
     if (rc != MC_OK)
         mc_err_set(err, rc, "%s", why.data ? why.data : "outside the issuance policy");

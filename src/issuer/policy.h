@@ -31,7 +31,8 @@ int mc_issuer_policy_check_root(const mc_api_registration_policy *policy, const 
 int mc_issuer_policy_allows_host(const mc_api_registration_policy *policy, const char *host);
 
 /* The org (empty is always allowed: no O=) and every host inside the
- * policy. MC_EVERIFY naming the first offending value and the policy. */
+ * policy. MC_EVERIFY naming the org when it is outside, the first host
+ * outside, and the policy. */
 int mc_issuer_policy_check_names(const mc_api_registration_policy *policy, const char *cluster,
                                  const char *org, const char *const *hosts, size_t host_count,
                                  mc_err *err);

@@ -99,6 +99,13 @@ static void sign(const mc_issuer_observation *obs, const char *what, mc_issuer_a
     params.host_count = ic->spec.hosts_len;
     params.ttl_seconds = obs->ttl_seconds;
     params.now = obs->now;
+    /* the policy travels with the intermediate: what it may sign is bounded
+     * for every verifier that enforces name constraints */
+    params.name_constraints = 1;
+    params.permitted_uri_hosts = (const char *const *)obs->policy->values[MC_POLICY_TRUST_DOMAIN];
+    params.permitted_uri_host_count = obs->policy->lens[MC_POLICY_TRUST_DOMAIN];
+    params.permitted_dns = (const char *const *)obs->policy->values[MC_POLICY_DNS_SUFFIX];
+    params.permitted_dns_count = obs->policy->lens[MC_POLICY_DNS_SUFFIX];
     size_t len = 0;
     if (mc_pki_signer_issue(obs->signer, csr, &params, &cert, &err) != MC_OK ||
         mc_pki_cert_to_pem(cert, &action->certificate_pem, &len, &err) != MC_OK) {

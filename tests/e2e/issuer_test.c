@@ -35,6 +35,7 @@
 #include "pki/key.h"
 #include "pki/verify.h"
 #include "util/base64.h"
+#include "util/buf.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -484,7 +485,20 @@ static void test_trust_boundary(void **state)
                                  "kube-system", "data", "token", "c2VjcmV0");
     assert_int_equal(mc_kube_create(f->mgmt, &secrets, "kube-system", existing, NULL, &err), MC_OK);
     json_decref(existing);
-    free(signed_request(f, "good")); /* inside the policy: signed, root-ca generated */
+    /* inside the policy: signed (root-ca generated), the policy as critical
+     * name constraints in the intermediate */
+    char *good = signed_request(f, "good");
+    json_t *good_status = json_pack("{s:s}", "signedCertificate", good);
+    mc_pki_cert *good_cert = status_cert(good_status, "signedCertificate");
+    mc_buf constraints;
+    mc_buf_init(&constraints, 4096);
+    assert_int_equal(mc_pki_cert_name_constraints(good_cert, &constraints), 1);
+    assert_string_equal(constraints.data, "permitted: URI:cluster.local, DNS:istio-system.svc; "
+                                          "excluded: IP:0.0.0.0/0, IP:0:0:0:0:0:0:0:0/0");
+    mc_buf_free(&constraints);
+    mc_pki_cert_free(good_cert);
+    json_decref(good_status);
+    free(good);
 
     /* Names east may not have: Google's, west's trust domain, Google's org. */
     const char *const hostile[] = {"www.google.com",

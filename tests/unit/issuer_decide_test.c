@@ -346,6 +346,13 @@ static void test_good_csr_is_signed(void **state)
     assert_non_null(strstr(sans.data, "URI:spiffe://cluster.local/ns/istio-system/sa/istiod"));
     assert_non_null(strstr(sans.data, "DNS:istiod.istio-system.svc"));
     mc_buf_free(&sans);
+    /* the policy travels as critical name constraints */
+    mc_buf constraints;
+    mc_buf_init(&constraints, 4096);
+    assert_int_equal(mc_pki_cert_name_constraints(cert, &constraints), 1);
+    assert_string_equal(constraints.data, "permitted: URI:cluster.local, DNS:istio-system.svc; "
+                                          "excluded: IP:0.0.0.0/0, IP:0:0:0:0:0:0:0:0/0");
+    mc_buf_free(&constraints);
     assert_int_equal(mc_pki_cert_check_identity(cert, "Istio", k_hosts, 2, &err), 0);
     time_t nb = 0, na = 0;
     assert_int_equal(mc_pki_cert_validity(cert, &nb, &na), 0);

@@ -7,12 +7,14 @@
 # --verify-chain`; one outside (another cluster's trust domain, another DNS
 # domain, an IP address) is refused. GnuTLS (3.7) does not enforce URI name
 # constraints: that gap is checked and reported, not hidden (docs/pki.md).
+# pyca/cryptography's verifier, where installed, is a third judge.
 # Usage: name_constraints_test.sh /path/to/meshcert
 set -euo pipefail
 # shellcheck source=tests/peer/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_tool openssl "apt-get install openssl"
 require_tool certtool "apt-get install gnutls-bin"
+PYCA="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pyca_verify.py"
 peer_init "$@"
 cd "$WORK"
 
@@ -123,6 +125,37 @@ if [[ $RC -ne 0 ]]; then
 else
     echo "# note: $(certtool --version | head -n 1) does not enforce URI name constraints:" \
         "spiffe://west.local/... under east's intermediate passes certtool (docs/pki.md)"
+fi
+
+section "a third verifier: pyca/cryptography's path validation"
+# cryptography >= 42 has X.509 path validation; Debian bookworm's
+# python3-cryptography is 38.x and has none, so this runs only where a newer
+# one is importable. It enforces DNS and IP constraints but does not
+# implement URI ones and refuses, fail-closed, any chain whose CA carries one
+# ("unsupported name constraint"): every leaf under a meshcert intermediate
+# is refused there, inside the subtrees or not (docs/pki.md).
+run python3 "$PYCA" root/root-cert.pem east/ca-cert.pem in-spiffe.pem
+if [[ $RC -eq 77 ]]; then
+    echo "# note: pyca/cryptography path validation not available ($OUT)"
+else
+    for leaf in out-dns out-near out-ip out-td; do
+        run python3 "$PYCA" root/root-cert.pem east/ca-cert.pem "$leaf.pem"
+        if [[ $RC -eq 1 && "$OUT" == REFUSED:* ]]; then
+            pass "$leaf: pyca/cryptography refuses it (${OUT#REFUSED: })"
+        else
+            fail "$leaf: pyca/cryptography refuses it" "exit $RC" "$OUT" "$ERR"
+        fi
+    done
+    run python3 "$PYCA" root/root-cert.pem east/ca-cert.pem in-dns.pem
+    if [[ $RC -eq 0 ]]; then
+        pass "in-dns: pyca/cryptography accepts it (it now implements URI constraints)"
+    elif [[ "$OUT" == *"unsupported name constraint"* ]]; then
+        echo "# note: pyca/cryptography $(python3 -c 'import cryptography; print(cryptography.__version__)')" \
+            "refuses leaves inside the subtrees too: it does not implement URI name constraints"
+    else
+        fail "in-dns: pyca/cryptography accepts it, or refuses for URI constraints only" \
+            "exit $RC" "$OUT" "$ERR"
+    fi
 fi
 
 section "a kind the policy does not name permits nothing"

@@ -226,13 +226,41 @@ static int do_register(mc_kube_client *mgmt, const char *ns, const char *name, c
     return rc;
 }
 
+/* "trustDomains=a,b dnsSuffixes=- orgs=Istio roots=meshcert/root-ca", or
+ * why the registration's policy is unusable. */
+static void describe_policy(const json_t *secret, char *out, size_t size)
+{
+    mc_api_registration_policy policy;
+    mc_api_registration_policy_init(&policy);
+    mc_err err = {0};
+    if (mc_api_registration_policy_from_secret(secret, &policy, &err) != MC_OK) {
+        snprintf(out, size, "<none: nothing is issued (%.200s)>", err.msg);
+        return;
+    }
+    static const mc_policy_field order[] = {MC_POLICY_TRUST_DOMAIN, MC_POLICY_DNS_SUFFIX,
+                                            MC_POLICY_ORG, MC_POLICY_ROOT};
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t f = 0; f < sizeof(order) / sizeof(order[0]) && used < size; f++) {
+        mc_policy_field field = order[f];
+        used += (size_t)snprintf(out + used, size - used, "%s%s=", f ? " " : "",
+                                 mc_api_registration_policy_field_name(field));
+        for (size_t i = 0; i < policy.lens[field] && used < size; i++)
+            used += (size_t)snprintf(out + used, size - used, "%s%s", i ? "," : "",
+                                     policy.values[field][i]);
+        if (policy.lens[field] == 0 && used < size)
+            used += (size_t)snprintf(out + used, size - used, "-");
+    }
+    mc_api_registration_policy_clear(&policy);
+}
+
 static int do_list(mc_kube_client *mgmt, const char *ns, mc_err *err)
 {
     json_t *list = NULL;
     int rc = mc_kube_list(mgmt, &mc_cli_secrets, ns, NULL, &list, err);
     if (rc)
         return rc;
-    printf("%-24s %s\n", "NAME", "SERVER");
+    printf("%-24s %-40s %s\n", "NAME", "SERVER", "POLICY");
     size_t i;
     json_t *item;
     json_array_foreach(json_object_get(list, "items"), i, item)
@@ -244,7 +272,9 @@ static int do_list(mc_kube_client *mgmt, const char *ns, mc_err *err)
         mc_err cluster_err = {0};
         if (mc_cli_cluster_client(mgmt, ns, name, NULL, server, sizeof(server), &cluster_err))
             snprintf(server, sizeof(server), "<unusable: %.400s>", cluster_err.msg);
-        printf("%-24s %s\n", name, server);
+        char policy[1024];
+        describe_policy(item, policy, sizeof(policy));
+        printf("%-24s %-40s %s\n", name, server, policy);
     }
     json_decref(list);
     return MC_OK;

@@ -213,6 +213,19 @@ static void test_usage_errors(void **state)
     assert_int_equal(run(f, "cluster", NULL), 2);
     assert_int_equal(run(f, "cluster", "frob", "--kubeconfig", k, NULL), 2);
     assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", k, NULL), 2);
+    /* a registration names what the cluster may be issued: nothing by default */
+    assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", k, "--kubeconfig-file",
+                         f->east_kubeconfig, NULL),
+                     2);
+    assert_non_null(strstr(f->out, "--trust-domain or --dns-suffix"));
+    assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", k, "--kubeconfig-file",
+                         f->east_kubeconfig, "--trust-domain", "spiffe://cluster.local", NULL),
+                     2);
+    assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", k, "--kubeconfig-file",
+                         f->east_kubeconfig, "--dns-suffix", "x.svc", "--root", "no-namespace",
+                         NULL),
+                     2);
+    assert_int_equal(run(f, "cluster", "list", "--kubeconfig", k, "--org", "Istio", NULL), 2);
     assert_int_equal(run(f, "cluster", "list", "--kubeconfig", k, "extra", NULL), 2);
     assert_int_equal(run(f, "cluster", "deregister", "--kubeconfig", k, NULL), 2);
     assert_int_equal(run(f, "issue", "--kubeconfig", k, "--name", "x", "--host", "a.b", NULL), 2);
@@ -257,6 +270,8 @@ static void test_operator_flow(void **state)
     assert_non_null(strstr(f->out, "NAME"));
     assert_non_null(strstr(f->out, "east "));
     assert_non_null(strstr(f->out, "https://127.0.0.1:"));
+    assert_non_null(strstr(f->out, "trustDomains=cluster.local dnsSuffixes=- orgs=- "
+                                   "roots=meshcert/root-ca"));
 
     /* a bad host: usage error, nothing written */
     assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "ic1",

@@ -238,12 +238,16 @@ out:
     return rc;
 }
 
+const char *mc_api_registration_policy_text(const json_t *secret)
+{
+    const json_t *annotations = json_object_get(json_object_get(secret, "metadata"), "annotations");
+    return json_string_value(json_object_get(annotations, MC_API_REGISTRATION_POLICY_ANNOTATION));
+}
+
 int mc_api_registration_policy_from_secret(const json_t *secret, mc_api_registration_policy *policy,
                                            mc_err *err)
 {
-    const json_t *annotations = json_object_get(json_object_get(secret, "metadata"), "annotations");
-    const char *text =
-        json_string_value(json_object_get(annotations, MC_API_REGISTRATION_POLICY_ANNOTATION));
+    const char *text = mc_api_registration_policy_text(secret);
     if (!text)
         return mc_err_set(err, MC_ENOTFOUND, "no annotation %s",
                           MC_API_REGISTRATION_POLICY_ANNOTATION);

@@ -72,6 +72,10 @@ int mc_api_registration_policy_encode(const mc_api_registration_policy *policy, 
 int mc_api_registration_policy_decode(const char *text, mc_api_registration_policy *policy,
                                       mc_err *err);
 
+/* The policy annotation's text of a registration Secret (JSON as from the
+ * API server), borrowed from secret, or NULL when it has none. */
+const char *mc_api_registration_policy_text(const json_t *secret);
+
 /* The policy of a registration Secret (JSON as from the API server).
  * MC_ENOTFOUND when it carries no policy annotation (a registration made
  * before policies existed: it may be issued nothing); MC_EINVAL when the

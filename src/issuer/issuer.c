@@ -347,9 +347,7 @@ static int reconcile_registration(void *ctx, const char *key, mc_reconcile_resul
     mc_api_secret *secret = NULL;
     mc_err local = {0};
     /* a changed policy restarts the cluster, like a changed kubeconfig */
-    char *policy_text = mc_strdup(json_string_value(
-        json_object_get(json_object_get(json_object_get(obj, "metadata"), "annotations"),
-                        MC_API_REGISTRATION_POLICY_ANNOTATION)));
+    char *policy_text = mc_strdup(mc_api_registration_policy_text(obj));
     if (obj && mc_api_secret_decode(obj, &secret, &local) != MC_OK)
         mc_log_warn(LOG, "registration %s ignored: %s", key, local.msg);
     json_decref(obj);

@@ -171,8 +171,9 @@ step "3. Register east and west on the management cluster"
 MGMT=$SRV/kubeconfigs/mgmt.yaml
 for c in "${MANAGED[@]}"; do
     run cluster "$MESHCERT" cluster register "$c" --kubeconfig "$MGMT" \
+        --trust-domain cluster.local --org Istio \
         --kubeconfig-file "$SRV/kubeconfigs/$c.yaml"
-    say "meshcert cluster register $c --kubeconfig mgmt.yaml --kubeconfig-file $c.yaml"
+    say "meshcert cluster register $c --kubeconfig mgmt.yaml --kubeconfig-file $c.yaml --trust-domain cluster.local --org Istio"
 done
 
 step "4. Start the issuer (mgmt) and one agent per managed cluster"

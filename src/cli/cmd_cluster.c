@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/core.h"
+#include "api/registration.h"
 #include "api/validate.h"
 #include "cli/cli.h"
 #include "cli/ops.h"
@@ -23,7 +24,9 @@ const mc_kube_resource mc_cli_secrets = {"", "v1", "secrets", 1};
 #define KUBECONFIG_MAX (1024u * 1024)
 
 static const char help[] =
-    "Usage: meshcert cluster register NAME --kubeconfig-file FILE [--force] [options]\n"
+    "Usage: meshcert cluster register NAME --kubeconfig-file FILE\n"
+    "           (--trust-domain TD | --dns-suffix SUFFIX)... --org O... [--root NS/NAME]...\n"
+    "           [--force] [options]\n"
     "       meshcert cluster list [options]\n"
     "       meshcert cluster deregister NAME [options]\n"
     "\n"
@@ -32,10 +35,24 @@ static const char help[] =
     "cluster's kubeconfig (what the issuer and the other operator commands use).\n"
     "register refuses to replace an existing registration unless --force is given.\n"
     "\n"
+    "The registration also holds the cluster's issuance policy (annotation\n"
+    "certificates.smh.solo.io/issuance-policy), which nothing in the managed cluster can\n"
+    "change: the issuer signs only with the cluster's roots, only for hosts\n"
+    "spiffe://TD/... of its trust domains and DNS names at or below its DNS suffixes, and\n"
+    "only with its orgs; the intermediates it signs carry these names as\n"
+    "X.509 name constraints. Nothing is allowed by default but the root NAMESPACE/root-ca:\n"
+    "name at least one org and one trust domain or DNS suffix (e.g. --org Istio\n"
+    "--trust-domain cluster.local when the clusters share Istio's default trust domain).\n"
+    "\n"
     "Options:\n" MC_CLI_MGMT_FLAGS_HELP
     "  --namespace NS           namespace of the registrations         [meshcert]\n"
     "  --kubeconfig-file FILE   register: the managed cluster's kubeconfig   [required]\n"
     "  --force                  register: replace an existing registration\n"
+    "  --trust-domain TD        register: allow spiffe://TD/... hosts (repeatable)\n"
+    "  --dns-suffix SUFFIX      register: allow DNS names SUFFIX and *.SUFFIX (repeatable)\n"
+    "  --org O                  register: allow subject O=O (repeatable)   [required]\n"
+    "  --root NS/NAME           register: a root Secret that may sign for the cluster,\n"
+    "                           in the management cluster (repeatable) [NAMESPACE/root-ca]\n"
     "  -h, --help               show this help\n";
 
 enum {
@@ -44,7 +61,11 @@ enum {
     OPT_NAMESPACE,
     OPT_KUBECONFIG_FILE,
     OPT_FORCE,
-    OPT_REQUEST_TIMEOUT
+    OPT_REQUEST_TIMEOUT,
+    OPT_TRUST_DOMAIN,
+    OPT_DNS_SUFFIX,
+    OPT_ORG,
+    OPT_ROOT
 };
 
 static const struct option options[] = {
@@ -54,6 +75,10 @@ static const struct option options[] = {
     {"kubeconfig-file", required_argument, NULL, OPT_KUBECONFIG_FILE},
     {"force", no_argument, NULL, OPT_FORCE},
     {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
+    {"trust-domain", required_argument, NULL, OPT_TRUST_DOMAIN},
+    {"dns-suffix", required_argument, NULL, OPT_DNS_SUFFIX},
+    {"org", required_argument, NULL, OPT_ORG},
+    {"root", required_argument, NULL, OPT_ROOT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -152,9 +177,9 @@ int mc_cli_parse_ref(const char *text, const char *default_ns, char ns[254], cha
 }
 
 static int do_register(mc_kube_client *mgmt, const char *ns, const char *name, const char *file,
-                       int force, mc_err *err)
+                       const mc_api_registration_policy *policy, int force, mc_err *err)
 {
-    char *text = NULL, *b64 = NULL;
+    char *text = NULL;
     size_t len = 0;
     mc_kube_config *config = NULL;
     json_t *secret = NULL;
@@ -162,15 +187,7 @@ static int do_register(mc_kube_client *mgmt, const char *ns, const char *name, c
     /* the stored text must stand alone: relative paths would not resolve */
     if (rc == MC_OK &&
         (rc = mc_kube_config_load_text(text, len, NULL, file, &config, err)) == MC_OK)
-        rc = mc_base64_encode(text, len, &b64, NULL) ? mc_err_set(err, MC_ENOMEM, "out of memory")
-                                                     : MC_OK;
-    if (rc == MC_OK) {
-        secret = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
-                           "Secret", "metadata", "name", name, "namespace", ns, "type",
-                           MC_API_SECRET_TYPE_KUBECONFIG, "data", name, b64);
-        if (!secret)
-            rc = mc_err_set(err, MC_ENOMEM, "out of memory");
-    }
+        rc = mc_api_registration_build(ns, name, text, len, policy, &secret, err);
     if (rc == MC_OK) {
         rc = mc_kube_create(mgmt, &mc_cli_secrets, ns, secret, NULL, err);
         if (rc == MC_EEXISTS && force) {
@@ -193,11 +210,37 @@ static int do_register(mc_kube_client *mgmt, const char *ns, const char *name, c
     }
     json_decref(secret);
     mc_kube_config_free(config);
-    if (b64)
-        mc_secure_free_str(b64);
     if (text)
         mc_secure_free(text, len);
     return rc;
+}
+
+/* "trustDomains=a,b dnsSuffixes=- orgs=Istio roots=meshcert/root-ca", or
+ * why the registration's policy is unusable. */
+static void describe_policy(const json_t *secret, char *out, size_t size)
+{
+    mc_api_registration_policy policy;
+    mc_api_registration_policy_init(&policy);
+    mc_err err = {0};
+    if (mc_api_registration_policy_from_secret(secret, &policy, &err) != MC_OK) {
+        snprintf(out, size, "<none: nothing is issued (%.200s)>", err.msg);
+        return;
+    }
+    static const mc_policy_field order[] = {MC_POLICY_TRUST_DOMAIN, MC_POLICY_DNS_SUFFIX,
+                                            MC_POLICY_ORG, MC_POLICY_ROOT};
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t f = 0; f < sizeof(order) / sizeof(order[0]) && used < size; f++) {
+        mc_policy_field field = order[f];
+        used += (size_t)snprintf(out + used, size - used, "%s%s=", f ? " " : "",
+                                 mc_api_registration_policy_field_name(field));
+        for (size_t i = 0; i < policy.lens[field] && used < size; i++)
+            used += (size_t)snprintf(out + used, size - used, "%s%s", i ? "," : "",
+                                     policy.values[field][i]);
+        if (policy.lens[field] == 0 && used < size)
+            used += (size_t)snprintf(out + used, size - used, "-");
+    }
+    mc_api_registration_policy_clear(&policy);
 }
 
 static int do_list(mc_kube_client *mgmt, const char *ns, mc_err *err)
@@ -206,7 +249,7 @@ static int do_list(mc_kube_client *mgmt, const char *ns, mc_err *err)
     int rc = mc_kube_list(mgmt, &mc_cli_secrets, ns, NULL, &list, err);
     if (rc)
         return rc;
-    printf("%-24s %s\n", "NAME", "SERVER");
+    printf("%-24s %-40s %s\n", "NAME", "SERVER", "POLICY");
     size_t i;
     json_t *item;
     json_array_foreach(json_object_get(list, "items"), i, item)
@@ -218,18 +261,30 @@ static int do_list(mc_kube_client *mgmt, const char *ns, mc_err *err)
         mc_err cluster_err = {0};
         if (mc_cli_cluster_client(mgmt, ns, name, NULL, server, sizeof(server), &cluster_err))
             snprintf(server, sizeof(server), "<unusable: %.400s>", cluster_err.msg);
-        printf("%-24s %s\n", name, server);
+        char policy[1024];
+        describe_policy(item, policy, sizeof(policy));
+        printf("%-24s %-40s %s\n", name, server, policy);
     }
     json_decref(list);
     return MC_OK;
 }
 
-int mc_cmd_cluster(int argc, char **argv)
+/* One policy flag's value into policy; MC_EXIT_USAGE on a bad value. */
+static int add_policy_value(const char *cmd, mc_api_registration_policy *policy,
+                            mc_policy_field field, const char *flag, const char *value)
+{
+    mc_err err = {0};
+    if (mc_api_registration_policy_add(policy, field, value, &err) != MC_OK)
+        return mc_cli_usage_error(cmd, "--%s: %s", flag, err.msg);
+    return 0;
+}
+
+static int run_cluster(int argc, char **argv, mc_api_registration_policy *policy)
 {
     static const char cmd[] = "cluster";
     const char *ns = MC_CLI_OPS_NAMESPACE, *file = NULL;
     mc_cli_mgmt_flags flags = MC_CLI_MGMT_FLAGS_DEFAULT;
-    int force = 0;
+    int force = 0, policy_flags = 0, names = 0, roots = 0, orgs = 0;
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(help, stdout);
         return MC_EXIT_OK;
@@ -258,6 +313,26 @@ int mc_cmd_cluster(int argc, char **argv)
         case OPT_NAMESPACE: ns = optarg; break;
         case OPT_KUBECONFIG_FILE: file = optarg; break;
         case OPT_FORCE: force = 1; break;
+        case OPT_TRUST_DOMAIN:
+        case OPT_DNS_SUFFIX:
+        case OPT_ORG:
+        case OPT_ROOT: {
+            mc_policy_field field = opt == OPT_TRUST_DOMAIN ? MC_POLICY_TRUST_DOMAIN
+                                    : opt == OPT_DNS_SUFFIX ? MC_POLICY_DNS_SUFFIX
+                                    : opt == OPT_ORG        ? MC_POLICY_ORG
+                                                            : MC_POLICY_ROOT;
+            const char *flag = opt == OPT_TRUST_DOMAIN ? "trust-domain"
+                               : opt == OPT_DNS_SUFFIX ? "dns-suffix"
+                               : opt == OPT_ORG        ? "org"
+                                                       : "root";
+            if (add_policy_value(cmd, policy, field, flag, optarg))
+                return MC_EXIT_USAGE;
+            policy_flags++;
+            names += field == MC_POLICY_TRUST_DOMAIN || field == MC_POLICY_DNS_SUFFIX;
+            roots += field == MC_POLICY_ROOT;
+            orgs += field == MC_POLICY_ORG;
+            break;
+        }
         case 'h': fputs(help, stdout); return MC_EXIT_OK;
         default: return mc_cli_bad_option(cmd, argv, optopt);
         }
@@ -272,8 +347,18 @@ int mc_cmd_cluster(int argc, char **argv)
         return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
     if (is_register && !file)
         return mc_cli_usage_error(cmd, "register: --kubeconfig-file is required");
-    if (!is_register && (file || force))
-        return mc_cli_usage_error(cmd, "--kubeconfig-file and --force are for register");
+    if (!is_register && (file || force || policy_flags))
+        return mc_cli_usage_error(cmd, "--kubeconfig-file, --force, --trust-domain, --dns-suffix, "
+                                       "--org and --root are for register");
+    if (is_register && !names)
+        return mc_cli_usage_error(cmd,
+                                  "register: name what the cluster may be issued: at least one "
+                                  "--trust-domain or --dns-suffix (nothing is allowed by default)");
+    /* An intermediate CA needs a subject (O=), and a policy without orgs allows
+     * none: such a registration could never be issued anything. */
+    if (is_register && !orgs)
+        return mc_cli_usage_error(cmd, "register: name the org(s) the cluster's intermediates may "
+                                       "carry: at least one --org (e.g. --org Istio)");
     mc_err err = {0};
     if (mc_validate_dns1123_label(ns, &err))
         return mc_cli_usage_error(cmd, "--namespace: %s", err.msg);
@@ -281,11 +366,17 @@ int mc_cmd_cluster(int argc, char **argv)
     if (name && (mc_validate_dns1123_subdomain(name, &err) || mc_validate_secret_key(name, &err)))
         return mc_cli_usage_error(cmd, "cluster name: %s", err.msg);
 
+    if (is_register && !roots) {
+        char root[300];
+        snprintf(root, sizeof(root), "%s/%s", ns, MC_CLI_DEFAULT_ROOT_NAME);
+        if (add_policy_value(cmd, policy, MC_POLICY_ROOT, "root", root))
+            return MC_EXIT_USAGE;
+    }
     mc_kube_client *mgmt = NULL;
     int rc = mc_cli_mgmt_client(&flags, &mgmt, &err);
     if (rc == MC_OK) {
         if (is_register) {
-            rc = do_register(mgmt, ns, name, file, force, &err);
+            rc = do_register(mgmt, ns, name, file, policy, force, &err);
             if (rc == MC_OK)
                 printf("cluster %s registered (secret %s/%s)\n", name, ns, name);
         } else if (is_list) {
@@ -312,4 +403,13 @@ int mc_cmd_cluster(int argc, char **argv)
     }
     mc_kube_client_free(mgmt);
     return rc ? mc_cli_fail(cmd, &err) : MC_EXIT_OK;
+}
+
+int mc_cmd_cluster(int argc, char **argv)
+{
+    mc_api_registration_policy policy;
+    mc_api_registration_policy_init(&policy);
+    int rc = run_cluster(argc, argv, &policy);
+    mc_api_registration_policy_clear(&policy);
+    return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/registration.h"
 #include "cli/cli.h"
 #include "cli/daemon.h"
 #include "issuer/issuer.h"
@@ -19,10 +20,12 @@ static const char help[] =
     "Secrets of type solo.io/kubeconfig in NAMESPACE (one data key, named after the\n"
     "cluster, holding its kubeconfig); they are picked up and dropped while running.\n"
     "Every CertificateRequest on a registered cluster is checked against the\n"
-    "IssuedCertificate of the same name and signed with the root in its\n"
-    "signingCertificateSecret (root-cert.pem, key.pem), read from the management\n"
-    "cluster: the root key never leaves it. One replica acts at a time (Lease\n"
-    "meshcert-issuer in NAMESPACE). Stops on SIGINT or SIGTERM.\n"
+    "IssuedCertificate of the same name and against the cluster's issuance policy\n"
+    "(set by meshcert cluster register: signing roots, trust domains, DNS suffixes,\n"
+    "orgs), then signed with the root in its signingCertificateSecret (root-cert.pem,\n"
+    "key.pem), which must be one of the cluster's roots and is read from the\n"
+    "management cluster: the root key never leaves it. One replica acts at a time\n"
+    "(Lease meshcert-issuer in NAMESPACE). Stops on SIGINT or SIGTERM.\n"
     "\n"
     "Options:\n"
     "  --kubeconfig FILE      kubeconfig of the management cluster\n"
@@ -32,9 +35,14 @@ static const char help[] =
     "  --in-cluster           use the pod's service account instead\n"
     "  --namespace NS         registered clusters, Lease, generated roots\n"
     "                                                            [the context's namespace]\n"
-    "  --generate-root        create a missing signingCertificateSecret (self-signed,\n"
-    "                         O=meshcert, 365 days, type\n"
-    "                         certificates.smh.solo.io/generated_signing_cert)\n"
+    "  --generate-root        create the root Secret --root-secret when it is missing\n"
+    "                         (self-signed, O=meshcert, 365 days, type\n"
+    "                         certificates.smh.solo.io/generated_signing_cert); never\n"
+    "                         at another name, and not when its namespace already\n"
+    "                         holds another root\n"
+    "  --root-secret NS/NAME  the root --generate-root may create  [NAMESPACE/root-ca]\n"
+    "  --allow-another-root   --generate-root even when the namespace holds another\n"
+    "                         root (a second trust domain)\n"
     "  --root-key-type TYPE   key of generated roots: rsa2048, rsa3072, rsa4096,\n"
     "                         ec-p256, ec-p384                          [rsa4096]\n"
     "  --workers N            reconcile threads                         [4]\n"
@@ -53,6 +61,8 @@ enum {
     OPT_IN_CLUSTER,
     OPT_NAMESPACE,
     OPT_GENERATE_ROOT,
+    OPT_ROOT_SECRET,
+    OPT_ALLOW_ANOTHER_ROOT,
     OPT_ROOT_KEY_TYPE,
     OPT_WORKERS,
     OPT_LEASE,
@@ -66,6 +76,8 @@ static const struct option options[] = {
     {"in-cluster", no_argument, NULL, OPT_IN_CLUSTER},
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
     {"generate-root", no_argument, NULL, OPT_GENERATE_ROOT},
+    {"root-secret", required_argument, NULL, OPT_ROOT_SECRET},
+    {"allow-another-root", no_argument, NULL, OPT_ALLOW_ANOTHER_ROOT},
     {"root-key-type", required_argument, NULL, OPT_ROOT_KEY_TYPE},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"leader-elect-lease-duration", required_argument, NULL, OPT_LEASE},
@@ -96,6 +108,7 @@ int mc_cmd_issuer(int argc, char **argv)
     issuer_options.root_key_type = MC_KEY_RSA4096;
     mc_cli_log_options log_options = MC_CLI_LOG_OPTIONS_DEFAULT;
     mc_err err = {0};
+    const char *root_secret = NULL;
     optind = 1;
     opterr = 0;
     int opt;
@@ -106,6 +119,8 @@ int mc_cmd_issuer(int argc, char **argv)
         case OPT_IN_CLUSTER: source.in_cluster = 1; break;
         case OPT_NAMESPACE: issuer_options.namespace = optarg; break;
         case OPT_GENERATE_ROOT: issuer_options.generate_root = 1; break;
+        case OPT_ROOT_SECRET: root_secret = optarg; break;
+        case OPT_ALLOW_ANOTHER_ROOT: issuer_options.allow_another_root = 1; break;
         case OPT_ROOT_KEY_TYPE:
             if (mc_pki_key_type_parse(optarg, &issuer_options.root_key_type, &err) != MC_OK)
                 return mc_cli_usage_error(cmd, "--root-key-type: %s", err.msg);
@@ -140,6 +155,14 @@ int mc_cmd_issuer(int argc, char **argv)
         return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
     if (mc_cli_kube_source_check(cmd, &source))
         return MC_EXIT_USAGE;
+    /* NS/NAME spelled out: which root is made is the operator's choice alone */
+    if (root_secret && (!strchr(root_secret, '/') ||
+                        mc_api_registration_policy_check(MC_POLICY_ROOT, root_secret, &err)))
+        return mc_cli_usage_error(cmd, "--root-secret: expected NS/NAME, got \"%s\"", root_secret);
+    if ((root_secret || issuer_options.allow_another_root) && !issuer_options.generate_root)
+        return mc_cli_usage_error(cmd, "--root-secret and --allow-another-root are for "
+                                       "--generate-root");
+    issuer_options.root_secret = root_secret;
     int64_t lease = issuer_options.lease_ms ? issuer_options.lease_ms : 15000;
     int64_t renew = issuer_options.renew_deadline_ms ? issuer_options.renew_deadline_ms : 10000;
     int64_t retry = issuer_options.retry_ms ? issuer_options.retry_ms : 2000;

@@ -50,7 +50,7 @@ static const char issue_help[] =
     "  --name N                      name of the IssuedCertificate            [required]\n"
     "  --namespace-in-cluster NS     its namespace on cluster C           [meshcert]\n"
     "  --host H                      subjectAltName (repeatable)           [required]\n"
-    "  --org O                       organization of the certificate\n"
+    "  --org O                       organization (subject O=)             [required]\n"
     "  --root-secret NS/NAME         signing root on the management cluster\n"
     "                                                                [meshcert/root-ca]\n"
     "  --output-secret NS/NAME       output Secret on cluster C   [istio-system/cacerts]\n"
@@ -321,6 +321,9 @@ int mc_cmd_issue(int argc, char **argv)
         exit_code = mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
     else if (!cluster || !name || hosts.count == 0)
         exit_code = mc_cli_usage_error(cmd, "--cluster, --name and --host are required");
+    else if (!org || !*org)
+        exit_code = mc_cli_usage_error(cmd, "--org is required (an intermediate CA may not have "
+                                            "an empty subject, RFC 5280 4.1.2.6)");
     else if (timeout_given && !wait)
         exit_code = mc_cli_usage_error(cmd, "--timeout is for --wait");
     else if (mc_validate_dns1123_subdomain(name, &err))

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/registration.h"
 #include "cli/cli.h"
 #include "pki/bundle.h"
 #include "pki/issue.h"
@@ -40,6 +41,11 @@ static const char help[] =
     "  --key FILE         the CSR's private key, copied to ca-key.pem (tls.key)\n"
     "  --format FMT       istio (ca-cert.pem, ...) or tls (tls.crt, ...)   [istio]\n"
     "  --out-dir OUT      output directory (created if missing, mode 0755)  [required]\n"
+    "  --permit-trust-domain TD  name constraints: the intermediate may sign\n"
+    "                     spiffe://TD/... URIs (repeatable)\n"
+    "  --permit-dns-suffix S     name constraints: ... and DNS names S, *.S (repeatable);\n"
+    "                     with either flag, the critical nameConstraints permit only\n"
+    "                     these (a kind with none permits nothing) and no IP address\n"
     "  -h, --help         show this help\n";
 
 enum {
@@ -51,7 +57,9 @@ enum {
     OPT_PATH_LEN,
     OPT_KEY,
     OPT_FORMAT,
-    OPT_OUT_DIR
+    OPT_OUT_DIR,
+    OPT_PERMIT_TRUST_DOMAIN,
+    OPT_PERMIT_DNS_SUFFIX
 };
 
 static const struct option options[] = {
@@ -64,6 +72,8 @@ static const struct option options[] = {
     {"key", required_argument, NULL, OPT_KEY},
     {"format", required_argument, NULL, OPT_FORMAT},
     {"out-dir", required_argument, NULL, OPT_OUT_DIR},
+    {"permit-trust-domain", required_argument, NULL, OPT_PERMIT_TRUST_DOMAIN},
+    {"permit-dns-suffix", required_argument, NULL, OPT_PERMIT_DNS_SUFFIX},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -78,6 +88,8 @@ typedef struct sign_args {
     const char *key_path;
     mc_bundle_format format;
     const char *out_dir;
+    mc_cli_list permit_trust_domains; /* name constraints, when either list is set */
+    mc_cli_list permit_dns_suffixes;
 } sign_args;
 
 /* Everything sign loads, released together. */
@@ -209,6 +221,11 @@ static int sign_and_write(const sign_args *args, sign_inputs *in, mc_err *err)
     params.host_count = args->hosts.count;
     params.ttl_seconds = args->ttl;
     params.path_len = args->path_len;
+    params.name_constraints = args->permit_trust_domains.count || args->permit_dns_suffixes.count;
+    params.permitted_uri_hosts = (const char *const *)args->permit_trust_domains.items;
+    params.permitted_uri_host_count = args->permit_trust_domains.count;
+    params.permitted_dns = (const char *const *)args->permit_dns_suffixes.items;
+    params.permitted_dns_count = args->permit_dns_suffixes.count;
     mc_pki_cert *issued = NULL;
     mc_pki_bundle bundle = {0};
     rc = mc_pki_signer_issue(in->signer, in->csr, &params, &issued, err);
@@ -266,6 +283,19 @@ static int parse(int argc, char **argv, sign_args *args, const char *cmd)
                 return mc_cli_usage_error(cmd, "--format: %s", err.msg);
             break;
         case OPT_OUT_DIR: args->out_dir = optarg; break;
+        case OPT_PERMIT_TRUST_DOMAIN:
+        case OPT_PERMIT_DNS_SUFFIX: {
+            int td = opt == OPT_PERMIT_TRUST_DOMAIN;
+            /* the values registration policies accept (api/registration.h) */
+            if (mc_api_registration_policy_check(td ? MC_POLICY_TRUST_DOMAIN : MC_POLICY_DNS_SUFFIX,
+                                                 optarg, &err))
+                return mc_cli_usage_error(cmd, "--permit-%s: %s",
+                                          td ? "trust-domain" : "dns-suffix", err.msg);
+            if (mc_cli_list_add(td ? &args->permit_trust_domains : &args->permit_dns_suffixes,
+                                optarg))
+                return mc_cli_usage_error(cmd, "out of memory");
+            break;
+        }
         case 'h': fputs(help, stdout); return -1;
         default: return mc_cli_bad_option(cmd, argv, optopt);
         }
@@ -279,14 +309,20 @@ static int parse(int argc, char **argv, sign_args *args, const char *cmd)
     return MC_EXIT_OK;
 }
 
+static void args_free(sign_args *args)
+{
+    mc_cli_list_free(&args->hosts);
+    mc_cli_list_free(&args->permit_trust_domains);
+    mc_cli_list_free(&args->permit_dns_suffixes);
+}
+
 int mc_cmd_sign(int argc, char **argv)
 {
     static const char cmd[] = "sign";
-    sign_args args = {NULL, NULL, {NULL, 0},       NULL, MC_PKI_DEFAULT_TTL,
-                      0,    NULL, MC_BUNDLE_ISTIO, NULL};
+    sign_args args = {.ttl = MC_PKI_DEFAULT_TTL, .format = MC_BUNDLE_ISTIO};
     int rc = parse(argc, argv, &args, cmd);
     if (rc) {
-        mc_cli_list_free(&args.hosts);
+        args_free(&args);
         return rc < 0 ? MC_EXIT_OK : rc;
     }
     mc_err err = {0};
@@ -296,6 +332,6 @@ int mc_cmd_sign(int argc, char **argv)
         sign_and_write(&args, &in, &err))
         rc = mc_cli_fail(cmd, &err);
     inputs_free(&in);
-    mc_cli_list_free(&args.hosts);
+    args_free(&args);
     return rc;
 }

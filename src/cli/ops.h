@@ -13,7 +13,8 @@
 #include "util/err.h"
 
 /* Default namespace of the registrations on the management cluster. */
-#define MC_CLI_OPS_NAMESPACE "meshcert"
+#define MC_CLI_OPS_NAMESPACE     "meshcert"
+#define MC_CLI_DEFAULT_ROOT_NAME "root-ca" /* the root a registration allows by default */
 
 extern const mc_kube_resource mc_cli_secrets;
 

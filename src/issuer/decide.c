@@ -9,6 +9,8 @@
  */
 #include "issuer/decide.h"
 
+#include "issuer/policy.h"
+
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,6 +41,36 @@ static void fail(mc_issuer_action *action, const char *what, const char *fmt, ..
     mc_buf_free(&msg);
 }
 
+/* The IssuedCertificate valid and inside the cluster's policy: root, org,
+ * hosts. MC_OK, or FAIL into action. Checked before the signer is looked at,
+ * so that a root outside the policy reads the same whether it exists. */
+static int check_policy(const mc_issuer_observation *obs, const char *what,
+                        mc_issuer_action *action)
+{
+    const mc_api_issued_certificate *ic = obs->ic;
+    mc_err err = {0};
+    char root[600];
+    if (mc_api_issued_certificate_validate(ic, &err) != MC_OK) {
+        fail(action, what, "%s", err.msg);
+        return MC_EINVAL;
+    }
+    if (!obs->policy) {
+        fail(action, what, "cluster %s has no usable issuance policy in its registration (%s)",
+             obs->cluster ? obs->cluster : "?", obs->policy_error ? obs->policy_error : "none");
+        return MC_EVERIFY;
+    }
+    if (mc_issuer_policy_check_root(obs->policy, obs->cluster, &ic->spec.signing_certificate_secret,
+                                    obs->issuer_namespace ? obs->issuer_namespace : "", root,
+                                    sizeof(root), &err) != MC_OK ||
+        mc_issuer_policy_check_names(obs->policy, obs->cluster, ic->spec.org,
+                                     (const char *const *)ic->spec.hosts, ic->spec.hosts_len,
+                                     &err) != MC_OK) {
+        fail(action, what, "%s", err.msg);
+        return MC_EVERIFY;
+    }
+    return MC_OK;
+}
+
 /* Parses and checks the CSR, then signs it; FINISH or FAIL into action. */
 static void sign(const mc_issuer_observation *obs, const char *what, mc_issuer_action *action)
 {
@@ -49,10 +81,6 @@ static void sign(const mc_issuer_observation *obs, const char *what, mc_issuer_a
     mc_pki_csr *csr = NULL;
     mc_pki_cert *cert = NULL;
     mc_err err = {0};
-    if (mc_api_issued_certificate_validate(ic, &err) != MC_OK) {
-        fail(action, what, "%s", err.msg);
-        goto out;
-    }
     if (!req->spec.certificate_signing_request || req->spec.certificate_signing_request_len == 0) {
         fail(action, what, "spec.certificateSigningRequest is empty");
         goto out;
@@ -71,6 +99,13 @@ static void sign(const mc_issuer_observation *obs, const char *what, mc_issuer_a
     params.host_count = ic->spec.hosts_len;
     params.ttl_seconds = obs->ttl_seconds;
     params.now = obs->now;
+    /* the policy travels with the intermediate: what it may sign is bounded
+     * for every verifier that enforces name constraints */
+    params.name_constraints = 1;
+    params.permitted_uri_hosts = (const char *const *)obs->policy->values[MC_POLICY_TRUST_DOMAIN];
+    params.permitted_uri_host_count = obs->policy->lens[MC_POLICY_TRUST_DOMAIN];
+    params.permitted_dns = (const char *const *)obs->policy->values[MC_POLICY_DNS_SUFFIX];
+    params.permitted_dns_count = obs->policy->lens[MC_POLICY_DNS_SUFFIX];
     size_t len = 0;
     if (mc_pki_signer_issue(obs->signer, csr, &params, &cert, &err) != MC_OK ||
         mc_pki_cert_to_pem(cert, &action->certificate_pem, &len, &err) != MC_OK) {
@@ -92,8 +127,8 @@ void mc_issuer_decide(const mc_issuer_observation *obs, mc_issuer_action *action
     char what[400], name[320];
     mc_api_meta_describe(&req->metadata, "certificaterequest", name, sizeof(name));
     snprintf(what, sizeof(what), "%s on cluster %s", name, obs->cluster ? obs->cluster : "?");
-    int answered = req->status.state == MC_CR_STATE_FINISHED ||
-                   req->status.state == MC_CR_STATE_FAILED;
+    int answered =
+        req->status.state == MC_CR_STATE_FINISHED || req->status.state == MC_CR_STATE_FAILED;
     if (req->metadata.deletion_timestamp ||
         (answered && req->status.observed_generation == req->metadata.generation)) {
         action->type = MC_ISSUER_NOTHING;
@@ -103,6 +138,8 @@ void mc_issuer_decide(const mc_issuer_observation *obs, mc_issuer_action *action
         action->type = MC_ISSUER_WAIT;
         return;
     }
+    if (check_policy(obs, what, action) != MC_OK)
+        return;
     if (!obs->signer) {
         fail(action, what, "signing root unavailable: %s",
              obs->signer_error ? obs->signer_error : "no signer");

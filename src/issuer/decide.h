@@ -5,8 +5,12 @@
  * As the original Service Mesh Hub issuer, with its weaknesses fixed: the
  * CSR's signature is verified, its key type and size checked against the
  * allowed set, and a CSR that asks for more than the IssuedCertificate's
- * hosts and org is refused naming the difference. The certificate's SANs and
- * O= come from the IssuedCertificate; the public key from the CSR. The root
+ * hosts and org is refused naming the difference. The IssuedCertificate, which
+ * the managed cluster writes, is held to the cluster's issuance policy, which
+ * the management cluster sets (policy.h): its signing root, org and hosts
+ * must be allowed there, or the request FAILs before any root is used. The
+ * certificate's SANs and O= come from the IssuedCertificate; the public key
+ * from the CSR. The root
  * key never leaves the management cluster; the request carries no private
  * key and none is ever read from a managed cluster. No I/O; pki/ is used.
  */
@@ -17,17 +21,22 @@
 
 #include "api/certificate_request.h"
 #include "api/issued_certificate.h"
+#include "api/registration.h"
 #include "pki/issue.h"
 
 typedef struct mc_issuer_observation {
-    const char *cluster;                          /* registered cluster name (messages) */
-    const mc_api_certificate_request *request;    /* required */
-    const mc_api_issued_certificate *ic;          /* same namespace/name, or NULL */
-    const mc_pki_signer *signer;                  /* the root from signingCertificateSecret, or NULL */
-    const char *signer_error;                     /* why signer is NULL (missing Secret ns/name,
-                                                     bad key...), or NULL */
-    const char *root_pem;                         /* the root certificate PEM (signingRootCa) */
-    int64_t ttl_seconds;                          /* 0: 365 days */
+    const char *cluster;                       /* registered cluster name (messages) */
+    const mc_api_certificate_request *request; /* required */
+    const mc_api_issued_certificate *ic;       /* same namespace/name, or NULL */
+    const mc_api_registration_policy *policy;  /* the cluster's issuance policy, from its
+                                                  registration; NULL: issue nothing */
+    const char *policy_error;                  /* why policy is NULL, or NULL */
+    const char *issuer_namespace;              /* of a signingCertificateSecret without one */
+    const mc_pki_signer *signer;               /* the root from signingCertificateSecret, or NULL */
+    const char *signer_error;                  /* why signer is NULL (missing Secret ns/name,
+                                                  bad key...), or NULL */
+    const char *root_pem;                      /* the root certificate PEM (signingRootCa) */
+    int64_t ttl_seconds;                       /* 0: 365 days */
     time_t now;
 } mc_issuer_observation;
 

@@ -23,7 +23,9 @@
 #include "api/certificate_request.h"
 #include "api/core.h"
 #include "api/issued_certificate.h"
+#include "api/registration.h"
 #include "issuer/decide.h"
+#include "issuer/policy.h"
 #include "kube/client.h"
 #include "kube/watch.h"
 #include "pki/cert.h"
@@ -53,16 +55,20 @@ static const mc_kube_resource issued_resource = {MC_API_GROUP, MC_API_VERSION, "
 
 /* One registered cluster. */
 typedef struct issuer_cluster {
-    struct mc_issuer *issuer;    /* immutable */
-    char *name;                  /* immutable: the Secret's data key */
-    char *owner;                 /* immutable: "ns/name" of the registration Secret */
-    char *kubeconfig;            /* immutable, wiped on free: notices a changed Secret */
-    size_t kubeconfig_len;       /* immutable */
-    mc_kube_client *client;      /* immutable; outlives the informers */
-    mc_informer *requests;       /* immutable */
-    mc_informer *issued;         /* immutable */
-    int refs;                    /* issuer->clusters_lock */
-    struct issuer_cluster *next; /* issuer->clusters_lock */
+    struct mc_issuer *issuer;          /* immutable */
+    char *name;                        /* immutable: the Secret's data key */
+    char *owner;                       /* immutable: "ns/name" of the registration Secret */
+    char *kubeconfig;                  /* immutable, wiped on free: notices a changed Secret */
+    size_t kubeconfig_len;             /* immutable */
+    char *policy_text;                 /* immutable: the policy annotation as read, or NULL */
+    mc_api_registration_policy policy; /* immutable: decoded from policy_text */
+    int has_policy;                    /* immutable: policy is usable */
+    char policy_error[256];            /* immutable: why it is not */
+    mc_kube_client *client;            /* immutable; outlives the informers */
+    mc_informer *requests;             /* immutable */
+    mc_informer *issued;               /* immutable */
+    int refs;                          /* issuer->clusters_lock */
+    struct issuer_cluster *next;       /* issuer->clusters_lock */
 } issuer_cluster;
 
 /* A signing root as read from one version of its Secret. */
@@ -81,6 +87,8 @@ struct mc_issuer {
     char *namespace;                   /* immutable */
     char *identity;                    /* immutable */
     int generate_root;                 /* immutable */
+    char *root_secret;                 /* immutable: "ns/name", the only root generated */
+    int allow_another_root;            /* immutable */
     mc_key_type root_key_type;         /* immutable */
     int64_t ttl_seconds;               /* immutable */
     mc_kube_config *config;            /* immutable */
@@ -124,6 +132,8 @@ static void cluster_free(issuer_cluster *cluster)
     mc_kube_client_free(cluster->client);
     if (cluster->kubeconfig)
         mc_secure_free(cluster->kubeconfig, cluster->kubeconfig_len);
+    mc_api_registration_policy_clear(&cluster->policy);
+    free(cluster->policy_text);
     free(cluster->name);
     free(cluster->owner);
     free(cluster);
@@ -187,10 +197,33 @@ static void on_cluster_delete(void *ctx, const json_t *obj)
     queue_object(ctx, obj);
 }
 
+/* Decodes the cluster's policy annotation; an unusable one is kept as the
+ * reason (the issuer then issues nothing for the cluster) and logged. */
+static void load_policy(issuer_cluster *cluster)
+{
+    mc_err local = {0};
+    mc_api_registration_policy_init(&cluster->policy);
+    if (!cluster->policy_text) {
+        format_message(cluster->policy_error, sizeof(cluster->policy_error),
+                       "no annotation %s; register it again with meshcert cluster register "
+                       "--force",
+                       MC_API_REGISTRATION_POLICY_ANNOTATION);
+    } else if (mc_api_registration_policy_decode(cluster->policy_text, &cluster->policy, &local) !=
+               MC_OK) {
+        format_message(cluster->policy_error, sizeof(cluster->policy_error), "annotation %s: %s",
+                       MC_API_REGISTRATION_POLICY_ANNOTATION, local.msg);
+    } else {
+        cluster->has_policy = 1;
+        return;
+    }
+    mc_log_warn(LOG, "cluster %s (secret %s): %s: nothing will be issued to it", cluster->name,
+                cluster->owner, cluster->policy_error);
+}
+
 /* Connects to a registered cluster and starts its two informers. */
 static int cluster_start(mc_issuer *issuer, const char *owner, const char *name,
-                         const unsigned char *kubeconfig, size_t len, issuer_cluster **out,
-                         mc_err *err)
+                         const unsigned char *kubeconfig, size_t len, const char *policy_text,
+                         issuer_cluster **out, mc_err *err)
 {
     *out = NULL;
     issuer_cluster *cluster = calloc(1, sizeof(*cluster));
@@ -205,11 +238,14 @@ static int cluster_start(mc_issuer *issuer, const char *owner, const char *name,
     cluster->owner = mc_strdup(owner);
     cluster->kubeconfig = mc_strndup((const char *)kubeconfig, len);
     cluster->kubeconfig_len = len;
+    cluster->policy_text = policy_text ? mc_strdup(policy_text) : NULL;
     int rc;
-    if (!cluster->name || !cluster->owner || !cluster->kubeconfig) {
+    if (!cluster->name || !cluster->owner || !cluster->kubeconfig ||
+        (policy_text && !cluster->policy_text)) {
         rc = mc_err_set(err, MC_ENOMEM, "cluster %s: out of memory", name);
         goto out;
     }
+    load_policy(cluster);
     rc = mc_kube_config_load_text((const char *)kubeconfig, len, NULL, what, &config, err);
     if (rc == MC_OK)
         rc = mc_kube_client_new(config, NULL, &cluster->client, err);
@@ -238,7 +274,7 @@ out:
 /* Removes every cluster owned by owner whose data key is not in secret (or
  * whose kubeconfig changed) from the list; returns them chained by next. */
 static issuer_cluster *clusters_detach_stale(mc_issuer *issuer, const char *owner,
-                                             const mc_api_secret *secret)
+                                             const mc_api_secret *secret, const char *policy_text)
 {
     issuer_cluster *stale = NULL;
     pthread_mutex_lock(&issuer->clusters_lock);
@@ -247,9 +283,12 @@ static issuer_cluster *clusters_detach_stale(mc_issuer *issuer, const char *owne
         issuer_cluster *cluster = *link;
         const mc_api_bytes_entry *entry =
             secret ? mc_api_bytes_map_get(&secret->data, cluster->name) : NULL;
+        int same_policy =
+            (!policy_text && !cluster->policy_text) ||
+            (policy_text && cluster->policy_text && strcmp(policy_text, cluster->policy_text) == 0);
         int keep = strcmp(cluster->owner, owner) != 0 ||
                    (entry && entry->len == cluster->kubeconfig_len &&
-                    memcmp(entry->data, cluster->kubeconfig, entry->len) == 0);
+                    memcmp(entry->data, cluster->kubeconfig, entry->len) == 0 && same_policy);
         if (keep) {
             link = &cluster->next;
             continue;
@@ -307,6 +346,8 @@ static int reconcile_registration(void *ctx, const char *key, mc_reconcile_resul
     json_t *obj = mc_informer_get(issuer->registrations, ns, name);
     mc_api_secret *secret = NULL;
     mc_err local = {0};
+    /* a changed policy restarts the cluster, like a changed kubeconfig */
+    char *policy_text = mc_strdup(mc_api_registration_policy_text(obj));
     if (obj && mc_api_secret_decode(obj, &secret, &local) != MC_OK)
         mc_log_warn(LOG, "registration %s ignored: %s", key, local.msg);
     json_decref(obj);
@@ -315,7 +356,7 @@ static int reconcile_registration(void *ctx, const char *key, mc_reconcile_resul
         mc_api_secret_free(secret);
         secret = NULL;
     }
-    issuer_cluster *stale = clusters_detach_stale(issuer, key, secret);
+    issuer_cluster *stale = clusters_detach_stale(issuer, key, secret, policy_text);
     while (stale) {
         issuer_cluster *next = stale->next;
         mc_log_info(LOG, "cluster %s deregistered (secret %s)", stale->name, key);
@@ -333,8 +374,8 @@ static int reconcile_registration(void *ctx, const char *key, mc_reconcile_resul
             continue;
         }
         issuer_cluster *cluster = NULL;
-        if (cluster_start(issuer, key, entry->key, entry->data, entry->len, &cluster, &local) !=
-            MC_OK) {
+        if (cluster_start(issuer, key, entry->key, entry->data, entry->len, policy_text, &cluster,
+                          &local) != MC_OK) {
             /* local input only (the kubeconfig text): retried when the Secret changes */
             mc_log_error(LOG, "secret %s: %s", key, local.msg);
             continue;
@@ -349,6 +390,7 @@ static int reconcile_registration(void *ctx, const char *key, mc_reconcile_resul
         mc_log_info(LOG, "cluster %s registered (secret %s)", entry->key, key);
     }
     mc_api_secret_free(secret);
+    free(policy_text);
     return 0;
 }
 
@@ -480,30 +522,78 @@ out:
     return rc;
 }
 
-/* The signer of an IssuedCertificate's signingCertificateSecret, read from
- * the management cluster (generated when missing and asked to). *out is an
- * entry with a signer or an error; non-zero only for transient failures
- * (the caller retries). */
-static int signer_acquire(mc_issuer *issuer, const mc_api_object_ref *ref, signer_entry **out,
+/* True when a Secret holds a root: ours (type generated_signing_cert) or
+ * one an operator stored with the same keys. */
+static int secret_is_root(const json_t *secret)
+{
+    const char *type = json_string_value(json_object_get(secret, "type"));
+    const json_t *data = json_object_get(secret, "data");
+    return (type && strcmp(type, MC_API_SECRET_TYPE_SIGNING) == 0) ||
+           (json_object_get(data, ROOT_CERT_KEY) && json_object_get(data, ROOT_KEY_KEY));
+}
+
+/* Before generating a root at ns/name: MC_EEXISTS naming the other root
+ * when the namespace already holds one (a second root is a second trust
+ * domain, made by a typo as easily as on purpose), unless allowed. */
+static int check_no_other_root(mc_issuer *issuer, const char *ns, const char *name, mc_err *err)
+{
+    if (issuer->allow_another_root)
+        return MC_OK;
+    json_t *list = NULL;
+    int rc = mc_kube_list(issuer->client, &secrets_resource, ns, NULL, &list, err);
+    if (rc != MC_OK)
+        return rc;
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(list, "items"), i, item)
+    {
+        const char *other =
+            json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
+        if (other && strcmp(other, name) != 0 && secret_is_root(item)) {
+            rc = mc_err_set(err, MC_EEXISTS,
+                            "not generating root %s/%s: secret %s/%s already holds a root "
+                            "(a second root is a second trust domain; check --root-secret, or "
+                            "pass --allow-another-root)",
+                            ns, name, ns, other);
+            break;
+        }
+    }
+    json_decref(list);
+    return rc;
+}
+
+/* The signer of root Secret secret_key ("ns/name", inside the cluster's
+ * policy), read from the management cluster; generated when missing, asked
+ * to, and it is the issuer's --root-secret. *out is an entry with a signer
+ * or an error; non-zero only for transient failures (the caller retries). */
+static int signer_acquire(mc_issuer *issuer, const char *secret_key, signer_entry **out,
                           mc_err *err)
 {
     *out = NULL;
-    const char *ns = ref->namespace && *ref->namespace ? ref->namespace : issuer->namespace;
-    char secret_key[KEY_MAX];
-    snprintf(secret_key, sizeof(secret_key), "%s/%s", ns, ref->name ? ref->name : "");
+    char buf[KEY_MAX];
+    char *ns = NULL, *name = NULL;
+    if (split_key(secret_key, buf, sizeof(buf), &ns, &name) != 0)
+        return mc_err_set(err, MC_EINTERNAL, "root %s: not ns/name", secret_key);
     json_t *obj = NULL;
     mc_err local = {0};
-    int rc = ref->name ? mc_kube_get(issuer->client, &secrets_resource, ns, ref->name, &obj, &local)
-                       : MC_ENOTFOUND;
-    if (rc == MC_ENOTFOUND && ref->name && issuer->generate_root)
-        rc = generate_root(issuer, ns, ref->name, &obj, &local);
-    if (rc == MC_ENOTFOUND) {
+    int rc = mc_kube_get(issuer->client, &secrets_resource, ns, name, &obj, &local);
+    int ours = strcmp(secret_key, issuer->root_secret) == 0;
+    if (rc == MC_ENOTFOUND && ours && issuer->generate_root) {
+        rc = check_no_other_root(issuer, ns, name, &local);
+        if (rc == MC_OK)
+            rc = generate_root(issuer, ns, name, &obj, &local);
+        else if (rc == MC_EEXISTS)
+            mc_log_error(LOG, "%s", local.msg);
+    }
+    if (rc == MC_ENOTFOUND || rc == MC_EEXISTS) {
         signer_entry *entry = calloc(1, sizeof(*entry));
         if (!entry)
             return mc_err_set(err, MC_ENOMEM, "out of memory");
         entry->refs = 1;
+        /* the details of a refused generation are in the issuer's log only */
         format_message(entry->error, sizeof(entry->error),
-                       "secret %s not found in the management cluster", secret_key);
+                       "root secret %s not found in the management cluster%s", secret_key,
+                       rc == MC_EEXISTS ? " (generation refused; see the issuer's log)" : "");
         *out = entry;
         return MC_OK;
     }
@@ -628,8 +718,8 @@ static void wait_cache(issuer_cluster *cluster, const char *ns, const char *name
 {
     for (int waited = 0; old_rv && waited < 2000; waited += 5) {
         json_t *obj = mc_informer_get(cluster->requests, ns, name);
-        const char *rv = obj ? json_string_value(json_object_get(
-                                   json_object_get(obj, "metadata"), "resourceVersion"))
+        const char *rv = obj ? json_string_value(json_object_get(json_object_get(obj, "metadata"),
+                                                                 "resourceVersion"))
                              : NULL;
         int moved = !obj || !rv || strcmp(rv, old_rv) != 0;
         json_decref(obj);
@@ -687,22 +777,36 @@ static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster,
                        local.msg);
         rc = MC_OK;
     } else {
-        rc = signer_acquire(issuer, &issued->spec.signing_certificate_secret, &signer, err);
-        if (rc != MC_OK)
-            goto out;
-        mc_issuer_observation observation = {cluster->name,
-                                             request,
-                                             issued,
-                                             signer->signer,
-                                             signer->signer ? NULL : signer->error,
-                                             signer->root_pem,
-                                             issuer->ttl_seconds,
-                                             time(NULL)};
+        /* Only a root inside the cluster's policy is ever read (or made);
+         * decide() refuses any other with the same words whether it exists. */
+        char root_key[KEY_MAX];
+        if (cluster->has_policy &&
+            mc_issuer_policy_check_root(&cluster->policy, cluster->name,
+                                        &issued->spec.signing_certificate_secret, issuer->namespace,
+                                        root_key, sizeof(root_key), &local) == MC_OK) {
+            rc = signer_acquire(issuer, root_key, &signer, err);
+            if (rc != MC_OK)
+                goto out;
+        }
+        mc_issuer_observation observation = {
+            .cluster = cluster->name,
+            .request = request,
+            .ic = issued,
+            .policy = cluster->has_policy ? &cluster->policy : NULL,
+            .policy_error = cluster->has_policy ? NULL : cluster->policy_error,
+            .issuer_namespace = issuer->namespace,
+            .signer = signer ? signer->signer : NULL,
+            .signer_error = signer && !signer->signer ? signer->error : NULL,
+            .root_pem = signer ? signer->root_pem : NULL,
+            .ttl_seconds = issuer->ttl_seconds,
+            .now = time(NULL),
+        };
         mc_issuer_decide(&observation, &action);
     }
     if (action.type != MC_ISSUER_FINISH && action.type != MC_ISSUER_FAIL)
         goto out;
-    rc = write_status(cluster, request, &action, signer ? signer->root_pem : "", err);
+    rc = write_status(cluster, request, &action, signer && signer->root_pem ? signer->root_pem : "",
+                      err);
     if (rc != MC_OK) {
         mc_err_prefix(err, "certificaterequest %s/%s on cluster %s", ns, name, cluster->name);
         goto out;
@@ -787,11 +891,18 @@ int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err
     pthread_mutex_init(&issuer->signers_lock, NULL);
     atomic_init(&issuer->leading, 0);
     issuer->generate_root = options->generate_root;
+    issuer->allow_another_root = options->allow_another_root;
     issuer->root_key_type = options->root_key_type;
     issuer->ttl_seconds = options->ttl_seconds;
     const char *ns = options->namespace && *options->namespace ? options->namespace
                                                                : options->management->namespace;
     issuer->namespace = mc_strdup(ns ? ns : "default");
+    char root_secret[KEY_MAX];
+    snprintf(root_secret, sizeof(root_secret), "%s/%s", issuer->namespace ? issuer->namespace : "",
+             MC_ISSUER_DEFAULT_ROOT_NAME);
+    if (options->root_secret && *options->root_secret)
+        mc_strlcpy(root_secret, options->root_secret, sizeof(root_secret));
+    issuer->root_secret = mc_strdup(root_secret);
     char identity[300];
     if (options->identity) {
         mc_strlcpy(identity, options->identity, sizeof(identity));
@@ -803,7 +914,7 @@ int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err
     }
     issuer->identity = mc_strdup(identity);
     int rc = MC_OK;
-    if (!issuer->namespace || !issuer->identity) {
+    if (!issuer->namespace || !issuer->identity || !issuer->root_secret) {
         rc = mc_err_set(err, MC_ENOMEM, "issuer: out of memory");
         goto out;
     }
@@ -859,9 +970,10 @@ int mc_issuer_start(mc_issuer *issuer, mc_err *err)
     if (rc == MC_OK)
         rc = mc_leader_start(issuer->leader, err);
     if (rc == MC_OK)
-        mc_log_info(LOG, "started: registered clusters from secrets of type %s in namespace %s%s",
+        mc_log_info(LOG, "started: registered clusters from secrets of type %s in namespace %s%s%s",
                     MC_API_SECRET_TYPE_KUBECONFIG, issuer->namespace,
-                    issuer->generate_root ? ", generating missing roots" : "");
+                    issuer->generate_root ? ", generating root " : "",
+                    issuer->generate_root ? issuer->root_secret : "");
     return rc;
 }
 
@@ -921,6 +1033,7 @@ void mc_issuer_free(mc_issuer *issuer)
     pthread_mutex_destroy(&issuer->clusters_lock);
     pthread_mutex_destroy(&issuer->signers_lock);
     free(issuer->namespace);
+    free(issuer->root_secret);
     free(issuer->identity);
     free(issuer);
 }

@@ -18,13 +18,20 @@
 #include "pki/key.h"
 #include "util/err.h"
 
+#define MC_ISSUER_DEFAULT_ROOT_NAME "root-ca"
+
 typedef struct mc_issuer mc_issuer;
 
 typedef struct mc_issuer_options {
     const mc_kube_config *management; /* the management cluster (copied); required */
     const char *namespace;            /* registered clusters, the Lease, generated roots (NULL: the
                                          config's namespace) */
-    int generate_root;                /* create a missing signingCertificateSecret */
+    int generate_root;                /* create root_secret when it is missing (and no other
+                                         root is in its namespace) */
+    const char *root_secret;          /* "ns/name" of the one root generate_root may create
+                                         (NULL: "<namespace>/root-ca") */
+    int allow_another_root;           /* generate root_secret even when its namespace already
+                                         holds another root */
     mc_key_type root_key_type;        /* of generated roots (MC_KEY_RSA4096 as the original) */
     int workers;                      /* reconcile threads (0: 4) */
     int64_t ttl_seconds;              /* of issued certificates (0: 365 days) */

@@ -273,6 +273,56 @@ int mc_pki_cert_sans(const mc_pki_cert *cert, mc_buf *out)
     return rc;
 }
 
+/* One subtree list of a nameConstraints extension; IP bases are
+ * address/prefix-length. */
+static int append_subtrees(mc_buf *out, const STACK_OF(GENERAL_SUBTREE) * subtrees)
+{
+    int rc = MC_OK;
+    for (int i = 0; i < sk_GENERAL_SUBTREE_num(subtrees) && rc == MC_OK; i++) {
+        const GENERAL_NAME *base = sk_GENERAL_SUBTREE_value(subtrees, i)->base;
+        if (i)
+            rc = mc_buf_append_str(out, ", ");
+        int type = 0;
+        const ASN1_STRING *value = GENERAL_NAME_get0_value(base, &type);
+        int n = type == GEN_IPADD ? ASN1_STRING_length(value) : 0;
+        if (rc == MC_OK && (n == 8 || n == 32)) {
+            const unsigned char *d = ASN1_STRING_get0_data(value);
+            int bits = 0;
+            for (int j = n / 2; j < n; j++)
+                for (int bit = 7; bit >= 0; bit--)
+                    bits += (d[j] >> bit) & 1;
+            char address[64] = "";
+            if (n == 8)
+                snprintf(address, sizeof(address), "%u.%u.%u.%u", d[0], d[1], d[2], d[3]);
+            else
+                for (int j = 0; j < 16; j += 2)
+                    snprintf(address + strlen(address), sizeof(address) - strlen(address), "%s%x",
+                             j ? ":" : "", (unsigned)(d[j] << 8 | d[j + 1]));
+            rc = mc_buf_appendf(out, "IP:%s/%d", address, bits);
+        } else if (rc == MC_OK) {
+            rc = mc_pki_append_general_name(out, base);
+        }
+    }
+    return rc;
+}
+
+int mc_pki_cert_name_constraints(const mc_pki_cert *cert, mc_buf *out)
+{
+    int critical = -1;
+    NAME_CONSTRAINTS *nc = X509_get_ext_d2i(cert->x509, NID_name_constraints, &critical, NULL);
+    if (!nc)
+        return 0;
+    int rc = mc_buf_append_str(out, "permitted: ");
+    if (rc == MC_OK)
+        rc = append_subtrees(out, nc->permittedSubtrees);
+    if (rc == MC_OK)
+        rc = mc_buf_append_str(out, "; excluded: ");
+    if (rc == MC_OK)
+        rc = append_subtrees(out, nc->excludedSubtrees);
+    NAME_CONSTRAINTS_free(nc);
+    return rc != MC_OK ? rc : critical == 1 ? 1 : 2;
+}
+
 int mc_pki_cert_describe(const mc_pki_cert *cert, mc_buf *out)
 {
     char subject[512], issuer[512], key[64], nb[32], na[32];
@@ -511,7 +561,8 @@ int mc_pki_names_have_host(const GENERAL_NAMES *names, const char *host)
             continue;
         if (type == GEN_URI && kind.kind == MC_HOST_URI && memcmp(d, host, n) == 0)
             return 1;
-        if (type == GEN_DNS && kind.kind == MC_HOST_DNS && strncasecmp((const char *)d, host, n) == 0)
+        if (type == GEN_DNS && kind.kind == MC_HOST_DNS &&
+            strncasecmp((const char *)d, host, n) == 0)
             return 1;
     }
     return 0;
@@ -527,9 +578,10 @@ int mc_pki_cert_check_identity(const mc_pki_cert *cert, const char *org, const c
             idx < 0 ? NULL : X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
         if (!value || (size_t)ASN1_STRING_length(value) != strlen(org) ||
             memcmp(ASN1_STRING_get0_data(value), org, strlen(org)) != 0)
-            return mc_err_set(err, MC_EVERIFY, "certificate subject has O=%.*s, expected O=%.100s",
-                              value ? (ASN1_STRING_length(value) > 100 ? 100 : ASN1_STRING_length(value)) : 0,
-                              value ? (const char *)ASN1_STRING_get0_data(value) : "", org);
+            return mc_err_set(
+                err, MC_EVERIFY, "certificate subject has O=%.*s, expected O=%.100s",
+                value ? (ASN1_STRING_length(value) > 100 ? 100 : ASN1_STRING_length(value)) : 0,
+                value ? (const char *)ASN1_STRING_get0_data(value) : "", org);
     }
     GENERAL_NAMES *names = X509_get_ext_d2i(cert->x509, NID_subject_alt_name, NULL, NULL);
     int rc = MC_OK;

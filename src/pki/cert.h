@@ -67,6 +67,12 @@ int mc_pki_cert_describe(const mc_pki_cert *cert, mc_buf *out);
  * ("(none)" when there are none). */
 int mc_pki_cert_sans(const mc_pki_cert *cert, mc_buf *out);
 
+/* Appends the nameConstraints as "permitted: URI:east.local, DNS:x.svc;
+ * excluded: IP:0.0.0.0/0, IP:::/0" to out. Returns 1 when the extension is
+ * present and critical, 2 when present and not critical, 0 when absent
+ * (nothing appended), a negative MC_E* code on failure. */
+int mc_pki_cert_name_constraints(const mc_pki_cert *cert, mc_buf *out);
+
 /* Writes the SHA-256 of the certificate's DER encoding into out. MC_ECRYPTO. */
 int mc_pki_cert_sha256(const mc_pki_cert *cert, unsigned char out[32], mc_err *err);
 

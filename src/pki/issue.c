@@ -7,6 +7,7 @@
 #include "pki/issue.h"
 
 #include <openssl/err.h>
+#include <limits.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +208,62 @@ static int add_leaf_extensions(X509 *x509, mc_err *err)
     return ok ? MC_OK : mc_pki_ssl_err(err, MC_ECRYPTO, "adding TLS leaf extensions");
 }
 
+/* Appends one subtree (base name of type with value bytes) to *stack. */
+static int add_subtree(STACK_OF(GENERAL_SUBTREE) * *stack, int type, const void *value, size_t len)
+{
+    GENERAL_SUBTREE *subtree = GENERAL_SUBTREE_new();
+    ASN1_STRING *string = type == GEN_IPADD ? ASN1_OCTET_STRING_new() : ASN1_IA5STRING_new();
+    if (!*stack)
+        *stack = sk_GENERAL_SUBTREE_new_null();
+    if (!subtree || !string || !*stack || len > INT_MAX ||
+        !ASN1_STRING_set(string, value, (int)len)) {
+        GENERAL_SUBTREE_free(subtree);
+        ASN1_STRING_free(string);
+        return 0;
+    }
+    GENERAL_NAME_set0_value(subtree->base, type, string);
+    if (!sk_GENERAL_SUBTREE_push(*stack, subtree)) {
+        GENERAL_SUBTREE_free(subtree);
+        return 0;
+    }
+    return 1;
+}
+
+/* The permitted subtrees of one kind, or "invalid" alone when there are none. */
+static int add_permitted(NAME_CONSTRAINTS *nc, int type, const char *const *names, size_t count)
+{
+    static const char nothing[] = "invalid"; /* RFC 6761: never a real name */
+    int ok = 1;
+    for (size_t i = 0; ok && i < count; i++)
+        ok = add_subtree(&nc->permittedSubtrees, type, names[i], strlen(names[i]));
+    if (ok && count == 0)
+        ok = add_subtree(&nc->permittedSubtrees, type, nothing, strlen(nothing));
+    return ok;
+}
+
+/* A critical nameConstraints extension (see mc_pki_issue_params). */
+static int add_name_constraints(X509 *x509, const mc_pki_issue_params *params, mc_err *err)
+{
+    /* address + mask, all zero: every IPv4, every IPv6 address */
+    static const unsigned char any_v4[8] = {0}, any_v6[32] = {0};
+    for (size_t i = 0; i < params->permitted_uri_host_count; i++)
+        if (!params->permitted_uri_hosts[i] || !params->permitted_uri_hosts[i][0])
+            return mc_err_set(err, MC_EINVAL, "name constraints: an empty URI host");
+    for (size_t i = 0; i < params->permitted_dns_count; i++)
+        if (!params->permitted_dns[i] || !params->permitted_dns[i][0])
+            return mc_err_set(err, MC_EINVAL, "name constraints: an empty DNS name");
+    NAME_CONSTRAINTS *nc = NAME_CONSTRAINTS_new();
+    int ok =
+        nc &&
+        add_permitted(nc, GEN_URI, params->permitted_uri_hosts, params->permitted_uri_host_count) &&
+        add_permitted(nc, GEN_DNS, params->permitted_dns, params->permitted_dns_count) &&
+        add_subtree(&nc->excludedSubtrees, GEN_IPADD, any_v4, sizeof(any_v4)) &&
+        add_subtree(&nc->excludedSubtrees, GEN_IPADD, any_v6, sizeof(any_v6)) &&
+        X509_add1_ext_i2d(x509, NID_name_constraints, nc, 1, X509V3_ADD_DEFAULT);
+    NAME_CONSTRAINTS_free(nc);
+    return ok ? MC_OK : mc_pki_ssl_err(err, MC_ECRYPTO, "adding name constraints");
+}
+
 /* Signs with a copy of the signer's prepared context. */
 static int sign_certificate(const mc_pki_signer *signer, X509 *x509, mc_err *err)
 {
@@ -257,6 +314,9 @@ int mc_pki_signer_issue(const mc_pki_signer *signer, const mc_pki_csr *csr,
         (rc = params->tls_server ? add_leaf_extensions(x509, err)
                                  : mc_pki_add_ca_extensions(x509, params->path_len, 1, err)) ||
         (rc = mc_pki_add_ski(x509, signer->sha1, err)))
+        goto out;
+    if (params->name_constraints && !params->tls_server &&
+        (rc = add_name_constraints(x509, params, err)))
         goto out;
     /* RFC 5280 4.2.1.6: the SAN extension is critical when the subject is empty. */
     if (!X509_add1_ext_i2d(x509, NID_authority_key_identifier, signer->akid, 0,

@@ -6,7 +6,8 @@
  * the original Service Mesh Hub issuer: subject O= and SANs come from the
  * IssuedCertificate (not the CSR), the public key from the CSR, CA:TRUE with
  * pathlen 0 by default; the TTL is clamped to the root's notAfter and notBefore
- * is back-dated 5 minutes for clock skew.
+ * is back-dated 5 minutes for clock skew. A CA may carry name constraints
+ * that bound what it can sign (params.name_constraints).
  */
 #ifndef MC_PKI_ISSUE_H
 #define MC_PKI_ISSUE_H
@@ -46,6 +47,17 @@ typedef struct mc_pki_issue_params {
     int tls_server;      /* 1: a TLS server/client leaf (CA:FALSE, digitalSignature,
                             keyEncipherment, serverAuth+clientAuth) instead of a CA */
     time_t now;          /* 0 = the current time */
+    /* X.509 name constraints (RFC 5280 4.2.1.10) for what a CA may sign,
+     * added as a critical nameConstraints extension when name_constraints
+     * is set: permitted URI hosts (SPIFFE trust domains: spiffe://<td>/...
+     * exactly), permitted DNS names (each covers itself and every name
+     * below it), every IP address excluded. A kind with no entry permits
+     * only the reserved name "invalid" (RFC 6761), i.e. nothing. */
+    int name_constraints;
+    const char *const *permitted_uri_hosts;
+    size_t permitted_uri_host_count;
+    const char *const *permitted_dns;
+    size_t permitted_dns_count;
 } mc_pki_issue_params;
 
 /* Sets params to the defaults: no org, no hosts, 365 days, pathlen 0, now. */

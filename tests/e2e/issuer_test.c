@@ -26,6 +26,7 @@
 
 #include "api/core.h"
 #include "api/issued_certificate.h"
+#include "api/registration.h"
 #include "api/yaml.h"
 #include "kube/client.h"
 #include "kube/config.h"
@@ -34,6 +35,7 @@
 #include "pki/key.h"
 #include "pki/verify.h"
 #include "util/base64.h"
+#include "util/buf.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -63,31 +65,38 @@ typedef struct fixture {
 
 /* Starts an issuer replica; its Lease lasts 2 s (renew deadline 1.5 s, retry
  * 250 ms) so that a killed leader is replaced quickly. */
-static int start_issuer_as(fixture *f, pid_t *pid)
+static int start_issuer_with(fixture *f, pid_t *pid, const char *extra1, const char *extra2)
 {
     char kubeconfig[512];
     snprintf(kubeconfig, sizeof(kubeconfig), "%s/kubeconfigs/mgmt.yaml", f->server.dir);
-    char *const argv[] = {MESHCERT_BIN,
-                          "issuer",
-                          "--kubeconfig",
-                          kubeconfig,
-                          "--namespace",
-                          NS_MGMT,
-                          "--generate-root",
-                          "--root-key-type",
-                          "ec-p256",
-                          "--workers",
-                          "2",
-                          "--leader-elect-lease-duration",
-                          "2s",
-                          "--leader-elect-renew-deadline",
-                          "1500ms",
-                          "--leader-elect-retry-period",
-                          "250ms",
-                          "--log-level",
-                          "info",
-                          NULL};
+    char *argv[] = {MESHCERT_BIN,
+                    "issuer",
+                    "--kubeconfig",
+                    kubeconfig,
+                    "--namespace",
+                    NS_MGMT,
+                    "--generate-root",
+                    "--root-key-type",
+                    "ec-p256",
+                    "--workers",
+                    "2",
+                    "--leader-elect-lease-duration",
+                    "2s",
+                    "--leader-elect-renew-deadline",
+                    "1500ms",
+                    "--leader-elect-retry-period",
+                    "250ms",
+                    "--log-level",
+                    "info",
+                    (char *)extra1,
+                    (char *)extra2,
+                    NULL};
     return posix_spawn(pid, MESHCERT_BIN, NULL, NULL, argv, environ) == 0 ? 0 : -1;
+}
+
+static int start_issuer_as(fixture *f, pid_t *pid)
+{
+    return start_issuer_with(f, pid, NULL, NULL);
 }
 
 static int start_issuer(fixture *f)
@@ -146,27 +155,39 @@ static void create_on_east(fixture *f, const mc_kube_resource *res, json_t *obj)
     assert_int_equal(rc, MC_OK);
 }
 
-static void create_issued_certificate(fixture *f, const char *name)
+/* An IssuedCertificate on east as its admin may write it: any hosts, org and
+ * signingCertificateSecret. */
+static void create_issued_certificate_as(fixture *f, const char *name, const char *org,
+                                         const char *const *ic_hosts, size_t host_count,
+                                         const char *root_ns, const char *root_name)
 {
-    json_t *ic = json_pack("{s:s, s:s, s:{s:s}, s:{s:[s,s], s:s, s:{s:s, s:s}, s:{s:s, s:s}}}",
+    json_t *host_array = json_array();
+    for (size_t i = 0; i < host_count; i++)
+        json_array_append_new(host_array, json_string(ic_hosts[i]));
+    json_t *ic = json_pack("{s:s, s:s, s:{s:s}, s:{s:o, s:s, s:{s:s, s:s}, s:{s:s, s:s}}}",
                            "apiVersion", MC_API_GROUP_VERSION, "kind", "IssuedCertificate",
-                           "metadata", "name", name, "spec", "hosts", hosts[0], hosts[1], "org",
-                           ORG, "signingCertificateSecret", "name", "root-ca", "namespace", NS_MGMT,
+                           "metadata", "name", name, "spec", "hosts", host_array, "org", org,
+                           "signingCertificateSecret", "name", root_name, "namespace", root_ns,
                            "issuedCertificateSecret", "name", "cacerts", "namespace", NS_EAST);
     assert_non_null(ic);
     create_on_east(f, &issued, ic);
     json_decref(ic);
 }
 
+static void create_issued_certificate(fixture *f, const char *name)
+{
+    create_issued_certificate_as(f, name, ORG, hosts, 2, NS_MGMT, "root-ca");
+}
+
 /* Creates CertificateRequest name with a CSR of key for the given hosts. */
-static void create_request(fixture *f, const char *name, const mc_pki_key *key,
-                           const char *const *csr_hosts, size_t host_count)
+static void create_request_as(fixture *f, const char *name, const mc_pki_key *key, const char *org,
+                              const char *const *csr_hosts, size_t host_count)
 {
     mc_err err = {0};
     mc_pki_csr *csr = NULL;
     char *pem = NULL, *b64 = NULL;
     size_t len = 0;
-    assert_int_equal(mc_pki_csr_create(key, ORG, csr_hosts, host_count, &csr, &err), MC_OK);
+    assert_int_equal(mc_pki_csr_create(key, org, csr_hosts, host_count, &csr, &err), MC_OK);
     assert_int_equal(mc_pki_csr_to_pem(csr, &pem, &len, &err), MC_OK);
     assert_int_equal(mc_base64_encode(pem, len, &b64, NULL), MC_OK);
     json_t *request = json_pack("{s:s, s:s, s:{s:s}, s:{s:s}}", "apiVersion", MC_API_GROUP_VERSION,
@@ -178,6 +199,12 @@ static void create_request(fixture *f, const char *name, const mc_pki_key *key,
     free(b64);
     free(pem);
     mc_pki_csr_free(csr);
+}
+
+static void create_request(fixture *f, const char *name, const mc_pki_key *key,
+                           const char *const *csr_hosts, size_t host_count)
+{
+    create_request_as(f, name, key, ORG, csr_hosts, host_count);
 }
 
 /* Waits (at most 20 s) for the request's status to be FINISHED or FAILED;
@@ -243,6 +270,24 @@ static void assert_ready(const json_t *status, const char *want, const char *rea
     assert_int_equal(json_integer_value(json_object_get(ready, "observedGeneration")),
                      json_integer_value(json_object_get(status, "observedGeneration")));
     assert_non_null(json_string_value(json_object_get(ready, "lastTransitionTime")));
+}
+
+/* SIGTERM the issuer: exit status 0 within 15 s (under ASan: nothing
+ * leaked, or the exit status says so). */
+static void stop_cleanly(fixture *f)
+{
+    assert_int_equal(kill(f->issuer, SIGTERM), 0);
+    int wstatus = 0;
+    pid_t done = 0;
+    for (int i = 0; i < 150 && done == 0; i++) {
+        done = waitpid(f->issuer, &wstatus, WNOHANG);
+        if (done == 0)
+            wf_sleep_ms(100);
+    }
+    assert_int_equal(done, f->issuer);
+    f->issuer = 0;
+    assert_true(WIFEXITED(wstatus));
+    assert_int_equal(WEXITSTATUS(wstatus), 0);
 }
 
 static void test_issue_refuse_and_stop(void **state)
@@ -356,18 +401,7 @@ static void test_issue_refuse_and_stop(void **state)
     json_decref(unanswered);
 
     /* 4. SIGTERM: exit status 0 within 15 s, the Lease released. */
-    assert_int_equal(kill(f->issuer, SIGTERM), 0);
-    int wstatus = 0;
-    pid_t done = 0;
-    for (int i = 0; i < 150 && done == 0; i++) {
-        done = waitpid(f->issuer, &wstatus, WNOHANG);
-        if (done == 0)
-            wf_sleep_ms(100);
-    }
-    assert_int_equal(done, f->issuer);
-    f->issuer = 0;
-    assert_true(WIFEXITED(wstatus));
-    assert_int_equal(WEXITSTATUS(wstatus), 0);
+    stop_cleanly(f);
     json_t *lease = NULL;
     assert_int_equal(mc_kube_get(f->mgmt, &leases, NS_MGMT, "meshcert-issuer", &lease, &err),
                      MC_OK);
@@ -447,11 +481,162 @@ static void test_two_replicas(void **state)
     free(second);
 }
 
+/* A request east's admin makes for its own IssuedCertificate (the CSR
+ * asks for exactly its org and hosts): the request's error once FAILED
+ * (owned), after checking that nothing was signed. */
+static char *refused(fixture *f, const char *name, const char *org, const char *const *ic_hosts,
+                     size_t host_count, const char *root_ns, const char *root_name)
+{
+    mc_err err = {0};
+    mc_pki_key *key = NULL;
+    assert_int_equal(mc_pki_key_generate(MC_KEY_EC_P256, &key, &err), MC_OK);
+    create_issued_certificate_as(f, name, org, ic_hosts, host_count, root_ns, root_name);
+    create_request_as(f, name, key, org, ic_hosts, host_count);
+    mc_pki_key_free(key);
+    json_t *status = wait_answered(f, name);
+    const char *state = json_string_value(json_object_get(status, "state"));
+    if (strcmp(state, "FAILED") != 0)
+        fail_msg("%s: east's hostile IssuedCertificate was answered %s", name, state);
+    assert_null(json_object_get(status, "signedCertificate"));
+    assert_null(json_object_get(status, "signingRootCa"));
+    char *error = mc_strdup(json_string_value(json_object_get(status, "error")));
+    assert_non_null(error);
+    json_decref(status);
+    return error;
+}
+
+static void assert_contains(const char *text, const char *part)
+{
+    if (!strstr(text, part))
+        fail_msg("\"%s\" lacks \"%s\"", text, part);
+}
+
+static int secret_exists(fixture *f, const char *ns, const char *name)
+{
+    json_t *obj = NULL;
+    mc_err err = {0};
+    int rc = mc_kube_get(f->mgmt, &secrets, ns, name, &obj, &err);
+    json_decref(obj);
+    assert_true(rc == MC_OK || rc == MC_ENOTFOUND);
+    return rc == MC_OK;
+}
+
+/* Replaces east's registration with one whose policy also allows root. */
+static void allow_root(fixture *f, const char *root)
+{
+    mc_err err = {0};
+    mc_api_registration_policy policy;
+    assert_int_equal(wf_default_policy(&policy), 0);
+    assert_int_equal(mc_api_registration_policy_add(&policy, MC_POLICY_ROOT, root, &err), MC_OK);
+    assert_int_equal(mc_kube_delete(f->mgmt, &secrets, NS_MGMT, "east", NULL, &err), MC_OK);
+    wf_sleep_ms(500);
+    assert_int_equal(wf_register_cluster_with(&f->server, f->mgmt, "east", &policy), MC_OK);
+    mc_api_registration_policy_clear(&policy);
+    wf_sleep_ms(1000);
+}
+
+/* Issues 14 and 11: east's admin writes what it likes into its own
+ * IssuedCertificates; the management cluster's policy for east (root
+ * meshcert/root-ca, trust domain cluster.local, DNS suffix
+ * istio-system.svc, org Istio) decides. Names outside it, another cluster's
+ * trust domain, or a management Secret of its choosing as root: FAILED,
+ * nothing signed, no Secret created, and the same words whether the Secret
+ * named exists. --generate-root makes only --root-secret, and not while
+ * another root is in the namespace unless --allow-another-root. */
+static void test_trust_boundary(void **state)
+{
+    fixture *f = *state;
+    mc_err err = {0};
+    assert_int_equal(wf_create_namespace(f->mgmt, "kube-system"), 0);
+    json_t *existing = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "v1", "kind",
+                                 "Secret", "metadata", "name", "existing", "namespace",
+                                 "kube-system", "data", "token", "c2VjcmV0");
+    assert_int_equal(mc_kube_create(f->mgmt, &secrets, "kube-system", existing, NULL, &err), MC_OK);
+    json_decref(existing);
+    /* inside the policy: signed (root-ca generated), the policy as critical
+     * name constraints in the intermediate */
+    char *good = signed_request(f, "good");
+    json_t *good_status = json_pack("{s:s}", "signedCertificate", good);
+    mc_pki_cert *good_cert = status_cert(good_status, "signedCertificate");
+    mc_buf constraints;
+    mc_buf_init(&constraints, 4096);
+    assert_int_equal(mc_pki_cert_name_constraints(good_cert, &constraints), 1);
+    assert_string_equal(constraints.data, "permitted: URI:cluster.local, DNS:istio-system.svc; "
+                                          "excluded: IP:0.0.0.0/0, IP:0:0:0:0:0:0:0:0/0");
+    mc_buf_free(&constraints);
+    mc_pki_cert_free(good_cert);
+    json_decref(good_status);
+    free(good);
+
+    /* Names east may not have: Google's, west's trust domain, Google's org. */
+    const char *const hostile[] = {"www.google.com",
+                                   "spiffe://west.local/ns/istio-system/sa/istiod"};
+    char *error = refused(f, "names", "Google LLC", hostile, 2, NS_MGMT, "root-ca");
+    assert_contains(error, "org \"Google LLC\" is outside cluster east's issuance policy "
+                           "(orgs: Istio)");
+    assert_contains(error, "host \"www.google.com\" is outside cluster east's issuance policy "
+                           "(trust domains: cluster.local; DNS suffixes: istio-system.svc");
+    free(error);
+    const char *const west[] = {"spiffe://west.local/ns/istio-system/sa/istiod"};
+    error = refused(f, "west-td", ORG, west, 1, NS_MGMT, "root-ca");
+    assert_contains(error, "spiffe://west.local/ns/istio-system/sa/istiod");
+    free(error);
+
+    /* A root of east's choosing: never created, never read; the same words
+     * for a Secret that exists and one that does not. */
+    char *missing = refused(f, "attacker", ORG, hosts, 2, "kube-system", "attacker-root");
+    assert_false(secret_exists(f, "kube-system", "attacker-root"));
+    char *present = refused(f, "snoop", ORG, hosts, 2, "kube-system", "existing");
+    assert_contains(missing, "spec.signingCertificateSecret kube-system/attacker-root is not a "
+                             "signing root of cluster east (its registration allows: "
+                             "meshcert/root-ca)");
+    char expected[1024];
+    mc_strlcpy(expected, missing, sizeof(expected));
+    char *at = strstr(expected, "attacker-root");
+    assert_non_null(at);
+    char tail[512];
+    mc_strlcpy(tail, at + strlen("attacker-root"), sizeof(tail));
+    snprintf(at, sizeof(expected) - (size_t)(at - expected), "existing%s", tail);
+    at = strstr(expected, "attacker");
+    assert_non_null(at); /* the request's name */
+    mc_strlcpy(tail, at + strlen("attacker"), sizeof(tail));
+    snprintf(at, sizeof(expected) - (size_t)(at - expected), "snoop%s", tail);
+    assert_string_equal(present, expected);
+    free(missing);
+    free(present);
+
+    /* Issue 11: a mistyped --root-secret makes no second root. */
+    stop_cleanly(f);
+    allow_root(f, NS_MGMT "/root-typo");
+    assert_int_equal(start_issuer_with(f, &f->issuer, "--root-secret", NS_MGMT "/root-typo"), 0);
+    error = refused(f, "typo", ORG, hosts, 2, NS_MGMT, "root-typo");
+    assert_contains(error, "root secret meshcert/root-typo not found in the management cluster "
+                           "(generation refused; see the issuer's log)");
+    assert_false(secret_exists(f, NS_MGMT, "root-typo"));
+    free(error);
+    /* ... unless told to */
+    stop_cleanly(f);
+    assert_int_equal(start_issuer_with(f, &f->issuer, "--root-secret=" NS_MGMT "/root-typo",
+                                       "--allow-another-root"),
+                     0);
+    mc_pki_key *key = NULL;
+    assert_int_equal(mc_pki_key_generate(MC_KEY_EC_P256, &key, &err), MC_OK);
+    create_issued_certificate_as(f, "typo-2", ORG, hosts, 2, NS_MGMT, "root-typo");
+    create_request(f, "typo-2", key, hosts, 2);
+    mc_pki_key_free(key);
+    json_t *status = wait_answered(f, "typo-2");
+    assert_string_equal(json_string_value(json_object_get(status, "state")), "FINISHED");
+    json_decref(status);
+    assert_true(secret_exists(f, NS_MGMT, "root-typo"));
+    stop_cleanly(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_issue_refuse_and_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_replicas, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trust_boundary, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,7 +48,7 @@ typedef struct fixture {
     char mgmt_kubeconfig[512];
     char east_kubeconfig[512];
     char out_path[512];
-    char *out; /* stdout + stderr of the last command */
+    char *out;   /* stdout + stderr of the last command */
     pid_t child; /* a command started by spawn_meshcert not yet waited for, or 0 */
 } fixture;
 
@@ -233,11 +233,31 @@ static void test_usage_errors(void **state)
     assert_int_equal(run(f, "cluster", NULL), 2);
     assert_int_equal(run(f, "cluster", "frob", "--kubeconfig", k, NULL), 2);
     assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", k, NULL), 2);
+    /* a registration names what the cluster may be issued: nothing by default */
+    assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", k, "--kubeconfig-file",
+                         f->east_kubeconfig, NULL),
+                     2);
+    assert_non_null(strstr(f->out, "--trust-domain or --dns-suffix"));
+    /* ... and the org its intermediates carry: an intermediate CA needs O= */
+    assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", k, "--kubeconfig-file",
+                         f->east_kubeconfig, "--trust-domain", "cluster.local", NULL),
+                     2);
+    assert_non_null(strstr(f->out, "at least one --org"));
+    assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", k, "--kubeconfig-file",
+                         f->east_kubeconfig, "--trust-domain", "spiffe://cluster.local", NULL),
+                     2);
+    assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", k, "--kubeconfig-file",
+                         f->east_kubeconfig, "--dns-suffix", "x.svc", "--root", "no-namespace",
+                         NULL),
+                     2);
+    assert_int_equal(run(f, "cluster", "list", "--kubeconfig", k, "--org", "Istio", NULL), 2);
     assert_int_equal(run(f, "cluster", "list", "--kubeconfig", k, "extra", NULL), 2);
     assert_int_equal(run(f, "cluster", "deregister", "--kubeconfig", k, NULL), 2);
-    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--name", "x", "--host", "a.b", NULL), 2);
-    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "x",
-                         "--host", "a.b", "--bounce", "no-colon", NULL),
+    assert_int_equal(
+        run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--name", "x", "--host", "a.b", NULL),
+        2);
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "x", "--host", "a.b", "--bounce", "no-colon", NULL),
                      2);
     assert_int_equal(run(f, "status", "--bogus", NULL), 2);
     assert_int_equal(run(f, "status", "--request-timeout", "soon", NULL), 2);
@@ -252,6 +272,11 @@ static void test_usage_errors(void **state)
     assert_int_equal(run(f, "verify", "--cluster", "east", "--kubeconfig", k, "--root", "r", NULL),
                      2);
     assert_int_equal(run(f, "cluster", "--help", NULL), 0);
+    /* an intermediate CA needs a subject: --org is required */
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "x",
+                         "--host", "a.b", NULL),
+                     2);
+    assert_non_null(strstr(f->out, "--org is required"));
     assert_int_equal(run(f, "issue", "--help", NULL), 0);
     assert_int_equal(run(f, "status", "--help", NULL), 0);
 }
@@ -262,19 +287,23 @@ static void test_operator_flow(void **state)
     char *k = f->mgmt_kubeconfig;
 
     /* register; a second register is refused, --force replaces */
-    assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", k, "--kubeconfig-file",
+    assert_int_equal(run(f, "cluster", "register", "east", "--trust-domain", "cluster.local",
+                         "--org", "Istio", "--kubeconfig", k, "--kubeconfig-file",
                          f->east_kubeconfig, NULL),
                      0);
-    assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", k, "--kubeconfig-file",
+    assert_int_equal(run(f, "cluster", "register", "east", "--trust-domain", "cluster.local",
+                         "--org", "Istio", "--kubeconfig", k, "--kubeconfig-file",
                          f->east_kubeconfig, NULL),
                      1);
     assert_non_null(strstr(f->out, "--force"));
-    assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", k, "--kubeconfig-file",
+    assert_int_equal(run(f, "cluster", "register", "east", "--trust-domain", "cluster.local",
+                         "--org", "Istio", "--kubeconfig", k, "--kubeconfig-file",
                          f->east_kubeconfig, "--force", NULL),
                      0);
     /* a file that is no kubeconfig is refused before anything is written */
-    assert_int_equal(run(f, "cluster", "register", "bad", "--kubeconfig", k, "--kubeconfig-file",
-                         f->out_path, NULL),
+    assert_int_equal(run(f, "cluster", "register", "bad", "--trust-domain", "cluster.local",
+                         "--org", "Istio", "--kubeconfig", k, "--kubeconfig-file", f->out_path,
+                         NULL),
                      1);
     assert_int_equal(http_status(f, "mgmt", "GET", "/api/v1/namespaces/meshcert/secrets/bad", NULL),
                      404);
@@ -283,10 +312,13 @@ static void test_operator_flow(void **state)
     assert_non_null(strstr(f->out, "NAME"));
     assert_non_null(strstr(f->out, "east "));
     assert_non_null(strstr(f->out, "https://127.0.0.1:"));
+    assert_non_null(strstr(f->out, "trustDomains=cluster.local dnsSuffixes=- orgs=- "
+                                   "roots=meshcert/root-ca"));
 
     /* a bad host: usage error, nothing written */
-    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "ic1",
-                         "--host", "istiod.istio-system.svc", "--host", "a..b", NULL),
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "ic1", "--host", "istiod.istio-system.svc", "--host", "a..b",
+                         NULL),
                      2);
     assert_int_equal(http_status(f, "east", "GET", IC_PATH "/ic1", NULL), 404);
 
@@ -315,12 +347,12 @@ static void test_operator_flow(void **state)
     http_reply_free(&reply);
     assert_int_equal(http_status(f, "east", "GET", PBD_PATH "/ic1", NULL), 200);
     /* issuing the same name again is refused */
-    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "ic1",
-                         "--host", "istiod.istio-system.svc", NULL),
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "ic1", "--host", "istiod.istio-system.svc", NULL),
                      1);
     /* an unregistered cluster */
-    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "west", "--name", "ic1",
-                         "--host", "istiod.istio-system.svc", NULL),
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "west",
+                         "--name", "ic1", "--host", "istiod.istio-system.svc", NULL),
                      1);
     assert_non_null(strstr(f->out, "not registered"));
 
@@ -353,9 +385,9 @@ static void test_operator_flow(void **state)
     fputs(at + strlen(port), file);
     fclose(file);
     free(text);
-    assert_int_equal(
-        run(f, "cluster", "register", "west", "--kubeconfig", k, "--kubeconfig-file", down, NULL),
-        0);
+    assert_int_equal(run(f, "cluster", "register", "west", "--trust-domain", "cluster.local",
+                         "--org", "Istio", "--kubeconfig", k, "--kubeconfig-file", down, NULL),
+                     0);
     assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 1);
     assert_non_null(strstr(f->out, "meshcert/ic1"));
     assert_non_null(strstr(f->out, "unreachable"));
@@ -449,8 +481,9 @@ static void create_secret(fixture *f, const char *name, const char *type, const 
 static void register_east(fixture *f)
 {
     assert_int_equal(create_namespace(f, "east", "istio-system"), 0);
-    assert_int_equal(run(f, "cluster", "register", "east", "--kubeconfig", f->mgmt_kubeconfig,
-                         "--kubeconfig-file", f->east_kubeconfig, "--force", NULL),
+    assert_int_equal(run(f, "cluster", "register", "east", "--trust-domain", "cluster.local",
+                         "--org", "Istio", "--kubeconfig", f->mgmt_kubeconfig, "--kubeconfig-file",
+                         f->east_kubeconfig, "--force", NULL),
                      0);
 }
 
@@ -722,8 +755,8 @@ static void test_kubeconfig_defaults(void **state)
     fixture *f = *state;
     char *k = f->mgmt_kubeconfig;
     register_east(f);
-    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "ic1",
-                         "--host", HOST, NULL),
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "ic1", "--host", HOST, NULL),
                      0);
     char list[1200];
     snprintf(list, sizeof(list), "%s/absent.yaml:%s", f->server.dir, k);
@@ -914,24 +947,27 @@ static void test_issue_conflicts_and_failed_status(void **state)
     fixture *f = *state;
     char *k = f->mgmt_kubeconfig;
     register_east(f);
-    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "first",
-                         "--host", HOST, NULL),
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "first", "--host", HOST, NULL),
                      0);
-    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "second",
-                         "--host", HOST, NULL),
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "second", "--host", HOST, NULL),
                      1);
     assert_non_null(strstr(f->out, "issuedcertificate meshcert/first already writes its "
                                    "certificate to Secret istio-system/cacerts"));
     assert_int_equal(http_status(f, "east", "GET", IC_PATH "/second", NULL), 404);
-    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "second",
-                         "--host", HOST, "--output-secret", "meshcert/first", NULL),
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "second", "--host", HOST, "--output-secret", "meshcert/first",
+                         NULL),
                      1);
     assert_non_null(strstr(f->out, "private key Secret of issuedcertificate meshcert/first"));
-    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "second",
-                         "--host", HOST, "--output-secret", "meshcert/second", NULL),
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "second", "--host", HOST, "--output-secret", "meshcert/second",
+                         NULL),
                      2); /* its own key Secret */
-    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "second",
-                         "--host", HOST, "--output-secret", "istio-system/second", NULL),
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "second", "--host", HOST, "--output-secret",
+                         "istio-system/second", NULL),
                      0);
 
     assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 0);
@@ -953,9 +989,9 @@ static void test_issue_wait(void **state)
     char out[600];
     snprintf(out, sizeof(out), "%s/wait.out", f->server.dir);
 
-    pid_t pid = spawn_meshcert(f, out, "issue", "--kubeconfig", k, "--cluster", "east", "--name",
-                               "done", "--host", HOST, "--output-secret", "istio-system/done",
-                               "--wait", "--timeout", "30s", NULL);
+    pid_t pid = spawn_meshcert(f, out, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster",
+                               "east", "--name", "done", "--host", HOST, "--output-secret",
+                               "istio-system/done", "--wait", "--timeout", "30s", NULL);
     wait_created(f, "done");
     set_status(f, "done", "{\"state\":\"REQUESTED\",\"observedGeneration\":1}");
     sleep_ms(700);
@@ -966,8 +1002,9 @@ static void test_issue_wait(void **state)
     assert_non_null(strstr(text, "issuedcertificate meshcert/done on cluster east: FINISHED"));
     free(text);
 
-    spawn_meshcert(f, out, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "broken",
-                         "--host", HOST, "--output-secret", "istio-system/broken", "--wait", NULL);
+    spawn_meshcert(f, out, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                   "--name", "broken", "--host", HOST, "--output-secret", "istio-system/broken",
+                   "--wait", NULL);
     wait_created(f, "broken");
     set_status(f, "broken",
                "{\"state\":\"FAILED\",\"observedGeneration\":1,\"error\":\"no root in "
@@ -979,14 +1016,14 @@ static void test_issue_wait(void **state)
     free(text);
 
     double start = now_seconds();
-    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "slow",
-                         "--host", HOST, "--output-secret", "istio-system/slow", "--wait",
-                         "--timeout", "1s", NULL),
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "slow", "--host", HOST, "--output-secret", "istio-system/slow",
+                         "--wait", "--timeout", "1s", NULL),
                      1);
     assert_true(now_seconds() - start < 5);
     assert_non_null(strstr(f->out, "issuedcertificate meshcert/slow not issued within 1s"));
-    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--cluster", "east", "--name", "x",
-                         "--host", HOST, "--timeout", "1s", NULL),
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "x", "--host", HOST, "--timeout", "1s", NULL),
                      2); /* --timeout without --wait */
 }
 

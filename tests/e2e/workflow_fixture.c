@@ -215,27 +215,51 @@ int wf_apply_crds(mc_kube_client *client)
     return 0;
 }
 
-int wf_register_cluster(const server_process *server, mc_kube_client *mgmt, const char *cluster)
+int wf_register_cluster_with(const server_process *server, mc_kube_client *mgmt,
+                             const char *cluster, const mc_api_registration_policy *policy)
 {
-    char path[512], *text = NULL, *b64 = NULL;
+    char path[512], *text = NULL;
     size_t len = 0;
     mc_err err = {0};
     snprintf(path, sizeof(path), "%s/kubeconfigs/%s.yaml", server->dir, cluster);
     int rc = mc_file_read(path, 1 << 20, &text, &len, &err);
-    if (rc == MC_OK)
-        rc = mc_base64_encode(text, len, &b64, NULL);
     json_t *secret = NULL;
-    if (rc == MC_OK) {
-        secret = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
-                           "Secret", "metadata", "name", cluster, "namespace", WF_NS_MESHCERT,
-                           "type", MC_API_SECRET_TYPE_KUBECONFIG, "data", cluster, b64);
+    if (rc == MC_OK)
+        rc = mc_api_registration_build(WF_NS_MESHCERT, cluster, text, len, policy, &secret, &err);
+    if (rc == MC_OK)
         rc = mc_kube_create(mgmt, &wf_secrets, WF_NS_MESHCERT, secret, NULL, &err);
-    }
     if (rc != MC_OK)
         fprintf(stderr, "register %s: %s\n", cluster, err.msg);
     json_decref(secret);
-    free(b64);
     free(text);
+    return rc;
+}
+
+int wf_default_policy(mc_api_registration_policy *policy)
+{
+    mc_err err = {0};
+    mc_api_registration_policy_init(policy);
+    if (mc_api_registration_policy_add(policy, MC_POLICY_ROOT, WF_NS_MESHCERT "/" WF_ROOT_SECRET,
+                                       &err) != MC_OK ||
+        mc_api_registration_policy_add(policy, MC_POLICY_TRUST_DOMAIN, WF_TRUST_DOMAIN, &err) !=
+            MC_OK ||
+        mc_api_registration_policy_add(policy, MC_POLICY_DNS_SUFFIX, WF_NS_ISTIO ".svc", &err) !=
+            MC_OK ||
+        mc_api_registration_policy_add(policy, MC_POLICY_ORG, WF_ORG, &err) != MC_OK) {
+        fprintf(stderr, "policy: %s\n", err.msg);
+        mc_api_registration_policy_clear(policy);
+        return -1;
+    }
+    return 0;
+}
+
+int wf_register_cluster(const server_process *server, mc_kube_client *mgmt, const char *cluster)
+{
+    mc_api_registration_policy policy;
+    if (wf_default_policy(&policy) != 0)
+        return -1;
+    int rc = wf_register_cluster_with(server, mgmt, cluster, &policy);
+    mc_api_registration_policy_clear(&policy);
     return rc;
 }
 

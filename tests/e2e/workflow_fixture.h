@@ -18,15 +18,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "api/registration.h"
 #include "kube/client.h"
 #include "server_process.h"
 
-#define WF_NS_MESHCERT "meshcert"
-#define WF_NS_ISTIO    "istio-system"
-#define WF_ORG         "Istio"
-#define WF_HOST_SPIFFE "spiffe://cluster.local/ns/istio-system/sa/citadel"
-#define WF_ROOT_SECRET "root-ca"
-#define WF_WAIT_MS     30000
+#define WF_NS_MESHCERT  "meshcert"
+#define WF_NS_ISTIO     "istio-system"
+#define WF_ORG          "Istio"
+#define WF_TRUST_DOMAIN "cluster.local"
+#define WF_HOST_SPIFFE  "spiffe://" WF_TRUST_DOMAIN "/ns/istio-system/sa/citadel"
+#define WF_ROOT_SECRET  "root-ca"
+#define WF_WAIT_MS      30000
 
 enum { WF_EAST = 0, WF_WEST = 1, WF_MANAGED = 2 };
 extern const char *const wf_managed_names[WF_MANAGED];
@@ -66,6 +68,13 @@ int wf_client_for(const server_process *server, const char *cluster, mc_kube_cli
 int wf_create_namespace(mc_kube_client *client, const char *name);
 int wf_apply_crds(mc_kube_client *client);
 int wf_register_cluster(const server_process *server, mc_kube_client *mgmt, const char *cluster);
+/* The policy wf_register_cluster registers with: root meshcert/root-ca,
+ * trust domain cluster.local, DNS suffix istio-system.svc, org Istio. 0 or
+ * -1; clear it with mc_api_registration_policy_clear. */
+int wf_default_policy(mc_api_registration_policy *policy);
+/* Registers cluster with the given issuance policy (api/registration.h). */
+int wf_register_cluster_with(const server_process *server, mc_kube_client *mgmt,
+                             const char *cluster, const mc_api_registration_policy *policy);
 
 /* Spawns the issuer (f->generate_root, f->issuer_extra) or the agent of a
  * managed cluster; output appended to its log. 0 or -1. */

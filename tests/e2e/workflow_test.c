@@ -692,9 +692,11 @@ static void check_status_body_has_no_key(const wf_fixture *f)
     json_decref(secret);
 }
 
-/* The issuer restarted without --generate-root: a request whose
- * signingCertificateSecret does not exist ends FAILED naming it, on the
- * request and (through the agent) on the IssuedCertificate. */
+/* The issuer restarted without --generate-root. West names a root its
+ * registration does not allow: FAILED naming it, and nothing creates it.
+ * East asks for Google's names, west's trust domain and Google's org: the
+ * issuer refuses (the agent shows why on the IssuedCertificate), nothing is
+ * signed and no output Secret is written (issue 14). */
 static void check_missing_root(wf_fixture *f)
 {
     f->generate_root = 0;
@@ -703,8 +705,8 @@ static void check_missing_root(wf_fixture *f)
                                  NULL);
     wf_ic_view view;
     wf_wait_ic_state(f, f->managed[WF_WEST], "west", "mesh-noroot", "FAILED", 1, &view);
-    if (!strstr(view.error, WF_NS_MESHCERT "/no-such-root"))
-        wf_fail(f, "the FAILED error does not name the missing root Secret: %s", view.error);
+    if (!strstr(view.error, WF_NS_MESHCERT "/no-such-root is not a signing root of cluster west"))
+        wf_fail(f, "the FAILED error does not name the refused root Secret: %s", view.error);
     json_t *secret = NULL;
     mc_err err = {0};
     if (mc_kube_get(f->mgmt, &wf_secrets, WF_NS_MESHCERT, "no-such-root", &secret, &err) !=
@@ -713,6 +715,28 @@ static void check_missing_root(wf_fixture *f)
     if (mc_kube_get(f->managed[WF_WEST], &wf_secrets, WF_NS_ISTIO, "noroot-certs", &secret, &err) !=
         MC_ENOTFOUND)
         wf_fail(f, "an output Secret was written without a root");
+
+    json_t *hostile = json_pack(
+        "{s:s, s:s, s:{s:s, s:s}, s:{s:[s,s], s:s, s:{s:s, s:s}, s:{s:s, s:s}}}", "apiVersion",
+        MC_API_GROUP_VERSION, "kind", "IssuedCertificate", "metadata", "name", "mesh-hostile",
+        "namespace", WF_NS_MESHCERT, "spec", "hosts", "www.google.com",
+        "spiffe://west.local/ns/istio-system/sa/istiod", "org", "Google LLC",
+        "signingCertificateSecret", "name", WF_ROOT_SECRET, "namespace", WF_NS_MESHCERT,
+        "issuedCertificateSecret", "name", "hostile-certs", "namespace", WF_NS_ISTIO);
+    wf_create(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, hostile);
+    wf_wait_ic_state(f, f->managed[WF_EAST], "east", "mesh-hostile", "FAILED", 1, &view);
+    if (!strstr(view.error, "org \"Google LLC\" is outside cluster east's issuance policy") ||
+        !strstr(view.error, "www.google.com"))
+        wf_fail(f, "the FAILED error does not name the refused org and host: %s", view.error);
+    if (mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "hostile-certs", &secret,
+                    &err) != MC_ENOTFOUND)
+        wf_fail(f, "an output Secret was written for east's hostile IssuedCertificate");
+    json_t *request = NULL;
+    if (mc_kube_get(f->managed[WF_EAST], &wf_requests, WF_NS_MESHCERT, "mesh-hostile", &request,
+                    &err) == MC_OK &&
+        wf_str_at(request, "status", "signedCertificate"))
+        wf_fail(f, "east's hostile request was signed");
+    json_decref(request);
 }
 
 static void test_workflow(void **state)
@@ -844,8 +868,9 @@ static void test_workflow(void **state)
     check_tls_and_adopt_flag(f);
 
     /* 9. SIGTERM stops the issuer with exit status 0; restarted without
-     * --generate-root, a request naming a missing root Secret ends FAILED
-     * naming it, and nothing creates that Secret. */
+     * --generate-root, a request naming a root outside west's policy ends
+     * FAILED naming it, and nothing creates that Secret; east's request for
+     * names outside its policy ends FAILED and nothing is signed. */
     wf_stop_cleanly(f, &f->issuer, "meshcert issuer");
     check_missing_root(f);
 

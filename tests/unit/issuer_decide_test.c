@@ -4,6 +4,9 @@
  * Fixtures are real: an EC P-256 root and signer, CSRs made by pki/ from
  * fresh keys, the RSA-1024 CSR of tests/data/pki (made by the openssl CLI).
  * Issued certificates are checked with pki/verify.h and mc_pki_cert_sans.
+ * Every world's cluster c1 has an issuance policy (root meshcert/root-ca,
+ * trust domain cluster.local, DNS suffix istio-system.svc, org Istio); the
+ * policy tests show that nothing outside it is signed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,8 +42,10 @@ static int group_setup(void **state)
 {
     (void)state;
     mc_err err = {0};
-    mc_pki_root_params params = {.org = "meshcert", .common_name = "root",
-                                 .ttl_seconds = 10LL * 365 * 86400, .now = NOW - 86400};
+    mc_pki_root_params params = {.org = "meshcert",
+                                 .common_name = "root",
+                                 .ttl_seconds = 10LL * 365 * 86400,
+                                 .now = NOW - 86400};
     assert_int_equal(mc_pki_key_generate(MC_KEY_EC_P256, &g_root_key, &err), 0);
     assert_int_equal(mc_pki_root_create(g_root_key, &params, &g_root, &err), 0);
     assert_int_equal(mc_pki_signer_new(g_root, g_root_key, &g_signer, &err), 0);
@@ -62,6 +67,7 @@ typedef struct world {
     mc_api_certificate_request *request;
     mc_api_issued_certificate *ic;
     mc_pki_key *key;
+    mc_api_registration_policy policy;
     mc_issuer_observation obs;
     mc_issuer_action action;
 } world;
@@ -102,6 +108,20 @@ static void world_init(world *w)
     w->ic->spec.hosts_len = 2;
     mc_api_object_ref_set(&w->ic->spec.signing_certificate_secret, "meshcert", "root-ca");
     mc_api_object_ref_set(&w->ic->spec.issued_certificate_secret, "istio-system", "cacerts");
+    /* c1 may be issued k_hosts with O=Istio by meshcert/root-ca */
+    mc_err err = {0};
+    mc_api_registration_policy_init(&w->policy);
+    assert_int_equal(
+        mc_api_registration_policy_add(&w->policy, MC_POLICY_ROOT, "meshcert/root-ca", &err), 0);
+    assert_int_equal(
+        mc_api_registration_policy_add(&w->policy, MC_POLICY_TRUST_DOMAIN, "cluster.local", &err),
+        0);
+    assert_int_equal(
+        mc_api_registration_policy_add(&w->policy, MC_POLICY_DNS_SUFFIX, "istio-system.svc", &err),
+        0);
+    assert_int_equal(mc_api_registration_policy_add(&w->policy, MC_POLICY_ORG, "Istio", &err), 0);
+    w->obs.policy = &w->policy;
+    w->obs.issuer_namespace = "meshcert";
     w->obs.cluster = "c1";
     w->obs.signer = g_signer;
     w->obs.root_pem = g_root_pem;
@@ -114,6 +134,7 @@ static void world_free(world *w)
     mc_api_certificate_request_free(w->request);
     mc_api_issued_certificate_free(w->ic);
     mc_pki_key_free(w->key);
+    mc_api_registration_policy_clear(&w->policy);
 }
 
 static const mc_issuer_action *decide(world *w)
@@ -346,9 +367,8 @@ static void test_good_csr_is_signed(void **state)
     assert_non_null(a->certificate_pem);
     mc_err err = {0};
     mc_pki_cert *cert = NULL;
-    assert_int_equal(mc_pki_cert_from_pem(a->certificate_pem, strlen(a->certificate_pem), "c",
-                                          &cert, &err),
-                     0);
+    assert_int_equal(
+        mc_pki_cert_from_pem(a->certificate_pem, strlen(a->certificate_pem), "c", &cert, &err), 0);
     mc_pki_cert *roots[] = {g_root};
     assert_int_equal(mc_pki_verify_chain(cert, NULL, 0, roots, 1, NOW, &err), 0);
     assert_int_equal(mc_pki_cert_matches_key(cert, w.key, &err), 0);
@@ -359,6 +379,13 @@ static void test_good_csr_is_signed(void **state)
     assert_non_null(strstr(sans.data, "URI:spiffe://cluster.local/ns/istio-system/sa/istiod"));
     assert_non_null(strstr(sans.data, "DNS:istiod.istio-system.svc"));
     mc_buf_free(&sans);
+    /* the policy travels as critical name constraints */
+    mc_buf constraints;
+    mc_buf_init(&constraints, 4096);
+    assert_int_equal(mc_pki_cert_name_constraints(cert, &constraints), 1);
+    assert_string_equal(constraints.data, "permitted: URI:cluster.local, DNS:istio-system.svc; "
+                                          "excluded: IP:0.0.0.0/0, IP:0:0:0:0:0:0:0:0/0");
+    mc_buf_free(&constraints);
     assert_int_equal(mc_pki_cert_check_identity(cert, "Istio", k_hosts, 2, &err), 0);
     time_t nb = 0, na = 0;
     assert_int_equal(mc_pki_cert_validity(cert, &nb, &na), 0);
@@ -376,9 +403,8 @@ static void test_default_ttl_is_a_year(void **state)
     assert_int_equal(a->type, MC_ISSUER_FINISH);
     mc_err err = {0};
     mc_pki_cert *cert = NULL;
-    assert_int_equal(mc_pki_cert_from_pem(a->certificate_pem, strlen(a->certificate_pem), "c",
-                                          &cert, &err),
-                     0);
+    assert_int_equal(
+        mc_pki_cert_from_pem(a->certificate_pem, strlen(a->certificate_pem), "c", &cert, &err), 0);
     time_t nb = 0, na = 0;
     mc_pki_cert_validity(cert, &nb, &na);
     assert_int_equal(na, NOW + 365 * 86400);
@@ -393,6 +419,127 @@ static void test_expired_root_fails(void **state)
     world_init(&w);
     w.obs.now = NOW + 20LL * 365 * 86400;
     assert_fail(decide(&w), "signing");
+    world_free(&w);
+}
+
+/* ---- the cluster's issuance policy (issue 14) ------------------------------ */
+
+/* Sets the IssuedCertificate's hosts (and a matching CSR), org, root. */
+static void set_spec(world *w, const char *org, const char *const *hosts, size_t n)
+{
+    for (size_t i = 0; i < w->ic->spec.hosts_len; i++)
+        free(w->ic->spec.hosts[i]);
+    free(w->ic->spec.hosts);
+    w->ic->spec.hosts = calloc(n, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        w->ic->spec.hosts[i] = mc_strdup(hosts[i]);
+    w->ic->spec.hosts_len = n;
+    free(w->ic->spec.org);
+    w->ic->spec.org = mc_strdup(org);
+    char *pem = make_csr(w, org, hosts, n);
+    set_csr(w, pem, strlen(pem));
+    free(pem);
+}
+
+/* East's hostile IssuedCertificate: the CSR matches it exactly, the root
+ * is the right one, yet every name outside the policy is refused by name. */
+static void test_hosts_outside_policy_fail(void **state)
+{
+    (void)state;
+    const char *const google[] = {"www.google.com"};
+    const char *const west[] = {"spiffe://west.local/ns/istio-system/sa/istiod"};
+    const char *const ip[] = {"10.0.0.1"};
+    const char *const near_miss[] = {"evilistio-system.svc"};
+    const char *const other_uri[] = {"https://cluster.local/x"};
+    const char *const port[] = {"spiffe://cluster.local:443/ns/x"};
+    const struct {
+        const char *const *hosts;
+        const char *named;
+    } cases[] = {{google, "www.google.com"}, {west, "spiffe://west.local/"},
+                 {ip, "10.0.0.1"},           {near_miss, "evilistio-system.svc"},
+                 {other_uri, "https://"},    {port, "cluster.local:443"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        world w;
+        world_init(&w);
+        set_spec(&w, "Istio", cases[i].hosts, 1);
+        const mc_issuer_action *a = decide(&w);
+        assert_fail(a, cases[i].named);
+        assert_non_null(strstr(a->error, "outside cluster c1's issuance policy"));
+        assert_non_null(strstr(a->error, "trust domains: cluster.local"));
+        assert_non_null(strstr(a->error, "DNS suffixes: istio-system.svc"));
+        world_free(&w);
+    }
+}
+
+static void test_org_outside_policy_fails(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    set_spec(&w, "Google LLC", k_hosts, 2);
+    assert_fail(decide(&w),
+                "org \"Google LLC\" is outside cluster c1's issuance policy (orgs: Istio)");
+    world_free(&w);
+}
+
+static void test_names_inside_policy_are_signed(void **state)
+{
+    (void)state;
+    const char *const inside[] = {"spiffe://cluster.local", "ISTIOD.istio-system.SVC",
+                                  "*.istio-system.svc", "istio-system.svc"};
+    world w;
+    world_init(&w);
+    set_spec(&w, "", inside, 4); /* no O= is always allowed */
+    assert_int_equal(decide(&w)->type, MC_ISSUER_FINISH);
+    world_free(&w);
+}
+
+/* A root outside the policy fails before the signer is looked at: the same
+ * words whether the Secret exists (a signer) or not (an error). */
+static void test_root_outside_policy_fails_alike(void **state)
+{
+    (void)state;
+    char first[sizeof(((mc_issuer_action *)0)->error)] = "";
+    for (int exists = 0; exists < 2; exists++) {
+        world w;
+        world_init(&w);
+        mc_api_object_ref_set(&w.ic->spec.signing_certificate_secret, "kube-system",
+                              "attacker-root");
+        w.obs.signer = exists ? g_signer : NULL;
+        w.obs.signer_error = exists ? NULL : "secret kube-system/attacker-root not found";
+        const mc_issuer_action *a = decide(&w);
+        assert_fail(a, "spec.signingCertificateSecret kube-system/attacker-root is not a signing "
+                       "root of cluster c1 (its registration allows: meshcert/root-ca)");
+        assert_null(strstr(a->error, "not found"));
+        if (!exists)
+            mc_strlcpy(first, a->error, sizeof(first));
+        else
+            assert_string_equal(first, a->error);
+        world_free(&w);
+    }
+}
+
+static void test_root_without_namespace_is_the_issuers(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    mc_api_object_ref_set(&w.ic->spec.signing_certificate_secret, NULL, "root-ca");
+    assert_int_equal(decide(&w)->type, MC_ISSUER_FINISH);
+    w.obs.issuer_namespace = "other";
+    assert_fail(decide(&w), "other/root-ca is not a signing root of cluster c1");
+    world_free(&w);
+}
+
+static void test_no_policy_fails(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    w.obs.policy = NULL;
+    w.obs.policy_error = "no annotation certificates.smh.solo.io/issuance-policy";
+    assert_fail(decide(&w), "cluster c1 has no usable issuance policy in its registration (no "
+                            "annotation certificates.smh.solo.io/issuance-policy)");
     world_free(&w);
 }
 
@@ -415,6 +562,12 @@ int main(void)
         cmocka_unit_test(test_good_csr_is_signed),
         cmocka_unit_test(test_default_ttl_is_a_year),
         cmocka_unit_test(test_expired_root_fails),
+        cmocka_unit_test(test_hosts_outside_policy_fail),
+        cmocka_unit_test(test_org_outside_policy_fails),
+        cmocka_unit_test(test_names_inside_policy_are_signed),
+        cmocka_unit_test(test_root_outside_policy_fails_alike),
+        cmocka_unit_test(test_root_without_namespace_is_the_issuers),
+        cmocka_unit_test(test_no_policy_fails),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

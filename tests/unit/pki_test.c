@@ -776,6 +776,78 @@ static void test_verify_through_intermediate(void **state)
     mc_pki_cert_free(mid);
 }
 
+/* Name constraints: absent unless asked; when asked, what the CA may sign
+ * (a leaf inside verifies, one outside does not: OpenSSL enforces them in
+ * mc_pki_verify_chain), and a kind with no entry permits only "invalid". */
+static void test_name_constraints_bind_what_the_ca_signs(void **state)
+{
+    fixture *f = *state;
+    mc_pki_issue_params params;
+    mc_pki_issue_params_init(&params);
+    params.org = "Istio";
+    params.hosts = mesh_hosts;
+    params.host_count = 4;
+    params.path_len = 1;
+    mc_err err = {0};
+    mc_buf text;
+    mc_pki_cert *mid = NULL;
+    assert_int_equal(mc_pki_signer_issue(f->signer, f->csr, &params, &mid, &err), MC_OK);
+    mc_buf_init(&text, 4096);
+    assert_int_equal(mc_pki_cert_name_constraints(mid, &text), 0);
+    mc_buf_free(&text);
+    mc_pki_cert_free(mid);
+
+    const char *trust_domains[] = {"east.local"};
+    params.name_constraints = 1;
+    params.permitted_uri_hosts = trust_domains;
+    params.permitted_uri_host_count = 1;
+    assert_int_equal(mc_pki_signer_issue(f->signer, f->csr, &params, &mid, &err), MC_OK);
+    mc_buf_init(&text, 4096);
+    assert_int_equal(mc_pki_cert_name_constraints(mid, &text), 1);
+    assert_string_equal(text.data, "permitted: URI:east.local, DNS:invalid; "
+                                   "excluded: IP:0.0.0.0/0, IP:0:0:0:0:0:0:0:0/0");
+    mc_buf_free(&text);
+    mc_pki_cert_free(mid);
+
+    const char *suffixes[] = {"example.org"};
+    params.permitted_dns = suffixes;
+    params.permitted_dns_count = 1;
+    assert_int_equal(mc_pki_signer_issue(f->signer, f->csr, &params, &mid, &err), MC_OK);
+    mc_pki_signer *mid_signer = NULL;
+    assert_int_equal(mc_pki_signer_new(mid, f->csr_key, &mid_signer, &err), MC_OK);
+    mc_pki_key *leaf_key = make_key(MC_KEY_EC_P256);
+    const char *inside[] = {"leaf.example.org", "spiffe://east.local/ns/a/sa/b"};
+    const char *outside[] = {"leaf.example", "spiffe://west.local/ns/a/sa/b", "10.0.0.1"};
+    for (size_t i = 0; i < 5; i++) {
+        const char *host = i < 2 ? inside[i] : outside[i - 2];
+        mc_pki_csr *csr = NULL;
+        mc_pki_cert *leaf = NULL;
+        assert_int_equal(mc_pki_csr_create(leaf_key, "", &host, 1, &csr, &err), MC_OK);
+        mc_pki_issue_params leaf_params;
+        mc_pki_issue_params_init(&leaf_params);
+        leaf_params.hosts = &host;
+        leaf_params.host_count = 1;
+        leaf_params.tls_server = 1;
+        assert_int_equal(mc_pki_signer_issue(mid_signer, csr, &leaf_params, &leaf, &err), MC_OK);
+        int rc = mc_pki_verify_chain(leaf, &mid, 1, &f->root, 1, 0, &err);
+        if (i < 2 && rc != MC_OK)
+            fail_msg("%s: %s", host, err.msg);
+        if (i >= 2) {
+            assert_int_equal(rc, MC_EVERIFY);
+            assert_contains(err.msg, "subtree violation");
+        }
+        mc_pki_cert_free(leaf);
+        mc_pki_csr_free(csr);
+    }
+    mc_pki_key_free(leaf_key);
+    mc_pki_signer_free(mid_signer);
+    mc_pki_cert_free(mid);
+
+    const char *empty[] = {""};
+    params.permitted_dns = empty;
+    assert_int_equal(mc_pki_signer_issue(f->signer, f->csr, &params, &mid, &err), MC_EINVAL);
+}
+
 /* ---- bundles ---- */
 
 static void test_bundle_build_entries_verify(void **state)
@@ -902,6 +974,7 @@ int main(void)
         cmocka_unit_test(test_basic_constraints_are_der),
         cmocka_unit_test(test_issue_sans_and_org_come_from_params),
         cmocka_unit_test(test_issue_refuses_ca_with_empty_subject),
+        cmocka_unit_test(test_name_constraints_bind_what_the_ca_signs),
         cmocka_unit_test(test_issue_clamps_ttl_to_root),
         cmocka_unit_test(test_signer_rejects_wrong_key_and_non_ca),
         cmocka_unit_test(test_issue_rsa4096_root_signs_openssl_csr),

@@ -939,7 +939,9 @@ static int remove_values(walk *w, const json_t *schema, json_t *value, const jso
             pop(w);
             if (rc != MC_OK)
                 return rc;
-            if (child_emptied && (w->type->typed || at_metadata(w)))
+            /* structured-merge-diff leaves null where it empties a map, and
+             * null fields are pruned before storage: the map goes */
+            if (child_emptied)
                 json_object_del(value, key + 2);
         }
         *emptied = before > 0 && json_object_size(value) == 0;

@@ -35,8 +35,6 @@
  * x-kubernetes-list-map-keys, x-kubernetes-map-type (atomic or granular). */
 typedef struct mc_fieldset_type {
     const json_t *schema; /* borrowed; NULL: deduced */
-    int typed;            /* 1 for built-in kinds (Go structs with omitempty): a map
-                             that apply empties is dropped, not kept as {} */
 } mc_fieldset_type;
 
 /* Reads a FieldsV1 value (as stored in managedFields[].fieldsV1) into a new
@@ -86,8 +84,8 @@ int mc_fieldset_merge(const mc_fieldset_type *type, const json_t *live, const js
 
 /* Removes from obj (in place) the values at the members of remove, except
  * where keep has members below that path (then only what keep does not
- * hold goes). Maps that this empties inside metadata, and anywhere when
- * type->typed, are dropped. Paths that obj does not have are ignored. */
+ * hold goes). An object or list this empties goes too (structured-merge-diff
+ * leaves null there, which kube prunes). Paths obj does not have are ignored. */
 int mc_fieldset_remove(const mc_fieldset_type *type, json_t *obj, const json_t *remove,
                        const json_t *keep, mc_err *err);
 

@@ -66,7 +66,6 @@ static void op_of(const mc_server_request *req, const char *manager, json_t *sch
     else
         op->scope = req->resource->has_status ? MC_MANAGED_SCOPE_MAIN : MC_MANAGED_SCOPE_ALL;
     op->type.schema = schema;
-    op->type.typed = req->resource->crd_name == NULL;
 }
 
 /* 422 for request options, as kube words it:

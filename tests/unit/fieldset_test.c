@@ -55,7 +55,7 @@ static int run_case(const json_t *c)
         .subresource = json_string_value(json_object_get(c, "subresource")),
         .now = NOW,
         .scope = scope_of(json_string_value(json_object_get(c, "scope"))),
-        .type = {schema, json_is_true(json_object_get(c, "typed"))},
+        .type = {schema},
     };
     int ok = 1;
     json_t *out = NULL, *conflicts = NULL;
@@ -134,7 +134,7 @@ static void test_conflict_changes_nothing(void **state)
                           NULL),
         MC_OK);
     json_t *before = mc_managed_encode(&m);
-    mc_managed_op op = {"b", "v1", "", NOW, MC_MANAGED_SCOPE_ALL, {NULL, 1}};
+    mc_managed_op op = {"b", "v1", "", NOW, MC_MANAGED_SCOPE_ALL, {NULL}};
     json_t *out = NULL, *conflicts = NULL;
     int changed = 0;
     mc_err err = {0};
@@ -230,7 +230,7 @@ static void test_compare_tolerates_live_duplicates(void **state)
     json_t *schema = api_test_load("apply/schema.json");
     json_t *a = api_test_json("{\"spec\":{\"tags\":[\"a\",\"a\"]}}");
     json_t *b = api_test_json("{\"spec\":{\"tags\":[\"a\"]}}");
-    mc_fieldset_type type = {schema, 0};
+    mc_fieldset_type type = {schema};
     json_t *changed = NULL, *removed = NULL;
     assert_int_equal(mc_fieldset_compare(&type, a, b, &changed, &removed, NULL), MC_OK);
     json_t *paths = mc_fieldset_paths(changed);

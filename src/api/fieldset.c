@@ -13,29 +13,31 @@
 #include "util/buf.h"
 #include "util/str.h"
 
-/* ObjectMeta as kube's OpenAPI describes it, for the walks' purposes. */
-static const char object_meta_schema[] =
-    "{\"type\":\"object\",\"properties\":{"
-    "\"name\":{\"type\":\"string\"},\"generateName\":{\"type\":\"string\"},"
-    "\"namespace\":{\"type\":\"string\"},\"selfLink\":{\"type\":\"string\"},"
-    "\"uid\":{\"type\":\"string\"},\"resourceVersion\":{\"type\":\"string\"},"
-    "\"generation\":{\"type\":\"integer\"},\"creationTimestamp\":{\"type\":\"string\"},"
-    "\"deletionTimestamp\":{\"type\":\"string\"},"
-    "\"deletionGracePeriodSeconds\":{\"type\":\"integer\"},"
-    "\"labels\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}},"
-    "\"annotations\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}},"
-    "\"finalizers\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},"
-    "\"x-kubernetes-list-type\":\"set\"},"
-    "\"ownerReferences\":{\"type\":\"array\",\"x-kubernetes-list-type\":\"map\","
-    "\"x-kubernetes-list-map-keys\":[\"uid\"],\"items\":{\"type\":\"object\",\"properties\":{"
-    "\"apiVersion\":{\"type\":\"string\"},\"kind\":{\"type\":\"string\"},"
-    "\"name\":{\"type\":\"string\"},\"uid\":{\"type\":\"string\"},"
-    "\"controller\":{\"type\":\"boolean\"},\"blockOwnerDeletion\":{\"type\":\"boolean\"}}}}}}";
+/* ObjectMeta's fields (any other key in metadata is unknown to kube). Its
+ * labels and annotations are maps, finalizers a set and ownerReferences a
+ * map list keyed by uid (see list_type): kept in code rather than as a
+ * schema to parse, because every write walks metadata. */
+static const char *const object_meta_fields[] = {
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+};
 
 /* One walk over an object: the path from the root as path elements. */
 typedef struct walk {
     const mc_fieldset_type *type;
-    json_t *meta_schema;               /* owned: ObjectMeta */
     char *path[MC_FIELDSET_MAX_DEPTH]; /* owned path elements, root first */
     size_t depth;                      /* elements in path */
     mc_err *err;
@@ -46,15 +48,13 @@ static int walk_init(walk *w, const mc_fieldset_type *type, mc_err *err)
     memset(w, 0, sizeof(*w));
     w->type = type;
     w->err = err;
-    w->meta_schema = json_loads(object_meta_schema, 0, NULL);
-    return w->meta_schema ? MC_OK : mc_err_set(err, MC_ENOMEM, "out of memory");
+    return MC_OK;
 }
 
 static void walk_done(walk *w)
 {
     while (w->depth > 0)
         free(w->path[--w->depth]);
-    json_decref(w->meta_schema);
 }
 
 /* ---- path elements ---- */
@@ -142,16 +142,26 @@ static int skipped(const walk *w, const char *key)
     return at_metadata(w) && strcmp(key, "managedFields") == 0;
 }
 
-/* A struct field (declared in properties), not a map key. */
-static int declared(const json_t *schema, const char *key)
+/* A struct field (declared in properties, or one of ObjectMeta's), not a
+ * map key. */
+static int declared(const walk *w, const json_t *schema, const char *key)
 {
+    if (at_metadata(w)) {
+        for (size_t i = 0; i < sizeof(object_meta_fields) / sizeof(object_meta_fields[0]); i++)
+            if (strcmp(key, object_meta_fields[i]) == 0)
+                return 1;
+        return 0;
+    }
     return json_object_get(json_object_get(schema, "properties"), key) != NULL;
 }
 
+/* The schema of key's value. metadata and everything in it have none: the
+ * walk knows ObjectMeta by its path. */
 static const json_t *child_schema(const walk *w, const json_t *schema, const char *key)
 {
-    if (w->depth == 0 && strcmp(key, "metadata") == 0)
-        return w->meta_schema;
+    if ((w->depth == 0 && strcmp(key, "metadata") == 0) ||
+        (w->depth > 0 && strcmp(w->path[0], "f:metadata") == 0))
+        return NULL;
     const json_t *field = json_object_get(json_object_get(schema, "properties"), key);
     if (field)
         return field;
@@ -167,8 +177,23 @@ static int granular_object(const json_t *schema, const json_t *value)
 
 enum { LIST_ATOMIC, LIST_SET, LIST_MAP };
 
-static int list_type(const json_t *schema)
+/* "finalizers" or "ownerReferences" when the walk is at that list of
+ * metadata, else NULL. */
+static const char *metadata_list(const walk *w)
 {
+    if (w->depth != 2 || strcmp(w->path[0], "f:metadata") != 0)
+        return NULL;
+    if (strcmp(w->path[1], "f:finalizers") == 0 || strcmp(w->path[1], "f:ownerReferences") == 0)
+        return w->path[1] + 2;
+    return NULL;
+}
+
+/* The type of the list at the walk's path. */
+static int list_type(const walk *w, const json_t *schema)
+{
+    const char *meta = metadata_list(w);
+    if (meta)
+        return strcmp(meta, "finalizers") == 0 ? LIST_SET : LIST_MAP;
     const char *t = json_string_value(json_object_get(schema, "x-kubernetes-list-type"));
     if (t && strcmp(t, "set") == 0)
         return LIST_SET;
@@ -178,9 +203,9 @@ static int list_type(const json_t *schema)
     return LIST_ATOMIC;
 }
 
-static int associative_list(const json_t *schema, const json_t *value)
+static int associative_list(const walk *w, const json_t *schema, const json_t *value)
 {
-    return json_is_array(value) && list_type(schema) != LIST_ATOMIC;
+    return json_is_array(value) && list_type(w, schema) != LIST_ATOMIC;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -193,7 +218,7 @@ static int compare_names(const void *a, const void *b)
 static char *item_element(walk *w, const json_t *schema, const json_t *item)
 {
     char where[1024];
-    if (list_type(schema) == LIST_SET) {
+    if (list_type(w, schema) == LIST_SET) {
         if (json_is_object(item) || json_is_array(item)) {
             current_path(w, where, sizeof(where));
             mc_err_set(w->err, MC_EINVAL, "%s: items of a list of type set must be scalars", where);
@@ -207,7 +232,8 @@ static char *item_element(walk *w, const json_t *schema, const json_t *item)
         return elem;
     }
     const json_t *names = json_object_get(schema, "x-kubernetes-list-map-keys");
-    size_t n = json_array_size(names);
+    int owner_refs = metadata_list(w) != NULL; /* keyed by uid */
+    size_t n = owner_refs ? 1 : json_array_size(names);
     const char *sorted[16];
     if (!json_is_object(item) || n > 16) {
         current_path(w, where, sizeof(where));
@@ -215,7 +241,7 @@ static char *item_element(walk *w, const json_t *schema, const json_t *item)
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        sorted[i] = json_string_value(json_array_get(names, i));
+        sorted[i] = owner_refs ? "uid" : json_string_value(json_array_get(names, i));
         if (!sorted[i])
             sorted[i] = "";
     }
@@ -296,7 +322,7 @@ static int duplicate_error(walk *w, const json_t *schema)
     char where[1024];
     current_path(w, where, sizeof(where));
     return mc_err_set(w->err, MC_EINVAL, "%s: duplicate entries in a list of type %s", where,
-                      list_type(schema) == LIST_SET ? "set" : "map");
+                      list_type(w, schema) == LIST_SET ? "set" : "map");
 }
 
 /* ---- sets ---- */
@@ -373,6 +399,24 @@ json_t *mc_fieldset_difference(const json_t *a, const json_t *b)
             json_decref(rest);
     }
     return out;
+}
+
+void mc_fieldset_subtract(json_t *set, const json_t *other)
+{
+    const char *key;
+    json_t *theirs;
+    json_object_foreach((json_t *)other, key, theirs)
+    {
+        json_t *mine = json_object_get(set, key);
+        if (!mine)
+            continue;
+        if (strcmp(key, ".") != 0) {
+            mc_fieldset_subtract(mine, theirs);
+            if (json_object_size(mine) > 0)
+                continue;
+        }
+        json_object_del(set, key);
+    }
 }
 
 json_t *mc_fieldset_intersection(const json_t *a, const json_t *b)
@@ -550,7 +594,7 @@ static int owned_set(walk *w, const json_t *schema, const json_t *value, json_t 
             const json_t *cs = child_schema(w, schema, key);
             int member = json_is_null(child) ||
                          (json_is_object(child) && json_object_size(child) == 0) ||
-                         !declared(schema, key);
+                         !declared(w, schema, key);
             if ((rc = push(w, prefixed("f:", key))) != MC_OK)
                 return rc;
             rc = owned_set(w, cs, child, set);
@@ -562,7 +606,7 @@ static int owned_set(walk *w, const json_t *schema, const json_t *value, json_t 
         }
         return MC_OK;
     }
-    if (associative_list(schema, value)) {
+    if (associative_list(w, schema, value)) {
         list_index li;
         if ((rc = list_index_build(w, schema, value, &li)) != MC_OK)
             return rc;
@@ -574,7 +618,7 @@ static int owned_set(walk *w, const json_t *schema, const json_t *value, json_t 
         for (size_t i = 0; rc == MC_OK && i < li.count; i++) {
             if ((rc = push(w, mc_strdup(li.elems[i]))) != MC_OK)
                 break;
-            if (list_type(schema) == LIST_MAP)
+            if (list_type(w, schema) == LIST_MAP)
                 rc = owned_set(w, items, json_array_get(value, i), set);
             if (rc == MC_OK)
                 rc = insert_here(w, set);
@@ -629,7 +673,7 @@ static int whole_value(walk *w, const json_t *schema, const json_t *value, json_
             if (rc != MC_OK)
                 return rc;
         }
-    } else if (associative_list(schema, value)) {
+    } else if (associative_list(w, schema, value)) {
         list_index li;
         if ((rc = list_index_build(w, schema, value, &li)) != MC_OK)
             return rc;
@@ -684,7 +728,7 @@ static int compare_values(walk *w, const json_t *schema, const json_t *a, const 
         }
         return MC_OK;
     }
-    if (associative_list(schema, a) && json_is_array(b)) {
+    if (associative_list(w, schema, a) && json_is_array(b)) {
         list_index la, lb;
         if ((rc = list_index_build(w, schema, a, &la)) != MC_OK)
             return rc;
@@ -886,7 +930,7 @@ static int merge_values(walk *w, const json_t *schema, const json_t *a, const js
         *out = result;
         return MC_OK;
     }
-    if (associative_list(schema, a) && json_is_array(b))
+    if (associative_list(w, schema, a) && json_is_array(b))
         return merge_lists(w, schema, a, b, out);
     *out = json_deep_copy(b);
     return *out ? MC_OK : mc_err_set(w->err, MC_ENOMEM, "out of memory");
@@ -947,7 +991,7 @@ static int remove_values(walk *w, const json_t *schema, json_t *value, const jso
         *emptied = before > 0 && json_object_size(value) == 0;
         return MC_OK;
     }
-    if (!associative_list(schema, value))
+    if (!associative_list(w, schema, value))
         return MC_OK;
     list_index li;
     if ((rc = list_index_build(w, schema, value, &li)) != MC_OK)
@@ -969,7 +1013,7 @@ static int remove_values(walk *w, const json_t *schema, json_t *value, const jso
             drop[at] = 1;
             continue;
         }
-        if (list_type(schema) != LIST_MAP)
+        if (list_type(w, schema) != LIST_MAP)
             continue;
         int item_emptied = 0;
         if ((rc = push(w, mc_strdup(key))) != MC_OK)

@@ -52,6 +52,9 @@ json_t *mc_fieldset_union(const json_t *a, const json_t *b);
 json_t *mc_fieldset_difference(const json_t *a, const json_t *b);
 json_t *mc_fieldset_intersection(const json_t *a, const json_t *b);
 
+/* set \= other, in place (the cheap form of mc_fieldset_difference). */
+void mc_fieldset_subtract(json_t *set, const json_t *other);
+
 /* 1 when the set has no member. */
 int mc_fieldset_is_empty(const json_t *set);
 

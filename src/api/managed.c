@@ -14,13 +14,12 @@
 #include "util/buf.h"
 #include "util/str.h"
 
-/* Fields nobody owns: kube's stripMetaManager. The metadata node itself is
- * stripped, not what lies below it. */
-static const char strip_fields_v1[] =
-    "{\"f:apiVersion\":{},\"f:kind\":{},\"f:metadata\":{\".\":{},\"f:name\":{},"
-    "\"f:namespace\":{},\"f:creationTimestamp\":{},\"f:selfLink\":{},\"f:uid\":{},"
-    "\"f:clusterName\":{},\"f:generation\":{},\"f:managedFields\":{},"
-    "\"f:resourceVersion\":{}}}";
+/* metadata fields nobody owns (kube's stripMetaManager; apiVersion, kind and
+ * the metadata node itself too). */
+static const char *const stripped_metadata[] = {
+    "f:name",        "f:namespace",  "f:creationTimestamp", "f:selfLink",        "f:uid",
+    "f:clusterName", "f:generation", "f:managedFields",     "f:resourceVersion",
+};
 
 static void entry_free(mc_managed_entry *e)
 {
@@ -229,50 +228,55 @@ json_t *mc_managed_encode(const mc_managed *m)
 
 /* ---- scope ---- */
 
-/* set restricted to what op may own: its scope, less server-owned metadata.
- * New reference, NULL on allocation failure. */
-static json_t *restrict_set(const mc_managed_op *op, const json_t *set)
+/* Removes path element key's membership from node (and the child when
+ * nothing is left below it). */
+static void drop_member(json_t *node, const char *key)
 {
-    json_t *scoped;
+    json_t *child = json_object_get(node, key);
+    if (!child)
+        return;
+    json_object_del(child, ".");
+    if (json_object_size(child) == 0)
+        json_object_del(node, key);
+}
+
+/* Restricts set, in place, to what op may own: its scope, less server-owned
+ * metadata. */
+static void restrict_set(const mc_managed_op *op, json_t *set)
+{
     if (op->scope == MC_MANAGED_SCOPE_STATUS) {
-        scoped = json_object();
-        json_t *status = json_object_get(set, "f:status");
-        if (scoped && status)
-            json_object_set_new(scoped, "f:status", json_deep_copy(status));
-    } else {
-        scoped = json_deep_copy(set);
-        if (scoped && op->scope == MC_MANAGED_SCOPE_MAIN)
-            json_object_del(scoped, "f:status");
+        const char *key;
+        json_t *value;
+        void *tmp;
+        json_object_foreach_safe(set, tmp, key, value)
+        {
+            if (strcmp(key, "f:status") != 0)
+                json_object_del(set, key);
+        }
+    } else if (op->scope == MC_MANAGED_SCOPE_MAIN) {
+        json_object_del(set, "f:status");
     }
-    json_t *strip_v1 = json_loads(strip_fields_v1, 0, NULL);
-    json_t *strip = NULL;
-    json_t *out = NULL;
-    if (scoped && strip_v1 && mc_fieldset_from_fields_v1(strip_v1, &strip, NULL) == MC_OK)
-        out = mc_fieldset_difference(scoped, strip);
-    json_decref(strip);
-    json_decref(strip_v1);
-    json_decref(scoped);
-    return out;
+    drop_member(set, "f:apiVersion");
+    drop_member(set, "f:kind");
+    json_t *meta = json_object_get(set, "f:metadata");
+    if (!meta)
+        return;
+    json_object_del(meta, ".");
+    for (size_t i = 0; i < sizeof(stripped_metadata) / sizeof(stripped_metadata[0]); i++)
+        drop_member(meta, stripped_metadata[i]);
+    if (json_object_size(meta) == 0)
+        json_object_del(set, "f:metadata");
 }
 
 /* The fields next changed and removed relative to live, within op's scope. */
 static int compare_scoped(const mc_managed_op *op, const json_t *live, const json_t *next,
                           json_t **changed, json_t **removed, mc_err *err)
 {
-    json_t *c = NULL, *r = NULL;
-    int rc = mc_fieldset_compare(&op->type, live, next, &c, &r, err);
+    int rc = mc_fieldset_compare(&op->type, live, next, changed, removed, err);
     if (rc != MC_OK)
         return rc;
-    *changed = restrict_set(op, c);
-    *removed = restrict_set(op, r);
-    json_decref(c);
-    json_decref(r);
-    if (!*changed || !*removed) {
-        json_decref(*changed);
-        json_decref(*removed);
-        *changed = *removed = NULL;
-        return mc_err_set(err, MC_ENOMEM, "out of memory");
-    }
+    restrict_set(op, *changed);
+    restrict_set(op, *removed);
     return MC_OK;
 }
 
@@ -283,11 +287,8 @@ static long release_fields(mc_managed *m, long skip, const json_t *changed, cons
     for (size_t i = 0; i < m->count; i++) {
         if ((long)i == skip)
             continue;
-        json_t *less = mc_fieldset_difference(m->entries[i].set, changed);
-        json_t *rest = less ? mc_fieldset_difference(less, removed) : NULL;
-        json_decref(less);
-        if (rest)
-            replace_set(&m->entries[i], rest);
+        mc_fieldset_subtract(m->entries[i].set, changed);
+        mc_fieldset_subtract(m->entries[i].set, removed);
     }
     for (size_t i = m->count; i > 0; i--) {
         if ((long)(i - 1) == skip || !mc_fieldset_is_empty(m->entries[i - 1].set))
@@ -434,7 +435,7 @@ int mc_managed_apply(mc_managed *m, const mc_managed_op *op, const json_t *live,
     *out = NULL;
     *conflicts = NULL;
     *changed_out = 0;
-    json_t *merged = NULL, *owned = NULL, *applied = NULL, *changed = NULL, *removed = NULL;
+    json_t *merged = NULL, *applied = NULL, *changed = NULL, *removed = NULL;
     mc_managed work = {0};
     int rc = MC_OK;
     /* Work on a copy: a conflict leaves m as it was. */
@@ -453,9 +454,9 @@ int mc_managed_apply(mc_managed *m, const mc_managed_op *op, const json_t *live,
     if (rc == MC_OK)
         rc = mc_fieldset_merge(&op->type, live, config, &merged, err);
     if (rc == MC_OK)
-        rc = mc_fieldset_of_object(&op->type, config, &owned, err);
-    if (rc == MC_OK && !(applied = restrict_set(op, owned)))
-        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+        rc = mc_fieldset_of_object(&op->type, config, &applied, err);
+    if (rc == MC_OK)
+        restrict_set(op, applied);
     long self = entry_find(&work, op->manager, 1, op->subresource, NULL);
     if (rc == MC_OK)
         rc = prune_given_up(&work, self, op, applied, merged, err);
@@ -511,7 +512,6 @@ int mc_managed_apply(mc_managed *m, const mc_managed_op *op, const json_t *live,
     }
     mc_managed_clear(&work);
     json_decref(merged);
-    json_decref(owned);
     json_decref(applied);
     json_decref(changed);
     json_decref(removed);

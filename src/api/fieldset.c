@@ -615,10 +615,11 @@ static int owned_set(walk *w, const json_t *schema, const json_t *value, json_t 
             return duplicate_error(w, schema);
         }
         const json_t *items = json_object_get(schema, "items");
+        int map_list = list_type(w, schema) == LIST_MAP; /* at the list, not its items */
         for (size_t i = 0; rc == MC_OK && i < li.count; i++) {
             if ((rc = push(w, mc_strdup(li.elems[i]))) != MC_OK)
                 break;
-            if (list_type(w, schema) == LIST_MAP)
+            if (map_list)
                 rc = owned_set(w, items, json_array_get(value, i), set);
             if (rc == MC_OK)
                 rc = insert_here(w, set);

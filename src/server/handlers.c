@@ -1,7 +1,7 @@
 /* handlers.c - the write verbs of the embedded server (create, update,
- * patch, delete, deletecollection) and the dispatch of every verb, with the
- * status subresource, generation, finalizer and owner-reference semantics of
- * kube-apiserver (../shared/reference/kube-api.md); reads are in read.c. One
+ * patch, server-side apply as computed by apply.c, delete, deletecollection)
+ * and the dispatch of every verb, with the status subresource, generation,
+ * finalizer and owner-reference semantics of kube-apiserver (../shared/reference/kube-api.md); reads are in read.c. One
  * request at a time on the HTTP thread; every write goes through the store,
  * which makes it durable before the reply is sent.
  */

@@ -316,13 +316,11 @@ int mc_server_apply_track(mc_server_request *req, const json_t *current, json_t 
      * write cannot change them, and a create's are the server's. */
     mc_managed m = {0};
     const json_t *sent = json_object_get(meta, "managedFields");
-    if (!current || req->subresource) {
+    int own = current && !req->subresource &&
+              (mc_managed_is_reset(sent) ||
+               (json_array_size(sent) > 0 && mc_managed_decode(sent, &m, NULL) == MC_OK));
+    if (!own)
         decode_stored(current, &m);
-    } else if (mc_managed_is_reset(sent)) {
-        /* start empty */
-    } else if (json_array_size(sent) == 0 || mc_managed_decode(sent, &m, NULL) != MC_OK) {
-        decode_stored(current, &m);
-    }
     json_t *schema = schema_of(req->resource);
     char api_version[256], now[40];
     mc_managed_op op;

@@ -1,7 +1,7 @@
 /* handlers.c - the write verbs of the embedded server (create, update,
- * patch, delete, deletecollection) and the dispatch of every verb, with the
- * status subresource, generation, finalizer and owner-reference semantics of
- * kube-apiserver (../shared/reference/kube-api.md); reads are in read.c. One
+ * patch, server-side apply as computed by apply.c, delete, deletecollection)
+ * and the dispatch of every verb, with the status subresource, generation,
+ * finalizer and owner-reference semantics of kube-apiserver (../shared/reference/kube-api.md); reads are in read.c. One
  * request at a time on the HTTP thread; every write goes through the store,
  * which makes it durable before the reply is sent.
  */
@@ -16,6 +16,7 @@
 #include "api/selector.h"
 #include "api/time.h"
 #include "api/validate.h"
+#include "server/apply.h"
 #include "server/internal.h"
 #include "server/protobuf.h"
 #include "server/yaml.h"
@@ -414,11 +415,9 @@ static int namespace_exists(const mc_server_request *req, const char *ns)
 
 /* ---- create ---- */
 
-static void handle_create(mc_server_request *req, mc_server_reply *reply)
+/* Creates obj (consumed): a POST body, or the object an apply computed. */
+static void create_object(mc_server_request *req, json_t *obj, mc_server_reply *reply)
 {
-    json_t *obj = parse_body(req, reply);
-    if (!obj)
-        return;
     if (check_type_meta(req, obj, reply))
         goto out;
     json_t *meta = metadata_of(obj);
@@ -492,6 +491,8 @@ static void handle_create(mc_server_request *req, mc_server_reply *reply)
         goto out;
     if (is_crd(req) && prepare_crd(req, obj, reply))
         goto out;
+    if (mc_server_apply_track(req, NULL, obj, reply))
+        goto out;
     mc_err err = {0};
     if (mc_store_put(req->server->store, req->cluster->name, req->resource->store_name, ns, name,
                      obj, NULL, &err) != MC_OK) {
@@ -502,6 +503,13 @@ static void handle_create(mc_server_request *req, mc_server_reply *reply)
     mc_server_reply_json(reply, 201, obj);
 out:
     json_decref(obj);
+}
+
+static void handle_create(mc_server_request *req, mc_server_reply *reply)
+{
+    json_t *obj = parse_body(req, reply);
+    if (obj)
+        create_object(req, obj, reply);
 }
 
 /* ---- update, patch (shared write path) ---- */
@@ -561,7 +569,6 @@ static void write_update(mc_server_request *req, const json_t *current, json_t *
         if (spec_changed(req->resource, current, next))
             generation++;
         json_object_set_new(meta, "generation", json_integer(generation ? generation : 1));
-        json_object_del(meta, "managedFields");
         if (normalize_secret(req, next, reply))
             return;
     }
@@ -571,6 +578,8 @@ static void write_update(mc_server_request *req, const json_t *current, json_t *
     if (validate_object(req, next, reply))
         return;
     if (is_crd(req) && !req->subresource && prepare_crd(req, next, reply))
+        return;
+    if (mc_server_apply_track(req, current, next, reply))
         return;
     mc_err err = {0};
     /* A deleting object whose last finalizer is removed goes away now. */
@@ -620,10 +629,48 @@ out:
     json_decref(obj);
 }
 
+/* Server-side apply: apply.c computes the object and its managedFields;
+ * the create or update path writes it like any other write. */
+static void handle_apply(mc_server_request *req, mc_server_reply *reply)
+{
+    json_t *config = NULL, *next = NULL;
+    char *precondition = NULL;
+    if (mc_server_apply_parse(req, &config, reply) || check_type_meta(req, config, reply))
+        goto out;
+    const char *ns = req->namespace ? req->namespace : "";
+    const json_t *current = mc_store_get(req->server->store, req->cluster->name,
+                                         req->resource->store_name, ns, req->name);
+    if (!current && req->subresource) {
+        mc_server_reply_not_found(reply, req, req->name);
+        goto out;
+    }
+    if (mc_server_apply_prepare(req, current, config, &next, &precondition, reply) || !next)
+        goto out;
+    if (current) {
+        json_t *current_copy = json_deep_copy(current);
+        write_update(req, current_copy, next, precondition, reply);
+        json_decref(current_copy);
+        json_decref(next);
+    } else {
+        create_object(req, next, reply);
+    }
+out:
+    mc_server_apply_done(req);
+    free(precondition);
+    json_decref(config);
+}
+
 static void handle_patch(mc_server_request *req, mc_server_reply *reply)
 {
     const char *type = mc_server_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
     type = type ? type : "";
+    int apply = mc_str_has_prefix(type, MC_SERVER_APPLY_CONTENT_TYPE);
+    if (mc_server_apply_check_options(req, apply, reply))
+        return;
+    if (apply) {
+        handle_apply(req, reply);
+        return;
+    }
     int merge = mc_str_has_prefix(type, "application/merge-patch+json") ||
                 mc_str_has_prefix(type, "application/strategic-merge-patch+json");
     int json_patch = mc_str_has_prefix(type, "application/json-patch+json");
@@ -632,7 +679,8 @@ static void handle_patch(mc_server_request *req, mc_server_reply *reply)
         snprintf(msg, sizeof(msg),
                  "the body of the request was in an unknown format - accepted media types "
                  "include: application/json-patch+json, application/merge-patch+json, "
-                 "application/strategic-merge-patch+json (got \"%.80s\")",
+                 "application/strategic-merge-patch+json, application/apply-patch+yaml (got "
+                 "\"%.80s\")",
                  type);
         mc_server_reply_status(reply, 415, "UnsupportedMediaType", msg, req);
         return;

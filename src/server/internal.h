@@ -50,6 +50,7 @@ typedef struct mc_server_request {
     char *subresource; /* owned; "status" or NULL */
     const char *body;  /* request body (not NUL-terminated) */
     size_t body_len;
+    json_t *applied_managed_fields; /* owned: an apply's managedFields (apply.h), else NULL */
 } mc_server_request;
 
 /* A reply: either a whole body or a stream (watch). */

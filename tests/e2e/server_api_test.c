@@ -371,9 +371,16 @@ static void test_bad_input_writes_nothing(void **state)
     memcpy(big, "{\"a\":", 5);
     expect("POST", "/api/v1/namespaces/bad/configmaps", big, 413, "RequestEntityTooLarge");
     free(big);
+    /* server-side apply: a fieldManager is required (422, as kube-apiserver), and
+     * a body without kind is refused; neither creates anything */
     assert_int_equal(call("PATCH", "/api/v1/namespaces/bad/configmaps/none", "{}",
                           "application/apply-patch+yaml", &r),
-                     415);
+                     422);
+    assert_non_null(strstr(r.body, "fieldManager: Required value: is required for apply patch"));
+    http_reply_free(&r);
+    assert_int_equal(call("PATCH", "/api/v1/namespaces/bad/configmaps/none?fieldManager=t", "{}",
+                          "application/apply-patch+yaml", &r),
+                     400);
     http_reply_free(&r);
     assert_int_equal(call("GET", "/api/v1/namespaces/bad/configmaps", NULL, NULL, &r), 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);

@@ -7,7 +7,10 @@
 # and runs what users run: apply the CRDs, api-resources, apply with
 # validation, get (State column, -o wide), explain (field descriptions), -o
 # yaml round trip, merge/JSON/status patches, status.conditions with kubectl
-# wait, label, describe, watch, delete with and without finalizers, Secrets.
+# wait, label, describe, watch, delete with and without finalizers, Secrets,
+# server-side apply (IssuedCertificate, Secret, ConfigMap: create, update,
+# removal of dropped fields, conflicts between managers, --force-conflicts,
+# managedFields).
 # KUBECTL_VERSION (e.g. 1.27) runs kubectl.<version> from the Google Cloud SDK
 # beside /usr/bin/kubectl instead of the dispatcher. Each check prints one
 # "ok"/"FAIL" line; the script exits 1 when any failed. kubectl missing: exit
@@ -296,6 +299,122 @@ expect "apply a Secret with stringData" "secret/s2 created" apply -f "$WORK/secr
 expect "stringData is merged into data" "^Yg==$" "${N[@]}" get secret s2 -o 'jsonpath={.data.a}'
 expect "get secret shows TYPE Opaque and DATA" "^s2 +Opaque +1 " "${N[@]}" get secret
 expect "delete secret" "secret \"s2\" deleted" "${N[@]}" delete secret s2
+
+# ---- server-side apply ----
+# ssa_ic ORG [with-output]: an IssuedCertificate manifest (the output Secret
+# reference only with with-output).
+ssa_ic() {
+    printf 'apiVersion: %s/v1alpha2\nkind: IssuedCertificate\nmetadata:\n  name: ssa-ic\n' "$G"
+    printf '  namespace: istio-system\n  labels:\n    tier: gold\nspec:\n'
+    printf '  hosts:\n    - istiod.istio-system.svc\n  org: %s\n' "$1"
+    printf '  signingCertificateSecret:\n    name: root-ca\n    namespace: meshcert-system\n'
+    if [[ ${2:-} == with-output ]]; then
+        printf '  issuedCertificateSecret:\n    name: cacerts\n    namespace: istio-system\n'
+    fi
+}
+# jsonpath printing each managedFields entry as "manager/operation/subresource ".
+MANAGERS='jsonpath={range .metadata.managedFields[*]}{.manager}/{.operation}/{.subresource}{" "}{end}'
+ssa_ic "First Org" with-output >"$WORK/ssa-ic.yaml"
+expect "apply --server-side creates an IssuedCertificate" \
+    "issuedcertificate\.$G/ssa-ic serverside-applied" apply --server-side -f "$WORK/ssa-ic.yaml"
+expect "the applied IssuedCertificate has the file's spec" "^First Org cacerts$" "${N[@]}" get ic \
+    ssa-ic -o 'jsonpath={.spec.org} {.spec.issuedCertificateSecret.name}'
+expect "--show-managed-fields shows kubectl's Apply entry" "^kubectl/Apply/ $" "${N[@]}" get ic \
+    ssa-ic --show-managed-fields -o "$MANAGERS"
+if k "${N[@]}" get ic ssa-ic -o yaml && grep -q "^  name: ssa-ic" <<<"$OUT" &&
+    ! grep -q managedFields <<<"$OUT" &&
+    k "${N[@]}" get ic ssa-ic -o yaml --show-managed-fields && grep -q "f:org: {}" <<<"$OUT"; then
+    pass "managedFields are hidden by default, shown (FieldsV1) with --show-managed-fields"
+else
+    fail "managedFields are hidden by default, shown (FieldsV1) with --show-managed-fields" "$OUT"
+fi
+ssa_ic "Second Org" with-output >"$WORK/ssa-ic.yaml"
+expect "re-apply with a changed field" "ssa-ic serverside-applied" apply --server-side \
+    -f "$WORK/ssa-ic.yaml"
+expect "re-apply updated the field" "^Second Org$" "${N[@]}" get ic ssa-ic -o 'jsonpath={.spec.org}'
+ssa_ic "Second Org" >"$WORK/ssa-ic.yaml"
+expect "re-apply without issuedCertificateSecret" "ssa-ic serverside-applied" apply --server-side \
+    -f "$WORK/ssa-ic.yaml"
+expect "a field dropped from the applied file is removed, the rest stays" "^Second Org/root-ca/$" \
+    "${N[@]}" get ic ssa-ic \
+    -o 'jsonpath={.spec.org}/{.spec.signingCertificateSecret.name}/{.spec.issuedCertificateSecret}'
+ssa_ic "Other Org" >"$WORK/ssa-ic-other.yaml"
+expect_fail "a second manager changing the field gets a conflict naming the owner" \
+    'Apply failed with 1 conflict: conflict with "kubectl": \.spec\.org' \
+    apply --server-side --field-manager other -f "$WORK/ssa-ic-other.yaml"
+expect "the conflict changed nothing" "^Second Org$" "${N[@]}" get ic ssa-ic -o 'jsonpath={.spec.org}'
+expect "--force-conflicts wins" "ssa-ic serverside-applied" apply --server-side \
+    --field-manager other --force-conflicts -f "$WORK/ssa-ic-other.yaml"
+expect "the forced value is stored" "^Other Org$" "${N[@]}" get ic ssa-ic -o 'jsonpath={.spec.org}'
+expect "--show-managed-fields shows both managers" "kubectl/Apply/ other/Apply/" "${N[@]}" get ic \
+    ssa-ic --show-managed-fields -o "$MANAGERS"
+expect_fail "the first manager lost the field: its re-apply conflicts with other" \
+    'conflict with "other": \.spec\.org' apply --server-side -f "$WORK/ssa-ic.yaml"
+expect "patch the status of the applied IssuedCertificate" "ssa-ic patched" "${N[@]}" patch ic \
+    ssa-ic --subresource=status --type merge -p '{"status":{"state":"PENDING"}}'
+expect "a status patch is recorded as an Update of subresource status" \
+    "kubectl/Apply/ other/Apply/ kubectl-patch/Update/status" "${N[@]}" get ic ssa-ic \
+    --show-managed-fields -o "$MANAGERS"
+expect "label the applied IssuedCertificate" "ssa-ic labeled" "${N[@]}" label ic ssa-ic extra=yes
+expect "a label (an ordinary patch) is recorded as an Update by kubectl-label" \
+    "kubectl-label/Update/ " "${N[@]}" get ic ssa-ic --show-managed-fields -o "$MANAGERS"
+
+printf 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: ssa-secret\n  namespace: istio-system\ndata:\n  a: %s\n  b: %s\n  k: %s\n' \
+    "$(printf one | base64)" "$(printf two | base64)" "$(printf kept | base64)" >"$WORK/ssa-secret.yaml"
+expect "apply --server-side creates a Secret" "secret/ssa-secret serverside-applied" \
+    apply --server-side -f "$WORK/ssa-secret.yaml"
+printf 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: ssa-secret\n  namespace: istio-system\ndata:\n  b: %s\n  k: %s\n' \
+    "$(printf TWO | base64)" "$(printf kept | base64)" >"$WORK/ssa-secret.yaml"
+expect "re-apply: key a dropped, b changed" "secret/ssa-secret serverside-applied" \
+    apply --server-side -f "$WORK/ssa-secret.yaml"
+expect "the dropped key is removed, the changed one updated, type defaulted" \
+    "^/$(printf TWO | base64)/Opaque$" "${N[@]}" get secret ssa-secret \
+    -o 'jsonpath={.data.a}/{.data.b}/{.type}'
+printf 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: ssa-secret\n  namespace: istio-system\ndata:\n  b: %s\n  c: %s\n' \
+    "$(printf mine | base64)" "$(printf three | base64)" >"$WORK/ssa-secret-other.yaml"
+expect_fail "another manager changing a Secret key gets a conflict" \
+    'conflict with "kubectl": \.data\.b' \
+    apply --server-side --field-manager other -f "$WORK/ssa-secret-other.yaml"
+expect "--force-conflicts on the Secret" "secret/ssa-secret serverside-applied" \
+    apply --server-side --field-manager other --force-conflicts -f "$WORK/ssa-secret-other.yaml"
+expect "data is merged key by key (both managers' keys)" \
+    "^$(printf mine | base64)/$(printf three | base64)/$(printf kept | base64)$" \
+    "${N[@]}" get secret ssa-secret -o 'jsonpath={.data.b}/{.data.c}/{.data.k}'
+expect "--show-managed-fields shows both managers of the Secret" "kubectl/Apply/ other/Apply/" \
+    "${N[@]}" get secret ssa-secret --show-managed-fields -o "$MANAGERS"
+
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa-cm\n  namespace: istio-system\ndata:\n  x: "1"\n  y: "2"\n' \
+    >"$WORK/ssa-cm.yaml"
+expect "apply --server-side creates a ConfigMap" "configmap/ssa-cm serverside-applied" \
+    apply --server-side -f "$WORK/ssa-cm.yaml"
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa-cm\n  namespace: istio-system\ndata:\n  x: "10"\n' \
+    >"$WORK/ssa-cm.yaml"
+expect "re-apply: x changed, y dropped" "configmap/ssa-cm serverside-applied" \
+    apply --server-side -f "$WORK/ssa-cm.yaml"
+expect "the ConfigMap has x=10 and no y" "^10/$" "${N[@]}" get cm ssa-cm \
+    -o 'jsonpath={.data.x}/{.data.y}'
+printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa-cm\n  namespace: istio-system\ndata:\n  x: "20"\n' \
+    >"$WORK/ssa-cm-other.yaml"
+expect_fail "another manager changing x gets a conflict naming kubectl" \
+    'Apply failed with 1 conflict: conflict with "kubectl": \.data\.x' \
+    apply --server-side --field-manager other -f "$WORK/ssa-cm-other.yaml"
+expect "--force-conflicts on the ConfigMap" "configmap/ssa-cm serverside-applied" \
+    apply --server-side --field-manager other --force-conflicts -f "$WORK/ssa-cm-other.yaml"
+expect "the ConfigMap has the forced value" "^20$" "${N[@]}" get cm ssa-cm -o 'jsonpath={.data.x}'
+k "${N[@]}" get cm ssa-cm -o 'jsonpath={.metadata.resourceVersion}'
+rv_before=$OUT
+if k apply --server-side --field-manager other -f "$WORK/ssa-cm-other.yaml" &&
+    grep -q "configmap/ssa-cm serverside-applied" <<<"$OUT" &&
+    k "${N[@]}" get cm ssa-cm -o 'jsonpath={.metadata.resourceVersion}' &&
+    [[ -n "$rv_before" && "$OUT" == "$rv_before" ]]; then
+    pass "re-applying the same file is accepted and writes nothing (same resourceVersion)"
+else
+    fail "re-applying the same file is accepted and writes nothing (same resourceVersion)" \
+        "before: $rv_before" "$OUT"
+fi
+expect "--show-managed-fields shows the ConfigMap's managers" "^other/Apply/ $" "${N[@]}" get cm \
+    ssa-cm --show-managed-fields -o "$MANAGERS"
+expect "delete the applied objects" "deleted" "${N[@]}" delete ic/ssa-ic secret/ssa-secret cm/ssa-cm
 
 echo "# $CHECKS checks, ${#FAILED[@]} failed"
 if [[ ${#FAILED[@]} -gt 0 ]]; then

@@ -312,7 +312,7 @@ static void test_operator_flow(void **state)
     assert_non_null(strstr(f->out, "NAME"));
     assert_non_null(strstr(f->out, "east "));
     assert_non_null(strstr(f->out, "https://127.0.0.1:"));
-    assert_non_null(strstr(f->out, "trustDomains=cluster.local dnsSuffixes=- orgs=- "
+    assert_non_null(strstr(f->out, "trustDomains=cluster.local dnsSuffixes=- orgs=Istio "
                                    "roots=meshcert/root-ca"));
 
     /* a bad host: usage error, nothing written */

@@ -17,6 +17,7 @@
 #include "api/time.h"
 #include "api/validate.h"
 #include "server/internal.h"
+#include "server/options.h"
 #include "server/protobuf.h"
 #include "server/yaml.h"
 #include "server/schema.h"
@@ -82,6 +83,34 @@ static json_t *metadata_of(json_t *obj)
 static void now_rfc3339(char *out, size_t size)
 {
     mc_time_format((int64_t)time(NULL), out, size);
+}
+
+/* ---- the store, or with dryRun=All nothing (see internal.h) ---- */
+
+int mc_server_write_put(const mc_server_request *req, const mc_server_resource *resource,
+                        const char *ns, const char *name, json_t *obj, mc_err *err)
+{
+    if (!req->dry_run)
+        return mc_store_put(req->server->store, req->cluster->name, resource->store_name, ns,
+                            name, obj, NULL, err);
+    const json_t *current =
+        mc_store_get(req->server->store, req->cluster->name, resource->store_name, ns, name);
+    const char *rv = current ? mc_server_meta_string(current, "resourceVersion") : NULL;
+    json_t *meta = metadata_of(obj);
+    if (rv)
+        json_object_set_new(meta, "resourceVersion", json_string(rv));
+    else
+        json_object_del(meta, "resourceVersion");
+    return MC_OK;
+}
+
+int mc_server_write_delete(const mc_server_request *req, const mc_server_resource *resource,
+                           const char *ns, const char *name, mc_err *err)
+{
+    if (req->dry_run)
+        return MC_OK;
+    return mc_store_delete(req->server->store, req->cluster->name, resource->store_name, ns, name,
+                           NULL, err);
 }
 
 /* Fills b with n bytes from the kernel's random source (the same source as
@@ -399,7 +428,7 @@ static int prepare_crd(const mc_server_request *req, json_t *obj, mc_server_repl
 /* After a CRD write or delete: the cluster's registry follows. */
 static void crd_written(const mc_server_request *req, const json_t *obj, int deleted)
 {
-    if (!is_crd(req))
+    if (!is_crd(req) || req->dry_run)
         return;
     if (deleted)
         mc_server_registry_remove_crd(req->cluster->registry, mc_server_meta_string(obj, "name"));
@@ -493,8 +522,7 @@ static void handle_create(mc_server_request *req, mc_server_reply *reply)
     if (is_crd(req) && prepare_crd(req, obj, reply))
         goto out;
     mc_err err = {0};
-    if (mc_store_put(req->server->store, req->cluster->name, req->resource->store_name, ns, name,
-                     obj, NULL, &err) != MC_OK) {
+    if (mc_server_write_put(req, req->resource, ns, name, obj, &err) != MC_OK) {
         mc_server_reply_store_error(reply, req, &err);
         goto out;
     }
@@ -577,8 +605,7 @@ static void write_update(mc_server_request *req, const json_t *current, json_t *
     json_t *finalizers = json_object_get(meta, "finalizers");
     int deleting = json_object_get(meta, "deletionTimestamp") != NULL;
     if (deleting && json_array_size(finalizers) == 0) {
-        if (mc_store_delete(req->server->store, req->cluster->name, req->resource->store_name, ns,
-                            req->name, NULL, &err) != MC_OK) {
+        if (mc_server_write_delete(req, req->resource, ns, req->name, &err) != MC_OK) {
             mc_server_reply_store_error(reply, req, &err);
             return;
         }
@@ -586,8 +613,7 @@ static void write_update(mc_server_request *req, const json_t *current, json_t *
         mc_server_reply_json(reply, 200, next);
         return;
     }
-    if (mc_store_put(req->server->store, req->cluster->name, req->resource->store_name, ns,
-                     req->name, next, NULL, &err) != MC_OK) {
+    if (mc_server_write_put(req, req->resource, ns, req->name, next, &err) != MC_OK) {
         mc_server_reply_store_error(reply, req, &err);
         return;
     }
@@ -695,19 +721,54 @@ out:
 
 static void delete_owned(mc_server_request *req, const char *owner_uid);
 
-/* Deletes one object (finalizers respected, dependents cascaded). Returns the
- * HTTP status; *result (new reference) receives the object as returned. */
+/* kube-apiserver's BeforeDelete: preconditions are checked before anything
+ * is written. 0, or 409 with kube's message in err. */
+static int check_delete_preconditions(const mc_server_resource *resource, const json_t *current,
+                                      const char *name, const mc_server_delete_options *opts,
+                                      mc_err *err)
+{
+    if (!opts)
+        return 0;
+    char qualified[300];
+    snprintf(qualified, sizeof(qualified), "%s%s%s", resource->kind, resource->group[0] ? "." : "",
+             resource->group);
+    const char *uid = mc_server_meta_string(current, "uid");
+    const char *rv = mc_server_meta_string(current, "resourceVersion");
+    if (opts->precondition_uid && strcmp(opts->precondition_uid, uid ? uid : "") != 0) {
+        mc_err_set(err, MC_ECONFLICT,
+                   "Operation cannot be fulfilled on %s \"%.253s\": the UID in the precondition "
+                   "(%.64s) does not match the UID in record (%s). The object might have been "
+                   "deleted and then recreated",
+                   qualified, name, opts->precondition_uid, uid ? uid : "");
+        return 409;
+    }
+    if (opts->precondition_rv && strcmp(opts->precondition_rv, rv ? rv : "") != 0) {
+        mc_err_set(err, MC_ECONFLICT,
+                   "Operation cannot be fulfilled on %s \"%.253s\": the ResourceVersion in the "
+                   "precondition (%.64s) does not match the ResourceVersion in record (%s). The "
+                   "object might have been modified",
+                   qualified, name, opts->precondition_rv, rv ? rv : "");
+        return 409;
+    }
+    return 0;
+}
+
+/* Deletes one object (finalizers respected, dependents cascaded unless
+ * opts says Orphan; opts may be NULL). Returns the HTTP status (409: err
+ * holds kube's message); *result (new reference) receives the object as
+ * returned. */
 static int delete_one(mc_server_request *req, const mc_server_resource *resource, const char *ns,
-                      const char *name, const char *precondition_rv, int orphan, json_t **result,
+                      const char *name, const mc_server_delete_options *opts, json_t **result,
                       mc_err *err)
 {
     const json_t *current =
         mc_store_get(req->server->store, req->cluster->name, resource->store_name, ns, name);
     if (!current)
         return 404;
-    if (precondition_rv && *precondition_rv &&
-        strcmp(precondition_rv, mc_server_meta_string(current, "resourceVersion")) != 0)
-        return 409;
+    int conflict = check_delete_preconditions(resource, current, name, opts, err);
+    if (conflict)
+        return conflict;
+    int orphan = opts && opts->orphan;
     json_t *obj = json_deep_copy(current);
     json_t *meta = metadata_of(obj);
     if (json_array_size(json_object_get(meta, "finalizers")) > 0) {
@@ -717,8 +778,7 @@ static int delete_one(mc_server_request *req, const mc_server_resource *resource
             json_object_set_new(meta, "deletionTimestamp", json_string(now));
             json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(0));
             json_object_del(meta, "resourceVersion");
-            if (mc_store_put(req->server->store, req->cluster->name, resource->store_name, ns, name,
-                             obj, NULL, err) != MC_OK) {
+            if (mc_server_write_put(req, resource, ns, name, obj, err) != MC_OK) {
                 json_decref(obj);
                 return 500;
             }
@@ -727,11 +787,17 @@ static int delete_one(mc_server_request *req, const mc_server_resource *resource
         return 200;
     }
     char *uid = mc_strdup(mc_server_meta_string(obj, "uid"));
-    if (mc_store_delete(req->server->store, req->cluster->name, resource->store_name, ns, name,
-                        NULL, err) != MC_OK) {
+    if (mc_server_write_delete(req, resource, ns, name, err) != MC_OK) {
         free(uid);
         json_decref(obj);
         return 500;
+    }
+    if (req->dry_run) {
+        /* Cascades (CRD, namespace contents, dependents) are not simulated
+         * object by object: kube's dry run does not run them either. */
+        free(uid);
+        *result = obj;
+        return 200;
     }
     if (strcmp(resource->store_name, "apiextensions.k8s.io/customresourcedefinitions") == 0)
         mc_server_registry_remove_crd(req->cluster->registry, name);
@@ -804,7 +870,7 @@ static void delete_owned(mc_server_request *req, const char *owner_uid)
         for (size_t k = 0; keys && k < found; k++) {
             json_t *gone = NULL;
             if (keys[2 * k] && keys[2 * k + 1] &&
-                delete_one(req, r, keys[2 * k], keys[2 * k + 1], NULL, 0, &gone, NULL) == 200)
+                delete_one(req, r, keys[2 * k], keys[2 * k + 1], NULL, &gone, NULL) == 200)
                 json_decref(gone);
             free(keys[2 * k]);
             free(keys[2 * k + 1]);
@@ -813,43 +879,20 @@ static void delete_owned(mc_server_request *req, const char *owner_uid)
     }
 }
 
-/* DeleteOptions from the body (optional): preconditions and propagationPolicy. */
-static void delete_options(const mc_server_request *req, char **precondition, int *orphan)
-{
-    *precondition = NULL;
-    *orphan = 0;
-    const char *policy = mc_server_query(req, "propagationPolicy");
-    if (policy && strcmp(policy, "Orphan") == 0)
-        *orphan = 1;
-    if (req->body_len == 0)
-        return;
-    json_t *opts = NULL;
-    if (mc_api_json_parse(req->body, req->body_len, &opts, NULL) != MC_OK)
-        return;
-    const char *rv = json_string_value(
-        json_object_get(json_object_get(opts, "preconditions"), "resourceVersion"));
-    if (rv)
-        *precondition = mc_strdup(rv);
-    const char *body_policy = json_string_value(json_object_get(opts, "propagationPolicy"));
-    if (body_policy && strcmp(body_policy, "Orphan") == 0)
-        *orphan = 1;
-    json_decref(opts);
-}
-
 static void handle_delete(mc_server_request *req, mc_server_reply *reply)
 {
-    char *precondition = NULL;
-    int orphan = 0;
-    delete_options(req, &precondition, &orphan);
+    mc_server_delete_options opts;
+    if (mc_server_delete_options_parse(req, &opts, reply))
+        return;
     json_t *result = NULL;
     mc_err err = {0};
     const char *ns = req->namespace ? req->namespace : "";
-    int status = delete_one(req, req->resource, ns, req->name, precondition, orphan, &result, &err);
-    free(precondition);
+    int status = delete_one(req, req->resource, ns, req->name, &opts, &result, &err);
+    mc_server_delete_options_free(&opts);
     if (status == 404)
         mc_server_reply_not_found(reply, req, req->name);
     else if (status == 409)
-        reply_conflict(reply, req, req->name);
+        mc_server_reply_status(reply, 409, "Conflict", err.msg, req);
     else if (status == 500)
         mc_server_reply_store_error(reply, req, &err);
     else
@@ -859,10 +902,16 @@ static void handle_delete(mc_server_request *req, mc_server_reply *reply)
 
 static void handle_delete_collection(mc_server_request *req, mc_server_reply *reply)
 {
+    mc_server_delete_options opts;
+    if (mc_server_delete_options_parse(req, &opts, reply))
+        return;
+    /* As kube's DeleteCollection: the options apply to each object. */
     const json_t **matched = NULL;
     size_t n = 0;
-    if (mc_server_select_all(req, reply, &matched, &n))
+    if (mc_server_select_all(req, reply, &matched, &n)) {
+        mc_server_delete_options_free(&opts);
         return;
+    }
     /* Copy the keys first: deleting invalidates the borrowed objects. */
     char **keys = calloc(n ? 2 * n : 1, sizeof(char *));
     for (size_t i = 0; keys && i < n; i++) {
@@ -875,13 +924,13 @@ static void handle_delete_collection(mc_server_request *req, mc_server_reply *re
     for (size_t i = 0; keys && i < n; i++) {
         json_t *gone = NULL;
         if (keys[2 * i] && keys[2 * i + 1] &&
-            delete_one(req, req->resource, keys[2 * i], keys[2 * i + 1], NULL, 0, &gone, NULL) ==
-                200)
+            delete_one(req, req->resource, keys[2 * i], keys[2 * i + 1], &opts, &gone, NULL) == 200)
             json_array_append_new(items, gone);
         free(keys[2 * i]);
         free(keys[2 * i + 1]);
     }
     free(keys);
+    mc_server_delete_options_free(&opts);
     char api_version[256];
     mc_server_api_version(req->resource, api_version, sizeof(api_version));
     json_t *list = json_pack("{s:s,s:s,s:{},s:o}", "apiVersion", api_version, "kind",
@@ -914,9 +963,24 @@ static void handle_object(mc_server_request *req, mc_server_reply *reply, int al
         reply_method_not_allowed(reply, req);
 }
 
+/* dryRun of create, update and patch (any patch type, apply included) is
+ * read here, once, so that every write path below honors req->dry_run;
+ * delete reads it with the rest of its DeleteOptions. 0, or -1 with a reply. */
+static int read_write_options(mc_server_request *req, mc_server_reply *reply)
+{
+    const char *m = req->method;
+    const char *kind = strcmp(m, "POST") == 0    ? "CreateOptions"
+                       : strcmp(m, "PUT") == 0   ? "UpdateOptions"
+                       : strcmp(m, "PATCH") == 0 ? "PatchOptions"
+                                                 : NULL;
+    return kind ? mc_server_options_dry_run(req, kind, reply) : 0;
+}
+
 void mc_server_handle(mc_server_request *req, mc_server_reply *reply)
 {
     const char *m = req->method;
+    if (read_write_options(req, reply))
+        return;
     if (req->subresource) {
         if (strcmp(req->subresource, "status") != 0 || !req->resource->has_status || !req->name)
             mc_server_reply_status(reply, 404, "NotFound",

@@ -50,6 +50,7 @@ typedef struct mc_server_request {
     char *subresource; /* owned; "status" or NULL */
     const char *body;  /* request body (not NUL-terminated) */
     size_t body_len;
+    int dry_run;       /* dryRun=All: validate and answer, store nothing (options.c) */
 } mc_server_request;
 
 /* A reply: either a whole body or a stream (watch). */
@@ -97,6 +98,16 @@ void mc_server_handle_list(mc_server_request *req, mc_server_reply *reply);
  * only; valid until the next write). -1 with a 400/500 reply filled. */
 int mc_server_select_all(const mc_server_request *req, mc_server_reply *reply,
                          const json_t ***items, size_t *count);
+
+/* The write verbs' only door to the store (handlers.c): put or delete one
+ * object as mc_store_put / mc_store_delete do, except that with
+ * req->dry_run nothing is stored, no revision is used and no watcher hears of
+ * it; a dry-run put leaves obj with the resourceVersion of the object it would
+ * replace (none for a create), which is what kube-apiserver answers. */
+int mc_server_write_put(const mc_server_request *req, const mc_server_resource *resource,
+                        const char *ns, const char *name, json_t *obj, mc_err *err);
+int mc_server_write_delete(const mc_server_request *req, const mc_server_resource *resource,
+                           const char *ns, const char *name, mc_err *err);
 
 /* Handles a resource request (verbs, status subresource, watch). */
 void mc_server_handle(mc_server_request *req, mc_server_reply *reply);

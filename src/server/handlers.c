@@ -979,6 +979,12 @@ static int read_write_options(mc_server_request *req, mc_server_reply *reply)
 void mc_server_handle(mc_server_request *req, mc_server_reply *reply)
 {
     const char *m = req->method;
+    if (mc_server_authz_check(req, reply))
+        return;
+    if (req->resource->create_only) {
+        mc_server_authz_handle_review(req, reply);
+        return;
+    }
     if (read_write_options(req, reply))
         return;
     if (req->subresource) {

@@ -251,6 +251,7 @@ static void dispatch(struct mc_server *server, struct MHD_Connection *connection
     req.connection = connection;
     req.method = method;
     req.cluster = cluster;
+    mc_server_identity_admin(&req.identity, cluster->name); /* every token is its cluster's admin */
     req.body = state->body.data;
     req.body_len = state->body.len;
     if (route_resource(&req, path, reply) == 0)

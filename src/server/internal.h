@@ -8,6 +8,7 @@
 #include <microhttpd.h>
 #include <stddef.h>
 
+#include "server/authz.h"
 #include "server/registry.h"
 #include "server/store.h"
 #include "server/watch.h"
@@ -51,6 +52,7 @@ typedef struct mc_server_request {
     const char *body;  /* request body (not NUL-terminated) */
     size_t body_len;
     int dry_run;       /* dryRun=All: validate and answer, store nothing (options.c) */
+    mc_server_identity identity; /* who sent it (set by http.c after the token check) */
 } mc_server_request;
 
 /* A reply: either a whole body or a stream (watch). */
@@ -108,6 +110,16 @@ int mc_server_write_put(const mc_server_request *req, const mc_server_resource *
                         const char *ns, const char *name, json_t *obj, mc_err *err);
 int mc_server_write_delete(const mc_server_request *req, const mc_server_resource *resource,
                            const char *ns, const char *name, mc_err *err);
+
+/* Asks mc_server_authorize whether req's identity may do req's verb on its
+ * resource: 0 when allowed, else -1 with a 403 Forbidden in kube's words
+ * (authz.c). */
+int mc_server_authz_check(const mc_server_request *req, mc_server_reply *reply);
+
+/* Answers a create of a review resource (SelfSubjectAccessReview,
+ * SelfSubjectReview) at once, storing nothing; 405 for other methods
+ * (authz.c). */
+void mc_server_authz_handle_review(mc_server_request *req, mc_server_reply *reply);
 
 /* Handles a resource request (verbs, status subresource, watch). */
 void mc_server_handle(mc_server_request *req, mc_server_reply *reply);

@@ -4,10 +4,11 @@
 # Usage: kubectl_test.sh MESHCERT_BINARY REPO_DIR [KUBECTL_VERSION]
 # Starts a server on a free loopback port in a temporary directory (stopped
 # and removed on exit, even on failure), points KUBECONFIG at its cluster c1
-# and runs what users run: apply the CRDs, api-resources, apply with
-# validation, server-side dry run (create/apply/patch/delete --dry-run=server,
-# diff), get (State column), -o yaml round trip, merge/JSON/status patches,
-# label, describe, watch, delete with and without finalizers, Secrets.
+# and runs what users run: apply the CRDs, api-resources, auth can-i and
+# whoami (and an invalid token), apply with validation, server-side dry run
+# (create/apply/patch/delete --dry-run=server, diff), get (State column), -o
+# yaml round trip, merge/JSON/status patches, label, describe, watch, delete
+# with and without finalizers, Secrets.
 # KUBECTL_VERSION (e.g. 1.27) runs kubectl.<version> from the Google Cloud SDK
 # beside /usr/bin/kubectl instead of the dispatcher. Each check prints one
 # "ok"/"FAIL" line; the script exits 1 when any failed. kubectl missing: exit
@@ -127,6 +128,18 @@ expect "api-resources lists certificaterequests (cr) and podbouncedirectives (pb
 expect "api-resources lists the built-ins with their short names" \
     "^namespaces +ns +v1 +false +Namespace" api-resources
 expect "get crd shows the CRDs" "issuedcertificates\.$G" get crd
+
+# ---- auth: every valid token is its cluster's admin ----
+expect "auth can-i create issuedcertificates" "^yes$" auth can-i create "issuedcertificates.$G" \
+    -n istio-system
+expect "auth can-i '*' '*'" "^yes$" auth can-i '*' '*'
+expect "auth whoami names the kubeconfig's user" "^Username +c1-admin$" auth whoami
+expect "auth whoami lists the groups" "^Groups +\[system:masters system:authenticated\]$" auth whoami
+sed 's/^    token: .*/    token: not-the-token/' "$KUBECONFIG" >"$WORK/bad-token.yaml"
+expect_fail "auth whoami with an invalid token is Unauthorized" "Unauthorized" \
+    --kubeconfig "$WORK/bad-token.yaml" auth whoami
+expect_fail "auth can-i with an invalid token is Unauthorized" "Unauthorized" \
+    --kubeconfig "$WORK/bad-token.yaml" auth can-i get secrets
 
 # ---- namespaces ----
 expect "create namespace (typed client)" "namespace/kubectl-ns created" create namespace kubectl-ns

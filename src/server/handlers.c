@@ -441,6 +441,33 @@ static int namespace_exists(const mc_server_request *req, const char *ns)
     return mc_store_get(req->server->store, req->cluster->name, "core/namespaces", "", ns) != NULL;
 }
 
+/* ObjectMeta's string fields must be strings (or null): kube-apiserver's
+ * decoder refuses anything else with a 400 before any write. */
+static int check_meta_types(const mc_server_request *req, const json_t *obj,
+                            mc_server_reply *reply)
+{
+    static const char *const strings[] = {"name", "generateName", "namespace", "uid",
+                                          "resourceVersion"};
+    const json_t *meta = json_object_get(obj, "metadata");
+    for (size_t i = 0; json_is_object(meta) && i < sizeof(strings) / sizeof(strings[0]); i++) {
+        const json_t *v = json_object_get(meta, strings[i]);
+        if (!v || json_is_null(v) || json_is_string(v))
+            continue;
+        const char *type = json_is_number(v)    ? "number"
+                           : json_is_boolean(v) ? "bool"
+                           : json_is_array(v)   ? "array"
+                                                : "object";
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "json: cannot unmarshal %s into Go struct field ObjectMeta.metadata.%s of type "
+                 "string",
+                 type, strings[i]);
+        mc_server_reply_status(reply, 400, "BadRequest", msg, req);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- create ---- */
 
 static void handle_create(mc_server_request *req, mc_server_reply *reply)
@@ -448,7 +475,7 @@ static void handle_create(mc_server_request *req, mc_server_reply *reply)
     json_t *obj = parse_body(req, reply);
     if (!obj)
         return;
-    if (check_type_meta(req, obj, reply))
+    if (check_type_meta(req, obj, reply) || check_meta_types(req, obj, reply))
         goto out;
     json_t *meta = metadata_of(obj);
     const char *body_ns = json_string_value(json_object_get(meta, "namespace"));
@@ -534,6 +561,33 @@ out:
 
 /* ---- update, patch (shared write path) ---- */
 
+/* metadata.uid, when given, must be the object's: for PUT it is a
+ * precondition (409, as kube's storage precondition check words it), for a
+ * patch an immutable field (422). */
+static int check_uid_unchanged(const mc_server_request *req, const json_t *current,
+                               const json_t *next, mc_server_reply *reply)
+{
+    const char *want = mc_server_meta_string(current, "uid");
+    const char *given = mc_server_meta_string(next, "uid");
+    if (!given || !*given || (want && strcmp(given, want) == 0))
+        return 0;
+    char msg[700];
+    if (strcmp(req->method, "PUT") == 0) {
+        char qr[256];
+        mc_server_qualified_resource(req->resource, qr, sizeof(qr));
+        snprintf(msg, sizeof(msg),
+                 "Operation cannot be fulfilled on %s \"%.253s\": Precondition failed: UID in "
+                 "precondition: %.64s, UID in object meta: %s",
+                 qr, req->name, given, want ? want : "");
+        mc_server_reply_status(reply, 409, "Conflict", msg, req);
+    } else {
+        snprintf(msg, sizeof(msg), "metadata.uid: Invalid value: \"%.64s\": field is immutable",
+                 given);
+        reply_invalid(reply, req, req->name, msg);
+    }
+    return -1;
+}
+
 /* Writes next over current (both full objects) for PUT/PATCH on the main
  * resource or the status subresource: keeps what the client may not change,
  * applies generation and finalizer semantics, stores, replies. */
@@ -542,6 +596,8 @@ static void write_update(mc_server_request *req, const json_t *current, json_t *
 {
     const char *ns = req->namespace ? req->namespace : "";
     const char *current_rv = mc_server_meta_string(current, "resourceVersion");
+    if (check_meta_types(req, next, reply) || check_uid_unchanged(req, current, next, reply))
+        return;
     if (precondition_rv && *precondition_rv && strcmp(precondition_rv, current_rv) != 0) {
         reply_conflict(reply, req, req->name);
         return;

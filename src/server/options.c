@@ -7,6 +7,7 @@
  */
 #include "server/options.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +264,52 @@ int mc_server_delete_options_parse(mc_server_request *req, mc_server_delete_opti
     if (orphan && strcmp(orphan, "true") == 0)
         opts->orphan = 1;
     return check_propagation(mc_server_query(req, "propagationPolicy"), opts, reply);
+}
+
+int mc_server_options_resource_version(const mc_server_request *req, uint64_t *rv,
+                                       mc_server_reply *reply)
+{
+    const char *text = mc_server_query(req, "resourceVersion");
+    *rv = 0;
+    if (!text || !*text)
+        return 0;
+    const char *problem = NULL;
+    uint64_t value = 0;
+    /* the first problem met wins, as in Go */
+    for (const char *p = text; *p && !problem; p++) {
+        if (*p < '0' || *p > '9')
+            problem = "invalid syntax";
+        else if (value > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            problem = "value out of range";
+        else
+            value = value * 10 + (uint64_t)(*p - '0');
+    }
+    if (!problem) {
+        *rv = value;
+        return 0;
+    }
+    mc_buf msg;
+    mc_buf_init(&msg, 2048);
+    mc_buf_appendf(&msg, "invalid resource version: resourceVersion: Invalid value: ");
+    append_go_quoted(&msg, text);
+    mc_buf_appendf(&msg, ": strconv.ParseUint: parsing ");
+    append_go_quoted(&msg, text);
+    mc_buf_appendf(&msg, ": %s", problem);
+    mc_server_reply_status(reply, 400, "BadRequest",
+                           msg.data ? msg.data : "invalid resource version", req);
+    mc_buf_free(&msg);
+    return -1;
+}
+
+json_t *mc_server_status_too_large_rv(uint64_t rv, int64_t current)
+{
+    char msg[200];
+    snprintf(msg, sizeof(msg), "Timeout: Too large resource version: %llu, current: %lld",
+             (unsigned long long)rv, (long long)current);
+    return json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:{s:[{s:s,s:s}],s:i},s:i}", "kind", "Status",
+                     "apiVersion", "v1", "metadata", "status", "Failure", "message", msg, "reason",
+                     "Timeout", "details", "causes", "reason", "ResourceVersionTooLarge", "message",
+                     "Too large resource version", "retryAfterSeconds", 1, "code", 504);
 }
 
 void mc_server_delete_options_free(mc_server_delete_options *opts)

@@ -1,12 +1,14 @@
 /* options.h - the options of the write verbs (CreateOptions, UpdateOptions,
  * PatchOptions, DeleteOptions) as kube-apiserver reads and checks them before
  * anything is written: dryRun, and for delete the DeleteOptions body
- * (preconditions, propagationPolicy). A refused option answers the request
- * (422 Invalid naming "<Kind>.meta.k8s.io", or 400 for a body that does not
- * decode) and nothing is written. Internal to src/server/.
+ * (preconditions, propagationPolicy); and the resourceVersion of reads. A refused option answers
+ * the request (422 Invalid naming "<Kind>.meta.k8s.io", or 400 for a body that does not decode) and
+ * nothing is written. Internal to src/server/.
  */
 #ifndef MC_SERVER_OPTIONS_H
 #define MC_SERVER_OPTIONS_H
+
+#include <stdint.h>
 
 #include "server/internal.h"
 
@@ -33,6 +35,19 @@ int mc_server_options_dry_run(mc_server_request *req, const char *options_kind,
  * unsupported dryRun or propagationPolicy. */
 int mc_server_delete_options_parse(mc_server_request *req, mc_server_delete_options *opts,
                                    mc_server_reply *reply);
+
+/* The resourceVersion query parameter of a get, list or watch, read as
+ * kube-apiserver's versioner does (strconv.ParseUint): *rv = 0 when absent,
+ * "" or "0"; else its value. -1 with a 400 BadRequest ("invalid resource
+ * version: ...") for anything else (-1, abc, 2^64). */
+int mc_server_options_resource_version(const mc_server_request *req, uint64_t *rv,
+                                       mc_server_reply *reply);
+
+/* The Status kube-apiserver's watch cache answers for a resourceVersion
+ * newer than the cluster's revision: 504, reason Timeout, "Timeout: Too large
+ * resource version: <rv>, current: <current>", cause ResourceVersionTooLarge,
+ * retryAfterSeconds 1. New reference. */
+json_t *mc_server_status_too_large_rv(uint64_t rv, int64_t current);
 
 /* Frees what opts owns (not opts). Accepts NULL. */
 void mc_server_delete_options_free(mc_server_delete_options *opts);

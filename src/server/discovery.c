@@ -194,7 +194,9 @@ static json_t *api_group(const mc_server_registry *reg, const char *group, int t
 static json_t *resource_entry(const mc_server_resource *r)
 {
     json_t *verbs;
-    if (r->namespaced || r->crd_name)
+    if (r->create_only) /* a review: kube serves create only */
+        verbs = json_pack("[s]", "create");
+    else if (r->namespaced || r->crd_name)
         verbs = json_pack("[s,s,s,s,s,s,s,s]", "create", "delete", "deletecollection", "get",
                           "list", "patch", "update", "watch");
     else /* kube serves no deletecollection for namespaces and CRDs */

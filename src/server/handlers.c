@@ -18,6 +18,7 @@
 #include "api/validate.h"
 #include "server/apply.h"
 #include "server/internal.h"
+#include "server/options.h"
 #include "server/protobuf.h"
 #include "server/yaml.h"
 #include "server/schema.h"
@@ -83,6 +84,34 @@ static json_t *metadata_of(json_t *obj)
 static void now_rfc3339(char *out, size_t size)
 {
     mc_time_format((int64_t)time(NULL), out, size);
+}
+
+/* ---- the store, or with dryRun=All nothing (see internal.h) ---- */
+
+int mc_server_write_put(const mc_server_request *req, const mc_server_resource *resource,
+                        const char *ns, const char *name, json_t *obj, mc_err *err)
+{
+    if (!req->dry_run)
+        return mc_store_put(req->server->store, req->cluster->name, resource->store_name, ns,
+                            name, obj, NULL, err);
+    const json_t *current =
+        mc_store_get(req->server->store, req->cluster->name, resource->store_name, ns, name);
+    const char *rv = current ? mc_server_meta_string(current, "resourceVersion") : NULL;
+    json_t *meta = metadata_of(obj);
+    if (rv)
+        json_object_set_new(meta, "resourceVersion", json_string(rv));
+    else
+        json_object_del(meta, "resourceVersion");
+    return MC_OK;
+}
+
+int mc_server_write_delete(const mc_server_request *req, const mc_server_resource *resource,
+                           const char *ns, const char *name, mc_err *err)
+{
+    if (req->dry_run)
+        return MC_OK;
+    return mc_store_delete(req->server->store, req->cluster->name, resource->store_name, ns, name,
+                           NULL, err);
 }
 
 /* Fills b with n bytes from the kernel's random source (the same source as
@@ -400,7 +429,7 @@ static int prepare_crd(const mc_server_request *req, json_t *obj, mc_server_repl
 /* After a CRD write or delete: the cluster's registry follows. */
 static void crd_written(const mc_server_request *req, const json_t *obj, int deleted)
 {
-    if (!is_crd(req))
+    if (!is_crd(req) || req->dry_run)
         return;
     if (deleted)
         mc_server_registry_remove_crd(req->cluster->registry, mc_server_meta_string(obj, "name"));
@@ -413,12 +442,39 @@ static int namespace_exists(const mc_server_request *req, const char *ns)
     return mc_store_get(req->server->store, req->cluster->name, "core/namespaces", "", ns) != NULL;
 }
 
+/* ObjectMeta's string fields must be strings (or null): kube-apiserver's
+ * decoder refuses anything else with a 400 before any write. */
+static int check_meta_types(const mc_server_request *req, const json_t *obj,
+                            mc_server_reply *reply)
+{
+    static const char *const strings[] = {"name", "generateName", "namespace", "uid",
+                                          "resourceVersion"};
+    const json_t *meta = json_object_get(obj, "metadata");
+    for (size_t i = 0; json_is_object(meta) && i < sizeof(strings) / sizeof(strings[0]); i++) {
+        const json_t *v = json_object_get(meta, strings[i]);
+        if (!v || json_is_null(v) || json_is_string(v))
+            continue;
+        const char *type = json_is_number(v)    ? "number"
+                           : json_is_boolean(v) ? "bool"
+                           : json_is_array(v)   ? "array"
+                                                : "object";
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "json: cannot unmarshal %s into Go struct field ObjectMeta.metadata.%s of type "
+                 "string",
+                 type, strings[i]);
+        mc_server_reply_status(reply, 400, "BadRequest", msg, req);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- create ---- */
 
 /* Creates obj (consumed): a POST body, or the object an apply computed. */
 static void create_object(mc_server_request *req, json_t *obj, mc_server_reply *reply)
 {
-    if (check_type_meta(req, obj, reply))
+    if (check_type_meta(req, obj, reply) || check_meta_types(req, obj, reply))
         goto out;
     json_t *meta = metadata_of(obj);
     const char *body_ns = json_string_value(json_object_get(meta, "namespace"));
@@ -494,8 +550,7 @@ static void create_object(mc_server_request *req, json_t *obj, mc_server_reply *
     if (mc_server_apply_track(req, NULL, obj, reply))
         goto out;
     mc_err err = {0};
-    if (mc_store_put(req->server->store, req->cluster->name, req->resource->store_name, ns, name,
-                     obj, NULL, &err) != MC_OK) {
+    if (mc_server_write_put(req, req->resource, ns, name, obj, &err) != MC_OK) {
         mc_server_reply_store_error(reply, req, &err);
         goto out;
     }
@@ -514,6 +569,33 @@ static void handle_create(mc_server_request *req, mc_server_reply *reply)
 
 /* ---- update, patch (shared write path) ---- */
 
+/* metadata.uid, when given, must be the object's: for PUT it is a
+ * precondition (409, as kube's storage precondition check words it), for a
+ * patch an immutable field (422). */
+static int check_uid_unchanged(const mc_server_request *req, const json_t *current,
+                               const json_t *next, mc_server_reply *reply)
+{
+    const char *want = mc_server_meta_string(current, "uid");
+    const char *given = mc_server_meta_string(next, "uid");
+    if (!given || !*given || (want && strcmp(given, want) == 0))
+        return 0;
+    char msg[700];
+    if (strcmp(req->method, "PUT") == 0) {
+        char qr[256];
+        mc_server_qualified_resource(req->resource, qr, sizeof(qr));
+        snprintf(msg, sizeof(msg),
+                 "Operation cannot be fulfilled on %s \"%.253s\": Precondition failed: UID in "
+                 "precondition: %.64s, UID in object meta: %s",
+                 qr, req->name, given, want ? want : "");
+        mc_server_reply_status(reply, 409, "Conflict", msg, req);
+    } else {
+        snprintf(msg, sizeof(msg), "metadata.uid: Invalid value: \"%.64s\": field is immutable",
+                 given);
+        reply_invalid(reply, req, req->name, msg);
+    }
+    return -1;
+}
+
 /* Writes next over current (both full objects) for PUT/PATCH on the main
  * resource or the status subresource: keeps what the client may not change,
  * applies generation and finalizer semantics, stores, replies. */
@@ -522,6 +604,8 @@ static void write_update(mc_server_request *req, const json_t *current, json_t *
 {
     const char *ns = req->namespace ? req->namespace : "";
     const char *current_rv = mc_server_meta_string(current, "resourceVersion");
+    if (check_meta_types(req, next, reply) || check_uid_unchanged(req, current, next, reply))
+        return;
     if (precondition_rv && *precondition_rv && strcmp(precondition_rv, current_rv) != 0) {
         reply_conflict(reply, req, req->name);
         return;
@@ -586,8 +670,7 @@ static void write_update(mc_server_request *req, const json_t *current, json_t *
     json_t *finalizers = json_object_get(meta, "finalizers");
     int deleting = json_object_get(meta, "deletionTimestamp") != NULL;
     if (deleting && json_array_size(finalizers) == 0) {
-        if (mc_store_delete(req->server->store, req->cluster->name, req->resource->store_name, ns,
-                            req->name, NULL, &err) != MC_OK) {
+        if (mc_server_write_delete(req, req->resource, ns, req->name, &err) != MC_OK) {
             mc_server_reply_store_error(reply, req, &err);
             return;
         }
@@ -595,8 +678,7 @@ static void write_update(mc_server_request *req, const json_t *current, json_t *
         mc_server_reply_json(reply, 200, next);
         return;
     }
-    if (mc_store_put(req->server->store, req->cluster->name, req->resource->store_name, ns,
-                     req->name, next, NULL, &err) != MC_OK) {
+    if (mc_server_write_put(req, req->resource, ns, req->name, next, &err) != MC_OK) {
         mc_server_reply_store_error(reply, req, &err);
         return;
     }
@@ -743,19 +825,54 @@ out:
 
 static void delete_owned(mc_server_request *req, const char *owner_uid);
 
-/* Deletes one object (finalizers respected, dependents cascaded). Returns the
- * HTTP status; *result (new reference) receives the object as returned. */
+/* kube-apiserver's BeforeDelete: preconditions are checked before anything
+ * is written. 0, or 409 with kube's message in err. */
+static int check_delete_preconditions(const mc_server_resource *resource, const json_t *current,
+                                      const char *name, const mc_server_delete_options *opts,
+                                      mc_err *err)
+{
+    if (!opts)
+        return 0;
+    char qualified[300];
+    snprintf(qualified, sizeof(qualified), "%s%s%s", resource->kind, resource->group[0] ? "." : "",
+             resource->group);
+    const char *uid = mc_server_meta_string(current, "uid");
+    const char *rv = mc_server_meta_string(current, "resourceVersion");
+    if (opts->precondition_uid && strcmp(opts->precondition_uid, uid ? uid : "") != 0) {
+        mc_err_set(err, MC_ECONFLICT,
+                   "Operation cannot be fulfilled on %s \"%.253s\": the UID in the precondition "
+                   "(%.64s) does not match the UID in record (%s). The object might have been "
+                   "deleted and then recreated",
+                   qualified, name, opts->precondition_uid, uid ? uid : "");
+        return 409;
+    }
+    if (opts->precondition_rv && strcmp(opts->precondition_rv, rv ? rv : "") != 0) {
+        mc_err_set(err, MC_ECONFLICT,
+                   "Operation cannot be fulfilled on %s \"%.253s\": the ResourceVersion in the "
+                   "precondition (%.64s) does not match the ResourceVersion in record (%s). The "
+                   "object might have been modified",
+                   qualified, name, opts->precondition_rv, rv ? rv : "");
+        return 409;
+    }
+    return 0;
+}
+
+/* Deletes one object (finalizers respected, dependents cascaded unless
+ * opts says Orphan; opts may be NULL). Returns the HTTP status (409: err
+ * holds kube's message); *result (new reference) receives the object as
+ * returned. */
 static int delete_one(mc_server_request *req, const mc_server_resource *resource, const char *ns,
-                      const char *name, const char *precondition_rv, int orphan, json_t **result,
+                      const char *name, const mc_server_delete_options *opts, json_t **result,
                       mc_err *err)
 {
     const json_t *current =
         mc_store_get(req->server->store, req->cluster->name, resource->store_name, ns, name);
     if (!current)
         return 404;
-    if (precondition_rv && *precondition_rv &&
-        strcmp(precondition_rv, mc_server_meta_string(current, "resourceVersion")) != 0)
-        return 409;
+    int conflict = check_delete_preconditions(resource, current, name, opts, err);
+    if (conflict)
+        return conflict;
+    int orphan = opts && opts->orphan;
     json_t *obj = json_deep_copy(current);
     json_t *meta = metadata_of(obj);
     if (json_array_size(json_object_get(meta, "finalizers")) > 0) {
@@ -765,8 +882,7 @@ static int delete_one(mc_server_request *req, const mc_server_resource *resource
             json_object_set_new(meta, "deletionTimestamp", json_string(now));
             json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(0));
             json_object_del(meta, "resourceVersion");
-            if (mc_store_put(req->server->store, req->cluster->name, resource->store_name, ns, name,
-                             obj, NULL, err) != MC_OK) {
+            if (mc_server_write_put(req, resource, ns, name, obj, err) != MC_OK) {
                 json_decref(obj);
                 return 500;
             }
@@ -775,11 +891,17 @@ static int delete_one(mc_server_request *req, const mc_server_resource *resource
         return 200;
     }
     char *uid = mc_strdup(mc_server_meta_string(obj, "uid"));
-    if (mc_store_delete(req->server->store, req->cluster->name, resource->store_name, ns, name,
-                        NULL, err) != MC_OK) {
+    if (mc_server_write_delete(req, resource, ns, name, err) != MC_OK) {
         free(uid);
         json_decref(obj);
         return 500;
+    }
+    if (req->dry_run) {
+        /* Cascades (CRD, namespace contents, dependents) are not simulated
+         * object by object: kube's dry run does not run them either. */
+        free(uid);
+        *result = obj;
+        return 200;
     }
     if (strcmp(resource->store_name, "apiextensions.k8s.io/customresourcedefinitions") == 0)
         mc_server_registry_remove_crd(req->cluster->registry, name);
@@ -852,7 +974,7 @@ static void delete_owned(mc_server_request *req, const char *owner_uid)
         for (size_t k = 0; keys && k < found; k++) {
             json_t *gone = NULL;
             if (keys[2 * k] && keys[2 * k + 1] &&
-                delete_one(req, r, keys[2 * k], keys[2 * k + 1], NULL, 0, &gone, NULL) == 200)
+                delete_one(req, r, keys[2 * k], keys[2 * k + 1], NULL, &gone, NULL) == 200)
                 json_decref(gone);
             free(keys[2 * k]);
             free(keys[2 * k + 1]);
@@ -861,43 +983,20 @@ static void delete_owned(mc_server_request *req, const char *owner_uid)
     }
 }
 
-/* DeleteOptions from the body (optional): preconditions and propagationPolicy. */
-static void delete_options(const mc_server_request *req, char **precondition, int *orphan)
-{
-    *precondition = NULL;
-    *orphan = 0;
-    const char *policy = mc_server_query(req, "propagationPolicy");
-    if (policy && strcmp(policy, "Orphan") == 0)
-        *orphan = 1;
-    if (req->body_len == 0)
-        return;
-    json_t *opts = NULL;
-    if (mc_api_json_parse(req->body, req->body_len, &opts, NULL) != MC_OK)
-        return;
-    const char *rv = json_string_value(
-        json_object_get(json_object_get(opts, "preconditions"), "resourceVersion"));
-    if (rv)
-        *precondition = mc_strdup(rv);
-    const char *body_policy = json_string_value(json_object_get(opts, "propagationPolicy"));
-    if (body_policy && strcmp(body_policy, "Orphan") == 0)
-        *orphan = 1;
-    json_decref(opts);
-}
-
 static void handle_delete(mc_server_request *req, mc_server_reply *reply)
 {
-    char *precondition = NULL;
-    int orphan = 0;
-    delete_options(req, &precondition, &orphan);
+    mc_server_delete_options opts;
+    if (mc_server_delete_options_parse(req, &opts, reply))
+        return;
     json_t *result = NULL;
     mc_err err = {0};
     const char *ns = req->namespace ? req->namespace : "";
-    int status = delete_one(req, req->resource, ns, req->name, precondition, orphan, &result, &err);
-    free(precondition);
+    int status = delete_one(req, req->resource, ns, req->name, &opts, &result, &err);
+    mc_server_delete_options_free(&opts);
     if (status == 404)
         mc_server_reply_not_found(reply, req, req->name);
     else if (status == 409)
-        reply_conflict(reply, req, req->name);
+        mc_server_reply_status(reply, 409, "Conflict", err.msg, req);
     else if (status == 500)
         mc_server_reply_store_error(reply, req, &err);
     else
@@ -907,10 +1006,16 @@ static void handle_delete(mc_server_request *req, mc_server_reply *reply)
 
 static void handle_delete_collection(mc_server_request *req, mc_server_reply *reply)
 {
+    mc_server_delete_options opts;
+    if (mc_server_delete_options_parse(req, &opts, reply))
+        return;
+    /* As kube's DeleteCollection: the options apply to each object. */
     const json_t **matched = NULL;
     size_t n = 0;
-    if (mc_server_select_all(req, reply, &matched, &n))
+    if (mc_server_select_all(req, reply, &matched, &n)) {
+        mc_server_delete_options_free(&opts);
         return;
+    }
     /* Copy the keys first: deleting invalidates the borrowed objects. */
     char **keys = calloc(n ? 2 * n : 1, sizeof(char *));
     for (size_t i = 0; keys && i < n; i++) {
@@ -923,13 +1028,13 @@ static void handle_delete_collection(mc_server_request *req, mc_server_reply *re
     for (size_t i = 0; keys && i < n; i++) {
         json_t *gone = NULL;
         if (keys[2 * i] && keys[2 * i + 1] &&
-            delete_one(req, req->resource, keys[2 * i], keys[2 * i + 1], NULL, 0, &gone, NULL) ==
-                200)
+            delete_one(req, req->resource, keys[2 * i], keys[2 * i + 1], &opts, &gone, NULL) == 200)
             json_array_append_new(items, gone);
         free(keys[2 * i]);
         free(keys[2 * i + 1]);
     }
     free(keys);
+    mc_server_delete_options_free(&opts);
     char api_version[256];
     mc_server_api_version(req->resource, api_version, sizeof(api_version));
     json_t *list = json_pack("{s:s,s:s,s:{},s:o}", "apiVersion", api_version, "kind",
@@ -962,9 +1067,30 @@ static void handle_object(mc_server_request *req, mc_server_reply *reply, int al
         reply_method_not_allowed(reply, req);
 }
 
+/* dryRun of create, update and patch (any patch type, apply included) is
+ * read here, once, so that every write path below honors req->dry_run;
+ * delete reads it with the rest of its DeleteOptions. 0, or -1 with a reply. */
+static int read_write_options(mc_server_request *req, mc_server_reply *reply)
+{
+    const char *m = req->method;
+    const char *kind = strcmp(m, "POST") == 0    ? "CreateOptions"
+                       : strcmp(m, "PUT") == 0   ? "UpdateOptions"
+                       : strcmp(m, "PATCH") == 0 ? "PatchOptions"
+                                                 : NULL;
+    return kind ? mc_server_options_dry_run(req, kind, reply) : 0;
+}
+
 void mc_server_handle(mc_server_request *req, mc_server_reply *reply)
 {
     const char *m = req->method;
+    if (mc_server_authz_check(req, reply))
+        return;
+    if (req->resource->create_only) {
+        mc_server_authz_handle_review(req, reply);
+        return;
+    }
+    if (read_write_options(req, reply))
+        return;
     if (req->subresource) {
         if (strcmp(req->subresource, "status") != 0 || !req->resource->has_status || !req->name)
             mc_server_reply_status(reply, 404, "NotFound",

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "server/discovery.h"
@@ -40,9 +41,52 @@ int mc_server_reply_json(mc_server_reply *reply, int code, const json_t *obj)
     return 0;
 }
 
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one
+ * (overlong forms, surrogates and code points past U+10FFFF are not). */
+static size_t utf8_sequence(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (n == 0 || s[0] > 0xf4)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+        return 0;
+    return n;
+}
+
+static int utf8_valid(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p;) {
+        size_t n = utf8_sequence(p);
+        if (!n)
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
 int mc_server_reply_status(mc_server_reply *reply, int code, const char *reason,
                            const char *message, const mc_server_request *req)
 {
+    /* A message quoting request bytes that are not UTF-8 (or cut inside a
+     * character by a %.Ns) cannot be a JSON string: such bytes become '?'. */
+    char *clean = NULL;
+    if (message && !utf8_valid(message)) {
+        clean = mc_strdup(message);
+        for (unsigned char *p = (unsigned char *)clean; p && *p;) {
+            size_t n = utf8_sequence(p);
+            if (!n)
+                *p++ = '?';
+            else
+                p += n;
+        }
+        message = clean ? clean : "invalid request";
+    }
     json_t *details = json_object();
     if (req && req->resource) {
         if (req->name)
@@ -55,7 +99,19 @@ int mc_server_reply_status(mc_server_reply *reply, int code, const char *reason,
                                reason, "details", details, "code", code);
     mc_server_reply_json(reply, code, status);
     json_decref(status);
+    free(clean);
     return 0;
+}
+
+/* MHD iterator: clears *(int *)cls when a query key or value is not UTF-8. */
+static enum MHD_Result check_query_utf8(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    (void)kind;
+    int *ok = cls;
+    if ((key && !utf8_valid(key)) || (value && !utf8_valid(value)))
+        *ok = 0;
+    return MHD_YES;
 }
 
 /* ---- helpers shared by the verbs ---- */
@@ -179,10 +235,11 @@ out:
     return rc;
 }
 
-/* Constant-time comparison of the presented bearer token. */
+/* Constant-time comparison of the presented bearer token. The scheme is
+ * case-insensitive ("bearer" too), as kube-apiserver's token authenticator. */
 static int token_ok(const char *authorization, const char *token)
 {
-    if (!authorization || strncmp(authorization, "Bearer ", 7) != 0)
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
         return 0;
     const char *given = authorization + 7;
     size_t want = strlen(token);
@@ -230,6 +287,15 @@ static void dispatch(struct mc_server *server, struct MHD_Connection *connection
         mc_server_reply_status(reply, 401, "Unauthorized", "Unauthorized", NULL);
         return;
     }
+    int utf8_ok = utf8_valid(url);
+    MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, check_query_utf8, &utf8_ok);
+    if (!utf8_ok) {
+        /* names, selectors and tokens are UTF-8; kube's Go code would only
+         * have replaced such bytes before failing to find anything */
+        mc_server_reply_status(reply, 400, "BadRequest",
+                               "the request URL (path or query) is not valid UTF-8", NULL);
+        return;
+    }
     if (state->too_large) {
         mc_server_reply_status(reply, 413, "RequestEntityTooLarge",
                                "the request body is larger than the 3 MiB limit", NULL);
@@ -251,6 +317,7 @@ static void dispatch(struct mc_server *server, struct MHD_Connection *connection
     req.connection = connection;
     req.method = method;
     req.cluster = cluster;
+    mc_server_identity_admin(&req.identity, cluster->name); /* every token is its cluster's admin */
     req.body = state->body.data;
     req.body_len = state->body.len;
     if (route_resource(&req, path, reply) == 0)

@@ -8,6 +8,7 @@
 #include <microhttpd.h>
 #include <stddef.h>
 
+#include "server/authz.h"
 #include "server/registry.h"
 #include "server/store.h"
 #include "server/watch.h"
@@ -51,6 +52,8 @@ typedef struct mc_server_request {
     const char *body;  /* request body (not NUL-terminated) */
     size_t body_len;
     json_t *applied_managed_fields; /* owned: an apply's managedFields (apply.h), else NULL */
+    int dry_run;       /* dryRun=All: validate and answer, store nothing (options.c) */
+    mc_server_identity identity; /* who sent it (set by http.c after the token check) */
 } mc_server_request;
 
 /* A reply: either a whole body or a stream (watch). */
@@ -98,6 +101,26 @@ void mc_server_handle_list(mc_server_request *req, mc_server_reply *reply);
  * only; valid until the next write). -1 with a 400/500 reply filled. */
 int mc_server_select_all(const mc_server_request *req, mc_server_reply *reply,
                          const json_t ***items, size_t *count);
+
+/* The write verbs' only door to the store (handlers.c): put or delete one
+ * object as mc_store_put / mc_store_delete do, except that with
+ * req->dry_run nothing is stored, no revision is used and no watcher hears of
+ * it; a dry-run put leaves obj with the resourceVersion of the object it would
+ * replace (none for a create), which is what kube-apiserver answers. */
+int mc_server_write_put(const mc_server_request *req, const mc_server_resource *resource,
+                        const char *ns, const char *name, json_t *obj, mc_err *err);
+int mc_server_write_delete(const mc_server_request *req, const mc_server_resource *resource,
+                           const char *ns, const char *name, mc_err *err);
+
+/* Asks mc_server_authorize whether req's identity may do req's verb on its
+ * resource: 0 when allowed, else -1 with a 403 Forbidden in kube's words
+ * (authz.c). */
+int mc_server_authz_check(const mc_server_request *req, mc_server_reply *reply);
+
+/* Answers a create of a review resource (SelfSubjectAccessReview,
+ * SelfSubjectReview) at once, storing nothing; 405 for other methods
+ * (authz.c). */
+void mc_server_authz_handle_review(mc_server_request *req, mc_server_reply *reply);
 
 /* Handles a resource request (verbs, status subresource, watch). */
 void mc_server_handle(mc_server_request *req, mc_server_reply *reply);

@@ -117,7 +117,8 @@ static int map_entry(const field *f, json_t *obj, int bytes_value)
     return ok ? 0 : -1;
 }
 
-/* metav1.Time {1: seconds, 2: nanos} as RFC 3339. */
+/* metav1.Time {1: seconds, 2: nanos} as RFC 3339; the zero time (which
+ * gogo protobuf writes for an unset one) as null, as its JSON form is. */
 static json_t *time_of(const field *f)
 {
     reader r = {f->data, f->data + f->len};
@@ -126,6 +127,8 @@ static json_t *time_of(const field *f)
     while (next_field(&r, &e) == 1)
         if (e.number == 1 && e.wire == 0)
             seconds = (int64_t)e.varint;
+    if (seconds == 0)
+        return json_null();
     char text[40];
     mc_time_format(seconds, text, sizeof(text));
     return json_string(text);
@@ -200,28 +203,97 @@ static int object_meta(const field *f, json_t *meta)
     return rc;
 }
 
+/* A message of string fields and nested messages (the review specs). */
+typedef struct msg_field {
+    unsigned number;
+    const char *name;
+    const struct msg_desc *sub; /* a nested message, or NULL for a string */
+} msg_field;
+
+typedef struct msg_desc {
+    msg_field fields[10];
+} msg_desc;
+
+/* authorization.k8s.io/v1: FieldSelectorAttributes / LabelSelectorAttributes
+ * {1 rawSelector}, ResourceAttributes, NonResourceAttributes, and
+ * SelfSubjectAccessReviewSpec {1 resourceAttributes, 2 nonResourceAttributes}. */
+static const msg_desc selector_attributes = {{{1, "rawSelector", NULL}}};
+static const msg_desc resource_attributes = {{{1, "namespace", NULL},
+                                              {2, "verb", NULL},
+                                              {3, "group", NULL},
+                                              {4, "version", NULL},
+                                              {5, "resource", NULL},
+                                              {6, "subresource", NULL},
+                                              {7, "name", NULL},
+                                              {8, "fieldSelector", &selector_attributes},
+                                              {9, "labelSelector", &selector_attributes}}};
+static const msg_desc non_resource_attributes = {{{1, "path", NULL}, {2, "verb", NULL}}};
+static const msg_desc access_review_spec = {
+    {{1, "resourceAttributes", &resource_attributes},
+     {2, "nonResourceAttributes", &non_resource_attributes}}};
+
 /* One kind's top-level fields: number -> (name, how). */
-enum { AS_STRING, AS_STRING_MAP, AS_BYTES_MAP, AS_BOOL, AS_STRINGS_OBJECT };
+enum { AS_STRING, AS_STRING_MAP, AS_BYTES_MAP, AS_BOOL, AS_STRINGS_OBJECT, AS_MESSAGE };
 
 typedef struct kind_field {
     unsigned number;
     const char *name;
     int how;
+    const msg_desc *sub; /* AS_MESSAGE */
 } kind_field;
 
 typedef struct kind_desc {
+    const char *api_version;
     const char *kind;
     kind_field fields[6];
 } kind_desc;
 
 static const kind_desc kinds[] = {
-    {"Secret", {{2, "data", AS_BYTES_MAP}, {3, "type", AS_STRING}, {4, "stringData", AS_STRING_MAP},
-                {5, "immutable", AS_BOOL}}},
-    {"ConfigMap", {{2, "data", AS_STRING_MAP}, {3, "binaryData", AS_BYTES_MAP},
-                   {4, "immutable", AS_BOOL}}},
-    {"Namespace", {{2, "spec", AS_STRINGS_OBJECT}}},
-    {"ServiceAccount", {{4, "automountServiceAccountToken", AS_BOOL}}},
+    {"v1",
+     "Secret",
+     {{2, "data", AS_BYTES_MAP, NULL},
+      {3, "type", AS_STRING, NULL},
+      {4, "stringData", AS_STRING_MAP, NULL},
+      {5, "immutable", AS_BOOL, NULL}}},
+    {"v1",
+     "ConfigMap",
+     {{2, "data", AS_STRING_MAP, NULL},
+      {3, "binaryData", AS_BYTES_MAP, NULL},
+      {4, "immutable", AS_BOOL, NULL}}},
+    {"v1", "Namespace", {{2, "spec", AS_STRINGS_OBJECT, NULL}}},
+    {"v1", "ServiceAccount", {{4, "automountServiceAccountToken", AS_BOOL, NULL}}},
+    /* kubectl auth can-i / whoami (status, field 3 / 2, is the server's) */
+    {"authorization.k8s.io/v1",
+     "SelfSubjectAccessReview",
+     {{2, "spec", AS_MESSAGE, &access_review_spec}}},
+    {"authentication.k8s.io/v1", "SelfSubjectReview", {{0, NULL, 0, NULL}}},
+    {"authentication.k8s.io/v1beta1", "SelfSubjectReview", {{0, NULL, 0, NULL}}},
 };
+
+/* Decodes a msg_desc message into obj (empty strings omitted, as JSON does). */
+static int decode_message(const msg_desc *desc, const unsigned char *data, size_t len,
+                          json_t *obj)
+{
+    reader r = {data, data + len};
+    field f;
+    int rc;
+    while ((rc = next_field(&r, &f)) == 1) {
+        if (f.wire != 2)
+            continue;
+        for (size_t i = 0; i < 10 && desc->fields[i].name; i++) {
+            const msg_field *m = &desc->fields[i];
+            if (m->number != f.number)
+                continue;
+            if (m->sub) {
+                if (decode_message(m->sub, f.data, f.len, object_or_new(obj, m->name)) < 0)
+                    return -1;
+            } else if (f.len) {
+                json_object_set_new(obj, m->name, string_of(&f));
+            }
+        }
+    }
+    return rc;
+}
 
 static int decode_object(const kind_desc *desc, const unsigned char *data, size_t len,
                          json_t *obj)
@@ -239,7 +311,10 @@ static int decode_object(const kind_desc *desc, const unsigned char *data, size_
             const kind_field *k = &desc->fields[i];
             if (k->number != f.number)
                 continue;
-            if (k->how == AS_BOOL && f.wire == 0)
+            if (k->how == AS_MESSAGE && f.wire == 2) {
+                if (decode_message(k->sub, f.data, f.len, object_or_new(obj, k->name)) < 0)
+                    return -1;
+            } else if (k->how == AS_BOOL && f.wire == 0)
                 json_object_set_new(obj, k->name, json_boolean(f.varint));
             else if (k->how == AS_STRING && f.wire == 2) {
                 if (f.len)
@@ -293,14 +368,14 @@ int mc_server_protobuf_to_json(const void *data, size_t len, json_t **out, mc_er
         return mc_err_set(err, MC_EINVAL, "malformed protobuf envelope");
     const kind_desc *desc = NULL;
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (strcmp(kinds[i].kind, kind) == 0)
+        if (strcmp(kinds[i].kind, kind) == 0 && strcmp(kinds[i].api_version, api_version) == 0)
             desc = &kinds[i];
-    if (!desc || strcmp(api_version, "v1") != 0)
+    if (!desc)
         return mc_err_set(err, MC_EUNSUPPORTED,
                           "protobuf bodies are served for v1 Secret, ConfigMap, Namespace and "
-                          "ServiceAccount only (got %s %s); send JSON",
+                          "ServiceAccount and the self reviews only (got %s %s); send JSON",
                           api_version, kind);
-    json_t *obj = json_pack("{s:s,s:s}", "apiVersion", "v1", "kind", kind);
+    json_t *obj = json_pack("{s:s,s:s}", "apiVersion", api_version, "kind", kind);
     if (!obj)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
     if (decode_object(desc, raw ? raw : bytes, raw ? raw_len : 0, obj) < 0) {

@@ -9,6 +9,7 @@
 
 #include "api/selector.h"
 #include "server/internal.h"
+#include "server/options.h"
 #include "server/table.h"
 #include "util/base64.h"
 #include "util/buf.h"
@@ -33,8 +34,28 @@ static void reply_table(mc_server_reply *reply, const mc_server_request *req,
     json_decref(table);
 }
 
+/* A get or list may name a resourceVersion: it must parse, and must not be
+ * newer than the cluster (kube's watch cache answers 504 Too large resource
+ * version); any other is served by the current state, which is not older. */
+static int check_read_rv(const mc_server_request *req, mc_server_reply *reply)
+{
+    uint64_t rv = 0;
+    if (mc_server_options_resource_version(req, &rv, reply))
+        return -1;
+    int64_t current = mc_store_revision(req->server->store, req->cluster->name);
+    if (current >= 0 && rv > (uint64_t)current) {
+        json_t *status = mc_server_status_too_large_rv(rv, current);
+        mc_server_reply_json(reply, 504, status);
+        json_decref(status);
+        return -1;
+    }
+    return 0;
+}
+
 void mc_server_handle_get(mc_server_request *req, mc_server_reply *reply)
 {
+    if (check_read_rv(req, reply))
+        return;
     const char *ns = req->namespace ? req->namespace : "";
     const json_t *obj = mc_store_get(req->server->store, req->cluster->name,
                                      req->resource->store_name, ns, req->name);
@@ -298,16 +319,31 @@ static void handle_watch(mc_server_request *req, mc_server_reply *reply, mc_sele
             return;
         }
     }
-    const char *rv = mc_server_query(req, "resourceVersion");
-    if (rv && *rv && strcmp(rv, "0") != 0) {
-        char *end = NULL;
-        long long since = strtoll(rv, &end, 10);
-        if (*end || since < 0) {
-            mc_server_reply_status(reply, 400, "BadRequest", "invalid resourceVersion", req);
-            return;
+    uint64_t rv = 0;
+    if (mc_server_options_resource_version(req, &rv, reply))
+        return;
+    int64_t current = mc_store_revision(req->server->store, req->cluster->name);
+    if (current >= 0 && rv > (uint64_t)current) {
+        /* kube's watch cache: a stream whose one event is the ERROR */
+        json_t *event = json_pack("{s:s,s:o}", "type", "ERROR", "object",
+                                  mc_server_status_too_large_rv(rv, current));
+        char *line = event ? json_dumps(event, JSON_COMPACT) : NULL;
+        json_decref(event);
+        mc_buf body;
+        mc_buf_init(&body, 4096);
+        if (line && mc_buf_append_str(&body, line) == 0 && mc_buf_append(&body, "\n", 1) == 0) {
+            reply->status = 200;
+            reply->body = mc_buf_steal(&body, NULL);
+            reply->content_type = "application/json";
+        } else {
+            mc_server_reply_status(reply, 500, "InternalError", "out of memory", req);
         }
-        params.since = since;
+        mc_buf_free(&body);
+        free(line);
+        return;
     }
+    if (rv > 0)
+        params.since = (int64_t)rv;
     const char *bookmarks = mc_server_query(req, "allowWatchBookmarks");
     params.bookmarks = bookmarks && strcmp(bookmarks, "true") == 0;
     const char *timeout = mc_server_query(req, "timeoutSeconds");
@@ -336,10 +372,12 @@ void mc_server_handle_list(mc_server_request *req, mc_server_reply *reply)
         field_selector_free(&fields);
         return;
     }
+    char *after_ns = NULL, *after_name = NULL;
+    if (check_read_rv(req, reply))
+        goto out;
     const char *limit_text = mc_server_query(req, "limit");
     size_t limit = limit_text ? (size_t)strtoull(limit_text, NULL, 10) : 0;
     const char *cont = mc_server_query(req, "continue");
-    char *after_ns = NULL, *after_name = NULL;
     if (cont && *cont && decode_continue(cont, &after_ns, &after_name) != 0) {
         mc_server_reply_status(reply, 400, "BadRequest", "invalid continue token", req);
         goto out;

@@ -29,18 +29,27 @@ typedef struct builtin {
     int namespaced, has_status;
     const char *short_names; /* comma-separated */
     const char *categories;  /* comma-separated */
+    int create_only;         /* a review: answered by authz.c, never stored */
 } builtin;
 
 static const builtin builtins[] = {
-    {"", "v1", "namespaces", "namespace", "Namespace", 0, 1, "ns", ""},
-    {"", "v1", "secrets", "secret", "Secret", 1, 0, "", ""},
-    {"", "v1", "pods", "pod", "Pod", 1, 1, "po", "all"},
-    {"", "v1", "configmaps", "configmap", "ConfigMap", 1, 0, "cm", ""},
-    {"", "v1", "events", "event", "Event", 1, 0, "ev", ""},
-    {"", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", 1, 0, "sa", ""},
-    {"coordination.k8s.io", "v1", "leases", "lease", "Lease", 1, 0, "", ""},
+    {"", "v1", "namespaces", "namespace", "Namespace", 0, 1, "ns", "", 0},
+    {"", "v1", "secrets", "secret", "Secret", 1, 0, "", "", 0},
+    {"", "v1", "pods", "pod", "Pod", 1, 1, "po", "all", 0},
+    {"", "v1", "configmaps", "configmap", "ConfigMap", 1, 0, "cm", "", 0},
+    {"", "v1", "events", "event", "Event", 1, 0, "ev", "", 0},
+    {"", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", 1, 0, "sa", "", 0},
+    {"coordination.k8s.io", "v1", "leases", "lease", "Lease", 1, 0, "", "", 0},
     {"apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",
-     "CustomResourceDefinition", 0, 1, "crd,crds", "api-extensions"},
+     "CustomResourceDefinition", 0, 1, "crd,crds", "api-extensions", 0},
+    /* What `kubectl auth can-i` and `kubectl auth whoami` ask (kubectl 1.27
+     * asks authentication.k8s.io/v1beta1 first). */
+    {"authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview",
+     "SelfSubjectAccessReview", 0, 0, "", "", 1},
+    {"authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview",
+     0, 0, "", "", 1},
+    {"authentication.k8s.io", "v1beta1", "selfsubjectreviews", "selfsubjectreview",
+     "SelfSubjectReview", 0, 0, "", "", 1},
 };
 
 void mc_server_resource_free(mc_server_resource *r)
@@ -147,6 +156,7 @@ static int add_builtin(mc_server_registry *reg, const builtin *b)
         return MC_ENOMEM;
     r->namespaced = b->namespaced;
     r->has_status = b->has_status;
+    r->create_only = b->create_only;
     if (resource_set_names(r, b->group, b->version, b->plural, b->singular, b->kind, NULL) != 0 ||
         str_list_split(b->short_names, &r->short_names, &r->short_names_len) != 0 ||
         str_list_split(b->categories, &r->categories, &r->categories_len) != 0 ||
@@ -625,6 +635,7 @@ mc_server_resource *mc_server_resource_dup(const mc_server_resource *r)
     c->store_name = mc_strdup(r->store_name);
     c->namespaced = r->namespaced;
     c->has_status = r->has_status;
+    c->create_only = r->create_only;
     c->short_names = strings_dup(r->short_names, r->short_names_len);
     c->short_names_len = c->short_names ? r->short_names_len : 0;
     c->categories = strings_dup(r->categories, r->categories_len);

@@ -1,7 +1,8 @@
 /* registry.h - the resources one logical cluster serves: the built-in kinds
  * (core v1 namespaces, secrets, pods, configmaps, events, serviceaccounts;
  * coordination.k8s.io/v1 leases; apiextensions.k8s.io/v1
- * customresourcedefinitions) and every custom resource whose
+ * customresourcedefinitions; the create-only reviews of authorization.k8s.io
+ * and authentication.k8s.io) and every custom resource whose
  * CustomResourceDefinition was created through the API, per served version.
  *
  * The HTTP layer finds a resource for a path here; discovery, OpenAPI and
@@ -33,6 +34,8 @@ typedef struct mc_server_resource {
     json_t *schema;       /* openAPIV3Schema of this version (CRDs); NULL for built-ins */
     json_t *columns;      /* additionalPrinterColumns of this version (CRDs); NULL otherwise */
     char *crd_name;       /* "<plural>.<group>" for custom resources; NULL for built-ins */
+    int create_only;      /* 1 for a review (SelfSubjectAccessReview, ...): create answers
+                             it at once, nothing is stored, no other verb is served */
 } mc_server_resource;
 
 typedef struct mc_server_registry mc_server_registry;

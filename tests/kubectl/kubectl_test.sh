@@ -4,13 +4,14 @@
 # Usage: kubectl_test.sh MESHCERT_BINARY REPO_DIR [KUBECTL_VERSION]
 # Starts a server on a free loopback port in a temporary directory (stopped
 # and removed on exit, even on failure), points KUBECONFIG at its cluster c1
-# and runs what users run: apply the CRDs, api-resources, apply with
-# validation, get (State column, -o wide), explain (field descriptions), -o
-# yaml round trip, merge/JSON/status patches, status.conditions with kubectl
-# wait, label, describe, watch, delete with and without finalizers, Secrets,
-# server-side apply (IssuedCertificate, Secret, ConfigMap: create, update,
-# removal of dropped fields, conflicts between managers, --force-conflicts,
-# managedFields).
+# and runs what users run: apply the CRDs, api-resources, auth can-i and
+# whoami (and an invalid token), apply with validation, server-side dry run
+# (create/apply/patch/delete --dry-run=server, diff), get (State column, -o
+# wide), explain (field descriptions), -o yaml round trip, merge/JSON/status
+# patches, status.conditions with kubectl wait, label, describe, watch, delete
+# with and without finalizers, Secrets, server-side apply (IssuedCertificate,
+# Secret, ConfigMap: create, update, removal of dropped fields, conflicts
+# between managers, --force-conflicts, managedFields).
 # KUBECTL_VERSION (e.g. 1.27) runs kubectl.<version> from the Google Cloud SDK
 # beside /usr/bin/kubectl instead of the dispatcher. Each check prints one
 # "ok"/"FAIL" line; the script exits 1 when any failed. kubectl missing: exit
@@ -134,6 +135,18 @@ expect "api-resources lists the built-ins with their short names" \
     "^namespaces +ns +v1 +false +Namespace" api-resources
 expect "get crd shows the CRDs" "issuedcertificates\.$G" get crd
 
+# ---- auth: every valid token is its cluster's admin ----
+expect "auth can-i create issuedcertificates" "^yes$" auth can-i create "issuedcertificates.$G" \
+    -n istio-system
+expect "auth can-i '*' '*'" "^yes$" auth can-i '*' '*'
+expect "auth whoami names the kubeconfig's user" "^Username +c1-admin$" auth whoami
+expect "auth whoami lists the groups" "^Groups +\[system:masters system:authenticated\]$" auth whoami
+sed 's/^    token: .*/    token: not-the-token/' "$KUBECONFIG" >"$WORK/bad-token.yaml"
+expect_fail "auth whoami with an invalid token is Unauthorized" "Unauthorized" \
+    --kubeconfig "$WORK/bad-token.yaml" auth whoami
+expect_fail "auth can-i with an invalid token is Unauthorized" "Unauthorized" \
+    --kubeconfig "$WORK/bad-token.yaml" auth can-i get secrets
+
 # ---- namespaces ----
 expect "create namespace (typed client)" "namespace/kubectl-ns created" create namespace kubectl-ns
 printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: istio-system\n' >"$WORK/ns.yaml"
@@ -150,6 +163,37 @@ sed 's/^  org: .*/  org: 7/; s/name: mesh-1/name: mesh-int/' "$SAMPLE" >"$WORK/b
 expect_fail "apply rejects a wrong type, naming the field" \
     'spec\.org: Invalid value: "integer"' apply -f "$WORK/badtype.yaml"
 expect "apply again is unchanged" "mesh-1 unchanged" apply -f "$SAMPLE"
+
+# ---- server-side dry run: answered, never written ----
+rv_of_mesh1() { k "${N[@]}" get ic mesh-1 -o 'jsonpath={.metadata.resourceVersion} {.spec.org}'; echo "$OUT"; }
+MESH1_BEFORE=$(rv_of_mesh1)
+sed 's/name: mesh-1/name: mesh-dry/' "$SAMPLE" >"$WORK/dry-create.yaml"
+expect "create --dry-run=server" "mesh-dry created \(server dry run\)" create -f "$WORK/dry-create.yaml" \
+    --dry-run=server
+expect_fail "a dry-run create writes nothing" '"mesh-dry" not found' "${N[@]}" get ic mesh-dry
+sed 's/^  org: .*/  org: Dry Org/' "$SAMPLE" >"$WORK/modified.yaml"
+expect "apply --dry-run=server" "mesh-1 configured \(server dry run\)" apply -f "$WORK/modified.yaml" \
+    --dry-run=server
+expect "patch --dry-run=server shows the would-be object" "^Dry Patch$" "${N[@]}" patch ic mesh-1 \
+    --type merge -p '{"spec":{"org":"Dry Patch"}}' --dry-run=server -o 'jsonpath={.spec.org}'
+expect "delete --dry-run=server" "mesh-1\" deleted \(server dry run\)" "${N[@]}" delete ic mesh-1 \
+    --dry-run=server
+k diff -f "$WORK/modified.yaml"
+DIFF_RC=$?
+if [[ $DIFF_RC -eq 1 ]] && grep -qE '^-  org: Example Mesh' <<<"$OUT" && grep -qE '^\+  org: Dry Org' <<<"$OUT"; then
+    pass "diff -f a modified IssuedCertificate shows the change (exit 1)"
+else
+    fail "diff -f a modified IssuedCertificate shows the change (exit 1)" "exit $DIFF_RC" "$OUT"
+fi
+MESH1_AFTER=$(rv_of_mesh1)
+if [[ "$MESH1_AFTER" == "$MESH1_BEFORE" && "$MESH1_AFTER" == *"Example Mesh" ]]; then
+    pass "dry-run create/apply/patch/delete and diff changed nothing (resourceVersion, spec)"
+else
+    fail "dry-run create/apply/patch/delete and diff changed nothing (resourceVersion, spec)" \
+        "before: $MESH1_BEFORE" "after: $MESH1_AFTER"
+fi
+expect_fail "an unsupported dryRun value is refused" "Unsupported value" delete --raw \
+    "/clusters/c1/apis/$G/v1alpha2/namespaces/istio-system/issuedcertificates/mesh-1?dryRun=Maybe"
 
 # ---- get ----
 expect "get ic has the State column" "^NAME +STATE +ERROR +AGE" "${N[@]}" get ic
@@ -328,6 +372,11 @@ if k "${N[@]}" get ic ssa-ic -o yaml && grep -q "^  name: ssa-ic" <<<"$OUT" &&
 else
     fail "managedFields are hidden by default, shown (FieldsV1) with --show-managed-fields" "$OUT"
 fi
+ssa_ic "Dry Org" with-output >"$WORK/ssa-dry.yaml"
+expect "apply --server-side --dry-run=server" "ssa-ic serverside-applied \(server dry run\)" \
+    apply --server-side --dry-run=server -f "$WORK/ssa-dry.yaml"
+expect "a dry-run server-side apply writes nothing" "^First Org kubectl/Apply/ $" "${N[@]}" get ic \
+    ssa-ic --show-managed-fields -o 'jsonpath={.spec.org} {range .metadata.managedFields[*]}{.manager}/{.operation}/{.subresource}{" "}{end}'
 ssa_ic "Second Org" with-output >"$WORK/ssa-ic.yaml"
 expect "re-apply with a changed field" "ssa-ic serverside-applied" apply --server-side \
     -f "$WORK/ssa-ic.yaml"

@@ -165,7 +165,8 @@ static void test_groups(void **state)
     mc_server_registry *reg = mc_server_registry_new();
     json_t *apis = serve(reg, "/apis", 200);
     assert_string_equal(str(apis, "kind"), "APIGroupList");
-    assert_int_equal(json_array_size(json_object_get(apis, "groups")), 2);
+    /* coordination, apiextensions, authorization and authentication */
+    assert_int_equal(json_array_size(json_object_get(apis, "groups")), 4);
     assert_null(find_named(json_object_get(apis, "groups"), "name", GROUP));
     json_decref(apis);
     json_t *missing = serve(reg, "/apis/" GROUP, 404);
@@ -177,8 +178,13 @@ static void test_groups(void **state)
     reg = registry_with_crds();
     apis = serve(reg, "/apis/", 200); /* a trailing slash is fine */
     const json_t *groups = json_object_get(apis, "groups");
-    assert_int_equal(json_array_size(groups), 3);
+    assert_int_equal(json_array_size(groups), 5);
     assert_string_equal(str(json_array_get(groups, 0), "name"), "coordination.k8s.io");
+    /* authentication.k8s.io: v1 preferred over v1beta1 */
+    const json_t *authn = find_named(groups, "name", "authentication.k8s.io");
+    assert_non_null(authn);
+    assert_string_equal(str(json_object_get(authn, "preferredVersion"), "version"), "v1");
+    assert_int_equal(json_array_size(json_object_get(authn, "versions")), 2);
     const json_t *g = find_named(groups, "name", GROUP);
     assert_non_null(g);
     assert_null(json_object_get(g, "kind")); /* inner APIGroups carry no type meta */
@@ -280,7 +286,8 @@ static void test_openapi_index(void **state)
     mc_server_registry *reg = registry_with_crds();
     json_t *index = serve(reg, "/openapi/v3", 200);
     const json_t *paths = json_object_get(index, "paths");
-    assert_int_equal(json_object_size(paths), 4);
+    /* core, coordination, apiextensions, the reviews' three, the CRDs' group */
+    assert_int_equal(json_object_size(paths), 7);
     const char *core = relative_url(index, "api/v1");
     /* rooted at /openapi/v3: client-go then keeps the /clusters/<name> prefix */
     assert_true(strncmp(core, "/openapi/v3/api/v1?hash=", 24) == 0);

@@ -44,8 +44,22 @@ static void test_builtins(void **state)
         {"apiextensions.k8s.io", "customresourcedefinitions", "customresourcedefinition",
          "CustomResourceDefinition", "CustomResourceDefinitionList",
          "apiextensions.k8s.io/customresourcedefinitions", "crd", 0, 1},
+        /* the create-only reviews of kubectl auth can-i / whoami */
+        {"authorization.k8s.io", "selfsubjectaccessreviews", "selfsubjectaccessreview",
+         "SelfSubjectAccessReview", "SelfSubjectAccessReviewList",
+         "authorization.k8s.io/selfsubjectaccessreviews", NULL, 0, 0},
+        {"authentication.k8s.io", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview",
+         "SelfSubjectReviewList", "authentication.k8s.io/selfsubjectreviews", NULL, 0, 0},
     };
-    assert_int_equal(mc_server_registry_count(reg), sizeof(want) / sizeof(want[0]));
+    size_t n = sizeof(want) / sizeof(want[0]);
+    /* and last, authentication.k8s.io/v1beta1 selfsubjectreviews (kubectl 1.27) */
+    assert_int_equal(mc_server_registry_count(reg), n + 1);
+    const mc_server_resource *beta =
+        mc_server_registry_find(reg, "authentication.k8s.io", "v1beta1", "selfsubjectreviews");
+    assert_ptr_equal(beta, mc_server_registry_at(reg, n));
+    assert_true(beta->create_only);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(mc_server_registry_at(reg, i)->create_only, i >= n - 2);
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         const mc_server_resource *r =
             mc_server_registry_find(reg, want[i].group, "v1", want[i].plural);

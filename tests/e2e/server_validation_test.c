@@ -1,0 +1,254 @@
+/* server_validation_test.c - requests meshcert server must refuse, over real
+ * HTTPS (issue 14): DELETE with a mismatched preconditions.uid, a malformed
+ * DeleteOptions body, a non-string preconditions.resourceVersion or an
+ * unknown propagationPolicy deletes nothing (409/400/422); PUT with a wrong
+ * metadata.uid or a non-string resourceVersion writes nothing; bad
+ * resourceVersions on get/list are 400 and future ones 504 (a watch gets
+ * kube's "Too large resource version" ERROR event); a URL that is not UTF-8
+ * is a 400, not a 500; the "bearer" scheme is accepted in lower case.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server_process.h"
+
+static server_process g_server;
+
+#define C1 "/clusters/c1"
+#define CM "/api/v1/namespaces/val/configmaps"
+
+static long call(const char *method, const char *path, const char *body, const char *type,
+                 http_reply *r)
+{
+    char full[2048];
+    snprintf(full, sizeof(full), C1 "%s", path);
+    if (http_do(&g_server, server_token(&g_server, "c1"), method, full, body, type, r) != 0)
+        fail_msg("%s %s: no answer", method, full);
+    return r->status;
+}
+
+/* method path body -> want; the Status message must contain needle (if any). */
+static void expect(const char *method, const char *path, const char *body, const char *type,
+                   long want, const char *needle)
+{
+    http_reply r;
+    long got = call(method, path, body, type, &r);
+    if (got != want)
+        fail_msg("%s %s: HTTP %ld, want %ld: %s", method, path, got, want, r.body);
+    if (needle && !strstr(r.body ? r.body : "", needle))
+        fail_msg("%s %s: wanted \"%s\" in %s", method, path, needle, r.body);
+    http_reply_free(&r);
+}
+
+static const char *meta_str(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(obj, "metadata"), key));
+}
+
+/* The configmap's resourceVersion (static buffer), or "" when it is gone. */
+static const char *rv_of(const char *name)
+{
+    static char rv[32];
+    char path[256];
+    snprintf(path, sizeof(path), CM "/%s", name);
+    http_reply r;
+    long status = call("GET", path, NULL, NULL, &r);
+    snprintf(rv, sizeof(rv), "%s", status == 200 ? meta_str(r.json, "resourceVersion") : "");
+    http_reply_free(&r);
+    return rv;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const char *args[] = {"--cluster", "c1", NULL};
+    memset(&g_server, 0, sizeof(g_server));
+    if (server_process_start(&g_server, args) != 0) {
+        server_process_stop(&g_server);
+        return -1;
+    }
+    http_reply r;
+    int ok = call("POST", "/api/v1/namespaces",
+                  "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"val\"}}",
+                  NULL, &r) == 201;
+    http_reply_free(&r);
+    ok = ok && call("POST", CM,
+                    "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
+                    "\"target\"},\"data\":{\"k\":\"v\"}}",
+                    NULL, &r) == 201;
+    http_reply_free(&r);
+    return ok ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    int rc = server_process_stop(&g_server); /* fails on leaks under ASan */
+    curl_global_cleanup();
+    return rc;
+}
+
+static void test_delete_refusals_delete_nothing(void **state)
+{
+    (void)state;
+    char before[32];
+    snprintf(before, sizeof(before), "%s", rv_of("target"));
+    assert_true(before[0] != '\0');
+    expect("DELETE", CM "/target",
+           "{\"preconditions\":{\"uid\":\"00000000-0000-4000-8000-000000000000\"}}", NULL, 409,
+           "the UID in the precondition (00000000-0000-4000-8000-000000000000) does not match "
+           "the UID in record");
+    expect("DELETE", CM "/target", "{not json", NULL, 400, NULL);
+    expect("DELETE", CM "/target", "[1,2]", NULL, 400, NULL);
+    expect("DELETE", CM "/target", "{\"preconditions\":{\"resourceVersion\":5}}", NULL, 400, NULL);
+    expect("DELETE", CM "/target", "{\"preconditions\":\"x\"}", NULL, 400, NULL);
+    expect("DELETE", CM "/target", "{\"propagationPolicy\":\"Sideways\"}", NULL, 422,
+           "DeleteOptions.meta.k8s.io \\\"\\\" is invalid: propagationPolicy: Unsupported value: "
+           "\\\"Sideways\\\": supported values: \\\"Foreground\\\", \\\"Background\\\", "
+           "\\\"Orphan\\\", \\\"nil\\\"");
+    expect("DELETE", CM "/target?propagationPolicy=Sideways", NULL, NULL, 422, "Unsupported");
+    expect("DELETE", CM "?propagationPolicy=Sideways", NULL, NULL, 422, "Unsupported");
+    expect("DELETE", CM "/target", "{\"preconditions\":{\"resourceVersion\":\"1\"}}", NULL, 409,
+           "the ResourceVersion in the precondition (1) does not match");
+    assert_string_equal(rv_of("target"), before);
+    /* the right uid deletes */
+    http_reply r;
+    assert_int_equal(call("GET", CM "/target", NULL, NULL, &r), 200);
+    char body[256];
+    snprintf(body, sizeof(body), "{\"preconditions\":{\"uid\":\"%s\",\"resourceVersion\":\"%s\"}}",
+             meta_str(r.json, "uid"), before);
+    http_reply_free(&r);
+    expect("DELETE", CM "/target", body, NULL, 200, NULL);
+    assert_string_equal(rv_of("target"), "");
+}
+
+static void test_put_refusals_write_nothing(void **state)
+{
+    (void)state;
+    expect("POST", CM,
+           "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"put\"},"
+           "\"data\":{\"k\":\"v\"}}",
+           NULL, 201, NULL);
+    char before[32];
+    snprintf(before, sizeof(before), "%s", rv_of("put"));
+    expect("PUT", CM "/put",
+           "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"put\","
+           "\"uid\":\"00000000-0000-4000-8000-000000000000\"},\"data\":{\"k\":\"new\"}}",
+           NULL, 409, "Precondition failed: UID in precondition");
+    expect("PUT", CM "/put",
+           "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"put\","
+           "\"resourceVersion\":7},\"data\":{\"k\":\"new\"}}",
+           NULL, 400, "metadata.resourceVersion of type string");
+    expect("PATCH", CM "/put", "{\"metadata\":{\"resourceVersion\":7},\"data\":{\"k\":\"new\"}}",
+           "application/merge-patch+json", 400, NULL);
+    expect("PATCH", CM "/put", "{\"metadata\":{\"uid\":\"other\"},\"data\":{\"k\":\"new\"}}",
+           "application/merge-patch+json", 422, "metadata.uid: Invalid value");
+    expect("POST", CM, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":7}}",
+           NULL, 400, NULL);
+    assert_string_equal(rv_of("put"), before);
+}
+
+static void test_resource_versions_of_reads(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *rv, *problem;
+    } bad[] = {
+        {"-1", "strconv.ParseUint: parsing \\\"-1\\\": invalid syntax"},
+        {"abc", "strconv.ParseUint: parsing \\\"abc\\\": invalid syntax"},
+        {"18446744073709551616", "value out of range"},
+    };
+    char path[256];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(path, sizeof(path), CM "?resourceVersion=%s", bad[i].rv);
+        expect("GET", path, NULL, NULL, 400, bad[i].problem);
+        snprintf(path, sizeof(path), "/api/v1/namespaces/val?resourceVersion=%s", bad[i].rv);
+        expect("GET", path, NULL, NULL, 400, "invalid resource version");
+        snprintf(path, sizeof(path), CM "?watch=true&resourceVersion=%s", bad[i].rv);
+        expect("GET", path, NULL, NULL, 400, "invalid resource version");
+    }
+    expect("GET", CM "?resourceVersion=0", NULL, NULL, 200, NULL);
+    expect("GET", CM "?resourceVersion=1", NULL, NULL, 200, NULL);
+    expect("GET", CM "?resourceVersion=99999999", NULL, NULL, 504,
+           "Timeout: Too large resource version: 99999999, current: ");
+    /* a watch from the future: kube's ERROR event, and the stream ends */
+    http_reply r;
+    assert_int_equal(call("GET", CM "?watch=true&resourceVersion=99999999", NULL, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "\"type\":\"ERROR\""));
+    assert_non_null(strstr(r.body, "Too large resource version: 99999999"));
+    assert_non_null(strstr(r.body, "\"ResourceVersionTooLarge\""));
+    assert_non_null(strstr(r.body, "\"code\":504"));
+    http_reply_free(&r);
+}
+
+static void test_url_not_utf8_is_400(void **state)
+{
+    (void)state;
+    expect("GET", CM "/%c3%28", NULL, NULL, 400, "not valid UTF-8");
+    expect("GET", "/api/v1/namespaces/%ff/configmaps", NULL, NULL, 400, NULL);
+    expect("GET", CM "?labelSelector=%ff", NULL, NULL, 400, NULL);
+    expect("DELETE", CM "/%ff", NULL, NULL, 400, NULL);
+    expect("GET", CM, NULL, NULL, 200, NULL); /* still serving */
+}
+
+static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    (void)ptr;
+    (void)userdata;
+    return size * nmemb;
+}
+
+static void test_lowercase_bearer(void **state)
+{
+    (void)state;
+    static const char *const schemes[] = {"bearer", "BEARER", "Bearer"};
+    for (size_t i = 0; i < 3; i++) {
+        char url[512], auth[256];
+        snprintf(url, sizeof(url), "%s" C1 CM, g_server.base);
+        snprintf(auth, sizeof(auth), "Authorization: %s %s", schemes[i],
+                 server_token(&g_server, "c1"));
+        struct curl_slist *headers = curl_slist_append(NULL, auth);
+        CURL *curl = curl_easy_init();
+        curl_easy_setopt(curl, CURLOPT_URL, url);
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(curl, CURLOPT_CAINFO, g_server.ca_path);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+        assert_int_equal(curl_easy_perform(curl), CURLE_OK);
+        long status = 0;
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(curl);
+        curl_slist_free_all(headers);
+        if (status != 200)
+            fail_msg("Authorization: %s <token>: HTTP %ld", schemes[i], status);
+    }
+}
+
+/* Last: SIGTERM stops the server with exit status 0 (under ASan, a leak or a
+ * memory error in the server makes it non-zero). */
+static void test_server_stops_cleanly(void **state)
+{
+    (void)state;
+    assert_int_equal(server_process_kill(&g_server, 0), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_delete_refusals_delete_nothing),
+        cmocka_unit_test(test_put_refusals_write_nothing),
+        cmocka_unit_test(test_resource_versions_of_reads),
+        cmocka_unit_test(test_url_not_utf8_is_400),
+        cmocka_unit_test(test_lowercase_bearer),
+        cmocka_unit_test(test_server_stops_cleanly),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

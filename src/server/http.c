@@ -8,11 +8,13 @@
 #include "server/http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "server/discovery.h"
 #include "server/internal.h"
@@ -337,15 +339,19 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     mc_log_debug("http", "%s", msg);
 }
 
-int mc_server_http_start(struct mc_server *server, const char *host, int port, mc_err *err)
+/* The listening socket is ours, not libmicrohttpd's: MHD's
+ * MHD_OPTION_LISTENING_ADDRESS_REUSE sets SO_REUSEPORT, which let a second
+ * server bind the same port and take half the connections. SO_REUSEADDR alone
+ * (what every Linux server sets) still lets a restart after kill -9 bind while
+ * the old connections sit in TIME_WAIT, and a live listener still refuses. */
+int mc_server_http_listen(const char *host, int port, int *fd_out, int *port_out, mc_err *err)
 {
     struct sockaddr_storage addr;
     memset(&addr, 0, sizeof(addr));
     socklen_t addr_len;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
-    unsigned flags =
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TLS | MHD_USE_ERROR_LOG;
+    int v6_host = strchr(host, ':') != NULL;
     if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons((uint16_t)port);
@@ -354,24 +360,56 @@ int mc_server_http_start(struct mc_server *server, const char *host, int port, m
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons((uint16_t)port);
         addr_len = sizeof(*v6);
-        flags |= MHD_USE_IPv6;
     } else {
         return mc_err_set(err, MC_EINVAL, "listen address \"%s\" is not an IP address", host);
     }
-    (void)addr_len;
+    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return mc_err_set(err, MC_EIO, "cannot listen on %s%s%s:%d: socket: %s", v6_host ? "[" : "",
+                          host, v6_host ? "]" : "", port, strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (addr.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&addr, addr_len) != 0 || listen(fd, SOMAXCONN) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EADDRINUSE)
+            return mc_err_set(err, MC_EIO,
+                              "cannot listen on %s%s%s:%d: address already in use (another "
+                              "meshcert server, or another program, holds it)",
+                              v6_host ? "[" : "", host, v6_host ? "]" : "", port);
+        return mc_err_set(err, MC_EIO, "cannot listen on %s%s%s:%d: %s", v6_host ? "[" : "", host,
+                          v6_host ? "]" : "", port, strerror(e));
+    }
+    struct sockaddr_storage bound;
+    socklen_t bound_len = sizeof(bound);
+    int bound_port = port;
+    if (getsockname(fd, (struct sockaddr *)&bound, &bound_len) == 0)
+        bound_port = bound.ss_family == AF_INET6
+                         ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                         : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    *fd_out = fd;
+    *port_out = bound_port;
+    return MC_OK;
+}
+
+int mc_server_http_start(struct mc_server *server, mc_err *err)
+{
+    unsigned flags =
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TLS | MHD_USE_ERROR_LOG;
+    if (strchr(server->listen_host, ':'))
+        flags |= MHD_USE_IPv6;
     server->daemon = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, on_request, server, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&addr, MHD_OPTION_HTTPS_MEM_KEY, server->tls_key,
-        MHD_OPTION_HTTPS_MEM_CERT, server->tls_cert, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        server, MHD_OPTION_CONNECTION_LIMIT, (unsigned)60000, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)600, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_request, server, MHD_OPTION_LISTEN_SOCKET, server->listen_fd,
+        MHD_OPTION_HTTPS_MEM_KEY, server->tls_key, MHD_OPTION_HTTPS_MEM_CERT, server->tls_cert,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, server, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)60000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
     if (!server->daemon)
-        return mc_err_set(err, MC_EIO, "cannot listen on %s:%d (address in use, or not local?)",
-                          host, port);
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    server->port = info ? info->port : port;
+        return mc_err_set(err, MC_EIO, "cannot start the HTTPS daemon on %s:%d", server->listen_host,
+                          server->port);
+    server->listen_fd = -1; /* the daemon closes it when it stops */
     return MC_OK;
 }
 

@@ -28,6 +28,8 @@ struct mc_server {
     char *data_dir;              /* owned */
     char *listen_host;           /* owned, e.g. "127.0.0.1" */
     int port;                    /* bound port */
+    int listen_fd;               /* listening socket until the daemon takes it, else -1 */
+    int lock_fd;                 /* DIR/server.lock, flock()ed while running; -1 when not */
     mc_store *store;             /* owned */
     mc_watch_hub *hub;           /* owned */
     struct MHD_Daemon *daemon;   /* owned */

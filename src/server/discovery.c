@@ -69,11 +69,14 @@ static json_t *str_array(char *const *items, size_t n)
 static int parse_kube_version(const char *v, long *major, int *level, long *minor)
 {
     char *end;
+    /* the outputs are set even when v is not of the form (callers compare
+     * them only when it is, but Release builds' flow analysis cannot see it) */
+    *major = 0;
+    *level = 2; /* GA */
+    *minor = 0;
     if (v[0] != 'v' || v[1] < '1' || v[1] > '9')
         return 0;
     *major = strtol(v + 1, &end, 10);
-    *level = 2; /* GA */
-    *minor = 0;
     if (*end == '\0')
         return 1;
     if (mc_str_has_prefix(end, "alpha"))

@@ -524,18 +524,23 @@ static json_t *api_group_list(const mc_server_registry *reg)
     return json_pack("{s:s, s:s, s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups", list);
 }
 
-/* Splits "a/b/c" into at most max segments (copies into buf). */
+/* Splits "a/b/c" into at most max segments (copies into buf). Returns the
+ * count, or 0 when the path is longer than buf, has more than max segments
+ * or an empty one: no discovery path looks like that, so the caller declines
+ * it (the resource router answers 404). Before, such a path returned max + 1
+ * with segs[0] unset when it was too long, and a GET of 1 024 bytes below
+ * /clusters/<c> made the caller read that pointer (issue 14). */
 static size_t split_path(const char *path, char *buf, size_t buf_size, char **segs, size_t max)
 {
     size_t n = 0;
     if (mc_strlcpy(buf, path, buf_size) >= buf_size)
-        return max + 1; /* too long: matches nothing */
+        return 0;
     char *p = buf;
     while (*p == '/')
         p++;
     while (*p) {
         if (n == max)
-            return max + 1;
+            return 0;
         segs[n++] = p;
         char *slash = strchr(p, '/');
         if (!slash)
@@ -545,7 +550,7 @@ static size_t split_path(const char *path, char *buf, size_t buf_size, char **se
         if (*p == '\0')
             break; /* one trailing slash */
         if (*p == '/')
-            return max + 1; /* an empty segment */
+            return 0; /* an empty segment */
     }
     return n;
 }

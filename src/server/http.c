@@ -62,14 +62,22 @@ int mc_server_reply_status(mc_server_reply *reply, int code, const char *reason,
 
 /* ---- helpers shared by the verbs ---- */
 
+static const char *input_value(struct MHD_Connection *connection, mc_server_lookup_fn lookup,
+                               void *ctx, enum MHD_ValueKind kind, const char *key)
+{
+    if (connection)
+        return MHD_lookup_connection_value(connection, kind, key);
+    return lookup ? lookup(ctx, kind, key) : NULL;
+}
+
 const char *mc_server_query(const mc_server_request *req, const char *key)
 {
-    return MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, key);
+    return input_value(req->connection, req->lookup, req->lookup_ctx, MHD_GET_ARGUMENT_KIND, key);
 }
 
 const char *mc_server_header(const mc_server_request *req, const char *key)
 {
-    return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, key);
+    return input_value(req->connection, req->lookup, req->lookup_ctx, MHD_HEADER_KIND, key);
 }
 
 /* "issuedcertificates.certificates.smh.solo.io" or "secrets": how kube names a
@@ -196,9 +204,10 @@ static int token_ok(const char *authorization, const char *token)
     return diff == 0;
 }
 
-static void dispatch(struct mc_server *server, struct MHD_Connection *connection, const char *url,
-                     const char *method, request_state *state, mc_server_reply *reply)
+void mc_server_dispatch(struct mc_server *server, const mc_server_input *in,
+                        mc_server_reply *reply)
 {
+    const char *url = in->url, *method = in->method;
     if (strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0 || strcmp(url, "/readyz") == 0) {
         reply->status = 200;
         reply->body = mc_strdup("ok");
@@ -225,21 +234,21 @@ static void dispatch(struct mc_server *server, struct MHD_Connection *connection
     const char *path = slash ? slash : "/";
     mc_server_sync_clusters(server);
     mc_server_cluster *cluster = mc_server_find_cluster(server, cluster_name);
-    const char *authorization =
-        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *authorization = input_value(in->connection, in->lookup, in->lookup_ctx,
+                                            MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!cluster || !token_ok(authorization, cluster->token)) {
         /* An unknown cluster answers like a wrong token: nothing is revealed. */
         mc_server_reply_status(reply, 401, "Unauthorized", "Unauthorized", NULL);
         return;
     }
-    if (state->too_large) {
+    if (in->too_large) {
         mc_server_reply_status(reply, 413, "RequestEntityTooLarge",
                                "the request body is larger than the 3 MiB limit", NULL);
         return;
     }
     if (strcmp(method, "GET") == 0) {
-        const char *accept =
-            MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+        const char *accept = input_value(in->connection, in->lookup, in->lookup_ctx,
+                                         MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
         const char *type = NULL;
         if (mc_server_discovery_serve(cluster->registry, path, accept, &reply->status, &reply->body,
                                       &type)) {
@@ -250,11 +259,13 @@ static void dispatch(struct mc_server *server, struct MHD_Connection *connection
     mc_server_request req;
     memset(&req, 0, sizeof(req));
     req.server = server;
-    req.connection = connection;
+    req.connection = in->connection;
+    req.lookup = in->lookup;
+    req.lookup_ctx = in->lookup_ctx;
     req.method = method;
     req.cluster = cluster;
-    req.body = state->body.data;
-    req.body_len = state->body.len;
+    req.body = in->body;
+    req.body_len = in->body_len;
     if (route_resource(&req, path, reply) == 0)
         mc_server_handle(&req, reply);
     free(req.namespace);
@@ -306,7 +317,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return MHD_YES;
     }
     mc_server_reply reply = {500, NULL, "application/json", NULL};
-    dispatch(server, connection, url, method, state, &reply);
+    mc_server_input in = {connection, NULL,           NULL,           url,
+                          method,     state->body.data, state->body.len, state->too_large};
+    mc_server_dispatch(server, &in, &reply);
     if (!reply.body && !reply.stream)
         mc_server_reply_status(&reply, 500, "InternalError", "no reply", NULL);
     return queue_reply(connection, &reply);

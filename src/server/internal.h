@@ -40,6 +40,23 @@ struct mc_server {
     char *tls_key;        /* PEM of its key (owned, wiped) */
 };
 
+/* Where a request's query parameters and headers come from: libmicrohttpd's
+ * connection, or (fuzz target, tests) a lookup function. kind is
+ * MHD_GET_ARGUMENT_KIND or MHD_HEADER_KIND; NULL when absent. */
+typedef const char *(*mc_server_lookup_fn)(void *ctx, enum MHD_ValueKind kind, const char *key);
+
+/* One request as the transport hands it over. */
+typedef struct mc_server_input {
+    struct MHD_Connection *connection; /* NULL when lookup answers instead */
+    mc_server_lookup_fn lookup;        /* used when connection is NULL */
+    void *lookup_ctx;
+    const char *url;    /* the path, without the query */
+    const char *method; /* "GET", ... */
+    const char *body;   /* not NUL-terminated */
+    size_t body_len;
+    int too_large; /* the body exceeded MC_SERVER_BODY_MAX (dropped) */
+} mc_server_input;
+
 /* One API request, parsed from the URL. */
 typedef struct mc_server_request {
     struct mc_server *server;
@@ -52,6 +69,8 @@ typedef struct mc_server_request {
     char *subresource; /* owned; "status" or NULL */
     const char *body;  /* request body (not NUL-terminated) */
     size_t body_len;
+    mc_server_lookup_fn lookup; /* query and headers when connection is NULL */
+    void *lookup_ctx;
 } mc_server_request;
 
 /* A reply: either a whole body or a stream (watch). */
@@ -89,6 +108,12 @@ int mc_server_reply_not_found(mc_server_reply *reply, const mc_server_request *r
 /* 500 InternalError carrying a store failure's message. */
 int mc_server_reply_store_error(mc_server_reply *reply, const mc_server_request *req,
                                 const mc_err *err);
+
+/* Routes and answers one request (health, authentication, discovery, the
+ * verbs): the whole request machinery below the transport, on the daemon's
+ * thread. reply->body is owned by the caller; reply->stream (a watch) too. */
+void mc_server_dispatch(struct mc_server *server, const mc_server_input *in,
+                        mc_server_reply *reply);
 
 /* The read verbs (read.c). */
 void mc_server_handle_get(mc_server_request *req, mc_server_reply *reply);

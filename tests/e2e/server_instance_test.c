@@ -91,7 +91,7 @@ static int count_entries(const char *dir)
 
 typedef struct fixture {
     server_process first;
-    char scratch[256]; /* a second data directory and stderr files */
+    char scratch[128]; /* a second data directory and stderr files */
 } fixture;
 
 static int setup(void **state)
@@ -243,6 +243,49 @@ static void test_bad_cluster_name_creates_nothing(void **state)
     assert_int_equal(count_entries(dir), -1);
 }
 
+/* With umask 0 and a world-writable data directory, the database and its
+ * -wal and -shm are still 0600, and the server cannot dump core. */
+static void test_store_files_private_and_no_core(void **state)
+{
+    fixture *f = *state;
+    snprintf(f->first.dir, sizeof(f->first.dir), "%s/open", f->scratch);
+    assert_int_equal(mkdir(f->first.dir, 0777), 0);
+    assert_int_equal(chmod(f->first.dir, 0777), 0);
+    mode_t old = umask(0);
+    const char *args[] = {"--cluster", "c1", NULL};
+    int rc = server_process_start(&f->first, args);
+    umask(old);
+    assert_int_equal(rc, 0);
+    http_reply reply; /* a write, so that the WAL exists */
+    char tok[128];
+    snprintf(tok, sizeof(tok), "%s", server_token(&f->first, "c1"));
+    assert_int_equal(http_do(&f->first, tok, "POST", "/clusters/c1/api/v1/namespaces/default/secrets",
+                             "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\"}}",
+                             NULL, &reply),
+                     0);
+    assert_int_equal(reply.status, 201);
+    http_reply_free(&reply);
+    const char *names[] = {"store.db", "store.db-wal", "store.db-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[400];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%s", f->first.dir, names[i]);
+        assert_int_equal(stat(path, &st), 0);
+        fprintf(stderr, "%s: %o\n", names[i], (unsigned)(st.st_mode & 0777));
+        assert_int_equal(st.st_mode & 0777, 0600);
+    }
+    char limits_path[64];
+    snprintf(limits_path, sizeof(limits_path), "/proc/%d/limits", (int)f->first.pid);
+    char *limits = read_text(limits_path);
+    const char *core = strstr(limits, "Max core file size");
+    assert_non_null(core);
+    int soft = -1, hard = -1;
+    assert_int_equal(sscanf(core + strlen("Max core file size"), " %d %d", &soft, &hard), 2);
+    assert_int_equal(soft, 0);
+    assert_int_equal(hard, 0);
+    free(limits);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +293,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_second_server_on_same_dir_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_after_sigkill_next_server_starts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_cluster_name_creates_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_files_private_and_no_core, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -359,14 +359,41 @@ static void on_store_event(void *ctx, const char *cluster, const mc_store_event 
     mc_watch_hub_publish(server->hub, cluster, event);
 }
 
-/* Watches cost a file descriptor each: raise the soft limit to the hard one. */
-static void raise_fd_limit(void)
+/* Watches cost a file descriptor each: raise the soft limit to the hard one.
+ * Returns the soft limit now in force. */
+static size_t raise_fd_limit(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
     }
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)1 << 30 ? (size_t)1 << 30
+                                                                        : (size_t)rl.rlim_cur;
+}
+
+/* The caps on open watches: a client that opens watches without end (or
+ * drops them faster than they are noticed) gets 429s, not the last file
+ * descriptor that /healthz and every other request need. */
+static void set_watch_limits(struct mc_server *server, const mc_server_config *config,
+                             size_t fd_limit)
+{
+    size_t total = config->max_watches;
+    if (total == 0) {
+        total = MC_SERVER_MAX_WATCHES_DEFAULT;
+        if (fd_limit < total + 512)
+            total = fd_limit > 512 + 16 ? fd_limit - 512 : 16;
+    }
+    size_t per_cluster = config->max_watches_per_cluster
+                             ? config->max_watches_per_cluster
+                             : MC_SERVER_MAX_WATCHES_PER_CLUSTER_DEFAULT;
+    mc_watch_hub_set_limits(server->hub, total, per_cluster);
+    mc_log_debug("server", "watch caps: %zu in total, %zu per cluster (fd limit %zu)", total,
+                 per_cluster, fd_limit);
 }
 
 static int write_server_json(const struct mc_server *server, mc_err *err)
@@ -449,7 +476,7 @@ int mc_server_start(const mc_server_config *config, mc_server **out, mc_err *err
                                                  : mc_err_set(err, MC_ENOMEM, "out of memory");
     char db_path[4096];
     path_join(db_path, sizeof(db_path), config->data_dir, "store.db");
-    raise_fd_limit();
+    size_t fd_limit = raise_fd_limit();
     /* Order: the lock, then the port, before anything in the directory is
      * written: a second server (same directory, or same port) changes nothing. */
     if (rc == MC_OK)
@@ -468,10 +495,12 @@ int mc_server_start(const mc_server_config *config, mc_server **out, mc_err *err
             rc = mc_store_cluster_add(server->store, config->clusters[i], err);
     if (rc == MC_OK) {
         server->hub = mc_watch_hub_new(server->store, config->bookmark_seconds);
-        if (!server->hub)
+        if (!server->hub) {
             rc = mc_err_set(err, MC_ENOMEM, "cannot start the watch hub");
-        else
+        } else {
+            set_watch_limits(server, config, fd_limit);
             mc_store_set_listener(server->store, on_store_event, server);
+        }
     }
     if (rc == MC_OK) {
         int changed = 0;

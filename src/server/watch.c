@@ -8,11 +8,13 @@
  * thread: bookmarks, timeouts) resumes it: no thread per watch.
  * See watch.h and docs/server.md.
  */
+#define _GNU_SOURCE /* POLLRDHUP: a client's FIN on a suspended watch */
 #include "server/watch.h"
 
 #include "server/table.h"
 
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,10 @@
 #define WATCH_QUEUE_MAX (16u * 1024 * 1024)
 /* How often the timer thread looks at deadlines and bookmarks. */
 #define WATCH_TICK_MS 100
+/* How often it polls the sockets of suspended watches for a client that
+ * hung up: libmicrohttpd does not watch a suspended connection, so without
+ * this a closed watch held its socket until two events or its timeout. */
+#define WATCH_PEER_CHECK_MS 200
 
 /* One encoded event line, shared by the watchers that queued it. */
 typedef struct watch_line {
@@ -45,6 +51,8 @@ typedef struct watch_cluster watch_cluster;
 typedef struct watcher {
     mc_watch_hub *hub;                 /* owning hub (kept alive by this watcher) */
     struct MHD_Connection *connection; /* the suspended/resumed connection */
+    int fd;                            /* its socket (polled while suspended), or -1 */
+    int peer_closed;                   /* lock: the client hung up: end with an error */
     char *resource;                    /* filter: store name "<group>/<plural>" */
     char *kind;                        /* BOOKMARK kind */
     char *api_version;                 /* BOOKMARK apiVersion */
@@ -94,6 +102,11 @@ struct mc_watch_hub {
     size_t clusters_len;      /* lock: entries used */
     size_t clusters_cap;      /* lock: entries allocated */
     size_t watchers;          /* lock: open watches */
+    size_t max_watches;       /* lock: cap on watchers (0: none) */
+    size_t max_per_cluster;   /* lock: cap on one cluster's watchers (0: none) */
+    struct pollfd *polls;     /* timer thread: scratch for the hang-up check */
+    watcher **polled;         /* timer thread: the watcher of each polls[i] */
+    size_t polls_cap;         /* timer thread: entries allocated in both */
     uint64_t rng;             /* lock: xorshift state for default timeouts */
 };
 
@@ -348,6 +361,8 @@ static void hub_destroy(mc_watch_hub *hub)
         free(hub->clusters[i]);
     }
     free(hub->clusters);
+    free(hub->polls);
+    free(hub->polled);
     pthread_cond_destroy(&hub->tick);
     pthread_mutex_destroy(&hub->lock);
     free(hub);
@@ -384,12 +399,64 @@ static void send_bookmark(watcher *w)
     line_unref(line);
 }
 
+/* Ends the suspended watches whose client hung up (lock held). A suspended
+ * connection's socket stays open until it is resumed, so the fds polled
+ * here are valid; poll does not block. */
+static void reap_closed_peers(mc_watch_hub *hub)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < hub->clusters_len; i++)
+        for (watcher *w = hub->clusters[i]->watchers; w; w = w->next)
+            n += w->suspended && w->fd >= 0 && !w->ending;
+    if (n == 0)
+        return;
+    if (n > hub->polls_cap) {
+        size_t cap = n + n / 2;
+        struct pollfd *polls = realloc(hub->polls, cap * sizeof(*polls));
+        if (polls)
+            hub->polls = polls;
+        watcher **polled = realloc(hub->polled, cap * sizeof(*polled));
+        if (polled)
+            hub->polled = polled;
+        if (!polls || !polled)
+            return; /* out of memory: the next check tries again */
+        hub->polls_cap = cap;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < hub->clusters_len; i++) {
+        for (watcher *w = hub->clusters[i]->watchers; w && k < n; w = w->next) {
+            if (!(w->suspended && w->fd >= 0 && !w->ending))
+                continue;
+            hub->polls[k].fd = w->fd;
+            hub->polls[k].events = POLLRDHUP;
+            hub->polls[k].revents = 0;
+            hub->polled[k++] = w;
+        }
+    }
+    if (poll(hub->polls, (nfds_t)k, 0) <= 0)
+        return;
+    for (size_t i = 0; i < k; i++) {
+        if (!(hub->polls[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+            continue;
+        watcher *w = hub->polled[i];
+        w->peer_closed = 1;
+        w->ending = 1;
+        queue_clear(w);
+        wake(w);
+    }
+}
+
 static void *timer_main(void *arg)
 {
     mc_watch_hub *hub = arg;
+    int64_t next_peer_check = 0;
     pthread_mutex_lock(&hub->lock);
     while (!hub->stopping) {
         int64_t now = now_ms();
+        if (now >= next_peer_check) {
+            reap_closed_peers(hub);
+            next_peer_check = now + WATCH_PEER_CHECK_MS;
+        }
         for (size_t i = 0; i < hub->clusters_len; i++) {
             for (watcher *w = hub->clusters[i]->watchers; w; w = w->next) {
                 if (w->ending)
@@ -561,6 +628,11 @@ static ssize_t watch_reader(void *cls, uint64_t pos, char *buf, size_t max)
     size_t copied = 0;
     (void)pos;
     pthread_mutex_lock(&w->hub->lock);
+    if (w->peer_closed) {
+        /* the client is gone: libmicrohttpd closes the connection now */
+        pthread_mutex_unlock(&w->hub->lock);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
     while (copied < max && w->queue_len > 0) {
         watch_line *line = w->queue[w->queue_head];
         size_t n = line->len - w->offset;
@@ -697,6 +769,11 @@ static watcher *watcher_new(mc_watch_hub *hub, struct MHD_Connection *connection
         return NULL;
     w->hub = hub;
     w->connection = connection;
+    w->fd = -1;
+    const union MHD_ConnectionInfo *info =
+        connection ? MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
+    if (info)
+        w->fd = info->connect_fd;
     w->since = params->since;
     w->bookmarks = params->bookmarks;
     w->queue_max = WATCH_QUEUE_MAX;
@@ -731,6 +808,37 @@ static watcher *watcher_new(mc_watch_hub *hub, struct MHD_Connection *connection
     return w;
 }
 
+void mc_watch_hub_set_limits(mc_watch_hub *hub, size_t max_watches, size_t max_per_cluster)
+{
+    pthread_mutex_lock(&hub->lock);
+    hub->max_watches = max_watches;
+    hub->max_per_cluster = max_per_cluster;
+    pthread_mutex_unlock(&hub->lock);
+}
+
+/* MC_EUNAVAILABLE when one more watch of cluster would pass a cap. Only
+ * the HTTP thread adds watchers, so the count cannot grow before this one
+ * is registered. */
+static int hub_over_limit(mc_watch_hub *hub, const char *cluster, mc_err *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&hub->lock);
+    watch_cluster *wc = cluster_find(hub, cluster);
+    size_t of_cluster = wc ? wc->count : 0;
+    if (hub->max_watches && hub->watchers >= hub->max_watches)
+        rc = mc_err_set(err, MC_EUNAVAILABLE,
+                        "too many open watches on this server (limit %zu, --max-watches); retry "
+                        "later",
+                        hub->max_watches);
+    else if (hub->max_per_cluster && of_cluster >= hub->max_per_cluster)
+        rc = mc_err_set(err, MC_EUNAVAILABLE,
+                        "too many open watches for cluster %s (limit %zu, "
+                        "--max-watches-per-cluster); retry later",
+                        cluster, hub->max_per_cluster);
+    pthread_mutex_unlock(&hub->lock);
+    return rc;
+}
+
 struct MHD_Response *mc_watch_start(mc_watch_hub *hub, struct MHD_Connection *connection,
                                     const char *cluster, const mc_watch_params *params, mc_err *err)
 {
@@ -742,6 +850,8 @@ struct MHD_Response *mc_watch_start(mc_watch_hub *hub, struct MHD_Connection *co
         mc_err_set(err, MC_ENOTFOUND, "cluster %s not found", cluster);
         return NULL;
     }
+    if (hub_over_limit(hub, cluster, err))
+        return NULL;
     watcher *w = watcher_new(hub, connection, params);
     if (!w) {
         mc_err_set(err, MC_ENOMEM, "out of memory starting a watch of %s in cluster %s",

@@ -85,7 +85,10 @@ typedef struct mc_server_reply {
 int mc_server_reply_status(mc_server_reply *reply, int code, const char *reason,
                            const char *message, const mc_server_request *req);
 
-/* Fills reply with obj (serialized; obj not consumed). */
+/* Fills reply with obj (serialized; obj not consumed). A list with items
+ * (an object with a non-empty "items" array) becomes a stream instead
+ * (reply->stream, chunked): its items are encoded as the client reads, so
+ * obj's items must not change afterwards (the store's objects never do). */
 int mc_server_reply_json(mc_server_reply *reply, int code, const json_t *obj);
 
 /* A query parameter or a header of the request (NULL when absent). */

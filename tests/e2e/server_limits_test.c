@@ -141,12 +141,14 @@ static size_t on_watch_data(char *ptr, size_t size, size_t nmemb, void *userdata
 }
 
 static const char *watch_path = "api/v1/namespaces";
+static const char *watch_query = "watch=true";
 
 static CURL *watch_easy(const server_process *sp, const char *cluster, watch_client *c,
                         struct curl_slist *headers)
 {
     char url[256];
-    snprintf(url, sizeof(url), "%s/clusters/%s/%s?watch=true", sp->base, cluster, watch_path);
+    snprintf(url, sizeof(url), "%s/clusters/%s/%s?%s", sp->base, cluster, watch_path,
+             watch_query);
     CURL *easy = curl_easy_init();
     curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_CAINFO, sp->ca_path);
@@ -342,7 +344,7 @@ static long server_rss_kib(const server_process *sp)
  * ADDED events are encoded as the client reads, so the server's memory does
  * not grow by the namespace's size per watcher (it did: 25 x 40 MB took it
  * from 89 MB to 1 GB). */
-static void test_memory_per_watcher_bounded(void **state)
+static void check_memory_per_reader(void **state, const char *query)
 {
     fixture *f = *state;
     const char *args[] = {"--cluster", "c1", NULL};
@@ -376,8 +378,10 @@ static void test_memory_per_watcher_bounded(void **state)
     for (int i = 0; i < WATCHERS; i++)
         clients[i].pause = 1;
     watch_path = "api/v1/namespaces/default/configmaps";
+    watch_query = query;
     int running = open_watches(&f->sp, multi, clients, WATCHERS, "c1", headers);
     watch_path = "api/v1/namespaces";
+    watch_query = "watch=true";
     /* let the server fill the sockets and queue what it will */
     for (int i = 0; i < 20; i++) {
         int still = 0;
@@ -386,10 +390,10 @@ static void test_memory_per_watcher_bounded(void **state)
     }
     long after = server_rss_kib(&f->sp);
     fprintf(stderr,
-            "memory per watcher: %d objects of %d KiB, %d watchers not reading (%d running): "
+            "memory per reader (%s): %d objects of %d KiB, %d readers not reading (%d running): "
             "server RSS %ld KiB before, %ld KiB after (+%ld KiB; the namespace x watchers = "
             "%d KiB)\n",
-            OBJECTS, VALUE / 1024, WATCHERS, running, before, after, after - before,
+            query, OBJECTS, VALUE / 1024, WATCHERS, running, before, after, after - before,
             OBJECTS * VALUE / 1024 * WATCHERS);
     close_watches(multi, clients, WATCHERS);
     curl_multi_cleanup(multi);
@@ -400,6 +404,18 @@ static void test_memory_per_watcher_bounded(void **state)
     assert_alive(&f->sp);
 }
 
+static void test_memory_per_watcher_bounded(void **state)
+{
+    check_memory_per_reader(state, "watch=true");
+}
+
+/* The same for 25 LISTs of the namespace whose clients never read: the list
+ * is encoded as it is sent, one item at a time. */
+static void test_memory_per_list_bounded(void **state)
+{
+    check_memory_per_reader(state, "limit=500");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -407,6 +423,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_closed_watches_reaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_caps_429, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_per_watcher_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_per_list_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

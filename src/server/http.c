@@ -541,11 +541,17 @@ int mc_server_http_start(struct mc_server *server, mc_err *err)
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TLS | MHD_USE_ERROR_LOG;
     if (strchr(server->listen_host, ':'))
         flags |= MHD_USE_IPv6;
+    /* Connections beyond the fd limit (less room for the store, the
+     * certificates and the daemon's own descriptors) are refused at accept
+     * rather than failing accept() with EMFILE over and over. */
+    size_t limit = server->fd_limit > 128 ? server->fd_limit - 64 : 64;
+    if (limit > 60000)
+        limit = 60000;
     server->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, server, MHD_OPTION_LISTEN_SOCKET, server->listen_fd,
         MHD_OPTION_HTTPS_MEM_KEY, server->tls_key, MHD_OPTION_HTTPS_MEM_CERT, server->tls_cert,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, server, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)60000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+        (unsigned)limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
     if (!server->daemon)
         return mc_err_set(err, MC_EIO, "cannot start the HTTPS daemon on %s:%d", server->listen_host,

@@ -29,6 +29,7 @@ struct mc_server {
     char *listen_host;           /* owned, e.g. "127.0.0.1" */
     int port;                    /* bound port */
     int listen_fd;               /* listening socket until the daemon takes it, else -1 */
+    size_t fd_limit;             /* RLIMIT_NOFILE in force at start */
     int lock_fd;                 /* DIR/server.lock, flock()ed while running; -1 when not */
     mc_store *store;             /* owned */
     mc_watch_hub *hub;           /* owned */

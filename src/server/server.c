@@ -477,6 +477,7 @@ int mc_server_start(const mc_server_config *config, mc_server **out, mc_err *err
     char db_path[4096];
     path_join(db_path, sizeof(db_path), config->data_dir, "store.db");
     size_t fd_limit = raise_fd_limit();
+    server->fd_limit = fd_limit;
     /* Order: the lock, then the port, before anything in the directory is
      * written: a second server (same directory, or same port) changes nothing. */
     if (rc == MC_OK)

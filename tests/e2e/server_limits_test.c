@@ -344,9 +344,23 @@ static long server_rss_kib(const server_process *sp)
  * ADDED events are encoded as the client reads, so the server's memory does
  * not grow by the namespace's size per watcher (it did: 25 x 40 MB took it
  * from 89 MB to 1 GB). */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
 static void check_memory_per_reader(void **state, const char *query)
 {
     fixture *f = *state;
+#ifdef SANITIZED
+    /* ASan's quarantine keeps freed memory resident: RSS says nothing here */
+    (void)f;
+    (void)query;
+    skip();
+#endif
     const char *args[] = {"--cluster", "c1", NULL};
     assert_int_equal(server_process_start(&f->sp, args), 0);
     char tok[128], auth[200];

@@ -77,7 +77,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (!mkdtemp(data_dir))
         abort();
     const char *clusters[] = {"c1", "c2"};
-    mc_server_config config = {data_dir, "127.0.0.1", 0, clusters, 2, 0, 0};
+    mc_server_config config;
+    memset(&config, 0, sizeof(config));
+    config.data_dir = data_dir;
+    config.listen_host = "127.0.0.1";
+    config.clusters = clusters;
+    config.cluster_count = 2;
     mc_err err = {0};
     if (mc_server_start(&config, &server, &err) != 0) {
         fprintf(stderr, "fuzz_server_dispatch: %s\n", err.msg);

@@ -168,10 +168,9 @@ int mc_cmd_server(int argc, char **argv)
         case OPT_MAX_WATCHES_PER_CLUSTER: {
             long n = parse_count(optarg);
             if (n < 0)
-                return mc_cli_usage_error(cmd, "--%s: expected a number from 1 to 1000000, got \"%s\"",
-                                          opt == OPT_MAX_WATCHES ? "max-watches"
-                                                                 : "max-watches-per-cluster",
-                                          optarg);
+                return mc_cli_usage_error(
+                    cmd, "--%s: expected a number from 1 to 1000000, got \"%s\"",
+                    opt == OPT_MAX_WATCHES ? "max-watches" : "max-watches-per-cluster", optarg);
             if (opt == OPT_MAX_WATCHES)
                 config.max_watches = (size_t)n;
             else

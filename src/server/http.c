@@ -332,8 +332,7 @@ static int token_ok(const char *authorization, const char *token)
     return diff == 0;
 }
 
-void mc_server_dispatch(struct mc_server *server, const mc_server_input *in,
-                        mc_server_reply *reply)
+void mc_server_dispatch(struct mc_server *server, const mc_server_input *in, mc_server_reply *reply)
 {
     const char *url = in->url, *method = in->method;
     if (strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0 || strcmp(url, "/readyz") == 0) {
@@ -445,8 +444,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return MHD_YES;
     }
     mc_server_reply reply = {500, NULL, "application/json", NULL};
-    mc_server_input in = {connection, NULL,           NULL,           url,
-                          method,     state->body.data, state->body.len, state->too_large};
+    mc_server_input in = {
+        connection, NULL, NULL, url, method, state->body.data, state->body.len, state->too_large};
     mc_server_dispatch(server, &in, &reply);
     if (!reply.body && !reply.stream)
         mc_server_reply_status(&reply, 500, "InternalError", "no reply", NULL);
@@ -527,9 +526,8 @@ int mc_server_http_listen(const char *host, int port, int *fd_out, int *port_out
     socklen_t bound_len = sizeof(bound);
     int bound_port = port;
     if (getsockname(fd, (struct sockaddr *)&bound, &bound_len) == 0)
-        bound_port = bound.ss_family == AF_INET6
-                         ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
-                         : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+        bound_port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                                 : ntohs(((struct sockaddr_in *)&bound)->sin_port);
     *fd_out = fd;
     *port_out = bound_port;
     return MC_OK;
@@ -551,11 +549,11 @@ int mc_server_http_start(struct mc_server *server, mc_err *err)
         flags, 0, NULL, NULL, on_request, server, MHD_OPTION_LISTEN_SOCKET, server->listen_fd,
         MHD_OPTION_HTTPS_MEM_KEY, server->tls_key, MHD_OPTION_HTTPS_MEM_CERT, server->tls_cert,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, server, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+        (unsigned)limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, NULL, MHD_OPTION_END);
     if (!server->daemon)
-        return mc_err_set(err, MC_EIO, "cannot start the HTTPS daemon on %s:%d", server->listen_host,
-                          server->port);
+        return mc_err_set(err, MC_EIO, "cannot start the HTTPS daemon on %s:%d",
+                          server->listen_host, server->port);
     server->listen_fd = -1; /* the daemon closes it when it stops */
     return MC_OK;
 }

@@ -56,8 +56,8 @@ void mc_watch_hub_publish(mc_watch_hub *hub, const char *cluster, const mc_store
 
 /* Starts a watch of cluster on connection: returns the response to queue
  * with status 200 (chunked, Content-Type application/json), or NULL with err
- * set (MC_ENOMEM; MC_EUNAVAILABLE beyond a cap of mc_watch_hub_set_limits). The initial events (synthetic ADDED, the replayed
- * history, or the 410 ERROR) are part of the stream. */
+ * set (MC_ENOMEM; MC_EUNAVAILABLE beyond a cap of mc_watch_hub_set_limits). The initial events
+ * (synthetic ADDED, the replayed history, or the 410 ERROR) are part of the stream. */
 struct MHD_Response *mc_watch_start(mc_watch_hub *hub, struct MHD_Connection *connection,
                                     const char *cluster, const mc_watch_params *params,
                                     mc_err *err);

@@ -193,9 +193,11 @@ static void test_after_sigkill_next_server_starts(void **state)
     const char *token = server_token(&f->first, "c1");
     char tok[128];
     snprintf(tok, sizeof(tok), "%s", token);
-    assert_int_equal(http_do(&f->first, tok, "POST", "/clusters/c1/api/v1/namespaces/default/configmaps",
-                             "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"kept\"}}", NULL, &reply),
-                     0);
+    assert_int_equal(
+        http_do(&f->first, tok, "POST", "/clusters/c1/api/v1/namespaces/default/configmaps",
+                "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"kept\"}}",
+                NULL, &reply),
+        0);
     assert_int_equal(reply.status, 201);
     http_reply_free(&reply);
     int port = f->first.port;
@@ -206,8 +208,9 @@ static void test_after_sigkill_next_server_starts(void **state)
     const char *again[] = {"--cluster", "c1", "--listen", listen, NULL};
     assert_int_equal(server_process_start(&f->first, again), 0);
     assert_int_equal(f->first.port, port);
-    assert_int_equal(http_do(&f->first, tok, "GET", "/clusters/c1/api/v1/namespaces/default/configmaps/kept",
-                             NULL, NULL, &reply),
+    assert_int_equal(http_do(&f->first, tok, "GET",
+                             "/clusters/c1/api/v1/namespaces/default/configmaps/kept", NULL, NULL,
+                             &reply),
                      0);
     assert_int_equal(reply.status, 200);
     http_reply_free(&reply);
@@ -224,7 +227,7 @@ static void test_bad_cluster_name_creates_nothing(void **state)
     assert_int_equal(mkdir(empty, 0700), 0);
     const char *bad_names[] = {"Bad_Name", "../escape", "a/b", ""};
     for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
-        const char *args[] = {"--data-dir", dir,          "--listen", "127.0.0.1:0", "--cluster",
+        const char *args[] = {"--data-dir", dir,         "--listen",   "127.0.0.1:0", "--cluster",
                               "good",       "--cluster", bad_names[i], NULL};
         int status = run_server_expecting_exit(err_path, args);
         char *text = read_text(err_path);
@@ -232,7 +235,7 @@ static void test_bad_cluster_name_creates_nothing(void **state)
         assert_true(status > 0);
         assert_int_equal(count_entries(dir), -1); /* not even created */
         free(text);
-        const char *args2[] = {"--data-dir", empty,      "--listen", "127.0.0.1:0", "--cluster",
+        const char *args2[] = {"--data-dir", empty,       "--listen",   "127.0.0.1:0", "--cluster",
                                "good",       "--cluster", bad_names[i], NULL};
         status = run_server_expecting_exit(err_path, args2);
         assert_true(status > 0);
@@ -259,10 +262,11 @@ static void test_store_files_private_and_no_core(void **state)
     http_reply reply; /* a write, so that the WAL exists */
     char tok[128];
     snprintf(tok, sizeof(tok), "%s", server_token(&f->first, "c1"));
-    assert_int_equal(http_do(&f->first, tok, "POST", "/clusters/c1/api/v1/namespaces/default/secrets",
-                             "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\"}}",
-                             NULL, &reply),
-                     0);
+    assert_int_equal(
+        http_do(&f->first, tok, "POST", "/clusters/c1/api/v1/namespaces/default/secrets",
+                "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\"}}", NULL,
+                &reply),
+        0);
     assert_int_equal(reply.status, 201);
     http_reply_free(&reply);
     const char *names[] = {"store.db", "store.db-wal", "store.db-shm"};

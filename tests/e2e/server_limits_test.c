@@ -69,8 +69,9 @@ static void test_requests_that_crashed(void **state)
         assert_alive(&f->sp);
     }
     http_reply reply;
-    assert_int_equal(http_do(&f->sp, token, "POST", "/clusters/c1/api/v1/namespaces/default/configmaps",
-                             "", "application/yaml", &reply),
+    assert_int_equal(http_do(&f->sp, token, "POST",
+                             "/clusters/c1/api/v1/namespaces/default/configmaps", "",
+                             "application/yaml", &reply),
                      0);
     assert_int_equal(reply.status, 400);
     http_reply_free(&reply);
@@ -147,8 +148,7 @@ static CURL *watch_easy(const server_process *sp, const char *cluster, watch_cli
                         struct curl_slist *headers)
 {
     char url[256];
-    snprintf(url, sizeof(url), "%s/clusters/%s/%s?%s", sp->base, cluster, watch_path,
-             watch_query);
+    snprintf(url, sizeof(url), "%s/clusters/%s/%s?%s", sp->base, cluster, watch_path, watch_query);
     CURL *easy = curl_easy_init();
     curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_CAINFO, sp->ca_path);
@@ -263,8 +263,9 @@ static void test_closed_watches_reaped(void **state)
 static void test_watch_caps_429(void **state)
 {
     fixture *f = *state;
-    const char *args[] = {"--cluster", "c1", "--cluster", "c2", "--max-watches", "6",
-                          "--max-watches-per-cluster", "4", NULL};
+    const char *args[] = {
+        "--cluster", "c1", "--cluster", "c2", "--max-watches", "6", "--max-watches-per-cluster",
+        "4",         NULL};
     assert_int_equal(server_process_start(&f->sp, args), 0);
     char auth1[200], auth2[200], tok1[128], tok2[128];
     snprintf(tok1, sizeof(tok1), "%s", server_token(&f->sp, "c1"));
@@ -276,8 +277,8 @@ static void test_watch_caps_429(void **state)
     watch_client c1[4], c2[2];
     assert_int_equal(open_watches(&f->sp, multi1, c1, 4, "c1", h1), 4);
     http_reply reply;
-    assert_int_equal(http_do(&f->sp, tok1, "GET", "/clusters/c1/api/v1/namespaces?watch=true",
-                             NULL, NULL, &reply),
+    assert_int_equal(http_do(&f->sp, tok1, "GET", "/clusters/c1/api/v1/namespaces?watch=true", NULL,
+                             NULL, &reply),
                      0);
     fprintf(stderr, "5th watch of c1: %ld %s\n", reply.status, reply.body);
     assert_int_equal(reply.status, 429);
@@ -286,17 +287,16 @@ static void test_watch_caps_429(void **state)
     assert_non_null(strstr(reply.body, "--max-watches-per-cluster"));
     http_reply_free(&reply);
     assert_int_equal(open_watches(&f->sp, multi2, c2, 2, "c2", h2), 2);
-    assert_int_equal(http_do(&f->sp, tok2, "GET", "/clusters/c2/api/v1/namespaces?watch=true",
-                             NULL, NULL, &reply),
+    assert_int_equal(http_do(&f->sp, tok2, "GET", "/clusters/c2/api/v1/namespaces?watch=true", NULL,
+                             NULL, &reply),
                      0);
     fprintf(stderr, "7th watch: %ld %s\n", reply.status, reply.body);
     assert_int_equal(reply.status, 429);
     assert_non_null(strstr(reply.body, "--max-watches)"));
     http_reply_free(&reply);
     /* other requests are not capped */
-    assert_int_equal(http_do(&f->sp, tok1, "GET", "/clusters/c1/api/v1/namespaces", NULL, NULL,
-                             &reply),
-                     0);
+    assert_int_equal(
+        http_do(&f->sp, tok1, "GET", "/clusters/c1/api/v1/namespaces", NULL, NULL, &reply), 0);
     assert_int_equal(reply.status, 200);
     http_reply_free(&reply);
     assert_alive(&f->sp);
@@ -306,8 +306,8 @@ static void test_watch_caps_429(void **state)
     long status = 0;
     while (now_ms() < deadline) {
         assert_int_equal(http_do(&f->sp, tok1, "GET",
-                                 "/clusters/c1/api/v1/namespaces?watch=true&timeoutSeconds=1",
-                                 NULL, NULL, &reply),
+                                 "/clusters/c1/api/v1/namespaces?watch=true&timeoutSeconds=1", NULL,
+                                 NULL, &reply),
                          0);
         status = reply.status;
         http_reply_free(&reply);

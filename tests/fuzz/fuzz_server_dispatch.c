@@ -170,7 +170,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         r.headers_len++;
     }
     size_t body_len = (size_t)(text + size - rest);
-    mc_server_input in = {NULL,   lookup,   &r, url, method, body_len ? rest : NULL,
+    mc_server_input in = {NULL,     lookup,
+                          &r,       url,
+                          method,   body_len ? rest : NULL,
                           body_len, body_len > MC_SERVER_BODY_MAX};
     mc_server_reply reply = {500, NULL, "application/json", NULL};
     mc_server_dispatch(server, &in, &reply);

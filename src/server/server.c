@@ -373,7 +373,7 @@ static size_t raise_fd_limit(void)
             getrlimit(RLIMIT_NOFILE, &rl);
     }
     return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)1 << 30 ? (size_t)1 << 30
-                                                                        : (size_t)rl.rlim_cur;
+                                                                         : (size_t)rl.rlim_cur;
 }
 
 /* The caps on open watches: a client that opens watches without end (or

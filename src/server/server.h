@@ -25,7 +25,7 @@ typedef struct mc_server_config {
 
 /* The default cap on open watches: 20 000, or fewer when the file-descriptor
  * limit (raised to its hard limit at start) leaves less than 512 spare. */
-#define MC_SERVER_MAX_WATCHES_DEFAULT 20000
+#define MC_SERVER_MAX_WATCHES_DEFAULT             20000
 #define MC_SERVER_MAX_WATCHES_PER_CLUSTER_DEFAULT 5000
 
 /* Opens the data directory (serving certificate, tokens, store), creates the

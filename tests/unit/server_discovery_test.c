@@ -130,7 +130,8 @@ static void test_long_and_deep_paths_declined(void **state)
             free(path);
         }
     }
-    const char *deep[] = {"/a/b/c/d/e/f", "/openapi/v3/apis/g/v1/x", "/api//v1", "/apis/a/b/c/d/e/f"};
+    const char *deep[] = {"/a/b/c/d/e/f", "/openapi/v3/apis/g/v1/x", "/api//v1",
+                          "/apis/a/b/c/d/e/f"};
     for (size_t i = 0; i < sizeof(deep) / sizeof(deep[0]); i++) {
         int status = 0;
         char *body = NULL;

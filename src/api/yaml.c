@@ -129,6 +129,11 @@ static int convert_node(converter *c, yaml_event_t *event, int depth, json_t **o
 int mc_api_yaml_to_json(const char *text, size_t len, json_t **out, mc_err *err)
 {
     converter c = {.err = err};
+    /* libyaml asserts on a NULL input (an empty request body): read "" */
+    if (!text) {
+        text = "";
+        len = 0;
+    }
     if (!yaml_parser_initialize(&c.parser))
         return mc_err_set(err, MC_ENOMEM, "out of memory");
     yaml_parser_set_input_string(&c.parser, (const unsigned char *)text, len);

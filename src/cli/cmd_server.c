@@ -26,6 +26,10 @@ static const char help[] =
     "  --cluster NAME         a logical cluster to create if missing; repeat\n"
     "  --history N            revisions kept per cluster for watch resumption [10000]\n"
     "  --bookmark-interval D  interval of watch BOOKMARK events, e.g. 60s     [60s]\n"
+    "  --max-watches N        open watches in total; more get 429             [20000, fewer\n"
+    "                         when the fd limit leaves less than 512 spare]\n"
+    "  --max-watches-per-cluster N\n"
+    "                         open watches of one cluster (its token)         [5000]\n"
     "  --log-level LEVEL      debug, info, warn, error                        [info]\n"
     "  --log-format FMT       text or json                                    [text]\n"
     "  -h, --help             show this help\n"
@@ -34,7 +38,15 @@ static const char help[] =
     "remove` deletes it with all its objects. A running server picks either up on its\n"
     "next request.\n";
 
-enum { OPT_DATA_DIR = 256, OPT_LISTEN, OPT_CLUSTER, OPT_HISTORY, OPT_BOOKMARK };
+enum {
+    OPT_DATA_DIR = 256,
+    OPT_LISTEN,
+    OPT_CLUSTER,
+    OPT_HISTORY,
+    OPT_BOOKMARK,
+    OPT_MAX_WATCHES,
+    OPT_MAX_WATCHES_PER_CLUSTER
+};
 
 static const struct option options[] = {
     {"data-dir", required_argument, NULL, OPT_DATA_DIR},
@@ -42,11 +54,21 @@ static const struct option options[] = {
     {"cluster", required_argument, NULL, OPT_CLUSTER},
     {"history", required_argument, NULL, OPT_HISTORY},
     {"bookmark-interval", required_argument, NULL, OPT_BOOKMARK},
+    {"max-watches", required_argument, NULL, OPT_MAX_WATCHES},
+    {"max-watches-per-cluster", required_argument, NULL, OPT_MAX_WATCHES_PER_CLUSTER},
     {"log-level", required_argument, NULL, MC_CLI_OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, MC_CLI_OPT_LOG_FORMAT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* A count from 1 to 1 000 000 (the caps' flags); -1 when text is not one. */
+static long parse_count(const char *text)
+{
+    char *end = NULL;
+    long n = strtol(text, &end, 10);
+    return *text && !*end && n >= 1 && n <= 1000000 ? n : -1;
+}
 
 /* Splits "host:port" or "[v6]:port". */
 static int parse_listen(const char *text, char *host, size_t host_size, int *port)
@@ -159,6 +181,19 @@ int mc_cmd_server(int argc, char **argv)
                                           err.msg[0] ? err.msg : "at most 1 day");
             config.bookmark_seconds = (int)seconds;
             break;
+        case OPT_MAX_WATCHES:
+        case OPT_MAX_WATCHES_PER_CLUSTER: {
+            long n = parse_count(optarg);
+            if (n < 0)
+                return mc_cli_usage_error(
+                    cmd, "--%s: expected a number from 1 to 1000000, got \"%s\"",
+                    opt == OPT_MAX_WATCHES ? "max-watches" : "max-watches-per-cluster", optarg);
+            if (opt == OPT_MAX_WATCHES)
+                config.max_watches = (size_t)n;
+            else
+                config.max_watches_per_cluster = (size_t)n;
+            break;
+        }
         case MC_CLI_OPT_LOG_LEVEL:
         case MC_CLI_OPT_LOG_FORMAT:
             if (mc_cli_log_option_parse(cmd, opt, optarg, &log_options))

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/process.h"
 
 static const char usage[] =
     "meshcert - multi-cluster certificate issuance for service meshes\n"
@@ -55,6 +56,17 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("meshcert %s\n", MC_VERSION);
         return MC_EXIT_OK;
+    }
+    /* Commands that read or make private keys or hold bearer tokens: no core
+     * dump, no ptrace attach, before the first secret is in memory. */
+    static const char *const holding_secrets[] = {"ca",     "csr",     "sign",  "server", "agent",
+                                                  "issuer", "cluster", "issue", "status"};
+    for (size_t i = 0; i < sizeof(holding_secrets) / sizeof(holding_secrets[0]); i++) {
+        mc_err err = {0};
+        if (strcmp(cmd, holding_secrets[i]) == 0 && mc_process_protect_secrets(&err) != MC_OK) {
+            fprintf(stderr, "meshcert %s: %s\n", cmd, err.msg);
+            return MC_EXIT_FAIL;
+        }
     }
     if (strcmp(cmd, "ca") == 0)
         return mc_cmd_ca(argc - 1, argv + 1);

@@ -69,11 +69,14 @@ static json_t *str_array(char *const *items, size_t n)
 static int parse_kube_version(const char *v, long *major, int *level, long *minor)
 {
     char *end;
+    /* the outputs are set even when v is not of the form (callers compare
+     * them only when it is, but Release builds' flow analysis cannot see it) */
+    *major = 0;
+    *level = 2; /* GA */
+    *minor = 0;
     if (v[0] != 'v' || v[1] < '1' || v[1] > '9')
         return 0;
     *major = strtol(v + 1, &end, 10);
-    *level = 2; /* GA */
-    *minor = 0;
     if (*end == '\0')
         return 1;
     if (mc_str_has_prefix(end, "alpha"))
@@ -523,18 +526,23 @@ static json_t *api_group_list(const mc_server_registry *reg)
     return json_pack("{s:s, s:s, s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups", list);
 }
 
-/* Splits "a/b/c" into at most max segments (copies into buf). */
+/* Splits "a/b/c" into at most max segments (copies into buf). Returns the
+ * count, or 0 when the path is longer than buf, has more than max segments
+ * or an empty one: no discovery path looks like that, so the caller declines
+ * it (the resource router answers 404). Before, such a path returned max + 1
+ * with segs[0] unset when it was too long, and a GET of 1 024 bytes below
+ * /clusters/<c> made the caller read that pointer (issue 14). */
 static size_t split_path(const char *path, char *buf, size_t buf_size, char **segs, size_t max)
 {
     size_t n = 0;
     if (mc_strlcpy(buf, path, buf_size) >= buf_size)
-        return max + 1; /* too long: matches nothing */
+        return 0;
     char *p = buf;
     while (*p == '/')
         p++;
     while (*p) {
         if (n == max)
-            return max + 1;
+            return 0;
         segs[n++] = p;
         char *slash = strchr(p, '/');
         if (!slash)
@@ -544,7 +552,7 @@ static size_t split_path(const char *path, char *buf, size_t buf_size, char **se
         if (*p == '\0')
             break; /* one trailing slash */
         if (*p == '/')
-            return max + 1; /* an empty segment */
+            return 0; /* an empty segment */
     }
     return n;
 }

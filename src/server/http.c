@@ -8,12 +8,14 @@
 #include "server/http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "server/discovery.h"
 #include "server/internal.h"
@@ -27,8 +29,136 @@ typedef struct request_state {
     int too_large; /* the body exceeded MC_SERVER_BODY_MAX */
 } request_state;
 
+/* A list reply streamed as the client reads: the list's fields, then one
+ * item at a time encoded from a reference, then "]}". A LIST in flight holds
+ * references to the stored objects (immutable once stored) and one encoded
+ * item, not the whole encoded body: 25 slow readers of a 40 MB list no
+ * longer hold 1 GB. Runs on the HTTP thread only. */
+typedef struct list_stream {
+    char *head;      /* `{...,"items":[`, owned */
+    size_t head_len; /* bytes in head */
+    json_t *items;   /* reference to the list's items array */
+    size_t next;     /* index of the next item to encode */
+    char *item;      /* the item being sent (with its leading comma), owned */
+    size_t item_len; /* bytes in item */
+    size_t offset;   /* bytes of head, item or tail already sent */
+    int phase;       /* 0 head, 1 items, 2 tail, 3 done */
+} list_stream;
+
+static void list_stream_free(void *cls)
+{
+    list_stream *ls = cls;
+    free(ls->head);
+    free(ls->item);
+    json_decref(ls->items);
+    free(ls);
+}
+
+/* Copies from data[*offset..len) into buf; returns the bytes copied. */
+static size_t copy_part(char *buf, size_t room, const char *data, size_t len, size_t *offset)
+{
+    size_t n = len - *offset < room ? len - *offset : room;
+    memcpy(buf, data + *offset, n);
+    *offset += n;
+    return n;
+}
+
+static ssize_t list_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    list_stream *ls = cls;
+    size_t copied = 0;
+    (void)pos;
+    while (copied < max && ls->phase < 3) {
+        if (ls->phase == 0) {
+            copied += copy_part(buf + copied, max - copied, ls->head, ls->head_len, &ls->offset);
+            if (ls->offset == ls->head_len)
+                ls->phase = 1, ls->offset = 0;
+        } else if (ls->phase == 1) {
+            if (!ls->item) {
+                if (ls->next == json_array_size(ls->items)) {
+                    ls->phase = 2;
+                    continue;
+                }
+                char *body = json_dumps(json_array_get(ls->items, ls->next), JSON_COMPACT);
+                if (!body)
+                    return copied ? (ssize_t)copied : MHD_CONTENT_READER_END_WITH_ERROR;
+                size_t len = strlen(body);
+                ls->item = malloc(len + 2);
+                if (!ls->item) {
+                    free(body);
+                    return copied ? (ssize_t)copied : MHD_CONTENT_READER_END_WITH_ERROR;
+                }
+                size_t comma = ls->next > 0;
+                ls->item[0] = ',';
+                memcpy(ls->item + comma, body, len + 1);
+                ls->item_len = len + comma;
+                free(body);
+                ls->next++;
+                ls->offset = 0;
+            }
+            copied += copy_part(buf + copied, max - copied, ls->item, ls->item_len, &ls->offset);
+            if (ls->offset == ls->item_len) {
+                free(ls->item);
+                ls->item = NULL;
+                ls->offset = 0;
+            }
+        } else {
+            copied += copy_part(buf + copied, max - copied, "]}", 2, &ls->offset);
+            if (ls->offset == 2)
+                ls->phase = 3;
+        }
+    }
+    if (copied == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    return (ssize_t)copied;
+}
+
+/* Sets reply->stream for obj when it is a list with items; 0 when done. */
+static int reply_list_stream(mc_server_reply *reply, int code, const json_t *obj)
+{
+    json_t *items = json_object_get(obj, "items");
+    if (!json_is_array(items) || json_array_size(items) == 0)
+        return -1;
+    json_t *rest = json_copy((json_t *)obj); /* shallow: the fields but items */
+    list_stream *ls = calloc(1, sizeof(*ls));
+    char *head = NULL;
+    if (rest && ls && json_object_del(rest, "items") == 0)
+        head = json_dumps(rest, JSON_COMPACT);
+    json_decref(rest);
+    size_t len = head ? strlen(head) : 0;
+    static const char items_key[] = "\"items\":[";
+    char *full = len >= 2 ? malloc(len + sizeof(items_key) + 1) : NULL;
+    if (!full) {
+        free(head);
+        free(ls);
+        return -1;
+    }
+    /* `{...}` becomes `{...,"items":[` (or `{"items":[` for `{}`) */
+    memcpy(full, head, len - 1);
+    size_t at = len - 1;
+    if (len > 2)
+        full[at++] = ',';
+    memcpy(full + at, items_key, sizeof(items_key));
+    free(head);
+    ls->head = full;
+    ls->head_len = at + sizeof(items_key) - 1;
+    ls->items = json_incref(items);
+    struct MHD_Response *response = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 32 * 1024, list_stream_read, ls, list_stream_free);
+    if (!response) {
+        list_stream_free(ls);
+        return -1;
+    }
+    reply->status = code;
+    reply->content_type = "application/json";
+    reply->stream = response;
+    return 0;
+}
+
 int mc_server_reply_json(mc_server_reply *reply, int code, const json_t *obj)
 {
+    if (reply_list_stream(reply, code, obj) == 0)
+        return 0;
     reply->status = code;
     reply->content_type = "application/json";
     reply->body = json_dumps(obj, JSON_COMPACT);
@@ -116,14 +246,22 @@ static enum MHD_Result check_query_utf8(void *cls, enum MHD_ValueKind kind, cons
 
 /* ---- helpers shared by the verbs ---- */
 
+static const char *input_value(struct MHD_Connection *connection, mc_server_lookup_fn lookup,
+                               void *ctx, enum MHD_ValueKind kind, const char *key)
+{
+    if (connection)
+        return MHD_lookup_connection_value(connection, kind, key);
+    return lookup ? lookup(ctx, kind, key) : NULL;
+}
+
 const char *mc_server_query(const mc_server_request *req, const char *key)
 {
-    return MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, key);
+    return input_value(req->connection, req->lookup, req->lookup_ctx, MHD_GET_ARGUMENT_KIND, key);
 }
 
 const char *mc_server_header(const mc_server_request *req, const char *key)
 {
-    return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, key);
+    return input_value(req->connection, req->lookup, req->lookup_ctx, MHD_HEADER_KIND, key);
 }
 
 /* "issuedcertificates.certificates.smh.solo.io" or "secrets": how kube names a
@@ -251,9 +389,9 @@ static int token_ok(const char *authorization, const char *token)
     return diff == 0;
 }
 
-static void dispatch(struct mc_server *server, struct MHD_Connection *connection, const char *url,
-                     const char *method, request_state *state, mc_server_reply *reply)
+void mc_server_dispatch(struct mc_server *server, const mc_server_input *in, mc_server_reply *reply)
 {
+    const char *url = in->url, *method = in->method;
     if (strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0 || strcmp(url, "/readyz") == 0) {
         reply->status = 200;
         reply->body = mc_strdup("ok");
@@ -280,15 +418,17 @@ static void dispatch(struct mc_server *server, struct MHD_Connection *connection
     const char *path = slash ? slash : "/";
     mc_server_sync_clusters(server);
     mc_server_cluster *cluster = mc_server_find_cluster(server, cluster_name);
-    const char *authorization =
-        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *authorization = input_value(in->connection, in->lookup, in->lookup_ctx,
+                                            MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!cluster || !token_ok(authorization, cluster->token)) {
         /* An unknown cluster answers like a wrong token: nothing is revealed. */
         mc_server_reply_status(reply, 401, "Unauthorized", "Unauthorized", NULL);
         return;
     }
     int utf8_ok = utf8_valid(url);
-    MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, check_query_utf8, &utf8_ok);
+    if (in->connection) /* the fuzz target's lookup cannot list the query */
+        MHD_get_connection_values(in->connection, MHD_GET_ARGUMENT_KIND, check_query_utf8,
+                                  &utf8_ok);
     if (!utf8_ok) {
         /* names, selectors and tokens are UTF-8; kube's Go code would only
          * have replaced such bytes before failing to find anything */
@@ -296,14 +436,14 @@ static void dispatch(struct mc_server *server, struct MHD_Connection *connection
                                "the request URL (path or query) is not valid UTF-8", NULL);
         return;
     }
-    if (state->too_large) {
+    if (in->too_large) {
         mc_server_reply_status(reply, 413, "RequestEntityTooLarge",
                                "the request body is larger than the 3 MiB limit", NULL);
         return;
     }
     if (strcmp(method, "GET") == 0) {
-        const char *accept =
-            MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+        const char *accept = input_value(in->connection, in->lookup, in->lookup_ctx,
+                                         MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
         const char *type = NULL;
         if (mc_server_discovery_serve(cluster->registry, path, accept, &reply->status, &reply->body,
                                       &type)) {
@@ -314,12 +454,14 @@ static void dispatch(struct mc_server *server, struct MHD_Connection *connection
     mc_server_request req;
     memset(&req, 0, sizeof(req));
     req.server = server;
-    req.connection = connection;
+    req.connection = in->connection;
+    req.lookup = in->lookup;
+    req.lookup_ctx = in->lookup_ctx;
     req.method = method;
     req.cluster = cluster;
     mc_server_identity_admin(&req.identity, cluster->name); /* every token is its cluster's admin */
-    req.body = state->body.data;
-    req.body_len = state->body.len;
+    req.body = in->body;
+    req.body_len = in->body_len;
     if (route_resource(&req, path, reply) == 0)
         mc_server_handle(&req, reply);
     free(req.namespace);
@@ -371,7 +513,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return MHD_YES;
     }
     mc_server_reply reply = {500, NULL, "application/json", NULL};
-    dispatch(server, connection, url, method, state, &reply);
+    mc_server_input in = {
+        connection, NULL, NULL, url, method, state->body.data, state->body.len, state->too_large};
+    mc_server_dispatch(server, &in, &reply);
     if (!reply.body && !reply.stream)
         mc_server_reply_status(&reply, 500, "InternalError", "no reply", NULL);
     return queue_reply(connection, &reply);
@@ -404,15 +548,19 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     mc_log_debug("http", "%s", msg);
 }
 
-int mc_server_http_start(struct mc_server *server, const char *host, int port, mc_err *err)
+/* The listening socket is ours, not libmicrohttpd's: MHD's
+ * MHD_OPTION_LISTENING_ADDRESS_REUSE sets SO_REUSEPORT, which let a second
+ * server bind the same port and take half the connections. SO_REUSEADDR alone
+ * (what every Linux server sets) still lets a restart after kill -9 bind while
+ * the old connections sit in TIME_WAIT, and a live listener still refuses. */
+int mc_server_http_listen(const char *host, int port, int *fd_out, int *port_out, mc_err *err)
 {
     struct sockaddr_storage addr;
     memset(&addr, 0, sizeof(addr));
     socklen_t addr_len;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
-    unsigned flags =
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TLS | MHD_USE_ERROR_LOG;
+    int v6_host = strchr(host, ':') != NULL;
     if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons((uint16_t)port);
@@ -421,24 +569,61 @@ int mc_server_http_start(struct mc_server *server, const char *host, int port, m
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons((uint16_t)port);
         addr_len = sizeof(*v6);
-        flags |= MHD_USE_IPv6;
     } else {
         return mc_err_set(err, MC_EINVAL, "listen address \"%s\" is not an IP address", host);
     }
-    (void)addr_len;
+    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return mc_err_set(err, MC_EIO, "cannot listen on %s%s%s:%d: socket: %s", v6_host ? "[" : "",
+                          host, v6_host ? "]" : "", port, strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (addr.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&addr, addr_len) != 0 || listen(fd, SOMAXCONN) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EADDRINUSE)
+            return mc_err_set(err, MC_EIO,
+                              "cannot listen on %s%s%s:%d: address already in use (another "
+                              "meshcert server, or another program, holds it)",
+                              v6_host ? "[" : "", host, v6_host ? "]" : "", port);
+        return mc_err_set(err, MC_EIO, "cannot listen on %s%s%s:%d: %s", v6_host ? "[" : "", host,
+                          v6_host ? "]" : "", port, strerror(e));
+    }
+    struct sockaddr_storage bound;
+    socklen_t bound_len = sizeof(bound);
+    int bound_port = port;
+    if (getsockname(fd, (struct sockaddr *)&bound, &bound_len) == 0)
+        bound_port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                                 : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    *fd_out = fd;
+    *port_out = bound_port;
+    return MC_OK;
+}
+
+int mc_server_http_start(struct mc_server *server, mc_err *err)
+{
+    unsigned flags =
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TLS | MHD_USE_ERROR_LOG;
+    if (strchr(server->listen_host, ':'))
+        flags |= MHD_USE_IPv6;
+    /* Connections beyond the fd limit (less room for the store, the
+     * certificates and the daemon's own descriptors) are refused at accept
+     * rather than failing accept() with EMFILE over and over. */
+    size_t limit = server->fd_limit > 128 ? server->fd_limit - 64 : 64;
+    if (limit > 60000)
+        limit = 60000;
     server->daemon = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, on_request, server, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&addr, MHD_OPTION_HTTPS_MEM_KEY, server->tls_key,
-        MHD_OPTION_HTTPS_MEM_CERT, server->tls_cert, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        server, MHD_OPTION_CONNECTION_LIMIT, (unsigned)60000, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)600, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_request, server, MHD_OPTION_LISTEN_SOCKET, server->listen_fd,
+        MHD_OPTION_HTTPS_MEM_KEY, server->tls_key, MHD_OPTION_HTTPS_MEM_CERT, server->tls_cert,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, server, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, NULL, MHD_OPTION_END);
     if (!server->daemon)
-        return mc_err_set(err, MC_EIO, "cannot listen on %s:%d (address in use, or not local?)",
-                          host, port);
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    server->port = info ? info->port : port;
+        return mc_err_set(err, MC_EIO, "cannot start the HTTPS daemon on %s:%d",
+                          server->listen_host, server->port);
+    server->listen_fd = -1; /* the daemon closes it when it stops */
     return MC_OK;
 }
 

@@ -10,10 +10,18 @@
 
 struct mc_server;
 
-/* Starts serving on host:port (port 0: any free port; the bound port is then
- * in server->port) with server->tls_cert / tls_key. MC_EIO naming the address
- * when it cannot listen. */
-int mc_server_http_start(struct mc_server *server, const char *host, int port, mc_err *err);
+/* Binds and listens on host:port (port 0: any free port) with SO_REUSEADDR
+ * but never SO_REUSEPORT, so that a second server on the same address fails.
+ * *fd_out: the listening socket (owned by the caller until
+ * mc_server_http_start); *port_out: the bound port. MC_EINVAL when host is not
+ * an IP address, MC_EIO naming the address ("address already in use") when it
+ * cannot listen. */
+int mc_server_http_listen(const char *host, int port, int *fd_out, int *port_out, mc_err *err);
+
+/* Starts serving on server->listen_fd (from mc_server_http_listen) with
+ * server->tls_cert / tls_key; the daemon takes the socket over. MC_EIO when
+ * the daemon cannot start. */
+int mc_server_http_start(struct mc_server *server, mc_err *err);
 
 /* Stops the daemon (open connections are closed). Accepts a server that was
  * never started. */

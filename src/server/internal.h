@@ -29,6 +29,9 @@ struct mc_server {
     char *data_dir;              /* owned */
     char *listen_host;           /* owned, e.g. "127.0.0.1" */
     int port;                    /* bound port */
+    int listen_fd;               /* listening socket until the daemon takes it, else -1 */
+    size_t fd_limit;             /* RLIMIT_NOFILE in force at start */
+    int lock_fd;                 /* DIR/server.lock, flock()ed while running; -1 when not */
     mc_store *store;             /* owned */
     mc_watch_hub *hub;           /* owned */
     struct MHD_Daemon *daemon;   /* owned */
@@ -38,6 +41,23 @@ struct mc_server {
     char *tls_cert;       /* PEM of the serving certificate (owned) */
     char *tls_key;        /* PEM of its key (owned, wiped) */
 };
+
+/* Where a request's query parameters and headers come from: libmicrohttpd's
+ * connection, or (fuzz target, tests) a lookup function. kind is
+ * MHD_GET_ARGUMENT_KIND or MHD_HEADER_KIND; NULL when absent. */
+typedef const char *(*mc_server_lookup_fn)(void *ctx, enum MHD_ValueKind kind, const char *key);
+
+/* One request as the transport hands it over. */
+typedef struct mc_server_input {
+    struct MHD_Connection *connection; /* NULL when lookup answers instead */
+    mc_server_lookup_fn lookup;        /* used when connection is NULL */
+    void *lookup_ctx;
+    const char *url;    /* the path, without the query */
+    const char *method; /* "GET", ... */
+    const char *body;   /* not NUL-terminated */
+    size_t body_len;
+    int too_large; /* the body exceeded MC_SERVER_BODY_MAX (dropped) */
+} mc_server_input;
 
 /* One API request, parsed from the URL. */
 typedef struct mc_server_request {
@@ -54,6 +74,8 @@ typedef struct mc_server_request {
     json_t *applied_managed_fields; /* owned: an apply's managedFields (apply.h), else NULL */
     int dry_run;       /* dryRun=All: validate and answer, store nothing (options.c) */
     mc_server_identity identity; /* who sent it (set by http.c after the token check) */
+    mc_server_lookup_fn lookup; /* query and headers when connection is NULL */
+    void *lookup_ctx;
 } mc_server_request;
 
 /* A reply: either a whole body or a stream (watch). */
@@ -68,7 +90,10 @@ typedef struct mc_server_reply {
 int mc_server_reply_status(mc_server_reply *reply, int code, const char *reason,
                            const char *message, const mc_server_request *req);
 
-/* Fills reply with obj (serialized; obj not consumed). */
+/* Fills reply with obj (serialized; obj not consumed). A list with items
+ * (an object with a non-empty "items" array) becomes a stream instead
+ * (reply->stream, chunked): its items are encoded as the client reads, so
+ * obj's items must not change afterwards (the store's objects never do). */
 int mc_server_reply_json(mc_server_reply *reply, int code, const json_t *obj);
 
 /* A query parameter or a header of the request (NULL when absent). */
@@ -91,6 +116,12 @@ int mc_server_reply_not_found(mc_server_reply *reply, const mc_server_request *r
 /* 500 InternalError carrying a store failure's message. */
 int mc_server_reply_store_error(mc_server_reply *reply, const mc_server_request *req,
                                 const mc_err *err);
+
+/* Routes and answers one request (health, authentication, discovery, the
+ * verbs): the whole request machinery below the transport, on the daemon's
+ * thread. reply->body is owned by the caller; reply->stream (a watch) too. */
+void mc_server_dispatch(struct mc_server *server, const mc_server_input *in,
+                        mc_server_reply *reply);
 
 /* The read verbs (read.c). */
 void mc_server_handle_get(mc_server_request *req, mc_server_reply *reply);

@@ -353,7 +353,10 @@ static void handle_watch(mc_server_request *req, mc_server_reply *reply, mc_sele
     reply->stream =
         mc_watch_start(req->server->hub, req->connection, req->cluster->name, &params, &err);
     if (!reply->stream) {
-        mc_server_reply_store_error(reply, req, &err);
+        if (err.code == MC_EUNAVAILABLE)
+            mc_server_reply_status(reply, 429, "TooManyRequests", err.msg, req);
+        else
+            mc_server_reply_store_error(reply, req, &err);
         return;
     }
     reply->status = 200;

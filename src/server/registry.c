@@ -237,11 +237,19 @@ static void crd_build_free(crd_build *b)
 static int get_required_string(const json_t *obj, const char *key, const char *path,
                                const char **out, mc_err *err)
 {
+    /* *out is set on every path and the failure code is a constant: the
+     * callers' "!= 0" tests must let the compiler see that a 0 return
+     * always set *out (mc_err_set's return value is opaque to it). */
+    *out = NULL;
     const json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0))
-        return mc_err_set(err, MC_EINVAL, "%s: Required value", path);
-    if (!json_is_string(v))
-        return mc_err_set(err, MC_EINVAL, "%s: Invalid value: must be a string", path);
+    if (!v || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) {
+        mc_err_set(err, MC_EINVAL, "%s: Required value", path);
+        return MC_EINVAL;
+    }
+    if (!json_is_string(v)) {
+        mc_err_set(err, MC_EINVAL, "%s: Invalid value: must be a string", path);
+        return MC_EINVAL;
+    }
     *out = json_string_value(v);
     return 0;
 }

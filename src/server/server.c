@@ -4,14 +4,20 @@
  */
 #include "server/server.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/time.h"
+#include "api/validate.h"
 #include "pki/cert.h"
 #include "pki/csr.h"
 #include "pki/issue.h"
@@ -353,14 +359,41 @@ static void on_store_event(void *ctx, const char *cluster, const mc_store_event 
     mc_watch_hub_publish(server->hub, cluster, event);
 }
 
-/* Watches cost a file descriptor each: raise the soft limit to the hard one. */
-static void raise_fd_limit(void)
+/* Watches cost a file descriptor each: raise the soft limit to the hard one.
+ * Returns the soft limit now in force. */
+static size_t raise_fd_limit(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
     }
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)1 << 30 ? (size_t)1 << 30
+                                                                         : (size_t)rl.rlim_cur;
+}
+
+/* The caps on open watches: a client that opens watches without end (or
+ * drops them faster than they are noticed) gets 429s, not the last file
+ * descriptor that /healthz and every other request need. */
+static void set_watch_limits(struct mc_server *server, const mc_server_config *config,
+                             size_t fd_limit)
+{
+    size_t total = config->max_watches;
+    if (total == 0) {
+        total = MC_SERVER_MAX_WATCHES_DEFAULT;
+        if (fd_limit < total + 512)
+            total = fd_limit > 512 + 16 ? fd_limit - 512 : 16;
+    }
+    size_t per_cluster = config->max_watches_per_cluster
+                             ? config->max_watches_per_cluster
+                             : MC_SERVER_MAX_WATCHES_PER_CLUSTER_DEFAULT;
+    mc_watch_hub_set_limits(server->hub, total, per_cluster);
+    mc_log_debug("server", "watch caps: %zu in total, %zu per cluster (fd limit %zu)", total,
+                 per_cluster, fd_limit);
 }
 
 static int write_server_json(const struct mc_server *server, mc_err *err)
@@ -372,20 +405,88 @@ static int write_server_json(const struct mc_server *server, mc_err *err)
     return mc_file_write_atomic(path, text, (size_t)n, 0644, err);
 }
 
+/* Every argument is checked before the data directory is touched, so a typo
+ * never leaves a half-made directory behind. */
+static int validate_config(const mc_server_config *config, mc_err *err)
+{
+    if (!config->data_dir || !config->data_dir[0])
+        return mc_err_set(err, MC_EINVAL, "a data directory is required");
+    if (strlen(config->data_dir) > 3000)
+        return mc_err_set(err, MC_ELIMIT, "data directory path is longer than 3000 bytes");
+    const char *host = config->listen_host ? config->listen_host : "127.0.0.1";
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1)
+        return mc_err_set(err, MC_EINVAL, "listen address \"%s\" is not an IP address", host);
+    if (config->port < 0 || config->port > 65535)
+        return mc_err_set(err, MC_EINVAL, "port %d is out of range", config->port);
+    for (size_t i = 0; i < config->cluster_count; i++) {
+        mc_err verr = {0};
+        if (mc_validate_dns1123_label(config->clusters[i], &verr) != 0)
+            return mc_err_set(err, MC_EINVAL, "cluster name \"%s\": %s", config->clusters[i],
+                              verr.msg);
+    }
+    return MC_OK;
+}
+
+/* One server per data directory: an exclusive flock on DIR/server.lock, held
+ * for the life of the process and released by the kernel however it ends
+ * (kill -9 included), so no stale lock is ever left. The holder's pid is
+ * written into the file for the message of the next one. */
+static int lock_data_dir(struct mc_server *server, const char *dir, mc_err *err)
+{
+    char path[4096];
+    path_join(path, sizeof(path), dir, "server.lock");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return mc_err_set(err, MC_EIO, "%s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid_text[32] = "";
+        ssize_t n = pread(fd, pid_text, sizeof(pid_text) - 1, 0);
+        close(fd);
+        pid_text[n > 0 ? n : 0] = '\0';
+        pid_text[strcspn(pid_text, "\n")] = '\0';
+        if (e == EWOULDBLOCK)
+            return mc_err_set(err, MC_EIO,
+                              "data directory %s is in use by another meshcert server%s%s%s", dir,
+                              pid_text[0] ? " (pid " : "", pid_text, pid_text[0] ? ")" : "");
+        return mc_err_set(err, MC_EIO, "%s: cannot lock: %s", path, strerror(e));
+    }
+    char text[32];
+    int len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, text, (size_t)len, 0) != len)
+        mc_log_warn("server", "%s: cannot record the pid: %s", path, strerror(errno));
+    server->lock_fd = fd;
+    return MC_OK;
+}
+
 int mc_server_start(const mc_server_config *config, mc_server **out, mc_err *err)
 {
+    int rc = validate_config(config, err);
+    if (rc)
+        return rc;
     struct mc_server *server = calloc(1, sizeof(*server));
     if (!server)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
+    server->listen_fd = -1;
+    server->lock_fd = -1;
     server->data_dir = mc_strdup(config->data_dir);
     server->listen_host = mc_strdup(config->listen_host ? config->listen_host : "127.0.0.1");
-    int rc = server->data_dir && server->listen_host ? MC_OK
-                                                     : mc_err_set(err, MC_ENOMEM, "out of memory");
+    rc = server->data_dir && server->listen_host ? MC_OK
+                                                 : mc_err_set(err, MC_ENOMEM, "out of memory");
     char db_path[4096];
     path_join(db_path, sizeof(db_path), config->data_dir, "store.db");
-    raise_fd_limit();
+    size_t fd_limit = raise_fd_limit();
+    server->fd_limit = fd_limit;
+    /* Order: the lock, then the port, before anything in the directory is
+     * written: a second server (same directory, or same port) changes nothing. */
     if (rc == MC_OK)
         rc = mc_file_mkdir_p(config->data_dir, 0700, err);
+    if (rc == MC_OK)
+        rc = lock_data_dir(server, config->data_dir, err);
+    if (rc == MC_OK)
+        rc = mc_server_http_listen(server->listen_host, config->port, &server->listen_fd,
+                                   &server->port, err);
     if (rc == MC_OK)
         rc = make_serving_cert(server, config->data_dir, err);
     if (rc == MC_OK)
@@ -395,10 +496,12 @@ int mc_server_start(const mc_server_config *config, mc_server **out, mc_err *err
             rc = mc_store_cluster_add(server->store, config->clusters[i], err);
     if (rc == MC_OK) {
         server->hub = mc_watch_hub_new(server->store, config->bookmark_seconds);
-        if (!server->hub)
+        if (!server->hub) {
             rc = mc_err_set(err, MC_ENOMEM, "cannot start the watch hub");
-        else
+        } else {
+            set_watch_limits(server, config, fd_limit);
             mc_store_set_listener(server->store, on_store_event, server);
+        }
     }
     if (rc == MC_OK) {
         int changed = 0;
@@ -410,7 +513,7 @@ int mc_server_start(const mc_server_config *config, mc_server **out, mc_err *err
         free(names);
     }
     if (rc == MC_OK)
-        rc = mc_server_http_start(server, server->listen_host, config->port, err);
+        rc = mc_server_http_start(server, err);
     for (size_t i = 0; rc == MC_OK && i < server->cluster_count; i++)
         rc = mc_server_write_kubeconfig(server->data_dir, server->clusters[i].name,
                                         server->listen_host, server->port, err);
@@ -445,6 +548,11 @@ void mc_server_stop(mc_server *server)
     free(server->clusters);
     free(server->tls_cert);
     mc_secure_free_str(server->tls_key);
+    if (server->listen_fd >= 0)
+        close(server->listen_fd);
+    /* Last: the directory is free only once the store is closed. */
+    if (server->lock_fd >= 0)
+        close(server->lock_fd);
     free(server->data_dir);
     free(server->listen_host);
     free(server);

@@ -19,7 +19,14 @@ typedef struct mc_server_config {
     size_t cluster_count;
     int64_t history;                  /* revisions kept for watch resumption; 0 = default */
     int bookmark_seconds;             /* interval of BOOKMARK events; 0 = 60 */
+    size_t max_watches;               /* open watches in total; 0 = default (see below) */
+    size_t max_watches_per_cluster;   /* open watches of one cluster (its token); 0 = 5000 */
 } mc_server_config;
+
+/* The default cap on open watches: 20 000, or fewer when the file-descriptor
+ * limit (raised to its hard limit at start) leaves less than 512 spare. */
+#define MC_SERVER_MAX_WATCHES_DEFAULT             20000
+#define MC_SERVER_MAX_WATCHES_PER_CLUSTER_DEFAULT 5000
 
 /* Opens the data directory (serving certificate, tokens, store), creates the
  * missing clusters, writes a kubeconfig per cluster and starts serving.

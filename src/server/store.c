@@ -11,11 +11,15 @@
 #include "server/store.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/validate.h"
 #include "util/log.h"
@@ -717,6 +721,30 @@ static void store_compact(mc_store *store)
 
 /* ---- public API ----------------------------------------------------------- */
 
+/* The database holds every Secret: it, its -wal and its -shm are 0600
+ * whatever the umask or the directory's mode. SQLite creates -wal and -shm
+ * with the mode of the database file, so the database is made (or fixed)
+ * first; existing -wal and -shm files of an older run are fixed too. */
+static int store_restrict_modes(const char *path, mc_err *err)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return mc_err_set(err, MC_EIO, "store: cannot open %s: %s", path, strerror(errno));
+    int rc = fchmod(fd, 0600) == 0
+                 ? MC_OK
+                 : mc_err_set(err, MC_EIO, "store: chmod 0600 %s: %s", path, strerror(errno));
+    close(fd);
+    const char *suffixes[] = {"-wal", "-shm"};
+    for (size_t i = 0; rc == MC_OK && i < 2; i++) {
+        char side[4200];
+        if (snprintf(side, sizeof(side), "%s%s", path, suffixes[i]) >= (int)sizeof(side))
+            return mc_err_set(err, MC_ELIMIT, "store: path too long: %s", path);
+        if (chmod(side, 0600) != 0 && errno != ENOENT)
+            rc = mc_err_set(err, MC_EIO, "store: chmod 0600 %s: %s", side, strerror(errno));
+    }
+    return rc;
+}
+
 int mc_store_open(const char *path, int64_t history, mc_store **out, mc_err *err)
 {
     int rc = 0;
@@ -725,6 +753,8 @@ int mc_store_open(const char *path, int64_t history, mc_store **out, mc_err *err
     if (!store)
         return mc_err_set(err, MC_ENOMEM, "store: out of memory");
     store->history = history > 0 ? history : MC_STORE_DEFAULT_HISTORY;
+    if (strcmp(path, ":memory:") != 0 && (rc = store_restrict_modes(path, err)) != 0)
+        goto out;
     if (sqlite3_open_v2(path, &store->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {

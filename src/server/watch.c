@@ -8,11 +8,13 @@
  * thread: bookmarks, timeouts) resumes it: no thread per watch.
  * See watch.h and docs/server.md.
  */
+#define _GNU_SOURCE /* POLLRDHUP: a client's FIN on a suspended watch */
 #include "server/watch.h"
 
 #include "server/table.h"
 
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,10 @@
 #define WATCH_QUEUE_MAX (16u * 1024 * 1024)
 /* How often the timer thread looks at deadlines and bookmarks. */
 #define WATCH_TICK_MS 100
+/* How often it polls the sockets of suspended watches for a client that
+ * hung up: libmicrohttpd does not watch a suspended connection, so without
+ * this a closed watch held its socket until two events or its timeout. */
+#define WATCH_PEER_CHECK_MS 200
 
 /* One encoded event line, shared by the watchers that queued it. */
 typedef struct watch_line {
@@ -45,6 +51,8 @@ typedef struct watch_cluster watch_cluster;
 typedef struct watcher {
     mc_watch_hub *hub;                 /* owning hub (kept alive by this watcher) */
     struct MHD_Connection *connection; /* the suspended/resumed connection */
+    int fd;                            /* its socket (polled while suspended), or -1 */
+    int peer_closed;                   /* lock: the client hung up: end with an error */
     char *resource;                    /* filter: store name "<group>/<plural>" */
     char *kind;                        /* BOOKMARK kind */
     char *api_version;                 /* BOOKMARK apiVersion */
@@ -68,6 +76,11 @@ typedef struct watcher {
     size_t queue_max;                  /* cap on queued_bytes for live events */
     int suspended;                     /* lock: 1 while its connection is suspended */
     int ending;                        /* lock: end the stream once the queue is sent */
+    json_t **snapshot;                 /* initial ADDED objects still to send (references) */
+    size_t snapshot_len;               /* entries in snapshot */
+    size_t snapshot_pos;               /* the next one to encode */
+    watch_line *initial_line;          /* the snapshot line being sent, or NULL */
+    size_t initial_offset;             /* bytes of initial_line already sent */
     mc_server_resource *table;         /* owned copy: print objects as Table rows, or NULL */
     int table_columns_sent;            /* lock: the first Table (with columns) was queued */
 } watcher;
@@ -94,6 +107,11 @@ struct mc_watch_hub {
     size_t clusters_len;      /* lock: entries used */
     size_t clusters_cap;      /* lock: entries allocated */
     size_t watchers;          /* lock: open watches */
+    size_t max_watches;       /* lock: cap on watchers (0: none) */
+    size_t max_per_cluster;   /* lock: cap on one cluster's watchers (0: none) */
+    struct pollfd *polls;     /* timer thread: scratch for the hang-up check */
+    watcher **polled;         /* timer thread: the watcher of each polls[i] */
+    size_t polls_cap;         /* timer thread: entries allocated in both */
     uint64_t rng;             /* lock: xorshift state for default timeouts */
 };
 
@@ -348,9 +366,27 @@ static void hub_destroy(mc_watch_hub *hub)
         free(hub->clusters[i]);
     }
     free(hub->clusters);
+    free(hub->polls);
+    free(hub->polled);
     pthread_cond_destroy(&hub->tick);
     pthread_mutex_destroy(&hub->lock);
     free(hub);
+}
+
+/* The snapshot holds references to the store's objects, which are never
+ * changed once stored; it is read and released on the HTTP thread only
+ * (the reader, watch_free). */
+static void snapshot_clear(watcher *w)
+{
+    for (size_t i = w->snapshot_pos; i < w->snapshot_len; i++)
+        json_decref(w->snapshot[i]);
+    free(w->snapshot);
+    w->snapshot = NULL;
+    w->snapshot_len = w->snapshot_pos = 0;
+    if (w->initial_line)
+        line_unref(w->initial_line);
+    w->initial_line = NULL;
+    w->initial_offset = 0;
 }
 
 static void watcher_free(watcher *w)
@@ -358,6 +394,7 @@ static void watcher_free(watcher *w)
     if (!w)
         return;
     queue_clear(w);
+    snapshot_clear(w);
     free(w->resource);
     free(w->kind);
     free(w->api_version);
@@ -384,12 +421,64 @@ static void send_bookmark(watcher *w)
     line_unref(line);
 }
 
+/* Ends the suspended watches whose client hung up (lock held). A suspended
+ * connection's socket stays open until it is resumed, so the fds polled
+ * here are valid; poll does not block. */
+static void reap_closed_peers(mc_watch_hub *hub)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < hub->clusters_len; i++)
+        for (watcher *w = hub->clusters[i]->watchers; w; w = w->next)
+            n += w->suspended && w->fd >= 0 && !w->ending;
+    if (n == 0)
+        return;
+    if (n > hub->polls_cap) {
+        size_t cap = n + n / 2;
+        struct pollfd *polls = realloc(hub->polls, cap * sizeof(*polls));
+        if (polls)
+            hub->polls = polls;
+        watcher **polled = realloc(hub->polled, cap * sizeof(*polled));
+        if (polled)
+            hub->polled = polled;
+        if (!polls || !polled)
+            return; /* out of memory: the next check tries again */
+        hub->polls_cap = cap;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < hub->clusters_len; i++) {
+        for (watcher *w = hub->clusters[i]->watchers; w && k < n; w = w->next) {
+            if (!(w->suspended && w->fd >= 0 && !w->ending))
+                continue;
+            hub->polls[k].fd = w->fd;
+            hub->polls[k].events = POLLRDHUP;
+            hub->polls[k].revents = 0;
+            hub->polled[k++] = w;
+        }
+    }
+    if (poll(hub->polls, (nfds_t)k, 0) <= 0)
+        return;
+    for (size_t i = 0; i < k; i++) {
+        if (!(hub->polls[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+            continue;
+        watcher *w = hub->polled[i];
+        w->peer_closed = 1;
+        w->ending = 1;
+        queue_clear(w);
+        wake(w);
+    }
+}
+
 static void *timer_main(void *arg)
 {
     mc_watch_hub *hub = arg;
+    int64_t next_peer_check = 0;
     pthread_mutex_lock(&hub->lock);
     while (!hub->stopping) {
         int64_t now = now_ms();
+        if (now >= next_peer_check) {
+            reap_closed_peers(hub);
+            next_peer_check = now + WATCH_PEER_CHECK_MS;
+        }
         for (size_t i = 0; i < hub->clusters_len; i++) {
             for (watcher *w = hub->clusters[i]->watchers; w; w = w->next) {
                 if (w->ending)
@@ -555,13 +644,64 @@ size_t mc_watch_hub_count(const mc_watch_hub *hub)
 
 /* ---- the response ---------------------------------------------------------- */
 
+/* The next line of the initial ADDED events, encoded from the snapshot as
+ * the client reads: a watch of a large collection holds references to the
+ * stored objects, not their encoding (25 watchers of a 40 MB namespace
+ * that did not read took the server from 89 MB to 1 GB). NULL when the
+ * snapshot is sent, or out of memory (then the watch ends: the client
+ * re-watches). HTTP thread, lock held. */
+static watch_line *next_initial_line(watcher *w)
+{
+    while (w->snapshot_pos < w->snapshot_len) {
+        json_t *obj = w->snapshot[w->snapshot_pos];
+        w->snapshot[w->snapshot_pos++] = NULL;
+        json_t *shown = as_watch_object(w, obj);
+        watch_line *line = shown ? line_from_json("ADDED", shown) : NULL;
+        json_decref(shown);
+        json_decref(obj);
+        if (line)
+            return line;
+        w->ending = 1;
+        break;
+    }
+    snapshot_clear(w);
+    return NULL;
+}
+
 static ssize_t watch_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     watcher *w = cls;
     size_t copied = 0;
     (void)pos;
     pthread_mutex_lock(&w->hub->lock);
-    while (copied < max && w->queue_len > 0) {
+    if (w->peer_closed) {
+        /* the client is gone: libmicrohttpd closes the connection now */
+        pthread_mutex_unlock(&w->hub->lock);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    /* The snapshot first: the live events queued meanwhile come after it. */
+    while (copied < max && (w->initial_line || w->snapshot_pos < w->snapshot_len)) {
+        if (!w->initial_line) {
+            w->initial_line = next_initial_line(w);
+            w->initial_offset = 0;
+            if (!w->initial_line)
+                break;
+        }
+        watch_line *line = w->initial_line;
+        size_t n = line->len - w->initial_offset;
+        if (n > max - copied)
+            n = max - copied;
+        memcpy(buf + copied, line->data + w->initial_offset, n);
+        copied += n;
+        w->initial_offset += n;
+        if (w->initial_offset == line->len) {
+            line_unref(line);
+            w->initial_line = NULL;
+            w->initial_offset = 0;
+        }
+    }
+    int snapshot_left = w->initial_line || w->snapshot_pos < w->snapshot_len;
+    while (!snapshot_left && copied < max && w->queue_len > 0) {
         watch_line *line = w->queue[w->queue_head];
         size_t n = line->len - w->offset;
         if (n > max - copied)
@@ -650,6 +790,9 @@ static int queue_current(mc_store *store, const char *cluster, initial_ctx *ctx,
         mc_store_list(store, cluster, w->resource, ns, NULL, NULL, 0, &items, &count, &more, err);
     if (rc != 0)
         return rc;
+    w->snapshot = count ? malloc(count * sizeof(*w->snapshot)) : NULL;
+    if (count && !w->snapshot)
+        ctx->failed = 1;
     for (size_t i = 0; i < count && !ctx->failed; i++) {
         const json_t *meta = json_object_get(items[i], "metadata");
         const char *name = json_string_value(json_object_get(meta, "name"));
@@ -661,7 +804,7 @@ static int queue_current(mc_store *store, const char *cluster, initial_ctx *ctx,
                 continue;
         }
         if (labels_match(w, items[i]))
-            queue_json(ctx, "ADDED", items[i]);
+            w->snapshot[w->snapshot_len++] = json_incref((json_t *)items[i]);
     }
     free(items);
     return 0;
@@ -697,6 +840,11 @@ static watcher *watcher_new(mc_watch_hub *hub, struct MHD_Connection *connection
         return NULL;
     w->hub = hub;
     w->connection = connection;
+    w->fd = -1;
+    const union MHD_ConnectionInfo *info =
+        connection ? MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
+    if (info)
+        w->fd = info->connect_fd;
     w->since = params->since;
     w->bookmarks = params->bookmarks;
     w->queue_max = WATCH_QUEUE_MAX;
@@ -731,6 +879,37 @@ static watcher *watcher_new(mc_watch_hub *hub, struct MHD_Connection *connection
     return w;
 }
 
+void mc_watch_hub_set_limits(mc_watch_hub *hub, size_t max_watches, size_t max_per_cluster)
+{
+    pthread_mutex_lock(&hub->lock);
+    hub->max_watches = max_watches;
+    hub->max_per_cluster = max_per_cluster;
+    pthread_mutex_unlock(&hub->lock);
+}
+
+/* MC_EUNAVAILABLE when one more watch of cluster would pass a cap. Only
+ * the HTTP thread adds watchers, so the count cannot grow before this one
+ * is registered. */
+static int hub_over_limit(mc_watch_hub *hub, const char *cluster, mc_err *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&hub->lock);
+    watch_cluster *wc = cluster_find(hub, cluster);
+    size_t of_cluster = wc ? wc->count : 0;
+    if (hub->max_watches && hub->watchers >= hub->max_watches)
+        rc = mc_err_set(err, MC_EUNAVAILABLE,
+                        "too many open watches on this server (limit %zu, --max-watches); retry "
+                        "later",
+                        hub->max_watches);
+    else if (hub->max_per_cluster && of_cluster >= hub->max_per_cluster)
+        rc = mc_err_set(err, MC_EUNAVAILABLE,
+                        "too many open watches for cluster %s (limit %zu, "
+                        "--max-watches-per-cluster); retry later",
+                        cluster, hub->max_per_cluster);
+    pthread_mutex_unlock(&hub->lock);
+    return rc;
+}
+
 struct MHD_Response *mc_watch_start(mc_watch_hub *hub, struct MHD_Connection *connection,
                                     const char *cluster, const mc_watch_params *params, mc_err *err)
 {
@@ -742,6 +921,8 @@ struct MHD_Response *mc_watch_start(mc_watch_hub *hub, struct MHD_Connection *co
         mc_err_set(err, MC_ENOTFOUND, "cluster %s not found", cluster);
         return NULL;
     }
+    if (hub_over_limit(hub, cluster, err))
+        return NULL;
     watcher *w = watcher_new(hub, connection, params);
     if (!w) {
         mc_err_set(err, MC_ENOMEM, "out of memory starting a watch of %s in cluster %s",

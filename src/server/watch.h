@@ -9,7 +9,9 @@
  * (kind, apiVersion, metadata.resourceVersion only) are sent every
  * bookmark interval to watches that asked for them. A watch ends after its
  * timeoutSeconds (default: a random 30-60 minutes, as kube-apiserver's
- * 30 minutes x [1, 2)), when its cluster is removed, or when the hub is freed.
+ * 30 minutes x [1, 2)), when its cluster is removed, when the hub is freed,
+ * or within WATCH_PEER_CHECK_MS of its client hanging up (the sockets of
+ * suspended watches are polled for POLLRDHUP by the timer thread).
  * No thread per watch: a connection with nothing to send is suspended and
  * resumed when an event arrives; a timer thread drives bookmarks and
  * timeouts.
@@ -54,11 +56,16 @@ void mc_watch_hub_publish(mc_watch_hub *hub, const char *cluster, const mc_store
 
 /* Starts a watch of cluster on connection: returns the response to queue
  * with status 200 (chunked, Content-Type application/json), or NULL with err
- * set (MC_ENOMEM). The initial events (synthetic ADDED, the replayed
- * history, or the 410 ERROR) are part of the stream. */
+ * set (MC_ENOMEM; MC_EUNAVAILABLE beyond a cap of mc_watch_hub_set_limits). The initial events
+ * (synthetic ADDED, the replayed history, or the 410 ERROR) are part of the stream. */
 struct MHD_Response *mc_watch_start(mc_watch_hub *hub, struct MHD_Connection *connection,
                                     const char *cluster, const mc_watch_params *params,
                                     mc_err *err);
+
+/* Caps the open watches in total and per cluster (each cluster is one
+ * identity: its token); 0 = no cap. A watch beyond a cap is refused by
+ * mc_watch_start with MC_EUNAVAILABLE (the server answers 429). */
+void mc_watch_hub_set_limits(mc_watch_hub *hub, size_t max_watches, size_t max_per_cluster);
 
 /* Ends every watch of a cluster (it is being removed). */
 void mc_watch_hub_end_cluster(mc_watch_hub *hub, const char *cluster);

@@ -101,6 +101,47 @@ static void test_not_discovery(void **state)
     mc_server_registry_free(reg);
 }
 
+/* A path longer than discovery's 1 KiB buffer, or with more segments than
+ * any discovery path, is declined (the router answers 404): such a GET
+ * crashed the server (issue 14). */
+static void test_long_and_deep_paths_declined(void **state)
+{
+    (void)state;
+    mc_server_registry *reg = mc_server_registry_new();
+    const size_t lengths[] = {1023, 1024, 1025, 4096};
+    const char *prefixes[] = {"/", "/openapi/", "/api/", "/apis/x/"};
+    for (size_t p = 0; p < sizeof(prefixes) / sizeof(prefixes[0]); p++) {
+        for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+            char *path = malloc(lengths[i] + 1);
+            assert_non_null(path);
+            memset(path, 'a', lengths[i]);
+            memcpy(path, prefixes[p], strlen(prefixes[p]));
+            path[lengths[i]] = '\0';
+            int status = 0;
+            char *body = NULL;
+            const char *ct = NULL;
+            int served = mc_server_discovery_serve(reg, path, NULL, &status, &body, &ct);
+            /* "/openapi/aaa..." shorter than the buffer is discovery's 404 */
+            if (served) {
+                assert_int_equal(status, 404);
+                assert_true(lengths[i] < 1024);
+            }
+            free(body);
+            free(path);
+        }
+    }
+    const char *deep[] = {"/a/b/c/d/e/f", "/openapi/v3/apis/g/v1/x", "/api//v1",
+                          "/apis/a/b/c/d/e/f"};
+    for (size_t i = 0; i < sizeof(deep) / sizeof(deep[0]); i++) {
+        int status = 0;
+        char *body = NULL;
+        const char *ct = NULL;
+        assert_int_equal(mc_server_discovery_serve(reg, deep[i], NULL, &status, &body, &ct), 0);
+        assert_null(body);
+    }
+    mc_server_registry_free(reg);
+}
+
 static void test_core(void **state)
 {
     (void)state;
@@ -415,6 +456,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_not_discovery),
+        cmocka_unit_test(test_long_and_deep_paths_declined),
         cmocka_unit_test(test_core),
         cmocka_unit_test(test_groups),
         cmocka_unit_test(test_preferred_version),

@@ -15,9 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 
-#include "server_process.h"
+#include "server_client.h"
 
 static server_process g_server;
 
@@ -38,60 +37,32 @@ static const char crd_json[] =
 static int setup(void **state)
 {
     (void)state;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     const char *args[] = {"--cluster",           "c1", "--cluster", "c2", "--history", "40",
                           "--bookmark-interval", "1s", NULL};
-    memset(&g_server, 0, sizeof(g_server));
-    if (server_process_start(&g_server, args) != 0) {
-        server_process_stop(&g_server);
-        return -1;
-    }
-    http_reply r;
-    http_do(&g_server, server_token(&g_server, "c1"), "POST",
-            C1 "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd_json, NULL, &r);
-    int ok = r.status == 201;
-    http_reply_free(&r);
-    return ok ? 0 : -1;
+    return server_client_setup(&g_server, args, "c1", crd_json);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    int rc = server_process_stop(&g_server); /* fails on leaks under ASan */
-    curl_global_cleanup();
-    return rc;
+    return server_client_teardown(&g_server);
 }
 
 /* Request on cluster c1 with its token; returns the status. */
 static long call(const char *method, const char *path, const char *body, const char *type,
                  http_reply *r)
 {
-    char full[2048];
-    snprintf(full, sizeof(full), C1 "%s", path);
-    if (http_do(&g_server, server_token(&g_server, "c1"), method, full, body, type, r) != 0)
-        fail_msg("%s %s: no answer", method, full);
-    return r->status;
+    return server_client_call(&g_server, "c1", method, path, body, type, r);
 }
 
 static void expect(const char *method, const char *path, const char *body, long want,
                    const char *reason)
 {
     http_reply r;
-    long got = call(method, path, body, NULL, &r);
-    if (got != want)
-        fail_msg("%s %s: HTTP %ld, want %ld: %s", method, path, got, want, r.body);
-    if (reason) {
-        const char *have = json_string_value(json_object_get(r.json, "reason"));
-        if (!have || strcmp(have, reason) != 0)
-            fail_msg("%s %s: reason %s, want %s", method, path, have ? have : "(none)", reason);
-        assert_string_equal(json_string_value(json_object_get(r.json, "kind")), "Status");
-    }
+    server_client_call_expect(&g_server, "c1", method, path, body, NULL, want, &r);
+    if (reason)
+        server_client_assert_status(&r, method, path, reason);
     http_reply_free(&r);
-}
-
-static const char *rv_of(const json_t *obj)
-{
-    return json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
 }
 
 static void create_configmap(const char *ns, const char *name, const char *labels)
@@ -153,12 +124,12 @@ static void test_create_get_conflict_delete(void **state)
     assert_string_equal(json_string_value(json_object_get(json_object_get(r.json, "data"), "a")),
                         "aGVsbG8=");
     assert_non_null(json_object_get(json_object_get(r.json, "metadata"), "uid"));
-    char *rv1 = strdup(rv_of(r.json));
+    char *rv1 = strdup(server_client_rv(r.json));
     http_reply_free(&r);
     expect("POST", "/api/v1/namespaces/crud/secrets", secret, 409, "AlreadyExists");
     expect("POST", "/api/v1/namespaces/missing/secrets", secret, 404, "NotFound");
     assert_int_equal(call("GET", "/api/v1/namespaces/crud/secrets/s1", NULL, NULL, &r), 200);
-    assert_string_equal(rv_of(r.json), rv1);
+    assert_string_equal(server_client_rv(r.json), rv1);
     http_reply_free(&r);
     /* Update with a stale resourceVersion: Conflict; with the current one: OK. */
     const char *stale = "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":"
@@ -170,7 +141,7 @@ static void test_create_get_conflict_delete(void **state)
              "\"resourceVersion\":\"%s\"},\"data\":{\"a\":\"eA==\"}}",
              rv1);
     assert_int_equal(call("PUT", "/api/v1/namespaces/crud/secrets/s1", body, NULL, &r), 200);
-    assert_true(atoll(rv_of(r.json)) > atoll(rv1));
+    assert_true(atoll(server_client_rv(r.json)) > atoll(rv1));
     http_reply_free(&r);
     free(rv1);
     expect("DELETE", "/api/v1/namespaces/crud/secrets/s1", NULL, 200, NULL);
@@ -349,7 +320,7 @@ static void test_bad_input_writes_nothing(void **state)
     create_namespace("bad");
     http_reply r;
     assert_int_equal(call("GET", "/api/v1/namespaces/bad/configmaps", NULL, NULL, &r), 200);
-    const char *rv_before = rv_of(r.json);
+    const char *rv_before = server_client_rv(r.json);
     char *before = strdup(rv_before ? rv_before : "");
     http_reply_free(&r);
     expect("POST", "/api/v1/namespaces/bad/configmaps", "{not json", 400, "BadRequest");
@@ -384,7 +355,7 @@ static void test_bad_input_writes_nothing(void **state)
     http_reply_free(&r);
     assert_int_equal(call("GET", "/api/v1/namespaces/bad/configmaps", NULL, NULL, &r), 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
-    assert_string_equal(rv_of(r.json), before); /* nothing was written */
+    assert_string_equal(server_client_rv(r.json), before); /* nothing was written */
     http_reply_free(&r);
     free(before);
 
@@ -437,7 +408,7 @@ static void test_yaml_bodies_patch_errors_deletecollection(void **state)
     /* A JSON patch whose test fails, or that points nowhere: refused, nothing written. */
     assert_int_equal(call("GET", "/api/v1/namespaces/misc/configmaps/from-yaml", NULL, NULL, &r),
                      200);
-    char *rv = strdup(rv_of(r.json));
+    char *rv = strdup(server_client_rv(r.json));
     http_reply_free(&r);
     assert_int_equal(call("PATCH", "/api/v1/namespaces/misc/configmaps/from-yaml",
                           "[{\"op\":\"test\",\"path\":\"/data/port\",\"value\":\"1\"}]",
@@ -453,7 +424,7 @@ static void test_yaml_bodies_patch_errors_deletecollection(void **state)
            "UnsupportedMediaType");
     assert_int_equal(call("GET", "/api/v1/namespaces/misc/configmaps/from-yaml", NULL, NULL, &r),
                      200);
-    assert_string_equal(rv_of(r.json), rv);
+    assert_string_equal(server_client_rv(r.json), rv);
     http_reply_free(&r);
     free(rv);
     /* deletecollection with a selector deletes only what matches. */
@@ -512,74 +483,6 @@ static void test_clusters_added_and_removed_while_running(void **state)
 
 /* ---- watch ---- */
 
-typedef struct watch {
-    CURLM *multi;
-    CURL *easy;
-    struct curl_slist *headers;
-    char *data;
-    size_t len;
-    int done;
-} watch;
-
-static size_t watch_data(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    watch *w = userdata;
-    size_t n = size * nmemb;
-    w->data = realloc(w->data, w->len + n + 1);
-    memcpy(w->data + w->len, ptr, n);
-    w->len += n;
-    w->data[w->len] = '\0';
-    return n;
-}
-
-static void watch_start(watch *w, const char *path)
-{
-    memset(w, 0, sizeof(*w));
-    char url[2048], auth[256];
-    snprintf(url, sizeof(url), "%s" C1 "%s", g_server.base, path);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", server_token(&g_server, "c1"));
-    w->headers = curl_slist_append(NULL, auth);
-    w->easy = curl_easy_init();
-    curl_easy_setopt(w->easy, CURLOPT_URL, url);
-    curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, w->headers);
-    curl_easy_setopt(w->easy, CURLOPT_CAINFO, g_server.ca_path);
-    curl_easy_setopt(w->easy, CURLOPT_WRITEFUNCTION, watch_data);
-    curl_easy_setopt(w->easy, CURLOPT_WRITEDATA, w);
-    w->multi = curl_multi_init();
-    curl_multi_add_handle(w->multi, w->easy);
-}
-
-/* Pumps until the stream holds needle (or ends, or ms pass); 1 when found. */
-static int watch_until(watch *w, const char *needle, long ms)
-{
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (;;) {
-        int running = 0;
-        curl_multi_perform(w->multi, &running);
-        if (w->data && strstr(w->data, needle))
-            return 1;
-        if (!running) {
-            w->done = 1;
-            return 0;
-        }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (elapsed > ms)
-            return 0;
-        curl_multi_poll(w->multi, NULL, 0, 50, NULL);
-    }
-}
-
-static void watch_stop(watch *w)
-{
-    curl_multi_remove_handle(w->multi, w->easy);
-    curl_easy_cleanup(w->easy);
-    curl_multi_cleanup(w->multi);
-    curl_slist_free_all(w->headers);
-    free(w->data);
-}
-
 static void test_watch_events_resume_bookmarks(void **state)
 {
     (void)state;
@@ -587,33 +490,34 @@ static void test_watch_events_resume_bookmarks(void **state)
     create_configmap("watch", "before", NULL);
     http_reply r;
     assert_int_equal(call("GET", "/api/v1/namespaces/watch/configmaps", NULL, NULL, &r), 200);
-    char *list_rv = strdup(rv_of(r.json));
+    char *list_rv = strdup(server_client_rv(r.json));
     http_reply_free(&r);
     /* Without resourceVersion: a synthetic ADDED for what exists. */
-    watch w;
-    watch_start(&w, "/api/v1/namespaces/watch/configmaps?watch=true");
-    assert_true(watch_until(&w, "\"name\":\"before\"", 5000));
+    server_watch w;
+    server_watch_start(&w, &g_server, "c1", "/api/v1/namespaces/watch/configmaps?watch=true");
+    assert_true(server_watch_until(&w, "\"name\":\"before\"", 5000));
     assert_non_null(strstr(w.data, "\"type\":\"ADDED\""));
     /* A change made by another client arrives. */
     create_configmap("watch", "live", NULL);
-    assert_true(watch_until(&w, "\"name\":\"live\"", 5000));
-    watch_stop(&w);
+    assert_true(server_watch_until(&w, "\"name\":\"live\"", 5000));
+    server_watch_stop(&w);
     /* From the list's resourceVersion: only what came after, then live events. */
     char path[512];
     snprintf(path, sizeof(path),
              "/api/v1/namespaces/watch/configmaps?watch=true&resourceVersion=%s&"
              "allowWatchBookmarks=true",
              list_rv);
-    watch_start(&w, path);
-    assert_true(watch_until(&w, "\"name\":\"live\"", 5000));
+    server_watch_start(&w, &g_server, "c1", path);
+    assert_true(server_watch_until(&w, "\"name\":\"live\"", 5000));
     assert_null(strstr(w.data, "\"name\":\"before\""));
-    assert_true(watch_until(&w, "\"type\":\"BOOKMARK\"", 5000));
-    watch_stop(&w);
+    assert_true(server_watch_until(&w, "\"type\":\"BOOKMARK\"", 5000));
+    server_watch_stop(&w);
     /* timeoutSeconds ends the stream. */
-    watch_start(&w, "/api/v1/namespaces/watch/configmaps?watch=true&timeoutSeconds=1");
-    watch_until(&w, "never-there", 5000);
+    server_watch_start(&w, &g_server, "c1",
+                       "/api/v1/namespaces/watch/configmaps?watch=true&timeoutSeconds=1");
+    server_watch_until(&w, "never-there", 5000);
     assert_true(w.done);
-    watch_stop(&w);
+    server_watch_stop(&w);
     /* Older than the history window (40 revisions): one ERROR with 410 Expired. */
     char name[32];
     for (int i = 0; i < 60; i++) {
@@ -622,11 +526,11 @@ static void test_watch_events_resume_bookmarks(void **state)
     }
     snprintf(path, sizeof(path),
              "/api/v1/namespaces/watch/configmaps?watch=true&resourceVersion=%s", list_rv);
-    watch_start(&w, path);
-    assert_true(watch_until(&w, "\"code\":410", 5000));
+    server_watch_start(&w, &g_server, "c1", path);
+    assert_true(server_watch_until(&w, "\"code\":410", 5000));
     assert_non_null(strstr(w.data, "\"type\":\"ERROR\""));
     assert_non_null(strstr(w.data, "\"reason\":\"Expired\""));
-    watch_stop(&w);
+    server_watch_stop(&w);
     free(list_rv);
 }
 

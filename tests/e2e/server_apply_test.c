@@ -11,12 +11,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server_process.h"
+#include "server_client.h"
 
 static server_process g_server;
 
@@ -42,57 +41,27 @@ static const char crd_json[] =
 static int setup(void **state)
 {
     (void)state;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     const char *args[] = {"--cluster", "c1", NULL};
-    memset(&g_server, 0, sizeof(g_server));
-    if (server_process_start(&g_server, args) != 0) {
-        server_process_stop(&g_server);
-        return -1;
-    }
-    http_reply r;
-    http_do(&g_server, server_token(&g_server, "c1"), "POST",
-            C1 "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd_json, NULL, &r);
-    int ok = r.status == 201;
-    http_reply_free(&r);
-    return ok ? 0 : -1;
+    return server_client_setup(&g_server, args, "c1", crd_json);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    int rc = server_process_stop(&g_server); /* fails on leaks under ASan */
-    curl_global_cleanup();
-    return rc;
+    return server_client_teardown(&g_server);
 }
 
-/* A request on cluster c1; fails the test when there is no answer. */
-static long call(const char *method, const char *path, const char *body, const char *type,
-                 http_reply *r)
-{
-    char full[2048];
-    snprintf(full, sizeof(full), C1 "%s", path);
-    if (http_do(&g_server, server_token(&g_server, "c1"), method, full, body, type, r) != 0)
-        fail_msg("%s %s: no answer", method, full);
-    return r->status;
-}
-
+/* A request on cluster c1; fails the test when there is no answer or
+ * another status than want. */
 static long call_expect(const char *method, const char *path, const char *body, const char *type,
                         long want, http_reply *r)
 {
-    long got = call(method, path, body, type, r);
-    if (got != want)
-        fail_msg("%s %s: HTTP %ld, want %ld: %s", method, path, got, want, r->body);
-    return got;
+    return server_client_call_expect(&g_server, "c1", method, path, body, type, want, r);
 }
 
 static const json_t *managed_fields(const json_t *obj)
 {
     return json_object_get(json_object_get(obj, "metadata"), "managedFields");
-}
-
-static const char *rv_of(const json_t *obj)
-{
-    return json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
 }
 
 /* The entry of manager in obj's managedFields, or NULL. */
@@ -173,12 +142,12 @@ static void test_apply_creates_conflicts_and_noop(void **state)
                 "{\"f:metadata\":{\"f:labels\":{\"f:app\":{}}},\"f:spec\":{\"f:color\":{},"
                 "\"f:ports\":{\"k:{\\\"name\\\":\\\"http\\\"}\":{\".\":{},\"f:name\":{},"
                 "\"f:port\":{}}}}}");
-    char *rv = strdup(rv_of(r.json));
+    char *rv = strdup(server_client_rv(r.json));
     http_reply_free(&r);
 
     /* the same apply again writes nothing */
     call_expect("PATCH", WIDGETS "/w1?fieldManager=first", body, APPLY, 200, &r);
-    assert_string_equal(rv_of(r.json), rv);
+    assert_string_equal(server_client_rv(r.json), rv);
     http_reply_free(&r);
 
     /* another manager: a conflict in kube's shape, and nothing written */
@@ -197,7 +166,7 @@ static void test_apply_creates_conflicts_and_noop(void **state)
                 "\\\"http\\\"].port\"}]}");
     http_reply_free(&r);
     call_expect("GET", WIDGETS "/w1", NULL, NULL, 200, &r);
-    assert_string_equal(rv_of(r.json), rv);
+    assert_string_equal(server_client_rv(r.json), rv);
     http_reply_free(&r);
 
     /* force: the fields change hands */

@@ -11,12 +11,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server_process.h"
+#include "server_client.h"
 
 static server_process g_server;
 
@@ -27,22 +26,14 @@ static server_process g_server;
 static int setup(void **state)
 {
     (void)state;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     const char *args[] = {"--cluster", "c1", "--cluster", "c2", NULL};
-    memset(&g_server, 0, sizeof(g_server));
-    if (server_process_start(&g_server, args) != 0) {
-        server_process_stop(&g_server);
-        return -1;
-    }
-    return 0;
+    return server_client_setup(&g_server, args, NULL, NULL);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    int rc = server_process_stop(&g_server); /* fails on leaks under ASan */
-    curl_global_cleanup();
-    return rc;
+    return server_client_teardown(&g_server);
 }
 
 static long post(const char *token, const char *path, const char *body, http_reply *r)

@@ -12,13 +12,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "server_process.h"
+#include "server_client.h"
 
 static server_process g_server;
 
@@ -40,47 +38,28 @@ static const char crd_json[] =
 static int setup(void **state)
 {
     (void)state;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     const char *args[] = {"--cluster", "c1", NULL};
-    memset(&g_server, 0, sizeof(g_server));
-    if (server_process_start(&g_server, args) != 0) {
-        server_process_stop(&g_server);
-        return -1;
-    }
-    http_reply r;
-    http_do(&g_server, server_token(&g_server, "c1"), "POST",
-            C1 "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd_json, NULL, &r);
-    int ok = r.status == 201;
-    http_reply_free(&r);
-    return ok ? 0 : -1;
+    return server_client_setup(&g_server, args, "c1", crd_json);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    int rc = server_process_stop(&g_server); /* fails on leaks under ASan */
-    curl_global_cleanup();
-    return rc;
+    return server_client_teardown(&g_server);
 }
 
 /* Request on cluster c1 with its token; returns the status. */
 static long call(const char *method, const char *path, const char *body, const char *type,
                  http_reply *r)
 {
-    char full[2048];
-    snprintf(full, sizeof(full), C1 "%s", path);
-    if (http_do(&g_server, server_token(&g_server, "c1"), method, full, body, type, r) != 0)
-        fail_msg("%s %s: no answer", method, full);
-    return r->status;
+    return server_client_call(&g_server, "c1", method, path, body, type, r);
 }
 
 static void expect(const char *method, const char *path, const char *body, const char *type,
                    long want)
 {
     http_reply r;
-    long got = call(method, path, body, type, &r);
-    if (got != want)
-        fail_msg("%s %s: HTTP %ld, want %ld: %s", method, path, got, want, r.body);
+    server_client_call_expect(&g_server, "c1", method, path, body, type, want, &r);
     http_reply_free(&r);
 }
 
@@ -114,83 +93,6 @@ static long long revision(void)
     long long rev = atoll(meta_str(r.json, "resourceVersion"));
     http_reply_free(&r);
     return rev;
-}
-
-/* ---- watch (the stream is read with libcurl's multi interface) ---- */
-
-typedef struct watch {
-    CURLM *multi;
-    CURL *easy;
-    struct curl_slist *headers;
-    char *data;
-    size_t len;
-} watch;
-
-static size_t watch_data(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    watch *w = userdata;
-    size_t n = size * nmemb;
-    char *grown = realloc(w->data, w->len + n + 1);
-    if (!grown)
-        return 0;
-    w->data = grown;
-    memcpy(w->data + w->len, ptr, n);
-    w->len += n;
-    w->data[w->len] = '\0';
-    return n;
-}
-
-static void watch_start(watch *w, const char *path)
-{
-    memset(w, 0, sizeof(*w));
-    char url[2048], auth[256];
-    snprintf(url, sizeof(url), "%s" C1 "%s", g_server.base, path);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", server_token(&g_server, "c1"));
-    w->headers = curl_slist_append(NULL, auth);
-    w->easy = curl_easy_init();
-    curl_easy_setopt(w->easy, CURLOPT_URL, url);
-    curl_easy_setopt(w->easy, CURLOPT_HTTPHEADER, w->headers);
-    curl_easy_setopt(w->easy, CURLOPT_CAINFO, g_server.ca_path);
-    curl_easy_setopt(w->easy, CURLOPT_WRITEFUNCTION, watch_data);
-    curl_easy_setopt(w->easy, CURLOPT_WRITEDATA, w);
-    w->multi = curl_multi_init();
-    curl_multi_add_handle(w->multi, w->easy);
-}
-
-/* Pumps until the stream holds needle (or ms pass); 1 when found. */
-static int watch_until(watch *w, const char *needle, long ms)
-{
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (;;) {
-        int running = 0;
-        curl_multi_perform(w->multi, &running);
-        if (w->data && strstr(w->data, needle))
-            return 1;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (!running || elapsed > ms)
-            return 0;
-        curl_multi_poll(w->multi, NULL, 0, 50, NULL);
-    }
-}
-
-static void watch_stop(watch *w)
-{
-    curl_multi_remove_handle(w->multi, w->easy);
-    curl_easy_cleanup(w->easy);
-    curl_multi_cleanup(w->multi);
-    curl_slist_free_all(w->headers);
-    free(w->data);
-}
-
-/* Counts the events in an NDJSON watch stream. */
-static int event_count(const watch *w)
-{
-    int n = 0;
-    for (const char *p = w->data; p && (p = strstr(p, "{\"type\":")) != NULL; p++)
-        n++;
-    return n;
 }
 
 /* ---- tests ---- */
@@ -239,9 +141,9 @@ static void test_dry_run_writes_nothing(void **state)
     long long rev_before = revision();
     char path[512];
     snprintf(path, sizeof(path), NS "/configmaps?watch=true&resourceVersion=%lld", rev_before);
-    watch w;
-    watch_start(&w, path);
-    watch_until(&w, "never", 300); /* the stream is open before the writes */
+    server_watch w;
+    server_watch_start(&w, &g_server, "c1", path);
+    server_watch_until(&w, "never", 300); /* the stream is open before the writes */
 
     /* create: the would-be object (uid, creationTimestamp, no resourceVersion). */
     assert_int_equal(call("POST", NS "/configmaps" DRY,
@@ -383,10 +285,10 @@ static void test_dry_run_writes_nothing(void **state)
     expect("POST", NS "/configmaps",
            "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"sentinel\"}}",
            NULL, 201);
-    assert_true(watch_until(&w, "\"name\":\"sentinel\"", 5000));
-    if (event_count(&w) != 1)
+    assert_true(server_watch_until(&w, "\"name\":\"sentinel\"", 5000));
+    if (server_watch_event_count(&w) != 1)
         fail_msg("the watch saw dry-run writes: %s", w.data);
-    watch_stop(&w);
+    server_watch_stop(&w);
     free(kept);
     free(held);
     free(widget);

@@ -21,15 +21,9 @@
 
 #include <cmocka.h>
 
-#include "server_process.h"
+#include "server_client.h"
 
 extern char **environ;
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* Runs `meshcert server ARGS...` with stderr to err_path; returns its exit
  * status when it exits within 10 s, or -1 after killing it (it kept running:
@@ -56,7 +50,7 @@ static int run_server_expecting_exit(const char *err_path, const char *const *ar
         int status = 0;
         if (waitpid(pid, &status, WNOHANG) == pid)
             return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        sleep_ms(50);
+        server_client_sleep_ms(50);
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
@@ -141,10 +135,7 @@ static void test_second_server_on_same_port_refused(void **state)
     assert_int_not_equal(access(path, F_OK), 0);
     free(text);
     /* the first still answers */
-    http_reply reply;
-    assert_int_equal(http_do(&f->first, NULL, "GET", "/healthz", NULL, NULL, &reply), 0);
-    assert_int_equal(reply.status, 200);
-    http_reply_free(&reply);
+    server_client_assert_alive(&f->first);
 }
 
 /* A second server on the first one's data directory (any port): refused

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "server_process.h"
+#include "server_client.h"
 
 typedef struct fixture {
     server_process sp;
@@ -36,14 +36,6 @@ static int teardown(void **state)
     int rc = server_process_stop(&f->sp);
     free(f);
     return rc;
-}
-
-static void assert_alive(const server_process *sp)
-{
-    http_reply reply;
-    assert_int_equal(http_do(sp, NULL, "GET", "/healthz", NULL, NULL, &reply), 0);
-    assert_int_equal(reply.status, 200);
-    http_reply_free(&reply);
 }
 
 /* Requests that took the server down: a GET whose path below /clusters/<c>
@@ -66,7 +58,7 @@ static void test_requests_that_crashed(void **state)
         assert_int_equal(http_do(&f->sp, token, "GET", path, NULL, NULL, &reply), 0);
         assert_int_equal(reply.status, 404);
         http_reply_free(&reply);
-        assert_alive(&f->sp);
+        server_client_assert_alive(&f->sp);
     }
     http_reply reply;
     assert_int_equal(http_do(&f->sp, token, "POST",
@@ -75,13 +67,7 @@ static void test_requests_that_crashed(void **state)
                      0);
     assert_int_equal(reply.status, 400);
     http_reply_free(&reply);
-    assert_alive(&f->sp);
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    server_client_assert_alive(&f->sp);
 }
 
 static long now_ms(void)
@@ -221,7 +207,7 @@ static void test_closed_watches_reaped(void **state)
     char auth[200];
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", server_token(&f->sp, "c1"));
     struct curl_slist *headers = curl_slist_append(NULL, auth);
-    assert_alive(&f->sp);
+    server_client_assert_alive(&f->sp);
     int baseline = server_fds(&f->sp);
     struct rlimit rl = {400, 400};
     assert_int_equal(prlimit(f->sp.pid, RLIMIT_NOFILE, &rl, NULL), 0);
@@ -244,7 +230,7 @@ static void test_closed_watches_reaped(void **state)
         after = server_fds(&f->sp);
         if (after <= baseline + 1)
             break;
-        sleep_ms(50);
+        server_client_sleep_ms(50);
     }
     fprintf(stderr,
             "closed watches: %d rounds of %d in %ld ms (failed round: %d, %d of %d running); "
@@ -254,7 +240,7 @@ static void test_closed_watches_reaped(void **state)
     curl_slist_free_all(headers);
     assert_int_equal(failed_round, -1);
     assert_true(after <= baseline + 1);
-    assert_alive(&f->sp);
+    server_client_assert_alive(&f->sp);
 }
 
 /* --max-watches-per-cluster and --max-watches: one more watch gets a 429
@@ -299,7 +285,7 @@ static void test_watch_caps_429(void **state)
         http_do(&f->sp, tok1, "GET", "/clusters/c1/api/v1/namespaces", NULL, NULL, &reply), 0);
     assert_int_equal(reply.status, 200);
     http_reply_free(&reply);
-    assert_alive(&f->sp);
+    server_client_assert_alive(&f->sp);
     /* a dropped watch frees its place within a second */
     close_watches(multi1, c1, 1);
     long deadline = now_ms() + 3000;
@@ -313,7 +299,7 @@ static void test_watch_caps_429(void **state)
         http_reply_free(&reply);
         if (status == 200)
             break;
-        sleep_ms(100);
+        server_client_sleep_ms(100);
     }
     assert_int_equal(status, 200);
     close_watches(multi1, c1 + 1, 3);
@@ -400,7 +386,7 @@ static void check_memory_per_reader(void **state, const char *query)
     for (int i = 0; i < 20; i++) {
         int still = 0;
         curl_multi_perform(multi, &still);
-        sleep_ms(100);
+        server_client_sleep_ms(100);
     }
     long after = server_rss_kib(&f->sp);
     fprintf(stderr,
@@ -415,7 +401,7 @@ static void check_memory_per_reader(void **state, const char *query)
     assert_int_equal(running, WATCHERS);
     /* well below one namespace's encoding per watcher (150 MB) */
     assert_true(after - before < 40 * 1024);
-    assert_alive(&f->sp);
+    server_client_assert_alive(&f->sp);
 }
 
 static void test_memory_per_watcher_bounded(void **state)

@@ -404,6 +404,10 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     mc_log_debug("http", "%s", msg);
 }
 
+/* GnuTLS priorities: TLS 1.2 and 1.3 only, as kube-apiserver's default
+ * --tls-min-version (VersionTLS12); GnuTLS's NORMAL set otherwise. */
+#define MC_SERVER_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 int mc_server_http_start(struct mc_server *server, const char *host, int port, mc_err *err)
 {
     struct sockaddr_storage addr;
@@ -429,7 +433,8 @@ int mc_server_http_start(struct mc_server *server, const char *host, int port, m
     server->daemon = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, server, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&addr, MHD_OPTION_HTTPS_MEM_KEY, server->tls_key,
-        MHD_OPTION_HTTPS_MEM_CERT, server->tls_cert, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        MHD_OPTION_HTTPS_MEM_CERT, server->tls_cert, MHD_OPTION_HTTPS_PRIORITIES,
+        MC_SERVER_TLS_PRIORITIES, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         server, MHD_OPTION_CONNECTION_LIMIT, (unsigned)60000, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)600, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);

@@ -232,6 +232,31 @@ static void test_lowercase_bearer(void **state)
     }
 }
 
+/* 0 when `openssl s_client -<version>` completes a handshake with the server.
+ * SECLEVEL=0 lets the client offer TLS 1.0/1.1 at all (OpenSSL 3 refuses them
+ * at its default level), so only the server can refuse. */
+static int tls_handshake(const char *version)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "timeout 20 openssl s_client -connect 127.0.0.1:%d -%s -cipher 'DEFAULT:@SECLEVEL=0' "
+             "</dev/null >/dev/null 2>&1",
+             g_server.port, version);
+    return system(cmd);
+}
+
+/* issue 14: TLS 1.2 is the minimum, as kube-apiserver's default. */
+static void test_tls_minimum_is_1_2(void **state)
+{
+    (void)state;
+    if (system("openssl version >/dev/null 2>&1") != 0)
+        skip();
+    assert_int_not_equal(tls_handshake("tls1"), 0);
+    assert_int_not_equal(tls_handshake("tls1_1"), 0);
+    assert_int_equal(tls_handshake("tls1_2"), 0);
+    assert_int_equal(tls_handshake("tls1_3"), 0);
+}
+
 /* Last: SIGTERM stops the server with exit status 0 (under ASan, a leak or a
  * memory error in the server makes it non-zero). */
 static void test_server_stops_cleanly(void **state)
@@ -248,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_resource_versions_of_reads),
         cmocka_unit_test(test_url_not_utf8_is_400),
         cmocka_unit_test(test_lowercase_bearer),
+        cmocka_unit_test(test_tls_minimum_is_1_2),
         cmocka_unit_test(test_server_stops_cleanly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

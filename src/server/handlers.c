@@ -22,6 +22,7 @@
 #include "server/protobuf.h"
 #include "server/yaml.h"
 #include "server/schema.h"
+#include "server/validation.h"
 #include "server/table.h"
 #include "util/base64.h"
 #include "util/buf.h"
@@ -275,9 +276,10 @@ static int spec_changed(const mc_server_resource *r, const json_t *a, const json
     return changed;
 }
 
-/* Validates names and, for custom resources, the schema (pruning unknown
- * fields). Returns 0 or fills a 422. */
-static int validate_object(const mc_server_request *req, json_t *obj, mc_server_reply *reply)
+/* The admission check of every write: the name and size here, the rest in
+ * validation.c (pruning unknown fields; kube's warnings collect in
+ * req->warnings). Returns 0 or fills a 400/413/422. */
+static int validate_object(mc_server_request *req, json_t *obj, mc_server_reply *reply)
 {
     const char *name = mc_server_meta_string(obj, "name");
     mc_err err = {0};
@@ -299,27 +301,21 @@ static int validate_object(const mc_server_request *req, json_t *obj, mc_server_
         mc_server_reply_status(reply, 413, "RequestEntityTooLarge", err.msg, req);
         return -1;
     }
-    if (!req->resource->schema)
-        return 0;
-    /* ?fieldValidation=Strict (kubectl's default): unknown fields are an
-     * error; Ignore and Warn (the default): they are pruned. */
-    const char *validation = mc_server_query(req, "fieldValidation");
-    int strict = validation && strcmp(validation, "Strict") == 0;
-    json_t *causes = NULL;
-    rc = mc_server_schema_validate_causes(req->resource->schema, obj,
-                                          strict ? MC_SERVER_SCHEMA_STRICT : MC_SERVER_SCHEMA_PRUNE,
-                                          &causes, &err);
-    if (rc == MC_EUNSUPPORTED) {
-        json_decref(causes);
-        mc_server_reply_status(reply, 400, "BadRequest", err.msg, req);
-        return -1;
-    }
-    if (rc != MC_OK) {
-        reply_invalid_causes(reply, req, name, err.msg, causes);
-        return -1;
-    }
-    json_decref(causes);
-    return 0;
+    /* Everything else kube-apiserver's decoding and validation would refuse
+     * (validation.c); unknown fields are dropped or refused per
+     * fieldValidation. */
+    mc_server_verdict verdict;
+    int status = mc_server_validate_write(req, obj, &verdict, &err);
+    if (status == 422 && verdict.causes)
+        reply_invalid_causes(reply, req, name, verdict.message ? verdict.message : err.msg,
+                             json_incref(verdict.causes));
+    else if (status)
+        mc_server_reply_status(reply, status, verdict.reason, err.msg, req);
+    else if (verdict.warnings)
+        json_array_extend(req->warnings ? req->warnings : (req->warnings = json_array()),
+                          verdict.warnings);
+    mc_server_verdict_clear(&verdict);
+    return status ? -1 : 0;
 }
 
 /* Secret: stringData is write-only, merged into data as base64; data values
@@ -1080,7 +1076,50 @@ static int read_write_options(mc_server_request *req, mc_server_reply *reply)
     return kind ? mc_server_options_dry_run(req, kind, reply) : 0;
 }
 
+/* kube's warnings (299) for what a write dropped. The reply body becomes a
+ * prepared response carrying them, which http.c queues as it queues a watch
+ * stream. */
+static void attach_warnings(mc_server_request *req, mc_server_reply *reply)
+{
+    json_t *warnings = req->warnings;
+    req->warnings = NULL;
+    if (warnings && !reply->stream && reply->body && reply->status < 300) {
+        struct MHD_Response *response = MHD_create_response_from_buffer(
+            strlen(reply->body), reply->body, MHD_RESPMEM_MUST_FREE);
+        if (response) {
+            reply->body = NULL;
+            size_t i;
+            json_t *w;
+            json_array_foreach(warnings, i, w)
+            {
+                mc_buf header;
+                mc_buf_init(&header, 4096);
+                mc_buf_append(&header, "299 - \"", 7);
+                for (const char *c = json_string_value(w); *c; c++) {
+                    if (*c == '"' || *c == '\\')
+                        mc_buf_append(&header, "\\", 1);
+                    mc_buf_append(&header, c, 1);
+                }
+                mc_buf_append(&header, "\"", 1);
+                if (header.data)
+                    MHD_add_response_header(response, "Warning", header.data);
+                mc_buf_free(&header);
+            }
+            reply->stream = response;
+        }
+    }
+    json_decref(warnings);
+}
+
+static void handle_verb(mc_server_request *req, mc_server_reply *reply);
+
 void mc_server_handle(mc_server_request *req, mc_server_reply *reply)
+{
+    handle_verb(req, reply);
+    attach_warnings(req, reply);
+}
+
+static void handle_verb(mc_server_request *req, mc_server_reply *reply)
 {
     const char *m = req->method;
     if (mc_server_authz_check(req, reply))

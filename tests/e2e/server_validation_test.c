@@ -406,6 +406,60 @@ static void test_deep_json_refused(void **state)
     expect("GET", "/api/v1/namespaces/val/pods/deep", NULL, NULL, 404, NULL);
 }
 
+/* The same check on a custom resource, through apply and /status too. */
+#define ICS "/apis/certificates.smh.solo.io/v1alpha2/namespaces/val/issuedcertificates"
+#define IC_OBJ(name, meta, rest)                                                                  \
+    "{\"apiVersion\":\"certificates.smh.solo.io/v1alpha2\",\"kind\":\"IssuedCertificate\","        \
+    "\"metadata\":{\"name\":\"" name "\"" meta "},\"spec\":{\"hosts\":[\"a.example.com\"],"       \
+    "\"org\":\"o\"}" rest "}"
+
+static void test_custom_resource_every_path(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/issuedcertificates.yaml", MC_CRD_DIR);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *crd = calloc(1, 1 << 20);
+    assert_non_null(crd);
+    size_t len = fread(crd, 1, (1 << 20) - 1, f);
+    fclose(f);
+    assert_true(len > 0);
+    expect("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd,
+           "application/yaml", 201, NULL);
+    free(crd);
+    expect("POST", ICS, IC_OBJ("ic", "", ""), NULL, 201, NULL);
+    http_reply r;
+    assert_int_equal(call("GET", ICS "/ic", NULL, NULL, &r), 200);
+    char before[32];
+    snprintf(before, sizeof(before), "%s", meta_str(r.json, "resourceVersion"));
+    http_reply_free(&r);
+    /* patch types */
+    expect("PATCH", ICS "/ic", "{\"kind\":\"Secret\",\"apiVersion\":\"v1\"}", MERGE, 422,
+           "IssuedCertificate.certificates.smh.solo.io \\\"ic\\\" is invalid: [kind: Invalid "
+           "value: \\\"Secret\\\": must be IssuedCertificate, apiVersion: Invalid value: "
+           "\\\"v1\\\": must be certificates.smh.solo.io/v1alpha2]");
+    expect("PATCH", ICS "/ic", "[{\"op\":\"replace\",\"path\":\"/kind\",\"value\":\"Pod\"}]",
+           "application/json-patch+json", 422, "must be IssuedCertificate");
+    expect("PATCH", ICS "/ic", "{\"metadata\":{\"labels\":{\"a\":\"b c\"}}}",
+           "application/strategic-merge-patch+json", 422, "metadata.labels: Invalid value");
+    /* server-side apply */
+    expect("PATCH", ICS "/ic?fieldManager=t",
+           IC_OBJ("ic", ",\"labels\":{\"x/y/z\":\"1\"}", ""),
+           "application/apply-patch+yaml", 422, "metadata.labels: Invalid value: \\\"x/y/z\\\"");
+    expect("PATCH", ICS "/ic?fieldManager=t&fieldValidation=Strict", IC_OBJ("ic", "", ",\"x\":1"),
+           "application/apply-patch+yaml", 400, "unknown field \\\"x\\\"");
+    /* the status subresource */
+    expect("PUT", ICS "/ic/status", IC_OBJ("ic", "", ",\"status\":{\"observedGeneration\":\"x\"}"),
+           NULL, 422, "status.observedGeneration");
+    expect("PATCH", ICS "/ic/status", "{\"status\":{\"observedGeneration\":\"x\"}}", MERGE, 422,
+           "status.observedGeneration");
+    assert_int_equal(call("GET", ICS "/ic", NULL, NULL, &r), 200);
+    assert_string_equal(meta_str(r.json, "resourceVersion"), before);
+    assert_string_equal(json_string_value(json_object_get(r.json, "kind")), "IssuedCertificate");
+    http_reply_free(&r);
+}
+
 /* 0 when `openssl s_client -<version>` completes a handshake with the server.
  * SECLEVEL=0 lets the client offer TLS 1.0/1.1 at all (OpenSSL 3 refuses them
  * at its default level), so only the server can refuse. */
@@ -453,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_builtin_fields),
         cmocka_unit_test(test_unknown_field_warnings),
         cmocka_unit_test(test_deep_json_refused),
+        cmocka_unit_test(test_custom_resource_every_path),
         cmocka_unit_test(test_server_stops_cleanly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

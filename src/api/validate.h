@@ -44,12 +44,32 @@ int mc_validate_label_value(const char *value, mc_err *err);
  * the offending key. */
 int mc_validate_labels(const mc_api_str_map *labels, mc_err *err);
 
-/* Every key a qualified name (lower-cased prefix rules as for labels) and keys
- * plus values at most 256 KiB in total (MC_ELIMIT). */
+/* Every key a qualified name once lower-cased (kube: case does not matter in
+ * annotation keys) and keys plus values at most 256 KiB in total (MC_ELIMIT). */
 int mc_validate_annotations(const mc_api_str_map *annotations, mc_err *err);
 
-/* A Secret data key: [-._a-zA-Z0-9]+, at most 253 characters, not "." or "..". */
+/* A Secret or ConfigMap data key: [-._a-zA-Z0-9]+, at most 253 characters,
+ * not "." or "..", not starting with "..". */
 int mc_validate_secret_key(const char *value, mc_err *err);
+
+/* kube-apiserver's words for the same rules, for the embedded server's 422
+ * messages (`metadata.labels: Invalid value: "x": <reason>`): the first
+ * message k8s.io/apimachinery's IsQualifiedName, IsValidLabelValue and
+ * IsConfigMapKey return for value, or NULL when value passes. The string is
+ * static. An annotation key is a qualified name once lower-cased. */
+const char *mc_validate_qualified_name_reason(const char *value);
+const char *mc_validate_annotation_key_reason(const char *value);
+const char *mc_validate_label_value_reason(const char *value);
+const char *mc_validate_config_key_reason(const char *value);
+
+/* Deepest nesting of objects and arrays a written object may have (kube's
+ * JSON decoder allows 10 000; jansson parses at most 2048, and lists and
+ * watch events wrap an object in two more levels). */
+#define MC_VALIDATE_DEPTH_MAX 1000
+
+/* 0 when value nests objects and arrays at most max levels deep (a scalar
+ * is 0, {} is 1); MC_ELIMIT otherwise. Recursion stops at max + 1. */
+int mc_validate_depth(const json_t *value, int max, mc_err *err);
 
 /* The compact JSON encoding of obj is at most 1.5 MiB (MC_ELIMIT otherwise). */
 int mc_validate_object_size(const json_t *obj, mc_err *err);

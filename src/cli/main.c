@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "pki/key.h"
+#include "util/log.h"
 #include "util/process.h"
 
 static const char usage[] =
@@ -42,6 +44,25 @@ static const char usage[] =
     "Run 'meshcert <command> --help' for a command's options.\n"
     "Exit codes: 0 success, 1 failure, 2 usage error.\n";
 
+/* The commands that hold private keys (the CA key, the root, an agent's
+ * fresh keys, the server's CA) keep them in OpenSSL's secure heap; a
+ * failure to set it up is not fatal (the keys are wiped on free anyway). */
+static void use_secure_heap(const char *cmd)
+{
+    static const char *const holders[] = {"ca", "csr", "sign", "server", "agent", "issuer"};
+    for (size_t i = 0; i < sizeof(holders) / sizeof(holders[0]); i++) {
+        if (strcmp(cmd, holders[i]) != 0)
+            continue;
+        int locked = 0;
+        mc_err err = {0};
+        if (mc_pki_secure_heap_init(&locked, &err) != MC_OK)
+            mc_log_debug("cli", "secure heap: %s", err.msg);
+        else if (!locked)
+            mc_log_debug("cli", "secure heap: not locked in memory (RLIMIT_MEMLOCK)");
+        return;
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -68,6 +89,7 @@ int main(int argc, char **argv)
             return MC_EXIT_FAIL;
         }
     }
+    use_secure_heap(cmd);
     if (strcmp(cmd, "ca") == 0)
         return mc_cmd_ca(argc - 1, argv + 1);
     if (strcmp(cmd, "csr") == 0)

@@ -8,6 +8,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/encoder.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -83,6 +84,35 @@ static int wrap_pkey(EVP_PKEY *pkey, mc_pki_key **out, mc_err *err)
     key->pkey = pkey;
     *out = key;
     return MC_OK;
+}
+
+int mc_pki_secure_heap_init(int *locked, mc_err *err)
+{
+    if (locked)
+        *locked = 0;
+#ifdef MC_SANITIZER_BUILD
+    return mc_err_set(err, MC_EUNSUPPORTED,
+                      "the secure heap is off in sanitizer builds (they cannot see into it)");
+#else
+    if (CRYPTO_secure_malloc_initialized()) {
+        if (locked)
+            *locked = 1;
+        return MC_OK;
+    }
+    /* 1: mapped and locked; 2: mapped, mlock refused (RLIMIT_MEMLOCK). */
+    int rc = CRYPTO_secure_malloc_init(MC_PKI_SECURE_HEAP_SIZE, 64);
+    if (rc == 0)
+        return mc_err_set(err, MC_ENOMEM, "OpenSSL could not map a secure heap of %u bytes",
+                          MC_PKI_SECURE_HEAP_SIZE);
+    if (locked)
+        *locked = rc == 1;
+    return MC_OK;
+#endif
+}
+
+size_t mc_pki_secure_heap_used(void)
+{
+    return CRYPTO_secure_malloc_initialized() ? CRYPTO_secure_used() : 0;
 }
 
 int mc_pki_key_generate(mc_key_type type, mc_pki_key **out, mc_err *err)

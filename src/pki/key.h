@@ -39,6 +39,27 @@ int mc_pki_key_type_parse(const char *name, mc_key_type *out, mc_err *err);
 /* The flag spelling of a key type, e.g. "ec-p256". */
 const char *mc_pki_key_type_name(mc_key_type type);
 
+/* The size of the secure heap mc_pki_secure_heap_init sets up: room for
+ * hundreds of RSA-4096 private keys at once. */
+#define MC_PKI_SECURE_HEAP_SIZE (4u * 1024 * 1024)
+
+/* Puts the private parts of every key OpenSSL holds in this process (the
+ * private BIGNUMs of RSA and EC keys) in OpenSSL's secure heap: pages locked
+ * in memory (never swapped), fenced by guard pages, excluded from core
+ * dumps, wiped on free (CRYPTO_secure_malloc_init). Call once, at the start
+ * of a process that holds keys (server, issuer, agent, sign), before any
+ * key exists. Returns 0 when the heap is in use (also when the kernel's
+ * RLIMIT_MEMLOCK left it unlocked: *locked is then 0); MC_EUNSUPPORTED in
+ * sanitizer builds, which leave it off because AddressSanitizer and
+ * LeakSanitizer cannot see into it (and valgrind cannot either: run it on a
+ * normal build knowing the heap is opaque to it); MC_ENOMEM when OpenSSL
+ * could not map it (keys then live on the ordinary heap, wiped on free as
+ * always). locked may be NULL. */
+int mc_pki_secure_heap_init(int *locked, mc_err *err);
+
+/* Bytes of the secure heap in use (0 when it is off). */
+size_t mc_pki_secure_heap_used(void);
+
 /* Generates a new key pair; *out is owned by the caller (mc_pki_key_free). */
 int mc_pki_key_generate(mc_key_type type, mc_pki_key **out, mc_err *err);
 

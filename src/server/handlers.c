@@ -22,6 +22,7 @@
 #include "server/protobuf.h"
 #include "server/yaml.h"
 #include "server/schema.h"
+#include "server/validation.h"
 #include "server/table.h"
 #include "util/base64.h"
 #include "util/buf.h"
@@ -85,6 +86,11 @@ static void now_rfc3339(char *out, size_t size)
 {
     mc_time_format((int64_t)time(NULL), out, size);
 }
+
+/* What happens to the dependents of a deleted owner (kube's garbage
+ * collector, done at once). */
+typedef enum { MC_GC_DELETE, MC_GC_ORPHAN } gc_action;
+static void collect_dependents(mc_server_request *req, const char *owner_uid, gc_action action);
 
 /* ---- the store, or with dryRun=All nothing (see internal.h) ---- */
 
@@ -275,9 +281,10 @@ static int spec_changed(const mc_server_resource *r, const json_t *a, const json
     return changed;
 }
 
-/* Validates names and, for custom resources, the schema (pruning unknown
- * fields). Returns 0 or fills a 422. */
-static int validate_object(const mc_server_request *req, json_t *obj, mc_server_reply *reply)
+/* The admission check of every write: the name and size here, the rest in
+ * validation.c (pruning unknown fields; kube's warnings collect in
+ * req->warnings). Returns 0 or fills a 400/413/422. */
+static int validate_object(mc_server_request *req, json_t *obj, mc_server_reply *reply)
 {
     const char *name = mc_server_meta_string(obj, "name");
     mc_err err = {0};
@@ -299,27 +306,21 @@ static int validate_object(const mc_server_request *req, json_t *obj, mc_server_
         mc_server_reply_status(reply, 413, "RequestEntityTooLarge", err.msg, req);
         return -1;
     }
-    if (!req->resource->schema)
-        return 0;
-    /* ?fieldValidation=Strict (kubectl's default): unknown fields are an
-     * error; Ignore and Warn (the default): they are pruned. */
-    const char *validation = mc_server_query(req, "fieldValidation");
-    int strict = validation && strcmp(validation, "Strict") == 0;
-    json_t *causes = NULL;
-    rc = mc_server_schema_validate_causes(req->resource->schema, obj,
-                                          strict ? MC_SERVER_SCHEMA_STRICT : MC_SERVER_SCHEMA_PRUNE,
-                                          &causes, &err);
-    if (rc == MC_EUNSUPPORTED) {
-        json_decref(causes);
-        mc_server_reply_status(reply, 400, "BadRequest", err.msg, req);
-        return -1;
-    }
-    if (rc != MC_OK) {
-        reply_invalid_causes(reply, req, name, err.msg, causes);
-        return -1;
-    }
-    json_decref(causes);
-    return 0;
+    /* Everything else kube-apiserver's decoding and validation would refuse
+     * (validation.c); unknown fields are dropped or refused per
+     * fieldValidation. */
+    mc_server_verdict verdict;
+    int status = mc_server_validate_write(req, obj, &verdict, &err);
+    if (status == 422 && verdict.causes)
+        reply_invalid_causes(reply, req, name, verdict.message ? verdict.message : err.msg,
+                             json_incref(verdict.causes));
+    else if (status)
+        mc_server_reply_status(reply, status, verdict.reason, err.msg, req);
+    else if (verdict.warnings)
+        json_array_extend(req->warnings ? req->warnings : (req->warnings = json_array()),
+                          verdict.warnings);
+    mc_server_verdict_clear(&verdict);
+    return status ? -1 : 0;
 }
 
 /* Secret: stringData is write-only, merged into data as base64; data values
@@ -675,6 +676,9 @@ static void write_update(mc_server_request *req, const json_t *current, json_t *
             return;
         }
         crd_written(req, next, 1);
+        const char *uid = mc_server_meta_string(next, "uid");
+        if (uid && !req->dry_run)
+            collect_dependents(req, uid, MC_GC_DELETE);
         mc_server_reply_json(reply, 200, next);
         return;
     }
@@ -823,7 +827,6 @@ out:
 
 /* ---- delete ---- */
 
-static void delete_owned(mc_server_request *req, const char *owner_uid);
 
 /* kube-apiserver's BeforeDelete: preconditions are checked before anything
  * is written. 0, or 409 with kube's message in err. */
@@ -875,7 +878,14 @@ static int delete_one(mc_server_request *req, const mc_server_resource *resource
     int orphan = opts && opts->orphan;
     json_t *obj = json_deep_copy(current);
     json_t *meta = metadata_of(obj);
+    char *uid = mc_strdup(mc_server_meta_string(obj, "uid"));
     if (json_array_size(json_object_get(meta, "finalizers")) > 0) {
+        /* kube adds the "orphan" finalizer and its collector orphans the
+         * dependents while the finalizers run; orphaning them now ends the
+         * same. Otherwise they go when the object does (write_update). */
+        if (orphan && uid && !req->dry_run)
+            collect_dependents(req, uid, MC_GC_ORPHAN);
+        free(uid);
         if (!json_object_get(meta, "deletionTimestamp")) {
             char now[40];
             now_rfc3339(now, sizeof(now));
@@ -890,7 +900,9 @@ static int delete_one(mc_server_request *req, const mc_server_resource *resource
         *result = obj;
         return 200;
     }
-    char *uid = mc_strdup(mc_server_meta_string(obj, "uid"));
+    /* Foreground: the dependents go before the owner. */
+    if (opts && opts->foreground && !orphan && uid && !req->dry_run)
+        collect_dependents(req, uid, MC_GC_DELETE);
     if (mc_server_write_delete(req, resource, ns, name, err) != MC_OK) {
         free(uid);
         json_decref(obj);
@@ -930,16 +942,95 @@ static int delete_one(mc_server_request *req, const mc_server_resource *resource
             free(names);
         }
     }
-    if (!orphan && uid)
-        delete_owned(req, uid);
+    if (uid)
+        collect_dependents(req, uid, orphan ? MC_GC_ORPHAN : MC_GC_DELETE);
     free(uid);
     *result = obj;
     return 200;
 }
 
+/* Whether the owner an ownerReference names (in ns for a namespaced kind)
+ * exists with the reference's uid. */
+static int owner_exists(const mc_server_request *req, const char *ns, const json_t *ref)
+{
+    const char *api_version = json_string_value(json_object_get(ref, "apiVersion"));
+    const char *kind = json_string_value(json_object_get(ref, "kind"));
+    const char *name = json_string_value(json_object_get(ref, "name"));
+    const char *uid = json_string_value(json_object_get(ref, "uid"));
+    if (!api_version || !kind || !name || !uid)
+        return 0;
+    mc_server_registry *reg = req->cluster->registry;
+    for (size_t i = 0; i < mc_server_registry_count(reg); i++) {
+        const mc_server_resource *r = mc_server_registry_at(reg, i);
+        char want[256];
+        mc_server_api_version(r, want, sizeof(want));
+        if (strcmp(r->kind, kind) != 0 || strcmp(want, api_version) != 0)
+            continue;
+        const json_t *owner = mc_store_get(req->server->store, req->cluster->name, r->store_name,
+                                           r->namespaced ? ns : "", name);
+        const char *owner_uid = owner ? mc_server_meta_string(owner, "uid") : NULL;
+        return owner_uid && strcmp(owner_uid, uid) == 0;
+    }
+    return 0;
+}
+
+/* Removes the references to owner_uid from a dependent (stored as a
+ * modification, watchers see it). */
+static void drop_owner_reference(mc_server_request *req, const mc_server_resource *r,
+                                 const char *ns, const char *name, const char *owner_uid)
+{
+    const json_t *current =
+        mc_store_get(req->server->store, req->cluster->name, r->store_name, ns, name);
+    if (!current)
+        return;
+    json_t *obj = json_deep_copy(current);
+    json_t *meta = metadata_of(obj);
+    json_t *refs = json_object_get(meta, "ownerReferences");
+    for (size_t j = json_array_size(refs); j-- > 0;) {
+        const char *uid = json_string_value(json_object_get(json_array_get(refs, j), "uid"));
+        if (uid && strcmp(uid, owner_uid) == 0)
+            json_array_remove(refs, j);
+    }
+    if (json_array_size(refs) == 0)
+        json_object_del(meta, "ownerReferences");
+    json_object_del(meta, "resourceVersion");
+    mc_server_write_put(req, r, ns, name, obj, NULL);
+    json_decref(obj);
+}
+
+/* One dependent of a deleted owner, as kube's garbage collector treats it:
+ * orphaned (the reference removed), kept without the reference while
+ * another of its owners still exists, or deleted (its own dependents in
+ * turn). */
+static void collect_one(mc_server_request *req, const mc_server_resource *r, const char *ns,
+                        const char *name, const char *owner_uid, gc_action action)
+{
+    const json_t *current =
+        mc_store_get(req->server->store, req->cluster->name, r->store_name, ns, name);
+    if (!current)
+        return;
+    int other_owner = 0;
+    size_t j;
+    const json_t *ref;
+    json_array_foreach(json_object_get(json_object_get(current, "metadata"), "ownerReferences"), j,
+                       ref)
+    {
+        const char *uid = json_string_value(json_object_get(ref, "uid"));
+        if (uid && strcmp(uid, owner_uid) != 0 && owner_exists(req, ns, ref))
+            other_owner = 1;
+    }
+    if (action == MC_GC_ORPHAN || other_owner) {
+        drop_owner_reference(req, r, ns, name, owner_uid);
+        return;
+    }
+    json_t *gone = NULL;
+    if (delete_one(req, r, ns, name, NULL, &gone, NULL) == 200)
+        json_decref(gone);
+}
+
 /* Garbage collection, done at once: every object whose ownerReferences name
- * owner_uid is deleted (recursively). */
-static void delete_owned(mc_server_request *req, const char *owner_uid)
+ * owner_uid is deleted (recursively) or orphaned. */
+static void collect_dependents(mc_server_request *req, const char *owner_uid, gc_action action)
 {
     mc_server_registry *reg = req->cluster->registry;
     for (size_t i = 0; i < mc_server_registry_count(reg); i++) {
@@ -950,7 +1041,7 @@ static void delete_owned(mc_server_request *req, const char *owner_uid)
         if (mc_store_list(req->server->store, req->cluster->name, r->store_name, NULL, NULL, NULL,
                           0, &items, &n, &more, NULL) != MC_OK)
             continue;
-        /* Copy the keys first: deleting invalidates the borrowed objects. */
+        /* Copy the keys first: writing invalidates the borrowed objects. */
         char **keys = calloc(n ? 2 * n : 1, sizeof(char *));
         size_t found = 0;
         for (size_t k = 0; keys && k < n; k++) {
@@ -972,10 +1063,8 @@ static void delete_owned(mc_server_request *req, const char *owner_uid)
         }
         free(items);
         for (size_t k = 0; keys && k < found; k++) {
-            json_t *gone = NULL;
-            if (keys[2 * k] && keys[2 * k + 1] &&
-                delete_one(req, r, keys[2 * k], keys[2 * k + 1], NULL, &gone, NULL) == 200)
-                json_decref(gone);
+            if (keys[2 * k] && keys[2 * k + 1])
+                collect_one(req, r, keys[2 * k], keys[2 * k + 1], owner_uid, action);
             free(keys[2 * k]);
             free(keys[2 * k + 1]);
         }
@@ -1080,7 +1169,50 @@ static int read_write_options(mc_server_request *req, mc_server_reply *reply)
     return kind ? mc_server_options_dry_run(req, kind, reply) : 0;
 }
 
+/* kube's warnings (299) for what a write dropped. The reply body becomes a
+ * prepared response carrying them, which http.c queues as it queues a watch
+ * stream. */
+static void attach_warnings(mc_server_request *req, mc_server_reply *reply)
+{
+    json_t *warnings = req->warnings;
+    req->warnings = NULL;
+    if (warnings && !reply->stream && reply->body && reply->status < 300) {
+        struct MHD_Response *response = MHD_create_response_from_buffer(
+            strlen(reply->body), reply->body, MHD_RESPMEM_MUST_FREE);
+        if (response) {
+            reply->body = NULL;
+            size_t i;
+            json_t *w;
+            json_array_foreach(warnings, i, w)
+            {
+                mc_buf header;
+                mc_buf_init(&header, 4096);
+                mc_buf_append(&header, "299 - \"", 7);
+                for (const char *c = json_string_value(w); *c; c++) {
+                    if (*c == '"' || *c == '\\')
+                        mc_buf_append(&header, "\\", 1);
+                    mc_buf_append(&header, c, 1);
+                }
+                mc_buf_append(&header, "\"", 1);
+                if (header.data)
+                    MHD_add_response_header(response, "Warning", header.data);
+                mc_buf_free(&header);
+            }
+            reply->stream = response;
+        }
+    }
+    json_decref(warnings);
+}
+
+static void handle_verb(mc_server_request *req, mc_server_reply *reply);
+
 void mc_server_handle(mc_server_request *req, mc_server_reply *reply)
+{
+    handle_verb(req, reply);
+    attach_warnings(req, reply);
+}
+
+static void handle_verb(mc_server_request *req, mc_server_reply *reply)
 {
     const char *m = req->method;
     if (mc_server_authz_check(req, reply))

@@ -548,6 +548,10 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     mc_log_debug("http", "%s", msg);
 }
 
+/* GnuTLS priorities: TLS 1.2 and 1.3 only, as kube-apiserver's default
+ * --tls-min-version (VersionTLS12); GnuTLS's NORMAL set otherwise. */
+#define MC_SERVER_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 /* The listening socket is ours, not libmicrohttpd's: MHD's
  * MHD_OPTION_LISTENING_ADDRESS_REUSE sets SO_REUSEPORT, which let a second
  * server bind the same port and take half the connections. SO_REUSEADDR alone
@@ -617,9 +621,10 @@ int mc_server_http_start(struct mc_server *server, mc_err *err)
     server->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, server, MHD_OPTION_LISTEN_SOCKET, server->listen_fd,
         MHD_OPTION_HTTPS_MEM_KEY, server->tls_key, MHD_OPTION_HTTPS_MEM_CERT, server->tls_cert,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, server, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_HTTPS_PRIORITIES, MC_SERVER_TLS_PRIORITIES, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, server, MHD_OPTION_CONNECTION_LIMIT, (unsigned)limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_END);
     if (!server->daemon)
         return mc_err_set(err, MC_EIO, "cannot start the HTTPS daemon on %s:%d",
                           server->listen_host, server->port);

@@ -130,7 +130,11 @@ static int check_propagation(const char *policy, mc_server_delete_options *opts,
         opts->orphan = 1;
         return 0;
     }
-    if (strcmp(policy, "Foreground") == 0 || strcmp(policy, "Background") == 0)
+    if (strcmp(policy, "Foreground") == 0) {
+        opts->foreground = 1;
+        return 0;
+    }
+    if (strcmp(policy, "Background") == 0)
         return 0;
     mc_buf body;
     mc_buf_init(&body, 1024);

@@ -17,6 +17,7 @@ typedef struct mc_server_delete_options {
     char *precondition_rv;  /* owned; preconditions.resourceVersion or NULL */
     char *precondition_uid; /* owned; preconditions.uid or NULL */
     int orphan;             /* propagationPolicy Orphan (or orphanDependents true) */
+    int foreground;         /* propagationPolicy Foreground: dependents go first */
 } mc_server_delete_options;
 
 /* Reads every dryRun query parameter of req into req->dry_run (1 when

@@ -27,6 +27,7 @@ typedef struct walk {
     size_t n_invalid;
     mc_buf unknown; /* strict mode: unknown field "x", ... */
     size_t n_unknown;
+    json_t *pruned; /* prune mode: paths of the dropped fields, or NULL */
     json_t *causes; /* Status causes of the invalid values, or NULL */
     int nomem;
 } walk;
@@ -280,6 +281,11 @@ static int is_type_meta(const char *key)
 static void unknown_field(walk *w, json_t *obj, const char *key, path *p)
 {
     if (w->mode == MC_SERVER_SCHEMA_PRUNE) {
+        if (w->pruned && json_array_size(w->pruned) < ERRORS_MAX) {
+            size_t old = path_push_key(p, key);
+            json_array_append_new(w->pruned, json_string(p->text));
+            path_pop(p, old);
+        }
         json_object_del(obj, key);
     } else if (w->mode == MC_SERVER_SCHEMA_STRICT) {
         size_t old = path_push_key(p, key);
@@ -403,7 +409,15 @@ int mc_server_schema_validate(const json_t *schema, json_t *obj, int prune, mc_e
 int mc_server_schema_validate_causes(const json_t *schema, json_t *obj, int prune, json_t **causes,
                                      mc_err *err)
 {
+    return mc_server_schema_validate_full(schema, obj, prune, causes, NULL, err);
+}
+
+int mc_server_schema_validate_full(const json_t *schema, json_t *obj, int prune, json_t **causes,
+                                   json_t **pruned, mc_err *err)
+{
     walk w = {.mode = prune};
+    if (pruned)
+        *pruned = NULL;
     path p = {.text = "", .len = 0};
     int rc = 0;
     if (causes)
@@ -412,6 +426,8 @@ int mc_server_schema_validate_causes(const json_t *schema, json_t *obj, int prun
         return mc_err_set(err, MC_EINVAL, "no schema to validate against");
     if (causes && !(w.causes = json_array()))
         return mc_err_set(err, MC_ENOMEM, "out of memory");
+    if (pruned && prune == MC_SERVER_SCHEMA_PRUNE)
+        w.pruned = json_array();
     mc_buf_init(&w.invalid, 64 * 1024);
     mc_buf_init(&w.unknown, 64 * 1024);
     validate_node(&w, schema, obj, &p, 1);
@@ -427,6 +443,10 @@ int mc_server_schema_validate_causes(const json_t *schema, json_t *obj, int prun
         *causes = w.causes;
     else
         json_decref(w.causes);
+    if (pruned && rc == MC_OK && json_array_size(w.pruned) > 0)
+        *pruned = w.pruned;
+    else
+        json_decref(w.pruned);
     return rc;
 }
 
@@ -567,4 +587,64 @@ int mc_server_schema_check(const json_t *schema, mc_err *err)
 {
     path p = {.text = "", .len = 0};
     return check_node(schema, &p, 1, err);
+}
+
+/* ---- built-in kinds ---- */
+
+#define TYPE_META "\"apiVersion\":{\"type\":\"string\"},\"kind\":{\"type\":\"string\"}," \
+                  "\"metadata\":{\"type\":\"object\"},"
+#define STRING_MAP "{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}"
+#define BYTES_MAP                                                                              \
+    "{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\",\"format\":\"byte\"}}"
+#define ANY_OBJECT "{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true}"
+#define ANY_ARRAY                                                                              \
+    "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true}}"
+#define STR "{\"type\":\"string\"}"
+#define INT "{\"type\":\"integer\"}"
+#define BOOL "{\"type\":\"boolean\"}"
+
+/* Top-level fields as in k8s.io/api core/v1 and coordination/v1; nested
+ * structures the server does not model are kept as they come. */
+static const struct {
+    const char *store_name;
+    const char *schema;
+} builtin_schemas[] = {
+    {"core/configmaps", "{\"type\":\"object\",\"properties\":{" TYPE_META
+                        "\"immutable\":" BOOL ",\"data\":" STRING_MAP ",\"binaryData\":" BYTES_MAP
+                        "}}"},
+    {"core/secrets", "{\"type\":\"object\",\"properties\":{" TYPE_META "\"type\":" STR
+                     ",\"immutable\":" BOOL ",\"data\":" BYTES_MAP ",\"stringData\":" STRING_MAP
+                     "}}"},
+    {"core/namespaces",
+     "{\"type\":\"object\",\"properties\":{" TYPE_META
+     "\"spec\":{\"type\":\"object\",\"properties\":{\"finalizers\":{\"type\":\"array\",\"items\":" STR
+     "}}},\"status\":{\"type\":\"object\",\"properties\":{\"phase\":" STR
+     ",\"conditions\":" ANY_ARRAY "}}}}"},
+    {"core/serviceaccounts", "{\"type\":\"object\",\"properties\":{" TYPE_META
+                             "\"secrets\":" ANY_ARRAY ",\"imagePullSecrets\":" ANY_ARRAY
+                             ",\"automountServiceAccountToken\":" BOOL "}}"},
+    {"core/pods", "{\"type\":\"object\",\"properties\":{" TYPE_META "\"spec\":" ANY_OBJECT
+                  ",\"status\":" ANY_OBJECT "}}"},
+    {"core/events",
+     "{\"type\":\"object\",\"properties\":{" TYPE_META "\"involvedObject\":" ANY_OBJECT
+     ",\"reason\":" STR ",\"message\":" STR ",\"source\":" ANY_OBJECT ",\"firstTimestamp\":" STR
+     ",\"lastTimestamp\":" STR ",\"count\":" INT ",\"type\":" STR ",\"eventTime\":" STR
+     ",\"series\":" ANY_OBJECT ",\"action\":" STR ",\"related\":" ANY_OBJECT
+     ",\"reportingComponent\":" STR ",\"reportingInstance\":" STR "}}"},
+    {"coordination.k8s.io/leases",
+     "{\"type\":\"object\",\"properties\":{" TYPE_META
+     "\"spec\":{\"type\":\"object\",\"properties\":{\"holderIdentity\":" STR
+     ",\"leaseDurationSeconds\":" INT ",\"acquireTime\":" STR ",\"renewTime\":" STR
+     ",\"leaseTransitions\":" INT ",\"strategy\":" STR ",\"preferredHolder\":" STR "}}}}"},
+    {"apiextensions.k8s.io/customresourcedefinitions",
+     "{\"type\":\"object\",\"properties\":{" TYPE_META "\"spec\":" ANY_OBJECT
+     ",\"status\":" ANY_OBJECT "}}"},
+};
+
+json_t *mc_server_schema_builtin(const char *store_name)
+{
+    for (size_t i = 0; i < sizeof(builtin_schemas) / sizeof(builtin_schemas[0]); i++)
+        if (strcmp(builtin_schemas[i].store_name, store_name) == 0)
+            return json_loads(builtin_schemas[i].schema, 0, NULL);
+    return NULL;
 }

@@ -38,6 +38,20 @@ int mc_server_schema_validate(const json_t *schema, json_t *obj, int prune, mc_e
 int mc_server_schema_validate_causes(const json_t *schema, json_t *obj, int prune, json_t **causes,
                                      mc_err *err);
 
+/* Like mc_server_schema_validate_causes; in MC_SERVER_SCHEMA_PRUNE mode
+ * *pruned (when pruned is not NULL) receives a new array of the paths of the
+ * fields dropped ("spec.foo"), for kube's fieldValidation=Warn warnings, or
+ * NULL when none were. */
+int mc_server_schema_validate_full(const json_t *schema, json_t *obj, int prune, json_t **causes,
+                                   json_t **pruned, mc_err *err);
+
+/* The structural schema of a built-in kind, by store name ("core/secrets"):
+ * its top-level fields (and for Secret, ConfigMap, Namespace and Lease the
+ * fields below them), so that writes are checked and pruned as custom
+ * resources are. New reference, or NULL for a kind without one. apiVersion,
+ * kind and metadata are declared as strings and an object. */
+json_t *mc_server_schema_builtin(const char *store_name);
+
 /* Checks that a schema is structural enough to serve (a type at every level,
  * properties/items well-formed). MC_EINVAL naming the path. */
 int mc_server_schema_check(const json_t *schema, mc_err *err);

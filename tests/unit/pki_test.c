@@ -957,6 +957,32 @@ static void test_bundle_verify_detects_tampering(void **state)
     mc_pki_cert_free(cert);
 }
 
+/* issue 14: private key material lives in OpenSSL's secure heap (off in
+ * sanitizer builds). Runs last: the heap is process-wide. */
+static void test_secure_heap(void **state)
+{
+    (void)state;
+    mc_err err = {0};
+    int locked = -1;
+    int rc = mc_pki_secure_heap_init(&locked, &err);
+#ifdef MC_SANITIZER_BUILD
+    assert_int_equal(rc, MC_EUNSUPPORTED);
+    assert_int_equal(mc_pki_secure_heap_used(), 0);
+#else
+    assert_int_equal(rc, MC_OK);
+    assert_int_equal(mc_pki_secure_heap_init(NULL, &err), MC_OK); /* idempotent */
+    static const mc_key_type types[] = {MC_KEY_EC_P256, MC_KEY_RSA2048};
+    for (size_t i = 0; i < 2; i++) {
+        size_t before = mc_pki_secure_heap_used();
+        mc_pki_key *key = NULL;
+        assert_int_equal(mc_pki_key_generate(types[i], &key, &err), MC_OK);
+        assert_true(mc_pki_secure_heap_used() > before);
+        mc_pki_key_free(key);
+        assert_int_equal(mc_pki_secure_heap_used(), before);
+    }
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -983,6 +1009,7 @@ int main(void)
         cmocka_unit_test(test_verify_through_intermediate),
         cmocka_unit_test(test_bundle_build_entries_verify),
         cmocka_unit_test(test_bundle_verify_detects_tampering),
+        cmocka_unit_test(test_secure_heap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -499,6 +499,53 @@ static void test_core_validate(void **state)
     mc_api_event_free(ev);
 }
 
+/* issue 14: kube-apiserver's wording of the same rules, for the server's 422s */
+static void test_kube_reasons(void **state)
+{
+    (void)state;
+    assert_null(mc_validate_qualified_name_reason("example.com/My_Name"));
+    assert_string_equal(mc_validate_qualified_name_reason("/x"), "prefix part must be non-empty");
+    assert_non_null(strstr(mc_validate_qualified_name_reason("bad key!"),
+                           "name part must consist of alphanumeric characters"));
+    assert_non_null(strstr(mc_validate_qualified_name_reason("a/b/c"),
+                           "with an optional DNS subdomain prefix"));
+    assert_non_null(strstr(mc_validate_qualified_name_reason("Example.com/x"),
+                           "prefix part a lowercase RFC 1123 subdomain"));
+    /* annotation keys are checked lower-cased */
+    assert_null(mc_validate_annotation_key_reason("Example.COM/Key"));
+    assert_non_null(mc_validate_annotation_key_reason("a b"));
+    assert_null(mc_validate_label_value_reason(""));
+    assert_non_null(strstr(mc_validate_label_value_reason("-x"), "a valid label must be"));
+    assert_null(mc_validate_config_key_reason("tls.crt"));
+    assert_string_equal(mc_validate_config_key_reason(".."), "must not be '..'");
+    assert_string_equal(mc_validate_config_key_reason("..data"), "must not start with '..'");
+    assert_non_null(strstr(mc_validate_config_key_reason("a/b"), "a valid config key"));
+    /* the Secret key rule agrees */
+    mc_err err = {0};
+    assert_int_equal(mc_validate_secret_key("..data", &err), MC_EINVAL);
+    /* annotations: an upper-case prefix is fine once lower-cased */
+    mc_api_str_map m = {0};
+    mc_api_str_map_set(&m, "Example.COM/Key", "x");
+    assert_int_equal(mc_validate_annotations(&m, &err), 0);
+    mc_api_str_map_clear(&m);
+}
+
+static void test_depth(void **state)
+{
+    (void)state;
+    mc_err err = {0};
+    json_t *v = json_integer(1);
+    for (int i = 0; i < 5; i++)
+        v = json_pack("{s:o}", "a", v);
+    assert_int_equal(mc_validate_depth(v, 5, &err), 0);
+    assert_int_equal(mc_validate_depth(v, 4, &err), MC_ELIMIT);
+    assert_non_null(strstr(err.msg, "exceeded max depth"));
+    json_decref(v);
+    json_t *s = json_string("x");
+    assert_int_equal(mc_validate_depth(s, 0, &err), 0);
+    json_decref(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +563,8 @@ int main(void)
         cmocka_unit_test(test_certificate_request_validate),
         cmocka_unit_test(test_pod_bounce_validate),
         cmocka_unit_test(test_core_validate),
+        cmocka_unit_test(test_kube_reasons),
+        cmocka_unit_test(test_depth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

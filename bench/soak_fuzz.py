@@ -379,6 +379,52 @@ class Fuzzer:
             h.append((b"Accept-Encoding", b"gzip, deflate, br"))
         return h
 
+    def near_valid(self):
+        """A request the server should accept, or nearly: the right verb for
+        the path, a valid token and content type, a seed body with at most one
+        mutation, a few query parameters. Reaches the handlers' success paths,
+        which fully mutated requests rarely do."""
+        cluster = self.choice(self.clusters)
+        g, v, plural, obj = self.choice(seed_objects(FUZZ_NS, self.r.randint(0, 60)))
+        base = "/clusters/%s%s/namespaces/%s/%s" % (cluster, "/api/v1" if not g else "/apis/%s/%s" % (g, v),
+                                                   FUZZ_NS, plural)
+        name = obj["metadata"]["name"]
+        headers = [(b"Authorization", b"Bearer " + self.tokens[cluster].encode())]
+        op = self.r.random()
+        ct = "application/json"
+        if op < 0.3:
+            method, path = "POST", base
+        elif op < 0.45:
+            method, path = "PUT", base + "/" + name
+        elif op < 0.55:
+            method, path, ct = "PATCH", base + "/" + name, "application/merge-patch+json"
+            obj = {"metadata": {"labels": {"p": str(self.r.randint(0, 9))}}}
+        elif op < 0.65:
+            method, path, ct = "PATCH", base + "/" + name, "application/apply-patch+yaml"
+        elif op < 0.7:
+            method, path, ct = "PATCH", base + "/" + name, "application/json-patch+json"
+            obj = [{"op": "add", "path": "/metadata/labels/j", "value": "1"}]
+        elif op < 0.8:
+            method, path = "DELETE", base + "/" + name
+            obj = None
+        else:
+            method, path = "GET", base + ("/" + name if self.r.random() < 0.5 else "")
+            obj = None
+        if method == "POST" and self.r.random() < 0.3:
+            obj["metadata"] = {"generateName": "gen-", "namespace": FUZZ_NS}
+        q = ""
+        if method == "PATCH" and "apply" in ct:
+            q = "?fieldManager=" + self.choice(["a", "b", "kubectl"]) + self.choice(["", "&force=true"])
+        elif self.r.random() < 0.3:
+            q = self.query(method)
+        body = None
+        if obj is not None:
+            if self.r.random() < 0.3:
+                obj = self.mutate_json(obj)
+            body = (to_yaml(obj) if "yaml" in ct else json.dumps(obj)).encode()
+        headers.append((b"Content-Type", ct.encode()))
+        return method, path, q, headers, ct, body
+
     # bodies
     def seed_body(self, ns):
         _, _, _, obj = self.choice(seed_objects(ns, self.r.randint(0, 40)))
@@ -601,6 +647,8 @@ class Stats:
         self.stalled = 0  # replies that took the whole timeout (not watches, not slow readers)
         self.stalled_sample = []
         self.s500 = []
+        self.rss = []  # (seconds, VmRSS kB) at each health check
+        self.t0 = time.monotonic()
 
     def add(self, method, status, what=None):
         with self.lock:
@@ -616,13 +664,16 @@ def fuzz_worker(args, stats, stop, seed, ctx, host, port, tokens):
     fz = Fuzzer(rng, args.clusters, tokens)
     conn = Conn(host, port, ctx)
     while not stop.is_set():
-        method = fz.choice(METHODS)
-        path = fz.path()
-        q = fz.query(method)
-        cluster = path.split("/")[2] if path.startswith("/clusters/") else ""
-        headers = fz.headers(cluster)
-        ct = next((v.decode("latin-1") for k, v in headers if k == b"Content-Type"), "")
-        body = fz.body(method, path, ct) if method.upper() in WRITE_METHODS or rng.random() < 0.05 else None
+        if rng.random() < args.valid_share:
+            method, path, q, headers, ct, body = fz.near_valid()
+        else:
+            method = fz.choice(METHODS)
+            path = fz.path()
+            q = fz.query(method)
+            cluster = path.split("/")[2] if path.startswith("/clusters/") else ""
+            headers = fz.headers(cluster)
+            ct = next((v.decode("latin-1") for k, v in headers if k == b"Content-Type"), "")
+            body = fz.body(method, path, ct) if method.upper() in WRITE_METHODS or rng.random() < 0.05 else None
         framing_lie = False
         if rng.random() < 0.02 and body:
             framing_lie = True
@@ -738,6 +789,13 @@ def health_worker(args, stats, stop, ctx, host, port):
             stop.set()
             return
         try:
+            with open("/proc/%d/status" % args.pid) as f:
+                rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+            with stats.lock:
+                stats.rss.append((round(time.monotonic() - stats.t0), rss))
+        except (OSError, StopIteration, ValueError):
+            pass
+        try:
             status, _ = conn.exchange(build_request("GET", "/healthz", host, [], None), timeout=10)
         except Exception as e:
             status = "%s" % type(e).__name__
@@ -793,7 +851,7 @@ def cmd_run(args):
         "stalled": stats.stalled, "stalled_sample": stats.stalled_sample,
         "guarded_writes_turned_into_gets": stats.guarded, "health_ok": stats.health_ok,
         "health_failed": stats.health_fail, "server_gone": stats.server_gone is not None,
-        "replies_5xx_sample": stats.s500, "canary_acknowledged": canary.acks, "canary_unacknowledged": canary.unacked,
+        "replies_5xx_sample": stats.s500, "rss_kb": stats.rss, "canary_acknowledged": canary.acks, "canary_unacknowledged": canary.unacked,
         "canary_uncertain": len(canary.uncertain), "canary_errors": canary.errors,
     }
     with open(args.stats, "w") as f:
@@ -901,6 +959,8 @@ def main():
     p.add_argument("--avoid-known-crashes", action="store_true",
                    help="step around the crashes the first soaks found (bench/RESULTS.md): "
                         "GET paths over 900 bytes, empty YAML bodies")
+    p.add_argument("--valid-share", type=float, default=0.3,
+                   help="share of near-valid requests (right verb, token and type; one mutation at most)")
     p.add_argument("--health-every", type=float, default=10)
     p.add_argument("--crds", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deploy", "crds"))
     args = p.parse_args()

@@ -140,8 +140,9 @@ try:
 except Exception:
     ver = {}
 print("soak-fuzz summary (seed %s, %s s):" % (run["seed"], run["seconds"]))
-print("  requests sent        %d (%.0f/s), watches opened %d, slow readers %d" % (
-    run["requests"], run["requests"] / max(run["seconds"], 1), run["watches"], run["slow_readers"]))
+answered = run["requests"] - run["by_status"].get("0", 0)
+print("  requests sent        %d (%.0f/s), %d answered; watches opened %d, slow readers %d" % (
+    run["requests"], run["requests"] / max(run["seconds"], 1), answered, run["watches"], run["slow_readers"]))
 print("  by status            " + ", ".join("%s: %s" % (k if k not in ("0", "-1") else {"0": "no reply", "-1": "garbled"}[k], v)
                                         for k, v in run["by_status"].items()))
 print("  by method            " + ", ".join("%s: %s" % kv for kv in run["by_method"].items()))
@@ -159,6 +160,12 @@ if ver:
     for k in ("canary_missing", "canary_wrong_value", "canary_deleted_but_present"):
         for x in ver[k][:5]:
             print("    %s: %s" % (k, x))
+rss = run.get("rss_kb") or []
+if rss:
+    third = max(1, len(rss) // 3)
+    print("  server VmRSS         %d kB at %d s, %d kB at %d s, max %d kB (first third avg %d, last third avg %d)" % (
+        rss[0][1], rss[0][0], rss[-1][1], rss[-1][0], max(r for _, r in rss),
+        sum(r for _, r in rss[:third]) / third, sum(r for _, r in rss[-third:]) / third))
 if run["replies_5xx_sample"]:
     print("  5xx replies (sample):")
     for x in run["replies_5xx_sample"][:10]:

@@ -322,6 +322,14 @@ class Soak:
             self.write_ledger(i)
             self.create_issuance(i)
             self.replace_bounced()
+            extra = 0
+            while killer.is_alive():  # keep writes in flight across the kill
+                extra += 1
+                c = self.rng.choice(["mgmt"] + MANAGED)
+                self.create(c, "/api/v1/namespaces/%s/configmaps" % NS, {
+                    "apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "ledger-%03d-%d" % (i, extra), "namespace": NS},
+                    "data": {"round": str(i)}})
             killer.join()
             if errors:
                 raise errors[0]

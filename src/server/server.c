@@ -536,12 +536,15 @@ void mc_server_stop(mc_server *server)
 {
     if (!server)
         return;
-    /* Watches end first: their connections must not wait on a dead hub. */
-    mc_watch_hub_free(server->hub);
-    server->hub = NULL;
+    /* Watches end first, so that no suspended connection holds up the
+     * daemon's stop; the hub itself goes only after the stop, because a write
+     * still in flight publishes to it (freeing it first crashed such a write). */
+    mc_watch_hub_end_all(server->hub);
     mc_server_http_stop(server);
     if (server->store)
         mc_store_set_listener(server->store, NULL, NULL);
+    mc_watch_hub_free(server->hub);
+    server->hub = NULL;
     mc_store_close(server->store);
     for (size_t i = 0; i < server->cluster_count; i++)
         cluster_clear(&server->clusters[i]);

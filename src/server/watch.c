@@ -531,7 +531,7 @@ mc_watch_hub *mc_watch_hub_new(mc_store *store, int bookmark_seconds)
     return hub;
 }
 
-void mc_watch_hub_free(mc_watch_hub *hub)
+void mc_watch_hub_end_all(mc_watch_hub *hub)
 {
     if (!hub)
         return;
@@ -552,6 +552,15 @@ void mc_watch_hub_free(mc_watch_hub *hub)
             wake(w);
         }
     }
+    pthread_mutex_unlock(&hub->lock);
+}
+
+void mc_watch_hub_free(mc_watch_hub *hub)
+{
+    if (!hub)
+        return;
+    mc_watch_hub_end_all(hub);
+    pthread_mutex_lock(&hub->lock);
     hub->freed = 1;
     size_t open = hub->watchers;
     pthread_mutex_unlock(&hub->lock);
@@ -567,7 +576,8 @@ void mc_watch_hub_publish(mc_watch_hub *hub, const char *cluster, const mc_store
     int needed[3] = {0, 0, 0};
     int needed_table = 0; /* a watcher that prints Tables wants this event */
     pthread_mutex_lock(&hub->lock);
-    watch_cluster *wc = cluster_find(hub, cluster);
+    /* a write that finishes while the server stops: every watch has ended */
+    watch_cluster *wc = hub->stopping ? NULL : cluster_find(hub, cluster);
     if (wc) {
         wc->rev = event->rev;
         for (watcher *w = wc->watchers; w; w = w->next) {

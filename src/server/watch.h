@@ -46,8 +46,14 @@ typedef struct mc_watch_params {
  * (0 = 60). Starts the timer thread. NULL on failure. */
 mc_watch_hub *mc_watch_hub_new(mc_store *store, int bookmark_seconds);
 
-/* Ends every watch (their streams close) and frees the hub. Call before
- * MHD_stop_daemon. Accepts NULL. */
+/* Ends every watch (their streams close, their suspended connections resume)
+ * and stops the timer; the hub stays valid and publishes nothing more, so a
+ * write still in flight can finish. Call before MHD_stop_daemon. Accepts NULL. */
+void mc_watch_hub_end_all(mc_watch_hub *hub);
+
+/* Ends every watch (mc_watch_hub_end_all) and frees the hub, or leaves that to
+ * the last open watch. Call once no request can publish (after
+ * MHD_stop_daemon). Accepts NULL. */
 void mc_watch_hub_free(mc_watch_hub *hub);
 
 /* Delivers one committed change to the matching watches of the cluster; the

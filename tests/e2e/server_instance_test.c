@@ -231,9 +231,11 @@ static void *write_until_stopped(void *arg)
                  "\"w%d-%d\"}}",
                  w->index, i);
         http_reply reply;
-        if (http_do(w->server, w->token, "POST", "/clusters/c1/api/v1/namespaces/default/configmaps",
-                    body, NULL, &reply) != 0)
-            break; /* the server went away */
+        if (http_do(w->server, w->token, "POST",
+                    "/clusters/c1/api/v1/namespaces/default/configmaps", body, NULL, &reply) != 0) {
+            http_reply_free(&reply); /* http_do leaves a body even when it fails */
+            break;                   /* the server went away */
+        }
         w->acknowledged += reply.status == 201;
         http_reply_free(&reply);
     }

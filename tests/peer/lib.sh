@@ -112,7 +112,9 @@ expect_fail() {
     run "$@"
     local first lines needle missing=""
     local -a needles
-    first=$(printf '%s\n' "$ERR" | head -n 1)
+    # not `printf | head -n 1`: under pipefail and set -e, printf's SIGPIPE when
+    # head has closed the pipe ended the whole script now and then
+    first=${ERR%%$'\n'*}
     lines=$(printf '%s' "$ERR" | grep -c '' || true)
     IFS='|' read -ra needles <<<"$substrings"
     for needle in "${needles[@]}"; do

@@ -166,7 +166,7 @@ check_intermediate() {
     assert_contains "$label: keyUsage has Digital Signature" \
         "$(ext_value "$cert" "Key Usage")" "Digital Signature"
     local aki root_ski
-    aki=$(ext_value "$cert" "Authority Key Identifier" | sed 's/^keyid://' | head -n 1)
+    aki=$(ext_value "$cert" "Authority Key Identifier" | sed 's/^keyid://' | sed -n 1p)
     root_ski=$(ext_value "$root" "Subject Key Identifier")
     if [[ -n "$root_ski" ]]; then
         assert_eq "$label: authorityKeyIdentifier equals the root's SKI" "$aki" "$root_ski"

@@ -49,6 +49,7 @@ static const completed_command commands[] = {
     {"cluster", mc_cmd_cluster, {"cluster", "--help", NULL}},
     {"issue", mc_cmd_issue, {"issue", "--help", NULL}},
     {"status", mc_cmd_status, {"status", "--help", NULL}},
+    {"root", mc_cmd_root, {"root", "--help", NULL}},
     {"issuer", mc_cmd_issuer, {"issuer", "--help", NULL}},
     {"agent", mc_cmd_agent, {"agent", "--help", NULL}},
     {"server", mc_cmd_server, {"server", "--help", NULL}},
@@ -59,12 +60,13 @@ static const completed_command commands[] = {
 /* The words that may follow a command path (shell case patterns). */
 static const char subcommands[] = "    ca|csr) _meshcert_reply=create ;;\n"
                                   "    cluster) _meshcert_reply='register list deregister' ;;\n"
+                                  "    root) _meshcert_reply='rotate status' ;;\n"
                                   "    server) _meshcert_reply=cluster ;;\n"
                                   "    'server cluster') _meshcert_reply='add remove' ;;\n"
                                   "    completion) _meshcert_reply='bash zsh' ;;\n";
 
 static const char top_commands[] =
-    "ca csr sign verify cluster issue status issuer agent server completion version help";
+    "ca csr sign verify cluster issue status root issuer agent server completion version help";
 
 /* Flags whose values are a fixed list. */
 static const struct {

@@ -27,6 +27,7 @@ static const char usage[] =
     "  cluster      register, list or deregister managed clusters\n"
     "  issue        request an intermediate CA for a registered cluster (--wait)\n"
     "  status       the IssuedCertificates of every registered cluster\n"
+    "  root         rotate the root CA of every cluster in steps (root rotate|status)\n"
     "\n"
     "Workflow:\n"
     "  issuer       management cluster: signs the CertificateRequests of every cluster\n"
@@ -49,7 +50,7 @@ static const char usage[] =
  * failure to set it up is not fatal (the keys are wiped on free anyway). */
 static void use_secure_heap(const char *cmd)
 {
-    static const char *const holders[] = {"ca", "csr", "sign", "server", "agent", "issuer"};
+    static const char *const holders[] = {"ca", "csr", "sign", "server", "agent", "issuer", "root"};
     for (size_t i = 0; i < sizeof(holders) / sizeof(holders[0]); i++) {
         if (strcmp(cmd, holders[i]) != 0)
             continue;
@@ -81,7 +82,8 @@ int main(int argc, char **argv)
     /* Commands that read or make private keys or hold bearer tokens: no core
      * dump, no ptrace attach, before the first secret is in memory. */
     static const char *const holding_secrets[] = {"ca",     "csr",     "sign",  "server", "agent",
-                                                  "issuer", "cluster", "issue", "status"};
+                                                  "issuer", "cluster", "issue", "status",
+                                                  "root"};
     for (size_t i = 0; i < sizeof(holding_secrets) / sizeof(holding_secrets[0]); i++) {
         mc_err err = {0};
         if (strcmp(cmd, holding_secrets[i]) == 0 && mc_process_protect_secrets(&err) != MC_OK) {
@@ -110,6 +112,8 @@ int main(int argc, char **argv)
         return mc_cmd_issue(argc - 1, argv + 1);
     if (strcmp(cmd, "status") == 0)
         return mc_cmd_status(argc - 1, argv + 1);
+    if (strcmp(cmd, "root") == 0)
+        return mc_cmd_root(argc - 1, argv + 1);
     if (strcmp(cmd, "completion") == 0)
         return mc_cmd_completion(argc - 1, argv + 1);
     fprintf(stderr, "meshcert: unknown command \"%s\"\nRun 'meshcert help' for the list.\n", cmd);

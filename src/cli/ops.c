@@ -4,8 +4,10 @@
  * and --request-timeout bounding every call, retries included, so that a
  * silent server ends the command instead of hanging it.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "cli/ops.h"
@@ -46,4 +48,18 @@ int mc_cli_mgmt_client(const mc_cli_mgmt_flags *flags, mc_kube_client **out, mc_
         rc = mc_kube_client_new(config, &options, out, err);
     mc_kube_config_free(config);
     return rc;
+}
+
+int64_t mc_cli_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void mc_cli_pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
 }

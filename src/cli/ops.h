@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kube/client.h"
 #include "util/err.h"
@@ -71,5 +72,10 @@ int mc_cli_secret_value(const json_t *secret, const char *key, char **out, size_
 /* Splits "NS/NAME" (or "NAME", then default_ns) into ns and name buffers
  * (254 bytes each). -1 when malformed. */
 int mc_cli_parse_ref(const char *text, const char *default_ns, char ns[254], char name[254]);
+
+/* Milliseconds of CLOCK_MONOTONIC, and a sleep that resumes after signals:
+ * the --wait loops. */
+int64_t mc_cli_monotonic_ms(void);
+void mc_cli_pause_ms(long ms);
 
 #endif

@@ -333,5 +333,9 @@ void mc_rotation_decide(const mc_rotation_observation *obs, mc_rotation_action *
                  "every cluster trusts the new root alone: the root secret takes the new root");
         return;
     }
-    set_phase(action, next_phase(phase), "StepStarted");
+    mc_rr_phase next = next_phase(phase);
+    set_phase(action, next,
+              next == MC_RR_PHASE_COMPLETE  ? "Completed"
+              : next == MC_RR_PHASE_ABORTED ? "RolledBack"
+                                            : "StepStarted");
 }

@@ -82,13 +82,13 @@ static int read_root(mc_rotation_controller *rc, const char *key, mc_pki_cert **
     return result;
 }
 
-/* The root (bit) cert verifies against, 0 for none. */
-static unsigned signed_by(const mc_pki_cert *cert, mc_pki_cert *old_root, mc_pki_cert *new_root)
+/* The root (bit) whose key signed cert, 0 for none. */
+static unsigned signed_by(const mc_pki_cert *cert, const mc_pki_cert *old_root,
+                          const mc_pki_cert *new_root)
 {
-    mc_err err = {0};
-    if (old_root && mc_pki_verify_chain(cert, NULL, 0, &old_root, 1, 0, &err) == MC_OK)
+    if (old_root && mc_pki_cert_signed_by(cert, old_root))
         return MC_ROTATION_ROOT_OLD;
-    if (new_root && mc_pki_verify_chain(cert, NULL, 0, &new_root, 1, 0, &err) == MC_OK)
+    if (new_root && mc_pki_cert_signed_by(cert, new_root))
         return MC_ROTATION_ROOT_NEW;
     return 0;
 }

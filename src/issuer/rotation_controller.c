@@ -35,6 +35,8 @@
 #define KEY_MAX          600
 #define POLL_MS          30000 /* a step in progress is looked at again at least this often */
 #define MAX_TOKEN_WRITES 10000 /* per reconcile: bounds the token loop */
+#define CRD_KEY          "@crd"  /* not a valid ns/name: the CRD check */
+#define CRD_RETRY_MS     30000
 
 static const mc_kube_resource rotations_resource = {MC_API_GROUP, MC_API_VERSION, "rootrotations",
                                                     1};
@@ -49,6 +51,8 @@ struct mc_rotation_controller {
     mc_informer *rotations;    /* RootRotations in namespace */
     mc_controller *controller; /* one worker */
     atomic_int started;        /* pokes before start or after stop are dropped */
+    atomic_int watching;       /* the informer runs (the CRD was found served) */
+    int crd_missing_logged;    /* the worker's only */
 };
 
 /* ---- observation ---------------------------------------------------------- */
@@ -456,9 +460,48 @@ static int gather(mc_rotation_controller *rc, reconcile_state *st)
     return MC_OK;
 }
 
+/* Starts the informer once the management cluster serves RootRotations;
+ * until then looks again every CRD_RETRY_MS, saying so once in the log (an
+ * issuer without root rotation is a valid setup). */
+static int check_crd(mc_rotation_controller *rc, mc_reconcile_result *result)
+{
+    if (atomic_load(&rc->watching))
+        return 0;
+    json_t *list = NULL;
+    mc_err local = {0};
+    mc_kube_list_options options = {0};
+    options.limit = 1;
+    int found = mc_kube_list(rc->client, &rotations_resource, rc->namespace, &options, &list,
+                             &local);
+    json_decref(list);
+    if (found == MC_OK) {
+        if (mc_informer_start(rc->rotations, &local) != MC_OK) {
+            mc_log_error(LOG, "rootrotations: %s", local.msg);
+            result->requeue_after_ms = CRD_RETRY_MS;
+            return 0;
+        }
+        atomic_store(&rc->watching, 1);
+        mc_log_info(LOG, "watching rootrotations in namespace %s", rc->namespace);
+        return 0;
+    }
+    if (found == MC_ENOTFOUND && !rc->crd_missing_logged) {
+        rc->crd_missing_logged = 1;
+        mc_log_warn(LOG,
+                    "the management cluster does not serve rootrotations.%s: root rotation is "
+                    "off until deploy/crds/rootrotations.yaml is applied (looked for every %d s)",
+                    MC_API_GROUP, CRD_RETRY_MS / 1000);
+    } else if (found != MC_ENOTFOUND) {
+        mc_log_warn(LOG, "rootrotations: %s (retrying)", local.msg);
+    }
+    result->requeue_after_ms = found == MC_ENOTFOUND ? CRD_RETRY_MS : 5000;
+    return 0;
+}
+
 static int reconcile_rotation(void *ctx, const char *key, mc_reconcile_result *result, mc_err *err)
 {
     mc_rotation_controller *rc = ctx;
+    if (strcmp(key, CRD_KEY) == 0)
+        return check_crd(rc, result);
     if (!mc_issuer_is_leading(rc->issuer))
         return 0; /* gaining leadership pokes every rotation */
     char buf[KEY_MAX];
@@ -641,10 +684,10 @@ int mc_rotation_controller_new(mc_issuer *issuer, mc_kube_client *management,
 int mc_rotation_controller_start(mc_rotation_controller *rc, mc_err *err)
 {
     int result = mc_controller_start(rc->controller, err);
-    if (result == MC_OK)
-        result = mc_informer_start(rc->rotations, err);
-    if (result == MC_OK)
+    if (result == MC_OK) {
         atomic_store(&rc->started, 1);
+        mc_workqueue_add(mc_controller_queue(rc->controller), CRD_KEY);
+    }
     return result;
 }
 
@@ -653,9 +696,10 @@ void mc_rotation_controller_stop(mc_rotation_controller *rc)
     if (!rc)
         return;
     atomic_store(&rc->started, 0);
-    if (rc->rotations)
-        mc_informer_stop(rc->rotations);
+    /* the worker first: it may be starting the informer */
     mc_controller_stop(rc->controller);
+    if (rc->rotations && atomic_load(&rc->watching))
+        mc_informer_stop(rc->rotations);
 }
 
 void mc_rotation_controller_free(mc_rotation_controller *rc)

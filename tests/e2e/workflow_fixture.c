@@ -186,7 +186,7 @@ int wf_create_namespace(mc_kube_client *client, const char *name)
     return rc == MC_EEXISTS ? MC_OK : rc;
 }
 
-static int apply_crd(mc_kube_client *client, const char *file)
+int wf_apply_crd(mc_kube_client *client, const char *file)
 {
     char path[512], *text = NULL;
     size_t len = 0;
@@ -210,7 +210,7 @@ int wf_apply_crds(mc_kube_client *client)
     static const char *const files[] = {"issuedcertificates.yaml", "certificaterequests.yaml",
                                         "podbouncedirectives.yaml"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-        if (apply_crd(client, files[i]) != MC_OK)
+        if (wf_apply_crd(client, files[i]) != MC_OK)
             return -1;
     return 0;
 }
@@ -333,7 +333,9 @@ int wf_setup(wf_fixture **out)
     if (server_process_start(&f->server, args) != 0 ||
         wf_client_for(&f->server, "mgmt", &f->mgmt) != 0)
         return -1;
-    if (wf_create_namespace(f->mgmt, WF_NS_MESHCERT) != 0)
+    /* RootRotations live on the management cluster (the issuer watches them) */
+    if (wf_create_namespace(f->mgmt, WF_NS_MESHCERT) != 0 ||
+        wf_apply_crd(f->mgmt, "rootrotations.yaml") != MC_OK)
         return -1;
     for (int c = 0; c < WF_MANAGED; c++) {
         if (wf_client_for(&f->server, wf_managed_names[c], &f->managed[c]) != 0 ||

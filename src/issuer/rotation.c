@@ -317,6 +317,10 @@ void mc_rotation_decide(const mc_rotation_observation *obs, mc_rotation_action *
                             : (entered ? entered->last_transition_time : NULL);
     if (!since || mc_time_parse(since, &started, &nanos, NULL) != MC_OK)
         started = 0;
+    /* now is whole seconds (rounded down): a start within a second counts
+     * from the next one, so that no step is shorter than its dwell */
+    if (nanos > 0)
+        started++;
     if (obs->now < started + dwell) {
         action->type = MC_ROTATION_WAIT;
         action->requeue_at = started + dwell;

@@ -54,7 +54,7 @@ typedef struct mc_rotation_observation {
     const char *root_error;           /* why a fingerprint is NULL (message), or NULL */
     const char *active_elsewhere;     /* name of another active rotation of the same root, or
                                          NULL (the older one wins; this one FAILs) */
-    int64_t now;                      /* Unix seconds */
+    int64_t now;                      /* Unix seconds, rounded down */
 } mc_rotation_observation;
 
 typedef enum mc_rotation_action_type {

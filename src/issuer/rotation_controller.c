@@ -276,8 +276,11 @@ static int write_phase(mc_rotation_controller *rc, mc_api_root_rotation *rr,
                        mc_err *err)
 {
     int64_t now = obs->now;
+    /* stepStartedAt in microseconds: the dwell counts from the instant */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
     char when[MC_TIME_RFC3339_MAX];
-    mc_time_format(now, when, sizeof(when));
+    mc_time_format_micro((int64_t)ts.tv_sec, (int32_t)ts.tv_nsec, when, sizeof(when));
     int result = MC_OK;
     if (action->type != MC_ROTATION_SET_NOTE)
         if (replace(&rr->status.phase, mc_api_rr_phase_name(action->phase)) != MC_OK ||

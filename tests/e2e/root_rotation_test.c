@@ -156,6 +156,7 @@ typedef struct watch {
     const char *phases[8]; /* in the order entered */
     int count;
     long checks;            /* observations of both clusters checked for mutual trust */
+    long phase_checks;      /* of them, checked against their phase's guarantees */
 } watch;
 
 static void record_phase(const wf_fixture *f, watch *w, const char *phase)
@@ -206,6 +207,36 @@ static void assert_conditions(const wf_fixture *f, const json_t *rr, const watch
     }
 }
 
+/* What a phase guarantees once entered (its previous step is done on every
+ * cluster): bundles [R1,R2] from step 2 on, intermediates of R2 from step
+ * 3 on, [R2] alone at COMPLETE; on the way back, intermediates of R1 in
+ * ROLLING_BACK and [R1] alone at ABORTED. Returns 1 when it checked. */
+static int assert_phase_state(const wf_fixture *f, const char *phase, const output_view *views)
+{
+    for (int c = 0; c < WF_MANAGED; c++) {
+        const output_view *v = &views[c];
+        const char *who = wf_managed_names[c];
+        if ((!strcmp(phase, "PROPAGATING_NEW_INTERMEDIATE") ||
+             !strcmp(phase, "ROLLING_BACK_INTERMEDIATE")) &&
+            (v->bundle != 3 || v->bundle_len != 2))
+            wf_fail(f, "%s in %s: root-cert.pem holds root bits %u (%d roots), not [R1,R2]", who,
+                    phase, v->bundle, v->bundle_len);
+        if (!strcmp(phase, "DELETING_OLD_ROOT") && v->signer != 2)
+            wf_fail(f, "%s in %s: intermediate signed by root bit %u, not R2", who, phase,
+                    v->signer);
+        if (!strcmp(phase, "COMPLETE") && (v->bundle != 2 || v->bundle_len != 1 || v->signer != 2))
+            wf_fail(f, "%s at COMPLETE: bundle bits %u (%d roots), signer %u; want [R2], R2", who,
+                    v->bundle, v->bundle_len, v->signer);
+        if (!strcmp(phase, "ROLLING_BACK") && v->signer != 1)
+            wf_fail(f, "%s in ROLLING_BACK: intermediate signed by root bit %u, not R1", who,
+                    v->signer);
+        if (!strcmp(phase, "ABORTED") && (v->bundle != 1 || v->bundle_len != 1 || v->signer != 1))
+            wf_fail(f, "%s at ABORTED: bundle bits %u (%d roots), signer %u; want [R1], R1", who,
+                    v->bundle, v->bundle_len, v->signer);
+    }
+    return strcmp(phase, "ADDING_NEW_ROOT") != 0;
+}
+
 static int is_forward_token(const char *rotation, const char *name)
 {
     char a[320], b[320];
@@ -232,9 +263,14 @@ static const char *watch_rotation(wf_fixture *f, const char *name, const roots *
         int complete = 1;
         for (int c = 0; c < WF_MANAGED; c++)
             complete &= read_output(f, c, r, &views[c]) == 0;
+        /* the phase again: the outputs belong to it only when it did not move */
+        char after[64];
+        json_decref(read_rotation(f, name, after, sizeof(after)));
         if (complete) {
             assert_mutual_trust(f, views, phase);
             w->checks++;
+            if (!strcmp(after, phase))
+                w->phase_checks += assert_phase_state(f, phase, views);
             for (int c = 0; c < WF_MANAGED; c++)
                 if (is_forward_token(views[c].rotation, name) &&
                     !strcmp(views[c].state, "FINISHED") && views[c].signer != 2)
@@ -311,7 +347,7 @@ static void test_rotation(void **state)
     /* a phase may pass between two reads; the conditions record every one */
     char phase[64];
     json_t *rr = read_rotation(f, "rot1", phase, sizeof(phase));
-    watch all = {{order[0], order[1], order[2], order[3]}, 4, 0};
+    watch all = {{order[0], order[1], order[2], order[3]}, 4, 0, 0};
     assert_conditions(f, rr, &all);
     json_decref(rr);
     for (int i = 0, j = 0; i < w.count; i++) { /* what was seen comes in that order */
@@ -325,8 +361,10 @@ static void test_rotation(void **state)
     mc_pki_cert *now = root_cert(f, WF_ROOT_SECRET, fp);
     assert_string_equal(fp, r.new_fp);
     mc_pki_cert_free(now);
-    fprintf(stderr, "rotation rot1: %ld mutual-trust checks, phases seen %d\n", w.checks, w.count);
+    fprintf(stderr, "rotation rot1: %ld mutual-trust checks, %ld against the phase, phases seen %d\n",
+            w.checks, w.phase_checks, w.count);
     assert_true(w.checks > 10);
+    assert_true(w.phase_checks > 0);
 
     /* a second rotation, aborted in PROPAGATING_NEW_INTERMEDIATE: R2 is the old root now */
     mc_pki_cert_free(r.old_root);
@@ -343,6 +381,7 @@ static void test_rotation(void **state)
     watch rollback = {{"ADDING_NEW_ROOT", "PROPAGATING_NEW_INTERMEDIATE",
                        "ROLLING_BACK_INTERMEDIATE", "ROLLING_BACK", "ABORTED"},
                       5,
+                      0,
                       0};
     assert_conditions(f, rr, &rollback);
     json_decref(rr);
@@ -350,7 +389,9 @@ static void test_rotation(void **state)
     now = root_cert(f, WF_ROOT_SECRET, fp);
     assert_string_equal(fp, r.old_fp); /* the root Secret never changed */
     mc_pki_cert_free(now);
-    fprintf(stderr, "rotation rot2: %ld mutual-trust checks\n", w2.checks);
+    fprintf(stderr, "rotation rot2: %ld mutual-trust checks, %ld against the phase\n", w2.checks,
+            w2.phase_checks);
+    assert_true(w2.phase_checks > 0);
     mc_pki_cert_free(r.old_root);
     mc_pki_cert_free(r.new_root);
     for (int i = 0; i < w.count; i++)

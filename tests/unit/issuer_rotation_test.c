@@ -421,6 +421,26 @@ static void test_failed_ic(void **state)
     teardown(&f);
 }
 
+/* stepStartedAt carries microseconds; the clock is whole seconds: a step
+ * started at S.5 may only end at S+1+dwell, never after less than dwell. */
+static void test_dwell_fraction(void **state)
+{
+    (void)state;
+    fixture f;
+    setup(&f, MC_RR_PHASE_ADDING_NEW_ROOT, 0, STARTED + DWELL);
+    free(f.rr->status.step_started_at);
+    char when[64];
+    mc_time_format_micro(STARTED, 500000000, when, sizeof(when));
+    f.rr->status.step_started_at = strdup(when);
+    decide(&f);
+    assert_int_equal(f.action.type, MC_ROTATION_WAIT);
+    assert_int_equal(f.action.requeue_at, STARTED + 1 + DWELL);
+    f.obs.now = STARTED + 1 + DWELL;
+    decide(&f);
+    assert_phase(&f, MC_RR_PHASE_PROPAGATING_NEW_INTERMEDIATE);
+    teardown(&f);
+}
+
 /* No IssuedCertificate names the root anywhere: every step is trivially
  * done, only the dwell counts. */
 static void test_no_ics(void **state)
@@ -460,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_new_cluster),
         cmocka_unit_test(test_stale_token),
         cmocka_unit_test(test_failed_ic),
+        cmocka_unit_test(test_dwell_fraction),
         cmocka_unit_test(test_no_ics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

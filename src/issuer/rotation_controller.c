@@ -36,7 +36,7 @@
 #define POLL_MS          30000 /* a step in progress is looked at again at least this often */
 #define MAX_TOKEN_WRITES 10000 /* per reconcile: bounds the token loop */
 #define CRD_KEY          "@crd"  /* not a valid ns/name: the CRD check */
-#define CRD_RETRY_MS     30000
+#define CRD_RETRY_MS     10000
 
 static const mc_kube_resource rotations_resource = {MC_API_GROUP, MC_API_VERSION, "rootrotations",
                                                     1};

@@ -13,7 +13,8 @@
  * never signed by R1, the bundles hold R2 alone at COMPLETE and the root
  * Secret then holds R2. Then a second rotation aborted in
  * PROPAGATING_NEW_INTERMEDIATE ends ABORTED with bundles of the old root
- * alone and intermediates it signed.
+ * alone and intermediates it signed. An issuer started before the CRD is
+ * applied says so once and rotates once it is.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -400,6 +401,59 @@ static void test_rotation(void **state)
         free((char *)w2.phases[i]);
 }
 
+static const mc_kube_resource crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                                      0};
+
+/* Occurrences of needle in the file at path. */
+static int count_in_file(const char *path, const char *needle)
+{
+    char *text = wf_read_text(path);
+    int n = 0;
+    for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    free(text);
+    return n;
+}
+
+/* An issuer started while the management cluster does not serve
+ * RootRotations runs on, says so once, and carries out a rotation once the
+ * CRD is applied (no IssuedCertificate: the steps only wait for the dwell). */
+static void test_crd_applied_late(void **state)
+{
+    wf_fixture *f = *state;
+    mc_err err = {0};
+    wf_kill(&f->issuer);
+    if (mc_kube_delete(f->mgmt, &crds, NULL, "rootrotations." MC_API_GROUP, NULL, &err) != MC_OK)
+        wf_fail(f, "delete the rootrotations CRD: %s", err.msg);
+    wf_sleep_ms(300);
+    if (wf_start_issuer(f) != 0)
+        wf_fail(f, "issuer start failed");
+    wf_sleep_ms(3000);
+    assert_int_equal(kill(f->issuer, 0), 0);
+    const char *said = "does not serve rootrotations";
+    assert_int_equal(count_in_file(f->issuer_log, said), 1);
+    const char *args[] = {"rotate", "--generate", "--root-key-type", "ec-p256", NULL};
+    assert_int_equal(run_root(f, args), 1); /* the CLI names the missing CRD */
+    if (wf_apply_crd(f->mgmt, "rootrotations.yaml") != MC_OK)
+        wf_fail(f, "apply the rootrotations CRD");
+    json_t *root = NULL;
+    /* the root the rotation rotates (the issuer makes it on the first request) */
+    if (mc_kube_get(f->mgmt, &wf_secrets, WF_NS_MESHCERT, WF_ROOT_SECRET, &root, &err) ==
+        MC_ENOTFOUND) {
+        wf_create_issued_certificate(f->managed[WF_EAST], IC_NAME, OUTPUT, NULL, NULL);
+        wf_ic_view view;
+        wf_wait_ic_state(f, f->managed[WF_EAST], "east", IC_NAME, "FINISHED", 1, &view);
+    }
+    json_decref(root);
+    const char *rotate[] = {"rotate", "--generate", "--root-key-type", "ec-p256", "--step-dwell",
+                            "1s", "--name", "late", "--wait", "--timeout", "60s", NULL};
+    assert_int_equal(run_root(f, rotate), 0);
+    char phase[64];
+    json_decref(read_rotation(f, "late", phase, sizeof(phase)));
+    assert_string_equal(phase, "COMPLETE");
+    assert_int_equal(count_in_file(f->issuer_log, said), 1);
+}
+
 static int setup(void **state)
 {
     wf_fixture *f = NULL;
@@ -435,6 +489,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crd_applied_late, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,8 +82,7 @@ int main(int argc, char **argv)
     /* Commands that read or make private keys or hold bearer tokens: no core
      * dump, no ptrace attach, before the first secret is in memory. */
     static const char *const holding_secrets[] = {"ca",     "csr",     "sign",  "server", "agent",
-                                                  "issuer", "cluster", "issue", "status",
-                                                  "root"};
+                                                  "issuer", "cluster", "issue", "status", "root"};
     for (size_t i = 0; i < sizeof(holding_secrets) / sizeof(holding_secrets[0]); i++) {
         mc_err err = {0};
         if (strcmp(cmd, holding_secrets[i]) == 0 && mc_process_protect_secrets(&err) != MC_OK) {

@@ -60,9 +60,9 @@ static mc_pki_cert *root_cert(const wf_fixture *f, const char *name, char fp[65]
 
 /* What one cluster's output Secret shows, as root bits (1 old, 2 new, 4 other). */
 typedef struct output_view {
-    unsigned bundle; /* roots in root-cert.pem */
-    int bundle_len;  /* certificates in root-cert.pem */
-    unsigned signer; /* the root whose key signed ca-cert.pem */
+    unsigned bundle;    /* roots in root-cert.pem */
+    int bundle_len;     /* certificates in root-cert.pem */
+    unsigned signer;    /* the root whose key signed ca-cert.pem */
     char rotation[320]; /* the IssuedCertificate's status.rotation */
     char state[32];
 } output_view;
@@ -111,7 +111,7 @@ static int read_output(const wf_fixture *f, int cluster, const roots *r, output_
         for (size_t i = 0; i < count; i++)
             view->bundle |= root_bit(r, list[i]);
         view->bundle_len = (int)count;
-        view->signer = mc_pki_cert_signed_by(ca, r->old_root) ? 1
+        view->signer = mc_pki_cert_signed_by(ca, r->old_root)   ? 1
                        : mc_pki_cert_signed_by(ca, r->new_root) ? 2
                                                                 : 4;
         rc = 0;
@@ -156,8 +156,8 @@ static int run_root(const wf_fixture *f, const char *const *args)
 typedef struct watch {
     const char *phases[8]; /* in the order entered */
     int count;
-    long checks;            /* observations of both clusters checked for mutual trust */
-    long phase_checks;      /* of them, checked against their phase's guarantees */
+    long checks;       /* observations of both clusters checked for mutual trust */
+    long phase_checks; /* of them, checked against their phase's guarantees */
 } watch;
 
 static void record_phase(const wf_fixture *f, watch *w, const char *phase)
@@ -193,15 +193,16 @@ static void assert_conditions(const wf_fixture *f, const json_t *rr, const watch
         const json_t *found = NULL;
         size_t k;
         json_t *c;
-        json_array_foreach(conditions, k, c)
-            if (strcmp(json_string_value(json_object_get(c, "type")), w->phases[i]) == 0)
-                found = c;
+        json_array_foreach(conditions, k,
+                           c) if (strcmp(json_string_value(json_object_get(c, "type")),
+                                         w->phases[i]) == 0) found = c;
         if (!found)
             wf_fail(f, "no condition for phase %s", w->phases[i]);
         int64_t t = 0;
         int32_t nanos = 0;
         if (mc_time_parse(json_string_value(json_object_get(found, "lastTransitionTime")), &t,
-                          &nanos, NULL) != MC_OK || t < last)
+                          &nanos, NULL) != MC_OK ||
+            t < last)
             wf_fail(f, "condition %s: lastTransitionTime missing or before the previous step",
                     w->phases[i]);
         last = t;
@@ -295,8 +296,8 @@ static const char *watch_rotation(wf_fixture *f, const char *name, const roots *
                 wf_fail(f, "meshcert root rotate --abort exited non-zero");
         }
         if (wf_now_ms() > deadline)
-            wf_fail(f, "rotation %s did not end within %d s (phase %s)", name,
-                    ROTATION_MS / 1000, phase);
+            wf_fail(f, "rotation %s did not end within %d s (phase %s)", name, ROTATION_MS / 1000,
+                    phase);
         wf_sleep_ms(50);
     }
 }
@@ -315,7 +316,8 @@ static void wait_outputs(const wf_fixture *f, const roots *r, unsigned bundle, i
         if (ok)
             return;
         if (wf_now_ms() > deadline)
-            wf_fail(f, "outputs: want bundle %u (%d roots) signed by %u; east %u/%d/%u west %u/%d/%u",
+            wf_fail(f,
+                    "outputs: want bundle %u (%d roots) signed by %u; east %u/%d/%u west %u/%d/%u",
                     bundle, bundle_len, signer, views[0].bundle, views[0].bundle_len,
                     views[0].signer, views[1].bundle, views[1].bundle_len, views[1].signer);
         wf_sleep_ms(100);
@@ -336,8 +338,9 @@ static void test_rotation(void **state)
     r.new_fp[0] = '\0';
 
     /* a full rotation, the issuer killed in the middle */
-    const char *args[] = {"rotate",       "--generate", "--root-key-type", "ec-p256", "--step-dwell",
-                          "1s",           "--name",     "rot1",            NULL};
+    const char *args[] = {"rotate",  "--generate",   "--root-key-type",
+                          "ec-p256", "--step-dwell", "1s",
+                          "--name",  "rot1",         NULL};
     assert_int_equal(run_root(f, args), 0);
     r.new_root = root_cert(f, WF_ROOT_SECRET "-rot1", r.new_fp);
     watch w = {0};
@@ -362,7 +365,8 @@ static void test_rotation(void **state)
     mc_pki_cert *now = root_cert(f, WF_ROOT_SECRET, fp);
     assert_string_equal(fp, r.new_fp);
     mc_pki_cert_free(now);
-    fprintf(stderr, "rotation rot1: %ld mutual-trust checks, %ld against the phase, phases seen %d\n",
+    fprintf(stderr,
+            "rotation rot1: %ld mutual-trust checks, %ld against the phase, phases seen %d\n",
             w.checks, w.phase_checks, w.count);
     assert_true(w.checks > 10);
     assert_true(w.phase_checks > 0);
@@ -371,8 +375,9 @@ static void test_rotation(void **state)
     mc_pki_cert_free(r.old_root);
     r.old_root = r.new_root;
     memcpy(r.old_fp, r.new_fp, sizeof(r.old_fp));
-    const char *args2[] = {"rotate", "--generate", "--root-key-type", "ec-p256", "--step-dwell",
-                           "3s",     "--name",     "rot2",            NULL};
+    const char *args2[] = {"rotate",  "--generate",   "--root-key-type",
+                           "ec-p256", "--step-dwell", "3s",
+                           "--name",  "rot2",         NULL};
     assert_int_equal(run_root(f, args2), 0);
     r.new_root = root_cert(f, WF_ROOT_SECRET "-rot2", r.new_fp);
     watch w2 = {0};
@@ -401,8 +406,7 @@ static void test_rotation(void **state)
         free((char *)w2.phases[i]);
 }
 
-static const mc_kube_resource crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                                      0};
+static const mc_kube_resource crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions", 0};
 
 /* Occurrences of needle in the file at path. */
 static int count_in_file(const char *path, const char *needle)
@@ -445,8 +449,9 @@ static void test_crd_applied_late(void **state)
         wf_wait_ic_state(f, f->managed[WF_EAST], "east", IC_NAME, "FINISHED", 1, &view);
     }
     json_decref(root);
-    const char *rotate[] = {"rotate", "--generate", "--root-key-type", "ec-p256", "--step-dwell",
-                            "1s", "--name", "late", "--wait", "--timeout", "60s", NULL};
+    const char *rotate[] = {
+        "rotate", "--generate", "--root-key-type", "ec-p256",   "--step-dwell", "1s",
+        "--name", "late",       "--wait",          "--timeout", "60s",          NULL};
     assert_int_equal(run_root(f, rotate), 0);
     char phase[64];
     json_decref(read_rotation(f, "late", phase, sizeof(phase)));

@@ -4,7 +4,8 @@
  * per cluster naming meshcert/root-ca.
  *
  * A full rotation (step dwell 1 s, the issuer SIGKILLed and restarted when
- * PROPAGATING_NEW_INTERMEDIATE is entered) is watched every 50 ms: the
+ * PROPAGATING_NEW_INTERMEDIATE is entered, east's agent when
+ * DELETING_OLD_ROOT is, and in the second rotation's first step) is watched every 50 ms: the
  * phases come in order with increasing timestamps; at every observation
  * each cluster's intermediate is signed by a root that every cluster's
  * bundle holds (no moment of broken trust); the bundles hold R1 and R2 once
@@ -249,13 +250,15 @@ static int is_forward_token(const char *rotation, const char *name)
 
 /* Watches rotation name until a final phase, checking the invariants at
  * every observation; kill_in: the phase at whose entry the issuer is
- * SIGKILLed and restarted (NULL: none); abort_in: the phase at whose entry
- * `meshcert root rotate --abort` runs. Returns the final phase (static). */
+ * SIGKILLed and restarted, kill_agent_in: the one at whose entry east's
+ * agent is (NULL: none); abort_in: the phase at whose entry `meshcert root
+ * rotate --abort` runs. Returns the final phase (static). */
 static const char *watch_rotation(wf_fixture *f, const char *name, const roots *r, watch *w,
-                                  const char *kill_in, const char *abort_in)
+                                  const char *kill_in, const char *kill_agent_in,
+                                  const char *abort_in)
 {
     int64_t deadline = wf_now_ms() + ROTATION_MS;
-    int killed = 0, aborted = 0;
+    int killed = 0, killed_agent = 0, aborted = 0;
     static char phase[64];
     for (;;) {
         json_t *rr = read_rotation(f, name, phase, sizeof(phase));
@@ -288,6 +291,14 @@ static const char *watch_rotation(wf_fixture *f, const char *name, const roots *
             wf_sleep_ms(300);
             if (wf_start_issuer(f) != 0)
                 wf_fail(f, "issuer restart failed");
+        }
+        if (kill_agent_in && !killed_agent && !strcmp(phase, kill_agent_in)) {
+            killed_agent = 1;
+            fprintf(stderr, "SIGKILL east's agent in %s\n", phase);
+            wf_kill(&f->agents[WF_EAST]);
+            wf_sleep_ms(300);
+            if (wf_start_agent(f, WF_EAST) != 0)
+                wf_fail(f, "agent restart failed");
         }
         if (abort_in && !aborted && !strcmp(phase, abort_in)) {
             aborted = 1;
@@ -344,7 +355,8 @@ static void test_rotation(void **state)
     assert_int_equal(run_root(f, args), 0);
     r.new_root = root_cert(f, WF_ROOT_SECRET "-rot1", r.new_fp);
     watch w = {0};
-    const char *end = watch_rotation(f, "rot1", &r, &w, "PROPAGATING_NEW_INTERMEDIATE", NULL);
+    const char *end = watch_rotation(f, "rot1", &r, &w, "PROPAGATING_NEW_INTERMEDIATE",
+                                     "DELETING_OLD_ROOT", NULL);
     assert_string_equal(end, "COMPLETE");
     static const char *const order[] = {"ADDING_NEW_ROOT", "PROPAGATING_NEW_INTERMEDIATE",
                                         "DELETING_OLD_ROOT", "COMPLETE"};
@@ -381,7 +393,8 @@ static void test_rotation(void **state)
     assert_int_equal(run_root(f, args2), 0);
     r.new_root = root_cert(f, WF_ROOT_SECRET "-rot2", r.new_fp);
     watch w2 = {0};
-    end = watch_rotation(f, "rot2", &r, &w2, NULL, "PROPAGATING_NEW_INTERMEDIATE");
+    end =
+        watch_rotation(f, "rot2", &r, &w2, NULL, "ADDING_NEW_ROOT", "PROPAGATING_NEW_INTERMEDIATE");
     assert_string_equal(end, "ABORTED");
     rr = read_rotation(f, "rot2", phase, sizeof(phase));
     watch rollback = {{"ADDING_NEW_ROOT", "PROPAGATING_NEW_INTERMEDIATE",

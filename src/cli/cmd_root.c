@@ -14,7 +14,7 @@
 
 #include "api/issued_certificate.h"
 #include "api/root_rotation.h"
-#include "api/time.h"
+#include "api/validate.h"
 #include "cli/cli.h"
 #include "cli/ops.h"
 #include "issuer/root_secret.h"
@@ -268,10 +268,17 @@ static int cmd_rotate(mc_kube_client *client, const root_args *a, mc_err *err)
     mc_api_root_rotation **all = NULL;
     size_t count = 0;
     int rc = list_rotations(client, a->ns, &all, &count, err);
+    /* checked before anything is written: a refused name must not leave a
+     * generated root behind */
+    if (mc_validate_dns1123_subdomain(name, err) != MC_OK)
+        rc = mc_err_prefix(err, "--name \"%s\"", name);
     for (size_t i = 0; rc == MC_OK && i < count; i++) {
         char key[520];
         ref_key(&all[i]->spec.root_secret, a->ns, key, sizeof(key));
-        if (strcmp(key, root_key) == 0 && is_active(all[i]))
+        if (strcmp(all[i]->metadata.name, name) == 0)
+            rc = mc_err_set(err, MC_EEXISTS,
+                            "rootrotation %s/%s already exists; pick another --name", a->ns, name);
+        else if (strcmp(key, root_key) == 0 && is_active(all[i]))
             rc = mc_err_set(err, MC_EEXISTS,
                             "rootrotation %s/%s is already rotating root %s (phase %s); wait for "
                             "it, or abort it with meshcert root rotate --abort --name %s",

@@ -894,7 +894,6 @@ out:
 /* Key "<cluster>/<ns>/<name>". */
 static int reconcile_request(void *ctx, const char *key, mc_reconcile_result *result, mc_err *err)
 {
-    (void)result;
     mc_issuer *issuer = ctx;
     if (!atomic_load(&issuer->leading))
         return 0; /* the next leader reconciles everything */
@@ -903,6 +902,10 @@ static int reconcile_request(void *ctx, const char *key, mc_reconcile_result *re
     if (split_key(key, buf, sizeof(buf), &cluster_name, &rest) != 0 ||
         split_key(rest, inner, sizeof(inner), &ns, &name) != 0)
         return 0;
+    if (!mc_rotation_controller_ready(issuer->rotations)) {
+        result->requeue_after_ms = 200; /* the signing plan is not known yet */
+        return 0;
+    }
     issuer_cluster *cluster = cluster_get(issuer, cluster_name);
     if (!cluster)
         return 0; /* deregistered */

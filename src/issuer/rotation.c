@@ -149,6 +149,12 @@ void mc_rotation_progress(const mc_rotation_observation *obs, mc_api_root_rotati
         out[c].done = true;
         out[c].message = NULL;
         messages[c][0] = '\0';
+        if (!cluster->synced) {
+            snprintf(messages[c], 256, "its IssuedCertificates are not known yet (unreachable?)");
+            out[c].done = false;
+            out[c].message = messages[c];
+            continue;
+        }
         for (size_t i = 0; i < cluster->ics_len; i++)
             if (ic_pending(&cluster->ics[i], token, signer, bundle, messages[c], 256)) {
                 out[c].done = false;
@@ -257,7 +263,15 @@ static int check_step(const mc_rotation_observation *obs, mc_rr_phase phase,
                 mc_strlcpy(action->token, token, sizeof(action->token));
                 return 1;
             }
-    for (size_t c = 0; c < obs->clusters_len; c++)
+    for (size_t c = 0; c < obs->clusters_len; c++) {
+        if (!obs->clusters[c].synced) {
+            action->type = MC_ROTATION_WAIT;
+            action->requeue_at = obs->now + 10;
+            snprintf(action->message, sizeof(action->message),
+                     "cluster %s: its IssuedCertificates are not known yet (unreachable?)",
+                     obs->clusters[c].name ? obs->clusters[c].name : "?");
+            return 1;
+        }
         for (size_t i = 0; i < obs->clusters[c].ics_len; i++) {
             char why[256];
             if (ic_pending(&obs->clusters[c].ics[i], token, signer, bundle, why, sizeof(why))) {
@@ -268,6 +282,7 @@ static int check_step(const mc_rotation_observation *obs, mc_rr_phase phase,
                 return 1;
             }
         }
+    }
     return 0;
 }
 

@@ -43,6 +43,8 @@ typedef struct mc_rotation_cluster {
     const char *name;          /* registered cluster */
     const mc_rotation_ic *ics; /* IssuedCertificates naming the rotated root */
     size_t ics_len;
+    int synced; /* its caches are filled: ics is all there is (an unreachable
+                   cluster is never taken for one without any) */
 } mc_rotation_cluster;
 
 typedef struct mc_rotation_observation {

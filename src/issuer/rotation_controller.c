@@ -52,6 +52,7 @@ struct mc_rotation_controller {
     mc_controller *controller; /* one worker */
     atomic_int started;        /* pokes before start or after stop are dropped */
     atomic_int watching;       /* the informer runs (the CRD was found served) */
+    atomic_int crd_absent;     /* the last check found no CRD: no rotation can run */
     int crd_missing_logged;    /* the worker's only */
 };
 
@@ -447,6 +448,9 @@ static int gather(mc_rotation_controller *rc, reconcile_state *st)
                             &st->views[i]) != MC_OK)
             return MC_ENOMEM;
         st->observed[i].name = mc_issuer_cluster_name(st->clusters[i]);
+        st->observed[i].synced =
+            mc_informer_has_synced(mc_issuer_cluster_issued(st->clusters[i])) &&
+            mc_informer_has_synced(mc_issuer_cluster_requests(st->clusters[i]));
         st->observed[i].ics = st->views[i].observed;
         st->observed[i].ics_len = st->views[i].len;
     }
@@ -476,6 +480,7 @@ static int check_crd(mc_rotation_controller *rc, mc_reconcile_result *result)
     int found =
         mc_kube_list(rc->client, &rotations_resource, rc->namespace, &options, &list, &local);
     json_decref(list);
+    atomic_store(&rc->crd_absent, found == MC_ENOTFOUND);
     if (found == MC_OK) {
         if (mc_informer_start(rc->rotations, &local) != MC_OK) {
             mc_log_error(LOG, "rootrotations: %s", local.msg);
@@ -632,6 +637,13 @@ int mc_rotation_controller_plan(mc_rotation_controller *rc, const char *root_key
     }
     free(items);
     return found;
+}
+
+int mc_rotation_controller_ready(mc_rotation_controller *rc)
+{
+    if (!rc || atomic_load(&rc->crd_absent))
+        return 1;
+    return atomic_load(&rc->watching) && mc_informer_has_synced(rc->rotations);
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */

@@ -48,6 +48,12 @@ void mc_rotation_controller_free(mc_rotation_controller *controller);
  * managed cluster changed, or leadership was gained). Accepts NULL. */
 void mc_rotation_controller_poke(mc_rotation_controller *controller);
 
+/* 1 when mc_rotation_controller_plan can be trusted: the RootRotations
+ * are cached (or the management cluster does not serve them, so none can
+ * run). Until then the issuer signs nothing: after a restart in the middle
+ * of a rotation a request must not be signed as if no rotation ran. */
+int mc_rotation_controller_ready(mc_rotation_controller *controller);
+
 /* 1 with *plan filled when a RootRotation of root Secret root_key
  * ("ns/name") is in a signing phase (mc_rotation_phase_plan), 0 otherwise
  * (sign with the root as it is). Reads the cache only. */

@@ -70,8 +70,8 @@ static void setup(fixture *f, mc_rr_phase phase, int abort, int64_t now)
     f->rr = rotation(phase, abort);
     f->ics[0] = finished_ic(f->rr, phase, 0);
     f->ics[1] = finished_ic(f->rr, phase, 1);
-    f->clusters[0] = (mc_rotation_cluster){"east", &f->ics[0], 1};
-    f->clusters[1] = (mc_rotation_cluster){"west", &f->ics[1], 1};
+    f->clusters[0] = (mc_rotation_cluster){"east", &f->ics[0], 1, 1};
+    f->clusters[1] = (mc_rotation_cluster){"west", &f->ics[1], 1, 1};
     f->obs = (mc_rotation_observation){f->rr, f->clusters, 2, OLD_FP, NEW_FP, NULL, NULL, now};
 }
 
@@ -352,7 +352,7 @@ static void test_new_cluster(void **state)
                             MC_IC_STATE_FINISHED, 1,          1,    MC_ROTATION_ROOT_OLD,
                             MC_ROTATION_ROOT_OLD};
     mc_rotation_ic ics[3] = {f.ics[0], f.ics[1], fresh};
-    mc_rotation_cluster clusters[3] = {f.clusters[0], f.clusters[1], {"south", &ics[2], 1}};
+    mc_rotation_cluster clusters[3] = {f.clusters[0], f.clusters[1], {"south", &ics[2], 1, 1}};
     f.obs.clusters = clusters;
     f.obs.clusters_len = 3;
     decide(&f);
@@ -443,6 +443,30 @@ static void test_dwell_fraction(void **state)
     teardown(&f);
 }
 
+/* A registered cluster whose caches are not filled (unreachable) is not
+ * taken for one without IssuedCertificates: no cluster skips a step. */
+static void test_unsynced_cluster(void **state)
+{
+    (void)state;
+    fixture f;
+    setup(&f, MC_RR_PHASE_ADDING_NEW_ROOT, 0, STARTED + DWELL);
+    f.clusters[1].ics_len = 0;
+    f.clusters[1].synced = 0;
+    decide(&f);
+    assert_int_equal(f.action.type, MC_ROTATION_WAIT);
+    assert_int_equal(f.action.requeue_at, STARTED + DWELL + 10);
+    assert_non_null(strstr(f.action.message, "cluster west: its IssuedCertificates are not known"));
+    mc_api_root_rotation_cluster progress[2];
+    char messages[2][256];
+    mc_rotation_progress(&f.obs, progress, messages);
+    assert_true(progress[0].done);
+    assert_false(progress[1].done);
+    f.clusters[1].synced = 1; /* reachable, and without IssuedCertificates of the root */
+    decide(&f);
+    assert_phase(&f, MC_RR_PHASE_PROPAGATING_NEW_INTERMEDIATE);
+    teardown(&f);
+}
+
 /* No IssuedCertificate names the root anywhere: every step is trivially
  * done, only the dwell counts. */
 static void test_no_ics(void **state)
@@ -483,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_stale_token),
         cmocka_unit_test(test_failed_ic),
         cmocka_unit_test(test_dwell_fraction),
+        cmocka_unit_test(test_unsynced_cluster),
         cmocka_unit_test(test_no_ics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

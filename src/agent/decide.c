@@ -428,6 +428,15 @@ static int key_in_output(const decide_ctx *c)
     return e && e->len == key_pem->len && memcmp(e->data, key_pem->data, e->len) == 0;
 }
 
+/* Whether key is of spec.keyType (any type when the spec names none). */
+static int key_fits_spec(const decide_ctx *c, const mc_pki_key *key)
+{
+    mc_key_type type;
+    if (!c->ic->spec.key_type || mc_pki_key_type_parse(c->ic->spec.key_type, &type, NULL) != MC_OK)
+        return 1;
+    return mc_pki_key_is_type(key, type);
+}
+
 /* PENDING (and FAILED): key Secret, then a request for it, then REQUESTED.
  * In FAILED (a retry) the state stays FAILED, with its error, while the new
  * request is answered: a signed one goes on as in REQUESTED (to ISSUED), a
@@ -470,9 +479,10 @@ static void decide_pending(decide_ctx *c)
                        c->what, c->ic->metadata.namespace, c->ic->metadata.name);
         return;
     }
-    if (load_key(ks, &key, NULL) != MC_OK ||
+    if (load_key(ks, &key, NULL) != MC_OK || !key_fits_spec(c, key) ||
         (mc_api_issued_certificate_renewing(&c->ic->status) && key_in_output(c))) {
-        /* unusable, or during a renewal the key being replaced */
+        /* unusable, of another spec.keyType, or during a renewal the key
+         * being replaced */
         set_type(c, MC_AGENT_DELETE_KEY);
         goto out;
     }

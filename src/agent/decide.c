@@ -106,8 +106,8 @@ static void output_facts(const decide_ctx *c, mc_agent_action *a)
     if (written && mc_time_parse(written, &written_at, NULL, NULL) == 0 && written_at > start &&
         written_at < a->not_after)
         start = written_at;
-    a->renewal_time = mc_agent_renewal_time(start, a->not_after, renew_before,
-                                            c->ic->metadata.uid, issuance);
+    a->renewal_time =
+        mc_agent_renewal_time(start, a->not_after, renew_before, c->ic->metadata.uid, issuance);
     if (!roots_pem || mc_pki_cert_list_from_pem(roots_pem, strlen(roots_pem), "output roots",
                                                 &roots, &root_count, NULL) != MC_OK)
         goto out;
@@ -130,8 +130,7 @@ static int time_changes(const char *current_text, int64_t t)
     int64_t current = 0;
     if (t == 0)
         return 0;
-    return !current_text || mc_time_parse(current_text, &current, NULL, NULL) != 0 ||
-           current != t;
+    return !current_text || mc_time_parse(current_text, &current, NULL, NULL) != 0 || current != t;
 }
 
 /* Whether SET_STATUS a would change anything beside state, error and
@@ -975,7 +974,8 @@ int mc_agent_apply_status(mc_api_issued_certificate *ic, const mc_agent_action *
         set_status_time(&st->renewal_time, action->renewal_time) != MC_OK ||
         set_root_fingerprints(st, action) != MC_OK ||
         (action->rotation && replace_str(&st->rotation, action->rotation) != MC_OK) ||
-        set_issuing(ic, action, now) != MC_OK || mc_api_issued_certificate_set_ready(ic, now) != MC_OK)
+        set_issuing(ic, action, now) != MC_OK ||
+        mc_api_issued_certificate_set_ready(ic, now) != MC_OK)
         return MC_ENOMEM;
     return MC_OK;
 }

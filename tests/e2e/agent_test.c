@@ -1136,11 +1136,11 @@ static void test_agent_one_owner_per_output_secret(void **state)
 /* What the polls of the renewal test saw. */
 typedef struct renewal_watch {
     int polls;
-    int key_changes;    /* times the output's ca-key.pem changed */
-    char *ca_key;       /* the output's current ca-key.pem (wiped on free) */
-    time_t changed_at;  /* wall clock of the last change */
-    int ready_checked;  /* polls that checked Ready (after the first FINISHED) */
-    int check_ready;    /* check that Ready is True */
+    int key_changes;   /* times the output's ca-key.pem changed */
+    char *ca_key;      /* the output's current ca-key.pem (wiped on free) */
+    time_t changed_at; /* wall clock of the last change */
+    int ready_checked; /* polls that checked Ready (after the first FINISHED) */
+    int check_ready;   /* check that Ready is True */
 } renewal_watch;
 
 /* status.<field> of IssuedCertificate meshcert/mesh-east, copied ("" when
@@ -1212,8 +1212,8 @@ static void renewal_poll(const test_root *root, renewal_watch *w)
 
 /* Polls until IssuedCertificate mesh-east is FINISHED with status.rotation
  * equal to rotation (NULL: any) and the output key changed changes times. */
-static void renewal_wait(const test_root *root, renewal_watch *w, const char *rotation,
-                         int changes, int64_t timeout_ms)
+static void renewal_wait(const test_root *root, renewal_watch *w, const char *rotation, int changes,
+                         int64_t timeout_ms)
 {
     int64_t deadline = now_ms() + timeout_ms;
     for (;;) {
@@ -1293,8 +1293,8 @@ static void test_agent_renews_before_expiry_and_rotates_once(void **state)
     renewal_wait(&root, &w, "2026-12-02T12:00:00Z-test", 2, WAIT_MS);
     for (int i = 0; i < 20; i++) /* two seconds more: no further key */
         renewal_poll(&root, &w);
-    printf("rotation: %d key changes in all, %d polls, Ready True in %d of them\n",
-           w.key_changes, w.polls, w.ready_checked);
+    printf("rotation: %d key changes in all, %d polls, Ready True in %d of them\n", w.key_changes,
+           w.polls, w.ready_checked);
     assert_int_equal(w.key_changes, 2);
     stop_agent_cleanly();
     mc_secure_free_str(w.ca_key);

@@ -1430,7 +1430,6 @@ static void test_converges_and_bounces_each_pod_once(void **state)
     world_free(&w);
 }
 
-
 /* ---- lifetimes, renewal and rotation (issue 12) ---------------------------- */
 
 static int output_verifies(const world *w)
@@ -1438,7 +1437,9 @@ static int output_verifies(const world *w)
     const mc_api_secret *o = w->output;
     if (!o)
         return 0;
-#define FILE_OF(NAME) (char *)(mc_api_bytes_map_get(&o->data, NAME) ? mc_api_bytes_map_get(&o->data, NAME)->data : NULL)
+#define FILE_OF(NAME)                                                                              \
+    (char *)(mc_api_bytes_map_get(&o->data, NAME) ? mc_api_bytes_map_get(&o->data, NAME)->data     \
+                                                  : NULL)
     mc_pki_bundle bundle = {.ca_cert = FILE_OF("ca-cert.pem"),
                             .ca_key = FILE_OF("ca-key.pem"),
                             .cert_chain = FILE_OF("cert-chain.pem"),

@@ -347,6 +347,14 @@ void mc_api_issued_certificate_ready(const mc_api_issued_certificate_status *sta
                                      const char **ready, const char **reason, const char **message)
 {
     *ready = "False";
+    if (mc_api_issued_certificate_renewing(status) &&
+        (status->state == MC_IC_STATE_PENDING || status->state == MC_IC_STATE_REQUESTED ||
+         status->state == MC_IC_STATE_ISSUED)) {
+        *ready = "True";
+        *reason = "Renewing";
+        *message = "the current certificate stays in place while its successor is issued";
+        return;
+    }
     switch (status->state) {
     case MC_IC_STATE_PENDING:
         *reason = "Pending";
@@ -376,6 +384,12 @@ void mc_api_issued_certificate_ready(const mc_api_issued_certificate_status *sta
         *message = "status.state is not one this version of meshcert knows";
         break;
     }
+}
+
+int mc_api_issued_certificate_renewing(const mc_api_issued_certificate_status *status)
+{
+    const mc_api_condition *c = mc_api_conditions_get(&status->conditions, MC_API_CONDITION_ISSUING);
+    return c && c->status && strcmp(c->status, "True") == 0;
 }
 
 int mc_api_issued_certificate_set_ready(mc_api_issued_certificate *ic, int64_t now)

@@ -122,11 +122,13 @@ const char *mc_api_ic_state_name(mc_ic_state state);
 /* Parses a state string; MC_IC_STATE_UNKNOWN when not one of the five. */
 mc_ic_state mc_api_ic_state_parse(const char *name);
 
-/* The Ready condition that status (state, error) means: True "Finished" at
- * FINISHED; False "Failed" with the error as message at FAILED; False
- * "Pending", "Requested" or "Issued" (the state, CamelCase) in progress;
- * Unknown "UnknownState" for a state this version does not know. The
- * strings are static or borrowed from status. */
+/* The Ready condition that status (state, error, Issuing) means: True
+ * "Finished" at FINISHED; False "Failed" with the error as message at FAILED;
+ * during a renewal (the Issuing condition True) True "Renewing" at PENDING,
+ * REQUESTED and ISSUED, as the current certificate stays in place; otherwise
+ * False "Pending", "Requested" or "Issued" (the state, CamelCase) in
+ * progress; Unknown "UnknownState" for a state this version does not know.
+ * The strings are static or borrowed from status. */
 void mc_api_issued_certificate_ready(const mc_api_issued_certificate_status *status,
                                      const char **ready, const char **reason, const char **message);
 
@@ -134,6 +136,10 @@ void mc_api_issued_certificate_ready(const mc_api_issued_certificate_status *sta
  * status.observedGeneration); lastTransitionTime becomes now (Unix seconds)
  * only when Ready's status changes. MC_ENOMEM. */
 int mc_api_issued_certificate_set_ready(mc_api_issued_certificate *ic, int64_t now);
+
+/* Whether status carries the Issuing condition with status True: a renewal
+ * or rotation is under way (docs/workflow.md, "Lifetimes and renewal"). */
+int mc_api_issued_certificate_renewing(const mc_api_issued_certificate_status *status);
 
 /* Whether ic->status.conditions' Ready already says what ic->status means. */
 int mc_api_issued_certificate_ready_current(const mc_api_issued_certificate *ic);

@@ -1,8 +1,10 @@
 /* cmd_ops.c - `meshcert issue` and `meshcert status`: the operator's view of
  * issuance across the registered clusters. issue writes an
  * IssuedCertificate (and optionally its PodBounceDirective) on one managed
- * cluster; status reads every registered cluster's IssuedCertificates and
- * their output Secrets. Both reach the clusters through the management
+ * cluster, with the optional lifetime fields (duration, renewBefore,
+ * keyType); status reads every registered cluster's IssuedCertificates and
+ * their output Secrets: state, validity, renewal time, trust-bundle roots,
+ * pending rotation. Both reach the clusters through the management
  * cluster's registrations (ops.h).
  */
 #include <errno.h>

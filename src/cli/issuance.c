@@ -100,6 +100,21 @@ static const char *rotate_annotation(const json_t *ic)
     return json_string_value(json_object_get(annotations, MC_API_IC_ROTATE_ANNOTATION));
 }
 
+/* Whether status.conditions has type with status True. */
+static int condition_true(const json_t *ic, const char *type)
+{
+    size_t i;
+    json_t *condition;
+    json_array_foreach(json_object_get(json_object_get(ic, "status"), "conditions"), i, condition)
+    {
+        const char *t = json_string_value(json_object_get(condition, "type"));
+        const char *value = json_string_value(json_object_get(condition, "status"));
+        if (t && value && strcmp(t, type) == 0)
+            return strcmp(value, "True") == 0;
+    }
+    return 0;
+}
+
 mc_cli_issuance mc_cli_rotation_progress(const json_t *ic, const char *token, const char **state)
 {
     const char *rotation = status_string(ic, "rotation");
@@ -118,6 +133,8 @@ mc_cli_issuance mc_cli_rotation_progress(const json_t *ic, const char *token, co
         return MC_CLI_ISSUANCE_WAITING;
     }
     if (json_is_integer(observed) && json_integer_value(observed) != generation)
+        return MC_CLI_ISSUANCE_WAITING;
+    if (condition_true(ic, "Issuing")) /* the agent's renewal still in flight */
         return MC_CLI_ISSUANCE_WAITING;
     return strcmp(*state, "FINISHED") == 0 ? MC_CLI_ISSUANCE_DONE : MC_CLI_ISSUANCE_WAITING;
 }

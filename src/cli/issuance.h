@@ -42,8 +42,8 @@ typedef enum {
 mc_cli_issuance mc_cli_issuance_progress(const json_t *ic, const char **state);
 
 /* For rotate --wait: DONE when status.rotation equals token and the state
- * is FINISHED for the current generation (a Ready condition, which a
- * renewal may keep True, is not enough); FAILED when the state is FAILED
+ * is FINISHED for the current generation, with no Issuing condition True (a
+ * Ready condition, which a renewal keeps True, is not enough); FAILED when the state is FAILED
  * (the agent starts a rotation only from FINISHED, so a FAILED object never
  * completes one); WAITING otherwise. *state receives the state, or
  * "FINISHED (rotation not started)" while the agent has not taken the

@@ -203,6 +203,17 @@ static void test_rotation_progress(void **state)
                               "\"rotation\":\"" TOKEN "\"}",
                               s),
                      MC_CLI_ISSUANCE_DONE);
+    /* FINISHED with the token while the agent's Issuing condition is True */
+    assert_int_equal(rotation("{\"state\":\"FINISHED\",\"observedGeneration\":2,"
+                              "\"rotation\":\"" TOKEN "\",\"conditions\":"
+                              "[{\"type\":\"Issuing\",\"status\":\"True\"}]}",
+                              s),
+                     MC_CLI_ISSUANCE_WAITING);
+    assert_int_equal(rotation("{\"state\":\"FINISHED\",\"observedGeneration\":2,"
+                              "\"rotation\":\"" TOKEN "\",\"conditions\":"
+                              "[{\"type\":\"Issuing\",\"status\":\"False\"}]}",
+                              s),
+                     MC_CLI_ISSUANCE_DONE);
     /* FINISHED with the token, but for an older spec */
     assert_int_equal(rotation("{\"state\":\"FINISHED\",\"observedGeneration\":1,"
                               "\"rotation\":\"" TOKEN "\"}",

@@ -61,7 +61,7 @@ int mc_cli_mgmt_client(const mc_cli_mgmt_flags *flags, mc_kube_client **out, mc_
     return rc;
 }
 
-static int64_t monotonic_ms(void)
+int64_t mc_cli_monotonic_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -79,7 +79,7 @@ int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char
                          const char *name, const char *rotation_token, int64_t timeout_ms,
                          mc_err *err)
 {
-    int64_t deadline = monotonic_ms() + timeout_ms;
+    int64_t deadline = mc_cli_monotonic_ms() + timeout_ms;
     char last[64] = "", limit[32];
     mc_duration_format(timeout_ms / 1000 > 0 ? timeout_ms / 1000 : 1, limit, sizeof(limit));
     for (;;) {
@@ -111,7 +111,7 @@ int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char
             }
             json_decref(ic);
         }
-        if (monotonic_ms() + WAIT_POLL_MS > deadline)
+        if (mc_cli_monotonic_ms() + WAIT_POLL_MS > deadline)
             return mc_err_set(err, MC_EUNAVAILABLE,
                               "issuedcertificate %s/%s not %s within %s (state %s%s%s); "
                               "is the agent running on the cluster and the issuer on the "

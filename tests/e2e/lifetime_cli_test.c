@@ -81,8 +81,8 @@ static issued read_output(const wf_fixture *f, const char *secret_name)
 }
 
 /* notAfter is the lifetime from the issuance (between before and after). */
-static void assert_lifetime(const wf_fixture *f, const issued *got, const char *name,
-                            time_t before, time_t after, long seconds)
+static void assert_lifetime(const wf_fixture *f, const issued *got, const char *name, time_t before,
+                            time_t after, long seconds)
 {
     if (got->not_after < before + seconds || got->not_after > after + seconds)
         wf_fail(f, "%s: notAfter %lld is not %ld s after the issuance (between %lld and %lld)",
@@ -104,7 +104,8 @@ static void openssl_root_prefix(const wf_fixture *f, char out[9])
     wf_write_text(path, root ? root : "");
     free(root);
     char *text = NULL;
-    char *const argv[] = {"openssl", "x509", "-in", path, "-noout", "-fingerprint", "-sha256", NULL};
+    char *const argv[] = {"openssl", "x509",         "-in",     path,
+                          "-noout",  "-fingerprint", "-sha256", NULL};
     if (wf_run_output(f, argv, &text) != 0 || !strchr(text, '='))
         wf_fail(f, "openssl x509 -fingerprint: %s", text ? text : "");
     size_t n = 0;
@@ -139,9 +140,9 @@ static void rotation_of(const wf_fixture *f, const char *name, char token[64], c
     mc_err err = {0};
     if (mc_kube_get(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, name, &ic, &err))
         wf_fail(f, "issuedcertificate %s: %s", name, err.msg);
-    const char *asked = json_string_value(json_object_get(
-        json_object_get(json_object_get(ic, "metadata"), "annotations"),
-        "certificates.smh.solo.io/rotate"));
+    const char *asked = json_string_value(
+        json_object_get(json_object_get(json_object_get(ic, "metadata"), "annotations"),
+                        "certificates.smh.solo.io/rotate"));
     const char *done = wf_str_at(ic, "status", "rotation");
     snprintf(token, 64, "%s", asked ? asked : "");
     snprintf(taken, 64, "%s", done ? done : "");
@@ -209,10 +210,9 @@ static void test_lifetime_and_rotation(void **state)
     got[0] = now;
 
     /* rotate --all: every one gets a new key */
-    assert_int_equal(
-        meshcert(f, &out, "rotate", "--kubeconfig", kubeconfig, "--all", "--wait", "--timeout",
-                 "90s", NULL),
-        0);
+    assert_int_equal(meshcert(f, &out, "rotate", "--kubeconfig", kubeconfig, "--all", "--wait",
+                              "--timeout", "90s", NULL),
+                     0);
     free(out);
     for (int i = 0; i < NAMES; i++) {
         char all_token[64];

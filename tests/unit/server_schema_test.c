@@ -317,6 +317,22 @@ static void test_check(void **state)
                         "\"pattern\":\"^(a\"}}}",
                         "properties[d].pattern: Invalid value: must be a valid regular expression "
                         "(POSIX extended syntax)");
+    /* RE2's repetition limit, and no nesting that regcomp would expand to
+     * gigabytes */
+    expect_schema_check("{\"type\":\"object\",\"properties\":{\"d\":{\"type\":\"string\","
+                        "\"pattern\":\"^[a-z]{1,63}(\\\\.[a-z]{1,63})*$\"}}}",
+                        NULL);
+    const char *const costly[] = {"^a{1001}$", "((a{1,1000}){1,1000}){1,1000}", "(a{2,400}){300}"};
+    for (size_t i = 0; i < sizeof(costly) / sizeof(costly[0]); i++) {
+        char schema[256];
+        snprintf(schema, sizeof(schema),
+                 "{\"type\":\"object\",\"properties\":{\"d\":{\"type\":\"string\","
+                 "\"pattern\":\"%s\"}}}",
+                 costly[i]);
+        expect_schema_check(schema, "properties[d].pattern: Invalid value: must be at most 1024 "
+                                    "bytes with repetition bounds of at most 1000 (together at "
+                                    "most 100000)");
+    }
 }
 
 /* The IssuedCertificate lifetime fields (issue 12): duration and renewBefore

@@ -2,6 +2,8 @@
  * HTTPS on loopback (workflow_fixture.h): `meshcert server` (mgmt, east,
  * west), `meshcert issuer --ttl 2h --max-duration 3h` and east's agent.
  *
+ * The issuer refuses --ttl longer than --max-duration, or outside 1m to
+ * 87600h (exit 2).
  * `meshcert issue --wait` without --duration gets the issuer's --ttl, with
  * --duration 90m exactly that, with --duration 8760h the issuer's
  * --max-duration (read from the certificate in the output Secret); `meshcert
@@ -154,6 +156,22 @@ static void test_lifetime_and_rotation(void **state)
     wf_fixture *f = *state;
     char kubeconfig[512];
     kubeconfig_of(f, "mgmt", kubeconfig, sizeof(kubeconfig));
+    /* the issuer's lifetime flags are checked before it starts */
+    char *out = NULL;
+    assert_int_equal(meshcert(f, &out, "issuer", "--kubeconfig", kubeconfig, "--ttl", "3h",
+                              "--max-duration", "2h", NULL),
+                     2);
+    assert_non_null(strstr(out, "--ttl 3h is longer than --max-duration 2h"));
+    free(out);
+    assert_int_equal(meshcert(f, &out, "issuer", "--kubeconfig", kubeconfig, "--ttl", "30s", NULL),
+                     2);
+    assert_non_null(strstr(out, "--ttl: \"30s\" is outside 1m to 87600h"));
+    free(out);
+    assert_int_equal(
+        meshcert(f, &out, "issuer", "--kubeconfig", kubeconfig, "--max-duration", "87601h", NULL),
+        2);
+    free(out);
+
     const char *durations[NAMES] = {NULL, "90m", "8760h"};
     const long lifetimes[NAMES] = {2 * 3600, 90 * 60, 3 * 3600}; /* --ttl, asked, --max-duration */
     issued got[NAMES];
@@ -165,7 +183,7 @@ static void test_lifetime_and_rotation(void **state)
     }
 
     /* status: the validity, the renewal time, the root's short fingerprint */
-    char root_prefix[9], *out = NULL;
+    char root_prefix[9];
     openssl_root_prefix(f, root_prefix);
     assert_int_equal(strlen(root_prefix), 8);
     assert_int_equal(meshcert(f, &out, "status", "--kubeconfig", kubeconfig, NULL), 0);

@@ -1234,6 +1234,12 @@ static void test_rotate(void **state)
     assert_string_equal(columns[7], "0123abcd,fedc9876");
     assert_string_equal(columns[8], "-");
 
+    /* --namespace-in-cluster without --name: only that namespace's */
+    assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--cluster", "east",
+                         "--namespace-in-cluster", "default", NULL),
+                     1);
+    assert_non_null(strstr(f->out, "no issuedcertificates on cluster east in namespace default"));
+
     /* --all: both, with a new token */
     assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--all", NULL), 0);
     assert_non_null(strstr(f->out, "meshcert/one on cluster east: rotation requested"));

@@ -117,6 +117,19 @@ static int rotated_add(rotated_list *list, const char *cluster, const char *ns, 
     return MC_OK;
 }
 
+/* What the agent will do with a token, from the object's state: FINISHED
+ * starts at once; an issuance in flight completes first; a FAILED object
+ * rotates only once it is FINISHED again. */
+static const char *when_taken(const json_t *ic)
+{
+    const char *state = json_string_value(json_object_get(json_object_get(ic, "status"), "state"));
+    if (state && strcmp(state, "FINISHED") == 0)
+        return "";
+    if (state && strcmp(state, "FAILED") == 0)
+        return "; it is FAILED: the agent rotates it once it is FINISHED again";
+    return "; the issuance in flight completes first";
+}
+
 /* Writes token into the rotate annotation of IssuedCertificate ns/name
  * (MC_ENOTFOUND naming it when it does not exist) and prints the line. */
 static int annotate(mc_kube_client *client, const char *cluster, const char *ns, const char *name,
@@ -126,17 +139,19 @@ static int annotate(mc_kube_client *client, const char *cluster, const char *ns,
         json_pack("{s:{s:{s:s}}}", "metadata", "annotations", MC_API_IC_ROTATE_ANNOTATION, token);
     if (!patch)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
+    json_t *patched = NULL;
     int rc = mc_kube_patch(client, &mc_cli_issued_certificates, ns, name, MC_KUBE_PATCH_MERGE,
-                           patch, 0, NULL, err);
+                           patch, 0, &patched, err);
     json_decref(patch);
     if (rc == MC_ENOTFOUND)
         return mc_err_set(err, MC_ENOTFOUND, "issuedcertificate %s/%s not found on cluster %s", ns,
                           name, cluster);
     if (rc != MC_OK)
         return mc_err_prefix(err, "issuedcertificate %s/%s on cluster %s", ns, name, cluster);
-    printf("issuedcertificate %s/%s on cluster %s: rotation requested (%s=%s)\n", ns, name, cluster,
-           MC_API_IC_ROTATE_ANNOTATION, token);
+    printf("issuedcertificate %s/%s on cluster %s: rotation requested (%s=%s)%s\n", ns, name,
+           cluster, MC_API_IC_ROTATE_ANNOTATION, token, when_taken(patched));
     fflush(stdout);
+    json_decref(patched);
     return MC_OK;
 }
 

@@ -1186,6 +1186,7 @@ static void test_rotate(void **state)
         run(f, "rotate", "--kubeconfig", k, "--cluster", "east", "--name", "one", NULL), 0);
     assert_non_null(strstr(f->out, "issuedcertificate meshcert/one on cluster east: rotation "
                                    "requested (certificates.smh.solo.io/rotate="));
+    assert_non_null(strstr(f->out, "; the issuance in flight completes first")); /* PENDING */
     assert_null(strstr(f->out, "meshcert/two"));
     char token[64], token_two[64];
     rotate_token(f, "one", token);
@@ -1286,8 +1287,11 @@ static void test_rotate(void **state)
     assert_non_null(strstr(text, "issuedcertificate meshcert/two on cluster east: FINISHED\n"));
     free(text);
 
-    /* --wait: FAILED ends it with the error */
+    /* --wait: FAILED ends it with the error; the line says why it waits */
     set_status(f, "two", "{\"state\":\"FAILED\",\"error\":\"no root\"}");
+    assert_int_equal(
+        run(f, "rotate", "--kubeconfig", k, "--cluster", "east", "--name", "two", NULL), 0);
+    assert_non_null(strstr(f->out, "it is FAILED: the agent rotates it once it is FINISHED again"));
     assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--cluster", "east", "--name", "two",
                          "--wait", "--timeout", "10s", NULL),
                      1);

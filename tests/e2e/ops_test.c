@@ -284,6 +284,35 @@ static void test_usage_errors(void **state)
     assert_int_equal(run(f, "status", "--help", NULL), 0);
 }
 
+/* Registers cluster name with a copy of east's kubeconfig whose server
+ * port is 1, where nothing listens. */
+static void register_down_cluster(fixture *f, const char *name)
+{
+    char *text = NULL;
+    FILE *file = fopen(f->east_kubeconfig, "r");
+    assert_non_null(file);
+    text = calloc(1, 1 << 16);
+    assert_non_null(text);
+    (void)!fread(text, 1, (1 << 16) - 1, file);
+    fclose(file);
+    char port[16], down[512];
+    snprintf(port, sizeof(port), ":%d", f->server.port);
+    char *at = strstr(text, port);
+    assert_non_null(at);
+    snprintf(down, sizeof(down), "%s/%s.yaml", f->server.dir, name);
+    file = fopen(down, "w");
+    assert_non_null(file);
+    fwrite(text, 1, (size_t)(at - text), file);
+    fputs(":1", file); /* nothing listens on port 1 */
+    fputs(at + strlen(port), file);
+    fclose(file);
+    free(text);
+    assert_int_equal(run(f, "cluster", "register", name, "--trust-domain", "cluster.local",
+                         "--org", "Istio", "--kubeconfig", f->mgmt_kubeconfig,
+                         "--kubeconfig-file", down, NULL),
+                     0);
+}
+
 static void test_operator_flow(void **state)
 {
     fixture *f = *state;
@@ -369,28 +398,7 @@ static void test_operator_flow(void **state)
     assert_non_null(strstr(f->out, "cacerts"));
 
     /* a registered cluster whose server is down: one row, exit 1, no crash */
-    char *text = NULL;
-    FILE *file = fopen(f->east_kubeconfig, "r");
-    assert_non_null(file);
-    text = calloc(1, 1 << 16);
-    assert_non_null(text);
-    (void)!fread(text, 1, (1 << 16) - 1, file);
-    fclose(file);
-    char port[16], down[512];
-    snprintf(port, sizeof(port), ":%d", f->server.port);
-    char *at = strstr(text, port);
-    assert_non_null(at);
-    snprintf(down, sizeof(down), "%s/west.yaml", f->server.dir);
-    file = fopen(down, "w");
-    assert_non_null(file);
-    fwrite(text, 1, (size_t)(at - text), file);
-    fputs(":1", file); /* nothing listens on port 1 */
-    fputs(at + strlen(port), file);
-    fclose(file);
-    free(text);
-    assert_int_equal(run(f, "cluster", "register", "west", "--trust-domain", "cluster.local",
-                         "--org", "Istio", "--kubeconfig", k, "--kubeconfig-file", down, NULL),
-                     0);
+    register_down_cluster(f, "west");
     assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 1);
     assert_non_null(strstr(f->out, "meshcert/ic1"));
     assert_non_null(strstr(f->out, "unreachable"));
@@ -1251,6 +1259,19 @@ static void test_rotate(void **state)
     assert_token_form(token_all);
     assert_string_equal(token_all, token_two);
     assert_string_not_equal(token_all, token);
+
+    /* --all with a cluster down: reported (exit 1), the others still rotated */
+    register_down_cluster(f, "down");
+    assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--all", NULL), 1);
+    assert_non_null(strstr(f->out, "meshcert rotate: cluster down: "));
+    assert_non_null(strstr(f->out, "cannot connect to https://127.0.0.1:1/"));
+    assert_non_null(strstr(f->out, "meshcert/two on cluster east: rotation requested"));
+    char token_down[64];
+    rotate_token(f, "one", token_down);
+    assert_string_not_equal(token_down, token_all);
+    assert_int_equal(run(f, "cluster", "deregister", "down", "--kubeconfig", k, NULL), 0);
+    snprintf(token_all, sizeof(token_all), "%s", token_down);
+    rotate_token(f, "two", token_two);
 
     /* --wait: no agent takes the token, --timeout ends it */
     double start = now_seconds();

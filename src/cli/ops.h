@@ -1,7 +1,8 @@
-/* ops.h - what the operator commands (cluster, issue, status, verify
- * --cluster) share: reaching the management cluster, and the managed
+/* ops.h - what the operator commands (cluster, issue, rotate, status,
+ * verify --cluster) share: reaching the management cluster, and the managed
  * clusters registered in it as Secrets of type solo.io/kubeconfig (one data
- * key named after the cluster, holding its kubeconfig text).
+ * key named after the cluster, holding its kubeconfig text), and waiting
+ * for an IssuedCertificate there.
  */
 #ifndef MC_CLI_OPS_H
 #define MC_CLI_OPS_H
@@ -18,6 +19,7 @@
 #define MC_CLI_DEFAULT_ROOT_NAME "root-ca" /* the root a registration allows by default */
 
 extern const mc_kube_resource mc_cli_secrets;
+extern const mc_kube_resource mc_cli_issued_certificates;
 
 /* --request-timeout: the default, and the largest accepted. */
 #define MC_CLI_REQUEST_TIMEOUT_MS     30000L
@@ -69,13 +71,29 @@ int mc_cli_cluster_client(mc_kube_client *mgmt, const char *ns, const char *clus
 int mc_cli_secret_value(const json_t *secret, const char *key, char **out, size_t *len,
                         mc_err *err);
 
+/* Milliseconds of the monotonic clock (deadlines of --wait). */
+int64_t mc_cli_monotonic_ms(void);
+
+/* Sleeps ms milliseconds, resuming after signals (the --wait loops). */
+void mc_cli_pause_ms(long ms);
+
+/* --wait: the default --timeout. */
+#define MC_CLI_WAIT_TIMEOUT_DEFAULT_MS (5 * 60 * 1000L)
+
+/* --wait of issue and rotate: reads IssuedCertificate ns/name on client
+ * (cluster names it in messages) until it is done, printing each new state.
+ * Done is mc_cli_issuance_progress's DONE, or with rotation_token (not NULL)
+ * mc_cli_rotation_progress's. MC_OK when done; MC_EINVAL with its
+ * status.error when FAILED; MC_EUNAVAILABLE naming the last state when
+ * timeout_ms passes first (reads a silent server fails are retried until
+ * then); other read errors as they come. */
+int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char *ns,
+                         const char *name, const char *rotation_token, int64_t timeout_ms,
+                         mc_err *err);
+
 /* Splits "NS/NAME" (or "NAME", then default_ns) into ns and name buffers
  * (254 bytes each). -1 when malformed. */
 int mc_cli_parse_ref(const char *text, const char *default_ns, char ns[254], char name[254]);
 
-/* Milliseconds of CLOCK_MONOTONIC, and a sleep that resumes after signals:
- * the --wait loops. */
-int64_t mc_cli_monotonic_ms(void);
-void mc_cli_pause_ms(long ms);
 
 #endif

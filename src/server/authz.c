@@ -90,12 +90,17 @@ int mc_server_authz_check(const mc_server_request *req, mc_server_reply *reply)
         snprintf(who, sizeof(who),
                  "User \"%s\" cannot %s resource \"%s\" in API group \"%s\" at the cluster scope",
                  req->identity.user, what.verb, resource, r->group);
+    /* a long reason is cut (the return value is looked at so that GCC's
+     * -Wformat-truncation knows the cut is meant) */
+    int n;
     if (req->name)
-        snprintf(msg, sizeof(msg), "%s \"%.253s\" is forbidden: %s%s%s", qualified, req->name, who,
-                 reason[0] ? ": " : "", reason);
+        n = snprintf(msg, sizeof(msg), "%s \"%.253s\" is forbidden: %s%s%s", qualified, req->name,
+                     who, reason[0] ? ": " : "", reason);
     else
-        snprintf(msg, sizeof(msg), "%s is forbidden: %s%s%s", qualified, who, reason[0] ? ": " : "",
-                 reason);
+        n = snprintf(msg, sizeof(msg), "%s is forbidden: %s%s%s", qualified, who,
+                     reason[0] ? ": " : "", reason);
+    if (n < 0)
+        msg[0] = '\0';
     mc_server_reply_status(reply, 403, "Forbidden", msg, req);
     return -1;
 }

@@ -47,6 +47,9 @@ expect "ec-p256 ec-p384 " meshcert root rotate --generate --root-key-type ec
 expect_has --wait meshcert issue --
 expect_has --timeout meshcert issue --wait --t
 expect_has --request-timeout meshcert status --
+expect_has --all meshcert rotate --
+expect "rsa2048 rsa3072 rsa4096 " meshcert issue --key-type rs
+expect "rotate " meshcert rot
 expect "--kubeconfig --kubeconfig-file " meshcert cluster register east --kube
 expect "--data-dir --help " meshcert server cluster add c1 --
 expect_has --data-dir meshcert server --
@@ -62,7 +65,7 @@ expect "$tmp/east.yaml " meshcert status --kubeconfig "$tmp/ea"
 expect "$tmp/pki " meshcert sign --out-dir "$tmp/p"
 
 # every flag a command's --help shows is completed, and nothing else
-for c in "ca create" "csr create" sign verify cluster issue status root issuer agent server \
+for c in "ca create" "csr create" sign verify cluster issue status rotate root issuer agent server \
          "server cluster"; do
   # shellcheck disable=SC2086
   want="$("$M" $c --help | grep -oE '^ +(-h, )?--[a-z][a-z0-9-]*' | grep -oE -- '--[a-z0-9-]+' |

@@ -491,7 +491,9 @@ static void print_rotation(mc_kube_client *client, const char *ns, const mc_api_
                c->last_transition_time ? c->last_transition_time : "-", c->type, c->status,
                c->reason ? c->reason : "", c->message ? c->message : "");
     }
-    printf("  clusters (current step):\n");
+    printf("  clusters (current step):%s\n", rr->status.clusters_len ? ""
+                                             : is_active(rr)         ? " none observed yet"
+                                                             : " none (the rotation has ended)");
     for (size_t i = 0; i < rr->status.clusters_len; i++) {
         const mc_api_root_rotation_cluster *c = &rr->status.clusters[i];
         printf("    %-12s %s %s%s%s\n", c->name, c->phase, c->done ? "done" : "in progress",

@@ -354,7 +354,7 @@ static void handle_watch(mc_server_request *req, mc_server_reply *reply, mc_sele
         mc_watch_start(req->server->hub, req->connection, req->cluster->name, &params, &err);
     if (!reply->stream) {
         if (err.code == MC_EUNAVAILABLE)
-            mc_server_reply_status(reply, 429, "TooManyRequests", err.msg, req);
+            mc_server_reply_too_many(reply, err.msg, req);
         else
             mc_server_reply_store_error(reply, req, &err);
         return;

@@ -1,6 +1,7 @@
 /* server_limits_test.c - `meshcert server` against hostile or careless
  * clients (issue 14): requests that crashed it, watches opened and dropped
- * by the thousand, connection caps, memory per watcher.
+ * by the thousand, caps on watches and on requests in flight, memory per
+ * watcher and per LIST.
  */
 #define _GNU_SOURCE /* prlimit */
 #include <curl/curl.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -310,6 +312,233 @@ static void test_watch_caps_429(void **state)
     curl_slist_free_all(h2);
 }
 
+/* A request held in flight: a POST whose headers are sent and whose body
+ * never comes (its read callback pauses), so the server holds its place
+ * from the headers on, as it would a slow uploader or a slow reader. */
+typedef struct slow_request {
+    CURL *easy;
+    struct curl_slist *headers;
+} slow_request;
+
+static size_t pause_body(char *buf, size_t size, size_t n, void *userdata)
+{
+    (void)buf;
+    (void)size;
+    (void)n;
+    (void)userdata;
+    return CURL_READFUNC_PAUSE;
+}
+
+static void slow_start(slow_request *r, CURLM *multi, const server_process *sp,
+                       const char *cluster)
+{
+    char url[256], auth[200];
+    snprintf(url, sizeof(url), "%s/clusters/%s/api/v1/namespaces/default/configmaps", sp->base,
+             cluster ? cluster : "c1");
+    r->headers = curl_slist_append(NULL, "Expect:"); /* no 100-continue wait */
+    r->headers = curl_slist_append(r->headers, "Content-Type: application/json");
+    if (cluster) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", server_token(sp, cluster));
+        r->headers = curl_slist_append(r->headers, auth);
+    }
+    r->easy = curl_easy_init();
+    curl_easy_setopt(r->easy, CURLOPT_URL, url);
+    curl_easy_setopt(r->easy, CURLOPT_CAINFO, sp->ca_path);
+    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(r->easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, 200L);
+    curl_easy_setopt(r->easy, CURLOPT_READFUNCTION, pause_body);
+    curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, 60L);
+    curl_multi_add_handle(multi, r->easy);
+}
+
+/* Drops the connection mid-body: the load goes. */
+static void slow_stop(slow_request *r, CURLM *multi)
+{
+    curl_multi_remove_handle(multi, r->easy);
+    curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Lets the held requests' handshakes and headers go out. */
+static void pump(CURLM *multi, long ms)
+{
+    long deadline = now_ms() + ms;
+    while (now_ms() < deadline) {
+        int running = 0;
+        curl_multi_perform(multi, &running);
+        curl_multi_poll(multi, NULL, 0, 20, NULL);
+    }
+}
+
+typedef struct answer {
+    long status;
+    char body[2048];
+    char retry_after[32];
+} answer;
+
+static size_t answer_body(char *ptr, size_t size, size_t n, void *userdata)
+{
+    answer *a = userdata;
+    size_t have = strlen(a->body), len = size * n;
+    size_t room = sizeof(a->body) - 1 - have;
+    memcpy(a->body + have, ptr, len < room ? len : room);
+    a->body[have + (len < room ? len : room)] = '\0';
+    return len;
+}
+
+static size_t answer_header(char *ptr, size_t size, size_t n, void *userdata)
+{
+    answer *a = userdata;
+    size_t len = size * n;
+    if (len > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0)
+        snprintf(a->retry_after, sizeof(a->retry_after), "%.*s", (int)(len - 12), ptr + 12);
+    return len;
+}
+
+/* GET path (below the server's base) with cluster's token (none when NULL);
+ * the status, the body's start and Retry-After land in *a. */
+static void get(const server_process *sp, const char *cluster, const char *path, answer *a)
+{
+    memset(a, 0, sizeof(*a));
+    char url[512], auth[200];
+    snprintf(url, sizeof(url), "%s%s", sp->base, path);
+    struct curl_slist *headers = NULL;
+    if (cluster) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", server_token(sp, cluster));
+        headers = curl_slist_append(NULL, auth);
+    }
+    CURL *easy = curl_easy_init();
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_CAINFO, sp->ca_path);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, answer_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, answer_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, a);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT, 10L);
+    CURLcode rc = curl_easy_perform(easy);
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &a->status);
+    if (rc != CURLE_OK)
+        a->status = -1;
+    curl_easy_cleanup(easy);
+    curl_slist_free_all(headers);
+}
+
+static void assert_too_many(const answer *a, const char *what, const char *flag)
+{
+    fprintf(stderr, "%s: %ld, Retry-After:%s %s\n", what, a->status, a->retry_after, a->body);
+    assert_int_equal(a->status, 429);
+    assert_non_null(strstr(a->body, "\"reason\":\"TooManyRequests\""));
+    assert_non_null(strstr(a->body, "\"retryAfterSeconds\":1"));
+    assert_non_null(strstr(a->body, flag));
+    assert_int_equal(atoi(a->retry_after), 1);
+}
+
+/* GET path until it is answered want (the held requests reach the server in
+ * their own time), for at most 10 s; the last answer in *a. */
+static void get_until(const server_process *sp, CURLM *multi, const char *cluster,
+                      const char *path, long want, answer *a)
+{
+    long deadline = now_ms() + 10000;
+    do {
+        pump(multi, 50);
+        get(sp, cluster, path, a);
+    } while (a->status != want && now_ms() < deadline);
+}
+
+/* --max-requests-inflight-per-identity and --max-requests-inflight: one
+ * identity holding its share of requests in flight (bodies that never come)
+ * gets 429 TooManyRequests with Retry-After, naming the cap; another
+ * identity, /healthz and watches still get 200; the total cap refuses a
+ * third identity; a client without a token is one identity by its address;
+ * once the load goes every request is 200 again and no fd is left behind. */
+static void test_inflight_caps_429(void **state)
+{
+    fixture *f = *state;
+    const char *args[] = {"--cluster",
+                          "c1",
+                          "--cluster",
+                          "c2",
+                          "--cluster",
+                          "c3",
+                          "--max-requests-inflight",
+                          "8",
+                          "--max-requests-inflight-per-identity",
+                          "4",
+                          NULL};
+    assert_int_equal(server_process_start(&f->sp, args), 0);
+    server_client_assert_alive(&f->sp);
+    int baseline = server_fds(&f->sp);
+    const char *path1 = "/clusters/c1/api/v1/namespaces";
+    const char *path2 = "/clusters/c2/api/v1/namespaces";
+    const char *path3 = "/clusters/c3/api/v1/namespaces";
+    CURLM *multi = curl_multi_init();
+    enum { HELD = 12 };
+    slow_request held[HELD];
+    memset(held, 0, sizeof(held));
+    answer a;
+
+    /* c1 holds its 4 places: its 5th request is refused, c2's is not */
+    for (int i = 0; i < 4; i++)
+        slow_start(&held[i], multi, &f->sp, "c1");
+    get_until(&f->sp, multi, "c1", path1, 429, &a);
+    assert_too_many(&a, "c1's 5th request", "--max-requests-inflight-per-identity");
+    assert_non_null(strstr(a.body, "c1-admin"));
+    get(&f->sp, "c2", path2, &a);
+    assert_int_equal(a.status, 200);
+    get(&f->sp, NULL, "/healthz", &a);
+    assert_int_equal(a.status, 200);
+
+    /* c2 holds 4 more: 8 in flight, so c3 is refused by the total cap, and
+     * /healthz and a watch still answer */
+    for (int i = 4; i < 8; i++)
+        slow_start(&held[i], multi, &f->sp, "c2");
+    get_until(&f->sp, multi, "c3", path3, 429, &a);
+    assert_too_many(&a, "c3 at 8 in flight", "--max-requests-inflight)");
+    get(&f->sp, NULL, "/healthz", &a);
+    assert_int_equal(a.status, 200);
+    get(&f->sp, NULL, "/readyz", &a);
+    assert_int_equal(a.status, 200);
+    get(&f->sp, "c3", "/clusters/c3/api/v1/namespaces?watch=true&timeoutSeconds=1", &a);
+    assert_int_equal(a.status, 200);
+
+    /* the load goes: every request answers again */
+    for (int i = 0; i < 8; i++)
+        slow_stop(&held[i], multi);
+    get_until(&f->sp, multi, "c3", path3, 200, &a);
+    assert_int_equal(a.status, 200);
+    get(&f->sp, "c1", path1, &a);
+    assert_int_equal(a.status, 200);
+
+    /* clients without a token: one identity per address */
+    for (int i = 0; i < 4; i++)
+        slow_start(&held[i], multi, &f->sp, NULL);
+    get_until(&f->sp, multi, NULL, path1, 429, &a);
+    assert_too_many(&a, "5th request without a token", "client 127.0.0.1");
+    get(&f->sp, "c1", path1, &a);
+    assert_int_equal(a.status, 200);
+    for (int i = 0; i < 4; i++)
+        slow_stop(&held[i], multi);
+    get_until(&f->sp, multi, NULL, path1, 401, &a);
+    assert_int_equal(a.status, 401);
+    curl_multi_cleanup(multi);
+
+    int after = -1;
+    for (int i = 0; i < 100; i++) {
+        after = server_fds(&f->sp);
+        if (after <= baseline)
+            break;
+        server_client_sleep_ms(50);
+    }
+    fprintf(stderr, "in-flight caps: server fds baseline %d, after the load %d\n", baseline,
+            after);
+    assert_true(after <= baseline);
+    server_client_assert_alive(&f->sp);
+}
+
 /* The server's resident set size in KiB (/proc/<pid>/status is readable
  * even when the process is not dumpable). */
 static long server_rss_kib(const server_process *sp)
@@ -422,6 +651,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_requests_that_crashed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_watches_reaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_caps_429, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inflight_caps_429, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_per_watcher_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_per_list_bounded, setup, teardown),
     };

@@ -32,14 +32,18 @@ typedef struct request_state {
 } request_state;
 
 /* A list reply streamed as the client reads: the list's fields, then one
- * item at a time encoded from a reference, then "]}". A LIST in flight holds
- * references to the stored objects (immutable once stored) and one encoded
- * item, not the whole encoded body: 25 slow readers of a 40 MB list no
- * longer hold 1 GB. Runs on the HTTP thread only. */
+ * item at a time encoded from a reference (through encode, when set: a
+ * Table's row), then "]}". A LIST in flight holds references to the stored
+ * objects (immutable once stored) and one encoded item, not the whole
+ * encoded body: 25 slow readers of a 40 MB list no longer hold 1 GB. Runs on
+ * the HTTP thread only. */
 typedef struct list_stream {
     char *head;      /* `{...,"items":[`, owned */
     size_t head_len; /* bytes in head */
     json_t *items;   /* reference to the list's items array */
+    mc_server_item_fn encode;  /* what to send for an item, or NULL: the item */
+    void *ctx;                 /* encode's context, owned */
+    void (*ctx_free)(void *);  /* frees ctx */
     size_t next;     /* index of the next item to encode */
     char *item;      /* the item being sent (with its leading comma), owned */
     size_t item_len; /* bytes in item */
@@ -53,7 +57,21 @@ static void list_stream_free(void *cls)
     free(ls->head);
     free(ls->item);
     json_decref(ls->items);
+    if (ls->ctx_free)
+        ls->ctx_free(ls->ctx);
     free(ls);
+}
+
+/* The next item's text (owned), or NULL when out of memory. */
+static char *list_stream_encode(list_stream *ls)
+{
+    json_t *item = json_array_get(ls->items, ls->next);
+    if (!ls->encode)
+        return json_dumps(item, JSON_COMPACT);
+    json_t *shown = ls->encode(item, ls->ctx);
+    char *text = shown ? json_dumps(shown, JSON_COMPACT) : NULL;
+    json_decref(shown);
+    return text;
 }
 
 /* Copies from data[*offset..len) into buf; returns the bytes copied. */
@@ -81,7 +99,7 @@ static ssize_t list_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                     ls->phase = 2;
                     continue;
                 }
-                char *body = json_dumps(json_array_get(ls->items, ls->next), JSON_COMPACT);
+                char *body = list_stream_encode(ls);
                 if (!body)
                     return copied ? (ssize_t)copied : MHD_CONTENT_READER_END_WITH_ERROR;
                 size_t len = strlen(body);
@@ -115,36 +133,46 @@ static ssize_t list_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)copied;
 }
 
-/* Sets reply->stream for obj when it is a list with items; 0 when done. */
-static int reply_list_stream(mc_server_reply *reply, int code, const json_t *obj)
+/* Sets reply->stream for obj, whose member key is a non-empty array: 0 when
+ * done, 1 when the array is empty or missing (nothing set), -1 when out of
+ * memory (ctx freed in both failures). */
+static int reply_list_stream(mc_server_reply *reply, int code, const json_t *obj, const char *key,
+                             mc_server_item_fn encode, void *ctx, void (*ctx_free)(void *))
 {
-    json_t *items = json_object_get(obj, "items");
-    if (!json_is_array(items) || json_array_size(items) == 0)
-        return -1;
+    json_t *items = json_object_get(obj, key);
+    if (!json_is_array(items) || json_array_size(items) == 0) {
+        if (ctx_free)
+            ctx_free(ctx);
+        return 1;
+    }
     json_t *rest = json_copy((json_t *)obj); /* shallow: the fields but items */
     list_stream *ls = calloc(1, sizeof(*ls));
     char *head = NULL;
-    if (rest && ls && json_object_del(rest, "items") == 0)
+    if (rest && ls && json_object_del(rest, key) == 0)
         head = json_dumps(rest, JSON_COMPACT);
     json_decref(rest);
-    size_t len = head ? strlen(head) : 0;
-    static const char items_key[] = "\"items\":[";
-    char *full = len >= 2 ? malloc(len + sizeof(items_key) + 1) : NULL;
+    size_t len = head ? strlen(head) : 0, key_len = strlen(key);
+    /* `{...}` becomes `{...,"<key>":[` (or `{"<key>":[` for `{}`) */
+    char *full = len >= 2 ? malloc(len + key_len + 6) : NULL;
     if (!full) {
         free(head);
         free(ls);
+        if (ctx_free)
+            ctx_free(ctx);
         return -1;
     }
-    /* `{...}` becomes `{...,"items":[` (or `{"items":[` for `{}`) */
     memcpy(full, head, len - 1);
     size_t at = len - 1;
     if (len > 2)
         full[at++] = ',';
-    memcpy(full + at, items_key, sizeof(items_key));
+    at += (size_t)snprintf(full + at, key_len + 5, "\"%s\":[", key);
     free(head);
     ls->head = full;
-    ls->head_len = at + sizeof(items_key) - 1;
+    ls->head_len = at;
     ls->items = json_incref(items);
+    ls->encode = encode;
+    ls->ctx = ctx;
+    ls->ctx_free = ctx_free;
     struct MHD_Response *response = MHD_create_response_from_callback(
         MHD_SIZE_UNKNOWN, 32 * 1024, list_stream_read, ls, list_stream_free);
     if (!response) {
@@ -157,20 +185,31 @@ static int reply_list_stream(mc_server_reply *reply, int code, const json_t *obj
     return 0;
 }
 
-int mc_server_reply_json(mc_server_reply *reply, int code, const json_t *obj)
+static void reply_out_of_memory(mc_server_reply *reply)
 {
-    if (reply_list_stream(reply, code, obj) == 0)
+    reply->status = 500;
+    reply->body = mc_strdup("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
+                            "\"message\":\"out of memory\",\"reason\":\"InternalError\","
+                            "\"code\":500}");
+}
+
+int mc_server_reply_stream(mc_server_reply *reply, int code, const json_t *obj, const char *key,
+                           mc_server_item_fn encode, void *ctx, void (*ctx_free)(void *))
+{
+    int rc = reply_list_stream(reply, code, obj, key, encode, ctx, ctx_free);
+    if (rc == 0)
         return 0;
     reply->status = code;
     reply->content_type = "application/json";
-    reply->body = json_dumps(obj, JSON_COMPACT);
-    if (!reply->body) {
-        reply->status = 500;
-        reply->body = mc_strdup("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
-                                "\"message\":\"out of memory\",\"reason\":\"InternalError\","
-                                "\"code\":500}");
-    }
+    reply->body = rc > 0 ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (!reply->body)
+        reply_out_of_memory(reply);
     return 0;
+}
+
+int mc_server_reply_json(mc_server_reply *reply, int code, const json_t *obj)
+{
+    return mc_server_reply_stream(reply, code, obj, "items", NULL, NULL, NULL);
 }
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one

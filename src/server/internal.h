@@ -108,6 +108,18 @@ int mc_server_reply_too_many(mc_server_reply *reply, const char *message,
  * obj's items must not change afterwards (the store's objects never do). */
 int mc_server_reply_json(mc_server_reply *reply, int code, const json_t *obj);
 
+/* What a streamed list sends for one of its items (a new reference, or
+ * NULL when out of memory: the stream ends there); ctx as given below. */
+typedef json_t *(*mc_server_item_fn)(const json_t *item, void *ctx);
+
+/* mc_server_reply_json for a list whose array is obj's member key, each
+ * element sent as encode(element, ctx) makes it (a Table's rows from the
+ * stored objects): obj's other members, then the elements one at a time as
+ * the client reads. ctx is owned by the reply from here (ctx_free, may be
+ * NULL). An empty array is sent whole as it is. Returns 0. */
+int mc_server_reply_stream(mc_server_reply *reply, int code, const json_t *obj, const char *key,
+                           mc_server_item_fn encode, void *ctx, void (*ctx_free)(void *));
+
 /* A query parameter or a header of the request (NULL when absent). */
 const char *mc_server_query(const mc_server_request *req, const char *key);
 const char *mc_server_header(const mc_server_request *req, const char *key);

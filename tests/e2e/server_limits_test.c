@@ -555,10 +555,12 @@ static long server_rss_kib(const server_process *sp)
     return kib;
 }
 
-/* 25 watches of a ~6 MB namespace whose clients never read: the initial
- * ADDED events are encoded as the client reads, so the server's memory does
- * not grow by the namespace's size per watcher (it did: 25 x 40 MB took it
- * from 89 MB to 1 GB). */
+/* 25 watches (or LISTs) of a ~6 MB namespace whose clients never read: the
+ * initial ADDED events (the items, the Table rows) are encoded as the client
+ * reads, so the server's memory does not grow by the namespace's size per
+ * reader (it did: 25 x 40 MB took it from 89 MB to 1 GB).
+ * MESHCERT_LIMITS_OBJECTS=N makes the namespace N x 100 KiB (the figures in
+ * bench/RESULTS.md: 400, ~40 MB); the bound asserted scales with it. */
 #if defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
 #elif defined(__has_feature)
@@ -567,48 +569,83 @@ static long server_rss_kib(const server_process *sp)
 #endif
 #endif
 
-static void check_memory_per_reader(void **state, const char *query)
+enum { VALUE = 100 * 1024, READERS = 25 };
+
+static int namespace_objects(void)
+{
+    const char *env = getenv("MESHCERT_LIMITS_OBJECTS");
+    int n = env ? atoi(env) : 0;
+    return n > 0 ? n : 60;
+}
+
+/* Creates (POST) or replaces (PUT) the ConfigMaps big-0 .. big-<n-1>, each
+ * VALUE bytes of one letter (round picks which). */
+static void write_namespace(const server_process *sp, const char *tok, int n, int round,
+                            const char *method)
+{
+    char *body = malloc(VALUE + 256);
+    assert_non_null(body);
+    for (int i = 0; i < n; i++) {
+        int len = snprintf(body, 256,
+                           "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
+                           "\"big-%d\"},\"data\":{\"v\":\"",
+                           i);
+        memset(body + len, 'a' + (i + round) % 26, VALUE);
+        snprintf(body + len + VALUE, 8, "\"}}");
+        char path[128];
+        if (strcmp(method, "PUT") == 0)
+            snprintf(path, sizeof(path), "/clusters/c1/api/v1/namespaces/default/configmaps/big-%d",
+                     i);
+        else
+            snprintf(path, sizeof(path), "/clusters/c1/api/v1/namespaces/default/configmaps");
+        http_reply reply;
+        assert_int_equal(http_do(sp, tok, method, path, body, NULL, &reply), 0);
+        assert_int_equal(reply.status, strcmp(method, "PUT") == 0 ? 200 : 201);
+        http_reply_free(&reply);
+    }
+    free(body);
+}
+
+/* query: the readers' query ("watch=true" or a LIST's); accept: an Accept
+ * header or NULL; rewrite: after each reader starts, every object is
+ * replaced, so each stalled watcher's snapshot is a different generation
+ * of the namespace (the server keeps 10 revisions of history here, so only
+ * the readers can hold the old ones). */
+static void check_memory_per_reader(void **state, const char *query, const char *accept,
+                                    int rewrite)
 {
     fixture *f = *state;
 #ifdef SANITIZED
     /* ASan's quarantine keeps freed memory resident: RSS says nothing here */
     (void)f;
     (void)query;
+    (void)accept;
+    (void)rewrite;
     skip();
 #endif
-    const char *args[] = {"--cluster", "c1", NULL};
+    const char *args[] = {"--cluster", "c1", "--history", "10", NULL};
     assert_int_equal(server_process_start(&f->sp, args), 0);
     char tok[128], auth[200];
     snprintf(tok, sizeof(tok), "%s", server_token(&f->sp, "c1"));
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
-    enum { OBJECTS = 60, VALUE = 100 * 1024, WATCHERS = 25 };
-    char *body = malloc(VALUE + 256);
-    assert_non_null(body);
-    for (int i = 0; i < OBJECTS; i++) {
-        int n = snprintf(body, 256,
-                         "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":"
-                         "\"big-%d\"},\"data\":{\"v\":\"",
-                         i);
-        memset(body + n, 'a' + i % 26, VALUE);
-        snprintf(body + n + VALUE, 8, "\"}}");
-        http_reply reply;
-        assert_int_equal(http_do(&f->sp, tok, "POST",
-                                 "/clusters/c1/api/v1/namespaces/default/configmaps", body, NULL,
-                                 &reply),
-                         0);
-        assert_int_equal(reply.status, 201);
-        http_reply_free(&reply);
-    }
-    free(body);
+    int objects = namespace_objects();
+    write_namespace(&f->sp, tok, objects, 0, "POST");
     long before = server_rss_kib(&f->sp);
     struct curl_slist *headers = curl_slist_append(NULL, auth);
+    if (accept)
+        headers = curl_slist_append(headers, accept);
     CURLM *multi = curl_multi_init();
-    watch_client clients[WATCHERS];
-    for (int i = 0; i < WATCHERS; i++)
+    watch_client clients[READERS];
+    for (int i = 0; i < READERS; i++)
         clients[i].pause = 1;
     watch_path = "api/v1/namespaces/default/configmaps";
     watch_query = query;
-    int running = open_watches(&f->sp, multi, clients, WATCHERS, "c1", headers);
+    int running = 0;
+    for (int i = 0; i < READERS; i += rewrite ? 1 : READERS) {
+        running += open_watches(&f->sp, multi, clients + i, rewrite ? 1 : READERS, "c1", headers);
+        if (rewrite)
+            write_namespace(&f->sp, tok, objects, i + 1, "PUT");
+    }
     watch_path = "api/v1/namespaces";
     watch_query = "watch=true";
     /* let the server fill the sockets and queue what it will */
@@ -618,31 +655,96 @@ static void check_memory_per_reader(void **state, const char *query)
         server_client_sleep_ms(100);
     }
     long after = server_rss_kib(&f->sp);
+    long namespace_kib = (long)objects * VALUE / 1024;
     fprintf(stderr,
-            "memory per reader (%s): %d objects of %d KiB, %d readers not reading (%d running): "
-            "server RSS %ld KiB before, %ld KiB after (+%ld KiB; the namespace x watchers = "
-            "%d KiB)\n",
-            query, OBJECTS, VALUE / 1024, WATCHERS, running, before, after, after - before,
-            OBJECTS * VALUE / 1024 * WATCHERS);
-    close_watches(multi, clients, WATCHERS);
+            "memory per reader (%s%s%s): %d objects of %d KiB, %d readers not reading (%d "
+            "running): server RSS %ld KiB before, %ld KiB after (+%ld KiB; the namespace x "
+            "readers = %ld KiB)\n",
+            query, accept ? ", Table" : "", rewrite ? ", namespace replaced after each" : "",
+            objects, VALUE / 1024, READERS, running, before, after, after - before,
+            namespace_kib * READERS);
+    close_watches(multi, clients, READERS);
     curl_multi_cleanup(multi);
     curl_slist_free_all(headers);
-    assert_int_equal(running, WATCHERS);
-    /* well below one namespace's encoding per watcher (150 MB) */
-    assert_true(after - before < 40 * 1024);
+    assert_int_equal(running, READERS);
+    /* well below one namespace's encoding per reader: the 16 MiB queue of
+     * live events (shared lines) and a few namespaces at most */
+    assert_true(after - before < 16 * 1024 + 4 * namespace_kib);
     server_client_assert_alive(&f->sp);
 }
 
 static void test_memory_per_watcher_bounded(void **state)
 {
-    check_memory_per_reader(state, "watch=true");
+    check_memory_per_reader(state, "watch=true", NULL, 0);
 }
 
 /* The same for 25 LISTs of the namespace whose clients never read: the list
  * is encoded as it is sent, one item at a time. */
 static void test_memory_per_list_bounded(void **state)
 {
-    check_memory_per_reader(state, "limit=500");
+    check_memory_per_reader(state, "limit=500", NULL, 0);
+}
+
+static const char *const table_accept = "Accept: application/json;as=Table;g=meta.k8s.io;v=v1";
+
+/* And for 25 Table LISTs (kubectl get): one row at a time. */
+static void test_memory_per_table_list_bounded(void **state)
+{
+    check_memory_per_reader(state, "limit=500&includeObject=Object", table_accept, 0);
+}
+
+/* 25 watchers that never read, each started before the whole namespace is
+ * replaced: each snapshot is its own generation of the namespace. A
+ * watcher whose live events pass the 16 MiB cap ends and lets its
+ * unsent snapshot go (before, each held its generation until it hung up). */
+static void test_memory_per_stalled_snapshot_bounded(void **state)
+{
+    check_memory_per_reader(state, "watch=true", NULL, 1);
+}
+
+/* A Table LIST streamed row by row is still one Table: its columns, then
+ * every object's row, as the whole one was. */
+static void test_table_list_streamed(void **state)
+{
+    fixture *f = *state;
+    const char *args[] = {"--cluster", "c1", NULL};
+    assert_int_equal(server_process_start(&f->sp, args), 0);
+    answer a;
+    char url[256];
+    snprintf(url, sizeof(url), "%s/clusters/c1/api/v1/namespaces?includeObject=None", f->sp.base);
+    CURL *easy = curl_easy_init();
+    char auth[200];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", server_token(&f->sp, "c1"));
+    struct curl_slist *headers = curl_slist_append(NULL, auth);
+    headers = curl_slist_append(headers, table_accept);
+    memset(&a, 0, sizeof(a));
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_CAINFO, f->sp.ca_path);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, answer_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &a);
+    assert_int_equal(curl_easy_perform(easy), CURLE_OK);
+    curl_easy_cleanup(easy);
+    curl_slist_free_all(headers);
+    json_t *table = json_loads(a.body, 0, NULL);
+    fprintf(stderr, "Table LIST: %s\n", a.body);
+    assert_non_null(table);
+    assert_string_equal(json_string_value(json_object_get(table, "kind")), "Table");
+    assert_true(json_array_size(json_object_get(table, "columnDefinitions")) >= 2);
+    json_t *rows = json_object_get(table, "rows");
+    assert_true(json_array_size(rows) >= 4); /* default, kube-system, kube-public, ... */
+    size_t i;
+    json_t *row;
+    int found_default = 0;
+    json_array_foreach(rows, i, row)
+    {
+        assert_null(json_object_get(row, "object"));
+        const char *name = json_string_value(json_array_get(json_object_get(row, "cells"), 0));
+        assert_non_null(name);
+        found_default |= strcmp(name, "default") == 0;
+    }
+    assert_true(found_default);
+    json_decref(table);
 }
 
 int main(void)
@@ -654,6 +756,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_inflight_caps_429, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_per_watcher_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_per_list_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_per_table_list_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_per_stalled_snapshot_bounded, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_table_list_streamed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

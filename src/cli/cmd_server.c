@@ -204,11 +204,14 @@ int mc_cmd_server(int argc, char **argv)
             if (n < 0)
                 return mc_cli_usage_error(
                     cmd, "--%s: expected a number from 1 to 1000000, got \"%s\"", o->name, optarg);
-            size_t *cap = opt == OPT_MAX_WATCHES           ? &config.max_watches
-                          : opt == OPT_MAX_WATCHES_PER_CLUSTER ? &config.max_watches_per_cluster
-                          : opt == OPT_MAX_INFLIGHT            ? &config.max_requests_inflight
-                                                      : &config.max_requests_inflight_per_identity;
-            *cap = (size_t)n;
+            if (opt == OPT_MAX_WATCHES)
+                config.max_watches = (size_t)n;
+            else if (opt == OPT_MAX_WATCHES_PER_CLUSTER)
+                config.max_watches_per_cluster = (size_t)n;
+            else if (opt == OPT_MAX_INFLIGHT)
+                config.max_requests_inflight = (size_t)n;
+            else
+                config.max_requests_inflight_per_identity = (size_t)n;
             break;
         }
         case MC_CLI_OPT_LOG_LEVEL:

@@ -97,7 +97,7 @@ typedef struct sign_args {
     const char *out_dir;
     mc_cli_list permit_trust_domains; /* name constraints, when either list is set */
     mc_cli_list permit_dns_suffixes;
-    int no_uri_constraints;           /* --no-uri-constraints */
+    int no_uri_constraints; /* --no-uri-constraints */
 } sign_args;
 
 /* Everything sign loads, released together. */

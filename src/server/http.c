@@ -25,10 +25,10 @@
 
 /* Per-connection request state (MHD's con_cls). */
 typedef struct request_state {
-    mc_buf body;         /* the request body so far (capped) */
-    int too_large;       /* the body exceeded MC_SERVER_BODY_MAX */
-    int admitted;        /* holds a place in server->inflight until completed */
-    char identity[160];  /* whose place: a user name, or "client <address>" */
+    mc_buf body;        /* the request body so far (capped) */
+    int too_large;      /* the body exceeded MC_SERVER_BODY_MAX */
+    int admitted;       /* holds a place in server->inflight until completed */
+    char identity[160]; /* whose place: a user name, or "client <address>" */
 } request_state;
 
 /* A list reply streamed as the client reads: the list's fields, then one
@@ -38,17 +38,17 @@ typedef struct request_state {
  * encoded body: 25 slow readers of a 40 MB list no longer hold 1 GB. Runs on
  * the HTTP thread only. */
 typedef struct list_stream {
-    char *head;      /* `{...,"items":[`, owned */
-    size_t head_len; /* bytes in head */
-    json_t *items;   /* reference to the list's items array */
-    mc_server_item_fn encode;  /* what to send for an item, or NULL: the item */
-    void *ctx;                 /* encode's context, owned */
-    void (*ctx_free)(void *);  /* frees ctx */
-    size_t next;     /* index of the next item to encode */
-    char *item;      /* the item being sent (with its leading comma), owned */
-    size_t item_len; /* bytes in item */
-    size_t offset;   /* bytes of head, item or tail already sent */
-    int phase;       /* 0 head, 1 items, 2 tail, 3 done */
+    char *head;               /* `{...,"items":[`, owned */
+    size_t head_len;          /* bytes in head */
+    json_t *items;            /* reference to the list's items array */
+    mc_server_item_fn encode; /* what to send for an item, or NULL: the item */
+    void *ctx;                /* encode's context, owned */
+    void (*ctx_free)(void *); /* frees ctx */
+    size_t next;              /* index of the next item to encode */
+    char *item;               /* the item being sent (with its leading comma), owned */
+    size_t item_len;          /* bytes in item */
+    size_t offset;            /* bytes of head, item or tail already sent */
+    int phase;                /* 0 head, 1 items, 2 tail, 3 done */
 } list_stream;
 
 static void list_stream_free(void *cls)
@@ -608,8 +608,7 @@ static void request_identity(struct mc_server *server, struct MHD_Connection *co
         MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr *peer = info ? info->client_addr : NULL;
     if (peer && peer->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, address,
-                  sizeof(address));
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, address, sizeof(address));
     else if (peer && peer->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, address,
                   sizeof(address));
@@ -618,8 +617,7 @@ static void request_identity(struct mc_server *server, struct MHD_Connection *co
 
 /* Health checks are never refused; watches are long-running and have their
  * own caps (watch.c), as kube-apiserver leaves them out of max-in-flight. */
-static int counted_in_flight(struct MHD_Connection *connection, const char *url,
-                             const char *method)
+static int counted_in_flight(struct MHD_Connection *connection, const char *url, const char *method)
 {
     if (is_health_check(url))
         return 0;

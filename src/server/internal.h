@@ -36,7 +36,7 @@ struct mc_server {
     mc_store *store;             /* owned */
     mc_watch_hub *hub;           /* owned */
     mc_inflight *inflight;       /* owned: caps on requests in flight (HTTP thread only) */
-    size_t connection_limit;     /* libmicrohttpd's hard cap on connections, above the soft caps */
+    size_t connection_limit;     /* libmicrohttpd's hard cap, above the soft caps */
     struct MHD_Daemon *daemon;   /* owned */
     mc_server_cluster *clusters; /* owned array */
     size_t cluster_count;

@@ -391,9 +391,9 @@ static size_t min_size(size_t a, size_t b)
  * health checks find a connection. Defaults shrink to fit; caps given that
  * do not fit are refused at start. */
 typedef struct connection_limits {
-    size_t watches, per_cluster;     /* open watches: in total, of one cluster */
-    size_t inflight, per_identity;   /* requests in flight: in total, of one identity */
-    size_t hard;                     /* libmicrohttpd's connection limit */
+    size_t watches, per_cluster;   /* open watches: in total, of one cluster */
+    size_t inflight, per_identity; /* requests in flight: in total, of one identity */
+    size_t hard;                   /* libmicrohttpd's connection limit */
 } connection_limits;
 
 static int compute_connection_limits(const mc_server_config *config, size_t fd_limit,

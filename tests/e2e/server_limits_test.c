@@ -329,8 +329,7 @@ static size_t pause_body(char *buf, size_t size, size_t n, void *userdata)
     return CURL_READFUNC_PAUSE;
 }
 
-static void slow_start(slow_request *r, CURLM *multi, const server_process *sp,
-                       const char *cluster)
+static void slow_start(slow_request *r, CURLM *multi, const server_process *sp, const char *cluster)
 {
     char url[256], auth[200];
     snprintf(url, sizeof(url), "%s/clusters/%s/api/v1/namespaces/default/configmaps", sp->base,
@@ -439,8 +438,8 @@ static void assert_too_many(const answer *a, const char *what, const char *flag)
 
 /* GET path until it is answered want (the held requests reach the server in
  * their own time), for at most 10 s; the last answer in *a. */
-static void get_until(const server_process *sp, CURLM *multi, const char *cluster,
-                      const char *path, long want, answer *a)
+static void get_until(const server_process *sp, CURLM *multi, const char *cluster, const char *path,
+                      long want, answer *a)
 {
     long deadline = now_ms() + 10000;
     do {
@@ -533,8 +532,7 @@ static void test_inflight_caps_429(void **state)
             break;
         server_client_sleep_ms(50);
     }
-    fprintf(stderr, "in-flight caps: server fds baseline %d, after the load %d\n", baseline,
-            after);
+    fprintf(stderr, "in-flight caps: server fds baseline %d, after the load %d\n", baseline, after);
     assert_true(after <= baseline);
     server_client_assert_alive(&f->sp);
 }
@@ -757,8 +755,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memory_per_watcher_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_per_list_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_per_table_list_bounded, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_memory_per_stalled_snapshot_bounded, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_memory_per_stalled_snapshot_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_table_list_streamed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

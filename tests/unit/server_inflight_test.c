@@ -43,9 +43,8 @@ static void test_total_cap(void **state)
     for (int i = 0; i < 4; i++)
         assert_int_equal(mc_inflight_acquire(l, who[i], &err), 0);
     assert_int_equal(mc_inflight_acquire(l, "e", &err), MC_EUNAVAILABLE);
-    assert_non_null(
-        strstr(err.msg, "too many requests in flight on this server (limit 4, "
-                        "--max-requests-inflight)"));
+    assert_non_null(strstr(err.msg, "too many requests in flight on this server (limit 4, "
+                                    "--max-requests-inflight)"));
     mc_inflight_release(l, "b");
     assert_int_equal(mc_inflight_count(l, "b"), 0);
     assert_int_equal(mc_inflight_acquire(l, "e", &err), 0);

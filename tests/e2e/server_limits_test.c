@@ -569,11 +569,11 @@ static long server_rss_kib(const server_process *sp)
 
 enum { VALUE = 100 * 1024, READERS = 25 };
 
-static int namespace_objects(void)
+static int namespace_objects(int fallback)
 {
     const char *env = getenv("MESHCERT_LIMITS_OBJECTS");
     int n = env ? atoi(env) : 0;
-    return n > 0 ? n : 60;
+    return n > 0 ? n : fallback;
 }
 
 /* Creates (POST) or replaces (PUT) the ConfigMaps big-0 .. big-<n-1>, each
@@ -614,19 +614,19 @@ static void check_memory_per_reader(void **state, const char *query, const char 
 {
     fixture *f = *state;
 #ifdef SANITIZED
-    /* ASan's quarantine keeps freed memory resident: RSS says nothing here */
-    (void)f;
-    (void)query;
-    (void)accept;
-    (void)rewrite;
-    skip();
+    /* ASan's quarantine keeps freed memory resident: RSS says nothing here,
+     * but the streams, the dropped snapshots and the server's clean exit
+     * (no leak, no error) are still checked, on a smaller namespace */
+    const int sanitized = 1;
+#else
+    const int sanitized = 0;
 #endif
     const char *args[] = {"--cluster", "c1", "--history", "10", NULL};
     assert_int_equal(server_process_start(&f->sp, args), 0);
     char tok[128], auth[200];
     snprintf(tok, sizeof(tok), "%s", server_token(&f->sp, "c1"));
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
-    int objects = namespace_objects();
+    int objects = namespace_objects(sanitized ? 20 : 60);
     write_namespace(&f->sp, tok, objects, 0, "POST");
     long before = server_rss_kib(&f->sp);
     struct curl_slist *headers = curl_slist_append(NULL, auth);
@@ -667,7 +667,8 @@ static void check_memory_per_reader(void **state, const char *query, const char 
     assert_int_equal(running, READERS);
     /* well below one namespace's encoding per reader: the 16 MiB queue of
      * live events (shared lines) and a few namespaces at most */
-    assert_true(after - before < 16 * 1024 + 4 * namespace_kib);
+    if (!sanitized)
+        assert_true(after - before < 16 * 1024 + 4 * namespace_kib);
     server_client_assert_alive(&f->sp);
 }
 

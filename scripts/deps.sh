@@ -1,15 +1,21 @@
 #!/bin/sh
 # Installs the Debian packages meshcert needs to build, test, fuzz and benchmark.
 # A no-op when everything is present; otherwise one apt-get update, one install.
-# kubectl (for the kubectl and README walk-through tests) is not among them:
+# kubectl (for the kubectl and README walk-through tests) and pyca/cryptography
+# >= 42 (a peer test's third verifier) are not among them:
 # Debian bookworm has none recent enough, so this only says how to get it
-# (scripts/kubectl-check.sh) and those tests skip without it, or fail under CI.
+# (scripts/kubectl-check.sh, scripts/pyca-python.sh) and those tests skip
+# without it, or fail under CI.
 set -eu
 cd "$(dirname "$0")/.."
 
-# kubectl_note: one line on stderr when kubectl is missing or too old.
-kubectl_note() {
+# tool_notes: one line on stderr when kubectl is missing or too old, and
+# one when no Python has pyca/cryptography's verifier (>= 42, which Debian
+# bookworm does not package) for the name-constraint peer test.
+tool_notes() {
   note=$(scripts/kubectl-check.sh) || echo "meshcert: note: $note" >&2
+  scripts/pyca-python.sh >/dev/null 2>&1 ||
+    echo "meshcert: note: $(scripts/pyca-python.sh 2>&1)" >&2
 }
 PKGS="build-essential cmake pkg-config git ca-certificates
 libssl-dev openssl libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev
@@ -23,7 +29,7 @@ for p in $PKGS; do
   fi
 done
 if [ -z "$missing" ]; then
-  kubectl_note
+  tool_notes
   exit 0
 fi
 
@@ -37,4 +43,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
-kubectl_note
+tool_notes

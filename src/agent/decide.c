@@ -259,6 +259,19 @@ static int check_request_csr(decide_ctx *c, const mc_api_certificate_request *re
     return rc;
 }
 
+/* Whether req was made for another generation of the IssuedCertificate
+ * (MC_AGENT_GENERATION_ANNOTATION; a request without it, made by an older
+ * agent, counts as made for the current one). */
+static int request_for_other_generation(const decide_ctx *c, const mc_api_certificate_request *req)
+{
+    const char *v = mc_api_str_map_get(&req->metadata.annotations, MC_AGENT_GENERATION_ANNOTATION);
+    if (!v)
+        return 0;
+    char want[32];
+    snprintf(want, sizeof(want), "%" PRId64, c->generation);
+    return strcmp(v, want) != 0;
+}
+
 /* A request is answered only when the issuer saw its current generation. */
 static request_phase phase_of(const mc_api_certificate_request *req)
 {
@@ -499,7 +512,8 @@ static void decide_pending(decide_ctx *c)
      * again (the retry of a FAILED issuance). */
     request_phase phase = phase_of(req);
     int retrying = c->ic->status.state == MC_IC_STATE_FAILED;
-    if (!owned_by(&req->metadata, c->ic) || check_request_csr(c, req, key, NULL) != MC_OK ||
+    if (!owned_by(&req->metadata, c->ic) || request_for_other_generation(c, req) ||
+        check_request_csr(c, req, key, NULL) != MC_OK ||
         (phase == REQUEST_FINISHED && check_signed(c, req, key, NULL, NULL) != MC_OK)) {
         set_type(c, MC_AGENT_DELETE_REQUEST);
         goto out;
@@ -1073,9 +1087,13 @@ int mc_agent_build_request(const mc_agent_observation *obs, json_t **request_out
                                 err)) ||
         (rc = mc_pki_csr_to_pem(csr, &pem, &pem_len, err)))
         goto out;
+    char generation[32];
+    snprintf(generation, sizeof(generation), "%" PRId64, ic->metadata.generation);
     cr = mc_api_certificate_request_new(ic->metadata.namespace, ic->metadata.name);
     if (!cr || mc_api_certificate_request_set_csr(cr, pem, pem_len) != 0 ||
-        stamp_meta(&cr->metadata, obs, ic) != MC_OK) {
+        stamp_meta(&cr->metadata, obs, ic) != MC_OK ||
+        mc_api_str_map_set(&cr->metadata.annotations, MC_AGENT_GENERATION_ANNOTATION, generation) !=
+            0) {
         rc = mc_err_set(err, MC_ENOMEM, "out of memory");
         goto out;
     }

@@ -83,9 +83,13 @@
 #define MC_AGENT_ISSUED_AT_ANNOTATION "certificates.smh.solo.io/issued-at"
 /* On the output Secret: "<namespace>/<name>" of the IssuedCertificate that
  * wrote it, the claim that decides between two naming the same Secret. */
-#define MC_AGENT_OWNER_ANNOTATION   "certificates.smh.solo.io/issued-certificate"
-#define MC_AGENT_KEY_SECRET_TYPE    "certificates.smh.solo.io/generated_private_key"
-#define MC_AGENT_OUTPUT_SECRET_TYPE "certificates.smh.solo.io/issued_certificate"
+#define MC_AGENT_OWNER_ANNOTATION "certificates.smh.solo.io/issued-certificate"
+/* On the CertificateRequest: the IssuedCertificate's metadata.generation it
+ * was made for. A request made for another generation is made again, so a
+ * spec change the CSR does not show (duration, keyType...) is signed anew. */
+#define MC_AGENT_GENERATION_ANNOTATION "certificates.smh.solo.io/issued-certificate-generation"
+#define MC_AGENT_KEY_SECRET_TYPE       "certificates.smh.solo.io/generated_private_key"
+#define MC_AGENT_OUTPUT_SECRET_TYPE    "certificates.smh.solo.io/issued_certificate"
 /* The key Secret's data key holding the private key PEM (as the original). */
 #define MC_AGENT_KEY_DATA "private-key"
 

@@ -26,10 +26,18 @@ static const char help[] =
     "  --cluster NAME         a logical cluster to create if missing; repeat\n"
     "  --history N            revisions kept per cluster for watch resumption [10000]\n"
     "  --bookmark-interval D  interval of watch BOOKMARK events, e.g. 60s     [60s]\n"
-    "  --max-watches N        open watches in total; more get 429             [20000, fewer\n"
-    "                         when the fd limit leaves less than 512 spare]\n"
+    "  --max-watches N        open watches in total; more get 429             [20000]\n"
     "  --max-watches-per-cluster N\n"
     "                         open watches of one cluster (its token)         [5000]\n"
+    "  --max-requests-inflight N\n"
+    "                         other requests in flight (from headers to the   [400]\n"
+    "                         reply's last byte) in total; more get 429\n"
+    "  --max-requests-inflight-per-identity N\n"
+    "                         of one identity (a cluster's token, or the      [100]\n"
+    "                         address of a client without one); more get 429\n"
+    "                         Watches and /healthz, /livez, /readyz are not counted. Defaults\n"
+    "                         shrink to fit the fd limit; the connection limit (fd limit\n"
+    "                         less 64) stays 64 above watches plus requests in flight.\n"
     "  --log-level LEVEL      debug, info, warn, error                        [info]\n"
     "  --log-format FMT       text or json                                    [text]\n"
     "  -h, --help             show this help\n"
@@ -45,7 +53,9 @@ enum {
     OPT_HISTORY,
     OPT_BOOKMARK,
     OPT_MAX_WATCHES,
-    OPT_MAX_WATCHES_PER_CLUSTER
+    OPT_MAX_WATCHES_PER_CLUSTER,
+    OPT_MAX_INFLIGHT,
+    OPT_MAX_INFLIGHT_PER_IDENTITY
 };
 
 static const struct option options[] = {
@@ -56,6 +66,8 @@ static const struct option options[] = {
     {"bookmark-interval", required_argument, NULL, OPT_BOOKMARK},
     {"max-watches", required_argument, NULL, OPT_MAX_WATCHES},
     {"max-watches-per-cluster", required_argument, NULL, OPT_MAX_WATCHES_PER_CLUSTER},
+    {"max-requests-inflight", required_argument, NULL, OPT_MAX_INFLIGHT},
+    {"max-requests-inflight-per-identity", required_argument, NULL, OPT_MAX_INFLIGHT_PER_IDENTITY},
     {"log-level", required_argument, NULL, MC_CLI_OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, MC_CLI_OPT_LOG_FORMAT},
     {"help", no_argument, NULL, 'h'},
@@ -182,16 +194,24 @@ int mc_cmd_server(int argc, char **argv)
             config.bookmark_seconds = (int)seconds;
             break;
         case OPT_MAX_WATCHES:
-        case OPT_MAX_WATCHES_PER_CLUSTER: {
+        case OPT_MAX_WATCHES_PER_CLUSTER:
+        case OPT_MAX_INFLIGHT:
+        case OPT_MAX_INFLIGHT_PER_IDENTITY: {
             long n = parse_count(optarg);
+            const struct option *o = options;
+            while (o->val != opt)
+                o++;
             if (n < 0)
                 return mc_cli_usage_error(
-                    cmd, "--%s: expected a number from 1 to 1000000, got \"%s\"",
-                    opt == OPT_MAX_WATCHES ? "max-watches" : "max-watches-per-cluster", optarg);
+                    cmd, "--%s: expected a number from 1 to 1000000, got \"%s\"", o->name, optarg);
             if (opt == OPT_MAX_WATCHES)
                 config.max_watches = (size_t)n;
-            else
+            else if (opt == OPT_MAX_WATCHES_PER_CLUSTER)
                 config.max_watches_per_cluster = (size_t)n;
+            else if (opt == OPT_MAX_INFLIGHT)
+                config.max_requests_inflight = (size_t)n;
+            else
+                config.max_requests_inflight_per_identity = (size_t)n;
             break;
         }
         case MC_CLI_OPT_LOG_LEVEL:

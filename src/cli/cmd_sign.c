@@ -46,6 +46,11 @@ static const char help[] =
     "  --permit-dns-suffix S     name constraints: ... and DNS names S, *.S (repeatable);\n"
     "                     with either flag, the critical nameConstraints permit only\n"
     "                     these (a kind with none permits nothing) and no IP address\n"
+    "  --no-uri-constraints      with --permit-dns-suffix and no --permit-trust-domain:\n"
+    "                     constrain DNS names and IPs only, leaving URIs (SPIFFE IDs)\n"
+    "                     unconstrained, for verifiers that refuse any chain with a URI\n"
+    "                     constraint (pyca/cryptography, docs/pki.md); the intermediate\n"
+    "                     can then sign any SPIFFE ID\n"
     "  -h, --help         show this help\n";
 
 enum {
@@ -59,7 +64,8 @@ enum {
     OPT_FORMAT,
     OPT_OUT_DIR,
     OPT_PERMIT_TRUST_DOMAIN,
-    OPT_PERMIT_DNS_SUFFIX
+    OPT_PERMIT_DNS_SUFFIX,
+    OPT_NO_URI_CONSTRAINTS
 };
 
 static const struct option options[] = {
@@ -74,6 +80,7 @@ static const struct option options[] = {
     {"out-dir", required_argument, NULL, OPT_OUT_DIR},
     {"permit-trust-domain", required_argument, NULL, OPT_PERMIT_TRUST_DOMAIN},
     {"permit-dns-suffix", required_argument, NULL, OPT_PERMIT_DNS_SUFFIX},
+    {"no-uri-constraints", no_argument, NULL, OPT_NO_URI_CONSTRAINTS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -90,6 +97,7 @@ typedef struct sign_args {
     const char *out_dir;
     mc_cli_list permit_trust_domains; /* name constraints, when either list is set */
     mc_cli_list permit_dns_suffixes;
+    int no_uri_constraints; /* --no-uri-constraints */
 } sign_args;
 
 /* Everything sign loads, released together. */
@@ -226,6 +234,7 @@ static int sign_and_write(const sign_args *args, sign_inputs *in, mc_err *err)
     params.permitted_uri_host_count = args->permit_trust_domains.count;
     params.permitted_dns = (const char *const *)args->permit_dns_suffixes.items;
     params.permitted_dns_count = args->permit_dns_suffixes.count;
+    params.uri_unconstrained = args->no_uri_constraints;
     mc_pki_cert *issued = NULL;
     mc_pki_bundle bundle = {0};
     rc = mc_pki_signer_issue(in->signer, in->csr, &params, &issued, err);
@@ -296,12 +305,17 @@ static int parse(int argc, char **argv, sign_args *args, const char *cmd)
                 return mc_cli_usage_error(cmd, "out of memory");
             break;
         }
+        case OPT_NO_URI_CONSTRAINTS: args->no_uri_constraints = 1; break;
         case 'h': fputs(help, stdout); return -1;
         default: return mc_cli_bad_option(cmd, argv, optopt);
         }
     }
     if (optind < argc)
         return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
+    if (args->no_uri_constraints &&
+        (args->permit_trust_domains.count || !args->permit_dns_suffixes.count))
+        return mc_cli_usage_error(cmd, "--no-uri-constraints goes with --permit-dns-suffix and "
+                                       "without --permit-trust-domain");
     if (!args->ca_dir || !args->csr_path || !args->out_dir)
         return mc_cli_usage_error(cmd, "--ca, --csr and --out-dir are required");
     if (args->hosts.count == 0)

@@ -252,14 +252,18 @@ static int add_name_constraints(X509 *x509, const mc_pki_issue_params *params, m
     for (size_t i = 0; i < params->permitted_dns_count; i++)
         if (!params->permitted_dns[i] || !params->permitted_dns[i][0])
             return mc_err_set(err, MC_EINVAL, "name constraints: an empty DNS name");
+    if (params->uri_unconstrained && params->permitted_uri_host_count)
+        return mc_err_set(err, MC_EINVAL,
+                          "name constraints: URIs cannot be both unconstrained and limited to "
+                          "trust domains");
     NAME_CONSTRAINTS *nc = NAME_CONSTRAINTS_new();
-    int ok =
-        nc &&
-        add_permitted(nc, GEN_URI, params->permitted_uri_hosts, params->permitted_uri_host_count) &&
-        add_permitted(nc, GEN_DNS, params->permitted_dns, params->permitted_dns_count) &&
-        add_subtree(&nc->excludedSubtrees, GEN_IPADD, any_v4, sizeof(any_v4)) &&
-        add_subtree(&nc->excludedSubtrees, GEN_IPADD, any_v6, sizeof(any_v6)) &&
-        X509_add1_ext_i2d(x509, NID_name_constraints, nc, 1, X509V3_ADD_DEFAULT);
+    int ok = nc &&
+             (params->uri_unconstrained || add_permitted(nc, GEN_URI, params->permitted_uri_hosts,
+                                                         params->permitted_uri_host_count)) &&
+             add_permitted(nc, GEN_DNS, params->permitted_dns, params->permitted_dns_count) &&
+             add_subtree(&nc->excludedSubtrees, GEN_IPADD, any_v4, sizeof(any_v4)) &&
+             add_subtree(&nc->excludedSubtrees, GEN_IPADD, any_v6, sizeof(any_v6)) &&
+             X509_add1_ext_i2d(x509, NID_name_constraints, nc, 1, X509V3_ADD_DEFAULT);
     NAME_CONSTRAINTS_free(nc);
     return ok ? MC_OK : mc_pki_ssl_err(err, MC_ECRYPTO, "adding name constraints");
 }

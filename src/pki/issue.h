@@ -52,8 +52,12 @@ typedef struct mc_pki_issue_params {
      * is set: permitted URI hosts (SPIFFE trust domains: spiffe://<td>/...
      * exactly), permitted DNS names (each covers itself and every name
      * below it), every IP address excluded. A kind with no entry permits
-     * only the reserved name "invalid" (RFC 6761), i.e. nothing. */
+     * only the reserved name "invalid" (RFC 6761), i.e. nothing, except
+     * URIs with uri_unconstrained: then no URI subtree at all (any URI may
+     * be signed), for verifiers that refuse every URI constraint
+     * (pyca/cryptography); only without permitted URI hosts. */
     int name_constraints;
+    int uri_unconstrained;
     const char *const *permitted_uri_hosts;
     size_t permitted_uri_host_count;
     const char *const *permitted_dns;

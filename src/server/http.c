@@ -25,24 +25,30 @@
 
 /* Per-connection request state (MHD's con_cls). */
 typedef struct request_state {
-    mc_buf body;   /* the request body so far (capped) */
-    int too_large; /* the body exceeded MC_SERVER_BODY_MAX */
+    mc_buf body;        /* the request body so far (capped) */
+    int too_large;      /* the body exceeded MC_SERVER_BODY_MAX */
+    int admitted;       /* holds a place in server->inflight until completed */
+    char identity[160]; /* whose place: a user name, or "client <address>" */
 } request_state;
 
 /* A list reply streamed as the client reads: the list's fields, then one
- * item at a time encoded from a reference, then "]}". A LIST in flight holds
- * references to the stored objects (immutable once stored) and one encoded
- * item, not the whole encoded body: 25 slow readers of a 40 MB list no
- * longer hold 1 GB. Runs on the HTTP thread only. */
+ * item at a time encoded from a reference (through encode, when set: a
+ * Table's row), then "]}". A LIST in flight holds references to the stored
+ * objects (immutable once stored) and one encoded item, not the whole
+ * encoded body: 25 slow readers of a 40 MB list no longer hold 1 GB. Runs on
+ * the HTTP thread only. */
 typedef struct list_stream {
-    char *head;      /* `{...,"items":[`, owned */
-    size_t head_len; /* bytes in head */
-    json_t *items;   /* reference to the list's items array */
-    size_t next;     /* index of the next item to encode */
-    char *item;      /* the item being sent (with its leading comma), owned */
-    size_t item_len; /* bytes in item */
-    size_t offset;   /* bytes of head, item or tail already sent */
-    int phase;       /* 0 head, 1 items, 2 tail, 3 done */
+    char *head;               /* `{...,"items":[`, owned */
+    size_t head_len;          /* bytes in head */
+    json_t *items;            /* reference to the list's items array */
+    mc_server_item_fn encode; /* what to send for an item, or NULL: the item */
+    void *ctx;                /* encode's context, owned */
+    void (*ctx_free)(void *); /* frees ctx */
+    size_t next;              /* index of the next item to encode */
+    char *item;               /* the item being sent (with its leading comma), owned */
+    size_t item_len;          /* bytes in item */
+    size_t offset;            /* bytes of head, item or tail already sent */
+    int phase;                /* 0 head, 1 items, 2 tail, 3 done */
 } list_stream;
 
 static void list_stream_free(void *cls)
@@ -51,7 +57,21 @@ static void list_stream_free(void *cls)
     free(ls->head);
     free(ls->item);
     json_decref(ls->items);
+    if (ls->ctx_free)
+        ls->ctx_free(ls->ctx);
     free(ls);
+}
+
+/* The next item's text (owned), or NULL when out of memory. */
+static char *list_stream_encode(list_stream *ls)
+{
+    json_t *item = json_array_get(ls->items, ls->next);
+    if (!ls->encode)
+        return json_dumps(item, JSON_COMPACT);
+    json_t *shown = ls->encode(item, ls->ctx);
+    char *text = shown ? json_dumps(shown, JSON_COMPACT) : NULL;
+    json_decref(shown);
+    return text;
 }
 
 /* Copies from data[*offset..len) into buf; returns the bytes copied. */
@@ -79,7 +99,7 @@ static ssize_t list_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                     ls->phase = 2;
                     continue;
                 }
-                char *body = json_dumps(json_array_get(ls->items, ls->next), JSON_COMPACT);
+                char *body = list_stream_encode(ls);
                 if (!body)
                     return copied ? (ssize_t)copied : MHD_CONTENT_READER_END_WITH_ERROR;
                 size_t len = strlen(body);
@@ -113,36 +133,46 @@ static ssize_t list_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)copied;
 }
 
-/* Sets reply->stream for obj when it is a list with items; 0 when done. */
-static int reply_list_stream(mc_server_reply *reply, int code, const json_t *obj)
+/* Sets reply->stream for obj, whose member key is a non-empty array: 0 when
+ * done, 1 when the array is empty or missing (nothing set), -1 when out of
+ * memory (ctx freed in both failures). */
+static int reply_list_stream(mc_server_reply *reply, int code, const json_t *obj, const char *key,
+                             mc_server_item_fn encode, void *ctx, void (*ctx_free)(void *))
 {
-    json_t *items = json_object_get(obj, "items");
-    if (!json_is_array(items) || json_array_size(items) == 0)
-        return -1;
+    json_t *items = json_object_get(obj, key);
+    if (!json_is_array(items) || json_array_size(items) == 0) {
+        if (ctx_free)
+            ctx_free(ctx);
+        return 1;
+    }
     json_t *rest = json_copy((json_t *)obj); /* shallow: the fields but items */
     list_stream *ls = calloc(1, sizeof(*ls));
     char *head = NULL;
-    if (rest && ls && json_object_del(rest, "items") == 0)
+    if (rest && ls && json_object_del(rest, key) == 0)
         head = json_dumps(rest, JSON_COMPACT);
     json_decref(rest);
-    size_t len = head ? strlen(head) : 0;
-    static const char items_key[] = "\"items\":[";
-    char *full = len >= 2 ? malloc(len + sizeof(items_key) + 1) : NULL;
+    size_t len = head ? strlen(head) : 0, key_len = strlen(key);
+    /* `{...}` becomes `{...,"<key>":[` (or `{"<key>":[` for `{}`) */
+    char *full = len >= 2 ? malloc(len + key_len + 6) : NULL;
     if (!full) {
         free(head);
         free(ls);
+        if (ctx_free)
+            ctx_free(ctx);
         return -1;
     }
-    /* `{...}` becomes `{...,"items":[` (or `{"items":[` for `{}`) */
     memcpy(full, head, len - 1);
     size_t at = len - 1;
     if (len > 2)
         full[at++] = ',';
-    memcpy(full + at, items_key, sizeof(items_key));
+    at += (size_t)snprintf(full + at, key_len + 5, "\"%s\":[", key);
     free(head);
     ls->head = full;
-    ls->head_len = at + sizeof(items_key) - 1;
+    ls->head_len = at;
     ls->items = json_incref(items);
+    ls->encode = encode;
+    ls->ctx = ctx;
+    ls->ctx_free = ctx_free;
     struct MHD_Response *response = MHD_create_response_from_callback(
         MHD_SIZE_UNKNOWN, 32 * 1024, list_stream_read, ls, list_stream_free);
     if (!response) {
@@ -155,20 +185,31 @@ static int reply_list_stream(mc_server_reply *reply, int code, const json_t *obj
     return 0;
 }
 
-int mc_server_reply_json(mc_server_reply *reply, int code, const json_t *obj)
+static void reply_out_of_memory(mc_server_reply *reply)
 {
-    if (reply_list_stream(reply, code, obj) == 0)
+    reply->status = 500;
+    reply->body = mc_strdup("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
+                            "\"message\":\"out of memory\",\"reason\":\"InternalError\","
+                            "\"code\":500}");
+}
+
+int mc_server_reply_stream(mc_server_reply *reply, int code, const json_t *obj, const char *key,
+                           mc_server_item_fn encode, void *ctx, void (*ctx_free)(void *))
+{
+    int rc = reply_list_stream(reply, code, obj, key, encode, ctx, ctx_free);
+    if (rc == 0)
         return 0;
     reply->status = code;
     reply->content_type = "application/json";
-    reply->body = json_dumps(obj, JSON_COMPACT);
-    if (!reply->body) {
-        reply->status = 500;
-        reply->body = mc_strdup("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
-                                "\"message\":\"out of memory\",\"reason\":\"InternalError\","
-                                "\"code\":500}");
-    }
+    reply->body = rc > 0 ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (!reply->body)
+        reply_out_of_memory(reply);
     return 0;
+}
+
+int mc_server_reply_json(mc_server_reply *reply, int code, const json_t *obj)
+{
+    return mc_server_reply_stream(reply, code, obj, "items", NULL, NULL, NULL);
 }
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one
@@ -200,8 +241,9 @@ static int utf8_valid(const char *text)
     return 1;
 }
 
-int mc_server_reply_status(mc_server_reply *reply, int code, const char *reason,
-                           const char *message, const mc_server_request *req)
+/* A Failure Status (new reference) in kube's shape. */
+static json_t *status_object(int code, const char *reason, const char *message,
+                             const mc_server_request *req)
 {
     /* A message quoting request bytes that are not UTF-8 (or cut inside a
      * character by a %.Ns) cannot be a JSON string: such bytes become '?'. */
@@ -227,9 +269,27 @@ int mc_server_reply_status(mc_server_reply *reply, int code, const char *reason,
     json_t *status = json_pack("{s:s,s:s,s:{},s:s,s:s,s:s,s:o,s:i}", "kind", "Status", "apiVersion",
                                "v1", "metadata", "status", "Failure", "message", message, "reason",
                                reason, "details", details, "code", code);
+    free(clean);
+    return status;
+}
+
+int mc_server_reply_status(mc_server_reply *reply, int code, const char *reason,
+                           const char *message, const mc_server_request *req)
+{
+    json_t *status = status_object(code, reason, message, req);
     mc_server_reply_json(reply, code, status);
     json_decref(status);
-    free(clean);
+    return 0;
+}
+
+int mc_server_reply_too_many(mc_server_reply *reply, const char *message,
+                             const mc_server_request *req)
+{
+    json_t *status = status_object(429, "TooManyRequests", message, req);
+    json_object_set_new(json_object_get(status, "details"), "retryAfterSeconds", json_integer(1));
+    mc_server_reply_json(reply, 429, status);
+    json_decref(status);
+    reply->retry_after = 1;
     return 0;
 }
 
@@ -389,15 +449,53 @@ static int token_ok(const char *authorization, const char *token)
     return diff == 0;
 }
 
+/* For "/clusters/<name>/rest": copies name into name_out and returns the
+ * rest ("/" when none); NULL when url has no cluster prefix, or its name is
+ * empty or does not fit. */
+static const char *url_cluster(const char *url, char *name_out, size_t size)
+{
+    if (strncmp(url, "/clusters/", 10) != 0)
+        return NULL;
+    const char *name_start = url + 10;
+    const char *slash = strchr(name_start, '/');
+    size_t len = slash ? (size_t)(slash - name_start) : strlen(name_start);
+    if (len == 0 || len >= size)
+        return NULL;
+    memcpy(name_out, name_start, len);
+    name_out[len] = '\0';
+    return slash ? slash : "/";
+}
+
+/* The cluster that url names when authorization carries its token, else
+ * NULL. */
+static mc_server_cluster *authenticate(struct mc_server *server, const char *url,
+                                       const char *authorization)
+{
+    char cluster_name[128];
+    if (!url_cluster(url, cluster_name, sizeof(cluster_name)))
+        return NULL;
+    mc_server_sync_clusters(server);
+    mc_server_cluster *cluster = mc_server_find_cluster(server, cluster_name);
+    return cluster && token_ok(authorization, cluster->token) ? cluster : NULL;
+}
+
+static int is_health_check(const char *url)
+{
+    return strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0 ||
+           strcmp(url, "/readyz") == 0;
+}
+
 void mc_server_dispatch(struct mc_server *server, const mc_server_input *in, mc_server_reply *reply)
 {
     const char *url = in->url, *method = in->method;
-    if (strcmp(url, "/healthz") == 0 || strcmp(url, "/livez") == 0 || strcmp(url, "/readyz") == 0) {
+    if (is_health_check(url)) {
         reply->status = 200;
         reply->body = mc_strdup("ok");
         reply->content_type = "text/plain";
         return;
     }
+    char cluster_name[128];
+    const char *path = url_cluster(url, cluster_name, sizeof(cluster_name));
     if (strncmp(url, "/clusters/", 10) != 0) {
         mc_server_reply_status(reply, 404, "NotFound",
                                "the server could not find the requested resource (paths start "
@@ -405,22 +503,14 @@ void mc_server_dispatch(struct mc_server *server, const mc_server_input *in, mc_
                                NULL);
         return;
     }
-    const char *name_start = url + 10;
-    const char *slash = strchr(name_start, '/');
-    char cluster_name[128];
-    size_t len = slash ? (size_t)(slash - name_start) : strlen(name_start);
-    if (len == 0 || len >= sizeof(cluster_name)) {
+    if (!path) {
         mc_server_reply_status(reply, 404, "NotFound", "no such cluster", NULL);
         return;
     }
-    memcpy(cluster_name, name_start, len);
-    cluster_name[len] = '\0';
-    const char *path = slash ? slash : "/";
-    mc_server_sync_clusters(server);
-    mc_server_cluster *cluster = mc_server_find_cluster(server, cluster_name);
     const char *authorization = input_value(in->connection, in->lookup, in->lookup_ctx,
                                             MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!cluster || !token_ok(authorization, cluster->token)) {
+    mc_server_cluster *cluster = authenticate(server, url, authorization);
+    if (!cluster) {
         /* An unknown cluster answers like a wrong token: nothing is revealed. */
         mc_server_reply_status(reply, 401, "Unauthorized", "Unauthorized", NULL);
         return;
@@ -486,9 +576,77 @@ static enum MHD_Result queue_reply(struct MHD_Connection *connection, mc_server_
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
                             reply->content_type ? reply->content_type : "application/json");
     MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache, private");
+    if (reply->retry_after > 0) {
+        char seconds[16];
+        snprintf(seconds, sizeof(seconds), "%d", reply->retry_after);
+        MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
+    }
+    if (reply->close_connection)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(connection, (unsigned)reply->status, response);
     MHD_destroy_response(response);
     return ret;
+}
+
+/* Who a request is for the caps: the user of the cluster token it carries,
+ * else its peer's address (a client without a valid token is still one
+ * client). */
+static void request_identity(struct mc_server *server, struct MHD_Connection *connection,
+                             const char *url, char *out, size_t size)
+{
+    const char *authorization =
+        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    mc_server_cluster *cluster = authenticate(server, url, authorization);
+    if (cluster) {
+        mc_server_identity identity;
+        mc_server_identity_admin(&identity, cluster->name);
+        snprintf(out, size, "%s", identity.user);
+        return;
+    }
+    char address[INET6_ADDRSTRLEN] = "unknown";
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *peer = info ? info->client_addr : NULL;
+    if (peer && peer->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, address, sizeof(address));
+    else if (peer && peer->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, address,
+                  sizeof(address));
+    snprintf(out, size, "client %s", address);
+}
+
+/* Health checks are never refused; watches are long-running and have their
+ * own caps (watch.c), as kube-apiserver leaves them out of max-in-flight. */
+static int counted_in_flight(struct MHD_Connection *connection, const char *url, const char *method)
+{
+    if (is_health_check(url))
+        return 0;
+    const char *watch = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "watch");
+    return !(strcmp(method, "GET") == 0 && watch &&
+             (strcmp(watch, "true") == 0 || strcmp(watch, "1") == 0));
+}
+
+/* At a request's first call (headers in, body not yet read): takes its
+ * place in flight, or answers 429 at once and lets the connection go, so a
+ * refused client holds neither a place nor, for long, a connection. */
+static enum MHD_Result admit(struct mc_server *server, struct MHD_Connection *connection,
+                             const char *url, const char *method, request_state *state)
+{
+    if (!counted_in_flight(connection, url, method))
+        return MHD_YES;
+    request_identity(server, connection, url, state->identity, sizeof(state->identity));
+    mc_err err = {0};
+    if (mc_inflight_acquire(server->inflight, state->identity, &err) == 0) {
+        state->admitted = 1;
+        return MHD_YES;
+    }
+    mc_log_debug("http", "%s %s refused: %s", method, url, err.msg);
+    mc_server_reply reply = {500, NULL, "application/json", NULL, 0, 1};
+    if (err.code == MC_EUNAVAILABLE)
+        mc_server_reply_too_many(&reply, err.msg, NULL);
+    else
+        mc_server_reply_status(&reply, 500, "InternalError", err.msg, NULL);
+    return queue_reply(connection, &reply);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
@@ -504,7 +662,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
             return MHD_NO;
         mc_buf_init(&state->body, MC_SERVER_BODY_MAX);
         *con_cls = state;
-        return MHD_YES;
+        return admit(server, connection, url, method, state);
     }
     if (*upload_data_size > 0) {
         if (!state->too_large && mc_buf_append(&state->body, upload_data, *upload_data_size))
@@ -512,7 +670,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    mc_server_reply reply = {500, NULL, "application/json", NULL};
+    mc_server_reply reply = {500, NULL, "application/json", NULL, 0, 0};
     mc_server_input in = {
         connection, NULL, NULL, url, method, state->body.data, state->body.len, state->too_large};
     mc_server_dispatch(server, &in, &reply);
@@ -524,12 +682,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    struct mc_server *server = cls;
     (void)connection;
     (void)toe;
     request_state *state = *con_cls;
     if (!state)
         return;
+    if (state->admitted)
+        mc_inflight_release(server->inflight, state->identity);
     /* Bodies may hold Secrets. */
     mc_buf_free_secure(&state->body);
     free(state);
@@ -615,9 +775,7 @@ int mc_server_http_start(struct mc_server *server, mc_err *err)
     /* Connections beyond the fd limit (less room for the store, the
      * certificates and the daemon's own descriptors) are refused at accept
      * rather than failing accept() with EMFILE over and over. */
-    size_t limit = server->fd_limit > 128 ? server->fd_limit - 64 : 64;
-    if (limit > 60000)
-        limit = 60000;
+    size_t limit = server->connection_limit;
     server->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, server, MHD_OPTION_LISTEN_SOCKET, server->listen_fd,
         MHD_OPTION_HTTPS_MEM_KEY, server->tls_key, MHD_OPTION_HTTPS_MEM_CERT, server->tls_cert,

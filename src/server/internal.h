@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "server/authz.h"
+#include "server/inflight.h"
 #include "server/registry.h"
 #include "server/store.h"
 #include "server/watch.h"
@@ -34,6 +35,8 @@ struct mc_server {
     int lock_fd;                 /* DIR/server.lock, flock()ed while running; -1 when not */
     mc_store *store;             /* owned */
     mc_watch_hub *hub;           /* owned */
+    mc_inflight *inflight;       /* owned: caps on requests in flight (HTTP thread only) */
+    size_t connection_limit;     /* libmicrohttpd's hard cap, above the soft caps */
     struct MHD_Daemon *daemon;   /* owned */
     mc_server_cluster *clusters; /* owned array */
     size_t cluster_count;
@@ -85,17 +88,37 @@ typedef struct mc_server_reply {
     char *body;                  /* owned, or NULL */
     const char *content_type;    /* static string */
     struct MHD_Response *stream; /* a watch stream, or NULL */
+    int retry_after;             /* seconds for a Retry-After header, or 0 for none */
+    int close_connection;        /* send Connection: close (a refused client lets go) */
 } mc_server_reply;
 
 /* Fills reply with a Failure Status body. Returns 0. */
 int mc_server_reply_status(mc_server_reply *reply, int code, const char *reason,
                            const char *message, const mc_server_request *req);
 
+/* Fills reply with a 429 TooManyRequests Status naming the cap (message),
+ * with details.retryAfterSeconds and a Retry-After header of 1 s, as
+ * kube-apiserver's max-in-flight filter answers. Returns 0. */
+int mc_server_reply_too_many(mc_server_reply *reply, const char *message,
+                             const mc_server_request *req);
+
 /* Fills reply with obj (serialized; obj not consumed). A list with items
  * (an object with a non-empty "items" array) becomes a stream instead
  * (reply->stream, chunked): its items are encoded as the client reads, so
  * obj's items must not change afterwards (the store's objects never do). */
 int mc_server_reply_json(mc_server_reply *reply, int code, const json_t *obj);
+
+/* What a streamed list sends for one of its items (a new reference, or
+ * NULL when out of memory: the stream ends there); ctx as given below. */
+typedef json_t *(*mc_server_item_fn)(const json_t *item, void *ctx);
+
+/* mc_server_reply_json for a list whose array is obj's member key, each
+ * element sent as encode(element, ctx) makes it (a Table's rows from the
+ * stored objects): obj's other members, then the elements one at a time as
+ * the client reads. ctx is owned by the reply from here (ctx_free, may be
+ * NULL). An empty array is sent whole as it is. Returns 0. */
+int mc_server_reply_stream(mc_server_reply *reply, int code, const json_t *obj, const char *key,
+                           mc_server_item_fn encode, void *ctx, void (*ctx_free)(void *));
 
 /* A query parameter or a header of the request (NULL when absent). */
 const char *mc_server_query(const mc_server_request *req, const char *key);

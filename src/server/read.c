@@ -20,17 +20,59 @@ static const char *accept_header(const mc_server_request *req)
     return mc_server_header(req, MHD_HTTP_HEADER_ACCEPT);
 }
 
+/* What a Table's rows are made from while the reply streams: the stream
+ * outlives the request, so it owns a copy of the resource (a CRD deleted
+ * meanwhile changes nothing here). */
+typedef struct table_rows {
+    mc_server_resource *resource; /* owned copy */
+    char *include_object;         /* owned: None, Metadata or Object */
+    time_t now;                   /* for ages: one instant for every row */
+} table_rows;
+
+static void table_rows_free(void *ctx)
+{
+    table_rows *rows = ctx;
+    if (!rows)
+        return;
+    mc_server_resource_free(rows->resource);
+    free(rows->include_object);
+    free(rows);
+}
+
+static json_t *table_row(const json_t *obj, void *ctx)
+{
+    const table_rows *rows = ctx;
+    return mc_server_table_row(rows->resource, obj, rows->include_object, rows->now);
+}
+
+/* A Table of objs: its columns and metadata, then one row at a time as the
+ * client reads (rows are built from the stored objects as they are sent, as
+ * a plain LIST's items are), so a Table LIST in flight holds references,
+ * not the whole table. */
 static void reply_table(mc_server_reply *reply, const mc_server_request *req,
                         const json_t *const *objs, size_t n, const char *rv, const char *cont)
 {
     const char *include = mc_server_query(req, "includeObject");
-    json_t *table = mc_server_table_build(req->resource, objs, n, rv, cont,
+    table_rows *rows = calloc(1, sizeof(*rows));
+    json_t *table = mc_server_table_build(req->resource, NULL, 0, rv, cont,
                                           include ? include : "Metadata", time(NULL));
-    if (!table) {
-        mc_server_reply_status(reply, 500, "InternalError", "building a table failed", req);
-        return;
+    json_t *refs = json_array();
+    for (size_t i = 0; refs && i < n; i++)
+        if (json_array_append(refs, (json_t *)objs[i]) != 0)
+            json_decref(refs), refs = NULL;
+    if (rows) {
+        rows->resource = mc_server_resource_dup(req->resource);
+        rows->include_object = mc_strdup(include ? include : "Metadata");
+        rows->now = time(NULL);
     }
-    mc_server_reply_json(reply, 200, table);
+    if (!table || !refs || !rows || !rows->resource || !rows->include_object ||
+        json_object_set(table, "rows", refs) != 0) {
+        mc_server_reply_status(reply, 500, "InternalError", "building a table failed", req);
+        table_rows_free(rows);
+    } else {
+        mc_server_reply_stream(reply, 200, table, "rows", table_row, rows, table_rows_free);
+    }
+    json_decref(refs);
     json_decref(table);
 }
 
@@ -354,7 +396,7 @@ static void handle_watch(mc_server_request *req, mc_server_reply *reply, mc_sele
         mc_watch_start(req->server->hub, req->connection, req->cluster->name, &params, &err);
     if (!reply->stream) {
         if (err.code == MC_EUNAVAILABLE)
-            mc_server_reply_status(reply, 429, "TooManyRequests", err.msg, req);
+            mc_server_reply_too_many(reply, err.msg, req);
         else
             mc_server_reply_store_error(reply, req, &err);
         return;

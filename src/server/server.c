@@ -376,24 +376,62 @@ static size_t raise_fd_limit(void)
                                                                          : (size_t)rl.rlim_cur;
 }
 
-/* The caps on open watches: a client that opens watches without end (or
- * drops them faster than they are noticed) gets 429s, not the last file
- * descriptor that /healthz and every other request need. */
-static void set_watch_limits(struct mc_server *server, const mc_server_config *config,
-                             size_t fd_limit)
+static size_t min_size(size_t a, size_t b)
 {
-    size_t total = config->max_watches;
-    if (total == 0) {
-        total = MC_SERVER_MAX_WATCHES_DEFAULT;
-        if (fd_limit < total + 512)
-            total = fd_limit > 512 + 16 ? fd_limit - 512 : 16;
+    return a < b ? a : b;
+}
+
+/* The caps on connections (see server.h). Soft caps answer 429: open
+ * watches (a client that opens watches without end, or drops them faster
+ * than they are noticed, gets 429s, not the last file descriptor that
+ * /healthz needs) and requests in flight. The hard cap is libmicrohttpd's
+ * connection limit: the fd limit less 64 for the store, the certificates and
+ * the daemon's own descriptors, at most 60 000, kept
+ * MC_SERVER_CONNECTION_HEADROOM above the soft caps so that the 429s and
+ * health checks find a connection. Defaults shrink to fit; caps given that
+ * do not fit are refused at start. */
+typedef struct connection_limits {
+    size_t watches, per_cluster;   /* open watches: in total, of one cluster */
+    size_t inflight, per_identity; /* requests in flight: in total, of one identity */
+    size_t hard;                   /* libmicrohttpd's connection limit */
+} connection_limits;
+
+static int compute_connection_limits(const mc_server_config *config, size_t fd_limit,
+                                     connection_limits *out, mc_err *err)
+{
+    size_t hard = fd_limit > 128 ? fd_limit - 64 : 64;
+    hard = min_size(hard, 60000);
+    size_t room = hard > MC_SERVER_CONNECTION_HEADROOM + 16 ? hard - MC_SERVER_CONNECTION_HEADROOM
+                                                            : 16;
+    size_t watches = config->max_watches;
+    size_t inflight = config->max_requests_inflight;
+    if (inflight == 0) {
+        inflight = min_size(MC_SERVER_MAX_INFLIGHT_DEFAULT, room / 4);
+        if (watches && watches < room)
+            inflight = min_size(inflight, room - watches);
     }
+    if (watches == 0 && inflight < room)
+        watches = min_size(MC_SERVER_MAX_WATCHES_DEFAULT, room - inflight);
+    if (watches == 0 || inflight == 0 || watches + inflight > room)
+        return mc_err_set(err, MC_EINVAL,
+                          "--max-watches (%zu) plus --max-requests-inflight (%zu) must stay at "
+                          "least %d below the connection limit %zu (the fd limit %zu less 64, at "
+                          "most 60000), so that refused clients can be answered; lower them or "
+                          "raise the fd limit (ulimit -n)",
+                          watches, inflight, MC_SERVER_CONNECTION_HEADROOM, hard, fd_limit);
     size_t per_cluster = config->max_watches_per_cluster
                              ? config->max_watches_per_cluster
                              : MC_SERVER_MAX_WATCHES_PER_CLUSTER_DEFAULT;
-    mc_watch_hub_set_limits(server->hub, total, per_cluster);
-    mc_log_debug("server", "watch caps: %zu in total, %zu per cluster (fd limit %zu)", total,
-                 per_cluster, fd_limit);
+    size_t per_identity = config->max_requests_inflight_per_identity;
+    if (per_identity == 0)
+        per_identity = min_size(MC_SERVER_MAX_INFLIGHT_PER_IDENTITY_DEFAULT,
+                                inflight >= 4 ? inflight / 4 : 1);
+    *out = (connection_limits){watches, per_cluster, inflight, per_identity, hard};
+    mc_log_debug("server",
+                 "caps: %zu watches (%zu per cluster), %zu requests in flight (%zu per identity), "
+                 "%zu connections (fd limit %zu)",
+                 watches, per_cluster, inflight, per_identity, hard, fd_limit);
+    return MC_OK;
 }
 
 static int write_server_json(const struct mc_server *server, mc_err *err)
@@ -478,6 +516,9 @@ int mc_server_start(const mc_server_config *config, mc_server **out, mc_err *err
     path_join(db_path, sizeof(db_path), config->data_dir, "store.db");
     size_t fd_limit = raise_fd_limit();
     server->fd_limit = fd_limit;
+    connection_limits limits = {0};
+    if (rc == MC_OK)
+        rc = compute_connection_limits(config, fd_limit, &limits, err);
     /* Order: the lock, then the port, before anything in the directory is
      * written: a second server (same directory, or same port) changes nothing. */
     if (rc == MC_OK)
@@ -496,10 +537,12 @@ int mc_server_start(const mc_server_config *config, mc_server **out, mc_err *err
             rc = mc_store_cluster_add(server->store, config->clusters[i], err);
     if (rc == MC_OK) {
         server->hub = mc_watch_hub_new(server->store, config->bookmark_seconds);
-        if (!server->hub) {
+        server->inflight = mc_inflight_new(limits.inflight, limits.per_identity);
+        if (!server->hub || !server->inflight) {
             rc = mc_err_set(err, MC_ENOMEM, "cannot start the watch hub");
         } else {
-            set_watch_limits(server, config, fd_limit);
+            mc_watch_hub_set_limits(server->hub, limits.watches, limits.per_cluster);
+            server->connection_limit = limits.hard;
             mc_store_set_listener(server->store, on_store_event, server);
         }
     }
@@ -545,6 +588,8 @@ void mc_server_stop(mc_server *server)
         mc_store_set_listener(server->store, NULL, NULL);
     mc_watch_hub_free(server->hub);
     server->hub = NULL;
+    mc_inflight_free(server->inflight);
+    server->inflight = NULL;
     mc_store_close(server->store);
     for (size_t i = 0; i < server->cluster_count; i++)
         cluster_clear(&server->clusters[i]);

@@ -21,12 +21,23 @@ typedef struct mc_server_config {
     int bookmark_seconds;             /* interval of BOOKMARK events; 0 = 60 */
     size_t max_watches;               /* open watches in total; 0 = default (see below) */
     size_t max_watches_per_cluster;   /* open watches of one cluster (its token); 0 = 5000 */
+    size_t max_requests_inflight;     /* other requests in flight in total; 0 = default */
+    size_t max_requests_inflight_per_identity; /* of one identity; 0 = default */
 } mc_server_config;
 
-/* The default cap on open watches: 20 000, or fewer when the file-descriptor
- * limit (raised to its hard limit at start) leaves less than 512 spare. */
+/* The defaults of the soft caps (answered with 429): open watches, requests
+ * in flight (every request but watches and health checks, from its headers
+ * to the last byte of its reply) in total and per identity (a cluster's
+ * token, or the peer address of a client without one). The defaults shrink
+ * when the file-descriptor limit (raised to its hard limit at start) cannot
+ * hold them: libmicrohttpd's hard cap on connections (the fd limit less 64,
+ * at most 60 000) stays MC_SERVER_CONNECTION_HEADROOM above the sum of the
+ * watch and in-flight caps, so that a refused client is still answered. */
 #define MC_SERVER_MAX_WATCHES_DEFAULT             20000
 #define MC_SERVER_MAX_WATCHES_PER_CLUSTER_DEFAULT 5000
+#define MC_SERVER_MAX_INFLIGHT_DEFAULT            400
+#define MC_SERVER_MAX_INFLIGHT_PER_IDENTITY_DEFAULT 100
+#define MC_SERVER_CONNECTION_HEADROOM             64
 
 /* Opens the data directory (serving certificate, tokens, store), creates the
  * missing clusters, writes a kubeconfig per cluster and starts serving.

@@ -514,6 +514,17 @@ static json_t *row_object(const json_t *obj, const char *include_object)
                      "meta.k8s.io/v1", "metadata", copy);
 }
 
+json_t *mc_server_table_row(const mc_server_resource *r, const json_t *obj,
+                            const char *include_object, time_t now)
+{
+    json_t *cells = row_cells(r, kind_of(r), obj, now);
+    json_t *row = cells ? json_pack("{s:o}", "cells", cells) : NULL;
+    json_t *object = row ? row_object(obj, include_object) : NULL;
+    if (object)
+        json_object_set_new(row, "object", object);
+    return row;
+}
+
 json_t *mc_server_table_build(const mc_server_resource *r, const json_t *const *objs, size_t n,
                               const char *resource_version, const char *continue_token,
                               const char *include_object, time_t now)
@@ -531,17 +542,9 @@ json_t *mc_server_table_build(const mc_server_resource *r, const json_t *const *
     if (continue_token && *continue_token &&
         json_object_set_new(metadata, "continue", json_string(continue_token)) != 0)
         goto fail;
-    for (size_t i = 0; i < n; i++) {
-        json_t *cells = row_cells(r, kind, objs[i], now);
-        json_t *row = cells ? json_pack("{s:o}", "cells", cells) : NULL;
-        if (!row)
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(rows, mc_server_table_row(r, objs[i], include_object, now)) != 0)
             goto fail;
-        json_t *object = row_object(objs[i], include_object);
-        if (object)
-            json_object_set_new(row, "object", object);
-        if (json_array_append_new(rows, row) != 0)
-            goto fail;
-    }
     table = json_pack("{s:s, s:s, s:o, s:o, s:o}", "kind", "Table", "apiVersion", "meta.k8s.io/v1",
                       "metadata", metadata, "columnDefinitions", columns, "rows", rows);
     return table;

@@ -25,4 +25,10 @@ json_t *mc_server_table_build(const mc_server_resource *r, const json_t *const *
                               const char *resource_version, const char *continue_token,
                               const char *include_object, time_t now);
 
+/* One row (new reference) of a Table of resource r for obj, as
+ * mc_server_table_build makes them: a Table LIST is streamed one row at a
+ * time from it. NULL on allocation failure. */
+json_t *mc_server_table_row(const mc_server_resource *r, const json_t *obj,
+                            const char *include_object, time_t now);
+
 #endif

@@ -375,14 +375,20 @@ static void hub_destroy(mc_watch_hub *hub)
 
 /* The snapshot holds references to the store's objects, which are never
  * changed once stored; it is read and released on the HTTP thread only
- * (the reader, watch_free). */
-static void snapshot_clear(watcher *w)
+ * (the reader, publish, watch_free). This drops what is not yet encoded;
+ * the line being sent stays, so the stream ends on a whole line. */
+static void snapshot_drop_unsent(watcher *w)
 {
     for (size_t i = w->snapshot_pos; i < w->snapshot_len; i++)
         json_decref(w->snapshot[i]);
     free(w->snapshot);
     w->snapshot = NULL;
     w->snapshot_len = w->snapshot_pos = 0;
+}
+
+static void snapshot_clear(watcher *w)
+{
+    snapshot_drop_unsent(w);
     if (w->initial_line)
         line_unref(w->initial_line);
     w->initial_line = NULL;
@@ -570,6 +576,21 @@ void mc_watch_hub_free(mc_watch_hub *hub)
 
 /* ---- publish --------------------------------------------------------------- */
 
+/* A watch that ends (too slow, timed out, out of memory) before its initial
+ * events are sent ends after the line being sent: the rest of its snapshot
+ * and the live events queued behind it go now. A client that does not read
+ * would otherwise keep, until it hangs up, the objects of its snapshot that
+ * writes have since replaced (one namespace's worth per such watcher), on
+ * top of its full queue. The client sees a prefix of the ADDED events and
+ * the end of the stream, and watches again. HTTP thread, lock held. */
+static void end_unsent_snapshot(watcher *w)
+{
+    if (!w->ending || w->snapshot_pos == w->snapshot_len)
+        return;
+    snapshot_drop_unsent(w);
+    queue_clear(w);
+}
+
 void mc_watch_hub_publish(mc_watch_hub *hub, const char *cluster, const mc_store_event *event)
 {
     watch_line *lines[3] = {NULL, NULL, NULL};
@@ -608,8 +629,10 @@ void mc_watch_hub_publish(mc_watch_hub *hub, const char *cluster, const mc_store
     wc = cluster_find(hub, cluster);
     for (watcher *w = wc ? wc->watchers : NULL; w; w = w->next) {
         const char *type = w->ending || event->rev <= w->since ? NULL : event_type_for(w, event);
-        if (!type)
+        if (!type) {
+            end_unsent_snapshot(w);
             continue;
+        }
         watch_line *line = lines[type_index(type)];
         watch_line *own = NULL;
         if (w->table) { /* rare (kubectl get -w): encoded for this watcher */
@@ -622,6 +645,7 @@ void mc_watch_hub_publish(mc_watch_hub *hub, const char *cluster, const mc_store
         else
             w->ending = 1; /* encoding failed (memory): end rather than skip */
         line_unref(own);
+        end_unsent_snapshot(w);
         wake(w);
     }
     for (int t = 0; t < 3; t++)

@@ -174,7 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                           &r,       url,
                           method,   body_len ? rest : NULL,
                           body_len, body_len > MC_SERVER_BODY_MAX};
-    mc_server_reply reply = {500, NULL, "application/json", NULL};
+    mc_server_reply reply = {500, NULL, "application/json", NULL, 0, 0};
     mc_server_dispatch(server, &in, &reply);
     /* Every reply is a body or a stream; a body is a Status or a document. */
     if (!reply.body && !reply.stream)

@@ -30,6 +30,26 @@ require_tool() {
     exit 77
 }
 
+# require_pyca: sets PYCA_PYTHON to a Python whose pyca/cryptography has
+# X.509 path validation (scripts/pyca-python.sh); missing, it fails under CI
+# and skips elsewhere, as require_tool.
+require_pyca() {
+    local finder note
+    finder="$(dirname "${BASH_SOURCE[0]}")/../../scripts/pyca-python.sh"
+    if PYCA_PYTHON=$("$finder" 2>/dev/null); then
+        return 0
+    fi
+    note=$("$finder" 2>&1 || true)
+    if [[ -n "${CI:-}" ]]; then
+        echo "FAIL: $note; CI is set, so a missing peer tool is a failure" >&2
+        exit 1
+    fi
+    echo "################################################################"
+    echo "SKIPPED: $note"
+    echo "################################################################"
+    exit 77
+}
+
 # peer_init MESHCERT_BINARY: checks the binary, creates $WORK (removed on exit).
 peer_init() {
     if [[ $# -lt 1 || -z "$1" ]]; then

@@ -422,6 +422,32 @@ static void test_pending_request_for_old_hosts_is_deleted(void **state)
     world_free(&w);
 }
 
+/* A spec change the CSR does not show (a lifetime) still gets a new
+ * request: the request names the generation it was made for. */
+static void test_pending_request_for_old_generation_is_deleted(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    add_key(&w);
+    add_request(&w);
+    const char *made_for =
+        mc_api_str_map_get(&w.request->metadata.annotations, MC_AGENT_GENERATION_ANNOTATION);
+    assert_non_null(made_for);
+    assert_string_equal(made_for, "1");
+    finish_request(&w);
+    w.ic->metadata.generation = 2; /* spec.duration changed (and PENDING written) */
+    w.ic->status.observed_generation = 2;
+    w.ic->spec.duration = mc_strdup("90m");
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
+    add_request(&w); /* made for generation 2 */
+    assert_status(decide(&w), MC_IC_STATE_REQUESTED, 2, NULL);
+    /* a request of an older agent (no annotation) is taken as it is */
+    mc_api_str_map_clear(&w.request->metadata.annotations);
+    assert_status(decide(&w), MC_IC_STATE_REQUESTED, 2, NULL);
+    world_free(&w);
+}
+
 static void test_pending_request_of_other_owner_is_deleted(void **state)
 {
     (void)state;
@@ -1864,6 +1890,7 @@ int main(void)
         cmocka_unit_test(test_pending_matching_request_goes_requested),
         cmocka_unit_test(test_pending_request_from_other_key_is_deleted),
         cmocka_unit_test(test_pending_request_for_old_hosts_is_deleted),
+        cmocka_unit_test(test_pending_request_for_old_generation_is_deleted),
         cmocka_unit_test(test_pending_request_of_other_owner_is_deleted),
         cmocka_unit_test(test_pending_failed_or_bad_request_is_retried),
         cmocka_unit_test(test_pending_missing_directive_fails_once),

@@ -843,6 +843,21 @@ static void test_name_constraints_bind_what_the_ca_signs(void **state)
     mc_pki_signer_free(mid_signer);
     mc_pki_cert_free(mid);
 
+    /* URIs left unconstrained (sign --no-uri-constraints): no URI subtree,
+     * and never together with trust domains */
+    params.uri_unconstrained = 1;
+    assert_int_equal(mc_pki_signer_issue(f->signer, f->csr, &params, &mid, &err), MC_EINVAL);
+    assert_contains(err.msg, "both unconstrained and limited");
+    params.permitted_uri_host_count = 0;
+    assert_int_equal(mc_pki_signer_issue(f->signer, f->csr, &params, &mid, &err), MC_OK);
+    mc_buf_init(&text, 4096);
+    assert_int_equal(mc_pki_cert_name_constraints(mid, &text), 1);
+    assert_string_equal(text.data, "permitted: DNS:example.org; "
+                                   "excluded: IP:0.0.0.0/0, IP:0:0:0:0:0:0:0:0/0");
+    mc_buf_free(&text);
+    mc_pki_cert_free(mid);
+    params.uri_unconstrained = 0;
+
     const char *empty[] = {""};
     params.permitted_dns = empty;
     assert_int_equal(mc_pki_signer_issue(f->signer, f->csr, &params, &mid, &err), MC_EINVAL);

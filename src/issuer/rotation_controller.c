@@ -597,7 +597,8 @@ static int reconcile_rotation(void *ctx, const char *key, mc_reconcile_result *r
 out:
     if (rcode == MC_ECONFLICT) {
         mc_err_clear(err);
-        rcode = MC_OK; /* a newer version is on its way to the cache */
+        rcode = MC_OK;                   /* a newer version is on its way to the cache */
+        result->requeue_after_ms = 1000; /* a root Secret has no informer here */
     }
     if (rcode != MC_OK)
         mc_err_prefix(err, "rootrotation %s/%s", buf, name);

@@ -484,6 +484,16 @@ unsigned long trust_probe_run(trust_probe *probe, trust_probe_result *result)
     return failures;
 }
 
+void trust_probe_result_add(trust_probe_result *into, const trust_probe_result *from)
+{
+    for (unsigned long i = 0; i < from->failures && i < TRUST_PROBE_KEEP_FAILURES; i++)
+        if (into->failures + i < TRUST_PROBE_KEEP_FAILURES)
+            memcpy(into->failure[into->failures + i], from->failure[i], sizeof(from->failure[i]));
+    into->runs += from->runs;
+    into->handshakes += from->handshakes;
+    into->failures += from->failures;
+}
+
 /* "3f2a9c1b": the first 4 bytes of the certificate's SHA-256, in hex. */
 static void short_fingerprint(const mc_pki_cert *cert, char out[9])
 {

@@ -63,6 +63,10 @@ size_t trust_probe_count(const trust_probe *probe);
  * in, with that reason. Returns the failures of this run. */
 unsigned long trust_probe_run(trust_probe *probe, trust_probe_result *result);
 
+/* Adds from's counts to into and keeps from's failure reasons while into
+ * has room (TRUST_PROBE_KEEP_FAILURES). */
+void trust_probe_result_add(trust_probe_result *into, const trust_probe_result *from);
+
 /* Appends, one line per cluster, "  east: intermediate CN=... signed by
  * 3f2a9c1b; bundle 3f2a9c1b 77d01e2a" (the short SHA-256 fingerprints of
  * the roots) to out (capped, NUL-terminated). */

@@ -184,7 +184,7 @@ int wf_create_namespace(mc_kube_client *client, const char *name)
     return rc == MC_EEXISTS ? MC_OK : rc;
 }
 
-static int apply_crd(mc_kube_client *client, const char *file)
+int wf_apply_crd(mc_kube_client *client, const char *file)
 {
     char path[512], *text = NULL;
     size_t len = 0;
@@ -208,7 +208,7 @@ int wf_apply_crds(mc_kube_client *client)
     static const char *const files[] = {"issuedcertificates.yaml", "certificaterequests.yaml",
                                         "podbouncedirectives.yaml"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-        if (apply_crd(client, files[i]) != MC_OK)
+        if (wf_apply_crd(client, files[i]) != MC_OK)
             return -1;
     return 0;
 }

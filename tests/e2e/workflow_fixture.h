@@ -75,6 +75,8 @@ void wf_teardown(wf_fixture *f);
 int wf_client_for(const server_process *server, const char *cluster, mc_kube_client **out);
 int wf_create_namespace(mc_kube_client *client, const char *name);
 int wf_apply_crds(mc_kube_client *client);
+/* One CRD file of deploy/crds (e.g. "rootrotations.yaml"). */
+int wf_apply_crd(mc_kube_client *client, const char *file);
 int wf_register_cluster(const server_process *server, mc_kube_client *mgmt, const char *cluster);
 /* The policy wf_register_cluster registers with: root meshcert/root-ca,
  * trust domain cluster.local, DNS suffix istio-system.svc, org Istio. 0 or

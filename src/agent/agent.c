@@ -38,6 +38,9 @@
 /* Retry after a lost write race (the cache catches up meanwhile). */
 #define REQUEUE_CONFLICT_MS 100
 #define KEY_MAX             512
+/* The longest sleep before a renewal time: a later one is looked at again
+ * (a clock step, a suspended machine). */
+#define RENEWAL_CHECK_MAX_S 3600
 /* The longest pause between two retries of a failing IssuedCertificate. */
 #define RETRY_MAX_MS (5 * 60 * 1000)
 
@@ -504,23 +507,7 @@ static int write_status(mc_agent *agent, observed *o, const mc_agent_action *act
 {
     mc_api_issued_certificate *ic = o->ic;
     json_t *obj = NULL;
-    char *error = action->error[0] ? mc_strdup(action->error) : NULL;
-    if (action->error[0] && !error)
-        return mc_err_set(err, MC_ENOMEM, "out of memory");
-    free(ic->status.error);
-    ic->status.error = error;
-    ic->status.state = (mc_ic_state)action->state;
-    ic->status.observed_generation = action->observed_generation;
-    if (action->not_after) {
-        char when[MC_TIME_RFC3339_MAX];
-        char *copy =
-            mc_time_format(action->not_after, when, sizeof(when)) == 0 ? mc_strdup(when) : NULL;
-        if (!copy)
-            return mc_err_set(err, MC_ENOMEM, "out of memory");
-        free(ic->status.not_after);
-        ic->status.not_after = copy;
-    }
-    if (mc_api_issued_certificate_set_ready(ic, (int64_t)time(NULL)) != MC_OK)
+    if (mc_agent_apply_status(ic, action, (int64_t)time(NULL)) != MC_OK)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
     int rc = mc_api_issued_certificate_encode(ic, &obj, err);
     if (rc == MC_OK)
@@ -632,9 +619,14 @@ static void log_action(const observed *o, const mc_agent_action *action)
     const char *ns = o->ic->metadata.namespace, *name = o->ic->metadata.name;
     if (action->type == MC_AGENT_SET_STATUS)
         mc_log(action->state == MC_IC_STATE_FAILED ? MC_LOG_WARN : MC_LOG_INFO, LOG_COMPONENT,
-               "issuedcertificate %s/%s: state %s%s%s", ns, name,
-               mc_api_ic_state_name((mc_ic_state)action->state), action->error[0] ? ": " : "",
-               action->error);
+               "issuedcertificate %s/%s: state %s%s%s%s%s%s", ns, name,
+               mc_api_ic_state_name((mc_ic_state)action->state),
+               action->issuing == MC_AGENT_ISSUING_START ? " (" : "",
+               action->issuing == MC_AGENT_ISSUING_START && action->issuing_reason
+                   ? action->issuing_reason
+                   : "",
+               action->issuing == MC_AGENT_ISSUING_START ? " started)" : "",
+               action->error[0] ? ": " : "", action->error);
     else if (action->type == MC_AGENT_RECORD_BOUNCE)
         mc_log_info(LOG_COMPONENT, "issuedcertificate %s/%s: %s: %zu pod(s) (issuance %s)", ns,
                     name, action_name(action->type), action->planned, action->issuance);
@@ -660,7 +652,8 @@ static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs
     case MC_AGENT_SET_STATUS: rc = write_status(agent, o, action, err); break;
     case MC_AGENT_CREATE_KEY:
         /* the slow part (RSA 4096): on this worker thread */
-        if ((rc = mc_agent_build_key_secret(obs, agent->key_type, &obj, err)) == MC_OK)
+        if ((rc = mc_agent_build_key_secret(obs, mc_agent_key_type(o->ic, agent->key_type), &obj,
+                                            err)) == MC_OK)
             rc = create_object(agent, &res_secrets, agent->secrets, ns, name, obj, err);
         break;
     case MC_AGENT_DELETE_KEY:
@@ -783,6 +776,11 @@ static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc
         result->requeue = 1; /* FAILED: retried with the per-key backoff */
     else if (action.type != MC_AGENT_NOTHING && action.type != MC_AGENT_WAIT)
         result->requeue_after_ms = REQUEUE_NOW_MS;
+    else if (action.requeue_after > 0)
+        /* level-triggered renewal: come back at the renewal time with no event */
+        result->requeue_after_ms = action.requeue_after < RENEWAL_CHECK_MAX_S
+                                       ? action.requeue_after * 1000
+                                       : RENEWAL_CHECK_MAX_S * 1000;
 out:
     observed_clear(&o);
     return rc;

@@ -64,38 +64,96 @@ typedef enum { REQUEST_WAITING, REQUEST_FAILED, REQUEST_FINISHED } request_phase
 static void set_status(decide_ctx *c, mc_ic_state state, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* The expiry of the certificate in the output Secret (0 when absent or
- * unreadable): status.notAfter at ISSUED and FINISHED, where the output
- * matches. */
-static int64_t output_not_after(const decide_ctx *c)
+static const char *data_str(const mc_api_secret *s, const char *key);
+
+/* The output Secret's certificate and root files in the configured layout. */
+static const char *output_cert_file(const decide_ctx *c)
 {
-    const mc_api_secret *s = c->obs->output;
-    if (!s)
-        return 0;
-    const char *name = c->obs->output_format == MC_BUNDLE_TLS ? "tls.crt" : "ca-cert.pem";
-    const mc_api_bytes_entry *e = mc_api_bytes_map_get(&s->data, name);
-    mc_pki_cert *cert = NULL;
-    time_t not_before = 0, not_after = 0;
-    if (!e || e->len == 0 ||
-        mc_pki_cert_from_pem((const char *)e->data, e->len, "output", &cert, NULL) != MC_OK ||
-        mc_pki_cert_validity(cert, &not_before, &not_after) != MC_OK)
-        not_after = 0;
-    mc_pki_cert_free(cert);
-    return (int64_t)not_after;
+    return c->obs->output_format == MC_BUNDLE_TLS ? "tls.crt" : "ca-cert.pem";
 }
 
-/* Whether writing not_after would change status.notAfter. */
-static int not_after_changes(const mc_api_issued_certificate_status *st, int64_t not_after)
+static const char *output_roots_file(const decide_ctx *c)
+{
+    return c->obs->output_format == MC_BUNDLE_TLS ? "ca.crt" : "root-cert.pem";
+}
+
+/* Fills the status facts of the certificate in the output Secret into a:
+ * validity, renewal time, root fingerprints (all zero when unreadable). */
+static void output_facts(const decide_ctx *c, mc_agent_action *a)
+{
+    const mc_api_secret *s = c->obs->output;
+    const char *cert_pem = s ? data_str(s, output_cert_file(c)) : NULL;
+    const char *roots_pem = s ? data_str(s, output_roots_file(c)) : NULL;
+    mc_pki_cert *cert = NULL, **roots = NULL;
+    size_t root_count = 0;
+    time_t not_before = 0, not_after = 0;
+    if (!cert_pem ||
+        mc_pki_cert_from_pem(cert_pem, strlen(cert_pem), "output", &cert, NULL) != MC_OK ||
+        mc_pki_cert_validity(cert, &not_before, &not_after) != MC_OK)
+        goto out;
+    a->not_before = (int64_t)not_before;
+    a->not_after = (int64_t)not_after;
+    int64_t renew_before = 0;
+    const char *issuance =
+        mc_api_str_map_get(&s->metadata.annotations, MC_AGENT_ISSUANCE_ANNOTATION);
+    mc_api_issued_certificate_renew_before(c->ic, &renew_before, NULL);
+    a->renewal_time = mc_agent_renewal_time(a->not_before, a->not_after, renew_before,
+                                            c->ic->metadata.uid, issuance);
+    if (!roots_pem || mc_pki_cert_list_from_pem(roots_pem, strlen(roots_pem), "output roots",
+                                                &roots, &root_count, NULL) != MC_OK)
+        goto out;
+    for (size_t i = 0; i < root_count && i < MC_AGENT_ROOTS_MAX; i++) {
+        unsigned char digest[32];
+        if (mc_pki_cert_sha256(roots[i], digest, NULL) != MC_OK)
+            break;
+        for (size_t j = 0; j < 32; j++)
+            snprintf(a->root_fingerprints[i] + 2 * j, 3, "%02x", digest[j]);
+        a->root_fingerprint_count = i + 1;
+    }
+out:
+    mc_pki_cert_list_free(roots, root_count);
+    mc_pki_cert_free(cert);
+}
+
+/* Whether writing t (Unix seconds; 0 keeps) would change the status time. */
+static int time_changes(const char *current_text, int64_t t)
 {
     int64_t current = 0;
-    if (not_after == 0)
+    if (t == 0)
         return 0;
-    return !st->not_after || mc_time_parse(st->not_after, &current, NULL, NULL) != 0 ||
-           current != not_after;
+    return !current_text || mc_time_parse(current_text, &current, NULL, NULL) != 0 ||
+           current != t;
+}
+
+/* Whether SET_STATUS a would change anything beside state, error and
+ * observedGeneration. */
+static int status_extras_change(const mc_api_issued_certificate_status *st,
+                                const mc_agent_action *a)
+{
+    if (time_changes(st->not_before, a->not_before) || time_changes(st->not_after, a->not_after) ||
+        time_changes(st->renewal_time, a->renewal_time))
+        return 1;
+    if (a->root_fingerprint_count > 0) {
+        if (st->root_fingerprints_len != a->root_fingerprint_count)
+            return 1;
+        for (size_t i = 0; i < a->root_fingerprint_count; i++)
+            if (strcmp(st->root_fingerprints[i], a->root_fingerprints[i]) != 0)
+                return 1;
+    }
+    if (a->rotation && strcmp(a->rotation, st->rotation ? st->rotation : "") != 0)
+        return 1;
+    if (a->issuing == MC_AGENT_ISSUING_START)
+        return 1;
+    const mc_api_condition *issuing =
+        mc_api_conditions_get(&st->conditions, MC_API_CONDITION_ISSUING);
+    return a->issuing == MC_AGENT_ISSUING_END && issuing && issuing->status &&
+           strcmp(issuing->status, "False") != 0;
 }
 
 /* SET_STATUS, or NOTHING when the status (and so its Ready condition)
- * already says exactly that (a persistent failure is written once). */
+ * already says exactly that (a persistent failure is written once). At
+ * ISSUED and FINISHED the status describes the output; FINISHED ends a
+ * renewal. */
 static void set_status(decide_ctx *c, mc_ic_state state, const char *fmt, ...)
 {
     mc_agent_action *a = c->action;
@@ -107,11 +165,23 @@ static void set_status(decide_ctx *c, mc_ic_state state, const char *fmt, ...)
     vsnprintf(a->error, sizeof(a->error), fmt, ap);
     va_end(ap);
     if (state == MC_IC_STATE_ISSUED || state == MC_IC_STATE_FINISHED)
-        a->not_after = output_not_after(c);
+        output_facts(c, a);
+    if (state == MC_IC_STATE_FINISHED)
+        a->issuing = MC_AGENT_ISSUING_END;
     const mc_api_issued_certificate_status *st = &c->ic->status;
     if (st->state == state && st->observed_generation == c->generation &&
-        strcmp(st->error ? st->error : "", a->error) == 0 && !not_after_changes(st, a->not_after))
+        strcmp(st->error ? st->error : "", a->error) == 0 && !status_extras_change(st, a))
         a->type = MC_AGENT_NOTHING;
+}
+
+/* Starts a renewal from FINISHED: PENDING with Issuing True (and the rotate
+ * token) in one write; the output Secret is left as it is. */
+static void start_renewal(decide_ctx *c, const char *reason, const char *token)
+{
+    set_status(c, MC_IC_STATE_PENDING, "%s", "");
+    c->action->issuing = MC_AGENT_ISSUING_START;
+    c->action->issuing_reason = reason;
+    c->action->rotation = token;
 }
 
 static void set_type(decide_ctx *c, mc_agent_action_type type)
@@ -337,6 +407,18 @@ static void request_failure(const decide_ctx *c, const mc_api_certificate_reques
         out[0] = '\0'; /* a long reason is cut, as set_status cuts it */
 }
 
+/* Whether the key Secret's key is the one in the output Secret (ours). */
+static int key_in_output(const decide_ctx *c)
+{
+    const mc_api_secret *out_secret = c->obs->output;
+    const mc_api_bytes_entry *key_pem = c->obs->key_secret ? key_entry(c->obs->key_secret) : NULL;
+    if (!out_secret || !key_pem || !has_agent_label(&out_secret->metadata))
+        return 0;
+    const char *name = c->obs->output_format == MC_BUNDLE_TLS ? "tls.key" : "ca-key.pem";
+    const mc_api_bytes_entry *e = mc_api_bytes_map_get(&out_secret->data, name);
+    return e && e->len == key_pem->len && memcmp(e->data, key_pem->data, e->len) == 0;
+}
+
 /* PENDING (and FAILED): key Secret, then a request for it, then REQUESTED.
  * In FAILED (a retry) the state stays FAILED, with its error, while the new
  * request is answered: a signed one goes on as in REQUESTED (to ISSUED), a
@@ -379,7 +461,9 @@ static void decide_pending(decide_ctx *c)
                        c->what, c->ic->metadata.namespace, c->ic->metadata.name);
         return;
     }
-    if (load_key(ks, &key, NULL) != MC_OK) {
+    if (load_key(ks, &key, NULL) != MC_OK ||
+        (mc_api_issued_certificate_renewing(&c->ic->status) && key_in_output(c))) {
+        /* unusable, or during a renewal the key being replaced */
         set_type(c, MC_AGENT_DELETE_KEY);
         goto out;
     }
@@ -538,12 +622,28 @@ out:
     mc_pki_key_free(key);
 }
 
-/* FINISHED: steady while the output still matches the key and the spec. */
+/* FINISHED: steady while the output still matches the key and the spec,
+ * until a rotate token or the renewal time starts a renewal. */
 static void decide_finished(decide_ctx *c)
 {
     mc_pki_key *key = NULL;
-    if (usable_key(c, &key) != MC_OK || check_output(c, NULL, NULL, NULL) != OUTPUT_MATCHES)
+    if (usable_key(c, &key) != MC_OK || check_output(c, NULL, NULL, NULL) != OUTPUT_MATCHES) {
         set_status(c, MC_IC_STATE_PENDING, "%s", "");
+        goto out;
+    }
+    const char *token = mc_api_issued_certificate_rotate_token(c->ic);
+    const char *done = c->ic->status.rotation ? c->ic->status.rotation : "";
+    if (token && strcmp(token, done) != 0) {
+        start_renewal(c, "Rotation", token);
+        goto out;
+    }
+    set_status(c, MC_IC_STATE_FINISHED, "%s", "");
+    int64_t renewal = c->action->renewal_time;
+    if (renewal && (int64_t)c->obs->now >= renewal)
+        start_renewal(c, "Renewal", NULL);
+    else if (renewal && c->action->type == MC_AGENT_NOTHING)
+        c->action->requeue_after = renewal - (int64_t)c->obs->now;
+out:
     mc_pki_key_free(key);
 }
 
@@ -689,6 +789,54 @@ static void decide_cleanup(decide_ctx *c)
         set_type(c, MC_AGENT_DELETE_REQUEST);
 }
 
+/* A spec change (or a new object) restarts at PENDING; a renewal under way
+ * ends (the new spec is a new issuance). A brand-new object's first key is
+ * new, so its rotate token counts as honoured. */
+static void restart_generation(decide_ctx *c)
+{
+    set_status(c, MC_IC_STATE_PENDING, "%s", "");
+    if (mc_api_issued_certificate_renewing(&c->ic->status))
+        c->action->issuing = MC_AGENT_ISSUING_END;
+    if (c->ic->status.observed_generation == 0 && !c->ic->status.rotation)
+        c->action->rotation = mc_api_issued_certificate_rotate_token(c->ic);
+}
+
+int64_t mc_agent_renewal_time(int64_t not_before, int64_t not_after, int64_t renew_before,
+                              const char *uid, const char *issuance)
+{
+    int64_t lifetime = not_after - not_before;
+    if (lifetime <= 0)
+        return not_before;
+    if (renew_before <= 0 || renew_before >= lifetime)
+        renew_before = lifetime / 3;
+    int64_t span = renew_before / 5, jitter = 0;
+    if (span > 0) {
+        char seed[512];
+        unsigned char digest[32];
+        int n = snprintf(seed, sizeof(seed), "%s%s", uid ? uid : "", issuance ? issuance : "");
+        if (n > 0 && mc_pki_sha256(seed, strlen(seed), digest, NULL) == MC_OK) {
+            uint64_t h = 0;
+            for (int i = 0; i < 8; i++)
+                h = (h << 8) | digest[i];
+            jitter = (int64_t)(h % (uint64_t)span);
+        }
+    }
+    int64_t t = not_after - renew_before - jitter;
+    if (t > not_after - 1)
+        t = not_after - 1;
+    if (t < not_before)
+        t = not_before;
+    return t;
+}
+
+mc_key_type mc_agent_key_type(const mc_api_issued_certificate *ic, mc_key_type fallback)
+{
+    mc_key_type type = fallback;
+    if (ic->spec.key_type && mc_pki_key_type_parse(ic->spec.key_type, &type, NULL) != MC_OK)
+        type = fallback;
+    return type;
+}
+
 void mc_agent_decide(const mc_agent_observation *observation, mc_agent_action *action)
 {
     assert(observation && observation->ic && action);
@@ -710,7 +858,7 @@ void mc_agent_decide(const mc_agent_observation *observation, mc_agent_action *a
     if (decide_conflict(&c)) {
         /* nothing */
     } else if (c.ic->status.observed_generation != c.generation) {
-        set_status(&c, MC_IC_STATE_PENDING, "%s", "");
+        restart_generation(&c);
     } else {
         switch (c.ic->status.state) {
         case MC_IC_STATE_PENDING:
@@ -733,6 +881,84 @@ void mc_agent_decide(const mc_agent_observation *observation, mc_agent_action *a
         action->observed_generation = st->observed_generation;
         mc_strlcpy(action->error, st->error ? st->error : "", sizeof(action->error));
     }
+}
+
+/* Replaces the owned string *field with a copy of value (NULL: none). MC_ENOMEM. */
+static int replace_str(char **field, const char *value)
+{
+    char *copy = value ? mc_strdup(value) : NULL;
+    if (value && !copy)
+        return MC_ENOMEM;
+    free(*field);
+    *field = copy;
+    return MC_OK;
+}
+
+/* Replaces *field with t as RFC 3339 (t 0: left as it is). MC_ENOMEM. */
+static int set_status_time(char **field, int64_t t)
+{
+    char when[MC_TIME_RFC3339_MAX];
+    if (t == 0)
+        return MC_OK;
+    if (mc_time_format(t, when, sizeof(when)) != 0)
+        return MC_EINVAL;
+    return replace_str(field, when);
+}
+
+static int set_root_fingerprints(mc_api_issued_certificate_status *st,
+                                 const mc_agent_action *action)
+{
+    if (action->root_fingerprint_count == 0)
+        return MC_OK;
+    char *items[MC_AGENT_ROOTS_MAX];
+    char **copy = NULL;
+    for (size_t i = 0; i < action->root_fingerprint_count; i++)
+        items[i] = (char *)action->root_fingerprints[i];
+    if (mc_codec_str_array_copy(items, action->root_fingerprint_count, &copy) != 0)
+        return MC_ENOMEM;
+    mc_codec_str_array_free(st->root_fingerprints, st->root_fingerprints_len);
+    st->root_fingerprints = copy;
+    st->root_fingerprints_len = action->root_fingerprint_count;
+    return MC_OK;
+}
+
+/* The Issuing condition a SET_STATUS asks for (before Ready, which reads it). */
+static int set_issuing(mc_api_issued_certificate *ic, const mc_agent_action *action, int64_t now)
+{
+    mc_api_conditions *conditions = &ic->status.conditions;
+    int64_t generation = action->observed_generation;
+    switch (action->issuing) {
+    case MC_AGENT_ISSUING_START:
+        return mc_api_conditions_set(conditions, MC_API_CONDITION_ISSUING, "True",
+                                     action->issuing_reason ? action->issuing_reason : "Renewal",
+                                     "issuing a successor with a new key; the current certificate "
+                                     "stays in place until it is written",
+                                     generation, now);
+    case MC_AGENT_ISSUING_END:
+        if (!mc_api_conditions_get(conditions, MC_API_CONDITION_ISSUING))
+            return MC_OK;
+        return mc_api_conditions_set(conditions, MC_API_CONDITION_ISSUING, "False", "Issued",
+                                     "no issuance under way", generation, now);
+    case MC_AGENT_ISSUING_KEEP: break;
+    }
+    return MC_OK;
+}
+
+int mc_agent_apply_status(mc_api_issued_certificate *ic, const mc_agent_action *action, int64_t now)
+{
+    mc_api_issued_certificate_status *st = &ic->status;
+    if (replace_str(&st->error, action->error[0] ? action->error : NULL) != MC_OK)
+        return MC_ENOMEM;
+    st->state = (mc_ic_state)action->state;
+    st->observed_generation = action->observed_generation;
+    if (set_status_time(&st->not_before, action->not_before) != MC_OK ||
+        set_status_time(&st->not_after, action->not_after) != MC_OK ||
+        set_status_time(&st->renewal_time, action->renewal_time) != MC_OK ||
+        set_root_fingerprints(st, action) != MC_OK ||
+        (action->rotation && replace_str(&st->rotation, action->rotation) != MC_OK) ||
+        set_issuing(ic, action, now) != MC_OK || mc_api_issued_certificate_set_ready(ic, now) != MC_OK)
+        return MC_ENOMEM;
+    return MC_OK;
 }
 
 int mc_agent_issuance_id(const char *cert_pem, int64_t generation, char *out, size_t out_size,
@@ -849,7 +1075,8 @@ int mc_agent_build_output(const mc_agent_observation *obs, const char *issuance,
     const mc_api_issued_certificate *ic = obs->ic;
     const mc_api_certificate_request *req = obs->request;
     const mc_api_object_ref *ref = &ic->spec.issued_certificate_secret;
-    mc_pki_cert *cert = NULL, *root = NULL;
+    mc_pki_cert *cert = NULL, **roots = NULL;
+    size_t root_count = 0;
     mc_pki_bundle bundle = {0};
     mc_api_secret *secret = NULL;
     char issued_at[MC_TIME_RFC3339_MAX];
@@ -869,9 +1096,11 @@ int mc_agent_build_output(const mc_agent_observation *obs, const char *issuance,
     if ((rc = mc_pki_cert_from_pem((const char *)req->status.signed_certificate,
                                    req->status.signed_certificate_len, "signedCertificate", &cert,
                                    err)) ||
-        (rc = mc_pki_cert_from_pem((const char *)req->status.signing_root_ca,
-                                   req->status.signing_root_ca_len, "signingRootCa", &root, err)) ||
-        (rc = mc_pki_bundle_build(cert, (const char *)key_pem->data, root, &bundle, err)))
+        (rc = mc_pki_cert_list_from_pem((const char *)req->status.signing_root_ca,
+                                        req->status.signing_root_ca_len, "signingRootCa", &roots,
+                                        &root_count, err)) ||
+        (rc = mc_pki_bundle_build_trust(cert, (const char *)key_pem->data, roots, root_count,
+                                        &bundle, err)))
         goto out;
     char owner[320];
     snprintf(owner, sizeof(owner), "%s/%s", ic->metadata.namespace ? ic->metadata.namespace : "",
@@ -904,7 +1133,7 @@ int mc_agent_build_output(const mc_agent_observation *obs, const char *issuance,
 out:
     mc_api_secret_free(secret);
     mc_pki_bundle_clear(&bundle);
-    mc_pki_cert_free(root);
+    mc_pki_cert_list_free(roots, root_count);
     mc_pki_cert_free(cert);
     return rc;
 }

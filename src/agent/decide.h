@@ -31,7 +31,19 @@
  *    restarted again; with no pod to bounce, or every recorded pod gone,
  *    FINISHED;
  *  - FINISHED: nothing while the output Secret still matches the key and the
- *    spec; if it disappeared or no longer matches, back to PENDING (re-issue);
+ *    spec; if it disappeared or no longer matches (expired), back to PENDING
+ *    (re-issue); a renewal starts when the rotate annotation holds a token
+ *    other than status.rotation, or at the renewal time
+ *    (mc_agent_renewal_time): one status write PENDING + the Issuing
+ *    condition True (+ status.rotation = token), and the output stays as it
+ *    is until the successor is signed (Ready stays True "Renewing");
+ *  - during a renewal (Issuing True) a key Secret holding the key of the
+ *    output Secret is never used for a request: it is deleted and made anew,
+ *    so a restart at any point neither skips nor repeats the new key;
+ *  - status notBefore, notAfter, renewalTime and rootFingerprints describe
+ *    the output at ISSUED and FINISHED; at FINISHED Issuing becomes False;
+ *  - a brand-new IssuedCertificate records its rotate token with its first
+ *    status (its first key is new anyway);
  *  - an output Secret meshcert did not write (no agent label) is never
  *    overwritten unless adoption is allowed (--adopt-existing-secret or the
  *    label certificates.smh.solo.io/adopt=true on that Secret): FAILED saying
@@ -120,13 +132,33 @@ typedef enum {
     MC_AGENT_DELETE_POD,     /* delete pod (recorded already) */
 } mc_agent_action_type;
 
+/* The most roots of a trust bundle whose fingerprints go into the status. */
+#define MC_AGENT_ROOTS_MAX 8
+
+/* What a SET_STATUS does to the Issuing condition. */
+typedef enum {
+    MC_AGENT_ISSUING_KEEP = 0, /* leave it as it is */
+    MC_AGENT_ISSUING_START,    /* True, reason issuing_reason: a renewal starts */
+    MC_AGENT_ISSUING_END,      /* False: the renewal ended (FINISHED, or a spec change) */
+} mc_agent_issuing;
+
 typedef struct mc_agent_action {
     mc_agent_action_type type;
     int state;                   /* SET_STATUS: an mc_ic_state value */
     int64_t observed_generation; /* SET_STATUS: the value to write */
     char error[512];             /* SET_STATUS to FAILED: the reason ("" otherwise) */
-    int64_t not_after;           /* SET_STATUS: status.notAfter (Unix seconds) to write:
-                                    the output's expiry at ISSUED and FINISHED; 0 keeps it */
+    /* SET_STATUS at ISSUED and FINISHED: the output's certificate (Unix
+     * seconds) and when its renewal starts; 0 keeps the status field. */
+    int64_t not_before, not_after, renewal_time;
+    /* SET_STATUS with root_fingerprint_count > 0: status.rootFingerprints */
+    char root_fingerprints[MC_AGENT_ROOTS_MAX][65];
+    size_t root_fingerprint_count;
+    const char *rotation;        /* SET_STATUS: status.rotation to write (borrowed from the
+                                    observation's annotation), NULL keeps it */
+    mc_agent_issuing issuing;    /* SET_STATUS: the Issuing condition */
+    const char *issuing_reason;  /* ISSUING_START: "Renewal" or "Rotation" (static) */
+    int64_t requeue_after;       /* NOTHING: seconds until the clock alone changes the
+                                    decision (the renewal time); 0: never */
     char issuance[128];          /* WRITE_OUTPUT/RECORD_BOUNCE/DELETE_POD: the issuance id */
     int64_t issued_at;           /* RECORD_BOUNCE: the issuance time (Unix seconds) */
     size_t planned;              /* RECORD_BOUNCE: how many pods the plan holds */
@@ -150,6 +182,26 @@ int mc_agent_claims_first(const mc_api_issued_certificate *a, const mc_api_issue
 /* Decides the next action for the observation. Never fails: a problem is a
  * SET_STATUS to FAILED with the reason (no key material in it). */
 void mc_agent_decide(const mc_agent_observation *observation, mc_agent_action *action);
+
+/* When the agent starts renewing a certificate valid from not_before to
+ * not_after (Unix seconds): not_after - renewBefore - jitter, where
+ * renew_before <= 0 or >= the lifetime means a third of the lifetime, and the
+ * jitter is in [0, renewBefore/5), taken from the SHA-256 of uid followed by
+ * issuance, so that it is stable across restarts and spreads clusters with
+ * the same lifetime. Never after not_after - 1, never before not_before. */
+int64_t mc_agent_renewal_time(int64_t not_before, int64_t not_after, int64_t renew_before,
+                              const char *uid, const char *issuance);
+
+/* The key type for a new key of ic: spec.keyType, or fallback (the agent's
+ * --key-type) when absent or unknown. */
+mc_key_type mc_agent_key_type(const mc_api_issued_certificate *ic, mc_key_type fallback);
+
+/* Applies a SET_STATUS action to ic->status as the agent writes it: state,
+ * error, observedGeneration, the lifetime fields the action sets, the
+ * Issuing condition, then Ready (mc_api_issued_certificate_set_ready at
+ * now). MC_ENOMEM (ic then partly updated: discard it). */
+int mc_agent_apply_status(mc_api_issued_certificate *ic, const mc_agent_action *action,
+                          int64_t now);
 
 /* The issuance id of a signed certificate: "<generation>-<first 16 hex
  * digits of the SHA-256 of its DER>", written into the output Secret's

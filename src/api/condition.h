@@ -19,6 +19,9 @@
 #include "util/err.h"
 
 #define MC_API_CONDITION_READY "Ready"
+/* True while an IssuedCertificate's successor certificate is being issued
+ * (a renewal or a rotation) and the current one stays in place. */
+#define MC_API_CONDITION_ISSUING "Issuing"
 
 typedef struct mc_api_condition {
     json_t *raw;                 /* the decoded entry (a reference) or NULL */

@@ -8,6 +8,7 @@
  */
 #include "api/issued_certificate.h"
 
+#include "util/duration.h"
 #include "util/host.h"
 
 #include <stdlib.h>
@@ -55,8 +56,15 @@ void mc_api_issued_certificate_free(mc_api_issued_certificate *ic)
     mc_api_object_ref_clear(&ic->spec.signing_certificate_secret);
     mc_api_object_ref_clear(&ic->spec.issued_certificate_secret);
     mc_api_object_ref_clear(&ic->spec.pod_bounce_directive);
+    free(ic->spec.duration);
+    free(ic->spec.renew_before);
+    free(ic->spec.key_type);
     free(ic->status.error);
+    free(ic->status.not_before);
     free(ic->status.not_after);
+    free(ic->status.renewal_time);
+    mc_codec_str_array_free(ic->status.root_fingerprints, ic->status.root_fingerprints_len);
+    free(ic->status.rotation);
     mc_api_conditions_clear(&ic->status.conditions);
     free(ic);
 }
@@ -78,7 +86,12 @@ static int decode_spec(const json_t *json, mc_api_issued_certificate_spec *spec,
                                        &spec->issued_certificate_secret, ctx,
                                        "spec.issuedCertificateSecret", err)) != 0 ||
         (rc = mc_api_object_ref_decode(s, "podBounceDirective", &spec->pod_bounce_directive, ctx,
-                                       "spec.podBounceDirective", err)) != 0)
+                                       "spec.podBounceDirective", err)) != 0 ||
+        (rc = mc_codec_get_string(s, "duration", &spec->duration, ctx, "spec.duration", err)) !=
+            0 ||
+        (rc = mc_codec_get_string(s, "renewBefore", &spec->renew_before, ctx, "spec.renewBefore",
+                                  err)) != 0 ||
+        (rc = mc_codec_get_string(s, "keyType", &spec->key_type, ctx, "spec.keyType", err)) != 0)
         return rc;
     return 0;
 }
@@ -95,7 +108,16 @@ static int decode_status(const json_t *json, mc_api_issued_certificate_status *s
                                  "status.observedGeneration", err)) != 0 ||
         (rc = mc_codec_get_string(s, "error", &status->error, ctx, "status.error", err)) != 0 ||
         (rc = mc_codec_get_string(s, "state", &state, ctx, "status.state", err)) != 0 ||
+        (rc = mc_codec_get_time(s, "notBefore", &status->not_before, ctx, "status.notBefore",
+                                err)) != 0 ||
         (rc = mc_codec_get_time(s, "notAfter", &status->not_after, ctx, "status.notAfter", err)) !=
+            0 ||
+        (rc = mc_codec_get_time(s, "renewalTime", &status->renewal_time, ctx, "status.renewalTime",
+                                err)) != 0 ||
+        (rc = mc_codec_get_str_array(s, "rootFingerprints", &status->root_fingerprints,
+                                     &status->root_fingerprints_len, ctx,
+                                     "status.rootFingerprints", err)) != 0 ||
+        (rc = mc_codec_get_string(s, "rotation", &status->rotation, ctx, "status.rotation", err)) !=
             0 ||
         (rc = mc_api_conditions_decode(s, &status->conditions, ctx, "status.conditions", err)) !=
             0) {
@@ -143,7 +165,10 @@ static int encode_spec(const mc_api_issued_certificate_spec *spec, json_t *obj)
         (rc = mc_api_object_ref_encode(&spec->issued_certificate_secret, s,
                                        "issuedCertificateSecret")) != 0 ||
         (rc = mc_api_object_ref_encode(&spec->pod_bounce_directive, s, "podBounceDirective")) !=
-            0) {
+            0 ||
+        (rc = mc_codec_put_string(s, "duration", spec->duration)) != 0 ||
+        (rc = mc_codec_put_string(s, "renewBefore", spec->renew_before)) != 0 ||
+        (rc = mc_codec_put_string(s, "keyType", spec->key_type)) != 0) {
         json_decref(saved);
         return rc;
     }
@@ -169,7 +194,12 @@ static int encode_status(const mc_api_issued_certificate_status *st, json_t *obj
     if ((rc = mc_codec_put_int64(s, "observedGeneration", st->observed_generation)) != 0 ||
         (rc = mc_codec_put_string(s, "error", st->error)) != 0 ||
         (rc = encode_state(s, st->state)) != 0 ||
+        (rc = mc_codec_put_string(s, "notBefore", st->not_before)) != 0 ||
         (rc = mc_codec_put_string(s, "notAfter", st->not_after)) != 0 ||
+        (rc = mc_codec_put_string(s, "renewalTime", st->renewal_time)) != 0 ||
+        (rc = mc_codec_put_str_array(s, "rootFingerprints", st->root_fingerprints,
+                                     st->root_fingerprints_len)) != 0 ||
+        (rc = mc_codec_put_string(s, "rotation", st->rotation)) != 0 ||
         (rc = mc_api_conditions_encode(&st->conditions, s)) != 0) {
         json_decref(saved);
         return rc;
@@ -188,6 +218,93 @@ int mc_api_issued_certificate_encode(const mc_api_issued_certificate *ic, json_t
     }
     *out = obj;
     return 0;
+}
+
+/* The names pki/'s mc_pki_key_type_parse accepts (api/ may not use pki/;
+ * agent_decide_test checks that both lists agree). */
+static const char *const key_type_names[] = {"rsa2048", "rsa3072", "rsa4096", "ec-p256",
+                                             "ec-p384"};
+
+static int parse_duration_field(const char *text, const char *what, const char *field,
+                                int64_t *seconds, mc_err *err)
+{
+    mc_err parse_err = {0};
+    int rc = mc_duration_parse(text, seconds, &parse_err);
+    if (rc != MC_OK)
+        return mc_err_set(err, rc, "%s: %s: %s", what, field, parse_err.msg);
+    return MC_OK;
+}
+
+int mc_api_issued_certificate_duration(const mc_api_issued_certificate *ic,
+                                       int64_t default_seconds, int64_t *seconds, mc_err *err)
+{
+    char what[320];
+    mc_api_meta_describe(&ic->metadata, "issuedcertificate", what, sizeof(what));
+    if (!ic->spec.duration) {
+        *seconds = default_seconds;
+        return MC_OK;
+    }
+    int64_t value;
+    int rc = parse_duration_field(ic->spec.duration, what, "spec.duration", &value, err);
+    if (rc != MC_OK)
+        return rc;
+    if (value < MC_API_IC_DURATION_MIN || value > MC_API_IC_DURATION_MAX)
+        return mc_err_set(err, MC_EINVAL,
+                          "%s: spec.duration: \"%.64s\" is outside 1m to 87600h", what,
+                          ic->spec.duration);
+    *seconds = value;
+    return MC_OK;
+}
+
+int mc_api_issued_certificate_renew_before(const mc_api_issued_certificate *ic, int64_t *seconds,
+                                           mc_err *err)
+{
+    char what[320];
+    mc_api_meta_describe(&ic->metadata, "issuedcertificate", what, sizeof(what));
+    *seconds = 0;
+    if (!ic->spec.renew_before)
+        return MC_OK;
+    return parse_duration_field(ic->spec.renew_before, what, "spec.renewBefore", seconds, err);
+}
+
+const char *mc_api_issued_certificate_rotate_token(const mc_api_issued_certificate *ic)
+{
+    const char *token = mc_api_str_map_get(&ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION);
+    return token && *token ? token : NULL;
+}
+
+static int validate_lifetime(const mc_api_issued_certificate *ic, const char *what, mc_err *err)
+{
+    int64_t duration = 0, renew_before = 0;
+    int rc;
+    if ((rc = mc_api_issued_certificate_duration(ic, 0, &duration, err)) != MC_OK ||
+        (rc = mc_api_issued_certificate_renew_before(ic, &renew_before, err)) != MC_OK)
+        return rc;
+    if (ic->spec.duration && ic->spec.renew_before && renew_before >= duration)
+        return mc_err_set(err, MC_EINVAL,
+                          "%s: spec.renewBefore: \"%.64s\" must be shorter than spec.duration "
+                          "\"%.64s\"",
+                          what, ic->spec.renew_before, ic->spec.duration);
+    if (!ic->spec.key_type)
+        return MC_OK;
+    for (size_t i = 0; i < sizeof(key_type_names) / sizeof(key_type_names[0]); i++)
+        if (strcmp(ic->spec.key_type, key_type_names[i]) == 0)
+            return MC_OK;
+    return mc_err_set(err, MC_EINVAL,
+                      "%s: spec.keyType: unknown key type \"%.64s\" (expected rsa2048, rsa3072, "
+                      "rsa4096, ec-p256 or ec-p384)",
+                      what, ic->spec.key_type);
+}
+
+static bool is_sha256_hex(const char *text)
+{
+    size_t n = strlen(text);
+    if (n != 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f')))
+            return false;
+    return true;
 }
 
 int mc_api_issued_certificate_validate(const mc_api_issued_certificate *ic, mc_err *err)
@@ -212,10 +329,17 @@ int mc_api_issued_certificate_validate(const mc_api_issued_certificate *ic, mc_e
         (rc = mc_api_object_ref_validate(&ic->spec.issued_certificate_secret, true, what,
                                          "spec.issuedCertificateSecret", err)) != 0 ||
         (rc = mc_api_object_ref_validate(&ic->spec.pod_bounce_directive, false, what,
-                                         "spec.podBounceDirective", err)) != 0)
+                                         "spec.podBounceDirective", err)) != 0 ||
+        (rc = validate_lifetime(ic, what, err)) != 0)
         return rc;
     if (ic->status.observed_generation < 0)
         return mc_err_set(err, MC_EINVAL, "%s: status.observedGeneration: negative", what);
+    for (size_t i = 0; i < ic->status.root_fingerprints_len; i++)
+        if (!is_sha256_hex(ic->status.root_fingerprints[i]))
+            return mc_err_set(err, MC_EINVAL,
+                              "%s: status.rootFingerprints[%zu]: \"%.80s\" is not a SHA-256 "
+                              "in lowercase hex",
+                              what, i, ic->status.root_fingerprints[i]);
     return 0;
 }
 
@@ -223,6 +347,14 @@ void mc_api_issued_certificate_ready(const mc_api_issued_certificate_status *sta
                                      const char **ready, const char **reason, const char **message)
 {
     *ready = "False";
+    if (mc_api_issued_certificate_renewing(status) &&
+        (status->state == MC_IC_STATE_PENDING || status->state == MC_IC_STATE_REQUESTED ||
+         status->state == MC_IC_STATE_ISSUED)) {
+        *ready = "True";
+        *reason = "Renewing";
+        *message = "the current certificate stays in place while its successor is issued";
+        return;
+    }
     switch (status->state) {
     case MC_IC_STATE_PENDING:
         *reason = "Pending";
@@ -252,6 +384,12 @@ void mc_api_issued_certificate_ready(const mc_api_issued_certificate_status *sta
         *message = "status.state is not one this version of meshcert knows";
         break;
     }
+}
+
+int mc_api_issued_certificate_renewing(const mc_api_issued_certificate_status *status)
+{
+    const mc_api_condition *c = mc_api_conditions_get(&status->conditions, MC_API_CONDITION_ISSUING);
+    return c && c->status && strcmp(c->status, "True") == 0;
 }
 
 int mc_api_issued_certificate_set_ready(mc_api_issued_certificate *ic, int64_t now)

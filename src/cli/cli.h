@@ -52,6 +52,7 @@ int mc_cmd_issuer(int argc, char **argv);
 int mc_cmd_cluster(int argc, char **argv);
 int mc_cmd_issue(int argc, char **argv);
 int mc_cmd_status(int argc, char **argv);
+int mc_cmd_rotate(int argc, char **argv);
 int mc_cmd_completion(int argc, char **argv);
 
 #endif

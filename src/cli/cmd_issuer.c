@@ -10,6 +10,7 @@
 #include "api/registration.h"
 #include "cli/cli.h"
 #include "cli/daemon.h"
+#include "issuer/decide.h"
 #include "issuer/issuer.h"
 #include "util/duration.h"
 
@@ -45,6 +46,12 @@ static const char help[] =
     "                         root (a second trust domain)\n"
     "  --root-key-type TYPE   key of generated roots: rsa2048, rsa3072, rsa4096,\n"
     "                         ec-p256, ec-p384                          [rsa4096]\n"
+    "  --ttl D                lifetime of an intermediate whose IssuedCertificate sets\n"
+    "                         no spec.duration (1m to --max-duration)  [8760h]\n"
+    "  --max-duration D       the most any intermediate gets: a longer spec.duration\n"
+    "                         is lowered to D (at most 87600h)         [17520h]\n"
+    "                         (D: 90m, 8760h, 365d; every lifetime also ends at its\n"
+    "                         root's notAfter)\n"
     "  --workers N            reconcile threads                         [4]\n"
     "  --leader-elect-lease-duration D  how long a Lease holds without renewal [15s]\n"
     "  --leader-elect-renew-deadline D  the leader gives up when it could not renew\n"
@@ -64,6 +71,8 @@ enum {
     OPT_ROOT_SECRET,
     OPT_ALLOW_ANOTHER_ROOT,
     OPT_ROOT_KEY_TYPE,
+    OPT_TTL,
+    OPT_MAX_DURATION,
     OPT_WORKERS,
     OPT_LEASE,
     OPT_RENEW,
@@ -79,6 +88,8 @@ static const struct option options[] = {
     {"root-secret", required_argument, NULL, OPT_ROOT_SECRET},
     {"allow-another-root", no_argument, NULL, OPT_ALLOW_ANOTHER_ROOT},
     {"root-key-type", required_argument, NULL, OPT_ROOT_KEY_TYPE},
+    {"ttl", required_argument, NULL, OPT_TTL},
+    {"max-duration", required_argument, NULL, OPT_MAX_DURATION},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"leader-elect-lease-duration", required_argument, NULL, OPT_LEASE},
     {"leader-elect-renew-deadline", required_argument, NULL, OPT_RENEW},
@@ -96,6 +107,16 @@ static int parse_timing(const char *text, int64_t *ms, mc_err *err)
     int rc = mc_duration_parse_ms(text, ms, err);
     if (rc == MC_OK && *ms > 3600 * 1000)
         return mc_err_set(err, MC_EINVAL, "\"%s\" is over an hour", text);
+    return rc;
+}
+
+/* --ttl or --max-duration: a duration within spec.duration's bounds
+ * (decide.h). MC_EINVAL naming the text otherwise. */
+static int parse_lifetime(const char *text, int64_t *seconds, mc_err *err)
+{
+    int rc = mc_duration_parse(text, seconds, err);
+    if (rc == MC_OK && (*seconds < MC_API_IC_DURATION_MIN || *seconds > MC_API_IC_DURATION_MAX))
+        return mc_err_set(err, MC_EINVAL, "\"%s\" is outside 1m to 87600h", text);
     return rc;
 }
 
@@ -124,6 +145,15 @@ int mc_cmd_issuer(int argc, char **argv)
         case OPT_ROOT_KEY_TYPE:
             if (mc_pki_key_type_parse(optarg, &issuer_options.root_key_type, &err) != MC_OK)
                 return mc_cli_usage_error(cmd, "--root-key-type: %s", err.msg);
+            break;
+        case OPT_TTL:
+        case OPT_MAX_DURATION:
+            if (parse_lifetime(optarg,
+                               opt == OPT_TTL ? &issuer_options.ttl_seconds
+                                              : &issuer_options.max_duration_seconds,
+                               &err) != MC_OK)
+                return mc_cli_usage_error(cmd, "--%s: %s",
+                                          opt == OPT_TTL ? "ttl" : "max-duration", err.msg);
             break;
         case OPT_WORKERS:
             if (mc_cli_workers_parse(cmd, optarg, 256, &issuer_options.workers))
@@ -163,6 +193,16 @@ int mc_cmd_issuer(int argc, char **argv)
         return mc_cli_usage_error(cmd, "--root-secret and --allow-another-root are for "
                                        "--generate-root");
     issuer_options.root_secret = root_secret;
+    int64_t ttl = issuer_options.ttl_seconds ? issuer_options.ttl_seconds : MC_ISSUER_DEFAULT_TTL;
+    int64_t most = issuer_options.max_duration_seconds ? issuer_options.max_duration_seconds
+                                                       : MC_ISSUER_DEFAULT_MAX_DURATION;
+    if (ttl > most) {
+        char ttl_text[32], most_text[32];
+        mc_duration_format(ttl, ttl_text, sizeof(ttl_text));
+        mc_duration_format(most, most_text, sizeof(most_text));
+        return mc_cli_usage_error(cmd, "--ttl %s is longer than --max-duration %s", ttl_text,
+                                  most_text);
+    }
     int64_t lease = issuer_options.lease_ms ? issuer_options.lease_ms : 15000;
     int64_t renew = issuer_options.renew_deadline_ms ? issuer_options.renew_deadline_ms : 10000;
     int64_t retry = issuer_options.retry_ms ? issuer_options.retry_ms : 2000;

@@ -1,8 +1,10 @@
 /* cmd_ops.c - `meshcert issue` and `meshcert status`: the operator's view of
  * issuance across the registered clusters. issue writes an
  * IssuedCertificate (and optionally its PodBounceDirective) on one managed
- * cluster; status reads every registered cluster's IssuedCertificates and
- * their output Secrets. Both reach the clusters through the management
+ * cluster, with the optional lifetime fields (duration, renewBefore,
+ * keyType); status reads every registered cluster's IssuedCertificates and
+ * their output Secrets: state, validity, renewal time, trust-bundle roots,
+ * pending rotation. Both reach the clusters through the management
  * cluster's registrations (ops.h).
  */
 #include <errno.h>
@@ -22,12 +24,6 @@
 #include "util/duration.h"
 #include "util/str.h"
 
-/* --wait: the default --timeout, and how often the object is read. */
-#define WAIT_TIMEOUT_DEFAULT_MS (5 * 60 * 1000L)
-#define WAIT_POLL_MS            500L
-
-static const mc_kube_resource issued_certificates = {MC_API_GROUP, MC_API_VERSION,
-                                                     "issuedcertificates", 1};
 static const mc_kube_resource pod_bounce_directives = {MC_API_GROUP, MC_API_VERSION,
                                                        "podbouncedirectives", 1};
 
@@ -56,6 +52,13 @@ static const char issue_help[] =
     "  --output-secret NS/NAME       output Secret on cluster C   [istio-system/cacerts]\n"
     "  --bounce NS:label=value[,...] pods to restart after issuance (repeatable;\n"
     "                                NS: alone selects every pod of NS)\n"
+    "  --duration D                  lifetime asked of the issuer, 1m to 87600h\n"
+    "                                (e.g. 90m, 720h, 365d; written as hours,\n"
+    "                                minutes or seconds)          [the issuer's --ttl]\n"
+    "  --renew-before D              renew (new key) this long before notAfter;\n"
+    "                                shorter than --duration   [a third of the lifetime]\n"
+    "  --key-type TYPE               key of the intermediate: rsa2048, rsa3072,\n"
+    "                                rsa4096, ec-p256, ec-p384  [the agent's --key-type]\n"
     "  --wait                        wait until issued (FINISHED or Ready), or FAILED\n"
     "  --timeout D                   --wait: give up after D (e.g. 90s, 5m)      [5m]\n"
     "  -h, --help                    show this help\n"
@@ -67,8 +70,12 @@ static const char status_help[] =
     "Usage: meshcert status [options]\n"
     "\n"
     "Prints one row per IssuedCertificate on every registered cluster: its state,\n"
-    "generation and observed generation, the notAfter of the certificate in its output\n"
-    "Secret (when present) and its error. A cluster that cannot be reached is one row\n"
+    "generation and observed generation, the notBefore and notAfter of the certificate\n"
+    "in its output Secret (else the agent's status.notBefore/notAfter; - when\n"
+    "unknown), when the agent renews it (status.renewalTime), the roots of its trust\n"
+    "bundle (the first 8 hex digits of each root's SHA-256, status.rootFingerprints),\n"
+    "ROTATION pending while a meshcert rotate (or root rotation step) has not been\n"
+    "taken up by the agent, and its error. A cluster that cannot be reached is one row\n"
     "saying so. Exit code 0 when every cluster answered and no IssuedCertificate is\n"
     "FAILED; 1 otherwise (an unreachable cluster, or a FAILED row).\n"
     "\n"
@@ -90,7 +97,10 @@ enum {
     OPT_BOUNCE,
     OPT_REQUEST_TIMEOUT,
     OPT_WAIT,
-    OPT_TIMEOUT
+    OPT_TIMEOUT,
+    OPT_DURATION,
+    OPT_RENEW_BEFORE,
+    OPT_KEY_TYPE
 };
 
 static const struct option issue_options[] = {
@@ -108,6 +118,9 @@ static const struct option issue_options[] = {
     {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
     {"wait", no_argument, NULL, OPT_WAIT},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"renew-before", required_argument, NULL, OPT_RENEW_BEFORE},
+    {"key-type", required_argument, NULL, OPT_KEY_TYPE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -168,6 +181,38 @@ static int parse_bounce(const char *text, json_t **out, mc_err *err)
     return *out ? MC_OK : mc_err_set(err, MC_ENOMEM, "out of memory");
 }
 
+/* The lifetime flags of issue, checked as the agent and issuer check
+ * spec (mc_api_issued_certificate_validate) and written in the Go form the
+ * CRD's pattern takes. Strings empty when not given. */
+typedef struct lifetime_flags {
+    char duration[32], renew_before[32];
+    const char *key_type;
+} lifetime_flags;
+
+/* Parses --duration or --renew-before (flag names it) into out as a Go
+ * duration of 1m to 87600h. MC_EINVAL naming the flag otherwise. */
+static int parse_lifetime(const char *flag, const char *text, char *out, size_t out_size,
+                          int64_t *seconds, mc_err *err)
+{
+    if (mc_duration_parse(text, seconds, err) != MC_OK)
+        return mc_err_prefix(err, "%s", flag);
+    if (*seconds < MC_API_IC_DURATION_MIN || *seconds > MC_API_IC_DURATION_MAX)
+        return mc_err_set(err, MC_EINVAL, "%s: \"%s\" is outside 1m to 87600h", flag, text);
+    mc_duration_format_go(*seconds, out, out_size);
+    return MC_OK;
+}
+
+/* Sets the lifetime fields given into spec (JSON). */
+static void set_lifetime(json_t *spec, const lifetime_flags *lifetime)
+{
+    if (lifetime->duration[0])
+        json_object_set_new(spec, "duration", json_string(lifetime->duration));
+    if (lifetime->renew_before[0])
+        json_object_set_new(spec, "renewBefore", json_string(lifetime->renew_before));
+    if (lifetime->key_type)
+        json_object_set_new(spec, "keyType", json_string(lifetime->key_type));
+}
+
 /* Creates obj on the cluster; an existing object of that name is an error
  * (issue never silently changes a running issuance). */
 static int create_object(mc_kube_client *client, const mc_kube_resource *res, const char *ns,
@@ -184,73 +229,11 @@ static int create_object(mc_kube_client *client, const mc_kube_resource *res, co
 static int check_conflicts(mc_kube_client *client, const mc_cli_issue_names *names, mc_err *err)
 {
     json_t *list = NULL;
-    int rc = mc_kube_list(client, &issued_certificates, "", NULL, &list, err);
+    int rc = mc_kube_list(client, &mc_cli_issued_certificates, "", NULL, &list, err);
     if (rc == MC_OK)
         rc = mc_cli_issue_conflicts(json_object_get(list, "items"), names, err);
     json_decref(list);
     return rc;
-}
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void pause_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* --wait: reads IssuedCertificate ns/name until it is done (MC_OK), FAILED
- * (MC_EINVAL with its status.error) or timeout_ms passed (MC_EUNAVAILABLE
- * with the last state). Prints each new state. A server that does not
- * answer a read is retried until the timeout. */
-static int wait_for_issuance(mc_kube_client *client, const char *ns, const char *name,
-                             const char *cluster, int64_t timeout_ms, mc_err *err)
-{
-    int64_t deadline = monotonic_ms() + timeout_ms;
-    char last[32] = "", limit[32];
-    mc_duration_format(timeout_ms / 1000 > 0 ? timeout_ms / 1000 : 1, limit, sizeof(limit));
-    for (;;) {
-        json_t *ic = NULL;
-        mc_err read_err = {0};
-        int rc = mc_kube_get(client, &issued_certificates, ns, name, &ic, &read_err);
-        if (rc && rc != MC_EUNAVAILABLE) {
-            *err = read_err;
-            return rc;
-        }
-        if (rc == MC_OK) {
-            const char *state = NULL;
-            mc_cli_issuance progress = mc_cli_issuance_progress(ic, &state);
-            if (strcmp(state, last) != 0) {
-                mc_strlcpy(last, state, sizeof(last));
-                printf("issuedcertificate %s/%s on cluster %s: %s\n", ns, name, cluster, state);
-                fflush(stdout);
-            }
-            if (progress != MC_CLI_ISSUANCE_WAITING) {
-                const char *error =
-                    json_string_value(json_object_get(json_object_get(ic, "status"), "error"));
-                if (progress == MC_CLI_ISSUANCE_FAILED)
-                    rc = mc_err_set(err, MC_EINVAL, "issuedcertificate %s/%s FAILED: %s", ns, name,
-                                    error && *error ? error : "(no status.error)");
-                json_decref(ic);
-                return rc;
-            }
-            json_decref(ic);
-        }
-        if (monotonic_ms() + WAIT_POLL_MS > deadline)
-            return mc_err_set(err, MC_EUNAVAILABLE,
-                              "issuedcertificate %s/%s not issued within %s (state %s%s%s); "
-                              "is the agent running on the cluster and the issuer on the "
-                              "management cluster?",
-                              ns, name, limit, last[0] ? last : "unknown",
-                              rc ? "; last read: " : "", rc ? read_err.msg : "");
-        pause_ms(WAIT_POLL_MS);
-    }
 }
 
 int mc_cmd_issue(int argc, char **argv)
@@ -261,8 +244,11 @@ int mc_cmd_issue(int argc, char **argv)
                *output_secret = "istio-system/cacerts";
     mc_cli_mgmt_flags flags = MC_CLI_MGMT_FLAGS_DEFAULT;
     int wait = 0, timeout_given = 0;
-    int64_t wait_timeout_ms = WAIT_TIMEOUT_DEFAULT_MS;
+    int64_t wait_timeout_ms = MC_CLI_WAIT_TIMEOUT_DEFAULT_MS;
     mc_cli_list hosts = {0};
+    lifetime_flags lifetime = {{0}, {0}, NULL};
+    int64_t duration_seconds = 0, renew_before_seconds = 0;
+    mc_key_type key_type;
     json_t *bounces = json_array();
     json_t *ic = NULL, *pbd = NULL;
     mc_kube_client *mgmt = NULL, *target = NULL;
@@ -291,6 +277,25 @@ int mc_cmd_issue(int argc, char **argv)
                 goto out;
             }
             timeout_given = 1;
+            break;
+        case OPT_DURATION:
+        case OPT_RENEW_BEFORE: {
+            int is_duration = opt == OPT_DURATION;
+            if (parse_lifetime(is_duration ? "--duration" : "--renew-before", optarg,
+                               is_duration ? lifetime.duration : lifetime.renew_before,
+                               sizeof(lifetime.duration),
+                               is_duration ? &duration_seconds : &renew_before_seconds, &err)) {
+                exit_code = mc_cli_usage_error(cmd, "%s", err.msg);
+                goto out;
+            }
+            break;
+        }
+        case OPT_KEY_TYPE:
+            if (mc_pki_key_type_parse(optarg, &key_type, &err)) {
+                exit_code = mc_cli_usage_error(cmd, "--key-type: %s", err.msg);
+                goto out;
+            }
+            lifetime.key_type = mc_pki_key_type_name(key_type);
             break;
         case OPT_NAMESPACE: ns = optarg; break;
         case OPT_CLUSTER: cluster = optarg; break;
@@ -326,6 +331,9 @@ int mc_cmd_issue(int argc, char **argv)
                                             "an empty subject, RFC 5280 4.1.2.6)");
     else if (timeout_given && !wait)
         exit_code = mc_cli_usage_error(cmd, "--timeout is for --wait");
+    else if (duration_seconds && renew_before_seconds >= duration_seconds)
+        exit_code = mc_cli_usage_error(cmd, "--renew-before %s must be shorter than --duration %s",
+                                       lifetime.renew_before, lifetime.duration);
     else if (mc_validate_dns1123_subdomain(name, &err))
         exit_code = mc_cli_usage_error(cmd, "--name: %s", err.msg);
     else if (mc_validate_dns1123_label(ns_in_cluster, &err))
@@ -359,6 +367,8 @@ int mc_cmd_issue(int argc, char **argv)
                    "issuedCertificateSecret", "name", out_name, "namespace", out_ns);
     if (ic && org && *org)
         json_object_set_new(json_object_get(ic, "spec"), "org", json_string(org));
+    if (ic)
+        set_lifetime(json_object_get(ic, "spec"), &lifetime);
     if (ic && json_array_size(bounces) > 0) {
         json_object_set_new(json_object_get(ic, "spec"), "podBounceDirective",
                             json_pack("{s:s, s:s}", "name", name, "namespace", ns_in_cluster));
@@ -382,7 +392,7 @@ int mc_cmd_issue(int argc, char **argv)
         rc = create_object(target, &pod_bounce_directives, ns_in_cluster, "podbouncedirective",
                            name, pbd, &err);
     if (rc == MC_OK)
-        rc = create_object(target, &issued_certificates, ns_in_cluster, "issuedcertificate", name,
+        rc = create_object(target, &mc_cli_issued_certificates, ns_in_cluster, "issuedcertificate", name,
                            ic, &err);
     if (rc) {
         mc_err_prefix(&err, "cluster %s", cluster);
@@ -392,7 +402,8 @@ int mc_cmd_issue(int argc, char **argv)
     printf("issuedcertificate %s/%s created on cluster %s%s\n", ns_in_cluster, name, cluster,
            pbd ? " (with its podbouncedirective)" : "");
     fflush(stdout);
-    if (wait && wait_for_issuance(target, ns_in_cluster, name, cluster, wait_timeout_ms, &err)) {
+    if (wait && mc_cli_wait_issuance(target, cluster, ns_in_cluster, name, NULL, wait_timeout_ms,
+                                     &err)) {
         mc_err_prefix(&err, "cluster %s", cluster);
         exit_code = mc_cli_fail(cmd, &err);
     }
@@ -406,35 +417,77 @@ out:
     return exit_code;
 }
 
-/* The notAfter of the first certificate in the output Secret, or "-". */
-static void output_not_after(mc_kube_client *client, const json_t *spec, char *out, size_t out_size)
+/* One row of status: the times, roots and rotation of an IssuedCertificate. */
+typedef struct status_times {
+    char not_before[64], not_after[64], renewal[64];
+    char roots[128];   /* "0a1b2c3d,ffee0011": first 8 hex of each root, or "-" */
+    const char *rotation; /* "pending" or "-" */
+} status_times;
+
+/* The validity of the first certificate in the output Secret the spec
+ * names (what is really served), into times; MC_OK when it was read. */
+static int output_validity(mc_kube_client *client, const json_t *spec, status_times *times)
 {
-    mc_strlcpy(out, "-", out_size);
     const json_t *ref = json_object_get(spec, "issuedCertificateSecret");
     const char *ns = json_string_value(json_object_get(ref, "namespace"));
     const char *name = json_string_value(json_object_get(ref, "name"));
-    if (!ns || !name)
-        return;
     json_t *secret = NULL;
-    mc_err err = {0};
-    if (mc_kube_get(client, &mc_cli_secrets, ns, name, &secret, &err))
-        return;
     char *pem = NULL;
     size_t len = 0;
-    if (mc_cli_secret_value(secret, "ca-cert.pem", &pem, &len, &err) &&
-        mc_cli_secret_value(secret, "tls.crt", &pem, &len, &err)) {
-        json_decref(secret);
-        return;
-    }
     mc_pki_cert *cert = NULL;
     time_t not_before = 0, not_after = 0;
-    if (mc_pki_cert_from_pem(pem, len, name, &cert, &err) == MC_OK &&
-        mc_pki_cert_validity(cert, &not_before, &not_after) == 0)
-        mc_pki_format_time(not_after, out, out_size);
+    mc_err err = {0};
+    int rc = ns && name ? mc_kube_get(client, &mc_cli_secrets, ns, name, &secret, &err)
+                        : MC_ENOTFOUND;
+    if (rc == MC_OK && mc_cli_secret_value(secret, "ca-cert.pem", &pem, &len, &err) != MC_OK)
+        rc = mc_cli_secret_value(secret, "tls.crt", &pem, &len, &err);
+    if (rc == MC_OK)
+        rc = mc_pki_cert_from_pem(pem, len, name, &cert, &err);
+    if (rc == MC_OK && (rc = mc_pki_cert_validity(cert, &not_before, &not_after)) == 0) {
+        mc_pki_format_time(not_before, times->not_before, sizeof(times->not_before));
+        mc_pki_format_time(not_after, times->not_after, sizeof(times->not_after));
+    }
     mc_pki_cert_free(cert);
     free(pem);
     json_decref(secret);
+    return rc;
 }
+
+/* Fills times for ic: the output Secret's validity, else the agent's
+ * status.notBefore/notAfter; status.renewalTime; the short fingerprints of
+ * status.rootFingerprints; whether a rotation is pending. "-" for what is
+ * unknown. */
+static void status_times_read(mc_kube_client *client, const json_t *ic, status_times *times)
+{
+    const json_t *status = json_object_get(ic, "status");
+    const char *not_before = json_string_value(json_object_get(status, "notBefore"));
+    const char *not_after = json_string_value(json_object_get(status, "notAfter"));
+    const char *renewal = json_string_value(json_object_get(status, "renewalTime"));
+    if (output_validity(client, json_object_get(ic, "spec"), times) != MC_OK) {
+        mc_strlcpy(times->not_before, not_before && *not_before ? not_before : "-",
+                   sizeof(times->not_before));
+        mc_strlcpy(times->not_after, not_after && *not_after ? not_after : "-",
+                   sizeof(times->not_after));
+    }
+    mc_strlcpy(times->renewal, renewal && *renewal ? renewal : "-", sizeof(times->renewal));
+    size_t used = 0, i;
+    json_t *fingerprint;
+    times->roots[0] = '\0';
+    json_array_foreach(json_object_get(status, "rootFingerprints"), i, fingerprint)
+    {
+        const char *hex = json_string_value(fingerprint);
+        int n = snprintf(times->roots + used, sizeof(times->roots) - used, "%s%.8s",
+                         used ? "," : "", hex ? hex : "?");
+        if (n < 0 || used + (size_t)n >= sizeof(times->roots))
+            break;
+        used += (size_t)n;
+    }
+    if (!used)
+        mc_strlcpy(times->roots, "-", sizeof(times->roots));
+    times->rotation = mc_cli_rotation_pending(ic) ? "pending" : "-";
+}
+
+#define STATUS_ROW "%-16s %-40s %-10s %-10s %-21s %-21s %-21s %-18s %-8s %s\n"
 
 /* Prints the rows of one cluster, counting the FAILED ones in *failed;
  * MC_OK, or the error of an unreachable one. */
@@ -445,7 +498,7 @@ static int status_cluster(mc_kube_client *mgmt, const char *ns, const char *clus
     json_t *list = NULL;
     int rc = mc_cli_cluster_client(mgmt, ns, cluster, &client, NULL, 0, err);
     if (rc == MC_OK)
-        rc = mc_kube_list(client, &issued_certificates, "", NULL, &list, err); /* all */
+        rc = mc_kube_list(client, &mc_cli_issued_certificates, "", NULL, &list, err); /* all */
     if (rc == MC_OK) {
         size_t i;
         json_t *item;
@@ -455,7 +508,8 @@ static int status_cluster(mc_kube_client *mgmt, const char *ns, const char *clus
             const json_t *status = json_object_get(item, "status");
             const char *state = json_string_value(json_object_get(status, "state"));
             const char *error = json_string_value(json_object_get(status, "error"));
-            char object[512], generation[64], not_after[64];
+            char object[512], generation[64];
+            status_times times;
             const char *object_ns = json_string_value(json_object_get(meta, "namespace"));
             const char *object_name = json_string_value(json_object_get(meta, "name"));
             snprintf(object, sizeof(object), "%s/%s", object_ns ? object_ns : "?",
@@ -463,11 +517,11 @@ static int status_cluster(mc_kube_client *mgmt, const char *ns, const char *clus
             snprintf(generation, sizeof(generation), "%lld/%lld",
                      (long long)json_integer_value(json_object_get(meta, "generation")),
                      (long long)json_integer_value(json_object_get(status, "observedGeneration")));
-            output_not_after(client, json_object_get(item, "spec"), not_after, sizeof(not_after));
+            status_times_read(client, item, &times);
             if (state && strcmp(state, "FAILED") == 0)
                 (*failed)++;
-            printf("%-16s %-40s %-10s %-10s %-22s %s\n", cluster, object,
-                   state && *state ? state : "PENDING", generation, not_after,
+            printf(STATUS_ROW, cluster, object, state && *state ? state : "PENDING", generation,
+                   times.not_before, times.not_after, times.renewal, times.roots, times.rotation,
                    error && *error ? error : "-");
         }
     }
@@ -510,8 +564,8 @@ int mc_cmd_status(int argc, char **argv)
         return mc_cli_fail(cmd, &err);
     }
     int unreachable = 0, failed = 0;
-    printf("%-16s %-40s %-10s %-10s %-22s %s\n", "CLUSTER", "NAMESPACE/NAME", "STATE", "GEN/OBS",
-           "NOT-AFTER", "ERROR");
+    printf(STATUS_ROW, "CLUSTER", "NAMESPACE/NAME", "STATE", "GEN/OBS", "NOT-BEFORE", "NOT-AFTER",
+           "RENEWAL", "ROOTS", "ROTATION", "ERROR");
     size_t i;
     json_t *item;
     json_array_foreach(json_object_get(list, "items"), i, item)
@@ -522,8 +576,9 @@ int mc_cmd_status(int argc, char **argv)
         mc_err cluster_err = {0};
         if (status_cluster(mgmt, ns, name, &failed, &cluster_err)) {
             unreachable = 1;
-            printf("%-16s %-40s %-10s %-10s %-22s unreachable: %s\n", name, "-", "-", "-", "-",
-                   cluster_err.msg);
+            char unreachable_msg[sizeof(cluster_err.msg) + 16];
+            snprintf(unreachable_msg, sizeof(unreachable_msg), "unreachable: %s", cluster_err.msg);
+            printf(STATUS_ROW, name, "-", "-", "-", "-", "-", "-", "-", "-", unreachable_msg);
         }
     }
     fflush(stdout);

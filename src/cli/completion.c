@@ -49,6 +49,7 @@ static const completed_command commands[] = {
     {"cluster", mc_cmd_cluster, {"cluster", "--help", NULL}},
     {"issue", mc_cmd_issue, {"issue", "--help", NULL}},
     {"status", mc_cmd_status, {"status", "--help", NULL}},
+    {"rotate", mc_cmd_rotate, {"rotate", "--help", NULL}},
     {"issuer", mc_cmd_issuer, {"issuer", "--help", NULL}},
     {"agent", mc_cmd_agent, {"agent", "--help", NULL}},
     {"server", mc_cmd_server, {"server", "--help", NULL}},
@@ -64,7 +65,7 @@ static const char subcommands[] = "    ca|csr) _meshcert_reply=create ;;\n"
                                   "    completion) _meshcert_reply='bash zsh' ;;\n";
 
 static const char top_commands[] =
-    "ca csr sign verify cluster issue status issuer agent server completion version help";
+    "ca csr sign verify cluster issue status rotate issuer agent server completion version help";
 
 /* Flags whose values are a fixed list. */
 static const struct {

@@ -1,10 +1,14 @@
-/* issuance.c - the decisions of `meshcert issue` as pure functions over
- * the IssuedCertificates of a cluster (see issuance.h): which existing one
- * a new one would fight, and whether --wait is over.
+/* issuance.c - the decisions of `meshcert issue` and `meshcert rotate` as
+ * pure functions over the IssuedCertificates of a cluster (see
+ * issuance.h): which existing one a new one would fight, whether --wait is
+ * over, whether a rotation is pending, and the rotate token.
  */
 #include "cli/issuance.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "api/issued_certificate.h"
 
 /* 1 when ref ({name, namespace}) names ns/name. */
 static int ref_is(const json_t *ref, const char *ns, const char *name)
@@ -81,4 +85,73 @@ mc_cli_issuance mc_cli_issuance_progress(const json_t *ic, const char **state)
                                                        : MC_CLI_ISSUANCE_WAITING;
     }
     return strcmp(*state, "FINISHED") == 0 ? MC_CLI_ISSUANCE_DONE : MC_CLI_ISSUANCE_WAITING;
+}
+
+/* The value of key under status, or NULL. */
+static const char *status_string(const json_t *ic, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(ic, "status"), key));
+}
+
+static const char *rotate_annotation(const json_t *ic)
+{
+    const json_t *annotations =
+        json_object_get(json_object_get(ic, "metadata"), "annotations");
+    return json_string_value(json_object_get(annotations, MC_API_IC_ROTATE_ANNOTATION));
+}
+
+/* Whether status.conditions has type with status True. */
+static int condition_true(const json_t *ic, const char *type)
+{
+    size_t i;
+    json_t *condition;
+    json_array_foreach(json_object_get(json_object_get(ic, "status"), "conditions"), i, condition)
+    {
+        const char *t = json_string_value(json_object_get(condition, "type"));
+        const char *value = json_string_value(json_object_get(condition, "status"));
+        if (t && value && strcmp(t, type) == 0)
+            return strcmp(value, "True") == 0;
+    }
+    return 0;
+}
+
+mc_cli_issuance mc_cli_rotation_progress(const json_t *ic, const char *token, const char **state)
+{
+    const char *rotation = status_string(ic, "rotation");
+    int taken = rotation && strcmp(rotation, token) == 0;
+    json_int_t generation =
+        json_integer_value(json_object_get(json_object_get(ic, "metadata"), "generation"));
+    const json_t *observed = json_object_get(json_object_get(ic, "status"), "observedGeneration");
+    *state = status_string(ic, "state");
+    if (!*state || !**state)
+        *state = "PENDING";
+    if (strcmp(*state, "FAILED") == 0)
+        return MC_CLI_ISSUANCE_FAILED;
+    if (!taken) {
+        if (strcmp(*state, "FINISHED") == 0)
+            *state = "FINISHED (rotation not started)";
+        return MC_CLI_ISSUANCE_WAITING;
+    }
+    if (json_is_integer(observed) && json_integer_value(observed) != generation)
+        return MC_CLI_ISSUANCE_WAITING;
+    if (condition_true(ic, "Issuing")) /* the agent's renewal still in flight */
+        return MC_CLI_ISSUANCE_WAITING;
+    return strcmp(*state, "FINISHED") == 0 ? MC_CLI_ISSUANCE_DONE : MC_CLI_ISSUANCE_WAITING;
+}
+
+int mc_cli_rotation_pending(const json_t *ic)
+{
+    const char *asked = rotate_annotation(ic);
+    const char *done = status_string(ic, "rotation");
+    return asked && *asked && (!done || strcmp(asked, done) != 0);
+}
+
+void mc_cli_rotation_token(time_t now, const unsigned char random[4], char *out, size_t out_size)
+{
+    struct tm tm;
+    char when[32];
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(out, out_size, "%s-%02x%02x%02x%02x", when, random[0], random[1], random[2],
+             random[3]);
 }

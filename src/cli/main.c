@@ -26,7 +26,9 @@ static const char usage[] =
     "$KUBECONFIG, else ~/.kube/config):\n"
     "  cluster      register, list or deregister managed clusters\n"
     "  issue        request an intermediate CA for a registered cluster (--wait)\n"
-    "  status       the IssuedCertificates of every registered cluster\n"
+    "  status       the IssuedCertificates of every registered cluster: state, lifetime,\n"
+    "               renewal time, trust-bundle roots, pending rotations\n"
+    "  rotate       new intermediates with new keys now (--cluster C [--name N] or --all)\n"
     "\n"
     "Workflow:\n"
     "  issuer       management cluster: signs the CertificateRequests of every cluster\n"
@@ -81,7 +83,8 @@ int main(int argc, char **argv)
     /* Commands that read or make private keys or hold bearer tokens: no core
      * dump, no ptrace attach, before the first secret is in memory. */
     static const char *const holding_secrets[] = {"ca",     "csr",     "sign",  "server", "agent",
-                                                  "issuer", "cluster", "issue", "status"};
+                                                  "issuer", "cluster", "issue", "status",
+                                                  "rotate"};
     for (size_t i = 0; i < sizeof(holding_secrets) / sizeof(holding_secrets[0]); i++) {
         mc_err err = {0};
         if (strcmp(cmd, holding_secrets[i]) == 0 && mc_process_protect_secrets(&err) != MC_OK) {
@@ -110,6 +113,8 @@ int main(int argc, char **argv)
         return mc_cmd_issue(argc - 1, argv + 1);
     if (strcmp(cmd, "status") == 0)
         return mc_cmd_status(argc - 1, argv + 1);
+    if (strcmp(cmd, "rotate") == 0)
+        return mc_cmd_rotate(argc - 1, argv + 1);
     if (strcmp(cmd, "completion") == 0)
         return mc_cmd_completion(argc - 1, argv + 1);
     fprintf(stderr, "meshcert: unknown command \"%s\"\nRun 'meshcert help' for the list.\n", cmd);

@@ -1,16 +1,29 @@
-/* ops.c - how the operator commands (cluster, issue, status, verify
+/* ops.c - how the operator commands (cluster, issue, rotate, status, verify
  * --cluster) reach the management cluster: the kubeconfig kubectl would use
  * (--kubeconfig, else $KUBECONFIG merged, else ~/.kube/config), --context,
  * and --request-timeout bounding every call, retries included, so that a
- * silent server ends the command instead of hanging it.
+ * silent server ends the command instead of hanging it; and their --wait
+ * on an IssuedCertificate.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "api/issued_certificate.h"
 #include "cli/cli.h"
+#include "cli/issuance.h"
 #include "cli/ops.h"
 #include "kube/config.h"
 #include "util/duration.h"
+#include "util/str.h"
+
+/* --wait: how often the object is read. */
+#define WAIT_POLL_MS 500L
+
+const mc_kube_resource mc_cli_issued_certificates = {MC_API_GROUP, MC_API_VERSION,
+                                                     "issuedcertificates", 1};
 
 int mc_cli_request_timeout_parse(const char *cmd, const char *text, long *out_ms)
 {
@@ -46,4 +59,65 @@ int mc_cli_mgmt_client(const mc_cli_mgmt_flags *flags, mc_kube_client **out, mc_
         rc = mc_kube_client_new(config, &options, out, err);
     mc_kube_config_free(config);
     return rc;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char *ns,
+                         const char *name, const char *rotation_token, int64_t timeout_ms,
+                         mc_err *err)
+{
+    int64_t deadline = monotonic_ms() + timeout_ms;
+    char last[64] = "", limit[32];
+    mc_duration_format(timeout_ms / 1000 > 0 ? timeout_ms / 1000 : 1, limit, sizeof(limit));
+    for (;;) {
+        json_t *ic = NULL;
+        mc_err read_err = {0};
+        int rc = mc_kube_get(client, &mc_cli_issued_certificates, ns, name, &ic, &read_err);
+        if (rc && rc != MC_EUNAVAILABLE) {
+            *err = read_err;
+            return rc;
+        }
+        if (rc == MC_OK) {
+            const char *state = NULL;
+            mc_cli_issuance progress = rotation_token
+                                           ? mc_cli_rotation_progress(ic, rotation_token, &state)
+                                           : mc_cli_issuance_progress(ic, &state);
+            if (strcmp(state, last) != 0) {
+                mc_strlcpy(last, state, sizeof(last));
+                printf("issuedcertificate %s/%s on cluster %s: %s\n", ns, name, cluster, state);
+                fflush(stdout);
+            }
+            if (progress != MC_CLI_ISSUANCE_WAITING) {
+                const char *error =
+                    json_string_value(json_object_get(json_object_get(ic, "status"), "error"));
+                if (progress == MC_CLI_ISSUANCE_FAILED)
+                    rc = mc_err_set(err, MC_EINVAL, "issuedcertificate %s/%s FAILED: %s", ns, name,
+                                    error && *error ? error : "(no status.error)");
+                json_decref(ic);
+                return rc;
+            }
+            json_decref(ic);
+        }
+        if (monotonic_ms() + WAIT_POLL_MS > deadline)
+            return mc_err_set(err, MC_EUNAVAILABLE,
+                              "issuedcertificate %s/%s not %s within %s (state %s%s%s); "
+                              "is the agent running on the cluster and the issuer on the "
+                              "management cluster?",
+                              ns, name, rotation_token ? "rotated" : "issued", limit, last[0] ? last : "unknown",
+                              rc ? "; last read: " : "", rc ? read_err.msg : "");
+        pause_ms(WAIT_POLL_MS);
+    }
 }

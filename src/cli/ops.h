@@ -1,13 +1,15 @@
-/* ops.h - what the operator commands (cluster, issue, status, verify
- * --cluster) share: reaching the management cluster, and the managed
+/* ops.h - what the operator commands (cluster, issue, rotate, status,
+ * verify --cluster) share: reaching the management cluster, and the managed
  * clusters registered in it as Secrets of type solo.io/kubeconfig (one data
- * key named after the cluster, holding its kubeconfig text).
+ * key named after the cluster, holding its kubeconfig text), and waiting
+ * for an IssuedCertificate there.
  */
 #ifndef MC_CLI_OPS_H
 #define MC_CLI_OPS_H
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kube/client.h"
 #include "util/err.h"
@@ -17,6 +19,7 @@
 #define MC_CLI_DEFAULT_ROOT_NAME "root-ca" /* the root a registration allows by default */
 
 extern const mc_kube_resource mc_cli_secrets;
+extern const mc_kube_resource mc_cli_issued_certificates;
 
 /* --request-timeout: the default, and the largest accepted. */
 #define MC_CLI_REQUEST_TIMEOUT_MS     30000L
@@ -67,6 +70,20 @@ int mc_cli_cluster_client(mc_kube_client *mgmt, const char *ns, const char *clus
  * (*out, caller frees); MC_ENOTFOUND when absent, MC_EINVAL for bad base64. */
 int mc_cli_secret_value(const json_t *secret, const char *key, char **out, size_t *len,
                         mc_err *err);
+
+/* --wait: the default --timeout. */
+#define MC_CLI_WAIT_TIMEOUT_DEFAULT_MS (5 * 60 * 1000L)
+
+/* --wait of issue and rotate: reads IssuedCertificate ns/name on client
+ * (cluster names it in messages) until it is done, printing each new state.
+ * Done is mc_cli_issuance_progress's DONE, or with rotation_token (not NULL)
+ * mc_cli_rotation_progress's. MC_OK when done; MC_EINVAL with its
+ * status.error when FAILED; MC_EUNAVAILABLE naming the last state when
+ * timeout_ms passes first (reads a silent server fails are retried until
+ * then); other read errors as they come. */
+int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char *ns,
+                         const char *name, const char *rotation_token, int64_t timeout_ms,
+                         mc_err *err);
 
 /* Splits "NS/NAME" (or "NAME", then default_ns) into ns and name buffers
  * (254 bytes each). -1 when malformed. */

@@ -71,6 +71,19 @@ static int check_policy(const mc_issuer_observation *obs, const char *what,
     return MC_OK;
 }
 
+int mc_issuer_lifetime(const mc_api_issued_certificate *ic, int64_t ttl_seconds,
+                       int64_t max_duration_seconds, int64_t *seconds, mc_err *err)
+{
+    int64_t lifetime = 0;
+    int rc = mc_api_issued_certificate_duration(
+        ic, ttl_seconds > 0 ? ttl_seconds : MC_ISSUER_DEFAULT_TTL, &lifetime, err);
+    if (rc != MC_OK)
+        return rc;
+    int64_t most = max_duration_seconds > 0 ? max_duration_seconds : MC_ISSUER_DEFAULT_MAX_DURATION;
+    *seconds = lifetime < most ? lifetime : most;
+    return MC_OK;
+}
+
 /* Parses and checks the CSR, then signs it; FINISH or FAIL into action. */
 static void sign(const mc_issuer_observation *obs, const char *what, mc_issuer_action *action)
 {
@@ -81,6 +94,12 @@ static void sign(const mc_issuer_observation *obs, const char *what, mc_issuer_a
     mc_pki_csr *csr = NULL;
     mc_pki_cert *cert = NULL;
     mc_err err = {0};
+    int64_t lifetime = 0;
+    if (mc_issuer_lifetime(ic, obs->ttl_seconds, obs->max_duration_seconds,
+                           &lifetime, &err) != MC_OK) {
+        fail(action, what, "%s", err.msg);
+        goto out;
+    }
     if (!req->spec.certificate_signing_request || req->spec.certificate_signing_request_len == 0) {
         fail(action, what, "spec.certificateSigningRequest is empty");
         goto out;
@@ -97,7 +116,7 @@ static void sign(const mc_issuer_observation *obs, const char *what, mc_issuer_a
     params.org = org;
     params.hosts = hosts;
     params.host_count = ic->spec.hosts_len;
-    params.ttl_seconds = obs->ttl_seconds;
+    params.ttl_seconds = lifetime; /* the signer clamps it to its root's notAfter */
     params.now = obs->now;
     /* the policy travels with the intermediate: what it may sign is bounded
      * for every verifier that enforces name constraints */

@@ -10,7 +10,8 @@
  * the management cluster sets (policy.h): its signing root, org and hosts
  * must be allowed there, or the request FAILs before any root is used. The
  * certificate's SANs and O= come from the IssuedCertificate; the public key
- * from the CSR. The root
+ * from the CSR; its lifetime from spec.duration or the issuer's TTL, capped
+ * by the issuer's maximum and the root's notAfter. The root
  * key never leaves the management cluster; the request carries no private
  * key and none is ever read from a managed cluster. No I/O; pki/ is used.
  */
@@ -36,9 +37,15 @@ typedef struct mc_issuer_observation {
     const char *signer_error;                  /* why signer is NULL (missing Secret ns/name,
                                                   bad key...), or NULL */
     const char *root_pem;                      /* the root certificate PEM (signingRootCa) */
-    int64_t ttl_seconds;                       /* 0: 365 days */
+    int64_t ttl_seconds;                       /* without spec.duration (0: 365 days) */
+    int64_t max_duration_seconds;              /* the most any certificate gets (0:
+                                                  MC_ISSUER_DEFAULT_MAX_DURATION) */
     time_t now;
 } mc_issuer_observation;
+
+/* The issuer's --ttl and --max-duration defaults: 8760h and 17520h. */
+#define MC_ISSUER_DEFAULT_TTL          ((int64_t)8760 * 3600)
+#define MC_ISSUER_DEFAULT_MAX_DURATION ((int64_t)17520 * 3600)
 
 typedef enum {
     MC_ISSUER_NOTHING = 0, /* FINISHED (or FAILED) for the current generation already */
@@ -53,6 +60,15 @@ typedef struct mc_issuer_action {
     char *certificate_pem;       /* FINISH: owned (free with free()) */
     char error[512];             /* FAIL: names the request, the cluster and the problem */
 } mc_issuer_action;
+
+/* The lifetime to ask of the signer for ic: its spec.duration when set,
+ * else ttl_seconds (0: MC_ISSUER_DEFAULT_TTL); then lowered to
+ * max_duration_seconds (0: MC_ISSUER_DEFAULT_MAX_DURATION). The signer
+ * lowers it further to its root's notAfter. MC_EINVAL naming the object and
+ * spec.duration when it does not parse or lies outside [1m, 87600h]
+ * (mc_api_issued_certificate_duration). */
+int mc_issuer_lifetime(const mc_api_issued_certificate *ic, int64_t ttl_seconds,
+                       int64_t max_duration_seconds, int64_t *seconds, mc_err *err);
 
 /* Decides (and for FINISH, signs). Never fails; problems are FAIL. */
 void mc_issuer_decide(const mc_issuer_observation *observation, mc_issuer_action *action);

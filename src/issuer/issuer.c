@@ -91,6 +91,7 @@ struct mc_issuer {
     int allow_another_root;            /* immutable */
     mc_key_type root_key_type;         /* immutable */
     int64_t ttl_seconds;               /* immutable */
+    int64_t max_duration_seconds;      /* immutable */
     mc_kube_config *config;            /* immutable */
     mc_kube_client *client;            /* the management cluster; thread-safe */
     mc_kube_watcher *watcher;          /* every watch of the process */
@@ -799,6 +800,7 @@ static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster,
             .signer_error = signer && !signer->signer ? signer->error : NULL,
             .root_pem = signer ? signer->root_pem : NULL,
             .ttl_seconds = issuer->ttl_seconds,
+            .max_duration_seconds = issuer->max_duration_seconds,
             .now = time(NULL),
         };
         mc_issuer_decide(&observation, &action);
@@ -894,6 +896,7 @@ int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err
     issuer->allow_another_root = options->allow_another_root;
     issuer->root_key_type = options->root_key_type;
     issuer->ttl_seconds = options->ttl_seconds;
+    issuer->max_duration_seconds = options->max_duration_seconds;
     const char *ns = options->namespace && *options->namespace ? options->namespace
                                                                : options->management->namespace;
     issuer->namespace = mc_strdup(ns ? ns : "default");

@@ -34,7 +34,10 @@ typedef struct mc_issuer_options {
                                          holds another root */
     mc_key_type root_key_type;        /* of generated roots (MC_KEY_RSA4096 as the original) */
     int workers;                      /* reconcile threads (0: 4) */
-    int64_t ttl_seconds;              /* of issued certificates (0: 365 days) */
+    int64_t ttl_seconds;              /* of issued certificates without spec.duration
+                                         (0: 365 days) */
+    int64_t max_duration_seconds;     /* the most any certificate gets, spec.duration
+                                         included (0: 17520h, MC_ISSUER_DEFAULT_MAX_DURATION) */
     const char *identity;             /* leader identity (NULL: "<hostname>-<pid>") */
     int64_t lease_ms;                 /* leader election timings (0: client-go's defaults) */
     int64_t renew_deadline_ms;

@@ -20,29 +20,73 @@ int mc_pki_bundle_format_parse(const char *name, mc_bundle_format *out, mc_err *
     return MC_OK;
 }
 
-int mc_pki_bundle_build(const mc_pki_cert *issued, const char *key_pem, const mc_pki_cert *root,
-                        mc_pki_bundle *out, mc_err *err)
+/* Fills out from the issued certificate, the key, the PEM of the root(s)
+ * (stolen) and the root that signed it. */
+static int bundle_fill(const mc_pki_cert *issued, const char *key_pem, char *roots_pem,
+                       const mc_pki_cert *signer, mc_pki_bundle *out, mc_err *err)
 {
+    char *signer_pem = NULL;
     memset(out, 0, sizeof(*out));
+    out->root_cert = roots_pem;
     int rc = mc_pki_cert_to_pem(issued, &out->ca_cert, NULL, err);
     if (rc == MC_OK)
-        rc = mc_pki_cert_to_pem(root, &out->root_cert, NULL, err);
+        rc = mc_pki_cert_to_pem(signer, &signer_pem, NULL, err);
     if (rc == MC_OK && key_pem && !(out->ca_key = mc_strdup(key_pem)))
         rc = mc_err_set(err, MC_ENOMEM, "out of memory");
     if (rc == MC_OK) {
         mc_buf chain;
         mc_buf_init(&chain, 2 * MC_PKI_PEM_MAX);
         /* Istio's tools write ca-cert.pem followed by root-cert.pem. */
-        if (mc_buf_append_str(&chain, out->ca_cert) || mc_buf_append_str(&chain, out->root_cert)) {
+        if (mc_buf_append_str(&chain, out->ca_cert) || mc_buf_append_str(&chain, signer_pem)) {
             mc_buf_free(&chain);
             rc = mc_err_set(err, MC_ENOMEM, "out of memory");
         } else {
             out->cert_chain = mc_buf_steal(&chain, NULL);
         }
     }
+    free(signer_pem);
     if (rc)
         mc_pki_bundle_clear(out);
     return rc;
+}
+
+int mc_pki_bundle_build(const mc_pki_cert *issued, const char *key_pem, const mc_pki_cert *root,
+                        mc_pki_bundle *out, mc_err *err)
+{
+    char *root_pem = NULL;
+    memset(out, 0, sizeof(*out));
+    int rc = mc_pki_cert_to_pem(root, &root_pem, NULL, err);
+    if (rc)
+        return rc;
+    return bundle_fill(issued, key_pem, root_pem, root, out, err);
+}
+
+int mc_pki_bundle_build_trust(const mc_pki_cert *issued, const char *key_pem,
+                              mc_pki_cert *const *roots, size_t root_count, mc_pki_bundle *out,
+                              mc_err *err)
+{
+    const mc_pki_cert *signer = NULL;
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < root_count && !signer; i++)
+        if (mc_pki_cert_signed_by(issued, roots[i]))
+            signer = roots[i];
+    if (!signer)
+        return mc_err_set(err, MC_EVERIFY, "the certificate was signed by none of the %zu root(s)",
+                          root_count);
+    mc_buf all;
+    mc_buf_init(&all, MC_PKI_PEM_MAX);
+    for (size_t i = 0; i < root_count; i++) {
+        char *pem = NULL;
+        int rc = mc_pki_cert_to_pem(roots[i], &pem, NULL, err);
+        if (rc == MC_OK && mc_buf_append_str(&all, pem))
+            rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+        free(pem);
+        if (rc) {
+            mc_buf_free(&all);
+            return rc;
+        }
+    }
+    return bundle_fill(issued, key_pem, mc_buf_steal(&all, NULL), signer, out, err);
 }
 
 size_t mc_pki_bundle_entries(const mc_pki_bundle *bundle, mc_bundle_format format,

@@ -44,6 +44,14 @@ int mc_pki_bundle_format_parse(const char *name, mc_bundle_format *out, mc_err *
 int mc_pki_bundle_build(const mc_pki_cert *issued, const char *key_pem, const mc_pki_cert *root,
                         mc_pki_bundle *out, mc_err *err);
 
+/* The same for a trust bundle of root_count roots (a root rotation's R1+R2):
+ * root-cert.pem holds every root in the given order; cert-chain.pem is the
+ * issued certificate then the first root that signed it. MC_EVERIFY when
+ * none of the roots signed it. */
+int mc_pki_bundle_build_trust(const mc_pki_cert *issued, const char *key_pem,
+                              mc_pki_cert *const *roots, size_t root_count, mc_pki_bundle *out,
+                              mc_err *err);
+
 /* Lists the entries of the bundle in the given layout into entries (room for
  * 4); returns their count. An absent key is left out. */
 size_t mc_pki_bundle_entries(const mc_pki_bundle *bundle, mc_bundle_format format,

@@ -541,6 +541,14 @@ int mc_pki_cert_sha256(const mc_pki_cert *cert, unsigned char out[32], mc_err *e
     return MC_OK;
 }
 
+int mc_pki_sha256(const void *data, size_t len, unsigned char out[32], mc_err *err)
+{
+    unsigned int n = 0;
+    if (!EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) || n != 32)
+        return mc_pki_ssl_err(err, MC_ECRYPTO, "hashing");
+    return MC_OK;
+}
+
 int mc_pki_names_have_host(const GENERAL_NAMES *names, const char *host)
 {
     mc_host kind;

@@ -76,6 +76,9 @@ int mc_pki_cert_name_constraints(const mc_pki_cert *cert, mc_buf *out);
 /* Writes the SHA-256 of the certificate's DER encoding into out. MC_ECRYPTO. */
 int mc_pki_cert_sha256(const mc_pki_cert *cert, unsigned char out[32], mc_err *err);
 
+/* SHA-256 of len bytes of data into out. MC_ECRYPTO. */
+int mc_pki_sha256(const void *data, size_t len, unsigned char out[32], mc_err *err);
+
 /* Checks that the certificate was issued for org and hosts: its subject O=
  * equals org (when org is not empty) and every host is one of its
  * subjectAltNames (DNS names compared without case). MC_EVERIFY naming the

@@ -93,6 +93,15 @@ int mc_pki_cert_check_validity(const mc_pki_cert *cert, time_t at, mc_err *err)
     return MC_OK;
 }
 
+int mc_pki_cert_signed_by(const mc_pki_cert *cert, const mc_pki_cert *issuer)
+{
+    X509 *x = mc_pki_cert_x509(cert), *signer = mc_pki_cert_x509(issuer);
+    EVP_PKEY *pub = signer ? X509_get0_pubkey(signer) : NULL;
+    int ok = x && pub && X509_check_issued(signer, x) == X509_V_OK && X509_verify(x, pub) == 1;
+    ERR_clear_error();
+    return ok;
+}
+
 int mc_pki_cert_equal(const mc_pki_cert *a, const mc_pki_cert *b)
 {
     return X509_cmp(a->x509, b->x509) == 0;

@@ -26,6 +26,10 @@ int mc_pki_cert_matches_key(const mc_pki_cert *cert, const mc_pki_key *key, mc_e
 /* MC_EEXPIRED unless not_before <= at <= not_after (at 0 = now). */
 int mc_pki_cert_check_validity(const mc_pki_cert *cert, time_t at, mc_err *err);
 
+/* True (1) when issuer's subject names cert's issuer and issuer's public key
+ * verifies cert's signature (no time or chain checks). */
+int mc_pki_cert_signed_by(const mc_pki_cert *cert, const mc_pki_cert *issuer);
+
 /* True (1) when both handles hold the same certificate (DER-equal). */
 int mc_pki_cert_equal(const mc_pki_cert *a, const mc_pki_cert *b);
 

@@ -4,7 +4,8 @@
  * Supported: type (object, array, string, integer, number, boolean),
  * properties, additionalProperties (maps), items, required, enum, format
  * (byte: valid base64; int32/int64), nullable, minimum/maximum, minLength/
- * maxLength, minItems/maxItems, x-kubernetes-preserve-unknown-fields,
+ * maxLength, pattern (POSIX extended regular expressions, the subset of
+ * RE2 CRDs use: no \d or \w), minItems/maxItems, x-kubernetes-preserve-unknown-fields,
  * x-kubernetes-int-or-string. apiVersion, kind and metadata are never pruned.
  */
 #ifndef MC_SERVER_SCHEMA_H

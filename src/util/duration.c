@@ -91,3 +91,16 @@ void mc_duration_format(int64_t seconds, char *out, unsigned long out_size)
     }
     snprintf(out, out_size, "%llds", (long long)seconds);
 }
+
+void mc_duration_format_go(int64_t seconds, char *out, unsigned long out_size)
+{
+    static const char units[] = "hm";
+    for (const char *u = units; *u; u++) {
+        int64_t s = unit_seconds(*u);
+        if (seconds >= s && seconds % s == 0) {
+            snprintf(out, out_size, "%lld%c", (long long)(seconds / s), *u);
+            return;
+        }
+    }
+    snprintf(out, out_size, "%llds", (long long)seconds);
+}

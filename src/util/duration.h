@@ -22,4 +22,9 @@ int mc_duration_parse_ms(const char *text, int64_t *ms, mc_err *err);
  * out must hold at least 32 bytes. */
 void mc_duration_format(int64_t seconds, char *out, unsigned long out_size);
 
+/* Formats seconds as a Go duration in its largest exact unit of h, m and s
+ * ("8760h", "90m", "61s"), the form Kubernetes API fields such as
+ * IssuedCertificate spec.duration take. out must hold at least 32 bytes. */
+void mc_duration_format_go(int64_t seconds, char *out, unsigned long out_size);
+
 #endif

@@ -44,6 +44,9 @@ expect "bash zsh " meshcert completion ""
 expect_has --wait meshcert issue --
 expect_has --timeout meshcert issue --wait --t
 expect_has --request-timeout meshcert status --
+expect_has --all meshcert rotate --
+expect "rsa2048 rsa3072 rsa4096 " meshcert issue --key-type rs
+expect "rotate " meshcert rot
 expect "--kubeconfig --kubeconfig-file " meshcert cluster register east --kube
 expect "--data-dir --help " meshcert server cluster add c1 --
 expect_has --data-dir meshcert server --
@@ -59,7 +62,7 @@ expect "$tmp/east.yaml " meshcert status --kubeconfig "$tmp/ea"
 expect "$tmp/pki " meshcert sign --out-dir "$tmp/p"
 
 # every flag a command's --help shows is completed, and nothing else
-for c in "ca create" "csr create" sign verify cluster issue status issuer agent server \
+for c in "ca create" "csr create" sign verify cluster issue status rotate issuer agent server \
          "server cluster"; do
   # shellcheck disable=SC2086
   want="$("$M" $c --help | grep -oE '^ +(-h, )?--[a-z][a-z0-9-]*' | grep -oE -- '--[a-z0-9-]+' |

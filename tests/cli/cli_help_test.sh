@@ -2,6 +2,7 @@
 # cli_help_test.sh MESHCERT - the help a user reads: `meshcert --help` lists
 # every command; every command and subcommand answers --help with exit 0;
 # [required] marks only what the mode requires (verify; csr create's --org is required);
+# issue, rotate and issuer document the lifetime flags (issue 12);
 # `csr create` creates missing output directories (the key's 0700).
 set -u
 M="$1"
@@ -9,12 +10,12 @@ fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 
 usage="$("$M" --help)" || fail "meshcert --help exited $?"
-for c in "ca create" "csr create" sign verify cluster issue status issuer agent server \
+for c in "ca create" "csr create" sign verify cluster issue status rotate issuer agent server \
          completion version help; do
   grep -qE "^  $c( |$)" <<<"$usage" || fail "meshcert --help does not list '$c'"
 done
 
-for c in "ca create" "csr create" sign verify cluster issue status issuer agent server \
+for c in "ca create" "csr create" sign verify cluster issue status rotate issuer agent server \
          "server cluster" completion; do
   # shellcheck disable=SC2086
   out="$("$M" $c --help 2>&1)"; rc=$?
@@ -29,6 +30,20 @@ grep -q -- 'required without --cluster' <<<"$verify" || fail "verify --help: mod
 # --org is required there: an intermediate CA may not have an empty subject.
 "$M" csr create --help | grep -q '^Usage: meshcert csr create --org ORG' ||
   fail "csr create --help does not show --org as required"
+
+# issue 12: the lifetime flags, rotate's two modes, the issuer's clamps
+issue="$("$M" issue --help)"
+for flag in --duration --renew-before --key-type; do
+  grep -qE -- "^  $flag " <<<"$issue" || fail "issue --help does not document $flag"
+done
+rotate="$("$M" rotate --help)"
+grep -q '^       meshcert rotate --all' <<<"$rotate" || fail "rotate --help: no --all usage line"
+grep -q 'certificates.smh.solo.io/rotate' <<<"$rotate" || fail "rotate --help: annotation not named"
+issuer="$("$M" issuer --help)"
+grep -A1 -- '^  --ttl D ' <<<"$issuer" | grep -qF '[8760h]' ||
+  fail "issuer --help: --ttl or its default missing"
+grep -A1 -- '^  --max-duration D ' <<<"$issuer" | grep -qF '[17520h]' ||
+  fail "issuer --help: --max-duration or its default missing"
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

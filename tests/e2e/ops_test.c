@@ -15,7 +15,10 @@
  * a CA that does not verify the server); `issue` refuses an
  * IssuedCertificate that would share a Secret or directive with another,
  * `issue --wait` ends on FINISHED, FAILED or --timeout; `status` exits 1 on
- * a FAILED row.
+ * a FAILED row. Issue 12: `issue --duration/--renew-before/--key-type`
+ * (checked, written as Go durations; the server refuses bad values with
+ * 422), `rotate` (its errors, the token it writes, --all, --wait) and the
+ * status columns NOT-BEFORE, RENEWAL, ROOTS and ROTATION.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -535,14 +538,17 @@ static void openssl_not_after(fixture *f, const char *cert_path, char *out, size
              hour, minute, second);
 }
 
-/* The row of `meshcert status` (in f->out) for object, split into its first
- * five columns: CLUSTER NAMESPACE/NAME STATE GEN/OBS NOT-AFTER. */
-static void status_row(const fixture *f, const char *object, char columns[5][128])
+/* The row of `meshcert status` (in f->out) for object, split into its
+ * columns before ERROR: CLUSTER NAMESPACE/NAME STATE GEN/OBS NOT-BEFORE
+ * NOT-AFTER RENEWAL ROOTS ROTATION. */
+#define STATUS_COLUMNS 9
+static void status_row(const fixture *f, const char *object, char columns[STATUS_COLUMNS][128])
 {
     const char *line = f->out;
     while (line && *line) {
-        char c[5][128];
-        if (sscanf(line, "%127s %127s %127s %127s %127s", c[0], c[1], c[2], c[3], c[4]) == 5 &&
+        char c[STATUS_COLUMNS][128];
+        if (sscanf(line, "%127s %127s %127s %127s %127s %127s %127s %127s %127s", c[0], c[1],
+                   c[2], c[3], c[4], c[5], c[6], c[7], c[8]) == STATUS_COLUMNS &&
             strcmp(c[1], object) == 0) {
             memcpy(columns, c, sizeof(c));
             return;
@@ -710,17 +716,21 @@ static void test_status_not_after(void **state)
                      0);
 
     assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 0);
-    char columns[5][128];
+    char columns[STATUS_COLUMNS][128];
     status_row(f, "NAMESPACE/NAME", columns);
-    assert_string_equal(columns[4], "NOT-AFTER");
+    assert_string_equal(columns[4], "NOT-BEFORE");
+    assert_string_equal(columns[5], "NOT-AFTER");
     status_row(f, "meshcert/with-secret", columns);
     assert_string_equal(columns[0], "east");
-    assert_string_equal(columns[4], want_istio);
+    assert_string_equal(columns[5], want_istio);
+    assert_int_equal(strlen(columns[4]), strlen("2026-01-01T00:00:00Z"));
+    assert_true(strcmp(columns[4], columns[5]) < 0);
     status_row(f, "meshcert/with-tls", columns);
-    assert_string_equal(columns[4], want_tls);
+    assert_string_equal(columns[5], want_tls);
     status_row(f, "meshcert/without-secret", columns);
     assert_string_equal(columns[0], "east");
     assert_string_equal(columns[4], "-");
+    assert_string_equal(columns[5], "-");
 }
 
 /* Writes a copy of the kubeconfig src to dst with the first line holding
@@ -973,7 +983,7 @@ static void test_issue_conflicts_and_failed_status(void **state)
     assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 0);
     set_status(f, "first", "{\"state\":\"FAILED\",\"observedGeneration\":1,\"error\":\"boom\"}");
     assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 1);
-    char columns[5][128];
+    char columns[STATUS_COLUMNS][128];
     status_row(f, "meshcert/first", columns);
     assert_string_equal(columns[2], "FAILED");
     assert_non_null(strstr(f->out, "boom"));
@@ -1027,6 +1037,257 @@ static void test_issue_wait(void **state)
                      2); /* --timeout without --wait */
 }
 
+/* The spec (new reference) of IssuedCertificate meshcert/name on east. */
+static json_t *get_ic(fixture *f, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/clusters/east" IC_PATH "/%s", name);
+    http_reply reply = {0};
+    assert_int_equal(
+        http_do(&f->server, server_token(&f->server, "east"), "GET", path, NULL, NULL, &reply), 0);
+    assert_int_equal(reply.status, 200);
+    json_t *ic = json_incref(reply.json);
+    http_reply_free(&reply);
+    return ic;
+}
+
+/* The rotate annotation of meshcert/name on east, copied into token ("" when
+ * absent). */
+static void rotate_token(fixture *f, const char *name, char token[64])
+{
+    json_t *ic = get_ic(f, name);
+    const char *value = json_string_value(json_object_get(
+        json_object_get(json_object_get(ic, "metadata"), "annotations"),
+        "certificates.smh.solo.io/rotate"));
+    snprintf(token, 64, "%s", value ? value : "");
+    json_decref(ic);
+}
+
+/* "<RFC 3339>-<8 lowercase hex>", as the contract of issue 12 writes it. */
+static void assert_token_form(const char *token)
+{
+    int year, month, day, hour, minute, second, end = 0;
+    char hex[9];
+    if (sscanf(token, "%4d-%2d-%2dT%2d:%2d:%2dZ-%8[0-9a-f]%n", &year, &month, &day, &hour,
+               &minute, &second, hex, &end) != 7 ||
+        (size_t)end != strlen(token) || strlen(token) != 29 || year < 2025 || month > 12)
+        fail_msg("rotate token \"%s\" is not <RFC 3339>-<8 hex>", token);
+}
+
+/* issue --duration/--renew-before/--key-type: checked before anything is
+ * written, stored as Go durations and the key type's name; the server
+ * refuses (422) what the CRD's schema refuses. */
+static void test_issue_lifetime_flags(void **state)
+{
+    fixture *f = *state;
+    char *k = f->mgmt_kubeconfig;
+    register_east(f);
+    const char *bad[][2] = {{"--duration", "30s"},     {"--duration", "87601h"},
+                            {"--duration", "soon"},    {"--renew-before", "0s"},
+                            {"--key-type", "rsa1024"}, {"--key-type", ""}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                             "--name", "bad", "--host", HOST, bad[i][0], bad[i][1], NULL),
+                         2);
+        assert_non_null(strstr(f->out, bad[i][0]));
+    }
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "bad", "--host", HOST, "--duration", "1h", "--renew-before",
+                         "1h", NULL),
+                     2);
+    assert_non_null(strstr(f->out, "--renew-before 1h must be shorter than --duration 1h"));
+    assert_int_equal(http_status(f, "east", "GET", IC_PATH "/bad", NULL), 404);
+
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "short", "--host", HOST, "--duration", "1h30m",
+                         "--renew-before", "1800", "--key-type", "ec-p256", NULL),
+                     0);
+    json_t *ic = get_ic(f, "short");
+    json_t *spec = json_object_get(ic, "spec");
+    assert_string_equal(json_string_value(json_object_get(spec, "duration")), "90m");
+    assert_string_equal(json_string_value(json_object_get(spec, "renewBefore")), "30m");
+    assert_string_equal(json_string_value(json_object_get(spec, "keyType")), "ec-p256");
+    json_decref(ic);
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "year", "--host", HOST, "--output-secret", "istio-system/year",
+                         "--duration", "365d", NULL),
+                     0);
+    ic = get_ic(f, "year");
+    spec = json_object_get(ic, "spec");
+    assert_string_equal(json_string_value(json_object_get(spec, "duration")), "8760h");
+    assert_null(json_object_get(spec, "renewBefore"));
+    assert_null(json_object_get(spec, "keyType"));
+    json_decref(ic);
+
+    /* the server: a bad keyType or duration is 422 naming the field */
+    const char *refused[][2] = {
+        {"\"duration\":\"365d\"", "spec.duration in body should match"},
+        {"\"keyType\":\"rsa1024\"", "spec.keyType: Unsupported value: \\\"rsa1024\\\""},
+        {"\"renewBefore\":\"1.5h\"", "spec.renewBefore in body should match"}};
+    for (size_t i = 0; i < 3; i++) {
+        char body[1024];
+        snprintf(body, sizeof(body),
+                 "{\"apiVersion\":\"certificates.smh.solo.io/v1alpha2\",\"kind\":"
+                 "\"IssuedCertificate\",\"metadata\":{\"name\":\"raw\"},\"spec\":{\"hosts\":"
+                 "[\"a.example\"],\"org\":\"Istio\",%s}}",
+                 refused[i][0]);
+        http_reply reply = {0};
+        assert_int_equal(http_do(&f->server, server_token(&f->server, "east"), "POST",
+                                 "/clusters/east" IC_PATH, body, NULL, &reply),
+                         0);
+        if (reply.status != 422 || !reply.body || !strstr(reply.body, refused[i][1]))
+            fail_msg("%s: HTTP %ld %s", refused[i][0], reply.status, reply.body);
+        http_reply_free(&reply);
+    }
+    assert_int_equal(http_status(f, "east", "GET", IC_PATH "/raw", NULL), 404);
+}
+
+/* rotate: usage errors; a cluster not registered, a missing name, a
+ * cluster without IssuedCertificates are clear failures; the token is
+ * written (and only it), one line per object; status shows the rotation
+ * pending until status.rotation takes the token, and the new columns;
+ * --all reaches every object; --wait ends on the token FINISHED, on
+ * FAILED, or at --timeout. */
+static void test_rotate(void **state)
+{
+    fixture *f = *state;
+    char *k = f->mgmt_kubeconfig;
+    assert_int_equal(run(f, "rotate", "--kubeconfig", k, NULL), 2);
+    assert_non_null(strstr(f->out, "either --cluster C"));
+    assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--all", "--cluster", "east", NULL), 2);
+    assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--all", "--name", "x", NULL), 2);
+    assert_int_equal(
+        run(f, "rotate", "--kubeconfig", k, "--cluster", "east", "--timeout", "1s", NULL), 2);
+    assert_int_equal(
+        run(f, "rotate", "--kubeconfig", k, "--cluster", "east", "--name", "Bad_Name", NULL), 2);
+    assert_int_equal(run(f, "rotate", "--help", NULL), 0);
+
+    /* nothing registered yet */
+    assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--cluster", "east", NULL), 1);
+    assert_non_null(strstr(f->out, "not registered"));
+    assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--all", NULL), 1);
+    assert_non_null(strstr(f->out, "no issuedcertificates on any cluster"));
+    register_east(f);
+    assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--cluster", "east", NULL), 1);
+    assert_non_null(strstr(f->out, "no issuedcertificates on cluster east"));
+    assert_int_equal(
+        run(f, "rotate", "--kubeconfig", k, "--cluster", "east", "--name", "nope", NULL), 1);
+    assert_non_null(strstr(f->out, "issuedcertificate meshcert/nope not found on cluster east"));
+
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "one", "--host", HOST, NULL),
+                     0);
+    assert_int_equal(run(f, "issue", "--kubeconfig", k, "--org", "Istio", "--cluster", "east",
+                         "--name", "two", "--host", HOST, "--output-secret", "istio-system/two",
+                         NULL),
+                     0);
+    json_t *before = get_ic(f, "one");
+    assert_int_equal(
+        run(f, "rotate", "--kubeconfig", k, "--cluster", "east", "--name", "one", NULL), 0);
+    assert_non_null(strstr(f->out, "issuedcertificate meshcert/one on cluster east: rotation "
+                                   "requested (certificates.smh.solo.io/rotate="));
+    assert_null(strstr(f->out, "meshcert/two"));
+    char token[64], token_two[64];
+    rotate_token(f, "one", token);
+    assert_token_form(token);
+    assert_non_null(strstr(f->out, token));
+    rotate_token(f, "two", token_two);
+    assert_string_equal(token_two, "");
+    /* the annotation alone changed: not the spec, not the generation */
+    json_t *after = get_ic(f, "one");
+    assert_true(json_equal(json_object_get(before, "spec"), json_object_get(after, "spec")));
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(after, "metadata"), "generation")),
+        json_integer_value(json_object_get(json_object_get(before, "metadata"), "generation")));
+    json_decref(before);
+    json_decref(after);
+
+    assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 0);
+    char columns[STATUS_COLUMNS][128];
+    status_row(f, "NAMESPACE/NAME", columns);
+    assert_string_equal(columns[6], "RENEWAL");
+    assert_string_equal(columns[7], "ROOTS");
+    assert_string_equal(columns[8], "ROTATION");
+    status_row(f, "meshcert/one", columns);
+    assert_string_equal(columns[8], "pending");
+    assert_string_equal(columns[6], "-");
+    assert_string_equal(columns[7], "-");
+    status_row(f, "meshcert/two", columns);
+    assert_string_equal(columns[8], "-");
+
+    /* the agent's status: times from it (no output Secret here), two roots */
+    char status_json[1024];
+    snprintf(status_json, sizeof(status_json),
+             "{\"state\":\"FINISHED\",\"observedGeneration\":1,\"rotation\":\"%s\","
+             "\"notBefore\":\"2026-01-01T00:00:00Z\",\"notAfter\":\"2027-01-01T00:00:00Z\","
+             "\"renewalTime\":\"2026-09-01T10:20:30Z\",\"rootFingerprints\":["
+             "\"0123abcd%s\",\"fedc9876%s\"]}",
+             token, "00000000000000000000000000000000000000000000000000000000",
+             "11111111111111111111111111111111111111111111111111111111");
+    set_status(f, "one", status_json);
+    assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 0);
+    status_row(f, "meshcert/one", columns);
+    assert_string_equal(columns[2], "FINISHED");
+    assert_string_equal(columns[4], "2026-01-01T00:00:00Z");
+    assert_string_equal(columns[5], "2027-01-01T00:00:00Z");
+    assert_string_equal(columns[6], "2026-09-01T10:20:30Z");
+    assert_string_equal(columns[7], "0123abcd,fedc9876");
+    assert_string_equal(columns[8], "-");
+
+    /* --all: both, with a new token */
+    assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--all", NULL), 0);
+    assert_non_null(strstr(f->out, "meshcert/one on cluster east: rotation requested"));
+    assert_non_null(strstr(f->out, "meshcert/two on cluster east: rotation requested"));
+    char token_all[64];
+    rotate_token(f, "one", token_all);
+    rotate_token(f, "two", token_two);
+    assert_token_form(token_all);
+    assert_string_equal(token_all, token_two);
+    assert_string_not_equal(token_all, token);
+
+    /* --wait: no agent takes the token, --timeout ends it */
+    double start = now_seconds();
+    assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--cluster", "east", "--name", "one",
+                         "--wait", "--timeout", "1s", NULL),
+                     1);
+    assert_true(now_seconds() - start < 6);
+    assert_non_null(strstr(f->out, "FINISHED (rotation not started)"));
+    assert_non_null(strstr(f->out, "issuedcertificate meshcert/one not rotated within 1s"));
+
+    /* --wait: done once status.rotation holds the token and FINISHED again */
+    char out[600];
+    snprintf(out, sizeof(out), "%s/rotate.out", f->server.dir);
+    pid_t pid = spawn_meshcert(f, out, "rotate", "--kubeconfig", k, "--cluster", "east", "--name",
+                               "two", "--wait", "--timeout", "30s", NULL);
+    char seen[64] = "", old_two[64];
+    snprintf(old_two, sizeof(old_two), "%s", token_two);
+    for (int i = 0; i < 100 && (!seen[0] || !strcmp(seen, old_two)); i++) {
+        sleep_ms(100);
+        rotate_token(f, "two", seen);
+    }
+    assert_string_not_equal(seen, old_two);
+    snprintf(status_json, sizeof(status_json),
+             "{\"state\":\"REQUESTED\",\"observedGeneration\":1,\"rotation\":\"%s\"}", seen);
+    set_status(f, "two", status_json);
+    sleep_ms(700);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* REQUESTED: still waiting */
+    snprintf(status_json, sizeof(status_json),
+             "{\"state\":\"FINISHED\",\"observedGeneration\":1,\"rotation\":\"%s\"}", seen);
+    set_status(f, "two", status_json);
+    assert_int_equal(wait_exit(f, 10), 0);
+    char *text = read_text(out);
+    assert_non_null(strstr(text, "issuedcertificate meshcert/two on cluster east: REQUESTED"));
+    assert_non_null(strstr(text, "issuedcertificate meshcert/two on cluster east: FINISHED\n"));
+    free(text);
+
+    /* --wait: FAILED ends it with the error */
+    set_status(f, "two", "{\"state\":\"FAILED\",\"error\":\"no root\"}");
+    assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--cluster", "east", "--name", "two",
+                         "--wait", "--timeout", "10s", NULL),
+                     1);
+    assert_non_null(strstr(f->out, "issuedcertificate meshcert/two FAILED: no root"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1038,6 +1299,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_network_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_issue_conflicts_and_failed_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_issue_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_issue_lifetime_flags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotate, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -163,6 +163,18 @@ sed 's/^  org: .*/  org: 7/; s/name: mesh-1/name: mesh-int/' "$SAMPLE" >"$WORK/b
 expect_fail "apply rejects a wrong type, naming the field" \
     'spec\.org: Invalid value: "integer"' apply -f "$WORK/badtype.yaml"
 expect "apply again is unchanged" "mesh-1 unchanged" apply -f "$SAMPLE"
+# the lifetime fields (issue 12): Go durations by pattern, keyType by enum
+sed 's/^  org: .*/  org: X\n  duration: 365d/; s/name: mesh-1/name: mesh-days/' "$SAMPLE" >"$WORK/days.yaml"
+expect_fail "apply rejects a duration that is not a Go duration (pattern)" \
+    'spec\.duration: Invalid value: "365d": spec\.duration in body should match' apply -f "$WORK/days.yaml"
+sed 's/^  org: .*/  org: X\n  keyType: rsa1024/; s/name: mesh-1/name: mesh-rsa1024/' "$SAMPLE" >"$WORK/keytype.yaml"
+expect_fail "apply rejects an unknown keyType (enum)" \
+    'spec\.keyType: Unsupported value: "rsa1024"' apply -f "$WORK/keytype.yaml"
+sed 's/^  org: .*/  org: X\n  duration: 2160h\n  renewBefore: 720h\n  keyType: ec-p384/; s/name: mesh-1/name: mesh-life/' \
+    "$SAMPLE" >"$WORK/life.yaml"
+expect "apply accepts duration, renewBefore and keyType" "mesh-life created" apply -f "$WORK/life.yaml"
+expect "get -o wide shows DURATION and KEY-TYPE" "^mesh-life .* 2160h +ec-p384 " "${N[@]}" get ic mesh-life -o wide
+k "${N[@]}" delete ic mesh-life
 
 # ---- server-side dry run: answered, never written ----
 rv_of_mesh1() { k "${N[@]}" get ic mesh-1 -o 'jsonpath={.metadata.resourceVersion} {.spec.org}'; echo "$OUT"; }
@@ -196,7 +208,7 @@ expect_fail "an unsupported dryRun value is refused" "Unsupported value" delete 
     "/clusters/c1/apis/$G/v1alpha2/namespaces/istio-system/issuedcertificates/mesh-1?dryRun=Maybe"
 
 # ---- get ----
-expect "get ic has the State column" "^NAME +STATE +ERROR +AGE" "${N[@]}" get ic
+expect "get ic has the State column" "^NAME +STATE +ERROR +NOT-AFTER +AGE" "${N[@]}" get ic
 expect "get issuedcertificates by plural lists mesh-1" "^mesh-1 " "${N[@]}" get issuedcertificates
 expect "get -A shows the namespace column" "^istio-system +mesh-1 " get ic -A
 expect "get --show-labels" "app=meshcert" "${N[@]}" get ic --show-labels
@@ -205,7 +217,7 @@ expect_fail "get of a missing object is NotFound" '"nothing" not found' "${N[@]}
 
 # ---- -o wide and explain (issue 11) ----
 expect "get -o wide adds the priority-1 columns" \
-    "^NAME +STATE +ERROR +AGE +NOT-AFTER +OUTPUT-NAMESPACE +OUTPUT +ROOT +BOUNCE +OBSERVED" \
+    "^NAME +STATE +ERROR +NOT-AFTER +AGE +RENEWAL +DURATION +KEY-TYPE +OUTPUT-NAMESPACE +OUTPUT +ROOT +BOUNCE +OBSERVED" \
     "${N[@]}" get ic -o wide
 expect "get -o wide shows the output Secret and the root" \
     "^mesh-1 .* istio-system +cacerts +root-ca " "${N[@]}" get ic -o wide
@@ -215,6 +227,7 @@ if k explain issuedcertificate.spec; then
     # every field of spec is listed with a description line under it
     undocumented=$(awk '/^FIELDS:/{f=1; next} f && /^  [a-zA-Z]+\t/{name=$1; getline; if ($0 !~ /[a-zA-Z]/) print name}' <<<"$OUT")
     if grep -qE "^  (hosts|org|signingCertificateSecret|issuedCertificateSecret|podBounceDirective)\b" <<<"$OUT" &&
+        grep -qE "^  (duration|renewBefore|keyType)\b" <<<"$OUT" &&
         [[ -z "$undocumented" ]]; then
         pass "explain issuedcertificate.spec describes every field"
     else
@@ -223,6 +236,10 @@ if k explain issuedcertificate.spec; then
 else
     fail "explain issuedcertificate.spec" "$OUT"
 fi
+expect "explain issuedcertificates.spec.duration shows its description" "Go duration" \
+    explain issuedcertificates.spec.duration
+expect "explain issuedcertificates.status.rootFingerprints shows its description" "SHA-256" \
+    explain issuedcertificates.status.rootFingerprints
 expect "explain the Ready condition's status" "True, False or Unknown" \
     explain issuedcertificates.status.conditions.status
 

@@ -17,6 +17,8 @@
 #include <cmocka.h>
 
 #include "agent/decide.h"
+#include "api/time.h"
+#include "pki/bundle.h"
 #include "pki/cert.h"
 #include "pki/csr.h"
 #include "pki/issue.h"
@@ -250,6 +252,13 @@ static void add_output(world *w)
 }
 
 /* A complete issuance: key, FINISHED request, output written. */
+/* Applies a SET_STATUS as the agent writes it. */
+static void apply_status(world *w, const mc_agent_action *a)
+{
+    assert_int_equal(a->type, MC_AGENT_SET_STATUS);
+    assert_int_equal(mc_agent_apply_status(w->ic, a, NOW), MC_OK);
+}
+
 static void world_issued(world *w, mc_ic_state state)
 {
     world_init(w, state);
@@ -257,6 +266,12 @@ static void world_issued(world *w, mc_ic_state state)
     add_request(w);
     finish_request(w);
     add_output(w);
+    /* FINISHED as the agent left it: with the output's lifetime in the status */
+    if (state == MC_IC_STATE_FINISHED) {
+        const mc_agent_action *a = decide(w);
+        assert_int_equal(a->state, MC_IC_STATE_FINISHED);
+        apply_status(w, a);
+    }
 }
 
 static void add_directive(world *w)
@@ -1126,7 +1141,7 @@ static void test_ready_condition_follows_state(void **state)
     mc_agent_decide(&w.obs, &w.action);
     assert_status(&w.action, MC_IC_STATE_FINISHED, 1, NULL);
     /* the agent writes it so: then steady */
-    assert_int_equal(mc_api_issued_certificate_set_ready(w.ic, NOW), MC_OK);
+    apply_status(&w, &w.action);
     const mc_api_condition *c = ready_of(w.ic);
     assert_non_null(c);
     assert_string_equal(c->status, "True");
@@ -1343,12 +1358,7 @@ static void execute(world *w, const mc_agent_action *a, int *deleted)
     mc_err err = {0};
     json_t *json = NULL;
     switch (a->type) {
-    case MC_AGENT_SET_STATUS:
-        w->ic->status.state = a->state;
-        w->ic->status.observed_generation = a->observed_generation;
-        free(w->ic->status.error);
-        w->ic->status.error = mc_strdup(a->error);
-        break;
+    case MC_AGENT_SET_STATUS: apply_status(w, a); break;
     case MC_AGENT_CREATE_KEY: add_key(w); break;
     case MC_AGENT_DELETE_KEY:
         mc_api_secret_free(w->key_secret);
@@ -1359,7 +1369,9 @@ static void execute(world *w, const mc_agent_action *a, int *deleted)
         mc_api_certificate_request_free(w->request);
         w->request = NULL;
         break;
-    case MC_AGENT_WAIT: finish_request(w); break; /* the issuer answers */
+    case MC_AGENT_WAIT: /* the issuer answers */
+        finish_request_with(w, &g_root, NULL, 0, 0, w->obs.now);
+        break;
     case MC_AGENT_WRITE_OUTPUT:
         assert_int_equal(mc_agent_build_output(&w->obs, a->issuance, &json, &err), 0);
         mc_api_secret_free(w->output);
@@ -1418,6 +1430,392 @@ static void test_converges_and_bounces_each_pod_once(void **state)
     world_free(&w);
 }
 
+
+/* ---- lifetimes, renewal and rotation (issue 12) ---------------------------- */
+
+static int output_verifies(const world *w)
+{
+    const mc_api_secret *o = w->output;
+    if (!o)
+        return 0;
+#define FILE_OF(NAME) (char *)(mc_api_bytes_map_get(&o->data, NAME) ? mc_api_bytes_map_get(&o->data, NAME)->data : NULL)
+    mc_pki_bundle bundle = {.ca_cert = FILE_OF("ca-cert.pem"),
+                            .ca_key = FILE_OF("ca-key.pem"),
+                            .cert_chain = FILE_OF("cert-chain.pem"),
+                            .root_cert = FILE_OF("root-cert.pem")};
+#undef FILE_OF
+    mc_err err = {0};
+    int rc = mc_pki_bundle_verify(&bundle, NULL, NULL, w->obs.now, NULL, &err);
+    if (rc != MC_OK)
+        fprintf(stderr, "output does not verify: %s\n", err.msg);
+    return rc == MC_OK;
+}
+
+static char *output_key_copy(const world *w)
+{
+    const mc_api_bytes_entry *e = mc_api_bytes_map_get(&w->output->data, "ca-key.pem");
+    assert_non_null(e);
+    return mc_strdup((const char *)e->data);
+}
+
+/* Runs decide/execute until NOTHING; every decision is made twice where
+ * restart is set (a restarted agent decides again from the same state before
+ * the action runs). The output Secret must verify after every step. Counts
+ * the keys made. (An output there at the start must stay there.) */
+static int run_until_steady(world *w, int restart, int *keys_made)
+{
+    int deleted[8] = {0};
+    int steps = 0, had_output = w->output != NULL;
+    for (; steps < 60; steps++) {
+        const mc_agent_action *a = decide(w);
+        if (restart) {
+            mc_agent_action first = *a;
+            a = decide(w);
+            assert_int_equal(a->type, first.type);
+            assert_int_equal(a->issuing, first.issuing);
+        }
+        if (a->type == MC_AGENT_NOTHING)
+            break;
+        if (a->type == MC_AGENT_CREATE_KEY)
+            (*keys_made)++;
+        execute(w, a, deleted);
+        if (had_output)
+            assert_true(output_verifies(w));
+    }
+    assert_true(steps < 60);
+    return steps;
+}
+
+static const mc_api_condition *issuing_of(const mc_api_issued_certificate *ic)
+{
+    return mc_api_conditions_get(&ic->status.conditions, MC_API_CONDITION_ISSUING);
+}
+
+/* Not due: NOTHING, and the action says when to come back; the status holds
+ * the output's lifetime and the root's fingerprint. */
+static void test_renewal_not_due_requeues(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_FINISHED);
+    const mc_api_issued_certificate_status *st = &w.ic->status;
+    assert_non_null(st->not_before);
+    assert_non_null(st->not_after);
+    assert_non_null(st->renewal_time);
+    int64_t not_before = 0, not_after = 0, renewal = 0;
+    assert_int_equal(mc_time_parse(st->not_before, &not_before, NULL, NULL), 0);
+    assert_int_equal(mc_time_parse(st->not_after, &not_after, NULL, NULL), 0);
+    assert_int_equal(mc_time_parse(st->renewal_time, &renewal, NULL, NULL), 0);
+    int64_t renew_before = (not_after - not_before) / 3;
+    assert_true(renewal <= not_after - renew_before);
+    assert_true(renewal > not_after - renew_before - renew_before / 5);
+    /* the fingerprint is that of the root */
+    unsigned char digest[32];
+    char hex[65];
+    assert_int_equal(mc_pki_cert_sha256(g_root.cert, digest, NULL), 0);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    assert_int_equal(st->root_fingerprints_len, 1);
+    assert_string_equal(st->root_fingerprints[0], hex);
+    assert_int_equal(mc_api_issued_certificate_validate(w.ic, NULL), 0);
+
+    const mc_agent_action *a = decide(&w);
+    assert_int_equal(a->type, MC_AGENT_NOTHING);
+    assert_int_equal(a->requeue_after, renewal - NOW);
+    w.obs.now = (time_t)renewal - 1;
+    a = decide(&w);
+    assert_int_equal(a->type, MC_AGENT_NOTHING);
+    assert_int_equal(a->requeue_after, 1);
+    world_free(&w);
+}
+
+/* Due: a renewal with a new key; the output stays in place and valid at
+ * every step until the successor replaces it; Ready stays True. */
+static void test_renewal_due_new_key_output_kept(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_FINISHED);
+    int64_t renewal = 0;
+    assert_int_equal(mc_time_parse(w.ic->status.renewal_time, &renewal, NULL, NULL), 0);
+    char *old_key = output_key_copy(&w);
+    char *old_not_after = mc_strdup(w.ic->status.not_after);
+    w.obs.now = (time_t)renewal;
+    const mc_agent_action *a = decide(&w);
+    assert_status(a, MC_IC_STATE_PENDING, 1, NULL);
+    assert_int_equal(a->issuing, MC_AGENT_ISSUING_START);
+    assert_string_equal(a->issuing_reason, "Renewal");
+    assert_null(a->rotation);
+    apply_status(&w, a);
+    assert_string_equal(issuing_of(w.ic)->status, "True");
+    assert_string_equal(ready_of(w.ic)->status, "True");
+    assert_string_equal(ready_of(w.ic)->reason, "Renewing");
+    assert_true(mc_api_issued_certificate_ready_current(w.ic));
+    /* the key in the key Secret is the output's: replaced, never reused */
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_KEY);
+
+    int keys = 0;
+    run_until_steady(&w, 1, &keys);
+    assert_int_equal(keys, 1);
+    assert_int_equal(w.ic->status.state, MC_IC_STATE_FINISHED);
+    char *new_key = output_key_copy(&w);
+    assert_string_not_equal(new_key, old_key);
+    free(new_key);
+    assert_string_equal(issuing_of(w.ic)->status, "False");
+    assert_string_equal(ready_of(w.ic)->reason, "Finished");
+    assert_string_not_equal(w.ic->status.not_after, old_not_after);
+    int64_t next = 0;
+    assert_int_equal(mc_time_parse(w.ic->status.renewal_time, &next, NULL, NULL), 0);
+    assert_true(next > renewal);
+    free(old_key);
+    free(old_not_after);
+    world_free(&w);
+}
+
+/* The rotate token: one new key, exactly once, recorded in the write that
+ * starts it; an issuance in flight completes first. */
+static void test_rotation_token_once(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_FINISHED);
+    mc_api_str_map_set(&w.ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, "t-1");
+    const mc_agent_action *a = decide(&w);
+    assert_status(a, MC_IC_STATE_PENDING, 1, NULL);
+    assert_int_equal(a->issuing, MC_AGENT_ISSUING_START);
+    assert_string_equal(a->issuing_reason, "Rotation");
+    assert_string_equal(a->rotation, "t-1");
+    int keys = 0;
+    run_until_steady(&w, 1, &keys);
+    assert_int_equal(keys, 1);
+    assert_string_equal(w.ic->status.rotation, "t-1");
+    assert_int_equal(w.ic->status.state, MC_IC_STATE_FINISHED);
+    assert_int_equal(decide(&w)->type, MC_AGENT_NOTHING); /* not twice */
+
+    /* a new token while an issuance is in flight waits for FINISHED */
+    mc_api_str_map_set(&w.ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, "t-2");
+    w.ic->status.state = MC_IC_STATE_REQUESTED;
+    a = decide(&w);
+    assert_int_not_equal(a->issuing, MC_AGENT_ISSUING_START);
+    assert_null(a->rotation);
+    keys = 0;
+    run_until_steady(&w, 0, &keys);
+    assert_int_equal(keys, 1);
+    assert_string_equal(w.ic->status.rotation, "t-2");
+    world_free(&w);
+}
+
+/* SIGKILL at every point of a rotation: each intermediate state decides the
+ * same next step, and the key is replaced exactly once. */
+static void test_rotation_crash_points(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_FINISHED);
+    mc_api_str_map_set(&w.ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, "t-1");
+    char *old_key = output_key_copy(&w);
+    apply_status(&w, decide(&w));
+    /* status written, key not yet replaced */
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_KEY);
+    mc_api_secret_free(w.key_secret);
+    w.key_secret = NULL;
+    /* key deleted, none made yet */
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_KEY);
+    add_key(&w);
+    /* key replaced, the request still the old one (FINISHED, for the old key) */
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
+    mc_api_certificate_request_free(w.request);
+    w.request = NULL;
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_REQUEST);
+    add_request(&w);
+    assert_status(decide(&w), MC_IC_STATE_REQUESTED, 1, NULL);
+    apply_status(&w, &w.action);
+    assert_string_equal(ready_of(w.ic)->status, "True"); /* still Renewing */
+    /* waiting for the issuer: the output is untouched */
+    assert_int_equal(decide(&w)->type, MC_AGENT_WAIT);
+    char *kept_key = output_key_copy(&w);
+    assert_string_equal(kept_key, old_key);
+    free(kept_key);
+    finish_request(&w);
+    /* signed, output not yet written */
+    assert_int_equal(decide(&w)->type, MC_AGENT_WRITE_OUTPUT);
+    int deleted[8] = {0};
+    execute(&w, &w.action, deleted);
+    /* output written, status not yet ISSUED: the new key is kept */
+    assert_status(decide(&w), MC_IC_STATE_ISSUED, 1, NULL);
+    apply_status(&w, &w.action);
+    assert_status(decide(&w), MC_IC_STATE_FINISHED, 1, NULL);
+    assert_int_equal(w.action.issuing, MC_AGENT_ISSUING_END);
+    apply_status(&w, &w.action);
+    assert_int_equal(decide(&w)->type, MC_AGENT_NOTHING);
+    char *new_key = output_key_copy(&w);
+    assert_string_not_equal(new_key, old_key);
+    free(new_key);
+    free(old_key);
+    world_free(&w);
+}
+
+/* Renewal never after expiry: an expired output re-issues as before (no
+ * renewal marker); a renewal in progress that outlives the output goes on. */
+static void test_renewal_never_after_expiry(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_FINISHED);
+    int64_t not_after = 0;
+    assert_int_equal(mc_time_parse(w.ic->status.not_after, &not_after, NULL, NULL), 0);
+    w.obs.now = (time_t)not_after - 1;
+    const mc_agent_action *a = decide(&w);
+    assert_int_equal(a->issuing, MC_AGENT_ISSUING_START); /* still a renewal */
+    w.obs.now = (time_t)not_after + 1;
+    a = decide(&w);
+    assert_status(a, MC_IC_STATE_PENDING, 1, NULL);
+    assert_int_equal(a->issuing, MC_AGENT_ISSUING_KEEP); /* a re-issue, not a renewal */
+    world_free(&w);
+}
+
+/* A spec change ends a renewal; a brand-new object records its token. */
+static void test_generation_and_first_token(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_FINISHED);
+    mc_api_str_map_set(&w.ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, "t-1");
+    apply_status(&w, decide(&w));
+    assert_true(mc_api_issued_certificate_renewing(&w.ic->status));
+    w.ic->metadata.generation = 2;
+    const mc_agent_action *a = decide(&w);
+    assert_status(a, MC_IC_STATE_PENDING, 2, NULL);
+    assert_int_equal(a->issuing, MC_AGENT_ISSUING_END);
+    apply_status(&w, a);
+    assert_false(mc_api_issued_certificate_renewing(&w.ic->status));
+    assert_string_equal(ready_of(w.ic)->status, "False");
+    world_free(&w);
+
+    world_init(&w, MC_IC_STATE_PENDING);
+    w.ic->status.observed_generation = 0;
+    mc_api_str_map_set(&w.ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, "t-0");
+    a = decide(&w);
+    assert_status(a, MC_IC_STATE_PENDING, 1, NULL);
+    assert_string_equal(a->rotation, "t-0");
+    int keys = 0;
+    run_until_steady(&w, 0, &keys);
+    assert_int_equal(keys, 1);
+    assert_string_equal(w.ic->status.rotation, "t-0");
+    world_free(&w);
+}
+
+/* Jitter: deterministic, in [notAfter-rb-rb/5, notAfter-rb], spread over
+ * 20 IssuedCertificates with the same lifetime; the clamps. */
+static void test_renewal_time_jitter(void **state)
+{
+    (void)state;
+    const int64_t nb = NOW, na = NOW + 90 * 86400, rb = 15 * 86400;
+    int64_t lo = INT64_MAX, hi = INT64_MIN, times[20];
+    for (int i = 0; i < 20; i++) {
+        char uid[64];
+        snprintf(uid, sizeof(uid), "5f0c7e4e-3c2b-4e59-9a8e-%012d", i);
+        times[i] = mc_agent_renewal_time(nb, na, rb, uid, "1-0123456789abcdef");
+        assert_int_equal(times[i], mc_agent_renewal_time(nb, na, rb, uid, "1-0123456789abcdef"));
+        assert_true(times[i] >= na - rb - rb / 5 && times[i] <= na - rb);
+        lo = times[i] < lo ? times[i] : lo;
+        hi = times[i] > hi ? times[i] : hi;
+    }
+    int distinct = 0;
+    for (int i = 0; i < 20; i++) {
+        int seen = 0;
+        for (int j = 0; j < i; j++)
+            seen |= times[j] == times[i];
+        distinct += !seen;
+    }
+    printf("renewal jitter, 20 uids, 90d lifetime, renewBefore 15d: spread %lld s of a possible "
+           "%lld s, %d distinct seconds\n",
+           (long long)(hi - lo), (long long)(rb / 5), distinct);
+    assert_true(hi > lo);
+    assert_true(distinct >= 18);
+    /* a new issuance of the same object moves its time */
+    assert_int_not_equal(mc_agent_renewal_time(nb, na, rb, "u", "1-a"),
+                         mc_agent_renewal_time(nb, na, rb, "u", "2-b"));
+    /* defaults and clamps: a third of the lifetime; renewBefore >= lifetime;
+     * a 1 minute certificate; a degenerate one */
+    int64_t t = mc_agent_renewal_time(nb, nb + 3000, 0, "u", "i");
+    assert_true(t <= nb + 2000 && t > nb + 2000 - 200);
+    t = mc_agent_renewal_time(nb, nb + 3000, 3000, "u", "i");
+    assert_true(t <= nb + 2000 && t > nb + 2000 - 200);
+    t = mc_agent_renewal_time(nb, nb + 60, 0, "u", "i");
+    assert_true(t <= nb + 40 && t > nb + 36);
+    assert_int_equal(mc_agent_renewal_time(nb, nb + 2, 0, "u", "i"), nb + 1);
+    assert_int_equal(mc_agent_renewal_time(nb, nb + 1, 0, "u", "i"), nb);
+    assert_int_equal(mc_agent_renewal_time(nb, nb, 0, "u", "i"), nb);
+}
+
+/* A trust bundle of two roots (rotation step 1): both go to root-cert.pem,
+ * cert-chain.pem ends with the root that signed; both fingerprints in the
+ * status; the output verifies and the workflow rests. */
+static void test_multi_root_bundle(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_REQUESTED);
+    add_key(&w);
+    add_request(&w);
+    finish_request(&w);
+    size_t len = strlen(g_other_root.pem) + strlen(g_root.pem);
+    char *trust = malloc(len + 1);
+    snprintf(trust, len + 1, "%s%s", g_other_root.pem, g_root.pem);
+    const mc_api_certificate_request *r = w.request;
+    char *signed_pem = mc_strdup((const char *)r->status.signed_certificate);
+    assert_int_equal(mc_api_certificate_request_set_signed(w.request, signed_pem,
+                                                           strlen(signed_pem), trust, len),
+                     0);
+    assert_int_equal(decide(&w)->type, MC_AGENT_WRITE_OUTPUT);
+    int deleted[8] = {0};
+    execute(&w, &w.action, deleted);
+    const mc_api_bytes_entry *roots = mc_api_bytes_map_get(&w.output->data, "root-cert.pem");
+    const mc_api_bytes_entry *chain = mc_api_bytes_map_get(&w.output->data, "cert-chain.pem");
+    assert_string_equal((const char *)roots->data, trust);
+    assert_non_null(strstr((const char *)chain->data, g_root.pem));
+    assert_null(strstr((const char *)chain->data, g_other_root.pem));
+    assert_true(output_verifies(&w));
+    int keys = 0;
+    run_until_steady(&w, 0, &keys);
+    assert_int_equal(keys, 0);
+    assert_int_equal(w.ic->status.state, MC_IC_STATE_FINISHED);
+    assert_int_equal(w.ic->status.root_fingerprints_len, 2);
+    assert_string_not_equal(w.ic->status.root_fingerprints[0], w.ic->status.root_fingerprints[1]);
+    /* signed by neither root: refused before anything is written */
+    mc_api_certificate_request_set_signed(w.request, signed_pem, strlen(signed_pem),
+                                          g_other_root.pem, strlen(g_other_root.pem));
+    json_t *json = NULL;
+    mc_err err = {0};
+    world_sync(&w);
+    assert_int_equal(mc_agent_build_output(&w.obs, "1-x", &json, &err), MC_EVERIFY);
+    assert_non_null(strstr(err.msg, "signed by none of the 1 root"));
+    free(signed_pem);
+    free(trust);
+    world_free(&w);
+}
+
+/* spec.keyType picks the key type; api/ and pki/ agree on the names. */
+static void test_key_type_from_spec(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    assert_int_equal(mc_agent_key_type(w.ic, MC_KEY_RSA2048), MC_KEY_RSA2048);
+    for (int t = MC_KEY_RSA2048; t <= MC_KEY_EC_P384; t++) {
+        free(w.ic->spec.key_type);
+        w.ic->spec.key_type = mc_strdup(mc_pki_key_type_name((mc_key_type)t));
+        assert_int_equal(mc_api_issued_certificate_validate(w.ic, NULL), 0);
+        assert_int_equal(mc_agent_key_type(w.ic, MC_KEY_RSA2048), t);
+    }
+    free(w.ic->spec.key_type);
+    w.ic->spec.key_type = mc_strdup("dsa");
+    assert_int_not_equal(mc_api_issued_certificate_validate(w.ic, NULL), 0);
+    assert_int_equal(mc_agent_key_type(w.ic, MC_KEY_EC_P256), MC_KEY_EC_P256);
+    world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1468,6 +1866,15 @@ int main(void)
         cmocka_unit_test(test_build_output_tls_and_errors),
         cmocka_unit_test(test_issuance_id),
         cmocka_unit_test(test_converges_and_bounces_each_pod_once),
+        cmocka_unit_test(test_renewal_not_due_requeues),
+        cmocka_unit_test(test_renewal_due_new_key_output_kept),
+        cmocka_unit_test(test_rotation_token_once),
+        cmocka_unit_test(test_rotation_crash_points),
+        cmocka_unit_test(test_renewal_never_after_expiry),
+        cmocka_unit_test(test_generation_and_first_token),
+        cmocka_unit_test(test_renewal_time_jitter),
+        cmocka_unit_test(test_multi_root_bundle),
+        cmocka_unit_test(test_key_type_from_spec),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

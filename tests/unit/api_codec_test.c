@@ -91,7 +91,7 @@ static void test_roundtrip_objects(void **state)
     (void)state;
     static const char *const files[] = {
         "issuedcertificate.json", "issuedcertificate-protojson.json",
-        "certificaterequest.json", "podbouncedirective.json",
+        "issuedcertificate-lifetime.json", "certificaterequest.json", "podbouncedirective.json",
         "secret-cacerts.json", "pod.json", "namespace.json", "lease.json", "event.json",
         "status-notfound.json", "status-conflict.json", "status-invalid.json",
         "status-expired.json", "status-toomanyrequests.json",
@@ -419,6 +419,146 @@ static void test_ic_decode_errors(void **state)
     assert_ic_decode_error("{\"apiVersion\":\"certificates.smh.solo.io/v1\",\"metadata\":{\"name\":\"x\"}}",
                            "apiVersion: expected \"certificates.smh.solo.io/v1alpha2\"");
     assert_ic_decode_error("[]", "expected a JSON object");
+}
+
+/* The lifetime fields (issue 12): decoded, validated, edited and encoded
+ * with omitempty; an object without them is unchanged (see test_ic_fields). */
+static void test_ic_lifetime_fields(void **state)
+{
+    (void)state;
+    mc_err err = {0};
+    mc_api_issued_certificate *ic = load_ic("issuedcertificate-lifetime.json");
+    assert_string_equal(ic->spec.duration, "2160h");
+    assert_string_equal(ic->spec.renew_before, "360h");
+    assert_string_equal(ic->spec.key_type, "ec-p256");
+    assert_string_equal(ic->status.not_before, "2026-12-01T00:00:00Z");
+    assert_string_equal(ic->status.not_after, "2027-03-01T00:00:00Z");
+    assert_string_equal(ic->status.renewal_time, "2027-02-12T21:13:05Z");
+    assert_int_equal(ic->status.root_fingerprints_len, 2);
+    assert_string_equal(ic->status.root_fingerprints[1],
+                        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+    assert_string_equal(ic->status.rotation, "2026-12-02T11:00:00Z-k3f9");
+    assert_string_equal(mc_api_issued_certificate_rotate_token(ic), "2026-12-02T11:00:00Z-k3f9");
+    assert_int_equal(mc_api_issued_certificate_validate(ic, &err), 0);
+    int64_t seconds = 0;
+    assert_int_equal(mc_api_issued_certificate_duration(ic, 1, &seconds, &err), 0);
+    assert_int_equal(seconds, 2160 * 3600);
+    assert_int_equal(mc_api_issued_certificate_renew_before(ic, &seconds, &err), 0);
+    assert_int_equal(seconds, 360 * 3600);
+
+    /* clearing removes the keys; setting writes them */
+    free(ic->spec.renew_before);
+    ic->spec.renew_before = NULL;
+    mc_codec_str_array_free(ic->status.root_fingerprints, ic->status.root_fingerprints_len);
+    ic->status.root_fingerprints = NULL;
+    ic->status.root_fingerprints_len = 0;
+    free(ic->status.rotation);
+    ic->status.rotation = strdup("next");
+    json_t *out = NULL;
+    assert_int_equal(mc_api_issued_certificate_encode(ic, &out, &err), 0);
+    const json_t *spec = json_object_get(out, "spec"), *st = json_object_get(out, "status");
+    assert_null(json_object_get(spec, "renewBefore"));
+    assert_string_equal(json_string_value(json_object_get(spec, "duration")), "2160h");
+    assert_string_equal(json_string_value(json_object_get(spec, "keyType")), "ec-p256");
+    assert_null(json_object_get(st, "rootFingerprints"));
+    assert_string_equal(json_string_value(json_object_get(st, "rotation")), "next");
+    assert_string_equal(json_string_value(json_object_get(st, "renewalTime")),
+                        "2027-02-12T21:13:05Z");
+    json_decref(out);
+    assert_int_equal(mc_api_issued_certificate_renew_before(ic, &seconds, &err), 0);
+    assert_int_equal(seconds, 0);
+    mc_api_issued_certificate_free(ic);
+
+    /* absent: the default lifetime, no token, and none of the keys written */
+    ic = load_ic("issuedcertificate.json");
+    assert_null(ic->spec.duration);
+    assert_null(ic->status.not_before);
+    assert_null(ic->status.renewal_time);
+    assert_int_equal(ic->status.root_fingerprints_len, 0);
+    assert_null(mc_api_issued_certificate_rotate_token(ic));
+    assert_int_equal(mc_api_issued_certificate_duration(ic, 8760 * 3600, &seconds, &err), 0);
+    assert_int_equal(seconds, 8760 * 3600);
+    assert_int_equal(mc_api_issued_certificate_encode(ic, &out, &err), 0);
+    assert_null(json_object_get(json_object_get(out, "spec"), "duration"));
+    assert_null(json_object_get(json_object_get(out, "status"), "rotation"));
+    json_decref(out);
+    /* an empty token is no token */
+    assert_int_equal(mc_api_str_map_set(&ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, ""),
+                     0);
+    assert_null(mc_api_issued_certificate_rotate_token(ic));
+    mc_api_issued_certificate_free(ic);
+}
+
+/* Sets one spec field of the lifetime fixture, validates, and expects the
+ * message to contain want (or success when want is NULL). */
+static void assert_lifetime_validation(const char *field, const char *value, const char *want)
+{
+    mc_api_issued_certificate *ic = load_ic("issuedcertificate-lifetime.json");
+    if (strcmp(field, "durationAlone") == 0) {
+        free(ic->spec.renew_before);
+        ic->spec.renew_before = NULL;
+        field = "duration";
+    }
+    char **slot = strcmp(field, "duration") == 0      ? &ic->spec.duration
+                  : strcmp(field, "renewBefore") == 0 ? &ic->spec.renew_before
+                  : strcmp(field, "keyType") == 0     ? &ic->spec.key_type
+                                                      : &ic->status.root_fingerprints[0];
+    free(*slot);
+    *slot = value ? strdup(value) : NULL;
+    mc_err err = {0};
+    int rc = mc_api_issued_certificate_validate(ic, &err);
+    if (!want) {
+        if (rc != 0)
+            fprintf(stderr, "%s=%s: unexpected error %s\n", field, value, err.msg);
+        assert_int_equal(rc, 0);
+    } else {
+        assert_int_equal(rc, MC_EINVAL);
+        if (!strstr(err.msg, want))
+            fprintf(stderr, "message \"%s\" lacks \"%s\"\n", err.msg, want);
+        assert_non_null(strstr(err.msg, want));
+        assert_non_null(strstr(err.msg, "issuedcertificate istio-system/mesh-1"));
+    }
+    mc_api_issued_certificate_free(ic);
+}
+
+static void test_ic_lifetime_validation(void **state)
+{
+    (void)state;
+    assert_lifetime_validation("durationAlone", "1m", NULL);
+    assert_lifetime_validation("duration", "1m",
+                               "spec.renewBefore: \"360h\" must be shorter than spec.duration \"1m\"");
+    assert_lifetime_validation("duration", "8760h0m0s", NULL); /* Go's time.Duration.String() */
+    assert_lifetime_validation("duration", "87600h", NULL);
+    assert_lifetime_validation("durationAlone", "59s", "spec.duration: \"59s\" is outside 1m to 87600h");
+    assert_lifetime_validation("duration", "87601h", "is outside 1m to 87600h");
+    assert_lifetime_validation("duration", "soon", "spec.duration: invalid duration \"soon\"");
+    assert_lifetime_validation("duration", "", "spec.duration: empty duration");
+    assert_lifetime_validation("renewBefore", "2160h",
+                               "spec.renewBefore: \"2160h\" must be shorter than spec.duration");
+    assert_lifetime_validation("renewBefore", "1x", "spec.renewBefore: invalid duration \"1x\"");
+    assert_lifetime_validation("renewBefore", "2159h", NULL);
+    assert_lifetime_validation("renewBefore", NULL, NULL);
+    /* renewBefore alone is only checked for syntax (the lifetime is the issuer's) */
+    assert_lifetime_validation("duration", NULL, NULL);
+    assert_lifetime_validation("keyType", "rsa2048", NULL);
+    assert_lifetime_validation("keyType", "ec-p384", NULL);
+    assert_lifetime_validation("keyType", "dsa1024", "spec.keyType: unknown key type \"dsa1024\"");
+    assert_lifetime_validation("keyType", NULL, NULL);
+    assert_lifetime_validation("rootFingerprints", "ABCD",
+                               "status.rootFingerprints[0]: \"ABCD\" is not a SHA-256");
+    assert_lifetime_validation(
+        "rootFingerprints",
+        "3F1C9A0B7D2E4F5A6B7C8D9E0F1A2B3C4D5E6F708192A3B4C5D6E7F8091A2B3C", "lowercase hex");
+
+    assert_ic_decode_error(IC_HEAD "},\"spec\":{\"duration\":3600}}",
+                           "spec.duration: expected a string");
+    assert_ic_decode_error(IC_HEAD "},\"status\":{\"renewalTime\":\"tomorrow\"}}",
+                           "status.renewalTime: timestamp \"tomorrow\" is not RFC 3339");
+    assert_ic_decode_error(IC_HEAD "},\"status\":{\"notBefore\":\"x\"}}", "status.notBefore");
+    assert_ic_decode_error(IC_HEAD "},\"status\":{\"rootFingerprints\":\"ab\"}}",
+                           "status.rootFingerprints: expected an array");
+    assert_ic_decode_error(IC_HEAD "},\"status\":{\"rotation\":[]}}",
+                           "status.rotation: expected a string");
 }
 
 static void test_cr_bytes(void **state)
@@ -823,6 +963,8 @@ int main(void)
         cmocka_unit_test(test_ic_protojson_and_unknown_state),
         cmocka_unit_test(test_ic_new_encode),
         cmocka_unit_test(test_ic_decode_errors),
+        cmocka_unit_test(test_ic_lifetime_fields),
+        cmocka_unit_test(test_ic_lifetime_validation),
         cmocka_unit_test(test_cr_bytes),
         cmocka_unit_test(test_pod_bounce_records),
         cmocka_unit_test(test_secret),

@@ -2,16 +2,19 @@
  * which IssuedCertificate already on a cluster a new one would fight (the
  * same output Secret, an output Secret that is a key Secret either way, the
  * same PodBounceDirective, the same name), and when --wait is over
- * (FINISHED, Ready, FAILED, a status of an older generation).
+ * (FINISHED, Ready, FAILED, a status of an older generation); for `meshcert
+ * rotate`, when --wait is over, when a rotation is pending, the token.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "api/issued_certificate.h"
 #include "cli/issuance.h"
 
 /* An IssuedCertificate ns/name writing out_ns/out_name, with an optional
@@ -145,11 +148,120 @@ static void test_progress(void **state)
                      MC_CLI_ISSUANCE_FAILED);
 }
 
+#define TOKEN "2026-12-02T11:30:00Z-0a1b2c3d"
+
+/* The IssuedCertificate of generation 2 with status (JSON text, or NULL)
+ * and, when annotation is not NULL, the rotate annotation. */
+static json_t *rotated_ic(const char *status_json, const char *annotation)
+{
+    json_t *obj = ic("meshcert", "x", "istio-system", "cacerts", NULL);
+    json_t *meta = json_object_get(obj, "metadata");
+    json_object_set_new(meta, "generation", json_integer(2));
+    if (annotation)
+        json_object_set_new(meta, "annotations",
+                            json_pack("{s:s}", MC_API_IC_ROTATE_ANNOTATION, annotation));
+    if (status_json) {
+        json_error_t jerr;
+        json_t *status = json_loads(status_json, 0, &jerr);
+        assert_non_null(status);
+        json_object_set_new(obj, "status", status);
+    }
+    return obj;
+}
+
+static mc_cli_issuance rotation(const char *status_json, char state[64])
+{
+    json_t *obj = rotated_ic(status_json, TOKEN);
+    const char *s = NULL;
+    mc_cli_issuance p = mc_cli_rotation_progress(obj, TOKEN, &s);
+    snprintf(state, 64, "%s", s);
+    json_decref(obj);
+    return p;
+}
+
+/* rotate --wait: done only when the agent took this token and FINISHED
+ * again; a Ready condition kept True during the renewal is not enough. */
+static void test_rotation_progress(void **state)
+{
+    (void)state;
+    char s[64];
+    assert_int_equal(rotation("{\"state\":\"FINISHED\",\"observedGeneration\":2}", s),
+                     MC_CLI_ISSUANCE_WAITING);
+    assert_string_equal(s, "FINISHED (rotation not started)");
+    assert_int_equal(rotation("{\"state\":\"FINISHED\",\"observedGeneration\":2,"
+                              "\"rotation\":\"older\",\"conditions\":"
+                              "[{\"type\":\"Ready\",\"status\":\"True\"}]}",
+                              s),
+                     MC_CLI_ISSUANCE_WAITING);
+    assert_int_equal(rotation("{\"state\":\"REQUESTED\",\"observedGeneration\":2,"
+                              "\"rotation\":\"" TOKEN "\",\"conditions\":"
+                              "[{\"type\":\"Ready\",\"status\":\"True\"}]}",
+                              s),
+                     MC_CLI_ISSUANCE_WAITING);
+    assert_string_equal(s, "REQUESTED");
+    assert_int_equal(rotation("{\"state\":\"FINISHED\",\"observedGeneration\":2,"
+                              "\"rotation\":\"" TOKEN "\"}",
+                              s),
+                     MC_CLI_ISSUANCE_DONE);
+    /* FINISHED with the token while the agent's Issuing condition is True */
+    assert_int_equal(rotation("{\"state\":\"FINISHED\",\"observedGeneration\":2,"
+                              "\"rotation\":\"" TOKEN "\",\"conditions\":"
+                              "[{\"type\":\"Issuing\",\"status\":\"True\"}]}",
+                              s),
+                     MC_CLI_ISSUANCE_WAITING);
+    assert_int_equal(rotation("{\"state\":\"FINISHED\",\"observedGeneration\":2,"
+                              "\"rotation\":\"" TOKEN "\",\"conditions\":"
+                              "[{\"type\":\"Issuing\",\"status\":\"False\"}]}",
+                              s),
+                     MC_CLI_ISSUANCE_DONE);
+    /* FINISHED with the token, but for an older spec */
+    assert_int_equal(rotation("{\"state\":\"FINISHED\",\"observedGeneration\":1,"
+                              "\"rotation\":\"" TOKEN "\"}",
+                              s),
+                     MC_CLI_ISSUANCE_WAITING);
+    /* FAILED before or after taking the token: never completes */
+    assert_int_equal(rotation("{\"state\":\"FAILED\",\"observedGeneration\":2}", s),
+                     MC_CLI_ISSUANCE_FAILED);
+    assert_int_equal(rotation("{\"state\":\"FAILED\",\"observedGeneration\":2,"
+                              "\"rotation\":\"" TOKEN "\"}",
+                              s),
+                     MC_CLI_ISSUANCE_FAILED);
+    assert_int_equal(rotation(NULL, s), MC_CLI_ISSUANCE_WAITING);
+    assert_string_equal(s, "PENDING");
+}
+
+static void test_rotation_pending_and_token(void **state)
+{
+    (void)state;
+    struct {
+        const char *status, *annotation;
+        int pending;
+    } cases[] = {
+        {NULL, NULL, 0},
+        {"{\"rotation\":\"a\"}", NULL, 0},
+        {NULL, "", 0},
+        {NULL, "a", 1},
+        {"{\"rotation\":\"a\"}", "a", 0},
+        {"{\"rotation\":\"a\"}", "b", 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *obj = rotated_ic(cases[i].status, cases[i].annotation);
+        assert_int_equal(mc_cli_rotation_pending(obj), cases[i].pending);
+        json_decref(obj);
+    }
+    char token[64];
+    const unsigned char random[4] = {0x0a, 0x1b, 0x2c, 0xfd};
+    mc_cli_rotation_token((time_t)1796211000, random, token, sizeof(token));
+    assert_string_equal(token, "2026-12-02T11:30:00Z-0a1b2cfd");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conflicts),
         cmocka_unit_test(test_progress),
+        cmocka_unit_test(test_rotation_progress),
+        cmocka_unit_test(test_rotation_pending_and_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

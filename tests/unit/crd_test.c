@@ -335,6 +335,16 @@ static json_t *full_object(const char *kind)
         ic->status.error = strdup("error!");
         ic->status.state = MC_IC_STATE_FAILED;
         ic->status.not_after = strdup("2027-01-01T00:00:00Z");
+        /* the lifetime fields of issue 12 */
+        ic->spec.duration = strdup("8760h");
+        ic->spec.renew_before = strdup("719h0m"); /* not base64 */
+        ic->spec.key_type = strdup("ec-p256");
+        ic->status.not_before = strdup("2026-01-01T00:00:00Z");
+        ic->status.renewal_time = strdup("2026-12-01T00:00:00Z");
+        ic->status.rotation = strdup("2026-06-01T00:00:00Z-0a1b2c3d");
+        ic->status.root_fingerprints = calloc(1, sizeof(char *));
+        ic->status.root_fingerprints[0] = strdup("e3b0c44298fc1c149afbf4c8996fb924!");
+        ic->status.root_fingerprints_len = 1;
         assert_int_equal(mc_api_issued_certificate_set_ready(ic, 1767225600), 0);
         /* free text that is not base64 ("Finished" happens to be) */
         free(ic->status.conditions.items[0].reason);

@@ -6,7 +6,9 @@
  * Issued certificates are checked with pki/verify.h and mc_pki_cert_sans.
  * Every world's cluster c1 has an issuance policy (root meshcert/root-ca,
  * trust domain cluster.local, DNS suffix istio-system.svc, org Istio); the
- * policy tests show that nothing outside it is signed.
+ * policy tests show that nothing outside it is signed. The lifetime tests
+ * (spec.duration, the TTL, --max-duration, the root's end) read the signed
+ * certificate's notAfter against the clock given as input.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -394,22 +396,134 @@ static void test_good_csr_is_signed(void **state)
     world_free(&w);
 }
 
-static void test_default_ttl_is_a_year(void **state)
+/* The notAfter of the certificate decide() signs for w (FINISH asserted). */
+static time_t signed_not_after(world *w)
 {
-    (void)state;
-    world w;
-    world_init(&w);
-    const mc_issuer_action *a = decide(&w);
-    assert_int_equal(a->type, MC_ISSUER_FINISH);
+    const mc_issuer_action *a = decide(w);
+    if (a->type != MC_ISSUER_FINISH)
+        fail_msg("expected FINISH, got %d: %s", a->type, a->error);
     mc_err err = {0};
     mc_pki_cert *cert = NULL;
     assert_int_equal(
         mc_pki_cert_from_pem(a->certificate_pem, strlen(a->certificate_pem), "c", &cert, &err), 0);
     time_t nb = 0, na = 0;
     mc_pki_cert_validity(cert, &nb, &na);
-    assert_int_equal(na, NOW + 365 * 86400);
     mc_pki_cert_free(cert);
+    return na;
+}
+
+static void set_duration(world *w, const char *duration)
+{
+    free(w->ic->spec.duration);
+    w->ic->spec.duration = duration ? mc_strdup(duration) : NULL;
+}
+
+static void test_default_ttl_is_a_year(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    assert_int_equal(signed_not_after(&w), NOW + 365 * 86400);
     world_free(&w);
+}
+
+/* ---- lifetime: spec.duration, --ttl, --max-duration, the root (issue 12) -- */
+
+/* Without spec.duration the issuer's TTL; with it, spec.duration whatever
+ * the TTL, down to the 1m minimum. */
+static void test_duration_overrides_ttl(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    w.obs.ttl_seconds = 3600;
+    assert_int_equal(signed_not_after(&w), NOW + 3600);
+    set_duration(&w, "90m");
+    assert_int_equal(signed_not_after(&w), NOW + 90 * 60);
+    set_duration(&w, "1m");
+    assert_int_equal(signed_not_after(&w), NOW + 60);
+    set_duration(&w, "1h30m");
+    w.obs.now = NOW + 7;
+    assert_int_equal(signed_not_after(&w), NOW + 7 + 5400);
+    set_duration(&w, NULL);
+    assert_int_equal(signed_not_after(&w), NOW + 7 + 3600);
+    world_free(&w);
+}
+
+/* Outside [1m, 87600h], or not a duration: FAILED naming spec.duration. */
+static void test_duration_out_of_bounds_fails(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    const char *bad[] = {"59s", "87601h", "3651d", "soon", "10x", "0s", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        set_duration(&w, bad[i]);
+        assert_fail(decide(&w), "spec.duration");
+        assert_non_null(strstr(w.action.error, *bad[i] ? bad[i] : "empty"));
+    }
+    set_duration(&w, "87600h"); /* the maximum itself is accepted (then capped) */
+    assert_int_equal(decide(&w)->type, MC_ISSUER_FINISH);
+    world_free(&w);
+}
+
+/* --max-duration caps spec.duration (default 17520h); the root's notAfter
+ * caps everything: the root here ends NOW - 1 day + 10 years. */
+static void test_duration_capped_by_max_and_root(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w);
+    time_t root_end = NOW - 86400 + 10LL * 365 * 86400;
+    set_duration(&w, "87600h");
+    assert_int_equal(signed_not_after(&w), NOW + 17520LL * 3600);
+    w.obs.max_duration_seconds = 2 * 3600;
+    assert_int_equal(signed_not_after(&w), NOW + 2 * 3600);
+    set_duration(&w, "1h");
+    assert_int_equal(signed_not_after(&w), NOW + 3600);
+    w.obs.max_duration_seconds = 87600LL * 3600;
+    set_duration(&w, "87600h");
+    assert_int_equal(signed_not_after(&w), root_end);
+    /* a TTL beyond --max-duration is capped too (the CLI refuses it) */
+    set_duration(&w, NULL);
+    w.obs.ttl_seconds = 87600LL * 3600;
+    w.obs.max_duration_seconds = 100;
+    assert_int_equal(signed_not_after(&w), NOW + 100);
+    /* a day before the root ends, a year asks too much: the root's end */
+    w.obs.max_duration_seconds = 0;
+    w.obs.ttl_seconds = 0;
+    w.obs.now = root_end - 86400;
+    assert_int_equal(signed_not_after(&w), root_end);
+    world_free(&w);
+}
+
+static void test_lifetime_function(void **state)
+{
+    (void)state;
+    mc_err err = {0};
+    int64_t s = 0;
+    mc_api_issued_certificate *ic = mc_api_issued_certificate_new("ns", "x");
+    assert_int_equal(mc_issuer_lifetime(ic, 0, 0, &s, &err), MC_OK);
+    assert_int_equal(s, MC_ISSUER_DEFAULT_TTL);
+    assert_int_equal(mc_issuer_lifetime(ic, 600, 300, &s, &err), MC_OK);
+    assert_int_equal(s, 300);
+    ic->spec.duration = mc_strdup("8760h");
+    assert_int_equal(mc_issuer_lifetime(ic, 60, 0, &s, &err), MC_OK);
+    assert_int_equal(s, 8760LL * 3600);
+    free(ic->spec.duration);
+    ic->spec.duration = mc_strdup("20000h");
+    assert_int_equal(mc_issuer_lifetime(ic, 0, 0, &s, &err), MC_OK);
+    assert_int_equal(s, MC_ISSUER_DEFAULT_MAX_DURATION);
+    free(ic->spec.duration);
+    ic->spec.duration = mc_strdup("30s");
+    assert_int_equal(mc_issuer_lifetime(ic, 0, 0, &s, &err), MC_EINVAL);
+    assert_non_null(strstr(err.msg, "spec.duration"));
+    assert_non_null(strstr(err.msg, "30s"));
+    free(ic->spec.duration);
+    ic->spec.duration = mc_strdup("1q");
+    assert_int_equal(mc_issuer_lifetime(ic, 0, 0, &s, &err), MC_EINVAL);
+    assert_non_null(strstr(err.msg, "spec.duration"));
+    mc_api_issued_certificate_free(ic);
 }
 
 static void test_expired_root_fails(void **state)
@@ -561,6 +675,10 @@ int main(void)
         cmocka_unit_test(test_invalid_ic_fails),
         cmocka_unit_test(test_good_csr_is_signed),
         cmocka_unit_test(test_default_ttl_is_a_year),
+        cmocka_unit_test(test_duration_overrides_ttl),
+        cmocka_unit_test(test_duration_out_of_bounds_fails),
+        cmocka_unit_test(test_duration_capped_by_max_and_root),
+        cmocka_unit_test(test_lifetime_function),
         cmocka_unit_test(test_expired_root_fails),
         cmocka_unit_test(test_hosts_outside_policy_fail),
         cmocka_unit_test(test_org_outside_policy_fails),

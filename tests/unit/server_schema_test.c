@@ -1,7 +1,8 @@
 /* server_schema_test.c - structural schema validation and pruning of custom
  * resources: kube's messages and field paths, pruning of undeclared fields
- * (never apiVersion, kind, metadata), nulls, strict mode, and the structural
- * checks of a CRD's schema.
+ * (never apiVersion, kind, metadata), nulls, strict mode, patterns (the
+ * IssuedCertificate lifetime fields), and the structural checks of a CRD's
+ * schema.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -312,6 +313,57 @@ static void test_check(void **state)
                         "properties[p].type: Invalid value: \"string\": must be empty if "
                         "x-kubernetes-int-or-string is true");
     expect_schema_check("[]", "openAPIV3Schema: Invalid value: must be a schema object");
+    expect_schema_check("{\"type\":\"object\",\"properties\":{\"d\":{\"type\":\"string\","
+                        "\"pattern\":\"^(a\"}}}",
+                        "properties[d].pattern: Invalid value: must be a valid regular expression "
+                        "(POSIX extended syntax)");
+}
+
+/* The IssuedCertificate lifetime fields (issue 12): duration and renewBefore
+ * match the CRD's pattern (Go durations in h, m, s), keyType its enum. */
+static void test_lifetime_fields(void **state)
+{
+    (void)state;
+    json_t *schema = crd_schema("issuedcertificates.yaml");
+    const char *good[] = {"{\"spec\":{\"duration\":\"8760h\",\"renewBefore\":\"1h30m\","
+                          "\"keyType\":\"ec-p256\"}}",
+                          "{\"spec\":{\"duration\":\"1m\",\"renewBefore\":\"20s\"}}",
+                          "{\"status\":{\"notBefore\":\"2026-01-01T00:00:00Z\",\"rotation\":"
+                          "\"t\",\"rootFingerprints\":[\"ab\"]}}"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        json_t *obj = server_test_json(good[i]);
+        json_t *copy = json_deep_copy(obj);
+        mc_err err = {0};
+        if (mc_server_schema_validate(schema, obj, MC_SERVER_SCHEMA_PRUNE, &err) != 0)
+            fail_msg("%s: %s", good[i], err.msg);
+        assert_true(json_equal(obj, copy)); /* declared: nothing pruned */
+        json_decref(copy);
+        json_decref(obj);
+    }
+    const struct {
+        const char *obj, *msg;
+    } bad[] = {
+        {"{\"spec\":{\"duration\":\"365d\"}}",
+         "spec.duration: Invalid value: \"365d\": spec.duration in body should match "
+         "'^([0-9]+(h|m|s))+$'"},
+        {"{\"spec\":{\"duration\":\"\"}}", "should match"},
+        {"{\"spec\":{\"renewBefore\":\"1.5h\"}}", "spec.renewBefore: Invalid value: \"1.5h\""},
+        {"{\"spec\":{\"duration\":\"8760h \"}}", "should match"},
+        {"{\"spec\":{\"keyType\":\"rsa1024\"}}",
+         "spec.keyType: Unsupported value: \"rsa1024\": supported values: \"rsa2048\", "
+         "\"rsa3072\", \"rsa4096\", \"ec-p256\", \"ec-p384\""},
+        {"{\"status\":{\"renewalTime\":7}}", "must be of type string"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *obj = server_test_json(bad[i].obj);
+        mc_err err = {0};
+        assert_int_equal(mc_server_schema_validate(schema, obj, MC_SERVER_SCHEMA_PRUNE, &err),
+                         MC_EINVAL);
+        if (!strstr(err.msg, bad[i].msg))
+            fail_msg("%s: got \"%s\", want \"%s\"", bad[i].obj, err.msg, bad[i].msg);
+        json_decref(obj);
+    }
+    json_decref(schema);
 }
 
 int main(void)
@@ -320,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_valid_and_pruned), cmocka_unit_test(test_nulls),
         cmocka_unit_test(test_messages),         cmocka_unit_test(test_strict),
         cmocka_unit_test(test_causes),           cmocka_unit_test(test_check),
+        cmocka_unit_test(test_lifetime_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

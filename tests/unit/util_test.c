@@ -326,6 +326,15 @@ static void test_duration_parse(void **state)
     assert_string_equal(out, "2d");
     mc_duration_format(61, out, sizeof(out));
     assert_string_equal(out, "61s");
+    /* Go durations for Kubernetes fields: h, m, s only */
+    mc_duration_format_go((int64_t)365 * 86400, out, sizeof(out));
+    assert_string_equal(out, "8760h");
+    mc_duration_format_go(5400, out, sizeof(out));
+    assert_string_equal(out, "90m");
+    mc_duration_format_go(61, out, sizeof(out));
+    assert_string_equal(out, "61s");
+    mc_duration_format_go(60, out, sizeof(out));
+    assert_string_equal(out, "1m");
 }
 
 /* Milliseconds: "<n>ms" or any duration (timeouts such as 500ms, 30s, 1m30s). */

@@ -97,7 +97,16 @@ static void output_facts(const decide_ctx *c, mc_agent_action *a)
     const char *issuance =
         mc_api_str_map_get(&s->metadata.annotations, MC_AGENT_ISSUANCE_ANNOTATION);
     mc_api_issued_certificate_renew_before(c->ic, &renew_before, NULL);
-    a->renewal_time = mc_agent_renewal_time(a->not_before, a->not_after, renew_before,
+    /* The lifetime counts from when the certificate was written: issuers
+     * back-date notBefore for clock skew (pki/: 5 minutes), which would make
+     * a 1 minute certificate due at once. */
+    const char *written =
+        mc_api_str_map_get(&s->metadata.annotations, MC_AGENT_ISSUED_AT_ANNOTATION);
+    int64_t start = a->not_before, written_at = 0;
+    if (written && mc_time_parse(written, &written_at, NULL, NULL) == 0 && written_at > start &&
+        written_at < a->not_after)
+        start = written_at;
+    a->renewal_time = mc_agent_renewal_time(start, a->not_after, renew_before,
                                             c->ic->metadata.uid, issuance);
     if (!roots_pem || mc_pki_cert_list_from_pem(roots_pem, strlen(roots_pem), "output roots",
                                                 &roots, &root_count, NULL) != MC_OK)

@@ -184,8 +184,10 @@ int mc_agent_claims_first(const mc_api_issued_certificate *a, const mc_api_issue
 void mc_agent_decide(const mc_agent_observation *observation, mc_agent_action *action);
 
 /* When the agent starts renewing a certificate valid from not_before to
- * not_after (Unix seconds): not_after - renewBefore - jitter, where
- * renew_before <= 0 or >= the lifetime means a third of the lifetime, and the
+ * not_after (Unix seconds; the agent passes as not_before the later of
+ * notBefore and the time the output was written, as issuers back-date
+ * notBefore): not_after - renewBefore - jitter, where renew_before <= 0 or
+ * >= the lifetime means a third of the lifetime, and the
  * jitter is in [0, renewBefore/5), taken from the SHA-256 of uid followed by
  * issuance, so that it is stable across restarts and spreads clusters with
  * the same lifetime. Never after not_after - 1, never before not_before. */

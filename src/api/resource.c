@@ -16,6 +16,8 @@ static const mc_api_resource resources[] = {
      "CertificateRequest", true, true, "cr"},
     {"certificates.smh.solo.io", "v1alpha2", "podbouncedirectives", "podbouncedirective",
      "PodBounceDirective", true, true, "pbd"},
+    {"certificates.smh.solo.io", "v1alpha2", "rootrotations", "rootrotation", "RootRotation",
+     true, true, "rr"},
     {"", "v1", "secrets", "secret", "Secret", true, false, ""},
     {"", "v1", "pods", "pod", "Pod", true, true, "po"},
     {"", "v1", "namespaces", "namespace", "Namespace", false, true, "ns"},

@@ -53,6 +53,7 @@ int mc_cmd_cluster(int argc, char **argv);
 int mc_cmd_issue(int argc, char **argv);
 int mc_cmd_status(int argc, char **argv);
 int mc_cmd_rotate(int argc, char **argv);
+int mc_cmd_root(int argc, char **argv);
 int mc_cmd_completion(int argc, char **argv);
 
 #endif

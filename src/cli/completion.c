@@ -50,6 +50,7 @@ static const completed_command commands[] = {
     {"issue", mc_cmd_issue, {"issue", "--help", NULL}},
     {"status", mc_cmd_status, {"status", "--help", NULL}},
     {"rotate", mc_cmd_rotate, {"rotate", "--help", NULL}},
+    {"root", mc_cmd_root, {"root", "--help", NULL}},
     {"issuer", mc_cmd_issuer, {"issuer", "--help", NULL}},
     {"agent", mc_cmd_agent, {"agent", "--help", NULL}},
     {"server", mc_cmd_server, {"server", "--help", NULL}},
@@ -60,12 +61,13 @@ static const completed_command commands[] = {
 /* The words that may follow a command path (shell case patterns). */
 static const char subcommands[] = "    ca|csr) _meshcert_reply=create ;;\n"
                                   "    cluster) _meshcert_reply='register list deregister' ;;\n"
+                                  "    root) _meshcert_reply='rotate status' ;;\n"
                                   "    server) _meshcert_reply=cluster ;;\n"
                                   "    'server cluster') _meshcert_reply='add remove' ;;\n"
                                   "    completion) _meshcert_reply='bash zsh' ;;\n";
 
 static const char top_commands[] =
-    "ca csr sign verify cluster issue status rotate issuer agent server completion version help";
+    "ca csr sign verify cluster issue status rotate root issuer agent server completion version help";
 
 /* Flags whose values are a fixed list. */
 static const struct {

@@ -29,6 +29,7 @@ static const char usage[] =
     "  status       the IssuedCertificates of every registered cluster: state, lifetime,\n"
     "               renewal time, trust-bundle roots, pending rotations\n"
     "  rotate       new intermediates with new keys now (--cluster C [--name N] or --all)\n"
+    "  root         rotate the root CA of every cluster in steps (root rotate|status)\n"
     "\n"
     "Workflow:\n"
     "  issuer       management cluster: signs the CertificateRequests of every cluster\n"
@@ -51,7 +52,7 @@ static const char usage[] =
  * failure to set it up is not fatal (the keys are wiped on free anyway). */
 static void use_secure_heap(const char *cmd)
 {
-    static const char *const holders[] = {"ca", "csr", "sign", "server", "agent", "issuer"};
+    static const char *const holders[] = {"ca", "csr", "sign", "server", "agent", "issuer", "root"};
     for (size_t i = 0; i < sizeof(holders) / sizeof(holders[0]); i++) {
         if (strcmp(cmd, holders[i]) != 0)
             continue;
@@ -84,7 +85,7 @@ int main(int argc, char **argv)
      * dump, no ptrace attach, before the first secret is in memory. */
     static const char *const holding_secrets[] = {"ca",     "csr",     "sign",  "server", "agent",
                                                   "issuer", "cluster", "issue", "status",
-                                                  "rotate"};
+                                                  "rotate", "root"};
     for (size_t i = 0; i < sizeof(holding_secrets) / sizeof(holding_secrets[0]); i++) {
         mc_err err = {0};
         if (strcmp(cmd, holding_secrets[i]) == 0 && mc_process_protect_secrets(&err) != MC_OK) {
@@ -115,6 +116,8 @@ int main(int argc, char **argv)
         return mc_cmd_status(argc - 1, argv + 1);
     if (strcmp(cmd, "rotate") == 0)
         return mc_cmd_rotate(argc - 1, argv + 1);
+    if (strcmp(cmd, "root") == 0)
+        return mc_cmd_root(argc - 1, argv + 1);
     if (strcmp(cmd, "completion") == 0)
         return mc_cmd_completion(argc - 1, argv + 1);
     fprintf(stderr, "meshcert: unknown command \"%s\"\nRun 'meshcert help' for the list.\n", cmd);

@@ -61,14 +61,14 @@ int mc_cli_mgmt_client(const mc_cli_mgmt_flags *flags, mc_kube_client **out, mc_
     return rc;
 }
 
-static int64_t monotonic_ms(void)
+int64_t mc_cli_monotonic_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void pause_ms(long ms)
+void mc_cli_pause_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -79,7 +79,7 @@ int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char
                          const char *name, const char *rotation_token, int64_t timeout_ms,
                          mc_err *err)
 {
-    int64_t deadline = monotonic_ms() + timeout_ms;
+    int64_t deadline = mc_cli_monotonic_ms() + timeout_ms;
     char last[64] = "", limit[32];
     mc_duration_format(timeout_ms / 1000 > 0 ? timeout_ms / 1000 : 1, limit, sizeof(limit));
     for (;;) {
@@ -111,13 +111,13 @@ int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char
             }
             json_decref(ic);
         }
-        if (monotonic_ms() + WAIT_POLL_MS > deadline)
+        if (mc_cli_monotonic_ms() + WAIT_POLL_MS > deadline)
             return mc_err_set(err, MC_EUNAVAILABLE,
                               "issuedcertificate %s/%s not %s within %s (state %s%s%s); "
                               "is the agent running on the cluster and the issuer on the "
                               "management cluster?",
                               ns, name, rotation_token ? "rotated" : "issued", limit, last[0] ? last : "unknown",
                               rc ? "; last read: " : "", rc ? read_err.msg : "");
-        pause_ms(WAIT_POLL_MS);
+        mc_cli_pause_ms(WAIT_POLL_MS);
     }
 }

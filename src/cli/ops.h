@@ -89,4 +89,9 @@ int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char
  * (254 bytes each). -1 when malformed. */
 int mc_cli_parse_ref(const char *text, const char *default_ns, char ns[254], char name[254]);
 
+/* Milliseconds of CLOCK_MONOTONIC, and a sleep that resumes after signals:
+ * the --wait loops. */
+int64_t mc_cli_monotonic_ms(void);
+void mc_cli_pause_ms(long ms);
+
 #endif

@@ -25,7 +25,10 @@
 #include "api/issued_certificate.h"
 #include "api/registration.h"
 #include "issuer/decide.h"
+#include "issuer/internal.h"
 #include "issuer/policy.h"
+#include "issuer/root_secret.h"
+#include "issuer/rotation_controller.h"
 #include "kube/client.h"
 #include "kube/watch.h"
 #include "pki/cert.h"
@@ -34,18 +37,15 @@
 #include "runtime/controller.h"
 #include "runtime/informer.h"
 #include "runtime/leader.h"
-#include "util/base64.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/str.h"
 
 #define LOG              "issuer"
 #define LEASE_NAME       "meshcert-issuer"
 #define KEY_MAX          800
-#define ROOT_ORG         "meshcert"
-#define ROOT_COMMON_NAME "meshcert root CA"
-#define ROOT_TTL_SECONDS ((int64_t)365 * 86400)
-#define ROOT_CERT_KEY    "root-cert.pem"
-#define ROOT_KEY_KEY     "key.pem"
+#define ROOT_CERT_KEY    MC_ROOT_SECRET_CERT_KEY
+#define ROOT_KEY_KEY     MC_ROOT_SECRET_KEY_KEY
 
 static const mc_kube_resource secrets_resource = {"", "v1", "secrets", 1};
 static const mc_kube_resource requests_resource = {MC_API_GROUP, MC_API_VERSION,
@@ -98,6 +98,7 @@ struct mc_issuer {
     mc_informer *registrations;        /* Secrets in namespace */
     mc_controller *cluster_controller; /* one worker: registrations */
     mc_controller *request_controller; /* N workers: "<cluster>/<ns>/<name>" */
+    mc_rotation_controller *rotations; /* RootRotations (rotation_controller.h) */
     mc_leader *leader;
     atomic_int leading;            /* set by the election callbacks */
     pthread_mutex_t clusters_lock; /* guards clusters and every refs/next of them */
@@ -180,6 +181,8 @@ static void queue_object(void *ctx, const json_t *obj)
     int n = snprintf(key, sizeof(key), "%s/%s/%s", cluster->name, ns, name);
     if (n > 0 && (size_t)n < sizeof(key))
         mc_workqueue_add(mc_controller_queue(issuer->request_controller), key);
+    /* a rotation step completes through these objects */
+    mc_rotation_controller_poke(issuer->rotations);
 }
 
 static void on_cluster_add(void *ctx, const json_t *obj)
@@ -395,6 +398,63 @@ static int reconcile_registration(void *ctx, const char *key, mc_reconcile_resul
     return 0;
 }
 
+/* ---- what rotation_controller.c reads (internal.h) --------------------- */
+
+size_t mc_issuer_clusters_acquire(mc_issuer *issuer, issuer_cluster ***out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&issuer->clusters_lock);
+    size_t n = 0;
+    for (issuer_cluster *c = issuer->clusters; c; c = c->next)
+        n++;
+    issuer_cluster **list = n ? calloc(n, sizeof(*list)) : NULL;
+    size_t i = 0;
+    for (issuer_cluster *c = issuer->clusters; list && c; c = c->next) {
+        c->refs++;
+        list[i++] = c;
+    }
+    pthread_mutex_unlock(&issuer->clusters_lock);
+    *out = list;
+    return list ? n : 0;
+}
+
+void mc_issuer_clusters_release(issuer_cluster **clusters, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        cluster_put(clusters[i]);
+    free(clusters);
+}
+
+const char *mc_issuer_cluster_name(const issuer_cluster *cluster)
+{
+    return cluster->name;
+}
+
+mc_informer *mc_issuer_cluster_issued(const issuer_cluster *cluster)
+{
+    return cluster->issued;
+}
+
+mc_informer *mc_issuer_cluster_requests(const issuer_cluster *cluster)
+{
+    return cluster->requests;
+}
+
+mc_kube_client *mc_issuer_cluster_client(const issuer_cluster *cluster)
+{
+    return cluster->client;
+}
+
+int mc_issuer_is_leading(mc_issuer *issuer)
+{
+    return atomic_load(&issuer->leading);
+}
+
+const char *mc_issuer_namespace(const mc_issuer *issuer)
+{
+    return issuer->namespace;
+}
+
 /* ---- signers ----------------------------------------------------------- */
 
 static void signer_entry_free(signer_entry *entry)
@@ -467,72 +527,6 @@ static signer_entry *signer_entry_build(const char *secret_key, const mc_api_sec
     return entry;
 }
 
-/* Creates a self-signed root in Secret ns/name of the management cluster;
- * *out is the Secret as stored (also when another writer won the race). */
-static int generate_root(mc_issuer *issuer, const char *ns, const char *name, json_t **out,
-                         mc_err *err)
-{
-    mc_pki_key *key = NULL;
-    mc_pki_cert *root = NULL;
-    char *cert_pem = NULL, *key_pem = NULL, *cert_b64 = NULL, *key_b64 = NULL;
-    size_t cert_len = 0, key_len = 0, key_b64_len = 0;
-    json_t *secret = NULL;
-    mc_pki_root_params params = {ROOT_ORG, ROOT_COMMON_NAME, ROOT_TTL_SECONDS, 0};
-    int rc = mc_pki_key_generate(issuer->root_key_type, &key, err);
-    if (rc == MC_OK)
-        rc = mc_pki_root_create(key, &params, &root, err);
-    if (rc == MC_OK)
-        rc = mc_pki_cert_to_pem(root, &cert_pem, &cert_len, err);
-    if (rc == MC_OK)
-        rc = mc_pki_key_to_pem(key, MC_KEY_PEM_TRADITIONAL, &key_pem, &key_len, err);
-    if (rc == MC_OK && (mc_base64_encode(cert_pem, cert_len, &cert_b64, NULL) != MC_OK ||
-                        mc_base64_encode(key_pem, key_len, &key_b64, &key_b64_len) != MC_OK))
-        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
-    if (rc != MC_OK) {
-        mc_err_prefix(err, "generating root for secret %s/%s", ns, name);
-        goto out;
-    }
-    secret =
-        json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s, s:{s:s, s:s}}", "apiVersion", "v1",
-                  "kind", "Secret", "metadata", "name", name, "namespace", ns, "labels",
-                  "app.kubernetes.io/managed-by", "meshcert", "type", MC_API_SECRET_TYPE_SIGNING,
-                  "data", ROOT_CERT_KEY, cert_b64, ROOT_KEY_KEY, key_b64);
-    if (!secret) {
-        rc =
-            mc_err_set(err, MC_ENOMEM, "generating root for secret %s/%s: out of memory", ns, name);
-        goto out;
-    }
-    rc = mc_kube_create(issuer->client, &secrets_resource, ns, secret, out, err);
-    if (rc == MC_EEXISTS)
-        rc = mc_kube_get(issuer->client, &secrets_resource, ns, name, out, err);
-    else if (rc == MC_OK) {
-        char description[64];
-        mc_pki_key_describe(key, description, sizeof(description));
-        mc_log_info(LOG, "generated root CA in secret %s/%s (%s, O=%s)", ns, name, description,
-                    ROOT_ORG);
-    }
-out:
-    json_decref(secret);
-    if (key_b64)
-        mc_secure_free(key_b64, key_b64_len);
-    mc_secure_free_str(key_pem);
-    free(cert_b64);
-    free(cert_pem);
-    mc_pki_cert_free(root);
-    mc_pki_key_free(key);
-    return rc;
-}
-
-/* True when a Secret holds a root: ours (type generated_signing_cert) or
- * one an operator stored with the same keys. */
-static int secret_is_root(const json_t *secret)
-{
-    const char *type = json_string_value(json_object_get(secret, "type"));
-    const json_t *data = json_object_get(secret, "data");
-    return (type && strcmp(type, MC_API_SECRET_TYPE_SIGNING) == 0) ||
-           (json_object_get(data, ROOT_CERT_KEY) && json_object_get(data, ROOT_KEY_KEY));
-}
-
 /* Before generating a root at ns/name: MC_EEXISTS naming the other root
  * when the namespace already holds one (a second root is a second trust
  * domain, made by a typo as easily as on purpose), unless allowed. */
@@ -550,7 +544,7 @@ static int check_no_other_root(mc_issuer *issuer, const char *ns, const char *na
     {
         const char *other =
             json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
-        if (other && strcmp(other, name) != 0 && secret_is_root(item)) {
+        if (other && strcmp(other, name) != 0 && mc_root_secret_is_root(item)) {
             rc = mc_err_set(err, MC_EEXISTS,
                             "not generating root %s/%s: secret %s/%s already holds a root "
                             "(a second root is a second trust domain; check --root-secret, or "
@@ -582,7 +576,8 @@ static int signer_acquire(mc_issuer *issuer, const char *secret_key, signer_entr
     if (rc == MC_ENOTFOUND && ours && issuer->generate_root) {
         rc = check_no_other_root(issuer, ns, name, &local);
         if (rc == MC_OK)
-            rc = generate_root(issuer, ns, name, &obj, &local);
+            rc = mc_root_secret_generate(issuer->client, ns, name, issuer->root_key_type,
+                                         MC_ROOT_SECRET_DEFAULT_VALIDITY, 1, &obj, &local);
         else if (rc == MC_EEXISTS)
             mc_log_error(LOG, "%s", local.msg);
     }
@@ -654,6 +649,69 @@ static int signer_acquire(mc_issuer *issuer, const char *secret_key, signer_entr
     pthread_mutex_unlock(&issuer->signers_lock);
     signer_put(issuer, replaced);
     *out = entry;
+    return MC_OK;
+}
+
+/* Appends a PEM text to a bundle, ending it with a newline. */
+static int bundle_append(mc_buf *bundle, const char *pem)
+{
+    size_t len = strlen(pem);
+    if (mc_buf_append(bundle, pem, len) != MC_OK)
+        return MC_ENOMEM;
+    return len && pem[len - 1] != '\n' ? mc_buf_append_str(bundle, "\n") : MC_OK;
+}
+
+/* The signer and signingRootCa for requests whose IssuedCertificate names
+ * root_key: that root and its certificate, or, while a RootRotation of it
+ * is in a signing phase, the phase's signer and trust bundle (*bundle,
+ * caller frees; NULL when not rotating). A root of the bundle that cannot
+ * be read hands back its entry (no signer, an error) so that nothing is
+ * signed with a bundle lacking a root. */
+static int signing_acquire(mc_issuer *issuer, const char *root_key, signer_entry **signer,
+                           char **bundle, mc_err *err)
+{
+    *bundle = NULL;
+    mc_rotation_signing plan;
+    if (!mc_rotation_controller_plan(issuer->rotations, root_key, &plan))
+        return signer_acquire(issuer, root_key, signer, err);
+    signer_entry *old_root = NULL, *new_root = NULL;
+    int rc = signer_acquire(issuer, plan.old_secret, &old_root, err);
+    if (rc == MC_OK)
+        rc = signer_acquire(issuer, plan.new_secret, &new_root, err);
+    if (rc != MC_OK) {
+        signer_put(issuer, old_root);
+        signer_put(issuer, new_root);
+        return rc;
+    }
+    signer_entry *chosen = plan.signer == MC_ROTATION_ROOT_NEW ? new_root : old_root;
+    signer_entry *other = chosen == new_root ? old_root : new_root;
+    mc_buf buf;
+    mc_buf_init(&buf, 1 << 20);
+    int missing = 0;
+    if (plan.bundle & MC_ROTATION_ROOT_OLD) {
+        missing |= !old_root->root_pem;
+        if (old_root->root_pem && bundle_append(&buf, old_root->root_pem) != MC_OK)
+            rc = MC_ENOMEM;
+    }
+    if (plan.bundle & MC_ROTATION_ROOT_NEW) {
+        missing |= !new_root->root_pem;
+        if (new_root->root_pem && bundle_append(&buf, new_root->root_pem) != MC_OK)
+            rc = MC_ENOMEM;
+    }
+    if (rc != MC_OK) {
+        mc_buf_free(&buf);
+        signer_put(issuer, old_root);
+        signer_put(issuer, new_root);
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    }
+    if (missing && chosen->signer && !other->signer) {
+        signer_entry *swap = chosen; /* the unusable root answers */
+        chosen = other;
+        other = swap;
+    }
+    signer_put(issuer, other);
+    *signer = chosen;
+    *bundle = mc_buf_steal(&buf, NULL);
     return MC_OK;
 }
 
@@ -737,6 +795,7 @@ static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster,
     mc_api_certificate_request *request = NULL;
     mc_api_issued_certificate *issued = NULL;
     signer_entry *signer = NULL;
+    char *bundle = NULL;
     mc_issuer_action action;
     memset(&action, 0, sizeof(action));
     mc_err local = {0};
@@ -785,7 +844,7 @@ static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster,
             mc_issuer_policy_check_root(&cluster->policy, cluster->name,
                                         &issued->spec.signing_certificate_secret, issuer->namespace,
                                         root_key, sizeof(root_key), &local) == MC_OK) {
-            rc = signer_acquire(issuer, root_key, &signer, err);
+            rc = signing_acquire(issuer, root_key, &signer, &bundle, err);
             if (rc != MC_OK)
                 goto out;
         }
@@ -798,7 +857,7 @@ static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster,
             .issuer_namespace = issuer->namespace,
             .signer = signer ? signer->signer : NULL,
             .signer_error = signer && !signer->signer ? signer->error : NULL,
-            .root_pem = signer ? signer->root_pem : NULL,
+            .root_pem = bundle ? bundle : signer ? signer->root_pem : NULL,
             .ttl_seconds = issuer->ttl_seconds,
             .max_duration_seconds = issuer->max_duration_seconds,
             .now = time(NULL),
@@ -807,8 +866,8 @@ static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster,
     }
     if (action.type != MC_ISSUER_FINISH && action.type != MC_ISSUER_FAIL)
         goto out;
-    rc = write_status(cluster, request, &action, signer && signer->root_pem ? signer->root_pem : "",
-                      err);
+    rc = write_status(cluster, request, &action,
+                      bundle ? bundle : signer && signer->root_pem ? signer->root_pem : "", err);
     if (rc != MC_OK) {
         mc_err_prefix(err, "certificaterequest %s/%s on cluster %s", ns, name, cluster->name);
         goto out;
@@ -822,6 +881,7 @@ static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster,
 out:
     json_decref(obj);
     mc_issuer_action_clear(&action);
+    free(bundle);
     signer_put(issuer, signer);
     mc_api_issued_certificate_free(issued);
     mc_api_certificate_request_free(request);
@@ -868,6 +928,7 @@ static void on_started_leading(void *ctx)
         free(items);
     }
     pthread_mutex_unlock(&issuer->clusters_lock);
+    mc_rotation_controller_poke(issuer->rotations);
 }
 
 static void on_stopped_leading(void *ctx)
@@ -932,6 +993,9 @@ int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err
     if (rc == MC_OK)
         rc = mc_controller_new("issuer", options->workers ? options->workers : 4, reconcile_request,
                                issuer, &issuer->request_controller, err);
+    if (rc == MC_OK)
+        rc = mc_rotation_controller_new(issuer, issuer->client, issuer->watcher, issuer->namespace,
+                                        &issuer->rotations, err);
     if (rc == MC_OK) {
         mc_informer_handlers handlers;
         mc_controller_watch(issuer->cluster_controller, &handlers, NULL);
@@ -971,6 +1035,8 @@ int mc_issuer_start(mc_issuer *issuer, mc_err *err)
     if (rc == MC_OK)
         rc = mc_informer_start(issuer->registrations, err);
     if (rc == MC_OK)
+        rc = mc_rotation_controller_start(issuer->rotations, err);
+    if (rc == MC_OK)
         rc = mc_leader_start(issuer->leader, err);
     if (rc == MC_OK)
         mc_log_info(LOG, "started: registered clusters from secrets of type %s in namespace %s%s%s",
@@ -991,6 +1057,8 @@ void mc_issuer_stop(mc_issuer *issuer)
     atomic_store(&issuer->leading, 0);
     if (issuer->registrations)
         mc_informer_stop(issuer->registrations);
+    /* before the clusters go: its workers read their caches */
+    mc_rotation_controller_stop(issuer->rotations);
     mc_controller_stop(issuer->cluster_controller);
     pthread_mutex_lock(&issuer->clusters_lock);
     issuer_cluster *clusters = issuer->clusters;
@@ -1016,6 +1084,7 @@ void mc_issuer_free(mc_issuer *issuer)
     if (issuer->started)
         mc_issuer_stop(issuer);
     mc_leader_free(issuer->leader);
+    mc_rotation_controller_free(issuer->rotations);
     mc_informer_free(issuer->registrations);
     mc_controller_free(issuer->request_controller);
     mc_controller_free(issuer->cluster_controller);

@@ -541,6 +541,22 @@ int mc_pki_cert_sha256(const mc_pki_cert *cert, unsigned char out[32], mc_err *e
     return MC_OK;
 }
 
+int mc_pki_cert_fingerprint(const mc_pki_cert *cert, char out[MC_PKI_FINGERPRINT_SIZE],
+                            mc_err *err)
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char raw[32];
+    int rc = mc_pki_cert_sha256(cert, raw, err);
+    if (rc != MC_OK)
+        return rc;
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        out[2 * i] = digits[raw[i] >> 4];
+        out[2 * i + 1] = digits[raw[i] & 15];
+    }
+    out[64] = '\0';
+    return MC_OK;
+}
+
 int mc_pki_sha256(const void *data, size_t len, unsigned char out[32], mc_err *err)
 {
     unsigned int n = 0;

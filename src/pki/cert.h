@@ -76,6 +76,12 @@ int mc_pki_cert_name_constraints(const mc_pki_cert *cert, mc_buf *out);
 /* Writes the SHA-256 of the certificate's DER encoding into out. MC_ECRYPTO. */
 int mc_pki_cert_sha256(const mc_pki_cert *cert, unsigned char out[32], mc_err *err);
 
+/* The same as 64 lowercase hex digits and a NUL in out (a root's
+ * fingerprint in RootRotation and IssuedCertificate status). MC_ECRYPTO. */
+#define MC_PKI_FINGERPRINT_SIZE 65
+int mc_pki_cert_fingerprint(const mc_pki_cert *cert, char out[MC_PKI_FINGERPRINT_SIZE],
+                            mc_err *err);
+
 /* SHA-256 of len bytes of data into out. MC_ECRYPTO. */
 int mc_pki_sha256(const void *data, size_t len, unsigned char out[32], mc_err *err);
 

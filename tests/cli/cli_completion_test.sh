@@ -41,6 +41,9 @@ expect "create " meshcert ca ""
 expect "register " meshcert cluster r
 expect "add remove " meshcert server cluster ""
 expect "bash zsh " meshcert completion ""
+expect "rotate status " meshcert root ""
+expect_has --generate meshcert root --
+expect "ec-p256 ec-p384 " meshcert root rotate --generate --root-key-type ec
 expect_has --wait meshcert issue --
 expect_has --timeout meshcert issue --wait --t
 expect_has --request-timeout meshcert status --
@@ -62,7 +65,7 @@ expect "$tmp/east.yaml " meshcert status --kubeconfig "$tmp/ea"
 expect "$tmp/pki " meshcert sign --out-dir "$tmp/p"
 
 # every flag a command's --help shows is completed, and nothing else
-for c in "ca create" "csr create" sign verify cluster issue status rotate issuer agent server \
+for c in "ca create" "csr create" sign verify cluster issue status rotate root issuer agent server \
          "server cluster"; do
   # shellcheck disable=SC2086
   want="$("$M" $c --help | grep -oE '^ +(-h, )?--[a-z][a-z0-9-]*' | grep -oE -- '--[a-z0-9-]+' |

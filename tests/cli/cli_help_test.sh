@@ -10,12 +10,12 @@ fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 
 usage="$("$M" --help)" || fail "meshcert --help exited $?"
-for c in "ca create" "csr create" sign verify cluster issue status rotate issuer agent server \
+for c in "ca create" "csr create" sign verify cluster issue status rotate root issuer agent server \
          completion version help; do
   grep -qE "^  $c( |$)" <<<"$usage" || fail "meshcert --help does not list '$c'"
 done
 
-for c in "ca create" "csr create" sign verify cluster issue status rotate issuer agent server \
+for c in "ca create" "csr create" sign verify cluster issue status rotate root issuer agent server \
          "server cluster" completion; do
   # shellcheck disable=SC2086
   out="$("$M" $c --help 2>&1)"; rc=$?

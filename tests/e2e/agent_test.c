@@ -29,6 +29,8 @@
 
 #include "agent/decide.h"
 #include "api/core.h"
+#include "api/issued_certificate.h"
+#include "api/time.h"
 #include "api/yaml.h"
 #include "kube/client.h"
 #include "kube/config.h"
@@ -119,7 +121,7 @@ static void stop_agent_cleanly(void)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-static void apply_crd(const char *file)
+static json_t *load_crd(const char *file)
 {
     char path[512], *text = NULL;
     size_t len = 0;
@@ -129,9 +131,43 @@ static void apply_crd(const char *file)
     assert_int_equal(mc_file_read(path, 1 << 20, &text, &len, &err), MC_OK);
     assert_int_equal(mc_api_yaml_to_json(text, len, &crd, &err), MC_OK);
     free(text);
+    return crd;
+}
+
+static void create_crd(json_t *crd, const char *file)
+{
+    mc_err err = {0};
     if (mc_kube_create(client, &crds, NULL, crd, NULL, &err) != MC_OK)
         fail_msg("create crd %s: %s", file, err.msg);
     json_decref(crd);
+}
+
+static void apply_crd(const char *file)
+{
+    create_crd(load_crd(file), file);
+}
+
+/* The IssuedCertificate CRD with the lifetime fields kept: when this tree's
+ * deploy/crds does not declare status.rotation yet (branch renewcli adds the
+ * schema), spec and status preserve unknown fields, else the server would
+ * prune what the agent writes. */
+static void apply_ic_crd_with_lifetime(void)
+{
+    json_t *crd = load_crd("issuedcertificates.yaml");
+    size_t i;
+    json_t *version;
+    json_array_foreach(json_object_get(json_object_get(crd, "spec"), "versions"), i, version)
+    {
+        json_t *props = json_object_get(
+            json_object_get(json_object_get(version, "schema"), "openAPIV3Schema"), "properties");
+        json_t *status = json_object_get(props, "status");
+        if (json_object_get(json_object_get(status, "properties"), "rotation"))
+            continue;
+        json_object_set_new(status, "x-kubernetes-preserve-unknown-fields", json_true());
+        json_object_set_new(json_object_get(props, "spec"), "x-kubernetes-preserve-unknown-fields",
+                            json_true());
+    }
+    create_crd(crd, "issuedcertificates.yaml");
 }
 
 /* Creates obj (stolen), retrying while a just-created CRD is not served yet. */
@@ -159,7 +195,7 @@ static void create_namespace(const char *name)
 /* The CRDs and the namespaces meshcert and istio-system. */
 static void prepare_cluster(void)
 {
-    apply_crd("issuedcertificates.yaml");
+    apply_ic_crd_with_lifetime();
     apply_crd("certificaterequests.yaml");
     apply_crd("podbouncedirectives.yaml");
     create_namespace("meshcert");
@@ -257,23 +293,13 @@ static const char *str_at(const json_t *obj, const char *a, const char *b)
     return json_string_value(json_object_get(json_object_get(obj, a), b));
 }
 
-/* Waits for the agent's CertificateRequest meshcert/name, signs its CSR and
- * answers FINISHED; *signed_pem (optional) receives the certificate issued. */
-static void play_issuer_for(const test_root *root, const char *name, char **signed_pem)
+/* Signs the CSR of request (JSON) with root for ttl_seconds (0: 365 days)
+ * and writes the FINISHED answer; *signed_pem (optional) receives the
+ * certificate issued. */
+static void answer_request(const test_root *root, json_t *request, int64_t ttl_seconds,
+                           char **signed_pem)
 {
     mc_err err = {0};
-    json_t *request = NULL;
-    int64_t deadline = now_ms() + WAIT_MS;
-    while (now_ms() < deadline) {
-        if (mc_kube_get(client, &requests, "meshcert", name, &request, &err) == MC_OK &&
-            str_at(request, "spec", "certificateSigningRequest"))
-            break;
-        json_decref(request);
-        request = NULL;
-        sleep_ms(100);
-    }
-    if (!request)
-        fail_msg("no certificaterequest meshcert/%s within %d ms", name, WAIT_MS);
     const char *csr_b64 = str_at(request, "spec", "certificateSigningRequest");
     unsigned char *csr_pem = NULL;
     size_t csr_len = 0;
@@ -289,6 +315,7 @@ static void play_issuer_for(const test_root *root, const char *name, char **sign
     params.org = "Istio";
     params.hosts = hosts;
     params.host_count = 1;
+    params.ttl_seconds = ttl_seconds;
     assert_int_equal(mc_pki_signer_issue(root->signer, csr, &params, &cert, &err), MC_OK);
     assert_int_equal(mc_pki_cert_to_pem(cert, &cert_pem, &len, &err), MC_OK);
     assert_int_equal(mc_base64_encode(cert_pem, len, &cert_b64, &len), 0);
@@ -309,6 +336,26 @@ static void play_issuer_for(const test_root *root, const char *name, char **sign
     mc_pki_cert_free(cert);
     mc_pki_csr_free(csr);
     free(csr_pem);
+}
+
+/* Waits for the agent's CertificateRequest meshcert/name, signs its CSR and
+ * answers FINISHED; *signed_pem (optional) receives the certificate issued. */
+static void play_issuer_for(const test_root *root, const char *name, char **signed_pem)
+{
+    mc_err err = {0};
+    json_t *request = NULL;
+    int64_t deadline = now_ms() + WAIT_MS;
+    while (now_ms() < deadline) {
+        if (mc_kube_get(client, &requests, "meshcert", name, &request, &err) == MC_OK &&
+            str_at(request, "spec", "certificateSigningRequest"))
+            break;
+        json_decref(request);
+        request = NULL;
+        sleep_ms(100);
+    }
+    if (!request)
+        fail_msg("no certificaterequest meshcert/%s within %d ms", name, WAIT_MS);
+    answer_request(root, request, 0, signed_pem);
     json_decref(request);
 }
 
@@ -444,12 +491,33 @@ static void assert_data_keys(const json_t *secret, const char *const *keys, size
     }
 }
 
+static const char *const istio_files[4] = {"ca-cert.pem", "ca-key.pem", "cert-chain.pem",
+                                           "root-cert.pem"};
+
+/* The four Istio files of an output Secret (JSON) into *bundle (clear it
+ * with mc_pki_bundle_clear); -1 when one is missing. */
+static int output_bundle(const json_t *secret_json, mc_pki_bundle *bundle)
+{
+    mc_api_secret *secret = NULL;
+    char *values[4] = {0};
+    int rc = mc_api_secret_decode((json_t *)secret_json, &secret, NULL) == MC_OK ? 0 : -1;
+    for (int i = 0; i < 4 && rc == 0; i++) {
+        const mc_api_bytes_entry *e = mc_api_bytes_map_get(&secret->data, istio_files[i]);
+        values[i] = e ? mc_strndup((const char *)e->data, e->len) : NULL;
+        rc = values[i] ? 0 : -1;
+    }
+    *bundle = (mc_pki_bundle){values[0], values[1], values[2], values[3]};
+    if (rc != 0)
+        mc_pki_bundle_clear(bundle);
+    mc_api_secret_free(secret);
+    return rc;
+}
+
 /* Checks an Istio-layout output Secret istio-system/name written by the agent
  * for root: the agent label, exactly the four files, and the bundle verifies. */
 static void check_output_named(const test_root *root, const char *name)
 {
     json_t *secret_json = NULL;
-    mc_api_secret *secret = NULL;
     mc_err err = {0};
     assert_int_equal(mc_kube_get(client, &secrets, "istio-system", name, &secret_json, &err),
                      MC_OK);
@@ -457,22 +525,13 @@ static void check_output_named(const test_root *root, const char *name)
                             json_object_get(json_object_get(secret_json, "metadata"), "labels"),
                             "agent.certificates.smh.solo.io")),
                         "meshcert");
-    const char *names[4] = {"ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"};
-    assert_data_keys(secret_json, names, 4);
-    assert_int_equal(mc_api_secret_decode(secret_json, &secret, &err), MC_OK);
+    assert_data_keys(secret_json, istio_files, 4);
+    mc_pki_bundle bundle;
+    assert_int_equal(output_bundle(secret_json, &bundle), 0);
     json_decref(secret_json);
-    char *values[4] = {0};
-    for (int i = 0; i < 4; i++) {
-        const mc_api_bytes_entry *e = mc_api_bytes_map_get(&secret->data, names[i]);
-        assert_non_null(e);
-        values[i] = mc_strndup((const char *)e->data, e->len);
-        assert_non_null(values[i]);
-    }
-    mc_pki_bundle bundle = {values[0], values[1], values[2], values[3]};
     if (mc_pki_bundle_verify(&bundle, root->pem, "test root", 0, NULL, &err) != MC_OK)
         fail_msg("%s does not verify: %s", name, err.msg);
     mc_pki_bundle_clear(&bundle);
-    mc_api_secret_free(secret);
 }
 
 static void check_output(const test_root *root)
@@ -1069,6 +1128,179 @@ static void test_agent_one_owner_per_output_secret(void **state)
     root_free(&root);
 }
 
+/* ---- lifetime: renewal before expiry and the rotate token ----------------- */
+
+#define RENEW_TTL_S    60 /* what the test, as the issuer, signs for (spec.duration 1m) */
+#define RENEW_BEFORE_S 20
+
+/* What the polls of the renewal test saw. */
+typedef struct renewal_watch {
+    int polls;
+    int key_changes;    /* times the output's ca-key.pem changed */
+    char *ca_key;       /* the output's current ca-key.pem (wiped on free) */
+    time_t changed_at;  /* wall clock of the last change */
+    int ready_checked;  /* polls that checked Ready (after the first FINISHED) */
+    int check_ready;    /* check that Ready is True */
+} renewal_watch;
+
+/* status.<field> of IssuedCertificate meshcert/mesh-east, copied ("" when
+ * unset). */
+static char *ic_status_field(const char *field)
+{
+    json_t *ic = NULL;
+    mc_err err = {0};
+    char *value = NULL;
+    if (mc_kube_get(client, &ics, "meshcert", "mesh-east", &ic, &err) == MC_OK)
+        value = mc_strdup(str_at(ic, "status", field) ? str_at(ic, "status", field) : "");
+    json_decref(ic);
+    return value ? value : mc_strdup("");
+}
+
+static int64_t ic_status_time(const char *field)
+{
+    char *text = ic_status_field(field);
+    int64_t t = 0;
+    if (mc_time_parse(text, &t, NULL, NULL) != MC_OK)
+        fail_msg("status.%s \"%s\" is not a time", field, text);
+    free(text);
+    return t;
+}
+
+/* One step of about 100 ms: the test answers an unanswered request of the
+ * agent (signing for RENEW_TTL_S), then checks the output Secret: once
+ * written it must always be there, its ca-key matching ca-cert, its chain
+ * verifying against the root, valid now; and Ready True when asked. */
+static void renewal_poll(const test_root *root, renewal_watch *w)
+{
+    mc_err err = {0};
+    json_t *request = NULL, *secret = NULL;
+    if (mc_kube_get(client, &requests, "meshcert", "mesh-east", &request, &err) == MC_OK &&
+        str_at(request, "spec", "certificateSigningRequest") && !str_at(request, "status", "state"))
+        answer_request(root, request, RENEW_TTL_S, NULL);
+    json_decref(request);
+    if (mc_kube_get(client, &secrets, "istio-system", "cacerts", &secret, &err) != MC_OK) {
+        if (w->ca_key)
+            fail_msg("poll %d: output secret istio-system/cacerts missing: %s", w->polls, err.msg);
+    } else {
+        mc_pki_bundle bundle;
+        if (output_bundle(secret, &bundle) != 0)
+            fail_msg("poll %d: output secret lacks a file", w->polls);
+        if (mc_pki_bundle_verify(&bundle, root->pem, "test root", 0, NULL, &err) != MC_OK)
+            fail_msg("poll %d: output does not verify: %s", w->polls, err.msg);
+        if (!w->ca_key || strcmp(w->ca_key, bundle.ca_key) != 0) {
+            w->key_changes += w->ca_key ? 1 : 0;
+            mc_secure_free_str(w->ca_key);
+            w->ca_key = mc_strdup(bundle.ca_key);
+            w->changed_at = time(NULL);
+        }
+        mc_pki_bundle_clear(&bundle);
+    }
+    json_decref(secret);
+    if (w->check_ready) {
+        json_t *ready = ready_condition("mesh-east");
+        const char *status = json_string_value(json_object_get(ready, "status"));
+        if (!status || strcmp(status, "True") != 0)
+            fail_msg("poll %d: Ready is %s (reason %s) during a renewal", w->polls,
+                     status ? status : "absent",
+                     json_string_value(json_object_get(ready, "reason")));
+        json_decref(ready);
+        w->ready_checked++;
+    }
+    w->polls++;
+    sleep_ms(100);
+}
+
+/* Polls until IssuedCertificate mesh-east is FINISHED with status.rotation
+ * equal to rotation (NULL: any) and the output key changed changes times. */
+static void renewal_wait(const test_root *root, renewal_watch *w, const char *rotation,
+                         int changes, int64_t timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        renewal_poll(root, w);
+        char *rot = ic_status_field("rotation");
+        int done = strcmp(ic_state(), "FINISHED") == 0 && w->key_changes >= changes &&
+                   (!rotation || strcmp(rot, rotation) == 0);
+        free(rot);
+        if (done)
+            return;
+        if (now_ms() > deadline)
+            fail_msg("state %s, %d key change(s) (want %d) after %lld ms", ic_state(),
+                     w->key_changes, changes, (long long)timeout_ms);
+    }
+}
+
+/* spec.duration 1m, renewBefore 20s: the agent renews by itself at its
+ * renewal time (before notAfter - renewBefore) with a new key, and a rotate
+ * token makes exactly one more new key, also with the agent SIGKILLed right
+ * after the rotation started. Polled every 100 ms throughout: the output
+ * Secret is never missing, mismatched or expired, Ready never False. */
+static void test_agent_renews_before_expiry_and_rotates_once(void **state)
+{
+    (void)state;
+    test_root root;
+    renewal_watch w = {0};
+    mc_err err = {0};
+    prepare_cluster();
+    root_make(&root);
+    create_ic("mesh-east", "cacerts", NULL);
+    json_t *patch = json_pack("{s:{s:s, s:s}}", "spec", "duration", "1m", "renewBefore", "20s");
+    assert_int_equal(mc_kube_patch(client, &ics, "meshcert", "mesh-east", MC_KUBE_PATCH_MERGE,
+                                   patch, 0, NULL, &err),
+                     MC_OK);
+    json_decref(patch);
+    start_agent();
+    renewal_wait(&root, &w, NULL, 0, WAIT_MS);
+    int64_t not_before = ic_status_time("notBefore"), not_after = ic_status_time("notAfter");
+    int64_t renewal = ic_status_time("renewalTime");
+    printf("first certificate: lifetime %lld s, renewal at notAfter - %lld s\n",
+           (long long)(not_after - not_before), (long long)(not_after - renewal));
+    /* the issuer back-dates notBefore 5 minutes; 60 s left from now */
+    assert_int_equal(not_after - not_before, RENEW_TTL_S + MC_PKI_BACKDATE_SECONDS);
+    assert_true(not_after - (int64_t)time(NULL) > RENEW_TTL_S - 10);
+    assert_true(renewal <= not_after - RENEW_BEFORE_S);
+    assert_true(renewal > not_after - RENEW_BEFORE_S - RENEW_BEFORE_S / 5);
+
+    /* the renewal, with no event but the clock */
+    w.check_ready = 1;
+    renewal_wait(&root, &w, NULL, 1, (not_after - (int64_t)time(NULL)) * 1000);
+    printf("renewed (new key in the output) at notAfter - %lld s after %d polls\n",
+           (long long)(not_after - (int64_t)w.changed_at), w.polls);
+    assert_true((int64_t)w.changed_at >= renewal - 1);
+    assert_true((int64_t)w.changed_at <= not_after - RENEW_BEFORE_S + 3);
+    assert_true(ic_status_time("notAfter") > not_after);
+    assert_true(ic_status_time("renewalTime") > renewal);
+
+    /* the rotate token: one new key, the agent killed once it started */
+    patch = json_pack("{s:{s:{s:s}}}", "metadata", "annotations", MC_API_IC_ROTATE_ANNOTATION,
+                      "2026-12-02T12:00:00Z-test");
+    assert_int_equal(mc_kube_patch(client, &ics, "meshcert", "mesh-east", MC_KUBE_PATCH_MERGE,
+                                   patch, 0, NULL, &err),
+                     MC_OK);
+    json_decref(patch);
+    for (int64_t deadline = now_ms() + WAIT_MS;;) {
+        char *rot = ic_status_field("rotation");
+        int started = strcmp(rot, "2026-12-02T12:00:00Z-test") == 0;
+        free(rot);
+        if (started)
+            break;
+        if (now_ms() > deadline)
+            fail_msg("the rotation did not start");
+        renewal_poll(&root, &w);
+    }
+    stop_agent(SIGKILL);
+    start_agent();
+    renewal_wait(&root, &w, "2026-12-02T12:00:00Z-test", 2, WAIT_MS);
+    for (int i = 0; i < 20; i++) /* two seconds more: no further key */
+        renewal_poll(&root, &w);
+    printf("rotation: %d key changes in all, %d polls, Ready True in %d of them\n",
+           w.key_changes, w.polls, w.ready_checked);
+    assert_int_equal(w.key_changes, 2);
+    stop_agent_cleanly();
+    mc_secure_free_str(w.ca_key);
+    root_free(&root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1077,6 +1309,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agent_adopts_labelled_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_adopt_existing_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_one_owner_per_output_secret, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_renews_before_expiry_and_rotates_once, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

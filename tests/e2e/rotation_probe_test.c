@@ -412,10 +412,6 @@ static void start_mesh(wf_fixture **fp, probe_watch **pwp)
     if (wf_setup_clusters(fp, CLUSTERS) != 0)
         fail_msg("could not set up the server with three managed clusters");
     wf_fixture *f = *fp;
-    /* the RootRotation CRD lives on mgmt, where `meshcert root rotate` records a rotation */
-    if (access(MC_CRD_DIR "/rootrotations.yaml", R_OK) == 0 &&
-        wf_apply_crd(f->mgmt, "rootrotations.yaml") != MC_OK)
-        wf_fail(f, "could not create the RootRotation CRD on mgmt");
     memcpy(f->issuer_extra, fast_lease, sizeof(fast_lease));
     if (wf_start_issuer(f) != 0)
         wf_fail(f, "could not start the issuer");

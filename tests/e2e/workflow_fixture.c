@@ -341,7 +341,9 @@ int wf_setup_clusters(wf_fixture **out, int managed_count)
     if (server_process_start(&f->server, args) != 0 ||
         wf_client_for(&f->server, "mgmt", &f->mgmt) != 0)
         return -1;
-    if (wf_create_namespace(f->mgmt, WF_NS_MESHCERT) != 0)
+    /* RootRotations live on the management cluster (the issuer watches them) */
+    if (wf_create_namespace(f->mgmt, WF_NS_MESHCERT) != 0 ||
+        wf_apply_crd(f->mgmt, "rootrotations.yaml") != MC_OK)
         return -1;
     for (int c = 0; c < f->managed_count; c++) {
         if (wf_client_for(&f->server, wf_managed_names[c], &f->managed[c]) != 0 ||

@@ -1,7 +1,8 @@
 /* workflow_fixture.h - test helper for the end-to-end workflow tests: a
- * `meshcert server` with clusters mgmt, east and west (namespaces, CRDs and
- * the registrations of east and west made; wf_setup_clusters adds north for
- * tests that need three managed clusters), the `meshcert issuer` and one
+ * `meshcert server` with clusters mgmt, east and west (namespaces, CRDs (the
+ * RootRotation CRD on mgmt) and the registrations of east and west made;
+ * wf_setup_clusters adds north for tests that need three managed
+ * clusters), the `meshcert issuer` and one
  * `meshcert agent` per managed cluster as real processes with their logs in
  * a work directory, and the checks the tests share (states, cacerts saved
  * and verified by the openssl and certtool CLIs, no private key outside its
@@ -75,7 +76,8 @@ void wf_teardown(wf_fixture *f);
 int wf_client_for(const server_process *server, const char *cluster, mc_kube_client **out);
 int wf_create_namespace(mc_kube_client *client, const char *name);
 int wf_apply_crds(mc_kube_client *client);
-/* One CRD file of deploy/crds (e.g. "rootrotations.yaml"). */
+/* One CRD of deploy/crds by file name (wf_setup applies rootrotations.yaml
+ * to mgmt with it). */
 int wf_apply_crd(mc_kube_client *client, const char *file);
 int wf_register_cluster(const server_process *server, mc_kube_client *mgmt, const char *cluster);
 /* The policy wf_register_cluster registers with: root meshcert/root-ca,

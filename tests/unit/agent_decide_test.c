@@ -1506,7 +1506,10 @@ static void test_renewal_not_due_requeues(void **state)
     assert_int_equal(mc_time_parse(st->not_before, &not_before, NULL, NULL), 0);
     assert_int_equal(mc_time_parse(st->not_after, &not_after, NULL, NULL), 0);
     assert_int_equal(mc_time_parse(st->renewal_time, &renewal, NULL, NULL), 0);
-    int64_t renew_before = (not_after - not_before) / 3;
+    /* the default: a third of the lifetime, counted from when the output
+     * was written (NOW), not from the back-dated notBefore */
+    assert_int_equal(not_before, NOW - MC_PKI_BACKDATE_SECONDS);
+    int64_t renew_before = (not_after - NOW) / 3;
     assert_true(renewal <= not_after - renew_before);
     assert_true(renewal > not_after - renew_before - renew_before / 5);
     /* the fingerprint is that of the root */
@@ -1526,6 +1529,21 @@ static void test_renewal_not_due_requeues(void **state)
     a = decide(&w);
     assert_int_equal(a->type, MC_AGENT_NOTHING);
     assert_int_equal(a->requeue_after, 1);
+    world_free(&w);
+
+    /* a 1 minute certificate (back-dated 5 minutes) is not due at once */
+    world_init(&w, MC_IC_STATE_FINISHED);
+    add_key(&w);
+    add_request(&w);
+    finish_request_with(&w, &g_root, NULL, 0, 60, NOW);
+    add_output(&w);
+    a = decide(&w);
+    assert_int_equal(a->state, MC_IC_STATE_FINISHED);
+    assert_true(a->renewal_time > NOW + 35 && a->renewal_time <= NOW + 40);
+    apply_status(&w, a);
+    a = decide(&w);
+    assert_int_equal(a->type, MC_AGENT_NOTHING);
+    assert_true(a->requeue_after > 35 && a->requeue_after <= 40);
     world_free(&w);
 }
 

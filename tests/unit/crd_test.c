@@ -21,6 +21,7 @@
 #include "api/issued_certificate.h"
 #include "api/pod_bounce.h"
 #include "api/resource.h"
+#include "api/root_rotation.h"
 #include "api/yaml.h"
 #include "api_test_util.h"
 #include "util/base64.h"
@@ -293,6 +294,19 @@ static json_t *reencode_without_raw(const char *kind, json_t *in)
             assert_int_equal(mc_api_certificate_request_encode(o, &out, NULL), 0);
         }
         mc_api_certificate_request_free(o);
+    } else if (!strcmp(kind, "RootRotation")) {
+        mc_api_root_rotation *o = NULL;
+        rc = mc_api_root_rotation_decode(in, &o, &err);
+        if (rc == 0) {
+            json_decref(o->raw);
+            o->raw = NULL;
+            for (size_t i = 0; i < o->status.conditions.len; i++) {
+                json_decref(o->status.conditions.items[i].raw);
+                o->status.conditions.items[i].raw = NULL;
+            }
+            assert_int_equal(mc_api_root_rotation_encode(o, &out, NULL), 0);
+        }
+        mc_api_root_rotation_free(o);
     } else {
         mc_api_pod_bounce_directive *o = NULL;
         rc = mc_api_pod_bounce_directive_decode(in, &o, &err);
@@ -366,6 +380,23 @@ static json_t *full_object(const char *kind)
         cr->status.conditions.items[0].observed_generation = 3;
         assert_int_equal(mc_api_certificate_request_encode(cr, &out, NULL), 0);
         mc_api_certificate_request_free(cr);
+    } else if (!strcmp(kind, "RootRotation")) {
+        mc_api_root_rotation *rr = mc_api_root_rotation_new("ns", "full");
+        mc_api_object_ref_set(&rr->spec.root_secret, "ns!", "n!");
+        mc_api_object_ref_set(&rr->spec.new_root_secret, "ns!", "m!");
+        rr->spec.step_dwell = strdup("1s!");
+        rr->spec.abort = true;
+        rr->status.phase = strdup("COMPLETE");
+        rr->status.step_started_at = strdup("2027-01-01T00:00:00Z");
+        rr->status.old_root_fingerprint = strdup("old!");
+        rr->status.new_root_fingerprint = strdup("new!");
+        mc_api_root_rotation_cluster cluster = {"east!", "phase!", true, "message!"};
+        assert_int_equal(mc_api_root_rotation_set_clusters(rr, &cluster, 1), 0);
+        assert_int_equal(mc_api_conditions_set(&rr->status.conditions, "Phase!", "True",
+                                               "Reason!", "message!", 1, 1767225600),
+                         0);
+        assert_int_equal(mc_api_root_rotation_encode(rr, &out, NULL), 0);
+        mc_api_root_rotation_free(rr);
     } else {
         mc_api_pod_bounce_directive *pbd = mc_api_pod_bounce_directive_new("ns", "full");
         mc_api_str_map labels = {0};
@@ -529,6 +560,12 @@ static void test_podbouncedirectives_crd(void **state)
     check_crd("podbouncedirectives.yaml", "podbouncedirectives", "podbouncedirective.json", false);
 }
 
+static void test_rootrotations_crd(void **state)
+{
+    (void)state;
+    check_crd("rootrotations.yaml", "rootrotations", "rootrotation.json", false);
+}
+
 /* The checker itself must catch mismatches: a field the codec writes but the
  * schema lacks, a wrong type, bytes not declared as such, a state outside the
  * enum. */
@@ -570,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_issuedcertificates_crd),
         cmocka_unit_test(test_certificaterequests_crd),
         cmocka_unit_test(test_podbouncedirectives_crd),
+        cmocka_unit_test(test_rootrotations_crd),
         cmocka_unit_test(test_checker_detects_mismatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,399 @@
+/* root_rotation_test.c - `meshcert root rotate` end to end with real
+ * processes over HTTPS (workflow_fixture.h): the server with mgmt, east and
+ * west, the issuer and one agent per managed cluster, one IssuedCertificate
+ * per cluster naming meshcert/root-ca.
+ *
+ * A full rotation (step dwell 1 s, the issuer SIGKILLed and restarted when
+ * PROPAGATING_NEW_INTERMEDIATE is entered) is watched every 50 ms: the
+ * phases come in order with increasing timestamps; at every observation
+ * each cluster's intermediate is signed by a root that every cluster's
+ * bundle holds (no moment of broken trust); the bundles hold R1 and R2 once
+ * step 1 is done, the intermediates are signed by R2 once step 2 is done,
+ * an intermediate issued for a step from PROPAGATING_NEW_INTERMEDIATE on is
+ * never signed by R1, the bundles hold R2 alone at COMPLETE and the root
+ * Secret then holds R2. Then a second rotation aborted in
+ * PROPAGATING_NEW_INTERMEDIATE ends ABORTED with bundles of the old root
+ * alone and intermediates it signed.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api/issued_certificate.h"
+#include "api/root_rotation.h"
+#include "api/time.h"
+#include "pki/cert.h"
+#include "pki/verify.h"
+#include "workflow_fixture.h"
+
+#define IC_NAME     "mesh-ca"
+#define OUTPUT      "cacerts"
+#define ROTATION_MS 120000
+
+static const mc_kube_resource rotations = {MC_API_GROUP, MC_API_VERSION, "rootrotations", 1};
+
+/* The certificate in Secret meshcert/<name> of mgmt (a root Secret). */
+static mc_pki_cert *root_cert(const wf_fixture *f, const char *name, char fp[65])
+{
+    json_t *secret = NULL;
+    mc_err err = {0};
+    if (mc_kube_get(f->mgmt, &wf_secrets, WF_NS_MESHCERT, name, &secret, &err) != MC_OK)
+        wf_fail(f, "secret meshcert/%s: %s", name, err.msg);
+    size_t len = 0;
+    char *pem = wf_secret_value(secret, "root-cert.pem", &len);
+    json_decref(secret);
+    mc_pki_cert *cert = NULL;
+    if (!pem || mc_pki_cert_from_pem(pem, len, name, &cert, &err) != MC_OK ||
+        mc_pki_cert_fingerprint(cert, fp, &err) != MC_OK)
+        wf_fail(f, "secret meshcert/%s root-cert.pem: %s", name, err.msg);
+    free(pem);
+    return cert;
+}
+
+/* What one cluster's output Secret shows, as root bits (1 old, 2 new, 4 other). */
+typedef struct output_view {
+    unsigned bundle; /* roots in root-cert.pem */
+    int bundle_len;  /* certificates in root-cert.pem */
+    unsigned signer; /* the root whose key signed ca-cert.pem */
+    char rotation[320]; /* the IssuedCertificate's status.rotation */
+    char state[32];
+} output_view;
+
+typedef struct roots {
+    mc_pki_cert *old_root, *new_root;
+    char old_fp[65], new_fp[65];
+} roots;
+
+static unsigned root_bit(const roots *r, const mc_pki_cert *cert)
+{
+    char fp[65];
+    mc_err err = {0};
+    if (mc_pki_cert_fingerprint(cert, fp, &err) != MC_OK)
+        return 4;
+    return strcmp(fp, r->old_fp) == 0 ? 1 : strcmp(fp, r->new_fp) == 0 ? 2 : 4;
+}
+
+static int read_output(const wf_fixture *f, int cluster, const roots *r, output_view *view)
+{
+    memset(view, 0, sizeof(*view));
+    json_t *secret = NULL, *ic = NULL;
+    mc_err err = {0};
+    if (mc_kube_get(f->managed[cluster], &wf_secrets, WF_NS_ISTIO, OUTPUT, &secret, &err) !=
+            MC_OK ||
+        mc_kube_get(f->managed[cluster], &wf_issued, WF_NS_MESHCERT, IC_NAME, &ic, &err) != MC_OK) {
+        json_decref(secret);
+        return -1;
+    }
+    const char *rotation = wf_str_at(ic, "status", "rotation");
+    const char *state = wf_str_at(ic, "status", "state");
+    snprintf(view->rotation, sizeof(view->rotation), "%s", rotation ? rotation : "");
+    snprintf(view->state, sizeof(view->state), "%s", state ? state : "");
+    json_decref(ic);
+    size_t root_len = 0, ca_len = 0;
+    char *root_pem = wf_secret_value(secret, "root-cert.pem", &root_len);
+    char *ca_pem = wf_secret_value(secret, "ca-cert.pem", &ca_len);
+    json_decref(secret);
+    mc_pki_cert **list = NULL, *ca = NULL;
+    size_t count = 0;
+    int rc = -1;
+    if (root_pem && ca_pem &&
+        mc_pki_cert_list_from_pem(root_pem, root_len, "root-cert.pem", &list, &count, &err) ==
+            MC_OK &&
+        mc_pki_cert_from_pem(ca_pem, ca_len, "ca-cert.pem", &ca, &err) == MC_OK) {
+        for (size_t i = 0; i < count; i++)
+            view->bundle |= root_bit(r, list[i]);
+        view->bundle_len = (int)count;
+        view->signer = mc_pki_cert_signed_by(ca, r->old_root) ? 1
+                       : mc_pki_cert_signed_by(ca, r->new_root) ? 2
+                                                                : 4;
+        rc = 0;
+    }
+    mc_pki_cert_list_free(list, count);
+    mc_pki_cert_free(ca);
+    free(root_pem);
+    free(ca_pem);
+    return rc;
+}
+
+/* The RootRotation's phase (into phase) and the whole object (new ref). */
+static json_t *read_rotation(const wf_fixture *f, const char *name, char *phase, size_t size)
+{
+    json_t *obj = NULL;
+    mc_err err = {0};
+    phase[0] = '\0';
+    if (mc_kube_get(f->mgmt, &rotations, WF_NS_MESHCERT, name, &obj, &err) != MC_OK)
+        return NULL;
+    const char *p = wf_str_at(obj, "status", "phase");
+    snprintf(phase, size, "%s", p ? p : "");
+    return obj;
+}
+
+/* `meshcert root rotate ARGS...` against mgmt; its exit status. */
+static int run_root(const wf_fixture *f, const char *const *args)
+{
+    char kubeconfig[512];
+    snprintf(kubeconfig, sizeof(kubeconfig), "%s/kubeconfigs/mgmt.yaml", f->server.dir);
+    char *argv[24];
+    size_t n = 0;
+    argv[n++] = MESHCERT_BIN;
+    argv[n++] = "root";
+    for (size_t i = 0; args[i] && n < 20; i++)
+        argv[n++] = (char *)args[i];
+    argv[n++] = "--kubeconfig";
+    argv[n++] = kubeconfig;
+    argv[n] = NULL;
+    return wf_run_tool(f, argv);
+}
+
+typedef struct watch {
+    const char *phases[8]; /* in the order entered */
+    int count;
+    long checks;            /* observations of both clusters checked for mutual trust */
+} watch;
+
+static void record_phase(const wf_fixture *f, watch *w, const char *phase)
+{
+    if (!*phase || (w->count && strcmp(w->phases[w->count - 1], phase) == 0))
+        return;
+    if (w->count == 8)
+        wf_fail(f, "too many phases");
+    w->phases[w->count++] = strdup(phase);
+    fprintf(stderr, "phase %s at %lld ms\n", phase, (long long)wf_now_ms());
+}
+
+/* Every cluster's intermediate is signed by a root that every cluster's
+ * bundle holds: a workload of either cluster accepts the other's leaves. */
+static void assert_mutual_trust(const wf_fixture *f, const output_view *views, const char *phase)
+{
+    for (int a = 0; a < WF_MANAGED; a++)
+        for (int b = 0; b < WF_MANAGED; b++)
+            if (!(views[b].bundle & views[a].signer))
+                wf_fail(f,
+                        "during %s: %s's intermediate (signed by root bit %u) is not trusted by "
+                        "%s's bundle (root bits %u)",
+                        phase, wf_managed_names[a], views[a].signer, wf_managed_names[b],
+                        views[b].bundle);
+}
+
+/* Conditions of every phase entered, in order, with non-decreasing times. */
+static void assert_conditions(const wf_fixture *f, const json_t *rr, const watch *w)
+{
+    const json_t *conditions = json_object_get(json_object_get(rr, "status"), "conditions");
+    int64_t last = 0;
+    for (int i = 0; i < w->count; i++) {
+        const json_t *found = NULL;
+        size_t k;
+        json_t *c;
+        json_array_foreach(conditions, k, c)
+            if (strcmp(json_string_value(json_object_get(c, "type")), w->phases[i]) == 0)
+                found = c;
+        if (!found)
+            wf_fail(f, "no condition for phase %s", w->phases[i]);
+        int64_t t = 0;
+        int32_t nanos = 0;
+        if (mc_time_parse(json_string_value(json_object_get(found, "lastTransitionTime")), &t,
+                          &nanos, NULL) != MC_OK || t < last)
+            wf_fail(f, "condition %s: lastTransitionTime missing or before the previous step",
+                    w->phases[i]);
+        last = t;
+    }
+}
+
+static int is_forward_token(const char *rotation, const char *name)
+{
+    char a[320], b[320];
+    snprintf(a, sizeof(a), "%s/PROPAGATING_NEW_INTERMEDIATE/", name);
+    snprintf(b, sizeof(b), "%s/DELETING_OLD_ROOT/", name);
+    return strncmp(rotation, a, strlen(a)) == 0 || strncmp(rotation, b, strlen(b)) == 0;
+}
+
+/* Watches rotation name until a final phase, checking the invariants at
+ * every observation; kill_in: the phase at whose entry the issuer is
+ * SIGKILLed and restarted (NULL: none); abort_in: the phase at whose entry
+ * `meshcert root rotate --abort` runs. Returns the final phase (static). */
+static const char *watch_rotation(wf_fixture *f, const char *name, const roots *r, watch *w,
+                                  const char *kill_in, const char *abort_in)
+{
+    int64_t deadline = wf_now_ms() + ROTATION_MS;
+    int killed = 0, aborted = 0;
+    static char phase[64];
+    for (;;) {
+        json_t *rr = read_rotation(f, name, phase, sizeof(phase));
+        json_decref(rr);
+        record_phase(f, w, phase);
+        output_view views[WF_MANAGED];
+        int complete = 1;
+        for (int c = 0; c < WF_MANAGED; c++)
+            complete &= read_output(f, c, r, &views[c]) == 0;
+        if (complete) {
+            assert_mutual_trust(f, views, phase);
+            w->checks++;
+            for (int c = 0; c < WF_MANAGED; c++)
+                if (is_forward_token(views[c].rotation, name) &&
+                    !strcmp(views[c].state, "FINISHED") && views[c].signer != 2)
+                    wf_fail(f, "%s: issued for step %s but signed by root bit %u, not R2",
+                            wf_managed_names[c], views[c].rotation, views[c].signer);
+        }
+        if (!strcmp(phase, "COMPLETE") || !strcmp(phase, "ABORTED") || !strcmp(phase, "FAILED"))
+            return phase;
+        if (kill_in && !killed && !strcmp(phase, kill_in)) {
+            killed = 1;
+            fprintf(stderr, "SIGKILL issuer in %s\n", phase);
+            wf_kill(&f->issuer);
+            wf_sleep_ms(300);
+            if (wf_start_issuer(f) != 0)
+                wf_fail(f, "issuer restart failed");
+        }
+        if (abort_in && !aborted && !strcmp(phase, abort_in)) {
+            aborted = 1;
+            const char *args[] = {"rotate", "--abort", "--name", name, NULL};
+            if (run_root(f, args) != 0)
+                wf_fail(f, "meshcert root rotate --abort exited non-zero");
+        }
+        if (wf_now_ms() > deadline)
+            wf_fail(f, "rotation %s did not end within %d s (phase %s)", name,
+                    ROTATION_MS / 1000, phase);
+        wf_sleep_ms(50);
+    }
+}
+
+/* Waits until every output Secret shows bundle bits and signer bits. */
+static void wait_outputs(const wf_fixture *f, const roots *r, unsigned bundle, int bundle_len,
+                         unsigned signer)
+{
+    int64_t deadline = wf_now_ms() + WF_WAIT_MS;
+    for (;;) {
+        int ok = 1;
+        output_view views[WF_MANAGED];
+        for (int c = 0; c < WF_MANAGED; c++)
+            ok &= read_output(f, c, r, &views[c]) == 0 && views[c].bundle == bundle &&
+                  views[c].bundle_len == bundle_len && views[c].signer == signer;
+        if (ok)
+            return;
+        if (wf_now_ms() > deadline)
+            wf_fail(f, "outputs: want bundle %u (%d roots) signed by %u; east %u/%d/%u west %u/%d/%u",
+                    bundle, bundle_len, signer, views[0].bundle, views[0].bundle_len,
+                    views[0].signer, views[1].bundle, views[1].bundle_len, views[1].signer);
+        wf_sleep_ms(100);
+    }
+}
+
+static void test_rotation(void **state)
+{
+    wf_fixture *f = *state;
+    for (int c = 0; c < WF_MANAGED; c++)
+        wf_create_issued_certificate(f->managed[c], IC_NAME, OUTPUT, NULL, NULL);
+    wf_ic_view view;
+    for (int c = 0; c < WF_MANAGED; c++)
+        wf_wait_ic_state(f, f->managed[c], wf_managed_names[c], IC_NAME, "FINISHED", 1, &view);
+    roots r;
+    r.old_root = root_cert(f, WF_ROOT_SECRET, r.old_fp);
+    r.new_root = NULL;
+    r.new_fp[0] = '\0';
+
+    /* a full rotation, the issuer killed in the middle */
+    const char *args[] = {"rotate",       "--generate", "--root-key-type", "ec-p256", "--step-dwell",
+                          "1s",           "--name",     "rot1",            NULL};
+    assert_int_equal(run_root(f, args), 0);
+    r.new_root = root_cert(f, WF_ROOT_SECRET "-rot1", r.new_fp);
+    watch w = {0};
+    const char *end = watch_rotation(f, "rot1", &r, &w, "PROPAGATING_NEW_INTERMEDIATE", NULL);
+    assert_string_equal(end, "COMPLETE");
+    static const char *const order[] = {"ADDING_NEW_ROOT", "PROPAGATING_NEW_INTERMEDIATE",
+                                        "DELETING_OLD_ROOT", "COMPLETE"};
+    /* a phase may pass between two reads; the conditions record every one */
+    char phase[64];
+    json_t *rr = read_rotation(f, "rot1", phase, sizeof(phase));
+    watch all = {{order[0], order[1], order[2], order[3]}, 4, 0};
+    assert_conditions(f, rr, &all);
+    json_decref(rr);
+    for (int i = 0, j = 0; i < w.count; i++) { /* what was seen comes in that order */
+        while (j < 4 && strcmp(order[j], w.phases[i]) != 0)
+            j++;
+        if (j == 4)
+            wf_fail(f, "phase %s seen out of order", w.phases[i]);
+    }
+    wait_outputs(f, &r, 2, 1, 2);
+    char fp[65];
+    mc_pki_cert *now = root_cert(f, WF_ROOT_SECRET, fp);
+    assert_string_equal(fp, r.new_fp);
+    mc_pki_cert_free(now);
+    fprintf(stderr, "rotation rot1: %ld mutual-trust checks, phases seen %d\n", w.checks, w.count);
+    assert_true(w.checks > 10);
+
+    /* a second rotation, aborted in PROPAGATING_NEW_INTERMEDIATE: R2 is the old root now */
+    mc_pki_cert_free(r.old_root);
+    r.old_root = r.new_root;
+    memcpy(r.old_fp, r.new_fp, sizeof(r.old_fp));
+    const char *args2[] = {"rotate", "--generate", "--root-key-type", "ec-p256", "--step-dwell",
+                           "3s",     "--name",     "rot2",            NULL};
+    assert_int_equal(run_root(f, args2), 0);
+    r.new_root = root_cert(f, WF_ROOT_SECRET "-rot2", r.new_fp);
+    watch w2 = {0};
+    end = watch_rotation(f, "rot2", &r, &w2, NULL, "PROPAGATING_NEW_INTERMEDIATE");
+    assert_string_equal(end, "ABORTED");
+    rr = read_rotation(f, "rot2", phase, sizeof(phase));
+    watch rollback = {{"ADDING_NEW_ROOT", "PROPAGATING_NEW_INTERMEDIATE",
+                       "ROLLING_BACK_INTERMEDIATE", "ROLLING_BACK", "ABORTED"},
+                      5,
+                      0};
+    assert_conditions(f, rr, &rollback);
+    json_decref(rr);
+    wait_outputs(f, &r, 1, 1, 1);
+    now = root_cert(f, WF_ROOT_SECRET, fp);
+    assert_string_equal(fp, r.old_fp); /* the root Secret never changed */
+    mc_pki_cert_free(now);
+    fprintf(stderr, "rotation rot2: %ld mutual-trust checks\n", w2.checks);
+    mc_pki_cert_free(r.old_root);
+    mc_pki_cert_free(r.new_root);
+    for (int i = 0; i < w.count; i++)
+        free((char *)w.phases[i]);
+    for (int i = 0; i < w2.count; i++)
+        free((char *)w2.phases[i]);
+}
+
+static int setup(void **state)
+{
+    wf_fixture *f = NULL;
+    if (wf_setup(&f) != 0) {
+        *state = f;
+        return -1;
+    }
+    *state = f;
+    /* a SIGKILLed leader's Lease expires after 2 s, not client-go's 15 s */
+    const char *lease[] = {"--leader-elect-lease-duration",
+                           "2s",
+                           "--leader-elect-renew-deadline",
+                           "1500ms",
+                           "--leader-elect-retry-period",
+                           "250ms",
+                           NULL};
+    memcpy(f->issuer_extra, lease, sizeof(lease));
+    if (wf_start_issuer(f) != 0)
+        return -1;
+    for (int c = 0; c < WF_MANAGED; c++)
+        if (wf_start_agent(f, c) != 0)
+            return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    wf_teardown(*state);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -83,7 +83,7 @@ while :; do
     phase=$(grep -oE 'ADDING_NEW_ROOT|PROPAGATING_NEW_INTERMEDIATE|DELETING_OLD_ROOT|COMPLETE|ROLLING_BACK|ABORTED|FAILED' \
         "$LOGS/root-status.txt" | head -n 1 || true)
     if [[ -n "$phase" && "$phase" != "$last" ]]; then
-        step "   step: $phase ($((SECONDS - START)) s)"
+        step "Rotation step $phase (at $((SECONDS - START)) s)"
         sed 's/^/   /' "$LOGS/root-status.txt"
         probe --describe
         last=$phase

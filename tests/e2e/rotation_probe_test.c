@@ -7,7 +7,8 @@
  * change of any of them, a mutual-TLS handshake for every ordered pair of
  * clusters, each side trusting only its own root-cert.pem.
  *
- * test_rotation: (a) `meshcert rotate --all`, (b) `meshcert root rotate
+ * test_rotation: (a) `meshcert rotate --all`, (a2) renewal at the renewal
+ * time (spec.duration 1m, renewBefore 45s), (b) `meshcert root rotate
  * --generate --step-dwell 1s --wait`, (c) the same rotation while the issuer
  * and the agents are SIGKILLed at random and restarted: zero failed
  * handshakes, and handshakes > 0, in every phase.
@@ -491,16 +492,22 @@ static void clear_all(cacerts all[CLUSTERS])
         cacerts_clear(&all[c]);
 }
 
+/* `meshcert rotate --all --wait`: a new issuance, with a new key, now. */
+static void rotate_all(const wf_fixture *f)
+{
+    char *output = NULL;
+    int rc = run_meshcert(f, STEP_MS, &output, "rotate", "--all", "--wait", NULL);
+    require_success(f, rc, output, "rotate --all --wait", "branch renewcli");
+    free(output);
+}
+
 static void phase_renewal(wf_fixture *f, probe_watch *pw)
 {
     cacerts before[CLUSTERS];
     read_all(f, before);
     int64_t started = wf_now_ms();
     phase_begin(pw);
-    char *output = NULL;
-    int rc = run_meshcert(f, STEP_MS, &output, "rotate", "--all", "--wait", NULL);
-    require_success(f, rc, output, "rotate --all --wait", "branch renewcli");
-    free(output);
+    rotate_all(f);
     wait_all_renewed(f, before, "renewal");
     clear_all(before);
     phase_end_clean(pw, "(a) renewal of every cluster", started);
@@ -520,6 +527,91 @@ static int all_rotations_complete(const char *status)
             return 0;
     }
     return rotations > 0;
+}
+
+/* Sets (or, with NULL, removes) spec.duration and spec.renewBefore of every
+ * cluster's IssuedCertificate: a spec change, so a new issuance each. */
+static void set_lifetime(const wf_fixture *f, const char *duration, const char *renew_before)
+{
+    json_t *patch = json_pack("{s:{s:o, s:o}}", "spec", "duration",
+                              duration ? json_string(duration) : json_null(), "renewBefore",
+                              renew_before ? json_string(renew_before) : json_null());
+    assert_non_null(patch);
+    for (int c = 0; c < CLUSTERS; c++) {
+        mc_err err = {0};
+        if (mc_kube_patch(f->managed[c], &wf_issued, WF_NS_MESHCERT, IC_NAME,
+                          MC_KUBE_PATCH_MERGE, patch, 0, NULL, &err) != MC_OK)
+            wf_fail(f, "patch the lifetime of %s's IssuedCertificate: %s", name_of(c), err.msg);
+    }
+    json_decref(patch);
+}
+
+/* Waits until every cluster's intermediate has changed `times` times since
+ * before[] (polled every 50 ms: renewals here are seconds apart). */
+static void wait_changes(const wf_fixture *f, cacerts before[CLUSTERS], int times,
+                         const char *phase)
+{
+    char *last[CLUSTERS];
+    int changes[CLUSTERS] = {0}, pending = CLUSTERS;
+    int64_t deadline = wf_now_ms() + STEP_MS;
+    for (int c = 0; c < CLUSTERS; c++)
+        last[c] = mc_strdup(before[c].ca_cert);
+    while (pending > 0) {
+        if (wf_now_ms() > deadline)
+            wf_fail(f, "%s: not every intermediate renewed %d times within %d s (east %d, west "
+                       "%d, north %d)",
+                    phase, times, STEP_MS / 1000, changes[0], changes[1], changes[2]);
+        for (int c = 0; c < CLUSTERS; c++) {
+            cacerts now;
+            cacerts_read(f, c, &now);
+            if (strcmp(now.ca_cert, last[c]) != 0) {
+                free(last[c]);
+                last[c] = mc_strdup(now.ca_cert);
+                if (++changes[c] == times)
+                    pending--;
+            }
+            cacerts_clear(&now);
+        }
+        wf_sleep_ms(50);
+    }
+    for (int c = 0; c < CLUSTERS; c++)
+        free(last[c]);
+}
+
+/* Renewal driven by the clock, not by a token: a 1 minute lifetime renewed
+ * 45 s (minus jitter) before notAfter, i.e. 6-15 s after each issuance. A
+ * change of spec.duration alone re-uses the signed certificate (the CSR is
+ * unchanged), so a rotate gets the short one; then one renewal at the
+ * renewal time per cluster; then the lifetime fields removed and a last
+ * rotate for the default TTL again. */
+static void phase_timed_renewal(wf_fixture *f, probe_watch *pw)
+{
+    cacerts before[CLUSTERS];
+    read_all(f, before);
+    int64_t started = wf_now_ms();
+    phase_begin(pw);
+    set_lifetime(f, "1m", "45s");
+    rotate_all(f);
+    wait_changes(f, before, 2, "(a2) renewal at the renewal time");
+    set_lifetime(f, NULL, NULL);
+    rotate_all(f);
+    clear_all(before);
+    read_all(f, before);
+    for (int c = 0; c < CLUSTERS; c++) {
+        mc_pki_cert *cert = NULL;
+        time_t not_before = 0, not_after = 0;
+        if (mc_pki_cert_from_pem(before[c].ca_cert, strlen(before[c].ca_cert), "ca-cert.pem",
+                                 &cert, NULL) != MC_OK ||
+            mc_pki_cert_validity(cert, &not_before, &not_after) != MC_OK ||
+            not_after < time(NULL) + 86400)
+            wf_fail(f, "(a2) %s's intermediate after the lifetime fields were removed is not "
+                       "the default long one",
+                    name_of(c));
+        mc_pki_cert_free(cert);
+    }
+    clear_all(before);
+    phase_end_clean(pw, "(a2) renewal at the renewal time (duration 1m, renewBefore 45s)",
+                    started);
 }
 
 /* After a root rotation from old_root: every bundle holds one root, the
@@ -664,6 +756,7 @@ static void test_rotation(void **state)
     int64_t started = wf_now_ms();
     start_mesh(&s->f, &s->pw);
     phase_renewal(s->f, s->pw);
+    phase_timed_renewal(s->f, s->pw);
     phase_root_rotation(s->f, s->pw);
     phase_root_rotation_chaos(s->f, s->pw);
     fprintf(stderr, "rotation_probe: every phase clean in %.1f s\n",

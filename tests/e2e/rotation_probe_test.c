@@ -97,14 +97,13 @@ static void on_secret(void *ctx, mc_kube_event_type type, const json_t *object)
         snprintf(pw->trouble, sizeof(pw->trouble), "the watch of %s's Secrets stopped (%s)",
                  name_of(wc->cluster), type == MC_KUBE_EXPIRED ? "410 Expired" : "failed");
     } else if (strcmp(wf_str_at(object, "metadata", "name") ? wf_str_at(object, "metadata", "name")
-                                                             : "",
+                                                            : "",
                       OUTPUT_SECRET) == 0) {
         if (pw->len == sizeof(pw->queue) / sizeof(pw->queue[0])) {
             snprintf(pw->trouble, sizeof(pw->trouble), "the probe queue is full");
         } else {
             size_t slot = (pw->head + pw->len++) % (sizeof(pw->queue) / sizeof(pw->queue[0]));
-            pw->queue[slot] =
-                (queued_event){wc->cluster, type, json_incref((json_t *)object)};
+            pw->queue[slot] = (queued_event){wc->cluster, type, json_incref((json_t *)object)};
             pthread_cond_broadcast(&pw->changed);
         }
     }
@@ -338,8 +337,7 @@ static size_t cert_count(const char *pem)
 {
     mc_pki_cert **certs = NULL;
     size_t count = 0;
-    if (mc_pki_cert_list_from_pem(pem, strlen(pem), "root-cert.pem", &certs, &count, NULL) !=
-        MC_OK)
+    if (mc_pki_cert_list_from_pem(pem, strlen(pem), "root-cert.pem", &certs, &count, NULL) != MC_OK)
         return 0;
     mc_pki_cert_list_free(certs, count);
     return count;
@@ -539,8 +537,8 @@ static void set_lifetime(const wf_fixture *f, const char *duration, const char *
     assert_non_null(patch);
     for (int c = 0; c < CLUSTERS; c++) {
         mc_err err = {0};
-        if (mc_kube_patch(f->managed[c], &wf_issued, WF_NS_MESHCERT, IC_NAME,
-                          MC_KUBE_PATCH_MERGE, patch, 0, NULL, &err) != MC_OK)
+        if (mc_kube_patch(f->managed[c], &wf_issued, WF_NS_MESHCERT, IC_NAME, MC_KUBE_PATCH_MERGE,
+                          patch, 0, NULL, &err) != MC_OK)
             wf_fail(f, "patch the lifetime of %s's IssuedCertificate: %s", name_of(c), err.msg);
     }
     json_decref(patch);
@@ -558,8 +556,9 @@ static void wait_changes(const wf_fixture *f, cacerts before[CLUSTERS], int time
         last[c] = mc_strdup(before[c].ca_cert);
     while (pending > 0) {
         if (wf_now_ms() > deadline)
-            wf_fail(f, "%s: not every intermediate renewed %d times within %d s (east %d, west "
-                       "%d, north %d)",
+            wf_fail(f,
+                    "%s: not every intermediate renewed %d times within %d s (east %d, west "
+                    "%d, north %d)",
                     phase, times, STEP_MS / 1000, changes[0], changes[1], changes[2]);
         for (int c = 0; c < CLUSTERS; c++) {
             cacerts now;
@@ -600,18 +599,18 @@ static void phase_timed_renewal(wf_fixture *f, probe_watch *pw)
     for (int c = 0; c < CLUSTERS; c++) {
         mc_pki_cert *cert = NULL;
         time_t not_before = 0, not_after = 0;
-        if (mc_pki_cert_from_pem(before[c].ca_cert, strlen(before[c].ca_cert), "ca-cert.pem",
-                                 &cert, NULL) != MC_OK ||
+        if (mc_pki_cert_from_pem(before[c].ca_cert, strlen(before[c].ca_cert), "ca-cert.pem", &cert,
+                                 NULL) != MC_OK ||
             mc_pki_cert_validity(cert, &not_before, &not_after) != MC_OK ||
             not_after < time(NULL) + 86400)
-            wf_fail(f, "(a2) %s's intermediate after the lifetime fields were removed is not "
-                       "the default long one",
+            wf_fail(f,
+                    "(a2) %s's intermediate after the lifetime fields were removed is not "
+                    "the default long one",
                     name_of(c));
         mc_pki_cert_free(cert);
     }
     clear_all(before);
-    phase_end_clean(pw, "(a2) renewal at the renewal time (duration 1m, renewBefore 45s)",
-                    started);
+    phase_end_clean(pw, "(a2) renewal at the renewal time (duration 1m, renewBefore 45s)", started);
 }
 
 /* After a root rotation from old_root: every bundle holds one root, the
@@ -632,8 +631,8 @@ static void check_rotated(const wf_fixture *f, cacerts before[CLUSTERS], const c
         if (done)
             break;
         if (wf_now_ms() > deadline)
-            wf_fail(f, "%s: the bundles do not all hold exactly the one new root after %d s",
-                    phase, STEP_MS / 1000);
+            wf_fail(f, "%s: the bundles do not all hold exactly the one new root after %d s", phase,
+                    STEP_MS / 1000);
         clear_all(now);
         wf_sleep_ms(100);
     }
@@ -655,8 +654,8 @@ static void phase_root_rotation(wf_fixture *f, probe_watch *pw)
     int64_t started = wf_now_ms();
     phase_begin(pw);
     char *output = NULL;
-    int rc = run_meshcert(f, STEP_MS, &output, "root", "rotate", "--generate", "--step-dwell",
-                          "1s", "--wait", NULL);
+    int rc = run_meshcert(f, STEP_MS, &output, "root", "rotate", "--generate", "--step-dwell", "1s",
+                          "--wait", NULL);
     require_success(f, rc, output, "root rotate --generate --step-dwell 1s --wait",
                     "branch rootrot");
     fprintf(stderr, "meshcert root rotate:\n%s", output);
@@ -696,8 +695,9 @@ static void kill_until_exit(wf_fixture *f, chaos *c, pid_t rotate, int *rotate_s
         if (now - start > STEP_MS) {
             pid_t pid = rotate;
             wf_kill(&pid);
-            wf_fail(f, "(c) the root rotation did not converge within %d s under SIGKILLs "
-                       "(%d issuer and %d agent kills)",
+            wf_fail(f,
+                    "(c) the root rotation did not converge within %d s under SIGKILLs "
+                    "(%d issuer and %d agent kills)",
                     STEP_MS / 1000, c->issuer_kills, c->agent_kills);
         }
         if (!down && now >= next_kill) {
@@ -727,8 +727,8 @@ static void phase_root_rotation_chaos(wf_fixture *f, probe_watch *pw)
     char kubeconfig[512], log[160];
     snprintf(kubeconfig, sizeof(kubeconfig), "%s/kubeconfigs/mgmt.yaml", f->server.dir);
     snprintf(log, sizeof(log), "%s/root-rotate-chaos.log", f->work);
-    char *argv[] = {MESHCERT_BIN, "root",   "rotate",     "--generate", "--step-dwell",
-                    "1s",         "--wait", "--kubeconfig", kubeconfig, NULL};
+    char *argv[] = {MESHCERT_BIN, "root",   "rotate",       "--generate", "--step-dwell",
+                    "1s",         "--wait", "--kubeconfig", kubeconfig,   NULL};
     int64_t started = wf_now_ms();
     phase_begin(pw);
     pid_t rotate = 0;

@@ -41,8 +41,8 @@ struct trust_probe {
 /* What one cluster's workload presents and trusts during one run. */
 typedef struct probe_endpoint {
     const probe_cluster *cluster;
-    char *leaf_pem; /* owned; NULL when it could not be made */
-    char *key_pem;  /* owned, wiped */
+    char *leaf_pem;  /* owned; NULL when it could not be made */
+    char *key_pem;   /* owned, wiped */
     char error[640]; /* why there is no leaf */
 } probe_endpoint;
 
@@ -52,9 +52,9 @@ typedef struct probe_side {
     SSL *ssl;
     int done;
     int failed;
-    int verify_depth;      /* depth of the first verify error, -1 for none */
+    int verify_depth; /* depth of the first verify error, -1 for none */
     char verify_subject[160];
-    char ssl_error[160];   /* the library's reason when the handshake failed */
+    char ssl_error[160]; /* the library's reason when the handshake failed */
 } probe_side;
 
 static void cluster_clear(probe_cluster *c)
@@ -145,8 +145,8 @@ int trust_probe_set_secret(trust_probe *probe, const char *cluster, const char *
     char *ca_key = secret_value(secret, "ca-key.pem");
     char *cert_chain = secret_value(secret, "cert-chain.pem");
     char *root_cert = secret_value(secret, "root-cert.pem");
-    int rc = trust_probe_set(probe, cluster, trust_domain, ca_cert, ca_key, cert_chain, root_cert,
-                             err);
+    int rc =
+        trust_probe_set(probe, cluster, trust_domain, ca_cert, ca_key, cert_chain, root_cert, err);
     free(ca_cert);
     mc_secure_free_str(ca_key);
     free(cert_chain);
@@ -263,7 +263,7 @@ static void endpoint_clear(probe_endpoint *ep)
 }
 
 /* Every certificate of a PEM text, in order (NULL when there is none). */
-static STACK_OF(X509) *read_certs(const char *pem)
+static STACK_OF(X509) * read_certs(const char *pem)
 {
     BIO *bio = BIO_new_mem_buf(pem, -1);
     STACK_OF(X509) *certs = sk_X509_new_null();
@@ -323,8 +323,7 @@ static SSL_CTX *context_for(const probe_endpoint *ep, int server, char *why, siz
         if (!X509_STORE_add_cert(store, sk_X509_value(roots, i)))
             failed = "root-cert.pem into the trust store";
     if (!failed) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-                           verify_callback);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_callback);
         if (server)
             SSL_CTX_set_num_tickets(ctx, 0);
     } else {
@@ -533,8 +532,8 @@ static void describe_cluster(const probe_cluster *c, char *out, size_t out_size)
     time_t nb, na;
     if (mc_pki_cert_validity(ca, &nb, &na) == MC_OK)
         mc_pki_format_time(na, not_after, sizeof(not_after));
-    snprintf(out, out_size, "  %-6s intermediate signed by %s, notAfter %s; bundle [%s]\n",
-             c->name, signer, not_after, bundle);
+    snprintf(out, out_size, "  %-6s intermediate signed by %s, notAfter %s; bundle [%s]\n", c->name,
+             signer, not_after, bundle);
     mc_pki_cert_list_free(roots, root_count);
     mc_pki_cert_free(ca);
 }

@@ -18,7 +18,7 @@
 
 #include "util/err.h"
 
-#define TRUST_PROBE_MAX_CLUSTERS 8
+#define TRUST_PROBE_MAX_CLUSTERS  8
 #define TRUST_PROBE_KEEP_FAILURES 8
 
 typedef struct trust_probe trust_probe;

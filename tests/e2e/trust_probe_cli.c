@@ -103,8 +103,9 @@ int main(int argc, char **argv)
         } else if (arg[0] != '-' && strchr(arg, '=') && strchr(arg, '=') != arg) {
             char name[64];
             const char *eq = strchr(arg, '=');
-            mc_strlcpy(name, arg, (size_t)(eq - arg) + 1 < sizeof(name) ? (size_t)(eq - arg) + 1
-                                                                         : sizeof(name));
+            mc_strlcpy(name, arg,
+                       (size_t)(eq - arg) + 1 < sizeof(name) ? (size_t)(eq - arg) + 1
+                                                             : sizeof(name));
             struct stat st;
             int rc = stat(eq + 1, &st) == 0 && S_ISDIR(st.st_mode)
                          ? load_directory(probe, name, eq + 1, td, &err)
@@ -130,8 +131,8 @@ int main(int argc, char **argv)
     }
     trust_probe_result result = {0};
     trust_probe_run(probe, &result);
-    printf("probe: %lu mutual-TLS handshakes between %d clusters, %lu failed\n",
-           result.handshakes, clusters, result.failures);
+    printf("probe: %lu mutual-TLS handshakes between %d clusters, %lu failed\n", result.handshakes,
+           clusters, result.failures);
     for (unsigned long i = 0; i < result.failures && i < TRUST_PROBE_KEEP_FAILURES; i++)
         printf("  FAILED %s\n", result.failure[i]);
     status = result.failures ? 1 : 0;

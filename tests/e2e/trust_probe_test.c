@@ -155,13 +155,12 @@ static void test_mismatched_key_fails(void **state)
     mc_err err = {0};
     assert_int_equal(trust_probe_make_key(&key, &err), MC_OK);
     assert_int_equal(trust_probe_make_key(&other, &err), MC_OK);
-    assert_int_equal(trust_probe_sign(r1.cert, r1.key, key, 1, "Istio", CITADEL, TRUST_DOMAIN,
-                                      3600, &cert, &err),
+    assert_int_equal(trust_probe_sign(r1.cert, r1.key, key, 1, "Istio", CITADEL, TRUST_DOMAIN, 3600,
+                                      &cert, &err),
                      MC_OK);
     char *chain = concat(cert, r1.cert);
-    assert_int_equal(trust_probe_set(probe, "east", TRUST_DOMAIN, cert, other, chain, r1.cert,
-                                     &err),
-                     MC_OK);
+    assert_int_equal(
+        trust_probe_set(probe, "east", TRUST_DOMAIN, cert, other, chain, r1.cert, &err), MC_OK);
     make_cluster(probe, "west", &r1, r1.cert);
     trust_probe_result result = {0};
     assert_int_equal(trust_probe_run(probe, &result), 2);

@@ -47,13 +47,13 @@ typedef struct wf_fixture {
     int managed_count; /* managed clusters made (WF_MANAGED unless wf_setup_clusters) */
     pid_t issuer;
     pid_t agents[WF_MAX_MANAGED];
-    char work[64];                          /* temporary directory: logs, PEM files */
-    char issuer_log[128];                   /* the issuer's stdout and stderr */
+    char work[64];                              /* temporary directory: logs, PEM files */
+    char issuer_log[128];                       /* the issuer's stdout and stderr */
     char agent_logs[WF_MAX_MANAGED][128];       /* each agent's stdout and stderr */
     const char *key_types[WF_MAX_MANAGED];      /* each agent's --key-type [ec-p256];
                                                "" runs it without (the default, rsa4096) */
-    int generate_root;                      /* the issuer runs with --generate-root [1] */
-    const char *issuer_extra[8];            /* more issuer arguments, NULL-terminated */
+    int generate_root;                          /* the issuer runs with --generate-root [1] */
+    const char *issuer_extra[8];                /* more issuer arguments, NULL-terminated */
     const char *agent_extra[WF_MAX_MANAGED][4]; /* more agent arguments, NULL-terminated */
 } wf_fixture;
 

@@ -40,11 +40,12 @@
 #include "util/str.h"
 #include "workflow_fixture.h"
 
-#define CLUSTERS      3
-#define IC_NAME       "mesh-ca"
-#define OUTPUT_SECRET "cacerts"
-#define STEP_MS       90000 /* the longest a phase may take */
-#define SETTLE_MS     500   /* for the last watch events to arrive after a phase */
+#define CLUSTERS       3
+#define IC_NAME        "mesh-ca"
+#define OUTPUT_SECRET  "cacerts"
+#define STEP_MS        90000 /* the longest a phase may take */
+#define SETTLE_MS      500   /* for the last watch events to arrive after a phase */
+#define QUEUE_CAPACITY 1024  /* changes waiting for the probe */
 
 typedef struct queued_event {
     int cluster;
@@ -72,7 +73,7 @@ struct probe_watch {
     int thread_started;
     pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t changed;
-    queued_event queue[1024];
+    queued_event queue[QUEUE_CAPACITY]; /* a ring: head, len */
     size_t head, len;
     int busy; /* the probe thread holds an event */
     int stop;
@@ -86,6 +87,12 @@ static const char *name_of(int cluster)
     return wf_managed_names[cluster];
 }
 
+static int is_output_secret(const json_t *secret)
+{
+    const char *name = wf_str_at(secret, "metadata", "name");
+    return name && strcmp(name, OUTPUT_SECRET) == 0;
+}
+
 static void on_secret(void *ctx, mc_kube_event_type type, const json_t *object)
 {
     watch_context *wc = ctx;
@@ -96,13 +103,11 @@ static void on_secret(void *ctx, mc_kube_event_type type, const json_t *object)
     if (type == MC_KUBE_EXPIRED || type == MC_KUBE_FAILED) {
         snprintf(pw->trouble, sizeof(pw->trouble), "the watch of %s's Secrets stopped (%s)",
                  name_of(wc->cluster), type == MC_KUBE_EXPIRED ? "410 Expired" : "failed");
-    } else if (strcmp(wf_str_at(object, "metadata", "name") ? wf_str_at(object, "metadata", "name")
-                                                            : "",
-                      OUTPUT_SECRET) == 0) {
-        if (pw->len == sizeof(pw->queue) / sizeof(pw->queue[0])) {
+    } else if (is_output_secret(object)) {
+        if (pw->len == QUEUE_CAPACITY) {
             snprintf(pw->trouble, sizeof(pw->trouble), "the probe queue is full");
         } else {
-            size_t slot = (pw->head + pw->len++) % (sizeof(pw->queue) / sizeof(pw->queue[0]));
+            size_t slot = (pw->head + pw->len++) % QUEUE_CAPACITY;
             pw->queue[slot] = (queued_event){wc->cluster, type, json_incref((json_t *)object)};
             pthread_cond_broadcast(&pw->changed);
         }
@@ -136,7 +141,6 @@ static void probe_event(probe_watch *pw, const queued_event *event, trust_probe_
 static void *probe_main(void *arg)
 {
     probe_watch *pw = arg;
-    size_t capacity = sizeof(pw->queue) / sizeof(pw->queue[0]);
     pthread_mutex_lock(&pw->lock);
     for (;;) {
         while (!pw->stop && pw->len == 0)
@@ -144,7 +148,7 @@ static void *probe_main(void *arg)
         if (pw->len == 0)
             break;
         queued_event event = pw->queue[pw->head];
-        pw->head = (pw->head + 1) % capacity;
+        pw->head = (pw->head + 1) % QUEUE_CAPACITY;
         pw->len--;
         pw->busy = 1;
         pthread_mutex_unlock(&pw->lock);
@@ -201,7 +205,7 @@ static void probe_watch_stop(probe_watch *pw)
         pthread_join(pw->thread, NULL);
     }
     for (size_t i = 0; i < pw->len; i++)
-        json_decref(pw->queue[(pw->head + i) % (sizeof(pw->queue) / sizeof(pw->queue[0]))].secret);
+        json_decref(pw->queue[(pw->head + i) % QUEUE_CAPACITY].secret);
     trust_probe_free(pw->probe);
     pthread_cond_destroy(&pw->changed);
     pthread_mutex_destroy(&pw->lock);

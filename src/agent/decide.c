@@ -106,8 +106,8 @@ static void output_facts(const decide_ctx *c, mc_agent_action *a)
     if (written && mc_time_parse(written, &written_at, NULL, NULL) == 0 && written_at > start &&
         written_at < a->not_after)
         start = written_at;
-    a->renewal_time = mc_agent_renewal_time(start, a->not_after, renew_before,
-                                            c->ic->metadata.uid, issuance);
+    a->renewal_time =
+        mc_agent_renewal_time(start, a->not_after, renew_before, c->ic->metadata.uid, issuance);
     if (!roots_pem || mc_pki_cert_list_from_pem(roots_pem, strlen(roots_pem), "output roots",
                                                 &roots, &root_count, NULL) != MC_OK)
         goto out;
@@ -130,8 +130,7 @@ static int time_changes(const char *current_text, int64_t t)
     int64_t current = 0;
     if (t == 0)
         return 0;
-    return !current_text || mc_time_parse(current_text, &current, NULL, NULL) != 0 ||
-           current != t;
+    return !current_text || mc_time_parse(current_text, &current, NULL, NULL) != 0 || current != t;
 }
 
 /* Whether SET_STATUS a would change anything beside state, error and
@@ -428,6 +427,15 @@ static int key_in_output(const decide_ctx *c)
     return e && e->len == key_pem->len && memcmp(e->data, key_pem->data, e->len) == 0;
 }
 
+/* Whether key is of spec.keyType (any type when the spec names none). */
+static int key_fits_spec(const decide_ctx *c, const mc_pki_key *key)
+{
+    mc_key_type type;
+    if (!c->ic->spec.key_type || mc_pki_key_type_parse(c->ic->spec.key_type, &type, NULL) != MC_OK)
+        return 1;
+    return mc_pki_key_is_type(key, type);
+}
+
 /* PENDING (and FAILED): key Secret, then a request for it, then REQUESTED.
  * In FAILED (a retry) the state stays FAILED, with its error, while the new
  * request is answered: a signed one goes on as in REQUESTED (to ISSUED), a
@@ -470,9 +478,10 @@ static void decide_pending(decide_ctx *c)
                        c->what, c->ic->metadata.namespace, c->ic->metadata.name);
         return;
     }
-    if (load_key(ks, &key, NULL) != MC_OK ||
+    if (load_key(ks, &key, NULL) != MC_OK || !key_fits_spec(c, key) ||
         (mc_api_issued_certificate_renewing(&c->ic->status) && key_in_output(c))) {
-        /* unusable, or during a renewal the key being replaced */
+        /* unusable, of another spec.keyType, or during a renewal the key
+         * being replaced */
         set_type(c, MC_AGENT_DELETE_KEY);
         goto out;
     }
@@ -965,7 +974,8 @@ int mc_agent_apply_status(mc_api_issued_certificate *ic, const mc_agent_action *
         set_status_time(&st->renewal_time, action->renewal_time) != MC_OK ||
         set_root_fingerprints(st, action) != MC_OK ||
         (action->rotation && replace_str(&st->rotation, action->rotation) != MC_OK) ||
-        set_issuing(ic, action, now) != MC_OK || mc_api_issued_certificate_set_ready(ic, now) != MC_OK)
+        set_issuing(ic, action, now) != MC_OK ||
+        mc_api_issued_certificate_set_ready(ic, now) != MC_OK)
         return MC_ENOMEM;
     return MC_OK;
 }

@@ -153,16 +153,16 @@ typedef struct mc_agent_action {
     /* SET_STATUS with root_fingerprint_count > 0: status.rootFingerprints */
     char root_fingerprints[MC_AGENT_ROOTS_MAX][65];
     size_t root_fingerprint_count;
-    const char *rotation;        /* SET_STATUS: status.rotation to write (borrowed from the
-                                    observation's annotation), NULL keeps it */
-    mc_agent_issuing issuing;    /* SET_STATUS: the Issuing condition */
-    const char *issuing_reason;  /* ISSUING_START: "Renewal" or "Rotation" (static) */
-    int64_t requeue_after;       /* NOTHING: seconds until the clock alone changes the
-                                    decision (the renewal time); 0: never */
-    char issuance[128];          /* WRITE_OUTPUT/RECORD_BOUNCE/DELETE_POD: the issuance id */
-    int64_t issued_at;           /* RECORD_BOUNCE: the issuance time (Unix seconds) */
-    size_t planned;              /* RECORD_BOUNCE: how many pods the plan holds */
-    const mc_agent_pod *pod;     /* DELETE_POD: into observation->pods */
+    const char *rotation;       /* SET_STATUS: status.rotation to write (borrowed from the
+                                   observation's annotation), NULL keeps it */
+    mc_agent_issuing issuing;   /* SET_STATUS: the Issuing condition */
+    const char *issuing_reason; /* ISSUING_START: "Renewal" or "Rotation" (static) */
+    int64_t requeue_after;      /* NOTHING: seconds until the clock alone changes the
+                                   decision (the renewal time); 0: never */
+    char issuance[128];         /* WRITE_OUTPUT/RECORD_BOUNCE/DELETE_POD: the issuance id */
+    int64_t issued_at;          /* RECORD_BOUNCE: the issuance time (Unix seconds) */
+    size_t planned;             /* RECORD_BOUNCE: how many pods the plan holds */
+    const mc_agent_pod *pod;    /* DELETE_POD: into observation->pods */
 } mc_agent_action;
 
 /* True when pod belongs in the bounce plan of a RECORD_BOUNCE action: it is

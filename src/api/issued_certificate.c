@@ -115,8 +115,8 @@ static int decode_status(const json_t *json, mc_api_issued_certificate_status *s
         (rc = mc_codec_get_time(s, "renewalTime", &status->renewal_time, ctx, "status.renewalTime",
                                 err)) != 0 ||
         (rc = mc_codec_get_str_array(s, "rootFingerprints", &status->root_fingerprints,
-                                     &status->root_fingerprints_len, ctx,
-                                     "status.rootFingerprints", err)) != 0 ||
+                                     &status->root_fingerprints_len, ctx, "status.rootFingerprints",
+                                     err)) != 0 ||
         (rc = mc_codec_get_string(s, "rotation", &status->rotation, ctx, "status.rotation", err)) !=
             0 ||
         (rc = mc_api_conditions_decode(s, &status->conditions, ctx, "status.conditions", err)) !=
@@ -222,8 +222,7 @@ int mc_api_issued_certificate_encode(const mc_api_issued_certificate *ic, json_t
 
 /* The names pki/'s mc_pki_key_type_parse accepts (api/ may not use pki/;
  * agent_decide_test checks that both lists agree). */
-static const char *const key_type_names[] = {"rsa2048", "rsa3072", "rsa4096", "ec-p256",
-                                             "ec-p384"};
+static const char *const key_type_names[] = {"rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384"};
 
 static int parse_duration_field(const char *text, const char *what, const char *field,
                                 int64_t *seconds, mc_err *err)
@@ -235,8 +234,8 @@ static int parse_duration_field(const char *text, const char *what, const char *
     return MC_OK;
 }
 
-int mc_api_issued_certificate_duration(const mc_api_issued_certificate *ic,
-                                       int64_t default_seconds, int64_t *seconds, mc_err *err)
+int mc_api_issued_certificate_duration(const mc_api_issued_certificate *ic, int64_t default_seconds,
+                                       int64_t *seconds, mc_err *err)
 {
     char what[320];
     mc_api_meta_describe(&ic->metadata, "issuedcertificate", what, sizeof(what));
@@ -249,9 +248,8 @@ int mc_api_issued_certificate_duration(const mc_api_issued_certificate *ic,
     if (rc != MC_OK)
         return rc;
     if (value < MC_API_IC_DURATION_MIN || value > MC_API_IC_DURATION_MAX)
-        return mc_err_set(err, MC_EINVAL,
-                          "%s: spec.duration: \"%.64s\" is outside 1m to 87600h", what,
-                          ic->spec.duration);
+        return mc_err_set(err, MC_EINVAL, "%s: spec.duration: \"%.64s\" is outside 1m to 87600h",
+                          what, ic->spec.duration);
     *seconds = value;
     return MC_OK;
 }
@@ -388,7 +386,8 @@ void mc_api_issued_certificate_ready(const mc_api_issued_certificate_status *sta
 
 int mc_api_issued_certificate_renewing(const mc_api_issued_certificate_status *status)
 {
-    const mc_api_condition *c = mc_api_conditions_get(&status->conditions, MC_API_CONDITION_ISSUING);
+    const mc_api_condition *c =
+        mc_api_conditions_get(&status->conditions, MC_API_CONDITION_ISSUING);
     return c && c->status && strcmp(c->status, "True") == 0;
 }
 

@@ -59,11 +59,11 @@ typedef struct mc_api_issued_certificate_status {
     /* Not seed fields, all owned and NULL when absent; RFC 3339 times describe
      * the certificate in the output Secret. */
     char *not_before;
-    char *not_after;    /* expiry of the certificate written */
-    char *renewal_time; /* when the agent starts the next issuance */
+    char *not_after;          /* expiry of the certificate written */
+    char *renewal_time;       /* when the agent starts the next issuance */
     char **root_fingerprints; /* lowercase hex SHA-256 of each root's DER, file order */
     size_t root_fingerprints_len;
-    char *rotation; /* the rotate-annotation token last acted upon */
+    char *rotation;               /* the rotate-annotation token last acted upon */
     mc_api_conditions conditions; /* Ready (mc_api_issued_certificate_set_ready) */
 } mc_api_issued_certificate_status;
 
@@ -105,8 +105,8 @@ int mc_api_issued_certificate_validate(const mc_api_issued_certificate *ic, mc_e
 /* The lifetime ic->spec.duration asks for in *seconds, or default_seconds
  * when absent. MC_EINVAL naming the object and field when malformed or out of
  * [MC_API_IC_DURATION_MIN, MC_API_IC_DURATION_MAX]. */
-int mc_api_issued_certificate_duration(const mc_api_issued_certificate *ic,
-                                       int64_t default_seconds, int64_t *seconds, mc_err *err);
+int mc_api_issued_certificate_duration(const mc_api_issued_certificate *ic, int64_t default_seconds,
+                                       int64_t *seconds, mc_err *err);
 
 /* spec.renewBefore in *seconds, or 0 when absent (the caller then uses a
  * third of the actual lifetime). MC_EINVAL naming the object and field. */

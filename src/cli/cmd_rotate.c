@@ -117,26 +117,41 @@ static int rotated_add(rotated_list *list, const char *cluster, const char *ns, 
     return MC_OK;
 }
 
+/* What the agent will do with a token, from the object's state: FINISHED
+ * starts at once; an issuance in flight completes first; a FAILED object
+ * rotates only once it is FINISHED again. */
+static const char *when_taken(const json_t *ic)
+{
+    const char *state = json_string_value(json_object_get(json_object_get(ic, "status"), "state"));
+    if (state && strcmp(state, "FINISHED") == 0)
+        return "";
+    if (state && strcmp(state, "FAILED") == 0)
+        return "; it is FAILED: the agent rotates it once it is FINISHED again";
+    return "; the issuance in flight completes first";
+}
+
 /* Writes token into the rotate annotation of IssuedCertificate ns/name
  * (MC_ENOTFOUND naming it when it does not exist) and prints the line. */
 static int annotate(mc_kube_client *client, const char *cluster, const char *ns, const char *name,
                     const char *token, mc_err *err)
 {
-    json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "annotations",
-                              MC_API_IC_ROTATE_ANNOTATION, token);
+    json_t *patch =
+        json_pack("{s:{s:{s:s}}}", "metadata", "annotations", MC_API_IC_ROTATE_ANNOTATION, token);
     if (!patch)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
+    json_t *patched = NULL;
     int rc = mc_kube_patch(client, &mc_cli_issued_certificates, ns, name, MC_KUBE_PATCH_MERGE,
-                           patch, 0, NULL, err);
+                           patch, 0, &patched, err);
     json_decref(patch);
     if (rc == MC_ENOTFOUND)
-        return mc_err_set(err, MC_ENOTFOUND, "issuedcertificate %s/%s not found on cluster %s",
-                          ns, name, cluster);
+        return mc_err_set(err, MC_ENOTFOUND, "issuedcertificate %s/%s not found on cluster %s", ns,
+                          name, cluster);
     if (rc != MC_OK)
         return mc_err_prefix(err, "issuedcertificate %s/%s on cluster %s", ns, name, cluster);
-    printf("issuedcertificate %s/%s on cluster %s: rotation requested (%s=%s)\n", ns, name,
-           cluster, MC_API_IC_ROTATE_ANNOTATION, token);
+    printf("issuedcertificate %s/%s on cluster %s: rotation requested (%s=%s)%s\n", ns, name,
+           cluster, MC_API_IC_ROTATE_ANNOTATION, token, when_taken(patched));
     fflush(stdout);
+    json_decref(patched);
     return MC_OK;
 }
 
@@ -189,8 +204,7 @@ out:
 static int wait_all(mc_kube_client *mgmt, const selection *sel, const rotated_list *done,
                     const char *token)
 {
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    int64_t deadline = mc_cli_monotonic_ms() + sel->timeout_ms;
     mc_kube_client *client = NULL;
     const char *client_cluster = NULL;
     int failures = 0;
@@ -202,13 +216,12 @@ static int wait_all(mc_kube_client *mgmt, const selection *sel, const rotated_li
             mc_kube_client_free(client);
             client = NULL;
             client_cluster = r->cluster;
-            rc = mc_cli_cluster_client(mgmt, sel->registrations, r->cluster, &client, NULL, 0,
-                                       &err);
+            rc =
+                mc_cli_cluster_client(mgmt, sel->registrations, r->cluster, &client, NULL, 0, &err);
         }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        int64_t spent = (int64_t)(now.tv_sec - start.tv_sec) * 1000 +
-                        (now.tv_nsec - start.tv_nsec) / 1000000;
-        int64_t left = sel->timeout_ms - spent > 1 ? sel->timeout_ms - spent : 1;
+        int64_t left = deadline - mc_cli_monotonic_ms();
+        if (left < 1)
+            left = 1; /* one read still tells a FINISHED object from a late one */
         if (rc == MC_OK)
             rc = mc_cli_wait_issuance(client, r->cluster, r->ns, r->name, token, left, &err);
         if (rc != MC_OK) {

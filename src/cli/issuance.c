@@ -95,8 +95,7 @@ static const char *status_string(const json_t *ic, const char *key)
 
 static const char *rotate_annotation(const json_t *ic)
 {
-    const json_t *annotations =
-        json_object_get(json_object_get(ic, "metadata"), "annotations");
+    const json_t *annotations = json_object_get(json_object_get(ic, "metadata"), "annotations");
     return json_string_value(json_object_get(annotations, MC_API_IC_ROTATE_ANNOTATION));
 }
 

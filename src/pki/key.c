@@ -9,8 +9,10 @@
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/encoder.h>
 #include <openssl/err.h>
+#include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -238,6 +240,22 @@ int mc_pki_key_from_pem(const char *pem, size_t len, const char *what, mc_pki_ke
         return rc;
     }
     return wrap_pkey(pkey, out, err);
+}
+
+int mc_pki_key_is_type(const mc_pki_key *key, mc_key_type type)
+{
+    if ((size_t)type >= KEY_TYPE_COUNT || !EVP_PKEY_is_a(key->pkey, key_types[type].algorithm))
+        return 0;
+    if (!key_types[type].curve)
+        return EVP_PKEY_get_bits(key->pkey) == (int)key_types[type].bits;
+    char group[64] = "";
+    size_t n = 0;
+    if (!EVP_PKEY_get_group_name(key->pkey, group, sizeof(group), &n)) {
+        ERR_clear_error();
+        return 0;
+    }
+    int nid = OBJ_sn2nid(group);
+    return nid != NID_undef && nid == EC_curve_nist2nid(key_types[type].curve);
 }
 
 void mc_pki_key_describe(const mc_pki_key *key, char *out, size_t out_size)

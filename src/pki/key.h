@@ -74,6 +74,9 @@ int mc_pki_key_to_pem(const mc_pki_key *key, mc_key_pem_format format, char **pe
 int mc_pki_key_from_pem(const char *pem, size_t len, const char *what, mc_pki_key **out,
                         mc_err *err);
 
+/* True (1) when key is of that type (algorithm and size or curve). */
+int mc_pki_key_is_type(const mc_pki_key *key, mc_key_type type);
+
 /* Writes a short description such as "RSA 4096" or "EC P-256" into out. */
 void mc_pki_key_describe(const mc_pki_key *key, char *out, size_t out_size);
 

@@ -216,14 +216,54 @@ static void check_enum(walk *w, const json_t *schema, const json_t *v, const pat
     INVALID(w, "%s: Unsupported value: %s: supported values: %s", path_name(p), vt, list);
 }
 
+/* Whether a CRD's pattern is one this server will run: at most
+ * PATTERN_MAX_LEN bytes, every repetition bound at most 1000 (RE2's limit,
+ * which kube-apiserver inherits), and the product of all bounds at most
+ * PATTERN_MAX_EXPANSION, since POSIX regcomp expands bounded repetitions
+ * and nested ones multiply ("((a{1,1000}){1,1000}){1,1000}" would take
+ * gigabytes), while RE2 refuses them. */
+#define PATTERN_MAX_LEN       1024
+#define PATTERN_MAX_REPEAT    1000
+#define PATTERN_MAX_EXPANSION 100000
+
+static int pattern_is_bounded(const char *pattern)
+{
+    if (strlen(pattern) > PATTERN_MAX_LEN)
+        return 0;
+    long long expansion = 1;
+    for (const char *p = pattern; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            continue;
+        }
+        if (*p != '{')
+            continue;
+        /* "{n}", "{n,}", "{m,n}": the largest number counts */
+        long most = 1;
+        for (const char *q = p + 1; *q && *q != '}';) {
+            char *end = NULL;
+            long n = *q >= '0' && *q <= '9' ? strtol(q, &end, 10) : 0;
+            if (n > PATTERN_MAX_REPEAT)
+                return 0;
+            most = n > most ? n : most;
+            q = end && end > q ? end : q + 1;
+        }
+        expansion *= most;
+        if (expansion > PATTERN_MAX_EXPANSION)
+            return 0;
+    }
+    return 1;
+}
+
 /* Whether s matches pattern, a POSIX extended regular expression (the part
  * of kube's RE2 syntax CRD patterns use: anchors, classes, groups,
- * alternation, repetition). A pattern that does not compile matches
- * nothing; mc_server_schema_check refuses such a CRD before it serves. */
+ * alternation, repetition). A pattern that does not compile, or whose
+ * repetitions are unbounded in cost, matches nothing;
+ * mc_server_schema_check refuses such a CRD before it serves. */
 static int matches_pattern(const char *pattern, const char *s)
 {
     regex_t re;
-    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
+    if (!pattern_is_bounded(pattern) || regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
         return 0;
     int match = regexec(&re, s, 0, NULL, 0) == 0;
     regfree(&re);
@@ -592,8 +632,13 @@ static int check_node(const json_t *schema, path *p, int root, mc_err *err)
     const json_t *pattern = json_object_get(schema, "pattern");
     if (pattern) {
         regex_t re;
-        if (!json_is_string(pattern) ||
-            regcomp(&re, json_string_value(pattern), REG_EXTENDED | REG_NOSUB) != 0)
+        if (!json_is_string(pattern) || !pattern_is_bounded(json_string_value(pattern)))
+            return mc_err_set(err, MC_EINVAL,
+                              "%s: Invalid value: must be at most %d bytes with repetition bounds "
+                              "of at most %d (together at most %d)",
+                              at(p, "pattern", buf, sizeof(buf)), PATTERN_MAX_LEN,
+                              PATTERN_MAX_REPEAT, PATTERN_MAX_EXPANSION);
+        if (regcomp(&re, json_string_value(pattern), REG_EXTENDED | REG_NOSUB) != 0)
             return mc_err_set(err, MC_EINVAL,
                               "%s: Invalid value: must be a valid regular expression (POSIX "
                               "extended syntax)",

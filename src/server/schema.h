@@ -5,7 +5,8 @@
  * properties, additionalProperties (maps), items, required, enum, format
  * (byte: valid base64; int32/int64), nullable, minimum/maximum, minLength/
  * maxLength, pattern (POSIX extended regular expressions, the subset of
- * RE2 CRDs use: no \d or \w), minItems/maxItems, x-kubernetes-preserve-unknown-fields,
+ * RE2 CRDs use: no \d or \w; at most 1024 bytes, repetition bounds at most
+ * 1000 as RE2's and 100000 multiplied together), minItems/maxItems, x-kubernetes-preserve-unknown-fields,
  * x-kubernetes-int-or-string. apiVersion, kind and metadata are never pruned.
  */
 #ifndef MC_SERVER_SCHEMA_H

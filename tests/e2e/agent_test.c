@@ -1136,11 +1136,11 @@ static void test_agent_one_owner_per_output_secret(void **state)
 /* What the polls of the renewal test saw. */
 typedef struct renewal_watch {
     int polls;
-    int key_changes;    /* times the output's ca-key.pem changed */
-    char *ca_key;       /* the output's current ca-key.pem (wiped on free) */
-    time_t changed_at;  /* wall clock of the last change */
-    int ready_checked;  /* polls that checked Ready (after the first FINISHED) */
-    int check_ready;    /* check that Ready is True */
+    int key_changes;   /* times the output's ca-key.pem changed */
+    char *ca_key;      /* the output's current ca-key.pem (wiped on free) */
+    time_t changed_at; /* wall clock of the last change */
+    int ready_checked; /* polls that checked Ready (after the first FINISHED) */
+    int check_ready;   /* check that Ready is True */
 } renewal_watch;
 
 /* status.<field> of IssuedCertificate meshcert/mesh-east, copied ("" when
@@ -1212,8 +1212,8 @@ static void renewal_poll(const test_root *root, renewal_watch *w)
 
 /* Polls until IssuedCertificate mesh-east is FINISHED with status.rotation
  * equal to rotation (NULL: any) and the output key changed changes times. */
-static void renewal_wait(const test_root *root, renewal_watch *w, const char *rotation,
-                         int changes, int64_t timeout_ms)
+static void renewal_wait(const test_root *root, renewal_watch *w, const char *rotation, int changes,
+                         int64_t timeout_ms)
 {
     int64_t deadline = now_ms() + timeout_ms;
     for (;;) {
@@ -1231,9 +1231,9 @@ static void renewal_wait(const test_root *root, renewal_watch *w, const char *ro
 }
 
 /* spec.duration 1m, renewBefore 20s: the agent renews by itself at its
- * renewal time (before notAfter - renewBefore) with a new key, and a rotate
- * token makes exactly one more new key, also with the agent SIGKILLed right
- * after the rotation started. Polled every 100 ms throughout: the output
+ * renewal time (before notAfter - renewBefore) with a new key, and each of
+ * three rotate tokens makes exactly one more new key, with the agent
+ * SIGKILLed at a different point of each rotation. Polled every 100 ms throughout: the output
  * Secret is never missing, mismatched or expired, Ready never False. */
 static void test_agent_renews_before_expiry_and_rotates_once(void **state)
 {
@@ -1271,31 +1271,39 @@ static void test_agent_renews_before_expiry_and_rotates_once(void **state)
     assert_true(ic_status_time("notAfter") > not_after);
     assert_true(ic_status_time("renewalTime") > renewal);
 
-    /* the rotate token: one new key, the agent killed once it started */
-    patch = json_pack("{s:{s:{s:s}}}", "metadata", "annotations", MC_API_IC_ROTATE_ANNOTATION,
-                      "2026-12-02T12:00:00Z-test");
-    assert_int_equal(mc_kube_patch(client, &ics, "meshcert", "mesh-east", MC_KUBE_PATCH_MERGE,
-                                   patch, 0, NULL, &err),
-                     MC_OK);
-    json_decref(patch);
-    for (int64_t deadline = now_ms() + WAIT_MS;;) {
-        char *rot = ic_status_field("rotation");
-        int started = strcmp(rot, "2026-12-02T12:00:00Z-test") == 0;
-        free(rot);
-        if (started)
-            break;
-        if (now_ms() > deadline)
-            fail_msg("the rotation did not start");
-        renewal_poll(&root, &w);
+    /* rotate tokens: one new key each, the agent SIGKILLed once the start
+     * is in the status, then 5 ms and 40 ms after the token was set */
+    static const long kill_after_ms[] = {-1, 5, 40};
+    for (int round = 0; round < 3; round++) {
+        char token[64];
+        snprintf(token, sizeof(token), "2026-12-02T12:00:0%dZ-test", round);
+        patch = json_pack("{s:{s:{s:s}}}", "metadata", "annotations", MC_API_IC_ROTATE_ANNOTATION,
+                          token);
+        assert_int_equal(mc_kube_patch(client, &ics, "meshcert", "mesh-east", MC_KUBE_PATCH_MERGE,
+                                       patch, 0, NULL, &err),
+                         MC_OK);
+        json_decref(patch);
+        if (kill_after_ms[round] >= 0)
+            sleep_ms(kill_after_ms[round]);
+        for (int64_t deadline = now_ms() + WAIT_MS; kill_after_ms[round] < 0;) {
+            char *rot = ic_status_field("rotation");
+            int started = strcmp(rot, token) == 0;
+            free(rot);
+            if (started)
+                break;
+            if (now_ms() > deadline)
+                fail_msg("the rotation did not start");
+            renewal_poll(&root, &w);
+        }
+        stop_agent(SIGKILL);
+        start_agent();
+        renewal_wait(&root, &w, token, 2 + round, WAIT_MS);
+        for (int i = 0; i < 10; i++) /* a second more: no further key */
+            renewal_poll(&root, &w);
+        assert_int_equal(w.key_changes, 2 + round);
     }
-    stop_agent(SIGKILL);
-    start_agent();
-    renewal_wait(&root, &w, "2026-12-02T12:00:00Z-test", 2, WAIT_MS);
-    for (int i = 0; i < 20; i++) /* two seconds more: no further key */
-        renewal_poll(&root, &w);
-    printf("rotation: %d key changes in all, %d polls, Ready True in %d of them\n",
-           w.key_changes, w.polls, w.ready_checked);
-    assert_int_equal(w.key_changes, 2);
+    printf("rotation: %d key changes in all, %d polls, Ready True in %d of them\n", w.key_changes,
+           w.polls, w.ready_checked);
     stop_agent_cleanly();
     mc_secure_free_str(w.ca_key);
     root_free(&root);

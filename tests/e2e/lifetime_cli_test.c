@@ -2,6 +2,8 @@
  * HTTPS on loopback (workflow_fixture.h): `meshcert server` (mgmt, east,
  * west), `meshcert issuer --ttl 2h --max-duration 3h` and east's agent.
  *
+ * The issuer refuses --ttl longer than --max-duration, or outside 1m to
+ * 87600h (exit 2).
  * `meshcert issue --wait` without --duration gets the issuer's --ttl, with
  * --duration 90m exactly that, with --duration 8760h the issuer's
  * --max-duration (read from the certificate in the output Secret); `meshcert
@@ -81,8 +83,8 @@ static issued read_output(const wf_fixture *f, const char *secret_name)
 }
 
 /* notAfter is the lifetime from the issuance (between before and after). */
-static void assert_lifetime(const wf_fixture *f, const issued *got, const char *name,
-                            time_t before, time_t after, long seconds)
+static void assert_lifetime(const wf_fixture *f, const issued *got, const char *name, time_t before,
+                            time_t after, long seconds)
 {
     if (got->not_after < before + seconds || got->not_after > after + seconds)
         wf_fail(f, "%s: notAfter %lld is not %ld s after the issuance (between %lld and %lld)",
@@ -104,7 +106,8 @@ static void openssl_root_prefix(const wf_fixture *f, char out[9])
     wf_write_text(path, root ? root : "");
     free(root);
     char *text = NULL;
-    char *const argv[] = {"openssl", "x509", "-in", path, "-noout", "-fingerprint", "-sha256", NULL};
+    char *const argv[] = {"openssl", "x509",         "-in",     path,
+                          "-noout",  "-fingerprint", "-sha256", NULL};
     if (wf_run_output(f, argv, &text) != 0 || !strchr(text, '='))
         wf_fail(f, "openssl x509 -fingerprint: %s", text ? text : "");
     size_t n = 0;
@@ -139,9 +142,9 @@ static void rotation_of(const wf_fixture *f, const char *name, char token[64], c
     mc_err err = {0};
     if (mc_kube_get(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, name, &ic, &err))
         wf_fail(f, "issuedcertificate %s: %s", name, err.msg);
-    const char *asked = json_string_value(json_object_get(
-        json_object_get(json_object_get(ic, "metadata"), "annotations"),
-        "certificates.smh.solo.io/rotate"));
+    const char *asked = json_string_value(
+        json_object_get(json_object_get(json_object_get(ic, "metadata"), "annotations"),
+                        "certificates.smh.solo.io/rotate"));
     const char *done = wf_str_at(ic, "status", "rotation");
     snprintf(token, 64, "%s", asked ? asked : "");
     snprintf(taken, 64, "%s", done ? done : "");
@@ -153,6 +156,22 @@ static void test_lifetime_and_rotation(void **state)
     wf_fixture *f = *state;
     char kubeconfig[512];
     kubeconfig_of(f, "mgmt", kubeconfig, sizeof(kubeconfig));
+    /* the issuer's lifetime flags are checked before it starts */
+    char *out = NULL;
+    assert_int_equal(meshcert(f, &out, "issuer", "--kubeconfig", kubeconfig, "--ttl", "3h",
+                              "--max-duration", "2h", NULL),
+                     2);
+    assert_non_null(strstr(out, "--ttl 3h is longer than --max-duration 2h"));
+    free(out);
+    assert_int_equal(meshcert(f, &out, "issuer", "--kubeconfig", kubeconfig, "--ttl", "30s", NULL),
+                     2);
+    assert_non_null(strstr(out, "--ttl: \"30s\" is outside 1m to 87600h"));
+    free(out);
+    assert_int_equal(
+        meshcert(f, &out, "issuer", "--kubeconfig", kubeconfig, "--max-duration", "87601h", NULL),
+        2);
+    free(out);
+
     const char *durations[NAMES] = {NULL, "90m", "8760h"};
     const long lifetimes[NAMES] = {2 * 3600, 90 * 60, 3 * 3600}; /* --ttl, asked, --max-duration */
     issued got[NAMES];
@@ -164,7 +183,7 @@ static void test_lifetime_and_rotation(void **state)
     }
 
     /* status: the validity, the renewal time, the root's short fingerprint */
-    char root_prefix[9], *out = NULL;
+    char root_prefix[9];
     openssl_root_prefix(f, root_prefix);
     assert_int_equal(strlen(root_prefix), 8);
     assert_int_equal(meshcert(f, &out, "status", "--kubeconfig", kubeconfig, NULL), 0);
@@ -209,10 +228,9 @@ static void test_lifetime_and_rotation(void **state)
     got[0] = now;
 
     /* rotate --all: every one gets a new key */
-    assert_int_equal(
-        meshcert(f, &out, "rotate", "--kubeconfig", kubeconfig, "--all", "--wait", "--timeout",
-                 "90s", NULL),
-        0);
+    assert_int_equal(meshcert(f, &out, "rotate", "--kubeconfig", kubeconfig, "--all", "--wait",
+                              "--timeout", "90s", NULL),
+                     0);
     free(out);
     for (int i = 0; i < NAMES; i++) {
         char all_token[64];

@@ -284,6 +284,35 @@ static void test_usage_errors(void **state)
     assert_int_equal(run(f, "status", "--help", NULL), 0);
 }
 
+/* Registers cluster name with a copy of east's kubeconfig whose server
+ * port is 1, where nothing listens. */
+static void register_down_cluster(fixture *f, const char *name)
+{
+    char *text = NULL;
+    FILE *file = fopen(f->east_kubeconfig, "r");
+    assert_non_null(file);
+    text = calloc(1, 1 << 16);
+    assert_non_null(text);
+    (void)!fread(text, 1, (1 << 16) - 1, file);
+    fclose(file);
+    char port[16], down[512];
+    snprintf(port, sizeof(port), ":%d", f->server.port);
+    char *at = strstr(text, port);
+    assert_non_null(at);
+    snprintf(down, sizeof(down), "%s/%s.yaml", f->server.dir, name);
+    file = fopen(down, "w");
+    assert_non_null(file);
+    fwrite(text, 1, (size_t)(at - text), file);
+    fputs(":1", file); /* nothing listens on port 1 */
+    fputs(at + strlen(port), file);
+    fclose(file);
+    free(text);
+    assert_int_equal(run(f, "cluster", "register", name, "--trust-domain", "cluster.local",
+                         "--org", "Istio", "--kubeconfig", f->mgmt_kubeconfig,
+                         "--kubeconfig-file", down, NULL),
+                     0);
+}
+
 static void test_operator_flow(void **state)
 {
     fixture *f = *state;
@@ -369,28 +398,7 @@ static void test_operator_flow(void **state)
     assert_non_null(strstr(f->out, "cacerts"));
 
     /* a registered cluster whose server is down: one row, exit 1, no crash */
-    char *text = NULL;
-    FILE *file = fopen(f->east_kubeconfig, "r");
-    assert_non_null(file);
-    text = calloc(1, 1 << 16);
-    assert_non_null(text);
-    (void)!fread(text, 1, (1 << 16) - 1, file);
-    fclose(file);
-    char port[16], down[512];
-    snprintf(port, sizeof(port), ":%d", f->server.port);
-    char *at = strstr(text, port);
-    assert_non_null(at);
-    snprintf(down, sizeof(down), "%s/west.yaml", f->server.dir);
-    file = fopen(down, "w");
-    assert_non_null(file);
-    fwrite(text, 1, (size_t)(at - text), file);
-    fputs(":1", file); /* nothing listens on port 1 */
-    fputs(at + strlen(port), file);
-    fclose(file);
-    free(text);
-    assert_int_equal(run(f, "cluster", "register", "west", "--trust-domain", "cluster.local",
-                         "--org", "Istio", "--kubeconfig", k, "--kubeconfig-file", down, NULL),
-                     0);
+    register_down_cluster(f, "west");
     assert_int_equal(run(f, "status", "--kubeconfig", k, NULL), 1);
     assert_non_null(strstr(f->out, "meshcert/ic1"));
     assert_non_null(strstr(f->out, "unreachable"));
@@ -1186,6 +1194,7 @@ static void test_rotate(void **state)
         run(f, "rotate", "--kubeconfig", k, "--cluster", "east", "--name", "one", NULL), 0);
     assert_non_null(strstr(f->out, "issuedcertificate meshcert/one on cluster east: rotation "
                                    "requested (certificates.smh.solo.io/rotate="));
+    assert_non_null(strstr(f->out, "; the issuance in flight completes first")); /* PENDING */
     assert_null(strstr(f->out, "meshcert/two"));
     char token[64], token_two[64];
     rotate_token(f, "one", token);
@@ -1234,6 +1243,12 @@ static void test_rotate(void **state)
     assert_string_equal(columns[7], "0123abcd,fedc9876");
     assert_string_equal(columns[8], "-");
 
+    /* --namespace-in-cluster without --name: only that namespace's */
+    assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--cluster", "east",
+                         "--namespace-in-cluster", "default", NULL),
+                     1);
+    assert_non_null(strstr(f->out, "no issuedcertificates on cluster east in namespace default"));
+
     /* --all: both, with a new token */
     assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--all", NULL), 0);
     assert_non_null(strstr(f->out, "meshcert/one on cluster east: rotation requested"));
@@ -1244,6 +1259,19 @@ static void test_rotate(void **state)
     assert_token_form(token_all);
     assert_string_equal(token_all, token_two);
     assert_string_not_equal(token_all, token);
+
+    /* --all with a cluster down: reported (exit 1), the others still rotated */
+    register_down_cluster(f, "down");
+    assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--all", NULL), 1);
+    assert_non_null(strstr(f->out, "meshcert rotate: cluster down: "));
+    assert_non_null(strstr(f->out, "cannot connect to https://127.0.0.1:1/"));
+    assert_non_null(strstr(f->out, "meshcert/two on cluster east: rotation requested"));
+    char token_down[64];
+    rotate_token(f, "one", token_down);
+    assert_string_not_equal(token_down, token_all);
+    assert_int_equal(run(f, "cluster", "deregister", "down", "--kubeconfig", k, NULL), 0);
+    snprintf(token_all, sizeof(token_all), "%s", token_down);
+    rotate_token(f, "two", token_two);
 
     /* --wait: no agent takes the token, --timeout ends it */
     double start = now_seconds();
@@ -1280,8 +1308,11 @@ static void test_rotate(void **state)
     assert_non_null(strstr(text, "issuedcertificate meshcert/two on cluster east: FINISHED\n"));
     free(text);
 
-    /* --wait: FAILED ends it with the error */
+    /* --wait: FAILED ends it with the error; the line says why it waits */
     set_status(f, "two", "{\"state\":\"FAILED\",\"error\":\"no root\"}");
+    assert_int_equal(
+        run(f, "rotate", "--kubeconfig", k, "--cluster", "east", "--name", "two", NULL), 0);
+    assert_non_null(strstr(f->out, "it is FAILED: the agent rotates it once it is FINISHED again"));
     assert_int_equal(run(f, "rotate", "--kubeconfig", k, "--cluster", "east", "--name", "two",
                          "--wait", "--timeout", "10s", NULL),
                      1);

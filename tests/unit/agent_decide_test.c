@@ -1430,7 +1430,6 @@ static void test_converges_and_bounces_each_pod_once(void **state)
     world_free(&w);
 }
 
-
 /* ---- lifetimes, renewal and rotation (issue 12) ---------------------------- */
 
 static int output_verifies(const world *w)
@@ -1438,7 +1437,9 @@ static int output_verifies(const world *w)
     const mc_api_secret *o = w->output;
     if (!o)
         return 0;
-#define FILE_OF(NAME) (char *)(mc_api_bytes_map_get(&o->data, NAME) ? mc_api_bytes_map_get(&o->data, NAME)->data : NULL)
+#define FILE_OF(NAME)                                                                              \
+    (char *)(mc_api_bytes_map_get(&o->data, NAME) ? mc_api_bytes_map_get(&o->data, NAME)->data     \
+                                                  : NULL)
     mc_pki_bundle bundle = {.ca_cert = FILE_OF("ca-cert.pem"),
                             .ca_key = FILE_OF("ca-key.pem"),
                             .cert_chain = FILE_OF("cert-chain.pem"),
@@ -1831,7 +1832,24 @@ static void test_key_type_from_spec(void **state)
     w.ic->spec.key_type = mc_strdup("dsa");
     assert_int_not_equal(mc_api_issued_certificate_validate(w.ic, NULL), 0);
     assert_int_equal(mc_agent_key_type(w.ic, MC_KEY_EC_P256), MC_KEY_EC_P256);
+    /* a key Secret of another type than spec.keyType is made again */
+    add_key(&w); /* EC P-256 */
+    free(w.ic->spec.key_type);
+    w.ic->spec.key_type = mc_strdup("ec-p384");
+    assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_KEY);
+    free(w.ic->spec.key_type);
+    w.ic->spec.key_type = mc_strdup("ec-p256");
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_REQUEST);
     world_free(&w);
+
+    static const mc_key_type kinds[] = {MC_KEY_RSA2048, MC_KEY_EC_P256, MC_KEY_EC_P384};
+    for (size_t i = 0; i < 3; i++) {
+        mc_pki_key *key = NULL;
+        assert_int_equal(mc_pki_key_generate(kinds[i], &key, NULL), 0);
+        for (int t = MC_KEY_RSA2048; t <= MC_KEY_EC_P384; t++)
+            assert_int_equal(mc_pki_key_is_type(key, (mc_key_type)t), t == (int)kinds[i]);
+        mc_pki_key_free(key);
+    }
 }
 
 int main(void)

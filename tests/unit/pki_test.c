@@ -983,6 +983,55 @@ static void test_secure_heap(void **state)
 #endif
 }
 
+/* A trust bundle of two roots (a root rotation's R1+R2): root-cert.pem holds
+ * both in order, cert-chain.pem ends with the root that signed; the bundle
+ * verifies; a certificate signed by neither is refused. */
+static void test_bundle_build_trust(void **state)
+{
+    fixture *f = *state;
+    mc_pki_cert *cert = issue(f, "Istio", mesh_hosts, 4, 0, 0);
+    mc_pki_key *other_key = make_key(MC_KEY_EC_P256);
+    mc_pki_cert *other = make_root(other_key, "other root", DAY, 0);
+    mc_pki_cert *roots[2] = {other, f->root};
+    mc_pki_bundle bundle;
+    mc_err err = {0};
+    char *root_pem = NULL, *other_pem = NULL;
+    assert_int_equal(mc_pki_cert_to_pem(f->root, &root_pem, NULL, &err), MC_OK);
+    assert_int_equal(mc_pki_cert_to_pem(other, &other_pem, NULL, &err), MC_OK);
+    assert_true(mc_pki_cert_signed_by(cert, f->root));
+    assert_false(mc_pki_cert_signed_by(cert, other));
+    assert_true(mc_pki_cert_signed_by(f->root, f->root)); /* self-signed */
+    assert_false(mc_pki_cert_signed_by(other, f->root));
+
+    assert_int_equal(mc_pki_bundle_build_trust(cert, NULL, roots, 2, &bundle, &err), MC_OK);
+    size_t other_len = strlen(other_pem);
+    assert_memory_equal(bundle.root_cert, other_pem, other_len);
+    assert_string_equal(bundle.root_cert + other_len, root_pem);
+    size_t ca_len = strlen(bundle.ca_cert);
+    assert_string_equal(bundle.cert_chain + ca_len, root_pem);
+    assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, NULL, 0, NULL, &err), MC_OK);
+    /* trusting either root of the bundle: the signing one verifies */
+    assert_int_equal(mc_pki_bundle_verify(&bundle, root_pem, "R1", 0, NULL, &err), MC_OK);
+    assert_int_not_equal(mc_pki_bundle_verify(&bundle, other_pem, "R2", 0, NULL, &err), MC_OK);
+    mc_pki_bundle_clear(&bundle);
+
+    assert_int_equal(mc_pki_bundle_build_trust(cert, NULL, roots, 1, &bundle, &err), MC_EVERIFY);
+    assert_contains(err.msg, "signed by none of the 1 root(s)");
+    assert_null(bundle.root_cert);
+
+    unsigned char a[32], b[32];
+    assert_int_equal(mc_pki_sha256("abc", 3, a, &err), MC_OK);
+    static const unsigned char abc[4] = {0xba, 0x78, 0x16, 0xbf}; /* FIPS 180-2 */
+    assert_memory_equal(a, abc, 4);
+    assert_int_equal(mc_pki_sha256("abd", 3, b, &err), MC_OK);
+    assert_memory_not_equal(a, b, 32);
+    free(root_pem);
+    free(other_pem);
+    mc_pki_cert_free(other);
+    mc_pki_key_free(other_key);
+    mc_pki_cert_free(cert);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1008,6 +1057,7 @@ int main(void)
         cmocka_unit_test(test_verify_chain_failures),
         cmocka_unit_test(test_verify_through_intermediate),
         cmocka_unit_test(test_bundle_build_entries_verify),
+        cmocka_unit_test(test_bundle_build_trust),
         cmocka_unit_test(test_bundle_verify_detects_tampering),
         cmocka_unit_test(test_secure_heap),
     };

@@ -134,7 +134,7 @@ static void test_meshcert_crds(void **state)
     assert_string_equal(ic->categories[0], "meshcert");
     assert_true(json_is_object(ic->schema));
     assert_string_equal(json_string_value(json_object_get(ic->schema, "type")), "object");
-    assert_int_equal(json_array_size(ic->columns), 9); /* 3 shown, 6 more with -o wide */
+    assert_int_equal(json_array_size(ic->columns), 12); /* 4 shown, 8 more with -o wide */
 
     /* applying the same CRD again replaces, not duplicates */
     apply_ok(reg, "issuedcertificates.yaml");

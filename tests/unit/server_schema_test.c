@@ -317,10 +317,28 @@ static void test_check(void **state)
                         "\"pattern\":\"^(a\"}}}",
                         "properties[d].pattern: Invalid value: must be a valid regular expression "
                         "(POSIX extended syntax)");
+    /* RE2's repetition limit, and no nesting that regcomp would expand to
+     * gigabytes */
+    expect_schema_check("{\"type\":\"object\",\"properties\":{\"d\":{\"type\":\"string\","
+                        "\"pattern\":\"^[a-z]{1,63}(\\\\.[a-z]{1,63})*$\"}}}",
+                        NULL);
+    const char *const costly[] = {"^a{1001}$", "((a{1,1000}){1,1000}){1,1000}", "(a{2,400}){300}"};
+    for (size_t i = 0; i < sizeof(costly) / sizeof(costly[0]); i++) {
+        char schema[256];
+        snprintf(schema, sizeof(schema),
+                 "{\"type\":\"object\",\"properties\":{\"d\":{\"type\":\"string\","
+                 "\"pattern\":\"%s\"}}}",
+                 costly[i]);
+        expect_schema_check(schema, "properties[d].pattern: Invalid value: must be at most 1024 "
+                                    "bytes with repetition bounds of at most 1000 (together at "
+                                    "most 100000)");
+    }
 }
 
 /* The IssuedCertificate lifetime fields (issue 12): duration and renewBefore
  * match the CRD's pattern (Go durations in h, m, s), keyType its enum. */
+#define FINGERPRINT "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 static void test_lifetime_fields(void **state)
 {
     (void)state;
@@ -329,7 +347,7 @@ static void test_lifetime_fields(void **state)
                           "\"keyType\":\"ec-p256\"}}",
                           "{\"spec\":{\"duration\":\"1m\",\"renewBefore\":\"20s\"}}",
                           "{\"status\":{\"notBefore\":\"2026-01-01T00:00:00Z\",\"rotation\":"
-                          "\"t\",\"rootFingerprints\":[\"ab\"]}}"};
+                          "\"t\",\"rootFingerprints\":[\"" FINGERPRINT "\"]}}"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         json_t *obj = server_test_json(good[i]);
         json_t *copy = json_deep_copy(obj);
@@ -353,6 +371,9 @@ static void test_lifetime_fields(void **state)
          "spec.keyType: Unsupported value: \"rsa1024\": supported values: \"rsa2048\", "
          "\"rsa3072\", \"rsa4096\", \"ec-p256\", \"ec-p384\""},
         {"{\"status\":{\"renewalTime\":7}}", "must be of type string"},
+        {"{\"status\":{\"rootFingerprints\":[\"E3B0C442\"]}}",
+         "status.rootFingerprints[0]: Invalid value: \"E3B0C442\": status.rootFingerprints[0] in "
+         "body should match '^[0-9a-f]{64}$'"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         json_t *obj = server_test_json(bad[i].obj);

@@ -86,15 +86,16 @@ static void test_custom_resource(void **state)
     assert_string_equal(json_string_value(json_object_get(md, "resourceVersion")), "42");
     assert_string_equal(json_string_value(json_object_get(md, "continue")), "next");
 
-    /* Name, State, Error, Age, then the -o wide (priority 1) columns */
-    assert_int_equal(json_array_size(json_object_get(t, "columnDefinitions")), 10);
+    /* Name, State, Error, Not-After, Age, then the -o wide (priority 1) columns */
+    assert_int_equal(json_array_size(json_object_get(t, "columnDefinitions")), 13);
     assert_string_equal(column_name(t, 0), "Name");
     assert_string_equal(column_name(t, 1), "State");
     assert_string_equal(column_name(t, 2), "Error");
-    assert_string_equal(column_name(t, 3), "Age");
+    assert_string_equal(column_name(t, 3), "Not-After");
+    assert_string_equal(column_name(t, 4), "Age");
     const json_t *name_col = json_array_get(json_object_get(t, "columnDefinitions"), 0);
     assert_string_equal(json_string_value(json_object_get(name_col, "format")), "name");
-    const json_t *age_col = json_array_get(json_object_get(t, "columnDefinitions"), 3);
+    const json_t *age_col = json_array_get(json_object_get(t, "columnDefinitions"), 4);
     assert_string_equal(json_string_value(json_object_get(age_col, "type")), "date");
     assert_int_equal(json_integer_value(json_object_get(age_col, "priority")), 0);
     assert_non_null(strstr(json_string_value(json_object_get(age_col, "description")),
@@ -103,9 +104,10 @@ static void test_custom_resource(void **state)
     assert_string_equal(json_string_value(cell(t, 0, 0)), "mesh-1");
     assert_string_equal(json_string_value(cell(t, 0, 1)), "ISSUED");
     assert_true(json_is_null(cell(t, 0, 2))); /* absent: kubectl prints <none> */
-    assert_string_equal(json_string_value(cell(t, 0, 3)), "5m");
+    assert_true(json_is_null(cell(t, 0, 3)));
+    assert_string_equal(json_string_value(cell(t, 0, 4)), "5m");
     assert_string_equal(json_string_value(cell(t, 1, 2)), "bad CSR");
-    assert_string_equal(json_string_value(cell(t, 1, 3)), "5s");
+    assert_string_equal(json_string_value(cell(t, 1, 4)), "5s");
 
     const json_t *row_obj =
         json_object_get(json_array_get(json_object_get(t, "rows"), 0), "object");
@@ -132,7 +134,7 @@ static void test_custom_resource(void **state)
 
     t = mc_server_table_build(r, NULL, 0, "1", NULL, NULL, NOW);
     assert_int_equal(json_array_size(json_object_get(t, "rows")), 0);
-    assert_int_equal(json_array_size(json_object_get(t, "columnDefinitions")), 10);
+    assert_int_equal(json_array_size(json_object_get(t, "columnDefinitions")), 13);
     json_decref(t);
     json_decref(a);
     json_decref(b);
@@ -140,6 +142,8 @@ static void test_custom_resource(void **state)
 }
 
 /* Ages as kube's HumanDuration prints them. */
+#define AGE_COLUMN 4 /* Name, State, Error, Not-After, Age */
+
 static void test_ages(void **state)
 {
     (void)state;
@@ -174,10 +178,10 @@ static void test_ages(void **state)
         json_t *o = object_aged("x", cases[i].age, NULL);
         const json_t *objs[] = {o};
         json_t *t = mc_server_table_build(r, objs, 1, NULL, NULL, NULL, NOW);
-        if (strcmp(json_string_value(cell(t, 0, 3)), cases[i].text) != 0)
+        if (strcmp(json_string_value(cell(t, 0, AGE_COLUMN)), cases[i].text) != 0)
             fprintf(stderr, "age %lld: got %s want %s\n", (long long)cases[i].age,
-                    json_string_value(cell(t, 0, 3)), cases[i].text);
-        assert_string_equal(json_string_value(cell(t, 0, 3)), cases[i].text);
+                    json_string_value(cell(t, 0, AGE_COLUMN)), cases[i].text);
+        assert_string_equal(json_string_value(cell(t, 0, AGE_COLUMN)), cases[i].text);
         json_decref(t);
         json_decref(o);
     }
@@ -185,7 +189,7 @@ static void test_ages(void **state)
         server_test_json("{\"metadata\":{\"name\":\"y\",\"creationTimestamp\":\"yesterday\"}}");
     const json_t *objs[] = {o};
     json_t *t = mc_server_table_build(r, objs, 1, NULL, NULL, NULL, NOW);
-    assert_string_equal(json_string_value(cell(t, 0, 3)), "<invalid>");
+    assert_string_equal(json_string_value(cell(t, 0, AGE_COLUMN)), "<invalid>");
     json_decref(t);
     json_decref(o);
     mc_server_registry_free(reg);

@@ -153,7 +153,9 @@ demo_prepare_clusters() {
             -d "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"$2\"}}"
     }
     namespace mgmt meshcert
-    say "mgmt: namespace meshcert"
+    run curl api mgmt POST /apis/apiextensions.k8s.io/v1/customresourcedefinitions \
+        -H 'Content-Type: application/yaml' --data-binary "@$CRDS/rootrotations.yaml"
+    say "mgmt: namespace meshcert, CRD rootrotations.yaml (root rotations are recorded there)"
     local c f
     for c in "${MANAGED[@]}"; do
         namespace "$c" meshcert

@@ -37,12 +37,6 @@ demo_start_server
 
 step "2. Prepare the clusters, register them, start the issuer and the agents"
 demo_prepare_clusters
-# the RootRotation CRD lives on mgmt, where `meshcert root rotate` records a rotation
-if [[ -f "$CRDS/rootrotations.yaml" ]]; then
-    run curl api mgmt POST /apis/apiextensions.k8s.io/v1/customresourcedefinitions \
-        -H 'Content-Type: application/yaml' --data-binary "@$CRDS/rootrotations.yaml"
-    say "mgmt: CRD rootrotations.yaml"
-fi
 demo_register_clusters
 demo_start_processes
 

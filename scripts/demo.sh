@@ -3,7 +3,8 @@
 # `meshcert server` hosts three logical Kubernetes clusters (mgmt, east, west);
 # the issuer runs against mgmt with one root CA, one agent runs per managed
 # cluster; each agent makes its cluster's intermediate CA key and CSR, the
-# issuer signs, and a workload certificate from east is then trusted by west.
+# issuer signs, and a workload certificate from east is then trusted by west;
+# then both clusters move to a new root in steps (meshcert root rotate).
 # Every process it starts is stopped on exit, failure or Ctrl-C.
 # Usage: scripts/demo.sh /path/to/meshcert   (output: ./demo-out/workflow or $MESHCERT_DEMO_DIR;
 # the offline demo writes ./demo-out/offline, so neither run wipes the other's files)
@@ -71,6 +72,23 @@ say "\$ openssl verify -CAfile west/root-cert.pem -untrusted east/cert-chain.pem
 fg openssl verify -CAfile west/root-cert.pem -untrusted east/cert-chain.pem workload-cert.pem \
     >"$LOGS/openssl-verify.log" 2>&1 || { cat "$LOGS/openssl-verify.log" >&2; die "west does not trust east's workload"; }
 sed 's/^/   /' "$LOGS/openssl-verify.log"
+
+step "9. Rotate the root of both clusters in steps (each step at least 1 s here; 24h by default)"
+R1=$(openssl x509 -in east/root-cert.pem -noout -fingerprint -sha256)
+say "\$ meshcert root rotate --generate --root-key-type ec-p256 --step-dwell 1s --wait"
+fg "$MESHCERT" root rotate --kubeconfig "$MGMT" --generate --root-key-type ec-p256 \
+    --step-dwell 1s --name demo-rotation --wait --timeout 2m >"$LOGS/root-rotate.log" 2>&1 ||
+    { cat "$LOGS/root-rotate.log" >&2; die "the root rotation did not complete"; }
+grep '^rootrotation' "$LOGS/root-rotate.log" | sed 's/^/   /'
+for c in "${MANAGED[@]}"; do
+    run verify "$MESHCERT" verify --kubeconfig "$MGMT" --cluster "$c" --write-dir "$OUT/$c-rotated"
+done
+R2=$(openssl x509 -in east-rotated/root-cert.pem -noout -fingerprint -sha256)
+[[ "$R1" != "$R2" ]] || die "east still carries the old root"
+cmp -s east-rotated/root-cert.pem west-rotated/root-cert.pem || die "east and west have different roots"
+say "east and west now carry only the new root; their new intermediates verify against it"
+fg "$MESHCERT" root status --kubeconfig "$MGMT" >"$LOGS/root-status.txt" 2>&1 || true
+say "meshcert root status: $LOGS/root-status.txt"
 
 step "Done in $((SECONDS - START)) s"
 say "clusters' files: $OUT/east/ $OUT/west/ (workload: $OUT/workload-cert.pem)"

@@ -109,19 +109,19 @@ int mc_api_root_rotation_set_clusters(mc_api_root_rotation *rr,
     return MC_OK;
 }
 
-static int decode_spec(const json_t *json, mc_api_root_rotation_spec *spec,
-                       const mc_codec_ctx *ctx, mc_err *err)
+static int decode_spec(const json_t *json, mc_api_root_rotation_spec *spec, const mc_codec_ctx *ctx,
+                       mc_err *err)
 {
     const json_t *s;
     int rc = mc_codec_get_object(json, "spec", &s, ctx, "spec", err);
     if (rc != 0 || !s)
         return rc;
-    if ((rc = mc_api_object_ref_decode(s, "rootSecret", &spec->root_secret, ctx,
-                                       "spec.rootSecret", err)) != 0 ||
+    if ((rc = mc_api_object_ref_decode(s, "rootSecret", &spec->root_secret, ctx, "spec.rootSecret",
+                                       err)) != 0 ||
         (rc = mc_api_object_ref_decode(s, "newRootSecret", &spec->new_root_secret, ctx,
                                        "spec.newRootSecret", err)) != 0 ||
-        (rc = mc_codec_get_string(s, "stepDwell", &spec->step_dwell, ctx, "spec.stepDwell",
-                                  err)) != 0 ||
+        (rc = mc_codec_get_string(s, "stepDwell", &spec->step_dwell, ctx, "spec.stepDwell", err)) !=
+            0 ||
         (rc = mc_codec_get_bool(s, "abort", &spec->abort, ctx, "spec.abort", err)) != 0)
         return rc;
     return 0;
@@ -149,8 +149,8 @@ static int decode_clusters(const json_t *status, mc_api_root_rotation_status *st
                                       err)) != 0 ||
             (rc = mc_codec_get_string(item, "phase", &c->phase, ctx, "status.clusters[].phase",
                                       err)) != 0 ||
-            (rc = mc_codec_get_bool(item, "done", &c->done, ctx, "status.clusters[].done",
-                                    err)) != 0 ||
+            (rc = mc_codec_get_bool(item, "done", &c->done, ctx, "status.clusters[].done", err)) !=
+                0 ||
             (rc = mc_codec_get_string(item, "message", &c->message, ctx,
                                       "status.clusters[].message", err)) != 0)
             return rc;
@@ -244,13 +244,12 @@ static int encode_status(const mc_api_root_rotation_status *st, json_t *obj)
     json_t *clusters = encode_clusters(st);
     /* mc_codec_put steals clusters (NULL: out of memory, reported below) */
     int rc = clusters ? mc_codec_put(s, "clusters", clusters) : MC_ENOMEM;
-    if (rc == 0 && ((rc = mc_codec_put_string(s, "phase", st->phase)) != 0 ||
-                    (rc = mc_codec_put_string(s, "stepStartedAt", st->step_started_at)) != 0 ||
-                    (rc = mc_codec_put_string(s, "oldRootFingerprint",
-                                              st->old_root_fingerprint)) != 0 ||
-                    (rc = mc_codec_put_string(s, "newRootFingerprint",
-                                              st->new_root_fingerprint)) != 0 ||
-                    (rc = mc_api_conditions_encode(&st->conditions, s)) != 0))
+    if (rc == 0 &&
+        ((rc = mc_codec_put_string(s, "phase", st->phase)) != 0 ||
+         (rc = mc_codec_put_string(s, "stepStartedAt", st->step_started_at)) != 0 ||
+         (rc = mc_codec_put_string(s, "oldRootFingerprint", st->old_root_fingerprint)) != 0 ||
+         (rc = mc_codec_put_string(s, "newRootFingerprint", st->new_root_fingerprint)) != 0 ||
+         (rc = mc_api_conditions_encode(&st->conditions, s)) != 0))
         rc = MC_ENOMEM;
     if (rc != 0) {
         json_decref(saved);

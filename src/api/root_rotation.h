@@ -24,16 +24,16 @@
 #define MC_API_ROOT_ROTATION_DEFAULT_DWELL "24h"
 
 typedef enum mc_rr_phase {
-    MC_RR_PHASE_UNKNOWN = -1,                  /* a phase string this version does not know */
-    MC_RR_PHASE_NONE = 0,                      /* no status yet: not started */
-    MC_RR_PHASE_ADDING_NEW_ROOT,               /* sign R1, bundle [R1,R2] */
-    MC_RR_PHASE_PROPAGATING_NEW_INTERMEDIATE,  /* sign R2, bundle [R1,R2] */
-    MC_RR_PHASE_DELETING_OLD_ROOT,             /* sign R2, bundle [R2]; then the swap */
-    MC_RR_PHASE_COMPLETE,                      /* the root Secret holds R2 */
-    MC_RR_PHASE_ROLLING_BACK_INTERMEDIATE,     /* abort: sign R1, bundle [R1,R2] */
-    MC_RR_PHASE_ROLLING_BACK,                  /* abort: sign R1, bundle [R1] */
-    MC_RR_PHASE_ABORTED,                       /* rolled back: R1 alone, as before */
-    MC_RR_PHASE_FAILED,                        /* refused (see the FAILED condition) */
+    MC_RR_PHASE_UNKNOWN = -1,                 /* a phase string this version does not know */
+    MC_RR_PHASE_NONE = 0,                     /* no status yet: not started */
+    MC_RR_PHASE_ADDING_NEW_ROOT,              /* sign R1, bundle [R1,R2] */
+    MC_RR_PHASE_PROPAGATING_NEW_INTERMEDIATE, /* sign R2, bundle [R1,R2] */
+    MC_RR_PHASE_DELETING_OLD_ROOT,            /* sign R2, bundle [R2]; then the swap */
+    MC_RR_PHASE_COMPLETE,                     /* the root Secret holds R2 */
+    MC_RR_PHASE_ROLLING_BACK_INTERMEDIATE,    /* abort: sign R1, bundle [R1,R2] */
+    MC_RR_PHASE_ROLLING_BACK,                 /* abort: sign R1, bundle [R1] */
+    MC_RR_PHASE_ABORTED,                      /* rolled back: R1 alone, as before */
+    MC_RR_PHASE_FAILED,                       /* refused (see the FAILED condition) */
 } mc_rr_phase;
 
 /* One registered cluster's progress in the current step (status.clusters[]). */

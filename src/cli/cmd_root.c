@@ -14,7 +14,7 @@
 
 #include "api/issued_certificate.h"
 #include "api/root_rotation.h"
-#include "api/time.h"
+#include "api/validate.h"
 #include "cli/cli.h"
 #include "cli/ops.h"
 #include "issuer/root_secret.h"
@@ -203,10 +203,10 @@ static int wait_for_rotation(mc_kube_client *client, const char *ns, const char 
         mc_rr_phase phase = rr ? mc_api_rr_phase_parse(rr->status.phase) : MC_RR_PHASE_NONE;
         if (mc_api_rr_phase_is_final(phase)) {
             const mc_api_condition *c = mc_api_conditions_get(&rr->status.conditions, last);
-            rc = phase == success ? MC_OK
-                                  : mc_err_set(err, MC_EINVAL, "rootrotation %s/%s ended %s: %s",
-                                               ns, name, last,
-                                               c && c->message ? c->message : "(no message)");
+            rc = phase == success
+                     ? MC_OK
+                     : mc_err_set(err, MC_EINVAL, "rootrotation %s/%s ended %s: %s", ns, name, last,
+                                  c && c->message ? c->message : "(no message)");
             mc_api_root_rotation_free(rr);
             return rc;
         }
@@ -229,10 +229,10 @@ static int create_rotation(mc_kube_client *client, const root_args *a, const cha
     mc_api_root_rotation *rr = mc_api_root_rotation_new(a->ns, name);
     json_t *body = NULL;
     int rc = rr ? MC_OK : MC_ENOMEM;
-    if (rc == MC_OK && (mc_api_object_ref_set(&rr->spec.root_secret, root_ns, root_name) != MC_OK ||
-                        mc_api_object_ref_set(&rr->spec.new_root_secret, new_ns, new_name) !=
-                            MC_OK ||
-                        (a->step_dwell && !(rr->spec.step_dwell = mc_strdup(a->step_dwell)))))
+    if (rc == MC_OK &&
+        (mc_api_object_ref_set(&rr->spec.root_secret, root_ns, root_name) != MC_OK ||
+         mc_api_object_ref_set(&rr->spec.new_root_secret, new_ns, new_name) != MC_OK ||
+         (a->step_dwell && !(rr->spec.step_dwell = mc_strdup(a->step_dwell)))))
         rc = MC_ENOMEM;
     if (rc != MC_OK) {
         mc_api_root_rotation_free(rr);
@@ -244,8 +244,8 @@ static int create_rotation(mc_kube_client *client, const root_args *a, const cha
     if (rc == MC_OK)
         rc = mc_kube_create(client, &rotations, a->ns, body, NULL, err);
     if (rc == MC_EEXISTS)
-        mc_err_set(err, MC_EEXISTS, "rootrotation %s/%s already exists; pick another --name",
-                   a->ns, name);
+        mc_err_set(err, MC_EEXISTS, "rootrotation %s/%s already exists; pick another --name", a->ns,
+                   name);
     json_decref(body);
     mc_api_root_rotation_free(rr);
     return rc;
@@ -268,10 +268,17 @@ static int cmd_rotate(mc_kube_client *client, const root_args *a, mc_err *err)
     mc_api_root_rotation **all = NULL;
     size_t count = 0;
     int rc = list_rotations(client, a->ns, &all, &count, err);
+    /* checked before anything is written: a refused name must not leave a
+     * generated root behind */
+    if (mc_validate_dns1123_subdomain(name, err) != MC_OK)
+        rc = mc_err_prefix(err, "--name \"%s\"", name);
     for (size_t i = 0; rc == MC_OK && i < count; i++) {
         char key[520];
         ref_key(&all[i]->spec.root_secret, a->ns, key, sizeof(key));
-        if (strcmp(key, root_key) == 0 && is_active(all[i]))
+        if (strcmp(all[i]->metadata.name, name) == 0)
+            rc = mc_err_set(err, MC_EEXISTS,
+                            "rootrotation %s/%s already exists; pick another --name", a->ns, name);
+        else if (strcmp(key, root_key) == 0 && is_active(all[i]))
             rc = mc_err_set(err, MC_EEXISTS,
                             "rootrotation %s/%s is already rotating root %s (phase %s); wait for "
                             "it, or abort it with meshcert root rotate --abort --name %s",
@@ -309,8 +316,8 @@ static int cmd_rotate(mc_kube_client *client, const root_args *a, mc_err *err)
         json_t *next = NULL;
         rc = mc_kube_get(client, &mc_cli_secrets, new_ns, new_name, &next, err);
         if (rc == MC_OK && !mc_root_secret_is_root(next))
-            rc = mc_err_set(err, MC_EINVAL, "secret %s/%s does not hold a root (%s and %s)",
-                            new_ns, new_name, MC_ROOT_SECRET_CERT_KEY, MC_ROOT_SECRET_KEY_KEY);
+            rc = mc_err_set(err, MC_EINVAL, "secret %s/%s does not hold a root (%s and %s)", new_ns,
+                            new_name, MC_ROOT_SECRET_CERT_KEY, MC_ROOT_SECRET_KEY_KEY);
         else if (rc == MC_ENOTFOUND)
             mc_err_set(err, MC_ENOTFOUND, "secret %s/%s not found (--new-root-secret)", new_ns,
                        new_name);
@@ -349,10 +356,9 @@ static int cmd_abort(mc_kube_client *client, const root_args *a, mc_err *err)
     }
     char name[254] = "";
     if (rc == MC_OK && !target)
-        rc = a->name ? mc_err_set(err, MC_ENOTFOUND, "rootrotation %s/%s not found", a->ns,
-                                  a->name)
-                     : mc_err_set(err, MC_ENOTFOUND, "no active rootrotation in namespace %s",
-                                  a->ns);
+        rc = a->name
+                 ? mc_err_set(err, MC_ENOTFOUND, "rootrotation %s/%s not found", a->ns, a->name)
+                 : mc_err_set(err, MC_ENOTFOUND, "no active rootrotation in namespace %s", a->ns);
     if (rc == MC_OK) {
         mc_strlcpy(name, target->metadata.name, sizeof(name));
         mc_rr_phase phase = mc_api_rr_phase_parse(target->status.phase);
@@ -439,8 +445,8 @@ static void print_cluster_roots(mc_kube_client *client, const char *ns,
                 char roots[200] = "";
                 for (size_t k = 0; k < ic->status.root_fingerprints_len; k++) {
                     char buf[16];
-                    const char *label = root_label(rr, ic->status.root_fingerprints[k], buf,
-                                                   sizeof(buf));
+                    const char *label =
+                        root_label(rr, ic->status.root_fingerprints[k], buf, sizeof(buf));
                     size_t used = strlen(roots);
                     snprintf(roots + used, sizeof(roots) - used, "%s%s", k ? "," : "", label);
                 }
@@ -451,7 +457,8 @@ static void print_cluster_roots(mc_kube_client *client, const char *ns,
                        ic->status.not_after ? ic->status.not_after : "-",
                        token && ic->status.rotation && strcmp(token, ic->status.rotation) == 0
                            ? token
-                           : token ? "(pending)" : "-");
+                       : token ? "(pending)"
+                               : "-");
             }
             mc_api_issued_certificate_free(ic);
         }
@@ -475,8 +482,8 @@ static void print_rotation(mc_kube_client *client, const char *ns, const mc_api_
            rr->status.old_root_fingerprint ? rr->status.old_root_fingerprint : "-");
     printf("  R2 %s sha256 %s\n", new_key,
            rr->status.new_root_fingerprint ? rr->status.new_root_fingerprint : "-");
-    printf("  step dwell %s\n", rr->spec.step_dwell ? rr->spec.step_dwell
-                                                    : MC_API_ROOT_ROTATION_DEFAULT_DWELL);
+    printf("  step dwell %s\n",
+           rr->spec.step_dwell ? rr->spec.step_dwell : MC_API_ROOT_ROTATION_DEFAULT_DWELL);
     printf("  steps:\n");
     for (size_t i = 0; i < rr->status.conditions.len; i++) {
         const mc_api_condition *c = &rr->status.conditions.items[i];

@@ -41,11 +41,11 @@
 #include "util/log.h"
 #include "util/str.h"
 
-#define LOG              "issuer"
-#define LEASE_NAME       "meshcert-issuer"
-#define KEY_MAX          800
-#define ROOT_CERT_KEY    MC_ROOT_SECRET_CERT_KEY
-#define ROOT_KEY_KEY     MC_ROOT_SECRET_KEY_KEY
+#define LOG           "issuer"
+#define LEASE_NAME    "meshcert-issuer"
+#define KEY_MAX       800
+#define ROOT_CERT_KEY MC_ROOT_SECRET_CERT_KEY
+#define ROOT_KEY_KEY  MC_ROOT_SECRET_KEY_KEY
 
 static const mc_kube_resource secrets_resource = {"", "v1", "secrets", 1};
 static const mc_kube_resource requests_resource = {MC_API_GROUP, MC_API_VERSION,
@@ -857,7 +857,9 @@ static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster,
             .issuer_namespace = issuer->namespace,
             .signer = signer ? signer->signer : NULL,
             .signer_error = signer && !signer->signer ? signer->error : NULL,
-            .root_pem = bundle ? bundle : signer ? signer->root_pem : NULL,
+            .root_pem = bundle   ? bundle
+                        : signer ? signer->root_pem
+                                 : NULL,
             .ttl_seconds = issuer->ttl_seconds,
             .max_duration_seconds = issuer->max_duration_seconds,
             .now = time(NULL),
@@ -867,7 +869,10 @@ static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster,
     if (action.type != MC_ISSUER_FINISH && action.type != MC_ISSUER_FAIL)
         goto out;
     rc = write_status(cluster, request, &action,
-                      bundle ? bundle : signer && signer->root_pem ? signer->root_pem : "", err);
+                      bundle                       ? bundle
+                      : signer && signer->root_pem ? signer->root_pem
+                                                   : "",
+                      err);
     if (rc != MC_OK) {
         mc_err_prefix(err, "certificaterequest %s/%s on cluster %s", ns, name, cluster->name);
         goto out;

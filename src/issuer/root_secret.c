@@ -24,10 +24,9 @@ int mc_root_secret_generate(mc_kube_client *client, const char *ns, const char *
     char *cert_pem = NULL, *key_pem = NULL, *cert_b64 = NULL, *key_b64 = NULL;
     size_t cert_len = 0, key_len = 0, key_b64_len = 0;
     json_t *secret = NULL;
-    mc_pki_root_params params = {MC_ROOT_SECRET_ORG, MC_ROOT_SECRET_CN,
-                                 validity_seconds > 0 ? validity_seconds
-                                                      : MC_ROOT_SECRET_DEFAULT_VALIDITY,
-                                 0};
+    mc_pki_root_params params = {
+        MC_ROOT_SECRET_ORG, MC_ROOT_SECRET_CN,
+        validity_seconds > 0 ? validity_seconds : MC_ROOT_SECRET_DEFAULT_VALIDITY, 0};
     int rc = mc_pki_key_generate(key_type, &key, err);
     if (rc == MC_OK)
         rc = mc_pki_root_create(key, &params, &root, err);
@@ -42,11 +41,11 @@ int mc_root_secret_generate(mc_kube_client *client, const char *ns, const char *
         mc_err_prefix(err, "generating root for secret %s/%s", ns, name);
         goto out;
     }
-    secret = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s, s:{s:s, s:s}}", "apiVersion", "v1",
-                       "kind", "Secret", "metadata", "name", name, "namespace", ns, "labels",
-                       "app.kubernetes.io/managed-by", "meshcert", "type",
-                       MC_API_SECRET_TYPE_SIGNING, "data", MC_ROOT_SECRET_CERT_KEY, cert_b64,
-                       MC_ROOT_SECRET_KEY_KEY, key_b64);
+    secret =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s, s:{s:s, s:s}}", "apiVersion", "v1",
+                  "kind", "Secret", "metadata", "name", name, "namespace", ns, "labels",
+                  "app.kubernetes.io/managed-by", "meshcert", "type", MC_API_SECRET_TYPE_SIGNING,
+                  "data", MC_ROOT_SECRET_CERT_KEY, cert_b64, MC_ROOT_SECRET_KEY_KEY, key_b64);
     if (!secret) {
         rc =
             mc_err_set(err, MC_ENOMEM, "generating root for secret %s/%s: out of memory", ns, name);
@@ -95,8 +94,8 @@ int mc_root_secret_cert(const json_t *secret, const char *what, mc_pki_cert **ce
                         char fingerprint[MC_PKI_FINGERPRINT_SIZE], mc_err *err)
 {
     *cert = NULL;
-    const char *b64 =
-        json_string_value(json_object_get(json_object_get(secret, "data"), MC_ROOT_SECRET_CERT_KEY));
+    const char *b64 = json_string_value(
+        json_object_get(json_object_get(secret, "data"), MC_ROOT_SECRET_CERT_KEY));
     if (!b64)
         return mc_err_set(err, MC_EINVAL, "%s lacks %s", what, MC_ROOT_SECRET_CERT_KEY);
     unsigned char *pem = NULL;

@@ -16,10 +16,10 @@
 #include "pki/key.h"
 #include "util/err.h"
 
-#define MC_ROOT_SECRET_CERT_KEY "root-cert.pem"
-#define MC_ROOT_SECRET_KEY_KEY  "key.pem"
-#define MC_ROOT_SECRET_ORG      "meshcert"
-#define MC_ROOT_SECRET_CN       "meshcert root CA"
+#define MC_ROOT_SECRET_CERT_KEY         "root-cert.pem"
+#define MC_ROOT_SECRET_KEY_KEY          "key.pem"
+#define MC_ROOT_SECRET_ORG              "meshcert"
+#define MC_ROOT_SECRET_CN               "meshcert root CA"
 #define MC_ROOT_SECRET_DEFAULT_VALIDITY ((int64_t)365 * 86400)
 
 /* Generates a self-signed root (key_type, valid validity_seconds, 0: one

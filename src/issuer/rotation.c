@@ -70,11 +70,11 @@ static void describe_phase(mc_rr_phase phase, char *out, size_t size)
         snprintf(out, size, "the root secret holds the new root; the old root is retired");
         return;
     case MC_RR_PHASE_ABORTED:
-        snprintf(out, size, "rolled back: intermediates signed by the old root, bundles hold it "
-                            "alone");
+        snprintf(out, size,
+                 "rolled back: intermediates signed by the old root, bundles hold it "
+                 "alone");
         return;
-    default:
-        break;
+    default: break;
     }
     mc_rotation_phase_plan(phase, &signer, &bundle);
     snprintf(out, size, "intermediates signed by %s; trust bundles hold %s",
@@ -117,8 +117,7 @@ static int ic_pending(const mc_rotation_ic *ic, const char *token, unsigned sign
         snprintf(why, size, "%s/%s: the step's token is not set yet", ns, name);
     else if (ic->state == MC_IC_STATE_FAILED)
         snprintf(why, size, "%s/%s: FAILED (see its status.error)", ns, name);
-    else if (!same(ic->status_rotation, token) || ic->state != MC_IC_STATE_FINISHED ||
-             !ic->current)
+    else if (!same(ic->status_rotation, token) || ic->state != MC_IC_STATE_FINISHED || !ic->current)
         snprintf(why, size, "%s/%s: waiting for the agent (state %s)", ns, name,
                  mc_api_ic_state_name(ic->state));
     else if (!ic->request_finished)
@@ -224,8 +223,7 @@ static int handle_abort(const mc_rotation_observation *obs, mc_rr_phase phase,
                  "spec.abort ignored: in DELETING_OLD_ROOT the bundles no longer hold the old "
                  "root, so rolling back would break trust; the rotation completes");
         return 1;
-    default:
-        return 0; /* rolling back already */
+    default: return 0; /* rolling back already */
     }
 }
 
@@ -317,6 +315,10 @@ void mc_rotation_decide(const mc_rotation_observation *obs, mc_rotation_action *
                             : (entered ? entered->last_transition_time : NULL);
     if (!since || mc_time_parse(since, &started, &nanos, NULL) != MC_OK)
         started = 0;
+    /* now is whole seconds (rounded down): a start within a second counts
+     * from the next one, so that no step is shorter than its dwell */
+    if (nanos > 0)
+        started++;
     if (obs->now < started + dwell) {
         action->type = MC_ROTATION_WAIT;
         action->requeue_at = started + dwell;

@@ -28,20 +28,20 @@
 
 /* One IssuedCertificate naming the rotated root, and its request. */
 typedef struct mc_rotation_ic {
-    const char *namespace;         /* of the IssuedCertificate (messages) */
+    const char *namespace; /* of the IssuedCertificate (messages) */
     const char *name;
     const char *rotate_annotation; /* metadata.annotations[MC_API_IC_ROTATE_ANNOTATION] or NULL */
     const char *status_rotation;   /* status.rotation (the token the agent honoured) or NULL */
     mc_ic_state state;
-    int current;                   /* status.observedGeneration == metadata.generation */
-    int request_finished;          /* its CertificateRequest is FINISHED for its generation */
-    unsigned request_bundle;       /* roots in the request's signingRootCa (bits) */
-    unsigned request_signer;       /* the root its signedCertificate verifies against (bit), 0 */
+    int current;             /* status.observedGeneration == metadata.generation */
+    int request_finished;    /* its CertificateRequest is FINISHED for its generation */
+    unsigned request_bundle; /* roots in the request's signingRootCa (bits) */
+    unsigned request_signer; /* the root its signedCertificate verifies against (bit), 0 */
 } mc_rotation_ic;
 
 typedef struct mc_rotation_cluster {
-    const char *name;           /* registered cluster */
-    const mc_rotation_ic *ics;  /* IssuedCertificates naming the rotated root */
+    const char *name;          /* registered cluster */
+    const mc_rotation_ic *ics; /* IssuedCertificates naming the rotated root */
     size_t ics_len;
 } mc_rotation_cluster;
 
@@ -54,7 +54,7 @@ typedef struct mc_rotation_observation {
     const char *root_error;           /* why a fingerprint is NULL (message), or NULL */
     const char *active_elsewhere;     /* name of another active rotation of the same root, or
                                          NULL (the older one wins; this one FAILs) */
-    int64_t now;                      /* Unix seconds */
+    int64_t now;                      /* Unix seconds, rounded down */
 } mc_rotation_observation;
 
 typedef enum mc_rotation_action_type {
@@ -69,16 +69,16 @@ typedef enum mc_rotation_action_type {
 
 typedef struct mc_rotation_action {
     mc_rotation_action_type type;
-    mc_rr_phase phase;          /* SET_PHASE, FAIL: the phase to write */
-    const char *condition_type; /* SET_PHASE, SET_NOTE, FAIL: static */
+    mc_rr_phase phase;            /* SET_PHASE, FAIL: the phase to write */
+    const char *condition_type;   /* SET_PHASE, SET_NOTE, FAIL: static */
     const char *condition_status; /* "True" or "False" (static) */
-    const char *reason;         /* CamelCase (static) */
-    char message[512];          /* condition message; WAIT: what is waited for */
-    int record_fingerprints;    /* SET_PHASE: write the observed fingerprints into status */
-    size_t cluster;             /* SET_TOKEN: index into observation->clusters */
-    size_t ic;                  /* SET_TOKEN: index into that cluster's ics */
-    char token[320];            /* SET_TOKEN: the annotation's value */
-    int64_t requeue_at;         /* WAIT: Unix seconds to look again (0: on a change only) */
+    const char *reason;           /* CamelCase (static) */
+    char message[512];            /* condition message; WAIT: what is waited for */
+    int record_fingerprints;      /* SET_PHASE: write the observed fingerprints into status */
+    size_t cluster;               /* SET_TOKEN: index into observation->clusters */
+    size_t ic;                    /* SET_TOKEN: index into that cluster's ics */
+    char token[320];              /* SET_TOKEN: the annotation's value */
+    int64_t requeue_at;           /* WAIT: Unix seconds to look again (0: on a change only) */
 } mc_rotation_action;
 
 /* What a phase signs with and bundles. Returns 1 for the five phases in

@@ -33,10 +33,10 @@
 
 #define LOG              "rotation"
 #define KEY_MAX          600
-#define POLL_MS          30000 /* a step in progress is looked at again at least this often */
-#define MAX_TOKEN_WRITES 10000 /* per reconcile: bounds the token loop */
-#define CRD_KEY          "@crd"  /* not a valid ns/name: the CRD check */
-#define CRD_RETRY_MS     30000
+#define POLL_MS          30000  /* a step in progress is looked at again at least this often */
+#define MAX_TOKEN_WRITES 10000  /* per reconcile: bounds the token loop */
+#define CRD_KEY          "@crd" /* not a valid ns/name: the CRD check */
+#define CRD_RETRY_MS     10000
 
 static const mc_kube_resource rotations_resource = {MC_API_GROUP, MC_API_VERSION, "rootrotations",
                                                     1};
@@ -58,8 +58,7 @@ struct mc_rotation_controller {
 /* ---- observation ---------------------------------------------------------- */
 
 /* "ns/name" of a Secret reference (an empty namespace is the issuer's). */
-static void secret_key(const mc_api_object_ref *ref, const char *default_ns, char *out,
-                       size_t size)
+static void secret_key(const mc_api_object_ref *ref, const char *default_ns, char *out, size_t size)
 {
     snprintf(out, size, "%s/%s", ref->namespace && *ref->namespace ? ref->namespace : default_ns,
              ref->name ? ref->name : "");
@@ -163,8 +162,8 @@ static void observe_ic(const issuer_cluster *cluster, const mc_api_issued_certif
         mc_pki_cert *cert = NULL;
         if (request->status.signed_certificate &&
             mc_pki_cert_from_pem((const char *)request->status.signed_certificate,
-                                 request->status.signed_certificate_len, "signedCertificate",
-                                 &cert, &err) == MC_OK)
+                                 request->status.signed_certificate_len, "signedCertificate", &cert,
+                                 &err) == MC_OK)
             out->request_signer = signed_by(cert, old_root, new_root);
         mc_pki_cert_free(cert);
     }
@@ -224,13 +223,13 @@ static int other_active(mc_rotation_controller *rc, const mc_api_root_rotation *
             secret_key(&other->spec.root_secret, rc->namespace, key, sizeof(key));
             mc_rr_phase phase = mc_api_rr_phase_parse(other->status.phase);
             unsigned s, b;
-            const char *mine = rr->metadata.creation_timestamp ? rr->metadata.creation_timestamp
-                                                               : "";
+            const char *mine =
+                rr->metadata.creation_timestamp ? rr->metadata.creation_timestamp : "";
             const char *theirs =
                 other->metadata.creation_timestamp ? other->metadata.creation_timestamp : "";
-            int older = strcmp(theirs, mine) < 0 ||
-                        (strcmp(theirs, mine) == 0 && strcmp(other->metadata.name,
-                                                             rr->metadata.name) < 0);
+            int older =
+                strcmp(theirs, mine) < 0 ||
+                (strcmp(theirs, mine) == 0 && strcmp(other->metadata.name, rr->metadata.name) < 0);
             if (strcmp(key, root_key) == 0 &&
                 (mc_rotation_phase_plan(phase, &s, &b) ||
                  (phase == MC_RR_PHASE_NONE && !other->spec.abort && older))) {
@@ -276,8 +275,11 @@ static int write_phase(mc_rotation_controller *rc, mc_api_root_rotation *rr,
                        mc_err *err)
 {
     int64_t now = obs->now;
+    /* stepStartedAt in microseconds: the dwell counts from the instant */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
     char when[MC_TIME_RFC3339_MAX];
-    mc_time_format(now, when, sizeof(when));
+    mc_time_format_micro((int64_t)ts.tv_sec, (int32_t)ts.tv_nsec, when, sizeof(when));
     int result = MC_OK;
     if (action->type != MC_ROTATION_SET_NOTE)
         if (replace(&rr->status.phase, mc_api_rr_phase_name(action->phase)) != MC_OK ||
@@ -471,8 +473,8 @@ static int check_crd(mc_rotation_controller *rc, mc_reconcile_result *result)
     mc_err local = {0};
     mc_kube_list_options options = {0};
     options.limit = 1;
-    int found = mc_kube_list(rc->client, &rotations_resource, rc->namespace, &options, &list,
-                             &local);
+    int found =
+        mc_kube_list(rc->client, &rotations_resource, rc->namespace, &options, &list, &local);
     json_decref(list);
     if (found == MC_OK) {
         if (mc_informer_start(rc->rotations, &local) != MC_OK) {
@@ -567,8 +569,8 @@ static int reconcile_rotation(void *ctx, const char *key, mc_reconcile_result *r
         rcode = write_phase(rc, st.rr, &st.obs, &action, err);
         if (rcode == MC_OK)
             mc_log_info(LOG, "rootrotation %s/%s: %s%s (%s)", buf, name,
-                        action.type == MC_ROTATION_SET_NOTE ? "note " : "",
-                        action.condition_type, action.message);
+                        action.type == MC_ROTATION_SET_NOTE ? "note " : "", action.condition_type,
+                        action.message);
         break;
     case MC_ROTATION_SWAP_ROOT:
         rcode = swap_root(rc, st.root_key, st.new_key, err);
@@ -585,8 +587,7 @@ static int reconcile_rotation(void *ctx, const char *key, mc_reconcile_result *r
         result->requeue_after_ms = delay_ms;
         break;
     }
-    default:
-        break;
+    default: break;
     }
 out:
     if (rcode == MC_ECONFLICT) {
@@ -664,8 +665,8 @@ int mc_rotation_controller_new(mc_issuer *issuer, mc_kube_client *management,
     }
     rc->issuer = issuer;
     rc->client = management;
-    int result = mc_controller_new("issuer-rotations", 1, reconcile_rotation, rc, &rc->controller,
-                                   err);
+    int result =
+        mc_controller_new("issuer-rotations", 1, reconcile_rotation, rc, &rc->controller, err);
     if (result == MC_OK) {
         mc_informer_handlers handlers;
         mc_controller_watch(rc->controller, &handlers, NULL);

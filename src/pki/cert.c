@@ -541,8 +541,7 @@ int mc_pki_cert_sha256(const mc_pki_cert *cert, unsigned char out[32], mc_err *e
     return MC_OK;
 }
 
-int mc_pki_cert_fingerprint(const mc_pki_cert *cert, char out[MC_PKI_FINGERPRINT_SIZE],
-                            mc_err *err)
+int mc_pki_cert_fingerprint(const mc_pki_cert *cert, char out[MC_PKI_FINGERPRINT_SIZE], mc_err *err)
 {
     static const char digits[] = "0123456789abcdef";
     unsigned char raw[32];

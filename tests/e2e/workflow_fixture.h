@@ -1,13 +1,12 @@
 /* workflow_fixture.h - test helper for the end-to-end workflow tests: a
- * `meshcert server` with clusters mgmt, east and west (namespaces, CRDs (the
- * RootRotation CRD on mgmt) and the registrations of east and west made;
- * wf_setup_clusters adds north for tests that need three managed
- * clusters), the `meshcert issuer` and one
- * `meshcert agent` per managed cluster as real processes with their logs in
- * a work directory, and the checks the tests share (states, cacerts saved
- * and verified by the openssl and certtool CLIs, no private key outside its
- * cluster). Every process started is stopped by wf_teardown, also when a
- * test fails.
+ * `meshcert server` with clusters mgmt, east and west (namespaces, CRDs, the
+ * RootRotation CRD on mgmt, and the registrations of east and west made;
+ * wf_setup_clusters adds north for tests that need three managed clusters),
+ * the `meshcert issuer` and one `meshcert agent` per managed cluster as real
+ * processes with their logs in a work directory, and the checks the tests
+ * share (states, cacerts saved and verified by the openssl and certtool
+ * CLIs, no private key outside its cluster). Every process started is
+ * stopped by wf_teardown, also when a test fails.
  *
  * The wf_assert and wf_wait functions fail the running cmocka test (after
  * printing the processes' logs) instead of returning an error.

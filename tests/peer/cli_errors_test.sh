@@ -396,6 +396,21 @@ expect_fail 1 "no-such-root.pem" "verify: --root does not exist" mc verify --roo
 expect_fail 1 "c1.key" "verify: --root is not a certificate (error names the --root file)" \
     mc verify --root c1.key --dir existing-out
 
+section "meshcert root: usage errors name the flag (no cluster reached)"
+expect_fail 2 "--generate|--new-root-secret" "root rotate without a new root" mc root rotate
+expect_fail 2 "--generate|--new-root-secret" "root rotate with both new-root options" \
+    mc root rotate --generate --new-root-secret meshcert/next
+expect_fail 2 "--abort" "root rotate --abort with --generate" mc root rotate --abort --generate
+expect_fail 2 "--step-dwell|soon" "root rotate --step-dwell soon" \
+    mc root rotate --generate --step-dwell soon
+expect_fail 2 "--root-key-type|dsa" "root rotate --root-key-type dsa" \
+    mc root rotate --generate --root-key-type dsa
+expect_fail 2 "--root-secret|a/b/c" "root rotate --root-secret a/b/c" \
+    mc root rotate --generate --root-secret a/b/c
+expect_fail 2 "--timeout" "root rotate --timeout without --wait" \
+    mc root rotate --generate --timeout 1m
+expect_fail 2 "bogus" "root bogus" mc root bogus
+
 section "no private key material in meshcert's output (keys were passed where CSRs and certs belong)"
 assert_no_key_material "no PRIVATE KEY and no key line in any meshcert stdout/stderr"
 

@@ -49,8 +49,9 @@ static mc_rotation_ic finished_ic(const mc_api_root_rotation *rr, mc_rr_phase ph
     mc_rotation_token(rr, phase, tokens[slot], sizeof(tokens[slot]));
     unsigned signer, bundle;
     mc_rotation_phase_plan(phase, &signer, &bundle);
-    mc_rotation_ic ic = {"istio-system", "istio-ca", tokens[slot], tokens[slot],
-                         MC_IC_STATE_FINISHED, 1, 1, bundle, signer};
+    mc_rotation_ic ic = {
+        "istio-system", "istio-ca", tokens[slot], tokens[slot], MC_IC_STATE_FINISHED, 1, 1,
+        bundle,         signer};
     return ic;
 }
 
@@ -347,8 +348,9 @@ static void test_new_cluster(void **state)
     (void)state;
     fixture f;
     setup(&f, MC_RR_PHASE_DELETING_OLD_ROOT, 0, STARTED + DWELL);
-    mc_rotation_ic fresh = {"istio-system", "istio-ca", NULL, NULL, MC_IC_STATE_FINISHED, 1, 1,
-                            MC_ROTATION_ROOT_OLD, MC_ROTATION_ROOT_OLD};
+    mc_rotation_ic fresh = {"istio-system",       "istio-ca", NULL, NULL,
+                            MC_IC_STATE_FINISHED, 1,          1,    MC_ROTATION_ROOT_OLD,
+                            MC_ROTATION_ROOT_OLD};
     mc_rotation_ic ics[3] = {f.ics[0], f.ics[1], fresh};
     mc_rotation_cluster clusters[3] = {f.clusters[0], f.clusters[1], {"south", &ics[2], 1}};
     f.obs.clusters = clusters;
@@ -421,6 +423,26 @@ static void test_failed_ic(void **state)
     teardown(&f);
 }
 
+/* stepStartedAt carries microseconds; the clock is whole seconds: a step
+ * started at S.5 may only end at S+1+dwell, never after less than dwell. */
+static void test_dwell_fraction(void **state)
+{
+    (void)state;
+    fixture f;
+    setup(&f, MC_RR_PHASE_ADDING_NEW_ROOT, 0, STARTED + DWELL);
+    free(f.rr->status.step_started_at);
+    char when[64];
+    mc_time_format_micro(STARTED, 500000000, when, sizeof(when));
+    f.rr->status.step_started_at = strdup(when);
+    decide(&f);
+    assert_int_equal(f.action.type, MC_ROTATION_WAIT);
+    assert_int_equal(f.action.requeue_at, STARTED + 1 + DWELL);
+    f.obs.now = STARTED + 1 + DWELL;
+    decide(&f);
+    assert_phase(&f, MC_RR_PHASE_PROPAGATING_NEW_INTERMEDIATE);
+    teardown(&f);
+}
+
 /* No IssuedCertificate names the root anywhere: every step is trivially
  * done, only the dwell counts. */
 static void test_no_ics(void **state)
@@ -437,8 +459,8 @@ static void test_no_ics(void **state)
     setup(&f, MC_RR_PHASE_ADDING_NEW_ROOT, 0, STARTED + 10);
     free(f.rr->status.step_started_at);
     f.rr->status.step_started_at = NULL;
-    mc_api_conditions_set(&f.rr->status.conditions, "ADDING_NEW_ROOT", "True", "StepStarted", "",
-                          1, STARTED);
+    mc_api_conditions_set(&f.rr->status.conditions, "ADDING_NEW_ROOT", "True", "StepStarted", "", 1,
+                          STARTED);
     decide(&f);
     assert_int_equal(f.action.type, MC_ROTATION_WAIT);
     assert_int_equal(f.action.requeue_at, STARTED + DWELL);
@@ -460,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_new_cluster),
         cmocka_unit_test(test_stale_token),
         cmocka_unit_test(test_failed_ic),
+        cmocka_unit_test(test_dwell_fraction),
         cmocka_unit_test(test_no_ics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,7 +8,8 @@
 # Every process it starts is stopped on exit, failure or Ctrl-C.
 # Usage: scripts/demo.sh /path/to/meshcert   (output: ./demo-out/workflow or $MESHCERT_DEMO_DIR;
 # the offline demo writes ./demo-out/offline, so neither run wipes the other's files)
-# The offline walk-through (no server) is scripts/demo-offline.sh.
+# The offline walk-through (no server) is scripts/demo-offline.sh; a root rotation,
+# scripts/demo-rotate.sh. The shared steps and the cleanup are in scripts/demo-lib.sh.
 set -euo pipefail
 
 if [[ $# -ne 1 || ! -x "$1" ]]; then
@@ -17,205 +18,32 @@ if [[ $# -ne 1 || ! -x "$1" ]]; then
 fi
 MESHCERT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 CRDS=$(cd "$(dirname "$0")/../deploy/crds" && pwd)
-for tool in curl openssl; do
-    command -v "$tool" >/dev/null || {
-        echo "demo: $tool is needed (apt-get install $tool, or run 'make deps')" >&2
-        exit 1
-    }
-done
 OUT=${MESHCERT_DEMO_DIR:-./demo-out/workflow}
-SPIFFE=spiffe://cluster.local/ns/istio-system/sa/citadel
 MANAGED=(east west)
 START=$SECONDS
-
-exec 3>&2 # the terminal's stderr: the cleanup may run inside a redirection to a log
-PIDS=()  # the server, issuer and agents
-CHILD=   # the short command running now (see fg)
-STEP="start"
-cleanup() {
-    local rc=$?
-    # stop everything even if Ctrl-C is pressed again meanwhile (bounded: 5 s a process)
-    trap '' INT TERM
-    trap - EXIT
-    local pid
-    [[ -n "$CHILD" ]] && kill -TERM "$CHILD" 2>/dev/null
-    # the issuer and agents first (the issuer hands its Lease back through
-    # the server), then the server (PIDS[0])
-    local group
-    for group in clients server; do
-        local members=("${PIDS[@]:1}")
-        [[ $group == server ]] && members=("${PIDS[@]:0:1}")
-        for pid in "${members[@]}"; do
-            kill -TERM "$pid" 2>/dev/null || true
-        done
-        for pid in "${members[@]}"; do
-            # give each process 5 s to stop cleanly, then kill it
-            for _ in $(seq 50); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.1
-            done
-            kill -KILL "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        done
-    done
-    if [[ -n "$INTERRUPTED" ]]; then
-        echo >&3
-        echo "demo interrupted ($INTERRUPTED) in step: $STEP; stopped every process it started" >&3
-        [[ $INTERRUPTED == SIGINT ]] && rc=130 || rc=143
-    elif [[ $rc -ne 0 ]]; then
-        echo >&3
-        echo "demo FAILED (exit $rc) in step: $STEP" >&3
-        [[ -d "${LOGS:-}" ]] && echo "logs: $LOGS/" >&3
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-INTERRUPTED=
-trap 'INTERRUPTED=SIGINT; exit 130' INT
-trap 'INTERRUPTED=SIGTERM; exit 143' TERM
-
-step() {
-    STEP=$*
-    printf '\n== %s\n' "$*"
-}
-# say TEXT: one line of progress under the current step.
-say() { printf '   %s\n' "$*"; }
-die() {
-    echo "demo: $*" >&2
-    exit 1
-}
-# fg CMD...: runs a command and waits for it. It runs in the background so that
-# a Ctrl-C interrupts the wait at once (bash defers traps while a foreground
-# command runs) and the cleanup can stop it by PID.
-fg() {
-    "$@" &
-    CHILD=$!
-    local rc=0
-    wait "$CHILD" || rc=$?
-    CHILD=
-    return "$rc"
-}
-# run NAME CMD...: runs a command quietly, its output in $LOGS/NAME.log;
-# on failure shows that log.
-run() {
-    local name=$1
-    shift
-    if ! fg "$@" >>"$LOGS/$name.log" 2>&1; then
-        echo "demo: failed: $*" >&2
-        tail -n 20 "$LOGS/$name.log" | sed 's/^/    /' >&2
-        return 1
-    fi
-}
-# api CLUSTER METHOD PATH [CURL ARGS...]: one request to the embedded API server.
-api() {
-    local cluster=$1 method=$2 path=$3
-    shift 3
-    curl -sS --fail-with-body --cacert "$SRV/ca-cert.pem" \
-        -H "Authorization: Bearer $(cat "$SRV/tokens/$cluster")" \
-        -X "$method" "$BASE/clusters/$cluster$path" "$@"
-}
-
-# Recreated on each run; a marker file keeps us from wiping a directory the
-# demo did not make (say MESHCERT_DEMO_DIR=$HOME by mistake).
-if [[ -d "$OUT" && -n "$(ls -A "$OUT")" && ! -e "$OUT/.meshcert-demo" ]]; then
-    echo "demo: $OUT exists and was not made by this demo; refusing to delete it" >&2
-    exit 1
-fi
-rm -rf "$OUT"
-mkdir -p "$OUT"
-touch "$OUT/.meshcert-demo"
-OUT=$(cd "$OUT" && pwd)
-SRV=$OUT/server
-LOGS=$OUT/logs
-mkdir -p "$LOGS"
-cd "$OUT"
+# shellcheck source=scripts/demo-lib.sh
+source "$(dirname "$0")/demo-lib.sh"
+demo_init
 echo "meshcert demo: one root CA, three clusters on one embedded API server, shared trust."
 echo "Everything goes to $OUT (logs in $LOGS)."
 
 step "1. Start the API server with clusters mgmt, east and west"
-"$MESHCERT" server --data-dir "$SRV" --listen 127.0.0.1:0 \
-    --cluster mgmt --cluster east --cluster west >"$LOGS/server.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do
-    [[ -s "$SRV/server.json" ]] && break
-    kill -0 "${PIDS[0]}" 2>/dev/null || { cat "$LOGS/server.log" >&2; die "the server exited"; }
-    sleep 0.1
-done
-[[ -s "$SRV/server.json" ]] || die "the server did not write $SRV/server.json in 10 s"
-PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$SRV/server.json")
-[[ -n "$PORT" ]] || die "no port in $SRV/server.json"
-BASE=https://127.0.0.1:$PORT
-for _ in $(seq 50); do
-    api mgmt GET /api/v1/namespaces -o /dev/null 2>/dev/null && break
-    sleep 0.1
-done
-say "server pid ${PIDS[0]} on $BASE; kubeconfigs in $SRV/kubeconfigs/"
+demo_start_server
 
 step "2. Prepare the clusters: namespaces, and the CRDs on east and west"
-namespace() {
-    run curl api "$1" POST /api/v1/namespaces -H 'Content-Type: application/json' \
-        -d "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"$2\"}}"
-}
-namespace mgmt meshcert
-run curl api mgmt POST /apis/apiextensions.k8s.io/v1/customresourcedefinitions \
-    -H 'Content-Type: application/yaml' --data-binary "@$CRDS/rootrotations.yaml"
-say "mgmt: namespace meshcert, CRD rootrotations.yaml (root rotations are recorded there)"
-for c in "${MANAGED[@]}"; do
-    namespace "$c" meshcert
-    namespace "$c" istio-system
-    for f in "$CRDS"/*.yaml; do
-        run curl api "$c" POST /apis/apiextensions.k8s.io/v1/customresourcedefinitions \
-            -H 'Content-Type: application/yaml' --data-binary "@$f"
-    done
-    say "$c: namespaces meshcert and istio-system, CRDs $(cd "$CRDS" && echo *.yaml)"
-done
+demo_prepare_clusters
 
 step "3. Register east and west on the management cluster"
-MGMT=$SRV/kubeconfigs/mgmt.yaml
-for c in "${MANAGED[@]}"; do
-    run cluster "$MESHCERT" cluster register "$c" --kubeconfig "$MGMT" \
-        --trust-domain cluster.local --org Istio \
-        --kubeconfig-file "$SRV/kubeconfigs/$c.yaml"
-    say "meshcert cluster register $c --kubeconfig mgmt.yaml --kubeconfig-file $c.yaml --trust-domain cluster.local --org Istio"
-done
+demo_register_clusters
 
 step "4. Start the issuer (mgmt) and one agent per managed cluster"
-"$MESHCERT" issuer --kubeconfig "$MGMT" --namespace meshcert \
-    --generate-root --root-key-type ec-p256 >"$LOGS/issuer.log" 2>&1 &
-PIDS+=($!)
-say "issuer pid $!: generates the root CA meshcert/root-ca on mgmt (its key stays there)"
-for c in "${MANAGED[@]}"; do
-    "$MESHCERT" agent --kubeconfig "$SRV/kubeconfigs/$c.yaml" --namespace meshcert \
-        --key-type ec-p256 >"$LOGS/agent-$c.log" 2>&1 &
-    PIDS+=($!)
-    say "agent $c pid $!"
-done
-say "(keys are EC P-256 here for speed; the production default is rsa4096)"
+demo_start_processes
 
 step "5. Issue an intermediate CA to each mesh, from the one root"
-for c in "${MANAGED[@]}"; do
-    run issue "$MESHCERT" issue --kubeconfig "$MGMT" --cluster "$c" --name istio-ca \
-        --host "$SPIFFE" --org Istio
-    say "meshcert issue --cluster $c --name istio-ca --host $SPIFFE --org Istio"
-done
+demo_issue
 
 step "6. Wait for both to be FINISHED"
-deadline=$((SECONDS + 45))
-while :; do
-    fg "$MESHCERT" status --kubeconfig "$MGMT" >"$LOGS/status.txt" 2>&1 || true
-    table=$(<"$LOGS/status.txt")
-    finished=$(grep -c FINISHED <<<"$table" || true)
-    [[ $finished -ge ${#MANAGED[@]} ]] && break
-    if [[ $SECONDS -ge $deadline ]]; then
-        echo "$table" >&2
-        for log in "$LOGS"/issuer.log "$LOGS"/agent-*.log; do
-            echo "--- $log (last 20 lines)" >&2
-            tail -n 20 "$log" >&2
-        done
-        die "not FINISHED after 45 s"
-    fi
-    sleep 0.5
-done
+demo_wait_finished
 say "FINISHED on east and west"
 echo
 echo "$table" | sed 's/^/   /'

@@ -33,7 +33,7 @@
 
 extern char **environ;
 
-const char *const wf_managed_names[WF_MANAGED] = {"east", "west"};
+const char *const wf_managed_names[WF_MAX_MANAGED] = {"east", "west", "north"};
 
 static const mc_kube_resource crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions", 0};
 const mc_kube_resource wf_namespaces = {"", "v1", "namespaces", 0};
@@ -79,9 +79,7 @@ int wf_tool_on_path(const char *name)
     return 0;
 }
 
-/* Spawns argv[0] (looked up on PATH) with stdout and stderr appended to log
- * (or /dev/null). */
-static int spawn_logged(pid_t *pid, char *const *argv, const char *log)
+int wf_spawn_logged(pid_t *pid, char *const *argv, const char *log)
 {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
@@ -108,7 +106,7 @@ int wf_run_tool(const wf_fixture *f, char *const *argv)
         fclose(l);
     }
     pid_t pid = 0;
-    if (spawn_logged(&pid, argv, log) != 0)
+    if (wf_spawn_logged(&pid, argv, log) != 0)
         return -1;
     int status = 0;
     if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
@@ -123,7 +121,7 @@ int wf_run_output(const wf_fixture *f, char *const *argv, char **output)
     unlink(path);
     pid_t pid = 0;
     *output = NULL;
-    if (spawn_logged(&pid, argv, path) != 0)
+    if (wf_spawn_logged(&pid, argv, path) != 0)
         return -1;
     int status = 0;
     int rc = waitpid(pid, &status, 0) == pid && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -152,7 +150,7 @@ void wf_fail(const wf_fixture *f, const char *fmt, ...)
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
     dump_file(f->issuer_log);
-    for (int c = 0; c < WF_MANAGED; c++)
+    for (int c = 0; c < f->managed_count; c++)
         dump_file(f->agent_logs[c]);
     snprintf(path, sizeof(path), "%s/tools.log", f->work);
     dump_file(path);
@@ -285,7 +283,7 @@ int wf_start_issuer(wf_fixture *f)
     for (size_t i = 0; i < 7 && f->issuer_extra[i]; i++)
         argv[n++] = (char *)f->issuer_extra[i];
     argv[n] = NULL;
-    return spawn_logged(&f->issuer, argv, f->issuer_log);
+    return wf_spawn_logged(&f->issuer, argv, f->issuer_log);
 }
 
 int wf_start_agent(wf_fixture *f, int which)
@@ -311,25 +309,35 @@ int wf_start_agent(wf_fixture *f, int which)
     for (size_t i = 0; i < 3 && f->agent_extra[which][i]; i++)
         argv[n++] = (char *)f->agent_extra[which][i];
     argv[n] = NULL;
-    return spawn_logged(&f->agents[which], argv, f->agent_logs[which]);
+    return wf_spawn_logged(&f->agents[which], argv, f->agent_logs[which]);
 }
 
 int wf_setup(wf_fixture **out)
 {
+    return wf_setup_clusters(out, WF_MANAGED);
+}
+
+int wf_setup_clusters(wf_fixture **out, int managed_count)
+{
     wf_fixture *f = calloc(1, sizeof(*f));
     *out = f;
-    if (!f)
+    if (!f || managed_count < 1 || managed_count > WF_MAX_MANAGED)
         return -1;
+    f->managed_count = managed_count;
     f->generate_root = 1;
     mc_log_configure(MC_LOG_WARN, MC_LOG_TEXT, NULL);
     snprintf(f->work, sizeof(f->work), "/tmp/mc-workflow-XXXXXX");
     if (!mkdtemp(f->work))
         return -1;
     snprintf(f->issuer_log, sizeof(f->issuer_log), "%s/issuer.log", f->work);
-    for (int c = 0; c < WF_MANAGED; c++)
+    for (int c = 0; c < f->managed_count; c++)
         snprintf(f->agent_logs[c], sizeof(f->agent_logs[c]), "%s/agent-%s.log", f->work,
                  wf_managed_names[c]);
-    const char *args[] = {"--cluster", "mgmt", "--cluster", "east", "--cluster", "west", NULL};
+    const char *args[2 + 2 * WF_MAX_MANAGED + 1] = {"--cluster", "mgmt"};
+    for (int c = 0; c < f->managed_count; c++) {
+        args[2 + 2 * c] = "--cluster";
+        args[3 + 2 * c] = wf_managed_names[c];
+    }
     if (server_process_start(&f->server, args) != 0 ||
         wf_client_for(&f->server, "mgmt", &f->mgmt) != 0)
         return -1;
@@ -337,7 +345,7 @@ int wf_setup(wf_fixture **out)
     if (wf_create_namespace(f->mgmt, WF_NS_MESHCERT) != 0 ||
         wf_apply_crd(f->mgmt, "rootrotations.yaml") != MC_OK)
         return -1;
-    for (int c = 0; c < WF_MANAGED; c++) {
+    for (int c = 0; c < f->managed_count; c++) {
         if (wf_client_for(&f->server, wf_managed_names[c], &f->managed[c]) != 0 ||
             wf_create_namespace(f->managed[c], WF_NS_MESHCERT) != 0 ||
             wf_create_namespace(f->managed[c], WF_NS_ISTIO) != 0 ||
@@ -371,7 +379,7 @@ void wf_teardown(wf_fixture *f)
     if (!f)
         return;
     wf_kill(&f->issuer);
-    for (int c = 0; c < WF_MANAGED; c++) {
+    for (int c = 0; c < WF_MAX_MANAGED; c++) {
         wf_kill(&f->agents[c]);
         mc_kube_client_free(f->managed[c]);
     }

@@ -1,6 +1,7 @@
 /* workflow_fixture.h - test helper for the end-to-end workflow tests: a
  * `meshcert server` with clusters mgmt, east and west (namespaces, CRDs, the
- * RootRotation CRD on mgmt, and the registrations of east and west made),
+ * RootRotation CRD on mgmt, and the registrations of east and west made;
+ * wf_setup_clusters adds north for tests that need three managed clusters),
  * the `meshcert issuer` and one `meshcert agent` per managed cluster as real
  * processes with their logs in a work directory, and the checks the tests
  * share (states, cacerts saved and verified by the openssl and certtool
@@ -30,8 +31,10 @@
 #define WF_ROOT_SECRET  "root-ca"
 #define WF_WAIT_MS      30000
 
-enum { WF_EAST = 0, WF_WEST = 1, WF_MANAGED = 2 };
-extern const char *const wf_managed_names[WF_MANAGED];
+/* WF_MANAGED: the managed clusters wf_setup makes (east, west);
+ * wf_setup_clusters makes up to WF_MAX_MANAGED (north too). */
+enum { WF_EAST = 0, WF_WEST = 1, WF_NORTH = 2, WF_MANAGED = 2, WF_MAX_MANAGED = 3 };
+extern const char *const wf_managed_names[WF_MAX_MANAGED];
 
 extern const mc_kube_resource wf_namespaces, wf_secrets, wf_pods, wf_issued, wf_requests,
     wf_directives;
@@ -39,22 +42,27 @@ extern const mc_kube_resource wf_namespaces, wf_secrets, wf_pods, wf_issued, wf_
 typedef struct wf_fixture {
     server_process server;
     mc_kube_client *mgmt;
-    mc_kube_client *managed[WF_MANAGED];
+    mc_kube_client *managed[WF_MAX_MANAGED];
+    int managed_count; /* managed clusters made (WF_MANAGED unless wf_setup_clusters) */
     pid_t issuer;
-    pid_t agents[WF_MANAGED];
-    char work[64];                          /* temporary directory: logs, PEM files */
-    char issuer_log[128];                   /* the issuer's stdout and stderr */
-    char agent_logs[WF_MANAGED][128];       /* each agent's stdout and stderr */
-    const char *key_types[WF_MANAGED];      /* each agent's --key-type [ec-p256];
-                                               "" runs it without (the default, rsa4096) */
-    int generate_root;                      /* the issuer runs with --generate-root [1] */
-    const char *issuer_extra[8];            /* more issuer arguments, NULL-terminated */
-    const char *agent_extra[WF_MANAGED][4]; /* more agent arguments, NULL-terminated */
+    pid_t agents[WF_MAX_MANAGED];
+    char work[64];                              /* temporary directory: logs, PEM files */
+    char issuer_log[128];                       /* the issuer's stdout and stderr */
+    char agent_logs[WF_MAX_MANAGED][128];       /* each agent's stdout and stderr */
+    const char *key_types[WF_MAX_MANAGED];      /* each agent's --key-type [ec-p256];
+                                                   "" runs it without (the default, rsa4096) */
+    int generate_root;                          /* the issuer runs with --generate-root [1] */
+    const char *issuer_extra[8];                /* more issuer arguments, NULL-terminated */
+    const char *agent_extra[WF_MAX_MANAGED][4]; /* more agent arguments, NULL-terminated */
 } wf_fixture;
 
 /* Starts the server, makes the namespaces, CRDs and registrations; starts no
  * meshcert issuer or agent (wf_start_issuer, wf_start_agent). 0 or -1. */
 int wf_setup(wf_fixture **out);
+
+/* wf_setup with managed_count (1 to WF_MAX_MANAGED) managed clusters, the
+ * first of wf_managed_names, each registered with the default policy. */
+int wf_setup_clusters(wf_fixture **out, int managed_count);
 
 /* Kills every process started, stops the server, removes the work directory. */
 void wf_teardown(wf_fixture *f);
@@ -99,6 +107,10 @@ int wf_tool_on_path(const char *name);
 /* Runs a command to completion, output to work/tools.log: its exit status,
  * -1 when it did not exit normally. */
 int wf_run_tool(const wf_fixture *f, char *const *argv);
+
+/* Spawns argv[0] (looked up on PATH) without waiting, stdout and stderr
+ * appended to log (or /dev/null). 0, or -1 with *pid 0. */
+int wf_spawn_logged(pid_t *pid, char *const *argv, const char *log);
 
 /* Like wf_run_tool, with the command's stdout and stderr also returned in
  * *output (owned, NUL-terminated). */

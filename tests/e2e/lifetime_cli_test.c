@@ -12,6 +12,8 @@
  * root-cert.pem; `meshcert rotate --cluster east --name N --wait` ends with a
  * new key in the output Secret and status.rotation equal to the annotation,
  * and `rotate --all --wait` gives every IssuedCertificate a new key.
+ * Twenty IssuedCertificates with the same --duration renew at spread times
+ * (status.renewalTime), each within the jitter window before notAfter.
  */
 #include <ctype.h>
 #include <setjmp.h>
@@ -25,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "api/time.h"
 #include "pki/cert.h"
 #include "workflow_fixture.h"
 
@@ -246,6 +249,63 @@ static void test_lifetime_and_rotation(void **state)
     }
 }
 
+/* Issue 12: several clusters with the same TTL must not renew in the same
+ * second. SPREAD IssuedCertificates with the same --duration 2h: each
+ * status.renewalTime lies within notAfter - renewBefore - renewBefore/5 and
+ * notAfter - renewBefore (renewBefore: a third of the 2 h, 40 min), and the
+ * renewal times are spread (printed; at least SPREAD - 2 distinct seconds). */
+#define SPREAD 20
+static void test_renewal_spread(void **state)
+{
+    wf_fixture *f = *state;
+    char kubeconfig[512];
+    kubeconfig_of(f, "mgmt", kubeconfig, sizeof(kubeconfig));
+    int64_t renewal[SPREAD];
+    for (int i = 0; i < SPREAD; i++) {
+        char name[32], output[64];
+        snprintf(name, sizeof(name), "spread-%02d", i);
+        snprintf(output, sizeof(output), "%s/%s", WF_NS_ISTIO, name);
+        char *out = NULL;
+        if (meshcert(f, &out, "issue", "--kubeconfig", kubeconfig, "--cluster", "east", "--name",
+                     name, "--host", WF_HOST_SPIFFE, "--org", WF_ORG, "--output-secret", output,
+                     "--duration", "2h", "--wait", "--timeout", "60s", NULL) != 0)
+            wf_fail(f, "issue %s: %s", name, out ? out : "");
+        free(out);
+        json_t *ic = NULL;
+        mc_err err = {0};
+        if (mc_kube_get(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, name, &ic, &err))
+            wf_fail(f, "issuedcertificate %s: %s", name, err.msg);
+        const char *at = wf_str_at(ic, "status", "renewalTime");
+        const char *end = wf_str_at(ic, "status", "notAfter");
+        int64_t not_after = 0;
+        if (!at || !end || mc_time_parse(at, &renewal[i], NULL, NULL) != 0 ||
+            mc_time_parse(end, &not_after, NULL, NULL) != 0)
+            wf_fail(f, "%s: status.renewalTime \"%s\", notAfter \"%s\"", name, at ? at : "",
+                    end ? end : "");
+        json_decref(ic);
+        /* renewBefore 40 min (+1 s for whole seconds), jitter below 8 min */
+        int64_t before = not_after - renewal[i];
+        if (before < 40 * 60 - 60 || before > 48 * 60 + 60)
+            wf_fail(f, "%s renews %lld s before notAfter; want 40 to 48 min", name,
+                    (long long)before);
+    }
+    int64_t lo = renewal[0], hi = renewal[0];
+    int distinct = 0;
+    for (int i = 0; i < SPREAD; i++) {
+        lo = renewal[i] < lo ? renewal[i] : lo;
+        hi = renewal[i] > hi ? renewal[i] : hi;
+        int seen = 0;
+        for (int j = 0; j < i; j++)
+            seen |= renewal[j] == renewal[i];
+        distinct += !seen;
+    }
+    printf("renewal spread of %d IssuedCertificates with the same 2h duration: %lld s "
+           "(%d distinct seconds)\n",
+           SPREAD, (long long)(hi - lo), distinct);
+    assert_true(distinct >= SPREAD - 2);
+    assert_true(hi - lo >= 60);
+}
+
 static int setup(void **state)
 {
     wf_fixture *f = NULL;
@@ -278,6 +338,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lifetime_and_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renewal_spread, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

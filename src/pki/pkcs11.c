@@ -324,7 +324,8 @@ static int find_slot(mc_pki_pkcs11 *p11, mc_err *err)
     for (CK_ULONG i = 0; i < count; i++) {
         CK_TOKEN_INFO info;
         char label[40];
-        if (p11->fn->C_GetTokenInfo(slots[i], &info) != CKR_OK)
+        if (p11->fn->C_GetTokenInfo(slots[i], &info) != CKR_OK ||
+            !(info.flags & CKF_TOKEN_INITIALIZED))
             continue;
         token_label(&info, label, sizeof(label));
         if (strcmp(label, p11->token) == 0) {

@@ -10,6 +10,8 @@
 
 #include <ctype.h>
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -20,9 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pki/internal.h"
-#include "util/file.h"
 #include "util/str.h"
 
 #define POOL_MAX     8   /* idle sessions kept open */
@@ -244,11 +246,34 @@ static int parse_uri(mc_pki_pkcs11 *p11, const mc_pki_pkcs11_config *config, mc_
 
 /* ---- the PIN ---- */
 
-/* Reads the PIN into pin (PIN_MAX bytes, NUL-terminated, trailing newline
- * dropped). The caller wipes pin. */
+/* Reads a PIN file straight into pin (PIN_MAX bytes): no other buffer ever
+ * holds the PIN (mc_file_read would leave copies in its growing buffer). */
+static int read_pin_file(const char *path, char *pin, mc_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mc_err_set(err, errno == ENOENT ? MC_ENOTFOUND : MC_EIO, "PIN file %s: %s", path,
+                          strerror(errno));
+    size_t len = 0;
+    ssize_t n = 0;
+    while (len < PIN_MAX && ((n = read(fd, pin + len, PIN_MAX - len)) > 0 || (n < 0 && errno == EINTR)))
+        len += n > 0 ? (size_t)n : 0;
+    int read_errno = errno;
+    close(fd);
+    if (n < 0)
+        return mc_err_set(err, MC_EIO, "PIN file %s: %s", path, strerror(read_errno));
+    if (len >= PIN_MAX)
+        return mc_err_set(err, MC_ELIMIT, "PIN file %s is longer than %d bytes", path, PIN_MAX - 1);
+    pin[len] = 0;
+    return MC_OK;
+}
+
+/* Reads the PIN into pin (PIN_MAX bytes, NUL-terminated): the first line of
+ * the file, or the variable's value. The caller wipes pin. */
 static int read_pin(const mc_pki_pkcs11 *p11, char *pin, mc_err *err)
 {
     const char *source = NULL;
+    int rc = MC_OK;
     if (p11->pin_env[0]) {
         source = getenv(p11->pin_env);
         if (!source)
@@ -257,19 +282,11 @@ static int read_pin(const mc_pki_pkcs11 *p11, char *pin, mc_err *err)
             return mc_err_set(err, MC_ELIMIT, "PIN variable %s is longer than %d bytes",
                               p11->pin_env, PIN_MAX - 1);
         snprintf(pin, PIN_MAX, "%s", source);
-    } else {
-        char *data = NULL;
-        size_t len = 0;
-        int rc = mc_file_read(p11->pin_file, PIN_MAX - 1, &data, &len, err);
-        if (rc)
-            return mc_err_prefix(err, "PIN file");
-        memcpy(pin, data, len + 1);
-        mc_secure_free(data, len);
+    } else if ((rc = read_pin_file(p11->pin_file, pin, err))) {
+        return rc;
     }
-    size_t n = strlen(pin);
-    while (n > 0 && (pin[n - 1] == '\n' || pin[n - 1] == '\r'))
-        pin[--n] = 0;
-    if (n == 0)
+    pin[strcspn(pin, "\r\n")] = 0; /* the first line */
+    if (!pin[0])
         return mc_err_set(err, MC_EINVAL, "the PIN from %s %s is empty",
                           p11->pin_env[0] ? "variable" : "file",
                           p11->pin_env[0] ? p11->pin_env : p11->pin_file);

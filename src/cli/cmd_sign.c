@@ -47,7 +47,7 @@ static const char help[] =
     "  --permit-dns-suffix S     name constraints: ... and DNS names S, *.S (repeatable);\n"
     "                     with either flag, the critical nameConstraints permit only\n"
     "                     these (a kind with none permits nothing) and no IP address\n"
-    "  --root-key KEY     the root's private key instead of DIR's: a PEM file (e.g.\n"
+    "  --root-key FILE|URI  the root's private key instead of DIR's: a PEM file (e.g.\n"
     "                     mounted from a secret store), or an RFC 7512 URI\n"
     "                     pkcs11:token=LABEL;object=LABEL whose token signs\n"
     MC_CLI_PKCS11_HELP

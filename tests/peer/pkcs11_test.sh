@@ -70,6 +70,20 @@ expect_ok "the PIN from --pin-env" env PINV="$PIN" "$MESHCERT" sign --ca ec-p256
     --pin-env PINV --csr c1.csr --host "$SPIFFE" --out-dir out-env
 assert_true "--pin-env issuance verifies" openssl verify -CAfile ec-p256/root-cert.pem out-env/ca-cert.pem
 
+section "a file-mounted root key (--root-key FILE)"
+expect_ok "ca create (key in a file)" mc ca create --dir file-root --key-type ec-p256
+mkdir mounted
+mv file-root/root-key.pem mounted/root.key
+expect_ok "sign --root-key FILE" mc sign --ca file-root --root-key mounted/root.key --csr c1.csr \
+    --host "$SPIFFE" --out-dir out-file
+assert_true "file-mounted root: openssl verify" openssl verify -CAfile file-root/root-cert.pem out-file/ca-cert.pem
+expect_fail 1 "mounted/other.key" "a missing --root-key file is named" \
+    mc sign --ca file-root --root-key mounted/other.key --csr c1.csr --host "$SPIFFE" --out-dir out-file2
+expect_fail 2 "go with a pkcs11: key URI" "PIN options without a pkcs11: key are a usage error" \
+    mc sign --ca file-root --root-key mounted/root.key --pin-file pin --csr c1.csr --host "$SPIFFE" --out-dir out-file2
+expect_fail 2 "--pkcs11: expected a pkcs11: URI" "ca create --pkcs11 needs a URI" \
+    mc ca create --dir bad --pkcs11 /tmp/key.pem "${P11[@]}"
+
 section "the keys never leave the token"
 run pkcs11-tool --module "$MODULE" --token-label mesh-root --login --pin "$PIN" --list-objects --type privkey
 assert_eq "three private keys, each sensitive and never extractable" \

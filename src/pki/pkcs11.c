@@ -48,7 +48,7 @@ struct mc_pki_pkcs11 {
     pthread_mutex_t lock;           /* guards everything below */
     CK_SLOT_ID slot;
     CK_SESSION_HANDLE login_session; /* kept open: the login lasts while a session does */
-    int logged_in;
+    int login_open;                  /* login_session is open (logged in or not) */
     CK_SESSION_HANDLE idle[POOL_MAX]; /* the pool */
     size_t idle_count;
     CK_OBJECT_HANDLE key; /* the private key, once found */
@@ -379,19 +379,22 @@ static int login(mc_pki_pkcs11 *p11, mc_err *err)
             rc = ckr_err(err, rv, "C_Login", p11);
     }
     OPENSSL_cleanse(pin, sizeof(pin));
-    if (rc)
-        return rc;
-    p11->logged_in = 1;
-    return MC_OK;
+    p11->login_open = 1;
+    return rc;
 }
 
-/* Drops every session (the login with them) and the key handle. Locked. */
+/* Closes this handle's sessions (idle ones and the login session) and forgets
+ * the key handle. Not C_CloseAllSessions nor C_Logout: both act on every
+ * session of the process on that token, another handle's too; the login ends
+ * by itself with the last session. Sessions out signing come back through
+ * session_give and are closed there if broken. Locked. */
 static void disconnect(mc_pki_pkcs11 *p11)
 {
-    if (p11->logged_in)
-        p11->fn->C_Logout(p11->login_session);
-    p11->fn->C_CloseAllSessions(p11->slot);
-    p11->logged_in = 0;
+    for (size_t i = 0; i < p11->idle_count; i++)
+        p11->fn->C_CloseSession(p11->idle[i]);
+    if (p11->login_open)
+        p11->fn->C_CloseSession(p11->login_session);
+    p11->login_open = 0;
     p11->idle_count = 0;
     p11->key_found = 0;
 }

@@ -10,6 +10,9 @@
  * one that fails with a session or device error (CKR_SESSION_HANDLE_INVALID,
  * CKR_DEVICE_ERROR, ...) is dropped, the token re-found, logged in again and
  * the operation retried once.
+ * One handle per module at a time in a process: a second handle on the same
+ * module shares its initialisation (C_Initialize is process-wide) and the
+ * first one freed finalizes the module under the other.
  */
 #ifndef MC_PKI_PKCS11_H
 #define MC_PKI_PKCS11_H

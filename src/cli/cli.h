@@ -44,11 +44,11 @@ int mc_cli_parse_key_format(const char *text, mc_key_pem_format *out);
 
 /* The PKCS#11 options ca create and sign share (--pkcs11-module, --pin-file,
  * --pin-env), for their --help texts. */
-#define MC_CLI_PKCS11_HELP                                                               \
-    "  --pkcs11-module PATH  the PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so);\n" \
-    "                     or module-path= in the URI\n"                                  \
-    "  --pin-file FILE    the token's user PIN: the first line of FILE\n"                  \
-    "  --pin-env VAR      ... or the environment variable VAR (never a PIN on the\n"      \
+#define MC_CLI_PKCS11_HELP                                                                         \
+    "  --pkcs11-module PATH  the PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so);\n"         \
+    "                     or module-path= in the URI\n"                                            \
+    "  --pin-file FILE    the token's user PIN: the first line of FILE\n"                          \
+    "  --pin-env VAR      ... or the environment variable VAR (never a PIN on the\n"               \
     "                     command line, where ps and /proc/PID/cmdline show it)\n"
 
 /* Usage checks for a PKCS#11 key in config (uri set): one PIN source at most.

@@ -33,9 +33,8 @@ static const char help[] =
     "  --key-format FMT   pkcs8 or traditional (PKCS#1 / SEC1)           [pkcs8]\n"
     "  --force            replace an existing root in DIR\n"
     "  --pkcs11 URI       generate the key in a token: an RFC 7512 URI naming the\n"
-    "                     token and the new key, pkcs11:token=LABEL;object=LABEL\n"
-    MC_CLI_PKCS11_HELP
-    "  -h, --help         show this help\n";
+    "                     token and the new key, "
+    "pkcs11:token=LABEL;object=LABEL\n" MC_CLI_PKCS11_HELP "  -h, --help         show this help\n";
 
 enum {
     OPT_DIR = 256,
@@ -117,8 +116,8 @@ static int create_root(const char *dir, mc_key_type key_type, mc_key_pem_format 
 
 /* The root key is made inside the token; only the certificate is written. */
 static int create_root_pkcs11(const char *dir, mc_key_type key_type,
-                              const mc_pki_pkcs11_config *config,
-                              const mc_pki_root_params *params, mc_err *err)
+                              const mc_pki_pkcs11_config *config, const mc_pki_root_params *params,
+                              mc_err *err)
 {
     mc_pki_pkcs11 *p11 = NULL;
     mc_pki_key *public_key = NULL;

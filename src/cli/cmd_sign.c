@@ -49,8 +49,7 @@ static const char help[] =
     "                     these (a kind with none permits nothing) and no IP address\n"
     "  --root-key FILE|URI  the root's private key instead of DIR's: a PEM file (e.g.\n"
     "                     mounted from a secret store), or an RFC 7512 URI\n"
-    "                     pkcs11:token=LABEL;object=LABEL whose token signs\n"
-    MC_CLI_PKCS11_HELP
+    "                     pkcs11:token=LABEL;object=LABEL whose token signs\n" MC_CLI_PKCS11_HELP
     "  -h, --help         show this help\n";
 
 enum {
@@ -114,7 +113,7 @@ typedef struct sign_inputs {
     mc_pki_key *root_key;
     mc_pki_signer *signer;
     mc_pki_csr *csr;
-    mc_pki_key *key; /* parsed --key, to check it matches the CSR */
+    mc_pki_key *key;       /* parsed --key, to check it matches the CSR */
     mc_pki_pkcs11 *pkcs11; /* the token holding the root key (--root-key pkcs11:) */
     char root_key_path[4096];
 } sign_inputs;

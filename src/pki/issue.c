@@ -16,12 +16,12 @@
 #include "pki/verify.h"
 
 struct mc_pki_signer {
-    mc_pki_cert *root;         /* a reference to the root certificate */
-    EVP_PKEY *key;             /* a reference to the root private key; NULL with a back end */
+    mc_pki_cert *root;          /* a reference to the root certificate */
+    EVP_PKEY *key;              /* a reference to the root private key; NULL with a back end */
     mc_pki_key_backend backend; /* signs when key is NULL (e.g. PKCS#11) */
-    EVP_MD *sha1;              /* fetched once: subject key identifiers */
-    EVP_MD_CTX *sign_template; /* DigestSign context set up once, copied per issuance (key) */
-    AUTHORITY_KEYID *akid;     /* keyIdentifier = the root's subject key id */
+    EVP_MD *sha1;               /* fetched once: subject key identifiers */
+    EVP_MD_CTX *sign_template;  /* DigestSign context set up once, copied per issuance (key) */
+    AUTHORITY_KEYID *akid;      /* keyIdentifier = the root's subject key id */
     time_t root_not_before;
     time_t root_not_after;
     char root_subject[256]; /* for error messages */
@@ -113,8 +113,8 @@ int mc_pki_signer_new(mc_pki_cert *root, const mc_pki_key *key, mc_pki_signer **
         !EVP_DigestSignInit_ex(signer->sign_template, NULL,
                                EVP_MD_get0_name(mc_pki_digest_for(key->pkey)), NULL, NULL,
                                signer->key, NULL)) {
-        rc = mc_pki_ssl_err(err, MC_ECRYPTO, "preparing to sign with root %s",
-                            signer->root_subject);
+        rc =
+            mc_pki_ssl_err(err, MC_ECRYPTO, "preparing to sign with root %s", signer->root_subject);
         mc_pki_signer_free(signer);
         return rc;
     }

@@ -34,21 +34,21 @@
 #define PATH_MAX_LEN 4096
 
 struct mc_pki_pkcs11 {
-    void *module;           /* dlopen handle */
-    CK_FUNCTION_LIST *fn;   /* the module's entry points */
-    int finalize;           /* 1: we initialised the module, so we finalize it */
+    void *module;         /* dlopen handle */
+    CK_FUNCTION_LIST *fn; /* the module's entry points */
+    int finalize;         /* 1: we initialised the module, so we finalize it */
     char module_path[PATH_MAX_LEN];
-    char token[LABEL_MAX];  /* token= */
-    char object[LABEL_MAX]; /* object= ("" when absent) */
-    unsigned char id[ID_MAX]; /* id= */
-    size_t id_len;            /* 0 when absent */
+    char token[LABEL_MAX];       /* token= */
+    char object[LABEL_MAX];      /* object= ("" when absent) */
+    unsigned char id[ID_MAX];    /* id= */
+    size_t id_len;               /* 0 when absent */
     char pin_file[PATH_MAX_LEN]; /* one of the two PIN sources */
     char pin_env[LABEL_MAX];
     char label[LABEL_MAX * 2 + 32]; /* "pkcs11:token=...;object=..." for messages */
     pthread_mutex_t lock;           /* guards everything below */
     CK_SLOT_ID slot;
-    CK_SESSION_HANDLE login_session; /* kept open: the login lasts while a session does */
-    int login_open;                  /* login_session is open (logged in or not) */
+    CK_SESSION_HANDLE login_session;  /* kept open: the login lasts while a session does */
+    int login_open;                   /* login_session is open (logged in or not) */
     CK_SESSION_HANDLE idle[POOL_MAX]; /* the pool */
     size_t idle_count;
     CK_OBJECT_HANDLE key; /* the private key, once found */
@@ -99,8 +99,8 @@ static int ckr_err(mc_err *err, CK_RV rv, const char *what, const mc_pki_pkcs11 
  * a reconnect may cure it. */
 static int ckr_is_reconnectable(CK_RV rv)
 {
-    return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED ||
-           rv == CKR_DEVICE_ERROR || rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT ||
+    return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED || rv == CKR_DEVICE_ERROR ||
+           rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT ||
            rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_KEY_HANDLE_INVALID ||
            rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_CRYPTOKI_NOT_INITIALIZED;
 }
@@ -151,8 +151,7 @@ static int uri_attribute(mc_pki_pkcs11 *p11, const char *attr, size_t len, int q
 {
     const char *eq = memchr(attr, '=', len);
     if (!eq)
-        return mc_err_set(err, MC_EINVAL, "pkcs11 URI: \"%.*s\" is not name=value", (int)len,
-                          attr);
+        return mc_err_set(err, MC_EINVAL, "pkcs11 URI: \"%.*s\" is not name=value", (int)len, attr);
     size_t name_len = (size_t)(eq - attr), value_len = len - name_len - 1;
     char name[32];
     snprintf(name, sizeof(name), "%.*s", (int)(name_len < 31 ? name_len : 31), attr);
@@ -179,8 +178,7 @@ static int uri_attribute(mc_pki_pkcs11 *p11, const char *attr, size_t len, int q
                         "pkcs11 URI: pin-value= would put the PIN on the command line; use "
                         "--pin-file or --pin-env");
     else
-        rc = mc_err_set(err, MC_EINVAL, "pkcs11 URI: unsupported or too long attribute %s=",
-                        name);
+        rc = mc_err_set(err, MC_EINVAL, "pkcs11 URI: unsupported or too long attribute %s=", name);
     OPENSSL_cleanse(value, sizeof(value));
     return rc;
 }
@@ -194,8 +192,8 @@ static int uri_attributes(mc_pki_pkcs11 *p11, const char *text, size_t len, char
         if (i < len && text[i] != sep)
             continue;
         if (i > start) {
-            int rc = uri_attribute(p11, text + start, i - start, query, uri_pin_file, uri_module,
-                                   err);
+            int rc =
+                uri_attribute(p11, text + start, i - start, query, uri_pin_file, uri_module, err);
             if (rc)
                 return rc;
         }
@@ -227,8 +225,9 @@ static int parse_uri(mc_pki_pkcs11 *p11, const mc_pki_pkcs11_config *config, mc_
     snprintf(p11->module_path, sizeof(p11->module_path), "%s",
              config->module_path ? config->module_path : uri_module);
     if (!p11->module_path[0])
-        return mc_err_set(err, MC_EINVAL,
-                          "no PKCS#11 module: give --pkcs11-module PATH (or module-path= in the URI)");
+        return mc_err_set(
+            err, MC_EINVAL,
+            "no PKCS#11 module: give --pkcs11-module PATH (or module-path= in the URI)");
     if (config->pin_env)
         snprintf(p11->pin_env, sizeof(p11->pin_env), "%s", config->pin_env);
     else
@@ -239,8 +238,7 @@ static int parse_uri(mc_pki_pkcs11 *p11, const mc_pki_pkcs11_config *config, mc_
                           "no PIN source for %s: give --pin-file FILE or --pin-env VAR (or "
                           "pin-source= in the URI)",
                           p11->token);
-    snprintf(p11->label, sizeof(p11->label), "pkcs11:token=%s;object=%s", p11->token,
-             p11->object);
+    snprintf(p11->label, sizeof(p11->label), "pkcs11:token=%s;object=%s", p11->token, p11->object);
     return MC_OK;
 }
 
@@ -256,7 +254,8 @@ static int read_pin_file(const char *path, char *pin, mc_err *err)
                           strerror(errno));
     size_t len = 0;
     ssize_t n = 0;
-    while (len < PIN_MAX && ((n = read(fd, pin + len, PIN_MAX - len)) > 0 || (n < 0 && errno == EINTR)))
+    while (len < PIN_MAX &&
+           ((n = read(fd, pin + len, PIN_MAX - len)) > 0 || (n < 0 && errno == EINTR)))
         len += n > 0 ? (size_t)n : 0;
     int read_errno = errno;
     close(fd);
@@ -300,8 +299,8 @@ static int load_module(mc_pki_pkcs11 *p11, mc_err *err)
     p11->module = dlopen(p11->module_path, RTLD_NOW | RTLD_LOCAL);
     if (!p11->module) {
         const char *why = dlerror();
-        return mc_err_set(err, MC_ENOTFOUND, "cannot load PKCS#11 module %s: %s",
-                          p11->module_path, why ? why : "unknown reason");
+        return mc_err_set(err, MC_ENOTFOUND, "cannot load PKCS#11 module %s: %s", p11->module_path,
+                          why ? why : "unknown reason");
     }
     CK_C_GetFunctionList get_list = NULL;
     void *sym = dlsym(p11->module, "C_GetFunctionList");
@@ -533,8 +532,8 @@ static int find_key(mc_pki_pkcs11 *p11, mc_err *err)
         rv = p11->fn->C_GetAttributeValue(p11->login_session, found[0], attrs + 1, 1);
         int nid = rv == CKR_OK ? ec_params_nid(params, attrs[1].ulValueLen) : NID_undef;
         if (nid != NID_X9_62_prime256v1 && nid != NID_secp384r1)
-            return mc_err_set(err, MC_EUNSUPPORTED, "%s: only EC P-256 and P-384 keys are supported",
-                              p11->label);
+            return mc_err_set(err, MC_EUNSUPPORTED,
+                              "%s: only EC P-256 and P-384 keys are supported", p11->label);
         p11->alg = nid == NID_secp384r1 ? MC_PKI_SIG_ECDSA_SHA384 : MC_PKI_SIG_ECDSA_SHA256;
         p11->ec_size = nid == NID_secp384r1 ? 48 : 32;
     } else {
@@ -589,13 +588,15 @@ static int public_key_from_token(mc_pki_pkcs11 *p11, CK_OBJECT_HANDLE pub, int e
     BN_free(n);
     BN_free(e);
     ASN1_OCTET_STRING_free(point);
-    return ok ? MC_OK : mc_pki_ssl_err(err, MC_ECRYPTO, "decoding the public key from %s", p11->label);
+    return ok ? MC_OK
+              : mc_pki_ssl_err(err, MC_ECRYPTO, "decoding the public key from %s", p11->label);
 }
 
 int mc_pki_pkcs11_generate(mc_pki_pkcs11 *p11, mc_key_type type, mc_pki_key **public_key,
                            mc_err *err)
 {
-    static const unsigned char p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+    static const unsigned char p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                         0xce, 0x3d, 0x03, 0x01, 0x07};
     static const unsigned char p384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
     static const unsigned char exponent[] = {0x01, 0x00, 0x01};
     CK_OBJECT_HANDLE existing[1];
@@ -611,15 +612,17 @@ int mc_pki_pkcs11_generate(mc_pki_pkcs11 *p11, mc_key_type type, mc_pki_key **pu
     /* Without id= the pair gets a random one: it ties the two halves together. */
     if (!p11->id_len && RAND_bytes(p11->id, 16) == 1)
         p11->id_len = 16;
-    int ec_nid = type == MC_KEY_EC_P256 ? NID_X9_62_prime256v1
+    int ec_nid = type == MC_KEY_EC_P256   ? NID_X9_62_prime256v1
                  : type == MC_KEY_EC_P384 ? NID_secp384r1
                                           : 0;
     CK_ULONG bits = type == MC_KEY_RSA2048 ? 2048 : type == MC_KEY_RSA3072 ? 3072 : 4096;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_MECHANISM mech = {ec_nid ? CKM_EC_KEY_PAIR_GEN : CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
     CK_ATTRIBUTE pub_tmpl[8] = {
-        {CKA_TOKEN, &yes, sizeof(yes)},   {CKA_VERIFY, &yes, sizeof(yes)},
-        {CKA_ENCRYPT, &no, sizeof(no)},   {CKA_WRAP, &no, sizeof(no)},
+        {CKA_TOKEN, &yes, sizeof(yes)},
+        {CKA_VERIFY, &yes, sizeof(yes)},
+        {CKA_ENCRYPT, &no, sizeof(no)},
+        {CKA_WRAP, &no, sizeof(no)},
         {CKA_LABEL, p11->object, strlen(p11->object)},
         {CKA_ID, p11->id, p11->id_len},
     };
@@ -635,10 +638,10 @@ int mc_pki_pkcs11_generate(mc_pki_pkcs11 *p11, mc_key_type type, mc_pki_key **pu
     /* The point of the token: the private key can sign (only sign) and never
      * leave it. */
     CK_ATTRIBUTE priv_tmpl[] = {
-        {CKA_TOKEN, &yes, sizeof(yes)},         {CKA_PRIVATE, &yes, sizeof(yes)},
-        {CKA_SENSITIVE, &yes, sizeof(yes)},     {CKA_EXTRACTABLE, &no, sizeof(no)},
-        {CKA_SIGN, &yes, sizeof(yes)},          {CKA_DECRYPT, &no, sizeof(no)},
-        {CKA_UNWRAP, &no, sizeof(no)},          {CKA_LABEL, p11->object, strlen(p11->object)},
+        {CKA_TOKEN, &yes, sizeof(yes)},     {CKA_PRIVATE, &yes, sizeof(yes)},
+        {CKA_SENSITIVE, &yes, sizeof(yes)}, {CKA_EXTRACTABLE, &no, sizeof(no)},
+        {CKA_SIGN, &yes, sizeof(yes)},      {CKA_DECRYPT, &no, sizeof(no)},
+        {CKA_UNWRAP, &no, sizeof(no)},      {CKA_LABEL, p11->object, strlen(p11->object)},
         {CKA_ID, p11->id, p11->id_len},
     };
     CK_OBJECT_HANDLE pub = 0, priv = 0;
@@ -666,7 +669,8 @@ static int ecdsa_to_der(const unsigned char *raw, size_t ec_size, unsigned char 
                         size_t *sig_len)
 {
     ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(raw, (int)ec_size, NULL), *s = BN_bin2bn(raw + ec_size, (int)ec_size, NULL);
+    BIGNUM *r = BN_bin2bn(raw, (int)ec_size, NULL),
+           *s = BN_bin2bn(raw + ec_size, (int)ec_size, NULL);
     int ok = es && r && s && ECDSA_SIG_set0(es, r, s);
     if (!ok) {
         BN_free(r);

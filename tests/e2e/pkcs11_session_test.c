@@ -27,8 +27,8 @@
 #include "pki/pkcs11.h"
 #include "pki/verify.h"
 
-#define MODULE  "/usr/lib/softhsm/libsofthsm2.so"
-#define THREADS 4
+#define MODULE     "/usr/lib/softhsm/libsofthsm2.so"
+#define THREADS    4
 #define PER_THREAD 10
 
 extern char **environ;
@@ -68,8 +68,8 @@ static int setup(void **state)
             tokens);
     fclose(conf);
     setenv("SOFTHSM2_CONF", path, 1);
-    char *init[] = {"softhsm2-util", "--init-token", "--free", "--label", "session-test",
-                    "--pin", "4321", "--so-pin", "8765", NULL};
+    char *init[] = {"softhsm2-util", "--init-token", "--free",   "--label", "session-test",
+                    "--pin",         "4321",         "--so-pin", "8765",    NULL};
     run_or_fail(init);
     snprintf(f->pin_file, sizeof(f->pin_file), "%s/pin", f->dir);
     FILE *pin = fopen(f->pin_file, "w");

@@ -699,8 +699,7 @@ static void test_backend_signer(void **state)
     mc_err err = {0};
     mc_pki_key *root_key = make_key(MC_KEY_EC_P256);
     EVP_PKEY *pkey = evp_from_key(root_key);
-    mc_pki_key_backend backend = {MC_PKI_SIG_ECDSA_SHA256, memory_backend_sign, pkey,
-                                  "test:root"};
+    mc_pki_key_backend backend = {MC_PKI_SIG_ECDSA_SHA256, memory_backend_sign, pkey, "test:root"};
     mc_pki_root_params params = {"Acme", "backend root", 30 * DAY, 0};
     mc_pki_cert *root = NULL;
     assert_int_equal(mc_pki_root_create_backend(root_key, &backend, &params, &root, &err), MC_OK);

@@ -128,6 +128,7 @@ static int create_root_pkcs11(const char *dir, mc_key_type key_type,
     int rc = mc_pki_pkcs11_open(config, &p11, err);
     if (rc == MC_OK)
         rc = mc_pki_pkcs11_generate(p11, key_type, &public_key, err);
+    int generated = rc == MC_OK;
     if (rc == MC_OK)
         rc = mc_pki_pkcs11_backend(p11, &backend, err);
     if (rc == MC_OK)
@@ -138,6 +139,9 @@ static int create_root_pkcs11(const char *dir, mc_key_type key_type,
         mc_file_entry files[] = {{"root-cert.pem", cert_pem, cert_len, 0644}};
         rc = mc_file_write_all(dir, files, 1, err);
     }
+    /* No certificate, no key: a key left behind would block the next try. */
+    if (rc && generated && mc_pki_pkcs11_delete_key(p11, NULL) != MC_OK)
+        mc_err_prefix(err, "%s was left in the token", config->uri);
     free(cert_pem);
     mc_pki_cert_free(cert);
     mc_pki_key_free(public_key);

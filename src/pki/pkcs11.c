@@ -662,6 +662,22 @@ int mc_pki_pkcs11_generate(mc_pki_pkcs11 *p11, mc_key_type type, mc_pki_key **pu
     return MC_OK;
 }
 
+int mc_pki_pkcs11_delete_key(mc_pki_pkcs11 *p11, mc_err *err)
+{
+    static const CK_OBJECT_CLASS classes[] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY};
+    for (size_t c = 0; c < 2; c++) {
+        CK_OBJECT_HANDLE found[4];
+        CK_ULONG count = 0;
+        CK_RV rv = find_objects(p11, p11->login_session, classes[c], found, 4, &count);
+        for (CK_ULONG i = 0; rv == CKR_OK && i < count; i++)
+            rv = p11->fn->C_DestroyObject(p11->login_session, found[i]);
+        if (rv != CKR_OK)
+            return ckr_err(err, rv, "deleting the key pair (C_DestroyObject)", p11);
+    }
+    p11->key_found = 0;
+    return MC_OK;
+}
+
 /* ---- signing ---- */
 
 /* CKM_ECDSA gives r||s, each ec_size bytes; X.509 wants ECDSA-Sig-Value DER. */

@@ -48,6 +48,11 @@ int mc_pki_pkcs11_open(const mc_pki_pkcs11_config *config, mc_pki_pkcs11 **out, 
 int mc_pki_pkcs11_generate(mc_pki_pkcs11 *p11, mc_key_type type, mc_pki_key **public_key,
                            mc_err *err);
 
+/* Deletes the URI's key pair (private and public objects with its label and
+ * id) from the token: ca create undoing a generation whose certificate could
+ * not be written. */
+int mc_pki_pkcs11_delete_key(mc_pki_pkcs11 *p11, mc_err *err);
+
 /* Finds the URI's private key and fills *out to sign with it (signer.h);
  * out->impl is p11, which must outlive every use. MC_ENOTFOUND when the token
  * has no such private key, MC_EUNSUPPORTED for key types other than RSA and

@@ -84,10 +84,16 @@ expect_fail 2 "go with a pkcs11: key URI" "PIN options without a pkcs11: key are
 expect_fail 2 "--pkcs11: expected a pkcs11: URI" "ca create --pkcs11 needs a URI" \
     mc ca create --dir bad --pkcs11 /tmp/key.pem "${P11[@]}"
 
+touch not-a-dir
+expect_fail 1 "not-a-dir" "ca create --pkcs11 into an unwritable place fails" \
+    mc ca create --dir not-a-dir/root --key-type ec-p256 --pkcs11 "pkcs11:token=mesh-root;object=retry" "${P11[@]}"
+expect_ok "... and leaves no key in the token: the same label works next time" \
+    mc ca create --dir retry --key-type ec-p256 --pkcs11 "pkcs11:token=mesh-root;object=retry" "${P11[@]}"
+
 section "the keys never leave the token"
 run pkcs11-tool --module "$MODULE" --token-label mesh-root --login --pin "$PIN" --list-objects --type privkey
-assert_eq "three private keys, each sensitive and never extractable" \
-    "$(grep -c 'Access: *sensitive, always sensitive, never extractable' <<<"$OUT")" 3
+assert_eq "four private keys, each sensitive and never extractable" \
+    "$(grep -c 'Access: *sensitive, always sensitive, never extractable' <<<"$OUT")" 4
 for kt in rsa2048 ec-p256 ec-p384; do
     run "$PROBE" "$MODULE" mesh-root pin "root-$kt"
     assert_eq "$kt: the token refuses to show the private key (C_GetAttributeValue)" "$OUT" \

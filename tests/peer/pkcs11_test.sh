@@ -90,10 +90,31 @@ expect_fail 1 "not-a-dir" "ca create --pkcs11 into an unwritable place fails" \
 expect_ok "... and leaves no key in the token: the same label works next time" \
     mc ca create --dir retry --key-type ec-p256 --pkcs11 "pkcs11:token=mesh-root;object=retry" "${P11[@]}"
 
+section "RFC 7512 URIs"
+expect_ok "ca create with id= (percent-encoded)" mc ca create --dir with-id --key-type ec-p256 \
+    --pkcs11 "pkcs11:token=mesh-root;object=with-id;id=%0a%0B%ff" "${P11[@]}"
+expect_ok "sign names the key by id= alone" mc sign --ca with-id --root-key "pkcs11:token=mesh-root;id=%0A%0b%FF" \
+    "${P11[@]}" --csr c1.csr --host "$SPIFFE" --out-dir out-id
+assert_true "id= issuance verifies" openssl verify -CAfile with-id/root-cert.pem out-id/ca-cert.pem
+expect_ok "module-path= and pin-source= in the URI's query instead of flags" \
+    mc sign --ca ec-p256 --root-key "pkcs11:token=mesh-root;object=root-ec-p256?module-path=$MODULE&pin-source=file:$WORK/pin" \
+    --csr c1.csr --host "$SPIFFE" --out-dir out-query
+URI_SIGN=(--csr c1.csr --host "$SPIFFE" --out-dir out-err)
+expect_fail 1 "names no token=" "a URI without token=" \
+    mc sign --ca ec-p256 --root-key "pkcs11:object=root-ec-p256" "${P11[@]}" "${URI_SIGN[@]}"
+expect_fail 1 "names no object= or id=" "a URI without object= or id=" \
+    mc sign --ca ec-p256 --root-key "pkcs11:token=mesh-root" "${P11[@]}" "${URI_SIGN[@]}"
+expect_fail 1 "unsupported or too long attribute slot-id=" "an attribute meshcert does not know" \
+    mc sign --ca ec-p256 --root-key "pkcs11:token=mesh-root;object=a;slot-id=1" "${P11[@]}" "${URI_SIGN[@]}"
+expect_fail 1 "bad %-escape in object=" "a bad percent escape" \
+    mc sign --ca ec-p256 --root-key "pkcs11:token=mesh-root;object=%zz" "${P11[@]}" "${URI_SIGN[@]}"
+expect_fail 1 "no PKCS#11 module|--pkcs11-module" "no module anywhere" \
+    mc sign --ca ec-p256 --root-key "pkcs11:token=mesh-root;object=root-ec-p256" --pin-file pin "${URI_SIGN[@]}"
+
 section "the keys never leave the token"
 run pkcs11-tool --module "$MODULE" --token-label mesh-root --login --pin "$PIN" --list-objects --type privkey
-assert_eq "four private keys, each sensitive and never extractable" \
-    "$(grep -c 'Access: *sensitive, always sensitive, never extractable' <<<"$OUT")" 4
+assert_eq "five private keys, each sensitive and never extractable" \
+    "$(grep -c 'Access: *sensitive, always sensitive, never extractable' <<<"$OUT")" 5
 for kt in rsa2048 ec-p256 ec-p384; do
     run "$PROBE" "$MODULE" mesh-root pin "root-$kt"
     assert_eq "$kt: the token refuses to show the private key (C_GetAttributeValue)" "$OUT" \

@@ -202,6 +202,16 @@ static int uri_attributes(mc_pki_pkcs11 *p11, const char *text, size_t len, char
     return MC_OK;
 }
 
+/* "pkcs11:token=T;object=O" or "...;id=%0a%0b" (object= absent) for messages. */
+static void set_label(mc_pki_pkcs11 *p11)
+{
+    int n = snprintf(p11->label, sizeof(p11->label), "pkcs11:token=%s;%s=%s", p11->token,
+                     p11->object[0] ? "object" : "id", p11->object);
+    for (size_t i = 0; !p11->object[0] && n > 0 && i < p11->id_len; i++)
+        if ((size_t)n + 3 < sizeof(p11->label))
+            n += snprintf(p11->label + n, sizeof(p11->label) - (size_t)n, "%%%02x", p11->id[i]);
+}
+
 static int parse_uri(mc_pki_pkcs11 *p11, const mc_pki_pkcs11_config *config, mc_err *err)
 {
     const char *uri = config->uri;
@@ -238,7 +248,7 @@ static int parse_uri(mc_pki_pkcs11 *p11, const mc_pki_pkcs11_config *config, mc_
                           "no PIN source for %s: give --pin-file FILE or --pin-env VAR (or "
                           "pin-source= in the URI)",
                           p11->token);
-    snprintf(p11->label, sizeof(p11->label), "pkcs11:token=%s;object=%s", p11->token, p11->object);
+    set_label(p11);
     return MC_OK;
 }
 

@@ -6,6 +6,9 @@
  *              the CSR is checked);
  *   pipeline - the whole request path: parse the CSR PEM, verify its signature,
  *              check it against the hosts/org, issue, encode.
+ *   issue-pkcs11 - issue, with the root key made inside a PKCS#11 token
+ *              (SoftHSM2), when MC_BENCH_PKCS11_MODULE, MC_BENCH_PKCS11_TOKEN
+ *              and MC_BENCH_PKCS11_PIN_FILE name one (bench/pki.sh sets them).
  * Prints "<root type> <mode> <issuances/s> <count> <seconds>" per line; the
  * comparison against openssl is bench/pki.sh's job.
  * Usage: bench_pki <root key type> [seconds per mode] [csr key type]
@@ -19,6 +22,7 @@
 #include "pki/csr.h"
 #include "pki/issue.h"
 #include "pki/key.h"
+#include "pki/pkcs11.h"
 
 static const char *const hosts[] = {"spiffe://cluster.local/ns/istio-system/sa/citadel"};
 
@@ -80,6 +84,38 @@ static void run(const char *root_type, const char *mode, double seconds,
     fflush(stdout);
 }
 
+/* The issue mode again with the root key generated in a PKCS#11 token. */
+static void run_pkcs11(const char *root_name, mc_key_type root_type, double seconds,
+                       const mc_pki_csr *csr)
+{
+    const char *module = getenv("MC_BENCH_PKCS11_MODULE");
+    const char *token = getenv("MC_BENCH_PKCS11_TOKEN");
+    const char *pin_file = getenv("MC_BENCH_PKCS11_PIN_FILE");
+    if (!module || !token || !pin_file)
+        return;
+    char uri[256];
+    snprintf(uri, sizeof(uri), "pkcs11:token=%s;object=bench-%s", token, root_name);
+    mc_pki_pkcs11_config config = {uri, module, pin_file, NULL};
+    mc_pki_root_params root_params = {"Acme", "bench token root", (int64_t)10 * 365 * 86400, 0};
+    mc_pki_pkcs11 *p11 = NULL;
+    mc_pki_key *public_key = NULL;
+    mc_pki_key_backend backend;
+    mc_pki_cert *root = NULL;
+    mc_pki_signer *signer = NULL;
+    mc_err err = {0};
+    if (mc_pki_pkcs11_open(&config, &p11, &err) ||
+        mc_pki_pkcs11_generate(p11, root_type, &public_key, &err) ||
+        mc_pki_pkcs11_backend(p11, &backend, &err) ||
+        mc_pki_root_create_backend(public_key, &backend, &root_params, &root, &err) ||
+        mc_pki_signer_new_backend(root, &backend, &signer, &err))
+        die("pkcs11 setup", &err);
+    run(root_name, "issue-pkcs11", seconds, signer, csr, NULL, 0);
+    mc_pki_signer_free(signer);
+    mc_pki_cert_free(root);
+    mc_pki_key_free(public_key);
+    mc_pki_pkcs11_free(p11);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -108,6 +144,7 @@ int main(int argc, char **argv)
         die("setup", &err);
     run(argv[1], "issue", seconds, signer, csr, NULL, 0);
     run(argv[1], "pipeline", seconds, signer, NULL, csr_pem, csr_len);
+    run_pkcs11(argv[1], root_type, seconds, csr);
     free(csr_pem);
     mc_pki_csr_free(csr);
     mc_pki_signer_free(signer);

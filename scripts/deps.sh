@@ -20,7 +20,8 @@ tool_notes() {
 PKGS="build-essential cmake pkg-config git ca-certificates
 libssl-dev openssl libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev
 libmicrohttpd-dev libcmocka-dev clang libclang-rt-14-dev gnutls-bin
-clang-format clang-tidy valgrind hyperfine sqlite3 curl zsh"
+clang-format clang-tidy valgrind hyperfine sqlite3 curl zsh
+libp11-kit-dev softhsm2 opensc"
 
 missing=""
 for p in $PKGS; do

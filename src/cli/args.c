@@ -57,3 +57,14 @@ int mc_cli_bad_option(const char *cmd, char **argv, int optopt_value)
         return mc_cli_usage_error(cmd, "option -%c needs a value", optopt_value);
     return mc_cli_usage_error(cmd, "unknown option or missing value: %s", arg);
 }
+
+int mc_cli_pkcs11_check(const char *cmd, const mc_pki_pkcs11_config *config)
+{
+    if (config->pin_file && config->pin_env)
+        return mc_cli_usage_error(cmd, "give either --pin-file or --pin-env, not both");
+    if (!mc_pki_pkcs11_is_uri(config->uri) &&
+        (config->module_path || config->pin_file || config->pin_env))
+        return mc_cli_usage_error(cmd, "--pkcs11-module, --pin-file and --pin-env go with a "
+                                       "pkcs11: key URI");
+    return MC_EXIT_OK;
+}

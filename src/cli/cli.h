@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "pki/key.h"
+#include "pki/pkcs11.h"
 #include "util/err.h"
 
 enum { MC_EXIT_OK = 0, MC_EXIT_FAIL = 1, MC_EXIT_USAGE = 2 };
@@ -40,6 +41,19 @@ int mc_cli_bad_option(const char *cmd, char **argv, int optopt_value);
 
 /* Parses --key-format: "pkcs8", "traditional" (also "pkcs1", "sec1"); 0 or -1. */
 int mc_cli_parse_key_format(const char *text, mc_key_pem_format *out);
+
+/* The PKCS#11 options ca create and sign share (--pkcs11-module, --pin-file,
+ * --pin-env), for their --help texts. */
+#define MC_CLI_PKCS11_HELP                                                                         \
+    "  --pkcs11-module PATH  the PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so);\n"         \
+    "                     or module-path= in the URI\n"                                            \
+    "  --pin-file FILE    the token's user PIN: the first line of FILE\n"                          \
+    "  --pin-env VAR      ... or the environment variable VAR (never a PIN on the\n"               \
+    "                     command line, where ps and /proc/PID/cmdline show it)\n"
+
+/* Usage checks for a PKCS#11 key in config (uri set): one PIN source at most.
+ * Returns 0, or prints the usage error and returns 2. */
+int mc_cli_pkcs11_check(const char *cmd, const mc_pki_pkcs11_config *config);
 
 /* Parses the options of one subcommand with getopt_long; defined per command. */
 int mc_cmd_ca(int argc, char **argv);

@@ -15,8 +15,12 @@
 
 static const char help[] =
     "Usage: meshcert ca create --dir DIR [options]\n"
+    "       meshcert ca create --dir DIR --pkcs11 URI --pkcs11-module PATH --pin-file FILE\n"
     "\n"
     "Creates a self-signed root CA: DIR/root-cert.pem and DIR/root-key.pem (mode 0600).\n"
+    "With --pkcs11 the key is generated inside a PKCS#11 token (an HSM) as a\n"
+    "sensitive, non-extractable token object, and only DIR/root-cert.pem is written;\n"
+    "sign with it through `meshcert sign --root-key URI`.\n"
     "The root has basicConstraints CA:TRUE and keyUsage keyCertSign, cRLSign (both\n"
     "critical), a subject key identifier and a 128-bit random serial number.\n"
     "\n"
@@ -28,9 +32,23 @@ static const char help[] =
     "  --ttl DURATION     validity, e.g. 10y, 3650d, 87600h              [10y]\n"
     "  --key-format FMT   pkcs8 or traditional (PKCS#1 / SEC1)           [pkcs8]\n"
     "  --force            replace an existing root in DIR\n"
-    "  -h, --help         show this help\n";
+    "  --pkcs11 URI       generate the key in a token: an RFC 7512 URI naming the\n"
+    "                     token and the new key, "
+    "pkcs11:token=LABEL;object=LABEL\n" MC_CLI_PKCS11_HELP "  -h, --help         show this help\n";
 
-enum { OPT_DIR = 256, OPT_KEY_TYPE, OPT_ORG, OPT_NAME, OPT_TTL, OPT_KEY_FORMAT, OPT_FORCE };
+enum {
+    OPT_DIR = 256,
+    OPT_KEY_TYPE,
+    OPT_ORG,
+    OPT_NAME,
+    OPT_TTL,
+    OPT_KEY_FORMAT,
+    OPT_FORCE,
+    OPT_PKCS11,
+    OPT_PKCS11_MODULE,
+    OPT_PIN_FILE,
+    OPT_PIN_ENV
+};
 
 static const struct option options[] = {
     {"dir", required_argument, NULL, OPT_DIR},
@@ -40,6 +58,10 @@ static const struct option options[] = {
     {"ttl", required_argument, NULL, OPT_TTL},
     {"key-format", required_argument, NULL, OPT_KEY_FORMAT},
     {"force", no_argument, NULL, OPT_FORCE},
+    {"pkcs11", required_argument, NULL, OPT_PKCS11},
+    {"pkcs11-module", required_argument, NULL, OPT_PKCS11_MODULE},
+    {"pin-file", required_argument, NULL, OPT_PIN_FILE},
+    {"pin-env", required_argument, NULL, OPT_PIN_ENV},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -92,6 +114,41 @@ static int create_root(const char *dir, mc_key_type key_type, mc_key_pem_format 
     return rc;
 }
 
+/* The root key is made inside the token; only the certificate is written. */
+static int create_root_pkcs11(const char *dir, mc_key_type key_type,
+                              const mc_pki_pkcs11_config *config, const mc_pki_root_params *params,
+                              mc_err *err)
+{
+    mc_pki_pkcs11 *p11 = NULL;
+    mc_pki_key *public_key = NULL;
+    mc_pki_key_backend backend;
+    mc_pki_cert *cert = NULL;
+    char *cert_pem = NULL;
+    size_t cert_len = 0;
+    int rc = mc_pki_pkcs11_open(config, &p11, err);
+    if (rc == MC_OK)
+        rc = mc_pki_pkcs11_generate(p11, key_type, &public_key, err);
+    int generated = rc == MC_OK;
+    if (rc == MC_OK)
+        rc = mc_pki_pkcs11_backend(p11, &backend, err);
+    if (rc == MC_OK)
+        rc = mc_pki_root_create_backend(public_key, &backend, params, &cert, err);
+    if (rc == MC_OK)
+        rc = mc_pki_cert_to_pem(cert, &cert_pem, &cert_len, err);
+    if (rc == MC_OK) {
+        mc_file_entry files[] = {{"root-cert.pem", cert_pem, cert_len, 0644}};
+        rc = mc_file_write_all(dir, files, 1, err);
+    }
+    /* No certificate, no key: a key left behind would block the next try. */
+    if (rc && generated && mc_pki_pkcs11_delete_key(p11, NULL) != MC_OK)
+        mc_err_prefix(err, "%s was left in the token", config->uri);
+    free(cert_pem);
+    mc_pki_cert_free(cert);
+    mc_pki_key_free(public_key);
+    mc_pki_pkcs11_free(p11);
+    return rc;
+}
+
 int mc_cmd_ca(int argc, char **argv)
 {
     static const char cmd[] = "ca create";
@@ -108,10 +165,11 @@ int mc_cmd_ca(int argc, char **argv)
     mc_key_pem_format key_format = MC_KEY_PEM_PKCS8;
     mc_pki_root_params params = {"meshcert", "meshcert root CA", (int64_t)10 * 365 * 86400, 0};
     int force = 0;
+    mc_pki_pkcs11_config pkcs11 = {0};
     mc_err err = {0};
     optind = 1;
     opterr = 0;
-    int opt;
+    int opt, rc;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
         case OPT_DIR: dir = optarg; break;
@@ -131,6 +189,10 @@ int mc_cmd_ca(int argc, char **argv)
                     cmd, "--key-format: expected pkcs8 or traditional, got \"%s\"", optarg);
             break;
         case OPT_FORCE: force = 1; break;
+        case OPT_PKCS11: pkcs11.uri = optarg; break;
+        case OPT_PKCS11_MODULE: pkcs11.module_path = optarg; break;
+        case OPT_PIN_FILE: pkcs11.pin_file = optarg; break;
+        case OPT_PIN_ENV: pkcs11.pin_env = optarg; break;
         case 'h': fputs(help, stdout); return MC_EXIT_OK;
         default: return mc_cli_bad_option(cmd, argv, optopt);
         }
@@ -141,12 +203,24 @@ int mc_cmd_ca(int argc, char **argv)
         return mc_cli_usage_error(cmd, "--dir is required");
     if (!params.common_name[0])
         return mc_cli_usage_error(cmd, "--name must not be empty");
+    if (pkcs11.uri && !mc_pki_pkcs11_is_uri(pkcs11.uri))
+        return mc_cli_usage_error(cmd, "--pkcs11: expected a pkcs11: URI, got \"%.64s\"",
+                                  pkcs11.uri);
+    if ((rc = mc_cli_pkcs11_check(cmd, &pkcs11)))
+        return rc;
     if (!force && (exists(dir, "root-key.pem") || exists(dir, "root-cert.pem"))) {
         mc_err_set(&err, MC_EINVAL,
                    "%s already holds a root CA (root-cert.pem or root-key.pem); refusing to "
                    "replace it without --force",
                    dir);
         return mc_cli_fail(cmd, &err);
+    }
+    if (pkcs11.uri) {
+        if (create_root_pkcs11(dir, key_type, &pkcs11, &params, &err))
+            return mc_cli_fail(cmd, &err);
+        printf("wrote %s/root-cert.pem; the %s key stays in %s\n", dir,
+               mc_pki_key_type_name(key_type), pkcs11.uri);
+        return MC_EXIT_OK;
     }
     if (create_root(dir, key_type, key_format, &params, &err))
         return mc_cli_fail(cmd, &err);

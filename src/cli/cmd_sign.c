@@ -19,7 +19,8 @@ static const char help[] =
     "Usage: meshcert sign --ca DIR --csr FILE --host HOST... --out-dir OUT [options]\n"
     "\n"
     "Signs an intermediate CA certificate for the CSR's public key with the root in\n"
-    "DIR (root-cert.pem, and root-key.pem or key.pem) and writes Istio's plug-in CA\n"
+    "DIR (root-cert.pem, and root-key.pem or key.pem, or the key --root-key names:\n"
+    "a file, or a pkcs11: URI for a key in an HSM) and writes Istio's plug-in CA\n"
     "files to OUT: ca-cert.pem, cert-chain.pem (ca-cert then root), root-cert.pem,\n"
     "and ca-key.pem when --key gives the CSR's private key (with --format tls:\n"
     "tls.crt, ca.crt and tls.key).\n"
@@ -51,6 +52,9 @@ static const char help[] =
     "                     unconstrained, for verifiers that refuse any chain with a URI\n"
     "                     constraint (pyca/cryptography, docs/pki.md); the intermediate\n"
     "                     can then sign any SPIFFE ID\n"
+    "  --root-key FILE|URI  the root's private key instead of DIR's: a PEM file (e.g.\n"
+    "                     mounted from a secret store), or an RFC 7512 URI\n"
+    "                     pkcs11:token=LABEL;object=LABEL whose token signs\n" MC_CLI_PKCS11_HELP
     "  -h, --help         show this help\n";
 
 enum {
@@ -65,7 +69,11 @@ enum {
     OPT_OUT_DIR,
     OPT_PERMIT_TRUST_DOMAIN,
     OPT_PERMIT_DNS_SUFFIX,
-    OPT_NO_URI_CONSTRAINTS
+    OPT_NO_URI_CONSTRAINTS,
+    OPT_ROOT_KEY,
+    OPT_PKCS11_MODULE,
+    OPT_PIN_FILE,
+    OPT_PIN_ENV
 };
 
 static const struct option options[] = {
@@ -81,6 +89,10 @@ static const struct option options[] = {
     {"permit-trust-domain", required_argument, NULL, OPT_PERMIT_TRUST_DOMAIN},
     {"permit-dns-suffix", required_argument, NULL, OPT_PERMIT_DNS_SUFFIX},
     {"no-uri-constraints", no_argument, NULL, OPT_NO_URI_CONSTRAINTS},
+    {"root-key", required_argument, NULL, OPT_ROOT_KEY},
+    {"pkcs11-module", required_argument, NULL, OPT_PKCS11_MODULE},
+    {"pin-file", required_argument, NULL, OPT_PIN_FILE},
+    {"pin-env", required_argument, NULL, OPT_PIN_ENV},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -97,7 +109,8 @@ typedef struct sign_args {
     const char *out_dir;
     mc_cli_list permit_trust_domains; /* name constraints, when either list is set */
     mc_cli_list permit_dns_suffixes;
-    int no_uri_constraints; /* --no-uri-constraints */
+    int no_uri_constraints;        /* --no-uri-constraints */
+    mc_pki_pkcs11_config root_key; /* .uri: --root-key, a file or a pkcs11: URI */
 } sign_args;
 
 /* Everything sign loads, released together. */
@@ -108,13 +121,15 @@ typedef struct sign_inputs {
     mc_pki_key *root_key;
     mc_pki_signer *signer;
     mc_pki_csr *csr;
-    mc_pki_key *key; /* parsed --key, to check it matches the CSR */
+    mc_pki_key *key;       /* parsed --key, to check it matches the CSR */
+    mc_pki_pkcs11 *pkcs11; /* the token holding the root key (--root-key pkcs11:) */
     char root_key_path[4096];
 } sign_inputs;
 
 static void inputs_free(sign_inputs *in)
 {
     mc_pki_signer_free(in->signer);
+    mc_pki_pkcs11_free(in->pkcs11);
     mc_pki_csr_free(in->csr);
     mc_pki_key_free(in->key);
     mc_pki_key_free(in->root_key);
@@ -125,20 +140,18 @@ static void inputs_free(sign_inputs *in)
     mc_secure_free_str(in->key_pem);
 }
 
-/* Reads the root's files: root-cert.pem and root-key.pem (or key.pem, the
+/* The root key's file: --root-key, else DIR/root-key.pem or DIR/key.pem (the
  * name Istio and Service Mesh Hub use). */
-static int load_root(const char *dir, sign_inputs *in, mc_err *err)
+static int read_root_key(const char *dir, const char *root_key, sign_inputs *in, mc_err *err)
 {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/root-cert.pem", dir);
-    int rc = mc_file_read(path, MC_PKI_PEM_MAX, &in->root_pem, &in->root_len, err);
-    if (rc == MC_OK)
-        rc = mc_pki_cert_from_pem(in->root_pem, in->root_len, path, &in->root, err);
-    if (rc)
-        return rc;
+    if (root_key) {
+        snprintf(in->root_key_path, sizeof(in->root_key_path), "%s", root_key);
+        return mc_file_read(root_key, MC_PKI_KEY_PEM_MAX, &in->root_key_pem, &in->root_key_len,
+                            err);
+    }
     snprintf(in->root_key_path, sizeof(in->root_key_path), "%s/root-key.pem", dir);
-    rc = mc_file_read(in->root_key_path, MC_PKI_KEY_PEM_MAX, &in->root_key_pem, &in->root_key_len,
-                      err);
+    int rc = mc_file_read(in->root_key_path, MC_PKI_KEY_PEM_MAX, &in->root_key_pem,
+                          &in->root_key_len, err);
     if (rc == MC_ENOTFOUND) {
         snprintf(in->root_key_path, sizeof(in->root_key_path), "%s/key.pem", dir);
         rc = mc_file_read(in->root_key_path, MC_PKI_KEY_PEM_MAX, &in->root_key_pem,
@@ -146,13 +159,43 @@ static int load_root(const char *dir, sign_inputs *in, mc_err *err)
         if (rc == MC_ENOTFOUND)
             rc = mc_err_set(err, MC_ENOTFOUND, "%s: neither root-key.pem nor key.pem exists", dir);
     }
+    return rc;
+}
+
+/* A signer whose root key stays in a PKCS#11 token. */
+static int load_root_pkcs11(const sign_args *args, sign_inputs *in, mc_err *err)
+{
+    mc_pki_key_backend backend;
+    int rc = mc_pki_pkcs11_open(&args->root_key, &in->pkcs11, err);
     if (rc == MC_OK)
-        rc = mc_pki_key_from_pem(in->root_key_pem, in->root_key_len, in->root_key_path,
-                                 &in->root_key, err);
-    if (rc == MC_OK && (rc = mc_pki_signer_new(in->root, in->root_key, &in->signer, err)))
-        mc_err_prefix(err, "%s", in->root_key_path);
+        rc = mc_pki_pkcs11_backend(in->pkcs11, &backend, err);
+    if (rc == MC_OK)
+        rc = mc_pki_signer_new_backend(in->root, &backend, &in->signer, err);
+    return rc;
+}
+
+/* Reads DIR/root-cert.pem and the root key (a file or a token). */
+static int load_root(const sign_args *args, sign_inputs *in, mc_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/root-cert.pem", args->ca_dir);
+    int rc = mc_file_read(path, MC_PKI_PEM_MAX, &in->root_pem, &in->root_len, err);
+    if (rc == MC_OK)
+        rc = mc_pki_cert_from_pem(in->root_pem, in->root_len, path, &in->root, err);
+    if (rc)
+        return rc;
+    if (mc_pki_pkcs11_is_uri(args->root_key.uri)) {
+        rc = load_root_pkcs11(args, in, err);
+    } else {
+        rc = read_root_key(args->ca_dir, args->root_key.uri, in, err);
+        if (rc == MC_OK)
+            rc = mc_pki_key_from_pem(in->root_key_pem, in->root_key_len, in->root_key_path,
+                                     &in->root_key, err);
+        if (rc == MC_OK && (rc = mc_pki_signer_new(in->root, in->root_key, &in->signer, err)))
+            mc_err_prefix(err, "%s", in->root_key_path);
+    }
     if (rc == MC_OK && (rc = mc_pki_cert_check_validity(in->root, 0, err)))
-        mc_err_prefix(err, "%s/root-cert.pem", dir);
+        mc_err_prefix(err, "%s", path);
     return rc;
 }
 
@@ -306,6 +349,10 @@ static int parse(int argc, char **argv, sign_args *args, const char *cmd)
             break;
         }
         case OPT_NO_URI_CONSTRAINTS: args->no_uri_constraints = 1; break;
+        case OPT_ROOT_KEY: args->root_key.uri = optarg; break;
+        case OPT_PKCS11_MODULE: args->root_key.module_path = optarg; break;
+        case OPT_PIN_FILE: args->root_key.pin_file = optarg; break;
+        case OPT_PIN_ENV: args->root_key.pin_env = optarg; break;
         case 'h': fputs(help, stdout); return -1;
         default: return mc_cli_bad_option(cmd, argv, optopt);
         }
@@ -320,7 +367,7 @@ static int parse(int argc, char **argv, sign_args *args, const char *cmd)
         return mc_cli_usage_error(cmd, "--ca, --csr and --out-dir are required");
     if (args->hosts.count == 0)
         return mc_cli_usage_error(cmd, "at least one --host is required");
-    return MC_EXIT_OK;
+    return mc_cli_pkcs11_check(cmd, &args->root_key);
 }
 
 static void args_free(sign_args *args)
@@ -342,7 +389,7 @@ int mc_cmd_sign(int argc, char **argv)
     mc_err err = {0};
     sign_inputs in;
     memset(&in, 0, sizeof(in));
-    if (load_root(args.ca_dir, &in, &err) || load_csr(&args, &in, &err) ||
+    if (load_root(&args, &in, &err) || load_csr(&args, &in, &err) ||
         sign_and_write(&args, &in, &err))
         rc = mc_cli_fail(cmd, &err);
     inputs_free(&in);

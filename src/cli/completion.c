@@ -121,7 +121,7 @@ static const char *value_kind(const char *flag, const char *metavar, size_t meta
     for (size_t i = 0; i < sizeof(fixed_values) / sizeof(fixed_values[0]); i++)
         if (strcmp(flag, fixed_values[i].flag) == 0)
             return fixed_values[i].values;
-    if (metavar_len >= 4 && strncmp(metavar, "FILE", 4) == 0)
+    if (metavar_len >= 4 && (strncmp(metavar, "FILE", 4) == 0 || strncmp(metavar, "PATH", 4) == 0))
         return "file";
     if ((metavar_len >= 3 && strncmp(metavar, "DIR", 3) == 0) ||
         (metavar_len >= 3 && strncmp(metavar, "OUT", 3) == 0))

@@ -484,8 +484,10 @@ int mc_pki_add_ca_extensions(X509 *x509, long path_len, int digital_signature, m
     return ok ? MC_OK : mc_pki_ssl_err(err, MC_ECRYPTO, "adding CA extensions");
 }
 
-int mc_pki_root_create(const mc_pki_key *key, const mc_pki_root_params *params, mc_pki_cert **out,
-                       mc_err *err)
+/* The root for key, self-signed by key (backend NULL: key holds the private
+ * half) or by backend (key holds only the public half). */
+static int root_create(const mc_pki_key *key, const mc_pki_key_backend *backend,
+                       const mc_pki_root_params *params, mc_pki_cert **out, mc_err *err)
 {
     if (!params->org || !params->common_name || params->ttl_seconds <= 0)
         return mc_err_set(err, MC_EINVAL, "root CA needs an org, a name and a positive TTL");
@@ -518,7 +520,10 @@ int mc_pki_root_create(const mc_pki_key *key, const mc_pki_root_params *params, 
     }
     if ((rc = mc_pki_add_ca_extensions(x509, -1, 0, err)) || (rc = mc_pki_add_ski(x509, NULL, err)))
         goto out;
-    if (!X509_sign(x509, key->pkey, mc_pki_digest_for(key->pkey))) {
+    if (backend) {
+        if ((rc = mc_pki_x509_sign_backend(x509, backend, err)))
+            goto out;
+    } else if (!X509_sign(x509, key->pkey, mc_pki_digest_for(key->pkey))) {
         rc = mc_pki_ssl_err(err, MC_ECRYPTO, "self-signing the root certificate");
         goto out;
     }
@@ -531,6 +536,18 @@ out:
     X509_NAME_free(name);
     X509_free(x509);
     return rc;
+}
+
+int mc_pki_root_create(const mc_pki_key *key, const mc_pki_root_params *params, mc_pki_cert **out,
+                       mc_err *err)
+{
+    return root_create(key, NULL, params, out, err);
+}
+
+int mc_pki_root_create_backend(const mc_pki_key *public_key, const mc_pki_key_backend *backend,
+                               const mc_pki_root_params *params, mc_pki_cert **out, mc_err *err)
+{
+    return root_create(public_key, backend, params, out, err);
 }
 
 int mc_pki_cert_sha256(const mc_pki_cert *cert, unsigned char out[32], mc_err *err)

@@ -14,6 +14,7 @@
 #include "pki/cert.h"
 #include "pki/csr.h"
 #include "pki/key.h"
+#include "pki/signer.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -92,5 +93,9 @@ int mc_pki_check_key_policy(const EVP_PKEY *pkey, const char *what, mc_err *err)
  * practical, are refused by name, and so is RSASSA-PSS whose parameters name
  * SHA-1 or leave the hash out (RFC 4055: then it is SHA-1). */
 int mc_pki_check_signature_policy(const X509_ALGOR *alg, const char *what, mc_err *err);
+
+/* Signs x509 through backend: sets both signature algorithm fields, encodes
+ * the TBSCertificate, has the back end sign it and stores the signature. */
+int mc_pki_x509_sign_backend(X509 *x509, const mc_pki_key_backend *backend, mc_err *err);
 
 #endif

@@ -16,11 +16,12 @@
 #include "pki/verify.h"
 
 struct mc_pki_signer {
-    mc_pki_cert *root;         /* a reference to the root certificate */
-    EVP_PKEY *key;             /* a reference to the root private key */
-    EVP_MD *sha1;              /* fetched once: subject key identifiers */
-    EVP_MD_CTX *sign_template; /* DigestSign context set up once, copied per issuance */
-    AUTHORITY_KEYID *akid;     /* keyIdentifier = the root's subject key id */
+    mc_pki_cert *root;          /* a reference to the root certificate */
+    EVP_PKEY *key;              /* a reference to the root private key; NULL with a back end */
+    mc_pki_key_backend backend; /* signs when key is NULL (e.g. PKCS#11) */
+    EVP_MD *sha1;               /* fetched once: subject key identifiers */
+    EVP_MD_CTX *sign_template;  /* DigestSign context set up once, copied per issuance (key) */
+    AUTHORITY_KEYID *akid;      /* keyIdentifier = the root's subject key id */
     time_t root_not_before;
     time_t root_not_after;
     char root_subject[256]; /* for error messages */
@@ -63,37 +64,26 @@ static AUTHORITY_KEYID *authority_key_id(X509 *root, mc_err *err)
     return akid;
 }
 
-int mc_pki_signer_new(mc_pki_cert *root, const mc_pki_key *key, mc_pki_signer **out, mc_err *err)
+/* What every signer computes from its root: the subject for messages, the
+ * authority key id, the validity window, the SHA-1 for key ids. */
+static int signer_alloc(mc_pki_cert *root, mc_pki_signer **out, mc_err *err)
 {
     char subject[256];
     mc_pki_cert_subject(root, subject, sizeof(subject));
     if (!mc_pki_cert_is_ca(root))
         return mc_err_set(err, MC_EVERIFY, "root certificate %s is not a CA (basicConstraints)",
                           subject);
-    int rc = mc_pki_cert_matches_key(root, key, err);
-    if (rc)
-        return mc_err_prefix(err, "root CA key does not match the root certificate");
     mc_pki_signer *signer = calloc(1, sizeof(*signer));
     if (!signer)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
     memcpy(signer->root_subject, subject, sizeof(subject));
     signer->root = mc_pki_cert_ref(root);
-    if (signer->root && EVP_PKEY_up_ref(key->pkey))
-        signer->key = key->pkey;
-    if (!signer->root || !signer->key) {
-        mc_pki_signer_free(signer);
-        return mc_err_set(err, MC_ENOMEM, "out of memory");
-    }
     /* OpenSSL 3 fetches algorithms from providers under locks on every
      * implicit use; doing it once here is most of the per-issuance cost. */
     signer->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
-    signer->sign_template = EVP_MD_CTX_new();
-    if (!signer->sha1 || !signer->sign_template ||
-        !EVP_DigestSignInit_ex(signer->sign_template, NULL,
-                               EVP_MD_get0_name(mc_pki_digest_for(key->pkey)), NULL, NULL,
-                               signer->key, NULL)) {
+    if (!signer->root || !signer->sha1) {
         mc_pki_signer_free(signer);
-        return mc_pki_ssl_err(err, MC_ECRYPTO, "preparing to sign with root %s", subject);
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
     }
     signer->akid = authority_key_id(root->x509, err);
     if (!signer->akid ||
@@ -102,6 +92,48 @@ int mc_pki_signer_new(mc_pki_cert *root, const mc_pki_key *key, mc_pki_signer **
         return err && err->code ? err->code
                                 : mc_err_set(err, MC_EINVAL, "root %s: bad validity", subject);
     }
+    *out = signer;
+    return MC_OK;
+}
+
+int mc_pki_signer_new(mc_pki_cert *root, const mc_pki_key *key, mc_pki_signer **out, mc_err *err)
+{
+    mc_pki_signer *signer = NULL;
+    int rc = signer_alloc(root, &signer, err);
+    if (rc)
+        return rc;
+    if ((rc = mc_pki_cert_matches_key(root, key, err))) {
+        mc_pki_signer_free(signer);
+        return mc_err_prefix(err, "root CA key does not match the root certificate");
+    }
+    if (EVP_PKEY_up_ref(key->pkey))
+        signer->key = key->pkey;
+    signer->sign_template = EVP_MD_CTX_new();
+    if (!signer->key || !signer->sign_template ||
+        !EVP_DigestSignInit_ex(signer->sign_template, NULL,
+                               EVP_MD_get0_name(mc_pki_digest_for(key->pkey)), NULL, NULL,
+                               signer->key, NULL)) {
+        rc =
+            mc_pki_ssl_err(err, MC_ECRYPTO, "preparing to sign with root %s", signer->root_subject);
+        mc_pki_signer_free(signer);
+        return rc;
+    }
+    *out = signer;
+    return MC_OK;
+}
+
+int mc_pki_signer_new_backend(mc_pki_cert *root, const mc_pki_key_backend *backend,
+                              mc_pki_signer **out, mc_err *err)
+{
+    mc_pki_signer *signer = NULL;
+    int rc = signer_alloc(root, &signer, err);
+    if (rc)
+        return rc;
+    if ((rc = mc_pki_backend_check(backend, root, err))) {
+        mc_pki_signer_free(signer);
+        return rc;
+    }
+    signer->backend = *backend;
     *out = signer;
     return MC_OK;
 }
@@ -268,9 +300,11 @@ static int add_name_constraints(X509 *x509, const mc_pki_issue_params *params, m
     return ok ? MC_OK : mc_pki_ssl_err(err, MC_ECRYPTO, "adding name constraints");
 }
 
-/* Signs with a copy of the signer's prepared context. */
+/* Signs with a copy of the signer's prepared context, or through its back end. */
 static int sign_certificate(const mc_pki_signer *signer, X509 *x509, mc_err *err)
 {
+    if (!signer->key)
+        return mc_pki_x509_sign_backend(x509, &signer->backend, err);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int ok = ctx && EVP_MD_CTX_copy_ex(ctx, signer->sign_template) && X509_sign_ctx(x509, ctx);
     EVP_MD_CTX_free(ctx);

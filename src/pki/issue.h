@@ -1,6 +1,7 @@
 /* issue.h - signing intermediate CA certificates from CSRs with a root.
  *
- * A signer holds a parsed root certificate and key, checked once (the key
+ * A signer holds a parsed root certificate and key (in memory, or a back end
+ * such as PKCS#11, see signer.h), checked once (the key
  * matches the certificate, the certificate is a CA) and reused for every
  * issuance, so the per-issuance cost is the signature itself. Issuance follows
  * the original Service Mesh Hub issuer: subject O= and SANs come from the
@@ -19,6 +20,7 @@
 #include "pki/cert.h"
 #include "pki/csr.h"
 #include "pki/key.h"
+#include "pki/signer.h"
 #include "util/err.h"
 
 #define MC_PKI_DEFAULT_TTL      ((int64_t)365 * 86400)
@@ -30,6 +32,14 @@ typedef struct mc_pki_signer mc_pki_signer;
  * the key does not match the certificate or the certificate is not a CA.
  * Takes its own references; the caller still frees root and key. */
 int mc_pki_signer_new(mc_pki_cert *root, const mc_pki_key *key, mc_pki_signer **out, mc_err *err);
+
+/* Builds a signer whose root key stays in a back end (signer.h), e.g. an HSM
+ * through PKCS#11: each issuance has the back end sign the TBSCertificate.
+ * MC_EVERIFY when the back end's key does not match root (a test signature
+ * is checked against root's public key) or root is not a CA. backend is
+ * copied; backend->impl is borrowed and must outlive the signer. */
+int mc_pki_signer_new_backend(mc_pki_cert *root, const mc_pki_key_backend *backend,
+                              mc_pki_signer **out, mc_err *err);
 
 /* The root certificate of a signer (borrowed). */
 const mc_pki_cert *mc_pki_signer_root(const mc_pki_signer *signer);

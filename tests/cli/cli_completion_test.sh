@@ -63,6 +63,10 @@ touch "$tmp/east.yaml"
 mkdir "$tmp/pki"
 expect "$tmp/east.yaml " meshcert status --kubeconfig "$tmp/ea"
 expect "$tmp/pki " meshcert sign --out-dir "$tmp/p"
+touch "$tmp/libsofthsm2.so"
+expect "$tmp/libsofthsm2.so " meshcert sign --pkcs11-module "$tmp/libs"
+expect "$tmp/east.yaml " meshcert sign --root-key "$tmp/ea"
+expect "--pin-env --pin-file " meshcert ca create --pin-
 
 # every flag a command's --help shows is completed, and nothing else
 for c in "ca create" "csr create" sign verify cluster issue status rotate root issuer agent server \

@@ -12,10 +12,14 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "pki/bundle.h"
 #include "pki/cert.h"
 #include "pki/csr.h"
 #include "pki/issue.h"
+#include "pki/signer.h"
 #include "pki/key.h"
 #include "pki/verify.h"
 #include "util/base64.h"
@@ -660,6 +664,68 @@ static void test_signer_rejects_wrong_key_and_non_ca(void **state)
     free(pem);
 }
 
+/* A key back end for tests: signs with an OpenSSL key the way an HSM would,
+ * from outside the signer (the signer never sees the EVP_PKEY). */
+static int memory_backend_sign(void *impl, const unsigned char *data, size_t len,
+                               unsigned char *sig, size_t *sig_len, mc_err *err)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    *sig_len = MC_PKI_SIG_MAX;
+    int ok = ctx && EVP_DigestSignInit_ex(ctx, NULL, "SHA256", NULL, NULL, impl, NULL) == 1 &&
+             EVP_DigestSign(ctx, sig, sig_len, data, len) == 1;
+    EVP_MD_CTX_free(ctx);
+    return ok ? MC_OK : mc_err_set(err, MC_ECRYPTO, "test back end failed");
+}
+
+static EVP_PKEY *evp_from_key(const mc_pki_key *key)
+{
+    char *pem = NULL;
+    size_t len = 0;
+    mc_err err = {0};
+    assert_int_equal(mc_pki_key_to_pem(key, MC_KEY_PEM_PKCS8, &pem, &len, &err), MC_OK);
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    EVP_PKEY *pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    mc_secure_free_str(pem);
+    assert_non_null(pkey);
+    return pkey;
+}
+
+/* A root made and used through a back end gives the same chain as an
+ * in-memory one; a back end holding another key is refused by name. */
+static void test_backend_signer(void **state)
+{
+    fixture *f = *state;
+    mc_err err = {0};
+    mc_pki_key *root_key = make_key(MC_KEY_EC_P256);
+    EVP_PKEY *pkey = evp_from_key(root_key);
+    mc_pki_key_backend backend = {MC_PKI_SIG_ECDSA_SHA256, memory_backend_sign, pkey, "test:root"};
+    mc_pki_root_params params = {"Acme", "backend root", 30 * DAY, 0};
+    mc_pki_cert *root = NULL;
+    assert_int_equal(mc_pki_root_create_backend(root_key, &backend, &params, &root, &err), MC_OK);
+    assert_int_equal(mc_pki_cert_signed_by(root, root), 1);
+    mc_pki_signer *signer = NULL;
+    assert_int_equal(mc_pki_signer_new_backend(root, &backend, &signer, &err), MC_OK);
+    mc_pki_issue_params ip;
+    mc_pki_issue_params_init(&ip);
+    ip.org = "Istio";
+    ip.hosts = mesh_hosts;
+    ip.host_count = 4;
+    mc_pki_cert *cert = NULL;
+    assert_int_equal(mc_pki_signer_issue(signer, f->csr, &ip, &cert, &err), MC_OK);
+    assert_int_equal(mc_pki_verify_chain(cert, NULL, 0, &root, 1, 0, &err), MC_OK);
+    assert_int_equal(mc_pki_cert_matches_key(cert, f->csr_key, &err), MC_OK);
+    mc_pki_signer *wrong = NULL;
+    assert_int_equal(mc_pki_signer_new_backend(f->root, &backend, &wrong, &err), MC_EVERIFY);
+    assert_contains(err.msg, "test:root does not match the root certificate");
+    assert_null(wrong);
+    mc_pki_cert_free(cert);
+    mc_pki_signer_free(signer);
+    mc_pki_cert_free(root);
+    EVP_PKEY_free(pkey);
+    mc_pki_key_free(root_key);
+}
+
 static void test_issue_rsa4096_root_signs_openssl_csr(void **state)
 {
     (void)state;
@@ -1067,6 +1133,7 @@ int main(void)
         cmocka_unit_test(test_name_constraints_bind_what_the_ca_signs),
         cmocka_unit_test(test_issue_clamps_ttl_to_root),
         cmocka_unit_test(test_signer_rejects_wrong_key_and_non_ca),
+        cmocka_unit_test(test_backend_signer),
         cmocka_unit_test(test_issue_rsa4096_root_signs_openssl_csr),
         cmocka_unit_test(test_issue_tls_server_leaf),
         cmocka_unit_test(test_verify_chain_failures),

@@ -142,6 +142,11 @@ static void *proxy_main(void *arg)
                 }
             }
         }
+        /* A stall asked for while poll waited holds from now on: bytes that
+         * arrived together with the wake-up are not forwarded either. */
+        pthread_mutex_lock(&proxy->lock);
+        stalled |= proxy->stalled;
+        pthread_mutex_unlock(&proxy->lock);
         if (stalled)
             continue;
         /* Pairs polled this round are the first (nfds - 2) / 2; any added by

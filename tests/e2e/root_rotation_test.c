@@ -290,18 +290,12 @@ static const char *watch_rotation(wf_fixture *f, const char *name, const roots *
         if (kill_in && !killed && !strcmp(phase, kill_in)) {
             killed = 1;
             fprintf(stderr, "SIGKILL issuer in %s\n", phase);
-            wf_kill(&f->issuer);
-            wf_sleep_ms(300);
-            if (wf_start_issuer(f) != 0)
-                wf_fail(f, "issuer restart failed");
+            wf_kill_restart(f, -1, 300);
         }
         if (kill_agent_in && !killed_agent && !strcmp(phase, kill_agent_in)) {
             killed_agent = 1;
             fprintf(stderr, "SIGKILL east's agent in %s\n", phase);
-            wf_kill(&f->agents[WF_EAST]);
-            wf_sleep_ms(300);
-            if (wf_start_agent(f, WF_EAST) != 0)
-                wf_fail(f, "agent restart failed");
+            wf_kill_restart(f, WF_EAST, 300);
         }
         if (abort_in && !aborted && !strcmp(phase, abort_in)) {
             aborted = 1;
@@ -483,21 +477,8 @@ static int setup(void **state)
         return -1;
     }
     *state = f;
-    /* a SIGKILLed leader's Lease expires after 2 s, not client-go's 15 s */
-    const char *lease[] = {"--leader-elect-lease-duration",
-                           "2s",
-                           "--leader-elect-renew-deadline",
-                           "1500ms",
-                           "--leader-elect-retry-period",
-                           "250ms",
-                           NULL};
-    memcpy(f->issuer_extra, lease, sizeof(lease));
-    if (wf_start_issuer(f) != 0)
-        return -1;
-    for (int c = 0; c < WF_MANAGED; c++)
-        if (wf_start_agent(f, c) != 0)
-            return -1;
-    return 0;
+    wf_use_fast_lease(f);
+    return wf_start_all(f);
 }
 
 static int teardown(void **state)

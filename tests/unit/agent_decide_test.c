@@ -274,6 +274,28 @@ static void world_issued(world *w, mc_ic_state state)
     }
 }
 
+/* Writes token into the rotate annotation, as `meshcert rotate` does. */
+static void request_rotation(world *w, const char *token)
+{
+    mc_api_str_map_set(&w->ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, token);
+}
+
+/* Sets spec.keyType (a name of pki/key.h, or any text). */
+static void set_key_type(world *w, const char *name)
+{
+    free(w->ic->spec.key_type);
+    w->ic->spec.key_type = mc_strdup(name);
+}
+
+/* The seconds of an RFC 3339 status time, which must parse. */
+static int64_t time_of(const char *text)
+{
+    int64_t seconds = 0;
+    assert_non_null(text);
+    assert_int_equal(mc_time_parse(text, &seconds, NULL, NULL), 0);
+    return seconds;
+}
+
 static void add_directive(world *w)
 {
     w->directive = mc_api_pod_bounce_directive_new(NS, NAME);
@@ -1526,13 +1548,8 @@ static void test_renewal_not_due_requeues(void **state)
     world w;
     world_issued(&w, MC_IC_STATE_FINISHED);
     const mc_api_issued_certificate_status *st = &w.ic->status;
-    assert_non_null(st->not_before);
-    assert_non_null(st->not_after);
-    assert_non_null(st->renewal_time);
-    int64_t not_before = 0, not_after = 0, renewal = 0;
-    assert_int_equal(mc_time_parse(st->not_before, &not_before, NULL, NULL), 0);
-    assert_int_equal(mc_time_parse(st->not_after, &not_after, NULL, NULL), 0);
-    assert_int_equal(mc_time_parse(st->renewal_time, &renewal, NULL, NULL), 0);
+    int64_t not_before = time_of(st->not_before), not_after = time_of(st->not_after),
+            renewal = time_of(st->renewal_time);
     /* the default: a third of the lifetime, counted from when the output
      * was written (NOW), not from the back-dated notBefore */
     assert_int_equal(not_before, NOW - MC_PKI_BACKDATE_SECONDS);
@@ -1581,8 +1598,7 @@ static void test_renewal_due_new_key_output_kept(void **state)
     (void)state;
     world w;
     world_issued(&w, MC_IC_STATE_FINISHED);
-    int64_t renewal = 0;
-    assert_int_equal(mc_time_parse(w.ic->status.renewal_time, &renewal, NULL, NULL), 0);
+    int64_t renewal = time_of(w.ic->status.renewal_time);
     char *old_key = output_key_copy(&w);
     char *old_not_after = mc_strdup(w.ic->status.not_after);
     w.obs.now = (time_t)renewal;
@@ -1609,9 +1625,7 @@ static void test_renewal_due_new_key_output_kept(void **state)
     assert_string_equal(issuing_of(w.ic)->status, "False");
     assert_string_equal(ready_of(w.ic)->reason, "Finished");
     assert_string_not_equal(w.ic->status.not_after, old_not_after);
-    int64_t next = 0;
-    assert_int_equal(mc_time_parse(w.ic->status.renewal_time, &next, NULL, NULL), 0);
-    assert_true(next > renewal);
+    assert_true(time_of(w.ic->status.renewal_time) > renewal);
     free(old_key);
     free(old_not_after);
     world_free(&w);
@@ -1624,7 +1638,7 @@ static void test_rotation_token_once(void **state)
     (void)state;
     world w;
     world_issued(&w, MC_IC_STATE_FINISHED);
-    mc_api_str_map_set(&w.ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, "t-1");
+    request_rotation(&w, "t-1");
     const mc_agent_action *a = decide(&w);
     assert_status(a, MC_IC_STATE_PENDING, 1, NULL);
     assert_int_equal(a->issuing, MC_AGENT_ISSUING_START);
@@ -1638,7 +1652,7 @@ static void test_rotation_token_once(void **state)
     assert_int_equal(decide(&w)->type, MC_AGENT_NOTHING); /* not twice */
 
     /* a new token while an issuance is in flight waits for FINISHED */
-    mc_api_str_map_set(&w.ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, "t-2");
+    request_rotation(&w, "t-2");
     w.ic->status.state = MC_IC_STATE_REQUESTED;
     a = decide(&w);
     assert_int_not_equal(a->issuing, MC_AGENT_ISSUING_START);
@@ -1657,7 +1671,7 @@ static void test_rotation_crash_points(void **state)
     (void)state;
     world w;
     world_issued(&w, MC_IC_STATE_FINISHED);
-    mc_api_str_map_set(&w.ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, "t-1");
+    request_rotation(&w, "t-1");
     char *old_key = output_key_copy(&w);
     apply_status(&w, decide(&w));
     /* status written, key not yet replaced */
@@ -1707,8 +1721,7 @@ static void test_renewal_never_after_expiry(void **state)
     (void)state;
     world w;
     world_issued(&w, MC_IC_STATE_FINISHED);
-    int64_t not_after = 0;
-    assert_int_equal(mc_time_parse(w.ic->status.not_after, &not_after, NULL, NULL), 0);
+    int64_t not_after = time_of(w.ic->status.not_after);
     w.obs.now = (time_t)not_after - 1;
     const mc_agent_action *a = decide(&w);
     assert_int_equal(a->issuing, MC_AGENT_ISSUING_START); /* still a renewal */
@@ -1725,7 +1738,7 @@ static void test_generation_and_first_token(void **state)
     (void)state;
     world w;
     world_issued(&w, MC_IC_STATE_FINISHED);
-    mc_api_str_map_set(&w.ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, "t-1");
+    request_rotation(&w, "t-1");
     apply_status(&w, decide(&w));
     assert_true(mc_api_issued_certificate_renewing(&w.ic->status));
     w.ic->metadata.generation = 2;
@@ -1739,7 +1752,7 @@ static void test_generation_and_first_token(void **state)
 
     world_init(&w, MC_IC_STATE_PENDING);
     w.ic->status.observed_generation = 0;
-    mc_api_str_map_set(&w.ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, "t-0");
+    request_rotation(&w, "t-0");
     a = decide(&w);
     assert_status(a, MC_IC_STATE_PENDING, 1, NULL);
     assert_string_equal(a->rotation, "t-0");
@@ -1849,22 +1862,18 @@ static void test_key_type_from_spec(void **state)
     world_init(&w, MC_IC_STATE_PENDING);
     assert_int_equal(mc_agent_key_type(w.ic, MC_KEY_RSA2048), MC_KEY_RSA2048);
     for (int t = MC_KEY_RSA2048; t <= MC_KEY_EC_P384; t++) {
-        free(w.ic->spec.key_type);
-        w.ic->spec.key_type = mc_strdup(mc_pki_key_type_name((mc_key_type)t));
+        set_key_type(&w, mc_pki_key_type_name((mc_key_type)t));
         assert_int_equal(mc_api_issued_certificate_validate(w.ic, NULL), 0);
         assert_int_equal(mc_agent_key_type(w.ic, MC_KEY_RSA2048), t);
     }
-    free(w.ic->spec.key_type);
-    w.ic->spec.key_type = mc_strdup("dsa");
+    set_key_type(&w, "dsa");
     assert_int_not_equal(mc_api_issued_certificate_validate(w.ic, NULL), 0);
     assert_int_equal(mc_agent_key_type(w.ic, MC_KEY_EC_P256), MC_KEY_EC_P256);
     /* a key Secret of another type than spec.keyType is made again */
     add_key(&w); /* EC P-256 */
-    free(w.ic->spec.key_type);
-    w.ic->spec.key_type = mc_strdup("ec-p384");
+    set_key_type(&w, "ec-p384");
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_KEY);
-    free(w.ic->spec.key_type);
-    w.ic->spec.key_type = mc_strdup("ec-p256");
+    set_key_type(&w, "ec-p256");
     assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_REQUEST);
     world_free(&w);
 

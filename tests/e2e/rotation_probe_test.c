@@ -36,7 +36,6 @@
 #include "pki/cert.h"
 #include "trust_probe.h"
 #include "util/base64.h"
-#include "util/buf.h"
 #include "util/str.h"
 #include "workflow_fixture.h"
 
@@ -326,15 +325,6 @@ static void cacerts_write(const wf_fixture *f, int cluster, const char *ca_cert,
         MC_OK)
         wf_fail(f, "update %s's output Secret: %s", name_of(cluster), err.msg);
     cacerts_clear(&now);
-}
-
-static char *concat(const char *a, const char *b)
-{
-    mc_buf buf;
-    mc_buf_init(&buf, 1 << 20);
-    assert_int_equal(mc_buf_append_str(&buf, a), MC_OK);
-    assert_int_equal(mc_buf_append_str(&buf, b), MC_OK);
-    return mc_buf_steal(&buf, NULL);
 }
 
 static size_t cert_count(const char *pem)
@@ -748,8 +738,8 @@ static void test_wrong_order(void **state)
     if (trust_probe_sign(r3_cert, r3_key, original[WF_NORTH].ca_key, 1, WF_ORG, WF_HOST_SPIFFE,
                          WF_TRUST_DOMAIN, 3600, &north_r3, &err) != MC_OK)
         wf_fail(f, "re-signing north's intermediate by R3: %s", err.msg);
-    char *north_chain = concat(north_r3, r3_cert);
-    char *both_roots = concat(original[WF_NORTH].root_cert, r3_cert);
+    char *north_chain = trust_probe_concat(north_r3, r3_cert);
+    char *both_roots = trust_probe_concat(original[WF_NORTH].root_cert, r3_cert);
 
     /* wrong: north's signer switches to R3 while east's and west's bundles lack it */
     int64_t started = wf_now_ms();

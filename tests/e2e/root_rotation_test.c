@@ -154,6 +154,19 @@ static int run_root(const wf_fixture *f, const char *const *args)
     return wf_run_tool(f, argv);
 }
 
+/* `meshcert root rotate --generate` of rotation name (step dwell dwell);
+ * r->new_root becomes its new root, from the Secret root-ca-<name>. */
+static void start_rotation(const wf_fixture *f, const char *name, const char *dwell, roots *r)
+{
+    const char *args[] = {"rotate",  "--generate",   "--root-key-type",
+                          "ec-p256", "--step-dwell", dwell,
+                          "--name",  name,           NULL};
+    assert_int_equal(run_root(f, args), 0);
+    char secret[128];
+    snprintf(secret, sizeof(secret), "%s-%s", WF_ROOT_SECRET, name);
+    r->new_root = root_cert(f, secret, r->new_fp);
+}
+
 typedef struct watch {
     const char *phases[8]; /* in the order entered */
     int count;
@@ -346,11 +359,7 @@ static void test_rotation(void **state)
     r.new_fp[0] = '\0';
 
     /* a full rotation, the issuer killed in the middle */
-    const char *args[] = {"rotate",  "--generate",   "--root-key-type",
-                          "ec-p256", "--step-dwell", "1s",
-                          "--name",  "rot1",         NULL};
-    assert_int_equal(run_root(f, args), 0);
-    r.new_root = root_cert(f, WF_ROOT_SECRET "-rot1", r.new_fp);
+    start_rotation(f, "rot1", "1s", &r);
     watch w = {0};
     const char *end = watch_rotation(f, "rot1", &r, &w, "PROPAGATING_NEW_INTERMEDIATE",
                                      "DELETING_OLD_ROOT", NULL);
@@ -384,11 +393,7 @@ static void test_rotation(void **state)
     mc_pki_cert_free(r.old_root);
     r.old_root = r.new_root;
     memcpy(r.old_fp, r.new_fp, sizeof(r.old_fp));
-    const char *args2[] = {"rotate",  "--generate",   "--root-key-type",
-                           "ec-p256", "--step-dwell", "3s",
-                           "--name",  "rot2",         NULL};
-    assert_int_equal(run_root(f, args2), 0);
-    r.new_root = root_cert(f, WF_ROOT_SECRET "-rot2", r.new_fp);
+    start_rotation(f, "rot2", "3s", &r);
     watch w2 = {0};
     end =
         watch_rotation(f, "rot2", &r, &w2, NULL, "ADDING_NEW_ROOT", "PROPAGATING_NEW_INTERMEDIATE");

@@ -477,26 +477,19 @@ static void test_crd_applied_late(void **state)
 static int setup(void **state)
 {
     wf_fixture *f = NULL;
-    if (wf_setup(&f) != 0) {
-        *state = f;
-        return -1;
+    int rc = wf_setup(&f);
+    if (rc == 0) {
+        wf_use_fast_lease(f);
+        rc = wf_start_all(f);
     }
-    *state = f;
-    wf_use_fast_lease(f);
-    return wf_start_all(f);
-}
-
-static int teardown(void **state)
-{
-    wf_teardown(*state);
-    return 0;
+    return wf_setup_done(state, f, rc);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crd_applied_late, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation, setup, wf_cmocka_teardown),
+        cmocka_unit_test_setup_teardown(test_crd_applied_late, setup, wf_cmocka_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -458,6 +458,22 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return 0;
 }
 
+int wf_setup_done(void **state, wf_fixture *f, int rc)
+{
+    if (rc != 0) {
+        wf_teardown(f);
+        f = NULL;
+    }
+    *state = f;
+    return rc;
+}
+
+int wf_cmocka_teardown(void **state)
+{
+    wf_teardown(*state);
+    return 0;
+}
+
 void wf_teardown(wf_fixture *f)
 {
     if (!f)

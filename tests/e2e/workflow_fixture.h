@@ -67,6 +67,14 @@ int wf_setup_clusters(wf_fixture **out, int managed_count);
 /* Kills every process started, stops the server, removes the work directory. */
 void wf_teardown(wf_fixture *f);
 
+/* The end of a cmocka setup: stores f in *state and returns rc; when rc is
+ * not 0, tears f down first (cmocka runs no teardown after a failed setup,
+ * and the processes started must not outlive the test). */
+int wf_setup_done(void **state, wf_fixture *f, int rc);
+
+/* A cmocka teardown: wf_teardown(*state). */
+int wf_cmocka_teardown(void **state);
+
 /* Building blocks (also for tests with their own fixture): a client for a
  * cluster of the server (its kubeconfig); a namespace (existing is fine);
  * the three CRDs of deploy/crds; the registration of cluster on mgmt

@@ -259,12 +259,31 @@ static void apply_status(world *w, const mc_agent_action *a)
     assert_int_equal(mc_agent_apply_status(w->ic, a, NOW), MC_OK);
 }
 
-static void world_issued(world *w, mc_ic_state state)
+/* A world in state with a key and its request, signed by the issuer. */
+static void world_signed(world *w, mc_ic_state state)
 {
     world_init(w, state);
     add_key(w);
     add_request(w);
     finish_request(w);
+}
+
+/* As the agent's DELETE_REQUEST and DELETE_KEY leave the world. */
+static void drop_request(world *w)
+{
+    mc_api_certificate_request_free(w->request);
+    w->request = NULL;
+}
+
+static void drop_key(world *w)
+{
+    mc_api_secret_free(w->key_secret);
+    w->key_secret = NULL;
+}
+
+static void world_issued(world *w, mc_ic_state state)
+{
+    world_signed(w, state);
     add_output(w);
     /* FINISHED as the agent left it: with the output's lifetime in the status */
     if (state == MC_IC_STATE_FINISHED) {
@@ -570,8 +589,7 @@ static void test_failed_retries_without_new_key(void **state)
     w.ic->status.error = mc_strdup(w.action.error);
     /* then the request is made again, the key kept */
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
-    mc_api_certificate_request_free(w.request);
-    w.request = NULL;
+    drop_request(&w);
     assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_REQUEST);
     add_request(&w);
     /* while the retry is unanswered the state stays FAILED with its error */
@@ -579,8 +597,7 @@ static void test_failed_retries_without_new_key(void **state)
     /* refused again for the same reason: made again, no status write */
     fail_request(&w, "issuer down");
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
-    mc_api_certificate_request_free(w.request);
-    w.request = NULL;
+    drop_request(&w);
     add_request(&w);
     /* signed this time: on to the output and ISSUED, as from REQUESTED */
     finish_request(&w);
@@ -608,8 +625,7 @@ static void test_requested_without_key_or_request_restarts(void **state)
     add_key(&w);
     assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
     add_request(&w);
-    mc_api_secret_free(w.key_secret);
-    w.key_secret = NULL;
+    drop_key(&w);
     assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
     world_free(&w);
 }
@@ -618,10 +634,7 @@ static void test_requested_stale_request_restarts(void **state)
 {
     (void)state;
     world w;
-    world_init(&w, MC_IC_STATE_REQUESTED);
-    add_key(&w);
-    add_request(&w);
-    finish_request(&w);
+    world_signed(&w, MC_IC_STATE_REQUESTED);
     add_key(&w); /* the request's CSR is from another key */
     assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
     world_free(&w);
@@ -658,10 +671,7 @@ static void test_requested_finished_writes_output(void **state)
 {
     (void)state;
     world w;
-    world_init(&w, MC_IC_STATE_REQUESTED);
-    add_key(&w);
-    add_request(&w);
-    finish_request(&w);
+    world_signed(&w, MC_IC_STATE_REQUESTED);
     char issuance[128];
     issuance_of(&w, issuance, sizeof(issuance));
     const mc_agent_action *a = decide(&w);
@@ -946,8 +956,7 @@ static void test_finished_output_problems_reissue(void **state)
     add_key(&w);
     assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
     /* The key Secret disappeared. */
-    mc_api_secret_free(w.key_secret);
-    w.key_secret = NULL;
+    drop_key(&w);
     assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
     world_free(&w);
 }
@@ -1248,11 +1257,9 @@ static void test_deleting_ic_cleans_up(void **state)
     world_issued(&w, MC_IC_STATE_FINISHED);
     w.ic->metadata.deletion_timestamp = mc_strdup("2026-01-01T00:00:00Z");
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_KEY);
-    mc_api_secret_free(w.key_secret);
-    w.key_secret = NULL;
+    drop_key(&w);
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
-    mc_api_certificate_request_free(w.request);
-    w.request = NULL;
+    drop_request(&w);
     assert_int_equal(decide(&w)->type, MC_AGENT_NOTHING);
     world_free(&w);
 }
@@ -1676,15 +1683,13 @@ static void test_rotation_crash_points(void **state)
     apply_status(&w, decide(&w));
     /* status written, key not yet replaced */
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_KEY);
-    mc_api_secret_free(w.key_secret);
-    w.key_secret = NULL;
+    drop_key(&w);
     /* key deleted, none made yet */
     assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_KEY);
     add_key(&w);
     /* key replaced, the request still the old one (FINISHED, for the old key) */
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
-    mc_api_certificate_request_free(w.request);
-    w.request = NULL;
+    drop_request(&w);
     assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_REQUEST);
     add_request(&w);
     assert_status(decide(&w), MC_IC_STATE_REQUESTED, 1, NULL);
@@ -1814,10 +1819,7 @@ static void test_multi_root_bundle(void **state)
 {
     (void)state;
     world w;
-    world_init(&w, MC_IC_STATE_REQUESTED);
-    add_key(&w);
-    add_request(&w);
-    finish_request(&w);
+    world_signed(&w, MC_IC_STATE_REQUESTED);
     size_t len = strlen(g_other_root.pem) + strlen(g_root.pem);
     char *trust = malloc(len + 1);
     snprintf(trust, len + 1, "%s%s", g_other_root.pem, g_root.pem);

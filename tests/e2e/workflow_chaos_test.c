@@ -409,28 +409,6 @@ static void test_chaos(void **state)
     wf_stop_cleanly(c->f, &c->f->issuer, "meshcert issuer");
 }
 
-static int setup(void **state)
-{
-    chaos *c = calloc(1, sizeof(*c));
-    *state = c;
-    if (!c)
-        return -1;
-    wf_chaos_init(&c->kills, 200, 900, 0, 300);
-    if (wf_setup(&c->f) != 0)
-        return -1;
-    wf_use_fast_lease(c->f);
-    for (int cl = 0; cl < WF_MANAGED; cl++) {
-        json_t *ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
-                               "metadata", "name", NS_APPS);
-        mc_err err = {0};
-        int rc = mc_kube_create(c->f->managed[cl], &wf_namespaces, NULL, ns, NULL, &err);
-        json_decref(ns);
-        if (rc != MC_OK)
-            return -1;
-    }
-    return wf_start_all(c->f);
-}
-
 static int teardown(void **state)
 {
     chaos *c = *state;
@@ -438,6 +416,27 @@ static int teardown(void **state)
         wf_teardown(c->f);
     free(c);
     return 0;
+}
+
+static int setup(void **state)
+{
+    chaos *c = calloc(1, sizeof(*c));
+    *state = c;
+    if (!c)
+        return -1;
+    wf_chaos_init(&c->kills, 200, 900, 0, 300);
+    int rc = wf_setup(&c->f);
+    if (rc == 0)
+        wf_use_fast_lease(c->f);
+    for (int cl = 0; cl < WF_MANAGED && rc == 0; cl++)
+        rc = wf_create_namespace(c->f->managed[cl], NS_APPS);
+    if (rc == 0)
+        rc = wf_start_all(c->f);
+    if (rc != 0) { /* cmocka runs no teardown after a failed setup */
+        teardown(state);
+        *state = NULL;
+    }
+    return rc;
 }
 
 int main(void)

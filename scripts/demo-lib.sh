@@ -1,8 +1,9 @@
-# demo-lib.sh - what the networked demos share (sourced by scripts/demo.sh and
-# scripts/demo-rotate.sh, never run): cleanup that stops every process the
-# demo started, by PID, on exit, failure or Ctrl-C; progress output; and the
-# steps that bring up `meshcert server`, the clusters, the issuer and the
-# agents, and issue an intermediate to each managed cluster.
+# demo-lib.sh - what the demos share (sourced by scripts/demo.sh,
+# scripts/demo-rotate.sh and scripts/demo-offline.sh, never run): progress
+# output and a fresh output directory; for the networked demos also cleanup
+# that stops every process the demo started, by PID, on exit, failure or
+# Ctrl-C, and the steps that bring up `meshcert server`, the clusters, the
+# issuer and the agents, and issue an intermediate to each managed cluster.
 # The caller sets MESHCERT (absolute path), CRDS, OUT (output directory) and
 # MANAGED (array of managed cluster names) before calling demo_init.
 # shellcheck shell=bash
@@ -92,9 +93,22 @@ api() {
         -X "$method" "$BASE/clusters/$cluster$path" "$@"
 }
 
-# demo_init: the traps, the tools check, and a fresh $OUT (cd'd into). A
+# demo_fresh_out: recreates $OUT, makes it absolute and cd's into it. A
 # marker file keeps us from wiping a directory the demo did not make (say
 # MESHCERT_DEMO_DIR=$HOME by mistake).
+demo_fresh_out() {
+    if [[ -d "$OUT" && -n "$(ls -A "$OUT")" && ! -e "$OUT/.meshcert-demo" ]]; then
+        echo "demo: $OUT exists and was not made by this demo; refusing to delete it" >&2
+        exit 1
+    fi
+    rm -rf "$OUT"
+    mkdir -p "$OUT"
+    touch "$OUT/.meshcert-demo"
+    OUT=$(cd "$OUT" && pwd)
+    cd "$OUT" || exit 1
+}
+
+# demo_init: the traps, the tools check, and a fresh $OUT (cd'd into).
 demo_init() {
     exec 3>&2 # the terminal's stderr: the cleanup may run inside a redirection to a log
     trap cleanup EXIT
@@ -107,19 +121,11 @@ demo_init() {
             exit 1
         }
     done
-    if [[ -d "$OUT" && -n "$(ls -A "$OUT")" && ! -e "$OUT/.meshcert-demo" ]]; then
-        echo "demo: $OUT exists and was not made by this demo; refusing to delete it" >&2
-        exit 1
-    fi
-    rm -rf "$OUT"
-    mkdir -p "$OUT"
-    touch "$OUT/.meshcert-demo"
-    OUT=$(cd "$OUT" && pwd)
+    demo_fresh_out
     SRV=$OUT/server
     LOGS=$OUT/logs
     MGMT=$SRV/kubeconfigs/mgmt.yaml
     mkdir -p "$LOGS"
-    cd "$OUT" || exit 1
 }
 
 # demo_start_server: meshcert server with mgmt and $MANAGED; sets BASE.

@@ -3,11 +3,14 @@
 # one root CA, two clusters (c1, c2) each with its own intermediate CA key and
 # CSR, the root signs both, meshcert verifies both bundles, and a workload
 # certificate from c1 is trusted by c2 - the shared trust the multi-cluster
-# workflow exists for. The networked demo (server, issuer, agents) is scripts/demo.sh.
+# workflow exists for. The networked demo (server, issuer, agents) is scripts/demo.sh;
+# the progress output and the fresh output directory come from scripts/demo-lib.sh.
 # Usage: scripts/demo-offline.sh /path/to/meshcert   (output: ./demo-out/offline or
 # $MESHCERT_DEMO_DIR; the networked demo writes ./demo-out/workflow;
 # MESHCERT_DEMO_KEY_TYPE=rsa4096 for Service Mesh Hub's key type, ~1-3 s per key)
 set -Eeuo pipefail
+# shellcheck source=scripts/demo-lib.sh
+source "$(dirname "$0")/demo-lib.sh"
 
 if [[ $# -ne 1 || ! -x "$1" ]]; then
     echo "usage: $0 /path/to/meshcert" >&2
@@ -20,13 +23,7 @@ command -v openssl >/dev/null || {
 }
 OUT=${MESHCERT_DEMO_DIR:-./demo-out/offline}
 KEY_TYPE=${MESHCERT_DEMO_KEY_TYPE:-ec-p256}
-SPIFFE=spiffe://cluster.local/ns/istio-system/sa/citadel
 
-STEP="start"
-step() {
-    STEP=$*
-    printf '\n== %s\n' "$*"
-}
 # show CMD...: prints the command as a user would type it, then runs it.
 show() {
     local shown
@@ -37,18 +34,8 @@ show() {
 # shellcheck disable=SC2154 # rc is assigned inside the trap
 trap 'rc=$?; echo; echo "demo FAILED (exit $rc) in step: $STEP" >&2' ERR
 
-# Recreated on each run; a marker file keeps us from wiping a directory the
-# demo did not make (say MESHCERT_DEMO_DIR=$HOME by mistake).
-if [[ -d "$OUT" && -n "$(ls -A "$OUT")" && ! -e "$OUT/.meshcert-demo" ]]; then
-    echo "demo: $OUT exists and was not made by this demo; refusing to delete it" >&2
-    exit 1
-fi
-rm -rf "$OUT"
-mkdir -p "$OUT"
-touch "$OUT/.meshcert-demo"
-OUT=$(cd "$OUT" && pwd)
+demo_fresh_out # recreated on each run
 step "0. A fresh demo directory: $OUT"
-cd "$OUT"
 
 step "1. The mesh's root CA (kept by the platform team; its key never goes to a cluster)"
 show "$MESHCERT" ca create --dir root --key-type "$KEY_TYPE" --org "Acme Mesh" --name "Acme mesh root CA"

@@ -56,12 +56,9 @@ static const char help[] =
     "  -h, --help               show this help\n";
 
 enum {
-    OPT_KUBECONFIG = 256,
-    OPT_CONTEXT,
-    OPT_NAMESPACE,
+    OPT_NAMESPACE = 256,
     OPT_KUBECONFIG_FILE,
     OPT_FORCE,
-    OPT_REQUEST_TIMEOUT,
     OPT_TRUST_DOMAIN,
     OPT_DNS_SUFFIX,
     OPT_ORG,
@@ -69,12 +66,10 @@ enum {
 };
 
 static const struct option options[] = {
-    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
-    {"context", required_argument, NULL, OPT_CONTEXT},
+    MC_CLI_MGMT_OPTIONS,
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
     {"kubeconfig-file", required_argument, NULL, OPT_KUBECONFIG_FILE},
     {"force", no_argument, NULL, OPT_FORCE},
-    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
     {"trust-domain", required_argument, NULL, OPT_TRUST_DOMAIN},
     {"dns-suffix", required_argument, NULL, OPT_DNS_SUFFIX},
     {"org", required_argument, NULL, OPT_ORG},
@@ -304,10 +299,10 @@ static int run_cluster(int argc, char **argv, mc_api_registration_policy *policy
     int opt;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
-        case OPT_KUBECONFIG: flags.kubeconfig = optarg; break;
-        case OPT_CONTEXT: flags.context = optarg; break;
-        case OPT_REQUEST_TIMEOUT:
-            if (mc_cli_request_timeout_parse(cmd, optarg, &flags.request_timeout_ms))
+        case MC_CLI_OPT_KUBECONFIG:
+        case MC_CLI_OPT_CONTEXT:
+        case MC_CLI_OPT_REQUEST_TIMEOUT:
+            if (mc_cli_mgmt_flag_parse(cmd, opt, optarg, &flags))
                 return MC_EXIT_USAGE;
             break;
         case OPT_NAMESPACE: ns = optarg; break;

@@ -84,9 +84,7 @@ static const char status_help[] =
     "  -h, --help               show this help\n";
 
 enum {
-    OPT_KUBECONFIG = 256,
-    OPT_CONTEXT,
-    OPT_NAMESPACE,
+    OPT_NAMESPACE = 256,
     OPT_CLUSTER,
     OPT_NAME,
     OPT_NS_IN_CLUSTER,
@@ -95,7 +93,6 @@ enum {
     OPT_ROOT_SECRET,
     OPT_OUTPUT_SECRET,
     OPT_BOUNCE,
-    OPT_REQUEST_TIMEOUT,
     OPT_WAIT,
     OPT_TIMEOUT,
     OPT_DURATION,
@@ -104,8 +101,7 @@ enum {
 };
 
 static const struct option issue_options[] = {
-    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
-    {"context", required_argument, NULL, OPT_CONTEXT},
+    MC_CLI_MGMT_OPTIONS,
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
     {"cluster", required_argument, NULL, OPT_CLUSTER},
     {"name", required_argument, NULL, OPT_NAME},
@@ -115,7 +111,6 @@ static const struct option issue_options[] = {
     {"root-secret", required_argument, NULL, OPT_ROOT_SECRET},
     {"output-secret", required_argument, NULL, OPT_OUTPUT_SECRET},
     {"bounce", required_argument, NULL, OPT_BOUNCE},
-    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
     {"wait", no_argument, NULL, OPT_WAIT},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"duration", required_argument, NULL, OPT_DURATION},
@@ -126,10 +121,8 @@ static const struct option issue_options[] = {
 };
 
 static const struct option status_options[] = {
-    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
-    {"context", required_argument, NULL, OPT_CONTEXT},
+    MC_CLI_MGMT_OPTIONS,
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
-    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -262,18 +255,18 @@ int mc_cmd_issue(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "h", issue_options, NULL)) != -1) {
         json_t *entry = NULL;
         switch (opt) {
-        case OPT_KUBECONFIG: flags.kubeconfig = optarg; break;
-        case OPT_CONTEXT: flags.context = optarg; break;
-        case OPT_REQUEST_TIMEOUT:
-            if (mc_cli_request_timeout_parse(cmd, optarg, &flags.request_timeout_ms)) {
+        case MC_CLI_OPT_KUBECONFIG:
+        case MC_CLI_OPT_CONTEXT:
+        case MC_CLI_OPT_REQUEST_TIMEOUT:
+            if (mc_cli_mgmt_flag_parse(cmd, opt, optarg, &flags)) {
                 exit_code = MC_EXIT_USAGE;
                 goto out;
             }
             break;
         case OPT_WAIT: wait = 1; break;
         case OPT_TIMEOUT:
-            if (mc_duration_parse_ms(optarg, &wait_timeout_ms, &err)) {
-                exit_code = mc_cli_usage_error(cmd, "--timeout: %s", err.msg);
+            if (mc_cli_wait_timeout_parse(cmd, optarg, &wait_timeout_ms)) {
+                exit_code = MC_EXIT_USAGE;
                 goto out;
             }
             timeout_given = 1;
@@ -392,8 +385,8 @@ int mc_cmd_issue(int argc, char **argv)
         rc = create_object(target, &pod_bounce_directives, ns_in_cluster, "podbouncedirective",
                            name, pbd, &err);
     if (rc == MC_OK)
-        rc = create_object(target, &mc_cli_issued_certificates, ns_in_cluster, "issuedcertificate", name,
-                           ic, &err);
+        rc = create_object(target, &mc_cli_issued_certificates, ns_in_cluster, "issuedcertificate",
+                           name, ic, &err);
     if (rc) {
         mc_err_prefix(&err, "cluster %s", cluster);
         exit_code = mc_cli_fail(cmd, &err);
@@ -402,8 +395,8 @@ int mc_cmd_issue(int argc, char **argv)
     printf("issuedcertificate %s/%s created on cluster %s%s\n", ns_in_cluster, name, cluster,
            pbd ? " (with its podbouncedirective)" : "");
     fflush(stdout);
-    if (wait && mc_cli_wait_issuance(target, cluster, ns_in_cluster, name, NULL, wait_timeout_ms,
-                                     &err)) {
+    if (wait &&
+        mc_cli_wait_issuance(target, cluster, ns_in_cluster, name, NULL, wait_timeout_ms, &err)) {
         mc_err_prefix(&err, "cluster %s", cluster);
         exit_code = mc_cli_fail(cmd, &err);
     }
@@ -420,7 +413,7 @@ out:
 /* One row of status: the times, roots and rotation of an IssuedCertificate. */
 typedef struct status_times {
     char not_before[64], not_after[64], renewal[64];
-    char roots[128];   /* "0a1b2c3d,ffee0011": first 8 hex of each root, or "-" */
+    char roots[128];      /* "0a1b2c3d,ffee0011": first 8 hex of each root, or "-" */
     const char *rotation; /* "pending" or "-" */
 } status_times;
 
@@ -437,8 +430,8 @@ static int output_validity(mc_kube_client *client, const json_t *spec, status_ti
     mc_pki_cert *cert = NULL;
     time_t not_before = 0, not_after = 0;
     mc_err err = {0};
-    int rc = ns && name ? mc_kube_get(client, &mc_cli_secrets, ns, name, &secret, &err)
-                        : MC_ENOTFOUND;
+    int rc =
+        ns && name ? mc_kube_get(client, &mc_cli_secrets, ns, name, &secret, &err) : MC_ENOTFOUND;
     if (rc == MC_OK && mc_cli_secret_value(secret, "ca-cert.pem", &pem, &len, &err) != MC_OK)
         rc = mc_cli_secret_value(secret, "tls.crt", &pem, &len, &err);
     if (rc == MC_OK)
@@ -540,10 +533,10 @@ int mc_cmd_status(int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "h", status_options, NULL)) != -1) {
         switch (opt) {
-        case OPT_KUBECONFIG: flags.kubeconfig = optarg; break;
-        case OPT_CONTEXT: flags.context = optarg; break;
-        case OPT_REQUEST_TIMEOUT:
-            if (mc_cli_request_timeout_parse(cmd, optarg, &flags.request_timeout_ms))
+        case MC_CLI_OPT_KUBECONFIG:
+        case MC_CLI_OPT_CONTEXT:
+        case MC_CLI_OPT_REQUEST_TIMEOUT:
+            if (mc_cli_mgmt_flag_parse(cmd, opt, optarg, &flags))
                 return MC_EXIT_USAGE;
             break;
         case OPT_NAMESPACE: ns = optarg; break;

@@ -70,10 +70,7 @@ static const char help[] =
     "  -h, --help               show this help\n";
 
 enum {
-    OPT_KUBECONFIG = 256,
-    OPT_CONTEXT,
-    OPT_REQUEST_TIMEOUT,
-    OPT_NAMESPACE,
+    OPT_NAMESPACE = 256,
     OPT_ROOT_SECRET,
     OPT_GENERATE,
     OPT_ROOT_KEY_TYPE,
@@ -87,9 +84,7 @@ enum {
 };
 
 static const struct option options[] = {
-    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
-    {"context", required_argument, NULL, OPT_CONTEXT},
-    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
+    MC_CLI_MGMT_OPTIONS,
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
     {"root-secret", required_argument, NULL, OPT_ROOT_SECRET},
     {"generate", no_argument, NULL, OPT_GENERATE},
@@ -531,10 +526,10 @@ static int parse_args(const char *cmd, int argc, char **argv, root_args *a)
     opterr = 0;
     while ((opt = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         switch (opt) {
-        case OPT_KUBECONFIG: a->flags.kubeconfig = optarg; break;
-        case OPT_CONTEXT: a->flags.context = optarg; break;
-        case OPT_REQUEST_TIMEOUT:
-            if (mc_cli_request_timeout_parse(cmd, optarg, &a->flags.request_timeout_ms))
+        case MC_CLI_OPT_KUBECONFIG:
+        case MC_CLI_OPT_CONTEXT:
+        case MC_CLI_OPT_REQUEST_TIMEOUT:
+            if (mc_cli_mgmt_flag_parse(cmd, opt, optarg, &a->flags))
                 return MC_EXIT_USAGE;
             break;
         case OPT_NAMESPACE: a->ns = optarg; break;
@@ -560,8 +555,8 @@ static int parse_args(const char *cmd, int argc, char **argv, root_args *a)
         case OPT_ABORT: a->abort = 1; break;
         case OPT_WAIT: a->wait = 1; break;
         case OPT_TIMEOUT:
-            if (mc_duration_parse_ms(optarg, &a->timeout_ms, &err) != MC_OK)
-                return mc_cli_usage_error(cmd, "--timeout: %s", err.msg);
+            if (mc_cli_wait_timeout_parse(cmd, optarg, &a->timeout_ms))
+                return MC_EXIT_USAGE;
             a->timeout_given = 1;
             break;
         case 'h': fputs(help, stdout); return -1;

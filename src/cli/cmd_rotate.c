@@ -53,10 +53,7 @@ static const char help[] =
     "  --namespace NS           namespace of the registrations         [meshcert]\n";
 
 enum {
-    OPT_KUBECONFIG = 256,
-    OPT_CONTEXT,
-    OPT_NAMESPACE,
-    OPT_REQUEST_TIMEOUT,
+    OPT_NAMESPACE = 256,
     OPT_CLUSTER,
     OPT_NAME,
     OPT_NS_IN_CLUSTER,
@@ -66,10 +63,8 @@ enum {
 };
 
 static const struct option options[] = {
-    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
-    {"context", required_argument, NULL, OPT_CONTEXT},
+    MC_CLI_MGMT_OPTIONS,
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
-    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
     {"cluster", required_argument, NULL, OPT_CLUSTER},
     {"name", required_argument, NULL, OPT_NAME},
     {"namespace-in-cluster", required_argument, NULL, OPT_NS_IN_CLUSTER},
@@ -245,10 +240,10 @@ static int parse(int argc, char **argv, selection *sel, mc_cli_mgmt_flags *flags
     int opt;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
-        case OPT_KUBECONFIG: flags->kubeconfig = optarg; break;
-        case OPT_CONTEXT: flags->context = optarg; break;
-        case OPT_REQUEST_TIMEOUT:
-            if (mc_cli_request_timeout_parse(cmd, optarg, &flags->request_timeout_ms))
+        case MC_CLI_OPT_KUBECONFIG:
+        case MC_CLI_OPT_CONTEXT:
+        case MC_CLI_OPT_REQUEST_TIMEOUT:
+            if (mc_cli_mgmt_flag_parse(cmd, opt, optarg, flags))
                 return MC_EXIT_USAGE;
             break;
         case OPT_NAMESPACE: sel->registrations = optarg; break;
@@ -258,8 +253,8 @@ static int parse(int argc, char **argv, selection *sel, mc_cli_mgmt_flags *flags
         case OPT_ALL: all = 1; break;
         case OPT_WAIT: sel->wait = 1; break;
         case OPT_TIMEOUT:
-            if (mc_duration_parse_ms(optarg, &sel->timeout_ms, &err))
-                return mc_cli_usage_error(cmd, "--timeout: %s", err.msg);
+            if (mc_cli_wait_timeout_parse(cmd, optarg, &sel->timeout_ms))
+                return MC_EXIT_USAGE;
             timeout_given = 1;
             break;
         case 'h': fputs(help, stdout); return -1;

@@ -51,28 +51,16 @@ static const char help[] =
     "  --write-dir DIR    --cluster: write the verified files into DIR\n"
     "  -h, --help         show this help\n";
 
-enum {
-    OPT_ROOT = 256,
-    OPT_DIR,
-    OPT_KUBECONFIG,
-    OPT_CONTEXT,
-    OPT_NAMESPACE,
-    OPT_CLUSTER,
-    OPT_SECRET,
-    OPT_WRITE_DIR,
-    OPT_REQUEST_TIMEOUT
-};
+enum { OPT_ROOT = 256, OPT_DIR, OPT_NAMESPACE, OPT_CLUSTER, OPT_SECRET, OPT_WRITE_DIR };
 
 static const struct option options[] = {
     {"root", required_argument, NULL, OPT_ROOT},
     {"dir", required_argument, NULL, OPT_DIR},
-    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
-    {"context", required_argument, NULL, OPT_CONTEXT},
+    MC_CLI_MGMT_OPTIONS,
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
     {"cluster", required_argument, NULL, OPT_CLUSTER},
     {"secret", required_argument, NULL, OPT_SECRET},
     {"write-dir", required_argument, NULL, OPT_WRITE_DIR},
-    {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -132,8 +120,8 @@ static int bundle_from_secret(const json_t *secret, mc_pki_bundle *bundle, const
 {
     int istio = json_object_get(json_object_get(secret, "data"), "ca-cert.pem") != NULL;
     *layout = istio ? "istio" : "tls";
-    int rc = mc_cli_secret_value(secret, istio ? "ca-cert.pem" : "tls.crt", &bundle->ca_cert,
-                                 NULL, err);
+    int rc =
+        mc_cli_secret_value(secret, istio ? "ca-cert.pem" : "tls.crt", &bundle->ca_cert, NULL, err);
     if (rc == MC_OK)
         rc = mc_cli_secret_value(secret, istio ? "root-cert.pem" : "ca.crt", &bundle->root_cert,
                                  NULL, err);
@@ -222,16 +210,10 @@ int mc_cmd_verify(int argc, char **argv)
         switch (opt) {
         case OPT_ROOT: root_path = optarg; break;
         case OPT_DIR: dir = optarg; break;
-        case OPT_KUBECONFIG:
-            flags.kubeconfig = optarg;
-            mgmt_flag_given = 1;
-            break;
-        case OPT_CONTEXT:
-            flags.context = optarg;
-            mgmt_flag_given = 1;
-            break;
-        case OPT_REQUEST_TIMEOUT:
-            if (mc_cli_request_timeout_parse(cmd, optarg, &flags.request_timeout_ms))
+        case MC_CLI_OPT_KUBECONFIG:
+        case MC_CLI_OPT_CONTEXT:
+        case MC_CLI_OPT_REQUEST_TIMEOUT:
+            if (mc_cli_mgmt_flag_parse(cmd, opt, optarg, &flags))
                 return MC_EXIT_USAGE;
             mgmt_flag_given = 1;
             break;

@@ -5,6 +5,7 @@
  * silent server ends the command instead of hanging it; and their --wait
  * on an IssuedCertificate.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,25 @@ int mc_cli_request_timeout_parse(const char *cmd, const char *text, long *out_ms
         return mc_cli_usage_error(cmd, "--request-timeout: \"%s\" is over a day (0: no timeout)",
                                   text);
     *out_ms = (long)ms;
+    return MC_EXIT_OK;
+}
+
+int mc_cli_mgmt_flag_parse(const char *cmd, int opt, const char *value, mc_cli_mgmt_flags *flags)
+{
+    switch (opt) {
+    case MC_CLI_OPT_KUBECONFIG: flags->kubeconfig = value; return MC_EXIT_OK;
+    case MC_CLI_OPT_CONTEXT: flags->context = value; return MC_EXIT_OK;
+    default:
+        assert(opt == MC_CLI_OPT_REQUEST_TIMEOUT);
+        return mc_cli_request_timeout_parse(cmd, value, &flags->request_timeout_ms);
+    }
+}
+
+int mc_cli_wait_timeout_parse(const char *cmd, const char *text, int64_t *out_ms)
+{
+    mc_err err = {0};
+    if (mc_duration_parse_ms(text, out_ms, &err) != MC_OK)
+        return mc_cli_usage_error(cmd, "--timeout: %s", err.msg);
     return MC_EXIT_OK;
 }
 
@@ -116,8 +136,9 @@ int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char
                               "issuedcertificate %s/%s not %s within %s (state %s%s%s); "
                               "is the agent running on the cluster and the issuer on the "
                               "management cluster?",
-                              ns, name, rotation_token ? "rotated" : "issued", limit, last[0] ? last : "unknown",
-                              rc ? "; last read: " : "", rc ? read_err.msg : "");
+                              ns, name, rotation_token ? "rotated" : "issued", limit,
+                              last[0] ? last : "unknown", rc ? "; last read: " : "",
+                              rc ? read_err.msg : "");
         mc_cli_pause_ms(WAIT_POLL_MS);
     }
 }

@@ -44,6 +44,22 @@ typedef struct mc_cli_mgmt_flags {
     "  --request-timeout D      give up on a server that does not answer within D\n"               \
     "                           (e.g. 500ms, 30s, 1m; 0: never)            [30s]\n"
 
+/* getopt_long values of the management flags, and their entries for an
+ * option table (getopt.h); parse them with mc_cli_mgmt_flag_parse. */
+enum { MC_CLI_OPT_KUBECONFIG = 0x1100, MC_CLI_OPT_CONTEXT, MC_CLI_OPT_REQUEST_TIMEOUT };
+
+/* clang-format off */
+#define MC_CLI_MGMT_OPTIONS                                                  \
+    {"kubeconfig", required_argument, NULL, MC_CLI_OPT_KUBECONFIG},          \
+    {"context", required_argument, NULL, MC_CLI_OPT_CONTEXT},                \
+    {"request-timeout", required_argument, NULL, MC_CLI_OPT_REQUEST_TIMEOUT}
+/* clang-format on */
+
+/* Stores the value of management flag opt (MC_CLI_OPT_KUBECONFIG, _CONTEXT
+ * or _REQUEST_TIMEOUT) in *flags. Returns 0, or prints the usage error and
+ * returns 2. */
+int mc_cli_mgmt_flag_parse(const char *cmd, int opt, const char *value, mc_cli_mgmt_flags *flags);
+
 /* Parses --request-timeout as kubectl does: 0 for none, "<n>ms" or a
  * duration (a bare number is seconds), at most a day. Returns 0, or prints
  * the usage error and returns 2. */
@@ -80,6 +96,10 @@ void mc_cli_pause_ms(long ms);
 /* --wait: the default --timeout. */
 #define MC_CLI_WAIT_TIMEOUT_DEFAULT_MS (5 * 60 * 1000L)
 
+/* Parses the --timeout of --wait (e.g. 90s, 5m) into *out_ms. Returns 0, or
+ * prints the usage error and returns 2. */
+int mc_cli_wait_timeout_parse(const char *cmd, const char *text, int64_t *out_ms);
+
 /* --wait of issue and rotate: reads IssuedCertificate ns/name on client
  * (cluster names it in messages) until it is done, printing each new state.
  * Done is mc_cli_issuance_progress's DONE, or with rotation_token (not NULL)
@@ -94,6 +114,5 @@ int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char
 /* Splits "NS/NAME" (or "NAME", then default_ns) into ns and name buffers
  * (254 bytes each). -1 when malformed. */
 int mc_cli_parse_ref(const char *text, const char *default_ns, char ns[254], char name[254]);
-
 
 #endif

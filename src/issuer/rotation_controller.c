@@ -207,42 +207,71 @@ static int observe_cluster(mc_rotation_controller *rc, const issuer_cluster *clu
     return result;
 }
 
-/* The name of another rotation of the same root that goes first: one in a
- * signing phase, or one not started yet but older (then by name). */
-static int other_active(mc_rotation_controller *rc, const mc_api_root_rotation *rr,
-                        const char *root_key, char *out, size_t size)
+/* Says whether rr (whose root Secret is key, in phase) is the one sought,
+ * filling ctx when it is. */
+typedef int (*rotation_match)(mc_rotation_controller *rc, const mc_api_root_rotation *rr,
+                              const char *key, mc_rr_phase phase, void *ctx);
+
+/* Offers each cached RootRotation of the root Secret root_key, decoded, to
+ * match until it says yes; 1 then, else 0. Undecodable ones are skipped. */
+static int find_rotation(mc_rotation_controller *rc, const char *root_key, rotation_match match,
+                         void *ctx)
 {
     json_t **items = NULL;
     size_t count = mc_informer_list(rc->rotations, rc->namespace, &items);
     int found = 0;
     for (size_t i = 0; i < count; i++) {
-        mc_api_root_rotation *other = NULL;
+        mc_api_root_rotation *rr = NULL;
         mc_err err = {0};
         char key[KEY_MAX];
-        if (!found && mc_api_root_rotation_decode(items[i], &other, &err) == MC_OK &&
-            other->metadata.name && strcmp(other->metadata.name, rr->metadata.name) != 0) {
-            secret_key(&other->spec.root_secret, rc->namespace, key, sizeof(key));
-            mc_rr_phase phase = mc_api_rr_phase_parse(other->status.phase);
-            unsigned s, b;
-            const char *mine =
-                rr->metadata.creation_timestamp ? rr->metadata.creation_timestamp : "";
-            const char *theirs =
-                other->metadata.creation_timestamp ? other->metadata.creation_timestamp : "";
-            int older =
-                strcmp(theirs, mine) < 0 ||
-                (strcmp(theirs, mine) == 0 && strcmp(other->metadata.name, rr->metadata.name) < 0);
-            if (strcmp(key, root_key) == 0 &&
-                (mc_rotation_phase_plan(phase, &s, &b) ||
-                 (phase == MC_RR_PHASE_NONE && !other->spec.abort && older))) {
-                mc_strlcpy(out, other->metadata.name, size);
-                found = 1;
-            }
+        if (!found && mc_api_root_rotation_decode(items[i], &rr, &err) == MC_OK) {
+            secret_key(&rr->spec.root_secret, rc->namespace, key, sizeof(key));
+            found = strcmp(key, root_key) == 0 &&
+                    match(rc, rr, key, mc_api_rr_phase_parse(rr->status.phase), ctx);
         }
-        mc_api_root_rotation_free(other);
+        mc_api_root_rotation_free(rr);
         json_decref(items[i]);
     }
     free(items);
     return found;
+}
+
+/* other_active's search: the rotation it is asked about, and the name found. */
+typedef struct other_search {
+    const mc_api_root_rotation *rr;
+    char *out;
+    size_t size;
+} other_search;
+
+static int goes_first(mc_rotation_controller *rc, const mc_api_root_rotation *other,
+                      const char *key, mc_rr_phase phase, void *ctx)
+{
+    (void)rc;
+    (void)key;
+    other_search *search = ctx;
+    const mc_api_root_rotation *rr = search->rr;
+    if (!other->metadata.name || strcmp(other->metadata.name, rr->metadata.name) == 0)
+        return 0;
+    unsigned s, b;
+    const char *mine = rr->metadata.creation_timestamp ? rr->metadata.creation_timestamp : "";
+    const char *theirs =
+        other->metadata.creation_timestamp ? other->metadata.creation_timestamp : "";
+    int older = strcmp(theirs, mine) < 0 ||
+                (strcmp(theirs, mine) == 0 && strcmp(other->metadata.name, rr->metadata.name) < 0);
+    if (!mc_rotation_phase_plan(phase, &s, &b) &&
+        !(phase == MC_RR_PHASE_NONE && !other->spec.abort && older))
+        return 0;
+    mc_strlcpy(search->out, other->metadata.name, search->size);
+    return 1;
+}
+
+/* The name of another rotation of the same root that goes first: one in a
+ * signing phase, or one not started yet but older (then by name). */
+static int other_active(mc_rotation_controller *rc, const mc_api_root_rotation *rr,
+                        const char *root_key, char *out, size_t size)
+{
+    other_search search = {rr, out, size};
+    return find_rotation(rc, root_key, goes_first, &search);
 }
 
 /* ---- actions -------------------------------------------------------------- */
@@ -608,36 +637,24 @@ out:
 
 /* ---- signing plan --------------------------------------------------------- */
 
+/* mc_rotation_controller_plan's search: a rotation in a signing phase. */
+static int signing(mc_rotation_controller *rc, const mc_api_root_rotation *rr, const char *key,
+                   mc_rr_phase phase, void *ctx)
+{
+    mc_rotation_signing *plan = ctx;
+    if (!mc_rotation_phase_plan(phase, &plan->signer, &plan->bundle))
+        return 0;
+    mc_strlcpy(plan->rotation, rr->metadata.name ? rr->metadata.name : "", sizeof(plan->rotation));
+    mc_strlcpy(plan->old_secret, key, sizeof(plan->old_secret));
+    secret_key(&rr->spec.new_root_secret, rc->namespace, plan->new_secret,
+               sizeof(plan->new_secret));
+    return 1;
+}
+
 int mc_rotation_controller_plan(mc_rotation_controller *rc, const char *root_key,
                                 mc_rotation_signing *plan)
 {
-    if (!rc)
-        return 0;
-    json_t **items = NULL;
-    size_t count = mc_informer_list(rc->rotations, rc->namespace, &items);
-    int found = 0;
-    for (size_t i = 0; i < count; i++) {
-        mc_api_root_rotation *rr = NULL;
-        mc_err err = {0};
-        char key[KEY_MAX];
-        if (!found && mc_api_root_rotation_decode(items[i], &rr, &err) == MC_OK) {
-            secret_key(&rr->spec.root_secret, rc->namespace, key, sizeof(key));
-            mc_rr_phase phase = mc_api_rr_phase_parse(rr->status.phase);
-            if (strcmp(key, root_key) == 0 &&
-                mc_rotation_phase_plan(phase, &plan->signer, &plan->bundle)) {
-                mc_strlcpy(plan->rotation, rr->metadata.name ? rr->metadata.name : "",
-                           sizeof(plan->rotation));
-                mc_strlcpy(plan->old_secret, key, sizeof(plan->old_secret));
-                secret_key(&rr->spec.new_root_secret, rc->namespace, plan->new_secret,
-                           sizeof(plan->new_secret));
-                found = 1;
-            }
-        }
-        mc_api_root_rotation_free(rr);
-        json_decref(items[i]);
-    }
-    free(items);
-    return found;
+    return rc ? find_rotation(rc, root_key, signing, plan) : 0;
 }
 
 int mc_rotation_controller_ready(mc_rotation_controller *rc)

@@ -79,9 +79,10 @@ int mc_duration_parse_ms(const char *text, int64_t *ms, mc_err *err)
     return rc;
 }
 
-void mc_duration_format(int64_t seconds, char *out, unsigned long out_size)
+/* Formats seconds in the largest unit of units (largest first) that divides
+ * it exactly; seconds when none does. */
+static void format_in_units(int64_t seconds, const char *units, char *out, unsigned long out_size)
 {
-    static const char units[] = "ydhm";
     for (const char *u = units; *u; u++) {
         int64_t s = unit_seconds(*u);
         if (seconds >= s && seconds % s == 0) {
@@ -92,15 +93,12 @@ void mc_duration_format(int64_t seconds, char *out, unsigned long out_size)
     snprintf(out, out_size, "%llds", (long long)seconds);
 }
 
+void mc_duration_format(int64_t seconds, char *out, unsigned long out_size)
+{
+    format_in_units(seconds, "ydhm", out, out_size);
+}
+
 void mc_duration_format_go(int64_t seconds, char *out, unsigned long out_size)
 {
-    static const char units[] = "hm";
-    for (const char *u = units; *u; u++) {
-        int64_t s = unit_seconds(*u);
-        if (seconds >= s && seconds % s == 0) {
-            snprintf(out, out_size, "%lld%c", (long long)(seconds / s), *u);
-            return;
-        }
-    }
-    snprintf(out, out_size, "%llds", (long long)seconds);
+    format_in_units(seconds, "hm", out, out_size);
 }

@@ -310,7 +310,6 @@ static int setup(void **state)
 {
     wf_fixture *f = NULL;
     int rc = wf_setup(&f);
-    *state = f;
     if (rc == 0) {
         f->issuer_extra[0] = "--ttl";
         f->issuer_extra[1] = "2h";
@@ -321,24 +320,14 @@ static int setup(void **state)
     }
     if (rc == 0)
         rc = wf_start_agent(f, WF_EAST);
-    if (rc != 0 && f) { /* cmocka runs no teardown after a failed setup */
-        wf_teardown(f);
-        *state = NULL;
-    }
-    return rc;
-}
-
-static int teardown(void **state)
-{
-    wf_teardown(*state);
-    return 0;
+    return wf_setup_done(state, f, rc);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_lifetime_and_rotation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_renewal_spread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lifetime_and_rotation, setup, wf_cmocka_teardown),
+        cmocka_unit_test_setup_teardown(test_renewal_spread, setup, wf_cmocka_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

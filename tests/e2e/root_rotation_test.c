@@ -154,6 +154,19 @@ static int run_root(const wf_fixture *f, const char *const *args)
     return wf_run_tool(f, argv);
 }
 
+/* `meshcert root rotate --generate` of rotation name (step dwell dwell);
+ * r->new_root becomes its new root, from the Secret root-ca-<name>. */
+static void start_rotation(const wf_fixture *f, const char *name, const char *dwell, roots *r)
+{
+    const char *args[] = {"rotate",  "--generate",   "--root-key-type",
+                          "ec-p256", "--step-dwell", dwell,
+                          "--name",  name,           NULL};
+    assert_int_equal(run_root(f, args), 0);
+    char secret[128];
+    snprintf(secret, sizeof(secret), "%s-%s", WF_ROOT_SECRET, name);
+    r->new_root = root_cert(f, secret, r->new_fp);
+}
+
 typedef struct watch {
     const char *phases[8]; /* in the order entered */
     int count;
@@ -290,18 +303,12 @@ static const char *watch_rotation(wf_fixture *f, const char *name, const roots *
         if (kill_in && !killed && !strcmp(phase, kill_in)) {
             killed = 1;
             fprintf(stderr, "SIGKILL issuer in %s\n", phase);
-            wf_kill(&f->issuer);
-            wf_sleep_ms(300);
-            if (wf_start_issuer(f) != 0)
-                wf_fail(f, "issuer restart failed");
+            wf_kill_restart(f, -1, 300);
         }
         if (kill_agent_in && !killed_agent && !strcmp(phase, kill_agent_in)) {
             killed_agent = 1;
             fprintf(stderr, "SIGKILL east's agent in %s\n", phase);
-            wf_kill(&f->agents[WF_EAST]);
-            wf_sleep_ms(300);
-            if (wf_start_agent(f, WF_EAST) != 0)
-                wf_fail(f, "agent restart failed");
+            wf_kill_restart(f, WF_EAST, 300);
         }
         if (abort_in && !aborted && !strcmp(phase, abort_in)) {
             aborted = 1;
@@ -352,11 +359,7 @@ static void test_rotation(void **state)
     r.new_fp[0] = '\0';
 
     /* a full rotation, the issuer killed in the middle */
-    const char *args[] = {"rotate",  "--generate",   "--root-key-type",
-                          "ec-p256", "--step-dwell", "1s",
-                          "--name",  "rot1",         NULL};
-    assert_int_equal(run_root(f, args), 0);
-    r.new_root = root_cert(f, WF_ROOT_SECRET "-rot1", r.new_fp);
+    start_rotation(f, "rot1", "1s", &r);
     watch w = {0};
     const char *end = watch_rotation(f, "rot1", &r, &w, "PROPAGATING_NEW_INTERMEDIATE",
                                      "DELETING_OLD_ROOT", NULL);
@@ -390,11 +393,7 @@ static void test_rotation(void **state)
     mc_pki_cert_free(r.old_root);
     r.old_root = r.new_root;
     memcpy(r.old_fp, r.new_fp, sizeof(r.old_fp));
-    const char *args2[] = {"rotate",  "--generate",   "--root-key-type",
-                           "ec-p256", "--step-dwell", "3s",
-                           "--name",  "rot2",         NULL};
-    assert_int_equal(run_root(f, args2), 0);
-    r.new_root = root_cert(f, WF_ROOT_SECRET "-rot2", r.new_fp);
+    start_rotation(f, "rot2", "3s", &r);
     watch w2 = {0};
     end =
         watch_rotation(f, "rot2", &r, &w2, NULL, "ADDING_NEW_ROOT", "PROPAGATING_NEW_INTERMEDIATE");
@@ -478,39 +477,19 @@ static void test_crd_applied_late(void **state)
 static int setup(void **state)
 {
     wf_fixture *f = NULL;
-    if (wf_setup(&f) != 0) {
-        *state = f;
-        return -1;
+    int rc = wf_setup(&f);
+    if (rc == 0) {
+        wf_use_fast_lease(f);
+        rc = wf_start_all(f);
     }
-    *state = f;
-    /* a SIGKILLed leader's Lease expires after 2 s, not client-go's 15 s */
-    const char *lease[] = {"--leader-elect-lease-duration",
-                           "2s",
-                           "--leader-elect-renew-deadline",
-                           "1500ms",
-                           "--leader-elect-retry-period",
-                           "250ms",
-                           NULL};
-    memcpy(f->issuer_extra, lease, sizeof(lease));
-    if (wf_start_issuer(f) != 0)
-        return -1;
-    for (int c = 0; c < WF_MANAGED; c++)
-        if (wf_start_agent(f, c) != 0)
-            return -1;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    wf_teardown(*state);
-    return 0;
+    return wf_setup_done(state, f, rc);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crd_applied_late, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation, setup, wf_cmocka_teardown),
+        cmocka_unit_test_setup_teardown(test_crd_applied_late, setup, wf_cmocka_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,7 +36,6 @@
 #include "pki/cert.h"
 #include "trust_probe.h"
 #include "util/base64.h"
-#include "util/buf.h"
 #include "util/str.h"
 #include "workflow_fixture.h"
 
@@ -328,15 +327,6 @@ static void cacerts_write(const wf_fixture *f, int cluster, const char *ca_cert,
     cacerts_clear(&now);
 }
 
-static char *concat(const char *a, const char *b)
-{
-    mc_buf buf;
-    mc_buf_init(&buf, 1 << 20);
-    assert_int_equal(mc_buf_append_str(&buf, a), MC_OK);
-    assert_int_equal(mc_buf_append_str(&buf, b), MC_OK);
-    return mc_buf_steal(&buf, NULL);
-}
-
 static size_t cert_count(const char *pem)
 {
     mc_pki_cert **certs = NULL;
@@ -399,14 +389,6 @@ static void require_success(const wf_fixture *f, int rc, const char *output, con
         wf_fail(f, "`meshcert %s` exited %d (%s); its output:\n%s", what, rc, owner, output);
 }
 
-static const char *const fast_lease[] = {"--leader-elect-lease-duration",
-                                         "2s",
-                                         "--leader-elect-renew-deadline",
-                                         "1500ms",
-                                         "--leader-elect-retry-period",
-                                         "250ms",
-                                         NULL};
-
 /* The server with three managed clusters, the issuer and the agents, the
  * watch and probe running, and one IssuedCertificate per cluster FINISHED
  * (the first issuance is itself a probed phase). */
@@ -415,12 +397,9 @@ static void start_mesh(wf_fixture **fp, probe_watch **pwp)
     if (wf_setup_clusters(fp, CLUSTERS) != 0)
         fail_msg("could not set up the server with three managed clusters");
     wf_fixture *f = *fp;
-    memcpy(f->issuer_extra, fast_lease, sizeof(fast_lease));
-    if (wf_start_issuer(f) != 0)
-        wf_fail(f, "could not start the issuer");
-    for (int c = 0; c < CLUSTERS; c++)
-        if (wf_start_agent(f, c) != 0)
-            wf_fail(f, "could not start the agent of %s", name_of(c));
+    wf_use_fast_lease(f);
+    if (wf_start_all(f) != 0)
+        wf_fail(f, "could not start the issuer and the agents");
     probe_watch *pw = *pwp = probe_watch_start(f);
     int64_t started = wf_now_ms();
     phase_begin(pw);
@@ -669,32 +648,16 @@ static void phase_root_rotation(wf_fixture *f, probe_watch *pw)
     phase_end_clean(pw, "(b) root rotation", started);
 }
 
-typedef struct chaos {
-    unsigned seed;
-    int issuer_kills;
-    int agent_kills;
-} chaos;
-
-static long rand_between(chaos *c, long lo, long hi)
-{
-    return lo + (long)(rand_r(&c->seed) % (unsigned)(hi - lo + 1));
-}
-
 /* While the rotation command runs: a random process (the issuer or an
  * agent) SIGKILLed every 300-900 ms, restarted 100-500 ms later. */
-static void kill_until_exit(wf_fixture *f, chaos *c, pid_t rotate, int *rotate_status)
+static void kill_until_exit(wf_fixture *f, wf_chaos *c, pid_t rotate, int *rotate_status)
 {
-    int64_t start = wf_now_ms(), next_kill = start + rand_between(c, 300, 900), restart_at = 0;
-    int down = 0; /* victim + 2; 0: nothing down */
+    int64_t start = wf_now_ms();
+    wf_chaos_start(c, start);
     for (;;) {
         int64_t now = wf_now_ms();
-        if (down && now >= restart_at) {
-            int rc = down == 1 ? wf_start_issuer(f) : wf_start_agent(f, down - 2);
-            if (rc != 0)
-                wf_fail(f, "could not restart a killed process");
-            down = 0;
-        }
-        if (!down && waitpid(rotate, rotate_status, WNOHANG) == rotate)
+        wf_chaos_restart_due(f, c, now);
+        if (!c->down && waitpid(rotate, rotate_status, WNOHANG) == rotate)
             return;
         if (now - start > STEP_MS) {
             pid_t pid = rotate;
@@ -704,28 +667,15 @@ static void kill_until_exit(wf_fixture *f, chaos *c, pid_t rotate, int *rotate_s
                     "(%d issuer and %d agent kills)",
                     STEP_MS / 1000, c->issuer_kills, c->agent_kills);
         }
-        if (!down && now >= next_kill) {
-            int victim = (int)rand_between(c, -1, CLUSTERS - 1);
-            wf_kill(victim < 0 ? &f->issuer : &f->agents[victim]);
-            if (victim < 0)
-                c->issuer_kills++;
-            else
-                c->agent_kills++;
-            down = victim < 0 ? 1 : victim + 2;
-            restart_at = now + rand_between(c, 100, 500);
-            next_kill = now + rand_between(c, 300, 900);
-        }
+        wf_chaos_kill_due(f, c, now);
         wf_sleep_ms(20);
     }
 }
 
 static void phase_root_rotation_chaos(wf_fixture *f, probe_watch *pw)
 {
-    chaos c = {0};
-    const char *seed = getenv("MC_CHAOS_SEED");
-    c.seed = seed ? (unsigned)strtoul(seed, NULL, 10) : (unsigned)time(NULL);
-    unsigned seed0 = c.seed;
-    fprintf(stderr, "chaos seed %u (set MC_CHAOS_SEED to repeat)\n", seed0);
+    wf_chaos c;
+    wf_chaos_init(&c, 300, 900, 100, 500);
     cacerts before[CLUSTERS];
     read_all(f, before);
     char kubeconfig[512], log[160];
@@ -746,7 +696,7 @@ static void phase_root_rotation_chaos(wf_fixture *f, probe_watch *pw)
                     "branch rootrot");
     free(output);
     fprintf(stderr, "(c) %d issuer and %d agent SIGKILLs during the rotation (seed %u)\n",
-            c.issuer_kills, c.agent_kills, seed0);
+            c.issuer_kills, c.agent_kills, c.seed0);
     if (c.issuer_kills + c.agent_kills == 0)
         wf_fail(f, "(c) the rotation finished before any process was killed");
     check_rotated(f, before, "(c) root rotation under SIGKILLs");
@@ -788,8 +738,8 @@ static void test_wrong_order(void **state)
     if (trust_probe_sign(r3_cert, r3_key, original[WF_NORTH].ca_key, 1, WF_ORG, WF_HOST_SPIFFE,
                          WF_TRUST_DOMAIN, 3600, &north_r3, &err) != MC_OK)
         wf_fail(f, "re-signing north's intermediate by R3: %s", err.msg);
-    char *north_chain = concat(north_r3, r3_cert);
-    char *both_roots = concat(original[WF_NORTH].root_cert, r3_cert);
+    char *north_chain = trust_probe_concat(north_r3, r3_cert);
+    char *both_roots = trust_probe_concat(original[WF_NORTH].root_cert, r3_cert);
 
     /* wrong: north's signer switches to R3 while east's and west's bundles lack it */
     int64_t started = wf_now_ms();

@@ -546,3 +546,14 @@ void trust_probe_describe(const trust_probe *probe, char *out, size_t out_size)
         used += strlen(out + used);
     }
 }
+
+char *trust_probe_concat(const char *first, const char *second)
+{
+    size_t first_len = strlen(first), second_len = strlen(second);
+    char *joined = malloc(first_len + second_len + 1);
+    if (!joined)
+        abort();
+    memcpy(joined, first, first_len);
+    memcpy(joined + first_len, second, second_len + 1);
+    return joined;
+}

@@ -88,4 +88,8 @@ int trust_probe_sign(const char *signer_cert_pem, const char *signer_key_pem, co
 /* A fresh EC P-256 private key as PEM. */
 int trust_probe_make_key(char **key_pem, mc_err *err);
 
+/* first followed by second (a chain, or a bundle of roots), owned by the
+ * caller; aborts when out of memory (a test helper). */
+char *trust_probe_concat(const char *first, const char *second);
+
 #endif

@@ -15,7 +15,6 @@
 #include <cmocka.h>
 
 #include "trust_probe.h"
-#include "util/buf.h"
 #include "util/str.h"
 
 #define TRUST_DOMAIN "cluster.local"
@@ -39,15 +38,6 @@ static void free_root(root *r)
     mc_secure_free_str(r->key);
 }
 
-static char *concat(const char *a, const char *b)
-{
-    mc_buf buf;
-    mc_buf_init(&buf, 1 << 20);
-    assert_int_equal(mc_buf_append_str(&buf, a), MC_OK);
-    assert_int_equal(mc_buf_append_str(&buf, b), MC_OK);
-    return mc_buf_steal(&buf, NULL);
-}
-
 /* Gives cluster an intermediate signed by signer; its bundle is bundle_pem. */
 static void make_cluster(trust_probe *probe, const char *name, const root *signer,
                          const char *bundle_pem)
@@ -58,7 +48,7 @@ static void make_cluster(trust_probe *probe, const char *name, const root *signe
     if (trust_probe_sign(signer->cert, signer->key, key, 1, "Istio", CITADEL, TRUST_DOMAIN, 3600,
                          &cert, &err) != MC_OK)
         fail_msg("intermediate %s: %s", name, err.msg);
-    char *chain = concat(cert, signer->cert);
+    char *chain = trust_probe_concat(cert, signer->cert);
     if (trust_probe_set(probe, name, TRUST_DOMAIN, cert, key, chain, bundle_pem, &err) != MC_OK)
         fail_msg("set %s: %s", name, err.msg);
     free(chain);
@@ -93,7 +83,7 @@ static void test_foreign_root_fails_both_ways(void **state)
     root r1, r3;
     make_root(&r1, "R1");
     make_root(&r3, "R3");
-    char *both = concat(r1.cert, r3.cert);
+    char *both = trust_probe_concat(r1.cert, r3.cert);
     trust_probe *probe = trust_probe_new();
     make_cluster(probe, "east", &r1, r1.cert);
     /* west switched its signer to R3 before east's bundle held R3 */
@@ -120,7 +110,7 @@ static void test_both_roots_in_every_bundle_pass(void **state)
     root r1, r2;
     make_root(&r1, "R1");
     make_root(&r2, "R2");
-    char *both = concat(r1.cert, r2.cert);
+    char *both = trust_probe_concat(r1.cert, r2.cert);
     trust_probe *probe = trust_probe_new();
     make_cluster(probe, "east", &r1, both);
     make_cluster(probe, "west", &r2, both);
@@ -158,7 +148,7 @@ static void test_mismatched_key_fails(void **state)
     assert_int_equal(trust_probe_sign(r1.cert, r1.key, key, 1, "Istio", CITADEL, TRUST_DOMAIN, 3600,
                                       &cert, &err),
                      MC_OK);
-    char *chain = concat(cert, r1.cert);
+    char *chain = trust_probe_concat(cert, r1.cert);
     assert_int_equal(
         trust_probe_set(probe, "east", TRUST_DOMAIN, cert, other, chain, r1.cert, &err), MC_OK);
     make_cluster(probe, "west", &r1, r1.cert);

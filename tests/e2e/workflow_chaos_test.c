@@ -54,9 +54,7 @@ typedef struct chaos {
     size_t pod_count;
     unsigned replacements;
     unsigned churns; /* label updates of IssuedCertificates that landed */
-    int issuer_kills, agent_kills;
-    unsigned seed0; /* the schedule's seed, as printed */
-    unsigned seed;  /* rand_r state */
+    wf_chaos kills;  /* the SIGKILL schedule; its seed drives every random choice */
 } chaos;
 
 static int cluster_of(int i)
@@ -208,18 +206,6 @@ static void churn_labels(chaos *c, int i)
     json_decref(ic);
 }
 
-static void restart(chaos *c, int victim)
-{
-    int rc = victim < 0 ? wf_start_issuer(c->f) : wf_start_agent(c->f, victim);
-    if (rc != 0)
-        wf_fail(c->f, "could not restart %s", victim < 0 ? "the issuer" : "an agent");
-}
-
-static long rand_between(chaos *c, long lo, long hi)
-{
-    return lo + (long)(rand_r(&c->seed) % (unsigned)(hi - lo + 1));
-}
-
 /* Creates the issuances one by one and SIGKILLs a random process (the
  * issuer, or one of the agents) every 200-900 ms, restarting it after up to
  * 300 ms, until every IssuedCertificate is FINISHED and each kind of process
@@ -228,49 +214,38 @@ static void run_chaos(chaos *c)
 {
     wf_fixture *f = c->f;
     int64_t start = wf_now_ms();
-    int64_t next_issuance = start, next_kill = start + rand_between(c, 200, 900);
-    int created = 0, down = 0; /* down: victim + 2 (0: nothing down) */
-    int64_t restart_at = 0;
+    wf_chaos *kills = &c->kills;
+    int64_t next_issuance = start;
+    int created = 0;
+    wf_chaos_start(kills, start);
     for (;;) {
         int64_t now = wf_now_ms();
         if (now - start > CHAOS_MS)
             wf_fail(f,
                     "not converged within %d s: %d of %d FINISHED, %d issuer and %d agent "
                     "kills (seed %u)",
-                    CHAOS_MS / 1000, finished_count(c), ISSUANCES, c->issuer_kills, c->agent_kills,
-                    c->seed0);
+                    CHAOS_MS / 1000, finished_count(c), ISSUANCES, kills->issuer_kills,
+                    kills->agent_kills, kills->seed0);
         if (created < ISSUANCES && now >= next_issuance) {
             create_issuance(c, created++);
             next_issuance = now + ISSUANCE_GAP_MS;
         }
-        if (down && now >= restart_at) {
-            restart(c, down - 2);
-            down = 0;
-        }
-        int enough = c->issuer_kills >= MIN_KILLS && c->agent_kills >= MIN_KILLS;
-        if (!down && !enough && now >= next_kill) {
-            int victim = (int)rand_between(c, -1, WF_MANAGED - 1);
-            wf_kill(victim < 0 ? &f->issuer : &f->agents[victim]);
-            if (victim < 0)
-                c->issuer_kills++;
-            else
-                c->agent_kills++;
-            down = victim + 2;
-            restart_at = now + rand_between(c, 0, 300);
-            next_kill = now + rand_between(c, 200, 900);
-        }
+        wf_chaos_restart_due(f, kills, now);
+        int enough = kills->issuer_kills >= MIN_KILLS && kills->agent_kills >= MIN_KILLS;
+        if (!enough)
+            wf_chaos_kill_due(f, kills, now);
         replace_bounced_pods(c);
         if (created > 0)
-            churn_labels(c, (int)rand_between(c, 0, created - 1));
-        if (created == ISSUANCES && enough && !down && finished_count(c) == ISSUANCES)
+            churn_labels(c, (int)wf_chaos_between(kills, 0, created - 1));
+        if (created == ISSUANCES && enough && !kills->down && finished_count(c) == ISSUANCES)
             break;
         wf_sleep_ms(20);
     }
     fprintf(stderr,
             "chaos: %d issuances FINISHED in %.1f s with %d issuer and %d agent SIGKILLs and "
             "%u label updates racing the agents' status writes (seed %u)\n",
-            ISSUANCES, (double)(wf_now_ms() - start) / 1000.0, c->issuer_kills, c->agent_kills,
-            c->churns, c->seed0);
+            ISSUANCES, (double)(wf_now_ms() - start) / 1000.0, kills->issuer_kills,
+            kills->agent_kills, c->churns, kills->seed0);
 }
 
 /* Exactly one key Secret and one CertificateRequest per IssuedCertificate on
@@ -434,44 +409,6 @@ static void test_chaos(void **state)
     wf_stop_cleanly(c->f, &c->f->issuer, "meshcert issuer");
 }
 
-static int setup(void **state)
-{
-    chaos *c = calloc(1, sizeof(*c));
-    *state = c;
-    if (!c)
-        return -1;
-    const char *seed = getenv("MC_CHAOS_SEED");
-    c->seed = seed ? (unsigned)strtoul(seed, NULL, 10) : (unsigned)time(NULL);
-    c->seed0 = c->seed;
-    fprintf(stderr, "chaos seed %u (set MC_CHAOS_SEED to repeat)\n", c->seed);
-    if (wf_setup(&c->f) != 0)
-        return -1;
-    /* a SIGKILLed leader's Lease expires after 2 s, not client-go's 15 s */
-    const char *lease[] = {"--leader-elect-lease-duration",
-                           "2s",
-                           "--leader-elect-renew-deadline",
-                           "1500ms",
-                           "--leader-elect-retry-period",
-                           "250ms",
-                           NULL};
-    memcpy(c->f->issuer_extra, lease, sizeof(lease));
-    for (int cl = 0; cl < WF_MANAGED; cl++) {
-        json_t *ns = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
-                               "metadata", "name", NS_APPS);
-        mc_err err = {0};
-        int rc = mc_kube_create(c->f->managed[cl], &wf_namespaces, NULL, ns, NULL, &err);
-        json_decref(ns);
-        if (rc != MC_OK)
-            return -1;
-    }
-    if (wf_start_issuer(c->f) != 0)
-        return -1;
-    for (int cl = 0; cl < WF_MANAGED; cl++)
-        if (wf_start_agent(c->f, cl) != 0)
-            return -1;
-    return 0;
-}
-
 static int teardown(void **state)
 {
     chaos *c = *state;
@@ -479,6 +416,27 @@ static int teardown(void **state)
         wf_teardown(c->f);
     free(c);
     return 0;
+}
+
+static int setup(void **state)
+{
+    chaos *c = calloc(1, sizeof(*c));
+    *state = c;
+    if (!c)
+        return -1;
+    wf_chaos_init(&c->kills, 200, 900, 0, 300);
+    int rc = wf_setup(&c->f);
+    if (rc == 0)
+        wf_use_fast_lease(c->f);
+    for (int cl = 0; cl < WF_MANAGED && rc == 0; cl++)
+        rc = wf_create_namespace(c->f->managed[cl], NS_APPS);
+    if (rc == 0)
+        rc = wf_start_all(c->f);
+    if (rc != 0) { /* cmocka runs no teardown after a failed setup */
+        teardown(state);
+        *state = NULL;
+    }
+    return rc;
 }
 
 int main(void)

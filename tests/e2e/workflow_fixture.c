@@ -312,6 +312,28 @@ int wf_start_agent(wf_fixture *f, int which)
     return wf_spawn_logged(&f->agents[which], argv, f->agent_logs[which]);
 }
 
+int wf_start_all(wf_fixture *f)
+{
+    if (wf_start_issuer(f) != 0)
+        return -1;
+    for (int c = 0; c < f->managed_count; c++)
+        if (wf_start_agent(f, c) != 0)
+            return -1;
+    return 0;
+}
+
+void wf_use_fast_lease(wf_fixture *f)
+{
+    static const char *const fast_lease[] = {"--leader-elect-lease-duration",
+                                             "2s",
+                                             "--leader-elect-renew-deadline",
+                                             "1500ms",
+                                             "--leader-elect-retry-period",
+                                             "250ms",
+                                             NULL};
+    memcpy(f->issuer_extra, fast_lease, sizeof(fast_lease));
+}
+
 int wf_setup(wf_fixture **out)
 {
     return wf_setup_clusters(out, WF_MANAGED);
@@ -365,12 +387,90 @@ void wf_kill(pid_t *pid)
     }
 }
 
+/* Starts the issuer (who < 0) or an agent again; the test fails when it
+ * cannot. */
+static void restart_process(wf_fixture *f, int who)
+{
+    int rc = who < 0 ? wf_start_issuer(f) : wf_start_agent(f, who);
+    if (rc != 0)
+        wf_fail(f, "could not restart %s", who < 0 ? "the issuer" : wf_managed_names[who]);
+}
+
+void wf_kill_restart(wf_fixture *f, int who, long down_ms)
+{
+    wf_kill(who < 0 ? &f->issuer : &f->agents[who]);
+    wf_sleep_ms(down_ms);
+    restart_process(f, who);
+}
+
+void wf_chaos_init(wf_chaos *c, long gap_from, long gap_to, long down_from, long down_to)
+{
+    memset(c, 0, sizeof(*c));
+    const char *seed = getenv("MC_CHAOS_SEED");
+    c->seed = seed ? (unsigned)strtoul(seed, NULL, 10) : (unsigned)time(NULL);
+    c->seed0 = c->seed;
+    fprintf(stderr, "chaos seed %u (set MC_CHAOS_SEED to repeat)\n", c->seed);
+    c->kill_gap_ms[0] = gap_from;
+    c->kill_gap_ms[1] = gap_to;
+    c->down_ms[0] = down_from;
+    c->down_ms[1] = down_to;
+}
+
+long wf_chaos_between(wf_chaos *c, long lo, long hi)
+{
+    return lo + (long)(rand_r(&c->seed) % (unsigned)(hi - lo + 1));
+}
+
+void wf_chaos_start(wf_chaos *c, int64_t now)
+{
+    c->next_kill = now + wf_chaos_between(c, c->kill_gap_ms[0], c->kill_gap_ms[1]);
+}
+
+void wf_chaos_restart_due(wf_fixture *f, wf_chaos *c, int64_t now)
+{
+    if (!c->down || now < c->restart_at)
+        return;
+    restart_process(f, c->down - 2);
+    c->down = 0;
+}
+
+void wf_chaos_kill_due(wf_fixture *f, wf_chaos *c, int64_t now)
+{
+    if (c->down || now < c->next_kill)
+        return;
+    int who = (int)wf_chaos_between(c, -1, f->managed_count - 1);
+    wf_kill(who < 0 ? &f->issuer : &f->agents[who]);
+    if (who < 0)
+        c->issuer_kills++;
+    else
+        c->agent_kills++;
+    c->down = who + 2;
+    c->restart_at = now + wf_chaos_between(c, c->down_ms[0], c->down_ms[1]);
+    c->next_kill = now + wf_chaos_between(c, c->kill_gap_ms[0], c->kill_gap_ms[1]);
+}
+
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
     (void)flag;
     (void)ftw;
     remove(path);
+    return 0;
+}
+
+int wf_setup_done(void **state, wf_fixture *f, int rc)
+{
+    if (rc != 0) {
+        wf_teardown(f);
+        f = NULL;
+    }
+    *state = f;
+    return rc;
+}
+
+int wf_cmocka_teardown(void **state)
+{
+    wf_teardown(*state);
     return 0;
 }
 

@@ -67,6 +67,14 @@ int wf_setup_clusters(wf_fixture **out, int managed_count);
 /* Kills every process started, stops the server, removes the work directory. */
 void wf_teardown(wf_fixture *f);
 
+/* The end of a cmocka setup: stores f in *state and returns rc; when rc is
+ * not 0, tears f down first (cmocka runs no teardown after a failed setup,
+ * and the processes started must not outlive the test). */
+int wf_setup_done(void **state, wf_fixture *f, int rc);
+
+/* A cmocka teardown: wf_teardown(*state). */
+int wf_cmocka_teardown(void **state);
+
 /* Building blocks (also for tests with their own fixture): a client for a
  * cluster of the server (its kubeconfig); a namespace (existing is fine);
  * the three CRDs of deploy/crds; the registration of cluster on mgmt
@@ -92,8 +100,52 @@ int wf_register_cluster_with(const server_process *server, mc_kube_client *mgmt,
 int wf_start_issuer(wf_fixture *f);
 int wf_start_agent(wf_fixture *f, int which);
 
+/* wf_start_issuer, then wf_start_agent for each of the f->managed_count
+ * managed clusters. 0 or -1. */
+int wf_start_all(wf_fixture *f);
+
+/* Sets f->issuer_extra to a Lease a SIGKILLed leader loses after 2 s, not
+ * client-go's 15 s, for the tests that kill the issuer. */
+void wf_use_fast_lease(wf_fixture *f);
+
 /* SIGKILL and reap (no-op when *pid is 0); *pid becomes 0. */
 void wf_kill(pid_t *pid);
+
+/* SIGKILLs the issuer (who < 0) or the agent of managed cluster who, and
+ * starts it again down_ms later; the test fails when it cannot. */
+void wf_kill_restart(wf_fixture *f, int who, long down_ms);
+
+/* SIGKILLs of the issuer and the agents at random moments, for the chaos
+ * tests: the schedule comes from a seed (MC_CHAOS_SEED, else the time),
+ * printed so that a failing run can be repeated. */
+typedef struct wf_chaos {
+    unsigned seed0;      /* the schedule's seed, as printed */
+    unsigned seed;       /* rand_r state */
+    long kill_gap_ms[2]; /* the time between two kills: from, to */
+    long down_ms[2];     /* how long a killed process stays down: from, to */
+    int issuer_kills, agent_kills;
+    int down;           /* the process down: who + 2 (1: the issuer); 0: none */
+    int64_t next_kill;  /* wf_now_ms() of the next kill */
+    int64_t restart_at; /* wf_now_ms() of the restart of the process down */
+} wf_chaos;
+
+/* Seeds c (printing the seed) with the kill gap and down time ranges (ms). */
+void wf_chaos_init(wf_chaos *c, long gap_from, long gap_to, long down_from, long down_to);
+
+/* A number in [lo, hi] drawn from c's schedule. */
+long wf_chaos_between(wf_chaos *c, long lo, long hi);
+
+/* Schedules the first kill one kill gap after now. */
+void wf_chaos_start(wf_chaos *c, int64_t now);
+
+/* Starts the process that is down once its time has come; the test fails
+ * when it cannot. */
+void wf_chaos_restart_due(wf_fixture *f, wf_chaos *c, int64_t now);
+
+/* When nothing is down and the time has come: SIGKILLs the issuer or one of
+ * the f->managed_count agents at random, and schedules its restart and the
+ * next kill. */
+void wf_chaos_kill_due(wf_fixture *f, wf_chaos *c, int64_t now);
 
 /* SIGTERM, then exit status 0 within 15 s, else the test fails. */
 void wf_stop_cleanly(const wf_fixture *f, pid_t *pid, const char *what);

@@ -891,26 +891,17 @@ static int setup(void **state)
 {
     wf_fixture *f = NULL;
     int rc = wf_setup(&f);
-    *state = f;
-    if (f)
+    if (rc == 0) {
         f->key_types[WF_EAST] = ""; /* east's agent runs with the default key type, rsa4096 */
-    if (rc == 0)
-        rc = wf_start_issuer(f);
-    for (int c = 0; c < WF_MANAGED && rc == 0; c++)
-        rc = wf_start_agent(f, c);
-    return rc;
-}
-
-static int teardown(void **state)
-{
-    wf_teardown(*state);
-    return 0;
+        rc = wf_start_all(f);
+    }
+    return wf_setup_done(state, f, rc);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_workflow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_workflow, setup, wf_cmocka_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -259,12 +259,31 @@ static void apply_status(world *w, const mc_agent_action *a)
     assert_int_equal(mc_agent_apply_status(w->ic, a, NOW), MC_OK);
 }
 
-static void world_issued(world *w, mc_ic_state state)
+/* A world in state with a key and its request, signed by the issuer. */
+static void world_signed(world *w, mc_ic_state state)
 {
     world_init(w, state);
     add_key(w);
     add_request(w);
     finish_request(w);
+}
+
+/* As the agent's DELETE_REQUEST and DELETE_KEY leave the world. */
+static void drop_request(world *w)
+{
+    mc_api_certificate_request_free(w->request);
+    w->request = NULL;
+}
+
+static void drop_key(world *w)
+{
+    mc_api_secret_free(w->key_secret);
+    w->key_secret = NULL;
+}
+
+static void world_issued(world *w, mc_ic_state state)
+{
+    world_signed(w, state);
     add_output(w);
     /* FINISHED as the agent left it: with the output's lifetime in the status */
     if (state == MC_IC_STATE_FINISHED) {
@@ -272,6 +291,28 @@ static void world_issued(world *w, mc_ic_state state)
         assert_int_equal(a->state, MC_IC_STATE_FINISHED);
         apply_status(w, a);
     }
+}
+
+/* Writes token into the rotate annotation, as `meshcert rotate` does. */
+static void request_rotation(world *w, const char *token)
+{
+    mc_api_str_map_set(&w->ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, token);
+}
+
+/* Sets spec.keyType (a name of pki/key.h, or any text). */
+static void set_key_type(world *w, const char *name)
+{
+    free(w->ic->spec.key_type);
+    w->ic->spec.key_type = mc_strdup(name);
+}
+
+/* The seconds of an RFC 3339 status time, which must parse. */
+static int64_t time_of(const char *text)
+{
+    int64_t seconds = 0;
+    assert_non_null(text);
+    assert_int_equal(mc_time_parse(text, &seconds, NULL, NULL), 0);
+    return seconds;
 }
 
 static void add_directive(world *w)
@@ -548,8 +589,7 @@ static void test_failed_retries_without_new_key(void **state)
     w.ic->status.error = mc_strdup(w.action.error);
     /* then the request is made again, the key kept */
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
-    mc_api_certificate_request_free(w.request);
-    w.request = NULL;
+    drop_request(&w);
     assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_REQUEST);
     add_request(&w);
     /* while the retry is unanswered the state stays FAILED with its error */
@@ -557,8 +597,7 @@ static void test_failed_retries_without_new_key(void **state)
     /* refused again for the same reason: made again, no status write */
     fail_request(&w, "issuer down");
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
-    mc_api_certificate_request_free(w.request);
-    w.request = NULL;
+    drop_request(&w);
     add_request(&w);
     /* signed this time: on to the output and ISSUED, as from REQUESTED */
     finish_request(&w);
@@ -586,8 +625,7 @@ static void test_requested_without_key_or_request_restarts(void **state)
     add_key(&w);
     assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
     add_request(&w);
-    mc_api_secret_free(w.key_secret);
-    w.key_secret = NULL;
+    drop_key(&w);
     assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
     world_free(&w);
 }
@@ -596,10 +634,7 @@ static void test_requested_stale_request_restarts(void **state)
 {
     (void)state;
     world w;
-    world_init(&w, MC_IC_STATE_REQUESTED);
-    add_key(&w);
-    add_request(&w);
-    finish_request(&w);
+    world_signed(&w, MC_IC_STATE_REQUESTED);
     add_key(&w); /* the request's CSR is from another key */
     assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
     world_free(&w);
@@ -636,10 +671,7 @@ static void test_requested_finished_writes_output(void **state)
 {
     (void)state;
     world w;
-    world_init(&w, MC_IC_STATE_REQUESTED);
-    add_key(&w);
-    add_request(&w);
-    finish_request(&w);
+    world_signed(&w, MC_IC_STATE_REQUESTED);
     char issuance[128];
     issuance_of(&w, issuance, sizeof(issuance));
     const mc_agent_action *a = decide(&w);
@@ -924,8 +956,7 @@ static void test_finished_output_problems_reissue(void **state)
     add_key(&w);
     assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
     /* The key Secret disappeared. */
-    mc_api_secret_free(w.key_secret);
-    w.key_secret = NULL;
+    drop_key(&w);
     assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
     world_free(&w);
 }
@@ -1226,11 +1257,9 @@ static void test_deleting_ic_cleans_up(void **state)
     world_issued(&w, MC_IC_STATE_FINISHED);
     w.ic->metadata.deletion_timestamp = mc_strdup("2026-01-01T00:00:00Z");
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_KEY);
-    mc_api_secret_free(w.key_secret);
-    w.key_secret = NULL;
+    drop_key(&w);
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
-    mc_api_certificate_request_free(w.request);
-    w.request = NULL;
+    drop_request(&w);
     assert_int_equal(decide(&w)->type, MC_AGENT_NOTHING);
     world_free(&w);
 }
@@ -1526,13 +1555,8 @@ static void test_renewal_not_due_requeues(void **state)
     world w;
     world_issued(&w, MC_IC_STATE_FINISHED);
     const mc_api_issued_certificate_status *st = &w.ic->status;
-    assert_non_null(st->not_before);
-    assert_non_null(st->not_after);
-    assert_non_null(st->renewal_time);
-    int64_t not_before = 0, not_after = 0, renewal = 0;
-    assert_int_equal(mc_time_parse(st->not_before, &not_before, NULL, NULL), 0);
-    assert_int_equal(mc_time_parse(st->not_after, &not_after, NULL, NULL), 0);
-    assert_int_equal(mc_time_parse(st->renewal_time, &renewal, NULL, NULL), 0);
+    int64_t not_before = time_of(st->not_before), not_after = time_of(st->not_after),
+            renewal = time_of(st->renewal_time);
     /* the default: a third of the lifetime, counted from when the output
      * was written (NOW), not from the back-dated notBefore */
     assert_int_equal(not_before, NOW - MC_PKI_BACKDATE_SECONDS);
@@ -1581,8 +1605,7 @@ static void test_renewal_due_new_key_output_kept(void **state)
     (void)state;
     world w;
     world_issued(&w, MC_IC_STATE_FINISHED);
-    int64_t renewal = 0;
-    assert_int_equal(mc_time_parse(w.ic->status.renewal_time, &renewal, NULL, NULL), 0);
+    int64_t renewal = time_of(w.ic->status.renewal_time);
     char *old_key = output_key_copy(&w);
     char *old_not_after = mc_strdup(w.ic->status.not_after);
     w.obs.now = (time_t)renewal;
@@ -1609,9 +1632,7 @@ static void test_renewal_due_new_key_output_kept(void **state)
     assert_string_equal(issuing_of(w.ic)->status, "False");
     assert_string_equal(ready_of(w.ic)->reason, "Finished");
     assert_string_not_equal(w.ic->status.not_after, old_not_after);
-    int64_t next = 0;
-    assert_int_equal(mc_time_parse(w.ic->status.renewal_time, &next, NULL, NULL), 0);
-    assert_true(next > renewal);
+    assert_true(time_of(w.ic->status.renewal_time) > renewal);
     free(old_key);
     free(old_not_after);
     world_free(&w);
@@ -1624,7 +1645,7 @@ static void test_rotation_token_once(void **state)
     (void)state;
     world w;
     world_issued(&w, MC_IC_STATE_FINISHED);
-    mc_api_str_map_set(&w.ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, "t-1");
+    request_rotation(&w, "t-1");
     const mc_agent_action *a = decide(&w);
     assert_status(a, MC_IC_STATE_PENDING, 1, NULL);
     assert_int_equal(a->issuing, MC_AGENT_ISSUING_START);
@@ -1638,7 +1659,7 @@ static void test_rotation_token_once(void **state)
     assert_int_equal(decide(&w)->type, MC_AGENT_NOTHING); /* not twice */
 
     /* a new token while an issuance is in flight waits for FINISHED */
-    mc_api_str_map_set(&w.ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, "t-2");
+    request_rotation(&w, "t-2");
     w.ic->status.state = MC_IC_STATE_REQUESTED;
     a = decide(&w);
     assert_int_not_equal(a->issuing, MC_AGENT_ISSUING_START);
@@ -1657,20 +1678,18 @@ static void test_rotation_crash_points(void **state)
     (void)state;
     world w;
     world_issued(&w, MC_IC_STATE_FINISHED);
-    mc_api_str_map_set(&w.ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, "t-1");
+    request_rotation(&w, "t-1");
     char *old_key = output_key_copy(&w);
     apply_status(&w, decide(&w));
     /* status written, key not yet replaced */
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_KEY);
-    mc_api_secret_free(w.key_secret);
-    w.key_secret = NULL;
+    drop_key(&w);
     /* key deleted, none made yet */
     assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_KEY);
     add_key(&w);
     /* key replaced, the request still the old one (FINISHED, for the old key) */
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
-    mc_api_certificate_request_free(w.request);
-    w.request = NULL;
+    drop_request(&w);
     assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_REQUEST);
     add_request(&w);
     assert_status(decide(&w), MC_IC_STATE_REQUESTED, 1, NULL);
@@ -1707,8 +1726,7 @@ static void test_renewal_never_after_expiry(void **state)
     (void)state;
     world w;
     world_issued(&w, MC_IC_STATE_FINISHED);
-    int64_t not_after = 0;
-    assert_int_equal(mc_time_parse(w.ic->status.not_after, &not_after, NULL, NULL), 0);
+    int64_t not_after = time_of(w.ic->status.not_after);
     w.obs.now = (time_t)not_after - 1;
     const mc_agent_action *a = decide(&w);
     assert_int_equal(a->issuing, MC_AGENT_ISSUING_START); /* still a renewal */
@@ -1725,7 +1743,7 @@ static void test_generation_and_first_token(void **state)
     (void)state;
     world w;
     world_issued(&w, MC_IC_STATE_FINISHED);
-    mc_api_str_map_set(&w.ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, "t-1");
+    request_rotation(&w, "t-1");
     apply_status(&w, decide(&w));
     assert_true(mc_api_issued_certificate_renewing(&w.ic->status));
     w.ic->metadata.generation = 2;
@@ -1739,7 +1757,7 @@ static void test_generation_and_first_token(void **state)
 
     world_init(&w, MC_IC_STATE_PENDING);
     w.ic->status.observed_generation = 0;
-    mc_api_str_map_set(&w.ic->metadata.annotations, MC_API_IC_ROTATE_ANNOTATION, "t-0");
+    request_rotation(&w, "t-0");
     a = decide(&w);
     assert_status(a, MC_IC_STATE_PENDING, 1, NULL);
     assert_string_equal(a->rotation, "t-0");
@@ -1801,10 +1819,7 @@ static void test_multi_root_bundle(void **state)
 {
     (void)state;
     world w;
-    world_init(&w, MC_IC_STATE_REQUESTED);
-    add_key(&w);
-    add_request(&w);
-    finish_request(&w);
+    world_signed(&w, MC_IC_STATE_REQUESTED);
     size_t len = strlen(g_other_root.pem) + strlen(g_root.pem);
     char *trust = malloc(len + 1);
     snprintf(trust, len + 1, "%s%s", g_other_root.pem, g_root.pem);
@@ -1849,22 +1864,18 @@ static void test_key_type_from_spec(void **state)
     world_init(&w, MC_IC_STATE_PENDING);
     assert_int_equal(mc_agent_key_type(w.ic, MC_KEY_RSA2048), MC_KEY_RSA2048);
     for (int t = MC_KEY_RSA2048; t <= MC_KEY_EC_P384; t++) {
-        free(w.ic->spec.key_type);
-        w.ic->spec.key_type = mc_strdup(mc_pki_key_type_name((mc_key_type)t));
+        set_key_type(&w, mc_pki_key_type_name((mc_key_type)t));
         assert_int_equal(mc_api_issued_certificate_validate(w.ic, NULL), 0);
         assert_int_equal(mc_agent_key_type(w.ic, MC_KEY_RSA2048), t);
     }
-    free(w.ic->spec.key_type);
-    w.ic->spec.key_type = mc_strdup("dsa");
+    set_key_type(&w, "dsa");
     assert_int_not_equal(mc_api_issued_certificate_validate(w.ic, NULL), 0);
     assert_int_equal(mc_agent_key_type(w.ic, MC_KEY_EC_P256), MC_KEY_EC_P256);
     /* a key Secret of another type than spec.keyType is made again */
     add_key(&w); /* EC P-256 */
-    free(w.ic->spec.key_type);
-    w.ic->spec.key_type = mc_strdup("ec-p384");
+    set_key_type(&w, "ec-p384");
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_KEY);
-    free(w.ic->spec.key_type);
-    w.ic->spec.key_type = mc_strdup("ec-p256");
+    set_key_type(&w, "ec-p256");
     assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_REQUEST);
     world_free(&w);
 

@@ -263,6 +263,18 @@ static bool conforms(const json_t *value, const json_t *schema, const char *path
 
 /* ---- codec access with raw documents dropped ---- */
 
+/* Drops an object's raw document and those of its conditions (NULL: none),
+ * so that encoding shows only what the codec knows. */
+static void drop_raw(json_t **raw, mc_api_conditions *conditions)
+{
+    json_decref(*raw);
+    *raw = NULL;
+    for (size_t i = 0; conditions && i < conditions->len; i++) {
+        json_decref(conditions->items[i].raw);
+        conditions->items[i].raw = NULL;
+    }
+}
+
 static json_t *reencode_without_raw(const char *kind, json_t *in)
 {
     json_t *out = NULL;
@@ -272,12 +284,7 @@ static json_t *reencode_without_raw(const char *kind, json_t *in)
         mc_api_issued_certificate *o = NULL;
         rc = mc_api_issued_certificate_decode(in, &o, &err);
         if (rc == 0) {
-            json_decref(o->raw);
-            o->raw = NULL;
-            for (size_t i = 0; i < o->status.conditions.len; i++) {
-                json_decref(o->status.conditions.items[i].raw);
-                o->status.conditions.items[i].raw = NULL;
-            }
+            drop_raw(&o->raw, &o->status.conditions);
             assert_int_equal(mc_api_issued_certificate_encode(o, &out, NULL), 0);
         }
         mc_api_issued_certificate_free(o);
@@ -285,12 +292,7 @@ static json_t *reencode_without_raw(const char *kind, json_t *in)
         mc_api_certificate_request *o = NULL;
         rc = mc_api_certificate_request_decode(in, &o, &err);
         if (rc == 0) {
-            json_decref(o->raw);
-            o->raw = NULL;
-            for (size_t i = 0; i < o->status.conditions.len; i++) {
-                json_decref(o->status.conditions.items[i].raw);
-                o->status.conditions.items[i].raw = NULL;
-            }
+            drop_raw(&o->raw, &o->status.conditions);
             assert_int_equal(mc_api_certificate_request_encode(o, &out, NULL), 0);
         }
         mc_api_certificate_request_free(o);
@@ -298,12 +300,7 @@ static json_t *reencode_without_raw(const char *kind, json_t *in)
         mc_api_root_rotation *o = NULL;
         rc = mc_api_root_rotation_decode(in, &o, &err);
         if (rc == 0) {
-            json_decref(o->raw);
-            o->raw = NULL;
-            for (size_t i = 0; i < o->status.conditions.len; i++) {
-                json_decref(o->status.conditions.items[i].raw);
-                o->status.conditions.items[i].raw = NULL;
-            }
+            drop_raw(&o->raw, &o->status.conditions);
             assert_int_equal(mc_api_root_rotation_encode(o, &out, NULL), 0);
         }
         mc_api_root_rotation_free(o);
@@ -311,8 +308,7 @@ static json_t *reencode_without_raw(const char *kind, json_t *in)
         mc_api_pod_bounce_directive *o = NULL;
         rc = mc_api_pod_bounce_directive_decode(in, &o, &err);
         if (rc == 0) {
-            json_decref(o->raw);
-            o->raw = NULL;
+            drop_raw(&o->raw, NULL);
             for (size_t i = 0; i < o->spec.pods_to_bounce_len; i++) {
                 json_decref(o->spec.pods_to_bounce[i].raw);
                 o->spec.pods_to_bounce[i].raw = NULL;

@@ -93,32 +93,46 @@ static void assert_phase(const fixture *f, mc_rr_phase phase)
     assert_string_equal(f->action.condition_status, "True");
 }
 
+/* What each phase signs with and bundles: R1 signs until
+ * PROPAGATING_NEW_INTERMEDIATE and again when rolling back; phases that sign
+ * nothing have no plan. */
+/* decide() waits, until requeue_at (-1: not checked), saying fragment (NULL:
+ * not checked). */
+static void assert_wait(const fixture *f, int64_t requeue_at, const char *fragment)
+{
+    assert_int_equal(f->action.type, MC_ROTATION_WAIT);
+    if (requeue_at >= 0)
+        assert_int_equal(f->action.requeue_at, requeue_at);
+    if (fragment)
+        assert_non_null(strstr(f->action.message, fragment));
+}
+
 static void test_plan(void **state)
 {
     (void)state;
-    unsigned signer, bundle;
-    const unsigned O = MC_ROTATION_ROOT_OLD, N = MC_ROTATION_ROOT_NEW;
-    assert_int_equal(mc_rotation_phase_plan(MC_RR_PHASE_ADDING_NEW_ROOT, &signer, &bundle), 1);
-    assert_true(signer == O && bundle == (O | N));
-    assert_int_equal(
-        mc_rotation_phase_plan(MC_RR_PHASE_PROPAGATING_NEW_INTERMEDIATE, &signer, &bundle), 1);
-    assert_true(signer == N && bundle == (O | N));
-    assert_int_equal(mc_rotation_phase_plan(MC_RR_PHASE_DELETING_OLD_ROOT, &signer, &bundle), 1);
-    assert_true(signer == N && bundle == N);
-    assert_int_equal(
-        mc_rotation_phase_plan(MC_RR_PHASE_ROLLING_BACK_INTERMEDIATE, &signer, &bundle), 1);
-    assert_true(signer == O && bundle == (O | N));
-    assert_int_equal(mc_rotation_phase_plan(MC_RR_PHASE_ROLLING_BACK, &signer, &bundle), 1);
-    assert_true(signer == O && bundle == O);
-    assert_int_equal(mc_rotation_phase_plan(MC_RR_PHASE_NONE, &signer, &bundle), 0);
-    assert_int_equal(mc_rotation_phase_plan(MC_RR_PHASE_COMPLETE, &signer, &bundle), 0);
-    assert_int_equal(mc_rotation_phase_plan(MC_RR_PHASE_ABORTED, &signer, &bundle), 0);
-    /* nothing signed by R1 from PROPAGATING_NEW_INTERMEDIATE on, unless rolling back */
-    mc_rr_phase forward[] = {MC_RR_PHASE_PROPAGATING_NEW_INTERMEDIATE,
-                             MC_RR_PHASE_DELETING_OLD_ROOT};
-    for (size_t i = 0; i < 2; i++) {
-        mc_rotation_phase_plan(forward[i], &signer, &bundle);
-        assert_int_equal(signer, N);
+    enum { O = MC_ROTATION_ROOT_OLD, N = MC_ROTATION_ROOT_NEW };
+    static const struct {
+        mc_rr_phase phase;
+        int planned;
+        unsigned signer, bundle;
+    } plans[] = {
+        {MC_RR_PHASE_ADDING_NEW_ROOT, 1, O, O | N},
+        {MC_RR_PHASE_PROPAGATING_NEW_INTERMEDIATE, 1, N, O | N},
+        {MC_RR_PHASE_DELETING_OLD_ROOT, 1, N, N},
+        {MC_RR_PHASE_ROLLING_BACK_INTERMEDIATE, 1, O, O | N},
+        {MC_RR_PHASE_ROLLING_BACK, 1, O, O},
+        {MC_RR_PHASE_NONE, 0, 0, 0},
+        {MC_RR_PHASE_COMPLETE, 0, 0, 0},
+        {MC_RR_PHASE_ABORTED, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(plans) / sizeof(plans[0]); i++) {
+        unsigned signer = 0, bundle = 0;
+        assert_int_equal(mc_rotation_phase_plan(plans[i].phase, &signer, &bundle),
+                         plans[i].planned);
+        if (plans[i].planned) {
+            assert_int_equal(signer, plans[i].signer);
+            assert_int_equal(bundle, plans[i].bundle);
+        }
     }
     fixture f;
     setup(&f, MC_RR_PHASE_ADDING_NEW_ROOT, 0, STARTED);
@@ -168,9 +182,7 @@ static void test_start_refused(void **state)
     f.obs.new_root_fingerprint = NULL;
     f.obs.root_error = "secret meshcert/root-ca-next not found";
     decide(&f);
-    assert_int_equal(f.action.type, MC_ROTATION_WAIT);
-    assert_int_equal(f.action.requeue_at, STARTED + 10);
-    assert_non_null(strstr(f.action.message, "root-ca-next not found"));
+    assert_wait(&f, STARTED + 10, "root-ca-next not found");
     teardown(&f);
 }
 
@@ -182,16 +194,13 @@ static void check_step(mc_rr_phase phase, mc_rr_phase next)
     setup(&f, phase, 0, STARTED + 3600);
     f.ics[1].state = MC_IC_STATE_REQUESTED;
     decide(&f);
-    assert_int_equal(f.action.type, MC_ROTATION_WAIT);
-    assert_int_equal(f.action.requeue_at, 0);
-    assert_non_null(strstr(f.action.message, "cluster west"));
+    assert_wait(&f, 0, "cluster west");
     assert_non_null(strstr(f.action.message, "REQUESTED"));
     teardown(&f);
     /* done, dwell not over */
     setup(&f, phase, 0, STARTED + DWELL - 1);
     decide(&f);
-    assert_int_equal(f.action.type, MC_ROTATION_WAIT);
-    assert_int_equal(f.action.requeue_at, STARTED + DWELL);
+    assert_wait(&f, STARTED + DWELL, NULL);
     teardown(&f);
     /* done, dwell over */
     setup(&f, phase, 0, STARTED + DWELL);
@@ -283,10 +292,6 @@ static void test_abort(void **state)
     assert_phase(&f, MC_RR_PHASE_ROLLING_BACK);
     assert_string_equal(f.action.reason, "AbortRequested");
     teardown(&f);
-    setup(&f, MC_RR_PHASE_PROPAGATING_NEW_INTERMEDIATE, 1, STARTED);
-    decide(&f);
-    assert_phase(&f, MC_RR_PHASE_ROLLING_BACK_INTERMEDIATE);
-    teardown(&f);
     /* too late: a note once, then the rotation goes on */
     setup(&f, MC_RR_PHASE_DELETING_OLD_ROOT, 1, STARTED + DWELL);
     decide(&f);
@@ -298,19 +303,27 @@ static void test_abort(void **state)
     decide(&f);
     assert_int_equal(f.action.type, MC_ROTATION_SWAP_ROOT);
     teardown(&f);
-    /* rolling back already: abort changes nothing */
-    setup(&f, MC_RR_PHASE_ROLLING_BACK_INTERMEDIATE, 1, STARTED + DWELL);
-    decide(&f);
-    assert_phase(&f, MC_RR_PHASE_ROLLING_BACK);
-    teardown(&f);
-    setup(&f, MC_RR_PHASE_ROLLING_BACK, 1, STARTED + DWELL);
-    decide(&f);
-    assert_phase(&f, MC_RR_PHASE_ABORTED);
-    teardown(&f);
-    setup(&f, MC_RR_PHASE_COMPLETE, 1, STARTED + DWELL);
-    decide(&f);
-    assert_int_equal(f.action.type, MC_ROTATION_NOTHING);
-    teardown(&f);
+    /* where spec.abort leads from the other phases (NONE: nothing to do);
+     * rolling back already, it changes nothing */
+    static const struct {
+        mc_rr_phase phase;
+        int64_t now;
+        mc_rr_phase next;
+    } aborts[] = {
+        {MC_RR_PHASE_PROPAGATING_NEW_INTERMEDIATE, STARTED, MC_RR_PHASE_ROLLING_BACK_INTERMEDIATE},
+        {MC_RR_PHASE_ROLLING_BACK_INTERMEDIATE, STARTED + DWELL, MC_RR_PHASE_ROLLING_BACK},
+        {MC_RR_PHASE_ROLLING_BACK, STARTED + DWELL, MC_RR_PHASE_ABORTED},
+        {MC_RR_PHASE_COMPLETE, STARTED + DWELL, MC_RR_PHASE_NONE},
+    };
+    for (size_t i = 0; i < sizeof(aborts) / sizeof(aborts[0]); i++) {
+        setup(&f, aborts[i].phase, 1, aborts[i].now);
+        decide(&f);
+        if (aborts[i].next == MC_RR_PHASE_NONE)
+            assert_int_equal(f.action.type, MC_ROTATION_NOTHING);
+        else
+            assert_phase(&f, aborts[i].next);
+        teardown(&f);
+    }
 }
 
 /* Status written, then the issuer died before any token: the tokens follow,
@@ -337,8 +350,7 @@ static void test_crash_before_tokens(void **state)
     assert_int_equal(f.action.cluster, 1);
     f.ics[1].rotate_annotation = first;
     decide(&f); /* both carry it; the agents have not honoured it yet */
-    assert_int_equal(f.action.type, MC_ROTATION_WAIT);
-    assert_non_null(strstr(f.action.message, "waiting for the agent"));
+    assert_wait(&f, -1, "waiting for the agent");
     teardown(&f);
 }
 
@@ -363,8 +375,7 @@ static void test_new_cluster(void **state)
     ics[2].rotate_annotation = tokens[0];
     ics[2].status_rotation = tokens[0];
     decide(&f);
-    assert_int_equal(f.action.type, MC_ROTATION_WAIT);
-    assert_non_null(strstr(f.action.message, "cluster south"));
+    assert_wait(&f, -1, "cluster south");
     assert_non_null(strstr(f.action.message, "bundle of the old root"));
     mc_api_root_rotation_cluster progress[3];
     char messages[3][256];
@@ -401,25 +412,23 @@ static void test_failed_ic(void **state)
     setup(&f, MC_RR_PHASE_ADDING_NEW_ROOT, 0, STARTED + DWELL);
     f.ics[0].state = MC_IC_STATE_FAILED;
     decide(&f);
-    assert_int_equal(f.action.type, MC_ROTATION_WAIT);
-    assert_non_null(strstr(f.action.message, "cluster east: istio-system/istio-ca: FAILED"));
+    assert_wait(&f, -1, "cluster east: istio-system/istio-ca: FAILED");
     teardown(&f);
     /* FINISHED for an older generation, or the request not answered */
     setup(&f, MC_RR_PHASE_ADDING_NEW_ROOT, 0, STARTED + DWELL);
     f.ics[0].current = 0;
     decide(&f);
-    assert_int_equal(f.action.type, MC_ROTATION_WAIT);
+    assert_wait(&f, -1, NULL);
     f.ics[0].current = 1;
     f.ics[0].request_finished = 0;
     decide(&f);
-    assert_int_equal(f.action.type, MC_ROTATION_WAIT);
-    assert_non_null(strstr(f.action.message, "not FINISHED"));
+    assert_wait(&f, -1, "not FINISHED");
     teardown(&f);
     /* signed by the wrong root (R1 in PROPAGATING_NEW_INTERMEDIATE) is not done */
     setup(&f, MC_RR_PHASE_PROPAGATING_NEW_INTERMEDIATE, 0, STARTED + DWELL);
     f.ics[0].request_signer = MC_ROTATION_ROOT_OLD;
     decide(&f);
-    assert_int_equal(f.action.type, MC_ROTATION_WAIT);
+    assert_wait(&f, -1, NULL);
     teardown(&f);
 }
 
@@ -435,8 +444,7 @@ static void test_dwell_fraction(void **state)
     mc_time_format_micro(STARTED, 500000000, when, sizeof(when));
     f.rr->status.step_started_at = strdup(when);
     decide(&f);
-    assert_int_equal(f.action.type, MC_ROTATION_WAIT);
-    assert_int_equal(f.action.requeue_at, STARTED + 1 + DWELL);
+    assert_wait(&f, STARTED + 1 + DWELL, NULL);
     f.obs.now = STARTED + 1 + DWELL;
     decide(&f);
     assert_phase(&f, MC_RR_PHASE_PROPAGATING_NEW_INTERMEDIATE);
@@ -453,9 +461,7 @@ static void test_unsynced_cluster(void **state)
     f.clusters[1].ics_len = 0;
     f.clusters[1].synced = 0;
     decide(&f);
-    assert_int_equal(f.action.type, MC_ROTATION_WAIT);
-    assert_int_equal(f.action.requeue_at, STARTED + DWELL + 10);
-    assert_non_null(strstr(f.action.message, "cluster west: its IssuedCertificates are not known"));
+    assert_wait(&f, STARTED + DWELL + 10, "cluster west: its IssuedCertificates are not known");
     mc_api_root_rotation_cluster progress[2];
     char messages[2][256];
     mc_rotation_progress(&f.obs, progress, messages);
@@ -486,8 +492,7 @@ static void test_no_ics(void **state)
     mc_api_conditions_set(&f.rr->status.conditions, "ADDING_NEW_ROOT", "True", "StepStarted", "", 1,
                           STARTED);
     decide(&f);
-    assert_int_equal(f.action.type, MC_ROTATION_WAIT);
-    assert_int_equal(f.action.requeue_at, STARTED + DWELL);
+    assert_wait(&f, STARTED + DWELL, NULL);
     teardown(&f);
 }
 

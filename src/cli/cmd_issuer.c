@@ -183,9 +183,8 @@ static int external_root_open(external_root *root, mc_err *err)
     free(pem);
     if (rc == MC_OK && (rc = mc_pki_cert_check_validity(root->cert, 0, err)) != MC_OK)
         mc_err_prefix(err, "%s", root->cert_path);
-    if (rc == MC_OK &&
-        (rc = mc_cli_root_signer_open(root->cert, &root->key, &root->pkcs11, &root->signer, err)) ==
-            MC_EVERIFY)
+    if (rc == MC_OK && (rc = mc_cli_root_signer_open(root->cert, &root->key, &root->pkcs11,
+                                                     &root->signer, err)) == MC_EVERIFY)
         mc_err_prefix(err, "--root-cert %s", root->cert_path);
     return rc;
 }
@@ -235,8 +234,8 @@ int mc_cmd_issuer(int argc, char **argv)
                                opt == OPT_TTL ? &issuer_options.ttl_seconds
                                               : &issuer_options.max_duration_seconds,
                                &err) != MC_OK)
-                return mc_cli_usage_error(cmd, "--%s: %s",
-                                          opt == OPT_TTL ? "ttl" : "max-duration", err.msg);
+                return mc_cli_usage_error(cmd, "--%s: %s", opt == OPT_TTL ? "ttl" : "max-duration",
+                                          err.msg);
             break;
         case OPT_WORKERS:
             if (mc_cli_workers_parse(cmd, optarg, 256, &issuer_options.workers))
@@ -306,8 +305,7 @@ int mc_cmd_issuer(int argc, char **argv)
             return mc_cli_fail(cmd, &err);
         }
         issuer_options.root_signer = root.signer;
-        mc_log_info("issuer", "root key %s opened (certificate %s)",
-                    root.key.uri, root.cert_path);
+        mc_log_info("issuer", "root key %s opened (certificate %s)", root.key.uri, root.cert_path);
     }
     mc_kube_config *config = NULL;
     rc = mc_cli_kube_source_load(&source, &config, &err);

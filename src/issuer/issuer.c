@@ -1029,9 +1029,8 @@ int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err
         rc = mc_err_set(err, MC_ENOMEM, "issuer: out of memory");
         goto out;
     }
-    if (options->root_signer &&
-        (rc = external_root_new(issuer->root_secret, options->root_signer,
-                                &issuer->external_root, err)) != MC_OK)
+    if (options->root_signer && (rc = external_root_new(issuer->root_secret, options->root_signer,
+                                                        &issuer->external_root, err)) != MC_OK)
         goto out;
     if (issuer->external_root)
         mc_log_info(LOG, "root %s signs with the key given at start; its Secret is not read",

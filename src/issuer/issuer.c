@@ -453,6 +453,11 @@ int mc_issuer_is_leading(mc_issuer *issuer)
     return atomic_load(&issuer->leading);
 }
 
+int mc_issuer_root_is_external(const mc_issuer *issuer, const char *root_key)
+{
+    return issuer->external_root && strcmp(root_key, issuer->root_secret) == 0;
+}
+
 const char *mc_issuer_namespace(const mc_issuer *issuer)
 {
     return issuer->namespace;

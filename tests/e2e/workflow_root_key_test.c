@@ -183,6 +183,41 @@ static void assert_issuer_log_clean(const wf_fixture *f)
     free(log);
 }
 
+/* A RootRotation of the --root-key root (its Secret being the decoy) never
+ * starts: the issuer logs why, the phase stays unset, and the Secret keeps
+ * the decoy (no swap; assert_no_root_key_in_api). */
+static void check_rotation_refused(const wf_fixture *f)
+{
+    char kubeconfig[512];
+    snprintf(kubeconfig, sizeof(kubeconfig), "%s/kubeconfigs/mgmt.yaml", f->server.dir);
+    char *const rotate[] = {MESHCERT_BIN,   "root",         "rotate",
+                            "--kubeconfig", kubeconfig,     "--namespace",
+                            WF_NS_MESHCERT, "--generate",   "--root-key-type",
+                            "ec-p256",      "--step-dwell", "1s",
+                            "--name",       "rot",          NULL};
+    if (wf_run_tool(f, rotate) != 0)
+        wf_fail(f, "meshcert root rotate could not create the RootRotation (see tools.log)");
+    int64_t deadline = wf_now_ms() + 20000;
+    for (;;) {
+        char *log = wf_read_text(f->issuer_log);
+        int said = log && strstr(log, "root " ROOT_NAME " signs with the issuer's --root-key: "
+                                      "rotating it is not supported yet");
+        free(log);
+        if (said)
+            break;
+        if (wf_now_ms() > deadline)
+            wf_fail(f, "the issuer does not say the rotation of a --root-key root is refused");
+        wf_sleep_ms(500);
+    }
+    wf_sleep_ms(3000); /* three step dwells: a rotation that could start would have */
+    char *const status[] = {MESHCERT_BIN,  "root",         "status", "--kubeconfig", kubeconfig,
+                            "--namespace", WF_NS_MESHCERT, "--name", "rot",          NULL};
+    char *out = NULL;
+    if (wf_run_output(f, status, &out) != 0 || !strstr(out, "not started"))
+        wf_fail(f, "the rotation of a --root-key root started: %s", out ? out : "(no output)");
+    free(out);
+}
+
 /* The workflow with the issuer on c's --root-key and the agents of east and
  * west, one IssuedCertificate each. */
 static void run_workflow(root_key_case *c, int decoy)
@@ -214,6 +249,8 @@ static void run_workflow(root_key_case *c, int decoy)
         wf_verify_with_tools(f, cluster);
         verify_against(f, cluster, c->root_cert);
     }
+    if (decoy)
+        check_rotation_refused(f);
     assert_no_root_key_in_api(f, decoy);
     assert_true(wf_assert_no_key_leak(f) >= WF_MANAGED);
     for (int m = 0; m < WF_MANAGED; m++) {

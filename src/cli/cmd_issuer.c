@@ -166,9 +166,6 @@ static int external_root_check(const char *cmd, const external_root *root, int g
         return mc_cli_usage_error(cmd, "--root-cert goes with --root-key");
     if (root->key.uri && !root->cert_path)
         return mc_cli_usage_error(cmd, "--root-key needs --root-cert (the root's certificate)");
-    if (!root->key.uri && (root->key.module_path || root->key.pin_file || root->key.pin_env))
-        return mc_cli_usage_error(cmd, "--pkcs11-module, --pin-file and --pin-env go with "
-                                       "--root-key pkcs11:...");
     if (root_secret_given && !generate_root && !root->key.uri)
         return mc_cli_usage_error(cmd, "--root-secret is for --generate-root or --root-key");
     return mc_cli_pkcs11_check(cmd, &root->key);
@@ -237,8 +234,8 @@ int mc_cmd_issuer(int argc, char **argv)
                                opt == OPT_TTL ? &issuer_options.ttl_seconds
                                               : &issuer_options.max_duration_seconds,
                                &err) != MC_OK)
-                return mc_cli_usage_error(cmd, "--%s: %s", opt == OPT_TTL ? "ttl" : "max-duration",
-                                          err.msg);
+                return mc_cli_usage_error(cmd, "--%s: %s",
+                                          opt == OPT_TTL ? "ttl" : "max-duration", err.msg);
             break;
         case OPT_WORKERS:
             if (mc_cli_workers_parse(cmd, optarg, 256, &issuer_options.workers))

@@ -95,8 +95,8 @@ static void sign(const mc_issuer_observation *obs, const char *what, mc_issuer_a
     mc_pki_cert *cert = NULL;
     mc_err err = {0};
     int64_t lifetime = 0;
-    if (mc_issuer_lifetime(ic, obs->ttl_seconds, obs->max_duration_seconds, &lifetime, &err) !=
-        MC_OK) {
+    if (mc_issuer_lifetime(ic, obs->ttl_seconds, obs->max_duration_seconds,
+                           &lifetime, &err) != MC_OK) {
         fail(action, what, "%s", err.msg);
         goto out;
     }

@@ -575,7 +575,7 @@ static int signer_acquire(mc_issuer *issuer, const char *secret_key, signer_entr
                           mc_err *err)
 {
     *out = NULL;
-    if (issuer->external_root && strcmp(secret_key, issuer->root_secret) == 0) {
+    if (mc_issuer_root_is_external(issuer, secret_key)) {
         pthread_mutex_lock(&issuer->signers_lock);
         issuer->external_root->refs++;
         pthread_mutex_unlock(&issuer->signers_lock);

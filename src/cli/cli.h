@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "pki/issue.h"
 #include "pki/key.h"
 #include "pki/pkcs11.h"
 #include "util/err.h"
@@ -54,6 +55,16 @@ int mc_cli_parse_key_format(const char *text, mc_key_pem_format *out);
 /* Usage checks for a PKCS#11 key in config (uri set): one PIN source at most.
  * Returns 0, or prints the usage error and returns 2. */
 int mc_cli_pkcs11_check(const char *cmd, const mc_pki_pkcs11_config *config);
+
+/* A signer for root with the key key->uri names (root_key.c): a pkcs11: URI
+ * (module, PIN source and URI as in pkcs11.h; *pkcs11 is then the open
+ * handle, to free after the signer) or a PEM file (*pkcs11 NULL; the key
+ * text is wiped once parsed). *signer owned by the caller. Errors name the
+ * key, never its content: MC_EAUTH for a wrong or locked PIN, MC_ENOTFOUND
+ * for a missing module, token, object or file, MC_EVERIFY when the key is
+ * not root's. On failure both outputs are NULL. */
+int mc_cli_root_signer_open(mc_pki_cert *root, const mc_pki_pkcs11_config *key,
+                            mc_pki_pkcs11 **pkcs11, mc_pki_signer **signer, mc_err *err);
 
 /* Parses the options of one subcommand with getopt_long; defined per command. */
 int mc_cmd_ca(int argc, char **argv);

@@ -12,7 +12,10 @@
 #include "cli/daemon.h"
 #include "issuer/decide.h"
 #include "issuer/issuer.h"
+#include "pki/verify.h"
 #include "util/duration.h"
+#include "util/file.h"
+#include "util/log.h"
 
 static const char help[] =
     "Usage: meshcert issuer [--kubeconfig FILE | --in-cluster] [options]\n"
@@ -25,8 +28,11 @@ static const char help[] =
     "(set by meshcert cluster register: signing roots, trust domains, DNS suffixes,\n"
     "orgs), then signed with the root in its signingCertificateSecret (root-cert.pem,\n"
     "key.pem), which must be one of the cluster's roots and is read from the\n"
-    "management cluster: the root key never leaves it. One replica acts at a time\n"
-    "(Lease meshcert-issuer in NAMESPACE). Stops on SIGINT or SIGTERM.\n"
+    "management cluster: the root key never leaves it. With --root-key, the root\n"
+    "named by --root-secret signs instead with a key outside the Kubernetes API (a\n"
+    "mounted file or a PKCS#11 token) and the certificate of --root-cert. One\n"
+    "replica acts at a time (Lease meshcert-issuer in NAMESPACE). Stops on SIGINT\n"
+    "or SIGTERM.\n"
     "\n"
     "Options:\n"
     "  --kubeconfig FILE      kubeconfig of the management cluster\n"
@@ -41,11 +47,21 @@ static const char help[] =
     "                         certificates.smh.solo.io/generated_signing_cert); never\n"
     "                         at another name, and not when its namespace already\n"
     "                         holds another root\n"
-    "  --root-secret NS/NAME  the root --generate-root may create  [NAMESPACE/root-ca]\n"
+    "  --root-secret NS/NAME  the root --generate-root may create, or --root-key\n"
+    "                         backs                                [NAMESPACE/root-ca]\n"
     "  --allow-another-root   --generate-root even when the namespace holds another\n"
     "                         root (a second trust domain)\n"
     "  --root-key-type TYPE   key of generated roots: rsa2048, rsa3072, rsa4096,\n"
     "                         ec-p256, ec-p384                          [rsa4096]\n"
+    "  --root-key FILE|URI    sign for --root-secret with this key instead of the\n"
+    "                         Secret's: a PEM file mounted into the issuer, or\n"
+    "                         pkcs11:token=LABEL;object=LABEL whose token signs. The\n"
+    "                         key never goes through the Kubernetes API and that\n"
+    "                         Secret is not read; opened once at start: a wrong PIN,\n"
+    "                         a missing token or object, or a key that is not the\n"
+    "                         root's exits 1. Not with --generate-root\n"
+    "  --root-cert FILE       the certificate of the --root-key root (PEM); required\n"
+    "                         with --root-key\n" MC_CLI_PKCS11_HELP
     "  --ttl D                lifetime of an intermediate whose IssuedCertificate sets\n"
     "                         no spec.duration (1m to --max-duration)  [8760h]\n"
     "  --max-duration D       the most any intermediate gets: a longer spec.duration\n"
@@ -71,6 +87,11 @@ enum {
     OPT_ROOT_SECRET,
     OPT_ALLOW_ANOTHER_ROOT,
     OPT_ROOT_KEY_TYPE,
+    OPT_ROOT_KEY,
+    OPT_ROOT_CERT,
+    OPT_PKCS11_MODULE,
+    OPT_PIN_FILE,
+    OPT_PIN_ENV,
     OPT_TTL,
     OPT_MAX_DURATION,
     OPT_WORKERS,
@@ -88,6 +109,11 @@ static const struct option options[] = {
     {"root-secret", required_argument, NULL, OPT_ROOT_SECRET},
     {"allow-another-root", no_argument, NULL, OPT_ALLOW_ANOTHER_ROOT},
     {"root-key-type", required_argument, NULL, OPT_ROOT_KEY_TYPE},
+    {"root-key", required_argument, NULL, OPT_ROOT_KEY},
+    {"root-cert", required_argument, NULL, OPT_ROOT_CERT},
+    {"pkcs11-module", required_argument, NULL, OPT_PKCS11_MODULE},
+    {"pin-file", required_argument, NULL, OPT_PIN_FILE},
+    {"pin-env", required_argument, NULL, OPT_PIN_ENV},
     {"ttl", required_argument, NULL, OPT_TTL},
     {"max-duration", required_argument, NULL, OPT_MAX_DURATION},
     {"workers", required_argument, NULL, OPT_WORKERS},
@@ -120,6 +146,56 @@ static int parse_lifetime(const char *text, int64_t *seconds, mc_err *err)
     return rc;
 }
 
+/* The root --root-key and --root-cert name, opened once for the whole run. */
+typedef struct external_root {
+    mc_pki_pkcs11_config key; /* .uri: --root-key */
+    const char *cert_path;    /* --root-cert */
+    mc_pki_cert *cert;
+    mc_pki_pkcs11 *pkcs11; /* the token's handle, or NULL for a file */
+    mc_pki_signer *signer;
+} external_root;
+
+/* Usage checks of --root-key and the options that go with it. 0 or 2. */
+static int external_root_check(const char *cmd, const external_root *root, int generate_root,
+                               int root_secret_given)
+{
+    if (root->key.uri && generate_root)
+        return mc_cli_usage_error(cmd, "--root-key and --generate-root exclude each other: a "
+                                       "root with its own key is never generated");
+    if (!root->key.uri && root->cert_path)
+        return mc_cli_usage_error(cmd, "--root-cert goes with --root-key");
+    if (root->key.uri && !root->cert_path)
+        return mc_cli_usage_error(cmd, "--root-key needs --root-cert (the root's certificate)");
+    if (root_secret_given && !generate_root && !root->key.uri)
+        return mc_cli_usage_error(cmd, "--root-secret is for --generate-root or --root-key");
+    return mc_cli_pkcs11_check(cmd, &root->key);
+}
+
+/* Reads --root-cert and opens --root-key's signer; errors name the file or
+ * the URI, never the key or the PIN. */
+static int external_root_open(external_root *root, mc_err *err)
+{
+    char *pem = NULL;
+    size_t len = 0;
+    int rc = mc_file_read(root->cert_path, MC_PKI_PEM_MAX, &pem, &len, err);
+    if (rc == MC_OK)
+        rc = mc_pki_cert_from_pem(pem, len, root->cert_path, &root->cert, err);
+    free(pem);
+    if (rc == MC_OK && (rc = mc_pki_cert_check_validity(root->cert, 0, err)) != MC_OK)
+        mc_err_prefix(err, "%s", root->cert_path);
+    if (rc == MC_OK && (rc = mc_cli_root_signer_open(root->cert, &root->key, &root->pkcs11,
+                                                     &root->signer, err)) == MC_EVERIFY)
+        mc_err_prefix(err, "--root-cert %s", root->cert_path);
+    return rc;
+}
+
+static void external_root_close(external_root *root)
+{
+    mc_pki_signer_free(root->signer);
+    mc_pki_pkcs11_free(root->pkcs11);
+    mc_pki_cert_free(root->cert);
+}
+
 int mc_cmd_issuer(int argc, char **argv)
 {
     static const char cmd[] = "issuer";
@@ -130,6 +206,7 @@ int mc_cmd_issuer(int argc, char **argv)
     mc_cli_log_options log_options = MC_CLI_LOG_OPTIONS_DEFAULT;
     mc_err err = {0};
     const char *root_secret = NULL;
+    external_root root = {0};
     optind = 1;
     opterr = 0;
     int opt;
@@ -142,6 +219,11 @@ int mc_cmd_issuer(int argc, char **argv)
         case OPT_GENERATE_ROOT: issuer_options.generate_root = 1; break;
         case OPT_ROOT_SECRET: root_secret = optarg; break;
         case OPT_ALLOW_ANOTHER_ROOT: issuer_options.allow_another_root = 1; break;
+        case OPT_ROOT_KEY: root.key.uri = optarg; break;
+        case OPT_ROOT_CERT: root.cert_path = optarg; break;
+        case OPT_PKCS11_MODULE: root.key.module_path = optarg; break;
+        case OPT_PIN_FILE: root.key.pin_file = optarg; break;
+        case OPT_PIN_ENV: root.key.pin_env = optarg; break;
         case OPT_ROOT_KEY_TYPE:
             if (mc_pki_key_type_parse(optarg, &issuer_options.root_key_type, &err) != MC_OK)
                 return mc_cli_usage_error(cmd, "--root-key-type: %s", err.msg);
@@ -189,9 +271,11 @@ int mc_cmd_issuer(int argc, char **argv)
     if (root_secret && (!strchr(root_secret, '/') ||
                         mc_api_registration_policy_check(MC_POLICY_ROOT, root_secret, &err)))
         return mc_cli_usage_error(cmd, "--root-secret: expected NS/NAME, got \"%s\"", root_secret);
-    if ((root_secret || issuer_options.allow_another_root) && !issuer_options.generate_root)
-        return mc_cli_usage_error(cmd, "--root-secret and --allow-another-root are for "
-                                       "--generate-root");
+    if (issuer_options.allow_another_root && !issuer_options.generate_root)
+        return mc_cli_usage_error(cmd, "--allow-another-root is for --generate-root");
+    int rc = external_root_check(cmd, &root, issuer_options.generate_root, root_secret != NULL);
+    if (rc)
+        return rc;
     issuer_options.root_secret = root_secret;
     int64_t ttl = issuer_options.ttl_seconds ? issuer_options.ttl_seconds : MC_ISSUER_DEFAULT_TTL;
     int64_t most = issuer_options.max_duration_seconds ? issuer_options.max_duration_seconds
@@ -213,10 +297,22 @@ int mc_cmd_issuer(int argc, char **argv)
                                   (long long)retry, (long long)renew, (long long)lease);
     mc_log_configure(log_options.level, log_options.format, NULL);
 
+    /* the root key first: a wrong PIN or key stops the issuer before it
+     * touches any cluster */
+    if (root.key.uri) {
+        if (external_root_open(&root, &err) != MC_OK) {
+            external_root_close(&root);
+            return mc_cli_fail(cmd, &err);
+        }
+        issuer_options.root_signer = root.signer;
+        mc_log_info("issuer", "root key %s opened (certificate %s)", root.key.uri, root.cert_path);
+    }
     mc_kube_config *config = NULL;
-    int rc = mc_cli_kube_source_load(&source, &config, &err);
-    if (rc != MC_OK)
+    rc = mc_cli_kube_source_load(&source, &config, &err);
+    if (rc != MC_OK) {
+        external_root_close(&root);
         return mc_cli_fail(cmd, &err);
+    }
     issuer_options.management = config;
 
     sigset_t stop;
@@ -228,9 +324,11 @@ int mc_cmd_issuer(int argc, char **argv)
         rc = mc_issuer_start(issuer, &err);
     if (rc != MC_OK) {
         mc_issuer_free(issuer);
+        external_root_close(&root);
         return mc_cli_fail(cmd, &err);
     }
     mc_cli_stop_signals_wait(cmd, &stop, -1);
     mc_issuer_free(issuer);
+    external_root_close(&root);
     return MC_EXIT_OK;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/registration.h"
 #include "cli/cli.h"
@@ -115,15 +116,13 @@ typedef struct sign_args {
 
 /* Everything sign loads, released together. */
 typedef struct sign_inputs {
-    char *root_pem, *root_key_pem, *csr_data, *key_pem;
-    size_t root_len, root_key_len, csr_len, key_len;
+    char *root_pem, *csr_data, *key_pem;
+    size_t root_len, csr_len, key_len;
     mc_pki_cert *root;
-    mc_pki_key *root_key;
     mc_pki_signer *signer;
     mc_pki_csr *csr;
     mc_pki_key *key;       /* parsed --key, to check it matches the CSR */
     mc_pki_pkcs11 *pkcs11; /* the token holding the root key (--root-key pkcs11:) */
-    char root_key_path[4096];
 } sign_inputs;
 
 static void inputs_free(sign_inputs *in)
@@ -132,46 +131,23 @@ static void inputs_free(sign_inputs *in)
     mc_pki_pkcs11_free(in->pkcs11);
     mc_pki_csr_free(in->csr);
     mc_pki_key_free(in->key);
-    mc_pki_key_free(in->root_key);
     mc_pki_cert_free(in->root);
     free(in->root_pem);
-    mc_secure_free_str(in->root_key_pem);
     free(in->csr_data);
     mc_secure_free_str(in->key_pem);
 }
 
-/* The root key's file: --root-key, else DIR/root-key.pem or DIR/key.pem (the
- * name Istio and Service Mesh Hub use). */
-static int read_root_key(const char *dir, const char *root_key, sign_inputs *in, mc_err *err)
+/* The root key's file when --root-key names none: DIR/root-key.pem, else
+ * DIR/key.pem (the name Istio and Service Mesh Hub use). */
+static int find_root_key(const char *dir, char *path, size_t size, mc_err *err)
 {
-    if (root_key) {
-        snprintf(in->root_key_path, sizeof(in->root_key_path), "%s", root_key);
-        return mc_file_read(root_key, MC_PKI_KEY_PEM_MAX, &in->root_key_pem, &in->root_key_len,
-                            err);
-    }
-    snprintf(in->root_key_path, sizeof(in->root_key_path), "%s/root-key.pem", dir);
-    int rc = mc_file_read(in->root_key_path, MC_PKI_KEY_PEM_MAX, &in->root_key_pem,
-                          &in->root_key_len, err);
-    if (rc == MC_ENOTFOUND) {
-        snprintf(in->root_key_path, sizeof(in->root_key_path), "%s/key.pem", dir);
-        rc = mc_file_read(in->root_key_path, MC_PKI_KEY_PEM_MAX, &in->root_key_pem,
-                          &in->root_key_len, err);
-        if (rc == MC_ENOTFOUND)
-            rc = mc_err_set(err, MC_ENOTFOUND, "%s: neither root-key.pem nor key.pem exists", dir);
-    }
-    return rc;
-}
-
-/* A signer whose root key stays in a PKCS#11 token. */
-static int load_root_pkcs11(const sign_args *args, sign_inputs *in, mc_err *err)
-{
-    mc_pki_key_backend backend;
-    int rc = mc_pki_pkcs11_open(&args->root_key, &in->pkcs11, err);
-    if (rc == MC_OK)
-        rc = mc_pki_pkcs11_backend(in->pkcs11, &backend, err);
-    if (rc == MC_OK)
-        rc = mc_pki_signer_new_backend(in->root, &backend, &in->signer, err);
-    return rc;
+    snprintf(path, size, "%s/root-key.pem", dir);
+    if (access(path, F_OK) == 0)
+        return MC_OK;
+    snprintf(path, size, "%s/key.pem", dir);
+    if (access(path, F_OK) == 0)
+        return MC_OK;
+    return mc_err_set(err, MC_ENOTFOUND, "%s: neither root-key.pem nor key.pem exists", dir);
 }
 
 /* Reads DIR/root-cert.pem and the root key (a file or a token). */
@@ -184,16 +160,14 @@ static int load_root(const sign_args *args, sign_inputs *in, mc_err *err)
         rc = mc_pki_cert_from_pem(in->root_pem, in->root_len, path, &in->root, err);
     if (rc)
         return rc;
-    if (mc_pki_pkcs11_is_uri(args->root_key.uri)) {
-        rc = load_root_pkcs11(args, in, err);
-    } else {
-        rc = read_root_key(args->ca_dir, args->root_key.uri, in, err);
-        if (rc == MC_OK)
-            rc = mc_pki_key_from_pem(in->root_key_pem, in->root_key_len, in->root_key_path,
-                                     &in->root_key, err);
-        if (rc == MC_OK && (rc = mc_pki_signer_new(in->root, in->root_key, &in->signer, err)))
-            mc_err_prefix(err, "%s", in->root_key_path);
+    mc_pki_pkcs11_config key = args->root_key;
+    char key_path[4096];
+    if (!key.uri) {
+        if ((rc = find_root_key(args->ca_dir, key_path, sizeof(key_path), err)) != MC_OK)
+            return rc;
+        key.uri = key_path;
     }
+    rc = mc_cli_root_signer_open(in->root, &key, &in->pkcs11, &in->signer, err);
     if (rc == MC_OK && (rc = mc_pki_cert_check_validity(in->root, 0, err)))
         mc_err_prefix(err, "%s", path);
     return rc;

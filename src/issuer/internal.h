@@ -28,6 +28,11 @@ mc_kube_client *mc_issuer_cluster_client(const issuer_cluster *cluster);
 /* Whether this replica holds the Lease (only the leader writes). */
 int mc_issuer_is_leading(mc_issuer *issuer);
 
+/* 1 when root Secret root_key ("ns/name") is backed by the key given at
+ * start (--root-key), whose Secret is not read: such a root cannot be
+ * rotated (the rotation swaps Secret contents). */
+int mc_issuer_root_is_external(const mc_issuer *issuer, const char *root_key);
+
 /* The issuer's namespace (registrations, roots, RootRotations). */
 const char *mc_issuer_namespace(const mc_issuer *issuer);
 

@@ -76,6 +76,7 @@ typedef struct signer_entry {
     char *secret;               /* immutable: "ns/name" */
     char *resource_version;     /* immutable */
     mc_pki_signer *signer;      /* immutable, NULL when the Secret is unusable */
+    int borrowed;               /* immutable: signer is options->root_signer, not freed */
     char *root_pem;             /* immutable */
     char error[MC_ERR_MSG_MAX]; /* immutable: why signer is NULL */
     int refs;                   /* issuer->signers_lock */
@@ -90,6 +91,8 @@ struct mc_issuer {
     char *root_secret;                 /* immutable: "ns/name", the only root generated */
     int allow_another_root;            /* immutable */
     mc_key_type root_key_type;         /* immutable */
+    signer_entry *external_root;       /* immutable: root_secret's entry with options->root_signer
+                                          (refs under signers_lock), or NULL */
     int64_t ttl_seconds;               /* immutable */
     int64_t max_duration_seconds;      /* immutable */
     mc_kube_config *config;            /* immutable */
@@ -450,6 +453,11 @@ int mc_issuer_is_leading(mc_issuer *issuer)
     return atomic_load(&issuer->leading);
 }
 
+int mc_issuer_root_is_external(const mc_issuer *issuer, const char *root_key)
+{
+    return issuer->external_root && strcmp(root_key, issuer->root_secret) == 0;
+}
+
 const char *mc_issuer_namespace(const mc_issuer *issuer)
 {
     return issuer->namespace;
@@ -461,7 +469,8 @@ static void signer_entry_free(signer_entry *entry)
 {
     if (!entry)
         return;
-    mc_pki_signer_free(entry->signer);
+    if (!entry->borrowed)
+        mc_pki_signer_free(entry->signer);
     free(entry->root_pem);
     free(entry->secret);
     free(entry->resource_version);
@@ -559,12 +568,20 @@ static int check_no_other_root(mc_issuer *issuer, const char *ns, const char *na
 
 /* The signer of root Secret secret_key ("ns/name", inside the cluster's
  * policy), read from the management cluster; generated when missing, asked
- * to, and it is the issuer's --root-secret. *out is an entry with a signer
+ * to, and it is the issuer's --root-secret; that root's external signer
+ * (--root-key) without reading its Secret. *out is an entry with a signer
  * or an error; non-zero only for transient failures (the caller retries). */
 static int signer_acquire(mc_issuer *issuer, const char *secret_key, signer_entry **out,
                           mc_err *err)
 {
     *out = NULL;
+    if (mc_issuer_root_is_external(issuer, secret_key)) {
+        pthread_mutex_lock(&issuer->signers_lock);
+        issuer->external_root->refs++;
+        pthread_mutex_unlock(&issuer->signers_lock);
+        *out = issuer->external_root;
+        return MC_OK;
+    }
     char buf[KEY_MAX];
     char *ns = NULL, *name = NULL;
     if (split_key(secret_key, buf, sizeof(buf), &ns, &name) != 0)
@@ -948,6 +965,30 @@ static void on_stopped_leading(void *ctx)
 
 /* ---- lifecycle --------------------------------------------------------- */
 
+/* The entry of the root whose key is outside the API (--root-key): held by
+ * the issuer for its whole life, never cached by resourceVersion. */
+static int external_root_new(const char *secret_key, mc_pki_signer *signer, signer_entry **out,
+                             mc_err *err)
+{
+    signer_entry *entry = calloc(1, sizeof(*entry));
+    if (!entry)
+        return mc_err_set(err, MC_ENOMEM, "issuer: out of memory");
+    entry->refs = 1;
+    entry->signer = signer;
+    entry->borrowed = 1;
+    entry->secret = mc_strdup(secret_key);
+    entry->resource_version = mc_strdup("");
+    int rc = entry->secret && entry->resource_version
+                 ? mc_pki_cert_to_pem(mc_pki_signer_root(signer), &entry->root_pem, NULL, err)
+                 : mc_err_set(err, MC_ENOMEM, "issuer: out of memory");
+    if (rc != MC_OK) {
+        signer_entry_free(entry);
+        return rc;
+    }
+    *out = entry;
+    return MC_OK;
+}
+
 int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err)
 {
     *out = NULL;
@@ -955,6 +996,9 @@ int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err
         return mc_err_set(err, MC_EINVAL,
                           "issuer: a management cluster configuration is "
                           "required and workers must not be negative");
+    if (options->root_signer && options->generate_root)
+        return mc_err_set(err, MC_EINVAL,
+                          "issuer: a root with its own key (--root-key) is never generated");
     mc_issuer *issuer = calloc(1, sizeof(*issuer));
     if (!issuer)
         return mc_err_set(err, MC_ENOMEM, "issuer: out of memory");
@@ -990,6 +1034,12 @@ int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err
         rc = mc_err_set(err, MC_ENOMEM, "issuer: out of memory");
         goto out;
     }
+    if (options->root_signer && (rc = external_root_new(issuer->root_secret, options->root_signer,
+                                                        &issuer->external_root, err)) != MC_OK)
+        goto out;
+    if (issuer->external_root)
+        mc_log_info(LOG, "root %s signs with the key given at start; its Secret is not read",
+                    issuer->root_secret);
     rc = mc_kube_config_copy(options->management, &issuer->config, err);
     if (rc == MC_OK)
         rc = mc_kube_client_new(issuer->config, NULL, &issuer->client, err);
@@ -1107,6 +1157,7 @@ void mc_issuer_free(mc_issuer *issuer)
         signer_entry_free(issuer->signers);
         issuer->signers = next;
     }
+    signer_entry_free(issuer->external_root);
     mc_kube_watcher_free(issuer->watcher);
     mc_kube_client_free(issuer->client);
     mc_kube_config_free(issuer->config);

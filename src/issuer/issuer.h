@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "kube/config.h"
+#include "pki/issue.h"
 #include "pki/key.h"
 #include "util/err.h"
 
@@ -33,6 +34,11 @@ typedef struct mc_issuer_options {
     int allow_another_root;           /* generate root_secret even when its namespace already
                                          holds another root */
     mc_key_type root_key_type;        /* of generated roots (MC_KEY_RSA4096 as the original) */
+    mc_pki_signer *root_signer;       /* signs for root_secret instead of its Secret, which is
+                                         then not read (--root-key: a PEM file or a PKCS#11
+                                         token); borrowed, outlives the issuer; must be
+                                         thread-safe. NULL: the Secret's key. Not with
+                                         generate_root */
     int workers;                      /* reconcile threads (0: 4) */
     int64_t ttl_seconds;              /* of issued certificates without spec.duration
                                          (0: 365 days) */

@@ -65,10 +65,20 @@ static void secret_key(const mc_api_object_ref *ref, const char *default_ns, cha
              ref->name ? ref->name : "");
 }
 
-/* A root Secret's certificate and fingerprint, read now. */
+/* A root Secret's certificate and fingerprint, read now. A root backed by
+ * the issuer's --root-key is unreadable here: its key is not in the Secret
+ * the rotation would swap, so the rotation waits (logging why) and never
+ * starts. */
 static int read_root(mc_rotation_controller *rc, const char *key, mc_pki_cert **cert,
                      char fingerprint[MC_PKI_FINGERPRINT_SIZE], mc_err *err)
 {
+    if (mc_issuer_root_is_external(rc->issuer, key)) {
+        mc_err_set(err, MC_EUNSUPPORTED,
+                   "root %s signs with the issuer's --root-key: rotating it is not supported yet",
+                   key);
+        mc_log_warn(LOG, "%s", err->msg); /* a WAIT's message is in no status */
+        return MC_EUNSUPPORTED;
+    }
     char buf[KEY_MAX];
     mc_strlcpy(buf, key, sizeof(buf));
     char *slash = strchr(buf, '/');

@@ -67,6 +67,9 @@ touch "$tmp/libsofthsm2.so"
 expect "$tmp/libsofthsm2.so " meshcert sign --pkcs11-module "$tmp/libs"
 expect "$tmp/east.yaml " meshcert sign --root-key "$tmp/ea"
 expect "--pin-env --pin-file " meshcert ca create --pin-
+expect "$tmp/east.yaml " meshcert issuer --root-cert "$tmp/ea"
+expect "$tmp/libsofthsm2.so " meshcert issuer --pkcs11-module "$tmp/libs"
+expect "--pin-env --pin-file " meshcert issuer --pin-
 
 # every flag a command's --help shows is completed, and nothing else
 for c in "ca create" "csr create" sign verify cluster issue status rotate root issuer agent server \

@@ -280,7 +280,8 @@ int wf_start_issuer(wf_fixture *f)
     }
     argv[n++] = "--log-level";
     argv[n++] = "info";
-    for (size_t i = 0; i < 7 && f->issuer_extra[i]; i++)
+    for (size_t i = 0;
+         i + 1 < sizeof(f->issuer_extra) / sizeof(*f->issuer_extra) && f->issuer_extra[i]; i++)
         argv[n++] = (char *)f->issuer_extra[i];
     argv[n] = NULL;
     return wf_spawn_logged(&f->issuer, argv, f->issuer_log);

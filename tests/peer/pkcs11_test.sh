@@ -148,6 +148,29 @@ expect_fail 2 "either --pin-file or --pin-env" "both PIN sources: usage error" \
     --pkcs11-module "$MODULE" --pin-file pin --pin-env PINV "${SIGN[@]}"
 assert_eq "no --out-dir after the failures" "$(snapshot out-err)" ABSENT
 
+section "issuer --root-key: the token is opened at start, before any cluster"
+# The kubeconfig does not exist: an issuer that got past its root key fails
+# on it, so each error below proves the key was checked first.
+ISSUER=(mc issuer --kubeconfig "$WORK/no-such-kubeconfig" --log-level warn --root-cert ec-p256/root-cert.pem)
+EC_URI="pkcs11:token=mesh-root;object=root-ec-p256"
+expect_fail 1 'wrong PIN|"mesh-root"' "issuer: wrong PIN, exit 1 before the kubeconfig" \
+    "${ISSUER[@]}" --root-key "$EC_URI" --pkcs11-module "$MODULE" --pin-file bad-pin
+expect_fail 1 'token "no-such-token" not found' "issuer: missing token" \
+    "${ISSUER[@]}" --root-key "pkcs11:token=no-such-token;object=root-ec-p256" "${P11[@]}"
+expect_fail 1 'holds no private key|object=no-such-key' "issuer: missing object" \
+    "${ISSUER[@]}" --root-key "pkcs11:token=mesh-root;object=no-such-key" "${P11[@]}"
+expect_fail 1 '--root-cert ec-p256/root-cert.pem|does not match the root certificate|root-rsa2048' \
+    "issuer: a token key that is not --root-cert's" \
+    "${ISSUER[@]}" --root-key "pkcs11:token=mesh-root;object=root-rsa2048" "${P11[@]}"
+expect_fail 1 'does not match|mounted/root.key' "issuer: a key file that is not --root-cert's" \
+    "${ISSUER[@]}" --root-key mounted/root.key
+expect_fail 1 "no-such-kubeconfig" "issuer: the right token key gets as far as the kubeconfig" \
+    "${ISSUER[@]}" --root-key "$EC_URI" "${P11[@]}"
+expect_fail 2 "--root-key and --generate-root exclude each other" "issuer: --generate-root with --root-key" \
+    "${ISSUER[@]}" --root-key "$EC_URI" "${P11[@]}" --generate-root
+expect_fail 2 "--root-key needs --root-cert" "issuer: --root-key without --root-cert" \
+    mc issuer --kubeconfig "$WORK/no-such-kubeconfig" --root-key "$EC_URI" "${P11[@]}"
+
 section "the PIN is never in argv or in any output"
 # The PIN file is a FIFO: meshcert blocks opening it, so its /proc/PID/cmdline
 # can be read while it runs; then the PIN is written and the signing finishes.

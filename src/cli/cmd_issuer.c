@@ -58,6 +58,10 @@ static const char help[] =
     "                                   within D                      [10s]\n"
     "  --leader-elect-retry-period D    between two tries to acquire or renew [2s]\n"
     "                         (D: 500ms, 15s, 1m; retry < renew deadline < lease)\n"
+    "  --metrics-addr HOST:PORT  serve /metrics (Prometheus), /healthz and /readyz\n"
+    "                         over plain HTTP (port 0: a free port, logged); /readyz\n"
+    "                         is 200 once the management cluster is cached, saying\n"
+    "                         leading or standby, 503 before (docs/metrics.md) [off]\n"
     "  --log-level LEVEL      debug, info, warn, error                  [info]\n"
     "  --log-format FMT       text or json                              [text]\n"
     "  -h, --help             show this help\n";
@@ -94,6 +98,7 @@ static const struct option options[] = {
     {"leader-elect-lease-duration", required_argument, NULL, OPT_LEASE},
     {"leader-elect-renew-deadline", required_argument, NULL, OPT_RENEW},
     {"leader-elect-retry-period", required_argument, NULL, OPT_RETRY},
+    {"metrics-addr", required_argument, NULL, MC_CLI_OPT_METRICS_ADDR},
     {"log-level", required_argument, NULL, MC_CLI_OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, MC_CLI_OPT_LOG_FORMAT},
     {"help", no_argument, NULL, 'h'},
@@ -120,6 +125,11 @@ static int parse_lifetime(const char *text, int64_t *seconds, mc_err *err)
     return rc;
 }
 
+static int issuer_ready(void *issuer, char *reason, size_t reason_size)
+{
+    return mc_issuer_ready(issuer, reason, reason_size);
+}
+
 int mc_cmd_issuer(int argc, char **argv)
 {
     static const char cmd[] = "issuer";
@@ -130,6 +140,7 @@ int mc_cmd_issuer(int argc, char **argv)
     mc_cli_log_options log_options = MC_CLI_LOG_OPTIONS_DEFAULT;
     mc_err err = {0};
     const char *root_secret = NULL;
+    const char *metrics_addr = NULL;
     optind = 1;
     opterr = 0;
     int opt;
@@ -172,6 +183,11 @@ int mc_cmd_issuer(int argc, char **argv)
                 return mc_cli_usage_error(cmd, "--leader-elect-%s: %s", flag, err.msg);
             break;
         }
+        case MC_CLI_OPT_METRICS_ADDR:
+            if (mc_cli_metrics_addr_check(cmd, optarg))
+                return MC_EXIT_USAGE;
+            metrics_addr = optarg;
+            break;
         case MC_CLI_OPT_LOG_LEVEL:
         case MC_CLI_OPT_LOG_FORMAT:
             if (mc_cli_log_option_parse(cmd, opt, optarg, &log_options))
@@ -221,16 +237,22 @@ int mc_cmd_issuer(int argc, char **argv)
 
     sigset_t stop;
     mc_cli_stop_signals_block(&stop);
+    mc_metrics *metrics = metrics_addr ? mc_metrics_new() : NULL;
+    mc_metrics_http *http = NULL;
     mc_issuer *issuer = NULL;
-    rc = mc_issuer_new(&issuer_options, &issuer, &err);
+    issuer_options.metrics = metrics;
+    rc = metrics_addr && !metrics ? mc_err_set(&err, MC_ENOMEM, "out of memory")
+                                  : mc_issuer_new(&issuer_options, &issuer, &err);
     mc_kube_config_free(config);
     if (rc == MC_OK)
         rc = mc_issuer_start(issuer, &err);
-    if (rc != MC_OK) {
-        mc_issuer_free(issuer);
-        return mc_cli_fail(cmd, &err);
-    }
-    mc_cli_stop_signals_wait(cmd, &stop, -1);
+    if (rc == MC_OK)
+        rc = mc_cli_metrics_start(cmd, metrics_addr, metrics, issuer_ready, issuer, &http, &err);
+    if (rc == MC_OK)
+        mc_cli_stop_signals_wait(cmd, &stop, -1);
+    /* the endpoint first: its scrapes read the issuer */
+    mc_metrics_http_stop(http);
     mc_issuer_free(issuer);
-    return MC_EXIT_OK;
+    mc_metrics_free(metrics);
+    return rc == MC_OK ? MC_EXIT_OK : mc_cli_fail(cmd, &err);
 }

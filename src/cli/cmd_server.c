@@ -82,30 +82,6 @@ static long parse_count(const char *text)
     return *text && !*end && n >= 1 && n <= 1000000 ? n : -1;
 }
 
-/* Splits "host:port" or "[v6]:port". */
-static int parse_listen(const char *text, char *host, size_t host_size, int *port)
-{
-    const char *colon = strrchr(text, ':');
-    if (!colon || colon == text)
-        return -1;
-    const char *h = text;
-    size_t len = (size_t)(colon - text);
-    if (h[0] == '[' && len >= 2 && h[len - 1] == ']') {
-        h++;
-        len -= 2;
-    }
-    if (len == 0 || len >= host_size)
-        return -1;
-    memcpy(host, h, len);
-    host[len] = '\0';
-    char *end = NULL;
-    long p = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || p < 0 || p > 65535)
-        return -1;
-    *port = (int)p;
-    return 0;
-}
-
 static const char cluster_help[] =
     "Usage: meshcert server cluster add NAME --data-dir DIR\n"
     "       meshcert server cluster remove NAME --data-dir DIR\n"
@@ -173,7 +149,7 @@ int mc_cmd_server(int argc, char **argv)
         switch (opt) {
         case OPT_DATA_DIR: config.data_dir = optarg; break;
         case OPT_LISTEN:
-            if (parse_listen(optarg, host, sizeof(host), &config.port))
+            if (mc_cli_host_port_parse(optarg, host, sizeof(host), &config.port))
                 return mc_cli_usage_error(cmd, "--listen: expected HOST:PORT, got \"%s\"", optarg);
             break;
         case OPT_CLUSTER:

@@ -289,7 +289,10 @@ static void series_update(mc_metric *metric, const char *const *values, series_o
     if (s) {
         switch (op) {
         case OP_ADD: s->value += value; break;
-        case OP_SET: s->value = value; break;
+        case OP_SET:
+            if (metric->kind == KIND_GAUGE || value > s->value)
+                s->value = value; /* a counter copied from elsewhere never goes down */
+            break;
         case OP_OBSERVE: {
             size_t b = 0;
             while (b < metric->bucket_count && value > metric->buckets[b])
@@ -313,7 +316,7 @@ void mc_metric_add(mc_metric *metric, const char *const *label_values, double va
 
 void mc_metric_set(mc_metric *metric, const char *const *label_values, double value)
 {
-    if (metric && metric->kind == KIND_GAUGE)
+    if (metric && metric->kind != KIND_HISTOGRAM)
         series_update(metric, label_values, OP_SET, value);
 }
 
@@ -364,6 +367,8 @@ double mc_metric_value(mc_metric *metric, const char *const *label_values)
 
 int mc_metrics_add_collector(mc_metrics *metrics, mc_metrics_collect_fn fn, void *ctx)
 {
+    if (!metrics)
+        return MC_OK;
     pthread_mutex_lock(&metrics->collect_lock);
     collector *grown =
         realloc(metrics->collectors, (metrics->collector_count + 1) * sizeof(*grown));

@@ -26,7 +26,9 @@ typedef struct mc_metric mc_metric;        /* one family: a name, its labels, it
 extern const double mc_metrics_latency_buckets[];
 extern const size_t mc_metrics_latency_bucket_count;
 
-/* A new empty registry; NULL on allocation failure. */
+/* A new empty registry; NULL on allocation failure. Every function below
+ * accepts a NULL registry or family and then does nothing, so a process
+ * without --metrics-addr runs the same code. */
 mc_metrics *mc_metrics_new(void);
 
 /* Frees the registry and every family. Accepts NULL. */
@@ -49,7 +51,8 @@ mc_metric *mc_metrics_histogram(mc_metrics *metrics, const char *name, const cha
  * 0). A NULL metric is ignored, so that optional metrics need no checks. */
 void mc_metric_add(mc_metric *metric, const char *const *label_values, double value);
 
-/* Sets a gauge's series. */
+/* Sets a gauge's series; or a counter's, from a count kept elsewhere (a
+ * collector copying it), where a lower value is ignored. */
 void mc_metric_set(mc_metric *metric, const char *const *label_values, double value);
 
 /* Counts one observation of a histogram. */
@@ -69,7 +72,7 @@ double mc_metric_value(mc_metric *metric, const char *const *label_values);
 /* Called before every render, on the rendering thread: sets gauges. */
 typedef void (*mc_metrics_collect_fn)(void *ctx);
 
-/* Adds a collector; MC_ENOMEM. */
+/* Adds a collector (nothing with a NULL registry); MC_ENOMEM. */
 int mc_metrics_add_collector(mc_metrics *metrics, mc_metrics_collect_fn fn, void *ctx);
 
 /* Removes the collector (waits for a render calling it to finish). */

@@ -734,9 +734,10 @@ static void report_refusal(mc_agent *agent, observed *o, const mc_err *refusal)
         return;
     log_action(o, &fail);
     mc_err ignored = {0};
+    mc_ic_state before = st->state; /* write_status changes the status */
     if (write_status(agent, o, &fail, &ignored) != MC_OK)
         mc_log_debug(LOG_COMPONENT, "%s", ignored.msg);
-    else if (st->state != MC_IC_STATE_FAILED)
+    else if (before != MC_IC_STATE_FAILED)
         mc_metric_add(agent->metrics.failed, MC_LABELS("api_refused"), 1);
 }
 
@@ -752,11 +753,11 @@ static int split_key(const char *key, char *ns, size_t ns_size, const char **nam
 }
 
 /* Counts an executed action: an issuance completed (FINISHED) or failed
- * (FAILED entered), and the latency of a certificate written. */
+ * (FAILED entered from before, the state the decision saw: executing a
+ * status write changes o->ic), and the latency of a certificate written. */
 static void count_action(const agent_metrics *metrics, const observed *o,
-                         const mc_agent_action *action)
+                         const mc_agent_action *action, mc_ic_state before)
 {
-    mc_ic_state before = o->ic->status.state;
     if (action->type == MC_AGENT_SET_STATUS && action->state == MC_IC_STATE_FINISHED &&
         before != MC_IC_STATE_FINISHED)
         mc_metric_add(metrics->completed, NULL, 1);
@@ -801,6 +802,7 @@ static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc
     log_action(&o, &action);
     int failed = o.ic->status.state == MC_IC_STATE_FAILED ||
                  (action.type == MC_AGENT_SET_STATUS && action.state == MC_IC_STATE_FAILED);
+    mc_ic_state before = o.ic->status.state;
     rc = execute(agent, &o, &obs, &action, err);
     if (rc == MC_ECONFLICT) {
         /* the cache was behind: the decision is recomputed from the fresher cache */
@@ -816,7 +818,7 @@ static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc
             report_refusal(agent, &o, err);
         goto out;
     }
-    count_action(&agent->metrics, &o, &action);
+    count_action(&agent->metrics, &o, &action, before);
     if (failed)
         result->requeue = 1; /* FAILED: retried with the per-key backoff */
     else if (action.type != MC_AGENT_NOTHING && action.type != MC_AGENT_WAIT)

@@ -11,13 +11,12 @@ int mc_runtime_metrics_register(mc_metrics *metrics, mc_runtime_metrics *out, mc
         return MC_OK;
     static const char *const name[] = {"name"};
     static const char *const reason[] = {"reason"};
-    out->queue_depth = mc_metrics_gauge(metrics, "meshcert_workqueue_depth",
-                                        "Keys queued and ready for a worker, per controller.",
-                                        name, 1);
-    out->queue_retries =
-        mc_metrics_counter(metrics, "meshcert_workqueue_retries_total",
-                           "Keys re-queued with backoff after a failed reconcile, per controller.",
-                           name, 1);
+    out->queue_depth =
+        mc_metrics_gauge(metrics, "meshcert_workqueue_depth",
+                         "Keys queued and ready for a worker, per controller.", name, 1);
+    out->queue_retries = mc_metrics_counter(
+        metrics, "meshcert_workqueue_retries_total",
+        "Keys re-queued with backoff after a failed reconcile, per controller.", name, 1);
     out->watch_restarts = mc_metrics_counter(
         metrics, "meshcert_watch_restarts_total",
         "Watch streams restarted: reconnect (stream ended or broke, resumed from its "

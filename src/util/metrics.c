@@ -16,16 +16,15 @@
 #include "util/sorted.h"
 #include "util/str.h"
 
-const double mc_metrics_latency_buckets[] = {0.05, 0.1, 0.25, 0.5, 1,  2.5,
-                                             5,    10,  30,   60,  120, 600};
+const double mc_metrics_latency_buckets[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 600};
 const size_t mc_metrics_latency_bucket_count =
     sizeof(mc_metrics_latency_buckets) / sizeof(mc_metrics_latency_buckets[0]);
 
 typedef enum { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM } metric_kind;
 
 typedef struct series {
-    char *labels;      /* rendered label set, "" without labels; the sort key */
-    double value;      /* counter or gauge; a histogram's sum */
+    char *labels;               /* rendered label set, "" without labels; the sort key */
+    double value;               /* counter or gauge; a histogram's sum */
     unsigned long long count;   /* histogram: observations */
     unsigned long long *bucket; /* histogram: per bucket, not cumulative */
 } series;
@@ -50,11 +49,11 @@ typedef struct collector {
 } collector;
 
 struct mc_metrics {
-    pthread_mutex_t lock;           /* every family's series */
-    pthread_mutex_t collect_lock;   /* collectors, and one render at a time */
-    mc_metric **families;           /* lock; registration order */
+    pthread_mutex_t lock;         /* every family's series */
+    pthread_mutex_t collect_lock; /* collectors, and one render at a time */
+    mc_metric **families;         /* lock; registration order */
     size_t family_count;
-    collector *collectors;          /* collect_lock */
+    collector *collectors; /* collect_lock */
     size_t collector_count;
 };
 
@@ -162,15 +161,14 @@ static const char *series_labels(const void *item)
 
 /* The series of values (created when create is set); lock held. NULL when
  * absent or out of memory. */
-static series *series_find(mc_metric *metric, const char *const *values, int create,
-                           size_t *index)
+static series *series_find(mc_metric *metric, const char *const *values, int create, size_t *index)
 {
     char *labels = label_text(metric, values);
     if (!labels)
         return NULL;
     int found = 0;
-    size_t at = mc_sorted_index((void *const *)metric->series, metric->series_count,
-                                series_labels, labels, &found);
+    size_t at = mc_sorted_index((void *const *)metric->series, metric->series_count, series_labels,
+                                labels, &found);
     *index = at;
     if (found || !create) {
         free(labels);
@@ -209,7 +207,8 @@ static mc_metric *metric_register(mc_metrics *metrics, metric_kind kind, const c
     if (!metrics || !valid_name(name, 0))
         return NULL;
     for (size_t i = 0; i < label_count; i++)
-        if (!valid_name(label_names[i], 1) || (kind == KIND_HISTOGRAM && !strcmp(label_names[i], "le")))
+        if (!valid_name(label_names[i], 1) ||
+            (kind == KIND_HISTOGRAM && !strcmp(label_names[i], "le")))
             return NULL;
     for (size_t i = 1; i < bucket_count; i++)
         if (!(buckets[i] > buckets[i - 1]))

@@ -16,8 +16,8 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-typedef struct mc_metrics mc_metrics;      /* a registry */
-typedef struct mc_metric mc_metric;        /* one family: a name, its labels, its series */
+typedef struct mc_metrics mc_metrics; /* a registry */
+typedef struct mc_metric mc_metric;   /* one family: a name, its labels, its series */
 
 /* Label values in the order of the family's label names (as many). */
 #define MC_LABELS(...) ((const char *const[]){__VA_ARGS__})

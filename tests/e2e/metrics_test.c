@@ -111,8 +111,8 @@ static int64_t openssl_not_after(const wf_fixture *f, const char *subdir)
 {
     char path[160];
     snprintf(path, sizeof(path), "%s/%s/ca-cert.pem", f->work, subdir);
-    char *argv[] = {"openssl", "x509", "-in", path, "-noout", "-enddate", "-dateopt", "iso_8601",
-                    NULL};
+    char *argv[] = {"openssl",  "x509",     "-in",      path, "-noout",
+                    "-enddate", "-dateopt", "iso_8601", NULL};
     char *out = NULL;
     if (wf_run_output(f, argv, &out) != 0 || !out || strncmp(out, "notAfter=", 9) != 0)
         wf_fail(f, "openssl x509 -enddate failed on %s: %s", path, out ? out : "");
@@ -129,7 +129,8 @@ static int64_t openssl_not_after(const wf_fixture *f, const char *subdir)
 static double sample_value(const char *text, const char *series)
 {
     size_t len = strlen(series);
-    for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+    for (const char *line = text; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
         if (strncmp(line, series, len) == 0 && line[len] == ' ')
             return strtod(line + len + 1, NULL);
     return -1;
@@ -187,8 +188,7 @@ static void start_prometheus(metrics_fixture *m, int issuer_port, int agent_port
 
 /* Waits until Prometheus returns the expiry series of east's certificate as
  * scraped from job with value not_after. */
-static void wait_prometheus_series(metrics_fixture *m, int port, const char *job,
-                                   int64_t not_after)
+static void wait_prometheus_series(metrics_fixture *m, int port, const char *job, int64_t not_after)
 {
     wf_fixture *f = m->wf;
     char url[300];
@@ -213,7 +213,8 @@ static void wait_prometheus_series(metrics_fixture *m, int port, const char *job
             const char *cluster = json_string_value(json_object_get(metric, "cluster"));
             const char *ns = json_string_value(json_object_get(metric, "namespace"));
             const char *name = json_string_value(json_object_get(metric, "name"));
-            const char *value = json_string_value(json_array_get(json_object_get(result, "value"), 1));
+            const char *value =
+                json_string_value(json_array_get(json_object_get(result, "value"), 1));
             if (cluster && strcmp(cluster, "east") == 0 && ns && strcmp(ns, WF_NS_MESHCERT) == 0 &&
                 name && strcmp(name, IC_NAME) == 0 && value) {
                 if (strtod(value, NULL) != (double)not_after)
@@ -276,8 +277,9 @@ static void test_metrics_with_prometheus(void **state)
     char *issuer_text = check_with_promtool(f, url, "issuer");
     snprintf(url, sizeof(url), "%s/metrics", agent_url);
     char *agent_text = check_with_promtool(f, url, "agent");
-    static const char expiry[] = "meshcert_certificate_expiration_timestamp_seconds{cluster=\"east\","
-                                 "namespace=\"" WF_NS_MESHCERT "\",name=\"" IC_NAME "\"}";
+    static const char expiry[] =
+        "meshcert_certificate_expiration_timestamp_seconds{cluster=\"east\","
+        "namespace=\"" WF_NS_MESHCERT "\",name=\"" IC_NAME "\"}";
     if (sample_value(issuer_text, expiry) != (double)not_after ||
         sample_value(agent_text, expiry) != (double)not_after)
         wf_fail(f, "expiry gauge is not the certificate's notAfter %lld:\n%s\n%s",

@@ -38,16 +38,18 @@ static void test_exposition_matches_file(void **state)
     mc_metrics *metrics = mc_metrics_new();
     assert_non_null(metrics);
     static const char *const two[] = {"cluster", "reason"};
-    mc_metric *total = mc_metrics_counter(metrics, "test_requests_total", "Requests seen.", NULL, 0);
+    mc_metric *total =
+        mc_metrics_counter(metrics, "test_requests_total", "Requests seen.", NULL, 0);
     mc_metric *refused = mc_metrics_counter(metrics, "test_refused_total",
                                             "Refused \\ requests\nby reason.", two, 2);
     static const char *const one[] = {"name"};
-    mc_metric *gauge = mc_metrics_gauge(metrics, "test_expiry_timestamp_seconds",
-                                        "Expiry, Unix seconds.", one, 1);
-    mc_metric *collected = mc_metrics_gauge(metrics, "test_collected", "Set by a collector.", one, 1);
+    mc_metric *gauge =
+        mc_metrics_gauge(metrics, "test_expiry_timestamp_seconds", "Expiry, Unix seconds.", one, 1);
+    mc_metric *collected =
+        mc_metrics_gauge(metrics, "test_collected", "Set by a collector.", one, 1);
     static const double buckets[] = {0.1, 1, 2.5};
-    mc_metric *latency = mc_metrics_histogram(metrics, "test_latency_seconds", "Latency.", one, 1,
-                                              buckets, 3);
+    mc_metric *latency =
+        mc_metrics_histogram(metrics, "test_latency_seconds", "Latency.", one, 1, buckets, 3);
     assert_non_null(total);
     assert_non_null(refused);
     assert_non_null(gauge);
@@ -72,9 +74,9 @@ static void test_exposition_matches_file(void **state)
     char *text = render(metrics);
     size_t len = 0;
     char *expected = NULL;
-    assert_int_equal(mc_file_read(MC_TEST_DATA "/util/metrics_expected.prom", 1 << 20,
-                                  &expected, &len, NULL),
-                     MC_OK);
+    assert_int_equal(
+        mc_file_read(MC_TEST_DATA "/util/metrics_expected.prom", 1 << 20, &expected, &len, NULL),
+        MC_OK);
     assert_string_equal(text, expected);
     free(text);
     free(expected);
@@ -104,7 +106,7 @@ static void test_refused_names(void **state)
     assert_null(mc_metrics_histogram(metrics, "h", "", NULL, 0, unordered, 2));
     assert_non_null(mc_metrics_counter(metrics, "ok_total", "", NULL, 0));
     assert_null(mc_metrics_gauge(metrics, "ok_total", "", NULL, 0)); /* taken */
-    mc_metric_add(NULL, NULL, 1); /* a NULL family is ignored */
+    mc_metric_add(NULL, NULL, 1);                                    /* a NULL family is ignored */
     mc_metrics_free(metrics);
 }
 

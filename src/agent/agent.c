@@ -59,10 +59,10 @@ static const mc_kube_resource res_pods = {"", "v1", "pods", 1};
  * registry. Immutable pointers; the registry locks the values. */
 typedef struct agent_metrics {
     mc_metrics *registry;
-    char *cluster;          /* the cluster label value */
-    mc_metric *completed;   /* issuances that reached FINISHED */
-    mc_metric *failed;      /* {reason}: transitions to FAILED */
-    mc_metric *latency;     /* request created -> output Secret written */
+    char *cluster;        /* the cluster label value */
+    mc_metric *completed; /* issuances that reached FINISHED */
+    mc_metric *failed;    /* {reason}: transitions to FAILED */
+    mc_metric *latency;   /* request created -> output Secret written */
     mc_api_certificate_metrics certificates;
     mc_runtime_metrics runtime;
 } agent_metrics;
@@ -870,10 +870,10 @@ static int metrics_register(mc_agent *agent, const mc_agent_options *options, mc
         "CertificateRequest), api_refused (the API server refused a write), invalid (anything "
         "else the agent found wrong).",
         reason, 1);
-    m->latency = mc_metrics_histogram(
-        m->registry, "meshcert_agent_issuance_duration_seconds",
-        "From the CertificateRequest's creation to the output Secret written.", NULL, 0,
-        mc_metrics_latency_buckets, mc_metrics_latency_bucket_count);
+    m->latency =
+        mc_metrics_histogram(m->registry, "meshcert_agent_issuance_duration_seconds",
+                             "From the CertificateRequest's creation to the output Secret written.",
+                             NULL, 0, mc_metrics_latency_buckets, mc_metrics_latency_bucket_count);
     if (!m->cluster || !m->completed || !m->failed || !m->latency)
         return mc_err_set(err, MC_EINVAL, "agent metrics: cannot register (name taken?)");
     int rc = mc_api_certificate_metrics_register(m->registry, &m->certificates, err);
@@ -999,7 +999,9 @@ int mc_agent_ready(mc_agent *agent, char *reason, size_t reason_size)
             mc_buf_appendf(&text, "%s%s", unsynced++ ? ", " : "caches not synced yet: ", names[i]);
     int ready = unsynced == 0;
     snprintf(reason, reason_size, "%s",
-             ready ? "caches synced" : text.data ? text.data : "caches not synced yet");
+             ready       ? "caches synced"
+             : text.data ? text.data
+                         : "caches not synced yet");
     mc_buf_free(&text);
     return ready;
 }

@@ -57,7 +57,8 @@ static int check_policy(const mc_issuer_observation *obs, const char *what,
         return MC_EINVAL;
     }
     if (!obs->policy) {
-        fail(action, MC_ISSUER_REASON_NO_POLICY, what, "cluster %s has no usable issuance policy in its registration (%s)",
+        fail(action, MC_ISSUER_REASON_NO_POLICY, what,
+             "cluster %s has no usable issuance policy in its registration (%s)",
              obs->cluster ? obs->cluster : "?", obs->policy_error ? obs->policy_error : "none");
         return MC_EVERIFY;
     }

@@ -72,13 +72,12 @@ typedef struct mc_issuer_action {
 #define MC_ISSUER_REASON_ROOT       "root_unavailable" /* the signing root cannot be read */
 #define MC_ISSUER_REASON_SIGNING    "signing_failed"   /* the signer failed */
 /* Why a CSR was refused. */
-#define MC_ISSUER_CSR_EMPTY       "empty"
-#define MC_ISSUER_CSR_MALFORMED   "malformed"
-#define MC_ISSUER_CSR_TOO_LARGE   "too_large"
-#define MC_ISSUER_CSR_KEY         "unsupported_key"
-#define MC_ISSUER_CSR_SIGNATURE   "bad_signature"
-#define MC_ISSUER_CSR_NAMES       "names_not_allowed"
-
+#define MC_ISSUER_CSR_EMPTY     "empty"
+#define MC_ISSUER_CSR_MALFORMED "malformed"
+#define MC_ISSUER_CSR_TOO_LARGE "too_large"
+#define MC_ISSUER_CSR_KEY       "unsupported_key"
+#define MC_ISSUER_CSR_SIGNATURE "bad_signature"
+#define MC_ISSUER_CSR_NAMES     "names_not_allowed"
 
 /* The lifetime to ask of the signer for ic: its spec.duration when set,
  * else ttl_seconds (0: MC_ISSUER_DEFAULT_TTL); then lowered to

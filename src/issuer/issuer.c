@@ -1036,22 +1036,22 @@ static int metrics_register(mc_issuer *issuer, mc_metrics *registry, mc_err *err
     static const char *const cluster[] = {"cluster"};
     static const char *const cluster_reason[] = {"cluster", "reason"};
     static const char *const secret[] = {"secret"};
-    m->signed_total = mc_metrics_counter(registry, "meshcert_issuer_requests_signed_total",
-                                         "CertificateRequests signed (status FINISHED written).",
-                                         cluster, 1);
+    m->signed_total =
+        mc_metrics_counter(registry, "meshcert_issuer_requests_signed_total",
+                           "CertificateRequests signed (status FINISHED written).", cluster, 1);
     m->refused_total = mc_metrics_counter(
         registry, "meshcert_issuer_requests_refused_total",
         "CertificateRequests refused (status FAILED written), by reason class.", cluster_reason, 2);
-    m->csr_refusals = mc_metrics_counter(registry, "meshcert_issuer_csr_refusals_total",
-                                         "CSRs refused, by what was wrong with them.",
-                                         cluster_reason, 2);
+    m->csr_refusals =
+        mc_metrics_counter(registry, "meshcert_issuer_csr_refusals_total",
+                           "CSRs refused, by what was wrong with them.", cluster_reason, 2);
     m->latency = mc_metrics_histogram(
         registry, "meshcert_issuer_issuance_duration_seconds",
         "From a CertificateRequest's creation to its signed status written.", cluster, 1,
         mc_metrics_latency_buckets, mc_metrics_latency_bucket_count);
-    m->leader = mc_metrics_gauge(registry, "meshcert_issuer_leader",
-                                 "1 while this replica holds the Lease and signs, 0 on standby.",
-                                 NULL, 0);
+    m->leader =
+        mc_metrics_gauge(registry, "meshcert_issuer_leader",
+                         "1 while this replica holds the Lease and signs, 0 on standby.", NULL, 0);
     m->clusters = mc_metrics_gauge(registry, "meshcert_issuer_registered_clusters",
                                    "Registered clusters being watched.", NULL, 0);
     m->root_expiry = mc_metrics_gauge(

@@ -37,6 +37,7 @@
 
 typedef struct metrics_fixture {
     wf_fixture *wf;
+    server_process api;   /* a second `meshcert server`, with --metrics-addr */
     pid_t prometheus;
     char prometheus_log[160];
 } metrics_fixture;
@@ -315,12 +316,46 @@ static void test_metrics_with_prometheus(void **state)
     wait_prometheus_series(m, port, "meshcert-agent", not_after);
 }
 
+/* `meshcert server --metrics-addr`: API requests counted by verb and code,
+ * their latency, in a text promtool accepts. */
+static void test_server_metrics(void **state)
+{
+    metrics_fixture *m = *state;
+    wf_fixture *f = m->wf;
+    int port = free_port();
+    char flag[64], url[120];
+    snprintf(flag, sizeof(flag), "--metrics-addr=127.0.0.1:%d", port);
+    const char *args[] = {"--cluster", "c1", flag, NULL};
+    if (server_process_start(&m->api, args) != 0)
+        wf_fail(f, "cannot start meshcert server %s", flag);
+    http_reply reply;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(http_do(&m->api, server_token(&m->api, "c1"), "GET",
+                                 "/clusters/c1/api/v1/namespaces", NULL, NULL, &reply),
+                         0);
+        assert_int_equal(reply.status, 200);
+        http_reply_free(&reply);
+    }
+    assert_int_equal(
+        http_do(&m->api, "wrong", "GET", "/clusters/c1/api/v1/namespaces", NULL, NULL, &reply), 0);
+    assert_int_equal(reply.status, 401);
+    http_reply_free(&reply);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+    char *text = check_with_promtool(f, url, "server");
+    /* the server_process helper's own /healthz polls are not counted */
+    expect_sample(f, text, "meshcert_apiserver_requests_total{verb=\"GET\",code=\"200\"}", 3, 3);
+    expect_sample(f, text, "meshcert_apiserver_requests_total{verb=\"GET\",code=\"401\"}", 1, 1);
+    expect_sample(f, text, "meshcert_apiserver_request_duration_seconds_count{verb=\"GET\"}", 4, 4);
+    free(text);
+}
+
 static int teardown(void **state)
 {
     metrics_fixture *m = *state;
     if (!m)
         return 0;
     wf_kill(&m->prometheus);
+    server_process_stop(&m->api);
     if (m->wf)
         wf_teardown(m->wf);
     free(m);
@@ -371,6 +406,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_metrics_with_prometheus, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_metrics, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,8 +44,8 @@ typedef struct mc_issuer_options {
     int64_t lease_ms;                 /* leader election timings (0: client-go's defaults) */
     int64_t renew_deadline_ms;
     int64_t retry_ms;
-    mc_metrics *metrics;              /* where the issuer's metrics go (docs/metrics.md), or
-                                         NULL; must outlive the issuer */
+    /* where the issuer's metrics go (docs/metrics.md), or NULL; outlives the issuer */
+    mc_metrics *metrics;
 } mc_issuer_options;
 
 /* Builds an issuer (nothing runs yet). *out freed with mc_issuer_free.

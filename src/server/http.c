@@ -656,8 +656,8 @@ static enum MHD_Result admit(struct mc_server *server, struct MHD_Connection *co
  * GET with watch=true; the rest by method). */
 static const char *request_verb(struct MHD_Connection *connection, const char *method)
 {
-    static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD",
-                                          "OPTIONS"};
+    static const char *const methods[] = {"GET",    "POST", "PUT",    "PATCH",
+                                          "DELETE", "HEAD", "OPTIONS"};
     if (!counted_in_flight(connection, "", method))
         return "WATCH";
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)

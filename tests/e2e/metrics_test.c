@@ -37,7 +37,7 @@
 
 typedef struct metrics_fixture {
     wf_fixture *wf;
-    server_process api;   /* a second `meshcert server`, with --metrics-addr */
+    server_process api; /* a second `meshcert server`, with --metrics-addr */
     pid_t prometheus;
     char prometheus_log[160];
 } metrics_fixture;

@@ -283,8 +283,10 @@ static void connect_stream(mc_kube_watch *w)
         return;
     }
     if (w->connected_once) {
-        atomic_fetch_add(&w->reconnects, 1);
+        /* the total first: a reader of the stream's count then the total
+         * never sees the total behind */
         atomic_fetch_add(&w->watcher->reconnects, 1);
+        atomic_fetch_add(&w->reconnects, 1);
     }
     w->connected_once = 1;
 }
@@ -390,9 +392,6 @@ static command *take_commands(mc_kube_watcher *watcher, int *quit)
     command *cmds = watcher->cmds;
     watcher->cmds = NULL;
     watcher->cmds_tail = &watcher->cmds;
-    atomic_init(&watcher->reconnects, 0);
-    atomic_init(&watcher->expired, 0);
-    atomic_init(&watcher->failed, 0);
     *quit = watcher->quit;
     pthread_mutex_unlock(&watcher->lock);
     return cmds;
@@ -461,6 +460,9 @@ int mc_kube_watcher_new(mc_kube_watcher **out, mc_err *err)
     if (!watcher)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
     watcher->cmds_tail = &watcher->cmds;
+    atomic_init(&watcher->reconnects, 0);
+    atomic_init(&watcher->expired, 0);
+    atomic_init(&watcher->failed, 0);
     pthread_mutex_init(&watcher->lock, NULL);
     pthread_cond_init(&watcher->stopped, NULL);
     watcher->multi = curl_multi_init();

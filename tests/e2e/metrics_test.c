@@ -3,7 +3,8 @@
  * processes (workflow_fixture.h), each serving /metrics, /healthz and
  * /readyz on a free loopback port.
  *
- * - /healthz is 200; /readyz is 200 once synced, the issuer saying "leading";
+ * - /healthz is 200; /readyz is 200 once synced, the issuer saying "leading",
+ *   a second issuer replica "standby" (meshcert_issuer_leader 0);
  * - `promtool check metrics` passes on each process's /metrics;
  * - after one issuance the expiry gauge equals the notAfter that the openssl
  *   CLI reads from the written ca-cert.pem, and the issuer counted it signed;
@@ -38,6 +39,7 @@
 typedef struct metrics_fixture {
     wf_fixture *wf;
     server_process api; /* a second `meshcert server`, with --metrics-addr */
+    pid_t standby;      /* a second issuer, which does not lead */
     pid_t prometheus;
     char prometheus_log[160];
 } metrics_fixture;
@@ -237,6 +239,36 @@ static void wait_prometheus_series(metrics_fixture *m, int port, const char *job
             body ? body : "(none)");
 }
 
+/* A second issuer replica is ready too, saying standby, and exports
+ * meshcert_issuer_leader 0. */
+static void check_standby(metrics_fixture *m)
+{
+    wf_fixture *f = m->wf;
+    char kubeconfig[512], log[160], url[120];
+    snprintf(kubeconfig, sizeof(kubeconfig), "%s/kubeconfigs/mgmt.yaml", f->server.dir);
+    snprintf(log, sizeof(log), "%s/issuer-standby.log", f->work);
+    char *argv[] = {MESHCERT_BIN,
+                    "issuer",
+                    "--kubeconfig",
+                    kubeconfig,
+                    "--namespace",
+                    WF_NS_MESHCERT,
+                    "--metrics-addr=127.0.0.1:0",
+                    NULL};
+    if (wf_spawn_logged(&m->standby, argv, log) != 0)
+        wf_fail(f, "cannot start a second issuer");
+    int port = logged_port(f, log, "the standby issuer");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", port);
+    char *body = wait_status(f, url, 200);
+    if (!strstr(body, "standby"))
+        wf_fail(f, "the second issuer's /readyz does not say standby: %s", body);
+    free(body);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+    char *text = check_with_promtool(f, url, "standby");
+    expect_sample(f, text, "meshcert_issuer_leader", 0, 0);
+    free(text);
+}
+
 static void test_metrics_with_prometheus(void **state)
 {
     metrics_fixture *m = *state;
@@ -265,6 +297,8 @@ static void test_metrics_with_prometheus(void **state)
     snprintf(url, sizeof(url), "%s/nothing", agent_url);
     assert_int_equal(http_get(f, url, &body), 404);
     free(body);
+
+    check_standby(m);
 
     /* one issuance on east */
     wf_create_issued_certificate(f->managed[WF_EAST], IC_NAME, OUTPUT_NAME, NULL, NULL);
@@ -355,6 +389,7 @@ static int teardown(void **state)
     if (!m)
         return 0;
     wf_kill(&m->prometheus);
+    wf_kill(&m->standby);
     server_process_stop(&m->api);
     if (m->wf)
         wf_teardown(m->wf);

@@ -9,7 +9,8 @@
  * - after one issuance the expiry gauge equals the notAfter that the openssl
  *   CLI reads from the written ca-cert.pem, and the issuer counted it signed;
  * - a real `prometheus` scraping both every second returns the expiry series
- *   of the certificate with that value from /api/v1/query.
+ *   of the certificate with that value from /api/v1/query;
+ * - `meshcert server --metrics-addr` counts API requests by verb and code.
  *
  * promtool and prometheus come from Debian's `prometheus` package (make deps);
  * without them the test fails saying so. Every process started (Prometheus

@@ -6,6 +6,9 @@
 # Debian bookworm has none recent enough, so this only says how to get it
 # (scripts/kubectl-check.sh, scripts/pyca-python.sh) and those tests skip
 # without it, or fail under CI.
+# prometheus gives promtool and the Prometheus server that the metrics e2e
+# test starts itself (tests/e2e/metrics_test.c; it fails naming `make deps`
+# without them); the package's own service, where systemd starts it, is not used.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -20,7 +23,7 @@ tool_notes() {
 PKGS="build-essential cmake pkg-config git ca-certificates
 libssl-dev openssl libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev
 libmicrohttpd-dev libcmocka-dev clang libclang-rt-14-dev gnutls-bin
-clang-format clang-tidy valgrind hyperfine sqlite3 curl zsh
+clang-format clang-tidy valgrind hyperfine sqlite3 curl zsh prometheus
 libp11-kit-dev softhsm2 opensc"
 
 missing=""

@@ -18,15 +18,18 @@
 #include <time.h>
 
 #include "agent/decide.h"
+#include "api/certificate_metrics.h"
 #include "api/certificate_request.h"
 #include "api/core.h"
 #include "api/issued_certificate.h"
 #include "api/pod_bounce.h"
 #include "api/time.h"
+#include "util/buf.h"
 #include "kube/client.h"
 #include "kube/watch.h"
 #include "runtime/controller.h"
 #include "runtime/informer.h"
+#include "runtime/metrics.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -52,6 +55,18 @@ static const mc_kube_resource res_directives = {MC_API_GROUP, MC_API_VERSION, "p
 static const mc_kube_resource res_secrets = {"", "v1", "secrets", 1};
 static const mc_kube_resource res_pods = {"", "v1", "pods", 1};
 
+/* The agent's metric families (docs/metrics.md); all NULL without a
+ * registry. Immutable pointers; the registry locks the values. */
+typedef struct agent_metrics {
+    mc_metrics *registry;
+    char *cluster;        /* the cluster label value */
+    mc_metric *completed; /* issuances that reached FINISHED */
+    mc_metric *failed;    /* {reason}: transitions to FAILED */
+    mc_metric *latency;   /* request created -> output Secret written */
+    mc_api_certificate_metrics certificates;
+    mc_runtime_metrics runtime;
+} agent_metrics;
+
 struct mc_agent {
     char *namespace;                /* agent namespace and label value (immutable) */
     mc_key_type key_type;           /* immutable */
@@ -66,6 +81,7 @@ struct mc_agent {
     mc_informer *directives;        /* PodBounceDirectives, all namespaces */
     mc_informer *secrets;           /* Secrets, all namespaces (outputs live elsewhere) */
     mc_informer *pods;              /* Pods, all namespaces */
+    agent_metrics metrics;          /* immutable after new */
 };
 
 /* ---- event mapping (watch I/O thread: must not block) ---- */
@@ -718,8 +734,11 @@ static void report_refusal(mc_agent *agent, observed *o, const mc_err *refusal)
         return;
     log_action(o, &fail);
     mc_err ignored = {0};
+    mc_ic_state before = st->state; /* write_status changes the status */
     if (write_status(agent, o, &fail, &ignored) != MC_OK)
         mc_log_debug(LOG_COMPONENT, "%s", ignored.msg);
+    else if (before != MC_IC_STATE_FAILED)
+        mc_metric_add(agent->metrics.failed, MC_LABELS("api_refused"), 1);
 }
 
 static int split_key(const char *key, char *ns, size_t ns_size, const char **name)
@@ -731,6 +750,32 @@ static int split_key(const char *key, char *ns, size_t ns_size, const char **nam
     ns[slash - key] = '\0';
     *name = slash + 1;
     return 0;
+}
+
+/* Counts an executed action: an issuance completed (FINISHED) or failed
+ * (FAILED entered from before, the state the decision saw: executing a
+ * status write changes o->ic), and the latency of a certificate written. */
+static void count_action(const agent_metrics *metrics, const observed *o,
+                         const mc_agent_action *action, mc_ic_state before)
+{
+    if (action->type == MC_AGENT_SET_STATUS && action->state == MC_IC_STATE_FINISHED &&
+        before != MC_IC_STATE_FINISHED)
+        mc_metric_add(metrics->completed, NULL, 1);
+    if (action->type == MC_AGENT_SET_STATUS && action->state == MC_IC_STATE_FAILED &&
+        before != MC_IC_STATE_FAILED) {
+        int issuer_refused = o->request && o->request->status.state == MC_CR_STATE_FAILED;
+        mc_metric_add(metrics->failed, MC_LABELS(issuer_refused ? "request_refused" : "invalid"),
+                      1);
+    }
+    int64_t created = 0;
+    if (action->type == MC_AGENT_WRITE_OUTPUT && o->request &&
+        o->request->metadata.creation_timestamp &&
+        mc_time_parse(o->request->metadata.creation_timestamp, &created, NULL, NULL) == MC_OK) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        double seconds = (double)(now.tv_sec - created) + (double)now.tv_nsec / 1e9;
+        mc_metric_observe(metrics->latency, NULL, seconds > 0 ? seconds : 0);
+    }
 }
 
 static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc_err *err)
@@ -757,6 +802,7 @@ static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc
     log_action(&o, &action);
     int failed = o.ic->status.state == MC_IC_STATE_FAILED ||
                  (action.type == MC_AGENT_SET_STATUS && action.state == MC_IC_STATE_FAILED);
+    mc_ic_state before = o.ic->status.state;
     rc = execute(agent, &o, &obs, &action, err);
     if (rc == MC_ECONFLICT) {
         /* the cache was behind: the decision is recomputed from the fresher cache */
@@ -772,6 +818,7 @@ static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc
             report_refusal(agent, &o, err);
         goto out;
     }
+    count_action(&agent->metrics, &o, &action, before);
     if (failed)
         result->requeue = 1; /* FAILED: retried with the per-key backoff */
     else if (action.type != MC_AGENT_NOTHING && action.type != MC_AGENT_WAIT)
@@ -783,6 +830,57 @@ static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc
                                        : RENEWAL_CHECK_MAX_S * 1000;
 out:
     observed_clear(&o);
+    return rc;
+}
+
+/* ---- metrics and readiness ---- */
+
+/* Collector: certificate times from the cache, queue and watch counts. */
+static void collect_metrics(void *ctx)
+{
+    mc_agent *agent = ctx;
+    agent_metrics *m = &agent->metrics;
+    mc_runtime_metrics_controller(&m->runtime, agent->controller);
+    mc_runtime_metrics_watcher(&m->runtime, agent->watcher);
+    mc_api_certificate_metrics_reset(&m->certificates);
+    json_t **items = NULL;
+    size_t n = mc_informer_list(agent->issued, NULL, &items);
+    for (size_t i = 0; i < n; i++) {
+        mc_api_certificate_metrics_set(&m->certificates, m->cluster, items[i]);
+        json_decref(items[i]);
+    }
+    free(items);
+}
+
+static int metrics_register(mc_agent *agent, const mc_agent_options *options, mc_err *err)
+{
+    agent_metrics *m = &agent->metrics;
+    m->registry = options->metrics;
+    if (!m->registry)
+        return MC_OK;
+    static const char *const reason[] = {"reason"};
+    m->cluster = mc_strdup(options->cluster_name ? options->cluster_name : "");
+    m->completed = mc_metrics_counter(m->registry, "meshcert_agent_issuances_completed_total",
+                                      "Issuances that reached FINISHED (certificate written, "
+                                      "pods bounced).",
+                                      NULL, 0);
+    m->failed = mc_metrics_counter(
+        m->registry, "meshcert_agent_issuances_failed_total",
+        "IssuedCertificates that entered FAILED: request_refused (the issuer refused the "
+        "CertificateRequest), api_refused (the API server refused a write), invalid (anything "
+        "else the agent found wrong).",
+        reason, 1);
+    m->latency =
+        mc_metrics_histogram(m->registry, "meshcert_agent_issuance_duration_seconds",
+                             "From the CertificateRequest's creation to the output Secret written.",
+                             NULL, 0, mc_metrics_latency_buckets, mc_metrics_latency_bucket_count);
+    if (!m->cluster || !m->completed || !m->failed || !m->latency)
+        return mc_err_set(err, MC_EINVAL, "agent metrics: cannot register (name taken?)");
+    int rc = mc_api_certificate_metrics_register(m->registry, &m->certificates, err);
+    if (rc == MC_OK)
+        rc = mc_runtime_metrics_register(m->registry, &m->runtime, err);
+    if (rc == MC_OK && mc_metrics_add_collector(m->registry, collect_metrics, agent) != MC_OK)
+        rc = mc_err_set(err, MC_ENOMEM, "agent metrics: out of memory");
     return rc;
 }
 
@@ -821,6 +919,8 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
     if ((rc = mc_kube_watcher_new(&agent->watcher, err)) ||
         (rc = mc_controller_new_with("agent", options->workers > 0 ? options->workers : 4,
                                      reconcile, agent, &queue_options, &agent->controller, err)))
+        goto fail;
+    if ((rc = metrics_register(agent, options, err)))
         goto fail;
     mc_informer_handlers h = {issued_added, issued_updated, issued_added, agent};
     if ((rc = new_informer(agent, &res_issued, agent->namespace, &h, &agent->issued, err)))
@@ -885,10 +985,33 @@ int mc_agent_wait_synced(mc_agent *agent, int64_t timeout_ms, mc_err *err)
     return rc;
 }
 
+int mc_agent_ready(mc_agent *agent, char *reason, size_t reason_size)
+{
+    static const char *const names[5] = {"issuedcertificates", "certificaterequests",
+                                         "podbouncedirectives", "secrets", "pods"};
+    mc_informer **list[5];
+    informers(agent, list);
+    mc_buf text;
+    mc_buf_init(&text, reason_size ? reason_size - 1 : 0);
+    size_t unsynced = 0;
+    for (size_t i = 0; i < 5; i++)
+        if (!mc_informer_has_synced(*list[i]))
+            mc_buf_appendf(&text, "%s%s", unsynced++ ? ", " : "caches not synced yet: ", names[i]);
+    int ready = unsynced == 0;
+    snprintf(reason, reason_size, "%s",
+             ready       ? "caches synced"
+             : text.data ? text.data
+                         : "caches not synced yet");
+    mc_buf_free(&text);
+    return ready;
+}
+
 void mc_agent_free(mc_agent *agent)
 {
     if (!agent)
         return;
+    /* no scrape reads the agent once this returns */
+    mc_metrics_remove_collector(agent->metrics.registry, collect_metrics, agent);
     /* workers first (they read the caches), then the informers that feed the queue */
     if (agent->controller)
         mc_controller_stop(agent->controller);
@@ -899,6 +1022,7 @@ void mc_agent_free(mc_agent *agent)
     mc_controller_free(agent->controller);
     mc_kube_watcher_free(agent->watcher);
     mc_kube_client_free(agent->client);
+    free(agent->metrics.cluster);
     free(agent->namespace);
     free(agent);
 }

@@ -9,12 +9,14 @@
 #ifndef MC_AGENT_AGENT_H
 #define MC_AGENT_AGENT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kube/config.h"
 #include "pki/bundle.h"
 #include "pki/key.h"
 #include "util/err.h"
+#include "util/metrics.h"
 
 typedef struct mc_agent mc_agent;
 
@@ -26,6 +28,9 @@ typedef struct mc_agent_options {
     mc_bundle_format output_format; /* Istio or TLS layout of the output Secret */
     int adopt_existing;             /* --adopt-existing-secret */
     int workers;                    /* reconcile threads (0: 4) */
+    mc_metrics *metrics;            /* where the agent's metrics go (docs/metrics.md), or NULL;
+                                       must outlive the agent */
+    const char *cluster_name;       /* the cluster label of its metrics (NULL: "") */
 } mc_agent_options;
 
 /* Builds the client, the watch I/O thread, the informers and the controller
@@ -40,6 +45,11 @@ int mc_agent_start(mc_agent *agent, mc_err *err);
  * cache). MC_OK when running, MC_EUNAVAILABLE when not synced yet (call
  * again). */
 int mc_agent_wait_synced(mc_agent *agent, int64_t timeout_ms, mc_err *err);
+
+/* Readiness (/readyz): 1 once every informer's first list is cached; reason
+ * gets "caches synced" or the resources not synced yet. Thread-safe; call
+ * between mc_agent_start and mc_agent_free. */
+int mc_agent_ready(mc_agent *agent, char *reason, size_t reason_size);
 
 /* Stops the workers (letting a running reconcile finish), the informers and
  * the watch thread, and frees everything. Accepts NULL. */

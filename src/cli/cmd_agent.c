@@ -37,6 +37,12 @@ static const char help[] =
     "  --output-format FMT      istio (ca-cert.pem, ...) or tls (tls.crt, ...) [istio]\n"
     "  --adopt-existing-secret  overwrite an output Secret meshcert did not write\n"
     "  --workers N              reconcile threads (1..64)          [4]\n"
+    "  --metrics-addr HOST:PORT serve /metrics (Prometheus), /healthz and /readyz\n"
+    "                           over plain HTTP (port 0: a free port, logged);\n"
+    "                           /readyz is 200 once every cache is synced, 503\n"
+    "                           before (docs/metrics.md)          [off]\n"
+    "  --cluster-name NAME      value of the cluster label of the certificate\n"
+    "                           metrics                            [\"\"]\n"
     "  --log-level LEVEL        debug, info, warn, error           [info]\n"
     "  --log-format FMT         text or json                       [text]\n"
     "  -h, --help               show this help\n";
@@ -49,7 +55,8 @@ enum {
     OPT_KEY_TYPE,
     OPT_OUTPUT_FORMAT,
     OPT_ADOPT,
-    OPT_WORKERS
+    OPT_WORKERS,
+    OPT_CLUSTER_NAME
 };
 
 static const struct option options[] = {
@@ -61,6 +68,8 @@ static const struct option options[] = {
     {"output-format", required_argument, NULL, OPT_OUTPUT_FORMAT},
     {"adopt-existing-secret", no_argument, NULL, OPT_ADOPT},
     {"workers", required_argument, NULL, OPT_WORKERS},
+    {"metrics-addr", required_argument, NULL, MC_CLI_OPT_METRICS_ADDR},
+    {"cluster-name", required_argument, NULL, OPT_CLUSTER_NAME},
     {"log-level", required_argument, NULL, MC_CLI_OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, MC_CLI_OPT_LOG_FORMAT},
     {"help", no_argument, NULL, 'h'},
@@ -86,6 +95,11 @@ static void run_until_signal(mc_agent *agent, const sigset_t *stop)
     }
 }
 
+static int agent_ready(void *agent, char *reason, size_t reason_size)
+{
+    return mc_agent_ready(agent, reason, reason_size);
+}
+
 int mc_cmd_agent(int argc, char **argv)
 {
     static const char cmd[] = "agent";
@@ -96,6 +110,7 @@ int mc_cmd_agent(int argc, char **argv)
     agent_options.output_format = MC_BUNDLE_ISTIO;
     mc_cli_log_options log_options = MC_CLI_LOG_OPTIONS_DEFAULT;
     mc_err err = {0};
+    const char *metrics_addr = NULL;
     optind = 1;
     opterr = 0;
     int opt;
@@ -118,6 +133,12 @@ int mc_cmd_agent(int argc, char **argv)
             if (mc_cli_workers_parse(cmd, optarg, 64, &agent_options.workers))
                 return MC_EXIT_USAGE;
             break;
+        case MC_CLI_OPT_METRICS_ADDR:
+            if (mc_cli_metrics_addr_check(cmd, optarg))
+                return MC_EXIT_USAGE;
+            metrics_addr = optarg;
+            break;
+        case OPT_CLUSTER_NAME: agent_options.cluster_name = optarg; break;
         case MC_CLI_OPT_LOG_LEVEL:
         case MC_CLI_OPT_LOG_FORMAT:
             if (mc_cli_log_option_parse(cmd, opt, optarg, &log_options))
@@ -141,14 +162,21 @@ int mc_cmd_agent(int argc, char **argv)
 
     sigset_t stop;
     mc_cli_stop_signals_block(&stop);
+    mc_metrics *metrics = metrics_addr ? mc_metrics_new() : NULL;
+    mc_metrics_http *http = NULL;
     mc_agent *agent = NULL;
-    if ((rc = mc_agent_new(&agent_options, &agent, &err)) || (rc = mc_agent_start(agent, &err))) {
-        mc_agent_free(agent);
-        mc_kube_config_free(config);
-        return mc_cli_fail(cmd, &err);
-    }
-    run_until_signal(agent, &stop);
+    agent_options.metrics = metrics;
+    if (metrics_addr && !metrics)
+        rc = mc_err_set(&err, MC_ENOMEM, "out of memory");
+    if (rc == MC_OK && (rc = mc_agent_new(&agent_options, &agent, &err)) == MC_OK &&
+        (rc = mc_agent_start(agent, &err)) == MC_OK)
+        rc = mc_cli_metrics_start(cmd, metrics_addr, metrics, agent_ready, agent, &http, &err);
+    if (rc == MC_OK)
+        run_until_signal(agent, &stop);
+    /* the endpoint first: its scrapes read the agent */
+    mc_metrics_http_stop(http);
     mc_agent_free(agent);
+    mc_metrics_free(metrics);
     mc_kube_config_free(config);
-    return MC_EXIT_OK;
+    return rc == MC_OK ? MC_EXIT_OK : mc_cli_fail(cmd, &err);
 }

@@ -74,6 +74,10 @@ static const char help[] =
     "                                   within D                      [10s]\n"
     "  --leader-elect-retry-period D    between two tries to acquire or renew [2s]\n"
     "                         (D: 500ms, 15s, 1m; retry < renew deadline < lease)\n"
+    "  --metrics-addr HOST:PORT  serve /metrics (Prometheus), /healthz and /readyz\n"
+    "                         over plain HTTP (port 0: a free port, logged); /readyz\n"
+    "                         is 200 once the management cluster is cached, saying\n"
+    "                         leading or standby, 503 before (docs/metrics.md) [off]\n"
     "  --log-level LEVEL      debug, info, warn, error                  [info]\n"
     "  --log-format FMT       text or json                              [text]\n"
     "  -h, --help             show this help\n";
@@ -120,6 +124,7 @@ static const struct option options[] = {
     {"leader-elect-lease-duration", required_argument, NULL, OPT_LEASE},
     {"leader-elect-renew-deadline", required_argument, NULL, OPT_RENEW},
     {"leader-elect-retry-period", required_argument, NULL, OPT_RETRY},
+    {"metrics-addr", required_argument, NULL, MC_CLI_OPT_METRICS_ADDR},
     {"log-level", required_argument, NULL, MC_CLI_OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, MC_CLI_OPT_LOG_FORMAT},
     {"help", no_argument, NULL, 'h'},
@@ -196,6 +201,11 @@ static void external_root_close(external_root *root)
     mc_pki_cert_free(root->cert);
 }
 
+static int issuer_ready(void *issuer, char *reason, size_t reason_size)
+{
+    return mc_issuer_ready(issuer, reason, reason_size);
+}
+
 int mc_cmd_issuer(int argc, char **argv)
 {
     static const char cmd[] = "issuer";
@@ -207,6 +217,7 @@ int mc_cmd_issuer(int argc, char **argv)
     mc_err err = {0};
     const char *root_secret = NULL;
     external_root root = {0};
+    const char *metrics_addr = NULL;
     optind = 1;
     opterr = 0;
     int opt;
@@ -234,8 +245,8 @@ int mc_cmd_issuer(int argc, char **argv)
                                opt == OPT_TTL ? &issuer_options.ttl_seconds
                                               : &issuer_options.max_duration_seconds,
                                &err) != MC_OK)
-                return mc_cli_usage_error(cmd, "--%s: %s",
-                                          opt == OPT_TTL ? "ttl" : "max-duration", err.msg);
+                return mc_cli_usage_error(cmd, "--%s: %s", opt == OPT_TTL ? "ttl" : "max-duration",
+                                          err.msg);
             break;
         case OPT_WORKERS:
             if (mc_cli_workers_parse(cmd, optarg, 256, &issuer_options.workers))
@@ -254,6 +265,11 @@ int mc_cmd_issuer(int argc, char **argv)
                 return mc_cli_usage_error(cmd, "--leader-elect-%s: %s", flag, err.msg);
             break;
         }
+        case MC_CLI_OPT_METRICS_ADDR:
+            if (mc_cli_metrics_addr_check(cmd, optarg))
+                return MC_EXIT_USAGE;
+            metrics_addr = optarg;
+            break;
         case MC_CLI_OPT_LOG_LEVEL:
         case MC_CLI_OPT_LOG_FORMAT:
             if (mc_cli_log_option_parse(cmd, opt, optarg, &log_options))
@@ -317,18 +333,23 @@ int mc_cmd_issuer(int argc, char **argv)
 
     sigset_t stop;
     mc_cli_stop_signals_block(&stop);
+    mc_metrics *metrics = metrics_addr ? mc_metrics_new() : NULL;
+    mc_metrics_http *http = NULL;
     mc_issuer *issuer = NULL;
-    rc = mc_issuer_new(&issuer_options, &issuer, &err);
+    issuer_options.metrics = metrics;
+    rc = metrics_addr && !metrics ? mc_err_set(&err, MC_ENOMEM, "out of memory")
+                                  : mc_issuer_new(&issuer_options, &issuer, &err);
     mc_kube_config_free(config);
     if (rc == MC_OK)
         rc = mc_issuer_start(issuer, &err);
-    if (rc != MC_OK) {
-        mc_issuer_free(issuer);
-        external_root_close(&root);
-        return mc_cli_fail(cmd, &err);
-    }
-    mc_cli_stop_signals_wait(cmd, &stop, -1);
+    if (rc == MC_OK)
+        rc = mc_cli_metrics_start(cmd, metrics_addr, metrics, issuer_ready, issuer, &http, &err);
+    if (rc == MC_OK)
+        mc_cli_stop_signals_wait(cmd, &stop, -1);
+    /* the endpoint first: its scrapes read the issuer */
+    mc_metrics_http_stop(http);
     mc_issuer_free(issuer);
+    mc_metrics_free(metrics);
     external_root_close(&root);
-    return MC_EXIT_OK;
+    return rc == MC_OK ? MC_EXIT_OK : mc_cli_fail(cmd, &err);
 }

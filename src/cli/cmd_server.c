@@ -38,6 +38,10 @@ static const char help[] =
     "                         Watches and /healthz, /livez, /readyz are not counted. Defaults\n"
     "                         shrink to fit the fd limit; the connection limit (fd limit\n"
     "                         less 64) stays 64 above watches plus requests in flight.\n"
+    "  --metrics-addr HOST:PORT\n"
+    "                         serve /metrics (API requests by verb and code, their\n"
+    "                         latency), /healthz and /readyz over plain HTTP (port 0:\n"
+    "                         a free port, logged); docs/metrics.md           [off]\n"
     "  --log-level LEVEL      debug, info, warn, error                        [info]\n"
     "  --log-format FMT       text or json                                    [text]\n"
     "  -h, --help             show this help\n"
@@ -68,6 +72,7 @@ static const struct option options[] = {
     {"max-watches-per-cluster", required_argument, NULL, OPT_MAX_WATCHES_PER_CLUSTER},
     {"max-requests-inflight", required_argument, NULL, OPT_MAX_INFLIGHT},
     {"max-requests-inflight-per-identity", required_argument, NULL, OPT_MAX_INFLIGHT_PER_IDENTITY},
+    {"metrics-addr", required_argument, NULL, MC_CLI_OPT_METRICS_ADDR},
     {"log-level", required_argument, NULL, MC_CLI_OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, MC_CLI_OPT_LOG_FORMAT},
     {"help", no_argument, NULL, 'h'},
@@ -80,30 +85,6 @@ static long parse_count(const char *text)
     char *end = NULL;
     long n = strtol(text, &end, 10);
     return *text && !*end && n >= 1 && n <= 1000000 ? n : -1;
-}
-
-/* Splits "host:port" or "[v6]:port". */
-static int parse_listen(const char *text, char *host, size_t host_size, int *port)
-{
-    const char *colon = strrchr(text, ':');
-    if (!colon || colon == text)
-        return -1;
-    const char *h = text;
-    size_t len = (size_t)(colon - text);
-    if (h[0] == '[' && len >= 2 && h[len - 1] == ']') {
-        h++;
-        len -= 2;
-    }
-    if (len == 0 || len >= host_size)
-        return -1;
-    memcpy(host, h, len);
-    host[len] = '\0';
-    char *end = NULL;
-    long p = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || p < 0 || p > 65535)
-        return -1;
-    *port = (int)p;
-    return 0;
 }
 
 static const char cluster_help[] =
@@ -164,6 +145,7 @@ int mc_cmd_server(int argc, char **argv)
     size_t cluster_count = 0;
     mc_cli_log_options log_options = MC_CLI_LOG_OPTIONS_DEFAULT;
     mc_err err = {0};
+    const char *metrics_addr = NULL;
     optind = 1;
     opterr = 0;
     int opt;
@@ -173,7 +155,7 @@ int mc_cmd_server(int argc, char **argv)
         switch (opt) {
         case OPT_DATA_DIR: config.data_dir = optarg; break;
         case OPT_LISTEN:
-            if (parse_listen(optarg, host, sizeof(host), &config.port))
+            if (mc_cli_host_port_parse(optarg, host, sizeof(host), &config.port))
                 return mc_cli_usage_error(cmd, "--listen: expected HOST:PORT, got \"%s\"", optarg);
             break;
         case OPT_CLUSTER:
@@ -214,6 +196,11 @@ int mc_cmd_server(int argc, char **argv)
                 config.max_requests_inflight_per_identity = (size_t)n;
             break;
         }
+        case MC_CLI_OPT_METRICS_ADDR:
+            if (mc_cli_metrics_addr_check(cmd, optarg))
+                return MC_EXIT_USAGE;
+            metrics_addr = optarg;
+            break;
         case MC_CLI_OPT_LOG_LEVEL:
         case MC_CLI_OPT_LOG_FORMAT:
             if (mc_cli_log_option_parse(cmd, opt, optarg, &log_options))
@@ -235,8 +222,20 @@ int mc_cmd_server(int argc, char **argv)
     sigset_t stop;
     mc_cli_stop_signals_block(&stop);
     mc_server *server = NULL;
-    if (mc_server_start(&config, &server, &err))
+    mc_metrics *metrics = metrics_addr ? mc_metrics_new() : NULL;
+    mc_metrics_http *http = NULL;
+    config.metrics = metrics;
+    int rc = metrics_addr && !metrics ? mc_err_set(&err, MC_ENOMEM, "out of memory")
+                                      : mc_server_start(&config, &server, &err);
+    if (rc == MC_OK)
+        rc = mc_cli_metrics_start(cmd, metrics_addr, metrics, NULL, NULL, &http, &err);
+    if (rc != MC_OK) {
+        mc_metrics_http_stop(http);
+        if (server)
+            mc_server_stop(server);
+        mc_metrics_free(metrics);
         return mc_cli_fail(cmd, &err);
+    }
     int v6 = strchr(host, ':') != NULL;
     printf("meshcert server listening on https://%s%s%s:%d (data in %s)\n", v6 ? "[" : "", host,
            v6 ? "]" : "", mc_server_port(server), config.data_dir);
@@ -245,6 +244,8 @@ int mc_cmd_server(int argc, char **argv)
                clusters[i]);
     fflush(stdout);
     mc_cli_stop_signals_wait(cmd, &stop, -1);
+    mc_metrics_http_stop(http);
     mc_server_stop(server);
+    mc_metrics_free(metrics);
     return MC_EXIT_OK;
 }

@@ -85,3 +85,55 @@ int mc_cli_stop_signals_wait(const char *cmd, const sigset_t *stop, int timeout_
     mc_log_info(cmd, "signal %d: stopping", sig);
     return sig;
 }
+
+int mc_cli_host_port_parse(const char *text, char *host, size_t host_size, int *port)
+{
+    const char *colon = strrchr(text, ':');
+    if (!colon || colon == text)
+        return -1;
+    const char *h = text;
+    size_t len = (size_t)(colon - text);
+    if (h[0] == '[' && len >= 2 && h[len - 1] == ']') {
+        h++;
+        len -= 2;
+    }
+    if (len == 0 || len >= host_size)
+        return -1;
+    memcpy(host, h, len);
+    host[len] = '\0';
+    char *end = NULL;
+    long p = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || p < 0 || p > 65535)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+int mc_cli_metrics_addr_check(const char *cmd, const char *addr)
+{
+    char host[256];
+    int port;
+    if (addr && mc_cli_host_port_parse(addr, host, sizeof(host), &port) != 0)
+        return mc_cli_usage_error(cmd, "--metrics-addr: expected HOST:PORT, got \"%s\"", addr);
+    return MC_EXIT_OK;
+}
+
+int mc_cli_metrics_start(const char *cmd, const char *addr, mc_metrics *metrics,
+                         mc_metrics_http_ready_fn ready, void *ready_ctx, mc_metrics_http **out,
+                         mc_err *err)
+{
+    *out = NULL;
+    char host[256];
+    int port = 0;
+    if (!addr)
+        return MC_OK;
+    if (mc_cli_host_port_parse(addr, host, sizeof(host), &port) != 0)
+        return mc_err_set(err, MC_EINVAL, "--metrics-addr: expected HOST:PORT, got \"%s\"", addr);
+    int rc = mc_metrics_http_start(host, port, metrics, ready, ready_ctx, out, err);
+    if (rc == MC_OK) {
+        int v6 = strchr(host, ':') != NULL;
+        mc_log_info(cmd, "metrics on http://%s%s%s:%d/metrics (probes /healthz, /readyz)",
+                    v6 ? "[" : "", host, v6 ? "]" : "", mc_metrics_http_port(*out));
+    }
+    return rc;
+}

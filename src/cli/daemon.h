@@ -8,12 +8,14 @@
 #include <signal.h>
 
 #include "kube/config.h"
+#include "server/metrics_http.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 /* getopt_long values of the shared options; above each command's own, which
  * count up from 256. */
-enum { MC_CLI_OPT_LOG_LEVEL = 0x1000, MC_CLI_OPT_LOG_FORMAT };
+enum { MC_CLI_OPT_LOG_LEVEL = 0x1000, MC_CLI_OPT_LOG_FORMAT, MC_CLI_OPT_METRICS_ADDR };
 
 /* --log-level and --log-format, before they go to mc_log_configure. */
 typedef struct mc_cli_log_options {
@@ -56,6 +58,21 @@ void mc_cli_stop_signals_block(sigset_t *stop);
  * Logs "signal N: stopping" under the component cmd and returns N; returns 0
  * when the time ran out. */
 int mc_cli_stop_signals_wait(const char *cmd, const sigset_t *stop, int timeout_ms);
+
+/* Splits "HOST:PORT" or "[V6]:PORT" (port 0 to 65535) into host and *port.
+ * 0, or -1 when malformed or host does not fit. */
+int mc_cli_host_port_parse(const char *text, char *host, size_t host_size, int *port);
+
+/* Checks --metrics-addr (NULL: not given). Returns 0, or prints the usage
+ * error and returns 2. */
+int mc_cli_metrics_addr_check(const char *cmd, const char *addr);
+
+/* Starts the endpoint of metrics_http.h on addr (checked already), logging
+ * its URL under the component cmd. *out NULL when addr is NULL. The
+ * endpoint's error code with err filled. */
+int mc_cli_metrics_start(const char *cmd, const char *addr, mc_metrics *metrics,
+                         mc_metrics_http_ready_fn ready, void *ready_ctx, mc_metrics_http **out,
+                         mc_err *err);
 
 /* Parses --workers: an integer from 1 to max into *out. Returns 0, or
  * prints the usage error and returns 2. */

@@ -22,10 +22,11 @@
 #include "util/buf.h"
 #include "util/str.h"
 
-static void fail(mc_issuer_action *action, const char *what, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void fail(mc_issuer_action *action, const char *reason_class, const char *what,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static void fail(mc_issuer_action *action, const char *what, const char *fmt, ...)
+static void fail(mc_issuer_action *action, const char *reason_class, const char *what,
+                 const char *fmt, ...)
 {
     char reason[sizeof(action->error)];
     va_list ap;
@@ -33,6 +34,7 @@ static void fail(mc_issuer_action *action, const char *what, const char *fmt, ..
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
     action->type = MC_ISSUER_FAIL;
+    action->reason = reason_class;
     /* A message cut at sizeof(error) still names the request first. */
     mc_buf msg;
     mc_buf_init(&msg, 4096);
@@ -51,11 +53,12 @@ static int check_policy(const mc_issuer_observation *obs, const char *what,
     mc_err err = {0};
     char root[600];
     if (mc_api_issued_certificate_validate(ic, &err) != MC_OK) {
-        fail(action, what, "%s", err.msg);
+        fail(action, MC_ISSUER_REASON_INVALID_IC, what, "%s", err.msg);
         return MC_EINVAL;
     }
     if (!obs->policy) {
-        fail(action, what, "cluster %s has no usable issuance policy in its registration (%s)",
+        fail(action, MC_ISSUER_REASON_NO_POLICY, what,
+             "cluster %s has no usable issuance policy in its registration (%s)",
              obs->cluster ? obs->cluster : "?", obs->policy_error ? obs->policy_error : "none");
         return MC_EVERIFY;
     }
@@ -65,7 +68,7 @@ static int check_policy(const mc_issuer_observation *obs, const char *what,
         mc_issuer_policy_check_names(obs->policy, obs->cluster, ic->spec.org,
                                      (const char *const *)ic->spec.hosts, ic->spec.hosts_len,
                                      &err) != MC_OK) {
-        fail(action, what, "%s", err.msg);
+        fail(action, MC_ISSUER_REASON_POLICY, what, "%s", err.msg);
         return MC_EVERIFY;
     }
     return MC_OK;
@@ -84,6 +87,17 @@ int mc_issuer_lifetime(const mc_api_issued_certificate *ic, int64_t ttl_seconds,
     return MC_OK;
 }
 
+/* Why mc_pki_csr_parse refused a CSR, from its error code (csr.h). */
+static const char *csr_parse_reason(int code)
+{
+    switch (code) {
+    case MC_ELIMIT: return MC_ISSUER_CSR_TOO_LARGE;
+    case MC_EUNSUPPORTED: return MC_ISSUER_CSR_KEY;
+    case MC_EVERIFY: return MC_ISSUER_CSR_SIGNATURE;
+    default: return MC_ISSUER_CSR_MALFORMED;
+    }
+}
+
 /* Parses and checks the CSR, then signs it; FINISH or FAIL into action. */
 static void sign(const mc_issuer_observation *obs, const char *what, mc_issuer_action *action)
 {
@@ -97,18 +111,24 @@ static void sign(const mc_issuer_observation *obs, const char *what, mc_issuer_a
     int64_t lifetime = 0;
     if (mc_issuer_lifetime(ic, obs->ttl_seconds, obs->max_duration_seconds,
                            &lifetime, &err) != MC_OK) {
-        fail(action, what, "%s", err.msg);
+        fail(action, MC_ISSUER_REASON_LIFETIME, what, "%s", err.msg);
         goto out;
     }
     if (!req->spec.certificate_signing_request || req->spec.certificate_signing_request_len == 0) {
-        fail(action, what, "spec.certificateSigningRequest is empty");
+        fail(action, MC_ISSUER_REASON_CSR, what, "spec.certificateSigningRequest is empty");
+        action->csr_reason = MC_ISSUER_CSR_EMPTY;
         goto out;
     }
     if (mc_pki_csr_parse(req->spec.certificate_signing_request,
                          req->spec.certificate_signing_request_len, "certificateSigningRequest",
-                         &csr, &err) != MC_OK ||
-        mc_pki_csr_check_request(csr, org, hosts, ic->spec.hosts_len, &err) != MC_OK) {
-        fail(action, what, "%s", err.msg);
+                         &csr, &err) != MC_OK) {
+        fail(action, MC_ISSUER_REASON_CSR, what, "%s", err.msg);
+        action->csr_reason = csr_parse_reason(err.code);
+        goto out;
+    }
+    if (mc_pki_csr_check_request(csr, org, hosts, ic->spec.hosts_len, &err) != MC_OK) {
+        fail(action, MC_ISSUER_REASON_CSR, what, "%s", err.msg);
+        action->csr_reason = MC_ISSUER_CSR_NAMES;
         goto out;
     }
     mc_pki_issue_params params;
@@ -128,7 +148,7 @@ static void sign(const mc_issuer_observation *obs, const char *what, mc_issuer_a
     size_t len = 0;
     if (mc_pki_signer_issue(obs->signer, csr, &params, &cert, &err) != MC_OK ||
         mc_pki_cert_to_pem(cert, &action->certificate_pem, &len, &err) != MC_OK) {
-        fail(action, what, "signing: %s", err.msg);
+        fail(action, MC_ISSUER_REASON_SIGNING, what, "signing: %s", err.msg);
         goto out;
     }
     action->type = MC_ISSUER_FINISH;
@@ -160,7 +180,7 @@ void mc_issuer_decide(const mc_issuer_observation *obs, mc_issuer_action *action
     if (check_policy(obs, what, action) != MC_OK)
         return;
     if (!obs->signer) {
-        fail(action, what, "signing root unavailable: %s",
+        fail(action, MC_ISSUER_REASON_ROOT, what, "signing root unavailable: %s",
              obs->signer_error ? obs->signer_error : "no signer");
         return;
     }

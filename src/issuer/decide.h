@@ -59,7 +59,25 @@ typedef struct mc_issuer_action {
     int64_t observed_generation; /* for the status write */
     char *certificate_pem;       /* FINISH: owned (free with free()) */
     char error[512];             /* FAIL: names the request, the cluster and the problem */
+    const char *reason;          /* FAIL: the class of refusal, a static MC_ISSUER_REASON_* */
+    const char *csr_reason;      /* FAIL for the CSR itself: a static MC_ISSUER_CSR_* */
 } mc_issuer_action;
+
+/* Classes of refusal (metrics label values, docs/metrics.md). */
+#define MC_ISSUER_REASON_INVALID_IC "invalid_issuedcertificate" /* spec does not validate */
+#define MC_ISSUER_REASON_NO_POLICY  "no_policy"        /* the registration has no usable policy */
+#define MC_ISSUER_REASON_POLICY     "policy_denied"    /* root, org or hosts outside the policy */
+#define MC_ISSUER_REASON_LIFETIME   "invalid_lifetime" /* spec.duration unusable */
+#define MC_ISSUER_REASON_CSR        "csr_refused"      /* the CSR (csr_reason says why) */
+#define MC_ISSUER_REASON_ROOT       "root_unavailable" /* the signing root cannot be read */
+#define MC_ISSUER_REASON_SIGNING    "signing_failed"   /* the signer failed */
+/* Why a CSR was refused. */
+#define MC_ISSUER_CSR_EMPTY     "empty"
+#define MC_ISSUER_CSR_MALFORMED "malformed"
+#define MC_ISSUER_CSR_TOO_LARGE "too_large"
+#define MC_ISSUER_CSR_KEY       "unsupported_key"
+#define MC_ISSUER_CSR_SIGNATURE "bad_signature"
+#define MC_ISSUER_CSR_NAMES     "names_not_allowed"
 
 /* The lifetime to ask of the signer for ic: its spec.duration when set,
  * else ttl_seconds (0: MC_ISSUER_DEFAULT_TTL); then lowered to

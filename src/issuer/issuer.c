@@ -20,10 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/certificate_metrics.h"
 #include "api/certificate_request.h"
 #include "api/core.h"
 #include "api/issued_certificate.h"
 #include "api/registration.h"
+#include "api/time.h"
 #include "issuer/decide.h"
 #include "issuer/internal.h"
 #include "issuer/policy.h"
@@ -37,6 +39,7 @@
 #include "runtime/controller.h"
 #include "runtime/informer.h"
 #include "runtime/leader.h"
+#include "runtime/metrics.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -78,11 +81,27 @@ typedef struct signer_entry {
     mc_pki_signer *signer;      /* immutable, NULL when the Secret is unusable */
     int borrowed;               /* immutable: signer is options->root_signer, not freed */
     char *root_pem;             /* immutable */
+    int64_t root_not_after;     /* immutable: the root's notAfter (Unix s), 0 unknown */
     char error[MC_ERR_MSG_MAX]; /* immutable: why signer is NULL */
     int refs;                   /* issuer->signers_lock */
     int cached;                 /* in issuer->signers (signers_lock) */
     struct signer_entry *next;  /* issuer->signers_lock */
 } signer_entry;
+
+/* The issuer's metric families (docs/metrics.md); all NULL without a
+ * registry. Immutable pointers; the registry locks the values. */
+typedef struct issuer_metrics {
+    mc_metrics *registry;
+    mc_metric *signed_total;  /* {cluster} */
+    mc_metric *refused_total; /* {cluster, reason} */
+    mc_metric *csr_refusals;  /* {cluster, reason} */
+    mc_metric *latency;       /* {cluster}: request created -> signed */
+    mc_metric *leader;        /* 1 leading, 0 standby */
+    mc_metric *clusters;      /* registered clusters watched */
+    mc_metric *root_expiry;   /* {secret}: roots read for signing */
+    mc_api_certificate_metrics certificates;
+    mc_runtime_metrics runtime;
+} issuer_metrics;
 
 struct mc_issuer {
     char *namespace;                   /* immutable */
@@ -110,6 +129,7 @@ struct mc_issuer {
     signer_entry *signers;
     int started; /* caller's thread only */
     int stopped; /* caller's thread only */
+    issuer_metrics metrics; /* immutable after new */
 };
 
 /* snprintf for messages that may be cut (names are bounded by the API
@@ -519,6 +539,9 @@ static signer_entry *signer_entry_build(const char *secret_key, const mc_api_sec
     format_message(what, sizeof(what), "secret %s %s", secret_key, ROOT_KEY_KEY);
     if (rc == MC_OK)
         rc = mc_pki_key_from_pem((const char *)key_data->data, key_data->len, what, &key, &err);
+    time_t not_before = 0, not_after = 0;
+    if (rc == MC_OK && mc_pki_cert_validity(root, &not_before, &not_after) == MC_OK)
+        entry->root_not_after = (int64_t)not_after;
     if (rc == MC_OK)
         rc = mc_pki_signer_new(root, key, &entry->signer, &err);
     if (rc == MC_OK) {
@@ -806,6 +829,29 @@ static void wait_cache(issuer_cluster *cluster, const char *ns, const char *name
     }
 }
 
+/* Counts an answer written: signed (with its latency since the request was
+ * created) or refused by reason class. */
+static void count_answer(const issuer_metrics *metrics, const char *cluster,
+                         const mc_api_certificate_request *request, const mc_issuer_action *action)
+{
+    if (action->type == MC_ISSUER_FINISH) {
+        mc_metric_add(metrics->signed_total, MC_LABELS(cluster), 1);
+        int64_t created = 0;
+        if (request->metadata.creation_timestamp &&
+            mc_time_parse(request->metadata.creation_timestamp, &created, NULL, NULL) == MC_OK) {
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            double seconds = (double)(now.tv_sec - created) + (double)now.tv_nsec / 1e9;
+            mc_metric_observe(metrics->latency, MC_LABELS(cluster), seconds > 0 ? seconds : 0);
+        }
+        return;
+    }
+    mc_metric_add(metrics->refused_total,
+                  MC_LABELS(cluster, action->reason ? action->reason : "other"), 1);
+    if (action->csr_reason)
+        mc_metric_add(metrics->csr_refusals, MC_LABELS(cluster, action->csr_reason), 1);
+}
+
 static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster, const char *ns,
                                      const char *name, mc_err *err)
 {
@@ -848,6 +894,7 @@ static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster,
     rc = mc_api_issued_certificate_decode(obj, &issued, &local);
     if (rc != MC_OK) {
         action.type = MC_ISSUER_FAIL;
+        action.reason = MC_ISSUER_REASON_INVALID_IC;
         action.observed_generation = request->metadata.generation;
         format_message(action.error, sizeof(action.error),
                        "certificaterequest %s/%s on cluster %s: %s", ns, name, cluster->name,
@@ -895,6 +942,7 @@ static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster,
         goto out;
     }
     wait_cache(cluster, ns, name, request->metadata.resource_version);
+    count_answer(&issuer->metrics, cluster->name, request, &action);
     if (action.type == MC_ISSUER_FINISH)
         mc_log_info(LOG, "certificaterequest %s/%s on cluster %s: FINISHED (generation %lld)", ns,
                     name, cluster->name, (long long)action.observed_generation);
@@ -961,6 +1009,108 @@ static void on_stopped_leading(void *ctx)
     mc_issuer *issuer = ctx;
     atomic_store(&issuer->leading, 0);
     mc_log_info(LOG, "not leading (lease %s/%s)", issuer->namespace, LEASE_NAME);
+}
+
+/* ---- metrics and readiness --------------------------------------------- */
+
+/* Collector: the values read from caches, the queues and the signers. */
+static void collect_metrics(void *ctx)
+{
+    mc_issuer *issuer = ctx;
+    issuer_metrics *m = &issuer->metrics;
+    mc_metric_set(m->leader, NULL, atomic_load(&issuer->leading) ? 1 : 0);
+    mc_runtime_metrics_controller(&m->runtime, issuer->request_controller);
+    mc_runtime_metrics_controller(&m->runtime, issuer->cluster_controller);
+    mc_runtime_metrics_watcher(&m->runtime, issuer->watcher);
+    issuer_cluster **clusters = NULL;
+    size_t count = mc_issuer_clusters_acquire(issuer, &clusters);
+    mc_metric_set(m->clusters, NULL, (double)count);
+    mc_api_certificate_metrics_reset(&m->certificates);
+    for (size_t i = 0; i < count; i++) {
+        json_t **items = NULL;
+        size_t n = mc_informer_list(clusters[i]->issued, NULL, &items);
+        for (size_t j = 0; j < n; j++) {
+            mc_api_certificate_metrics_set(&m->certificates, clusters[i]->name, items[j]);
+            json_decref(items[j]);
+        }
+        free(items);
+    }
+    mc_issuer_clusters_release(clusters, count);
+    mc_metric_reset(m->root_expiry);
+    pthread_mutex_lock(&issuer->signers_lock);
+    for (signer_entry *entry = issuer->signers; entry; entry = entry->next)
+        if (entry->signer && entry->root_not_after)
+            mc_metric_set(m->root_expiry, MC_LABELS(entry->secret), (double)entry->root_not_after);
+    pthread_mutex_unlock(&issuer->signers_lock);
+}
+
+static int metrics_register(mc_issuer *issuer, mc_metrics *registry, mc_err *err)
+{
+    issuer_metrics *m = &issuer->metrics;
+    m->registry = registry;
+    if (!registry)
+        return MC_OK;
+    static const char *const cluster[] = {"cluster"};
+    static const char *const cluster_reason[] = {"cluster", "reason"};
+    static const char *const secret[] = {"secret"};
+    m->signed_total =
+        mc_metrics_counter(registry, "meshcert_issuer_requests_signed_total",
+                           "CertificateRequests signed (status FINISHED written).", cluster, 1);
+    m->refused_total = mc_metrics_counter(
+        registry, "meshcert_issuer_requests_refused_total",
+        "CertificateRequests refused (status FAILED written), by reason class.", cluster_reason, 2);
+    m->csr_refusals =
+        mc_metrics_counter(registry, "meshcert_issuer_csr_refusals_total",
+                           "CSRs refused, by what was wrong with them.", cluster_reason, 2);
+    m->latency = mc_metrics_histogram(
+        registry, "meshcert_issuer_issuance_duration_seconds",
+        "From a CertificateRequest's creation to its signed status written.", cluster, 1,
+        mc_metrics_latency_buckets, mc_metrics_latency_bucket_count);
+    m->leader =
+        mc_metrics_gauge(registry, "meshcert_issuer_leader",
+                         "1 while this replica holds the Lease and signs, 0 on standby.", NULL, 0);
+    m->clusters = mc_metrics_gauge(registry, "meshcert_issuer_registered_clusters",
+                                   "Registered clusters being watched.", NULL, 0);
+    m->root_expiry = mc_metrics_gauge(
+        registry, "meshcert_root_expiration_timestamp_seconds",
+        "notAfter of each root CA read for signing (Secret ns/name), Unix seconds.", secret, 1);
+    if (!m->signed_total || !m->refused_total || !m->csr_refusals || !m->latency || !m->leader ||
+        !m->clusters || !m->root_expiry)
+        return mc_err_set(err, MC_EINVAL, "issuer metrics: cannot register (name taken?)");
+    int rc = mc_api_certificate_metrics_register(registry, &m->certificates, err);
+    if (rc == MC_OK)
+        rc = mc_runtime_metrics_register(registry, &m->runtime, err);
+    if (rc == MC_OK && mc_metrics_add_collector(registry, collect_metrics, issuer) != MC_OK)
+        rc = mc_err_set(err, MC_ENOMEM, "issuer metrics: out of memory");
+    return rc;
+}
+
+int mc_issuer_ready(mc_issuer *issuer, char *reason, size_t reason_size)
+{
+    if (!mc_informer_has_synced(issuer->registrations)) {
+        format_message(reason, reason_size, "registered clusters (secrets in %s) not synced yet",
+                       issuer->namespace);
+        return 0;
+    }
+    if (!mc_rotation_controller_ready(issuer->rotations)) {
+        format_message(reason, reason_size, "rootrotations not synced yet");
+        return 0;
+    }
+    mc_buf text;
+    mc_buf_init(&text, reason_size ? reason_size - 1 : 0);
+    mc_buf_append_str(&text, atomic_load(&issuer->leading) ? "leading"
+                                                           : "standby (another replica leads)");
+    issuer_cluster **clusters = NULL;
+    size_t count = mc_issuer_clusters_acquire(issuer, &clusters);
+    for (size_t i = 0, unsynced = 0; i < count; i++)
+        if (!mc_informer_has_synced(clusters[i]->issued) ||
+            !mc_informer_has_synced(clusters[i]->requests))
+            mc_buf_appendf(&text, "%s%s", unsynced++ ? ", " : "; caches not synced yet: cluster ",
+                           clusters[i]->name);
+    mc_issuer_clusters_release(clusters, count);
+    format_message(reason, reason_size, "%s", text.data ? text.data : "ready");
+    mc_buf_free(&text);
+    return 1;
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
@@ -1054,6 +1204,8 @@ int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err
     if (rc == MC_OK)
         rc = mc_rotation_controller_new(issuer, issuer->client, issuer->watcher, issuer->namespace,
                                         &issuer->rotations, err);
+    if (rc == MC_OK)
+        rc = metrics_register(issuer, options->metrics, err);
     if (rc == MC_OK) {
         mc_informer_handlers handlers;
         mc_controller_watch(issuer->cluster_controller, &handlers, NULL);
@@ -1139,6 +1291,8 @@ void mc_issuer_free(mc_issuer *issuer)
 {
     if (!issuer)
         return;
+    /* no scrape reads the issuer once this returns */
+    mc_metrics_remove_collector(issuer->metrics.registry, collect_metrics, issuer);
     if (issuer->started)
         mc_issuer_stop(issuer);
     mc_leader_free(issuer->leader);

@@ -12,12 +12,14 @@
 #ifndef MC_ISSUER_ISSUER_H
 #define MC_ISSUER_ISSUER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kube/config.h"
 #include "pki/issue.h"
 #include "pki/key.h"
 #include "util/err.h"
+#include "util/metrics.h"
 
 #define MC_ISSUER_DEFAULT_ROOT_NAME "root-ca"
 
@@ -48,6 +50,8 @@ typedef struct mc_issuer_options {
     int64_t lease_ms;                 /* leader election timings (0: client-go's defaults) */
     int64_t renew_deadline_ms;
     int64_t retry_ms;
+    /* where the issuer's metrics go (docs/metrics.md), or NULL; outlives the issuer */
+    mc_metrics *metrics;
 } mc_issuer_options;
 
 /* Builds an issuer (nothing runs yet). *out freed with mc_issuer_free.
@@ -63,6 +67,15 @@ void mc_issuer_stop(mc_issuer *issuer);
 
 /* Frees (stopping first). Accepts NULL. */
 void mc_issuer_free(mc_issuer *issuer);
+
+/* Readiness (/readyz): 1 once the management cluster's caches (registrations,
+ * RootRotations) are synced, whether leading or standing by; 0 before. reason
+ * gets "leading", "standby (another replica leads)" or what is not synced,
+ * and the registered clusters whose caches are not synced yet (which do not
+ * make the issuer unready: one unreachable cluster must not stall a rollout
+ * while the others are served). Thread-safe; call between mc_issuer_start
+ * and mc_issuer_free. */
+int mc_issuer_ready(mc_issuer *issuer, char *reason, size_t reason_size);
 
 /* Number of registered clusters currently watched (tests, logs). */
 int mc_issuer_cluster_count(mc_issuer *issuer);

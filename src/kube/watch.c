@@ -78,6 +78,9 @@ struct mc_kube_watcher {
     command **cmds_tail;    /* lock */
     int quit;               /* lock: free asked the thread to end */
     mc_kube_watch *watches; /* I/O thread: started, not yet released */
+    atomic_ulong reconnects; /* every watch's reconnects (written by the I/O thread) */
+    atomic_ulong expired;    /* watches ended by 410 Expired (written by the I/O thread) */
+    atomic_ulong failed;     /* watches ended by a permanent failure (I/O thread) */
 };
 
 static int64_t now_ms(void)
@@ -115,6 +118,7 @@ static void deliver(mc_kube_watch *w, mc_kube_event_type type, const json_t *obj
 static void deliver_terminal(mc_kube_watch *w, mc_kube_event_type type, const json_t *object)
 {
     w->terminal = 1;
+    atomic_fetch_add(type == MC_KUBE_EXPIRED ? &w->watcher->expired : &w->watcher->failed, 1);
     deliver(w, type, object);
 }
 
@@ -278,8 +282,12 @@ static void connect_stream(mc_kube_watch *w)
         schedule_reconnect(w);
         return;
     }
-    if (w->connected_once)
+    if (w->connected_once) {
+        /* the total first: a reader of the stream's count then the total
+         * never sees the total behind */
+        atomic_fetch_add(&w->watcher->reconnects, 1);
         atomic_fetch_add(&w->reconnects, 1);
+    }
     w->connected_once = 1;
 }
 
@@ -452,6 +460,9 @@ int mc_kube_watcher_new(mc_kube_watcher **out, mc_err *err)
     if (!watcher)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
     watcher->cmds_tail = &watcher->cmds;
+    atomic_init(&watcher->reconnects, 0);
+    atomic_init(&watcher->expired, 0);
+    atomic_init(&watcher->failed, 0);
     pthread_mutex_init(&watcher->lock, NULL);
     pthread_cond_init(&watcher->stopped, NULL);
     watcher->multi = curl_multi_init();
@@ -582,4 +593,12 @@ void mc_kube_watch_stop(mc_kube_watch *watch)
 unsigned mc_kube_watch_reconnects(const mc_kube_watch *watch)
 {
     return atomic_load(&((mc_kube_watch *)watch)->reconnects);
+}
+
+void mc_kube_watcher_restarts(mc_kube_watcher *watcher, unsigned long *reconnects,
+                              unsigned long *expired, unsigned long *failed)
+{
+    *reconnects = atomic_load(&watcher->reconnects);
+    *expired = atomic_load(&watcher->expired);
+    *failed = atomic_load(&watcher->failed);
 }

@@ -63,6 +63,12 @@ int mc_kube_watch_start(mc_kube_watcher *watcher, mc_kube_client *client,
  * at once and the stream is freed by the loop. Accepts NULL. */
 void mc_kube_watch_stop(mc_kube_watch *watch);
 
+/* Totals over every watch the watcher ran (metrics): reconnects after a
+ * stream ended or broke, watches ended by 410 Expired (their owners
+ * relist), and by a permanent failure. */
+void mc_kube_watcher_restarts(mc_kube_watcher *watcher, unsigned long *reconnects,
+                              unsigned long *expired, unsigned long *failed);
+
 /* Number of reconnects so far (tests). */
 unsigned mc_kube_watch_reconnects(const mc_kube_watch *watch);
 

@@ -235,3 +235,8 @@ void mc_controller_free(mc_controller *controller)
     free(controller->name);
     free(controller);
 }
+
+const char *mc_controller_name(const mc_controller *controller)
+{
+    return controller->name;
+}

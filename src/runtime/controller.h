@@ -46,6 +46,9 @@ void mc_controller_watch(mc_controller *controller, mc_informer_handlers *handle
 /* The controller's queue (to add keys directly). */
 mc_workqueue *mc_controller_queue(mc_controller *controller);
 
+/* The name given to mc_controller_new (borrowed). */
+const char *mc_controller_name(const mc_controller *controller);
+
 /* Starts the workers. */
 int mc_controller_start(mc_controller *controller, mc_err *err);
 

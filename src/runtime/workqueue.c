@@ -50,6 +50,7 @@ struct mc_workqueue {
     size_t heap_cap;       /* (lock) */
     int shutting_down;     /* no more adds (lock) */
     int drain;             /* getters still take ready keys after shutdown (lock) */
+    unsigned long retries; /* add_rate_limited calls ever (lock) */
 };
 
 static int64_t monotonic_ms(void *ctx)
@@ -360,6 +361,7 @@ void mc_workqueue_add_rate_limited(mc_workqueue *queue, const char *key)
 {
     pthread_mutex_lock(&queue->lock);
     if (!queue->shutting_down) {
+        queue->retries++;
         wq_entry *e = entry_get(queue, key);
         if (e) {
             int64_t delay = queue->base_delay_ms;
@@ -519,4 +521,12 @@ void mc_workqueue_tick(mc_workqueue *queue)
     pthread_mutex_lock(&queue->lock);
     pthread_cond_broadcast(&queue->cond);
     pthread_mutex_unlock(&queue->lock);
+}
+
+unsigned long mc_workqueue_retries(mc_workqueue *queue)
+{
+    pthread_mutex_lock(&queue->lock);
+    unsigned long retries = queue->retries;
+    pthread_mutex_unlock(&queue->lock);
+    return retries;
 }

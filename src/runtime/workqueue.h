@@ -63,6 +63,10 @@ void mc_workqueue_shutdown(mc_workqueue *queue, int drain);
 /* Keys queued and ready (not delayed, not processing). */
 size_t mc_workqueue_len(mc_workqueue *queue);
 
+/* How many keys were re-queued with backoff (add_rate_limited) since the
+ * queue was made, all keys together (metrics). */
+unsigned long mc_workqueue_retries(mc_workqueue *queue);
+
 /* Wakes getters to re-check delayed keys (tests that move the clock call it). */
 void mc_workqueue_tick(mc_workqueue *queue);
 

@@ -15,12 +15,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/discovery.h"
 #include "server/internal.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/str.h"
 
 /* Per-connection request state (MHD's con_cls). */
@@ -29,6 +31,7 @@ typedef struct request_state {
     int too_large;      /* the body exceeded MC_SERVER_BODY_MAX */
     int admitted;       /* holds a place in server->inflight until completed */
     char identity[160]; /* whose place: a user name, or "client <address>" */
+    struct timespec started; /* CLOCK_MONOTONIC at the headers (metrics) */
 } request_state;
 
 /* A list reply streamed as the client reads: the list's fields, then one
@@ -649,6 +652,40 @@ static enum MHD_Result admit(struct mc_server *server, struct MHD_Connection *co
     return queue_reply(connection, &reply);
 }
 
+/* The verb of a request as kube-apiserver's metrics name it (WATCH for a
+ * GET with watch=true; the rest by method). */
+static const char *request_verb(struct MHD_Connection *connection, const char *method)
+{
+    static const char *const methods[] = {"GET",    "POST", "PUT",    "PATCH",
+                                          "DELETE", "HEAD", "OPTIONS"};
+    if (!counted_in_flight(connection, "", method))
+        return "WATCH";
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strcmp(method, methods[i]) == 0)
+            return methods[i];
+    return "OTHER"; /* a label value per unknown method would let clients grow the series */
+}
+
+/* Counts an answered API request by verb and code, and its time from the
+ * headers to the reply queued (a watch: to its stream started). Health
+ * checks are not counted. */
+static void count_request(struct mc_server *server, struct MHD_Connection *connection,
+                          const char *url, const char *method, int status,
+                          const struct timespec *started)
+{
+    if (!server->requests || is_health_check(url))
+        return;
+    const char *verb = request_verb(connection, method);
+    char code[16];
+    snprintf(code, sizeof(code), "%d", status);
+    mc_metric_add(server->requests, MC_LABELS(verb, code), 1);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double seconds =
+        (double)(now.tv_sec - started->tv_sec) + (double)(now.tv_nsec - started->tv_nsec) / 1e9;
+    mc_metric_observe(server->request_latency, MC_LABELS(verb), seconds);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -661,6 +698,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         if (!state)
             return MHD_NO;
         mc_buf_init(&state->body, MC_SERVER_BODY_MAX);
+        clock_gettime(CLOCK_MONOTONIC, &state->started);
         *con_cls = state;
         return admit(server, connection, url, method, state);
     }
@@ -676,6 +714,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
     mc_server_dispatch(server, &in, &reply);
     if (!reply.body && !reply.stream)
         mc_server_reply_status(&reply, 500, "InternalError", "no reply", NULL);
+    count_request(server, connection, url, method, reply.status, &state->started);
     return queue_reply(connection, &reply);
 }
 

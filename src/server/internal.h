@@ -43,6 +43,8 @@ struct mc_server {
     int64_t data_version; /* SQLite data_version seen last (cluster changes) */
     char *tls_cert;       /* PEM of the serving certificate (owned) */
     char *tls_key;        /* PEM of its key (owned, wiped) */
+    struct mc_metric *requests;        /* meshcert_apiserver_requests_total{verb,code}, or NULL */
+    struct mc_metric *request_latency; /* meshcert_apiserver_request_duration_seconds{verb} */
 };
 
 /* Where a request's query parameters and headers come from: libmicrohttpd's

@@ -28,6 +28,7 @@
 #include "util/buf.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/str.h"
 
 #define CRD_RESOURCE "apiextensions.k8s.io/customresourcedefinitions"
@@ -498,6 +499,27 @@ static int lock_data_dir(struct mc_server *server, const char *dir, mc_err *err)
     return MC_OK;
 }
 
+/* The API request families (docs/metrics.md), as kube-apiserver's
+ * apiserver_request_total and apiserver_request_duration_seconds. */
+static int register_metrics(struct mc_server *server, mc_metrics *metrics, mc_err *err)
+{
+    if (!metrics)
+        return MC_OK;
+    static const char *const verb_code[] = {"verb", "code"};
+    static const char *const verb[] = {"verb"};
+    server->requests = mc_metrics_counter(
+        metrics, "meshcert_apiserver_requests_total",
+        "API requests answered, by verb (HTTP method; WATCH for watches) and HTTP status code.",
+        verb_code, 2);
+    server->request_latency = mc_metrics_histogram(
+        metrics, "meshcert_apiserver_request_duration_seconds",
+        "From an API request's headers to its reply queued (a list: its stream started), by verb.",
+        verb, 1, mc_metrics_latency_buckets, mc_metrics_latency_bucket_count);
+    if (!server->requests || !server->request_latency)
+        return mc_err_set(err, MC_EINVAL, "server metrics: cannot register (name taken?)");
+    return MC_OK;
+}
+
 int mc_server_start(const mc_server_config *config, mc_server **out, mc_err *err)
 {
     int rc = validate_config(config, err);
@@ -555,6 +577,8 @@ int mc_server_start(const mc_server_config *config, mc_server **out, mc_err *err
             rc = cluster_load(server, names[i], err);
         free(names);
     }
+    if (rc == MC_OK)
+        rc = register_metrics(server, config->metrics, err);
     if (rc == MC_OK)
         rc = mc_server_http_start(server, err);
     for (size_t i = 0; rc == MC_OK && i < server->cluster_count; i++)

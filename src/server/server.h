@@ -23,6 +23,8 @@ typedef struct mc_server_config {
     size_t max_watches_per_cluster;   /* open watches of one cluster (its token); 0 = 5000 */
     size_t max_requests_inflight;     /* other requests in flight in total; 0 = default */
     size_t max_requests_inflight_per_identity; /* of one identity; 0 = default */
+    struct mc_metrics *metrics; /* API request metrics go here (docs/metrics.md), or NULL;
+                                   must outlive the server */
 } mc_server_config;
 
 /* The defaults of the soft caps (answered with 429): open watches, requests

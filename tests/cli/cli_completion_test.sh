@@ -56,6 +56,11 @@ expect_has --data-dir meshcert server --
 expect "ec-p256 ec-p384 " meshcert ca create --key-type ec
 expect "istio tls " meshcert sign --format ""
 expect "debug " meshcert agent --log-level d
+# --metrics-addr (docs/metrics.md) on the issuer, the agent and the server, read from their --help
+expect "--metrics-addr " meshcert issuer --metr
+expect "--metrics-addr " meshcert agent --metr
+expect "--metrics-addr " meshcert server --metr
+expect "--cluster-name " meshcert agent --cluster-n
 expect "" meshcert issue --name ""
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

@@ -243,6 +243,8 @@ static void test_survives_server_restart(void **state)
     create_cm("r1");
     assert_true(wait_for(&r, "A:r1", 0, 0, 10000));
     assert_int_equal(mc_kube_watch_reconnects(w), 0);
+    unsigned long reconnects_before = 0, expired_before = 0, failed_before = 0;
+    mc_kube_watcher_restarts(watcher, &reconnects_before, &expired_before, &failed_before);
     assert_int_equal(server_process_kill(&sp, 1), 0);
     sleep_ms(300); /* the watch notices and backs off */
     char listen[64];
@@ -252,6 +254,12 @@ static void test_survives_server_restart(void **state)
     create_cm("r2");
     assert_true(wait_for(&r, "A:r2", 0, 0, 20000));
     assert_true(mc_kube_watch_reconnects(w) >= 1);
+    /* the watcher's totals (meshcert_watch_restarts_total) count them too */
+    unsigned long reconnects = 0, expired = 0, failed = 0;
+    unsigned long stream_reconnects = mc_kube_watch_reconnects(w); /* before the total */
+    mc_kube_watcher_restarts(watcher, &reconnects, &expired, &failed);
+    assert_true(reconnects >= reconnects_before + stream_reconnects);
+    assert_true(expired == expired_before && failed == failed_before);
     pthread_mutex_lock(&r.lock);
     int r1_added = 0;
     for (int i = 0; i < r.n_names; i++)
@@ -275,10 +283,14 @@ static void test_expired_after_history_window(void **state)
     for (int i = 0; i < 50; i++)
         patch_cm("churn", i);
     mc_kube_watch_options opts = {.resource_version = old_rv};
+    unsigned long reconnects = 0, expired_before = 0, expired = 0, failed = 0;
+    mc_kube_watcher_restarts(watcher, &reconnects, &expired_before, &failed);
     assert_int_equal(
         mc_kube_watch_start(watcher, client, &configmaps, "default", &opts, on_event, &r, &w, &err),
         MC_OK);
     assert_true(wait_for(&r, NULL, MC_KUBE_EXPIRED, 1, 10000));
+    mc_kube_watcher_restarts(watcher, &reconnects, &expired, &failed);
+    assert_true(expired == expired_before + 1); /* counted before it is delivered */
     create_cm("after-expiry");
     sleep_ms(500);
     pthread_mutex_lock(&r.lock);

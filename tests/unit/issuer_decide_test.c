@@ -160,6 +160,19 @@ static void assert_fail(const mc_issuer_action *a, const char *part)
         fail_msg("error \"%s\" lacks \"%s\"", a->error, part);
 }
 
+/* The metric labels of a refusal: the class and, for a CSR, why (NULL: none). */
+static void assert_reasons(const mc_issuer_action *a, const char *reason, const char *csr_reason)
+{
+    assert_non_null(a->reason);
+    assert_string_equal(a->reason, reason);
+    if (csr_reason) {
+        assert_non_null(a->csr_reason);
+        assert_string_equal(a->csr_reason, csr_reason);
+    } else {
+        assert_null(a->csr_reason);
+    }
+}
+
 /* ---- already answered, waiting, no signer --------------------------------- */
 
 static void test_answered_for_generation_is_nothing(void **state)
@@ -223,6 +236,7 @@ static void test_no_signer_fails_with_reason(void **state)
     assert_fail(decide(&w), "secret meshcert/root-ca not found");
     w.obs.signer_error = NULL;
     assert_fail(decide(&w), "signing root unavailable");
+    assert_reasons(decide(&w), MC_ISSUER_REASON_ROOT, NULL);
     world_free(&w);
 }
 
@@ -235,8 +249,10 @@ static void test_csr_garbage_fails(void **state)
     world_init(&w);
     set_csr(&w, "not a csr", 9);
     assert_fail(decide(&w), "certificateSigningRequest");
+    assert_reasons(decide(&w), MC_ISSUER_REASON_CSR, MC_ISSUER_CSR_MALFORMED);
     set_csr(&w, NULL, 0);
     assert_fail(decide(&w), "empty");
+    assert_reasons(decide(&w), MC_ISSUER_REASON_CSR, MC_ISSUER_CSR_EMPTY);
     world_free(&w);
 }
 
@@ -261,6 +277,7 @@ static void test_csr_bad_signature_fails(void **state)
     der[der_len - 2] ^= 0x01;
     set_csr(&w, der, der_len);
     assert_fail(decide(&w), "signature");
+    assert_reasons(decide(&w), MC_ISSUER_REASON_CSR, MC_ISSUER_CSR_SIGNATURE);
     free(der);
     mc_buf_free(&b64);
     world_free(&w);
@@ -277,6 +294,7 @@ static void test_csr_rsa1024_fails(void **state)
     assert_int_equal(mc_file_read(MC_TEST_DATA "/pki/rsa1024.csr", 1 << 16, &text, &len, &err), 0);
     set_csr(&w, text, len);
     assert_fail(decide(&w), "1024");
+    assert_reasons(decide(&w), MC_ISSUER_REASON_CSR, MC_ISSUER_CSR_KEY);
     free(text);
     world_free(&w);
 }
@@ -323,6 +341,7 @@ static void test_csr_extra_san_fails(void **state)
     char *pem = make_csr(&w, "Istio", hosts, 2);
     set_csr(&w, pem, strlen(pem));
     assert_fail(decide(&w), "DNS:evil.example.com");
+    assert_reasons(decide(&w), MC_ISSUER_REASON_CSR, MC_ISSUER_CSR_NAMES);
     free(pem);
     world_free(&w);
 }
@@ -533,6 +552,7 @@ static void test_expired_root_fails(void **state)
     world_init(&w);
     w.obs.now = NOW + 20LL * 365 * 86400;
     assert_fail(decide(&w), "signing");
+    assert_reasons(decide(&w), MC_ISSUER_REASON_SIGNING, NULL);
     world_free(&w);
 }
 
@@ -593,6 +613,7 @@ static void test_org_outside_policy_fails(void **state)
     set_spec(&w, "Google LLC", k_hosts, 2);
     assert_fail(decide(&w),
                 "org \"Google LLC\" is outside cluster c1's issuance policy (orgs: Istio)");
+    assert_reasons(decide(&w), MC_ISSUER_REASON_POLICY, NULL);
     world_free(&w);
 }
 
@@ -654,6 +675,7 @@ static void test_no_policy_fails(void **state)
     w.obs.policy_error = "no annotation certificates.smh.solo.io/issuance-policy";
     assert_fail(decide(&w), "cluster c1 has no usable issuance policy in its registration (no "
                             "annotation certificates.smh.solo.io/issuance-policy)");
+    assert_reasons(decide(&w), MC_ISSUER_REASON_NO_POLICY, NULL);
     world_free(&w);
 }
 

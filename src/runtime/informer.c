@@ -31,8 +31,12 @@
 #define INFORMER_KEY_MAX        512
 #define INFORMER_BACKOFF_MIN_MS 500
 #define INFORMER_BACKOFF_MAX_MS 30000
-#define RUNNER_WORKERS_DEFAULT  4
-#define RUNNER_WORKERS_MAX      64
+/* A page's request, retries included, holds a list worker at most this
+ * long: an unreachable cluster then delays the others (queued behind it)
+ * by no more, and retries after its backoff. */
+#define INFORMER_PAGE_DEADLINE_MS 15000
+#define RUNNER_WORKERS_DEFAULT    4
+#define RUNNER_WORKERS_MAX        64
 
 struct mc_informer_runner {
     mc_kube_watcher *watcher;   /* immutable, not owned */
@@ -247,7 +251,7 @@ static int list_all(mc_informer *informer, json_t **out, char **rv, mc_err *err)
         return mc_err_set(err, MC_ENOMEM, "list %s: out of memory", informer->plural);
     for (;;) {
         mc_kube_list_options options = {informer->label_selector, NULL, INFORMER_PAGE,
-                                        continue_token};
+                                        continue_token, INFORMER_PAGE_DEADLINE_MS};
         rc = mc_kube_list(informer->client, &informer->res, informer->namespace, &options, &page,
                           err);
         if (rc == MC_EEXPIRED && continue_token && restarts++ < 3) {

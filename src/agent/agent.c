@@ -843,6 +843,7 @@ static void collect_metrics(void *ctx)
     agent_metrics *m = &agent->metrics;
     mc_runtime_metrics_controller(&m->runtime, agent->controller);
     mc_runtime_metrics_watcher(&m->runtime, agent->watcher);
+    mc_runtime_metrics_informers(&m->runtime, agent->informers);
     mc_api_certificate_metrics_reset(&m->certificates);
     json_t **items = NULL;
     size_t n = mc_informer_list(agent->issued, NULL, &items);

@@ -1023,6 +1023,7 @@ static void collect_metrics(void *ctx)
     mc_runtime_metrics_controller(&m->runtime, issuer->request_controller);
     mc_runtime_metrics_controller(&m->runtime, issuer->cluster_controller);
     mc_runtime_metrics_watcher(&m->runtime, issuer->watcher);
+    mc_runtime_metrics_informers(&m->runtime, issuer->informers);
     issuer_cluster **clusters = NULL;
     size_t count = mc_issuer_clusters_acquire(issuer, &clusters);
     mc_metric_set(m->clusters, NULL, (double)count);

@@ -562,6 +562,11 @@ void mc_informer_runner_free(mc_informer_runner *runner)
     free(runner);
 }
 
+size_t mc_informer_runner_pending(mc_informer_runner *runner)
+{
+    return mc_workqueue_len(runner->queue);
+}
+
 int mc_informer_new(mc_kube_client *client, mc_informer_runner *runner, const mc_kube_resource *res,
                     const mc_informer_options *options, const mc_informer_handlers *handlers,
                     mc_informer **out, mc_err *err)

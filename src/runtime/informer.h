@@ -55,6 +55,10 @@ int mc_informer_runner_new(mc_kube_watcher *watcher, int list_workers, mc_inform
 /* Stops the workers. Free every informer made with it first. Accepts NULL. */
 void mc_informer_runner_free(mc_informer_runner *runner);
 
+/* Informer steps (lists, relists, resyncs) queued and ready for a list
+ * worker: the depth of a relist storm (metrics). */
+size_t mc_informer_runner_pending(mc_informer_runner *runner);
+
 /* Creates an informer for res (copied) through client and runner (which
  * must outlive it). handlers may be NULL. */
 int mc_informer_new(mc_kube_client *client, mc_informer_runner *runner, const mc_kube_resource *res,

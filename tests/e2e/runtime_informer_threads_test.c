@@ -164,9 +164,9 @@ static void put_marker(fixture *f, int cluster, const char *name)
 {
     char value[16];
     snprintf(value, sizeof(value), "c%d", cluster + 1);
-    json_t *obj = json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:s}}", "apiVersion", "v1", "kind",
-                            "ConfigMap", "metadata", "name", name, "namespace", "default", "data",
-                            "cluster", value);
+    json_t *obj =
+        json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
+                  "metadata", "name", name, "namespace", "default", "data", "cluster", value);
     json_t *out = NULL;
     mc_err err;
     int rc = mc_kube_create(f->clients[cluster], &configmaps, "default", obj, &out, &err);

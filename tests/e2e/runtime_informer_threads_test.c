@@ -7,7 +7,7 @@
  * list workers; every cache holds its cluster's objects and follows a later
  * write. A cluster that never answers (a socket that never accepts) holds
  * one list worker for at most the page deadline while the other informers
- * sync on the rest.
+ * sync on the rest. Lists are served first in, first out.
  */
 #include <dirent.h>
 #include <netinet/in.h>
@@ -291,12 +291,42 @@ static void test_unreachable_cluster_does_not_block_others(void **state)
     mc_kube_client_free(dead);
 }
 
+/* Lists are served in the order they were queued: with one list worker,
+ * whenever informer i has synced, every informer started before it has. */
+static void test_lists_are_served_first_in_first_out(void **state)
+{
+    fixture *f = *state;
+    start_runner(f, 1);
+    for (int i = 0; i < CLUSTERS; i++)
+        add_informer(f, f->clients[i], &configmaps);
+    size_t synced = 0, polls = 0;
+    for (int64_t until = now_ms() + 60000; synced < f->informer_count && now_ms() < until;
+         polls++) {
+        /* Read last to first: an informer read as synced was synced before
+         * every earlier one is read, so the snapshot must be a prefix. */
+        int flags[CLUSTERS];
+        for (size_t i = f->informer_count; i-- > 0;)
+            flags[i] = mc_informer_has_synced(f->informers[i]);
+        size_t prefix = 0;
+        while (prefix < f->informer_count && flags[prefix])
+            prefix++;
+        for (size_t i = prefix; i < f->informer_count; i++)
+            if (flags[i])
+                fail_msg("informer %zu synced before informer %zu", i, prefix);
+        synced = prefix;
+        sleep_ms(1);
+    }
+    printf("%zu informers synced in order on one list worker (%zu polls)\n", synced, polls);
+    assert_int_equal(synced, f->informer_count);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_threads_do_not_grow_with_clusters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreachable_cluster_does_not_block_others, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_lists_are_served_first_in_first_out, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

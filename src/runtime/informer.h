@@ -45,9 +45,9 @@ typedef struct mc_informer_options {
 /* Starts list_workers threads (0: 4; at most 64) that run the lists, relists
  * and resyncs of every informer made with the runner, whose watches run on
  * watcher (which must outlive the runner). A list holds its worker until it
- * ends: at most the client's request timeout per page (the client's
- * deadline_ms, where set, bounds its retries), so an unreachable cluster
- * holds one worker for that long between backoffs while the others go on.
+ * ends: at most 15 s per page, retries included (or the client's shorter
+ * deadline_ms), so an unreachable cluster holds one worker that long between
+ * its backoffs (0.5 s doubling to 30 s) while the other workers go on.
  * MC_EINVAL (no watcher, bad count), MC_ENOMEM. */
 int mc_informer_runner_new(mc_kube_watcher *watcher, int list_workers, mc_informer_runner **out,
                            mc_err *err);

@@ -75,6 +75,7 @@ struct mc_agent {
     int workers_started;            /* main thread only */
     mc_kube_client *client;         /* thread-safe */
     mc_kube_watcher *watcher;       /* the watch I/O thread */
+    mc_informer_runner *informers;  /* list workers of the informers */
     mc_controller *controller;      /* queue + workers */
     mc_informer *issued;            /* IssuedCertificates in namespace */
     mc_informer *requests;          /* CertificateRequests in namespace */
@@ -842,6 +843,7 @@ static void collect_metrics(void *ctx)
     agent_metrics *m = &agent->metrics;
     mc_runtime_metrics_controller(&m->runtime, agent->controller);
     mc_runtime_metrics_watcher(&m->runtime, agent->watcher);
+    mc_runtime_metrics_informers(&m->runtime, agent->informers);
     mc_api_certificate_metrics_reset(&m->certificates);
     json_t **items = NULL;
     size_t n = mc_informer_list(agent->issued, NULL, &items);
@@ -890,7 +892,7 @@ static int new_informer(mc_agent *agent, const mc_kube_resource *res, const char
                         const mc_informer_handlers *handlers, mc_informer **out, mc_err *err)
 {
     mc_informer_options options = {.namespace = ns};
-    return mc_informer_new(agent->client, agent->watcher, res, &options, handlers, out, err);
+    return mc_informer_new(agent->client, agent->informers, res, &options, handlers, out, err);
 }
 
 int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
@@ -917,6 +919,7 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
      * management cluster) it recovers within that, not client-go's 1000 s. */
     mc_workqueue_options queue_options = {0, RETRY_MAX_MS, NULL, NULL};
     if ((rc = mc_kube_watcher_new(&agent->watcher, err)) ||
+        (rc = mc_informer_runner_new(agent->watcher, 0, &agent->informers, err)) ||
         (rc = mc_controller_new_with("agent", options->workers > 0 ? options->workers : 4,
                                      reconcile, agent, &queue_options, &agent->controller, err)))
         goto fail;
@@ -1020,6 +1023,7 @@ void mc_agent_free(mc_agent *agent)
     for (size_t i = 0; i < 5; i++)
         mc_informer_free(*list[i]);
     mc_controller_free(agent->controller);
+    mc_informer_runner_free(agent->informers);
     mc_kube_watcher_free(agent->watcher);
     mc_kube_client_free(agent->client);
     free(agent->metrics.cluster);

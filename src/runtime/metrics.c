@@ -37,6 +37,14 @@ void mc_runtime_metrics_controller(const mc_runtime_metrics *rm, mc_controller *
     mc_metric_set(rm->queue_retries, labels, (double)mc_workqueue_retries(queue));
 }
 
+void mc_runtime_metrics_informers(const mc_runtime_metrics *rm, mc_informer_runner *runner)
+{
+    if (!rm->queue_depth || !runner)
+        return;
+    mc_metric_set(rm->queue_depth, MC_LABELS("informers"),
+                  (double)mc_informer_runner_pending(runner));
+}
+
 void mc_runtime_metrics_watcher(const mc_runtime_metrics *rm, mc_kube_watcher *watcher)
 {
     if (!rm->watch_restarts || !watcher)

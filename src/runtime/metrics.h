@@ -1,7 +1,8 @@
 /* metrics.h - the runtime's Prometheus metrics, shared by every process that
  * runs controllers and watches (issuer, agent): work queue depth and
  * retries per controller (as client-go's workqueue_depth and
- * workqueue_retries_total) and watch restarts by reason. Read from the
+ * workqueue_retries_total), the informer runner's pending lists, and watch
+ * restarts by reason. Read from the
  * queues and the watcher when scraped (a collector of the owner calls
  * these), so the hot paths only count.
  */
@@ -10,6 +11,7 @@
 
 #include "kube/watch.h"
 #include "runtime/controller.h"
+#include "runtime/informer.h"
 #include "util/metrics.h"
 
 typedef struct mc_runtime_metrics {
@@ -24,6 +26,10 @@ int mc_runtime_metrics_register(mc_metrics *metrics, mc_runtime_metrics *out, mc
 
 /* Copies a controller's queue depth and retries into the families. */
 void mc_runtime_metrics_controller(const mc_runtime_metrics *rm, mc_controller *controller);
+
+/* Copies the informer runner's pending steps as the queue depth of name
+ * "informers". */
+void mc_runtime_metrics_informers(const mc_runtime_metrics *rm, mc_informer_runner *runner);
 
 /* Copies the watcher's restart totals: reason reconnect, expired (410,
  * relisted) and failed (401/403/404). */

@@ -335,9 +335,11 @@ static void test_metrics_with_prometheus(void **state)
                   "/" WF_ROOT_SECRET "\"}",
                   (double)not_after, 1e12);
     expect_sample(f, issuer_text, "meshcert_workqueue_depth{name=\"issuer\"}", 0, 1e6);
+    expect_sample(f, issuer_text, "meshcert_workqueue_depth{name=\"informers\"}", 0, 1e6);
     expect_sample(f, agent_text, "meshcert_agent_issuances_completed_total", 1, 1);
     expect_sample(f, agent_text, "meshcert_agent_issuance_duration_seconds_count", 1, 1);
     expect_sample(f, agent_text, "meshcert_workqueue_depth{name=\"agent\"}", 0, 1e6);
+    expect_sample(f, agent_text, "meshcert_workqueue_depth{name=\"informers\"}", 0, 1e6);
     expect_sample(f, agent_text, "meshcert_workqueue_retries_total{name=\"agent\"}", 0, 1e6);
     expect_sample(f, agent_text, "meshcert_watch_restarts_total{reason=\"reconnect\"}", 0, 1e6);
     free(issuer_text);

@@ -15,18 +15,37 @@
 #include "server/protobuf.h"
 #include "util/str.h"
 
-static const char *const admin_groups[] = {"system:masters", "system:authenticated", NULL};
+static void identity_add_group(mc_server_identity *identity, const char *group)
+{
+    if (identity->groups_len < MC_SERVER_GROUPS_MAX)
+        snprintf(identity->groups[identity->groups_len++], MC_SERVER_USER_MAX, "%s", group);
+}
 
 void mc_server_identity_admin(mc_server_identity *identity, const char *cluster)
 {
+    memset(identity, 0, sizeof(*identity));
     snprintf(identity->user, sizeof(identity->user), "%.100s-admin", cluster);
-    identity->groups = admin_groups;
+    identity_add_group(identity, "system:masters");
+    identity_add_group(identity, "system:authenticated");
 }
 
-static int in_group(const mc_server_identity *identity, const char *group)
+void mc_server_identity_service_account(mc_server_identity *identity, const char *ns,
+                                        const char *name)
 {
-    for (const char *const *g = identity->groups; g && *g; g++)
-        if (strcmp(*g, group) == 0)
+    memset(identity, 0, sizeof(*identity));
+    snprintf(identity->user, sizeof(identity->user), "system:serviceaccount:%.253s:%.253s", ns,
+             name);
+    char ns_group[MC_SERVER_USER_MAX];
+    snprintf(ns_group, sizeof(ns_group), "system:serviceaccounts:%.253s", ns);
+    identity_add_group(identity, "system:serviceaccounts");
+    identity_add_group(identity, ns_group);
+    identity_add_group(identity, "system:authenticated");
+}
+
+int mc_server_identity_in_group(const mc_server_identity *identity, const char *group)
+{
+    for (size_t i = 0; i < identity->groups_len; i++)
+        if (strcmp(identity->groups[i], group) == 0)
             return 1;
     return 0;
 }
@@ -38,7 +57,7 @@ mc_server_authz_decision mc_server_authorize(const mc_server_identity *identity,
     (void)what; /* RBAC will look at it */
     if (reason && reason_size)
         reason[0] = '\0';
-    if (identity && in_group(identity, "system:masters"))
+    if (identity && mc_server_identity_in_group(identity, "system:masters"))
         return MC_SERVER_AUTHZ_ALLOW;
     return MC_SERVER_AUTHZ_DENY;
 }
@@ -76,11 +95,11 @@ int mc_server_authz_check(const mc_server_request *req, mc_server_reply *reply)
     if (mc_server_authorize(&req->identity, &what, reason, sizeof(reason)) == MC_SERVER_AUTHZ_ALLOW)
         return 0;
     /* responsewriters.forbiddenMessage, inside errors.NewForbidden */
-    char resource[300], qualified[300], msg[2000];
+    char resource[300], qualified[300], msg[3000];
     snprintf(resource, sizeof(resource), "%s%s%s", r->plural, req->subresource ? "/" : "",
              req->subresource ? req->subresource : "");
     snprintf(qualified, sizeof(qualified), "%s%s%s", r->plural, r->group[0] ? "." : "", r->group);
-    char who[1200];
+    char who[2000];
     if (req->namespace)
         snprintf(who, sizeof(who),
                  "User \"%s\" cannot %s resource \"%s\" in API group \"%s\" in the namespace "
@@ -198,8 +217,8 @@ static void access_review(const mc_server_request *req, json_t *review, mc_serve
 static void self_review(const mc_server_request *req, json_t *review, mc_server_reply *reply)
 {
     json_t *groups = json_array();
-    for (const char *const *g = req->identity.groups; g && *g; g++)
-        json_array_append_new(groups, json_string(*g));
+    for (size_t i = 0; i < req->identity.groups_len; i++)
+        json_array_append_new(groups, json_string(req->identity.groups[i]));
     json_object_set_new(
         review, "status",
         json_pack("{s:{s:s,s:o}}", "userInfo", "username", req->identity.user, "groups", groups));

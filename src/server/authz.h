@@ -10,17 +10,29 @@
 
 #include <stddef.h>
 
-#define MC_SERVER_USER_MAX 160
+#define MC_SERVER_USER_MAX 600 /* "system:serviceaccount:" + two DNS names */
+#define MC_SERVER_GROUPS_MAX 4
 
-/* An authenticated identity (kube's user.Info). */
+/* An authenticated identity (kube's user.Info). A plain value: copying it
+ * copies everything. */
 typedef struct mc_server_identity {
     char user[MC_SERVER_USER_MAX]; /* user name, e.g. "c1-admin" */
-    const char *const *groups;     /* NULL-terminated; static strings */
+    char groups[MC_SERVER_GROUPS_MAX][MC_SERVER_USER_MAX]; /* the first groups_len are set */
+    size_t groups_len;
 } mc_server_identity;
 
 /* The identity behind a cluster's admin token: the user its kubeconfig
  * names ("<cluster>-admin"), groups system:masters and system:authenticated. */
 void mc_server_identity_admin(mc_server_identity *identity, const char *cluster);
+
+/* The identity of a ServiceAccount token, as kube names it: user
+ * "system:serviceaccount:<ns>:<name>", groups system:serviceaccounts,
+ * system:serviceaccounts:<ns> and system:authenticated. */
+void mc_server_identity_service_account(mc_server_identity *identity, const char *ns,
+                                        const char *name);
+
+/* 1 when identity is in group. */
+int mc_server_identity_in_group(const mc_server_identity *identity, const char *group);
 
 /* What is asked (kube's authorizer.Attributes). Strings may be "*" in a
  * SelfSubjectAccessReview; NULL or "" means none / all namespaces. */

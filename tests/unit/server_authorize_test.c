@@ -22,7 +22,7 @@ static void test_admin_may_do_everything(void **state)
     assert_string_equal(admin.user, "east-admin");
     assert_string_equal(admin.groups[0], "system:masters");
     assert_string_equal(admin.groups[1], "system:authenticated");
-    assert_null(admin.groups[2]);
+    assert_int_equal(admin.groups_len, 2);
     const mc_server_authz_request asks[] = {
         {"delete", "certificates.smh.solo.io", "issuedcertificates", NULL, "istio-system", "x",
          NULL},
@@ -41,11 +41,13 @@ static void test_admin_may_do_everything(void **state)
 static void test_others_may_do_nothing_yet(void **state)
 {
     (void)state;
-    static const char *const groups[] = {"system:authenticated", NULL};
     mc_server_identity user;
-    memset(&user, 0, sizeof(user));
-    snprintf(user.user, sizeof(user.user), "system:serviceaccount:istio-system:agent");
-    user.groups = groups;
+    mc_server_identity_service_account(&user, "istio-system", "agent");
+    assert_string_equal(user.user, "system:serviceaccount:istio-system:agent");
+    assert_int_equal(user.groups_len, 3);
+    assert_string_equal(user.groups[0], "system:serviceaccounts");
+    assert_string_equal(user.groups[1], "system:serviceaccounts:istio-system");
+    assert_string_equal(user.groups[2], "system:authenticated");
     const mc_server_authz_request ask = {"get",          "",        "secrets", NULL,
                                          "istio-system", "cacerts", NULL};
     assert_int_equal(mc_server_authorize(&user, &ask, NULL, 0), MC_SERVER_AUTHZ_DENY);

@@ -545,16 +545,6 @@ void mc_server_dispatch(struct mc_server *server, const mc_server_input *in, mc_
                                "the request body is larger than the 3 MiB limit", NULL);
         return;
     }
-    if (strcmp(method, "GET") == 0) {
-        const char *accept = input_value(in->connection, in->lookup, in->lookup_ctx,
-                                         MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
-        const char *type = NULL;
-        if (mc_server_discovery_serve(cluster->registry, path, accept, &reply->status, &reply->body,
-                                      &type)) {
-            reply->content_type = type ? type : "application/json";
-            return;
-        }
-    }
     mc_server_request req;
     memset(&req, 0, sizeof(req));
     req.server = server;
@@ -566,6 +556,25 @@ void mc_server_dispatch(struct mc_server *server, const mc_server_input *in, mc_
     req.identity = identity;
     req.body = in->body;
     req.body_len = in->body_len;
+    if (strcmp(method, "GET") == 0) {
+        const char *accept = input_value(in->connection, in->lookup, in->lookup_ctx,
+                                         MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+        const char *type = NULL;
+        char *body = NULL;
+        int status = 0;
+        if (mc_server_discovery_serve(cluster->registry, path, accept, &status, &body, &type)) {
+            /* a non-resource request: RBAC's nonResourceURLs decide (every
+             * authenticated identity may discover, kube's system:discovery) */
+            if (mc_server_authz_check_path(&req, path, reply) != 0) {
+                free(body);
+                return;
+            }
+            reply->status = status;
+            reply->body = body;
+            reply->content_type = type ? type : "application/json";
+            return;
+        }
+    }
     if (route_resource(&req, path, reply) == 0)
         mc_server_handle(&req, reply);
     free(req.namespace);

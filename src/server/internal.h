@@ -179,6 +179,12 @@ int mc_server_write_delete(const mc_server_request *req, const mc_server_resourc
  * (authz.c). */
 int mc_server_authz_check(const mc_server_request *req, mc_server_reply *reply);
 
+/* The same for a non-resource request (discovery, OpenAPI, /version) of
+ * req's identity to path (cluster-relative, e.g. "/apis"): the verb is the
+ * lower-cased method, as kube's. */
+int mc_server_authz_check_path(const mc_server_request *req, const char *path,
+                               mc_server_reply *reply);
+
 /* Answers a create of a review resource (SelfSubjectAccessReview,
  * SelfSubjectReview) at once, storing nothing; 405 for other methods
  * (authz.c). */

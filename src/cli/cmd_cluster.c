@@ -38,8 +38,8 @@ static const char help[] =
     "\n"
     "register does not store FILE's credentials (usually the managed cluster's admin):\n"
     "with them it creates, in the managed cluster's agent namespace, ServiceAccount,\n"
-    "Role and RoleBinding " MC_CLI_ISSUER_IDENTITY " and the token Secret\n"
-    MC_CLI_ISSUER_IDENTITY "-token, and stores a kubeconfig holding only that token,\n"
+    "Role and RoleBinding meshcert-issuer and the token Secret meshcert-issuer-token,\n"
+    "and stores a kubeconfig holding only that token,\n"
     "with the agent namespace as its context namespace (the issuer serves that namespace\n"
     "only). The Role allows what the issuer does there and nothing else: get, list, watch\n"
     "certificaterequests and issuedcertificates; update certificaterequests/status; patch\n"
@@ -195,9 +195,9 @@ int mc_cli_parse_ref(const char *text, const char *default_ns, char ns[254], cha
 
 /* How register gets the kubeconfig it stores. */
 typedef struct register_source {
-    const char *file;          /* --kubeconfig-file */
-    const char *agent_ns;      /* --agent-namespace */
-    int keep;                  /* --keep-kubeconfig: store file itself */
+    const char *file;     /* --kubeconfig-file */
+    const char *agent_ns; /* --agent-namespace */
+    int keep;             /* --keep-kubeconfig: store file itself */
 } register_source;
 
 /* How long register waits for the token controller to fill the Secret. */

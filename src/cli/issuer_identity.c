@@ -25,8 +25,8 @@ static const mc_kube_resource role_bindings = {"rbac.authorization.k8s.io", "v1"
                                                1};
 
 /* Creates obj; when it exists and replace is set, updates it to obj. */
-static int ensure(mc_kube_client *client, const mc_kube_resource *res, const char *ns,
-                  json_t *obj, int replace, const char *cluster, mc_err *err)
+static int ensure(mc_kube_client *client, const mc_kube_resource *res, const char *ns, json_t *obj,
+                  int replace, const char *cluster, mc_err *err)
 {
     const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
     int rc = mc_kube_create(client, res, ns, obj, NULL, err);
@@ -54,17 +54,17 @@ static int ensure_objects(mc_kube_client *client, const char *ns, const char *cl
     json_t *objs[] = {
         json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata", "name",
                   ns),
-        json_pack("{s:s,s:s,s:{s:s,s:s}}", "apiVersion", "v1", "kind", "ServiceAccount",
-                  "metadata", "name", MC_CLI_ISSUER_IDENTITY, "namespace", ns),
-        json_pack("{s:s,s:s,s:{s:s,s:s},s:o}", "apiVersion", "rbac.authorization.k8s.io/v1",
-                  "kind", "Role", "metadata", "name", MC_CLI_ISSUER_IDENTITY, "namespace", ns,
-                  "rules", rules),
+        json_pack("{s:s,s:s,s:{s:s,s:s}}", "apiVersion", "v1", "kind", "ServiceAccount", "metadata",
+                  "name", MC_CLI_ISSUER_IDENTITY, "namespace", ns),
+        json_pack("{s:s,s:s,s:{s:s,s:s},s:o}", "apiVersion", "rbac.authorization.k8s.io/v1", "kind",
+                  "Role", "metadata", "name", MC_CLI_ISSUER_IDENTITY, "namespace", ns, "rules",
+                  rules),
         json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:s},s:[{s:s,s:s,s:s}]}", "apiVersion",
                   "rbac.authorization.k8s.io/v1", "kind", "RoleBinding", "metadata", "name",
                   MC_CLI_ISSUER_IDENTITY, "namespace", ns, "roleRef", "apiGroup",
                   "rbac.authorization.k8s.io", "kind", "Role", "name", MC_CLI_ISSUER_IDENTITY,
-                  "subjects", "kind", "ServiceAccount", "name", MC_CLI_ISSUER_IDENTITY,
-                  "namespace", ns),
+                  "subjects", "kind", "ServiceAccount", "name", MC_CLI_ISSUER_IDENTITY, "namespace",
+                  ns),
         json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s}},s:s}", "apiVersion", "v1", "kind", "Secret",
                   "metadata", "name", TOKEN_SECRET, "namespace", ns, "annotations",
                   "kubernetes.io/service-account.name", MC_CLI_ISSUER_IDENTITY, "type",
@@ -130,16 +130,17 @@ static char *identity_kubeconfig(const mc_kube_config *admin, const char *ns, co
     if (cluster && admin->insecure_skip_tls_verify)
         json_object_set_new(cluster, "insecure-skip-tls-verify", json_true());
     free(ca_b64);
-    json_t *doc = json_pack(
-        "{s:s,s:s,s:[{s:s,s:o}],s:[{s:s,s:{s:s}}],s:[{s:s,s:{s:s,s:s,s:s}}],s:s}", "apiVersion",
-        "v1", "kind", "Config", "clusters", "name", "managed", "cluster", cluster, "users", "name",
-        MC_CLI_ISSUER_IDENTITY, "user", "token", token, "contexts", "name", "managed", "context",
-        "cluster", "managed", "user", MC_CLI_ISSUER_IDENTITY, "namespace", ns, "current-context",
-        "managed");
+    json_t *doc =
+        json_pack("{s:s,s:s,s:[{s:s,s:o}],s:[{s:s,s:{s:s}}],s:[{s:s,s:{s:s,s:s,s:s}}],s:s}",
+                  "apiVersion", "v1", "kind", "Config", "clusters", "name", "managed", "cluster",
+                  cluster, "users", "name", MC_CLI_ISSUER_IDENTITY, "user", "token", token,
+                  "contexts", "name", "managed", "context", "cluster", "managed", "user",
+                  MC_CLI_ISSUER_IDENTITY, "namespace", ns, "current-context", "managed");
     char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
     /* the token is inside doc's strings: wipe it before jansson frees them */
     json_t *users = json_object_get(doc, "users");
-    json_t *user_token = json_object_get(json_object_get(json_array_get(users, 0), "user"), "token");
+    json_t *user_token =
+        json_object_get(json_object_get(json_array_get(users, 0), "user"), "token");
     if (user_token)
         mc_secure_zero((char *)json_string_value(user_token), json_string_length(user_token));
     json_decref(doc);

@@ -23,14 +23,14 @@
  * watch CertificateRequests and IssuedCertificates (informers), write a
  * request's signed chain to its status, set the rotate annotation on
  * IssuedCertificates (root rotation), and record Events. */
-#define MC_CLI_ISSUER_RULES                                                                    \
-    "[{\"apiGroups\":[\"certificates.smh.solo.io\"],"                                          \
-    "\"resources\":[\"certificaterequests\",\"issuedcertificates\"],"                          \
-    "\"verbs\":[\"get\",\"list\",\"watch\"]},"                                                 \
-    "{\"apiGroups\":[\"certificates.smh.solo.io\"],"                                           \
-    "\"resources\":[\"certificaterequests/status\"],\"verbs\":[\"update\"]},"                  \
-    "{\"apiGroups\":[\"certificates.smh.solo.io\"],"                                           \
-    "\"resources\":[\"issuedcertificates\"],\"verbs\":[\"patch\"]},"                           \
+#define MC_CLI_ISSUER_RULES                                                                        \
+    "[{\"apiGroups\":[\"certificates.smh.solo.io\"],"                                              \
+    "\"resources\":[\"certificaterequests\",\"issuedcertificates\"],"                              \
+    "\"verbs\":[\"get\",\"list\",\"watch\"]},"                                                     \
+    "{\"apiGroups\":[\"certificates.smh.solo.io\"],"                                               \
+    "\"resources\":[\"certificaterequests/status\"],\"verbs\":[\"update\"]},"                      \
+    "{\"apiGroups\":[\"certificates.smh.solo.io\"],"                                               \
+    "\"resources\":[\"issuedcertificates\"],\"verbs\":[\"patch\"]},"                               \
     "{\"apiGroups\":[\"\"],\"resources\":[\"events\"],\"verbs\":[\"create\",\"patch\"]}]"
 
 /* Makes the identity in the cluster of the kubeconfig file admin_file

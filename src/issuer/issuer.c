@@ -280,8 +280,8 @@ static int cluster_start(mc_issuer *issuer, const char *owner, const char *name,
     /* a kubeconfig whose context names a namespace (what `meshcert cluster
      * register` stores: a ServiceAccount allowed there only) is served in
      * that namespace; else in every namespace */
-    mc_informer_options options = {
-        config && config->namespace_given ? config->namespace : NULL, NULL, NULL, 0};
+    mc_informer_options options = {config && config->namespace_given ? config->namespace : NULL,
+                                   NULL, NULL, 0};
     if (rc == MC_OK)
         rc = mc_informer_new(cluster->client, issuer->watcher, &requests_resource, &options,
                              &handlers, &cluster->requests, err);

@@ -319,6 +319,28 @@ static void access_review(const mc_server_request *req, json_t *review, mc_serve
     mc_server_reply_json(reply, 201, review);
 }
 
+/* SelfSubjectRulesReview (`kubectl auth can-i --list`): the rules of the
+ * caller in spec.namespace, from the same RBAC objects; system:masters gets
+ * kube's "*" rules. */
+static void rules_review(const mc_server_request *req, json_t *review, mc_server_reply *reply)
+{
+    const char *ns = string_at(json_object_get(review, "spec"), "namespace");
+    json_t *resource_rules = json_array(), *non_resource_rules = json_array();
+    if (mc_server_identity_in_group(&req->identity, "system:masters")) {
+        json_array_append_new(resource_rules, json_pack("{s:[s],s:[s],s:[s]}", "verbs", "*",
+                                                        "apiGroups", "*", "resources", "*"));
+        json_array_append_new(non_resource_rules,
+                              json_pack("{s:[s],s:[s]}", "verbs", "*", "nonResourceURLs", "*"));
+    } else {
+        mc_server_rbac_source rbac = store_source(req);
+        mc_server_rbac_rules(&rbac, &req->identity, ns, resource_rules, non_resource_rules);
+    }
+    json_object_set_new(review, "status",
+                        json_pack("{s:o,s:o,s:b}", "resourceRules", resource_rules,
+                                  "nonResourceRules", non_resource_rules, "incomplete", 0));
+    mc_server_reply_json(reply, 201, review);
+}
+
 /* SelfSubjectReview: status.userInfo is the caller. */
 static void self_review(const mc_server_request *req, json_t *review, mc_server_reply *reply)
 {
@@ -362,6 +384,8 @@ void mc_server_authz_handle_review(mc_server_request *req, mc_server_reply *repl
         json_object_set_new(review, "metadata", json_pack("{s:n}", "creationTimestamp"));
     if (strcmp(r->kind, "SelfSubjectAccessReview") == 0)
         access_review(req, review, reply);
+    else if (strcmp(r->kind, "SelfSubjectRulesReview") == 0)
+        rules_review(req, review, reply);
     else
         self_review(req, review, reply);
     json_decref(review);

@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define MC_SERVER_USER_MAX 600 /* "system:serviceaccount:" + two DNS names */
+#define MC_SERVER_USER_MAX   600 /* "system:serviceaccount:" + two DNS names */
 #define MC_SERVER_GROUPS_MAX 4
 
 /* An authenticated identity (kube's user.Info). A plain value: copying it

@@ -242,6 +242,9 @@ static const msg_desc access_review_spec = {
     {{1, "resourceAttributes", MSG_MESSAGE, &resource_attributes},
      {2, "nonResourceAttributes", MSG_MESSAGE, &non_resource_attributes}}};
 
+/* SelfSubjectRulesReviewSpec {1 namespace}. */
+static const msg_desc rules_review_spec = {{{1, "namespace", MSG_STRING, NULL}}};
+
 /* rbac.authorization.k8s.io/v1 PolicyRule, Subject, RoleRef. */
 static const msg_desc policy_rule = {{{1, "verbs", MSG_STRINGS, NULL},
                                       {2, "apiGroups", MSG_STRINGS, NULL},
@@ -309,6 +312,9 @@ static const kind_desc kinds[] = {
     {"authorization.k8s.io/v1",
      "SelfSubjectAccessReview",
      {{2, "spec", AS_MESSAGE, &access_review_spec}}},
+    {"authorization.k8s.io/v1",
+     "SelfSubjectRulesReview",
+     {{2, "spec", AS_MESSAGE, &rules_review_spec}}},
     {"authentication.k8s.io/v1", "SelfSubjectReview", {{0, NULL, 0, NULL}}},
     /* kubectl create token (status, field 3, is the server's) */
     {"authentication.k8s.io/v1", "TokenRequest", {{2, "spec", AS_MESSAGE, &token_request_spec}}},

@@ -145,7 +145,10 @@ static int subject_matches(const json_t *subject, const char *binding_ns,
         const char *ns = member(subject, "namespace");
         char user[MC_SERVER_USER_MAX];
         snprintf(user, sizeof(user), "system:serviceaccount:%.253s:%.253s",
-                 *ns ? ns : binding_ns ? binding_ns : "", name);
+                 *ns          ? ns
+                 : binding_ns ? binding_ns
+                              : "",
+                 name);
         return strcmp(user, identity->user) == 0;
     }
     return 0;
@@ -157,7 +160,9 @@ static void describe_subject(const json_t *subject, const char *binding_ns, char
     const char *kind = member(subject, "kind"), *ns = member(subject, "namespace");
     if (strcmp(kind, "ServiceAccount") == 0)
         snprintf(out, size, "%s \"%.253s/%.253s\"", kind, member(subject, "name"),
-                 *ns ? ns : binding_ns ? binding_ns : "");
+                 *ns          ? ns
+                 : binding_ns ? binding_ns
+                              : "");
     else
         snprintf(out, size, "%.20s \"%.253s\"", kind, member(subject, "name"));
 }
@@ -179,59 +184,54 @@ static const json_t *bound_rules(const mc_server_rbac_source *rbac, const json_t
     return role ? json_object_get(role, "rules") : NULL;
 }
 
-/* 1 when binding (of namespace binding_ns, NULL for a ClusterRoleBinding)
- * names identity and its role has a rule allowing what; fills reason. */
-static int binding_allows(const mc_server_rbac_source *rbac, const json_t *binding,
-                          const char *binding_ns, const mc_server_identity *identity,
-                          const mc_server_authz_request *what, char *reason, size_t size)
+/* Where a rule comes from: a binding (binding_ns NULL for a
+ * ClusterRoleBinding) and the subject that named the identity, or one of
+ * the defaults. */
+typedef struct rule_origin {
+    const json_t *binding;
+    const char *binding_ns;
+    const json_t *subject;
+    const char *default_role; /* set for a default rule */
+} rule_origin;
+
+/* Called for each rule the identity has; 1 stops the walk. */
+typedef int (*rule_visitor)(void *ctx, const rule *r, const rule_origin *origin);
+
+/* The rules of binding when it names identity. */
+static int visit_binding(const mc_server_rbac_source *rbac, const json_t *binding,
+                         const char *binding_ns, const mc_server_identity *identity,
+                         rule_visitor fn, void *ctx)
 {
-    const json_t *subjects = json_object_get(binding, "subjects"), *subject = NULL, *s;
+    rule_origin origin = {binding, binding_ns, NULL, NULL};
     size_t i;
-    json_array_foreach(subjects, i, s) if (subject_matches(s, binding_ns, identity))
+    const json_t *s, *r;
+    json_array_foreach(json_object_get(binding, "subjects"), i, s) if (subject_matches(s, binding_ns,
+                                                                                        identity))
     {
-        subject = s;
+        origin.subject = s;
         break;
     }
-    if (!subject)
+    if (!origin.subject)
         return 0;
-    const json_t *rules = bound_rules(rbac, binding, binding_ns), *r;
-    json_array_foreach(rules, i, r)
+    json_array_foreach(bound_rules(rbac, binding, binding_ns), i, r)
     {
         rule one = rule_from_json(r);
-        if (!rule_allows(&one, what))
-            continue;
-        if (reason && size) {
-            char who[600], name[600];
-            describe_subject(subject, binding_ns, who, sizeof(who));
-            if (binding_ns)
-                snprintf(name, sizeof(name), "%.253s/%.253s", member(json_object_get(binding,
-                                                                                     "metadata"),
-                                                                     "name"),
-                         binding_ns);
-            else
-                snprintf(name, sizeof(name), "%.253s",
-                         member(json_object_get(binding, "metadata"), "name"));
-            const json_t *ref = json_object_get(binding, "roleRef");
-            snprintf(reason, size, "RBAC: allowed by %s \"%s\" of %.20s \"%.253s\" to %s",
-                     binding_ns ? "RoleBinding" : "ClusterRoleBinding", name, member(ref, "kind"),
-                     member(ref, "name"), who);
-        }
-        return 1;
+        if (fn(ctx, &one, &origin))
+            return 1;
     }
     return 0;
 }
 
-static int bindings_allow(const mc_server_rbac_source *rbac, const char *plural, const char *ns,
-                          const mc_server_identity *identity, const mc_server_authz_request *what,
-                          char *reason, size_t size)
+static int visit_bindings(const mc_server_rbac_source *rbac, const char *plural, const char *ns,
+                          const mc_server_identity *identity, rule_visitor fn, void *ctx)
 {
     size_t count = 0;
     const json_t **bindings = rbac->list(rbac->ctx, plural, ns, &count);
-    int allowed = 0;
-    for (size_t i = 0; i < count && !allowed; i++)
-        allowed = binding_allows(rbac, bindings[i], ns, identity, what, reason, size);
+    int stop = 0;
+    for (size_t i = 0; i < count && !stop; i++)
+        stop = visit_binding(rbac, bindings[i], ns, identity, fn, ctx);
     free(bindings);
-    return allowed;
+    return stop;
 }
 
 /* ---- the defaults every cluster has ---- */
@@ -242,13 +242,13 @@ static const char *const no_strings[] = {NULL};
 
 /* kube's system:discovery and system:public-info-viewer ClusterRoles. */
 static const char *const discovery_urls[] = {
-    "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/readyz",
-    "/version", "/version/", "/openapi", "/openapi/*", NULL,
+    "/api",    "/api/*",   "/apis",     "/apis/*",  "/healthz",   "/livez",
+    "/readyz", "/version", "/version/", "/openapi", "/openapi/*", NULL,
 };
 static const char *const authorization_group[] = {"authorization.k8s.io", NULL};
 static const char *const authentication_group[] = {"authentication.k8s.io", NULL};
-static const char *const access_reviews[] = {"selfsubjectaccessreviews",
-                                             "selfsubjectrulesreviews", NULL};
+static const char *const access_reviews[] = {"selfsubjectaccessreviews", "selfsubjectrulesreviews",
+                                             NULL};
 static const char *const self_reviews[] = {"selfsubjectreviews", NULL};
 
 static const struct {
@@ -256,32 +256,92 @@ static const struct {
     rule rule;
 } default_rules[] = {
     {"system:discovery",
-     {{NULL, get_verb}, {NULL, no_strings}, {NULL, no_strings}, {NULL, no_strings},
+     {{NULL, get_verb},
+      {NULL, no_strings},
+      {NULL, no_strings},
+      {NULL, no_strings},
       {NULL, discovery_urls}}},
     {"system:basic-user",
-     {{NULL, create_verb}, {NULL, authorization_group}, {NULL, access_reviews},
-      {NULL, no_strings}, {NULL, no_strings}}},
+     {{NULL, create_verb},
+      {NULL, authorization_group},
+      {NULL, access_reviews},
+      {NULL, no_strings},
+      {NULL, no_strings}}},
     {"system:basic-user",
-     {{NULL, create_verb}, {NULL, authentication_group}, {NULL, self_reviews},
-      {NULL, no_strings}, {NULL, no_strings}}},
+     {{NULL, create_verb},
+      {NULL, authentication_group},
+      {NULL, self_reviews},
+      {NULL, no_strings},
+      {NULL, no_strings}}},
 };
 
-static int defaults_allow(const mc_server_identity *identity, const mc_server_authz_request *what,
-                          char *reason, size_t size)
+static int visit_defaults(const mc_server_identity *identity, rule_visitor fn, void *ctx)
 {
     if (!mc_server_identity_in_group(identity, "system:authenticated"))
         return 0;
     for (size_t i = 0; i < sizeof(default_rules) / sizeof(default_rules[0]); i++) {
-        if (!rule_allows(&default_rules[i].rule, what))
-            continue;
-        if (reason && size)
-            snprintf(reason, size,
-                     "RBAC: allowed by ClusterRoleBinding \"%s\" of ClusterRole \"%s\" to Group "
-                     "\"system:authenticated\"",
-                     default_rules[i].role, default_rules[i].role);
-        return 1;
+        rule_origin origin = {NULL, NULL, NULL, default_rules[i].role};
+        if (fn(ctx, &default_rules[i].rule, &origin))
+            return 1;
     }
     return 0;
+}
+
+/* Every rule identity has for a request in namespace ns (NULL or "": none,
+ * only ClusterRoleBindings count), kube's VisitRulesFor order: the
+ * defaults, ClusterRoleBindings, then the namespace's RoleBindings. */
+static int visit_rules(const mc_server_rbac_source *rbac, const mc_server_identity *identity,
+                       const char *ns, rule_visitor fn, void *ctx)
+{
+    if (visit_defaults(identity, fn, ctx))
+        return 1;
+    if (!rbac)
+        return 0;
+    if (visit_bindings(rbac, "clusterrolebindings", NULL, identity, fn, ctx))
+        return 1;
+    return !empty(ns) && visit_bindings(rbac, "rolebindings", ns, identity, fn, ctx);
+}
+
+/* ---- the decision ---- */
+
+typedef struct allow_ctx {
+    const mc_server_authz_request *what;
+    char *reason;
+    size_t size;
+} allow_ctx;
+
+/* kube's reason for an allow: `RBAC: allowed by RoleBinding "b/ns" of Role
+ * "r" to ServiceAccount "sa/ns"`. */
+static void describe_origin(const rule_origin *o, char *out, size_t size)
+{
+    if (o->default_role) {
+        snprintf(out, size,
+                 "RBAC: allowed by ClusterRoleBinding \"%s\" of ClusterRole \"%s\" to Group "
+                 "\"system:authenticated\"",
+                 o->default_role, o->default_role);
+        return;
+    }
+    char who[600], name[600];
+    describe_subject(o->subject, o->binding_ns, who, sizeof(who));
+    const char *binding_name = member(json_object_get(o->binding, "metadata"), "name");
+    if (o->binding_ns)
+        snprintf(name, sizeof(name), "%.253s/%.253s", binding_name, o->binding_ns);
+    else
+        snprintf(name, sizeof(name), "%.253s", binding_name);
+    const json_t *ref = json_object_get(o->binding, "roleRef");
+    snprintf(out, size, "RBAC: allowed by %s \"%s\" of %.20s \"%.253s\" to %s",
+             o->binding_ns ? "RoleBinding" : "ClusterRoleBinding", name, member(ref, "kind"),
+             member(ref, "name"), who);
+}
+
+static int allow_visitor(void *ctx, const rule *r, const rule_origin *origin)
+{
+    allow_ctx *a = ctx;
+    if (!rule_allows(r, a->what))
+        return 0;
+    if (a->reason && a->size)
+        describe_origin(origin, a->reason, a->size);
+    return 1;
 }
 
 int mc_server_rbac_allows(const mc_server_rbac_source *rbac, const mc_server_identity *identity,
@@ -291,19 +351,51 @@ int mc_server_rbac_allows(const mc_server_rbac_source *rbac, const mc_server_ide
         reason[0] = '\0';
     if (!identity || !what)
         return 0;
-    if (defaults_allow(identity, what, reason, reason_size))
-        return 1;
-    if (!rbac)
-        return 0;
-    if (bindings_allow(rbac, "clusterrolebindings", NULL, identity, what, reason, reason_size))
-        return 1;
-    /* RoleBindings only for a namespaced request (never for non-resource
-     * URLs, nor for "all namespaces") */
-    if (!what->path && !empty(what->namespace) &&
-        bindings_allow(rbac, "rolebindings", what->namespace, identity, what, reason,
-                       reason_size))
+    allow_ctx ctx = {what, reason, reason_size};
+    /* RoleBindings never grant non-resource URLs */
+    if (visit_rules(rbac, identity, what->path ? NULL : what->namespace, allow_visitor, &ctx))
         return 1;
     if (reason && reason_size)
         reason[0] = '\0';
     return 0;
+}
+
+/* ---- the rules, for SelfSubjectRulesReview ---- */
+
+typedef struct rules_ctx {
+    json_t *resource_rules, *non_resource_rules;
+} rules_ctx;
+
+static json_t *list_json(str_list l)
+{
+    json_t *out = json_array();
+    for (size_t i = 0, n = list_len(l); i < n; i++)
+        json_array_append_new(out, json_string(list_at(l, i)));
+    return out;
+}
+
+static int rules_visitor(void *ctx, const rule *r, const rule_origin *origin)
+{
+    (void)origin;
+    rules_ctx *c = ctx;
+    if (list_len(r->non_resource_urls)) {
+        json_array_append_new(c->non_resource_rules,
+                              json_pack("{s:o,s:o}", "verbs", list_json(r->verbs),
+                                        "nonResourceURLs", list_json(r->non_resource_urls)));
+        return 0;
+    }
+    json_t *out = json_pack("{s:o,s:o,s:o}", "verbs", list_json(r->verbs), "apiGroups",
+                            list_json(r->api_groups), "resources", list_json(r->resources));
+    if (out && list_len(r->resource_names))
+        json_object_set_new(out, "resourceNames", list_json(r->resource_names));
+    json_array_append_new(c->resource_rules, out);
+    return 0;
+}
+
+void mc_server_rbac_rules(const mc_server_rbac_source *rbac, const mc_server_identity *identity,
+                          const char *ns, json_t *resource_rules, json_t *non_resource_rules)
+{
+    rules_ctx ctx = {resource_rules, non_resource_rules};
+    if (identity)
+        visit_rules(rbac, identity, ns, rules_visitor, &ctx);
 }

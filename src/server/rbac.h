@@ -24,4 +24,11 @@
 int mc_server_rbac_allows(const mc_server_rbac_source *rbac, const mc_server_identity *identity,
                           const mc_server_authz_request *what, char *reason, size_t reason_size);
 
+/* Appends to resource_rules and non_resource_rules (JSON arrays) every
+ * rule identity has in namespace ns (NULL: cluster-wide rules only), as a
+ * SelfSubjectRulesReview's status lists them ({verbs, apiGroups,
+ * resources[, resourceNames]} and {verbs, nonResourceURLs}). */
+void mc_server_rbac_rules(const mc_server_rbac_source *rbac, const mc_server_identity *identity,
+                          const char *ns, json_t *resource_rules, json_t *non_resource_rules);
+
 #endif

@@ -54,6 +54,9 @@ static const builtin builtins[] = {
      * asks authentication.k8s.io/v1beta1 first). */
     {"authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview",
      "SelfSubjectAccessReview", 0, 0, "", "", 1},
+    /* `kubectl auth can-i --list` */
+    {"authorization.k8s.io", "v1", "selfsubjectrulesreviews", "selfsubjectrulesreview",
+     "SelfSubjectRulesReview", 0, 0, "", "", 1},
     {"authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview",
      0, 0, "", "", 1},
     {"authentication.k8s.io", "v1beta1", "selfsubjectreviews", "selfsubjectreview",

@@ -58,8 +58,8 @@ static int b64url_decode(const char *text, size_t n, unsigned char **out, size_t
 
 static int is_b64url_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
 }
 
 int mc_server_sa_token_shape(const char *text)
@@ -111,10 +111,10 @@ static json_t *claims_json(const mc_server_sa_claims *c, const json_t *audiences
         json_object_set_new(k8s, "secret",
                             json_pack("{s:s,s:s}", "name", c->secret_name, "uid", c->secret_uid));
     json_t *aud = audiences ? json_deep_copy(audiences) : json_pack("[s]", MC_SERVER_SA_AUDIENCE);
-    json_t *obj = json_pack("{s:s,s:s,s:o,s:I,s:I,s:o,s:s}", "iss", MC_SERVER_SA_ISSUER, "sub",
-                            subject, "aud", aud, "iat", (json_int_t)c->issued_at, "nbf",
-                            (json_int_t)c->issued_at, "kubernetes.io", k8s,
-                            "meshcert.io/cluster", c->cluster);
+    json_t *obj =
+        json_pack("{s:s,s:s,s:o,s:I,s:I,s:o,s:s}", "iss", MC_SERVER_SA_ISSUER, "sub", subject,
+                  "aud", aud, "iat", (json_int_t)c->issued_at, "nbf", (json_int_t)c->issued_at,
+                  "kubernetes.io", k8s, "meshcert.io/cluster", c->cluster);
     if (obj && c->expires_at)
         json_object_set_new(obj, "exp", json_integer((json_int_t)c->expires_at));
     return obj;
@@ -177,9 +177,9 @@ static int audience_ok(const json_t *aud)
         return strcmp(json_string_value(aud), MC_SERVER_SA_AUDIENCE) == 0;
     size_t i;
     const json_t *a;
-    json_array_foreach(aud, i, a) if (json_is_string(a) &&
-                                      strcmp(json_string_value(a), MC_SERVER_SA_AUDIENCE) == 0)
-        return 1;
+    json_array_foreach(aud, i,
+                       a) if (json_is_string(a) &&
+                              strcmp(json_string_value(a), MC_SERVER_SA_AUDIENCE) == 0) return 1;
     return 0;
 }
 

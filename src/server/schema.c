@@ -681,14 +681,15 @@ int mc_server_schema_check(const json_t *schema, mc_err *err)
 #define STRINGS "{\"type\":\"array\",\"items\":" STR "}"
 /* rbac.authorization.k8s.io/v1 PolicyRule, RoleRef and Subject; their rules
  * beyond types are validation.c's. */
-#define RBAC_RULES                                                                             \
-    "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"verbs\":" STRINGS          \
-    ",\"apiGroups\":" STRINGS ",\"resources\":" STRINGS ",\"resourceNames\":" STRINGS          \
+#define RBAC_RULES                                                                                 \
+    "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"verbs\":" STRINGS        \
+    ",\"apiGroups\":" STRINGS ",\"resources\":" STRINGS ",\"resourceNames\":" STRINGS              \
     ",\"nonResourceURLs\":" STRINGS "}}}"
-#define RBAC_ROLE_REF                                                                          \
-    "{\"type\":\"object\",\"properties\":{\"apiGroup\":" STR ",\"kind\":" STR ",\"name\":" STR "}}"
-#define RBAC_SUBJECTS                                                                          \
-    "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"kind\":" STR           \
+#define RBAC_ROLE_REF                                                                              \
+    "{\"type\":\"object\",\"properties\":{"                                                        \
+    "\"apiGroup\":" STR ",\"kind\":" STR ",\"name\":" STR "}}"
+#define RBAC_SUBJECTS                                                                              \
+    "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"kind\":" STR             \
     ",\"apiGroup\":" STR ",\"name\":" STR ",\"namespace\":" STR "}}}"
 
 /* Top-level fields as in k8s.io/api core/v1 and coordination/v1; nested

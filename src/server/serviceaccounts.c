@@ -20,13 +20,13 @@
 #include "util/str.h"
 
 #define SA_TOKEN_SECRET_TYPE "kubernetes.io/service-account-token"
-#define SA_NAME_ANNOTATION "kubernetes.io/service-account.name"
-#define SA_UID_ANNOTATION "kubernetes.io/service-account.uid"
+#define SA_NAME_ANNOTATION   "kubernetes.io/service-account.name"
+#define SA_UID_ANNOTATION    "kubernetes.io/service-account.uid"
 
 /* kube's TokenRequest limits: default 1 h, at least 10 min, at most 2^32 s. */
 #define TOKEN_DEFAULT_SECONDS 3600
-#define TOKEN_MIN_SECONDS 600
-#define TOKEN_MAX_SECONDS 4294967296LL
+#define TOKEN_MIN_SECONDS     600
+#define TOKEN_MAX_SECONDS     4294967296LL
 
 static const json_t *stored(struct mc_server *server, const char *cluster, const char *resource,
                             const char *ns, const char *name)
@@ -56,14 +56,13 @@ int mc_server_sa_authenticate(struct mc_server *server, const mc_server_cluster 
     const char *why = NULL;
     if (strcmp(claims.cluster, cluster->name) != 0)
         why = "issued on another cluster";
-    else if (!alive_with_uid(stored(server, cluster->name, "core/serviceaccounts",
-                                    claims.namespace, claims.name),
+    else if (!alive_with_uid(stored(server, cluster->name, "core/serviceaccounts", claims.namespace,
+                                    claims.name),
                              claims.uid))
         why = "its ServiceAccount no longer exists";
-    else if (claims.secret_name[0] &&
-             !alive_with_uid(stored(server, cluster->name, "core/secrets", claims.namespace,
-                                    claims.secret_name),
-                             claims.secret_uid))
+    else if (claims.secret_name[0] && !alive_with_uid(stored(server, cluster->name, "core/secrets",
+                                                             claims.namespace, claims.secret_name),
+                                                      claims.secret_uid))
         why = "its token Secret no longer exists";
     if (why) {
         mc_log_debug("server", "cluster %s: token of ServiceAccount %s/%s refused: %s",
@@ -187,12 +186,12 @@ void mc_server_sa_handle_token_request(mc_server_request *req, mc_server_reply *
     }
     char expires[40];
     mc_time_format(claims.expires_at, expires, sizeof(expires));
-    json_t *answer = json_pack(
-        "{s:s,s:s,s:{s:s,s:s,s:n},s:{s:O,s:I,s:n},s:{s:s,s:s}}", "kind", "TokenRequest",
-        "apiVersion", "authentication.k8s.io/v1", "metadata", "name", req->name, "namespace",
-        req->namespace, "creationTimestamp", "spec", "audiences", audiences, "expirationSeconds",
-        (json_int_t)seconds, "boundObjectRef", "status", "token", token, "expirationTimestamp",
-        expires);
+    json_t *answer =
+        json_pack("{s:s,s:s,s:{s:s,s:s,s:n},s:{s:O,s:I,s:n},s:{s:s,s:s}}", "kind", "TokenRequest",
+                  "apiVersion", "authentication.k8s.io/v1", "metadata", "name", req->name,
+                  "namespace", req->namespace, "creationTimestamp", "spec", "audiences", audiences,
+                  "expirationSeconds", (json_int_t)seconds, "boundObjectRef", "status", "token",
+                  token, "expirationTimestamp", expires);
     mc_server_reply_json(reply, 201, answer);
     /* the reply holds its own copy; wipe the one in the object */
     json_t *status = json_object_get(answer, "status");
@@ -263,9 +262,9 @@ int mc_server_sa_fill_token_secret(const mc_server_request *req, json_t *obj,
     json_t *data = json_object_get(obj, "data");
     if (!json_is_object(data))
         json_object_set_new(obj, "data", data = json_object());
-    if (rc == MC_OK &&
-        (set_base64(data, "token", token, strlen(token)) || set_base64(data, "ca.crt", ca, ca_len) ||
-         set_base64(data, "namespace", req->namespace, strlen(req->namespace))))
+    if (rc == MC_OK && (set_base64(data, "token", token, strlen(token)) ||
+                        set_base64(data, "ca.crt", ca, ca_len) ||
+                        set_base64(data, "namespace", req->namespace, strlen(req->namespace))))
         rc = mc_err_set(&err, MC_ENOMEM, "out of memory");
     if (token)
         mc_secure_free_str(token);

@@ -322,8 +322,8 @@ static json_t *builtin_columns(print_kind kind)
         json_array_append_new(cols, age_column());
         json_array_append_new(cols, column("Users", "string", "", "Users in the roleBinding", 1));
         json_array_append_new(cols, column("Groups", "string", "", "Groups in the roleBinding", 1));
-        json_array_append_new(cols, column("ServiceAccounts", "string", "",
-                                           "ServiceAccounts in the roleBinding", 1));
+        json_array_append_new(
+            cols, column("ServiceAccounts", "string", "", "ServiceAccounts in the roleBinding", 1));
         return cols;
     default: break;
     }

@@ -339,8 +339,8 @@ static void required(problems *p, const char *field, const char *detail)
 
 static void unsupported(problems *p, const char *field, const char *value, const char *supported)
 {
-    add_problem(p, "FieldValueNotSupported", field, "Unsupported value: " QV ": supported values: %s",
-                value, supported);
+    add_problem(p, "FieldValueNotSupported", field,
+                "Unsupported value: " QV ": supported values: %s", value, supported);
 }
 
 /* A PolicyRule: verbs always; nonResourceURLs only in a ClusterRole and
@@ -357,7 +357,8 @@ static void check_policy_rule(const json_t *rule, int namespaced, const char *at
         char *text = json_dumps(urls, JSON_COMPACT);
         snprintf(field, sizeof(field), "%s.nonResourceURLs", at);
         if (namespaced)
-            invalid(p, field, text ? text : "", "namespaced rules cannot apply to non-resource URLs");
+            invalid(p, field, text ? text : "",
+                    "namespaced rules cannot apply to non-resource URLs");
         if (json_array_size(json_object_get(rule, "apiGroups")) ||
             json_array_size(json_object_get(rule, "resources")) ||
             json_array_size(json_object_get(rule, "resourceNames")))

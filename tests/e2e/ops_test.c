@@ -1025,8 +1025,8 @@ static void test_register_least_privilege(void **state)
     char *text = json_dumps(config, JSON_COMPACT);
     assert_null(strstr(text, admin)); /* the admin token is not stored */
     free(text);
-    const json_t *context = json_object_get(json_array_get(json_object_get(config, "contexts"), 0),
-                                            "context");
+    const json_t *context =
+        json_object_get(json_array_get(json_object_get(config, "contexts"), 0), "context");
     assert_string_equal(json_string_value(json_object_get(context, "namespace")), "meshcert");
     char token[4096];
     snprintf(token, sizeof(token), "%s",
@@ -1055,9 +1055,10 @@ static void test_register_least_privilege(void **state)
     assert_int_equal(status_as(f, token, "GET", "/clusters/east/api/v1/namespaces/meshcert/secrets",
                                NULL, msg, sizeof(msg)),
                      403);
-    assert_string_equal(msg, "secrets is forbidden: User "
-                             "\"system:serviceaccount:meshcert:meshcert-issuer\" cannot list "
-                             "resource \"secrets\" in API group \"\" in the namespace \"meshcert\"");
+    assert_string_equal(msg,
+                        "secrets is forbidden: User "
+                        "\"system:serviceaccount:meshcert:meshcert-issuer\" cannot list "
+                        "resource \"secrets\" in API group \"\" in the namespace \"meshcert\"");
     assert_int_equal(status_as(f, token, "GET", SECRETS_PATH "/cacerts", NULL, msg, sizeof(msg)),
                      403);
     assert_non_null(strstr(msg, "secrets \"cacerts\" is forbidden"));
@@ -1067,12 +1068,11 @@ static void test_register_least_privilege(void **state)
                                NULL, msg, sizeof(msg)),
                      403);
     assert_non_null(strstr(msg, "at the cluster scope"));
-    assert_int_equal(
-        status_as(f, token, "POST", "/clusters/east" IC_PATH,
-                  "{\"apiVersion\":\"certificates.smh.solo.io/v1alpha2\",\"kind\":"
-                  "\"IssuedCertificate\",\"metadata\":{\"name\":\"x\"}}",
-                  msg, sizeof(msg)),
-        403);
+    assert_int_equal(status_as(f, token, "POST", "/clusters/east" IC_PATH,
+                               "{\"apiVersion\":\"certificates.smh.solo.io/v1alpha2\",\"kind\":"
+                               "\"IssuedCertificate\",\"metadata\":{\"name\":\"x\"}}",
+                               msg, sizeof(msg)),
+                     403);
     assert_int_equal(status_as(f, token, "GET", "/clusters/mgmt/api/v1/namespaces", NULL, NULL, 0),
                      401);
     /* the objects it is, in the managed cluster */

@@ -913,10 +913,22 @@ static int setup_least_privilege(void **state)
         char mgmt[320], east[320];
         snprintf(mgmt, sizeof(mgmt), "%s/kubeconfigs/mgmt.yaml", f->server.dir);
         snprintf(east, sizeof(east), "%s/kubeconfigs/east.yaml", f->server.dir);
-        char *const argv[] = {MESHCERT_BIN, "cluster", "register", "east", "--force",
-                              "--kubeconfig", mgmt, "--kubeconfig-file", east,
-                              "--trust-domain", WF_TRUST_DOMAIN, "--dns-suffix",
-                              "istio-system.svc", "--org", WF_ORG, NULL};
+        char *const argv[] = {MESHCERT_BIN,
+                              "cluster",
+                              "register",
+                              "east",
+                              "--force",
+                              "--kubeconfig",
+                              mgmt,
+                              "--kubeconfig-file",
+                              east,
+                              "--trust-domain",
+                              WF_TRUST_DOMAIN,
+                              "--dns-suffix",
+                              "istio-system.svc",
+                              "--org",
+                              WF_ORG,
+                              NULL};
         rc = wf_run_tool(f, argv) == 0 ? 0 : -1;
         if (rc)
             fprintf(stderr, "meshcert cluster register east failed (%s/tools.log)\n", f->work);
@@ -934,9 +946,9 @@ static void test_least_privilege_registration(void **state)
     wf_wait_ic_state(f, f->managed[WF_EAST], "east", "mesh-lp", "FINISHED", 1, &view);
     json_t *secret = NULL;
     mc_err err = {0};
-    assert_int_equal(mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "cacerts", &secret,
-                                 &err),
-                     MC_OK);
+    assert_int_equal(
+        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "cacerts", &secret, &err),
+        MC_OK);
     assert_non_null(json_object_get(json_object_get(secret, "data"), "ca-cert.pem"));
     json_decref(secret);
 }

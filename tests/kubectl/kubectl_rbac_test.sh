@@ -8,11 +8,12 @@
 # sends protobuf, and apply), checks their printing and validation, and gets
 # a token with `kubectl create token`. With that token: get, list and watch
 # of what the Role allows work; `kubectl auth can-i` says yes and no as the
-# rules do; everything else is refused with kube-apiserver's exact 403
-# message (a watch too). The token survives a server restart, is refused
-# (401) on c2, and stops working when its ServiceAccount is deleted, even
-# once one of the same name is created again. A legacy token Secret is
-# filled by the server, works, and stops working once deleted.
+# rules do, and `auth can-i --list` lists them; everything else is refused
+# with kube-apiserver's exact 403 message (a watch too). The token survives
+# a server restart, is refused (401) on c2, and stops working when its
+# ServiceAccount is deleted, even once one of the same name is created
+# again. A legacy token Secret is filled by the server, works, and stops
+# working once deleted.
 set -uo pipefail
 
 # shellcheck source=tests/kubectl/lib.sh
@@ -129,6 +130,10 @@ for check in "list configmaps -n app:yes" "watch configmaps -n app:yes" "get con
         fail "auth can-i $question: $answer" "$OUT"
     fi
 done
+expect "auth can-i --list shows the Role's rule (SelfSubjectRulesReview)" \
+    "^configmaps +\[\] +\[\] +\[get list watch\]$" "${R[@]}" -n app auth can-i --list
+expect "auth can-i --list shows resourceNames" "^leases\.coordination\.k8s\.io +\[\] +\[leader\] +\[get\]$" \
+    "${R[@]}" -n app auth can-i --list
 expect_fail "forbidden: list secrets, in kube-apiserver's words" \
     '^Error from server \(Forbidden\): secrets is forbidden: User "system:serviceaccount:app:reader" cannot list resource "secrets" in API group "" in the namespace "app"$' \
     "${R[@]}" -n app get secrets

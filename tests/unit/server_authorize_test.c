@@ -18,18 +18,19 @@
 #include <string.h>
 
 #include "server/authz.h"
+#include "server/rbac.h"
 
 /* ---- an mc_server_rbac_source over a JSON array of objects ---- */
 
 static const char *plural_of(const json_t *obj)
 {
     const char *kind = json_string_value(json_object_get(obj, "kind"));
-    return !kind                                  ? ""
-           : !strcmp(kind, "Role")                ? "roles"
-           : !strcmp(kind, "ClusterRole")         ? "clusterroles"
-           : !strcmp(kind, "RoleBinding")         ? "rolebindings"
-           : !strcmp(kind, "ClusterRoleBinding")  ? "clusterrolebindings"
-                                                  : "";
+    return !kind                                 ? ""
+           : !strcmp(kind, "Role")               ? "roles"
+           : !strcmp(kind, "ClusterRole")        ? "clusterroles"
+           : !strcmp(kind, "RoleBinding")        ? "rolebindings"
+           : !strcmp(kind, "ClusterRoleBinding") ? "clusterrolebindings"
+                                                 : "";
 }
 
 static int in_scope(const json_t *obj, const char *plural, const char *ns)
@@ -58,7 +59,8 @@ static const json_t *table_get(void *ctx, const char *plural, const char *ns, co
     const json_t *obj;
     json_array_foreach(objects, i, obj)
     {
-        const char *n = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+        const char *n =
+            json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
         if (in_scope(obj, plural, ns) && n && !strcmp(n, name))
             return obj;
     }
@@ -99,9 +101,8 @@ static void identity_of(const json_t *who, mc_server_identity *identity)
     snprintf(identity->user, sizeof(identity->user), "%s", opt(who, "user"));
     size_t i;
     const json_t *g;
-    json_array_foreach(json_object_get(who, "groups"), i, g)
-        snprintf(identity->groups[identity->groups_len++], MC_SERVER_USER_MAX, "%s",
-                 json_string_value(g));
+    json_array_foreach(json_object_get(who, "groups"), i, g) snprintf(
+        identity->groups[identity->groups_len++], MC_SERVER_USER_MAX, "%s", json_string_value(g));
 }
 
 static void test_policy_cases(void **state)
@@ -115,9 +116,9 @@ static void test_policy_cases(void **state)
     {
         mc_server_identity identity;
         identity_of(json_object_get(c, "who"), &identity);
-        mc_server_authz_request what = {opt(c, "verb"),        opt(c, "group") ? opt(c, "group") : "",
-                                        opt(c, "resource"),    opt(c, "subresource"),
-                                        opt(c, "namespace"),   opt(c, "name"),
+        mc_server_authz_request what = {opt(c, "verb"),      opt(c, "group") ? opt(c, "group") : "",
+                                        opt(c, "resource"),  opt(c, "subresource"),
+                                        opt(c, "namespace"), opt(c, "name"),
                                         opt(c, "path")};
         if (what.path)
             what.group = NULL;
@@ -137,6 +138,35 @@ static void test_policy_cases(void **state)
     }
     assert_true(i > 30);
     assert_int_equal(failed, 0);
+    json_decref(policy);
+}
+
+/* SelfSubjectRulesReview's list: the defaults, then what the bindings of
+ * the namespace give, with resourceNames kept. */
+static void test_rules_of_identity(void **state)
+{
+    (void)state;
+    json_t *policy = load_policy();
+    mc_server_rbac_source rbac = {table_list, table_get, json_object_get(policy, "objects")};
+    mc_server_identity reader;
+    mc_server_identity_service_account(&reader, "app", "reader");
+    json_t *resource = json_array(), *non_resource = json_array();
+    mc_server_rbac_rules(&rbac, &reader, "app", resource, non_resource);
+    char *text = json_dumps(resource, JSON_COMPACT);
+    /* 2 default rules (access/rules reviews, self reviews), cm-reader's 2 */
+    assert_int_equal(json_array_size(resource), 4);
+    assert_non_null(strstr(text, "{\"verbs\":[\"get\",\"list\",\"watch\"],\"apiGroups\":[\"\"],"
+                                 "\"resources\":[\"configmaps\"]}"));
+    assert_non_null(strstr(text, "\"resources\":[\"secrets\"],\"resourceNames\":[\"app-config\"]"));
+    free(text);
+    assert_int_equal(json_array_size(non_resource), 1); /* system:discovery */
+    /* in another namespace only the defaults */
+    json_array_clear(resource);
+    json_array_clear(non_resource);
+    mc_server_rbac_rules(&rbac, &reader, "other", resource, non_resource);
+    assert_int_equal(json_array_size(resource), 2);
+    json_decref(resource);
+    json_decref(non_resource);
     json_decref(policy);
 }
 
@@ -191,8 +221,12 @@ static void test_forbidden_messages(void **state)
     mc_server_authz_forbidden_message(&sa, &list, "", msg, sizeof(msg));
     assert_string_equal(msg, "secrets is forbidden: User \"system:serviceaccount:ns:sa\" cannot "
                              "list resource \"secrets\" in API group \"\" in the namespace \"x\"");
-    const mc_server_authz_request get = {"update", "certificates.smh.solo.io",
-                                         "certificaterequests", "status", "istio-system", "cr1",
+    const mc_server_authz_request get = {"update",
+                                         "certificates.smh.solo.io",
+                                         "certificaterequests",
+                                         "status",
+                                         "istio-system",
+                                         "cr1",
                                          NULL};
     mc_server_authz_forbidden_message(&sa, &get, NULL, msg, sizeof(msg));
     assert_string_equal(msg, "certificaterequests.certificates.smh.solo.io \"cr1\" is forbidden: "
@@ -206,8 +240,8 @@ static void test_forbidden_messages(void **state)
                              "cluster scope");
     const mc_server_authz_request path = {"get", NULL, NULL, NULL, NULL, NULL, "/metrics"};
     mc_server_authz_forbidden_message(&sa, &path, "", msg, sizeof(msg));
-    assert_string_equal(msg,
-                        "forbidden: User \"system:serviceaccount:ns:sa\" cannot get path \"/metrics\"");
+    assert_string_equal(
+        msg, "forbidden: User \"system:serviceaccount:ns:sa\" cannot get path \"/metrics\"");
 }
 
 int main(void)
@@ -216,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_admin_may_do_everything),
         cmocka_unit_test(test_service_account_identity),
         cmocka_unit_test(test_policy_cases),
+        cmocka_unit_test(test_rules_of_identity),
         cmocka_unit_test(test_forbidden_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,7 +17,7 @@
 
 #define KEY_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define KEY_B "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
-#define NOW ((int64_t)1800000000)
+#define NOW   ((int64_t)1800000000)
 
 static mc_server_sa_claims sample(void)
 {

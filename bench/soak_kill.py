@@ -243,7 +243,8 @@ class Soak:
                 if st not in (201, 409):
                     raise Fail("CRD %s on %s: %d" % (f, c, st))
             # register with an issuance policy (the operator's command)
-            r = subprocess.run([self.bin, "cluster", "register", c, "--kubeconfig", self.kubeconfig("mgmt"),
+            r = subprocess.run([self.bin, "cluster", "register", c, "--keep-kubeconfig",
+                                "--kubeconfig", self.kubeconfig("mgmt"),
                                 "--kubeconfig-file", self.kubeconfig(c), "--trust-domain", "cluster.local",
                                 "--dns-suffix", "istio-system.svc", "--org", "Istio", "--root", NS + "/root-ca"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)

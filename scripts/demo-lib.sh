@@ -177,10 +177,11 @@ demo_prepare_clusters() {
 demo_register_clusters() {
     local c
     for c in "${MANAGED[@]}"; do
+        # --keep-kubeconfig: issue and verify reach the cluster through it
         run cluster "$MESHCERT" cluster register "$c" --kubeconfig "$MGMT" \
-            --trust-domain cluster.local --org Istio \
+            --trust-domain cluster.local --org Istio --keep-kubeconfig \
             --kubeconfig-file "$SRV/kubeconfigs/$c.yaml"
-        say "meshcert cluster register $c --kubeconfig mgmt.yaml --kubeconfig-file $c.yaml --trust-domain cluster.local --org Istio"
+        say "meshcert cluster register $c --kubeconfig mgmt.yaml --kubeconfig-file $c.yaml --keep-kubeconfig --trust-domain cluster.local --org Istio"
     done
 }
 

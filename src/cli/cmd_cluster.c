@@ -12,6 +12,7 @@
 #include "api/registration.h"
 #include "api/validate.h"
 #include "cli/cli.h"
+#include "cli/issuer_identity.h"
 #include "cli/ops.h"
 #include "kube/config.h"
 #include "util/base64.h"
@@ -26,7 +27,7 @@ const mc_kube_resource mc_cli_secrets = {"", "v1", "secrets", 1};
 static const char help[] =
     "Usage: meshcert cluster register NAME --kubeconfig-file FILE\n"
     "           (--trust-domain TD | --dns-suffix SUFFIX)... --org O... [--root NS/NAME]...\n"
-    "           [--force] [options]\n"
+    "           [--agent-namespace NS] [--keep-kubeconfig] [--force] [options]\n"
     "       meshcert cluster list [options]\n"
     "       meshcert cluster deregister NAME [options]\n"
     "\n"
@@ -34,6 +35,18 @@ static const char help[] =
     "NAME of type solo.io/kubeconfig in NAMESPACE whose data key NAME holds the managed\n"
     "cluster's kubeconfig (what the issuer and the other operator commands use).\n"
     "register refuses to replace an existing registration unless --force is given.\n"
+    "\n"
+    "register does not store FILE's credentials (usually the managed cluster's admin):\n"
+    "with them it creates, in the managed cluster's agent namespace, ServiceAccount,\n"
+    "Role and RoleBinding meshcert-issuer and the token Secret meshcert-issuer-token,\n"
+    "and stores a kubeconfig holding only that token,\n"
+    "with the agent namespace as its context namespace (the issuer serves that namespace\n"
+    "only). The Role allows what the issuer does there and nothing else: get, list, watch\n"
+    "certificaterequests and issuedcertificates; update certificaterequests/status; patch\n"
+    "issuedcertificates (root rotation); create and patch events. Operator commands that\n"
+    "need more on the managed cluster through the registration (verify --cluster reads a\n"
+    "Secret; issue --bounce creates a PodBounceDirective; status lists every namespace)\n"
+    "need --keep-kubeconfig, which stores FILE as it is (the old behaviour).\n"
     "\n"
     "The registration also holds the cluster's issuance policy (annotation\n"
     "certificates.smh.solo.io/issuance-policy), which nothing in the managed cluster can\n"
@@ -46,7 +59,12 @@ static const char help[] =
     "\n"
     "Options:\n" MC_CLI_MGMT_FLAGS_HELP
     "  --namespace NS           namespace of the registrations         [meshcert]\n"
-    "  --kubeconfig-file FILE   register: the managed cluster's kubeconfig   [required]\n"
+    "  --kubeconfig-file FILE   register: the managed cluster's (admin) kubeconfig\n"
+    "                                                                     [required]\n"
+    "  --agent-namespace NS     register: the managed cluster's namespace of the agent's\n"
+    "                           IssuedCertificates, where the issuer is allowed [meshcert]\n"
+    "  --keep-kubeconfig        register: store FILE itself (its credentials) instead of\n"
+    "                           a least-privilege identity\n"
     "  --force                  register: replace an existing registration\n"
     "  --trust-domain TD        register: allow spiffe://TD/... hosts (repeatable)\n"
     "  --dns-suffix SUFFIX      register: allow DNS names SUFFIX and *.SUFFIX (repeatable)\n"
@@ -62,7 +80,9 @@ enum {
     OPT_TRUST_DOMAIN,
     OPT_DNS_SUFFIX,
     OPT_ORG,
-    OPT_ROOT
+    OPT_ROOT,
+    OPT_AGENT_NAMESPACE,
+    OPT_KEEP_KUBECONFIG
 };
 
 static const struct option options[] = {
@@ -74,6 +94,8 @@ static const struct option options[] = {
     {"dns-suffix", required_argument, NULL, OPT_DNS_SUFFIX},
     {"org", required_argument, NULL, OPT_ORG},
     {"root", required_argument, NULL, OPT_ROOT},
+    {"agent-namespace", required_argument, NULL, OPT_AGENT_NAMESPACE},
+    {"keep-kubeconfig", no_argument, NULL, OPT_KEEP_KUBECONFIG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -171,14 +193,29 @@ int mc_cli_parse_ref(const char *text, const char *default_ns, char ns[254], cha
                                                                                             : 0;
 }
 
-static int do_register(mc_kube_client *mgmt, const char *ns, const char *name, const char *file,
-                       const mc_api_registration_policy *policy, int force, mc_err *err)
+/* How register gets the kubeconfig it stores. */
+typedef struct register_source {
+    const char *file;     /* --kubeconfig-file */
+    const char *agent_ns; /* --agent-namespace */
+    int keep;             /* --keep-kubeconfig: store file itself */
+} register_source;
+
+/* How long register waits for the token controller to fill the Secret. */
+#define TOKEN_WAIT_MS 30000
+
+static int do_register(mc_kube_client *mgmt, const char *ns, const char *name,
+                       const register_source *source, const mc_api_registration_policy *policy,
+                       int force, mc_err *err)
 {
     char *text = NULL;
     size_t len = 0;
     mc_kube_config *config = NULL;
     json_t *secret = NULL;
-    int rc = mc_file_read(file, KUBECONFIG_MAX, &text, &len, err);
+    const char *file = source->file;
+    int rc = source->keep ? mc_file_read(file, KUBECONFIG_MAX, &text, &len, err)
+                          : mc_cli_issuer_identity_create(file, source->agent_ns,
+                                                          mc_kube_client_options_of(mgmt),
+                                                          TOKEN_WAIT_MS, &text, &len, err);
     /* the stored text must stand alone: relative paths would not resolve */
     if (rc == MC_OK &&
         (rc = mc_kube_config_load_text(text, len, NULL, file, &config, err)) == MC_OK)
@@ -277,9 +314,10 @@ static int add_policy_value(const char *cmd, mc_api_registration_policy *policy,
 static int run_cluster(int argc, char **argv, mc_api_registration_policy *policy)
 {
     static const char cmd[] = "cluster";
-    const char *ns = MC_CLI_OPS_NAMESPACE, *file = NULL;
+    const char *ns = MC_CLI_OPS_NAMESPACE;
+    register_source source = {NULL, MC_CLI_OPS_NAMESPACE, 0};
     mc_cli_mgmt_flags flags = MC_CLI_MGMT_FLAGS_DEFAULT;
-    int force = 0, policy_flags = 0, names = 0, roots = 0, orgs = 0;
+    int force = 0, policy_flags = 0, names = 0, roots = 0, orgs = 0, source_flags = 0;
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(help, stdout);
         return MC_EXIT_OK;
@@ -306,7 +344,15 @@ static int run_cluster(int argc, char **argv, mc_api_registration_policy *policy
                 return MC_EXIT_USAGE;
             break;
         case OPT_NAMESPACE: ns = optarg; break;
-        case OPT_KUBECONFIG_FILE: file = optarg; break;
+        case OPT_KUBECONFIG_FILE: source.file = optarg; break;
+        case OPT_AGENT_NAMESPACE:
+            source.agent_ns = optarg;
+            source_flags++;
+            break;
+        case OPT_KEEP_KUBECONFIG:
+            source.keep = 1;
+            source_flags++;
+            break;
         case OPT_FORCE: force = 1; break;
         case OPT_TRUST_DOMAIN:
         case OPT_DNS_SUFFIX:
@@ -340,11 +386,15 @@ static int run_cluster(int argc, char **argv, mc_api_registration_policy *policy
     }
     if (optind < argc)
         return mc_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
-    if (is_register && !file)
+    if (is_register && !source.file)
         return mc_cli_usage_error(cmd, "register: --kubeconfig-file is required");
-    if (!is_register && (file || force || policy_flags))
-        return mc_cli_usage_error(cmd, "--kubeconfig-file, --force, --trust-domain, --dns-suffix, "
-                                       "--org and --root are for register");
+    if (!is_register && (source.file || force || policy_flags || source_flags))
+        return mc_cli_usage_error(cmd, "--kubeconfig-file, --agent-namespace, --keep-kubeconfig, "
+                                       "--force, --trust-domain, --dns-suffix, --org and --root "
+                                       "are for register");
+    if (source.keep && source_flags > 1)
+        return mc_cli_usage_error(cmd, "register: --agent-namespace is for the least-privilege "
+                                       "identity, not with --keep-kubeconfig");
     if (is_register && !names)
         return mc_cli_usage_error(cmd,
                                   "register: name what the cluster may be issued: at least one "
@@ -357,6 +407,8 @@ static int run_cluster(int argc, char **argv, mc_api_registration_policy *policy
     mc_err err = {0};
     if (mc_validate_dns1123_label(ns, &err))
         return mc_cli_usage_error(cmd, "--namespace: %s", err.msg);
+    if (mc_validate_dns1123_label(source.agent_ns, &err))
+        return mc_cli_usage_error(cmd, "--agent-namespace: %s", err.msg);
     /* the name is both a Secret name and its data key */
     if (name && (mc_validate_dns1123_subdomain(name, &err) || mc_validate_secret_key(name, &err)))
         return mc_cli_usage_error(cmd, "cluster name: %s", err.msg);
@@ -371,9 +423,14 @@ static int run_cluster(int argc, char **argv, mc_api_registration_policy *policy
     int rc = mc_cli_mgmt_client(&flags, &mgmt, &err);
     if (rc == MC_OK) {
         if (is_register) {
-            rc = do_register(mgmt, ns, name, file, policy, force, &err);
-            if (rc == MC_OK)
-                printf("cluster %s registered (secret %s/%s)\n", name, ns, name);
+            rc = do_register(mgmt, ns, name, &source, policy, force, &err);
+            if (rc == MC_OK && source.keep)
+                printf("cluster %s registered (secret %s/%s, with the credentials of %s)\n", name,
+                       ns, name, source.file);
+            else if (rc == MC_OK)
+                printf("cluster %s registered (secret %s/%s, as ServiceAccount %s/%s of the "
+                       "cluster)\n",
+                       name, ns, name, source.agent_ns, MC_CLI_ISSUER_IDENTITY);
         } else if (is_list) {
             rc = do_list(mgmt, ns, &err);
         } else {

@@ -278,7 +278,11 @@ static int cluster_start(mc_issuer *issuer, const char *owner, const char *name,
     if (rc == MC_OK)
         rc = mc_kube_client_new(config, NULL, &cluster->client, err);
     mc_informer_handlers handlers = {on_cluster_add, on_cluster_update, on_cluster_delete, cluster};
-    mc_informer_options options = {NULL, NULL, NULL, 0};
+    /* a kubeconfig whose context names a namespace (what `meshcert cluster
+     * register` stores: a ServiceAccount allowed there only) is served in
+     * that namespace; else in every namespace */
+    mc_informer_options options = {config && config->namespace_given ? config->namespace : NULL,
+                                   NULL, NULL, 0};
     if (rc == MC_OK)
         rc = mc_informer_new(cluster->client, issuer->informers, &requests_resource, &options,
                              &handlers, &cluster->requests, err);

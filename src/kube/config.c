@@ -428,6 +428,7 @@ static int resolve(const document *docs, size_t n, const char *context, const ch
     if ((rc = dup_into(&config->context, context, err)) ||
         (rc = dup_into(&config->namespace, ns && ns[0] ? ns : "default", err)))
         goto out;
+    config->namespace_given = ns && ns[0];
     json_t *cluster = NULL;
     const document *cluster_doc =
         cluster_name ? find_first(docs, n, "clusters", cluster_name, "cluster", &cluster) : NULL;
@@ -652,6 +653,7 @@ int mc_kube_config_in_cluster(const char *mount_dir, mc_kube_config **out, mc_er
     }
     size_t ns_len = ns_text ? strcspn(ns_text, " \t\r\n") : 0;
     config->namespace = ns_len ? mc_strndup(ns_text, ns_len) : mc_strdup("default");
+    config->namespace_given = ns_len > 0;
     config->context = mc_strdup("in-cluster");
     mc_buf_init(&b, 1 << 16);
     if (mc_buf_appendf(&b, "the service account's CA %s/ca.crt", mount_dir) == MC_OK)
@@ -705,6 +707,7 @@ int mc_kube_config_copy(const mc_kube_config *config, mc_kube_config **out, mc_e
     if (!copy)
         goto out;
     copy->insecure_skip_tls_verify = config->insecure_skip_tls_verify;
+    copy->namespace_given = config->namespace_given;
     if (dup_into(&copy->server, config->server, NULL) ||
         dup_into(&copy->ca_pem, config->ca_pem, NULL) ||
         dup_into(&copy->client_cert_pem, config->client_cert_pem, NULL) ||

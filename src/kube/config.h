@@ -35,6 +35,7 @@ typedef struct mc_kube_config {
     int insecure_skip_tls_verify; /* 1 only when the kubeconfig says so */
     mc_kube_exec *exec;      /* credential plugin, or NULL */
     char *namespace;         /* context namespace (in-cluster: the pod's); "default" */
+    int namespace_given;     /* 1 when the context (or the pod) names the namespace */
     char *context;           /* name of the context used ("in-cluster" for in-cluster) */
     char *ca_origin;         /* where ca_pem comes from, for messages ("certificate-authority-data
                                 of cluster \"c1\" in kubeconfig F"), or NULL */

@@ -678,6 +678,20 @@ int mc_server_schema_check(const json_t *schema, mc_err *err)
 #define INT "{\"type\":\"integer\"}"
 #define BOOL "{\"type\":\"boolean\"}"
 
+#define STRINGS "{\"type\":\"array\",\"items\":" STR "}"
+/* rbac.authorization.k8s.io/v1 PolicyRule, RoleRef and Subject; their rules
+ * beyond types are validation.c's. */
+#define RBAC_RULES                                                                                 \
+    "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"verbs\":" STRINGS        \
+    ",\"apiGroups\":" STRINGS ",\"resources\":" STRINGS ",\"resourceNames\":" STRINGS              \
+    ",\"nonResourceURLs\":" STRINGS "}}}"
+#define RBAC_ROLE_REF                                                                              \
+    "{\"type\":\"object\",\"properties\":{"                                                        \
+    "\"apiGroup\":" STR ",\"kind\":" STR ",\"name\":" STR "}}"
+#define RBAC_SUBJECTS                                                                              \
+    "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"kind\":" STR             \
+    ",\"apiGroup\":" STR ",\"name\":" STR ",\"namespace\":" STR "}}}"
+
 /* Top-level fields as in k8s.io/api core/v1 and coordination/v1; nested
  * structures the server does not model are kept as they come. */
 static const struct {
@@ -711,6 +725,17 @@ static const struct {
      "\"spec\":{\"type\":\"object\",\"properties\":{\"holderIdentity\":" STR
      ",\"leaseDurationSeconds\":" INT ",\"acquireTime\":" STR ",\"renewTime\":" STR
      ",\"leaseTransitions\":" INT ",\"strategy\":" STR ",\"preferredHolder\":" STR "}}}}"},
+    {"rbac.authorization.k8s.io/roles",
+     "{\"type\":\"object\",\"properties\":{" TYPE_META "\"rules\":" RBAC_RULES "}}"},
+    {"rbac.authorization.k8s.io/clusterroles",
+     "{\"type\":\"object\",\"properties\":{" TYPE_META "\"rules\":" RBAC_RULES
+     ",\"aggregationRule\":" ANY_OBJECT "}}"},
+    {"rbac.authorization.k8s.io/rolebindings",
+     "{\"type\":\"object\",\"properties\":{" TYPE_META
+     "\"roleRef\":" RBAC_ROLE_REF ",\"subjects\":" RBAC_SUBJECTS "}}"},
+    {"rbac.authorization.k8s.io/clusterrolebindings",
+     "{\"type\":\"object\",\"properties\":{" TYPE_META
+     "\"roleRef\":" RBAC_ROLE_REF ",\"subjects\":" RBAC_SUBJECTS "}}"},
     {"apiextensions.k8s.io/customresourcedefinitions",
      "{\"type\":\"object\",\"properties\":{" TYPE_META "\"spec\":" ANY_OBJECT
      ",\"status\":" ANY_OBJECT "}}"},

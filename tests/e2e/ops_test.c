@@ -1,7 +1,9 @@
 /* ops_test.c - the operator commands as real processes against `meshcert
  * server` with clusters mgmt and east (a fresh server per test): `cluster
- * register` stores east's kubeconfig on mgmt (refusing to overwrite without
- * --force), `cluster list` shows it, `issue` creates the IssuedCertificate and
+ * register` stores on mgmt the token of a least-privilege ServiceAccount it
+ * made in east (refused Secrets and anything but what the issuer does), or
+ * with --keep-kubeconfig east's kubeconfig itself (refusing to overwrite
+ * without --force), `cluster list` shows it, `issue` creates the IssuedCertificate and
  * PodBounceDirective on east, `status` has a row for it and one "unreachable"
  * row for a cluster whose server is down, `cluster deregister` removes the
  * registration. Wrong arguments exit 2; a bad --host exits 2 and writes
@@ -307,8 +309,8 @@ static void register_down_cluster(fixture *f, const char *name)
     fputs(at + strlen(port), file);
     fclose(file);
     free(text);
-    assert_int_equal(run(f, "cluster", "register", name, "--trust-domain", "cluster.local",
-                         "--org", "Istio", "--kubeconfig", f->mgmt_kubeconfig,
+    assert_int_equal(run(f, "cluster", "register", "--keep-kubeconfig", name, "--trust-domain",
+                         "cluster.local", "--org", "Istio", "--kubeconfig", f->mgmt_kubeconfig,
                          "--kubeconfig-file", down, NULL),
                      0);
 }
@@ -319,17 +321,17 @@ static void test_operator_flow(void **state)
     char *k = f->mgmt_kubeconfig;
 
     /* register; a second register is refused, --force replaces */
-    assert_int_equal(run(f, "cluster", "register", "east", "--trust-domain", "cluster.local",
-                         "--org", "Istio", "--kubeconfig", k, "--kubeconfig-file",
+    assert_int_equal(run(f, "cluster", "register", "--keep-kubeconfig", "east", "--trust-domain",
+                         "cluster.local", "--org", "Istio", "--kubeconfig", k, "--kubeconfig-file",
                          f->east_kubeconfig, NULL),
                      0);
-    assert_int_equal(run(f, "cluster", "register", "east", "--trust-domain", "cluster.local",
-                         "--org", "Istio", "--kubeconfig", k, "--kubeconfig-file",
+    assert_int_equal(run(f, "cluster", "register", "--keep-kubeconfig", "east", "--trust-domain",
+                         "cluster.local", "--org", "Istio", "--kubeconfig", k, "--kubeconfig-file",
                          f->east_kubeconfig, NULL),
                      1);
     assert_non_null(strstr(f->out, "--force"));
-    assert_int_equal(run(f, "cluster", "register", "east", "--trust-domain", "cluster.local",
-                         "--org", "Istio", "--kubeconfig", k, "--kubeconfig-file",
+    assert_int_equal(run(f, "cluster", "register", "--keep-kubeconfig", "east", "--trust-domain",
+                         "cluster.local", "--org", "Istio", "--kubeconfig", k, "--kubeconfig-file",
                          f->east_kubeconfig, "--force", NULL),
                      0);
     /* a file that is no kubeconfig is refused before anything is written */
@@ -492,9 +494,9 @@ static void create_secret(fixture *f, const char *name, const char *type, const 
 static void register_east(fixture *f)
 {
     assert_int_equal(create_namespace(f, "east", "istio-system"), 0);
-    assert_int_equal(run(f, "cluster", "register", "east", "--trust-domain", "cluster.local",
-                         "--org", "Istio", "--kubeconfig", f->mgmt_kubeconfig, "--kubeconfig-file",
-                         f->east_kubeconfig, "--force", NULL),
+    assert_int_equal(run(f, "cluster", "register", "--keep-kubeconfig", "east", "--trust-domain",
+                         "cluster.local", "--org", "Istio", "--kubeconfig", f->mgmt_kubeconfig,
+                         "--kubeconfig-file", f->east_kubeconfig, "--force", NULL),
                      0);
 }
 
@@ -957,6 +959,148 @@ static void set_status(fixture *f, const char *name, const char *status_json)
     http_reply_free(&reply);
 }
 
+/* The registration's kubeconfig (decoded with the openssl CLI), parsed;
+ * the caller decrefs. */
+static json_t *stored_kubeconfig(fixture *f, const char *cluster)
+{
+    char path[256], b64_path[600], text_path[600];
+    snprintf(path, sizeof(path), "/clusters/mgmt/api/v1/namespaces/meshcert/secrets/%s", cluster);
+    http_reply reply = {0};
+    assert_int_equal(
+        http_do(&f->server, server_token(&f->server, "mgmt"), "GET", path, NULL, NULL, &reply), 0);
+    assert_int_equal(reply.status, 200);
+    const char *b64 =
+        json_string_value(json_object_get(json_object_get(reply.json, "data"), cluster));
+    assert_non_null(b64);
+    snprintf(b64_path, sizeof(b64_path), "%s/registration.b64", f->server.dir);
+    snprintf(text_path, sizeof(text_path), "%s/registration.kubeconfig", f->server.dir);
+    FILE *file = fopen(b64_path, "w");
+    assert_non_null(file);
+    fputs(b64, file);
+    fclose(file);
+    http_reply_free(&reply);
+    assert_int_equal(run_openssl(f, "base64", "-d", "-A", "-in", b64_path, "-out", text_path, NULL),
+                     0);
+    json_error_t error;
+    json_t *config = json_load_file(text_path, 0, &error); /* register writes JSON, which is YAML */
+    if (!config)
+        fail_msg("stored kubeconfig: %s", error.text);
+    return config;
+}
+
+/* status of method path on cluster with token; the body's message into msg. */
+static long status_as(fixture *f, const char *token, const char *method, const char *path,
+                      const char *body, char *msg, size_t msg_size)
+{
+    http_reply reply = {0};
+    assert_int_equal(http_do(&f->server, token, method, path, body, NULL, &reply), 0);
+    if (msg && msg_size)
+        snprintf(msg, msg_size, "%s",
+                 json_string_value(json_object_get(reply.json, "message"))
+                     ? json_string_value(json_object_get(reply.json, "message"))
+                     : "");
+    long status = reply.status;
+    http_reply_free(&reply);
+    return status;
+}
+
+/* register without --keep-kubeconfig stores no admin credentials but the
+ * token of ServiceAccount meshcert/meshcert-issuer of the managed cluster,
+ * allowed only what the issuer does in the agent's namespace: it reads
+ * CertificateRequests and IssuedCertificates there, and is refused (403,
+ * kube's words) Secrets, other namespaces, creating IssuedCertificates,
+ * and (401) the management cluster. Registering again keeps the token. */
+static void test_register_least_privilege(void **state)
+{
+    fixture *f = *state;
+    char *k = f->mgmt_kubeconfig, msg[1024];
+    char admin[256];
+    snprintf(admin, sizeof(admin), "%s", server_token(&f->server, "east"));
+    assert_int_equal(run(f, "cluster", "register", "east", "--trust-domain", "cluster.local",
+                         "--org", "Istio", "--kubeconfig", k, "--kubeconfig-file",
+                         f->east_kubeconfig, NULL),
+                     0);
+    assert_non_null(strstr(f->out, "as ServiceAccount meshcert/meshcert-issuer"));
+    json_t *config = stored_kubeconfig(f, "east");
+    char *text = json_dumps(config, JSON_COMPACT);
+    assert_null(strstr(text, admin)); /* the admin token is not stored */
+    free(text);
+    const json_t *context =
+        json_object_get(json_array_get(json_object_get(config, "contexts"), 0), "context");
+    assert_string_equal(json_string_value(json_object_get(context, "namespace")), "meshcert");
+    char token[4096];
+    snprintf(token, sizeof(token), "%s",
+             json_string_value(json_object_get(
+                 json_object_get(json_array_get(json_object_get(config, "users"), 0), "user"),
+                 "token")));
+    json_decref(config);
+    assert_true(strlen(token) > 100);
+
+    /* what the issuer needs */
+    assert_int_equal(status_as(f, token, "GET", "/clusters/east" IC_PATH, NULL, NULL, 0), 200);
+    assert_int_equal(status_as(f, token, "GET",
+                               "/clusters/east/apis/certificates.smh.solo.io/v1alpha2/namespaces/"
+                               "meshcert/certificaterequests?watch=true&timeoutSeconds=1",
+                               NULL, NULL, 0),
+                     200);
+    /* allowed to write a request's status: past authorization, 404 as there is none */
+    assert_int_equal(status_as(f, token, "PUT",
+                               "/clusters/east/apis/certificates.smh.solo.io/v1alpha2/namespaces/"
+                               "meshcert/certificaterequests/none/status",
+                               "{\"apiVersion\":\"certificates.smh.solo.io/v1alpha2\",\"kind\":"
+                               "\"CertificateRequest\",\"metadata\":{\"name\":\"none\"}}",
+                               msg, sizeof(msg)),
+                     404);
+    /* and nothing else */
+    assert_int_equal(status_as(f, token, "GET", "/clusters/east/api/v1/namespaces/meshcert/secrets",
+                               NULL, msg, sizeof(msg)),
+                     403);
+    assert_string_equal(msg,
+                        "secrets is forbidden: User "
+                        "\"system:serviceaccount:meshcert:meshcert-issuer\" cannot list "
+                        "resource \"secrets\" in API group \"\" in the namespace \"meshcert\"");
+    assert_int_equal(status_as(f, token, "GET", SECRETS_PATH "/cacerts", NULL, msg, sizeof(msg)),
+                     403);
+    assert_non_null(strstr(msg, "secrets \"cacerts\" is forbidden"));
+    assert_int_equal(status_as(f, token, "GET",
+                               "/clusters/east/apis/certificates.smh.solo.io/v1alpha2/"
+                               "issuedcertificates",
+                               NULL, msg, sizeof(msg)),
+                     403);
+    assert_non_null(strstr(msg, "at the cluster scope"));
+    assert_int_equal(status_as(f, token, "POST", "/clusters/east" IC_PATH,
+                               "{\"apiVersion\":\"certificates.smh.solo.io/v1alpha2\",\"kind\":"
+                               "\"IssuedCertificate\",\"metadata\":{\"name\":\"x\"}}",
+                               msg, sizeof(msg)),
+                     403);
+    assert_int_equal(status_as(f, token, "GET", "/clusters/mgmt/api/v1/namespaces", NULL, NULL, 0),
+                     401);
+    /* the objects it is, in the managed cluster */
+    assert_int_equal(http_status(f, "east", "GET",
+                                 "/apis/rbac.authorization.k8s.io/v1/namespaces/meshcert/roles/"
+                                 "meshcert-issuer",
+                                 NULL),
+                     200);
+    assert_int_equal(http_status(f, "east", "GET",
+                                 "/api/v1/namespaces/meshcert/serviceaccounts/meshcert-issuer",
+                                 NULL),
+                     200);
+
+    /* registering again (--force) brings the Role up to date, keeps the token */
+    assert_int_equal(run(f, "cluster", "register", "east", "--trust-domain", "cluster.local",
+                         "--org", "Istio", "--kubeconfig", k, "--kubeconfig-file",
+                         f->east_kubeconfig, "--force", NULL),
+                     0);
+    assert_int_equal(status_as(f, token, "GET", "/clusters/east" IC_PATH, NULL, NULL, 0), 200);
+    /* deleting the ServiceAccount in the managed cluster revokes it */
+    assert_int_equal(http_status(f, "east", "DELETE",
+                                 "/api/v1/namespaces/meshcert/serviceaccounts/meshcert-issuer",
+                                 NULL),
+                     200);
+    assert_int_equal(status_as(f, token, "GET", "/clusters/east" IC_PATH, NULL, NULL, 0), 401);
+    memset(token, 0, sizeof(token));
+}
+
 /* issue refuses an IssuedCertificate that would share an output Secret,
  * use another's key Secret or PodBounceDirective (exit 1 naming the other,
  * nothing created); status exits 1 when a row is FAILED. */
@@ -1324,6 +1468,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_flow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_least_privilege, setup, teardown),
         cmocka_unit_test_setup_teardown(test_verify_cluster, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_not_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kubeconfig_defaults, setup, teardown),

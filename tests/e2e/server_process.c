@@ -186,7 +186,7 @@ int http_do(const server_process *sp, const char *token, const char *method, con
     CURL *curl = curl_easy_init();
     if (!curl)
         return -1;
-    char url[2048], auth[256], ctype[256];
+    char url[2048], auth[8192], ctype[256]; /* auth: ServiceAccount tokens are ~1 KiB */
     snprintf(url, sizeof(url), "%s%s", sp->base, path);
     struct curl_slist *headers = NULL;
     if (token) {

@@ -13,6 +13,9 @@
  * --generate-root a missing root Secret ends FAILED naming it; deleting an
  * IssuedCertificate removes its key and request; `meshcert status` and
  * `meshcert verify --cluster` report on it all; SIGTERM exits 0 everywhere.
+ * With east registered by `meshcert cluster register` without
+ * --keep-kubeconfig (the issuer holds only the token of east's
+ * ServiceAccount meshcert/meshcert-issuer), east is issued all the same.
  */
 #define _XOPEN_SOURCE 700 /* strptime */
 #include <setjmp.h>
@@ -898,10 +901,64 @@ static int setup(void **state)
     return wf_setup_done(state, f, rc);
 }
 
+/* east registered the way `meshcert cluster register` does it without
+ * --keep-kubeconfig: the issuer reaches east only as ServiceAccount
+ * meshcert/meshcert-issuer of east, allowed what its Role allows in
+ * namespace meshcert, and serves that namespace only. */
+static int setup_least_privilege(void **state)
+{
+    wf_fixture *f = NULL;
+    int rc = wf_setup(&f);
+    if (rc == 0) {
+        char mgmt[320], east[320];
+        snprintf(mgmt, sizeof(mgmt), "%s/kubeconfigs/mgmt.yaml", f->server.dir);
+        snprintf(east, sizeof(east), "%s/kubeconfigs/east.yaml", f->server.dir);
+        char *const argv[] = {MESHCERT_BIN,
+                              "cluster",
+                              "register",
+                              "east",
+                              "--force",
+                              "--kubeconfig",
+                              mgmt,
+                              "--kubeconfig-file",
+                              east,
+                              "--trust-domain",
+                              WF_TRUST_DOMAIN,
+                              "--dns-suffix",
+                              "istio-system.svc",
+                              "--org",
+                              WF_ORG,
+                              NULL};
+        rc = wf_run_tool(f, argv) == 0 ? 0 : -1;
+        if (rc)
+            fprintf(stderr, "meshcert cluster register east failed (%s/tools.log)\n", f->work);
+    }
+    if (rc == 0)
+        rc = wf_start_all(f);
+    return wf_setup_done(state, f, rc);
+}
+
+static void test_least_privilege_registration(void **state)
+{
+    wf_fixture *f = *state;
+    wf_ic_view view;
+    wf_create_issued_certificate(f->managed[WF_EAST], "mesh-lp", "cacerts", NULL, NULL);
+    wf_wait_ic_state(f, f->managed[WF_EAST], "east", "mesh-lp", "FINISHED", 1, &view);
+    json_t *secret = NULL;
+    mc_err err = {0};
+    assert_int_equal(
+        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "cacerts", &secret, &err),
+        MC_OK);
+    assert_non_null(json_object_get(json_object_get(secret, "data"), "ca-cert.pem"));
+    json_decref(secret);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_workflow, setup, wf_cmocka_teardown),
+        cmocka_unit_test_setup_teardown(test_least_privilege_registration, setup_least_privilege,
+                                        wf_cmocka_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

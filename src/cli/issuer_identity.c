@@ -1,0 +1,177 @@
+/* issuer_identity.c - the issuer's least-privilege identity in a managed
+ * cluster (see issuer_identity.h). Every object is created, or replaced
+ * when it exists (Role and RoleBinding: their rules and subjects are
+ * brought to what this version needs; ServiceAccount and token Secret are
+ * kept, so registering again does not revoke the token the issuer uses).
+ */
+#include "cli/issuer_identity.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kube/config.h"
+#include "util/base64.h"
+#include "util/str.h"
+
+#define TOKEN_SECRET MC_CLI_ISSUER_IDENTITY "-token"
+
+static const mc_kube_resource namespaces = {"", "v1", "namespaces", 0};
+static const mc_kube_resource service_accounts = {"", "v1", "serviceaccounts", 1};
+static const mc_kube_resource secrets = {"", "v1", "secrets", 1};
+static const mc_kube_resource roles = {"rbac.authorization.k8s.io", "v1", "roles", 1};
+static const mc_kube_resource role_bindings = {"rbac.authorization.k8s.io", "v1", "rolebindings",
+                                               1};
+
+/* Creates obj; when it exists and replace is set, updates it to obj. */
+static int ensure(mc_kube_client *client, const mc_kube_resource *res, const char *ns, json_t *obj,
+                  int replace, const char *cluster, mc_err *err)
+{
+    const char *name = json_string_value(json_object_get(json_object_get(obj, "metadata"), "name"));
+    int rc = mc_kube_create(client, res, ns, obj, NULL, err);
+    if (rc == MC_EEXISTS) {
+        mc_err_clear(err);
+        rc = MC_OK;
+        json_t *existing = NULL;
+        if (replace && (rc = mc_kube_get(client, res, ns, name, &existing, err)) == MC_OK) {
+            json_object_set(
+                json_object_get(obj, "metadata"), "resourceVersion",
+                json_object_get(json_object_get(existing, "metadata"), "resourceVersion"));
+            rc = mc_kube_update(client, res, ns, obj, NULL, err);
+        }
+        json_decref(existing);
+    }
+    if (rc != MC_OK)
+        mc_err_prefix(err, "%s %s%s%s in cluster %s", res->plural, ns ? ns : "", ns ? "/" : "",
+                      name ? name : "", cluster);
+    return rc;
+}
+
+static int ensure_objects(mc_kube_client *client, const char *ns, const char *cluster, mc_err *err)
+{
+    json_t *rules = json_loads(MC_CLI_ISSUER_RULES, 0, NULL);
+    json_t *objs[] = {
+        json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata", "name",
+                  ns),
+        json_pack("{s:s,s:s,s:{s:s,s:s}}", "apiVersion", "v1", "kind", "ServiceAccount", "metadata",
+                  "name", MC_CLI_ISSUER_IDENTITY, "namespace", ns),
+        json_pack("{s:s,s:s,s:{s:s,s:s},s:o}", "apiVersion", "rbac.authorization.k8s.io/v1", "kind",
+                  "Role", "metadata", "name", MC_CLI_ISSUER_IDENTITY, "namespace", ns, "rules",
+                  rules),
+        json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:s},s:[{s:s,s:s,s:s}]}", "apiVersion",
+                  "rbac.authorization.k8s.io/v1", "kind", "RoleBinding", "metadata", "name",
+                  MC_CLI_ISSUER_IDENTITY, "namespace", ns, "roleRef", "apiGroup",
+                  "rbac.authorization.k8s.io", "kind", "Role", "name", MC_CLI_ISSUER_IDENTITY,
+                  "subjects", "kind", "ServiceAccount", "name", MC_CLI_ISSUER_IDENTITY, "namespace",
+                  ns),
+        json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s}},s:s}", "apiVersion", "v1", "kind", "Secret",
+                  "metadata", "name", TOKEN_SECRET, "namespace", ns, "annotations",
+                  "kubernetes.io/service-account.name", MC_CLI_ISSUER_IDENTITY, "type",
+                  "kubernetes.io/service-account-token"),
+    };
+    const mc_kube_resource *res[] = {&namespaces, &service_accounts, &roles, &role_bindings,
+                                     &secrets};
+    const int replace[] = {0, 0, 1, 1, 0};
+    int rc = MC_OK;
+    for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
+        if (rc == MC_OK && !objs[i])
+            rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+        if (rc == MC_OK)
+            rc = ensure(client, res[i], res[i]->namespaced ? ns : NULL, objs[i], replace[i],
+                        cluster, err);
+        json_decref(objs[i]);
+    }
+    return rc;
+}
+
+/* The token kube's token controller writes into the Secret (a new string,
+ * wiped by the caller), waiting up to wait_ms for it. */
+static int wait_token(mc_kube_client *client, const char *ns, const char *cluster, int wait_ms,
+                      char **token, mc_err *err)
+{
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    for (int waited = 0;; waited += 200) {
+        json_t *secret = NULL;
+        int rc = mc_kube_get(client, &secrets, ns, TOKEN_SECRET, &secret, err);
+        if (rc != MC_OK)
+            return mc_err_prefix(err, "secret %s/%s in cluster %s", ns, TOKEN_SECRET, cluster);
+        const char *b64 =
+            json_string_value(json_object_get(json_object_get(secret, "data"), "token"));
+        unsigned char *raw = NULL;
+        size_t n = 0;
+        if (b64 && mc_base64_decode(b64, strlen(b64), &raw, &n, NULL) == MC_OK && n > 0) {
+            *token = (char *)raw; /* NUL-terminated by the decoder */
+            json_decref(secret);
+            return MC_OK;
+        }
+        if (raw)
+            mc_secure_free(raw, n);
+        json_decref(secret);
+        if (waited >= wait_ms)
+            return mc_err_set(err, MC_EUNAVAILABLE,
+                              "secret %s/%s in cluster %s got no data.token within %d ms (is "
+                              "the cluster's token controller running?)",
+                              ns, TOKEN_SECRET, cluster, wait_ms);
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* The kubeconfig (JSON, which is YAML) of the identity: the admin
+ * kubeconfig's server and CA, the token, the agent's namespace. */
+static char *identity_kubeconfig(const mc_kube_config *admin, const char *ns, const char *token)
+{
+    char *ca_b64 = NULL;
+    if (admin->ca_pem && mc_base64_encode(admin->ca_pem, strlen(admin->ca_pem), &ca_b64, NULL))
+        return NULL;
+    json_t *cluster = json_pack("{s:s}", "server", admin->server);
+    if (cluster && ca_b64)
+        json_object_set_new(cluster, "certificate-authority-data", json_string(ca_b64));
+    if (cluster && admin->insecure_skip_tls_verify)
+        json_object_set_new(cluster, "insecure-skip-tls-verify", json_true());
+    free(ca_b64);
+    json_t *doc =
+        json_pack("{s:s,s:s,s:[{s:s,s:o}],s:[{s:s,s:{s:s}}],s:[{s:s,s:{s:s,s:s,s:s}}],s:s}",
+                  "apiVersion", "v1", "kind", "Config", "clusters", "name", "managed", "cluster",
+                  cluster, "users", "name", MC_CLI_ISSUER_IDENTITY, "user", "token", token,
+                  "contexts", "name", "managed", "context", "cluster", "managed", "user",
+                  MC_CLI_ISSUER_IDENTITY, "namespace", ns, "current-context", "managed");
+    char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+    /* the token is inside doc's strings: wipe it before jansson frees them */
+    json_t *users = json_object_get(doc, "users");
+    json_t *user_token =
+        json_object_get(json_object_get(json_array_get(users, 0), "user"), "token");
+    if (user_token)
+        mc_secure_zero((char *)json_string_value(user_token), json_string_length(user_token));
+    json_decref(doc);
+    return text;
+}
+
+int mc_cli_issuer_identity_create(const char *admin_file, const char *agent_ns,
+                                  const mc_kube_client_options *options, int wait_ms,
+                                  char **kubeconfig, size_t *len, mc_err *err)
+{
+    mc_kube_config *admin = NULL;
+    mc_kube_client *client = NULL;
+    char *token = NULL;
+    int rc = mc_kube_config_load_file(admin_file, NULL, &admin, err);
+    if (rc == MC_OK)
+        rc = mc_kube_client_new(admin, options, &client, err);
+    const char *cluster = admin && admin->server ? admin->server : admin_file;
+    if (rc == MC_OK)
+        rc = ensure_objects(client, agent_ns, cluster, err);
+    if (rc == MC_OK)
+        rc = wait_token(client, agent_ns, cluster, wait_ms, &token, err);
+    if (rc == MC_OK) {
+        *kubeconfig = identity_kubeconfig(admin, agent_ns, token);
+        if (!*kubeconfig)
+            rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+        else
+            *len = strlen(*kubeconfig);
+    }
+    if (token)
+        mc_secure_free_str(token);
+    mc_kube_client_free(client);
+    mc_kube_config_free(admin);
+    return rc;
+}

@@ -20,7 +20,7 @@
 #include "util/log.h"
 #include "util/str.h"
 
-#define LOG "issuer"
+#define LOG        "issuer"
 #define LEASE_NAME "meshcert-issuer"
 
 static const mc_kube_resource secrets_resource = {"", "v1", "secrets", 1};
@@ -75,6 +75,14 @@ int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err
     if (options->root_signer && options->generate_root)
         return mc_err_set(err, MC_EINVAL,
                           "issuer: a root with its own key (--root-key) is never generated");
+    if (options->root_keys_len > MC_ISSUER_ROOT_KEYS_MAX ||
+        (options->root_keys_len && !options->root_keys))
+        return mc_err_set(err, MC_EINVAL, "issuer: at most %d root keys", MC_ISSUER_ROOT_KEYS_MAX);
+    for (size_t i = 0; i < options->root_keys_len; i++)
+        if (!options->root_keys[i].ref ||
+            !options->root_keys[i].key == !options->root_keys[i].backend)
+            return mc_err_set(err, MC_EINVAL,
+                              "issuer: root key %zu needs a ref and one of a key or a back end", i);
     mc_issuer *issuer = calloc(1, sizeof(*issuer));
     if (!issuer)
         return mc_err_set(err, MC_ENOMEM, "issuer: out of memory");
@@ -82,6 +90,9 @@ int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err
     pthread_mutex_init(&issuer->signers_lock, NULL);
     atomic_init(&issuer->leading, 0);
     issuer->generate_root = options->generate_root;
+    for (size_t i = 0; i < options->root_keys_len; i++)
+        issuer->root_keys[i] = options->root_keys[i];
+    issuer->root_keys_len = options->root_keys_len;
     issuer->allow_another_root = options->allow_another_root;
     issuer->root_key_type = options->root_key_type;
     issuer->ttl_seconds = options->ttl_seconds;

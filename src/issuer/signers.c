@@ -1,7 +1,9 @@
 /* signers.c - the issuer's signers, one per root Secret ("ns/name") and
  * cached per resourceVersion of it, so that a root is parsed once and a
- * changed Secret is read again; the external root (--root-key); and the
- * signer and trust bundle a RootRotation's phase asks for.
+ * changed Secret is read again (a root whose Secret holds key-ref signs
+ * with the --root-key of that name); the external root (--root-key with
+ * --root-cert); and the signer and trust bundle a RootRotation's phase
+ * asks for.
  */
 #include "issuer/state.h"
 
@@ -44,8 +46,37 @@ void signer_put(mc_issuer *issuer, signer_entry *entry)
         signer_entry_free(entry);
 }
 
-/* Builds an entry from a root Secret: a signer, or the reason there is none. */
-static signer_entry *signer_entry_build(const char *secret_key, const mc_api_secret *secret)
+const mc_issuer_root_key *mc_issuer_root_key_find(const mc_issuer *issuer, const char *ref)
+{
+    for (size_t i = 0; i < issuer->root_keys_len; i++)
+        if (strcmp(issuer->root_keys[i].ref, ref) == 0)
+            return &issuer->root_keys[i];
+    return NULL;
+}
+
+/* The signer of root for a root Secret whose key-ref is ref: with the
+ * --root-key of that name (a token's back end checks with a test signature
+ * that its key is root's). */
+static int signer_from_ref(const mc_issuer *issuer, mc_pki_cert *root, const char *ref,
+                           const char *secret_key, mc_pki_signer **signer, mc_err *err)
+{
+    const mc_issuer_root_key *key = mc_issuer_root_key_find(issuer, ref);
+    if (!key)
+        return mc_err_set(err, MC_ENOTFOUND,
+                          "secret %s (management cluster): its %s %s is not one of the issuer's "
+                          "--root-key",
+                          secret_key, MC_ROOT_SECRET_KEY_REF_KEY, ref);
+    int rc = key->backend ? mc_pki_signer_new_backend(root, key->backend, signer, err)
+                          : mc_pki_signer_new(root, key->key, signer, err);
+    if (rc != MC_OK)
+        mc_err_prefix(err, "secret %s %s %s", secret_key, MC_ROOT_SECRET_KEY_REF_KEY, ref);
+    return rc;
+}
+
+/* Builds an entry from a root Secret: a signer, or the reason there is none.
+ * key_ref: the Secret's key-ref (its key is then not in key.pem), or NULL. */
+static signer_entry *signer_entry_build(const mc_issuer *issuer, const char *secret_key,
+                                        const mc_api_secret *secret, const char *key_ref)
 {
     signer_entry *entry = calloc(1, sizeof(*entry));
     if (!entry)
@@ -64,22 +95,24 @@ static signer_entry *signer_entry_build(const char *secret_key, const mc_api_sec
     mc_pki_key *key = NULL;
     mc_err err = {0};
     char what[600];
-    if (!cert_data || !key_data) {
+    if (!cert_data || (!key_data && !key_ref)) {
         format_message(entry->error, sizeof(entry->error),
                        "secret %s (management cluster) lacks %s", secret_key,
-                       !cert_data ? ROOT_CERT_KEY : ROOT_KEY_KEY);
+                       !cert_data ? ROOT_CERT_KEY
+                                  : ROOT_KEY_KEY " (or " MC_ROOT_SECRET_KEY_REF_KEY ")");
         return entry;
     }
     format_message(what, sizeof(what), "secret %s %s", secret_key, ROOT_CERT_KEY);
     int rc = mc_pki_cert_from_pem((const char *)cert_data->data, cert_data->len, what, &root, &err);
     format_message(what, sizeof(what), "secret %s %s", secret_key, ROOT_KEY_KEY);
-    if (rc == MC_OK)
+    if (rc == MC_OK && !key_ref)
         rc = mc_pki_key_from_pem((const char *)key_data->data, key_data->len, what, &key, &err);
     time_t not_before = 0, not_after = 0;
     if (rc == MC_OK && mc_pki_cert_validity(root, &not_before, &not_after) == MC_OK)
         entry->root_not_after = (int64_t)not_after;
     if (rc == MC_OK)
-        rc = mc_pki_signer_new(root, key, &entry->signer, &err);
+        rc = key_ref ? signer_from_ref(issuer, root, key_ref, secret_key, &entry->signer, &err)
+                     : mc_pki_signer_new(root, key, &entry->signer, &err);
     if (rc == MC_OK) {
         entry->root_pem = mc_strndup((const char *)cert_data->data, cert_data->len);
         if (!entry->root_pem)
@@ -154,7 +187,10 @@ static int signer_acquire(mc_issuer *issuer, const char *secret_key, signer_entr
         return MC_OK;
     }
     mc_api_secret *secret = NULL;
-    rc = mc_api_secret_decode(obj, &secret, &local);
+    char key_ref[MC_ROOT_SECRET_KEY_REF_MAX], what[KEY_MAX + 16];
+    format_message(what, sizeof(what), "secret %s (management cluster)", secret_key);
+    int has_ref = mc_root_secret_key_ref(obj, what, key_ref, sizeof(key_ref), &local);
+    rc = has_ref < 0 ? MC_EINVAL : mc_api_secret_decode(obj, &secret, &local);
     json_decref(obj);
     signer_entry *entry = NULL;
     if (rc != MC_OK) {
@@ -164,7 +200,7 @@ static int signer_acquire(mc_issuer *issuer, const char *secret_key, signer_entr
             mc_strlcpy(entry->error, local.msg, sizeof(entry->error));
         }
     } else {
-        entry = signer_entry_build(secret_key, secret);
+        entry = signer_entry_build(issuer, secret_key, secret, has_ref ? key_ref : NULL);
     }
     mc_api_secret_free(secret);
     if (!entry)
@@ -208,8 +244,8 @@ static int bundle_append(mc_buf *bundle, const char *pem)
  * caller frees; NULL when not rotating). A root of the bundle that cannot
  * be read hands back its entry (no signer, an error) so that nothing is
  * signed with a bundle lacking a root. */
-int signing_acquire(mc_issuer *issuer, const char *root_key, signer_entry **signer,
-                           char **bundle, mc_err *err)
+int signing_acquire(mc_issuer *issuer, const char *root_key, signer_entry **signer, char **bundle,
+                    mc_err *err)
 {
     *bundle = NULL;
     mc_rotation_signing plan;
@@ -259,7 +295,7 @@ int signing_acquire(mc_issuer *issuer, const char *root_key, signer_entry **sign
 /* The entry of the root whose key is outside the API (--root-key): held by
  * the issuer for its whole life, never cached by resourceVersion. */
 int external_root_new(const char *secret_key, mc_pki_signer *signer, signer_entry **out,
-                             mc_err *err)
+                      mc_err *err)
 {
     signer_entry *entry = calloc(1, sizeof(*entry));
     if (!entry)

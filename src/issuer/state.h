@@ -105,9 +105,13 @@ struct mc_issuer {
     issuer_cluster *clusters;
     pthread_mutex_t signers_lock; /* guards signers and signer_entry refs/next/cached */
     signer_entry *signers;
-    int started; /* caller's thread only */
-    int stopped; /* caller's thread only */
+    int started;            /* caller's thread only */
+    int stopped;            /* caller's thread only */
     issuer_metrics metrics; /* immutable after new */
+
+    /* immutable: options->root_keys, the keys root Secrets name by key-ref */
+    mc_issuer_root_key root_keys[MC_ISSUER_ROOT_KEYS_MAX];
+    size_t root_keys_len;
 };
 
 /* snprintf for messages that may be cut (names are bounded by the API

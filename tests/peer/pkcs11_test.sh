@@ -166,10 +166,22 @@ expect_fail 1 'does not match|mounted/root.key' "issuer: a key file that is not 
     "${ISSUER[@]}" --root-key mounted/root.key
 expect_fail 1 "no-such-kubeconfig" "issuer: the right token key gets as far as the kubeconfig" \
     "${ISSUER[@]}" --root-key "$EC_URI" "${P11[@]}"
-expect_fail 2 "--root-key and --generate-root exclude each other" "issuer: --generate-root with --root-key" \
+expect_fail 2 "--root-cert and --generate-root exclude each other" "issuer: --generate-root with --root-cert" \
     "${ISSUER[@]}" --root-key "$EC_URI" "${P11[@]}" --generate-root
-expect_fail 2 "--root-key needs --root-cert" "issuer: --root-key without --root-cert" \
-    mc issuer --kubeconfig "$WORK/no-such-kubeconfig" --root-key "$EC_URI" "${P11[@]}"
+# without --root-cert: keys for the root Secrets whose key-ref names them,
+# each opened at start all the same
+KEYS=(mc issuer --kubeconfig "$WORK/no-such-kubeconfig" --log-level warn)
+expect_fail 1 "no-such-kubeconfig" "issuer: two token keys without --root-cert get as far as the kubeconfig" \
+    "${KEYS[@]}" --root-key "$EC_URI" --root-key "pkcs11:token=mesh-root;object=root-rsa2048" "${P11[@]}"
+expect_fail 1 '--root-key pkcs11:token=mesh-root;object=no-such-key: |holds no private key' \
+    "issuer: a missing second key is named, exit 1 before the kubeconfig" \
+    "${KEYS[@]}" --root-key "$EC_URI" --root-key "pkcs11:token=mesh-root;object=no-such-key" "${P11[@]}"
+expect_fail 1 'wrong PIN for PKCS#11 token "mesh-root"' "issuer: wrong PIN without --root-cert" \
+    "${KEYS[@]}" --root-key "$EC_URI" --pkcs11-module "$MODULE" --pin-file bad-pin
+expect_fail 2 "--root-cert goes with one --root-key" "issuer: --root-cert with two --root-key" \
+    "${ISSUER[@]}" --root-key "$EC_URI" --root-key mounted/root.key "${P11[@]}"
+expect_fail 2 "given twice" "issuer: the same --root-key twice" \
+    "${KEYS[@]}" --root-key "$EC_URI" --root-key "$EC_URI" "${P11[@]}"
 
 section "the PIN is never in argv or in any output"
 # The PIN file is a FIFO: meshcert blocks opening it, so its /proc/PID/cmdline

@@ -200,8 +200,8 @@ static void check_rotation_refused(const wf_fixture *f)
     int64_t deadline = wf_now_ms() + 20000;
     for (;;) {
         char *log = wf_read_text(f->issuer_log);
-        int said = log && strstr(log, "root " ROOT_NAME " signs with the issuer's --root-key: "
-                                      "rotating it is not supported yet");
+        int said = log && strstr(log, "root " ROOT_NAME " signs with the issuer's --root-key and "
+                                      "--root-cert, which cannot be rotated");
         free(log);
         if (said)
             break;

@@ -8,8 +8,10 @@
 # p11_probe.c, refuses to show them); a wrong PIN,
 # a missing token, object or module each give one clear line (exit 1); the
 # PIN is never in argv (/proc/PID/cmdline while meshcert waits for it) nor in
-# any output.
-# Usage: pkcs11_test.sh /path/to/meshcert /path/to/p11_probe
+# any output. A locked PIN, which SoftHSM2 never reports (it answers
+# CKR_PIN_INCORRECT however many wrong logins), comes from p11_fault.c, a
+# module in front of SoftHSM2.
+# Usage: pkcs11_test.sh /path/to/meshcert /path/to/p11_probe /path/to/p11_fault.so
 set -euo pipefail
 # shellcheck source=tests/peer/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -27,7 +29,8 @@ if [[ ! -r "$MODULE" ]]; then
     echo "FAIL: the SoftHSM2 module $MODULE is missing: run 'make deps' (installs softhsm2)" >&2
     exit 1
 fi
-PROBE=$(cd "$(dirname "${2:?usage: $0 MESHCERT P11_PROBE}")" && pwd)/$(basename "$2")
+PROBE=$(cd "$(dirname "${2:?usage: $0 MESHCERT P11_PROBE P11_FAULT}")" && pwd)/$(basename "$2")
+FAULT=$(cd "$(dirname "${3:?usage: $0 MESHCERT P11_PROBE P11_FAULT}")" && pwd)/$(basename "$3")
 peer_init "$1"
 cd "$WORK"
 
@@ -146,6 +149,25 @@ expect_fail 1 "pin-value= would put the PIN on the command line" "pin-value in t
 expect_fail 2 "either --pin-file or --pin-env" "both PIN sources: usage error" \
     mc sign --ca ec-p256 --root-key "pkcs11:token=mesh-root;object=root-ec-p256" \
     --pkcs11-module "$MODULE" --pin-file pin --pin-env PINV "${SIGN[@]}"
+expect_ok "pin-source= in the URI wins over --pin-file" \
+    mc sign --ca ec-p256 --root-key "pkcs11:token=mesh-root;object=root-ec-p256?pin-source=file:$WORK/pin" \
+    --pkcs11-module "$MODULE" --pin-file bad-pin --csr c1.csr --host "$SPIFFE" --out-dir out-uri-pin
+# a locked PIN (p11_fault: SoftHSM2 itself never locks one)
+export MC_P11_FAULT_MODULE=$MODULE MC_P11_FAULT_DIR=$WORK/faults
+mkdir faults
+touch faults/pin-locked
+LOCKED='token "mesh-root" is locked after too many wrong PINs (CKR_PIN_LOCKED)'
+expect_fail 1 "$LOCKED|security officer must reset the user PIN" "locked PIN: sign" \
+    mc sign --ca ec-p256 --root-key "pkcs11:token=mesh-root;object=root-ec-p256" \
+    --pkcs11-module "$FAULT" --pin-file pin "${SIGN[@]}"
+expect_fail 1 "$LOCKED" "locked PIN: the issuer exits 1 at start, before any cluster" \
+    mc issuer --kubeconfig "$WORK/no-such-kubeconfig" --log-level warn \
+    --root-key "pkcs11:token=mesh-root;object=root-ec-p256" --pkcs11-module "$FAULT" --pin-file pin
+rm faults/pin-locked
+expect_fail 1 "no-such-kubeconfig" "unlocked: the issuer gets past the token" \
+    mc issuer --kubeconfig "$WORK/no-such-kubeconfig" --log-level warn \
+    --root-key "pkcs11:token=mesh-root;object=root-ec-p256" --pkcs11-module "$FAULT" --pin-file pin
+unset MC_P11_FAULT_MODULE MC_P11_FAULT_DIR
 assert_eq "no --out-dir after the failures" "$(snapshot out-err)" ABSENT
 
 section "issuer --root-key: the token is opened at start, before any cluster"

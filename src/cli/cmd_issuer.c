@@ -184,16 +184,16 @@ static int external_root_check(const char *cmd, const external_root *root, int g
                                        "named by their root Secrets' key-ref instead");
     if (root_secret_given && !generate_root && !root->cert_path)
         return mc_cli_usage_error(cmd, "--root-secret is for --generate-root or --root-cert");
+    /* the PKCS#11 flags go with the pkcs11: keys; file keys ignore them */
+    mc_pki_pkcs11_config key = root->key;
     for (size_t i = 0; i < root->count; i++) {
-        mc_pki_pkcs11_config key = root->key;
-        key.uri = root->uris[i];
         for (size_t j = 0; j < i; j++)
             if (strcmp(root->uris[i], root->uris[j]) == 0)
                 return mc_cli_usage_error(cmd, "--root-key %s given twice", root->uris[i]);
-        if (mc_cli_pkcs11_check(cmd, &key))
-            return MC_EXIT_USAGE;
+        if (mc_pki_pkcs11_is_uri(root->uris[i]))
+            key.uri = root->uris[i];
     }
-    return MC_EXIT_OK;
+    return mc_cli_pkcs11_check(cmd, &key);
 }
 
 /* Without --root-cert: opens every --root-key (in order; closed in reverse,

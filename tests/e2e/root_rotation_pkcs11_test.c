@@ -3,17 +3,20 @@
  * (workflow_fixture.h, rotation_watch.h): two tokens made in a temporary
  * directory, three roots made there by `meshcert ca create --pkcs11` (R1 and
  * R2 in token mesh-a, R3 in token mesh-b with its own PIN, named by the
- * URI's pin-source=), the root Secret holding R1's certificate and key-ref,
- * the issuer started with the three --root-key.
+ * URI's pin-source=) and R4 whose key is a file (as if mounted), the root
+ * Secret holding R1's certificate and key-ref, the issuer started with the
+ * four --root-key.
  *
  * Rotation 1 moves R1 to R2 (the same token), the issuer SIGKILLed and
  * restarted when PROPAGATING_NEW_INTERMEDIATE is entered; rotation 2 moves
- * R2 to R3 (another token). Each is watched as root_rotation_test.c does
+ * R2 to R3 (another token), the issuer SIGKILLed in DELETING_OLD_ROOT;
+ * rotation 3 moves R3 to R4 (a key file). Each is watched as
+ * root_rotation_test.c does
  * (mutual trust at every observation, each phase's bundle and signer, the
  * conditions in order); at COMPLETE the root Secret holds the new root's
  * certificate and key-ref and no key.pem, and the chains verify with
  * openssl and certtool against the certificate ca create wrote. Then the
- * issuer restarts with R3's key alone and a re-issue is signed by R3: what
+ * issuer restarts with R4's key alone and a re-issue is signed by R4: what
  * root signs is in the management cluster, not in the issuer's memory. No
  * Secret of the management cluster ever holds a root key, and the issuer's
  * log holds neither PIN nor private key. Fails (never skips) without
@@ -45,8 +48,8 @@
 
 typedef struct token_roots {
     char pin_a[256], pin_b[256];
-    char uri[3][512];  /* R1, R2 (token mesh-a), R3 (token mesh-b) */
-    char cert[3][256]; /* work/r<N>/root-cert.pem */
+    char uri[4][512];  /* R1, R2 (token mesh-a), R3 (token mesh-b), R4 (a key file) */
+    char cert[4][256]; /* work/r<N>/root-cert.pem */
 } token_roots;
 
 static void init_token(const wf_fixture *f, const char *label, const char *pin)
@@ -104,6 +107,15 @@ static void make_tokens(const wf_fixture *f, token_roots *t)
              t->pin_b);
     for (int i = 0; i < 3; i++)
         create_token_root(f, t, i);
+    /* R4: a key file, as a secret-store volume would mount it */
+    char dir[128];
+    snprintf(dir, sizeof(dir), "%s/r4", f->work);
+    char *const argv[] = {MESHCERT_BIN, "ca",         "create",  "--dir",
+                          dir,          "--key-type", "ec-p256", NULL};
+    if (wf_run_tool(f, argv) != 0)
+        wf_fail(f, "meshcert ca create --dir %s failed (see tools.log)", dir);
+    snprintf(t->cert[3], sizeof(t->cert[3]), "%s/root-cert.pem", dir);
+    snprintf(t->uri[3], sizeof(t->uri[3]), "%s/root-key.pem", dir);
 }
 
 /* Secret meshcert/root-ca: R1's certificate and key-ref, no key. */
@@ -125,21 +137,27 @@ static void create_root_secret(const wf_fixture *f, const token_roots *t)
     free(ref_b64);
 }
 
-/* The issuer's arguments: the fast Lease, then the keys (uris[0..count)). */
+/* The issuer's arguments: the fast Lease, then the keys (uris[first..
+ * first+count)), and the PKCS#11 flags when one of them is in a token (they
+ * are refused without one). */
 static void set_issuer_keys(wf_fixture *f, token_roots *t, int first, int count)
 {
     wf_use_fast_lease(f);
     size_t n = 0;
     while (f->issuer_extra[n])
         n++;
+    int tokens = 0;
     for (int i = first; i < first + count; i++) {
         f->issuer_extra[n++] = "--root-key";
         f->issuer_extra[n++] = t->uri[i];
+        tokens += strncmp(t->uri[i], "pkcs11:", 7) == 0;
     }
-    f->issuer_extra[n++] = "--pkcs11-module";
-    f->issuer_extra[n++] = MODULE;
-    f->issuer_extra[n++] = "--pin-file";
-    f->issuer_extra[n++] = t->pin_a;
+    if (tokens) {
+        f->issuer_extra[n++] = "--pkcs11-module";
+        f->issuer_extra[n++] = MODULE;
+        f->issuer_extra[n++] = "--pin-file";
+        f->issuer_extra[n++] = t->pin_a;
+    }
     f->issuer_extra[n] = NULL;
 }
 
@@ -169,7 +187,7 @@ static void assert_root_secret(const wf_fixture *f, const char *cert, const char
 }
 
 /* No Secret of the issuer's namespace holds a key.pem: the roots' keys
- * never left their tokens (the swaps moved references). */
+ * never left their tokens or file (the swaps moved references). */
 static void assert_no_root_key_in_api(const wf_fixture *f)
 {
     json_t *list = NULL;
@@ -185,7 +203,7 @@ static void assert_no_root_key_in_api(const wf_fixture *f)
         roots += json_object_get(json_object_get(item, "data"), "key-ref") != NULL;
     }
     json_decref(list);
-    assert_int_equal(roots, 3); /* root-ca and the two new roots' Secrets */
+    assert_int_equal(roots, 4); /* root-ca and the three new roots' Secrets */
 }
 
 /* openssl and certtool verify each cluster's chain against the certificate
@@ -217,8 +235,8 @@ static void verify_clusters_against(const wf_fixture *f, const char *cert, const
     free(expected);
 }
 
-/* One rotation from r->old_root to the token root t->uri[next] (made
- * beforehand), watched to COMPLETE with the issuer killed at kill_in. */
+/* One rotation from r->old_root to the root t->uri[next] (made beforehand),
+ * watched to COMPLETE with the issuer killed at kill_in (NULL: never). */
 static void rotate_to(wf_fixture *f, token_roots *t, int next, const char *name,
                       const char *kill_in, rw_roots *r)
 {
@@ -259,13 +277,13 @@ static void rotate_to(wf_fixture *f, token_roots *t, int next, const char *name,
     memcpy(r->old_fp, r->new_fp, sizeof(r->old_fp));
 }
 
-/* The issuer restarted with R3's key alone re-issues east's intermediate
- * (a new key, asked for with the rotate annotation) with R3: it learnt the
+/* The issuer restarted with R4's key alone re-issues east's intermediate
+ * (a new key, asked for with the rotate annotation) with R4: it learnt the
  * root from the root Secret, not from a rotation it remembers. */
 static void restart_with_last_key(wf_fixture *f, token_roots *t, rw_roots *r)
 {
     wf_kill(&f->issuer);
-    set_issuer_keys(f, t, 2, 1);
+    set_issuer_keys(f, t, 3, 1);
     assert_int_equal(wf_start_issuer(f), 0);
     json_t *before = NULL;
     mc_err err = {0};
@@ -296,17 +314,17 @@ static void restart_with_last_key(wf_fixture *f, token_roots *t, rw_roots *r)
             mc_pki_cert_free(cert);
             free(ca);
             if (!by_r3)
-                wf_fail(f, "after the restart east's new intermediate is not signed by R3");
+                wf_fail(f, "after the restart east's new intermediate is not signed by R4");
             break;
         }
         free(ca);
         if (wf_now_ms() > deadline)
-            wf_fail(f, "east was not re-issued after the issuer's restart with R3's key");
+            wf_fail(f, "east was not re-issued after the issuer's restart with R4's key");
         wf_sleep_ms(100);
     }
     free(old_ca);
-    rw_wait_outputs(f, r, 1, 1, 1); /* R3 is "old" now: bundle [R3], signed by R3 */
-    verify_clusters_against(f, t->cert[2], "restarted");
+    rw_wait_outputs(f, r, 1, 1, 1); /* R4 is "old" now: bundle [R4], signed by R4 */
+    verify_clusters_against(f, t->cert[3], "restarted");
 }
 
 static void assert_issuer_log_clean(const wf_fixture *f)
@@ -328,7 +346,7 @@ static void test_token_rotation(void **state)
     make_tokens(f, &t);
     create_root_secret(f, &t);
     f->generate_root = 0;
-    set_issuer_keys(f, &t, 0, 3);
+    set_issuer_keys(f, &t, 0, 4);
     if (wf_start_all(f) != 0)
         wf_fail(f, "starting the issuer and the agents failed");
     for (int c = 0; c < WF_MANAGED; c++)
@@ -343,6 +361,7 @@ static void test_token_rotation(void **state)
 
     rotate_to(f, &t, 1, "same-token", "PROPAGATING_NEW_INTERMEDIATE", &r);
     rotate_to(f, &t, 2, "other-token", "DELETING_OLD_ROOT", &r);
+    rotate_to(f, &t, 3, "key-file", NULL, &r);
     restart_with_last_key(f, &t, &r);
     assert_no_root_key_in_api(f);
     assert_true(wf_assert_no_key_leak(f) >= WF_MANAGED);

@@ -204,6 +204,10 @@ expect_fail 2 "--root-cert goes with one --root-key" "issuer: --root-cert with t
     "${ISSUER[@]}" --root-key "$EC_URI" --root-key mounted/root.key "${P11[@]}"
 expect_fail 2 "given twice" "issuer: the same --root-key twice" \
     "${KEYS[@]}" --root-key "$EC_URI" --root-key "$EC_URI" "${P11[@]}"
+expect_fail 1 "no-such-kubeconfig" "issuer: a token key and a key file together" \
+    "${KEYS[@]}" --root-key mounted/root.key --root-key "$EC_URI" "${P11[@]}"
+expect_fail 2 "go with a pkcs11: key URI" "issuer: PKCS#11 flags with key files only" \
+    "${KEYS[@]}" --root-key mounted/root.key "${P11[@]}"
 
 section "the PIN is never in argv or in any output"
 # The PIN file is a FIFO: meshcert blocks opening it, so its /proc/PID/cmdline

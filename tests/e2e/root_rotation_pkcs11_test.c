@@ -1,5 +1,5 @@
 /* root_rotation_pkcs11_test.c - root rotation with roots whose keys live in
- * SoftHSM2 tokens (issue 16), end to end with real processes over HTTPS
+ * SoftHSM2 tokens or a key file (issue 16), end to end with real processes over HTTPS
  * (workflow_fixture.h, rotation_watch.h): two tokens made in a temporary
  * directory, three roots made there by `meshcert ca create --pkcs11` (R1 and
  * R2 in token mesh-a, R3 in token mesh-b with its own PIN, named by the
@@ -11,9 +11,8 @@
  * restarted when PROPAGATING_NEW_INTERMEDIATE is entered; rotation 2 moves
  * R2 to R3 (another token), the issuer SIGKILLed in DELETING_OLD_ROOT;
  * rotation 3 moves R3 to R4 (a key file). Each is watched as
- * root_rotation_test.c does
- * (mutual trust at every observation, each phase's bundle and signer, the
- * conditions in order); at COMPLETE the root Secret holds the new root's
+ * root_rotation_test.c does (mutual trust at every observation, each
+ * phase's bundle and signer, the conditions in order); at COMPLETE the root Secret holds the new root's
  * certificate and key-ref and no key.pem, and the chains verify with
  * openssl and certtool against the certificate ca create wrote. Then the
  * issuer restarts with R4's key alone and a re-issue is signed by R4: what

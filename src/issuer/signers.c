@@ -70,6 +70,8 @@ static int signer_from_ref(const mc_issuer *issuer, mc_pki_cert *root, const cha
                           : mc_pki_signer_new(root, key->key, signer, err);
     if (rc != MC_OK)
         mc_err_prefix(err, "secret %s %s %s", secret_key, MC_ROOT_SECRET_KEY_REF_KEY, ref);
+    else
+        mc_log_info(LOG, "root secret %s signs with --root-key %s", secret_key, ref);
     return rc;
 }
 

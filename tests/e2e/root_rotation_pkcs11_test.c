@@ -12,14 +12,12 @@
  * R2 to R3 (another token), the issuer SIGKILLed in DELETING_OLD_ROOT;
  * rotation 3 moves R3 to R4 (a key file). Each is watched as
  * root_rotation_test.c does (mutual trust at every observation, each
- * phase's bundle and signer, the conditions in order); at COMPLETE the root Secret holds the new root's
- * certificate and key-ref and no key.pem, and the chains verify with
- * openssl and certtool against the certificate ca create wrote. Then the
- * issuer restarts with R4's key alone and a re-issue is signed by R4: what
- * root signs is in the management cluster, not in the issuer's memory. No
- * Secret of the management cluster ever holds a root key, and the issuer's
- * log holds neither PIN nor private key. Fails (never skips) without
- * softhsm2.
+ * phase's bundle and signer, the conditions in order); at COMPLETE the root Secret holds the new
+ * root's certificate and key-ref and no key.pem, and the chains verify with openssl and certtool
+ * against the certificate ca create wrote. Then the issuer restarts with R4's key alone and a
+ * re-issue is signed by R4: what root signs is in the management cluster, not in the issuer's
+ * memory. No Secret of the management cluster ever holds a root key, and the issuer's log holds
+ * neither PIN nor private key. Fails (never skips) without softhsm2.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -4,8 +4,9 @@
  * directory, three roots made there by `meshcert ca create --pkcs11` (R1 and
  * R2 in token mesh-a, R3 in token mesh-b with its own PIN, named by the
  * URI's pin-source=) and R4 whose key is a file (as if mounted), the root
- * Secret holding R1's certificate and key-ref, the issuer started with the
- * four --root-key.
+ * Secret holding R1's certificate and key-ref, the issuer started with R1's
+ * key alone: rotation 1 waits in its first step (the issuer saying it lacks
+ * R2's key) until the issuer is restarted with the four --root-key.
  *
  * Rotation 1 moves R1 to R2 (the same token), the issuer SIGKILLed and
  * restarted when PROPAGATING_NEW_INTERMEDIATE is entered; rotation 2 moves
@@ -232,10 +233,38 @@ static void verify_clusters_against(const wf_fixture *f, const char *cert, const
     free(expected);
 }
 
+/* The issuer runs without the new root's key: the rotation waits in its
+ * first step (no phase written), the issuer saying why; restarted with
+ * every key, it goes on. */
+static void wait_for_missing_key(wf_fixture *f, token_roots *t, const char *name)
+{
+    int64_t deadline = wf_now_ms() + 20000;
+    for (;;) {
+        char *log = wf_read_text(f->issuer_log);
+        int said = log && strstr(log, "is not one of the issuer's --root-key");
+        free(log);
+        if (said)
+            break;
+        if (wf_now_ms() > deadline)
+            wf_fail(f, "the issuer does not say it lacks the new root's key");
+        wf_sleep_ms(200);
+    }
+    wf_sleep_ms(2000); /* two step dwells: a rotation that could start would have */
+    char phase[64];
+    json_decref(rw_read_rotation(f, name, phase, sizeof(phase)));
+    if (phase[0])
+        wf_fail(f, "rotation %s entered %s while the issuer lacked the new root's key", name,
+                phase);
+    wf_kill(&f->issuer);
+    set_issuer_keys(f, t, 0, 4);
+    assert_int_equal(wf_start_issuer(f), 0);
+}
+
 /* One rotation from r->old_root to the root t->uri[next] (made beforehand),
- * watched to COMPLETE with the issuer killed at kill_in (NULL: never). */
+ * watched to COMPLETE with the issuer killed at kill_in (NULL: never);
+ * key_missing: the issuer lacks the new key at first (wait_for_missing_key). */
 static void rotate_to(wf_fixture *f, token_roots *t, int next, const char *name,
-                      const char *kill_in, rw_roots *r)
+                      const char *kill_in, int key_missing, rw_roots *r)
 {
     const char *args[] = {"rotate",      "--new-root-key",
                           t->uri[next],  "--new-root-cert",
@@ -247,6 +276,8 @@ static void rotate_to(wf_fixture *f, token_roots *t, int next, const char *name,
     char secret[128];
     snprintf(secret, sizeof(secret), "%s-%s", WF_ROOT_SECRET, name);
     r->new_root = rw_root_cert(f, secret, r->new_fp);
+    if (key_missing)
+        wait_for_missing_key(f, t, name);
     rw_watch w = {0};
     const char *end = rw_watch_rotation(f, name, r, &w, kill_in, NULL, NULL);
     if (strcmp(end, "COMPLETE") != 0)
@@ -343,7 +374,7 @@ static void test_token_rotation(void **state)
     make_tokens(f, &t);
     create_root_secret(f, &t);
     f->generate_root = 0;
-    set_issuer_keys(f, &t, 0, 4);
+    set_issuer_keys(f, &t, 0, 1); /* R1's key alone at first */
     if (wf_start_all(f) != 0)
         wf_fail(f, "starting the issuer and the agents failed");
     for (int c = 0; c < WF_MANAGED; c++)
@@ -356,9 +387,9 @@ static void test_token_rotation(void **state)
     memset(&r, 0, sizeof(r));
     r.old_root = rw_root_cert(f, WF_ROOT_SECRET, r.old_fp);
 
-    rotate_to(f, &t, 1, "same-token", "PROPAGATING_NEW_INTERMEDIATE", &r);
-    rotate_to(f, &t, 2, "other-token", "DELETING_OLD_ROOT", &r);
-    rotate_to(f, &t, 3, "key-file", NULL, &r);
+    rotate_to(f, &t, 1, "same-token", "PROPAGATING_NEW_INTERMEDIATE", 1, &r);
+    rotate_to(f, &t, 2, "other-token", "DELETING_OLD_ROOT", 0, &r);
+    rotate_to(f, &t, 3, "key-file", NULL, 0, &r);
     restart_with_last_key(f, &t, &r);
     assert_no_root_key_in_api(f);
     assert_true(wf_assert_no_key_leak(f) >= WF_MANAGED);

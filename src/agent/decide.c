@@ -5,7 +5,7 @@
  *  - FAILED for the current generation takes the PENDING path again, reusing
  *    a valid key Secret; a request the issuer FAILED (or FINISHED with an
  *    unusable certificate) is deleted and made again; the state stays FAILED
- *    with its error until a retry is signed (then on as from REQUESTED); a
+ *    with its error until a retry is signed (then REQUESTED, and on); a
  *    FAILED status that would be written unchanged is NOTHING, so a persistent problem
  *    (foreign output, missing directive) costs no writes; the I/O wrapper's
  *    per-key backoff paces the retries. An unknown state restarts at PENDING.
@@ -532,13 +532,15 @@ static void decide_pending(decide_ctx *c)
         set_status(c, MC_IC_STATE_REQUESTED, "%s", "");
         goto out;
     }
-    /* A retry stays FAILED, its error shown, until the issuer signs. */
-    mc_pki_key_free(key);
-    key = NULL;
+    /* A retry stays FAILED, its error shown, until the issuer signs; then
+     * REQUESTED first, and on from there: writing the output while still
+     * FAILED would, during a renewal, make the next decision take the new
+     * key (now in the output) for the one being replaced and delete it,
+     * over and over. */
     if (phase == REQUEST_WAITING)
         set_type(c, MC_AGENT_WAIT);
     else
-        decide_requested(c);
+        set_status(c, MC_IC_STATE_REQUESTED, "%s", "");
 out:
     mc_pki_key_free(key);
 }

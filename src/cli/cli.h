@@ -56,6 +56,22 @@ int mc_cli_parse_key_format(const char *text, mc_key_pem_format *out);
  * Returns 0, or prints the usage error and returns 2. */
 int mc_cli_pkcs11_check(const char *cmd, const mc_pki_pkcs11_config *config);
 
+/* A root key opened without its certificate (root_key.c): a token's handle
+ * and back end, or a PEM file's key. */
+typedef struct mc_cli_root_key {
+    mc_pki_pkcs11 *pkcs11;      /* the token's handle (a pkcs11: URI), or NULL */
+    mc_pki_key_backend backend; /* signs through pkcs11 (when set) */
+    mc_pki_key *key;            /* or the key of a PEM file (text wiped once parsed) */
+} mc_cli_root_key;
+
+/* Opens the key config->uri names (module and PIN as in pkcs11.h): errors as
+ * mc_cli_root_signer_open's, without MC_EVERIFY. *out closed with
+ * mc_cli_root_key_close (zeroed on failure). */
+int mc_cli_root_key_open(const mc_pki_pkcs11_config *config, mc_cli_root_key *out, mc_err *err);
+
+/* Frees what mc_cli_root_key_open opened; the key is wiped. */
+void mc_cli_root_key_close(mc_cli_root_key *key);
+
 /* A signer for root with the key key->uri names (root_key.c): a pkcs11: URI
  * (module, PIN source and URI as in pkcs11.h; *pkcs11 is then the open
  * handle, to free after the signer) or a PEM file (*pkcs11 NULL; the key

@@ -28,9 +28,11 @@ static const char help[] =
     "(set by meshcert cluster register: signing roots, trust domains, DNS suffixes,\n"
     "orgs), then signed with the root in its signingCertificateSecret (root-cert.pem,\n"
     "key.pem), which must be one of the cluster's roots and is read from the\n"
-    "management cluster: the root key never leaves it. With --root-key, the root\n"
-    "named by --root-secret signs instead with a key outside the Kubernetes API (a\n"
-    "mounted file or a PKCS#11 token) and the certificate of --root-cert. One\n"
+    "management cluster. A root Secret may hold, instead of key.pem, key-ref: the\n"
+    "name of a key outside the Kubernetes API (a pkcs11: URI or a mounted file)\n"
+    "given with --root-key, which then signs for it; such roots rotate as any other\n"
+    "(meshcert root rotate --new-root-key). With --root-cert, the one --root-key\n"
+    "signs for --root-secret, whose Secret is then not read (not rotatable). One\n"
     "replica acts at a time (Lease meshcert-issuer in NAMESPACE). Stops on SIGINT\n"
     "or SIGTERM.\n"
     "\n"
@@ -48,20 +50,22 @@ static const char help[] =
     "                         at another name, and not when its namespace already\n"
     "                         holds another root\n"
     "  --root-secret NS/NAME  the root --generate-root may create, or --root-key\n"
-    "                         backs                                [NAMESPACE/root-ca]\n"
+    "                         with --root-cert backs               [NAMESPACE/root-ca]\n"
     "  --allow-another-root   --generate-root even when the namespace holds another\n"
     "                         root (a second trust domain)\n"
     "  --root-key-type TYPE   key of generated roots: rsa2048, rsa3072, rsa4096,\n"
     "                         ec-p256, ec-p384                          [rsa4096]\n"
-    "  --root-key FILE|URI    sign for --root-secret with this key instead of the\n"
-    "                         Secret's: a PEM file mounted into the issuer, or\n"
-    "                         pkcs11:token=LABEL;object=LABEL whose token signs. The\n"
-    "                         key never goes through the Kubernetes API and that\n"
-    "                         Secret is not read; opened once at start: a wrong PIN,\n"
-    "                         a missing token or object, or a key that is not the\n"
-    "                         root's exits 1. Not with --generate-root\n"
-    "  --root-cert FILE       the certificate of the --root-key root (PEM); required\n"
-    "                         with --root-key\n" MC_CLI_PKCS11_HELP
+    "  --root-key FILE|URI    a root key outside the Kubernetes API: a PEM file\n"
+    "                         mounted into the issuer, or pkcs11:token=LABEL;\n"
+    "                         object=LABEL whose token signs. Repeat it (up to 8,\n"
+    "                         same or other tokens and modules) for the roots whose\n"
+    "                         Secrets hold root-cert.pem and key-ref: that exact\n"
+    "                         text. Opened once at start: a wrong or locked PIN, a\n"
+    "                         missing module, token, object or file exits 1\n"
+    "  --root-cert FILE       with one --root-key: sign for --root-secret with it and\n"
+    "                         this certificate (PEM), never reading that Secret; the\n"
+    "                         key must be the certificate's. Not with "
+    "--generate-root\n" MC_CLI_PKCS11_HELP
     "  --ttl D                lifetime of an intermediate whose IssuedCertificate sets\n"
     "                         no spec.duration (1m to --max-duration)  [8760h]\n"
     "  --max-duration D       the most any intermediate gets: a longer spec.duration\n"
@@ -151,29 +155,64 @@ static int parse_lifetime(const char *text, int64_t *seconds, mc_err *err)
     return rc;
 }
 
-/* The root --root-key and --root-cert name, opened once for the whole run. */
+/* The root keys --root-key names, opened once for the whole run: with
+ * --root-cert one key signing for --root-secret (signer), otherwise each
+ * key for the root Secrets whose key-ref names it (keys). */
 typedef struct external_root {
-    mc_pki_pkcs11_config key; /* .uri: --root-key */
-    const char *cert_path;    /* --root-cert */
+    mc_pki_pkcs11_config key; /* module and PIN flags; .uri: the first --root-key */
+    const char *uris[MC_ISSUER_ROOT_KEYS_MAX]; /* every --root-key */
+    size_t count;
+    const char *cert_path; /* --root-cert */
     mc_pki_cert *cert;
-    mc_pki_pkcs11 *pkcs11; /* the token's handle, or NULL for a file */
+    mc_pki_pkcs11 *pkcs11; /* with --root-cert: the token's handle, or NULL for a file */
     mc_pki_signer *signer;
+    mc_cli_root_key opened[MC_ISSUER_ROOT_KEYS_MAX]; /* without --root-cert */
+    mc_issuer_root_key keys[MC_ISSUER_ROOT_KEYS_MAX];
 } external_root;
 
 /* Usage checks of --root-key and the options that go with it. 0 or 2. */
 static int external_root_check(const char *cmd, const external_root *root, int generate_root,
                                int root_secret_given)
 {
-    if (root->key.uri && generate_root)
-        return mc_cli_usage_error(cmd, "--root-key and --generate-root exclude each other: a "
+    if (root->cert_path && generate_root)
+        return mc_cli_usage_error(cmd, "--root-cert and --generate-root exclude each other: a "
                                        "root with its own key is never generated");
-    if (!root->key.uri && root->cert_path)
+    if (!root->count && root->cert_path)
         return mc_cli_usage_error(cmd, "--root-cert goes with --root-key");
-    if (root->key.uri && !root->cert_path)
-        return mc_cli_usage_error(cmd, "--root-key needs --root-cert (the root's certificate)");
-    if (root_secret_given && !generate_root && !root->key.uri)
-        return mc_cli_usage_error(cmd, "--root-secret is for --generate-root or --root-key");
-    return mc_cli_pkcs11_check(cmd, &root->key);
+    if (root->count > 1 && root->cert_path)
+        return mc_cli_usage_error(cmd, "--root-cert goes with one --root-key; several keys are "
+                                       "named by their root Secrets' key-ref instead");
+    if (root_secret_given && !generate_root && !root->cert_path)
+        return mc_cli_usage_error(cmd, "--root-secret is for --generate-root or --root-cert");
+    /* the PKCS#11 flags go with the pkcs11: keys; file keys ignore them */
+    mc_pki_pkcs11_config key = root->key;
+    for (size_t i = 0; i < root->count; i++) {
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(root->uris[i], root->uris[j]) == 0)
+                return mc_cli_usage_error(cmd, "--root-key %s given twice", root->uris[i]);
+        if (mc_pki_pkcs11_is_uri(root->uris[i]))
+            key.uri = root->uris[i];
+    }
+    return mc_cli_pkcs11_check(cmd, &key);
+}
+
+/* Without --root-cert: opens every --root-key (in order; closed in reverse,
+ * see pkcs11.h) for the root Secrets whose key-ref names it. */
+static int root_keys_open(external_root *root, mc_err *err)
+{
+    for (size_t i = 0; i < root->count; i++) {
+        mc_pki_pkcs11_config key = root->key;
+        key.uri = root->uris[i];
+        int rc = mc_cli_root_key_open(&key, &root->opened[i], err);
+        if (rc != MC_OK)
+            return mc_err_prefix(err, "--root-key %s", root->uris[i]);
+        root->keys[i].ref = root->uris[i];
+        root->keys[i].key = root->opened[i].key;
+        root->keys[i].backend = root->opened[i].pkcs11 ? &root->opened[i].backend : NULL;
+        mc_log_info("issuer", "root key %s opened (signs for root Secrets whose key-ref names it)",
+                    root->uris[i]);
+    }
+    return MC_OK;
 }
 
 /* Reads --root-cert and opens --root-key's signer; errors name the file or
@@ -199,6 +238,8 @@ static void external_root_close(external_root *root)
     mc_pki_signer_free(root->signer);
     mc_pki_pkcs11_free(root->pkcs11);
     mc_pki_cert_free(root->cert);
+    for (size_t i = MC_ISSUER_ROOT_KEYS_MAX; i-- > 0;)
+        mc_cli_root_key_close(&root->opened[i]);
 }
 
 static int issuer_ready(void *issuer, char *reason, size_t reason_size)
@@ -230,7 +271,12 @@ int mc_cmd_issuer(int argc, char **argv)
         case OPT_GENERATE_ROOT: issuer_options.generate_root = 1; break;
         case OPT_ROOT_SECRET: root_secret = optarg; break;
         case OPT_ALLOW_ANOTHER_ROOT: issuer_options.allow_another_root = 1; break;
-        case OPT_ROOT_KEY: root.key.uri = optarg; break;
+        case OPT_ROOT_KEY:
+            if (root.count == MC_ISSUER_ROOT_KEYS_MAX)
+                return mc_cli_usage_error(cmd, "at most %d --root-key", MC_ISSUER_ROOT_KEYS_MAX);
+            root.uris[root.count++] = optarg;
+            root.key.uri = root.uris[0];
+            break;
         case OPT_ROOT_CERT: root.cert_path = optarg; break;
         case OPT_PKCS11_MODULE: root.key.module_path = optarg; break;
         case OPT_PIN_FILE: root.key.pin_file = optarg; break;
@@ -315,13 +361,20 @@ int mc_cmd_issuer(int argc, char **argv)
 
     /* the root key first: a wrong PIN or key stops the issuer before it
      * touches any cluster */
-    if (root.key.uri) {
+    if (root.cert_path) {
         if (external_root_open(&root, &err) != MC_OK) {
             external_root_close(&root);
             return mc_cli_fail(cmd, &err);
         }
         issuer_options.root_signer = root.signer;
         mc_log_info("issuer", "root key %s opened (certificate %s)", root.key.uri, root.cert_path);
+    } else if (root.count) {
+        if (root_keys_open(&root, &err) != MC_OK) {
+            external_root_close(&root);
+            return mc_cli_fail(cmd, &err);
+        }
+        issuer_options.root_keys = root.keys;
+        issuer_options.root_keys_len = root.count;
     }
     mc_kube_config *config = NULL;
     rc = mc_cli_kube_source_load(&source, &config, &err);

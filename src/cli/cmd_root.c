@@ -18,7 +18,9 @@
 #include "cli/cli.h"
 #include "cli/ops.h"
 #include "issuer/root_secret.h"
+#include "pki/verify.h"
 #include "util/duration.h"
+#include "util/file.h"
 #include "util/str.h"
 
 #define WAIT_POLL_MS            500
@@ -29,6 +31,7 @@ static const mc_kube_resource issued = {MC_API_GROUP, MC_API_VERSION, "issuedcer
 
 static const char help[] =
     "Usage: meshcert root rotate (--generate [--root-key-type T] [--root-validity D]\n"
+    "           | --new-root-key FILE|URI --new-root-cert FILE\n"
     "           | --new-root-secret NS/NAME) [--root-secret NS/NAME] [--step-dwell D]\n"
     "           [--name N] [--wait [--timeout D]] [options]\n"
     "       meshcert root rotate --abort [--name N] [--wait [--timeout D]] [options]\n"
@@ -45,9 +48,13 @@ static const char help[] =
     "starts only when every cluster finished the previous one and --step-dwell passed.\n"
     "--abort rolls back (ROLLING_BACK_INTERMEDIATE, ROLLING_BACK, ABORTED) from the\n"
     "first two steps; from DELETING_OLD_ROOT on it is refused.\n"
-    "R2 is generated (--generate: Secret NS/<root name>-<rotation name>) or supplied\n"
-    "(--new-root-secret: a Secret with root-cert.pem and key.pem). The RootRotation\n"
-    "CRD (deploy/crds/rootrotations.yaml) must be applied on the management cluster.\n"
+    "R2 is generated (--generate: Secret NS/<root name>-<rotation name>), kept in a\n"
+    "token or file the issuer was started with (--new-root-key: the same Secret name,\n"
+    "holding --new-root-cert and the key's name as key-ref, never the key), or\n"
+    "supplied (--new-root-secret: a Secret with root-cert.pem and key.pem or\n"
+    "key-ref). At the end --root-secret takes R2's certificate and key.pem or key-ref\n"
+    "(a token's key is never copied). The RootRotation CRD\n"
+    "(deploy/crds/rootrotations.yaml) must be applied on the management cluster.\n"
     "status prints each rotation's phase, the timestamped steps, and per cluster its\n"
     "progress and the roots its output Secrets hold.\n"
     "\n"
@@ -59,6 +66,10 @@ static const char help[] =
     "  --root-key-type T        --generate: rsa2048, rsa3072, rsa4096, ec-p256, ec-p384\n"
     "                                                                    [rsa4096]\n"
     "  --root-validity D        --generate: R2's lifetime (e.g. 3650d)      [365d]\n"
+    "  --new-root-key FILE|URI  R2's key outside the API: a pkcs11: URI (made with\n"
+    "                           meshcert ca create --pkcs11) or a key file's path,\n"
+    "                           exactly as the issuer's --root-key names it\n"
+    "  --new-root-cert FILE     --new-root-key: R2's certificate (PEM, a valid CA)\n"
     "  --new-root-secret NS/NAME  the Secret holding R2 (instead of --generate)\n"
     "  --step-dwell D           the minimum time of each step (e.g. 24h, 30s) [24h]\n"
     "  --name N                 the RootRotation         [rotate: root-rotation-<time>;\n"
@@ -76,6 +87,8 @@ enum {
     OPT_ROOT_KEY_TYPE,
     OPT_ROOT_VALIDITY,
     OPT_NEW_ROOT_SECRET,
+    OPT_NEW_ROOT_KEY,
+    OPT_NEW_ROOT_CERT,
     OPT_STEP_DWELL,
     OPT_NAME,
     OPT_ABORT,
@@ -91,6 +104,8 @@ static const struct option options[] = {
     {"root-key-type", required_argument, NULL, OPT_ROOT_KEY_TYPE},
     {"root-validity", required_argument, NULL, OPT_ROOT_VALIDITY},
     {"new-root-secret", required_argument, NULL, OPT_NEW_ROOT_SECRET},
+    {"new-root-key", required_argument, NULL, OPT_NEW_ROOT_KEY},
+    {"new-root-cert", required_argument, NULL, OPT_NEW_ROOT_CERT},
     {"step-dwell", required_argument, NULL, OPT_STEP_DWELL},
     {"name", required_argument, NULL, OPT_NAME},
     {"abort", no_argument, NULL, OPT_ABORT},
@@ -104,6 +119,7 @@ typedef struct root_args {
     mc_cli_mgmt_flags flags;
     const char *ns;
     const char *root_secret, *new_root_secret, *name, *step_dwell;
+    const char *new_root_key, *new_root_cert;
     int generate, abort, wait, timeout_given;
     mc_key_type key_type;
     int64_t validity_seconds;
@@ -246,6 +262,33 @@ static int create_rotation(mc_kube_client *client, const root_args *a, const cha
     return rc;
 }
 
+/* --new-root-key: Secret new_ns/new_name with --new-root-cert (a CA,
+ * currently valid) and the key's name as key-ref. */
+static int create_ref_secret(mc_kube_client *client, const root_args *a, const char *new_ns,
+                             const char *new_name, mc_err *err)
+{
+    char *pem = NULL;
+    size_t len = 0;
+    mc_pki_cert *cert = NULL;
+    int rc = mc_file_read(a->new_root_cert, MC_PKI_PEM_MAX, &pem, &len, err);
+    if (rc == MC_OK)
+        rc = mc_pki_cert_from_pem(pem, len, a->new_root_cert, &cert, err);
+    if (rc == MC_OK && (rc = mc_pki_cert_check_validity(cert, 0, err)) != MC_OK)
+        mc_err_prefix(err, "--new-root-cert %s", a->new_root_cert);
+    if (rc == MC_OK && !mc_pki_cert_is_ca(cert))
+        rc = mc_err_set(err, MC_EINVAL, "--new-root-cert %s is not a CA certificate",
+                        a->new_root_cert);
+    if (rc == MC_OK && strlen(a->new_root_key) >= MC_ROOT_SECRET_KEY_REF_MAX)
+        rc = mc_err_set(err, MC_ELIMIT, "--new-root-key is longer than %d bytes",
+                        MC_ROOT_SECRET_KEY_REF_MAX - 1);
+    if (rc == MC_OK)
+        rc = mc_root_secret_create_ref(client, new_ns, new_name, pem, len, a->new_root_key, NULL,
+                                       err);
+    mc_pki_cert_free(cert);
+    free(pem);
+    return rc;
+}
+
 static int cmd_rotate(mc_kube_client *client, const root_args *a, mc_err *err)
 {
     char root_ns[254], root_name[254], new_ns[254], new_name[254], root_key[520], name[254];
@@ -293,26 +336,35 @@ static int cmd_rotate(mc_kube_client *client, const root_args *a, mc_err *err)
                           root_key);
     if (rc != MC_OK)
         return rc;
-    if (a->generate) {
+    if (a->generate || a->new_root_key) {
         mc_strlcpy(new_ns, root_ns, sizeof(new_ns));
         if ((size_t)snprintf(new_name, sizeof(new_name), "%s-%s", root_name, name) > 253)
             return mc_err_set(err, MC_EINVAL,
                               "the new root's Secret name %s-%s is over 253 characters; use a "
                               "shorter --name",
                               root_name, name);
+    }
+    if (a->generate) {
         rc = mc_root_secret_generate(client, new_ns, new_name, a->key_type, a->validity_seconds, 0,
                                      NULL, err);
         if (rc != MC_OK)
             return rc;
         printf("secret %s/%s: new root generated (%s)\n", new_ns, new_name,
                mc_pki_key_type_name(a->key_type));
+    } else if (a->new_root_key) {
+        rc = create_ref_secret(client, a, new_ns, new_name, err);
+        if (rc != MC_OK)
+            return rc;
+        printf("secret %s/%s: new root %s with key-ref %s\n", new_ns, new_name, a->new_root_cert,
+               a->new_root_key);
     } else {
         mc_cli_parse_ref(a->new_root_secret, a->ns, new_ns, new_name);
         json_t *next = NULL;
         rc = mc_kube_get(client, &mc_cli_secrets, new_ns, new_name, &next, err);
         if (rc == MC_OK && !mc_root_secret_is_root(next))
-            rc = mc_err_set(err, MC_EINVAL, "secret %s/%s does not hold a root (%s and %s)", new_ns,
-                            new_name, MC_ROOT_SECRET_CERT_KEY, MC_ROOT_SECRET_KEY_KEY);
+            rc = mc_err_set(err, MC_EINVAL, "secret %s/%s does not hold a root (%s and %s or %s)",
+                            new_ns, new_name, MC_ROOT_SECRET_CERT_KEY, MC_ROOT_SECRET_KEY_KEY,
+                            MC_ROOT_SECRET_KEY_REF_KEY);
         else if (rc == MC_ENOTFOUND)
             mc_err_set(err, MC_ENOTFOUND, "secret %s/%s not found (--new-root-secret)", new_ns,
                        new_name);
@@ -544,6 +596,8 @@ static int parse_args(const char *cmd, int argc, char **argv, root_args *a)
                 return mc_cli_usage_error(cmd, "--root-validity: %s", err.msg);
             break;
         case OPT_NEW_ROOT_SECRET: a->new_root_secret = optarg; break;
+        case OPT_NEW_ROOT_KEY: a->new_root_key = optarg; break;
+        case OPT_NEW_ROOT_CERT: a->new_root_cert = optarg; break;
         case OPT_STEP_DWELL: {
             int64_t seconds;
             if (mc_duration_parse(optarg, &seconds, &err) != MC_OK)
@@ -599,14 +653,17 @@ int mc_cmd_root(int argc, char **argv)
     if (!a.root_secret)
         a.root_secret = default_root;
     int is_rotate = strcmp(sub, "rotate") == 0;
-    if (!is_rotate && (a.generate || a.new_root_secret || a.abort || a.wait || a.step_dwell))
+    int sources = a.generate + !!a.new_root_secret + !!a.new_root_key;
+    if (!is_rotate && (sources || a.new_root_cert || a.abort || a.wait || a.step_dwell))
         return mc_cli_usage_error(cmd, "status takes no rotate options");
-    if (is_rotate && a.abort && (a.generate || a.new_root_secret || a.step_dwell))
+    if (is_rotate && a.abort && (sources || a.new_root_cert || a.step_dwell))
         return mc_cli_usage_error(
             cmd, "--abort takes only --name, --wait and --timeout (and the cluster options)");
-    if (is_rotate && !a.abort && a.generate == !!a.new_root_secret)
-        return mc_cli_usage_error(cmd, "rotate needs exactly one of --generate and "
-                                       "--new-root-secret");
+    if (is_rotate && !a.abort && sources != 1)
+        return mc_cli_usage_error(cmd, "rotate needs exactly one of --generate, --new-root-key "
+                                       "and --new-root-secret");
+    if (!!a.new_root_key != !!a.new_root_cert)
+        return mc_cli_usage_error(cmd, "--new-root-key and --new-root-cert go together");
     mc_kube_client *client = NULL;
     mc_err err = {0};
     int rc = mc_cli_mgmt_client(&a.flags, &client, &err);

@@ -29,9 +29,13 @@ mc_kube_client *mc_issuer_cluster_client(const issuer_cluster *cluster);
 int mc_issuer_is_leading(mc_issuer *issuer);
 
 /* 1 when root Secret root_key ("ns/name") is backed by the key given at
- * start (--root-key), whose Secret is not read: such a root cannot be
- * rotated (the rotation swaps Secret contents). */
+ * start with --root-cert (options.root_signer), whose Secret is not read:
+ * such a root cannot be rotated (the rotation swaps Secret contents). */
 int mc_issuer_root_is_external(const mc_issuer *issuer, const char *root_key);
+
+/* The key a root Secret's key-ref names (options.root_keys, matched
+ * exactly), or NULL when the issuer was not given it. */
+const mc_issuer_root_key *mc_issuer_root_key_find(const mc_issuer *issuer, const char *ref);
 
 /* The issuer's namespace (registrations, roots, RootRotations). */
 const char *mc_issuer_namespace(const mc_issuer *issuer);

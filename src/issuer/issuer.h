@@ -18,12 +18,25 @@
 #include "kube/config.h"
 #include "pki/issue.h"
 #include "pki/key.h"
+#include "pki/signer.h"
 #include "util/err.h"
 #include "util/metrics.h"
 
 #define MC_ISSUER_DEFAULT_ROOT_NAME "root-ca"
 
+#define MC_ISSUER_ROOT_KEYS_MAX 8
+
 typedef struct mc_issuer mc_issuer;
+
+/* A root key outside the Kubernetes API, for the root Secrets whose key-ref
+ * (issuer/root_secret.h) is ref: either an in-memory key (a mounted file)
+ * or a back end (a PKCS#11 token). Everything borrowed; outlives the issuer;
+ * the back end must be thread-safe. */
+typedef struct mc_issuer_root_key {
+    const char *ref;                   /* the name key-ref uses: the URI or the path */
+    const mc_pki_key *key;             /* a key file's key, or NULL */
+    const mc_pki_key_backend *backend; /* or the token's back end */
+} mc_issuer_root_key;
 
 typedef struct mc_issuer_options {
     const mc_kube_config *management; /* the management cluster (copied); required */
@@ -41,13 +54,15 @@ typedef struct mc_issuer_options {
                                          token); borrowed, outlives the issuer; must be
                                          thread-safe. NULL: the Secret's key. Not with
                                          generate_root */
-    int workers;                      /* reconcile threads (0: 4) */
-    int64_t ttl_seconds;              /* of issued certificates without spec.duration
-                                         (0: 365 days) */
-    int64_t max_duration_seconds;     /* the most any certificate gets, spec.duration
-                                         included (0: 17520h, MC_ISSUER_DEFAULT_MAX_DURATION) */
-    const char *identity;             /* leader identity (NULL: "<hostname>-<pid>") */
-    int64_t lease_ms;                 /* leader election timings (0: client-go's defaults) */
+    const mc_issuer_root_key *root_keys; /* keys root Secrets may name by key-ref (borrowed) */
+    size_t root_keys_len;                /* at most MC_ISSUER_ROOT_KEYS_MAX */
+    int workers;                         /* reconcile threads (0: 4) */
+    int64_t ttl_seconds;                 /* of issued certificates without spec.duration
+                                            (0: 365 days) */
+    int64_t max_duration_seconds;        /* the most any certificate gets, spec.duration
+                                            included (0: 17520h, MC_ISSUER_DEFAULT_MAX_DURATION) */
+    const char *identity;                /* leader identity (NULL: "<hostname>-<pid>") */
+    int64_t lease_ms;                    /* leader election timings (0: client-go's defaults) */
     int64_t renew_deadline_ms;
     int64_t retry_ms;
     /* where the issuer's metrics go (docs/metrics.md), or NULL; outlives the issuer */

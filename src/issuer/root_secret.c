@@ -15,6 +15,17 @@
 
 static const mc_kube_resource secrets_resource = {"", "v1", "secrets", 1};
 
+/* A root Secret's body: the certificate and key_name (key.pem or key-ref),
+ * both base64 already. New reference, NULL when out of memory. */
+static json_t *secret_body(const char *ns, const char *name, const char *cert_b64,
+                           const char *key_name, const char *key_b64)
+{
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s, s:{s:s, s:s}}", "apiVersion", "v1",
+                     "kind", "Secret", "metadata", "name", name, "namespace", ns, "labels",
+                     "app.kubernetes.io/managed-by", "meshcert", "type", MC_API_SECRET_TYPE_SIGNING,
+                     "data", MC_ROOT_SECRET_CERT_KEY, cert_b64, key_name, key_b64);
+}
+
 int mc_root_secret_generate(mc_kube_client *client, const char *ns, const char *name,
                             mc_key_type key_type, int64_t validity_seconds, int reuse_existing,
                             json_t **out, mc_err *err)
@@ -41,11 +52,7 @@ int mc_root_secret_generate(mc_kube_client *client, const char *ns, const char *
         mc_err_prefix(err, "generating root for secret %s/%s", ns, name);
         goto out;
     }
-    secret =
-        json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s, s:{s:s, s:s}}", "apiVersion", "v1",
-                  "kind", "Secret", "metadata", "name", name, "namespace", ns, "labels",
-                  "app.kubernetes.io/managed-by", "meshcert", "type", MC_API_SECRET_TYPE_SIGNING,
-                  "data", MC_ROOT_SECRET_CERT_KEY, cert_b64, MC_ROOT_SECRET_KEY_KEY, key_b64);
+    secret = secret_body(ns, name, cert_b64, MC_ROOT_SECRET_KEY_KEY, key_b64);
     if (!secret) {
         rc =
             mc_err_set(err, MC_ENOMEM, "generating root for secret %s/%s: out of memory", ns, name);
@@ -81,13 +88,70 @@ out:
     return rc;
 }
 
+int mc_root_secret_create_ref(mc_kube_client *client, const char *ns, const char *name,
+                              const char *cert_pem, size_t cert_len, const char *key_ref,
+                              json_t **out, mc_err *err)
+{
+    char *cert_b64 = NULL, *ref_b64 = NULL;
+    json_t *secret = NULL;
+    int rc = MC_OK;
+    if (mc_base64_encode(cert_pem, cert_len, &cert_b64, NULL) != MC_OK ||
+        mc_base64_encode(key_ref, strlen(key_ref), &ref_b64, NULL) != MC_OK ||
+        !(secret = secret_body(ns, name, cert_b64, MC_ROOT_SECRET_KEY_REF_KEY, ref_b64)))
+        rc = mc_err_set(err, MC_ENOMEM, "secret %s/%s: out of memory", ns, name);
+    if (rc == MC_OK)
+        rc = mc_kube_create(client, &secrets_resource, ns, secret, out, err);
+    if (rc == MC_EEXISTS)
+        mc_err_set(err, MC_EEXISTS, "secret %s/%s already exists; not replacing it", ns, name);
+    else if (rc == MC_OK)
+        mc_log_info("root", "secret %s/%s: root certificate with key-ref %s", ns, name, key_ref);
+    json_decref(secret);
+    free(cert_b64);
+    free(ref_b64);
+    return rc;
+}
+
 int mc_root_secret_is_root(const json_t *secret)
 {
     const char *type = json_string_value(json_object_get(secret, "type"));
     const json_t *data = json_object_get(secret, "data");
     return (type && strcmp(type, MC_API_SECRET_TYPE_SIGNING) == 0) ||
            (json_object_get(data, MC_ROOT_SECRET_CERT_KEY) &&
-            json_object_get(data, MC_ROOT_SECRET_KEY_KEY));
+            (json_object_get(data, MC_ROOT_SECRET_KEY_KEY) ||
+             json_object_get(data, MC_ROOT_SECRET_KEY_REF_KEY)));
+}
+
+int mc_root_secret_key_ref(const json_t *secret, const char *what, char *out, size_t size,
+                           mc_err *err)
+{
+    const json_t *data = json_object_get(secret, "data");
+    const char *b64 = json_string_value(json_object_get(data, MC_ROOT_SECRET_KEY_REF_KEY));
+    out[0] = '\0';
+    if (!b64)
+        return 0;
+    if (json_object_get(data, MC_ROOT_SECRET_KEY_KEY)) {
+        mc_err_set(err, MC_EINVAL, "%s holds both %s and %s: keep one", what,
+                   MC_ROOT_SECRET_KEY_KEY, MC_ROOT_SECRET_KEY_REF_KEY);
+        return -1;
+    }
+    unsigned char *ref = NULL;
+    size_t len = 0;
+    if (mc_base64_decode(b64, strlen(b64), &ref, &len, NULL) != MC_OK) {
+        mc_err_set(err, MC_EINVAL, "%s: %s is not base64", what, MC_ROOT_SECRET_KEY_REF_KEY);
+        return -1;
+    }
+    while (len > 0 && (ref[len - 1] == '\n' || ref[len - 1] == '\r'))
+        len--; /* kubectl --from-file keeps a file's last newline */
+    int ok = len > 0 && len < size && !memchr(ref, '\0', len);
+    if (ok) {
+        memcpy(out, ref, len);
+        out[len] = '\0';
+    } else {
+        mc_err_set(err, MC_EINVAL, "%s: %s is empty or longer than %zu bytes", what,
+                   MC_ROOT_SECRET_KEY_REF_KEY, size - 1);
+    }
+    free(ref);
+    return ok ? 1 : -1;
 }
 
 int mc_root_secret_cert(const json_t *secret, const char *what, mc_pki_cert **cert,
@@ -119,7 +183,13 @@ json_t *mc_root_secret_with_content_of(const json_t *secret, const json_t *from)
 {
     const json_t *from_data = json_object_get(from, "data");
     json_t *cert = json_object_get(from_data, MC_ROOT_SECRET_CERT_KEY);
-    json_t *key = json_object_get(from_data, MC_ROOT_SECRET_KEY_KEY);
+    const char *key_name = MC_ROOT_SECRET_KEY_KEY, *other_name = MC_ROOT_SECRET_KEY_REF_KEY;
+    json_t *key = json_object_get(from_data, key_name);
+    if (!key) { /* a key kept outside the API: its reference moves, not the key */
+        key_name = MC_ROOT_SECRET_KEY_REF_KEY;
+        other_name = MC_ROOT_SECRET_KEY_KEY;
+        key = json_object_get(from_data, key_name);
+    }
     if (!json_is_string(cert) || !json_is_string(key))
         return NULL;
     json_t *copy = json_deep_copy(secret);
@@ -133,8 +203,9 @@ json_t *mc_root_secret_with_content_of(const json_t *secret, const json_t *from)
             return NULL;
         }
     }
+    json_object_del(data, other_name);
     if (json_object_set(data, MC_ROOT_SECRET_CERT_KEY, cert) != 0 ||
-        json_object_set(data, MC_ROOT_SECRET_KEY_KEY, key) != 0) {
+        json_object_set(data, key_name, key) != 0) {
         json_decref(copy);
         return NULL;
     }

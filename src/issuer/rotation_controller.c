@@ -65,16 +65,44 @@ static void secret_key(const mc_api_object_ref *ref, const char *default_ns, cha
              ref->name ? ref->name : "");
 }
 
+/* MC_OK when the issuer can sign for root Secret secret (certificate cert):
+ * with its key.pem, or with the --root-key its key-ref names, which must be
+ * the certificate's key (checked with a test signature for a token).
+ * Otherwise the rotation waits, so that no phase signs with a root the
+ * issuer cannot use. */
+static int check_root_key(mc_rotation_controller *rc, const json_t *secret, const mc_pki_cert *cert,
+                          const char *what, mc_err *err)
+{
+    char ref[MC_ROOT_SECRET_KEY_REF_MAX];
+    int has_ref = mc_root_secret_key_ref(secret, what, ref, sizeof(ref), err);
+    if (has_ref <= 0)
+        return has_ref < 0 ? MC_EINVAL : MC_OK;
+    const mc_issuer_root_key *key = mc_issuer_root_key_find(rc->issuer, ref);
+    if (!key)
+        return mc_err_set(err, MC_ENOTFOUND,
+                          "%s: its %s %s is not one of the issuer's --root-key (restart the "
+                          "issuer with it)",
+                          what, MC_ROOT_SECRET_KEY_REF_KEY, ref);
+    int result = key->backend ? mc_pki_backend_check(key->backend, cert, err)
+                              : mc_pki_cert_matches_key(cert, key->key, err);
+    if (result != MC_OK)
+        mc_err_prefix(err, "%s: %s %s", what, MC_ROOT_SECRET_KEY_REF_KEY, ref);
+    return result;
+}
+
 /* A root Secret's certificate and fingerprint, read now. A root backed by
- * the issuer's --root-key is unreadable here: its key is not in the Secret
- * the rotation would swap, so the rotation waits (logging why) and never
- * starts. */
+ * the issuer's --root-key with --root-cert is unreadable here: its key is
+ * not in the Secret the rotation would swap, so the rotation waits (logging
+ * why) and never starts; a root Secret whose key-ref names a key the issuer
+ * lacks waits too. */
 static int read_root(mc_rotation_controller *rc, const char *key, mc_pki_cert **cert,
                      char fingerprint[MC_PKI_FINGERPRINT_SIZE], mc_err *err)
 {
     if (mc_issuer_root_is_external(rc->issuer, key)) {
         mc_err_set(err, MC_EUNSUPPORTED,
-                   "root %s signs with the issuer's --root-key: rotating it is not supported yet",
+                   "root %s signs with the issuer's --root-key and --root-cert, which cannot be "
+                   "rotated: put its certificate and key-ref in the Secret instead and drop "
+                   "--root-cert (docs/pki.md)",
                    key);
         mc_log_warn(LOG, "%s", err->msg); /* a WAIT's message is in no status */
         return MC_EUNSUPPORTED;
@@ -92,6 +120,11 @@ static int read_root(mc_rotation_controller *rc, const char *key, mc_pki_cert **
     char what[KEY_MAX + 16];
     snprintf(what, sizeof(what), "secret %s", key);
     int result = mc_root_secret_cert(obj, what, cert, fingerprint, err);
+    if (result == MC_OK && (result = check_root_key(rc, obj, *cert, what, err)) != MC_OK) {
+        mc_log_warn(LOG, "%s", err->msg);
+        mc_pki_cert_free(*cert);
+        *cert = NULL;
+    }
     json_decref(obj);
     return result;
 }
@@ -415,8 +448,9 @@ static int swap_root(mc_rotation_controller *rc, const char *root_key, const cha
     if (result == MC_OK)
         result = mc_kube_get(rc->client, &secrets_resource, new_buf, new_name, &next, err);
     if (result == MC_OK && !(body = mc_root_secret_with_content_of(current, next)))
-        result = mc_err_set(err, MC_EINVAL, "secret %s lacks %s or %s", new_key,
-                            MC_ROOT_SECRET_CERT_KEY, MC_ROOT_SECRET_KEY_KEY);
+        result =
+            mc_err_set(err, MC_EINVAL, "secret %s lacks %s, or both %s and %s", new_key,
+                       MC_ROOT_SECRET_CERT_KEY, MC_ROOT_SECRET_KEY_KEY, MC_ROOT_SECRET_KEY_REF_KEY);
     if (result == MC_OK)
         result = mc_kube_update(rc->client, &secrets_resource, old_buf, body, NULL, err);
     if (result == MC_OK)

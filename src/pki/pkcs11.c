@@ -232,17 +232,19 @@ static int parse_uri(mc_pki_pkcs11 *p11, const mc_pki_pkcs11_config *config, mc_
     if (!p11->object[0] && !p11->id_len)
         return mc_err_set(err, MC_EINVAL, "pkcs11 URI %.200s names no object= or id= (the key)",
                           uri);
+    /* the URI's own module and PIN source win over the flags: several keys
+     * (issuer --root-key, repeated) may live behind different modules and PINs */
     snprintf(p11->module_path, sizeof(p11->module_path), "%s",
-             config->module_path ? config->module_path : uri_module);
+             uri_module[0] || !config->module_path ? uri_module : config->module_path);
     if (!p11->module_path[0])
         return mc_err_set(
             err, MC_EINVAL,
             "no PKCS#11 module: give --pkcs11-module PATH (or module-path= in the URI)");
-    if (config->pin_env)
-        snprintf(p11->pin_env, sizeof(p11->pin_env), "%s", config->pin_env);
-    else
+    if (uri_pin_file[0] || !config->pin_env)
         snprintf(p11->pin_file, sizeof(p11->pin_file), "%s",
-                 config->pin_file ? config->pin_file : uri_pin_file);
+                 uri_pin_file[0] || !config->pin_file ? uri_pin_file : config->pin_file);
+    else
+        snprintf(p11->pin_env, sizeof(p11->pin_env), "%s", config->pin_env);
     if (!p11->pin_env[0] && !p11->pin_file[0])
         return mc_err_set(err, MC_EINVAL,
                           "no PIN source for %s: give --pin-file FILE or --pin-env VAR (or "

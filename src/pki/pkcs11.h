@@ -10,9 +10,11 @@
  * one that fails with a session or device error (CKR_SESSION_HANDLE_INVALID,
  * CKR_DEVICE_ERROR, ...) is dropped, the token re-found, logged in again and
  * the operation retried once.
- * One handle per module at a time in a process: a second handle on the same
- * module shares its initialisation (C_Initialize is process-wide) and the
- * first one freed finalizes the module under the other.
+ * Several handles (several keys, in one token or several, behind one module
+ * or several) may be open at once: handles on one module share its
+ * initialisation (C_Initialize is process-wide), which the first handle
+ * opened on it finalizes when freed, so free them in the reverse order of
+ * opening. Handles on one token share its login.
  */
 #ifndef MC_PKI_PKCS11_H
 #define MC_PKI_PKCS11_H
@@ -25,10 +27,10 @@ typedef struct mc_pki_pkcs11 mc_pki_pkcs11;
 
 typedef struct mc_pki_pkcs11_config {
     const char *uri;         /* pkcs11:token=...;object=...; required */
-    const char *module_path; /* the module; NULL: the URI's module-path */
-    const char *pin_file;    /* a file holding the user PIN (one line) */
-    const char *pin_env;     /* or an environment variable holding it; with neither,
-                                the URI's pin-source (file) */
+    const char *module_path; /* the module, unless the URI has a module-path= */
+    const char *pin_file;    /* a file holding the user PIN (one line), unless the
+                                URI has a pin-source= (a file) */
+    const char *pin_env;     /* or an environment variable holding it */
 } mc_pki_pkcs11_config;
 
 /* True (1) when text starts with "pkcs11:" (a key named by a URI, not a file). */

@@ -30,7 +30,7 @@ typedef struct request_state {
     mc_buf body;        /* the request body so far (capped) */
     int too_large;      /* the body exceeded MC_SERVER_BODY_MAX */
     int admitted;       /* holds a place in server->inflight until completed */
-    char identity[160]; /* whose place: a user name, or "client <address>" */
+    char identity[MC_SERVER_USER_MAX]; /* whose place: a user name, or "client <address>" */
     struct timespec started; /* CLOCK_MONOTONIC at the headers (metrics) */
 } request_state;
 

@@ -75,6 +75,10 @@ expect "--pin-env --pin-file " meshcert ca create --pin-
 expect "$tmp/east.yaml " meshcert issuer --root-cert "$tmp/ea"
 expect "$tmp/libsofthsm2.so " meshcert issuer --pkcs11-module "$tmp/libs"
 expect "--pin-env --pin-file " meshcert issuer --pin-
+# issue 16: a new root whose key is in a token or a file
+expect "--new-root-cert --new-root-key --new-root-secret " meshcert root rotate --new-root-
+expect "$tmp/east.yaml " meshcert root rotate --new-root-key "$tmp/ea"
+expect "$tmp/east.yaml " meshcert root rotate --new-root-cert "$tmp/ea"
 
 # every flag a command's --help shows is completed, and nothing else
 for c in "ca create" "csr create" sign verify cluster issue status rotate root issuer agent server \

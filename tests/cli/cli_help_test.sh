@@ -45,10 +45,14 @@ grep -A1 -- '^  --ttl D ' <<<"$issuer" | grep -qF '[8760h]' ||
 grep -A1 -- '^  --max-duration D ' <<<"$issuer" | grep -qF '[17520h]' ||
   fail "issuer --help: --max-duration or its default missing"
 # issue 16: the root key outside the API
-grep -A8 -- '^  --root-key FILE|URI ' <<<"$issuer" | grep -qF 'Not with --generate-root' ||
-  fail "issuer --help: --root-key or its exclusion of --generate-root missing"
-grep -A1 -- '^  --root-cert FILE ' <<<"$issuer" | grep -qF 'required' ||
-  fail "issuer --help: --root-cert missing"
+grep -A8 -- '^  --root-key FILE|URI ' <<<"$issuer" | grep -qF 'key-ref' ||
+  fail "issuer --help: --root-key or the key-ref it answers missing"
+grep -A3 -- '^  --root-cert FILE ' <<<"$issuer" | grep -qF 'Not with --generate-root' ||
+  fail "issuer --help: --root-cert or its exclusion of --generate-root missing"
+root="$("$M" root --help)"
+for flag in '--new-root-key FILE|URI' '--new-root-cert FILE'; do
+  grep -qF -- "  $flag" <<<"$root" || fail "root --help: $flag missing"
+done
 for flag in '--pkcs11-module PATH' '--pin-file FILE' '--pin-env VAR'; do
   grep -qF -- "  $flag" <<<"$issuer" || fail "issuer --help: $flag missing"
 done

@@ -2,8 +2,12 @@
  * (made here in a temporary directory): issuance survives the loss of every
  * session (closed under its feet through the module itself, as a token reset
  * or an HSM failover would) by reconnecting and logging in again, and the
- * session pool serves several threads issuing at once. The CLI, the errors
- * and the non-extractable key are covered by tests/peer/pkcs11_test.sh. */
+ * session pool serves several threads issuing at once. Through p11_fault
+ * (tests/peer/p11_fault.c, in front of SoftHSM2, which never locks a PIN): a
+ * locked PIN is named as such, and a token pulled out while a handle signs
+ * gives an error naming it, then signs again once it is back. The CLI, the
+ * other errors and the non-extractable key are covered by
+ * tests/peer/pkcs11_test.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -189,11 +193,102 @@ static void test_pool_serves_threads(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* Switches p11_fault's fault name on (touches the file) or off. */
+static void set_fault(const fixture *f, const char *name, int on)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+    if (on) {
+        FILE *file = fopen(path, "w");
+        assert_non_null(file);
+        fclose(file);
+    } else {
+        assert_int_equal(unlink(path), 0);
+    }
+}
+
+/* A handle on the fixture's key through p11_fault. */
+static int open_through_fault(const fixture *f, mc_pki_pkcs11 **p11, mc_err *err)
+{
+    setenv("MC_P11_FAULT_MODULE", MODULE, 1);
+    setenv("MC_P11_FAULT_DIR", f->dir, 1);
+    mc_pki_pkcs11_config config = {"pkcs11:token=session-test;object=root", P11_FAULT, f->pin_file,
+                                   NULL};
+    return mc_pki_pkcs11_open(&config, p11, err);
+}
+
+static void test_locked_pin(void **state)
+{
+    fixture *f = *state;
+    mc_pki_pkcs11 *p11 = NULL;
+    mc_err err = {0};
+    set_fault(f, "pin-locked", 1);
+    int rc = open_through_fault(f, &p11, &err);
+    set_fault(f, "pin-locked", 0);
+    assert_null(p11);
+    assert_int_equal(rc, MC_EAUTH);
+    assert_non_null(strstr(err.msg, "PKCS#11 token \"session-test\" is locked after too many "
+                                    "wrong PINs (CKR_PIN_LOCKED)"));
+    assert_null(strstr(err.msg, "4321")); /* never the PIN */
+    /* unlocked: the same handle opens */
+    assert_int_equal(open_through_fault(f, &p11, &err), MC_OK);
+    mc_pki_pkcs11_free(p11);
+}
+
+/* One issuance with signer, checked against the fixture's root. */
+static int issue_with(const fixture *f, mc_pki_signer *signer, mc_err *err)
+{
+    static const char *const hosts[] = {"spiffe://c1.local/ns/istio-system/sa/citadel"};
+    mc_pki_issue_params params;
+    mc_pki_issue_params_init(&params);
+    params.org = "Istio";
+    params.hosts = hosts;
+    params.host_count = 1;
+    mc_pki_cert *cert = NULL;
+    int rc = mc_pki_signer_issue(signer, f->csr, &params, &cert, err);
+    if (rc == MC_OK)
+        rc = mc_pki_verify_chain(cert, NULL, 0, (mc_pki_cert *const *)&f->root, 1, 0, err);
+    mc_pki_cert_free(cert);
+    return rc;
+}
+
+static void test_token_removed_and_back(void **state)
+{
+    fixture *f = *state;
+    mc_pki_pkcs11 *p11 = NULL;
+    mc_pki_signer *signer = NULL;
+    mc_pki_key_backend backend;
+    mc_err err = {0};
+    if (open_through_fault(f, &p11, &err) || mc_pki_pkcs11_backend(p11, &backend, &err) ||
+        mc_pki_signer_new_backend(f->root, &backend, &signer, &err))
+        fail_msg("open through p11_fault: %s", err.msg);
+    assert_int_equal(issue_with(f, signer, &err), MC_OK);
+    set_fault(f, "removed", 1);
+    for (int attempt = 0; attempt < 2; attempt++) { /* each tries a reconnect */
+        mc_err_clear(&err);
+        assert_int_not_equal(issue_with(f, signer, &err), MC_OK);
+        if (!strstr(err.msg, "PKCS#11 token \"session-test\" not found in " P11_FAULT))
+            fail_msg("the error does not name the missing token: %s", err.msg);
+    }
+    set_fault(f, "removed", 0);
+    /* back: its old sessions were ended by the removal; the handle finds
+     * the token again, logs in again and signs */
+    if (issue_with(f, signer, &err) != MC_OK)
+        fail_msg("the token is back but signing fails: %s", err.msg);
+    assert_int_equal(issue_with(f, signer, &err), MC_OK);
+    /* the fixture's own handle (the same SoftHSM2 underneath) recovers too */
+    assert_int_equal(issue_and_verify(f, &err), MC_OK);
+    mc_pki_signer_free(signer);
+    mc_pki_pkcs11_free(p11);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reconnects_after_sessions_are_lost),
         cmocka_unit_test(test_pool_serves_threads),
+        cmocka_unit_test(test_locked_pin),
+        cmocka_unit_test(test_token_removed_and_back),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

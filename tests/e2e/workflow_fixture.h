@@ -52,7 +52,7 @@ typedef struct wf_fixture {
     const char *key_types[WF_MAX_MANAGED];      /* each agent's --key-type [ec-p256];
                                                    "" runs it without (the default, rsa4096) */
     int generate_root;                          /* the issuer runs with --generate-root [1] */
-    const char *issuer_extra[12];               /* more issuer arguments, NULL-terminated */
+    const char *issuer_extra[20];               /* more issuer arguments, NULL-terminated */
     const char *agent_extra[WF_MAX_MANAGED][4]; /* more agent arguments, NULL-terminated */
 } wf_fixture;
 

@@ -7,8 +7,11 @@
  * certificate given with --root-cert, no root Secret holds the key, the
  * issuer's log holds neither the PIN nor a private key, and SIGTERM exits 0
  * (the token handle closes cleanly). The file run puts a decoy root in the
- * root-ca Secret: the issuer must not sign with it. Fails (never skips)
- * without softhsm2.
+ * root-ca Secret: the issuer must not sign with it. A third run reaches the
+ * token through p11_fault (tests/peer/p11_fault.c) and pulls it out while
+ * the issuer runs: a re-issue then FAILs naming the missing token, and
+ * succeeds once the token is back (sessions reopened, logged in again), the
+ * issuer never restarted. Fails (never skips) without softhsm2.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "api/issued_certificate.h"
 #include "util/base64.h"
 #include "workflow_fixture.h"
 
@@ -200,8 +204,8 @@ static void check_rotation_refused(const wf_fixture *f)
     int64_t deadline = wf_now_ms() + 20000;
     for (;;) {
         char *log = wf_read_text(f->issuer_log);
-        int said = log && strstr(log, "root " ROOT_NAME " signs with the issuer's --root-key: "
-                                      "rotating it is not supported yet");
+        int said = log && strstr(log, "root " ROOT_NAME " signs with the issuer's --root-key and "
+                                      "--root-cert, which cannot be rotated");
         free(log);
         if (said)
             break;
@@ -282,6 +286,83 @@ static void test_file_root(void **state)
     verify_not_against(c.f, decoy);
 }
 
+/* Sets IssuedCertificate meshcert/IC_NAME's rotate annotation on east:
+ * the agent re-issues with a new key, which the issuer must sign. */
+static void ask_reissue(const wf_fixture *f, const char *token)
+{
+    json_t *patch =
+        json_pack("{s:{s:{s:s}}}", "metadata", "annotations", MC_API_IC_ROTATE_ANNOTATION, token);
+    mc_err err = {0};
+    if (mc_kube_patch(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, IC_NAME, MC_KUBE_PATCH_MERGE,
+                      patch, 0, NULL, &err) != MC_OK)
+        wf_fail(f, "annotate east's issuedcertificate: %s", err.msg);
+    json_decref(patch);
+}
+
+/* Waits for east's IssuedCertificate to be FINISHED for rotate token token
+ * (status.rotation). */
+static void wait_reissued(const wf_fixture *f, const char *token)
+{
+    int64_t deadline = wf_now_ms() + WF_WAIT_MS;
+    for (;;) {
+        json_t *ic = NULL;
+        mc_err err = {0};
+        int done = 0;
+        if (mc_kube_get(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, IC_NAME, &ic, &err) ==
+            MC_OK) {
+            const char *rotation = wf_str_at(ic, "status", "rotation");
+            const char *state = wf_str_at(ic, "status", "state");
+            done = rotation && state && !strcmp(rotation, token) && !strcmp(state, "FINISHED");
+        }
+        json_decref(ic);
+        if (done)
+            return;
+        if (wf_now_ms() > deadline)
+            wf_fail(f, "east was not re-issued for %s within %d s", token, WF_WAIT_MS / 1000);
+        wf_sleep_ms(100);
+    }
+}
+
+static void test_token_removed_while_running(void **state)
+{
+    root_key_case c = {.f = *state};
+    wf_fixture *f = c.f;
+    make_token_root(&c);
+    char faults[128], removed[160];
+    snprintf(faults, sizeof(faults), "%s/faults", f->work);
+    snprintf(removed, sizeof(removed), "%s/removed", faults);
+    assert_int_equal(mkdir(faults, 0700), 0);
+    setenv("MC_P11_FAULT_MODULE", MODULE, 1); /* inherited by the issuer */
+    setenv("MC_P11_FAULT_DIR", faults, 1);
+    f->generate_root = 0;
+    const char *extra[] = {"--root-key", c.root_key,        "--root-cert",
+                           c.root_cert,  "--pkcs11-module", P11_FAULT,
+                           "--pin-file", c.pin_file,        NULL};
+    memcpy(f->issuer_extra, extra, sizeof(extra));
+    assert_int_equal(wf_start_issuer(f), 0);
+    assert_int_equal(wf_start_agent(f, WF_EAST), 0);
+    wf_create_issued_certificate(f->managed[WF_EAST], IC_NAME, OUTPUT, NULL, NULL);
+    wf_ic_view view;
+    wf_wait_ic_state(f, f->managed[WF_EAST], "east", IC_NAME, "FINISHED", 1, &view);
+
+    wf_write_text(removed, "");
+    ask_reissue(f, "while-removed");
+    wf_wait_ic_state(f, f->managed[WF_EAST], "east", IC_NAME, "FAILED", 1, &view);
+    if (!strstr(view.error, "PKCS#11 token \"" TOKEN "\" not found in " P11_FAULT))
+        wf_fail(f, "the failure does not name the missing token: %s", view.error);
+    assert_null(strstr(view.error, PIN));
+    assert_int_equal(unlink(removed), 0);
+    wait_reissued(f, "while-removed"); /* the agent's retry, signed once the token is back */
+    wf_save_cacerts(f, f->managed[WF_EAST], OUTPUT, "east");
+    wf_wait_ic_state(f, f->managed[WF_EAST], "east", IC_NAME, "FINISHED", 1, &view);
+    verify_against(f, "east", c.root_cert);
+    wf_stop_cleanly(f, &f->agents[WF_EAST], "meshcert agent (east)");
+    wf_stop_cleanly(f, &f->issuer, "meshcert issuer");
+    assert_issuer_log_clean(f);
+    unsetenv("MC_P11_FAULT_MODULE");
+    unsetenv("MC_P11_FAULT_DIR");
+}
+
 static int setup(void **state)
 {
     wf_fixture *f = NULL;
@@ -302,6 +383,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_token_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_root, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_removed_while_running, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

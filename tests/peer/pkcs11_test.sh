@@ -8,8 +8,10 @@
 # p11_probe.c, refuses to show them); a wrong PIN,
 # a missing token, object or module each give one clear line (exit 1); the
 # PIN is never in argv (/proc/PID/cmdline while meshcert waits for it) nor in
-# any output.
-# Usage: pkcs11_test.sh /path/to/meshcert /path/to/p11_probe
+# any output. A locked PIN, which SoftHSM2 never reports (it answers
+# CKR_PIN_INCORRECT however many wrong logins), comes from p11_fault.c, a
+# module in front of SoftHSM2.
+# Usage: pkcs11_test.sh /path/to/meshcert /path/to/p11_probe /path/to/p11_fault.so
 set -euo pipefail
 # shellcheck source=tests/peer/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -27,7 +29,8 @@ if [[ ! -r "$MODULE" ]]; then
     echo "FAIL: the SoftHSM2 module $MODULE is missing: run 'make deps' (installs softhsm2)" >&2
     exit 1
 fi
-PROBE=$(cd "$(dirname "${2:?usage: $0 MESHCERT P11_PROBE}")" && pwd)/$(basename "$2")
+PROBE=$(cd "$(dirname "${2:?usage: $0 MESHCERT P11_PROBE P11_FAULT}")" && pwd)/$(basename "$2")
+FAULT=$(cd "$(dirname "${3:?usage: $0 MESHCERT P11_PROBE P11_FAULT}")" && pwd)/$(basename "$3")
 peer_init "$1"
 cd "$WORK"
 
@@ -146,6 +149,25 @@ expect_fail 1 "pin-value= would put the PIN on the command line" "pin-value in t
 expect_fail 2 "either --pin-file or --pin-env" "both PIN sources: usage error" \
     mc sign --ca ec-p256 --root-key "pkcs11:token=mesh-root;object=root-ec-p256" \
     --pkcs11-module "$MODULE" --pin-file pin --pin-env PINV "${SIGN[@]}"
+expect_ok "pin-source= in the URI wins over --pin-file" \
+    mc sign --ca ec-p256 --root-key "pkcs11:token=mesh-root;object=root-ec-p256?pin-source=file:$WORK/pin" \
+    --pkcs11-module "$MODULE" --pin-file bad-pin --csr c1.csr --host "$SPIFFE" --out-dir out-uri-pin
+# a locked PIN (p11_fault: SoftHSM2 itself never locks one)
+export MC_P11_FAULT_MODULE=$MODULE MC_P11_FAULT_DIR=$WORK/faults
+mkdir faults
+touch faults/pin-locked
+LOCKED='token "mesh-root" is locked after too many wrong PINs (CKR_PIN_LOCKED)'
+expect_fail 1 "$LOCKED|security officer must reset the user PIN" "locked PIN: sign" \
+    mc sign --ca ec-p256 --root-key "pkcs11:token=mesh-root;object=root-ec-p256" \
+    --pkcs11-module "$FAULT" --pin-file pin "${SIGN[@]}"
+expect_fail 1 "$LOCKED" "locked PIN: the issuer exits 1 at start, before any cluster" \
+    mc issuer --kubeconfig "$WORK/no-such-kubeconfig" --log-level warn \
+    --root-key "pkcs11:token=mesh-root;object=root-ec-p256" --pkcs11-module "$FAULT" --pin-file pin
+rm faults/pin-locked
+expect_fail 1 "no-such-kubeconfig" "unlocked: the issuer gets past the token" \
+    mc issuer --kubeconfig "$WORK/no-such-kubeconfig" --log-level warn \
+    --root-key "pkcs11:token=mesh-root;object=root-ec-p256" --pkcs11-module "$FAULT" --pin-file pin
+unset MC_P11_FAULT_MODULE MC_P11_FAULT_DIR
 assert_eq "no --out-dir after the failures" "$(snapshot out-err)" ABSENT
 
 section "issuer --root-key: the token is opened at start, before any cluster"
@@ -166,10 +188,26 @@ expect_fail 1 'does not match|mounted/root.key' "issuer: a key file that is not 
     "${ISSUER[@]}" --root-key mounted/root.key
 expect_fail 1 "no-such-kubeconfig" "issuer: the right token key gets as far as the kubeconfig" \
     "${ISSUER[@]}" --root-key "$EC_URI" "${P11[@]}"
-expect_fail 2 "--root-key and --generate-root exclude each other" "issuer: --generate-root with --root-key" \
+expect_fail 2 "--root-cert and --generate-root exclude each other" "issuer: --generate-root with --root-cert" \
     "${ISSUER[@]}" --root-key "$EC_URI" "${P11[@]}" --generate-root
-expect_fail 2 "--root-key needs --root-cert" "issuer: --root-key without --root-cert" \
-    mc issuer --kubeconfig "$WORK/no-such-kubeconfig" --root-key "$EC_URI" "${P11[@]}"
+# without --root-cert: keys for the root Secrets whose key-ref names them,
+# each opened at start all the same
+KEYS=(mc issuer --kubeconfig "$WORK/no-such-kubeconfig" --log-level warn)
+expect_fail 1 "no-such-kubeconfig" "issuer: two token keys without --root-cert get as far as the kubeconfig" \
+    "${KEYS[@]}" --root-key "$EC_URI" --root-key "pkcs11:token=mesh-root;object=root-rsa2048" "${P11[@]}"
+expect_fail 1 '--root-key pkcs11:token=mesh-root;object=no-such-key: |holds no private key' \
+    "issuer: a missing second key is named, exit 1 before the kubeconfig" \
+    "${KEYS[@]}" --root-key "$EC_URI" --root-key "pkcs11:token=mesh-root;object=no-such-key" "${P11[@]}"
+expect_fail 1 'wrong PIN for PKCS#11 token "mesh-root"' "issuer: wrong PIN without --root-cert" \
+    "${KEYS[@]}" --root-key "$EC_URI" --pkcs11-module "$MODULE" --pin-file bad-pin
+expect_fail 2 "--root-cert goes with one --root-key" "issuer: --root-cert with two --root-key" \
+    "${ISSUER[@]}" --root-key "$EC_URI" --root-key mounted/root.key "${P11[@]}"
+expect_fail 2 "given twice" "issuer: the same --root-key twice" \
+    "${KEYS[@]}" --root-key "$EC_URI" --root-key "$EC_URI" "${P11[@]}"
+expect_fail 1 "no-such-kubeconfig" "issuer: a token key and a key file together" \
+    "${KEYS[@]}" --root-key mounted/root.key --root-key "$EC_URI" "${P11[@]}"
+expect_fail 2 "go with a pkcs11: key URI" "issuer: PKCS#11 flags with key files only" \
+    "${KEYS[@]}" --root-key mounted/root.key "${P11[@]}"
 
 section "the PIN is never in argv or in any output"
 # The PIN file is a FIFO: meshcert blocks opening it, so its /proc/PID/cmdline

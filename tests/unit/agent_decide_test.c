@@ -599,8 +599,11 @@ static void test_failed_retries_without_new_key(void **state)
     assert_int_equal(decide(&w)->type, MC_AGENT_DELETE_REQUEST);
     drop_request(&w);
     add_request(&w);
-    /* signed this time: on to the output and ISSUED, as from REQUESTED */
+    /* signed this time: REQUESTED, then on to the output and ISSUED */
     finish_request(&w);
+    const mc_agent_action *a = decide(&w);
+    assert_status(a, MC_IC_STATE_REQUESTED, 1, NULL);
+    apply_status(&w, a);
     assert_int_equal(decide(&w)->type, MC_AGENT_WRITE_OUTPUT);
     world_free(&w);
 }
@@ -1547,6 +1550,43 @@ static const mc_api_condition *issuing_of(const mc_api_issued_certificate *ic)
     return mc_api_conditions_get(&ic->status.conditions, MC_API_CONDITION_ISSUING);
 }
 
+/* A renewal (or a rotation) whose first request the issuer refuses (its
+ * root's token pulled out) and whose retry it signs: one new key, then
+ * FINISHED. Writing the retry's output while still FAILED once made the
+ * next decision delete the new key as "the key being replaced", forever. */
+static void test_renewal_refused_then_signed_settles(void **state)
+{
+    (void)state;
+    world w;
+    world_issued(&w, MC_IC_STATE_FINISHED);
+    char *old_key = output_key_copy(&w);
+    w.obs.now = (time_t)time_of(w.ic->status.renewal_time);
+    int deleted[8] = {0};
+    int keys = 0, refused = 0, steps = 0;
+    for (; steps < 60; steps++) {
+        const mc_agent_action *a = decide(&w);
+        if (a->type == MC_AGENT_NOTHING)
+            break;
+        keys += a->type == MC_AGENT_CREATE_KEY;
+        if (a->type == MC_AGENT_WAIT && !refused) {
+            refused = 1;
+            fail_request(&w, "PKCS#11 token \"mesh-root\" not found");
+            continue;
+        }
+        execute(&w, a, deleted);
+    }
+    assert_true(refused);
+    assert_true(steps < 60);
+    assert_int_equal(keys, 1);
+    assert_int_equal(w.ic->status.state, MC_IC_STATE_FINISHED);
+    char *new_key = output_key_copy(&w);
+    assert_string_not_equal(new_key, old_key);
+    assert_string_equal(issuing_of(w.ic)->status, "False");
+    free(new_key);
+    free(old_key);
+    world_free(&w);
+}
+
 /* Not due: NOTHING, and the action says when to come back; the status holds
  * the output's lifetime and the root's fingerprint. */
 static void test_renewal_not_due_requeues(void **state)
@@ -1942,6 +1982,7 @@ int main(void)
         cmocka_unit_test(test_converges_and_bounces_each_pod_once),
         cmocka_unit_test(test_renewal_not_due_requeues),
         cmocka_unit_test(test_renewal_due_new_key_output_kept),
+        cmocka_unit_test(test_renewal_refused_then_signed_settles),
         cmocka_unit_test(test_rotation_token_once),
         cmocka_unit_test(test_rotation_crash_points),
         cmocka_unit_test(test_renewal_never_after_expiry),

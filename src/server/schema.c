@@ -678,8 +678,8 @@ int mc_server_schema_check(const json_t *schema, mc_err *err)
 #define INT "{\"type\":\"integer\"}"
 #define BOOL "{\"type\":\"boolean\"}"
 
-/* Top-level fields as in k8s.io/api core/v1 and coordination/v1; nested
- * structures the server does not model are kept as they come. */
+/* Top-level fields as in k8s.io/api core/v1, apps/v1, policy/v1 and
+ * coordination/v1; nested structures the server does not model are kept as they come. */
 static const struct {
     const char *store_name;
     const char *schema;
@@ -711,6 +711,10 @@ static const struct {
      "\"spec\":{\"type\":\"object\",\"properties\":{\"holderIdentity\":" STR
      ",\"leaseDurationSeconds\":" INT ",\"acquireTime\":" STR ",\"renewTime\":" STR
      ",\"leaseTransitions\":" INT ",\"strategy\":" STR ",\"preferredHolder\":" STR "}}}}"},
+    {"apps/deployments", "{\"type\":\"object\",\"properties\":{" TYPE_META
+                         "\"spec\":" ANY_OBJECT ",\"status\":" ANY_OBJECT "}}"},
+    {"policy/poddisruptionbudgets", "{\"type\":\"object\",\"properties\":{" TYPE_META
+                                    "\"spec\":" ANY_OBJECT ",\"status\":" ANY_OBJECT "}}"},
     {"apiextensions.k8s.io/customresourcedefinitions",
      "{\"type\":\"object\",\"properties\":{" TYPE_META "\"spec\":" ANY_OBJECT
      ",\"status\":" ANY_OBJECT "}}"},

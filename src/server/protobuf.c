@@ -1,5 +1,7 @@
 /* protobuf.c - Kubernetes protobuf bodies of core/v1 Secret, ConfigMap,
- * Namespace and ServiceAccount to JSON (see protobuf.h). A bounded reader of
+ * Namespace and ServiceAccount, rbac.authorization.k8s.io/v1 Role,
+ * ClusterRole, RoleBinding and ClusterRoleBinding, TokenRequest and the self
+ * reviews to JSON (see protobuf.h). A bounded reader of
  * the protobuf wire format; field numbers are those of k8s.io/api
  * generated.proto. Unknown fields are skipped, as protobuf readers do.
  */
@@ -203,37 +205,78 @@ static int object_meta(const field *f, json_t *meta)
     return rc;
 }
 
-/* A message of string fields and nested messages (the review specs). */
+/* A message of string fields, integers and nested messages (the review
+ * specs, RBAC's rules, subjects and roleRef, TokenRequestSpec). */
+enum { MSG_STRING, MSG_STRINGS, MSG_INT, MSG_MESSAGE, MSG_MESSAGES };
+
 typedef struct msg_field {
     unsigned number;
     const char *name;
-    const struct msg_desc *sub; /* a nested message, or NULL for a string */
+    int how;                    /* MSG_*; a repeated field becomes a JSON array */
+    const struct msg_desc *sub; /* MSG_MESSAGE, MSG_MESSAGES */
 } msg_field;
 
 typedef struct msg_desc {
     msg_field fields[10];
 } msg_desc;
 
+static int decode_repeated(const msg_desc *desc, const field *f, json_t *array);
+
 /* authorization.k8s.io/v1: FieldSelectorAttributes / LabelSelectorAttributes
  * {1 rawSelector}, ResourceAttributes, NonResourceAttributes, and
  * SelfSubjectAccessReviewSpec {1 resourceAttributes, 2 nonResourceAttributes}. */
-static const msg_desc selector_attributes = {{{1, "rawSelector", NULL}}};
-static const msg_desc resource_attributes = {{{1, "namespace", NULL},
-                                              {2, "verb", NULL},
-                                              {3, "group", NULL},
-                                              {4, "version", NULL},
-                                              {5, "resource", NULL},
-                                              {6, "subresource", NULL},
-                                              {7, "name", NULL},
-                                              {8, "fieldSelector", &selector_attributes},
-                                              {9, "labelSelector", &selector_attributes}}};
-static const msg_desc non_resource_attributes = {{{1, "path", NULL}, {2, "verb", NULL}}};
+static const msg_desc selector_attributes = {{{1, "rawSelector", MSG_STRING, NULL}}};
+static const msg_desc resource_attributes = {
+    {{1, "namespace", MSG_STRING, NULL},
+     {2, "verb", MSG_STRING, NULL},
+     {3, "group", MSG_STRING, NULL},
+     {4, "version", MSG_STRING, NULL},
+     {5, "resource", MSG_STRING, NULL},
+     {6, "subresource", MSG_STRING, NULL},
+     {7, "name", MSG_STRING, NULL},
+     {8, "fieldSelector", MSG_MESSAGE, &selector_attributes},
+     {9, "labelSelector", MSG_MESSAGE, &selector_attributes}}};
+static const msg_desc non_resource_attributes = {
+    {{1, "path", MSG_STRING, NULL}, {2, "verb", MSG_STRING, NULL}}};
 static const msg_desc access_review_spec = {
-    {{1, "resourceAttributes", &resource_attributes},
-     {2, "nonResourceAttributes", &non_resource_attributes}}};
+    {{1, "resourceAttributes", MSG_MESSAGE, &resource_attributes},
+     {2, "nonResourceAttributes", MSG_MESSAGE, &non_resource_attributes}}};
+
+/* rbac.authorization.k8s.io/v1 PolicyRule, Subject, RoleRef. */
+static const msg_desc policy_rule = {{{1, "verbs", MSG_STRINGS, NULL},
+                                      {2, "apiGroups", MSG_STRINGS, NULL},
+                                      {3, "resources", MSG_STRINGS, NULL},
+                                      {4, "resourceNames", MSG_STRINGS, NULL},
+                                      {5, "nonResourceURLs", MSG_STRINGS, NULL}}};
+static const msg_desc subject = {{{1, "kind", MSG_STRING, NULL},
+                                  {2, "apiGroup", MSG_STRING, NULL},
+                                  {3, "name", MSG_STRING, NULL},
+                                  {4, "namespace", MSG_STRING, NULL}}};
+static const msg_desc role_ref = {{{1, "apiGroup", MSG_STRING, NULL},
+                                   {2, "kind", MSG_STRING, NULL},
+                                   {3, "name", MSG_STRING, NULL}}};
+
+/* authentication.k8s.io/v1 TokenRequestSpec {1 audiences, 4
+ * expirationSeconds, 3 boundObjectRef {1 kind, 2 apiVersion, 3 name, 4 uid}}. */
+static const msg_desc bound_object_ref = {{{1, "kind", MSG_STRING, NULL},
+                                           {2, "apiVersion", MSG_STRING, NULL},
+                                           {3, "name", MSG_STRING, NULL},
+                                           {4, "uid", MSG_STRING, NULL}}};
+static const msg_desc token_request_spec = {
+    {{1, "audiences", MSG_STRINGS, NULL},
+     {4, "expirationSeconds", MSG_INT, NULL},
+     {3, "boundObjectRef", MSG_MESSAGE, &bound_object_ref}}};
 
 /* One kind's top-level fields: number -> (name, how). */
-enum { AS_STRING, AS_STRING_MAP, AS_BYTES_MAP, AS_BOOL, AS_STRINGS_OBJECT, AS_MESSAGE };
+enum {
+    AS_STRING,
+    AS_STRING_MAP,
+    AS_BYTES_MAP,
+    AS_BOOL,
+    AS_STRINGS_OBJECT,
+    AS_MESSAGE,
+    AS_MESSAGES /* repeated: a JSON array */
+};
 
 typedef struct kind_field {
     unsigned number;
@@ -267,6 +310,17 @@ static const kind_desc kinds[] = {
      "SelfSubjectAccessReview",
      {{2, "spec", AS_MESSAGE, &access_review_spec}}},
     {"authentication.k8s.io/v1", "SelfSubjectReview", {{0, NULL, 0, NULL}}},
+    /* kubectl create token (status, field 3, is the server's) */
+    {"authentication.k8s.io/v1", "TokenRequest", {{2, "spec", AS_MESSAGE, &token_request_spec}}},
+    /* kubectl create role / clusterrole / rolebinding / clusterrolebinding */
+    {"rbac.authorization.k8s.io/v1", "Role", {{2, "rules", AS_MESSAGES, &policy_rule}}},
+    {"rbac.authorization.k8s.io/v1", "ClusterRole", {{2, "rules", AS_MESSAGES, &policy_rule}}},
+    {"rbac.authorization.k8s.io/v1",
+     "RoleBinding",
+     {{2, "subjects", AS_MESSAGES, &subject}, {3, "roleRef", AS_MESSAGE, &role_ref}}},
+    {"rbac.authorization.k8s.io/v1",
+     "ClusterRoleBinding",
+     {{2, "subjects", AS_MESSAGES, &subject}, {3, "roleRef", AS_MESSAGE, &role_ref}}},
     {"authentication.k8s.io/v1beta1", "SelfSubjectReview", {{0, NULL, 0, NULL}}},
 };
 
@@ -278,21 +332,35 @@ static int decode_message(const msg_desc *desc, const unsigned char *data, size_
     field f;
     int rc;
     while ((rc = next_field(&r, &f)) == 1) {
-        if (f.wire != 2)
-            continue;
         for (size_t i = 0; i < 10 && desc->fields[i].name; i++) {
             const msg_field *m = &desc->fields[i];
-            if (m->number != f.number)
+            if (m->number != f.number || (f.wire != 2) != (m->how == MSG_INT))
                 continue;
-            if (m->sub) {
+            if (m->how == MSG_INT) {
+                json_object_set_new(obj, m->name, json_integer((json_int_t)f.varint));
+            } else if (m->how == MSG_MESSAGE) {
                 if (decode_message(m->sub, f.data, f.len, object_or_new(obj, m->name)) < 0)
                     return -1;
+            } else if (m->how == MSG_MESSAGES) {
+                if (decode_repeated(m->sub, &f, array_or_new(obj, m->name)) < 0)
+                    return -1;
+            } else if (m->how == MSG_STRINGS) {
+                json_array_append_new(array_or_new(obj, m->name), string_of(&f));
             } else if (f.len) {
                 json_object_set_new(obj, m->name, string_of(&f));
             }
         }
     }
     return rc;
+}
+
+/* One element of a repeated message field, appended to array. */
+static int decode_repeated(const msg_desc *desc, const field *f, json_t *array)
+{
+    json_t *element = json_object();
+    if (!element || json_array_append_new(array, element) != 0)
+        return -1;
+    return decode_message(desc, f->data, f->len, element);
 }
 
 static int decode_object(const kind_desc *desc, const unsigned char *data, size_t len,
@@ -313,6 +381,9 @@ static int decode_object(const kind_desc *desc, const unsigned char *data, size_
                 continue;
             if (k->how == AS_MESSAGE && f.wire == 2) {
                 if (decode_message(k->sub, f.data, f.len, object_or_new(obj, k->name)) < 0)
+                    return -1;
+            } else if (k->how == AS_MESSAGES && f.wire == 2) {
+                if (decode_repeated(k->sub, &f, array_or_new(obj, k->name)) < 0)
                     return -1;
             } else if (k->how == AS_BOOL && f.wire == 0)
                 json_object_set_new(obj, k->name, json_boolean(f.varint));
@@ -373,7 +444,8 @@ int mc_server_protobuf_to_json(const void *data, size_t len, json_t **out, mc_er
     if (!desc)
         return mc_err_set(err, MC_EUNSUPPORTED,
                           "protobuf bodies are served for v1 Secret, ConfigMap, Namespace and "
-                          "ServiceAccount and the self reviews only (got %s %s); send JSON",
+                          "ServiceAccount, the RBAC kinds, TokenRequest and the self reviews "
+                          "only (got %s %s); send JSON",
                           api_version, kind);
     json_t *obj = json_pack("{s:s,s:s}", "apiVersion", api_version, "kind", kind);
     if (!obj)

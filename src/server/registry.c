@@ -46,6 +46,14 @@ static const builtin builtins[] = {
     {"coordination.k8s.io", "v1", "leases", "lease", "Lease", 1, 0, "", "", 0},
     {"apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",
      "CustomResourceDefinition", 0, 1, "crd,crds", "api-extensions", 0},
+    /* RBAC, enforced by authz.c for identities outside system:masters. */
+    {"rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding",
+     "ClusterRoleBinding", 0, 0, "", "", 0},
+    {"rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", 0, 0, "", "",
+     0},
+    {"rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", 1, 0, "", "",
+     0},
+    {"rbac.authorization.k8s.io", "v1", "roles", "role", "Role", 1, 0, "", "", 0},
     /* What `kubectl auth can-i` and `kubectl auth whoami` ask (kubectl 1.27
      * asks authentication.k8s.io/v1beta1 first). */
     {"authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview",

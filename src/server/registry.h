@@ -1,8 +1,10 @@
 /* registry.h - the resources one logical cluster serves: the built-in kinds
  * (core v1 namespaces, secrets, pods, configmaps, events, serviceaccounts;
  * coordination.k8s.io/v1 leases; apiextensions.k8s.io/v1
- * customresourcedefinitions; the create-only reviews of authorization.k8s.io
- * and authentication.k8s.io) and every custom resource whose
+ * customresourcedefinitions; rbac.authorization.k8s.io/v1 roles,
+ * clusterroles, rolebindings, clusterrolebindings; the create-only reviews
+ * of authorization.k8s.io and authentication.k8s.io) and every custom
+ * resource whose
  * CustomResourceDefinition was created through the API, per served version.
  *
  * The HTTP layer finds a resource for a path here; discovery, OpenAPI and

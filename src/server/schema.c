@@ -678,8 +678,22 @@ int mc_server_schema_check(const json_t *schema, mc_err *err)
 #define INT "{\"type\":\"integer\"}"
 #define BOOL "{\"type\":\"boolean\"}"
 
-/* Top-level fields as in k8s.io/api core/v1, apps/v1, policy/v1 and
- * coordination/v1; nested structures the server does not model are kept as they come. */
+#define STRINGS "{\"type\":\"array\",\"items\":" STR "}"
+/* rbac.authorization.k8s.io/v1 PolicyRule, RoleRef and Subject; their rules
+ * beyond types are validation.c's. */
+#define RBAC_RULES                                                                             \
+    "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"verbs\":" STRINGS          \
+    ",\"apiGroups\":" STRINGS ",\"resources\":" STRINGS ",\"resourceNames\":" STRINGS          \
+    ",\"nonResourceURLs\":" STRINGS "}}}"
+#define RBAC_ROLE_REF                                                                          \
+    "{\"type\":\"object\",\"properties\":{\"apiGroup\":" STR ",\"kind\":" STR ",\"name\":" STR "}}"
+#define RBAC_SUBJECTS                                                                          \
+    "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"kind\":" STR           \
+    ",\"apiGroup\":" STR ",\"name\":" STR ",\"namespace\":" STR "}}}"
+
+/* Top-level fields as in k8s.io/api core/v1, apps/v1, policy/v1,
+ * coordination/v1 and rbac/v1; nested structures the server does not model
+ * are kept as they come. */
 static const struct {
     const char *store_name;
     const char *schema;
@@ -715,6 +729,17 @@ static const struct {
                          "\"spec\":" ANY_OBJECT ",\"status\":" ANY_OBJECT "}}"},
     {"policy/poddisruptionbudgets", "{\"type\":\"object\",\"properties\":{" TYPE_META
                                     "\"spec\":" ANY_OBJECT ",\"status\":" ANY_OBJECT "}}"},
+    {"rbac.authorization.k8s.io/roles",
+     "{\"type\":\"object\",\"properties\":{" TYPE_META "\"rules\":" RBAC_RULES "}}"},
+    {"rbac.authorization.k8s.io/clusterroles",
+     "{\"type\":\"object\",\"properties\":{" TYPE_META "\"rules\":" RBAC_RULES
+     ",\"aggregationRule\":" ANY_OBJECT "}}"},
+    {"rbac.authorization.k8s.io/rolebindings",
+     "{\"type\":\"object\",\"properties\":{" TYPE_META
+     "\"roleRef\":" RBAC_ROLE_REF ",\"subjects\":" RBAC_SUBJECTS "}}"},
+    {"rbac.authorization.k8s.io/clusterrolebindings",
+     "{\"type\":\"object\",\"properties\":{" TYPE_META
+     "\"roleRef\":" RBAC_ROLE_REF ",\"subjects\":" RBAC_SUBJECTS "}}"},
     {"apiextensions.k8s.io/customresourcedefinitions",
      "{\"type\":\"object\",\"properties\":{" TYPE_META "\"spec\":" ANY_OBJECT
      ",\"status\":" ANY_OBJECT "}}"},

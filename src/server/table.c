@@ -228,6 +228,8 @@ typedef enum {
     KIND_PDB,
     KIND_EVENT,
     KIND_CRD,
+    KIND_ROLE,    /* Role, ClusterRole */
+    KIND_BINDING, /* RoleBinding, ClusterRoleBinding */
 } print_kind;
 
 static print_kind kind_of(const mc_server_resource *r)
@@ -257,6 +259,8 @@ static print_kind kind_of(const mc_server_resource *r)
     if (!strcmp(r->group, "apiextensions.k8s.io") &&
         !strcmp(r->plural, "customresourcedefinitions"))
         return KIND_CRD;
+    if (!strcmp(r->group, "rbac.authorization.k8s.io"))
+        return strstr(r->plural, "bindings") ? KIND_BINDING : KIND_ROLE;
     return KIND_OTHER;
 }
 
@@ -309,8 +313,24 @@ static json_t *builtin_columns(print_kind kind)
         json_array_append_new(cols, column("Name", "string", "name", name_description, 1));
         return cols;
     case KIND_CRD:
+    case KIND_ROLE:
         json_array_append_new(cols, name_column());
         json_array_append_new(cols, column("Created At", "date", "", age_description, 0));
+        return cols;
+    case KIND_BINDING:
+        json_array_append_new(cols, name_column());
+        json_array_append_new(cols, column("Role", "string", "",
+                                           "RoleRef can reference a Role in the current "
+                                           "namespace or a ClusterRole in the global "
+                                           "namespace. If the RoleRef cannot be resolved, the "
+                                           "Authorizer must return an error. This field is "
+                                           "immutable.",
+                                           0));
+        json_array_append_new(cols, age_column());
+        json_array_append_new(cols, column("Users", "string", "", "Users in the roleBinding", 1));
+        json_array_append_new(cols, column("Groups", "string", "", "Groups in the roleBinding", 1));
+        json_array_append_new(cols, column("ServiceAccounts", "string", "",
+                                           "ServiceAccounts in the roleBinding", 1));
         return cols;
     default: break;
     }
@@ -608,6 +628,43 @@ static void event_cells(json_t *cells, const json_t *ev, time_t now)
     json_array_append_new(cells, string_or(field(ev, "metadata", "name"), ""));
 }
 
+/* The subjects of a binding of one kind, comma-separated as kube prints
+ * them: "name" for users and groups, "namespace:name" for ServiceAccounts. */
+static json_t *binding_subjects(const json_t *binding, const char *kind)
+{
+    char text[1024];
+    size_t used = 0, i;
+    const json_t *subject;
+    text[0] = '\0';
+    json_array_foreach(json_object_get(binding, "subjects"), i, subject)
+    {
+        const char *k = json_string_value(json_object_get(subject, "kind"));
+        const char *name = json_string_value(json_object_get(subject, "name"));
+        const char *ns = json_string_value(json_object_get(subject, "namespace"));
+        if (!k || strcmp(k, kind) != 0 || !name || used >= sizeof(text))
+            continue;
+        int n = snprintf(text + used, sizeof(text) - used, "%s%s%s%s", used ? ", " : "",
+                         ns && !strcmp(kind, "ServiceAccount") ? ns : "",
+                         ns && !strcmp(kind, "ServiceAccount") ? ":" : "", name);
+        used = n < 0 ? sizeof(text) : used + (size_t)n;
+    }
+    return json_string(text);
+}
+
+static void binding_cells(json_t *cells, const json_t *binding, time_t now)
+{
+    const json_t *ref = json_object_get(binding, "roleRef");
+    const char *kind = json_string_value(json_object_get(ref, "kind"));
+    const char *name = json_string_value(json_object_get(ref, "name"));
+    char role[600];
+    snprintf(role, sizeof(role), "%s/%s", kind ? kind : "", name ? name : "");
+    json_array_append_new(cells, json_string(role));
+    json_array_append_new(cells, age_cell(field(binding, "metadata", "creationTimestamp"), now));
+    json_array_append_new(cells, binding_subjects(binding, "User"));
+    json_array_append_new(cells, binding_subjects(binding, "Group"));
+    json_array_append_new(cells, binding_subjects(binding, "ServiceAccount"));
+}
+
 static json_t *row_cells(const mc_server_resource *r, print_kind kind, const json_t *obj,
                          time_t now)
 {
@@ -636,9 +693,11 @@ static json_t *row_cells(const mc_server_resource *r, print_kind kind, const jso
         }
         break;
     case KIND_CRD:
+    case KIND_ROLE:
         json_array_append_new(cells,
                               json_is_string(created) ? json_copy((json_t *)created) : json_null());
         return cells;
+    case KIND_BINDING: binding_cells(cells, obj, now); return cells;
     case KIND_NAMESPACE:
         json_array_append_new(cells, string_or(field(obj, "status", "phase"), ""));
         break;

@@ -330,6 +330,116 @@ static void check_keys(const json_t *obj, const char *field, const char *other, 
     }
 }
 
+/* ---- RBAC (kube's pkg/apis/rbac/validation) ---- */
+
+static void required(problems *p, const char *field, const char *detail)
+{
+    add_problem(p, "FieldValueRequired", field, "Required value%s%s", *detail ? ": " : "", detail);
+}
+
+static void unsupported(problems *p, const char *field, const char *value, const char *supported)
+{
+    add_problem(p, "FieldValueNotSupported", field, "Unsupported value: " QV ": supported values: %s",
+                value, supported);
+}
+
+/* A PolicyRule: verbs always; nonResourceURLs only in a ClusterRole and
+ * alone; else apiGroups and resources. */
+static void check_policy_rule(const json_t *rule, int namespaced, const char *at, problems *p)
+{
+    char field[128];
+    if (json_array_size(json_object_get(rule, "verbs")) == 0) {
+        snprintf(field, sizeof(field), "%s.verbs", at);
+        required(p, field, "verbs must contain at least one value");
+    }
+    const json_t *urls = json_object_get(rule, "nonResourceURLs");
+    if (json_array_size(urls) > 0) {
+        char *text = json_dumps(urls, JSON_COMPACT);
+        snprintf(field, sizeof(field), "%s.nonResourceURLs", at);
+        if (namespaced)
+            invalid(p, field, text ? text : "", "namespaced rules cannot apply to non-resource URLs");
+        if (json_array_size(json_object_get(rule, "apiGroups")) ||
+            json_array_size(json_object_get(rule, "resources")) ||
+            json_array_size(json_object_get(rule, "resourceNames")))
+            invalid(p, field, text ? text : "",
+                    "rules cannot apply to both regular resources and non-resource URLs");
+        free(text);
+        return;
+    }
+    if (json_array_size(json_object_get(rule, "apiGroups")) == 0) {
+        snprintf(field, sizeof(field), "%s.apiGroups", at);
+        required(p, field, "resource rules must supply at least one api group");
+    }
+    if (json_array_size(json_object_get(rule, "resources")) == 0) {
+        snprintf(field, sizeof(field), "%s.resources", at);
+        required(p, field, "resource rules must supply at least one resource");
+    }
+}
+
+static void check_role(const json_t *obj, int namespaced, problems *p)
+{
+    size_t i;
+    const json_t *rule;
+    json_array_foreach(json_object_get(obj, "rules"), i, rule)
+    {
+        char at[64];
+        snprintf(at, sizeof(at), "rules[%zu]", i);
+        check_policy_rule(rule, namespaced, at, p);
+    }
+}
+
+static const char *string_member(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "";
+}
+
+/* A binding's roleRef (a RoleBinding may name a Role or a ClusterRole) and
+ * subjects (ServiceAccounts need a namespace in a ClusterRoleBinding). */
+static void check_binding(const json_t *obj, int namespaced, problems *p)
+{
+    const json_t *ref = json_object_get(obj, "roleRef");
+    const char *group = string_member(ref, "apiGroup"), *kind = string_member(ref, "kind");
+    if (strcmp(group, "rbac.authorization.k8s.io") != 0)
+        unsupported(p, "roleRef.apiGroup", group, "\"rbac.authorization.k8s.io\"");
+    if (namespaced && strcmp(kind, "Role") != 0 && strcmp(kind, "ClusterRole") != 0)
+        unsupported(p, "roleRef.kind", kind, "\"Role\", \"ClusterRole\"");
+    else if (!namespaced && strcmp(kind, "ClusterRole") != 0)
+        unsupported(p, "roleRef.kind", kind, "\"ClusterRole\"");
+    if (!*string_member(ref, "name"))
+        required(p, "roleRef.name", "");
+    size_t i;
+    const json_t *subject;
+    json_array_foreach(json_object_get(obj, "subjects"), i, subject)
+    {
+        char field[64];
+        const char *skind = string_member(subject, "kind");
+        if (!*string_member(subject, "name")) {
+            snprintf(field, sizeof(field), "subjects[%zu].name", i);
+            required(p, field, "");
+        }
+        if (strcmp(skind, "ServiceAccount") == 0) {
+            if (!namespaced && !*string_member(subject, "namespace")) {
+                snprintf(field, sizeof(field), "subjects[%zu].namespace", i);
+                required(p, field, "");
+            }
+        } else if (strcmp(skind, "User") != 0 && strcmp(skind, "Group") != 0) {
+            snprintf(field, sizeof(field), "subjects[%zu].kind", i);
+            unsupported(p, field, skind, "\"ServiceAccount\", \"User\", \"Group\"");
+        }
+    }
+}
+
+static void check_rbac(const mc_server_resource *r, const json_t *obj, problems *p)
+{
+    if (strcmp(r->group, "rbac.authorization.k8s.io") != 0)
+        return;
+    if (strcmp(r->plural, "roles") == 0 || strcmp(r->plural, "clusterroles") == 0)
+        check_role(obj, r->namespaced, p);
+    else
+        check_binding(obj, r->namespaced, p);
+}
+
 /* ---- the whole check ---- */
 
 static int finish_problems(problems *p, mc_server_verdict *verdict, mc_err *err)
@@ -473,6 +583,8 @@ int mc_server_validate_write(const mc_server_request *req, json_t *obj, mc_serve
         check_keys(obj, "binaryData", "data", &p);
     } else if (strcmp(req->resource->store_name, "core/secrets") == 0) {
         check_keys(obj, "data", "", &p);
+    } else {
+        check_rbac(req->resource, obj, &p);
     }
     if (p.count) {
         rc = finish_problems(&p, verdict, err);

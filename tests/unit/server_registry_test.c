@@ -48,6 +48,16 @@ static void test_builtins(void **state)
         {"apiextensions.k8s.io", "customresourcedefinitions", "customresourcedefinition",
          "CustomResourceDefinition", "CustomResourceDefinitionList",
          "apiextensions.k8s.io/customresourcedefinitions", "crd", 0, 1},
+        /* RBAC, without short names as in kube-apiserver */
+        {"rbac.authorization.k8s.io", "clusterrolebindings", "clusterrolebinding",
+         "ClusterRoleBinding", "ClusterRoleBindingList",
+         "rbac.authorization.k8s.io/clusterrolebindings", NULL, 0, 0},
+        {"rbac.authorization.k8s.io", "clusterroles", "clusterrole", "ClusterRole",
+         "ClusterRoleList", "rbac.authorization.k8s.io/clusterroles", NULL, 0, 0},
+        {"rbac.authorization.k8s.io", "rolebindings", "rolebinding", "RoleBinding",
+         "RoleBindingList", "rbac.authorization.k8s.io/rolebindings", NULL, 1, 0},
+        {"rbac.authorization.k8s.io", "roles", "role", "Role", "RoleList",
+         "rbac.authorization.k8s.io/roles", NULL, 1, 0},
         /* the create-only reviews of kubectl auth can-i / whoami */
         {"authorization.k8s.io", "selfsubjectaccessreviews", "selfsubjectaccessreview",
          "SelfSubjectAccessReview", "SelfSubjectAccessReviewList",

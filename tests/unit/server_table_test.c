@@ -374,6 +374,20 @@ static void test_builtins(void **state)
     check_builtin(
         reg, "", "events", ev, ev_cols, 5,
         "[\"<unknown>\",\"Normal\",\"Issued\",\"issuedcertificate/mesh-1\",\"done\",\"e1\"]");
+    const char *role_cols[] = {"Name", "Created At"};
+    check_builtin(reg, "rbac.authorization.k8s.io", "roles", crd, role_cols, 2,
+                  "[\"widgets.example.com\",\"2025-01-02T03:04:05Z\"]");
+    json_t *binding = object_aged(
+        "readers", 30,
+        "{\"roleRef\":{\"kind\":\"ClusterRole\",\"name\":\"view\"},\"subjects\":["
+        "{\"kind\":\"User\",\"name\":\"alice\"},{\"kind\":\"Group\",\"name\":\"ops\"},"
+        "{\"kind\":\"ServiceAccount\",\"name\":\"agent\",\"namespace\":\"meshcert\"},"
+        "{\"kind\":\"User\",\"name\":\"bob\"}]}");
+    const char *binding_cols[] = {"Name", "Role", "Age"};
+    check_builtin(reg, "rbac.authorization.k8s.io", "rolebindings", binding, binding_cols, 3,
+                  "[\"readers\",\"ClusterRole/view\",\"30s\",\"alice, bob\",\"ops\","
+                  "\"meshcert:agent\"]");
+    json_decref(binding);
     json_decref(ns);
     json_decref(secret);
     json_decref(pod);

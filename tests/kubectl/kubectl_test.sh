@@ -26,98 +26,12 @@ MESHCERT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 REPO=$(cd "$2" && pwd)
 VERSION=${3:-}
 
-missing() {
-    if [[ -n "${CI:-}" ]]; then
-        echo "FAIL: $1; CI is set, so a missing kubectl is a failure" >&2
-        exit 1
-    fi
-    echo "################################################################"
-    echo "SKIPPED: $1"
-    echo "################################################################"
-    exit 77
-}
-
-# kubectl 1.25 or newer, or one line saying how to get it (not in Debian).
-if ! note=$(bash "$REPO/scripts/kubectl-check.sh"); then
-    missing "$note"
-fi
-KUBECTL=$(command -v kubectl)
-if [[ -n "$VERSION" ]]; then
-    KUBECTL=$(dirname "$(readlink -f "$KUBECTL")")/kubectl.$VERSION
-    [[ -x "$KUBECTL" ]] || missing "$KUBECTL not installed (the Google Cloud CLI's kubectl package provides kubectl.$VERSION beside kubectl)"
-fi
-[[ -x "$MESHCERT" ]] || { echo "FAIL: $MESHCERT is not executable" >&2; exit 1; }
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/meshcert-kubectl.XXXXXX")
-SERVER_PID=
-cleanup() {
-    if [[ -n "$SERVER_PID" ]]; then
-        kill "$SERVER_PID" 2>/dev/null
-        wait "$SERVER_PID" 2>/dev/null
-    fi
-    jobs -p | xargs -r kill 2>/dev/null
-    [[ -n "${KUBECTL_KEEP:-}" ]] || rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-CHECKS=0
-FAILED=()
-pass() { CHECKS=$((CHECKS + 1)); echo "ok $CHECKS - $1"; }
-fail() {
-    CHECKS=$((CHECKS + 1))
-    FAILED+=("$1")
-    echo "FAIL $CHECKS - $1"
-    shift
-    [[ $# -gt 0 ]] && printf '    %s\n' "$@" | head -40
-}
-
-# k ARGS...: kubectl with no stdin (a wrong kubeconfig must not prompt) and a
-# time limit; stdout+stderr in $OUT, the exit code returned.
-OUT=
-k() {
-    OUT=$(timeout 60 "$KUBECTL" "$@" </dev/null 2>&1)
-}
-
-# expect NAME PATTERN ARGS...: kubectl ARGS succeeds and its output matches
-# the extended regular expression PATTERN.
-expect() {
-    local name=$1 pattern=$2
-    shift 2
-    if k "$@" && grep -qE -- "$pattern" <<<"$OUT"; then
-        pass "$name"
-    else
-        fail "$name" "kubectl $*" "wanted /$pattern/, got:" "$OUT"
-    fi
-}
-
-# expect_fail NAME PATTERN ARGS...: kubectl ARGS fails with PATTERN in its output.
-expect_fail() {
-    local name=$1 pattern=$2
-    shift 2
-    if ! k "$@" && grep -qE -- "$pattern" <<<"$OUT"; then
-        pass "$name"
-    else
-        fail "$name" "kubectl $* (should fail)" "wanted /$pattern/, got:" "$OUT"
-    fi
-}
+source "$REPO/tests/kubectl/lib.sh"
+kubectl_find
 
 # ---- the server ----
-mkdir -p "$WORK/home"
-export HOME=$WORK/home # kubectl's discovery and OpenAPI caches stay in $WORK
-"$MESHCERT" server --data-dir "$WORK/data" --listen 127.0.0.1:0 --cluster c1 \
-    >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
+kubectl_start_server c1
 export KUBECONFIG=$WORK/data/kubeconfigs/c1.yaml
-for _ in $(seq 1 100); do
-    grep -q "listening on" "$WORK/server.log" 2>/dev/null && [[ -s "$KUBECONFIG" ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-done
-if ! grep -q "listening on" "$WORK/server.log" || [[ ! -s "$KUBECONFIG" ]]; then
-    echo "FAIL: meshcert server did not start:" >&2
-    cat "$WORK/server.log" >&2
-    exit 1
-fi
 echo "# $(basename "$0"): kubectl=$KUBECTL server: $(head -1 "$WORK/server.log")"
 G=certificates.smh.solo.io
 N=(-n istio-system)
@@ -482,11 +396,4 @@ expect "--show-managed-fields shows the ConfigMap's managers" "^other/Apply/ $" 
     ssa-cm --show-managed-fields -o "$MANAGERS"
 expect "delete the applied objects" "deleted" "${N[@]}" delete ic/ssa-ic secret/ssa-secret cm/ssa-cm
 
-echo "# $CHECKS checks, ${#FAILED[@]} failed"
-if [[ ${#FAILED[@]} -gt 0 ]]; then
-    printf '# failed: %s\n' "${FAILED[@]}"
-    echo "# server log:"
-    tail -20 "$WORK/server.log" | sed 's/^/#   /'
-    exit 1
-fi
-exit 0
+kubectl_summary

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh - what the kubectl tests share (sourced, not run): finding kubectl,
 # a `meshcert server` of their own, one "ok"/"FAIL" line per check and the
 # summary. The sourcing script sets MESHCERT, REPO and VERSION first.

@@ -7,40 +7,138 @@
  */
 #include "server/authz.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api/codec.h"
 #include "server/internal.h"
 #include "server/protobuf.h"
+#include "server/rbac.h"
 #include "util/str.h"
 
-static const char *const admin_groups[] = {"system:masters", "system:authenticated", NULL};
+static void identity_add_group(mc_server_identity *identity, const char *group)
+{
+    if (identity->groups_len < MC_SERVER_GROUPS_MAX)
+        snprintf(identity->groups[identity->groups_len++], MC_SERVER_USER_MAX, "%s", group);
+}
 
 void mc_server_identity_admin(mc_server_identity *identity, const char *cluster)
 {
+    memset(identity, 0, sizeof(*identity));
     snprintf(identity->user, sizeof(identity->user), "%.100s-admin", cluster);
-    identity->groups = admin_groups;
+    identity_add_group(identity, "system:masters");
+    identity_add_group(identity, "system:authenticated");
 }
 
-static int in_group(const mc_server_identity *identity, const char *group)
+void mc_server_identity_service_account(mc_server_identity *identity, const char *ns,
+                                        const char *name)
 {
-    for (const char *const *g = identity->groups; g && *g; g++)
-        if (strcmp(*g, group) == 0)
+    memset(identity, 0, sizeof(*identity));
+    snprintf(identity->user, sizeof(identity->user), "system:serviceaccount:%.253s:%.253s", ns,
+             name);
+    char ns_group[MC_SERVER_USER_MAX];
+    snprintf(ns_group, sizeof(ns_group), "system:serviceaccounts:%.253s", ns);
+    identity_add_group(identity, "system:serviceaccounts");
+    identity_add_group(identity, ns_group);
+    identity_add_group(identity, "system:authenticated");
+}
+
+int mc_server_identity_in_group(const mc_server_identity *identity, const char *group)
+{
+    for (size_t i = 0; i < identity->groups_len; i++)
+        if (strcmp(identity->groups[i], group) == 0)
             return 1;
     return 0;
 }
 
-mc_server_authz_decision mc_server_authorize(const mc_server_identity *identity,
+mc_server_authz_decision mc_server_authorize(const mc_server_rbac_source *rbac,
+                                             const mc_server_identity *identity,
                                              const mc_server_authz_request *what, char *reason,
                                              size_t reason_size)
 {
-    (void)what; /* RBAC will look at it */
     if (reason && reason_size)
         reason[0] = '\0';
-    if (identity && in_group(identity, "system:masters"))
+    if (!identity)
+        return MC_SERVER_AUTHZ_DENY;
+    if (mc_server_identity_in_group(identity, "system:masters"))
         return MC_SERVER_AUTHZ_ALLOW;
-    return MC_SERVER_AUTHZ_DENY;
+    return mc_server_rbac_allows(rbac, identity, what, reason, reason_size) ? MC_SERVER_AUTHZ_ALLOW
+                                                                            : MC_SERVER_AUTHZ_DENY;
+}
+
+void mc_server_authz_forbidden_message(const mc_server_identity *identity,
+                                       const mc_server_authz_request *what, const char *reason,
+                                       char *out, size_t size)
+{
+    const char *verb = what->verb ? what->verb : "";
+    const char *suffix = reason && *reason ? ": " : "";
+    reason = reason ? reason : "";
+    if (what->path) {
+        snprintf(out, size, "forbidden: User \"%s\" cannot %.40s path \"%.1000s\"%s%s",
+                 identity->user, verb, what->path, suffix, reason);
+        return;
+    }
+    const char *group = what->group ? what->group : "";
+    const char *sub = what->subresource && *what->subresource ? what->subresource : NULL;
+    char resource[300], qualified[300], where[400];
+    snprintf(resource, sizeof(resource), "%.200s%s%.60s", what->resource, sub ? "/" : "",
+             sub ? sub : "");
+    snprintf(qualified, sizeof(qualified), "%.200s%s%.90s", what->resource, *group ? "." : "",
+             group);
+    if (what->namespace && *what->namespace)
+        snprintf(where, sizeof(where), "in the namespace \"%.253s\"", what->namespace);
+    else
+        snprintf(where, sizeof(where), "at the cluster scope");
+    /* a long reason is cut (the return value is looked at so that GCC's
+     * -Wformat-truncation knows the cut is meant) */
+    int n;
+    if (what->name && *what->name)
+        n = snprintf(out, size,
+                     "%s \"%.253s\" is forbidden: User \"%s\" cannot %.40s resource \"%s\" in "
+                     "API group \"%.100s\" %s%s%s",
+                     qualified, what->name, identity->user, verb, resource, group, where, suffix,
+                     reason);
+    else
+        n = snprintf(out, size,
+                     "%s is forbidden: User \"%s\" cannot %.40s resource \"%s\" in API group "
+                     "\"%.100s\" %s%s%s",
+                     qualified, identity->user, verb, resource, group, where, suffix, reason);
+    if (n < 0 && size)
+        out[0] = '\0';
+}
+
+/* ---- the cluster's RBAC objects, from the store ---- */
+
+static const json_t **store_list(void *ctx, const char *plural, const char *ns, size_t *count)
+{
+    const mc_server_request *req = ctx;
+    char resource[128];
+    snprintf(resource, sizeof(resource), "rbac.authorization.k8s.io/%s", plural);
+    const json_t **items = NULL;
+    int more = 0;
+    *count = 0;
+    if (mc_store_list(req->server->store, req->cluster->name, resource, ns, NULL, NULL, 0, &items,
+                      count, &more, NULL) != MC_OK) {
+        *count = 0;
+        return NULL;
+    }
+    return items;
+}
+
+static const json_t *store_get(void *ctx, const char *plural, const char *ns, const char *name)
+{
+    const mc_server_request *req = ctx;
+    char resource[128];
+    snprintf(resource, sizeof(resource), "rbac.authorization.k8s.io/%s", plural);
+    return mc_store_get(req->server->store, req->cluster->name, resource, ns ? ns : "", name);
+}
+
+/* The RBAC objects of req's cluster. */
+static mc_server_rbac_source store_source(const mc_server_request *req)
+{
+    mc_server_rbac_source source = {store_list, store_get, (void *)req};
+    return source;
 }
 
 /* ---- every resource request ---- */
@@ -67,40 +165,66 @@ static const char *request_verb(const mc_server_request *req)
     return m;
 }
 
+/* The object a list or watch is about when its fieldSelector pins
+ * metadata.name (kube's RequestInfo does the same, so that resourceNames
+ * rules can allow an informer on one object); else NULL. Into buf. */
+static const char *selected_name(const mc_server_request *req, char *buf, size_t size)
+{
+    const char *selector = mc_server_query(req, "fieldSelector");
+    for (const char *p = selector; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *value = NULL;
+        if (len > 15 && strncmp(p, "metadata.name==", 15) == 0)
+            value = p + 15;
+        else if (len > 14 && strncmp(p, "metadata.name=", 14) == 0)
+            value = p + 14;
+        if (value && (size_t)(p + len - value) < size) {
+            memcpy(buf, value, (size_t)(p + len - value));
+            buf[p + len - value] = '\0';
+            return buf;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return NULL;
+}
+
 int mc_server_authz_check(const mc_server_request *req, mc_server_reply *reply)
 {
     const mc_server_resource *r = req->resource;
+    char selected[256];
     mc_server_authz_request what = {request_verb(req), r->group,  r->plural, req->subresource,
                                     req->namespace,    req->name, NULL};
-    char reason[256];
-    if (mc_server_authorize(&req->identity, &what, reason, sizeof(reason)) == MC_SERVER_AUTHZ_ALLOW)
+    if (!req->name && (!strcmp(what.verb, "list") || !strcmp(what.verb, "watch")))
+        what.name = selected_name(req, selected, sizeof(selected));
+    mc_server_rbac_source rbac = store_source(req);
+    char reason[512];
+    if (mc_server_authorize(&rbac, &req->identity, &what, reason, sizeof(reason)) ==
+        MC_SERVER_AUTHZ_ALLOW)
         return 0;
-    /* responsewriters.forbiddenMessage, inside errors.NewForbidden */
-    char resource[300], qualified[300], msg[2000];
-    snprintf(resource, sizeof(resource), "%s%s%s", r->plural, req->subresource ? "/" : "",
-             req->subresource ? req->subresource : "");
-    snprintf(qualified, sizeof(qualified), "%s%s%s", r->plural, r->group[0] ? "." : "", r->group);
-    char who[1200];
-    if (req->namespace)
-        snprintf(who, sizeof(who),
-                 "User \"%s\" cannot %s resource \"%s\" in API group \"%s\" in the namespace "
-                 "\"%.253s\"",
-                 req->identity.user, what.verb, resource, r->group, req->namespace);
-    else
-        snprintf(who, sizeof(who),
-                 "User \"%s\" cannot %s resource \"%s\" in API group \"%s\" at the cluster scope",
-                 req->identity.user, what.verb, resource, r->group);
-    /* a long reason is cut (the return value is looked at so that GCC's
-     * -Wformat-truncation knows the cut is meant) */
-    int n;
-    if (req->name)
-        n = snprintf(msg, sizeof(msg), "%s \"%.253s\" is forbidden: %s%s%s", qualified, req->name,
-                     who, reason[0] ? ": " : "", reason);
-    else
-        n = snprintf(msg, sizeof(msg), "%s is forbidden: %s%s%s", qualified, who,
-                     reason[0] ? ": " : "", reason);
-    if (n < 0)
-        msg[0] = '\0';
+    char msg[3000];
+    mc_server_authz_forbidden_message(&req->identity, &what, reason, msg, sizeof(msg));
+    mc_server_reply_status(reply, 403, "Forbidden", msg, req);
+    return -1;
+}
+
+int mc_server_authz_check_path(const mc_server_request *req, const char *path,
+                               mc_server_reply *reply)
+{
+    char verb[16];
+    size_t i = 0;
+    for (; req->method[i] && i + 1 < sizeof(verb); i++)
+        verb[i] = (char)tolower((unsigned char)req->method[i]);
+    verb[i] = '\0';
+    mc_server_authz_request what = {verb, NULL, NULL, NULL, NULL, NULL, path};
+    mc_server_rbac_source rbac = store_source(req);
+    char reason[512], msg[3000];
+    if (mc_server_authorize(&rbac, &req->identity, &what, reason, sizeof(reason)) ==
+        MC_SERVER_AUTHZ_ALLOW)
+        return 0;
+    mc_server_authz_forbidden_message(&req->identity, &what, reason, msg, sizeof(msg));
     mc_server_reply_status(reply, 403, "Forbidden", msg, req);
     return -1;
 }
@@ -184,9 +308,10 @@ static void access_review(const mc_server_request *req, json_t *review, mc_serve
         what.verb = string_at(non, "verb");
         what.path = string_at(non, "path");
     }
-    char reason[256];
-    int allowed =
-        mc_server_authorize(&req->identity, &what, reason, sizeof(reason)) == MC_SERVER_AUTHZ_ALLOW;
+    char reason[512];
+    mc_server_rbac_source rbac = store_source(req);
+    int allowed = mc_server_authorize(&rbac, &req->identity, &what, reason, sizeof(reason)) ==
+                  MC_SERVER_AUTHZ_ALLOW;
     json_t *status = json_pack("{s:b}", "allowed", allowed);
     if (reason[0])
         json_object_set_new(status, "reason", json_string(reason));
@@ -198,8 +323,8 @@ static void access_review(const mc_server_request *req, json_t *review, mc_serve
 static void self_review(const mc_server_request *req, json_t *review, mc_server_reply *reply)
 {
     json_t *groups = json_array();
-    for (const char *const *g = req->identity.groups; g && *g; g++)
-        json_array_append_new(groups, json_string(*g));
+    for (size_t i = 0; i < req->identity.groups_len; i++)
+        json_array_append_new(groups, json_string(req->identity.groups[i]));
     json_object_set_new(
         review, "status",
         json_pack("{s:{s:s,s:o}}", "userInfo", "username", req->identity.user, "groups", groups));

@@ -226,6 +226,14 @@ static json_t *status_entry(const mc_server_resource *r)
                      "update");
 }
 
+/* serviceaccounts/token: TokenRequest, create only (serviceaccounts.c). */
+static json_t *token_entry(void)
+{
+    return json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:[s]}", "name", "serviceaccounts/token",
+                     "singularName", "", "namespaced", 1, "group", "authentication.k8s.io",
+                     "version", "v1", "kind", "TokenRequest", "verbs", "create");
+}
+
 /* APIResourceList of group/version; NULL when nothing is served there. */
 static json_t *resource_list(const mc_server_registry *reg, const char *group, const char *version)
 {
@@ -239,6 +247,8 @@ static json_t *resource_list(const mc_server_registry *reg, const char *group, c
         json_array_append_new(resources, resource_entry(r));
         if (r->has_status)
             json_array_append_new(resources, status_entry(r));
+        if (!*r->group && strcmp(r->plural, "serviceaccounts") == 0)
+            json_array_append_new(resources, token_entry());
     }
     if (json_array_size(resources) == 0) {
         json_decref(resources);

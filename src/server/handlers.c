@@ -157,7 +157,7 @@ static void random_suffix(char out[6])
 
 /* Parses the body as a JSON object. On failure fills a 400 (415 for a body
  * that is not JSON, e.g. protobuf) reply and returns NULL. */
-static json_t *parse_body(const mc_server_request *req, mc_server_reply *reply)
+json_t *mc_server_parse_body(const mc_server_request *req, mc_server_reply *reply)
 {
     const char *type = mc_server_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (type && mc_str_has_prefix(type, MC_PROTOBUF_CONTENT_TYPE)) {
@@ -546,7 +546,8 @@ static void create_object(mc_server_request *req, json_t *obj, mc_server_reply *
             json_object_set_new(meta, "labels", labels = json_object());
         json_object_set_new(labels, "kubernetes.io/metadata.name", json_string(name));
     }
-    if (normalize_secret(req, obj, reply) || validate_object(req, obj, reply))
+    if (normalize_secret(req, obj, reply) || mc_server_sa_fill_token_secret(req, obj, reply) ||
+        validate_object(req, obj, reply))
         goto out;
     if (is_crd(req) && prepare_crd(req, obj, reply))
         goto out;
@@ -565,7 +566,7 @@ out:
 
 static void handle_create(mc_server_request *req, mc_server_reply *reply)
 {
-    json_t *obj = parse_body(req, reply);
+    json_t *obj = mc_server_parse_body(req, reply);
     if (obj)
         create_object(req, obj, reply);
 }
@@ -694,7 +695,7 @@ static void write_update(mc_server_request *req, const json_t *current, json_t *
 
 static void handle_update(mc_server_request *req, mc_server_reply *reply)
 {
-    json_t *obj = parse_body(req, reply);
+    json_t *obj = mc_server_parse_body(req, reply);
     if (!obj)
         return;
     const char *ns = req->namespace ? req->namespace : "";
@@ -1227,6 +1228,11 @@ static void handle_verb(mc_server_request *req, mc_server_reply *reply)
         return;
     if (req->resource->create_only) {
         mc_server_authz_handle_review(req, reply);
+        return;
+    }
+    if (req->subresource && strcmp(req->subresource, "token") == 0 && req->name &&
+        strcmp(req->resource->store_name, "core/serviceaccounts") == 0) {
+        mc_server_sa_handle_token_request(req, reply);
         return;
     }
     if (read_write_options(req, reply))

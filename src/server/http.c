@@ -469,17 +469,27 @@ static const char *url_cluster(const char *url, char *name_out, size_t size)
     return slash ? slash : "/";
 }
 
-/* The cluster that url names when authorization carries its token, else
- * NULL. */
+/* The cluster that url names when authorization carries a token valid
+ * there - its admin token (system:masters) or one of its ServiceAccount
+ * tokens - with *identity filled; else NULL. */
 static mc_server_cluster *authenticate(struct mc_server *server, const char *url,
-                                       const char *authorization)
+                                       const char *authorization, mc_server_identity *identity)
 {
     char cluster_name[128];
     if (!url_cluster(url, cluster_name, sizeof(cluster_name)))
         return NULL;
     mc_server_sync_clusters(server);
     mc_server_cluster *cluster = mc_server_find_cluster(server, cluster_name);
-    return cluster && token_ok(authorization, cluster->token) ? cluster : NULL;
+    if (!cluster)
+        return NULL;
+    if (token_ok(authorization, cluster->token)) {
+        mc_server_identity_admin(identity, cluster->name);
+        return cluster;
+    }
+    if (authorization && strncasecmp(authorization, "Bearer ", 7) == 0 &&
+        mc_server_sa_authenticate(server, cluster, authorization + 7, identity) == 0)
+        return cluster;
+    return NULL;
 }
 
 static int is_health_check(const char *url)
@@ -512,7 +522,8 @@ void mc_server_dispatch(struct mc_server *server, const mc_server_input *in, mc_
     }
     const char *authorization = input_value(in->connection, in->lookup, in->lookup_ctx,
                                             MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    mc_server_cluster *cluster = authenticate(server, url, authorization);
+    mc_server_identity identity;
+    mc_server_cluster *cluster = authenticate(server, url, authorization, &identity);
     if (!cluster) {
         /* An unknown cluster answers like a wrong token: nothing is revealed. */
         mc_server_reply_status(reply, 401, "Unauthorized", "Unauthorized", NULL);
@@ -534,16 +545,6 @@ void mc_server_dispatch(struct mc_server *server, const mc_server_input *in, mc_
                                "the request body is larger than the 3 MiB limit", NULL);
         return;
     }
-    if (strcmp(method, "GET") == 0) {
-        const char *accept = input_value(in->connection, in->lookup, in->lookup_ctx,
-                                         MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
-        const char *type = NULL;
-        if (mc_server_discovery_serve(cluster->registry, path, accept, &reply->status, &reply->body,
-                                      &type)) {
-            reply->content_type = type ? type : "application/json";
-            return;
-        }
-    }
     mc_server_request req;
     memset(&req, 0, sizeof(req));
     req.server = server;
@@ -552,9 +553,28 @@ void mc_server_dispatch(struct mc_server *server, const mc_server_input *in, mc_
     req.lookup_ctx = in->lookup_ctx;
     req.method = method;
     req.cluster = cluster;
-    mc_server_identity_admin(&req.identity, cluster->name); /* every token is its cluster's admin */
+    req.identity = identity;
     req.body = in->body;
     req.body_len = in->body_len;
+    if (strcmp(method, "GET") == 0) {
+        const char *accept = input_value(in->connection, in->lookup, in->lookup_ctx,
+                                         MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+        const char *type = NULL;
+        char *body = NULL;
+        int status = 0;
+        if (mc_server_discovery_serve(cluster->registry, path, accept, &status, &body, &type)) {
+            /* a non-resource request: RBAC's nonResourceURLs decide (every
+             * authenticated identity may discover, kube's system:discovery) */
+            if (mc_server_authz_check_path(&req, path, reply) != 0) {
+                free(body);
+                return;
+            }
+            reply->status = status;
+            reply->body = body;
+            reply->content_type = type ? type : "application/json";
+            return;
+        }
+    }
     if (route_resource(&req, path, reply) == 0)
         mc_server_handle(&req, reply);
     free(req.namespace);
@@ -591,7 +611,7 @@ static enum MHD_Result queue_reply(struct MHD_Connection *connection, mc_server_
     return ret;
 }
 
-/* Who a request is for the caps: the user of the cluster token it carries,
+/* Who a request is for the caps: the user of the token it carries,
  * else its peer's address (a client without a valid token is still one
  * client). */
 static void request_identity(struct mc_server *server, struct MHD_Connection *connection,
@@ -599,10 +619,8 @@ static void request_identity(struct mc_server *server, struct MHD_Connection *co
 {
     const char *authorization =
         MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    mc_server_cluster *cluster = authenticate(server, url, authorization);
-    if (cluster) {
-        mc_server_identity identity;
-        mc_server_identity_admin(&identity, cluster->name);
+    mc_server_identity identity;
+    if (authenticate(server, url, authorization, &identity)) {
         snprintf(out, size, "%s", identity.user);
         return;
     }

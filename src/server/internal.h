@@ -17,10 +17,15 @@
 /* Largest request body accepted (kube-apiserver's limit is 3 MiB). */
 #define MC_SERVER_BODY_MAX (3 * 1024 * 1024)
 
+/* DIR/tokens/<cluster> + this: the key signing the cluster's ServiceAccount
+ * tokens (cluster names are DNS labels, so it never names a cluster). */
+#define MC_SERVER_SA_KEY_SUFFIX ".serviceaccount-key"
+
 /* One logical cluster as the HTTP layer sees it. */
 typedef struct mc_server_cluster {
     char *name;                   /* owned */
     char token[65];               /* admin bearer token (hex) */
+    char sa_key[65];              /* HMAC key of its ServiceAccount tokens (hex; satoken.h) */
     mc_server_registry *registry; /* owned: built-ins + this cluster's CRDs */
 } mc_server_cluster;
 
@@ -174,10 +179,43 @@ int mc_server_write_delete(const mc_server_request *req, const mc_server_resourc
  * (authz.c). */
 int mc_server_authz_check(const mc_server_request *req, mc_server_reply *reply);
 
+/* The same for a non-resource request (discovery, OpenAPI, /version) of
+ * req's identity to path (cluster-relative, e.g. "/apis"): the verb is the
+ * lower-cased method, as kube's. */
+int mc_server_authz_check_path(const mc_server_request *req, const char *path,
+                               mc_server_reply *reply);
+
 /* Answers a create of a review resource (SelfSubjectAccessReview,
  * SelfSubjectReview) at once, storing nothing; 405 for other methods
  * (authz.c). */
 void mc_server_authz_handle_review(mc_server_request *req, mc_server_reply *reply);
+
+/* The request body as a JSON object: JSON, YAML or kubectl's protobuf
+ * (new reference); NULL with a 400/415 reply filled (handlers.c). */
+json_t *mc_server_parse_body(const mc_server_request *req, mc_server_reply *reply);
+
+/* ServiceAccount tokens (serviceaccounts.c). */
+
+/* Authenticates a bearer token (after "Bearer ") that is not the cluster's
+ * admin token: a ServiceAccount token signed with cluster's key whose
+ * ServiceAccount (and, for a legacy token, Secret) still exists with the uid
+ * it names. 0 with *identity filled; -1 when it does not authenticate (the
+ * reason is logged at debug level, never the token). */
+int mc_server_sa_authenticate(struct mc_server *server, const mc_server_cluster *cluster,
+                              const char *bearer, mc_server_identity *identity);
+
+/* POST .../serviceaccounts/<name>/token: a TokenRequest answered with a
+ * new token (authentication.k8s.io/v1, `kubectl create token`). */
+void mc_server_sa_handle_token_request(mc_server_request *req, mc_server_reply *reply);
+
+/* On create of a Secret of type kubernetes.io/service-account-token naming
+ * a ServiceAccount that exists (annotation kubernetes.io/service-account.name),
+ * fills data.token, data.ca.crt, data.namespace and the
+ * kubernetes.io/service-account.uid annotation, as kube's token controller
+ * does (here before the Secret is stored). obj must have its uid. 0, or -1
+ * with a reply filled. */
+int mc_server_sa_fill_token_secret(const mc_server_request *req, json_t *obj,
+                                   mc_server_reply *reply);
 
 /* Handles a resource request (verbs, status subresource, watch). */
 void mc_server_handle(mc_server_request *req, mc_server_reply *reply);

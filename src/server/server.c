@@ -134,7 +134,9 @@ static int make_serving_cert(struct mc_server *server, const char *dir, mc_err *
 
 /* ---- tokens and kubeconfigs ---- */
 
-/* Reads DIR/tokens/<cluster>, creating a random one when missing. */
+/* Reads DIR/tokens/<cluster> (or a cluster's ServiceAccount signing key,
+ * DIR/tokens/<cluster>.serviceaccount-key), creating a random one when
+ * missing. */
 static int load_or_create_token(const char *dir, const char *cluster, char token[65], mc_err *err)
 {
     char tokens_dir[4096], path[4200];
@@ -230,6 +232,7 @@ static void cluster_clear(mc_server_cluster *cluster)
     free(cluster->name);
     mc_server_registry_free(cluster->registry);
     mc_secure_zero(cluster->token, sizeof(cluster->token));
+    mc_secure_zero(cluster->sa_key, sizeof(cluster->sa_key));
     memset(cluster, 0, sizeof(*cluster));
 }
 
@@ -282,6 +285,11 @@ static int cluster_load(struct mc_server *server, const char *name, mc_err *err)
                                                 : mc_err_set(err, MC_ENOMEM, "out of memory");
     if (rc == MC_OK)
         rc = load_or_create_token(server->data_dir, name, cluster->token, err);
+    if (rc == MC_OK) {
+        char key_name[128];
+        snprintf(key_name, sizeof(key_name), "%.100s" MC_SERVER_SA_KEY_SUFFIX, name);
+        rc = load_or_create_token(server->data_dir, key_name, cluster->sa_key, err);
+    }
     if (rc == MC_OK)
         rc = ensure_namespaces(server, name, err);
     if (rc == MC_OK) {
@@ -687,6 +695,9 @@ int mc_server_admin_cluster_remove(const char *data_dir, const char *cluster, mc
         snprintf(path, sizeof(path), "%s/kubeconfigs/%s.yaml", data_dir, cluster);
         remove(path);
         snprintf(path, sizeof(path), "%s/tokens/%s", data_dir, cluster);
+        remove(path);
+        /* a cluster of the same name made later must not accept old tokens */
+        snprintf(path, sizeof(path), "%s/tokens/%s" MC_SERVER_SA_KEY_SUFFIX, data_dir, cluster);
         remove(path);
     }
     return rc;

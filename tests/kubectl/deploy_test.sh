@@ -9,23 +9,16 @@
 # namespace it fails NotFound, as kube-apiserver's NamespaceLifecycle does),
 # the real apply creates every object, `kubectl get` shows them with kube's
 # columns, a second apply leaves everything unchanged (same resourceVersion),
-# and the overlay changes the image and the cluster name. Each check prints
+# the ServiceAccounts' tokens get from the server's RBAC exactly what
+# docs/deploy.md lists (kubectl auth can-i, yes and no, and a 403), and the
+# overlay changes the image and the cluster name. Each check prints
 # one "ok"/"FAIL" line; exit 1 when any failed; kubectl missing: exit 77
 # (skipped) unless CI is set, when that is a failure.
 set -uo pipefail
 
-if [[ $# -lt 2 ]]; then
-    echo "usage: $0 /path/to/meshcert /path/to/repo [kubectl-version]" >&2
-    exit 2
-fi
-MESHCERT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-REPO=$(cd "$2" && pwd)
-VERSION=${3:-}
-
-source "$REPO/tests/kubectl/lib.sh"
-kubectl_find
-kubectl_start_server mgmt east
-echo "# $(basename "$0"): kubectl=$KUBECTL server: $(head -1 "$WORK/server.log")"
+# shellcheck source=tests/kubectl/lib.sh
+source "$(dirname "$0")/lib.sh" "$@"
+start_server mgmt east
 MGMT=(--kubeconfig "$WORK/data/kubeconfigs/mgmt.yaml")
 EAST=(--kubeconfig "$WORK/data/kubeconfigs/east.yaml")
 ISSUER=$REPO/deploy/issuer
@@ -66,6 +59,23 @@ resource_versions() {
     k "$@" get sa,role,rolebinding,deploy,pdb,cm -n meshcert \
         -o jsonpath='{range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion}{"\n"}{end}'
     echo "$OUT"
+}
+
+# can_i WHO KUBECONFIG TOKEN < TABLE: each line "yes|no ARGS..." is what
+# `kubectl auth can-i ARGS` must answer for that ServiceAccount token (the
+# server's RBAC evaluating the shipped Roles and bindings).
+can_i() {
+    local who=$1 kubeconfig=$2 token=$3 want rest args
+    while read -r want rest; do
+        [[ -z "$want" || "$want" == \#* ]] && continue
+        read -ra args <<<"$rest"
+        k --kubeconfig "$kubeconfig" --token "$token" auth can-i "${args[@]}"
+        if [[ "$(tail -1 <<<"$OUT")" == "$want" ]]; then
+            pass "$who: can-i ${args[*]}: $want"
+        else
+            fail "$who: can-i ${args[*]}: wanted $want" "$OUT"
+        fi
+    done
 }
 
 # ---- the issuer on the management cluster ----
@@ -136,6 +146,43 @@ else
     fail "... every resourceVersion is the same" "before:" "$before" "after:" "$after"
 fi
 
+# ---- the issuer's ServiceAccount: what its Role allows, and no more ----
+if k "${MGMT[@]}" "${M[@]}" create token meshcert-issuer && [[ -n "$OUT" ]]; then
+    ISSUER_TOKEN=$OUT
+    pass "a token for ServiceAccount meshcert/meshcert-issuer"
+else
+    ISSUER_TOKEN=none
+    fail "a token for ServiceAccount meshcert/meshcert-issuer" "$OUT"
+fi
+can_i issuer "$WORK/data/kubeconfigs/mgmt.yaml" "$ISSUER_TOKEN" <<'TABLE'
+yes list secrets -n meshcert
+yes watch secrets -n meshcert
+yes get secrets -n meshcert
+yes create secrets -n meshcert
+yes update secrets -n meshcert
+no delete secrets -n meshcert
+no patch secrets -n meshcert
+no get secrets -n kube-system
+no list secrets --all-namespaces
+yes create leases.coordination.k8s.io -n meshcert
+yes get leases.coordination.k8s.io/meshcert-issuer -n meshcert
+yes update leases.coordination.k8s.io/meshcert-issuer -n meshcert
+no update leases.coordination.k8s.io/another -n meshcert
+no delete leases.coordination.k8s.io/meshcert-issuer -n meshcert
+yes list rootrotations.certificates.smh.solo.io -n meshcert
+yes watch rootrotations.certificates.smh.solo.io -n meshcert
+yes update rootrotations.certificates.smh.solo.io --subresource=status -n meshcert
+no update rootrotations.certificates.smh.solo.io -n meshcert
+no create rootrotations.certificates.smh.solo.io -n meshcert
+yes create events -n meshcert
+yes patch events -n meshcert
+no list pods -n meshcert
+no create roles.rbac.authorization.k8s.io -n meshcert
+TABLE
+expect_fail "the issuer's token reading kube-system's Secrets: kube-apiserver's 403" \
+    'secrets is forbidden: User "system:serviceaccount:meshcert:meshcert-issuer" cannot list resource "secrets" in API group "" in the namespace "kube-system"' \
+    "${MGMT[@]}" --token "$ISSUER_TOKEN" -n kube-system get secrets
+
 # ---- the agent on a managed cluster ----
 expect "create namespace istio-system (Istio's; the agent writes cacerts there)" "created" \
     "${EAST[@]}" create namespace istio-system
@@ -179,6 +226,49 @@ else
     fail "... every resourceVersion is the same" "before:" "$before" "after:" "$after"
 fi
 
+# ---- the agent's ServiceAccount: what its roles allow, and no more ----
+if k "${EAST[@]}" "${M[@]}" create token meshcert-agent && [[ -n "$OUT" ]]; then
+    AGENT_TOKEN=$OUT
+    pass "a token for ServiceAccount meshcert/meshcert-agent"
+else
+    AGENT_TOKEN=none
+    fail "a token for ServiceAccount meshcert/meshcert-agent" "$OUT"
+fi
+can_i agent "$WORK/data/kubeconfigs/east.yaml" "$AGENT_TOKEN" <<'TABLE'
+yes list secrets --all-namespaces
+yes watch secrets --all-namespaces
+no get secrets -n meshcert
+no update secrets -n meshcert
+yes create secrets -n meshcert
+yes delete secrets -n meshcert
+yes create secrets -n istio-system
+yes update secrets/cacerts -n istio-system
+yes delete secrets/cacerts -n istio-system
+no update secrets/istio-ca-secret -n istio-system
+no create secrets -n default
+yes list pods --all-namespaces
+yes watch pods --all-namespaces
+yes delete pods -n default
+no create pods -n default
+yes list podbouncedirectives.certificates.smh.solo.io --all-namespaces
+yes update podbouncedirectives.certificates.smh.solo.io --subresource=status -n istio-system
+no update podbouncedirectives.certificates.smh.solo.io -n istio-system
+yes list issuedcertificates.certificates.smh.solo.io -n meshcert
+yes watch issuedcertificates.certificates.smh.solo.io -n meshcert
+yes update issuedcertificates.certificates.smh.solo.io --subresource=status -n meshcert
+no update issuedcertificates.certificates.smh.solo.io -n meshcert
+no create issuedcertificates.certificates.smh.solo.io -n meshcert
+no list issuedcertificates.certificates.smh.solo.io -n default
+yes create certificaterequests.certificates.smh.solo.io -n meshcert
+yes delete certificaterequests.certificates.smh.solo.io -n meshcert
+no update certificaterequests.certificates.smh.solo.io --subresource=status -n meshcert
+yes create events -n meshcert
+no create events -n default
+no list leases.coordination.k8s.io -n meshcert
+TABLE
+expect_fail "the agent's token on the management cluster: 401, another cluster's token" \
+    "Unauthorized|must be logged in" "${MGMT[@]}" --token "$AGENT_TOKEN" -n meshcert get secrets
+
 # ---- the example overlay: image and cluster name ----
 expect "the overlay's dry run would change the Deployment" \
     "deployment.apps/meshcert-agent configured \(server dry run\)" \
@@ -203,4 +293,4 @@ expect "... which changed only that: the probes, the security context and the ot
     -o jsonpath='{.spec.template.spec.containers[0].args[3]} {.spec.template.spec.containers[0].readinessProbe.httpGet.path} {.spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem}'
 all_unchanged "a second apply of the overlay changes nothing" 13 "${EAST[@]}" -k "$OVERLAY"
 
-kubectl_summary
+finish

@@ -18,21 +18,9 @@
 # 77 (skipped) unless CI is set, when that is a failure.
 set -uo pipefail
 
-if [[ $# -lt 2 ]]; then
-    echo "usage: $0 /path/to/meshcert /path/to/repo [kubectl-version]" >&2
-    exit 2
-fi
-MESHCERT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-REPO=$(cd "$2" && pwd)
-VERSION=${3:-}
-
-source "$REPO/tests/kubectl/lib.sh"
-kubectl_find
-
-# ---- the server ----
-kubectl_start_server c1
-export KUBECONFIG=$WORK/data/kubeconfigs/c1.yaml
-echo "# $(basename "$0"): kubectl=$KUBECTL server: $(head -1 "$WORK/server.log")"
+# shellcheck source=tests/kubectl/lib.sh
+source "$(dirname "$0")/lib.sh" "$@"
+start_server c1
 G=certificates.smh.solo.io
 N=(-n istio-system)
 SAMPLE=$REPO/tests/kubectl/issuedcertificate.yaml
@@ -396,4 +384,4 @@ expect "--show-managed-fields shows the ConfigMap's managers" "^other/Apply/ $" 
     ssa-cm --show-managed-fields -o "$MANAGERS"
 expect "delete the applied objects" "deleted" "${N[@]}" delete ic/ssa-ic secret/ssa-secret cm/ssa-cm
 
-kubectl_summary
+finish

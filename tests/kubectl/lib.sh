@@ -1,14 +1,23 @@
-# shellcheck shell=bash
-# lib.sh - what the kubectl tests share (sourced, not run): finding kubectl,
-# a `meshcert server` of their own, one "ok"/"FAIL" line per check and the
-# summary. The sourcing script sets MESHCERT, REPO and VERSION first.
-#
-# After kubectl_start_server CLUSTER...: WORK (a temporary directory,
-# removed on exit with the server stopped, even on failure; KUBECTL_KEEP=1
-# keeps it), HOME inside it (kubectl's caches), SERVER_PID, and
-# $WORK/data/kubeconfigs/<cluster>.yaml for each cluster.
+# lib.sh - what the kubectl tests share: sourced as
+#   source "$(dirname "$0")/lib.sh" MESHCERT_BINARY REPO_DIR [KUBECTL_VERSION]
+# it sets MESHCERT, REPO, KUBECTL (kubectl.<version> from the Google Cloud SDK
+# when KUBECTL_VERSION is given), WORK (a temporary directory, removed on
+# exit unless KUBECTL_KEEP is set) and a trap that stops the server and every
+# background job on exit, even on failure. Checks: pass/fail, k (kubectl
+# with a time limit, output in $OUT), expect, expect_fail; start_server
+# CLUSTER... starts `meshcert server` on a free loopback port with those
+# logical clusters (KUBECONFIG points at the first); finish prints the
+# summary and exits 1 when a check failed. kubectl missing: exit 77
+# (skipped) unless CI is set, when that is a failure.
 
-# missing MESSAGE: kubectl is not there: a skip (exit 77), or a failure under CI.
+if [[ $# -lt 2 ]]; then
+    echo "usage: $0 /path/to/meshcert /path/to/repo [kubectl-version]" >&2
+    exit 2
+fi
+MESHCERT=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+REPO=$(cd "$2" && pwd)
+VERSION=${3:-}
+
 missing() {
     if [[ -n "${CI:-}" ]]; then
         echo "FAIL: $1; CI is set, so a missing kubectl is a failure" >&2
@@ -20,23 +29,20 @@ missing() {
     exit 77
 }
 
-# kubectl_find: KUBECTL = kubectl 1.25 or newer (kubectl.VERSION beside it
-# when VERSION is set), or one line saying how to get it (not in Debian).
-kubectl_find() {
-    local note
-    if ! note=$(bash "$REPO/scripts/kubectl-check.sh"); then
-        missing "$note"
-    fi
-    KUBECTL=$(command -v kubectl)
-    if [[ -n "${VERSION:-}" ]]; then
-        KUBECTL=$(dirname "$(readlink -f "$KUBECTL")")/kubectl.$VERSION
-        [[ -x "$KUBECTL" ]] || missing "$KUBECTL not installed (the Google Cloud CLI's kubectl package provides kubectl.$VERSION beside kubectl)"
-    fi
-    [[ -x "$MESHCERT" ]] || { echo "FAIL: $MESHCERT is not executable" >&2; exit 1; }
-}
+# kubectl 1.25 or newer, or one line saying how to get it (not in Debian).
+if ! note=$(bash "$REPO/scripts/kubectl-check.sh"); then
+    missing "$note"
+fi
+KUBECTL=$(command -v kubectl)
+if [[ -n "$VERSION" ]]; then
+    KUBECTL=$(dirname "$(readlink -f "$KUBECTL")")/kubectl.$VERSION
+    [[ -x "$KUBECTL" ]] || missing "$KUBECTL not installed (the Google Cloud CLI's kubectl package provides kubectl.$VERSION beside kubectl)"
+fi
+[[ -x "$MESHCERT" ]] || { echo "FAIL: $MESHCERT is not executable" >&2; exit 1; }
 
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/meshcert-kubectl.XXXXXX")
 SERVER_PID=
-kubectl_cleanup() {
+cleanup() {
     if [[ -n "$SERVER_PID" ]]; then
         kill "$SERVER_PID" 2>/dev/null
         wait "$SERVER_PID" 2>/dev/null
@@ -44,31 +50,7 @@ kubectl_cleanup() {
     jobs -p | xargs -r kill 2>/dev/null
     [[ -n "${KUBECTL_KEEP:-}" ]] || rm -rf "$WORK"
 }
-
-# kubectl_start_server CLUSTER...: a server on a free loopback port with
-# these logical clusters; exits 1 with its log when it does not start.
-kubectl_start_server() {
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/meshcert-kubectl.XXXXXX")
-    trap kubectl_cleanup EXIT
-    mkdir -p "$WORK/home"
-    export HOME=$WORK/home # kubectl's discovery and OpenAPI caches stay in $WORK
-    local args=() c
-    for c in "$@"; do args+=(--cluster "$c"); done
-    "$MESHCERT" server --data-dir "$WORK/data" --listen 127.0.0.1:0 "${args[@]}" \
-        >"$WORK/server.log" 2>&1 &
-    SERVER_PID=$!
-    local last=$WORK/data/kubeconfigs/${*: -1}.yaml
-    for _ in $(seq 1 100); do
-        grep -q "listening on" "$WORK/server.log" 2>/dev/null && [[ -s "$last" ]] && break
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if ! grep -q "listening on" "$WORK/server.log" || [[ ! -s "$last" ]]; then
-        echo "FAIL: meshcert server did not start:" >&2
-        cat "$WORK/server.log" >&2
-        exit 1
-    fi
-}
+trap cleanup EXIT
 
 CHECKS=0
 FAILED=()
@@ -111,9 +93,33 @@ expect_fail() {
     fi
 }
 
-# kubectl_summary: the count, the failures and the server log's tail; exit 1
-# when a check failed, else 0.
-kubectl_summary() {
+# start_server CLUSTER...: the server in $WORK/data (log $WORK/server.log),
+# KUBECONFIG at the first cluster's admin kubeconfig; exits 1 when it does
+# not start within 10 s.
+start_server() {
+    local args=() c
+    for c in "$@"; do args+=(--cluster "$c"); done
+    mkdir -p "$WORK/home"
+    export HOME=$WORK/home # kubectl's discovery and OpenAPI caches stay in $WORK
+    "$MESHCERT" server --data-dir "$WORK/data" --listen 127.0.0.1:0 "${args[@]}" \
+        >"$WORK/server.log" 2>&1 &
+    SERVER_PID=$!
+    export KUBECONFIG=$WORK/data/kubeconfigs/$1.yaml
+    for _ in $(seq 1 100); do
+        grep -q "listening on" "$WORK/server.log" 2>/dev/null && [[ -s "$KUBECONFIG" ]] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! grep -q "listening on" "$WORK/server.log" || [[ ! -s "$KUBECONFIG" ]]; then
+        echo "FAIL: meshcert server did not start:" >&2
+        cat "$WORK/server.log" >&2
+        exit 1
+    fi
+    echo "# $(basename "$0"): kubectl=$KUBECTL server: $(head -1 "$WORK/server.log")"
+}
+
+# finish: the summary; exit 1 (with the server log's tail) when a check failed.
+finish() {
     echo "# $CHECKS checks, ${#FAILED[@]} failed"
     if [[ ${#FAILED[@]} -gt 0 ]]; then
         printf '# failed: %s\n' "${FAILED[@]}"

@@ -513,7 +513,34 @@ static int compare_strings(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* One matchExpressions entry as kube's labels.Selector prints it. */
+/* Orders printed requirements ("app=x", "!canary", "zone in (a)") by their
+ * label key, as kube's selector does (keys hold no '!', '=' or ' '). */
+static int compare_requirements(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    x += *x == '!';
+    y += *y == '!';
+    size_t nx = strcspn(x, "= "), ny = strcspn(y, "= ");
+    int c = strncmp(x, y, nx < ny ? nx : ny);
+    return c ? c : (nx > ny) - (nx < ny);
+}
+
+/* The strings of a JSON array, sorted (borrowed; caller frees the array). */
+static const char **sorted_strings(const json_t *array, size_t *len)
+{
+    size_t i;
+    const json_t *v;
+    const char **items = calloc(json_array_size(array) + 1, sizeof(char *));
+    *len = 0;
+    if (!items)
+        return NULL;
+    json_array_foreach(array, i, v) if (json_is_string(v)) items[(*len)++] = json_string_value(v);
+    qsort(items, *len, sizeof(char *), compare_strings);
+    return items;
+}
+
+/* One matchExpressions entry as kube's labels.Selector prints it (values
+ * sorted, as kube's NewRequirement sorts them). */
 static char *selector_expression(const json_t *e)
 {
     const char *key = json_string_value(json_object_get(e, "key"));
@@ -528,10 +555,11 @@ static char *selector_expression(const json_t *e)
         mc_buf_appendf(&text, "!%s", key);
     } else {
         mc_buf_appendf(&text, "%s %s (", key, !strcmp(op, "In") ? "in" : "notin");
-        size_t i;
-        const json_t *v;
-        json_array_foreach(json_object_get(e, "values"), i, v) mc_buf_appendf(
-            &text, "%s%s", i ? "," : "", json_string_value(v) ? json_string_value(v) : "");
+        size_t n = 0;
+        const char **values = sorted_strings(json_object_get(e, "values"), &n);
+        for (size_t i = 0; values && i < n; i++)
+            mc_buf_appendf(&text, "%s%s", i ? "," : "", values[i]);
+        free(values);
         mc_buf_append_str(&text, ")");
     }
     return mc_buf_steal(&text, NULL);
@@ -560,7 +588,7 @@ static json_t *selector_cell(const json_t *selector)
     }
     size_t i;
     json_array_foreach(expressions, i, v) if ((parts[len] = selector_expression(v))) len++;
-    qsort(parts, len, sizeof(char *), compare_strings);
+    qsort(parts, len, sizeof(char *), compare_requirements);
     mc_buf text;
     mc_buf_init(&text, 8192);
     for (i = 0; i < len; i++)

@@ -341,14 +341,14 @@ static void test_builtins(void **state)
         "issuer", 30,
         "{\"spec\":{\"replicas\":2,\"selector\":{\"matchLabels\":{\"tier\":\"ca\","
         "\"app\":\"issuer\"},\"matchExpressions\":[{\"key\":\"zone\",\"operator\":\"In\","
-        "\"values\":[\"a\",\"b\"]},{\"key\":\"canary\",\"operator\":\"DoesNotExist\"}]},"
+        "\"values\":[\"b\",\"a\"]},{\"key\":\"canary\",\"operator\":\"DoesNotExist\"}]},"
         "\"template\":{\"spec\":{\"containers\":[{\"name\":\"issuer\",\"image\":\"m:1\"},"
         "{\"name\":\"side\",\"image\":\"s:2\"}]}}},"
         "\"status\":{\"readyReplicas\":1,\"updatedReplicas\":2,\"availableReplicas\":1}}");
     const char *deploy_cols[] = {"Name", "Ready", "Up-to-date", "Available", "Age"};
     check_builtin(reg, "apps", "deployments", deploy, deploy_cols, 5,
                   "[\"issuer\",\"1/2\",2,1,\"30s\",\"issuer,side\",\"m:1,s:2\","
-                  "\"!canary,app=issuer,tier=ca,zone in (a,b)\"]");
+                  "\"app=issuer,!canary,tier=ca,zone in (a,b)\"]");
     json_t *fresh = object_aged("agent", 30, "{\"spec\":{}}"); /* replicas defaults to 1 */
     check_builtin(reg, "apps", "deployments", fresh, deploy_cols, 5,
                   "[\"agent\",\"0/1\",0,0,\"30s\",\"\",\"\",\"<none>\"]");

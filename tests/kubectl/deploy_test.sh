@@ -125,7 +125,7 @@ expect "get deploy -o wide: the container, the image and the selector" \
     "${MGMT[@]}" "${M[@]}" get deploy -o wide
 expect "get pdb: min available 1" "^meshcert-issuer +1 +N/A +0 " "${MGMT[@]}" "${M[@]}" get pdb
 expect "get rolebinding: the issuer's ServiceAccount" \
-    "^meshcert-issuer +Role/meshcert-issuer .*meshcert.meshcert-issuer" \
+    "^meshcert-issuer +Role/meshcert-issuer .*meshcert:meshcert-issuer$" \
     "${MGMT[@]}" "${M[@]}" get rolebinding -o wide
 expect "the Role allows what the issuer does, with leases limited to its Lease" \
     '"resourceNames":\["meshcert-issuer"\]' "${MGMT[@]}" "${M[@]}" get role meshcert-issuer \

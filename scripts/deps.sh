@@ -9,6 +9,8 @@
 # prometheus gives promtool and the Prometheus server that the metrics e2e
 # test starts itself (tests/e2e/metrics_test.c; it fails naming `make deps`
 # without them); the package's own service, where systemd starts it, is not used.
+# mmdebstrap builds the root filesystem of the container image test
+# (tests/image/rootfs_test.sh, from the Debian archive; cached in the build dir).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -24,7 +26,7 @@ PKGS="build-essential cmake pkg-config git ca-certificates
 libssl-dev openssl libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev
 libmicrohttpd-dev libcmocka-dev clang libclang-rt-14-dev gnutls-bin
 clang-format clang-tidy valgrind hyperfine sqlite3 curl zsh prometheus
-libp11-kit-dev softhsm2 opensc"
+libp11-kit-dev softhsm2 opensc mmdebstrap"
 
 missing=""
 for p in $PKGS; do

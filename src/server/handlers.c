@@ -14,6 +14,7 @@
 #include "api/codec.h"
 #include "api/patch.h"
 #include "api/selector.h"
+#include "api/strategic.h"
 #include "api/time.h"
 #include "api/validate.h"
 #include "server/apply.h"
@@ -243,7 +244,8 @@ static int check_type_meta(const mc_server_request *req, const json_t *obj, mc_s
 }
 
 /* Removes strategic-merge-patch directives ("$patch", "$setElementOrder/...",
- * "$retainKeys", ...): strategic merge is served as a JSON merge patch. */
+ * "$retainKeys", ...): on custom resources (which kube answers 415 for a
+ * strategic merge patch) it is served as a JSON merge patch. */
 static void strip_directives(json_t *value)
 {
     if (json_is_object(value)) {
@@ -758,8 +760,8 @@ static void handle_patch(mc_server_request *req, mc_server_reply *reply)
         handle_apply(req, reply);
         return;
     }
-    int merge = mc_str_has_prefix(type, "application/merge-patch+json") ||
-                mc_str_has_prefix(type, "application/strategic-merge-patch+json");
+    int strategic = mc_str_has_prefix(type, "application/strategic-merge-patch+json");
+    int merge = strategic || mc_str_has_prefix(type, "application/merge-patch+json");
     int json_patch = mc_str_has_prefix(type, "application/json-patch+json");
     if (!merge && !json_patch) {
         char msg[300];
@@ -795,7 +797,13 @@ static void handle_patch(mc_server_request *req, mc_server_reply *reply)
     }
     doc = json_deep_copy(current);
     int rc;
-    if (merge) {
+    if (strategic && !req->resource->crd_name) {
+        /* kube: lists with a merge key merge item by item (containers by
+         * name, ...); kubectl apply sends built-ins nothing else */
+        const char *rv = mc_server_meta_string(patch, "resourceVersion");
+        precondition = rv ? mc_strdup(rv) : NULL;
+        rc = mc_json_strategic_merge_patch(&doc, patch, &err);
+    } else if (merge) {
         strip_directives(patch);
         const char *rv = mc_server_meta_string(patch, "resourceVersion");
         precondition = rv ? mc_strdup(rv) : NULL;

@@ -39,6 +39,10 @@ static const builtin builtins[] = {
     {"", "v1", "configmaps", "configmap", "ConfigMap", 1, 0, "cm", "", 0},
     {"", "v1", "events", "event", "Event", 1, 0, "ev", "", 0},
     {"", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", 1, 0, "sa", "", 0},
+    /* Stored for the shipped manifests (deploy/); nothing runs their pods. */
+    {"apps", "v1", "deployments", "deployment", "Deployment", 1, 1, "deploy", "all", 0},
+    {"policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", 1, 1,
+     "pdb", "", 0},
     {"coordination.k8s.io", "v1", "leases", "lease", "Lease", 1, 0, "", "", 0},
     {"apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",
      "CustomResourceDefinition", 0, 1, "crd,crds", "api-extensions", 0},

@@ -692,8 +692,9 @@ int mc_server_schema_check(const json_t *schema, mc_err *err)
     "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"kind\":" STR             \
     ",\"apiGroup\":" STR ",\"name\":" STR ",\"namespace\":" STR "}}}"
 
-/* Top-level fields as in k8s.io/api core/v1 and coordination/v1; nested
- * structures the server does not model are kept as they come. */
+/* Top-level fields as in k8s.io/api core/v1, apps/v1, policy/v1,
+ * coordination/v1 and rbac/v1; nested structures the server does not model
+ * are kept as they come. */
 static const struct {
     const char *store_name;
     const char *schema;
@@ -725,6 +726,10 @@ static const struct {
      "\"spec\":{\"type\":\"object\",\"properties\":{\"holderIdentity\":" STR
      ",\"leaseDurationSeconds\":" INT ",\"acquireTime\":" STR ",\"renewTime\":" STR
      ",\"leaseTransitions\":" INT ",\"strategy\":" STR ",\"preferredHolder\":" STR "}}}}"},
+    {"apps/deployments", "{\"type\":\"object\",\"properties\":{" TYPE_META
+                         "\"spec\":" ANY_OBJECT ",\"status\":" ANY_OBJECT "}}"},
+    {"policy/poddisruptionbudgets", "{\"type\":\"object\",\"properties\":{" TYPE_META
+                                    "\"spec\":" ANY_OBJECT ",\"status\":" ANY_OBJECT "}}"},
     {"rbac.authorization.k8s.io/roles",
      "{\"type\":\"object\",\"properties\":{" TYPE_META "\"rules\":" RBAC_RULES "}}"},
     {"rbac.authorization.k8s.io/clusterroles",

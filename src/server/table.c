@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api/time.h"
+#include "util/buf.h"
 #include "util/str.h"
 
 static const char name_description[] =
@@ -223,6 +224,8 @@ typedef enum {
     KIND_CONFIGMAP,
     KIND_SERVICEACCOUNT,
     KIND_LEASE,
+    KIND_DEPLOYMENT,
+    KIND_PDB,
     KIND_EVENT,
     KIND_CRD,
     KIND_ROLE,    /* Role, ClusterRole */
@@ -249,6 +252,10 @@ static print_kind kind_of(const mc_server_resource *r)
     }
     if (!strcmp(r->group, "coordination.k8s.io") && !strcmp(r->plural, "leases"))
         return KIND_LEASE;
+    if (!strcmp(r->group, "apps") && !strcmp(r->plural, "deployments"))
+        return KIND_DEPLOYMENT;
+    if (!strcmp(r->group, "policy") && !strcmp(r->plural, "poddisruptionbudgets"))
+        return KIND_PDB;
     if (!strcmp(r->group, "apiextensions.k8s.io") &&
         !strcmp(r->plural, "customresourcedefinitions"))
         return KIND_CRD;
@@ -360,12 +367,52 @@ static json_t *builtin_columns(print_kind kind)
     case KIND_LEASE:
         json_array_append_new(cols, column("Holder", "string", "", "The holder of the lease", 0));
         break;
+    case KIND_DEPLOYMENT:
+        json_array_append_new(
+            cols, column("Ready", "string", "", "Number of the pod with ready state", 0));
+        json_array_append_new(
+            cols, column("Up-to-date", "string", "",
+                         "Total number of non-terminated pods targeted by this deployment that "
+                         "have the desired template spec.",
+                         0));
+        json_array_append_new(
+            cols, column("Available", "string", "",
+                         "Total number of available pods (ready for at least minReadySeconds) "
+                         "targeted by this deployment.",
+                         0));
+        break;
+    case KIND_PDB:
+        json_array_append_new(
+            cols,
+            column("Min Available", "string", "",
+                   "The minimum number or percentage of available pods this budget requires.", 0));
+        json_array_append_new(cols, column("Max Unavailable", "string", "",
+                                           "The maximum number or percentage of unavailable pods "
+                                           "this budget requires.",
+                                           0));
+        json_array_append_new(cols,
+                              column("Allowed Disruptions", "integer", "",
+                                     "Number of pod disruptions that are currently allowed.", 0));
+        break;
     default: break;
     }
     json_array_append_new(cols, age_column());
     if (kind == KIND_POD) {
         json_array_append_new(cols, column("IP", "string", "", "The IP address of the pod", 1));
         json_array_append_new(cols, column("Node", "string", "", "The node the pod runs on", 1));
+    }
+    if (kind == KIND_DEPLOYMENT) {
+        json_array_append_new(cols, column("Containers", "string", "",
+                                           "Names of each container in the template.", 1));
+        json_array_append_new(cols,
+                              column("Images", "string", "",
+                                     "Images referenced by each container in the template.", 1));
+        json_array_append_new(
+            cols, column("Selector", "string", "",
+                         "Label selector for pods. Existing ReplicaSets whose pods are selected by "
+                         "this will be the ones affected by this deployment. It must match the "
+                         "pod template's labels.",
+                         1));
     }
     return cols;
 }
@@ -429,6 +476,153 @@ static void pod_cells(json_t *cells, const json_t *pod)
     json_array_append_new(cells, json_string(reason ? reason : "Unknown"));
     snprintf(text, sizeof(text), "%lld", (long long)restarts);
     json_array_append_new(cells, json_string(text));
+}
+
+/* An int-or-string field (a PDB's minAvailable: 2 or "50%") as text, or
+ * fallback when absent. */
+static json_t *int_or_string(const json_t *v, const char *fallback)
+{
+    if (json_is_integer(v)) {
+        char text[32];
+        snprintf(text, sizeof(text), "%lld", (long long)json_integer_value(v));
+        return json_string(text);
+    }
+    return string_or(v, fallback);
+}
+
+/* The members' key (a container's "name", "image") joined by commas. */
+static json_t *joined(const json_t *array, const char *key)
+{
+    mc_buf text;
+    mc_buf_init(&text, 4096);
+    size_t i;
+    const json_t *item;
+    json_array_foreach(array, i, item)
+    {
+        const char *v = json_string_value(json_object_get(item, key));
+        if (mc_buf_appendf(&text, "%s%s", i ? "," : "", v ? v : "") != MC_OK)
+            break;
+    }
+    json_t *cell = json_string(text.data ? text.data : "");
+    mc_buf_free(&text);
+    return cell;
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Orders printed requirements ("app=x", "!canary", "zone in (a)") by their
+ * label key, as kube's selector does (keys hold no '!', '=' or ' '). */
+static int compare_requirements(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    x += *x == '!';
+    y += *y == '!';
+    size_t nx = strcspn(x, "= "), ny = strcspn(y, "= ");
+    int c = strncmp(x, y, nx < ny ? nx : ny);
+    return c ? c : (nx > ny) - (nx < ny);
+}
+
+/* The strings of a JSON array, sorted (borrowed; caller frees the array). */
+static const char **sorted_strings(const json_t *array, size_t *len)
+{
+    size_t i;
+    const json_t *v;
+    const char **items = calloc(json_array_size(array) + 1, sizeof(char *));
+    *len = 0;
+    if (!items)
+        return NULL;
+    json_array_foreach(array, i, v) if (json_is_string(v)) items[(*len)++] = json_string_value(v);
+    qsort(items, *len, sizeof(char *), compare_strings);
+    return items;
+}
+
+/* One matchExpressions entry as kube's labels.Selector prints it (values
+ * sorted, as kube's NewRequirement sorts them). */
+static char *selector_expression(const json_t *e)
+{
+    const char *key = json_string_value(json_object_get(e, "key"));
+    const char *op = json_string_value(json_object_get(e, "operator"));
+    mc_buf text;
+    mc_buf_init(&text, 4096);
+    if (!key || !op)
+        return NULL;
+    if (!strcmp(op, "Exists")) {
+        mc_buf_append_str(&text, key);
+    } else if (!strcmp(op, "DoesNotExist")) {
+        mc_buf_appendf(&text, "!%s", key);
+    } else {
+        mc_buf_appendf(&text, "%s %s (", key, !strcmp(op, "In") ? "in" : "notin");
+        size_t n = 0;
+        const char **values = sorted_strings(json_object_get(e, "values"), &n);
+        for (size_t i = 0; values && i < n; i++)
+            mc_buf_appendf(&text, "%s%s", i ? "," : "", values[i]);
+        free(values);
+        mc_buf_append_str(&text, ")");
+    }
+    return mc_buf_steal(&text, NULL);
+}
+
+/* A LabelSelector as kubectl's Selector column shows it: the requirements
+ * sorted by key ("app=issuer,tier in (a,b)"), "<none>" when empty. */
+static json_t *selector_cell(const json_t *selector)
+{
+    const json_t *labels = json_object_get(selector, "matchLabels");
+    const json_t *expressions = json_object_get(selector, "matchExpressions");
+    size_t n = json_object_size(labels) + json_array_size(expressions), len = 0;
+    char **parts = calloc(n ? n : 1, sizeof(char *));
+    json_t *cell = NULL;
+    if (!parts)
+        return NULL;
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)labels, key, v)
+    {
+        mc_buf text;
+        mc_buf_init(&text, 4096);
+        mc_buf_appendf(&text, "%s=%s", key, json_string_value(v) ? json_string_value(v) : "");
+        if ((parts[len] = mc_buf_steal(&text, NULL)))
+            len++;
+    }
+    size_t i;
+    json_array_foreach(expressions, i, v) if ((parts[len] = selector_expression(v))) len++;
+    qsort(parts, len, sizeof(char *), compare_requirements);
+    mc_buf text;
+    mc_buf_init(&text, 8192);
+    for (i = 0; i < len; i++)
+        mc_buf_appendf(&text, "%s%s", i ? "," : "", parts[i]);
+    cell = json_string(text.len ? text.data : "<none>");
+    mc_buf_free(&text);
+    for (i = 0; i < len; i++)
+        free(parts[i]);
+    free(parts);
+    return cell;
+}
+
+/* READY ("ready/desired"), UP-TO-DATE and AVAILABLE of a Deployment. */
+static void deployment_cells(json_t *cells, const json_t *deployment)
+{
+    const json_t *replicas = field(deployment, "spec", "replicas");
+    char text[64];
+    snprintf(text, sizeof(text), "%lld/%lld",
+             (long long)json_integer_value(field(deployment, "status", "readyReplicas")),
+             (long long)(json_is_integer(replicas) ? json_integer_value(replicas) : 1));
+    json_array_append_new(cells, json_string(text));
+    json_array_append_new(
+        cells, json_integer(json_integer_value(field(deployment, "status", "updatedReplicas"))));
+    json_array_append_new(
+        cells, json_integer(json_integer_value(field(deployment, "status", "availableReplicas"))));
+}
+
+/* CONTAINERS, IMAGES and SELECTOR (kubectl -o wide) of a Deployment. */
+static void deployment_wide_cells(json_t *cells, const json_t *deployment)
+{
+    const json_t *containers = field(field(deployment, "spec", "template"), "spec", "containers");
+    json_array_append_new(cells, joined(containers, "name"));
+    json_array_append_new(cells, joined(containers, "image"));
+    json_array_append_new(cells, selector_cell(field(deployment, "spec", "selector")));
 }
 
 /* "<kind>/<name>" of an event's involvedObject, kube style (lower-case kind). */
@@ -551,6 +745,13 @@ static json_t *row_cells(const mc_server_resource *r, print_kind kind, const jso
     case KIND_LEASE:
         json_array_append_new(cells, string_or(field(obj, "spec", "holderIdentity"), ""));
         break;
+    case KIND_DEPLOYMENT: deployment_cells(cells, obj); break;
+    case KIND_PDB:
+        json_array_append_new(cells, int_or_string(field(obj, "spec", "minAvailable"), "N/A"));
+        json_array_append_new(cells, int_or_string(field(obj, "spec", "maxUnavailable"), "N/A"));
+        json_array_append_new(
+            cells, json_integer(json_integer_value(field(obj, "status", "disruptionsAllowed"))));
+        break;
     default: break;
     }
     json_array_append_new(cells, age_cell(created, now));
@@ -558,6 +759,8 @@ static json_t *row_cells(const mc_server_resource *r, print_kind kind, const jso
         json_array_append_new(cells, string_or(field(obj, "status", "podIP"), "<none>"));
         json_array_append_new(cells, string_or(field(obj, "spec", "nodeName"), "<none>"));
     }
+    if (kind == KIND_DEPLOYMENT)
+        deployment_wide_cells(cells, obj);
     return cells;
 }
 

@@ -206,8 +206,8 @@ static void test_groups(void **state)
     mc_server_registry *reg = mc_server_registry_new();
     json_t *apis = serve(reg, "/apis", 200);
     assert_string_equal(str(apis, "kind"), "APIGroupList");
-    /* coordination, apiextensions, rbac, authorization and authentication */
-    assert_int_equal(json_array_size(json_object_get(apis, "groups")), 5);
+    /* apps, policy, coordination, apiextensions, rbac, authorization and authentication */
+    assert_int_equal(json_array_size(json_object_get(apis, "groups")), 7);
     assert_null(find_named(json_object_get(apis, "groups"), "name", GROUP));
     json_decref(apis);
     json_t *missing = serve(reg, "/apis/" GROUP, 404);
@@ -219,8 +219,10 @@ static void test_groups(void **state)
     reg = registry_with_crds();
     apis = serve(reg, "/apis/", 200); /* a trailing slash is fine */
     const json_t *groups = json_object_get(apis, "groups");
-    assert_int_equal(json_array_size(groups), 6);
-    assert_string_equal(str(json_array_get(groups, 0), "name"), "coordination.k8s.io");
+    assert_int_equal(json_array_size(groups), 8);
+    assert_string_equal(str(json_array_get(groups, 0), "name"), "apps");
+    assert_string_equal(str(json_array_get(groups, 1), "name"), "policy");
+    assert_string_equal(str(json_array_get(groups, 2), "name"), "coordination.k8s.io");
     /* authentication.k8s.io: v1 preferred over v1beta1 */
     const json_t *authn = find_named(groups, "name", "authentication.k8s.io");
     assert_non_null(authn);
@@ -327,8 +329,8 @@ static void test_openapi_index(void **state)
     mc_server_registry *reg = registry_with_crds();
     json_t *index = serve(reg, "/openapi/v3", 200);
     const json_t *paths = json_object_get(index, "paths");
-    /* core, coordination, apiextensions, rbac, the reviews' three, the CRDs' group */
-    assert_int_equal(json_object_size(paths), 8);
+    /* core, apps, policy, coordination, apiextensions, rbac, the reviews' three, the CRDs' group */
+    assert_int_equal(json_object_size(paths), 10);
     const char *core = relative_url(index, "api/v1");
     /* rooted at /openapi/v3: client-go then keeps the /clusters/<name> prefix */
     assert_true(strncmp(core, "/openapi/v3/api/v1?hash=", 24) == 0);
@@ -337,6 +339,8 @@ static void test_openapi_index(void **state)
     assert_true(strncmp(ic, "/openapi/v3/apis/" GROUP "/v1alpha2?hash=", 17 + strlen(GROUP) + 15) ==
                 0);
     relative_url(index, "apis/coordination.k8s.io/v1");
+    relative_url(index, "apis/apps/v1");
+    relative_url(index, "apis/policy/v1");
     relative_url(index, "apis/apiextensions.k8s.io/v1");
     char *before = mc_strdup(ic);
     char *core_before = mc_strdup(core);

@@ -39,6 +39,10 @@ static void test_builtins(void **state)
         {"", "events", "event", "Event", "EventList", "core/events", "ev", 1, 0},
         {"", "serviceaccounts", "serviceaccount", "ServiceAccount", "ServiceAccountList",
          "core/serviceaccounts", "sa", 1, 0},
+        {"apps", "deployments", "deployment", "Deployment", "DeploymentList", "apps/deployments",
+         "deploy", 1, 1},
+        {"policy", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget",
+         "PodDisruptionBudgetList", "policy/poddisruptionbudgets", "pdb", 1, 1},
         {"coordination.k8s.io", "leases", "lease", "Lease", "LeaseList",
          "coordination.k8s.io/leases", NULL, 1, 0},
         {"apiextensions.k8s.io", "customresourcedefinitions", "customresourcedefinition",
@@ -100,7 +104,10 @@ static void test_builtins(void **state)
     const mc_server_resource *pods = mc_server_registry_find(reg, "", "v1", "pods");
     assert_true(has_string(pods->categories, pods->categories_len, "all"));
     assert_null(mc_server_registry_find(reg, "", "v2", "pods"));
-    assert_null(mc_server_registry_find(reg, "apps", "v1", "deployments"));
+    const mc_server_resource *deployments =
+        mc_server_registry_find(reg, "apps", "v1", "deployments");
+    assert_true(has_string(deployments->categories, deployments->categories_len, "all"));
+    assert_null(mc_server_registry_find(reg, "apps", "v1", "replicasets"));
     assert_null(mc_server_registry_at(reg, 99));
     mc_server_registry_free(reg);
     mc_server_registry_free(NULL);

@@ -337,6 +337,30 @@ static void test_builtins(void **state)
     const char *lease_cols[] = {"Name", "Holder", "Age"};
     check_builtin(reg, "coordination.k8s.io", "leases", lease, lease_cols, 3,
                   "[\"leader\",\"agent-1\",\"30s\"]");
+    json_t *deploy = object_aged(
+        "issuer", 30,
+        "{\"spec\":{\"replicas\":2,\"selector\":{\"matchLabels\":{\"tier\":\"ca\","
+        "\"app\":\"issuer\"},\"matchExpressions\":[{\"key\":\"zone\",\"operator\":\"In\","
+        "\"values\":[\"b\",\"a\"]},{\"key\":\"canary\",\"operator\":\"DoesNotExist\"}]},"
+        "\"template\":{\"spec\":{\"containers\":[{\"name\":\"issuer\",\"image\":\"m:1\"},"
+        "{\"name\":\"side\",\"image\":\"s:2\"}]}}},"
+        "\"status\":{\"readyReplicas\":1,\"updatedReplicas\":2,\"availableReplicas\":1}}");
+    const char *deploy_cols[] = {"Name", "Ready", "Up-to-date", "Available", "Age"};
+    check_builtin(reg, "apps", "deployments", deploy, deploy_cols, 5,
+                  "[\"issuer\",\"1/2\",2,1,\"30s\",\"issuer,side\",\"m:1,s:2\","
+                  "\"app=issuer,!canary,tier=ca,zone in (a,b)\"]");
+    json_t *fresh = object_aged("agent", 30, "{\"spec\":{}}"); /* replicas defaults to 1 */
+    check_builtin(reg, "apps", "deployments", fresh, deploy_cols, 5,
+                  "[\"agent\",\"0/1\",0,0,\"30s\",\"\",\"\",\"<none>\"]");
+    json_t *pdb = object_aged(
+        "issuer", 30, "{\"spec\":{\"minAvailable\":1},\"status\":{\"disruptionsAllowed\":1}}");
+    const char *pdb_cols[] = {"Name", "Min Available", "Max Unavailable", "Allowed Disruptions",
+                              "Age"};
+    check_builtin(reg, "policy", "poddisruptionbudgets", pdb, pdb_cols, 5,
+                  "[\"issuer\",\"1\",\"N/A\",1,\"30s\"]");
+    json_t *pdb_percent = object_aged("agent", 30, "{\"spec\":{\"maxUnavailable\":\"50%\"}}");
+    check_builtin(reg, "policy", "poddisruptionbudgets", pdb_percent, pdb_cols, 5,
+                  "[\"agent\",\"N/A\",\"50%\",0,\"30s\"]");
     json_t *crd = server_test_json("{\"metadata\":{\"name\":\"widgets.example.com\","
                                    "\"creationTimestamp\":\"2025-01-02T03:04:05Z\"}}");
     const char *crd_cols[] = {"Name", "Created At"};
@@ -371,6 +395,10 @@ static void test_builtins(void **state)
     json_decref(cm);
     json_decref(sa);
     json_decref(lease);
+    json_decref(deploy);
+    json_decref(fresh);
+    json_decref(pdb);
+    json_decref(pdb_percent);
     json_decref(crd);
     json_decref(ev);
     mc_server_registry_free(reg);

@@ -75,6 +75,7 @@ struct mc_agent {
     int workers_started;            /* main thread only */
     mc_kube_client *client;         /* thread-safe */
     mc_kube_watcher *watcher;       /* the watch I/O thread */
+    int owns_watcher;               /* 0: options->watcher, shared with other agents */
     mc_controller *controller;      /* queue + workers */
     mc_informer *issued;            /* IssuedCertificates in namespace */
     mc_informer *requests;          /* CertificateRequests in namespace */
@@ -916,7 +917,9 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
      * RETRY_MAX_MS: once the cause is fixed elsewhere (a root created in the
      * management cluster) it recovers within that, not client-go's 1000 s. */
     mc_workqueue_options queue_options = {0, RETRY_MAX_MS, NULL, NULL};
-    if ((rc = mc_kube_watcher_new(&agent->watcher, err)) ||
+    agent->watcher = options->watcher;
+    agent->owns_watcher = !options->watcher;
+    if ((agent->owns_watcher && (rc = mc_kube_watcher_new(&agent->watcher, err))) ||
         (rc = mc_controller_new_with("agent", options->workers > 0 ? options->workers : 4,
                                      reconcile, agent, &queue_options, &agent->controller, err)))
         goto fail;
@@ -1020,7 +1023,8 @@ void mc_agent_free(mc_agent *agent)
     for (size_t i = 0; i < 5; i++)
         mc_informer_free(*list[i]);
     mc_controller_free(agent->controller);
-    mc_kube_watcher_free(agent->watcher);
+    if (agent->owns_watcher)
+        mc_kube_watcher_free(agent->watcher);
     mc_kube_client_free(agent->client);
     free(agent->metrics.cluster);
     free(agent->namespace);

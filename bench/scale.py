@@ -218,6 +218,13 @@ class Size:
                 counts[(m.group(1), m.group(2))] = float(m.group(3))
         return counts
 
+    def issuer_watch_restarts(self):
+        """The issuer's meshcert_watch_restarts_total, summed over reasons."""
+        c = http.client.HTTPConnection("127.0.0.1", self.issuer_metrics_port, timeout=10)
+        c.request("GET", "/metrics")
+        return sum(float(line.split()[-1]) for line in c.getresponse().read().decode().splitlines()
+                   if line.startswith("meshcert_watch_restarts_total"))
+
     def sampler(self):
         while self.sampling:
             try:
@@ -243,12 +250,11 @@ class Size:
         self.start_server()
         self.r["server_start_s"] = time.monotonic() - t
         ns = lambda n: {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
-        self.api("mgmt", "POST", "/api/v1/namespaces", ns(NS))
         crd_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deploy", "crds")
         crds = [open(os.path.join(crd_dir, f), "rb").read() for f in sorted(os.listdir(crd_dir))]
 
         def prepare(c):
-            for n in (NS, "istio-system"):
+            for n in ((NS,) if c == "mgmt" else (NS, "istio-system")):
                 st, _ = self.api(c, "POST", "/api/v1/namespaces", ns(n))
                 if st not in (201, 409):
                     raise Fail("namespace %s on %s: %d" % (n, c, st))
@@ -266,7 +272,7 @@ class Size:
             if r.returncode != 0:
                 raise Fail("cluster register %s: %s" % (c, r.stdout.decode()[-500:]))
 
-        self.parallel(prepare, self.clusters)
+        self.parallel(prepare, ["mgmt"] + self.clusters)
         self.parallel(register, self.clusters, workers=2)
         self.r["setup_s"] = time.monotonic() - t
         self.start_issuer()
@@ -282,8 +288,26 @@ class Size:
                 raise Fail("the agents were not synced within 300 s")
             time.sleep(0.1)
         self.r["issuer_sync_first_s"] = self.wait_issuer_synced(time.monotonic() + 300)
+        self.settle()
         log("N=%d: server, issuer and %d agents up, all synced (setup %.1f s)" % (
             self.n, self.n, time.monotonic() - t))
+
+    def settle(self, quiet_s=2.0, timeout_s=300):
+        """Waits until the server's count of WATCH requests stops moving for
+        quiet_s: a synced informer has its list but its watch may still be
+        connecting (TLS handshakes on the I/O thread), which must not land in
+        the measurements. (The other verbs never stop: Lease renewals.)"""
+        deadline = time.monotonic() + timeout_s
+        last, since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            self.check_alive()
+            total = sum(v for (verb, _), v in self.scrape().items() if verb == "WATCH")
+            if total != last:
+                last, since = total, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return
+            time.sleep(0.25)
+        raise Fail("the server's request counters did not settle within %d s" % timeout_s)
 
     def start_issuer(self):
         self.spawn("issuer", [self.a.meshcert, "issuer", "--kubeconfig", self.kubeconfig("mgmt"), "--namespace", NS,
@@ -337,7 +361,7 @@ class Size:
 
     # ------------------------------------------------------------ phases
     def issuance(self):
-        before, cpu0 = self.scrape(), self.cpu()
+        before, cpu0, restarts0 = self.scrape(), self.cpu(), self.issuer_watch_restarts()
         t0 = time.monotonic()
 
         def create(c):
@@ -356,6 +380,7 @@ class Size:
         after, cpu1 = self.scrape(), self.cpu()
         r = self.r
         r["wall_s"] = t_all - t0
+        r["issuer_watch_restarts"] = self.issuer_watch_restarts() - restarts0
         r["cpu"] = {k: cpu1[k] - cpu0[k] for k in cpu1}
         r["cpu_total"] = sum(r["cpu"].values())
         by_verb, codes = {}, {}
@@ -495,6 +520,7 @@ def table(results):
     row("  by verb", lambda r: " ".join("%s %.2f" % kv for kv in sorted(r["per_issuance"].items())))
     row("answers 429 or 5xx (issuance / storm)", lambda r: "%d / %d" % (r["refused"], r["storm_refused"]))
     row("client log lines: timeout/429", lambda r: "%d" % r["client_timeouts_429_log_lines"])
+    row("issuer watch restarts during issuance", lambda r: "%d" % r["issuer_watch_restarts"])
     row("peak server request rate, issuance (/s)", lambda r: "%.0f" % r["peak_rate_issue"])
     row("issuer RSS (MiB) / threads", lambda r: "%.1f / %d" % (r["issuer"]["VmRSS"], r["issuer"]["Threads"]))
     row("agents process RSS (MiB) / threads", lambda r: "%.1f / %d" % (r["agents"]["VmRSS"], r["agents"]["Threads"]))

@@ -180,6 +180,10 @@ int main(int argc, char **argv)
         int sig = 0;
         sigwait(&stop, &sig);
     }
+    unsigned long reconnects = 0, expired = 0, failed = 0;
+    mc_kube_watcher_restarts(watcher, &reconnects, &expired, &failed);
+    fprintf(stderr, "bench_scale_agents: watch restarts: %lu reconnects, %lu expired, %lu failed\n",
+            reconnects, expired, failed);
     for (size_t i = 0; i < n; i++) {
         mc_kube_watch_stop(clusters[i].observer);
         mc_agent_free(clusters[i].agent);

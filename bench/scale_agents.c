@@ -5,7 +5,8 @@
  * Each agent is what `meshcert agent` runs: its own kubeconfig (that
  * cluster's credentials only), its own kube/ client, its own informers and
  * controller (--workers threads); they share the process's one watch I/O
- * thread (mc_agent_options.watcher). Besides, an observer per cluster (its
+ * thread and its informer runner (mc_agent_options.watcher and .runner: a
+ * fixed pool of list workers). Besides, an observer per cluster (its
  * own client on the same kubeconfig) watches the IssuedCertificates and
  * prints a line each time one enters FINISHED for its generation:
  *     finished <cluster> <namespace>/<name> <CLOCK_MONOTONIC seconds>
@@ -139,8 +140,9 @@ int main(int argc, char **argv)
     const mc_api_resource *ic = mc_api_resource_by_kind("IssuedCertificate");
     mc_kube_resource res_issued = {ic->group, ic->version, ic->resource, ic->namespaced};
     mc_kube_watcher *watcher = NULL;
-    if (mc_kube_watcher_new(&watcher, &err))
-        die("watch thread", &err);
+    mc_informer_runner *runner = NULL;
+    if (mc_kube_watcher_new(&watcher, &err) || mc_informer_runner_new(watcher, 0, &runner, &err))
+        die("watch thread and informer runner", &err);
     cluster *clusters = calloc(n, sizeof(*clusters));
     if (!clusters)
         die("out of memory", NULL);
@@ -154,6 +156,7 @@ int main(int argc, char **argv)
         options.workers = workers;
         options.cluster_name = c->name;
         options.watcher = watcher;
+        options.runner = runner;
         mc_kube_watch_options watch_options = {.bookmarks = 1};
         c->finished = json_object();
         if (!c->finished ||
@@ -188,6 +191,7 @@ int main(int argc, char **argv)
         mc_kube_watch_stop(clusters[i].observer);
         mc_agent_free(clusters[i].agent);
     }
+    mc_informer_runner_free(runner);
     mc_kube_watcher_free(watcher);
     for (size_t i = 0; i < n; i++) {
         mc_kube_client_free(clusters[i].observer_client);

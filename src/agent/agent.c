@@ -75,7 +75,8 @@ struct mc_agent {
     int workers_started;            /* main thread only */
     mc_kube_client *client;         /* thread-safe */
     mc_kube_watcher *watcher;       /* the watch I/O thread */
-    int owns_watcher;               /* 0: options->watcher, shared with other agents */
+    mc_informer_runner *informers;  /* list workers of the informers */
+    int owns_io;                    /* 0: watcher and runner shared with other agents */
     mc_controller *controller;      /* queue + workers */
     mc_informer *issued;            /* IssuedCertificates in namespace */
     mc_informer *requests;          /* CertificateRequests in namespace */
@@ -891,7 +892,7 @@ static int new_informer(mc_agent *agent, const mc_kube_resource *res, const char
                         const mc_informer_handlers *handlers, mc_informer **out, mc_err *err)
 {
     mc_informer_options options = {.namespace = ns};
-    return mc_informer_new(agent->client, agent->watcher, res, &options, handlers, out, err);
+    return mc_informer_new(agent->client, agent->informers, res, &options, handlers, out, err);
 }
 
 int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
@@ -917,9 +918,12 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
      * RETRY_MAX_MS: once the cause is fixed elsewhere (a root created in the
      * management cluster) it recovers within that, not client-go's 1000 s. */
     mc_workqueue_options queue_options = {0, RETRY_MAX_MS, NULL, NULL};
-    agent->watcher = options->watcher;
-    agent->owns_watcher = !options->watcher;
-    if ((agent->owns_watcher && (rc = mc_kube_watcher_new(&agent->watcher, err))) ||
+    agent->owns_io = !options->watcher || !options->runner;
+    agent->watcher = agent->owns_io ? NULL : options->watcher;
+    agent->informers = agent->owns_io ? NULL : options->runner;
+    if ((agent->owns_io && ((rc = mc_kube_watcher_new(&agent->watcher, err)) ||
+                            (rc = mc_informer_runner_new(agent->watcher, 0, &agent->informers,
+                                                         err)))) ||
         (rc = mc_controller_new_with("agent", options->workers > 0 ? options->workers : 4,
                                      reconcile, agent, &queue_options, &agent->controller, err)))
         goto fail;
@@ -1023,8 +1027,10 @@ void mc_agent_free(mc_agent *agent)
     for (size_t i = 0; i < 5; i++)
         mc_informer_free(*list[i]);
     mc_controller_free(agent->controller);
-    if (agent->owns_watcher)
+    if (agent->owns_io) {
+        mc_informer_runner_free(agent->informers);
         mc_kube_watcher_free(agent->watcher);
+    }
     mc_kube_client_free(agent->client);
     free(agent->metrics.cluster);
     free(agent->namespace);

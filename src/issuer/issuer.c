@@ -117,6 +117,7 @@ struct mc_issuer {
     mc_kube_config *config;            /* immutable */
     mc_kube_client *client;            /* the management cluster; thread-safe */
     mc_kube_watcher *watcher;          /* every watch of the process */
+    mc_informer_runner *informers;     /* list workers of every informer */
     mc_informer *registrations;        /* Secrets in namespace */
     mc_controller *cluster_controller; /* one worker: registrations */
     mc_controller *request_controller; /* N workers: "<cluster>/<ns>/<name>" */
@@ -279,10 +280,10 @@ static int cluster_start(mc_issuer *issuer, const char *owner, const char *name,
     mc_informer_handlers handlers = {on_cluster_add, on_cluster_update, on_cluster_delete, cluster};
     mc_informer_options options = {NULL, NULL, NULL, 0};
     if (rc == MC_OK)
-        rc = mc_informer_new(cluster->client, issuer->watcher, &requests_resource, &options,
+        rc = mc_informer_new(cluster->client, issuer->informers, &requests_resource, &options,
                              &handlers, &cluster->requests, err);
     if (rc == MC_OK)
-        rc = mc_informer_new(cluster->client, issuer->watcher, &issued_resource, &options,
+        rc = mc_informer_new(cluster->client, issuer->informers, &issued_resource, &options,
                              &handlers, &cluster->issued, err);
     if (rc == MC_OK)
         rc = mc_informer_start(cluster->issued, err);
@@ -1196,21 +1197,23 @@ int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err
     if (rc == MC_OK)
         rc = mc_kube_watcher_new(&issuer->watcher, err);
     if (rc == MC_OK)
+        rc = mc_informer_runner_new(issuer->watcher, 0, &issuer->informers, err);
+    if (rc == MC_OK)
         rc = mc_controller_new("issuer-clusters", 1, reconcile_registration, issuer,
                                &issuer->cluster_controller, err);
     if (rc == MC_OK)
         rc = mc_controller_new("issuer", options->workers ? options->workers : 4, reconcile_request,
                                issuer, &issuer->request_controller, err);
     if (rc == MC_OK)
-        rc = mc_rotation_controller_new(issuer, issuer->client, issuer->watcher, issuer->namespace,
-                                        &issuer->rotations, err);
+        rc = mc_rotation_controller_new(issuer, issuer->client, issuer->informers,
+                                        issuer->namespace, &issuer->rotations, err);
     if (rc == MC_OK)
         rc = metrics_register(issuer, options->metrics, err);
     if (rc == MC_OK) {
         mc_informer_handlers handlers;
         mc_controller_watch(issuer->cluster_controller, &handlers, NULL);
         mc_informer_options informer_options = {issuer->namespace, NULL, NULL, 0};
-        rc = mc_informer_new(issuer->client, issuer->watcher, &secrets_resource, &informer_options,
+        rc = mc_informer_new(issuer->client, issuer->informers, &secrets_resource, &informer_options,
                              &handlers, &issuer->registrations, err);
     }
     if (rc == MC_OK) {
@@ -1312,6 +1315,7 @@ void mc_issuer_free(mc_issuer *issuer)
         issuer->signers = next;
     }
     signer_entry_free(issuer->external_root);
+    mc_informer_runner_free(issuer->informers);
     mc_kube_watcher_free(issuer->watcher);
     mc_kube_client_free(issuer->client);
     mc_kube_config_free(issuer->config);

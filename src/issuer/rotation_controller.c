@@ -694,7 +694,7 @@ void mc_rotation_controller_poke(mc_rotation_controller *rc)
 }
 
 int mc_rotation_controller_new(mc_issuer *issuer, mc_kube_client *management,
-                               mc_kube_watcher *watcher, const char *namespace,
+                               mc_informer_runner *informers, const char *namespace,
                                mc_rotation_controller **out, mc_err *err)
 {
     *out = NULL;
@@ -711,7 +711,7 @@ int mc_rotation_controller_new(mc_issuer *issuer, mc_kube_client *management,
         mc_informer_handlers handlers;
         mc_controller_watch(rc->controller, &handlers, NULL);
         mc_informer_options options = {rc->namespace, NULL, NULL, 0};
-        result = mc_informer_new(management, watcher, &rotations_resource, &options, &handlers,
+        result = mc_informer_new(management, informers, &rotations_resource, &options, &handlers,
                                  &rc->rotations, err);
     }
     if (result != MC_OK) {

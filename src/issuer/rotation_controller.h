@@ -14,7 +14,7 @@
 #include "issuer/issuer.h"
 #include "issuer/rotation.h"
 #include "kube/client.h"
-#include "kube/watch.h"
+#include "runtime/informer.h"
 #include "util/err.h"
 
 typedef struct mc_rotation_controller mc_rotation_controller;
@@ -29,9 +29,9 @@ typedef struct mc_rotation_signing {
 } mc_rotation_signing;
 
 /* Builds the controller (nothing runs yet) for issuer, whose management
- * client and watcher it borrows. MC_ENOMEM and runtime/ errors. */
+ * client and informer runner it borrows. MC_ENOMEM and runtime/ errors. */
 int mc_rotation_controller_new(mc_issuer *issuer, mc_kube_client *management,
-                               mc_kube_watcher *watcher, const char *namespace,
+                               mc_informer_runner *informers, const char *namespace,
                                mc_rotation_controller **out, mc_err *err);
 
 /* Starts the informer and the worker. A missing RootRotation CRD is not an

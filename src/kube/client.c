@@ -688,6 +688,7 @@ typedef struct request {
     const char *content_type; /* of body, or NULL */
     char *body;               /* owned, or NULL */
     char what[512];           /* "get secrets default/x" for messages */
+    long deadline_ms;         /* this call's, if shorter than the client's (0: none) */
 } request;
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -863,7 +864,10 @@ static int perform(mc_kube_client *client, request *req, json_t **out, mc_err *e
     int refreshed = 0;
     int rc = MC_OK;
     mc_buf reply;
-    int64_t deadline = client->deadline_ms > 0 ? now_ms() + client->deadline_ms : 0;
+    long deadline_ms = client->deadline_ms;
+    if (req->deadline_ms > 0 && (deadline_ms <= 0 || req->deadline_ms < deadline_ms))
+        deadline_ms = req->deadline_ms;
+    int64_t deadline = deadline_ms > 0 ? now_ms() + deadline_ms : 0;
     for (int attempt = 0;; attempt++) {
         long http = 0, retry_after = -1;
         CURLcode curl_code = CURLE_OK;
@@ -881,7 +885,7 @@ static int perform(mc_kube_client *client, request *req, json_t **out, mc_err *e
         rc = attempt_once(client, req, refreshed == 1, timeout_ms, &http, &retry_after, &reply,
                           &curl_code, err);
         if (rc == MC_EUNAVAILABLE && curl_code == CURLE_OPERATION_TIMEDOUT && deadline)
-            transport_error(client, req, curl_code, "", 0, client->deadline_ms, err);
+            transport_error(client, req, curl_code, "", 0, deadline_ms, err);
         if (refreshed == 1)
             refreshed = 2;
         int retry = 0;
@@ -975,6 +979,7 @@ int mc_kube_list(mc_kube_client *client, const mc_kube_resource *res, const char
     mc_kube_list_options none = {0};
     if (!options)
         options = &none;
+    req.deadline_ms = options->deadline_ms;
     if (options->limit > 0)
         snprintf(limit, sizeof(limit), "%ld", options->limit);
     mc_kube_query query[] = {

@@ -67,6 +67,8 @@ typedef struct mc_kube_list_options {
     const char *field_selector;  /* or NULL */
     long limit;                  /* 0: no limit */
     const char *continue_token;  /* or NULL */
+    int deadline_ms;             /* this call, retries included (0: the client's
+                                    deadline_ms); the shorter of the two wins */
 } mc_kube_list_options;
 
 /* Verbs. ns is ignored for cluster-scoped resources. *out (when the verb has

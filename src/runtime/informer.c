@@ -1,10 +1,14 @@
 /* informer.c - list + watch into a local cache (see informer.h).
  *
- * Each informer owns one thread that lists (paged, 500 a page), starts a
- * watch from the list's resourceVersion and then sleeps until the watch
- * reports 410 Expired or a permanent failure (it then stops the watch, which
- * must not happen inside the watch callback, and relists), until a resync is
- * due, or until stop. Watch events update the cache on the watch I/O thread.
+ * Informers have no thread of their own. A runner (one per process) owns a
+ * work queue of informer keys and a fixed pool of list workers: a worker
+ * takes an informer's key and runs one step of it (list, then start a watch
+ * from the list's resourceVersion; stop an expired or failed watch and
+ * relist; resync), then schedules the next step with the queue's timers
+ * (backoff, resync due time). The queue hands keys out FIFO and never gives
+ * one informer to two workers at once. Watch events update the cache on the
+ * watch I/O thread; a 410 or a permanent failure only flags the informer and
+ * queues its key, because the watch must not be stopped inside its callback.
  * A relist replaces the cache and tells handlers the difference. The cache
  * and the label index are jansson objects under one mutex; handlers are
  * called without it held.
@@ -13,11 +17,13 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "runtime/workqueue.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -25,10 +31,28 @@
 #define INFORMER_KEY_MAX        512
 #define INFORMER_BACKOFF_MIN_MS 500
 #define INFORMER_BACKOFF_MAX_MS 30000
+/* A page's request, retries included, holds a list worker at most this
+ * long: an unreachable cluster then delays the others (queued behind it)
+ * by no more, and retries after its backoff. */
+#define INFORMER_PAGE_DEADLINE_MS 15000
+#define RUNNER_WORKERS_DEFAULT    4
+#define RUNNER_WORKERS_MAX        64
+
+struct mc_informer_runner {
+    mc_kube_watcher *watcher;   /* immutable, not owned */
+    mc_workqueue *queue;        /* informer keys: steps due now or later */
+    pthread_t *workers;         /* immutable after new */
+    int worker_count;           /* immutable after new: threads started */
+    pthread_mutex_t lock;       /* guards informers, next_id and every informer's busy */
+    pthread_cond_t idle;        /* lock: an informer's busy became 0 */
+    json_t *informers;          /* lock: key -> informer address (json integer), started ones */
+    unsigned long long next_id; /* lock: keys are never reused */
+};
 
 struct mc_informer {
     mc_kube_client *client;         /* immutable, not owned */
-    mc_kube_watcher *watcher;       /* immutable, not owned */
+    mc_informer_runner *runner;     /* immutable, not owned */
+    char key[32];                   /* immutable: the runner's queue key */
     mc_kube_resource res;           /* immutable; strings below */
     char *group, *version, *plural; /* immutable, owned */
     char *namespace;                /* immutable, owned, or NULL (all) */
@@ -37,18 +61,21 @@ struct mc_informer {
     int64_t resync_ms;              /* immutable */
     mc_informer_handlers handlers;  /* immutable; members may be NULL */
     pthread_mutex_t lock;           /* guards the fields marked (lock) */
-    pthread_cond_t cond;            /* signalled on synced, expired, failed, stopping */
+    pthread_cond_t cond;            /* signalled on synced, stopping */
     json_t *cache;                  /* "ns/name" -> object (lock) */
     json_t *index;                  /* label value -> {"ns/name": true} (lock) */
     int synced;                     /* first list applied (lock) */
     int stopping;                   /* stop requested (lock) */
     int expired;                    /* the watch reported 410 (lock) */
     int failed;                     /* the watch failed permanently (lock) */
-    int started;                    /* thread running (lock) */
-    pthread_t thread;               /* the relist thread while started (lock) */
+    int started;                    /* registered with the runner (lock) */
+    int busy;                       /* a worker runs a step (runner->lock) */
     atomic_uint relists;            /* relists after 410 */
-    char *resource_version;         /* of the last list; informer thread only */
-    mc_kube_watch *watch;           /* current watch; informer thread only */
+    /* The rest belongs to the worker running a step (one at a time). */
+    char *resource_version; /* of the last list */
+    mc_kube_watch *watch;   /* current watch, or NULL: list next */
+    int64_t backoff_ms;     /* delay before the next try after a failure */
+    int64_t next_resync_ms; /* monotonic due time of the next resync */
 };
 
 static const char *log_component = "informer";
@@ -186,8 +213,9 @@ static void on_event(void *ctx, mc_kube_event_type type, const json_t *object)
             informer->expired = 1;
         else
             informer->failed = 1;
-        pthread_cond_broadcast(&informer->cond);
         pthread_mutex_unlock(&informer->lock);
+        /* A worker stops the watch and relists: never inside this callback. */
+        mc_workqueue_add(informer->runner->queue, informer->key);
         return;
     }
 }
@@ -223,7 +251,7 @@ static int list_all(mc_informer *informer, json_t **out, char **rv, mc_err *err)
         return mc_err_set(err, MC_ENOMEM, "list %s: out of memory", informer->plural);
     for (;;) {
         mc_kube_list_options options = {informer->label_selector, NULL, INFORMER_PAGE,
-                                        continue_token};
+                                        continue_token, INFORMER_PAGE_DEADLINE_MS};
         rc = mc_kube_list(informer->client, &informer->res, informer->namespace, &options, &page,
                           err);
         if (rc == MC_EEXPIRED && continue_token && restarts++ < 3) {
@@ -360,19 +388,6 @@ static void resync(mc_informer *informer)
     free(objects);
 }
 
-/* Sleeps ms unless stop is asked; returns 1 when stopping. */
-static int sleep_unless_stopping(mc_informer *informer, int64_t ms)
-{
-    struct timespec until = deadline_after(ms);
-    pthread_mutex_lock(&informer->lock);
-    while (!informer->stopping &&
-           pthread_cond_timedwait(&informer->cond, &informer->lock, &until) == 0) {
-    }
-    int stopping = informer->stopping;
-    pthread_mutex_unlock(&informer->lock);
-    return stopping;
-}
-
 static int list_and_replace(mc_informer *informer, mc_err *err)
 {
     json_t *objects = NULL;
@@ -395,91 +410,174 @@ static int start_watch(mc_informer *informer, mc_err *err)
     informer->expired = 0;
     informer->failed = 0;
     pthread_mutex_unlock(&informer->lock);
-    return mc_kube_watch_start(informer->watcher, informer->client, &informer->res,
+    return mc_kube_watch_start(informer->runner->watcher, informer->client, &informer->res,
                                informer->namespace, &options, on_event, informer, &informer->watch,
                                err);
 }
 
-/* Waits while the watch runs; returns 0 to relist after 410, 1 after a
- * permanent watch failure, -1 when stopping. Runs resyncs meanwhile. */
-static int wait_for_watch_end(mc_informer *informer)
+/* Schedules the next try after a failure and doubles the delay. */
+static void retry_later(mc_informer *informer)
 {
-    int64_t next_resync = informer->resync_ms > 0 ? now_ms() + informer->resync_ms : -1;
-    pthread_mutex_lock(&informer->lock);
-    for (;;) {
-        if (informer->stopping) {
-            pthread_mutex_unlock(&informer->lock);
-            return -1;
-        }
-        if (informer->expired || informer->failed) {
-            int result = informer->expired ? 0 : 1;
-            pthread_mutex_unlock(&informer->lock);
-            return result;
-        }
-        if (next_resync < 0) {
-            pthread_cond_wait(&informer->cond, &informer->lock);
-            continue;
-        }
-        if (now_ms() >= next_resync) {
-            pthread_mutex_unlock(&informer->lock);
-            resync(informer);
-            next_resync = now_ms() + informer->resync_ms;
-            pthread_mutex_lock(&informer->lock);
-            continue;
-        }
-        struct timespec until = deadline_after(next_resync - now_ms());
-        pthread_cond_timedwait(&informer->cond, &informer->lock, &until);
-    }
+    mc_workqueue_add_after(informer->runner->queue, informer->key, informer->backoff_ms);
+    informer->backoff_ms = informer->backoff_ms * 2 > INFORMER_BACKOFF_MAX_MS
+                               ? INFORMER_BACKOFF_MAX_MS
+                               : informer->backoff_ms * 2;
 }
 
-static void *informer_main(void *arg)
+/* Stops a watch that reported 410 or a permanent failure. Returns 1 when
+ * the informer must wait (backoff) before it lists again. */
+static int end_watch(mc_informer *informer)
 {
-    mc_informer *informer = arg;
-    int64_t backoff = INFORMER_BACKOFF_MIN_MS;
-    for (;;) {
+    pthread_mutex_lock(&informer->lock);
+    int expired = informer->expired, failed = informer->failed;
+    pthread_mutex_unlock(&informer->lock);
+    if (!informer->watch || (!expired && !failed))
+        return 0;
+    mc_kube_watch_stop(informer->watch);
+    informer->watch = NULL;
+    if (expired) {
+        atomic_fetch_add(&informer->relists, 1);
+        mc_log_info(log_component, "%s: watch expired (410), relisting", informer->plural);
+        informer->backoff_ms = INFORMER_BACKOFF_MIN_MS;
+        return 0;
+    }
+    mc_log_warn(log_component, "%s: watch failed, relisting in %lld ms", informer->plural,
+                (long long)informer->backoff_ms);
+    retry_later(informer);
+    return 1;
+}
+
+/* One step, on a list worker: end a watch that expired or failed; list and
+ * watch when there is no watch; resync when due; schedule the next resync.
+ * Every wait is a timer of the runner's queue, never a sleep. */
+static void informer_step(mc_informer *informer)
+{
+    if (end_watch(informer))
+        return;
+    if (!informer->watch) {
         mc_err err;
         mc_err_clear(&err);
         if (list_and_replace(informer, &err) != MC_OK || start_watch(informer, &err) != MC_OK) {
             mc_log_warn(log_component, "%s: %s (retrying in %lld ms)", informer->plural, err.msg,
-                        (long long)backoff);
-            if (sleep_unless_stopping(informer, backoff))
-                break;
-            backoff = backoff * 2 > INFORMER_BACKOFF_MAX_MS ? INFORMER_BACKOFF_MAX_MS : backoff * 2;
-            continue;
+                        (long long)informer->backoff_ms);
+            retry_later(informer);
+            return;
         }
-        int end = wait_for_watch_end(informer);
-        /* Never inside the callback: the watch is stopped from this thread. */
-        mc_kube_watch_stop(informer->watch);
-        informer->watch = NULL;
-        if (end < 0)
-            break;
-        if (end == 0) {
-            atomic_fetch_add(&informer->relists, 1);
-            mc_log_info(log_component, "%s: watch expired (410), relisting", informer->plural);
-            backoff = INFORMER_BACKOFF_MIN_MS;
-            continue;
+        informer->next_resync_ms = now_ms() + informer->resync_ms;
+    }
+    if (informer->resync_ms <= 0)
+        return;
+    if (now_ms() >= informer->next_resync_ms) {
+        resync(informer);
+        informer->next_resync_ms = now_ms() + informer->resync_ms;
+    }
+    mc_workqueue_add_after(informer->runner->queue, informer->key,
+                           informer->next_resync_ms - now_ms());
+}
+
+/* Looks key up and marks its informer busy (so that stop waits for the
+ * step); NULL once the informer was stopped. */
+static mc_informer *runner_claim(mc_informer_runner *runner, const char *key)
+{
+    pthread_mutex_lock(&runner->lock);
+    json_int_t address = json_integer_value(json_object_get(runner->informers, key));
+    mc_informer *informer = (mc_informer *)(intptr_t)address;
+    if (informer)
+        informer->busy = 1;
+    pthread_mutex_unlock(&runner->lock);
+    return informer;
+}
+
+static void runner_release(mc_informer_runner *runner, mc_informer *informer)
+{
+    pthread_mutex_lock(&runner->lock);
+    informer->busy = 0;
+    pthread_cond_broadcast(&runner->idle);
+    pthread_mutex_unlock(&runner->lock);
+}
+
+static void *runner_worker(void *arg)
+{
+    mc_informer_runner *runner = arg;
+    char *key = NULL;
+    while (mc_workqueue_get(runner->queue, &key, -1) == MC_OK) {
+        mc_informer *informer = runner_claim(runner, key);
+        if (informer) {
+            informer_step(informer);
+            runner_release(runner, informer);
         }
-        mc_log_warn(log_component, "%s: watch failed, relisting in %lld ms", informer->plural,
-                    (long long)backoff);
-        if (sleep_unless_stopping(informer, backoff))
-            break;
-        backoff = backoff * 2 > INFORMER_BACKOFF_MAX_MS ? INFORMER_BACKOFF_MAX_MS : backoff * 2;
+        mc_workqueue_done(runner->queue, key);
     }
     return NULL;
 }
 
-int mc_informer_new(mc_kube_client *client, mc_kube_watcher *watcher, const mc_kube_resource *res,
+int mc_informer_runner_new(mc_kube_watcher *watcher, int list_workers, mc_informer_runner **out,
+                           mc_err *err)
+{
+    *out = NULL;
+    if (!watcher)
+        return mc_err_set(err, MC_EINVAL, "informer runner: a watcher is required");
+    if (list_workers < 0 || list_workers > RUNNER_WORKERS_MAX)
+        return mc_err_set(err, MC_EINVAL, "informer runner: %d list workers (0 to %d)",
+                          list_workers, RUNNER_WORKERS_MAX);
+    int count = list_workers ? list_workers : RUNNER_WORKERS_DEFAULT;
+    mc_informer_runner *runner = calloc(1, sizeof(*runner));
+    if (!runner)
+        return mc_err_set(err, MC_ENOMEM, "informer runner: out of memory");
+    runner->watcher = watcher;
+    runner->queue = mc_workqueue_new(NULL);
+    runner->informers = json_object();
+    runner->workers = calloc((size_t)count, sizeof(*runner->workers));
+    pthread_mutex_init(&runner->lock, NULL);
+    pthread_cond_init(&runner->idle, NULL);
+    int rc = runner->queue && runner->informers && runner->workers
+                 ? MC_OK
+                 : mc_err_set(err, MC_ENOMEM, "informer runner: out of memory");
+    for (; rc == MC_OK && runner->worker_count < count; runner->worker_count++) {
+        if (pthread_create(&runner->workers[runner->worker_count], NULL, runner_worker, runner))
+            rc = mc_err_set(err, MC_ENOMEM, "informer runner: cannot start list worker %d of %d",
+                            runner->worker_count + 1, count);
+    }
+    if (rc != MC_OK) {
+        mc_informer_runner_free(runner);
+        return rc;
+    }
+    *out = runner;
+    return MC_OK;
+}
+
+void mc_informer_runner_free(mc_informer_runner *runner)
+{
+    if (!runner)
+        return;
+    if (runner->queue)
+        mc_workqueue_shutdown(runner->queue, 0);
+    for (int i = 0; i < runner->worker_count; i++)
+        pthread_join(runner->workers[i], NULL);
+    mc_workqueue_free(runner->queue);
+    json_decref(runner->informers);
+    pthread_cond_destroy(&runner->idle);
+    pthread_mutex_destroy(&runner->lock);
+    free(runner->workers);
+    free(runner);
+}
+
+int mc_informer_new(mc_kube_client *client, mc_informer_runner *runner, const mc_kube_resource *res,
                     const mc_informer_options *options, const mc_informer_handlers *handlers,
                     mc_informer **out, mc_err *err)
 {
     *out = NULL;
-    if (!client || !watcher || !res || !res->version || !res->plural)
-        return mc_err_set(err, MC_EINVAL, "informer: client, watcher and resource are required");
+    if (!client || !runner || !res || !res->version || !res->plural)
+        return mc_err_set(err, MC_EINVAL, "informer: client, runner and resource are required");
     mc_informer *informer = calloc(1, sizeof(*informer));
     if (!informer)
         return mc_err_set(err, MC_ENOMEM, "informer %s: out of memory", res->plural);
     informer->client = client;
-    informer->watcher = watcher;
+    informer->runner = runner;
+    informer->backoff_ms = INFORMER_BACKOFF_MIN_MS;
+    pthread_mutex_lock(&runner->lock);
+    snprintf(informer->key, sizeof(informer->key), "%llu", runner->next_id++);
+    pthread_mutex_unlock(&runner->lock);
     informer->group = mc_strdup(res->group ? res->group : "");
     informer->version = mc_strdup(res->version);
     informer->plural = mc_strdup(res->plural);
@@ -528,16 +626,20 @@ int mc_informer_new(mc_kube_client *client, mc_kube_watcher *watcher, const mc_k
 
 int mc_informer_start(mc_informer *informer, mc_err *err)
 {
+    mc_informer_runner *runner = informer->runner;
     int rc = MC_OK;
     pthread_mutex_lock(&informer->lock);
     if (!informer->started && !informer->stopping) {
-        if (pthread_create(&informer->thread, NULL, informer_main, informer) != 0)
-            rc = mc_err_set(err, MC_ENOMEM, "informer %s: cannot start its thread",
-                            informer->plural);
-        else
-            informer->started = 1;
+        pthread_mutex_lock(&runner->lock);
+        json_t *address = json_integer((json_int_t)(intptr_t)informer);
+        if (json_object_set_new(runner->informers, informer->key, address) != 0)
+            rc = mc_err_set(err, MC_ENOMEM, "informer %s: out of memory", informer->plural);
+        pthread_mutex_unlock(&runner->lock);
+        informer->started = rc == MC_OK;
     }
     pthread_mutex_unlock(&informer->lock);
+    if (rc == MC_OK)
+        mc_workqueue_add(runner->queue, informer->key);
     return rc;
 }
 
@@ -563,16 +665,26 @@ int mc_informer_wait_synced(mc_informer *informer, int64_t timeout_ms)
 
 void mc_informer_stop(mc_informer *informer)
 {
+    mc_informer_runner *runner = informer->runner;
     pthread_mutex_lock(&informer->lock);
     informer->stopping = 1;
     pthread_cond_broadcast(&informer->cond);
     int started = informer->started;
     informer->started = 0;
     pthread_mutex_unlock(&informer->lock);
-    /* The thread stops its watch before it returns (a list in flight ends
-     * within the client's request timeout). */
-    if (started)
-        pthread_join(informer->thread, NULL);
+    if (!started)
+        return;
+    /* Unregistered, no worker picks the informer up again (its key may
+     * still be queued: it is then ignored); wait for a step in progress (a
+     * list in flight ends within the client's request timeout). */
+    pthread_mutex_lock(&runner->lock);
+    json_object_del(runner->informers, informer->key);
+    while (informer->busy)
+        pthread_cond_wait(&runner->idle, &runner->lock);
+    pthread_mutex_unlock(&runner->lock);
+    /* No worker owns the watch now; after this no event callback runs. */
+    mc_kube_watch_stop(informer->watch);
+    informer->watch = NULL;
 }
 
 void mc_informer_free(mc_informer *informer)

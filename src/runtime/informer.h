@@ -3,10 +3,16 @@
  * An informer lists a resource (paged), then watches from the list's
  * resourceVersion; on 410 Expired it relists (handlers see the difference as
  * adds, updates and deletes) and watches again. The cache is indexed by
- * namespace/name (and by one label key where asked). Handlers run on the
- * watch I/O thread or the informer's relist thread and must not block: they
- * queue keys. Optional resync calls on_update for every cached object
- * periodically. Thread-safe reads.
+ * namespace/name (and by one label key where asked). Optional resync calls
+ * on_update for every cached object periodically. Thread-safe reads.
+ *
+ * Threads: informers have none of their own. A process makes one runner
+ * over its watcher: its watches share the watcher's I/O thread, and its
+ * lists, relists and resyncs run on the runner's fixed pool of list workers,
+ * queued FIFO; backoff and resync waits are timers of the runner's queue.
+ * So the thread count does not grow with the number of informers (or
+ * clusters). Handlers run on the watch I/O thread (events) or a list worker
+ * (relist, resync) and must not block: they queue keys.
  */
 #ifndef MC_RUNTIME_INFORMER_H
 #define MC_RUNTIME_INFORMER_H
@@ -20,6 +26,7 @@
 #include "util/err.h"
 
 typedef struct mc_informer mc_informer;
+typedef struct mc_informer_runner mc_informer_runner;
 
 typedef struct mc_informer_handlers {
     void (*on_add)(void *ctx, const json_t *obj);
@@ -35,13 +42,26 @@ typedef struct mc_informer_options {
     int64_t resync_ms;          /* 0: no resync */
 } mc_informer_options;
 
-/* Creates an informer for res (copied) through client and watcher (which
- * must outlive it). handlers may be NULL. */
-int mc_informer_new(mc_kube_client *client, mc_kube_watcher *watcher,
-                    const mc_kube_resource *res, const mc_informer_options *options,
-                    const mc_informer_handlers *handlers, mc_informer **out, mc_err *err);
+/* Starts list_workers threads (0: 4; at most 64) that run the lists, relists
+ * and resyncs of every informer made with the runner, whose watches run on
+ * watcher (which must outlive the runner). A list holds its worker until it
+ * ends: at most the client's request timeout per page (the client's
+ * deadline_ms, where set, bounds its retries), so an unreachable cluster
+ * holds one worker for that long between backoffs while the others go on.
+ * MC_EINVAL (no watcher, bad count), MC_ENOMEM. */
+int mc_informer_runner_new(mc_kube_watcher *watcher, int list_workers, mc_informer_runner **out,
+                           mc_err *err);
 
-/* Starts listing and watching (returns at once). */
+/* Stops the workers. Free every informer made with it first. Accepts NULL. */
+void mc_informer_runner_free(mc_informer_runner *runner);
+
+/* Creates an informer for res (copied) through client and runner (which
+ * must outlive it). handlers may be NULL. */
+int mc_informer_new(mc_kube_client *client, mc_informer_runner *runner, const mc_kube_resource *res,
+                    const mc_informer_options *options, const mc_informer_handlers *handlers,
+                    mc_informer **out, mc_err *err);
+
+/* Queues the first list (returns at once). */
 int mc_informer_start(mc_informer *informer, mc_err *err);
 
 /* 1 once the first list has been applied to the cache. */
@@ -50,7 +70,9 @@ int mc_informer_has_synced(mc_informer *informer);
 /* Waits until synced or timeout_ms pass; MC_OK or MC_EUNAVAILABLE. */
 int mc_informer_wait_synced(mc_informer *informer, int64_t timeout_ms);
 
-/* Stops watching; handlers are not called after it returns. */
+/* Stops watching; handlers are not called after it returns. Waits for a
+ * list or resync of this informer in progress on a worker, so it must not
+ * be called from the informer's own handlers. */
 void mc_informer_stop(mc_informer *informer);
 
 /* Frees (stopping first). Accepts NULL. */

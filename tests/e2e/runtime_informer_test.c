@@ -36,6 +36,7 @@ typedef struct fixture {
     mc_kube_client *direct;  /* straight to the server: the writer and the judge */
     mc_kube_client *proxied; /* through the proxy: the informer's */
     mc_kube_watcher *watcher;
+    mc_informer_runner *runner;
     mc_informer *informer;
     const char *selector;              /* the informer's label selector (and compare's), or NULL */
     int64_t resync_ms;                 /* the informer's resync period */
@@ -115,6 +116,8 @@ static int start(fixture *f, const char *history)
     mc_kube_config_free(config);
     if (rc == MC_OK)
         rc = mc_kube_watcher_new(&f->watcher, &err);
+    if (rc == MC_OK)
+        rc = mc_informer_runner_new(f->watcher, 0, &f->runner, &err);
     if (rc != MC_OK) {
         fprintf(stderr, "%s\n", err.msg);
         return -1;
@@ -144,6 +147,7 @@ static int teardown(void **state)
     if (!f)
         return 0;
     mc_informer_free(f->informer);
+    mc_informer_runner_free(f->runner);
     mc_kube_watcher_free(f->watcher);
     mc_kube_client_free(f->proxied);
     mc_kube_client_free(f->direct);
@@ -158,7 +162,7 @@ static void start_informer(fixture *f)
     mc_informer_handlers handlers = {on_add, on_update, on_delete, f};
     mc_informer_options options = {"default", f->selector, "group", f->resync_ms};
     mc_err err;
-    assert_int_equal(mc_informer_new(f->proxied, f->watcher, &configmaps, &options, &handlers,
+    assert_int_equal(mc_informer_new(f->proxied, f->runner, &configmaps, &options, &handlers,
                                      &f->informer, &err),
                      MC_OK);
     assert_int_equal(mc_informer_start(f->informer, &err), MC_OK);

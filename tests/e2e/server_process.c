@@ -48,7 +48,7 @@ int server_process_start(server_process *sp, const char *const *extra_args)
     char server_json[400];
     snprintf(server_json, sizeof(server_json), "%s/server.json", sp->dir);
     unlink(server_json);
-    const char *argv[64];
+    const char *argv[512];
     size_t argc = 0;
     argv[argc++] = MESHCERT_BIN;
     argv[argc++] = "server";
@@ -58,7 +58,7 @@ int server_process_start(server_process *sp, const char *const *extra_args)
     argv[argc++] = "127.0.0.1:0";
     argv[argc++] = "--log-level";
     argv[argc++] = "warn";
-    for (size_t i = 0; extra_args && extra_args[i] && argc < 62; i++)
+    for (size_t i = 0; extra_args && extra_args[i] && argc < 510; i++)
         argv[argc++] = extra_args[i];
     argv[argc] = NULL;
     posix_spawn_file_actions_t actions;

@@ -12,7 +12,6 @@
  */
 #include "agent/agent.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -463,13 +462,6 @@ out:
 
 /* ---- executing the action (worker threads) ---- */
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* Waits until the cache has moved past the state the decision read: the
  * object present with another resourceVersion than old_rv (old_rv NULL: was
  * absent), or, after a delete, gone. Gives up after CACHE_WAIT_MS: the next
@@ -477,18 +469,9 @@ static void sleep_ms(long ms)
 static void wait_cache(mc_informer *informer, const char *ns, const char *name, const char *old_rv,
                        int deleted)
 {
-    for (int waited = 0; waited < CACHE_WAIT_MS; waited += 5) {
-        json_t *obj = mc_informer_get(informer, ns, name);
-        const char *rv = obj ? json_str(obj, "metadata", "resourceVersion") : NULL;
-        int done = deleted ? (!obj || !old_rv || !rv || strcmp(rv, old_rv) != 0)
-                           : (obj && (!old_rv || !rv || strcmp(rv, old_rv) != 0));
-        json_decref(obj);
-        if (done)
-            return;
-        sleep_ms(5);
-    }
-    mc_log_debug(LOG_COMPONENT, "cache did not show the write to %s/%s within %d ms", ns, name,
-                 CACHE_WAIT_MS);
+    if (!mc_informer_wait_for(informer, ns, name, old_rv, deleted, CACHE_WAIT_MS))
+        mc_log_debug(LOG_COMPONENT, "cache did not show the write to %s/%s within %d ms", ns, name,
+                     CACHE_WAIT_MS);
 }
 
 static const char *rv_of(const mc_api_object_meta *meta)

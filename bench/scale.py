@@ -147,7 +147,7 @@ class Size:
         if p and p.poll() is None:
             p.send_signal(sig)
             try:
-                p.wait(30)
+                p.wait(120 if name == "agents" else 30)  # 1 000 agents take a while to free
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()

@@ -1,6 +1,6 @@
 # meshcert front door. `make demo` and `make test` install missing Debian
 # packages first (scripts/deps.sh), so a fresh bookworm machine needs nothing else.
-.PHONY: all deps build demo demo-offline demo-rotate test release asan valgrind fuzz fuzz-build bench bench-pki bench-server soak-fuzz soak-kill format lint clean
+.PHONY: all deps build demo demo-offline demo-rotate test release asan valgrind fuzz fuzz-build bench bench-pki bench-server bench-scale soak-fuzz soak-kill format lint clean
 
 BUILD       ?= build
 BUILD_ASAN  ?= build-asan
@@ -79,6 +79,13 @@ bench-pki: deps build
 
 bench-server: deps build
 	bench/server.sh $(BUILD)
+
+# The whole workflow at N clusters (default N="10 100 1000", one table): wall
+# time to all FINISHED, CPU against the crypto ceiling, API requests per
+# issuance, RSS and threads, issuer resync, renewal storm (bench/RESULTS.md).
+N ?= 10 100 1000
+bench-scale: deps build
+	bench/scale.sh $(BUILD) "$(N)"
 
 # Soak runs (not in CI; see bench/RESULTS.md). soak-fuzz: the ASan/UBSan server
 # under mutated HTTPS requests for SOAK_SECONDS (1 h), then health, sanitizers,

@@ -11,11 +11,18 @@
  *              and MC_BENCH_PKCS11_PIN_FILE name one (bench/pki.sh sets them).
  * Prints "<root type> <mode> <issuances/s> <count> <seconds>" per line; the
  * comparison against openssl is bench/pki.sh's job.
+ *   ceiling N - the crypto of N issuances alone, as make bench-scale counts
+ *              it: N times an EC P-256 key generation, a CSR signed with it,
+ *              and an intermediate issued from it by an EC P-256 root (built,
+ *              signed, PEM-encoded). Prints "ceiling <N> <CPU seconds>"
+ *              (user + system of this process, getrusage).
  * Usage: bench_pki <root key type> [seconds per mode] [csr key type]
+ *        bench_pki ceiling N
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "pki/cert.h"
@@ -116,8 +123,48 @@ static void run_pkcs11(const char *root_name, mc_key_type root_type, double seco
     mc_pki_pkcs11_free(p11);
 }
 
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* bench_pki ceiling N (make bench-scale): the CPU of N issuances' crypto. */
+static int ceiling(long n)
+{
+    mc_err err = {0};
+    mc_pki_key *root_key = NULL;
+    mc_pki_cert *root = NULL;
+    mc_pki_signer *signer = NULL;
+    mc_pki_root_params root_params = {"Acme", "bench root", (int64_t)10 * 365 * 86400, 0};
+    if (mc_pki_key_generate(MC_KEY_EC_P256, &root_key, &err) ||
+        mc_pki_root_create(root_key, &root_params, &root, &err) ||
+        mc_pki_signer_new(root, root_key, &signer, &err))
+        die("setup", &err);
+    double start = cpu_seconds();
+    for (long i = 0; i < n; i++) {
+        mc_pki_key *key = NULL;
+        mc_pki_csr *csr = NULL;
+        if (mc_pki_key_generate(MC_KEY_EC_P256, &key, &err) ||
+            mc_pki_csr_create(key, "Istio", hosts, 1, &csr, &err))
+            die("key and csr", &err);
+        issue_once(signer, csr, NULL, 0);
+        mc_pki_csr_free(csr);
+        mc_pki_key_free(key);
+    }
+    printf("ceiling %ld %.4f\n", n, cpu_seconds() - start);
+    mc_pki_signer_free(signer);
+    mc_pki_cert_free(root);
+    mc_pki_key_free(root_key);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "ceiling") == 0)
+        return ceiling(atol(argv[2]));
     if (argc < 2) {
         fprintf(stderr, "usage: bench_pki <root key type> [seconds] [csr key type]\n");
         return 2;

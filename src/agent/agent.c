@@ -12,7 +12,6 @@
  */
 #include "agent/agent.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -76,6 +75,7 @@ struct mc_agent {
     mc_kube_client *client;         /* thread-safe */
     mc_kube_watcher *watcher;       /* the watch I/O thread */
     mc_informer_runner *informers;  /* list workers of the informers */
+    int owns_io;                    /* 0: watcher and runner shared with other agents */
     mc_controller *controller;      /* queue + workers */
     mc_informer *issued;            /* IssuedCertificates in namespace */
     mc_informer *requests;          /* CertificateRequests in namespace */
@@ -462,13 +462,6 @@ out:
 
 /* ---- executing the action (worker threads) ---- */
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* Waits until the cache has moved past the state the decision read: the
  * object present with another resourceVersion than old_rv (old_rv NULL: was
  * absent), or, after a delete, gone. Gives up after CACHE_WAIT_MS: the next
@@ -476,18 +469,9 @@ static void sleep_ms(long ms)
 static void wait_cache(mc_informer *informer, const char *ns, const char *name, const char *old_rv,
                        int deleted)
 {
-    for (int waited = 0; waited < CACHE_WAIT_MS; waited += 5) {
-        json_t *obj = mc_informer_get(informer, ns, name);
-        const char *rv = obj ? json_str(obj, "metadata", "resourceVersion") : NULL;
-        int done = deleted ? (!obj || !old_rv || !rv || strcmp(rv, old_rv) != 0)
-                           : (obj && (!old_rv || !rv || strcmp(rv, old_rv) != 0));
-        json_decref(obj);
-        if (done)
-            return;
-        sleep_ms(5);
-    }
-    mc_log_debug(LOG_COMPONENT, "cache did not show the write to %s/%s within %d ms", ns, name,
-                 CACHE_WAIT_MS);
+    if (!mc_informer_wait_for(informer, ns, name, old_rv, deleted, CACHE_WAIT_MS))
+        mc_log_debug(LOG_COMPONENT, "cache did not show the write to %s/%s within %d ms", ns, name,
+                     CACHE_WAIT_MS);
 }
 
 static const char *rv_of(const mc_api_object_meta *meta)
@@ -918,8 +902,12 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
      * RETRY_MAX_MS: once the cause is fixed elsewhere (a root created in the
      * management cluster) it recovers within that, not client-go's 1000 s. */
     mc_workqueue_options queue_options = {0, RETRY_MAX_MS, NULL, NULL};
-    if ((rc = mc_kube_watcher_new(&agent->watcher, err)) ||
-        (rc = mc_informer_runner_new(agent->watcher, 0, &agent->informers, err)) ||
+    agent->owns_io = !options->watcher || !options->runner;
+    agent->watcher = agent->owns_io ? NULL : options->watcher;
+    agent->informers = agent->owns_io ? NULL : options->runner;
+    if ((agent->owns_io && ((rc = mc_kube_watcher_new(&agent->watcher, err)) ||
+                            (rc = mc_informer_runner_new(agent->watcher, 0, &agent->informers,
+                                                         err)))) ||
         (rc = mc_controller_new_with("agent", options->workers > 0 ? options->workers : 4,
                                      reconcile, agent, &queue_options, &agent->controller, err)))
         goto fail;
@@ -1023,8 +1011,10 @@ void mc_agent_free(mc_agent *agent)
     for (size_t i = 0; i < 5; i++)
         mc_informer_free(*list[i]);
     mc_controller_free(agent->controller);
-    mc_informer_runner_free(agent->informers);
-    mc_kube_watcher_free(agent->watcher);
+    if (agent->owns_io) {
+        mc_informer_runner_free(agent->informers);
+        mc_kube_watcher_free(agent->watcher);
+    }
     mc_kube_client_free(agent->client);
     free(agent->metrics.cluster);
     free(agent->namespace);

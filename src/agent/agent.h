@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #include "kube/config.h"
+#include "kube/watch.h"
+#include "runtime/informer.h"
 #include "pki/bundle.h"
 #include "pki/key.h"
 #include "util/err.h"
@@ -31,9 +33,13 @@ typedef struct mc_agent_options {
     mc_metrics *metrics;            /* where the agent's metrics go (docs/metrics.md), or NULL;
                                        must outlive the agent */
     const char *cluster_name;       /* the cluster label of its metrics (NULL: "") */
+    mc_kube_watcher *watcher;       /* a watch I/O thread and an informer runner made on it,
+                                       shared with other agents of the process (both must */
+    mc_informer_runner *runner;     /* outlive the agent), or NULL: the agent starts its own
+                                       (bench/scale_agents.c shares one of each) */
 } mc_agent_options;
 
-/* Builds the client, the watch I/O thread, the informers and the controller
+/* Builds the client, the watch I/O thread and informer runner (unless shared), the informers and the controller
  * (nothing runs yet). *out freed with mc_agent_free. MC_ENOMEM, kube/ codes. */
 int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err);
 

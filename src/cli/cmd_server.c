@@ -27,6 +27,7 @@ static const char help[] =
     "  --data-dir DIR         data directory (created if missing)             [required]\n"
     "  --listen HOST:PORT     address to serve on; port 0 picks a free port   [127.0.0.1:6443]\n"
     "  --cluster NAME         a logical cluster to create if missing; repeat\n"
+    "                         (up to 4096)\n"
     "  --history N            revisions kept per cluster for watch resumption [10000]\n"
     "  --bookmark-interval D  interval of watch BOOKMARK events, e.g. 60s     [60s]\n"
     "  --max-watches N        open watches in total; more get 429             [20000]\n"
@@ -144,7 +145,7 @@ int mc_cmd_server(int argc, char **argv)
     memset(&config, 0, sizeof(config));
     char host[256] = "127.0.0.1";
     config.port = 6443;
-    const char *clusters[256];
+    const char *clusters[4096]; /* make bench-scale starts 1 001 */
     size_t cluster_count = 0;
     mc_cli_log_options log_options = MC_CLI_LOG_OPTIONS_DEFAULT;
     mc_err err = {0};
@@ -163,7 +164,7 @@ int mc_cmd_server(int argc, char **argv)
             break;
         case OPT_CLUSTER:
             if (cluster_count == sizeof(clusters) / sizeof(clusters[0]))
-                return mc_cli_usage_error(cmd, "too many --cluster options (at most 256)");
+                return mc_cli_usage_error(cmd, "too many --cluster options (at most 4096)");
             clusters[cluster_count++] = optarg;
             break;
         case OPT_HISTORY:

@@ -188,6 +188,7 @@ static void on_event(void *ctx, mc_kube_event_type type, const json_t *object)
             return;
         pthread_mutex_lock(&informer->lock);
         old = cache_put(informer, key, (json_t *)object);
+        pthread_cond_broadcast(&informer->cond); /* mc_informer_wait_for */
         pthread_mutex_unlock(&informer->lock);
         if (old && informer->handlers.on_update)
             informer->handlers.on_update(informer->handlers.ctx, old, object);
@@ -200,6 +201,7 @@ static void on_event(void *ctx, mc_kube_event_type type, const json_t *object)
             return;
         pthread_mutex_lock(&informer->lock);
         old = cache_remove(informer, key);
+        pthread_cond_broadcast(&informer->cond); /* mc_informer_wait_for */
         pthread_mutex_unlock(&informer->lock);
         if (old && informer->handlers.on_delete)
             informer->handlers.on_delete(informer->handlers.ctx, object);
@@ -711,12 +713,44 @@ void mc_informer_free(mc_informer *informer)
     free(informer);
 }
 
+/* The cache key of ns/name ("name" when cluster-scoped); -1 when too long. */
+static int cache_key(const char *ns, const char *name, char *key, size_t key_size)
+{
+    int n = ns && *ns ? snprintf(key, key_size, "%s/%s", ns, name)
+                      : snprintf(key, key_size, "%s", name);
+    return n < 0 || (size_t)n >= key_size ? -1 : 0;
+}
+
+/* Lock held: whether the cache shows what mc_informer_wait_for waits for. */
+static int cache_shows(mc_informer *informer, const char *key, const char *old_rv, int deleted)
+{
+    const json_t *obj = json_object_get(informer->cache, key);
+    const char *rv = json_string_value(
+        json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+    int changed = !old_rv || !rv || strcmp(rv, old_rv) != 0;
+    return deleted ? !obj || changed : obj && changed;
+}
+
+int mc_informer_wait_for(mc_informer *informer, const char *ns, const char *name,
+                         const char *old_rv, int deleted, int64_t timeout_ms)
+{
+    char key[INFORMER_KEY_MAX];
+    if (cache_key(ns, name, key, sizeof(key)))
+        return 0;
+    struct timespec until = deadline_after(timeout_ms > 0 ? timeout_ms : 0);
+    pthread_mutex_lock(&informer->lock);
+    int shown;
+    while (!(shown = cache_shows(informer, key, old_rv, deleted)) && !informer->stopping &&
+           pthread_cond_timedwait(&informer->cond, &informer->lock, &until) == 0) {
+    }
+    pthread_mutex_unlock(&informer->lock);
+    return shown;
+}
+
 json_t *mc_informer_get(mc_informer *informer, const char *ns, const char *name)
 {
     char key[INFORMER_KEY_MAX];
-    int n = ns && *ns ? snprintf(key, sizeof(key), "%s/%s", ns, name)
-                      : snprintf(key, sizeof(key), "%s", name);
-    if (n < 0 || (size_t)n >= sizeof(key))
+    if (cache_key(ns, name, key, sizeof(key)))
         return NULL;
     pthread_mutex_lock(&informer->lock);
     json_t *copy = json_deep_copy(json_object_get(informer->cache, key));

@@ -86,6 +86,13 @@ void mc_informer_free(mc_informer *informer);
  * cluster-scoped. */
 json_t *mc_informer_get(mc_informer *informer, const char *ns, const char *name);
 
+/* Waits up to timeout_ms until the cache shows a write to ns/name: the
+ * object present with another resourceVersion than old_rv (old_rv NULL:
+ * present at all), or, with deleted, gone (or replaced). Woken by each
+ * cache change, no polling. 1 when shown, 0 on timeout or stop. */
+int mc_informer_wait_for(mc_informer *informer, const char *ns, const char *name,
+                         const char *old_rv, int deleted, int64_t timeout_ms);
+
 /* Copies of every cached object (in ns, or all when NULL) into a new array
  * (*out; caller decrefs each and frees the array). Returns the count. */
 size_t mc_informer_list(mc_informer *informer, const char *ns, json_t ***out);

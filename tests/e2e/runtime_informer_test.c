@@ -5,7 +5,8 @@
  * rounds of a proxy cutting and stalling its connections mid-stream; a
  * label selector limits the cache to the matching objects (compared with
  * the server's list under the same selector) as labels change; resync calls
- * on_update(obj, obj) for every cached object periodically.
+ * on_update(obj, obj) for every cached object periodically; wait_for sees
+ * creates, updates and deletes and times out when nothing comes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -434,6 +435,44 @@ static void test_label_selector_limits_cache(void **state)
 
 /* resync_ms 300 and no writes: every cached object is handed to on_update
  * (old equal to new) about every 300 ms; none after stop. */
+/* mc_informer_wait_for returns as soon as the cache shows the write (woken
+ * by the watch event, no polling), and times out when it never comes. */
+static const char *cached_rv(fixture *f, const char *name, char *out, size_t out_size)
+{
+    json_t *obj = mc_informer_get(f->informer, "default", name);
+    const char *rv =
+        json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+    snprintf(out, out_size, "%s", rv ? rv : "");
+    json_decref(obj);
+    return rv ? out : NULL;
+}
+
+static void test_wait_for_shows_writes(void **state)
+{
+    fixture *f = *state;
+    start_informer(f);
+    char rv[64], rv2[64];
+    /* absent and never written: times out after about the timeout */
+    int64_t t0 = now_ms();
+    assert_int_equal(mc_informer_wait_for(f->informer, "default", "wf", NULL, 0, 300), 0);
+    assert_true(now_ms() - t0 >= 290);
+    /* created: shown */
+    put_configmap(f, "wf", 1);
+    assert_int_equal(mc_informer_wait_for(f->informer, "default", "wf", NULL, 0, 10000), 1);
+    assert_non_null(cached_rv(f, "wf", rv, sizeof(rv)));
+    /* no newer write than rv: times out */
+    assert_int_equal(mc_informer_wait_for(f->informer, "default", "wf", rv, 0, 200), 0);
+    /* updated: shown with a new resourceVersion */
+    put_configmap(f, "wf", 2);
+    assert_int_equal(mc_informer_wait_for(f->informer, "default", "wf", rv, 0, 10000), 1);
+    assert_non_null(cached_rv(f, "wf", rv2, sizeof(rv2)));
+    assert_string_not_equal(rv, rv2);
+    /* deleted: shown as gone */
+    delete_configmap(f, "wf");
+    assert_int_equal(mc_informer_wait_for(f->informer, "default", "wf", rv2, 1, 10000), 1);
+    assert_null(cached_rv(f, "wf", rv, sizeof(rv)));
+}
+
 static void test_resync_calls_on_update(void **state)
 {
     fixture *f = *state;
@@ -480,6 +519,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_is_prompt_and_final, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_label_selector_limits_cache, setup_default, teardown),
         cmocka_unit_test_setup_teardown(test_resync_calls_on_update, setup_default, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_for_shows_writes, setup_default, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

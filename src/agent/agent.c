@@ -28,6 +28,7 @@
 #include "kube/client.h"
 #include "kube/watch.h"
 #include "runtime/controller.h"
+#include "runtime/events.h"
 #include "runtime/informer.h"
 #include "runtime/metrics.h"
 #include "util/log.h"
@@ -81,6 +82,7 @@ struct mc_agent {
     mc_informer *directives;        /* PodBounceDirectives, all namespaces */
     mc_informer *secrets;           /* Secrets, all namespaces (outputs live elsewhere) */
     mc_informer *pods;              /* Pods, all namespaces */
+    mc_event_recorder *events;      /* Events about what the workers do (thread-safe) */
     agent_metrics metrics;          /* immutable after new */
 };
 
@@ -699,6 +701,138 @@ static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs
     return rc;
 }
 
+/* ---- Events (docs/workflow.md, "Events") ---- */
+
+/* What the status said before an action changed it (write_status updates
+ * o->ic in place). */
+typedef struct prior_status {
+    mc_ic_state state;
+    int64_t observed_generation;
+} prior_status;
+
+static mc_event_object event_object(const char *kind, const mc_api_object_meta *meta)
+{
+    return (mc_event_object){MC_API_GROUP_VERSION, kind,     meta->namespace,
+                             meta->name,           meta->uid, meta->resource_version};
+}
+
+/* The Event of a status written: one per transition (a rewrite of the same
+ * state, e.g. a stale Ready condition, is none). */
+static void record_status_event(mc_agent *agent, const observed *o, const mc_agent_action *action,
+                                const prior_status *prior)
+{
+    const mc_api_issued_certificate *ic = o->ic;
+    mc_event_object obj = event_object("IssuedCertificate", &ic->metadata);
+    const mc_api_object_ref *out = &ic->spec.issued_certificate_secret;
+    int restarted = prior->observed_generation != action->observed_generation;
+    switch ((mc_ic_state)action->state) {
+    case MC_IC_STATE_FAILED:
+        mc_event_record(agent->events, &obj, MC_EVENT_WARNING, "Failed", "%s", action->error);
+        break;
+    case MC_IC_STATE_PENDING:
+        if (action->issuing == MC_AGENT_ISSUING_START)
+            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL,
+                            action->issuing_reason && strcmp(action->issuing_reason, "Rotation") == 0
+                                ? "RotationRequested"
+                                : "Renewing",
+                            "issuing a successor (new key); the current certificate stays in "
+                            "Secret %s/%s until it is FINISHED",
+                            out->namespace ? out->namespace : "", out->name ? out->name : "");
+        else if (restarted || prior->state != MC_IC_STATE_PENDING)
+            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Pending",
+                            "issuance started for generation %lld",
+                            (long long)action->observed_generation);
+        break;
+    case MC_IC_STATE_REQUESTED:
+        if (prior->state != MC_IC_STATE_REQUESTED)
+            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Requested",
+                            "waiting for the issuer to sign CertificateRequest %s/%s",
+                            ic->metadata.namespace, ic->metadata.name);
+        break;
+    case MC_IC_STATE_ISSUED:
+        if (prior->state != MC_IC_STATE_ISSUED) {
+            char not_after[40] = "";
+            mc_time_format(action->not_after, not_after, sizeof(not_after));
+            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Issued",
+                            "certificate written to Secret %s/%s, valid until %s",
+                            out->namespace ? out->namespace : "", out->name ? out->name : "",
+                            not_after);
+        }
+        break;
+    case MC_IC_STATE_FINISHED:
+        if (prior->state != MC_IC_STATE_FINISHED)
+            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Finished",
+                            "issuance complete%s",
+                            ic->spec.pod_bounce_directive.name ? ": pods bounced" : "");
+        break;
+    default: break;
+    }
+}
+
+/* The Events of an action executed: on the IssuedCertificate, on the
+ * CertificateRequest created, on the PodBounceDirective whose pods are
+ * bounced. Messages name objects, never their data. */
+static void record_events(mc_agent *agent, const observed *o, const mc_agent_action *action,
+                          const prior_status *prior)
+{
+    const mc_api_issued_certificate *ic = o->ic;
+    const char *ns = ic->metadata.namespace, *name = ic->metadata.name;
+    mc_event_object obj = event_object("IssuedCertificate", &ic->metadata);
+    switch (action->type) {
+    case MC_AGENT_SET_STATUS: record_status_event(agent, o, action, prior); break;
+    case MC_AGENT_CREATE_KEY:
+        mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "KeyGenerated",
+                        "generated a new %s private key in Secret %s/%s (it never leaves this "
+                        "cluster)",
+                        mc_pki_key_type_name(mc_agent_key_type(ic, agent->key_type)), ns, name);
+        break;
+    case MC_AGENT_CREATE_REQUEST: {
+        mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "CSRCreated",
+                        "created CertificateRequest %s/%s for the issuer to sign", ns, name);
+        json_t *request = mc_informer_get(agent->requests, ns, name); /* cached by create */
+        json_t *meta = json_object_get(request, "metadata");
+        mc_event_object req = {MC_API_GROUP_VERSION, "CertificateRequest", ns, name,
+                               json_str(meta, "uid", NULL), NULL};
+        if (req.uid)
+            mc_event_record(agent->events, &req, MC_EVENT_NORMAL, "Created",
+                            "CSR for IssuedCertificate %s/%s (generation %lld), waiting for the "
+                            "issuer",
+                            ns, name, (long long)ic->metadata.generation);
+        json_decref(request);
+        break;
+    }
+    case MC_AGENT_DELETE_REQUEST:
+        /* each refused request is deleted once, to be made again: a looping
+         * refusal is one Event whose count grows */
+        if (o->request && o->request->status.state == MC_CR_STATE_FAILED)
+            mc_event_record(agent->events, &obj, MC_EVENT_WARNING, "CSRRefused",
+                            "the issuer refused CertificateRequest %s/%s: %s", ns, name,
+                            o->request->status.error && *o->request->status.error
+                                ? o->request->status.error
+                                : "(no reason given)");
+        break;
+    case MC_AGENT_RECORD_BOUNCE: {
+        mc_event_object pbd = event_object("PodBounceDirective", &o->directive->metadata);
+        mc_event_record(agent->events, &pbd, MC_EVENT_NORMAL, "BouncePlanned",
+                        "%zu pod(s) to restart for the new certificate of IssuedCertificate "
+                        "%s/%s (issuance %s)",
+                        action->planned, ns, name, action->issuance);
+        break;
+    }
+    case MC_AGENT_DELETE_POD:
+        if (o->directive) {
+            mc_event_object pbd = event_object("PodBounceDirective", &o->directive->metadata);
+            mc_event_record(agent->events, &pbd, MC_EVENT_NORMAL, "BouncedPods",
+                            "deleted pod %s/%s to load the new certificate of IssuedCertificate "
+                            "%s/%s (issuance %s)",
+                            action->pod->namespace, action->pod->name, ns, name,
+                            action->issuance);
+        }
+        break;
+    default: break;
+    }
+}
+
 /* Whether the API server refused a write for good (a 4xx other than 409 and
  * 429: invalid, forbidden, the namespace of a new object missing, ...):
  * retrying will not help until someone changes something, so the user must
@@ -728,6 +862,9 @@ static void report_refusal(mc_agent *agent, observed *o, const mc_err *refusal)
     fail.state = MC_IC_STATE_FAILED;
     fail.observed_generation = o->ic->metadata.generation;
     snprintf(fail.error, sizeof(fail.error), "%.*s", (int)sizeof(fail.error) - 1, refusal->msg);
+    /* every refused attempt: a persistent refusal is one Event counting them */
+    mc_event_object obj = event_object("IssuedCertificate", &o->ic->metadata);
+    mc_event_record(agent->events, &obj, MC_EVENT_WARNING, "WriteRefused", "%s", fail.error);
     const mc_api_issued_certificate_status *st = &o->ic->status;
     if (st->state == MC_IC_STATE_FAILED && st->observed_generation == fail.observed_generation &&
         strcmp(st->error ? st->error : "", fail.error) == 0)
@@ -803,6 +940,7 @@ static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc
     int failed = o.ic->status.state == MC_IC_STATE_FAILED ||
                  (action.type == MC_AGENT_SET_STATUS && action.state == MC_IC_STATE_FAILED);
     mc_ic_state before = o.ic->status.state;
+    prior_status prior = {before, o.ic->status.observed_generation};
     rc = execute(agent, &o, &obs, &action, err);
     if (rc == MC_ECONFLICT) {
         /* the cache was behind: the decision is recomputed from the fresher cache */
@@ -819,6 +957,7 @@ static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc
         goto out;
     }
     count_action(&agent->metrics, &o, &action, before);
+    record_events(agent, &o, &action, &prior);
     if (failed)
         result->requeue = 1; /* FAILED: retried with the per-key backoff */
     else if (action.type != MC_AGENT_NOTHING && action.type != MC_AGENT_WAIT)
@@ -922,6 +1061,10 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
         goto fail;
     if ((rc = metrics_register(agent, options, err)))
         goto fail;
+    mc_event_recorder_options event_options = {.component = "meshcert-agent",
+                                               .dropped = agent->metrics.runtime.events_dropped};
+    if ((rc = mc_event_recorder_new(options->config, &event_options, &agent->events, err)))
+        goto fail;
     mc_informer_handlers h = {issued_added, issued_updated, issued_added, agent};
     if ((rc = new_informer(agent, &res_issued, agent->namespace, &h, &agent->issued, err)))
         goto fail;
@@ -1020,6 +1163,7 @@ void mc_agent_free(mc_agent *agent)
     for (size_t i = 0; i < 5; i++)
         mc_informer_free(*list[i]);
     mc_controller_free(agent->controller);
+    mc_event_recorder_free(agent->events); /* after the workers: writes what they recorded */
     mc_kube_watcher_free(agent->watcher);
     mc_kube_client_free(agent->client);
     free(agent->metrics.cluster);

@@ -27,6 +27,7 @@ void cluster_free(issuer_cluster *cluster)
     /* informers first: they use the client */
     mc_informer_free(cluster->requests);
     mc_informer_free(cluster->issued);
+    mc_event_recorder_free(cluster->events);
     mc_kube_client_free(cluster->client);
     if (cluster->kubeconfig)
         mc_secure_free(cluster->kubeconfig, cluster->kubeconfig_len);
@@ -149,6 +150,10 @@ static int cluster_start(mc_issuer *issuer, const char *owner, const char *name,
     rc = mc_kube_config_load_text((const char *)kubeconfig, len, NULL, what, &config, err);
     if (rc == MC_OK)
         rc = mc_kube_client_new(config, NULL, &cluster->client, err);
+    mc_event_recorder_options event_options = {
+        .component = "meshcert-issuer", .dropped = issuer->metrics.runtime.events_dropped};
+    if (rc == MC_OK)
+        rc = mc_event_recorder_new(config, &event_options, &cluster->events, err);
     mc_informer_handlers handlers = {on_cluster_add, on_cluster_update, on_cluster_delete, cluster};
     mc_informer_options options = {NULL, NULL, NULL, 0};
     if (rc == MC_OK)

@@ -27,6 +27,7 @@
 #include "pki/issue.h"
 #include "pki/key.h"
 #include "runtime/controller.h"
+#include "runtime/events.h"
 #include "runtime/informer.h"
 #include "runtime/leader.h"
 #include "runtime/metrics.h"
@@ -48,6 +49,7 @@ typedef struct issuer_cluster {
     mc_kube_client *client;            /* immutable; outlives the informers */
     mc_informer *requests;             /* immutable */
     mc_informer *issued;               /* immutable */
+    mc_event_recorder *events;         /* immutable: Events on the cluster's requests */
     int refs;                          /* issuer->clusters_lock */
     struct issuer_cluster *next;       /* issuer->clusters_lock */
 } issuer_cluster;

@@ -708,6 +708,7 @@ static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs
 typedef struct prior_status {
     mc_ic_state state;
     int64_t observed_generation;
+    char error[512]; /* status.error, cut like mc_agent_action.error */
 } prior_status;
 
 static mc_event_object event_object(const char *kind, const mc_api_object_meta *meta)
@@ -727,7 +728,11 @@ static void record_status_event(mc_agent *agent, const observed *o, const mc_age
     int restarted = prior->observed_generation != action->observed_generation;
     switch ((mc_ic_state)action->state) {
     case MC_IC_STATE_FAILED:
-        mc_event_record(agent->events, &obj, MC_EVENT_WARNING, "Failed", "%s", action->error);
+        /* not for a rewrite of the same failure (a stale Ready condition) */
+        if (restarted || prior->state != MC_IC_STATE_FAILED ||
+            strcmp(prior->error, action->error) != 0)
+            mc_event_record(agent->events, &obj, MC_EVENT_WARNING, "Failed", "%s",
+                            action->error);
         break;
     case MC_IC_STATE_PENDING:
         if (action->issuing == MC_AGENT_ISSUING_START)
@@ -940,7 +945,8 @@ static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc
     int failed = o.ic->status.state == MC_IC_STATE_FAILED ||
                  (action.type == MC_AGENT_SET_STATUS && action.state == MC_IC_STATE_FAILED);
     mc_ic_state before = o.ic->status.state;
-    prior_status prior = {before, o.ic->status.observed_generation};
+    prior_status prior = {before, o.ic->status.observed_generation, ""};
+    mc_strlcpy(prior.error, o.ic->status.error ? o.ic->status.error : "", sizeof(prior.error));
     rc = execute(agent, &o, &obs, &action, err);
     if (rc == MC_ECONFLICT) {
         /* the cache was behind: the decision is recomputed from the fresher cache */

@@ -9,7 +9,8 @@
  *    exactly the object's Events; no key material in any Event;
  *  - an IssuedCertificate whose org the registration's policy refuses: the
  *    issuer's Warning on each CertificateRequest, and the agent's looping
- *    CSRRefused aggregated into one Event whose count grows past 1.
+ *    CSRRefused aggregated into one Event whose count grows past 1, and at
+ *    most one Failed (the transition).
  * Without kubectl the test exits 77 (skipped, said loudly) unless CI is set,
  * when that is a failure.
  */
@@ -238,12 +239,16 @@ static void test_repeated_refusal_aggregates(void **state)
                 (long long)count);
     assert_string_equal(json_string_value(json_object_get(event, "type")), "Warning");
     assert_non_null(strstr(json_string_value(json_object_get(event, "message")), "org"));
-    const char *first = json_string_value(json_object_get(event, "firstTimestamp")), *last = json_string_value(json_object_get(event, "lastTimestamp"));
+    const char *first = json_string_value(json_object_get(event, "firstTimestamp"));
+    const char *last = json_string_value(json_object_get(event, "lastTimestamp"));
     assert_true(strcmp(first, last) <= 0);
     json_decref(event);
-    event = find_event(f, IC_REFUSED, "Failed"); /* the transition: once */
-    assert_non_null(event);
-    assert_int_equal(json_integer_value(json_object_get(event, "count")), 1);
+    /* the transition to FAILED: once. A fast enough refusal loop spends the
+     * object's burst of 25 before the agent wins the race to REQUESTED (the
+     * spam filter then takes it), so it may be absent, never repeated. */
+    event = find_event(f, IC_REFUSED, "Failed");
+    if (event)
+        assert_int_equal(json_integer_value(json_object_get(event, "count")), 1);
     json_decref(event);
 
     /* the issuer's Warnings on the requests, by refusal class */
@@ -259,7 +264,7 @@ static void test_repeated_refusal_aggregates(void **state)
     json_decref(list);
 
     /* kubectl describe shows the aggregate as kube does: "(xN over ...)" */
-    static const char *const reasons[] = {"CSRRefused", "Failed", NULL};
+    static const char *const reasons[] = {"CSRRefused", "CSRCreated", NULL};
     char *out = wait_describe(f, "issuedcertificate", IC_REFUSED, reasons);
     const char *events = events_section(f, out);
     const char *line = strstr(events, "CSRRefused");

@@ -472,8 +472,8 @@ int mc_event_recorder_new(const mc_kube_config *config, const mc_event_recorder_
         rc = mc_err_set(err, MC_ENOMEM, "out of memory");
         goto fail;
     }
-    /* Events are best effort: a write gives up after 10 s, retried twice. */
-    mc_kube_client_options client_options = {.timeout_ms = 5000, .deadline_ms = 10000,
+    /* Events are best effort: a write gives up after 5 s, retries included. */
+    mc_kube_client_options client_options = {.timeout_ms = 3000, .deadline_ms = 5000,
                                              .max_retries = 2};
     if ((rc = mc_kube_client_new(config, &client_options, &r->client, err)))
         goto fail;

@@ -116,8 +116,8 @@ int mc_event_recorder_flush(mc_event_recorder *recorder, int64_t timeout_ms);
 /* Events dropped so far: queue full, spam-filtered, or not written. */
 unsigned long mc_event_recorder_dropped(mc_event_recorder *recorder);
 
-/* Writes what is queued (for at most 2 s), stops the writer and frees.
- * Accepts NULL. */
+/* Writes what is queued (starting no write after 2 s; one in flight ends
+ * within its 5 s deadline), stops the writer and frees. Accepts NULL. */
 void mc_event_recorder_free(mc_event_recorder *recorder);
 
 #endif

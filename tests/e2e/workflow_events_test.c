@@ -6,7 +6,8 @@
  *    shows an Events section (not <none>) with the reasons of every
  *    transition, from meshcert-agent and meshcert-issuer; `kubectl get
  *    events` lists them; the field selectors kubectl describe uses select
- *    exactly the object's Events; no key material in any Event;
+ *    exactly the object's Events; no key material in any Event; a rotate
+ *    token adds RotationRequested, and Finished counts 2;
  *  - an IssuedCertificate whose org the registration's policy refuses: the
  *    issuer's Warning on each CertificateRequest, and the agent's looping
  *    CSRRefused aggregated into one Event whose count grows past 1, and at
@@ -107,6 +108,23 @@ static void create_pod(const wf_fixture *f, const char *name)
     wf_create(f->managed[WF_EAST], &wf_pods, NS_APPS, pod);
 }
 
+/* The Event of the IssuedCertificate with reason (a new reference), or NULL. */
+static json_t *find_event(const wf_fixture *f, const char *name, const char *reason)
+{
+    char selector[256];
+    snprintf(selector, sizeof(selector),
+             "involvedObject.kind=IssuedCertificate,involvedObject.name=%s,reason=%s", name,
+             reason);
+    json_t *list = list_events(f, selector);
+    json_t *items = json_object_get(list, "items");
+    if (json_array_size(items) > 1)
+        wf_fail(f, "%zu Events %s for %s: one expected, aggregated", json_array_size(items),
+                reason, name);
+    json_t *event = json_incref(json_array_get(items, 0));
+    json_decref(list);
+    return event;
+}
+
 static int setup(void **state)
 {
     wf_fixture *f = NULL;
@@ -191,23 +209,26 @@ static void test_describe_shows_the_workflow(void **state)
     assert_int_equal(json_array_size(json_object_get(list, "items")), 0);
     json_decref(list);
     assert_true(wf_assert_no_key_leak(f) >= 1); /* Events included */
-}
 
-/* The Event of the IssuedCertificate with reason (a new reference), or NULL. */
-static json_t *find_event(const wf_fixture *f, const char *name, const char *reason)
-{
-    char selector[256];
-    snprintf(selector, sizeof(selector),
-             "involvedObject.kind=IssuedCertificate,involvedObject.name=%s,reason=%s", name,
-             reason);
-    json_t *list = list_events(f, selector);
-    json_t *items = json_object_get(list, "items");
-    if (json_array_size(items) > 1)
-        wf_fail(f, "%zu Events %s for %s: one expected, aggregated", json_array_size(items),
-                reason, name);
-    json_t *event = json_incref(json_array_get(items, 0));
-    json_decref(list);
-    return event;
+    /* a new rotate token: RotationRequested, then Issued and Finished again */
+    json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "annotations",
+                              MC_API_IC_ROTATE_ANNOTATION, "events-1");
+    assert_int_equal(mc_kube_patch(east, &wf_issued, WF_NS_MESHCERT, IC_NAME, MC_KUBE_PATCH_MERGE,
+                                   patch, 0, NULL, &err),
+                     MC_OK);
+    json_decref(patch);
+    static const char *const rotation_reasons[] = {"RotationRequested", NULL};
+    free(wait_describe(f, "issuedcertificate", IC_NAME, rotation_reasons));
+    for (int tries = 0;; tries++) {
+        json_t *finished = find_event(f, IC_NAME, "Finished");
+        int64_t n = json_integer_value(json_object_get(finished, "count"));
+        json_decref(finished);
+        if (n == 2) /* the same message: one Event, counted twice */
+            break;
+        if (tries == EVENT_WAIT_S * 4)
+            wf_fail(f, "the rotation's Finished Event did not count 2 (count %lld)", (long long)n);
+        wf_sleep_ms(250);
+    }
 }
 
 static void test_repeated_refusal_aggregates(void **state)

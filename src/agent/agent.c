@@ -713,7 +713,7 @@ typedef struct prior_status {
 
 static mc_event_object event_object(const char *kind, const mc_api_object_meta *meta)
 {
-    return (mc_event_object){MC_API_GROUP_VERSION, kind,     meta->namespace,
+    return (mc_event_object){MC_API_GROUP_VERSION, kind,      meta->namespace,
                              meta->name,           meta->uid, meta->resource_version};
 }
 
@@ -731,13 +731,13 @@ static void record_status_event(mc_agent *agent, const observed *o, const mc_age
         /* not for a rewrite of the same failure (a stale Ready condition) */
         if (restarted || prior->state != MC_IC_STATE_FAILED ||
             strcmp(prior->error, action->error) != 0)
-            mc_event_record(agent->events, &obj, MC_EVENT_WARNING, "Failed", "%s",
-                            action->error);
+            mc_event_record(agent->events, &obj, MC_EVENT_WARNING, "Failed", "%s", action->error);
         break;
     case MC_IC_STATE_PENDING:
         if (action->issuing == MC_AGENT_ISSUING_START)
             mc_event_record(agent->events, &obj, MC_EVENT_NORMAL,
-                            action->issuing_reason && strcmp(action->issuing_reason, "Rotation") == 0
+                            action->issuing_reason &&
+                                    strcmp(action->issuing_reason, "Rotation") == 0
                                 ? "RotationRequested"
                                 : "Renewing",
                             "issuing a successor (new key); the current certificate stays in "
@@ -766,8 +766,7 @@ static void record_status_event(mc_agent *agent, const observed *o, const mc_age
         break;
     case MC_IC_STATE_FINISHED:
         if (prior->state != MC_IC_STATE_FINISHED)
-            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Finished",
-                            "issuance complete%s",
+            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Finished", "issuance complete%s",
                             ic->spec.pod_bounce_directive.name ? ": pods bounced" : "");
         break;
     default: break;
@@ -796,8 +795,12 @@ static void record_events(mc_agent *agent, const observed *o, const mc_agent_act
                         "created CertificateRequest %s/%s for the issuer to sign", ns, name);
         json_t *request = mc_informer_get(agent->requests, ns, name); /* cached by create */
         json_t *meta = json_object_get(request, "metadata");
-        mc_event_object req = {MC_API_GROUP_VERSION, "CertificateRequest", ns, name,
-                               json_str(meta, "uid", NULL), NULL};
+        mc_event_object req = {MC_API_GROUP_VERSION,
+                               "CertificateRequest",
+                               ns,
+                               name,
+                               json_str(meta, "uid", NULL),
+                               NULL};
         if (req.uid)
             mc_event_record(agent->events, &req, MC_EVENT_NORMAL, "Created",
                             "CSR for IssuedCertificate %s/%s (generation %lld), waiting for the "
@@ -830,8 +833,7 @@ static void record_events(mc_agent *agent, const observed *o, const mc_agent_act
             mc_event_record(agent->events, &pbd, MC_EVENT_NORMAL, "BouncedPods",
                             "deleted pod %s/%s to load the new certificate of IssuedCertificate "
                             "%s/%s (issuance %s)",
-                            action->pod->namespace, action->pod->name, ns, name,
-                            action->issuance);
+                            action->pod->namespace, action->pod->name, ns, name, action->issuance);
         }
         break;
     default: break;

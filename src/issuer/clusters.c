@@ -150,8 +150,8 @@ static int cluster_start(mc_issuer *issuer, const char *owner, const char *name,
     rc = mc_kube_config_load_text((const char *)kubeconfig, len, NULL, what, &config, err);
     if (rc == MC_OK)
         rc = mc_kube_client_new(config, NULL, &cluster->client, err);
-    mc_event_recorder_options event_options = {
-        .component = "meshcert-issuer", .dropped = issuer->metrics.runtime.events_dropped};
+    mc_event_recorder_options event_options = {.component = "meshcert-issuer",
+                                               .dropped = issuer->metrics.runtime.events_dropped};
     if (rc == MC_OK)
         rc = mc_event_recorder_new(config, &event_options, &cluster->events, err);
     mc_informer_handlers handlers = {on_cluster_add, on_cluster_update, on_cluster_delete, cluster};

@@ -142,9 +142,9 @@ static const char *refusal_event_reason(const char *reason)
 static void record_answer(issuer_cluster *cluster, const mc_api_certificate_request *request,
                           const mc_issuer_action *action)
 {
-    mc_event_object obj = {MC_API_GROUP_VERSION,         "CertificateRequest",
-                           request->metadata.namespace,  request->metadata.name,
-                           request->metadata.uid,        request->metadata.resource_version};
+    mc_event_object obj = {MC_API_GROUP_VERSION,        "CertificateRequest",
+                           request->metadata.namespace, request->metadata.name,
+                           request->metadata.uid,       request->metadata.resource_version};
     if (action->type == MC_ISSUER_FINISH)
         mc_event_record(cluster->events, &obj, MC_EVENT_NORMAL, "Signed",
                         "signed for cluster %s (generation %lld)", cluster->name,

@@ -33,25 +33,25 @@
 #define DEFAULT_QPS           (1.0 / 300.0)
 #define DEFAULT_BURST         25
 #define DEFAULT_CACHE_ENTRIES 4096
-#define AGGREGATE_MAX         10             /* distinct messages before combining */
-#define AGGREGATE_WINDOW_MS   (600 * 1000)   /* similar events further apart start over */
+#define AGGREGATE_MAX         10           /* distinct messages before combining */
+#define AGGREGATE_WINDOW_MS   (600 * 1000) /* similar events further apart start over */
 #define COMBINED_PREFIX       "(combined from similar events): "
 #define DEFAULT_QUEUE_SIZE    1000
-#define DRAIN_MS              2000           /* writes still tried by mc_event_recorder_free */
+#define DRAIN_MS              2000 /* writes still tried by mc_event_recorder_free */
 #define KEY_MAX               4096
-#define SEP                   "\x1f"         /* between the fields of a cache key */
+#define SEP                   "\x1f" /* between the fields of a cache key */
 
 static const mc_kube_resource events_resource = {"", "v1", "events", 1};
 
 /* ---- LRU caches ---- */
 
 typedef struct cache_entry {
-    char *key;                      /* owned; NULL: a free slot */
-    uint64_t used;                  /* LRU stamp */
+    char *key;     /* owned; NULL: a free slot */
+    uint64_t used; /* LRU stamp */
     /* similar events */
-    char *messages[AGGREGATE_MAX];  /* owned, the distinct messages seen */
+    char *messages[AGGREGATE_MAX]; /* owned, the distinct messages seen */
     size_t message_count;
-    int64_t seen_ms;                /* the last similar event */
+    int64_t seen_ms; /* the last similar event */
     /* written Events */
     char name[MC_EVENT_NAME_MAX];
     int64_t count;
@@ -285,16 +285,16 @@ struct mc_event_recorder {
     mc_kube_client *client;          /* writer thread only (after new) */
     mc_event_correlator *correlator; /* writer thread only */
     pthread_t writer;
-    int writer_started;              /* immutable after new */
-    pthread_mutex_t lock;            /* guards the fields marked (lock) */
-    pthread_cond_t changed;          /* an event queued, written, or stop */
-    pending *ring;                   /* (lock) queue_size slots */
-    size_t queue_size;               /* immutable */
-    size_t head, len;                /* (lock) */
-    int writing;                     /* (lock) the writer holds a popped event */
-    int stopping;                    /* (lock) */
-    struct timespec drain_until;     /* (lock) monotonic; set with stopping */
-    unsigned long dropped_count;     /* (lock) */
+    int writer_started;          /* immutable after new */
+    pthread_mutex_t lock;        /* guards the fields marked (lock) */
+    pthread_cond_t changed;      /* an event queued, written, or stop */
+    pending *ring;               /* (lock) queue_size slots */
+    size_t queue_size;           /* immutable */
+    size_t head, len;            /* (lock) */
+    int writing;                 /* (lock) the writer holds a popped event */
+    int stopping;                /* (lock) */
+    struct timespec drain_until; /* (lock) monotonic; set with stopping */
+    unsigned long dropped_count; /* (lock) */
 };
 
 static int64_t realtime_ms(void *ctx)
@@ -375,8 +375,8 @@ static int write_event(mc_event_recorder *r, const pending *p, const mc_event_de
     if (d->write == MC_EVENT_PATCH) {
         char last[40];
         timestamp(d->last_ms, last, sizeof(last));
-        json_t *patch = json_pack("{s:I, s:s, s:s}", "count", (json_int_t)d->count,
-                                  "lastTimestamp", last, "message", d->message);
+        json_t *patch = json_pack("{s:I, s:s, s:s}", "count", (json_int_t)d->count, "lastTimestamp",
+                                  last, "message", d->message);
         rc = patch ? mc_kube_patch(r->client, &events_resource, ns, d->name, MC_KUBE_PATCH_MERGE,
                                    patch, 0, NULL, err)
                    : mc_err_set(err, MC_ENOMEM, "out of memory");
@@ -473,8 +473,8 @@ int mc_event_recorder_new(const mc_kube_config *config, const mc_event_recorder_
         goto fail;
     }
     /* Events are best effort: a write gives up after 5 s, retries included. */
-    mc_kube_client_options client_options = {.timeout_ms = 3000, .deadline_ms = 5000,
-                                             .max_retries = 2};
+    mc_kube_client_options client_options = {
+        .timeout_ms = 3000, .deadline_ms = 5000, .max_retries = 2};
     if ((rc = mc_kube_client_new(config, &client_options, &r->client, err)))
         goto fail;
     if (pthread_create(&r->writer, NULL, writer_main, r) != 0) {
@@ -513,8 +513,8 @@ void mc_event_record(mc_event_recorder *recorder, const mc_event_object *obj, mc
     if (copy_field(&p.api_version, obj->api_version) || copy_field(&p.kind, obj->kind) ||
         copy_field(&p.namespace, obj->namespace) || copy_field(&p.name, obj->name) ||
         copy_field(&p.uid, obj->uid) || copy_field(&p.resource_version, obj->resource_version) ||
-        copy_field(&p.reason, reason) || copy_field(&p.message, message) || !p.name ||
-        !p.kind || !p.reason) {
+        copy_field(&p.reason, reason) || copy_field(&p.message, message) || !p.name || !p.kind ||
+        !p.reason) {
         pending_clear(&p);
         count_drop(recorder, "queue_full");
         return;

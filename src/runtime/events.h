@@ -85,9 +85,9 @@ int mc_event_correlate(mc_event_correlator *correlator, const char *source,
 typedef struct mc_event_recorder mc_event_recorder;
 
 typedef struct mc_event_recorder_options {
-    const char *component;  /* source.component and reportingComponent ("meshcert-agent") */
-    const char *instance;   /* source.host and reportingInstance (NULL: the host name) */
-    size_t queue_size;      /* events waiting for the writer (0: 1000) */
+    const char *component; /* source.component and reportingComponent ("meshcert-agent") */
+    const char *instance;  /* source.host and reportingInstance (NULL: the host name) */
+    size_t queue_size;     /* events waiting for the writer (0: 1000) */
     mc_event_correlator_options correlator;
     mc_event_clock_fn clock; /* NULL: CLOCK_REALTIME */
     void *clock_ctx;

@@ -71,8 +71,8 @@ static char *wait_describe(const wf_fixture *f, const char *kind, const char *na
         }
         wf_sleep_ms(250);
     }
-    wf_fail(f, "kubectl describe %s %s does not show every expected Event reason:\n%s", kind,
-            name, out ? out : "(no output)");
+    wf_fail(f, "kubectl describe %s %s does not show every expected Event reason:\n%s", kind, name,
+            out ? out : "(no output)");
     return NULL;
 }
 
@@ -101,10 +101,10 @@ static json_t *list_events(const wf_fixture *f, const char *selector)
 
 static void create_pod(const wf_fixture *f, const char *name)
 {
-    json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:[{s:s, s:s}]}}",
-                            "apiVersion", "v1", "kind", "Pod", "metadata", "name", name,
-                            "namespace", NS_APPS, "labels", "app", "events", "spec", "containers",
-                            "name", "app", "image", "workload");
+    json_t *pod =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:[{s:s, s:s}]}}", "apiVersion", "v1",
+                  "kind", "Pod", "metadata", "name", name, "namespace", NS_APPS, "labels", "app",
+                  "events", "spec", "containers", "name", "app", "image", "workload");
     wf_create(f->managed[WF_EAST], &wf_pods, NS_APPS, pod);
 }
 
@@ -118,8 +118,8 @@ static json_t *find_event(const wf_fixture *f, const char *name, const char *rea
     json_t *list = list_events(f, selector);
     json_t *items = json_object_get(list, "items");
     if (json_array_size(items) > 1)
-        wf_fail(f, "%zu Events %s for %s: one expected, aggregated", json_array_size(items),
-                reason, name);
+        wf_fail(f, "%zu Events %s for %s: one expected, aggregated", json_array_size(items), reason,
+                name);
     json_t *event = json_incref(json_array_get(items, 0));
     json_decref(list);
     return event;
@@ -143,8 +143,8 @@ static void test_describe_shows_the_workflow(void **state)
     wf_create(east, &wf_directives, WF_NS_MESHCERT,
               json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s, s:{s:s}}]}}", "apiVersion",
                         MC_API_GROUP_VERSION, "kind", "PodBounceDirective", "metadata", "name",
-                        DIRECTIVE, "namespace", WF_NS_MESHCERT, "spec", "podsToBounce",
-                        "namespace", NS_APPS, "labels", "app", "events"));
+                        DIRECTIVE, "namespace", WF_NS_MESHCERT, "spec", "podsToBounce", "namespace",
+                        NS_APPS, "labels", "app", "events"));
     create_pod(f, "istiod-a");
     create_pod(f, "istiod-b");
     wf_create_issued_certificate(east, IC_NAME, "cacerts-events", NULL, DIRECTIVE);
@@ -190,11 +190,13 @@ static void test_describe_shows_the_workflow(void **state)
     json_t *items = json_object_get(list, "items"), *item;
     size_t i;
     assert_true(json_array_size(items) >= 6);
-    json_array_foreach(items, i, item) {
+    json_array_foreach(items, i, item)
+    {
         assert_string_equal(wf_str_at(item, "involvedObject", "name"), IC_NAME);
         assert_string_equal(wf_str_at(item, "involvedObject", "kind"), "IssuedCertificate");
         assert_string_equal(wf_str_at(item, "source", "component"), "meshcert-agent");
-        assert_string_equal(json_string_value(json_object_get(item, "reportingComponent")), "meshcert-agent");
+        assert_string_equal(json_string_value(json_object_get(item, "reportingComponent")),
+                            "meshcert-agent");
         assert_true(json_integer_value(json_object_get(item, "count")) >= 1);
         assert_non_null(json_string_value(json_object_get(item, "firstTimestamp")));
         assert_non_null(json_string_value(json_object_get(item, "lastTimestamp")));
@@ -278,7 +280,8 @@ static void test_repeated_refusal_aggregates(void **state)
     json_t *items = json_object_get(list, "items"), *item;
     size_t i;
     assert_true(json_array_size(items) >= 1);
-    json_array_foreach(items, i, item) {
+    json_array_foreach(items, i, item)
+    {
         assert_string_equal(wf_str_at(item, "source", "component"), "meshcert-issuer");
         assert_string_equal(json_string_value(json_object_get(item, "reason")), "PolicyDenied");
     }

@@ -22,10 +22,10 @@
 #define SOURCE "meshcert-agent"
 #define MINUTE (60 * 1000)
 
-static const mc_event_object ic_a = {"certificates.smh.solo.io/v1alpha2", "IssuedCertificate",
-                                     "meshcert", "mesh-a", "uid-a", "7"};
-static const mc_event_object ic_b = {"certificates.smh.solo.io/v1alpha2", "IssuedCertificate",
-                                     "meshcert", "mesh-b", "uid-b", "9"};
+static const mc_event_object ic_a = {
+    "certificates.smh.solo.io/v1alpha2", "IssuedCertificate", "meshcert", "mesh-a", "uid-a", "7"};
+static const mc_event_object ic_b = {
+    "certificates.smh.solo.io/v1alpha2", "IssuedCertificate", "meshcert", "mesh-b", "uid-b", "9"};
 
 static mc_event_correlator *new_correlator(double qps, int burst, size_t entries)
 {
@@ -180,7 +180,7 @@ static void test_lru_forgets_oldest(void **state)
     mc_event_decision a = correlate(c, &ic_a, MC_EVENT_NORMAL, "R", "a", 1);
     correlate(c, &ic_a, MC_EVENT_NORMAL, "R", "b", 2);
     assert_int_equal(correlate(c, &ic_a, MC_EVENT_NORMAL, "R", "a", 3).count, 2); /* a recent */
-    correlate(c, &ic_a, MC_EVENT_NORMAL, "R", "c", 4);                           /* evicts b */
+    correlate(c, &ic_a, MC_EVENT_NORMAL, "R", "c", 4);                            /* evicts b */
     assert_int_equal(correlate(c, &ic_a, MC_EVENT_NORMAL, "R", "a", 5).count, 3);
     mc_event_decision b = correlate(c, &ic_a, MC_EVENT_NORMAL, "R", "b", 6);
     assert_int_equal(b.write, MC_EVENT_CREATE);
@@ -207,16 +207,19 @@ static void test_full_queue_drops_without_blocking(void **state)
         "contexts: [{name: c, context: {cluster: c, user: u}}]\n";
     mc_kube_config *config = NULL;
     mc_err err = {0};
-    assert_int_equal(mc_kube_config_load_text(kubeconfig, sizeof(kubeconfig) - 1, NULL, "test",
-                                              &config, &err),
-                     0);
+    assert_int_equal(
+        mc_kube_config_load_text(kubeconfig, sizeof(kubeconfig) - 1, NULL, "test", &config, &err),
+        0);
     mc_metrics *metrics = mc_metrics_new();
     static const char *const reason[] = {"reason"};
     mc_metric *dropped = mc_metrics_counter(metrics, "dropped_total", "test", reason, 1);
     int64_t now = 1764684000000;
-    mc_event_recorder_options options = {.component = SOURCE, .instance = "test-host",
-                                         .queue_size = 4, .clock = fixed_clock,
-                                         .clock_ctx = &now, .dropped = dropped};
+    mc_event_recorder_options options = {.component = SOURCE,
+                                         .instance = "test-host",
+                                         .queue_size = 4,
+                                         .clock = fixed_clock,
+                                         .clock_ctx = &now,
+                                         .dropped = dropped};
     mc_event_recorder *recorder = NULL;
     assert_int_equal(mc_event_recorder_new(config, &options, &recorder, &err), 0);
     for (int i = 0; i < 100; i++)

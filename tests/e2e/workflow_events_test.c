@@ -175,6 +175,13 @@ static void test_describe_shows_the_workflow(void **state)
     assert_non_null(strstr(out, "certificaterequest/" IC_NAME));
     assert_non_null(strstr(out, "Finished"));
     free(out);
+    /* kubectl events --for: the object's Events only */
+    assert_int_equal(kubectl(f, &out, "-n", WF_NS_MESHCERT, "events", "--for",
+                             "podbouncedirective/" DIRECTIVE, NULL),
+                     0);
+    assert_non_null(strstr(out, "BouncedPods"));
+    assert_null(strstr(out, "KeyGenerated"));
+    free(out);
 
     /* the selectors kubectl describe sends select exactly this object's Events */
     json_t *ic = NULL;

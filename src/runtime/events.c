@@ -284,6 +284,7 @@ struct mc_event_recorder {
     mc_metric *dropped;              /* immutable (the registry locks values) */
     mc_kube_client *client;          /* writer thread only (after new) */
     mc_event_correlator *correlator; /* writer thread only */
+    int failing;                     /* writer thread only: the last write failed */
     pthread_t writer;
     int writer_started;          /* immutable after new */
     pthread_mutex_t lock;        /* guards the fields marked (lock) */
@@ -406,9 +407,15 @@ static void process(mc_event_recorder *r, const pending *p)
     }
     mc_err err = {0};
     if (write_event(r, p, &d, &err) != MC_OK) {
-        mc_log_warn(LOG_COMPONENT, "event %s (%s %s/%s): not written: %s", p->reason, p->kind,
-                    or_empty(p->namespace), p->name, err.msg);
+        /* one warning per run of failures (a missing permission fails them all) */
+        mc_log(r->failing ? MC_LOG_DEBUG : MC_LOG_WARN, LOG_COMPONENT,
+               "event %s (%s %s/%s): not written: %s%s", p->reason, p->kind, or_empty(p->namespace),
+               p->name, err.msg,
+               r->failing ? "" : " (further failures logged at debug until one succeeds)");
+        r->failing = 1;
         count_drop(r, "write_failed");
+    } else {
+        r->failing = 0;
     }
 }
 

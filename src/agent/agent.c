@@ -791,8 +791,13 @@ static void record_events(mc_agent *agent, const observed *o, const mc_agent_act
                         mc_pki_key_type_name(mc_agent_key_type(ic, agent->key_type)), ns, name);
         break;
     case MC_AGENT_CREATE_REQUEST: {
-        mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "CSRCreated",
-                        "created CertificateRequest %s/%s for the issuer to sign", ns, name);
+        /* not for the retries of a FAILED issuance: their CSRRefused counts
+         * them, and one Event per retry keeps the object's spam-filter
+         * bucket (refilled one per 5 minutes, the longest retry pause) from
+         * running dry, so the later Issued and Finished are not filtered */
+        if (prior->state != MC_IC_STATE_FAILED)
+            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "CSRCreated",
+                            "created CertificateRequest %s/%s for the issuer to sign", ns, name);
         json_t *request = mc_informer_get(agent->requests, ns, name); /* cached by create */
         json_t *meta = json_object_get(request, "metadata");
         mc_event_object req = {MC_API_GROUP_VERSION,

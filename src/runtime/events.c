@@ -161,12 +161,16 @@ static const char *or_empty(const char *s)
     return s ? s : "";
 }
 
-/* "source SEP kind SEP namespace SEP name SEP uid SEP apiVersion" in key. */
+/* "source SEP kind SEP namespace SEP name SEP apiVersion" in key: the spam
+ * filter's key. Unlike client-go's it leaves out the uid, so that objects
+ * deleted and made again under one name (a refused CertificateRequest the
+ * agent makes anew, in a loop) share one bucket instead of a fresh burst
+ * each. */
 static void object_key(mc_buf *key, const char *source, const mc_event_object *obj)
 {
-    mc_buf_appendf(key, "%s" SEP "%s" SEP "%s" SEP "%s" SEP "%s" SEP "%s", or_empty(source),
+    mc_buf_appendf(key, "%s" SEP "%s" SEP "%s" SEP "%s" SEP "%s", or_empty(source),
                    or_empty(obj->kind), or_empty(obj->namespace), or_empty(obj->name),
-                   or_empty(obj->uid), or_empty(obj->api_version));
+                   or_empty(obj->api_version));
 }
 
 /* Adds message to the similar events' distinct messages; 1 when there are
@@ -219,7 +223,8 @@ int mc_event_correlate(mc_event_correlator *correlator, const char *source,
     mc_buf_init(&key, KEY_MAX);
     object_key(&key, source, obj);
     size_t object_len = key.len;
-    mc_buf_appendf(&key, SEP "%s" SEP "%s", type_name(type), or_empty(reason));
+    mc_buf_appendf(&key, SEP "%s" SEP "%s" SEP "%s", or_empty(obj->uid), type_name(type),
+                   or_empty(reason));
     if (!key.data) {
         mc_buf_free(&key);
         return MC_ENOMEM;
@@ -251,7 +256,7 @@ int mc_event_correlate(mc_event_correlator *correlator, const char *source,
     out->count = written->count;
     out->first_ms = written->first_ms;
     out->last_ms = now_ms;
-    key.data[object_len] = '\0'; /* the spam filter's key: source and object */
+    key.data[object_len] = '\0'; /* the spam filter's key: source and object name */
     cache_entry *bucket = cache_get(&correlator->buckets, key.data, &created);
     if (!bucket)
         goto out;

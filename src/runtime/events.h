@@ -4,8 +4,9 @@
  * aggregated into one Event (count, firstTimestamp, lastTimestamp, updated by
  * a merge PATCH), more than 10 different messages for one object and reason
  * within 10 minutes are combined ("(combined from similar events): ..."),
- * and a token bucket per object (burst 25, one token per 5 minutes) keeps a
- * looping failure from flooding the API server. docs/runtime.md describes it.
+ * and a token bucket per object name (burst 25, one token per 5 minutes,
+ * shared by objects made again under one name) keeps a looping failure from
+ * flooding the API server. docs/runtime.md describes it.
  *
  * Messages must never carry secrets (keys, tokens): they are stored in the
  * cluster for anyone who may read Events.

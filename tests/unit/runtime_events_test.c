@@ -134,9 +134,16 @@ static void test_spam_filter_token_bucket(void **state)
     assert_int_equal(filtered.write, MC_EVENT_SKIP);
     assert_int_equal(correlate(c, &ic_a, MC_EVENT_WARNING, "Failed", "x", now + 2).write,
                      MC_EVENT_SKIP);
-    /* another object has its own bucket */
+    /* another object has its own bucket; one made again under the same
+     * name (another uid) shares it, and has its own Events */
     assert_int_equal(correlate(c, &ic_b, MC_EVENT_WARNING, "Failed", "x", now + 3).write,
                      MC_EVENT_CREATE);
+    mc_event_object ic_a_again = ic_a;
+    ic_a_again.uid = "uid-a2";
+    mc_event_decision again = correlate(c, &ic_a_again, MC_EVENT_WARNING, "Failed", "x", now + 3);
+    assert_int_equal(again.write, MC_EVENT_SKIP);
+    assert_int_equal(again.count, 1);
+    assert_string_not_equal(again.name, filtered.name);
     /* 299 s later still empty; 300 s after the last refill one token */
     assert_int_equal(correlate(c, &ic_a, MC_EVENT_WARNING, "Failed", "x", now + 299 * 1000).write,
                      MC_EVENT_SKIP);

@@ -82,6 +82,7 @@ struct mc_agent {
     mc_informer *directives;        /* PodBounceDirectives, all namespaces */
     mc_informer *secrets;           /* Secrets, all namespaces (outputs live elsewhere) */
     mc_informer *pods;              /* Pods, all namespaces */
+    mc_event_broadcaster *broadcaster; /* the process's Event writer (one thread) */
     mc_event_recorder *events;      /* Events about what the workers do (thread-safe) */
     agent_metrics metrics;          /* immutable after new */
 };
@@ -1074,9 +1075,10 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
         goto fail;
     if ((rc = metrics_register(agent, options, err)))
         goto fail;
-    mc_event_recorder_options event_options = {.component = "meshcert-agent",
-                                               .dropped = agent->metrics.runtime.events_dropped};
-    if ((rc = mc_event_recorder_new(options->config, &event_options, &agent->events, err)))
+    mc_event_broadcaster_options event_options = {
+        .component = "meshcert-agent", .dropped = agent->metrics.runtime.events_dropped};
+    if ((rc = mc_event_broadcaster_new(&event_options, &agent->broadcaster, err)) ||
+        (rc = mc_event_recorder_new(agent->broadcaster, agent->client, &agent->events, err)))
         goto fail;
     mc_informer_handlers h = {issued_added, issued_updated, issued_added, agent};
     if ((rc = new_informer(agent, &res_issued, agent->namespace, &h, &agent->issued, err)))
@@ -1177,6 +1179,7 @@ void mc_agent_free(mc_agent *agent)
         mc_informer_free(*list[i]);
     mc_controller_free(agent->controller);
     mc_event_recorder_free(agent->events); /* after the workers: writes what they recorded */
+    mc_event_broadcaster_free(agent->broadcaster);
     mc_kube_watcher_free(agent->watcher);
     mc_kube_client_free(agent->client);
     free(agent->metrics.cluster);

@@ -24,7 +24,7 @@ void cluster_free(issuer_cluster *cluster)
 {
     if (!cluster)
         return;
-    /* informers first: they use the client */
+    /* informers and recorder first: they use the client */
     mc_informer_free(cluster->requests);
     mc_informer_free(cluster->issued);
     mc_event_recorder_free(cluster->events);
@@ -150,10 +150,8 @@ static int cluster_start(mc_issuer *issuer, const char *owner, const char *name,
     rc = mc_kube_config_load_text((const char *)kubeconfig, len, NULL, what, &config, err);
     if (rc == MC_OK)
         rc = mc_kube_client_new(config, NULL, &cluster->client, err);
-    mc_event_recorder_options event_options = {.component = "meshcert-issuer",
-                                               .dropped = issuer->metrics.runtime.events_dropped};
     if (rc == MC_OK)
-        rc = mc_event_recorder_new(config, &event_options, &cluster->events, err);
+        rc = mc_event_recorder_new(issuer->events, cluster->client, &cluster->events, err);
     mc_informer_handlers handlers = {on_cluster_add, on_cluster_update, on_cluster_delete, cluster};
     mc_informer_options options = {NULL, NULL, NULL, 0};
     if (rc == MC_OK)

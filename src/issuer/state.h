@@ -49,7 +49,7 @@ typedef struct issuer_cluster {
     mc_kube_client *client;            /* immutable; outlives the informers */
     mc_informer *requests;             /* immutable */
     mc_informer *issued;               /* immutable */
-    mc_event_recorder *events;         /* immutable: Events on the cluster's requests */
+    mc_event_recorder *events;         /* immutable: Events on the cluster's requests, through client */
     int refs;                          /* issuer->clusters_lock */
     struct issuer_cluster *next;       /* issuer->clusters_lock */
 } issuer_cluster;
@@ -97,6 +97,7 @@ struct mc_issuer {
     mc_kube_config *config;            /* immutable */
     mc_kube_client *client;            /* the management cluster; thread-safe */
     mc_kube_watcher *watcher;          /* every watch of the process */
+    mc_event_broadcaster *events;      /* immutable: the one Event writer, every cluster's */
     mc_informer *registrations;        /* Secrets in namespace */
     mc_controller *cluster_controller; /* one worker: registrations */
     mc_controller *request_controller; /* N workers: "<cluster>/<ns>/<name>" */

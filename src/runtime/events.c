@@ -1,8 +1,9 @@
 /* events.c - the Event recorder (events.h): a correlator deciding, for each
  * event, between a new Event, a PATCH of the count of one already written,
  * and nothing (spam filter), after client-go's EventCorrelator; and a
- * recorder whose callers only append to a bounded queue, while one writer
- * thread correlates and talks to the API server.
+ * broadcaster (one per process) whose recorders, one per cluster, only
+ * append to its bounded queue, while its one writer thread correlates and
+ * writes each event through its recorder's client.
  *
  * The correlator keeps three small LRU caches, as client-go does: similar
  * events (same source, object, type, reason) with their distinct messages;
@@ -11,6 +12,7 @@
  */
 #include "runtime/events.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -38,6 +40,7 @@
 #define COMBINED_PREFIX       "(combined from similar events): "
 #define DEFAULT_QUEUE_SIZE    1000
 #define DRAIN_MS              2000 /* writes still tried by mc_event_recorder_free */
+#define DEFAULT_COOLOFF_MS    30000 /* a cluster's events dropped after a failed write */
 #define KEY_MAX               4096
 #define SEP                   "\x1f" /* between the fields of a cache key */
 
@@ -270,10 +273,12 @@ out:
     return rc;
 }
 
-/* ---- recorder ---- */
+/* ---- broadcaster and recorders ---- */
 
-/* One queued event: copies of everything mc_event_record was given. */
+/* One queued event: copies of everything mc_event_record was given, and the
+ * recorder (cluster) it is for. */
 typedef struct pending {
+    mc_event_recorder *recorder;
     char *api_version, *kind, *namespace, *name, *uid, *resource_version;
     char *reason;
     char *message;
@@ -281,26 +286,36 @@ typedef struct pending {
     int64_t at_ms;
 } pending;
 
-struct mc_event_recorder {
+struct mc_event_broadcaster {
     char *component;                 /* immutable */
     char *instance;                  /* immutable */
     mc_event_clock_fn clock;         /* immutable */
     void *clock_ctx;                 /* immutable */
     mc_metric *dropped;              /* immutable (the registry locks values) */
-    mc_kube_client *client;          /* writer thread only (after new) */
-    mc_event_correlator *correlator; /* writer thread only */
-    int failing;                     /* writer thread only: the last write failed */
+    int64_t cooloff_ms;              /* immutable */
+    mc_event_correlator *correlator; /* writer thread only; keys carry the recorder's id */
     pthread_t writer;
-    int writer_started;          /* immutable after new */
-    pthread_mutex_t lock;        /* guards the fields marked (lock) */
-    pthread_cond_t changed;      /* an event queued, written, or stop */
-    pending *ring;               /* (lock) queue_size slots */
-    size_t queue_size;           /* immutable */
-    size_t head, len;            /* (lock) */
-    int writing;                 /* (lock) the writer holds a popped event */
-    int stopping;                /* (lock) */
-    struct timespec drain_until; /* (lock) monotonic; set with stopping */
-    unsigned long dropped_count; /* (lock) */
+    int writer_started;            /* immutable after new */
+    pthread_mutex_t lock;          /* guards the fields marked (lock), and recorders' */
+    pthread_cond_t changed;        /* an event queued, written or dropped, or stop */
+    pending *ring;                 /* (lock) queue_size slots, one FIFO for every recorder */
+    size_t queue_size;             /* immutable */
+    size_t head, len;              /* (lock) */
+    mc_event_recorder *writing;    /* (lock) whose event the writer holds, or NULL */
+    int stopping;                  /* (lock) */
+    struct timespec drain_until;   /* (lock) monotonic; set with stopping */
+    unsigned long next_id;         /* (lock) names the next recorder */
+    size_t recorders;              /* (lock) alive */
+};
+
+struct mc_event_recorder {
+    mc_event_broadcaster *hub;   /* immutable */
+    mc_kube_client *client;      /* immutable, borrowed */
+    char source_key[96];         /* immutable: component#id, the correlator's source */
+    int failing;                 /* writer thread only: the last write failed */
+    size_t queued;               /* (hub lock) events of this recorder in the ring */
+    struct timespec cool_until;  /* (hub lock) monotonic: drop new events until then */
+    unsigned long dropped_count; /* (hub lock) */
 };
 
 static int64_t realtime_ms(void *ctx)
@@ -309,6 +324,41 @@ static int64_t realtime_ms(void *ctx)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timespec monotonic_after(int64_t ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (ms % 1000) * 1000000;
+    if (t.tv_nsec >= 1000000000) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000;
+    }
+    return t;
+}
+
+static int past(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > deadline->tv_sec ||
+           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+/* Waits on the hub's condition at most 20 ms (the condition variable runs
+ * on CLOCK_REALTIME, deadlines on CLOCK_MONOTONIC). Hub lock held. */
+static void wait_step(mc_event_broadcaster *hub)
+{
+    struct timespec step;
+    clock_gettime(CLOCK_REALTIME, &step);
+    step.tv_nsec += 20 * 1000000;
+    if (step.tv_nsec >= 1000000000) {
+        step.tv_sec++;
+        step.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&hub->changed, &hub->lock, &step);
 }
 
 static void pending_clear(pending *p)
@@ -324,12 +374,45 @@ static void pending_clear(pending *p)
     memset(p, 0, sizeof(*p));
 }
 
+/* Counts n events of r dropped for why. Hub lock held. */
+static void count_drops_locked(mc_event_recorder *r, const char *why, unsigned long n)
+{
+    r->dropped_count += n;
+    mc_metric_add(r->hub->dropped, MC_LABELS(why), (double)n);
+}
+
 static void count_drop(mc_event_recorder *r, const char *why)
 {
-    pthread_mutex_lock(&r->lock);
-    r->dropped_count++;
-    pthread_mutex_unlock(&r->lock);
-    mc_metric_add(r->dropped, MC_LABELS(why), 1);
+    pthread_mutex_lock(&r->hub->lock);
+    count_drops_locked(r, why, 1);
+    pthread_mutex_unlock(&r->hub->lock);
+}
+
+/* Removes r's queued events from the ring (the others keep their order),
+ * counted as why. Hub lock held. */
+static void drop_queued_locked(mc_event_broadcaster *hub, mc_event_recorder *r, const char *why)
+{
+    size_t kept = 0, removed = 0;
+    for (size_t i = 0; i < hub->len; i++) {
+        pending *p = &hub->ring[(hub->head + i) % hub->queue_size];
+        if (p->recorder == r) {
+            pending_clear(p);
+            removed++;
+        } else {
+            pending *to = &hub->ring[(hub->head + kept) % hub->queue_size];
+            if (to != p) {
+                *to = *p;
+                memset(p, 0, sizeof(*p));
+            }
+            kept++;
+        }
+    }
+    hub->len = kept;
+    r->queued = 0;
+    if (removed) {
+        count_drops_locked(r, why, removed);
+        pthread_cond_broadcast(&hub->changed);
+    }
 }
 
 static void timestamp(int64_t ms, char *out, size_t size)
@@ -338,8 +421,8 @@ static void timestamp(int64_t ms, char *out, size_t size)
 }
 
 /* The Event object for a CREATE (count and timestamps from the decision). */
-static int build_event(const mc_event_recorder *r, const pending *p, const mc_event_decision *d,
-                       json_t **out, mc_err *err)
+static int build_event(const mc_event_broadcaster *hub, const pending *p,
+                       const mc_event_decision *d, json_t **out, mc_err *err)
 {
     mc_api_event *ev = mc_api_event_new(p->namespace ? p->namespace : "default", d->name);
     if (!ev)
@@ -359,10 +442,10 @@ static int build_event(const mc_event_recorder *r, const pending *p, const mc_ev
     ev->count = d->count;
     ev->first_timestamp = mc_strdup(first);
     ev->last_timestamp = mc_strdup(last);
-    ev->source_component = mc_strdup(r->component);
-    ev->source_host = mc_strdup(r->instance);
-    ev->reporting_component = mc_strdup(r->component);
-    ev->reporting_instance = mc_strdup(r->instance);
+    ev->source_component = mc_strdup(hub->component);
+    ev->source_host = mc_strdup(hub->instance);
+    ev->reporting_component = mc_strdup(hub->component);
+    ev->reporting_instance = mc_strdup(hub->instance);
     int rc = ev->reason && ev->message && ev->type && ev->first_timestamp && ev->last_timestamp &&
                      ev->source_component && ev->reporting_component
                  ? mc_api_event_encode(ev, out, err)
@@ -373,9 +456,10 @@ static int build_event(const mc_event_recorder *r, const pending *p, const mc_ev
 
 /* PATCH count, lastTimestamp and message of the Event written before; one
  * deleted meanwhile (expired: kube keeps Events an hour) is created again. */
-static int write_event(mc_event_recorder *r, const pending *p, const mc_event_decision *d,
-                       mc_err *err)
+static int write_event(const mc_event_broadcaster *hub, const pending *p,
+                       const mc_event_decision *d, mc_err *err)
 {
+    mc_kube_client *client = p->recorder->client;
     const char *ns = p->namespace ? p->namespace : "default";
     int rc = MC_ENOTFOUND;
     if (d->write == MC_EVENT_PATCH) {
@@ -383,8 +467,8 @@ static int write_event(mc_event_recorder *r, const pending *p, const mc_event_de
         timestamp(d->last_ms, last, sizeof(last));
         json_t *patch = json_pack("{s:I, s:s, s:s}", "count", (json_int_t)d->count, "lastTimestamp",
                                   last, "message", d->message);
-        rc = patch ? mc_kube_patch(r->client, &events_resource, ns, d->name, MC_KUBE_PATCH_MERGE,
-                                   patch, 0, NULL, err)
+        rc = patch ? mc_kube_patch(client, &events_resource, ns, d->name, MC_KUBE_PATCH_MERGE, patch,
+                                   0, NULL, err)
                    : mc_err_set(err, MC_ENOMEM, "out of memory");
         json_decref(patch);
         if (rc == MC_ENOTFOUND)
@@ -392,26 +476,29 @@ static int write_event(mc_event_recorder *r, const pending *p, const mc_event_de
     }
     if (rc == MC_ENOTFOUND) {
         json_t *obj = NULL;
-        if ((rc = build_event(r, p, d, &obj, err)) == MC_OK)
-            rc = mc_kube_create(r->client, &events_resource, ns, obj, NULL, err);
+        if ((rc = build_event(hub, p, d, &obj, err)) == MC_OK)
+            rc = mc_kube_create(client, &events_resource, ns, obj, NULL, err);
         json_decref(obj);
     }
     return rc;
 }
 
-static void process(mc_event_recorder *r, const pending *p)
+/* Correlates and writes one event. MC_OK unless the write failed. */
+static int process(mc_event_broadcaster *hub, const pending *p)
 {
+    mc_event_recorder *r = p->recorder;
     mc_event_object obj = {p->api_version, p->kind, p->namespace,
                            p->name,        p->uid,  p->resource_version};
     mc_event_decision d;
-    if (mc_event_correlate(r->correlator, r->component, &obj, p->type, p->reason, p->message,
+    if (mc_event_correlate(hub->correlator, r->source_key, &obj, p->type, p->reason, p->message,
                            p->at_ms, &d) != MC_OK ||
         d.write == MC_EVENT_SKIP) {
         count_drop(r, "spam_filtered");
-        return;
+        return MC_OK;
     }
     mc_err err = {0};
-    if (write_event(r, p, &d, &err) != MC_OK) {
+    int rc = write_event(hub, p, &d, &err);
+    if (rc != MC_OK) {
         /* one warning per run of failures (a missing permission fails them all) */
         mc_log(r->failing ? MC_LOG_DEBUG : MC_LOG_WARN, LOG_COMPONENT,
                "event %s (%s %s/%s): not written: %s%s", p->reason, p->kind, or_empty(p->namespace),
@@ -422,83 +509,122 @@ static void process(mc_event_recorder *r, const pending *p)
     } else {
         r->failing = 0;
     }
-}
-
-static int past(const struct timespec *deadline)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > deadline->tv_sec ||
-           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+    return rc;
 }
 
 static void *writer_main(void *arg)
 {
-    mc_event_recorder *r = arg;
-    pthread_mutex_lock(&r->lock);
+    mc_event_broadcaster *hub = arg;
+    pthread_mutex_lock(&hub->lock);
     for (;;) {
-        while (r->len == 0 && !r->stopping)
-            pthread_cond_wait(&r->changed, &r->lock);
-        if (r->len == 0 || (r->stopping && past(&r->drain_until)))
+        while (hub->len == 0 && !hub->stopping)
+            pthread_cond_wait(&hub->changed, &hub->lock);
+        if (hub->len == 0 || (hub->stopping && past(&hub->drain_until)))
             break;
-        pending p = r->ring[r->head];
-        memset(&r->ring[r->head], 0, sizeof(r->ring[r->head]));
-        r->head = (r->head + 1) % r->queue_size;
-        r->len--;
-        r->writing = 1;
-        pthread_mutex_unlock(&r->lock);
-        process(r, &p);
+        pending p = hub->ring[hub->head];
+        memset(&hub->ring[hub->head], 0, sizeof(hub->ring[hub->head]));
+        hub->head = (hub->head + 1) % hub->queue_size;
+        hub->len--;
+        p.recorder->queued--;
+        mc_event_recorder *r = p.recorder;
+        hub->writing = r;
+        pthread_mutex_unlock(&hub->lock);
+        int rc = process(hub, &p);
         pending_clear(&p);
-        pthread_mutex_lock(&r->lock);
-        r->writing = 0;
-        pthread_cond_broadcast(&r->changed);
+        pthread_mutex_lock(&hub->lock);
+        if (rc != MC_OK) {
+            /* Fairness: a cluster that failed a write (unreachable, or a
+             * missing permission) holds the writer at most once per
+             * cool-off; what it has queued would fail alike. */
+            r->cool_until = monotonic_after(hub->cooloff_ms);
+            drop_queued_locked(hub, r, "write_failed");
+        }
+        hub->writing = NULL;
+        pthread_cond_broadcast(&hub->changed);
     }
-    pthread_mutex_unlock(&r->lock);
+    pthread_mutex_unlock(&hub->lock);
     return NULL;
 }
 
-int mc_event_recorder_new(const mc_kube_config *config, const mc_event_recorder_options *options,
-                          mc_event_recorder **out, mc_err *err)
+int mc_event_broadcaster_new(const mc_event_broadcaster_options *options,
+                             mc_event_broadcaster **out, mc_err *err)
 {
     *out = NULL;
     if (!options || !options->component || !*options->component)
-        return mc_err_set(err, MC_EINVAL, "event recorder: a component name is required");
-    mc_event_recorder *r = calloc(1, sizeof(*r));
-    if (!r)
+        return mc_err_set(err, MC_EINVAL, "event broadcaster: a component name is required");
+    mc_event_broadcaster *hub = calloc(1, sizeof(*hub));
+    if (!hub)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
-    pthread_mutex_init(&r->lock, NULL);
-    pthread_cond_init(&r->changed, NULL);
+    pthread_mutex_init(&hub->lock, NULL);
+    pthread_cond_init(&hub->changed, NULL);
     char host[256] = "";
     if (!options->instance && gethostname(host, sizeof(host) - 1) != 0)
         mc_strlcpy(host, "unknown", sizeof(host));
-    r->component = mc_strdup(options->component);
-    r->instance = mc_strdup(options->instance ? options->instance : host);
-    r->clock = options->clock ? options->clock : realtime_ms;
-    r->clock_ctx = options->clock_ctx;
-    r->dropped = options->dropped;
-    r->queue_size = options->queue_size ? options->queue_size : DEFAULT_QUEUE_SIZE;
-    r->ring = calloc(r->queue_size, sizeof(*r->ring));
-    r->correlator = mc_event_correlator_new(&options->correlator);
+    hub->component = mc_strdup(options->component);
+    hub->instance = mc_strdup(options->instance ? options->instance : host);
+    hub->clock = options->clock ? options->clock : realtime_ms;
+    hub->clock_ctx = options->clock_ctx;
+    hub->dropped = options->dropped;
+    hub->cooloff_ms = options->cooloff_ms > 0 ? options->cooloff_ms : DEFAULT_COOLOFF_MS;
+    hub->queue_size = options->queue_size ? options->queue_size : DEFAULT_QUEUE_SIZE;
+    hub->ring = calloc(hub->queue_size, sizeof(*hub->ring));
+    hub->correlator = mc_event_correlator_new(&options->correlator);
     int rc;
-    if (!r->component || !r->instance || !r->ring || !r->correlator) {
+    if (!hub->component || !hub->instance || !hub->ring || !hub->correlator) {
         rc = mc_err_set(err, MC_ENOMEM, "out of memory");
         goto fail;
     }
-    /* Events are best effort: a write gives up after 5 s, retries included. */
-    mc_kube_client_options client_options = {
-        .timeout_ms = 3000, .deadline_ms = 5000, .max_retries = 2};
-    if ((rc = mc_kube_client_new(config, &client_options, &r->client, err)))
-        goto fail;
-    if (pthread_create(&r->writer, NULL, writer_main, r) != 0) {
-        rc = mc_err_set(err, MC_ENOMEM, "event recorder: cannot start its thread");
+    if (pthread_create(&hub->writer, NULL, writer_main, hub) != 0) {
+        rc = mc_err_set(err, MC_ENOMEM, "event broadcaster: cannot start its thread");
         goto fail;
     }
-    r->writer_started = 1;
-    *out = r;
+    hub->writer_started = 1;
+    *out = hub;
     return MC_OK;
 fail:
-    mc_event_recorder_free(r);
+    mc_event_broadcaster_free(hub);
     return rc;
+}
+
+void mc_event_broadcaster_free(mc_event_broadcaster *hub)
+{
+    if (!hub)
+        return;
+    assert(hub->recorders == 0); /* each recorder's events reference it */
+    if (hub->writer_started) {
+        pthread_mutex_lock(&hub->lock);
+        hub->stopping = 1;
+        hub->drain_until = monotonic_after(DRAIN_MS);
+        pthread_cond_broadcast(&hub->changed);
+        pthread_mutex_unlock(&hub->lock);
+        pthread_join(hub->writer, NULL);
+    }
+    free(hub->ring);
+    mc_event_correlator_free(hub->correlator);
+    pthread_cond_destroy(&hub->changed);
+    pthread_mutex_destroy(&hub->lock);
+    free(hub->component);
+    free(hub->instance);
+    free(hub);
+}
+
+int mc_event_recorder_new(mc_event_broadcaster *hub, mc_kube_client *client,
+                          mc_event_recorder **out, mc_err *err)
+{
+    *out = NULL;
+    if (!hub || !client)
+        return mc_err_set(err, MC_EINVAL, "event recorder: a broadcaster and a client are required");
+    mc_event_recorder *r = calloc(1, sizeof(*r));
+    if (!r)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    r->hub = hub;
+    r->client = client;
+    pthread_mutex_lock(&hub->lock);
+    snprintf(r->source_key, sizeof(r->source_key), "%s#%lu", hub->component, hub->next_id++);
+    hub->recorders++;
+    pthread_mutex_unlock(&hub->lock);
+    *out = r;
+    return MC_OK;
 }
 
 /* A copy of s; 0 when s is NULL or copied, -1 when out of memory. */
@@ -513,6 +639,7 @@ void mc_event_record(mc_event_recorder *recorder, const mc_event_object *obj, mc
 {
     if (!recorder)
         return;
+    mc_event_broadcaster *hub = recorder->hub;
     pending p;
     memset(&p, 0, sizeof(p));
     char message[MC_EVENT_MESSAGE_MAX];
@@ -520,8 +647,9 @@ void mc_event_record(mc_event_recorder *recorder, const mc_event_object *obj, mc
     va_start(ap, fmt);
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
+    p.recorder = recorder;
     p.type = type;
-    p.at_ms = recorder->clock(recorder->clock_ctx);
+    p.at_ms = hub->clock(hub->clock_ctx);
     if (copy_field(&p.api_version, obj->api_version) || copy_field(&p.kind, obj->kind) ||
         copy_field(&p.namespace, obj->namespace) || copy_field(&p.name, obj->name) ||
         copy_field(&p.uid, obj->uid) || copy_field(&p.resource_version, obj->resource_version) ||
@@ -531,46 +659,43 @@ void mc_event_record(mc_event_recorder *recorder, const mc_event_object *obj, mc
         count_drop(recorder, "queue_full");
         return;
     }
-    pthread_mutex_lock(&recorder->lock);
-    int queued = !recorder->stopping && recorder->len < recorder->queue_size;
-    if (queued) {
-        recorder->ring[(recorder->head + recorder->len) % recorder->queue_size] = p;
-        recorder->len++;
-        pthread_cond_broadcast(&recorder->changed);
+    const char *dropped = NULL;
+    pthread_mutex_lock(&hub->lock);
+    if (!past(&recorder->cool_until))
+        dropped = "write_failed"; /* its cluster failed a write moments ago */
+    else if (hub->stopping || hub->len >= hub->queue_size)
+        dropped = "queue_full";
+    if (dropped) {
+        count_drops_locked(recorder, dropped, 1);
+    } else {
+        hub->ring[(hub->head + hub->len) % hub->queue_size] = p;
+        hub->len++;
+        recorder->queued++;
+        pthread_cond_broadcast(&hub->changed);
     }
-    pthread_mutex_unlock(&recorder->lock);
-    if (!queued) {
+    pthread_mutex_unlock(&hub->lock);
+    if (dropped)
         pending_clear(&p);
-        count_drop(recorder, "queue_full");
-    }
+}
+
+/* Waits until recorder has nothing queued or being written, or deadline.
+ * Hub lock held. MC_OK or MC_EUNAVAILABLE. */
+static int wait_written_locked(mc_event_recorder *recorder, const struct timespec *deadline)
+{
+    mc_event_broadcaster *hub = recorder->hub;
+    while ((recorder->queued > 0 || hub->writing == recorder) && !past(deadline))
+        wait_step(hub);
+    return recorder->queued > 0 || hub->writing == recorder ? MC_EUNAVAILABLE : MC_OK;
 }
 
 int mc_event_recorder_flush(mc_event_recorder *recorder, int64_t timeout_ms)
 {
     if (!recorder)
         return MC_OK;
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
-    pthread_mutex_lock(&recorder->lock);
-    while ((recorder->len > 0 || recorder->writing) && !past(&deadline)) {
-        /* the condition variable runs on CLOCK_REALTIME: wait in short steps */
-        struct timespec step;
-        clock_gettime(CLOCK_REALTIME, &step);
-        step.tv_nsec += 20 * 1000000;
-        if (step.tv_nsec >= 1000000000) {
-            step.tv_sec++;
-            step.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&recorder->changed, &recorder->lock, &step);
-    }
-    int rc = recorder->len > 0 || recorder->writing ? MC_EUNAVAILABLE : MC_OK;
-    pthread_mutex_unlock(&recorder->lock);
+    struct timespec deadline = monotonic_after(timeout_ms);
+    pthread_mutex_lock(&recorder->hub->lock);
+    int rc = wait_written_locked(recorder, &deadline);
+    pthread_mutex_unlock(&recorder->hub->lock);
     return rc;
 }
 
@@ -578,9 +703,9 @@ unsigned long mc_event_recorder_dropped(mc_event_recorder *recorder)
 {
     if (!recorder)
         return 0;
-    pthread_mutex_lock(&recorder->lock);
+    pthread_mutex_lock(&recorder->hub->lock);
     unsigned long n = recorder->dropped_count;
-    pthread_mutex_unlock(&recorder->lock);
+    pthread_mutex_unlock(&recorder->hub->lock);
     return n;
 }
 
@@ -588,25 +713,15 @@ void mc_event_recorder_free(mc_event_recorder *recorder)
 {
     if (!recorder)
         return;
-    if (recorder->writer_started) {
-        pthread_mutex_lock(&recorder->lock);
-        recorder->stopping = 1;
-        clock_gettime(CLOCK_MONOTONIC, &recorder->drain_until);
-        recorder->drain_until.tv_sec += DRAIN_MS / 1000;
-        pthread_cond_broadcast(&recorder->changed);
-        pthread_mutex_unlock(&recorder->lock);
-        pthread_join(recorder->writer, NULL);
-    }
-    for (size_t i = 0; recorder->ring && i < recorder->len; i++) {
-        pending_clear(&recorder->ring[(recorder->head + i) % recorder->queue_size]);
-        mc_metric_add(recorder->dropped, MC_LABELS("queue_full"), 1);
-    }
-    free(recorder->ring);
-    mc_event_correlator_free(recorder->correlator);
-    mc_kube_client_free(recorder->client);
-    pthread_cond_destroy(&recorder->changed);
-    pthread_mutex_destroy(&recorder->lock);
-    free(recorder->component);
-    free(recorder->instance);
+    mc_event_broadcaster *hub = recorder->hub;
+    struct timespec deadline = monotonic_after(DRAIN_MS);
+    pthread_mutex_lock(&hub->lock);
+    wait_written_locked(recorder, &deadline);
+    drop_queued_locked(hub, recorder, "queue_full");
+    /* the client is borrowed: no write through it may outlive the recorder */
+    while (hub->writing == recorder)
+        wait_step(hub);
+    hub->recorders--;
+    pthread_mutex_unlock(&hub->lock);
     free(recorder);
 }

@@ -1,6 +1,6 @@
 /* events.h - Kubernetes Events (core/v1) recorded the way client-go's record
  * package does: the caller never blocks (a bounded queue, drained by one
- * writer thread; a full queue drops and counts), repeated events are
+ * writer thread per process; a full queue drops and counts), repeated events are
  * aggregated into one Event (count, firstTimestamp, lastTimestamp, updated by
  * a merge PATCH), more than 10 different messages for one object and reason
  * within 10 minutes are combined ("(combined from similar events): ..."),
@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kube/config.h"
+#include "kube/client.h"
 #include "util/err.h"
 #include "util/metrics.h"
 
@@ -70,7 +70,7 @@ typedef struct mc_event_decision {
 } mc_event_decision;
 
 /* options may be NULL. NULL on allocation failure. Not thread-safe: one
- * caller (the recorder's writer thread, or a test). */
+ * caller (the broadcaster's writer thread, or a test). */
 mc_event_correlator *mc_event_correlator_new(const mc_event_correlator_options *options);
 void mc_event_correlator_free(mc_event_correlator *correlator);
 
@@ -81,25 +81,44 @@ int mc_event_correlate(mc_event_correlator *correlator, const char *source,
                        const mc_event_object *obj, mc_event_type type, const char *reason,
                        const char *message, int64_t now_ms, mc_event_decision *out);
 
-/* ---- the recorder: queue + writer thread ---- */
+/* ---- the broadcaster (one queue + writer thread per process) and its
+ * recorders (one per cluster, a handle on that cluster's client) ---- */
 
+typedef struct mc_event_broadcaster mc_event_broadcaster;
 typedef struct mc_event_recorder mc_event_recorder;
 
-typedef struct mc_event_recorder_options {
+typedef struct mc_event_broadcaster_options {
     const char *component; /* source.component and reportingComponent ("meshcert-agent") */
     const char *instance;  /* source.host and reportingInstance (NULL: the host name) */
-    size_t queue_size;     /* events waiting for the writer (0: 1000) */
-    mc_event_correlator_options correlator;
-    mc_event_clock_fn clock; /* NULL: CLOCK_REALTIME */
+    size_t queue_size;     /* events waiting for the writer, all recorders (0: 1000) */
+    mc_event_correlator_options correlator; /* one correlator, keyed by recorder too */
+    mc_event_clock_fn clock;                /* NULL: CLOCK_REALTIME */
     void *clock_ctx;
+    int64_t cooloff_ms; /* after a failed write, the recorder's events are dropped
+                           for this long (0: 30 000) */
     mc_metric *dropped; /* counter {reason}: queue_full, spam_filtered, write_failed (or NULL) */
-} mc_event_recorder_options;
+} mc_event_broadcaster_options;
 
-/* A recorder writing Events to the cluster of config with its own client
- * (short deadlines, so that an unreachable server delays nobody's exit).
- * Starts the writer thread. MC_EINVAL without a component, MC_ENOMEM, or a
- * kube/ code from the client. *out freed with mc_event_recorder_free. */
-int mc_event_recorder_new(const mc_kube_config *config, const mc_event_recorder_options *options,
+/* The process's one Event writer: a bounded queue shared by every recorder
+ * and one thread, so that Events for 1 000 clusters cost one thread. A
+ * write that fails drops the queued events of its recorder and, for
+ * cooloff_ms, its new ones (write_failed): an unreachable cluster holds the
+ * writer for one write (its client's timeouts) per cool-off, not one per
+ * event. MC_EINVAL without a component, MC_ENOMEM. *out freed with
+ * mc_event_broadcaster_free. */
+int mc_event_broadcaster_new(const mc_event_broadcaster_options *options,
+                             mc_event_broadcaster **out, mc_err *err);
+
+/* Stops the writer and frees. Every recorder must be freed before.
+ * Accepts NULL. */
+void mc_event_broadcaster_free(mc_event_broadcaster *broadcaster);
+
+/* A recorder writing Events through client (borrowed, thread-safe; it must
+ * outlive the recorder) via broadcaster. Costs no thread and no client.
+ * Keep the client's per-call deadline short (a few seconds), or one slow
+ * cluster delays the others' Events by as much. MC_EINVAL without a
+ * broadcaster or client, MC_ENOMEM. */
+int mc_event_recorder_new(mc_event_broadcaster *broadcaster, mc_kube_client *client,
                           mc_event_recorder **out, mc_err *err);
 
 /* Queues an Event about obj (copied) and returns at once. reason is a short
@@ -110,15 +129,17 @@ void mc_event_record(mc_event_recorder *recorder, const mc_event_object *obj, mc
                      const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* Waits up to timeout_ms for the queue to be written out (tests). MC_OK or
+/* Waits up to timeout_ms for this recorder's events to be written out (tests). MC_OK or
  * MC_EUNAVAILABLE when events are still waiting. */
 int mc_event_recorder_flush(mc_event_recorder *recorder, int64_t timeout_ms);
 
-/* Events dropped so far: queue full, spam-filtered, or not written. */
+/* This recorder's events dropped so far: queue full, spam-filtered, or not
+ * written (a failed write, or its cool-off). */
 unsigned long mc_event_recorder_dropped(mc_event_recorder *recorder);
 
-/* Writes what is queued (starting no write after 2 s; one in flight ends
- * within its 5 s deadline), stops the writer and frees. Accepts NULL. */
+/* Waits up to 2 s for this recorder's queued events to be written, drops
+ * the rest (queue_full), waits for a write in flight through its client to
+ * end, and frees. Accepts NULL. */
 void mc_event_recorder_free(mc_event_recorder *recorder);
 
 #endif

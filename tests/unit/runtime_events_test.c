@@ -3,8 +3,11 @@
  * firstTimestamp kept), the 10th distinct message of one object and reason
  * combines, the aggregation window restarts, the per-object token bucket
  * (burst, refill, per object, counts kept while filtered), LRU eviction;
- * and the recorder's bounded queue dropping (and counting) without blocking.
+ * the broadcaster's bounded queue dropping (and counting) without blocking,
+ * a failed write dropping its recorder's queue, and 200 recorders costing
+ * no thread beyond the broadcaster's one.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "kube/client.h"
 #include "kube/config.h"
 #include "runtime/events.h"
 #include "util/metrics.h"
@@ -201,55 +205,134 @@ static int64_t fixed_clock(void *ctx)
     return *(int64_t *)ctx;
 }
 
-/* A server nobody listens on: the writer's first write takes seconds
- * (connection refused, retried), so the queue fills and further records
- * must return at once, dropped and counted. */
+static const char unreachable_kubeconfig[] =
+    "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+    "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+    "users: [{name: u, user: {token: t}}]\n"
+    "contexts: [{name: c, context: {cluster: c, user: u}}]\n";
+
+/* A client for a server nobody listens on: each write fails after seconds
+ * of connection refused and retries. */
+static mc_kube_client *unreachable_client(void)
+{
+    mc_kube_config *config = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_kube_config_load_text(unreachable_kubeconfig,
+                                              sizeof(unreachable_kubeconfig) - 1, NULL, "test",
+                                              &config, &err),
+                     0);
+    mc_kube_client_options options = {.timeout_ms = 3000, .deadline_ms = 5000, .max_retries = 2};
+    mc_kube_client *client = NULL;
+    assert_int_equal(mc_kube_client_new(config, &options, &client, &err), 0);
+    mc_kube_config_free(config);
+    return client;
+}
+
+/* The threads of this process, from /proc/self/task. */
+static int thread_count(void)
+{
+    DIR *dir = opendir("/proc/self/task");
+    assert_non_null(dir);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dir));)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(dir);
+    return n;
+}
+
+/* The writer's first write takes seconds, so the queue fills and further
+ * records return at once, dropped and counted; once that write fails, the
+ * rest of that recorder's queue and its new events (cool-off) are dropped
+ * as write_failed without a write. */
 static void test_full_queue_drops_without_blocking(void **state)
 {
     (void)state;
-    static const char kubeconfig[] =
-        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
-        "users: [{name: u, user: {token: t}}]\n"
-        "contexts: [{name: c, context: {cluster: c, user: u}}]\n";
-    mc_kube_config *config = NULL;
-    mc_err err = {0};
-    assert_int_equal(
-        mc_kube_config_load_text(kubeconfig, sizeof(kubeconfig) - 1, NULL, "test", &config, &err),
-        0);
     mc_metrics *metrics = mc_metrics_new();
     static const char *const reason[] = {"reason"};
     mc_metric *dropped = mc_metrics_counter(metrics, "dropped_total", "test", reason, 1);
     int64_t now = 1764684000000;
-    mc_event_recorder_options options = {.component = SOURCE,
-                                         .instance = "test-host",
-                                         .queue_size = 4,
-                                         .clock = fixed_clock,
-                                         .clock_ctx = &now,
-                                         .dropped = dropped};
+    mc_event_broadcaster_options options = {.component = SOURCE,
+                                            .instance = "test-host",
+                                            .queue_size = 4,
+                                            .clock = fixed_clock,
+                                            .clock_ctx = &now,
+                                            .dropped = dropped};
+    mc_event_broadcaster *hub = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_event_broadcaster_new(&options, &hub, &err), 0);
+    mc_kube_client *client = unreachable_client();
     mc_event_recorder *recorder = NULL;
-    assert_int_equal(mc_event_recorder_new(config, &options, &recorder, &err), 0);
+    assert_int_equal(mc_event_recorder_new(hub, client, &recorder, &err), 0);
     for (int i = 0; i < 100; i++)
         mc_event_record(recorder, &ic_a, MC_EVENT_NORMAL, "Issued", "attempt %d", i);
     /* at most 4 queued and 1 being written */
     assert_true(mc_event_recorder_dropped(recorder) >= 95);
     assert_true(mc_metric_value(dropped, MC_LABELS("queue_full")) >= 95);
     assert_int_equal(mc_event_recorder_flush(recorder, 10), MC_EUNAVAILABLE);
+    /* the failed write drops the 4 still queued: nothing waits 4 more writes */
+    assert_int_equal(mc_event_recorder_flush(recorder, 10000), MC_OK);
+    assert_int_equal(mc_event_recorder_dropped(recorder), 100);
+    assert_int_equal(mc_metric_value(dropped, MC_LABELS("write_failed")) +
+                         mc_metric_value(dropped, MC_LABELS("queue_full")),
+                     100);
+    double failed = mc_metric_value(dropped, MC_LABELS("write_failed"));
+    assert_true(failed >= 1);
+    mc_event_record(recorder, &ic_a, MC_EVENT_NORMAL, "Issued", "in the cool-off");
+    assert_int_equal(mc_metric_value(dropped, MC_LABELS("write_failed")), failed + 1);
+    assert_int_equal(mc_event_recorder_flush(recorder, 0), MC_OK);
     mc_event_record(NULL, &ic_a, MC_EVENT_NORMAL, "Issued", "no recorder: ignored");
-    mc_event_recorder_free(recorder); /* gives up on the queue within its drain time */
+    mc_event_recorder_free(recorder);
+    mc_event_broadcaster_free(hub);
+    mc_kube_client_free(client);
     mc_metrics_free(metrics);
-    mc_kube_config_free(config);
 }
 
-static void test_recorder_needs_component(void **state)
+/* Issue 13: Events for many clusters cost the process one thread, not one
+ * per cluster. */
+static void test_recorders_cost_no_thread(void **state)
 {
     (void)state;
-    mc_event_recorder *recorder = (mc_event_recorder *)&recorder;
+    enum { RECORDERS = 200 };
+    int before = thread_count();
+    /* a small queue: the rest are dropped, not written (each write to the
+     * unreachable server fails after its retries) */
+    mc_event_broadcaster_options options = {
+        .component = SOURCE, .instance = "test-host", .queue_size = 4};
+    mc_event_broadcaster *hub = NULL;
     mc_err err = {0};
-    mc_event_recorder_options options = {0};
-    assert_int_equal(mc_event_recorder_new(NULL, &options, &recorder, &err), MC_EINVAL);
-    assert_null(recorder);
+    assert_int_equal(mc_event_broadcaster_new(&options, &hub, &err), 0);
+    assert_int_equal(thread_count(), before + 1);
+    mc_kube_client *client = unreachable_client();
+    mc_event_recorder *recorders[RECORDERS];
+    for (int i = 0; i < RECORDERS; i++)
+        assert_int_equal(mc_event_recorder_new(hub, client, &recorders[i], &err), 0);
+    for (int i = 0; i < RECORDERS; i++)
+        mc_event_record(recorders[i], &ic_a, MC_EVENT_NORMAL, "Issued", "cluster %d", i);
+    assert_int_equal(thread_count(), before + 1);
+    for (int i = 0; i < RECORDERS; i++)
+        mc_event_recorder_free(recorders[i]);
+    mc_event_broadcaster_free(hub);
+    assert_int_equal(thread_count(), before);
+    mc_kube_client_free(client);
+}
+
+static void test_recorder_needs_component_and_client(void **state)
+{
+    (void)state;
+    mc_event_broadcaster *hub = (mc_event_broadcaster *)&hub;
+    mc_err err = {0};
+    mc_event_broadcaster_options options = {0};
+    assert_int_equal(mc_event_broadcaster_new(&options, &hub, &err), MC_EINVAL);
+    assert_null(hub);
     assert_non_null(strstr(err.msg, "component"));
+    options.component = SOURCE;
+    assert_int_equal(mc_event_broadcaster_new(&options, &hub, &err), MC_OK);
+    mc_event_recorder *recorder = (mc_event_recorder *)&recorder;
+    assert_int_equal(mc_event_recorder_new(hub, NULL, &recorder, &err), MC_EINVAL);
+    assert_null(recorder);
+    assert_non_null(strstr(err.msg, "client"));
+    mc_event_broadcaster_free(hub);
 }
 
 int main(void)
@@ -261,7 +344,8 @@ int main(void)
         cmocka_unit_test(test_custom_rate),
         cmocka_unit_test(test_lru_forgets_oldest),
         cmocka_unit_test(test_full_queue_drops_without_blocking),
-        cmocka_unit_test(test_recorder_needs_component),
+        cmocka_unit_test(test_recorders_cost_no_thread),
+        cmocka_unit_test(test_recorder_needs_component_and_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,9 @@
  * worker builds the observation from the caches, executes the one action
  * decided, waits
  * until its own write is visible in the cache (so the next decision does not
- * repeat it) and reconciles again at once; FAILED issuances back off.
+ * repeat it) and reconciles again at once; FAILED issuances back off, and
+ * the echoes of their own writes (status, CertificateRequests) and the
+ * issuer's refusals do not cut that backoff short (docs/workflow.md).
  */
 #include "agent/agent.h"
 
@@ -260,7 +262,15 @@ static void issued_added(void *ctx, const json_t *obj)
     queue_with_peers(ctx, obj);
 }
 
-/* A status write changes no claim: only the object itself is queued then. */
+static const char *rotate_token(const json_t *ic)
+{
+    const json_t *annotations = json_object_get(json_object_get(ic, "metadata"), "annotations");
+    return json_string_value(json_object_get(annotations, MC_API_IC_ROTATE_ANNOTATION));
+}
+
+/* A status write changes no claim: only the object itself is queued then,
+ * and it waits for a FAILED issuance's backoff (the status is the agent's
+ * own write) unless the rotate token changed (docs/workflow.md). */
 static void issued_updated(void *ctx, const json_t *old_obj, const json_t *new_obj)
 {
     const json_t *old_gen = json_object_get(json_object_get(old_obj, "metadata"), "generation");
@@ -277,8 +287,41 @@ static void issued_updated(void *ctx, const json_t *old_obj, const json_t *new_o
     const char *ns = json_str(new_obj, "metadata", "namespace");
     const char *name = json_str(new_obj, "metadata", "name");
     char key[KEY_MAX];
-    if (ns && name && (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name) < sizeof(key))
-        mc_workqueue_add(mc_controller_queue(agent->controller), key);
+    if (!ns || !name || (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name) >= sizeof(key))
+        return;
+    mc_workqueue *queue = mc_controller_queue(agent->controller);
+    if (!same_str(rotate_token(old_obj), rotate_token(new_obj)))
+        mc_workqueue_add(queue, key);
+    else
+        mc_workqueue_add_unless_backing_off(queue, key);
+}
+
+/* A CertificateRequest made, deleted or refused is the echo of the agent's
+ * own writes or the issuer's refusal: it waits for a FAILED issuance's
+ * backoff, so a refused request is made again at the backoff's pace, not
+ * at the issuer's. A signed one runs its IssuedCertificate at once. */
+static void request_changed(mc_agent *agent, const json_t *request)
+{
+    char key[KEY_MAX];
+    if (request_key(request, key, sizeof(key)) != 0)
+        return;
+    mc_workqueue *queue = mc_controller_queue(agent->controller);
+    const char *state = json_str(request, "status", "state");
+    if (state && mc_api_cr_state_parse(state) == MC_CR_STATE_FINISHED)
+        mc_workqueue_add(queue, key);
+    else
+        mc_workqueue_add_unless_backing_off(queue, key);
+}
+
+static void request_added(void *ctx, const json_t *obj)
+{
+    request_changed(ctx, obj);
+}
+
+static void request_updated(void *ctx, const json_t *old_obj, const json_t *new_obj)
+{
+    (void)old_obj;
+    request_changed(ctx, new_obj);
 }
 
 /* ---- the observation ---- */
@@ -1083,7 +1126,7 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
     mc_informer_handlers h = {issued_added, issued_updated, issued_added, agent};
     if ((rc = new_informer(agent, &res_issued, agent->namespace, &h, &agent->issued, err)))
         goto fail;
-    mc_controller_watch(agent->controller, &h, request_key);
+    h = (mc_informer_handlers){request_added, request_updated, request_added, agent};
     if ((rc = new_informer(agent, &res_requests, agent->namespace, &h, &agent->requests, err)))
         goto fail;
     h = (mc_informer_handlers){directive_added, directive_updated, directive_added, agent};

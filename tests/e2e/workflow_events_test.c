@@ -11,10 +11,13 @@
  *  - an IssuedCertificate whose org the registration's policy refuses: the
  *    issuer's Warning on each CertificateRequest, and the agent's looping
  *    CSRRefused aggregated into one Event whose count grows past 1, and at
- *    most one Failed (the transition).
+ *    most one Failed (the transition);
+ *  - the refused requests of a new IssuedCertificate, counted by a watch
+ *    over 10 s: 2 to 10 (the agent backs off), not hundreds.
  * Without kubectl the test exits 77 (skipped, said loudly) unless CI is set,
  * when that is a failure.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,10 +30,12 @@
 
 #include "api/issued_certificate.h"
 #include "kube/client.h"
+#include "kube/watch.h"
 #include "workflow_fixture.h"
 
 #define IC_NAME      "mesh-events"
 #define IC_REFUSED   "mesh-refused"
+#define IC_BACKOFF   "mesh-backoff"
 #define DIRECTIVE    "bounce-events"
 #define NS_APPS      "apps"
 #define EVENT_WAIT_S 20
@@ -240,18 +245,24 @@ static void test_describe_shows_the_workflow(void **state)
     }
 }
 
+/* Creates on east an IssuedCertificate the issuer refuses: the
+ * registration's policy allows org Istio only. */
+static void create_refused_ic(wf_fixture *f, const char *name, const char *secret)
+{
+    json_t *ic = json_pack(
+        "{s:s, s:s, s:{s:s, s:s}, s:{s:[s], s:s, s:{s:s, s:s}, s:{s:s, s:s}}}", "apiVersion",
+        MC_API_GROUP_VERSION, "kind", "IssuedCertificate", "metadata", "name", name, "namespace",
+        WF_NS_MESHCERT, "spec", "hosts", WF_HOST_SPIFFE, "org", "Not Istio",
+        "signingCertificateSecret", "name", WF_ROOT_SECRET, "namespace", WF_NS_MESHCERT,
+        "issuedCertificateSecret", "name", secret, "namespace", WF_NS_ISTIO);
+    wf_create(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, ic);
+}
+
 static void test_repeated_refusal_aggregates(void **state)
 {
     wf_fixture *f = *state;
     mc_kube_client *east = f->managed[WF_EAST];
-    /* the registration's policy allows org Istio only: the issuer refuses */
-    json_t *ic = json_pack(
-        "{s:s, s:s, s:{s:s, s:s}, s:{s:[s], s:s, s:{s:s, s:s}, s:{s:s, s:s}}}", "apiVersion",
-        MC_API_GROUP_VERSION, "kind", "IssuedCertificate", "metadata", "name", IC_REFUSED,
-        "namespace", WF_NS_MESHCERT, "spec", "hosts", WF_HOST_SPIFFE, "org", "Not Istio",
-        "signingCertificateSecret", "name", WF_ROOT_SECRET, "namespace", WF_NS_MESHCERT,
-        "issuedCertificateSecret", "name", "cacerts-refused", "namespace", WF_NS_ISTIO);
-    wf_create(east, &wf_issued, WF_NS_MESHCERT, ic);
+    create_refused_ic(f, IC_REFUSED, "cacerts-refused");
     wf_ic_view view;
     wf_wait_ic_state(f, east, "east", IC_REFUSED, "FAILED", 1, &view);
 
@@ -283,8 +294,8 @@ static void test_repeated_refusal_aggregates(void **state)
 
     /* the issuer's Warnings on the requests, by refusal class: one Event per
      * request (each a new object), at most the spam filter's burst of 25 for
-     * the name however long the agent's loop of new requests runs (about 20
-     * a second here) */
+     * the name however long the agent's loop of new requests runs (backing
+     * off: a few in the first seconds) */
     wf_sleep_ms(3000);
     json_t *list = list_events(f, "involvedObject.kind=CertificateRequest,"
                                   "involvedObject.name=" IC_REFUSED ",type=Warning");
@@ -311,6 +322,62 @@ static void test_repeated_refusal_aggregates(void **state)
     free(out);
 }
 
+/* Refusals of one CertificateRequest name seen by a watch: each request
+ * the issuer FAILED, counted once by uid (on the watcher's thread). */
+typedef struct refusal_count {
+    pthread_mutex_t lock;
+    const char *name;
+    char last_uid[64]; /* (lock) */
+    int count;         /* (lock) */
+} refusal_count;
+
+static void count_refusal(void *ctx, mc_kube_event_type type, const json_t *obj)
+{
+    refusal_count *c = ctx;
+    const char *name = wf_str_at(obj, "metadata", "name");
+    const char *uid = wf_str_at(obj, "metadata", "uid");
+    const char *state = wf_str_at(obj, "status", "state");
+    if ((type != MC_KUBE_ADDED && type != MC_KUBE_MODIFIED) || !name || !uid || !state ||
+        strcmp(name, c->name) != 0 || strcmp(state, "FAILED") != 0)
+        return;
+    pthread_mutex_lock(&c->lock);
+    if (strcmp(uid, c->last_uid) != 0) {
+        snprintf(c->last_uid, sizeof(c->last_uid), "%s", uid);
+        c->count++;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* A refused request is made again only with the FAILED issuance's
+ * exponential backoff: the issuer's refusals of one IssuedCertificate over
+ * its first 10 s stay few (about 6 at 5 ms doubling), not the ~230 of a
+ * loop at the issuer's pace; and retries still happen. */
+static void test_refusal_retries_back_off(void **state)
+{
+    wf_fixture *f = *state;
+    refusal_count counted = {.lock = PTHREAD_MUTEX_INITIALIZER, .name = IC_BACKOFF};
+    mc_kube_watcher *watcher = NULL;
+    mc_kube_watch *watch = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_kube_watcher_new(&watcher, &err), MC_OK);
+    if (mc_kube_watch_start(watcher, f->managed[WF_EAST], &wf_requests, WF_NS_MESHCERT, NULL,
+                            count_refusal, &counted, &watch, &err) != MC_OK) {
+        mc_kube_watcher_free(watcher);
+        wf_fail(f, "watch of certificaterequests: %s", err.msg);
+    }
+    wf_sleep_ms(500); /* the watch connects */
+    create_refused_ic(f, IC_BACKOFF, "cacerts-backoff");
+    wf_sleep_ms(10000);
+    pthread_mutex_lock(&counted.lock);
+    int refusals = counted.count;
+    pthread_mutex_unlock(&counted.lock);
+    mc_kube_watcher_free(watcher);
+    print_message("refusals of %s in 10 s: %d\n", IC_BACKOFF, refusals);
+    if (refusals < 2 || refusals > 10)
+        wf_fail(f, "%d refusals of %s in 10 s: want 2 to 10 (retried with backoff)", refusals,
+                IC_BACKOFF);
+}
+
 int main(void)
 {
     if (!wf_tool_on_path("kubectl")) {
@@ -326,6 +393,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_describe_shows_the_workflow),
         cmocka_unit_test(test_repeated_refusal_aggregates),
+        cmocka_unit_test(test_refusal_retries_back_off),
     };
     return cmocka_run_group_tests(tests, setup, wf_cmocka_teardown);
 }

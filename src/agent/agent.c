@@ -71,22 +71,22 @@ typedef struct agent_metrics {
 } agent_metrics;
 
 struct mc_agent {
-    char *namespace;                /* agent namespace and label value (immutable) */
-    mc_key_type key_type;           /* immutable */
-    mc_bundle_format output_format; /* immutable */
-    int adopt_existing;             /* immutable */
-    int workers_started;            /* main thread only */
-    mc_kube_client *client;         /* thread-safe */
-    mc_kube_watcher *watcher;       /* the watch I/O thread */
-    mc_controller *controller;      /* queue + workers */
-    mc_informer *issued;            /* IssuedCertificates in namespace */
-    mc_informer *requests;          /* CertificateRequests in namespace */
-    mc_informer *directives;        /* PodBounceDirectives, all namespaces */
-    mc_informer *secrets;           /* Secrets, all namespaces (outputs live elsewhere) */
-    mc_informer *pods;              /* Pods, all namespaces */
+    char *namespace;                   /* agent namespace and label value (immutable) */
+    mc_key_type key_type;              /* immutable */
+    mc_bundle_format output_format;    /* immutable */
+    int adopt_existing;                /* immutable */
+    int workers_started;               /* main thread only */
+    mc_kube_client *client;            /* thread-safe */
+    mc_kube_watcher *watcher;          /* the watch I/O thread */
+    mc_controller *controller;         /* queue + workers */
+    mc_informer *issued;               /* IssuedCertificates in namespace */
+    mc_informer *requests;             /* CertificateRequests in namespace */
+    mc_informer *directives;           /* PodBounceDirectives, all namespaces */
+    mc_informer *secrets;              /* Secrets, all namespaces (outputs live elsewhere) */
+    mc_informer *pods;                 /* Pods, all namespaces */
     mc_event_broadcaster *broadcaster; /* the process's Event writer (one thread) */
-    mc_event_recorder *events;      /* Events about what the workers do (thread-safe) */
-    agent_metrics metrics;          /* immutable after new */
+    mc_event_recorder *events;         /* Events about what the workers do (thread-safe) */
+    agent_metrics metrics;             /* immutable after new */
 };
 
 /* ---- event mapping (watch I/O thread: must not block) ---- */
@@ -1118,8 +1118,8 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
         goto fail;
     if ((rc = metrics_register(agent, options, err)))
         goto fail;
-    mc_event_broadcaster_options event_options = {
-        .component = "meshcert-agent", .dropped = agent->metrics.runtime.events_dropped};
+    mc_event_broadcaster_options event_options = {.component = "meshcert-agent",
+                                                  .dropped = agent->metrics.runtime.events_dropped};
     if ((rc = mc_event_broadcaster_new(&event_options, &agent->broadcaster, err)) ||
         (rc = mc_event_recorder_new(agent->broadcaster, agent->client, &agent->events, err)))
         goto fail;

@@ -236,8 +236,7 @@ int split_key(const char *key, char *buf, size_t size, char **first, char **rest
 
 /* Registration Secret "ns/name": start clusters for new data keys, stop
  * those gone or changed. Level-triggered on the informer's cache. */
-int reconcile_registration(void *ctx, const char *key, mc_reconcile_result *result,
-                                  mc_err *err)
+int reconcile_registration(void *ctx, const char *key, mc_reconcile_result *result, mc_err *err)
 {
     (void)result;
     (void)err;

@@ -20,7 +20,7 @@
 #include "util/log.h"
 #include "util/str.h"
 
-#define LOG "issuer"
+#define LOG        "issuer"
 #define LEASE_NAME "meshcert-issuer"
 
 static const mc_kube_resource secrets_resource = {"", "v1", "secrets", 1};

@@ -49,9 +49,9 @@ typedef struct issuer_cluster {
     mc_kube_client *client;            /* immutable; outlives the informers */
     mc_informer *requests;             /* immutable */
     mc_informer *issued;               /* immutable */
-    mc_event_recorder *events;         /* immutable: Events on the cluster's requests, through client */
-    int refs;                          /* issuer->clusters_lock */
-    struct issuer_cluster *next;       /* issuer->clusters_lock */
+    mc_event_recorder *events;   /* immutable: Events on the cluster's requests, through client */
+    int refs;                    /* issuer->clusters_lock */
+    struct issuer_cluster *next; /* issuer->clusters_lock */
 } issuer_cluster;
 
 /* A signing root as read from one version of its Secret. */
@@ -108,8 +108,8 @@ struct mc_issuer {
     issuer_cluster *clusters;
     pthread_mutex_t signers_lock; /* guards signers and signer_entry refs/next/cached */
     signer_entry *signers;
-    int started; /* caller's thread only */
-    int stopped; /* caller's thread only */
+    int started;            /* caller's thread only */
+    int stopped;            /* caller's thread only */
     issuer_metrics metrics; /* immutable after new */
 };
 

@@ -39,7 +39,7 @@
 #define AGGREGATE_WINDOW_MS   (600 * 1000) /* similar events further apart start over */
 #define COMBINED_PREFIX       "(combined from similar events): "
 #define DEFAULT_QUEUE_SIZE    1000
-#define DRAIN_MS              2000 /* writes still tried by mc_event_recorder_free */
+#define DRAIN_MS              2000  /* writes still tried by mc_event_recorder_free */
 #define DEFAULT_COOLOFF_MS    30000 /* a cluster's events dropped after a failed write */
 #define KEY_MAX               4096
 #define SEP                   "\x1f" /* between the fields of a cache key */
@@ -295,17 +295,17 @@ struct mc_event_broadcaster {
     int64_t cooloff_ms;              /* immutable */
     mc_event_correlator *correlator; /* writer thread only; keys carry the recorder's id */
     pthread_t writer;
-    int writer_started;            /* immutable after new */
-    pthread_mutex_t lock;          /* guards the fields marked (lock), and recorders' */
-    pthread_cond_t changed;        /* an event queued, written or dropped, or stop */
-    pending *ring;                 /* (lock) queue_size slots, one FIFO for every recorder */
-    size_t queue_size;             /* immutable */
-    size_t head, len;              /* (lock) */
-    mc_event_recorder *writing;    /* (lock) whose event the writer holds, or NULL */
-    int stopping;                  /* (lock) */
-    struct timespec drain_until;   /* (lock) monotonic; set with stopping */
-    unsigned long next_id;         /* (lock) names the next recorder */
-    size_t recorders;              /* (lock) alive */
+    int writer_started;          /* immutable after new */
+    pthread_mutex_t lock;        /* guards the fields marked (lock), and recorders' */
+    pthread_cond_t changed;      /* an event queued, written or dropped, or stop */
+    pending *ring;               /* (lock) queue_size slots, one FIFO for every recorder */
+    size_t queue_size;           /* immutable */
+    size_t head, len;            /* (lock) */
+    mc_event_recorder *writing;  /* (lock) whose event the writer holds, or NULL */
+    int stopping;                /* (lock) */
+    struct timespec drain_until; /* (lock) monotonic; set with stopping */
+    unsigned long next_id;       /* (lock) names the next recorder */
+    size_t recorders;            /* (lock) alive */
 };
 
 struct mc_event_recorder {
@@ -467,8 +467,8 @@ static int write_event(const mc_event_broadcaster *hub, const pending *p,
         timestamp(d->last_ms, last, sizeof(last));
         json_t *patch = json_pack("{s:I, s:s, s:s}", "count", (json_int_t)d->count, "lastTimestamp",
                                   last, "message", d->message);
-        rc = patch ? mc_kube_patch(client, &events_resource, ns, d->name, MC_KUBE_PATCH_MERGE, patch,
-                                   0, NULL, err)
+        rc = patch ? mc_kube_patch(client, &events_resource, ns, d->name, MC_KUBE_PATCH_MERGE,
+                                   patch, 0, NULL, err)
                    : mc_err_set(err, MC_ENOMEM, "out of memory");
         json_decref(patch);
         if (rc == MC_ENOTFOUND)
@@ -613,7 +613,8 @@ int mc_event_recorder_new(mc_event_broadcaster *hub, mc_kube_client *client,
 {
     *out = NULL;
     if (!hub || !client)
-        return mc_err_set(err, MC_EINVAL, "event recorder: a broadcaster and a client are required");
+        return mc_err_set(err, MC_EINVAL,
+                          "event recorder: a broadcaster and a client are required");
     mc_event_recorder *r = calloc(1, sizeof(*r));
     if (!r)
         return mc_err_set(err, MC_ENOMEM, "out of memory");

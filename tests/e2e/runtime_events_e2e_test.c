@@ -265,8 +265,8 @@ static void test_unreachable_cluster_does_not_stall_others(void **state)
     int reached = 0;
     json_t *item;
     size_t i;
-    json_array_foreach(json_object_get(list, "items"), i, item)
-        reached += strcmp(str(item, "reason"), "Reached") == 0;
+    json_array_foreach(json_object_get(list, "items"), i, item) reached +=
+        strcmp(str(item, "reason"), "Reached") == 0;
     json_decref(list);
     assert_int_equal(reached, 1);
     mc_event_recorder_free(alive);

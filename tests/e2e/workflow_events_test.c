@@ -249,12 +249,12 @@ static void test_describe_shows_the_workflow(void **state)
  * registration's policy allows org Istio only. */
 static void create_refused_ic(wf_fixture *f, const char *name, const char *secret)
 {
-    json_t *ic = json_pack(
-        "{s:s, s:s, s:{s:s, s:s}, s:{s:[s], s:s, s:{s:s, s:s}, s:{s:s, s:s}}}", "apiVersion",
-        MC_API_GROUP_VERSION, "kind", "IssuedCertificate", "metadata", "name", name, "namespace",
-        WF_NS_MESHCERT, "spec", "hosts", WF_HOST_SPIFFE, "org", "Not Istio",
-        "signingCertificateSecret", "name", WF_ROOT_SECRET, "namespace", WF_NS_MESHCERT,
-        "issuedCertificateSecret", "name", secret, "namespace", WF_NS_ISTIO);
+    json_t *ic = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[s], s:s, s:{s:s, s:s}, s:{s:s, s:s}}}",
+                           "apiVersion", MC_API_GROUP_VERSION, "kind", "IssuedCertificate",
+                           "metadata", "name", name, "namespace", WF_NS_MESHCERT, "spec", "hosts",
+                           WF_HOST_SPIFFE, "org", "Not Istio", "signingCertificateSecret", "name",
+                           WF_ROOT_SECRET, "namespace", WF_NS_MESHCERT, "issuedCertificateSecret",
+                           "name", secret, "namespace", WF_NS_ISTIO);
     wf_create(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, ic);
 }
 

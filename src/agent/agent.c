@@ -119,6 +119,17 @@ static int ref_names(const json_t *ic, const char *field, const char *ns, const 
            strcmp(ref_ns, ns) == 0;
 }
 
+/* Runs key at once with its backoff reset: something the retries did not
+ * write changed (a spec, a rotate token, a Secret or directive it names,
+ * a signed request), so a FAILED issuance may now go through, and its
+ * next steps run at full pace again. */
+static void run_now(mc_agent *agent, const char *key)
+{
+    mc_workqueue *queue = mc_controller_queue(agent->controller);
+    mc_workqueue_forget(queue, key);
+    mc_workqueue_add(queue, key);
+}
+
 /* Queues every cached IssuedCertificate the object concerns. */
 static void queue_concerned(mc_agent *agent, match_kind kind, const json_t *obj)
 {
@@ -145,9 +156,12 @@ static void queue_concerned(mc_agent *agent, match_kind kind, const json_t *obj)
             break;
         }
         char key[KEY_MAX];
-        if (hit && ic_ns && ic_name &&
-            (size_t)snprintf(key, sizeof(key), "%s/%s", ic_ns, ic_name) < sizeof(key))
-            mc_workqueue_add(queue, key);
+        int keyed = hit && ic_ns && ic_name &&
+                    (size_t)snprintf(key, sizeof(key), "%s/%s", ic_ns, ic_name) < sizeof(key);
+        if (keyed && kind == MATCH_POD)
+            mc_workqueue_add(queue, key); /* pods churn: no backoff reset */
+        else if (keyed)
+            run_now(agent, key);
         json_decref(items[i]);
     }
     free(items);
@@ -236,13 +250,13 @@ static int may_share(const json_t *a, const json_t *b)
            ref_names(b, "podBounceDirective", ns, name);
 }
 
-/* Queues ic and every cached IssuedCertificate that may share an object with
- * it: a claim that appears, changes or goes away can change who is first. */
+/* Runs ic and every cached IssuedCertificate that may share an object with
+ * it now (run_now): a claim that appears, changes or goes away can change
+ * who is first. */
 static void queue_with_peers(mc_agent *agent, const json_t *ic)
 {
     json_t **items = NULL;
     size_t n = mc_informer_list(agent->issued, NULL, &items);
-    mc_workqueue *queue = mc_controller_queue(agent->controller);
     for (size_t i = 0; i <= n; i++) {
         const json_t *other = i < n ? items[i] : ic;
         const char *ns = json_str(other, "metadata", "namespace");
@@ -250,7 +264,7 @@ static void queue_with_peers(mc_agent *agent, const json_t *ic)
         char key[KEY_MAX];
         if ((i == n || may_share(ic, other)) && ns && name &&
             (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name) < sizeof(key))
-            mc_workqueue_add(queue, key);
+            run_now(agent, key);
         if (i < n)
             json_decref(items[i]);
     }
@@ -270,7 +284,8 @@ static const char *rotate_token(const json_t *ic)
 
 /* A status write changes no claim: only the object itself is queued then,
  * and it waits for a FAILED issuance's backoff (the status is the agent's
- * own write) unless the rotate token changed (docs/workflow.md). */
+ * own write) unless the rotate token changed (docs/workflow.md). A claim
+ * that changed runs it and its peers at once, backoff reset. */
 static void issued_updated(void *ctx, const json_t *old_obj, const json_t *new_obj)
 {
     const json_t *old_gen = json_object_get(json_object_get(old_obj, "metadata"), "generation");
@@ -289,11 +304,10 @@ static void issued_updated(void *ctx, const json_t *old_obj, const json_t *new_o
     char key[KEY_MAX];
     if (!ns || !name || (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name) >= sizeof(key))
         return;
-    mc_workqueue *queue = mc_controller_queue(agent->controller);
     if (!same_str(rotate_token(old_obj), rotate_token(new_obj)))
-        mc_workqueue_add(queue, key);
+        run_now(agent, key);
     else
-        mc_workqueue_add_unless_backing_off(queue, key);
+        mc_workqueue_add_unless_backing_off(mc_controller_queue(agent->controller), key);
 }
 
 /* A CertificateRequest made, deleted or refused is the echo of the agent's
@@ -305,12 +319,11 @@ static void request_changed(mc_agent *agent, const json_t *request)
     char key[KEY_MAX];
     if (request_key(request, key, sizeof(key)) != 0)
         return;
-    mc_workqueue *queue = mc_controller_queue(agent->controller);
     const char *state = json_str(request, "status", "state");
     if (state && mc_api_cr_state_parse(state) == MC_CR_STATE_FINISHED)
-        mc_workqueue_add(queue, key);
+        run_now(agent, key);
     else
-        mc_workqueue_add_unless_backing_off(queue, key);
+        mc_workqueue_add_unless_backing_off(mc_controller_queue(agent->controller), key);
 }
 
 static void request_added(void *ctx, const json_t *obj)

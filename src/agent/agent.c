@@ -8,7 +8,9 @@
  * worker builds the observation from the caches, executes the one action
  * decided, waits
  * until its own write is visible in the cache (so the next decision does not
- * repeat it) and reconciles again at once; FAILED issuances back off.
+ * repeat it) and reconciles again at once; FAILED issuances back off, and
+ * the echoes of their own writes (status, CertificateRequests) and the
+ * issuer's refusals do not cut that backoff short (docs/workflow.md).
  */
 #include "agent/agent.h"
 
@@ -27,6 +29,7 @@
 #include "kube/client.h"
 #include "kube/watch.h"
 #include "runtime/controller.h"
+#include "runtime/events.h"
 #include "runtime/informer.h"
 #include "runtime/metrics.h"
 #include "util/log.h"
@@ -82,6 +85,8 @@ struct mc_agent {
     mc_informer *directives;        /* PodBounceDirectives, all namespaces */
     mc_informer *secrets;           /* Secrets, all namespaces (outputs live elsewhere) */
     mc_informer *pods;              /* Pods, all namespaces */
+    mc_event_broadcaster *broadcaster; /* the process's Event writer (one thread) */
+    mc_event_recorder *events;      /* Events about what the workers do (thread-safe) */
     agent_metrics metrics;          /* immutable after new */
 };
 
@@ -115,6 +120,17 @@ static int ref_names(const json_t *ic, const char *field, const char *ns, const 
            strcmp(ref_ns, ns) == 0;
 }
 
+/* Runs key at once with its backoff reset: something the retries did not
+ * write changed (a spec, a rotate token, a Secret or directive it names,
+ * a signed request), so a FAILED issuance may now go through, and its
+ * next steps run at full pace again. */
+static void run_now(mc_agent *agent, const char *key)
+{
+    mc_workqueue *queue = mc_controller_queue(agent->controller);
+    mc_workqueue_forget(queue, key);
+    mc_workqueue_add(queue, key);
+}
+
 /* Queues every cached IssuedCertificate the object concerns. */
 static void queue_concerned(mc_agent *agent, match_kind kind, const json_t *obj)
 {
@@ -141,9 +157,12 @@ static void queue_concerned(mc_agent *agent, match_kind kind, const json_t *obj)
             break;
         }
         char key[KEY_MAX];
-        if (hit && ic_ns && ic_name &&
-            (size_t)snprintf(key, sizeof(key), "%s/%s", ic_ns, ic_name) < sizeof(key))
-            mc_workqueue_add(queue, key);
+        int keyed = hit && ic_ns && ic_name &&
+                    (size_t)snprintf(key, sizeof(key), "%s/%s", ic_ns, ic_name) < sizeof(key);
+        if (keyed && kind == MATCH_POD)
+            mc_workqueue_add(queue, key); /* pods churn: no backoff reset */
+        else if (keyed)
+            run_now(agent, key);
         json_decref(items[i]);
     }
     free(items);
@@ -232,13 +251,13 @@ static int may_share(const json_t *a, const json_t *b)
            ref_names(b, "podBounceDirective", ns, name);
 }
 
-/* Queues ic and every cached IssuedCertificate that may share an object with
- * it: a claim that appears, changes or goes away can change who is first. */
+/* Runs ic and every cached IssuedCertificate that may share an object with
+ * it now (run_now): a claim that appears, changes or goes away can change
+ * who is first. */
 static void queue_with_peers(mc_agent *agent, const json_t *ic)
 {
     json_t **items = NULL;
     size_t n = mc_informer_list(agent->issued, NULL, &items);
-    mc_workqueue *queue = mc_controller_queue(agent->controller);
     for (size_t i = 0; i <= n; i++) {
         const json_t *other = i < n ? items[i] : ic;
         const char *ns = json_str(other, "metadata", "namespace");
@@ -246,7 +265,7 @@ static void queue_with_peers(mc_agent *agent, const json_t *ic)
         char key[KEY_MAX];
         if ((i == n || may_share(ic, other)) && ns && name &&
             (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name) < sizeof(key))
-            mc_workqueue_add(queue, key);
+            run_now(agent, key);
         if (i < n)
             json_decref(items[i]);
     }
@@ -258,7 +277,16 @@ static void issued_added(void *ctx, const json_t *obj)
     queue_with_peers(ctx, obj);
 }
 
-/* A status write changes no claim: only the object itself is queued then. */
+static const char *rotate_token(const json_t *ic)
+{
+    const json_t *annotations = json_object_get(json_object_get(ic, "metadata"), "annotations");
+    return json_string_value(json_object_get(annotations, MC_API_IC_ROTATE_ANNOTATION));
+}
+
+/* A status write changes no claim: only the object itself is queued then,
+ * and it waits for a FAILED issuance's backoff (the status is the agent's
+ * own write) unless the rotate token changed (docs/workflow.md). A claim
+ * that changed runs it and its peers at once, backoff reset. */
 static void issued_updated(void *ctx, const json_t *old_obj, const json_t *new_obj)
 {
     const json_t *old_gen = json_object_get(json_object_get(old_obj, "metadata"), "generation");
@@ -275,8 +303,39 @@ static void issued_updated(void *ctx, const json_t *old_obj, const json_t *new_o
     const char *ns = json_str(new_obj, "metadata", "namespace");
     const char *name = json_str(new_obj, "metadata", "name");
     char key[KEY_MAX];
-    if (ns && name && (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name) < sizeof(key))
-        mc_workqueue_add(mc_controller_queue(agent->controller), key);
+    if (!ns || !name || (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name) >= sizeof(key))
+        return;
+    if (!same_str(rotate_token(old_obj), rotate_token(new_obj)))
+        run_now(agent, key);
+    else
+        mc_workqueue_add_unless_backing_off(mc_controller_queue(agent->controller), key);
+}
+
+/* A CertificateRequest made, deleted or refused is the echo of the agent's
+ * own writes or the issuer's refusal: it waits for a FAILED issuance's
+ * backoff, so a refused request is made again at the backoff's pace, not
+ * at the issuer's. A signed one runs its IssuedCertificate at once. */
+static void request_changed(mc_agent *agent, const json_t *request)
+{
+    char key[KEY_MAX];
+    if (request_key(request, key, sizeof(key)) != 0)
+        return;
+    const char *state = json_str(request, "status", "state");
+    if (state && mc_api_cr_state_parse(state) == MC_CR_STATE_FINISHED)
+        run_now(agent, key);
+    else
+        mc_workqueue_add_unless_backing_off(mc_controller_queue(agent->controller), key);
+}
+
+static void request_added(void *ctx, const json_t *obj)
+{
+    request_changed(ctx, obj);
+}
+
+static void request_updated(void *ctx, const json_t *old_obj, const json_t *new_obj)
+{
+    (void)old_obj;
+    request_changed(ctx, new_obj);
 }
 
 /* ---- the observation ---- */
@@ -684,6 +743,150 @@ static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs
     return rc;
 }
 
+/* ---- Events (docs/workflow.md, "Events") ---- */
+
+/* What the status said before an action changed it (write_status updates
+ * o->ic in place). */
+typedef struct prior_status {
+    mc_ic_state state;
+    int64_t observed_generation;
+    char error[512]; /* status.error, cut like mc_agent_action.error */
+} prior_status;
+
+static mc_event_object event_object(const char *kind, const mc_api_object_meta *meta)
+{
+    return (mc_event_object){MC_API_GROUP_VERSION, kind,      meta->namespace,
+                             meta->name,           meta->uid, meta->resource_version};
+}
+
+/* The Event of a status written: one per transition (a rewrite of the same
+ * state, e.g. a stale Ready condition, is none). */
+static void record_status_event(mc_agent *agent, const observed *o, const mc_agent_action *action,
+                                const prior_status *prior)
+{
+    const mc_api_issued_certificate *ic = o->ic;
+    mc_event_object obj = event_object("IssuedCertificate", &ic->metadata);
+    const mc_api_object_ref *out = &ic->spec.issued_certificate_secret;
+    int restarted = prior->observed_generation != action->observed_generation;
+    switch ((mc_ic_state)action->state) {
+    case MC_IC_STATE_FAILED:
+        /* not for a rewrite of the same failure (a stale Ready condition) */
+        if (restarted || prior->state != MC_IC_STATE_FAILED ||
+            strcmp(prior->error, action->error) != 0)
+            mc_event_record(agent->events, &obj, MC_EVENT_WARNING, "Failed", "%s", action->error);
+        break;
+    case MC_IC_STATE_PENDING:
+        if (action->issuing == MC_AGENT_ISSUING_START)
+            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL,
+                            action->issuing_reason &&
+                                    strcmp(action->issuing_reason, "Rotation") == 0
+                                ? "RotationRequested"
+                                : "Renewing",
+                            "issuing a successor (new key); the current certificate stays in "
+                            "Secret %s/%s until it is FINISHED",
+                            out->namespace ? out->namespace : "", out->name ? out->name : "");
+        else if (restarted || prior->state != MC_IC_STATE_PENDING)
+            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Pending",
+                            "issuance started for generation %lld",
+                            (long long)action->observed_generation);
+        break;
+    case MC_IC_STATE_REQUESTED:
+        if (prior->state != MC_IC_STATE_REQUESTED)
+            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Requested",
+                            "waiting for the issuer to sign CertificateRequest %s/%s",
+                            ic->metadata.namespace, ic->metadata.name);
+        break;
+    case MC_IC_STATE_ISSUED:
+        if (prior->state != MC_IC_STATE_ISSUED) {
+            char not_after[40] = "";
+            mc_time_format(action->not_after, not_after, sizeof(not_after));
+            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Issued",
+                            "certificate written to Secret %s/%s, valid until %s",
+                            out->namespace ? out->namespace : "", out->name ? out->name : "",
+                            not_after);
+        }
+        break;
+    case MC_IC_STATE_FINISHED:
+        if (prior->state != MC_IC_STATE_FINISHED)
+            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Finished", "issuance complete%s",
+                            ic->spec.pod_bounce_directive.name ? ": pods bounced" : "");
+        break;
+    default: break;
+    }
+}
+
+/* The Events of an action executed: on the IssuedCertificate, on the
+ * CertificateRequest created, on the PodBounceDirective whose pods are
+ * bounced. Messages name objects, never their data. */
+static void record_events(mc_agent *agent, const observed *o, const mc_agent_action *action,
+                          const prior_status *prior)
+{
+    const mc_api_issued_certificate *ic = o->ic;
+    const char *ns = ic->metadata.namespace, *name = ic->metadata.name;
+    mc_event_object obj = event_object("IssuedCertificate", &ic->metadata);
+    switch (action->type) {
+    case MC_AGENT_SET_STATUS: record_status_event(agent, o, action, prior); break;
+    case MC_AGENT_CREATE_KEY:
+        mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "KeyGenerated",
+                        "generated a new %s private key in Secret %s/%s (it never leaves this "
+                        "cluster)",
+                        mc_pki_key_type_name(mc_agent_key_type(ic, agent->key_type)), ns, name);
+        break;
+    case MC_AGENT_CREATE_REQUEST: {
+        /* not for the retries of a FAILED issuance: their CSRRefused counts
+         * them, and one Event per retry keeps the object's spam-filter
+         * bucket (refilled one per 5 minutes, the longest retry pause) from
+         * running dry, so the later Issued and Finished are not filtered */
+        if (prior->state != MC_IC_STATE_FAILED)
+            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "CSRCreated",
+                            "created CertificateRequest %s/%s for the issuer to sign", ns, name);
+        json_t *request = mc_informer_get(agent->requests, ns, name); /* cached by create */
+        json_t *meta = json_object_get(request, "metadata");
+        mc_event_object req = {MC_API_GROUP_VERSION,
+                               "CertificateRequest",
+                               ns,
+                               name,
+                               json_str(meta, "uid", NULL),
+                               NULL};
+        if (req.uid)
+            mc_event_record(agent->events, &req, MC_EVENT_NORMAL, "Created",
+                            "CSR for IssuedCertificate %s/%s (generation %lld), waiting for the "
+                            "issuer",
+                            ns, name, (long long)ic->metadata.generation);
+        json_decref(request);
+        break;
+    }
+    case MC_AGENT_DELETE_REQUEST:
+        /* each refused request is deleted once, to be made again: a looping
+         * refusal is one Event whose count grows */
+        if (o->request && o->request->status.state == MC_CR_STATE_FAILED)
+            mc_event_record(agent->events, &obj, MC_EVENT_WARNING, "CSRRefused",
+                            "the issuer refused CertificateRequest %s/%s: %s", ns, name,
+                            o->request->status.error && *o->request->status.error
+                                ? o->request->status.error
+                                : "(no reason given)");
+        break;
+    case MC_AGENT_RECORD_BOUNCE: {
+        mc_event_object pbd = event_object("PodBounceDirective", &o->directive->metadata);
+        mc_event_record(agent->events, &pbd, MC_EVENT_NORMAL, "BouncePlanned",
+                        "%zu pod(s) to restart for the new certificate of IssuedCertificate "
+                        "%s/%s (issuance %s)",
+                        action->planned, ns, name, action->issuance);
+        break;
+    }
+    case MC_AGENT_DELETE_POD:
+        if (o->directive) {
+            mc_event_object pbd = event_object("PodBounceDirective", &o->directive->metadata);
+            mc_event_record(agent->events, &pbd, MC_EVENT_NORMAL, "BouncedPods",
+                            "deleted pod %s/%s to load the new certificate of IssuedCertificate "
+                            "%s/%s (issuance %s)",
+                            action->pod->namespace, action->pod->name, ns, name, action->issuance);
+        }
+        break;
+    default: break;
+    }
+}
+
 /* Whether the API server refused a write for good (a 4xx other than 409 and
  * 429: invalid, forbidden, the namespace of a new object missing, ...):
  * retrying will not help until someone changes something, so the user must
@@ -713,6 +916,9 @@ static void report_refusal(mc_agent *agent, observed *o, const mc_err *refusal)
     fail.state = MC_IC_STATE_FAILED;
     fail.observed_generation = o->ic->metadata.generation;
     snprintf(fail.error, sizeof(fail.error), "%.*s", (int)sizeof(fail.error) - 1, refusal->msg);
+    /* every refused attempt: a persistent refusal is one Event counting them */
+    mc_event_object obj = event_object("IssuedCertificate", &o->ic->metadata);
+    mc_event_record(agent->events, &obj, MC_EVENT_WARNING, "WriteRefused", "%s", fail.error);
     const mc_api_issued_certificate_status *st = &o->ic->status;
     if (st->state == MC_IC_STATE_FAILED && st->observed_generation == fail.observed_generation &&
         strcmp(st->error ? st->error : "", fail.error) == 0)
@@ -788,6 +994,8 @@ static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc
     int failed = o.ic->status.state == MC_IC_STATE_FAILED ||
                  (action.type == MC_AGENT_SET_STATUS && action.state == MC_IC_STATE_FAILED);
     mc_ic_state before = o.ic->status.state;
+    prior_status prior = {before, o.ic->status.observed_generation, ""};
+    mc_strlcpy(prior.error, o.ic->status.error ? o.ic->status.error : "", sizeof(prior.error));
     rc = execute(agent, &o, &obs, &action, err);
     if (rc == MC_ECONFLICT) {
         /* the cache was behind: the decision is recomputed from the fresher cache */
@@ -804,6 +1012,7 @@ static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc
         goto out;
     }
     count_action(&agent->metrics, &o, &action, before);
+    record_events(agent, &o, &action, &prior);
     if (failed)
         result->requeue = 1; /* FAILED: retried with the per-key backoff */
     else if (action.type != MC_AGENT_NOTHING && action.type != MC_AGENT_WAIT)
@@ -913,10 +1122,15 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
         goto fail;
     if ((rc = metrics_register(agent, options, err)))
         goto fail;
+    mc_event_broadcaster_options event_options = {.component = "meshcert-agent",
+                                                  .dropped = agent->metrics.runtime.events_dropped};
+    if ((rc = mc_event_broadcaster_new(&event_options, &agent->broadcaster, err)) ||
+        (rc = mc_event_recorder_new(agent->broadcaster, agent->client, &agent->events, err)))
+        goto fail;
     mc_informer_handlers h = {issued_added, issued_updated, issued_added, agent};
     if ((rc = new_informer(agent, &res_issued, agent->namespace, &h, &agent->issued, err)))
         goto fail;
-    mc_controller_watch(agent->controller, &h, request_key);
+    h = (mc_informer_handlers){request_added, request_updated, request_added, agent};
     if ((rc = new_informer(agent, &res_requests, agent->namespace, &h, &agent->requests, err)))
         goto fail;
     h = (mc_informer_handlers){directive_added, directive_updated, directive_added, agent};
@@ -1011,6 +1225,8 @@ void mc_agent_free(mc_agent *agent)
     for (size_t i = 0; i < 5; i++)
         mc_informer_free(*list[i]);
     mc_controller_free(agent->controller);
+    mc_event_recorder_free(agent->events); /* after the workers: writes what they recorded */
+    mc_event_broadcaster_free(agent->broadcaster);
     if (agent->owns_io) {
         mc_informer_runner_free(agent->informers);
         mc_kube_watcher_free(agent->watcher);

@@ -24,9 +24,10 @@ void cluster_free(issuer_cluster *cluster)
 {
     if (!cluster)
         return;
-    /* informers first: they use the client */
+    /* informers and recorder first: they use the client */
     mc_informer_free(cluster->requests);
     mc_informer_free(cluster->issued);
+    mc_event_recorder_free(cluster->events);
     mc_kube_client_free(cluster->client);
     if (cluster->kubeconfig)
         mc_secure_free(cluster->kubeconfig, cluster->kubeconfig_len);
@@ -149,6 +150,8 @@ static int cluster_start(mc_issuer *issuer, const char *owner, const char *name,
     rc = mc_kube_config_load_text((const char *)kubeconfig, len, NULL, what, &config, err);
     if (rc == MC_OK)
         rc = mc_kube_client_new(config, NULL, &cluster->client, err);
+    if (rc == MC_OK)
+        rc = mc_event_recorder_new(issuer->events, cluster->client, &cluster->events, err);
     mc_informer_handlers handlers = {on_cluster_add, on_cluster_update, on_cluster_delete, cluster};
     /* a kubeconfig whose context names a namespace (what `meshcert cluster
      * register` stores: a ServiceAccount allowed there only) is served in
@@ -237,8 +240,7 @@ int split_key(const char *key, char *buf, size_t size, char **first, char **rest
 
 /* Registration Secret "ns/name": start clusters for new data keys, stop
  * those gone or changed. Level-triggered on the informer's cache. */
-int reconcile_registration(void *ctx, const char *key, mc_reconcile_result *result,
-                                  mc_err *err)
+int reconcile_registration(void *ctx, const char *key, mc_reconcile_result *result, mc_err *err)
 {
     (void)result;
     (void)err;

@@ -145,6 +145,10 @@ int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err
                                         &issuer->rotations, err);
     if (rc == MC_OK)
         rc = metrics_register(issuer, options->metrics, err);
+    mc_event_broadcaster_options event_options = {
+        .component = "meshcert-issuer", .dropped = issuer->metrics.runtime.events_dropped};
+    if (rc == MC_OK)
+        rc = mc_event_broadcaster_new(&event_options, &issuer->events, err);
     if (rc == MC_OK) {
         mc_informer_handlers handlers;
         mc_controller_watch(issuer->cluster_controller, &handlers, NULL);
@@ -252,6 +256,7 @@ void mc_issuer_free(mc_issuer *issuer)
     }
     signer_entry_free(issuer->external_root);
     mc_informer_runner_free(issuer->informers);
+    mc_event_broadcaster_free(issuer->events); /* after the clusters' recorders */
     mc_kube_watcher_free(issuer->watcher);
     mc_kube_client_free(issuer->client);
     mc_kube_config_free(issuer->config);

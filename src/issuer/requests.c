@@ -118,6 +118,42 @@ static void count_answer(const issuer_metrics *metrics, const char *cluster,
         mc_metric_add(metrics->csr_refusals, MC_LABELS(cluster, action->csr_reason), 1);
 }
 
+/* The Event reason of a refusal class (MC_ISSUER_REASON_*), kube's CamelCase. */
+static const char *refusal_event_reason(const char *reason)
+{
+    static const struct {
+        const char *class, *event;
+    } reasons[] = {
+        {MC_ISSUER_REASON_INVALID_IC, "InvalidIssuedCertificate"},
+        {MC_ISSUER_REASON_NO_POLICY, "NoPolicy"},
+        {MC_ISSUER_REASON_POLICY, "PolicyDenied"},
+        {MC_ISSUER_REASON_LIFETIME, "InvalidLifetime"},
+        {MC_ISSUER_REASON_CSR, "CSRRefused"},
+        {MC_ISSUER_REASON_ROOT, "RootUnavailable"},
+        {MC_ISSUER_REASON_SIGNING, "SigningFailed"},
+    };
+    for (size_t i = 0; reason && i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        if (strcmp(reason, reasons[i].class) == 0)
+            return reasons[i].event;
+    return "Refused";
+}
+
+/* The Event of an answer written, on the request in its cluster. */
+static void record_answer(issuer_cluster *cluster, const mc_api_certificate_request *request,
+                          const mc_issuer_action *action)
+{
+    mc_event_object obj = {MC_API_GROUP_VERSION,        "CertificateRequest",
+                           request->metadata.namespace, request->metadata.name,
+                           request->metadata.uid,       request->metadata.resource_version};
+    if (action->type == MC_ISSUER_FINISH)
+        mc_event_record(cluster->events, &obj, MC_EVENT_NORMAL, "Signed",
+                        "signed for cluster %s (generation %lld)", cluster->name,
+                        (long long)action->observed_generation);
+    else
+        mc_event_record(cluster->events, &obj, MC_EVENT_WARNING,
+                        refusal_event_reason(action->reason), "%s", action->error);
+}
+
 static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster, const char *ns,
                                      const char *name, mc_err *err)
 {
@@ -209,6 +245,7 @@ static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster,
     }
     wait_cache(cluster, ns, name, request->metadata.resource_version);
     count_answer(&issuer->metrics, cluster->name, request, &action);
+    record_answer(cluster, request, &action);
     if (action.type == MC_ISSUER_FINISH)
         mc_log_info(LOG, "certificaterequest %s/%s on cluster %s: FINISHED (generation %lld)", ns,
                     name, cluster->name, (long long)action.observed_generation);

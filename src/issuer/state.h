@@ -27,6 +27,7 @@
 #include "pki/issue.h"
 #include "pki/key.h"
 #include "runtime/controller.h"
+#include "runtime/events.h"
 #include "runtime/informer.h"
 #include "runtime/leader.h"
 #include "runtime/metrics.h"
@@ -48,8 +49,9 @@ typedef struct issuer_cluster {
     mc_kube_client *client;            /* immutable; outlives the informers */
     mc_informer *requests;             /* immutable */
     mc_informer *issued;               /* immutable */
-    int refs;                          /* issuer->clusters_lock */
-    struct issuer_cluster *next;       /* issuer->clusters_lock */
+    mc_event_recorder *events;   /* immutable: Events on the cluster's requests, through client */
+    int refs;                    /* issuer->clusters_lock */
+    struct issuer_cluster *next; /* issuer->clusters_lock */
 } issuer_cluster;
 
 /* A signing root as read from one version of its Secret. */
@@ -96,6 +98,7 @@ struct mc_issuer {
     mc_kube_client *client;            /* the management cluster; thread-safe */
     mc_kube_watcher *watcher;          /* every watch of the process */
     mc_informer_runner *informers;     /* list workers of every informer */
+    mc_event_broadcaster *events;      /* immutable: the one Event writer, every cluster's */
     mc_informer *registrations;        /* Secrets in namespace */
     mc_controller *cluster_controller; /* one worker: registrations */
     mc_controller *request_controller; /* N workers: "<cluster>/<ns>/<name>" */

@@ -22,7 +22,13 @@ int mc_runtime_metrics_register(mc_metrics *metrics, mc_runtime_metrics *out, mc
         "Watch streams restarted: reconnect (stream ended or broke, resumed from its "
         "resourceVersion), expired (410: relisted), failed (401/403/404).",
         reason, 1);
-    if (!out->queue_depth || !out->queue_retries || !out->watch_restarts)
+    out->events_dropped = mc_metrics_counter(
+        metrics, "meshcert_events_dropped_total",
+        "Kubernetes Events not written: queue_full (the recorder's queue was full), "
+        "spam_filtered (the per-object rate limit), write_failed (the API server refused or "
+        "was unreachable).",
+        reason, 1);
+    if (!out->queue_depth || !out->queue_retries || !out->watch_restarts || !out->events_dropped)
         return mc_err_set(err, MC_EINVAL, "runtime metrics: cannot register (name taken?)");
     return MC_OK;
 }

@@ -1,10 +1,10 @@
 /* metrics.h - the runtime's Prometheus metrics, shared by every process that
  * runs controllers and watches (issuer, agent): work queue depth and
  * retries per controller (as client-go's workqueue_depth and
- * workqueue_retries_total), the informer runner's pending lists, and watch
- * restarts by reason. Read from the
- * queues and the watcher when scraped (a collector of the owner calls
- * these), so the hot paths only count.
+ * workqueue_retries_total), the informer runner's pending lists, watch
+ * restarts by reason, and Events dropped (counted by the recorders,
+ * events.h). Read from the queues and the watcher when scraped (a collector
+ * of the owner calls these), so the hot paths only count.
  */
 #ifndef MC_RUNTIME_METRICS_H
 #define MC_RUNTIME_METRICS_H
@@ -18,6 +18,8 @@ typedef struct mc_runtime_metrics {
     mc_metric *queue_depth;    /* meshcert_workqueue_depth{name} */
     mc_metric *queue_retries;  /* meshcert_workqueue_retries_total{name} */
     mc_metric *watch_restarts; /* meshcert_watch_restarts_total{reason} */
+    mc_metric *events_dropped; /* meshcert_events_dropped_total{reason}: given to event
+                                  recorders (events.h), which count into it */
 } mc_runtime_metrics;
 
 /* Registers the families in metrics (NULL: *out all NULL, every call below a

@@ -2,7 +2,8 @@
  *
  * Every key the queue knows has one entry in a chained hash table carrying
  * its state bits (dirty: wants processing; processing: a worker holds it;
- * waiting: sits in the delay heap) and its failure count. The ready FIFO and
+ * waiting: sits in the delay heap; deferred: an add that waits for the
+ * key's backoff retry) and its failure count. The ready FIFO and
  * the delay heap (a binary min-heap on ready time) point at entries. An entry
  * is freed once no bit is set and its failure count is zero. One mutex guards
  * everything; getters sleep on a condition variable (CLOCK_MONOTONIC), woken
@@ -21,6 +22,7 @@
 #define ENTRY_DIRTY      1u /* queued in ready (or due to be when processing ends) */
 #define ENTRY_PROCESSING 2u /* handed to a worker, not yet done */
 #define ENTRY_WAITING    4u /* in the delay heap */
+#define ENTRY_DEFERRED   8u /* an add left to the key's backoff retry (or to forget) */
 
 typedef struct wq_entry {
     char *key;             /* owned (queue lock) */
@@ -378,12 +380,32 @@ void mc_workqueue_add_rate_limited(mc_workqueue *queue, const char *key)
     pthread_mutex_unlock(&queue->lock);
 }
 
+void mc_workqueue_add_unless_backing_off(mc_workqueue *queue, const char *key)
+{
+    pthread_mutex_lock(&queue->lock);
+    wq_entry *e = queue->shutting_down ? NULL : entry_get(queue, key);
+    if (e && e->failures > 0)
+        e->flags |= ENTRY_DEFERRED;
+    else if (e)
+        add_locked(queue, e);
+    if (e)
+        entry_release(queue, e);
+    pthread_mutex_unlock(&queue->lock);
+}
+
 void mc_workqueue_forget(mc_workqueue *queue, const char *key)
 {
     pthread_mutex_lock(&queue->lock);
     wq_entry *e = entry_find(queue, key);
     if (e) {
         e->failures = 0;
+        /* the run that succeeded may have read the cache before the add's
+         * event: the add happens now, as it would have without backoff */
+        if (e->flags & ENTRY_DEFERRED) {
+            e->flags &= ~ENTRY_DEFERRED;
+            if (!queue->shutting_down)
+                add_locked(queue, e);
+        }
         entry_release(queue, e);
     }
     pthread_mutex_unlock(&queue->lock);
@@ -435,7 +457,8 @@ int mc_workqueue_get(mc_workqueue *queue, char **key, int64_t timeout_ms)
                 rc = MC_ENOMEM;
                 break;
             }
-            e->flags = (e->flags & ~ENTRY_DIRTY) | ENTRY_PROCESSING;
+            /* this run sees what a deferred add was about */
+            e->flags = (e->flags & ~(ENTRY_DIRTY | ENTRY_DEFERRED)) | ENTRY_PROCESSING;
             *key = copy;
             break;
         }

@@ -42,7 +42,16 @@ void mc_workqueue_add_after(mc_workqueue *queue, const char *key, int64_t delay_
 /* Queues key after its backoff delay, and doubles that delay. */
 void mc_workqueue_add_rate_limited(mc_workqueue *queue, const char *key);
 
-/* Resets key's backoff (call after a success). */
+/* Queues key as mc_workqueue_add does, unless key is backing off (it was
+ * rate-limited since it was last forgotten): then the add is left to the
+ * retry already scheduled, which reads the current state anyway, and
+ * happens at mc_workqueue_forget if that comes first (the run in progress
+ * succeeded). For events that must not cut a backoff short, e.g. the echo
+ * of a failing reconcile's own writes; mc_workqueue_add still runs a key at
+ * once (a changed spec). */
+void mc_workqueue_add_unless_backing_off(mc_workqueue *queue, const char *key);
+
+/* Resets key's backoff (call after a success); a deferred add happens now. */
 void mc_workqueue_forget(mc_workqueue *queue, const char *key);
 
 /* How many times key was rate-limited since it was last forgotten. */

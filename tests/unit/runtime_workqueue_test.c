@@ -213,6 +213,50 @@ static void test_forget_resets(void **state)
     mc_workqueue_free(queue);
 }
 
+/* An event for a key in backoff waits for its retry (the agent's refusal
+ * loop); without backoff, and after forget, it queues at once. */
+static void test_add_unless_backing_off(void **state)
+{
+    (void)state;
+    fake_clock clock = {0};
+    mc_workqueue *queue = new_queue(&clock, 0);
+    mc_workqueue_add_unless_backing_off(queue, "k"); /* no backoff: at once */
+    expect_key(queue, "k");
+    /* k failed: the event during its 5 ms and 10 ms waits runs nothing early */
+    mc_workqueue_add_rate_limited(queue, "k");
+    mc_workqueue_add_unless_backing_off(queue, "k");
+    atomic_fetch_add(&clock.now, 4);
+    expect_empty(queue);
+    atomic_fetch_add(&clock.now, 1);
+    expect_key(queue, "k");
+    mc_workqueue_add_rate_limited(queue, "k");
+    for (int i = 0; i < 9; i++) {
+        mc_workqueue_add_unless_backing_off(queue, "k");
+        atomic_fetch_add(&clock.now, 1);
+        expect_empty(queue);
+    }
+    atomic_fetch_add(&clock.now, 1);
+    expect_key(queue, "k");
+    /* a plain add still runs it at once (a changed spec) */
+    mc_workqueue_add_rate_limited(queue, "k");
+    mc_workqueue_add(queue, "k");
+    expect_key(queue, "k");
+    /* an event while the run is in progress, which then succeeds: forget
+     * queues it (the run may have read the state before it) */
+    char *key = NULL;
+    atomic_fetch_add(&clock.now, 20);
+    assert_int_equal(mc_workqueue_get(queue, &key, 0), MC_OK);
+    mc_workqueue_add_unless_backing_off(queue, "k");
+    mc_workqueue_forget(queue, "k");
+    mc_workqueue_done(queue, key);
+    expect_key(queue, "k");
+    expect_empty(queue);
+    /* no backoff left: at once again */
+    mc_workqueue_add_unless_backing_off(queue, "k");
+    expect_key(queue, "k");
+    mc_workqueue_free(queue);
+}
+
 static void test_custom_limits(void **state)
 {
     (void)state;
@@ -396,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_no_concurrent_processing),
         cmocka_unit_test(test_backoff_growth_and_cap),
         cmocka_unit_test(test_forget_resets),
+        cmocka_unit_test(test_add_unless_backing_off),
         cmocka_unit_test(test_custom_limits),
         cmocka_unit_test(test_add_after_ordering),
         cmocka_unit_test(test_tick_wakes_for_delayed),

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "api/codec.h"
-#include "server/internal.h"
+#include "server/handlers.h"
 #include "server/protobuf.h"
 #include "util/str.h"
 

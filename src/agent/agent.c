@@ -24,6 +24,7 @@
 #include "api/issued_certificate.h"
 #include "api/pod_bounce.h"
 #include "api/time.h"
+#include "runtime/object.h"
 #include "util/buf.h"
 #include "kube/client.h"
 #include "kube/watch.h"
@@ -140,8 +141,7 @@ static void queue_concerned(mc_agent *agent, match_kind kind, const json_t *obj)
             break;
         }
         char key[KEY_MAX];
-        if (hit && ic_ns && ic_name &&
-            (size_t)snprintf(key, sizeof(key), "%s/%s", ic_ns, ic_name) < sizeof(key))
+        if (hit && mc_object_key_join(ic_ns, ic_name, key, sizeof(key)) == 0)
             mc_workqueue_add(queue, key);
         json_decref(items[i]);
     }
@@ -194,9 +194,7 @@ static int request_key(const json_t *obj, char *key, size_t key_size)
             break;
         }
     }
-    if (!ns || !name || (size_t)snprintf(key, key_size, "%s/%s", ns, name) >= key_size)
-        return -1;
-    return 0;
+    return mc_object_key_join(ns, name, key, key_size);
 }
 
 /* The namespace and name that spec[field] of ic names (the namespace
@@ -243,8 +241,7 @@ static void queue_with_peers(mc_agent *agent, const json_t *ic)
         const char *ns = json_str(other, "metadata", "namespace");
         const char *name = json_str(other, "metadata", "name");
         char key[KEY_MAX];
-        if ((i == n || may_share(ic, other)) && ns && name &&
-            (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name) < sizeof(key))
+        if ((i == n || may_share(ic, other)) && mc_object_key_join(ns, name, key, sizeof(key)) == 0)
             mc_workqueue_add(queue, key);
         if (i < n)
             json_decref(items[i]);
@@ -274,7 +271,7 @@ static void issued_updated(void *ctx, const json_t *old_obj, const json_t *new_o
     const char *ns = json_str(new_obj, "metadata", "namespace");
     const char *name = json_str(new_obj, "metadata", "name");
     char key[KEY_MAX];
-    if (ns && name && (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name) < sizeof(key))
+    if (mc_object_key_join(ns, name, key, sizeof(key)) == 0)
         mc_workqueue_add(mc_controller_queue(agent->controller), key);
 }
 
@@ -461,13 +458,6 @@ out:
 
 /* ---- executing the action (worker threads) ---- */
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* Waits until the cache has moved past the state the decision read: the
  * object present with another resourceVersion than old_rv (old_rv NULL: was
  * absent), or, after a delete, gone. Gives up after CACHE_WAIT_MS: the next
@@ -475,17 +465,8 @@ static void sleep_ms(long ms)
 static void wait_cache(mc_informer *informer, const char *ns, const char *name, const char *old_rv,
                        int deleted)
 {
-    for (int waited = 0; waited < CACHE_WAIT_MS; waited += 5) {
-        json_t *obj = mc_informer_get(informer, ns, name);
-        const char *rv = obj ? json_str(obj, "metadata", "resourceVersion") : NULL;
-        int done = deleted ? (!obj || !old_rv || !rv || strcmp(rv, old_rv) != 0)
-                           : (obj && (!old_rv || !rv || strcmp(rv, old_rv) != 0));
-        json_decref(obj);
-        if (done)
-            return;
-        sleep_ms(5);
-    }
-    mc_log_debug(LOG_COMPONENT, "cache did not show the write to %s/%s within %d ms", ns, name,
+    if (!mc_object_wait_cache(informer, ns, name, old_rv, deleted, CACHE_WAIT_MS))
+        mc_log_debug(LOG_COMPONENT, "cache did not show the write to %s/%s within %d ms", ns, name,
                  CACHE_WAIT_MS);
 }
 
@@ -741,17 +722,6 @@ static void report_refusal(mc_agent *agent, observed *o, const mc_err *refusal)
         mc_metric_add(agent->metrics.failed, MC_LABELS("api_refused"), 1);
 }
 
-static int split_key(const char *key, char *ns, size_t ns_size, const char **name)
-{
-    const char *slash = strchr(key, '/');
-    if (!slash || (size_t)(slash - key) >= ns_size)
-        return -1;
-    memcpy(ns, key, (size_t)(slash - key));
-    ns[slash - key] = '\0';
-    *name = slash + 1;
-    return 0;
-}
-
 /* Counts an executed action: an issuance completed (FINISHED) or failed
  * (FAILED entered from before, the state the decision saw: executing a
  * status write changes o->ic), and the latency of a certificate written. */
@@ -787,7 +757,7 @@ static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc
     memset(&o, 0, sizeof(o));
     mc_agent_observation obs;
     mc_agent_action action;
-    if (split_key(key, ns, sizeof(ns), &name) != 0)
+    if (mc_object_key_split(key, ns, sizeof(ns), &name) != 0)
         return MC_OK; /* not an IssuedCertificate key: nothing to do */
     int rc = observe(agent, ns, name, &o, &obs, err);
     if (rc == MC_ENOTFOUND) {

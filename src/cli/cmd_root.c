@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "cli/ops.h"
 #include "issuer/root_secret.h"
+#include "util/clock.h"
 #include "util/duration.h"
 #include "util/str.h"
 
@@ -173,7 +174,7 @@ static int is_active(const mc_api_root_rotation *rr)
 static int wait_for_rotation(mc_kube_client *client, const char *ns, const char *name,
                              mc_rr_phase success, int64_t timeout_ms, mc_err *err)
 {
-    int64_t deadline = mc_cli_monotonic_ms() + timeout_ms;
+    int64_t deadline = mc_clock_now_ms() + timeout_ms;
     char last[64] = "";
     for (;;) {
         json_t *obj = NULL;
@@ -206,12 +207,12 @@ static int wait_for_rotation(mc_kube_client *client, const char *ns, const char 
             return rc;
         }
         mc_api_root_rotation_free(rr);
-        if (mc_cli_monotonic_ms() + WAIT_POLL_MS > deadline)
+        if (mc_clock_now_ms() + WAIT_POLL_MS > deadline)
             return mc_err_set(err, MC_EUNAVAILABLE,
                               "rootrotation %s/%s not finished in time (phase %s); is the issuer "
                               "running? `meshcert root status` shows what each cluster waits for",
                               ns, name, last[0] ? last : "none yet");
-        mc_cli_pause_ms(WAIT_POLL_MS);
+        mc_clock_sleep_ms(WAIT_POLL_MS);
     }
 }
 

@@ -19,6 +19,7 @@
 #include "cli/cli.h"
 #include "cli/issuance.h"
 #include "cli/ops.h"
+#include "util/clock.h"
 #include "util/duration.h"
 #include "util/str.h"
 
@@ -199,7 +200,7 @@ out:
 static int wait_all(mc_kube_client *mgmt, const selection *sel, const rotated_list *done,
                     const char *token)
 {
-    int64_t deadline = mc_cli_monotonic_ms() + sel->timeout_ms;
+    int64_t deadline = mc_clock_now_ms() + sel->timeout_ms;
     mc_kube_client *client = NULL;
     const char *client_cluster = NULL;
     int failures = 0;
@@ -214,7 +215,7 @@ static int wait_all(mc_kube_client *mgmt, const selection *sel, const rotated_li
             rc =
                 mc_cli_cluster_client(mgmt, sel->registrations, r->cluster, &client, NULL, 0, &err);
         }
-        int64_t left = deadline - mc_cli_monotonic_ms();
+        int64_t left = deadline - mc_clock_now_ms();
         if (left < 1)
             left = 1; /* one read still tells a FINISHED object from a late one */
         if (rc == MC_OK)

@@ -17,6 +17,7 @@
 #include "cli/issuance.h"
 #include "cli/ops.h"
 #include "kube/config.h"
+#include "util/clock.h"
 #include "util/duration.h"
 #include "util/str.h"
 
@@ -81,25 +82,11 @@ int mc_cli_mgmt_client(const mc_cli_mgmt_flags *flags, mc_kube_client **out, mc_
     return rc;
 }
 
-int64_t mc_cli_monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void mc_cli_pause_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char *ns,
                          const char *name, const char *rotation_token, int64_t timeout_ms,
                          mc_err *err)
 {
-    int64_t deadline = mc_cli_monotonic_ms() + timeout_ms;
+    int64_t deadline = mc_clock_now_ms() + timeout_ms;
     char last[64] = "", limit[32];
     mc_duration_format(timeout_ms / 1000 > 0 ? timeout_ms / 1000 : 1, limit, sizeof(limit));
     for (;;) {
@@ -131,7 +118,7 @@ int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char
             }
             json_decref(ic);
         }
-        if (mc_cli_monotonic_ms() + WAIT_POLL_MS > deadline)
+        if (mc_clock_now_ms() + WAIT_POLL_MS > deadline)
             return mc_err_set(err, MC_EUNAVAILABLE,
                               "issuedcertificate %s/%s not %s within %s (state %s%s%s); "
                               "is the agent running on the cluster and the issuer on the "
@@ -139,6 +126,6 @@ int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char
                               ns, name, rotation_token ? "rotated" : "issued", limit,
                               last[0] ? last : "unknown", rc ? "; last read: " : "",
                               rc ? read_err.msg : "");
-        mc_cli_pause_ms(WAIT_POLL_MS);
+        mc_clock_sleep_ms(WAIT_POLL_MS);
     }
 }

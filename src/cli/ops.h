@@ -87,12 +87,6 @@ int mc_cli_cluster_client(mc_kube_client *mgmt, const char *ns, const char *clus
 int mc_cli_secret_value(const json_t *secret, const char *key, char **out, size_t *len,
                         mc_err *err);
 
-/* Milliseconds of the monotonic clock (deadlines of --wait). */
-int64_t mc_cli_monotonic_ms(void);
-
-/* Sleeps ms milliseconds, resuming after signals (the --wait loops). */
-void mc_cli_pause_ms(long ms);
-
 /* --wait: the default --timeout. */
 #define MC_CLI_WAIT_TIMEOUT_DEFAULT_MS (5 * 60 * 1000L)
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/object.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -71,11 +72,9 @@ void queue_object(void *ctx, const json_t *obj)
     const json_t *meta = json_object_get(obj, "metadata");
     const char *ns = json_string_value(json_object_get(meta, "namespace"));
     const char *name = json_string_value(json_object_get(meta, "name"));
-    char key[KEY_MAX];
-    if (!ns || !name)
-        return;
-    int n = snprintf(key, sizeof(key), "%s/%s/%s", cluster->name, ns, name);
-    if (n > 0 && (size_t)n < sizeof(key))
+    char object_key[KEY_MAX], key[KEY_MAX];
+    if (mc_object_key_join(ns, name, object_key, sizeof(object_key)) == 0 &&
+        mc_object_key_join(cluster->name, object_key, key, sizeof(key)) == 0)
         mc_workqueue_add(mc_controller_queue(issuer->request_controller), key);
     /* a rotation step completes through these objects */
     mc_rotation_controller_poke(issuer->rotations);
@@ -217,31 +216,16 @@ static const char *clusters_insert(mc_issuer *issuer, issuer_cluster *cluster)
     return other ? other->owner : NULL;
 }
 
-/* Splits "a/b" into two NUL-terminated parts in buf; -1 without a '/'. */
-int split_key(const char *key, char *buf, size_t size, char **first, char **rest)
-{
-    if (mc_strlcpy(buf, key, size) >= size)
-        return -1;
-    char *slash = strchr(buf, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0';
-    *first = buf;
-    *rest = slash + 1;
-    return 0;
-}
-
 /* Registration Secret "ns/name": start clusters for new data keys, stop
  * those gone or changed. Level-triggered on the informer's cache. */
-int reconcile_registration(void *ctx, const char *key, mc_reconcile_result *result,
-                                  mc_err *err)
+int reconcile_registration(void *ctx, const char *key, mc_reconcile_result *result, mc_err *err)
 {
     (void)result;
     (void)err;
     mc_issuer *issuer = ctx;
-    char buf[KEY_MAX];
-    char *ns = NULL, *name = NULL;
-    if (split_key(key, buf, sizeof(buf), &ns, &name) != 0)
+    char ns[KEY_MAX];
+    const char *name = NULL;
+    if (mc_object_key_split(key, ns, sizeof(ns), &name) != 0)
         return 0;
     json_t *obj = mc_informer_get(issuer->registrations, ns, name);
     mc_api_secret *secret = NULL;

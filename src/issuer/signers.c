@@ -10,6 +10,7 @@
 
 #include "issuer/root_secret.h"
 #include "pki/cert.h"
+#include "runtime/object.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -111,9 +112,9 @@ static int signer_acquire(mc_issuer *issuer, const char *secret_key, signer_entr
         *out = issuer->external_root;
         return MC_OK;
     }
-    char buf[KEY_MAX];
-    char *ns = NULL, *name = NULL;
-    if (split_key(secret_key, buf, sizeof(buf), &ns, &name) != 0)
+    char ns[KEY_MAX];
+    const char *name = NULL;
+    if (mc_object_key_split(secret_key, ns, sizeof(ns), &name) != 0)
         return mc_err_set(err, MC_EINTERNAL, "root %s: not ns/name", secret_key);
     json_t *obj = NULL;
     mc_err local = {0};

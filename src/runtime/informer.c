@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "runtime/object.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -52,39 +54,6 @@ struct mc_informer {
 };
 
 static const char *log_component = "informer";
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timespec deadline_after(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
-/* "ns/name" (or "name" for cluster-scoped objects); -1 without a name. */
-static int object_key(const json_t *obj, char *key, size_t key_size)
-{
-    const json_t *meta = json_object_get(obj, "metadata");
-    const char *name = json_string_value(json_object_get(meta, "name"));
-    const char *ns = json_string_value(json_object_get(meta, "namespace"));
-    if (!name || !*name)
-        return -1;
-    int n = ns && *ns ? snprintf(key, key_size, "%s/%s", ns, name)
-                      : snprintf(key, key_size, "%s", name);
-    return n < 0 || (size_t)n >= key_size ? -1 : 0;
-}
 
 static const char *index_value(const mc_informer *informer, const json_t *obj)
 {
@@ -157,7 +126,7 @@ static void on_event(void *ctx, mc_kube_event_type type, const json_t *object)
     switch (type) {
     case MC_KUBE_ADDED:
     case MC_KUBE_MODIFIED:
-        if (object_key(object, key, sizeof(key)) != 0)
+        if (mc_object_key(object, key, sizeof(key)) != 0)
             return;
         pthread_mutex_lock(&informer->lock);
         old = cache_put(informer, key, (json_t *)object);
@@ -169,7 +138,7 @@ static void on_event(void *ctx, mc_kube_event_type type, const json_t *object)
         json_decref(old);
         return;
     case MC_KUBE_DELETED:
-        if (object_key(object, key, sizeof(key)) != 0)
+        if (mc_object_key(object, key, sizeof(key)) != 0)
             return;
         pthread_mutex_lock(&informer->lock);
         old = cache_remove(informer, key);
@@ -247,7 +216,7 @@ static int list_all(mc_informer *informer, json_t **out, char **rv, mc_err *err)
         json_array_foreach(json_object_get(page, "items"), i, item)
         {
             char key[INFORMER_KEY_MAX];
-            if (object_key(item, key, sizeof(key)) != 0)
+            if (mc_object_key(item, key, sizeof(key)) != 0)
                 continue;
             fill_kind(item, page);
             json_object_set(objects, key, item);
@@ -363,7 +332,7 @@ static void resync(mc_informer *informer)
 /* Sleeps ms unless stop is asked; returns 1 when stopping. */
 static int sleep_unless_stopping(mc_informer *informer, int64_t ms)
 {
-    struct timespec until = deadline_after(ms);
+    struct timespec until = mc_clock_deadline_after(ms);
     pthread_mutex_lock(&informer->lock);
     while (!informer->stopping &&
            pthread_cond_timedwait(&informer->cond, &informer->lock, &until) == 0) {
@@ -404,7 +373,7 @@ static int start_watch(mc_informer *informer, mc_err *err)
  * permanent watch failure, -1 when stopping. Runs resyncs meanwhile. */
 static int wait_for_watch_end(mc_informer *informer)
 {
-    int64_t next_resync = informer->resync_ms > 0 ? now_ms() + informer->resync_ms : -1;
+    int64_t next_resync = informer->resync_ms > 0 ? mc_clock_now_ms() + informer->resync_ms : -1;
     pthread_mutex_lock(&informer->lock);
     for (;;) {
         if (informer->stopping) {
@@ -420,14 +389,14 @@ static int wait_for_watch_end(mc_informer *informer)
             pthread_cond_wait(&informer->cond, &informer->lock);
             continue;
         }
-        if (now_ms() >= next_resync) {
+        if (mc_clock_now_ms() >= next_resync) {
             pthread_mutex_unlock(&informer->lock);
             resync(informer);
-            next_resync = now_ms() + informer->resync_ms;
+            next_resync = mc_clock_now_ms() + informer->resync_ms;
             pthread_mutex_lock(&informer->lock);
             continue;
         }
-        struct timespec until = deadline_after(next_resync - now_ms());
+        struct timespec until = mc_clock_deadline_after(next_resync - mc_clock_now_ms());
         pthread_cond_timedwait(&informer->cond, &informer->lock, &until);
     }
 }
@@ -551,7 +520,7 @@ int mc_informer_has_synced(mc_informer *informer)
 
 int mc_informer_wait_synced(mc_informer *informer, int64_t timeout_ms)
 {
-    struct timespec until = deadline_after(timeout_ms > 0 ? timeout_ms : 0);
+    struct timespec until = mc_clock_deadline_after(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&informer->lock);
     while (!informer->synced && !informer->stopping &&
            pthread_cond_timedwait(&informer->cond, &informer->lock, &until) == 0) {

@@ -22,6 +22,7 @@
 #include "server/handlers.h"
 #include "server/internal.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/str.h"
@@ -360,11 +361,7 @@ static void count_request(struct mc_server *server, struct MHD_Connection *conne
     char code[16];
     snprintf(code, sizeof(code), "%d", status);
     mc_metric_add(server->requests, MC_LABELS(verb, code), 1);
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double seconds =
-        (double)(now.tv_sec - started->tv_sec) + (double)(now.tv_nsec - started->tv_nsec) / 1e9;
-    mc_metric_observe(server->request_latency, MC_LABELS(verb), seconds);
+    mc_metric_observe(server->request_latency, MC_LABELS(verb), mc_clock_seconds_since(started));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,

@@ -18,7 +18,6 @@
 #include "util/file.h"
 #include "util/str.h"
 
-const mc_kube_resource mc_cli_secrets = {"", "v1", "secrets", 1};
 
 /* Largest kubeconfig accepted (the Secret limit). */
 #define KUBECONFIG_MAX (1024u * 1024)
@@ -115,7 +114,7 @@ int mc_cli_cluster_client(mc_kube_client *mgmt, const char *ns, const char *clus
     char *text = NULL;
     size_t len = 0;
     mc_kube_config *config = NULL;
-    int rc = mc_kube_get(mgmt, &mc_cli_secrets, ns, cluster, &secret, err);
+    int rc = mc_kube_get(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, cluster, &secret, err);
     if (rc == MC_ENOTFOUND) {
         rc = mc_err_set(err, MC_ENOTFOUND, "cluster \"%s\" is not registered (no Secret %s/%s)",
                         cluster, ns, cluster);
@@ -184,16 +183,16 @@ static int do_register(mc_kube_client *mgmt, const char *ns, const char *name, c
         (rc = mc_kube_config_load_text(text, len, NULL, file, &config, err)) == MC_OK)
         rc = mc_api_registration_build(ns, name, text, len, policy, &secret, err);
     if (rc == MC_OK) {
-        rc = mc_kube_create(mgmt, &mc_cli_secrets, ns, secret, NULL, err);
+        rc = mc_kube_create(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, secret, NULL, err);
         if (rc == MC_EEXISTS && force) {
             mc_err_clear(err);
             json_t *existing = NULL;
-            rc = mc_kube_get(mgmt, &mc_cli_secrets, ns, name, &existing, err);
+            rc = mc_kube_get(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, name, &existing, err);
             if (rc == MC_OK) {
                 json_object_set(
                     json_object_get(secret, "metadata"), "resourceVersion",
                     json_object_get(json_object_get(existing, "metadata"), "resourceVersion"));
-                rc = mc_kube_update(mgmt, &mc_cli_secrets, ns, secret, NULL, err);
+                rc = mc_kube_update(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, secret, NULL, err);
             }
             json_decref(existing);
         } else if (rc == MC_EEXISTS) {
@@ -241,7 +240,7 @@ static void describe_policy(const json_t *secret, char *out, size_t size)
 static int do_list(mc_kube_client *mgmt, const char *ns, mc_err *err)
 {
     json_t *list = NULL;
-    int rc = mc_kube_list(mgmt, &mc_cli_secrets, ns, NULL, &list, err);
+    int rc = mc_kube_list(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, NULL, &list, err);
     if (rc)
         return rc;
     printf("%-24s %-40s %s\n", "NAME", "SERVER", "POLICY");
@@ -379,7 +378,7 @@ static int run_cluster(int argc, char **argv, mc_api_registration_policy *policy
         } else {
             /* only a registration: never delete an unrelated Secret */
             json_t *secret = NULL;
-            rc = mc_kube_get(mgmt, &mc_cli_secrets, ns, name, &secret, &err);
+            rc = mc_kube_get(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, name, &secret, &err);
             if (rc == MC_ENOTFOUND)
                 mc_err_set(&err, rc, "cluster \"%s\" is not registered (no Secret %s/%s)", name, ns,
                            name);
@@ -391,7 +390,7 @@ static int run_cluster(int argc, char **argv, mc_api_registration_policy *policy
                                 ns, name, type ? type : "Opaque");
             json_decref(secret);
             if (rc == MC_OK)
-                rc = mc_kube_delete(mgmt, &mc_cli_secrets, ns, name, NULL, &err);
+                rc = mc_kube_delete(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, name, NULL, &err);
             if (rc == MC_OK)
                 printf("cluster %s deregistered\n", name);
         }

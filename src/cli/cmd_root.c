@@ -25,8 +25,6 @@
 #define WAIT_POLL_MS            500
 #define WAIT_TIMEOUT_DEFAULT_MS (7LL * 24 * 3600 * 1000) /* three steps of the 24h default */
 
-static const mc_kube_resource rotations = {MC_API_GROUP, MC_API_VERSION, "rootrotations", 1};
-static const mc_kube_resource issued = {MC_API_GROUP, MC_API_VERSION, "issuedcertificates", 1};
 
 static const char help[] =
     "Usage: meshcert root rotate (--generate [--root-key-type T] [--root-validity D]\n"
@@ -121,7 +119,7 @@ static int list_rotations(mc_kube_client *client, const char *ns, mc_api_root_ro
     *out = NULL;
     *count = 0;
     json_t *list = NULL;
-    int rc = mc_kube_list(client, &rotations, ns, NULL, &list, err);
+    int rc = mc_kube_list(client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), ns, NULL, &list, err);
     if (rc == MC_ENOTFOUND)
         return mc_err_set(err, MC_ENOTFOUND,
                           "the management cluster does not serve rootrotations.%s: apply "
@@ -180,7 +178,7 @@ static int wait_for_rotation(mc_kube_client *client, const char *ns, const char 
         json_t *obj = NULL;
         mc_api_root_rotation *rr = NULL;
         mc_err read_err = {0};
-        int rc = mc_kube_get(client, &rotations, ns, name, &obj, &read_err);
+        int rc = mc_kube_get(client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), ns, name, &obj, &read_err);
         if (rc == MC_OK)
             rc = mc_api_root_rotation_decode(obj, &rr, &read_err);
         json_decref(obj);
@@ -238,7 +236,7 @@ static int create_rotation(mc_kube_client *client, const root_args *a, const cha
     if (rc == MC_OK)
         rc = mc_api_root_rotation_encode(rr, &body, err);
     if (rc == MC_OK)
-        rc = mc_kube_create(client, &rotations, a->ns, body, NULL, err);
+        rc = mc_kube_create(client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), a->ns, body, NULL, err);
     if (rc == MC_EEXISTS)
         mc_err_set(err, MC_EEXISTS, "rootrotation %s/%s already exists; pick another --name", a->ns,
                    name);
@@ -286,7 +284,7 @@ static int cmd_rotate(mc_kube_client *client, const root_args *a, mc_err *err)
     if (rc != MC_OK)
         return rc;
     json_t *root = NULL;
-    rc = mc_kube_get(client, &mc_cli_secrets, root_ns, root_name, &root, err);
+    rc = mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), root_ns, root_name, &root, err);
     json_decref(root);
     if (rc == MC_ENOTFOUND)
         return mc_err_set(err, MC_ENOTFOUND,
@@ -310,7 +308,7 @@ static int cmd_rotate(mc_kube_client *client, const root_args *a, mc_err *err)
     } else {
         mc_cli_parse_ref(a->new_root_secret, a->ns, new_ns, new_name);
         json_t *next = NULL;
-        rc = mc_kube_get(client, &mc_cli_secrets, new_ns, new_name, &next, err);
+        rc = mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), new_ns, new_name, &next, err);
         if (rc == MC_OK && !mc_root_secret_is_root(next))
             rc = mc_err_set(err, MC_EINVAL, "secret %s/%s does not hold a root (%s and %s)", new_ns,
                             new_name, MC_ROOT_SECRET_CERT_KEY, MC_ROOT_SECRET_KEY_KEY);
@@ -371,7 +369,7 @@ static int cmd_abort(mc_kube_client *client, const root_args *a, mc_err *err)
     if (rc != MC_OK)
         return rc;
     json_t *patch = json_pack("{s:{s:b}}", "spec", "abort", 1);
-    rc = patch ? mc_kube_patch(client, &rotations, a->ns, name, MC_KUBE_PATCH_MERGE, patch, 0, NULL,
+    rc = patch ? mc_kube_patch(client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), a->ns, name, MC_KUBE_PATCH_MERGE, patch, 0, NULL,
                                err)
                : mc_err_set(err, MC_ENOMEM, "out of memory");
     json_decref(patch);
@@ -408,7 +406,7 @@ static void print_cluster_roots(mc_kube_client *client, const char *ns,
     ref_key(&rr->spec.root_secret, ns, root_key, sizeof(root_key));
     json_t *list = NULL;
     mc_err err = {0};
-    if (mc_kube_list(client, &mc_cli_secrets, ns, NULL, &list, &err) != MC_OK) {
+    if (mc_kube_list(client, mc_kube_resource_of(MC_API_SECRETS), ns, NULL, &list, &err) != MC_OK) {
         printf("  (registered clusters unreadable: %s)\n", err.msg);
         return;
     }
@@ -423,7 +421,7 @@ static void print_cluster_roots(mc_kube_client *client, const char *ns,
         json_t *ics = NULL;
         mc_err local = {0};
         if (mc_cli_cluster_client(client, ns, cluster, &managed, NULL, 0, &local) != MC_OK ||
-            mc_kube_list(managed, &issued, NULL, NULL, &ics, &local) != MC_OK) {
+            mc_kube_list(managed, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), NULL, NULL, &ics, &local) != MC_OK) {
             printf("  %-12s unreachable: %s\n", cluster, local.msg);
             mc_kube_client_free(managed);
             continue;

@@ -18,9 +18,6 @@
 #define MC_CLI_OPS_NAMESPACE     "meshcert"
 #define MC_CLI_DEFAULT_ROOT_NAME "root-ca" /* the root a registration allows by default */
 
-extern const mc_kube_resource mc_cli_secrets;
-extern const mc_kube_resource mc_cli_issued_certificates;
-
 /* --request-timeout: the default, and the largest accepted. */
 #define MC_CLI_REQUEST_TIMEOUT_MS     30000L
 #define MC_CLI_REQUEST_TIMEOUT_MAX_MS 86400000L

@@ -21,8 +21,6 @@
 
 #define LOG "issuer"
 
-static const mc_kube_resource requests_resource = {MC_API_GROUP, MC_API_VERSION,
-                                                   "certificaterequests", 1};
 
 static int put_status(issuer_cluster *cluster, mc_api_certificate_request *request, mc_err *err);
 
@@ -68,7 +66,7 @@ static int put_status(issuer_cluster *cluster, mc_api_certificate_request *reque
     json_t *body = NULL;
     int rc = mc_api_certificate_request_encode(request, &body, err);
     if (rc == MC_OK)
-        rc = mc_kube_update_status(cluster->client, &requests_resource, request->metadata.namespace,
+        rc = mc_kube_update_status(cluster->client, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), request->metadata.namespace,
                                    body, NULL, err);
     json_decref(body);
     return rc;

@@ -13,7 +13,6 @@
 #include "util/log.h"
 #include "util/str.h"
 
-static const mc_kube_resource secrets_resource = {"", "v1", "secrets", 1};
 
 int mc_root_secret_generate(mc_kube_client *client, const char *ns, const char *name,
                             mc_key_type key_type, int64_t validity_seconds, int reuse_existing,
@@ -52,10 +51,10 @@ int mc_root_secret_generate(mc_kube_client *client, const char *ns, const char *
         goto out;
     }
     json_t *created = NULL;
-    rc = mc_kube_create(client, &secrets_resource, ns, secret, &created, err);
+    rc = mc_kube_create(client, mc_kube_resource_of(MC_API_SECRETS), ns, secret, &created, err);
     if (rc == MC_EEXISTS && reuse_existing) {
         mc_err_clear(err);
-        rc = mc_kube_get(client, &secrets_resource, ns, name, &created, err);
+        rc = mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), ns, name, &created, err);
     } else if (rc == MC_EEXISTS) {
         mc_err_set(err, MC_EEXISTS, "secret %s/%s already exists; not replacing it with a new root",
                    ns, name);

@@ -20,7 +20,6 @@
 #define ROOT_CERT_KEY MC_ROOT_SECRET_CERT_KEY
 #define ROOT_KEY_KEY  MC_ROOT_SECRET_KEY_KEY
 
-static const mc_kube_resource secrets_resource = {"", "v1", "secrets", 1};
 
 void signer_entry_free(signer_entry *entry)
 {
@@ -118,7 +117,7 @@ static int signer_acquire(mc_issuer *issuer, const char *secret_key, signer_entr
         return mc_err_set(err, MC_EINTERNAL, "root %s: not ns/name", secret_key);
     json_t *obj = NULL;
     mc_err local = {0};
-    int rc = mc_kube_get(issuer->client, &secrets_resource, ns, name, &obj, &local);
+    int rc = mc_kube_get(issuer->client, mc_kube_resource_of(MC_API_SECRETS), ns, name, &obj, &local);
     int ours = strcmp(secret_key, issuer->root_secret) == 0;
     if (rc == MC_ENOTFOUND && ours && issuer->generate_root) {
         rc = root_generate(issuer, ns, name, &obj, &local);

@@ -81,6 +81,27 @@ long mc_kube_backoff_ms(unsigned attempt, long base_ms, long max_ms)
     return d / 2 + (long)(rand_r(&seed) % (unsigned)(d / 2 + 1));
 }
 
+/* ---- resources ---- */
+
+static mc_kube_resource known_resources[MC_API_RESOURCE_COUNT];
+static pthread_once_t known_resources_once = PTHREAD_ONCE_INIT;
+
+/* Copies api/'s table (the one place the names are spelled) into the shape
+ * paths are built from. */
+static void known_resources_fill(void)
+{
+    for (int id = 0; id < MC_API_RESOURCE_COUNT; id++) {
+        const mc_api_resource *r = mc_api_resource_get((mc_api_resource_id)id);
+        known_resources[id] = (mc_kube_resource){r->group, r->version, r->resource, r->namespaced};
+    }
+}
+
+const mc_kube_resource *mc_kube_resource_of(mc_api_resource_id id)
+{
+    pthread_once(&known_resources_once, known_resources_fill);
+    return &known_resources[id];
+}
+
 /* ---- share handle locking ---- */
 
 static void share_lock(CURL *handle, curl_lock_data data, curl_lock_access access, void *userptr)

@@ -22,7 +22,6 @@
 #include "util/log.h"
 #include "util/str.h"
 
-static const mc_kube_resource lease_resource = {"coordination.k8s.io", "v1", "leases", 1};
 static const char *log_component = "leader";
 
 typedef enum {
@@ -115,7 +114,7 @@ static try_result create_lease(mc_leader *leader)
     mc_err_clear(&err);
     json_t *created = NULL;
     int rc =
-        mc_kube_create(leader->client, &lease_resource, leader->namespace, lease, &created, &err);
+        mc_kube_create(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace, lease, &created, &err);
     json_decref(created);
     json_decref(lease);
     if (rc != MC_OK) {
@@ -136,7 +135,7 @@ static try_result try_acquire_or_renew(mc_leader *leader)
     mc_err_clear(&err);
     try_result result = TRY_FAILED;
     int rc =
-        mc_kube_get(leader->client, &lease_resource, leader->namespace, leader->name, &lease, &err);
+        mc_kube_get(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace, leader->name, &lease, &err);
     if (rc == MC_ENOTFOUND)
         return create_lease(leader);
     if (rc != MC_OK) {
@@ -175,7 +174,7 @@ static try_result try_acquire_or_renew(mc_leader *leader)
     }
     /* lease still carries the resourceVersion read above: a concurrent
      * writer makes this a 409 Conflict, and this candidate lost the race. */
-    rc = mc_kube_update(leader->client, &lease_resource, leader->namespace, lease, &updated, &err);
+    rc = mc_kube_update(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace, lease, &updated, &err);
     if (rc != MC_OK) {
         if (rc != MC_ECONFLICT)
             mc_log_warn(log_component, "%s: %s", leader->identity, err.msg);
@@ -196,7 +195,7 @@ static void release(mc_leader *leader)
     json_t *lease = NULL;
     mc_err err;
     mc_err_clear(&err);
-    if (mc_kube_get(leader->client, &lease_resource, leader->namespace, leader->name, &lease,
+    if (mc_kube_get(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace, leader->name, &lease,
                     &err) != MC_OK) {
         mc_log_warn(log_component, "%s: release: %s", leader->identity, err.msg);
         return;
@@ -210,7 +209,7 @@ static void release(mc_leader *leader)
         json_object_set_new(spec, "leaseDurationSeconds", json_integer(1));
         json_object_set_new(spec, "renewTime", json_string(stamp));
         json_t *updated = NULL;
-        if (mc_kube_update(leader->client, &lease_resource, leader->namespace, lease, &updated,
+        if (mc_kube_update(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace, lease, &updated,
                            &err) != MC_OK)
             mc_log_warn(log_component, "%s: release: %s", leader->identity, err.msg);
         json_decref(updated);

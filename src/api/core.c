@@ -13,6 +13,7 @@
 
 #include "api/time.h"
 #include "api/validate.h"
+#include "util/base64.h"
 #include "util/str.h"
 
 enum field_kind { FIELD_STRING, FIELD_TIME, FIELD_INT64 };
@@ -204,6 +205,26 @@ int mc_api_secret_validate(const mc_api_secret *secret, mc_err *err)
         return mc_err_set(err, MC_ELIMIT, "%s: data: %zu bytes, more than the %u allowed", what,
                           total, MC_VALIDATE_SECRET_DATA_MAX);
     return 0;
+}
+
+int mc_api_secret_value(const json_t *secret, const char *key, char **out, size_t *len, mc_err *err)
+{
+    const char *b64 = json_string_value(json_object_get(json_object_get(secret, "data"), key));
+    if (!b64)
+        return mc_err_set(err, MC_ENOTFOUND, "data key \"%s\" is missing", key);
+    unsigned char *bytes = NULL;
+    size_t n = 0;
+    int rc = mc_base64_decode(b64, strlen(b64), &bytes, &n, err);
+    if (rc)
+        return mc_err_prefix(err, "data key \"%s\"", key);
+    char *text = mc_strndup((const char *)bytes, n);
+    mc_secure_free(bytes, n);
+    if (!text)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    *out = text;
+    if (len)
+        *len = n;
+    return MC_OK;
 }
 
 /* ---- Pod ---- */

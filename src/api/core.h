@@ -90,6 +90,13 @@ int mc_api_secret_merge_string_data(mc_api_secret *secret);
  * 1 MiB in total (MC_ELIMIT). */
 int mc_api_secret_validate(const mc_api_secret *secret, mc_err *err);
 
+/* Decodes data[key] of a Secret (JSON as from the API server) into a new
+ * NUL-terminated string (*out, caller frees; wipe it when it is a key or a
+ * kubeconfig) and its length (*len, may be NULL); MC_ENOTFOUND when absent,
+ * MC_EINVAL for bad base64 (both naming the key). */
+int mc_api_secret_value(const json_t *secret, const char *key, char **out, size_t *len,
+                        mc_err *err);
+
 /* Pod (decode and encode; encode writes back metadata changes and phase). */
 int mc_api_pod_decode(json_t *json, mc_api_pod **out, mc_err *err);
 int mc_api_pod_encode(const mc_api_pod *pod, json_t **out, mc_err *err);

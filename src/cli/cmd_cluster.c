@@ -77,34 +77,11 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
-int mc_cli_secret_value(const json_t *secret, const char *key, char **out, size_t *len, mc_err *err)
-{
-    const char *b64 = json_string_value(json_object_get(json_object_get(secret, "data"), key));
-    if (!b64)
-        return mc_err_set(err, MC_ENOTFOUND, "data key \"%s\" is missing", key);
-    unsigned char *bytes = NULL;
-    size_t n = 0;
-    int rc = mc_base64_decode(b64, strlen(b64), &bytes, &n, err);
-    if (rc)
-        return mc_err_prefix(err, "data key \"%s\"", key);
-    char *text = mc_strndup((const char *)bytes, n);
-    mc_secure_free(bytes, n);
-    if (!text)
-        return mc_err_set(err, MC_ENOMEM, "out of memory");
-    *out = text;
-    if (len)
-        *len = n;
-    return MC_OK;
-}
-
 const char *mc_cli_registration_name(const json_t *secret)
 {
-    const char *type = json_string_value(json_object_get(secret, "type"));
     const char *name =
         json_string_value(json_object_get(json_object_get(secret, "metadata"), "name"));
-    if (!name || !type || strcmp(type, MC_API_SECRET_TYPE_KUBECONFIG) != 0)
-        return NULL;
-    return name;
+    return name && mc_api_registration_is(secret) ? name : NULL;
 }
 
 int mc_cli_cluster_client(mc_kube_client *mgmt, const char *ns, const char *cluster,
@@ -122,13 +99,7 @@ int mc_cli_cluster_client(mc_kube_client *mgmt, const char *ns, const char *clus
     }
     if (rc)
         goto out;
-    const char *type = json_string_value(json_object_get(secret, "type"));
-    if (!type || strcmp(type, MC_API_SECRET_TYPE_KUBECONFIG) != 0) {
-        rc = mc_err_set(err, MC_EINVAL, "secret %s/%s is not of type %s", ns, cluster,
-                        MC_API_SECRET_TYPE_KUBECONFIG);
-        goto out;
-    }
-    if ((rc = mc_cli_secret_value(secret, cluster, &text, &len, err))) {
+    if ((rc = mc_api_registration_kubeconfig(secret, cluster, &text, &len, err))) {
         mc_err_prefix(err, "secret %s/%s", ns, cluster);
         goto out;
     }
@@ -383,7 +354,7 @@ static int run_cluster(int argc, char **argv, mc_api_registration_policy *policy
                 mc_err_set(&err, rc, "cluster \"%s\" is not registered (no Secret %s/%s)", name, ns,
                            name);
             const char *type = json_string_value(json_object_get(secret, "type"));
-            if (rc == MC_OK && (!type || strcmp(type, MC_API_SECRET_TYPE_KUBECONFIG) != 0))
+            if (rc == MC_OK && !mc_api_registration_is(secret))
                 rc = mc_err_set(&err, MC_EINVAL,
                                 "secret %s/%s is not a registration (type %s); "
                                 "not deleting",

@@ -430,8 +430,8 @@ static int output_validity(mc_kube_client *client, const json_t *spec, status_ti
     mc_err err = {0};
     int rc =
         ns && name ? mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), ns, name, &secret, &err) : MC_ENOTFOUND;
-    if (rc == MC_OK && mc_cli_secret_value(secret, "ca-cert.pem", &pem, &len, &err) != MC_OK)
-        rc = mc_cli_secret_value(secret, "tls.crt", &pem, &len, &err);
+    if (rc == MC_OK && mc_api_secret_value(secret, "ca-cert.pem", &pem, &len, &err) != MC_OK)
+        rc = mc_api_secret_value(secret, "tls.crt", &pem, &len, &err);
     if (rc == MC_OK)
         rc = mc_pki_cert_from_pem(pem, len, name, &cert, &err);
     if (rc == MC_OK && (rc = mc_pki_cert_validity(cert, &not_before, &not_after)) == 0) {

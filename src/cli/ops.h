@@ -79,11 +79,6 @@ const char *mc_cli_registration_name(const json_t *secret);
 int mc_cli_cluster_client(mc_kube_client *mgmt, const char *ns, const char *cluster,
                           mc_kube_client **out, char *server, size_t server_size, mc_err *err);
 
-/* Decodes data[key] of a Secret (JSON) into a new NUL-terminated string
- * (*out, caller frees); MC_ENOTFOUND when absent, MC_EINVAL for bad base64. */
-int mc_cli_secret_value(const json_t *secret, const char *key, char **out, size_t *len,
-                        mc_err *err);
-
 /* --wait: the default --timeout. */
 #define MC_CLI_WAIT_TIMEOUT_DEFAULT_MS (5 * 60 * 1000L)
 

@@ -228,11 +228,11 @@ int reconcile_registration(void *ctx, const char *key, mc_reconcile_result *resu
     mc_err local = {0};
     /* a changed policy restarts the cluster, like a changed kubeconfig */
     char *policy_text = mc_strdup(mc_api_registration_policy_text(obj));
+    int is_registration = mc_api_registration_is(obj);
     if (obj && mc_api_secret_decode(obj, &secret, &local) != MC_OK)
         mc_log_warn(LOG, "registration %s ignored: %s", key, local.msg);
     json_decref(obj);
-    if (secret && (!secret->type || strcmp(secret->type, MC_API_SECRET_TYPE_KUBECONFIG) != 0 ||
-                   secret->metadata.deletion_timestamp)) {
+    if (secret && (!is_registration || secret->metadata.deletion_timestamp)) {
         mc_api_secret_free(secret);
         secret = NULL;
     }

@@ -48,7 +48,6 @@
 /* The longest pause between two retries of a failing IssuedCertificate. */
 #define RETRY_MAX_MS (5 * 60 * 1000)
 
-
 /* The agent's metric families (docs/metrics.md); all NULL without a
  * registry. Immutable pointers; the registry locks the values. */
 typedef struct agent_metrics {
@@ -460,7 +459,7 @@ static void wait_cache(mc_informer *informer, const char *ns, const char *name, 
 {
     if (!mc_object_wait_cache(informer, ns, name, old_rv, deleted, CACHE_WAIT_MS))
         mc_log_debug(LOG_COMPONENT, "cache did not show the write to %s/%s within %d ms", ns, name,
-                 CACHE_WAIT_MS);
+                     CACHE_WAIT_MS);
 }
 
 static const char *rv_of(const mc_api_object_meta *meta)
@@ -501,8 +500,8 @@ static int write_status(mc_agent *agent, observed *o, const mc_agent_action *act
         return mc_err_set(err, MC_ENOMEM, "out of memory");
     int rc = mc_api_issued_certificate_encode(ic, &obj, err);
     if (rc == MC_OK)
-        rc = mc_kube_update_status(agent->client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), ic->metadata.namespace, obj, NULL,
-                                   err);
+        rc = mc_kube_update_status(agent->client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                                   ic->metadata.namespace, obj, NULL, err);
     json_decref(obj);
     if (rc == MC_OK)
         wait_cache(agent->issued, ic->metadata.namespace, ic->metadata.name, rv_of(&ic->metadata),
@@ -529,7 +528,8 @@ static int write_output(mc_agent *agent, observed *o, const mc_agent_observation
         json_t *options = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
                                     "DeleteOptions", "preconditions", "resourceVersion",
                                     rv_of(&o->output->metadata) ? rv_of(&o->output->metadata) : "");
-        rc = options ? mc_kube_delete(agent->client, mc_kube_resource_of(MC_API_SECRETS), ns_copy, name_copy, options, err)
+        rc = options ? mc_kube_delete(agent->client, mc_kube_resource_of(MC_API_SECRETS), ns_copy,
+                                      name_copy, options, err)
                      : mc_err_set(err, MC_ENOMEM, "out of memory");
         json_decref(options);
         if (rc == MC_ENOTFOUND)
@@ -547,11 +547,13 @@ static int write_output(mc_agent *agent, observed *o, const mc_agent_observation
         json_object_set_new(
             json_object_get(secret, "metadata"), "resourceVersion",
             json_string(rv_of(&o->output->metadata) ? rv_of(&o->output->metadata) : ""));
-        rc = mc_kube_update(agent->client, mc_kube_resource_of(MC_API_SECRETS), ns_copy, secret, NULL, err);
+        rc = mc_kube_update(agent->client, mc_kube_resource_of(MC_API_SECRETS), ns_copy, secret,
+                            NULL, err);
         if (rc == MC_OK)
             wait_cache(agent->secrets, ns_copy, name_copy, rv_of(&o->output->metadata), 0);
     } else {
-        rc = mc_kube_create(agent->client, mc_kube_resource_of(MC_API_SECRETS), ns_copy, secret, NULL, err);
+        rc = mc_kube_create(agent->client, mc_kube_resource_of(MC_API_SECRETS), ns_copy, secret,
+                            NULL, err);
         if (rc == MC_OK)
             wait_cache(agent->secrets, ns_copy, name_copy, NULL, 0);
     }
@@ -578,8 +580,8 @@ static int record_bounce(mc_agent *agent, observed *o, const mc_agent_action *ac
     pbd->status.observed_generation = pbd->metadata.generation;
     int rc = mc_api_pod_bounce_directive_encode(pbd, &obj, err);
     if (rc == MC_OK)
-        rc = mc_kube_update_status(agent->client, mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES), pbd->metadata.namespace, obj,
-                                   NULL, err);
+        rc = mc_kube_update_status(agent->client, mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES),
+                                   pbd->metadata.namespace, obj, NULL, err);
     json_decref(obj);
     if (rc == MC_OK)
         wait_cache(agent->directives, pbd->metadata.namespace, pbd->metadata.name,
@@ -644,7 +646,8 @@ static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs
         /* the slow part (RSA 4096): on this worker thread */
         if ((rc = mc_agent_build_key_secret(obs, mc_agent_key_type(o->ic, agent->key_type), &obj,
                                             err)) == MC_OK)
-            rc = create_object(agent, mc_kube_resource_of(MC_API_SECRETS), agent->secrets, ns, name, obj, err);
+            rc = create_object(agent, mc_kube_resource_of(MC_API_SECRETS), agent->secrets, ns, name,
+                               obj, err);
         break;
     case MC_AGENT_DELETE_KEY:
         rc = delete_object(agent, mc_kube_resource_of(MC_API_SECRETS), agent->secrets, ns, name,
@@ -652,11 +655,12 @@ static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs
         break;
     case MC_AGENT_CREATE_REQUEST:
         if ((rc = mc_agent_build_request(obs, &obj, err)) == MC_OK)
-            rc = create_object(agent, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), agent->requests, ns, name, obj, err);
+            rc = create_object(agent, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS),
+                               agent->requests, ns, name, obj, err);
         break;
     case MC_AGENT_DELETE_REQUEST:
-        rc = delete_object(agent, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), agent->requests, ns, name,
-                           o->request ? rv_of(&o->request->metadata) : NULL, err);
+        rc = delete_object(agent, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), agent->requests,
+                           ns, name, o->request ? rv_of(&o->request->metadata) : NULL, err);
         break;
     case MC_AGENT_WRITE_OUTPUT: rc = write_output(agent, o, obs, action, err); break;
     case MC_AGENT_RECORD_BOUNCE: rc = record_bounce(agent, o, action, err); break;
@@ -665,8 +669,8 @@ static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs
         for (size_t i = 0; i < o->pod_count; i++)
             if (&o->pods[i] == action->pod)
                 pod_rv = rv_of(&o->pod_objects[i]->metadata);
-        rc = delete_object(agent, mc_kube_resource_of(MC_API_PODS), agent->pods, action->pod->namespace, action->pod->name,
-                           pod_rv, err);
+        rc = delete_object(agent, mc_kube_resource_of(MC_API_PODS), agent->pods,
+                           action->pod->namespace, action->pod->name, pod_rv, err);
         break;
     }
     }
@@ -886,16 +890,20 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
     if ((rc = metrics_register(agent, options, err)))
         goto fail;
     mc_informer_handlers h = {issued_added, issued_updated, issued_added, agent};
-    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), agent->namespace, &h, &agent->issued, err)))
+    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), agent->namespace,
+                           &h, &agent->issued, err)))
         goto fail;
     mc_controller_watch(agent->controller, &h, request_key);
-    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), agent->namespace, &h, &agent->requests, err)))
+    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS),
+                           agent->namespace, &h, &agent->requests, err)))
         goto fail;
     h = (mc_informer_handlers){directive_added, directive_updated, directive_added, agent};
-    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES), NULL, &h, &agent->directives, err)))
+    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES), NULL, &h,
+                           &agent->directives, err)))
         goto fail;
     h = (mc_informer_handlers){secret_added, secret_updated, secret_added, agent};
-    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_SECRETS), NULL, &h, &agent->secrets, err)))
+    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_SECRETS), NULL, &h, &agent->secrets,
+                           err)))
         goto fail;
     h = (mc_informer_handlers){pod_added, pod_updated, pod_added, agent};
     if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_PODS), NULL, &h, &agent->pods, err)))
@@ -950,10 +958,9 @@ int mc_agent_wait_synced(mc_agent *agent, int64_t timeout_ms, mc_err *err)
 
 int mc_agent_ready(mc_agent *agent, char *reason, size_t reason_size)
 {
-    static const mc_api_resource_id ids[5] = {MC_API_ISSUED_CERTIFICATES,
-                                              MC_API_CERTIFICATE_REQUESTS,
-                                              MC_API_POD_BOUNCE_DIRECTIVES, MC_API_SECRETS,
-                                              MC_API_PODS};
+    static const mc_api_resource_id ids[5] = {
+        MC_API_ISSUED_CERTIFICATES, MC_API_CERTIFICATE_REQUESTS, MC_API_POD_BOUNCE_DIRECTIVES,
+        MC_API_SECRETS, MC_API_PODS};
     mc_informer **list[5];
     informers(agent, list);
     mc_buf text;

@@ -1,6 +1,5 @@
 /* core.h - the built-in Kubernetes kinds meshcert reads or writes: Secret,
- * Pod, Namespace (core/v1), Lease (coordination.k8s.io/v1, leader election)
- * and Event (core/v1).
+ * Pod (core/v1).
  *
  * Only the fields meshcert reasons about are modelled; everything else
  * (a Pod's spec, a Secret's managedFields, ...) stays in raw and is written
@@ -43,42 +42,6 @@ typedef struct mc_api_pod {
     bool ready_known; /* a Ready condition is present */
 } mc_api_pod;
 
-typedef struct mc_api_namespace {
-    json_t *raw;
-    mc_api_object_meta metadata;
-    char *phase; /* owned: Active or Terminating */
-} mc_api_namespace;
-
-typedef struct mc_api_lease {
-    json_t *raw;
-    mc_api_object_meta metadata;
-    char *holder_identity;          /* owned */
-    int64_t lease_duration_seconds; /* 0 when unset */
-    char *acquire_time;             /* owned, RFC 3339 MicroTime */
-    char *renew_time;               /* owned, RFC 3339 MicroTime */
-    int64_t lease_transitions;
-} mc_api_lease;
-
-typedef struct mc_api_event {
-    json_t *raw;
-    mc_api_object_meta metadata;
-    struct {
-        char *api_version, *kind, *namespace, *name, *uid, *resource_version, *field_path;
-    } involved_object;    /* all owned */
-    char *reason;         /* owned, CamelCase machine reason */
-    char *message;        /* owned */
-    char *type;           /* owned: Normal or Warning */
-    int64_t count;
-    char *first_timestamp; /* owned, RFC 3339 */
-    char *last_timestamp;  /* owned, RFC 3339 */
-    char *event_time;      /* owned, RFC 3339 MicroTime */
-    char *source_component;   /* owned, source.component */
-    char *source_host;        /* owned, source.host */
-    char *reporting_component; /* owned */
-    char *reporting_instance;  /* owned */
-    char *action;              /* owned */
-} mc_api_event;
-
 /* Secret. decode: MC_EINVAL naming the object and key when data is not base64. */
 mc_api_secret *mc_api_secret_new(const char *namespace, const char *name, const char *type);
 int mc_api_secret_decode(json_t *json, mc_api_secret **out, mc_err *err);
@@ -101,28 +64,5 @@ int mc_api_secret_value(const json_t *secret, const char *key, char **out, size_
 int mc_api_pod_decode(json_t *json, mc_api_pod **out, mc_err *err);
 int mc_api_pod_encode(const mc_api_pod *pod, json_t **out, mc_err *err);
 void mc_api_pod_free(mc_api_pod *pod);
-
-/* Namespace (cluster-scoped; names are DNS-1123 labels). */
-mc_api_namespace *mc_api_namespace_new(const char *name);
-int mc_api_namespace_decode(json_t *json, mc_api_namespace **out, mc_err *err);
-int mc_api_namespace_encode(const mc_api_namespace *ns, json_t **out, mc_err *err);
-void mc_api_namespace_free(mc_api_namespace *ns);
-int mc_api_namespace_validate(const mc_api_namespace *ns, mc_err *err);
-
-/* Lease (coordination.k8s.io/v1). */
-mc_api_lease *mc_api_lease_new(const char *namespace, const char *name);
-int mc_api_lease_decode(json_t *json, mc_api_lease **out, mc_err *err);
-int mc_api_lease_encode(const mc_api_lease *lease, json_t **out, mc_err *err);
-void mc_api_lease_free(mc_api_lease *lease);
-/* Metadata, holder identity set, duration > 0, valid MicroTimes. */
-int mc_api_lease_validate(const mc_api_lease *lease, mc_err *err);
-
-/* Event (core/v1). */
-mc_api_event *mc_api_event_new(const char *namespace, const char *name);
-int mc_api_event_decode(json_t *json, mc_api_event **out, mc_err *err);
-int mc_api_event_encode(const mc_api_event *event, json_t **out, mc_err *err);
-void mc_api_event_free(mc_api_event *event);
-/* Metadata, involvedObject kind and name, type Normal or Warning, reason set. */
-int mc_api_event_validate(const mc_api_event *event, mc_err *err);
 
 #endif

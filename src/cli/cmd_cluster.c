@@ -18,7 +18,6 @@
 #include "util/file.h"
 #include "util/str.h"
 
-
 /* Largest kubeconfig accepted (the Secret limit). */
 #define KUBECONFIG_MAX (1024u * 1024)
 
@@ -163,7 +162,8 @@ static int do_register(mc_kube_client *mgmt, const char *ns, const char *name, c
                 json_object_set(
                     json_object_get(secret, "metadata"), "resourceVersion",
                     json_object_get(json_object_get(existing, "metadata"), "resourceVersion"));
-                rc = mc_kube_update(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, secret, NULL, err);
+                rc = mc_kube_update(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, secret, NULL,
+                                    err);
             }
             json_decref(existing);
         } else if (rc == MC_EEXISTS) {
@@ -361,7 +361,8 @@ static int run_cluster(int argc, char **argv, mc_api_registration_policy *policy
                                 ns, name, type ? type : "Opaque");
             json_decref(secret);
             if (rc == MC_OK)
-                rc = mc_kube_delete(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, name, NULL, &err);
+                rc =
+                    mc_kube_delete(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, name, NULL, &err);
             if (rc == MC_OK)
                 printf("cluster %s deregistered\n", name);
         }

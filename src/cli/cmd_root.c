@@ -25,7 +25,6 @@
 #define WAIT_POLL_MS            500
 #define WAIT_TIMEOUT_DEFAULT_MS (7LL * 24 * 3600 * 1000) /* three steps of the 24h default */
 
-
 static const char help[] =
     "Usage: meshcert root rotate (--generate [--root-key-type T] [--root-validity D]\n"
     "           | --new-root-secret NS/NAME) [--root-secret NS/NAME] [--step-dwell D]\n"
@@ -178,7 +177,8 @@ static int wait_for_rotation(mc_kube_client *client, const char *ns, const char 
         json_t *obj = NULL;
         mc_api_root_rotation *rr = NULL;
         mc_err read_err = {0};
-        int rc = mc_kube_get(client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), ns, name, &obj, &read_err);
+        int rc = mc_kube_get(client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), ns, name, &obj,
+                             &read_err);
         if (rc == MC_OK)
             rc = mc_api_root_rotation_decode(obj, &rr, &read_err);
         json_decref(obj);
@@ -236,7 +236,8 @@ static int create_rotation(mc_kube_client *client, const root_args *a, const cha
     if (rc == MC_OK)
         rc = mc_api_root_rotation_encode(rr, &body, err);
     if (rc == MC_OK)
-        rc = mc_kube_create(client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), a->ns, body, NULL, err);
+        rc = mc_kube_create(client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), a->ns, body, NULL,
+                            err);
     if (rc == MC_EEXISTS)
         mc_err_set(err, MC_EEXISTS, "rootrotation %s/%s already exists; pick another --name", a->ns,
                    name);
@@ -369,8 +370,8 @@ static int cmd_abort(mc_kube_client *client, const root_args *a, mc_err *err)
     if (rc != MC_OK)
         return rc;
     json_t *patch = json_pack("{s:{s:b}}", "spec", "abort", 1);
-    rc = patch ? mc_kube_patch(client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), a->ns, name, MC_KUBE_PATCH_MERGE, patch, 0, NULL,
-                               err)
+    rc = patch ? mc_kube_patch(client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), a->ns, name,
+                               MC_KUBE_PATCH_MERGE, patch, 0, NULL, err)
                : mc_err_set(err, MC_ENOMEM, "out of memory");
     json_decref(patch);
     if (rc != MC_OK)
@@ -421,7 +422,8 @@ static void print_cluster_roots(mc_kube_client *client, const char *ns,
         json_t *ics = NULL;
         mc_err local = {0};
         if (mc_cli_cluster_client(client, ns, cluster, &managed, NULL, 0, &local) != MC_OK ||
-            mc_kube_list(managed, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), NULL, NULL, &ics, &local) != MC_OK) {
+            mc_kube_list(managed, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), NULL, NULL, &ics,
+                         &local) != MC_OK) {
             printf("  %-12s unreachable: %s\n", cluster, local.msg);
             mc_kube_client_free(managed);
             continue;

@@ -173,8 +173,8 @@ static int verify_cluster(const mc_cli_mgmt_flags *flags, const char *ns, const 
     int rc = mc_cli_mgmt_client(flags, &mgmt, &err);
     if (rc == MC_OK)
         rc = mc_cli_cluster_client(mgmt, ns, cluster, &target, NULL, 0, &err);
-    if (rc == MC_OK && (rc = mc_kube_get(target, mc_kube_resource_of(MC_API_SECRETS), secret_ns, secret_name, &secret,
-                                         &err)) == MC_ENOTFOUND)
+    if (rc == MC_OK && (rc = mc_kube_get(target, mc_kube_resource_of(MC_API_SECRETS), secret_ns,
+                                         secret_name, &secret, &err)) == MC_ENOTFOUND)
         mc_err_set(&err, rc, "%s: not found (not issued yet?)", what);
     if (rc == MC_OK && (rc = bundle_from_secret(secret, &bundle, &layout, &err)))
         mc_err_prefix(&err, "%s", what);

@@ -24,7 +24,6 @@
 /* --wait: how often the object is read. */
 #define WAIT_POLL_MS 500L
 
-
 int mc_cli_request_timeout_parse(const char *cmd, const char *text, long *out_ms)
 {
     mc_err err = {0};
@@ -90,7 +89,8 @@ int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char
     for (;;) {
         json_t *ic = NULL;
         mc_err read_err = {0};
-        int rc = mc_kube_get(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), ns, name, &ic, &read_err);
+        int rc = mc_kube_get(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), ns, name, &ic,
+                             &read_err);
         if (rc && rc != MC_EUNAVAILABLE) {
             *err = read_err;
             return rc;

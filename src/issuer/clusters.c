@@ -16,7 +16,6 @@
 
 #define LOG "issuer"
 
-
 void cluster_free(issuer_cluster *cluster)
 {
     if (!cluster)
@@ -147,11 +146,13 @@ static int cluster_start(mc_issuer *issuer, const char *owner, const char *name,
     mc_informer_handlers handlers = {on_cluster_add, on_cluster_update, on_cluster_delete, cluster};
     mc_informer_options options = {NULL, NULL, NULL, 0};
     if (rc == MC_OK)
-        rc = mc_informer_new(cluster->client, issuer->watcher, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), &options,
-                             &handlers, &cluster->requests, err);
+        rc = mc_informer_new(cluster->client, issuer->watcher,
+                             mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), &options, &handlers,
+                             &cluster->requests, err);
     if (rc == MC_OK)
-        rc = mc_informer_new(cluster->client, issuer->watcher, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), &options,
-                             &handlers, &cluster->issued, err);
+        rc = mc_informer_new(cluster->client, issuer->watcher,
+                             mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), &options, &handlers,
+                             &cluster->issued, err);
     if (rc == MC_OK)
         rc = mc_informer_start(cluster->issued, err);
     if (rc == MC_OK)

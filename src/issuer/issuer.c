@@ -20,9 +20,8 @@
 #include "util/log.h"
 #include "util/str.h"
 
-#define LOG "issuer"
+#define LOG        "issuer"
 #define LEASE_NAME "meshcert-issuer"
-
 
 void format_message(char *out, size_t size, const char *fmt, ...)
 {
@@ -135,8 +134,8 @@ int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err
         mc_informer_handlers handlers;
         mc_controller_watch(issuer->cluster_controller, &handlers, NULL);
         mc_informer_options informer_options = {issuer->namespace, NULL, NULL, 0};
-        rc = mc_informer_new(issuer->client, issuer->watcher, mc_kube_resource_of(MC_API_SECRETS), &informer_options,
-                             &handlers, &issuer->registrations, err);
+        rc = mc_informer_new(issuer->client, issuer->watcher, mc_kube_resource_of(MC_API_SECRETS),
+                             &informer_options, &handlers, &issuer->registrations, err);
     }
     if (rc == MC_OK) {
         mc_leader_options leader_options = {issuer->namespace,

@@ -21,7 +21,6 @@
 
 #define LOG "issuer"
 
-
 static int put_status(issuer_cluster *cluster, mc_api_certificate_request *request, mc_err *err);
 
 /* Writes the request's status for a FINISH or FAIL action, with its Ready
@@ -66,8 +65,9 @@ static int put_status(issuer_cluster *cluster, mc_api_certificate_request *reque
     json_t *body = NULL;
     int rc = mc_api_certificate_request_encode(request, &body, err);
     if (rc == MC_OK)
-        rc = mc_kube_update_status(cluster->client, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), request->metadata.namespace,
-                                   body, NULL, err);
+        rc =
+            mc_kube_update_status(cluster->client, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS),
+                                  request->metadata.namespace, body, NULL, err);
     json_decref(body);
     return rc;
 }

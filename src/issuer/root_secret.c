@@ -13,7 +13,6 @@
 #include "util/log.h"
 #include "util/str.h"
 
-
 int mc_root_secret_generate(mc_kube_client *client, const char *ns, const char *name,
                             mc_key_type key_type, int64_t validity_seconds, int reuse_existing,
                             json_t **out, mc_err *err)

@@ -38,7 +38,6 @@
 #define CRD_KEY          "@crd" /* not a valid ns/name: the CRD check */
 #define CRD_RETRY_MS     10000
 
-
 struct mc_rotation_controller {
     mc_issuer *issuer;         /* immutable, the owner */
     mc_kube_client *client;    /* borrowed: the management cluster */
@@ -81,7 +80,8 @@ static int read_root(mc_rotation_controller *rc, const char *key, mc_pki_cert **
         return mc_err_set(err, MC_EINVAL, "root secret %s: not ns/name", key);
     *slash = '\0';
     json_t *obj = NULL;
-    int rc_get = mc_kube_get(rc->client, mc_kube_resource_of(MC_API_SECRETS), buf, slash + 1, &obj, err);
+    int rc_get =
+        mc_kube_get(rc->client, mc_kube_resource_of(MC_API_SECRETS), buf, slash + 1, &obj, err);
     if (rc_get != MC_OK)
         return mc_err_prefix(err, "root secret %s", key);
     char what[KEY_MAX + 16];
@@ -287,8 +287,8 @@ static int put_status(mc_rotation_controller *rc, mc_api_root_rotation *rr, mc_e
     json_t *body = NULL;
     int result = mc_api_root_rotation_encode(rr, &body, err);
     if (result == MC_OK)
-        result = mc_kube_update_status(rc->client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), rr->metadata.namespace,
-                                       body, NULL, err);
+        result = mc_kube_update_status(rc->client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS),
+                                       rr->metadata.namespace, body, NULL, err);
     json_decref(body);
     return result;
 }
@@ -377,7 +377,8 @@ static int write_token(const issuer_cluster *cluster, const mc_rotation_ic *ic, 
         json_pack("{s:{s:{s:s}}}", "metadata", "annotations", MC_API_IC_ROTATE_ANNOTATION, token);
     if (!patch)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
-    int result = mc_kube_patch(mc_issuer_cluster_client(cluster), mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), ic->namespace,
+    int result = mc_kube_patch(mc_issuer_cluster_client(cluster),
+                               mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), ic->namespace,
                                ic->name, MC_KUBE_PATCH_MERGE, patch, 0, NULL, err);
     json_decref(patch);
     if (result == MC_ENOTFOUND) {
@@ -406,14 +407,17 @@ static int swap_root(mc_rotation_controller *rc, const char *root_key, const cha
     *old_name++ = '\0';
     *new_name++ = '\0';
     json_t *current = NULL, *next = NULL, *body = NULL;
-    int result = mc_kube_get(rc->client, mc_kube_resource_of(MC_API_SECRETS), old_buf, old_name, &current, err);
+    int result = mc_kube_get(rc->client, mc_kube_resource_of(MC_API_SECRETS), old_buf, old_name,
+                             &current, err);
     if (result == MC_OK)
-        result = mc_kube_get(rc->client, mc_kube_resource_of(MC_API_SECRETS), new_buf, new_name, &next, err);
+        result = mc_kube_get(rc->client, mc_kube_resource_of(MC_API_SECRETS), new_buf, new_name,
+                             &next, err);
     if (result == MC_OK && !(body = mc_root_secret_with_content_of(current, next)))
         result = mc_err_set(err, MC_EINVAL, "secret %s lacks %s or %s", new_key,
                             MC_ROOT_SECRET_CERT_KEY, MC_ROOT_SECRET_KEY_KEY);
     if (result == MC_OK)
-        result = mc_kube_update(rc->client, mc_kube_resource_of(MC_API_SECRETS), old_buf, body, NULL, err);
+        result = mc_kube_update(rc->client, mc_kube_resource_of(MC_API_SECRETS), old_buf, body,
+                                NULL, err);
     if (result == MC_OK)
         mc_log_info(LOG, "root secret %s now holds the new root of secret %s", root_key, new_key);
     json_decref(body);
@@ -511,8 +515,8 @@ static int check_crd(mc_rotation_controller *rc, mc_reconcile_result *result)
     mc_err local = {0};
     mc_kube_list_options options = {0};
     options.limit = 1;
-    int found =
-        mc_kube_list(rc->client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), rc->namespace, &options, &list, &local);
+    int found = mc_kube_list(rc->client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), rc->namespace,
+                             &options, &list, &local);
     json_decref(list);
     atomic_store(&rc->crd_absent, found == MC_ENOTFOUND);
     if (found == MC_OK) {
@@ -706,8 +710,8 @@ int mc_rotation_controller_new(mc_issuer *issuer, mc_kube_client *management,
         mc_informer_handlers handlers;
         mc_controller_watch(rc->controller, &handlers, NULL);
         mc_informer_options options = {rc->namespace, NULL, NULL, 0};
-        result = mc_informer_new(management, watcher, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), &options, &handlers,
-                                 &rc->rotations, err);
+        result = mc_informer_new(management, watcher, mc_kube_resource_of(MC_API_ROOT_ROTATIONS),
+                                 &options, &handlers, &rc->rotations, err);
     }
     if (result != MC_OK) {
         mc_rotation_controller_free(rc);

@@ -20,7 +20,6 @@
 #define ROOT_CERT_KEY MC_ROOT_SECRET_CERT_KEY
 #define ROOT_KEY_KEY  MC_ROOT_SECRET_KEY_KEY
 
-
 void signer_entry_free(signer_entry *entry)
 {
     if (!entry)
@@ -117,7 +116,8 @@ static int signer_acquire(mc_issuer *issuer, const char *secret_key, signer_entr
         return mc_err_set(err, MC_EINTERNAL, "root %s: not ns/name", secret_key);
     json_t *obj = NULL;
     mc_err local = {0};
-    int rc = mc_kube_get(issuer->client, mc_kube_resource_of(MC_API_SECRETS), ns, name, &obj, &local);
+    int rc =
+        mc_kube_get(issuer->client, mc_kube_resource_of(MC_API_SECRETS), ns, name, &obj, &local);
     int ours = strcmp(secret_key, issuer->root_secret) == 0;
     if (rc == MC_ENOTFOUND && ours && issuer->generate_root) {
         rc = root_generate(issuer, ns, name, &obj, &local);
@@ -208,8 +208,8 @@ static int bundle_append(mc_buf *bundle, const char *pem)
  * caller frees; NULL when not rotating). A root of the bundle that cannot
  * be read hands back its entry (no signer, an error) so that nothing is
  * signed with a bundle lacking a root. */
-int signing_acquire(mc_issuer *issuer, const char *root_key, signer_entry **signer,
-                           char **bundle, mc_err *err)
+int signing_acquire(mc_issuer *issuer, const char *root_key, signer_entry **signer, char **bundle,
+                    mc_err *err)
 {
     *bundle = NULL;
     mc_rotation_signing plan;
@@ -259,7 +259,7 @@ int signing_acquire(mc_issuer *issuer, const char *root_key, signer_entry **sign
 /* The entry of the root whose key is outside the API (--root-key): held by
  * the issuer for its whole life, never cached by resourceVersion. */
 int external_root_new(const char *secret_key, mc_pki_signer *signer, signer_entry **out,
-                             mc_err *err)
+                      mc_err *err)
 {
     signer_entry *entry = calloc(1, sizeof(*entry));
     if (!entry)

@@ -105,8 +105,8 @@ struct mc_issuer {
     issuer_cluster *clusters;
     pthread_mutex_t signers_lock; /* guards signers and signer_entry refs/next/cached */
     signer_entry *signers;
-    int started; /* caller's thread only */
-    int stopped; /* caller's thread only */
+    int started;            /* caller's thread only */
+    int stopped;            /* caller's thread only */
     issuer_metrics metrics; /* immutable after new */
 };
 

@@ -5,8 +5,8 @@
  * token or a client certificate and key. Caching the result and refreshing
  * it on 401 is the client's (client.c).
  */
-#define _GNU_SOURCE /* pipe2: the pipe is close-on-exec from birth, so a plugin run             \
-                       by another thread cannot inherit it */
+#define _GNU_SOURCE    /* pipe2: the pipe is close-on-exec from birth, so a plugin run             \
+                          by another thread cannot inherit it */
 #include "kube/exec.h"
 
 #include <errno.h>

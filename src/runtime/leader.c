@@ -113,8 +113,8 @@ static try_result create_lease(mc_leader *leader)
     mc_err err;
     mc_err_clear(&err);
     json_t *created = NULL;
-    int rc =
-        mc_kube_create(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace, lease, &created, &err);
+    int rc = mc_kube_create(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace,
+                            lease, &created, &err);
     json_decref(created);
     json_decref(lease);
     if (rc != MC_OK) {
@@ -134,8 +134,8 @@ static try_result try_acquire_or_renew(mc_leader *leader)
     mc_err err;
     mc_err_clear(&err);
     try_result result = TRY_FAILED;
-    int rc =
-        mc_kube_get(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace, leader->name, &lease, &err);
+    int rc = mc_kube_get(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace,
+                         leader->name, &lease, &err);
     if (rc == MC_ENOTFOUND)
         return create_lease(leader);
     if (rc != MC_OK) {
@@ -174,7 +174,8 @@ static try_result try_acquire_or_renew(mc_leader *leader)
     }
     /* lease still carries the resourceVersion read above: a concurrent
      * writer makes this a 409 Conflict, and this candidate lost the race. */
-    rc = mc_kube_update(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace, lease, &updated, &err);
+    rc = mc_kube_update(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace,
+                        lease, &updated, &err);
     if (rc != MC_OK) {
         if (rc != MC_ECONFLICT)
             mc_log_warn(log_component, "%s: %s", leader->identity, err.msg);
@@ -195,8 +196,8 @@ static void release(mc_leader *leader)
     json_t *lease = NULL;
     mc_err err;
     mc_err_clear(&err);
-    if (mc_kube_get(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace, leader->name, &lease,
-                    &err) != MC_OK) {
+    if (mc_kube_get(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace,
+                    leader->name, &lease, &err) != MC_OK) {
         mc_log_warn(log_component, "%s: release: %s", leader->identity, err.msg);
         return;
     }
@@ -209,8 +210,8 @@ static void release(mc_leader *leader)
         json_object_set_new(spec, "leaseDurationSeconds", json_integer(1));
         json_object_set_new(spec, "renewTime", json_string(stamp));
         json_t *updated = NULL;
-        if (mc_kube_update(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace, lease, &updated,
-                           &err) != MC_OK)
+        if (mc_kube_update(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace,
+                           lease, &updated, &err) != MC_OK)
             mc_log_warn(log_component, "%s: release: %s", leader->identity, err.msg);
         json_decref(updated);
     }

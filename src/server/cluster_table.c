@@ -91,8 +91,7 @@ static void cluster_clear(mc_server_cluster *cluster)
 /* The namespaces every cluster starts with, as kube-apiserver creates them. */
 static int ensure_namespaces(mc_server_cluster_table *table, const char *cluster, mc_err *err)
 {
-    static const char *const names[] = {"default", "kube-system", "kube-public",
-                                        "kube-node-lease"};
+    static const char *const names[] = {"default", "kube-system", "kube-public", "kube-node-lease"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (mc_store_get(table->store, cluster, "core/namespaces", "", names[i]))
             continue;
@@ -106,13 +105,13 @@ static int ensure_namespaces(mc_server_cluster_table *table, const char *cluster
         snprintf(uid, sizeof(uid), "%02x%02x%02x%02x-0000-4000-8000-%02x%02x%02x%02x0000", r[0],
                  r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
         mc_time_format((int64_t)time(NULL), now, sizeof(now));
-        json_t *ns = json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:{s:s}},s:{s:[s]},s:{s:s}}",
-                               "apiVersion", "v1", "kind", "Namespace", "metadata", "name",
-                               names[i], "uid", uid, "creationTimestamp", now, "labels",
-                               "kubernetes.io/metadata.name", names[i], "spec", "finalizers",
-                               "kubernetes", "status", "phase", "Active");
-        int rc = mc_store_put(table->store, cluster, "core/namespaces", "", names[i], ns, NULL,
-                              err);
+        json_t *ns =
+            json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:{s:s}},s:{s:[s]},s:{s:s}}", "apiVersion", "v1",
+                      "kind", "Namespace", "metadata", "name", names[i], "uid", uid,
+                      "creationTimestamp", now, "labels", "kubernetes.io/metadata.name", names[i],
+                      "spec", "finalizers", "kubernetes", "status", "phase", "Active");
+        int rc =
+            mc_store_put(table->store, cluster, "core/namespaces", "", names[i], ns, NULL, err);
         json_decref(ns);
         if (rc)
             return rc;
@@ -124,8 +123,7 @@ static int ensure_namespaces(mc_server_cluster_table *table, const char *cluster
  * default namespaces, kubeconfig. */
 int mc_server_cluster_table_load(mc_server_cluster_table *table, const char *name, mc_err *err)
 {
-    mc_server_cluster *grown =
-        realloc(table->clusters, (table->count + 1) * sizeof(*grown));
+    mc_server_cluster *grown = realloc(table->clusters, (table->count + 1) * sizeof(*grown));
     if (!grown)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
     table->clusters = grown;
@@ -133,8 +131,8 @@ int mc_server_cluster_table_load(mc_server_cluster_table *table, const char *nam
     memset(cluster, 0, sizeof(*cluster));
     cluster->name = mc_strdup(name);
     cluster->registry = mc_server_registry_new();
-    int rc = cluster->name && cluster->registry ? MC_OK
-                                                : mc_err_set(err, MC_ENOMEM, "out of memory");
+    int rc =
+        cluster->name && cluster->registry ? MC_OK : mc_err_set(err, MC_ENOMEM, "out of memory");
     if (rc == MC_OK)
         rc = mc_server_cluster_token(table->data_dir, name, cluster->token, err);
     if (rc == MC_OK)
@@ -143,8 +141,8 @@ int mc_server_cluster_table_load(mc_server_cluster_table *table, const char *nam
         const json_t **crds = NULL;
         size_t n = 0;
         int more = 0;
-        rc = mc_store_list(table->store, name, CRD_RESOURCE, NULL, NULL, NULL, 0, &crds, &n,
-                           &more, err);
+        rc = mc_store_list(table->store, name, CRD_RESOURCE, NULL, NULL, NULL, 0, &crds, &n, &more,
+                           err);
         for (size_t i = 0; rc == MC_OK && i < n; i++) {
             mc_err crd_err = {0};
             if (mc_server_registry_apply_crd(cluster->registry, crds[i], &crd_err))

@@ -192,8 +192,8 @@ void mc_server_dispatch(struct mc_server *server, const mc_server_input *in, mc_
         mc_server_reply_status(reply, 404, "NotFound", "no such cluster", NULL);
         return;
     }
-    const char *authorization = mc_server_lookup_value(in->connection, in->lookup, in->lookup_ctx,
-                                                MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *authorization = mc_server_lookup_value(
+        in->connection, in->lookup, in->lookup_ctx, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     mc_server_cluster *cluster = authenticate(server, url, authorization);
     if (!cluster) {
         /* An unknown cluster answers like a wrong token: nothing is revealed. */
@@ -218,7 +218,7 @@ void mc_server_dispatch(struct mc_server *server, const mc_server_input *in, mc_
     }
     if (strcmp(method, "GET") == 0) {
         const char *accept = mc_server_lookup_value(in->connection, in->lookup, in->lookup_ctx,
-                                             MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+                                                    MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
         const char *type = NULL;
         if (mc_server_discovery_serve(cluster->registry, path, accept, &reply->status, &reply->body,
                                       &type)) {

@@ -285,12 +285,14 @@ const char *mc_server_lookup_value(struct MHD_Connection *connection, mc_server_
 
 const char *mc_server_query(const mc_server_request *req, const char *key)
 {
-    return mc_server_lookup_value(req->connection, req->lookup, req->lookup_ctx, MHD_GET_ARGUMENT_KIND, key);
+    return mc_server_lookup_value(req->connection, req->lookup, req->lookup_ctx,
+                                  MHD_GET_ARGUMENT_KIND, key);
 }
 
 const char *mc_server_header(const mc_server_request *req, const char *key)
 {
-    return mc_server_lookup_value(req->connection, req->lookup, req->lookup_ctx, MHD_HEADER_KIND, key);
+    return mc_server_lookup_value(req->connection, req->lookup, req->lookup_ctx, MHD_HEADER_KIND,
+                                  key);
 }
 
 /* "issuedcertificates.certificates.smh.solo.io" or "secrets": how kube names a

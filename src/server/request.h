@@ -35,10 +35,10 @@ typedef struct mc_server_request {
     const char *body;  /* request body (not NUL-terminated) */
     size_t body_len;
     json_t *applied_managed_fields; /* owned: an apply's managedFields (apply.h), else NULL */
-    int dry_run;       /* dryRun=All: validate and answer, store nothing (options.c) */
-    json_t *warnings;  /* owned: kube's Warning texts for the reply, or NULL (handlers.c) */
+    int dry_run;                    /* dryRun=All: validate and answer, store nothing (options.c) */
+    json_t *warnings; /* owned: kube's Warning texts for the reply, or NULL (handlers.c) */
     mc_server_identity identity; /* who sent it (set by http.c after the token check) */
-    mc_server_lookup_fn lookup; /* query and headers when connection is NULL */
+    mc_server_lookup_fn lookup;  /* query and headers when connection is NULL */
     void *lookup_ctx;
 } mc_server_request;
 

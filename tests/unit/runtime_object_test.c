@@ -49,7 +49,8 @@ static void test_join_and_split(void **state)
     (void)state;
     char object_key[64], key[64], cluster[16], ns[16];
     const char *rest = NULL, *name = NULL;
-    assert_int_equal(mc_object_key_join("istio-system", "mesh-1", object_key, sizeof(object_key)), 0);
+    assert_int_equal(mc_object_key_join("istio-system", "mesh-1", object_key, sizeof(object_key)),
+                     0);
     assert_int_equal(mc_object_key_join("c1", object_key, key, sizeof(key)), 0);
     assert_string_equal(key, "c1/istio-system/mesh-1");
     assert_int_equal(mc_object_key_split(key, cluster, sizeof(cluster), &rest), 0);

@@ -25,6 +25,7 @@
 #include "api/issued_certificate.h"
 #include "api/pod_bounce.h"
 #include "api/time.h"
+#include "runtime/object.h"
 #include "util/buf.h"
 #include "kube/client.h"
 #include "kube/watch.h"
@@ -48,14 +49,6 @@
 #define RENEWAL_CHECK_MAX_S 3600
 /* The longest pause between two retries of a failing IssuedCertificate. */
 #define RETRY_MAX_MS (5 * 60 * 1000)
-
-static const mc_kube_resource res_issued = {MC_API_GROUP, MC_API_VERSION, "issuedcertificates", 1};
-static const mc_kube_resource res_requests = {MC_API_GROUP, MC_API_VERSION, "certificaterequests",
-                                              1};
-static const mc_kube_resource res_directives = {MC_API_GROUP, MC_API_VERSION, "podbouncedirectives",
-                                                1};
-static const mc_kube_resource res_secrets = {"", "v1", "secrets", 1};
-static const mc_kube_resource res_pods = {"", "v1", "pods", 1};
 
 /* The agent's metric families (docs/metrics.md); all NULL without a
  * registry. Immutable pointers; the registry locks the values. */
@@ -157,8 +150,7 @@ static void queue_concerned(mc_agent *agent, match_kind kind, const json_t *obj)
             break;
         }
         char key[KEY_MAX];
-        int keyed = hit && ic_ns && ic_name &&
-                    (size_t)snprintf(key, sizeof(key), "%s/%s", ic_ns, ic_name) < sizeof(key);
+        int keyed = hit && mc_object_key_join(ic_ns, ic_name, key, sizeof(key)) == 0;
         if (keyed && kind == MATCH_POD)
             mc_workqueue_add(queue, key); /* pods churn: no backoff reset */
         else if (keyed)
@@ -214,9 +206,7 @@ static int request_key(const json_t *obj, char *key, size_t key_size)
             break;
         }
     }
-    if (!ns || !name || (size_t)snprintf(key, key_size, "%s/%s", ns, name) >= key_size)
-        return -1;
-    return 0;
+    return mc_object_key_join(ns, name, key, key_size);
 }
 
 /* The namespace and name that spec[field] of ic names (the namespace
@@ -263,8 +253,7 @@ static void queue_with_peers(mc_agent *agent, const json_t *ic)
         const char *ns = json_str(other, "metadata", "namespace");
         const char *name = json_str(other, "metadata", "name");
         char key[KEY_MAX];
-        if ((i == n || may_share(ic, other)) && ns && name &&
-            (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name) < sizeof(key))
+        if ((i == n || may_share(ic, other)) && mc_object_key_join(ns, name, key, sizeof(key)) == 0)
             run_now(agent, key);
         if (i < n)
             json_decref(items[i]);
@@ -303,7 +292,7 @@ static void issued_updated(void *ctx, const json_t *old_obj, const json_t *new_o
     const char *ns = json_str(new_obj, "metadata", "namespace");
     const char *name = json_str(new_obj, "metadata", "name");
     char key[KEY_MAX];
-    if (!ns || !name || (size_t)snprintf(key, sizeof(key), "%s/%s", ns, name) >= sizeof(key))
+    if (mc_object_key_join(ns, name, key, sizeof(key)) != 0)
         return;
     if (!same_str(rotate_token(old_obj), rotate_token(new_obj)))
         run_now(agent, key);
@@ -571,8 +560,8 @@ static int write_status(mc_agent *agent, observed *o, const mc_agent_action *act
         return mc_err_set(err, MC_ENOMEM, "out of memory");
     int rc = mc_api_issued_certificate_encode(ic, &obj, err);
     if (rc == MC_OK)
-        rc = mc_kube_update_status(agent->client, &res_issued, ic->metadata.namespace, obj, NULL,
-                                   err);
+        rc = mc_kube_update_status(agent->client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                                   ic->metadata.namespace, obj, NULL, err);
     json_decref(obj);
     if (rc == MC_OK)
         wait_cache(agent->issued, ic->metadata.namespace, ic->metadata.name, rv_of(&ic->metadata),
@@ -599,7 +588,8 @@ static int write_output(mc_agent *agent, observed *o, const mc_agent_observation
         json_t *options = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
                                     "DeleteOptions", "preconditions", "resourceVersion",
                                     rv_of(&o->output->metadata) ? rv_of(&o->output->metadata) : "");
-        rc = options ? mc_kube_delete(agent->client, &res_secrets, ns_copy, name_copy, options, err)
+        rc = options ? mc_kube_delete(agent->client, mc_kube_resource_of(MC_API_SECRETS), ns_copy,
+                                      name_copy, options, err)
                      : mc_err_set(err, MC_ENOMEM, "out of memory");
         json_decref(options);
         if (rc == MC_ENOTFOUND)
@@ -617,11 +607,13 @@ static int write_output(mc_agent *agent, observed *o, const mc_agent_observation
         json_object_set_new(
             json_object_get(secret, "metadata"), "resourceVersion",
             json_string(rv_of(&o->output->metadata) ? rv_of(&o->output->metadata) : ""));
-        rc = mc_kube_update(agent->client, &res_secrets, ns_copy, secret, NULL, err);
+        rc = mc_kube_update(agent->client, mc_kube_resource_of(MC_API_SECRETS), ns_copy, secret,
+                            NULL, err);
         if (rc == MC_OK)
             wait_cache(agent->secrets, ns_copy, name_copy, rv_of(&o->output->metadata), 0);
     } else {
-        rc = mc_kube_create(agent->client, &res_secrets, ns_copy, secret, NULL, err);
+        rc = mc_kube_create(agent->client, mc_kube_resource_of(MC_API_SECRETS), ns_copy, secret,
+                            NULL, err);
         if (rc == MC_OK)
             wait_cache(agent->secrets, ns_copy, name_copy, NULL, 0);
     }
@@ -648,8 +640,8 @@ static int record_bounce(mc_agent *agent, observed *o, const mc_agent_action *ac
     pbd->status.observed_generation = pbd->metadata.generation;
     int rc = mc_api_pod_bounce_directive_encode(pbd, &obj, err);
     if (rc == MC_OK)
-        rc = mc_kube_update_status(agent->client, &res_directives, pbd->metadata.namespace, obj,
-                                   NULL, err);
+        rc = mc_kube_update_status(agent->client, mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES),
+                                   pbd->metadata.namespace, obj, NULL, err);
     json_decref(obj);
     if (rc == MC_OK)
         wait_cache(agent->directives, pbd->metadata.namespace, pbd->metadata.name,
@@ -714,19 +706,21 @@ static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs
         /* the slow part (RSA 4096): on this worker thread */
         if ((rc = mc_agent_build_key_secret(obs, mc_agent_key_type(o->ic, agent->key_type), &obj,
                                             err)) == MC_OK)
-            rc = create_object(agent, &res_secrets, agent->secrets, ns, name, obj, err);
+            rc = create_object(agent, mc_kube_resource_of(MC_API_SECRETS), agent->secrets, ns, name,
+                               obj, err);
         break;
     case MC_AGENT_DELETE_KEY:
-        rc = delete_object(agent, &res_secrets, agent->secrets, ns, name,
+        rc = delete_object(agent, mc_kube_resource_of(MC_API_SECRETS), agent->secrets, ns, name,
                            o->key_secret ? rv_of(&o->key_secret->metadata) : NULL, err);
         break;
     case MC_AGENT_CREATE_REQUEST:
         if ((rc = mc_agent_build_request(obs, &obj, err)) == MC_OK)
-            rc = create_object(agent, &res_requests, agent->requests, ns, name, obj, err);
+            rc = create_object(agent, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS),
+                               agent->requests, ns, name, obj, err);
         break;
     case MC_AGENT_DELETE_REQUEST:
-        rc = delete_object(agent, &res_requests, agent->requests, ns, name,
-                           o->request ? rv_of(&o->request->metadata) : NULL, err);
+        rc = delete_object(agent, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), agent->requests,
+                           ns, name, o->request ? rv_of(&o->request->metadata) : NULL, err);
         break;
     case MC_AGENT_WRITE_OUTPUT: rc = write_output(agent, o, obs, action, err); break;
     case MC_AGENT_RECORD_BOUNCE: rc = record_bounce(agent, o, action, err); break;
@@ -735,8 +729,8 @@ static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs
         for (size_t i = 0; i < o->pod_count; i++)
             if (&o->pods[i] == action->pod)
                 pod_rv = rv_of(&o->pod_objects[i]->metadata);
-        rc = delete_object(agent, &res_pods, agent->pods, action->pod->namespace, action->pod->name,
-                           pod_rv, err);
+        rc = delete_object(agent, mc_kube_resource_of(MC_API_PODS), agent->pods,
+                           action->pod->namespace, action->pod->name, pod_rv, err);
         break;
     }
     }
@@ -932,17 +926,6 @@ static void report_refusal(mc_agent *agent, observed *o, const mc_err *refusal)
         mc_metric_add(agent->metrics.failed, MC_LABELS("api_refused"), 1);
 }
 
-static int split_key(const char *key, char *ns, size_t ns_size, const char **name)
-{
-    const char *slash = strchr(key, '/');
-    if (!slash || (size_t)(slash - key) >= ns_size)
-        return -1;
-    memcpy(ns, key, (size_t)(slash - key));
-    ns[slash - key] = '\0';
-    *name = slash + 1;
-    return 0;
-}
-
 /* Counts an executed action: an issuance completed (FINISHED) or failed
  * (FAILED entered from before, the state the decision saw: executing a
  * status write changes o->ic), and the latency of a certificate written. */
@@ -978,7 +961,7 @@ static int reconcile(void *ctx, const char *key, mc_reconcile_result *result, mc
     memset(&o, 0, sizeof(o));
     mc_agent_observation obs;
     mc_agent_action action;
-    if (split_key(key, ns, sizeof(ns), &name) != 0)
+    if (mc_object_key_split(key, ns, sizeof(ns), &name) != 0)
         return MC_OK; /* not an IssuedCertificate key: nothing to do */
     int rc = observe(agent, ns, name, &o, &obs, err);
     if (rc == MC_ENOTFOUND) {
@@ -1128,19 +1111,22 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
         (rc = mc_event_recorder_new(agent->broadcaster, agent->client, &agent->events, err)))
         goto fail;
     mc_informer_handlers h = {issued_added, issued_updated, issued_added, agent};
-    if ((rc = new_informer(agent, &res_issued, agent->namespace, &h, &agent->issued, err)))
+    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), agent->namespace,
+                           &h, &agent->issued, err)))
         goto fail;
     h = (mc_informer_handlers){request_added, request_updated, request_added, agent};
-    if ((rc = new_informer(agent, &res_requests, agent->namespace, &h, &agent->requests, err)))
+    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), agent->namespace, &h, &agent->requests, err)))
         goto fail;
     h = (mc_informer_handlers){directive_added, directive_updated, directive_added, agent};
-    if ((rc = new_informer(agent, &res_directives, NULL, &h, &agent->directives, err)))
+    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES), NULL, &h,
+                           &agent->directives, err)))
         goto fail;
     h = (mc_informer_handlers){secret_added, secret_updated, secret_added, agent};
-    if ((rc = new_informer(agent, &res_secrets, NULL, &h, &agent->secrets, err)))
+    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_SECRETS), NULL, &h, &agent->secrets,
+                           err)))
         goto fail;
     h = (mc_informer_handlers){pod_added, pod_updated, pod_added, agent};
-    if ((rc = new_informer(agent, &res_pods, NULL, &h, &agent->pods, err)))
+    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_PODS), NULL, &h, &agent->pods, err)))
         goto fail;
     *out = agent;
     return MC_OK;
@@ -1192,8 +1178,9 @@ int mc_agent_wait_synced(mc_agent *agent, int64_t timeout_ms, mc_err *err)
 
 int mc_agent_ready(mc_agent *agent, char *reason, size_t reason_size)
 {
-    static const char *const names[5] = {"issuedcertificates", "certificaterequests",
-                                         "podbouncedirectives", "secrets", "pods"};
+    static const mc_api_resource_id ids[5] = {
+        MC_API_ISSUED_CERTIFICATES, MC_API_CERTIFICATE_REQUESTS, MC_API_POD_BOUNCE_DIRECTIVES,
+        MC_API_SECRETS, MC_API_PODS};
     mc_informer **list[5];
     informers(agent, list);
     mc_buf text;
@@ -1201,7 +1188,8 @@ int mc_agent_ready(mc_agent *agent, char *reason, size_t reason_size)
     size_t unsynced = 0;
     for (size_t i = 0; i < 5; i++)
         if (!mc_informer_has_synced(*list[i]))
-            mc_buf_appendf(&text, "%s%s", unsynced++ ? ", " : "caches not synced yet: ", names[i]);
+            mc_buf_appendf(&text, "%s%s", unsynced++ ? ", " : "caches not synced yet: ",
+                           mc_api_resource_get(ids[i])->resource);
     int ready = unsynced == 0;
     snprintf(reason, reason_size, "%s",
              ready       ? "caches synced"

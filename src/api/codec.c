@@ -29,11 +29,6 @@ int mc_api_json_parse(const char *text, size_t len, json_t **out, mc_err *err)
     return 0;
 }
 
-char *mc_api_json_dump(const json_t *json)
-{
-    return json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY);
-}
-
 void mc_codec_ctx_init(mc_codec_ctx *ctx, const char *kind, const json_t *obj)
 {
     const json_t *meta = json_is_object(obj) ? json_object_get(obj, "metadata") : NULL;

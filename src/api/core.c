@@ -1,8 +1,5 @@
-/* core.c - codecs for Secret, Pod, Namespace, Lease and Event (see core.h).
- *
- * Lease and Event are mostly flat strings, so they are described by field
- * tables (JSON parent, key, struct offset) walked by one decoder and one
- * encoder instead of a hand-written line per field.
+/* core.c - codecs for Secret and Pod, reading one data key of a Secret, and
+ * the Event encoder runtime/events.c writes with (see core.h).
  */
 #include "api/core.h"
 
@@ -11,75 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/time.h"
 #include "api/validate.h"
+#include "util/base64.h"
 #include "util/str.h"
-
-enum field_kind { FIELD_STRING, FIELD_TIME, FIELD_INT64 };
-
-typedef struct field_desc {
-    const char *parent; /* NULL for the top level, else a member object */
-    const char *key;
-    const char *path;   /* for messages */
-    size_t offset;      /* of the char * or int64_t in the struct */
-    enum field_kind kind;
-} field_desc;
-
-static int decode_fields(const json_t *json, void *base, const field_desc *fields, size_t n,
-                         const mc_codec_ctx *ctx, mc_err *err)
-{
-    for (size_t i = 0; i < n; i++) {
-        const field_desc *f = &fields[i];
-        const json_t *parent = json;
-        int rc;
-        if (f->parent && (rc = mc_codec_get_object(json, f->parent, &parent, ctx, f->parent,
-                                                   err)) != 0)
-            return rc;
-        char **s = (char **)((char *)base + f->offset);
-        int64_t *v = (int64_t *)((char *)base + f->offset);
-        if (f->kind == FIELD_STRING)
-            rc = mc_codec_get_string(parent, f->key, s, ctx, f->path, err);
-        else if (f->kind == FIELD_TIME)
-            rc = mc_codec_get_time(parent, f->key, s, ctx, f->path, err);
-        else
-            rc = mc_codec_get_int64(parent, f->key, v, ctx, f->path, err);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-static int encode_fields(json_t *obj, const void *base, const field_desc *fields, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        const field_desc *f = &fields[i];
-        json_t *target = obj, *saved = NULL;
-        if (f->parent && !(target = mc_codec_child(obj, f->parent, &saved)))
-            return MC_ENOMEM;
-        const char *const *s = (const char *const *)((const char *)base + f->offset);
-        const int64_t *v = (const int64_t *)((const char *)base + f->offset);
-        int rc = f->kind == FIELD_INT64 ? mc_codec_put_int64(target, f->key, *v)
-                                        : mc_codec_put_string(target, f->key, *s);
-        if (rc != 0) {
-            json_decref(saved);
-            return rc;
-        }
-        if (f->parent && mc_codec_child_done(obj, f->parent, saved) != 0)
-            return MC_ENOMEM;
-    }
-    return 0;
-}
-
-static void free_fields(void *base, const field_desc *fields, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (fields[i].kind == FIELD_INT64)
-            continue;
-        char **s = (char **)((char *)base + fields[i].offset);
-        free(*s);
-        *s = NULL;
-    }
-}
 
 /* Shared decode prologue: type check, context. */
 static int begin_decode(json_t *json, const char *api_version, const char *kind,
@@ -206,6 +137,26 @@ int mc_api_secret_validate(const mc_api_secret *secret, mc_err *err)
     return 0;
 }
 
+int mc_api_secret_value(const json_t *secret, const char *key, char **out, size_t *len, mc_err *err)
+{
+    const char *b64 = json_string_value(json_object_get(json_object_get(secret, "data"), key));
+    if (!b64)
+        return mc_err_set(err, MC_ENOTFOUND, "data key \"%s\" is missing", key);
+    unsigned char *bytes = NULL;
+    size_t n = 0;
+    int rc = mc_base64_decode(b64, strlen(b64), &bytes, &n, err);
+    if (rc)
+        return mc_err_prefix(err, "data key \"%s\"", key);
+    char *text = mc_strndup((const char *)bytes, n);
+    mc_secure_free(bytes, n);
+    if (!text)
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    *out = text;
+    if (len)
+        *len = n;
+    return MC_OK;
+}
+
 /* ---- Pod ---- */
 
 void mc_api_pod_free(mc_api_pod *pod)
@@ -279,159 +230,53 @@ int mc_api_pod_encode(const mc_api_pod *pod, json_t **out, mc_err *err)
     return 0;
 }
 
-/* ---- Namespace ---- */
+/* ---- Event ----
+ *
+ * Mostly flat strings, so described by a field table (JSON parent, key,
+ * struct offset) walked by one encoder instead of a line per field. */
 
-mc_api_namespace *mc_api_namespace_new(const char *name)
+enum field_kind { FIELD_STRING, FIELD_TIME, FIELD_INT64 };
+
+typedef struct field_desc {
+    const char *parent; /* NULL for the top level, else a member object */
+    const char *key;
+    const char *path;   /* for messages */
+    size_t offset;      /* of the char * or int64_t in the struct */
+    enum field_kind kind;
+} field_desc;
+
+static int encode_fields(json_t *obj, const void *base, const field_desc *fields, size_t n)
 {
-    mc_api_namespace *ns = calloc(1, sizeof(*ns));
-    if (!ns)
-        return NULL;
-    if (mc_api_meta_set_name(&ns->metadata, NULL, name) != 0) {
-        free(ns);
-        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const field_desc *f = &fields[i];
+        json_t *target = obj, *saved = NULL;
+        if (f->parent && !(target = mc_codec_child(obj, f->parent, &saved)))
+            return MC_ENOMEM;
+        const char *const *s = (const char *const *)((const char *)base + f->offset);
+        const int64_t *v = (const int64_t *)((const char *)base + f->offset);
+        int rc = f->kind == FIELD_INT64 ? mc_codec_put_int64(target, f->key, *v)
+                                        : mc_codec_put_string(target, f->key, *s);
+        if (rc != 0) {
+            json_decref(saved);
+            return rc;
+        }
+        if (f->parent && mc_codec_child_done(obj, f->parent, saved) != 0)
+            return MC_ENOMEM;
     }
-    return ns;
+    return 0;
 }
 
-void mc_api_namespace_free(mc_api_namespace *ns)
+static void free_fields(void *base, const field_desc *fields, size_t n)
 {
-    if (!ns)
-        return;
-    json_decref(ns->raw);
-    mc_api_meta_clear(&ns->metadata);
-    free(ns->phase);
-    free(ns);
-}
-
-static const field_desc namespace_fields[] = {
-    {"status", "phase", "status.phase", offsetof(mc_api_namespace, phase), FIELD_STRING},
-};
-
-int mc_api_namespace_decode(json_t *json, mc_api_namespace **out, mc_err *err)
-{
-    mc_codec_ctx ctx;
-    int rc = begin_decode(json, "v1", "Namespace", "namespace", &ctx, err);
-    if (rc != 0)
-        return rc;
-    mc_api_namespace *ns = calloc(1, sizeof(*ns));
-    if (!ns)
-        return mc_err_set(err, MC_ENOMEM, "%s: out of memory", ctx.what);
-    ns->raw = json_incref(json);
-    if ((rc = mc_api_meta_decode(json, &ns->metadata, &ctx, err)) != 0 ||
-        (rc = decode_fields(json, ns, namespace_fields, 1, &ctx, err)) != 0) {
-        mc_api_namespace_free(ns);
-        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (fields[i].kind == FIELD_INT64)
+            continue;
+        char **s = (char **)((char *)base + fields[i].offset);
+        free(*s);
+        *s = NULL;
     }
-    *out = ns;
-    return 0;
 }
 
-int mc_api_namespace_encode(const mc_api_namespace *ns, json_t **out, mc_err *err)
-{
-    json_t *obj = mc_codec_begin(ns->raw);
-    if (!obj || mc_codec_put_type_meta(obj, ns->raw, "v1", "Namespace") != 0 ||
-        mc_api_meta_encode(&ns->metadata, obj) != 0 ||
-        encode_fields(obj, ns, namespace_fields, 1) != 0)
-        return encode_fail(obj, "namespace", err);
-    *out = obj;
-    return 0;
-}
-
-int mc_api_namespace_validate(const mc_api_namespace *ns, mc_err *err)
-{
-    char what[320];
-    mc_api_meta_describe(&ns->metadata, "namespace", what, sizeof(what));
-    return mc_api_meta_validate(&ns->metadata, false, true, what, err);
-}
-
-/* ---- Lease ---- */
-
-#define LEASE_FIELD(key, member, kind) \
-    {"spec", key, "spec." key, offsetof(mc_api_lease, member), kind}
-static const field_desc lease_fields[] = {
-    LEASE_FIELD("holderIdentity", holder_identity, FIELD_STRING),
-    LEASE_FIELD("leaseDurationSeconds", lease_duration_seconds, FIELD_INT64),
-    LEASE_FIELD("acquireTime", acquire_time, FIELD_TIME),
-    LEASE_FIELD("renewTime", renew_time, FIELD_TIME),
-    LEASE_FIELD("leaseTransitions", lease_transitions, FIELD_INT64),
-};
-#define LEASE_FIELDS (sizeof(lease_fields) / sizeof(lease_fields[0]))
-
-mc_api_lease *mc_api_lease_new(const char *namespace, const char *name)
-{
-    mc_api_lease *l = calloc(1, sizeof(*l));
-    if (!l)
-        return NULL;
-    if (mc_api_meta_set_name(&l->metadata, namespace, name) != 0) {
-        free(l);
-        return NULL;
-    }
-    return l;
-}
-
-void mc_api_lease_free(mc_api_lease *lease)
-{
-    if (!lease)
-        return;
-    json_decref(lease->raw);
-    mc_api_meta_clear(&lease->metadata);
-    free_fields(lease, lease_fields, LEASE_FIELDS);
-    free(lease);
-}
-
-int mc_api_lease_decode(json_t *json, mc_api_lease **out, mc_err *err)
-{
-    mc_codec_ctx ctx;
-    int rc = begin_decode(json, "coordination.k8s.io/v1", "Lease", "lease", &ctx, err);
-    if (rc != 0)
-        return rc;
-    mc_api_lease *l = calloc(1, sizeof(*l));
-    if (!l)
-        return mc_err_set(err, MC_ENOMEM, "%s: out of memory", ctx.what);
-    l->raw = json_incref(json);
-    if ((rc = mc_api_meta_decode(json, &l->metadata, &ctx, err)) != 0 ||
-        (rc = decode_fields(json, l, lease_fields, LEASE_FIELDS, &ctx, err)) != 0) {
-        mc_api_lease_free(l);
-        return rc;
-    }
-    *out = l;
-    return 0;
-}
-
-int mc_api_lease_encode(const mc_api_lease *lease, json_t **out, mc_err *err)
-{
-    json_t *obj = mc_codec_begin(lease->raw);
-    if (!obj || mc_codec_put_type_meta(obj, lease->raw, "coordination.k8s.io/v1", "Lease") != 0 ||
-        mc_api_meta_encode(&lease->metadata, obj) != 0 ||
-        encode_fields(obj, lease, lease_fields, LEASE_FIELDS) != 0)
-        return encode_fail(obj, "lease", err);
-    *out = obj;
-    return 0;
-}
-
-int mc_api_lease_validate(const mc_api_lease *lease, mc_err *err)
-{
-    char what[320];
-    int64_t t;
-    mc_api_meta_describe(&lease->metadata, "lease", what, sizeof(what));
-    int rc = mc_api_meta_validate(&lease->metadata, true, false, what, err);
-    if (rc != 0)
-        return rc;
-    if (!lease->holder_identity || !*lease->holder_identity)
-        return mc_err_set(err, MC_EINVAL, "%s: spec.holderIdentity: required", what);
-    if (lease->lease_duration_seconds <= 0)
-        return mc_err_set(err, MC_EINVAL, "%s: spec.leaseDurationSeconds: must be positive",
-                          what);
-    if (lease->lease_transitions < 0)
-        return mc_err_set(err, MC_EINVAL, "%s: spec.leaseTransitions: negative", what);
-    if (lease->acquire_time && mc_time_parse(lease->acquire_time, &t, NULL, err) != 0)
-        return mc_err_prefix(err, "%s: spec.acquireTime", what);
-    if (lease->renew_time && mc_time_parse(lease->renew_time, &t, NULL, err) != 0)
-        return mc_err_prefix(err, "%s: spec.renewTime", what);
-    return 0;
-}
-
-/* ---- Event ---- */
 
 #define EVENT_FIELD(parent, key, path, member, kind) \
     {parent, key, path, offsetof(mc_api_event, member), kind}
@@ -484,25 +329,6 @@ void mc_api_event_free(mc_api_event *event)
     free(event);
 }
 
-int mc_api_event_decode(json_t *json, mc_api_event **out, mc_err *err)
-{
-    mc_codec_ctx ctx;
-    int rc = begin_decode(json, "v1", "Event", "event", &ctx, err);
-    if (rc != 0)
-        return rc;
-    mc_api_event *e = calloc(1, sizeof(*e));
-    if (!e)
-        return mc_err_set(err, MC_ENOMEM, "%s: out of memory", ctx.what);
-    e->raw = json_incref(json);
-    if ((rc = mc_api_meta_decode(json, &e->metadata, &ctx, err)) != 0 ||
-        (rc = decode_fields(json, e, event_fields, EVENT_FIELDS, &ctx, err)) != 0) {
-        mc_api_event_free(e);
-        return rc;
-    }
-    *out = e;
-    return 0;
-}
-
 int mc_api_event_encode(const mc_api_event *event, json_t **out, mc_err *err)
 {
     json_t *obj = mc_codec_begin(event->raw);
@@ -511,24 +337,5 @@ int mc_api_event_encode(const mc_api_event *event, json_t **out, mc_err *err)
         encode_fields(obj, event, event_fields, EVENT_FIELDS) != 0)
         return encode_fail(obj, "event", err);
     *out = obj;
-    return 0;
-}
-
-int mc_api_event_validate(const mc_api_event *event, mc_err *err)
-{
-    char what[320];
-    mc_api_meta_describe(&event->metadata, "event", what, sizeof(what));
-    int rc = mc_api_meta_validate(&event->metadata, true, false, what, err);
-    if (rc != 0)
-        return rc;
-    if (!event->involved_object.kind || !*event->involved_object.kind)
-        return mc_err_set(err, MC_EINVAL, "%s: involvedObject.kind: required", what);
-    if (!event->involved_object.name || !*event->involved_object.name)
-        return mc_err_set(err, MC_EINVAL, "%s: involvedObject.name: required", what);
-    if (!event->reason || !*event->reason)
-        return mc_err_set(err, MC_EINVAL, "%s: reason: required", what);
-    if (event->type && strcmp(event->type, "Normal") != 0 && strcmp(event->type, "Warning") != 0)
-        return mc_err_set(err, MC_EINVAL, "%s: type: \"%.40s\" is neither Normal nor Warning",
-                          what, event->type);
     return 0;
 }

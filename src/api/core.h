@@ -1,6 +1,5 @@
 /* core.h - the built-in Kubernetes kinds meshcert reads or writes: Secret,
- * Pod, Namespace (core/v1), Lease (coordination.k8s.io/v1, leader election)
- * and Event (core/v1).
+ * Pod and Event (core/v1; Events are only written).
  *
  * Only the fields meshcert reasons about are modelled; everything else
  * (a Pod's spec, a Secret's managedFields, ...) stays in raw and is written
@@ -43,21 +42,23 @@ typedef struct mc_api_pod {
     bool ready_known; /* a Ready condition is present */
 } mc_api_pod;
 
-typedef struct mc_api_namespace {
-    json_t *raw;
-    mc_api_object_meta metadata;
-    char *phase; /* owned: Active or Terminating */
-} mc_api_namespace;
+/* Secret. decode: MC_EINVAL naming the object and key when data is not base64. */
+mc_api_secret *mc_api_secret_new(const char *namespace, const char *name, const char *type);
+int mc_api_secret_decode(json_t *json, mc_api_secret **out, mc_err *err);
+int mc_api_secret_encode(const mc_api_secret *secret, json_t **out, mc_err *err);
+void mc_api_secret_free(mc_api_secret *secret);
+/* Moves stringData into data (what the API server does on write). MC_ENOMEM. */
+int mc_api_secret_merge_string_data(mc_api_secret *secret);
+/* Metadata, a valid type, valid data keys (also in stringData), data at most
+ * 1 MiB in total (MC_ELIMIT). */
+int mc_api_secret_validate(const mc_api_secret *secret, mc_err *err);
 
-typedef struct mc_api_lease {
-    json_t *raw;
-    mc_api_object_meta metadata;
-    char *holder_identity;          /* owned */
-    int64_t lease_duration_seconds; /* 0 when unset */
-    char *acquire_time;             /* owned, RFC 3339 MicroTime */
-    char *renew_time;               /* owned, RFC 3339 MicroTime */
-    int64_t lease_transitions;
-} mc_api_lease;
+/* Decodes data[key] of a Secret (JSON as from the API server) into a new
+ * NUL-terminated string (*out, caller frees; wipe it when it is a key or a
+ * kubeconfig) and its length (*len, may be NULL); MC_ENOTFOUND when absent,
+ * MC_EINVAL for bad base64 (both naming the key). */
+int mc_api_secret_value(const json_t *secret, const char *key, char **out, size_t *len,
+                        mc_err *err);
 
 typedef struct mc_api_event {
     json_t *raw;
@@ -79,43 +80,14 @@ typedef struct mc_api_event {
     char *action;              /* owned */
 } mc_api_event;
 
-/* Secret. decode: MC_EINVAL naming the object and key when data is not base64. */
-mc_api_secret *mc_api_secret_new(const char *namespace, const char *name, const char *type);
-int mc_api_secret_decode(json_t *json, mc_api_secret **out, mc_err *err);
-int mc_api_secret_encode(const mc_api_secret *secret, json_t **out, mc_err *err);
-void mc_api_secret_free(mc_api_secret *secret);
-/* Moves stringData into data (what the API server does on write). MC_ENOMEM. */
-int mc_api_secret_merge_string_data(mc_api_secret *secret);
-/* Metadata, a valid type, valid data keys (also in stringData), data at most
- * 1 MiB in total (MC_ELIMIT). */
-int mc_api_secret_validate(const mc_api_secret *secret, mc_err *err);
-
 /* Pod (decode and encode; encode writes back metadata changes and phase). */
 int mc_api_pod_decode(json_t *json, mc_api_pod **out, mc_err *err);
 int mc_api_pod_encode(const mc_api_pod *pod, json_t **out, mc_err *err);
 void mc_api_pod_free(mc_api_pod *pod);
 
-/* Namespace (cluster-scoped; names are DNS-1123 labels). */
-mc_api_namespace *mc_api_namespace_new(const char *name);
-int mc_api_namespace_decode(json_t *json, mc_api_namespace **out, mc_err *err);
-int mc_api_namespace_encode(const mc_api_namespace *ns, json_t **out, mc_err *err);
-void mc_api_namespace_free(mc_api_namespace *ns);
-int mc_api_namespace_validate(const mc_api_namespace *ns, mc_err *err);
-
-/* Lease (coordination.k8s.io/v1). */
-mc_api_lease *mc_api_lease_new(const char *namespace, const char *name);
-int mc_api_lease_decode(json_t *json, mc_api_lease **out, mc_err *err);
-int mc_api_lease_encode(const mc_api_lease *lease, json_t **out, mc_err *err);
-void mc_api_lease_free(mc_api_lease *lease);
-/* Metadata, holder identity set, duration > 0, valid MicroTimes. */
-int mc_api_lease_validate(const mc_api_lease *lease, mc_err *err);
-
-/* Event (core/v1). */
+/* Event (core/v1), as runtime/events.c writes it (encode only). */
 mc_api_event *mc_api_event_new(const char *namespace, const char *name);
-int mc_api_event_decode(json_t *json, mc_api_event **out, mc_err *err);
 int mc_api_event_encode(const mc_api_event *event, json_t **out, mc_err *err);
 void mc_api_event_free(mc_api_event *event);
-/* Metadata, involvedObject kind and name, type Normal or Warning, reason set. */
-int mc_api_event_validate(const mc_api_event *event, mc_err *err);
 
 #endif

@@ -179,53 +179,6 @@ static int dup_field(char **dst, const char *src)
     return *dst ? 0 : MC_ENOMEM;
 }
 
-static int copy_map(const mc_api_str_map *src, mc_api_str_map *dst)
-{
-    for (size_t i = 0; i < src->len; i++)
-        if (mc_api_str_map_set(dst, src->items[i].key, src->items[i].value) != 0)
-            return MC_ENOMEM;
-    return 0;
-}
-
-int mc_api_meta_copy(const mc_api_object_meta *src, mc_api_object_meta *dst)
-{
-    memset(dst, 0, sizeof(*dst));
-    dst->generation = src->generation;
-    if (dup_field(&dst->name, src->name) || dup_field(&dst->generate_name, src->generate_name) ||
-        dup_field(&dst->namespace, src->namespace) || dup_field(&dst->uid, src->uid) ||
-        dup_field(&dst->resource_version, src->resource_version) ||
-        dup_field(&dst->creation_timestamp, src->creation_timestamp) ||
-        dup_field(&dst->deletion_timestamp, src->deletion_timestamp) ||
-        copy_map(&src->labels, &dst->labels) || copy_map(&src->annotations, &dst->annotations))
-        goto fail;
-    if (src->finalizers_len) {
-        if (mc_codec_str_array_copy(src->finalizers, src->finalizers_len, &dst->finalizers) != 0)
-            goto fail;
-        dst->finalizers_len = src->finalizers_len;
-    }
-    if (src->owner_references_len) {
-        dst->owner_references = calloc(src->owner_references_len, sizeof(mc_api_owner_ref));
-        if (!dst->owner_references)
-            goto fail;
-        dst->owner_references_len = src->owner_references_len;
-        for (size_t i = 0; i < src->owner_references_len; i++) {
-            const mc_api_owner_ref *s = &src->owner_references[i];
-            mc_api_owner_ref *d = &dst->owner_references[i];
-            d->controller = s->controller;
-            d->block_owner_deletion = s->block_owner_deletion;
-            d->raw = s->raw ? json_deep_copy(s->raw) : NULL;
-            if ((s->raw && !d->raw) || dup_field(&d->api_version, s->api_version) ||
-                dup_field(&d->kind, s->kind) || dup_field(&d->name, s->name) ||
-                dup_field(&d->uid, s->uid))
-                goto fail;
-        }
-    }
-    return 0;
-fail:
-    mc_api_meta_clear(dst);
-    return MC_ENOMEM;
-}
-
 int mc_api_meta_set_name(mc_api_object_meta *meta, const char *namespace, const char *name)
 {
     char *n = NULL, *ns = NULL;

@@ -64,9 +64,6 @@ int mc_api_meta_encode(const mc_api_object_meta *meta, json_t *obj);
 /* Frees everything meta owns and zeroes it. Accepts NULL. */
 void mc_api_meta_clear(mc_api_object_meta *meta);
 
-/* Deep-copies src into dst (zero-initialised). MC_ENOMEM. */
-int mc_api_meta_copy(const mc_api_object_meta *src, mc_api_object_meta *dst);
-
 /* Sets name and namespace (copies; namespace may be NULL). MC_ENOMEM. */
 int mc_api_meta_set_name(mc_api_object_meta *meta, const char *namespace, const char *name);
 

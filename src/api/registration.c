@@ -278,3 +278,21 @@ int mc_api_registration_build(const char *ns, const char *name, const char *kube
     mc_secure_free(b64, b64_len); /* a kubeconfig may hold a token */
     return *out ? MC_OK : mc_err_set(err, MC_ENOMEM, "out of memory");
 }
+
+int mc_api_registration_is(const json_t *secret)
+{
+    const char *type = json_string_value(json_object_get(secret, "type"));
+    return type && strcmp(type, MC_API_SECRET_TYPE_KUBECONFIG) == 0;
+}
+
+int mc_api_registration_kubeconfig(const json_t *secret, const char *cluster, char **out,
+                                   size_t *len, mc_err *err)
+{
+    *out = NULL;
+    if (!mc_api_registration_is(secret)) {
+        const char *type = json_string_value(json_object_get(secret, "type"));
+        return mc_err_set(err, MC_EINVAL, "not a registration: type %s, not %s",
+                          type ? type : "Opaque", MC_API_SECRET_TYPE_KUBECONFIG);
+    }
+    return mc_api_secret_value(secret, cluster, out, len, err);
+}

@@ -72,6 +72,17 @@ int mc_api_registration_policy_encode(const mc_api_registration_policy *policy, 
 int mc_api_registration_policy_decode(const char *text, mc_api_registration_policy *policy,
                                       mc_err *err);
 
+/* 1 when secret (JSON as from the API server) is a registration: a Secret
+ * of type solo.io/kubeconfig (any other Secret, or NULL: 0). */
+int mc_api_registration_is(const json_t *secret);
+
+/* The kubeconfig a registration Secret holds for cluster (its data key of
+ * that name, decoded) into *out (caller wipes and frees) and *len (may be
+ * NULL). MC_EINVAL when secret is not a registration (naming its type),
+ * MC_ENOTFOUND when it has no key cluster, MC_EINVAL for bad base64. */
+int mc_api_registration_kubeconfig(const json_t *secret, const char *cluster, char **out,
+                                   size_t *len, mc_err *err);
+
 /* The policy annotation's text of a registration Secret (JSON as from the
  * API server), borrowed from secret, or NULL when it has none. */
 const char *mc_api_registration_policy_text(const json_t *secret);

@@ -6,24 +6,34 @@
  */
 #include "api/resource.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
-static const mc_api_resource resources[] = {
-    {"certificates.smh.solo.io", "v1alpha2", "issuedcertificates", "issuedcertificate",
-     "IssuedCertificate", true, true, "ic"},
-    {"certificates.smh.solo.io", "v1alpha2", "certificaterequests", "certificaterequest",
-     "CertificateRequest", true, true, "cr"},
-    {"certificates.smh.solo.io", "v1alpha2", "podbouncedirectives", "podbouncedirective",
-     "PodBounceDirective", true, true, "pbd"},
-    {"certificates.smh.solo.io", "v1alpha2", "rootrotations", "rootrotation", "RootRotation", true,
-     true, "rr"},
-    {"", "v1", "secrets", "secret", "Secret", true, false, ""},
-    {"", "v1", "pods", "pod", "Pod", true, true, "po"},
-    {"", "v1", "namespaces", "namespace", "Namespace", false, true, "ns"},
-    {"", "v1", "events", "event", "Event", true, false, "ev"},
-    {"coordination.k8s.io", "v1", "leases", "lease", "Lease", true, false, ""},
+#include "api/issued_certificate.h"
+
+static const mc_api_resource resources[MC_API_RESOURCE_COUNT] = {
+    [MC_API_ISSUED_CERTIFICATES] = {MC_API_GROUP, MC_API_VERSION, "issuedcertificates",
+                                    "issuedcertificate", "IssuedCertificate", true, true, "ic"},
+    [MC_API_CERTIFICATE_REQUESTS] = {MC_API_GROUP, MC_API_VERSION, "certificaterequests",
+                                     "certificaterequest", "CertificateRequest", true, true, "cr"},
+    [MC_API_POD_BOUNCE_DIRECTIVES] = {MC_API_GROUP, MC_API_VERSION, "podbouncedirectives",
+                                      "podbouncedirective", "PodBounceDirective", true, true,
+                                      "pbd"},
+    [MC_API_ROOT_ROTATIONS] = {MC_API_GROUP, MC_API_VERSION, "rootrotations", "rootrotation",
+                               "RootRotation", true, true, "rr"},
+    [MC_API_SECRETS] = {"", "v1", "secrets", "secret", "Secret", true, false, ""},
+    [MC_API_PODS] = {"", "v1", "pods", "pod", "Pod", true, true, "po"},
+    [MC_API_NAMESPACES] = {"", "v1", "namespaces", "namespace", "Namespace", false, true, "ns"},
+    [MC_API_EVENTS] = {"", "v1", "events", "event", "Event", true, false, "ev"},
+    [MC_API_LEASES] = {"coordination.k8s.io", "v1", "leases", "lease", "Lease", true, false, ""},
 };
+
+const mc_api_resource *mc_api_resource_get(mc_api_resource_id id)
+{
+    assert((unsigned)id < MC_API_RESOURCE_COUNT);
+    return &resources[id];
+}
 
 const mc_api_resource *mc_api_resources(size_t *count)
 {

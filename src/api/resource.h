@@ -2,7 +2,10 @@
  *
  * Objects travel as jansson values addressed by GVR; this table ties each
  * resource to its kind, scope and names, for building paths (kube/), serving
- * discovery (server/) and choosing a decoder.
+ * discovery (server/) and choosing a decoder. It is the one place a
+ * group, version, plural or kind is spelled: callers name a resource by its
+ * mc_api_resource_id (kube/ turns it into what its verbs take with
+ * mc_kube_resource_of).
  */
 #ifndef MC_API_RESOURCE_H
 #define MC_API_RESOURCE_H
@@ -20,6 +23,23 @@ typedef struct mc_api_resource {
     bool has_status;          /* a status subresource exists */
     const char *short_names;  /* comma-separated, "" when none */
 } mc_api_resource;
+
+/* Every resource of the table. */
+typedef enum mc_api_resource_id {
+    MC_API_ISSUED_CERTIFICATES,
+    MC_API_CERTIFICATE_REQUESTS,
+    MC_API_POD_BOUNCE_DIRECTIVES,
+    MC_API_ROOT_ROTATIONS,
+    MC_API_SECRETS,
+    MC_API_PODS,
+    MC_API_NAMESPACES,
+    MC_API_EVENTS,
+    MC_API_LEASES,
+    MC_API_RESOURCE_COUNT
+} mc_api_resource_id;
+
+/* The table entry of id (static storage). */
+const mc_api_resource *mc_api_resource_get(mc_api_resource_id id);
 
 /* The table (static storage) and its length. */
 const mc_api_resource *mc_api_resources(size_t *count);

@@ -19,8 +19,6 @@
 #include "util/file.h"
 #include "util/str.h"
 
-const mc_kube_resource mc_cli_secrets = {"", "v1", "secrets", 1};
-
 /* Largest kubeconfig accepted (the Secret limit). */
 #define KUBECONFIG_MAX (1024u * 1024)
 
@@ -100,34 +98,11 @@ static const struct option options[] = {
     {NULL, 0, NULL, 0},
 };
 
-int mc_cli_secret_value(const json_t *secret, const char *key, char **out, size_t *len, mc_err *err)
-{
-    const char *b64 = json_string_value(json_object_get(json_object_get(secret, "data"), key));
-    if (!b64)
-        return mc_err_set(err, MC_ENOTFOUND, "data key \"%s\" is missing", key);
-    unsigned char *bytes = NULL;
-    size_t n = 0;
-    int rc = mc_base64_decode(b64, strlen(b64), &bytes, &n, err);
-    if (rc)
-        return mc_err_prefix(err, "data key \"%s\"", key);
-    char *text = mc_strndup((const char *)bytes, n);
-    mc_secure_free(bytes, n);
-    if (!text)
-        return mc_err_set(err, MC_ENOMEM, "out of memory");
-    *out = text;
-    if (len)
-        *len = n;
-    return MC_OK;
-}
-
 const char *mc_cli_registration_name(const json_t *secret)
 {
-    const char *type = json_string_value(json_object_get(secret, "type"));
     const char *name =
         json_string_value(json_object_get(json_object_get(secret, "metadata"), "name"));
-    if (!name || !type || strcmp(type, MC_API_SECRET_TYPE_KUBECONFIG) != 0)
-        return NULL;
-    return name;
+    return name && mc_api_registration_is(secret) ? name : NULL;
 }
 
 int mc_cli_cluster_client(mc_kube_client *mgmt, const char *ns, const char *cluster,
@@ -137,7 +112,7 @@ int mc_cli_cluster_client(mc_kube_client *mgmt, const char *ns, const char *clus
     char *text = NULL;
     size_t len = 0;
     mc_kube_config *config = NULL;
-    int rc = mc_kube_get(mgmt, &mc_cli_secrets, ns, cluster, &secret, err);
+    int rc = mc_kube_get(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, cluster, &secret, err);
     if (rc == MC_ENOTFOUND) {
         rc = mc_err_set(err, MC_ENOTFOUND, "cluster \"%s\" is not registered (no Secret %s/%s)",
                         cluster, ns, cluster);
@@ -145,13 +120,7 @@ int mc_cli_cluster_client(mc_kube_client *mgmt, const char *ns, const char *clus
     }
     if (rc)
         goto out;
-    const char *type = json_string_value(json_object_get(secret, "type"));
-    if (!type || strcmp(type, MC_API_SECRET_TYPE_KUBECONFIG) != 0) {
-        rc = mc_err_set(err, MC_EINVAL, "secret %s/%s is not of type %s", ns, cluster,
-                        MC_API_SECRET_TYPE_KUBECONFIG);
-        goto out;
-    }
-    if ((rc = mc_cli_secret_value(secret, cluster, &text, &len, err))) {
+    if ((rc = mc_api_registration_kubeconfig(secret, cluster, &text, &len, err))) {
         mc_err_prefix(err, "secret %s/%s", ns, cluster);
         goto out;
     }
@@ -221,16 +190,17 @@ static int do_register(mc_kube_client *mgmt, const char *ns, const char *name,
         (rc = mc_kube_config_load_text(text, len, NULL, file, &config, err)) == MC_OK)
         rc = mc_api_registration_build(ns, name, text, len, policy, &secret, err);
     if (rc == MC_OK) {
-        rc = mc_kube_create(mgmt, &mc_cli_secrets, ns, secret, NULL, err);
+        rc = mc_kube_create(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, secret, NULL, err);
         if (rc == MC_EEXISTS && force) {
             mc_err_clear(err);
             json_t *existing = NULL;
-            rc = mc_kube_get(mgmt, &mc_cli_secrets, ns, name, &existing, err);
+            rc = mc_kube_get(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, name, &existing, err);
             if (rc == MC_OK) {
                 json_object_set(
                     json_object_get(secret, "metadata"), "resourceVersion",
                     json_object_get(json_object_get(existing, "metadata"), "resourceVersion"));
-                rc = mc_kube_update(mgmt, &mc_cli_secrets, ns, secret, NULL, err);
+                rc = mc_kube_update(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, secret, NULL,
+                                    err);
             }
             json_decref(existing);
         } else if (rc == MC_EEXISTS) {
@@ -278,7 +248,7 @@ static void describe_policy(const json_t *secret, char *out, size_t size)
 static int do_list(mc_kube_client *mgmt, const char *ns, mc_err *err)
 {
     json_t *list = NULL;
-    int rc = mc_kube_list(mgmt, &mc_cli_secrets, ns, NULL, &list, err);
+    int rc = mc_kube_list(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, NULL, &list, err);
     if (rc)
         return rc;
     printf("%-24s %-40s %s\n", "NAME", "SERVER", "POLICY");
@@ -436,19 +406,20 @@ static int run_cluster(int argc, char **argv, mc_api_registration_policy *policy
         } else {
             /* only a registration: never delete an unrelated Secret */
             json_t *secret = NULL;
-            rc = mc_kube_get(mgmt, &mc_cli_secrets, ns, name, &secret, &err);
+            rc = mc_kube_get(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, name, &secret, &err);
             if (rc == MC_ENOTFOUND)
                 mc_err_set(&err, rc, "cluster \"%s\" is not registered (no Secret %s/%s)", name, ns,
                            name);
             const char *type = json_string_value(json_object_get(secret, "type"));
-            if (rc == MC_OK && (!type || strcmp(type, MC_API_SECRET_TYPE_KUBECONFIG) != 0))
+            if (rc == MC_OK && !mc_api_registration_is(secret))
                 rc = mc_err_set(&err, MC_EINVAL,
                                 "secret %s/%s is not a registration (type %s); "
                                 "not deleting",
                                 ns, name, type ? type : "Opaque");
             json_decref(secret);
             if (rc == MC_OK)
-                rc = mc_kube_delete(mgmt, &mc_cli_secrets, ns, name, NULL, &err);
+                rc =
+                    mc_kube_delete(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, name, NULL, &err);
             if (rc == MC_OK)
                 printf("cluster %s deregistered\n", name);
         }

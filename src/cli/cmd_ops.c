@@ -24,9 +24,6 @@
 #include "util/duration.h"
 #include "util/str.h"
 
-static const mc_kube_resource pod_bounce_directives = {MC_API_GROUP, MC_API_VERSION,
-                                                       "podbouncedirectives", 1};
-
 static const char issue_help[] =
     "Usage: meshcert issue --cluster C --name N --host H... [options]\n"
     "\n"
@@ -222,7 +219,8 @@ static int create_object(mc_kube_client *client, const mc_kube_resource *res, co
 static int check_conflicts(mc_kube_client *client, const mc_cli_issue_names *names, mc_err *err)
 {
     json_t *list = NULL;
-    int rc = mc_kube_list(client, &mc_cli_issued_certificates, "", NULL, &list, err);
+    int rc =
+        mc_kube_list(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), "", NULL, &list, err);
     if (rc == MC_OK)
         rc = mc_cli_issue_conflicts(json_object_get(list, "items"), names, err);
     json_decref(list);
@@ -382,11 +380,11 @@ int mc_cmd_issue(int argc, char **argv)
         rc = check_conflicts(target, &names, &err);
     /* the directive first: the agent may act on the certificate at once */
     if (rc == MC_OK && pbd)
-        rc = create_object(target, &pod_bounce_directives, ns_in_cluster, "podbouncedirective",
-                           name, pbd, &err);
+        rc = create_object(target, mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES), ns_in_cluster,
+                           "podbouncedirective", name, pbd, &err);
     if (rc == MC_OK)
-        rc = create_object(target, &mc_cli_issued_certificates, ns_in_cluster, "issuedcertificate",
-                           name, ic, &err);
+        rc = create_object(target, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), ns_in_cluster,
+                           "issuedcertificate", name, ic, &err);
     if (rc) {
         mc_err_prefix(&err, "cluster %s", cluster);
         exit_code = mc_cli_fail(cmd, &err);
@@ -430,10 +428,11 @@ static int output_validity(mc_kube_client *client, const json_t *spec, status_ti
     mc_pki_cert *cert = NULL;
     time_t not_before = 0, not_after = 0;
     mc_err err = {0};
-    int rc =
-        ns && name ? mc_kube_get(client, &mc_cli_secrets, ns, name, &secret, &err) : MC_ENOTFOUND;
-    if (rc == MC_OK && mc_cli_secret_value(secret, "ca-cert.pem", &pem, &len, &err) != MC_OK)
-        rc = mc_cli_secret_value(secret, "tls.crt", &pem, &len, &err);
+    int rc = ns && name
+                 ? mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), ns, name, &secret, &err)
+                 : MC_ENOTFOUND;
+    if (rc == MC_OK && mc_api_secret_value(secret, "ca-cert.pem", &pem, &len, &err) != MC_OK)
+        rc = mc_api_secret_value(secret, "tls.crt", &pem, &len, &err);
     if (rc == MC_OK)
         rc = mc_pki_cert_from_pem(pem, len, name, &cert, &err);
     if (rc == MC_OK && (rc = mc_pki_cert_validity(cert, &not_before, &not_after)) == 0) {
@@ -491,7 +490,8 @@ static int status_cluster(mc_kube_client *mgmt, const char *ns, const char *clus
     json_t *list = NULL;
     int rc = mc_cli_cluster_client(mgmt, ns, cluster, &client, NULL, 0, err);
     if (rc == MC_OK)
-        rc = mc_kube_list(client, &mc_cli_issued_certificates, "", NULL, &list, err); /* all */
+        rc = mc_kube_list(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), "", NULL, &list,
+                          err); /* all */
     if (rc == MC_OK) {
         size_t i;
         json_t *item;
@@ -551,7 +551,7 @@ int mc_cmd_status(int argc, char **argv)
     json_t *list = NULL;
     int rc = mc_cli_mgmt_client(&flags, &mgmt, &err);
     if (rc == MC_OK)
-        rc = mc_kube_list(mgmt, &mc_cli_secrets, ns, NULL, &list, &err);
+        rc = mc_kube_list(mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, NULL, &list, &err);
     if (rc) {
         mc_kube_client_free(mgmt);
         return mc_cli_fail(cmd, &err);

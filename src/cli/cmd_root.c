@@ -19,15 +19,13 @@
 #include "cli/ops.h"
 #include "issuer/root_secret.h"
 #include "pki/verify.h"
+#include "util/clock.h"
 #include "util/duration.h"
 #include "util/file.h"
 #include "util/str.h"
 
 #define WAIT_POLL_MS            500
 #define WAIT_TIMEOUT_DEFAULT_MS (7LL * 24 * 3600 * 1000) /* three steps of the 24h default */
-
-static const mc_kube_resource rotations = {MC_API_GROUP, MC_API_VERSION, "rootrotations", 1};
-static const mc_kube_resource issued = {MC_API_GROUP, MC_API_VERSION, "issuedcertificates", 1};
 
 static const char help[] =
     "Usage: meshcert root rotate (--generate [--root-key-type T] [--root-validity D]\n"
@@ -136,7 +134,7 @@ static int list_rotations(mc_kube_client *client, const char *ns, mc_api_root_ro
     *out = NULL;
     *count = 0;
     json_t *list = NULL;
-    int rc = mc_kube_list(client, &rotations, ns, NULL, &list, err);
+    int rc = mc_kube_list(client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), ns, NULL, &list, err);
     if (rc == MC_ENOTFOUND)
         return mc_err_set(err, MC_ENOTFOUND,
                           "the management cluster does not serve rootrotations.%s: apply "
@@ -189,13 +187,14 @@ static int is_active(const mc_api_root_rotation *rr)
 static int wait_for_rotation(mc_kube_client *client, const char *ns, const char *name,
                              mc_rr_phase success, int64_t timeout_ms, mc_err *err)
 {
-    int64_t deadline = mc_cli_monotonic_ms() + timeout_ms;
+    int64_t deadline = mc_clock_now_ms() + timeout_ms;
     char last[64] = "";
     for (;;) {
         json_t *obj = NULL;
         mc_api_root_rotation *rr = NULL;
         mc_err read_err = {0};
-        int rc = mc_kube_get(client, &rotations, ns, name, &obj, &read_err);
+        int rc = mc_kube_get(client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), ns, name, &obj,
+                             &read_err);
         if (rc == MC_OK)
             rc = mc_api_root_rotation_decode(obj, &rr, &read_err);
         json_decref(obj);
@@ -222,12 +221,12 @@ static int wait_for_rotation(mc_kube_client *client, const char *ns, const char 
             return rc;
         }
         mc_api_root_rotation_free(rr);
-        if (mc_cli_monotonic_ms() + WAIT_POLL_MS > deadline)
+        if (mc_clock_now_ms() + WAIT_POLL_MS > deadline)
             return mc_err_set(err, MC_EUNAVAILABLE,
                               "rootrotation %s/%s not finished in time (phase %s); is the issuer "
                               "running? `meshcert root status` shows what each cluster waits for",
                               ns, name, last[0] ? last : "none yet");
-        mc_cli_pause_ms(WAIT_POLL_MS);
+        mc_clock_sleep_ms(WAIT_POLL_MS);
     }
 }
 
@@ -253,7 +252,8 @@ static int create_rotation(mc_kube_client *client, const root_args *a, const cha
     if (rc == MC_OK)
         rc = mc_api_root_rotation_encode(rr, &body, err);
     if (rc == MC_OK)
-        rc = mc_kube_create(client, &rotations, a->ns, body, NULL, err);
+        rc = mc_kube_create(client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), a->ns, body, NULL,
+                            err);
     if (rc == MC_EEXISTS)
         mc_err_set(err, MC_EEXISTS, "rootrotation %s/%s already exists; pick another --name", a->ns,
                    name);
@@ -328,7 +328,7 @@ static int cmd_rotate(mc_kube_client *client, const root_args *a, mc_err *err)
     if (rc != MC_OK)
         return rc;
     json_t *root = NULL;
-    rc = mc_kube_get(client, &mc_cli_secrets, root_ns, root_name, &root, err);
+    rc = mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), root_ns, root_name, &root, err);
     json_decref(root);
     if (rc == MC_ENOTFOUND)
         return mc_err_set(err, MC_ENOTFOUND,
@@ -360,7 +360,7 @@ static int cmd_rotate(mc_kube_client *client, const root_args *a, mc_err *err)
     } else {
         mc_cli_parse_ref(a->new_root_secret, a->ns, new_ns, new_name);
         json_t *next = NULL;
-        rc = mc_kube_get(client, &mc_cli_secrets, new_ns, new_name, &next, err);
+        rc = mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), new_ns, new_name, &next, err);
         if (rc == MC_OK && !mc_root_secret_is_root(next))
             rc = mc_err_set(err, MC_EINVAL, "secret %s/%s does not hold a root (%s and %s or %s)",
                             new_ns, new_name, MC_ROOT_SECRET_CERT_KEY, MC_ROOT_SECRET_KEY_KEY,
@@ -422,8 +422,8 @@ static int cmd_abort(mc_kube_client *client, const root_args *a, mc_err *err)
     if (rc != MC_OK)
         return rc;
     json_t *patch = json_pack("{s:{s:b}}", "spec", "abort", 1);
-    rc = patch ? mc_kube_patch(client, &rotations, a->ns, name, MC_KUBE_PATCH_MERGE, patch, 0, NULL,
-                               err)
+    rc = patch ? mc_kube_patch(client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), a->ns, name,
+                               MC_KUBE_PATCH_MERGE, patch, 0, NULL, err)
                : mc_err_set(err, MC_ENOMEM, "out of memory");
     json_decref(patch);
     if (rc != MC_OK)
@@ -459,7 +459,7 @@ static void print_cluster_roots(mc_kube_client *client, const char *ns,
     ref_key(&rr->spec.root_secret, ns, root_key, sizeof(root_key));
     json_t *list = NULL;
     mc_err err = {0};
-    if (mc_kube_list(client, &mc_cli_secrets, ns, NULL, &list, &err) != MC_OK) {
+    if (mc_kube_list(client, mc_kube_resource_of(MC_API_SECRETS), ns, NULL, &list, &err) != MC_OK) {
         printf("  (registered clusters unreadable: %s)\n", err.msg);
         return;
     }
@@ -474,7 +474,8 @@ static void print_cluster_roots(mc_kube_client *client, const char *ns,
         json_t *ics = NULL;
         mc_err local = {0};
         if (mc_cli_cluster_client(client, ns, cluster, &managed, NULL, 0, &local) != MC_OK ||
-            mc_kube_list(managed, &issued, NULL, NULL, &ics, &local) != MC_OK) {
+            mc_kube_list(managed, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), NULL, NULL, &ics,
+                         &local) != MC_OK) {
             printf("  %-12s unreachable: %s\n", cluster, local.msg);
             mc_kube_client_free(managed);
             continue;

@@ -19,6 +19,7 @@
 #include "cli/cli.h"
 #include "cli/issuance.h"
 #include "cli/ops.h"
+#include "util/clock.h"
 #include "util/duration.h"
 #include "util/str.h"
 
@@ -135,8 +136,8 @@ static int annotate(mc_kube_client *client, const char *cluster, const char *ns,
     if (!patch)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
     json_t *patched = NULL;
-    int rc = mc_kube_patch(client, &mc_cli_issued_certificates, ns, name, MC_KUBE_PATCH_MERGE,
-                           patch, 0, &patched, err);
+    int rc = mc_kube_patch(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), ns, name,
+                           MC_KUBE_PATCH_MERGE, patch, 0, &patched, err);
     json_decref(patch);
     if (rc == MC_ENOTFOUND)
         return mc_err_set(err, MC_ENOTFOUND, "issuedcertificate %s/%s not found on cluster %s", ns,
@@ -166,8 +167,8 @@ static int rotate_cluster(mc_kube_client *mgmt, const selection *sel, const char
         goto out;
     }
     if (rc == MC_OK)
-        rc = mc_kube_list(client, &mc_cli_issued_certificates, sel->ns ? sel->ns : "", NULL, &list,
-                          err);
+        rc = mc_kube_list(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                          sel->ns ? sel->ns : "", NULL, &list, err);
     if (rc != MC_OK)
         goto out;
     size_t i, before = done->count;
@@ -199,7 +200,7 @@ out:
 static int wait_all(mc_kube_client *mgmt, const selection *sel, const rotated_list *done,
                     const char *token)
 {
-    int64_t deadline = mc_cli_monotonic_ms() + sel->timeout_ms;
+    int64_t deadline = mc_clock_now_ms() + sel->timeout_ms;
     mc_kube_client *client = NULL;
     const char *client_cluster = NULL;
     int failures = 0;
@@ -214,7 +215,7 @@ static int wait_all(mc_kube_client *mgmt, const selection *sel, const rotated_li
             rc =
                 mc_cli_cluster_client(mgmt, sel->registrations, r->cluster, &client, NULL, 0, &err);
         }
-        int64_t left = deadline - mc_cli_monotonic_ms();
+        int64_t left = deadline - mc_clock_now_ms();
         if (left < 1)
             left = 1; /* one read still tells a FINISHED object from a late one */
         if (rc == MC_OK)
@@ -306,7 +307,8 @@ int mc_cmd_rotate(int argc, char **argv)
     if (rc == MC_OK && sel.cluster) {
         rc = rotate_cluster(mgmt, &sel, sel.cluster, token, &done, &err);
     } else if (rc == MC_OK) {
-        rc = mc_kube_list(mgmt, &mc_cli_secrets, sel.registrations, NULL, &registrations, &err);
+        rc = mc_kube_list(mgmt, mc_kube_resource_of(MC_API_SECRETS), sel.registrations, NULL,
+                          &registrations, &err);
         size_t i;
         json_t *item;
         json_array_foreach(json_object_get(registrations, "items"), i, item)

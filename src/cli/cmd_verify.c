@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/core.h"
 #include "cli/cli.h"
 #include "cli/ops.h"
 #include "pki/bundle.h"
@@ -121,15 +122,15 @@ static int bundle_from_secret(const json_t *secret, mc_pki_bundle *bundle, const
     int istio = json_object_get(json_object_get(secret, "data"), "ca-cert.pem") != NULL;
     *layout = istio ? "istio" : "tls";
     int rc =
-        mc_cli_secret_value(secret, istio ? "ca-cert.pem" : "tls.crt", &bundle->ca_cert, NULL, err);
+        mc_api_secret_value(secret, istio ? "ca-cert.pem" : "tls.crt", &bundle->ca_cert, NULL, err);
     if (rc == MC_OK)
-        rc = mc_cli_secret_value(secret, istio ? "root-cert.pem" : "ca.crt", &bundle->root_cert,
+        rc = mc_api_secret_value(secret, istio ? "root-cert.pem" : "ca.crt", &bundle->root_cert,
                                  NULL, err);
     if (rc == MC_OK && istio)
-        rc = mc_cli_secret_value(secret, "cert-chain.pem", &bundle->cert_chain, NULL, err);
+        rc = mc_api_secret_value(secret, "cert-chain.pem", &bundle->cert_chain, NULL, err);
     if (rc == MC_OK) {
         const char *key = istio ? "ca-key.pem" : "tls.key";
-        rc = mc_cli_secret_value(secret, key, &bundle->ca_key, NULL, err);
+        rc = mc_api_secret_value(secret, key, &bundle->ca_key, NULL, err);
         if (rc == MC_ENOTFOUND)
             mc_err_set(err, rc, "%s: missing (%s)", key, missing_key_reason);
     }
@@ -172,8 +173,8 @@ static int verify_cluster(const mc_cli_mgmt_flags *flags, const char *ns, const 
     int rc = mc_cli_mgmt_client(flags, &mgmt, &err);
     if (rc == MC_OK)
         rc = mc_cli_cluster_client(mgmt, ns, cluster, &target, NULL, 0, &err);
-    if (rc == MC_OK && (rc = mc_kube_get(target, &mc_cli_secrets, secret_ns, secret_name, &secret,
-                                         &err)) == MC_ENOTFOUND)
+    if (rc == MC_OK && (rc = mc_kube_get(target, mc_kube_resource_of(MC_API_SECRETS), secret_ns,
+                                         secret_name, &secret, &err)) == MC_ENOTFOUND)
         mc_err_set(&err, rc, "%s: not found (not issued yet?)", what);
     if (rc == MC_OK && (rc = bundle_from_secret(secret, &bundle, &layout, &err)))
         mc_err_prefix(&err, "%s", what);

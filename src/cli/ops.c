@@ -17,14 +17,12 @@
 #include "cli/issuance.h"
 #include "cli/ops.h"
 #include "kube/config.h"
+#include "util/clock.h"
 #include "util/duration.h"
 #include "util/str.h"
 
 /* --wait: how often the object is read. */
 #define WAIT_POLL_MS 500L
-
-const mc_kube_resource mc_cli_issued_certificates = {MC_API_GROUP, MC_API_VERSION,
-                                                     "issuedcertificates", 1};
 
 int mc_cli_request_timeout_parse(const char *cmd, const char *text, long *out_ms)
 {
@@ -81,31 +79,18 @@ int mc_cli_mgmt_client(const mc_cli_mgmt_flags *flags, mc_kube_client **out, mc_
     return rc;
 }
 
-int64_t mc_cli_monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void mc_cli_pause_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char *ns,
                          const char *name, const char *rotation_token, int64_t timeout_ms,
                          mc_err *err)
 {
-    int64_t deadline = mc_cli_monotonic_ms() + timeout_ms;
+    int64_t deadline = mc_clock_now_ms() + timeout_ms;
     char last[64] = "", limit[32];
     mc_duration_format(timeout_ms / 1000 > 0 ? timeout_ms / 1000 : 1, limit, sizeof(limit));
     for (;;) {
         json_t *ic = NULL;
         mc_err read_err = {0};
-        int rc = mc_kube_get(client, &mc_cli_issued_certificates, ns, name, &ic, &read_err);
+        int rc = mc_kube_get(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), ns, name, &ic,
+                             &read_err);
         if (rc && rc != MC_EUNAVAILABLE) {
             *err = read_err;
             return rc;
@@ -131,7 +116,7 @@ int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char
             }
             json_decref(ic);
         }
-        if (mc_cli_monotonic_ms() + WAIT_POLL_MS > deadline)
+        if (mc_clock_now_ms() + WAIT_POLL_MS > deadline)
             return mc_err_set(err, MC_EUNAVAILABLE,
                               "issuedcertificate %s/%s not %s within %s (state %s%s%s); "
                               "is the agent running on the cluster and the issuer on the "
@@ -139,6 +124,6 @@ int mc_cli_wait_issuance(mc_kube_client *client, const char *cluster, const char
                               ns, name, rotation_token ? "rotated" : "issued", limit,
                               last[0] ? last : "unknown", rc ? "; last read: " : "",
                               rc ? read_err.msg : "");
-        mc_cli_pause_ms(WAIT_POLL_MS);
+        mc_clock_sleep_ms(WAIT_POLL_MS);
     }
 }

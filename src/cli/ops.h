@@ -18,9 +18,6 @@
 #define MC_CLI_OPS_NAMESPACE     "meshcert"
 #define MC_CLI_DEFAULT_ROOT_NAME "root-ca" /* the root a registration allows by default */
 
-extern const mc_kube_resource mc_cli_secrets;
-extern const mc_kube_resource mc_cli_issued_certificates;
-
 /* --request-timeout: the default, and the largest accepted. */
 #define MC_CLI_REQUEST_TIMEOUT_MS     30000L
 #define MC_CLI_REQUEST_TIMEOUT_MAX_MS 86400000L
@@ -81,17 +78,6 @@ const char *mc_cli_registration_name(const json_t *secret);
  * registered; MC_EINVAL when the registration is unusable. */
 int mc_cli_cluster_client(mc_kube_client *mgmt, const char *ns, const char *cluster,
                           mc_kube_client **out, char *server, size_t server_size, mc_err *err);
-
-/* Decodes data[key] of a Secret (JSON) into a new NUL-terminated string
- * (*out, caller frees); MC_ENOTFOUND when absent, MC_EINVAL for bad base64. */
-int mc_cli_secret_value(const json_t *secret, const char *key, char **out, size_t *len,
-                        mc_err *err);
-
-/* Milliseconds of the monotonic clock (deadlines of --wait). */
-int64_t mc_cli_monotonic_ms(void);
-
-/* Sleeps ms milliseconds, resuming after signals (the --wait loops). */
-void mc_cli_pause_ms(long ms);
 
 /* --wait: the default --timeout. */
 #define MC_CLI_WAIT_TIMEOUT_DEFAULT_MS (5 * 60 * 1000L)

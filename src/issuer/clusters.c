@@ -10,15 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/object.h"
 #include "util/log.h"
 #include "util/str.h"
 
 #define LOG "issuer"
-
-static const mc_kube_resource requests_resource = {MC_API_GROUP, MC_API_VERSION,
-                                                   "certificaterequests", 1};
-static const mc_kube_resource issued_resource = {MC_API_GROUP, MC_API_VERSION, "issuedcertificates",
-                                                 1};
 
 void cluster_free(issuer_cluster *cluster)
 {
@@ -72,11 +68,9 @@ void queue_object(void *ctx, const json_t *obj)
     const json_t *meta = json_object_get(obj, "metadata");
     const char *ns = json_string_value(json_object_get(meta, "namespace"));
     const char *name = json_string_value(json_object_get(meta, "name"));
-    char key[KEY_MAX];
-    if (!ns || !name)
-        return;
-    int n = snprintf(key, sizeof(key), "%s/%s/%s", cluster->name, ns, name);
-    if (n > 0 && (size_t)n < sizeof(key))
+    char object_key[KEY_MAX], key[KEY_MAX];
+    if (mc_object_key_join(ns, name, object_key, sizeof(object_key)) == 0 &&
+        mc_object_key_join(cluster->name, object_key, key, sizeof(key)) == 0)
         mc_workqueue_add(mc_controller_queue(issuer->request_controller), key);
     /* a rotation step completes through these objects */
     mc_rotation_controller_poke(issuer->rotations);
@@ -159,10 +153,10 @@ static int cluster_start(mc_issuer *issuer, const char *owner, const char *name,
     mc_informer_options options = {config && config->namespace_given ? config->namespace : NULL,
                                    NULL, NULL, 0};
     if (rc == MC_OK)
-        rc = mc_informer_new(cluster->client, issuer->informers, &requests_resource, &options,
+        rc = mc_informer_new(cluster->client, issuer->informers, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), &options,
                              &handlers, &cluster->requests, err);
     if (rc == MC_OK)
-        rc = mc_informer_new(cluster->client, issuer->informers, &issued_resource, &options,
+        rc = mc_informer_new(cluster->client, issuer->informers, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), &options,
                              &handlers, &cluster->issued, err);
     if (rc == MC_OK)
         rc = mc_informer_start(cluster->issued, err);
@@ -224,20 +218,6 @@ static const char *clusters_insert(mc_issuer *issuer, issuer_cluster *cluster)
     return other ? other->owner : NULL;
 }
 
-/* Splits "a/b" into two NUL-terminated parts in buf; -1 without a '/'. */
-int split_key(const char *key, char *buf, size_t size, char **first, char **rest)
-{
-    if (mc_strlcpy(buf, key, size) >= size)
-        return -1;
-    char *slash = strchr(buf, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0';
-    *first = buf;
-    *rest = slash + 1;
-    return 0;
-}
-
 /* Registration Secret "ns/name": start clusters for new data keys, stop
  * those gone or changed. Level-triggered on the informer's cache. */
 int reconcile_registration(void *ctx, const char *key, mc_reconcile_result *result, mc_err *err)
@@ -245,20 +225,20 @@ int reconcile_registration(void *ctx, const char *key, mc_reconcile_result *resu
     (void)result;
     (void)err;
     mc_issuer *issuer = ctx;
-    char buf[KEY_MAX];
-    char *ns = NULL, *name = NULL;
-    if (split_key(key, buf, sizeof(buf), &ns, &name) != 0)
+    char ns[KEY_MAX];
+    const char *name = NULL;
+    if (mc_object_key_split(key, ns, sizeof(ns), &name) != 0)
         return 0;
     json_t *obj = mc_informer_get(issuer->registrations, ns, name);
     mc_api_secret *secret = NULL;
     mc_err local = {0};
     /* a changed policy restarts the cluster, like a changed kubeconfig */
     char *policy_text = mc_strdup(mc_api_registration_policy_text(obj));
+    int is_registration = mc_api_registration_is(obj);
     if (obj && mc_api_secret_decode(obj, &secret, &local) != MC_OK)
         mc_log_warn(LOG, "registration %s ignored: %s", key, local.msg);
     json_decref(obj);
-    if (secret && (!secret->type || strcmp(secret->type, MC_API_SECRET_TYPE_KUBECONFIG) != 0 ||
-                   secret->metadata.deletion_timestamp)) {
+    if (secret && (!is_registration || secret->metadata.deletion_timestamp)) {
         mc_api_secret_free(secret);
         secret = NULL;
     }

@@ -23,8 +23,6 @@
 #define LOG        "issuer"
 #define LEASE_NAME "meshcert-issuer"
 
-static const mc_kube_resource secrets_resource = {"", "v1", "secrets", 1};
-
 void format_message(char *out, size_t size, const char *fmt, ...)
 {
     va_list ap;
@@ -153,7 +151,7 @@ int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err
         mc_informer_handlers handlers;
         mc_controller_watch(issuer->cluster_controller, &handlers, NULL);
         mc_informer_options informer_options = {issuer->namespace, NULL, NULL, 0};
-        rc = mc_informer_new(issuer->client, issuer->informers, &secrets_resource, &informer_options,
+        rc = mc_informer_new(issuer->client, issuer->informers, mc_kube_resource_of(MC_API_SECRETS), &informer_options,
                              &handlers, &issuer->registrations, err);
     }
     if (rc == MC_OK) {

@@ -15,13 +15,11 @@
 #include "api/time.h"
 #include "issuer/decide.h"
 #include "issuer/policy.h"
+#include "runtime/object.h"
 #include "util/log.h"
 #include "util/str.h"
 
 #define LOG "issuer"
-
-static const mc_kube_resource requests_resource = {MC_API_GROUP, MC_API_VERSION,
-                                                   "certificaterequests", 1};
 
 static int put_status(issuer_cluster *cluster, mc_api_certificate_request *request, mc_err *err);
 
@@ -67,8 +65,9 @@ static int put_status(issuer_cluster *cluster, mc_api_certificate_request *reque
     json_t *body = NULL;
     int rc = mc_api_certificate_request_encode(request, &body, err);
     if (rc == MC_OK)
-        rc = mc_kube_update_status(cluster->client, &requests_resource, request->metadata.namespace,
-                                   body, NULL, err);
+        rc =
+            mc_kube_update_status(cluster->client, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS),
+                                  request->metadata.namespace, body, NULL, err);
     json_decref(body);
     return rc;
 }
@@ -81,18 +80,7 @@ static int put_status(issuer_cluster *cluster, mc_api_certificate_request *reque
 static void wait_cache(issuer_cluster *cluster, const char *ns, const char *name,
                        const char *old_rv)
 {
-    for (int waited = 0; old_rv && waited < 2000; waited += 5) {
-        json_t *obj = mc_informer_get(cluster->requests, ns, name);
-        const char *rv = obj ? json_string_value(json_object_get(json_object_get(obj, "metadata"),
-                                                                 "resourceVersion"))
-                             : NULL;
-        int moved = !obj || !rv || strcmp(rv, old_rv) != 0;
-        json_decref(obj);
-        if (moved)
-            return;
-        struct timespec ts = {0, 5 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    mc_informer_wait_for(cluster->requests, ns, name, old_rv, 1, 2000);
 }
 
 /* Counts an answer written: signed (with its latency since the request was
@@ -267,10 +255,10 @@ int reconcile_request(void *ctx, const char *key, mc_reconcile_result *result, m
     mc_issuer *issuer = ctx;
     if (!atomic_load(&issuer->leading))
         return 0; /* the next leader reconciles everything */
-    char buf[KEY_MAX], inner[KEY_MAX];
-    char *cluster_name = NULL, *rest = NULL, *ns = NULL, *name = NULL;
-    if (split_key(key, buf, sizeof(buf), &cluster_name, &rest) != 0 ||
-        split_key(rest, inner, sizeof(inner), &ns, &name) != 0)
+    char cluster_name[KEY_MAX], ns[KEY_MAX];
+    const char *rest = NULL, *name = NULL;
+    if (mc_object_key_split(key, cluster_name, sizeof(cluster_name), &rest) != 0 ||
+        mc_object_key_split(rest, ns, sizeof(ns), &name) != 0)
         return 0;
     if (!mc_rotation_controller_ready(issuer->rotations)) {
         result->requeue_after_ms = 200; /* the signing plan is not known yet */

@@ -11,8 +11,6 @@
 
 #define LOG "issuer"
 
-static const mc_kube_resource secrets_resource = {"", "v1", "secrets", 1};
-
 /* Before generating a root at ns/name: MC_EEXISTS naming the other root
  * when the namespace already holds one (a second root is a second trust
  * domain, made by a typo as easily as on purpose), unless allowed. */
@@ -21,7 +19,8 @@ static int check_no_other_root(mc_issuer *issuer, const char *ns, const char *na
     if (issuer->allow_another_root)
         return MC_OK;
     json_t *list = NULL;
-    int rc = mc_kube_list(issuer->client, &secrets_resource, ns, NULL, &list, err);
+    int rc =
+        mc_kube_list(issuer->client, mc_kube_resource_of(MC_API_SECRETS), ns, NULL, &list, err);
     if (rc != MC_OK)
         return rc;
     size_t i;

@@ -13,8 +13,6 @@
 #include "util/log.h"
 #include "util/str.h"
 
-static const mc_kube_resource secrets_resource = {"", "v1", "secrets", 1};
-
 /* A root Secret's body: the certificate and key_name (key.pem or key-ref),
  * both base64 already. New reference, NULL when out of memory. */
 static json_t *secret_body(const char *ns, const char *name, const char *cert_b64,
@@ -59,10 +57,10 @@ int mc_root_secret_generate(mc_kube_client *client, const char *ns, const char *
         goto out;
     }
     json_t *created = NULL;
-    rc = mc_kube_create(client, &secrets_resource, ns, secret, &created, err);
+    rc = mc_kube_create(client, mc_kube_resource_of(MC_API_SECRETS), ns, secret, &created, err);
     if (rc == MC_EEXISTS && reuse_existing) {
         mc_err_clear(err);
-        rc = mc_kube_get(client, &secrets_resource, ns, name, &created, err);
+        rc = mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), ns, name, &created, err);
     } else if (rc == MC_EEXISTS) {
         mc_err_set(err, MC_EEXISTS, "secret %s/%s already exists; not replacing it with a new root",
                    ns, name);
@@ -100,7 +98,7 @@ int mc_root_secret_create_ref(mc_kube_client *client, const char *ns, const char
         !(secret = secret_body(ns, name, cert_b64, MC_ROOT_SECRET_KEY_REF_KEY, ref_b64)))
         rc = mc_err_set(err, MC_ENOMEM, "secret %s/%s: out of memory", ns, name);
     if (rc == MC_OK)
-        rc = mc_kube_create(client, &secrets_resource, ns, secret, out, err);
+        rc = mc_kube_create(client, mc_kube_resource_of(MC_API_SECRETS), ns, secret, out, err);
     if (rc == MC_EEXISTS)
         mc_err_set(err, MC_EEXISTS, "secret %s/%s already exists; not replacing it", ns, name);
     else if (rc == MC_OK)

@@ -38,12 +38,6 @@
 #define CRD_KEY          "@crd" /* not a valid ns/name: the CRD check */
 #define CRD_RETRY_MS     10000
 
-static const mc_kube_resource rotations_resource = {MC_API_GROUP, MC_API_VERSION, "rootrotations",
-                                                    1};
-static const mc_kube_resource secrets_resource = {"", "v1", "secrets", 1};
-static const mc_kube_resource issued_resource = {MC_API_GROUP, MC_API_VERSION, "issuedcertificates",
-                                                 1};
-
 struct mc_rotation_controller {
     mc_issuer *issuer;         /* immutable, the owner */
     mc_kube_client *client;    /* borrowed: the management cluster */
@@ -114,7 +108,8 @@ static int read_root(mc_rotation_controller *rc, const char *key, mc_pki_cert **
         return mc_err_set(err, MC_EINVAL, "root secret %s: not ns/name", key);
     *slash = '\0';
     json_t *obj = NULL;
-    int rc_get = mc_kube_get(rc->client, &secrets_resource, buf, slash + 1, &obj, err);
+    int rc_get =
+        mc_kube_get(rc->client, mc_kube_resource_of(MC_API_SECRETS), buf, slash + 1, &obj, err);
     if (rc_get != MC_OK)
         return mc_err_prefix(err, "root secret %s", key);
     char what[KEY_MAX + 16];
@@ -325,8 +320,8 @@ static int put_status(mc_rotation_controller *rc, mc_api_root_rotation *rr, mc_e
     json_t *body = NULL;
     int result = mc_api_root_rotation_encode(rr, &body, err);
     if (result == MC_OK)
-        result = mc_kube_update_status(rc->client, &rotations_resource, rr->metadata.namespace,
-                                       body, NULL, err);
+        result = mc_kube_update_status(rc->client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS),
+                                       rr->metadata.namespace, body, NULL, err);
     json_decref(body);
     return result;
 }
@@ -415,7 +410,8 @@ static int write_token(const issuer_cluster *cluster, const mc_rotation_ic *ic, 
         json_pack("{s:{s:{s:s}}}", "metadata", "annotations", MC_API_IC_ROTATE_ANNOTATION, token);
     if (!patch)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
-    int result = mc_kube_patch(mc_issuer_cluster_client(cluster), &issued_resource, ic->namespace,
+    int result = mc_kube_patch(mc_issuer_cluster_client(cluster),
+                               mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), ic->namespace,
                                ic->name, MC_KUBE_PATCH_MERGE, patch, 0, NULL, err);
     json_decref(patch);
     if (result == MC_ENOTFOUND) {
@@ -444,15 +440,18 @@ static int swap_root(mc_rotation_controller *rc, const char *root_key, const cha
     *old_name++ = '\0';
     *new_name++ = '\0';
     json_t *current = NULL, *next = NULL, *body = NULL;
-    int result = mc_kube_get(rc->client, &secrets_resource, old_buf, old_name, &current, err);
+    int result = mc_kube_get(rc->client, mc_kube_resource_of(MC_API_SECRETS), old_buf, old_name,
+                             &current, err);
     if (result == MC_OK)
-        result = mc_kube_get(rc->client, &secrets_resource, new_buf, new_name, &next, err);
+        result = mc_kube_get(rc->client, mc_kube_resource_of(MC_API_SECRETS), new_buf, new_name,
+                             &next, err);
     if (result == MC_OK && !(body = mc_root_secret_with_content_of(current, next)))
         result =
             mc_err_set(err, MC_EINVAL, "secret %s lacks %s, or both %s and %s", new_key,
                        MC_ROOT_SECRET_CERT_KEY, MC_ROOT_SECRET_KEY_KEY, MC_ROOT_SECRET_KEY_REF_KEY);
     if (result == MC_OK)
-        result = mc_kube_update(rc->client, &secrets_resource, old_buf, body, NULL, err);
+        result = mc_kube_update(rc->client, mc_kube_resource_of(MC_API_SECRETS), old_buf, body,
+                                NULL, err);
     if (result == MC_OK)
         mc_log_info(LOG, "root secret %s now holds the new root of secret %s", root_key, new_key);
     json_decref(body);
@@ -550,8 +549,8 @@ static int check_crd(mc_rotation_controller *rc, mc_reconcile_result *result)
     mc_err local = {0};
     mc_kube_list_options options = {0};
     options.limit = 1;
-    int found =
-        mc_kube_list(rc->client, &rotations_resource, rc->namespace, &options, &list, &local);
+    int found = mc_kube_list(rc->client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), rc->namespace,
+                             &options, &list, &local);
     json_decref(list);
     atomic_store(&rc->crd_absent, found == MC_ENOTFOUND);
     if (found == MC_OK) {
@@ -745,7 +744,7 @@ int mc_rotation_controller_new(mc_issuer *issuer, mc_kube_client *management,
         mc_informer_handlers handlers;
         mc_controller_watch(rc->controller, &handlers, NULL);
         mc_informer_options options = {rc->namespace, NULL, NULL, 0};
-        result = mc_informer_new(management, informers, &rotations_resource, &options, &handlers,
+        result = mc_informer_new(management, informers, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), &options, &handlers,
                                  &rc->rotations, err);
     }
     if (result != MC_OK) {

@@ -12,6 +12,7 @@
 
 #include "issuer/root_secret.h"
 #include "pki/cert.h"
+#include "runtime/object.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -20,8 +21,6 @@
 
 #define ROOT_CERT_KEY MC_ROOT_SECRET_CERT_KEY
 #define ROOT_KEY_KEY  MC_ROOT_SECRET_KEY_KEY
-
-static const mc_kube_resource secrets_resource = {"", "v1", "secrets", 1};
 
 void signer_entry_free(signer_entry *entry)
 {
@@ -146,13 +145,14 @@ static int signer_acquire(mc_issuer *issuer, const char *secret_key, signer_entr
         *out = issuer->external_root;
         return MC_OK;
     }
-    char buf[KEY_MAX];
-    char *ns = NULL, *name = NULL;
-    if (split_key(secret_key, buf, sizeof(buf), &ns, &name) != 0)
+    char ns[KEY_MAX];
+    const char *name = NULL;
+    if (mc_object_key_split(secret_key, ns, sizeof(ns), &name) != 0)
         return mc_err_set(err, MC_EINTERNAL, "root %s: not ns/name", secret_key);
     json_t *obj = NULL;
     mc_err local = {0};
-    int rc = mc_kube_get(issuer->client, &secrets_resource, ns, name, &obj, &local);
+    int rc =
+        mc_kube_get(issuer->client, mc_kube_resource_of(MC_API_SECRETS), ns, name, &obj, &local);
     int ours = strcmp(secret_key, issuer->root_secret) == 0;
     if (rc == MC_ENOTFOUND && ours && issuer->generate_root) {
         rc = root_generate(issuer, ns, name, &obj, &local);

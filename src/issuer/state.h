@@ -138,9 +138,6 @@ void cluster_put(issuer_cluster *cluster);
  * (ctx is the cluster); nothing while not leading. */
 void queue_object(void *ctx, const json_t *obj);
 
-/* Splits "a/b" into two NUL-terminated parts in buf; -1 without a '/'. */
-int split_key(const char *key, char *buf, size_t size, char **first, char **rest);
-
 /* The registration controller's reconcile (ctx is the issuer): starts and
  * stops the clusters of registration Secret key "ns/name". */
 int reconcile_registration(void *ctx, const char *key, mc_reconcile_result *result, mc_err *err);

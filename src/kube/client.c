@@ -4,45 +4,37 @@
  * per curl lock type) gives them one pool of connections, DNS entries and
  * TLS sessions, so worker threads call concurrently without a handshake per
  * request. Credentials come from the config (static token, token file
- * re-read when it changes, client certificate) or an exec plugin whose
- * result is cached until its expirationTimestamp and refreshed once on 401.
+ * re-read when it changes, client certificate) or an exec plugin (exec.c)
+ * whose result is cached until its expirationTimestamp and refreshed once
+ * on 401.
  * A token bucket limits the request rate; 429, 5xx and connection errors are
  * retried with jittered exponential backoff, honouring Retry-After.
  */
-#define _GNU_SOURCE    /* pipe2: the pipe is close-on-exec from birth, so a plugin run             \
-                          by another thread cannot inherit it */
 #include "kube/client.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api/status.h"
-#include "api/time.h"
+#include "kube/exec.h"
 #include "kube/internal.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/file.h"
 #include "util/str.h"
 
 #define REPLY_MAX         (64u << 20) /* a reply body (a big list page) */
-#define EXEC_OUTPUT_MAX   (1u << 20)  /* an exec plugin's stdout */
-#define EXEC_TIMEOUT_MS   60000       /* an exec plugin's run */
 #define TOKEN_FILE_MAX    (1u << 20)
 #define BACKOFF_BASE_MS   100
 #define BACKOFF_MAX_MS    5000
 #define RETRY_AFTER_MAX_S 30
-
-extern char **environ;
 
 /* The credential of the moment; every field guarded by client->cred_lock. */
 typedef struct credential_cache {
@@ -76,33 +68,38 @@ struct mc_kube_client {
 
 /* ---- small helpers ---- */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 long mc_kube_backoff_ms(unsigned attempt, long base_ms, long max_ms)
 {
     static _Thread_local unsigned seed;
     if (!seed)
-        seed = (unsigned)now_ms() ^ (unsigned)(uintptr_t)&seed;
+        seed = (unsigned)mc_clock_now_ms() ^ (unsigned)(uintptr_t)&seed;
     long d = base_ms;
     for (unsigned i = 0; i < attempt && d < max_ms; i++)
         d *= 2;
     if (d > max_ms)
         d = max_ms;
     return d / 2 + (long)(rand_r(&seed) % (unsigned)(d / 2 + 1));
+}
+
+/* ---- resources ---- */
+
+static mc_kube_resource known_resources[MC_API_RESOURCE_COUNT];
+static pthread_once_t known_resources_once = PTHREAD_ONCE_INIT;
+
+/* Copies api/'s table (the one place the names are spelled) into the shape
+ * paths are built from. */
+static void known_resources_fill(void)
+{
+    for (int id = 0; id < MC_API_RESOURCE_COUNT; id++) {
+        const mc_api_resource *r = mc_api_resource_get((mc_api_resource_id)id);
+        known_resources[id] = (mc_kube_resource){r->group, r->version, r->resource, r->namespaced};
+    }
+}
+
+const mc_kube_resource *mc_kube_resource_of(mc_api_resource_id id)
+{
+    pthread_once(&known_resources_once, known_resources_fill);
+    return &known_resources[id];
 }
 
 /* ---- share handle locking ---- */
@@ -271,7 +268,7 @@ static void rate_limit(mc_kube_client *client)
     client->tokens -= 1;
     double wait_s = client->tokens < 0 ? -client->tokens / client->qps : 0;
     pthread_mutex_unlock(&client->bucket_lock);
-    sleep_ms((long)(wait_s * 1000));
+    mc_clock_sleep_ms((long)(wait_s * 1000));
 }
 
 /* ---- URLs ---- */
@@ -368,196 +365,25 @@ static int refresh_token_file(mc_kube_client *client, int force, mc_err *err)
     return MC_OK;
 }
 
-/* Builds the child's environment: ours, minus the names the plugin config
- * or KUBERNETES_EXEC_INFO override, plus those. Built before fork because
- * the child of a threaded process may not allocate. */
-static char **exec_environment(const mc_kube_exec *exec, char *exec_info)
-{
-    size_t n = 0;
-    while (environ && environ[n])
-        n++;
-    char **envp = calloc(n + exec->env_len + 2, sizeof(char *));
-    if (!envp)
-        return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *eq = strchr(environ[i], '=');
-        size_t name_len = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
-        int overridden = name_len == strlen("KUBERNETES_EXEC_INFO") &&
-                         strncmp(environ[i], "KUBERNETES_EXEC_INFO", name_len) == 0;
-        for (size_t j = 0; !overridden && j < exec->env_len; j++)
-            overridden = strncmp(environ[i], exec->env[j], name_len + 1) == 0;
-        if (!overridden)
-            envp[k++] = environ[i];
-    }
-    for (size_t j = 0; j < exec->env_len; j++)
-        envp[k++] = exec->env[j];
-    envp[k++] = exec_info;
-    envp[k] = NULL;
-    return envp;
-}
-
-/* Reads the child's stdout into out (capped) until EOF or the deadline. */
-static int read_child_output(int fd, mc_buf *out, const char *command, mc_err *err)
-{
-    int64_t deadline = now_ms() + EXEC_TIMEOUT_MS;
-    char chunk[8192];
-    for (;;) {
-        int64_t left = deadline - now_ms();
-        if (left <= 0)
-            return mc_err_set(err, MC_EAUTH, "exec plugin %s: no answer within %d s", command,
-                              EXEC_TIMEOUT_MS / 1000);
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int r = poll(&pfd, 1, (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return mc_err_set(err, MC_EAUTH, "exec plugin %s: poll: %s", command, strerror(errno));
-        if (r == 0)
-            continue;
-        ssize_t got = read(fd, chunk, sizeof(chunk));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            return mc_err_set(err, MC_EAUTH, "exec plugin %s: read: %s", command, strerror(errno));
-        if (got == 0)
-            return MC_OK;
-        if (mc_buf_append(out, chunk, (size_t)got) != MC_OK)
-            return mc_err_set(err, MC_EAUTH, "exec plugin %s: output larger than %u bytes", command,
-                              EXEC_OUTPUT_MAX);
-    }
-}
-
-/* Runs the plugin (fork + execve, no shell) and returns its stdout. */
-static int run_plugin(const mc_kube_exec *exec, mc_buf *output, mc_err *err)
-{
-    char **argv = NULL, **envp = NULL;
-    char *exec_info = NULL;
-    int fds[2] = {-1, -1};
-    pid_t pid = -1;
-    int rc = MC_ENOMEM;
-    json_t *info = json_pack("{s:s, s:s, s:{s:b}}", "apiVersion", exec->api_version, "kind",
-                             "ExecCredential", "spec", "interactive", 0);
-    char *info_text = info ? json_dumps(info, JSON_COMPACT) : NULL;
-    json_decref(info);
-    mc_buf b;
-    mc_buf_init(&b, 1 << 20);
-    if (!info_text || mc_buf_appendf(&b, "KUBERNETES_EXEC_INFO=%s", info_text) ||
-        !(exec_info = mc_buf_steal(&b, NULL)))
-        goto nomem;
-    argv = calloc(exec->args_len + 2, sizeof(char *));
-    if (!argv || !(envp = exec_environment(exec, exec_info)))
-        goto nomem;
-    argv[0] = exec->command;
-    for (size_t i = 0; i < exec->args_len; i++)
-        argv[i + 1] = exec->args[i];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        rc = mc_err_set(err, MC_EAUTH, "exec plugin %s: pipe: %s", exec->command, strerror(errno));
-        goto out;
-    }
-    pid = fork();
-    if (pid < 0) {
-        rc = mc_err_set(err, MC_EAUTH, "exec plugin %s: fork: %s", exec->command, strerror(errno));
-        goto out;
-    }
-    if (pid == 0) {
-        /* Child: async-signal-safe calls only. stdin is /dev/null (never
-         * interactive), stdout the pipe, stderr inherited. */
-        int null_fd = open("/dev/null", O_RDONLY);
-        if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(fds[1], 1) < 0)
-            _exit(126);
-        execve(exec->command, argv, envp);
-        _exit(127);
-    }
-    close(fds[1]);
-    fds[1] = -1;
-    rc = read_child_output(fds[0], output, exec->command, err);
-    close(fds[0]);
-    fds[0] = -1;
-    if (rc)
-        kill(pid, SIGKILL);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (rc == MC_OK && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-        rc = mc_err_set(err, MC_EAUTH, "exec plugin %s %s %d", exec->command,
-                        WIFEXITED(status) ? "exited with status" : "killed by signal",
-                        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-    goto out;
-nomem:
-    rc = mc_err_set(err, MC_ENOMEM, "out of memory");
-out:
-    if (fds[0] >= 0)
-        close(fds[0]);
-    if (fds[1] >= 0)
-        close(fds[1]);
-    free(argv);
-    free(envp);
-    free(exec_info);
-    free(info_text);
-    return rc;
-}
-
-static int take_string(json_t *obj, const char *key, char **out)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-    if (!s || !s[0])
-        return MC_OK;
-    *out = mc_strdup(s);
-    return *out ? MC_OK : MC_ENOMEM;
-}
-
-/* Runs the exec plugin and caches its ExecCredential. cred_lock held. */
+/* Runs the exec plugin (exec.c) and caches its ExecCredential. cred_lock held. */
 static int refresh_exec(mc_kube_client *client, int force, mc_err *err)
 {
     credential_cache *cred = &client->cred;
-    const mc_kube_exec *exec = client->config->exec;
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     if (!force && cred->valid && (cred->expiry == 0 || wall.tv_sec < cred->expiry))
         return MC_OK;
     cred_clear(cred);
-    mc_buf output;
-    mc_buf_init(&output, EXEC_OUTPUT_MAX);
-    json_t *root = NULL;
-    int rc = run_plugin(exec, &output, err);
+    mc_kube_exec_credential got;
+    int rc = mc_kube_exec_run(client->config->exec, &got, err);
     if (rc)
-        goto out;
-    json_error_t jerr;
-    root = json_loadb(output.data ? output.data : "", output.len, 0, &jerr);
-    json_t *status = json_object_get(root, "status");
-    const char *kind = json_string_value(json_object_get(root, "kind"));
-    if (!json_is_object(status) || !kind || strcmp(kind, "ExecCredential") != 0) {
-        rc = mc_err_set(err, MC_EAUTH, "exec plugin %s: output is not an ExecCredential",
-                        exec->command);
-        goto out;
-    }
-    if (take_string(status, "token", &cred->token) ||
-        take_string(status, "clientCertificateData", &cred->cert_pem) ||
-        take_string(status, "clientKeyData", &cred->key_pem)) {
-        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
-        goto out;
-    }
-    if (!cred->token && !(cred->cert_pem && cred->key_pem)) {
-        rc = mc_err_set(err, MC_EAUTH,
-                        "exec plugin %s: ExecCredential has neither status.token nor "
-                        "clientCertificateData and clientKeyData",
-                        exec->command);
-        goto out;
-    }
-    const char *expiry = json_string_value(json_object_get(status, "expirationTimestamp"));
-    if (expiry && mc_time_parse(expiry, &cred->expiry, NULL, err) != MC_OK) {
-        mc_err_prefix(err, "exec plugin %s: status.expirationTimestamp", exec->command);
-        rc = as_auth_failure(err);
-        goto out;
-    }
+        return rc;
+    cred->token = got.token;
+    cred->cert_pem = got.cert_pem;
+    cred->key_pem = got.key_pem;
+    cred->expiry = got.expiry;
     cred->valid = 1;
-out:
-    if (rc)
-        cred_clear(cred);
-    json_decref(root);
-    mc_buf_free_secure(&output);
-    return rc;
+    return MC_OK;
 }
 
 /* Copies of the current credential (caller wipes and frees). */
@@ -867,7 +693,7 @@ static int perform(mc_kube_client *client, request *req, json_t **out, mc_err *e
     long deadline_ms = client->deadline_ms;
     if (req->deadline_ms > 0 && (deadline_ms <= 0 || req->deadline_ms < deadline_ms))
         deadline_ms = req->deadline_ms;
-    int64_t deadline = deadline_ms > 0 ? now_ms() + deadline_ms : 0;
+    int64_t deadline = deadline_ms > 0 ? mc_clock_now_ms() + deadline_ms : 0;
     for (int attempt = 0;; attempt++) {
         long http = 0, retry_after = -1;
         CURLcode curl_code = CURLE_OK;
@@ -876,7 +702,7 @@ static int perform(mc_kube_client *client, request *req, json_t **out, mc_err *e
         /* the attempt gets what is left of the call's deadline */
         long timeout_ms = client->timeout_ms;
         if (deadline) {
-            long left = (long)(deadline - now_ms());
+            long left = (long)(deadline - mc_clock_now_ms());
             if (left < 1)
                 left = 1;
             if (timeout_ms == 0 || left < timeout_ms)
@@ -906,9 +732,9 @@ static int perform(mc_kube_client *client, request *req, json_t **out, mc_err *e
         long delay = mc_kube_backoff_ms((unsigned)attempt, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
         if (retry_after > 0)
             delay = (retry_after > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : retry_after) * 1000L;
-        if (deadline && now_ms() + delay >= deadline)
+        if (deadline && mc_clock_now_ms() + delay >= deadline)
             break; /* no time left for another attempt: the last failure stands */
-        sleep_ms(delay);
+        mc_clock_sleep_ms(delay);
     }
     if (rc == MC_OK && out) {
         json_error_t jerr;

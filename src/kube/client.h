@@ -22,18 +22,25 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "api/resource.h"
 #include "kube/config.h"
 #include "util/err.h"
 
 typedef struct mc_kube_client mc_kube_client;
 
-/* What a path is built from. */
+/* What a path is built from. The resources meshcert knows come from api/'s
+ * table through mc_kube_resource_of; a caller spells one out only for a
+ * resource outside it (a test's own CRD). */
 typedef struct mc_kube_resource {
     const char *group;   /* "" for core */
     const char *version; /* "v1" */
     const char *plural;  /* "secrets" */
     int namespaced;
 } mc_kube_resource;
+
+/* Resource id of api/resource.h as the verbs and watches address it
+ * (static storage, valid for the process's life; thread-safe). */
+const mc_kube_resource *mc_kube_resource_of(mc_api_resource_id id);
 
 typedef struct mc_kube_client_options {
     double qps;        /* sustained requests per second (0: 50) */

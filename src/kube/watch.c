@@ -18,6 +18,7 @@
 #include "api/status.h"
 #include "kube/internal.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "util/str.h"
 
 #define LINE_MAX_BYTES  (16u << 20) /* one NDJSON event; beyond: broken stream */
@@ -82,13 +83,6 @@ struct mc_kube_watcher {
     atomic_ulong expired;    /* watches ended by 410 Expired (written by the I/O thread) */
     atomic_ulong failed;     /* watches ended by a permanent failure (I/O thread) */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void watch_free(mc_kube_watch *w)
 {
@@ -225,7 +219,7 @@ static void schedule_reconnect(mc_kube_watch *w)
 {
     long delay = mc_kube_backoff_ms(w->failures, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
     w->failures++;
-    w->next_connect_ms = now_ms() + delay;
+    w->next_connect_ms = mc_clock_now_ms() + delay;
 }
 
 static void connect_stream(mc_kube_watch *w)
@@ -327,7 +321,7 @@ static void on_done(mc_kube_watch *w, CURLcode result)
     if (http == 401 && !w->refreshed && mc_kube_can_refresh(w->client)) {
         w->refreshed = 1;
         w->refresh = 1;
-        w->next_connect_ms = now_ms();
+        w->next_connect_ms = mc_clock_now_ms();
         return;
     }
     if (http == 410 || http == 401 || http == 403 || http == 404) {
@@ -368,7 +362,7 @@ static void run_commands(mc_kube_watcher *watcher, command *cmds)
         mc_kube_watch *w = cmds->watch;
         if (cmds->type == CMD_START) {
             list_add(watcher, w);
-            w->next_connect_ms = now_ms();
+            w->next_connect_ms = mc_clock_now_ms();
         } else {
             w->stopped = 1;
             disconnect(w);
@@ -401,7 +395,7 @@ static command *take_commands(mc_kube_watcher *watcher, int *quit)
  * (capped at POLL_MAX_MS). */
 static long connect_due(mc_kube_watcher *watcher)
 {
-    int64_t now = now_ms();
+    int64_t now = mc_clock_now_ms();
     int64_t wait = POLL_MAX_MS;
     for (mc_kube_watch *w = watcher->watches; w; w = w->next) {
         if (w->easy || w->terminal || w->stopped)

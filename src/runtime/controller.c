@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/object.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -74,24 +75,11 @@ int mc_controller_new_with(const char *name, int workers, mc_reconcile_fn reconc
     return MC_OK;
 }
 
-/* "namespace/name", or "name" for cluster-scoped objects; -1 without a name. */
-static int default_key(const json_t *obj, char *key, size_t key_size)
-{
-    const json_t *meta = json_object_get(obj, "metadata");
-    const char *name = json_string_value(json_object_get(meta, "name"));
-    const char *ns = json_string_value(json_object_get(meta, "namespace"));
-    if (!name || !*name)
-        return -1;
-    int n = ns && *ns ? snprintf(key, key_size, "%s/%s", ns, name)
-                      : snprintf(key, key_size, "%s", name);
-    return n < 0 || (size_t)n >= key_size ? -1 : 0;
-}
-
 static void enqueue_object(controller_binding *binding, const json_t *obj)
 {
     char key[CONTROLLER_KEY_MAX];
     int rc = binding->key_fn ? binding->key_fn(obj, key, sizeof(key))
-                             : default_key(obj, key, sizeof(key));
+                             : mc_object_key(obj, key, sizeof(key));
     if (rc == 0)
         mc_workqueue_add(binding->controller->queue, key);
 }

@@ -24,6 +24,8 @@
 #include <time.h>
 
 #include "runtime/workqueue.h"
+#include "runtime/object.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -79,39 +81,6 @@ struct mc_informer {
 };
 
 static const char *log_component = "informer";
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timespec deadline_after(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
-/* "ns/name" (or "name" for cluster-scoped objects); -1 without a name. */
-static int object_key(const json_t *obj, char *key, size_t key_size)
-{
-    const json_t *meta = json_object_get(obj, "metadata");
-    const char *name = json_string_value(json_object_get(meta, "name"));
-    const char *ns = json_string_value(json_object_get(meta, "namespace"));
-    if (!name || !*name)
-        return -1;
-    int n = ns && *ns ? snprintf(key, key_size, "%s/%s", ns, name)
-                      : snprintf(key, key_size, "%s", name);
-    return n < 0 || (size_t)n >= key_size ? -1 : 0;
-}
 
 static const char *index_value(const mc_informer *informer, const json_t *obj)
 {
@@ -184,7 +153,7 @@ static void on_event(void *ctx, mc_kube_event_type type, const json_t *object)
     switch (type) {
     case MC_KUBE_ADDED:
     case MC_KUBE_MODIFIED:
-        if (object_key(object, key, sizeof(key)) != 0)
+        if (mc_object_key(object, key, sizeof(key)) != 0)
             return;
         pthread_mutex_lock(&informer->lock);
         old = cache_put(informer, key, (json_t *)object);
@@ -197,7 +166,7 @@ static void on_event(void *ctx, mc_kube_event_type type, const json_t *object)
         json_decref(old);
         return;
     case MC_KUBE_DELETED:
-        if (object_key(object, key, sizeof(key)) != 0)
+        if (mc_object_key(object, key, sizeof(key)) != 0)
             return;
         pthread_mutex_lock(&informer->lock);
         old = cache_remove(informer, key);
@@ -277,7 +246,7 @@ static int list_all(mc_informer *informer, json_t **out, char **rv, mc_err *err)
         json_array_foreach(json_object_get(page, "items"), i, item)
         {
             char key[INFORMER_KEY_MAX];
-            if (object_key(item, key, sizeof(key)) != 0)
+            if (mc_object_key(item, key, sizeof(key)) != 0)
                 continue;
             fill_kind(item, page);
             json_object_set(objects, key, item);
@@ -465,16 +434,16 @@ static void informer_step(mc_informer *informer)
             retry_later(informer);
             return;
         }
-        informer->next_resync_ms = now_ms() + informer->resync_ms;
+        informer->next_resync_ms = mc_clock_now_ms() + informer->resync_ms;
     }
     if (informer->resync_ms <= 0)
         return;
-    if (now_ms() >= informer->next_resync_ms) {
+    if (mc_clock_now_ms() >= informer->next_resync_ms) {
         resync(informer);
-        informer->next_resync_ms = now_ms() + informer->resync_ms;
+        informer->next_resync_ms = mc_clock_now_ms() + informer->resync_ms;
     }
     mc_workqueue_add_after(informer->runner->queue, informer->key,
-                           informer->next_resync_ms - now_ms());
+                           informer->next_resync_ms - mc_clock_now_ms());
 }
 
 /* Looks key up and marks its informer busy (so that stop waits for the
@@ -660,7 +629,7 @@ int mc_informer_has_synced(mc_informer *informer)
 
 int mc_informer_wait_synced(mc_informer *informer, int64_t timeout_ms)
 {
-    struct timespec until = deadline_after(timeout_ms > 0 ? timeout_ms : 0);
+    struct timespec until = mc_clock_deadline_after(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&informer->lock);
     while (!informer->synced && !informer->stopping &&
            pthread_cond_timedwait(&informer->cond, &informer->lock, &until) == 0) {
@@ -737,7 +706,7 @@ int mc_informer_wait_for(mc_informer *informer, const char *ns, const char *name
     char key[INFORMER_KEY_MAX];
     if (cache_key(ns, name, key, sizeof(key)))
         return 0;
-    struct timespec until = deadline_after(timeout_ms > 0 ? timeout_ms : 0);
+    struct timespec until = mc_clock_deadline_after(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&informer->lock);
     int shown;
     while (!(shown = cache_shows(informer, key, old_rv, deleted)) && !informer->stopping &&

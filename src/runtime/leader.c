@@ -18,10 +18,10 @@
 #include <time.h>
 
 #include "api/time.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/str.h"
 
-static const mc_kube_resource lease_resource = {"coordination.k8s.io", "v1", "leases", 1};
 static const char *log_component = "leader";
 
 typedef enum {
@@ -53,13 +53,6 @@ struct mc_leader {
     unsigned seed;                 /* jitter; election thread only */
 };
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void now_micro(char *out, size_t out_size)
 {
     struct timespec ts;
@@ -71,14 +64,7 @@ static void now_micro(char *out, size_t out_size)
 /* Sleeps ms unless stop is asked; returns 1 when stopping. */
 static int sleep_unless_stopping(mc_leader *leader, int64_t ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += (time_t)(ms / 1000);
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = mc_clock_deadline_after(ms);
     pthread_mutex_lock(&leader->lock);
     while (!leader->stopping && pthread_cond_timedwait(&leader->cond, &leader->lock, &until) == 0) {
     }
@@ -105,7 +91,7 @@ static void observe(mc_leader *leader, const char *holder, const char *renew)
     free(leader->observed_renew);
     leader->observed_holder = mc_strdup(holder);
     leader->observed_renew = mc_strdup(renew);
-    leader->observed_at_ms = monotonic_ms();
+    leader->observed_at_ms = mc_clock_now_ms();
 }
 
 static json_int_t lease_seconds(const mc_leader *leader)
@@ -127,8 +113,8 @@ static try_result create_lease(mc_leader *leader)
     mc_err err;
     mc_err_clear(&err);
     json_t *created = NULL;
-    int rc =
-        mc_kube_create(leader->client, &lease_resource, leader->namespace, lease, &created, &err);
+    int rc = mc_kube_create(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace,
+                            lease, &created, &err);
     json_decref(created);
     json_decref(lease);
     if (rc != MC_OK) {
@@ -148,8 +134,8 @@ static try_result try_acquire_or_renew(mc_leader *leader)
     mc_err err;
     mc_err_clear(&err);
     try_result result = TRY_FAILED;
-    int rc =
-        mc_kube_get(leader->client, &lease_resource, leader->namespace, leader->name, &lease, &err);
+    int rc = mc_kube_get(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace,
+                         leader->name, &lease, &err);
     if (rc == MC_ENOTFOUND)
         return create_lease(leader);
     if (rc != MC_OK) {
@@ -166,7 +152,7 @@ static try_result try_acquire_or_renew(mc_leader *leader)
         duration = lease_seconds(leader);
     observe(leader, holder, renew);
     int ours = strcmp(holder, leader->identity) == 0;
-    if (*holder && !ours && leader->observed_at_ms + (int64_t)duration * 1000 > monotonic_ms()) {
+    if (*holder && !ours && leader->observed_at_ms + (int64_t)duration * 1000 > mc_clock_now_ms()) {
         result = TRY_HELD;
         goto out;
     }
@@ -188,7 +174,8 @@ static try_result try_acquire_or_renew(mc_leader *leader)
     }
     /* lease still carries the resourceVersion read above: a concurrent
      * writer makes this a 409 Conflict, and this candidate lost the race. */
-    rc = mc_kube_update(leader->client, &lease_resource, leader->namespace, lease, &updated, &err);
+    rc = mc_kube_update(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace,
+                        lease, &updated, &err);
     if (rc != MC_OK) {
         if (rc != MC_ECONFLICT)
             mc_log_warn(log_component, "%s: %s", leader->identity, err.msg);
@@ -209,8 +196,8 @@ static void release(mc_leader *leader)
     json_t *lease = NULL;
     mc_err err;
     mc_err_clear(&err);
-    if (mc_kube_get(leader->client, &lease_resource, leader->namespace, leader->name, &lease,
-                    &err) != MC_OK) {
+    if (mc_kube_get(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace,
+                    leader->name, &lease, &err) != MC_OK) {
         mc_log_warn(log_component, "%s: release: %s", leader->identity, err.msg);
         return;
     }
@@ -223,8 +210,8 @@ static void release(mc_leader *leader)
         json_object_set_new(spec, "leaseDurationSeconds", json_integer(1));
         json_object_set_new(spec, "renewTime", json_string(stamp));
         json_t *updated = NULL;
-        if (mc_kube_update(leader->client, &lease_resource, leader->namespace, lease, &updated,
-                           &err) != MC_OK)
+        if (mc_kube_update(leader->client, mc_kube_resource_of(MC_API_LEASES), leader->namespace,
+                           lease, &updated, &err) != MC_OK)
             mc_log_warn(log_component, "%s: release: %s", leader->identity, err.msg);
         json_decref(updated);
     }
@@ -241,7 +228,7 @@ static int64_t next_attempt_ms(mc_leader *leader)
     int64_t wait = leader->retry_ms -
                    (int64_t)(rand_r(&leader->seed) % (unsigned)(leader->retry_ms / 5 + 1));
     if (leader->observed_holder && leader->observed_holder[0]) {
-        int64_t expiry = leader->observed_at_ms + leader->lease_ms + 20 - monotonic_ms();
+        int64_t expiry = leader->observed_at_ms + leader->lease_ms + 20 - mc_clock_now_ms();
         if (expiry > 0 && expiry < wait)
             wait = expiry;
     }
@@ -265,13 +252,13 @@ static int acquire(mc_leader *leader)
  * (renew deadline passed, or the Lease shows another live holder) or on stop. */
 static void renew(mc_leader *leader)
 {
-    int64_t last_renew = monotonic_ms();
+    int64_t last_renew = mc_clock_now_ms();
     for (;;) {
         if (sleep_unless_stopping(leader, leader->retry_ms))
             return;
         try_result result = try_acquire_or_renew(leader);
         if (result == TRY_LEADING) {
-            last_renew = monotonic_ms();
+            last_renew = mc_clock_now_ms();
             continue;
         }
         if (result == TRY_HELD) {
@@ -279,7 +266,7 @@ static void renew(mc_leader *leader)
                         leader->namespace, leader->name, leader->observed_holder);
             return;
         }
-        if (monotonic_ms() - last_renew >= leader->renew_deadline_ms) {
+        if (mc_clock_now_ms() - last_renew >= leader->renew_deadline_ms) {
             mc_log_warn(log_component, "%s: could not renew the lease %s/%s within %lld ms",
                         leader->identity, leader->namespace, leader->name,
                         (long long)leader->renew_deadline_ms);
@@ -346,7 +333,7 @@ int mc_leader_new(mc_kube_client *client, const mc_leader_options *options, mc_l
     }
     for (const char *p = leader->identity ? leader->identity : ""; *p; p++)
         leader->seed = leader->seed * 31u + (unsigned char)*p;
-    leader->seed ^= (unsigned)monotonic_ms();
+    leader->seed ^= (unsigned)mc_clock_now_ms();
     pthread_condattr_t attr;
     if (!leader->namespace || !leader->name || !leader->identity ||
         pthread_condattr_init(&attr) != 0) {

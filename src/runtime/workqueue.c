@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/clock.h"
 #include "util/str.h"
 
 #define ENTRY_DIRTY      1u /* queued in ready (or due to be when processing ends) */
@@ -58,9 +59,7 @@ struct mc_workqueue {
 static int64_t monotonic_ms(void *ctx)
 {
     (void)ctx;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return mc_clock_now_ms();
 }
 
 static uint64_t hash_key(const char *key)
@@ -420,26 +419,12 @@ unsigned mc_workqueue_requeues(mc_workqueue *queue, const char *key)
     return failures;
 }
 
-/* Absolute CLOCK_MONOTONIC time ms from now. */
-static struct timespec deadline_after(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 int mc_workqueue_get(mc_workqueue *queue, char **key, int64_t timeout_ms)
 {
     *key = NULL;
     /* The get timeout runs on the real monotonic clock; delayed keys fall due
      * by the queue's clock (tests move it and call mc_workqueue_tick). */
-    int64_t give_up = timeout_ms >= 0 ? monotonic_ms(NULL) + timeout_ms : -1;
+    int64_t give_up = timeout_ms >= 0 ? mc_clock_now_ms() + timeout_ms : -1;
     int rc = MC_OK;
     pthread_mutex_lock(&queue->lock);
     for (;;) {
@@ -466,7 +451,7 @@ int mc_workqueue_get(mc_workqueue *queue, char **key, int64_t timeout_ms)
             rc = MC_EUNAVAILABLE;
             break;
         }
-        int64_t now_real = monotonic_ms(NULL);
+        int64_t now_real = mc_clock_now_ms();
         if (give_up >= 0 && now_real >= give_up) {
             rc = MC_ENOTFOUND;
             break;
@@ -482,7 +467,7 @@ int mc_workqueue_get(mc_workqueue *queue, char **key, int64_t timeout_ms)
         if (wait_ms < 0) {
             pthread_cond_wait(&queue->cond, &queue->lock);
         } else {
-            struct timespec ts = deadline_after(wait_ms);
+            struct timespec ts = mc_clock_deadline_after(wait_ms);
             pthread_cond_timedwait(&queue->cond, &queue->lock, &ts);
         }
     }

@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "server/internal.h"
+#include "server/request.h"
 
 /* The media type of server-side apply (its body may be YAML or JSON). */
 #define MC_SERVER_APPLY_CONTENT_TYPE "application/apply-patch+yaml"

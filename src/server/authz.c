@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/codec.h"
+#include "server/handlers.h"
 #include "server/internal.h"
 #include "server/protobuf.h"
 #include "server/rbac.h"

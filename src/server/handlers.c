@@ -18,6 +18,7 @@
 #include "api/time.h"
 #include "api/validate.h"
 #include "server/apply.h"
+#include "server/handlers.h"
 #include "server/internal.h"
 #include "server/options.h"
 #include "server/protobuf.h"

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "server/internal.h"
+#include "server/request.h"
 
 /* DeleteOptions as the delete verbs use them. */
 typedef struct mc_server_delete_options {

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "api/selector.h"
+#include "server/handlers.h"
 #include "server/internal.h"
 #include "server/options.h"
 #include "server/table.h"

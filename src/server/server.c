@@ -16,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/time.h"
 #include "api/validate.h"
 #include "pki/cert.h"
 #include "pki/csr.h"
@@ -30,8 +29,6 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/str.h"
-
-#define CRD_RESOURCE "apiextensions.k8s.io/customresourcedefinitions"
 
 static int path_join(char *out, size_t size, const char *dir, const char *name)
 {
@@ -132,47 +129,7 @@ static int make_serving_cert(struct mc_server *server, const char *dir, mc_err *
     return rc;
 }
 
-/* ---- tokens and kubeconfigs ---- */
-
-/* Reads DIR/tokens/<cluster> (or a cluster's ServiceAccount signing key,
- * DIR/tokens/<cluster>.serviceaccount-key), creating a random one when
- * missing. */
-static int load_or_create_token(const char *dir, const char *cluster, char token[65], mc_err *err)
-{
-    char tokens_dir[4096], path[4200];
-    path_join(tokens_dir, sizeof(tokens_dir), dir, "tokens");
-    snprintf(path, sizeof(path), "%s/%s", tokens_dir, cluster);
-    char *text = NULL;
-    size_t len = 0;
-    int rc = mc_file_read(path, 1024, &text, &len, err);
-    if (rc == MC_OK) {
-        while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-            text[--len] = '\0';
-        if (len != 64) {
-            mc_secure_free_str(text);
-            return mc_err_set(err, MC_EINVAL, "%s: not a meshcert token (64 hex digits)", path);
-        }
-        memcpy(token, text, 65);
-        mc_secure_free_str(text);
-        return MC_OK;
-    }
-    if (rc != MC_ENOTFOUND)
-        return rc;
-    unsigned char raw[32];
-    FILE *f = fopen("/dev/urandom", "rb");
-    size_t got = f ? fread(raw, 1, sizeof(raw), f) : 0;
-    if (f)
-        fclose(f);
-    if (got != sizeof(raw))
-        return mc_err_set(err, MC_EIO, "cannot read /dev/urandom for a token");
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(token + 2 * i, 3, "%02x", raw[i]);
-    mc_secure_zero(raw, sizeof(raw));
-    rc = mc_file_mkdir_p(tokens_dir, 0700, err);
-    if (rc == MC_OK)
-        rc = mc_file_write_atomic(path, token, 64, 0600, err);
-    return rc;
-}
+/* ---- kubeconfigs ---- */
 
 int mc_server_write_kubeconfig(const char *data_dir, const char *cluster, const char *host,
                                int port, mc_err *err)
@@ -180,7 +137,7 @@ int mc_server_write_kubeconfig(const char *data_dir, const char *cluster, const 
     char token[65], ca_path[4096], dir[4096], path[4200];
     char *ca_pem = NULL, *ca_b64 = NULL;
     size_t ca_len = 0;
-    int rc = load_or_create_token(data_dir, cluster, token, err);
+    int rc = mc_server_cluster_token(data_dir, cluster, token, err);
     path_join(ca_path, sizeof(ca_path), data_dir, "ca-cert.pem");
     if (rc == MC_OK)
         rc = mc_file_read(ca_path, MC_PKI_PEM_MAX, &ca_pem, &ca_len, err);
@@ -210,154 +167,6 @@ int mc_server_write_kubeconfig(const char *data_dir, const char *cluster, const 
     free(ca_b64);
     free(ca_pem);
     return rc;
-}
-
-/* ---- clusters ---- */
-
-mc_server_cluster *mc_server_find_cluster(struct mc_server *server, const char *name)
-{
-    for (size_t i = 0; i < server->cluster_count; i++)
-        if (strcmp(server->clusters[i].name, name) == 0)
-            return &server->clusters[i];
-    return NULL;
-}
-
-int mc_server_cluster_apply_crd(mc_server_cluster *cluster, const json_t *crd, mc_err *err)
-{
-    return mc_server_registry_apply_crd(cluster->registry, crd, err);
-}
-
-static void cluster_clear(mc_server_cluster *cluster)
-{
-    free(cluster->name);
-    mc_server_registry_free(cluster->registry);
-    mc_secure_zero(cluster->token, sizeof(cluster->token));
-    mc_secure_zero(cluster->sa_key, sizeof(cluster->sa_key));
-    memset(cluster, 0, sizeof(*cluster));
-}
-
-/* The namespaces every cluster starts with, as kube-apiserver creates them. */
-static int ensure_namespaces(struct mc_server *server, const char *cluster, mc_err *err)
-{
-    static const char *const names[] = {"default", "kube-system", "kube-public",
-                                        "kube-node-lease"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (mc_store_get(server->store, cluster, "core/namespaces", "", names[i]))
-            continue;
-        char uid[40], now[40];
-        unsigned char r[8];
-        FILE *f = fopen("/dev/urandom", "rb");
-        if (!f || fread(r, 1, sizeof(r), f) != sizeof(r))
-            memset(r, (int)i, sizeof(r));
-        if (f)
-            fclose(f);
-        snprintf(uid, sizeof(uid), "%02x%02x%02x%02x-0000-4000-8000-%02x%02x%02x%02x0000", r[0],
-                 r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
-        mc_time_format((int64_t)time(NULL), now, sizeof(now));
-        json_t *ns = json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:{s:s}},s:{s:[s]},s:{s:s}}",
-                               "apiVersion", "v1", "kind", "Namespace", "metadata", "name",
-                               names[i], "uid", uid, "creationTimestamp", now, "labels",
-                               "kubernetes.io/metadata.name", names[i], "spec", "finalizers",
-                               "kubernetes", "status", "phase", "Active");
-        int rc = mc_store_put(server->store, cluster, "core/namespaces", "", names[i], ns, NULL,
-                              err);
-        json_decref(ns);
-        if (rc)
-            return rc;
-    }
-    return MC_OK;
-}
-
-/* Loads a cluster into memory: token, registry (with its stored CRDs),
- * default namespaces, kubeconfig. */
-static int cluster_load(struct mc_server *server, const char *name, mc_err *err)
-{
-    mc_server_cluster *grown =
-        realloc(server->clusters, (server->cluster_count + 1) * sizeof(*grown));
-    if (!grown)
-        return mc_err_set(err, MC_ENOMEM, "out of memory");
-    server->clusters = grown;
-    mc_server_cluster *cluster = &server->clusters[server->cluster_count];
-    memset(cluster, 0, sizeof(*cluster));
-    cluster->name = mc_strdup(name);
-    cluster->registry = mc_server_registry_new();
-    int rc = cluster->name && cluster->registry ? MC_OK
-                                                : mc_err_set(err, MC_ENOMEM, "out of memory");
-    if (rc == MC_OK)
-        rc = load_or_create_token(server->data_dir, name, cluster->token, err);
-    if (rc == MC_OK) {
-        char key_name[128];
-        snprintf(key_name, sizeof(key_name), "%.100s" MC_SERVER_SA_KEY_SUFFIX, name);
-        rc = load_or_create_token(server->data_dir, key_name, cluster->sa_key, err);
-    }
-    if (rc == MC_OK)
-        rc = ensure_namespaces(server, name, err);
-    if (rc == MC_OK) {
-        const json_t **crds = NULL;
-        size_t n = 0;
-        int more = 0;
-        rc = mc_store_list(server->store, name, CRD_RESOURCE, NULL, NULL, NULL, 0, &crds, &n,
-                           &more, err);
-        for (size_t i = 0; rc == MC_OK && i < n; i++) {
-            mc_err crd_err = {0};
-            if (mc_server_registry_apply_crd(cluster->registry, crds[i], &crd_err))
-                mc_log_warn("server", "cluster %s: stored CRD not served: %s", name, crd_err.msg);
-        }
-        free(crds);
-    }
-    if (rc) {
-        cluster_clear(cluster);
-        return rc;
-    }
-    server->cluster_count++;
-    return MC_OK;
-}
-
-static void cluster_unload(struct mc_server *server, const char *name)
-{
-    for (size_t i = 0; i < server->cluster_count; i++) {
-        if (strcmp(server->clusters[i].name, name) != 0)
-            continue;
-        mc_watch_hub_end_cluster(server->hub, name);
-        cluster_clear(&server->clusters[i]);
-        server->clusters[i] = server->clusters[server->cluster_count - 1];
-        server->cluster_count--;
-        return;
-    }
-}
-
-void mc_server_sync_clusters(struct mc_server *server)
-{
-    int changed = 0;
-    if (mc_store_refresh_clusters(server->store, &changed, NULL) != MC_OK || !changed)
-        return;
-    size_t count = 0;
-    const char **names = mc_store_cluster_names(server->store, &count);
-    /* Unload clusters that are gone, load new ones. */
-    for (size_t i = 0; i < server->cluster_count;) {
-        int present = 0;
-        for (size_t k = 0; names && k < count; k++)
-            present |= strcmp(names[k], server->clusters[i].name) == 0;
-        if (present) {
-            i++;
-            continue;
-        }
-        mc_log_info("server", "cluster %s removed", server->clusters[i].name);
-        char *gone = mc_strdup(server->clusters[i].name);
-        if (gone)
-            cluster_unload(server, gone);
-        free(gone);
-    }
-    for (size_t k = 0; names && k < count; k++) {
-        if (mc_server_find_cluster(server, names[k]))
-            continue;
-        mc_err err = {0};
-        if (cluster_load(server, names[k], &err))
-            mc_log_error("server", "cluster %s: %s", names[k], err.msg);
-        else
-            mc_log_info("server", "cluster %s added", names[k]);
-    }
-    free(names);
 }
 
 /* ---- start, stop ---- */
@@ -577,20 +386,22 @@ int mc_server_start(const mc_server_config *config, mc_server **out, mc_err *err
         }
     }
     if (rc == MC_OK) {
+        mc_server_cluster_table_init(&server->clusters, server->data_dir, server->store,
+                                     server->hub);
         int changed = 0;
         mc_store_refresh_clusters(server->store, &changed, NULL);
         size_t count = 0;
         const char **names = mc_store_cluster_names(server->store, &count);
         for (size_t i = 0; rc == MC_OK && names && i < count; i++)
-            rc = cluster_load(server, names[i], err);
+            rc = mc_server_cluster_table_load(&server->clusters, names[i], err);
         free(names);
     }
     if (rc == MC_OK)
         rc = register_metrics(server, config->metrics, err);
     if (rc == MC_OK)
         rc = mc_server_http_start(server, err);
-    for (size_t i = 0; rc == MC_OK && i < server->cluster_count; i++)
-        rc = mc_server_write_kubeconfig(server->data_dir, server->clusters[i].name,
+    for (size_t i = 0; rc == MC_OK && i < server->clusters.count; i++)
+        rc = mc_server_write_kubeconfig(server->data_dir, server->clusters.clusters[i].name,
                                         server->listen_host, server->port, err);
     if (rc == MC_OK)
         rc = write_server_json(server, err);
@@ -623,9 +434,7 @@ void mc_server_stop(mc_server *server)
     mc_inflight_free(server->inflight);
     server->inflight = NULL;
     mc_store_close(server->store);
-    for (size_t i = 0; i < server->cluster_count; i++)
-        cluster_clear(&server->clusters[i]);
-    free(server->clusters);
+    mc_server_cluster_table_clear(&server->clusters);
     free(server->tls_cert);
     mc_secure_free_str(server->tls_key);
     if (server->listen_fd >= 0)

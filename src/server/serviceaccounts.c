@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "api/time.h"
+#include "server/handlers.h"
 #include "server/internal.h"
 #include "server/satoken.h"
 #include "util/base64.h"

@@ -13,7 +13,7 @@
 
 #include <jansson.h>
 
-#include "server/internal.h"
+#include "server/request.h"
 #include "util/err.h"
 
 /* What a refused write answers. */

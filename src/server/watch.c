@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/sorted.h"
 #include "util/str.h"
@@ -114,13 +115,6 @@ struct mc_watch_hub {
     size_t polls_cap;         /* timer thread: entries allocated in both */
     uint64_t rng;             /* lock: xorshift state for default timeouts */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- lines ------------------------------------------------------------- */
 
@@ -480,7 +474,7 @@ static void *timer_main(void *arg)
     int64_t next_peer_check = 0;
     pthread_mutex_lock(&hub->lock);
     while (!hub->stopping) {
-        int64_t now = now_ms();
+        int64_t now = mc_clock_now_ms();
         if (now >= next_peer_check) {
             reap_closed_peers(hub);
             next_peer_check = now + WATCH_PEER_CHECK_MS;
@@ -499,7 +493,7 @@ static void *timer_main(void *arg)
                 }
             }
         }
-        int64_t until = now_ms() + WATCH_TICK_MS;
+        int64_t until = mc_clock_now_ms() + WATCH_TICK_MS;
         struct timespec ts = {.tv_sec = until / 1000, .tv_nsec = (long)(until % 1000) * 1000000};
         pthread_cond_timedwait(&hub->tick, &hub->lock, &ts);
     }
@@ -514,7 +508,7 @@ mc_watch_hub *mc_watch_hub_new(mc_store *store, int bookmark_seconds)
         return NULL;
     hub->store = store;
     hub->bookmark_ms = (int64_t)(bookmark_seconds > 0 ? bookmark_seconds : 60) * 1000;
-    hub->rng = (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull | 1u;
+    hub->rng = (uint64_t)mc_clock_now_ms() * 0x9E3779B97F4A7C15ull | 1u;
     pthread_condattr_t attr;
     if (pthread_mutex_init(&hub->lock, NULL) != 0) {
         free(hub);
@@ -1001,7 +995,7 @@ struct MHD_Response *mc_watch_start(mc_watch_hub *hub, struct MHD_Connection *co
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache, private");
 
-    int64_t now = now_ms();
+    int64_t now = mc_clock_now_ms();
     pthread_mutex_lock(&hub->lock);
     int64_t timeout_ms = (int64_t)params->timeout_seconds * 1000;
     if (params->timeout_seconds <= 0) {

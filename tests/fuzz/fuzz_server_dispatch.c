@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/http.h"
 #include "server/internal.h"
 #include "server/server.h"
 #include "util/file.h"

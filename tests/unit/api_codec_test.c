@@ -16,7 +16,6 @@
 #include "api/certificate_request.h"
 #include "api/core.h"
 #include "api/issued_certificate.h"
-#include "api/list.h"
 #include "api/pod_bounce.h"
 #include "api/resource.h"
 #include "api/status.h"
@@ -45,13 +44,7 @@ ROUNDTRIP(rt_pbd, mc_api_pod_bounce_directive, mc_api_pod_bounce_directive_decod
 ROUNDTRIP(rt_secret, mc_api_secret, mc_api_secret_decode, mc_api_secret_encode,
           mc_api_secret_free)
 ROUNDTRIP(rt_pod, mc_api_pod, mc_api_pod_decode, mc_api_pod_encode, mc_api_pod_free)
-ROUNDTRIP(rt_ns, mc_api_namespace, mc_api_namespace_decode, mc_api_namespace_encode,
-          mc_api_namespace_free)
-ROUNDTRIP(rt_lease, mc_api_lease, mc_api_lease_decode, mc_api_lease_encode, mc_api_lease_free)
-ROUNDTRIP(rt_event, mc_api_event, mc_api_event_decode, mc_api_event_encode, mc_api_event_free)
-ROUNDTRIP(rt_status, mc_api_status, mc_api_status_decode, mc_api_status_encode,
-          mc_api_status_free)
-ROUNDTRIP(rt_list, mc_api_list, mc_api_list_decode, mc_api_list_encode, mc_api_list_free)
+ROUNDTRIP(rt_status, mc_api_status, mc_api_status_decode, mc_api_status_encode, mc_api_status_free)
 
 static roundtrip_fn roundtrip_for_kind(const char *kind)
 {
@@ -59,10 +52,11 @@ static roundtrip_fn roundtrip_for_kind(const char *kind)
         const char *kind;
         roundtrip_fn fn;
     } table[] = {
-        {"IssuedCertificate", rt_ic}, {"CertificateRequest", rt_cr},
-        {"PodBounceDirective", rt_pbd}, {"Secret", rt_secret},
-        {"Pod", rt_pod}, {"Namespace", rt_ns},
-        {"Lease", rt_lease}, {"Event", rt_event},
+        {"IssuedCertificate", rt_ic},
+        {"CertificateRequest", rt_cr},
+        {"PodBounceDirective", rt_pbd},
+        {"Secret", rt_secret},
+        {"Pod", rt_pod},
         {"Status", rt_status},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
@@ -90,11 +84,18 @@ static void test_roundtrip_objects(void **state)
 {
     (void)state;
     static const char *const files[] = {
-        "issuedcertificate.json", "issuedcertificate-protojson.json",
-        "issuedcertificate-lifetime.json", "certificaterequest.json", "podbouncedirective.json",
-        "secret-cacerts.json", "pod.json", "namespace.json", "lease.json", "event.json",
-        "status-notfound.json", "status-conflict.json", "status-invalid.json",
-        "status-expired.json", "status-toomanyrequests.json",
+        "issuedcertificate.json",
+        "issuedcertificate-protojson.json",
+        "issuedcertificate-lifetime.json",
+        "certificaterequest.json",
+        "podbouncedirective.json",
+        "secret-cacerts.json",
+        "pod.json",
+        "status-notfound.json",
+        "status-conflict.json",
+        "status-invalid.json",
+        "status-expired.json",
+        "status-toomanyrequests.json",
     };
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         json_t *in = api_test_load(files[i]);
@@ -104,138 +105,6 @@ static void test_roundtrip_objects(void **state)
         assert_roundtrip(in, fn);
         json_decref(in);
     }
-}
-
-/* Lists: the list itself, then every item through its own kind's codec. */
-static void test_roundtrip_lists(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *file;
-        const char *item_kind;
-        size_t items;
-    } lists[] = {
-        {"issuedcertificatelist.json", "IssuedCertificate", 2},
-        {"podlist.json", "Pod", 1},
-        {"secretlist-empty.json", "Secret", 0},
-    };
-    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-        json_t *in = api_test_load(lists[i].file);
-        assert_roundtrip(in, rt_list);
-        mc_api_list *list = NULL;
-        assert_int_equal(mc_api_list_decode(in, &list, NULL), 0);
-        assert_int_equal(json_array_size(list->items), lists[i].items);
-        json_t *rebuilt = json_array();
-        for (size_t j = 0; j < json_array_size(list->items); j++) {
-            json_t *item = json_array_get(list->items, j);
-            json_t *out = NULL;
-            assert_int_equal(roundtrip_for_kind(lists[i].item_kind)(item, &out, NULL), 0);
-            assert_true(api_test_json_equal(out, item));
-            json_array_append_new(rebuilt, out);
-        }
-        json_decref(list->items);
-        list->items = rebuilt;
-        json_t *out = NULL;
-        assert_int_equal(mc_api_list_encode(list, &out, NULL), 0);
-        assert_true(api_test_json_equal(out, in));
-        json_decref(out);
-        mc_api_list_free(list);
-        json_decref(in);
-    }
-}
-
-static void test_list_fields(void **state)
-{
-    (void)state;
-    json_t *in = api_test_load("issuedcertificatelist.json");
-    mc_api_list *list = NULL;
-    assert_int_equal(mc_api_list_decode(in, &list, NULL), 0);
-    assert_string_equal(list->kind, "IssuedCertificateList");
-    assert_string_equal(list->resource_version, "123456");
-    assert_non_null(list->continue_token);
-    assert_int_equal(list->remaining_item_count, 1);
-    mc_api_list_free(list);
-    json_decref(in);
-
-    mc_err err = {0};
-    json_t *bad = api_test_json("{\"kind\":\"IssuedCertificate\",\"items\":[]}");
-    assert_int_equal(mc_api_list_decode(bad, &list, &err), MC_EINVAL);
-    assert_non_null(strstr(err.msg, "does not end in List"));
-    json_decref(bad);
-    bad = api_test_json("{\"kind\":\"PodList\",\"items\":[1]}");
-    assert_int_equal(mc_api_list_decode(bad, &list, &err), MC_EINVAL);
-    assert_non_null(strstr(err.msg, "items[0]"));
-    json_decref(bad);
-
-    mc_api_list *fresh = mc_api_list_new("v1", "PodList");
-    fresh->resource_version = strdup("42");
-    json_t *out = NULL;
-    assert_int_equal(mc_api_list_encode(fresh, &out, NULL), 0);
-    json_t *want = api_test_json(
-        "{\"apiVersion\":\"v1\",\"kind\":\"PodList\",\"metadata\":{\"resourceVersion\":\"42\"},"
-        "\"items\":[]}");
-    assert_true(api_test_json_equal(out, want));
-    json_decref(want);
-    json_decref(out);
-    mc_api_list_free(fresh);
-}
-
-static void test_watch_events(void **state)
-{
-    (void)state;
-    size_t len;
-    char *text = api_test_read("watch-issuedcertificates.jsonl", &len);
-    static const mc_api_watch_type want[] = {MC_WATCH_ADDED, MC_WATCH_MODIFIED, MC_WATCH_BOOKMARK,
-                                             MC_WATCH_DELETED, MC_WATCH_ERROR};
-    size_t n = 0;
-    char *line = text;
-    while (line < text + len) {
-        char *nl = memchr(line, '\n', (size_t)(text + len - line));
-        size_t line_len = nl ? (size_t)(nl - line + 1) : (size_t)(text + len - line);
-        mc_api_watch_event *ev = NULL;
-        mc_err err = {0};
-        assert_int_equal(mc_api_watch_event_parse(line, line_len, &ev, &err), 0);
-        assert_true(n < 5);
-        assert_int_equal(ev->type, want[n]);
-        json_t *obj_out = NULL;
-        if (ev->type == MC_WATCH_ERROR) {
-            mc_api_status *st = NULL;
-            assert_int_equal(mc_api_status_decode(ev->object, &st, NULL), 0);
-            assert_int_equal(st->code, 410);
-            assert_string_equal(st->reason, "Expired");
-            assert_int_equal(mc_api_status_encode(st, &obj_out, NULL), 0);
-            mc_api_status_free(st);
-        } else if (ev->type != MC_WATCH_BOOKMARK) {
-            assert_int_equal(rt_ic(ev->object, &obj_out, NULL), 0);
-        } else {
-            obj_out = json_incref(ev->object);
-        }
-        assert_true(api_test_json_equal(obj_out, ev->object));
-        json_t *ev_out = NULL;
-        assert_int_equal(mc_api_watch_event_encode(ev, &ev_out, NULL), 0);
-        json_t *line_json = NULL;
-        assert_int_equal(mc_api_json_parse(line, line_len, &line_json, NULL), 0);
-        assert_true(api_test_json_equal(ev_out, line_json));
-        json_decref(line_json);
-        json_decref(ev_out);
-        json_decref(obj_out);
-        mc_api_watch_event_free(ev);
-        n++;
-        line += line_len;
-    }
-    assert_int_equal(n, 5);
-    free(text);
-
-    mc_api_watch_event *ev = NULL;
-    mc_err err = {0};
-    const char *bad = "{\"type\":\"CHANGED\",\"object\":{}}";
-    assert_int_equal(mc_api_watch_event_parse(bad, strlen(bad), &ev, &err), MC_EINVAL);
-    assert_non_null(strstr(err.msg, "CHANGED"));
-    bad = "{\"type\":\"ADDED\"}";
-    assert_int_equal(mc_api_watch_event_parse(bad, strlen(bad), &ev, &err), MC_EINVAL);
-    bad = "{\"type\":\"ADDED\",";
-    assert_int_equal(mc_api_watch_event_parse(bad, strlen(bad), &ev, &err), MC_EINVAL);
-    assert_non_null(strstr(err.msg, "malformed JSON"));
 }
 
 static mc_api_issued_certificate *load_ic(const char *file)
@@ -719,7 +588,7 @@ static void test_secret(void **state)
     json_decref(bad);
 }
 
-static void test_pod_namespace_lease_event(void **state)
+static void test_pod(void **state)
 {
     (void)state;
     json_t *in = api_test_load("pod.json");
@@ -740,48 +609,6 @@ static void test_pod_namespace_lease_event(void **state)
     assert_false(pod->ready);
     mc_api_pod_free(pod);
     json_decref(unready);
-
-    in = api_test_load("namespace.json");
-    mc_api_namespace *ns = NULL;
-    assert_int_equal(mc_api_namespace_decode(in, &ns, NULL), 0);
-    assert_string_equal(ns->phase, "Active");
-    assert_null(ns->metadata.namespace);
-    assert_int_equal(mc_api_namespace_validate(ns, NULL), 0);
-    mc_api_namespace_free(ns);
-    json_decref(in);
-
-    in = api_test_load("lease.json");
-    mc_api_lease *lease = NULL;
-    assert_int_equal(mc_api_lease_decode(in, &lease, NULL), 0);
-    assert_string_equal(lease->holder_identity, "meshcert-issuer-6c9f_1b2c3d");
-    assert_int_equal(lease->lease_duration_seconds, 15);
-    assert_int_equal(lease->lease_transitions, 3);
-    assert_string_equal(lease->renew_time, "2024-05-01T10:00:00.123456Z");
-    assert_int_equal(mc_api_lease_validate(lease, NULL), 0);
-    /* renew: only renewTime changes */
-    free(lease->renew_time);
-    lease->renew_time = strdup("2024-05-01T10:00:10.000000Z");
-    json_t *out = NULL;
-    assert_int_equal(mc_api_lease_encode(lease, &out, NULL), 0);
-    json_t *want = json_deep_copy(in);
-    json_object_set_new(json_object_get(want, "spec"), "renewTime",
-                        json_string("2024-05-01T10:00:10.000000Z"));
-    assert_true(api_test_json_equal(out, want));
-    json_decref(want);
-    json_decref(out);
-    mc_api_lease_free(lease);
-    json_decref(in);
-
-    in = api_test_load("event.json");
-    mc_api_event *ev = NULL;
-    assert_int_equal(mc_api_event_decode(in, &ev, NULL), 0);
-    assert_string_equal(ev->involved_object.kind, "IssuedCertificate");
-    assert_string_equal(ev->source_component, "meshcert-agent");
-    assert_int_equal(ev->count, 1);
-    assert_null(ev->event_time); /* null in the fixture */
-    assert_int_equal(mc_api_event_validate(ev, NULL), 0);
-    mc_api_event_free(ev);
-    json_decref(in);
 }
 
 static void test_status(void **state)
@@ -955,9 +782,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_objects),
         cmocka_unit_test(test_conditions),
-        cmocka_unit_test(test_roundtrip_lists),
-        cmocka_unit_test(test_list_fields),
-        cmocka_unit_test(test_watch_events),
         cmocka_unit_test(test_ic_fields),
         cmocka_unit_test(test_ic_edit_keeps_unknown),
         cmocka_unit_test(test_ic_protojson_and_unknown_state),
@@ -968,7 +792,7 @@ int main(void)
         cmocka_unit_test(test_cr_bytes),
         cmocka_unit_test(test_pod_bounce_records),
         cmocka_unit_test(test_secret),
-        cmocka_unit_test(test_pod_namespace_lease_event),
+        cmocka_unit_test(test_pod),
         cmocka_unit_test(test_status),
         cmocka_unit_test(test_states_and_resources),
         cmocka_unit_test(test_json_parse_limits),

@@ -466,37 +466,6 @@ static void test_core_validate(void **state)
     s->type = strdup("not a type");
     assert_invalid(mc_api_secret_validate(s, &err), &err, "type: \"not a type\"");
     mc_api_secret_free(s);
-
-    mc_api_namespace *ns = mc_api_namespace_new("istio-system");
-    assert_int_equal(mc_api_namespace_validate(ns, &err), 0);
-    free(ns->metadata.name);
-    ns->metadata.name = strdup("istio.system");
-    assert_invalid(mc_api_namespace_validate(ns, &err), &err, "namespace istio.system: metadata.name");
-    mc_api_namespace_free(ns);
-
-    mc_api_lease *lease = mc_api_lease_new("service-mesh-hub", "meshcert-issuer");
-    assert_invalid(mc_api_lease_validate(lease, &err), &err, "spec.holderIdentity: required");
-    lease->holder_identity = strdup("me");
-    assert_invalid(mc_api_lease_validate(lease, &err), &err, "spec.leaseDurationSeconds");
-    lease->lease_duration_seconds = 15;
-    lease->renew_time = strdup("2024-05-01T10:00:00.5Z");
-    assert_int_equal(mc_api_lease_validate(lease, &err), 0);
-    free(lease->renew_time);
-    lease->renew_time = strdup("2024-13-01T10:00:00Z");
-    assert_invalid(mc_api_lease_validate(lease, &err), &err, "spec.renewTime");
-    mc_api_lease_free(lease);
-
-    mc_api_event *ev = mc_api_event_new("istio-system", "mesh-1.abc");
-    ev->involved_object.kind = strdup("IssuedCertificate");
-    ev->involved_object.name = strdup("mesh-1");
-    assert_invalid(mc_api_event_validate(ev, &err), &err, "reason: required");
-    ev->reason = strdup("Issued");
-    ev->type = strdup("Normal");
-    assert_int_equal(mc_api_event_validate(ev, &err), 0);
-    free(ev->type);
-    ev->type = strdup("Info");
-    assert_invalid(mc_api_event_validate(ev, &err), &err, "neither Normal nor Warning");
-    mc_api_event_free(ev);
 }
 
 /* issue 14: kube-apiserver's wording of the same rules, for the server's 422s */

@@ -45,14 +45,6 @@ void mc_server_identity_service_account(mc_server_identity *identity, const char
     identity_add_group(identity, "system:authenticated");
 }
 
-int mc_server_identity_in_group(const mc_server_identity *identity, const char *group)
-{
-    for (size_t i = 0; i < identity->groups_len; i++)
-        if (strcmp(identity->groups[i], group) == 0)
-            return 1;
-    return 0;
-}
-
 mc_server_authz_decision mc_server_authorize(const mc_server_rbac_source *rbac,
                                              const mc_server_identity *identity,
                                              const mc_server_authz_request *what, char *reason,

@@ -34,8 +34,6 @@ void mc_server_identity_admin(mc_server_identity *identity, const char *cluster)
 void mc_server_identity_service_account(mc_server_identity *identity, const char *ns,
                                         const char *name);
 
-/* 1 when identity is in group. */
-int mc_server_identity_in_group(const mc_server_identity *identity, const char *group);
 
 /* What is asked (kube's authorizer.Attributes). Strings may be "*" in a
  * SelfSubjectAccessReview; NULL or "" means none / all namespaces. */

@@ -50,10 +50,6 @@ int mc_server_authz_check_path(const mc_server_request *req, const char *path,
  * (authz.c). */
 void mc_server_authz_handle_review(mc_server_request *req, mc_server_reply *reply);
 
-/* The request body as a JSON object: JSON, YAML or kubectl's protobuf
- * (new reference); NULL with a 400/415 reply filled (handlers.c). */
-json_t *mc_server_parse_body(const mc_server_request *req, mc_server_reply *reply);
-
 /* ServiceAccount tokens (serviceaccounts.c). */
 
 /* Authenticates a bearer token (after "Bearer ") that is not the cluster's

@@ -11,6 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+int mc_server_identity_in_group(const mc_server_identity *identity, const char *group)
+{
+    for (size_t i = 0; i < identity->groups_len; i++)
+        if (strcmp(identity->groups[i], group) == 0)
+            return 1;
+    return 0;
+}
+
 /* A list of strings: a JSON array, or a NULL-terminated C array. */
 typedef struct str_list {
     const json_t *json;

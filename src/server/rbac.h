@@ -31,4 +31,7 @@ int mc_server_rbac_allows(const mc_server_rbac_source *rbac, const mc_server_ide
 void mc_server_rbac_rules(const mc_server_rbac_source *rbac, const mc_server_identity *identity,
                           const char *ns, json_t *resource_rules, json_t *non_resource_rules);
 
+/* 1 when identity is in group. */
+int mc_server_identity_in_group(const mc_server_identity *identity, const char *group);
+
 #endif

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/codec.h"
+#include "server/protobuf.h"
+#include "server/yaml.h"
 #include "util/str.h"
 
 /* A list reply streamed as the client reads: the list's fields, then one
@@ -331,4 +334,61 @@ int mc_server_reply_store_error(mc_server_reply *reply, const mc_server_request 
                                 const mc_err *err)
 {
     return mc_server_reply_status(reply, 500, "InternalError", err->msg, req);
+}
+
+/* Parses the body as a JSON object. On failure fills a 400 (415 for a body
+ * that is not JSON, e.g. protobuf) reply and returns NULL. */
+json_t *mc_server_parse_body(const mc_server_request *req, mc_server_reply *reply)
+{
+    const char *type = mc_server_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (type && mc_str_has_prefix(type, MC_PROTOBUF_CONTENT_TYPE)) {
+        json_t *decoded = NULL;
+        mc_err err = {0};
+        int rc = mc_server_protobuf_to_json(req->body, req->body_len, &decoded, &err);
+        if (rc == MC_OK)
+            return decoded;
+        mc_server_reply_status(reply, rc == MC_EUNSUPPORTED ? 415 : 400,
+                               rc == MC_EUNSUPPORTED ? "UnsupportedMediaType" : "BadRequest",
+                               err.msg, req);
+        return NULL;
+    }
+    if (type && mc_str_has_prefix(type, "application/yaml")) {
+        json_t *decoded = NULL;
+        mc_err err = {0};
+        if (mc_server_yaml_to_json(req->body, req->body_len, &decoded, &err) == MC_OK &&
+            json_is_object(decoded))
+            return decoded;
+        json_decref(decoded);
+        mc_server_reply_status(reply, 400, "BadRequest",
+                               err.msg[0] ? err.msg : "the YAML body is not a mapping", req);
+        return NULL;
+    }
+    if (type && !mc_str_has_prefix(type, "application/json") && !mc_str_has_prefix(type, "*/*")) {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "the body of the request was in an unknown format - accepted media types "
+                 "include: application/json, application/yaml (got \"%.80s\")",
+                 type);
+        mc_server_reply_status(reply, 415, "UnsupportedMediaType", msg, req);
+        return NULL;
+    }
+    if (req->body_len == 0) {
+        mc_server_reply_status(reply, 400, "BadRequest", "the request body is empty", req);
+        return NULL;
+    }
+    json_t *obj = NULL;
+    mc_err err = {0};
+    if (mc_api_json_parse(req->body, req->body_len, &obj, &err) != MC_OK) {
+        char msg[700];
+        snprintf(msg, sizeof(msg), "the request body is not valid JSON: %s", err.msg);
+        mc_server_reply_status(reply, 400, "BadRequest", msg, req);
+        return NULL;
+    }
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        mc_server_reply_status(reply, 400, "BadRequest", "the request body is not a JSON object",
+                               req);
+        return NULL;
+    }
+    return obj;
 }

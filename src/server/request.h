@@ -110,4 +110,8 @@ const char *mc_server_lookup_value(struct MHD_Connection *connection, mc_server_
  * past U+10FFFF). */
 int mc_server_utf8_valid(const char *text);
 
+/* The request body as a JSON object: JSON, YAML or kubectl's protobuf
+ * (new reference); NULL with a 400/415 reply filled (request.c). */
+json_t *mc_server_parse_body(const mc_server_request *req, mc_server_reply *reply);
+
 #endif

@@ -1057,7 +1057,7 @@ int mc_agent_start(mc_agent *agent, mc_err *err)
             return rc;
     }
     mc_buf watched;
-    mc_buf_init(&watched, 0);
+    mc_buf_init(&watched, 4096);
     for (size_t i = 0; i < agent->watched_count; i++)
         mc_buf_appendf(&watched, "%s%s", i ? ", " : "", agent->watched[i]);
     mc_log_info(LOG_COMPONENT,

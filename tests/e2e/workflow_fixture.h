@@ -25,6 +25,8 @@
 
 #define WF_NS_MESHCERT  "meshcert"
 #define WF_NS_ISTIO     "istio-system"
+/* Watched by the agents too (--watch-namespaces), created late by a test. */
+#define WF_NS_LATER "mesh-later"
 #define WF_ORG          "Istio"
 #define WF_TRUST_DOMAIN "cluster.local"
 #define WF_HOST_SPIFFE  "spiffe://" WF_TRUST_DOMAIN "/ns/istio-system/sa/citadel"

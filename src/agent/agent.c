@@ -101,7 +101,7 @@ struct mc_agent {
     mc_informer *all[INFORMERS_MAX];
     const char *all_names[INFORMERS_MAX];
     size_t all_count;
-    agent_metrics metrics;          /* immutable after new */
+    agent_metrics metrics; /* immutable after new */
 };
 
 /* ---- event mapping (watch I/O thread: must not block) ---- */
@@ -459,9 +459,8 @@ static int observe(mc_agent *agent, const char *ns, const char *name, observed *
         const char *out_ns = spec->issued_certificate_secret.namespace
                                  ? spec->issued_certificate_secret.namespace
                                  : ns;
-        READ_CACHED(informer_in(agent, agent->secrets, out_ns),
-                    out_ns, spec->issued_certificate_secret.name,
-                    mc_api_secret_decode, &o->output, err);
+        READ_CACHED(informer_in(agent, agent->secrets, out_ns), out_ns,
+                    spec->issued_certificate_secret.name, mc_api_secret_decode, &o->output, err);
     }
     if (spec->pod_bounce_directive.name) {
         const char *pbd_ns =
@@ -604,7 +603,8 @@ static int write_output(mc_agent *agent, observed *o, const mc_agent_observation
                         "created again",
                         ns_copy, name_copy, o->output->type ? o->output->type : "(none)",
                         json_str(secret, "type", NULL));
-            wait_cache(informer_in(agent, agent->secrets, ns_copy), ns_copy, name_copy, rv_of(&o->output->metadata), 1);
+            wait_cache(informer_in(agent, agent->secrets, ns_copy), ns_copy, name_copy,
+                       rv_of(&o->output->metadata), 1);
         }
     } else if (o->output) {
         /* replace what the decision read (a concurrent change is a conflict) */
@@ -613,7 +613,8 @@ static int write_output(mc_agent *agent, observed *o, const mc_agent_observation
             json_string(rv_of(&o->output->metadata) ? rv_of(&o->output->metadata) : ""));
         rc = mc_kube_update(agent->client, &res_secrets, ns_copy, secret, NULL, err);
         if (rc == MC_OK)
-            wait_cache(informer_in(agent, agent->secrets, ns_copy), ns_copy, name_copy, rv_of(&o->output->metadata), 0);
+            wait_cache(informer_in(agent, agent->secrets, ns_copy), ns_copy, name_copy,
+                       rv_of(&o->output->metadata), 0);
     } else {
         rc = mc_kube_create(agent->client, &res_secrets, ns_copy, secret, NULL, err);
         if (rc == MC_OK)
@@ -708,7 +709,8 @@ static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs
         /* the slow part (RSA 4096): on this worker thread */
         if ((rc = mc_agent_build_key_secret(obs, mc_agent_key_type(o->ic, agent->key_type), &obj,
                                             err)) == MC_OK)
-            rc = create_object(agent, &res_secrets, informer_in(agent, agent->secrets, ns), ns, name, obj, err);
+            rc = create_object(agent, &res_secrets, informer_in(agent, agent->secrets, ns), ns,
+                               name, obj, err);
         break;
     case MC_AGENT_DELETE_KEY:
         rc = delete_object(agent, &res_secrets, informer_in(agent, agent->secrets, ns), ns, name,
@@ -729,8 +731,9 @@ static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs
         for (size_t i = 0; i < o->pod_count; i++)
             if (&o->pods[i] == action->pod)
                 pod_rv = rv_of(&o->pod_objects[i]->metadata);
-        rc = delete_object(agent, &res_pods, informer_in(agent, agent->pods, action->pod->namespace),
-                           action->pod->namespace, action->pod->name, pod_rv, err);
+        rc =
+            delete_object(agent, &res_pods, informer_in(agent, agent->pods, action->pod->namespace),
+                          action->pod->namespace, action->pod->name, pod_rv, err);
         break;
     }
     }
@@ -1091,8 +1094,8 @@ int mc_agent_ready(mc_agent *agent, char *reason, size_t reason_size)
     size_t unsynced = 0;
     for (size_t i = 0; i < agent->all_count; i++)
         if (!mc_informer_has_synced(agent->all[i]))
-            mc_buf_appendf(&text, "%s%s", unsynced++ ? ", " : "caches not synced yet: ",
-                           agent->all_names[i]);
+            mc_buf_appendf(&text, "%s%s",
+                           unsynced++ ? ", " : "caches not synced yet: ", agent->all_names[i]);
     int ready = unsynced == 0;
     snprintf(reason, reason_size, "%s",
              ready       ? "caches synced"

@@ -120,7 +120,7 @@ typedef struct mc_agent_observation {
      * decide checks each relation itself, so a superset is fine. */
     const mc_api_issued_certificate *const *peers;
     size_t peer_count;
-    const char *agent_namespace;    /* value of MC_AGENT_LABEL */
+    const char *agent_namespace; /* value of MC_AGENT_LABEL */
     /* The namespaces whose Secrets and Pods the agent watches (its own and
      * --watch-namespaces); NULL: every namespace. */
     const char *const *watched_namespaces;

@@ -456,9 +456,10 @@ static int observe(mc_agent *agent, const char *ns, const char *name, observed *
                 &o->key_secret, err);
     READ_CACHED(agent->requests, ns, name, mc_api_certificate_request_decode, &o->request, err);
     if (spec->issued_certificate_secret.name) {
-        const char *out_ns = spec->issued_certificate_secret.namespace
-                                 ? spec->issued_certificate_secret.namespace
-                                 : ns;
+        const char *out_ns =
+            spec->issued_certificate_secret.namespace && *spec->issued_certificate_secret.namespace
+                ? spec->issued_certificate_secret.namespace
+                : ns; /* as decide.c's ref_namespace */
         READ_CACHED(informer_in(agent, agent->secrets, out_ns), out_ns,
                     spec->issued_certificate_secret.name, mc_api_secret_decode, &o->output, err);
     }

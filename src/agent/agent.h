@@ -1,5 +1,6 @@
 /* agent.h - the `meshcert agent` process: informers on IssuedCertificates,
- * CertificateRequests, PodBounceDirectives, Secrets and Pods of one managed
+ * CertificateRequests, PodBounceDirectives, and Secrets and Pods of the
+ * watched namespaces (its own and watch_namespaces) of one managed
  * cluster, and a controller whose workers turn each IssuedCertificate's
  * cached objects into an mc_agent_observation, ask mc_agent_decide for the
  * next action and execute it with kube/ verbs (decide.h says which).

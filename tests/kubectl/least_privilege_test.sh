@@ -11,8 +11,8 @@
 # token`); east is registered with `meshcert cluster register` (least
 # privilege, the default). The issuer runs with a kubeconfig holding only its
 # token on mgmt, the agent with only its token on east. Checked: an
-# IssuedCertificate reaches FINISHED and istio-system/cacerts verifies with
-# openssl against the root on mgmt; an IssuedCertificate writing outside the
+# IssuedCertificate reaches FINISHED (istiod's pod bounced) and
+# istio-system/cacerts verifies with openssl against the root on mgmt; an IssuedCertificate writing outside the
 # agent's --watch-namespaces is FAILED naming the namespace and the flag;
 # and the same tokens are refused outside their rules (403, 401). Each check
 # prints one "ok"/"FAIL" line; exit 1 when any failed; kubectl missing:
@@ -120,6 +120,29 @@ expect "the stored registration is east's meshcert-issuer ServiceAccount, not it
 "$MESHCERT" agent --kubeconfig "$AGENT_KUBECONFIG" --namespace meshcert --key-type ec-p256 \
     >"$WORK/agent.log" 2>&1 &
 cat >"$WORK/istiod.yaml" <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: istiod-1
+  namespace: istio-system
+  labels:
+    app: istiod
+spec:
+  containers:
+    - name: discovery
+      image: istio/pilot
+---
+apiVersion: certificates.smh.solo.io/v1alpha2
+kind: PodBounceDirective
+metadata:
+  name: istiod
+  namespace: meshcert
+spec:
+  podsToBounce:
+    - namespace: istio-system
+      labels:
+        app: istiod
+---
 apiVersion: certificates.smh.solo.io/v1alpha2
 kind: IssuedCertificate
 metadata:
@@ -135,8 +158,12 @@ spec:
   issuedCertificateSecret:
     name: cacerts
     namespace: istio-system
+  podBounceDirective:
+    name: istiod
+    namespace: meshcert
 EOF
-expect "an IssuedCertificate for istiod, output istio-system/cacerts" "created" \
+expect "istiod's pod, a PodBounceDirective for it, an IssuedCertificate for istiod (output istio-system/cacerts)" \
+    "issuedcertificate.certificates.smh.solo.io/istiod created" \
     "${EAST[@]}" create -f "$WORK/istiod.yaml"
 if wait_state istiod FINISHED; then
     pass "it reaches FINISHED under the ServiceAccounts"
@@ -144,6 +171,10 @@ else
     fail "it reaches FINISHED under the ServiceAccounts" "status: $OUT" "issuer log:" \
         "$(tail -15 "$WORK/issuer.log")" "agent log:" "$(tail -15 "$WORK/agent.log")"
 fi
+expect_fail "the agent bounced istiod's pod with its token (pods delete in istio-system)" \
+    'pods "istiod-1" not found' "${EAST[@]}" -n istio-system get pod istiod-1
+expect "... and recorded it in the PodBounceDirective's status" "istiod-1" \
+    "${EAST[@]}" "${M[@]}" get podbouncedirective istiod -o jsonpath='{.status}'
 if grep -q "secrets and pods in meshcert, istio-system" "$WORK/agent.log"; then
     pass "the agent watches Secrets and Pods in meshcert and istio-system only (the default)"
 else

@@ -131,6 +131,7 @@ class Soak:
 
     def start_agent(self, cluster):
         self.spawn("agent-" + cluster, [self.bin, "agent", "--kubeconfig", self.kubeconfig(cluster), "--namespace", NS,
+                                        "--watch-namespaces", "istio-system," + APPS,
                                         "--key-type", "ec-p256", "--log-level", "info"])
 
     def start(self, name):

@@ -11,9 +11,14 @@
  * repeat it) and reconciles again at once; FAILED issuances back off, and
  * the echoes of their own writes (status, CertificateRequests) and the
  * issuer's refusals do not cut that backoff short (docs/workflow.md).
+ * Secrets and Pods are watched only in the agent's own namespace and those
+ * of --watch-namespaces (one informer each), so that its RBAC can be Roles
+ * in exactly those namespaces.
  */
 #include "agent/agent.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +30,7 @@
 #include "api/issued_certificate.h"
 #include "api/pod_bounce.h"
 #include "api/time.h"
+#include "api/validate.h"
 #include "runtime/object.h"
 #include "util/buf.h"
 #include "kube/client.h"
@@ -47,6 +53,12 @@
 /* The longest sleep before a renewal time: a later one is looked at again
  * (a clock step, a suspended machine). */
 #define RENEWAL_CHECK_MAX_S 3600
+/* --watch-namespaces unset: where Istio reads its plug-in CA Secret cacerts. */
+#define WATCH_NAMESPACES_DEFAULT "istio-system"
+/* The most namespaces one agent watches (two informers each). */
+#define WATCH_NAMESPACES_MAX 32
+/* The agent's informers: three of its own kinds, Secrets and Pods per namespace. */
+#define INFORMERS_MAX (3 + 2 * (WATCH_NAMESPACES_MAX + 1))
 /* The longest pause between two retries of a failing IssuedCertificate. */
 #define RETRY_MAX_MS (5 * 60 * 1000)
 
@@ -76,11 +88,19 @@ struct mc_agent {
     mc_informer *issued;            /* IssuedCertificates in namespace */
     mc_informer *requests;          /* CertificateRequests in namespace */
     mc_informer *directives;        /* PodBounceDirectives, all namespaces */
-    mc_informer *secrets;           /* Secrets, all namespaces (outputs live elsewhere) */
-    mc_informer *pods;              /* Pods, all namespaces */
+    /* The namespaces whose Secrets and Pods are watched, the agent's own
+     * first, and one informer of each kind per namespace (immutable). */
+    char *watched[WATCH_NAMESPACES_MAX + 1];
+    size_t watched_count;
+    mc_informer *secrets[WATCH_NAMESPACES_MAX + 1]; /* Secrets of watched[i] */
+    mc_informer *pods[WATCH_NAMESPACES_MAX + 1];    /* Pods of watched[i] */
+    /* Every informer, in start order, and the resource it caches (readiness). */
+    mc_informer *all[INFORMERS_MAX];
+    const char *all_names[INFORMERS_MAX];
+    size_t all_count;
     mc_event_broadcaster *broadcaster; /* the process's Event writer (one thread) */
-    mc_event_recorder *events;      /* Events about what the workers do (thread-safe) */
-    agent_metrics metrics;          /* immutable after new */
+    mc_event_recorder *events;         /* Events about what the workers do (thread-safe) */
+    agent_metrics metrics;             /* immutable after new */
 };
 
 /* ---- event mapping (watch I/O thread: must not block) ---- */
@@ -359,10 +379,21 @@ static void observed_clear(observed *o)
     memset(o, 0, sizeof(*o));
 }
 
-/* Reads and decodes one cached object (absent: *out stays NULL, MC_OK). */
+/* The informer of per-namespace list (agent->secrets or agent->pods) that
+ * caches namespace ns, or NULL when the agent does not watch ns. */
+static mc_informer *informer_in(const mc_agent *agent, mc_informer *const *list, const char *ns)
+{
+    for (size_t i = 0; ns && i < agent->watched_count; i++)
+        if (strcmp(agent->watched[i], ns) == 0)
+            return list[i];
+    return NULL;
+}
+
+/* Reads and decodes one cached object (absent, or a namespace not watched:
+ * *out stays NULL, MC_OK). */
 #define READ_CACHED(informer, ns, name, decode, dst, err)                                          \
     do {                                                                                           \
-        json_t *json_ = mc_informer_get((informer), (ns), (name));                                 \
+        json_t *json_ = (informer) ? mc_informer_get((informer), (ns), (name)) : NULL;             \
         if (json_) {                                                                               \
             rc = decode(json_, (dst), (err));                                                      \
             json_decref(json_);                                                                    \
@@ -383,7 +414,8 @@ static int pod_known(const observed *o, const char *uid)
 static int add_pods(mc_agent *agent, observed *o, const mc_api_pod_selector *selector, mc_err *err)
 {
     json_t **items = NULL;
-    size_t n = mc_informer_list(agent->pods, selector->namespace, &items);
+    mc_informer *informer = informer_in(agent, agent->pods, selector->namespace);
+    size_t n = informer ? mc_informer_list(informer, selector->namespace, &items) : 0;
     int rc = MC_OK;
     for (size_t i = 0; i < n; i++) {
         mc_api_pod *pod = NULL;
@@ -469,14 +501,16 @@ static int observe(mc_agent *agent, const char *ns, const char *name, observed *
     if (rc)
         goto out;
     const mc_api_issued_certificate_spec *spec = &o->ic->spec;
-    READ_CACHED(agent->secrets, ns, name, mc_api_secret_decode, &o->key_secret, err);
+    READ_CACHED(informer_in(agent, agent->secrets, ns), ns, name, mc_api_secret_decode,
+                &o->key_secret, err);
     READ_CACHED(agent->requests, ns, name, mc_api_certificate_request_decode, &o->request, err);
     if (spec->issued_certificate_secret.name) {
-        const char *out_ns = spec->issued_certificate_secret.namespace
-                                 ? spec->issued_certificate_secret.namespace
-                                 : ns;
-        READ_CACHED(agent->secrets, out_ns, spec->issued_certificate_secret.name,
-                    mc_api_secret_decode, &o->output, err);
+        const char *out_ns =
+            spec->issued_certificate_secret.namespace && *spec->issued_certificate_secret.namespace
+                ? spec->issued_certificate_secret.namespace
+                : ns; /* as decide.c's ref_namespace */
+        READ_CACHED(informer_in(agent, agent->secrets, out_ns), out_ns,
+                    spec->issued_certificate_secret.name, mc_api_secret_decode, &o->output, err);
     }
     if (spec->pod_bounce_directive.name) {
         const char *pbd_ns =
@@ -500,6 +534,8 @@ static int observe(mc_agent *agent, const char *ns, const char *name, observed *
         .peers = (const mc_api_issued_certificate *const *)o->peers,
         .peer_count = o->peer_count,
         .agent_namespace = agent->namespace,
+        .watched_namespaces = (const char *const *)agent->watched,
+        .watched_namespace_count = agent->watched_count,
         .output_format = agent->output_format,
         .adopt_existing = agent->adopt_existing,
         .now = time(NULL),
@@ -517,6 +553,8 @@ out:
 static void wait_cache(mc_informer *informer, const char *ns, const char *name, const char *old_rv,
                        int deleted)
 {
+    if (!informer)
+        return; /* a namespace not watched: decide.c refuses those before any write */
     if (!mc_informer_wait_for(informer, ns, name, old_rv, deleted, CACHE_WAIT_MS))
         mc_log_debug(LOG_COMPONENT, "cache did not show the write to %s/%s within %d ms", ns, name,
                      CACHE_WAIT_MS);
@@ -600,7 +638,8 @@ static int write_output(mc_agent *agent, observed *o, const mc_agent_observation
                         "created again",
                         ns_copy, name_copy, o->output->type ? o->output->type : "(none)",
                         json_str(secret, "type", NULL));
-            wait_cache(agent->secrets, ns_copy, name_copy, rv_of(&o->output->metadata), 1);
+            wait_cache(informer_in(agent, agent->secrets, ns_copy), ns_copy, name_copy,
+                       rv_of(&o->output->metadata), 1);
         }
     } else if (o->output) {
         /* replace what the decision read (a concurrent change is a conflict) */
@@ -610,12 +649,13 @@ static int write_output(mc_agent *agent, observed *o, const mc_agent_observation
         rc = mc_kube_update(agent->client, mc_kube_resource_of(MC_API_SECRETS), ns_copy, secret,
                             NULL, err);
         if (rc == MC_OK)
-            wait_cache(agent->secrets, ns_copy, name_copy, rv_of(&o->output->metadata), 0);
+            wait_cache(informer_in(agent, agent->secrets, ns_copy), ns_copy, name_copy,
+                       rv_of(&o->output->metadata), 0);
     } else {
         rc = mc_kube_create(agent->client, mc_kube_resource_of(MC_API_SECRETS), ns_copy, secret,
                             NULL, err);
         if (rc == MC_OK)
-            wait_cache(agent->secrets, ns_copy, name_copy, NULL, 0);
+            wait_cache(informer_in(agent, agent->secrets, ns_copy), ns_copy, name_copy, NULL, 0);
     }
     json_decref(secret); /* held key material: jansson frees it; the cache copy is the server's */
     free(ns_copy);
@@ -706,11 +746,11 @@ static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs
         /* the slow part (RSA 4096): on this worker thread */
         if ((rc = mc_agent_build_key_secret(obs, mc_agent_key_type(o->ic, agent->key_type), &obj,
                                             err)) == MC_OK)
-            rc = create_object(agent, mc_kube_resource_of(MC_API_SECRETS), agent->secrets, ns, name,
-                               obj, err);
+            rc = create_object(agent, mc_kube_resource_of(MC_API_SECRETS), informer_in(agent, agent->secrets, ns), ns,
+                               name, obj, err);
         break;
     case MC_AGENT_DELETE_KEY:
-        rc = delete_object(agent, mc_kube_resource_of(MC_API_SECRETS), agent->secrets, ns, name,
+        rc = delete_object(agent, mc_kube_resource_of(MC_API_SECRETS), informer_in(agent, agent->secrets, ns), ns, name,
                            o->key_secret ? rv_of(&o->key_secret->metadata) : NULL, err);
         break;
     case MC_AGENT_CREATE_REQUEST:
@@ -729,8 +769,9 @@ static int execute(mc_agent *agent, observed *o, const mc_agent_observation *obs
         for (size_t i = 0; i < o->pod_count; i++)
             if (&o->pods[i] == action->pod)
                 pod_rv = rv_of(&o->pod_objects[i]->metadata);
-        rc = delete_object(agent, mc_kube_resource_of(MC_API_PODS), agent->pods,
-                           action->pod->namespace, action->pod->name, pod_rv, err);
+        rc =
+            delete_object(agent, mc_kube_resource_of(MC_API_PODS), informer_in(agent, agent->pods, action->pod->namespace),
+                          action->pod->namespace, action->pod->name, pod_rv, err);
         break;
     }
     }
@@ -1064,11 +1105,90 @@ static int metrics_register(mc_agent *agent, const mc_agent_options *options, mc
 
 /* ---- life cycle ---- */
 
+/* Makes an informer on res in ns (NULL: all namespaces) and appends it to
+ * agent->all; *out borrows it (freed with the agent). */
 static int new_informer(mc_agent *agent, const mc_kube_resource *res, const char *ns,
                         const mc_informer_handlers *handlers, mc_informer **out, mc_err *err)
 {
+    assert(agent->all_count < INFORMERS_MAX);
     mc_informer_options options = {.namespace = ns};
-    return mc_informer_new(agent->client, agent->informers, res, &options, handlers, out, err);
+    int rc = mc_informer_new(agent->client, agent->informers, res, &options, handlers, out, err);
+    if (rc == MC_OK) {
+        agent->all[agent->all_count] = *out;
+        agent->all_names[agent->all_count++] = res->plural;
+    }
+    return rc;
+}
+
+/* Adds ns to agent->watched unless it is there already. */
+static int watch_namespace(mc_agent *agent, const char *ns, size_t len, mc_err *err)
+{
+    char name[254];
+    if (len >= sizeof(name))
+        return mc_err_set(err, MC_EINVAL, "--watch-namespaces: namespace \"%.*s...\" is too long",
+                          20, ns);
+    memcpy(name, ns, len);
+    name[len] = '\0';
+    int rc = mc_validate_dns1123_label(name, err);
+    if (rc) {
+        mc_err_prefix(err, "--watch-namespaces: namespace \"%s\"", name);
+        return rc;
+    }
+    for (size_t i = 0; i < agent->watched_count; i++)
+        if (strcmp(agent->watched[i], name) == 0)
+            return MC_OK;
+    if (agent->watched_count > WATCH_NAMESPACES_MAX)
+        return mc_err_set(err, MC_EINVAL, "--watch-namespaces: more than %d namespaces",
+                          WATCH_NAMESPACES_MAX);
+    if (!(agent->watched[agent->watched_count] = mc_strdup(name)))
+        return mc_err_set(err, MC_ENOMEM, "out of memory");
+    agent->watched_count++;
+    return MC_OK;
+}
+
+/* The agent's own namespace (its key Secrets), then each of the
+ * comma-separated list (NULL: WATCH_NAMESPACES_DEFAULT). */
+static int watch_namespaces(mc_agent *agent, const char *list, mc_err *err)
+{
+    int rc = watch_namespace(agent, agent->namespace, strlen(agent->namespace), err);
+    if (!list)
+        list = WATCH_NAMESPACES_DEFAULT;
+    for (const char *p = list; rc == MC_OK && *p;) {
+        size_t len = strcspn(p, ",");
+        if (len > 0)
+            rc = watch_namespace(agent, p, len, err);
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return rc;
+}
+
+/* Starts the informers: IssuedCertificates and CertificateRequests in the
+ * agent's namespace, PodBounceDirectives everywhere, Secrets and Pods in
+ * each watched namespace. */
+static int new_informers(mc_agent *agent, mc_err *err)
+{
+    mc_informer_handlers h = {issued_added, issued_updated, issued_added, agent};
+    int rc = new_informer(agent, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                          agent->namespace, &h, &agent->issued, err);
+    if (rc)
+        return rc;
+    h = (mc_informer_handlers){request_added, request_updated, request_added, agent};
+    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS),
+                           agent->namespace, &h, &agent->requests, err)))
+        return rc;
+    h = (mc_informer_handlers){directive_added, directive_updated, directive_added, agent};
+    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES), NULL, &h,
+                           &agent->directives, err)))
+        return rc;
+    mc_informer_handlers secret_h = {secret_added, secret_updated, secret_added, agent};
+    mc_informer_handlers pod_h = {pod_added, pod_updated, pod_added, agent};
+    for (size_t i = 0; rc == MC_OK && i < agent->watched_count; i++)
+        if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_SECRETS), agent->watched[i], &secret_h,
+                               &agent->secrets[i], err)) == MC_OK)
+            rc = new_informer(agent, mc_kube_resource_of(MC_API_PODS), agent->watched[i], &pod_h, &agent->pods[i], err);
+    return rc;
 }
 
 int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
@@ -1090,6 +1210,8 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
         rc = mc_err_set(err, MC_ENOMEM, "out of memory");
         goto fail;
     }
+    if ((rc = watch_namespaces(agent, options->watch_namespaces, err)))
+        goto fail;
     /* A FAILED IssuedCertificate is retried 5 ms, 10 ms, ... apart up to
      * RETRY_MAX_MS: once the cause is fixed elsewhere (a root created in the
      * management cluster) it recovers within that, not client-go's 1000 s. */
@@ -1110,23 +1232,7 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
     if ((rc = mc_event_broadcaster_new(&event_options, &agent->broadcaster, err)) ||
         (rc = mc_event_recorder_new(agent->broadcaster, agent->client, &agent->events, err)))
         goto fail;
-    mc_informer_handlers h = {issued_added, issued_updated, issued_added, agent};
-    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), agent->namespace,
-                           &h, &agent->issued, err)))
-        goto fail;
-    h = (mc_informer_handlers){request_added, request_updated, request_added, agent};
-    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), agent->namespace, &h, &agent->requests, err)))
-        goto fail;
-    h = (mc_informer_handlers){directive_added, directive_updated, directive_added, agent};
-    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES), NULL, &h,
-                           &agent->directives, err)))
-        goto fail;
-    h = (mc_informer_handlers){secret_added, secret_updated, secret_added, agent};
-    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_SECRETS), NULL, &h, &agent->secrets,
-                           err)))
-        goto fail;
-    h = (mc_informer_handlers){pod_added, pod_updated, pod_added, agent};
-    if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_PODS), NULL, &h, &agent->pods, err)))
+    if ((rc = new_informers(agent, err)))
         goto fail;
     *out = agent;
     return MC_OK;
@@ -1135,27 +1241,23 @@ fail:
     return rc;
 }
 
-/* The five informers, in start order. */
-static void informers(mc_agent *agent, mc_informer **list[5])
-{
-    list[0] = &agent->issued;
-    list[1] = &agent->requests;
-    list[2] = &agent->directives;
-    list[3] = &agent->secrets;
-    list[4] = &agent->pods;
-}
-
 int mc_agent_start(mc_agent *agent, mc_err *err)
 {
-    mc_informer **list[5];
-    informers(agent, list);
-    for (size_t i = 0; i < 5; i++) {
-        int rc = mc_informer_start(*list[i], err);
+    for (size_t i = 0; i < agent->all_count; i++) {
+        int rc = mc_informer_start(agent->all[i], err);
         if (rc)
             return rc;
     }
-    mc_log_info(LOG_COMPONENT, "watching issuedcertificates in namespace %s (key type %s)",
-                agent->namespace, mc_pki_key_type_name(agent->key_type));
+    mc_buf watched;
+    mc_buf_init(&watched, 4096);
+    for (size_t i = 0; i < agent->watched_count; i++)
+        mc_buf_appendf(&watched, "%s%s", i ? ", " : "", agent->watched[i]);
+    mc_log_info(LOG_COMPONENT,
+                "watching issuedcertificates in namespace %s (key type %s); secrets and pods in "
+                "%s",
+                agent->namespace, mc_pki_key_type_name(agent->key_type),
+                watched.data ? watched.data : agent->namespace);
+    mc_buf_free(&watched);
     return MC_OK;
 }
 
@@ -1163,10 +1265,8 @@ int mc_agent_wait_synced(mc_agent *agent, int64_t timeout_ms, mc_err *err)
 {
     if (agent->workers_started)
         return MC_OK;
-    mc_informer **list[5];
-    informers(agent, list);
-    for (size_t i = 0; i < 5; i++)
-        if (mc_informer_wait_synced(*list[i], timeout_ms) != MC_OK)
+    for (size_t i = 0; i < agent->all_count; i++)
+        if (mc_informer_wait_synced(agent->all[i], timeout_ms) != MC_OK)
             return mc_err_set(err, MC_EUNAVAILABLE, "caches not synced yet");
     int rc = mc_controller_start(agent->controller, err);
     if (rc == MC_OK) {
@@ -1178,18 +1278,13 @@ int mc_agent_wait_synced(mc_agent *agent, int64_t timeout_ms, mc_err *err)
 
 int mc_agent_ready(mc_agent *agent, char *reason, size_t reason_size)
 {
-    static const mc_api_resource_id ids[5] = {
-        MC_API_ISSUED_CERTIFICATES, MC_API_CERTIFICATE_REQUESTS, MC_API_POD_BOUNCE_DIRECTIVES,
-        MC_API_SECRETS, MC_API_PODS};
-    mc_informer **list[5];
-    informers(agent, list);
     mc_buf text;
     mc_buf_init(&text, reason_size ? reason_size - 1 : 0);
     size_t unsynced = 0;
-    for (size_t i = 0; i < 5; i++)
-        if (!mc_informer_has_synced(*list[i]))
-            mc_buf_appendf(&text, "%s%s", unsynced++ ? ", " : "caches not synced yet: ",
-                           mc_api_resource_get(ids[i])->resource);
+    for (size_t i = 0; i < agent->all_count; i++)
+        if (!mc_informer_has_synced(agent->all[i]))
+            mc_buf_appendf(&text, "%s%s",
+                           unsynced++ ? ", " : "caches not synced yet: ", agent->all_names[i]);
     int ready = unsynced == 0;
     snprintf(reason, reason_size, "%s",
              ready       ? "caches synced"
@@ -1208,10 +1303,8 @@ void mc_agent_free(mc_agent *agent)
     /* workers first (they read the caches), then the informers that feed the queue */
     if (agent->controller)
         mc_controller_stop(agent->controller);
-    mc_informer **list[5];
-    informers(agent, list);
-    for (size_t i = 0; i < 5; i++)
-        mc_informer_free(*list[i]);
+    for (size_t i = 0; i < agent->all_count; i++)
+        mc_informer_free(agent->all[i]);
     mc_controller_free(agent->controller);
     mc_event_recorder_free(agent->events); /* after the workers: writes what they recorded */
     mc_event_broadcaster_free(agent->broadcaster);
@@ -1221,6 +1314,8 @@ void mc_agent_free(mc_agent *agent)
     }
     mc_kube_client_free(agent->client);
     free(agent->metrics.cluster);
+    for (size_t i = 0; i < agent->watched_count; i++)
+        free(agent->watched[i]);
     free(agent->namespace);
     free(agent);
 }

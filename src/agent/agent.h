@@ -1,5 +1,6 @@
 /* agent.h - the `meshcert agent` process: informers on IssuedCertificates,
- * CertificateRequests, PodBounceDirectives, Secrets and Pods of one managed
+ * CertificateRequests, PodBounceDirectives, and Secrets and Pods of the
+ * watched namespaces (its own and watch_namespaces) of one managed
  * cluster, and a controller whose workers turn each IssuedCertificate's
  * cached objects into an mc_agent_observation, ask mc_agent_decide for the
  * next action and execute it with kube/ verbs (decide.h says which).
@@ -26,6 +27,10 @@ typedef struct mc_agent_options {
     const mc_kube_config *config;   /* where the cluster is (copied by the client) */
     const char *namespace;          /* IssuedCertificates' namespace and the agent label's
                                        value (NULL: the configuration's namespace) */
+    const char *watch_namespaces;   /* comma-separated namespaces whose Secrets and Pods the
+                                       agent watches besides its own (output Secrets, pods
+                                       to bounce); NULL: "istio-system". An IssuedCertificate
+                                       writing or bouncing elsewhere is FAILED. */
     mc_key_type key_type;           /* keys generated for the intermediates */
     mc_bundle_format output_format; /* Istio or TLS layout of the output Secret */
     int adopt_existing;             /* --adopt-existing-secret */
@@ -39,8 +44,10 @@ typedef struct mc_agent_options {
                                        (bench/scale_agents.c shares one of each) */
 } mc_agent_options;
 
-/* Builds the client, the watch I/O thread and informer runner (unless shared), the informers and the controller
- * (nothing runs yet). *out freed with mc_agent_free. MC_ENOMEM, kube/ codes. */
+/* Builds the client, the watch I/O thread and informer runner (unless
+ * shared), the informers and the controller (nothing runs yet). *out freed
+ * with mc_agent_free. MC_ENOMEM, kube/ codes, MC_EINVAL for a
+ * watch_namespaces entry that is no namespace name (or more than 32). */
 int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err);
 
 /* Starts the informers (returns at once). */

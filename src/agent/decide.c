@@ -811,6 +811,44 @@ static int decide_conflict(decide_ctx *c)
     return 0;
 }
 
+static int watched(const decide_ctx *c, const char *ns)
+{
+    if (!c->obs->watched_namespaces)
+        return 1;
+    for (size_t i = 0; i < c->obs->watched_namespace_count; i++)
+        if (ns && strcmp(c->obs->watched_namespaces[i], ns) == 0)
+            return 1;
+    return 0;
+}
+
+/* FAILED (1) when the output Secret or the directive's pods lie in a
+ * namespace the agent does not watch: it could not see what it writes. */
+static int decide_unwatched(decide_ctx *c)
+{
+    const mc_api_object_ref *out_ref = &c->ic->spec.issued_certificate_secret;
+    const char *out_ns = ref_namespace(out_ref, c->ic);
+    if (out_ref->name && !watched(c, out_ns)) {
+        set_status(c, MC_IC_STATE_FAILED,
+                   "%s: output secret %s/%s is in namespace %s, which this agent does not "
+                   "watch (add it to the agent's --watch-namespaces)",
+                   c->what, out_ns, out_ref->name, out_ns);
+        return 1;
+    }
+    const mc_api_pod_bounce_directive *pbd = c->obs->directive;
+    for (size_t i = 0; pbd && i < pbd->spec.pods_to_bounce_len; i++) {
+        const char *pod_ns = pbd->spec.pods_to_bounce[i].namespace;
+        if (!watched(c, pod_ns)) {
+            set_status(c, MC_IC_STATE_FAILED,
+                       "%s: podbouncedirective %s/%s selects pods in namespace %s, which this "
+                       "agent does not watch (add it to the agent's --watch-namespaces)",
+                       c->what, pbd->metadata.namespace ? pbd->metadata.namespace : "",
+                       pbd->metadata.name ? pbd->metadata.name : "", pod_ns ? pod_ns : "");
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* An IssuedCertificate being deleted: remove what the agent made for it. */
 static void decide_cleanup(decide_ctx *c)
 {
@@ -889,7 +927,7 @@ void mc_agent_decide(const mc_agent_observation *observation, mc_agent_action *a
         decide_cleanup(&c);
         return;
     }
-    if (decide_conflict(&c)) {
+    if (decide_unwatched(&c) || decide_conflict(&c)) {
         /* nothing */
     } else if (c.ic->status.observed_generation != c.generation) {
         restart_generation(&c);

@@ -56,6 +56,10 @@
  *    Secret's MC_AGENT_OWNER_ANNOTATION, a key Secret's ownerReference),
  *    otherwise the oldest creationTimestamp, then namespace/name. A peer
  *    being deleted claims nothing, so the next one takes over;
+ *  - an output Secret, or pods of the PodBounceDirective, in a namespace the
+ *    agent does not watch (watched_namespaces): FAILED naming the namespace
+ *    and --watch-namespaces, in every state, before anything else is done
+ *    (the agent can neither see nor, under its Roles, write there);
  *  - an IssuedCertificate being deleted: delete its key Secret and request;
  *  - status.conditions' Ready follows the state (issued_certificate.h); a
  *    status whose Ready is missing or stale is rewritten (SET_STATUS with
@@ -116,7 +120,11 @@ typedef struct mc_agent_observation {
      * decide checks each relation itself, so a superset is fine. */
     const mc_api_issued_certificate *const *peers;
     size_t peer_count;
-    const char *agent_namespace;    /* value of MC_AGENT_LABEL */
+    const char *agent_namespace; /* value of MC_AGENT_LABEL */
+    /* The namespaces whose Secrets and Pods the agent watches (its own and
+     * --watch-namespaces); NULL: every namespace. */
+    const char *const *watched_namespaces;
+    size_t watched_namespace_count;
     mc_bundle_format output_format; /* istio or tls */
     int adopt_existing;             /* --adopt-existing-secret */
     time_t now;                     /* for validity checks */

@@ -32,6 +32,12 @@ static const char help[] =
     "  --in-cluster             use the pod's service account\n"
     "  --namespace NS           namespace of the IssuedCertificates, and the value of\n"
     "                           the agent.certificates.smh.solo.io label [the context's]\n"
+    "  --watch-namespaces LIST  comma-separated namespaces whose Secrets and Pods the\n"
+    "                           agent watches besides its own NAMESPACE: where output\n"
+    "                           Secrets are written and pods bounced; an\n"
+    "                           IssuedCertificate naming another namespace is FAILED\n"
+    "                           (its RBAC: Roles in exactly these namespaces,\n"
+    "                           docs/deploy.md)                   [istio-system]\n"
     "  --key-type TYPE          rsa4096, rsa3072, rsa2048, ec-p256, ec-p384, for\n"
     "                           IssuedCertificates without spec.keyType    [rsa4096]\n"
     "  --output-format FMT      istio (ca-cert.pem, ...) or tls (tls.crt, ...) [istio]\n"
@@ -52,6 +58,7 @@ enum {
     OPT_CONTEXT,
     OPT_IN_CLUSTER,
     OPT_NAMESPACE,
+    OPT_WATCH_NAMESPACES,
     OPT_KEY_TYPE,
     OPT_OUTPUT_FORMAT,
     OPT_ADOPT,
@@ -64,6 +71,7 @@ static const struct option options[] = {
     {"context", required_argument, NULL, OPT_CONTEXT},
     {"in-cluster", no_argument, NULL, OPT_IN_CLUSTER},
     {"namespace", required_argument, NULL, OPT_NAMESPACE},
+    {"watch-namespaces", required_argument, NULL, OPT_WATCH_NAMESPACES},
     {"key-type", required_argument, NULL, OPT_KEY_TYPE},
     {"output-format", required_argument, NULL, OPT_OUTPUT_FORMAT},
     {"adopt-existing-secret", no_argument, NULL, OPT_ADOPT},
@@ -120,6 +128,7 @@ int mc_cmd_agent(int argc, char **argv)
         case OPT_CONTEXT: source.context = optarg; break;
         case OPT_IN_CLUSTER: source.in_cluster = 1; break;
         case OPT_NAMESPACE: agent_options.namespace = optarg; break;
+        case OPT_WATCH_NAMESPACES: agent_options.watch_namespaces = optarg; break;
         case OPT_KEY_TYPE:
             if (mc_pki_key_type_parse(optarg, &agent_options.key_type, &err))
                 return mc_cli_usage_error(cmd, "--key-type: %s", err.msg);

@@ -61,6 +61,7 @@ expect "--metrics-addr " meshcert issuer --metr
 expect "--metrics-addr " meshcert agent --metr
 expect "--metrics-addr " meshcert server --metr
 expect "--cluster-name " meshcert agent --cluster-n
+expect "--watch-namespaces " meshcert agent --watch-n
 expect "" meshcert issue --name ""
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

@@ -33,7 +33,7 @@
 
 #define ISSUANCES       20
 #define PODS_PER_APP    2
-#define NS_APPS         "apps"
+#define NS_APPS         WF_NS_APPS
 #define MAX_PODS        256
 #define CHAOS_MS        60000 /* converge within this, kills included */
 #define MIN_KILLS       3     /* of the issuer, and of the agents, each */

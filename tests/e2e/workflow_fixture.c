@@ -300,6 +300,10 @@ int wf_start_agent(wf_fixture *f, int which)
     argv[n++] = kubeconfig;
     argv[n++] = "--namespace";
     argv[n++] = WF_NS_MESHCERT;
+    /* workflow_test writes one output Secret into mesh-later, a namespace it
+     * creates only after the API server refused that write; workflow_chaos
+     * bounces pods in apps */
+    argv[n++] = "--watch-namespaces=" WF_NS_ISTIO "," WF_NS_LATER "," WF_NS_APPS;
     const char *key_type = f->key_types[which] ? f->key_types[which] : "ec-p256";
     if (*key_type) {
         argv[n++] = "--key-type";

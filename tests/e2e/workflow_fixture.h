@@ -23,8 +23,12 @@
 #include "kube/client.h"
 #include "server_process.h"
 
-#define WF_NS_MESHCERT  "meshcert"
-#define WF_NS_ISTIO     "istio-system"
+#define WF_NS_MESHCERT "meshcert"
+#define WF_NS_ISTIO    "istio-system"
+/* Watched by the agents too (--watch-namespaces): an output namespace
+ * workflow_test creates late, and workflow_chaos's pods to bounce. */
+#define WF_NS_LATER     "mesh-later"
+#define WF_NS_APPS      "apps"
 #define WF_ORG          "Istio"
 #define WF_TRUST_DOMAIN "cluster.local"
 #define WF_HOST_SPIFFE  "spiffe://" WF_TRUST_DOMAIN "/ns/istio-system/sa/citadel"

@@ -538,13 +538,13 @@ static void check_refused_write_reported(const wf_fixture *f)
                            "metadata", "name", "mesh-nons", "namespace", WF_NS_MESHCERT, "spec",
                            "hosts", WF_HOST_SPIFFE, "org", WF_ORG, "signingCertificateSecret",
                            "name", WF_ROOT_SECRET, "namespace", WF_NS_MESHCERT,
-                           "issuedCertificateSecret", "name", "cacerts", "namespace", "mesh-later");
+                           "issuedCertificateSecret", "name", "cacerts", "namespace", WF_NS_LATER);
     wf_create(f->managed[WF_WEST], &wf_issued, WF_NS_MESHCERT, ic);
     wf_ic_view view;
     wf_wait_ic_state(f, f->managed[WF_WEST], "west", "mesh-nons", "FAILED", 1, &view);
-    if (!strstr(view.error, "mesh-later") || !strstr(view.error, "write output secret"))
+    if (!strstr(view.error, WF_NS_LATER) || !strstr(view.error, "write output secret"))
         wf_fail(f, "the refused write is not reported with its reason: %s", view.error);
-    assert_int_equal(wf_create_namespace(f->managed[WF_WEST], "mesh-later"), MC_OK);
+    assert_int_equal(wf_create_namespace(f->managed[WF_WEST], WF_NS_LATER), MC_OK);
     wf_wait_ic_state(f, f->managed[WF_WEST], "west", "mesh-nons", "FINISHED", 1, &view);
 }
 

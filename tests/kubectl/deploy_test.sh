@@ -235,21 +235,33 @@ else
     fail "a token for ServiceAccount meshcert/meshcert-agent" "$OUT"
 fi
 can_i agent "$WORK/data/kubeconfigs/east.yaml" "$AGENT_TOKEN" <<'TABLE'
-yes list secrets --all-namespaces
-yes watch secrets --all-namespaces
+no list secrets --all-namespaces
+no watch secrets --all-namespaces
+no list secrets -n default
+no list secrets -n kube-system
+yes list secrets -n meshcert
+yes watch secrets -n meshcert
 no get secrets -n meshcert
 no update secrets -n meshcert
 yes create secrets -n meshcert
 yes delete secrets -n meshcert
+yes list secrets -n istio-system
+yes watch secrets -n istio-system
+no get secrets -n istio-system
 yes create secrets -n istio-system
 yes update secrets/cacerts -n istio-system
 yes delete secrets/cacerts -n istio-system
 no update secrets/istio-ca-secret -n istio-system
 no create secrets -n default
-yes list pods --all-namespaces
-yes watch pods --all-namespaces
-yes delete pods -n default
-no create pods -n default
+no list pods --all-namespaces
+no list pods -n default
+no delete pods -n default
+yes list pods -n istio-system
+yes watch pods -n istio-system
+yes delete pods -n istio-system
+yes list pods -n meshcert
+no delete pods -n meshcert
+no create pods -n istio-system
 yes list podbouncedirectives.certificates.smh.solo.io --all-namespaces
 yes update podbouncedirectives.certificates.smh.solo.io --subresource=status -n istio-system
 no update podbouncedirectives.certificates.smh.solo.io -n istio-system
@@ -266,6 +278,9 @@ yes create events -n meshcert
 no create events -n default
 no list leases.coordination.k8s.io -n meshcert
 TABLE
+expect_fail "the agent's token reading Secrets in default: kube-apiserver's 403" \
+    'secrets is forbidden: User "system:serviceaccount:meshcert:meshcert-agent" cannot list resource "secrets" in API group "" in the namespace "default"' \
+    "${EAST[@]}" --token "$AGENT_TOKEN" -n default get secrets
 expect_fail "the agent's token on the management cluster: 401, another cluster's token" \
     "Unauthorized|must be logged in" "${MGMT[@]}" --token "$AGENT_TOKEN" -n meshcert get secrets
 

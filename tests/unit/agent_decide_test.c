@@ -572,6 +572,40 @@ static void test_pending_foreign_output(void **state)
     world_free(&w);
 }
 
+/* An output Secret, or pods to bounce, outside the agent's watched
+ * namespaces: FAILED naming the namespace and --watch-namespaces, before
+ * anything is made (even a key). */
+static void test_unwatched_namespace_fails(void **state)
+{
+    (void)state;
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    const char *only_own[] = {"meshcert"};
+    w.obs.watched_namespaces = only_own;
+    w.obs.watched_namespace_count = 1;
+    const mc_agent_action *a = decide(&w);
+    assert_status(a, MC_IC_STATE_FAILED, 1,
+                  "output secret istio-system/cacerts is in namespace istio-system, which this "
+                  "agent does not watch (add it to the agent's --watch-namespaces)");
+    /* Already FAILED with that reason: no rewrite. */
+    w.ic->status.state = MC_IC_STATE_FAILED;
+    w.ic->status.error = mc_strdup(a->error);
+    assert_int_equal(decide(&w)->type, MC_AGENT_NOTHING);
+    const char *both[] = {"meshcert", NS};
+    w.obs.watched_namespaces = both;
+    w.obs.watched_namespace_count = 2;
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_KEY);
+    add_directive(&w);
+    assert_int_equal(mc_api_pod_bounce_directive_add_selector(w.directive, NS, NULL), MC_OK);
+    assert_int_equal(decide(&w)->type, MC_AGENT_CREATE_KEY);
+    assert_int_equal(mc_api_pod_bounce_directive_add_selector(w.directive, "gateways", NULL),
+                     MC_OK);
+    assert_status(decide(&w), MC_IC_STATE_FAILED, 1,
+                  "podbouncedirective istio-system/mesh-1 selects pods in namespace gateways, "
+                  "which this agent does not watch (add it to the agent's --watch-namespaces)");
+    world_free(&w);
+}
+
 /* ---- FAILED: the PENDING path, keeping the key ---------------------------- */
 
 static void test_failed_retries_without_new_key(void **state)
@@ -1947,6 +1981,7 @@ int main(void)
         cmocka_unit_test(test_pending_missing_directive_fails_once),
         cmocka_unit_test(test_pending_invalid_spec_fails),
         cmocka_unit_test(test_pending_foreign_output),
+        cmocka_unit_test(test_unwatched_namespace_fails),
         cmocka_unit_test(test_failed_retries_without_new_key),
         cmocka_unit_test(test_failed_without_key_creates_one),
         cmocka_unit_test(test_requested_without_key_or_request_restarts),

@@ -254,7 +254,8 @@ class Size:
         self.r["server_start_s"] = time.monotonic() - t
         ns = lambda n: {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
         crd_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deploy", "crds")
-        crds = [open(os.path.join(crd_dir, f), "rb").read() for f in sorted(os.listdir(crd_dir))]
+        crds = [open(os.path.join(crd_dir, f), "rb").read() for f in sorted(os.listdir(crd_dir))
+                if f.endswith(".yaml")]  # not the Kustomization
 
         def prepare(c):
             for n in ((NS,) if c == "mgmt" else (NS, "istio-system")):

@@ -78,8 +78,8 @@ static void test_refusals(void **state)
     /* not valid yet (beyond a minute of skew) */
     assert_int_equal(verify(KEY_A, token, NOW - 120, &got, &err), MC_EEXPIRED);
     /* one character of the claims changed */
-    char *dot = strchr(token, '.');
-    dot[5] = dot[5] == 'A' ? 'B' : 'A';
+    size_t at = strcspn(token, ".") + 5; /* an index: GCC -O3 takes a pointer for dangling */
+    token[at] = token[at] == 'A' ? 'B' : 'A';
     assert_int_equal(verify(KEY_A, token, NOW, &got, &err), MC_EVERIFY);
     free(token);
     /* not a JWT at all, and garbage in each part */

@@ -15,7 +15,8 @@
  * test_wrong_order: the negative control. With the processes stopped, one
  * cluster's Secret is rewritten by hand with an intermediate from a new root
  * R3 that no other bundle holds: the probe must fail; the same writes in the
- * right order (R3 in every bundle first) must not.
+ * right order (R3 in every bundle first, and seen by the probe, then north's
+ * signer) must not.
  */
 #define _XOPEN_SOURCE 700
 #include <pthread.h>
@@ -225,6 +226,26 @@ static void probe_watch_drain(probe_watch *pw)
     pthread_mutex_unlock(&pw->lock);
     if (left)
         wf_fail(pw->f, "the probe did not keep up with the output Secrets' changes in 30 s");
+}
+
+/* Waits until want changes of the current phase have been probed: the
+ * watches of different clusters are different streams, so one cluster's
+ * change may reach the probe after a later write to another cluster's
+ * Secret. A rollout in the right order waits, as the rotation controller
+ * does, until each cluster has shown the previous write. */
+static void wait_probed(probe_watch *pw, unsigned long want)
+{
+    int64_t deadline = wf_now_ms() + 30000;
+    pthread_mutex_lock(&pw->lock);
+    while ((pw->changes < want || pw->len > 0 || pw->busy) && wf_now_ms() < deadline) {
+        pthread_mutex_unlock(&pw->lock);
+        wf_sleep_ms(20);
+        pthread_mutex_lock(&pw->lock);
+    }
+    unsigned long seen = pw->changes;
+    pthread_mutex_unlock(&pw->lock);
+    if (seen < want)
+        wf_fail(pw->f, "the probe saw %lu of %lu output Secret changes in 30 s", seen, want);
 }
 
 static void phase_begin(probe_watch *pw)
@@ -764,6 +785,7 @@ static void test_wrong_order(void **state)
     phase_begin(pw);
     for (int c = 0; c < CLUSTERS; c++)
         cacerts_write(f, c, NULL, NULL, both_roots);
+    wait_probed(pw, CLUSTERS); /* every cluster trusts R3 before north's signer switches */
     cacerts_write(f, WF_NORTH, north_r3, north_chain, NULL);
     phase_end_clean(pw, "(d) the same writes in the right order", started);
 

@@ -61,7 +61,7 @@ asan: deps
 
 # Every unit test under valgrind's memcheck: any leak or memory error fails.
 valgrind: deps build
-	scripts/valgrind.sh $(BUILD)/tests/unit
+	scripts/valgrind.sh $(BUILD)/tests/unit $(JOBS)
 
 fuzz-build: deps
 	CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Debug -DMC_FUZZ=ON $(CMAKE_FLAGS)
@@ -70,7 +70,7 @@ fuzz-build: deps
 # Runs every fuzz target for FUZZ_SECONDS (or the target's own time from
 # tests/fuzz/seconds.txt) on a copy of its seed corpus.
 fuzz: fuzz-build
-	scripts/fuzz.sh $(BUILD_FUZZ)/tests/fuzz $(FUZZ_SECONDS)
+	scripts/fuzz.sh $(BUILD_FUZZ)/tests/fuzz $(FUZZ_SECONDS) $(JOBS)
 
 bench: bench-pki bench-server
 

@@ -1,18 +1,20 @@
-#!/bin/sh
+#!/bin/bash
 # Runs every libFuzzer target in DIR for its time budget on a scratch copy of
-# its seed corpus (tests/fuzz/corpus/<name>/); fails on the first crash, leak
-# or timeout, leaving the reproducer in build-fuzz/artifacts/.
-# Usage: scripts/fuzz.sh <dir with fuzz_* binaries> [default seconds]
+# its seed corpus (tests/fuzz/corpus/<name>/), JOBS targets at a time (default:
+# the number of CPUs; each target is one process). Fails if any target finds a
+# crash, leak or timeout, leaving the reproducer in build-fuzz/artifacts/.
+# Usage: scripts/fuzz.sh <dir with fuzz_* binaries> [default seconds] [jobs]
 set -eu
 dir=$1
 default=${2:-30}
+jobs=${3:-$(nproc 2>/dev/null || echo 2)}
 root=$(cd "$(dirname "$0")/.." && pwd)
 artifacts=$(cd "$dir/../.." && pwd)/artifacts
 mkdir -p "$artifacts"
-found=0
-for bin in "$dir"/fuzz_*; do
-  [ -x "$bin" ] || continue
-  found=1
+
+# One target; its verdict goes to artifacts/<name>.status.
+run_one() {
+  local bin=$1 name secs work
   name=${bin##*/fuzz_}
   secs=$(awk -v n="$name" '$1 == n { print $2 }' "$root/tests/fuzz/seconds.txt")
   [ -n "$secs" ] || secs=$default
@@ -21,15 +23,45 @@ for bin in "$dir"/fuzz_*; do
     cp -r "$root/tests/fuzz/corpus/$name/." "$work/"
   fi
   echo "== fuzz_$name: ${secs}s"
-  if ! ASAN_OPTIONS=detect_leaks=1 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+  if ASAN_OPTIONS=detect_leaks=1 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
        -print_final_stats=1 -artifact_prefix="$artifacts/$name-" "$work" > "$artifacts/$name.log" 2>&1; then
+    echo ok > "$artifacts/$name.status"
+    echo "fuzz_$name: clean, $(grep -E "stat::number_of_executed_units" "$artifacts/$name.log" | awk '{print $2}') runs, peak RSS $(grep -E "stat::peak_rss_mb" "$artifacts/$name.log" | awk '{print $2}') MB"
+  else
+    echo failed > "$artifacts/$name.status"
+    echo "fuzz_$name FAILED"
+  fi
+  rm -rf "$work"
+}
+
+bins=()
+for bin in "$dir"/fuzz_*; do
+  [ -x "$bin" ] && bins+=("$bin")
+done
+[ "${#bins[@]}" -gt 0 ] || { echo "no fuzz targets in $dir"; exit 1; }
+
+pids=()
+cleanup() { [ "${#pids[@]}" -gt 0 ] && kill "${pids[@]}" 2>/dev/null; true; }
+trap cleanup EXIT INT TERM
+for bin in "${bins[@]}"; do
+  rm -f "$artifacts/${bin##*/fuzz_}.status"
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+    wait -n || true
+  done
+  run_one "$bin" &
+  pids+=($!)
+done
+wait
+pids=()
+
+failed=0
+for bin in "${bins[@]}"; do
+  name=${bin##*/fuzz_}
+  if [ "$(cat "$artifacts/$name.status" 2>/dev/null)" != ok ]; then
     tail -n 60 "$artifacts/$name.log"
     echo "fuzz_$name FAILED (log and reproducer in $artifacts)"
-    rm -rf "$work"
-    exit 1
+    failed=1
   fi
-  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$artifacts/$name.log" | sed "s/^/  /"
-  rm -rf "$work"
 done
-[ "$found" = 1 ] || { echo "no fuzz targets in $dir"; exit 1; }
-echo "fuzz: all targets clean"
+[ "$failed" = 0 ] && echo "fuzz: all targets clean"
+exit $failed

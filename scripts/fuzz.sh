@@ -5,6 +5,7 @@
 # crash, leak or timeout, leaving the reproducer in build-fuzz/artifacts/.
 # Usage: scripts/fuzz.sh <dir with fuzz_* binaries> [default seconds] [jobs]
 set -eu
+. "$(dirname "$0")/pool.sh"
 dir=$1
 default=${2:-30}
 jobs=${3:-$(nproc 2>/dev/null || echo 2)}
@@ -40,19 +41,8 @@ for bin in "$dir"/fuzz_*; do
 done
 [ "${#bins[@]}" -gt 0 ] || { echo "no fuzz targets in $dir"; exit 1; }
 
-pids=()
-cleanup() { [ "${#pids[@]}" -gt 0 ] && kill "${pids[@]}" 2>/dev/null; true; }
-trap cleanup EXIT INT TERM
-for bin in "${bins[@]}"; do
-  rm -f "$artifacts/${bin##*/fuzz_}.status"
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
-    wait -n || true
-  done
-  run_one "$bin" &
-  pids+=($!)
-done
-wait
-pids=()
+for bin in "${bins[@]}"; do rm -f "$artifacts/${bin##*/fuzz_}.status"; done
+pool_run "$jobs" run_one "${bins[@]}"
 
 failed=0
 for bin in "${bins[@]}"; do

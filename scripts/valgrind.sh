@@ -4,6 +4,7 @@
 # leak. The slowest binaries start first, so the run takes about as long as
 # the slowest one. Usage: scripts/valgrind.sh <dir> [jobs]
 set -eu
+. "$(dirname "$0")/pool.sh"
 dir=$1
 jobs=${2:-$(nproc 2>/dev/null || echo 2)}
 # Slowest first (RSA key generation under memcheck): then the rest by name.
@@ -33,19 +34,8 @@ run_one() {
   fi
 }
 
-pids=()
-cleanup() { [ "${#pids[@]}" -gt 0 ] && kill "${pids[@]}" 2>/dev/null; true; }
-trap cleanup EXIT INT TERM
-for t in "${tests[@]}"; do
-  rm -f "$t.valgrind.status"
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
-    wait -n || true
-  done
-  run_one "$t" &
-  pids+=($!)
-done
-wait
-pids=()
+for t in "${tests[@]}"; do rm -f "$t.valgrind.status"; done
+pool_run "$jobs" run_one "${tests[@]}"
 
 failed=0
 for t in "${tests[@]}"; do

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/core.h"
+#include "pki/root.h"
 #include "util/base64.h"
 #include "util/log.h"
 #include "util/str.h"

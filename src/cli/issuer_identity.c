@@ -17,13 +17,6 @@
 
 #define TOKEN_SECRET MC_CLI_ISSUER_IDENTITY "-token"
 
-static const mc_kube_resource namespaces = {"", "v1", "namespaces", 0};
-static const mc_kube_resource service_accounts = {"", "v1", "serviceaccounts", 1};
-static const mc_kube_resource secrets = {"", "v1", "secrets", 1};
-static const mc_kube_resource roles = {"rbac.authorization.k8s.io", "v1", "roles", 1};
-static const mc_kube_resource role_bindings = {"rbac.authorization.k8s.io", "v1", "rolebindings",
-                                               1};
-
 /* Creates obj; when it exists and replace is set, updates it to obj. */
 static int ensure(mc_kube_client *client, const mc_kube_resource *res, const char *ns, json_t *obj,
                   int replace, const char *cluster, mc_err *err)
@@ -70,8 +63,10 @@ static int ensure_objects(mc_kube_client *client, const char *ns, const char *cl
                   "kubernetes.io/service-account.name", MC_CLI_ISSUER_IDENTITY, "type",
                   "kubernetes.io/service-account-token"),
     };
-    const mc_kube_resource *res[] = {&namespaces, &service_accounts, &roles, &role_bindings,
-                                     &secrets};
+    const mc_kube_resource *res[] = {
+        mc_kube_resource_of(MC_API_NAMESPACES), mc_kube_resource_of(MC_API_SERVICE_ACCOUNTS),
+        mc_kube_resource_of(MC_API_ROLES), mc_kube_resource_of(MC_API_ROLE_BINDINGS),
+        mc_kube_resource_of(MC_API_SECRETS)};
     const int replace[] = {0, 0, 1, 1, 0};
     int rc = MC_OK;
     for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
@@ -93,7 +88,8 @@ static int wait_token(mc_kube_client *client, const char *ns, const char *cluste
     struct timespec pause = {0, 200 * 1000 * 1000};
     for (int waited = 0;; waited += 200) {
         json_t *secret = NULL;
-        int rc = mc_kube_get(client, &secrets, ns, TOKEN_SECRET, &secret, err);
+        int rc = mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), ns, TOKEN_SECRET, &secret,
+                             err);
         if (rc != MC_OK)
             return mc_err_prefix(err, "secret %s/%s in cluster %s", ns, TOKEN_SECRET, cluster);
         const char *b64 =

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/core.h"
+#include "api/meta.h"
+#include "api/rbac.h"
 #include "kube/config.h"
 #include "util/base64.h"
 #include "util/str.h"
@@ -45,24 +48,14 @@ static int ensure_objects(mc_kube_client *client, const char *ns, const char *cl
 {
     json_t *rules = json_loads(MC_CLI_ISSUER_RULES, 0, NULL);
     json_t *objs[] = {
-        json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata", "name",
-                  ns),
-        json_pack("{s:s,s:s,s:{s:s,s:s}}", "apiVersion", "v1", "kind", "ServiceAccount", "metadata",
-                  "name", MC_CLI_ISSUER_IDENTITY, "namespace", ns),
-        json_pack("{s:s,s:s,s:{s:s,s:s},s:o}", "apiVersion", "rbac.authorization.k8s.io/v1", "kind",
-                  "Role", "metadata", "name", MC_CLI_ISSUER_IDENTITY, "namespace", ns, "rules",
-                  rules),
-        json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:s},s:[{s:s,s:s,s:s}]}", "apiVersion",
-                  "rbac.authorization.k8s.io/v1", "kind", "RoleBinding", "metadata", "name",
-                  MC_CLI_ISSUER_IDENTITY, "namespace", ns, "roleRef", "apiGroup",
-                  "rbac.authorization.k8s.io", "kind", "Role", "name", MC_CLI_ISSUER_IDENTITY,
-                  "subjects", "kind", "ServiceAccount", "name", MC_CLI_ISSUER_IDENTITY, "namespace",
-                  ns),
-        json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s}},s:s}", "apiVersion", "v1", "kind", "Secret",
-                  "metadata", "name", TOKEN_SECRET, "namespace", ns, "annotations",
-                  "kubernetes.io/service-account.name", MC_CLI_ISSUER_IDENTITY, "type",
-                  "kubernetes.io/service-account-token"),
+        mc_api_object_new(MC_API_NAMESPACES, NULL, ns),
+        mc_api_object_new(MC_API_SERVICE_ACCOUNTS, ns, MC_CLI_ISSUER_IDENTITY),
+        mc_api_role_new(ns, MC_CLI_ISSUER_IDENTITY, rules),
+        mc_api_role_binding_new(ns, MC_CLI_ISSUER_IDENTITY, MC_CLI_ISSUER_IDENTITY, ns,
+                                MC_CLI_ISSUER_IDENTITY),
+        mc_api_service_account_token_secret_new(ns, TOKEN_SECRET, MC_CLI_ISSUER_IDENTITY),
     };
+    json_decref(rules);
     const mc_kube_resource *res[] = {
         mc_kube_resource_of(MC_API_NAMESPACES), mc_kube_resource_of(MC_API_SERVICE_ACCOUNTS),
         mc_kube_resource_of(MC_API_ROLES), mc_kube_resource_of(MC_API_ROLE_BINDINGS),

@@ -19,10 +19,18 @@
 static json_t *secret_body(const char *ns, const char *name, const char *cert_b64,
                            const char *key_name, const char *key_b64)
 {
-    return json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s, s:{s:s, s:s}}", "apiVersion", "v1",
-                     "kind", "Secret", "metadata", "name", name, "namespace", ns, "labels",
-                     "app.kubernetes.io/managed-by", "meshcert", "type", MC_API_SECRET_TYPE_SIGNING,
-                     "data", MC_ROOT_SECRET_CERT_KEY, cert_b64, key_name, key_b64);
+    json_t *secret = mc_api_object_new(MC_API_SECRETS, ns, name);
+    if (!secret ||
+        json_object_set_new(json_object_get(secret, "metadata"), "labels",
+                            json_pack("{s:s}", "app.kubernetes.io/managed-by", "meshcert")) != 0 ||
+        json_object_set_new(secret, "type", json_string(MC_API_SECRET_TYPE_SIGNING)) != 0 ||
+        json_object_set_new(
+            secret, "data",
+            json_pack("{s:s, s:s}", MC_ROOT_SECRET_CERT_KEY, cert_b64, key_name, key_b64)) != 0) {
+        json_decref(secret);
+        return NULL;
+    }
+    return secret;
 }
 
 int mc_root_secret_generate(mc_kube_client *client, const char *ns, const char *name,

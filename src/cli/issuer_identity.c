@@ -106,36 +106,6 @@ static int wait_token(mc_kube_client *client, const char *ns, const char *cluste
     }
 }
 
-/* The kubeconfig (JSON, which is YAML) of the identity: the admin
- * kubeconfig's server and CA, the token, the agent's namespace. */
-static char *identity_kubeconfig(const mc_kube_config *admin, const char *ns, const char *token)
-{
-    char *ca_b64 = NULL;
-    if (admin->ca_pem && mc_base64_encode(admin->ca_pem, strlen(admin->ca_pem), &ca_b64, NULL))
-        return NULL;
-    json_t *cluster = json_pack("{s:s}", "server", admin->server);
-    if (cluster && ca_b64)
-        json_object_set_new(cluster, "certificate-authority-data", json_string(ca_b64));
-    if (cluster && admin->insecure_skip_tls_verify)
-        json_object_set_new(cluster, "insecure-skip-tls-verify", json_true());
-    free(ca_b64);
-    json_t *doc =
-        json_pack("{s:s,s:s,s:[{s:s,s:o}],s:[{s:s,s:{s:s}}],s:[{s:s,s:{s:s,s:s,s:s}}],s:s}",
-                  "apiVersion", "v1", "kind", "Config", "clusters", "name", "managed", "cluster",
-                  cluster, "users", "name", MC_CLI_ISSUER_IDENTITY, "user", "token", token,
-                  "contexts", "name", "managed", "context", "cluster", "managed", "user",
-                  MC_CLI_ISSUER_IDENTITY, "namespace", ns, "current-context", "managed");
-    char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
-    /* the token is inside doc's strings: wipe it before jansson frees them */
-    json_t *users = json_object_get(doc, "users");
-    json_t *user_token =
-        json_object_get(json_object_get(json_array_get(users, 0), "user"), "token");
-    if (user_token)
-        mc_secure_zero((char *)json_string_value(user_token), json_string_length(user_token));
-    json_decref(doc);
-    return text;
-}
-
 int mc_cli_issuer_identity_create(const char *admin_file, const char *agent_ns,
                                   const mc_kube_client_options *options, int wait_ms,
                                   char **kubeconfig, size_t *len, mc_err *err)
@@ -152,7 +122,8 @@ int mc_cli_issuer_identity_create(const char *admin_file, const char *agent_ns,
     if (rc == MC_OK)
         rc = wait_token(client, agent_ns, cluster, wait_ms, &token, err);
     if (rc == MC_OK) {
-        *kubeconfig = identity_kubeconfig(admin, agent_ns, token);
+        *kubeconfig =
+            mc_kube_config_token_kubeconfig(admin, MC_CLI_ISSUER_IDENTITY, token, agent_ns);
         if (!*kubeconfig)
             rc = mc_err_set(err, MC_ENOMEM, "out of memory");
         else

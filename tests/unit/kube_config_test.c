@@ -15,6 +15,7 @@
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/internal.h"
+#include "util/str.h"
 
 #define FIXTURE MC_TEST_DATA "/kube/kubeconfig.yaml"
 
@@ -341,6 +342,29 @@ static void test_kubeconfig_precedence(void **state)
     assert_null(c);
 }
 
+/* The kubeconfig cluster register writes for the issuer's identity reads
+ * back as what it was made from: server, CA, token, namespace. */
+static void test_token_kubeconfig_round_trip(void **state)
+{
+    (void)state;
+    mc_kube_config admin = {0};
+    admin.server = "https://127.0.0.1:6443/clusters/east";
+    admin.ca_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    char *text = mc_kube_config_token_kubeconfig(&admin, "meshcert-issuer", "tok3n", "meshcert");
+    assert_non_null(text);
+    mc_kube_config *back = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_kube_config_load_text(text, strlen(text), NULL, "identity", &back, &err),
+                     MC_OK);
+    assert_string_equal(back->server, admin.server);
+    assert_string_equal(back->ca_pem, admin.ca_pem);
+    assert_string_equal(back->token, "tok3n");
+    assert_string_equal(back->namespace, "meshcert");
+    assert_false(back->insecure_skip_tls_verify);
+    mc_kube_config_free(back);
+    mc_secure_free_str(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_backoff_jitter),
         cmocka_unit_test(test_kubeconfig_list_merged),
         cmocka_unit_test(test_kubeconfig_precedence),
+        cmocka_unit_test(test_token_kubeconfig_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -340,6 +340,12 @@ int mc_api_event_encode(const mc_api_event *event, json_t **out, mc_err *err)
     return 0;
 }
 
+json_t *mc_api_event_repeat_patch(int64_t count, const char *last_timestamp, const char *message)
+{
+    return json_pack("{s:I, s:s, s:s}", "count", (json_int_t)count, "lastTimestamp",
+                     last_timestamp, "message", message);
+}
+
 json_t *mc_api_service_account_token_secret_new(const char *namespace, const char *name,
                                                 const char *service_account)
 {

@@ -92,6 +92,10 @@ mc_api_event *mc_api_event_new(const char *namespace, const char *name);
 int mc_api_event_encode(const mc_api_event *event, json_t **out, mc_err *err);
 void mc_api_event_free(mc_api_event *event);
 
+/* The merge patch that records an Event once more: count, lastTimestamp
+ * (RFC 3339) and message. New reference, NULL when out of memory. */
+json_t *mc_api_event_repeat_patch(int64_t count, const char *last_timestamp, const char *message);
+
 /* A Secret of type kubernetes.io/service-account-token in namespace for
  * ServiceAccount service_account: kube's token controller fills its data.token.
  * New reference, NULL when out of memory. */

@@ -463,8 +463,7 @@ static int write_event(const mc_event_broadcaster *hub, const pending *p,
     if (d->write == MC_EVENT_PATCH) {
         char last[40];
         timestamp(d->last_ms, last, sizeof(last));
-        json_t *patch = json_pack("{s:I, s:s, s:s}", "count", (json_int_t)d->count, "lastTimestamp",
-                                  last, "message", d->message);
+        json_t *patch = mc_api_event_repeat_patch(d->count, last, d->message);
         rc = patch ? mc_kube_patch(client, mc_kube_resource_of(MC_API_EVENTS), ns, d->name,
                                    MC_KUBE_PATCH_MERGE, patch, 0, NULL, err)
                    : mc_err_set(err, MC_ENOMEM, "out of memory");

@@ -844,6 +844,8 @@ static void test_builders(void **state)
     assert_wire(mc_api_issued_certificate_rotate_patch("t1"),
                 "{\"metadata\":{\"annotations\":{\"certificates.smh.solo.io/rotate\":\"t1\"}}}");
     assert_wire(mc_api_root_rotation_abort_patch(), "{\"spec\":{\"abort\":true}}");
+    assert_wire(mc_api_event_repeat_patch(3, "2026-01-02T03:04:05Z", "m"),
+                "{\"count\":3,\"lastTimestamp\":\"2026-01-02T03:04:05Z\",\"message\":\"m\"}");
 }
 
 int main(void)

@@ -12,7 +12,6 @@
  */
 #include "issuer/state.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>

@@ -30,6 +30,7 @@
 #include "pki/issue.h"
 #include "pki/key.h"
 #include "pki/pkcs11.h"
+#include "pki/root.h"
 
 static const char *const hosts[] = {"spiffe://cluster.local/ns/istio-system/sa/citadel"};
 

@@ -623,9 +623,7 @@ static int write_output(mc_agent *agent, observed *o, const mc_agent_observation
         /* A Secret's type is immutable (an adopted Opaque Secret, or another
          * output layout): delete exactly what the decision read, then the
          * next reconcile finds it absent and creates it. */
-        json_t *options = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
-                                    "DeleteOptions", "preconditions", "resourceVersion",
-                                    rv_of(&o->output->metadata) ? rv_of(&o->output->metadata) : "");
+        json_t *options = mc_api_delete_options_new(rv_of(&o->output->metadata));
         rc = options ? mc_kube_delete(agent->client, mc_kube_resource_of(MC_API_SECRETS), ns_copy,
                                       name_copy, options, err)
                      : mc_err_set(err, MC_ENOMEM, "out of memory");

@@ -339,3 +339,41 @@ int mc_api_event_encode(const mc_api_event *event, json_t **out, mc_err *err)
     *out = obj;
     return 0;
 }
+
+json_t *mc_api_event_repeat_patch(int64_t count, const char *last_timestamp, const char *message)
+{
+    return json_pack("{s:I, s:s, s:s}", "count", (json_int_t)count, "lastTimestamp",
+                     last_timestamp, "message", message);
+}
+
+json_t *mc_api_service_account_token_secret_new(const char *namespace, const char *name,
+                                                const char *service_account)
+{
+    json_t *secret = mc_api_object_new(MC_API_SECRETS, namespace, name);
+    if (!secret ||
+        json_object_set_new(json_object_get(secret, "metadata"), "annotations",
+                            json_pack("{s:s}", "kubernetes.io/service-account.name",
+                                      service_account)) != 0 ||
+        json_object_set_new(secret, "type", json_string(MC_API_SECRET_TYPE_SA_TOKEN)) != 0) {
+        json_decref(secret);
+        return NULL;
+    }
+    return secret;
+}
+
+json_t *mc_api_lease_new(const char *namespace, const char *name, const char *holder,
+                         int64_t duration_seconds, const char *acquire_time,
+                         const char *renew_time, int64_t transitions)
+{
+    json_t *lease = mc_api_object_new(MC_API_LEASES, namespace, name);
+    if (!lease || json_object_set_new(lease, "spec",
+                                      json_pack("{s:s, s:I, s:s, s:s, s:I}", "holderIdentity",
+                                                holder, "leaseDurationSeconds",
+                                                (json_int_t)duration_seconds, "acquireTime",
+                                                acquire_time, "renewTime", renew_time,
+                                                "leaseTransitions", (json_int_t)transitions)) != 0) {
+        json_decref(lease);
+        return NULL;
+    }
+    return lease;
+}

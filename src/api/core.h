@@ -1,5 +1,6 @@
 /* core.h - the built-in Kubernetes kinds meshcert reads or writes: Secret,
- * Pod and Event (core/v1; Events are only written).
+ * Pod and Event (core/v1; Events are only written), and builders for the
+ * ServiceAccount token Secret and the Lease (written, never decoded).
  *
  * Only the fields meshcert reasons about are modelled; everything else
  * (a Pod's spec, a Secret's managedFields, ...) stays in raw and is written
@@ -24,6 +25,7 @@
 #define MC_API_SECRET_TYPE_ISSUED "certificates.smh.solo.io/issued_certificate"
 #define MC_API_SECRET_TYPE_SIGNING "certificates.smh.solo.io/generated_signing_cert"
 #define MC_API_SECRET_TYPE_KUBECONFIG "solo.io/kubeconfig"
+#define MC_API_SECRET_TYPE_SA_TOKEN "kubernetes.io/service-account-token"
 
 typedef struct mc_api_secret {
     json_t *raw;
@@ -89,5 +91,22 @@ void mc_api_pod_free(mc_api_pod *pod);
 mc_api_event *mc_api_event_new(const char *namespace, const char *name);
 int mc_api_event_encode(const mc_api_event *event, json_t **out, mc_err *err);
 void mc_api_event_free(mc_api_event *event);
+
+/* The merge patch that records an Event once more: count, lastTimestamp
+ * (RFC 3339) and message. New reference, NULL when out of memory. */
+json_t *mc_api_event_repeat_patch(int64_t count, const char *last_timestamp, const char *message);
+
+/* A Secret of type kubernetes.io/service-account-token in namespace for
+ * ServiceAccount service_account: kube's token controller fills its data.token.
+ * New reference, NULL when out of memory. */
+json_t *mc_api_service_account_token_secret_new(const char *namespace, const char *name,
+                                                const char *service_account);
+
+/* A Lease (coordination.k8s.io/v1) held by holder since acquire_time
+ * (RFC 3339 MicroTime), renewed at renew_time, for duration_seconds, after
+ * transitions changes of holder. New reference, NULL when out of memory. */
+json_t *mc_api_lease_new(const char *namespace, const char *name, const char *holder,
+                         int64_t duration_seconds, const char *acquire_time,
+                         const char *renew_time, int64_t transitions);
 
 #endif

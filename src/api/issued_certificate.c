@@ -406,3 +406,9 @@ int mc_api_issued_certificate_ready_current(const mc_api_issued_certificate *ic)
     return mc_api_conditions_says(&ic->status.conditions, MC_API_CONDITION_READY, ready, reason,
                                   message, ic->status.observed_generation);
 }
+
+json_t *mc_api_issued_certificate_rotate_patch(const char *token)
+{
+    return json_pack("{s:{s:{s:s}}}", "metadata", "annotations", MC_API_IC_ROTATE_ANNOTATION,
+                     token);
+}

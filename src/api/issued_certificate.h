@@ -92,6 +92,11 @@ int mc_api_issued_certificate_encode(const mc_api_issued_certificate *ic, json_t
 /* Frees ic and everything it owns. Accepts NULL. */
 void mc_api_issued_certificate_free(mc_api_issued_certificate *ic);
 
+/* The merge patch that asks for a new key now: annotation
+ * MC_API_IC_ROTATE_ANNOTATION set to token (a new value restarts the
+ * workflow). New reference, NULL when out of memory. */
+json_t *mc_api_issued_certificate_rotate_patch(const char *token);
+
 /* Validates what the agent relies on: metadata (namespaced), at least one
  * host and every host valid (mc_host_classify), org at most 64 characters,
  * both secret references present and well formed, the optional

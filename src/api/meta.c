@@ -332,3 +332,25 @@ void mc_api_meta_describe(const mc_api_object_meta *meta, const char *kind, char
     else
         snprintf(out, out_size, "%s %s", kind, name);
 }
+
+json_t *mc_api_object_new(mc_api_resource_id id, const char *namespace, const char *name)
+{
+    const mc_api_resource *r = mc_api_resource_get(id);
+    char api_version[128];
+    mc_api_resource_api_version(r, api_version, sizeof(api_version));
+    json_t *obj = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", api_version, "kind", r->kind,
+                            "metadata", "name", name);
+    if (obj && namespace &&
+        json_object_set_new(json_object_get(obj, "metadata"), "namespace",
+                            json_string(namespace)) != 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+json_t *mc_api_delete_options_new(const char *resource_version)
+{
+    return json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "DeleteOptions",
+                     "preconditions", "resourceVersion", resource_version ? resource_version : "");
+}

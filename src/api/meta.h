@@ -15,6 +15,7 @@
 
 #include "api/codec.h"
 #include "api/maps.h"
+#include "api/resource.h"
 #include "util/err.h"
 
 /* An ownerReferences entry. */
@@ -96,6 +97,18 @@ void mc_api_object_ref_clear(mc_api_object_ref *ref);
  * namespace a DNS-1123 label when set. Messages "<what>: <path>.name: ...". */
 int mc_api_object_ref_validate(const mc_api_object_ref *ref, bool required, const char *what,
                                const char *path, mc_err *err);
+
+/* A new object of resource id: {"apiVersion", "kind", "metadata": {"name",
+ * "namespace"}} with apiVersion and kind from the resource table (namespace
+ * left out when NULL). The typed builders below and in core.h and rbac.h
+ * start from it; the caller adds the rest. New reference, NULL when out of
+ * memory. */
+json_t *mc_api_object_new(mc_api_resource_id id, const char *namespace, const char *name);
+
+/* DeleteOptions (meta/v1) whose precondition is resourceVersion
+ * resource_version (NULL: ""), so that a delete removes exactly the version
+ * read. New reference, NULL when out of memory. */
+json_t *mc_api_delete_options_new(const char *resource_version);
 
 /* Builds "<kind> <namespace>/<name>" (or "<kind> <name>") into out. */
 void mc_api_meta_describe(const mc_api_object_meta *meta, const char *kind, char *out,

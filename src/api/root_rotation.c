@@ -312,3 +312,8 @@ int mc_api_root_rotation_validate(const mc_api_root_rotation *rr, mc_err *err)
                           rr->status.phase);
     return 0;
 }
+
+json_t *mc_api_root_rotation_abort_patch(void)
+{
+    return json_pack("{s:{s:b}}", "spec", "abort", 1);
+}

@@ -82,6 +82,10 @@ int mc_api_root_rotation_encode(const mc_api_root_rotation *rr, json_t **out, mc
 /* Frees rr and everything it owns. Accepts NULL. */
 void mc_api_root_rotation_free(mc_api_root_rotation *rr);
 
+/* The merge patch that aborts a rotation (spec.abort: true). New reference,
+ * NULL when out of memory. */
+json_t *mc_api_root_rotation_abort_patch(void);
+
 /* Validates metadata (namespaced), both Secret references (set, well
  * formed, different), stepDwell (a duration of at least 1 s) and a known
  * status.phase. MC_EINVAL "rootrotation <ns>/<name>: spec.stepDwell: ...". */

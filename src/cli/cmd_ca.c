@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "pki/cert.h"
 #include "pki/key.h"
+#include "pki/root.h"
 #include "util/duration.h"
 #include "util/file.h"
 #include "util/str.h"

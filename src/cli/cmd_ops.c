@@ -16,6 +16,7 @@
 
 #include "api/core.h"
 #include "api/issued_certificate.h"
+#include "api/pod_bounce.h"
 #include "api/validate.h"
 #include "cli/cli.h"
 #include "cli/issuance.h"
@@ -124,9 +125,9 @@ static const struct option status_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Parses "NS:key=value,key=value" (or "NS:") into a podsToBounce entry (new
- * reference in *out). MC_EINVAL with the reason. */
-static int parse_bounce(const char *text, json_t **out, mc_err *err)
+/* Parses "NS:key=value,key=value" (or "NS:") into a podsToBounce entry of
+ * directive. MC_EINVAL with the reason. */
+static int parse_bounce(const char *text, mc_api_pod_bounce_directive *directive, mc_err *err)
 {
     const char *colon = strchr(text, ':');
     if (!colon || colon == text || (size_t)(colon - text) > 63)
@@ -136,13 +137,10 @@ static int parse_bounce(const char *text, json_t **out, mc_err *err)
     ns[colon - text] = '\0';
     if (mc_validate_dns1123_label(ns, err))
         return mc_err_prefix(err, "\"%s\": namespace", text);
-    json_t *labels = json_object();
+    mc_api_str_map labels = {0};
     char *rest = mc_strdup(colon + 1);
-    if (!labels || !rest) {
-        json_decref(labels);
-        free(rest);
+    if (!rest)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
-    }
     int rc = MC_OK;
     char *cursor = rest;
     while (rc == MC_OK && *cursor) {
@@ -159,16 +157,15 @@ static int parse_bounce(const char *text, json_t **out, mc_err *err)
             rc = mc_err_prefix(err, "\"%s\"", text);
             break;
         }
-        json_object_set_new(labels, cursor, json_string(eq + 1));
+        if (mc_api_str_map_set(&labels, cursor, eq + 1) != 0)
+            rc = mc_err_set(err, MC_ENOMEM, "out of memory");
         cursor = comma ? comma + 1 : cursor + strlen(cursor);
     }
     free(rest);
-    if (rc) {
-        json_decref(labels);
-        return rc;
-    }
-    *out = json_pack("{s:s, s:o}", "namespace", ns, "labels", labels);
-    return *out ? MC_OK : mc_err_set(err, MC_ENOMEM, "out of memory");
+    if (rc == MC_OK && mc_api_pod_bounce_directive_add_selector(directive, ns, &labels) != 0)
+        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+    mc_api_str_map_clear(&labels);
+    return rc;
 }
 
 /* The lifetime flags of issue, checked as the agent and issuer check
@@ -192,15 +189,62 @@ static int parse_lifetime(const char *flag, const char *text, char *out, size_t 
     return MC_OK;
 }
 
-/* Sets the lifetime fields given into spec (JSON). */
-static void set_lifetime(json_t *spec, const lifetime_flags *lifetime)
+/* The names of an issuance: the IssuedCertificate ns/name, its root Secret
+ * (management cluster) and output Secret (its cluster). */
+typedef struct issue_refs {
+    const char *ns, *name, *root_ns, *root_name, *out_ns, *out_name;
+} issue_refs;
+
+/* Fills ic's spec from the flags (copies). MC_ENOMEM. */
+static int issue_spec_fill(mc_api_issued_certificate *ic, const issue_refs *refs,
+                           const mc_cli_list *hosts, const char *org,
+                           const lifetime_flags *lifetime)
 {
-    if (lifetime->duration[0])
-        json_object_set_new(spec, "duration", json_string(lifetime->duration));
-    if (lifetime->renew_before[0])
-        json_object_set_new(spec, "renewBefore", json_string(lifetime->renew_before));
-    if (lifetime->key_type)
-        json_object_set_new(spec, "keyType", json_string(lifetime->key_type));
+    mc_api_issued_certificate_spec *spec = &ic->spec;
+    spec->hosts = calloc(hosts->count, sizeof(char *));
+    if (!spec->hosts)
+        return MC_ENOMEM;
+    for (; spec->hosts_len < hosts->count; spec->hosts_len++)
+        if (!(spec->hosts[spec->hosts_len] = mc_strdup(hosts->items[spec->hosts_len])))
+            return MC_ENOMEM;
+    spec->org = mc_strdup(org);
+    spec->duration = lifetime->duration[0] ? mc_strdup(lifetime->duration) : NULL;
+    spec->renew_before = lifetime->renew_before[0] ? mc_strdup(lifetime->renew_before) : NULL;
+    spec->key_type = lifetime->key_type ? mc_strdup(lifetime->key_type) : NULL;
+    if (!spec->org || (lifetime->duration[0] && !spec->duration) ||
+        (lifetime->renew_before[0] && !spec->renew_before) ||
+        (lifetime->key_type && !spec->key_type))
+        return MC_ENOMEM;
+    return mc_api_object_ref_set(&spec->signing_certificate_secret, refs->root_ns,
+                                 refs->root_name) ||
+                   mc_api_object_ref_set(&spec->issued_certificate_secret, refs->out_ns,
+                                         refs->out_name)
+               ? MC_ENOMEM
+               : MC_OK;
+}
+
+/* The IssuedCertificate issue creates (*ic_json) and, when directive has
+ * pods to bounce, the directive named like it (*pbd_json, else NULL), both
+ * new references built by api/'s codecs. MC_ENOMEM. */
+static int issue_objects(const issue_refs *refs, const mc_cli_list *hosts, const char *org,
+                         const lifetime_flags *lifetime, mc_api_pod_bounce_directive *directive,
+                         json_t **ic_json, json_t **pbd_json, mc_err *err)
+{
+    *ic_json = *pbd_json = NULL;
+    mc_api_issued_certificate *ic = mc_api_issued_certificate_new(refs->ns, refs->name);
+    int rc = ic ? issue_spec_fill(ic, refs, hosts, org, lifetime) : MC_ENOMEM;
+    if (rc == MC_OK && directive->spec.pods_to_bounce_len > 0) {
+        rc = mc_api_meta_set_name(&directive->metadata, refs->ns, refs->name) ||
+                     mc_api_object_ref_set(&ic->spec.pod_bounce_directive, refs->ns, refs->name)
+                 ? MC_ENOMEM
+                 : mc_api_pod_bounce_directive_encode(directive, pbd_json, err);
+    }
+    if (rc == MC_OK)
+        rc = mc_api_issued_certificate_encode(ic, ic_json, err);
+    mc_api_issued_certificate_free(ic);
+    if (rc == MC_ENOMEM)
+        mc_err_set(err, MC_ENOMEM, "out of memory");
+    return rc;
 }
 
 /* Creates obj on the cluster; an existing object of that name is an error
@@ -240,18 +284,17 @@ int mc_cmd_issue(int argc, char **argv)
     lifetime_flags lifetime = {{0}, {0}, NULL};
     int64_t duration_seconds = 0, renew_before_seconds = 0;
     mc_key_type key_type;
-    json_t *bounces = json_array();
+    mc_api_pod_bounce_directive *directive = mc_api_pod_bounce_directive_new(NULL, NULL);
     json_t *ic = NULL, *pbd = NULL;
     mc_kube_client *mgmt = NULL, *target = NULL;
     mc_err err = {0};
     int exit_code = MC_EXIT_OK;
-    if (!bounces)
+    if (!directive)
         return MC_EXIT_FAIL;
     optind = 1;
     opterr = 0;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", issue_options, NULL)) != -1) {
-        json_t *entry = NULL;
         switch (opt) {
         case MC_CLI_OPT_KUBECONFIG:
         case MC_CLI_OPT_CONTEXT:
@@ -302,11 +345,10 @@ int mc_cmd_issue(int argc, char **argv)
         case OPT_ROOT_SECRET: root_secret = optarg; break;
         case OPT_OUTPUT_SECRET: output_secret = optarg; break;
         case OPT_BOUNCE:
-            if (parse_bounce(optarg, &entry, &err)) {
+            if (parse_bounce(optarg, directive, &err)) {
                 exit_code = mc_cli_usage_error(cmd, "--bounce: %s", err.msg);
                 goto out;
             }
-            json_array_append_new(bounces, entry);
             break;
         case 'h': fputs(issue_help, stdout); goto out;
         default: exit_code = mc_cli_bad_option(cmd, argv, optopt); goto out;
@@ -348,27 +390,8 @@ int mc_cmd_issue(int argc, char **argv)
     if (exit_code != MC_EXIT_OK)
         goto out;
 
-    json_t *host_array = json_array();
-    for (size_t i = 0; host_array && i < hosts.count; i++)
-        json_array_append_new(host_array, json_string(hosts.items[i]));
-    ic = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:o, s:{s:s, s:s}, s:{s:s, s:s}}}", "apiVersion",
-                   MC_API_GROUP_VERSION, "kind", "IssuedCertificate", "metadata", "name", name,
-                   "namespace", ns_in_cluster, "spec", "hosts", host_array,
-                   "signingCertificateSecret", "name", root_name, "namespace", root_ns,
-                   "issuedCertificateSecret", "name", out_name, "namespace", out_ns);
-    if (ic && org && *org)
-        json_object_set_new(json_object_get(ic, "spec"), "org", json_string(org));
-    if (ic)
-        set_lifetime(json_object_get(ic, "spec"), &lifetime);
-    if (ic && json_array_size(bounces) > 0) {
-        json_object_set_new(json_object_get(ic, "spec"), "podBounceDirective",
-                            json_pack("{s:s, s:s}", "name", name, "namespace", ns_in_cluster));
-        pbd = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:O}}", "apiVersion", MC_API_GROUP_VERSION,
-                        "kind", "PodBounceDirective", "metadata", "name", name, "namespace",
-                        ns_in_cluster, "spec", "podsToBounce", bounces);
-    }
-    if (!ic || (json_array_size(bounces) > 0 && !pbd)) {
-        mc_err_set(&err, MC_ENOMEM, "out of memory");
+    const issue_refs refs = {ns_in_cluster, name, root_ns, root_name, out_ns, out_name};
+    if (issue_objects(&refs, &hosts, org, &lifetime, directive, &ic, &pbd, &err)) {
         exit_code = mc_cli_fail(cmd, &err);
         goto out;
     }
@@ -403,7 +426,7 @@ out:
     mc_kube_client_free(mgmt);
     json_decref(ic);
     json_decref(pbd);
-    json_decref(bounces);
+    mc_api_pod_bounce_directive_free(directive);
     mc_cli_list_free(&hosts);
     return exit_code;
 }

@@ -421,7 +421,7 @@ static int cmd_abort(mc_kube_client *client, const root_args *a, mc_err *err)
     free_rotations(all, count);
     if (rc != MC_OK)
         return rc;
-    json_t *patch = json_pack("{s:{s:b}}", "spec", "abort", 1);
+    json_t *patch = mc_api_root_rotation_abort_patch();
     rc = patch ? mc_kube_patch(client, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), a->ns, name,
                                MC_KUBE_PATCH_MERGE, patch, 0, NULL, err)
                : mc_err_set(err, MC_ENOMEM, "out of memory");

@@ -131,8 +131,7 @@ static const char *when_taken(const json_t *ic)
 static int annotate(mc_kube_client *client, const char *cluster, const char *ns, const char *name,
                     const char *token, mc_err *err)
 {
-    json_t *patch =
-        json_pack("{s:{s:{s:s}}}", "metadata", "annotations", MC_API_IC_ROTATE_ANNOTATION, token);
+    json_t *patch = mc_api_issued_certificate_rotate_patch(token);
     if (!patch)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
     json_t *patched = NULL;

@@ -11,18 +11,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/core.h"
+#include "api/meta.h"
+#include "api/rbac.h"
 #include "kube/config.h"
 #include "util/base64.h"
 #include "util/str.h"
 
 #define TOKEN_SECRET MC_CLI_ISSUER_IDENTITY "-token"
-
-static const mc_kube_resource namespaces = {"", "v1", "namespaces", 0};
-static const mc_kube_resource service_accounts = {"", "v1", "serviceaccounts", 1};
-static const mc_kube_resource secrets = {"", "v1", "secrets", 1};
-static const mc_kube_resource roles = {"rbac.authorization.k8s.io", "v1", "roles", 1};
-static const mc_kube_resource role_bindings = {"rbac.authorization.k8s.io", "v1", "rolebindings",
-                                               1};
 
 /* Creates obj; when it exists and replace is set, updates it to obj. */
 static int ensure(mc_kube_client *client, const mc_kube_resource *res, const char *ns, json_t *obj,
@@ -52,26 +48,18 @@ static int ensure_objects(mc_kube_client *client, const char *ns, const char *cl
 {
     json_t *rules = json_loads(MC_CLI_ISSUER_RULES, 0, NULL);
     json_t *objs[] = {
-        json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata", "name",
-                  ns),
-        json_pack("{s:s,s:s,s:{s:s,s:s}}", "apiVersion", "v1", "kind", "ServiceAccount", "metadata",
-                  "name", MC_CLI_ISSUER_IDENTITY, "namespace", ns),
-        json_pack("{s:s,s:s,s:{s:s,s:s},s:o}", "apiVersion", "rbac.authorization.k8s.io/v1", "kind",
-                  "Role", "metadata", "name", MC_CLI_ISSUER_IDENTITY, "namespace", ns, "rules",
-                  rules),
-        json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:s,s:s,s:s},s:[{s:s,s:s,s:s}]}", "apiVersion",
-                  "rbac.authorization.k8s.io/v1", "kind", "RoleBinding", "metadata", "name",
-                  MC_CLI_ISSUER_IDENTITY, "namespace", ns, "roleRef", "apiGroup",
-                  "rbac.authorization.k8s.io", "kind", "Role", "name", MC_CLI_ISSUER_IDENTITY,
-                  "subjects", "kind", "ServiceAccount", "name", MC_CLI_ISSUER_IDENTITY, "namespace",
-                  ns),
-        json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s}},s:s}", "apiVersion", "v1", "kind", "Secret",
-                  "metadata", "name", TOKEN_SECRET, "namespace", ns, "annotations",
-                  "kubernetes.io/service-account.name", MC_CLI_ISSUER_IDENTITY, "type",
-                  "kubernetes.io/service-account-token"),
+        mc_api_object_new(MC_API_NAMESPACES, NULL, ns),
+        mc_api_object_new(MC_API_SERVICE_ACCOUNTS, ns, MC_CLI_ISSUER_IDENTITY),
+        mc_api_role_new(ns, MC_CLI_ISSUER_IDENTITY, rules),
+        mc_api_role_binding_new(ns, MC_CLI_ISSUER_IDENTITY, MC_CLI_ISSUER_IDENTITY, ns,
+                                MC_CLI_ISSUER_IDENTITY),
+        mc_api_service_account_token_secret_new(ns, TOKEN_SECRET, MC_CLI_ISSUER_IDENTITY),
     };
-    const mc_kube_resource *res[] = {&namespaces, &service_accounts, &roles, &role_bindings,
-                                     &secrets};
+    json_decref(rules);
+    const mc_kube_resource *res[] = {
+        mc_kube_resource_of(MC_API_NAMESPACES), mc_kube_resource_of(MC_API_SERVICE_ACCOUNTS),
+        mc_kube_resource_of(MC_API_ROLES), mc_kube_resource_of(MC_API_ROLE_BINDINGS),
+        mc_kube_resource_of(MC_API_SECRETS)};
     const int replace[] = {0, 0, 1, 1, 0};
     int rc = MC_OK;
     for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
@@ -93,7 +81,8 @@ static int wait_token(mc_kube_client *client, const char *ns, const char *cluste
     struct timespec pause = {0, 200 * 1000 * 1000};
     for (int waited = 0;; waited += 200) {
         json_t *secret = NULL;
-        int rc = mc_kube_get(client, &secrets, ns, TOKEN_SECRET, &secret, err);
+        int rc = mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), ns, TOKEN_SECRET, &secret,
+                             err);
         if (rc != MC_OK)
             return mc_err_prefix(err, "secret %s/%s in cluster %s", ns, TOKEN_SECRET, cluster);
         const char *b64 =
@@ -117,36 +106,6 @@ static int wait_token(mc_kube_client *client, const char *ns, const char *cluste
     }
 }
 
-/* The kubeconfig (JSON, which is YAML) of the identity: the admin
- * kubeconfig's server and CA, the token, the agent's namespace. */
-static char *identity_kubeconfig(const mc_kube_config *admin, const char *ns, const char *token)
-{
-    char *ca_b64 = NULL;
-    if (admin->ca_pem && mc_base64_encode(admin->ca_pem, strlen(admin->ca_pem), &ca_b64, NULL))
-        return NULL;
-    json_t *cluster = json_pack("{s:s}", "server", admin->server);
-    if (cluster && ca_b64)
-        json_object_set_new(cluster, "certificate-authority-data", json_string(ca_b64));
-    if (cluster && admin->insecure_skip_tls_verify)
-        json_object_set_new(cluster, "insecure-skip-tls-verify", json_true());
-    free(ca_b64);
-    json_t *doc =
-        json_pack("{s:s,s:s,s:[{s:s,s:o}],s:[{s:s,s:{s:s}}],s:[{s:s,s:{s:s,s:s,s:s}}],s:s}",
-                  "apiVersion", "v1", "kind", "Config", "clusters", "name", "managed", "cluster",
-                  cluster, "users", "name", MC_CLI_ISSUER_IDENTITY, "user", "token", token,
-                  "contexts", "name", "managed", "context", "cluster", "managed", "user",
-                  MC_CLI_ISSUER_IDENTITY, "namespace", ns, "current-context", "managed");
-    char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
-    /* the token is inside doc's strings: wipe it before jansson frees them */
-    json_t *users = json_object_get(doc, "users");
-    json_t *user_token =
-        json_object_get(json_object_get(json_array_get(users, 0), "user"), "token");
-    if (user_token)
-        mc_secure_zero((char *)json_string_value(user_token), json_string_length(user_token));
-    json_decref(doc);
-    return text;
-}
-
 int mc_cli_issuer_identity_create(const char *admin_file, const char *agent_ns,
                                   const mc_kube_client_options *options, int wait_ms,
                                   char **kubeconfig, size_t *len, mc_err *err)
@@ -163,7 +122,8 @@ int mc_cli_issuer_identity_create(const char *admin_file, const char *agent_ns,
     if (rc == MC_OK)
         rc = wait_token(client, agent_ns, cluster, wait_ms, &token, err);
     if (rc == MC_OK) {
-        *kubeconfig = identity_kubeconfig(admin, agent_ns, token);
+        *kubeconfig =
+            mc_kube_config_token_kubeconfig(admin, MC_CLI_ISSUER_IDENTITY, token, agent_ns);
         if (!*kubeconfig)
             rc = mc_err_set(err, MC_ENOMEM, "out of memory");
         else

@@ -73,7 +73,8 @@ void queue_object(void *ctx, const json_t *obj)
         mc_object_key_join(cluster->name, object_key, key, sizeof(key)) == 0)
         mc_workqueue_add(mc_controller_queue(issuer->request_controller), key);
     /* a rotation step completes through these objects */
-    mc_rotation_controller_poke(issuer->rotations);
+    if (issuer->objects_changed)
+        issuer->objects_changed(issuer->objects_changed_ctx);
 }
 
 static void on_cluster_add(void *ctx, const json_t *obj)
@@ -335,6 +336,14 @@ int mc_issuer_is_leading(mc_issuer *issuer)
 int mc_issuer_root_is_external(const mc_issuer *issuer, const char *root_key)
 {
     return issuer->external_root && strcmp(root_key, issuer->root_secret) == 0;
+}
+
+const mc_issuer_root_key *mc_issuer_root_key_find(const mc_issuer *issuer, const char *ref)
+{
+    for (size_t i = 0; i < issuer->root_keys_len; i++)
+        if (strcmp(issuer->root_keys[i].ref, ref) == 0)
+            return &issuer->root_keys[i];
+    return NULL;
 }
 
 const char *mc_issuer_namespace(const mc_issuer *issuer)

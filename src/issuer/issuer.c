@@ -12,7 +12,6 @@
  */
 #include "issuer/state.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -22,14 +21,6 @@
 
 #define LOG        "issuer"
 #define LEASE_NAME "meshcert-issuer"
-
-void format_message(char *out, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out, size, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- leader election --------------------------------------------------- */
 
@@ -52,6 +43,11 @@ static void on_started_leading(void *ctx)
     }
     pthread_mutex_unlock(&issuer->clusters_lock);
     mc_rotation_controller_poke(issuer->rotations);
+}
+
+static void poke_rotations(void *rotations)
+{
+    mc_rotation_controller_poke(rotations);
 }
 
 static void on_stopped_leading(void *ctx)
@@ -141,6 +137,10 @@ int mc_issuer_new(const mc_issuer_options *options, mc_issuer **out, mc_err *err
     if (rc == MC_OK)
         rc = mc_rotation_controller_new(issuer, issuer->client, issuer->informers, issuer->namespace,
                                         &issuer->rotations, err);
+    if (rc == MC_OK) {
+        issuer->objects_changed = poke_rotations;
+        issuer->objects_changed_ctx = issuer->rotations;
+    }
     if (rc == MC_OK)
         rc = metrics_register(issuer, options->metrics, err);
     mc_event_broadcaster_options event_options = {

@@ -9,19 +9,29 @@
 #include <string.h>
 
 #include "api/core.h"
+#include "pki/root.h"
 #include "util/base64.h"
 #include "util/log.h"
 #include "util/str.h"
 
-/* A root Secret's body: the certificate and key_name (key.pem or key-ref),
- * both base64 already. New reference, NULL when out of memory. */
-static json_t *secret_body(const char *ns, const char *name, const char *cert_b64,
-                           const char *key_name, const char *key_b64)
+/* A root Secret's body: the certificate and key_name (key.pem or key-ref)
+ * with value, encoded by api/'s Secret codec (which base64s the data; the
+ * typed Secret's data map is wiped when freed). New reference in *out;
+ * MC_ENOMEM. */
+static int secret_body(const char *ns, const char *name, const char *cert_pem, size_t cert_len,
+                       const char *key_name, const char *value, size_t value_len, json_t **out,
+                       mc_err *err)
 {
-    return json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s, s:{s:s, s:s}}", "apiVersion", "v1",
-                     "kind", "Secret", "metadata", "name", name, "namespace", ns, "labels",
-                     "app.kubernetes.io/managed-by", "meshcert", "type", MC_API_SECRET_TYPE_SIGNING,
-                     "data", MC_ROOT_SECRET_CERT_KEY, cert_b64, key_name, key_b64);
+    mc_api_secret *secret = mc_api_secret_new(ns, name, MC_API_SECRET_TYPE_SIGNING);
+    const char *managed_by = "app.kubernetes.io/managed-by";
+    int filled =
+        secret && !mc_api_str_map_set(&secret->metadata.labels, managed_by, "meshcert") &&
+        !mc_api_bytes_map_set(&secret->data, MC_ROOT_SECRET_CERT_KEY, cert_pem, cert_len) &&
+        !mc_api_bytes_map_set(&secret->data, key_name, value, value_len);
+    int rc = filled ? mc_api_secret_encode(secret, out, err)
+                    : mc_err_set(err, MC_ENOMEM, "out of memory");
+    mc_api_secret_free(secret);
+    return rc;
 }
 
 int mc_root_secret_generate(mc_kube_client *client, const char *ns, const char *name,
@@ -30,8 +40,8 @@ int mc_root_secret_generate(mc_kube_client *client, const char *ns, const char *
 {
     mc_pki_key *key = NULL;
     mc_pki_cert *root = NULL;
-    char *cert_pem = NULL, *key_pem = NULL, *cert_b64 = NULL, *key_b64 = NULL;
-    size_t cert_len = 0, key_len = 0, key_b64_len = 0;
+    char *cert_pem = NULL, *key_pem = NULL;
+    size_t cert_len = 0, key_len = 0;
     json_t *secret = NULL;
     mc_pki_root_params params = {
         MC_ROOT_SECRET_ORG, MC_ROOT_SECRET_CN,
@@ -43,17 +53,11 @@ int mc_root_secret_generate(mc_kube_client *client, const char *ns, const char *
         rc = mc_pki_cert_to_pem(root, &cert_pem, &cert_len, err);
     if (rc == MC_OK)
         rc = mc_pki_key_to_pem(key, MC_KEY_PEM_TRADITIONAL, &key_pem, &key_len, err);
-    if (rc == MC_OK && (mc_base64_encode(cert_pem, cert_len, &cert_b64, NULL) != MC_OK ||
-                        mc_base64_encode(key_pem, key_len, &key_b64, &key_b64_len) != MC_OK))
-        rc = mc_err_set(err, MC_ENOMEM, "out of memory");
+    if (rc == MC_OK)
+        rc = secret_body(ns, name, cert_pem, cert_len, MC_ROOT_SECRET_KEY_KEY, key_pem, key_len,
+                         &secret, err);
     if (rc != MC_OK) {
         mc_err_prefix(err, "generating root for secret %s/%s", ns, name);
-        goto out;
-    }
-    secret = secret_body(ns, name, cert_b64, MC_ROOT_SECRET_KEY_KEY, key_b64);
-    if (!secret) {
-        rc =
-            mc_err_set(err, MC_ENOMEM, "generating root for secret %s/%s: out of memory", ns, name);
         goto out;
     }
     json_t *created = NULL;
@@ -76,10 +80,7 @@ int mc_root_secret_generate(mc_kube_client *client, const char *ns, const char *
         json_decref(created);
 out:
     json_decref(secret);
-    if (key_b64)
-        mc_secure_free(key_b64, key_b64_len);
     mc_secure_free_str(key_pem);
-    free(cert_b64);
     free(cert_pem);
     mc_pki_cert_free(root);
     mc_pki_key_free(key);
@@ -90,22 +91,18 @@ int mc_root_secret_create_ref(mc_kube_client *client, const char *ns, const char
                               const char *cert_pem, size_t cert_len, const char *key_ref,
                               json_t **out, mc_err *err)
 {
-    char *cert_b64 = NULL, *ref_b64 = NULL;
     json_t *secret = NULL;
-    int rc = MC_OK;
-    if (mc_base64_encode(cert_pem, cert_len, &cert_b64, NULL) != MC_OK ||
-        mc_base64_encode(key_ref, strlen(key_ref), &ref_b64, NULL) != MC_OK ||
-        !(secret = secret_body(ns, name, cert_b64, MC_ROOT_SECRET_KEY_REF_KEY, ref_b64)))
-        rc = mc_err_set(err, MC_ENOMEM, "secret %s/%s: out of memory", ns, name);
-    if (rc == MC_OK)
+    int rc = secret_body(ns, name, cert_pem, cert_len, MC_ROOT_SECRET_KEY_REF_KEY, key_ref,
+                         strlen(key_ref), &secret, err);
+    if (rc != MC_OK)
+        mc_err_prefix(err, "secret %s/%s", ns, name);
+    else
         rc = mc_kube_create(client, mc_kube_resource_of(MC_API_SECRETS), ns, secret, out, err);
     if (rc == MC_EEXISTS)
         mc_err_set(err, MC_EEXISTS, "secret %s/%s already exists; not replacing it", ns, name);
     else if (rc == MC_OK)
         mc_log_info("root", "secret %s/%s: root certificate with key-ref %s", ns, name, key_ref);
     json_decref(secret);
-    free(cert_b64);
-    free(ref_b64);
     return rc;
 }
 

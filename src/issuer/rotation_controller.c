@@ -407,7 +407,7 @@ static int write_token(const issuer_cluster *cluster, const mc_rotation_ic *ic, 
                        mc_err *err)
 {
     json_t *patch =
-        json_pack("{s:{s:{s:s}}}", "metadata", "annotations", MC_API_IC_ROTATE_ANNOTATION, token);
+        mc_api_issued_certificate_rotate_patch(token);
     if (!patch)
         return mc_err_set(err, MC_ENOMEM, "out of memory");
     int result = mc_kube_patch(mc_issuer_cluster_client(cluster),

@@ -45,14 +45,6 @@ void signer_put(mc_issuer *issuer, signer_entry *entry)
         signer_entry_free(entry);
 }
 
-const mc_issuer_root_key *mc_issuer_root_key_find(const mc_issuer *issuer, const char *ref)
-{
-    for (size_t i = 0; i < issuer->root_keys_len; i++)
-        if (strcmp(issuer->root_keys[i].ref, ref) == 0)
-            return &issuer->root_keys[i];
-    return NULL;
-}
-
 /* The signer of root for a root Secret whose key-ref is ref: with the
  * --root-key of that name (a token's back end checks with a test signature
  * that its key is root's). */

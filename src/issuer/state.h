@@ -10,9 +10,11 @@
 #define MC_ISSUER_STATE_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -103,6 +105,12 @@ struct mc_issuer {
     mc_controller *cluster_controller; /* one worker: registrations */
     mc_controller *request_controller; /* N workers: "<cluster>/<ns>/<name>" */
     mc_rotation_controller *rotations; /* RootRotations (rotation_controller.h) */
+    /* immutable: called when an object of a cluster's caches changes
+     * (issuer.c: pokes rotations, whose steps complete through them); a
+     * callback, so that clusters.c, which the rotation controller calls,
+     * calls nothing back */
+    void (*objects_changed)(void *ctx);
+    void *objects_changed_ctx;
     mc_leader *leader;
     atomic_int leading;            /* set by the election callbacks */
     pthread_mutex_t clusters_lock; /* guards clusters and every refs/next of them */
@@ -119,9 +127,16 @@ struct mc_issuer {
 };
 
 /* snprintf for messages that may be cut (names are bounded by the API
- * server, the buffers by status.error's usefulness). issuer.c */
-void format_message(char *out, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+ * server, the buffers by status.error's usefulness). Inline here, below
+ * every file of issuer/ that formats a message. */
+static inline __attribute__((format(printf, 3, 4))) void format_message(char *out, size_t size,
+                                                                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, size, fmt, ap);
+    va_end(ap);
+}
 
 /* ---- clusters.c: the registry of clusters ------------------------------ */
 

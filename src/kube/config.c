@@ -736,3 +736,31 @@ out:
     mc_kube_config_free(copy);
     return rc ? mc_err_set(err, rc, "out of memory") : MC_OK;
 }
+
+char *mc_kube_config_token_kubeconfig(const mc_kube_config *admin, const char *user,
+                                      const char *token, const char *ns)
+{
+    char *ca_b64 = NULL;
+    if (admin->ca_pem && mc_base64_encode(admin->ca_pem, strlen(admin->ca_pem), &ca_b64, NULL))
+        return NULL;
+    json_t *cluster = json_pack("{s:s}", "server", admin->server);
+    if (cluster && ca_b64)
+        json_object_set_new(cluster, "certificate-authority-data", json_string(ca_b64));
+    if (cluster && admin->insecure_skip_tls_verify)
+        json_object_set_new(cluster, "insecure-skip-tls-verify", json_true());
+    free(ca_b64);
+    json_t *doc = json_pack(
+        "{s:s,s:s,s:[{s:s,s:o}],s:[{s:s,s:{s:s}}],s:[{s:s,s:{s:s,s:s,s:s}}],s:s}", "apiVersion",
+        "v1", "kind", "Config", "clusters", "name", "managed", "cluster", cluster, "users", "name",
+        user, "user", "token", token, "contexts", "name", "managed", "context", "cluster",
+        "managed", "user", user, "namespace", ns, "current-context", "managed");
+    char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+    /* the token is inside doc's strings: wipe it before jansson frees them */
+    json_t *users = json_object_get(doc, "users");
+    json_t *user_token =
+        json_object_get(json_object_get(json_array_get(users, 0), "user"), "token");
+    if (user_token)
+        mc_secure_zero((char *)json_string_value(user_token), json_string_length(user_token));
+    json_decref(doc);
+    return text;
+}

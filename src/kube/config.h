@@ -70,6 +70,13 @@ int mc_kube_config_in_cluster(const char *mount_dir, mc_kube_config **out, mc_er
 /* A deep copy of config (*out, free with mc_kube_config_free). MC_ENOMEM. */
 int mc_kube_config_copy(const mc_kube_config *config, mc_kube_config **out, mc_err *err);
 
+/* The kubeconfig (JSON, which is YAML) of a ServiceAccount identity: admin's
+ * server, CA and TLS setting, user with bearer token, namespace ns, one
+ * context "managed". A new string (caller frees, wiping it: it holds the
+ * token); NULL when out of memory. The token's copies inside are wiped. */
+char *mc_kube_config_token_kubeconfig(const mc_kube_config *admin, const char *user,
+                                      const char *token, const char *ns);
+
 /* Frees a configuration, wiping secrets. Accepts NULL. */
 void mc_kube_config_free(mc_kube_config *config);
 

@@ -98,6 +98,10 @@ static int run_plugin(const mc_kube_exec *exec, mc_buf *output, mc_err *err)
     int fds[2] = {-1, -1};
     pid_t pid = -1;
     int rc = MC_ENOMEM;
+    /* KUBERNETES_EXEC_INFO: an ExecCredential of the client authentication
+     * exec protocol (client.authentication.k8s.io), which only kubeconfigs
+     * and their plugins speak; it is no API resource, so it is built here,
+     * beside the reader of the plugin's answer, not in api/'s table. */
     json_t *info = json_pack("{s:s, s:s, s:{s:b}}", "apiVersion", exec->api_version, "kind",
                              "ExecCredential", "spec", "interactive", 0);
     char *info_text = info ? json_dumps(info, JSON_COMPACT) : NULL;

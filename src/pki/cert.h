@@ -98,17 +98,6 @@ mc_pki_cert *mc_pki_cert_ref(mc_pki_cert *cert);
 /* Frees the certificate. Accepts NULL. */
 void mc_pki_cert_free(mc_pki_cert *cert);
 
-typedef struct mc_pki_root_params {
-    const char *org;         /* subject O=; required, may be "" when common_name is not */
-    const char *common_name; /* subject CN=; required */
-    int64_t ttl_seconds;     /* validity from now; > 0 */
-    time_t now;              /* 0 = the current time (tests pass a fixed time) */
-} mc_pki_root_params;
-
-/* Creates a self-signed root CA certificate for key. *out owned by the caller. */
-int mc_pki_root_create(const mc_pki_key *key, const mc_pki_root_params *params, mc_pki_cert **out,
-                       mc_err *err);
-
 /* Formats a Unix time as "2026-11-23T10:00:00Z" into out (>= 21 bytes). */
 void mc_pki_format_time(time_t t, char *out, size_t out_size);
 

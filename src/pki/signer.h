@@ -4,7 +4,7 @@
  * reached through PKCS#11 (pki/pkcs11.h). Such a key is a back end: a sign
  * function over the DER bytes to sign (a TBSCertificate) and the X.509
  * signature algorithm it produces. mc_pki_signer_new_backend (issue.h) and
- * mc_pki_root_create_backend (below) build certificates with it; the in-memory
+ * mc_pki_root_create_backend (root.h) build certificates with it; the in-memory
  * key (mc_pki_signer_new, mc_pki_root_create) stays the default back end.
  */
 #ifndef MC_PKI_SIGNER_H
@@ -37,12 +37,6 @@ typedef struct mc_pki_key_backend {
     void *impl;        /* the back end's state; borrowed, outlives every user */
     const char *label; /* names the key in messages (no secret), e.g. a pkcs11: URI */
 } mc_pki_key_backend;
-
-/* Creates a self-signed root CA certificate for public_key (a key with only
- * its public half, e.g. from mc_pki_pkcs11_generate), signed by backend.
- * Same certificate as mc_pki_root_create. *out owned by the caller. */
-int mc_pki_root_create_backend(const mc_pki_key *public_key, const mc_pki_key_backend *backend,
-                               const mc_pki_root_params *params, mc_pki_cert **out, mc_err *err);
 
 /* MC_EVERIFY unless backend signs with the key of cert: a test signature
  * verified with the certificate's public key (works whether or not the

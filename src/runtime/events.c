@@ -44,8 +44,6 @@
 #define KEY_MAX               4096
 #define SEP                   "\x1f" /* between the fields of a cache key */
 
-static const mc_kube_resource events_resource = {"", "v1", "events", 1};
-
 /* ---- LRU caches ---- */
 
 typedef struct cache_entry {
@@ -465,10 +463,9 @@ static int write_event(const mc_event_broadcaster *hub, const pending *p,
     if (d->write == MC_EVENT_PATCH) {
         char last[40];
         timestamp(d->last_ms, last, sizeof(last));
-        json_t *patch = json_pack("{s:I, s:s, s:s}", "count", (json_int_t)d->count, "lastTimestamp",
-                                  last, "message", d->message);
-        rc = patch ? mc_kube_patch(client, &events_resource, ns, d->name, MC_KUBE_PATCH_MERGE,
-                                   patch, 0, NULL, err)
+        json_t *patch = mc_api_event_repeat_patch(d->count, last, d->message);
+        rc = patch ? mc_kube_patch(client, mc_kube_resource_of(MC_API_EVENTS), ns, d->name,
+                                   MC_KUBE_PATCH_MERGE, patch, 0, NULL, err)
                    : mc_err_set(err, MC_ENOMEM, "out of memory");
         json_decref(patch);
         if (rc == MC_ENOTFOUND)
@@ -477,7 +474,7 @@ static int write_event(const mc_event_broadcaster *hub, const pending *p,
     if (rc == MC_ENOTFOUND) {
         json_t *obj = NULL;
         if ((rc = build_event(hub, p, d, &obj, err)) == MC_OK)
-            rc = mc_kube_create(client, &events_resource, ns, obj, NULL, err);
+            rc = mc_kube_create(client, mc_kube_resource_of(MC_API_EVENTS), ns, obj, NULL, err);
         json_decref(obj);
     }
     return rc;

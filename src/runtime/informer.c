@@ -682,14 +682,6 @@ void mc_informer_free(mc_informer *informer)
     free(informer);
 }
 
-/* The cache key of ns/name ("name" when cluster-scoped); -1 when too long. */
-static int cache_key(const char *ns, const char *name, char *key, size_t key_size)
-{
-    int n = ns && *ns ? snprintf(key, key_size, "%s/%s", ns, name)
-                      : snprintf(key, key_size, "%s", name);
-    return n < 0 || (size_t)n >= key_size ? -1 : 0;
-}
-
 /* Lock held: whether the cache shows what mc_informer_wait_for waits for. */
 static int cache_shows(mc_informer *informer, const char *key, const char *old_rv, int deleted)
 {
@@ -704,7 +696,7 @@ int mc_informer_wait_for(mc_informer *informer, const char *ns, const char *name
                          const char *old_rv, int deleted, int64_t timeout_ms)
 {
     char key[INFORMER_KEY_MAX];
-    if (cache_key(ns, name, key, sizeof(key)))
+    if (mc_object_key_for(ns, name, key, sizeof(key)))
         return 0;
     struct timespec until = mc_clock_deadline_after(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&informer->lock);
@@ -719,7 +711,7 @@ int mc_informer_wait_for(mc_informer *informer, const char *ns, const char *name
 json_t *mc_informer_get(mc_informer *informer, const char *ns, const char *name)
 {
     char key[INFORMER_KEY_MAX];
-    if (cache_key(ns, name, key, sizeof(key)))
+    if (mc_object_key_for(ns, name, key, sizeof(key)))
         return NULL;
     pthread_mutex_lock(&informer->lock);
     json_t *copy = json_deep_copy(json_object_get(informer->cache, key));

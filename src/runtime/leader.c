@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/core.h"
 #include "api/time.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -103,11 +104,8 @@ static try_result create_lease(mc_leader *leader)
 {
     char stamp[MC_TIME_RFC3339_MAX];
     now_micro(stamp, sizeof(stamp));
-    json_t *lease = json_pack(
-        "{s:s,s:s,s:{s:s,s:s},s:{s:s,s:I,s:s,s:s,s:i}}", "apiVersion", "coordination.k8s.io/v1",
-        "kind", "Lease", "metadata", "name", leader->name, "namespace", leader->namespace, "spec",
-        "holderIdentity", leader->identity, "leaseDurationSeconds", lease_seconds(leader),
-        "acquireTime", stamp, "renewTime", stamp, "leaseTransitions", 0);
+    json_t *lease = mc_api_lease_new(leader->namespace, leader->name, leader->identity,
+                                     lease_seconds(leader), stamp, stamp, 0);
     if (!lease)
         return TRY_FAILED;
     mc_err err;

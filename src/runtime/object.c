@@ -11,6 +11,11 @@ int mc_object_key(const json_t *obj, char *key, size_t key_size)
     const char *ns = json_string_value(json_object_get(meta, "namespace"));
     if (!name || !*name)
         return -1;
+    return mc_object_key_for(ns, name, key, key_size);
+}
+
+int mc_object_key_for(const char *ns, const char *name, char *key, size_t key_size)
+{
     int n = ns && *ns ? snprintf(key, key_size, "%s/%s", ns, name)
                       : snprintf(key, key_size, "%s", name);
     return n < 0 || (size_t)n >= key_size ? -1 : 0;

@@ -16,6 +16,10 @@
  * into key (key_size bytes). -1 when obj has no name or the key does not fit. */
 int mc_object_key(const json_t *obj, char *key, size_t key_size);
 
+/* The cache key of an object named name in ns: "ns/name", or "name" when
+ * ns is NULL or "" (cluster-scoped); -1 when the key does not fit. */
+int mc_object_key_for(const char *ns, const char *name, char *key, size_t key_size);
+
 /* "ns/name" into key; -1 when ns or name is NULL or the key does not fit. */
 int mc_object_key_join(const char *ns, const char *name, char *key, size_t key_size);
 

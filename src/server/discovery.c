@@ -247,7 +247,7 @@ static json_t *resource_list(const mc_server_registry *reg, const char *group, c
         json_array_append_new(resources, resource_entry(r));
         if (r->has_status)
             json_array_append_new(resources, status_entry(r));
-        if (!*r->group && strcmp(r->plural, "serviceaccounts") == 0)
+        if (mc_server_resource_is(r, MC_API_SERVICE_ACCOUNTS))
             json_array_append_new(resources, token_entry());
     }
     if (json_array_size(resources) == 0) {
@@ -290,7 +290,7 @@ static void schema_name(const mc_server_resource *r, char *out, size_t size)
         return;
     }
     if (!r->crd_name) {
-        if (!strcmp(r->group, "apiextensions.k8s.io"))
+        if (mc_server_resource_is(r, MC_API_CUSTOM_RESOURCE_DEFINITIONS))
             snprintf(out, size, "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.%s.%s",
                      r->version, r->kind);
         else

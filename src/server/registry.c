@@ -23,48 +23,37 @@ struct mc_server_registry {
     size_t builtin_len; /* the first builtin_len items are the built-ins */
 };
 
-/* The built-in kinds, as kube-apiserver names them. */
+/* The built-in resources, in the order discovery lists them; their names,
+ * scope and short names come from api/'s table (resource.h). */
 typedef struct builtin {
-    const char *group, *version, *plural, *singular, *kind;
-    int namespaced, has_status;
-    const char *short_names; /* comma-separated */
-    const char *categories;  /* comma-separated */
-    int create_only;         /* a review: answered by authz.c, never stored */
+    mc_api_resource_id id;
+    int create_only; /* a review: answered by authz.c, never stored */
 } builtin;
 
 static const builtin builtins[] = {
-    {"", "v1", "namespaces", "namespace", "Namespace", 0, 1, "ns", "", 0},
-    {"", "v1", "secrets", "secret", "Secret", 1, 0, "", "", 0},
-    {"", "v1", "pods", "pod", "Pod", 1, 1, "po", "all", 0},
-    {"", "v1", "configmaps", "configmap", "ConfigMap", 1, 0, "cm", "", 0},
-    {"", "v1", "events", "event", "Event", 1, 0, "ev", "", 0},
-    {"", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", 1, 0, "sa", "", 0},
+    {MC_API_NAMESPACES, 0},
+    {MC_API_SECRETS, 0},
+    {MC_API_PODS, 0},
+    {MC_API_CONFIG_MAPS, 0},
+    {MC_API_EVENTS, 0},
+    {MC_API_SERVICE_ACCOUNTS, 0},
     /* Stored for the shipped manifests (deploy/); nothing runs their pods. */
-    {"apps", "v1", "deployments", "deployment", "Deployment", 1, 1, "deploy", "all", 0},
-    {"policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", 1, 1,
-     "pdb", "", 0},
-    {"coordination.k8s.io", "v1", "leases", "lease", "Lease", 1, 0, "", "", 0},
-    {"apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",
-     "CustomResourceDefinition", 0, 1, "crd,crds", "api-extensions", 0},
+    {MC_API_DEPLOYMENTS, 0},
+    {MC_API_POD_DISRUPTION_BUDGETS, 0},
+    {MC_API_LEASES, 0},
+    {MC_API_CUSTOM_RESOURCE_DEFINITIONS, 0},
     /* RBAC, enforced by authz.c for identities outside system:masters. */
-    {"rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding",
-     "ClusterRoleBinding", 0, 0, "", "", 0},
-    {"rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", 0, 0, "", "",
-     0},
-    {"rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", 1, 0, "", "",
-     0},
-    {"rbac.authorization.k8s.io", "v1", "roles", "role", "Role", 1, 0, "", "", 0},
+    {MC_API_CLUSTER_ROLE_BINDINGS, 0},
+    {MC_API_CLUSTER_ROLES, 0},
+    {MC_API_ROLE_BINDINGS, 0},
+    {MC_API_ROLES, 0},
     /* What `kubectl auth can-i` and `kubectl auth whoami` ask (kubectl 1.27
      * asks authentication.k8s.io/v1beta1 first). */
-    {"authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview",
-     "SelfSubjectAccessReview", 0, 0, "", "", 1},
+    {MC_API_SELF_SUBJECT_ACCESS_REVIEWS, 1},
     /* `kubectl auth can-i --list` */
-    {"authorization.k8s.io", "v1", "selfsubjectrulesreviews", "selfsubjectrulesreview",
-     "SelfSubjectRulesReview", 0, 0, "", "", 1},
-    {"authentication.k8s.io", "v1", "selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview",
-     0, 0, "", "", 1},
-    {"authentication.k8s.io", "v1beta1", "selfsubjectreviews", "selfsubjectreview",
-     "SelfSubjectReview", 0, 0, "", "", 1},
+    {MC_API_SELF_SUBJECT_RULES_REVIEWS, 1},
+    {MC_API_SELF_SUBJECT_REVIEWS, 1},
+    {MC_API_SELF_SUBJECT_REVIEWS_V1BETA1, 1},
 };
 
 void mc_server_resource_free(mc_server_resource *r)
@@ -88,6 +77,13 @@ void mc_server_resource_free(mc_server_resource *r)
     json_decref(r->columns);
     free(r->crd_name);
     free(r);
+}
+
+int mc_server_resource_is(const mc_server_resource *r, mc_api_resource_id id)
+{
+    const mc_api_resource *api = mc_api_resource_get(id);
+    return strcmp(r->group, api->group) == 0 &&
+           strcmp(r->version, api->version) == 0 && strcmp(r->plural, api->resource) == 0;
 }
 
 static int str_list_push(char ***list, size_t *len, const char *s, size_t n)
@@ -166,15 +162,17 @@ static int registry_push(mc_server_registry *reg, mc_server_resource *r)
 
 static int add_builtin(mc_server_registry *reg, const builtin *b)
 {
+    const mc_api_resource *api = mc_api_resource_get(b->id);
     mc_server_resource *r = calloc(1, sizeof(*r));
     if (!r)
         return MC_ENOMEM;
-    r->namespaced = b->namespaced;
-    r->has_status = b->has_status;
+    r->namespaced = api->namespaced;
+    r->has_status = api->has_status;
     r->create_only = b->create_only;
-    if (resource_set_names(r, b->group, b->version, b->plural, b->singular, b->kind, NULL) != 0 ||
-        str_list_split(b->short_names, &r->short_names, &r->short_names_len) != 0 ||
-        str_list_split(b->categories, &r->categories, &r->categories_len) != 0 ||
+    if (resource_set_names(r, api->group, api->version, api->resource, api->singular, api->kind,
+                           NULL) != 0 ||
+        str_list_split(api->short_names, &r->short_names, &r->short_names_len) != 0 ||
+        str_list_split(api->categories, &r->categories, &r->categories_len) != 0 ||
         registry_push(reg, r) != 0) {
         mc_server_resource_free(r);
         return MC_ENOMEM;

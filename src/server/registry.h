@@ -1,5 +1,5 @@
 /* registry.h - the resources one logical cluster serves: the built-in kinds
- * (core v1 namespaces, secrets, pods, configmaps, events, serviceaccounts;
+ * of api/'s resource table (core v1 namespaces, secrets, pods, configmaps, events, serviceaccounts;
  * coordination.k8s.io/v1 leases; apiextensions.k8s.io/v1
  * customresourcedefinitions; rbac.authorization.k8s.io/v1 roles,
  * clusterroles, rolebindings, clusterrolebindings; the create-only reviews
@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "api/resource.h"
 #include "util/err.h"
 
 typedef struct mc_server_resource {
@@ -41,6 +42,11 @@ typedef struct mc_server_resource {
 } mc_server_resource;
 
 typedef struct mc_server_registry mc_server_registry;
+
+/* 1 when r is resource id of api/'s table (resource.h; same group, version
+ * and plural, whether built in or defined by a CRD): how the server picks
+ * the code for a resource without spelling its name. */
+int mc_server_resource_is(const mc_server_resource *r, mc_api_resource_id id);
 
 /* A registry holding the built-in resources. NULL on allocation failure. */
 mc_server_registry *mc_server_registry_new(void);

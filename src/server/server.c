@@ -21,6 +21,7 @@
 #include "pki/csr.h"
 #include "pki/issue.h"
 #include "pki/key.h"
+#include "pki/root.h"
 #include "server/http.h"
 #include "server/internal.h"
 #include "util/base64.h"

@@ -232,35 +232,34 @@ typedef enum {
     KIND_BINDING, /* RoleBinding, ClusterRoleBinding */
 } print_kind;
 
+/* The built-ins with their own columns (the rest print Name and Age). */
+static const struct {
+    mc_api_resource_id id;
+    print_kind kind;
+} printed_kinds[] = {
+    {MC_API_NAMESPACES, KIND_NAMESPACE},
+    {MC_API_SECRETS, KIND_SECRET},
+    {MC_API_PODS, KIND_POD},
+    {MC_API_CONFIG_MAPS, KIND_CONFIGMAP},
+    {MC_API_SERVICE_ACCOUNTS, KIND_SERVICEACCOUNT},
+    {MC_API_EVENTS, KIND_EVENT},
+    {MC_API_LEASES, KIND_LEASE},
+    {MC_API_DEPLOYMENTS, KIND_DEPLOYMENT},
+    {MC_API_POD_DISRUPTION_BUDGETS, KIND_PDB},
+    {MC_API_CUSTOM_RESOURCE_DEFINITIONS, KIND_CRD},
+    {MC_API_ROLES, KIND_ROLE},
+    {MC_API_CLUSTER_ROLES, KIND_ROLE},
+    {MC_API_ROLE_BINDINGS, KIND_BINDING},
+    {MC_API_CLUSTER_ROLE_BINDINGS, KIND_BINDING},
+};
+
 static print_kind kind_of(const mc_server_resource *r)
 {
     if (r->crd_name)
         return KIND_CUSTOM;
-    if (!*r->group) {
-        if (!strcmp(r->plural, "namespaces"))
-            return KIND_NAMESPACE;
-        if (!strcmp(r->plural, "secrets"))
-            return KIND_SECRET;
-        if (!strcmp(r->plural, "pods"))
-            return KIND_POD;
-        if (!strcmp(r->plural, "configmaps"))
-            return KIND_CONFIGMAP;
-        if (!strcmp(r->plural, "serviceaccounts"))
-            return KIND_SERVICEACCOUNT;
-        if (!strcmp(r->plural, "events"))
-            return KIND_EVENT;
-    }
-    if (!strcmp(r->group, "coordination.k8s.io") && !strcmp(r->plural, "leases"))
-        return KIND_LEASE;
-    if (!strcmp(r->group, "apps") && !strcmp(r->plural, "deployments"))
-        return KIND_DEPLOYMENT;
-    if (!strcmp(r->group, "policy") && !strcmp(r->plural, "poddisruptionbudgets"))
-        return KIND_PDB;
-    if (!strcmp(r->group, "apiextensions.k8s.io") &&
-        !strcmp(r->plural, "customresourcedefinitions"))
-        return KIND_CRD;
-    if (!strcmp(r->group, "rbac.authorization.k8s.io"))
-        return strstr(r->plural, "bindings") ? KIND_BINDING : KIND_ROLE;
+    for (size_t i = 0; i < sizeof(printed_kinds) / sizeof(printed_kinds[0]); i++)
+        if (mc_server_resource_is(r, printed_kinds[i].id))
+            return printed_kinds[i].kind;
     return KIND_OTHER;
 }
 

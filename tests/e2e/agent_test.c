@@ -39,6 +39,7 @@
 #include "pki/csr.h"
 #include "pki/issue.h"
 #include "pki/key.h"
+#include "pki/root.h"
 #include "pki/verify.h"
 #include "server_process.h"
 #include "util/base64.h"
@@ -46,17 +47,6 @@
 #include "util/str.h"
 
 extern char **environ;
-
-static const mc_kube_resource crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions", 0};
-static const mc_kube_resource namespaces = {"", "v1", "namespaces", 0};
-static const mc_kube_resource secrets = {"", "v1", "secrets", 1};
-static const mc_kube_resource pods = {"", "v1", "pods", 1};
-static const mc_kube_resource ics = {"certificates.smh.solo.io", "v1alpha2", "issuedcertificates",
-                                     1};
-static const mc_kube_resource requests = {"certificates.smh.solo.io", "v1alpha2",
-                                          "certificaterequests", 1};
-static const mc_kube_resource directives = {"certificates.smh.solo.io", "v1alpha2",
-                                            "podbouncedirectives", 1};
 
 #define HOST    "spiffe://cluster.local/ns/istio-system/sa/citadel"
 #define WAIT_MS 20000
@@ -137,7 +127,8 @@ static json_t *load_crd(const char *file)
 static void create_crd(json_t *crd, const char *file)
 {
     mc_err err = {0};
-    if (mc_kube_create(client, &crds, NULL, crd, NULL, &err) != MC_OK)
+    if (mc_kube_create(client, mc_kube_resource_of(MC_API_CUSTOM_RESOURCE_DEFINITIONS), NULL, crd,
+                       NULL, &err) != MC_OK)
         fail_msg("create crd %s: %s", file, err.msg);
     json_decref(crd);
 }
@@ -187,7 +178,7 @@ static void create(const mc_kube_resource *res, const char *ns, json_t *obj)
 
 static void create_namespace(const char *name)
 {
-    create(&namespaces, NULL,
+    create(mc_kube_resource_of(MC_API_NAMESPACES), NULL,
            json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata",
                      "name", name));
 }
@@ -204,7 +195,7 @@ static void prepare_cluster(void)
 
 static void create_pod(const char *name)
 {
-    create(&pods, "istio-system",
+    create(mc_kube_resource_of(MC_API_PODS), "istio-system",
            json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:[{s:s, s:s}]}}", "apiVersion", "v1",
                      "kind", "Pod", "metadata", "name", name, "namespace", "istio-system", "labels",
                      "app", "istiod", "spec", "containers", "name", "discovery", "image",
@@ -225,7 +216,7 @@ static void create_ic(const char *name, const char *output, const char *directiv
     if (directive)
         json_object_set_new(json_object_get(ic, "spec"), "podBounceDirective",
                             json_pack("{s:s, s:s}", "name", directive, "namespace", "meshcert"));
-    create(&ics, "meshcert", ic);
+    create(mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), "meshcert", ic);
 }
 
 static int setup(void **state)
@@ -325,7 +316,8 @@ static void answer_request(const test_root *root, json_t *request, int64_t ttl_s
                         json_pack("{s:s, s:s, s:s, s:O}", "state", "FINISHED", "signedCertificate",
                                   cert_b64, "signingRootCa", root_b64, "observedGeneration",
                                   generation ? generation : json_integer(1)));
-    if (mc_kube_update_status(client, &requests, "meshcert", request, NULL, &err) != MC_OK)
+    if (mc_kube_update_status(client, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), "meshcert",
+                              request, NULL, &err) != MC_OK)
         fail_msg("answer the request: %s", err.msg);
     free(root_b64);
     free(cert_b64);
@@ -346,7 +338,8 @@ static void play_issuer_for(const test_root *root, const char *name, char **sign
     json_t *request = NULL;
     int64_t deadline = now_ms() + WAIT_MS;
     while (now_ms() < deadline) {
-        if (mc_kube_get(client, &requests, "meshcert", name, &request, &err) == MC_OK &&
+        if (mc_kube_get(client, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), "meshcert", name,
+                        &request, &err) == MC_OK &&
             str_at(request, "spec", "certificateSigningRequest"))
             break;
         json_decref(request);
@@ -374,7 +367,8 @@ static void ic_status(const char *name, char *state, size_t state_size, char *er
     state[0] = '\0';
     if (error)
         error[0] = '\0';
-    if (mc_kube_get(client, &ics, "meshcert", name, &ic, &err) == MC_OK) {
+    if (mc_kube_get(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), "meshcert", name, &ic,
+                    &err) == MC_OK) {
         const char *s = str_at(ic, "status", "state");
         const char *e = str_at(ic, "status", "error");
         mc_strlcpy(state, s ? s : "", state_size);
@@ -421,7 +415,8 @@ static int pod_exists(const char *name)
 {
     json_t *pod = NULL;
     mc_err err = {0};
-    int rc = mc_kube_get(client, &pods, "istio-system", name, &pod, &err);
+    int rc =
+        mc_kube_get(client, mc_kube_resource_of(MC_API_PODS), "istio-system", name, &pod, &err);
     int alive = rc == MC_OK && !str_at(pod, "metadata", "deletionTimestamp");
     json_decref(pod);
     return alive;
@@ -432,7 +427,9 @@ static json_t *bounced_pods(void)
 {
     json_t *pbd = NULL;
     mc_err err = {0};
-    assert_int_equal(mc_kube_get(client, &directives, "meshcert", "mesh-east", &pbd, &err), MC_OK);
+    assert_int_equal(mc_kube_get(client, mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES),
+                                 "meshcert", "mesh-east", &pbd, &err),
+                     MC_OK);
     json_t *list = json_object_get(json_object_get(pbd, "status"), "bouncedPods");
     json_t *copy = list ? json_incref(list) : json_array();
     json_decref(pbd);
@@ -444,7 +441,7 @@ static json_t *secret_get(const char *ns, const char *name)
 {
     json_t *secret = NULL;
     mc_err err = {0};
-    if (mc_kube_get(client, &secrets, ns, name, &secret, &err) != MC_OK)
+    if (mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), ns, name, &secret, &err) != MC_OK)
         fail_msg("get secret %s/%s: %s", ns, name, err.msg);
     return secret;
 }
@@ -519,7 +516,8 @@ static void check_output_named(const test_root *root, const char *name)
 {
     json_t *secret_json = NULL;
     mc_err err = {0};
-    assert_int_equal(mc_kube_get(client, &secrets, "istio-system", name, &secret_json, &err),
+    assert_int_equal(mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), "istio-system", name,
+                                 &secret_json, &err),
                      MC_OK);
     assert_string_equal(json_string_value(json_object_get(
                             json_object_get(json_object_get(secret_json, "metadata"), "labels"),
@@ -629,7 +627,8 @@ static json_t *ready_condition(const char *name)
 {
     json_t *ic = NULL, *found = NULL;
     mc_err err = {0};
-    if (mc_kube_get(client, &ics, "meshcert", name, &ic, &err) != MC_OK)
+    if (mc_kube_get(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), "meshcert", name, &ic,
+                    &err) != MC_OK)
         return NULL;
     size_t i;
     json_t *c;
@@ -659,7 +658,7 @@ static void test_agent_issues_and_bounces_once(void **state)
     create_pod("istiod-1");
     create_pod("istiod-2");
     start_agent();
-    create(&directives, "meshcert",
+    create(mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES), "meshcert",
            json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s, s:{s:s}}]}}", "apiVersion",
                      "certificates.smh.solo.io/v1alpha2", "kind", "PodBounceDirective", "metadata",
                      "name", "mesh-east", "namespace", "meshcert", "spec", "podsToBounce",
@@ -824,7 +823,7 @@ static void create_foreign_secret(const char *name)
 {
     char *b64 = NULL;
     assert_int_equal(mc_base64_encode(FOREIGN_TEXT, strlen(FOREIGN_TEXT), &b64, NULL), 0);
-    create(&secrets, "istio-system",
+    create(mc_kube_resource_of(MC_API_SECRETS), "istio-system",
            json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:s, s:{s:s, s:s}}", "apiVersion", "v1",
                      "kind", "Secret", "metadata", "name", name, "namespace", "istio-system",
                      "labels", "app", "someone-else", "type", "Opaque", "data", "ca-cert.pem", b64,
@@ -893,20 +892,23 @@ static void test_agent_adopts_labelled_secret(void **state)
     sleep_ms(FAILED_HOLD_MS);
     assert_string_equal(ic_state_of("mesh-east"), "FAILED");
     assert_foreign_untouched("cacerts", rv);
-    assert_false(object_exists(&secrets, "meshcert", "mesh-east"));
-    assert_false(object_exists(&requests, "meshcert", "mesh-east"));
+    assert_false(object_exists(mc_kube_resource_of(MC_API_SECRETS), "meshcert", "mesh-east"));
+    assert_false(
+        object_exists(mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), "meshcert", "mesh-east"));
 
     /* the user consents; the agent goes to work at once */
     json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "labels", MC_AGENT_ADOPT_LABEL, "true");
     int64_t labelled = now_ms();
-    if (mc_kube_patch(client, &secrets, "istio-system", "cacerts", MC_KUBE_PATCH_MERGE, patch, 0,
-                      NULL, &err) != MC_OK)
+    if (mc_kube_patch(client, mc_kube_resource_of(MC_API_SECRETS), "istio-system", "cacerts",
+                      MC_KUBE_PATCH_MERGE, patch, 0, NULL, &err) != MC_OK)
         fail_msg("label the secret: %s", err.msg);
     json_decref(patch);
-    while (!object_exists(&requests, "meshcert", "mesh-east") && now_ms() - labelled < WAIT_MS)
+    while (
+        !object_exists(mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), "meshcert", "mesh-east") &&
+        now_ms() - labelled < WAIT_MS)
         sleep_ms(10);
     int64_t reacted = now_ms() - labelled;
-    if (!object_exists(&requests, "meshcert", "mesh-east"))
+    if (!object_exists(mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), "meshcert", "mesh-east"))
         fail_msg("no certificaterequest within %d ms of the adopt label (issuedcertificate state "
                  "%s)",
                  WAIT_MS, ic_state_of("mesh-east"));
@@ -965,7 +967,7 @@ static void test_agent_adopt_existing_flag(void **state)
 /* PodBounceDirective meshcert/name selecting the istiod pods. */
 static void create_directive(const char *name)
 {
-    create(&directives, "meshcert",
+    create(mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES), "meshcert",
            json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s, s:{s:s}}]}}", "apiVersion",
                      "certificates.smh.solo.io/v1alpha2", "kind", "PodBounceDirective", "metadata",
                      "name", name, "namespace", "meshcert", "spec", "podsToBounce", "namespace",
@@ -982,7 +984,8 @@ static int count_secret_writes(const char *ns, const char *name, int64_t ms)
         json_t *secret = NULL;
         mc_err err = {0};
         const char *rv = NULL;
-        if (mc_kube_get(client, &secrets, ns, name, &secret, &err) == MC_OK)
+        if (mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), ns, name, &secret, &err) ==
+            MC_OK)
             rv = str_at(secret, "metadata", "resourceVersion");
         if (rv && last[0] && strcmp(rv, last) != 0)
             changes++;
@@ -1041,15 +1044,17 @@ static void test_agent_one_owner_per_output_secret(void **state)
                      count_secret_writes("istio-system", "cacerts", OWNER_HOLD_MS),
                      (long long)OWNER_HOLD_MS);
         json_t *request = NULL;
-        if (mc_kube_get(client, &requests, "meshcert", "mesh-b", &request, &err) == MC_OK &&
+        if (mc_kube_get(client, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), "meshcert",
+                        "mesh-b", &request, &err) == MC_OK &&
             !str_at(request, "status", "state"))
             play_issuer_for(&root, "mesh-b", NULL);
         json_decref(request);
         sleep_ms(50);
     }
     assert_non_null(strstr(error_b, "output secret istio-system/cacerts"));
-    assert_false(object_exists(&secrets, "meshcert", "mesh-b"));
-    assert_false(object_exists(&requests, "meshcert", "mesh-b"));
+    assert_false(object_exists(mc_kube_resource_of(MC_API_SECRETS), "meshcert", "mesh-b"));
+    assert_false(
+        object_exists(mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), "meshcert", "mesh-b"));
 
     int writes = count_secret_writes("istio-system", "cacerts", OWNER_HOLD_MS);
     if (writes != 0)
@@ -1074,7 +1079,9 @@ static void test_agent_one_owner_per_output_secret(void **state)
     assert_non_null(json_string_value(json_object_get(ready, "lastTransitionTime")));
     json_decref(ready);
     json_t *ic_a = NULL;
-    assert_int_equal(mc_kube_get(client, &ics, "meshcert", "mesh-a", &ic_a, &err), MC_OK);
+    assert_int_equal(mc_kube_get(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                                 "meshcert", "mesh-a", &ic_a, &err),
+                     MC_OK);
     assert_non_null(str_at(ic_a, "status", "notAfter")); /* status.notAfter */
     json_decref(ic_a);
     ready = ready_condition("mesh-b");
@@ -1108,12 +1115,15 @@ static void test_agent_one_owner_per_output_secret(void **state)
     /* bounced once, by mesh-a; mesh-b recorded nothing */
     assert_false(pod_exists("istiod-1"));
     json_t *pbd_b = NULL;
-    assert_int_equal(mc_kube_get(client, &directives, "meshcert", "mesh-b", &pbd_b, &err), MC_OK);
+    assert_int_equal(mc_kube_get(client, mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES),
+                                 "meshcert", "mesh-b", &pbd_b, &err),
+                     MC_OK);
     assert_null(json_object_get(json_object_get(pbd_b, "status"), "bouncedPods"));
     json_decref(pbd_b);
 
     /* the first goes away: the second takes over */
-    if (mc_kube_delete(client, &ics, "meshcert", "mesh-a", NULL, &err) != MC_OK)
+    if (mc_kube_delete(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), "meshcert",
+                       "mesh-a", NULL, &err) != MC_OK)
         fail_msg("delete mesh-a: %s", err.msg);
     play_issuer_for(&root, "mesh-b", NULL);
     wait_ic_state("mesh-b", "FINISHED", NULL);
@@ -1150,7 +1160,8 @@ static char *ic_status_field(const char *field)
     json_t *ic = NULL;
     mc_err err = {0};
     char *value = NULL;
-    if (mc_kube_get(client, &ics, "meshcert", "mesh-east", &ic, &err) == MC_OK)
+    if (mc_kube_get(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), "meshcert",
+                    "mesh-east", &ic, &err) == MC_OK)
         value = mc_strdup(str_at(ic, "status", field) ? str_at(ic, "status", field) : "");
     json_decref(ic);
     return value ? value : mc_strdup("");
@@ -1174,11 +1185,13 @@ static void renewal_poll(const test_root *root, renewal_watch *w)
 {
     mc_err err = {0};
     json_t *request = NULL, *secret = NULL;
-    if (mc_kube_get(client, &requests, "meshcert", "mesh-east", &request, &err) == MC_OK &&
+    if (mc_kube_get(client, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), "meshcert",
+                    "mesh-east", &request, &err) == MC_OK &&
         str_at(request, "spec", "certificateSigningRequest") && !str_at(request, "status", "state"))
         answer_request(root, request, RENEW_TTL_S, NULL);
     json_decref(request);
-    if (mc_kube_get(client, &secrets, "istio-system", "cacerts", &secret, &err) != MC_OK) {
+    if (mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), "istio-system", "cacerts", &secret,
+                    &err) != MC_OK) {
         if (w->ca_key)
             fail_msg("poll %d: output secret istio-system/cacerts missing: %s", w->polls, err.msg);
     } else {
@@ -1245,8 +1258,9 @@ static void test_agent_renews_before_expiry_and_rotates_once(void **state)
     root_make(&root);
     create_ic("mesh-east", "cacerts", NULL);
     json_t *patch = json_pack("{s:{s:s, s:s}}", "spec", "duration", "1m", "renewBefore", "20s");
-    assert_int_equal(mc_kube_patch(client, &ics, "meshcert", "mesh-east", MC_KUBE_PATCH_MERGE,
-                                   patch, 0, NULL, &err),
+    assert_int_equal(mc_kube_patch(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                                   "meshcert", "mesh-east", MC_KUBE_PATCH_MERGE, patch, 0, NULL,
+                                   &err),
                      MC_OK);
     json_decref(patch);
     start_agent();
@@ -1279,8 +1293,9 @@ static void test_agent_renews_before_expiry_and_rotates_once(void **state)
         snprintf(token, sizeof(token), "2026-12-02T12:00:0%dZ-test", round);
         patch = json_pack("{s:{s:{s:s}}}", "metadata", "annotations", MC_API_IC_ROTATE_ANNOTATION,
                           token);
-        assert_int_equal(mc_kube_patch(client, &ics, "meshcert", "mesh-east", MC_KUBE_PATCH_MERGE,
-                                       patch, 0, NULL, &err),
+        assert_int_equal(mc_kube_patch(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                                       "meshcert", "mesh-east", MC_KUBE_PATCH_MERGE, patch, 0, NULL,
+                                       &err),
                          MC_OK);
         json_decref(patch);
         if (kill_after_ms[round] >= 0)

@@ -43,11 +43,6 @@
 
 extern char **environ;
 
-static const mc_kube_resource secrets = {"", "v1", "secrets", 1};
-static const mc_kube_resource leases = {"coordination.k8s.io", "v1", "leases", 1};
-static const mc_kube_resource issued = {MC_API_GROUP, MC_API_VERSION, "issuedcertificates", 1};
-static const mc_kube_resource requests = {MC_API_GROUP, MC_API_VERSION, "certificaterequests", 1};
-
 #define NS_MGMT "meshcert"
 #define NS_EAST "istio-system"
 #define ORG     "Istio"
@@ -170,7 +165,7 @@ static void create_issued_certificate_as(fixture *f, const char *name, const cha
                            "signingCertificateSecret", "name", root_name, "namespace", root_ns,
                            "issuedCertificateSecret", "name", "cacerts", "namespace", NS_EAST);
     assert_non_null(ic);
-    create_on_east(f, &issued, ic);
+    create_on_east(f, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), ic);
     json_decref(ic);
 }
 
@@ -194,7 +189,7 @@ static void create_request_as(fixture *f, const char *name, const mc_pki_key *ke
                                 "kind", "CertificateRequest", "metadata", "name", name, "spec",
                                 "certificateSigningRequest", b64);
     assert_non_null(request);
-    create_on_east(f, &requests, request);
+    create_on_east(f, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), request);
     json_decref(request);
     free(b64);
     free(pem);
@@ -215,7 +210,8 @@ static json_t *wait_answered(fixture *f, const char *name)
     while (wf_now_ms() < deadline) {
         json_t *obj = NULL;
         mc_err err = {0};
-        if (mc_kube_get(f->east, &requests, NS_EAST, name, &obj, &err) == MC_OK) {
+        if (mc_kube_get(f->east, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), NS_EAST, name,
+                        &obj, &err) == MC_OK) {
             json_t *status = json_object_get(obj, "status");
             const char *state = json_string_value(json_object_get(status, "state"));
             if (state && (strcmp(state, "FINISHED") == 0 || strcmp(state, "FAILED") == 0)) {
@@ -318,19 +314,23 @@ static void test_issue_refuse_and_stop(void **state)
     /* An answer without its Ready condition (an older issuer's) gets one,
      * and nothing else changes. */
     json_t *answered = NULL;
-    assert_int_equal(mc_kube_get(f->east, &requests, NS_EAST, "mesh-1", &answered, &err), MC_OK);
+    assert_int_equal(mc_kube_get(f->east, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), NS_EAST,
+                                 "mesh-1", &answered, &err),
+                     MC_OK);
     const char *signed_b64 = json_string_value(
         json_object_get(json_object_get(answered, "status"), "signedCertificate"));
     char *signed_before = signed_b64 ? strdup(signed_b64) : NULL;
     json_object_del(json_object_get(answered, "status"), "conditions");
-    if (mc_kube_update_status(f->east, &requests, NS_EAST, answered, NULL, &err) != MC_OK)
+    if (mc_kube_update_status(f->east, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), NS_EAST,
+                              answered, NULL, &err) != MC_OK)
         fail_msg("drop the conditions: %s", err.msg);
     json_decref(answered);
     int64_t deadline = wf_now_ms() + 20000;
     const json_t *ready = NULL;
     for (;;) {
         answered = NULL;
-        assert_int_equal(mc_kube_get(f->east, &requests, NS_EAST, "mesh-1", &answered, &err),
+        assert_int_equal(mc_kube_get(f->east, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS),
+                                     NS_EAST, "mesh-1", &answered, &err),
                          MC_OK);
         ready = ready_in(json_object_get(answered, "status"));
         if (ready || wf_now_ms() > deadline)
@@ -350,7 +350,9 @@ static void test_issue_refuse_and_stop(void **state)
     /* The root was generated in the management cluster, as a signing Secret
      * holding the root handed out. */
     json_t *root_secret = NULL;
-    assert_int_equal(mc_kube_get(f->mgmt, &secrets, NS_MGMT, "root-ca", &root_secret, &err), MC_OK);
+    assert_int_equal(mc_kube_get(f->mgmt, mc_kube_resource_of(MC_API_SECRETS), NS_MGMT, "root-ca",
+                                 &root_secret, &err),
+                     MC_OK);
     assert_string_equal(json_string_value(json_object_get(root_secret, "type")),
                         MC_API_SECRET_TYPE_SIGNING);
     mc_api_secret *decoded = NULL;
@@ -386,7 +388,9 @@ static void test_issue_refuse_and_stop(void **state)
     mc_pki_key_free(key);
 
     /* 3. Deregistered: east's requests are no longer answered. */
-    assert_int_equal(mc_kube_delete(f->mgmt, &secrets, NS_MGMT, "east", NULL, &err), MC_OK);
+    assert_int_equal(
+        mc_kube_delete(f->mgmt, mc_kube_resource_of(MC_API_SECRETS), NS_MGMT, "east", NULL, &err),
+        MC_OK);
     wf_sleep_ms(1000);
     create_issued_certificate(f, "mesh-3");
     key = NULL;
@@ -395,7 +399,9 @@ static void test_issue_refuse_and_stop(void **state)
     mc_pki_key_free(key);
     wf_sleep_ms(2000);
     json_t *unanswered = NULL;
-    assert_int_equal(mc_kube_get(f->east, &requests, NS_EAST, "mesh-3", &unanswered, &err), MC_OK);
+    assert_int_equal(mc_kube_get(f->east, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), NS_EAST,
+                                 "mesh-3", &unanswered, &err),
+                     MC_OK);
     assert_null(json_object_get(json_object_get(unanswered, "status"), "signedCertificate"));
     assert_null(json_object_get(json_object_get(unanswered, "status"), "error"));
     json_decref(unanswered);
@@ -403,7 +409,8 @@ static void test_issue_refuse_and_stop(void **state)
     /* 4. SIGTERM: exit status 0 within 15 s, the Lease released. */
     stop_cleanly(f);
     json_t *lease = NULL;
-    assert_int_equal(mc_kube_get(f->mgmt, &leases, NS_MGMT, "meshcert-issuer", &lease, &err),
+    assert_int_equal(mc_kube_get(f->mgmt, mc_kube_resource_of(MC_API_LEASES), NS_MGMT,
+                                 "meshcert-issuer", &lease, &err),
                      MC_OK);
     const char *holder =
         json_string_value(json_object_get(json_object_get(lease, "spec"), "holderIdentity"));
@@ -416,7 +423,8 @@ static int lease_held_by(fixture *f, pid_t pid)
 {
     json_t *lease = NULL;
     mc_err err = {0};
-    if (mc_kube_get(f->mgmt, &leases, NS_MGMT, "meshcert-issuer", &lease, &err) != MC_OK)
+    if (mc_kube_get(f->mgmt, mc_kube_resource_of(MC_API_LEASES), NS_MGMT, "meshcert-issuer", &lease,
+                    &err) != MC_OK)
         return 0;
     const char *holder =
         json_string_value(json_object_get(json_object_get(lease, "spec"), "holderIdentity"));
@@ -467,7 +475,9 @@ static void test_two_replicas(void **state)
     wf_sleep_ms(1000); /* a second signer would overwrite the status now */
     json_t *again = NULL;
     mc_err err = {0};
-    assert_int_equal(mc_kube_get(f->east, &requests, NS_EAST, "mesh-a", &again, &err), MC_OK);
+    assert_int_equal(mc_kube_get(f->east, mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), NS_EAST,
+                                 "mesh-a", &again, &err),
+                     MC_OK);
     assert_string_equal(wf_str_at(again, "status", "signedCertificate"), first);
     json_decref(again);
     free(first);
@@ -519,7 +529,7 @@ static int secret_exists(fixture *f, const char *ns, const char *name)
 {
     json_t *obj = NULL;
     mc_err err = {0};
-    int rc = mc_kube_get(f->mgmt, &secrets, ns, name, &obj, &err);
+    int rc = mc_kube_get(f->mgmt, mc_kube_resource_of(MC_API_SECRETS), ns, name, &obj, &err);
     json_decref(obj);
     assert_true(rc == MC_OK || rc == MC_ENOTFOUND);
     return rc == MC_OK;
@@ -532,7 +542,9 @@ static void allow_root(fixture *f, const char *root)
     mc_api_registration_policy policy;
     assert_int_equal(wf_default_policy(&policy), 0);
     assert_int_equal(mc_api_registration_policy_add(&policy, MC_POLICY_ROOT, root, &err), MC_OK);
-    assert_int_equal(mc_kube_delete(f->mgmt, &secrets, NS_MGMT, "east", NULL, &err), MC_OK);
+    assert_int_equal(
+        mc_kube_delete(f->mgmt, mc_kube_resource_of(MC_API_SECRETS), NS_MGMT, "east", NULL, &err),
+        MC_OK);
     wf_sleep_ms(500);
     assert_int_equal(wf_register_cluster_with(&f->server, f->mgmt, "east", &policy), MC_OK);
     mc_api_registration_policy_clear(&policy);
@@ -555,7 +567,9 @@ static void test_trust_boundary(void **state)
     json_t *existing = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "v1", "kind",
                                  "Secret", "metadata", "name", "existing", "namespace",
                                  "kube-system", "data", "token", "c2VjcmV0");
-    assert_int_equal(mc_kube_create(f->mgmt, &secrets, "kube-system", existing, NULL, &err), MC_OK);
+    assert_int_equal(mc_kube_create(f->mgmt, mc_kube_resource_of(MC_API_SECRETS), "kube-system",
+                                    existing, NULL, &err),
+                     MC_OK);
     json_decref(existing);
     /* inside the policy: signed (root-ca generated), the policy as critical
      * name constraints in the intermediate */

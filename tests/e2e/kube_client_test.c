@@ -27,10 +27,6 @@
 static server_process sp;
 static mc_kube_client *client;
 static mc_kube_client *limited; /* test_qps_and_burst; teardown frees it */
-static const mc_kube_resource configmaps = {"", "v1", "configmaps", 1};
-static const mc_kube_resource crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions", 0};
-static const mc_kube_resource ics = {"certificates.smh.solo.io", "v1alpha2", "issuedcertificates",
-                                     1};
 
 static void sleep_ms(long ms)
 {
@@ -90,27 +86,37 @@ static void test_create_get_update_delete(void **state)
     (void)state;
     mc_err err = {0};
     json_t *cm = configmap("a", "verbs"), *created = NULL, *got = NULL, *updated = NULL;
-    assert_int_equal(mc_kube_create(client, &configmaps, "default", cm, &created, &err), MC_OK);
+    assert_int_equal(mc_kube_create(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", cm,
+                                    &created, &err),
+                     MC_OK);
     assert_non_null(rv_of(created));
     /* AlreadyExists is not Conflict */
     json_t *dup = NULL;
-    assert_int_equal(mc_kube_create(client, &configmaps, "default", cm, &dup, &err), MC_EEXISTS);
+    assert_int_equal(
+        mc_kube_create(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", cm, &dup, &err),
+        MC_EEXISTS);
     assert_int_equal(mc_kube_error_http(&err), 409);
     assert_non_null(strstr(err.msg, "create configmaps default/a"));
     assert_null(dup);
     /* get, and 404 */
-    assert_int_equal(mc_kube_get(client, &configmaps, "default", "a", &got, &err), MC_OK);
+    assert_int_equal(
+        mc_kube_get(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", "a", &got, &err),
+        MC_OK);
     assert_string_equal(rv_of(got), rv_of(created));
     json_t *missing = NULL;
-    assert_int_equal(mc_kube_get(client, &configmaps, "default", "missing", &missing, &err),
+    assert_int_equal(mc_kube_get(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default",
+                                 "missing", &missing, &err),
                      MC_ENOTFOUND);
     assert_int_equal(mc_kube_error_http(&err), 404);
     /* an update with the current resourceVersion wins, one with a stale one conflicts */
     json_object_set_new(json_object_get(got, "data"), "k1", json_string("v1b"));
-    assert_int_equal(mc_kube_update(client, &configmaps, "default", got, &updated, &err), MC_OK);
+    assert_int_equal(mc_kube_update(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", got,
+                                    &updated, &err),
+                     MC_OK);
     assert_string_not_equal(rv_of(updated), rv_of(got));
     json_t *stale = NULL;
-    assert_int_equal(mc_kube_update(client, &configmaps, "default", got, &stale, &err),
+    assert_int_equal(mc_kube_update(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", got,
+                                    &stale, &err),
                      MC_ECONFLICT);
     assert_int_equal(mc_kube_error_http(&err), 409);
     /* merge patch and JSON patch */
@@ -118,13 +124,13 @@ static void test_create_get_update_delete(void **state)
     json_t *jsonpatch =
         json_pack("[{s:s, s:s, s:s}]", "op", "add", "path", "/data/k3", "value", "v3");
     json_t *p1 = NULL, *p2 = NULL;
-    assert_int_equal(mc_kube_patch(client, &configmaps, "default", "a", MC_KUBE_PATCH_MERGE, merge,
-                                   0, &p1, &err),
+    assert_int_equal(mc_kube_patch(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", "a",
+                                   MC_KUBE_PATCH_MERGE, merge, 0, &p1, &err),
                      MC_OK);
     assert_string_equal(json_string_value(json_object_get(json_object_get(p1, "data"), "k2")),
                         "v2");
-    assert_int_equal(mc_kube_patch(client, &configmaps, "default", "a", MC_KUBE_PATCH_JSON,
-                                   jsonpatch, 0, &p2, &err),
+    assert_int_equal(mc_kube_patch(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", "a",
+                                   MC_KUBE_PATCH_JSON, jsonpatch, 0, &p2, &err),
                      MC_OK);
     json_t *data = json_object_get(p2, "data");
     assert_string_equal(json_string_value(json_object_get(data, "k1")), "v1b");
@@ -132,16 +138,21 @@ static void test_create_get_update_delete(void **state)
     assert_string_equal(json_string_value(json_object_get(data, "k3")), "v3");
     /* a JSON patch that does not apply is invalid (422) */
     json_t *bad = json_pack("[{s:s, s:s}]", "op", "remove", "path", "/data/nope");
-    assert_int_equal(
-        mc_kube_patch(client, &configmaps, "default", "a", MC_KUBE_PATCH_JSON, bad, 0, NULL, &err),
-        MC_EINVAL);
+    assert_int_equal(mc_kube_patch(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", "a",
+                                   MC_KUBE_PATCH_JSON, bad, 0, NULL, &err),
+                     MC_EINVAL);
     assert_int_equal(mc_kube_error_http(&err), 422);
     /* delete, then 404 */
-    assert_int_equal(mc_kube_delete(client, &configmaps, "default", "a", NULL, &err), MC_OK);
-    assert_int_equal(mc_kube_delete(client, &configmaps, "default", "a", NULL, &err), MC_ENOTFOUND);
+    assert_int_equal(
+        mc_kube_delete(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", "a", NULL, &err),
+        MC_OK);
+    assert_int_equal(
+        mc_kube_delete(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", "a", NULL, &err),
+        MC_ENOTFOUND);
     assert_int_equal(mc_kube_error_http(&err), 404);
     /* a namespace that does not exist */
-    assert_int_equal(mc_kube_create(client, &configmaps, "no-such-ns", cm, NULL, &err),
+    assert_int_equal(mc_kube_create(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "no-such-ns",
+                                    cm, NULL, &err),
                      MC_ENOTFOUND);
     json_decref(cm);
     json_decref(created);
@@ -165,8 +176,12 @@ static void test_long_names_and_paging(void **state)
         name[i] = '.';
     name[253] = '\0';
     json_t *cm = configmap(name, "long"), *got = NULL;
-    assert_int_equal(mc_kube_create(client, &configmaps, "default", cm, NULL, &err), MC_OK);
-    assert_int_equal(mc_kube_get(client, &configmaps, "default", name, &got, &err), MC_OK);
+    assert_int_equal(
+        mc_kube_create(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", cm, NULL, &err),
+        MC_OK);
+    assert_int_equal(
+        mc_kube_get(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", name, &got, &err),
+        MC_OK);
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(got, "metadata"), "name")), name);
     json_decref(cm);
@@ -175,7 +190,9 @@ static void test_long_names_and_paging(void **state)
         char n[32];
         snprintf(n, sizeof(n), "page-%d", i);
         cm = configmap(n, "paging");
-        assert_int_equal(mc_kube_create(client, &configmaps, "default", cm, NULL, &err), MC_OK);
+        assert_int_equal(mc_kube_create(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default",
+                                        cm, NULL, &err),
+                         MC_OK);
         json_decref(cm);
     }
     int pages = 0, items = 0;
@@ -184,7 +201,9 @@ static void test_long_names_and_paging(void **state)
         mc_kube_list_options opts = {
             .label_selector = "app=paging", .limit = 3, .continue_token = cont};
         json_t *list = NULL;
-        assert_int_equal(mc_kube_list(client, &configmaps, "default", &opts, &list, &err), MC_OK);
+        assert_int_equal(mc_kube_list(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default",
+                                      &opts, &list, &err),
+                         MC_OK);
         items += (int)json_array_size(json_object_get(list, "items"));
         pages++;
         free(cont);
@@ -198,7 +217,9 @@ static void test_long_names_and_paging(void **state)
     /* all namespaces, field selector */
     mc_kube_list_options by_name = {.field_selector = "metadata.name=page-3"};
     json_t *list = NULL;
-    assert_int_equal(mc_kube_list(client, &configmaps, NULL, &by_name, &list, &err), MC_OK);
+    assert_int_equal(
+        mc_kube_list(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), NULL, &by_name, &list, &err),
+        MC_OK);
     assert_int_equal(json_array_size(json_object_get(list, "items")), 1);
     json_decref(list);
 }
@@ -214,7 +235,9 @@ static void test_status_subresource(void **state)
         mc_file_read(MC_CRD_DIR "/issuedcertificates.yaml", 1 << 20, &text, &len, &err), MC_OK);
     assert_int_equal(mc_api_yaml_to_json(text, len, &crd, &err), MC_OK);
     free(text);
-    assert_int_equal(mc_kube_create(client, &crds, NULL, crd, NULL, &err), MC_OK);
+    assert_int_equal(mc_kube_create(client, mc_kube_resource_of(MC_API_CUSTOM_RESOURCE_DEFINITIONS),
+                                    NULL, crd, NULL, &err),
+                     MC_OK);
     ic = json_pack("{s:s, s:s, s:{s:s}, s:{s:[s], s:s}, s:{s:s}}", "apiVersion",
                    "certificates.smh.solo.io/v1alpha2", "kind", "IssuedCertificate", "metadata",
                    "name", "ic1", "spec", "hosts", "istio.example", "org", "example", "status",
@@ -222,29 +245,31 @@ static void test_status_subresource(void **state)
     /* the CRD is served a moment after it is created */
     int rc = MC_ENOTFOUND;
     for (int i = 0; i < 50 && rc == MC_ENOTFOUND; i++) {
-        rc = mc_kube_create(client, &ics, "default", ic, &created, &err);
+        rc = mc_kube_create(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), "default", ic,
+                            &created, &err);
         if (rc == MC_ENOTFOUND)
             sleep_ms(100);
     }
     assert_int_equal(rc, MC_OK);
     assert_null(json_object_get(created, "status")); /* a create ignores .status */
     json_object_set_new(created, "status", json_pack("{s:s}", "state", "PENDING"));
-    assert_int_equal(mc_kube_update_status(client, &ics, "default", created, &with_status, &err),
+    assert_int_equal(mc_kube_update_status(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                                           "default", created, &with_status, &err),
                      MC_OK);
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(with_status, "status"), "state")),
         "PENDING");
     json_t *patch = json_pack("{s:{s:s, s:s}}", "status", "state", "FAILED", "error", "boom");
-    assert_int_equal(mc_kube_patch(client, &ics, "default", "ic1", MC_KUBE_PATCH_MERGE, patch, 1,
-                                   &patched, &err),
+    assert_int_equal(mc_kube_patch(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                                   "default", "ic1", MC_KUBE_PATCH_MERGE, patch, 1, &patched, &err),
                      MC_OK);
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(patched, "status"), "error")), "boom");
     /* an invalid state is refused by the schema: 422 -> MC_EINVAL */
     json_t *invalid = json_pack("{s:{s:s}}", "status", "state", "NOPE");
-    assert_int_equal(
-        mc_kube_patch(client, &ics, "default", "ic1", MC_KUBE_PATCH_MERGE, invalid, 1, NULL, &err),
-        MC_EINVAL);
+    assert_int_equal(mc_kube_patch(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                                   "default", "ic1", MC_KUBE_PATCH_MERGE, invalid, 1, NULL, &err),
+                     MC_EINVAL);
     json_decref(invalid);
     json_decref(patch);
     json_decref(crd);
@@ -267,7 +292,9 @@ static void test_wrong_token(void **state)
     config->token = strdup("not-the-token");
     assert_int_equal(mc_kube_client_new(config, NULL, &bad, &err), MC_OK);
     json_t *out = NULL;
-    assert_int_equal(mc_kube_get(bad, &configmaps, "default", "x", &out, &err), MC_EAUTH);
+    assert_int_equal(
+        mc_kube_get(bad, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", "x", &out, &err),
+        MC_EAUTH);
     assert_int_equal(mc_kube_error_http(&err), 401);
     assert_null(strstr(err.msg, "not-the-token")); /* tokens never appear in messages */
     mc_kube_client_free(bad);
@@ -283,7 +310,8 @@ static void *hammer_run(void *arg)
     hammer *h = arg;
     for (int i = 0; i < 40; i++) {
         json_t *list = NULL;
-        if (mc_kube_list(client, &configmaps, "default", NULL, &list, NULL) == MC_OK)
+        if (mc_kube_list(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", NULL, &list,
+                         NULL) == MC_OK)
             h->ok++;
         json_decref(list);
     }
@@ -320,7 +348,8 @@ static void *limited_get_run(void *arg)
     limited_getter *g = arg;
     for (int i = 0; i < g->count; i++) {
         json_t *got = NULL;
-        if (mc_kube_get(limited, &configmaps, "default", "qps", &got, NULL) == MC_OK)
+        if (mc_kube_get(limited, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", "qps", &got,
+                        NULL) == MC_OK)
             g->ok++;
         json_decref(got);
     }
@@ -357,7 +386,9 @@ static void test_qps_and_burst(void **state)
     char path[512];
     mc_err err = {0};
     json_t *cm = configmap("qps", "qps");
-    assert_int_equal(mc_kube_create(client, &configmaps, "default", cm, NULL, &err), MC_OK);
+    assert_int_equal(
+        mc_kube_create(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", cm, NULL, &err),
+        MC_OK);
     json_decref(cm);
     snprintf(path, sizeof(path), "%s/kubeconfigs/c1.yaml", sp.dir);
     mc_kube_client_options options = {.qps = 20, .burst = 5};
@@ -375,7 +406,9 @@ static void test_qps_and_burst(void **state)
     fprintf(stderr, "45 GETs under the default limits: %lld ms\n", (long long)timed_gets(1));
     mc_kube_client_free(limited);
     limited = NULL;
-    assert_int_equal(mc_kube_delete(client, &configmaps, "default", "qps", NULL, &err), MC_OK);
+    assert_int_equal(mc_kube_delete(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default",
+                                    "qps", NULL, &err),
+                     MC_OK);
 }
 
 /* Writes a kubeconfig into the server's data directory that uses user_yaml
@@ -419,10 +452,14 @@ static void test_token_file_rotation(void **state)
                      sizeof(kubeconfig));
     mc_kube_client *c = client_for(kubeconfig, NULL);
     json_t *list = NULL;
-    assert_int_equal(mc_kube_list(c, &configmaps, "default", NULL, &list, &err), MC_EAUTH);
+    assert_int_equal(
+        mc_kube_list(c, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", NULL, &list, &err),
+        MC_EAUTH);
     const char *token = server_token(&sp, "c1");
     assert_int_equal(mc_file_write_atomic(token_path, token, strlen(token), 0600, &err), MC_OK);
-    assert_int_equal(mc_kube_list(c, &configmaps, "default", NULL, &list, &err), MC_OK);
+    assert_int_equal(
+        mc_kube_list(c, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", NULL, &list, &err),
+        MC_OK);
     json_decref(list);
     mc_kube_client_free(c);
 }
@@ -454,16 +491,22 @@ static void test_exec_plugin_cached_until_expiry(void **state)
     mc_err err = {0};
     mc_kube_client *c = exec_client("exec-ttl", 2, 0, count, sizeof(count));
     json_t *list = NULL;
-    assert_int_equal(mc_kube_list(c, &configmaps, "default", NULL, &list, &err), MC_OK);
+    assert_int_equal(
+        mc_kube_list(c, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", NULL, &list, &err),
+        MC_OK);
     json_decref(list);
     assert_int_equal(count_lines(count), 1);
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(mc_kube_list(c, &configmaps, "default", NULL, &list, &err), MC_OK);
+        assert_int_equal(
+            mc_kube_list(c, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", NULL, &list, &err),
+            MC_OK);
         json_decref(list);
     }
     assert_int_equal(count_lines(count), 1); /* cached */
     sleep_ms(3100);                          /* past expirationTimestamp */
-    assert_int_equal(mc_kube_list(c, &configmaps, "default", NULL, &list, &err), MC_OK);
+    assert_int_equal(
+        mc_kube_list(c, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", NULL, &list, &err),
+        MC_OK);
     json_decref(list);
     assert_int_equal(count_lines(count), 2); /* refreshed */
     mc_kube_client_free(c);
@@ -476,7 +519,9 @@ static void test_exec_plugin_refreshed_on_401(void **state)
     mc_err err = {0};
     mc_kube_client *c = exec_client("exec-401", 3600, 1, count, sizeof(count));
     json_t *list = NULL;
-    assert_int_equal(mc_kube_list(c, &configmaps, "default", NULL, &list, &err), MC_OK);
+    assert_int_equal(
+        mc_kube_list(c, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", NULL, &list, &err),
+        MC_OK);
     json_decref(list);
     assert_int_equal(count_lines(count), 2); /* wrong token, 401, one refresh */
     mc_kube_client_free(c);
@@ -512,7 +557,9 @@ static void test_retries_across_a_restart(void **state)
     json_t *list = NULL;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    assert_int_equal(mc_kube_list(c, &configmaps, "default", NULL, &list, &err), MC_EUNAVAILABLE);
+    assert_int_equal(
+        mc_kube_list(c, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", NULL, &list, &err),
+        MC_EUNAVAILABLE);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long elapsed = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     assert_true(elapsed >= 100); /* two backoffs of at least 50 and 100 ms */
@@ -524,7 +571,7 @@ static void test_retries_across_a_restart(void **state)
     restarter r = {.delay_ms = 500};
     pthread_t thread;
     pthread_create(&thread, NULL, restart_later, &r);
-    int rc = mc_kube_list(c, &configmaps, "default", NULL, &list, &err);
+    int rc = mc_kube_list(c, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", NULL, &list, &err);
     pthread_join(thread, NULL);
     assert_int_equal(r.rc, 0);
     if (rc)
@@ -532,7 +579,9 @@ static void test_retries_across_a_restart(void **state)
     assert_true(json_array_size(json_object_get(list, "items")) >= 7); /* the data survived */
     json_decref(list);
     /* the long-lived client's pooled connections were to the dead process */
-    assert_int_equal(mc_kube_list(client, &configmaps, "default", NULL, &list, &err), MC_OK);
+    assert_int_equal(
+        mc_kube_list(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", NULL, &list, &err),
+        MC_OK);
     json_decref(list);
     mc_kube_client_free(c);
 }

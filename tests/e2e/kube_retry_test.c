@@ -60,8 +60,6 @@ typedef struct fixture {
     mc_kube_client *client;
 } fixture;
 
-static const mc_kube_resource configmaps = {"", "v1", "configmaps", 1};
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -308,7 +306,8 @@ static void test_429_honours_retry_after(void **state)
     mc_err err = {0};
     json_t *got = NULL;
     int64_t start = now_ms();
-    int rc = mc_kube_get(f->client, &configmaps, "default", "x", &got, &err);
+    int rc =
+        mc_kube_get(f->client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", "x", &got, &err);
     int64_t elapsed = now_ms() - start;
     if (rc != MC_OK)
         fail_msg("get: %s", err.msg);
@@ -334,7 +333,8 @@ static void test_503_retried_with_backoff(void **state)
     mc_err err = {0};
     json_t *got = NULL;
     int64_t start = now_ms();
-    int rc = mc_kube_get(f->client, &configmaps, "default", "x", &got, &err);
+    int rc =
+        mc_kube_get(f->client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", "x", &got, &err);
     int64_t elapsed = now_ms() - start;
     if (rc != MC_OK)
         fail_msg("get: %s", err.msg);
@@ -346,7 +346,8 @@ static void test_503_retried_with_backoff(void **state)
     script(&f->server, kinds, 1, REPLY_OK);
     json_t *cm = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
                            "metadata", "name", "x");
-    rc = mc_kube_create(f->client, &configmaps, "default", cm, NULL, &err);
+    rc = mc_kube_create(f->client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", cm, NULL,
+                        &err);
     json_decref(cm);
     if (rc != MC_OK)
         fail_msg("create: %s", err.msg);
@@ -364,8 +365,9 @@ static void test_gives_up_after_max_retries(void **state)
     script(&f->server, NULL, 0, REPLY_503);
     mc_err err = {0};
     json_t *got = NULL;
-    assert_int_equal(mc_kube_get(f->client, &configmaps, "default", "x", &got, &err),
-                     MC_EUNAVAILABLE);
+    assert_int_equal(
+        mc_kube_get(f->client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", "x", &got, &err),
+        MC_EUNAVAILABLE);
     assert_null(got);
     assert_int_equal(mc_kube_error_http(&err), 503);
     assert_non_null(strstr(err.msg, "get configmaps default/x"));
@@ -382,8 +384,9 @@ static void test_no_retries(void **state)
     script(&f->server, NULL, 0, REPLY_429);
     mc_err err = {0};
     int64_t start = now_ms();
-    assert_int_equal(mc_kube_get(f->client, &configmaps, "default", "x", NULL, &err),
-                     MC_EUNAVAILABLE);
+    assert_int_equal(
+        mc_kube_get(f->client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", "x", NULL, &err),
+        MC_EUNAVAILABLE);
     assert_true(now_ms() - start < 900);
     assert_int_equal(mc_kube_error_http(&err), 429);
     assert_non_null(strstr(err.msg, "slow down"));
@@ -401,7 +404,8 @@ static void test_write_not_retried_after_send(void **state)
     json_t *cm = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
                            "metadata", "name", "x");
     json_t *out = NULL;
-    assert_int_equal(mc_kube_create(f->client, &configmaps, "default", cm, &out, &err),
+    assert_int_equal(mc_kube_create(f->client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default",
+                                    cm, &out, &err),
                      MC_EUNAVAILABLE);
     json_decref(cm);
     assert_null(out);
@@ -411,15 +415,17 @@ static void test_write_not_retried_after_send(void **state)
     assert_string_equal(f->server.method[0], "POST");
     /* The same failure on a GET: retried up to max_retries. */
     script(&f->server, NULL, 0, REPLY_HANGUP);
-    assert_int_equal(mc_kube_get(f->client, &configmaps, "default", "x", NULL, &err),
-                     MC_EUNAVAILABLE);
+    assert_int_equal(
+        mc_kube_get(f->client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", "x", NULL, &err),
+        MC_EUNAVAILABLE);
     assert_int_equal(mc_kube_error_http(&err), 0);
     assert_int_equal(requests(&f->server), 3);
     /* And a GET that meets the hang-up once then succeeds. */
     static const reply_kind once[] = {REPLY_HANGUP};
     script(&f->server, once, 1, REPLY_OK);
     json_t *got = NULL;
-    if (mc_kube_get(f->client, &configmaps, "default", "x", &got, &err) != MC_OK)
+    if (mc_kube_get(f->client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", "x", &got,
+                    &err) != MC_OK)
         fail_msg("get: %s", err.msg);
     json_decref(got);
     assert_int_equal(requests(&f->server), 2);

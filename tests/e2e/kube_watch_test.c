@@ -32,7 +32,6 @@ static mc_kube_client *client;
 static mc_kube_watcher *watcher;
 static tcp_proxy *proxy;        /* test_stalled_stream_reconnects; teardown stops it */
 static mc_kube_client *proxied; /* through proxy; teardown frees it */
-static const mc_kube_resource configmaps = {"", "v1", "configmaps", 1};
 
 /* What one watch saw; guarded by lock (the I/O thread writes, the test reads). */
 typedef struct recorder {
@@ -163,7 +162,8 @@ static void create_cm(const char *name)
     mc_err err = {0};
     json_t *cm = json_pack("{s:s, s:s, s:{s:s}, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
                            "metadata", "name", name, "data", "k", "v");
-    if (mc_kube_create(client, &configmaps, "default", cm, NULL, &err) != MC_OK)
+    if (mc_kube_create(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", cm, NULL,
+                       &err) != MC_OK)
         fail_msg("%s", err.msg);
     json_decref(cm);
 }
@@ -173,8 +173,8 @@ static void patch_cm(const char *name, int value)
     mc_err err = {0};
     json_t *patch =
         json_pack("{s:{s:{s:o}}}", "metadata", "annotations", "n", json_sprintf("%d", value));
-    if (mc_kube_patch(client, &configmaps, "default", name, MC_KUBE_PATCH_MERGE, patch, 0, NULL,
-                      &err) != MC_OK)
+    if (mc_kube_patch(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", name,
+                      MC_KUBE_PATCH_MERGE, patch, 0, NULL, &err) != MC_OK)
         fail_msg("%s", err.msg);
     json_decref(patch);
 }
@@ -184,7 +184,8 @@ static char *current_rv(void)
 {
     json_t *list = NULL;
     mc_err err = {0};
-    if (mc_kube_list(client, &configmaps, "default", NULL, &list, &err) != MC_OK)
+    if (mc_kube_list(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", NULL, &list,
+                     &err) != MC_OK)
         fail_msg("%s", err.msg);
     char *rv = strdup(
         json_string_value(json_object_get(json_object_get(list, "metadata"), "resourceVersion")));
@@ -201,13 +202,15 @@ static void test_events_bookmarks_and_stop(void **state)
     mc_err err = {0};
     create_cm("before");
     mc_kube_watch_options opts = {.bookmarks = 1};
-    assert_int_equal(
-        mc_kube_watch_start(watcher, client, &configmaps, "default", &opts, on_event, &r, &w, &err),
-        MC_OK);
+    assert_int_equal(mc_kube_watch_start(watcher, client, mc_kube_resource_of(MC_API_CONFIG_MAPS),
+                                         "default", &opts, on_event, &r, &w, &err),
+                     MC_OK);
     assert_true(wait_for(&r, "A:before", 0, 0, 10000)); /* synthetic ADDED */
     create_cm("w1");
     patch_cm("w1", 1);
-    assert_int_equal(mc_kube_delete(client, &configmaps, "default", "w1", NULL, &err), MC_OK);
+    assert_int_equal(mc_kube_delete(client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default",
+                                    "w1", NULL, &err),
+                     MC_OK);
     assert_true(wait_for(&r, "D:w1", 0, 0, 10000));
     pthread_mutex_lock(&r.lock);
     assert_int_equal(r.n_names, 4);
@@ -236,9 +239,9 @@ static void test_survives_server_restart(void **state)
     mc_err err = {0};
     char *rv = current_rv();
     mc_kube_watch_options opts = {.resource_version = rv};
-    assert_int_equal(
-        mc_kube_watch_start(watcher, client, &configmaps, "default", &opts, on_event, &r, &w, &err),
-        MC_OK);
+    assert_int_equal(mc_kube_watch_start(watcher, client, mc_kube_resource_of(MC_API_CONFIG_MAPS),
+                                         "default", &opts, on_event, &r, &w, &err),
+                     MC_OK);
     free(rv);
     create_cm("r1");
     assert_true(wait_for(&r, "A:r1", 0, 0, 10000));
@@ -285,9 +288,9 @@ static void test_expired_after_history_window(void **state)
     mc_kube_watch_options opts = {.resource_version = old_rv};
     unsigned long reconnects = 0, expired_before = 0, expired = 0, failed = 0;
     mc_kube_watcher_restarts(watcher, &reconnects, &expired_before, &failed);
-    assert_int_equal(
-        mc_kube_watch_start(watcher, client, &configmaps, "default", &opts, on_event, &r, &w, &err),
-        MC_OK);
+    assert_int_equal(mc_kube_watch_start(watcher, client, mc_kube_resource_of(MC_API_CONFIG_MAPS),
+                                         "default", &opts, on_event, &r, &w, &err),
+                     MC_OK);
     assert_true(wait_for(&r, NULL, MC_KUBE_EXPIRED, 1, 10000));
     mc_kube_watcher_restarts(watcher, &reconnects, &expired, &failed);
     assert_true(expired == expired_before + 1); /* counted before it is delivered */
@@ -311,9 +314,9 @@ static void test_failed_on_wrong_token(void **state)
     mc_kube_watch *w = NULL;
     mc_err err = {0};
     mc_kube_client *bad = new_client("wrong-token");
-    assert_int_equal(
-        mc_kube_watch_start(watcher, bad, &configmaps, "default", NULL, on_event, &r, &w, &err),
-        MC_OK);
+    assert_int_equal(mc_kube_watch_start(watcher, bad, mc_kube_resource_of(MC_API_CONFIG_MAPS),
+                                         "default", NULL, on_event, &r, &w, &err),
+                     MC_OK);
     assert_true(wait_for(&r, NULL, MC_KUBE_FAILED, 1, 10000));
     pthread_mutex_lock(&r.lock);
     assert_int_equal(r.last_code, 401);
@@ -350,8 +353,9 @@ static void test_two_thousand_watches_one_thread(void **state)
     char *rv = current_rv();
     mc_kube_watch_options opts = {.resource_version = rv};
     for (int i = 0; i < MANY; i++)
-        assert_int_equal(mc_kube_watch_start(watcher, client, &configmaps, "default", &opts,
-                                             on_many, &seen[i], &watches[i], &err),
+        assert_int_equal(mc_kube_watch_start(watcher, client,
+                                             mc_kube_resource_of(MC_API_CONFIG_MAPS), "default",
+                                             &opts, on_many, &seen[i], &watches[i], &err),
                          MC_OK);
     create_cm("target");
     /* Waits while the events keep coming: 2 000 TLS streams take long to
@@ -437,11 +441,11 @@ static void test_stalled_stream_reconnects(void **state)
     mc_kube_watch *w = NULL, *direct = NULL;
     char *rv = current_rv();
     mc_kube_watch_options opts = {.resource_version = rv, .bookmarks = 1, .low_speed_seconds = 2};
-    rc =
-        mc_kube_watch_start(watcher, proxied, &configmaps, "default", &opts, on_event, r, &w, &err);
+    rc = mc_kube_watch_start(watcher, proxied, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default",
+                             &opts, on_event, r, &w, &err);
     if (rc == MC_OK)
-        rc = mc_kube_watch_start(watcher, client, &configmaps, "default", &opts, on_event, healthy,
-                                 &direct, &err);
+        rc = mc_kube_watch_start(watcher, client, mc_kube_resource_of(MC_API_CONFIG_MAPS),
+                                 "default", &opts, on_event, healthy, &direct, &err);
     free(rv);
     assert_int_equal(rc, MC_OK);
     create_cm("s1");

@@ -69,7 +69,8 @@ static issued read_output(const wf_fixture *f, const char *secret_name)
     json_t *secret = NULL;
     mc_err err = {0};
     issued out = {0};
-    if (mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, secret_name, &secret, &err))
+    if (mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO,
+                    secret_name, &secret, &err))
         wf_fail(f, "output Secret %s: %s", secret_name, err.msg);
     char *cert_pem = wf_secret_value(secret, "ca-cert.pem", NULL);
     out.key = wf_secret_value(secret, "ca-key.pem", NULL);
@@ -100,7 +101,8 @@ static void openssl_root_prefix(const wf_fixture *f, char out[9])
 {
     json_t *secret = NULL;
     mc_err err = {0};
-    if (mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "cacerts", &secret, &err))
+    if (mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO,
+                    "cacerts", &secret, &err))
         wf_fail(f, "cacerts: %s", err.msg);
     char *root = wf_secret_value(secret, "root-cert.pem", NULL);
     json_decref(secret);
@@ -143,7 +145,8 @@ static void rotation_of(const wf_fixture *f, const char *name, char token[64], c
 {
     json_t *ic = NULL;
     mc_err err = {0};
-    if (mc_kube_get(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, name, &ic, &err))
+    if (mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                    WF_NS_MESHCERT, name, &ic, &err))
         wf_fail(f, "issuedcertificate %s: %s", name, err.msg);
     const char *asked = json_string_value(
         json_object_get(json_object_get(json_object_get(ic, "metadata"), "annotations"),
@@ -273,7 +276,8 @@ static void test_renewal_spread(void **state)
         free(out);
         json_t *ic = NULL;
         mc_err err = {0};
-        if (mc_kube_get(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, name, &ic, &err))
+        if (mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                        WF_NS_MESHCERT, name, &ic, &err))
             wf_fail(f, "issuedcertificate %s: %s", name, err.msg);
         const char *at = wf_str_at(ic, "status", "renewalTime");
         const char *end = wf_str_at(ic, "status", "notAfter");

@@ -29,6 +29,7 @@
 #include "pki/csr.h"
 #include "pki/issue.h"
 #include "pki/pkcs11.h"
+#include "pki/root.h"
 #include "pki/verify.h"
 
 #define MODULE     "/usr/lib/softhsm/libsofthsm2.so"

@@ -129,7 +129,7 @@ static void create_root_secret(const wf_fixture *f, const token_roots *t)
                   "certificates.smh.solo.io/generated_signing_cert", "data", "root-cert.pem",
                   cert_b64, "key-ref", ref_b64);
     assert_non_null(secret);
-    wf_create(f->mgmt, &wf_secrets, WF_NS_MESHCERT, secret);
+    wf_create(f->mgmt, mc_kube_resource_of(MC_API_SECRETS), WF_NS_MESHCERT, secret);
     free(cert);
     free(cert_b64);
     free(ref_b64);
@@ -165,7 +165,8 @@ static void assert_root_secret(const wf_fixture *f, const char *cert, const char
 {
     json_t *secret = NULL;
     mc_err err = {0};
-    if (mc_kube_get(f->mgmt, &wf_secrets, WF_NS_MESHCERT, WF_ROOT_SECRET, &secret, &err) != MC_OK)
+    if (mc_kube_get(f->mgmt, mc_kube_resource_of(MC_API_SECRETS), WF_NS_MESHCERT, WF_ROOT_SECRET,
+                    &secret, &err) != MC_OK)
         wf_fail(f, "secret %s: %s", WF_ROOT_SECRET, err.msg);
     char *held = wf_secret_value(secret, "root-cert.pem", NULL);
     char *ref = wf_secret_value(secret, "key-ref", NULL);
@@ -190,7 +191,8 @@ static void assert_no_root_key_in_api(const wf_fixture *f)
 {
     json_t *list = NULL;
     mc_err err = {0};
-    if (mc_kube_list(f->mgmt, &wf_secrets, WF_NS_MESHCERT, NULL, &list, &err) != MC_OK)
+    if (mc_kube_list(f->mgmt, mc_kube_resource_of(MC_API_SECRETS), WF_NS_MESHCERT, NULL, &list,
+                     &err) != MC_OK)
         wf_fail(f, "list secrets: %s", err.msg);
     size_t i, roots = 0;
     json_t *item;
@@ -315,24 +317,25 @@ static void restart_with_last_key(wf_fixture *f, token_roots *t, rw_roots *r)
     assert_int_equal(wf_start_issuer(f), 0);
     json_t *before = NULL;
     mc_err err = {0};
-    assert_int_equal(
-        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, RW_OUTPUT, &before, &err),
-        MC_OK);
+    assert_int_equal(mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS),
+                                 WF_NS_ISTIO, RW_OUTPUT, &before, &err),
+                     MC_OK);
     char *old_ca = wf_secret_value(before, "ca-cert.pem", NULL);
     json_decref(before);
     assert_non_null(old_ca);
     json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "annotations",
                               MC_API_IC_ROTATE_ANNOTATION, "after-restart");
-    if (mc_kube_patch(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, RW_IC_NAME,
-                      MC_KUBE_PATCH_MERGE, patch, 0, NULL, &err) != MC_OK)
+    if (mc_kube_patch(f->managed[WF_EAST], mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                      WF_NS_MESHCERT, RW_IC_NAME, MC_KUBE_PATCH_MERGE, patch, 0, NULL,
+                      &err) != MC_OK)
         wf_fail(f, "annotate east's issuedcertificate: %s", err.msg);
     json_decref(patch);
     int64_t deadline = wf_now_ms() + WF_WAIT_MS;
     for (;;) {
         json_t *after = NULL;
         char *ca = NULL;
-        if (mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, RW_OUTPUT, &after, &err) ==
-            MC_OK)
+        if (mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO,
+                        RW_OUTPUT, &after, &err) == MC_OK)
             ca = wf_secret_value(after, "ca-cert.pem", NULL);
         json_decref(after);
         mc_pki_cert *cert = NULL;

@@ -118,8 +118,6 @@ static void test_rotation(void **state)
     rw_watch_clear(&w2);
 }
 
-static const mc_kube_resource crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions", 0};
-
 /* Occurrences of needle in the file at path. */
 static int count_in_file(const char *path, const char *needle)
 {
@@ -139,7 +137,8 @@ static void test_crd_applied_late(void **state)
     wf_fixture *f = *state;
     mc_err err = {0};
     wf_kill(&f->issuer);
-    if (mc_kube_delete(f->mgmt, &crds, NULL, "rootrotations." MC_API_GROUP, NULL, &err) != MC_OK)
+    if (mc_kube_delete(f->mgmt, mc_kube_resource_of(MC_API_CUSTOM_RESOURCE_DEFINITIONS), NULL,
+                       "rootrotations." MC_API_GROUP, NULL, &err) != MC_OK)
         wf_fail(f, "delete the rootrotations CRD: %s", err.msg);
     wf_sleep_ms(300);
     if (wf_start_issuer(f) != 0)
@@ -154,8 +153,8 @@ static void test_crd_applied_late(void **state)
         wf_fail(f, "apply the rootrotations CRD");
     json_t *root = NULL;
     /* the root the rotation rotates (the issuer makes it on the first request) */
-    if (mc_kube_get(f->mgmt, &wf_secrets, WF_NS_MESHCERT, WF_ROOT_SECRET, &root, &err) ==
-        MC_ENOTFOUND) {
+    if (mc_kube_get(f->mgmt, mc_kube_resource_of(MC_API_SECRETS), WF_NS_MESHCERT, WF_ROOT_SECRET,
+                    &root, &err) == MC_ENOTFOUND) {
         wf_create_issued_certificate(f->managed[WF_EAST], RW_IC_NAME, RW_OUTPUT, NULL, NULL);
         wf_ic_view view;
         wf_wait_ic_state(f, f->managed[WF_EAST], "east", RW_IC_NAME, "FINISHED", 1, &view);

@@ -185,8 +185,9 @@ static probe_watch *probe_watch_start(wf_fixture *f)
     mc_kube_watch_options options = {.bookmarks = 1};
     for (int c = 0; c < CLUSTERS; c++) {
         pw->contexts[c] = (watch_context){pw, c};
-        if (mc_kube_watch_start(pw->watcher, f->managed[c], &wf_secrets, WF_NS_ISTIO, &options,
-                                on_secret, &pw->contexts[c], &pw->watches[c], &err) != MC_OK)
+        if (mc_kube_watch_start(pw->watcher, f->managed[c], mc_kube_resource_of(MC_API_SECRETS),
+                                WF_NS_ISTIO, &options, on_secret, &pw->contexts[c], &pw->watches[c],
+                                &err) != MC_OK)
             wf_fail(f, "watch Secrets of %s: %s", name_of(c), err.msg);
     }
     return pw;
@@ -312,8 +313,8 @@ static void cacerts_read(const wf_fixture *f, int cluster, cacerts *out)
 {
     mc_err err = {0};
     memset(out, 0, sizeof(*out));
-    if (mc_kube_get(f->managed[cluster], &wf_secrets, WF_NS_ISTIO, OUTPUT_SECRET, &out->secret,
-                    &err) != MC_OK)
+    if (mc_kube_get(f->managed[cluster], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO,
+                    OUTPUT_SECRET, &out->secret, &err) != MC_OK)
         wf_fail(f, "get %s/%s on %s: %s", WF_NS_ISTIO, OUTPUT_SECRET, name_of(cluster), err.msg);
     out->ca_cert = wf_secret_value(out->secret, "ca-cert.pem", NULL);
     out->ca_key = wf_secret_value(out->secret, "ca-key.pem", NULL);
@@ -342,8 +343,8 @@ static void cacerts_write(const wf_fixture *f, int cluster, const char *ca_cert,
         free(b64);
     }
     mc_err err = {0};
-    if (mc_kube_update(f->managed[cluster], &wf_secrets, WF_NS_ISTIO, now.secret, NULL, &err) !=
-        MC_OK)
+    if (mc_kube_update(f->managed[cluster], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO,
+                       now.secret, NULL, &err) != MC_OK)
         wf_fail(f, "update %s's output Secret: %s", name_of(cluster), err.msg);
     cacerts_clear(&now);
 }
@@ -541,8 +542,9 @@ static void set_lifetime(const wf_fixture *f, const char *duration, const char *
     assert_non_null(patch);
     for (int c = 0; c < CLUSTERS; c++) {
         mc_err err = {0};
-        if (mc_kube_patch(f->managed[c], &wf_issued, WF_NS_MESHCERT, IC_NAME, MC_KUBE_PATCH_MERGE,
-                          patch, 0, NULL, &err) != MC_OK)
+        if (mc_kube_patch(f->managed[c], mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                          WF_NS_MESHCERT, IC_NAME, MC_KUBE_PATCH_MERGE, patch, 0, NULL,
+                          &err) != MC_OK)
             wf_fail(f, "patch the lifetime of %s's IssuedCertificate: %s", name_of(c), err.msg);
     }
     json_decref(patch);

@@ -18,14 +18,13 @@
 
 #define ROTATION_MS 120000
 
-static const mc_kube_resource rotations = {MC_API_GROUP, MC_API_VERSION, "rootrotations", 1};
-
 /* The certificate in Secret meshcert/<name> of mgmt (a root Secret). */
 mc_pki_cert *rw_root_cert(const wf_fixture *f, const char *name, char fp[65])
 {
     json_t *secret = NULL;
     mc_err err = {0};
-    if (mc_kube_get(f->mgmt, &wf_secrets, WF_NS_MESHCERT, name, &secret, &err) != MC_OK)
+    if (mc_kube_get(f->mgmt, mc_kube_resource_of(MC_API_SECRETS), WF_NS_MESHCERT, name, &secret,
+                    &err) != MC_OK)
         wf_fail(f, "secret meshcert/%s: %s", name, err.msg);
     size_t len = 0;
     char *pem = wf_secret_value(secret, "root-cert.pem", &len);
@@ -61,10 +60,10 @@ static int read_output(const wf_fixture *f, int cluster, const rw_roots *r, outp
     memset(view, 0, sizeof(*view));
     json_t *secret = NULL, *ic = NULL;
     mc_err err = {0};
-    if (mc_kube_get(f->managed[cluster], &wf_secrets, WF_NS_ISTIO, RW_OUTPUT, &secret, &err) !=
-            MC_OK ||
-        mc_kube_get(f->managed[cluster], &wf_issued, WF_NS_MESHCERT, RW_IC_NAME, &ic, &err) !=
-            MC_OK) {
+    if (mc_kube_get(f->managed[cluster], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO,
+                    RW_OUTPUT, &secret, &err) != MC_OK ||
+        mc_kube_get(f->managed[cluster], mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                    WF_NS_MESHCERT, RW_IC_NAME, &ic, &err) != MC_OK) {
         json_decref(secret);
         return -1;
     }
@@ -105,7 +104,8 @@ json_t *rw_read_rotation(const wf_fixture *f, const char *name, char *phase, siz
     json_t *obj = NULL;
     mc_err err = {0};
     phase[0] = '\0';
-    if (mc_kube_get(f->mgmt, &rotations, WF_NS_MESHCERT, name, &obj, &err) != MC_OK)
+    if (mc_kube_get(f->mgmt, mc_kube_resource_of(MC_API_ROOT_ROTATIONS), WF_NS_MESHCERT, name, &obj,
+                    &err) != MC_OK)
         return NULL;
     const char *p = wf_str_at(obj, "status", "phase");
     snprintf(phase, size, "%s", p ? p : "");

@@ -26,9 +26,6 @@
 #include "util/metrics.h"
 #include "util/str.h"
 
-static const mc_kube_resource events_resource = {"", "v1", "events", 1};
-static const mc_kube_resource configmaps = {"", "v1", "configmaps", 1};
-
 typedef struct fixture {
     server_process server;
     mc_kube_config *config;
@@ -66,7 +63,8 @@ static int setup(void **state)
     json_t *cm = json_pack("{s:s, s:s, s:{s:s, s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
                            "metadata", "name", "subject", "namespace", "default");
     json_t *created = NULL;
-    int rc = mc_kube_create(f->client, &configmaps, "default", cm, &created, &err);
+    int rc = mc_kube_create(f->client, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", cm,
+                            &created, &err);
     json_decref(cm);
     if (rc != MC_OK) {
         fprintf(stderr, "%s\n", err.msg);
@@ -140,7 +138,8 @@ static json_t *described_events(fixture *f)
     mc_kube_list_options options = {.field_selector = selector};
     json_t *list = NULL;
     mc_err err = {0};
-    assert_int_equal(mc_kube_list(f->client, &events_resource, "default", &options, &list, &err),
+    assert_int_equal(mc_kube_list(f->client, mc_kube_resource_of(MC_API_EVENTS), "default",
+                                  &options, &list, &err),
                      MC_OK);
     return list;
 }
@@ -181,8 +180,9 @@ static void test_repeats_patch_one_event(void **state)
 
     /* deleted (as kube expires Events): the next one creates it again, same name */
     mc_err err = {0};
-    assert_int_equal(mc_kube_delete(f->client, &events_resource, "default", name, NULL, &err),
-                     MC_OK);
+    assert_int_equal(
+        mc_kube_delete(f->client, mc_kube_resource_of(MC_API_EVENTS), "default", name, NULL, &err),
+        MC_OK);
     mc_event_record(recorder, &subject, MC_EVENT_WARNING, "Refused", "no root");
     assert_int_equal(mc_event_recorder_flush(recorder, 10000), MC_OK);
     list = described_events(f);

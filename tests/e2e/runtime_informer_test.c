@@ -29,8 +29,6 @@
 #include "util/log.h"
 #include "util/str.h"
 
-static const mc_kube_resource configmaps = {"", "v1", "configmaps", 1};
-
 typedef struct fixture {
     server_process server;
     tcp_proxy *proxy;
@@ -163,8 +161,8 @@ static void start_informer(fixture *f)
     mc_informer_handlers handlers = {on_add, on_update, on_delete, f};
     mc_informer_options options = {"default", f->selector, "group", f->resync_ms};
     mc_err err;
-    assert_int_equal(mc_informer_new(f->proxied, f->runner, &configmaps, &options, &handlers,
-                                     &f->informer, &err),
+    assert_int_equal(mc_informer_new(f->proxied, f->runner, mc_kube_resource_of(MC_API_CONFIG_MAPS),
+                                     &options, &handlers, &f->informer, &err),
                      MC_OK);
     assert_int_equal(mc_informer_start(f->informer, &err), MC_OK);
     assert_int_equal(mc_informer_wait_synced(f->informer, 20000), MC_OK);
@@ -179,15 +177,18 @@ static void put_configmap(fixture *f, const char *name, int value)
                             "group", value % 2 ? "odd" : "even", "data", "value", text);
     json_t *out = NULL;
     mc_err err;
-    int rc = mc_kube_create(f->direct, &configmaps, "default", obj, &out, &err);
+    int rc = mc_kube_create(f->direct, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", obj,
+                            &out, &err);
     if (rc == MC_EEXISTS) {
         json_t *current = NULL;
-        rc = mc_kube_get(f->direct, &configmaps, "default", name, &current, &err);
+        rc = mc_kube_get(f->direct, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", name,
+                         &current, &err);
         if (rc == MC_OK) {
             json_object_set(
                 json_object_get(obj, "metadata"), "resourceVersion",
                 json_object_get(json_object_get(current, "metadata"), "resourceVersion"));
-            rc = mc_kube_update(f->direct, &configmaps, "default", obj, &out, &err);
+            rc = mc_kube_update(f->direct, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", obj,
+                                &out, &err);
             if (rc == MC_ECONFLICT)
                 rc = MC_OK; /* a concurrent writer won; state stays consistent */
         }
@@ -203,7 +204,8 @@ static void put_configmap(fixture *f, const char *name, int value)
 static void delete_configmap(fixture *f, const char *name)
 {
     mc_err err;
-    int rc = mc_kube_delete(f->direct, &configmaps, "default", name, NULL, &err);
+    int rc = mc_kube_delete(f->direct, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", name,
+                            NULL, &err);
     if (rc != MC_OK && rc != MC_ENOTFOUND)
         fprintf(stderr, "delete %s: %s\n", name, err.msg);
     assert_true(rc == MC_OK || rc == MC_ENOTFOUND);
@@ -229,7 +231,8 @@ static int compare(fixture *f, int report)
     json_t *list = NULL;
     mc_err err;
     mc_kube_list_options selected = {.label_selector = f->selector};
-    if (mc_kube_list(f->direct, &configmaps, "default", &selected, &list, &err) != MC_OK) {
+    if (mc_kube_list(f->direct, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", &selected,
+                     &list, &err) != MC_OK) {
         fprintf(stderr, "list: %s\n", err.msg);
         return -1;
     }
@@ -252,7 +255,8 @@ static int compare(fixture *f, int report)
         const char *name =
             json_string_value(json_object_get(json_object_get(item, "metadata"), "name"));
         json_t *server_obj = NULL;
-        if (mc_kube_get(f->direct, &configmaps, "default", name, &server_obj, &err) != MC_OK) {
+        if (mc_kube_get(f->direct, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default", name,
+                        &server_obj, &err) != MC_OK) {
             diff = 1; /* deleted between list and get: not settled yet */
             break;
         }
@@ -416,7 +420,9 @@ static void test_label_selector_limits_cache(void **state)
      * and every cached object carries the label. */
     json_t *all = NULL;
     mc_err err;
-    assert_int_equal(mc_kube_list(f->direct, &configmaps, "default", NULL, &all, &err), MC_OK);
+    assert_int_equal(mc_kube_list(f->direct, mc_kube_resource_of(MC_API_CONFIG_MAPS), "default",
+                                  NULL, &all, &err),
+                     MC_OK);
     json_t **cached = NULL;
     size_t count = mc_informer_list(f->informer, NULL, &cached);
     assert_true(count > 0);

@@ -36,9 +36,6 @@
 #define FEW_CLUSTERS 2
 #define WORKERS      4
 
-static const mc_kube_resource configmaps = {"", "v1", "configmaps", 1};
-static const mc_kube_resource secrets = {"", "v1", "secrets", 1};
-
 typedef struct fixture {
     server_process server;
     mc_kube_client *clients[CLUSTERS];
@@ -169,7 +166,8 @@ static void put_marker(fixture *f, int cluster, const char *name)
                   "metadata", "name", name, "namespace", "default", "data", "cluster", value);
     json_t *out = NULL;
     mc_err err;
-    int rc = mc_kube_create(f->clients[cluster], &configmaps, "default", obj, &out, &err);
+    int rc = mc_kube_create(f->clients[cluster], mc_kube_resource_of(MC_API_CONFIG_MAPS), "default",
+                            obj, &out, &err);
     if (rc != MC_OK)
         fprintf(stderr, "create %s in c%d: %s\n", name, cluster + 1, err.msg);
     assert_int_equal(rc, MC_OK);
@@ -198,8 +196,8 @@ static void test_threads_do_not_grow_with_clusters(void **state)
     start_runner(f, WORKERS);
 
     for (int i = 0; i < FEW_CLUSTERS; i++) {
-        add_informer(f, f->clients[i], &configmaps);
-        add_informer(f, f->clients[i], &secrets);
+        add_informer(f, f->clients[i], mc_kube_resource_of(MC_API_CONFIG_MAPS));
+        add_informer(f, f->clients[i], mc_kube_resource_of(MC_API_SECRETS));
     }
     for (size_t i = 0; i < f->informer_count; i++)
         assert_int_equal(mc_informer_wait_synced(f->informers[i], 60000), MC_OK);
@@ -207,8 +205,8 @@ static void test_threads_do_not_grow_with_clusters(void **state)
 
     int64_t started = now_ms();
     for (int i = FEW_CLUSTERS; i < CLUSTERS; i++) {
-        add_informer(f, f->clients[i], &configmaps);
-        add_informer(f, f->clients[i], &secrets);
+        add_informer(f, f->clients[i], mc_kube_resource_of(MC_API_CONFIG_MAPS));
+        add_informer(f, f->clients[i], mc_kube_resource_of(MC_API_SECRETS));
     }
     for (size_t i = 0; i < f->informer_count; i++)
         assert_int_equal(mc_informer_wait_synced(f->informers[i], 120000), MC_OK);
@@ -265,9 +263,9 @@ static void test_unreachable_cluster_does_not_block_others(void **state)
     start_runner(f, 2);
     int64_t started = now_ms();
     /* First in the FIFO: it takes a worker and keeps it. */
-    mc_informer *stuck = add_informer(f, dead, &configmaps);
+    mc_informer *stuck = add_informer(f, dead, mc_kube_resource_of(MC_API_CONFIG_MAPS));
     for (int i = 0; i < 40; i++)
-        add_informer(f, f->clients[i], &configmaps);
+        add_informer(f, f->clients[i], mc_kube_resource_of(MC_API_CONFIG_MAPS));
     for (size_t i = 1; i < f->informer_count; i++)
         assert_int_equal(mc_informer_wait_synced(f->informers[i], 10000), MC_OK);
     int64_t others_ms = now_ms() - started;
@@ -298,7 +296,7 @@ static void test_lists_are_served_first_in_first_out(void **state)
     fixture *f = *state;
     start_runner(f, 1);
     for (int i = 0; i < CLUSTERS; i++)
-        add_informer(f, f->clients[i], &configmaps);
+        add_informer(f, f->clients[i], mc_kube_resource_of(MC_API_CONFIG_MAPS));
     size_t synced = 0, polls = 0;
     for (int64_t until = now_ms() + 60000; synced < f->informer_count && now_ms() < until;
          polls++) {

@@ -17,6 +17,7 @@
 #include "pki/csr.h"
 #include "pki/issue.h"
 #include "pki/key.h"
+#include "pki/root.h"
 #include "pki/verify.h"
 #include "util/base64.h"
 #include "util/str.h"

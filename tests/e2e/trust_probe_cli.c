@@ -31,8 +31,6 @@ static const char usage[] =
     "\n"
     "Exit status: 0 every handshake completed, 1 some failed, 2 usage or input error.\n";
 
-static const mc_kube_resource secrets = {"", "v1", "secrets", 1};
-
 static int load_directory(trust_probe *probe, const char *name, const char *dir, const char *td,
                           mc_err *err)
 {
@@ -71,7 +69,7 @@ static int load_kubeconfig(trust_probe *probe, const char *name, const char *pat
     if (rc == MC_OK)
         rc = mc_kube_client_new(config, NULL, &client, err);
     if (rc == MC_OK)
-        rc = mc_kube_get(client, &secrets, ns, slash + 1, &secret, err);
+        rc = mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), ns, slash + 1, &secret, err);
     if (rc == MC_OK)
         rc = trust_probe_set_secret(probe, name, td, secret, err);
     json_decref(secret);

@@ -77,8 +77,8 @@ static void create_pod(chaos *c, int app, const char *name, int original)
                   label, "spec", "containers", "name", "app", "image", "workload");
     json_t *created = NULL;
     mc_err err = {0};
-    if (mc_kube_create(c->f->managed[cluster_of(app)], &wf_pods, NS_APPS, pod, &created, &err) !=
-        MC_OK)
+    if (mc_kube_create(c->f->managed[cluster_of(app)], mc_kube_resource_of(MC_API_PODS), NS_APPS,
+                       pod, &created, &err) != MC_OK)
         wf_fail(c->f, "create pod %s: %s", name, err.msg);
     assert_true(c->pod_count < MAX_PODS);
     pod_record *r = &c->pods[c->pod_count++];
@@ -101,7 +101,7 @@ static void create_issuance(chaos *c, int i)
     snprintf(directive, sizeof(directive), "bounce-%02d", i);
     snprintf(output, sizeof(output), "cacerts-%02d", i);
     mc_kube_client *client = c->f->managed[cluster_of(i)];
-    wf_create(client, &wf_directives, WF_NS_MESHCERT,
+    wf_create(client, mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES), WF_NS_MESHCERT,
               json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s, s:{s:s}}]}}", "apiVersion",
                         MC_API_GROUP_VERSION, "kind", "PodBounceDirective", "metadata", "name",
                         directive, "namespace", WF_NS_MESHCERT, "spec", "podsToBounce", "namespace",
@@ -127,7 +127,8 @@ static void replace_bounced_pods(chaos *c)
     for (int cl = 0; cl < WF_MANAGED; cl++) {
         json_t *list = NULL;
         mc_err err = {0};
-        if (mc_kube_list(c->f->managed[cl], &wf_pods, NS_APPS, NULL, &list, &err) != MC_OK)
+        if (mc_kube_list(c->f->managed[cl], mc_kube_resource_of(MC_API_PODS), NS_APPS, NULL, &list,
+                         &err) != MC_OK)
             wf_fail(c->f, "list pods on %s: %s", wf_managed_names[cl], err.msg);
         json_t *items = json_object_get(list, "items");
         size_t known = c->pod_count; /* not the replacements made in this pass */
@@ -162,7 +163,8 @@ static int finished_count(chaos *c)
     for (int cl = 0; cl < WF_MANAGED; cl++) {
         json_t *list = NULL;
         mc_err err = {0};
-        if (mc_kube_list(c->f->managed[cl], &wf_issued, WF_NS_MESHCERT, NULL, &list, &err) != MC_OK)
+        if (mc_kube_list(c->f->managed[cl], mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                         WF_NS_MESHCERT, NULL, &list, &err) != MC_OK)
             wf_fail(c->f, "list issuedcertificates on %s: %s", wf_managed_names[cl], err.msg);
         size_t index;
         json_t *item;
@@ -192,13 +194,15 @@ static void churn_labels(chaos *c, int i)
     mc_kube_client *client = c->f->managed[cluster_of(i)];
     json_t *ic = NULL;
     mc_err err = {0};
-    if (mc_kube_get(client, &wf_issued, WF_NS_MESHCERT, name, &ic, &err) != MC_OK)
+    if (mc_kube_get(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), WF_NS_MESHCERT, name,
+                    &ic, &err) != MC_OK)
         return; /* not created yet */
     json_t *meta = json_object_get(ic, "metadata");
     if (!json_is_object(json_object_get(meta, "labels")))
         json_object_set_new(meta, "labels", json_object());
     json_object_set_new(json_object_get(meta, "labels"), "churn", json_string(value));
-    int rc = mc_kube_update(client, &wf_issued, WF_NS_MESHCERT, ic, NULL, &err);
+    int rc = mc_kube_update(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), WF_NS_MESHCERT,
+                            ic, NULL, &err);
     if (rc == MC_OK)
         c->churns++;
     else if (rc != MC_ECONFLICT)
@@ -256,12 +260,16 @@ static void check_one_key_each(chaos *c)
     for (int cl = 0; cl < WF_MANAGED; cl++) {
         json_t *keys = NULL, *requests = NULL, *ics = NULL;
         mc_err err = {0};
-        assert_int_equal(
-            mc_kube_list(f->managed[cl], &wf_secrets, WF_NS_MESHCERT, NULL, &keys, &err), MC_OK);
-        assert_int_equal(
-            mc_kube_list(f->managed[cl], &wf_requests, WF_NS_MESHCERT, NULL, &requests, &err),
-            MC_OK);
-        assert_int_equal(mc_kube_list(f->managed[cl], &wf_issued, WF_NS_MESHCERT, NULL, &ics, &err),
+        assert_int_equal(mc_kube_list(f->managed[cl], mc_kube_resource_of(MC_API_SECRETS),
+                                      WF_NS_MESHCERT, NULL, &keys, &err),
+                         MC_OK);
+        assert_int_equal(mc_kube_list(f->managed[cl],
+                                      mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS),
+                                      WF_NS_MESHCERT, NULL, &requests, &err),
+                         MC_OK);
+        assert_int_equal(mc_kube_list(f->managed[cl],
+                                      mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                                      WF_NS_MESHCERT, NULL, &ics, &err),
                          MC_OK);
         size_t key_count = 0, index;
         json_t *item;
@@ -287,9 +295,10 @@ static void check_one_key_each(chaos *c)
             const char *output =
                 wf_str_at(json_object_get(item, "spec"), "issuedCertificateSecret", "name");
             json_t *key = NULL, *out = NULL;
-            if (mc_kube_get(f->managed[cl], &wf_secrets, WF_NS_MESHCERT, name, &key, &err) !=
-                    MC_OK ||
-                mc_kube_get(f->managed[cl], &wf_secrets, WF_NS_ISTIO, output, &out, &err) != MC_OK)
+            if (mc_kube_get(f->managed[cl], mc_kube_resource_of(MC_API_SECRETS), WF_NS_MESHCERT,
+                            name, &key, &err) != MC_OK ||
+                mc_kube_get(f->managed[cl], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO,
+                            output, &out, &err) != MC_OK)
                 wf_fail(f, "%s: key or output Secret of %s missing: %s", wf_managed_names[cl], name,
                         err.msg);
             json_t *owner = json_array_get(
@@ -339,9 +348,12 @@ static void check_bounces(chaos *c)
         json_t *pbd = NULL, *out = NULL;
         mc_err err = {0};
         mc_kube_client *client = f->managed[cluster_of(i)];
-        assert_int_equal(mc_kube_get(client, &wf_directives, WF_NS_MESHCERT, directive, &pbd, &err),
+        assert_int_equal(mc_kube_get(client, mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES),
+                                     WF_NS_MESHCERT, directive, &pbd, &err),
                          MC_OK);
-        assert_int_equal(mc_kube_get(client, &wf_secrets, WF_NS_ISTIO, output, &out, &err), MC_OK);
+        assert_int_equal(mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO,
+                                     output, &out, &err),
+                         MC_OK);
         const char *issuance = json_string_value(
             json_object_get(json_object_get(json_object_get(out, "metadata"), "annotations"),
                             "certificates.smh.solo.io/issuance"));

@@ -40,8 +40,6 @@
 #define NS_APPS      "apps"
 #define EVENT_WAIT_S 20
 
-static const mc_kube_resource events_resource = {"", "v1", "events", 1};
-
 /* kubectl on east with args (NULL-terminated): exit status, output in *out. */
 static int kubectl(const wf_fixture *f, char **out, ...)
 {
@@ -98,8 +96,8 @@ static json_t *list_events(const wf_fixture *f, const char *selector)
     mc_kube_list_options options = {.field_selector = selector};
     json_t *list = NULL;
     mc_err err = {0};
-    if (mc_kube_list(f->managed[WF_EAST], &events_resource, WF_NS_MESHCERT, &options, &list,
-                     &err) != MC_OK)
+    if (mc_kube_list(f->managed[WF_EAST], mc_kube_resource_of(MC_API_EVENTS), WF_NS_MESHCERT,
+                     &options, &list, &err) != MC_OK)
         wf_fail(f, "list events (%s): %s", selector, err.msg);
     return list;
 }
@@ -110,7 +108,7 @@ static void create_pod(const wf_fixture *f, const char *name)
         json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s}}, s:{s:[{s:s, s:s}]}}", "apiVersion", "v1",
                   "kind", "Pod", "metadata", "name", name, "namespace", NS_APPS, "labels", "app",
                   "events", "spec", "containers", "name", "app", "image", "workload");
-    wf_create(f->managed[WF_EAST], &wf_pods, NS_APPS, pod);
+    wf_create(f->managed[WF_EAST], mc_kube_resource_of(MC_API_PODS), NS_APPS, pod);
 }
 
 /* The Event of the IssuedCertificate with reason (a new reference), or NULL. */
@@ -145,7 +143,7 @@ static void test_describe_shows_the_workflow(void **state)
 {
     wf_fixture *f = *state;
     mc_kube_client *east = f->managed[WF_EAST];
-    wf_create(east, &wf_directives, WF_NS_MESHCERT,
+    wf_create(east, mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES), WF_NS_MESHCERT,
               json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:[{s:s, s:{s:s}}]}}", "apiVersion",
                         MC_API_GROUP_VERSION, "kind", "PodBounceDirective", "metadata", "name",
                         DIRECTIVE, "namespace", WF_NS_MESHCERT, "spec", "podsToBounce", "namespace",
@@ -191,7 +189,9 @@ static void test_describe_shows_the_workflow(void **state)
     /* the selectors kubectl describe sends select exactly this object's Events */
     json_t *ic = NULL;
     mc_err err = {0};
-    assert_int_equal(mc_kube_get(east, &wf_issued, WF_NS_MESHCERT, IC_NAME, &ic, &err), MC_OK);
+    assert_int_equal(mc_kube_get(east, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                                 WF_NS_MESHCERT, IC_NAME, &ic, &err),
+                     MC_OK);
     char selector[512];
     snprintf(selector, sizeof(selector),
              "involvedObject.name=%s,involvedObject.namespace=%s,"
@@ -227,8 +227,9 @@ static void test_describe_shows_the_workflow(void **state)
     /* a new rotate token: RotationRequested, then Issued and Finished again */
     json_t *patch = json_pack("{s:{s:{s:s}}}", "metadata", "annotations",
                               MC_API_IC_ROTATE_ANNOTATION, "events-1");
-    assert_int_equal(mc_kube_patch(east, &wf_issued, WF_NS_MESHCERT, IC_NAME, MC_KUBE_PATCH_MERGE,
-                                   patch, 0, NULL, &err),
+    assert_int_equal(mc_kube_patch(east, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                                   WF_NS_MESHCERT, IC_NAME, MC_KUBE_PATCH_MERGE, patch, 0, NULL,
+                                   &err),
                      MC_OK);
     json_decref(patch);
     static const char *const rotation_reasons[] = {"RotationRequested", NULL};
@@ -255,7 +256,8 @@ static void create_refused_ic(wf_fixture *f, const char *name, const char *secre
                            WF_HOST_SPIFFE, "org", "Not Istio", "signingCertificateSecret", "name",
                            WF_ROOT_SECRET, "namespace", WF_NS_MESHCERT, "issuedCertificateSecret",
                            "name", secret, "namespace", WF_NS_ISTIO);
-    wf_create(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, ic);
+    wf_create(f->managed[WF_EAST], mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), WF_NS_MESHCERT,
+              ic);
 }
 
 static void test_repeated_refusal_aggregates(void **state)
@@ -360,7 +362,8 @@ static void test_refusal_retries_back_off(void **state)
     mc_kube_watch *watch = NULL;
     mc_err err = {0};
     assert_int_equal(mc_kube_watcher_new(&watcher, &err), MC_OK);
-    if (mc_kube_watch_start(watcher, f->managed[WF_EAST], &wf_requests, WF_NS_MESHCERT, NULL,
+    if (mc_kube_watch_start(watcher, f->managed[WF_EAST],
+                            mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS), WF_NS_MESHCERT, NULL,
                             count_refusal, &counted, &watch, &err) != MC_OK) {
         mc_kube_watcher_free(watcher);
         wf_fail(f, "watch of certificaterequests: %s", err.msg);

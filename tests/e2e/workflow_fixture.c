@@ -35,14 +35,6 @@ extern char **environ;
 
 const char *const wf_managed_names[WF_MAX_MANAGED] = {"east", "west", "north"};
 
-static const mc_kube_resource crds = {"apiextensions.k8s.io", "v1", "customresourcedefinitions", 0};
-const mc_kube_resource wf_namespaces = {"", "v1", "namespaces", 0};
-const mc_kube_resource wf_secrets = {"", "v1", "secrets", 1};
-const mc_kube_resource wf_pods = {"", "v1", "pods", 1};
-const mc_kube_resource wf_issued = {MC_API_GROUP, MC_API_VERSION, "issuedcertificates", 1};
-const mc_kube_resource wf_requests = {MC_API_GROUP, MC_API_VERSION, "certificaterequests", 1};
-const mc_kube_resource wf_directives = {MC_API_GROUP, MC_API_VERSION, "podbouncedirectives", 1};
-
 void wf_sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -177,7 +169,7 @@ int wf_create_namespace(mc_kube_client *client, const char *name)
     json_t *obj = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
                             "metadata", "name", name);
     mc_err err = {0};
-    int rc = mc_kube_create(client, &wf_namespaces, NULL, obj, NULL, &err);
+    int rc = mc_kube_create(client, mc_kube_resource_of(MC_API_NAMESPACES), NULL, obj, NULL, &err);
     json_decref(obj);
     if (rc != MC_OK && rc != MC_EEXISTS)
         fprintf(stderr, "namespace %s: %s\n", name, err.msg);
@@ -195,7 +187,8 @@ int wf_apply_crd(mc_kube_client *client, const char *file)
     if (rc == MC_OK)
         rc = mc_api_yaml_to_json(text, len, &crd, &err);
     if (rc == MC_OK)
-        rc = mc_kube_create(client, &crds, NULL, crd, NULL, &err);
+        rc = mc_kube_create(client, mc_kube_resource_of(MC_API_CUSTOM_RESOURCE_DEFINITIONS), NULL,
+                            crd, NULL, &err);
     if (rc != MC_OK)
         fprintf(stderr, "crd %s: %s\n", file, err.msg);
     free(text);
@@ -225,7 +218,8 @@ int wf_register_cluster_with(const server_process *server, mc_kube_client *mgmt,
     if (rc == MC_OK)
         rc = mc_api_registration_build(WF_NS_MESHCERT, cluster, text, len, policy, &secret, &err);
     if (rc == MC_OK)
-        rc = mc_kube_create(mgmt, &wf_secrets, WF_NS_MESHCERT, secret, NULL, &err);
+        rc = mc_kube_create(mgmt, mc_kube_resource_of(MC_API_SECRETS), WF_NS_MESHCERT, secret, NULL,
+                            &err);
     if (rc != MC_OK)
         fprintf(stderr, "register %s: %s\n", cluster, err.msg);
     json_decref(secret);
@@ -577,7 +571,7 @@ void wf_create_issued_certificate(mc_kube_client *client, const char *name,
         json_object_set_new(
             json_object_get(ic, "spec"), "podBounceDirective",
             json_pack("{s:s, s:s}", "name", directive, "namespace", WF_NS_MESHCERT));
-    wf_create(client, &wf_issued, WF_NS_MESHCERT, ic);
+    wf_create(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), WF_NS_MESHCERT, ic);
 }
 
 int wf_ic_read(mc_kube_client *client, const char *name, wf_ic_view *view)
@@ -585,7 +579,8 @@ int wf_ic_read(mc_kube_client *client, const char *name, wf_ic_view *view)
     json_t *ic = NULL;
     mc_err err = {0};
     memset(view, 0, sizeof(*view));
-    if (mc_kube_get(client, &wf_issued, WF_NS_MESHCERT, name, &ic, &err) != MC_OK)
+    if (mc_kube_get(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), WF_NS_MESHCERT, name,
+                    &ic, &err) != MC_OK)
         return -1;
     const char *s = wf_str_at(ic, "status", "state");
     const char *e = wf_str_at(ic, "status", "error");
@@ -635,7 +630,8 @@ const char *wf_save_cacerts(const wf_fixture *f, mc_kube_client *client, const c
     mc_err err = {0};
     snprintf(dir, sizeof(dir), "%s/%s", f->work, subdir);
     mkdir(dir, 0700);
-    if (mc_kube_get(client, &wf_secrets, WF_NS_ISTIO, secret_name, &secret, &err) != MC_OK)
+    if (mc_kube_get(client, mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO, secret_name, &secret,
+                    &err) != MC_OK)
         wf_fail(f, "get %s/%s: %s", WF_NS_ISTIO, secret_name, err.msg);
     char *values[4] = {0};
     for (int i = 0; i < 4; i++) {
@@ -797,7 +793,8 @@ size_t wf_assert_no_key_leak(const wf_fixture *f)
     mc_err err = {0};
     for (int c = 0; c < WF_MANAGED; c++) {
         json_t *list = NULL;
-        if (mc_kube_list(f->managed[c], &wf_secrets, NULL, NULL, &list, &err) != MC_OK)
+        if (mc_kube_list(f->managed[c], mc_kube_resource_of(MC_API_SECRETS), NULL, NULL, &list,
+                         &err) != MC_OK)
             wf_fail(f, "list secrets on %s: %s", wf_managed_names[c], err.msg);
         size_t index;
         json_t *item;
@@ -822,30 +819,32 @@ size_t wf_assert_no_key_leak(const wf_fixture *f)
     for (size_t i = 0; i < count; i++)
         for (size_t j = i + 1; j < count; j++)
             assert_string_not_equal(keys[i].probe, keys[j].probe);
-    static const mc_kube_resource others[] = {
-        {"", "v1", "secrets", 1},
-        {"", "v1", "pods", 1},
-        {"", "v1", "events", 1},
-        {"", "v1", "configmaps", 1},
-        {"coordination.k8s.io", "v1", "leases", 1},
-        {MC_API_GROUP, MC_API_VERSION, "issuedcertificates", 1},
-        {MC_API_GROUP, MC_API_VERSION, "certificaterequests", 1},
-        {MC_API_GROUP, MC_API_VERSION, "podbouncedirectives", 1},
+    static const mc_api_resource_id others[] = {
+        MC_API_SECRETS,
+        MC_API_PODS,
+        MC_API_EVENTS,
+        MC_API_CONFIG_MAPS,
+        MC_API_LEASES,
+        MC_API_ISSUED_CERTIFICATES,
+        MC_API_CERTIFICATE_REQUESTS,
+        MC_API_POD_BOUNCE_DIRECTIVES,
     };
     mc_kube_client *clients[3] = {f->managed[WF_EAST], f->managed[WF_WEST], f->mgmt};
     const char *names[3] = {"east", "west", "mgmt"};
     for (int c = 0; c < 3; c++) {
         for (size_t r = 0; r < sizeof(others) / sizeof(others[0]); r++) {
             json_t *list = NULL;
-            int rc = mc_kube_list(clients[c], &others[r], NULL, NULL, &list, &err);
+            int rc =
+                mc_kube_list(clients[c], mc_kube_resource_of(others[r]), NULL, NULL, &list, &err);
             if (rc == MC_ENOTFOUND) /* the CRDs live on the managed clusters only */
                 continue;
             if (rc != MC_OK)
-                wf_fail(f, "list %s on %s: %s", others[r].plural, names[c], err.msg);
+                wf_fail(f, "list %s on %s: %s", mc_kube_resource_of(others[r])->plural, names[c],
+                        err.msg);
             size_t index;
             json_t *item;
-            json_array_foreach(json_object_get(list, "items"), index, item)
-                scan_object(f, keys, count, c, names[c], others[r].plural, item);
+            json_array_foreach(json_object_get(list, "items"), index, item) scan_object(
+                f, keys, count, c, names[c], mc_kube_resource_of(others[r])->plural, item);
             json_decref(list);
         }
     }

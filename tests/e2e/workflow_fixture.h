@@ -40,9 +40,6 @@
 enum { WF_EAST = 0, WF_WEST = 1, WF_NORTH = 2, WF_MANAGED = 2, WF_MAX_MANAGED = 3 };
 extern const char *const wf_managed_names[WF_MAX_MANAGED];
 
-extern const mc_kube_resource wf_namespaces, wf_secrets, wf_pods, wf_issued, wf_requests,
-    wf_directives;
-
 typedef struct wf_fixture {
     server_process server;
     mc_kube_client *mgmt;

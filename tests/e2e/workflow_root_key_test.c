@@ -110,7 +110,7 @@ static void create_decoy_root_secret(const wf_fixture *f)
         json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:o}", "apiVersion", "v1", "kind", "Secret",
                   "metadata", "name", WF_ROOT_SECRET, "namespace", WF_NS_MESHCERT, "type",
                   "certificates.smh.solo.io/generated_signing_cert", "data", data);
-    wf_create(f->mgmt, &wf_secrets, WF_NS_MESHCERT, secret);
+    wf_create(f->mgmt, mc_kube_resource_of(MC_API_SECRETS), WF_NS_MESHCERT, secret);
 }
 
 /* openssl and certtool verify work/<subdir>'s chain against the --root-cert
@@ -155,7 +155,8 @@ static void assert_no_root_key_in_api(const wf_fixture *f, int decoy)
 {
     json_t *secret = NULL;
     mc_err err = {0};
-    int rc = mc_kube_get(f->mgmt, &wf_secrets, WF_NS_MESHCERT, WF_ROOT_SECRET, &secret, &err);
+    int rc = mc_kube_get(f->mgmt, mc_kube_resource_of(MC_API_SECRETS), WF_NS_MESHCERT,
+                         WF_ROOT_SECRET, &secret, &err);
     if (!decoy) {
         if (rc != MC_ENOTFOUND)
             wf_fail(f, "secret %s exists (or could not be read: %s); the issuer must not make it",
@@ -293,8 +294,8 @@ static void ask_reissue(const wf_fixture *f, const char *token)
     json_t *patch =
         json_pack("{s:{s:{s:s}}}", "metadata", "annotations", MC_API_IC_ROTATE_ANNOTATION, token);
     mc_err err = {0};
-    if (mc_kube_patch(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, IC_NAME, MC_KUBE_PATCH_MERGE,
-                      patch, 0, NULL, &err) != MC_OK)
+    if (mc_kube_patch(f->managed[WF_EAST], mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                      WF_NS_MESHCERT, IC_NAME, MC_KUBE_PATCH_MERGE, patch, 0, NULL, &err) != MC_OK)
         wf_fail(f, "annotate east's issuedcertificate: %s", err.msg);
     json_decref(patch);
 }
@@ -308,8 +309,8 @@ static void wait_reissued(const wf_fixture *f, const char *token)
         json_t *ic = NULL;
         mc_err err = {0};
         int done = 0;
-        if (mc_kube_get(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, IC_NAME, &ic, &err) ==
-            MC_OK) {
+        if (mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                        WF_NS_MESHCERT, IC_NAME, &ic, &err) == MC_OK) {
             const char *rotation = wf_str_at(ic, "status", "rotation");
             const char *state = wf_str_at(ic, "status", "state");
             done = rotation && state && !strcmp(rotation, token) && !strcmp(state, "FINISHED");

@@ -129,14 +129,16 @@ static int64_t add_host_on_east(wf_fixture *f)
 {
     mc_err err = {0};
     json_t *ic = NULL;
-    assert_int_equal(
-        mc_kube_get(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, IC_NAME, &ic, &err), MC_OK);
+    assert_int_equal(mc_kube_get(f->managed[WF_EAST],
+                                 mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), WF_NS_MESHCERT,
+                                 IC_NAME, &ic, &err),
+                     MC_OK);
     json_t *hosts = json_object_get(json_object_get(ic, "spec"), "hosts");
     assert_non_null(hosts);
     json_array_append_new(hosts, json_string(HOST_ISTIOD));
     json_t *updated = NULL;
-    if (mc_kube_update(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, ic, &updated, &err) !=
-        MC_OK)
+    if (mc_kube_update(f->managed[WF_EAST], mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                       WF_NS_MESHCERT, ic, &updated, &err) != MC_OK)
         fail_msg("update issuedcertificate: %s", err.msg);
     int64_t generation =
         json_integer_value(json_object_get(json_object_get(updated, "metadata"), "generation"));
@@ -165,7 +167,8 @@ static json_t *get_request(const wf_fixture *f, const char *name)
 {
     json_t *req = NULL;
     mc_err err = {0};
-    if (mc_kube_get(f->managed[WF_EAST], &wf_requests, WF_NS_MESHCERT, name, &req, &err) != MC_OK)
+    if (mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS),
+                    WF_NS_MESHCERT, name, &req, &err) != MC_OK)
         wf_fail(f, "get certificaterequest %s/%s on east: %s", WF_NS_MESHCERT, name, err.msg);
     return req;
 }
@@ -214,7 +217,8 @@ static char *csr_with_extra_san(const wf_fixture *f, const char *name)
     snprintf(csr_path, sizeof(csr_path), "%s/%s.csr", dir, name);
     json_t *secret = NULL;
     mc_err err = {0};
-    if (mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_MESHCERT, name, &secret, &err) != MC_OK)
+    if (mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS), WF_NS_MESHCERT, name,
+                    &secret, &err) != MC_OK)
         wf_fail(f, "key secret %s/%s on east: %s", WF_NS_MESHCERT, name, err.msg);
     char *key = wf_secret_value(secret, "private-key", NULL);
     assert_non_null(key);
@@ -245,7 +249,8 @@ static void replace_csr(const wf_fixture *f, const char *name, const char *pem)
     json_object_set_new(json_object_get(req, "spec"), "certificateSigningRequest",
                         json_string(b64));
     free(b64);
-    if (mc_kube_update(f->managed[WF_EAST], &wf_requests, WF_NS_MESHCERT, req, NULL, &err) != MC_OK)
+    if (mc_kube_update(f->managed[WF_EAST], mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS),
+                       WF_NS_MESHCERT, req, NULL, &err) != MC_OK)
         wf_fail(f, "update certificaterequest %s: %s", name, err.msg);
     json_decref(req);
 }
@@ -322,22 +327,23 @@ static void check_adopt_by_label(const wf_fixture *f)
 {
     json_t *secret = NULL;
     mc_err err = {0};
-    assert_int_equal(
-        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "othercerts", &secret, &err),
-        MC_OK);
+    assert_int_equal(mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS),
+                                 WF_NS_ISTIO, "othercerts", &secret, &err),
+                     MC_OK);
     json_t *meta = json_object_get(secret, "metadata");
     json_object_set_new(meta, "labels",
                         json_pack("{s:s}", "certificates.smh.solo.io/adopt", "true"));
-    if (mc_kube_update(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, secret, NULL, &err) != MC_OK)
+    if (mc_kube_update(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO,
+                       secret, NULL, &err) != MC_OK)
         wf_fail(f, "label othercerts: %s", err.msg);
     json_decref(secret);
     wf_ic_view view;
     wf_wait_ic_state(f, f->managed[WF_EAST], "east", "mesh-foreign", "FINISHED", 1, &view);
     wf_save_cacerts(f, f->managed[WF_EAST], "othercerts", "adopted");
     wf_verify_with_tools(f, "adopted");
-    assert_int_equal(
-        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "othercerts", &secret, &err),
-        MC_OK);
+    assert_int_equal(mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS),
+                                 WF_NS_ISTIO, "othercerts", &secret, &err),
+                     MC_OK);
     if (!json_object_get(json_object_get(json_object_get(secret, "metadata"), "labels"),
                          "agent.certificates.smh.solo.io"))
         wf_fail(f, "the adopted Secret does not carry the agent label");
@@ -351,7 +357,8 @@ static void check_tls_secret(const wf_fixture *f, const char *name)
 {
     json_t *secret = NULL;
     mc_err err = {0};
-    if (mc_kube_get(f->managed[WF_WEST], &wf_secrets, WF_NS_ISTIO, name, &secret, &err) != MC_OK)
+    if (mc_kube_get(f->managed[WF_WEST], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO, name,
+                    &secret, &err) != MC_OK)
         wf_fail(f, "get %s/%s on west: %s", WF_NS_ISTIO, name, err.msg);
     const char *type = json_string_value(json_object_get(secret, "type"));
     if (!type || strcmp(type, "kubernetes.io/tls") != 0)
@@ -407,7 +414,7 @@ static void check_tls_and_adopt_flag(wf_fixture *f)
     json_t *foreign = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s}}", "apiVersion", "v1",
                                 "kind", "Secret", "metadata", "name", "west-foreign", "namespace",
                                 WF_NS_ISTIO, "type", "Opaque", "data", "tls.crt", "Zm9yZWlnbg==");
-    wf_create(f->managed[WF_WEST], &wf_secrets, WF_NS_ISTIO, foreign);
+    wf_create(f->managed[WF_WEST], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO, foreign);
     wf_create_issued_certificate(f->managed[WF_WEST], "mesh-west-tls", "west-foreign", NULL, NULL);
     wf_ic_view view;
     wf_wait_ic_state(f, f->managed[WF_WEST], "west", "mesh-west-tls", "FINISHED", 1, &view);
@@ -416,8 +423,8 @@ static void check_tls_and_adopt_flag(wf_fixture *f)
     for (;;) {
         json_t *secret = NULL;
         mc_err err = {0};
-        int tls = mc_kube_get(f->managed[WF_WEST], &wf_secrets, WF_NS_ISTIO, "cacerts", &secret,
-                              &err) == MC_OK &&
+        int tls = mc_kube_get(f->managed[WF_WEST], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO,
+                              "cacerts", &secret, &err) == MC_OK &&
                   wf_str_at(secret, "data", "tls.crt") != NULL;
         json_decref(secret);
         if (tls && wf_ic_read(f->managed[WF_WEST], IC_NAME, &view) == 0 &&
@@ -497,19 +504,19 @@ static void check_operator_commands(const wf_fixture *f)
     /* a copy of east's cacerts whose ca-key.pem is another key */
     json_t *secret = NULL, *other = NULL;
     mc_err err = {0};
-    assert_int_equal(
-        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "cacerts", &secret, &err),
-        MC_OK);
-    assert_int_equal(
-        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "extrasan-certs", &other, &err),
-        MC_OK);
+    assert_int_equal(mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS),
+                                 WF_NS_ISTIO, "cacerts", &secret, &err),
+                     MC_OK);
+    assert_int_equal(mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS),
+                                 WF_NS_ISTIO, "extrasan-certs", &other, &err),
+                     MC_OK);
     json_t *data = json_deep_copy(json_object_get(secret, "data"));
     json_object_set(data, "ca-key.pem",
                     json_object_get(json_object_get(other, "data"), "ca-key.pem"));
     json_t *copy = json_pack("{s:s, s:s, s:{s:s, s:s}, s:s, s:o}", "apiVersion", "v1", "kind",
                              "Secret", "metadata", "name", "mixed-certs", "namespace", WF_NS_ISTIO,
                              "type", "Opaque", "data", data);
-    wf_create(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, copy);
+    wf_create(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO, copy);
     json_decref(secret);
     json_decref(other);
     char *const verify_mixed[] = {
@@ -539,7 +546,8 @@ static void check_refused_write_reported(const wf_fixture *f)
                            "hosts", WF_HOST_SPIFFE, "org", WF_ORG, "signingCertificateSecret",
                            "name", WF_ROOT_SECRET, "namespace", WF_NS_MESHCERT,
                            "issuedCertificateSecret", "name", "cacerts", "namespace", WF_NS_LATER);
-    wf_create(f->managed[WF_WEST], &wf_issued, WF_NS_MESHCERT, ic);
+    wf_create(f->managed[WF_WEST], mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), WF_NS_MESHCERT,
+              ic);
     wf_ic_view view;
     wf_wait_ic_state(f, f->managed[WF_WEST], "west", "mesh-nons", "FAILED", 1, &view);
     if (!strstr(view.error, WF_NS_LATER) || !strstr(view.error, "write output secret"))
@@ -553,18 +561,20 @@ static void check_refused_write_reported(const wf_fixture *f)
 static void check_delete_cleans_up(const wf_fixture *f, const char *name, const char *output)
 {
     mc_err err = {0};
-    if (mc_kube_delete(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, name, NULL, &err) != MC_OK)
+    if (mc_kube_delete(f->managed[WF_EAST], mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES),
+                       WF_NS_MESHCERT, name, NULL, &err) != MC_OK)
         wf_fail(f, "delete issuedcertificate %s: %s", name, err.msg);
     int64_t deadline = wf_now_ms() + WF_WAIT_MS;
     int key_gone = 0, request_gone = 0;
     while ((!key_gone || !request_gone) && wf_now_ms() < deadline) {
         json_t *obj = NULL;
-        key_gone = mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_MESHCERT, name, &obj,
-                               &err) == MC_ENOTFOUND;
+        key_gone = mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS),
+                               WF_NS_MESHCERT, name, &obj, &err) == MC_ENOTFOUND;
         json_decref(obj);
         obj = NULL;
-        request_gone = mc_kube_get(f->managed[WF_EAST], &wf_requests, WF_NS_MESHCERT, name, &obj,
-                                   &err) == MC_ENOTFOUND;
+        request_gone =
+            mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS),
+                        WF_NS_MESHCERT, name, &obj, &err) == MC_ENOTFOUND;
         json_decref(obj);
         if (!key_gone || !request_gone)
             wf_sleep_ms(50);
@@ -573,7 +583,8 @@ static void check_delete_cleans_up(const wf_fixture *f, const char *name, const 
         wf_fail(f, "after deleting issuedcertificate %s its %s still exists", name,
                 key_gone ? "certificaterequest" : "key Secret");
     json_t *out = NULL;
-    if (mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, output, &out, &err) != MC_OK)
+    if (mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO, output,
+                    &out, &err) != MC_OK)
         wf_fail(f, "deleting issuedcertificate %s removed its output Secret %s", name, output);
     json_decref(out);
 }
@@ -614,8 +625,8 @@ static void check_tampered_requests(wf_fixture *f)
     mc_strlcpy(uids[1], wait_request_failed(f, names[1], "evil.example.com"), sizeof(uids[1]));
     for (int i = 0; i < 2; i++) {
         json_t *secret = NULL;
-        if (mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, outputs[i], &secret, &err) !=
-            MC_ENOTFOUND)
+        if (mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO,
+                        outputs[i], &secret, &err) != MC_ENOTFOUND)
             wf_fail(f, "an output Secret %s was written from a tampered request", outputs[i]);
     }
     assert_int_equal(kill(f->agents[WF_EAST], SIGCONT), 0);
@@ -642,8 +653,8 @@ static void check_status_body_has_no_key(const wf_fixture *f)
 {
     json_t *secret = NULL;
     mc_err err = {0};
-    if (mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_MESHCERT, IC_NAME, &secret, &err) !=
-        MC_OK)
+    if (mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS), WF_NS_MESHCERT,
+                    IC_NAME, &secret, &err) != MC_OK)
         wf_fail(f, "key secret %s/%s on east: %s", WF_NS_MESHCERT, IC_NAME, err.msg);
     const char *key_b64 = wf_str_at(secret, "data", "private-key");
     char *key = wf_secret_value(secret, "private-key", NULL);
@@ -713,11 +724,11 @@ static void check_missing_root(wf_fixture *f)
         wf_fail(f, "the FAILED error does not name the refused root Secret: %s", view.error);
     json_t *secret = NULL;
     mc_err err = {0};
-    if (mc_kube_get(f->mgmt, &wf_secrets, WF_NS_MESHCERT, "no-such-root", &secret, &err) !=
-        MC_ENOTFOUND)
+    if (mc_kube_get(f->mgmt, mc_kube_resource_of(MC_API_SECRETS), WF_NS_MESHCERT, "no-such-root",
+                    &secret, &err) != MC_ENOTFOUND)
         wf_fail(f, "an issuer without --generate-root created %s/no-such-root", WF_NS_MESHCERT);
-    if (mc_kube_get(f->managed[WF_WEST], &wf_secrets, WF_NS_ISTIO, "noroot-certs", &secret, &err) !=
-        MC_ENOTFOUND)
+    if (mc_kube_get(f->managed[WF_WEST], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO,
+                    "noroot-certs", &secret, &err) != MC_ENOTFOUND)
         wf_fail(f, "an output Secret was written without a root");
 
     json_t *hostile = json_pack(
@@ -727,17 +738,18 @@ static void check_missing_root(wf_fixture *f)
         "spiffe://west.local/ns/istio-system/sa/istiod", "org", "Google LLC",
         "signingCertificateSecret", "name", WF_ROOT_SECRET, "namespace", WF_NS_MESHCERT,
         "issuedCertificateSecret", "name", "hostile-certs", "namespace", WF_NS_ISTIO);
-    wf_create(f->managed[WF_EAST], &wf_issued, WF_NS_MESHCERT, hostile);
+    wf_create(f->managed[WF_EAST], mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), WF_NS_MESHCERT,
+              hostile);
     wf_wait_ic_state(f, f->managed[WF_EAST], "east", "mesh-hostile", "FAILED", 1, &view);
     if (!strstr(view.error, "org \"Google LLC\" is outside cluster east's issuance policy") ||
         !strstr(view.error, "www.google.com"))
         wf_fail(f, "the FAILED error does not name the refused org and host: %s", view.error);
-    if (mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "hostile-certs", &secret,
-                    &err) != MC_ENOTFOUND)
+    if (mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO,
+                    "hostile-certs", &secret, &err) != MC_ENOTFOUND)
         wf_fail(f, "an output Secret was written for east's hostile IssuedCertificate");
     json_t *request = NULL;
-    if (mc_kube_get(f->managed[WF_EAST], &wf_requests, WF_NS_MESHCERT, "mesh-hostile", &request,
-                    &err) == MC_OK &&
+    if (mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_CERTIFICATE_REQUESTS),
+                    WF_NS_MESHCERT, "mesh-hostile", &request, &err) == MC_OK &&
         wf_str_at(request, "status", "signedCertificate"))
         wf_fail(f, "east's hostile request was signed");
     json_decref(request);
@@ -798,16 +810,16 @@ static void test_workflow(void **state)
     const char *old_uid = wf_save_cacerts(f, f->managed[WF_EAST], "cacerts", "east-3");
     char uid_before[128];
     mc_strlcpy(uid_before, old_uid, sizeof(uid_before));
-    assert_int_equal(
-        mc_kube_delete(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "cacerts", NULL, &err),
-        MC_OK);
+    assert_int_equal(mc_kube_delete(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS),
+                                    WF_NS_ISTIO, "cacerts", NULL, &err),
+                     MC_OK);
     deadline = wf_now_ms() + WF_WAIT_MS;
     int back = 0;
     while (!back && wf_now_ms() < deadline) {
         json_t *secret = NULL;
         mc_err get_err = {0};
-        if (mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "cacerts", &secret,
-                        &get_err) == MC_OK &&
+        if (mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS), WF_NS_ISTIO,
+                        "cacerts", &secret, &get_err) == MC_OK &&
             wf_str_at(secret, "metadata", "uid") &&
             strcmp(wf_str_at(secret, "metadata", "uid"), uid_before) != 0 &&
             wf_ic_read(f->managed[WF_EAST], IC_NAME, &view) == 0 &&
@@ -830,9 +842,9 @@ static void test_workflow(void **state)
                   "metadata", "name", "othercerts", "namespace", WF_NS_ISTIO, "type", "Opaque",
                   "data", "ca-cert.pem", "Zm9yZWlnbg==");
     json_t *created = NULL;
-    assert_int_equal(
-        mc_kube_create(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, foreign, &created, &err),
-        MC_OK);
+    assert_int_equal(mc_kube_create(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS),
+                                    WF_NS_ISTIO, foreign, &created, &err),
+                     MC_OK);
     char foreign_version[64];
     mc_strlcpy(foreign_version, wf_str_at(created, "metadata", "resourceVersion"),
                sizeof(foreign_version));
@@ -844,9 +856,9 @@ static void test_workflow(void **state)
         fail_msg("the FAILED error does not mention adoption: %s", view.error);
     wf_sleep_ms(1000); /* a late write would show now */
     json_t *after = NULL;
-    assert_int_equal(
-        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "othercerts", &after, &err),
-        MC_OK);
+    assert_int_equal(mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS),
+                                 WF_NS_ISTIO, "othercerts", &after, &err),
+                     MC_OK);
     assert_string_equal(wf_str_at(after, "metadata", "resourceVersion"), foreign_version);
     assert_string_equal(wf_str_at(after, "data", "ca-cert.pem"), "Zm9yZWlnbg==");
     assert_null(json_object_get(json_object_get(json_object_get(after, "metadata"), "labels"),
@@ -946,9 +958,9 @@ static void test_least_privilege_registration(void **state)
     wf_wait_ic_state(f, f->managed[WF_EAST], "east", "mesh-lp", "FINISHED", 1, &view);
     json_t *secret = NULL;
     mc_err err = {0};
-    assert_int_equal(
-        mc_kube_get(f->managed[WF_EAST], &wf_secrets, WF_NS_ISTIO, "cacerts", &secret, &err),
-        MC_OK);
+    assert_int_equal(mc_kube_get(f->managed[WF_EAST], mc_kube_resource_of(MC_API_SECRETS),
+                                 WF_NS_ISTIO, "cacerts", &secret, &err),
+                     MC_OK);
     assert_non_null(json_object_get(json_object_get(secret, "data"), "ca-cert.pem"));
     json_decref(secret);
 }

@@ -23,6 +23,7 @@
 #include "pki/csr.h"
 #include "pki/issue.h"
 #include "pki/key.h"
+#include "pki/root.h"
 #include "pki/verify.h"
 #include "util/str.h"
 

@@ -17,7 +17,9 @@
 #include "api/core.h"
 #include "api/issued_certificate.h"
 #include "api/pod_bounce.h"
+#include "api/rbac.h"
 #include "api/resource.h"
+#include "api/root_rotation.h"
 #include "api/status.h"
 #include "api_test_util.h"
 
@@ -777,6 +779,75 @@ static void test_conditions(void **state)
     mc_api_certificate_request_free(cr);
 }
 
+/* obj, then freed, is exactly want on the wire (compact, members in order). */
+static void assert_wire(json_t *obj, const char *want)
+{
+    assert_non_null(obj);
+    char *text = json_dumps(obj, JSON_COMPACT);
+    assert_non_null(text);
+    assert_string_equal(text, want);
+    free(text);
+    json_decref(obj);
+}
+
+/* The builders of objects and patches meshcert writes: apiVersion and kind
+ * from the resource table, fields exactly as the callers wrote them before
+ * (cluster register --create-identity, the issuer's root Secret and Lease,
+ * the agent's guarded delete, rotate and root abort). */
+static void test_builders(void **state)
+{
+    (void)state;
+    assert_wire(
+        mc_api_object_new(MC_API_NAMESPACES, NULL, "meshcert"),
+        "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"meshcert\"}}");
+    assert_wire(mc_api_object_new(MC_API_SERVICE_ACCOUNTS, "ns", "sa"),
+                "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{\"name\":\"sa\","
+                "\"namespace\":\"ns\"}}");
+    assert_wire(
+        mc_api_object_new(MC_API_ISSUED_CERTIFICATES, "ns", "x"),
+        "{\"apiVersion\":\"certificates.smh.solo.io/v1alpha2\",\"kind\":\"IssuedCertificate\","
+        "\"metadata\":{\"name\":\"x\",\"namespace\":\"ns\"}}");
+    json_t *rules = json_loads("[{\"apiGroups\":[\"\"],\"resources\":[\"secrets\"],"
+                               "\"verbs\":[\"get\"]}]",
+                               0, NULL);
+    assert_wire(mc_api_role_new("ns", "r", rules),
+                "{\"apiVersion\":\"rbac.authorization.k8s.io/v1\",\"kind\":\"Role\",\"metadata\":{"
+                "\"name\":\"r\",\"namespace\":\"ns\"},\"rules\":[{\"apiGroups\":[\"\"],"
+                "\"resources\":[\"secrets\"],\"verbs\":[\"get\"]}]}");
+    assert_int_equal(rules->refcount, 1); /* the Role took its own reference */
+    json_decref(rules);
+    assert_null(mc_api_role_new("ns", "r", NULL));
+    assert_wire(
+        mc_api_role_binding_new("ns", "b", "r", "agents", "sa"),
+        "{\"apiVersion\":\"rbac.authorization.k8s.io/v1\",\"kind\":\"RoleBinding\",\"metadata\":{"
+        "\"name\":\"b\",\"namespace\":\"ns\"},\"roleRef\":{\"apiGroup\":"
+        "\"rbac.authorization.k8s.io\",\"kind\":\"Role\",\"name\":\"r\"},\"subjects\":[{"
+        "\"kind\":\"ServiceAccount\",\"name\":\"sa\",\"namespace\":\"agents\"}]}");
+    assert_wire(
+        mc_api_service_account_token_secret_new("ns", "t", "sa"),
+        "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"t\",\"namespace\":"
+        "\"ns\",\"annotations\":{\"kubernetes.io/service-account.name\":\"sa\"}},\"type\":"
+        "\"kubernetes.io/service-account-token\"}");
+    assert_wire(
+        mc_api_lease_new("ns", "l", "me", 15, "2026-01-02T03:04:05.000000Z",
+                         "2026-01-02T03:04:06.000000Z", 2),
+        "{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\",\"metadata\":{\"name\":"
+        "\"l\",\"namespace\":\"ns\"},\"spec\":{\"holderIdentity\":\"me\","
+        "\"leaseDurationSeconds\":15,\"acquireTime\":\"2026-01-02T03:04:05.000000Z\","
+        "\"renewTime\":\"2026-01-02T03:04:06.000000Z\",\"leaseTransitions\":2}}");
+    assert_wire(mc_api_delete_options_new("42"),
+                "{\"apiVersion\":\"v1\",\"kind\":\"DeleteOptions\",\"preconditions\":{"
+                "\"resourceVersion\":\"42\"}}");
+    assert_wire(mc_api_delete_options_new(NULL),
+                "{\"apiVersion\":\"v1\",\"kind\":\"DeleteOptions\",\"preconditions\":{"
+                "\"resourceVersion\":\"\"}}");
+    assert_wire(mc_api_issued_certificate_rotate_patch("t1"),
+                "{\"metadata\":{\"annotations\":{\"certificates.smh.solo.io/rotate\":\"t1\"}}}");
+    assert_wire(mc_api_root_rotation_abort_patch(), "{\"spec\":{\"abort\":true}}");
+    assert_wire(mc_api_event_repeat_patch(3, "2026-01-02T03:04:05Z", "m"),
+                "{\"count\":3,\"lastTimestamp\":\"2026-01-02T03:04:05Z\",\"message\":\"m\"}");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -796,6 +867,7 @@ int main(void)
         cmocka_unit_test(test_status),
         cmocka_unit_test(test_states_and_resources),
         cmocka_unit_test(test_json_parse_limits),
+        cmocka_unit_test(test_builders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,7 @@
 #include "pki/cert.h"
 #include "pki/csr.h"
 #include "pki/key.h"
+#include "pki/root.h"
 #include "pki/verify.h"
 #include "util/base64.h"
 #include "util/buf.h"

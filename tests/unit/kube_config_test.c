@@ -15,6 +15,7 @@
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/internal.h"
+#include "util/str.h"
 
 #define FIXTURE MC_TEST_DATA "/kube/kubeconfig.yaml"
 
@@ -181,28 +182,31 @@ static void test_url_encoding(void **state)
     char long_name[254];
     memset(long_name, 'a', 253);
     long_name[253] = '\0';
-    mc_kube_resource secrets = {"", "v1", "secrets", 1};
-    mc_kube_resource ics = {"certificates.smh.solo.io", "v1alpha2", "issuedcertificates", 1};
-    mc_kube_resource namespaces = {"", "v1", "namespaces", 0};
     char *url = NULL;
-    assert_int_equal(mc_kube_url(client, &secrets, "ns", long_name, NULL, NULL, 0, &url, NULL),
+    assert_int_equal(mc_kube_url(client, mc_kube_resource_of(MC_API_SECRETS), "ns", long_name, NULL,
+                                 NULL, 0, &url, NULL),
                      MC_OK);
     assert_int_equal(strlen(url), strlen("https://127.0.0.1:6443/clusters/c1/api/v1/namespaces/"
                                          "ns/secrets/") +
                                       253);
     free(url);
     mc_kube_query q[] = {{"labelSelector", "app in (a,b),!x"}, {"limit", NULL}, {"k", "a&b=c"}};
-    assert_int_equal(mc_kube_url(client, &ics, "a b/c", "x?y", "status", q, 3, &url, NULL), MC_OK);
+    assert_int_equal(mc_kube_url(client, mc_kube_resource_of(MC_API_ISSUED_CERTIFICATES), "a b/c",
+                                 "x?y", "status", q, 3, &url, NULL),
+                     MC_OK);
     assert_string_equal(url, "https://127.0.0.1:6443/clusters/c1/apis/certificates.smh.solo.io/"
                              "v1alpha2/namespaces/a%20b%2Fc/issuedcertificates/x%3Fy/status"
                              "?labelSelector=app%20in%20%28a%2Cb%29%2C%21x&k=a%26b%3Dc");
     free(url);
-    assert_int_equal(mc_kube_url(client, &namespaces, "ignored", "n1", NULL, NULL, 0, &url, NULL),
+    assert_int_equal(mc_kube_url(client, mc_kube_resource_of(MC_API_NAMESPACES), "ignored", "n1",
+                                 NULL, NULL, 0, &url, NULL),
                      MC_OK);
     assert_string_equal(url, "https://127.0.0.1:6443/clusters/c1/api/v1/namespaces/n1");
     free(url);
     mc_err err = {0};
-    assert_int_equal(mc_kube_url(client, &secrets, "ns", "", NULL, NULL, 0, &url, &err), MC_EINVAL);
+    assert_int_equal(mc_kube_url(client, mc_kube_resource_of(MC_API_SECRETS), "ns", "", NULL, NULL,
+                                 0, &url, &err),
+                     MC_EINVAL);
     /* an error carries the HTTP status separately from the code */
     static const char exists[] = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"reason\":"
                                  "\"AlreadyExists\",\"message\":\"exists\",\"code\":409}";
@@ -338,6 +342,29 @@ static void test_kubeconfig_precedence(void **state)
     assert_null(c);
 }
 
+/* The kubeconfig cluster register writes for the issuer's identity reads
+ * back as what it was made from: server, CA, token, namespace. */
+static void test_token_kubeconfig_round_trip(void **state)
+{
+    (void)state;
+    mc_kube_config admin = {0};
+    admin.server = "https://127.0.0.1:6443/clusters/east";
+    admin.ca_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    char *text = mc_kube_config_token_kubeconfig(&admin, "meshcert-issuer", "tok3n", "meshcert");
+    assert_non_null(text);
+    mc_kube_config *back = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_kube_config_load_text(text, strlen(text), NULL, "identity", &back, &err),
+                     MC_OK);
+    assert_string_equal(back->server, admin.server);
+    assert_string_equal(back->ca_pem, admin.ca_pem);
+    assert_string_equal(back->token, "tok3n");
+    assert_string_equal(back->namespace, "meshcert");
+    assert_false(back->insecure_skip_tls_verify);
+    mc_kube_config_free(back);
+    mc_secure_free_str(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_backoff_jitter),
         cmocka_unit_test(test_kubeconfig_list_merged),
         cmocka_unit_test(test_kubeconfig_precedence),
+        cmocka_unit_test(test_token_kubeconfig_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

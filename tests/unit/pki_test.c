@@ -21,6 +21,7 @@
 #include "pki/issue.h"
 #include "pki/signer.h"
 #include "pki/key.h"
+#include "pki/root.h"
 #include "pki/verify.h"
 #include "util/base64.h"
 #include "util/buf.h"

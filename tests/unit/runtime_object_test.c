@@ -44,6 +44,20 @@ static void test_key_of_object(void **state)
     json_decref(nameless);
 }
 
+/* The informer's cache key: the same as mc_object_key's, from ns and name. */
+static void test_key_for_names(void **state)
+{
+    (void)state;
+    char key[32];
+    assert_int_equal(mc_object_key_for("istio-system", "cacerts", key, sizeof(key)), 0);
+    assert_string_equal(key, "istio-system/cacerts");
+    assert_int_equal(mc_object_key_for(NULL, "kube-system", key, sizeof(key)), 0);
+    assert_string_equal(key, "kube-system");
+    assert_int_equal(mc_object_key_for("", "node-1", key, sizeof(key)), 0);
+    assert_string_equal(key, "node-1");
+    assert_int_equal(mc_object_key_for("ns", "name", key, strlen("ns/name")), -1);
+}
+
 static void test_join_and_split(void **state)
 {
     (void)state;
@@ -73,6 +87,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_of_object),
+        cmocka_unit_test(test_key_for_names),
         cmocka_unit_test(test_join_and_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -108,6 +108,17 @@ static void test_builtins(void **state)
         mc_server_registry_find(reg, "apps", "v1", "deployments");
     assert_true(has_string(deployments->categories, deployments->categories_len, "all"));
     assert_null(mc_server_registry_find(reg, "apps", "v1", "replicasets"));
+    /* the names come from api/'s table: each built-in is its entry there */
+    assert_true(mc_server_resource_is(deployments, MC_API_DEPLOYMENTS));
+    assert_false(mc_server_resource_is(deployments, MC_API_PODS));
+    assert_true(mc_server_resource_is(beta, MC_API_SELF_SUBJECT_REVIEWS_V1BETA1));
+    assert_false(mc_server_resource_is(beta, MC_API_SELF_SUBJECT_REVIEWS));
+    for (size_t i = 0; i < n; i++) {
+        const mc_server_resource *r = mc_server_registry_at(reg, i);
+        const mc_api_resource *api = mc_api_resource_find(r->group, r->version, r->plural);
+        assert_non_null(api);
+        assert_string_equal(api->kind, r->kind);
+    }
     assert_null(mc_server_registry_at(reg, 99));
     mc_server_registry_free(reg);
     mc_server_registry_free(NULL);

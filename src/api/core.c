@@ -213,23 +213,6 @@ int mc_api_pod_decode(json_t *json, mc_api_pod **out, mc_err *err)
     return 0;
 }
 
-int mc_api_pod_encode(const mc_api_pod *pod, json_t **out, mc_err *err)
-{
-    json_t *obj = mc_codec_begin(pod->raw), *saved = NULL, *status = NULL;
-    if (!obj || mc_codec_put_type_meta(obj, pod->raw, "v1", "Pod") != 0 ||
-        mc_api_meta_encode(&pod->metadata, obj) != 0 ||
-        !(status = mc_codec_child(obj, "status", &saved)))
-        return encode_fail(obj, "pod", err);
-    if (mc_codec_put_string(status, "phase", pod->phase) != 0) {
-        json_decref(saved);
-        return encode_fail(obj, "pod", err);
-    }
-    if (mc_codec_child_done(obj, "status", saved) != 0)
-        return encode_fail(obj, "pod", err);
-    *out = obj;
-    return 0;
-}
-
 /* ---- Event ----
  *
  * Mostly flat strings, so described by a field table (JSON parent, key,

@@ -82,9 +82,8 @@ typedef struct mc_api_event {
     char *action;              /* owned */
 } mc_api_event;
 
-/* Pod (decode and encode; encode writes back metadata changes and phase). */
+/* Pod (decode only: meshcert reads pods and deletes them, never writes one). */
 int mc_api_pod_decode(json_t *json, mc_api_pod **out, mc_err *err);
-int mc_api_pod_encode(const mc_api_pod *pod, json_t **out, mc_err *err);
 void mc_api_pod_free(mc_api_pod *pod);
 
 /* Event (core/v1), as runtime/events.c writes it (encode only). */

@@ -69,12 +69,6 @@ const mc_api_resource *mc_api_resource_get(mc_api_resource_id id)
     return &resources[id];
 }
 
-const mc_api_resource *mc_api_resources(size_t *count)
-{
-    *count = sizeof(resources) / sizeof(resources[0]);
-    return resources;
-}
-
 const mc_api_resource *mc_api_resource_find(const char *group, const char *version,
                                             const char *resource)
 {

@@ -56,9 +56,6 @@ typedef enum mc_api_resource_id {
 /* The table entry of id (static storage). */
 const mc_api_resource *mc_api_resource_get(mc_api_resource_id id);
 
-/* The table (static storage) and its length. */
-const mc_api_resource *mc_api_resources(size_t *count);
-
 /* Finds a resource by group and plural resource name (version ignored when
  * NULL: the first version in the table); NULL when unknown. */
 const mc_api_resource *mc_api_resource_find(const char *group, const char *version,

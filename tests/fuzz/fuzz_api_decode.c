@@ -49,7 +49,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(mc_api_pod_bounce_directive, mc_api_pod_bounce_directive_decode,
           mc_api_pod_bounce_directive_encode, mc_api_pod_bounce_directive_free);
     CHECK(mc_api_secret, mc_api_secret_decode, mc_api_secret_encode, mc_api_secret_free);
-    CHECK(mc_api_pod, mc_api_pod_decode, mc_api_pod_encode, mc_api_pod_free);
+    mc_api_pod *pod = NULL;
+    (void)mc_api_pod_decode(json, &pod, NULL); /* decode only: no encoder */
+    mc_api_pod_free(pod);
     CHECK(mc_api_status, mc_api_status_decode, mc_api_status_encode, mc_api_status_free);
     /* validation must not crash on anything that decodes */
     mc_api_issued_certificate *ic = NULL;

@@ -45,7 +45,6 @@ ROUNDTRIP(rt_pbd, mc_api_pod_bounce_directive, mc_api_pod_bounce_directive_decod
           mc_api_pod_bounce_directive_encode, mc_api_pod_bounce_directive_free)
 ROUNDTRIP(rt_secret, mc_api_secret, mc_api_secret_decode, mc_api_secret_encode,
           mc_api_secret_free)
-ROUNDTRIP(rt_pod, mc_api_pod, mc_api_pod_decode, mc_api_pod_encode, mc_api_pod_free)
 ROUNDTRIP(rt_status, mc_api_status, mc_api_status_decode, mc_api_status_encode, mc_api_status_free)
 
 static roundtrip_fn roundtrip_for_kind(const char *kind)
@@ -58,7 +57,6 @@ static roundtrip_fn roundtrip_for_kind(const char *kind)
         {"CertificateRequest", rt_cr},
         {"PodBounceDirective", rt_pbd},
         {"Secret", rt_secret},
-        {"Pod", rt_pod},
         {"Status", rt_status},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
@@ -92,7 +90,6 @@ static void test_roundtrip_objects(void **state)
         "certificaterequest.json",
         "podbouncedirective.json",
         "secret-cacerts.json",
-        "pod.json",
         "status-notfound.json",
         "status-conflict.json",
         "status-invalid.json",

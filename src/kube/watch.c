@@ -1,19 +1,26 @@
 /* watch.c - every watch stream of a process on one I/O thread (see watch.h).
  *
- * One curl multi handle carries all streams. Other threads talk to the
- * thread through a command queue under watcher->lock, and wake it with
- * curl_multi_wakeup; everything else about a stream (its easy handle, line
- * buffer, resourceVersion, backoff) belongs to the I/O thread alone, so the
- * hot path takes no lock. A stop waits until the I/O thread has let go of
- * the stream, which is what guarantees that its callback never runs again.
+ * One curl multi handle carries all streams, driven by libcurl's socket API:
+ * curl tells us which sockets to watch (an epoll set) and when to call it
+ * back (one timer), so a wake-up costs the streams that have data, not all
+ * of them. Other threads talk to the thread through a command queue under
+ * watcher->lock and wake it through an eventfd in the same epoll set;
+ * everything else about a stream belongs to the I/O thread alone, so the hot
+ * path takes no lock. A stop waits until the I/O thread has let go of the
+ * stream, which is what guarantees that its callback never runs again.
  */
 #include "kube/watch.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/status.h"
 #include "kube/internal.h"
@@ -25,7 +32,8 @@
 #define ERROR_BODY_MAX  (64u << 10) /* body of a non-200 reply */
 #define BACKOFF_BASE_MS 250
 #define BACKOFF_MAX_MS  10000
-#define POLL_MAX_MS     1000
+#define POLL_MAX_MS     1000 /* the longest sleep: a lost timer costs at most this */
+#define EVENTS_MAX      256  /* epoll events taken per wake-up */
 
 typedef enum { CMD_START, CMD_STOP } command_type;
 
@@ -67,18 +75,24 @@ struct mc_kube_watch {
     int connected_once;             /* I/O thread */
     unsigned failures;              /* I/O thread: consecutive failures (backoff exponent) */
     int64_t next_connect_ms;        /* I/O thread: when to connect while easy is NULL */
+    int waiting;                    /* I/O thread: on the watcher's waiting list */
     mc_kube_watch *prev, *next;     /* I/O thread: the watcher's list */
+    mc_kube_watch *wait_prev, *wait_next; /* I/O thread: the waiting list */
 };
 
 struct mc_kube_watcher {
     pthread_t thread;       /* immutable */
-    CURLM *multi;           /* I/O thread (curl_multi_wakeup from any thread) */
+    CURLM *multi;           /* I/O thread */
+    int epoll_fd;           /* immutable: curl's sockets and wake_fd */
+    int wake_fd;            /* immutable: an eventfd; any thread writes to wake the I/O thread */
+    int64_t timer_ms;       /* I/O thread: when curl wants CURL_SOCKET_TIMEOUT, or -1 */
     pthread_mutex_t lock;   /* guards cmds, cmds_tail, quit, every watch's stop_done */
     pthread_cond_t stopped; /* lock: a stop_done became 1 */
     command *cmds;          /* lock: FIFO of commands */
     command **cmds_tail;    /* lock */
     int quit;               /* lock: free asked the thread to end */
     mc_kube_watch *watches; /* I/O thread: started, not yet released */
+    mc_kube_watch *waiting; /* I/O thread: watches without a connection, due to connect */
     atomic_ulong reconnects; /* every watch's reconnects (written by the I/O thread) */
     atomic_ulong expired;    /* watches ended by 410 Expired (written by the I/O thread) */
     atomic_ulong failed;     /* watches ended by a permanent failure (I/O thread) */
@@ -215,11 +229,46 @@ static void disconnect(mc_kube_watch *w)
     w->headers = NULL;
 }
 
+/* The waiting list holds the streams without a connection that will get
+ * one, so a wake-up looks at those only, not at every stream. */
+static void waiting_add(mc_kube_watch *w)
+{
+    if (w->waiting)
+        return;
+    mc_kube_watcher *watcher = w->watcher;
+    w->waiting = 1;
+    w->wait_prev = NULL;
+    w->wait_next = watcher->waiting;
+    if (w->wait_next)
+        w->wait_next->wait_prev = w;
+    watcher->waiting = w;
+}
+
+static void waiting_remove(mc_kube_watch *w)
+{
+    if (!w->waiting)
+        return;
+    if (w->wait_prev)
+        w->wait_prev->wait_next = w->wait_next;
+    else
+        w->watcher->waiting = w->wait_next;
+    if (w->wait_next)
+        w->wait_next->wait_prev = w->wait_prev;
+    w->wait_prev = w->wait_next = NULL;
+    w->waiting = 0;
+}
+
+static void connect_at(mc_kube_watch *w, int64_t when_ms)
+{
+    w->next_connect_ms = when_ms;
+    waiting_add(w);
+}
+
 static void schedule_reconnect(mc_kube_watch *w)
 {
     long delay = mc_kube_backoff_ms(w->failures, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
     w->failures++;
-    w->next_connect_ms = mc_clock_now_ms() + delay;
+    connect_at(w, mc_clock_now_ms() + delay);
 }
 
 static void connect_stream(mc_kube_watch *w)
@@ -321,7 +370,7 @@ static void on_done(mc_kube_watch *w, CURLcode result)
     if (http == 401 && !w->refreshed && mc_kube_can_refresh(w->client)) {
         w->refreshed = 1;
         w->refresh = 1;
-        w->next_connect_ms = mc_clock_now_ms();
+        connect_at(w, mc_clock_now_ms());
         return;
     }
     if (http == 410 || http == 401 || http == 403 || http == 404) {
@@ -362,10 +411,11 @@ static void run_commands(mc_kube_watcher *watcher, command *cmds)
         mc_kube_watch *w = cmds->watch;
         if (cmds->type == CMD_START) {
             list_add(watcher, w);
-            w->next_connect_ms = mc_clock_now_ms();
+            connect_at(w, mc_clock_now_ms());
         } else {
             w->stopped = 1;
             disconnect(w);
+            waiting_remove(w);
             list_remove(watcher, w);
             if (cmds->self) {
                 watch_free(w);
@@ -391,21 +441,128 @@ static command *take_commands(mc_kube_watcher *watcher, int *quit)
     return cmds;
 }
 
-/* Connects the streams whose time has come; returns ms until the next one
- * (capped at POLL_MAX_MS). */
-static long connect_due(mc_kube_watcher *watcher)
+/* Connects the waiting streams whose time has come; returns ms until the
+ * next one (capped at POLL_MAX_MS). */
+static int64_t connect_due(mc_kube_watcher *watcher)
 {
     int64_t now = mc_clock_now_ms();
     int64_t wait = POLL_MAX_MS;
-    for (mc_kube_watch *w = watcher->watches; w; w = w->next) {
-        if (w->easy || w->terminal || w->stopped)
-            continue;
-        if (w->next_connect_ms <= now)
-            connect_stream(w);
-        else if (w->next_connect_ms - now < wait)
+    mc_kube_watch *next;
+    for (mc_kube_watch *w = watcher->waiting; w; w = next) {
+        next = w->wait_next;
+        if (w->terminal || w->stopped) {
+            waiting_remove(w);
+        } else if (w->next_connect_ms <= now) {
+            waiting_remove(w);
+            connect_stream(w); /* on failure, back on the list at its head */
+        } else if (w->next_connect_ms - now < wait) {
             wait = w->next_connect_ms - now;
+        }
     }
-    return (long)wait;
+    return wait;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: curl says which events a socket waits for. An
+ * fd curl closed leaves the epoll set by itself, and a new socket may reuse
+ * its number, so ADD and MOD fall back on each other. */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    mc_kube_watcher *watcher = userp;
+    (void)easy;
+    (void)socketp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(watcher->epoll_fd, EPOLL_CTL_DEL, fd, NULL); /* may be gone already */
+        return 0;
+    }
+    struct epoll_event ev = {.data.fd = fd};
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+        ev.events |= EPOLLIN;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+        ev.events |= EPOLLOUT;
+    if (epoll_ctl(watcher->epoll_fd, EPOLL_CTL_MOD, fd, &ev) == 0)
+        return 0;
+    if (errno == ENOENT && epoll_ctl(watcher->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0)
+        return 0;
+    return -1; /* curl fails the transfer: it reconnects like any other failure */
+}
+
+/* CURLMOPT_TIMERFUNCTION: one timer for the whole multi handle, run by the
+ * loop (curl must not be called back from inside this callback). */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    mc_kube_watcher *watcher = userp;
+    (void)multi;
+    watcher->timer_ms = timeout_ms < 0 ? -1 : mc_clock_now_ms() + timeout_ms;
+    return 0;
+}
+
+static void run_timer_if_due(mc_kube_watcher *watcher)
+{
+    if (watcher->timer_ms < 0 || watcher->timer_ms > mc_clock_now_ms())
+        return;
+    watcher->timer_ms = -1; /* curl sets the next one from inside the call */
+    int running = 0;
+    curl_multi_socket_action(watcher->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    /* curl skips the callback when the next deadline equals the one it last
+     * reported; ask, rather than lose the timer. */
+    long next = -1;
+    if (watcher->timer_ms < 0 && curl_multi_timeout(watcher->multi, &next) == CURLM_OK &&
+        next >= 0)
+        watcher->timer_ms = mc_clock_now_ms() + next;
+}
+
+static void collect_done(mc_kube_watcher *watcher)
+{
+    CURLMsg *msg;
+    int left = 0;
+    while ((msg = curl_multi_info_read(watcher->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        mc_kube_watch *w = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
+        if (w)
+            on_done(w, msg->data.result);
+    }
+}
+
+static void drain_wake(mc_kube_watcher *watcher)
+{
+    uint64_t count;
+    while (read(watcher->wake_fd, &count, sizeof(count)) > 0)
+        ;
+}
+
+static void wake(mc_kube_watcher *watcher)
+{
+    uint64_t one = 1;
+    while (write(watcher->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+}
+
+/* Sleeps until a socket is ready, curl's timer or a connect is due, or
+ * another thread wakes us; then lets curl act on the ready sockets only. */
+static void wait_and_act(mc_kube_watcher *watcher, int64_t wait)
+{
+    if (watcher->timer_ms >= 0) {
+        int64_t until_timer = watcher->timer_ms - mc_clock_now_ms();
+        if (until_timer < wait)
+            wait = until_timer < 0 ? 0 : until_timer;
+    }
+    struct epoll_event events[EVENTS_MAX];
+    int n = epoll_wait(watcher->epoll_fd, events, EVENTS_MAX, (int)wait);
+    for (int i = 0; i < n; i++) {
+        int fd = events[i].data.fd;
+        if (fd == watcher->wake_fd) {
+            drain_wake(watcher);
+            continue;
+        }
+        uint32_t e = events[i].events;
+        int mask = (e & EPOLLIN ? CURL_CSELECT_IN : 0) | (e & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                   (e & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+        int running = 0;
+        curl_multi_socket_action(watcher->multi, fd, mask, &running);
+    }
+    run_timer_if_due(watcher);
 }
 
 static void *io_thread(void *arg)
@@ -416,29 +573,17 @@ static void *io_thread(void *arg)
         run_commands(watcher, take_commands(watcher, &quit));
         if (quit)
             break;
-        long wait = connect_due(watcher);
-        int running = 0;
-        curl_multi_perform(watcher->multi, &running);
-        CURLMsg *msg;
-        int left = 0;
-        while ((msg = curl_multi_info_read(watcher->multi, &left))) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            mc_kube_watch *w = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
-            if (w)
-                on_done(w, msg->data.result);
-        }
-        long curl_wait = -1;
-        curl_multi_timeout(watcher->multi, &curl_wait);
-        if (curl_wait >= 0 && curl_wait < wait)
-            wait = curl_wait;
-        curl_multi_poll(watcher->multi, NULL, 0, (int)wait, NULL);
+        int64_t wait = connect_due(watcher);
+        run_timer_if_due(watcher); /* new handles ask for a timer of 0 */
+        collect_done(watcher);
+        wait_and_act(watcher, wait);
+        collect_done(watcher);
     }
     /* Free: every stream goes; stops still queued were handled above. */
     while (watcher->watches) {
         mc_kube_watch *w = watcher->watches;
         disconnect(w);
+        waiting_remove(w);
         list_remove(watcher, w);
         watch_free(w);
     }
@@ -446,6 +591,14 @@ static void *io_thread(void *arg)
 }
 
 /* ---- API ---- */
+
+static void close_fds(mc_kube_watcher *watcher)
+{
+    if (watcher->wake_fd >= 0)
+        close(watcher->wake_fd);
+    if (watcher->epoll_fd >= 0)
+        close(watcher->epoll_fd);
+}
 
 int mc_kube_watcher_new(mc_kube_watcher **out, mc_err *err)
 {
@@ -459,11 +612,31 @@ int mc_kube_watcher_new(mc_kube_watcher **out, mc_err *err)
     atomic_init(&watcher->failed, 0);
     pthread_mutex_init(&watcher->lock, NULL);
     pthread_cond_init(&watcher->stopped, NULL);
+    watcher->timer_ms = -1;
+    watcher->wake_fd = -1;
+    watcher->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (watcher->epoll_fd < 0) {
+        mc_err_set(err, MC_EIO, "watcher: cannot create an epoll set: %s", strerror(errno));
+        goto fail;
+    }
+    watcher->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event wake_ev = {.events = EPOLLIN};
+    wake_ev.data.fd = watcher->wake_fd;
+    if (watcher->wake_fd < 0 ||
+        epoll_ctl(watcher->epoll_fd, EPOLL_CTL_ADD, watcher->wake_fd, &wake_ev) != 0) {
+        mc_err_set(err, MC_EIO, "watcher: cannot create its wake-up eventfd: %s",
+                   strerror(errno));
+        goto fail;
+    }
     watcher->multi = curl_multi_init();
     if (!watcher->multi) {
         mc_err_set(err, MC_ENOMEM, "watcher: cannot create a curl multi handle");
         goto fail;
     }
+    curl_multi_setopt(watcher->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(watcher->multi, CURLMOPT_SOCKETDATA, watcher);
+    curl_multi_setopt(watcher->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(watcher->multi, CURLMOPT_TIMERDATA, watcher);
     if (pthread_create(&watcher->thread, NULL, io_thread, watcher) != 0) {
         mc_err_set(err, MC_ENOMEM, "watcher: cannot start the I/O thread");
         goto fail;
@@ -473,6 +646,7 @@ int mc_kube_watcher_new(mc_kube_watcher **out, mc_err *err)
 fail:
     if (watcher->multi)
         curl_multi_cleanup(watcher->multi);
+    close_fds(watcher);
     pthread_cond_destroy(&watcher->stopped);
     pthread_mutex_destroy(&watcher->lock);
     free(watcher);
@@ -486,9 +660,10 @@ void mc_kube_watcher_free(mc_kube_watcher *watcher)
     pthread_mutex_lock(&watcher->lock);
     watcher->quit = 1;
     pthread_mutex_unlock(&watcher->lock);
-    curl_multi_wakeup(watcher->multi);
+    wake(watcher);
     pthread_join(watcher->thread, NULL);
-    curl_multi_cleanup(watcher->multi);
+    curl_multi_cleanup(watcher->multi); /* may still call on_socket: fds closed after */
+    close_fds(watcher);
     pthread_cond_destroy(&watcher->stopped);
     pthread_mutex_destroy(&watcher->lock);
     free(watcher);
@@ -552,7 +727,7 @@ int mc_kube_watch_start(mc_kube_watcher *watcher, mc_kube_client *client,
     pthread_mutex_lock(&watcher->lock);
     enqueue(watcher, &w->start_cmd);
     pthread_mutex_unlock(&watcher->lock);
-    curl_multi_wakeup(watcher->multi);
+    wake(watcher);
     *out = w;
     return MC_OK;
 }
@@ -576,7 +751,7 @@ void mc_kube_watch_stop(mc_kube_watch *watch)
     pthread_mutex_lock(&watcher->lock);
     enqueue(watcher, &watch->stop_cmd);
     pthread_mutex_unlock(&watcher->lock);
-    curl_multi_wakeup(watcher->multi);
+    wake(watcher);
     pthread_mutex_lock(&watcher->lock);
     while (!watch->stop_done)
         pthread_cond_wait(&watcher->stopped, &watcher->lock);

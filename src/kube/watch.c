@@ -1,19 +1,28 @@
 /* watch.c - every watch stream of a process on one I/O thread (see watch.h).
  *
- * One curl multi handle carries all streams. Other threads talk to the
- * thread through a command queue under watcher->lock, and wake it with
- * curl_multi_wakeup; everything else about a stream (its easy handle, line
- * buffer, resourceVersion, backoff) belongs to the I/O thread alone, so the
- * hot path takes no lock. A stop waits until the I/O thread has let go of
- * the stream, which is what guarantees that its callback never runs again.
+ * One curl multi handle carries all streams, driven by libcurl's socket API:
+ * curl tells us which sockets to watch (an epoll set), and after each round
+ * we ask it when it wants to be called back anyway, so a wake-up costs the
+ * streams that have data, not all of them. New connections are let through
+ * a few at a time (MAX_HANDSHAKES). Other threads talk to the thread through
+ * a command queue under watcher->lock and wake it through an eventfd in the
+ * same epoll set; everything else about a stream belongs to the I/O thread
+ * alone, so the hot path takes no lock. A stop waits until the I/O thread
+ * has let go of the stream, which is what guarantees that its callback never
+ * runs again.
  */
 #include "kube/watch.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/status.h"
 #include "kube/internal.h"
@@ -21,13 +30,31 @@
 #include "util/clock.h"
 #include "util/str.h"
 
-#define LINE_MAX_BYTES  (16u << 20) /* one NDJSON event; beyond: broken stream */
-#define ERROR_BODY_MAX  (64u << 10) /* body of a non-200 reply */
-#define BACKOFF_BASE_MS 250
-#define BACKOFF_MAX_MS  10000
-#define POLL_MAX_MS     1000
+#define LINE_MAX_BYTES     (16u << 20) /* one NDJSON event; beyond: broken stream */
+#define ERROR_BODY_MAX     (64u << 10) /* body of a non-200 reply */
+#define BACKOFF_BASE_MS    250
+#define BACKOFF_MAX_MS     10000
+#define POLL_MAX_MS        1000   /* the longest sleep */
+#define EVENTS_MAX         256    /* epoll events taken per wake-up */
+#define CONNECT_TIMEOUT_MS 10000L /* TCP + TLS */
+/* Streams starting a connection at once. Every handshake costs this thread
+ * CPU, and all of a round share CONNECT_TIMEOUT_MS: 2 000 let through at
+ * once on a starved CPU (ASan, a loaded machine) took longer than that as a
+ * batch, every one timed out, and they came back together: no stream ever
+ * got through. A stream leaves the count when the server answers (headers),
+ * when its transfer ends, or after HANDSHAKE_SLOT_MS (then it is waiting on
+ * the network, e.g. an unreachable cluster, not on us). */
+#define MAX_HANDSHAKES    64
+#define HANDSHAKE_SLOT_MS 2000
 
 typedef enum { CMD_START, CMD_STOP } command_type;
+
+/* A FIFO of streams, linked through the streams' queue_prev/queue_next: a
+ * stream is on at most one (waiting to connect, or in its handshake). */
+typedef struct stream_queue {
+    mc_kube_watch *head, *tail;
+    unsigned count;
+} stream_queue;
 
 typedef struct command {
     command_type type;    /* immutable */
@@ -67,21 +94,28 @@ struct mc_kube_watch {
     int connected_once;             /* I/O thread */
     unsigned failures;              /* I/O thread: consecutive failures (backoff exponent) */
     int64_t next_connect_ms;        /* I/O thread: when to connect while easy is NULL */
+    int64_t handshake_start_ms;     /* I/O thread: when it joined handshaking */
     mc_kube_watch *prev, *next;     /* I/O thread: the watcher's list */
+    stream_queue *queue;            /* I/O thread: waiting, handshaking or NULL */
+    mc_kube_watch *queue_prev, *queue_next; /* I/O thread: links in queue */
 };
 
 struct mc_kube_watcher {
-    pthread_t thread;       /* immutable */
-    CURLM *multi;           /* I/O thread (curl_multi_wakeup from any thread) */
-    pthread_mutex_t lock;   /* guards cmds, cmds_tail, quit, every watch's stop_done */
-    pthread_cond_t stopped; /* lock: a stop_done became 1 */
-    command *cmds;          /* lock: FIFO of commands */
-    command **cmds_tail;    /* lock */
-    int quit;               /* lock: free asked the thread to end */
-    mc_kube_watch *watches; /* I/O thread: started, not yet released */
-    atomic_ulong reconnects; /* every watch's reconnects (written by the I/O thread) */
-    atomic_ulong expired;    /* watches ended by 410 Expired (written by the I/O thread) */
-    atomic_ulong failed;     /* watches ended by a permanent failure (I/O thread) */
+    pthread_t thread;         /* immutable */
+    CURLM *multi;             /* I/O thread */
+    int epoll_fd;             /* immutable: curl's sockets and wake_fd */
+    int wake_fd;              /* immutable: an eventfd; any thread writes to wake the I/O thread */
+    pthread_mutex_t lock;     /* guards cmds, cmds_tail, quit, every watch's stop_done */
+    pthread_cond_t stopped;   /* lock: a stop_done became 1 */
+    command *cmds;            /* lock: FIFO of commands */
+    command **cmds_tail;      /* lock */
+    int quit;                 /* lock: free asked the thread to end */
+    mc_kube_watch *watches;   /* I/O thread: started, not yet released */
+    stream_queue waiting;     /* I/O thread: no connection, one due at next_connect_ms */
+    stream_queue handshaking; /* I/O thread: connecting, oldest first (MAX_HANDSHAKES) */
+    atomic_ulong reconnects;  /* every watch's reconnects (written by the I/O thread) */
+    atomic_ulong expired;     /* watches ended by 410 Expired (written by the I/O thread) */
+    atomic_ulong failed;      /* watches ended by a permanent failure (I/O thread) */
 };
 
 static void watch_free(mc_kube_watch *w)
@@ -204,10 +238,47 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 /* ---- connections ---- */
 
+static void queue_remove(mc_kube_watch *w)
+{
+    stream_queue *q = w->queue;
+    if (!q)
+        return;
+    if (w->queue_prev)
+        w->queue_prev->queue_next = w->queue_next;
+    else
+        q->head = w->queue_next;
+    if (w->queue_next)
+        w->queue_next->queue_prev = w->queue_prev;
+    else
+        q->tail = w->queue_prev;
+    q->count--;
+    w->queue = NULL;
+    w->queue_prev = w->queue_next = NULL;
+}
+
+/* Appends w to q (leaving the queue it was on). */
+static void queue_push(stream_queue *q, mc_kube_watch *w)
+{
+    if (w->queue == q)
+        return;
+    queue_remove(w);
+    w->queue = q;
+    w->queue_prev = q->tail;
+    w->queue_next = NULL;
+    if (q->tail)
+        q->tail->queue_next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    q->count++;
+}
+
 static void disconnect(mc_kube_watch *w)
 {
     if (!w->easy)
         return;
+    if (w->queue == &w->watcher->handshaking)
+        queue_remove(w);
     curl_multi_remove_handle(w->watcher->multi, w->easy);
     curl_easy_cleanup(w->easy);
     curl_slist_free_all(w->headers);
@@ -215,11 +286,30 @@ static void disconnect(mc_kube_watch *w)
     w->headers = NULL;
 }
 
+/* The waiting queue holds the streams without a connection that will get
+ * one, so a wake-up looks at those only, not at every stream. */
+static void connect_at(mc_kube_watch *w, int64_t when_ms)
+{
+    w->next_connect_ms = when_ms;
+    queue_push(&w->watcher->waiting, w);
+}
+
 static void schedule_reconnect(mc_kube_watch *w)
 {
     long delay = mc_kube_backoff_ms(w->failures, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
     w->failures++;
-    w->next_connect_ms = mc_clock_now_ms() + delay;
+    connect_at(w, mc_clock_now_ms() + delay);
+}
+
+/* CURLOPT_HEADERFUNCTION: the server answered, so the stream's handshake
+ * slot goes to the next one. */
+static size_t on_header(char *ptr, size_t size, size_t nitems, void *userdata)
+{
+    mc_kube_watch *w = userdata;
+    (void)ptr;
+    if (w->queue == &w->watcher->handshaking)
+        queue_remove(w);
+    return size * nitems;
 }
 
 static void connect_stream(mc_kube_watch *w)
@@ -258,8 +348,10 @@ static void connect_stream(mc_kube_watch *w)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, w);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, w);
     curl_easy_setopt(e, CURLOPT_PRIVATE, w);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(w->timeout_seconds + 60) * 1000L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
@@ -276,6 +368,8 @@ static void connect_stream(mc_kube_watch *w)
         schedule_reconnect(w);
         return;
     }
+    w->handshake_start_ms = mc_clock_now_ms();
+    queue_push(&w->watcher->handshaking, w);
     if (w->connected_once) {
         /* the total first: a reader of the stream's count then the total
          * never sees the total behind */
@@ -321,7 +415,7 @@ static void on_done(mc_kube_watch *w, CURLcode result)
     if (http == 401 && !w->refreshed && mc_kube_can_refresh(w->client)) {
         w->refreshed = 1;
         w->refresh = 1;
-        w->next_connect_ms = mc_clock_now_ms();
+        connect_at(w, mc_clock_now_ms());
         return;
     }
     if (http == 410 || http == 401 || http == 403 || http == 404) {
@@ -362,10 +456,11 @@ static void run_commands(mc_kube_watcher *watcher, command *cmds)
         mc_kube_watch *w = cmds->watch;
         if (cmds->type == CMD_START) {
             list_add(watcher, w);
-            w->next_connect_ms = mc_clock_now_ms();
+            connect_at(w, mc_clock_now_ms());
         } else {
             w->stopped = 1;
             disconnect(w);
+            queue_remove(w);
             list_remove(watcher, w);
             if (cmds->self) {
                 watch_free(w);
@@ -391,21 +486,158 @@ static command *take_commands(mc_kube_watcher *watcher, int *quit)
     return cmds;
 }
 
-/* Connects the streams whose time has come; returns ms until the next one
- * (capped at POLL_MAX_MS). */
-static long connect_due(mc_kube_watcher *watcher)
+/* Streams in their handshake longer than HANDSHAKE_SLOT_MS give up their
+ * slot (the queue is oldest first). */
+static void release_slow_handshakes(mc_kube_watcher *watcher, int64_t now)
+{
+    while (watcher->handshaking.head &&
+           now - watcher->handshaking.head->handshake_start_ms >= HANDSHAKE_SLOT_MS)
+        queue_remove(watcher->handshaking.head);
+}
+
+/* Connects the waiting streams whose time has come, oldest first, while
+ * fewer than MAX_HANDSHAKES are connecting; returns ms until the next one is
+ * due or a slot frees by age (capped at POLL_MAX_MS). */
+static int64_t connect_due(mc_kube_watcher *watcher)
 {
     int64_t now = mc_clock_now_ms();
     int64_t wait = POLL_MAX_MS;
-    for (mc_kube_watch *w = watcher->watches; w; w = w->next) {
-        if (w->easy || w->terminal || w->stopped)
-            continue;
-        if (w->next_connect_ms <= now)
-            connect_stream(w);
-        else if (w->next_connect_ms - now < wait)
+    release_slow_handshakes(watcher, now);
+    mc_kube_watch *next;
+    for (mc_kube_watch *w = watcher->waiting.head; w; w = next) {
+        next = w->queue_next;
+        if (watcher->handshaking.count >= MAX_HANDSHAKES)
+            break;
+        if (w->terminal || w->stopped) {
+            queue_remove(w);
+        } else if (w->next_connect_ms <= now) {
+            queue_remove(w);
+            connect_stream(w); /* on failure, back on the waiting queue's tail */
+        } else if (w->next_connect_ms - now < wait) {
             wait = w->next_connect_ms - now;
+        }
     }
-    return (long)wait;
+    mc_kube_watch *oldest = watcher->handshaking.head;
+    if (watcher->waiting.head && oldest) {
+        int64_t slot_frees = oldest->handshake_start_ms + HANDSHAKE_SLOT_MS - now;
+        if (slot_frees < wait)
+            wait = slot_frees < 0 ? 0 : slot_frees;
+    }
+    return wait;
+}
+
+/* CURLMOPT_SOCKETFUNCTION: curl says which events a socket waits for.
+ * socketp is NULL for a socket curl has not told us about before (ADD),
+ * else what we assigned (MOD). Each falls back on the other: a closed fd
+ * leaves the epoll set by itself, and a new socket may reuse its number. */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    mc_kube_watcher *watcher = userp;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        /* called before curl closes it; ENOENT when the fd never got in */
+        epoll_ctl(watcher->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.data.fd = fd};
+    if (what & CURL_POLL_IN)
+        ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT)
+        ev.events |= EPOLLOUT;
+    int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(watcher->epoll_fd, op, fd, &ev) != 0) {
+        int retry = errno == EEXIST ? EPOLL_CTL_MOD : errno == ENOENT ? EPOLL_CTL_ADD : -1;
+        /* out of memory or over the epoll watch limit: on -1 curl aborts
+         * the transfers (CURLM_ABORTED_BY_CALLBACK) and they reconnect */
+        if (retry < 0 || epoll_ctl(watcher->epoll_fd, retry, fd, &ev) != 0)
+            return -1;
+    }
+    if (!socketp)
+        curl_multi_assign(watcher->multi, fd, watcher);
+    return 0;
+}
+
+/* ms until curl must be called with CURL_SOCKET_TIMEOUT (0: now), or -1.
+ * Asked after every round instead of kept from CURLMOPT_TIMERFUNCTION:
+ * libcurl (7.88) skips that callback when the deadline equals the last one
+ * it reported, and a lost 0-ms deadline is a stream stalled for good, since
+ * it is how curl asks to come back for bytes OpenSSL already decrypted and
+ * buffered, when nothing new arrives on the socket. */
+static long curl_deadline_ms(mc_kube_watcher *watcher)
+{
+    long ms = -1;
+    if (curl_multi_timeout(watcher->multi, &ms) != CURLM_OK)
+        return POLL_MAX_MS;
+    return ms;
+}
+
+static void act(mc_kube_watcher *watcher, curl_socket_t fd, int mask)
+{
+    int running = 0;
+    curl_multi_socket_action(watcher->multi, fd, mask, &running);
+}
+
+static void collect_done(mc_kube_watcher *watcher)
+{
+    CURLMsg *msg;
+    int left = 0;
+    while ((msg = curl_multi_info_read(watcher->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        mc_kube_watch *w = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
+        if (w)
+            on_done(w, msg->data.result);
+    }
+}
+
+static void drain_wake(mc_kube_watcher *watcher)
+{
+    uint64_t count;
+    while (read(watcher->wake_fd, &count, sizeof(count)) > 0)
+        ;
+}
+
+static void wake(mc_kube_watcher *watcher)
+{
+    uint64_t one = 1;
+    while (write(watcher->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+}
+
+/* An error or hang-up is passed on as readable (an error also as writable,
+ * for a connect in progress), so that curl's own read or connect check finds
+ * out what it was. */
+static int select_mask(uint32_t events)
+{
+    int mask = 0;
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+        mask |= CURL_CSELECT_IN;
+    if (events & (EPOLLOUT | EPOLLERR))
+        mask |= CURL_CSELECT_OUT;
+    if (events & EPOLLERR)
+        mask |= CURL_CSELECT_ERR;
+    return mask;
+}
+
+/* Sleeps until a socket is ready, curl's deadline, a connect is due, or
+ * another thread wakes us; lets curl act on the ready sockets only, then on
+ * its deadline if it passed. */
+static void wait_and_act(mc_kube_watcher *watcher, int64_t wait)
+{
+    long deadline = curl_deadline_ms(watcher);
+    if (deadline >= 0 && deadline < wait)
+        wait = deadline;
+    struct epoll_event events[EVENTS_MAX];
+    int n = epoll_wait(watcher->epoll_fd, events, EVENTS_MAX, (int)wait);
+    for (int i = 0; i < n; i++) {
+        if (events[i].data.fd == watcher->wake_fd)
+            drain_wake(watcher);
+        else
+            act(watcher, events[i].data.fd, select_mask(events[i].events));
+    }
+    if (curl_deadline_ms(watcher) == 0)
+        act(watcher, CURL_SOCKET_TIMEOUT, 0);
 }
 
 static void *io_thread(void *arg)
@@ -416,29 +648,15 @@ static void *io_thread(void *arg)
         run_commands(watcher, take_commands(watcher, &quit));
         if (quit)
             break;
-        long wait = connect_due(watcher);
-        int running = 0;
-        curl_multi_perform(watcher->multi, &running);
-        CURLMsg *msg;
-        int left = 0;
-        while ((msg = curl_multi_info_read(watcher->multi, &left))) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            mc_kube_watch *w = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&w);
-            if (w)
-                on_done(w, msg->data.result);
-        }
-        long curl_wait = -1;
-        curl_multi_timeout(watcher->multi, &curl_wait);
-        if (curl_wait >= 0 && curl_wait < wait)
-            wait = curl_wait;
-        curl_multi_poll(watcher->multi, NULL, 0, (int)wait, NULL);
+        int64_t wait = connect_due(watcher); /* new handles: curl's deadline is 0 */
+        wait_and_act(watcher, wait);
+        collect_done(watcher);
     }
     /* Free: every stream goes; stops still queued were handled above. */
     while (watcher->watches) {
         mc_kube_watch *w = watcher->watches;
         disconnect(w);
+        queue_remove(w);
         list_remove(watcher, w);
         watch_free(w);
     }
@@ -446,6 +664,14 @@ static void *io_thread(void *arg)
 }
 
 /* ---- API ---- */
+
+static void close_fds(mc_kube_watcher *watcher)
+{
+    if (watcher->wake_fd >= 0)
+        close(watcher->wake_fd);
+    if (watcher->epoll_fd >= 0)
+        close(watcher->epoll_fd);
+}
 
 int mc_kube_watcher_new(mc_kube_watcher **out, mc_err *err)
 {
@@ -459,11 +685,27 @@ int mc_kube_watcher_new(mc_kube_watcher **out, mc_err *err)
     atomic_init(&watcher->failed, 0);
     pthread_mutex_init(&watcher->lock, NULL);
     pthread_cond_init(&watcher->stopped, NULL);
+    watcher->wake_fd = -1;
+    watcher->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (watcher->epoll_fd < 0) {
+        mc_err_set(err, MC_EIO, "watcher: cannot create an epoll set: %s", strerror(errno));
+        goto fail;
+    }
+    watcher->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event wake_ev = {.events = EPOLLIN};
+    wake_ev.data.fd = watcher->wake_fd;
+    if (watcher->wake_fd < 0 ||
+        epoll_ctl(watcher->epoll_fd, EPOLL_CTL_ADD, watcher->wake_fd, &wake_ev) != 0) {
+        mc_err_set(err, MC_EIO, "watcher: cannot create its wake-up eventfd: %s", strerror(errno));
+        goto fail;
+    }
     watcher->multi = curl_multi_init();
     if (!watcher->multi) {
         mc_err_set(err, MC_ENOMEM, "watcher: cannot create a curl multi handle");
         goto fail;
     }
+    curl_multi_setopt(watcher->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(watcher->multi, CURLMOPT_SOCKETDATA, watcher);
     if (pthread_create(&watcher->thread, NULL, io_thread, watcher) != 0) {
         mc_err_set(err, MC_ENOMEM, "watcher: cannot start the I/O thread");
         goto fail;
@@ -473,6 +715,7 @@ int mc_kube_watcher_new(mc_kube_watcher **out, mc_err *err)
 fail:
     if (watcher->multi)
         curl_multi_cleanup(watcher->multi);
+    close_fds(watcher);
     pthread_cond_destroy(&watcher->stopped);
     pthread_mutex_destroy(&watcher->lock);
     free(watcher);
@@ -486,9 +729,10 @@ void mc_kube_watcher_free(mc_kube_watcher *watcher)
     pthread_mutex_lock(&watcher->lock);
     watcher->quit = 1;
     pthread_mutex_unlock(&watcher->lock);
-    curl_multi_wakeup(watcher->multi);
+    wake(watcher);
     pthread_join(watcher->thread, NULL);
-    curl_multi_cleanup(watcher->multi);
+    curl_multi_cleanup(watcher->multi); /* may still call on_socket: fds closed after */
+    close_fds(watcher);
     pthread_cond_destroy(&watcher->stopped);
     pthread_mutex_destroy(&watcher->lock);
     free(watcher);
@@ -552,7 +796,7 @@ int mc_kube_watch_start(mc_kube_watcher *watcher, mc_kube_client *client,
     pthread_mutex_lock(&watcher->lock);
     enqueue(watcher, &w->start_cmd);
     pthread_mutex_unlock(&watcher->lock);
-    curl_multi_wakeup(watcher->multi);
+    wake(watcher);
     *out = w;
     return MC_OK;
 }
@@ -576,7 +820,7 @@ void mc_kube_watch_stop(mc_kube_watch *watch)
     pthread_mutex_lock(&watcher->lock);
     enqueue(watcher, &watch->stop_cmd);
     pthread_mutex_unlock(&watcher->lock);
-    curl_multi_wakeup(watcher->multi);
+    wake(watcher);
     pthread_mutex_lock(&watcher->lock);
     while (!watch->stop_done)
         pthread_cond_wait(&watcher->stopped, &watcher->lock);

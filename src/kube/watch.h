@@ -1,6 +1,10 @@
 /* watch.h - many watch streams on one I/O thread: one libcurl multi handle
  * carries every watch of a process (thousands of them), parses their NDJSON
- * events and hands them to callbacks on that thread.
+ * events and hands them to callbacks on that thread. The thread sleeps in
+ * epoll on curl's sockets (libcurl's socket API) and wakes for the streams
+ * with data, curl's next deadline, a reconnect due, or a start/stop; at most
+ * 64 streams are in their TLS handshake at once, the others wait their turn
+ * (docs/kube.md).
  *
  * A watch follows the resourceVersion of the events it delivered (BOOKMARKs
  * included) and reconnects from it with jittered backoff when the stream

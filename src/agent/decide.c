@@ -220,8 +220,10 @@ static const mc_api_bytes_entry *key_entry(const mc_api_secret *secret)
     return e && e->len > 0 ? e : NULL;
 }
 
-/* Parses the key Secret's private key into *key (caller frees). */
-static int load_key(const mc_api_secret *secret, mc_pki_key **key, mc_err *err)
+/* Parses the key Secret's private key into *key (caller frees), or takes
+ * it from cache (NULL: none) when that Secret version was parsed before. */
+static int load_key(mc_agent_cache *cache, const mc_api_secret *secret, mc_pki_key **key,
+                    mc_err *err)
 {
     char what[320];
     mc_api_meta_describe(&secret->metadata, "secret", what, sizeof(what));
@@ -230,7 +232,8 @@ static int load_key(const mc_api_secret *secret, mc_pki_key **key, mc_err *err)
     const mc_api_bytes_entry *e = key_entry(secret);
     if (!e)
         return mc_err_set(err, MC_EINVAL, "%s: no %s", what, MC_AGENT_KEY_DATA);
-    return mc_pki_key_from_pem((const char *)e->data, e->len, what, key, err);
+    return mc_agent_cache_key(cache, &secret->metadata, (const char *)e->data, e->len, what, key,
+                              err);
 }
 
 /* The usable key of the observation: present, owned, parseable. */
@@ -239,7 +242,7 @@ static int usable_key(decide_ctx *c, mc_pki_key **key)
     const mc_api_secret *s = c->obs->key_secret;
     if (!s || !owned_by(&s->metadata, c->ic) || s->metadata.deletion_timestamp)
         return MC_ENOTFOUND;
-    return load_key(s, key, NULL);
+    return load_key(c->obs->cache, s, key, NULL);
 }
 
 /* MC_OK when the request's CSR comes from key and asks for exactly the spec. */
@@ -336,6 +339,52 @@ static const char *data_str(const mc_api_secret *s, const char *key)
     return e && e->len > 0 ? (const char *)e->data : NULL;
 }
 
+/* The identity of the output check's verdict (cache.h): the bundle's files,
+ * the layout, the spec's org and hosts, and the key Secret's version. */
+static int output_identity(const decide_ctx *c, const mc_api_secret *out_secret,
+                           const mc_pki_bundle *bundle, mc_agent_cache_id *id)
+{
+    const mc_api_object_meta *key_meta = &c->obs->key_secret->metadata;
+    const char *format = c->obs->output_format == MC_BUNDLE_TLS ? "tls" : "istio";
+    const char *fields[] = {bundle->ca_cert,  bundle->ca_key,       bundle->cert_chain,
+                            bundle->root_cert, format,              c->org,
+                            key_meta->uid,     key_meta->resource_version};
+    enum { FIELDS = sizeof(fields) / sizeof(fields[0]), HOSTS_MAX = 32 - FIELDS };
+    mc_pki_hash_part parts[FIELDS + HOSTS_MAX];
+    if (c->host_count > HOSTS_MAX)
+        return MC_ELIMIT; /* not cached: checked in full every time */
+    for (size_t i = 0; i < FIELDS + c->host_count; i++) {
+        const char *v = i < FIELDS ? fields[i] : c->hosts[i - FIELDS];
+        parts[i] = (mc_pki_hash_part){v, v ? strlen(v) : 0};
+    }
+    return mc_agent_cache_identify(&out_secret->metadata, parts, FIELDS + c->host_count, id);
+}
+
+/* Whether the bundle verifies at now (pki/bundle.h: chain, validity, key)
+ * and its certificate carries the spec's org and hosts. A success is
+ * remembered in the observation's cache for this exact output Secret
+ * version, key Secret version and spec, within the certificates' validity. */
+static int bundle_verified(decide_ctx *c, const mc_api_secret *out_secret,
+                           const mc_pki_bundle *bundle)
+{
+    mc_agent_cache *cache = c->obs->cache;
+    mc_agent_cache_id id;
+    int cacheable = cache && output_identity(c, out_secret, bundle, &id) == MC_OK;
+    if (cacheable && mc_agent_cache_output_matches(cache, &out_secret->metadata, &id, c->obs->now))
+        return 1;
+    if (mc_pki_bundle_verify(bundle, NULL, NULL, c->obs->now, NULL, NULL) != MC_OK)
+        return 0;
+    mc_pki_cert *cert = NULL;
+    int ok = mc_pki_cert_from_pem(bundle->ca_cert, strlen(bundle->ca_cert), "output", &cert,
+                                  NULL) == MC_OK &&
+             mc_pki_cert_check_identity(cert, c->org, c->hosts, c->host_count, NULL) == MC_OK;
+    mc_pki_cert_free(cert);
+    time_t from = 0, until = 0;
+    if (ok && cacheable && mc_pki_bundle_validity(bundle, &from, &until, NULL) == MC_OK)
+        mc_agent_cache_output_remember(cache, &out_secret->metadata, &id, from, until);
+    return ok;
+}
+
 /* Checks the output Secret's contents against the key PEM and the spec (see
  * the file comment); *issuance and *issued_at (optional) receive its
  * annotations. */
@@ -361,13 +410,7 @@ static int output_contents_match(decide_ctx *c, const mc_api_secret *out_secret,
     if (strlen(bundle.ca_key) != key_pem->len ||
         memcmp(bundle.ca_key, key_pem->data, key_pem->len) != 0)
         return 0;
-    if (mc_pki_bundle_verify(&bundle, NULL, NULL, c->obs->now, NULL, NULL) != MC_OK)
-        return 0;
-    mc_pki_cert *cert = NULL;
-    int ok = mc_pki_cert_from_pem(bundle.ca_cert, strlen(bundle.ca_cert), "output", &cert, NULL) ==
-                 MC_OK &&
-             mc_pki_cert_check_identity(cert, c->org, c->hosts, c->host_count, NULL) == MC_OK;
-    mc_pki_cert_free(cert);
+    int ok = bundle_verified(c, out_secret, &bundle);
     if (ok && issuance)
         *issuance = id;
     if (ok && issued_at)
@@ -491,7 +534,7 @@ static void decide_pending(decide_ctx *c)
                        c->what, c->ic->metadata.namespace, c->ic->metadata.name);
         return;
     }
-    if (load_key(ks, &key, NULL) != MC_OK || !key_fits_spec(c, key) ||
+    if (load_key(obs->cache, ks, &key, NULL) != MC_OK || !key_fits_spec(c, key) ||
         (mc_api_issued_certificate_renewing(&c->ic->status) && key_in_output(c))) {
         /* unusable, of another spec.keyType, or during a renewal the key
          * being replaced */
@@ -1121,7 +1164,7 @@ int mc_agent_build_request(const mc_agent_observation *obs, json_t **request_out
                         ic->metadata.namespace, ic->metadata.name);
         goto out;
     }
-    if ((rc = load_key(obs->key_secret, &key, err)) ||
+    if ((rc = load_key(obs->cache, obs->key_secret, &key, err)) ||
         (rc = mc_pki_csr_create(key, ic->spec.org ? ic->spec.org : "",
                                 (const char *const *)ic->spec.hosts, ic->spec.hosts_len, &csr,
                                 err)) ||

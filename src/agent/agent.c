@@ -99,6 +99,7 @@ struct mc_agent {
     const char *all_names[INFORMERS_MAX];
     size_t all_count;
     mc_event_broadcaster *broadcaster; /* the process's Event writer (one thread) */
+    int owns_broadcaster;              /* 0: shared with other agents (options) */
     mc_event_recorder *events;         /* Events about what the workers do (thread-safe) */
     agent_metrics metrics;             /* immutable after new */
     mc_agent_cache *cache;             /* keys and output verdicts of earlier reconciles
@@ -1242,7 +1243,10 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
         goto fail;
     mc_event_broadcaster_options event_options = {.component = "meshcert-agent",
                                                   .dropped = agent->metrics.runtime.events_dropped};
-    if ((rc = mc_event_broadcaster_new(&event_options, &agent->broadcaster, err)) ||
+    agent->owns_broadcaster = !options->broadcaster;
+    agent->broadcaster = options->broadcaster;
+    if ((agent->owns_broadcaster &&
+         (rc = mc_event_broadcaster_new(&event_options, &agent->broadcaster, err))) ||
         (rc = mc_event_recorder_new(agent->broadcaster, agent->client, &agent->events, err)))
         goto fail;
     if ((rc = new_informers(agent, err)))
@@ -1320,7 +1324,8 @@ void mc_agent_free(mc_agent *agent)
         mc_informer_free(agent->all[i]);
     mc_controller_free(agent->controller);
     mc_event_recorder_free(agent->events); /* after the workers: writes what they recorded */
-    mc_event_broadcaster_free(agent->broadcaster);
+    if (agent->owns_broadcaster)
+        mc_event_broadcaster_free(agent->broadcaster);
     if (agent->owns_io) {
         mc_informer_runner_free(agent->informers);
         mc_kube_watcher_free(agent->watcher);

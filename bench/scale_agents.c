@@ -149,9 +149,12 @@ int main(int argc, char **argv)
     mc_informer_runner *runner = NULL;
     if (mc_kube_watcher_new(&watcher, &err) || mc_informer_runner_new(watcher, list_workers, &runner, &err))
         die("watch thread and informer runner", &err);
-    /* room for a burst of every agent's Events of one issuance (about 5 each) */
+    /* One writer thread for every agent's Events: room for the burst of all
+     * issuances at once (about 8 Events each) several times over, so that
+     * a writer behind the agents delays Events and drops none (a slot is
+     * ~80 bytes). */
     mc_event_broadcaster_options event_options = {.component = "meshcert-agent",
-                                                  .queue_size = 8 * n};
+                                                  .queue_size = 64 * n};
     mc_event_broadcaster *broadcaster = NULL;
     if (mc_event_broadcaster_new(&event_options, &broadcaster, &err))
         die("event broadcaster", &err);

@@ -17,7 +17,7 @@
 #define SECRET_KEY_MAX 512
 
 typedef struct cache_entry {
-    char secret[SECRET_KEY_MAX]; /* "namespace/name"; "" for a free slot */
+    char secret[SECRET_KEY_MAX]; /* "namespace/name" */
     mc_agent_cache_id id;        /* the inputs the value was derived from */
     mc_pki_key *key;             /* keys table: the parsed key (owned) */
     time_t valid_from;           /* verdicts table: when the verdict holds */
@@ -26,7 +26,8 @@ typedef struct cache_entry {
 } cache_entry;
 
 typedef struct cache_table {
-    cache_entry *entries; /* capacity slots */
+    cache_entry *entries; /* capacity slots, the first len in use */
+    size_t len;
     size_t capacity;
 } cache_table;
 
@@ -53,9 +54,20 @@ static int table_init(cache_table *t, size_t capacity)
 
 static void table_free(cache_table *t)
 {
-    for (size_t i = 0; t->entries && i < t->capacity; i++)
+    for (size_t i = 0; i < t->len; i++)
         entry_clear(&t->entries[i]);
     free(t->entries);
+}
+
+/* Lock held: empties entry e, keeping the used slots first. */
+static void table_remove(cache_table *t, cache_entry *e)
+{
+    entry_clear(e);
+    cache_entry *last = &t->entries[--t->len];
+    if (e != last) {
+        *e = *last; /* moves the key handle too */
+        memset(last, 0, sizeof(*last));
+    }
 }
 
 /* "namespace/name" into out; -1 without a name or when too long. */
@@ -70,8 +82,8 @@ static int secret_key(const char *ns, const char *name, char out[SECRET_KEY_MAX]
 /* Lock held: the entry of secret, or NULL. */
 static cache_entry *table_find(cache_table *t, const char *secret)
 {
-    for (size_t i = 0; i < t->capacity; i++)
-        if (t->entries[i].secret[0] && strcmp(t->entries[i].secret, secret) == 0)
+    for (size_t i = 0; i < t->len; i++)
+        if (strcmp(t->entries[i].secret, secret) == 0)
             return &t->entries[i];
     return NULL;
 }
@@ -81,9 +93,8 @@ static cache_entry *table_find(cache_table *t, const char *secret)
 static cache_entry *table_slot(mc_agent_cache *cache, cache_table *t, const char *secret)
 {
     cache_entry *slot = table_find(t, secret);
-    for (size_t i = 0; !slot && i < t->capacity; i++)
-        if (!t->entries[i].secret[0])
-            slot = &t->entries[i];
+    if (!slot && t->len < t->capacity)
+        slot = &t->entries[t->len++];
     if (!slot) {
         slot = &t->entries[0];
         for (size_t i = 1; i < t->capacity; i++)
@@ -223,9 +234,9 @@ void mc_agent_cache_forget(mc_agent_cache *cache, const char *ns, const char *na
     pthread_mutex_lock(&cache->lock);
     cache_entry *e = table_find(&cache->keys, key);
     if (e)
-        entry_clear(e);
+        table_remove(&cache->keys, e);
     if ((e = table_find(&cache->verdicts, key)))
-        entry_clear(e);
+        table_remove(&cache->verdicts, e);
     pthread_mutex_unlock(&cache->lock);
 }
 

@@ -40,7 +40,7 @@ typedef struct mc_agent_cache_stats {
 } mc_agent_cache_stats;
 
 /* Default room of each kind (keys, verdicts) per agent. */
-#define MC_AGENT_CACHE_CAPACITY 256
+#define MC_AGENT_CACHE_CAPACITY 64
 
 /* A new empty cache with room for capacity keys and capacity verdicts
  * (0: MC_AGENT_CACHE_CAPACITY). *out freed with mc_agent_cache_free. MC_ENOMEM. */

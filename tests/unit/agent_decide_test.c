@@ -1112,9 +1112,14 @@ static void test_cache_bounded(void **state)
     add_key(&w);
     const mc_api_bytes_entry *pem = mc_api_bytes_map_get(&w.key_secret->data, MC_AGENT_KEY_DATA);
     assert_non_null(pem);
-    const char *names[] = {"a", "b", "a", "c", "a", "b"};
-    /* a parsed, b parsed, a hit, c evicts b (a was used last), a hit, b parsed */
+    /* a parsed, b parsed, a hit, c evicts b (a was used last), a hit, b
+     * evicts c; "-" forgets a (deleted): b hit, a parsed with no eviction */
+    const char *names[] = {"a", "b", "a", "c", "a", "b", "-", "b", "a"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(names[i], "-") == 0) {
+            mc_agent_cache_forget(cache, NS, "a");
+            continue;
+        }
         mc_api_object_meta meta = {.name = (char *)names[i], .namespace = NS, .uid = "u",
                                    .resource_version = "1"};
         mc_pki_key *key = NULL;
@@ -1124,8 +1129,8 @@ static void test_cache_bounded(void **state)
         mc_pki_key_free(key);
     }
     mc_agent_cache_stats st = stats_of(cache);
-    assert_int_equal(st.key_parses, 4);
-    assert_int_equal(st.key_hits, 2);
+    assert_int_equal(st.key_parses, 5);
+    assert_int_equal(st.key_hits, 3);
     assert_int_equal(st.evictions, 2);
     world_free(&w);
     mc_agent_cache_free(cache);

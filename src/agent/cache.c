@@ -1,6 +1,6 @@
 /* cache.c - the agent's memo of parsed keys and output verdicts (cache.h).
  *
- * Two small tables (keys, verdicts) of at most `capacity` entries each,
+ * Three small tables (keys, verdicts, facts) of at most `capacity` entries each,
  * searched linearly: an agent holds a few IssuedCertificates, and a lookup
  * compares strings where the miss it saves costs an OpenSSL decoder set-up.
  */
@@ -22,6 +22,8 @@ typedef struct cache_entry {
     mc_pki_key *key;             /* keys table: the parsed key (owned) */
     time_t valid_from;           /* verdicts table: when the verdict holds */
     time_t valid_until;
+    void *facts; /* facts table: a copy of the caller's facts (owned) */
+    size_t facts_size;
     uint64_t used; /* tick of the last lookup that found it (LRU) */
 } cache_entry;
 
@@ -35,6 +37,7 @@ struct mc_agent_cache {
     pthread_mutex_t lock; /* guards everything below */
     cache_table keys;
     cache_table verdicts;
+    cache_table facts;
     uint64_t tick;
     mc_agent_cache_stats stats;
 };
@@ -42,6 +45,7 @@ struct mc_agent_cache {
 static void entry_clear(cache_entry *e)
 {
     mc_pki_key_free(e->key);
+    free(e->facts);
     memset(e, 0, sizeof(*e));
 }
 
@@ -115,10 +119,12 @@ int mc_agent_cache_new(size_t capacity, mc_agent_cache **out, mc_err *err)
     if (!capacity)
         capacity = MC_AGENT_CACHE_CAPACITY;
     if (!cache || table_init(&cache->keys, capacity) != MC_OK ||
-        table_init(&cache->verdicts, capacity) != MC_OK) {
+        table_init(&cache->verdicts, capacity) != MC_OK ||
+        table_init(&cache->facts, capacity) != MC_OK) {
         if (cache) {
             table_free(&cache->keys);
             table_free(&cache->verdicts);
+            table_free(&cache->facts);
         }
         free(cache);
         return mc_err_set(err, MC_ENOMEM, "agent cache: out of memory");
@@ -134,6 +140,7 @@ void mc_agent_cache_free(mc_agent_cache *cache)
         return;
     table_free(&cache->keys);
     table_free(&cache->verdicts);
+    table_free(&cache->facts);
     pthread_mutex_destroy(&cache->lock);
     free(cache);
 }
@@ -226,6 +233,44 @@ void mc_agent_cache_output_remember(mc_agent_cache *cache, const mc_api_object_m
     pthread_mutex_unlock(&cache->lock);
 }
 
+int mc_agent_cache_facts(mc_agent_cache *cache, const mc_api_object_meta *secret,
+                         const mc_agent_cache_id *id, void *facts, size_t size)
+{
+    char name[SECRET_KEY_MAX];
+    if (!cache || secret_key(secret->namespace, secret->name, name) != 0)
+        return 0;
+    pthread_mutex_lock(&cache->lock);
+    cache_entry *e = table_find(&cache->facts, name);
+    int hit = e && e->facts && e->facts_size == size &&
+              memcmp(e->id.digest, id->digest, sizeof(id->digest)) == 0;
+    if (hit) {
+        memcpy(facts, e->facts, size);
+        e->used = ++cache->tick;
+        cache->stats.facts_hits++;
+    } else {
+        cache->stats.facts_reads++;
+    }
+    pthread_mutex_unlock(&cache->lock);
+    return hit;
+}
+
+void mc_agent_cache_facts_remember(mc_agent_cache *cache, const mc_api_object_meta *secret,
+                                   const mc_agent_cache_id *id, const void *facts, size_t size)
+{
+    char name[SECRET_KEY_MAX];
+    void *copy = NULL;
+    if (!cache || secret_key(secret->namespace, secret->name, name) != 0 ||
+        !(copy = malloc(size)))
+        return;
+    memcpy(copy, facts, size);
+    pthread_mutex_lock(&cache->lock);
+    cache_entry *slot = table_slot(cache, &cache->facts, name);
+    slot->id = *id;
+    slot->facts = copy;
+    slot->facts_size = size;
+    pthread_mutex_unlock(&cache->lock);
+}
+
 void mc_agent_cache_forget(mc_agent_cache *cache, const char *ns, const char *name)
 {
     char key[SECRET_KEY_MAX];
@@ -237,6 +282,8 @@ void mc_agent_cache_forget(mc_agent_cache *cache, const char *ns, const char *na
         table_remove(&cache->keys, e);
     if ((e = table_find(&cache->verdicts, key)))
         table_remove(&cache->verdicts, e);
+    if ((e = table_find(&cache->facts, key)))
+        table_remove(&cache->facts, e);
     pthread_mutex_unlock(&cache->lock);
 }
 

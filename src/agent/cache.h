@@ -1,6 +1,8 @@
 /* cache.h - what the agent's decisions derive from immutable inputs, kept
- * between reconciles: the parsed private key of each key Secret, and the
- * verdict "matches" of the output-Secret check (decide.c). An issuance is
+ * between reconciles: the parsed private key of each key Secret, the
+ * verdict "matches" of the output-Secret check, and the status facts read
+ * from the output's certificates (validity, renewal time, root
+ * fingerprints) (decide.c). An issuance is
  * reconciled about ten times (once per event on any of its objects), and
  * OpenSSL 3.0 sets up a decoder for every PEM key it parses (bench/RESULTS.md).
  *
@@ -36,6 +38,8 @@ typedef struct mc_agent_cache_stats {
     uint64_t key_hits;      /* keys served from the cache */
     uint64_t output_checks; /* output Secrets looked up and not found: checked in full */
     uint64_t output_hits;   /* "matches" verdicts served from the cache */
+    uint64_t facts_reads;   /* output facts looked up and not found: read from the PEM */
+    uint64_t facts_hits;    /* output facts served from the cache */
     uint64_t evictions;     /* entries dropped for room (not for a deleted Secret) */
 } mc_agent_cache_stats;
 
@@ -80,6 +84,18 @@ int mc_agent_cache_output_matches(mc_agent_cache *cache, const mc_api_object_met
 void mc_agent_cache_output_remember(mc_agent_cache *cache, const mc_api_object_meta *secret,
                                     const mc_agent_cache_id *id, time_t valid_from,
                                     time_t valid_until);
+
+/* Copies into facts (size bytes) what mc_agent_cache_facts_remember kept
+ * for the Secret under exactly the inputs id and size: 1; 0 when there is
+ * none (counted as facts_reads: the caller reads them and remembers them).
+ * cache NULL: 0. facts must hold no secret. */
+int mc_agent_cache_facts(mc_agent_cache *cache, const mc_api_object_meta *secret,
+                         const mc_agent_cache_id *id, void *facts, size_t size);
+
+/* Keeps a copy of facts (size bytes, no secret) for the Secret under the
+ * inputs id. cache NULL or no memory: nothing. */
+void mc_agent_cache_facts_remember(mc_agent_cache *cache, const mc_api_object_meta *secret,
+                                   const mc_agent_cache_id *id, const void *facts, size_t size);
 
 /* Drops what is remembered for the Secret ns/name (it was deleted). */
 void mc_agent_cache_forget(mc_agent_cache *cache, const char *ns, const char *name);

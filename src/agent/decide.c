@@ -77,13 +77,21 @@ static const char *output_roots_file(const decide_ctx *c)
     return c->obs->output_format == MC_BUNDLE_TLS ? "ca.crt" : "root-cert.pem";
 }
 
-/* Fills the status facts of the certificate in the output Secret into a:
- * validity, renewal time, root fingerprints (all zero when unreadable). */
-static void output_facts(const decide_ctx *c, mc_agent_action *a)
+/* The status facts of the output Secret's certificates (output_facts). */
+typedef struct status_facts {
+    int64_t not_before, not_after, renewal_time;
+    char root_fingerprints[MC_AGENT_ROOTS_MAX][65];
+    size_t root_fingerprint_count;
+} status_facts;
+
+/* Reads the status facts of the certificate in the output Secret s into f:
+ * validity, renewal time (renew_before: the spec's), root fingerprints (all
+ * zero when unreadable). */
+static void read_output_facts(const decide_ctx *c, const mc_api_secret *s, int64_t renew_before,
+                              status_facts *f)
 {
-    const mc_api_secret *s = c->obs->output;
-    const char *cert_pem = s ? data_str(s, output_cert_file(c)) : NULL;
-    const char *roots_pem = s ? data_str(s, output_roots_file(c)) : NULL;
+    const char *cert_pem = data_str(s, output_cert_file(c));
+    const char *roots_pem = data_str(s, output_roots_file(c));
     mc_pki_cert *cert = NULL, **roots = NULL;
     size_t root_count = 0;
     time_t not_before = 0, not_after = 0;
@@ -91,23 +99,21 @@ static void output_facts(const decide_ctx *c, mc_agent_action *a)
         mc_pki_cert_from_pem(cert_pem, strlen(cert_pem), "output", &cert, NULL) != MC_OK ||
         mc_pki_cert_validity(cert, &not_before, &not_after) != MC_OK)
         goto out;
-    a->not_before = (int64_t)not_before;
-    a->not_after = (int64_t)not_after;
-    int64_t renew_before = 0;
+    f->not_before = (int64_t)not_before;
+    f->not_after = (int64_t)not_after;
     const char *issuance =
         mc_api_str_map_get(&s->metadata.annotations, MC_AGENT_ISSUANCE_ANNOTATION);
-    mc_api_issued_certificate_renew_before(c->ic, &renew_before, NULL);
     /* The lifetime counts from when the certificate was written: issuers
      * back-date notBefore for clock skew (pki/: 5 minutes), which would make
      * a 1 minute certificate due at once. */
     const char *written =
         mc_api_str_map_get(&s->metadata.annotations, MC_AGENT_ISSUED_AT_ANNOTATION);
-    int64_t start = a->not_before, written_at = 0;
+    int64_t start = f->not_before, written_at = 0;
     if (written && mc_time_parse(written, &written_at, NULL, NULL) == 0 && written_at > start &&
-        written_at < a->not_after)
+        written_at < f->not_after)
         start = written_at;
-    a->renewal_time =
-        mc_agent_renewal_time(start, a->not_after, renew_before, c->ic->metadata.uid, issuance);
+    f->renewal_time =
+        mc_agent_renewal_time(start, f->not_after, renew_before, c->ic->metadata.uid, issuance);
     if (!roots_pem || mc_pki_cert_list_from_pem(roots_pem, strlen(roots_pem), "output roots",
                                                 &roots, &root_count, NULL) != MC_OK)
         goto out;
@@ -116,12 +122,52 @@ static void output_facts(const decide_ctx *c, mc_agent_action *a)
         if (mc_pki_cert_sha256(roots[i], digest, NULL) != MC_OK)
             break;
         for (size_t j = 0; j < 32; j++)
-            snprintf(a->root_fingerprints[i] + 2 * j, 3, "%02x", digest[j]);
-        a->root_fingerprint_count = i + 1;
+            snprintf(f->root_fingerprints[i] + 2 * j, 3, "%02x", digest[j]);
+        f->root_fingerprint_count = i + 1;
     }
 out:
     mc_pki_cert_list_free(roots, root_count);
     mc_pki_cert_free(cert);
+}
+
+/* Fills the status facts of the output Secret into a (read_output_facts),
+ * remembered in the observation's cache per output Secret version,
+ * IssuedCertificate uid, renewBefore and layout: a FINISHED issuance is
+ * reconciled at every event on its objects, and OpenSSL 3.0 sets up a key
+ * decoder for each certificate it parses. */
+static void output_facts(const decide_ctx *c, mc_agent_action *a)
+{
+    const mc_api_secret *s = c->obs->output;
+    status_facts f;
+    memset(&f, 0, sizeof(f));
+    if (!s)
+        return;
+    int64_t renew_before = 0;
+    mc_api_issued_certificate_renew_before(c->ic, &renew_before, NULL);
+    const mc_api_str_map *ann = &s->metadata.annotations;
+    const char *fields[] = {data_str(s, output_cert_file(c)), data_str(s, output_roots_file(c)),
+                            mc_api_str_map_get(ann, MC_AGENT_ISSUANCE_ANNOTATION),
+                            mc_api_str_map_get(ann, MC_AGENT_ISSUED_AT_ANNOTATION),
+                            c->ic->metadata.uid};
+    mc_pki_hash_part parts[7];
+    size_t n = 0;
+    for (; n < sizeof(fields) / sizeof(fields[0]); n++)
+        parts[n] = (mc_pki_hash_part){fields[n], fields[n] ? strlen(fields[n]) : 0};
+    parts[n++] = (mc_pki_hash_part){&renew_before, sizeof(renew_before)};
+    parts[n++] = (mc_pki_hash_part){output_cert_file(c), strlen(output_cert_file(c))};
+    mc_agent_cache_id id;
+    int cacheable =
+        c->obs->cache && mc_agent_cache_identify(&s->metadata, parts, n, &id) == MC_OK;
+    if (!cacheable || !mc_agent_cache_facts(c->obs->cache, &s->metadata, &id, &f, sizeof(f))) {
+        read_output_facts(c, s, renew_before, &f);
+        if (cacheable)
+            mc_agent_cache_facts_remember(c->obs->cache, &s->metadata, &id, &f, sizeof(f));
+    }
+    a->not_before = f.not_before;
+    a->not_after = f.not_after;
+    a->renewal_time = f.renewal_time;
+    memcpy(a->root_fingerprints, f.root_fingerprints, sizeof(a->root_fingerprints));
+    a->root_fingerprint_count = f.root_fingerprint_count;
 }
 
 /* Whether writing t (Unix seconds; 0 keeps) would change the status time. */

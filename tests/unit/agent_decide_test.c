@@ -1060,6 +1060,11 @@ static void test_cache_parses_once_and_follows_changes(void **state)
     assert_int_equal(st.output_checks, 1);
     assert_true(st.key_hits >= 5);
     assert_true(st.output_hits >= 5);
+    assert_int_equal(st.facts_reads, 1);
+    assert_true(st.facts_hits >= 5);
+    /* the facts served from the cache are those read: nothing to write */
+    assert_true(w.action.not_after > NOW);
+    assert_int_equal(w.action.root_fingerprint_count, 1);
 
     /* The clock past notAfter: the verdict does not hold there. */
     w.obs.now = NOW + 2 * 365 * 86400;

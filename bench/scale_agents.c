@@ -37,6 +37,7 @@
 #include "kube/config.h"
 #include "kube/watch.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 typedef struct cluster {
     char name[128];
@@ -153,10 +154,16 @@ int main(int argc, char **argv)
      * issuances at once (about 8 Events each) several times over, so that
      * a writer behind the agents delays Events and drops none (a slot is
      * ~80 bytes). */
-    mc_event_broadcaster_options event_options = {.component = "meshcert-agent",
-                                                  .queue_size = 64 * n};
+    static const char *const reason[] = {"reason"};
+    mc_metrics *registry = mc_metrics_new();
+    mc_metric *dropped =
+        registry ? mc_metrics_counter(registry, "events_dropped_total", "Events not written.",
+                                      reason, 1)
+                 : NULL;
+    mc_event_broadcaster_options event_options = {
+        .component = "meshcert-agent", .queue_size = 64 * n, .dropped = dropped};
     mc_event_broadcaster *broadcaster = NULL;
-    if (mc_event_broadcaster_new(&event_options, &broadcaster, &err))
+    if (!dropped || mc_event_broadcaster_new(&event_options, &broadcaster, &err))
         die("event broadcaster", &err);
     cluster *clusters = calloc(n, sizeof(*clusters));
     if (!clusters)
@@ -208,6 +215,13 @@ int main(int argc, char **argv)
         mc_agent_free(clusters[i].agent);
     }
     mc_event_broadcaster_free(broadcaster); /* after every agent's recorder */
+    fprintf(stderr,
+            "bench_scale_agents: events dropped: %.0f queue full, %.0f spam-filtered, %.0f write "
+            "failed\n",
+            mc_metric_value(dropped, MC_LABELS("queue_full")),
+            mc_metric_value(dropped, MC_LABELS("spam_filtered")),
+            mc_metric_value(dropped, MC_LABELS("write_failed")));
+    mc_metrics_free(registry);
     mc_informer_runner_free(runner);
     mc_kube_watcher_free(watcher);
     for (size_t i = 0; i < n; i++) {

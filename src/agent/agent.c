@@ -5,8 +5,9 @@
  * the keys ("ns/name") of the IssuedCertificates it concerns; an
  * IssuedCertificate added, deleted or given a new spec also queues its peers
  * (those naming one of its objects: one owner per object, decide.h). A
- * worker builds the observation from the caches, executes the one action
- * decided, waits
+ * worker builds the observation from the caches (with the agent's
+ * mc_agent_cache of keys and output checks of earlier reconciles, cache.h),
+ * executes the one action decided, waits
  * until its own write is visible in the cache (so the next decision does not
  * repeat it) and reconciles again at once; FAILED issuances back off, and
  * the echoes of their own writes (status, CertificateRequests) and the

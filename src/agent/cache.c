@@ -259,8 +259,7 @@ void mc_agent_cache_facts_remember(mc_agent_cache *cache, const mc_api_object_me
 {
     char name[SECRET_KEY_MAX];
     void *copy = NULL;
-    if (!cache || secret_key(secret->namespace, secret->name, name) != 0 ||
-        !(copy = malloc(size)))
+    if (!cache || secret_key(secret->namespace, secret->name, name) != 0 || !(copy = malloc(size)))
         return;
     memcpy(copy, facts, size);
     pthread_mutex_lock(&cache->lock);

@@ -156,8 +156,7 @@ static void output_facts(const decide_ctx *c, mc_agent_action *a)
     parts[n++] = (mc_pki_hash_part){&renew_before, sizeof(renew_before)};
     parts[n++] = (mc_pki_hash_part){output_cert_file(c), strlen(output_cert_file(c))};
     mc_agent_cache_id id;
-    int cacheable =
-        c->obs->cache && mc_agent_cache_identify(&s->metadata, parts, n, &id) == MC_OK;
+    int cacheable = c->obs->cache && mc_agent_cache_identify(&s->metadata, parts, n, &id) == MC_OK;
     if (!cacheable || !mc_agent_cache_facts(c->obs->cache, &s->metadata, &id, &f, sizeof(f))) {
         read_output_facts(c, s, renew_before, &f);
         if (cacheable)
@@ -392,9 +391,9 @@ static int output_identity(const decide_ctx *c, const mc_api_secret *out_secret,
 {
     const mc_api_object_meta *key_meta = &c->obs->key_secret->metadata;
     const char *format = c->obs->output_format == MC_BUNDLE_TLS ? "tls" : "istio";
-    const char *fields[] = {bundle->ca_cert,  bundle->ca_key,       bundle->cert_chain,
-                            bundle->root_cert, format,              c->org,
-                            key_meta->uid,     key_meta->resource_version};
+    const char *fields[] = {
+        bundle->ca_cert, bundle->ca_key, bundle->cert_chain, bundle->root_cert,
+        format,          c->org,         key_meta->uid,      key_meta->resource_version};
     enum { FIELDS = sizeof(fields) / sizeof(fields[0]), HOSTS_MAX = 32 - FIELDS };
     mc_pki_hash_part parts[FIELDS + HOSTS_MAX];
     if (c->host_count > HOSTS_MAX)

@@ -84,8 +84,9 @@ static void wait_cache(issuer_cluster *cluster, const char *ns, const char *name
                        const char *old_rv)
 {
     if (!mc_informer_wait_for(cluster->requests, ns, name, old_rv, 1, CACHE_WAIT_MS))
-        mc_log_debug(LOG, "cluster %s: cache did not show the write to certificaterequest %s/%s "
-                          "within %d ms",
+        mc_log_debug(LOG,
+                     "cluster %s: cache did not show the write to certificaterequest %s/%s "
+                     "within %d ms",
                      cluster->name, ns, name, CACHE_WAIT_MS);
 }
 

@@ -1125,8 +1125,8 @@ static void test_cache_bounded(void **state)
             mc_agent_cache_forget(cache, NS, "a");
             continue;
         }
-        mc_api_object_meta meta = {.name = (char *)names[i], .namespace = NS, .uid = "u",
-                                   .resource_version = "1"};
+        mc_api_object_meta meta = {
+            .name = (char *)names[i], .namespace = NS, .uid = "u", .resource_version = "1"};
         mc_pki_key *key = NULL;
         assert_int_equal(
             mc_agent_cache_key(cache, &meta, (const char *)pem->data, pem->len, "key", &key, &err),

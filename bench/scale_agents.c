@@ -5,8 +5,9 @@
  * Each agent is what `meshcert agent` runs: its own kubeconfig (that
  * cluster's credentials only), its own kube/ client, its own informers and
  * controller (--workers threads); they share the process's one watch I/O
- * thread and its informer runner (mc_agent_options.watcher and .runner: a
- * fixed pool of list workers). Besides, an observer per cluster (its
+ * thread, its informer runner (mc_agent_options.watcher and .runner: a
+ * fixed pool of list workers) and its Event writer (.broadcaster: one
+ * thread; each agent records through its own client). Besides, an observer per cluster (its
  * own client on the same kubeconfig) watches the IssuedCertificates and
  * prints a line each time one enters FINISHED for its generation:
  *     finished <cluster> <namespace>/<name> <CLOCK_MONOTONIC seconds>
@@ -36,6 +37,7 @@
 #include "kube/config.h"
 #include "kube/watch.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 typedef struct cluster {
     char name[128];
@@ -148,6 +150,21 @@ int main(int argc, char **argv)
     mc_informer_runner *runner = NULL;
     if (mc_kube_watcher_new(&watcher, &err) || mc_informer_runner_new(watcher, list_workers, &runner, &err))
         die("watch thread and informer runner", &err);
+    /* One writer thread for every agent's Events: room for the burst of all
+     * issuances at once (about 8 Events each) several times over, so that
+     * a writer behind the agents delays Events and drops none (a slot is
+     * ~80 bytes). */
+    static const char *const reason[] = {"reason"};
+    mc_metrics *registry = mc_metrics_new();
+    mc_metric *dropped =
+        registry ? mc_metrics_counter(registry, "events_dropped_total", "Events not written.",
+                                      reason, 1)
+                 : NULL;
+    mc_event_broadcaster_options event_options = {
+        .component = "meshcert-agent", .queue_size = 64 * n, .dropped = dropped};
+    mc_event_broadcaster *broadcaster = NULL;
+    if (!dropped || mc_event_broadcaster_new(&event_options, &broadcaster, &err))
+        die("event broadcaster", &err);
     cluster *clusters = calloc(n, sizeof(*clusters));
     if (!clusters)
         die("out of memory", NULL);
@@ -162,6 +179,7 @@ int main(int argc, char **argv)
         options.cluster_name = c->name;
         options.watcher = watcher;
         options.runner = runner;
+        options.broadcaster = broadcaster;
         mc_kube_watch_options watch_options = {.bookmarks = 1};
         c->finished = json_object();
         if (!c->finished ||
@@ -196,6 +214,14 @@ int main(int argc, char **argv)
         mc_kube_watch_stop(clusters[i].observer);
         mc_agent_free(clusters[i].agent);
     }
+    mc_event_broadcaster_free(broadcaster); /* after every agent's recorder */
+    fprintf(stderr,
+            "bench_scale_agents: events dropped: %.0f queue full, %.0f spam-filtered, %.0f write "
+            "failed\n",
+            mc_metric_value(dropped, MC_LABELS("queue_full")),
+            mc_metric_value(dropped, MC_LABELS("spam_filtered")),
+            mc_metric_value(dropped, MC_LABELS("write_failed")));
+    mc_metrics_free(registry);
     mc_informer_runner_free(runner);
     mc_kube_watcher_free(watcher);
     for (size_t i = 0; i < n; i++) {

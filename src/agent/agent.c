@@ -5,8 +5,9 @@
  * the keys ("ns/name") of the IssuedCertificates it concerns; an
  * IssuedCertificate added, deleted or given a new spec also queues its peers
  * (those naming one of its objects: one owner per object, decide.h). A
- * worker builds the observation from the caches, executes the one action
- * decided, waits
+ * worker builds the observation from the caches (with the agent's
+ * mc_agent_cache of keys and output checks of earlier reconciles, cache.h),
+ * executes the one action decided, waits
  * until its own write is visible in the cache (so the next decision does not
  * repeat it) and reconciles again at once; FAILED issuances back off, and
  * the echoes of their own writes (status, CertificateRequests) and the
@@ -99,8 +100,11 @@ struct mc_agent {
     const char *all_names[INFORMERS_MAX];
     size_t all_count;
     mc_event_broadcaster *broadcaster; /* the process's Event writer (one thread) */
+    int owns_broadcaster;              /* 0: shared with other agents (options) */
     mc_event_recorder *events;         /* Events about what the workers do (thread-safe) */
     agent_metrics metrics;             /* immutable after new */
+    mc_agent_cache *cache;             /* keys and output verdicts of earlier reconciles
+                                          (thread-safe) */
 };
 
 /* ---- event mapping (watch I/O thread: must not block) ---- */
@@ -183,6 +187,15 @@ static void queue_concerned(mc_agent *agent, match_kind kind, const json_t *obj)
 static void secret_added(void *ctx, const json_t *obj)
 {
     queue_concerned(ctx, MATCH_SECRET, obj);
+}
+/* A deleted Secret's key or verdict is dropped from the cache at once (a
+ * changed one is merely never found again: the cache is keyed by version). */
+static void secret_deleted(void *ctx, const json_t *obj)
+{
+    mc_agent *agent = ctx;
+    mc_agent_cache_forget(agent->cache, json_str(obj, "metadata", "namespace"),
+                          json_str(obj, "metadata", "name"));
+    queue_concerned(agent, MATCH_SECRET, obj);
 }
 static void secret_updated(void *ctx, const json_t *old_obj, const json_t *new_obj)
 {
@@ -539,6 +552,7 @@ static int observe(mc_agent *agent, const char *ns, const char *name, observed *
         .output_format = agent->output_format,
         .adopt_existing = agent->adopt_existing,
         .now = time(NULL),
+        .cache = agent->cache,
     };
 out:
     return rc;
@@ -1180,7 +1194,7 @@ static int new_informers(mc_agent *agent, mc_err *err)
     if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_POD_BOUNCE_DIRECTIVES), NULL, &h,
                            &agent->directives, err)))
         return rc;
-    mc_informer_handlers secret_h = {secret_added, secret_updated, secret_added, agent};
+    mc_informer_handlers secret_h = {secret_added, secret_updated, secret_deleted, agent};
     mc_informer_handlers pod_h = {pod_added, pod_updated, pod_added, agent};
     for (size_t i = 0; rc == MC_OK && i < agent->watched_count; i++)
         if ((rc = new_informer(agent, mc_kube_resource_of(MC_API_SECRETS), agent->watched[i], &secret_h,
@@ -1223,11 +1237,15 @@ int mc_agent_new(const mc_agent_options *options, mc_agent **out, mc_err *err)
         (rc = mc_controller_new_with("agent", options->workers > 0 ? options->workers : 4,
                                      reconcile, agent, &queue_options, &agent->controller, err)))
         goto fail;
-    if ((rc = metrics_register(agent, options, err)))
+    if ((rc = metrics_register(agent, options, err)) ||
+        (rc = mc_agent_cache_new(0, &agent->cache, err)))
         goto fail;
     mc_event_broadcaster_options event_options = {.component = "meshcert-agent",
                                                   .dropped = agent->metrics.runtime.events_dropped};
-    if ((rc = mc_event_broadcaster_new(&event_options, &agent->broadcaster, err)) ||
+    agent->owns_broadcaster = !options->broadcaster;
+    agent->broadcaster = options->broadcaster;
+    if ((agent->owns_broadcaster &&
+         (rc = mc_event_broadcaster_new(&event_options, &agent->broadcaster, err))) ||
         (rc = mc_event_recorder_new(agent->broadcaster, agent->client, &agent->events, err)))
         goto fail;
     if ((rc = new_informers(agent, err)))
@@ -1305,12 +1323,14 @@ void mc_agent_free(mc_agent *agent)
         mc_informer_free(agent->all[i]);
     mc_controller_free(agent->controller);
     mc_event_recorder_free(agent->events); /* after the workers: writes what they recorded */
-    mc_event_broadcaster_free(agent->broadcaster);
+    if (agent->owns_broadcaster)
+        mc_event_broadcaster_free(agent->broadcaster);
     if (agent->owns_io) {
         mc_informer_runner_free(agent->informers);
         mc_kube_watcher_free(agent->watcher);
     }
     mc_kube_client_free(agent->client);
+    mc_agent_cache_free(agent->cache); /* after the workers and handlers that use it */
     free(agent->metrics.cluster);
     for (size_t i = 0; i < agent->watched_count; i++)
         free(agent->watched[i]);

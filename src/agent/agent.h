@@ -15,6 +15,7 @@
 
 #include "kube/config.h"
 #include "kube/watch.h"
+#include "runtime/events.h"
 #include "runtime/informer.h"
 #include "pki/bundle.h"
 #include "pki/key.h"
@@ -42,6 +43,10 @@ typedef struct mc_agent_options {
                                        shared with other agents of the process (both must */
     mc_informer_runner *runner;     /* outlive the agent), or NULL: the agent starts its own
                                        (bench/scale_agents.c shares one of each) */
+    mc_event_broadcaster *broadcaster; /* the process's Event writer (one thread), shared
+                                          with other agents (must outlive the agent), or
+                                          NULL: the agent makes its own. Each agent still
+                                          records through its own client, as its cluster. */
 } mc_agent_options;
 
 /* Builds the client, the watch I/O thread and informer runner (unless

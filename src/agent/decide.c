@@ -77,13 +77,21 @@ static const char *output_roots_file(const decide_ctx *c)
     return c->obs->output_format == MC_BUNDLE_TLS ? "ca.crt" : "root-cert.pem";
 }
 
-/* Fills the status facts of the certificate in the output Secret into a:
- * validity, renewal time, root fingerprints (all zero when unreadable). */
-static void output_facts(const decide_ctx *c, mc_agent_action *a)
+/* The status facts of the output Secret's certificates (output_facts). */
+typedef struct status_facts {
+    int64_t not_before, not_after, renewal_time;
+    char root_fingerprints[MC_AGENT_ROOTS_MAX][65];
+    size_t root_fingerprint_count;
+} status_facts;
+
+/* Reads the status facts of the certificate in the output Secret s into f:
+ * validity, renewal time (renew_before: the spec's), root fingerprints (all
+ * zero when unreadable). */
+static void read_output_facts(const decide_ctx *c, const mc_api_secret *s, int64_t renew_before,
+                              status_facts *f)
 {
-    const mc_api_secret *s = c->obs->output;
-    const char *cert_pem = s ? data_str(s, output_cert_file(c)) : NULL;
-    const char *roots_pem = s ? data_str(s, output_roots_file(c)) : NULL;
+    const char *cert_pem = data_str(s, output_cert_file(c));
+    const char *roots_pem = data_str(s, output_roots_file(c));
     mc_pki_cert *cert = NULL, **roots = NULL;
     size_t root_count = 0;
     time_t not_before = 0, not_after = 0;
@@ -91,23 +99,21 @@ static void output_facts(const decide_ctx *c, mc_agent_action *a)
         mc_pki_cert_from_pem(cert_pem, strlen(cert_pem), "output", &cert, NULL) != MC_OK ||
         mc_pki_cert_validity(cert, &not_before, &not_after) != MC_OK)
         goto out;
-    a->not_before = (int64_t)not_before;
-    a->not_after = (int64_t)not_after;
-    int64_t renew_before = 0;
+    f->not_before = (int64_t)not_before;
+    f->not_after = (int64_t)not_after;
     const char *issuance =
         mc_api_str_map_get(&s->metadata.annotations, MC_AGENT_ISSUANCE_ANNOTATION);
-    mc_api_issued_certificate_renew_before(c->ic, &renew_before, NULL);
     /* The lifetime counts from when the certificate was written: issuers
      * back-date notBefore for clock skew (pki/: 5 minutes), which would make
      * a 1 minute certificate due at once. */
     const char *written =
         mc_api_str_map_get(&s->metadata.annotations, MC_AGENT_ISSUED_AT_ANNOTATION);
-    int64_t start = a->not_before, written_at = 0;
+    int64_t start = f->not_before, written_at = 0;
     if (written && mc_time_parse(written, &written_at, NULL, NULL) == 0 && written_at > start &&
-        written_at < a->not_after)
+        written_at < f->not_after)
         start = written_at;
-    a->renewal_time =
-        mc_agent_renewal_time(start, a->not_after, renew_before, c->ic->metadata.uid, issuance);
+    f->renewal_time =
+        mc_agent_renewal_time(start, f->not_after, renew_before, c->ic->metadata.uid, issuance);
     if (!roots_pem || mc_pki_cert_list_from_pem(roots_pem, strlen(roots_pem), "output roots",
                                                 &roots, &root_count, NULL) != MC_OK)
         goto out;
@@ -116,12 +122,51 @@ static void output_facts(const decide_ctx *c, mc_agent_action *a)
         if (mc_pki_cert_sha256(roots[i], digest, NULL) != MC_OK)
             break;
         for (size_t j = 0; j < 32; j++)
-            snprintf(a->root_fingerprints[i] + 2 * j, 3, "%02x", digest[j]);
-        a->root_fingerprint_count = i + 1;
+            snprintf(f->root_fingerprints[i] + 2 * j, 3, "%02x", digest[j]);
+        f->root_fingerprint_count = i + 1;
     }
 out:
     mc_pki_cert_list_free(roots, root_count);
     mc_pki_cert_free(cert);
+}
+
+/* Fills the status facts of the output Secret into a (read_output_facts),
+ * remembered in the observation's cache per output Secret version,
+ * IssuedCertificate uid, renewBefore and layout: a FINISHED issuance is
+ * reconciled at every event on its objects, and OpenSSL 3.0 sets up a key
+ * decoder for each certificate it parses. */
+static void output_facts(const decide_ctx *c, mc_agent_action *a)
+{
+    const mc_api_secret *s = c->obs->output;
+    status_facts f;
+    memset(&f, 0, sizeof(f));
+    if (!s)
+        return;
+    int64_t renew_before = 0;
+    mc_api_issued_certificate_renew_before(c->ic, &renew_before, NULL);
+    const mc_api_str_map *ann = &s->metadata.annotations;
+    const char *fields[] = {data_str(s, output_cert_file(c)), data_str(s, output_roots_file(c)),
+                            mc_api_str_map_get(ann, MC_AGENT_ISSUANCE_ANNOTATION),
+                            mc_api_str_map_get(ann, MC_AGENT_ISSUED_AT_ANNOTATION),
+                            c->ic->metadata.uid};
+    mc_pki_hash_part parts[7];
+    size_t n = 0;
+    for (; n < sizeof(fields) / sizeof(fields[0]); n++)
+        parts[n] = (mc_pki_hash_part){fields[n], fields[n] ? strlen(fields[n]) : 0};
+    parts[n++] = (mc_pki_hash_part){&renew_before, sizeof(renew_before)};
+    parts[n++] = (mc_pki_hash_part){output_cert_file(c), strlen(output_cert_file(c))};
+    mc_agent_cache_id id;
+    int cacheable = c->obs->cache && mc_agent_cache_identify(&s->metadata, parts, n, &id) == MC_OK;
+    if (!cacheable || !mc_agent_cache_facts(c->obs->cache, &s->metadata, &id, &f, sizeof(f))) {
+        read_output_facts(c, s, renew_before, &f);
+        if (cacheable)
+            mc_agent_cache_facts_remember(c->obs->cache, &s->metadata, &id, &f, sizeof(f));
+    }
+    a->not_before = f.not_before;
+    a->not_after = f.not_after;
+    a->renewal_time = f.renewal_time;
+    memcpy(a->root_fingerprints, f.root_fingerprints, sizeof(a->root_fingerprints));
+    a->root_fingerprint_count = f.root_fingerprint_count;
 }
 
 /* Whether writing t (Unix seconds; 0 keeps) would change the status time. */
@@ -220,8 +265,10 @@ static const mc_api_bytes_entry *key_entry(const mc_api_secret *secret)
     return e && e->len > 0 ? e : NULL;
 }
 
-/* Parses the key Secret's private key into *key (caller frees). */
-static int load_key(const mc_api_secret *secret, mc_pki_key **key, mc_err *err)
+/* Parses the key Secret's private key into *key (caller frees), or takes
+ * it from cache (NULL: none) when that Secret version was parsed before. */
+static int load_key(mc_agent_cache *cache, const mc_api_secret *secret, mc_pki_key **key,
+                    mc_err *err)
 {
     char what[320];
     mc_api_meta_describe(&secret->metadata, "secret", what, sizeof(what));
@@ -230,7 +277,8 @@ static int load_key(const mc_api_secret *secret, mc_pki_key **key, mc_err *err)
     const mc_api_bytes_entry *e = key_entry(secret);
     if (!e)
         return mc_err_set(err, MC_EINVAL, "%s: no %s", what, MC_AGENT_KEY_DATA);
-    return mc_pki_key_from_pem((const char *)e->data, e->len, what, key, err);
+    return mc_agent_cache_key(cache, &secret->metadata, (const char *)e->data, e->len, what, key,
+                              err);
 }
 
 /* The usable key of the observation: present, owned, parseable. */
@@ -239,7 +287,7 @@ static int usable_key(decide_ctx *c, mc_pki_key **key)
     const mc_api_secret *s = c->obs->key_secret;
     if (!s || !owned_by(&s->metadata, c->ic) || s->metadata.deletion_timestamp)
         return MC_ENOTFOUND;
-    return load_key(s, key, NULL);
+    return load_key(c->obs->cache, s, key, NULL);
 }
 
 /* MC_OK when the request's CSR comes from key and asks for exactly the spec. */
@@ -336,6 +384,52 @@ static const char *data_str(const mc_api_secret *s, const char *key)
     return e && e->len > 0 ? (const char *)e->data : NULL;
 }
 
+/* The identity of the output check's verdict (cache.h): the bundle's files,
+ * the layout, the spec's org and hosts, and the key Secret's version. */
+static int output_identity(const decide_ctx *c, const mc_api_secret *out_secret,
+                           const mc_pki_bundle *bundle, mc_agent_cache_id *id)
+{
+    const mc_api_object_meta *key_meta = &c->obs->key_secret->metadata;
+    const char *format = c->obs->output_format == MC_BUNDLE_TLS ? "tls" : "istio";
+    const char *fields[] = {
+        bundle->ca_cert, bundle->ca_key, bundle->cert_chain, bundle->root_cert,
+        format,          c->org,         key_meta->uid,      key_meta->resource_version};
+    enum { FIELDS = sizeof(fields) / sizeof(fields[0]), HOSTS_MAX = 32 - FIELDS };
+    mc_pki_hash_part parts[FIELDS + HOSTS_MAX];
+    if (c->host_count > HOSTS_MAX)
+        return MC_ELIMIT; /* not cached: checked in full every time */
+    for (size_t i = 0; i < FIELDS + c->host_count; i++) {
+        const char *v = i < FIELDS ? fields[i] : c->hosts[i - FIELDS];
+        parts[i] = (mc_pki_hash_part){v, v ? strlen(v) : 0};
+    }
+    return mc_agent_cache_identify(&out_secret->metadata, parts, FIELDS + c->host_count, id);
+}
+
+/* Whether the bundle verifies at now (pki/bundle.h: chain, validity, key)
+ * and its certificate carries the spec's org and hosts. A success is
+ * remembered in the observation's cache for this exact output Secret
+ * version, key Secret version and spec, within the certificates' validity. */
+static int bundle_verified(decide_ctx *c, const mc_api_secret *out_secret,
+                           const mc_pki_bundle *bundle)
+{
+    mc_agent_cache *cache = c->obs->cache;
+    mc_agent_cache_id id;
+    int cacheable = cache && output_identity(c, out_secret, bundle, &id) == MC_OK;
+    if (cacheable && mc_agent_cache_output_matches(cache, &out_secret->metadata, &id, c->obs->now))
+        return 1;
+    if (mc_pki_bundle_verify(bundle, NULL, NULL, c->obs->now, NULL, NULL) != MC_OK)
+        return 0;
+    mc_pki_cert *cert = NULL;
+    int ok = mc_pki_cert_from_pem(bundle->ca_cert, strlen(bundle->ca_cert), "output", &cert,
+                                  NULL) == MC_OK &&
+             mc_pki_cert_check_identity(cert, c->org, c->hosts, c->host_count, NULL) == MC_OK;
+    mc_pki_cert_free(cert);
+    time_t from = 0, until = 0;
+    if (ok && cacheable && mc_pki_bundle_validity(bundle, &from, &until, NULL) == MC_OK)
+        mc_agent_cache_output_remember(cache, &out_secret->metadata, &id, from, until);
+    return ok;
+}
+
 /* Checks the output Secret's contents against the key PEM and the spec (see
  * the file comment); *issuance and *issued_at (optional) receive its
  * annotations. */
@@ -361,13 +455,7 @@ static int output_contents_match(decide_ctx *c, const mc_api_secret *out_secret,
     if (strlen(bundle.ca_key) != key_pem->len ||
         memcmp(bundle.ca_key, key_pem->data, key_pem->len) != 0)
         return 0;
-    if (mc_pki_bundle_verify(&bundle, NULL, NULL, c->obs->now, NULL, NULL) != MC_OK)
-        return 0;
-    mc_pki_cert *cert = NULL;
-    int ok = mc_pki_cert_from_pem(bundle.ca_cert, strlen(bundle.ca_cert), "output", &cert, NULL) ==
-                 MC_OK &&
-             mc_pki_cert_check_identity(cert, c->org, c->hosts, c->host_count, NULL) == MC_OK;
-    mc_pki_cert_free(cert);
+    int ok = bundle_verified(c, out_secret, &bundle);
     if (ok && issuance)
         *issuance = id;
     if (ok && issued_at)
@@ -491,7 +579,7 @@ static void decide_pending(decide_ctx *c)
                        c->what, c->ic->metadata.namespace, c->ic->metadata.name);
         return;
     }
-    if (load_key(ks, &key, NULL) != MC_OK || !key_fits_spec(c, key) ||
+    if (load_key(obs->cache, ks, &key, NULL) != MC_OK || !key_fits_spec(c, key) ||
         (mc_api_issued_certificate_renewing(&c->ic->status) && key_in_output(c))) {
         /* unusable, of another spec.keyType, or during a renewal the key
          * being replaced */
@@ -1121,7 +1209,7 @@ int mc_agent_build_request(const mc_agent_observation *obs, json_t **request_out
                         ic->metadata.namespace, ic->metadata.name);
         goto out;
     }
-    if ((rc = load_key(obs->key_secret, &key, err)) ||
+    if ((rc = load_key(obs->cache, obs->key_secret, &key, err)) ||
         (rc = mc_pki_csr_create(key, ic->spec.org ? ic->spec.org : "",
                                 (const char *const *)ic->spec.hosts, ic->spec.hosts_len, &csr,
                                 err)) ||

@@ -73,6 +73,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "agent/cache.h"
 #include "api/certificate_request.h"
 #include "api/core.h"
 #include "api/issued_certificate.h"
@@ -128,6 +129,10 @@ typedef struct mc_agent_observation {
     mc_bundle_format output_format; /* istio or tls */
     int adopt_existing;             /* --adopt-existing-secret */
     time_t now;                     /* for validity checks */
+    /* Keys parsed and output verdicts taken in earlier decisions (cache.h),
+     * or NULL: everything is computed from the objects each time. The
+     * decision is the same either way; the cache only saves the work. */
+    mc_agent_cache *cache;
 } mc_agent_observation;
 
 typedef enum {

@@ -20,6 +20,8 @@
 #include "util/str.h"
 
 #define LOG "issuer"
+/* How long a worker waits for the watch to bring back its own status write. */
+#define CACHE_WAIT_MS 2000
 
 static int put_status(issuer_cluster *cluster, mc_api_certificate_request *request, mc_err *err);
 
@@ -72,15 +74,20 @@ static int put_status(issuer_cluster *cluster, mc_api_certificate_request *reque
     return rc;
 }
 
-/* Decides and writes for one request of one cluster. */
-/* Waits (at most 2 s) until the request cache shows a version other than
- * old_rv: a reconcile queued while this one ran would otherwise decide from
- * the state before our status write and sign the request a second time (the
- * server refuses that write with 409, but the signature is wasted). */
+/* Waits (at most CACHE_WAIT_MS) until the request cache shows a version
+ * other than old_rv, or the request gone: a reconcile queued while this one
+ * ran would otherwise decide from the state before our status write and sign
+ * the request a second time (the server refuses that write with 409, but the
+ * signature is wasted). Woken by the cache's own events (runtime/informer.h),
+ * no polling. */
 static void wait_cache(issuer_cluster *cluster, const char *ns, const char *name,
                        const char *old_rv)
 {
-    mc_informer_wait_for(cluster->requests, ns, name, old_rv, 1, 2000);
+    if (!mc_informer_wait_for(cluster->requests, ns, name, old_rv, 1, CACHE_WAIT_MS))
+        mc_log_debug(LOG,
+                     "cluster %s: cache did not show the write to certificaterequest %s/%s "
+                     "within %d ms",
+                     cluster->name, ns, name, CACHE_WAIT_MS);
 }
 
 /* Counts an answer written: signed (with its latency since the request was
@@ -142,6 +149,7 @@ static void record_answer(issuer_cluster *cluster, const mc_api_certificate_requ
                         refusal_event_reason(action->reason), "%s", action->error);
 }
 
+/* Decides and writes for one request of one cluster. */
 static int reconcile_cluster_request(mc_issuer *issuer, issuer_cluster *cluster, const char *ns,
                                      const char *name, mc_err *err)
 {

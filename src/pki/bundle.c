@@ -1,6 +1,7 @@
 /* bundle.c - Istio plug-in CA bundles: building, listing, verifying (see bundle.h). */
 #include "pki/bundle.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,5 +266,40 @@ int mc_pki_bundle_verify(const mc_pki_bundle *bundle, const char *trusted_root_p
     if (rc == MC_OK)
         rc = check_bundle(&p, trusted_what, at, report, err);
     parsed_free(&p);
+    return rc;
+}
+
+/* Narrows [*from, *until] to the validity of cert. */
+static int narrow_validity(const mc_pki_cert *cert, time_t *from, time_t *until, mc_err *err)
+{
+    time_t not_before = 0, not_after = 0;
+    if (mc_pki_cert_validity(cert, &not_before, &not_after) != MC_OK)
+        return mc_err_set(err, MC_EINVAL, "certificate validity unreadable");
+    if (not_before > *from)
+        *from = not_before;
+    if (not_after < *until)
+        *until = not_after;
+    return MC_OK;
+}
+
+int mc_pki_bundle_validity(const mc_pki_bundle *bundle, time_t *valid_from, time_t *valid_until,
+                           mc_err *err)
+{
+    /* the key plays no part in the window: not parsed */
+    mc_pki_bundle certs_only = *bundle;
+    certs_only.ca_key = NULL;
+    parsed_bundle p;
+    memset(&p, 0, sizeof(p));
+    time_t from = 0, until = (time_t)INT64_MAX;
+    int rc = parse_bundle(&certs_only, NULL, NULL, &p, err);
+    if (rc == MC_OK)
+        rc = narrow_validity(p.ca_cert, &from, &until, err);
+    for (size_t i = 0; rc == MC_OK && i < p.chain_count; i++)
+        rc = narrow_validity(p.chain[i], &from, &until, err);
+    for (size_t i = 0; rc == MC_OK && i < p.root_count; i++)
+        rc = narrow_validity(p.roots[i], &from, &until, err);
+    parsed_free(&p);
+    *valid_from = from;
+    *valid_until = until;
     return rc;
 }

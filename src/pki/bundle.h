@@ -66,6 +66,15 @@ size_t mc_pki_bundle_entries(const mc_pki_bundle *bundle, mc_bundle_format forma
 int mc_pki_bundle_verify(const mc_pki_bundle *bundle, const char *trusted_root_pem,
                          const char *trusted_what, time_t at, mc_buf *report, mc_err *err);
 
+/* The window in which mc_pki_bundle_verify's time checks hold: the latest
+ * notBefore (*valid_from) and the earliest notAfter (*valid_until) of every
+ * certificate in ca-cert, cert-chain and root-cert (roots the chain does not
+ * use included, so the window is never wider than the truth). A verdict
+ * taken at a time inside it stands for any other time inside it (the agent
+ * caches it, agent/cache.h). MC_EINVAL naming the file that does not parse. */
+int mc_pki_bundle_validity(const mc_pki_bundle *bundle, time_t *valid_from, time_t *valid_until,
+                           mc_err *err);
+
 /* Frees the strings, wiping the key. Accepts a zeroed bundle. */
 void mc_pki_bundle_clear(mc_pki_bundle *bundle);
 

@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -504,6 +505,26 @@ int mc_pki_sha256(const void *data, size_t len, unsigned char out[32], mc_err *e
     if (!EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) || n != 32)
         return mc_pki_ssl_err(err, MC_ECRYPTO, "hashing");
     return MC_OK;
+}
+
+int mc_pki_sha256_parts(const mc_pki_hash_part *parts, size_t count, unsigned char out[32],
+                        mc_err *err)
+{
+    unsigned int n = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (size_t i = 0; ok && i < count; i++) {
+        /* 8 length bytes, big-endian; all ones for an absent part */
+        uint64_t len = parts[i].data ? (uint64_t)parts[i].len : UINT64_MAX;
+        unsigned char prefix[8];
+        for (int b = 0; b < 8; b++)
+            prefix[b] = (unsigned char)(len >> (56 - 8 * b));
+        ok = EVP_DigestUpdate(ctx, prefix, sizeof(prefix)) &&
+             (!parts[i].data || EVP_DigestUpdate(ctx, parts[i].data, parts[i].len));
+    }
+    ok = ok && EVP_DigestFinal_ex(ctx, out, &n) && n == 32;
+    EVP_MD_CTX_free(ctx);
+    return ok ? MC_OK : mc_pki_ssl_err(err, MC_ECRYPTO, "hashing");
 }
 
 int mc_pki_names_have_host(const GENERAL_NAMES *names, const char *host)

@@ -85,6 +85,19 @@ int mc_pki_cert_fingerprint(const mc_pki_cert *cert, char out[MC_PKI_FINGERPRINT
 /* SHA-256 of len bytes of data into out. MC_ECRYPTO. */
 int mc_pki_sha256(const void *data, size_t len, unsigned char out[32], mc_err *err);
 
+/* One input of mc_pki_sha256_parts (data NULL: an absent value, which hashes
+ * unlike an empty one). */
+typedef struct mc_pki_hash_part {
+    const void *data;
+    size_t len;
+} mc_pki_hash_part;
+
+/* SHA-256 over count parts, each preceded by its length (or a marker for an
+ * absent one), so that two different lists of parts never hash alike by
+ * moving a boundary. No copy of the parts is made. MC_ECRYPTO. */
+int mc_pki_sha256_parts(const mc_pki_hash_part *parts, size_t count, unsigned char out[32],
+                        mc_err *err);
+
 /* Checks that the certificate was issued for org and hosts: its subject O=
  * equals org (when org is not empty) and every host is one of its
  * subjectAltNames (DNS names compared without case). MC_EVERIFY naming the

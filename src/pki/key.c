@@ -242,6 +242,13 @@ int mc_pki_key_from_pem(const char *pem, size_t len, const char *what, mc_pki_ke
     return wrap_pkey(pkey, out, err);
 }
 
+int mc_pki_key_share(const mc_pki_key *key, mc_pki_key **out, mc_err *err)
+{
+    if (!EVP_PKEY_up_ref(key->pkey))
+        return mc_pki_ssl_err(err, MC_ENOMEM, "sharing a key");
+    return wrap_pkey(key->pkey, out, err);
+}
+
 int mc_pki_key_is_type(const mc_pki_key *key, mc_key_type type)
 {
     if ((size_t)type >= KEY_TYPE_COUNT || !EVP_PKEY_is_a(key->pkey, key_types[type].algorithm))

@@ -74,6 +74,11 @@ int mc_pki_key_to_pem(const mc_pki_key *key, mc_key_pem_format format, char **pe
 int mc_pki_key_from_pem(const char *pem, size_t len, const char *what, mc_pki_key **out,
                         mc_err *err);
 
+/* A second handle on the same key (reference counted, not copied): the
+ * holders may use it from several threads at once and free their handles
+ * in any order. *out is owned by the caller. MC_ENOMEM. */
+int mc_pki_key_share(const mc_pki_key *key, mc_pki_key **out, mc_err *err);
+
 /* True (1) when key is of that type (algorithm and size or curve). */
 int mc_pki_key_is_type(const mc_pki_key *key, mc_key_type type);
 

@@ -40,6 +40,9 @@ typedef struct root_ca {
 } root_ca;
 
 static root_ca g_root, g_other_root;
+/* The second run of every test decides through one shared cache (cache.h):
+ * the decisions must be the same as without it. */
+static mc_agent_cache *g_cache;
 
 static void root_make(root_ca *r, const char *cn)
 {
@@ -89,6 +92,7 @@ typedef struct world {
     size_t pod_count;
     mc_agent_observation obs;
     mc_agent_action action;
+    mc_agent_cache *cache; /* what the decisions use (g_cache unless a test sets one) */
 } world;
 
 static void set_hosts(mc_api_issued_certificate *ic, const char *const *hosts, size_t n)
@@ -121,6 +125,7 @@ static void world_init(world *w, mc_ic_state state)
     w->obs.agent_namespace = "meshcert";
     w->obs.output_format = MC_BUNDLE_ISTIO;
     w->obs.now = NOW;
+    w->cache = g_cache;
 }
 
 static void world_free(world *w)
@@ -141,6 +146,7 @@ static void world_sync(world *w)
     w->obs.directive = w->directive;
     w->obs.pods = w->pods;
     w->obs.pod_count = w->pod_count;
+    w->obs.cache = w->cache;
 }
 
 /* Decides as the agent would on a status it wrote itself (so with its Ready
@@ -1008,6 +1014,132 @@ static void test_finished_output_for_other_spec_reissues(void **state)
     set_hosts(w.ic, more, 3);
     assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
     world_free(&w);
+}
+
+/* ---- the cache of keys and verdicts -------------------------------------- */
+
+static void set_version(mc_api_secret *secret, const char *uid, const char *rv)
+{
+    free(secret->metadata.uid);
+    free(secret->metadata.resource_version);
+    secret->metadata.uid = mc_strdup(uid);
+    secret->metadata.resource_version = mc_strdup(rv);
+}
+
+static mc_agent_cache_stats stats_of(mc_agent_cache *cache)
+{
+    mc_agent_cache_stats stats;
+    mc_agent_cache_get_stats(cache, &stats);
+    return stats;
+}
+
+/* Reconciles of an unchanged issuance parse its key and verify its output
+ * once; a changed key Secret (new version, or even the same version with
+ * other bytes), a deleted one, and the clock leaving the certificate's
+ * validity are each checked afresh, and a key that does not match is still
+ * refused. */
+static void test_cache_parses_once_and_follows_changes(void **state)
+{
+    (void)state;
+    mc_err err = {0};
+    mc_agent_cache *cache = NULL;
+    assert_int_equal(mc_agent_cache_new(4, &cache, &err), MC_OK);
+    world w;
+    world_init(&w, MC_IC_STATE_FINISHED);
+    w.cache = cache;
+    add_key(&w);
+    set_version(w.key_secret, "key-uid", "10");
+    add_request(&w);
+    finish_request(&w);
+    add_output(&w);
+    set_version(w.output, "out-uid", "11");
+    apply_status(&w, decide(&w));
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(decide(&w)->type, MC_AGENT_NOTHING);
+    mc_agent_cache_stats st = stats_of(cache);
+    assert_int_equal(st.key_parses, 1);
+    assert_int_equal(st.output_checks, 1);
+    assert_true(st.key_hits >= 5);
+    assert_true(st.output_hits >= 5);
+    assert_int_equal(st.facts_reads, 1);
+    assert_true(st.facts_hits >= 5);
+    /* the facts served from the cache are those read: nothing to write */
+    assert_true(w.action.not_after > NOW);
+    assert_int_equal(w.action.root_fingerprint_count, 1);
+
+    /* The clock past notAfter: the verdict does not hold there. */
+    w.obs.now = NOW + 2 * 365 * 86400;
+    world_sync(&w);
+    mc_agent_decide(&w.obs, &w.action);
+    assert_int_equal(w.action.type, MC_AGENT_SET_STATUS);
+    assert_int_equal(w.action.state, MC_IC_STATE_PENDING);
+    assert_int_equal(stats_of(cache).output_checks, 2);
+    w.obs.now = NOW;
+    assert_int_equal(decide(&w)->type, MC_AGENT_NOTHING);
+
+    /* Another key under the same uid and resourceVersion (a server that
+     * breaks the rules): parsed again, the output no longer matches it. */
+    add_key(&w);
+    set_version(w.key_secret, "key-uid", "10");
+    assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
+    assert_int_equal(stats_of(cache).key_parses, 2);
+
+    /* REQUESTED with a key the signed request was not made from: refused. */
+    w.ic->status.state = MC_IC_STATE_REQUESTED;
+    assert_status(decide(&w), MC_IC_STATE_PENDING, 1, NULL);
+    assert_int_equal(stats_of(cache).key_parses, 2);
+    /* ... and with its own key (new version) it goes on to the output. */
+    add_request(&w);
+    finish_request(&w);
+    set_version(w.key_secret, "key-uid", "12");
+    assert_int_equal(decide(&w)->type, MC_AGENT_WRITE_OUTPUT);
+    assert_int_equal(stats_of(cache).key_parses, 3);
+    assert_int_equal(decide(&w)->type, MC_AGENT_WRITE_OUTPUT);
+    assert_int_equal(stats_of(cache).key_parses, 3);
+
+    /* A deleted Secret is forgotten: the next one of that name is parsed. */
+    mc_agent_cache_forget(cache, NS, NAME);
+    assert_int_equal(decide(&w)->type, MC_AGENT_WRITE_OUTPUT);
+    assert_int_equal(stats_of(cache).key_parses, 4);
+    assert_int_equal(stats_of(cache).evictions, 0);
+    world_free(&w);
+    mc_agent_cache_free(cache);
+}
+
+/* More Secrets than room: the least recently used entry goes, the rest stay. */
+static void test_cache_bounded(void **state)
+{
+    (void)state;
+    mc_err err = {0};
+    mc_agent_cache *cache = NULL;
+    assert_int_equal(mc_agent_cache_new(2, &cache, &err), MC_OK);
+    world w;
+    world_init(&w, MC_IC_STATE_PENDING);
+    add_key(&w);
+    const mc_api_bytes_entry *pem = mc_api_bytes_map_get(&w.key_secret->data, MC_AGENT_KEY_DATA);
+    assert_non_null(pem);
+    /* a parsed, b parsed, a hit, c evicts b (a was used last), a hit, b
+     * evicts c; "-" forgets a (deleted): b hit, a parsed with no eviction */
+    const char *names[] = {"a", "b", "a", "c", "a", "b", "-", "b", "a"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(names[i], "-") == 0) {
+            mc_agent_cache_forget(cache, NS, "a");
+            continue;
+        }
+        mc_api_object_meta meta = {
+            .name = (char *)names[i], .namespace = NS, .uid = "u", .resource_version = "1"};
+        mc_pki_key *key = NULL;
+        assert_int_equal(
+            mc_agent_cache_key(cache, &meta, (const char *)pem->data, pem->len, "key", &key, &err),
+            MC_OK);
+        mc_pki_key_free(key);
+    }
+    mc_agent_cache_stats st = stats_of(cache);
+    assert_int_equal(st.key_parses, 5);
+    assert_int_equal(st.key_hits, 3);
+    assert_int_equal(st.evictions, 2);
+    world_free(&w);
+    mc_agent_cache_free(cache);
 }
 
 /* ---- one owner per object ------------------------------------------------ */
@@ -2026,6 +2158,14 @@ int main(void)
         cmocka_unit_test(test_renewal_time_jitter),
         cmocka_unit_test(test_multi_root_bundle),
         cmocka_unit_test(test_key_type_from_spec),
+        cmocka_unit_test(test_cache_parses_once_and_follows_changes),
+        cmocka_unit_test(test_cache_bounded),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    int failed = cmocka_run_group_tests_name("without cache", tests, group_setup, group_teardown);
+    mc_err err = {0};
+    if (mc_agent_cache_new(0, &g_cache, &err) != MC_OK)
+        return 1;
+    failed += cmocka_run_group_tests_name("with one cache", tests, group_setup, group_teardown);
+    mc_agent_cache_free(g_cache);
+    return failed;
 }

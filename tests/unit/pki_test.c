@@ -1039,6 +1039,57 @@ static void test_bundle_verify_detects_tampering(void **state)
     mc_pki_cert_free(cert);
 }
 
+/* issue 13: what the agent's decision cache relies on. The validity window of
+ * a bundle is the intersection of its certificates' (verify holds inside it,
+ * not after it); hashed parts do not collide by moving a boundary or by an
+ * absent part; a shared key is one key, usable after the other handle is
+ * freed. */
+static void test_bundle_validity_hash_parts_key_share(void **state)
+{
+    fixture *f = *state;
+    mc_err err = {0};
+    mc_pki_cert *cert = issue(f, "Istio", mesh_hosts, 4, 0, 0);
+    mc_pki_bundle bundle;
+    assert_int_equal(mc_pki_bundle_build(cert, NULL, f->root, &bundle, &err), MC_OK);
+    time_t from = 0, until = 0, cert_from = 0, cert_until = 0, root_from = 0, root_until = 0;
+    assert_int_equal(mc_pki_bundle_validity(&bundle, &from, &until, &err), MC_OK);
+    assert_int_equal(mc_pki_cert_validity(cert, &cert_from, &cert_until), MC_OK);
+    assert_int_equal(mc_pki_cert_validity(f->root, &root_from, &root_until), MC_OK);
+    assert_int_equal(from, cert_from > root_from ? cert_from : root_from);
+    assert_int_equal(until, cert_until < root_until ? cert_until : root_until);
+    assert_int_equal(mc_pki_bundle_verify(&bundle, NULL, NULL, until - 1, NULL, &err), MC_OK);
+    assert_int_not_equal(mc_pki_bundle_verify(&bundle, NULL, NULL, until + 1, NULL, &err), MC_OK);
+    char *saved = bundle.root_cert;
+    bundle.root_cert = "not a certificate";
+    assert_int_not_equal(mc_pki_bundle_validity(&bundle, &from, &until, &err), MC_OK);
+    bundle.root_cert = saved;
+    mc_pki_bundle_clear(&bundle);
+    mc_pki_cert_free(cert);
+
+    unsigned char a[32], b[32];
+    mc_pki_hash_part ab_c[] = {{"ab", 2}, {"c", 1}}, a_bc[] = {{"a", 1}, {"bc", 2}};
+    mc_pki_hash_part absent[] = {{NULL, 0}}, empty[] = {{"", 0}};
+    assert_int_equal(mc_pki_sha256_parts(ab_c, 2, a, &err), MC_OK);
+    assert_int_equal(mc_pki_sha256_parts(a_bc, 2, b, &err), MC_OK);
+    assert_memory_not_equal(a, b, 32);
+    assert_int_equal(mc_pki_sha256_parts(ab_c, 2, b, &err), MC_OK);
+    assert_memory_equal(a, b, 32);
+    assert_int_equal(mc_pki_sha256_parts(absent, 1, a, &err), MC_OK);
+    assert_int_equal(mc_pki_sha256_parts(empty, 1, b, &err), MC_OK);
+    assert_memory_not_equal(a, b, 32);
+
+    mc_pki_key *key = make_key(MC_KEY_EC_P256), *shared = NULL;
+    assert_int_equal(mc_pki_key_share(key, &shared, &err), MC_OK);
+    char *pem = NULL, *shared_pem = NULL;
+    assert_int_equal(mc_pki_key_to_pem(key, MC_KEY_PEM_PKCS8, &pem, NULL, &err), MC_OK);
+    mc_pki_key_free(key);
+    assert_int_equal(mc_pki_key_to_pem(shared, MC_KEY_PEM_PKCS8, &shared_pem, NULL, &err), MC_OK);
+    assert_string_equal(pem, shared_pem);
+    mc_secure_free_str(pem);
+    mc_secure_free_str(shared_pem);
+    mc_pki_key_free(shared);
+}
+
 /* issue 14: private key material lives in OpenSSL's secure heap (off in
  * sanitizer builds). Runs last: the heap is process-wide. */
 static void test_secure_heap(void **state)
@@ -1142,6 +1193,7 @@ int main(void)
         cmocka_unit_test(test_bundle_build_entries_verify),
         cmocka_unit_test(test_bundle_build_trust),
         cmocka_unit_test(test_bundle_verify_detects_tampering),
+        cmocka_unit_test(test_bundle_validity_hash_parts_key_share),
         cmocka_unit_test(test_secure_heap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -192,6 +192,7 @@ int mc_kube_client_new(const mc_kube_config *config, const mc_kube_client_option
         .deadline_ms = (int)c->deadline_ms,
         .max_retries = c->max_retries > 0 ? c->max_retries : -1,
         .user_agent = c->user_agent,
+        .idle_connections = options->idle_connections,
     };
     if (!c->user_agent || !c->share || !c->watch_share) {
         mc_kube_client_free(c);
@@ -629,6 +630,20 @@ static int transport_error(const mc_kube_client *client, const request *req, CUR
     }
 }
 
+/* How many idle connections the client's pool keeps after this call
+ * (options.idle_connections): curl closes the oldest idle ones beyond the
+ * easy handle's MAXCONNECTS when the call ends; none at all is FORBID_REUSE
+ * (the TLS session stays in the share handle, so the next handshake is a
+ * resumption). */
+static void keep_connections(const mc_kube_client *client, CURL *easy)
+{
+    int idle = client->options.idle_connections;
+    if (idle < 0)
+        curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+    else if (idle > 0)
+        curl_easy_setopt(easy, CURLOPT_MAXCONNECTS, (long)idle);
+}
+
 /* One attempt, at most timeout_ms (0: none). Returns 0 with *http and the
  * body filled, or a transport error (*curl_code set). */
 static int attempt_once(mc_kube_client *client, const request *req, int refresh, long timeout_ms,
@@ -668,6 +683,7 @@ static int attempt_once(mc_kube_client *client, const request *req, int refresh,
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
     }
+    keep_connections(client, easy);
     *curl_code = curl_easy_perform(easy);
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, http);
     if (*curl_code == CURLE_WRITE_ERROR)

@@ -402,8 +402,8 @@ static void get_default_namespace(mc_kube_client *c)
     json_t *ns = NULL;
     mc_err err = {0};
     assert_int_equal(mc_kube_get(c, &namespaces, NULL, "default", &ns, &err), MC_OK);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(ns, "metadata"), "name")), "default");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(ns, "metadata"), "name")),
+                        "default");
     json_decref(ns);
 }
 

@@ -5,6 +5,10 @@
 # the first N, starts the issuer, waits until its thread count has been
 # steady for 5 s, prints "N threads rss_kib". Everything it starts is killed
 # on exit; the data goes to a temporary directory.
+# ISSUER_WRAP: words put before the issuer's command (e.g. "valgrind
+# --tool=massif --massif-out-file=/tmp/ms.out"); ISSUER_AT_STEADY: a shell
+# command run once the thread count is steady, before the issuer is stopped,
+# with $ISSUER_PID set (e.g. 'vgdb --pid=$ISSUER_PID detailed_snapshot /tmp/s').
 set -euo pipefail
 MESHCERT=$(realpath "$1")
 shift
@@ -53,7 +57,8 @@ for n in "$@"; do
             --kubeconfig-file "$DIR/srv/kubeconfigs/c$i.yaml" >/dev/null
     done
     registered=$n
-    "$MESHCERT" issuer --kubeconfig "$DIR/srv/kubeconfigs/mgmt.yaml" --namespace meshcert \
+    # shellcheck disable=SC2086 # ISSUER_WRAP is words on purpose
+    ${ISSUER_WRAP:-} "$MESHCERT" issuer --kubeconfig "$DIR/srv/kubeconfigs/mgmt.yaml" --namespace meshcert \
         --generate-root --root-key-type ec-p256 >"$DIR/issuer-$n.log" 2>&1 &
     issuer=$!
     PIDS+=("$issuer")
@@ -67,6 +72,7 @@ for n in "$@"; do
     done
     rss=$(awk '/^VmRSS/ {print $2}' "/proc/$issuer/status")
     echo "$n clusters: $threads threads, RSS $rss KiB"
+    if [[ -n ${ISSUER_AT_STEADY:-} ]]; then ISSUER_PID=$issuer bash -c "$ISSUER_AT_STEADY"; fi
     kill "$issuer"
     wait "$issuer" || true
 done

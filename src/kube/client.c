@@ -57,7 +57,7 @@ struct mc_kube_client {
     int max_retries;                                     /* immutable; 0 means none */
     char *user_agent;                                    /* immutable */
     CURLSH *share;                                       /* verbs: connections, DNS, TLS sessions */
-    CURLSH *watch_share;                                 /* watches: DNS, TLS sessions */
+    CURLSH *watch_share;                                 /* watches: DNS, TLS; NULL: share */
     pthread_mutex_t share_locks[2][CURL_LOCK_DATA_LAST]; /* curl's own locking */
     pthread_mutex_t bucket_lock;                         /* guards tokens, bucket_time */
     double tokens;               /* bucket_lock: may go negative (reservations) */
@@ -183,8 +183,11 @@ int mc_kube_client_new(const mc_kube_config *config, const mc_kube_client_option
             pthread_mutex_init(&c->share_locks[s][i], NULL);
     pthread_mutex_init(&c->bucket_lock, NULL);
     pthread_mutex_init(&c->cred_lock, NULL);
-    c->share = share_new(c->share_locks[0], 1);
-    c->watch_share = share_new(c->share_locks[1], 0);
+    /* with no idle connection to keep, one share handle without a
+     * connection cache (and its closure handle) serves calls and watches */
+    int keep_idle = options->idle_connections >= 0;
+    c->share = share_new(c->share_locks[0], keep_idle);
+    c->watch_share = keep_idle ? share_new(c->share_locks[1], 0) : NULL;
     c->options = (mc_kube_client_options){
         .qps = c->qps,
         .burst = c->burst,
@@ -192,8 +195,9 @@ int mc_kube_client_new(const mc_kube_config *config, const mc_kube_client_option
         .deadline_ms = (int)c->deadline_ms,
         .max_retries = c->max_retries > 0 ? c->max_retries : -1,
         .user_agent = c->user_agent,
+        .idle_connections = options->idle_connections,
     };
-    if (!c->user_agent || !c->share || !c->watch_share) {
+    if (!c->user_agent || !c->share || (keep_idle && !c->watch_share)) {
         mc_kube_client_free(c);
         return mc_err_set(err, MC_ENOMEM, "out of memory");
     }
@@ -423,7 +427,8 @@ int mc_kube_prepare(mc_kube_client *client, CURL *easy, int watch, int refresh,
     int rc = credential_get(client, refresh, &token, &cert, &key, err);
     if (rc)
         return rc;
-    curl_easy_setopt(easy, CURLOPT_SHARE, watch ? client->watch_share : client->share);
+    curl_easy_setopt(easy, CURLOPT_SHARE,
+                     watch && client->watch_share ? client->watch_share : client->share);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_USERAGENT, client->user_agent);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "https,http");
@@ -629,6 +634,20 @@ static int transport_error(const mc_kube_client *client, const request *req, CUR
     }
 }
 
+/* How many idle connections the client's pool keeps after this call
+ * (options.idle_connections): curl closes the oldest idle ones beyond the
+ * easy handle's MAXCONNECTS when the call ends; none at all is FORBID_REUSE
+ * (the TLS session stays in the share handle, so the next handshake is a
+ * resumption). */
+static void keep_connections(const mc_kube_client *client, CURL *easy)
+{
+    int idle = client->options.idle_connections;
+    if (idle < 0)
+        curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+    else if (idle > 0)
+        curl_easy_setopt(easy, CURLOPT_MAXCONNECTS, (long)idle);
+}
+
 /* One attempt, at most timeout_ms (0: none). Returns 0 with *http and the
  * body filled, or a transport error (*curl_code set). */
 static int attempt_once(mc_kube_client *client, const request *req, int refresh, long timeout_ms,
@@ -668,6 +687,7 @@ static int attempt_once(mc_kube_client *client, const request *req, int refresh,
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
     }
+    keep_connections(client, easy);
     *curl_code = curl_easy_perform(easy);
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, http);
     if (*curl_code == CURLE_WRITE_ERROR)

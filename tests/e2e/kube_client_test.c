@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -411,6 +412,62 @@ static void test_qps_and_burst(void **state)
                      MC_OK);
 }
 
+/* Sockets this process holds open. */
+static int open_sockets(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    assert_non_null(d);
+    while ((e = readdir(d))) {
+        char path[300], target[64];
+        snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+        ssize_t len = readlink(path, target, sizeof(target) - 1);
+        n += len > 7 && strncmp(target, "socket:", 7) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+static void get_default_namespace(mc_kube_client *c)
+{
+    static const mc_kube_resource namespaces = {"", "v1", "namespaces", 0};
+    json_t *ns = NULL;
+    mc_err err = {0};
+    assert_int_equal(mc_kube_get(c, &namespaces, NULL, "default", &ns, &err), MC_OK);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(ns, "metadata"), "name")),
+                        "default");
+    json_decref(ns);
+}
+
+/* idle_connections -1 (the issuer's clients of registered clusters): no
+ * connection is left open between calls, and calls still work; the default
+ * keeps one for the next call. */
+static void test_idle_connections(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/kubeconfigs/c1.yaml", sp.dir);
+    int base = open_sockets();
+    mc_kube_client_options none = {.idle_connections = -1};
+    mc_kube_client *closing = client_for(path, &none);
+    assert_int_equal(mc_kube_client_options_of(closing)->idle_connections, -1);
+    for (int i = 0; i < 3; i++) {
+        get_default_namespace(closing);
+        assert_int_equal(open_sockets(), base);
+    }
+    mc_kube_client *keeping = client_for(path, NULL);
+    for (int i = 0; i < 3; i++) {
+        get_default_namespace(keeping);
+        assert_int_equal(open_sockets(), base + 1);
+    }
+    fprintf(stderr, "sockets: %d before, %d after 3 calls without idle connections, %d with\n",
+            base, base, open_sockets());
+    mc_kube_client_free(keeping);
+    mc_kube_client_free(closing);
+    assert_int_equal(open_sockets(), base);
+}
+
 /* Writes a kubeconfig into the server's data directory that uses user_yaml
  * for credentials; returns its path in out. */
 static void write_kubeconfig(const char *file, const char *user_yaml, char *out, size_t out_size)
@@ -595,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_wrong_token),
         cmocka_unit_test(test_concurrent_callers),
         cmocka_unit_test(test_qps_and_burst),
+        cmocka_unit_test(test_idle_connections),
         cmocka_unit_test(test_token_file_rotation),
         cmocka_unit_test(test_exec_plugin_cached_until_expiry),
         cmocka_unit_test(test_exec_plugin_refreshed_on_401),

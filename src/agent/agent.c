@@ -806,14 +806,20 @@ static mc_event_object event_object(const char *kind, const mc_api_object_meta *
                              meta->name,           meta->uid, meta->resource_version};
 }
 
-/* The Event of a status written: one per transition (a rewrite of the same
- * state, e.g. a stale Ready condition, is none). */
+/* The Event of a status written. On the success path only FINISHED has one
+ * (Requested comes with the CertificateRequest created): an issuance is a
+ * handful of Events, as cert-manager's, not one per state. Every failure
+ * and every renewal start has its own. A rewrite of the same state (e.g. a
+ * stale Ready condition) is none. */
 static void record_status_event(mc_agent *agent, const observed *o, const mc_agent_action *action,
                                 const prior_status *prior)
 {
     const mc_api_issued_certificate *ic = o->ic;
     mc_event_object obj = event_object("IssuedCertificate", &ic->metadata);
     const mc_api_object_ref *out = &ic->spec.issued_certificate_secret;
+    const char *out_ns =
+        out->namespace && *out->namespace ? out->namespace : ic->metadata.namespace;
+    const char *out_name = out->name ? out->name : "";
     int restarted = prior->observed_generation != action->observed_generation;
     switch ((mc_ic_state)action->state) {
     case MC_IC_STATE_FAILED:
@@ -831,40 +837,47 @@ static void record_status_event(mc_agent *agent, const observed *o, const mc_age
                                 : "Renewing",
                             "issuing a successor (new key); the current certificate stays in "
                             "Secret %s/%s until it is FINISHED",
-                            out->namespace ? out->namespace : "", out->name ? out->name : "");
-        else if (restarted || prior->state != MC_IC_STATE_PENDING)
-            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Pending",
-                            "issuance started for generation %lld",
-                            (long long)action->observed_generation);
-        break;
-    case MC_IC_STATE_REQUESTED:
-        if (prior->state != MC_IC_STATE_REQUESTED)
-            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Requested",
-                            "waiting for the issuer to sign CertificateRequest %s/%s",
-                            ic->metadata.namespace, ic->metadata.name);
-        break;
-    case MC_IC_STATE_ISSUED:
-        if (prior->state != MC_IC_STATE_ISSUED) {
-            char not_after[40] = "";
-            mc_time_format(action->not_after, not_after, sizeof(not_after));
-            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Issued",
-                            "certificate written to Secret %s/%s, valid until %s",
-                            out->namespace ? out->namespace : "", out->name ? out->name : "",
-                            not_after);
-        }
+                            out_ns, out_name);
         break;
     case MC_IC_STATE_FINISHED:
-        if (prior->state != MC_IC_STATE_FINISHED)
-            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Finished", "issuance complete%s",
-                            ic->spec.pod_bounce_directive.name ? ": pods bounced" : "");
+        if (prior->state != MC_IC_STATE_FINISHED) {
+            char not_after[MC_TIME_RFC3339_MAX] = "";
+            mc_time_format(action->not_after, not_after, sizeof(not_after));
+            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Finished",
+                            "certificate issued and installed in Secret %s/%s, valid until "
+                            "%s%s",
+                            out_ns, out_name, not_after[0] ? not_after : "(unknown)",
+                            ic->spec.pod_bounce_directive.name ? "; pods bounced" : "");
+        }
         break;
     default: break;
     }
 }
 
+/* The Event of a CertificateRequest created: Requested, naming the key (its
+ * type and Secret, never its data) and the request. Not for the retries of
+ * a FAILED issuance: their CSRRefused counts them, and one Event per retry
+ * keeps the object's spam-filter bucket (refilled one per 5 minutes, the
+ * longest retry pause) from running dry, so the later Finished is not
+ * filtered. */
+static void record_requested(mc_agent *agent, const observed *o, const prior_status *prior)
+{
+    const mc_api_issued_certificate *ic = o->ic;
+    const char *ns = ic->metadata.namespace, *name = ic->metadata.name;
+    if (prior->state == MC_IC_STATE_FAILED)
+        return;
+    mc_event_object obj = event_object("IssuedCertificate", &ic->metadata);
+    mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "Requested",
+                    "created CertificateRequest %s/%s (generation %lld) for the %s private key "
+                    "in Secret %s/%s (it never leaves this cluster); waiting for the issuer to "
+                    "sign",
+                    ns, name, (long long)ic->metadata.generation,
+                    mc_pki_key_type_name(mc_agent_key_type(ic, agent->key_type)), ns, name);
+}
+
 /* The Events of an action executed: on the IssuedCertificate, on the
- * CertificateRequest created, on the PodBounceDirective whose pods are
- * bounced. Messages name objects, never their data. */
+ * PodBounceDirective whose pods are bounced. Messages name objects, never
+ * their data. */
 static void record_events(mc_agent *agent, const observed *o, const mc_agent_action *action,
                           const prior_status *prior)
 {
@@ -873,36 +886,7 @@ static void record_events(mc_agent *agent, const observed *o, const mc_agent_act
     mc_event_object obj = event_object("IssuedCertificate", &ic->metadata);
     switch (action->type) {
     case MC_AGENT_SET_STATUS: record_status_event(agent, o, action, prior); break;
-    case MC_AGENT_CREATE_KEY:
-        mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "KeyGenerated",
-                        "generated a new %s private key in Secret %s/%s (it never leaves this "
-                        "cluster)",
-                        mc_pki_key_type_name(mc_agent_key_type(ic, agent->key_type)), ns, name);
-        break;
-    case MC_AGENT_CREATE_REQUEST: {
-        /* not for the retries of a FAILED issuance: their CSRRefused counts
-         * them, and one Event per retry keeps the object's spam-filter
-         * bucket (refilled one per 5 minutes, the longest retry pause) from
-         * running dry, so the later Issued and Finished are not filtered */
-        if (prior->state != MC_IC_STATE_FAILED)
-            mc_event_record(agent->events, &obj, MC_EVENT_NORMAL, "CSRCreated",
-                            "created CertificateRequest %s/%s for the issuer to sign", ns, name);
-        json_t *request = mc_informer_get(agent->requests, ns, name); /* cached by create */
-        json_t *meta = json_object_get(request, "metadata");
-        mc_event_object req = {MC_API_GROUP_VERSION,
-                               "CertificateRequest",
-                               ns,
-                               name,
-                               json_str(meta, "uid", NULL),
-                               NULL};
-        if (req.uid)
-            mc_event_record(agent->events, &req, MC_EVENT_NORMAL, "Created",
-                            "CSR for IssuedCertificate %s/%s (generation %lld), waiting for the "
-                            "issuer",
-                            ns, name, (long long)ic->metadata.generation);
-        json_decref(request);
-        break;
-    }
+    case MC_AGENT_CREATE_REQUEST: record_requested(agent, o, prior); break;
     case MC_AGENT_DELETE_REQUEST:
         /* each refused request is deleted once, to be made again: a looping
          * refusal is one Event whose count grows */

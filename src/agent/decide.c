@@ -633,7 +633,8 @@ out:
     mc_pki_key_free(key);
 }
 
-/* REQUESTED: wait for the issuer, check its answer, write the output. */
+/* REQUESTED: wait for the issuer, check its answer, write the output, then
+ * ISSUED (pods to bounce) or, with no PodBounceDirective, FINISHED. */
 static void decide_requested(decide_ctx *c)
 {
     const mc_api_certificate_request *req = c->obs->request;
@@ -669,7 +670,13 @@ static void decide_requested(decide_ctx *c)
     }
     switch (check_output(c, issuance, NULL, NULL)) {
     case OUTPUT_FOREIGN: fail_foreign_output(c); break;
-    case OUTPUT_MATCHES: set_status(c, MC_IC_STATE_ISSUED, "%s", ""); break;
+    case OUTPUT_MATCHES:
+        /* ISSUED is the state in which pods are bounced: with no
+         * PodBounceDirective there are none, and ISSUED would be one more
+         * status write that FINISHED replaces at once (issue 13) */
+        set_status(c, c->obs->directive_referenced ? MC_IC_STATE_ISSUED : MC_IC_STATE_FINISHED,
+                   "%s", "");
+        break;
     case OUTPUT_ABSENT:
     case OUTPUT_STALE:
         set_type(c, MC_AGENT_WRITE_OUTPUT);

@@ -723,9 +723,12 @@ static void test_requested_finished_writes_output(void **state)
     assert_string_equal(a->issuance, issuance);
     assert_true(mc_str_has_prefix(issuance, "1-"));
     assert_int_equal(strlen(issuance), 2 + 16);
-    /* Once written, ISSUED, with status.notAfter the certificate's expiry. */
+    /* Once written, FINISHED in one write, with status.notAfter the
+     * certificate's expiry: ISSUED is where pods are bounced, and without a
+     * PodBounceDirective there are none (issue 13: one status write less). */
     add_output(&w);
-    assert_status(decide(&w), MC_IC_STATE_ISSUED, 1, NULL);
+    assert_status(decide(&w), MC_IC_STATE_FINISHED, 1, NULL);
+    assert_int_equal(w.action.issuing, MC_AGENT_ISSUING_END);
     mc_pki_cert *cert = NULL;
     time_t not_before = 0, not_after = 0;
     const mc_api_bytes_entry *pem = mc_api_bytes_map_get(&w.output->data, "ca-cert.pem");
@@ -733,6 +736,10 @@ static void test_requested_finished_writes_output(void **state)
     assert_int_equal(mc_pki_cert_validity(cert, &not_before, &not_after), 0);
     mc_pki_cert_free(cert);
     assert_true(not_after > NOW);
+    assert_int_equal(w.action.not_after, (int64_t)not_after);
+    /* with a PodBounceDirective, ISSUED: its pods are bounced next */
+    add_directive(&w);
+    assert_status(decide(&w), MC_IC_STATE_ISSUED, 1, NULL);
     assert_int_equal(w.action.not_after, (int64_t)not_after);
     /* before any certificate is written there is none to report */
     world w2;
@@ -1912,9 +1919,8 @@ static void test_rotation_crash_points(void **state)
     assert_int_equal(decide(&w)->type, MC_AGENT_WRITE_OUTPUT);
     int deleted[8] = {0};
     execute(&w, &w.action, deleted);
-    /* output written, status not yet ISSUED: the new key is kept */
-    assert_status(decide(&w), MC_IC_STATE_ISSUED, 1, NULL);
-    apply_status(&w, &w.action);
+    /* output written, status not yet written: the new key is kept, and
+     * (no PodBounceDirective) FINISHED ends the renewal */
     assert_status(decide(&w), MC_IC_STATE_FINISHED, 1, NULL);
     assert_int_equal(w.action.issuing, MC_AGENT_ISSUING_END);
     apply_status(&w, &w.action);

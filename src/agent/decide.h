@@ -20,7 +20,8 @@
  *    signingRootCa and carry the spec's hosts before anything is written;
  *    then the output Secret is written (Istio or TLS layout, labelled
  *    agent.certificates.smh.solo.io=<agent namespace>, annotated with the
- *    issuance id and time) and the state becomes ISSUED;
+ *    issuance id and time) and the state becomes ISSUED, or FINISHED at
+ *    once when no PodBounceDirective is referenced (no pods to bounce);
  *  - ISSUED: the bounce plan of the issuance - every pod selected by the
  *    PodBounceDirective that was created up to the issuance time - is
  *    recorded in the directive's status in one write, then the recorded pods

@@ -16,21 +16,10 @@ MAX=0
 for n in "$@"; do ((n > MAX)) && MAX=$n; done
 CRDS=$(cd "$(dirname "$0")/../deploy/crds" && pwd)
 DIR=$(mktemp -d /tmp/issuer-threads.XXXXXX)
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
 args=(--cluster mgmt)
 for i in $(seq "$MAX"); do args+=(--cluster "c$i"); done
-"$MESHCERT" server --data-dir "$DIR/srv" --listen 127.0.0.1:0 --log-level warn "${args[@]}" \
-    >"$DIR/server.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 300); do [[ -s "$DIR/srv/server.json" ]] && break; sleep 0.1; done
-port=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$DIR/srv/server.json")
+bench_start_server "$MESHCERT" "${args[@]}"
 api() {
     local cluster=$1 method=$2 path=$3
     shift 3

@@ -12,22 +12,10 @@ MESHCERT=$(realpath "$1")
 WATCHES=$2
 SECONDS_MEASURED=${3:-30}
 DIR=$(mktemp -d /tmp/server-idle-watches.XXXXXX)
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
 args=()
 for i in $(seq 10); do args+=(--cluster "c$i"); done
-"$MESHCERT" server --data-dir "$DIR/srv" --listen 127.0.0.1:0 --log-level warn "${args[@]}" \
-    >"$DIR/server.log" 2>&1 &
-server=$!
-PIDS+=("$server")
-for _ in $(seq 300); do [[ -s "$DIR/srv/server.json" ]] && break; sleep 0.1; done
-port=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$DIR/srv/server.json")
+bench_start_server "$MESHCERT" "${args[@]}"
 python3 - "$port" "$DIR/srv" "$WATCHES" "$server" "$SECONDS_MEASURED" <<'EOF'
 import concurrent.futures, os, socket, ssl, sys, time
 port, srv, n, pid, seconds = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
@@ -58,11 +46,12 @@ time.sleep(seconds)
 c1, w1 = cpu(), time.time()
 print(f"server CPU while idle: {c1 - c0:.2f} s in {w1 - w0:.1f} s = {100 * (c1 - c0) / (w1 - w0):.1f} % of a core")
 before = fds()
+gone = min(500, n)
 t0 = time.time()
-for s in socks[:500]:
+for s in socks[:gone]:
     s.close()
-while fds() > before - 500 and time.time() - t0 < 30:
+while fds() > before - gone and time.time() - t0 < 30:
     time.sleep(0.01)
-print(f"500 hung-up watches released in {time.time() - t0:.2f} s (server fds {before} -> {fds()})")
+print(f"{gone} hung-up watches released in {time.time() - t0:.2f} s (server fds {before} -> {fds()})")
 EOF
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
